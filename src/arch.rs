@@ -1,0 +1,142 @@
+//! The two architectures goroscope reads, and register sets decoded from raw bytes.
+//!
+//! Register sets arrive as the kernel lays them out (`user_regs_struct` on x86_64,
+//! `user_pt_regs` on arm64); the same bytes are in `PTRACE_GETREGSET(NT_PRSTATUS)` and in a
+//! core file's `NT_PRSTATUS` note, so both backends share this decoder and the arm64 path is
+//! tested on any host.
+
+use std::fmt;
+
+/// A target architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// x86_64 / amd64.
+    Amd64,
+    /// aarch64 / arm64.
+    Arm64,
+}
+
+impl Arch {
+    /// The architecture goroscope itself was built for, if it can trace it.
+    pub fn host() -> Option<Arch> {
+        if cfg!(target_arch = "x86_64") {
+            Some(Arch::Amd64)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Arch::Arm64)
+        } else {
+            None
+        }
+    }
+
+    /// Size of a pointer in bytes.
+    pub fn ptr_size(self) -> u64 {
+        8
+    }
+
+    /// The pc quantum (minimum instruction size), `sys.PCQuantum`.
+    pub fn pc_quantum(self) -> u64 {
+        match self {
+            Arch::Amd64 => 1,
+            Arch::Arm64 => 4,
+        }
+    }
+
+    /// Whether calls leave the return address in a link register (`sys.usesLR`).
+    pub fn uses_lr(self) -> bool {
+        matches!(self, Arch::Arm64)
+    }
+
+    /// `sys.MinFrameSize`: the space a frame reserves below its arguments for the saved LR.
+    pub fn min_frame_size(self) -> u64 {
+        match self {
+            Arch::Amd64 => 0,
+            Arch::Arm64 => 8,
+        }
+    }
+
+    /// Size of the raw general-purpose register set (`user_regs_struct` / `user_pt_regs`).
+    pub fn regset_size(self) -> usize {
+        match self {
+            Arch::Amd64 => 27 * 8,
+            Arch::Arm64 => 34 * 8,
+        }
+    }
+
+    /// The name Go uses (`GOARCH`).
+    pub fn go_name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.go_name())
+    }
+}
+
+/// The registers the unwinder and goroutine walk need, decoded from a raw register set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Regs {
+    /// Program counter.
+    pub pc: u64,
+    /// Stack pointer.
+    pub sp: u64,
+    /// Frame pointer (rbp / x29).
+    pub fp: u64,
+    /// Link register (x30); 0 on amd64.
+    pub lr: u64,
+    /// The register Go code keeps the current g in (r14 on amd64, x28 on arm64).
+    pub g: u64,
+}
+
+impl Regs {
+    /// Decodes a raw `user_regs_struct` (amd64) or `user_pt_regs` (arm64), little-endian.
+    /// Returns `None` when `raw` is too short.
+    pub fn decode(arch: Arch, raw: &[u8]) -> Option<Regs> {
+        if raw.len() < arch.regset_size() {
+            return None;
+        }
+        let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+        Some(match arch {
+            // r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...
+            Arch::Amd64 => Regs { pc: word(16), sp: word(19), fp: word(4), lr: 0, g: word(1) },
+            // x0..x30, sp, pc, pstate
+            Arch::Arm64 => Regs { pc: word(32), sp: word(31), fp: word(29), lr: word(30), g: word(28) },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(words: &[(usize, u64)], n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n * 8];
+        for &(i, w) in words {
+            v[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn decodes_amd64() {
+        let raw = blob(&[(16, 0x401000), (19, 0xc000010000), (4, 0xc000010040), (1, 0xc000002000)], 27);
+        let r = Regs::decode(Arch::Amd64, &raw).unwrap();
+        assert_eq!(r, Regs { pc: 0x401000, sp: 0xc000010000, fp: 0xc000010040, lr: 0, g: 0xc000002000 });
+    }
+
+    #[test]
+    fn decodes_arm64() {
+        let raw = blob(&[(32, 0x71000), (31, 0x4000), (29, 0x4010), (30, 0x72000), (28, 0x9000)], 34);
+        let r = Regs::decode(Arch::Arm64, &raw).unwrap();
+        assert_eq!(r, Regs { pc: 0x71000, sp: 0x4000, fp: 0x4010, lr: 0x72000, g: 0x9000 });
+    }
+
+    #[test]
+    fn short_input_is_none() {
+        assert!(Regs::decode(Arch::Arm64, &[0u8; 100]).is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! `.go.buildinfo` reader. (Being written.)

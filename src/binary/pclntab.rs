@@ -1,0 +1,1 @@
+//! pclntab reader. (Being written.)

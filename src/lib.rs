@@ -1,0 +1,10 @@
+//! goroscope: look inside a running Go program from the outside.
+//!
+//! Rooms: [`target`] (reading a process or core), [`binary`] (the executable's metadata),
+//! [`runtime`] (Go runtime layouts and goroutine walk), [`unwind`] (stack unwinding),
+//! [`snapshot`] (the model), [`render`] (output formats).
+
+pub mod arch;
+pub mod binary;
+pub mod target;
+pub mod version;

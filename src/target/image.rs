@@ -1,0 +1,134 @@
+//! A copied image of target memory: the ranges read during the frozen window.
+//!
+//! After the target is thawed, every walker reads this image, so what it sees is the state of
+//! one instant even though the target has moved on.
+
+use super::{MemoryReader, ReadError};
+use std::collections::BTreeMap;
+
+/// Non-overlapping copied ranges of target memory, keyed by start address.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryImage {
+    ranges: BTreeMap<u64, Vec<u8>>,
+    bytes: u64,
+}
+
+impl MemoryImage {
+    /// An empty image.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a copied range. Parts already covered by earlier ranges keep their earlier bytes.
+    pub fn insert(&mut self, addr: u64, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        // Trim or split against existing ranges so the map stays non-overlapping.
+        let end = addr.saturating_add(data.len() as u64);
+        let mut pieces: Vec<(u64, u64)> = vec![(addr, end)];
+        let overl: Vec<(u64, u64)> = self
+            .ranges
+            .range(..end)
+            .rev()
+            .take_while(|(a, v)| *a + v.len() as u64 > addr || **a >= addr)
+            .map(|(a, v)| (*a, *a + v.len() as u64))
+            .filter(|(a, e)| *e > addr && *a < end)
+            .collect();
+        for (oa, oe) in overl {
+            let mut next = Vec::new();
+            for (pa, pe) in pieces {
+                if oe <= pa || oa >= pe {
+                    next.push((pa, pe));
+                    continue;
+                }
+                if pa < oa {
+                    next.push((pa, oa));
+                }
+                if oe < pe {
+                    next.push((oe, pe));
+                }
+            }
+            pieces = next;
+        }
+        for (pa, pe) in pieces {
+            let off = (pa - addr) as usize;
+            let len = (pe - pa) as usize;
+            self.bytes += len as u64;
+            self.ranges.insert(pa, data[off..off + len].to_vec());
+        }
+    }
+
+    /// Whether `[addr, addr+len)` is fully present.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        let mut a = addr;
+        let end = addr.saturating_add(len);
+        while a < end {
+            match self.ranges.range(..=a).next_back() {
+                Some((s, v)) if *s + v.len() as u64 > a => a = *s + v.len() as u64,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Total bytes held.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Number of ranges held.
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+}
+
+impl MemoryReader for MemoryImage {
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        let err = ReadError { addr, len: buf.len() as u64 };
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.checked_add(done as u64).ok_or(err)?;
+            let (s, v) = self.ranges.range(..=a).next_back().ok_or(err)?;
+            let off = (a - s) as usize;
+            if off >= v.len() {
+                return Err(err);
+            }
+            let n = (v.len() - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&v[off..off + n]);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::ReadExt;
+
+    #[test]
+    fn reads_within_and_across_adjacent_ranges() {
+        let mut m = MemoryImage::new();
+        m.insert(0x1000, vec![1; 16]);
+        m.insert(0x1010, vec![2; 16]);
+        let mut b = [0u8; 4];
+        m.read_at(0x100e, &mut b).unwrap();
+        assert_eq!(b, [1, 1, 2, 2]);
+        assert!(m.read_at(0x101e, &mut b).is_err());
+        assert!(m.read_at(0xfff, &mut b).is_err());
+    }
+
+    #[test]
+    fn overlapping_insert_keeps_first_bytes() {
+        let mut m = MemoryImage::new();
+        m.insert(0x1008, vec![1; 8]);
+        m.insert(0x1000, vec![2; 32]);
+        assert_eq!(m.read_u8(0x1000).unwrap(), 2);
+        assert_eq!(m.read_u8(0x1008).unwrap(), 1);
+        assert_eq!(m.read_u8(0x1010).unwrap(), 2);
+        assert_eq!(m.total_bytes(), 32);
+        assert!(m.contains(0x1000, 32));
+        assert!(!m.contains(0x1000, 33));
+    }
+}

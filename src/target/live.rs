@@ -1,0 +1,1 @@
+//! The live-process backend: ptrace freeze, batched reads. (Being written.)

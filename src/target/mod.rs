@@ -1,0 +1,79 @@
+//! Target access: one small trait for "memory I can read", and the backends behind it.
+//!
+//! Everything past the frozen window reads through [`MemoryReader`], never through ptrace, so
+//! the same walk and unwinder run on a live process's copied image and on a core file.
+
+pub mod image;
+pub mod live;
+
+use crate::arch::Regs;
+use std::fmt;
+
+/// A failed read of target memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadError {
+    /// First address asked for.
+    pub addr: u64,
+    /// Number of bytes asked for.
+    pub len: u64,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot read {} bytes of target memory at {:#x}", self.len, self.addr)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Something whose memory can be read: a live process, a copied image, a core file.
+pub trait MemoryReader {
+    /// Fills `buf` with the bytes at `addr`; all of them or an error.
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+}
+
+impl<T: MemoryReader + ?Sized> MemoryReader for &T {
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        (**self).read_at(addr, buf)
+    }
+}
+
+/// Fixed-width little-endian reads on top of [`MemoryReader`] (both supported arches are LE).
+pub trait ReadExt: MemoryReader {
+    /// Reads a `u8`.
+    fn read_u8(&self, addr: u64) -> Result<u8, ReadError> {
+        let mut b = [0u8; 1];
+        self.read_at(addr, &mut b)?;
+        Ok(b[0])
+    }
+    /// Reads a little-endian `u32`.
+    fn read_u32(&self, addr: u64) -> Result<u32, ReadError> {
+        let mut b = [0u8; 4];
+        self.read_at(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    /// Reads a little-endian `u64` (also a pointer: both arches are 64-bit).
+    fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        self.read_at(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    /// Reads an unsigned integer of `size` bytes (1, 2, 4 or 8).
+    fn read_uint(&self, addr: u64, size: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        let n = size.min(8) as usize;
+        self.read_at(addr, &mut b[..n])?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+impl<T: MemoryReader + ?Sized> ReadExt for T {}
+
+/// One thread of the target, stopped, with its registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadState {
+    /// Linux thread id.
+    pub tid: i32,
+    /// Decoded registers.
+    pub regs: Regs,
+}
