@@ -6,5 +6,11 @@
 
 pub mod arch;
 pub mod binary;
+pub mod cli;
+pub mod collect;
+pub mod render;
+pub mod runtime;
+pub mod snapshot;
 pub mod target;
+pub mod unwind;
 pub mod version;

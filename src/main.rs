@@ -1,1 +1,9 @@
-fn main() {}
+use clap::Parser;
+
+fn main() {
+    let cli = goroscope::cli::Cli::parse();
+    if let Err(e) = goroscope::cli::run(cli) {
+        eprintln!("goroscope: {e}");
+        std::process::exit(1);
+    }
+}

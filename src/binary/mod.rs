@@ -1,4 +1,202 @@
 //! Binary info: the Go executable's ELF, buildinfo, pclntab, symbols and DWARF.
+//!
+//! Everything here is static: it is read before the target is stopped, from the file (for a
+//! live process, `/proc/PID/exe`, which works when the file was deleted or replaced and
+//! across mount namespaces).
 
 pub mod buildinfo;
+pub mod dwarf;
 pub mod pclntab;
+
+use crate::arch::Arch;
+use crate::version::GoVersion;
+use buildinfo::BuildInfo;
+use object::{Object, ObjectSection, ObjectSymbol};
+use pclntab::Pclntab;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why an executable could not be read as a Go binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BinaryError {
+    /// The file could not be opened or mapped.
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error text.
+        error: String,
+    },
+    /// Not an ELF file goroscope understands.
+    NotElf(String),
+    /// An ELF file of an architecture goroscope does not read.
+    UnsupportedArch(String),
+    /// No `.go.buildinfo`: not a Go program.
+    NotGo,
+    /// The buildinfo could not be read.
+    BuildInfo(buildinfo::BuildInfoError),
+    /// The Go version string could not be understood.
+    BadVersion(String),
+    /// No pclntab, or a corrupt one.
+    Pclntab(String),
+}
+
+impl fmt::Display for BinaryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BinaryError::Io { path, error } => write!(f, "cannot read {}: {}", path.display(), error),
+            BinaryError::NotElf(e) => write!(f, "not an ELF executable: {e}"),
+            BinaryError::UnsupportedArch(a) => {
+                write!(f, "unsupported architecture {a}; goroscope reads linux/amd64 and linux/arm64 Go programs")
+            }
+            BinaryError::NotGo => write!(f, "not a Go program (no .go.buildinfo section)"),
+            BinaryError::BuildInfo(e) => write!(f, "cannot read the Go build info: {e}"),
+            BinaryError::BadVersion(v) => write!(f, "cannot understand the Go version {v:?}"),
+            BinaryError::Pclntab(e) => write!(f, "cannot read the Go pclntab: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BinaryError {}
+
+/// A symbol from the ELF symbol table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol {
+    /// Address, in the executable's own numbering (add the load bias for PIE).
+    pub addr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A Go executable, opened and parsed.
+pub struct GoBinary {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its architecture.
+    pub arch: Arch,
+    /// Build info (Go version, main module, settings).
+    pub build: BuildInfo,
+    /// The Go version that built it.
+    pub version: GoVersion,
+    /// The function table. Its text base and `gofunc` data are set from moduledata once the
+    /// target's memory can be read (see `runtime::Runtime::open`).
+    pub pclntab: Pclntab,
+    /// Address of the pclntab, in the executable's numbering.
+    pub pclntab_addr: u64,
+    /// Whether the executable is position independent (ET_DYN).
+    pub is_pie: bool,
+    /// Whether it carries DWARF.
+    pub has_dwarf: bool,
+    /// Data and function symbols from `.symtab`, by name (empty when stripped).
+    pub symbols: HashMap<String, Symbol>,
+    /// Address of the `.go.module` section (Go 1.26+), in the executable's numbering.
+    pub go_module_section: Option<u64>,
+    data: memmap2::Mmap,
+}
+
+impl fmt::Debug for GoBinary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoBinary").field("path", &self.path).field("version", &self.version).finish()
+    }
+}
+
+impl GoBinary {
+    /// Opens and parses an executable.
+    pub fn open(path: &Path) -> Result<GoBinary, BinaryError> {
+        let io = |e: std::io::Error| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only; a file truncated under us can fault, which is the same
+        // risk every debugger that maps its target's executable takes.
+        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::parse(path.to_path_buf(), data)
+    }
+
+    fn parse(path: PathBuf, data: memmap2::Mmap) -> Result<GoBinary, BinaryError> {
+        let elf = object::File::parse(&*data).map_err(|e| BinaryError::NotElf(e.to_string()))?;
+        if elf.format() != object::BinaryFormat::Elf {
+            return Err(BinaryError::NotElf(format!("{:?} file", elf.format())));
+        }
+        let arch = match elf.architecture() {
+            object::Architecture::X86_64 => Arch::Amd64,
+            object::Architecture::Aarch64 => Arch::Arm64,
+            a => return Err(BinaryError::UnsupportedArch(format!("{a:?}").to_lowercase())),
+        };
+        let bi_sec = elf.section_by_name(".go.buildinfo").ok_or(BinaryError::NotGo)?;
+        let bi_data = bi_sec.data().map_err(|_| BinaryError::NotGo)?;
+        let build = BuildInfo::parse(bi_data).map_err(BinaryError::BuildInfo)?;
+        let version =
+            GoVersion::parse(&build.go_version).ok_or_else(|| BinaryError::BadVersion(build.go_version.clone()))?;
+
+        let pcln_sec = elf
+            .section_by_name(".gopclntab")
+            .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
+            .ok_or_else(|| BinaryError::Pclntab("no .gopclntab section".into()))?;
+        let pcln_bytes = pcln_sec.data().map_err(|e| BinaryError::Pclntab(e.to_string()))?.to_vec();
+        let pclntab = Pclntab::parse(pcln_bytes).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
+        let pclntab_addr = pcln_sec.address();
+
+        let mut symbols = HashMap::new();
+        for s in elf.symbols() {
+            if let Ok(name) = s.name() {
+                if name.starts_with("runtime.") || name.starts_with("go:") || name.starts_with("go.") {
+                    symbols.insert(name.to_string(), Symbol { addr: s.address(), size: s.size() });
+                }
+            }
+        }
+        let has_dwarf = elf.section_by_name(".debug_info").is_some() || elf.section_by_name(".zdebug_info").is_some();
+        let is_pie = elf.kind() == object::ObjectKind::Dynamic;
+        let go_module_section = elf.section_by_name(".go.module").map(|s| s.address());
+        drop(elf);
+        Ok(GoBinary {
+            path,
+            arch,
+            build,
+            version,
+            pclntab,
+            pclntab_addr,
+            is_pie,
+            has_dwarf,
+            symbols,
+            go_module_section,
+            data,
+        })
+    }
+
+    /// The raw bytes of the executable file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The ELF, parsed again (cheap: headers only).
+    pub fn elf(&self) -> object::File<'_> {
+        object::File::parse(&*self.data).expect("parsed once already")
+    }
+
+    /// A symbol by name.
+    pub fn symbol(&self, name: &str) -> Option<Symbol> {
+        self.symbols.get(name).copied()
+    }
+
+    /// Whether the executable has a symbol table.
+    pub fn has_symbols(&self) -> bool {
+        !self.symbols.is_empty()
+    }
+
+    /// Bytes of the file-backed section holding `[addr, addr+len)` (executable numbering).
+    pub fn read_static(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        let elf = self.elf();
+        for s in elf.sections() {
+            let (a, sz) = (s.address(), s.size());
+            if a <= addr && addr.checked_add(len)? <= a + sz {
+                let (off, fsz) = s.file_range()?;
+                if addr - a + len > fsz {
+                    return None;
+                }
+                let start = (off + addr - a) as usize;
+                return self.data.get(start..start + len as usize);
+            }
+        }
+        None
+    }
+}

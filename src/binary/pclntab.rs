@@ -1,1 +1,926 @@
-//! pclntab reader. (Being written.)
+//! Reader for the Go "pclntab" (program counter / line table) of Go 1.18 and later.
+//!
+//! The pclntab is the one piece of metadata every Go binary keeps, even when stripped: it maps
+//! program counters to functions, and for each function holds its name, SP-delta table, file and
+//! line tables, `PCDATA` tables, `FUNCDATA` offsets, funcID and flags.
+//!
+//! Layout (all offsets relative to the start of the pclntab, i.e. the `pcHeader`):
+//!
+//! * `pcHeader`: magic `u32`, two zero pad bytes, `minLC` (PC quantum), `ptrSize`, then
+//!   pointer-sized words `nfunc`, `nfiles`, `textStart` (0 from Go 1.26), and the offsets of
+//!   `funcnametab`, `cutab`, `filetab`, `pctab` and the function table.
+//! * function table: `nfunc + 1` pairs `{entryoff u32, funcoff u32}`, then the `_func` records
+//!   (`funcoff` is relative to the start of the function table).
+//! * `_func`: 40 bytes (Go 1.18/1.19) or 44 bytes (Go 1.20+, with `startLine`), followed by
+//!   `npcdata` `u32` pctab offsets and `nfuncdata` `u32` offsets from `moduledata.gofunc`.
+//!
+//! Every read is bounds-checked: corrupt input yields errors or `None`, never a panic.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+/// `PCDATA` table index: unsafe points.
+pub const PCDATA_UNSAFE_POINT: u32 = 0;
+/// `PCDATA` table index: stack map index.
+pub const PCDATA_STACK_MAP_INDEX: u32 = 1;
+/// `PCDATA` table index: index into the inline tree (`-1` = not inlined).
+pub const PCDATA_INL_TREE_INDEX: u32 = 2;
+/// `PCDATA` table index: argument liveness index.
+pub const PCDATA_ARG_LIVE_INDEX: u32 = 3;
+/// `PCDATA` table index: panic bounds info (Go 1.26+).
+pub const PCDATA_PANIC_BOUNDS: u32 = 4;
+
+/// `FUNCDATA` index: argument pointer maps.
+pub const FUNCDATA_ARGS_POINTER_MAPS: u8 = 0;
+/// `FUNCDATA` index: locals pointer maps.
+pub const FUNCDATA_LOCALS_POINTER_MAPS: u8 = 1;
+/// `FUNCDATA` index: stack objects.
+pub const FUNCDATA_STACK_OBJECTS: u8 = 2;
+/// `FUNCDATA` index: inline tree.
+pub const FUNCDATA_INL_TREE: u8 = 3;
+/// `FUNCDATA` index: open-coded defer info.
+pub const FUNCDATA_OPEN_CODED_DEFER_INFO: u8 = 4;
+/// `FUNCDATA` index: argument info (for printing arguments in tracebacks).
+pub const FUNCDATA_ARG_INFO: u8 = 5;
+/// `FUNCDATA` index: argument liveness info.
+pub const FUNCDATA_ARG_LIVE_INFO: u8 = 6;
+/// `FUNCDATA` index: wrapper info (text offset of the wrapped function).
+pub const FUNCDATA_WRAP_INFO: u8 = 7;
+
+/// Magic of the Go 1.18 and 1.19 pclntab.
+pub const MAGIC_GO118: u32 = 0xFFFF_FFF0;
+/// Magic of the Go 1.20+ pclntab.
+pub const MAGIC_GO120: u32 = 0xFFFF_FFF1;
+
+/// Maximum number of logical (inlined) frames [`Pclntab::frames_at`] returns for one PC.
+pub const MAX_INLINE_DEPTH: usize = 64;
+
+/// `_func.flag` bits (stable across Go 1.18–1.27).
+pub mod func_flag {
+    /// The function is the top of a stack: unwinding must stop here (e.g. `runtime.goexit`).
+    pub const TOP_FRAME: u8 = 1;
+    /// The function writes SP arbitrarily (e.g. `runtime.systemstack`); unwinding through it is unsafe.
+    pub const SP_WRITE: u8 = 2;
+    /// The function is written in assembly.
+    pub const ASM: u8 = 4;
+}
+
+/// Errors from [`Pclntab::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PclntabError {
+    /// The data ends before the header or the function table.
+    Truncated,
+    /// The first four bytes are not a known pclntab magic (little-endian).
+    BadMagic(u32),
+    /// A pclntab from a Go version older than 1.18 (magic `0xFFFFFFFB` or `0xFFFFFFFA`).
+    UnsupportedVersion,
+    /// A header field is invalid; the string names it.
+    BadHeader(&'static str),
+}
+
+impl fmt::Display for PclntabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PclntabError::Truncated => f.write_str("pclntab is truncated"),
+            PclntabError::BadMagic(m) => write!(f, "bad pclntab magic {m:#010x}"),
+            PclntabError::UnsupportedVersion => {
+                f.write_str("unsupported pclntab version (go1.17 or older)")
+            }
+            PclntabError::BadHeader(what) => write!(f, "bad pclntab header: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for PclntabError {}
+
+/// A function of the pclntab: its index in the function table and the location of its
+/// `_func` record. Obtained from [`Pclntab::func_for_pc`], [`Pclntab::func_by_name`] or
+/// [`Pclntab::funcs`]; only meaningful with the [`Pclntab`] that produced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Func {
+    idx: u32,
+    /// Offset of the `_func` record in `Pclntab::data` (its fixed part is known to be in bounds).
+    off: u32,
+}
+
+impl Func {
+    /// Index of the function in the function table (`0..nfunc`), usable as a cache key.
+    pub fn index(self) -> usize {
+        self.idx as usize
+    }
+}
+
+/// One logical (source-level) frame at a PC, see [`Pclntab::frames_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrcFrame<'a> {
+    /// Function name (`""` if unreadable).
+    pub name: &'a str,
+    /// The function's funcID (version-dependent numbering).
+    pub func_id: u8,
+    /// Source file of the PC in this frame (`"?"` if unknown).
+    pub file: &'a str,
+    /// Source line of the PC in this frame (0 if unknown).
+    pub line: u32,
+    /// Line of the `func` keyword (0 before Go 1.20).
+    pub start_line: i32,
+    /// True for frames of inlined calls, false for the physical function.
+    pub inlined: bool,
+}
+
+/// A parsed pclntab. Owns the pclntab bytes and, optionally, a copy of the target's
+/// `moduledata.gofunc` area (needed for inline trees and wrapper info).
+pub struct Pclntab {
+    data: Vec<u8>,
+    go120: bool,
+    ptr_size: u8,
+    min_lc: u8,
+    nfunc: usize,
+    header_text: u64,
+    text_start: u64,
+    funcnametab: Range<usize>,
+    cutab: Range<usize>,
+    filetab: Range<usize>,
+    pctab: Range<usize>,
+    /// Function table followed by the `_func` records (to the end of `data`).
+    functab: Range<usize>,
+    gofunc: Option<(u64, Vec<u8>)>,
+    /// `(name offset in data, name length, func index)` sorted by name.
+    by_name: OnceLock<Vec<(u32, u32, u32)>>,
+}
+
+impl fmt::Debug for Pclntab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pclntab")
+            .field("len", &self.data.len())
+            .field("go120", &self.go120)
+            .field("ptr_size", &self.ptr_size)
+            .field("min_lc", &self.min_lc)
+            .field("nfunc", &self.nfunc)
+            .field("text_start", &format_args!("{:#x}", self.text_start))
+            .field("gofunc", &self.gofunc.as_ref().map(|(a, b)| (*a, b.len())))
+            .finish()
+    }
+}
+
+#[inline]
+fn rd_u32(d: &[u8], off: usize) -> Option<u32> {
+    let b = d.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[inline]
+fn rd_word(d: &[u8], off: usize, ptr: u8) -> Option<u64> {
+    if ptr == 4 {
+        return rd_u32(d, off).map(u64::from);
+    }
+    let b = d.get(off..off.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(u64::from_le_bytes(a))
+}
+
+/// NUL-terminated string at `off` within `region` of `d`.
+#[inline]
+fn cstr<'a>(d: &'a [u8], region: &Range<usize>, off: usize) -> Option<&'a str> {
+    let start = region.start.checked_add(off)?;
+    if start >= region.end {
+        return None;
+    }
+    let s = d.get(start..region.end)?;
+    let n = s.iter().position(|&b| b == 0)?;
+    std::str::from_utf8(&s[..n]).ok()
+}
+
+/// Reads a uvarint truncated to 32 bits the way the Go runtime does; `None` if it runs off the end.
+#[inline(always)]
+fn uvarint32(p: &[u8], pos: &mut usize) -> Option<u32> {
+    let b = *p.get(*pos)?;
+    *pos += 1;
+    if b & 0x80 == 0 {
+        return Some(u32::from(b));
+    }
+    let mut v = u32::from(b & 0x7f);
+    let mut shift = 7u32;
+    loop {
+        let b = *p.get(*pos)?;
+        *pos += 1;
+        v |= u32::from(b & 0x7f) << (shift & 31);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift = shift.wrapping_add(7);
+    }
+}
+
+impl Pclntab {
+    /// Parses a pclntab; `data` starts at the `pcHeader`. Accepts the Go 1.18/1.19
+    /// (`0xFFFFFFF0`) and Go 1.20+ (`0xFFFFFFF1`) formats, little-endian.
+    /// The text start is initialised from the header (which is 0 from Go 1.26 on):
+    /// call [`Pclntab::set_text_start`] with `moduledata.text`.
+    pub fn parse(data: Vec<u8>) -> Result<Pclntab, PclntabError> {
+        let magic = rd_u32(&data, 0).ok_or(PclntabError::Truncated)?;
+        let go120 = match magic {
+            MAGIC_GO118 => false,
+            MAGIC_GO120 => true,
+            0xFFFF_FFFB | 0xFFFF_FFFA => return Err(PclntabError::UnsupportedVersion),
+            m => return Err(PclntabError::BadMagic(m)),
+        };
+        if data.len() < 8 {
+            return Err(PclntabError::Truncated);
+        }
+        if data[4] != 0 || data[5] != 0 {
+            return Err(PclntabError::BadHeader("nonzero padding"));
+        }
+        let min_lc = data[6];
+        let ptr_size = data[7];
+        if !matches!(min_lc, 1 | 2 | 4) {
+            return Err(PclntabError::BadHeader("bad minLC"));
+        }
+        if !matches!(ptr_size, 4 | 8) {
+            return Err(PclntabError::BadHeader("bad ptrSize"));
+        }
+        let ps = usize::from(ptr_size);
+        let hdr_len = 8 + 8 * ps;
+        if data.len() < hdr_len {
+            return Err(PclntabError::Truncated);
+        }
+        let word = |i: usize| rd_word(&data, 8 + i * ps, ptr_size).ok_or(PclntabError::Truncated);
+        let nfunc = word(0)?;
+        let header_text = word(2)?;
+        let mut offs = [0u64; 5];
+        for (i, o) in offs.iter_mut().enumerate() {
+            *o = word(3 + i)?;
+        }
+        let len = data.len() as u64;
+        for &o in &offs {
+            if o < hdr_len as u64 || o > len {
+                return Err(PclntabError::BadHeader("table offset out of range"));
+            }
+        }
+        // Each table ends where the next-higher table starts (or at the end of the data).
+        let region = |i: usize| -> Range<usize> {
+            let start = offs[i];
+            let end = offs
+                .iter()
+                .copied()
+                .filter(|&o| o > start)
+                .min()
+                .unwrap_or(len);
+            start as usize..end as usize
+        };
+        let functab = offs[4] as usize..data.len();
+        // nfunc + 1 entries of 8 bytes must fit.
+        let ft_bytes = nfunc
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(8))
+            .ok_or(PclntabError::BadHeader("nfunc too large"))?;
+        if nfunc > u64::from(u32::MAX) || ft_bytes > (functab.end - functab.start) as u64 {
+            return Err(PclntabError::BadHeader("nfunc too large"));
+        }
+        if data.len() > u32::MAX as usize {
+            return Err(PclntabError::BadHeader("pclntab larger than 4 GiB"));
+        }
+        Ok(Pclntab {
+            go120,
+            ptr_size,
+            min_lc,
+            nfunc: nfunc as usize,
+            header_text,
+            text_start: header_text,
+            funcnametab: region(0),
+            cutab: region(1),
+            filetab: region(2),
+            pctab: region(3),
+            functab,
+            gofunc: None,
+            by_name: OnceLock::new(),
+            data,
+        })
+    }
+
+    /// True for the Go 1.20+ format (44-byte `_func` with `startLine`, 16-byte inline records).
+    pub fn is_go120(&self) -> bool {
+        self.go120
+    }
+
+    /// Pointer size from the header (8 on amd64/arm64).
+    pub fn ptr_size(&self) -> u8 {
+        self.ptr_size
+    }
+
+    /// PC quantum from the header (1 on amd64, 4 on arm64).
+    pub fn min_lc(&self) -> u8 {
+        self.min_lc
+    }
+
+    /// Number of functions in the function table.
+    pub fn nfunc(&self) -> usize {
+        self.nfunc
+    }
+
+    /// The text start stored in the header (0 from Go 1.26 on).
+    pub fn header_text_start(&self) -> u64 {
+        self.header_text
+    }
+
+    /// Sets the real text base (`moduledata.text`) used to turn entry offsets into PCs.
+    pub fn set_text_start(&mut self, text: u64) {
+        self.text_start = text;
+    }
+
+    /// The text base in use.
+    pub fn text_start(&self) -> u64 {
+        self.text_start
+    }
+
+    /// Supplies the bytes of target memory starting at `moduledata.gofunc` (address `addr`),
+    /// which hold inline trees and wrapper info.
+    pub fn set_gofunc(&mut self, addr: u64, bytes: Vec<u8>) {
+        self.gofunc = Some((addr, bytes));
+    }
+
+    /// Address of `moduledata.gofunc`, if set.
+    pub fn gofunc_addr(&self) -> Option<u64> {
+        self.gofunc.as_ref().map(|(a, _)| *a)
+    }
+
+    /// The raw pclntab bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    #[inline]
+    fn func_size(&self) -> usize {
+        if self.go120 { 44 } else { 40 }
+    }
+
+    /// `entryoff` of function-table entry `i` (`i <= nfunc`, checked at parse time).
+    #[inline]
+    fn ft_entryoff(&self, i: usize) -> Option<u32> {
+        rd_u32(&self.data, self.functab.start + i * 8)
+    }
+
+    /// The function at index `i` of the function table, if its record is readable.
+    pub fn func_at(&self, i: usize) -> Option<Func> {
+        if i >= self.nfunc {
+            return None;
+        }
+        let funcoff = rd_u32(&self.data, self.functab.start + i * 8 + 4)?;
+        let off = self.functab.start.checked_add(funcoff as usize)?;
+        if off.checked_add(self.func_size())? > self.data.len() {
+            return None;
+        }
+        Some(Func { idx: i as u32, off: off as u32 })
+    }
+
+    /// The function containing `pc` (`entry <= pc < next entry`), by binary search.
+    pub fn func_for_pc(&self, pc: u64) -> Option<Func> {
+        if self.nfunc == 0 {
+            return None;
+        }
+        let rel = pc.checked_sub(self.text_start)?;
+        let rel = u32::try_from(rel).ok()?;
+        if rel < self.ft_entryoff(0)? || rel >= self.ft_entryoff(self.nfunc)? {
+            return None;
+        }
+        // Largest i in [0, nfunc) with entryoff(i) <= rel.
+        let (mut lo, mut hi) = (0usize, self.nfunc);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.ft_entryoff(mid)? <= rel {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if rel >= self.ft_entryoff(lo + 1)? {
+            return None;
+        }
+        self.func_at(lo)
+    }
+
+    fn name_span(&self, f: Func) -> Option<(u32, u32)> {
+        let name_off = self.field_u32(f, 4)? as usize;
+        let start = self.funcnametab.start.checked_add(name_off)?;
+        let s = self.data.get(start..self.funcnametab.end)?;
+        let n = s.iter().position(|&b| b == 0)?;
+        Some((start as u32, n as u32))
+    }
+
+    /// The function with exactly this name (the first one if several share it).
+    /// Builds a sorted name index on first use.
+    pub fn func_by_name(&self, name: &str) -> Option<Func> {
+        let idx = self.by_name.get_or_init(|| {
+            let mut v: Vec<(u32, u32, u32)> = self
+                .funcs()
+                .filter_map(|f| self.name_span(f).map(|(o, l)| (o, l, f.idx)))
+                .collect();
+            v.sort_by(|a, b| self.span(a).cmp(self.span(b)).then(a.2.cmp(&b.2)));
+            v
+        });
+        let key = name.as_bytes();
+        let i = idx.partition_point(|e| self.span(e) < key);
+        let e = idx.get(i)?;
+        if self.span(e) == key {
+            self.func_at(e.2 as usize)
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn span(&self, e: &(u32, u32, u32)) -> &[u8] {
+        let s = e.0 as usize;
+        self.data.get(s..s + e.1 as usize).unwrap_or(&[])
+    }
+
+    /// All readable functions, in function-table (address) order.
+    pub fn funcs(&self) -> impl Iterator<Item = Func> + '_ {
+        (0..self.nfunc).filter_map(move |i| self.func_at(i))
+    }
+
+    #[inline]
+    fn field_u32(&self, f: Func, at: usize) -> Option<u32> {
+        rd_u32(&self.data, f.off as usize + at)
+    }
+
+    #[inline]
+    fn field_u8(&self, f: Func, at: usize) -> u8 {
+        self.data.get(f.off as usize + at).copied().unwrap_or(0)
+    }
+
+    /// Entry offset from the text start.
+    #[inline]
+    fn entry_off(&self, f: Func) -> u32 {
+        self.field_u32(f, 0).unwrap_or(0)
+    }
+
+    /// Absolute entry PC (`text_start + entryoff`).
+    pub fn entry(&self, f: Func) -> u64 {
+        self.text_start.wrapping_add(u64::from(self.entry_off(f)))
+    }
+
+    /// Absolute end PC (the next function's entry, or the end of text for the last one).
+    pub fn end(&self, f: Func) -> u64 {
+        let off = self
+            .ft_entryoff(f.idx as usize + 1)
+            .unwrap_or_else(|| self.entry_off(f));
+        self.text_start.wrapping_add(u64::from(off))
+    }
+
+    /// The function's name (`""` if unreadable).
+    pub fn name(&self, f: Func) -> &str {
+        self.field_u32(f, 4)
+            .and_then(|o| cstr(&self.data, &self.funcnametab, o as usize))
+            .unwrap_or("")
+    }
+
+    /// Name at an offset into the function-name table (as used by inline tree records).
+    pub fn name_at(&self, name_off: i32) -> Option<&str> {
+        let o = usize::try_from(name_off).ok()?;
+        cstr(&self.data, &self.funcnametab, o)
+    }
+
+    /// The funcID (version-dependent numbering; see the notes).
+    pub fn func_id(&self, f: Func) -> u8 {
+        self.field_u8(f, if self.go120 { 40 } else { 36 })
+    }
+
+    /// The flag byte (see [`func_flag`]).
+    pub fn flag(&self, f: Func) -> u8 {
+        self.field_u8(f, if self.go120 { 41 } else { 37 })
+    }
+
+    /// Argument size in bytes (`i32::MIN` = unknown, for assembly functions).
+    pub fn args(&self, f: Func) -> i32 {
+        self.field_u32(f, 8).unwrap_or(0) as i32
+    }
+
+    /// Line of the `func` keyword (0 before Go 1.20).
+    pub fn start_line(&self, f: Func) -> i32 {
+        if self.go120 {
+            self.field_u32(f, 36).unwrap_or(0) as i32
+        } else {
+            0
+        }
+    }
+
+    /// Offset from entry of the deferreturn call (0 = none).
+    pub fn deferreturn(&self, f: Func) -> u32 {
+        self.field_u32(f, 12).unwrap_or(0)
+    }
+
+    #[inline]
+    fn npcdata(&self, f: Func) -> u32 {
+        self.field_u32(f, 28).unwrap_or(0)
+    }
+
+    #[inline]
+    fn nfuncdata(&self, f: Func) -> u8 {
+        self.field_u8(f, if self.go120 { 43 } else { 39 })
+    }
+
+    /// Evaluates the pc-value table at pctab offset `off` for function `f` at `target`.
+    /// `None` if there is no table (offset 0), it is corrupt, or does not cover `target`.
+    #[inline]
+    fn pcvalue(&self, f: Func, off: u32, target: u64) -> Option<i32> {
+        if off == 0 {
+            return None;
+        }
+        let entry = self.entry(f);
+        if target < entry {
+            return None;
+        }
+        let start = self.pctab.start.checked_add(off as usize)?;
+        let p = self.data.get(start..self.pctab.end)?;
+        let quantum = u64::from(self.min_lc);
+        let mut pos = 0usize;
+        let mut pc = entry;
+        let mut val: i32 = -1;
+        // Every iteration consumes at least two bytes of `p`, so this terminates.
+        loop {
+            let first = pc == entry;
+            let uv = uvarint32(p, &mut pos)?;
+            if uv == 0 && !first {
+                return None;
+            }
+            val = val.wrapping_add((-((uv & 1) as i32)) ^ ((uv >> 1) as i32));
+            let pcd = uvarint32(p, &mut pos)?;
+            pc = pc.wrapping_add(u64::from(pcd) * quantum);
+            if target < pc {
+                return Some(val);
+            }
+        }
+    }
+
+    /// SP delta (frame size so far) at `pc`, from the pcsp table.
+    pub fn pcsp(&self, f: Func, pc: u64) -> Option<i32> {
+        let off = self.field_u32(f, 16)?;
+        self.pcvalue(f, off, pc)
+    }
+
+    /// Offset of the function's pcsp table; 0 means the function has no frame information
+    /// (external code), where the runtime's unwinder stops.
+    pub fn pcsp_table(&self, f: Func) -> u32 {
+        self.field_u32(f, 16).unwrap_or(0)
+    }
+
+    /// Source file and line at `pc` (pcfile → cutab → filetab; pcln).
+    pub fn file_line(&self, f: Func, pc: u64) -> Option<(&str, u32)> {
+        let fileno = self.pcvalue(f, self.field_u32(f, 20)?, pc)?;
+        let line = self.pcvalue(f, self.field_u32(f, 24)?, pc)?;
+        if fileno < 0 || line < 0 {
+            return None;
+        }
+        let cu = self.field_u32(f, 32)?;
+        let idx = (cu as usize).checked_add(fileno as usize)?;
+        let at = self.cutab.start.checked_add(idx.checked_mul(4)?)?;
+        if at.checked_add(4)? > self.cutab.end {
+            return None;
+        }
+        let fileoff = rd_u32(&self.data, at)?;
+        if fileoff == u32::MAX {
+            return None;
+        }
+        let file = cstr(&self.data, &self.filetab, fileoff as usize)?;
+        Some((file, line as u32))
+    }
+
+    /// Value of `PCDATA` table `table` at `pc`.
+    pub fn pcdata(&self, f: Func, table: u32, pc: u64) -> Option<i32> {
+        if table >= self.npcdata(f) {
+            return None;
+        }
+        let at = self.func_size().checked_add(table as usize * 4)?;
+        let off = self.field_u32(f, at)?;
+        self.pcvalue(f, off, pc)
+    }
+
+    /// Offset (relative to `moduledata.gofunc`) of `FUNCDATA` `index`; `None` if absent.
+    pub fn funcdata_offset(&self, f: Func, index: u8) -> Option<u32> {
+        if index >= self.nfuncdata(f) {
+            return None;
+        }
+        let npc = self.npcdata(f) as usize;
+        let at = self
+            .func_size()
+            .checked_add(npc.checked_mul(4)?)?
+            .checked_add(usize::from(index) * 4)?;
+        match self.field_u32(f, at)? {
+            u32::MAX => None,
+            o => Some(o),
+        }
+    }
+
+    /// Bytes of the gofunc area starting at `FUNCDATA` `index` of `f`.
+    pub fn funcdata_bytes(&self, f: Func, index: u8) -> Option<&[u8]> {
+        let off = self.funcdata_offset(f, index)?;
+        let (_, bytes) = self.gofunc.as_ref()?;
+        bytes.get(off as usize..)
+    }
+
+    /// Reads inline-tree record `ix`: `(funcID, nameOff, parentPc, startLine)`.
+    fn inl_record(&self, tree: &[u8], ix: i32) -> Option<(u8, i32, i32, i32)> {
+        let ix = usize::try_from(ix).ok()?;
+        if self.go120 {
+            let base = ix.checked_mul(16)?;
+            let r = tree.get(base..base.checked_add(16)?)?;
+            let name = rd_u32(r, 4)? as i32;
+            let parent_pc = rd_u32(r, 8)? as i32;
+            let start_line = rd_u32(r, 12)? as i32;
+            Some((r[0], name, parent_pc, start_line))
+        } else {
+            // {parent i16, funcID u8, _ u8, file i32, line i32, nameOff i32, parentPc i32}
+            let base = ix.checked_mul(20)?;
+            let r = tree.get(base..base.checked_add(20)?)?;
+            let name = rd_u32(r, 12)? as i32;
+            let parent_pc = rd_u32(r, 16)? as i32;
+            Some((r[2], name, parent_pc, 0))
+        }
+    }
+
+    /// Logical frames at `pc` of physical function `f`, innermost first, the physical function
+    /// last (`inlined == false`), following the runtime's inline unwinder. The file and line of
+    /// every frame come from the physical function's tables at that frame's PC (for inlined
+    /// callers, `entry + parentPc`). Without gofunc bytes or an inline tree, only the physical
+    /// frame is returned. At most [`MAX_INLINE_DEPTH`] frames.
+    pub fn frames_at(&self, f: Func, pc: u64) -> Vec<SrcFrame<'_>> {
+        let mut out = Vec::new();
+        let tree = self.funcdata_bytes(f, FUNCDATA_INL_TREE);
+        let entry = self.entry(f);
+        let mut pc = pc;
+        let mut ix = match tree {
+            Some(_) => self.pcdata(f, PCDATA_INL_TREE_INDEX, pc).unwrap_or(-1),
+            None => -1,
+        };
+        while out.len() + 1 < MAX_INLINE_DEPTH {
+            let (file, line) = self.file_line(f, pc).unwrap_or(("?", 0));
+            let rec = match tree {
+                Some(t) if ix >= 0 => self.inl_record(t, ix),
+                _ => None,
+            };
+            let Some((func_id, name_off, parent_pc, start_line)) = rec else {
+                break;
+            };
+            out.push(SrcFrame {
+                name: self.name_at(name_off).unwrap_or(""),
+                func_id,
+                file,
+                line,
+                start_line,
+                inlined: true,
+            });
+            pc = entry.wrapping_add(parent_pc as i64 as u64);
+            ix = self.pcdata(f, PCDATA_INL_TREE_INDEX, pc).unwrap_or(-1);
+        }
+        let (file, line) = self.file_line(f, pc).unwrap_or(("?", 0));
+        out.push(SrcFrame {
+            name: self.name(f),
+            func_id: self.func_id(f),
+            file,
+            line,
+            start_line: self.start_line(f),
+            inlined: false,
+        });
+        out
+    }
+
+    /// For wrapper functions, the absolute entry PC of the wrapped function
+    /// (`FUNCDATA_WrapInfo`, a `u32` text offset). Needs gofunc bytes.
+    pub fn wrapped_entry(&self, f: Func) -> Option<u64> {
+        let b = self.funcdata_bytes(f, FUNCDATA_WRAP_INFO)?;
+        let off = rd_u32(b, 0)?;
+        Some(self.text_start.wrapping_add(u64::from(off)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HDR: usize = 72;
+
+    /// Builds a minimal well-formed Go 1.20 pclntab with one function "main.f" at text offset
+    /// 0x10..0x30 and a pcsp table.
+    fn build() -> Vec<u8> {
+        let mut d = vec![0u8; HDR];
+        d[0..4].copy_from_slice(&MAGIC_GO120.to_le_bytes());
+        d[6] = 1;
+        d[7] = 8;
+        let put = |d: &mut Vec<u8>, i: usize, v: u64| {
+            d[8 + i * 8..16 + i * 8].copy_from_slice(&v.to_le_bytes())
+        };
+        put(&mut d, 0, 1); // nfunc
+        put(&mut d, 1, 1); // nfiles
+        put(&mut d, 2, 0x1000); // textStart
+        // funcnametab
+        let fnt = d.len();
+        d.extend_from_slice(b"\0main.f\0");
+        // cutab: one entry -> file offset 0
+        let cut = d.len();
+        d.extend_from_slice(&0u32.to_le_bytes());
+        // filetab
+        let ft = d.len();
+        d.extend_from_slice(b"/x/main.go\0");
+        // pctab: byte 0 unused, then tables
+        let pct = d.len();
+        d.push(0);
+        let pcsp = 1u32;
+        // value 0 (delta +1 from -1 => uv=2) for 0x10 bytes, then value 8 (uv=16) for 0x10, end
+        d.extend_from_slice(&[2, 0x10, 16, 0x10, 0]);
+        let pcfile = 6u32;
+        d.extend_from_slice(&[2, 0x20, 0]); // file 0
+        let pcln = 9u32;
+        d.extend_from_slice(&[22, 0x20, 0]); // line 10
+        while d.len() % 4 != 0 {
+            d.push(0);
+        }
+        let fnc = d.len();
+        put(&mut d, 3, fnt as u64);
+        put(&mut d, 4, cut as u64);
+        put(&mut d, 5, ft as u64);
+        put(&mut d, 6, pct as u64);
+        put(&mut d, 7, fnc as u64);
+        // functab: 2 entries
+        d.extend_from_slice(&0x10u32.to_le_bytes());
+        d.extend_from_slice(&16u32.to_le_bytes());
+        d.extend_from_slice(&0x30u32.to_le_bytes());
+        d.extend_from_slice(&0u32.to_le_bytes());
+        // _func
+        let mut f = [0u8; 44];
+        f[0..4].copy_from_slice(&0x10u32.to_le_bytes());
+        f[4..8].copy_from_slice(&1u32.to_le_bytes());
+        f[16..20].copy_from_slice(&pcsp.to_le_bytes());
+        f[20..24].copy_from_slice(&pcfile.to_le_bytes());
+        f[24..28].copy_from_slice(&pcln.to_le_bytes());
+        f[36..40].copy_from_slice(&9i32.to_le_bytes());
+        f[41] = func_flag::TOP_FRAME;
+        d.extend_from_slice(&f);
+        d
+    }
+
+    #[test]
+    fn good() {
+        let t = Pclntab::parse(build()).unwrap();
+        assert!(t.is_go120());
+        assert_eq!(t.nfunc(), 1);
+        assert_eq!(t.header_text_start(), 0x1000);
+        let f = t.func_for_pc(0x1015).unwrap();
+        assert_eq!(t.name(f), "main.f");
+        assert_eq!(t.entry(f), 0x1010);
+        assert_eq!(t.end(f), 0x1030);
+        assert_eq!(t.flag(f), func_flag::TOP_FRAME);
+        assert_eq!(t.start_line(f), 9);
+        assert_eq!(t.pcsp(f, 0x1010), Some(0));
+        assert_eq!(t.pcsp(f, 0x1025), Some(8));
+        assert_eq!(t.pcsp(f, 0x1030), None);
+        assert_eq!(t.file_line(f, 0x1011), Some(("/x/main.go", 10)));
+        assert_eq!(t.func_by_name("main.f"), Some(f));
+        assert_eq!(t.func_by_name("main.g"), None);
+        assert!(t.func_for_pc(0x100f).is_none());
+        assert!(t.func_for_pc(0x1030).is_none());
+        assert!(t.func_for_pc(0).is_none());
+        assert_eq!(t.funcdata_offset(f, 0), None);
+        assert_eq!(t.pcdata(f, 0, 0x1010), None);
+        let fr = t.frames_at(f, 0x1011);
+        assert_eq!(fr.len(), 1);
+        assert!(!fr[0].inlined);
+    }
+
+    #[test]
+    fn inline_tree() {
+        let mut d = build();
+        // Give the function npcdata = 3 (pcdata[2] = inline index table) and nfuncdata = 4.
+        let fnc_off = d.len() - 44;
+        // pctab lives before the functab; append the inline table at the end of the data
+        // is not possible (pctab is bounded), so rebuild: place new table in pctab by reusing
+        // pcfile's table (value 0 everywhere) as InlTreeIndex => record 0 everywhere.
+        d[fnc_off + 28..fnc_off + 32].copy_from_slice(&3u32.to_le_bytes());
+        d[fnc_off + 43] = 4;
+        d.extend_from_slice(&0u32.to_le_bytes()); // pcdata[0]
+        d.extend_from_slice(&0u32.to_le_bytes()); // pcdata[1]
+        d.extend_from_slice(&6u32.to_le_bytes()); // pcdata[2] -> value 0 over whole func
+        for _ in 0..3 {
+            d.extend_from_slice(&u32::MAX.to_le_bytes());
+        }
+        d.extend_from_slice(&8u32.to_le_bytes()); // funcdata[3] = gofunc+8
+        let mut t = Pclntab::parse(d).unwrap();
+        let f = t.func_for_pc(0x1010).unwrap();
+        // Without gofunc: only the physical frame.
+        assert_eq!(t.frames_at(f, 0x1012).len(), 1);
+        // Record 0: funcID 0, nameOff 1 ("main.f"), parentPc 0x20 (past the end of all tables),
+        // so the loop stops after the tree runs out of pcdata coverage.
+        let mut g = vec![0u8; 8];
+        g.extend_from_slice(&[0, 0, 0, 0]);
+        g.extend_from_slice(&1i32.to_le_bytes());
+        g.extend_from_slice(&0x20i32.to_le_bytes());
+        g.extend_from_slice(&7i32.to_le_bytes());
+        t.set_gofunc(0x5000, g.clone());
+        let fr = t.frames_at(f, 0x1012);
+        assert_eq!(fr.len(), 2);
+        assert!(fr[0].inlined);
+        assert_eq!(fr[0].start_line, 7);
+        assert_eq!(fr[0].line, 10);
+        assert_eq!(fr[1].line, 0); // pc 0x1030 not covered
+        // Self-referencing tree: parentPc 0 always maps back to index 0 -> bounded depth.
+        g[16..20].copy_from_slice(&0i32.to_le_bytes());
+        t.set_gofunc(0x5000, g);
+        let fr = t.frames_at(f, 0x1012);
+        assert_eq!(fr.len(), MAX_INLINE_DEPTH);
+        assert!(!fr.last().unwrap().inlined);
+        // Truncated gofunc: record unreadable -> physical frame only.
+        t.set_gofunc(0x5000, vec![0; 10]);
+        assert_eq!(t.frames_at(f, 0x1012).len(), 1);
+        assert_eq!(t.wrapped_entry(f), None);
+    }
+
+    #[test]
+    fn corrupt_headers() {
+        assert_eq!(Pclntab::parse(vec![]).unwrap_err(), PclntabError::Truncated);
+        assert_eq!(Pclntab::parse(vec![0xf1, 0xff]).unwrap_err(), PclntabError::Truncated);
+        let mut d = build();
+        d[0] = 0xfb;
+        assert_eq!(Pclntab::parse(d).unwrap_err(), PclntabError::UnsupportedVersion);
+        let mut d = build();
+        d[0] = 0x12;
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadMagic(_))));
+        let d = build();
+        for n in 0..HDR {
+            assert!(Pclntab::parse(d[..n].to_vec()).is_err(), "len {n}");
+        }
+        let mut d = build();
+        d[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadHeader(_))));
+        let mut d = build();
+        d[8..16].copy_from_slice(&1_000_000u64.to_le_bytes());
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadHeader(_))));
+        let mut d = build();
+        d[64..72].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadHeader(_))));
+        let mut d = build();
+        d[7] = 3;
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadHeader(_))));
+        let mut d = build();
+        d[4] = 1;
+        assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadHeader(_))));
+    }
+
+    #[test]
+    fn corrupt_records_never_panic() {
+        let good = build();
+        let fnc_off = good.len() - 44;
+        // Out-of-range funcoff.
+        let mut d = good.clone();
+        let ft = fnc_off - 16;
+        d[ft + 4..ft + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let t = Pclntab::parse(d).unwrap();
+        assert!(t.func_for_pc(0x1010).is_none());
+        assert_eq!(t.funcs().count(), 0);
+        assert!(t.func_by_name("main.f").is_none());
+        // Every field of the _func set to garbage, and the record truncated.
+        for fill in [0xffu8, 0x80, 0x7f] {
+            for i in 0..44 {
+                let mut d = good.clone();
+                d[fnc_off + i] = fill;
+                d[fnc_off + (i + 1) % 44] = fill;
+                d[fnc_off + (i + 3) % 44] = fill;
+                exercise(d);
+            }
+        }
+        for cut in 1..44 {
+            exercise(good[..good.len() - cut].to_vec());
+        }
+        // Varint tables that never terminate: pctab full of continuation bytes.
+        let mut d = good.clone();
+        let pct = u64::from_le_bytes(d[56..64].try_into().unwrap()) as usize;
+        for b in &mut d[pct..pct + 14] {
+            *b = 0x80;
+        }
+        exercise(d);
+    }
+
+    fn exercise(d: Vec<u8>) {
+        let Ok(mut t) = Pclntab::parse(d) else { return };
+        t.set_gofunc(0, vec![0xff; 64]);
+        for f in t.funcs().collect::<Vec<_>>() {
+            for pc in [0u64, 0x1010, 0x1011, 0x1020, 0x102f, 0x1030, u64::MAX] {
+                let _ = t.pcsp(f, pc);
+                let _ = t.file_line(f, pc);
+                for tab in 0..5 {
+                    let _ = t.pcdata(f, tab, pc);
+                }
+                let _ = t.frames_at(f, pc);
+            }
+            for i in 0..=255u8 {
+                let _ = t.funcdata_offset(f, i);
+            }
+            let _ = (t.name(f), t.args(f), t.flag(f), t.func_id(f), t.end(f));
+            let _ = t.wrapped_entry(f);
+            let _ = t.func_by_name(t.name(f));
+        }
+        for pc in [0u64, 0x1010, 0x1030, u64::MAX] {
+            let _ = t.func_for_pc(pc);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Taking a snapshot: discovery before the stop, the frozen window (freeze, copy, thaw), and
+//! building the model from the copy after the target runs again.
+
+use crate::arch::Arch;
+use crate::binary::{BinaryError, GoBinary};
+use crate::runtime::goroutines::{self, RawG, RawM};
+use crate::runtime::{Runtime, RuntimeError, status};
+use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
+use crate::target::live::{LiveError, LiveProcess};
+use crate::target::{MemoryReader, ThreadState};
+use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Why a dump failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DumpError {
+    /// Attaching to or reading the process failed.
+    Live(LiveError),
+    /// The executable could not be read.
+    Binary(BinaryError),
+    /// The runtime's data could not be found.
+    Runtime(RuntimeError),
+    /// The target's architecture is not the one goroscope runs on.
+    ArchMismatch {
+        /// The target's.
+        target: Arch,
+    },
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DumpError::Live(e) => e.fmt(f),
+            DumpError::Binary(BinaryError::NotGo) => {
+                write!(f, "not a Go program (its executable has no .go.buildinfo section)")
+            }
+            DumpError::Binary(e) => e.fmt(f),
+            DumpError::Runtime(e) => e.fmt(f),
+            DumpError::ArchMismatch { target } => write!(
+                f,
+                "the target is a linux/{target} program; a live dump needs goroscope built for the same architecture (cores of other architectures can be read with --core)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+impl From<LiveError> for DumpError {
+    fn from(e: LiveError) -> Self {
+        DumpError::Live(e)
+    }
+}
+
+/// A live target, discovered and ready to be frozen.
+pub struct LiveSession {
+    /// The process.
+    pub proc: LiveProcess,
+    /// Its runtime.
+    pub rt: Runtime,
+}
+
+impl LiveSession {
+    /// Opens a process and does all discovery, without stopping it.
+    pub fn open(pid: i32) -> Result<LiveSession, DumpError> {
+        let proc = LiveProcess::open(pid)?;
+        let bin = match GoBinary::open(&proc.exe_path()) {
+            Ok(b) => b,
+            Err(e) => {
+                // A process that vanished between the checks looks like an unreadable file.
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    return Err(DumpError::Live(LiveError::Exited { pid }));
+                }
+                return Err(DumpError::Binary(e));
+            }
+        };
+        if Some(bin.arch) != Arch::host() {
+            return Err(DumpError::ArchMismatch { target: bin.arch });
+        }
+        let bias = load_bias(pid, &bin);
+        let rt = Runtime::open(bin, &proc, bias).map_err(DumpError::Runtime)?;
+        Ok(LiveSession { proc, rt })
+    }
+
+    /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot.
+    pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        let freeze = self.proc.freeze()?;
+        let threads = freeze.threads().to_vec();
+        let nanotime = monotonic_now();
+        let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        let pause = freeze.thaw();
+        if image.total_bytes() == 0 {
+            // Nothing could be read: the process is gone, or its memory is not readable.
+            if !std::path::Path::new(&format!("/proc/{}", self.proc.pid())).exists() {
+                return Err(DumpError::Live(LiveError::Exited { pid: self.proc.pid() }));
+            }
+        }
+        let meta = Meta {
+            pid: Some(self.proc.pid()),
+            exe: std::fs::read_link(self.proc.exe_path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| self.rt.bin.path.display().to_string()),
+            go_version: self.rt.bin.build.go_version.clone(),
+            arch: self.rt.bin.arch.to_string(),
+            pause_ns: pause.as_nanos() as u64,
+            copied_bytes: image.total_bytes(),
+        };
+        build_snapshot(&self.rt, &image, &threads, nanotime, meta).map_err(DumpError::Runtime)
+    }
+}
+
+/// Load bias of the executable in the process: `AT_ENTRY` from `/proc/PID/auxv` minus the
+/// ELF entry point (0 for non-PIE executables).
+fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
+    use object::Object;
+    if !bin.is_pie {
+        return 0;
+    }
+    let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return 0 };
+    const AT_ENTRY: u64 = 9;
+    for pair in auxv.chunks_exact(16) {
+        let k = u64::from_le_bytes(pair[..8].try_into().unwrap());
+        let v = u64::from_le_bytes(pair[8..].try_into().unwrap());
+        if k == AT_ENTRY {
+            return v.wrapping_sub(bin.elf().entry());
+        }
+    }
+    0
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock the Go runtime's `nanotime` reads.
+pub fn monotonic_now() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+/// Builds the snapshot from a copied (or core) memory image.
+pub fn build_snapshot(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    threads: &[ThreadState],
+    nanotime: i64,
+    meta: Meta,
+) -> Result<Snapshot, RuntimeError> {
+    let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
+    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
+    let mut out = Vec::with_capacity(gs.len());
+    let mut tid_goid = HashMap::new();
+    for g in gs {
+        let raw = match goroutines::read_g(rt, mem, g) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Goroutine {
+                    addr: g,
+                    state: "unreadable".into(),
+                    stack_error: Some(e.to_string()),
+                    ..Default::default()
+                });
+                continue;
+            }
+        };
+        if status::is_dead(raw.status, rt.version()) {
+            continue;
+        }
+        let m = goroutines::read_m(rt, mem, raw.m);
+        let gr = build_goroutine(rt, mem, &raw, m.as_ref(), &by_tid, nanotime);
+        if let Some(t) = gr.thread {
+            tid_goid.insert(t, gr.id);
+        }
+        out.push(gr);
+    }
+    let code = rt.code();
+    let threads = threads
+        .iter()
+        .map(|t| Thread {
+            tid: t.tid,
+            pc: t.regs.pc,
+            sp: t.regs.sp,
+            function: code.tab.func_for_pc(t.regs.pc).map(|f| code.tab.name(f).to_string()),
+            goid: tid_goid.get(&t.tid).copied(),
+        })
+        .collect();
+    Ok(Snapshot { meta, goroutines: out, threads })
+}
+
+/// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
+/// improved for goroutines running on a thread: their thread's registers.
+fn start_of(rt: &Runtime, raw: &RawG, m: Option<&RawM>, by_tid: &HashMap<u64, &ThreadState>) -> (Start, Option<JumpTo>) {
+    let sched = Start { pc: raw.sched.0, sp: raw.sched.1, lr: raw.sched.2, syscall: false, trap: false };
+    if raw.status == status::SYSCALL {
+        return (Start { pc: raw.syscall.0, sp: raw.syscall.1, lr: 0, syscall: true, trap: false }, None);
+    }
+    if let Some(m) = m {
+        if m.vdso.0 != 0 {
+            return (Start { pc: m.vdso.1, sp: m.vdso.0, lr: 0, syscall: false, trap: false }, None);
+        }
+        if raw.status == status::RUNNING && m.curg == raw.addr {
+            if let Some(t) = by_tid.get(&m.procid) {
+                let r = t.regs;
+                let start = Start { pc: r.pc, sp: r.sp, lr: r.lr, syscall: false, trap: true };
+                if (raw.stack.0..raw.stack.1).contains(&r.sp) {
+                    return (start, None);
+                }
+                if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp) && rt.code().tab.func_for_pc(r.pc).is_some() {
+                    let jump = JumpTo { pc: raw.sched.0, sp: raw.sched.1, lr: raw.sched.2 };
+                    return (start, Some(jump));
+                }
+            }
+        }
+    }
+    if raw.syscall.1 != 0 {
+        return (Start { pc: raw.syscall.0, sp: raw.syscall.1, lr: 0, syscall: true, trap: false }, None);
+    }
+    (sched, None)
+}
+
+fn build_goroutine(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    raw: &RawG,
+    m: Option<&RawM>,
+    by_tid: &HashMap<u64, &ThreadState>,
+    nanotime: i64,
+) -> Goroutine {
+    let code = rt.code();
+    let v = rt.version();
+    let (start, jump) = start_of(rt, raw, m, by_tid);
+    let unwound = unwind::unwind(code, mem, start, jump, Limits::default());
+    let stack_error = match unwound.end {
+        StackEnd::Truncated(e) => Some(e.to_string()),
+        _ => None,
+    };
+    let frames = symbolize::logical_frames(code, mem, &unwound);
+    let state = if (raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26))) && raw.waitreason != 0
+    {
+        rt.wait_reasons.get(raw.waitreason as usize).cloned().unwrap_or_else(|| "unknown wait reason".into())
+    } else {
+        status::status_name(raw.status, v).to_string()
+    };
+    let wait_minutes = if (raw.status == status::WAITING || raw.status == status::SYSCALL) && raw.waitsince != 0 {
+        (nanotime - raw.waitsince) / 60_000_000_000
+    } else {
+        0
+    };
+    let start_func = code.tab.func_for_pc(raw.startpc).map(|f| code.tab.name(f).to_string()).unwrap_or_default();
+    Goroutine {
+        id: raw.goid,
+        addr: raw.addr,
+        status: raw.status,
+        scan: raw.scan,
+        state,
+        wait_minutes,
+        locked_to_thread: raw.locked,
+        system: symbolize::is_system_goroutine(code, raw.startpc),
+        m_id: m.map(|m| m.id),
+        m_addr: raw.m,
+        thread: m.filter(|m| m.curg == raw.addr).and_then(|m| i32::try_from(m.procid).ok()).filter(|&t| t != 0),
+        frames,
+        stack_error,
+        created_by: symbolize::created_by(code, raw.goid, raw.gopc),
+        parent_id: raw.parent_goid,
+        start_func,
+    }
+}

@@ -1,0 +1,226 @@
+//! The layout of the runtime types goroscope reads, behind one type.
+//!
+//! [`MANIFEST`] is the single list of every runtime field goroscope reads. A [`Layout`] holds
+//! their offsets for one binary: resolved by name from the binary's DWARF, or (for stripped
+//! binaries) from per-version tables generated from the same manifest.
+
+use crate::binary::GoBinary;
+use crate::binary::dwarf::{self, StructLayout};
+use std::collections::HashMap;
+use std::fmt;
+
+/// A field goroscope reads. The discriminant indexes [`Layout`]'s offset table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum F {
+    GStackLo,
+    GStackHi,
+    GM,
+    GSchedSp,
+    GSchedPc,
+    GSchedLr,
+    GSchedBp,
+    GSyscallSp,
+    GSyscallPc,
+    GStktopSp,
+    GAtomicStatus,
+    GGoid,
+    GWaitSince,
+    GWaitReason,
+    GLockedM,
+    GParentGoid,
+    GGopc,
+    GStartPc,
+    GWaiting,
+    GLabels,
+    MG0,
+    MProcId,
+    MCurG,
+    MId,
+    MVdsoSp,
+    MVdsoPc,
+    ModPcHeader,
+    ModText,
+    ModEtext,
+    ModGofunc,
+}
+
+/// Number of fields in [`F`].
+pub const FIELD_COUNT: usize = F::ModGofunc as usize + 1;
+
+/// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    /// The field.
+    pub field: F,
+    /// The Go struct type name.
+    pub strukt: &'static str,
+    /// Member path, dotted through nested structs (`sched.sp`).
+    pub path: &'static str,
+    /// Width in bytes of the value read.
+    pub width: u8,
+    /// Absent in some supported versions.
+    pub optional: bool,
+}
+
+const fn spec(field: F, strukt: &'static str, path: &'static str, width: u8, optional: bool) -> FieldSpec {
+    FieldSpec { field, strukt, path, width, optional }
+}
+
+/// Every runtime field goroscope reads (sources: `src/runtime/runtime2.go`, `symtab.go`).
+pub const MANIFEST: &[FieldSpec] = &[
+    spec(F::GStackLo, "runtime.g", "stack.lo", 8, false),
+    spec(F::GStackHi, "runtime.g", "stack.hi", 8, false),
+    spec(F::GM, "runtime.g", "m", 8, false),
+    spec(F::GSchedSp, "runtime.g", "sched.sp", 8, false),
+    spec(F::GSchedPc, "runtime.g", "sched.pc", 8, false),
+    spec(F::GSchedLr, "runtime.g", "sched.lr", 8, false),
+    spec(F::GSchedBp, "runtime.g", "sched.bp", 8, false),
+    spec(F::GSyscallSp, "runtime.g", "syscallsp", 8, false),
+    spec(F::GSyscallPc, "runtime.g", "syscallpc", 8, false),
+    spec(F::GStktopSp, "runtime.g", "stktopsp", 8, false),
+    spec(F::GAtomicStatus, "runtime.g", "atomicstatus", 4, false),
+    spec(F::GGoid, "runtime.g", "goid", 8, false),
+    spec(F::GWaitSince, "runtime.g", "waitsince", 8, false),
+    spec(F::GWaitReason, "runtime.g", "waitreason", 1, false),
+    spec(F::GLockedM, "runtime.g", "lockedm", 8, false),
+    spec(F::GParentGoid, "runtime.g", "parentGoid", 8, true),
+    spec(F::GGopc, "runtime.g", "gopc", 8, false),
+    spec(F::GStartPc, "runtime.g", "startpc", 8, false),
+    spec(F::GWaiting, "runtime.g", "waiting", 8, false),
+    spec(F::GLabels, "runtime.g", "labels", 8, false),
+    spec(F::MG0, "runtime.m", "g0", 8, false),
+    spec(F::MProcId, "runtime.m", "procid", 8, false),
+    spec(F::MCurG, "runtime.m", "curg", 8, false),
+    spec(F::MId, "runtime.m", "id", 8, false),
+    spec(F::MVdsoSp, "runtime.m", "vdsoSP", 8, false),
+    spec(F::MVdsoPc, "runtime.m", "vdsoPC", 8, false),
+    spec(F::ModPcHeader, "runtime.moduledata", "pcHeader", 8, false),
+    spec(F::ModText, "runtime.moduledata", "text", 8, false),
+    spec(F::ModEtext, "runtime.moduledata", "etext", 8, false),
+    spec(F::ModGofunc, "runtime.moduledata", "gofunc", 8, false),
+];
+
+/// Where a layout came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutSource {
+    /// The binary's own DWARF.
+    Dwarf,
+}
+
+impl fmt::Display for LayoutSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutSource::Dwarf => f.write_str("DWARF"),
+        }
+    }
+}
+
+/// Why a layout could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The binary has no DWARF (and no table applies).
+    NoDwarf,
+    /// DWARF could not be parsed.
+    Dwarf(String),
+    /// A required field is missing.
+    MissingField(&'static str, &'static str),
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::NoDwarf => write!(
+                f,
+                "the binary has no DWARF (built with -ldflags=-w or -s, or stripped); runtime layouts for stripped binaries are not supported yet"
+            ),
+            LayoutError::Dwarf(e) => write!(f, "cannot read runtime layouts from DWARF: {e}"),
+            LayoutError::MissingField(s, p) => write!(f, "runtime layout: DWARF has no field {s}.{p}"),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// Offsets of every manifest field for one binary, plus struct sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Where the offsets came from.
+    pub source: LayoutSource,
+    offsets: [Option<u32>; FIELD_COUNT],
+    /// `sizeof(runtime.g)`.
+    pub g_size: u64,
+    /// `sizeof(runtime.m)`.
+    pub m_size: u64,
+    /// `sizeof(runtime.moduledata)`.
+    pub moduledata_size: u64,
+}
+
+impl Layout {
+    /// Offset of a field, `None` when the field does not exist in this version.
+    pub fn off(&self, f: F) -> Option<u64> {
+        self.offsets[f as usize].map(u64::from)
+    }
+
+    /// Reads field `f` from a local copy of the struct's bytes; 0 when absent or out of range.
+    pub fn get(&self, f: F, bytes: &[u8]) -> u64 {
+        let Some(off) = self.off(f) else { return 0 };
+        let width = MANIFEST.iter().find(|s| s.field == f).map(|s| s.width as usize).unwrap_or(8);
+        let off = off as usize;
+        match bytes.get(off..off + width) {
+            Some(b) => {
+                let mut w = [0u8; 8];
+                w[..width].copy_from_slice(b);
+                u64::from_le_bytes(w)
+            }
+            None => 0,
+        }
+    }
+
+    /// Resolves the manifest from the binary's DWARF.
+    pub fn from_dwarf(bin: &GoBinary) -> Result<Layout, LayoutError> {
+        if !bin.has_dwarf {
+            return Err(LayoutError::NoDwarf);
+        }
+        let mut wanted: Vec<&str> = MANIFEST.iter().map(|s| s.strukt).collect();
+        wanted.extend(["runtime.gobuf", "runtime.stack"]);
+        wanted.sort();
+        wanted.dedup();
+        let types = dwarf::struct_layouts(bin, &wanted).map_err(|e| LayoutError::Dwarf(e.0))?;
+        Self::from_structs(&types)
+    }
+
+    fn from_structs(types: &HashMap<String, StructLayout>) -> Result<Layout, LayoutError> {
+        let mut offsets = [None; FIELD_COUNT];
+        for s in MANIFEST {
+            match resolve(types, s.strukt, s.path) {
+                Some(o) => offsets[s.field as usize] = Some(o as u32),
+                None if s.optional => {}
+                None => return Err(LayoutError::MissingField(s.strukt, s.path)),
+            }
+        }
+        let size = |n: &str| types.get(n).map(|t| t.size).unwrap_or(0);
+        Ok(Layout {
+            source: LayoutSource::Dwarf,
+            offsets,
+            g_size: size("runtime.g"),
+            m_size: size("runtime.m"),
+            moduledata_size: size("runtime.moduledata"),
+        })
+    }
+}
+
+/// Offset of a dotted member path, following member types through nested structs.
+fn resolve(types: &HashMap<String, StructLayout>, strukt: &str, path: &str) -> Option<u64> {
+    let mut t = types.get(strukt)?;
+    let mut off = 0u64;
+    let mut parts = path.split('.').peekable();
+    while let Some(p) = parts.next() {
+        let m = t.member(p)?;
+        off = off.checked_add(m.offset)?;
+        if parts.peek().is_some() {
+            t = types.get(m.type_name.as_deref()?)?;
+        }
+    }
+    u32::try_from(off).ok().map(u64::from)
+}

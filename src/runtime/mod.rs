@@ -1,0 +1,201 @@
+//! Runtime layout: what goroscope knows about the Go runtime of one target, and the
+//! goroutine walk.
+//!
+//! [`Runtime::open`] does all discovery before the target is stopped: layouts, moduledata
+//! (text base, `gofunc`), the address of `runtime.allgs`, wait-reason strings, special
+//! funcIDs. [`goroutines`] then plans and performs the copy in the frozen window and reads
+//! the goroutines back out of the copy.
+
+pub mod goroutines;
+pub mod layout;
+pub mod status;
+pub mod waitreasons;
+
+use crate::binary::GoBinary;
+use crate::target::{MemoryReader, ReadExt};
+use crate::unwind::{Code, FuncIds};
+use crate::version::{GoVersion, MAX_SUPPORTED_MINOR, MIN_SUPPORTED_MINOR};
+use layout::{F, Layout, LayoutError};
+use std::fmt;
+
+/// Why the runtime's data could not be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The Go version is outside the supported range.
+    UnsupportedVersion(GoVersion),
+    /// Layouts could not be had.
+    Layout(LayoutError),
+    /// A runtime symbol is missing.
+    MissingSymbol(&'static str),
+    /// moduledata did not validate.
+    BadModuledata(String),
+    /// Target memory could not be read.
+    Read(String),
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported Go version {v}; goroscope reads programs built by go1.{MIN_SUPPORTED_MINOR} to go1.{MAX_SUPPORTED_MINOR}"
+            ),
+            RuntimeError::Layout(e) => e.fmt(f),
+            RuntimeError::MissingSymbol(s) => write!(
+                f,
+                "the binary has no symbol {s} (stripped binaries are not supported yet); build without -ldflags=-s"
+            ),
+            RuntimeError::BadModuledata(e) => write!(f, "runtime.firstmoduledata does not look right: {e}"),
+            RuntimeError::Read(e) => write!(f, "cannot read the Go runtime's data: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+/// Where a discovered fact came from (shown by `goroscope inspect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// What was found.
+    pub what: &'static str,
+    /// Its value.
+    pub value: String,
+    /// Where it came from.
+    pub source: String,
+}
+
+/// Everything known about one target's runtime, found before stopping it.
+pub struct Runtime {
+    /// The executable (its pclntab's text base and gofunc are set).
+    pub bin: GoBinary,
+    /// Offsets of the fields read.
+    pub layout: Layout,
+    /// Load bias: target address minus executable address (non-zero for PIE).
+    pub bias: u64,
+    /// Address of the `runtime.allgs` slice header in the target.
+    pub allgs: u64,
+    /// Address of `runtime.firstmoduledata` in the target.
+    pub moduledata: u64,
+    /// Wait-reason strings indexed by `g.waitreason`.
+    pub wait_reasons: Vec<String>,
+    /// funcIDs of the special runtime functions.
+    pub ids: FuncIds,
+    /// The discovery chain.
+    pub discovery: Vec<Discovery>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("bin", &self.bin).field("allgs", &self.allgs).finish()
+    }
+}
+
+/// Longest wait-reason string accepted from target memory.
+const MAX_WAIT_REASON_LEN: u64 = 128;
+/// Most wait reasons accepted from target memory.
+const MAX_WAIT_REASONS: u64 = 256;
+
+impl Runtime {
+    /// Discovers the runtime of a target whose executable is `bin`, reading `mem` (the live,
+    /// still running process, or a core). `bias` is the load bias of the executable.
+    pub fn open(mut bin: GoBinary, mem: &impl MemoryReader, bias: u64) -> Result<Runtime, RuntimeError> {
+        let v = bin.version;
+        if !(v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor)) {
+            return Err(RuntimeError::UnsupportedVersion(v));
+        }
+        let mut discovery = vec![
+            Discovery { what: "executable", value: bin.path.display().to_string(), source: "target".into() },
+            Discovery { what: "go version", value: bin.build.go_version.clone(), source: ".go.buildinfo".into() },
+            Discovery { what: "arch", value: bin.arch.to_string(), source: "ELF header".into() },
+            Discovery {
+                what: "pclntab",
+                value: format!("{:#x}", bin.pclntab_addr.wrapping_add(bias)),
+                source: ".gopclntab".into(),
+            },
+        ];
+        if bias != 0 {
+            discovery.push(Discovery { what: "load bias", value: format!("{bias:#x}"), source: "auxv AT_ENTRY".into() });
+        }
+        let layout = Layout::from_dwarf(&bin).map_err(RuntimeError::Layout)?;
+        discovery.push(Discovery {
+            what: "layouts",
+            value: format!("g {} bytes, m {} bytes", layout.g_size, layout.m_size),
+            source: layout.source.to_string(),
+        });
+
+        let sym = |bin: &GoBinary, name: &'static str| bin.symbol(name).ok_or(RuntimeError::MissingSymbol(name));
+        let md = sym(&bin, "runtime.firstmoduledata")?.addr.wrapping_add(bias);
+        let rd = |a: u64| mem.read_u64(a).map_err(|e| RuntimeError::Read(e.to_string()));
+        let off = |f: F| layout.off(f).unwrap_or(0);
+        let pcheader = rd(md + off(F::ModPcHeader))?;
+        if pcheader != bin.pclntab_addr.wrapping_add(bias) {
+            return Err(RuntimeError::BadModuledata(format!(
+                "pcHeader {pcheader:#x} is not the pclntab at {:#x}",
+                bin.pclntab_addr.wrapping_add(bias)
+            )));
+        }
+        let text = rd(md + off(F::ModText))?;
+        let gofunc = rd(md + off(F::ModGofunc))?;
+        discovery.push(Discovery { what: "moduledata", value: format!("{md:#x}"), source: "symbol runtime.firstmoduledata".into() });
+        discovery.push(Discovery { what: "text", value: format!("{text:#x}"), source: "moduledata.text".into() });
+        discovery.push(Discovery { what: "gofunc", value: format!("{gofunc:#x}"), source: "moduledata.gofunc".into() });
+        bin.pclntab.set_text_start(text);
+        if let Some(bytes) = section_tail(&bin, gofunc.wrapping_sub(bias)) {
+            bin.pclntab.set_gofunc(gofunc, bytes.to_vec());
+        }
+
+        let allgs = sym(&bin, "runtime.allgs")?.addr.wrapping_add(bias);
+        discovery.push(Discovery { what: "allgs", value: format!("{allgs:#x}"), source: "symbol runtime.allgs".into() });
+
+        let (wait_reasons, wr_source) = match bin.symbol("runtime.waitReasonStrings") {
+            Some(s) => match read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16) {
+                Some(w) => (w, "runtime.waitReasonStrings".to_string()),
+                None => (status::wait_reason_table(v), format!("table for go1.{}", v.minor)),
+            },
+            None => (status::wait_reason_table(v), format!("table for go1.{}", v.minor)),
+        };
+        discovery.push(Discovery { what: "wait reasons", value: wait_reasons.len().to_string(), source: wr_source });
+        let ids = FuncIds::from_pclntab(&bin.pclntab);
+        Ok(Runtime { bin, layout, bias, allgs, moduledata: md, wait_reasons, ids, discovery })
+    }
+
+    /// The code view the unwinder needs.
+    pub fn code(&self) -> Code<'_> {
+        Code { arch: self.bin.arch, tab: &self.bin.pclntab, ids: &self.ids }
+    }
+
+    /// The Go version.
+    pub fn version(&self) -> GoVersion {
+        self.bin.version
+    }
+}
+
+/// Bytes from `addr` (executable numbering) to the end of its section.
+fn section_tail(bin: &GoBinary, addr: u64) -> Option<&[u8]> {
+    use object::{Object, ObjectSection};
+    let elf = bin.elf();
+    let s = elf.sections().find(|s| s.address() <= addr && addr < s.address() + s.size())?;
+    let len = s.address() + s.size() - addr;
+    bin.read_static(addr, len)
+}
+
+fn read_string_array(mem: &impl MemoryReader, addr: u64, n: u64) -> Option<Vec<String>> {
+    if n == 0 || n > MAX_WAIT_REASONS {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let p = mem.read_u64(addr + i * 16).ok()?;
+        let l = mem.read_u64(addr + i * 16 + 8).ok()?;
+        if l > MAX_WAIT_REASON_LEN {
+            return None;
+        }
+        let mut b = vec![0u8; l as usize];
+        if l > 0 {
+            mem.read_at(p, &mut b).ok()?;
+        }
+        out.push(String::from_utf8_lossy(&b).into_owned());
+    }
+    Some(out)
+}

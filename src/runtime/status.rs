@@ -1,0 +1,81 @@
+//! Goroutine status values and the names Go prints for them (`src/runtime/runtime2.go`,
+//! `gStatusStrings` in `src/runtime/traceback.go`).
+
+use super::waitreasons::WAIT_REASONS;
+use crate::version::GoVersion;
+
+/// `_Gidle`.
+pub const IDLE: u32 = 0;
+/// `_Grunnable`.
+pub const RUNNABLE: u32 = 1;
+/// `_Grunning`.
+pub const RUNNING: u32 = 2;
+/// `_Gsyscall`.
+pub const SYSCALL: u32 = 3;
+/// `_Gwaiting`.
+pub const WAITING: u32 = 4;
+/// `_Gdead`.
+pub const DEAD: u32 = 6;
+/// `_Gcopystack`.
+pub const COPYSTACK: u32 = 8;
+/// `_Gpreempted`.
+pub const PREEMPTED: u32 = 9;
+/// `_Gleaked` (Go 1.26+).
+pub const LEAKED: u32 = 10;
+/// `_Gdeadextra` (Go 1.26+): a dead g attached to a cgo extra M.
+pub const DEAD_EXTRA: u32 = 11;
+/// `_Gscan`, OR-ed into the status while the GC scans the stack.
+pub const SCAN: u32 = 0x1000;
+
+/// The name `goroutineheader` prints for a status (scan bit removed), for Go version `v`.
+pub fn status_name(status: u32, v: GoVersion) -> &'static str {
+    match status {
+        IDLE => "idle",
+        RUNNABLE => "runnable",
+        RUNNING => "running",
+        SYSCALL => "syscall",
+        WAITING => "waiting",
+        DEAD => "dead",
+        COPYSTACK => "copystack",
+        PREEMPTED => "preempted",
+        LEAKED if v.at_least(26) => "leaked",
+        DEAD_EXTRA if v.at_least(26) => "waiting for cgo callback",
+        _ => "???",
+    }
+}
+
+/// Whether the status is a dead one, skipped by dumps.
+pub fn is_dead(status: u32, v: GoVersion) -> bool {
+    status == DEAD || (status == DEAD_EXTRA && v.at_least(26))
+}
+
+/// The built-in wait-reason table for a version (used without a symbol table).
+pub fn wait_reason_table(v: GoVersion) -> Vec<String> {
+    WAIT_REASONS
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&v.minor))
+        .map(|(_, _, t)| t.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_cover_supported_versions() {
+        for minor in crate::version::MIN_SUPPORTED_MINOR..=crate::version::MAX_SUPPORTED_MINOR {
+            let t = wait_reason_table(GoVersion::new(1, minor, 0));
+            assert!(t.len() > 30, "go1.{minor}");
+            assert_eq!(t[0], "");
+            assert_eq!(t[2], "IO wait");
+        }
+        assert_eq!(wait_reason_table(GoVersion::new(1, 27, 3))[19], "chan receive");
+    }
+
+    #[test]
+    fn leaked_only_from_1_26() {
+        assert_eq!(status_name(LEAKED, GoVersion::new(1, 25, 0)), "???");
+        assert_eq!(status_name(LEAKED, GoVersion::new(1, 26, 0)), "leaked");
+    }
+}

@@ -1,0 +1,140 @@
+//! The snapshot model: what one dump read, independent of where it came from. Renderers and
+//! analyses read only this.
+
+/// One dump of a Go process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Facts about the process and the dump.
+    pub meta: Meta,
+    /// Every goroutine that is not dead, in `allgs` order.
+    pub goroutines: Vec<Goroutine>,
+    /// Every thread, with the goroutine it was running.
+    pub threads: Vec<Thread>,
+}
+
+/// Facts about the process and the dump.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// Process id (live targets).
+    pub pid: Option<i32>,
+    /// Executable path as the target saw it.
+    pub exe: String,
+    /// Go version string from buildinfo (`go1.27.3`).
+    pub go_version: String,
+    /// `amd64` or `arm64`.
+    pub arch: String,
+    /// How long the target was stopped, in nanoseconds.
+    pub pause_ns: u64,
+    /// Bytes copied during the stop.
+    pub copied_bytes: u64,
+}
+
+/// One goroutine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Goroutine {
+    /// Goroutine id.
+    pub id: u64,
+    /// Address of its `runtime.g`.
+    pub addr: u64,
+    /// Raw status (scan bit removed).
+    pub status: u32,
+    /// The GC was scanning its stack.
+    pub scan: bool,
+    /// What the traceback header shows: the wait reason when waiting, else the status name.
+    pub state: String,
+    /// Whole minutes blocked, as the runtime computes them (0 when unknown or under a minute).
+    pub wait_minutes: i64,
+    /// `LockOSThread` in effect.
+    pub locked_to_thread: bool,
+    /// A runtime-internal goroutine (hidden by default, as Go hides it).
+    pub system: bool,
+    /// `m.id` of the thread running it, if any.
+    pub m_id: Option<i64>,
+    /// Address of that m.
+    pub m_addr: u64,
+    /// Linux thread id running it, if any.
+    pub thread: Option<i32>,
+    /// Logical frames, innermost first.
+    pub frames: Vec<Frame>,
+    /// Why the stack could not be read to its end, if it could not.
+    pub stack_error: Option<String>,
+    /// Where it was created (`go` statement), except for goroutine 1.
+    pub created_by: Option<CreatedBy>,
+    /// The goroutine that created it (0 when unknown).
+    pub parent_id: u64,
+    /// Name of its start function.
+    pub start_func: String,
+}
+
+/// One logical frame (an inlined call is a frame of its own).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    /// Function name as stored in the binary.
+    pub function: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// Argument words as the runtime prints them (`...` for inlined calls).
+    pub args: String,
+    /// Program counter of the physical frame.
+    pub pc: u64,
+    /// Entry of the physical function.
+    pub entry: u64,
+    /// Stack pointer of the physical frame.
+    pub sp: u64,
+    /// Frame pointer (caller's sp) of the physical frame.
+    pub fp: u64,
+    /// An inlined call (no own physical frame).
+    pub inlined: bool,
+    /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
+    pub hidden: bool,
+}
+
+/// The `go` statement that created a goroutine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreatedBy {
+    /// Function containing the `go` statement.
+    pub function: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// `gopc`.
+    pub pc: u64,
+    /// Entry of the function.
+    pub entry: u64,
+    /// Hidden in the runtime's default traceback (created by the runtime).
+    pub hidden: bool,
+}
+
+/// One thread of the process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Thread {
+    /// Linux thread id.
+    pub tid: i32,
+    /// Program counter.
+    pub pc: u64,
+    /// Stack pointer.
+    pub sp: u64,
+    /// Function at pc, when it is Go code.
+    pub function: Option<String>,
+    /// Goroutine it runs, if any.
+    pub goid: Option<u64>,
+}
+
+impl Goroutine {
+    /// The first frame that is not runtime-internal (delve's "user" location).
+    pub fn user_frame(&self) -> Option<&Frame> {
+        self.frames.iter().find(|f| !is_runtime_internal(&f.function)).or_else(|| self.frames.first())
+    }
+}
+
+/// Whether a function is part of the runtime or internal packages (delve's rule for the user
+/// location: runtime.* unless exported, internal/*, runtime/internal/*).
+pub fn is_runtime_internal(name: &str) -> bool {
+    if let Some(rest) = name.strip_prefix("runtime.") {
+        return !rest.starts_with(|c: char| c.is_ascii_uppercase());
+    }
+    name.starts_with("internal/") || name.starts_with("runtime/internal/") || !name.contains('.')
+}

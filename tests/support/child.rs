@@ -1,0 +1,248 @@
+//! `Child`: a running fixture process (rbspy's `RubyScript`). Spawned with stdin and stdout
+//! piped, it is ready once it printed `READY <pid>`; commands are lines on stdin. Dropping the
+//! guard sends `quit`, then kills the process by its pid and reaps it, also during a panic.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long to wait for READY and for each answer.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the fixture said before READY.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    /// Every `INFO` line's text, in order.
+    pub lines: Vec<String>,
+    /// From `INFO running main.X`: goroutines that never park, by function.
+    pub running: Vec<String>,
+}
+
+impl Info {
+    pub fn from_lines(lines: Vec<String>) -> Info {
+        let running = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("running "))
+            .map(|f| f.trim().to_string())
+            .collect();
+        Info { lines, running }
+    }
+}
+
+/// A running fixture.
+pub struct Child {
+    child: std::process::Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    /// The fixture's pid (checked against its READY line).
+    pub pid: u32,
+    pub scenario: String,
+    pub info: Info,
+}
+
+impl Child {
+    /// Starts `exe <scenario>` and waits for READY.
+    pub fn start(exe: &Path, scenario: &str) -> Result<Child, String> {
+        let mut cmd = Command::new(exe);
+        cmd.arg(scenario)
+            .env_remove("GOTRACEBACK")
+            .env_remove("GODEBUG")
+            .env_remove("GOMAXPROCS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let pid = child.id();
+        let mut c = Child {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            stderr,
+            pid,
+            scenario: scenario.to_string(),
+            info: Info::default(),
+        };
+        let mut info = Vec::new();
+        loop {
+            let line = c.recv_line("READY")?;
+            if let Some(text) = line.strip_prefix("INFO ") {
+                info.push(text.to_string());
+            } else if let Some(p) = line.strip_prefix("READY ") {
+                if p.trim() != pid.to_string() {
+                    return Err(c.failure(&format!("READY names pid {p}, spawned {pid}")));
+                }
+                break;
+            } else {
+                return Err(c.failure(&format!("unexpected line before READY: {line:?}")));
+            }
+        }
+        c.info = Info::from_lines(info);
+        Ok(c)
+    }
+
+    /// The fixture's own `runtime.Stack(buf, true)`, without trailing newlines.
+    pub fn stack(&mut self) -> Result<String, String> {
+        self.send("stack")?;
+        let first = self.recv_line("BEGIN STACK")?;
+        if first != "BEGIN STACK" {
+            return Err(self.failure(&format!("want BEGIN STACK, got {first:?}")));
+        }
+        let mut text = String::new();
+        loop {
+            let line = self.recv_line("END STACK")?;
+            if line == "END STACK" {
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        Ok(text.trim_end_matches('\n').to_string())
+    }
+
+    /// `ping` → `PONG`: the fixture's main goroutine still runs.
+    pub fn ping(&mut self) -> Result<(), String> {
+        self.send("ping")?;
+        let l = self.recv_line("PONG")?;
+        if l == "PONG" { Ok(()) } else { Err(self.failure(&format!("want PONG, got {l:?}"))) }
+    }
+
+    /// How many SIGUSR1 the fixture has received.
+    pub fn signals(&mut self) -> Result<u64, String> {
+        self.send("signals")?;
+        let l = self.recv_line("SIGNALS")?;
+        l.strip_prefix("SIGNALS ")
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| self.failure(&format!("want SIGNALS <n>, got {l:?}")))
+    }
+
+    /// What the fixture wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn send(&mut self, cmd: &str) -> Result<(), String> {
+        let r = match self.stdin.as_mut() {
+            Some(w) => w.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| w.flush()),
+            None => return Err(self.failure("stdin already closed")),
+        };
+        r.map_err(|e| self.failure(&format!("sending {cmd:?}: {e}")))
+    }
+
+    fn recv_line(&mut self, waiting_for: &str) -> Result<String, String> {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(l) => Ok(l),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(self.failure(&format!("no {waiting_for} within {TIMEOUT:?}")))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                // The fixture closed stdout: it is exiting. Say how, if it is done within a second.
+                let deadline = Instant::now() + Duration::from_secs(1);
+                let status = loop {
+                    match self.child.try_wait() {
+                        Ok(Some(s)) => break s.to_string(),
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(5))
+                        }
+                        _ => break "still running".to_string(),
+                    }
+                };
+                Err(self.failure(&format!("stdout closed waiting for {waiting_for} ({status})")))
+            }
+        }
+    }
+
+    fn failure(&self, what: &str) -> String {
+        format!("fixture {} (pid {}): {what}\nfixture stderr:\n{}", self.scenario, self.pid, self.stderr())
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.stdin.take() {
+            let _ = w.write_all(b"quit\n");
+            let _ = w.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => break,
+            }
+        }
+        // Still there (or wedged, e.g. left stopped): SIGKILL by pid, then reap.
+        // SAFETY: kill(2) on the pid of our own child, which is not reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The `State:` line of /proc/PID/status, e.g. "S (sleeping)".
+pub fn proc_state(pid: u32) -> Result<String, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("read /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| format!("/proc/{pid}/status has no State line"))
+}
+
+/// Ok if the process and all its threads are neither stopped (`T`) nor traced (`t`).
+pub fn check_running(pid: u32) -> Result<(), String> {
+    let state = proc_state(pid)?;
+    if state.starts_with('T') || state.starts_with('t') {
+        return Err(format!("pid {pid} left stopped: State {state}"));
+    }
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let tid = t.file_name().to_string_lossy().into_owned();
+            let Ok(s) = std::fs::read_to_string(t.path().join("status")) else { continue };
+            if let Some(st) = s.lines().find_map(|l| l.strip_prefix("State:")) {
+                let st = st.trim();
+                if st.starts_with('T') || st.starts_with('t') {
+                    return Err(format!("pid {pid} thread {tid} left stopped: State {st}"));
+                }
+            }
+            if let Some(tp) = s.lines().find_map(|l| l.strip_prefix("TracerPid:")) {
+                if tp.trim() != "0" {
+                    return Err(format!("pid {pid} thread {tid} still traced by {}", tp.trim()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Panics unless `check_running(pid)` is Ok.
+pub fn assert_running(pid: u32) {
+    if let Err(e) = check_running(pid) {
+        panic!("{e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! Test support for goroscope's live tests: Go toolchains, the fixture program, the `Child`
+//! guard that runs it, a parser for Go's traceback text and the oracle comparison.
+//!
+//! The oracle (DESIGN.md): the fixture under `testdata/fixture/` puts goroutines into known
+//! states and prints its own `runtime.Stack(buf, true)` on request; goroscope's dump of the same
+//! process must match it goroutine by goroutine.
+#![allow(dead_code)]
+
+pub mod child;
+pub mod compare;
+pub mod fixture;
+pub mod toolchains;
+pub mod traceback;
+
+pub use child::{assert_running, check_running, Child, Info};
+pub use compare::compare;
+pub use fixture::{build_fixture, Flavor};
+pub use toolchains::{require_toolchains, Toolchain};
+pub use traceback::{parse, CreatedBy, Frame, Goroutine, Traceback};
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The goroscope binary cargo built for these tests.
+pub fn goroscope_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_goroscope"))
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `goroscope <args>` and waits at most `timeout`; a goroscope that hangs is killed (by
+/// its pid) and reported as an error, so a broken tool can't hang the test run.
+pub fn run_goroscope(args: &[&str], timeout: Duration) -> Result<Output, String> {
+    run_with_timeout(Command::new(goroscope_bin()).args(args), timeout)
+}
+
+/// `goroscope dump -q <pid>`; Ok only if it exits 0.
+pub fn goroscope_dump(pid: u32) -> Result<String, String> {
+    let pid = pid.to_string();
+    let out = run_goroscope(&["dump", "-q", &pid], Duration::from_secs(60))?;
+    if !out.status.success() {
+        return Err(format!(
+            "goroscope dump -q {pid} failed: {}\nstderr:\n{}\nstdout:\n{}",
+            out.status, out.stderr, out.stdout
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// Runs a command with stdout and stderr captured, killing it after `timeout`.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{desc}: cannot start: {e}"))?;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    // Wait in a helper thread so the timeout is a channel timeout, not a polling loop.
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let r = child.wait();
+        let _ = tx.send(());
+        r
+    });
+    let timed_out = rx.recv_timeout(timeout).is_err();
+    if timed_out {
+        // SAFETY: kill(2) on the pid of our own unreaped child.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    let status = waiter
+        .join()
+        .map_err(|_| format!("{desc}: waiter panicked"))?
+        .map_err(|e| format!("{desc}: wait: {e}"))?;
+    let stdout = out_thread.join().unwrap_or_default();
+    let stderr = err_thread.join().unwrap_or_default();
+    if timed_out {
+        return Err(format!(
+            "{desc}: no exit after {timeout:?}, killed\nstderr:\n{stderr}\nstdout:\n{stdout}"
+        ));
+    }
+    Ok(Output { status, stdout, stderr })
+}
