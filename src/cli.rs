@@ -67,7 +67,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let res = match cli.command {
         Command::Dump { pid, system } => {
             let snap = take(pid, quiet)?;
-            let opts = render::traceback::Options { level: if system { 2 } else { 1 } };
+            let opts =
+                render::traceback::Options { level: if system { 2 } else { 1 }, labels: snap.meta.traceback_labels };
             render::traceback::render(&snap, opts, &mut out)
         }
         Command::Grs { pid, stacks, system } => {

@@ -108,6 +108,7 @@ impl LiveSession {
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
             copied_bytes: image.total_bytes(),
+            traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
         build_snapshot(&self.rt, &image, &threads, nanotime, meta).map_err(DumpError::Runtime)
     }
@@ -130,6 +131,33 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
         }
     }
     0
+}
+
+/// Whether the runtime prints labels in tracebacks: GODEBUG `tracebacklabels`, default 0
+/// before Go 1.27 and 1 from it, then the binary's DefaultGODEBUG, then the process's
+/// GODEBUG environment variable, in the order the runtime applies them (`parsedebugvars`).
+fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
+    let mut on = rt.version().at_least(27);
+    let mut apply = |list: &str| {
+        for kv in list.split(',') {
+            match kv.trim() {
+                "tracebacklabels=1" => on = true,
+                "tracebacklabels=0" => on = false,
+                _ => {}
+            }
+        }
+    };
+    if let Some(d) = rt.bin.build.setting("DefaultGODEBUG") {
+        apply(d);
+    }
+    if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+        for var in env.split(|&b| b == 0) {
+            if let Some(v) = var.strip_prefix(b"GODEBUG=") {
+                apply(&String::from_utf8_lossy(v));
+            }
+        }
+    }
+    on && rt.version().at_least(26)
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock the Go runtime's `nanotime` reads.
@@ -266,5 +294,6 @@ fn build_goroutine(
         created_by: symbolize::created_by(code, raw.goid, raw.gopc),
         parent_id: raw.parent_goid,
         start_func,
+        labels: goroutines::read_labels(rt, mem, raw.labels),
     }
 }

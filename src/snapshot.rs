@@ -27,6 +27,8 @@ pub struct Meta {
     pub pause_ns: u64,
     /// Bytes copied during the stop.
     pub copied_bytes: u64,
+    /// Whether the target's runtime prints labels in tracebacks (GODEBUG `tracebacklabels`).
+    pub traceback_labels: bool,
 }
 
 /// One goroutine.
@@ -64,6 +66,8 @@ pub struct Goroutine {
     pub parent_id: u64,
     /// Name of its start function.
     pub start_func: String,
+    /// pprof labels, in the runtime's order.
+    pub labels: Vec<(String, String)>,
 }
 
 /// One logical frame (an inlined call is a frame of its own).

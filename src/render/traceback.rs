@@ -17,6 +17,8 @@ pub struct Options {
     /// GOTRACEBACK level: 1 (single/all: runtime frames and system goroutines hidden) or 2
     /// (system: everything, with frame addresses).
     pub level: u8,
+    /// Print pprof labels in headers, as the target's runtime does (`tracebacklabels`).
+    pub labels: bool,
 }
 
 /// Writes every goroutine, blank-line separated, as the runtime's all-goroutine traceback.
@@ -39,6 +41,11 @@ pub fn render(snap: &Snapshot, opts: Options, out: &mut dyn Write) -> io::Result
 /// Writes one goroutine: header, frames, created-by.
 pub fn goroutine(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
     header(g, v, opts, out)?;
+    body(g, v, opts, out)
+}
+
+/// Frames and created-by of one goroutine.
+pub fn body(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
     let shown: Vec<&Frame> = if opts.level >= 2 {
         g.frames.iter().collect()
     } else {
@@ -104,7 +111,55 @@ pub fn header(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -
     if g.locked_to_thread {
         write!(out, ", locked to thread")?;
     }
-    writeln!(out, "]:")
+    let labels = opts.labels && !g.labels.is_empty();
+    if labels && !v.at_least(27) {
+        // Go 1.26: ` labels:{"k": "v", ...}` inside the brackets, always quoted.
+        write!(out, " labels:{{")?;
+        for (i, (k, val)) in g.labels.iter().enumerate() {
+            let sep = if i + 1 < g.labels.len() { ", " } else { "" };
+            write!(out, "{}: {}{sep}", quoted(k), quoted(val))?;
+        }
+        write!(out, "}}")?;
+    }
+    write!(out, "]")?;
+    if labels && v.at_least(27) {
+        // Go 1.27: ` {k: v, ...}` after the brackets, quoted only where needed.
+        write!(out, " {{")?;
+        for (i, (k, val)) in g.labels.iter().enumerate() {
+            let sep = if i + 1 < g.labels.len() { ", " } else { "" };
+            write!(out, "{}: {}{sep}", maybe_quoted(k), maybe_quoted(val))?;
+        }
+        write!(out, "}}")?;
+    }
+    writeln!(out, ":")
+}
+
+/// `tracebackStringNeedsQuoting`, then `printquoted`.
+fn maybe_quoted(s: &str) -> String {
+    let plain = s.chars().all(|r| r.is_ascii_alphanumeric() || matches!(r, '.' | '/' | '_'));
+    if plain { s.to_string() } else { quoted(s) }
+}
+
+/// The runtime's `printquoted`: only printable ASCII passes unescaped.
+fn quoted(s: &str) -> String {
+    let mut o = String::from("\"");
+    for r in s.chars() {
+        match r {
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            '\\' | '"' => {
+                o.push('\\');
+                o.push(r);
+            }
+            ' '..='~' => o.push(r),
+            _ if (r as u32) < 127 => o.push_str(&format!("\\x{:02x}", r as u32)),
+            _ if (r as u32) < 0x1_0000 => o.push_str(&format!("\\u{:04x}", r as u32)),
+            _ => o.push_str(&format!("\\U{:08x}", r as u32)),
+        }
+    }
+    o.push('"');
+    o
 }
 
 fn frame(f: &Frame, opts: Options, out: &mut dyn Write) -> io::Result<()> {

@@ -308,6 +308,21 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
 
         // next
         if lr == 0 {
+            // The system stack ended (mcall, mstart, ...) while the goroutine's own stack is
+            // still to come: continue at its saved registers.
+            if let Some(j) = jump.take() {
+                let Some(f) = tab.func_for_pc(j.pc) else {
+                    return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(j.pc)));
+                };
+                callee_id = id;
+                func = f;
+                pc = j.pc;
+                sp = j.sp;
+                lr = if arch.uses_lr() { j.lr } else { 0 };
+                trap = false;
+                innermost = true;
+                continue;
+            }
             return done(frames, end.unwrap_or(StackEnd::Complete { sp: fp }));
         }
         let Some(flr) = tab.func_for_pc(lr) else {
@@ -337,7 +352,6 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
             match tab.func_for_pc(pc) {
                 None => pc = x,
                 Some(f) => {
-                    func = f;
                     if tab.pcsp(f, pc) == Some(0) {
                         lr = x;
                     }

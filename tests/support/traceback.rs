@@ -336,7 +336,7 @@ mod tests {
         let tb = parse(samples::GO1_27);
         assert!(tb.errors.is_empty(), "{:#?}", tb.errors);
         let ids: Vec<u64> = tb.goroutines.iter().map(|g| g.id).collect();
-        assert_eq!(ids, [1, 19, 20, 21, 28, 32, 43, 44, 45, 47, 53]);
+        assert_eq!(ids, [1, 19, 20, 21, 28, 32, 35, 43, 44, 45, 47]);
         let g = &tb.goroutines[0];
         assert_eq!(g.state, "running");
         assert_eq!(g.frames.len(), 3);
@@ -364,24 +364,27 @@ mod tests {
         let funcs: Vec<&str> = panicking.frames.iter().map(|f| f.func.as_str()).collect();
         assert_eq!(funcs, ["main.deferBlockPanicking", "panic", "main.deferDuringPanic"]);
 
-        let generic = &tb.goroutines[6];
+        let locked = &tb.goroutines[6];
+        assert_eq!(locked.state, "chan receive, locked to thread");
+        assert!(locked.raw.starts_with("goroutine 35 ") && locked.raw.ends_with("+0x65"));
+
+        let generic = &tb.goroutines[7];
         assert_eq!(generic.frames[0].func, "main.(*shapesBox[...]).wait");
-        let inlined = &tb.goroutines[7];
+        let inlined = &tb.goroutines[8];
         assert_eq!(inlined.frames[0].func, "main.shapesInlinedRecv");
         assert_eq!(inlined.frames[0].offset, None);
         assert_eq!(inlined.frames[1].offset, Some(0x25));
 
-        let labeled = &tb.goroutines[8];
+        let labeled = &tb.goroutines[9];
         assert_eq!(labeled.state, "chan receive");
         assert_eq!(labeled.labels, r#"{scenario: shapes, "worker id": "7 b"}"#);
         assert_eq!(labeled.frames[1].func, "runtime/pprof.Do");
         assert_eq!(labeled.frames[1].args, "{0x9d9790?, 0xa4b700?}, {{0x36d44be2c080?, 0x0?, 0x0?}}, 0x36d44be68f68");
 
-        assert_eq!(tb.goroutines[9].state, "sync.Mutex.Lock");
-        assert_eq!(tb.goroutines[9].frames.len(), 5);
-        let locked = &tb.goroutines[10];
-        assert_eq!(locked.state, "chan receive, locked to thread");
-        assert!(locked.raw.starts_with("goroutine 53 ") && locked.raw.ends_with("+0x65"));
+        let mutex = &tb.goroutines[10];
+        assert_eq!(mutex.state, "sync.Mutex.Lock");
+        assert_eq!(mutex.frames.len(), 5);
+        assert_eq!(mutex.frames[3].func, "sync.(*Mutex).Lock");
     }
 
     #[test]
@@ -389,19 +392,25 @@ mod tests {
         let tb = parse(samples::GO1_21);
         assert!(tb.errors.is_empty(), "{:#?}", tb.errors);
         assert_eq!(tb.goroutines.len(), 3);
-        assert_eq!(tb.goroutines[1].state, "IO wait");
-        assert_eq!(tb.goroutines[1].frames.len(), 9);
+        let io = &tb.goroutines[1];
+        assert_eq!((io.id, io.state.as_str(), io.frames.len()), (17, "IO wait", 7));
+        assert_eq!(io.frames[2].func, "internal/poll.(*pollDesc).waitRead");
+        assert_eq!(io.frames[6].func, "main.ioConnRead");
+        assert_eq!(io.frames[6].args, "{0x73d418, 0xc000144000}");
 
         let tb = parse(samples::CRASH);
-        assert!(tb.errors.is_empty(), "{:#?}", tb.errors);
+        // The preamble and the register dump are not goroutines.
+        assert_eq!(tb.errors.len(), 4, "{:#?}", tb.errors);
         assert_eq!(tb.goroutines.len(), 2);
         let g = &tb.goroutines[0];
-        assert_eq!(g.header_extra, "gp=0xc000002380 m=0 mp=0x5a1f20");
-        assert_eq!(g.frames[0].offset, Some(0x1d));
+        assert_eq!(g.header_extra, "gp=0x189ce2d00d20 m=nil");
+        assert_eq!((g.frames.len(), g.frames[0].offset), (6, Some(0xca)));
+        assert_eq!(g.frames[5].func, "runtime.goexit");
+        assert_eq!(g.frames[5].args, "{}");
         let other = &tb.goroutines[1];
+        assert_eq!(other.header_extra, "gp=0x189ce2d00f00 m=3 mp=0x189ce2c79008");
         assert!(other.running_elsewhere && !other.is_parked());
         assert!(other.frames.is_empty());
-        assert_eq!(other.elided, vec![]);
         assert_eq!(other.created_by.as_ref().unwrap().goroutine, Some(1));
     }
 
@@ -460,6 +469,12 @@ main.deferDuringPanic(0x0?)
 created by main.setupDefer in goroutine 1
 	/tmp/fxt/defer.go:12 +0x10d
 
+goroutine 35 [chan receive, locked to thread]:
+main.lockedThreadWait(0x36d44bdd8460)
+	/tmp/fxt/locked.go:19 +0x25
+created by main.setupLocked in goroutine 1
+	/tmp/fxt/locked.go:12 +0x65
+
 goroutine 43 [chan receive]:
 main.(*shapesBox[...]).wait(0x0, 0x0?)
 	/tmp/fxt/shapes.go:47 +0x1d
@@ -498,13 +513,68 @@ main.syncMutexLock()
 created by main.setupSync in goroutine 1
 	/tmp/fxt/sync.go:21 +0x4a
 
-goroutine 53 [chan receive, locked to thread]:
-main.lockedThreadWait(0x36d44bdd8460)
-	/tmp/fxt/locked.go:19 +0x25
-created by main.setupLocked in goroutine 1
-	/tmp/fxt/locked.go:12 +0x65
 "#;
-        pub const GO1_21: &str = "";
-        pub const CRASH: &str = "";
+        pub const GO1_21: &str = r#"goroutine 1 [running]:
+main.stackText()
+	/tmp/fxt/main.go:187 +0x3a
+main.serve(0xc000080240?)
+	/tmp/fxt/main.go:160 +0x14b
+main.main()
+	/tmp/fxt/main.go:151 +0x4eb
+
+goroutine 17 [IO wait]:
+internal/poll.runtime_pollWait(0x7ff0ee8125e8, 0x72)
+	/root/.cache/goroscope/go/1.21.13/go/src/runtime/netpoll.go:343 +0x85
+internal/poll.(*pollDesc).wait(0xc0000b6080?, 0xc000172040?, 0x0)
+	/root/.cache/goroscope/go/1.21.13/go/src/internal/poll/fd_poll_runtime.go:84 +0x27
+internal/poll.(*pollDesc).waitRead(...)
+	/root/.cache/goroscope/go/1.21.13/go/src/internal/poll/fd_poll_runtime.go:89
+internal/poll.(*FD).Read(0xc0000b6080, {0xc000172040, 0x40, 0x40})
+	/root/.cache/goroscope/go/1.21.13/go/src/internal/poll/fd_unix.go:164 +0x27a
+net.(*netFD).Read(0xc0000b6080, {0xc000172040?, 0x7ff0a7dac268?, 0x7ff0ee98c5b8?})
+	/root/.cache/goroscope/go/1.21.13/go/src/net/fd_posix.go:55 +0x25
+net.(*conn).Read(0xc000144000, {0xc000172040?, 0x665e80?, 0x1?})
+	/root/.cache/goroscope/go/1.21.13/go/src/net/net.go:185 +0x45
+main.ioConnRead({0x73d418, 0xc000144000})
+	/tmp/fxt/io.go:38 +0x47
+created by main.setupIO in goroutine 1
+	/tmp/fxt/io.go:30 +0x20b
+
+goroutine 8 [chan receive]:
+main.signalCounter(0x0?)
+	/tmp/fxt/main.go:98 +0x45
+created by main.main in goroutine 1
+	/tmp/fxt/main.go:121 +0x16b
+"#;
+        /// SIGQUIT with GOTRACEBACK=system (Go 1.27): gp=/m= headers, fp/sp/pc on file lines,
+        /// register dump after. Goroutine 23's "running on other thread" block is written by
+        /// hand after `tracebacksomeothers` (traceback.go:1423): it is rare to catch.
+        pub const CRASH: &str = r#"SIGQUIT: quit
+PC=0x48bd81 m=0 sigcode=0
+
+goroutine 22 gp=0x189ce2d00d20 m=nil [chan receive]:
+runtime.gopark(0x0?, 0x0?, 0x0?, 0x0?, 0x0?)
+	/root/.cache/goroscope/go/1.27.3/go/src/runtime/proc.go:474 +0xca fp=0x189ce2c72f08 sp=0x189ce2c72ee8 pc=0x48382a
+runtime.chanrecv(0x189ce2d4a000, 0x189ce2c72fb8, 0x1)
+	/root/.cache/goroscope/go/1.27.3/go/src/runtime/chan.go:667 +0x4ae fp=0x189ce2c72f80 sp=0x189ce2c72f08 pc=0x41642e
+runtime.chanrecv2(0x0?, 0x0?)
+	/root/.cache/goroscope/go/1.27.3/go/src/runtime/chan.go:514 +0x12 fp=0x189ce2c72fa8 sp=0x189ce2c72f80 pc=0x415f72
+main.signalCounter(...)
+	/tmp/fxt/main.go:98
+main.main.gowrap1()
+	/tmp/fxt/main.go:121 +0x46 fp=0x189ce2c72fe0 sp=0x189ce2c72fa8 pc=0x669fe6
+runtime.goexit({})
+	/root/.cache/goroscope/go/1.27.3/go/src/runtime/asm_amd64.s:1264 +0x1 fp=0x189ce2c72fe8 sp=0x189ce2c72fe0 pc=0x48a241
+created by main.main in goroutine 1
+	/tmp/fxt/main.go:121 +0x192
+
+goroutine 23 gp=0x189ce2d00f00 m=3 mp=0x189ce2c79008 [running]:
+	goroutine running on other thread; stack unavailable
+created by main.setupBusy in goroutine 1
+	/tmp/fxt/busy.go:18 +0x25
+
+rax    0xca
+rbx    0x0
+"#;
     }
 }

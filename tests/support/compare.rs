@@ -1,0 +1,242 @@
+//! The oracle comparison (DESIGN.md "The oracle"): goroscope's dump of a fixture against the
+//! fixture's own `runtime.Stack(buf, true)` taken right after it.
+//!
+//! - The runtime's first goroutine is the one that called `runtime.Stack` (the fixture's main
+//!   goroutine serving `stack`): it moved in between, so only its presence is checked.
+//! - Every other goroutine must be listed by goroscope under the same id. A parked one (any
+//!   state but running/runnable, and not "running on other thread") must match exactly: state
+//!   string, labels, every frame's function, file, line and pc offset, the elision lines and
+//!   `created by` (function, goroutine, file, line, offset). Arguments are not compared.
+//! - A running/runnable one must have frames in goroscope's dump, and the outermost frame
+//!   must be the same function when both have frames.
+//! - Each `INFO running main.X` function must be on a running/runnable goroutine in goroscope.
+//! - goroscope must not list goroutines the runtime did not (system goroutines are hidden in
+//!   both).
+
+use super::child::Info;
+use super::traceback::Goroutine;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+
+/// Ok, or every mismatch with both texts of the goroutine concerned.
+pub fn compare(
+    goroscope: &[Goroutine],
+    runtime: &[Goroutine],
+    caller_goid: u64,
+    info: &Info,
+) -> Result<(), String> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut by_id: HashMap<u64, &Goroutine> = HashMap::new();
+    for g in goroscope {
+        if by_id.insert(g.id, g).is_some() {
+            problems.push(format!("goroscope lists goroutine {} twice", g.id));
+        }
+    }
+
+    match runtime.first() {
+        None => problems.push("the runtime dump has no goroutines".into()),
+        Some(first) if first.id != caller_goid => problems.push(format!(
+            "the runtime dump starts with goroutine {}, not the caller {caller_goid}",
+            first.id
+        )),
+        Some(_) => {}
+    }
+    if !by_id.contains_key(&caller_goid) {
+        problems.push(format!("goroutine {caller_goid} (the fixture's main goroutine) missing from goroscope's dump"));
+    }
+
+    for rg in runtime.iter().skip(1) {
+        let Some(gg) = by_id.get(&rg.id) else {
+            problems.push(format!(
+                "goroutine {} missing from goroscope's dump\n--- runtime\n{}",
+                rg.id,
+                indent(&rg.raw)
+            ));
+            continue;
+        };
+        let why = if rg.is_parked() { parked_diff(gg, rg) } else { active_diff(gg, rg) };
+        if let Some(why) = why {
+            problems.push(format!(
+                "goroutine {}: {why}\n--- runtime\n{}\n+++ goroscope\n{}",
+                rg.id,
+                indent(&rg.raw),
+                indent(&gg.raw)
+            ));
+        }
+    }
+
+    let runtime_ids: HashSet<u64> = runtime.iter().map(|g| g.id).collect();
+    for g in goroscope {
+        if !runtime_ids.contains(&g.id) {
+            problems.push(format!(
+                "goroutine {} is in goroscope's dump but not in the runtime's\n+++ goroscope\n{}",
+                g.id,
+                indent(&g.raw)
+            ));
+        }
+    }
+
+    for func in &info.running {
+        let found = goroscope.iter().any(|g| g.is_active() && g.has_frame(func));
+        if !found {
+            let holders: Vec<String> = goroscope
+                .iter()
+                .filter(|g| g.has_frame(func))
+                .map(|g| format!("goroutine {} [{}]", g.id, g.state))
+                .collect();
+            problems.push(format!(
+                "the fixture says {func} is running, but no running/runnable goroutine in goroscope's dump has that frame (found in: {})",
+                if holders.is_empty() { "none".to_string() } else { holders.join(", ") }
+            ));
+        }
+    }
+
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+}
+
+/// The first difference between two dumps of a parked goroutine, if any.
+fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
+    if g.state != r.state {
+        return Some(format!("state {:?}, runtime says {:?}", g.state, r.state));
+    }
+    if g.labels != r.labels {
+        return Some(format!("labels {:?}, runtime says {:?}", g.labels, r.labels));
+    }
+    if g.running_elsewhere {
+        return Some("goroscope says running on other thread, the runtime has it parked".into());
+    }
+    for (i, (gf, rf)) in g.frames.iter().zip(&r.frames).enumerate() {
+        let mut d = Vec::new();
+        if gf.func != rf.func {
+            d.push(format!("function {:?} vs runtime {:?}", gf.func, rf.func));
+        }
+        if gf.file != rf.file {
+            d.push(format!("file {:?} vs runtime {:?}", gf.file, rf.file));
+        }
+        if gf.line != rf.line {
+            d.push(format!("line {} vs runtime {}", gf.line, rf.line));
+        }
+        if gf.offset != rf.offset {
+            d.push(format!("offset {} vs runtime {}", hex(gf.offset), hex(rf.offset)));
+        }
+        if !d.is_empty() {
+            return Some(format!("frame {i} ({}): {}", rf.func, d.join(", ")));
+        }
+    }
+    if g.frames.len() != r.frames.len() {
+        return Some(format!("{} frames, runtime has {}", g.frames.len(), r.frames.len()));
+    }
+    if g.elided != r.elided {
+        return Some(format!("elided {:?}, runtime has {:?}", g.elided, r.elided));
+    }
+    if g.created_by != r.created_by {
+        return Some(format!("created by {:?}, runtime has {:?}", g.created_by, r.created_by));
+    }
+    None
+}
+
+/// What must hold for a goroutine that was running or runnable.
+fn active_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
+    if g.frames.is_empty() {
+        return Some(format!(
+            "runtime has it [{}], goroscope shows no frames{}",
+            r.state,
+            if g.running_elsewhere { " (running on other thread)" } else { "" }
+        ));
+    }
+    match (g.frames.last(), r.frames.last()) {
+        (Some(gl), Some(rl)) if gl.func != rl.func => Some(format!(
+            "outermost frame {:?}, runtime has {:?}",
+            gl.func, rl.func
+        )),
+        _ => None,
+    }
+}
+
+fn hex(o: Option<u64>) -> String {
+    o.map(|o| format!("+{o:#x}")).unwrap_or_else(|| "none".into())
+}
+
+fn indent(s: &str) -> String {
+    let mut out = String::new();
+    for l in s.lines() {
+        let _ = writeln!(out, "    {l}");
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::traceback::parse;
+    use super::*;
+
+    const RUNTIME: &str = "goroutine 1 [running]:
+main.stackText()
+\t/f/main.go:187 +0x3a
+main.main()
+\t/f/main.go:151 +0x528
+
+goroutine 20 [chan receive]:
+main.signalCounter(...)
+\t/f/main.go:98
+created by main.main in goroutine 1
+\t/f/main.go:121 +0x192
+
+goroutine 21 [runnable]:
+main.busySpin()
+\t/f/busy.go:35 +0xf
+created by main.setupBusy in goroutine 1
+\t/f/busy.go:18 +0x25";
+
+    fn info() -> Info {
+        Info::from_lines(vec!["running main.busySpin".into()])
+    }
+
+    fn check(goroscope: &str) -> Result<(), String> {
+        let r = parse(RUNTIME);
+        compare(&parse(goroscope).goroutines, &r.goroutines, 1, &info())
+    }
+
+    #[test]
+    fn equal_dumps_match() {
+        let running = RUNTIME.replace("[runnable]", "[running]");
+        check(&running).unwrap();
+    }
+
+    #[test]
+    fn every_difference_is_caught() {
+        let cases = [
+            ("main.go:98\n", "main.go:99\n"),
+            ("[chan receive]", "[chan receive, 1 minutes]"),
+            ("main.signalCounter(...)", "main.signalCounterX(...)"),
+            ("/f/main.go:121 +0x192", "/f/main.go:121 +0x193"),
+            ("created by main.main in goroutine 1\n\t/f/main.go:121", "created by main.main\n\t/f/main.go:121"),
+            ("main.go:98\n", "main.go:98 +0x4\n"),
+            ("goroutine 20 [chan receive]:", "goroutine 22 [chan receive]:"),
+            ("goroutine 1 [running]:", "goroutine 2 [running]:"),
+            ("goroutine 21 [runnable]:", "goroutine 21 [chan receive]:"), // busy must be active
+            ("main.busySpin()\n\t/f/busy.go:35 +0xf\n", ""),
+            ("[chan receive]:", "[chan receive] {a: b}:"),
+        ];
+        for (from, to) in cases {
+            let text = RUNTIME.replace(from, to);
+            assert_ne!(text, RUNTIME, "{from}");
+            let err = check(&text).expect_err(&format!("{from:?} -> {to:?} must fail"));
+            assert!(err.contains("goroutine"), "{err}");
+        }
+        // An extra goroutine.
+        let extra = format!("{RUNTIME}\n\ngoroutine 99 [sleep]:\nmain.x()\n\t/f/x.go:1 +0x1");
+        assert!(check(&extra).unwrap_err().contains("goroutine 99 is in goroscope's dump"));
+        // A missing frame.
+        let short = RUNTIME.replace("main.signalCounter(...)\n\t/f/main.go:98\n", "");
+        assert!(check(&short).unwrap_err().contains("0 frames, runtime has 1"));
+    }
+
+    #[test]
+    fn running_goroutines_may_move() {
+        let moved = RUNTIME
+            .replace("/f/busy.go:35 +0xf", "/f/busy.go:36 +0x13")
+            .replace("main.stackText()\n\t/f/main.go:187 +0x3a\n", "");
+        check(&moved).unwrap();
+    }
+}
