@@ -107,7 +107,11 @@ fn unquote(s: &str) -> Option<String> {
     }
     let inner = &s[1..s.len() - 1];
     if q == b'`' {
-        return if inner.contains('`') { None } else { Some(inner.replace('\r', "")) };
+        return if inner.contains('`') {
+            None
+        } else {
+            Some(inner.replace('\r', ""))
+        };
     }
     if q != b'"' {
         return None;
@@ -252,7 +256,11 @@ impl BuildInfo {
         } else {
             String::new()
         };
-        let mut bi = BuildInfo { go_version: vers.to_string(), mod_info, ..Default::default() };
+        let mut bi = BuildInfo {
+            go_version: vers.to_string(),
+            mod_info,
+            ..Default::default()
+        };
         for line in bi.mod_info.split('\n') {
             if let Some(p) = line.strip_prefix("path\t") {
                 bi.path = p.to_string();
@@ -261,10 +269,10 @@ impl BuildInfo {
                 let path = it.next().unwrap_or("").to_string();
                 let version = it.next().unwrap_or("").to_string();
                 bi.main_module = Some((path, version));
-            } else if let Some(kv) = line.strip_prefix("build\t") {
-                if let Some(s) = parse_setting(kv) {
-                    bi.settings.push(s);
-                }
+            } else if let Some(kv) = line.strip_prefix("build\t")
+                && let Some(s) = parse_setting(kv)
+            {
+                bi.settings.push(s);
             }
         }
         Ok(bi)
@@ -272,7 +280,10 @@ impl BuildInfo {
 
     /// Value of the build setting `key` (e.g. `GOARCH`, `CGO_ENABLED`, `DefaultGODEBUG`).
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -309,13 +320,20 @@ mod tests {
         let text = "path\texample.com/x\nmod\texample.com/x\t(devel)\t\ndep\tfoo\tv1\th1:x\n\
                     build\t-ldflags=\"-s -w\"\nbuild\tCGO_ENABLED=0\nbuild\tGOARCH=amd64\n\
                     build\tDefaultGODEBUG=asynctimerchan=1,panicnil=1\nbuild\t\"we ird\"=`v`\n";
-        let bi = BuildInfo::parse(&blob("go1.26.10-X:goroutineleakprofile", &framed(text))).unwrap();
+        let bi =
+            BuildInfo::parse(&blob("go1.26.10-X:goroutineleakprofile", &framed(text))).unwrap();
         assert_eq!(bi.go_version, "go1.26.10-X:goroutineleakprofile");
         assert_eq!(bi.path, "example.com/x");
-        assert_eq!(bi.main_module, Some(("example.com/x".into(), "(devel)".into())));
+        assert_eq!(
+            bi.main_module,
+            Some(("example.com/x".into(), "(devel)".into()))
+        );
         assert_eq!(bi.setting("-ldflags"), Some("-s -w"));
         assert_eq!(bi.setting("CGO_ENABLED"), Some("0"));
-        assert_eq!(bi.setting("DefaultGODEBUG"), Some("asynctimerchan=1,panicnil=1"));
+        assert_eq!(
+            bi.setting("DefaultGODEBUG"),
+            Some("asynctimerchan=1,panicnil=1")
+        );
         assert_eq!(bi.setting("we ird"), Some("v"));
         assert_eq!(bi.setting("nope"), None);
         assert_eq!(bi.mod_info, text);
@@ -331,7 +349,10 @@ mod tests {
 
     #[test]
     fn unquotes() {
-        assert_eq!(unquote(r#""a\tb\x41\101\u00e9\"""#).as_deref(), Some("a\tbAAé\""));
+        assert_eq!(
+            unquote(r#""a\tb\x41\101\u00e9\"""#).as_deref(),
+            Some("a\tbAAé\"")
+        );
         assert_eq!(unquote("`x`").as_deref(), Some("x"));
         assert_eq!(unquote("\"x"), None);
         assert_eq!(unquote("\"\\"), None);
@@ -349,7 +370,10 @@ mod tests {
         }
         let mut b = good.clone();
         b[15] = 0;
-        assert!(matches!(BuildInfo::parse(&b), Err(BuildInfoError::UnsupportedFormat(_))));
+        assert!(matches!(
+            BuildInfo::parse(&b),
+            Err(BuildInfoError::UnsupportedFormat(_))
+        ));
         let mut b = good.clone();
         b.truncate(32);
         b.extend_from_slice(&[0xff; 11]);
@@ -358,7 +382,10 @@ mod tests {
         b.truncate(32);
         b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
         assert_eq!(BuildInfo::parse(&b), Err(BuildInfoError::Truncated));
-        assert_eq!(BuildInfo::parse(&blob("", b"")), Err(BuildInfoError::EmptyVersion));
+        assert_eq!(
+            BuildInfo::parse(&blob("", b"")),
+            Err(BuildInfoError::EmptyVersion)
+        );
         let mut b = blob("go1.2x", b"");
         let at = b.len() - 3;
         b[at] = 0xff;

@@ -371,7 +371,10 @@ impl Pclntab {
         if off.checked_add(self.func_size())? > self.data.len() {
             return None;
         }
-        Some(Func { idx: i as u32, off: off as u32 })
+        Some(Func {
+            idx: i as u32,
+            off: off as u32,
+        })
     }
 
     /// The function containing `pc` (`entry <= pc < next entry`), by binary search.
@@ -733,7 +736,7 @@ mod tests {
         d.extend_from_slice(&[2, 0x20, 0]); // file 0
         let pcln = 9u32;
         d.extend_from_slice(&[22, 0x20, 0]); // line 10
-        while d.len() % 4 != 0 {
+        while !d.len().is_multiple_of(4) {
             d.push(0);
         }
         let fnc = d.len();
@@ -838,10 +841,16 @@ mod tests {
     #[test]
     fn corrupt_headers() {
         assert_eq!(Pclntab::parse(vec![]).unwrap_err(), PclntabError::Truncated);
-        assert_eq!(Pclntab::parse(vec![0xf1, 0xff]).unwrap_err(), PclntabError::Truncated);
+        assert_eq!(
+            Pclntab::parse(vec![0xf1, 0xff]).unwrap_err(),
+            PclntabError::Truncated
+        );
         let mut d = build();
         d[0] = 0xfb;
-        assert_eq!(Pclntab::parse(d).unwrap_err(), PclntabError::UnsupportedVersion);
+        assert_eq!(
+            Pclntab::parse(d).unwrap_err(),
+            PclntabError::UnsupportedVersion
+        );
         let mut d = build();
         d[0] = 0x12;
         assert!(matches!(Pclntab::parse(d), Err(PclntabError::BadMagic(_))));

@@ -136,17 +136,23 @@ fn errno_text(errno: i32) -> String {
 impl fmt::Display for LiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LiveError::NoSuchProcess { pid } => write!(
-                f,
-                "no process with pid {pid}; check the pid (goroscope must run in the target's pid namespace)"
-            ),
+            LiveError::NoSuchProcess { pid } => {
+                write!(f, "no process with pid {pid}; check the pid (goroscope must run in the target's pid namespace)")
+            }
             LiveError::PermissionDenied { pid, hint } => {
                 write!(f, "not permitted to trace process {pid}; {hint}")
             }
             LiveError::AlreadyTraced { pid, tracer } => {
-                write!(f, "process {pid} is already traced by {tracer}")?;
-                if let Some(comm) = read_comm(*tracer) {
-                    write!(f, " ({comm})")?;
+                // TracerPid is the tracing thread; name its process, which is what to detach.
+                let tgid = read_status(&format!("/proc/{tracer}/status")).map(|s| s.tgid).unwrap_or(0);
+                let (proc_pid, thread) =
+                    if tgid > 0 && tgid != *tracer { (tgid, Some(*tracer)) } else { (*tracer, None) };
+                write!(f, "process {pid} is already traced by {proc_pid}")?;
+                match (read_comm(proc_pid), thread) {
+                    (Some(comm), Some(t)) => write!(f, " ({comm}, thread {t})")?,
+                    (Some(comm), None) => write!(f, " ({comm})")?,
+                    (None, Some(t)) => write!(f, " (thread {t})")?,
+                    (None, None) => {}
                 }
                 write!(f, "; detach that tracer first")
             }
@@ -190,8 +196,9 @@ impl LiveProcess {
         if pid <= 0 {
             return Err(LiveError::NoSuchProcess { pid });
         }
-        let st = read_status(&format!("/proc/{pid}/status"))
-            .map_err(|e| if is_gone(e) { LiveError::NoSuchProcess { pid } } else { io_err(format!("/proc/{pid}/status"), e) })?;
+        let st = read_status(&format!("/proc/{pid}/status")).map_err(|e| {
+            if is_gone(e) { LiveError::NoSuchProcess { pid } } else { io_err(format!("/proc/{pid}/status"), e) }
+        })?;
         let (pid, st) = if st.tgid > 0 && st.tgid != pid {
             let tgid = st.tgid;
             (tgid, read_status(&format!("/proc/{tgid}/status")).map_err(|_| LiveError::Exited { pid: tgid })?)
@@ -225,7 +232,10 @@ impl LiveProcess {
 
     /// The thread ids in `/proc/PID/task`, ascending.
     pub fn thread_ids(&self) -> Result<Vec<i32>, LiveError> {
-        list_tasks(self.pid)
+        list_tasks(self.pid).map_err(|e| match e {
+            LiveError::NoSuchProcess { pid } => LiveError::Exited { pid },
+            e => e,
+        })
     }
 
     /// Stops every thread and reads its registers. See the module docs for the exact semantics.
@@ -345,10 +355,10 @@ impl LiveProcess {
             if l == 0 {
                 continue;
             }
-            if let Some(e) = a.checked_add(l) {
-                if !covered(&got, a, e) {
-                    failed += 1;
-                }
+            if let Some(e) = a.checked_add(l)
+                && !covered(&got, a, e)
+            {
+                failed += 1;
             }
         }
         failed
@@ -405,10 +415,10 @@ impl MemoryReader for LiveProcess {
             return Ok(());
         }
         addr.checked_add(buf.len() as u64).ok_or(err)?;
-        if let Ok(n) = vm_read(self.pid, addr, buf) {
-            if n == buf.len() {
-                return Ok(());
-            }
+        if let Ok(n) = vm_read(self.pid, addr, buf)
+            && n == buf.len()
+        {
+            return Ok(());
         }
         match self.mem_read(addr, buf) {
             Some(n) if n == buf.len() => Ok(()),
@@ -494,7 +504,8 @@ pub struct Freeze<'p> {
     threads: Vec<ThreadState>,
     first_interrupt: Option<Instant>,
     paused: Option<Duration>,
-    old_mask: Option<libc::sigset_t>,
+    /// Whether this freeze holds a reference on the thread's signal block (see [`SigBlock`]).
+    blocked: bool,
     /// ptrace requests must come from the seizing thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -517,7 +528,7 @@ impl<'p> Freeze<'p> {
             threads: Vec::new(),
             first_interrupt: None,
             paused: None,
-            old_mask: block_termination_signals(),
+            blocked: SigBlock::acquire(),
             _not_send: PhantomData,
         }
     }
@@ -603,10 +614,10 @@ impl<'p> Freeze<'p> {
     fn classify_eperm(&self, tid: i32) -> Option<LiveError> {
         let pid = self.process.pid;
         let st = read_status(&format!("/proc/{pid}/task/{tid}/status")).ok();
-        if let Some(st) = &st {
-            if st.tracer_pid != 0 {
-                return Some(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
-            }
+        if let Some(st) = &st
+            && st.tracer_pid != 0
+        {
+            return Some(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
         }
         // An exiting thread refuses attach (PF_EXITING); it is about to vanish.
         for _ in 0..3 {
@@ -688,8 +699,11 @@ impl<'p> Freeze<'p> {
             }
             let bytes: Vec<u8> = raw.iter().flat_map(|w| w.to_ne_bytes()).collect();
             let n = iov.iov_len.min(bytes.len());
-            let regs = Regs::decode(arch, &bytes[..n])
-                .ok_or(LiveError::Ptrace { op: "getregset", tid: t.tid, errno: libc::EIO })?;
+            let regs = Regs::decode(arch, &bytes[..n]).ok_or(LiveError::Ptrace {
+                op: "getregset",
+                tid: t.tid,
+                errno: libc::EIO,
+            })?;
             threads.push(ThreadState { tid: t.tid, regs });
         }
         threads.sort_by_key(|t| t.tid);
@@ -733,10 +747,9 @@ impl<'p> Freeze<'p> {
         if self.paused.is_none() {
             self.paused = Some(self.first_interrupt.map(|t| t.elapsed()).unwrap_or_default());
         }
-        if let Some(old) = self.old_mask.take() {
+        if std::mem::take(&mut self.blocked) {
             // A SIGINT/SIGTERM/SIGHUP that arrived meanwhile is delivered here, after the detach.
-            // SAFETY: restores a mask saved by pthread_sigmask on this same thread.
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            SigBlock::release();
         }
     }
 }
@@ -747,17 +760,53 @@ impl Drop for Freeze<'_> {
     }
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP on this thread; returns the old mask.
-fn block_termination_signals() -> Option<libc::sigset_t> {
-    // SAFETY: plain sigset manipulation on stack values; pthread_sigmask affects this thread only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) == 0 { Some(old) } else { None }
+/// SIGINT, SIGTERM and SIGHUP blocked on this thread while any [`Freeze`] made on it lives.
+/// Counted, so freezes of several processes may end in any order; the mask from before the
+/// first one is restored when the last one ends.
+struct SigBlock;
+
+thread_local! {
+    static SIG_BLOCK: std::cell::Cell<(usize, Option<libc::sigset_t>)> = const { std::cell::Cell::new((0, None)) };
+}
+
+impl SigBlock {
+    /// Blocks the signals (first holder only); true if a reference was taken.
+    fn acquire() -> bool {
+        SIG_BLOCK.with(|c| {
+            let (depth, saved) = c.get();
+            if depth > 0 {
+                c.set((depth + 1, saved));
+                return true;
+            }
+            // SAFETY: sigset manipulation on stack values; pthread_sigmask affects this thread only.
+            let old = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigaddset(&mut set, libc::SIGHUP);
+                (libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) == 0).then_some(old)
+            };
+            c.set((1, old));
+            true
+        })
+    }
+
+    /// Drops a reference; the last one restores the saved mask.
+    fn release() {
+        SIG_BLOCK.with(|c| {
+            let (depth, saved) = c.get();
+            if depth > 1 {
+                c.set((depth - 1, saved));
+                return;
+            }
+            c.set((0, None));
+            if let Some(old) = saved {
+                // SAFETY: restores a mask saved by pthread_sigmask on this same thread.
+                unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            }
+        })
     }
 }
 
@@ -859,7 +908,9 @@ fn task_state(pid: i32, tid: i32) -> Option<char> {
 /// Whether any task of `pid` is not a zombie (a leader that called pthread_exit is one while
 /// other threads still run).
 fn has_live_task(pid: i32) -> bool {
-    list_tasks(pid).map(|ts| ts.iter().any(|&t| !matches!(task_state(pid, t), None | Some('Z' | 'X' | 'x')))).unwrap_or(false)
+    list_tasks(pid)
+        .map(|ts| ts.iter().any(|&t| !matches!(task_state(pid, t), None | Some('Z' | 'X' | 'x'))))
+        .unwrap_or(false)
 }
 
 fn is_gone(errno: i32) -> bool {
@@ -908,14 +959,11 @@ impl PermFacts {
         let cap_sys_ptrace = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("CapEff:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
             })
             .is_some_and(|caps| caps & (1 << 19) != 0);
-        let yama_scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
+        let yama_scope =
+            std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().and_then(|s| s.trim().parse().ok());
         PermFacts { euid, cap_sys_ptrace, yama_scope, target_uid: target_uid.filter(|&u| u != u32::MAX) }
     }
 }
@@ -929,10 +977,10 @@ fn permission_hint(f: &PermFacts) -> String {
             "goroscope runs as {who} without CAP_SYS_PTRACE: run it as root or grant CAP_SYS_PTRACE \
              (docker: --cap-add SYS_PTRACE; kubernetes: kubectl debug --profile=general)"
         ));
-        if let Some(t) = f.target_uid {
-            if t != f.euid {
-                parts.push(format!("the target runs as uid {t}, so without CAP_SYS_PTRACE only that uid may trace it"));
-            }
+        if let Some(t) = f.target_uid
+            && t != f.euid
+        {
+            parts.push(format!("the target runs as uid {t}, so without CAP_SYS_PTRACE only that uid may trace it"));
         }
     }
     match f.yama_scope {
@@ -954,12 +1002,10 @@ fn permission_hint(f: &PermFacts) -> String {
              the target may attach); use CAP_SYS_PTRACE or set it to 0"
                 .into()
         }),
-        Some(2) => parts.push(
-            "kernel.yama.ptrace_scope is 2 (admin-only: only processes with CAP_SYS_PTRACE may attach)".into(),
-        ),
-        Some(3) => parts.push(
-            "kernel.yama.ptrace_scope is 3 (no attach: nobody may trace, not even root, until reboot)".into(),
-        ),
+        Some(2) => parts
+            .push("kernel.yama.ptrace_scope is 2 (admin-only: only processes with CAP_SYS_PTRACE may attach)".into()),
+        Some(3) => parts
+            .push("kernel.yama.ptrace_scope is 3 (no attach: nobody may trace, not even root, until reboot)".into()),
         Some(n) => parts.push(format!("kernel.yama.ptrace_scope is {n} (unknown value)")),
         None => {
             if f.cap_sys_ptrace {
@@ -1032,14 +1078,14 @@ mod tests {
         let h = Hole::new();
         let mut img = MemoryImage::new();
         let reqs = [
-            (h.addr(0), 100),            // fine
-            (h.addr(50), 100),           // overlaps the first
-            (h.addr(4000), 200),         // runs into the hole
-            (h.addr(4096 + 10), 10),     // inside the hole
-            (h.addr(8192 - 8), 16),      // starts in the hole, ends in page 3
-            (h.addr(8192), 4096),        // page 3
-            (h.addr(8192 + 5), 0),       // empty: ignored
-            (u64::MAX - 4, 10),          // overflows
+            (h.addr(0), 100),        // fine
+            (h.addr(50), 100),       // overlaps the first
+            (h.addr(4000), 200),     // runs into the hole
+            (h.addr(4096 + 10), 10), // inside the hole
+            (h.addr(8192 - 8), 16),  // starts in the hole, ends in page 3
+            (h.addr(8192), 4096),    // page 3
+            (h.addr(8192 + 5), 0),   // empty: ignored
+            (u64::MAX - 4, 10),      // overflows
         ];
         let failed = p.copy_into(&reqs, &mut img);
         assert_eq!(failed, 4);

@@ -4,7 +4,7 @@
 //! The oracle (DESIGN.md): the fixture under `testdata/fixture/` puts goroutines into known
 //! states and prints its own `runtime.Stack(buf, true)` on request; goroscope's dump of the same
 //! process must match it goroutine by goroutine.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod child;
 pub mod compare;

@@ -1,0 +1,240 @@
+//! Conformance: `goroscope dump` of a fixture must print what the fixture's own
+//! `runtime.Stack(buf, true)` prints (DESIGN.md "The oracle"), for every installed Go toolchain
+//! and every fixture scenario. Failures are collected and reported at the end as one
+//! version × scenario table, so a single run shows the whole matrix.
+
+mod support;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use support::{toolchains, Child, Flavor, Toolchain};
+
+/// Scenarios compared one by one; `all` (every one in one process) runs as well.
+const SCENARIOS: &[&str] =
+    &["chan", "sync", "sleep", "io", "syscall", "busy", "locked", "shapes", "deep", "defer", "all"];
+
+/// Concurrent fixture cases (the machine has two cores).
+const THREADS: usize = 2;
+
+struct Case {
+    tc: Toolchain,
+    flavor: Flavor,
+    scenario: &'static str,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        format!("{}::{}_amd64_{}", self.scenario, self.tc.ident(), self.flavor.name())
+    }
+}
+
+fn cases(scenarios: &[&'static str], flavor: Flavor) -> Vec<Case> {
+    let mut out = Vec::new();
+    for tc in toolchains::require_toolchains() {
+        for &scenario in scenarios {
+            out.push(Case { tc: tc.clone(), flavor, scenario });
+        }
+    }
+    out
+}
+
+/// Runs `f` on every case with a small thread pool; a panic in a case is that case's failure.
+fn run_matrix(cases: &[Case], f: impl Fn(&Case) -> Result<(), String> + Sync) -> Vec<Result<(), String>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<(), String>>>> = Mutex::new(cases.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..THREADS.min(cases.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = cases.get(i) else { break };
+                let start = Instant::now();
+                let r = catch_unwind(AssertUnwindSafe(|| f(case))).unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panic".into());
+                    Err(format!("panicked: {msg}"))
+                });
+                println!(
+                    "{} {} ({:.1}s)",
+                    case.name(),
+                    if r.is_ok() { "ok" } else { "FAIL" },
+                    start.elapsed().as_secs_f64()
+                );
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
+}
+
+/// Prints the version × scenario table and panics with every failure if there is one.
+fn report(title: &str, cases: &[Case], results: &[Result<(), String>]) {
+    let mut versions: Vec<String> = Vec::new();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for c in cases {
+        if !versions.contains(&c.tc.name()) {
+            versions.push(c.tc.name());
+        }
+        if !scenarios.contains(&c.scenario) {
+            scenarios.push(c.scenario);
+        }
+    }
+    let w = scenarios.iter().map(|s| s.len()).max().unwrap_or(4).max(4);
+    let mut table = format!("{title}\n{:<w$}", "");
+    for v in &versions {
+        table.push_str(&format!(" {v:>10}"));
+    }
+    table.push('\n');
+    for s in &scenarios {
+        table.push_str(&format!("{s:<w$}"));
+        for v in &versions {
+            let cell = cases
+                .iter()
+                .zip(results)
+                .find(|(c, _)| &c.tc.name() == v && c.scenario == *s)
+                .map(|(_, r)| if r.is_ok() { "ok" } else { "FAIL" })
+                .unwrap_or("-");
+            table.push_str(&format!(" {cell:>10}"));
+        }
+        table.push('\n');
+    }
+    println!("{table}");
+    let failures: Vec<String> = cases
+        .iter()
+        .zip(results)
+        .filter_map(|(c, r)| r.as_ref().err().map(|e| format!("=== {} ===\n{e}", c.name())))
+        .collect();
+    if !failures.is_empty() {
+        panic!("{} of {} cases failed\n{table}\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    }
+}
+
+/// Starts the fixture of a case.
+fn start(case: &Case) -> Result<Child, String> {
+    let exe = support::build_fixture(&case.tc, case.flavor)?;
+    Child::start(&exe, case.scenario)
+}
+
+/// Parses a dump and insists that every line was understood.
+fn parse_strict(who: &str, text: &str) -> Result<Vec<support::Goroutine>, String> {
+    let tb = support::parse(text);
+    if !tb.errors.is_empty() {
+        return Err(format!("{who}'s dump has lines that are not Go traceback:\n{}\n--- text\n{text}", tb.errors.join("\n")));
+    }
+    if tb.goroutines.is_empty() {
+        return Err(format!("{who}'s dump lists no goroutines:\n{text}"));
+    }
+    Ok(tb.goroutines)
+}
+
+/// One conformance case: goroscope's dump, then the runtime's, compared.
+fn conformance_case(case: &Case) -> Result<(), String> {
+    let mut child = start(case)?;
+    let dump = support::goroscope_dump(child.pid)?;
+    support::check_running(child.pid)?;
+    child.ping()?;
+    let oracle = child.stack()?;
+    let ours = parse_strict("goroscope", &dump)?;
+    let theirs = parse_strict("runtime", &oracle)?;
+    support::compare(&ours, &theirs, theirs[0].id, &child.info)
+}
+
+/// goroscope matches the runtime for every installed toolchain and scenario.
+#[test]
+fn goroscope_matches_runtime() {
+    let cases = cases(SCENARIOS, Flavor::Default);
+    let results = run_matrix(&cases, conformance_case);
+    report("goroscope dump vs runtime.Stack (default build)", &cases, &results);
+}
+
+/// Self-check of the fixtures and the harness, independent of goroscope: two consecutive
+/// runtime dumps compare equal, i.e. every fixture is quiescent when it says READY.
+#[test]
+fn oracle_is_stable() {
+    let mut scenarios = SCENARIOS.to_vec();
+    scenarios.push("demo");
+    let cases = cases(&scenarios, Flavor::Default);
+    let results = run_matrix(&cases, |case| {
+        let mut child = start(case)?;
+        let first = child.stack()?;
+        support::check_running(child.pid)?;
+        child.ping()?;
+        let second = child.stack()?;
+        let a = parse_strict("runtime (first)", &first)?;
+        let b = parse_strict("runtime (second)", &second)?;
+        support::compare(&b, &a, a[0].id, &child.info)
+            .map_err(|e| format!("{e}\n--- first dump\n{first}\n--- second dump\n{second}"))
+    });
+    report("runtime.Stack twice (fixture self-check)", &cases, &results);
+}
+
+/// Dumping never leaves the target stopped or traced, and it keeps serving.
+#[test]
+fn dump_leaves_target_running() {
+    let tc = toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let mut child = Child::start(&exe, "all").unwrap();
+    for i in 0..3 {
+        let dump = support::goroscope_dump(child.pid).unwrap_or_else(|e| panic!("dump {i}: {e}"));
+        assert!(!dump.trim().is_empty(), "dump {i} printed nothing");
+        support::assert_running(child.pid);
+        child.ping().unwrap();
+    }
+    let stack = child.stack().unwrap();
+    assert!(stack.starts_with("goroutine "), "{stack}");
+}
+
+/// SIGUSR1 sent while goroscope has the target frozen must still be delivered: 20 dumps while
+/// another thread signals about every millisecond. Linux (and Go's signal queue) merge
+/// pending signals of one number, so each signal is sent only after the previous one was
+/// counted; a signal swallowed during a freeze then shows as a count that never catches up.
+#[test]
+fn signals_during_dumps_are_not_lost() {
+    let tc = toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let mut child = Child::start(&exe, "chan").unwrap();
+    let pid = child.pid;
+    let stop = AtomicBool::new(false);
+    let (sent, dump_result) = std::thread::scope(|s| {
+        let sender = s.spawn(|| -> Result<u64, String> {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                // SAFETY: kill(2) on our own live child's pid.
+                if unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } != 0 {
+                    return Err(format!("kill: {}", std::io::Error::last_os_error()));
+                }
+                sent += 1;
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let seen = child.signals()?;
+                    if seen == sent {
+                        break;
+                    }
+                    if seen > sent || Instant::now() > deadline {
+                        return Err(format!("signal {sent} lost: the fixture counted {seen}"));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(sent)
+        });
+        let dumps = (|| -> Result<(), String> {
+            for i in 0..20 {
+                support::goroscope_dump(pid).map_err(|e| format!("dump {i}: {e}"))?;
+                support::check_running(pid).map_err(|e| format!("after dump {i}: {e}"))?;
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::SeqCst);
+        (sender.join().unwrap(), dumps)
+    });
+    dump_result.unwrap();
+    let sent = sent.unwrap();
+    assert!(sent > 0, "no signal was sent");
+    assert_eq!(child.signals().unwrap(), sent, "signals sent vs counted");
+    child.ping().unwrap();
+}
