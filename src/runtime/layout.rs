@@ -106,14 +106,41 @@ pub const MANIFEST: &[FieldSpec] = &[
 pub enum LayoutSource {
     /// The binary's own DWARF.
     Dwarf,
+    /// A built-in table generated from the DWARF of the given Go versions.
+    Table {
+        /// First Go minor version of the table.
+        minor_lo: u32,
+        /// Last Go minor version of the table.
+        minor_hi: u32,
+    },
 }
 
 impl fmt::Display for LayoutSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayoutSource::Dwarf => f.write_str("DWARF"),
+            LayoutSource::Table { minor_lo, minor_hi } if minor_lo == minor_hi => write!(f, "table for go1.{minor_lo}"),
+            LayoutSource::Table { minor_lo, minor_hi } => write!(f, "table for go1.{minor_lo}-go1.{minor_hi}"),
         }
     }
+}
+
+/// A built-in layout: offsets of the manifest fields for a range of Go minor versions
+/// (generated from DWARF; see `tests/layouts.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutTable {
+    /// First Go minor version it applies to.
+    pub minor_lo: u32,
+    /// Last Go minor version it applies to.
+    pub minor_hi: u32,
+    /// `sizeof(runtime.g)`.
+    pub g_size: u64,
+    /// `sizeof(runtime.m)`.
+    pub m_size: u64,
+    /// `sizeof(runtime.moduledata)`.
+    pub moduledata_size: u64,
+    /// Offsets of the fields this version has.
+    pub fields: &'static [(F, u32)],
 }
 
 /// Why a layout could not be had.
@@ -174,6 +201,26 @@ impl Layout {
                 u64::from_le_bytes(w)
             }
             None => 0,
+        }
+    }
+
+    /// Every manifest field with its offset (`None` where the version lacks it).
+    pub fn entries(&self) -> Vec<(F, Option<u32>)> {
+        MANIFEST.iter().map(|s| (s.field, self.offsets[s.field as usize])).collect()
+    }
+
+    /// A layout from a built-in table.
+    pub fn from_table(t: &LayoutTable) -> Layout {
+        let mut offsets = [None; FIELD_COUNT];
+        for &(f, o) in t.fields {
+            offsets[f as usize] = Some(o);
+        }
+        Layout {
+            source: LayoutSource::Table { minor_lo: t.minor_lo, minor_hi: t.minor_hi },
+            offsets,
+            g_size: t.g_size,
+            m_size: t.m_size,
+            moduledata_size: t.moduledata_size,
         }
     }
 

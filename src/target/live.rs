@@ -30,8 +30,8 @@
 //!   group-stop then happens as the sender intended.
 //! * While a [`Freeze`] exists, `SIGINT`, `SIGTERM` and `SIGHUP` are blocked on the calling
 //!   thread (`pthread_sigmask`), so goroscope is not killed between seize and detach by them;
-//!   the old mask is restored after the last detach, and a signal that arrived meanwhile then
-//!   takes effect. The mask is per thread: the freeze must run on a thread that would receive
+//!   the old mask is restored after the last detach (of the last freeze alive on that thread),
+//!   and a signal that arrived meanwhile then takes effect. The mask is per thread: the freeze must run on a thread that would receive
 //!   these signals (the CLI's main thread, with no other threads that leave them unblocked).
 //! * If goroscope dies anyway (`SIGKILL`), the kernel detaches every tracee and lets it run
 //!   (`exit_ptrace`; ptrace(2): "If the tracer dies, all tracees are automatically detached and
@@ -230,7 +230,7 @@ impl LiveProcess {
         self.arch
     }
 
-    /// The thread ids in `/proc/PID/task`, ascending.
+    /// The thread ids in `/proc/PID/task`, ascending ([`LiveError::Exited`] once it is gone).
     pub fn thread_ids(&self) -> Result<Vec<i32>, LiveError> {
         list_tasks(self.pid).map_err(|e| match e {
             LiveError::NoSuchProcess { pid } => LiveError::Exited { pid },
