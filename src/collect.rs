@@ -6,7 +6,7 @@ use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
-use crate::target::live::{LiveError, LiveProcess};
+use crate::target::live::{self, LiveError, LiveProcess};
 use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
 use std::collections::HashMap;
@@ -68,19 +68,21 @@ impl LiveSession {
         let proc = LiveProcess::open(pid)?;
         let bin = match GoBinary::open(&proc.exe_path()) {
             Ok(b) => b,
-            Err(e) => {
-                // A process that vanished between the checks looks like an unreadable file.
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                    return Err(DumpError::Live(LiveError::Exited { pid }));
-                }
-                return Err(DumpError::Binary(e));
+            // A process that vanished between the checks looks like an unreadable file.
+            Err(_) if live::has_exited(pid) => return Err(DumpError::Live(LiveError::Exited { pid })),
+            Err(BinaryError::Io { error, .. }) if error.contains("os error 13") || error.contains("os error 1)") => {
+                return Err(DumpError::Live(live::permission_denied(pid)));
             }
+            Err(e) => return Err(DumpError::Binary(e)),
         };
         if Some(bin.arch) != Arch::host() {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
-        let rt = Runtime::open(bin, &proc, bias).map_err(DumpError::Runtime)?;
+        let rt = Runtime::open(bin, &proc, bias).map_err(|e| match e {
+            _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
+            e => DumpError::Runtime(e),
+        })?;
         Ok(LiveSession { proc, rt })
     }
 
@@ -93,11 +95,10 @@ impl LiveSession {
             self.proc.copy_into(reqs, img);
         });
         let pause = freeze.thaw();
-        if image.total_bytes() == 0 {
-            // Nothing could be read: the process is gone, or its memory is not readable.
-            if !std::path::Path::new(&format!("/proc/{}", self.proc.pid())).exists() {
-                return Err(DumpError::Live(LiveError::Exited { pid: self.proc.pid() }));
-            }
+        let pid = self.proc.pid();
+        let exited = || DumpError::Live(LiveError::Exited { pid });
+        if image.total_bytes() == 0 && live::has_exited(pid) {
+            return Err(exited());
         }
         let meta = Meta {
             pid: Some(self.proc.pid()),
@@ -110,7 +111,8 @@ impl LiveSession {
             copied_bytes: image.total_bytes(),
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
-        build_snapshot(&self.rt, &image, &threads, nanotime, meta).map_err(DumpError::Runtime)
+        build_snapshot(&self.rt, &image, &threads, nanotime, meta)
+            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })
     }
 }
 

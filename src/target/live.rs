@@ -933,6 +933,18 @@ fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
     Ok(tids)
 }
 
+/// The error for a target goroscope may not read (its executable or memory refused), with
+/// the hint that says what is needed.
+pub fn permission_denied(pid: i32) -> LiveError {
+    let uid = read_status(&format!("/proc/{pid}/status")).ok().map(|s| s.uid);
+    LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(uid)) }
+}
+
+/// Whether the process has exited (gone, or a zombie waiting to be reaped).
+pub fn has_exited(pid: i32) -> bool {
+    matches!(task_state(pid, pid), None | Some('Z' | 'X' | 'x'))
+}
+
 /// `/proc/TID/comm` (works for any thread id), if readable.
 fn read_comm(tid: i32) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{tid}/comm")).ok()?;

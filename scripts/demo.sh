@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Demo: a small hung Go service (testdata/fixture, scenario "demo": an HTTP handler that takes
+# an RWMutex read lock twice while a writer waits, clients stuck behind it, a leaked sender),
+# and what goroscope shows about it from the outside.
+#   scripts/demo.sh        works from any directory
+# Installs Go 1.27.3 with scripts/install-go.sh if it is missing, builds the fixture into
+# target/go-fixtures/demo and goroscope in release mode, starts the service, waits for READY,
+# runs `goroscope dump <pid>` and `goroscope grs <pid>`, then stops the service.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+unset GOFLAGS GOROOT GOPATH GOOS GOARCH GOEXPERIMENT
+
+version=1.27.3
+go="$GO_CACHE/$version/go/bin/go"
+[ -x "$go" ] || "$here/install-go.sh" "$version"
+
+# The fixture, built the way the tests build it: go.mod says the toolchain's Go version.
+dir="$root/target/go-fixtures/demo"
+rm -rf "$dir/src"
+mkdir -p "$dir/src"
+cp "$root"/testdata/fixture/*.go "$dir/src/"
+printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
+(cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o "../fixture.tmp-$$" . && mv "../fixture.tmp-$$" ../fixture)
+
+(cd "$root" && cargo build --release -q)
+goroscope="${CARGO_TARGET_DIR:-$root/target}/release/goroscope"
+case "$goroscope" in /*) ;; *) goroscope="$root/$goroscope" ;; esac
+
+# The service reads commands on stdin and exits on EOF, so run it as a coprocess.
+coproc FIXTURE { exec "$dir/fixture" demo; }
+fixture_pid=$FIXTURE_PID
+cleanup() {
+  kill "$fixture_pid" 2>/dev/null || true
+  wait "$fixture_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+pid=
+while IFS= read -r -t 30 line <&"${FIXTURE[0]}"; do
+  case "$line" in
+    INFO\ *) echo "fixture: ${line#INFO }" ;;
+    READY\ *) pid=${line#READY }; break ;;
+    *) echo "fixture: unexpected line: $line" >&2; exit 1 ;;
+  esac
+done
+[ -n "$pid" ] || { echo "demo: the fixture did not get READY within 30 s" >&2; exit 1; }
+[ "$pid" = "$fixture_pid" ] || { echo "demo: READY names pid $pid, started $fixture_pid" >&2; exit 1; }
+
+echo
+echo "\$ goroscope dump $pid"
+"$goroscope" dump "$pid"
+echo
+echo "\$ goroscope grs $pid"
+"$goroscope" grs "$pid"
