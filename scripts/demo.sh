@@ -6,6 +6,7 @@
 # Installs Go 1.27.3 with scripts/install-go.sh if it is missing, builds the fixture into
 # target/go-fixtures/demo and goroscope in release mode, starts the service, waits for READY,
 # runs `goroscope dump <pid>` and `goroscope grs <pid>`, then stops the service.
+# GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -24,9 +25,14 @@ cp "$root"/testdata/fixture/*.go "$dir/src/"
 printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
 (cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o "../fixture.tmp-$$" . && mv "../fixture.tmp-$$" ../fixture)
 
-(cd "$root" && cargo build --release -q)
-goroscope="${CARGO_TARGET_DIR:-$root/target}/release/goroscope"
-case "$goroscope" in /*) ;; *) goroscope="$root/$goroscope" ;; esac
+# GOROSCOPE_BIN=path uses that binary instead of building one.
+if [ -n "${GOROSCOPE_BIN:-}" ]; then
+  goroscope=$GOROSCOPE_BIN
+else
+  (cd "$root" && cargo build --release -q)
+  goroscope="${CARGO_TARGET_DIR:-$root/target}/release/goroscope"
+  case "$goroscope" in /*) ;; *) goroscope="$root/$goroscope" ;; esac
+fi
 
 # The service reads commands on stdin and exits on EOF, so run it as a coprocess.
 coproc FIXTURE { exec "$dir/fixture" demo; }

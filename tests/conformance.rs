@@ -5,15 +5,16 @@
 
 mod support;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{toolchains, Child, Flavor, Toolchain};
+use support::{Child, Flavor, Toolchain, toolchains};
 
 /// Scenarios compared one by one; `all` (every one in one process) runs as well.
-const SCENARIOS: &[&str] =
-    &["chan", "sync", "sleep", "io", "syscall", "busy", "locked", "shapes", "deep", "defer", "all"];
+const SCENARIOS: &[&str] = &[
+    "chan", "sync", "sleep", "io", "syscall", "busy", "locked", "shapes", "deep", "defer", "all",
+];
 
 /// Concurrent fixture cases (the machine has two cores).
 const THREADS: usize = 2;
@@ -26,7 +27,12 @@ struct Case {
 
 impl Case {
     fn name(&self) -> String {
-        format!("{}::{}_amd64_{}", self.scenario, self.tc.ident(), self.flavor.name())
+        format!(
+            "{}::{}_amd64_{}",
+            self.scenario,
+            self.tc.ident(),
+            self.flavor.name()
+        )
     }
 }
 
@@ -34,41 +40,56 @@ fn cases(scenarios: &[&'static str], flavor: Flavor) -> Vec<Case> {
     let mut out = Vec::new();
     for tc in toolchains::require_toolchains() {
         for &scenario in scenarios {
-            out.push(Case { tc: tc.clone(), flavor, scenario });
+            out.push(Case {
+                tc: tc.clone(),
+                flavor,
+                scenario,
+            });
         }
     }
     out
 }
 
 /// Runs `f` on every case with a small thread pool; a panic in a case is that case's failure.
-fn run_matrix(cases: &[Case], f: impl Fn(&Case) -> Result<(), String> + Sync) -> Vec<Result<(), String>> {
+fn run_matrix(
+    cases: &[Case],
+    f: impl Fn(&Case) -> Result<(), String> + Sync,
+) -> Vec<Result<(), String>> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(), String>>>> = Mutex::new(cases.iter().map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<(), String>>>> =
+        Mutex::new(cases.iter().map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..THREADS.min(cases.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(case) = cases.get(i) else { break };
-                let start = Instant::now();
-                let r = catch_unwind(AssertUnwindSafe(|| f(case))).unwrap_or_else(|p| {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "panic".into());
-                    Err(format!("panicked: {msg}"))
-                });
-                println!(
-                    "{} {} ({:.1}s)",
-                    case.name(),
-                    if r.is_ok() { "ok" } else { "FAIL" },
-                    start.elapsed().as_secs_f64()
-                );
-                results.lock().unwrap()[i] = Some(r);
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let start = Instant::now();
+                    let r = catch_unwind(AssertUnwindSafe(|| f(case))).unwrap_or_else(|p| {
+                        let msg = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panic".into());
+                        Err(format!("panicked: {msg}"))
+                    });
+                    println!(
+                        "{} {} ({:.1}s)",
+                        case.name(),
+                        if r.is_ok() { "ok" } else { "FAIL" },
+                        start.elapsed().as_secs_f64()
+                    );
+                    results.lock().unwrap()[i] = Some(r);
+                }
             });
         }
     });
-    results.into_inner().unwrap().into_iter().map(|r| r.unwrap()).collect()
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 /// Prints the version × scenario table and panics with every failure if there is one.
@@ -106,10 +127,19 @@ fn report(title: &str, cases: &[Case], results: &[Result<(), String>]) {
     let failures: Vec<String> = cases
         .iter()
         .zip(results)
-        .filter_map(|(c, r)| r.as_ref().err().map(|e| format!("=== {} ===\n{e}", c.name())))
+        .filter_map(|(c, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("=== {} ===\n{e}", c.name()))
+        })
         .collect();
     if !failures.is_empty() {
-        panic!("{} of {} cases failed\n{table}\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+        panic!(
+            "{} of {} cases failed\n{table}\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n\n")
+        );
     }
 }
 
@@ -123,7 +153,10 @@ fn start(case: &Case) -> Result<Child, String> {
 fn parse_strict(who: &str, text: &str) -> Result<Vec<support::Goroutine>, String> {
     let tb = support::parse(text);
     if !tb.errors.is_empty() {
-        return Err(format!("{who}'s dump has lines that are not Go traceback:\n{}\n--- text\n{text}", tb.errors.join("\n")));
+        return Err(format!(
+            "{who}'s dump has lines that are not Go traceback:\n{}\n--- text\n{text}",
+            tb.errors.join("\n")
+        ));
     }
     if tb.goroutines.is_empty() {
         return Err(format!("{who}'s dump lists no goroutines:\n{text}"));
@@ -148,7 +181,11 @@ fn conformance_case(case: &Case) -> Result<(), String> {
 fn goroscope_matches_runtime() {
     let cases = cases(SCENARIOS, Flavor::Default);
     let results = run_matrix(&cases, conformance_case);
-    report("goroscope dump vs runtime.Stack (default build)", &cases, &results);
+    report(
+        "goroscope dump vs runtime.Stack (default build)",
+        &cases,
+        &results,
+    );
 }
 
 /// Self-check of the fixtures and the harness, independent of goroscope: two consecutive
@@ -234,6 +271,7 @@ fn signals_during_dumps_are_not_lost() {
     });
     dump_result.unwrap();
     let sent = sent.unwrap();
+    println!("{sent} SIGUSR1 sent and counted during 20 dumps");
     assert!(sent > 0, "no signal was sent");
     assert_eq!(child.signals().unwrap(), sent, "signals sent vs counted");
     child.ping().unwrap();

@@ -55,7 +55,9 @@ impl Child {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
         let stdout = child.stdout.take().unwrap();
         let mut stderr_pipe = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -75,7 +77,9 @@ impl Child {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let pid = child.id();
@@ -129,7 +133,11 @@ impl Child {
     pub fn ping(&mut self) -> Result<(), String> {
         self.send("ping")?;
         let l = self.recv_line("PONG")?;
-        if l == "PONG" { Ok(()) } else { Err(self.failure(&format!("want PONG, got {l:?}"))) }
+        if l == "PONG" {
+            Ok(())
+        } else {
+            Err(self.failure(&format!("want PONG, got {l:?}")))
+        }
     }
 
     /// How many SIGUSR1 the fixture has received.
@@ -148,7 +156,9 @@ impl Child {
 
     fn send(&mut self, cmd: &str) -> Result<(), String> {
         let r = match self.stdin.as_mut() {
-            Some(w) => w.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| w.flush()),
+            Some(w) => w
+                .write_all(format!("{cmd}\n").as_bytes())
+                .and_then(|_| w.flush()),
             None => return Err(self.failure("stdin already closed")),
         };
         r.map_err(|e| self.failure(&format!("sending {cmd:?}: {e}")))
@@ -172,13 +182,20 @@ impl Child {
                         _ => break "still running".to_string(),
                     }
                 };
-                Err(self.failure(&format!("stdout closed waiting for {waiting_for} ({status})")))
+                Err(self.failure(&format!(
+                    "stdout closed waiting for {waiting_for} ({status})"
+                )))
             }
         }
     }
 
     fn failure(&self, what: &str) -> String {
-        format!("fixture {} (pid {}): {what}\nfixture stderr:\n{}", self.scenario, self.pid, self.stderr())
+        format!(
+            "fixture {} (pid {}): {what}\nfixture stderr:\n{}",
+            self.scenario,
+            self.pid,
+            self.stderr()
+        )
     }
 }
 
@@ -192,7 +209,9 @@ impl Drop for Child {
         loop {
             match self.child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 _ => break,
             }
         }
@@ -223,7 +242,9 @@ pub fn check_running(pid: u32) -> Result<(), String> {
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
             let tid = t.file_name().to_string_lossy().into_owned();
-            let Ok(s) = std::fs::read_to_string(t.path().join("status")) else { continue };
+            let Ok(s) = std::fs::read_to_string(t.path().join("status")) else {
+                continue;
+            };
             if let Some(st) = s.lines().find_map(|l| l.strip_prefix("State:")) {
                 let st = st.trim();
                 if st.starts_with('T') || st.starts_with('t') {
@@ -232,7 +253,10 @@ pub fn check_running(pid: u32) -> Result<(), String> {
             }
             if let Some(tp) = s.lines().find_map(|l| l.strip_prefix("TracerPid:")) {
                 if tp.trim() != "0" {
-                    return Err(format!("pid {pid} thread {tid} still traced by {}", tp.trim()));
+                    return Err(format!(
+                        "pid {pid} thread {tid} still traced by {}",
+                        tp.trim()
+                    ));
                 }
             }
         }

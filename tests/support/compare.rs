@@ -42,7 +42,9 @@ pub fn compare(
         Some(_) => {}
     }
     if !by_id.contains_key(&caller_goid) {
-        problems.push(format!("goroutine {caller_goid} (the fixture's main goroutine) missing from goroscope's dump"));
+        problems.push(format!(
+            "goroutine {caller_goid} (the fixture's main goroutine) missing from goroscope's dump"
+        ));
     }
 
     for rg in runtime.iter().skip(1) {
@@ -54,7 +56,11 @@ pub fn compare(
             ));
             continue;
         };
-        let why = if rg.is_parked() { parked_diff(gg, rg) } else { active_diff(gg, rg) };
+        let why = if rg.is_parked() {
+            parked_diff(gg, rg)
+        } else {
+            active_diff(gg, rg)
+        };
         if let Some(why) = why {
             problems.push(format!(
                 "goroutine {}: {why}\n--- runtime\n{}\n+++ goroscope\n{}",
@@ -91,7 +97,11 @@ pub fn compare(
         }
     }
 
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
 }
 
 /// The first difference between two dumps of a parked goroutine, if any.
@@ -100,7 +110,10 @@ fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
         return Some(format!("state {:?}, runtime says {:?}", g.state, r.state));
     }
     if g.labels != r.labels {
-        return Some(format!("labels {:?}, runtime says {:?}", g.labels, r.labels));
+        return Some(format!(
+            "labels {:?}, runtime says {:?}",
+            g.labels, r.labels
+        ));
     }
     if g.running_elsewhere {
         return Some("goroscope says running on other thread, the runtime has it parked".into());
@@ -117,20 +130,31 @@ fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
             d.push(format!("line {} vs runtime {}", gf.line, rf.line));
         }
         if gf.offset != rf.offset {
-            d.push(format!("offset {} vs runtime {}", hex(gf.offset), hex(rf.offset)));
+            d.push(format!(
+                "offset {} vs runtime {}",
+                hex(gf.offset),
+                hex(rf.offset)
+            ));
         }
         if !d.is_empty() {
             return Some(format!("frame {i} ({}): {}", rf.func, d.join(", ")));
         }
     }
     if g.frames.len() != r.frames.len() {
-        return Some(format!("{} frames, runtime has {}", g.frames.len(), r.frames.len()));
+        return Some(format!(
+            "{} frames, runtime has {}",
+            g.frames.len(),
+            r.frames.len()
+        ));
     }
     if g.elided != r.elided {
         return Some(format!("elided {:?}, runtime has {:?}", g.elided, r.elided));
     }
     if g.created_by != r.created_by {
-        return Some(format!("created by {:?}, runtime has {:?}", g.created_by, r.created_by));
+        return Some(format!(
+            "created by {:?}, runtime has {:?}",
+            g.created_by, r.created_by
+        ));
     }
     None
 }
@@ -141,7 +165,11 @@ fn active_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
         return Some(format!(
             "runtime has it [{}], goroscope shows no frames{}",
             r.state,
-            if g.running_elsewhere { " (running on other thread)" } else { "" }
+            if g.running_elsewhere {
+                " (running on other thread)"
+            } else {
+                ""
+            }
         ));
     }
     match (g.frames.last(), r.frames.last()) {
@@ -154,7 +182,8 @@ fn active_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
 }
 
 fn hex(o: Option<u64>) -> String {
-    o.map(|o| format!("+{o:#x}")).unwrap_or_else(|| "none".into())
+    o.map(|o| format!("+{o:#x}"))
+        .unwrap_or_else(|| "none".into())
 }
 
 fn indent(s: &str) -> String {
@@ -210,9 +239,15 @@ created by main.setupBusy in goroutine 1
             ("[chan receive]", "[chan receive, 1 minutes]"),
             ("main.signalCounter(...)", "main.signalCounterX(...)"),
             ("/f/main.go:121 +0x192", "/f/main.go:121 +0x193"),
-            ("created by main.main in goroutine 1\n\t/f/main.go:121", "created by main.main\n\t/f/main.go:121"),
+            (
+                "created by main.main in goroutine 1\n\t/f/main.go:121",
+                "created by main.main\n\t/f/main.go:121",
+            ),
             ("main.go:98\n", "main.go:98 +0x4\n"),
-            ("goroutine 20 [chan receive]:", "goroutine 22 [chan receive]:"),
+            (
+                "goroutine 20 [chan receive]:",
+                "goroutine 22 [chan receive]:",
+            ),
             ("goroutine 1 [running]:", "goroutine 2 [running]:"),
             ("goroutine 21 [runnable]:", "goroutine 21 [chan receive]:"), // busy must be active
             ("main.busySpin()\n\t/f/busy.go:35 +0xf\n", ""),
@@ -226,10 +261,18 @@ created by main.setupBusy in goroutine 1
         }
         // An extra goroutine.
         let extra = format!("{RUNTIME}\n\ngoroutine 99 [sleep]:\nmain.x()\n\t/f/x.go:1 +0x1");
-        assert!(check(&extra).unwrap_err().contains("goroutine 99 is in goroscope's dump"));
+        assert!(
+            check(&extra)
+                .unwrap_err()
+                .contains("goroutine 99 is in goroscope's dump")
+        );
         // A missing frame.
         let short = RUNTIME.replace("main.signalCounter(...)\n\t/f/main.go:98\n", "");
-        assert!(check(&short).unwrap_err().contains("0 frames, runtime has 1"));
+        assert!(
+            check(&short)
+                .unwrap_err()
+                .contains("0 frames, runtime has 1")
+        );
     }
 
     #[test]

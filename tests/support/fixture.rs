@@ -30,8 +30,14 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    pub const ALL: &[Flavor] =
-        &[Flavor::Default, Flavor::Stripped, Flavor::Pie, Flavor::Trimpath, Flavor::Race, Flavor::Cgo];
+    pub const ALL: &[Flavor] = &[
+        Flavor::Default,
+        Flavor::Stripped,
+        Flavor::Pie,
+        Flavor::Trimpath,
+        Flavor::Race,
+        Flavor::Cgo,
+    ];
 
     /// Directory and test-name component.
     pub fn name(self) -> &'static str {
@@ -144,7 +150,16 @@ pub fn build_fixture(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> 
 
 /// The environment `go` runs with: this toolchain only, no network, no inherited GOFLAGS.
 pub fn go_env(cmd: &mut Command, tc: &Toolchain, flavor: Flavor) {
-    for v in ["GOFLAGS", "GOROOT", "GOPATH", "GOOS", "GOARCH", "GOEXPERIMENT", "GODEBUG", "CC"] {
+    for v in [
+        "GOFLAGS",
+        "GOROOT",
+        "GOPATH",
+        "GOOS",
+        "GOARCH",
+        "GOEXPERIMENT",
+        "GODEBUG",
+        "CC",
+    ] {
         cmd.env_remove(v);
     }
     cmd.env("GOTOOLCHAIN", "local")

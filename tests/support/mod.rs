@@ -12,11 +12,11 @@ pub mod fixture;
 pub mod toolchains;
 pub mod traceback;
 
-pub use child::{assert_running, check_running, Child, Info};
+pub use child::{Child, Info, assert_running, check_running};
 pub use compare::compare;
-pub use fixture::{build_fixture, Flavor};
-pub use toolchains::{require_toolchains, Toolchain};
-pub use traceback::{parse, CreatedBy, Frame, Goroutine, Traceback};
+pub use fixture::{Flavor, build_fixture};
+pub use toolchains::{Toolchain, require_toolchains};
+pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse};
 
 use std::io::Read;
 use std::path::Path;
@@ -101,5 +101,9 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output, 
             "{desc}: no exit after {timeout:?}, killed\nstderr:\n{stderr}\nstdout:\n{stdout}"
         ));
     }
-    Ok(Output { status, stdout, stderr })
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }

@@ -72,14 +72,23 @@ fn requested() -> Option<Vec<String>> {
 pub fn installed() -> Vec<Toolchain> {
     let root = cache_dir().join("go");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&root) else { return out };
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return out;
+    };
     for e in entries.flatten() {
         let version = e.file_name().to_string_lossy().into_owned();
-        let Some(numbers) = parse_version(&version) else { continue };
+        let Some(numbers) = parse_version(&version) else {
+            continue;
+        };
         let goroot = e.path().join("go");
         let go = goroot.join("bin").join("go");
         if go.is_file() {
-            out.push(Toolchain { version, numbers, goroot, go });
+            out.push(Toolchain {
+                version,
+                numbers,
+                goroot,
+                go,
+            });
         }
     }
     if let Some(want) = requested() {
@@ -94,13 +103,19 @@ pub fn installed() -> Vec<Toolchain> {
 pub fn require_toolchains() -> Vec<Toolchain> {
     let have = installed();
     if let Some(want) = requested() {
-        let missing: Vec<&String> =
-            want.iter().filter(|w| !have.iter().any(|t| &t.version == *w)).collect();
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|w| !have.iter().any(|t| &t.version == *w))
+            .collect();
         assert!(
             missing.is_empty(),
             "GOROSCOPE_GO_VERSIONS asks for Go {missing:?}, not installed in {}: run scripts/install-go.sh {}",
             cache_dir().join("go").display(),
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     assert!(

@@ -90,7 +90,11 @@ pub struct CreatedBy {
 
 impl fmt::Display for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})\n\t{}:{}", self.func, self.args, self.file, self.line)?;
+        write!(
+            f,
+            "{}({})\n\t{}:{}",
+            self.func, self.args, self.file, self.line
+        )?;
         if let Some(o) = self.offset {
             write!(f, " +{o:#x}")?;
         }
@@ -141,7 +145,10 @@ pub fn parse(text: &str) -> Traceback {
                 g.running_elsewhere = true;
                 continue;
             }
-            match (std::mem::replace(&mut pending, Pending::None), parse_file_line(rest)) {
+            match (
+                std::mem::replace(&mut pending, Pending::None),
+                parse_file_line(rest),
+            ) {
                 (Pending::Frame(mut f), Some((file, l, off))) => {
                     (f.file, f.line, f.offset) = (file, l, off);
                     g.frames.push(f);
@@ -178,11 +185,19 @@ pub fn parse(text: &str) -> Traceback {
                 },
                 None => (rest.to_string(), None),
             };
-            pending = Pending::CreatedBy(CreatedBy { func, goroutine, ..Default::default() });
+            pending = Pending::CreatedBy(CreatedBy {
+                func,
+                goroutine,
+                ..Default::default()
+            });
         } else if line.starts_with("...") && line.ends_with("...") && line.contains("elided") {
             g.elided.push((g.frames.len(), line.to_string()));
         } else if let Some((func, args)) = split_call(line) {
-            pending = Pending::Frame(Frame { func, args, ..Default::default() });
+            pending = Pending::Frame(Frame {
+                func,
+                args,
+                ..Default::default()
+            });
         } else {
             err("unknown line");
         }
@@ -217,7 +232,9 @@ fn flush_pending(cur: &mut Option<Goroutine>, pending: &mut Pending, err: &mut i
 fn parse_header(line: &str) -> Option<Goroutine> {
     let rest = line.strip_prefix("goroutine ")?;
     let body = rest.strip_suffix(':')?;
-    let digits = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    let digits = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
     let id: u64 = body[..digits].parse().ok()?;
     let after_id = &body[digits..];
     let open = after_id.find('[')?;
@@ -279,15 +296,35 @@ mod tests {
     fn splits_function_names() {
         let cases = [
             ("main.f()", "main.f", ""),
-            ("main.(*T).m(0xc000010000, 0x1?)", "main.(*T).m", "0xc000010000, 0x1?"),
-            ("main.gen[...](0x0?, {0x6d30c0?, 0x3})", "main.gen[...]", "0x0?, {0x6d30c0?, 0x3}"),
+            (
+                "main.(*T).m(0xc000010000, 0x1?)",
+                "main.(*T).m",
+                "0xc000010000, 0x1?",
+            ),
+            (
+                "main.gen[...](0x0?, {0x6d30c0?, 0x3})",
+                "main.gen[...]",
+                "0x0?, {0x6d30c0?, 0x3}",
+            ),
             ("main.(*box[...]).wait(...)", "main.(*box[...]).wait", "..."),
-            ("panic({0x9953d0?, 0x6f3200?})", "panic", "{0x9953d0?, 0x6f3200?}"),
-            ("runtime/pprof.Do({0x1?, 0x2?}, {{0x3?, 0x0?, 0x0?}}, 0x4)", "runtime/pprof.Do", "{0x1?, 0x2?}, {{0x3?, 0x0?, 0x0?}}, 0x4"),
+            (
+                "panic({0x9953d0?, 0x6f3200?})",
+                "panic",
+                "{0x9953d0?, 0x6f3200?}",
+            ),
+            (
+                "runtime/pprof.Do({0x1?, 0x2?}, {{0x3?, 0x0?, 0x0?}}, 0x4)",
+                "runtime/pprof.Do",
+                "{0x1?, 0x2?}, {{0x3?, 0x0?, 0x0?}}, 0x4",
+            ),
             ("main.main.func1.1()", "main.main.func1.1", ""),
         ];
         for (line, func, args) in cases {
-            assert_eq!(split_call(line), Some((func.to_string(), args.to_string())), "{line}");
+            assert_eq!(
+                split_call(line),
+                Some((func.to_string(), args.to_string())),
+                "{line}"
+            );
         }
         assert_eq!(split_call("not a call"), None);
         assert_eq!(split_call("(0x1)"), None);
@@ -296,25 +333,49 @@ mod tests {
     #[test]
     fn headers() {
         let g = parse_header("goroutine 18 [chan receive, 3 minutes, locked to thread]:").unwrap();
-        assert_eq!((g.id, g.state.as_str(), g.header_extra.as_str(), g.labels.as_str()),
-            (18, "chan receive, 3 minutes, locked to thread", "", ""));
+        assert_eq!(
+            (
+                g.id,
+                g.state.as_str(),
+                g.header_extra.as_str(),
+                g.labels.as_str()
+            ),
+            (18, "chan receive, 3 minutes, locked to thread", "", "")
+        );
         let g = parse_header("goroutine 1 gp=0xc000002380 m=0 mp=0x5a1f20 [running]:").unwrap();
-        assert_eq!((g.id, g.state.as_str(), g.header_extra.as_str()), (1, "running", "gp=0xc000002380 m=0 mp=0x5a1f20"));
-        let g = parse_header(r#"goroutine 45 [chan receive] {scenario: shapes, "worker id": "7 b"}:"#).unwrap();
-        assert_eq!((g.state.as_str(), g.labels.as_str()), ("chan receive", r#"{scenario: shapes, "worker id": "7 b"}"#));
+        assert_eq!(
+            (g.id, g.state.as_str(), g.header_extra.as_str()),
+            (1, "running", "gp=0xc000002380 m=0 mp=0x5a1f20")
+        );
+        let g =
+            parse_header(r#"goroutine 45 [chan receive] {scenario: shapes, "worker id": "7 b"}:"#)
+                .unwrap();
+        assert_eq!(
+            (g.state.as_str(), g.labels.as_str()),
+            ("chan receive", r#"{scenario: shapes, "worker id": "7 b"}"#)
+        );
         assert!(parse_header("goroutine x [running]:").is_none());
         assert!(parse_header("goroutine 1 [running]").is_none());
     }
 
     #[test]
     fn file_lines() {
-        assert_eq!(parse_file_line("/a/b.go:12 +0x2a"), Some(("/a/b.go".into(), 12, Some(0x2a))));
-        assert_eq!(parse_file_line("/a/b.go:12"), Some(("/a/b.go".into(), 12, None)));
+        assert_eq!(
+            parse_file_line("/a/b.go:12 +0x2a"),
+            Some(("/a/b.go".into(), 12, Some(0x2a)))
+        );
+        assert_eq!(
+            parse_file_line("/a/b.go:12"),
+            Some(("/a/b.go".into(), 12, None))
+        );
         assert_eq!(
             parse_file_line("/a/b.go:12 +0x2a fp=0xc000 sp=0xc001 pc=0x4000"),
             Some(("/a/b.go".into(), 12, Some(0x2a)))
         );
-        assert_eq!(parse_file_line("C:/x.go:7 +0x1"), Some(("C:/x.go".into(), 7, Some(1))));
+        assert_eq!(
+            parse_file_line("C:/x.go:7 +0x1"),
+            Some(("C:/x.go".into(), 7, Some(1)))
+        );
         assert_eq!(parse_file_line("/a/b.go"), None);
         assert_eq!(parse_file_line("/a/b.go:12 junk"), None);
     }
@@ -326,7 +387,16 @@ mod tests {
         assert_eq!(tb.goroutines.len(), 1);
         assert!(tb.errors.len() >= 3, "{:#?}", tb.errors);
         // Arbitrary bytes must not panic.
-        for s in ["", "\n\n", "goroutine", "goroutine 1 [", "\t", ")))(((", "...", "created by x in goroutine y\n\t:"] {
+        for s in [
+            "",
+            "\n\n",
+            "goroutine",
+            "goroutine 1 [",
+            "\t",
+            ")))(((",
+            "...",
+            "created by x in goroutine y\n\t:",
+        ] {
             let _ = parse(s);
         }
     }
@@ -346,11 +416,17 @@ mod tests {
         let sig = &tb.goroutines[1];
         assert_eq!(sig.state, "syscall");
         let c = sig.created_by.as_ref().unwrap();
-        assert_eq!((c.func.as_str(), c.goroutine, c.line, c.offset), ("os/signal.Notify.func2.1", Some(1), 164, Some(0x1f)));
+        assert_eq!(
+            (c.func.as_str(), c.goroutine, c.line, c.offset),
+            ("os/signal.Notify.func2.1", Some(1), 164, Some(0x1f))
+        );
 
         let inl = &tb.goroutines[2];
         assert_eq!(inl.frames[0].func, "main.signalCounter");
-        assert_eq!((inl.frames[0].args.as_str(), inl.frames[0].offset), ("...", None));
+        assert_eq!(
+            (inl.frames[0].args.as_str(), inl.frames[0].offset),
+            ("...", None)
+        );
 
         let busy = &tb.goroutines[3];
         assert!(busy.is_active() && !busy.is_parked());
@@ -362,7 +438,10 @@ mod tests {
 
         let panicking = &tb.goroutines[5];
         let funcs: Vec<&str> = panicking.frames.iter().map(|f| f.func.as_str()).collect();
-        assert_eq!(funcs, ["main.deferBlockPanicking", "panic", "main.deferDuringPanic"]);
+        assert_eq!(
+            funcs,
+            ["main.deferBlockPanicking", "panic", "main.deferDuringPanic"]
+        );
 
         let locked = &tb.goroutines[6];
         assert_eq!(locked.state, "chan receive, locked to thread");
@@ -379,7 +458,10 @@ mod tests {
         assert_eq!(labeled.state, "chan receive");
         assert_eq!(labeled.labels, r#"{scenario: shapes, "worker id": "7 b"}"#);
         assert_eq!(labeled.frames[1].func, "runtime/pprof.Do");
-        assert_eq!(labeled.frames[1].args, "{0x9d9790?, 0xa4b700?}, {{0x36d44be2c080?, 0x0?, 0x0?}}, 0x36d44be68f68");
+        assert_eq!(
+            labeled.frames[1].args,
+            "{0x9d9790?, 0xa4b700?}, {{0x36d44be2c080?, 0x0?, 0x0?}}, 0x36d44be68f68"
+        );
 
         let mutex = &tb.goroutines[10];
         assert_eq!(mutex.state, "sync.Mutex.Lock");
@@ -393,7 +475,10 @@ mod tests {
         assert!(tb.errors.is_empty(), "{:#?}", tb.errors);
         assert_eq!(tb.goroutines.len(), 3);
         let io = &tb.goroutines[1];
-        assert_eq!((io.id, io.state.as_str(), io.frames.len()), (17, "IO wait", 7));
+        assert_eq!(
+            (io.id, io.state.as_str(), io.frames.len()),
+            (17, "IO wait", 7)
+        );
         assert_eq!(io.frames[2].func, "internal/poll.(*pollDesc).waitRead");
         assert_eq!(io.frames[6].func, "main.ioConnRead");
         assert_eq!(io.frames[6].args, "{0x73d418, 0xc000144000}");
@@ -408,7 +493,10 @@ mod tests {
         assert_eq!(g.frames[5].func, "runtime.goexit");
         assert_eq!(g.frames[5].args, "{}");
         let other = &tb.goroutines[1];
-        assert_eq!(other.header_extra, "gp=0x189ce2d00f00 m=3 mp=0x189ce2c79008");
+        assert_eq!(
+            other.header_extra,
+            "gp=0x189ce2d00f00 m=3 mp=0x189ce2c79008"
+        );
         assert!(other.running_elsewhere && !other.is_parked());
         assert!(other.frames.is_empty());
         assert_eq!(other.created_by.as_ref().unwrap().goroutine, Some(1));
