@@ -6,9 +6,11 @@
 //! funcIDs. [`goroutines`] then plans and performs the copy in the frozen window and reads
 //! the goroutines back out of the copy.
 
+pub mod find;
 pub mod goroutines;
 pub mod layout;
 pub mod status;
+pub mod tables;
 pub mod waitreasons;
 
 use crate::binary::GoBinary;
