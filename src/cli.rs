@@ -2,6 +2,7 @@
 
 use crate::collect::{DumpError, LiveSession};
 use crate::render;
+use crate::runtime::OpenOptions;
 use crate::snapshot::Snapshot;
 use clap::{Parser, Subcommand};
 use std::io::{self, Write};
@@ -14,6 +15,9 @@ pub struct Cli {
     /// Say nothing on stderr (no pause report).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Ignore DWARF and the symbol table: use the stripped-binary path on any binary.
+    #[arg(long, global = true)]
+    pub no_dwarf: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -64,19 +68,20 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
+    let ro = OpenOptions { stripped: cli.no_dwarf };
     let res = match cli.command {
         Command::Dump { pid, system } => {
-            let snap = take(pid, quiet)?;
+            let snap = take(pid, ro, quiet)?;
             let opts =
                 render::traceback::Options { level: if system { 2 } else { 1 }, labels: snap.meta.traceback_labels };
             render::traceback::render(&snap, opts, &mut out)
         }
         Command::Grs { pid, stacks, system } => {
-            let snap = take(pid, quiet)?;
+            let snap = take(pid, ro, quiet)?;
             render::grs::render(&snap, render::grs::Options { stacks, system, selected: None }, &mut out)
         }
         Command::Bt { pid, goid } => {
-            let snap = take(pid, quiet)?;
+            let snap = take(pid, ro, quiet)?;
             let g = snap
                 .goroutines
                 .iter()
@@ -84,17 +89,17 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 .ok_or_else(|| format!("no goroutine {goid} in process {pid}; `goroscope grs {pid}` lists them"))?;
             render::bt::frames(g, 0, &mut out)
         }
-        Command::Inspect { pid } => inspect(pid, &mut out),
+        Command::Inspect { pid } => inspect(pid, ro, &mut out),
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
 
-fn open(pid: i32) -> Result<LiveSession, String> {
-    LiveSession::open(pid).map_err(|e: DumpError| e.to_string())
+fn open(pid: i32, ro: OpenOptions) -> Result<LiveSession, String> {
+    LiveSession::open(pid, ro).map_err(|e: DumpError| e.to_string())
 }
 
-fn take(pid: i32, quiet: bool) -> Result<Snapshot, String> {
-    let session = open(pid)?;
+fn take(pid: i32, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
+    let session = open(pid, ro)?;
     let snap = session.snapshot().map_err(|e| e.to_string())?;
     if !quiet {
         let n = snap.goroutines.len();
@@ -108,8 +113,8 @@ fn take(pid: i32, quiet: bool) -> Result<Snapshot, String> {
     Ok(snap)
 }
 
-fn inspect(pid: i32, out: &mut dyn Write) -> io::Result<()> {
-    let session = match open(pid) {
+fn inspect(pid: i32, ro: OpenOptions, out: &mut dyn Write) -> io::Result<()> {
+    let session = match open(pid, ro) {
         Ok(s) => s,
         Err(e) => return Err(io::Error::other(e)),
     };

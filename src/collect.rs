@@ -4,7 +4,7 @@
 use crate::arch::Arch;
 use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::goroutines::{self, RawG, RawM};
-use crate::runtime::{Runtime, RuntimeError, status};
+use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
 use crate::target::live::{self, LiveError, LiveProcess};
 use crate::target::{MemoryReader, ThreadState};
@@ -64,7 +64,7 @@ pub struct LiveSession {
 
 impl LiveSession {
     /// Opens a process and does all discovery, without stopping it.
-    pub fn open(pid: i32) -> Result<LiveSession, DumpError> {
+    pub fn open(pid: i32, opts: OpenOptions) -> Result<LiveSession, DumpError> {
         let proc = LiveProcess::open(pid)?;
         let bin = match GoBinary::open(&proc.exe_path()) {
             Ok(b) => b,
@@ -79,7 +79,7 @@ impl LiveSession {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
-        let rt = Runtime::open(bin, &proc, bias).map_err(|e| match e {
+        let rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;

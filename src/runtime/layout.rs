@@ -157,10 +157,7 @@ pub enum LayoutError {
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LayoutError::NoDwarf => write!(
-                f,
-                "the binary has no DWARF (built with -ldflags=-w or -s, or stripped); runtime layouts for stripped binaries are not supported yet"
-            ),
+            LayoutError::NoDwarf => write!(f, "the binary has no DWARF and no built-in layout table fits its Go version"),
             LayoutError::Dwarf(e) => write!(f, "cannot read runtime layouts from DWARF: {e}"),
             LayoutError::MissingField(s, p) => write!(f, "runtime layout: DWARF has no field {s}.{p}"),
         }

@@ -34,6 +34,8 @@ pub enum RuntimeError {
     BadModuledata(String),
     /// Target memory could not be read.
     Read(String),
+    /// A runtime structure could not be found without symbols.
+    Find(find::FindError),
 }
 
 impl fmt::Display for RuntimeError {
@@ -44,12 +46,10 @@ impl fmt::Display for RuntimeError {
                 "unsupported Go version {v}; goroscope reads programs built by go1.{MIN_SUPPORTED_MINOR} to go1.{MAX_SUPPORTED_MINOR}"
             ),
             RuntimeError::Layout(e) => e.fmt(f),
-            RuntimeError::MissingSymbol(s) => write!(
-                f,
-                "the binary has no symbol {s} (stripped binaries are not supported yet); build without -ldflags=-s"
-            ),
+            RuntimeError::MissingSymbol(s) => write!(f, "the binary has no symbol {s}"),
             RuntimeError::BadModuledata(e) => write!(f, "runtime.firstmoduledata does not look right: {e}"),
             RuntimeError::Read(e) => write!(f, "cannot read the Go runtime's data: {e}"),
+            RuntimeError::Find(e) => write!(f, "cannot find the Go runtime's data in this stripped binary: {e}"),
         }
     }
 }
@@ -98,10 +98,26 @@ const MAX_WAIT_REASON_LEN: u64 = 128;
 /// Most wait reasons accepted from target memory.
 const MAX_WAIT_REASONS: u64 = 256;
 
+/// How discovery may proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenOptions {
+    /// Ignore DWARF and the symbol table, as if the binary were stripped (`--no-dwarf`).
+    pub stripped: bool,
+}
+
 impl Runtime {
     /// Discovers the runtime of a target whose executable is `bin`, reading `mem` (the live,
     /// still running process, or a core). `bias` is the load bias of the executable.
-    pub fn open(mut bin: GoBinary, mem: &impl MemoryReader, bias: u64) -> Result<Runtime, RuntimeError> {
+    ///
+    /// Each fact comes from the binary's own metadata when it has it (DWARF for layouts,
+    /// `.symtab` for addresses) and otherwise from the stripped path: per-version layout tables,
+    /// moduledata found by a validated scan, `allgs` by decoding `runtime.allgadd`.
+    pub fn open(
+        mut bin: GoBinary,
+        mem: &impl MemoryReader,
+        bias: u64,
+        opts: OpenOptions,
+    ) -> Result<Runtime, RuntimeError> {
         let v = bin.version;
         if !(v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor)) {
             return Err(RuntimeError::UnsupportedVersion(v));
@@ -119,15 +135,32 @@ impl Runtime {
         if bias != 0 {
             discovery.push(Discovery { what: "load bias", value: format!("{bias:#x}"), source: "auxv AT_ENTRY".into() });
         }
-        let layout = Layout::from_dwarf(&bin).map_err(RuntimeError::Layout)?;
+        if opts.stripped {
+            bin.has_dwarf = false;
+            bin.symbols.clear();
+        }
+        let layout = match Layout::from_dwarf(&bin) {
+            Ok(l) => l,
+            Err(LayoutError::NoDwarf) => match tables::layout_table(v.minor) {
+                Some(t) => Layout::from_table(t),
+                None => return Err(RuntimeError::Layout(LayoutError::NoDwarf)),
+            },
+            Err(e) => return Err(RuntimeError::Layout(e)),
+        };
         discovery.push(Discovery {
             what: "layouts",
             value: format!("g {} bytes, m {} bytes", layout.g_size, layout.m_size),
             source: layout.source.to_string(),
         });
 
-        let sym = |bin: &GoBinary, name: &'static str| bin.symbol(name).ok_or(RuntimeError::MissingSymbol(name));
-        let md = sym(&bin, "runtime.firstmoduledata")?.addr.wrapping_add(bias);
+        let (md, md_source) = match bin.symbol("runtime.firstmoduledata") {
+            Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.firstmoduledata"),
+            None => {
+                let a = find::moduledata_addr(&bin, &layout).map_err(RuntimeError::Find)?;
+                let src = if bin.go_module_section == Some(a) { "section .go.module" } else { "scan for the pclntab address" };
+                (a.wrapping_add(bias), src)
+            }
+        };
         let rd = |a: u64| mem.read_u64(a).map_err(|e| RuntimeError::Read(e.to_string()));
         let off = |f: F| layout.off(f).unwrap_or(0);
         let pcheader = rd(md + off(F::ModPcHeader))?;
@@ -139,7 +172,7 @@ impl Runtime {
         }
         let text = rd(md + off(F::ModText))?;
         let gofunc = rd(md + off(F::ModGofunc))?;
-        discovery.push(Discovery { what: "moduledata", value: format!("{md:#x}"), source: "symbol runtime.firstmoduledata".into() });
+        discovery.push(Discovery { what: "moduledata", value: format!("{md:#x}"), source: md_source.into() });
         discovery.push(Discovery { what: "text", value: format!("{text:#x}"), source: "moduledata.text".into() });
         discovery.push(Discovery { what: "gofunc", value: format!("{gofunc:#x}"), source: "moduledata.gofunc".into() });
         bin.pclntab.set_text_start(text);
@@ -147,8 +180,11 @@ impl Runtime {
             bin.pclntab.set_gofunc(gofunc, bytes.to_vec());
         }
 
-        let allgs = sym(&bin, "runtime.allgs")?.addr.wrapping_add(bias);
-        discovery.push(Discovery { what: "allgs", value: format!("{allgs:#x}"), source: "symbol runtime.allgs".into() });
+        let (allgs, allgs_source) = match bin.symbol("runtime.allgs") {
+            Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.allgs"),
+            None => (find::allgs_addr(&bin, mem, bias).map_err(RuntimeError::Find)?.allgs, "decoded runtime.allgadd"),
+        };
+        discovery.push(Discovery { what: "allgs", value: format!("{allgs:#x}"), source: allgs_source.into() });
 
         let (wait_reasons, wr_source) = match bin.symbol("runtime.waitReasonStrings") {
             Some(s) => match read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16) {
