@@ -23,20 +23,39 @@ struct Case {
     tc: Toolchain,
     flavor: Flavor,
     scenario: &'static str,
+    /// Extra `goroscope dump` arguments (`--no-dwarf`).
+    args: &'static [&'static str],
 }
 
 impl Case {
     fn name(&self) -> String {
         format!(
-            "{}::{}_amd64_{}",
+            "{}::{}_amd64_{}{}",
             self.scenario,
             self.tc.ident(),
-            self.flavor.name()
+            self.flavor.name(),
+            self.args.join("")
         )
+    }
+
+    /// The row of the report table: scenario, and the build flavor when it is not the default.
+    fn row(&self) -> String {
+        let mut r = self.scenario.to_string();
+        if self.flavor != Flavor::Default {
+            r = format!("{r} {}", self.flavor.name());
+        }
+        for a in self.args {
+            r = format!("{r} {a}");
+        }
+        r
     }
 }
 
 fn cases(scenarios: &[&'static str], flavor: Flavor) -> Vec<Case> {
+    cases_with(scenarios, flavor, &[])
+}
+
+fn cases_with(scenarios: &[&'static str], flavor: Flavor, args: &'static [&'static str]) -> Vec<Case> {
     let mut out = Vec::new();
     for tc in toolchains::require_toolchains() {
         for &scenario in scenarios {
@@ -44,6 +63,7 @@ fn cases(scenarios: &[&'static str], flavor: Flavor) -> Vec<Case> {
                 tc: tc.clone(),
                 flavor,
                 scenario,
+                args,
             });
         }
     }
@@ -95,13 +115,13 @@ fn run_matrix(
 /// Prints the version × scenario table and panics with every failure if there is one.
 fn report(title: &str, cases: &[Case], results: &[Result<(), String>]) {
     let mut versions: Vec<String> = Vec::new();
-    let mut scenarios: Vec<&str> = Vec::new();
+    let mut scenarios: Vec<String> = Vec::new();
     for c in cases {
         if !versions.contains(&c.tc.name()) {
             versions.push(c.tc.name());
         }
-        if !scenarios.contains(&c.scenario) {
-            scenarios.push(c.scenario);
+        if !scenarios.contains(&c.row()) {
+            scenarios.push(c.row());
         }
     }
     let w = scenarios.iter().map(|s| s.len()).max().unwrap_or(4).max(4);
@@ -116,7 +136,7 @@ fn report(title: &str, cases: &[Case], results: &[Result<(), String>]) {
             let cell = cases
                 .iter()
                 .zip(results)
-                .find(|(c, _)| &c.tc.name() == v && c.scenario == *s)
+                .find(|(c, _)| &c.tc.name() == v && &c.row() == s)
                 .map(|(_, r)| if r.is_ok() { "ok" } else { "FAIL" })
                 .unwrap_or("-");
             table.push_str(&format!(" {cell:>10}"));
@@ -167,7 +187,7 @@ fn parse_strict(who: &str, text: &str) -> Result<Vec<support::Goroutine>, String
 /// One conformance case: goroscope's dump, then the runtime's, compared.
 fn conformance_case(case: &Case) -> Result<(), String> {
     let mut child = start(case)?;
-    let dump = support::goroscope_dump(child.pid)?;
+    let dump = support::goroscope_dump_with(child.pid, case.args)?;
     support::check_running(child.pid)?;
     child.ping()?;
     let oracle = child.stack()?;
@@ -186,6 +206,18 @@ fn goroscope_matches_runtime() {
         &cases,
         &results,
     );
+}
+
+/// The production build flavors (stripped, PIE, -trimpath, -race, cgo) and the stripped path
+/// forced on a default build, on the scenario that holds every state at once.
+#[test]
+fn goroscope_matches_runtime_build_flavors() {
+    let mut all = cases_with(&["all"], Flavor::Default, &["--no-dwarf"]);
+    for &f in Flavor::ALL.iter().filter(|&&f| f != Flavor::Default) {
+        all.extend(cases(&["all"], f));
+    }
+    let results = run_matrix(&all, conformance_case);
+    report("goroscope dump vs runtime.Stack (build flavors)", &all, &results);
 }
 
 /// Self-check of the fixtures and the harness, independent of goroscope: two consecutive

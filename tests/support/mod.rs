@@ -45,8 +45,16 @@ pub fn run_goroscope(args: &[&str], timeout: Duration) -> Result<Output, String>
 
 /// `goroscope dump -q <pid>`; Ok only if it exits 0.
 pub fn goroscope_dump(pid: u32) -> Result<String, String> {
+    goroscope_dump_with(pid, &[])
+}
+
+/// `goroscope dump -q <extra args> <pid>`, which must exit 0; its stdout.
+pub fn goroscope_dump_with(pid: u32, extra: &[&str]) -> Result<String, String> {
     let pid = pid.to_string();
-    let out = run_goroscope(&["dump", "-q", &pid], Duration::from_secs(60))?;
+    let mut args = vec!["dump", "-q"];
+    args.extend_from_slice(extra);
+    args.push(&pid);
+    let out = run_goroscope(&args, Duration::from_secs(60))?;
     if !out.status.success() {
         return Err(format!(
             "goroscope dump -q {pid} failed: {}\nstderr:\n{}\nstdout:\n{}",
