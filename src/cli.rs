@@ -1,9 +1,12 @@
 //! The command line: thin commands over the library.
 
+pub mod view;
+
 use crate::collect::{DumpError, LiveSession};
 use crate::render;
 use crate::runtime::OpenOptions;
 use crate::snapshot::Snapshot;
+use crate::version::GoVersion;
 use clap::{Parser, Subcommand};
 use std::io::{self, Write};
 
@@ -18,6 +21,10 @@ pub struct Cli {
     /// Ignore DWARF and the symbol table: use the stripped-binary path on any binary.
     #[arg(long, global = true)]
     pub no_dwarf: bool,
+    /// For a program built by a Go version goroscope does not support, read it with the
+    /// layouts and rules of this supported version instead (e.g. 1.27 for a newer Go).
+    #[arg(long, global = true, value_name = "X.Y", value_parser = parse_go_version)]
+    pub force_go_version: Option<GoVersion>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -31,9 +38,9 @@ pub enum Command {
     Dump {
         /// Process id.
         pid: i32,
-        /// Show runtime-internal goroutines and frames too (like GOTRACEBACK=system).
-        #[arg(long)]
-        system: bool,
+        /// Format, grouping, filters.
+        #[command(flatten)]
+        view: view::ViewArgs,
     },
     /// One line a goroutine, like delve's `goroutines`.
     #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234")]
@@ -55,6 +62,51 @@ pub enum Command {
         /// Goroutine id.
         goid: u64,
     },
+    /// Save everything a dump reads to a file, to look at later (`show`, `diff`) on any machine.
+    #[command(after_help = "Examples:\n  goroscope snapshot 1234 -o before-restart.gsnap\n  goroscope show before-restart.gsnap")]
+    Snapshot {
+        /// Process id.
+        pid: i32,
+        /// The snapshot file to write (gzip-compressed JSON).
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+    /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
+    #[command(after_help = "Examples:\n  goroscope show app.gsnap\n  goroscope show --state 'chan send' --group-by go-statement app.gsnap\n  goroscope show --format pprof app.gsnap > goroutines.pb.gz\n  goroscope show sigquit.txt")]
+    Show {
+        /// The snapshot file or text dump.
+        file: std::path::PathBuf,
+        /// Format, grouping, filters.
+        #[command(flatten)]
+        view: view::ViewArgs,
+    },
+    /// What changed between two snapshots of the same program: groups that grew, shrank,
+    /// appeared or vanished.
+    #[command(after_help = "Examples:\n  goroscope diff monday.gsnap tuesday.gsnap")]
+    Diff {
+        /// The earlier snapshot.
+        before: std::path::PathBuf,
+        /// The later snapshot.
+        after: std::path::PathBuf,
+        /// Grouping and filters.
+        #[command(flatten)]
+        view: view::ViewArgs,
+    },
+    /// Take a snapshot every interval and show which groups keep growing (a leak).
+    #[command(after_help = "Examples:\n  goroscope watch 1234 --every 10s --count 6")]
+    Watch {
+        /// Process id.
+        pid: i32,
+        /// Interval between samples (e.g. 500ms, 10s, 1m).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        every: std::time::Duration,
+        /// Number of samples.
+        #[arg(long, default_value_t = 6)]
+        count: u32,
+        /// Grouping and filters.
+        #[command(flatten)]
+        view: view::ViewArgs,
+    },
     /// How goroscope found the runtime's data in this process.
     #[command(after_help = "Examples:\n  goroscope inspect 1234")]
     Inspect {
@@ -68,14 +120,31 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
-    let ro = OpenOptions { stripped: cli.no_dwarf };
+    let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version };
     let res = match cli.command {
-        Command::Dump { pid, system } => {
+        Command::Dump { pid, view } => {
             let snap = take(pid, ro, quiet)?;
-            let opts =
-                render::traceback::Options { level: if system { 2 } else { 1 }, labels: snap.meta.traceback_labels };
-            render::traceback::render(&snap, opts, &mut out)
+            view::show(&snap, &view, view::Format::Go, &mut out)
         }
+        Command::Snapshot { pid, output } => {
+            let snap = take(pid, ro, quiet)?;
+            let file = std::fs::File::create(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+            crate::snapshot::store::write(&snap, io::BufWriter::new(file)).map_err(|e| format!("{}: {e}", output.display()))?;
+            if !quiet {
+                eprintln!("goroscope: wrote {}", output.display());
+            }
+            Ok(())
+        }
+        Command::Show { file, view } => {
+            let snap = load(&file)?;
+            let default = if snap.goroutines.len() > 100 { view::Format::Grouped } else { view::Format::Go };
+            view::show(&snap, &view, default, &mut out)
+        }
+        Command::Diff { before, after, view } => {
+            let (a, b) = (load(&before)?, load(&after)?);
+            view::diff(&a, &b, &view, &mut out)
+        }
+        Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
         Command::Grs { pid, stacks, system } => {
             let snap = take(pid, ro, quiet)?;
             render::grs::render(&snap, render::grs::Options { stacks, system, selected: None }, &mut out)
@@ -94,8 +163,104 @@ pub fn run(cli: Cli) -> Result<(), String> {
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
 
+/// Reads a snapshot file or a Go text dump.
+fn load(path: &std::path::Path) -> Result<Snapshot, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `500ms`, `10s`, `2m`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: use ms, s, m or h")),
+    };
+    if !(secs > 0.0 && secs < 1e7) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Samples `count` snapshots and, after each, prints the groups whose size changed since the
+/// first, with their sizes at every sample so far.
+fn watch(
+    pid: i32,
+    ro: OpenOptions,
+    every: std::time::Duration,
+    count: u32,
+    v: &view::ViewArgs,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use crate::analyze::group;
+    let fail = |e: String| io::Error::other(e);
+    let session = open(pid, ro).map_err(fail)?;
+    let f = v.filter().map_err(fail)?;
+    let by = v.group_by().map_err(fail)?;
+    let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
+    let mut examples: std::collections::HashMap<String, crate::snapshot::Goroutine> = Default::default();
+    for i in 0..count.max(1) {
+        if i > 0 {
+            std::thread::sleep(every);
+        }
+        let snap = session.snapshot().map_err(|e| fail(e.to_string()))?;
+        let mut counts = std::collections::HashMap::new();
+        for g in snap.goroutines.iter().filter(|g| f.keep(g)) {
+            let k = group::key(g, &by);
+            *counts.entry(k.clone()).or_insert(0) += 1;
+            examples.entry(k).or_insert_with(|| g.clone());
+        }
+        let total: usize = counts.values().sum();
+        history.push(counts);
+        writeln!(out, "sample {}: {} goroutines, target paused {:.1} ms", i + 1, total, snap.meta.pause_ns as f64 / 1e6)?;
+        if i == 0 {
+            continue;
+        }
+        let first = &history[0];
+        let last = &history[history.len() - 1];
+        let mut keys: Vec<&String> = last.keys().chain(first.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut rows: Vec<(i64, &String)> = keys
+            .into_iter()
+            .map(|k| (*last.get(k).unwrap_or(&0) as i64 - *first.get(k).unwrap_or(&0) as i64, k))
+            .filter(|(d, _)| *d != 0)
+            .collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        for (d, k) in rows.iter().take(5) {
+            let series: Vec<String> = history.iter().map(|h| h.get(*k).copied().unwrap_or(0).to_string()).collect();
+            writeln!(out, "  {d:+} since sample 1 ({}):", series.join(" -> "))?;
+            view::describe(&examples[*k], &by, out)?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
 fn open(pid: i32, ro: OpenOptions) -> Result<LiveSession, String> {
-    LiveSession::open(pid, ro).map_err(|e: DumpError| e.to_string())
+    let session = LiveSession::open(pid, ro).map_err(|e: DumpError| e.to_string())?;
+    // Printed even with -q: the output may be wrong, and this says why.
+    match (ro.force_version, session.rt.forced_from) {
+        (Some(_), Some(real)) => eprintln!(
+            "goroscope: warning: {real} is not supported; reading it with go1.{}'s layouts and rules (--force-go-version)",
+            session.rt.version().minor
+        ),
+        (Some(f), None) => eprintln!(
+            "goroscope: warning: --force-go-version go1.{} ignored: {} is supported",
+            f.minor, session.rt.bin.build.go_version
+        ),
+        _ => {}
+    }
+    Ok(session)
+}
+
+/// `--force-go-version`: `1.27`, `go1.27` or `1.27.3`.
+fn parse_go_version(s: &str) -> Result<GoVersion, String> {
+    crate::version::parse_force(s).ok_or_else(|| format!("{s:?} is not a Go version like 1.27"))
 }
 
 fn take(pid: i32, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {

@@ -101,11 +101,21 @@ impl LiveSession {
             return Err(exited());
         }
         let meta = Meta {
+            source: "live".into(),
+            host: hostname(),
+            time_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
             pid: Some(self.proc.pid()),
             exe: std::fs::read_link(self.proc.exe_path())
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| self.rt.bin.path.display().to_string()),
-            go_version: self.rt.bin.build.go_version.clone(),
+            go_version: match self.rt.forced_from {
+                // Renderers pick the format by this version: the forced one comes first.
+                Some(_) => format!("{} (forced; built by {})", self.rt.version(), self.rt.bin.build.go_version),
+                None => self.rt.bin.build.go_version.clone(),
+            },
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
             copied_bytes: image.total_bytes(),
@@ -160,6 +170,11 @@ fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
         }
     }
     on && rt.version().at_least(26)
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock the Go runtime's `nanotime` reads.

@@ -4,6 +4,7 @@
 //! [`runtime`] (Go runtime layouts and goroutine walk), [`unwind`] (stack unwinding),
 //! [`snapshot`] (the model), [`render`] (output formats).
 
+pub mod analyze;
 pub mod arch;
 pub mod binary;
 pub mod cli;

@@ -2,5 +2,9 @@
 //! writer. Pure functions of the model.
 
 pub mod bt;
+pub mod debug1;
+pub mod grouped;
 pub mod grs;
+pub mod json;
+pub mod pprof;
 pub mod traceback;

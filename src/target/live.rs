@@ -1047,7 +1047,10 @@ mod tests {
     }
     impl Hole {
         fn new() -> Hole {
-            // SAFETY: anonymous private mapping of three pages, then unmapping the middle one.
+            // SAFETY: anonymous private mapping of three pages; the middle one is then replaced
+            // by a page of a one-page memfd at offset 4096, i.e. wholly past the end of the
+            // file: any read of it faults, but the address range stays reserved, so no other
+            // test thread's mapping can land in the hole.
             unsafe {
                 let p = libc::mmap(
                     std::ptr::null_mut(),
@@ -1061,7 +1064,12 @@ mod tests {
                 for i in 0..3 * 4096 {
                     *p.add(i) = (i % 251) as u8;
                 }
-                libc::munmap(p.add(4096).cast(), 4096);
+                let fd = libc::memfd_create(c"goroscope-hole".as_ptr(), 0);
+                assert!(fd >= 0);
+                assert_eq!(libc::ftruncate(fd, 4096), 0);
+                let q = libc::mmap(p.add(4096).cast(), 4096, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_FIXED, fd, 4096);
+                assert!(q as isize != -1);
+                libc::close(fd);
                 Hole { base: p }
             }
         }

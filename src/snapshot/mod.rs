@@ -1,8 +1,14 @@
 //! The snapshot model: what one dump read, independent of where it came from. Renderers and
-//! analyses read only this.
+//! analyses read only this. [`store`] writes and reads it as a versioned file.
+
+pub mod store;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
 
 /// One dump of a Go process.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Snapshot {
     /// Facts about the process and the dump.
     pub meta: Meta,
@@ -13,8 +19,15 @@ pub struct Snapshot {
 }
 
 /// Facts about the process and the dump.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Meta {
+    /// Where the snapshot came from: `live`, `core` or `text`.
+    pub source: String,
+    /// Host name of the machine the target ran on.
+    pub host: String,
+    /// When it was taken, seconds since the Unix epoch.
+    pub time_unix: u64,
     /// Process id (live targets).
     pub pid: Option<i32>,
     /// Executable path as the target saw it.
@@ -32,7 +45,8 @@ pub struct Meta {
 }
 
 /// One goroutine.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Goroutine {
     /// Goroutine id.
     pub id: u64,
@@ -71,7 +85,8 @@ pub struct Goroutine {
 }
 
 /// One logical frame (an inlined call is a frame of its own).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Frame {
     /// Function name as stored in the binary.
     pub function: String,
@@ -96,7 +111,8 @@ pub struct Frame {
 }
 
 /// The `go` statement that created a goroutine.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CreatedBy {
     /// Function containing the `go` statement.
     pub function: String,
@@ -113,7 +129,8 @@ pub struct CreatedBy {
 }
 
 /// One thread of the process.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Thread {
     /// Linux thread id.
     pub tid: i32,

@@ -1,0 +1,170 @@
+//! How a snapshot is shown: output format, grouping and filters, shared by `dump`, `show`,
+//! `diff` and `watch`.
+
+use crate::analyze::diff;
+use crate::analyze::filter::{self, Filter};
+use crate::analyze::group::{self, GroupBy};
+use crate::render;
+use crate::snapshot::{Goroutine, Snapshot};
+use clap::{Args, ValueEnum};
+use std::io::{self, Write};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Go's own traceback text (what runtime.Stack / SIGQUIT print).
+    Go,
+    /// Identical stacks grouped, largest group first.
+    Grouped,
+    /// One line a goroutine, like delve's `goroutines`.
+    Grs,
+    /// The snapshot model as JSON (docs/json-schema.md).
+    Json,
+    /// A gzipped pprof goroutine profile (profile.proto); opens in `go tool pprof`.
+    Pprof,
+    /// pprof's `debug=1` goroutine text.
+    Debug1,
+}
+
+/// Format, grouping and filter options.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ViewArgs {
+    /// Output format [default: go for dump, grouped for show when over 100 goroutines].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Group identical stacks (same as --format grouped).
+    #[arg(long)]
+    pub group: bool,
+    /// Group by: stack, user-frame, go-statement, start, state, label:KEY (implies --group).
+    #[arg(long, value_name = "KEY")]
+    pub group_by: Option<String>,
+    /// Only goroutines in this state (wait reason), e.g. "chan receive"; repeatable.
+    #[arg(long, value_name = "STATE")]
+    pub state: Vec<String>,
+    /// Only goroutines blocked at least this many minutes.
+    #[arg(long, value_name = "M")]
+    pub wait_min: Option<i64>,
+    /// Only goroutines with a frame whose function matches this regular expression.
+    #[arg(long = "func", value_name = "REGEX")]
+    pub func: Option<String>,
+    /// Only goroutines with this pprof label; repeatable.
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Leave out goroutines matching the healthy-stack rules in this file (blocks of regular
+    /// expressions, blank-line separated, each matching a frame in stack order).
+    #[arg(long, value_name = "RULES")]
+    pub exclude_file: Option<std::path::PathBuf>,
+    /// Show runtime-internal goroutines and frames too (like GOTRACEBACK=system).
+    #[arg(long)]
+    pub system: bool,
+}
+
+impl ViewArgs {
+    /// The filter these options describe.
+    pub fn filter(&self) -> Result<Filter, String> {
+        let func = match &self.func {
+            Some(r) => Some(regex::Regex::new(r).map_err(|e| format!("--func: {e}"))?),
+            None => None,
+        };
+        let exclude = match &self.exclude_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                filter::parse_rules(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => Vec::new(),
+        };
+        let labels = self.label.iter().map(|l| filter::parse_label(l)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter { states: self.state.clone(), wait_min: self.wait_min, func, labels, exclude, system: self.system })
+    }
+
+    /// The grouping key.
+    pub fn group_by(&self) -> Result<GroupBy, String> {
+        self.group_by.as_deref().map(GroupBy::parse).unwrap_or(Ok(GroupBy::Stack))
+    }
+
+    /// The format to use, given the command's default.
+    pub fn format(&self, default: Format) -> Format {
+        if self.group || self.group_by.is_some() {
+            return Format::Grouped;
+        }
+        self.format.unwrap_or(default)
+    }
+}
+
+/// Renders a snapshot as the options say.
+pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write) -> io::Result<()> {
+    let f = v.filter().map_err(io::Error::other)?;
+    let by = v.group_by().map_err(io::Error::other)?;
+    let kept: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| f.keep(g)).collect();
+    match v.format(default) {
+        Format::Go | Format::Grs | Format::Json => {
+            let sub = Snapshot {
+                meta: snap.meta.clone(),
+                goroutines: kept.into_iter().cloned().collect(),
+                threads: snap.threads.clone(),
+            };
+            match v.format(default) {
+                Format::Go => {
+                    let opts = render::traceback::Options {
+                        level: if v.system { 2 } else { 1 },
+                        labels: snap.meta.traceback_labels,
+                    };
+                    render::traceback::render(&sub, opts, out)
+                }
+                Format::Grs => {
+                    let opts = render::grs::Options { stacks: false, system: v.system, selected: None };
+                    render::grs::render(&sub, opts, out)
+                }
+                _ => render::json::render(&sub, out),
+            }
+        }
+        Format::Grouped => {
+            let n = kept.len();
+            let groups = group::group(kept, &by);
+            render::grouped::render(&groups, &by, n, out)
+        }
+        Format::Debug1 => {
+            let n = kept.len();
+            let groups = group::group(kept, &GroupBy::Stack);
+            render::debug1::render(&groups, n, out)
+        }
+        Format::Pprof => render::pprof::render(snap, |g| f.keep(g), out),
+    }
+}
+
+/// Prints what changed between two snapshots, group by group.
+pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io::Result<()> {
+    let f = v.filter().map_err(io::Error::other)?;
+    let by = v.group_by().map_err(io::Error::other)?;
+    let changes = diff::diff(a, b, &by, |g| f.keep(g));
+    let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
+    writeln!(out, "goroutines: {} -> {} ({:+})", total(a), total(b), total(b) as i64 - total(a) as i64)?;
+    if changes.is_empty() {
+        return writeln!(out, "no group changed");
+    }
+    for c in &changes {
+        let what = match (c.before, c.after) {
+            (0, _) => "appeared",
+            (_, 0) => "vanished",
+            (x, y) if y > x => "grew",
+            _ => "shrank",
+        };
+        writeln!(out, "\n{:+} {} ({} -> {}) [{}]", c.delta(), what, c.before, c.after, c.example.state)?;
+        describe(c.example, &by, out)?;
+    }
+    Ok(())
+}
+
+/// A group's identity in a few lines: its key, or the representative's shown frames.
+pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
+    if *by != GroupBy::Stack {
+        return writeln!(out, "    {}", group::key(g, by));
+    }
+    for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
+        writeln!(out, "    {}\n        {}:{}", crate::unwind::symbolize::print_name(&f.function), f.file, f.line)?;
+    }
+    if let Some(c) = &g.created_by {
+        writeln!(out, "    created by {}\n        {}:{}", c.function, c.file, c.line)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The grouped view: identical stacks once, with their count, states, wait-minute range,
+//! goroutine ids (abbreviated) and creator; largest group first. Like pprof's `debug=1`, but
+//! in traceback shape.
+
+use crate::analyze::group::{Group, GroupBy};
+use crate::unwind::symbolize::print_name;
+use std::io::{self, Write};
+
+/// Goroutine ids listed per group before abbreviating.
+const MAX_IDS: usize = 10;
+
+/// Writes the groups. `by` decides whether a group shows a stack (`stack`) or only its key.
+pub fn render(groups: &[Group<'_>], by: &GroupBy, total: usize, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{} goroutines in {} group{}", total, groups.len(), if groups.len() == 1 { "" } else { "s" })?;
+    for grp in groups {
+        writeln!(out)?;
+        header(grp, out)?;
+        if *by == GroupBy::Stack {
+            stack(grp, out)?;
+        } else {
+            writeln!(out, "    {}", grp.key)?;
+        }
+    }
+    Ok(())
+}
+
+/// `N goroutines [state, M-N minutes]: ids`.
+fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let n = grp.members.len();
+    write!(out, "{n} goroutine{} [{}", if n == 1 { "" } else { "s" }, grp.states().join(" | "))?;
+    match grp.minutes() {
+        (0, 0) => {}
+        (lo, hi) if lo == hi => write!(out, ", {lo} minutes")?,
+        (lo, hi) => write!(out, ", {lo}-{hi} minutes")?,
+    }
+    let locked = grp.members.iter().filter(|g| g.locked_to_thread).count();
+    if locked > 0 {
+        write!(out, ", {locked} locked to thread")?;
+    }
+    write!(out, "]:")?;
+    for g in grp.members.iter().take(MAX_IDS) {
+        write!(out, " {}", g.id)?;
+    }
+    if n > MAX_IDS {
+        write!(out, " (+{} more)", n - MAX_IDS)?;
+    }
+    writeln!(out)
+}
+
+fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let g = grp.representative();
+    let shown: Vec<_> = g.frames.iter().filter(|f| !f.hidden).collect();
+    let frames = if shown.is_empty() { g.frames.iter().collect() } else { shown };
+    for f in frames {
+        writeln!(out, "    {}", print_name(&f.function))?;
+        writeln!(out, "        {}:{}", f.file, f.line)?;
+    }
+    if let Some(e) = &g.stack_error {
+        writeln!(out, "    (stack truncated: {e})")?;
+    }
+    if let Some(c) = g.created_by.as_ref().filter(|c| !c.hidden) {
+        let parents: Vec<u64> = {
+            let mut p: Vec<u64> = grp.members.iter().map(|g| g.parent_id).filter(|&p| p != 0).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        write!(out, "    created by {}", print_name(&c.function))?;
+        match parents.as_slice() {
+            [] => {}
+            [one] => write!(out, " in goroutine {one}")?,
+            many => write!(out, " in {} goroutines", many.len())?,
+        }
+        writeln!(out)?;
+        writeln!(out, "        {}:{}", c.file, c.line)?;
+    }
+    Ok(())
+}

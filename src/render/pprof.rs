@@ -1,0 +1,196 @@
+//! A goroutine profile in pprof's profile.proto (gzipped), like `/debug/pprof/goroutine`
+//! with `debug=0`: one sample per distinct (stack, labels) with its goroutine count; sample
+//! and period type `goroutine`/`count`. `go tool pprof` opens it, and `-diff_base` works
+//! across two snapshots.
+//!
+//! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
+
+use crate::snapshot::{Frame, Goroutine, Snapshot};
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+/// Writes the gzipped profile of the goroutines `keep` accepts.
+pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn Write) -> io::Result<()> {
+    let bytes = encode(snap, keep);
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    gz.write_all(&bytes)?;
+    gz.finish()?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Strings {
+    index: HashMap<String, u64>,
+    table: Vec<String>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> u64 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.table.len() as u64;
+        self.table.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+}
+
+/// The frames of a goroutine cut into physical frames: each chunk ends with its non-inlined
+/// frame and starts with the innermost call inlined into it.
+fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, f) in frames.iter().enumerate() {
+        if !f.inlined {
+            out.push(&frames[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < frames.len() {
+        out.push(&frames[start..]);
+    }
+    out
+}
+
+/// The uncompressed profile.
+pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
+    let mut strings = Strings::default();
+    strings.id("");
+    let mut functions: HashMap<(String, String), u64> = HashMap::new();
+    let mut function_msgs: Vec<Vec<u8>> = Vec::new();
+    let mut locations: HashMap<String, u64> = HashMap::new();
+    let mut location_msgs: Vec<Vec<u8>> = Vec::new();
+    let mut samples: HashMap<(Vec<u64>, Vec<(String, String)>), u64> = HashMap::new();
+    let mut order: Vec<(Vec<u64>, Vec<(String, String)>)> = Vec::new();
+
+    for g in snap.goroutines.iter().filter(|g| !g.system && keep(g)) {
+        let mut locs = Vec::new();
+        for chunk in physical(&g.frames) {
+            let phys = chunk.last().expect("chunks are not empty");
+            let key = format!(
+                "{:#x}|{}",
+                phys.pc,
+                chunk.iter().map(|f| format!("{} {}:{}", f.function, f.file, f.line)).collect::<Vec<_>>().join("|")
+            );
+            let id = match locations.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = location_msgs.len() as u64 + 1;
+                    let mut loc = Vec::new();
+                    field_varint(&mut loc, 1, id);
+                    field_varint(&mut loc, 3, phys.pc);
+                    for f in chunk {
+                        let fk = (f.function.clone(), f.file.clone());
+                        let fid = match functions.get(&fk) {
+                            Some(&x) => x,
+                            None => {
+                                let x = function_msgs.len() as u64 + 1;
+                                let mut fm = Vec::new();
+                                field_varint(&mut fm, 1, x);
+                                field_varint(&mut fm, 2, strings.id(&f.function));
+                                field_varint(&mut fm, 3, strings.id(&f.function));
+                                field_varint(&mut fm, 4, strings.id(&f.file));
+                                function_msgs.push(fm);
+                                functions.insert(fk, x);
+                                x
+                            }
+                        };
+                        let mut line = Vec::new();
+                        field_varint(&mut line, 1, fid);
+                        field_varint(&mut line, 2, u64::from(f.line));
+                        field_bytes(&mut loc, 4, &line);
+                    }
+                    location_msgs.push(loc);
+                    locations.insert(key, id);
+                    id
+                }
+            };
+            locs.push(id);
+        }
+        let k = (locs, g.labels.clone());
+        let c = samples.entry(k.clone()).or_insert_with(|| {
+            order.push(k);
+            0
+        });
+        *c += 1;
+    }
+
+    let mut p = Vec::new();
+    let goroutine = strings.id("goroutine");
+    let count = strings.id("count");
+    let mut vt = Vec::new();
+    field_varint(&mut vt, 1, goroutine);
+    field_varint(&mut vt, 2, count);
+    field_bytes(&mut p, 1, &vt);
+    for k in &order {
+        let mut s = Vec::new();
+        let mut packed = Vec::new();
+        for &l in &k.0 {
+            varint(&mut packed, l);
+        }
+        field_bytes(&mut s, 1, &packed);
+        let mut vals = Vec::new();
+        varint(&mut vals, samples[k]);
+        field_bytes(&mut s, 2, &vals);
+        for (lk, lv) in &k.1 {
+            let mut label = Vec::new();
+            field_varint(&mut label, 1, strings.id(lk));
+            field_varint(&mut label, 2, strings.id(lv));
+            field_bytes(&mut s, 3, &label);
+        }
+        field_bytes(&mut p, 2, &s);
+    }
+    for l in &location_msgs {
+        field_bytes(&mut p, 4, l);
+    }
+    for f in &function_msgs {
+        field_bytes(&mut p, 5, f);
+    }
+    for s in &strings.table {
+        field_bytes(&mut p, 6, s.as_bytes());
+    }
+    field_varint(&mut p, 9, snap.meta.time_unix.saturating_mul(1_000_000_000));
+    field_bytes(&mut p, 11, &vt);
+    field_varint(&mut p, 12, 1);
+    p
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn field_varint(out: &mut Vec<u8>, field: u64, v: u64) {
+    varint(out, field << 3);
+    varint(out, v);
+}
+
+fn field_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    varint(out, (field << 3) | 2);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        let mut v = Vec::new();
+        varint(&mut v, 300);
+        assert_eq!(v, [0xac, 0x02]);
+    }
+
+    #[test]
+    fn physical_chunks_end_with_the_real_frame() {
+        let f = |inl| Frame { inlined: inl, ..Default::default() };
+        let frames = vec![f(true), f(false), f(false), f(true), f(true), f(false)];
+        let c: Vec<usize> = physical(&frames).iter().map(|c| c.len()).collect();
+        assert_eq!(c, vec![2, 1, 3]);
+    }
+}
