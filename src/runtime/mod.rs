@@ -16,7 +16,7 @@ pub mod waitreasons;
 use crate::binary::GoBinary;
 use crate::target::{MemoryReader, ReadExt};
 use crate::unwind::{Code, FuncIds};
-use crate::version::{GoVersion, MAX_SUPPORTED_MINOR, MIN_SUPPORTED_MINOR};
+use crate::version::{self, GoVersion};
 use layout::{F, Layout, LayoutError};
 use std::fmt;
 
@@ -26,6 +26,8 @@ use std::fmt;
 pub enum RuntimeError {
     /// The Go version is outside the supported range.
     UnsupportedVersion(GoVersion),
+    /// `--force-go-version` names a version goroscope has no rules for.
+    BadForcedVersion(GoVersion),
     /// Layouts could not be had.
     Layout(LayoutError),
     /// A runtime symbol is missing.
@@ -43,7 +45,14 @@ impl fmt::Display for RuntimeError {
         match self {
             RuntimeError::UnsupportedVersion(v) => write!(
                 f,
-                "unsupported Go version {v}; goroscope reads programs built by go1.{MIN_SUPPORTED_MINOR} to go1.{MAX_SUPPORTED_MINOR}"
+                "unsupported Go version {v}; goroscope reads programs built by {} (--force-go-version 1.N tries go1.N's layouts and rules instead)",
+                version::supported_versions_text()
+            ),
+            RuntimeError::BadForcedVersion(v) => write!(
+                f,
+                "--force-go-version go1.{}: goroscope has rules for {} only",
+                v.minor,
+                version::supported_versions_text()
             ),
             RuntimeError::Layout(e) => e.fmt(f),
             RuntimeError::MissingSymbol(s) => write!(f, "the binary has no symbol {s}"),
@@ -85,6 +94,9 @@ pub struct Runtime {
     pub ids: FuncIds,
     /// The discovery chain.
     pub discovery: Vec<Discovery>,
+    /// Set when `--force-go-version` replaced the binary's unsupported version: the binary's
+    /// own version (its layouts and rules were not used; `bin.version` is the forced one).
+    pub forced_from: Option<GoVersion>,
 }
 
 impl fmt::Debug for Runtime {
@@ -103,6 +115,9 @@ const MAX_WAIT_REASONS: u64 = 256;
 pub struct OpenOptions {
     /// Ignore DWARF and the symbol table, as if the binary were stripped (`--no-dwarf`).
     pub stripped: bool,
+    /// `--force-go-version`: for a binary whose Go version is not supported, use this
+    /// (supported) version's tables and rules instead. Ignored for supported versions.
+    pub force_version: Option<GoVersion>,
 }
 
 impl Runtime {
@@ -118,10 +133,18 @@ impl Runtime {
         bias: u64,
         opts: OpenOptions,
     ) -> Result<Runtime, RuntimeError> {
-        let v = bin.version;
-        if !(v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor)) {
-            return Err(RuntimeError::UnsupportedVersion(v));
+        let mut forced_from = None;
+        if !version::is_supported(bin.version) {
+            match opts.force_version {
+                Some(f) if version::is_supported(f) => {
+                    forced_from = Some(bin.version);
+                    bin.version = f;
+                }
+                Some(f) => return Err(RuntimeError::BadForcedVersion(f)),
+                None => return Err(RuntimeError::UnsupportedVersion(bin.version)),
+            }
         }
+        let v = bin.version;
         let mut discovery = vec![
             Discovery { what: "executable", value: bin.path.display().to_string(), source: "target".into() },
             Discovery { what: "go version", value: bin.build.go_version.clone(), source: ".go.buildinfo".into() },
@@ -132,6 +155,13 @@ impl Runtime {
                 source: ".gopclntab".into(),
             },
         ];
+        if let Some(real) = forced_from {
+            discovery.push(Discovery {
+                what: "rules",
+                value: format!("go1.{}", v.minor),
+                source: format!("--force-go-version ({real} is not supported)"),
+            });
+        }
         if bias != 0 {
             discovery.push(Discovery { what: "load bias", value: format!("{bias:#x}"), source: "auxv AT_ENTRY".into() });
         }
@@ -194,8 +224,9 @@ impl Runtime {
             None => (status::wait_reason_table(v), format!("table for go1.{}", v.minor)),
         };
         discovery.push(Discovery { what: "wait reasons", value: wait_reasons.len().to_string(), source: wr_source });
-        let ids = FuncIds::from_pclntab(&bin.pclntab);
-        Ok(Runtime { bin, layout, bias, allgs, moduledata: md, wait_reasons, ids, discovery })
+        let mut ids = FuncIds::from_pclntab(&bin.pclntab);
+        ids.only_sigpanic_traps = !v.at_least(21);
+        Ok(Runtime { bin, layout, bias, allgs, moduledata: md, wait_reasons, ids, discovery, forced_from })
     }
 
     /// The code view the unwinder needs.
@@ -203,9 +234,19 @@ impl Runtime {
         Code { arch: self.bin.arch, tab: &self.bin.pclntab, ids: &self.ids }
     }
 
-    /// The Go version.
+    /// The Go version (the forced one under `--force-go-version`).
     pub fn version(&self) -> GoVersion {
         self.bin.version
+    }
+
+    /// The version string a snapshot records (`Meta::go_version`): buildinfo's, or under
+    /// `--force-go-version` the forced version first (renderers choose the format by it),
+    /// then the binary's: `go1.27.0 (forced; built by go1.28.1)`.
+    pub fn go_version_string(&self) -> String {
+        match self.forced_from {
+            Some(_) => format!("{} (forced; built by {})", self.version(), self.bin.build.go_version),
+            None => self.bin.build.go_version.clone(),
+        }
     }
 }
 

@@ -7,6 +7,45 @@ use super::layout::{F, LayoutTable};
 
 /// The built-in layouts, ascending and non-overlapping.
 pub const LAYOUT_TABLES: &[LayoutTable] = &[
+    // go1.19.8
+    LayoutTable {
+        minor_lo: 19,
+        minor_hi: 19,
+        g_size: 392,
+        m_size: 1008,
+        moduledata_size: 552,
+        fields: &[
+            (F::GStackLo, 0),
+            (F::GStackHi, 8),
+            (F::GM, 48),
+            (F::GSchedSp, 56),
+            (F::GSchedPc, 64),
+            (F::GSchedLr, 96),
+            (F::GSchedBp, 104),
+            (F::GSyscallSp, 112),
+            (F::GSyscallPc, 120),
+            (F::GStktopSp, 128),
+            (F::GAtomicStatus, 144),
+            (F::GGoid, 152),
+            (F::GWaitSince, 168),
+            (F::GWaitReason, 176),
+            (F::GLockedM, 232),
+            (F::GGopc, 296),
+            (F::GStartPc, 312),
+            (F::GWaiting, 328),
+            (F::GLabels, 360),
+            (F::MG0, 0),
+            (F::MProcId, 72),
+            (F::MCurG, 192),
+            (F::MId, 232),
+            (F::MVdsoSp, 800),
+            (F::MVdsoPc, 808),
+            (F::ModPcHeader, 0),
+            (F::ModText, 176),
+            (F::ModEtext, 184),
+            (F::ModGofunc, 304),
+        ],
+    },
     // go1.21.13
     LayoutTable {
         minor_lo: 21,
