@@ -311,6 +311,6 @@ fn build_goroutine(
         created_by: symbolize::created_by(code, raw.goid, raw.gopc),
         parent_id: raw.parent_goid,
         start_func,
-        labels: goroutines::read_labels(rt, mem, raw.labels),
+        labels: crate::runtime::labels::read(rt, mem, raw.labels),
     }
 }

@@ -17,11 +17,6 @@ pub const MAX_GOROUTINES: u64 = 16 << 20;
 /// Largest goroutine stack copied (Go's own maximum on 64-bit is 1 GB).
 pub const MAX_STACK_COPY: u64 = 1 << 30;
 
-/// Most labels read from one goroutine.
-pub const MAX_LABELS: u64 = 1024;
-/// Longest label key or value read.
-pub const MAX_LABEL_LEN: u64 = 64 << 10;
-
 /// Copies byte ranges of the target into an image: `(addr, len)` requests.
 pub type CopyFn<'a> = dyn FnMut(&[(u64, u64)], &mut MemoryImage) + 'a;
 
@@ -115,36 +110,10 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>) -> 
         ms.iter().filter_map(|&m| img.read_u64(m + l.off(F::MG0)?).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
     copy(&g0s, &mut img);
 
-    // pprof labels (Go 1.24+: a sorted slice of key/value strings): header, array, strings.
-    if rt.version().at_least(24) {
-        let lptrs: Vec<u64> = gs
-            .iter()
-            .filter_map(|&g| img.read_u64(g + l.off(F::GLabels)?).ok())
-            .filter(|&p| p != 0)
-            .collect();
-        if !lptrs.is_empty() {
-            let reqs: Vec<(u64, u64)> = lptrs.iter().map(|&p| (p, 24)).collect();
-            copy(&reqs, &mut img);
-            let arrays: Vec<(u64, u64)> = lptrs
-                .iter()
-                .filter_map(|&p| Some((img.read_u64(p).ok()?, img.read_u64(p + 8).ok()?)))
-                .filter(|&(a, n)| a != 0 && n <= MAX_LABELS)
-                .map(|(a, n)| (a, n * 32))
-                .collect();
-            copy(&arrays, &mut img);
-            let mut strs = Vec::new();
-            for &(a, bytes) in &arrays {
-                for i in 0..bytes / 16 {
-                    if let (Ok(p), Ok(n)) = (img.read_u64(a + i * 16), img.read_u64(a + i * 16 + 8)) {
-                        if n <= MAX_LABEL_LEN {
-                            strs.push((p, n));
-                        }
-                    }
-                }
-            }
-            copy(&strs, &mut img);
-        }
-    }
+    // pprof labels.
+    let lptrs: Vec<u64> =
+        gs.iter().filter_map(|&g| img.read_u64(g + l.off(F::GLabels)?).ok()).filter(|&p| p != 0).collect();
+    super::labels::capture(rt, &lptrs, &mut img, copy);
 
     // The used part of every stack.
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
@@ -224,29 +193,6 @@ pub fn read_g(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Result<RawG, 
         labels: l.get(F::GLabels, &b),
         waiting: l.get(F::GWaiting, &b),
     })
-}
-
-/// Reads a goroutine's pprof labels (Go 1.24+ `labelMap`: a slice of key/value strings,
-/// sorted by key). Empty for earlier versions (a map there; not read yet) or on bad memory.
-pub fn read_labels(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
-    if labels == 0 || !rt.version().at_least(24) {
-        return Vec::new();
-    }
-    let (Ok(a), Ok(n)) = (mem.read_u64(labels), mem.read_u64(labels + 8)) else { return Vec::new() };
-    if n > MAX_LABELS {
-        return Vec::new();
-    }
-    let string = |at: u64| -> Option<String> {
-        let p = mem.read_u64(at).ok()?;
-        let len = mem.read_u64(at + 8).ok()?;
-        if len > MAX_LABEL_LEN {
-            return None;
-        }
-        let mut b = vec![0u8; len as usize];
-        mem.read_at(p, &mut b).ok()?;
-        Some(String::from_utf8_lossy(&b).into_owned())
-    };
-    (0..n).map_while(|i| Some((string(a + i * 32)?, string(a + i * 32 + 16)?))).collect()
 }
 
 /// Reads one m (and its g0's stack bounds); `None` for a null or unreadable m.

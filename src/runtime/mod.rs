@@ -8,6 +8,7 @@
 
 pub mod find;
 pub mod goroutines;
+pub mod labels;
 pub mod layout;
 pub mod status;
 pub mod tables;

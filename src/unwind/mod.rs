@@ -37,6 +37,10 @@ pub struct FuncIds {
     pub systemstack_switch: Option<u8>,
     /// `FuncIDWrapper`: the enum value right after systemstack_switch in every version.
     pub wrapper: Option<u8>,
+    /// Go 1.19–1.20 (`gentraceback`): only a `sigpanic` callee makes its caller's pc a trap pc
+    /// (symbolized without backing up); asyncPreempt and debugCallV2 callers back up like
+    /// any return address. From 1.21 all injected calls do (`unwindTrap`). Set by the caller.
+    pub only_sigpanic_traps: bool,
 }
 
 impl FuncIds {
@@ -61,6 +65,7 @@ impl FuncIds {
             systemstack: id("runtime.systemstack"),
             systemstack_switch,
             wrapper: systemstack_switch.map(|v| v + 1),
+            only_sigpanic_traps: false,
         }
     }
 
@@ -335,7 +340,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
             return done(frames, StackEnd::Truncated(UnwindError::SpBackwards(fp)));
         }
         let injected = code.ids.is_injected(id);
-        trap = injected;
+        trap = if code.ids.only_sigpanic_traps { id != 0 && Some(id) == code.ids.sigpanic } else { injected };
         callee_id = id;
         func = flr;
         pc = lr;

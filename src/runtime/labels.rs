@@ -1,0 +1,167 @@
+//! pprof goroutine labels (`g.labels`, set by `runtime/pprof.SetGoroutineLabels` / `pprof.Do`).
+//!
+//! Go 1.24+: `labelMap` is a slice of `{key, value string}` sorted by key
+//! (`src/runtime/pprof/label.go`; 1.27 `internal/runtime/pprof/label.Set`). Up to 1.23 it is a
+//! `*labelMap` whose `labelMap` is a `map[string]string` (one more pointer), read here from its buckets (`src/runtime/map.go`: `hmap`, buckets of
+//! 8 tophash bytes, 8 keys, 8 values and an overflow pointer). Label maps are never changed
+//! after they are published (pprof copies on write), so one consistent copy is easy to get.
+
+use super::Runtime;
+use super::goroutines::CopyFn;
+use crate::target::image::MemoryImage;
+use crate::target::{MemoryReader, ReadExt};
+
+/// Most labels read from one goroutine.
+pub const MAX_LABELS: u64 = 1024;
+/// Longest label key or value read.
+pub const MAX_LABEL_LEN: u64 = 64 << 10;
+/// Largest `B` (log2 of bucket count) of a label map accepted.
+const MAX_MAP_B: u8 = 6;
+/// Longest overflow chain followed per bucket.
+const MAX_OVERFLOW: usize = 8;
+/// `hmap`: count +0, B +9, buckets +16, oldbuckets +24.
+const HMAP_SIZE: u64 = 48;
+/// A `map[string]string` bucket: 8 tophash bytes, 8 keys, 8 values, overflow pointer.
+const BUCKET_SIZE: u64 = 8 + 8 * 16 + 8 * 16 + 8;
+/// Smallest tophash of a full slot (`minTopHash`).
+const MIN_TOP_HASH: u8 = 5;
+
+fn uses_slice(rt: &Runtime) -> bool {
+    rt.version().at_least(24)
+}
+
+/// Copies the labels of the goroutines whose `g.labels` are `ptrs` into the image, in a few
+/// batched rounds (header, entries or buckets, overflow buckets, strings).
+pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut CopyFn<'_>) {
+    if ptrs.is_empty() {
+        return;
+    }
+    let head = if uses_slice(rt) { 24 } else { 8 };
+    copy(&ptrs.iter().map(|&p| (p, head)).collect::<Vec<_>>(), img);
+    let mut string_headers: Vec<(u64, u64)> = Vec::new();
+    if uses_slice(rt) {
+        let arrays: Vec<(u64, u64)> = ptrs
+            .iter()
+            .filter_map(|&p| Some((img.read_u64(p).ok()?, img.read_u64(p + 8).ok()?)))
+            .filter(|&(a, n)| a != 0 && n <= MAX_LABELS)
+            .map(|(a, n)| (a, n * 32))
+            .collect();
+        copy(&arrays, img);
+        for &(a, bytes) in &arrays {
+            string_headers.extend((0..bytes / 16).map(|i| (a + i * 16, 0)));
+        }
+    } else {
+        // g.labels points to the map variable, which points to the hmap.
+        let hmaps: Vec<u64> = ptrs.iter().filter_map(|&p| img.read_u64(p).ok()).filter(|&h| h != 0).collect();
+        copy(&hmaps.iter().map(|&h| (h, HMAP_SIZE)).collect::<Vec<_>>(), img);
+        let mut buckets: Vec<(u64, u64)> = Vec::new();
+        for &p in &hmaps {
+            let Ok(b) = img.read_u8(p + 9) else { continue };
+            if b > MAX_MAP_B {
+                continue;
+            }
+            for off in [16, 24] {
+                if let Ok(a) = img.read_u64(p + off) {
+                    if a != 0 {
+                        buckets.push((a, BUCKET_SIZE << b));
+                    }
+                }
+            }
+        }
+        copy(&buckets, img);
+        let mut all: Vec<u64> = buckets.iter().flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a + i * BUCKET_SIZE)).collect();
+        let mut frontier = all.clone();
+        for _ in 0..MAX_OVERFLOW {
+            let next: Vec<u64> =
+                frontier.iter().filter_map(|&b| img.read_u64(b + BUCKET_SIZE - 8).ok()).filter(|&o| o != 0).collect();
+            if next.is_empty() {
+                break;
+            }
+            copy(&next.iter().map(|&b| (b, BUCKET_SIZE)).collect::<Vec<_>>(), img);
+            all.extend(&next);
+            frontier = next;
+        }
+        for b in all {
+            for i in 0..8 {
+                if img.read_u8(b + i).is_ok_and(|t| t >= MIN_TOP_HASH) {
+                    string_headers.push((b + 8 + i * 16, 0));
+                    string_headers.push((b + 8 + 128 + i * 16, 0));
+                }
+            }
+        }
+    }
+    let strs: Vec<(u64, u64)> = string_headers
+        .iter()
+        .filter_map(|&(h, _)| Some((img.read_u64(h).ok()?, img.read_u64(h + 8).ok()?)))
+        .filter(|&(p, n)| p != 0 && n > 0 && n <= MAX_LABEL_LEN)
+        .collect();
+    copy(&strs, img);
+}
+
+fn string_at(mem: &impl MemoryReader, at: u64) -> Option<String> {
+    let p = mem.read_u64(at).ok()?;
+    let len = mem.read_u64(at + 8).ok()?;
+    if len > MAX_LABEL_LEN {
+        return None;
+    }
+    let mut b = vec![0u8; len as usize];
+    if len > 0 {
+        mem.read_at(p, &mut b).ok()?;
+    }
+    Some(String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Reads a goroutine's labels, sorted by key (the order Go 1.24+ keeps and prints). Empty on
+/// a null pointer or unreadable memory.
+pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
+    if labels == 0 {
+        return Vec::new();
+    }
+    let mut out = if uses_slice(rt) { read_slice(mem, labels) } else { read_map(mem, labels) };
+    out.sort();
+    out
+}
+
+fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(String, String)> {
+    let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p + 8)) else { return Vec::new() };
+    if n > MAX_LABELS {
+        return Vec::new();
+    }
+    (0..n).map_while(|i| Some((string_at(mem, a + i * 32)?, string_at(mem, a + i * 32 + 16)?))).collect()
+}
+
+fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
+    let Ok(p) = mem.read_u64(labels) else { return Vec::new() };
+    let Ok(b) = mem.read_u8(p + 9) else { return Vec::new() };
+    if b > MAX_MAP_B {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for off in [16u64, 24] {
+        let Ok(base) = mem.read_u64(p + off) else { continue };
+        if base == 0 {
+            continue;
+        }
+        for i in 0..(1u64 << b) {
+            let mut bucket = base + i * BUCKET_SIZE;
+            for _ in 0..=MAX_OVERFLOW {
+                for slot in 0..8 {
+                    if mem.read_u8(bucket + slot).is_ok_and(|t| t >= MIN_TOP_HASH) {
+                        if let (Some(k), Some(v)) =
+                            (string_at(mem, bucket + 8 + slot * 16), string_at(mem, bucket + 8 + 128 + slot * 16))
+                        {
+                            if !out.iter().any(|(ek, _)| *ek == k) && (out.len() as u64) < MAX_LABELS {
+                                out.push((k, v));
+                            }
+                        }
+                    }
+                }
+                match mem.read_u64(bucket + BUCKET_SIZE - 8) {
+                    Ok(o) if o != 0 => bucket = o,
+                    _ => break,
+                }
+            }
+        }
+    }
+    out
+}
