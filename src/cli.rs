@@ -2,13 +2,14 @@
 
 pub mod view;
 
-use crate::collect::{DumpError, LiveSession};
+use crate::collect::{CoreSession, DumpError, LiveSession};
 use crate::render;
 use crate::runtime::OpenOptions;
 use crate::snapshot::Snapshot;
 use crate::version::GoVersion;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 /// Look inside a running Go program from the outside: every goroutine's stack, without
 /// stopping it for more than a moment.
@@ -30,37 +31,62 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Read a core file instead of a process.
+#[derive(Debug, Clone, Args, Default)]
+pub struct CoreArgs {
+    /// Read this ELF core file (kernel, gcore or qemu-user) instead of a live process.
+    #[arg(long, value_name = "FILE")]
+    pub core: Option<PathBuf>,
+    /// The core's executable (default: the path the core names, or pr_fname next to the core).
+    #[arg(long, value_name = "BINARY", requires = "core")]
+    pub exe: Option<PathBuf>,
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every goroutine in Go's own traceback format.
-    #[command(after_help = "Examples:\n  goroscope dump 1234\n  goroscope dump --system 1234 > stacks.txt")]
+    #[command(
+        after_help = "Examples:\n  goroscope dump 1234\n  goroscope dump --system 1234 > stacks.txt\n  goroscope dump --core core.1234 --exe ./server\n\nOn a core the default is --level 2: the format of the runtime's crash traceback (GOTRACEBACK=crash)."
+    )]
     Dump {
-        /// Process id.
-        pid: i32,
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
+        /// GOTRACEBACK level: 1 (all: user goroutines and frames) or 2 (system/crash: every
+        /// goroutine, `gp= m=` headers, `fp= sp= pc=`). Default 1 for a process (2 with
+        /// --system), 2 for a core.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2), conflicts_with = "system")]
+        level: Option<u8>,
         /// Format, grouping, filters.
         #[command(flatten)]
         view: view::ViewArgs,
+        #[command(flatten)]
+        core: CoreArgs,
     },
     /// One line a goroutine, like delve's `goroutines`.
-    #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234")]
+    #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234\n  goroscope grs --core core.1234")]
     Grs {
-        /// Process id.
-        pid: i32,
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
         /// Print each goroutine's stack.
         #[arg(short = 't', long)]
         stacks: bool,
         /// Include runtime-internal goroutines.
         #[arg(long)]
         system: bool,
+        #[command(flatten)]
+        core: CoreArgs,
     },
     /// One goroutine's stack, numbered like delve's `bt`.
-    #[command(after_help = "Examples:\n  goroscope bt 1234 1")]
+    #[command(after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --core core.1234 1")]
     Bt {
-        /// Process id.
-        pid: i32,
-        /// Goroutine id.
-        goid: u64,
+        /// Process id and goroutine id; only the goroutine id with --core.
+        #[arg(value_name = "[PID] GOID", num_args = 1..=2, required = true)]
+        ids: Vec<u64>,
+        #[command(flatten)]
+        core: CoreArgs,
     },
     /// Save everything a dump reads to a file, to look at later (`show`, `diff`) on any machine.
     #[command(after_help = "Examples:\n  goroscope snapshot 1234 -o before-restart.gsnap\n  goroscope show before-restart.gsnap")]
@@ -68,8 +94,13 @@ pub enum Command {
         /// Process id.
         pid: i32,
         /// The snapshot file to write (gzip-compressed JSON).
-        #[arg(short, long)]
-        output: std::path::PathBuf,
+        #[arg(short, long, required_unless_present = "core")]
+        output: Option<std::path::PathBuf>,
+        /// Also (or only) write an ELF core of the process, taken in the same frozen window:
+        /// every thread's registers, its writable and anonymous memory, NT_FILE and NT_AUXV.
+        /// `goroscope dump --core`, gdb and dlv open it.
+        #[arg(long, value_name = "FILE")]
+        core: Option<std::path::PathBuf>,
     },
     /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
     #[command(after_help = "Examples:\n  goroscope show app.gsnap\n  goroscope show --state 'chan send' --group-by go-statement app.gsnap\n  goroscope show --format pprof app.gsnap > goroutines.pb.gz\n  goroscope show sigquit.txt")]
@@ -108,11 +139,75 @@ pub enum Command {
         view: view::ViewArgs,
     },
     /// How goroscope found the runtime's data in this process.
-    #[command(after_help = "Examples:\n  goroscope inspect 1234")]
+    #[command(after_help = "Examples:\n  goroscope inspect 1234\n  goroscope inspect --core core.1234")]
     Inspect {
-        /// Process id.
-        pid: i32,
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
+        #[command(flatten)]
+        core: CoreArgs,
     },
+}
+
+/// What a command reads: a live process or a core file.
+#[derive(Debug, Clone)]
+enum Target {
+    Pid(i32),
+    Core { core: PathBuf, exe: Option<PathBuf> },
+}
+
+impl Target {
+    fn new(pid: Option<i32>, c: CoreArgs) -> Target {
+        match (c.core, pid) {
+            (Some(core), _) => Target::Core { core, exe: c.exe },
+            (None, Some(pid)) => Target::Pid(pid),
+            // clap requires one of them.
+            (None, None) => Target::Pid(0),
+        }
+    }
+
+    fn is_core(&self) -> bool {
+        matches!(self, Target::Core { .. })
+    }
+
+    /// How messages name it: `process 1234`, `core core.1234`.
+    fn describe(&self) -> String {
+        match self {
+            Target::Pid(p) => format!("process {p}"),
+            Target::Core { core, .. } => format!("core {}", core.display()),
+        }
+    }
+
+    /// The command-line words that select it again: `1234`, `--core core.1234`.
+    fn args(&self) -> String {
+        match self {
+            Target::Pid(p) => p.to_string(),
+            Target::Core { core, exe: None } => format!("--core {}", core.display()),
+            Target::Core { core, exe: Some(e) } => format!("--core {} --exe {}", core.display(), e.display()),
+        }
+    }
+}
+
+/// A discovered target of either kind: everything after discovery is shared.
+enum Session {
+    Live(LiveSession),
+    Core(CoreSession),
+}
+
+impl Session {
+    fn rt(&self) -> &crate::runtime::Runtime {
+        match self {
+            Session::Live(s) => &s.rt,
+            Session::Core(s) => &s.rt,
+        }
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        match self {
+            Session::Live(s) => s.snapshot(),
+            Session::Core(s) => s.snapshot(),
+        }
+    }
 }
 
 /// Runs a parsed command line. Errors come back as one-line messages.
@@ -122,16 +217,28 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let quiet = cli.quiet;
     let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version };
     let res = match cli.command {
-        Command::Dump { pid, view } => {
-            let snap = take(pid, ro, quiet)?;
+        Command::Dump { pid, level, mut view, core } => {
+            let target = Target::new(pid, core);
+            // A core is a crash dump: by default print it like the crash traceback.
+            view.system = match level {
+                Some(l) => l >= 2,
+                None => view.system || target.is_core(),
+            };
+            let snap = take(&target, ro, quiet)?;
             view::show(&snap, &view, view::Format::Go, &mut out)
         }
-        Command::Snapshot { pid, output } => {
-            let snap = take(pid, ro, quiet)?;
-            let file = std::fs::File::create(&output).map_err(|e| format!("{}: {e}", output.display()))?;
-            crate::snapshot::store::write(&snap, io::BufWriter::new(file)).map_err(|e| format!("{}: {e}", output.display()))?;
-            if !quiet {
-                eprintln!("goroscope: wrote {}", output.display());
+        Command::Snapshot { pid, output, core } => {
+            let snap = match &core {
+                None => take(&Target::Pid(pid), ro, quiet)?,
+                Some(path) => snapshot_core(pid, path, ro, quiet)?,
+            };
+            if let Some(output) = output {
+                let file = std::fs::File::create(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+                crate::snapshot::store::write(&snap, io::BufWriter::new(file))
+                    .map_err(|e| format!("{}: {e}", output.display()))?;
+                if !quiet {
+                    eprintln!("goroscope: wrote {}", output.display());
+                }
             }
             Ok(())
         }
@@ -145,20 +252,27 @@ pub fn run(cli: Cli) -> Result<(), String> {
             view::diff(&a, &b, &view, &mut out)
         }
         Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
-        Command::Grs { pid, stacks, system } => {
-            let snap = take(pid, ro, quiet)?;
+        Command::Grs { pid, stacks, system, core } => {
+            let snap = take(&Target::new(pid, core), ro, quiet)?;
             render::grs::render(&snap, render::grs::Options { stacks, system, selected: None }, &mut out)
         }
-        Command::Bt { pid, goid } => {
-            let snap = take(pid, ro, quiet)?;
-            let g = snap
-                .goroutines
-                .iter()
-                .find(|g| g.id == goid)
-                .ok_or_else(|| format!("no goroutine {goid} in process {pid}; `goroscope grs {pid}` lists them"))?;
+        Command::Bt { ids, core } => {
+            let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
+                (true, &[goid]) => (Target::new(None, core), goid),
+                (false, &[pid, goid]) => {
+                    let pid = i32::try_from(pid).map_err(|_| format!("{pid} is not a process id"))?;
+                    (Target::Pid(pid), goid)
+                }
+                (true, _) => return Err("with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID".into()),
+                (false, _) => return Err("bt takes a process id and a goroutine id: goroscope bt PID GOID".into()),
+            };
+            let snap = take(&target, ro, quiet)?;
+            let g = snap.goroutines.iter().find(|g| g.id == goid).ok_or_else(|| {
+                format!("no goroutine {goid} in {}; `goroscope grs {}` lists them", target.describe(), target.args())
+            })?;
             render::bt::frames(g, 0, &mut out)
         }
-        Command::Inspect { pid } => inspect(pid, ro, &mut out),
+        Command::Inspect { pid, core } => inspect(&Target::new(pid, core), ro, &mut out),
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
@@ -198,7 +312,7 @@ fn watch(
 ) -> io::Result<()> {
     use crate::analyze::group;
     let fail = |e: String| io::Error::other(e);
-    let session = open(pid, ro).map_err(fail)?;
+    let session = open(&Target::Pid(pid), ro).map_err(fail)?;
     let f = v.filter().map_err(fail)?;
     let by = v.group_by().map_err(fail)?;
     let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
@@ -241,17 +355,22 @@ fn watch(
     Ok(())
 }
 
-fn open(pid: i32, ro: OpenOptions) -> Result<LiveSession, String> {
-    let session = LiveSession::open(pid, ro).map_err(|e: DumpError| e.to_string())?;
+fn open(target: &Target, ro: OpenOptions) -> Result<Session, String> {
+    let session = match target {
+        Target::Pid(pid) => LiveSession::open(*pid, ro).map(Session::Live),
+        Target::Core { core, exe } => CoreSession::open(core, exe.as_deref(), ro).map(Session::Core),
+    }
+    .map_err(|e: DumpError| e.to_string())?;
+    let rt = session.rt();
     // Printed even with -q: the output may be wrong, and this says why.
-    match (ro.force_version, session.rt.forced_from) {
+    match (ro.force_version, rt.forced_from) {
         (Some(_), Some(real)) => eprintln!(
             "goroscope: warning: {real} is not supported; reading it with go1.{}'s layouts and rules (--force-go-version)",
-            session.rt.version().minor
+            rt.version().minor
         ),
         (Some(f), None) => eprintln!(
             "goroscope: warning: --force-go-version go1.{} ignored: {} is supported",
-            f.minor, session.rt.bin.build.go_version
+            f.minor, rt.bin.build.go_version
         ),
         _ => {}
     }
@@ -263,33 +382,80 @@ fn parse_go_version(s: &str) -> Result<GoVersion, String> {
     crate::version::parse_force(s).ok_or_else(|| format!("{s:?} is not a Go version like 1.27"))
 }
 
-fn take(pid: i32, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
-    let session = open(pid, ro)?;
+fn take(target: &Target, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
+    let session = open(target, ro)?;
     let snap = session.snapshot().map_err(|e| e.to_string())?;
     if !quiet {
         let n = snap.goroutines.len();
+        let s = if n == 1 { "" } else { "s" };
+        match &session {
+            Session::Live(_) => {
+                eprintln!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6)
+            }
+            Session::Core(c) => {
+                for p in c.mem.core().problems() {
+                    eprintln!("goroscope: warning: {p}");
+                }
+                eprintln!("goroscope: {n} goroutine{s}, from {}", target.describe());
+            }
+        }
+    }
+    Ok(snap)
+}
+
+/// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
+fn snapshot_core(pid: i32, path: &std::path::Path, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
+    use crate::target::core::write;
+    let Session::Live(session) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
+    let arch = session.rt.bin.arch;
+    let (snap, captured) =
+        session.snapshot_with(|threads| write::capture(pid, arch, threads)).map_err(|e| e.to_string())?;
+    let captured = captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;
+    let size = write::write(path, &captured).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if !quiet {
         eprintln!(
-            "goroscope: {} goroutine{}, target paused {:.1} ms",
-            n,
-            if n == 1 { "" } else { "s" },
-            snap.meta.pause_ns as f64 / 1e6
+            "goroscope: {} goroutines, target paused {:.1} ms; wrote core {} ({} threads, {} bytes of memory, {} bytes on disk at most)",
+            snap.goroutines.len(),
+            snap.meta.pause_ns as f64 / 1e6,
+            path.display(),
+            captured.threads.len(),
+            captured.copied_bytes(),
+            size
         );
     }
     Ok(snap)
 }
 
-fn inspect(pid: i32, ro: OpenOptions, out: &mut dyn Write) -> io::Result<()> {
-    let session = match open(pid, ro) {
+fn inspect(target: &Target, ro: OpenOptions, out: &mut dyn Write) -> io::Result<()> {
+    let session = match open(target, ro) {
         Ok(s) => s,
         Err(e) => return Err(io::Error::other(e)),
     };
-    for d in &session.rt.discovery {
+    for d in &session.rt().discovery {
         writeln!(out, "{:<14} {:<24} ({})", d.what, d.value, d.source)?;
     }
     let snap = session.snapshot().map_err(|e| io::Error::other(e.to_string()))?;
     writeln!(out, "{:<14} {:<24} (allgs, not dead)", "goroutines", snap.goroutines.len())?;
-    writeln!(out, "{:<14} {:<24} (frozen window)", "pause", format!("{:.2} ms", snap.meta.pause_ns as f64 / 1e6))?;
-    writeln!(out, "{:<14} {:<24} (copied in the frozen window)", "copied", format!("{} bytes", snap.meta.copied_bytes))?;
+    match &session {
+        Session::Core(c) => {
+            let core = c.mem.core();
+            if let Some(sig) = core.signal() {
+                writeln!(out, "{:<14} {:<24} (pr_cursig of the first thread)", "signal", sig)?;
+            }
+            for p in core.problems() {
+                writeln!(out, "{:<14} {}", "problem", p)?;
+            }
+        }
+        Session::Live(_) => {
+            writeln!(out, "{:<14} {:<24} (frozen window)", "pause", format!("{:.2} ms", snap.meta.pause_ns as f64 / 1e6))?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (copied in the frozen window)",
+                "copied",
+                format!("{} bytes", snap.meta.copied_bytes)
+            )?;
+        }
+    }
     writeln!(out, "threads        {}", snap.threads.len())?;
     for t in &snap.threads {
         let g = t.goid.map(|g| format!("goroutine {g}")).unwrap_or_else(|| "no goroutine".into());

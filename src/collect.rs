@@ -6,8 +6,10 @@ use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
+use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::target::live::{self, LiveError, LiveProcess};
-use crate::target::{MemoryReader, ThreadState};
+use crate::runtime::blocked;
+use crate::target::{Layered, MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +24,8 @@ pub enum DumpError {
     Binary(BinaryError),
     /// The runtime's data could not be found.
     Runtime(RuntimeError),
+    /// The core file could not be read, or its executable not found.
+    Core(CoreError),
     /// The target's architecture is not the one goroscope runs on.
     ArchMismatch {
         /// The target's.
@@ -38,6 +42,7 @@ impl fmt::Display for DumpError {
             }
             DumpError::Binary(e) => e.fmt(f),
             DumpError::Runtime(e) => e.fmt(f),
+            DumpError::Core(e) => e.fmt(f),
             DumpError::ArchMismatch { target } => write!(
                 f,
                 "the target is a linux/{target} program; a live dump needs goroscope built for the same architecture (cores of other architectures can be read with --core)"
@@ -88,12 +93,19 @@ impl LiveSession {
 
     /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot.
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_with(|_| ()).map(|(snap, ())| snap)
+    }
+
+    /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
+    /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
+    pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
         let freeze = self.proc.freeze()?;
         let threads = freeze.threads().to_vec();
         let nanotime = monotonic_now();
         let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
+        let extra = in_window(&threads);
         let pause = freeze.thaw();
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
@@ -111,19 +123,157 @@ impl LiveSession {
             exe: std::fs::read_link(self.proc.exe_path())
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| self.rt.bin.path.display().to_string()),
-            go_version: match self.rt.forced_from {
-                // Renderers pick the format by this version: the forced one comes first.
-                Some(_) => format!("{} (forced; built by {})", self.rt.version(), self.rt.bin.build.go_version),
-                None => self.rt.bin.build.go_version.clone(),
-            },
+            go_version: self.rt.go_version_string(),
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
             copied_bytes: image.total_bytes(),
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
-        build_snapshot(&self.rt, &image, &threads, nanotime, meta)
-            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })
+        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
+            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        snap.objects = blocked::analyze(&self.rt, &Layered(&image, &self.proc), &mut snap.goroutines);
+        Ok((snap, extra))
     }
+}
+
+impl From<CoreError> for DumpError {
+    fn from(e: CoreError) -> Self {
+        DumpError::Core(e)
+    }
+}
+
+/// A core file, discovered: the same [`Runtime`] and [`build_snapshot`] as a live target,
+/// reading the core's memory (spliced with the executable's read-only segments) instead of a
+/// copy made in a frozen window.
+///
+/// A core has no clock: the dump instant's `nanotime` is taken as the largest `g.waitsince`
+/// in the core (the start of the last GC that saw a goroutine blocked), a lower bound. Wait
+/// minutes are therefore "at least": exact while a GC ran in the last minute before the
+/// dump, smaller than the runtime's otherwise, and never invented.
+///
+/// Goroutines come in `allgs` order except that the one running on the thread that took
+/// the fatal signal (the core's first `NT_PRSTATUS`) comes first, as in the crash traceback.
+pub struct CoreSession {
+    /// The core's memory, with the executable behind it.
+    pub mem: SplicedMemory,
+    /// Its runtime.
+    pub rt: Runtime,
+}
+
+impl CoreSession {
+    /// Opens a core file and its executable (`exe`, else the path the core names) and does
+    /// discovery on the core's memory.
+    pub fn open(core: &std::path::Path, exe: Option<&std::path::Path>, opts: OpenOptions) -> Result<CoreSession, DumpError> {
+        let core = CoreFile::open(core)?;
+        let (exe_path, exe_source) = match exe {
+            Some(p) => (p.to_path_buf(), "--exe"),
+            None => core_exe(&core)?,
+        };
+        let bin = GoBinary::open(&exe_path).map_err(DumpError::Binary)?;
+        if bin.arch != core.arch() {
+            return Err(DumpError::Core(CoreError::ExeMismatch {
+                exe: exe_path,
+                why: format!("it is a linux/{} program, the core is {}", bin.arch, core.arch()),
+            }));
+        }
+        let bias = match (bin.is_pie, core.auxv_value(corefile::AT_ENTRY)) {
+            (true, Some(entry)) => {
+                use object::Object;
+                entry.wrapping_sub(bin.elf().entry())
+            }
+            _ => 0,
+        };
+        let mem = SplicedMemory::new(core, &exe_path, bias)?;
+        let mut rt = Runtime::open(bin, &mem, bias, opts).map_err(|e| match e {
+            RuntimeError::BadModuledata(why) => {
+                DumpError::Core(CoreError::ExeMismatch { exe: exe_path.clone(), why: format!("moduledata: {why}") })
+            }
+            e => DumpError::Runtime(e),
+        })?;
+        if let Some(d) = rt.discovery.first_mut() {
+            d.source = exe_source.into();
+        }
+        rt.discovery.insert(
+            0,
+            crate::runtime::Discovery {
+                what: "core",
+                value: mem.core().path().display().to_string(),
+                source: format!(
+                    "{} threads, {} segments, {} bytes",
+                    mem.core().threads().len(),
+                    mem.core().segments().len(),
+                    mem.core().file_len()
+                ),
+            },
+        );
+        Ok(CoreSession { mem, rt })
+    }
+
+    /// Builds the snapshot from the core.
+    pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        let core = self.mem.core();
+        let threads = core.threads();
+        let nanotime = core_nanotime(&self.rt, &self.mem);
+        let environ: Vec<u8> = core.environ().join("\0").into_bytes();
+        let meta = Meta {
+            source: "core".into(),
+            // A core does not name its host.
+            host: String::new(),
+            // When the core was written, as near as the file says.
+            time_unix: std::fs::metadata(core.path())
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            pid: core.pid(),
+            exe: self.rt.bin.path.display().to_string(),
+            go_version: self.rt.go_version_string(),
+            arch: self.rt.bin.arch.to_string(),
+            pause_ns: 0,
+            copied_bytes: 0,
+            traceback_labels: traceback_labels_env(&self.rt, &environ),
+        };
+        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
+        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines);
+        // The crash traceback prints the goroutine of the thread that took the signal first;
+        // that thread's NT_PRSTATUS is the core's first.
+        if let Some(first) = snap.threads.first().and_then(|t| t.goid) {
+            if let Some(i) = snap.goroutines.iter().position(|g| g.id == first) {
+                let g = snap.goroutines.remove(i);
+                snap.goroutines.insert(0, g);
+            }
+        }
+        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines);
+        Ok(snap)
+    }
+}
+
+/// The executable a core names: the `NT_FILE` mapping holding the entry point (kernel and
+/// gdb cores), else `pr_fname` next to the core (qemu cores have no `NT_FILE`).
+fn core_exe(core: &CoreFile) -> Result<(std::path::PathBuf, &'static str), DumpError> {
+    if let Some(p) = core.exe_path_hint() {
+        let path = std::path::PathBuf::from(p);
+        if path.is_file() {
+            return Ok((path, "core NT_FILE"));
+        }
+        return Err(DumpError::Core(CoreError::NoExecutable { named: Some(p.to_string()) }));
+    }
+    if let (Some(name), Some(dir)) = (core.fname(), core.path().parent()) {
+        let path = dir.join(name);
+        if !name.contains('/') && path.is_file() {
+            return Ok((path, "core pr_fname, next to the core"));
+        }
+    }
+    Err(DumpError::Core(CoreError::NoExecutable { named: None }))
+}
+
+/// The instant of a core, in `nanotime`: the largest `waitsince` of any goroutine (see
+/// [`CoreSession`]); 0 when none has one, so no minutes are printed.
+fn core_nanotime(rt: &Runtime, mem: &impl MemoryReader) -> i64 {
+    let Ok(gs) = goroutines::all_g_addrs(rt, mem) else { return 0 };
+    gs.iter().filter_map(|&g| goroutines::read_g(rt, mem, g).ok()).map(|g| g.waitsince).max().unwrap_or(0).max(0)
 }
 
 /// Load bias of the executable in the process: `AT_ENTRY` from `/proc/PID/auxv` minus the
@@ -149,6 +299,12 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
 /// before Go 1.27 and 1 from it, then the binary's DefaultGODEBUG, then the process's
 /// GODEBUG environment variable, in the order the runtime applies them (`parsedebugvars`).
 fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    traceback_labels_env(rt, &env)
+}
+
+/// [`traceback_labels`] for a NUL-separated environment block.
+fn traceback_labels_env(rt: &Runtime, env: &[u8]) -> bool {
     let mut on = rt.version().at_least(27);
     let mut apply = |list: &str| {
         for kv in list.split(',') {
@@ -162,11 +318,9 @@ fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
     if let Some(d) = rt.bin.build.setting("DefaultGODEBUG") {
         apply(d);
     }
-    if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-        for var in env.split(|&b| b == 0) {
-            if let Some(v) = var.strip_prefix(b"GODEBUG=") {
-                apply(&String::from_utf8_lossy(v));
-            }
+    for var in env.split(|&b| b == 0) {
+        if let Some(v) = var.strip_prefix(b"GODEBUG=") {
+            apply(&String::from_utf8_lossy(v));
         }
     }
     on && rt.version().at_least(26)
@@ -231,7 +385,7 @@ pub fn build_snapshot(
             goid: tid_goid.get(&t.tid).copied(),
         })
         .collect();
-    Ok(Snapshot { meta, goroutines: out, threads })
+    Ok(Snapshot { meta, goroutines: out, threads, objects: Vec::new() })
 }
 
 /// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
@@ -312,5 +466,6 @@ fn build_goroutine(
         parent_id: raw.parent_goid,
         start_func,
         labels: crate::runtime::labels::read(rt, mem, raw.labels),
+        blocked_on: Vec::new(),
     }
 }

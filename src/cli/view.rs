@@ -24,6 +24,8 @@ pub enum Format {
     Pprof,
     /// pprof's `debug=1` goroutine text.
     Debug1,
+    /// What blocked goroutines wait on: channels and sync primitives with their state.
+    Blocked,
 }
 
 /// Format, grouping and filter options.
@@ -35,6 +37,9 @@ pub struct ViewArgs {
     /// Group identical stacks (same as --format grouped).
     #[arg(long)]
     pub group: bool,
+    /// Show what blocked goroutines wait on (same as --format blocked).
+    #[arg(long)]
+    pub blocked: bool,
     /// Group by: stack, user-frame, go-statement, start, state, label:KEY (implies --group).
     #[arg(long, value_name = "KEY")]
     pub group_by: Option<String>,
@@ -84,6 +89,9 @@ impl ViewArgs {
 
     /// The format to use, given the command's default.
     pub fn format(&self, default: Format) -> Format {
+        if self.blocked {
+            return Format::Blocked;
+        }
         if self.group || self.group_by.is_some() {
             return Format::Grouped;
         }
@@ -102,6 +110,7 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
                 meta: snap.meta.clone(),
                 goroutines: kept.into_iter().cloned().collect(),
                 threads: snap.threads.clone(),
+                objects: snap.objects.clone(),
             };
             match v.format(default) {
                 Format::Go => {
@@ -129,6 +138,7 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
             render::debug1::render(&groups, n, out)
         }
         Format::Pprof => render::pprof::render(snap, |g| f.keep(g), out),
+        Format::Blocked => render::blocked::render(snap, |g| f.keep(g), out),
     }
 }
 

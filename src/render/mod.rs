@@ -1,6 +1,7 @@
 //! Rendering: each output format from a [`Snapshot`](crate::snapshot::Snapshot), into any
 //! writer. Pure functions of the model.
 
+pub mod blocked;
 pub mod bt;
 pub mod debug1;
 pub mod grouped;

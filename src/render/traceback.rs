@@ -10,6 +10,10 @@ use std::io::{self, Write};
 /// Inner and outer frames printed before and after an elision (Go 1.21+).
 const INNER_FRAMES: usize = 50;
 const OUTER_FRAMES: usize = 50;
+/// `_TracebackMaxFrames` (Go 1.19–1.20): `gentraceback` walks at most this many physical
+/// frames, and `traceback1` prints `...additional frames elided...` when it printed exactly
+/// this many lines.
+const MAX_FRAMES_GO119: usize = 100;
 
 /// Options of the traceback format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,17 +50,33 @@ pub fn goroutine(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write
 
 /// Frames and created-by of one goroutine.
 pub fn body(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+    // Go 1.19–1.20 stop after the first 100 physical frames (each ends with its non-inlined
+    // logical frame); 1.21+ walk the whole stack and elide in the middle.
+    let old = !v.at_least(21);
+    let mut walked = g.frames.as_slice();
+    if old {
+        if let Some((i, _)) = g.frames.iter().enumerate().filter(|(_, f)| !f.inlined).nth(MAX_FRAMES_GO119 - 1) {
+            walked = &g.frames[..=i];
+        }
+    }
     let shown: Vec<&Frame> = if opts.level >= 2 {
-        g.frames.iter().collect()
+        walked.iter().collect()
     } else {
-        let visible: Vec<&Frame> = g.frames.iter().filter(|f| !f.hidden).collect();
-        if visible.is_empty() { g.frames.iter().collect() } else { visible }
+        let visible: Vec<&Frame> = walked.iter().filter(|f| !f.hidden).collect();
+        if visible.is_empty() { walked.iter().collect() } else { visible }
     };
     if shown.is_empty() && g.stack_error.is_none() && g.status == crate::runtime::status::RUNNING {
         writeln!(out, "\tgoroutine running on other thread; stack unavailable")?;
     }
     let total = shown.len();
-    if total > INNER_FRAMES + OUTER_FRAMES {
+    if old {
+        for f in &shown {
+            frame(f, opts, out)?;
+        }
+        if total == MAX_FRAMES_GO119 {
+            writeln!(out, "...additional frames elided...")?;
+        }
+    } else if total > INNER_FRAMES + OUTER_FRAMES {
         for f in &shown[..INNER_FRAMES] {
             frame(f, opts, out)?;
         }
@@ -174,4 +194,63 @@ fn frame(f: &Frame, opts: Options, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     writeln!(out)
+}
+
+#[cfg(test)]
+mod elision_tests {
+    use super::*;
+
+    /// A goroutine parked under `hidden` runtime frames and `visible` user frames, each
+    /// physical, plus `inlined` inlined user frames on the innermost visible one.
+    fn deep(hidden: usize, visible: usize, inlined: usize) -> Goroutine {
+        let f = |name: &str, hidden: bool, inlined: bool| Frame {
+            function: name.to_string(),
+            file: "/x.go".into(),
+            line: 1,
+            pc: 0x10,
+            entry: 0x1,
+            hidden,
+            inlined,
+            ..Default::default()
+        };
+        let mut frames: Vec<Frame> = (0..hidden).map(|_| f("runtime.gopark", true, false)).collect();
+        frames.extend((0..inlined).map(|_| f("main.inl", false, true)));
+        frames.extend((0..visible).map(|_| f("main.rec", false, false)));
+        Goroutine { id: 7, state: "chan receive".into(), status: 4, frames, ..Default::default() }
+    }
+
+    fn text(g: &Goroutine, minor: u32) -> String {
+        let mut out = Vec::new();
+        body(g, GoVersion::new(1, minor, 0), Options { level: 1, labels: false }, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn lines(t: &str, prefix: &str) -> usize {
+        t.lines().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    #[test]
+    fn go119_walks_100_physical_frames_and_marks_exactly_100_printed() {
+        // 3 hidden + 147 visible: 97 printed of the first 100 physical frames, no marker
+        // (what Go 1.19 prints for the fixture's deep scenario).
+        let t = text(&deep(3, 147, 0), 19);
+        assert_eq!(lines(&t, "main.rec("), 97);
+        assert!(!t.contains("elided"), "{t}");
+        // 3 inlined frames make it exactly 100 printed lines: the marker follows.
+        let t = text(&deep(3, 147, 3), 19);
+        assert_eq!(lines(&t, "main."), 100);
+        assert!(t.ends_with("...additional frames elided...\n"), "{t}");
+        // Exactly 100 printed also when nothing was cut (the runtime can't tell the difference).
+        let t = text(&deep(0, 100, 0), 19);
+        assert!(t.ends_with("...additional frames elided...\n"), "{t}");
+        let t = text(&deep(0, 99, 0), 19);
+        assert!(!t.contains("elided"), "{t}");
+    }
+
+    #[test]
+    fn go121_prints_50_and_50() {
+        let t = text(&deep(3, 147, 0), 21);
+        assert_eq!(lines(&t, "main.rec("), 100);
+        assert!(t.contains("\n...47 frames elided...\n"), "{t}");
+    }
 }

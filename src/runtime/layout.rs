@@ -43,10 +43,23 @@ pub enum F {
     ModText,
     ModEtext,
     ModGofunc,
+    SudogG,
+    SudogNext,
+    SudogPrev,
+    SudogElem,
+    SudogElemVu,
+    SudogWaitlink,
+    SudogC,
+    SudogCVu,
+    HchanQcount,
+    HchanDataqsiz,
+    HchanElemsize,
+    HchanClosed,
+    SemaRootTreap,
 }
 
 /// Number of fields in [`F`].
-pub const FIELD_COUNT: usize = F::ModGofunc as usize + 1;
+pub const FIELD_COUNT: usize = F::SemaRootTreap as usize + 1;
 
 /// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +112,22 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::ModText, "runtime.moduledata", "text", 8, false),
     spec(F::ModEtext, "runtime.moduledata", "etext", 8, false),
     spec(F::ModGofunc, "runtime.moduledata", "gofunc", 8, false),
+    // What blocked goroutines wait on (`src/runtime/runtime2.go` sudog, `chan.go` hchan,
+    // `sema.go` semaRoot). From Go 1.26 sudog.elem and sudog.c are {vp, vu} pairs whose `vu`
+    // always holds the address.
+    spec(F::SudogG, "runtime.sudog", "g", 8, false),
+    spec(F::SudogNext, "runtime.sudog", "next", 8, false),
+    spec(F::SudogPrev, "runtime.sudog", "prev", 8, false),
+    spec(F::SudogElem, "runtime.sudog", "elem", 8, false),
+    spec(F::SudogElemVu, "runtime.sudog", "elem.vu", 8, true),
+    spec(F::SudogWaitlink, "runtime.sudog", "waitlink", 8, false),
+    spec(F::SudogC, "runtime.sudog", "c", 8, false),
+    spec(F::SudogCVu, "runtime.sudog", "c.vu", 8, true),
+    spec(F::HchanQcount, "runtime.hchan", "qcount", 8, false),
+    spec(F::HchanDataqsiz, "runtime.hchan", "dataqsiz", 8, false),
+    spec(F::HchanElemsize, "runtime.hchan", "elemsize", 2, false),
+    spec(F::HchanClosed, "runtime.hchan", "closed", 4, false),
+    spec(F::SemaRootTreap, "runtime.semaRoot", "treap", 8, false),
 ];
 
 /// Where a layout came from.
@@ -201,6 +230,14 @@ impl Layout {
         }
     }
 
+    /// Reads field `f` of the struct at `base` from target memory; `None` when the field is
+    /// unknown for this version or the memory unreadable.
+    pub fn read(&self, f: F, mem: &impl crate::target::MemoryReader, base: u64) -> Option<u64> {
+        let off = self.off(f)?;
+        let width = MANIFEST.iter().find(|s| s.field == f).map(|s| s.width as u64).unwrap_or(8);
+        crate::target::ReadExt::read_uint(mem, base.checked_add(off)?, width).ok()
+    }
+
     /// Every manifest field with its offset (`None` where the version lacks it).
     pub fn entries(&self) -> Vec<(F, Option<u32>)> {
         MANIFEST.iter().map(|s| (s.field, self.offsets[s.field as usize])).collect()
@@ -227,7 +264,7 @@ impl Layout {
             return Err(LayoutError::NoDwarf);
         }
         let mut wanted: Vec<&str> = MANIFEST.iter().map(|s| s.strukt).collect();
-        wanted.extend(["runtime.gobuf", "runtime.stack"]);
+        wanted.extend(["runtime.gobuf", "runtime.stack", "runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"]);
         wanted.sort();
         wanted.dedup();
         let types = dwarf::struct_layouts(bin, &wanted).map_err(|e| LayoutError::Dwarf(e.0))?;

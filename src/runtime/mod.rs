@@ -7,6 +7,7 @@
 //! the goroutines back out of the copy.
 
 pub mod find;
+pub mod blocked;
 pub mod goroutines;
 pub mod labels;
 pub mod layout;

@@ -16,6 +16,8 @@ pub struct Snapshot {
     pub goroutines: Vec<Goroutine>,
     /// Every thread, with the goroutine it was running.
     pub threads: Vec<Thread>,
+    /// Channels and sync primitives goroutines are blocked on, most waiters first.
+    pub objects: Vec<SyncObject>,
 }
 
 /// Facts about the process and the dump.
@@ -82,6 +84,41 @@ pub struct Goroutine {
     pub start_func: String,
     /// pprof labels, in the runtime's order.
     pub labels: Vec<(String, String)>,
+    /// What it is blocked on (one entry per channel of a select).
+    pub blocked_on: Vec<BlockedOn>,
+}
+
+/// An object a goroutine waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockedOn {
+    /// `chan`, `sync.Mutex`, `sync.RWMutex`, `sync.WaitGroup`, `semaphore`.
+    pub kind: String,
+    /// The object's address.
+    pub addr: u64,
+}
+
+/// A channel or sync primitive goroutines wait on, with its own state read from memory.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncObject {
+    /// `chan`, `sync.Mutex`, `sync.RWMutex`, `sync.WaitGroup`, `semaphore`.
+    pub kind: String,
+    /// Address.
+    pub addr: u64,
+    /// Raw fields read (`qcount`, `readerCount`, ...).
+    pub fields: Vec<(String, i64)>,
+    /// One line describing its state.
+    pub summary: String,
+    /// Number of waiters by what they wait for (their state, e.g. `sync.RWMutex.RLock`).
+    pub waiters: std::collections::BTreeMap<String, usize>,
+}
+
+impl SyncObject {
+    /// All waiters.
+    pub fn total_waiters(&self) -> usize {
+        self.waiters.values().sum()
+    }
 }
 
 /// One logical frame (an inlined call is a frame of its own).

@@ -98,6 +98,7 @@ pub fn parse(text: &str) -> Option<Snapshot> {
         meta: Meta { source: "text".into(), ..Default::default() },
         goroutines: gs,
         threads: Vec::new(),
+        objects: Vec::new(),
     })
 }
 

@@ -1,8 +1,10 @@
 //! Target access: one small trait for "memory I can read", and the backends behind it.
 //!
 //! Everything past the frozen window reads through [`MemoryReader`], never through ptrace, so
-//! the same walk and unwinder run on a live process's copied image and on a core file.
+//! the same walk and unwinder run on a live process's copied image and on a core file
+//! ([`core::SplicedMemory`]).
 
+pub mod core;
 pub mod image;
 pub mod live;
 
@@ -35,6 +37,16 @@ pub trait MemoryReader {
 impl<T: MemoryReader + ?Sized> MemoryReader for &T {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         (**self).read_at(addr, buf)
+    }
+}
+
+/// Reads from the first reader that has the bytes: a frozen copy first, the target itself
+/// after it (for data read after the thaw).
+pub struct Layered<A, B>(pub A, pub B);
+
+impl<A: MemoryReader, B: MemoryReader> MemoryReader for Layered<A, B> {
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        self.0.read_at(addr, buf).or_else(|_| self.1.read_at(addr, buf))
     }
 }
 

@@ -1,0 +1,102 @@
+//! The blocked-on view: every channel and sync primitive goroutines wait on, with its own
+//! state, its waiters grouped by what they wait for, and a short list of suspects (objects
+//! with the most waiters) first.
+
+use crate::snapshot::{Goroutine, Snapshot, SyncObject};
+use std::io::{self, Write};
+
+/// Goroutine ids listed per line before abbreviating.
+const MAX_IDS: usize = 10;
+/// Suspects listed.
+const SUSPECTS: usize = 5;
+
+/// Writes the view for the goroutines `keep` accepts.
+pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn Write) -> io::Result<()> {
+    let gs: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| keep(g)).collect();
+    let objects: Vec<&SyncObject> =
+        snap.objects.iter().filter(|o| gs.iter().any(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))).collect();
+    if objects.is_empty() {
+        writeln!(out, "no goroutine is blocked on a channel or sync primitive goroscope could identify")?;
+    } else {
+        writeln!(out, "suspects (most waiters first):")?;
+        for o in objects.iter().take(SUSPECTS) {
+            let members: Vec<&&Goroutine> = gs.iter().filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr)).collect();
+            let minutes = members.iter().map(|g| g.wait_minutes).max().unwrap_or(0);
+            write!(out, "  {} at {:#x}: {} waiter{}", o.kind, o.addr, members.len(), if members.len() == 1 { "" } else { "s" })?;
+            if minutes > 0 {
+                write!(out, ", blocked up to {minutes} minutes")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    for o in &objects {
+        writeln!(out)?;
+        write!(out, "{} at {:#x}", o.kind, o.addr)?;
+        if !o.summary.is_empty() {
+            write!(out, " ({})", o.summary)?;
+        }
+        if o.kind == "chan" {
+            let n = |s: &str| gs.iter().filter(|g| g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr)).count();
+            write!(out, ": {} senders, {} receivers, {} in select", n("chan send"), n("chan receive"), n("select"))?;
+        }
+        writeln!(out)?;
+        let mut states: Vec<&str> = Vec::new();
+        for g in &gs {
+            if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&g.state.as_str()) {
+                states.push(&g.state);
+            }
+        }
+        for st in states {
+            let ids: Vec<u64> = gs
+                .iter()
+                .filter(|g| g.state == st && g.blocked_on.iter().any(|b| b.addr == o.addr))
+                .map(|g| g.id)
+                .collect();
+            write!(out, "    {} goroutine{} in {st}:", ids.len(), if ids.len() == 1 { "" } else { "s" })?;
+            for id in ids.iter().take(MAX_IDS) {
+                write!(out, " {id}")?;
+            }
+            if ids.len() > MAX_IDS {
+                write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    let forever: Vec<&&Goroutine> = gs.iter().filter(|g| is_forever(&g.state)).collect();
+    if !forever.is_empty() {
+        writeln!(out)?;
+        write!(out, "{} goroutine{} blocked forever (nil channel or empty select):", forever.len(), if forever.len() == 1 { "" } else { "s" })?;
+        for g in forever.iter().take(MAX_IDS) {
+            write!(out, " {}", g.id)?;
+        }
+        if forever.len() > MAX_IDS {
+            write!(out, " (+{} more)", forever.len() - MAX_IDS)?;
+        }
+        writeln!(out)?;
+    }
+    let unknown: Vec<&&Goroutine> = gs
+        .iter()
+        .filter(|g| g.blocked_on.is_empty() && is_sync_wait(&g.state) && !is_forever(&g.state))
+        .collect();
+    if !unknown.is_empty() {
+        writeln!(out)?;
+        write!(out, "{} goroutine{} blocked on an object goroscope could not identify:", unknown.len(), if unknown.len() == 1 { "" } else { "s" })?;
+        for g in unknown.iter().take(MAX_IDS) {
+            write!(out, " {} [{}]", g.id, g.state)?;
+        }
+        if unknown.len() > MAX_IDS {
+            write!(out, " (+{} more)", unknown.len() - MAX_IDS)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Waits nothing can end: nil-channel operations and `select {}`.
+fn is_forever(state: &str) -> bool {
+    state.ends_with("(nil chan)") || state == "select (no cases)"
+}
+
+fn is_sync_wait(state: &str) -> bool {
+    state.starts_with("chan ") || state.starts_with("select") || state.starts_with("sync.") || state == "semacquire"
+}

@@ -1,0 +1,208 @@
+//! What blocked goroutines wait on: the channel behind a channel wait (`g.waiting` → sudog →
+//! `hchan`), the semaphore behind a sync wait (the runtime's `semtable` treaps of sudogs keyed
+//! by semaphore address, `src/runtime/sema.go`), and the state of each object read from
+//! memory: channel counts, Mutex state bits, RWMutex reader count and pending writer.
+//!
+//! This reads the target after it runs again (or a core): the objects of a hung program do
+//! not move, and every sudog found is checked against the frozen goroutine list (its g must
+//! be a goroutine the snapshot shows waiting), so a stale entry is dropped, never misreported.
+
+use super::Runtime;
+use super::goroutines::RawG;
+use super::layout::F;
+use crate::snapshot::{BlockedOn, Goroutine, SyncObject};
+use crate::target::{MemoryReader, ReadExt};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Most sudogs visited in the semaphore table.
+const MAX_SUDOGS: usize = 4 << 20;
+/// Most cases of one select followed.
+const MAX_SELECT_CASES: usize = 1024;
+/// Entries of `runtime.semtable` (`semTabSize`).
+const SEM_TAB_SIZE: u64 = 251;
+/// `rwmutexMaxReaders`.
+const RWMUTEX_MAX_READERS: i64 = 1 << 30;
+
+/// Fills `blocked_on` of the goroutines and returns the objects they wait on. `mem` must
+/// read the goroutines' g structs (as frozen) and the rest of the target's memory.
+pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine]) -> Vec<SyncObject> {
+    let l = &rt.layout;
+    let raws: Vec<RawG> = gs.iter().filter_map(|g| super::goroutines::read_g(rt, mem, g.addr).ok()).collect();
+    let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
+    let waiting: HashSet<u64> = gs.iter().filter(|g| g.status == super::status::WAITING).map(|g| g.addr).collect();
+    let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
+
+    // Channels: g.waiting is the sudog of a channel operation (a list, for select).
+    let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
+    for raw in &raws {
+        let Some(&i) = by_addr.get(&raw.addr) else { continue };
+        if raw.waiting == 0 || !is_chan_wait(&gs[i].state) {
+            continue;
+        }
+        let Some(c_off) = c_off else { break };
+        let mut s = raw.waiting;
+        let mut seen = 0;
+        while s != 0 && seen < MAX_SELECT_CASES {
+            seen += 1;
+            if l.read(F::SudogG, mem, s) != Some(raw.addr) {
+                break;
+            }
+            if let Ok(c) = mem.read_u64(s + c_off) {
+                if c != 0 {
+                    gs[i].blocked_on.push(BlockedOn { kind: "chan".into(), addr: c });
+                    objects.entry(c).or_insert_with(|| chan(rt, mem, c));
+                }
+            }
+            s = l.read(F::SudogWaitlink, mem, s).unwrap_or(0);
+        }
+    }
+
+    // Semaphores: walk every treap of the semaphore table and each address's wait list.
+    if let (Some(tab), Some(treap_off)) = (rt.bin.symbol("runtime.semtable"), l.off(F::SemaRootTreap)) {
+        let base = tab.addr.wrapping_add(rt.bias);
+        let stride = if tab.size >= SEM_TAB_SIZE { tab.size / SEM_TAB_SIZE } else { 64 };
+        let mut stack: Vec<u64> = (0..SEM_TAB_SIZE).filter_map(|i| mem.read_u64(base + i * stride + treap_off).ok()).filter(|&t| t != 0).collect();
+        let mut visited = HashSet::new();
+        while let Some(node) = stack.pop() {
+            if visited.len() >= MAX_SUDOGS || !visited.insert(node) {
+                continue;
+            }
+            for f in [F::SudogPrev, F::SudogNext] {
+                if let Some(child) = l.read(f, mem, node).filter(|&c| c != 0) {
+                    stack.push(child);
+                }
+            }
+            let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
+            let Ok(addr) = mem.read_u64(node + elem_off) else { continue };
+            let mut w = node;
+            while w != 0 && visited.len() < MAX_SUDOGS {
+                if w != node && !visited.insert(w) {
+                    break;
+                }
+                if let Some(g) = l.read(F::SudogG, mem, w) {
+                    if waiting.contains(&g) {
+                        if let Some(&i) = by_addr.get(&g) {
+                            let (kind, obj) = sync_object(&gs[i], addr);
+                            gs[i].blocked_on.push(BlockedOn { kind: kind.into(), addr: obj });
+                            objects.entry(obj).or_insert_with(|| primitive(mem, kind, obj));
+                        }
+                    }
+                }
+                w = l.read(F::SudogWaitlink, mem, w).unwrap_or(0);
+            }
+        }
+    }
+
+    // Waiter counts per object, by what each waiter does.
+    for g in gs.iter() {
+        for b in &g.blocked_on {
+            if let Some(o) = objects.get_mut(&b.addr) {
+                *o.waiters.entry(g.state.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut out: Vec<SyncObject> = objects.into_values().collect();
+    for o in &mut out {
+        o.summary = summary(o);
+    }
+    out.sort_by(|a, b| b.total_waiters().cmp(&a.total_waiters()).then(a.addr.cmp(&b.addr)));
+    out
+}
+
+fn is_chan_wait(state: &str) -> bool {
+    state.starts_with("chan ") || state.starts_with("select")
+}
+
+/// Which primitive a semaphore address belongs to, from the waiter's own frames: the
+/// innermost `sync` function on the stack says which method it is blocked in.
+fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
+    let funcs: Vec<&str> = g.frames.iter().map(|f| f.function.as_str()).collect();
+    let has = |name: &str| funcs.iter().any(|f| *f == name);
+    if has("sync.(*RWMutex).RLock") {
+        return ("sync.RWMutex", sema.wrapping_sub(12)); // readerSem
+    }
+    if has("sync.(*RWMutex).Lock") {
+        // Either waiting for readers (writerSem, +8) or for another writer (w.sema, +4).
+        let in_mutex = funcs.iter().any(|f| f.ends_with("(*Mutex).lockSlow") || f.ends_with("(*Mutex).Lock"));
+        return ("sync.RWMutex", sema.wrapping_sub(if in_mutex { 4 } else { 8 }));
+    }
+    if funcs.iter().any(|f| f.ends_with("(*Mutex).lockSlow") || *f == "sync.(*Mutex).Lock" || *f == "internal/sync.(*Mutex).Lock") {
+        return ("sync.Mutex", sema.wrapping_sub(4));
+    }
+    if has("sync.(*WaitGroup).Wait") {
+        return ("sync.WaitGroup", sema.wrapping_sub(8));
+    }
+    ("semaphore", sema)
+}
+
+fn chan(rt: &Runtime, mem: &impl MemoryReader, c: u64) -> SyncObject {
+    let l = &rt.layout;
+    let mut o = SyncObject { kind: "chan".into(), addr: c, ..Default::default() };
+    for (name, f) in [("qcount", F::HchanQcount), ("dataqsiz", F::HchanDataqsiz), ("elemsize", F::HchanElemsize), ("closed", F::HchanClosed)] {
+        if let Some(v) = l.read(f, mem, c) {
+            o.fields.push((name.into(), v as i64));
+        }
+    }
+    o
+}
+
+fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
+    let mut o = SyncObject { kind: kind.into(), addr, ..Default::default() };
+    let i32_at = |off: u64| mem.read_u32(addr + off).ok().map(|v| v as i32 as i64);
+    let fields: &[(&str, u64)] = match kind {
+        "sync.Mutex" => &[("state", 0)],
+        "sync.RWMutex" => &[("w.state", 0), ("readerCount", 16), ("readerWait", 20)],
+        _ => &[],
+    };
+    for &(name, off) in fields {
+        if let Some(v) = i32_at(off) {
+            o.fields.push((name.into(), v));
+        }
+    }
+    if kind == "sync.WaitGroup" {
+        if let Ok(state) = mem.read_u64(addr) {
+            o.fields.push(("counter".into(), (state >> 32) as i32 as i64));
+            o.fields.push(("waiters".into(), (state & 0xffff_ffff) as i64));
+        }
+    }
+    o
+}
+
+/// One line describing an object's own state.
+fn summary(o: &SyncObject) -> String {
+    let f = |n: &str| o.fields.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    match o.kind.as_str() {
+        "chan" => {
+            let (q, cap, closed) = (f("qcount").unwrap_or(0), f("dataqsiz").unwrap_or(0), f("closed").unwrap_or(0) != 0);
+            let kind = if cap == 0 { "unbuffered".to_string() } else { format!("buffered {cap}") };
+            format!("{kind}, {q}/{cap} queued, closed={closed}")
+        }
+        "sync.Mutex" => {
+            let s = f("state").unwrap_or(0);
+            format!(
+                "state={s:#x}: {}{}{}, {} waiters",
+                if s & 1 != 0 { "locked" } else { "unlocked" },
+                if s & 2 != 0 { ", woken" } else { "" },
+                if s & 4 != 0 { ", starving" } else { "" },
+                s >> 3
+            )
+        }
+        "sync.RWMutex" => {
+            let rc = f("readerCount").unwrap_or(0);
+            let rw = f("readerWait").unwrap_or(0);
+            let ws = f("w.state").unwrap_or(0);
+            if rc < 0 {
+                format!(
+                    "readerCount={rc}: 1 writer waiting for {rw} reader{} to leave, {} readers counted (holding or queued behind the writer); writer lock {}",
+                    if rw == 1 { "" } else { "s" },
+                    rc + RWMUTEX_MAX_READERS,
+                    if ws & 1 != 0 { "held" } else { "free" }
+                )
+            } else {
+                format!("readerCount={rc}: {rc} readers hold it, no writer pending; writer lock {}", if ws & 1 != 0 { "held" } else { "free" })
+            }
+        }
+        "sync.WaitGroup" => format!("counter={}, waiters={}", f("counter").unwrap_or(0), f("waiters").unwrap_or(0)),
+        _ => String::new(),
+    }
+}
