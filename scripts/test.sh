@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every goroscope test on a fresh machine: installs what the tests need (Go toolchains
-# from the Python package index, strace, qemu-user for arm64 cores when used), then
+# from the Python package index and, for 1.19, Debian's packages; strace, qemu-user for arm64 cores when used), then
 # `cargo test`. Options:
 #   --quick   only the newest Go toolchain (local iteration; CI runs everything)
 set -euo pipefail
@@ -24,9 +24,12 @@ else
   scripts/install-go.sh
 fi
 
-# System tools some tests drive (a second tracer for the "already traced" case).
+# System tools some tests drive: a second tracer for the "already traced" case (strace),
+# qemu-aarch64 for the arm64 core tests, gdb (gcore, and opening written cores).
 need=()
 command -v strace >/dev/null || need+=(strace)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+command -v gcore >/dev/null || need+=(gdb)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

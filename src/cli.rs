@@ -157,12 +157,15 @@ enum Target {
 }
 
 impl Target {
-    fn new(pid: Option<i32>, c: CoreArgs) -> Target {
+    fn new(pid: Option<i32>, c: CoreArgs) -> Result<Target, String> {
         match (c.core, pid) {
-            (Some(core), _) => Target::Core { core, exe: c.exe },
-            (None, Some(pid)) => Target::Pid(pid),
+            (Some(core), _) => Ok(Target::Core { core, exe: c.exe }),
+            (None, _) if c.exe.is_some() => {
+                Err("--exe names a core's executable; use it with --core (a process's executable is found from its pid)".into())
+            }
+            (None, Some(pid)) => Ok(Target::Pid(pid)),
             // clap requires one of them.
-            (None, None) => Target::Pid(0),
+            (None, None) => Err("give a process id or --core FILE".into()),
         }
     }
 
@@ -218,7 +221,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version };
     let res = match cli.command {
         Command::Dump { pid, level, mut view, core } => {
-            let target = Target::new(pid, core);
+            let target = Target::new(pid, core)?;
             // A core is a crash dump: by default print it like the crash traceback.
             view.system = match level {
                 Some(l) => l >= 2,
@@ -253,15 +256,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
         Command::Grs { pid, stacks, system, core } => {
-            let snap = take(&Target::new(pid, core), ro, quiet)?;
+            let snap = take(&Target::new(pid, core)?, ro, quiet)?;
             render::grs::render(&snap, render::grs::Options { stacks, system, selected: None }, &mut out)
         }
         Command::Bt { ids, core } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
-                (true, &[goid]) => (Target::new(None, core), goid),
+                (true, &[goid]) => (Target::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
                     let pid = i32::try_from(pid).map_err(|_| format!("{pid} is not a process id"))?;
-                    (Target::Pid(pid), goid)
+                    (Target::new(Some(pid), core)?, goid)
                 }
                 (true, _) => return Err("with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID".into()),
                 (false, _) => return Err("bt takes a process id and a goroutine id: goroscope bt PID GOID".into()),
@@ -272,7 +275,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             })?;
             render::bt::frames(g, 0, &mut out)
         }
-        Command::Inspect { pid, core } => inspect(&Target::new(pid, core), ro, &mut out),
+        Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
@@ -447,7 +450,13 @@ fn inspect(target: &Target, ro: OpenOptions, out: &mut dyn Write) -> io::Result<
             }
         }
         Session::Live(_) => {
-            writeln!(out, "{:<14} {:<24} (frozen window)", "pause", format!("{:.2} ms", snap.meta.pause_ns as f64 / 1e6))?;
+            writeln!(
+        out,
+        "{:<14} {:<24} (frozen window; {:.2} ms of it copying)",
+        "pause",
+        format!("{:.2} ms", snap.meta.pause_ns as f64 / 1e6),
+        snap.meta.copy_ns as f64 / 1e6
+    )?;
             writeln!(
                 out,
                 "{:<14} {:<24} (copied in the frozen window)",

@@ -9,7 +9,7 @@ use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::target::live::{self, LiveError, LiveProcess};
 use crate::runtime::blocked;
-use crate::target::{Layered, MemoryReader, ThreadState};
+use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
 use std::collections::HashMap;
 use std::fmt;
@@ -102,9 +102,11 @@ impl LiveSession {
         let freeze = self.proc.freeze()?;
         let threads = freeze.threads().to_vec();
         let nanotime = monotonic_now();
+        let copy_start = std::time::Instant::now();
         let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
+        let copy_ns = copy_start.elapsed().as_nanos() as u64;
         let extra = in_window(&threads);
         let pause = freeze.thaw();
         let pid = self.proc.pid();
@@ -126,13 +128,16 @@ impl LiveSession {
             go_version: self.rt.go_version_string(),
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
+            copy_ns,
             copied_bytes: image.total_bytes(),
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
         let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
             .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
-        snap.objects = blocked::analyze(&self.rt, &Layered(&image, &self.proc), &mut snap.goroutines);
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
         Ok((snap, extra))
     }
 }
@@ -232,20 +237,20 @@ impl CoreSession {
             go_version: self.rt.go_version_string(),
             arch: self.rt.bin.arch.to_string(),
             pause_ns: 0,
+            copy_ns: 0,
             copied_bytes: 0,
             traceback_labels: traceback_labels_env(&self.rt, &environ),
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
-        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines);
+        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first;
         // that thread's NT_PRSTATUS is the core's first.
-        if let Some(first) = snap.threads.first().and_then(|t| t.goid) {
-            if let Some(i) = snap.goroutines.iter().position(|g| g.id == first) {
-                let g = snap.goroutines.remove(i);
-                snap.goroutines.insert(0, g);
-            }
+        if let Some(first) = snap.threads.first().and_then(|t| t.goid)
+            && let Some(i) = snap.goroutines.iter().position(|g| g.id == first)
+        {
+            let g = snap.goroutines.remove(i);
+            snap.goroutines.insert(0, g);
         }
-        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines);
         Ok(snap)
     }
 }

@@ -208,14 +208,19 @@ fn goroscope_matches_runtime() {
     );
 }
 
-/// The production build flavors (stripped, PIE, -trimpath, -race, cgo) and the stripped path
-/// forced on a default build, on the scenario that holds every state at once.
+/// The production build flavors (stripped, PIE, -trimpath, -race, cgo, GOAMD64=v3) and the
+/// stripped path forced on a default build, on the scenario that holds every state at once;
+/// plus the `cgo` scenario (a goroutine blocked in C) on the builds that have cgo.
 #[test]
 fn goroscope_matches_runtime_build_flavors() {
     let mut all = cases_with(&["all"], Flavor::Default, &["--no-dwarf"]);
     for &f in Flavor::ALL.iter().filter(|&&f| f != Flavor::Default) {
         all.extend(cases(&["all"], f));
     }
+    // A goroutine blocked inside a C function (only cgo builds have the scenario; -race
+    // builds use cgo too).
+    all.extend(cases(&["cgo"], Flavor::Cgo));
+    all.extend(cases(&["cgo"], Flavor::Race));
     let results = run_matrix(&all, conformance_case);
     report("goroscope dump vs runtime.Stack (build flavors)", &all, &results);
 }

@@ -54,10 +54,8 @@ pub fn body(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> 
     // logical frame); 1.21+ walk the whole stack and elide in the middle.
     let old = !v.at_least(21);
     let mut walked = g.frames.as_slice();
-    if old {
-        if let Some((i, _)) = g.frames.iter().enumerate().filter(|(_, f)| !f.inlined).nth(MAX_FRAMES_GO119 - 1) {
-            walked = &g.frames[..=i];
-        }
+    if old && let Some((i, _)) = g.frames.iter().enumerate().filter(|(_, f)| !f.inlined).nth(MAX_FRAMES_GO119 - 1) {
+        walked = &g.frames[..=i];
     }
     let shown: Vec<&Frame> = if opts.level >= 2 {
         walked.iter().collect()

@@ -8,10 +8,11 @@
 //! be a goroutine the snapshot shows waiting), so a stale entry is dropped, never misreported.
 
 use super::Runtime;
-use super::goroutines::RawG;
+use super::goroutines::{CopyFn, RawG};
 use super::layout::F;
 use crate::snapshot::{BlockedOn, Goroutine, SyncObject};
-use crate::target::{MemoryReader, ReadExt};
+use crate::target::image::MemoryImage;
+use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Most sudogs visited in the semaphore table.
@@ -23,74 +24,113 @@ const SEM_TAB_SIZE: u64 = 251;
 /// `rwmutexMaxReaders`.
 const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
-/// Fills `blocked_on` of the goroutines and returns the objects they wait on. `mem` must
-/// read the goroutines' g structs (as frozen) and the rest of the target's memory.
-pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine]) -> Vec<SyncObject> {
+/// Fills `blocked_on` of the goroutines and returns the objects they wait on.
+///
+/// `mem` reads the goroutines' g structs (as frozen) and whatever else it holds; `fetch`
+/// copies more of the target into a local image, in batched rounds (one per level of the
+/// structures walked), so a live target costs a few `process_vm_readv` calls, not one per
+/// word. For a core, `fetch` does nothing and everything is read from `mem`.
+pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: &mut CopyFn<'_>) -> Vec<SyncObject> {
     let l = &rt.layout;
+    let mut local = MemoryImage::new();
     let raws: Vec<RawG> = gs.iter().filter_map(|g| super::goroutines::read_g(rt, mem, g.addr).ok()).collect();
     let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
     let waiting: HashSet<u64> = gs.iter().filter(|g| g.status == super::status::WAITING).map(|g| g.addr).collect();
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
+    let sudog_len = [F::SudogG, F::SudogNext, F::SudogPrev, F::SudogElemVu, F::SudogElem, F::SudogWaitlink, F::SudogCVu, F::SudogC]
+        .iter()
+        .filter_map(|&f| l.off(f))
+        .max()
+        .unwrap_or(0)
+        + 8;
+    let hchan_len = [F::HchanQcount, F::HchanDataqsiz, F::HchanElemsize, F::HchanClosed].iter().filter_map(|&f| l.off(f)).max().unwrap_or(0) + 8;
 
     // Channels: g.waiting is the sudog of a channel operation (a list, for select).
     let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
-    for raw in &raws {
-        let Some(&i) = by_addr.get(&raw.addr) else { continue };
-        if raw.waiting == 0 || !is_chan_wait(&gs[i].state) {
-            continue;
-        }
-        let Some(c_off) = c_off else { break };
-        let mut s = raw.waiting;
-        let mut seen = 0;
-        while s != 0 && seen < MAX_SELECT_CASES {
-            seen += 1;
-            if l.read(F::SudogG, mem, s) != Some(raw.addr) {
-                break;
-            }
-            if let Ok(c) = mem.read_u64(s + c_off) {
-                if c != 0 {
-                    gs[i].blocked_on.push(BlockedOn { kind: "chan".into(), addr: c });
-                    objects.entry(c).or_insert_with(|| chan(rt, mem, c));
+    let mut frontier: Vec<(usize, u64)> = Vec::new();
+    if c_off.is_some() {
+        for raw in &raws {
+            if let Some(&i) = by_addr.get(&raw.addr) {
+                if raw.waiting != 0 && is_chan_wait(&gs[i].state) {
+                    frontier.push((i, raw.waiting));
                 }
             }
-            s = l.read(F::SudogWaitlink, mem, s).unwrap_or(0);
         }
     }
+    let mut chans: Vec<u64> = Vec::new();
+    for _ in 0..MAX_SELECT_CASES {
+        if frontier.is_empty() {
+            break;
+        }
+        fetch(&frontier.iter().map(|&(_, s)| (s, sudog_len)).collect::<Vec<_>>(), &mut local);
+        let rd = Layered(&local, mem);
+        let mut next = Vec::new();
+        for (i, sg) in frontier {
+            if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
+                continue;
+            }
+            if let Ok(c) = rd.read_u64(sg + c_off.unwrap_or(0)) {
+                if c != 0 {
+                    gs[i].blocked_on.push(BlockedOn { kind: "chan".into(), addr: c });
+                    chans.push(c);
+                }
+            }
+            if let Some(w) = l.read(F::SudogWaitlink, &rd, sg).filter(|&w| w != 0) {
+                next.push((i, w));
+            }
+        }
+        frontier = next;
+    }
+    chans.sort_unstable();
+    chans.dedup();
+    fetch(&chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(), &mut local);
+    for &c in &chans {
+        objects.insert(c, chan(rt, &Layered(&local, mem), c));
+    }
 
-    // Semaphores: walk every treap of the semaphore table and each address's wait list.
+    // Semaphores: walk every treap of the semaphore table and each address's wait list, one
+    // level of sudogs per round.
+    let mut prims: Vec<(&'static str, u64)> = Vec::new();
     if let (Some(tab), Some(treap_off)) = (rt.bin.symbol("runtime.semtable"), l.off(F::SemaRootTreap)) {
         let base = tab.addr.wrapping_add(rt.bias);
         let stride = if tab.size >= SEM_TAB_SIZE { tab.size / SEM_TAB_SIZE } else { 64 };
-        let mut stack: Vec<u64> = (0..SEM_TAB_SIZE).filter_map(|i| mem.read_u64(base + i * stride + treap_off).ok()).filter(|&t| t != 0).collect();
+        fetch(&[(base, stride * SEM_TAB_SIZE)], &mut local);
+        let rd = Layered(&local, mem);
+        let mut frontier: Vec<u64> =
+            (0..SEM_TAB_SIZE).filter_map(|i| rd.read_u64(base + i * stride + treap_off).ok()).filter(|&t| t != 0).collect();
+        let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
         let mut visited = HashSet::new();
-        while let Some(node) = stack.pop() {
-            if visited.len() >= MAX_SUDOGS || !visited.insert(node) {
-                continue;
-            }
-            for f in [F::SudogPrev, F::SudogNext] {
-                if let Some(child) = l.read(f, mem, node).filter(|&c| c != 0) {
-                    stack.push(child);
-                }
-            }
-            let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
-            let Ok(addr) = mem.read_u64(node + elem_off) else { continue };
-            let mut w = node;
-            while w != 0 && visited.len() < MAX_SUDOGS {
-                if w != node && !visited.insert(w) {
-                    break;
-                }
-                if let Some(g) = l.read(F::SudogG, mem, w) {
-                    if waiting.contains(&g) {
-                        if let Some(&i) = by_addr.get(&g) {
-                            let (kind, obj) = sync_object(&gs[i], addr);
-                            gs[i].blocked_on.push(BlockedOn { kind: kind.into(), addr: obj });
-                            objects.entry(obj).or_insert_with(|| primitive(mem, kind, obj));
-                        }
+        while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
+            frontier.retain(|&n| visited.insert(n));
+            fetch(&frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(), &mut local);
+            let rd = Layered(&local, mem);
+            let mut next = Vec::new();
+            for node in frontier {
+                for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
+                    if let Some(child) = l.read(f, &rd, node).filter(|&c| c != 0 && !visited.contains(&c)) {
+                        next.push(child);
                     }
                 }
-                w = l.read(F::SudogWaitlink, mem, w).unwrap_or(0);
+                let (Some(g), Ok(addr)) = (l.read(F::SudogG, &rd, node), rd.read_u64(node + elem_off)) else { continue };
+                if !waiting.contains(&g) {
+                    continue;
+                }
+                if let Some(&i) = by_addr.get(&g) {
+                    let (kind, obj) = sync_object(&gs[i], addr);
+                    if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
+                        gs[i].blocked_on.push(BlockedOn { kind: kind.into(), addr: obj });
+                        prims.push((kind, obj));
+                    }
+                }
             }
+            frontier = next;
         }
+    }
+    prims.sort_unstable();
+    prims.dedup();
+    fetch(&prims.iter().map(|&(_, a)| (a, 24)).collect::<Vec<_>>(), &mut local);
+    for &(kind, a) in &prims {
+        objects.entry(a).or_insert_with(|| primitive(&Layered(&local, mem), kind, a));
     }
 
     // Waiter counts per object, by what each waiter does.

@@ -40,6 +40,9 @@ pub struct Meta {
     pub arch: String,
     /// How long the target was stopped, in nanoseconds.
     pub pause_ns: u64,
+    /// Of the stop, nanoseconds spent copying memory (the rest is stopping and resuming
+    /// the threads).
+    pub copy_ns: u64,
     /// Bytes copied during the stop.
     pub copied_bytes: u64,
     /// Whether the target's runtime prints labels in tracebacks (GODEBUG `tracebacklabels`).

@@ -127,7 +127,11 @@ impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CoreError::Io { path, error } => {
-                write!(f, "cannot read core file {}: {error}; check the path and its permissions", path.display())
+                write!(
+                    f,
+                    "cannot read core file {}: {error}; check the path and its permissions",
+                    path.display()
+                )
             }
             CoreError::NotElf { path, why } => write!(
                 f,
@@ -144,14 +148,21 @@ impl fmt::Display for CoreError {
                 "core of an unsupported machine (e_machine {machine}); goroscope reads x86_64 and aarch64 cores"
             ),
             CoreError::Malformed { path, why } => {
-                write!(f, "core file {} is damaged: {why}; it may be truncated, take it again", path.display())
+                write!(
+                    f,
+                    "core file {} is damaged: {why}; it may be truncated, take it again",
+                    path.display()
+                )
             }
             CoreError::NoExecutable { named: Some(p) } => write!(
                 f,
                 "the core's executable {p} is not on this machine; pass the program's binary with --exe"
             ),
             CoreError::NoExecutable { named: None } => {
-                write!(f, "the core does not say where its executable is; pass the program's binary with --exe")
+                write!(
+                    f,
+                    "the core does not say where its executable is; pass the program's binary with --exe"
+                )
             }
             CoreError::ExeMismatch { exe, why } => write!(
                 f,
@@ -220,13 +231,19 @@ impl fmt::Debug for CoreFile {
 }
 
 fn u16_at(d: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(d.get(off..off.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        d.get(off..off.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn u32_at(d: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(off..off.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        d.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(d: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(d.get(off..off.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        d.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 /// The parts of a 64-bit little-endian ELF header goroscope uses.
@@ -264,15 +281,24 @@ fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
             .ok()
             .and_then(|o| o.checked_add(44))
             .and_then(|o| u32_at(d, o))
-            .ok_or("program header count (PN_XNUM) points outside the file")? as usize;
+            .ok_or("program header count (PN_XNUM) points outside the file")?
+            as usize;
     }
     if phnum > 0 && phentsize as usize != PHDR_SIZE {
-        return Err(format!("program header size {phentsize}, expected {PHDR_SIZE}"));
+        return Err(format!(
+            "program header size {phentsize}, expected {PHDR_SIZE}"
+        ));
     }
     if phnum > MAX_SEGMENTS {
         return Err(format!("{phnum} program headers"));
     }
-    Ok(Ehdr { e_type, machine, entry, phoff, phnum })
+    Ok(Ehdr {
+        e_type,
+        machine,
+        entry,
+        phoff,
+        phnum,
+    })
 }
 
 /// Raw program headers: `(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz)`. Those that
@@ -280,15 +306,34 @@ fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
 fn parse_phdrs(d: &[u8], eh: &Ehdr, problems: &mut Vec<String>) -> Vec<[u64; 6]> {
     let mut out = Vec::new();
     for i in 0..eh.phnum {
-        let Some(off) = (i as u64).checked_mul(PHDR_SIZE as u64).and_then(|o| o.checked_add(eh.phoff)) else {
+        let Some(off) = (i as u64)
+            .checked_mul(PHDR_SIZE as u64)
+            .and_then(|o| o.checked_add(eh.phoff))
+        else {
             break;
         };
-        let Some(p) = usize::try_from(off).ok().and_then(|o| d.get(o..o.checked_add(PHDR_SIZE)?)) else {
-            push_problem(problems, format!("program headers {i}..{} are past the end of the file", eh.phnum));
+        let Some(p) = usize::try_from(off)
+            .ok()
+            .and_then(|o| d.get(o..o.checked_add(PHDR_SIZE)?))
+        else {
+            push_problem(
+                problems,
+                format!(
+                    "program headers {i}..{} are past the end of the file",
+                    eh.phnum
+                ),
+            );
             break;
         };
         let w = |o| u64_at(p, o).unwrap_or(0);
-        out.push([u32_at(p, 0).unwrap_or(0) as u64, u32_at(p, 4).unwrap_or(0) as u64, w(8), w(16), w(32), w(40)]);
+        out.push([
+            u32_at(p, 0).unwrap_or(0) as u64,
+            u32_at(p, 4).unwrap_or(0) as u64,
+            w(8),
+            w(16),
+            w(32),
+            w(40),
+        ]);
     }
     out
 }
@@ -301,32 +346,53 @@ fn push_problem(problems: &mut Vec<String>, p: String) {
 
 /// Clamps `[offset, offset+size)` to the file; the number of bytes present.
 fn present(file_len: u64, offset: u64, size: u64) -> u64 {
-    if offset >= file_len { 0 } else { size.min(file_len - offset) }
+    if offset >= file_len {
+        0
+    } else {
+        size.min(file_len - offset)
+    }
 }
 
 /// The notes in `d`: `(n_type, name, desc)`; stops at the first malformed one.
-fn parse_notes<'a>(d: &'a [u8], problems: &mut Vec<String>, at: u64) -> Vec<(u32, &'a [u8], &'a [u8])> {
+fn parse_notes<'a>(
+    d: &'a [u8],
+    problems: &mut Vec<String>,
+    at: u64,
+) -> Vec<(u32, &'a [u8], &'a [u8])> {
     let align4 = |n: usize| n.checked_add(3).map(|v| v & !3);
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < d.len() {
         let hdr = (u32_at(d, pos), u32_at(d, pos + 4), u32_at(d, pos + 8));
         let (Some(namesz), Some(descsz), Some(ty)) = hdr else {
-            push_problem(problems, format!("note at file offset {:#x} is cut short", at + pos as u64));
+            push_problem(
+                problems,
+                format!("note at file offset {:#x} is cut short", at + pos as u64),
+            );
             break;
         };
         let name_start = pos + 12;
         let name_end = name_start.checked_add(namesz as usize);
         let desc_start = name_end.and_then(align4);
         let desc_end = desc_start.and_then(|s| s.checked_add(descsz as usize));
-        let (Some(name_end), Some(desc_start), Some(desc_end)) = (name_end, desc_start, desc_end) else {
-            push_problem(problems, format!("note at file offset {:#x} has impossible sizes", at + pos as u64));
+        let (Some(name_end), Some(desc_start), Some(desc_end)) = (name_end, desc_start, desc_end)
+        else {
+            push_problem(
+                problems,
+                format!(
+                    "note at file offset {:#x} has impossible sizes",
+                    at + pos as u64
+                ),
+            );
             break;
         };
         if desc_end > d.len() {
             push_problem(
                 problems,
-                format!("note at file offset {:#x} runs past its segment (the core is truncated?)", at + pos as u64),
+                format!(
+                    "note at file offset {:#x} runs past its segment (the core is truncated?)",
+                    at + pos as u64
+                ),
             );
             break;
         }
@@ -357,16 +423,24 @@ fn parse_nt_file(desc: &[u8]) -> Result<Vec<FileMapping>, String> {
         return Err(format!("{count} entries"));
     }
     let count = count as usize;
-    let names_at = count.checked_mul(24).and_then(|n| n.checked_add(16)).ok_or("too many entries")?;
+    let names_at = count
+        .checked_mul(24)
+        .and_then(|n| n.checked_add(16))
+        .ok_or("too many entries")?;
     if names_at > desc.len() {
-        return Err(format!("{count} entries do not fit in {} bytes", desc.len()));
+        return Err(format!(
+            "{count} entries do not fit in {} bytes",
+            desc.len()
+        ));
     }
     let mut names = desc[names_at..].split(|&b| b == 0);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let e = 16 + i * 24;
         let (start, end, pgoff) = (u64_at(desc, e), u64_at(desc, e + 8), u64_at(desc, e + 16));
-        let (Some(start), Some(end), Some(pgoff)) = (start, end, pgoff) else { break };
+        let (Some(start), Some(end), Some(pgoff)) = (start, end, pgoff) else {
+            break;
+        };
         let Some(name) = names.next() else {
             return Err(format!("entry {i} has no file name"));
         };
@@ -394,11 +468,17 @@ struct Parsed {
 impl CoreFile {
     /// Maps and parses a core file.
     pub fn open(path: &Path) -> Result<CoreFile, CoreError> {
-        let io = |e: std::io::Error| CoreError::Io { path: path.to_path_buf(), error: e.to_string() };
+        let io = |e: std::io::Error| CoreError::Io {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
-            return Err(CoreError::NotElf { path: path.to_path_buf(), why: "not a regular file".into() });
+            return Err(CoreError::NotElf {
+                path: path.to_path_buf(),
+                why: "not a regular file".into(),
+            });
         }
         if meta.len() < EHDR_SIZE as u64 {
             return Err(CoreError::NotElf {
@@ -414,7 +494,10 @@ impl CoreFile {
 
     fn parse(path: PathBuf, data: memmap2::Mmap) -> Result<CoreFile, CoreError> {
         let d: &[u8] = &data;
-        let eh = parse_ehdr(d).map_err(|why| CoreError::NotElf { path: path.clone(), why })?;
+        let eh = parse_ehdr(d).map_err(|why| CoreError::NotElf {
+            path: path.clone(),
+            why,
+        })?;
         if eh.e_type != ET_CORE {
             return Err(CoreError::NotCore { path });
         }
@@ -426,7 +509,10 @@ impl CoreFile {
         let mut problems = Vec::new();
         let phdrs = parse_phdrs(d, &eh, &mut problems);
         if phdrs.is_empty() {
-            return Err(CoreError::Malformed { path, why: "no program headers".into() });
+            return Err(CoreError::Malformed {
+                path,
+                why: "no program headers".into(),
+            });
         }
         let file_len = d.len() as u64;
         let mut segments = Vec::new();
@@ -448,7 +534,10 @@ impl CoreFile {
             }
         }
         if truncated > 0 {
-            push_problem(&mut problems, format!("the core is truncated: {truncated} bytes of its segments are missing"));
+            push_problem(
+                &mut problems,
+                format!("the core is truncated: {truncated} bytes of its segments are missing"),
+            );
         }
         segments.sort_by_key(|s| s.vaddr);
         // Overlapping segments would make reads ambiguous: keep the first of each overlap.
@@ -456,7 +545,10 @@ impl CoreFile {
         for s in segments {
             match kept.last() {
                 Some(p) if p.vaddr.saturating_add(p.memsz) > s.vaddr => {
-                    push_problem(&mut problems, format!("segment at {:#x} overlaps the one before; ignored", s.vaddr));
+                    push_problem(
+                        &mut problems,
+                        format!("segment at {:#x} overlaps the one before; ignored", s.vaddr),
+                    );
                 }
                 _ => kept.push(s),
             }
@@ -478,7 +570,9 @@ impl CoreFile {
                         match (regs, tid) {
                             (Some(regs), Some(tid)) if core.threads.len() < MAX_THREADS => {
                                 if core.signal.is_none() {
-                                    core.signal = u16_at(desc, PRSTATUS_CURSIG).map(|s| s as i32).filter(|&s| s != 0);
+                                    core.signal = u16_at(desc, PRSTATUS_CURSIG)
+                                        .map(|s| s as i32)
+                                        .filter(|&s| s != 0);
                                 }
                                 core.threads.push(ThreadState { tid, regs })
                             }
@@ -495,8 +589,13 @@ impl CoreFile {
                         }
                     }
                     NT_PRPSINFO => {
-                        core.pid = u32_at(desc, PRPSINFO_PID).map(|p| p as i32).filter(|&p| p > 0);
-                        core.fname = desc.get(PRPSINFO_FNAME..PRPSINFO_FNAME + 16).map(c_string).filter(|s| !s.is_empty());
+                        core.pid = u32_at(desc, PRPSINFO_PID)
+                            .map(|p| p as i32)
+                            .filter(|&p| p > 0);
+                        core.fname = desc
+                            .get(PRPSINFO_FNAME..PRPSINFO_FNAME + 16)
+                            .map(c_string)
+                            .filter(|s| !s.is_empty());
                     }
                     NT_AUXV => {
                         core.auxv = desc
@@ -507,14 +606,21 @@ impl CoreFile {
                     }
                     NT_FILE => match parse_nt_file(desc) {
                         Ok(f) => core.files = f,
-                        Err(e) => push_problem(&mut problems, format!("NT_FILE note unreadable ({e}); ignored")),
+                        Err(e) => push_problem(
+                            &mut problems,
+                            format!("NT_FILE note unreadable ({e}); ignored"),
+                        ),
                     },
                     _ => {}
                 }
             }
         }
         if core.threads.is_empty() {
-            push_problem(&mut problems, "no thread registers (NT_PRSTATUS) in the core; running goroutines show no stack".into());
+            push_problem(
+                &mut problems,
+                "no thread registers (NT_PRSTATUS) in the core; running goroutines show no stack"
+                    .into(),
+            );
         }
         if core.pid.is_none() {
             core.pid = core.threads.first().map(|t| t.tid).filter(|&t| t > 0);
@@ -607,7 +713,10 @@ impl CoreFile {
 
     /// The bytes of `[addr, addr+n)` if one segment holds them all in the file.
     pub fn slice(&self, addr: u64, n: u64) -> Option<&[u8]> {
-        let i = self.segments.partition_point(|s| s.vaddr <= addr).checked_sub(1)?;
+        let i = self
+            .segments
+            .partition_point(|s| s.vaddr <= addr)
+            .checked_sub(1)?;
         let s = &self.segments[i];
         let rel = addr - s.vaddr;
         if rel.checked_add(n)? > s.filesz {
@@ -623,31 +732,50 @@ impl CoreFile {
     /// like `NAME=value` are indistinguishable and included.
     pub fn environ(&self) -> Vec<String> {
         const MAX: u64 = 256 << 10;
-        let Some(execfn) = self.auxv_value(AT_EXECFN) else { return Vec::new() };
-        let Some(i) = self.segments.partition_point(|s| s.vaddr <= execfn).checked_sub(1) else {
+        let Some(execfn) = self.auxv_value(AT_EXECFN) else {
+            return Vec::new();
+        };
+        let Some(i) = self
+            .segments
+            .partition_point(|s| s.vaddr <= execfn)
+            .checked_sub(1)
+        else {
             return Vec::new();
         };
         let s = self.segments[i];
         let lo = execfn.saturating_sub(MAX).max(s.vaddr);
-        let Some(bytes) = self.slice(lo, execfn - lo) else { return Vec::new() };
+        let Some(bytes) = self.slice(lo, execfn - lo) else {
+            return Vec::new();
+        };
         let mut out: Vec<String> = bytes
             .split(|&b| b == 0)
             .skip(usize::from(lo != s.vaddr)) // the first piece may be cut
             .filter(|v| !v.is_empty() && v.contains(&b'='))
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect();
-        out.retain(|v| v.split('=').next().is_some_and(|k| !k.is_empty() && !k.contains(' ')));
+        out.retain(|v| {
+            v.split('=')
+                .next()
+                .is_some_and(|k| !k.is_empty() && !k.contains(' '))
+        });
         out
     }
 }
 
 impl MemoryReader for CoreFile {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let err = ReadError { addr, len: buf.len() as u64 };
+        let err = ReadError {
+            addr,
+            len: buf.len() as u64,
+        };
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.checked_add(done as u64).ok_or(err)?;
-            let i = self.segments.partition_point(|s| s.vaddr <= a).checked_sub(1).ok_or(err)?;
+            let i = self
+                .segments
+                .partition_point(|s| s.vaddr <= a)
+                .checked_sub(1)
+                .ok_or(err)?;
             let s = &self.segments[i];
             let rel = a - s.vaddr;
             if rel >= s.filesz {
@@ -681,7 +809,10 @@ pub struct SplicedMemory {
 
 impl fmt::Debug for SplicedMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SplicedMemory").field("core", &self.core).field("exe_ranges", &self.exe.as_ref().map(|e| e.1.len())).finish()
+        f.debug_struct("SplicedMemory")
+            .field("core", &self.core)
+            .field("exe_ranges", &self.exe.as_ref().map(|e| e.1.len()))
+            .finish()
     }
 }
 
@@ -700,12 +831,19 @@ impl SplicedMemory {
     /// The core, then the executable at `exe` loaded at `bias`. Checks that the executable
     /// is the core's where the core kept its first page (the ELF header the kernel dumps).
     pub fn new(core: CoreFile, exe: &Path, bias: u64) -> Result<SplicedMemory, CoreError> {
-        let io = |e: std::io::Error| CoreError::Io { path: exe.to_path_buf(), error: e.to_string() };
+        let io = |e: std::io::Error| CoreError::Io {
+            path: exe.to_path_buf(),
+            error: e.to_string(),
+        };
         let file = std::fs::File::open(exe).map_err(io)?;
         // SAFETY: read-only map of the executable, as GoBinary does.
         let data = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        let mismatch = |why: String| CoreError::ExeMismatch { exe: exe.to_path_buf(), why };
-        let eh = parse_ehdr(&data).map_err(|w| mismatch(format!("not a 64-bit little-endian ELF file: {w}")))?;
+        let mismatch = |why: String| CoreError::ExeMismatch {
+            exe: exe.to_path_buf(),
+            why,
+        };
+        let eh = parse_ehdr(&data)
+            .map_err(|w| mismatch(format!("not a 64-bit little-endian ELF file: {w}")))?;
         if eh.e_type != ET_EXEC && eh.e_type != ET_DYN {
             return Err(mismatch("not an executable".into()));
         }
@@ -714,7 +852,10 @@ impl SplicedMemory {
             Arch::Arm64 => EM_AARCH64,
         };
         if eh.machine != want {
-            return Err(mismatch(format!("e_machine {}, the core is {}", eh.machine, core.arch)));
+            return Err(mismatch(format!(
+                "e_machine {}, the core is {}",
+                eh.machine, core.arch
+            )));
         }
         let mut ignored = Vec::new();
         let mut ranges = Vec::new();
@@ -725,23 +866,30 @@ impl SplicedMemory {
             }
             let len = present(flen, offset, filesz);
             if len > 0 {
-                ranges.push(ExeRange { addr: vaddr.wrapping_add(bias), len, offset });
+                ranges.push(ExeRange {
+                    addr: vaddr.wrapping_add(bias),
+                    len,
+                    offset,
+                });
             }
         }
         ranges.sort_by_key(|r| r.addr);
         // Where the core kept the first page of the executable's first segment, it must match.
         if let Some(r) = ranges.iter().find(|r| r.offset == 0) {
             let n = r.len.min(4096);
-            if let Some(in_core) = core.slice(r.addr, n) {
-                if in_core != &data[..n as usize] {
-                    return Err(mismatch(format!(
-                        "its first page differs from the core's copy at {:#x}",
-                        r.addr
-                    )));
-                }
+            if let Some(in_core) = core.slice(r.addr, n)
+                && in_core != &data[..n as usize]
+            {
+                return Err(mismatch(format!(
+                    "its first page differs from the core's copy at {:#x}",
+                    r.addr
+                )));
             }
         }
-        Ok(SplicedMemory { core, exe: Some((data, ranges)) })
+        Ok(SplicedMemory {
+            core,
+            exe: Some((data, ranges)),
+        })
     }
 
     /// The core.
@@ -750,11 +898,17 @@ impl SplicedMemory {
     }
 
     fn read_exe(&self, addr: u64, buf: &mut [u8]) -> bool {
-        let Some((data, ranges)) = &self.exe else { return false };
-        let Some(i) = ranges.partition_point(|r| r.addr <= addr).checked_sub(1) else { return false };
+        let Some((data, ranges)) = &self.exe else {
+            return false;
+        };
+        let Some(i) = ranges.partition_point(|r| r.addr <= addr).checked_sub(1) else {
+            return false;
+        };
         let r = ranges[i];
         let rel = addr - r.addr;
-        let Some(end) = rel.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = rel.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if end > r.len {
             return false;
         }
@@ -775,11 +929,14 @@ impl MemoryReader for SplicedMemory {
             return Ok(());
         }
         // Piecewise: each page from the core if it has it, else from the executable.
-        let err = ReadError { addr, len: buf.len() as u64 };
+        let err = ReadError {
+            addr,
+            len: buf.len() as u64,
+        };
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.checked_add(done as u64).ok_or(err)?;
-            let page_end = (a | 0xfff).checked_add(1).unwrap_or(u64::MAX);
+            let page_end = (a | 0xfff).saturating_add(1);
             let n = ((page_end - a) as usize).min(buf.len() - done);
             let piece = &mut buf[done..done + n];
             if self.core.read_at(a, piece).is_err() && !self.read_exe(a, piece) {
@@ -797,7 +954,11 @@ mod tests {
     use crate::target::ReadExt;
 
     /// A minimal core: one PT_NOTE with the given notes, PT_LOADs with the given bytes.
-    pub(crate) fn build_core(machine: u16, notes: &[(u32, &[u8])], loads: &[(u64, &[u8], u64)]) -> Vec<u8> {
+    pub(crate) fn build_core(
+        machine: u16,
+        notes: &[(u32, &[u8])],
+        loads: &[(u64, &[u8], u64)],
+    ) -> Vec<u8> {
         let mut note_bytes = Vec::new();
         for (ty, desc) in notes {
             note_bytes.extend_from_slice(&5u32.to_le_bytes());
@@ -821,7 +982,14 @@ mod tests {
         out[54..56].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
         out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
         let mut body = note_bytes.clone();
-        let phdr = |i: usize, ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64, out: &mut Vec<u8>| {
+        let phdr = |i: usize,
+                    ty: u32,
+                    flags: u32,
+                    off: u64,
+                    vaddr: u64,
+                    filesz: u64,
+                    memsz: u64,
+                    out: &mut Vec<u8>| {
             let p = EHDR_SIZE + i * PHDR_SIZE;
             out[p..p + 4].copy_from_slice(&ty.to_le_bytes());
             out[p + 4..p + 8].copy_from_slice(&flags.to_le_bytes());
@@ -834,7 +1002,16 @@ mod tests {
         phdr(0, PT_NOTE, 0, base, 0, note_bytes.len() as u64, 0, &mut out);
         for (i, (vaddr, bytes, memsz)) in loads.iter().enumerate() {
             let off = base + body.len() as u64;
-            phdr(i + 1, PT_LOAD, 6, off, *vaddr, bytes.len() as u64, *memsz, &mut out);
+            phdr(
+                i + 1,
+                PT_LOAD,
+                6,
+                off,
+                *vaddr,
+                bytes.len() as u64,
+                *memsz,
+                &mut out,
+            );
             body.extend_from_slice(bytes);
         }
         out.extend_from_slice(&body);
@@ -854,7 +1031,8 @@ mod tests {
     fn open_bytes(bytes: &[u8]) -> Result<CoreFile, CoreError> {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("goroscope-core-unit-{}-{n}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("goroscope-core-unit-{}-{n}", std::process::id()));
         std::fs::write(&p, bytes).unwrap();
         let r = CoreFile::open(&p);
         let _ = std::fs::remove_file(&p);
@@ -863,13 +1041,20 @@ mod tests {
 
     #[test]
     fn parses_threads_memory_and_files() {
-        let st = prstatus(Arch::Arm64, 77, &[(32, 0x71000), (31, 0x4000), (30, 0x72000), (28, 0x9000)]);
+        let st = prstatus(
+            Arch::Arm64,
+            77,
+            &[(32, 0x71000), (31, 0x4000), (30, 0x72000), (28, 0x9000)],
+        );
         let mut nt_file = Vec::new();
         for w in [1u64, 4096, 0x10000, 0x20000, 2] {
             nt_file.extend_from_slice(&w.to_le_bytes());
         }
         nt_file.extend_from_slice(b"/bin/prog\0");
-        let auxv: Vec<u8> = [AT_ENTRY, 0x10100, 0, 0].iter().flat_map(|w| w.to_le_bytes()).collect();
+        let auxv: Vec<u8> = [AT_ENTRY, 0x10100, 0, 0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
         let mem: Vec<u8> = (0..64u8).collect();
         let bytes = build_core(
             EM_AARCH64,
@@ -886,7 +1071,10 @@ mod tests {
         assert_eq!(c.exe_path_hint(), Some("/bin/prog"));
         assert_eq!(c.files()[0].offset, 2 * 4096);
         assert_eq!(c.read_u8(0x4005).unwrap(), 5);
-        assert_eq!(c.read_u64(0x4038).unwrap(), u64::from_le_bytes([56, 57, 58, 59, 60, 61, 62, 63]));
+        assert_eq!(
+            c.read_u64(0x4038).unwrap(),
+            u64::from_le_bytes([56, 57, 58, 59, 60, 61, 62, 63])
+        );
         // Beyond p_filesz (64) but inside p_memsz (128): missing.
         assert!(c.read_u8(0x4040).is_err());
         assert!(c.read_u64(0x403c).is_err());
@@ -897,23 +1085,36 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_core() {
-        assert!(matches!(open_bytes(b"hello"), Err(CoreError::NotElf { .. })));
+        assert!(matches!(
+            open_bytes(b"hello"),
+            Err(CoreError::NotElf { .. })
+        ));
         let mut b = build_core(EM_X86_64, &[], &[(0x1000, &[1; 8], 8)]);
         assert!(open_bytes(&b).is_ok());
         b[16] = ET_EXEC as u8;
         assert!(matches!(open_bytes(&b), Err(CoreError::NotCore { .. })));
         b[16] = ET_CORE as u8;
         b[18] = 40; // EM_ARM
-        assert!(matches!(open_bytes(&b), Err(CoreError::UnsupportedArch { machine: 40 })));
+        assert!(matches!(
+            open_bytes(&b),
+            Err(CoreError::UnsupportedArch { machine: 40 })
+        ));
         let e = open_bytes(&b).unwrap_err().to_string();
-        assert!(!e.contains('\n') && e.starts_with(char::is_lowercase), "{e}");
+        assert!(
+            !e.contains('\n') && e.starts_with(char::is_lowercase),
+            "{e}"
+        );
     }
 
     #[test]
     fn truncation_and_garbage_never_panic() {
         let st = prstatus(Arch::Amd64, 5, &[(16, 0x401000)]);
         let mem = vec![7u8; 300];
-        let bytes = build_core(EM_X86_64, &[(NT_PRSTATUS, &st), (NT_PRSTATUS, &st)], &[(0x1000, &mem, 300)]);
+        let bytes = build_core(
+            EM_X86_64,
+            &[(NT_PRSTATUS, &st), (NT_PRSTATUS, &st)],
+            &[(0x1000, &mem, 300)],
+        );
         for cut in 0..bytes.len() {
             if let Ok(c) = open_bytes(&bytes[..cut]) {
                 let mut b = [0u8; 16];

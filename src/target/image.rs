@@ -24,8 +24,16 @@ impl MemoryImage {
         if data.is_empty() {
             return;
         }
-        // Trim or split against existing ranges so the map stays non-overlapping.
         let end = addr.saturating_add(data.len() as u64);
+        // The common case: no overlap with a neighbour, so the buffer is kept as it is.
+        let before_ok = self.ranges.range(..addr).next_back().is_none_or(|(a, v)| a + v.len() as u64 <= addr);
+        let after_ok = self.ranges.range(addr..).next().is_none_or(|(a, _)| *a >= end);
+        if before_ok && after_ok {
+            self.bytes += data.len() as u64;
+            self.ranges.insert(addr, data);
+            return;
+        }
+        // Trim or split against existing ranges so the map stays non-overlapping.
         let mut pieces: Vec<(u64, u64)> = vec![(addr, end)];
         let overl: Vec<(u64, u64)> = self
             .ranges

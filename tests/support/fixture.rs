@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The build-flag axes (ANCHORS-STYLE §9.3). Only `Default` is in the matrix for now.
+/// The build-flag axes (ANCHORS-STYLE §9.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {
     /// `go build`, cgo off.
@@ -27,6 +27,8 @@ pub enum Flavor {
     Race,
     /// `CGO_ENABLED=1`: the runtime starts through libc.
     Cgo,
+    /// `GOAMD64=v3`: the compiler may use AVX2, BMI2, FMA, MOVBE (needs such a CPU).
+    V3,
 }
 
 impl Flavor {
@@ -37,6 +39,7 @@ impl Flavor {
         Flavor::Trimpath,
         Flavor::Race,
         Flavor::Cgo,
+        Flavor::V3,
     ];
 
     /// Directory and test-name component.
@@ -48,17 +51,26 @@ impl Flavor {
             Flavor::Trimpath => "trimpath",
             Flavor::Race => "race",
             Flavor::Cgo => "cgo",
+            Flavor::V3 => "v3",
         }
     }
 
     /// Extra `go build` arguments.
     pub fn build_args(self) -> &'static [&'static str] {
         match self {
-            Flavor::Default | Flavor::Cgo => &[],
+            Flavor::Default | Flavor::Cgo | Flavor::V3 => &[],
             Flavor::Stripped => &["-ldflags=-s -w"],
             Flavor::Pie => &["-buildmode=pie"],
             Flavor::Trimpath => &["-trimpath"],
             Flavor::Race => &["-race"],
+        }
+    }
+
+    /// The `GOAMD64` value (empty: the toolchain's default, v1).
+    pub fn goamd64(self) -> &'static str {
+        match self {
+            Flavor::V3 => "v3",
+            _ => "",
         }
     }
 
@@ -158,6 +170,7 @@ pub fn go_env(cmd: &mut Command, tc: &Toolchain, flavor: Flavor) {
         "GOARCH",
         "GOEXPERIMENT",
         "GODEBUG",
+        "GOAMD64",
         "CC",
     ] {
         cmd.env_remove(v);
@@ -168,6 +181,9 @@ pub fn go_env(cmd: &mut Command, tc: &Toolchain, flavor: Flavor) {
         .env("GOTELEMETRY", "off")
         .env("CGO_ENABLED", flavor.cgo_enabled())
         .env("PATH", path_with(&tc.goroot.join("bin")));
+    if !flavor.goamd64().is_empty() {
+        cmd.env("GOAMD64", flavor.goamd64());
+    }
 }
 
 fn path_with(dir: &Path) -> std::ffi::OsString {

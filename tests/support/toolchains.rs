@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Versions the project supports; keep in step with `GO_VERSIONS` in `scripts/lib.sh`.
 pub const GO_VERSIONS: &[&str] = &[
-    "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
+    "1.19.8", "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
 ];
 
 /// One installed toolchain.

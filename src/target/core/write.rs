@@ -14,7 +14,10 @@
 //! Memory: everything copied is held in memory until it is written (it must be taken while
 //! the process is stopped, and writing to disk in the window would lengthen the pause).
 
-use super::{NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRSTATUS_PID, PRSTATUS_REG};
+use super::{
+    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRSTATUS_PID,
+    PRSTATUS_REG,
+};
 use crate::arch::{Arch, Regs};
 use crate::target::ThreadState;
 use std::fs::File;
@@ -61,7 +64,12 @@ impl Mapping {
     /// How many bytes of it a core holds: all of it, the ELF header page, or nothing.
     fn dump_len(&self) -> u64 {
         let len = self.end - self.start;
-        if !self.readable() || matches!(self.path.as_str(), "[vvar]" | "[vvar_vclock]" | "[vsyscall]") {
+        if !self.readable()
+            || matches!(
+                self.path.as_str(),
+                "[vvar]" | "[vvar_vclock]" | "[vsyscall]"
+            )
+        {
             0
         } else if self.writable() || !self.file_backed() {
             len
@@ -78,17 +86,29 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(6, ' ');
-        let (Some(range), Some(perms), Some(off)) = (f.next(), f.next(), f.next()) else { continue };
+        let (Some(range), Some(perms), Some(off)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
         let (_dev, _inode) = (f.next(), f.next());
         let path = f.next().unwrap_or("").trim_start().to_string();
-        let Some((a, b)) = range.split_once('-') else { continue };
-        let (Ok(start), Ok(end), Ok(offset)) =
-            (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16), u64::from_str_radix(off, 16))
-        else {
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset)) = (
+            u64::from_str_radix(a, 16),
+            u64::from_str_radix(b, 16),
+            u64::from_str_radix(off, 16),
+        ) else {
             continue;
         };
         if end > start {
-            out.push(Mapping { start, end, perms: perms.to_string(), offset, path });
+            out.push(Mapping {
+                start,
+                end,
+                perms: perms.to_string(),
+                offset,
+                path,
+            });
         }
     }
     out
@@ -154,11 +174,19 @@ pub fn encode_regs(arch: Arch, r: &Regs) -> Vec<u8> {
 /// The full register set of a thread this thread has ptrace-stopped, if the kernel gives it.
 fn raw_regs(tid: i32, arch: Arch) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; arch.regset_size()];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: PTRACE_GETREGSET writes at most iov_len bytes into buf, which we own; the
     // thread was stopped by this thread's PTRACE_SEIZE/INTERRUPT (else it fails harmlessly).
     let r = unsafe {
-        libc::ptrace(libc::PTRACE_GETREGSET, tid, 1usize as *mut libc::c_void, &mut iov as *mut libc::iovec)
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid,
+            std::ptr::without_provenance_mut::<libc::c_void>(NT_PRSTATUS as usize),
+            &mut iov as *mut libc::iovec,
+        )
     };
     (r == 0 && iov.iov_len == buf.len()).then_some(buf)
 }
@@ -185,11 +213,22 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
         }
         bytes.push(buf);
     }
-    let mut ts: Vec<(i32, Vec<u8>)> =
-        threads.iter().map(|t| (t.tid, raw_regs(t.tid, arch).unwrap_or_else(|| encode_regs(arch, &t.regs)))).collect();
+    let mut ts: Vec<(i32, Vec<u8>)> = threads
+        .iter()
+        .map(|t| {
+            (
+                t.tid,
+                raw_regs(t.tid, arch).unwrap_or_else(|| encode_regs(arch, &t.regs)),
+            )
+        })
+        .collect();
     ts.sort_by_key(|(tid, _)| (*tid != pid, *tid));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     Ok(Captured {
         arch,
@@ -198,8 +237,14 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
         bytes,
         threads: ts,
         auxv: std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default(),
-        comm: std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim_end().to_string(),
-        cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().to_string(),
+        comm: std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim_end()
+            .to_string(),
+        cmdline: String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .trim_end()
+            .to_string(),
         ppid,
     })
 }
@@ -258,7 +303,7 @@ fn note(out: &mut Vec<u8>, ty: u32, desc: &[u8]) {
     out.extend_from_slice(&ty.to_le_bytes());
     out.extend_from_slice(b"CORE\0\0\0\0");
     out.extend_from_slice(desc);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -322,7 +367,10 @@ pub fn write(path: &Path, c: &Captured) -> io::Result<u64> {
 
     let phnum = 1 + c.maps.len();
     if phnum >= 0xffff {
-        return Err(io::Error::other(format!("{} mappings: too many for a core without PN_XNUM", c.maps.len())));
+        return Err(io::Error::other(format!(
+            "{} mappings: too many for a core without PN_XNUM",
+            c.maps.len()
+        )));
     }
     let headers = 64 + phnum as u64 * 56;
     let notes_off = headers;
@@ -346,17 +394,26 @@ pub fn write(path: &Path, c: &Captured) -> io::Result<u64> {
     eh[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
 
     let mut ph = Vec::with_capacity(phnum * 56);
-    let mut phdr = |ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64, align: u64| {
-        ph.extend_from_slice(&ty.to_le_bytes());
-        ph.extend_from_slice(&flags.to_le_bytes());
-        for w in [off, vaddr, 0, filesz, memsz, align] {
-            ph.extend_from_slice(&w.to_le_bytes());
-        }
-    };
+    let mut phdr =
+        |ty: u32, flags: u32, off: u64, vaddr: u64, filesz: u64, memsz: u64, align: u64| {
+            ph.extend_from_slice(&ty.to_le_bytes());
+            ph.extend_from_slice(&flags.to_le_bytes());
+            for w in [off, vaddr, 0, filesz, memsz, align] {
+                ph.extend_from_slice(&w.to_le_bytes());
+            }
+        };
     phdr(4, 0, notes_off, 0, notes.len() as u64, 0, 4);
     let mut offsets = Vec::with_capacity(c.maps.len());
     for (m, b) in c.maps.iter().zip(&c.bytes) {
-        phdr(1, m.flags(), data_off, m.start, b.len() as u64, m.end - m.start, PAGE);
+        phdr(
+            1,
+            m.flags(),
+            data_off,
+            m.start,
+            b.len() as u64,
+            m.end - m.start,
+            PAGE,
+        );
         offsets.push(data_off);
         data_off += (b.len() as u64).div_ceil(PAGE) * PAGE;
     }
@@ -403,16 +460,37 @@ mod tests {
 
     #[test]
     fn written_core_reads_back() {
-        let regs = Regs { pc: 0x401000, sp: 0x7fff100, fp: 0x7fff180, lr: 0, g: 0xc000002000 };
+        let regs = Regs {
+            pc: 0x401000,
+            sp: 0x7fff100,
+            fp: 0x7fff180,
+            lr: 0,
+            g: 0xc000002000,
+        };
         let mut stack = vec![0u8; 0x1000];
         stack[0x100..0x108].copy_from_slice(&0xdead_beefu64.to_le_bytes());
         let c = Captured {
             arch: Arch::Amd64,
             pid: 42,
-            maps: parse_maps("00400000-00401000 r--p 00000000 08:01 1 /bin/x\n07fff000-08000000 rw-p 00000000 00:00 0  [stack]\n"),
-            bytes: vec![b"\x7fELF".iter().copied().chain(std::iter::repeat(0).take(4092)).collect(), stack],
-            threads: vec![(42, encode_regs(Arch::Amd64, &regs)), (43, encode_regs(Arch::Amd64, &Regs::default()))],
-            auxv: [9u64, 0x401000, 0, 0].iter().flat_map(|w| w.to_le_bytes()).collect(),
+            maps: parse_maps(
+                "00400000-00401000 r--p 00000000 08:01 1 /bin/x\n07fff000-08000000 rw-p 00000000 00:00 0  [stack]\n",
+            ),
+            bytes: vec![
+                b"\x7fELF"
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, 4092))
+                    .collect(),
+                stack,
+            ],
+            threads: vec![
+                (42, encode_regs(Arch::Amd64, &regs)),
+                (43, encode_regs(Arch::Amd64, &Regs::default())),
+            ],
+            auxv: [9u64, 0x401000, 0, 0]
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect(),
             comm: "x".into(),
             cmdline: "/bin/x a".into(),
             ppid: 1,

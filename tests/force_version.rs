@@ -1,0 +1,164 @@
+//! `--force-go-version`: a program built by a Go version goroscope does not support is refused
+//! with an error that names the supported versions and the flag; with the flag it is read with
+//! the named version's layouts and rules, a warning says so, and the dump is exact when the
+//! named version really is the right one.
+//!
+//! Unsupported programs are made by patching the Go version in a fixture copy's `.go.buildinfo`
+//! (the runtime never reads it): go1.21.x → go1.20.x (the unsupported gap between 1.19 and 1.21)
+//! and go1.27.x → go1.28.x (newer than the newest table).
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{Child, Flavor, Output, Toolchain, toolchains};
+
+/// A scratch directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("goroscope-force-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Rewrites the minor version in `.go.buildinfo` (magic `\xff Go buildinf:`, inline strings
+/// since Go 1.18: a one-byte length at +32, the version at +33) to `minor`, keeping the length.
+fn patch_minor(bin: &mut [u8], minor: u32) -> (String, String) {
+    const MAGIC: &[u8] = b"\xff Go buildinf:";
+    let at = bin.windows(MAGIC.len()).position(|w| w == MAGIC).expect(".go.buildinfo magic");
+    assert_ne!(bin[at + 15] & 2, 0, "buildinfo must hold inline strings (Go >= 1.18)");
+    let len = bin[at + 32] as usize;
+    let v = at + 33;
+    let old = String::from_utf8(bin[v..v + len].to_vec()).unwrap();
+    let (_, rest) = old.strip_prefix("go1.").and_then(|r| r.split_once('.')).expect("go1.X.Y version");
+    let new = format!("go1.{minor}.{rest}");
+    assert_eq!(new.len(), old.len(), "{old} → {new} must keep the length");
+    bin[v..v + len].copy_from_slice(new.as_bytes());
+    (old, new)
+}
+
+/// A copy of the toolchain's fixture (flavor `flavor`) claiming Go 1.`minor`.
+fn patched_fixture(tc: &Toolchain, flavor: Flavor, minor: u32, dir: &TempDir) -> (PathBuf, String) {
+    let exe = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{e}"));
+    let mut bytes = std::fs::read(exe).unwrap();
+    let (_, new) = patch_minor(&mut bytes, minor);
+    let out = dir.0.join(format!("fixture-{}-{}", flavor.name(), new));
+    std::fs::write(&out, &bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (out, new)
+}
+
+fn toolchain(minor: u32) -> Option<Toolchain> {
+    toolchains::require_toolchains().into_iter().find(|t| t.minor() == minor)
+}
+
+fn goroscope(args: &[&str]) -> Output {
+    support::run_goroscope(args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One error line on stderr, nothing on stdout, a non-zero exit.
+fn assert_error(out: &Output, want: &[&str]) {
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    for w in want {
+        assert!(lines[0].contains(w), "{:?} lacks {w:?}", lines[0]);
+    }
+}
+
+/// The forced dump of a running patched fixture equals its own runtime.Stack.
+fn forced_dump_matches(child: &mut Child, force: &str, extra: &[&str], claimed: &str) {
+    let pid = child.pid.to_string();
+    let mut args = vec!["dump", "-q", "--force-go-version", force];
+    args.extend_from_slice(extra);
+    args.push(&pid);
+    let out = goroscope(&args);
+    assert!(out.status.success(), "{out:?}");
+    let warning = format!("goroscope: warning: {claimed} is not supported; reading it with go1.");
+    assert!(out.stderr.starts_with(&warning) && out.stderr.lines().count() == 1, "{:?}", out.stderr);
+    support::check_running(child.pid).unwrap();
+    child.ping().unwrap();
+    let oracle = child.stack().unwrap();
+    let ours = support::parse(&out.stdout);
+    let theirs = support::parse(&oracle);
+    assert!(ours.errors.is_empty(), "{:?}\n{}", ours.errors, out.stdout);
+    assert!(theirs.errors.is_empty(), "{:?}\n{oracle}", theirs.errors);
+    support::compare(&ours.goroutines, &theirs.goroutines, theirs.goroutines[0].id, &child.info)
+        .unwrap_or_else(|e| panic!("--force-go-version {force} {extra:?}: {e}"));
+}
+
+/// go1.21 claiming go1.20: refused; forced to 1.21 it is exact, with DWARF and without.
+#[test]
+fn go120_refused_and_forced_to_121() {
+    let Some(tc) = toolchain(21) else {
+        println!("skipped: Go 1.21 is not installed");
+        return;
+    };
+    let dir = TempDir::new("120");
+    let (exe, claimed) = patched_fixture(&tc, Flavor::Default, 20, &dir);
+    let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid.to_string();
+
+    for cmd in ["dump", "grs", "inspect"] {
+        let out = goroscope(&[cmd, &pid]);
+        assert_error(
+            &out,
+            &["unsupported Go version", &claimed, "go1.19 and go1.21 to go1.27", "--force-go-version"],
+        );
+    }
+    // A forced version must itself be supported.
+    let out = goroscope(&["dump", "--force-go-version", "1.20", &pid]);
+    assert_error(&out, &["--force-go-version go1.20", "go1.19 and go1.21 to go1.27"]);
+    let out = goroscope(&["dump", "--force-go-version", "x", &pid]);
+    assert!(!out.status.success() && out.stderr.contains("not a Go version"), "{out:?}");
+
+    forced_dump_matches(&mut child, "1.21", &[], &claimed);
+    forced_dump_matches(&mut child, "go1.21", &["--no-dwarf"], &claimed);
+
+    let out = goroscope(&["inspect", "--force-go-version", "1.21", &pid]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("--force-go-version (go1.20"), "{}", out.stdout);
+    support::check_running(child.pid).unwrap();
+}
+
+/// go1.27 claiming go1.28 (newer than the newest table): forced to 1.27 it is exact.
+#[test]
+fn go128_forced_to_127() {
+    let Some(tc) = toolchain(27) else {
+        println!("skipped: Go 1.27 is not installed");
+        return;
+    };
+    let dir = TempDir::new("128");
+    let (exe, claimed) = patched_fixture(&tc, Flavor::Stripped, 28, &dir);
+    let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid.to_string();
+    assert_error(&goroscope(&["dump", &pid]), &["unsupported Go version", &claimed, "--force-go-version"]);
+    forced_dump_matches(&mut child, "1.27", &[], &claimed);
+}
+
+/// On a supported program the flag changes nothing but says it was ignored.
+#[test]
+fn force_on_a_supported_version_is_ignored() {
+    let tc = toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid.to_string();
+    let out = goroscope(&["dump", "-q", "--force-go-version", "1.19", &pid]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("--force-go-version go1.19 ignored") && out.stderr.contains(&tc.name()), "{:?}", out.stderr);
+    let plain = support::goroscope_dump(child.pid).unwrap();
+    assert_eq!(support::parse(&out.stdout).goroutines.len(), support::parse(&plain).goroutines.len());
+    child.ping().unwrap();
+}
