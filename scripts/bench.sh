@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark: goroscope against a big process (testdata/fixture, scenario "many": N parked
+# goroutines in five states at stack depths 1..20, plus 2 busy ones), for N = 1000, 10000,
+# 100000 (and 1000000 with --big).
+#   scripts/bench.sh [--big]      works from any directory
+# Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
+# the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
+#   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
+#   CPU ms      goroscope's user+sys CPU time, best of the same 3 runs (wall minus CPU is time
+#               spent waiting for a CPU: on a small machine the 2 busy goroutines take theirs)
+#   pause ms    the pause goroscope itself reports ("target paused X ms", a 4th run without -q)
+#   gap ms      the target's largest gap between two ticks of a 1 ms ticker during that 4th run:
+#               the pause as the target saw it, scheduling delays after the thaw included
+#   gap3 ms     the same over the 3 timed runs
+#   idle ms     the same over 1 s with no dump: the machine's own jitter
+#   RSS MB      goroscope's peak RSS (the largest of the 3 runs, /usr/bin/time %M)
+#   Stack ms    the target's own runtime.Stack(buf, true), best of 3 (stop-the-world)
+#   wall/Stack, pause/Stack   goroscope's cost relative to the runtime printing itself
+# GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+unset GOFLAGS GOROOT GOPATH GOOS GOARCH GOEXPERIMENT GODEBUG GOTRACEBACK GOMAXPROCS
+
+sizes=(1000 10000 100000)
+for a in "$@"; do
+  case "$a" in
+    --big) sizes+=(1000000) ;;
+    *) echo "usage: scripts/bench.sh [--big]" >&2; exit 2 ;;
+  esac
+done
+[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+
+version=1.27.3
+go="$GO_CACHE/$version/go/bin/go"
+[ -x "$go" ] || "$here/install-go.sh" "$version"
+
+# The fixture, built the way the tests build it: go.mod says the toolchain's Go version.
+dir="$root/target/go-fixtures/bench"
+rm -rf "$dir/src"
+mkdir -p "$dir/src"
+cp "$root"/testdata/fixture/*.go "$dir/src/"
+printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
+(cd "$dir/src" && CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOPROXY=off "$go" build -o "../fixture.tmp-$$" . \
+  && mv "../fixture.tmp-$$" ../fixture)
+
+if [ -n "${GOROSCOPE_BIN:-}" ]; then
+  goroscope=$GOROSCOPE_BIN
+else
+  (cd "$root" && cargo build --release -q)
+  goroscope="${CARGO_TARGET_DIR:-$root/target}/release/goroscope"
+  case "$goroscope" in /*) ;; *) goroscope="$root/$goroscope" ;; esac
+fi
+
+tmp=$(mktemp -d)
+fixture_pid=
+stop_fixture() {
+  [ -n "$fixture_pid" ] || return 0
+  { echo quit >&"${FIXTURE[1]}"; } 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$fixture_pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$fixture_pid" 2>/dev/null || true
+  wait "$fixture_pid" 2>/dev/null || true
+  fixture_pid=
+}
+cleanup() {
+  stop_fixture
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# ask CMD PREFIX: sends a command to the fixture and prints its answer without PREFIX.
+ask() {
+  local line
+  echo "$1" >&"${FIXTURE[1]}"
+  IFS= read -r -t 600 line <&"${FIXTURE[0]}" || { echo "bench: no answer to $1" >&2; cat "$tmp/fixture.err" >&2; exit 1; }
+  case "$line" in
+    "$2 "*) echo "${line#"$2 "}" ;;
+    *) echo "bench: want $2 ..., got: $line" >&2; exit 1 ;;
+  esac
+}
+
+now_ns() { date +%s%N; }
+ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)"
+echo "target:  Go $version fixture \"many\" (N parked goroutines, depths 1..20, + 2 busy), goroscope $("$goroscope" --version | awk '{ print $2 }')"
+echo
+fmt='%8s %9s %8s %9s %8s %8s %8s %8s %9s %10s %11s\n'
+# shellcheck disable=SC2059
+printf "$fmt" N "wall ms" "CPU ms" "pause ms" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
+
+for n in "${sizes[@]}"; do
+  coproc FIXTURE { exec "$dir/fixture" many -n "$n" 2>"$tmp/fixture.err"; }
+  fixture_pid=$FIXTURE_PID
+  pid=
+  while IFS= read -r -t 600 line <&"${FIXTURE[0]}"; do
+    case "$line" in
+      INFO\ *) ;;
+      READY\ *) pid=${line#READY }; break ;;
+      *) echo "bench: unexpected line from the fixture: $line" >&2; exit 1 ;;
+    esac
+  done
+  [ -n "$pid" ] || { echo "bench: fixture many -n $n did not get READY" >&2; cat "$tmp/fixture.err" >&2; exit 1; }
+  [ "$pid" = "$fixture_pid" ] || { echo "bench: READY names pid $pid, started $fixture_pid" >&2; exit 1; }
+
+  ask maxgap MAXGAP >/dev/null # starts the tick probe
+  sleep 1
+  idle_gap=$(ask maxgap MAXGAP) # the machine's own jitter over 1 s; also resets
+
+  best_wall=
+  best_cpu=
+  peak_rss=0
+  for _ in 1 2 3; do
+    t0=$(now_ns)
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$goroscope" dump -q "$pid" >/dev/null 2>"$tmp/err"; then
+      echo "bench: goroscope dump -q $pid failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
+    fi
+    wall=$(( $(now_ns) - t0 ))
+    rss=$(awk 'END { print $2 }' "$tmp/time")
+    cpu=$(awk 'END { printf "%.0f", ($3 + $4) * 1e9 }' "$tmp/time")
+    if [ -z "$best_wall" ] || [ "$wall" -lt "$best_wall" ]; then best_wall=$wall; fi
+    if [ -z "$best_cpu" ] || [ "$cpu" -lt "$best_cpu" ]; then best_cpu=$cpu; fi
+    if [ "$rss" -gt "$peak_rss" ]; then peak_rss=$rss; fi
+  done
+  gap3=$(ask maxgap MAXGAP) # also resets
+  "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err" || { echo "bench: goroscope dump $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
+  gap=$(ask maxgap MAXGAP)
+  pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+  [ -n "$pause" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
+  read -r stack_ns stack_bytes <<<"$(ask stacktime STACKTIME)"
+  stop_fixture
+
+  pause_ns=$(awk -v p="$pause" 'BEGIN { printf "%.0f", p * 1e6 }')
+  # shellcheck disable=SC2059
+  printf "$fmt" \
+    "$n" "$(ms "$best_wall")" "$(ms "$best_cpu")" "$pause" "$(ms "$gap")" "$(ms "$gap3")" "$(ms "$idle_gap")" \
+    "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$stack_ns")" \
+    "$(ratio "$best_wall" "$stack_ns")" "$(ratio "$pause_ns" "$stack_ns")"
+done

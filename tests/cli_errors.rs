@@ -1,0 +1,425 @@
+//! Every user-facing error of the real `goroscope` binary: a non-zero exit, exactly one line on
+//! stderr starting with `goroscope: `, no panic, nothing on stdout, and a message that says what
+//! happened and what to do. Also the SIGKILL-in-the-frozen-window guarantee, end to end.
+//!
+//! Targets are the Go fixture (newest installed toolchain, default build), `sleep`, a fixture
+//! copy with a patched Go version, and `strace` as a second tracer. Every process a test starts
+//! is killed (by the pid it started, never by name) and reaped by a guard's `Drop`, also when the
+//! test fails. Waits are bounded polls of `/proc`, never fixed sleeps.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Child, Flavor, Output, toolchains};
+
+/// How long any single goroscope run may take before it counts as hung.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Support
+
+/// The fixture binary of the newest installed toolchain, default build.
+fn fixture_exe() -> PathBuf {
+    let tc = toolchains::newest();
+    support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn start_fixture(scenario: &str) -> Child {
+    Child::start(&fixture_exe(), scenario).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A process this test spawned: SIGKILLed by its pid (still ours: not reaped yet) and reaped on
+/// drop. `soft` is sent first and given a moment (strace detaches cleanly on SIGINT).
+struct Guard {
+    child: std::process::Child,
+    soft: Option<i32>,
+    what: String,
+}
+
+impl Guard {
+    fn spawn(cmd: &mut Command, soft: Option<i32>) -> Guard {
+        let what = format!("{cmd:?}");
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
+        Guard { child, soft, what }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child, which is not reaped yet (reaping needs &mut self).
+        let r = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(r, 0, "kill({}, {sig}) of {}: {}", self.pid(), self.what, std::io::Error::last_os_error());
+    }
+
+    /// Waits for the exit, at most `timeout`.
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if let Some(sig) = self.soft {
+            // SAFETY: as in `signal`: our own unreaped child.
+            unsafe { libc::kill(self.pid(), sig) };
+            if self.wait(Duration::from_secs(2)).is_some() {
+                return;
+            }
+        }
+        // SAFETY: as in `signal`: our own unreaped child.
+        unsafe { libc::kill(self.pid(), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 2 ms until it is Ok; Err with the last reason after `timeout`.
+fn poll(timeout: Duration, mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(format!("after {timeout:?}: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+/// `(tid, state letter)` of every thread of `pid`.
+fn thread_states(pid: u32) -> Vec<(String, char)> {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some((t.file_name().to_string_lossy().into_owned(), state))
+        })
+        .collect()
+}
+
+/// Waits until every thread of `pid` is in a tracing stop (`t`): goroscope holds the frozen window.
+fn wait_frozen(pid: u32) {
+    poll(Duration::from_secs(20), || {
+        let s = thread_states(pid);
+        if !s.is_empty() && s.iter().all(|&(_, c)| c == 't') {
+            Ok(())
+        } else {
+            Err(format!("threads of {pid} not all frozen: {s:?}"))
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `TracerPid` of `pid`.
+fn tracer_pid(pid: u32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(-1)
+}
+
+fn goroscope(args: &[&str]) -> Output {
+    support::run_goroscope(args, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// goroscope with extra environment, run to completion.
+fn goroscope_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    support::run_with_timeout(&mut cmd, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The error contract: failed, one `goroscope: ` line on stderr containing every word of
+/// `want` (case-insensitive), no panic, nothing on stdout. Returns the message.
+#[track_caller]
+fn assert_error(out: &Output, want: &[&str]) -> String {
+    let ctx = || format!("status {}\n--- stderr\n{}--- stdout\n{}", out.status, out.stderr, out.stdout);
+    assert!(!out.status.success(), "goroscope succeeded, want an error\n{}", ctx());
+    assert_eq!(out.status.code(), Some(1), "want exit status 1 (not a signal, not clap's 2)\n{}", ctx());
+    assert!(!out.stderr.contains("panicked"), "goroscope panicked\n{}", ctx());
+    let msg = out.stderr.strip_suffix('\n').unwrap_or(&out.stderr);
+    assert!(!msg.is_empty() && !msg.contains('\n'), "want exactly one line on stderr\n{}", ctx());
+    assert!(msg.starts_with("goroscope: "), "stderr must start with `goroscope: `\n{}", ctx());
+    assert!(out.stdout.is_empty(), "an error must not print a partial dump\n{}", ctx());
+    let lower = msg.to_lowercase();
+    for w in want {
+        assert!(lower.contains(&w.to_lowercase()), "message lacks {w:?}: {msg}");
+    }
+    println!("{msg}");
+    msg.to_string()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn which(prog: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("goroscope-cli-errors-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies `src` to `dst` with mode 0755.
+fn copy_exe(src: &Path, dst: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+/// A pid nobody has: the highest free number below `pid_max` (allocated last, so it stays free).
+#[test]
+fn no_such_pid() {
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32768);
+    let pid = (300..pid_max).rev().find(|p| !Path::new(&format!("/proc/{p}")).exists()).expect("a free pid");
+    let pid = pid.to_string();
+    for args in [&["dump", &pid][..], &["grs", &pid], &["bt", &pid, "1"], &["inspect", &pid]] {
+        let msg = assert_error(&goroscope(args), &["no process with pid", &pid]);
+        assert!(msg.contains("check the pid"), "{msg}");
+    }
+    // Nonsense pids are the same error, not a crash.
+    assert_error(&goroscope(&["dump", "0"]), &["no process with pid 0"]);
+    assert_error(&goroscope(&["dump", "--", "-1"]), &["no process with pid -1"]);
+}
+
+#[test]
+fn not_a_go_program() {
+    let sleep = which("sleep").expect("sleep in PATH");
+    let mut cmd = Command::new(&sleep);
+    cmd.arg("1000").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let g = Guard::spawn(&mut cmd, None);
+    let pid = g.pid() as u32;
+    // Until the exec is done, /proc/PID/exe is this test binary (a Rust program, also not Go).
+    poll(Duration::from_secs(10), || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_err(|e| e.to_string())?;
+        if exe.file_name() == sleep.canonicalize().unwrap().file_name() {
+            Ok(())
+        } else {
+            Err(format!("exe is {}", exe.display()))
+        }
+    })
+    .unwrap();
+    let pid = pid.to_string();
+    for args in [&["dump", &pid][..], &["grs", &pid], &["bt", &pid, "1"], &["inspect", &pid]] {
+        let msg = assert_error(&goroscope(args), &["not a go program"]);
+        assert!(msg.contains(".go.buildinfo"), "say why: {msg}");
+    }
+    let pid = g.pid() as u32;
+    // It only looked: sleep runs on, untraced.
+    support::check_running(pid).unwrap();
+}
+
+#[test]
+fn permission_denied_for_unprivileged_user() {
+    if !is_root() {
+        println!("SKIP: needs root to run goroscope as uid 65534 (setpriv)");
+        return;
+    }
+    let Some(setpriv) = which("setpriv") else {
+        println!("SKIP: setpriv (util-linux) is not installed");
+        return;
+    };
+    let child = start_fixture("chan");
+    // The test's goroscope may live under a directory nobody cannot enter: run a world-readable copy.
+    let dir = TempDir::new("perm");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.0.join("goroscope");
+    copy_exe(support::goroscope_bin(), &exe);
+    let pid = child.pid.to_string();
+    let mut cmd = Command::new(setpriv);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe).args(["dump", &pid]);
+    let out = support::run_with_timeout(&mut cmd, RUN_TIMEOUT).unwrap();
+    let msg = assert_error(&out, &["not permitted to trace process", &pid, "CAP_SYS_PTRACE", "uid 65534"]);
+    assert!(msg.contains("root"), "say how to get the permission: {msg}");
+    assert!(msg.contains("the target runs as uid 0"), "say whose process it is: {msg}");
+    support::check_running(child.pid).unwrap();
+}
+
+#[test]
+fn already_traced_by_strace() {
+    let Some(strace) = which("strace") else {
+        println!("SKIP: strace is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let mut child = start_fixture("chan");
+    let mut cmd = Command::new(strace);
+    cmd.args(["-p", &child.pid.to_string(), "-o", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let tracer = Guard::spawn(&mut cmd, Some(libc::SIGINT));
+    poll(Duration::from_secs(20), || match tracer_pid(child.pid) {
+        0 => Err("TracerPid still 0".into()),
+        _ => Ok(()),
+    })
+    .unwrap();
+    assert_eq!(tracer_pid(child.pid), tracer.pid(), "the tracer is our strace");
+    let pid = child.pid.to_string();
+    for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {
+        let msg = assert_error(&goroscope(args), &["already traced by", &tracer.pid().to_string(), "strace"]);
+        assert!(msg.contains("detach that tracer"), "say what to do: {msg}");
+    }
+    // Once strace is gone, goroscope works again.
+    drop(tracer);
+    poll(Duration::from_secs(10), || support::check_running(child.pid)).unwrap();
+    support::goroscope_dump(child.pid).unwrap();
+    child.ping().unwrap();
+}
+
+#[test]
+fn target_exits_during_the_dump() {
+    let child = start_fixture("chan");
+    let pid = child.pid;
+    let out = std::thread::scope(|s| {
+        let run = s.spawn(|| goroscope_env(&["dump", &pid.to_string()], &[("GOROSCOPE_TEST_HOLD_FREEZE_MS", "3000")]));
+        wait_frozen(pid);
+        // SAFETY: kill(2) on the fixture we started; `child` reaps it on drop.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        let start = Instant::now();
+        let out = run.join().unwrap();
+        println!("goroscope finished {:?} after the kill", start.elapsed());
+        out
+    });
+    assert_error(&out, &["process", &pid.to_string(), "exited"]);
+    drop(child);
+}
+
+/// Patches the Go version in `.go.buildinfo` (the header `\xff Go buildinf:` then, since Go
+/// 1.18, the version as a varint-length-prefixed string at offset 32) to an unsupported one of
+/// the same length. The runtime never reads it, so the program runs as before.
+fn patch_buildinfo_version(bin: &mut [u8]) -> (String, String) {
+    const MAGIC: &[u8] = b"\xff Go buildinf:";
+    let at = bin.windows(MAGIC.len()).position(|w| w == MAGIC).expect(".go.buildinfo magic");
+    assert_ne!(bin[at + 15] & 2, 0, "buildinfo must hold inline strings (Go >= 1.18)");
+    let len = bin[at + 32] as usize;
+    assert!(len < 0x80, "version string length is one varint byte");
+    let v = at + 33;
+    let old = String::from_utf8(bin[v..v + len].to_vec()).unwrap();
+    let rest = old.strip_prefix("go1.").and_then(|r| r.split_once('.')).expect("goX.Y.Z version");
+    assert_eq!(rest.0.len(), 2, "two-digit minor in {old}");
+    let new = format!("go1.17.{}", rest.1);
+    bin[v..v + len].copy_from_slice(new.as_bytes());
+    (old, new)
+}
+
+#[test]
+fn unsupported_go_version() {
+    let dir = TempDir::new("version");
+    let mut bytes = std::fs::read(fixture_exe()).unwrap();
+    let (old, new) = patch_buildinfo_version(&mut bytes);
+    let exe = dir.0.join("fixture-go117");
+    std::fs::write(&exe, &bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("the patched fixture ({old} → {new}) does not run: {e}"));
+    let pid = child.pid.to_string();
+    for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {
+        let msg = assert_error(&goroscope(args), &["unsupported Go version", &new, "go1.21 to go1."]);
+        assert!(!msg.contains(&old), "{msg}");
+    }
+    support::check_running(child.pid).unwrap();
+    child.ping().unwrap();
+}
+
+/// SIGKILL of goroscope while it holds the target frozen: the kernel detaches, the target runs
+/// on at once, and the next dump is correct.
+#[test]
+fn sigkill_of_goroscope_in_the_frozen_window() {
+    let mut child = start_fixture("all");
+    let pid = child.pid;
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["dump", &pid.to_string()])
+        .env("GOROSCOPE_TEST_HOLD_FREEZE_MS", "5000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut gs = Guard::spawn(&mut cmd, None);
+    wait_frozen(pid);
+    assert_eq!(tracer_pid(pid), gs.pid(), "goroscope is the tracer");
+    gs.signal(libc::SIGKILL);
+    let killed_at = Instant::now();
+    let st = gs.wait(Duration::from_secs(10)).expect("goroscope gone after SIGKILL");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st}");
+    poll(Duration::from_secs(2), || support::check_running(pid)).unwrap();
+    println!("target running again {:?} after the SIGKILL", killed_at.elapsed());
+    assert!(killed_at.elapsed() < Duration::from_secs(2));
+    child.ping().unwrap();
+
+    let dump = support::goroscope_dump(pid).unwrap();
+    support::check_running(pid).unwrap();
+    child.ping().unwrap();
+    let oracle = child.stack().unwrap();
+    let ours = support::parse(&dump);
+    let theirs = support::parse(&oracle);
+    assert!(ours.errors.is_empty(), "{:?}\n{dump}", ours.errors);
+    assert!(theirs.errors.is_empty(), "{:?}\n{oracle}", theirs.errors);
+    support::compare(&ours.goroutines, &theirs.goroutines, theirs.goroutines[0].id, &child.info)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn bt_of_a_goroutine_that_does_not_exist() {
+    let mut child = start_fixture("chan");
+    let pid = child.pid.to_string();
+    let want = ["no goroutine 987654321", &pid, &format!("`goroscope grs {pid}`")];
+    assert_error(&goroscope(&["-q", "bt", &pid, "987654321"]), &want);
+    // Without -q the snapshot was taken, so its pause report comes first; the error is still
+    // the last line and the only other line is that report. (Known: two lines, not one.)
+    let out = goroscope(&["bt", &pid, "987654321"]);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(!out.status.success() && out.stdout.is_empty() && !out.stderr.contains("panicked"), "{out:?}");
+    assert!(last.starts_with("goroscope: no goroutine 987654321"), "{out:?}");
+    assert!(
+        lines[..lines.len() - 1].iter().all(|l| l.starts_with("goroscope: ") && l.contains("target paused")),
+        "{out:?}"
+    );
+    support::check_running(child.pid).unwrap();
+    child.ping().unwrap();
+}
