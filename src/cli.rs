@@ -192,6 +192,7 @@ impl Target {
 }
 
 /// A discovered target of either kind: everything after discovery is shared.
+#[allow(clippy::large_enum_variant)] // one a command; both variants are large
 enum Session {
     Live(LiveSession),
     Core(CoreSession),

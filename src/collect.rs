@@ -157,8 +157,10 @@ impl From<CoreError> for DumpError {
 /// minutes are therefore "at least": exact while a GC ran in the last minute before the
 /// dump, smaller than the runtime's otherwise, and never invented.
 ///
-/// Goroutines come in `allgs` order except that the one running on the thread that took
-/// the fatal signal (the core's first `NT_PRSTATUS`) comes first, as in the crash traceback.
+/// Goroutines come in `allgs` order except that, from Go 1.22, the one running on the thread
+/// that took the fatal signal (the core's first `NT_PRSTATUS`) comes first, as in the crash
+/// traceback. (Before 1.22 the thread that printed the traceback is not the one that aborted,
+/// and the core does not say which it was.)
 pub struct CoreSession {
     /// The core's memory, with the executable behind it.
     pub mem: SplicedMemory,
@@ -243,9 +245,11 @@ impl CoreSession {
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
-        // The crash traceback prints the goroutine of the thread that took the signal first;
-        // that thread's NT_PRSTATUS is the core's first.
-        if let Some(first) = snap.threads.first().and_then(|t| t.goid)
+        // The crash traceback prints the goroutine of the thread that took the signal first.
+        // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
+        // core's first; before, SIGQUIT was relayed from M to M and the last one aborted.
+        if self.rt.version().at_least(22)
+            && let Some(first) = snap.threads.first().and_then(|t| t.goid)
             && let Some(i) = snap.goroutines.iter().position(|g| g.id == first)
         {
             let g = snap.goroutines.remove(i);

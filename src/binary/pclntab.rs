@@ -126,6 +126,9 @@ pub struct SrcFrame<'a> {
     pub start_line: i32,
     /// True for frames of inlined calls, false for the physical function.
     pub inlined: bool,
+    /// The pc this frame's file and line were looked up at (for the physical function under
+    /// inlined calls: the outermost call site).
+    pub pc: u64,
 }
 
 /// A parsed pclntab. Owns the pclntab bytes and, optionally, a copy of the target's
@@ -673,6 +676,7 @@ impl Pclntab {
                 line,
                 start_line,
                 inlined: true,
+                pc,
             });
             pc = entry.wrapping_add(parent_pc as i64 as u64);
             ix = self.pcdata(f, PCDATA_INL_TREE_INDEX, pc).unwrap_or(-1);
@@ -685,6 +689,7 @@ impl Pclntab {
             line,
             start_line: self.start_line(f),
             inlined: false,
+            pc,
         });
         out
     }

@@ -20,7 +20,10 @@ pub fn logical_frames(code: Code<'_>, mem: &impl MemoryReader, unwound: &Unwound
         let mut args = None;
         for sf in tab.frames_at(pf.func, pf.sym_pc(tab)) {
             if !sf.inlined && args.is_none() {
-                args = Some(print_args(code, mem, pf));
+                // Go 1.19's gentraceback looks argument liveness up at the outermost inlined
+                // call site (its tracepc after the inline walk); 1.20+ at the frame's own pc.
+                let live_pc = if tab.is_go120() { pf.sym_pc(tab) } else { sf.pc };
+                args = Some(print_args(code, mem, pf, live_pc));
             }
             let show = show_func(code, sf.name, sf.func_id, shown == 0, callee);
             callee = sf.func_id;
@@ -49,13 +52,12 @@ const TRACE_ARGS_MAX_LEN: usize = 171;
 
 /// `printArgs`: the argument words of a physical frame as the runtime prints them, from
 /// `FUNCDATA_ArgInfo` and the spill slots at `argp = fp + MinFrameSize`; `?` marks a slot
-/// that is not live at this pc. `...` when the frame's memory cannot be read.
-pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame) -> String {
+/// that is not live at `pc`. `...` when the frame's memory cannot be read.
+pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, pc: u64) -> String {
     let tab = code.tab;
     let Some(p) = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_INFO) else { return String::new() };
     let p = &p[..p.len().min(TRACE_ARGS_MAX_LEN)];
     let live = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_LIVE_INFO);
-    let pc = pf.sym_pc(tab);
     let live_idx = tab.pcdata(pf.func, PCDATA_ARG_LIVE_INDEX, pc).unwrap_or(-1);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
     let is_live = |off: u8, slot: u8| -> bool {

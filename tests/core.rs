@@ -1,0 +1,731 @@
+//! Core files: `goroscope dump --core` against the runtime's own crash traceback.
+//!
+//! * amd64, kernel cores: the fixture runs with `GOTRACEBACK=crash` and `ulimit -c unlimited`
+//!   in a directory of its own; SIGQUIT makes the runtime print every goroutine (level 2, the
+//!   oracle) and then abort, and the kernel writes `core` there (`core_pattern` is a plain
+//!   file name). Where `core_pattern` does not write a local file (a pipe to systemd-coredump,
+//!   apport), these tests say so and pass; `gcore_core_matches_runtime_stack` covers cores
+//!   without the kernel.
+//! * amd64, gdb's `gcore` of a live fixture, oracle the fixture's own `runtime.Stack`.
+//! * arm64, qemu-user cores: the fixture cross-built with `GOARCH=arm64` runs under
+//!   `qemu-aarch64`, which writes `qemu_fixture_<date>_<pid>.core` on the abort. Nothing can
+//!   ptrace an arm64 process here, so cores are how the arm64 unwinder is tested.
+//! * Truncated and corrupted cores: a one-line error or a partial dump, never a panic.
+//!
+//! Comparison (level 2, `compare_crash`): the oracle is the crash traceback up to the first
+//! register dump, without `goroutine 0` (a g0, not in `allgs`). Every goroutine must be in
+//! goroscope's dump in the same order; a parked one (not running/runnable) must be printed
+//! identically, byte for byte: header with `gp= m= mp=`, arguments, `fp= sp= pc=`, created-by.
+//! The runtime prints running goroutines as "running on other thread": goroscope must list
+//! them, with any stack.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::{Flavor, Toolchain};
+
+/// A directory under the system temp dir, removed on drop unless the test failed.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("goroscope-core-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// What a crashed fixture left: its stderr (the crash traceback) and its core, if any.
+struct Crash {
+    stderr: String,
+    core: Option<PathBuf>,
+}
+
+/// Runs `exe scenario` (under `qemu-aarch64` when `qemu`) in `dir` with GOTRACEBACK=crash and
+/// unlimited cores, waits for READY, sends SIGQUIT and waits for the process to die.
+fn crash(exe: &Path, scenario: &str, dir: &Path, qemu: bool) -> Result<Crash, String> {
+    let mut cmd = Command::new("sh");
+    let script = if qemu {
+        "ulimit -c unlimited; exec qemu-aarch64 \"$0\" \"$@\""
+    } else {
+        "ulimit -c unlimited; exec \"$0\" \"$@\""
+    };
+    let errf = fs::File::create(dir.join("stderr.txt")).map_err(|e| e.to_string())?;
+    cmd.arg("-c")
+        .arg(script)
+        .arg(exe)
+        .arg(scenario)
+        .current_dir(dir)
+        .env("GOTRACEBACK", "crash")
+        .env_remove("GODEBUG")
+        .env_remove("GOMAXPROCS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(errf));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", exe.display()))?;
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(if qemu { 120 } else { 30 });
+    let ready = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.starts_with("READY ") => break Ok(()),
+            Ok(_) => continue,
+            Err(_) => break Err(format!("{} {scenario}: no READY", exe.display())),
+        }
+    };
+    if let Err(e) = ready {
+        // SAFETY: kill(2) on our own unreaped child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = child.wait();
+        return Err(format!(
+            "{e}\nstderr:\n{}",
+            fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default()
+        ));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGQUIT) };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = child.wait();
+                return Err(format!(
+                    "{}: still running 120 s after SIGQUIT",
+                    exe.display()
+                ));
+            }
+        }
+    }
+    drop(stdin);
+    let stderr = fs::read_to_string(dir.join("stderr.txt")).map_err(|e| e.to_string())?;
+    let mut core = None;
+    for e in fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let hit = if qemu {
+            name.starts_with("qemu_") && name.ends_with(".core")
+        } else {
+            name == "core" || name == format!("core.{pid}")
+        };
+        if hit {
+            core = Some(e.path());
+        } else if qemu && (name == "core" || name.starts_with("core.")) {
+            // The kernel's core of qemu itself (it aborts too): not ours, and big.
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    Ok(Crash { stderr, core })
+}
+
+/// The crash traceback's goroutines: up to the first register dump, without goroutine 0.
+fn crash_oracle(stderr: &str) -> String {
+    let mut text = String::new();
+    for line in stderr.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if matches!(first, "rax" | "r0" | "x0" | "-----") {
+            break;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let start = text
+        .find("\ngoroutine ")
+        .map(|i| i + 1)
+        .unwrap_or(text.len());
+    text[start..]
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty() && !b.starts_with("goroutine 0 "))
+        .map(|b| b.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// The level-2 comparison described at the top. The runtime prints the goroutine of the
+/// thread that handled the signal first; goroscope puts the goroutine of the core's first
+/// thread (the one that aborted) first. From Go 1.22 that is the same thread; before, the
+/// SIGQUIT was relayed from M to M and the last one aborted, so with `first_may_move` the
+/// runtime's first goroutine may be anywhere in goroscope's order.
+fn compare_crash(dump: &str, oracle: &str, first_may_move: bool) -> Result<(), String> {
+    let g = support::parse(dump);
+    let r = support::parse(oracle);
+    let mut problems = Vec::new();
+    if r.goroutines.is_empty() {
+        problems.push(format!("the crash traceback has no goroutines:\n{oracle}"));
+    }
+    let mut gids: Vec<u64> = g.goroutines.iter().map(|g| g.id).collect();
+    let mut rids: Vec<u64> = r.goroutines.iter().map(|g| g.id).collect();
+    if first_may_move && !rids.is_empty() && gids.contains(&rids[0]) {
+        let first = rids.remove(0);
+        gids.retain(|&id| id != first);
+    }
+    if gids != rids {
+        problems.push(format!("goroutines {gids:?}, the runtime printed {rids:?}"));
+    }
+    for rg in &r.goroutines {
+        let Some(gg) = g.goroutines.iter().find(|g| g.id == rg.id) else {
+            continue;
+        };
+        if rg.is_parked() {
+            if gg.raw.trim_end() != rg.raw.trim_end() {
+                problems.push(format!(
+                    "goroutine {} differs\n--- runtime\n{}\n+++ goroscope\n{}",
+                    rg.id, rg.raw, gg.raw
+                ));
+            }
+        } else if gg.frames.is_empty() && !gg.running_elsewhere {
+            problems.push(format!(
+                "goroutine {} [{}]: goroscope shows no frames\n{}",
+                rg.id, rg.state, gg.raw
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
+}
+
+fn dump_core(core: &Path, exe: Option<&Path>, extra: &[&str]) -> Result<support::Output, String> {
+    let mut args = vec![
+        "dump".to_string(),
+        "-q".into(),
+        "--core".into(),
+        core.display().to_string(),
+    ];
+    if let Some(e) = exe {
+        args.push("--exe".into());
+        args.push(e.display().to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    support::run_goroscope(&a, Duration::from_secs(120))
+}
+
+/// The scenario the crash tests use: every scenario at once.
+const SCENARIO: &str = "all";
+
+/// One crash of one build, compared; Err describes what went wrong.
+fn crash_and_compare(
+    name: &str,
+    exe: &Path,
+    qemu: bool,
+    pass_exe: bool,
+    minor: u32,
+) -> Result<bool, String> {
+    let dir = TempDir::new(name);
+    let r = crash_and_compare_in(&dir.0, name, exe, qemu, pass_exe, minor);
+    if r.is_err() {
+        // Keep the core and the traceback for a look.
+        eprintln!("{name}: kept {}", dir.0.display());
+        std::mem::forget(dir);
+    }
+    r
+}
+
+fn crash_and_compare_in(
+    dir: &Path,
+    name: &str,
+    exe: &Path,
+    qemu: bool,
+    pass_exe: bool,
+    minor: u32,
+) -> Result<bool, String> {
+    let c = crash(exe, SCENARIO, dir, qemu)?;
+    let Some(core) = c.core else {
+        if qemu {
+            return Err(format!("{name}: qemu wrote no core\nstderr:\n{}", c.stderr));
+        }
+        return Ok(false);
+    };
+    let out = dump_core(&core, pass_exe.then_some(exe), &[])?;
+    if !out.status.success() {
+        return Err(format!(
+            "{name}: goroscope dump --core failed: {}\n{}",
+            out.status, out.stderr
+        ));
+    }
+    compare_crash(&out.stdout, &crash_oracle(&c.stderr), minor < 22)
+        .map_err(|e| format!("{name}:\n{e}"))?;
+    Ok(true)
+}
+
+fn core_pattern() -> String {
+    fs::read_to_string("/proc/sys/kernel/core_pattern")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn amd64_kernel_core_matches_crash_traceback() {
+    if core_pattern().starts_with('|') {
+        eprintln!(
+            "core_pattern {:?} pipes cores away; kernel-core test skipped (gcore test covers cores)",
+            core_pattern()
+        );
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut table = Vec::new();
+    for tc in support::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let name = format!("{}-{}", tc.version, flavor.name());
+            let exe = match support::build_fixture(&tc, flavor) {
+                Ok(e) => e,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            // Default: the executable from NT_FILE; stripped: given with --exe.
+            match crash_and_compare(
+                &format!("amd64-{name}"),
+                &exe,
+                false,
+                flavor == Flavor::Stripped,
+                tc.minor(),
+            ) {
+                Ok(true) => table.push(format!("{name}: exact")),
+                Ok(false) => {
+                    eprintln!(
+                        "no core written (core_pattern {:?}); kernel-core test skipped",
+                        core_pattern()
+                    );
+                    return;
+                }
+                Err(e) => {
+                    table.push(format!("{name}: DIFFERENT"));
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    eprintln!("amd64 kernel cores:\n  {}", table.join("\n  "));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn gcore_core_matches_runtime_stack() {
+    if Command::new("gcore").arg("--version").output().is_err()
+        && !Path::new("/usr/bin/gcore").exists()
+    {
+        eprintln!("gcore not installed; skipped");
+        return;
+    }
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let mut child = support::Child::start(&exe, SCENARIO).unwrap();
+    let stack = child.stack().unwrap();
+    let dir = TempDir::new("gcore");
+    let prefix = dir.0.join("gcore");
+    let out = support::run_with_timeout(
+        Command::new("gcore")
+            .arg("-o")
+            .arg(&prefix)
+            .arg(child.pid.to_string()),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let core = dir.0.join(format!("gcore.{}", child.pid));
+    assert!(
+        core.is_file(),
+        "gcore wrote no core: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    support::assert_running(child.pid);
+    let dump = dump_core(&core, None, &["--level", "1"]).unwrap();
+    assert!(dump.status.success(), "{}", dump.stderr);
+    let g = support::parse(&dump.stdout);
+    let r = support::parse(&stack);
+    support::compare(&g.goroutines, &r.goroutines, 1, &child.info).unwrap();
+    // The live dump right after agrees with the core on every parked goroutine too.
+    drop(child);
+}
+
+/// Cross-builds the fixture for linux/arm64 (cached like `build_fixture`, in
+/// `target/go-fixtures/<version>/arm64-<flavor>/`).
+fn build_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
+    let dir = support::fixture::fixtures_root()
+        .join(&tc.version)
+        .join(format!("arm64-{}", flavor.name()));
+    let src = dir.join("src");
+    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+    let mut key = format!(
+        "{}|{:?}|{}\n",
+        tc.version,
+        flavor.build_args(),
+        support::fixture::go_mod(tc)
+    );
+    let mut names: Vec<PathBuf> = fs::read_dir(support::fixture::sources_dir())
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "go"))
+        .collect();
+    names.sort();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for p in &names {
+        for b in p
+            .file_name()
+            .unwrap()
+            .as_encoded_bytes()
+            .iter()
+            .chain(&fs::read(p).map_err(|e| e.to_string())?)
+        {
+            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    key.push_str(&format!("{h:016x}\n"));
+    let bin = dir.join("fixture");
+    if bin.is_file()
+        && fs::read_to_string(dir.join("fixture.key")).ok().as_deref() == Some(key.as_str())
+    {
+        return Ok(bin);
+    }
+    let _ = fs::remove_dir_all(&src);
+    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+    for p in &names {
+        fs::copy(p, src.join(p.file_name().unwrap())).map_err(|e| e.to_string())?;
+    }
+    fs::write(src.join("go.mod"), support::fixture::go_mod(tc)).map_err(|e| e.to_string())?;
+    let tmp = dir.join(format!("fixture.tmp-{}", std::process::id()));
+    let mut cmd = Command::new(&tc.go);
+    cmd.current_dir(&src)
+        .arg("build")
+        .args(flavor.build_args())
+        .arg("-o")
+        .arg(&tmp)
+        .arg(".");
+    support::fixture::go_env(&mut cmd, tc, Flavor::Default);
+    cmd.env("GOARCH", "arm64").env("CGO_ENABLED", "0");
+    let out = support::run_with_timeout(&mut cmd, Duration::from_secs(900))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the arm64 fixture with {}: {}{}",
+            tc.name(),
+            out.stdout,
+            out.stderr
+        ));
+    }
+    fs::rename(&tmp, &bin).map_err(|e| e.to_string())?;
+    fs::write(dir.join("fixture.key"), key).map_err(|e| e.to_string())?;
+    Ok(bin)
+}
+
+fn have_qemu() -> bool {
+    Command::new("qemu-aarch64")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+#[test]
+fn arm64_qemu_core_matches_crash_traceback() {
+    if !have_qemu() {
+        // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
+        eprintln!(
+            "qemu-aarch64 not installed (apt-get install qemu-user); arm64 core test skipped"
+        );
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut table = Vec::new();
+    for tc in support::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let name = format!("{}-{}", tc.version, flavor.name());
+            let exe = match build_arm64(&tc, flavor) {
+                Ok(e) => e,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            match crash_and_compare(&format!("arm64-{name}"), &exe, true, true, tc.minor()) {
+                Ok(_) => table.push(format!("{name}: exact")),
+                Err(e) => {
+                    table.push(format!("{name}: DIFFERENT"));
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    eprintln!("arm64 qemu cores:\n  {}", table.join("\n  "));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs goroscope on a damaged core: it must exit 0 (a partial dump) or 1 with one line on
+/// stderr, never panic or hang.
+fn check_damaged(core: &Path, exe: &Path, what: &str) -> Result<(), String> {
+    let out = dump_core(core, Some(exe), &[])?;
+    let code = out.status.code();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("goroscope: warning: "))
+        .collect();
+    let ok = match code {
+        Some(0) => true,
+        Some(1) => lines.len() == 1 && lines[0].starts_with("goroscope: "),
+        _ => false,
+    };
+    if !ok || out.stderr.contains("panicked") {
+        return Err(format!("{what}: exit {:?}\nstderr:\n{}", code, out.stderr));
+    }
+    Ok(())
+}
+
+/// `(offset, size)` of the PT_NOTE segment and of the program header table of a core.
+fn note_and_phdrs(b: &[u8]) -> ((usize, usize), (usize, usize)) {
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let phoff = u64_at(32);
+    let phnum = u16::from_le_bytes([b[56], b[57]]) as usize;
+    let mut note = (0, 0);
+    for i in 0..phnum {
+        let p = phoff + i * 56;
+        if u32::from_le_bytes(b[p..p + 4].try_into().unwrap()) == 4 {
+            note = (u64_at(p + 8), u64_at(p + 32));
+        }
+    }
+    (note, (phoff, phnum * 56))
+}
+
+#[test]
+fn damaged_cores_fail_cleanly() {
+    // A real core to damage: a gcore of a small fixture (works under any core_pattern).
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let child = support::Child::start(&exe, "sleep").unwrap();
+    let dir = TempDir::new("damaged");
+    let out = support::run_with_timeout(
+        Command::new("gcore")
+            .arg("-o")
+            .arg(dir.0.join("gcore"))
+            .arg(child.pid.to_string()),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    let core = dir.0.join(format!("gcore.{}", child.pid));
+    assert!(core.is_file(), "gcore wrote no core: {}", out.stderr);
+    drop(child);
+    let good = fs::read(&core).unwrap();
+    let ((note_off, note_len), (ph_off, ph_len)) = note_and_phdrs(&good);
+    assert!(note_len > 0);
+    let bad = dir.0.join("bad.core");
+    let mut failures = Vec::new();
+
+    // Truncations: inside the header, the program headers, the notes, and the memory.
+    let mut cuts = vec![
+        0,
+        1,
+        4,
+        63,
+        64,
+        ph_off + ph_len / 2,
+        ph_off + ph_len,
+        note_off + 20,
+        note_off + note_len / 2,
+    ];
+    cuts.extend([
+        note_off + note_len,
+        good.len() / 4,
+        good.len() / 2,
+        good.len() * 3 / 4,
+        good.len() - 1,
+    ]);
+    for cut in cuts {
+        fs::write(&bad, &good[..cut.min(good.len())]).unwrap();
+        if let Err(e) = check_damaged(&bad, &exe, &format!("truncated at {cut}")) {
+            failures.push(e);
+        }
+    }
+
+    // Random byte changes in the notes and program headers, for a few seconds.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // (The parsers themselves are fuzzed in-process by the unit tests in src/target/core.rs;
+    // here every run is a whole goroscope process on a big core.)
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut runs = 0;
+    let mut m = good.clone();
+    while (Instant::now() < deadline || runs < 20) && runs < 300 {
+        m.copy_from_slice(&good);
+        for _ in 0..1 + next() % 8 {
+            let r = next();
+            let (base, len) = if r % 3 == 0 {
+                (ph_off, ph_len)
+            } else {
+                (note_off, note_len)
+            };
+            let i = base + (next() as usize) % len;
+            m[i] = match r % 5 {
+                0 => 0xff,
+                1 => 0,
+                _ => (next() >> 24) as u8,
+            };
+        }
+        fs::write(&bad, &m).unwrap();
+        if let Err(e) = check_damaged(&bad, &exe, &format!("mutation run {runs}")) {
+            failures.push(e);
+        }
+        runs += 1;
+    }
+    eprintln!("damaged cores: {runs} random mutations");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn core_errors_are_one_line() {
+    let dir = TempDir::new("errors");
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (dir.0.join("missing"), "cannot read core file"),
+        (exe.clone(), "not a core"),
+        (
+            {
+                let p = dir.0.join("text");
+                fs::write(
+                    &p,
+                    "hello, this is not a core file at all; it is long enough to be one",
+                )
+                .unwrap();
+                p
+            },
+            "is not a core file",
+        ),
+    ];
+    for (path, want) in cases {
+        let out = dump_core(&path, None, &[]).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(out.stderr.contains(want), "want {want:?}: {}", out.stderr);
+    }
+    // Both a pid and --core, or bt with two ids and --core: usage errors.
+    let out =
+        support::run_goroscope(&["dump", "1", "--core", "x"], Duration::from_secs(10)).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+}
+
+#[test]
+fn snapshot_core_round_trip() {
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let child = support::Child::start(&exe, SCENARIO).unwrap();
+    let dir = TempDir::new("snapshot");
+    let core = dir.0.join("snap.core");
+    let gsnap = dir.0.join("snap.gsnap");
+    let pid = child.pid.to_string();
+    let (c, g) = (core.display().to_string(), gsnap.display().to_string());
+    let out = support::run_goroscope(
+        &["snapshot", "-q", &pid, "--core", &c, "-o", &g],
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert!(out.status.success(), "{}", out.stderr);
+    support::assert_running(child.pid);
+    // The core and the snapshot come from the same frozen window: identical dumps, running
+    // goroutines included, at both levels.
+    for level in ["1", "2"] {
+        let from_core = dump_core(&core, None, &["--level", level]).unwrap();
+        assert!(from_core.status.success(), "{}", from_core.stderr);
+        let system = if level == "2" {
+            vec!["--system"]
+        } else {
+            vec![]
+        };
+        let mut args = vec!["show", "--format", "go"];
+        args.extend(system);
+        args.push(&g);
+        let shown = support::run_goroscope(&args, Duration::from_secs(60)).unwrap();
+        assert!(shown.status.success(), "{}", shown.stderr);
+        assert_eq!(
+            from_core.stdout, shown.stdout,
+            "level {level}: dump --core differs from the snapshot taken with it"
+        );
+    }
+    // And the live process, dumped again, agrees on every parked goroutine.
+    let live = support::goroscope_dump(child.pid).unwrap();
+    let from_core = dump_core(&core, None, &["--level", "1"]).unwrap().stdout;
+    let (a, b) = (support::parse(&from_core), support::parse(&live));
+    assert_eq!(
+        a.goroutines.len(),
+        b.goroutines.len(),
+        "core:\n{from_core}\nlive:\n{live}"
+    );
+    for (x, y) in a.goroutines.iter().zip(&b.goroutines) {
+        assert_eq!(x.id, y.id);
+        if x.is_parked() && y.is_parked() && x.id != 1 {
+            assert_eq!(x.raw, y.raw);
+        }
+    }
+    // gdb opens it and sees every thread.
+    if Path::new("/usr/bin/gdb").exists() {
+        let out = support::run_with_timeout(
+            Command::new("gdb")
+                .args(["-nx", "-batch", "-ex", "info threads", "-c"])
+                .arg(&core)
+                .arg(&exe),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        let threads = out
+            .stdout
+            .lines()
+            .filter(|l| {
+                l.trim_start()
+                    .trim_start_matches('*')
+                    .trim_start()
+                    .starts_with(char::is_numeric)
+                    && l.contains("LWP")
+            })
+            .count();
+        let want = fs::read_dir(format!("/proc/{}/task", child.pid))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert!(
+            threads >= 1 && threads <= want.max(1) + 4,
+            "gdb info threads:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    drop(child);
+}
