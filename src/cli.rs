@@ -270,10 +270,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 (true, _) => return Err("with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID".into()),
                 (false, _) => return Err("bt takes a process id and a goroutine id: goroscope bt PID GOID".into()),
             };
-            let snap = take(&target, ro, quiet)?;
+            // The pause is reported only once the goroutine is found: an error stays one line.
+            let snap = take(&target, ro, true)?;
             let g = snap.goroutines.iter().find(|g| g.id == goid).ok_or_else(|| {
                 format!("no goroutine {goid} in {}; `goroscope grs {}` lists them", target.describe(), target.args())
             })?;
+            if !quiet {
+                report(&target, &snap);
+            }
             render::bt::frames(g, 0, &mut out)
         }
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
@@ -390,21 +394,25 @@ fn take(target: &Target, ro: OpenOptions, quiet: bool) -> Result<Snapshot, Strin
     let session = open(target, ro)?;
     let snap = session.snapshot().map_err(|e| e.to_string())?;
     if !quiet {
-        let n = snap.goroutines.len();
-        let s = if n == 1 { "" } else { "s" };
-        match &session {
-            Session::Live(_) => {
-                eprintln!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6)
-            }
-            Session::Core(c) => {
-                for p in c.mem.core().problems() {
-                    eprintln!("goroscope: warning: {p}");
-                }
-                eprintln!("goroscope: {n} goroutine{s}, from {}", target.describe());
+        if let Session::Core(c) = &session {
+            for p in c.mem.core().problems() {
+                eprintln!("goroscope: warning: {p}");
             }
         }
+        report(target, &snap);
     }
     Ok(snap)
+}
+
+/// The one stderr line after a dump: how many goroutines, and the pause (or the core).
+fn report(target: &Target, snap: &Snapshot) {
+    let n = snap.goroutines.len();
+    let s = if n == 1 { "" } else { "s" };
+    if snap.meta.source == "core" {
+        eprintln!("goroscope: {n} goroutine{s}, from {}", target.describe());
+    } else {
+        eprintln!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6);
+    }
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
