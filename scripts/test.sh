@@ -39,4 +39,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo build --quiet --all-targets
-cargo test --quiet -- --test-threads=2
+cargo test --quiet --no-fail-fast -- --test-threads=2

@@ -99,14 +99,27 @@ impl LiveSession {
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
     pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
-        let freeze = self.proc.freeze()?;
-        let threads = freeze.threads().to_vec();
-        let nanotime = monotonic_now();
-        let copy_start = std::time::Instant::now();
-        let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
-        let copy_ns = copy_start.elapsed().as_nanos() as u64;
+        // A goroutine caught between states (its thread in a signal handler or a stack
+        // switch, its saved registers already cleared) has no stack to read at that instant;
+        // such moments last microseconds, so thaw and take the copy again, a few times at most.
+        let mut attempt = 1;
+        let (freeze, threads, nanotime, image, copy_ns) = loop {
+            let freeze = self.proc.freeze()?;
+            let threads = freeze.threads().to_vec();
+            let nanotime = monotonic_now();
+            let copy_start = std::time::Instant::now();
+            let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            });
+            let copy_ns = copy_start.elapsed().as_nanos() as u64;
+            if attempt < MAX_ATTEMPTS && goroutines::in_transition(&self.rt, &image, &threads) {
+                freeze.thaw();
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            break (freeze, threads, nanotime, image, copy_ns);
+        };
         let extra = in_window(&threads);
         let pause = freeze.thaw();
         let pid = self.proc.pid();
@@ -285,6 +298,9 @@ fn core_nanotime(rt: &Runtime, mem: &impl MemoryReader) -> i64 {
     gs.iter().filter_map(|&g| goroutines::read_g(rt, mem, g).ok()).map(|g| g.waitsince).max().unwrap_or(0).max(0)
 }
 
+/// Freezes tried when a running goroutine is caught between states.
+const MAX_ATTEMPTS: u32 = 4;
+
 /// Load bias of the executable in the process: `AT_ENTRY` from `/proc/PID/auxv` minus the
 /// ELF entry point (0 for non-PIE executables).
 fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
@@ -439,7 +455,13 @@ fn build_goroutine(
     let code = rt.code();
     let v = rt.version();
     let (start, jump) = start_of(rt, raw, m, by_tid);
-    let unwound = unwind::unwind(code, mem, start, jump, Limits::default());
+    // A running goroutine whose saved registers are cleared and whose thread could not be
+    // used has no stack to show: printed as the runtime does ("stack unavailable").
+    let unwound = if raw.status == status::RUNNING && start.sp == 0 {
+        unwind::Unwound { frames: Vec::new(), end: StackEnd::Complete { sp: 0 } }
+    } else {
+        unwind::unwind(code, mem, start, jump, Limits::default())
+    };
     let stack_error = match unwound.end {
         StackEnd::Truncated(e) => Some(e.to_string()),
         _ => None,

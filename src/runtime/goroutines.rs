@@ -150,6 +150,27 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>) -> 
     img
 }
 
+/// Whether a running goroutine was caught between states: its thread's stack pointer is on
+/// neither its own stack nor (with valid saved registers) its thread's g0 stack, e.g. inside
+/// a signal handler while its `sched` is cleared. Its stack cannot be read at this instant.
+pub fn in_transition(rt: &Runtime, mem: &impl MemoryReader, threads: &[ThreadState]) -> bool {
+    let Ok(gs) = all_g_addrs(rt, mem) else { return false };
+    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
+    gs.iter().any(|&g| {
+        let Ok(raw) = read_g(rt, mem, g) else { return false };
+        if raw.status != status::RUNNING {
+            return false;
+        }
+        let Some(m) = read_m(rt, mem, raw.m).filter(|m| m.curg == g) else { return false };
+        let Some(t) = by_tid.get(&m.procid) else { return false };
+        let sp = t.regs.sp;
+        let on_own = (raw.stack.0..raw.stack.1).contains(&sp);
+        let sched_ok = (raw.stack.0..raw.stack.1).contains(&raw.sched.1);
+        let on_g0 = (m.g0_stack.0..m.g0_stack.1).contains(&sp);
+        !(on_own || m.vdso.0 != 0 || (on_g0 && sched_ok))
+    })
+}
+
 /// Addresses of every g in `allgs`, read from the image.
 pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, String> {
     let ptr = mem.read_u64(rt.allgs).map_err(|e| e.to_string())?;
