@@ -1,0 +1,997 @@
+//! Analysis against the stories it is for (issue 4): the fixture's story scenarios
+//! (`testdata/fixture/stories.go`) put goroutines into deadlocks and leaks they describe in INFO
+//! lines (the mutex and channel addresses, how many goroutines hold, wait, send, receive), and
+//! goroscope's blocked-on objects, groups, filters, diffs, pprof profiles and text imports must
+//! find exactly that. Expected values come only from what the fixture reports, from the
+//! runtime's own `runtime.Stack` text of the same process, or from the toolchain's own sources
+//! and tools (`rwmutexMaxReaders` in `sync/rwmutex.go`, `go tool pprof`); never typed-in
+//! addresses or offsets.
+//!
+//! Stories run on the newest installed toolchain; labels on every installed toolchain from 1.21
+//! up (the 1.21-1.23 map form and the 1.24+ slice form).
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{Flavor, Toolchain, toolchains};
+
+/// How long to wait for READY and for each answer of the fixture.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one goroscope command may take.
+const GOROSCOPE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `go tool pprof` may take (from Go 1.25 the first call builds the tool).
+const PPROF_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------------------
+// The fixture, with arguments and the `leaked` command.
+
+/// A running fixture scenario. Dropping it sends `quit`, then kills it by pid and reaps it, also
+/// while a failed assertion unwinds.
+struct Fixture {
+    child: std::process::Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    pid: u32,
+    what: String,
+    /// Every INFO line, in order.
+    info: Vec<String>,
+}
+
+impl Fixture {
+    /// Builds the fixture with `tc`, starts `fixture <scenario> <args>` and waits for READY.
+    fn start(tc: &Toolchain, scenario: &str, args: &[&str]) -> Fixture {
+        let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Command::new(&exe)
+            .arg(scenario)
+            .args(args)
+            .env_remove("GOTRACEBACK")
+            .env_remove("GODEBUG")
+            .env_remove("GOMAXPROCS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {} {scenario}: {e}", exe.display()));
+        let stdout = child.stdout.take().unwrap();
+        let mut err_pipe = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let pid = child.id();
+        let mut fx = Fixture {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            stderr,
+            pid,
+            what: format!("{} {scenario} {}", tc.name(), args.join(" ")),
+            info: Vec::new(),
+        };
+        loop {
+            let line = fx.recv("READY");
+            if let Some(text) = line.strip_prefix("INFO ") {
+                fx.info.push(text.to_string());
+            } else if let Some(p) = line.strip_prefix("READY ") {
+                assert_eq!(p.trim(), pid.to_string(), "{}", fx.failure("READY names another pid"));
+                break;
+            } else {
+                panic!("{}", fx.failure(&format!("unexpected line before READY: {line:?}")));
+            }
+        }
+        fx
+    }
+
+    fn pid(&self) -> String {
+        self.pid.to_string()
+    }
+
+    /// Sends a command and returns the answer line.
+    fn ask(&mut self, cmd: &str) -> String {
+        let r = match self.stdin.as_mut() {
+            Some(w) => w.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| w.flush()),
+            None => panic!("{}", self.failure("stdin closed")),
+        };
+        if let Err(e) = r {
+            panic!("{}", self.failure(&format!("sending {cmd:?}: {e}")));
+        }
+        self.recv(cmd)
+    }
+
+    /// `leaked` → `LEAKED <n>`.
+    fn leaked(&mut self) -> u64 {
+        let l = self.ask("leaked");
+        l.strip_prefix("LEAKED ")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}", self.failure(&format!("want LEAKED <n>, got {l:?}"))))
+    }
+
+    /// The fixture's own `runtime.Stack(buf, true)`.
+    fn stack(&mut self) -> String {
+        let first = self.ask("stack");
+        assert_eq!(first, "BEGIN STACK", "{}", self.failure("stack"));
+        let mut text = String::new();
+        loop {
+            let line = self.recv("END STACK");
+            if line == "END STACK" {
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.trim_end_matches('\n').to_string()
+    }
+
+    fn recv(&mut self, waiting_for: &str) -> String {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => panic!("{}", self.failure(&format!("no answer to {waiting_for:?} within {TIMEOUT:?}"))),
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("{}", self.failure(&format!("stdout closed waiting for {waiting_for:?}")))
+            }
+        }
+    }
+
+    fn failure(&self, what: &str) -> String {
+        format!("fixture {} (pid {}): {what}\nfixture stderr:\n{}", self.what, self.pid, self.stderr.lock().unwrap())
+    }
+
+    /// The INFO lines that start with `word `, split into words.
+    fn info_words(&self, word: &str) -> Vec<Vec<String>> {
+        self.info
+            .iter()
+            .filter(|l| l.split(' ').next() == Some(word))
+            .map(|l| l.split(' ').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// The one `rwmutex` INFO line.
+    fn rwmutex(&self) -> RwInfo {
+        let all = self.info_words("rwmutex");
+        assert_eq!(all.len(), 1, "one rwmutex INFO line: {:?}", self.info);
+        let w = &all[0];
+        let n = kv(&w[3..]);
+        RwInfo {
+            addr: hex(&w[2]),
+            holders: n["holders"],
+            recursive: n["recursive"],
+            writers: n["writers"],
+            lockers: n["lockers"],
+            queued: n["queued"],
+        }
+    }
+
+    /// The `chan` INFO line named `name`.
+    fn chan(&self, name: &str) -> ChanInfo {
+        let w = self
+            .info_words("chan")
+            .into_iter()
+            .find(|w| w.get(1).map(String::as_str) == Some(name))
+            .unwrap_or_else(|| panic!("no `chan {name}` INFO line: {:?}", self.info));
+        let n = kv(&w[3..]);
+        ChanInfo { addr: hex(&w[2]), cap: n["cap"], queued: n["queued"], senders: n["senders"], receivers: n["receivers"] }
+    }
+
+    /// `label k=v n` INFO lines: (k, v) → n.
+    fn labels(&self) -> BTreeMap<(String, String), usize> {
+        self.info
+            .iter()
+            .filter_map(|l| l.strip_prefix("label "))
+            .map(|l| {
+                let (kv, n) = l.rsplit_once(' ').unwrap();
+                let (k, v) = kv.split_once('=').unwrap();
+                ((k.to_string(), v.to_string()), n.parse().unwrap())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.stdin.take() {
+            let _ = w.write_all(b"quit\n");
+            let _ = w.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => break,
+            }
+        }
+        // SAFETY: kill(2) on the pid of our own child, not reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// What `INFO rwmutex <name> <addr> holders H recursive R writers W lockers L queued Q` says.
+#[derive(Debug, Clone, Copy)]
+struct RwInfo {
+    addr: u64,
+    /// Hold a read lock and wait elsewhere.
+    holders: usize,
+    /// Hold a read lock and wait in a second RLock.
+    recursive: usize,
+    /// Wait in Lock for the readers to leave (0 or 1).
+    writers: usize,
+    /// Wait in Lock behind the first writer (on the inner Mutex).
+    lockers: usize,
+    /// Wait in RLock behind the writer, holding nothing.
+    queued: usize,
+}
+
+/// What `INFO chan <name> <addr> cap C queued N senders S receivers R` says.
+#[derive(Debug, Clone, Copy)]
+struct ChanInfo {
+    addr: u64,
+    cap: usize,
+    queued: usize,
+    senders: usize,
+    receivers: usize,
+}
+
+fn kv(words: &[String]) -> BTreeMap<String, usize> {
+    words
+        .chunks(2)
+        .map(|p| (p[0].clone(), p.get(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad INFO pair {p:?}"))))
+        .collect()
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not a hex address: {s:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running goroscope and go tool pprof.
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("goroscope-analysis-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `goroscope <args>`, which must exit 0; its stdout.
+fn goroscope(args: &[&str]) -> String {
+    let out = support::run_goroscope(args, GOROSCOPE_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "goroscope {args:?} failed: {}\nstderr:\n{}\nstdout:\n{}", out.status, out.stderr, out.stdout);
+    out.stdout
+}
+
+/// `goroscope <args>` with `--format json`: the snapshot inside the envelope.
+fn goroscope_json(args: &[&str]) -> Value {
+    let text = goroscope(args);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("goroscope {args:?}: not JSON: {e}\n{text}"));
+    assert_eq!(v["format"], "goroscope-snapshot", "goroscope {args:?}");
+    assert_eq!(v["version"], 1, "goroscope {args:?}");
+    v["snapshot"].clone()
+}
+
+/// Runs a command with stdout written to `stdout_file` (binary output), killing it after
+/// `timeout`; its status and stderr.
+fn run_to_file(cmd: &mut Command, stdout_file: &Path, timeout: Duration) -> (ExitStatus, String) {
+    let desc = format!("{cmd:?}");
+    let file = std::fs::File::create(stdout_file).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{desc}: {e}"));
+    let mut err = child.stderr.take().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on our own unreaped child.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("{desc}: no exit after {timeout:?}, killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, t.join().unwrap_or_default())
+}
+
+/// `goroscope show --format pprof <snap>` written to `out`.
+fn pprof_file(snap: &Path, out: &Path) {
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["show", "--format", "pprof"]).arg(snap);
+    let (status, stderr) = run_to_file(&mut cmd, out, GOROSCOPE_TIMEOUT);
+    assert!(status.success(), "goroscope show --format pprof {}: {status}\n{stderr}", snap.display());
+}
+
+/// `go tool pprof <args>` of `tc`, which must exit 0; its stdout.
+fn go_pprof(tc: &Toolchain, args: &[&str]) -> String {
+    let mut cmd = Command::new(&tc.go);
+    cmd.args(["tool", "pprof"]).args(args);
+    support::fixture::go_env(&mut cmd, tc, Flavor::Default);
+    let out = support::run_with_timeout(&mut cmd, PPROF_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "go tool pprof {args:?} ({}): {}\n{}\n{}", tc.name(), out.status, out.stderr, out.stdout);
+    out.stdout
+}
+
+/// `go tool pprof -raw`: every sample as (count, labels line or "").
+fn pprof_samples(tc: &Toolchain, file: &Path) -> Vec<(u64, String)> {
+    let raw = go_pprof(tc, &["-raw", file.to_str().unwrap()]);
+    let mut lines = raw.lines().skip_while(|l| *l != "Samples:").skip(1);
+    assert_eq!(lines.next(), Some("goroutine/count"), "pprof -raw of {}:\n{raw}", file.display());
+    let sample = regex::Regex::new(r"^(\d+):( \d+)* ?$").unwrap();
+    let mut out: Vec<(u64, String)> = Vec::new();
+    for l in lines.take_while(|l| *l != "Locations") {
+        let t = l.trim();
+        match sample.captures(t) {
+            Some(c) => out.push((c[1].parse().unwrap(), String::new())),
+            None => out.last_mut().unwrap_or_else(|| panic!("pprof -raw: labels before a sample: {l:?}\n{raw}")).1 = t.to_string(),
+        }
+    }
+    assert!(!out.is_empty(), "pprof -raw of {} has no samples:\n{raw}", file.display());
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The snapshot model (docs/json-schema.md).
+
+fn goroutines(snap: &Value) -> &Vec<Value> {
+    snap["goroutines"].as_array().expect("goroutines")
+}
+
+fn has_frame(g: &Value, func: &str) -> bool {
+    g["frames"].as_array().is_some_and(|fs| fs.iter().any(|f| f["function"] == func))
+}
+
+fn blocked_on(g: &Value, addr: u64) -> Vec<String> {
+    g["blocked_on"]
+        .as_array()
+        .map(|bs| bs.iter().filter(|b| b["addr"].as_u64() == Some(addr)).map(|b| b["kind"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn ids_blocked_on(snap: &Value, addr: u64, kind: &str) -> BTreeSet<u64> {
+    goroutines(snap)
+        .iter()
+        .filter(|g| blocked_on(g, addr).iter().any(|k| k == kind))
+        .map(|g| g["id"].as_u64().unwrap())
+        .collect()
+}
+
+fn object(snap: &Value, addr: u64) -> &Value {
+    snap["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["addr"].as_u64() == Some(addr))
+        .unwrap_or_else(|| panic!("no object at {addr:#x} in {}", serde_json::to_string_pretty(&snap["objects"]).unwrap()))
+}
+
+fn field(o: &Value, name: &str) -> i64 {
+    o["fields"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f[0] == name))
+        .and_then(|f| f[1].as_i64())
+        .unwrap_or_else(|| panic!("object has no field {name}: {o}"))
+}
+
+fn waiters(o: &Value) -> BTreeMap<String, usize> {
+    o["waiters"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize)).collect())
+        .unwrap_or_default()
+}
+
+fn labels_of(g: &Value) -> Vec<(String, String)> {
+    g["labels"]
+        .as_array()
+        .map(|ls| ls.iter().map(|l| (l[0].as_str().unwrap().to_string(), l[1].as_str().unwrap().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// The state word of a runtime traceback header (`chan send, 3 minutes` → `chan send`).
+fn runtime_state(g: &support::Goroutine) -> String {
+    g.state.split(", ").next().unwrap_or("").to_string()
+}
+
+/// `rwmutexMaxReaders` from the toolchain's own `sync/rwmutex.go`.
+fn rwmutex_max_readers(tc: &Toolchain) -> i64 {
+    let p = tc.goroot.join("src/sync/rwmutex.go");
+    let src = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let expr = src
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("const rwmutexMaxReaders = "))
+        .unwrap_or_else(|| panic!("no rwmutexMaxReaders in {}", p.display()));
+    match expr.trim().split_once("<<") {
+        Some((a, b)) => a.trim().parse::<i64>().unwrap() << b.trim().parse::<u32>().unwrap(),
+        None => expr.trim().parse().unwrap(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocked-on checks.
+
+/// The story's RWMutex as goroscope found it in `snap`, against the fixture's INFO and the
+/// runtime's own dump `rt` of the same (hung) moment.
+fn check_rwmutex(tc: &Toolchain, snap: &Value, rw: &RwInfo, rt: &support::Traceback, what: &str) {
+    let ctx = format!("{what}: RWMutex at {:#x} ({rw:?})", rw.addr);
+    // The runtime's view: every goroutine inside RWMutex.RLock/Lock waits on the story's mutex
+    // (the fixture uses no other RWMutex); lockers are also inside Mutex.Lock.
+    let in_rlock: Vec<&support::Goroutine> = rt.goroutines.iter().filter(|g| g.has_frame("sync.(*RWMutex).RLock")).collect();
+    let in_lock: Vec<&support::Goroutine> = rt.goroutines.iter().filter(|g| g.has_frame("sync.(*RWMutex).Lock")).collect();
+    let lockers = in_lock.iter().filter(|g| g.has_frame("sync.(*Mutex).Lock")).count();
+    assert_eq!(in_rlock.len(), rw.recursive + rw.queued, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
+    assert_eq!(in_lock.len(), rw.writers + rw.lockers, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
+    assert_eq!(lockers, rw.lockers, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
+    let mut want_waiters: BTreeMap<String, usize> = BTreeMap::new();
+    for g in in_rlock.iter().chain(&in_lock) {
+        *want_waiters.entry(runtime_state(g)).or_insert(0) += 1;
+    }
+    let want_ids: BTreeSet<u64> = in_rlock.iter().chain(&in_lock).map(|g| g.id).collect();
+
+    let o = object(snap, rw.addr);
+    assert_eq!(o["kind"], "sync.RWMutex", "{ctx}: {o}");
+    assert_eq!(waiters(o), want_waiters, "{ctx}: waiters by state: {o}");
+    assert_eq!(ids_blocked_on(snap, rw.addr, "sync.RWMutex"), want_ids, "{ctx}: goroutines whose blocked_on names it");
+
+    // Its own state: readerCount counts every reader (holding, or queued behind the writer),
+    // minus rwmutexMaxReaders while a writer is pending; readerWait is the readers the writer
+    // waits for.
+    let max = rwmutex_max_readers(tc);
+    let counted = (rw.holders + 2 * rw.recursive + rw.queued) as i64;
+    let rc = field(o, "readerCount");
+    let rwait = field(o, "readerWait");
+    if rw.writers == 1 {
+        assert!(rc < 0, "{ctx}: readerCount {rc} must be negative with a pending writer: {o}");
+        assert_eq!(rc + max, counted, "{ctx}: readerCount {rc} + rwmutexMaxReaders {max}: {o}");
+        assert_eq!(rwait, (rw.holders + rw.recursive) as i64, "{ctx}: readerWait: {o}");
+        assert_eq!(field(o, "w.state") & 1, 1, "{ctx}: the writer holds the inner Mutex: {o}");
+        let summary = o["summary"].as_str().unwrap_or("");
+        let want = format!("1 writer waiting for {rwait} reader");
+        assert!(summary.contains(&want), "{ctx}: summary {summary:?} lacks {want:?}");
+        assert!(summary.contains(&format!("{counted} readers counted")), "{ctx}: summary {summary:?}");
+    } else {
+        assert_eq!(rc, counted, "{ctx}: readerCount: {o}");
+    }
+}
+
+/// A story's channel as goroscope found it.
+fn check_chan(snap: &Value, c: &ChanInfo, what: &str) {
+    let ctx = format!("{what}: chan at {:#x} ({c:?})", c.addr);
+    let o = object(snap, c.addr);
+    assert_eq!(o["kind"], "chan", "{ctx}: {o}");
+    assert_eq!(field(o, "dataqsiz"), c.cap as i64, "{ctx}: {o}");
+    assert_eq!(field(o, "qcount"), c.queued as i64, "{ctx}: {o}");
+    assert_eq!(field(o, "closed"), 0, "{ctx}: {o}");
+    let mut want = BTreeMap::new();
+    if c.senders > 0 {
+        want.insert("chan send".to_string(), c.senders);
+    }
+    if c.receivers > 0 {
+        want.insert("chan receive".to_string(), c.receivers);
+    }
+    assert_eq!(waiters(o), want, "{ctx}: waiters by state: {o}");
+    assert_eq!(ids_blocked_on(snap, c.addr, "chan").len(), c.senders + c.receivers, "{ctx}: goroutines whose blocked_on names it");
+    let summary = o["summary"].as_str().unwrap_or("");
+    let want = format!("{}/{} queued", c.queued, c.cap);
+    assert!(summary.contains(&want), "{ctx}: summary {summary:?} lacks {want:?}");
+}
+
+/// Every check of a story, on a live dump and on a snapshot file shown later.
+fn blocked_story(test: &str, scenario: &str, chans: &[&str]) {
+    let tc = toolchains::newest();
+    let dir = Scratch::new(test);
+    let mut fx = Fixture::start(&tc, scenario, &[]);
+    let rw = fx.rwmutex();
+    let cs: Vec<ChanInfo> = chans.iter().map(|c| fx.chan(c)).collect();
+    let pid = fx.pid();
+
+    let live = goroscope_json(&["dump", "-q", "--format", "json", &pid]);
+    let rt = support::parse(&fx.stack());
+    assert!(rt.errors.is_empty(), "runtime dump: {:?}", rt.errors);
+    check_rwmutex(&tc, &live, &rw, &rt, "dump --format json");
+    for (c, name) in cs.iter().zip(chans) {
+        check_chan(&live, c, &format!("dump --format json, chan {name}"));
+    }
+
+    let file = dir.path("story.gsnap");
+    goroscope(&["snapshot", "-q", &pid, "-o", file.to_str().unwrap()]);
+    let shown = goroscope_json(&["show", "--format", "json", file.to_str().unwrap()]);
+    check_rwmutex(&tc, &shown, &rw, &rt, "snapshot + show --format json");
+    for (c, name) in cs.iter().zip(chans) {
+        check_chan(&shown, c, &format!("snapshot + show, chan {name}"));
+    }
+
+    // The blocked view lists the objects among its suspects with their waiter counts.
+    let text = goroscope(&["show", "--blocked", file.to_str().unwrap()]);
+    let suspects: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("suspects")).skip(1).take_while(|l| !l.is_empty()).collect();
+    let total = rw.recursive + rw.queued + rw.writers + rw.lockers;
+    let want = format!("  sync.RWMutex at {:#x}: {total} waiter{}", rw.addr, if total == 1 { "" } else { "s" });
+    assert!(suspects.iter().any(|l| l.starts_with(&want)), "show --blocked: no suspect line {want:?}:\n{text}");
+    for c in &cs {
+        let n = c.senders + c.receivers;
+        let want = format!("  chan at {:#x}: {n} waiter{}", c.addr, if n == 1 { "" } else { "s" });
+        assert!(suspects.iter().any(|l| l.starts_with(&want)), "show --blocked: no suspect line {want:?}:\n{text}");
+    }
+    support::assert_running(fx.pid);
+}
+
+/// Recursive RLock behind a pending writer: the RWMutex at the fixture's address, 1 writer
+/// waiting for the K readers, K+N readers in RLock, W writers on the inner Mutex.
+#[test]
+fn blocked_on_rlock_recursive() {
+    blocked_story("rlock", "rlock-recursive", &[]);
+}
+
+/// A broadcaster holding the read lock across a send nobody receives.
+#[test]
+fn blocked_on_broadcast() {
+    blocked_story("broadcast", "broadcast", &["events"]);
+}
+
+/// Workers holding the read lock while they wait for jobs; the dispatcher waits for the write
+/// lock; the producer blocks on the full queue.
+#[test]
+fn blocked_on_pool() {
+    blocked_story("pool", "pool", &["jobs", "queue"]);
+}
+
+/// The leak's channel: as many senders as the fixture had leaked at the freeze.
+#[test]
+fn blocked_on_leak_channel() {
+    let tc = toolchains::newest();
+    let mut fx = Fixture::start(&tc, "leak", &[]);
+    let leak = fx.info_words("leak");
+    assert_eq!(leak.len(), 1, "{:?}", fx.info);
+    let addr = hex(&leak[0][1]);
+    // Let it leak a few first.
+    let start = Instant::now();
+    while fx.leaked() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the leak does not grow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = fx.leaked() as usize;
+    let snap = goroscope_json(&["dump", "-q", "--format", "json", &fx.pid()]);
+    let after = fx.leaked() as usize;
+    let o = object(&snap, addr);
+    assert_eq!(o["kind"], "chan", "{o}");
+    assert_eq!((field(o, "dataqsiz"), field(o, "qcount"), field(o, "closed")), (0, 0, 0), "{o}");
+    let w = waiters(o);
+    assert_eq!(w.keys().collect::<Vec<_>>(), vec!["chan send"], "only senders: {o}");
+    let senders = w["chan send"];
+    assert!((before..=after).contains(&senders), "{senders} senders on the leak's channel, the fixture had leaked {before}..={after}: {o}");
+    let blocked = ids_blocked_on(&snap, addr, "chan");
+    assert_eq!(blocked.len(), senders, "goroutines whose blocked_on names the channel");
+    let leakers: BTreeSet<u64> =
+        goroutines(&snap).iter().filter(|g| has_frame(g, "main.leakSend")).map(|g| g["id"].as_u64().unwrap()).collect();
+    assert_eq!(blocked, leakers, "every leaked goroutine, and only those, is blocked on the channel");
+    support::assert_running(fx.pid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grouping and filters.
+
+/// One group of the grouped view: count, header, and the indented lines under it.
+#[derive(Debug)]
+struct Group {
+    count: usize,
+    header: String,
+    body: Vec<String>,
+}
+
+/// Parses `T goroutines in G groups` and the groups after it.
+fn parse_grouped(text: &str) -> (usize, Vec<Group>) {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("");
+    let total: usize = first
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|_| first.contains(" goroutines in ") || first.contains(" goroutine in "))
+        .unwrap_or_else(|| panic!("grouped view starts with {first:?}:\n{text}"));
+    let mut groups: Vec<Group> = Vec::new();
+    for l in lines {
+        if l.is_empty() {
+            continue;
+        }
+        if !l.starts_with(' ') {
+            let count = l.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("group header {l:?}:\n{text}"));
+            groups.push(Group { count, header: l.to_string(), body: Vec::new() });
+        } else {
+            groups.last_mut().unwrap_or_else(|| panic!("stack line before a group: {l:?}\n{text}")).body.push(l.trim().to_string());
+        }
+    }
+    let sum: usize = groups.iter().map(|g| g.count).sum();
+    assert_eq!(sum, total, "group counts add up to the total:\n{text}");
+    (total, groups)
+}
+
+/// `--group`: the largest group is the N readers queued behind the writer; totals match the
+/// runtime's own dump; filters by state, function and healthy-stack rules.
+#[test]
+fn grouping_and_filters_rlock_recursive() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("group");
+    let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+    let rw = fx.rwmutex();
+    let pid = fx.pid();
+    let rt = support::parse(&fx.stack());
+
+    let text = goroscope(&["dump", "-q", "--group", &pid]);
+    let (total, groups) = parse_grouped(&text);
+    assert_eq!(total, rt.goroutines.len(), "goroutines in the grouped view vs the runtime's dump:\n{text}");
+    assert_eq!(groups[0].count, rw.queued, "the largest group is the queued readers ({rw:?}):\n{text}");
+    assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"), "largest group's stack:\n{text}");
+    assert!(groups.windows(2).all(|w| w[0].count >= w[1].count), "largest group first:\n{text}");
+    let recursive = groups.iter().find(|g| g.body.iter().any(|l| l == "main.rrReadAgain")).expect("the recursive readers' group");
+    assert_eq!(recursive.count, rw.recursive, "{text}");
+
+    // --group-by state: the states of the runtime's dump, counted (but for the goroutine that
+    // ran runtime.Stack: it was reading stdin at goroscope's dump).
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for g in rt.goroutines.iter().filter(|g| g.is_parked()) {
+        *want.entry(runtime_state(g)).or_insert(0) += 1;
+    }
+    let active: Vec<u64> = rt.goroutines.iter().filter(|g| !g.is_parked()).map(|g| g.id).collect();
+    let (_, by_state) = parse_grouped(&goroscope(&["dump", "-q", "--group-by", "state", &pid]));
+    let mut got: BTreeMap<String, usize> = by_state.iter().map(|g| (g.body[0].clone(), g.count)).collect();
+    for g in goroutines(&goroscope_json(&["dump", "-q", "--format", "json", &pid])) {
+        if active.contains(&g["id"].as_u64().unwrap()) {
+            let st = g["state"].as_str().unwrap();
+            *got.get_mut(st).unwrap() -= 1;
+            got.retain(|_, n| *n > 0);
+        }
+    }
+    assert_eq!(got, want, "--group-by state vs the runtime's dump (parked goroutines)");
+
+    // Filters.
+    let rlock_state = runtime_state(rt.goroutines.iter().find(|g| g.has_frame("main.rrQueued")).unwrap());
+    assert!(groups[0].header.contains(&format!(" [{rlock_state}]: ")), "largest group's state:\n{text}");
+    let n = |args: &[&str]| {
+        let mut a = vec!["dump", "-q", "--format", "json"];
+        a.extend_from_slice(args);
+        a.push(&pid);
+        goroutines(&goroscope_json(&a)).len()
+    };
+    assert_eq!(n(&["--func", "^main\\.rrQueued$"]), rw.queued, "--func");
+    let in_state = rt.goroutines.iter().filter(|g| g.is_parked() && runtime_state(g) == rlock_state).count();
+    assert!(in_state >= rw.queued + rw.recursive);
+    assert_eq!(n(&["--state", rlock_state.as_str()]), in_state, "--state {rlock_state:?}");
+    let rules = dir.path("healthy.rules");
+    std::fs::write(&rules, "# the queued readers are known\nsync\\.\\(\\*RWMutex\\)\\.RLock\nmain\\.rrQueued\n\n# and the writer\nmain\\.rrWriter\n").unwrap();
+    assert_eq!(n(&["--exclude-file", rules.to_str().unwrap()]), total - rw.queued - rw.writers, "--exclude-file");
+    support::assert_running(fx.pid);
+}
+
+/// `--group-by label:tenant` and `--label k=v` against the labels the fixture set.
+fn check_labels(pid: &str, want: &BTreeMap<(String, String), usize>, what: &str) {
+    let text = goroscope(&["dump", "-q", "--group-by", "label:tenant", pid]);
+    let (total, groups) = parse_grouped(&text);
+    let got: BTreeMap<String, usize> = groups.iter().map(|g| (g.body[0].clone(), g.count)).collect();
+    let tenants: usize = want.iter().filter(|((k, _), _)| k == "tenant").map(|(_, n)| n).sum();
+    let mut expect: BTreeMap<String, usize> =
+        want.iter().filter(|((k, _), _)| k == "tenant").map(|((k, v), n)| (format!("{k}={v}"), *n)).collect();
+    expect.insert("tenant unset".into(), total - tenants);
+    assert_eq!(got, expect, "{what}: --group-by label:tenant\n{text}");
+
+    for ((k, v), n) in want {
+        let snap = goroscope_json(&["dump", "-q", "--format", "json", "--label", &format!("{k}={v}"), pid]);
+        let gs = goroutines(&snap);
+        assert_eq!(gs.len(), *n, "{what}: --label {k}={v}");
+        for g in gs {
+            let ls = labels_of(g);
+            assert!(ls.contains(&(k.clone(), v.clone())), "{what}: --label {k}={v} kept {g}");
+            assert!(ls.contains(&("job".into(), "x y".into())), "{what}: every labelled goroutine has job=\"x y\": {g}");
+            assert!(has_frame(g, "main.labelsPark"), "{what}: {g}");
+        }
+    }
+}
+
+/// Labels on the newest toolchain: grouping and filtering by label.
+#[test]
+fn grouping_and_filters_by_label() {
+    let tc = toolchains::newest();
+    let fx = Fixture::start(&tc, "labels", &[]);
+    let want = fx.labels();
+    assert_eq!(want.len(), 3, "{:?}", fx.info);
+    check_labels(&fx.pid(), &want, &tc.name());
+    support::assert_running(fx.pid);
+}
+
+/// Labels as each runtime keeps them: a map up to Go 1.23, a sorted slice from 1.24.
+#[test]
+fn labels_across_go_versions() {
+    let all = toolchains::require_toolchains();
+    let ranges: &[(&str, fn(u32) -> bool)] = &[("1.19", |m| m == 19), ("1.21", |m| m == 21), ("1.22-1.23", |m| m == 22 || m == 23), ("1.24+", |m| m >= 24)];
+    for (name, fits) in ranges {
+        let picked: Vec<&Toolchain> = all.iter().filter(|t| fits(t.minor())).collect();
+        if picked.is_empty() {
+            eprintln!("note: no Go {name} toolchain installed; labels not tested there");
+        }
+        for tc in picked {
+            let fx = Fixture::start(tc, "labels", &["-a", "4", "-b", "1"]);
+            let want = fx.labels();
+            assert_eq!(want[&("tenant".to_string(), "a".to_string())], 4, "{:?}", fx.info);
+            check_labels(&fx.pid(), &want, &tc.name());
+            support::assert_running(fx.pid);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diff, watch and pprof.
+
+/// Waits until the leak has just grown (so the next moments are free of new leaks), then takes
+/// a snapshot; returns the leak count right before and right after it.
+fn leak_snapshot(fx: &mut Fixture, file: &Path) -> (u64, u64, Duration) {
+    let seen = fx.leaked();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fx.leaked() == seen {
+        assert!(Instant::now() < deadline, "the leak stopped growing at {seen}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before = fx.leaked();
+    let t = Instant::now();
+    goroscope(&["snapshot", "-q", &fx.pid(), "-o", file.to_str().unwrap()]);
+    let took = t.elapsed();
+    (before, fx.leaked(), took)
+}
+
+/// Parses `goroscope diff` output into (delta, what, before, after, state, description).
+fn parse_diff(text: &str) -> Vec<(i64, String, usize, usize, String, Vec<String>)> {
+    let re = regex::Regex::new(r"^([+-]\d+) (grew|shrank|appeared|vanished) \((\d+) -> (\d+)\) \[(.*)\]$").unwrap();
+    let mut out: Vec<(i64, String, usize, usize, String, Vec<String>)> = Vec::new();
+    for l in text.lines().skip(1) {
+        if let Some(c) = re.captures(l) {
+            out.push((c[1].parse().unwrap(), c[2].to_string(), c[3].parse().unwrap(), c[4].parse().unwrap(), c[5].to_string(), Vec::new()));
+        } else if !l.is_empty() {
+            out.last_mut().unwrap_or_else(|| panic!("diff: line before a change: {l:?}\n{text}")).5.push(l.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Two snapshots of the leak ~2 s apart: `diff` shows the leaking group grew by what the
+/// fixture leaked in between; `watch` sees it grow; pprof profiles of both snapshots count every
+/// goroutine, and `go tool pprof -diff_base` shows the growth.
+#[test]
+fn diff_watch_and_pprof_of_a_leak() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("diff");
+    // Slow enough that a snapshot taken right after a leak is done before the next one.
+    let mut fx = Fixture::start(&tc, "leak", &["-every", "400ms"]);
+    let (a, b) = (dir.path("a.gsnap"), dir.path("b.gsnap"));
+    let (a0, a1, ta) = leak_snapshot(&mut fx, &a);
+    std::thread::sleep(Duration::from_millis(1600));
+    let (b0, b1, tb) = leak_snapshot(&mut fx, &b);
+    let exact = a0 == a1 && b0 == b1;
+    eprintln!("leak: {a0}..={a1} at snapshot a ({ta:?}), {b0}..={b1} at b ({tb:?}){}", if exact { ", exact" } else { "" });
+
+    let text = goroscope(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let changes = parse_diff(&text);
+    let leak: Vec<_> = changes.iter().filter(|c| c.5.iter().any(|l| l == "main.leakSend")).collect();
+    assert_eq!(leak.len(), 1, "one change of the leaking group:\n{text}");
+    let (delta, what, before, after, state, _) = leak[0];
+    assert_eq!(what, "grew", "{text}");
+    assert_eq!(state, "chan send", "{text}");
+    assert!((a0..=a1).contains(&(*before as u64)), "leaking group in a: {before}, fixture leaked {a0}..={a1}\n{text}");
+    assert!((b0..=b1).contains(&(*after as u64)), "leaking group in b: {after}, fixture leaked {b0}..={b1}\n{text}");
+    assert_eq!(*delta, *after as i64 - *before as i64, "{text}");
+    if exact {
+        assert_eq!(*delta, (b0 - a0) as i64, "{text}");
+    }
+    assert!(*delta > 0, "{text}");
+    // The total line counts every goroutine of both snapshots.
+    let count = |p: &Path| goroutines(&goroscope_json(&["show", "--format", "json", p.to_str().unwrap()])).len();
+    let (na, nb) = (count(&a), count(&b));
+    assert!(text.starts_with(&format!("goroutines: {na} -> {nb} ({:+})\n", nb as i64 - na as i64)), "{text}");
+
+    // pprof: every non-system goroutine of the snapshot is one count of a sample.
+    let (pa, pb) = (dir.path("a.pb.gz"), dir.path("b.pb.gz"));
+    for (snap, prof, n) in [(&a, &pa, na), (&b, &pb, nb)] {
+        pprof_file(snap, prof);
+        let json = goroscope_json(&["show", "--format", "json", snap.to_str().unwrap()]);
+        assert!(goroutines(&json).iter().all(|g| g["system"] != true));
+        let samples = pprof_samples(&tc, prof);
+        let sum: u64 = samples.iter().map(|s| s.0).sum();
+        assert_eq!(sum as usize, n, "pprof samples of {} vs its goroutines: {samples:?}", snap.display());
+    }
+    // -diff_base: the growth is the leak.
+    let top = go_pprof(&tc, &["-top", "-diff_base", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    let row = top
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() >= 6 && w[5] == "main.leakSend")
+        .unwrap_or_else(|| panic!("go tool pprof -top -diff_base has no main.leakSend row:\n{top}"));
+    let cum: i64 = row[3].parse().unwrap_or_else(|_| panic!("cum of {row:?}\n{top}"));
+    assert_eq!(cum, *delta, "pprof -diff_base delta of main.leakSend vs goroscope diff:\n{top}\n{text}");
+
+    // watch: the leaking group grows from sample to sample.
+    let w0 = fx.leaked();
+    let watch = goroscope(&["watch", &fx.pid(), "--every", "500ms", "--count", "3"]);
+    let w1 = fx.leaked();
+    let lines: Vec<&str> = watch.lines().collect();
+    let i3 = lines.iter().position(|l| l.starts_with("sample 3: ")).unwrap_or_else(|| panic!("watch:\n{watch}"));
+    let re = regex::Regex::new(r"^  \+(\d+) since sample 1 \((\d+) -> (\d+) -> (\d+)\):$").unwrap();
+    let row = lines[i3..]
+        .windows(2)
+        .find_map(|w| re.captures(w[0]).filter(|_| w[1].trim() == "main.leakSend"))
+        .unwrap_or_else(|| panic!("watch shows no growing main.leakSend group after sample 3:\n{watch}"));
+    let s: Vec<u64> = (1..=4).map(|i| row[i].parse().unwrap()).collect();
+    assert!(s[1] <= s[2] && s[2] <= s[3] && s[0] == s[3] - s[1] && s[0] > 0, "watch series {s:?}:\n{watch}");
+    assert!(w0 <= s[1] && s[3] <= w1, "watch saw {s:?}, the fixture leaked {w0}..={w1}:\n{watch}");
+    support::assert_running(fx.pid);
+}
+
+/// A pprof profile of a labelled snapshot: samples add up to the goroutines goroscope lists,
+/// and carry the labels with the fixture's counts.
+#[test]
+fn pprof_counts_and_labels() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("pprof");
+    let fx = Fixture::start(&tc, "labels", &[]);
+    let want = fx.labels();
+    let snap = dir.path("labels.gsnap");
+    goroscope(&["snapshot", "-q", &fx.pid(), "-o", snap.to_str().unwrap()]);
+    drop(fx);
+    let json = goroscope_json(&["show", "--format", "json", snap.to_str().unwrap()]);
+    let n = goroutines(&json).iter().filter(|g| g["system"] != true).count();
+    assert_eq!(n, goroutines(&json).len(), "show hides system goroutines by default");
+    let prof = dir.path("labels.pb.gz");
+    pprof_file(&snap, &prof);
+    let samples = pprof_samples(&tc, &prof);
+    let sum: u64 = samples.iter().map(|s| s.0).sum();
+    assert_eq!(sum as usize, n, "pprof samples vs goroutines: {samples:?}");
+    for ((k, v), count) in &want {
+        let tag = format!("{k}:[{v}]");
+        let got: u64 = samples.iter().filter(|s| s.1.contains(&tag)).map(|s| s.0).sum();
+        assert_eq!(got as usize, *count, "samples labelled {tag}: {samples:?}");
+    }
+    // The same through pprof's own label report.
+    let tags = go_pprof(&tc, &["-tags", prof.to_str().unwrap()]);
+    for ((k, v), count) in &want {
+        if k == "tenant" {
+            // `3 (37.50%): a`; pprof before Go 1.25 prints `3.0 (60.00%): a`.
+            let line = tags.lines().find(|l| {
+                let t = l.trim();
+                t.ends_with(&format!(": {v}")) && t.split(' ').next().and_then(|n| n.parse::<f64>().ok()) == Some(*count as f64)
+            });
+            assert!(line.is_some(), "go tool pprof -tags: no {count} for {k}={v}:\n{tags}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text dumps and old snapshots.
+
+/// The fixture's own runtime.Stack text, saved to a file, reads back goroutine by goroutine;
+/// the analysis works on it.
+#[test]
+fn show_reads_the_runtimes_own_text() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("text");
+    let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+    let rw = fx.rwmutex();
+    let text = fx.stack();
+    drop(fx);
+    let rt = support::parse(&text);
+    assert!(rt.errors.is_empty(), "{:?}", rt.errors);
+    let file = dir.path("stack.txt");
+    std::fs::write(&file, format!("{text}\n")).unwrap();
+    let f = file.to_str().unwrap();
+
+    let snap = goroscope_json(&["show", "--format", "json", f]);
+    assert_eq!(snap["meta"]["source"], "text");
+    let got: Vec<(u64, String, Vec<String>)> = goroutines(&snap)
+        .iter()
+        .map(|g| {
+            let fns = g["frames"].as_array().unwrap().iter().map(|f| f["function"].as_str().unwrap().to_string()).collect();
+            (g["id"].as_u64().unwrap(), g["state"].as_str().unwrap().to_string(), fns)
+        })
+        .collect();
+    let want: Vec<(u64, String, Vec<String>)> =
+        rt.goroutines.iter().map(|g| (g.id, runtime_state(g), g.frames.iter().map(|f| f.func.clone()).collect())).collect();
+    assert_eq!(got, want, "show of runtime.Stack text: (id, state, functions) per goroutine");
+    for (g, r) in goroutines(&snap).iter().zip(&rt.goroutines) {
+        let lines: Vec<u64> = g["frames"].as_array().unwrap().iter().map(|f| f["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines, r.frames.iter().map(|f| u64::from(f.line)).collect::<Vec<_>>(), "lines of goroutine {}", r.id);
+        let created = g["created_by"]["function"].as_str().map(str::to_string);
+        assert_eq!(created, r.created_by.as_ref().map(|c| c.func.clone()), "created by, goroutine {}", r.id);
+    }
+
+    let (total, groups) = parse_grouped(&goroscope(&["show", "--group", f]));
+    assert_eq!(total, rt.goroutines.len());
+    assert_eq!(groups[0].count, rw.queued, "largest group of the text dump: the queued readers");
+    assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"));
+}
+
+/// Labels printed in the runtime's own traceback (Go 1.27: `{k: v}` after the state) read back
+/// from the text.
+#[test]
+fn show_reads_labels_from_the_runtimes_text() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("textlabels");
+    let mut fx = Fixture::start(&tc, "labels", &[]);
+    let want = fx.labels();
+    let text = fx.stack();
+    drop(fx);
+    let rt = support::parse(&text);
+    if rt.goroutines.iter().all(|g| g.labels.is_empty()) {
+        eprintln!("note: {} does not print labels in tracebacks; nothing to read back", tc.name());
+        return;
+    }
+    let file = dir.path("stack.txt");
+    std::fs::write(&file, format!("{text}\n")).unwrap();
+    for ((k, v), n) in &want {
+        let snap = goroscope_json(&["show", "--format", "json", "--label", &format!("{k}={v}"), file.to_str().unwrap()]);
+        assert_eq!(goroutines(&snap).len(), *n, "--label {k}={v} on the runtime's text");
+    }
+}
+
+/// The committed schema-1 sample still reads, in every format.
+#[test]
+fn reads_the_v1_snapshot_sample() {
+    let p = support::fixture::manifest_dir().join("testdata/snapshots/v1.json.gz");
+    let f = p.to_str().unwrap();
+    let snap = goroscope_json(&["show", "--format", "json", f]);
+    let n = goroutines(&snap).len();
+    assert!(n > 0, "no goroutines in {f}");
+    let go = goroscope(&["show", "--format", "go", f]);
+    let tb = support::parse(&go);
+    assert_eq!(tb.goroutines.len(), n, "show --format go of {f}:\n{go}");
+    assert_eq!(
+        tb.goroutines.iter().map(|g| g.id).collect::<Vec<_>>(),
+        goroutines(&snap).iter().map(|g| g["id"].as_u64().unwrap()).collect::<Vec<_>>()
+    );
+    let (total, _) = parse_grouped(&goroscope(&["show", "--group", f]));
+    assert_eq!(total, n);
+    for format in ["grs", "debug1", "blocked"] {
+        goroscope(&["show", "--format", format, f]);
+    }
+}
