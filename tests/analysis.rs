@@ -7,8 +7,8 @@
 //! and tools (`rwmutexMaxReaders` in `sync/rwmutex.go`, `go tool pprof`); never typed-in
 //! addresses or offsets.
 //!
-//! Stories run on the newest installed toolchain; labels on every installed toolchain from 1.21
-//! up (the 1.21-1.23 map form and the 1.24+ slice form).
+//! Stories run on the newest installed toolchain (`GOROSCOPE_GO_VERSIONS=1.19.8` picks another);
+//! labels on every installed toolchain (the map form up to 1.23, the slice form from 1.24).
 
 mod support;
 
@@ -39,6 +39,7 @@ struct Fixture {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
     pid: u32,
     what: String,
     /// Every INFO line, in order.
@@ -73,7 +74,7 @@ impl Fixture {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_thread = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err_pipe.read(&mut buf) {
                 if n == 0 {
@@ -88,6 +89,7 @@ impl Fixture {
             child,
             lines: rx,
             stderr,
+            stderr_thread: Some(stderr_thread),
             pid,
             what: format!("{} {scenario} {}", tc.name(), args.join(" ")),
             info: Vec::new(),
@@ -144,6 +146,26 @@ impl Fixture {
             text.push('\n');
         }
         text.trim_end_matches('\n').to_string()
+    }
+
+    /// Sends SIGQUIT, waits for the runtime to print every goroutine and exit, and returns what
+    /// it wrote to stderr.
+    fn sigquit(&mut self) -> String {
+        // SAFETY: kill(2) on the pid of our own child, not reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGQUIT) };
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "{}", self.failure("no exit after SIGQUIT"));
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(!status.success(), "{}", self.failure(&format!("SIGQUIT: {status}")));
+        if let Some(t) = self.stderr_thread.take() {
+            let _ = t.join();
+        }
+        self.stderr.lock().unwrap().clone()
     }
 
     fn recv(&mut self, waiting_for: &str) -> String {
@@ -748,9 +770,9 @@ fn grouping_and_filters_by_label() {
 #[test]
 fn labels_across_go_versions() {
     let all = toolchains::require_toolchains();
-    let ranges: &[(&str, fn(u32) -> bool)] = &[("1.19", |m| m == 19), ("1.21", |m| m == 21), ("1.22-1.23", |m| m == 22 || m == 23), ("1.24+", |m| m >= 24)];
+    let ranges = [("1.19", 19..=19), ("1.21", 21..=21), ("1.22-1.23", 22..=23), ("1.24+", 24..=u32::MAX)];
     for (name, fits) in ranges {
-        let picked: Vec<&Toolchain> = all.iter().filter(|t| fits(t.minor())).collect();
+        let picked: Vec<&Toolchain> = all.iter().filter(|t| fits.contains(&t.minor())).collect();
         if picked.is_empty() {
             eprintln!("note: no Go {name} toolchain installed; labels not tested there");
         }
@@ -948,6 +970,41 @@ fn show_reads_the_runtimes_own_text() {
     let (total, groups) = parse_grouped(&goroscope(&["show", "--group", f]));
     assert_eq!(total, rt.goroutines.len());
     assert_eq!(groups[0].count, rw.queued, "largest group of the text dump: the queued readers");
+    assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"));
+
+    // The other formats work on a text dump too: debug=1 counts and a profile pprof opens.
+    let d1 = goroscope(&["show", "--format", "debug1", f]);
+    assert_eq!(d1.lines().next(), Some(format!("goroutine profile: total {total}").as_str()), "{d1}");
+    assert!(d1.lines().any(|l| l.starts_with(&format!("{} @", rw.queued))), "{d1}");
+    let prof = dir.path("stack.pb.gz");
+    pprof_file(&file, &prof);
+    let samples = pprof_samples(&tc, &prof);
+    assert_eq!(samples.iter().map(|s| s.0).sum::<u64>() as usize, total, "pprof of a text dump: {samples:?}");
+    assert!(samples.iter().any(|s| s.0 as usize == rw.queued), "pprof of a text dump: {samples:?}");
+}
+
+/// A SIGQUIT dump (the runtime's preamble, then every goroutine) reads back the same way.
+#[test]
+fn show_reads_a_sigquit_dump() {
+    let tc = toolchains::newest();
+    let dir = Scratch::new("sigquit");
+    let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+    let rw = fx.rwmutex();
+    let text = fx.sigquit();
+    drop(fx);
+    assert!(text.starts_with("SIGQUIT: quit"), "{text}");
+    let rt = support::parse(&text);
+    let file = dir.path("sigquit.txt");
+    std::fs::write(&file, &text).unwrap();
+    let f = file.to_str().unwrap();
+    let snap = goroscope_json(&["show", "--format", "json", "--system", f]);
+    let got: Vec<(u64, String)> =
+        goroutines(&snap).iter().map(|g| (g["id"].as_u64().unwrap(), g["state"].as_str().unwrap().to_string())).collect();
+    let want: Vec<(u64, String)> = rt.goroutines.iter().map(|g| (g.id, runtime_state(g))).collect();
+    assert!(want.len() > rw.recursive + rw.queued + rw.writers + rw.lockers, "{text}");
+    assert_eq!(got, want, "show of a SIGQUIT dump: (id, state) per goroutine");
+    let (_, groups) = parse_grouped(&goroscope(&["show", "--group", f]));
+    assert_eq!(groups[0].count, rw.queued, "largest group of the SIGQUIT dump: the queued readers");
     assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"));
 }
 
