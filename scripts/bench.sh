@@ -33,17 +33,7 @@ done
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
 version=1.27.3
-go="$GO_CACHE/$version/go/bin/go"
-[ -x "$go" ] || "$here/install-go.sh" "$version"
-
-# The fixture, built the way the tests build it: go.mod says the toolchain's Go version.
-dir="$root/target/go-fixtures/bench"
-rm -rf "$dir/src"
-mkdir -p "$dir/src"
-cp "$root"/testdata/fixture/*.go "$dir/src/"
-printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
-(cd "$dir/src" && CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local GOPROXY=off "$go" build -o "../fixture.tmp-$$" . \
-  && mv "../fixture.tmp-$$" ../fixture)
+build_fixture_for_script bench "$version"
 
 if [ -n "${GOROSCOPE_BIN:-}" ]; then
   goroscope=$GOROSCOPE_BIN
@@ -93,7 +83,7 @@ fmt='%8s %9s %8s %9s %8s %8s %8s %8s %9s %10s %11s\n'
 printf "$fmt" N "wall ms" "CPU ms" "pause ms" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
 
 for n in "${sizes[@]}"; do
-  coproc FIXTURE { exec "$dir/fixture" many -n "$n" 2>"$tmp/fixture.err"; }
+  coproc FIXTURE { exec "$fixture" many -n "$n" 2>"$tmp/fixture.err"; }
   fixture_pid=$FIXTURE_PID
   pid=
   while IFS= read -r -t 600 line <&"${FIXTURE[0]}"; do

@@ -14,16 +14,7 @@ root=$(cd "$here/.." && pwd)
 unset GOFLAGS GOROOT GOPATH GOOS GOARCH GOEXPERIMENT
 
 version=1.27.3
-go="$GO_CACHE/$version/go/bin/go"
-[ -x "$go" ] || "$here/install-go.sh" "$version"
-
-# The fixture, built the way the tests build it: go.mod says the toolchain's Go version.
-dir="$root/target/go-fixtures/demo"
-rm -rf "$dir/src"
-mkdir -p "$dir/src"
-cp "$root"/testdata/fixture/*.go "$dir/src/"
-printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
-(cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o "../fixture.tmp-$$" . && mv "../fixture.tmp-$$" ../fixture)
+build_fixture_for_script demo "$version"
 
 # GOROSCOPE_BIN=path uses that binary instead of building one.
 if [ -n "${GOROSCOPE_BIN:-}" ]; then
@@ -35,7 +26,7 @@ else
 fi
 
 # The service reads commands on stdin and exits on EOF, so run it as a coprocess.
-coproc FIXTURE { exec "$dir/fixture" demo; }
+coproc FIXTURE { exec "$fixture" demo; }
 fixture_pid=$FIXTURE_PID
 cleanup() {
   kill "$fixture_pid" 2>/dev/null || true

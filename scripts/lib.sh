@@ -4,3 +4,20 @@ GO_VERSIONS=(1.19.8 1.21.13 1.22.10 1.23.9 1.24.11 1.25.5 1.26.6 1.27.3)
 CACHE_DIR=${GOROSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/goroscope}
 GO_CACHE="$CACHE_DIR/go"
 export GOTOOLCHAIN=local GOPROXY=off
+
+# build_fixture_for_script NAME VERSION: builds testdata/fixture with Go VERSION into
+# target/go-fixtures/NAME/fixture the way the tests do (go.mod says the toolchain's Go
+# version), installing the toolchain if missing; sets $fixture to the binary.
+build_fixture_for_script() {
+  local name=$1 version=$2 root dir go
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  go="$GO_CACHE/$version/go/bin/go"
+  [ -x "$go" ] || "$root/scripts/install-go.sh" "$version"
+  dir="$root/target/go-fixtures/$name"
+  rm -rf "$dir/src"
+  mkdir -p "$dir/src"
+  cp "$root"/testdata/fixture/*.go "$dir/src/"
+  printf 'module fixture\n\ngo %s\n' "${version%.*}" > "$dir/src/go.mod"
+  (cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o "../fixture.tmp-$$" . && mv "../fixture.tmp-$$" ../fixture)
+  fixture="$dir/fixture"
+}

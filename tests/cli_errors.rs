@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Child, Flavor, Output, toolchains};
+use support::{Child, Flavor, Output, TempDir, toolchains};
 
 /// How long any single goroscope run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -180,23 +180,6 @@ fn which(prog: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("goroscope-cli-errors-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Copies `src` to `dst` with mode 0755.
 fn copy_exe(src: &Path, dst: &Path) {
@@ -265,7 +248,7 @@ fn permission_denied_for_unprivileged_user() {
     };
     let child = start_fixture("chan");
     // The test's goroscope may live under a directory nobody cannot enter: run a world-readable copy.
-    let dir = TempDir::new("perm");
+    let dir = TempDir::new("cli-errors-perm");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = dir.0.join("goroscope");
@@ -329,33 +312,11 @@ fn target_exits_during_the_dump() {
     drop(child);
 }
 
-/// Patches the Go version in `.go.buildinfo` (the header `\xff Go buildinf:` then, since Go
-/// 1.18, the version as a varint-length-prefixed string at offset 32) to an unsupported one of
-/// the same length. The runtime never reads it, so the program runs as before.
-fn patch_buildinfo_version(bin: &mut [u8]) -> (String, String) {
-    const MAGIC: &[u8] = b"\xff Go buildinf:";
-    let at = bin.windows(MAGIC.len()).position(|w| w == MAGIC).expect(".go.buildinfo magic");
-    assert_ne!(bin[at + 15] & 2, 0, "buildinfo must hold inline strings (Go >= 1.18)");
-    let len = bin[at + 32] as usize;
-    assert!(len < 0x80, "version string length is one varint byte");
-    let v = at + 33;
-    let old = String::from_utf8(bin[v..v + len].to_vec()).unwrap();
-    let rest = old.strip_prefix("go1.").and_then(|r| r.split_once('.')).expect("goX.Y.Z version");
-    assert_eq!(rest.0.len(), 2, "two-digit minor in {old}");
-    let new = format!("go1.17.{}", rest.1);
-    bin[v..v + len].copy_from_slice(new.as_bytes());
-    (old, new)
-}
 
 #[test]
 fn unsupported_go_version() {
-    let dir = TempDir::new("version");
-    let mut bytes = std::fs::read(fixture_exe()).unwrap();
-    let (old, new) = patch_buildinfo_version(&mut bytes);
-    let exe = dir.0.join("fixture-go117");
-    std::fs::write(&exe, &bytes).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = TempDir::new("cli-errors-version");
+    let (exe, old, new) = support::patched_copy(&fixture_exe(), 17, &dir, "fixture-go117");
     let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("the patched fixture ({old} → {new}) does not run: {e}"));
     let pid = child.pid.to_string();
     for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {

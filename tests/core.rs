@@ -27,27 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{Flavor, Toolchain};
+use support::{Flavor, TempDir, Toolchain};
 
-/// A directory under the system temp dir, removed on drop unless the test failed.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("goroscope-core-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 /// What a crashed fixture left: its stderr (the crash traceback) and its core, if any.
 struct Crash {
@@ -242,7 +223,7 @@ fn crash_and_compare(
     pass_exe: bool,
     minor: u32,
 ) -> Result<bool, String> {
-    let dir = TempDir::new(name);
+    let dir = TempDir::new(&format!("core-{name}"));
     let r = crash_and_compare_in(&dir.0, name, exe, qemu, pass_exe, minor);
     if r.is_err() {
         // Keep the core and the traceback for a look.
@@ -346,7 +327,7 @@ fn gcore_core_matches_runtime_stack() {
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let mut child = support::Child::start(&exe, SCENARIO).unwrap();
     let stack = child.stack().unwrap();
-    let dir = TempDir::new("gcore");
+    let dir = TempDir::new(&format!("core-{}", "gcore"));
     let prefix = dir.0.join("gcore");
     let out = support::run_with_timeout(
         Command::new("gcore")
@@ -528,7 +509,7 @@ fn damaged_cores_fail_cleanly() {
     let tc = support::toolchains::newest();
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let child = support::Child::start(&exe, "sleep").unwrap();
-    let dir = TempDir::new("damaged");
+    let dir = TempDir::new(&format!("core-{}", "damaged"));
     let out = support::run_with_timeout(
         Command::new("gcore")
             .arg("-o")
@@ -613,7 +594,7 @@ fn damaged_cores_fail_cleanly() {
 
 #[test]
 fn core_errors_are_one_line() {
-    let dir = TempDir::new("errors");
+    let dir = TempDir::new(&format!("core-{}", "errors"));
     let tc = support::toolchains::newest();
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let cases: Vec<(PathBuf, &str)> = vec![
@@ -649,7 +630,7 @@ fn snapshot_core_round_trip() {
     let tc = support::toolchains::newest();
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let child = support::Child::start(&exe, SCENARIO).unwrap();
-    let dir = TempDir::new("snapshot");
+    let dir = TempDir::new(&format!("core-{}", "snapshot"));
     let core = dir.0.join("snap.core");
     let gsnap = dir.0.join("snap.gsnap");
     let pid = child.pid.to_string();

@@ -11,51 +11,14 @@ mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{Child, Flavor, Output, Toolchain, toolchains};
+use support::{Child, Flavor, Output, TempDir, Toolchain, toolchains};
 
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
 
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("goroscope-force-{what}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Rewrites the minor version in `.go.buildinfo` (magic `\xff Go buildinf:`, inline strings
-/// since Go 1.18: a one-byte length at +32, the version at +33) to `minor`, keeping the length.
-fn patch_minor(bin: &mut [u8], minor: u32) -> (String, String) {
-    const MAGIC: &[u8] = b"\xff Go buildinf:";
-    let at = bin.windows(MAGIC.len()).position(|w| w == MAGIC).expect(".go.buildinfo magic");
-    assert_ne!(bin[at + 15] & 2, 0, "buildinfo must hold inline strings (Go >= 1.18)");
-    let len = bin[at + 32] as usize;
-    let v = at + 33;
-    let old = String::from_utf8(bin[v..v + len].to_vec()).unwrap();
-    let (_, rest) = old.strip_prefix("go1.").and_then(|r| r.split_once('.')).expect("go1.X.Y version");
-    let new = format!("go1.{minor}.{rest}");
-    assert_eq!(new.len(), old.len(), "{old} → {new} must keep the length");
-    bin[v..v + len].copy_from_slice(new.as_bytes());
-    (old, new)
-}
 
 /// A copy of the toolchain's fixture (flavor `flavor`) claiming Go 1.`minor`.
 fn patched_fixture(tc: &Toolchain, flavor: Flavor, minor: u32, dir: &TempDir) -> (PathBuf, String) {
     let exe = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{e}"));
-    let mut bytes = std::fs::read(exe).unwrap();
-    let (_, new) = patch_minor(&mut bytes, minor);
-    let out = dir.0.join(format!("fixture-{}-{}", flavor.name(), new));
-    std::fs::write(&out, &bytes).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (out, _, new) = support::patched_copy(&exe, minor, dir, &format!("fixture-{}-go1.{minor}", flavor.name()));
     (out, new)
 }
 
@@ -106,7 +69,7 @@ fn go120_refused_and_forced_to_121() {
         println!("skipped: Go 1.21 is not installed");
         return;
     };
-    let dir = TempDir::new("120");
+    let dir = TempDir::new("force-120");
     let (exe, claimed) = patched_fixture(&tc, Flavor::Default, 20, &dir);
     let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
@@ -140,7 +103,7 @@ fn go128_forced_to_127() {
         println!("skipped: Go 1.27 is not installed");
         return;
     };
-    let dir = TempDir::new("128");
+    let dir = TempDir::new("force-128");
     let (exe, claimed) = patched_fixture(&tc, Flavor::Stripped, 28, &dir);
     let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
