@@ -459,18 +459,16 @@ fn inspect(target: &Target, ro: OpenOptions, out: &mut dyn Write) -> io::Result<
             }
         }
         Session::Live(_) => {
-            writeln!(
-        out,
-        "{:<14} {:<24} (frozen window; {:.2} ms of it copying)",
-        "pause",
-        format!("{:.2} ms", snap.meta.pause_ns as f64 / 1e6),
-        snap.meta.copy_ns as f64 / 1e6
-    )?;
+            let m = &snap.meta;
+            let pause = format!("{:.2} ms", m.pause_ns as f64 / 1e6);
+            writeln!(out, "{:<14} {:<24} (frozen window; {:.2} ms of it copying)", "pause", pause, m.copy_ns as f64 / 1e6)?;
+            writeln!(out, "{:<14} {:<24} (copied in the frozen window)", "copied", format!("{} bytes", m.copied_bytes))?;
             writeln!(
                 out,
-                "{:<14} {:<24} (copied in the frozen window)",
-                "copied",
-                format!("{} bytes", snap.meta.copied_bytes)
+                "{:<14} {:<24} (stacks taken from the copy made before the stop, in {:.2} ms)",
+                "precopied",
+                format!("{} goroutines", m.stacks_reused),
+                m.precopy_ns as f64 / 1e6
             )?;
         }
     }

@@ -102,29 +102,44 @@ impl LiveSession {
         // A goroutine caught between states (its thread in a signal handler or a stack
         // switch, its saved registers already cleared) has no stack to read at that instant;
         // such moments last microseconds, so thaw and take the copy again, a few times at most.
+        // Most of the copy is taken before the stop, while the target runs; the window then
+        // copies the g structs and only the stacks of goroutines that moved since.
+        let pre_start = std::time::Instant::now();
+        let pre = goroutines::PreCopy::take(&self.rt, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        let precopy_ns = pre_start.elapsed().as_nanos() as u64;
         let mut attempt = 1;
-        let (freeze, threads, nanotime, image, copy_ns) = loop {
+        let (freeze, threads, nanotime, cap, copy_ns) = loop {
             let freeze = self.proc.freeze()?;
             let threads = freeze.threads().to_vec();
             let nanotime = monotonic_now();
             let copy_start = std::time::Instant::now();
-            let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
-                self.proc.copy_into(reqs, img);
-            });
+            let cap = goroutines::capture(
+                &self.rt,
+                &threads,
+                &mut |reqs, img| {
+                    self.proc.copy_into(reqs, img);
+                },
+                Some(&pre),
+            );
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
-            if attempt < MAX_ATTEMPTS && goroutines::in_transition(&self.rt, &image, &threads) {
+            if attempt < MAX_ATTEMPTS && cap.in_transition {
                 freeze.thaw();
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
-            break (freeze, threads, nanotime, image, copy_ns);
+            break (freeze, threads, nanotime, cap, copy_ns);
         };
         let extra = in_window(&threads);
         let pause = freeze.thaw();
+        let copied_bytes = cap.img.total_bytes();
+        let stacks_reused = cap.reused() as u64;
+        let image = cap.finish(&self.rt, Some(pre));
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
-        if image.total_bytes() == 0 && live::has_exited(pid) {
+        if copied_bytes == 0 && live::has_exited(pid) {
             return Err(exited());
         }
         let meta = Meta {
@@ -142,7 +157,9 @@ impl LiveSession {
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
             copy_ns,
-            copied_bytes: image.total_bytes(),
+            copied_bytes,
+            precopy_ns,
+            stacks_reused,
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
         let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
@@ -254,6 +271,8 @@ impl CoreSession {
             pause_ns: 0,
             copy_ns: 0,
             copied_bytes: 0,
+            precopy_ns: 0,
+            stacks_reused: 0,
             traceback_labels: traceback_labels_env(&self.rt, &environ),
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
@@ -500,3 +519,4 @@ fn build_goroutine(
         blocked_on: Vec::new(),
     }
 }
+

@@ -78,18 +78,142 @@ pub struct RawM {
     pub g0_stack: (u64, u64),
 }
 
-/// Performs the copy plan against a stopped target. `threads` are its stopped threads.
-/// Returns the image; reads that fail leave holes that later show as unreadable goroutines.
-pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>) -> MemoryImage {
+/// The g fields a goroutine's stack and labels depend on: while they are all unchanged and
+/// the goroutine is parked off any thread, it has not run (its `trackingSeq` counts every
+/// transition out of running, its saved registers would differ after a re-park elsewhere),
+/// its stack has not moved (a GC shrink changes the bounds), and its labels are the same
+/// immutable object. A copy of its stack taken earlier is then the stack of now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackKey([u64; 12]);
+
+impl StackKey {
+    fn of(rt: &Runtime, g: &[u8]) -> StackKey {
+        let l = &rt.layout;
+        StackKey([
+            l.get(F::GAtomicStatus, g) & !u64::from(status::SCAN),
+            l.get(F::GGoid, g),
+            l.get(F::GStackLo, g),
+            l.get(F::GStackHi, g),
+            l.get(F::GSchedPc, g),
+            l.get(F::GSchedSp, g),
+            l.get(F::GSchedLr, g),
+            l.get(F::GSchedBp, g),
+            l.get(F::GSyscallSp, g),
+            l.get(F::GM, g),
+            l.get(F::GTrackingSeq, g),
+            l.get(F::GLabels, g),
+        ])
+    }
+
+    /// Parked off any thread: not running, not in a system call, not dead, no m.
+    fn parked(&self) -> bool {
+        let st = self.0[0] as u32;
+        self.0[9] == 0 && matches!(st, status::WAITING | status::RUNNABLE | status::LEAKED)
+    }
+}
+
+/// A copy of the goroutines taken while the target runs (before the freeze): its bytes may
+/// be torn, so the frozen window keeps a goroutine's stack and labels from it only when the
+/// goroutine's [`StackKey`] is the same in the pre-copy and in the window.
+#[derive(Debug, Default)]
+pub struct PreCopy {
+    img: MemoryImage,
+    /// Each g of `allgs`, in its order (which never changes: `allgs` only grows), with its key.
+    keys: Vec<(u64, Option<StackKey>)>,
+}
+
+impl PreCopy {
+    /// Copies every g, the used part of every stack, and the labels, without stopping anything.
+    pub fn take(rt: &Runtime, copy: &mut CopyFn<'_>) -> PreCopy {
+        let Capture { mut img, gs, .. } = capture(rt, &[], copy, None);
+        let g_size = rt.layout.g_size;
+        let keys = gs.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect();
+        // The g structs themselves are read again in the window; only their keys are kept.
+        // (Their buffers go back to the allocator, which hands them to the window's copy
+        // without fresh page faults.)
+        for &g in &gs {
+            img.remove_containing(g);
+        }
+        PreCopy { img, keys }
+    }
+
+    /// The key of the i-th g of `allgs`, if that is still the g at `addr`.
+    fn key(&self, i: usize, addr: u64) -> Option<&StackKey> {
+        match self.keys.get(i) {
+            Some((a, Some(k))) if *a == addr => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Bytes held.
+    pub fn total_bytes(&self) -> u64 {
+        self.img.total_bytes()
+    }
+}
+
+/// What the frozen window copied, and what it may still take from the pre-copy once the
+/// target runs again ([`Capture::finish`]).
+#[derive(Debug, Default)]
+pub struct Capture {
+    /// The copy.
+    pub img: MemoryImage,
+    /// Every g address in `allgs`.
+    pub gs: Vec<u64>,
+    /// Stack ranges to take from the pre-copy.
+    reuse_stacks: Vec<(u64, u64)>,
+    /// Label pointers whose labels to take from the pre-copy.
+    reuse_labels: Vec<u64>,
+    /// A running goroutine was caught between states: its thread's stack pointer is on
+    /// neither its own stack nor (with valid saved registers) its thread's g0 stack, e.g.
+    /// inside a signal handler while its `sched` is cleared. Its stack cannot be read at this
+    /// instant; such moments last microseconds, so the caller thaws and tries again.
+    pub in_transition: bool,
+}
+
+impl Capture {
+    /// Goroutines whose stack came from the pre-copy.
+    pub fn reused(&self) -> usize {
+        self.reuse_stacks.len()
+    }
+
+    /// Completes the image with the stacks and labels validated against the pre-copy (after
+    /// the thaw: the pre-copy does not change any more). Consumes the pre-copy.
+    pub fn finish(mut self, rt: &Runtime, pre: Option<PreCopy>) -> MemoryImage {
+        let Some(mut pre) = pre else { return self.img };
+        for &(a, len) in &self.reuse_stacks {
+            if let Some(buf) = pre.img.take(a, len) {
+                self.img.insert(a, buf);
+            }
+        }
+        let src = pre.img;
+        super::labels::capture(rt, &self.reuse_labels, &mut self.img, &mut |reqs, img| {
+            for &(a, len) in reqs {
+                if let Some(buf) = src.slice(a, len) {
+                    img.insert(a, buf.to_vec());
+                }
+            }
+        });
+        self.img
+    }
+}
+
+/// Performs the copy plan. Against a stopped target, `threads` are its stopped threads and
+/// `pre` an earlier [`PreCopy`] whose still-valid parts need not be copied again inside the
+/// window; [`PreCopy::take`] runs it against a running target. Reads that fail leave holes
+/// that later show as unreadable goroutines.
+pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>) -> Capture {
     let mut img = MemoryImage::new();
     let l = &rt.layout;
     copy(&[(rt.allgs, 24)], &mut img);
     let (ptr, len) = match (img.read_u64(rt.allgs), img.read_u64(rt.allgs + 8)) {
         (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
-        _ => return img,
+        _ => return Capture { img, ..Default::default() },
     };
     copy(&[(ptr, len * 8)], &mut img);
-    let gs: Vec<u64> = (0..len).filter_map(|i| img.read_u64(ptr + i * 8).ok()).filter(|&g| g != 0).collect();
+    let gs: Vec<u64> = match img.slice(ptr, len * 8) {
+        Some(b) => b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).filter(|&g| g != 0).collect(),
+        None => (0..len).filter_map(|i| img.read_u64(ptr + i * 8).ok()).filter(|&g| g != 0).collect(),
+    };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
     copy(&reqs, &mut img);
 
@@ -110,65 +234,64 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>) -> 
         ms.iter().filter_map(|&m| img.read_u64(m + l.off(F::MG0)?).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
     copy(&g0s, &mut img);
 
-    // pprof labels.
-    let lptrs: Vec<u64> =
-        gs.iter().filter_map(|&g| img.read_u64(g + l.off(F::GLabels)?).ok()).filter(|&p| p != 0).collect();
-    super::labels::capture(rt, &lptrs, &mut img, copy);
-
-    // The used part of every stack.
+    // The used part of every stack, and the labels: from the pre-copy where still valid.
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
-    let mut reqs = Vec::with_capacity(gs.len());
-    for &g in &gs {
-        let Ok(raw) = read_g(rt, &img, g) else { continue };
+    let mut reqs = Vec::new();
+    let (mut reuse_stacks, mut reuse_labels, mut lptrs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut in_transition = false;
+    for (i, &g) in gs.iter().enumerate() {
+        let Some(gb) = img.slice(g, l.g_size) else { continue };
+        let raw = decode_g(rt, g, gb);
         if status::is_dead(raw.status, rt.version()) {
             continue;
+        }
+        let valid = pre.is_some_and(|pre| {
+            let key = StackKey::of(rt, gb);
+            key.parked() && pre.key(i, g) == Some(&key)
+        });
+        if raw.labels != 0 {
+            if valid { &mut reuse_labels } else { &mut lptrs }.push(raw.labels);
         }
         let (lo, hi) = raw.stack;
         if lo >= hi || hi - lo > MAX_STACK_COPY {
             continue;
         }
-        let mut sps = vec![raw.sched.1, raw.syscall.1];
+        let mut sps = [raw.sched.1, raw.syscall.1, 0, 0];
         if let Some(m) = read_m(rt, &img, raw.m) {
             if let Some(t) = by_tid.get(&m.procid) {
                 let sp = t.regs.sp;
                 if (lo..hi).contains(&sp) {
-                    sps.push(sp);
+                    sps[2] = sp;
                 } else if (m.g0_stack.0..m.g0_stack.1).contains(&sp) {
                     reqs.push((sp, m.g0_stack.1 - sp));
                 }
             }
             if m.vdso.0 != 0 {
-                sps.push(m.vdso.0);
+                sps[3] = m.vdso.0;
             }
+            in_transition |= caught_between(&raw, &m, &by_tid);
         }
         // Copy from the lowest stack pointer any unwind may start at, up to the stack top.
         if let Some(sp) = sps.into_iter().filter(|sp| (lo..hi).contains(sp)).min() {
-            reqs.push((sp, hi - sp));
+            if valid { &mut reuse_stacks } else { &mut reqs }.push((sp, hi - sp));
         }
     }
+    super::labels::capture(rt, &lptrs, &mut img, copy);
     copy(&reqs, &mut img);
-    img
+    Capture { img, gs, reuse_stacks, reuse_labels, in_transition }
 }
 
-/// Whether a running goroutine was caught between states: its thread's stack pointer is on
-/// neither its own stack nor (with valid saved registers) its thread's g0 stack, e.g. inside
-/// a signal handler while its `sched` is cleared. Its stack cannot be read at this instant.
-pub fn in_transition(rt: &Runtime, mem: &impl MemoryReader, threads: &[ThreadState]) -> bool {
-    let Ok(gs) = all_g_addrs(rt, mem) else { return false };
-    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
-    gs.iter().any(|&g| {
-        let Ok(raw) = read_g(rt, mem, g) else { return false };
-        if raw.status != status::RUNNING {
-            return false;
-        }
-        let Some(m) = read_m(rt, mem, raw.m).filter(|m| m.curg == g) else { return false };
-        let Some(t) = by_tid.get(&m.procid) else { return false };
-        let sp = t.regs.sp;
-        let on_own = (raw.stack.0..raw.stack.1).contains(&sp);
-        let sched_ok = (raw.stack.0..raw.stack.1).contains(&raw.sched.1);
-        let on_g0 = (m.g0_stack.0..m.g0_stack.1).contains(&sp);
-        !(on_own || m.vdso.0 != 0 || (on_g0 && sched_ok))
-    })
+/// [`Capture::in_transition`] for one goroutine and its m.
+fn caught_between(raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadState>) -> bool {
+    if raw.status != status::RUNNING || m.curg != raw.addr {
+        return false;
+    }
+    let Some(t) = by_tid.get(&m.procid) else { return false };
+    let sp = t.regs.sp;
+    let on_own = (raw.stack.0..raw.stack.1).contains(&sp);
+    let sched_ok = (raw.stack.0..raw.stack.1).contains(&raw.sched.1);
+    let on_g0 = (m.g0_stack.0..m.g0_stack.1).contains(&sp);
+    !(on_own || m.vdso.0 != 0 || (on_g0 && sched_ok))
 }
 
 /// Addresses of every g in `allgs`, read from the image.
@@ -191,29 +314,34 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
 
 /// Reads one g.
 pub fn read_g(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Result<RawG, crate::target::ReadError> {
-    let l = &rt.layout;
-    let mut b = vec![0u8; l.g_size as usize];
+    let mut b = vec![0u8; rt.layout.g_size as usize];
     mem.read_at(addr, &mut b)?;
-    let st = l.get(F::GAtomicStatus, &b) as u32;
-    Ok(RawG {
+    Ok(decode_g(rt, addr, &b))
+}
+
+/// Decodes the bytes of one g (at least `g_size` of them).
+pub fn decode_g(rt: &Runtime, addr: u64, b: &[u8]) -> RawG {
+    let l = &rt.layout;
+    let st = l.get(F::GAtomicStatus, b) as u32;
+    RawG {
         addr,
         status: st & !status::SCAN,
         scan: st & status::SCAN != 0,
-        goid: l.get(F::GGoid, &b),
-        stack: (l.get(F::GStackLo, &b), l.get(F::GStackHi, &b)),
-        sched: (l.get(F::GSchedPc, &b), l.get(F::GSchedSp, &b), l.get(F::GSchedLr, &b)),
-        syscall: (l.get(F::GSyscallPc, &b), l.get(F::GSyscallSp, &b)),
-        stktopsp: l.get(F::GStktopSp, &b),
-        waitsince: l.get(F::GWaitSince, &b) as i64,
-        waitreason: l.get(F::GWaitReason, &b) as u8,
-        locked: l.get(F::GLockedM, &b) != 0,
-        parent_goid: l.get(F::GParentGoid, &b),
-        gopc: l.get(F::GGopc, &b),
-        startpc: l.get(F::GStartPc, &b),
-        m: l.get(F::GM, &b),
-        labels: l.get(F::GLabels, &b),
-        waiting: l.get(F::GWaiting, &b),
-    })
+        goid: l.get(F::GGoid, b),
+        stack: (l.get(F::GStackLo, b), l.get(F::GStackHi, b)),
+        sched: (l.get(F::GSchedPc, b), l.get(F::GSchedSp, b), l.get(F::GSchedLr, b)),
+        syscall: (l.get(F::GSyscallPc, b), l.get(F::GSyscallSp, b)),
+        stktopsp: l.get(F::GStktopSp, b),
+        waitsince: l.get(F::GWaitSince, b) as i64,
+        waitreason: l.get(F::GWaitReason, b) as u8,
+        locked: l.get(F::GLockedM, b) != 0,
+        parent_goid: l.get(F::GParentGoid, b),
+        gopc: l.get(F::GGopc, b),
+        startpc: l.get(F::GStartPc, b),
+        m: l.get(F::GM, b),
+        labels: l.get(F::GLabels, b),
+        waiting: l.get(F::GWaiting, b),
+    }
 }
 
 /// Reads one m (and its g0's stack bounds); `None` for a null or unreadable m.

@@ -33,6 +33,7 @@ pub enum F {
     GStartPc,
     GWaiting,
     GLabels,
+    GTrackingSeq,
     MG0,
     MProcId,
     MCurG,
@@ -80,6 +81,17 @@ const fn spec(field: F, strukt: &'static str, path: &'static str, width: u8, opt
     FieldSpec { field, strukt, path, width, optional }
 }
 
+/// The width of every field, indexed by [`F`] (from [`MANIFEST`]).
+const WIDTHS: [u8; FIELD_COUNT] = {
+    let mut w = [8u8; FIELD_COUNT];
+    let mut i = 0;
+    while i < MANIFEST.len() {
+        w[MANIFEST[i].field as usize] = MANIFEST[i].width;
+        i += 1;
+    }
+    w
+};
+
 /// Every runtime field goroscope reads (sources: `src/runtime/runtime2.go`, `symtab.go`).
 pub const MANIFEST: &[FieldSpec] = &[
     spec(F::GStackLo, "runtime.g", "stack.lo", 8, false),
@@ -102,6 +114,9 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::GStartPc, "runtime.g", "startpc", 8, false),
     spec(F::GWaiting, "runtime.g", "waiting", 8, false),
     spec(F::GLabels, "runtime.g", "labels", 8, false),
+    // Counts the goroutine's transitions out of running (mod 256): a parked goroutine whose
+    // count and saved registers did not change has not run.
+    spec(F::GTrackingSeq, "runtime.g", "trackingSeq", 1, false),
     spec(F::MG0, "runtime.m", "g0", 8, false),
     spec(F::MProcId, "runtime.m", "procid", 8, false),
     spec(F::MCurG, "runtime.m", "curg", 8, false),
@@ -218,7 +233,7 @@ impl Layout {
     /// Reads field `f` from a local copy of the struct's bytes; 0 when absent or out of range.
     pub fn get(&self, f: F, bytes: &[u8]) -> u64 {
         let Some(off) = self.off(f) else { return 0 };
-        let width = MANIFEST.iter().find(|s| s.field == f).map(|s| s.width as usize).unwrap_or(8);
+        let width = WIDTHS[f as usize] as usize;
         let off = off as usize;
         match bytes.get(off..off + width) {
             Some(b) => {
@@ -234,7 +249,7 @@ impl Layout {
     /// unknown for this version or the memory unreadable.
     pub fn read(&self, f: F, mem: &impl crate::target::MemoryReader, base: u64) -> Option<u64> {
         let off = self.off(f)?;
-        let width = MANIFEST.iter().find(|s| s.field == f).map(|s| s.width as u64).unwrap_or(8);
+        let width = u64::from(WIDTHS[f as usize]);
         crate::target::ReadExt::read_uint(mem, base.checked_add(off)?, width).ok()
     }
 

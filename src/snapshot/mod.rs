@@ -45,6 +45,11 @@ pub struct Meta {
     pub copy_ns: u64,
     /// Bytes copied during the stop.
     pub copied_bytes: u64,
+    /// Nanoseconds spent copying before the stop, while the target ran.
+    pub precopy_ns: u64,
+    /// Goroutines whose stack was taken from the copy made before the stop (they had not
+    /// run since), not copied again during it.
+    pub stacks_reused: u64,
     /// Whether the target's runtime prints labels in tracebacks (GODEBUG `tracebacklabels`).
     pub traceback_labels: bool,
 }

@@ -67,6 +67,35 @@ impl MemoryImage {
         }
     }
 
+    /// The bytes of `[addr, addr+len)` when one copied range holds all of them.
+    pub fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        let (s, v) = self.ranges.range(..=addr).next_back()?;
+        let off = usize::try_from(addr - s).ok()?;
+        let end = off.checked_add(usize::try_from(len).ok()?)?;
+        v.get(off..end)
+    }
+
+    /// Removes and returns `[addr, addr+len)` when one copied range holds it: the buffer
+    /// itself when the range is exactly that, else a copy of those bytes (the range stays).
+    pub fn take(&mut self, addr: u64, len: u64) -> Option<Vec<u8>> {
+        let (&s, v) = self.ranges.range(..=addr).next_back()?;
+        if s == addr && v.len() as u64 == len {
+            self.bytes -= len;
+            return self.ranges.remove(&s);
+        }
+        self.slice(addr, len).map(<[u8]>::to_vec)
+    }
+
+    /// Drops the copied range holding `addr`, if any.
+    pub fn remove_containing(&mut self, addr: u64) {
+        if let Some((&s, v)) = self.ranges.range(..=addr).next_back()
+            && s + v.len() as u64 > addr
+        {
+            self.bytes -= v.len() as u64;
+            self.ranges.remove(&s);
+        }
+    }
+
     /// Whether `[addr, addr+len)` is fully present.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
         let mut a = addr;

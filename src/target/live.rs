@@ -299,7 +299,8 @@ impl LiveProcess {
                 if v.try_reserve_exact((e - a) as usize).is_err() {
                     break; // too large to hold: the rest of the batch counts as unread
                 }
-                v.resize((e - a) as usize, 0);
+                // Not zero-filled: the kernel writes the bytes, and only the bytes it reports
+                // written become part of the vector (set_len below).
                 bufs.push(v);
             }
             if bufs.is_empty() {
@@ -307,13 +308,16 @@ impl LiveProcess {
                 continue;
             }
             let n = bufs.len();
-            let local: Vec<libc::iovec> =
-                bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+            let local: Vec<libc::iovec> = bufs
+                .iter_mut()
+                .zip(batch)
+                .map(|(b, &(a, e))| libc::iovec { iov_base: b.spare_capacity_mut().as_mut_ptr().cast(), iov_len: (e - a) as usize })
+                .collect();
             let remote: Vec<libc::iovec> = batch[..n]
                 .iter()
                 .map(|&(a, e)| libc::iovec { iov_base: a as usize as *mut libc::c_void, iov_len: (e - a) as usize })
                 .collect();
-            // SAFETY: every local iovec points at a live, exclusively borrowed buffer of iov_len bytes.
+            // SAFETY: every local iovec points at the spare capacity (iov_len bytes) of a live, exclusively borrowed buffer.
             let r = unsafe { libc::process_vm_readv(self.pid, local.as_ptr(), n as _, remote.as_ptr(), n as _, 0) };
             let done = if r < 0 {
                 match nix::errno::Errno::last_raw() {
@@ -329,8 +333,11 @@ impl LiveProcess {
             // The first `done` bytes of the concatenated local buffers are valid.
             let mut left = done;
             let mut next = i + n;
-            for (k, (buf, &(a, e))) in bufs.into_iter().zip(batch).enumerate() {
-                let len = buf.len();
+            for (k, (mut buf, &(a, e))) in bufs.into_iter().zip(batch).enumerate() {
+                let len = (e - a) as usize;
+                // SAFETY: the kernel wrote the first `done` bytes of the concatenated buffers;
+                // this buffer's first min(left, len) bytes are among them, and its capacity is len.
+                unsafe { buf.set_len(left.min(len)) };
                 if left >= len {
                     left -= len;
                     image.insert(a, buf);
@@ -339,8 +346,6 @@ impl LiveProcess {
                 }
                 // Partial or failed element: keep the prefix, slow-path the rest.
                 if left > 0 {
-                    let mut buf = buf;
-                    buf.truncate(left);
                     image.insert(a, buf);
                     push_range(&mut got, a, a + left as u64);
                 }
