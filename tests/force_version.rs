@@ -53,12 +53,7 @@ fn forced_dump_matches(child: &mut Child, force: &str, extra: &[&str], claimed: 
     assert!(out.stderr.starts_with(&warning) && out.stderr.lines().count() == 1, "{:?}", out.stderr);
     support::check_running(child.pid).unwrap();
     child.ping().unwrap();
-    let oracle = child.stack().unwrap();
-    let ours = support::parse(&out.stdout);
-    let theirs = support::parse(&oracle);
-    assert!(ours.errors.is_empty(), "{:?}\n{}", ours.errors, out.stdout);
-    assert!(theirs.errors.is_empty(), "{:?}\n{oracle}", theirs.errors);
-    support::compare(&ours.goroutines, &theirs.goroutines, theirs.goroutines[0].id, &child.info)
+    support::matches_oracle(child, &out.stdout)
         .unwrap_or_else(|e| panic!("--force-go-version {force} {extra:?}: {e}"));
 }
 

@@ -40,9 +40,15 @@
 //! * [`Freeze`] detaches in `Drop`, so error and panic paths never leave the target stopped.
 //!   ptrace requests are only accepted from the thread that seized, so [`Freeze`] is `!Send`.
 //!
-//! A thread that never stops (stuck in uninterruptible sleep) makes the freeze wait: a tracee
-//! can only be detached from a ptrace-stop, and leaving it seized would make every later signal
-//! stop it. That is the same trade-off delve and py-spy make.
+//! * A thread that does not stop within [`STOP_TIMEOUT`] of its interrupt (in uninterruptible
+//!   sleep, state `D`: a hung disk or NFS read, a `vfork` parent waiting for its child) fails the
+//!   freeze with [`LiveError::StopTimeout`]; every thread that did stop is detached at once, so
+//!   the target is paused at most that long. The late thread itself cannot be detached (only a
+//!   tracee in a ptrace-stop can be) and stays seized, its stop pending, until the thread that
+//!   seized it exits: the kernel then detaches it and drops the pending stop (`exit_ptrace`,
+//!   `__ptrace_unlink` clears `JOBCTL_TRAP_MASK`), so it runs on as if nothing happened. The CLI
+//!   exits right after printing the error; a long-lived caller should freeze from a thread it
+//!   lets exit after such an error.
 
 use super::image::MemoryImage;
 use super::{MemoryReader, ReadError, ThreadState};
@@ -58,6 +64,12 @@ use std::time::{Duration, Instant};
 
 /// How many times `/proc/PID/task` is re-listed while threads keep appearing.
 pub const MAX_ATTACH_ROUNDS: usize = 100;
+
+/// How long the freeze waits for interrupted threads to stop before it gives up with
+/// [`LiveError::StopTimeout`] (the other threads are released). A running or sleeping thread
+/// stops within microseconds; only one in uninterruptible sleep takes longer. This bounds the
+/// target's pause in that case.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Most iovecs per `process_vm_readv` call (`UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
@@ -116,6 +128,16 @@ pub enum LiveError {
         /// The errno it failed with.
         errno: i32,
     },
+    /// A thread did not stop within [`STOP_TIMEOUT`]; every other thread was released.
+    StopTimeout {
+        /// The target pid.
+        pid: i32,
+        /// The thread that did not stop.
+        tid: i32,
+        /// Its state letter from `/proc/PID/task/TID/stat` when the wait gave up (`D`:
+        /// uninterruptible sleep), `?` if unknown.
+        state: char,
+    },
     /// Reading something under `/proc` failed.
     Io {
         /// What was being read.
@@ -166,6 +188,15 @@ impl fmt::Display for LiveError {
                 "ptrace {op} of thread {tid} failed: {} (errno {errno}); the target was released, try again",
                 errno_text(*errno)
             ),
+            LiveError::StopTimeout { pid, tid, state } => {
+                write!(f, "thread {tid} of process {pid} did not stop within {} ms", STOP_TIMEOUT.as_millis())?;
+                match state {
+                    'D' => write!(f, " (state D: uninterruptible sleep, waiting on a disk, NFS or a vfork child)")?,
+                    '?' => {}
+                    c => write!(f, " (state {c})")?,
+                }
+                write!(f, "; the target was released, try again when that thread is out of the kernel")
+            }
             LiveError::Io { what, errno } => {
                 write!(f, "cannot read {what}: {} (errno {errno})", errno_text(*errno))
             }
@@ -496,6 +527,9 @@ enum TState {
     Stopped(StopCause),
     /// Killed while stopped: to be reaped, cannot be detached.
     Dying,
+    /// Interrupted, but did not stop within [`STOP_TIMEOUT`]: cannot be detached, left seized
+    /// (see the module docs) and never waited for again.
+    Late,
     /// Exited and reaped, or never attached; nothing to do.
     Gone,
 }
@@ -606,9 +640,13 @@ impl<'p> Freeze<'p> {
                 }
             }
             // Always collect the stops of what was interrupted, so Drop can detach it.
-            self.wait_interrupted();
+            let late = self.wait_interrupted();
             if let Some(e) = err {
                 return Err(e);
+            }
+            if let Some(tid) = late {
+                let state = task_state(pid, tid).unwrap_or('?');
+                return Err(LiveError::StopTimeout { pid, tid, state });
             }
         }
         // After MAX_ATTACH_ROUNDS, threads still being created are left running: the walk
@@ -639,11 +677,13 @@ impl<'p> Freeze<'p> {
     }
 
     /// Collects the stop of every interrupted thread (`waitpid(tid, __WALL | WNOHANG)` in turn,
-    /// backing off while some are still running).
-    fn wait_interrupted(&mut self) {
+    /// backing off while some are still running). Threads still not stopped after
+    /// [`STOP_TIMEOUT`] become [`TState::Late`]; the lowest such tid is returned.
+    fn wait_interrupted(&mut self) -> Option<i32> {
         let pid = self.process.pid;
         let mut passes: u32 = 0;
-        let mut last_zombie_check = Instant::now();
+        let start = Instant::now();
+        let mut last_zombie_check = start;
         loop {
             let mut pending = false;
             for t in self.tracees.iter_mut().filter(|t| matches!(t.state, TState::Interrupted)) {
@@ -654,7 +694,15 @@ impl<'p> Freeze<'p> {
                 }
             }
             if !pending {
-                return;
+                return None;
+            }
+            if start.elapsed() >= STOP_TIMEOUT {
+                let mut late = None;
+                for t in self.tracees.iter_mut().filter(|t| matches!(t.state, TState::Interrupted)) {
+                    t.state = TState::Late;
+                    late = Some(late.map_or(t.tid, |l: i32| l.min(t.tid)));
+                }
+                return late;
             }
             // A group leader that exits while other threads live is not reported by waitpid
             // until they exit (delay_group_leader), and they are stopped by us: give it up.
@@ -733,6 +781,7 @@ impl<'p> Freeze<'p> {
                 Err(_) => TState::Gone, // cannot happen for our own tracee; nothing else to try
             };
         }
+        // Bounded too: a thread that will not stop is left seized (module docs).
         self.wait_interrupted();
         for t in self.tracees.iter_mut() {
             let sig = match t.state {
@@ -909,9 +958,22 @@ fn parse_status(text: &str) -> Status {
 
 /// The state letter of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
 fn task_state(pid: i32, tid: i32) -> Option<char> {
+    task_stat(pid, tid).map(|(state, _)| state)
+}
+
+/// `PF_EXITING` in a task's flags (`include/linux/sched.h`): set by `do_exit` before it lets
+/// go of the memory, the executable and the files, so well before the task is a zombie.
+const PF_EXITING: u64 = 0x4;
+
+/// The state letter and the flags of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
+fn task_stat(pid: i32, tid: i32) -> Option<(char, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    // "tid (comm) S ...": comm may contain anything, so split at the last ')'.
-    s.rsplit_once(')')?.1.trim_start().chars().next()
+    // "tid (comm) S ppid pgrp session tty tpgid flags ...": comm may contain anything, so
+    // split at the last ')'.
+    let mut fields = s.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let flags = fields.nth(5)?.parse().ok()?;
+    Some((state, flags))
 }
 
 /// Whether any task of `pid` is not a zombie (a leader that called pthread_exit is one while
@@ -949,9 +1011,28 @@ pub fn permission_denied(pid: i32) -> LiveError {
     LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(uid)) }
 }
 
-/// Whether the process has exited (gone, or a zombie waiting to be reaped).
+/// Whether the process has exited or is exiting: every task is gone, a zombie waiting to be
+/// reaped, or on its way out. A process being killed (SIGKILL, `exit_group`) loses
+/// `/proc/PID/exe` and its memory while its tasks still show as running: the one in `do_exit`
+/// has `PF_EXITING`, the others a SIGKILL pending (`complete_signal`, `zap_other_threads`).
 pub fn has_exited(pid: i32) -> bool {
-    matches!(task_state(pid, pid), None | Some('Z' | 'X' | 'x'))
+    let Ok(tids) = list_tasks(pid) else { return true };
+    tids.iter().all(|&t| match task_stat(pid, t) {
+        None => true,
+        Some((state, flags)) => {
+            matches!(state, 'Z' | 'X' | 'x') || flags & PF_EXITING != 0 || sigkill_pending(pid, t)
+        }
+    })
+}
+
+/// Whether a SIGKILL is pending for a task (`SigPnd` or `ShdPnd` in its status; gone counts).
+fn sigkill_pending(pid: i32, tid: i32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) else { return true };
+    let bit = 1u64 << (libc::SIGKILL - 1);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("SigPnd:").or_else(|| l.strip_prefix("ShdPnd:")))
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .any(|mask| mask & bit != 0)
 }
 
 /// `/proc/TID/comm` (works for any thread id), if readable.
@@ -1199,6 +1280,17 @@ mod tests {
     }
 
     #[test]
+    fn exiting_processes() {
+        let me = std::process::id() as i32;
+        let (state, flags) = task_stat(me, me).unwrap();
+        assert!(matches!(state, 'R' | 'S'), "{state}");
+        assert_eq!(flags & PF_EXITING, 0);
+        assert!(!has_exited(me));
+        assert!(!sigkill_pending(me, me));
+        assert!(has_exited(0x3fff_fff0));
+    }
+
+    #[test]
     fn status_parsing() {
         let s = parse_status("Name:\tx\nState:\tt (tracing stop)\nTgid:\t42\nTracerPid:\t7\nUid:\t0\t1000\t0\t0\n");
         assert_eq!(s, Status { state: 't', tgid: 42, tracer_pid: 7, uid: 1000 });
@@ -1208,6 +1300,12 @@ mod tests {
     fn display_lines() {
         let e = LiveError::AlreadyTraced { pid: 123, tracer: 0x3fff_fff0 };
         assert_eq!(e.to_string(), "process 123 is already traced by 1073741808; detach that tracer first");
+        let e = LiveError::StopTimeout { pid: 5, tid: 7, state: 'D' };
+        assert_eq!(
+            e.to_string(),
+            "thread 7 of process 5 did not stop within 1000 ms (state D: uninterruptible sleep, waiting on a disk, \
+             NFS or a vfork child); the target was released, try again when that thread is out of the kernel"
+        );
         let e = LiveError::Ptrace { op: "seize", tid: 9, errno: libc::ESRCH };
         assert_eq!(
             e.to_string(),
@@ -1217,6 +1315,8 @@ mod tests {
             LiveError::NoSuchProcess { pid: 1 },
             LiveError::Exited { pid: 1 },
             LiveError::Io { what: "/proc/1/task".into(), errno: libc::EACCES },
+            LiveError::StopTimeout { pid: 1, tid: 2, state: 'D' },
+            LiveError::StopTimeout { pid: 1, tid: 2, state: '?' },
         ] {
             let s = e.to_string();
             assert!(s.starts_with(|c: char| c.is_lowercase()) && !s.contains('\n') && !s.ends_with('.'), "{s}");

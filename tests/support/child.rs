@@ -47,11 +47,18 @@ pub struct Child {
 impl Child {
     /// Starts `exe <scenario>` and waits for READY.
     pub fn start(exe: &Path, scenario: &str) -> Result<Child, String> {
+        Child::start_env(exe, scenario, &[])
+    }
+
+    /// [`Child::start`] with these environment variables set (after GOTRACEBACK, GODEBUG and
+    /// GOMAXPROCS are removed from the inherited environment).
+    pub fn start_env(exe: &Path, scenario: &str, env: &[(&str, &str)]) -> Result<Child, String> {
         let mut cmd = Command::new(exe);
         cmd.arg(scenario)
             .env_remove("GOTRACEBACK")
             .env_remove("GODEBUG")
             .env_remove("GOMAXPROCS")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -142,11 +149,27 @@ impl Child {
 
     /// How many SIGUSR1 the fixture has received.
     pub fn signals(&mut self) -> Result<u64, String> {
-        self.send("signals")?;
-        let l = self.recv_line("SIGNALS")?;
-        l.strip_prefix("SIGNALS ")
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| self.failure(&format!("want SIGNALS <n>, got {l:?}")))
+        let [n] = self.numbers("signals", "SIGNALS")?;
+        Ok(n)
+    }
+
+    /// How many SIGUSR1, SIGURG and SIGCHLD the fixture has received (the last two are
+    /// counted by the "signals" scenario only).
+    pub fn sig_counts(&mut self) -> Result<[u64; 3], String> {
+        self.numbers("sigcounts", "SIGCOUNTS")
+    }
+
+    /// Sends `cmd` and parses the answer line `<answer> <n1> ... <nN>`.
+    fn numbers<const N: usize>(&mut self, cmd: &str, answer: &str) -> Result<[u64; N], String> {
+        self.send(cmd)?;
+        let l = self.recv_line(answer)?;
+        let parsed: Option<Vec<u64>> = l
+            .strip_prefix(answer)
+            .filter(|r| r.starts_with(' '))
+            .and_then(|r| r.split_whitespace().map(|w| w.parse().ok()).collect());
+        parsed
+            .and_then(|v| <[u64; N]>::try_from(v).ok())
+            .ok_or_else(|| self.failure(&format!("want {answer} and {N} numbers, got {l:?}")))
     }
 
     /// What the fixture wrote to stderr so far.

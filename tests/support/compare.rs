@@ -13,10 +13,26 @@
 //! - goroscope must not list goroutines the runtime did not (system goroutines are hidden in
 //!   both).
 
-use super::child::Info;
+use super::child::{Child, Info};
 use super::traceback::Goroutine;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+
+/// `dump` (goroscope's, just taken) against the fixture's own `runtime.Stack` taken now:
+/// both must parse without a stray line, and [`compare`] must hold.
+pub fn matches_oracle(child: &mut Child, dump: &str) -> Result<(), String> {
+    let oracle = child.stack()?;
+    let ours = super::traceback::parse(dump);
+    let theirs = super::traceback::parse(&oracle);
+    if !ours.errors.is_empty() {
+        return Err(format!("goroscope's dump has lines that are not Go traceback: {:?}\n{dump}", ours.errors));
+    }
+    if !theirs.errors.is_empty() {
+        return Err(format!("the runtime's dump has lines that are not Go traceback: {:?}\n{oracle}", theirs.errors));
+    }
+    let caller = theirs.goroutines.first().map(|g| g.id).ok_or("the runtime's dump lists no goroutines")?;
+    compare(&ours.goroutines, &theirs.goroutines, caller, &child.info)
+}
 
 /// Ok, or every mismatch with both texts of the goroutine concerned.
 pub fn compare(
