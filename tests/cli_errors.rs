@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Child, Flavor, Output, TempDir, toolchains};
+use support::{Child, Flavor, Guard, Output, TempDir, poll, toolchains, wait_frozen};
 
 /// How long any single goroscope run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,103 +28,6 @@ fn fixture_exe() -> PathBuf {
 
 fn start_fixture(scenario: &str) -> Child {
     Child::start(&fixture_exe(), scenario).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A process this test spawned: SIGKILLed by its pid (still ours: not reaped yet) and reaped on
-/// drop. `soft` is sent first and given a moment (strace detaches cleanly on SIGINT).
-struct Guard {
-    child: std::process::Child,
-    soft: Option<i32>,
-    what: String,
-}
-
-impl Guard {
-    fn spawn(cmd: &mut Command, soft: Option<i32>) -> Guard {
-        let what = format!("{cmd:?}");
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
-        Guard { child, soft, what }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child, which is not reaped yet (reaping needs &mut self).
-        let r = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(r, 0, "kill({}, {sig}) of {}: {}", self.pid(), self.what, std::io::Error::last_os_error());
-    }
-
-    /// Waits for the exit, at most `timeout`.
-    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        if let Some(sig) = self.soft {
-            // SAFETY: as in `signal`: our own unreaped child.
-            unsafe { libc::kill(self.pid(), sig) };
-            if self.wait(Duration::from_secs(2)).is_some() {
-                return;
-            }
-        }
-        // SAFETY: as in `signal`: our own unreaped child.
-        unsafe { libc::kill(self.pid(), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `f` every 2 ms until it is Ok; Err with the last reason after `timeout`.
-fn poll(timeout: Duration, mut f: impl FnMut() -> Result<(), String>) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(format!("after {timeout:?}: {e}")),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-}
-
-/// `(tid, state letter)` of every thread of `pid`.
-fn thread_states(pid: u32) -> Vec<(String, char)> {
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter_map(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some((t.file_name().to_string_lossy().into_owned(), state))
-        })
-        .collect()
-}
-
-/// Waits until every thread of `pid` is in a tracing stop (`t`): goroscope holds the frozen window.
-fn wait_frozen(pid: u32) {
-    poll(Duration::from_secs(20), || {
-        let s = thread_states(pid);
-        if !s.is_empty() && s.iter().all(|&(_, c)| c == 't') {
-            Ok(())
-        } else {
-            Err(format!("threads of {pid} not all frozen: {s:?}"))
-        }
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// `TracerPid` of `pid`.

@@ -60,15 +60,7 @@ impl Child {
             .map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
         let stdout = child.stdout.take().unwrap();
         let mut stderr_pipe = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = line_channel(stdout);
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -142,11 +134,22 @@ impl Child {
 
     /// How many SIGUSR1 the fixture has received.
     pub fn signals(&mut self) -> Result<u64, String> {
-        self.send("signals")?;
-        let l = self.recv_line("SIGNALS")?;
-        l.strip_prefix("SIGNALS ")
+        self.ask_number("signals", "SIGNALS")
+    }
+
+    /// `spawn` → `SPAWNED <n>`: one more goroutine parked in `main.spawnedPark`; returns n.
+    pub fn spawn(&mut self) -> Result<u64, String> {
+        self.ask_number("spawn", "SPAWNED")
+    }
+
+    /// Sends `cmd` and reads the answer `WORD <n>`.
+    fn ask_number(&mut self, cmd: &str, word: &str) -> Result<u64, String> {
+        self.send(cmd)?;
+        let l = self.recv_line(word)?;
+        l.strip_prefix(word)
+            .and_then(|n| n.strip_prefix(' '))
             .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| self.failure(&format!("want SIGNALS <n>, got {l:?}")))
+            .ok_or_else(|| self.failure(&format!("want {word} <n>, got {l:?}")))
     }
 
     /// What the fixture wrote to stderr so far.
@@ -220,6 +223,20 @@ impl Drop for Child {
         unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
         let _ = self.child.wait();
     }
+}
+
+/// The lines of `r` (a child's stdout), read by a thread, as they come.
+pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// The `State:` line of /proc/PID/status, e.g. "S (sleeping)".

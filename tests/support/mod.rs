@@ -9,13 +9,15 @@
 pub mod child;
 pub mod compare;
 pub mod fixture;
+pub mod process;
 pub mod scratch;
 pub mod toolchains;
 pub mod traceback;
 
-pub use child::{Child, Info, assert_running, check_running};
+pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::compare;
 pub use fixture::{Flavor, build_fixture};
+pub use process::{Guard, poll, thread_states, wait_frozen};
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
 pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse};
