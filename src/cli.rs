@@ -26,6 +26,10 @@ pub struct Cli {
     /// layouts and rules of this supported version instead (e.g. 1.27 for a newer Go).
     #[arg(long, global = true, value_name = "X.Y", value_parser = parse_go_version)]
     pub force_go_version: Option<GoVersion>,
+    /// Colour the delve-shaped views (grs, bt, threads, attach): auto (stdout a terminal,
+    /// NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: render::color::When,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -138,6 +142,29 @@ pub enum Command {
         #[command(flatten)]
         view: view::ViewArgs,
     },
+    /// An interactive session like delve's over a snapshot; the target runs on between commands.
+    #[command(
+        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
+    )]
+    Attach {
+        /// Process id.
+        pid: i32,
+        /// Keep the target stopped for the whole session (released on every way out).
+        #[arg(long)]
+        hold: bool,
+        /// Run the commands in FILE (`-`: stdin), one a line, printing their output.
+        #[arg(long, value_name = "FILE")]
+        batch: Option<PathBuf>,
+    },
+    /// Every thread: where it is and the goroutine it runs, like delve's `threads`.
+    #[command(after_help = "Examples:\n  goroscope threads 1234\n  goroscope threads --core core.1234")]
+    Threads {
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
+        #[command(flatten)]
+        core: CoreArgs,
+    },
     /// How goroscope found the runtime's data in this process.
     #[command(after_help = "Examples:\n  goroscope inspect 1234\n  goroscope inspect --core core.1234")]
     Inspect {
@@ -220,6 +247,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
     let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version };
+    let palette = render::color::Palette::new(cli.color);
     let res = match cli.command {
         Command::Dump { pid, level, mut view, core } => {
             let target = Target::new(pid, core)?;
@@ -258,7 +286,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
         Command::Grs { pid, stacks, system, core } => {
             let snap = take(&Target::new(pid, core)?, ro, quiet)?;
-            render::grs::render(&snap, render::grs::Options { stacks, system, selected: None }, &mut out)
+            render::grs::render(&snap, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
         }
         Command::Bt { ids, core } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
@@ -278,9 +306,18 @@ pub fn run(cli: Cli) -> Result<(), String> {
             if !quiet {
                 report(&target, &snap);
             }
-            render::bt::frames(g, 0, &mut out)
+            render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
         }
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
+        Command::Threads { pid, core } => {
+            let snap = take(&Target::new(pid, core)?, ro, quiet)?;
+            crate::session::threads(&snap, None, palette, &mut out)
+        }
+        Command::Attach { pid, hold, batch } => {
+            drop(out);
+            let Session::Live(live) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
+            return crate::session::front::attach(&live, crate::session::front::Options { hold, batch, palette, quiet });
+        }
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
@@ -406,13 +443,19 @@ fn take(target: &Target, ro: OpenOptions, quiet: bool) -> Result<Snapshot, Strin
 
 /// The one stderr line after a dump: how many goroutines, and the pause (or the core).
 fn report(target: &Target, snap: &Snapshot) {
+    if snap.meta.source == "core" {
+        let n = snap.goroutines.len();
+        eprintln!("goroscope: {n} goroutine{}, from {}", if n == 1 { "" } else { "s" }, target.describe());
+    } else {
+        eprintln!("{}", pause_line(snap));
+    }
+}
+
+/// `goroscope: N goroutines, target paused X ms`: the report after a live snapshot.
+pub fn pause_line(snap: &Snapshot) -> String {
     let n = snap.goroutines.len();
     let s = if n == 1 { "" } else { "s" };
-    if snap.meta.source == "core" {
-        eprintln!("goroscope: {n} goroutine{s}, from {}", target.describe());
-    } else {
-        eprintln!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6);
-    }
+    format!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6)
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.

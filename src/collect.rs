@@ -7,7 +7,7 @@ use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
-use crate::target::live::{self, LiveError, LiveProcess};
+use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::runtime::blocked;
 use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
@@ -99,9 +99,23 @@ impl LiveSession {
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
     pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
-        // A goroutine caught between states (its thread in a signal handler or a stack
-        // switch, its saved registers already cleared) has no stack to read at that instant;
-        // such moments last microseconds, so thaw and take the copy again, a few times at most.
+        let (freeze, copy) = self.frozen_copy()?;
+        let extra = in_window(&copy.threads);
+        let pause = freeze.thaw();
+        self.build(copy, pause).map(|snap| (snap, extra))
+    }
+
+    /// A snapshot taken like [`LiveSession::snapshot`], but the target stays stopped: the
+    /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
+    /// snapshot's pause is the time stopped when it was built.
+    pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
+        let (freeze, copy) = self.frozen_copy()?;
+        let snap = self.build(copy, freeze.held_for())?;
+        Ok((snap, freeze))
+    }
+
+    /// Freezes the target and copies what the walk needs; the target is still stopped.
+    fn frozen_copy(&self) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         // Most of the copy is taken before the stop, while the target runs; the window then
         // copies the g structs and only the stacks of goroutines that moved since.
         let pre_start = std::time::Instant::now();
@@ -109,8 +123,11 @@ impl LiveSession {
             self.proc.copy_into(reqs, img);
         });
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
+        // A goroutine caught between states (its thread in a signal handler or a stack
+        // switch, its saved registers already cleared) has no stack to read at that instant;
+        // such moments last microseconds, so thaw and take the copy again, a few times at most.
         let mut attempt = 1;
-        let (freeze, threads, nanotime, cap, copy_ns) = loop {
+        loop {
             let freeze = self.proc.freeze()?;
             let threads = freeze.threads().to_vec();
             let nanotime = monotonic_now();
@@ -130,10 +147,13 @@ impl LiveSession {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
-            break (freeze, threads, nanotime, cap, copy_ns);
-        };
-        let extra = in_window(&threads);
-        let pause = freeze.thaw();
+            return Ok((freeze, FrozenCopy { threads, nanotime, cap, pre, copy_ns, precopy_ns }));
+        }
+    }
+
+    /// Builds the snapshot from a copy (the target may run again, or still be held).
+    fn build(&self, copy: FrozenCopy, pause: std::time::Duration) -> Result<Snapshot, DumpError> {
+        let FrozenCopy { threads, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
         let copied_bytes = cap.img.total_bytes();
         let stacks_reused = cap.reused() as u64;
         let image = cap.finish(&self.rt, Some(pre));
@@ -168,8 +188,18 @@ impl LiveSession {
         snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
-        Ok((snap, extra))
+        Ok(snap)
     }
+}
+
+/// What the frozen window copied, and the pre-copy it completes.
+struct FrozenCopy {
+    threads: Vec<ThreadState>,
+    nanotime: i64,
+    cap: goroutines::Capture,
+    pre: goroutines::PreCopy,
+    copy_ns: u64,
+    precopy_ns: u64,
 }
 
 impl From<CoreError> for DumpError {
@@ -421,12 +451,19 @@ pub fn build_snapshot(
     let code = rt.code();
     let threads = threads
         .iter()
-        .map(|t| Thread {
-            tid: t.tid,
-            pc: t.regs.pc,
-            sp: t.regs.sp,
-            function: code.tab.func_for_pc(t.regs.pc).map(|f| code.tab.name(f).to_string()),
-            goid: tid_goid.get(&t.tid).copied(),
+        .map(|t| {
+            let func = code.tab.func_for_pc(t.regs.pc);
+            let at = func.and_then(|f| code.tab.frames_at(f, t.regs.pc).first().map(|s| (s.file.to_string(), s.line)));
+            let (file, line) = at.unwrap_or_default();
+            Thread {
+                tid: t.tid,
+                pc: t.regs.pc,
+                sp: t.regs.sp,
+                function: func.map(|f| code.tab.name(f).to_string()),
+                file,
+                line,
+                goid: tid_goid.get(&t.tid).copied(),
+            }
         })
         .collect();
     Ok(Snapshot { meta, goroutines: out, threads, objects: Vec::new() })
@@ -519,4 +556,3 @@ fn build_goroutine(
         blocked_on: Vec::new(),
     }
 }
-

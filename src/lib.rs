@@ -2,7 +2,7 @@
 //!
 //! Rooms: [`target`] (reading a process or core), [`binary`] (the executable's metadata),
 //! [`runtime`] (Go runtime layouts and goroutine walk), [`unwind`] (stack unwinding),
-//! [`snapshot`] (the model), [`render`] (output formats).
+//! [`snapshot`] (the model), [`render`] (output formats), [`session`] (`attach`).
 
 pub mod analyze;
 pub mod arch;
@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collect;
 pub mod render;
 pub mod runtime;
+pub mod session;
 pub mod snapshot;
 pub mod target;
 pub mod unwind;

@@ -1,7 +1,7 @@
 //! Filters: by state, wait minutes, function, label, and a rules file of stacks known to be
 //! healthy (so the unknown ones stand out).
 
-use crate::snapshot::Goroutine;
+use crate::snapshot::{Goroutine, Loc};
 use regex::Regex;
 
 /// Which goroutines to keep. Every condition given must hold.
@@ -19,6 +19,37 @@ pub struct Filter {
     pub exclude: Vec<Rule>,
     /// Keep runtime-internal goroutines too.
     pub system: bool,
+    /// delve's `goroutines -with` (true) and `-without` (false) conditions.
+    pub conds: Vec<(bool, Cond)>,
+}
+
+/// A condition of delve's `goroutines -with COND` / `-without COND`.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    /// The location (`userloc`, `curloc`, `goloc`, `startloc`) matches the regular expression
+    /// (`file:line function`; delve matches a substring, which a plain word still does).
+    Loc(Loc, Regex),
+    /// Has the label `key` (with this value, if given).
+    Label(String, Option<String>),
+    /// Running on an OS thread.
+    Running,
+    /// A user goroutine (not runtime-internal).
+    User,
+    /// In this state (wait reason or status, as the traceback header prints it).
+    State(String),
+}
+
+impl Cond {
+    /// Whether the goroutine satisfies the condition.
+    pub fn holds(&self, g: &Goroutine) -> bool {
+        match self {
+            Cond::Loc(loc, re) => g.location(*loc).is_some_and(|l| re.is_match(&format!("{}:{} {}", l.file, l.line, l.function))),
+            Cond::Label(k, v) => g.labels.iter().any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
+            Cond::Running => g.thread.is_some(),
+            Cond::User => !g.system,
+            Cond::State(s) => g.state == *s,
+        }
+    }
 }
 
 /// A healthy-stack rule: regular expressions that must each match a frame, in stack order
@@ -52,6 +83,9 @@ impl Filter {
             if !g.labels.iter().any(|(lk, lv)| lk == k && lv == v) {
                 return false;
             }
+        }
+        if !self.conds.iter().all(|(with, c)| c.holds(g) == *with) {
+            return false;
         }
         !self.exclude.iter().any(|r| r.matches(g))
     }

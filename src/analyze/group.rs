@@ -11,6 +11,12 @@ pub enum GroupBy {
     Stack,
     /// The first frame that is not runtime-internal (delve's user location).
     UserFrame,
+    /// The topmost frame (delve's current location).
+    CurrentFrame,
+    /// Whether it runs on an OS thread.
+    Running,
+    /// Whether it is a runtime-internal goroutine.
+    System,
     /// The `go` statement that created it.
     GoStatement,
     /// Its start function.
@@ -27,12 +33,15 @@ impl GroupBy {
         Ok(match s {
             "stack" => GroupBy::Stack,
             "user-frame" => GroupBy::UserFrame,
+            "current-frame" => GroupBy::CurrentFrame,
+            "running" => GroupBy::Running,
+            "system" => GroupBy::System,
             "go-statement" => GroupBy::GoStatement,
             "start" => GroupBy::Start,
             "state" => GroupBy::State,
             _ => match s.strip_prefix("label:") {
                 Some(k) if !k.is_empty() => GroupBy::Label(k.to_string()),
-                _ => return Err(format!("unknown grouping {s:?}: use stack, user-frame, go-statement, start, state or label:KEY")),
+                _ => return Err(format!("unknown grouping {s:?}: use stack, user-frame, current-frame, go-statement, start, state, running, system or label:KEY")),
             },
         })
     }
@@ -91,6 +100,12 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
             .find(|f| !is_runtime_internal(&f.function))
             .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
             .unwrap_or_else(|| "(no user frame)".into()),
+        GroupBy::CurrentFrame => match g.frames.first() {
+            Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
+            None => "(no frame)".into(),
+        },
+        GroupBy::Running => (if g.thread.is_some() { "running on a thread" } else { "not running" }).into(),
+        GroupBy::System => (if g.system { "runtime goroutine" } else { "user goroutine" }).into(),
         GroupBy::GoStatement => match &g.created_by {
             Some(c) => format!("{} {}:{}", c.function, c.file, c.line),
             None => "(no go statement)".into(),

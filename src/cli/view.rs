@@ -40,7 +40,8 @@ pub struct ViewArgs {
     /// Show what blocked goroutines wait on (same as --format blocked).
     #[arg(long)]
     pub blocked: bool,
-    /// Group by: stack, user-frame, go-statement, start, state, label:KEY (implies --group).
+    /// Group by: stack, user-frame, current-frame, go-statement, start, state, running, system,
+    /// label:KEY (implies --group).
     #[arg(long, value_name = "KEY")]
     pub group_by: Option<String>,
     /// Only goroutines in this state (wait reason), e.g. "chan receive"; repeatable.
@@ -79,7 +80,7 @@ impl ViewArgs {
             None => Vec::new(),
         };
         let labels = self.label.iter().map(|l| filter::parse_label(l)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Filter { states: self.state.clone(), wait_min: self.wait_min, func, labels, exclude, system: self.system })
+        Ok(Filter { states: self.state.clone(), wait_min: self.wait_min, func, labels, exclude, system: self.system, conds: Vec::new() })
     }
 
     /// The grouping key.
@@ -121,7 +122,7 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
                     render::traceback::render(&sub, opts, out)
                 }
                 Format::Grs => {
-                    let opts = render::grs::Options { stacks: false, system: v.system, selected: None };
+                    let opts = render::grs::Options { system: v.system, ..Default::default() };
                     render::grs::render(&sub, opts, out)
                 }
                 _ => render::json::render(&sub, out),
@@ -146,7 +147,12 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
 pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io::Result<()> {
     let f = v.filter().map_err(io::Error::other)?;
     let by = v.group_by().map_err(io::Error::other)?;
-    let changes = diff::diff(a, b, &by, |g| f.keep(g));
+    diff_by(a, b, &f, &by, out)
+}
+
+/// [`diff`] with the filter and grouping already parsed.
+pub fn diff_by(a: &Snapshot, b: &Snapshot, f: &Filter, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
+    let changes = diff::diff(a, b, by, |g| f.keep(g));
     let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
     writeln!(out, "goroutines: {} -> {} ({:+})", total(a), total(b), total(b) as i64 - total(a) as i64)?;
     if changes.is_empty() {
@@ -160,7 +166,7 @@ pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io
             _ => "shrank",
         };
         writeln!(out, "\n{:+} {} ({} -> {}) [{}]", c.delta(), what, c.before, c.after, c.example.state)?;
-        describe(c.example, &by, out)?;
+        describe(c.example, by, out)?;
     }
     Ok(())
 }

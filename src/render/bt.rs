@@ -1,16 +1,40 @@
 //! delve's `bt`: numbered frames, `N  0xpc in func` / `at file:line`.
 
+use super::color::Palette;
 use crate::snapshot::Goroutine;
 use std::io::{self, Write};
 
-/// Writes a goroutine's frames, every frame (runtime ones included), indented by `indent`
-/// levels of four spaces.
-pub fn frames(g: &Goroutine, indent: usize, out: &mut dyn Write) -> io::Result<()> {
-    let pad = "    ".repeat(indent);
-    let width = g.frames.len().saturating_sub(1).to_string().len().max(1);
-    for (i, f) in g.frames.iter().enumerate() {
-        writeln!(out, "{pad}{i:>width$}  {:#018x} in {}", f.pc, f.function)?;
+/// Options of the frame list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Levels of four spaces before every line.
+    pub indent: usize,
+    /// Frames shown at most (all when `None`); the rest is counted on one line.
+    pub depth: Option<usize>,
+    /// Below each frame, its arguments as the runtime's traceback prints them (the words in
+    /// the argument spill slots, `?` where not live, `...` for inlined calls). delve's
+    /// `-full` also prints locals, which need DWARF variable locations goroscope does not read.
+    pub full: bool,
+    /// Colours.
+    pub palette: Palette,
+}
+
+/// Writes a goroutine's frames, every frame (runtime ones included).
+pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<()> {
+    let pad = "    ".repeat(opts.indent);
+    let shown = opts.depth.unwrap_or(usize::MAX).min(g.frames.len());
+    let width = shown.saturating_sub(1).to_string().len().max(1);
+    let p = opts.palette;
+    for (i, f) in g.frames.iter().take(shown).enumerate() {
+        writeln!(out, "{pad}{i:>width$}  {:#018x} in {}", f.pc, p.function(&f.function, &f.function))?;
         writeln!(out, "{pad}{:width$}     at {}:{}", "", f.file, f.line)?;
+        if opts.full {
+            let args = if f.inlined { "(inlined)" } else if f.args.is_empty() { "(none)" } else { &f.args };
+            writeln!(out, "{pad}{:width$}         args: {args}", "")?;
+        }
+    }
+    if shown < g.frames.len() {
+        writeln!(out, "{pad}(... {} more frames)", g.frames.len() - shown)?;
     }
     if let Some(e) = &g.stack_error {
         writeln!(out, "{pad}(truncated: {e})")?;

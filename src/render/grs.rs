@@ -2,7 +2,8 @@
 //! each goroutine's stack in the `bt` shape.
 
 use super::bt;
-use crate::snapshot::{Goroutine, Snapshot};
+use super::color::Palette;
+use crate::snapshot::{Goroutine, Loc, Snapshot};
 use std::io::{self, Write};
 
 /// Options of the goroutine list.
@@ -10,43 +11,63 @@ use std::io::{self, Write};
 pub struct Options {
     /// Print each goroutine's stack below it.
     pub stacks: bool,
+    /// Frames of each stack shown at most (all when `None`).
+    pub depth: Option<usize>,
     /// Include runtime-internal goroutines.
     pub system: bool,
     /// The goroutine to mark with `*`.
     pub selected: Option<u64>,
+    /// Which location names a goroutine.
+    pub loc: Loc,
+    /// Colours.
+    pub palette: Palette,
 }
 
 /// Writes the list.
 pub fn render(snap: &Snapshot, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let mut n = 0usize;
-    for g in snap.goroutines.iter().filter(|g| opts.system || !g.system) {
-        n += 1;
-        let mark = if opts.selected == Some(g.id) { "* " } else { "  " };
-        writeln!(out, "{mark}{}", line(g))?;
+    let gs: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| opts.system || !g.system).collect();
+    list(&gs, opts, "", out)?;
+    writeln!(out, "[{} goroutines]", gs.len())
+}
+
+/// Writes one line per goroutine (and its stack with `stacks`), each line after `indent`.
+pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write) -> io::Result<()> {
+    for g in gs {
+        let mark = if opts.selected == Some(g.id) { opts.palette.mark("* ") } else { "  ".to_string() };
+        writeln!(out, "{indent}{mark}{}", line_with(g, opts.loc, opts.palette))?;
         if opts.stacks {
-            bt::frames(g, 1, out)?;
+            let o = bt::Options { indent: 1, depth: opts.depth, full: false, palette: opts.palette };
+            bt::frames(g, &o, out)?;
         }
     }
-    writeln!(out, "[{n} goroutines]")
+    Ok(())
 }
 
 /// `Goroutine N - User: file:line func (0xpc) [state, M minutes]`.
 pub fn line(g: &Goroutine) -> String {
-    let mut s = format!("Goroutine {} - User: ", g.id);
-    match g.user_frame() {
-        Some(f) => s.push_str(&format!("{}:{} {} ({:#x})", f.file, f.line, f.function, f.pc)),
-        None => s.push_str("?"),
+    line_with(g, Loc::User, Palette::default())
+}
+
+/// [`line`] naming the goroutine by `loc`, in colours.
+pub fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
+    let mut s = format!("Goroutine {} - {}: ", g.id, loc.title());
+    match g.location(loc) {
+        Some(l) if l.file.is_empty() => s.push_str(&p.function(&l.function, &l.function)),
+        Some(l) => s.push_str(&format!("{}:{} {} ({:#x})", l.file, l.line, p.function(&l.function, &l.function), l.pc)),
+        None => s.push('?'),
     }
     if let Some(t) = g.thread {
         s.push_str(&format!(" (thread {t})"));
     }
-    s.push_str(&format!(" [{}", g.state));
+    let mut state = format!("[{}", g.state);
     if g.wait_minutes >= 1 {
-        s.push_str(&format!(", {} minutes", g.wait_minutes));
+        state.push_str(&format!(", {} minutes", g.wait_minutes));
     }
     if g.locked_to_thread {
-        s.push_str(", locked to thread");
+        state.push_str(", locked to thread");
     }
-    s.push(']');
+    state.push(']');
+    s.push(' ');
+    s.push_str(&p.state(&state));
     s
 }

@@ -3,6 +3,7 @@
 
 pub mod blocked;
 pub mod bt;
+pub mod color;
 pub mod debug1;
 pub mod grouped;
 pub mod grs;

@@ -185,6 +185,10 @@ pub struct Thread {
     pub sp: u64,
     /// Function at pc, when it is Go code.
     pub function: Option<String>,
+    /// Source file at pc (innermost inlined call), empty outside Go code.
+    pub file: String,
+    /// Source line at pc, 0 outside Go code.
+    pub line: u32,
     /// Goroutine it runs, if any.
     pub goid: Option<u64>,
 }
@@ -194,6 +198,59 @@ impl Goroutine {
     pub fn user_frame(&self) -> Option<&Frame> {
         self.frames.iter().find(|f| !is_runtime_internal(&f.function)).or_else(|| self.frames.first())
     }
+
+    /// One of the locations that name a goroutine in delve's lists, if known.
+    pub fn location(&self, loc: Loc) -> Option<Location> {
+        let frame = |f: &Frame| Location { file: f.file.clone(), line: f.line, function: f.function.clone(), pc: f.pc };
+        match loc {
+            Loc::User => self.user_frame().map(frame),
+            Loc::Current => self.frames.first().map(frame),
+            Loc::Go => {
+                self.created_by.as_ref().map(|c| Location { file: c.file.clone(), line: c.line, function: c.function.clone(), pc: c.pc })
+            }
+            Loc::Start => (!self.start_func.is_empty())
+                .then(|| Location { function: self.start_func.clone(), ..Default::default() }),
+        }
+    }
+}
+
+/// Which location names a goroutine (delve's `goroutines -u|-r|-g|-s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Loc {
+    /// The topmost frame not inside the runtime (`User:`).
+    #[default]
+    User,
+    /// The topmost frame (`Runtime:`).
+    Current,
+    /// The `go` statement that created it (`Go:`).
+    Go,
+    /// Its start function (`Start:`; only the function is known).
+    Start,
+}
+
+impl Loc {
+    /// The title delve prints before the location.
+    pub fn title(self) -> &'static str {
+        match self {
+            Loc::User => "User",
+            Loc::Current => "Runtime",
+            Loc::Go => "Go",
+            Loc::Start => "Start",
+        }
+    }
+}
+
+/// A code location: `file:line function (pc)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// Source file (empty when only the function is known).
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// Function.
+    pub function: String,
+    /// Program counter (0 when unknown).
+    pub pc: u64,
 }
 
 /// Whether a function is part of the runtime or internal packages (delve's rule for the user

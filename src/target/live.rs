@@ -589,6 +589,13 @@ impl<'p> Freeze<'p> {
         })
     }
 
+    /// How long the target has been stopped so far (from the first `PTRACE_INTERRUPT`): what
+    /// a session holding the freeze (`attach --hold`) shows. Signals sent to the target
+    /// meanwhile stay pending in the kernel and are delivered at the detach.
+    pub fn held_for(&self) -> Duration {
+        self.first_interrupt.map(|t| t.elapsed()).unwrap_or_default()
+    }
+
     /// Detaches every thread now; returns how long the target was stopped (from the first
     /// `PTRACE_INTERRUPT` to the last detach).
     pub fn thaw(mut self) -> Duration {

@@ -67,15 +67,7 @@ impl Child {
             .map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
         let stdout = child.stdout.take().unwrap();
         let mut stderr_pipe = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = line_channel(stdout);
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -157,6 +149,12 @@ impl Child {
     /// counted by the "signals" scenario only).
     pub fn sig_counts(&mut self) -> Result<[u64; 3], String> {
         self.numbers("sigcounts", "SIGCOUNTS")
+    }
+
+    /// `spawn` → `SPAWNED <n>`: one more goroutine parked in `main.spawnedPark`; returns n.
+    pub fn spawn(&mut self) -> Result<u64, String> {
+        let [n] = self.numbers("spawn", "SPAWNED")?;
+        Ok(n)
     }
 
     /// Sends `cmd` and parses the answer line `<answer> <n1> ... <nN>`.
@@ -243,6 +241,20 @@ impl Drop for Child {
         unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
         let _ = self.child.wait();
     }
+}
+
+/// The lines of `r` (a child's stdout), read by a thread, as they come.
+pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// The `State:` line of /proc/PID/status, e.g. "S (sleeping)".

@@ -14,7 +14,7 @@ pub mod scratch;
 pub mod toolchains;
 pub mod traceback;
 
-pub use child::{Child, Info, assert_running, check_running};
+pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
 pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};

@@ -13,6 +13,11 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The process, e.g. to take its pipes.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
     pub fn spawn(cmd: &mut Command, soft: Option<i32>) -> Guard {
         let what = format!("{cmd:?}");
         let child = cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));

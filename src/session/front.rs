@@ -1,0 +1,352 @@
+//! The session's front: a line editor (history, completion of commands, goroutine and thread
+//! ids) or a batch of commands from a file or stdin, around [`super::exec`].
+//!
+//! # Threads, signals and the held target
+//!
+//! The main thread owns the target: it takes every snapshot and, with `--hold`, keeps the
+//! [`Freeze`] (ptrace requests must come from the thread that seized). Lines come from a reader
+//! thread (the editor or the batch file), signals from a thread in `sigwait`: SIGINT, SIGTERM
+//! and SIGHUP are blocked in every thread of the session, so they arrive as events on the same
+//! channel as the lines and the main thread always detaches before leaving: on `exit`, end of
+//! input, a closed terminal (SIGHUP, or the editor's read failing), SIGTERM, and while a panic
+//! unwinds (the [`Freeze`] detaches in `Drop`). A signal sent to a held target stays pending in
+//! the kernel and is delivered at the detach. Ctrl-C at the prompt only cancels the line (the
+//! editor reads it as a key, as delve does).
+
+use super::{Env, Flow, State, exec};
+use crate::collect::LiveSession;
+use crate::render::color::Palette;
+use crate::snapshot::Snapshot;
+use crate::target::live::Freeze;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+
+/// A line on stderr, never a panic: the terminal may be gone (a hang-up).
+macro_rules! note {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// How the session runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep the target stopped for the whole session.
+    pub hold: bool,
+    /// Read commands from this file (`-` for stdin) instead of a prompt.
+    pub batch: Option<PathBuf>,
+    /// Colours.
+    pub palette: Palette,
+    /// No reports on stderr.
+    pub quiet: bool,
+}
+
+/// The live target behind a session.
+struct LiveEnv<'a> {
+    live: &'a LiveSession,
+    /// The freeze holding the target (`--hold`).
+    hold: Option<Freeze<'a>>,
+    held: bool,
+}
+
+impl LiveEnv<'_> {
+    fn take(&mut self) -> Result<(Snapshot, String), String> {
+        if !self.held {
+            let snap = self.live.snapshot().map_err(|e| e.to_string())?;
+            let line = crate::cli::pause_line(&snap);
+            return Ok((snap, line));
+        }
+        // Release the old hold first: the target runs only between the two freezes.
+        if let Some(f) = self.hold.take() {
+            f.thaw();
+        }
+        let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
+        self.hold = Some(freeze);
+        let n = snap.goroutines.len();
+        Ok((snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends")))
+    }
+
+    /// Detaches now (idempotent); how long the target was held, if it was.
+    fn release(&mut self) -> Option<std::time::Duration> {
+        self.hold.take().map(|f| f.thaw())
+    }
+}
+
+impl Env for LiveEnv<'_> {
+    fn refresh(&mut self) -> Result<(Snapshot, String), String> {
+        self.take()
+    }
+
+    fn source(&self, path: &str) -> Result<String, String> {
+        read_source(path, self.live.proc.pid())
+    }
+}
+
+/// Most bytes of a source file read for `list`.
+const MAX_SOURCE: u64 = 16 << 20;
+
+/// A source file as the binary names it, read here or in the target's root.
+fn read_source(path: &str, pid: i32) -> Result<String, String> {
+    let read = |p: &str| -> std::io::Result<String> {
+        use std::io::Read;
+        let mut s = String::new();
+        std::fs::File::open(p)?.take(MAX_SOURCE).read_to_string(&mut s)?;
+        Ok(s)
+    };
+    match read(path) {
+        Ok(s) => Ok(s),
+        Err(local) if path.starts_with('/') => {
+            read(&format!("/proc/{pid}/root{path}")).map_err(|_| format!("{path}: {local} (here and in /proc/{pid}/root)"))
+        }
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+/// What the main thread waits for.
+enum Event {
+    Line(String),
+    /// Ctrl-C at the prompt.
+    Cancel,
+    Eof,
+    Signal(i32),
+}
+
+/// The signals the session turns into events.
+fn session_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a value we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// The terminal's modes at the start, put back on every way out (the editor thread may be
+/// in raw mode when the session ends on a signal).
+struct Terminal(Option<libc::termios>);
+
+impl Terminal {
+    fn save() -> Terminal {
+        // SAFETY: isatty and tcgetattr only read the descriptor's state into our value.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            Terminal((libc::isatty(0) == 1 && libc::tcgetattr(0, &mut t) == 0).then_some(t))
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            // SAFETY: restores modes read from the same descriptor.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
+        }
+    }
+}
+
+/// Words the completer offers after each command.
+#[derive(Default)]
+struct Words {
+    goroutines: Vec<String>,
+    threads: Vec<String>,
+}
+
+struct Completer(Arc<Mutex<Words>>);
+
+impl rustyline::completion::Completer for Completer {
+    type Candidate = String;
+
+    fn complete(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        let head = &line[..pos];
+        let start = head.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
+        let word = &head[start..];
+        let before: Vec<&str> = head[..start].split_whitespace().collect();
+        let words = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let pool: Vec<String> = match before.as_slice() {
+            [] | ["help" | "h"] => super::COMMANDS.iter().flat_map(|(names, _, _)| names.iter().map(|n| n.to_string())).collect(),
+            ["goroutine" | "gr"] => words.goroutines.clone(),
+            ["thread" | "tr"] => words.threads.clone(),
+            _ => Vec::new(),
+        };
+        Ok((start, pool.into_iter().filter(|c| c.starts_with(word)).collect()))
+    }
+}
+
+impl rustyline::hint::Hinter for Completer {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completer {}
+impl rustyline::validate::Validator for Completer {}
+impl rustyline::Helper for Completer {}
+
+/// The editor thread: reads one line for each prompt it is sent.
+fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>) -> Sender<String> {
+    let (ptx, prx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let config = rustyline::Config::builder()
+            .auto_add_history(true)
+            .completion_type(rustyline::CompletionType::List)
+            .build();
+        let mut ed = match rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::with_config(config) {
+            Ok(e) => e,
+            Err(_) => {
+                let _ = tx.send(Event::Eof);
+                return;
+            }
+        };
+        ed.set_helper(Some(Completer(words)));
+        for prompt in prx {
+            let ev = match ed.readline(&prompt) {
+                Ok(l) => Event::Line(l),
+                Err(rustyline::error::ReadlineError::Interrupted) => Event::Cancel,
+                Err(_) => Event::Eof,
+            };
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    ptx
+}
+
+/// The batch thread: every non-empty, non-comment line of the file (or stdin), then Eof.
+fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
+    let input: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?))
+    };
+    std::thread::spawn(move || {
+        for line in input.lines() {
+            let Ok(line) = line else { break };
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            if tx.send(Event::Line(l.to_string())).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::Eof);
+    });
+    Ok(())
+}
+
+/// Runs a session on an opened live target until `exit`, end of input or a signal. The
+/// target is detached on every way out.
+pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
+    let set = session_signals();
+    // SAFETY: blocks the signals on this thread; threads spawned below inherit the mask.
+    let mut old_mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask) };
+    let terminal = Terminal::save();
+    let (tx, rx) = mpsc::channel::<Event>();
+    let sig_tx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            let mut sig = 0;
+            // SAFETY: sigwait on a set we own; the signals are blocked in every session thread.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 && sig_tx.send(Event::Signal(sig)).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut env = LiveEnv { live, hold: None, held: opts.hold };
+    let (snap, report) = env.take()?;
+    let pid = live.proc.pid();
+    if !opts.quiet {
+        note!("{report}");
+    }
+    let mut st = State::new(snap, opts.palette);
+    let words = Arc::new(Mutex::new(Words::default()));
+    let prompts = match &opts.batch {
+        Some(path) => {
+            spawn_batch(path.clone(), tx.clone())?;
+            None
+        }
+        None => {
+            if !opts.quiet {
+                let how = if opts.hold { "held (stopped) until you leave" } else { "running; `refresh` takes a new snapshot" };
+                note!("goroscope: attached to process {pid}, which is {how}. Type 'help' for list of commands.");
+            }
+            Some(spawn_editor(tx.clone(), Arc::clone(&words)))
+        }
+    };
+    drop(tx);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut waiting = false;
+    let mut failed = 0usize;
+    let mut commands = 0usize;
+    let mut signal = None;
+    loop {
+        if let Some(p) = &prompts
+            && !waiting
+        {
+            {
+                let mut w = words.lock().unwrap_or_else(|e| e.into_inner());
+                w.goroutines = st.snap.goroutines.iter().map(|g| g.id.to_string()).collect();
+                w.threads = st.snap.threads.iter().map(|t| t.tid.to_string()).collect();
+            }
+            let prompt = match &env.hold {
+                Some(f) => format!("(goroscope held {:.1}s) ", f.held_for().as_secs_f64()),
+                None => "(goroscope) ".to_string(),
+            };
+            if p.send(prompt).is_err() {
+                break;
+            }
+            waiting = true;
+        }
+        match rx.recv() {
+            Ok(Event::Line(line)) => {
+                waiting = false;
+                commands += 1;
+                match exec(&mut st, &line, &mut env, &mut out) {
+                    Ok(Flow::Quit) => break,
+                    Ok(Flow::Continue) => {}
+                    Err(e) => {
+                        let _ = out.flush();
+                        failed += 1;
+                        note!("Command failed: {e}");
+                    }
+                }
+                let _ = out.flush();
+            }
+            Ok(Event::Cancel) => waiting = false,
+            Ok(Event::Eof) | Err(_) => break,
+            // Ctrl-C while a command ran (the prompt reads it as a key): nothing to cancel.
+            Ok(Event::Signal(libc::SIGINT)) if prompts.is_some() => {}
+            Ok(Event::Signal(s)) => {
+                signal = Some(s);
+                break;
+            }
+        }
+    }
+    let _ = out.flush();
+    drop(out);
+    let held = env.release();
+    drop(terminal);
+    if !opts.quiet {
+        match held {
+            Some(d) => note!("goroscope: released process {pid} after holding it {:.1} s", d.as_secs_f64()),
+            None => note!("goroscope: detached from process {pid}, which runs on"),
+        }
+    }
+    if let Some(s) = signal {
+        // Detached: now leave the way the signal asks.
+        std::process::exit(128 + s);
+    }
+    // SAFETY: restores the mask saved above on this same thread.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    if failed > 0 && opts.batch.is_some() {
+        return Err(format!("{failed} of {commands} commands failed (see above)"));
+    }
+    Ok(())
+}

@@ -1,0 +1,610 @@
+//! `goroscope attach`: a delve-like session over a snapshot. The target is stopped only while a
+//! snapshot is taken (or for the whole session with `--hold`); every command reads the
+//! snapshot. [`exec`] is a function of (state, command line) to output text, with the effects
+//! a command may need (a new snapshot, a source file) behind [`Env`]; [`front`] is the line
+//! editor and the batch reader around it.
+
+pub mod front;
+
+use crate::analyze::filter::{Cond, Filter};
+use crate::analyze::group::{self, GroupBy};
+use crate::render::color::Palette;
+use crate::render::{blocked, bt, grs};
+use crate::snapshot::{Goroutine, Loc, Snapshot};
+use regex::Regex;
+use std::io::Write;
+
+/// What the session is looking at.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// The current snapshot.
+    pub snap: Snapshot,
+    /// The one before the last `refresh`, for `diff`.
+    pub prev: Option<Snapshot>,
+    /// The selected goroutine.
+    pub goroutine: Option<u64>,
+    /// The selected frame of it (0 = innermost).
+    pub frame: usize,
+    /// The selected thread.
+    pub thread: Option<i32>,
+    /// Colours.
+    pub palette: Palette,
+}
+
+/// The effects commands may need.
+pub trait Env {
+    /// Takes a new snapshot of the target (`refresh`), returning it and a one-line report.
+    fn refresh(&mut self) -> Result<(Snapshot, String), String>;
+    /// The text of a source file of the target, read locally or through `/proc/PID/root`.
+    fn source(&self, path: &str) -> Result<String, String>;
+}
+
+/// Whether the session goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// Detach and leave.
+    Quit,
+}
+
+/// Lines of source shown on each side of the current one (delve's default).
+const LIST_CONTEXT: u32 = 5;
+/// Frames `bt` shows by default (delve's default).
+const BT_DEPTH: usize = 50;
+/// Frames `goroutines -t` shows by default (delve's default).
+const GRS_DEPTH: usize = 10;
+/// Goroutines listed per group (delve's default).
+const GROUP_MEMBERS: usize = 5;
+
+/// Every command: names (first is the main one), one-line summary, usage and details.
+pub const COMMANDS: &[(&[&str], &str, &str)] = &[
+    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc REGEX   the location matches (also: user REGEX, go REGEX)\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
+    (&["goroutine", "gr"], "Show or change the selected goroutine.", "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection."),
+    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nNumbered frames, innermost first, runtime frames included (default depth 50).\n-full adds each frame's arguments as the runtime's traceback prints them (the words in the\nargument slots, `?` where not live, `...` for an inlined call). Locals are not shown:\ngoroscope does not read DWARF variable locations."),
+    (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
+    (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
+    (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
+    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary, locally or through /proc/PID/root (the target's own file system)."),
+    (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
+    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
+    (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
+    (&["refresh"], "Take a new snapshot.", "refresh\n\nStop the target for a moment, copy its goroutines, let it go on (with --hold: release it,\nthen hold it again). The old snapshot is kept for `diff`; the selection is kept when the\ngoroutine still exists."),
+    (&["diff"], "What changed since the previous snapshot.", "diff [-group KEY]\n\nStack groups that grew, shrank, appeared or vanished between the snapshot before the last\n`refresh` and the current one (KEY as in goroutines -group; default: identical stacks)."),
+    (&["snapshot"], "Save the snapshot to a file.", "snapshot <file>\n\nWrites the current snapshot (gzip JSON); `goroscope show FILE` reads it anywhere."),
+    (&["help", "h"], "Print help.", "help [command]"),
+    (&["exit", "quit", "q", "detach"], "Detach and leave; the target runs on.", "exit\n\nDetaches (never kills): the target runs on as before."),
+];
+
+/// The main name of a command word, if it is one.
+pub fn command_name(word: &str) -> Option<&'static str> {
+    COMMANDS.iter().find(|(names, _, _)| names.contains(&word)).map(|(names, _, _)| names[0])
+}
+
+impl State {
+    /// A state over a first snapshot: goroutine 1 (else the first) selected, and its thread.
+    pub fn new(snap: Snapshot, palette: Palette) -> State {
+        let mut s = State { snap, palette, ..Default::default() };
+        s.goroutine = s.snap.goroutines.iter().find(|g| g.id == 1).or(s.snap.goroutines.first()).map(|g| g.id);
+        s.thread = s.selected().and_then(|g| g.thread).or(s.snap.threads.first().map(|t| t.tid));
+        s
+    }
+
+    /// The selected goroutine.
+    pub fn selected(&self) -> Option<&Goroutine> {
+        self.goroutine.and_then(|id| self.snap.goroutines.iter().find(|g| g.id == id))
+    }
+
+    fn need_selected(&self) -> Result<&Goroutine, String> {
+        self.selected().ok_or_else(|| "no goroutine selected: `goroutine <id>` selects one (`goroutines` lists them)".into())
+    }
+
+    fn goroutine(&self, id: u64) -> Result<&Goroutine, String> {
+        self.snap.goroutines.iter().find(|g| g.id == id).ok_or_else(|| format!("no goroutine {id} in this snapshot; `goroutines` lists them"))
+    }
+}
+
+/// Runs one command line against the state, writing its output.
+pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&cmd, args)) = words.split_first() else { return Ok(Flow::Continue) };
+    let name = command_name(cmd).ok_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands"))?;
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    match name {
+        "goroutines" => goroutines(st, args, out)?,
+        "goroutine" => return goroutine(st, args, env, out),
+        "stack" => {
+            let g = st.need_selected()?;
+            let (depth, full) = stack_args(args)?;
+            w(bt::frames(g, &bt::Options { depth: Some(depth), full, palette: st.palette, indent: 0 }, out))?;
+        }
+        "frame" | "up" | "down" => return frame(st, name, args, env, out),
+        "list" => {
+            if !args.is_empty() {
+                return Err("list shows the selected frame's source; select another with frame/up/down".into());
+            }
+            w(list(st, env, true, out))?;
+        }
+        "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
+        "thread" => {
+            let [tid] = args else { return Err("you must specify a thread: thread <tid> (`threads` lists them)".into()) };
+            let tid: i32 = tid.parse().map_err(|_| format!("{tid:?} is not a thread id"))?;
+            let t = st.snap.threads.iter().find(|t| t.tid == tid).ok_or_else(|| format!("no thread {tid} in this snapshot; `threads` lists them"))?;
+            let goid = t.goid;
+            let old = st.thread.map(|t| t.to_string()).unwrap_or_else(|| "<none>".into());
+            st.thread = Some(tid);
+            if let Some(id) = goid {
+                st.goroutine = Some(id);
+                st.frame = 0;
+            }
+            w(writeln!(out, "Switched from {old} to {tid}"))?;
+        }
+        "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
+        "refresh" => {
+            let (snap, report) = env.refresh()?;
+            refresh(st, snap);
+            w(writeln!(out, "{report}"))?;
+            if let Some(old) = st.prev.as_ref().and(st.goroutine.filter(|_| st.selected().is_none())) {
+                w(writeln!(out, "goroutine {old} is gone"))?;
+            }
+        }
+        "diff" => {
+            let prev = st.prev.as_ref().ok_or("no earlier snapshot: `refresh` takes a new one, then `diff` compares the two")?;
+            let by = match args {
+                [] => GroupBy::Stack,
+                ["-group", key @ ..] => group_by(key)?,
+                _ => return Err("usage: diff [-group KEY]".into()),
+            };
+            w(crate::cli::view::diff_by(prev, &st.snap, &Filter::default(), &by, out))?;
+        }
+        "snapshot" => {
+            let [file] = args else { return Err("usage: snapshot <file>".into()) };
+            let f = std::fs::File::create(file).map_err(|e| format!("{file}: {e}"))?;
+            crate::snapshot::store::write(&st.snap, std::io::BufWriter::new(f)).map_err(|e| format!("{file}: {e}"))?;
+            w(writeln!(out, "wrote {file}"))?;
+        }
+        "help" => help(args.first().copied(), out)?,
+        "exit" => return Ok(Flow::Quit),
+        _ => unreachable!("every command name is handled"),
+    }
+    Ok(Flow::Continue)
+}
+
+/// Replaces the snapshot, keeping the selection where it still exists.
+fn refresh(st: &mut State, snap: Snapshot) {
+    let old = std::mem::replace(&mut st.snap, snap);
+    st.prev = Some(old);
+    match st.selected() {
+        Some(g) if st.frame < g.frames.len() => {}
+        Some(_) => st.frame = 0,
+        None => st.frame = 0,
+    }
+    if st.thread.is_some_and(|t| !st.snap.threads.iter().any(|x| x.tid == t)) {
+        st.thread = st.selected().and_then(|g| g.thread).or(st.snap.threads.first().map(|t| t.tid));
+    }
+}
+
+fn help(cmd: Option<&str>, out: &mut dyn Write) -> Result<(), String> {
+    if let Some(c) = cmd {
+        let Some((_, summary, usage)) = COMMANDS.iter().find(|(names, _, _)| names.contains(&c)) else {
+            return Err(format!("unknown command {c:?}; `help` lists the commands"));
+        };
+        return writeln!(out, "{summary}\n\n\t{}", usage.replace('\n', "\n\t").replace("\n\t\n", "\n\n")).map_err(io);
+    }
+    help_all(out).map_err(io)
+}
+
+/// An output error as a command error.
+fn io(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+fn help_all(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "The following commands are available:\n")?;
+    for (names, summary, _) in COMMANDS {
+        let n = if names.len() > 1 { format!("{} (alias: {})", names[0], names[1..].join(" | ")) } else { names[0].to_string() };
+        writeln!(out, "    {n:<36} {summary}")?;
+    }
+    writeln!(out, "\nEvery command reads the snapshot; the target runs on between commands unless --hold.")?;
+    writeln!(out, "Type help followed by a command for full documentation.")
+}
+
+fn stack_args(args: &[&str]) -> Result<(usize, bool), String> {
+    let mut depth = BT_DEPTH;
+    let mut full = false;
+    for a in args {
+        match *a {
+            "-full" => full = true,
+            n => depth = n.parse().map_err(|_| format!("{n:?}: depth must be a number (usage: stack [<depth>] [-full])"))?,
+        }
+    }
+    Ok((depth, full))
+}
+
+/// `goroutine`, `goroutine <id>`, `goroutine <id> <command>`.
+fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let Some((id, rest)) = args.split_first() else {
+        let g = st.need_selected()?;
+        let p = st.palette;
+        let loc = |l: Loc| match g.location(l) {
+            Some(x) if x.file.is_empty() => p.function(&x.function, &x.function),
+            Some(x) => format!("{}:{} {} ({:#x})", x.file, x.line, p.function(&x.function, &x.function), x.pc),
+            None => "?".into(),
+        };
+        let mut s = format!("Goroutine {}:\n", g.id);
+        for l in [Loc::Current, Loc::User, Loc::Go, Loc::Start] {
+            s.push_str(&format!("\t{}: {}\n", l.title(), loc(l)));
+        }
+        let minutes = if g.wait_minutes >= 1 { format!(", {} minutes", g.wait_minutes) } else { String::new() };
+        s.push_str(&format!("\tState: {}{minutes}\n", g.state));
+        if let Some(t) = g.thread {
+            s.push_str(&format!("\tThread: {t}\n"));
+        }
+        if !g.labels.is_empty() {
+            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+            s.push_str(&format!("\tLabels: {}\n", l.join(", ")));
+        }
+        w(out.write_all(s.as_bytes()))?;
+        return Ok(Flow::Continue);
+    };
+    let id: u64 = id.parse().map_err(|_| format!("{id:?} is not a goroutine id"))?;
+    let g = st.goroutine(id)?;
+    let thread = g.thread;
+    if rest.is_empty() {
+        let old = st.goroutine.unwrap_or(0);
+        st.goroutine = Some(id);
+        st.frame = 0;
+        if thread.is_some() {
+            st.thread = thread;
+        }
+        let on = thread.map(|t| format!(" (thread {t})")).unwrap_or_default();
+        w(writeln!(out, "Switched from {old} to {id}{on}"))?;
+        return Ok(Flow::Continue);
+    }
+    // A one-shot command on another goroutine: the selection is kept.
+    let saved = (st.goroutine, st.frame);
+    st.goroutine = Some(id);
+    st.frame = 0;
+    let r = exec(st, &rest.join(" "), env, out);
+    if st.goroutine == Some(id) {
+        (st.goroutine, st.frame) = saved;
+    }
+    r
+}
+
+/// `frame <n> [cmd]`, `up [n] [cmd]`, `down [n] [cmd]`.
+fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+    let (n, rest) = match args.split_first() {
+        Some((n, rest)) if n.parse::<i64>().is_ok() => (n.parse::<i64>().unwrap_or(0), rest),
+        _ if name == "frame" => return Err("not enough arguments: frame <n> [command]".into()),
+        _ => (1, args),
+    };
+    let target = match name {
+        "up" => st.frame as i64 + n,
+        "down" => st.frame as i64 - n,
+        _ => n,
+    };
+    let g = st.need_selected()?;
+    if target < 0 || target as usize >= g.frames.len() {
+        return Err(format!("Invalid frame {target}: goroutine {} has frames 0 to {}", g.id, g.frames.len().saturating_sub(1)));
+    }
+    if !rest.is_empty() {
+        let saved = st.frame;
+        st.frame = target as usize;
+        let r = exec(st, &rest.join(" "), env, out);
+        st.frame = saved;
+        return r;
+    }
+    st.frame = target as usize;
+    list(st, env, false, out).map_err(|e| e.to_string())?;
+    Ok(Flow::Continue)
+}
+
+/// The selected frame's position and its source: `list` (`scoped` headers as delve's `list`)
+/// and `frame`/`up`/`down` (delve's `Frame N:` header).
+fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let Some(g) = st.selected() else { return writeln!(out, "no goroutine selected: `goroutine <id>` selects one") };
+    let Some(f) = g.frames.get(st.frame) else { return writeln!(out, "goroutine {} has no frames", g.id) };
+    let p = st.palette;
+    if let Some(top) = g.frames.first()
+        && !(is_list && st.frame > 0)
+    {
+        writeln!(out, "> {}() {}:{} (PC: {:#x})", p.function(&top.function, &top.function), top.file, top.line, top.pc)?;
+    }
+    if is_list && st.frame > 0 {
+        writeln!(out, "Goroutine {} frame {} at {}:{} (PC: {:#x})", g.id, st.frame, f.file, f.line, f.pc)?;
+    } else if !is_list {
+        writeln!(out, "Frame {}: {}:{} (PC: {:x})", st.frame, f.file, f.line, f.pc)?;
+    }
+    match env.source(&f.file) {
+        Ok(text) => source_lines(&text, f.line, p, out),
+        Err(e) => writeln!(out, "(no source: {e})"),
+    }
+}
+
+/// Lines `line-5 ..= line+5` of `text`, delve's way: `=>` on `line`, then `%4d:\t`.
+fn source_lines(text: &str, line: u32, p: Palette, out: &mut dyn Write) -> std::io::Result<()> {
+    let first = line.saturating_sub(LIST_CONTEXT).max(1);
+    for (i, l) in text.lines().enumerate().skip(first as usize - 1).take((line + LIST_CONTEXT + 1 - first) as usize) {
+        let n = i as u32 + 1;
+        let arrow = if n == line { p.mark("=>") } else { "  ".into() };
+        writeln!(out, "{arrow}{n:>4}:\t{l}")?;
+    }
+    Ok(())
+}
+
+/// delve's `threads`: `* Thread TID at 0xpc file:line function`, and the goroutine it runs;
+/// `*` on `selected`.
+pub fn threads(snap: &Snapshot, selected: Option<i32>, p: Palette, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut ts: Vec<_> = snap.threads.iter().collect();
+    ts.sort_by_key(|t| t.tid);
+    for t in ts {
+        let mark = if selected == Some(t.tid) { "* " } else { "  " };
+        match &t.function {
+            Some(f) => write!(out, "{mark}Thread {} at {:#x} {}:{} {}", t.tid, t.pc, t.file, t.line, p.function(f, f))?,
+            None => write!(out, "{mark}Thread {} at {:#x} (not Go code)", t.tid, t.pc)?,
+        }
+        match t.goid {
+            Some(g) => writeln!(out, " (goroutine {g})")?,
+            None => writeln!(out)?,
+        }
+    }
+    Ok(())
+}
+
+/// The `-group` key of delve's words (and goroscope's `--group-by` names).
+fn group_by(words: &[&str]) -> Result<GroupBy, String> {
+    Ok(match words {
+        ["userloc"] => GroupBy::UserFrame,
+        ["curloc"] => GroupBy::CurrentFrame,
+        ["goloc" | "go"] => GroupBy::GoStatement,
+        ["startloc"] => GroupBy::Start,
+        ["running"] => GroupBy::Running,
+        ["user"] => GroupBy::System,
+        ["label", key] => GroupBy::Label(key.to_string()),
+        [one] => GroupBy::parse(one)?,
+        _ => return Err("-group takes userloc, curloc, goloc, startloc, running, user, state, stack or label KEY".into()),
+    })
+}
+
+/// Parsed `goroutines` arguments.
+#[derive(Debug, Default)]
+struct GrsArgs {
+    loc: Loc,
+    stacks: Option<usize>,
+    labels: bool,
+    filter: Filter,
+    group: Option<GroupBy>,
+}
+
+fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
+    let mut a = GrsArgs::default();
+    let mut i = 0;
+    // The words after a flag, up to the next flag.
+    let operand = |i: &mut usize| -> Vec<&str> {
+        let start = *i;
+        while *i < args.len() && !args[*i].starts_with('-') {
+            *i += 1;
+        }
+        args[start..*i].to_vec()
+    };
+    while i < args.len() {
+        let flag = args[i];
+        i += 1;
+        match flag {
+            "-u" => a.loc = Loc::User,
+            "-r" => a.loc = Loc::Current,
+            "-g" => a.loc = Loc::Go,
+            "-s" => a.loc = Loc::Start,
+            "-l" => a.labels = true,
+            "-t" => {
+                let depth = args.get(i).and_then(|d| d.parse().ok());
+                if depth.is_some() {
+                    i += 1;
+                }
+                a.stacks = Some(depth.unwrap_or(GRS_DEPTH));
+            }
+            "-with" | "-w" | "-without" | "-wo" => {
+                let with = matches!(flag, "-with" | "-w");
+                let words = operand(&mut i);
+                let regex = |w: &[&str]| -> Result<Regex, String> { Regex::new(&w.join(" ")).map_err(|e| format!("{flag}: {e}")) };
+                let cond = match words.as_slice() {
+                    ["userloc" | "user", re @ ..] if !re.is_empty() => Cond::Loc(Loc::User, regex(re)?),
+                    ["curloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Current, regex(re)?),
+                    ["goloc" | "go", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Go, regex(re)?),
+                    ["startloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Start, regex(re)?),
+                    ["label", kv] => match kv.split_once('=') {
+                        Some((k, v)) => Cond::Label(k.into(), Some(v.into())),
+                        None => Cond::Label(kv.to_string(), None),
+                    },
+                    ["running"] => Cond::Running,
+                    ["user"] => Cond::User,
+                    ["state", s @ ..] if !s.is_empty() => Cond::State(s.join(" ")),
+                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc REGEX, label K[=V], running, user or state STATE")),
+                };
+                a.filter.conds.push((with, cond));
+            }
+            "-group" => a.group = Some(group_by(&operand(&mut i))?),
+            other => return Err(format!("unknown flag {other:?}; `help goroutines` lists them")),
+        }
+    }
+    // Runtime goroutines are hidden, as Go's traceback hides them, unless a condition asks
+    // about that classification.
+    a.filter.system = a.filter.conds.iter().any(|(_, c)| matches!(c, Cond::User));
+    Ok(a)
+}
+
+fn goroutines(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
+    let a = grs_args(args)?;
+    list_goroutines(st, &a, out).map_err(io)
+}
+
+fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Result<()> {
+    let opts = grs::Options {
+        stacks: a.stacks.is_some(),
+        depth: a.stacks,
+        system: true,
+        selected: st.goroutine,
+        loc: a.loc,
+        palette: st.palette,
+    };
+    let mut gs: Vec<&Goroutine> = st.snap.goroutines.iter().filter(|g| a.filter.keep(g)).collect();
+    gs.sort_by_key(|g| g.id);
+    let with_labels = |gs: &[&Goroutine], indent: &str, out: &mut dyn Write| -> std::io::Result<()> {
+        for g in gs {
+            grs::list(&[g], opts, indent, out)?;
+            if a.labels && !g.labels.is_empty() {
+                let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+                writeln!(out, "{indent}\tLabels: {}", l.join(", "))?;
+            }
+        }
+        Ok(())
+    };
+    match &a.group {
+        None => with_labels(&gs, "", out)?,
+        Some(by) => {
+            let groups = group::group(gs.iter().copied(), by);
+            for (i, grp) in groups.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                writeln!(out, "{}", group_title(grp.representative(), by, &grp.key))?;
+                let shown: Vec<&Goroutine> = grp.members.iter().copied().take(GROUP_MEMBERS).collect();
+                with_labels(&shown, "\t", out)?;
+                writeln!(out, "\tTotal: {}", grp.members.len())?;
+            }
+        }
+    }
+    writeln!(out, "[{} goroutines]", gs.len())
+}
+
+/// A group's heading: the location it shares, or its key.
+fn group_title(rep: &Goroutine, by: &GroupBy, key: &str) -> String {
+    let loc = match by {
+        GroupBy::UserFrame => Loc::User,
+        GroupBy::CurrentFrame => Loc::Current,
+        GroupBy::GoStatement => Loc::Go,
+        GroupBy::Start => Loc::Start,
+        GroupBy::Stack => {
+            let at = rep.location(Loc::User).map(|l| format!("{}:{} {}", l.file, l.line, l.function)).unwrap_or_default();
+            return format!("Identical stacks [{}] at {at}", rep.state);
+        }
+        _ => return key.to_string(),
+    };
+    match rep.location(loc) {
+        Some(l) if l.file.is_empty() => format!("{}: {}", loc.title(), l.function),
+        Some(l) => format!("{}: {}:{} {}", loc.title(), l.file, l.line, l.function),
+        None => format!("{}: ?", loc.title()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{CreatedBy, Frame, Thread};
+
+    struct NoEnv;
+    impl Env for NoEnv {
+        fn refresh(&mut self) -> Result<(Snapshot, String), String> {
+            let mut s = sample();
+            s.goroutines.retain(|g| g.id != 7);
+            s.threads.clear();
+            Ok((s, "refreshed".into()))
+        }
+        fn source(&self, path: &str) -> Result<String, String> {
+            if path == "/src/main.go" { Ok((1..=30).map(|i| format!("line {i}\n")).collect()) } else { Err(format!("{path}: no such file")) }
+        }
+    }
+
+    fn frame(f: &str, file: &str, line: u32) -> Frame {
+        Frame { function: f.into(), file: file.into(), line, pc: 0x1000 + line as u64, ..Default::default() }
+    }
+
+    fn sample() -> Snapshot {
+        let mut s = Snapshot::default();
+        s.goroutines.push(Goroutine {
+            id: 1,
+            state: "chan receive".into(),
+            wait_minutes: 3,
+            frames: vec![frame("runtime.gopark", "/go/proc.go", 400), frame("main.main", "/src/main.go", 12)],
+            ..Default::default()
+        });
+        s.goroutines.push(Goroutine {
+            id: 7,
+            state: "running".into(),
+            thread: Some(42),
+            frames: vec![frame("main.spin", "/src/main.go", 20), frame("main.loop", "/src/main.go", 25)],
+            created_by: Some(CreatedBy { function: "main.main".into(), file: "/src/main.go".into(), line: 10, ..Default::default() }),
+            labels: vec![("tenant".into(), "a".into())],
+            ..Default::default()
+        });
+        s.goroutines.push(Goroutine { id: 2, state: "force gc (idle)".into(), system: true, frames: vec![frame("runtime.forcegchelper", "/go/proc.go", 300)], ..Default::default() });
+        s.threads.push(Thread { tid: 42, pc: 0x1014, function: Some("main.spin".into()), file: "/src/main.go".into(), line: 20, goid: Some(7), ..Default::default() });
+        s
+    }
+
+    fn run(st: &mut State, line: &str) -> Result<String, String> {
+        let mut out = Vec::new();
+        exec(st, line, &mut NoEnv, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn select_walk_and_list() {
+        let mut st = State::new(sample(), Palette::default());
+        assert_eq!(st.goroutine, Some(1));
+        let grs = run(&mut st, "grs").unwrap();
+        assert!(grs.starts_with("* Goroutine 1 - User: /src/main.go:12 main.main (0x100c) [chan receive, 3 minutes]\n"), "{grs}");
+        assert!(grs.ends_with("[2 goroutines]\n"), "{grs}");
+        assert_eq!(run(&mut st, "gr 7").unwrap(), "Switched from 1 to 7 (thread 42)\n");
+        let up = run(&mut st, "up").unwrap();
+        assert!(up.starts_with("> main.spin() /src/main.go:20 (PC: 0x1014)\nFrame 1: /src/main.go:25 (PC: 1019)\n"), "{up}");
+        assert!(up.contains("=>  25:\tline 25\n") && up.contains("    20:\tline 20\n") && up.ends_with("    30:\tline 30\n"), "{up}");
+        assert!(run(&mut st, "up").unwrap_err().contains("Invalid frame 2"));
+        assert!(run(&mut st, "list").unwrap().starts_with("Goroutine 7 frame 1 at /src/main.go:25"));
+        let bt = run(&mut st, "gr 1 bt").unwrap();
+        assert!(bt.starts_with("0  0x0000000000001190 in runtime.gopark\n      at /go/proc.go:400\n"), "{bt}");
+        assert_eq!((st.goroutine, st.frame), (Some(7), 1), "one-shot keeps the selection");
+        assert!(run(&mut st, "frame 0 list").unwrap().starts_with("> main.spin()"));
+        assert_eq!(st.frame, 1);
+        assert!(run(&mut st, "gr 1 list").unwrap().contains("(no source: /go/proc.go: no such file)"));
+    }
+
+    #[test]
+    fn filters_groups_and_refresh() {
+        let mut st = State::new(sample(), Palette::default());
+        let out = run(&mut st, "grs -with running").unwrap();
+        assert!(out.contains("Goroutine 7 ") && !out.contains("Goroutine 1 ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -with state chan receive").unwrap();
+        assert!(out.contains("Goroutine 1 ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -without user").unwrap();
+        assert!(out.contains("Goroutine 2 - User: /go/proc.go:300 runtime.forcegchelper") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -with label tenant=a -l").unwrap();
+        assert!(out.contains("\tLabels: \"tenant\":\"a\"\n") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -with go main\\.main -g").unwrap();
+        assert!(out.contains("Goroutine 7 - Go: /src/main.go:10 main.main"), "{out}");
+        let out = run(&mut st, "grs -group running").unwrap();
+        assert!(out.contains("not running\n\t* Goroutine 1 ") && out.contains("\tTotal: 1\n"), "{out}");
+        assert!(run(&mut st, "diff").is_err());
+        run(&mut st, "gr 7").unwrap();
+        let out = run(&mut st, "refresh").unwrap();
+        assert_eq!(out, "refreshed\ngoroutine 7 is gone\n");
+        let d = run(&mut st, "diff").unwrap();
+        assert!(d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"), "{d}");
+        assert!(run(&mut st, "bt").is_err());
+        assert_eq!(run(&mut st, "thread 42").unwrap_err(), "no thread 42 in this snapshot; `threads` lists them");
+    }
+
+    #[test]
+    fn help_and_errors() {
+        let mut st = State::new(sample(), Palette::default());
+        assert!(run(&mut st, "help").unwrap().contains("goroutines (alias: grs)"));
+        assert!(run(&mut st, "help bt").unwrap().contains("-full"));
+        assert!(run(&mut st, "nope").unwrap_err().contains("unknown command"));
+        assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
+        assert_eq!(exec(&mut st, "quit", &mut NoEnv, &mut Vec::new()), Ok(Flow::Quit));
+        assert!(run(&mut st, "threads").unwrap().contains("Thread 42 at 0x1014 /src/main.go:20 main.spin (goroutine 7)"));
+        assert!(run(&mut st, "bt -full").unwrap().contains("args: (none)"));
+    }
+}
