@@ -28,7 +28,9 @@ logs="${CARGO_TARGET_DIR:-$root/target}/fuzz-logs"
 mkdir -p "$logs"
 status=0
 for t in "${targets[@]}"; do
-  if cargo fuzz run -O "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  # Whole binaries and pclntabs are megabytes: past libFuzzer's default 1 MB cap.
+  case "$t" in go_binary|pclntab) max_len=(-max_len=4194304) ;; *) max_len=() ;; esac
+  if cargo fuzz run -O "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 "${max_len[@]}" \
       -print_final_stats=1 >"$logs/$t.log" 2>&1; then
     echo "$t: ok, $(grep -E '^stat::number_of_executed_units' "$logs/$t.log" | awk '{print $2}') runs in $secs s, peak RSS $(grep -E '^stat::peak_rss_mb' "$logs/$t.log" | awk '{print $2}') MB"
   else

@@ -62,9 +62,11 @@ pub fn buildinfo(data: &[u8]) {
     }
 }
 
-/// An executable opened as a Go binary ([`GoBinary::from_bytes`]), then its static data read.
+/// An executable opened as a Go binary ([`GoBinary::from_bytes`]), then its runtime layouts
+/// read from DWARF and its static data read.
 pub fn go_binary(data: &[u8]) {
     let Ok(bin) = GoBinary::from_bytes(Path::new("fuzz"), data) else { return };
+    let _ = crate::runtime::layout::Layout::from_dwarf(&bin);
     let _ = bin.read_static(bin.pclntab_addr, 64);
     let _ = bin.read_static(u64::MAX - 8, 16);
     if let Some(s) = bin.symbol("runtime.allgs") {

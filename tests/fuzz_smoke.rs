@@ -1,7 +1,7 @@
 //! Fuzz smoke run on stable Rust: the same target functions as the `cargo fuzz` project
 //! (`goroscope::fuzzing`), over seeds from real files (the fixture binary built by the newest
-//! and oldest Go toolchains, its pclntab and buildinfo, a core written by goroscope's core
-//! writer, the committed snapshot, text dumps rendered from it), each mutated by a
+//! and oldest Go toolchains, its pclntab and buildinfo, an empty Go program, a core written by
+//! goroscope's core writer, the committed snapshot, text dumps rendered from it), each mutated by a
 //! deterministic mutator for a few thousand iterations within a time budget.
 //!
 //! A panic, or an input slower than [`SLOW`], fails the test and leaves the input in
@@ -19,7 +19,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use support::{Flavor, TempDir, fixture::manifest_dir};
+use std::process::Command;
+use support::{Flavor, TempDir, fixture::fixtures_root, fixture::manifest_dir};
 
 /// Mutated inputs per target (fewer when the time budget runs out first).
 const ITERATIONS: usize = 4000;
@@ -194,6 +195,36 @@ fn fixtures() -> &'static [PathBuf] {
     })
 }
 
+/// A Go program with an empty main built by the newest toolchain, as it is and stripped: whole
+/// binaries small enough (about 1.5 MB) for thousands of `go_binary` inputs in its budget.
+fn tiny_binaries() -> &'static [PathBuf] {
+    static T: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    T.get_or_init(|| {
+        let tc = support::require_toolchains().pop().unwrap();
+        let dir = fixtures_root().join(&tc.version).join("tiny");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.go"), "package main\n\nfunc main() {}\n").unwrap();
+        std::fs::write(dir.join("go.mod"), format!("module tiny\n\ngo 1.{}\n", tc.minor())).unwrap();
+        [("tiny", &[][..]), ("tiny-stripped", &["-ldflags=-s -w"][..])]
+            .into_iter()
+            .map(|(name, flags)| {
+                let bin = dir.join(name);
+                if bin.is_file() {
+                    return bin;
+                }
+                let tmp = format!("{name}.tmp-{}", std::process::id());
+                let mut cmd = Command::new(&tc.go);
+                cmd.current_dir(&dir).arg("build").args(flags).args(["-o", &tmp, "."]);
+                support::fixture::go_env(&mut cmd, &tc, Flavor::Default);
+                let out = support::run_with_timeout(&mut cmd, Duration::from_secs(300)).unwrap();
+                assert!(out.status.success(), "building {name}: {}", out.stderr);
+                std::fs::rename(dir.join(&tmp), &bin).unwrap();
+                bin
+            })
+            .collect()
+    })
+}
+
 fn unwind_setup() -> &'static UnwindSetup {
     static S: OnceLock<UnwindSetup> = OnceLock::new();
     S.get_or_init(|| UnwindSetup::new(&fixtures()[0]).unwrap())
@@ -273,19 +304,19 @@ fn cores() -> Vec<Vec<u8>> {
 
 #[test]
 fn pclntab() {
-    let seeds = fixtures().iter().map(|f| section(f, &[".gopclntab", ".data.rel.ro.gopclntab"])).collect();
+    let seeds = fixtures().iter().chain(tiny_binaries()).map(|f| section(f, &[".gopclntab", ".data.rel.ro.gopclntab"])).collect();
     smoke("pclntab", seeds);
 }
 
 #[test]
 fn buildinfo() {
-    let seeds = fixtures().iter().map(|f| section(f, &[".go.buildinfo"])).collect();
+    let seeds = fixtures().iter().chain(tiny_binaries()).map(|f| section(f, &[".go.buildinfo"])).collect();
     smoke("buildinfo", seeds);
 }
 
 #[test]
 fn go_binary() {
-    smoke("go_binary", fixtures().iter().map(|f| std::fs::read(f).unwrap()).collect());
+    smoke("go_binary", tiny_binaries().iter().map(|f| std::fs::read(f).unwrap()).collect());
 }
 
 #[test]
@@ -343,4 +374,40 @@ fn regressions() {
             check(&name, &*f, &std::fs::read(&p).unwrap(), &p.display().to_string());
         }
     }
+}
+
+/// A section whose address range wraps past the top of the address space (found by reading
+/// `GoBinary::read_static`): looked up without an overflow.
+#[test]
+fn section_wrapping_the_address_space() {
+    let exe = &fixtures()[1];
+    let mut bytes = std::fs::read(exe).unwrap();
+    let shdr = {
+        let elf = object::File::parse(&*bytes).unwrap();
+        let s = elf.section_by_name(".go.buildinfo").unwrap();
+        let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+        shoff + s.index().0 * 64
+    };
+    bytes[shdr + 16..shdr + 24].copy_from_slice(&(u64::MAX - 15).to_le_bytes());
+    let bin = goroscope::binary::GoBinary::from_bytes(Path::new("wrapped"), &bytes).unwrap();
+    assert_eq!(bin.read_static(u64::MAX - 8, 4), None);
+    fuzzing::go_binary(&bytes);
+}
+
+/// A compressed DWARF section declaring a terabyte uncompressed: refused before anything
+/// that size is reserved.
+#[test]
+fn dwarf_section_declaring_a_huge_size() {
+    let exe = &fixtures()[0];
+    let mut bytes = std::fs::read(exe).unwrap();
+    let at = {
+        let elf = object::File::parse(&*bytes).unwrap();
+        elf.section_by_name(".debug_info").unwrap().compressed_file_range().unwrap().offset as usize
+    };
+    // Elf64_Chdr: ch_type u32, ch_reserved u32, ch_size u64.
+    let at = at - 24;
+    bytes[at + 8..at + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let bin = goroscope::binary::GoBinary::from_bytes(Path::new("huge-dwarf"), &bytes).unwrap();
+    let err = goroscope::runtime::layout::Layout::from_dwarf(&bin).unwrap_err();
+    assert!(err.to_string().contains("1099511627776 bytes uncompressed"), "{err}");
 }
