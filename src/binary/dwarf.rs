@@ -54,6 +54,10 @@ impl std::error::Error for DwarfError {}
 
 type Slice<'a> = EndianSlice<'a, LittleEndian>;
 
+/// Largest uncompressed size accepted for one DWARF section: a compressed section's header
+/// declares its size, and that much is reserved before decompressing.
+pub const MAX_DWARF_SECTION: u64 = 1 << 30;
+
 /// Collects the layouts of the named struct types. Types not found are absent from the map.
 pub fn struct_layouts(bin: &GoBinary, names: &[&str]) -> Result<HashMap<String, StructLayout>, DwarfError> {
     let elf = bin.elf();
@@ -72,7 +76,13 @@ pub fn struct_layouts(bin: &GoBinary, names: &[&str]) -> Result<HashMap<String, 
         gimli::SectionId::DebugLoc,
     ] {
         let data = match elf.section_by_name(id.name()) {
-            Some(s) => s.uncompressed_data().map_err(|e| DwarfError(e.to_string()))?,
+            Some(s) => {
+                let declared = s.compressed_data().map_err(|e| DwarfError(e.to_string()))?.uncompressed_size;
+                if declared > MAX_DWARF_SECTION {
+                    return Err(DwarfError(format!("{} declares {declared} bytes uncompressed", id.name())));
+                }
+                s.uncompressed_data().map_err(|e| DwarfError(e.to_string()))?
+            }
             None => Cow::Borrowed(&[][..]),
         };
         owned.insert(id, data);

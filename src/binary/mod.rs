@@ -60,6 +60,14 @@ impl fmt::Display for BinaryError {
 
 impl std::error::Error for BinaryError {}
 
+/// A read-only anonymous map holding a copy of `bytes`: file parsers that keep their input
+/// mapped take bytes from memory (tests, fuzzing) through it too.
+pub(crate) fn map_copy(bytes: &[u8]) -> std::io::Result<memmap2::Mmap> {
+    let mut map = memmap2::MmapMut::map_anon(bytes.len())?;
+    map.copy_from_slice(bytes);
+    map.make_read_only()
+}
+
 /// A symbol from the ELF symbol table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Symbol {
@@ -109,6 +117,12 @@ impl GoBinary {
         // SAFETY: the map is read-only; a file truncated under us can fault, which is the same
         // risk every debugger that maps its target's executable takes.
         let data = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::parse(path.to_path_buf(), data)
+    }
+
+    /// Parses an executable held in memory (`path` only names it in messages).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<GoBinary, BinaryError> {
+        let data = map_copy(bytes).map_err(|e| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() })?;
         Self::parse(path.to_path_buf(), data)
     }
 
@@ -188,13 +202,14 @@ impl GoBinary {
         let elf = self.elf();
         for s in elf.sections() {
             let (a, sz) = (s.address(), s.size());
-            if a <= addr && addr.checked_add(len)? <= a + sz {
+            let Some(end) = a.checked_add(sz) else { continue };
+            if a <= addr && addr.checked_add(len)? <= end {
                 let (off, fsz) = s.file_range()?;
-                if addr - a + len > fsz {
+                if (addr - a).checked_add(len)? > fsz {
                     return None;
                 }
-                let start = (off + addr - a) as usize;
-                return self.data.get(start..start + len as usize);
+                let start = usize::try_from(off.checked_add(addr - a)?).ok()?;
+                return self.data.get(start..start.checked_add(usize::try_from(len).ok()?)?);
             }
         }
         None

@@ -187,6 +187,11 @@ pub struct LayoutTable {
     pub fields: &'static [(F, u32)],
 }
 
+/// Largest runtime struct size accepted from DWARF (`runtime.g` is under 500 bytes and
+/// `runtime.m` under 2 KiB in every supported version): one such struct is copied a goroutine
+/// or a thread, so a corrupt `DW_AT_byte_size` must not size those buffers.
+pub const MAX_STRUCT_SIZE: u64 = 64 << 10;
+
 /// Why a layout could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutError {
@@ -196,6 +201,8 @@ pub enum LayoutError {
     Dwarf(String),
     /// A required field is missing.
     MissingField(&'static str, &'static str),
+    /// A struct's DWARF size is larger than [`MAX_STRUCT_SIZE`].
+    TooLarge(&'static str, u64),
 }
 
 impl fmt::Display for LayoutError {
@@ -204,6 +211,7 @@ impl fmt::Display for LayoutError {
             LayoutError::NoDwarf => write!(f, "the binary has no DWARF and no built-in layout table fits its Go version"),
             LayoutError::Dwarf(e) => write!(f, "cannot read runtime layouts from DWARF: {e}"),
             LayoutError::MissingField(s, p) => write!(f, "runtime layout: DWARF has no field {s}.{p}"),
+            LayoutError::TooLarge(s, n) => write!(f, "runtime layout: DWARF says {s} is {n} bytes"),
         }
     }
 }
@@ -295,13 +303,16 @@ impl Layout {
                 None => return Err(LayoutError::MissingField(s.strukt, s.path)),
             }
         }
-        let size = |n: &str| types.get(n).map(|t| t.size).unwrap_or(0);
+        let size = |n: &'static str| match types.get(n).map(|t| t.size).unwrap_or(0) {
+            s if s > MAX_STRUCT_SIZE => Err(LayoutError::TooLarge(n, s)),
+            s => Ok(s),
+        };
         Ok(Layout {
             source: LayoutSource::Dwarf,
             offsets,
-            g_size: size("runtime.g"),
-            m_size: size("runtime.m"),
-            moduledata_size: size("runtime.moduledata"),
+            g_size: size("runtime.g")?,
+            m_size: size("runtime.m")?,
+            moduledata_size: size("runtime.moduledata")?,
         })
     }
 }

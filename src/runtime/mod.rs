@@ -253,10 +253,11 @@ impl Runtime {
 }
 
 /// Bytes from `addr` (executable numbering) to the end of its section.
-fn section_tail(bin: &GoBinary, addr: u64) -> Option<&[u8]> {
+/// The executable's bytes from `addr` to the end of the section holding it.
+pub(crate) fn section_tail(bin: &GoBinary, addr: u64) -> Option<&[u8]> {
     use object::{Object, ObjectSection};
     let elf = bin.elf();
-    let s = elf.sections().find(|s| s.address() <= addr && addr < s.address() + s.size())?;
+    let s = elf.sections().find(|s| s.address() <= addr && s.address().checked_add(s.size()).is_some_and(|e| addr < e))?;
     let len = s.address() + s.size() - addr;
     bin.read_static(addr, len)
 }

@@ -65,11 +65,17 @@ struct EnvelopeOut<'a> {
     snapshot: &'a Snapshot,
 }
 
+/// The envelope's head, read first (the snapshot is skipped, never held as a JSON tree).
 #[derive(Deserialize)]
-struct EnvelopeIn {
+struct EnvelopeHead {
     format: String,
     version: u32,
-    snapshot: serde_json::Value,
+}
+
+/// The envelope of a schema version 1 file.
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    snapshot: Snapshot,
 }
 
 /// Writes a snapshot file.
@@ -96,13 +102,14 @@ pub fn read(bytes: &[u8]) -> Result<Snapshot, StoreError> {
 }
 
 fn from_json(json: &[u8]) -> Result<Snapshot, StoreError> {
-    let env: EnvelopeIn = serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if env.format != FORMAT {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let head: EnvelopeHead = serde_json::from_slice(json).map_err(corrupt)?;
+    if head.format != FORMAT {
         return Err(StoreError::NotASnapshot);
     }
-    match env.version {
+    match head.version {
         // Version 1 is the current schema; later versions add migrations here.
-        1 => serde_json::from_value(env.snapshot).map_err(|e| StoreError::Corrupt(e.to_string())),
+        1 => serde_json::from_slice::<EnvelopeV1>(json).map(|e| e.snapshot).map_err(corrupt),
         v => Err(StoreError::UnknownVersion(v)),
     }
 }

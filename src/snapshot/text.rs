@@ -169,7 +169,7 @@ fn header(line: &str) -> Option<Goroutine> {
 fn labels(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = s.trim();
-    while !rest.is_empty() && out.len() < 1024 {
+    while !rest.is_empty() && out.len() < crate::runtime::labels::MAX_LABELS as usize {
         let (k, r) = token(rest);
         let Some(r) = r.strip_prefix(": ") else { break };
         let (v, r) = token(r);

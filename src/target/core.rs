@@ -71,6 +71,8 @@ pub const MAX_SEGMENTS: usize = 1 << 20;
 pub const MAX_THREADS: usize = 1 << 16;
 /// Most `NT_FILE` entries accepted.
 pub const MAX_FILE_MAPPINGS: usize = 1 << 20;
+/// Most bytes below `AT_EXECFN` searched for environment strings ([`CoreFile::environ`]).
+pub const MAX_ENVIRON_BYTES: u64 = 256 << 10;
 /// Most problems recorded (the rest are counted in the last one).
 const MAX_PROBLEMS: usize = 32;
 
@@ -492,6 +494,12 @@ impl CoreFile {
         Self::parse(path.to_path_buf(), data)
     }
 
+    /// Parses a core held in memory (`path` only names it in messages).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<CoreFile, CoreError> {
+        let data = crate::binary::map_copy(bytes).map_err(|e| CoreError::Io { path: path.to_path_buf(), error: e.to_string() })?;
+        Self::parse(path.to_path_buf(), data)
+    }
+
     fn parse(path: PathBuf, data: memmap2::Mmap) -> Result<CoreFile, CoreError> {
         let d: &[u8] = &data;
         let eh = parse_ehdr(d).map_err(|why| CoreError::NotElf {
@@ -728,10 +736,9 @@ impl CoreFile {
 
     /// Environment strings `NAME=value` on the initial stack, found from `AT_EXECFN`: the
     /// kernel (and qemu) put argv and envp strings right before the executable's name at the
-    /// top of the main thread's stack. Best effort, bounded to 256 KiB; argv strings shaped
+    /// top of the main thread's stack. Best effort, bounded by [`MAX_ENVIRON_BYTES`]; argv strings shaped
     /// like `NAME=value` are indistinguishable and included.
     pub fn environ(&self) -> Vec<String> {
-        const MAX: u64 = 256 << 10;
         let Some(execfn) = self.auxv_value(AT_EXECFN) else {
             return Vec::new();
         };
@@ -743,7 +750,7 @@ impl CoreFile {
             return Vec::new();
         };
         let s = self.segments[i];
-        let lo = execfn.saturating_sub(MAX).max(s.vaddr);
+        let lo = execfn.saturating_sub(MAX_ENVIRON_BYTES).max(s.vaddr);
         let Some(bytes) = self.slice(lo, execfn - lo) else {
             return Vec::new();
         };

@@ -113,6 +113,10 @@ pub struct JumpTo {
     pub lr: u64,
 }
 
+/// Most physical frames one unwind returns by default: Go's maximum stack is 1 GB, and a
+/// deeper unwind than this is not worth printing.
+pub const MAX_FRAMES: usize = 100_000;
+
 /// Hard limits for one unwind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -122,8 +126,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        // Go's maximum stack is 1 GB; a deeper unwind than this is not worth printing.
-        Limits { max_frames: 100_000 }
+        Limits { max_frames: MAX_FRAMES }
     }
 }
 
@@ -223,7 +226,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
         if arch.uses_lr() {
             lr = 0;
         } else {
-            sp += ptr;
+            sp = sp.wrapping_add(ptr);
         }
     }
     let Some(mut func) = tab.func_for_pc(pc) else {
@@ -353,7 +356,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
                 Ok(v) => v,
                 Err(_) => return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp))),
             };
-            sp += 16; // alignUp(MinFrameSize, StackAlign)
+            sp = sp.wrapping_add(16); // alignUp(MinFrameSize, StackAlign)
             match tab.func_for_pc(pc) {
                 None => pc = x,
                 Some(f) => {
