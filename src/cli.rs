@@ -22,6 +22,11 @@ pub struct Cli {
     /// Ignore DWARF and the symbol table: use the stripped-binary path on any binary.
     #[arg(long, global = true)]
     pub no_dwarf: bool,
+    /// Never stop the target, not even for a moment (no ptrace): read it while it runs,
+    /// validating each goroutine against torn reads. Goroutines that kept changing (and
+    /// running ones) are shown without a stack; thread registers are not read.
+    #[arg(long, global = true)]
+    pub nonblocking: bool,
     /// For a program built by a Go version goroscope does not support, read it with the
     /// layouts and rules of this supported version instead (e.g. 1.27 for a newer Go).
     #[arg(long, global = true, value_name = "X.Y", value_parser = parse_go_version)]
@@ -246,7 +251,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
-    let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version };
+    let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version, nonblocking: cli.nonblocking };
     let palette = render::color::Palette::new(cli.color);
     let res = match cli.command {
         Command::Dump { pid, level, mut view, core } => {
@@ -455,6 +460,10 @@ fn report(target: &Target, snap: &Snapshot) {
 pub fn pause_line(snap: &Snapshot) -> String {
     let n = snap.goroutines.len();
     let s = if n == 1 { "" } else { "s" };
+    if snap.meta.nonblocking {
+        let u = snap.meta.unsettled;
+        return format!("goroscope: {n} goroutine{s}, target not stopped (--nonblocking), {u} not read consistently");
+    }
     format!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6)
 }
 

@@ -13,6 +13,7 @@ use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a dump failed.
 #[derive(Debug)]
@@ -65,7 +66,12 @@ pub struct LiveSession {
     pub proc: LiveProcess,
     /// Its runtime.
     pub rt: Runtime,
+    /// Never stop the target ([`LiveSession::snapshot_nonblocking`]).
+    pub nonblocking: bool,
 }
+
+/// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
+const NONBLOCKING_ROUNDS: u32 = 3;
 
 impl LiveSession {
     /// Opens a process and does all discovery, without stopping it.
@@ -88,12 +94,58 @@ impl LiveSession {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;
-        Ok(LiveSession { proc, rt })
+        Ok(LiveSession { proc, rt, nonblocking: opts.nonblocking })
     }
 
-    /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot.
+    /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot
+    /// (without any stop when the session is non-blocking).
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        if self.nonblocking {
+            return self.snapshot_nonblocking();
+        }
         self.snapshot_with(|_| ()).map(|(snap, ())| snap)
+    }
+
+    /// A snapshot read without stopping the target at all (no ptrace): every g and stack is
+    /// copied while it runs, then every g read again; a goroutine whose key fields (status,
+    /// goid, saved registers, stack bounds, `trackingSeq`, m) are the same before and after
+    /// its stack's copy is shown, one that kept changing over a few rounds (or was running)
+    /// gets no frames and a `stack_error` saying so. Threads and their registers are not
+    /// read, so running goroutines have no stack.
+    pub fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
+        let pid = self.proc.pid();
+        let exited = || DumpError::Live(LiveError::Exited { pid });
+        let start = std::time::Instant::now();
+        let (image, unsettled) = goroutines::PreCopy::unstopped(
+            &self.rt,
+            &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            },
+            NONBLOCKING_ROUNDS,
+        );
+        let nanotime = monotonic_now();
+        if image.total_bytes() == 0 && live::has_exited(pid) {
+            return Err(exited());
+        }
+        let mut meta = self.meta(Duration::ZERO);
+        meta.nonblocking = true;
+        meta.precopy_ns = start.elapsed().as_nanos() as u64;
+        let mut snap = build_snapshot(&self.rt, &image, &[], nanotime, meta)
+            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        snap.meta.unsettled = unsettled.len() as u64;
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        let unsettled: std::collections::HashSet<u64> = unsettled.into_iter().collect();
+        for g in snap.goroutines.iter_mut().filter(|g| unsettled.contains(&g.addr)) {
+            g.frames.clear();
+            g.stack_error = Some(if g.status == status::RUNNING {
+                "running; its stack is not read without stopping the target (--nonblocking)".into()
+            } else {
+                "changed while being read without stopping the target (--nonblocking); stack not shown".into()
+            });
+        }
+        Ok(snap)
     }
 
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
@@ -152,7 +204,7 @@ impl LiveSession {
     }
 
     /// Builds the snapshot from a copy (the target may run again, or still be held).
-    fn build(&self, copy: FrozenCopy, pause: std::time::Duration) -> Result<Snapshot, DumpError> {
+    fn build(&self, copy: FrozenCopy, pause: Duration) -> Result<Snapshot, DumpError> {
         let FrozenCopy { threads, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
         let copied_bytes = cap.img.total_bytes();
         let stacks_reused = cap.reused() as u64;
@@ -162,7 +214,25 @@ impl LiveSession {
         if copied_bytes == 0 && live::has_exited(pid) {
             return Err(exited());
         }
-        let meta = Meta {
+        let mut meta = self.meta(pause);
+        meta.copy_ns = copy_ns;
+        meta.copied_bytes = copied_bytes;
+        meta.precopy_ns = precopy_ns;
+        meta.stacks_reused = stacks_reused;
+        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
+            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        Ok(snap)
+    }
+}
+
+impl LiveSession {
+    /// The facts of a snapshot of this process taken now, `pause` long stopped.
+    fn meta(&self, pause: Duration) -> Meta {
+        Meta {
             source: "live".into(),
             host: hostname(),
             time_unix: std::time::SystemTime::now()
@@ -176,19 +246,9 @@ impl LiveSession {
             go_version: self.rt.go_version_string(),
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
-            copy_ns,
-            copied_bytes,
-            precopy_ns,
-            stacks_reused,
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
-        };
-        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
-            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
-        // What blocked goroutines wait on: read after the thaw, validated against the copy.
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
-        Ok(snap)
+            ..Meta::default()
+        }
     }
 }
 
@@ -299,11 +359,8 @@ impl CoreSession {
             go_version: self.rt.go_version_string(),
             arch: self.rt.bin.arch.to_string(),
             pause_ns: 0,
-            copy_ns: 0,
-            copied_bytes: 0,
-            precopy_ns: 0,
-            stacks_reused: 0,
             traceback_labels: traceback_labels_env(&self.rt, &environ),
+            ..Meta::default()
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});

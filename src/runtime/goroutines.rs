@@ -110,6 +110,13 @@ impl StackKey {
         let st = self.0[0] as u32;
         self.0[9] == 0 && matches!(st, status::WAITING | status::RUNNABLE | status::LEAKED)
     }
+
+    /// Parked, or in a system call: its frames above `syscallsp` do not change until it
+    /// returns, which changes its key unless it re-enters at the same place with the same
+    /// stack (the accepted risk of reading without stopping the target).
+    fn stable_unstopped(&self) -> bool {
+        self.parked() || self.0[0] as u32 == status::SYSCALL
+    }
 }
 
 /// A copy of the goroutines taken while the target runs (before the freeze): its bytes may
@@ -135,6 +142,32 @@ impl PreCopy {
             img.remove_containing(g);
         }
         PreCopy { img, keys }
+    }
+
+    /// A copy taken entirely without stopping the target: every g and stack copied, then
+    /// every g read again, up to `rounds` times, until every goroutine's key was the same
+    /// on both sides of its stack's copy. Returns the image and the goroutines (g
+    /// addresses) that kept changing: their stacks are not consistent.
+    pub fn unstopped(rt: &Runtime, copy: &mut CopyFn<'_>, rounds: u32) -> (MemoryImage, Vec<u64>) {
+        let mut pre = PreCopy::take(rt, copy);
+        let mut round = 1;
+        loop {
+            let cap = capture_with(rt, &[], copy, Some(&pre), true);
+            let fresh = cap.fresh.clone();
+            let gs = cap.gs.clone();
+            let mut img = cap.finish(rt, Some(pre));
+            if fresh.is_empty() || round >= rounds {
+                return (img, fresh);
+            }
+            // The g structs just read become the keys the next round checks against.
+            let g_size = rt.layout.g_size;
+            let keys = gs.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect();
+            for &g in &gs {
+                img.remove_containing(g);
+            }
+            pre = PreCopy { img, keys };
+            round += 1;
+        }
     }
 
     /// The key of the i-th g of `allgs`, if that is still the g at `addr`.
@@ -163,6 +196,9 @@ pub struct Capture {
     reuse_stacks: Vec<(u64, u64)>,
     /// Label pointers whose labels to take from the pre-copy.
     reuse_labels: Vec<u64>,
+    /// Live goroutines (g addresses) whose stack was copied now, not validated against the
+    /// pre-copy.
+    pub fresh: Vec<u64>,
     /// A running goroutine was caught between states: its thread's stack pointer is on
     /// neither its own stack nor (with valid saved registers) its thread's g0 stack, e.g.
     /// inside a signal handler while its `sched` is cleared. Its stack cannot be read at this
@@ -202,6 +238,12 @@ impl Capture {
 /// window; [`PreCopy::take`] runs it against a running target. Reads that fail leave holes
 /// that later show as unreadable goroutines.
 pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>) -> Capture {
+    capture_with(rt, threads, copy, pre, false)
+}
+
+/// [`capture`]; `unstopped`: the target is running, so goroutines in a system call count as
+/// unchanged too when their key is (nothing better can be had without stopping it).
+fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>, unstopped: bool) -> Capture {
     let mut img = MemoryImage::new();
     let l = &rt.layout;
     copy(&[(rt.allgs, 24)], &mut img);
@@ -237,7 +279,7 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre
     // The used part of every stack, and the labels: from the pre-copy where still valid.
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let mut reqs = Vec::new();
-    let (mut reuse_stacks, mut reuse_labels, mut lptrs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut reuse_stacks, mut reuse_labels, mut lptrs, mut fresh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut in_transition = false;
     for (i, &g) in gs.iter().enumerate() {
         let Some(gb) = img.slice(g, l.g_size) else { continue };
@@ -247,8 +289,11 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre
         }
         let valid = pre.is_some_and(|pre| {
             let key = StackKey::of(rt, gb);
-            key.parked() && pre.key(i, g) == Some(&key)
+            (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key)
         });
+        if !valid {
+            fresh.push(g);
+        }
         if raw.labels != 0 {
             if valid { &mut reuse_labels } else { &mut lptrs }.push(raw.labels);
         }
@@ -278,7 +323,7 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre
     }
     super::labels::capture(rt, &lptrs, &mut img, copy);
     copy(&reqs, &mut img);
-    Capture { img, gs, reuse_stacks, reuse_labels, in_transition }
+    Capture { img, gs, reuse_stacks, reuse_labels, fresh, in_transition }
 }
 
 /// [`Capture::in_transition`] for one goroutine and its m.

@@ -120,6 +120,9 @@ pub struct OpenOptions {
     /// `--force-go-version`: for a binary whose Go version is not supported, use this
     /// (supported) version's tables and rules instead. Ignored for supported versions.
     pub force_version: Option<GoVersion>,
+    /// `--nonblocking`: read a live target without stopping it at all (see
+    /// `LiveSession::snapshot_nonblocking`).
+    pub nonblocking: bool,
 }
 
 impl Runtime {

@@ -52,6 +52,10 @@ pub struct Meta {
     pub stacks_reused: u64,
     /// Whether the target's runtime prints labels in tracebacks (GODEBUG `tracebacklabels`).
     pub traceback_labels: bool,
+    /// Read without stopping the target (`--nonblocking`).
+    pub nonblocking: bool,
+    /// Of a non-blocking snapshot, goroutines whose stack could not be read consistently.
+    pub unsettled: u64,
 }
 
 /// One goroutine.
