@@ -8,6 +8,8 @@ use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::target::live::{self, LiveError, LiveProcess};
+use crate::target::ns;
+use crate::runtime::Discovery;
 use crate::runtime::blocked;
 use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
@@ -59,12 +61,25 @@ impl From<LiveError> for DumpError {
     }
 }
 
+/// Where a long dump is, for a progress bar. Called on goroscope's thread between steps,
+/// never inside the frozen window.
+pub trait Progress {
+    /// Working on `what`; `done` of `total` items (`total` 0: no count).
+    fn stage(&mut self, what: &str, done: usize, total: usize);
+}
+
+impl Progress for () {
+    fn stage(&mut self, _: &str, _: usize, _: usize) {}
+}
+
 /// A live target, discovered and ready to be frozen.
 pub struct LiveSession {
     /// The process.
     pub proc: LiveProcess,
     /// Its runtime.
     pub rt: Runtime,
+    /// Its time namespace's `CLOCK_MONOTONIC` minus goroscope's, in nanoseconds.
+    pub clock_offset: i64,
 }
 
 impl LiveSession {
@@ -84,29 +99,65 @@ impl LiveSession {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
-        let rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
+        let mut rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;
-        Ok(LiveSession { proc, rt })
+        let clock_offset = ns::monotonic_offset(pid);
+        let pids = ns::ns_pids(pid).unwrap_or_default();
+        if pids.len() > 1 {
+            let list = pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
+            rt.discovery.insert(0, Discovery { what: "pid", value: list, source: "NSpid, /proc/PID/status: here, then each nested pid namespace".into() });
+        }
+        if clock_offset != 0 {
+            rt.discovery.push(Discovery {
+                what: "clock offset",
+                value: format!("{:+.3} s", clock_offset as f64 / 1e9),
+                source: "monotonic, /proc/PID/timens_offsets minus goroscope's: the target's nanotime".into(),
+            });
+        }
+        Ok(LiveSession { proc, rt, clock_offset })
     }
 
     /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot.
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
-        self.snapshot_with(|_| ()).map(|(snap, ())| snap)
+        self.snapshot_progress(&mut ())
+    }
+
+    /// [`LiveSession::snapshot`], saying where it is on `progress`.
+    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+        self.snapshot_inner(|_| (), progress).map(|(snap, ())| snap)
     }
 
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
     pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
+        self.snapshot_inner(in_window, &mut ())
+    }
+
+    fn snapshot_inner<T>(
+        &self,
+        in_window: impl FnOnce(&[ThreadState]) -> T,
+        progress: &mut dyn Progress,
+    ) -> Result<(Snapshot, T), DumpError> {
+        progress.stage("stopping the target", 0, 0);
         // A goroutine caught between states (its thread in a signal handler or a stack
         // switch, its saved registers already cleared) has no stack to read at that instant;
         // such moments last microseconds, so thaw and take the copy again, a few times at most.
         let mut attempt = 1;
+        // In another pid namespace, the runtime's m.procid is the thread's id there: the walk
+        // sees the threads by those ids (looked up before the stop; new threads in it).
+        let pid = self.proc.pid();
+        let mut tids = ns::TidMap::new(pid);
+        if tids.nested() {
+            tids.learn(&self.proc.thread_ids().unwrap_or_default());
+        }
         let (freeze, threads, nanotime, image, copy_ns) = loop {
             let freeze = self.proc.freeze()?;
-            let threads = freeze.threads().to_vec();
-            let nanotime = monotonic_now();
+            let mut threads = freeze.threads().to_vec();
+            tids.to_target(&mut threads);
+            // The target's nanotime: its time namespace's monotonic clock.
+            let nanotime = monotonic_now() + self.clock_offset;
             let copy_start = std::time::Instant::now();
             let image = goroutines::capture(&self.rt, &threads, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
@@ -120,9 +171,8 @@ impl LiveSession {
             }
             break (freeze, threads, nanotime, image, copy_ns);
         };
-        let extra = in_window(&threads);
+        let extra = in_window(freeze.threads());
         let pause = freeze.thaw();
-        let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
         if image.total_bytes() == 0 && live::has_exited(pid) {
             return Err(exited());
@@ -145,9 +195,17 @@ impl LiveSession {
             copied_bytes: image.total_bytes(),
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
         };
-        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
+        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta, progress)
             .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        // Thread ids as goroscope's namespace (and the pid it was given) numbers them.
+        for t in &mut snap.threads {
+            t.tid = tids.to_ours(t.tid);
+        }
+        for g in &mut snap.goroutines {
+            g.thread = g.thread.map(|t| tids.to_ours(t));
+        }
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        progress.stage("reading what blocked goroutines wait on", 0, 0);
         snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
@@ -232,6 +290,11 @@ impl CoreSession {
 
     /// Builds the snapshot from the core.
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_progress(&mut ())
+    }
+
+    /// [`CoreSession::snapshot`], saying where it is on `progress`.
+    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
         let core = self.mem.core();
         let threads = core.threads();
         let nanotime = core_nanotime(&self.rt, &self.mem);
@@ -256,7 +319,7 @@ impl CoreSession {
             copied_bytes: 0,
             traceback_labels: traceback_labels_env(&self.rt, &environ),
         };
-        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
+        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress).map_err(DumpError::Runtime)?;
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
@@ -371,12 +434,17 @@ pub fn build_snapshot(
     threads: &[ThreadState],
     nanotime: i64,
     meta: Meta,
+    progress: &mut dyn Progress,
 ) -> Result<Snapshot, RuntimeError> {
     let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
+    let total = gs.len();
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let mut out = Vec::with_capacity(gs.len());
     let mut tid_goid = HashMap::new();
-    for g in gs {
+    for (i, g) in gs.into_iter().enumerate() {
+        if i % 256 == 0 {
+            progress.stage("unwinding goroutines", i, total);
+        }
         let raw = match goroutines::read_g(rt, mem, g) {
             Ok(r) => r,
             Err(e) => {
