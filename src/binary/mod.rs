@@ -247,3 +247,18 @@ impl GoBinary {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_refuses_what_is_not_go() {
+        // This test binary: an ELF, but not a Go program.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(peek(&me), Err(BinaryError::NotGo));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        assert!(matches!(peek(&src), Err(BinaryError::NotElf(_))));
+        assert!(matches!(peek(Path::new("/no/such/binary")), Err(BinaryError::Io { .. })));
+    }
+}
