@@ -1,5 +1,8 @@
 //! The command line: thin commands over the library.
 
+pub mod docs;
+pub mod progress;
+pub mod ps;
 pub mod view;
 
 use crate::collect::{CoreSession, DumpError, LiveSession};
@@ -14,11 +17,15 @@ use std::path::PathBuf;
 /// Look inside a running Go program from the outside: every goroutine's stack, without
 /// stopping it for more than a moment.
 #[derive(Debug, Parser)]
-#[command(name = "goroscope", version, about, long_about = None)]
+#[command(name = "goroscope", version, about, long_about = None, after_help = TOP_HELP)]
 pub struct Cli {
-    /// Say nothing on stderr (no pause report).
+    /// Say nothing on stderr (no pause report, no progress line).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Also print on stderr how the runtime's data was found: every fact and its source
+    /// (what `inspect` prints first).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// Ignore DWARF and the symbol table: use the stripped-binary path on any binary.
     #[arg(long, global = true)]
     pub no_dwarf: bool,
@@ -39,6 +46,23 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The top command's help after the options: examples and exit codes.
+const TOP_HELP: &str = "Examples:
+  goroscope ps                          every Go process on this host
+  goroscope dump 1234                   every goroutine of process 1234, like SIGQUIT prints them
+  goroscope grs 1234                    one line a goroutine
+  goroscope snapshot 1234 -o app.gsnap  save it to look at later (show, diff)
+  goroscope completions bash > /etc/bash_completion.d/goroscope
+
+A pid is one of goroscope's pid namespace: in the host, the host pid of a containerized
+process (goroscope ps shows both); inside the container (kubectl debug --target), its own.
+
+Exit status:
+  0  success
+  1  an error, explained in one line on stderr (no such process, not a Go program, not
+     permitted to trace, already traced, exited during the dump, unsupported Go version, ...)
+  2  a usage error (unknown option, missing argument)";
 
 /// Read a core file instead of a process.
 #[derive(Debug, Clone, Args, Default)]
@@ -74,7 +98,7 @@ pub enum Command {
         core: CoreArgs,
     },
     /// One line a goroutine, like delve's `goroutines`.
-    #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234\n  goroscope grs --core core.1234")]
+    #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234\n  goroscope grs --json 1234 | jq '.snapshot.goroutines | length'\n  goroscope grs --core core.1234")]
     Grs {
         /// Process id (not with --core).
         #[arg(required_unless_present = "core", conflicts_with = "core")]
@@ -85,15 +109,21 @@ pub enum Command {
         /// Include runtime-internal goroutines.
         #[arg(long)]
         system: bool,
+        /// Print the snapshot model as JSON instead (docs/json-schema.md).
+        #[arg(long, conflicts_with = "stacks")]
+        json: bool,
         #[command(flatten)]
         core: CoreArgs,
     },
     /// One goroutine's stack, numbered like delve's `bt`.
-    #[command(after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --core core.1234 1")]
+    #[command(after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1")]
     Bt {
         /// Process id and goroutine id; only the goroutine id with --core.
         #[arg(value_name = "[PID] GOID", num_args = 1..=2, required = true)]
         ids: Vec<u64>,
+        /// Print the goroutine as JSON (the snapshot model's goroutine, docs/json-schema.md).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         core: CoreArgs,
     },
@@ -179,6 +209,16 @@ pub enum Command {
         #[command(flatten)]
         core: CoreArgs,
     },
+    /// Every Go process on this host (in goroscope's pid namespace), like gops: pid, parent,
+    /// threads, Go version, module, binary. Reads /proc and build info only; stops nothing.
+    #[command(after_help = "Examples:\n  goroscope ps\n  goroscope ps --json | jq '.[] | select(.go_version < \"go1.22\")'\n\nBINARY notes: the pid inside the process's own pid namespace (a container), and `stripped`\n(no symbol table and no DWARF), `no DWARF` or `no symtab`.")]
+    Ps(ps::PsArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "Examples:\n  goroscope completions bash > /etc/bash_completion.d/goroscope\n  goroscope completions zsh > \"${fpath[1]}/_goroscope\"\n  goroscope completions fish > ~/.config/fish/completions/goroscope.fish")]
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one page a command into a directory.
+    #[command(after_help = "Examples:\n  goroscope man | man -l -\n  goroscope man --dir /usr/local/share/man/man1")]
+    Man(docs::ManArgs),
 }
 
 /// What a command reads: a live process or a core file.
@@ -239,9 +279,13 @@ impl Session {
     }
 
     fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_progress(&mut ())
+    }
+
+    fn snapshot_progress(&self, p: &mut dyn crate::collect::Progress) -> Result<Snapshot, DumpError> {
         match self {
-            Session::Live(s) => s.snapshot(),
-            Session::Core(s) => s.snapshot(),
+            Session::Live(s) => s.snapshot_progress(p),
+            Session::Core(s) => s.snapshot_progress(p),
         }
     }
 }
@@ -251,7 +295,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
-    let ro = OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version, nonblocking: cli.nonblocking };
+    let ro = Ctx {
+        open: OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version, nonblocking: cli.nonblocking },
+        quiet,
+        verbose: cli.verbose,
+    };
+    let ro = &ro;
     let palette = render::color::Palette::new(cli.color);
     let res = match cli.command {
         Command::Dump { pid, level, mut view, core } => {
@@ -261,13 +310,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 Some(l) => l >= 2,
                 None => view.system || target.is_core(),
             };
-            let snap = take(&target, ro, quiet)?;
+            let snap = take(&target, ro)?;
             view::show(&snap, &view, view::Format::Go, &mut out)
         }
         Command::Snapshot { pid, output, core } => {
             let snap = match &core {
-                None => take(&Target::Pid(pid), ro, quiet)?,
-                Some(path) => snapshot_core(pid, path, ro, quiet)?,
+                None => take(&Target::Pid(pid), ro)?,
+                Some(path) => snapshot_core(pid, path, ro)?,
             };
             if let Some(output) = output {
                 let file = std::fs::File::create(&output).map_err(|e| format!("{}: {e}", output.display()))?;
@@ -289,11 +338,18 @@ pub fn run(cli: Cli) -> Result<(), String> {
             view::diff(&a, &b, &view, &mut out)
         }
         Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
-        Command::Grs { pid, stacks, system, core } => {
-            let snap = take(&Target::new(pid, core)?, ro, quiet)?;
-            render::grs::render(&snap, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
+        Command::Grs { pid, stacks, system, json, core } => {
+            let snap = take(&Target::new(pid, core)?, ro)?;
+            if json {
+                view::show(&snap, &view::ViewArgs { system, ..Default::default() }, view::Format::Json, &mut out)
+            } else {
+                render::grs::render(&snap, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
+            }
         }
-        Command::Bt { ids, core } => {
+        Command::Ps(a) => ps::run(&a, quiet, &mut out),
+        Command::Completions(a) => docs::completions(&a, &mut out),
+        Command::Man(a) => docs::man(&a, &mut out),
+        Command::Bt { ids, json, core } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
                 (true, &[goid]) => (Target::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
@@ -304,18 +360,22 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 (false, _) => return Err("bt takes a process id and a goroutine id: goroscope bt PID GOID".into()),
             };
             // The pause is reported only once the goroutine is found: an error stays one line.
-            let snap = take(&target, ro, true)?;
+            let snap = take(&target, &Ctx { quiet: true, ..*ro })?;
             let g = snap.goroutines.iter().find(|g| g.id == goid).ok_or_else(|| {
                 format!("no goroutine {goid} in {}; `goroscope grs {}` lists them", target.describe(), target.args())
             })?;
             if !quiet {
                 report(&target, &snap);
             }
-            render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
+            if json {
+                serde_json::to_writer(&mut out, g).map_err(io::Error::from).and_then(|_| writeln!(out))
+            } else {
+                render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
+            }
         }
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
-            let snap = take(&Target::new(pid, core)?, ro, quiet)?;
+            let snap = take(&Target::new(pid, core)?, ro)?;
             crate::session::threads(&snap, None, palette, &mut out)
         }
         Command::Attach { pid, hold, batch } => {
@@ -354,7 +414,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// first, with their sizes at every sample so far.
 fn watch(
     pid: i32,
-    ro: OpenOptions,
+    ro: &Ctx,
     every: std::time::Duration,
     count: u32,
     v: &view::ViewArgs,
@@ -405,13 +465,25 @@ fn watch(
     Ok(())
 }
 
-fn open(target: &Target, ro: OpenOptions) -> Result<Session, String> {
+/// The global options every command that reads a target uses.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    open: OpenOptions,
+    quiet: bool,
+    verbose: bool,
+}
+
+fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
+    let ro = ctx.open;
     let session = match target {
         Target::Pid(pid) => LiveSession::open(*pid, ro).map(Session::Live),
         Target::Core { core, exe } => CoreSession::open(core, exe.as_deref(), ro).map(Session::Core),
     }
     .map_err(|e: DumpError| e.to_string())?;
     let rt = session.rt();
+    if ctx.verbose {
+        let _ = write_discovery(rt, &mut io::stderr().lock());
+    }
     // Printed even with -q: the output may be wrong, and this says why.
     match (ro.force_version, rt.forced_from) {
         (Some(_), Some(real)) => eprintln!(
@@ -432,10 +504,13 @@ fn parse_go_version(s: &str) -> Result<GoVersion, String> {
     crate::version::parse_force(s).ok_or_else(|| format!("{s:?} is not a Go version like 1.27"))
 }
 
-fn take(target: &Target, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
-    let session = open(target, ro)?;
-    let snap = session.snapshot().map_err(|e| e.to_string())?;
-    if !quiet {
+fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
+    let mut bar = progress::Bar::new(ctx.quiet);
+    crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let session = open(target, ctx)?;
+    let snap = session.snapshot_progress(&mut bar).map_err(|e| e.to_string())?;
+    bar.finish();
+    if !ctx.quiet {
         if let Session::Core(c) = &session {
             for p in c.mem.core().problems() {
                 eprintln!("goroscope: warning: {p}");
@@ -468,7 +543,8 @@ pub fn pause_line(snap: &Snapshot) -> String {
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
-fn snapshot_core(pid: i32, path: &std::path::Path, ro: OpenOptions, quiet: bool) -> Result<Snapshot, String> {
+fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
+    let quiet = ro.quiet;
     use crate::target::core::write;
     let Session::Live(session) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
     let arch = session.rt.bin.arch;
@@ -490,14 +566,21 @@ fn snapshot_core(pid: i32, path: &std::path::Path, ro: OpenOptions, quiet: bool)
     Ok(snap)
 }
 
-fn inspect(target: &Target, ro: OpenOptions, out: &mut dyn Write) -> io::Result<()> {
-    let session = match open(target, ro) {
+/// The discovery chain: every fact found about the runtime and where it came from.
+fn write_discovery(rt: &crate::runtime::Runtime, out: &mut dyn Write) -> io::Result<()> {
+    for d in &rt.discovery {
+        writeln!(out, "{:<14} {:<24} ({})", d.what, d.value, d.source)?;
+    }
+    Ok(())
+}
+
+fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
+    // The chain is this command's output: not twice with -v.
+    let session = match open(target, &Ctx { verbose: false, ..*ro }) {
         Ok(s) => s,
         Err(e) => return Err(io::Error::other(e)),
     };
-    for d in &session.rt().discovery {
-        writeln!(out, "{:<14} {:<24} ({})", d.what, d.value, d.source)?;
-    }
+    write_discovery(session.rt(), out)?;
     let snap = session.snapshot().map_err(|e| io::Error::other(e.to_string()))?;
     writeln!(out, "{:<14} {:<24} (allgs, not dead)", "goroutines", snap.goroutines.len())?;
     match &session {

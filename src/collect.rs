@@ -7,7 +7,9 @@ use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
+use crate::runtime::Discovery;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
+use crate::target::ns;
 use crate::runtime::blocked;
 use crate::target::{MemoryReader, ThreadState};
 use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
@@ -60,6 +62,17 @@ impl From<LiveError> for DumpError {
     }
 }
 
+/// Where a long dump is, for a progress bar. Called on goroscope's thread between steps,
+/// never inside the frozen window.
+pub trait Progress {
+    /// Working on `what`; `done` of `total` items (`total` 0: no count).
+    fn stage(&mut self, what: &str, done: usize, total: usize);
+}
+
+impl Progress for () {
+    fn stage(&mut self, _: &str, _: usize, _: usize) {}
+}
+
 /// A live target, discovered and ready to be frozen.
 pub struct LiveSession {
     /// The process.
@@ -68,6 +81,8 @@ pub struct LiveSession {
     pub rt: Runtime,
     /// Never stop the target ([`LiveSession::snapshot_nonblocking`]).
     pub nonblocking: bool,
+    /// Its time namespace's `CLOCK_MONOTONIC` minus goroscope's, in nanoseconds.
+    pub clock_offset: i64,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -90,20 +105,40 @@ impl LiveSession {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
-        let rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
+        let mut rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;
-        Ok(LiveSession { proc, rt, nonblocking: opts.nonblocking })
+        let clock_offset = ns::monotonic_offset(pid);
+        let pids = ns::ns_pids(pid).unwrap_or_default();
+        if pids.len() > 1 {
+            let list = pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
+            rt.discovery.insert(0, Discovery { what: "pid", value: list, source: "NSpid, /proc/PID/status: here, then each nested pid namespace".into() });
+        }
+        if clock_offset != 0 {
+            rt.discovery.push(Discovery {
+                what: "clock offset",
+                value: format!("{:+.3} s", clock_offset as f64 / 1e9),
+                source: "monotonic, /proc/PID/timens_offsets minus goroscope's: the target's nanotime".into(),
+            });
+        }
+        Ok(LiveSession { proc, rt, nonblocking: opts.nonblocking, clock_offset })
     }
 
     /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot
     /// (without any stop when the session is non-blocking).
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_progress(&mut ())
+    }
+
+    /// [`LiveSession::snapshot`], saying where it is on `progress`.
+    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
         if self.nonblocking {
             return self.snapshot_nonblocking();
         }
-        self.snapshot_with(|_| ()).map(|(snap, ())| snap)
+        let (freeze, copy) = self.frozen_copy(progress)?;
+        let pause = freeze.thaw();
+        self.build(copy, pause, progress)
     }
 
     /// A snapshot read without stopping the target at all (no ptrace): every g and stack is
@@ -123,14 +158,14 @@ impl LiveSession {
             },
             NONBLOCKING_ROUNDS,
         );
-        let nanotime = monotonic_now();
+        let nanotime = monotonic_now() + self.clock_offset;
         if image.total_bytes() == 0 && live::has_exited(pid) {
             return Err(exited());
         }
         let mut meta = self.meta(Duration::ZERO);
         meta.nonblocking = true;
         meta.precopy_ns = start.elapsed().as_nanos() as u64;
-        let mut snap = build_snapshot(&self.rt, &image, &[], nanotime, meta)
+        let mut snap = build_snapshot(&self.rt, &image, &[], nanotime, meta, &mut ())
             .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
         snap.meta.unsettled = unsettled.len() as u64;
         snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
@@ -151,38 +186,48 @@ impl LiveSession {
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
     pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
-        let (freeze, copy) = self.frozen_copy()?;
-        let extra = in_window(&copy.threads);
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let extra = in_window(freeze.threads());
         let pause = freeze.thaw();
-        self.build(copy, pause).map(|snap| (snap, extra))
+        self.build(copy, pause, &mut ()).map(|snap| (snap, extra))
     }
 
     /// A snapshot taken like [`LiveSession::snapshot`], but the target stays stopped: the
     /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
     /// snapshot's pause is the time stopped when it was built.
     pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
-        let (freeze, copy) = self.frozen_copy()?;
-        let snap = self.build(copy, freeze.held_for())?;
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let snap = self.build(copy, freeze.held_for(), &mut ())?;
         Ok((snap, freeze))
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.
-    fn frozen_copy(&self) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
+    fn frozen_copy(&self, progress: &mut dyn Progress) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         // Most of the copy is taken before the stop, while the target runs; the window then
         // copies the g structs and only the stacks of goroutines that moved since.
+        progress.stage("copying while the target runs", 0, 0);
         let pre_start = std::time::Instant::now();
         let pre = goroutines::PreCopy::take(&self.rt, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
+        progress.stage("stopping the target", 0, 0);
         // A goroutine caught between states (its thread in a signal handler or a stack
         // switch, its saved registers already cleared) has no stack to read at that instant;
         // such moments last microseconds, so thaw and take the copy again, a few times at most.
         let mut attempt = 1;
+        // In another pid namespace, the runtime's m.procid is the thread's id there: the walk
+        // sees the threads by those ids (looked up before the stop; new threads in it).
+        let mut tids = ns::TidMap::new(self.proc.pid());
+        if tids.nested() {
+            tids.learn(&self.proc.thread_ids().unwrap_or_default());
+        }
         loop {
             let freeze = self.proc.freeze()?;
-            let threads = freeze.threads().to_vec();
-            let nanotime = monotonic_now();
+            let mut threads = freeze.threads().to_vec();
+            tids.to_target(&mut threads);
+            // The target's nanotime: its time namespace's monotonic clock.
+            let nanotime = monotonic_now() + self.clock_offset;
             let copy_start = std::time::Instant::now();
             let cap = goroutines::capture(
                 &self.rt,
@@ -199,13 +244,13 @@ impl LiveSession {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
-            return Ok((freeze, FrozenCopy { threads, nanotime, cap, pre, copy_ns, precopy_ns }));
+            return Ok((freeze, FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns }));
         }
     }
 
     /// Builds the snapshot from a copy (the target may run again, or still be held).
-    fn build(&self, copy: FrozenCopy, pause: Duration) -> Result<Snapshot, DumpError> {
-        let FrozenCopy { threads, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
+    fn build(&self, copy: FrozenCopy, pause: Duration, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+        let FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
         let copied_bytes = cap.img.total_bytes();
         let stacks_reused = cap.reused() as u64;
         let image = cap.finish(&self.rt, Some(pre));
@@ -219,9 +264,17 @@ impl LiveSession {
         meta.copied_bytes = copied_bytes;
         meta.precopy_ns = precopy_ns;
         meta.stacks_reused = stacks_reused;
-        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta)
+        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta, progress)
             .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        // Thread ids as goroscope's namespace (and the pid it was given) numbers them.
+        for t in &mut snap.threads {
+            t.tid = tids.to_ours(t.tid);
+        }
+        for g in &mut snap.goroutines {
+            g.thread = g.thread.map(|t| tids.to_ours(t));
+        }
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        progress.stage("reading what blocked goroutines wait on", 0, 0);
         snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
@@ -254,7 +307,9 @@ impl LiveSession {
 
 /// What the frozen window copied, and the pre-copy it completes.
 struct FrozenCopy {
+    /// The stopped threads, numbered as the target's pid namespace numbers them.
     threads: Vec<ThreadState>,
+    tids: ns::TidMap,
     nanotime: i64,
     cap: goroutines::Capture,
     pre: goroutines::PreCopy,
@@ -339,6 +394,11 @@ impl CoreSession {
 
     /// Builds the snapshot from the core.
     pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_progress(&mut ())
+    }
+
+    /// [`CoreSession::snapshot`], saying where it is on `progress`.
+    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
         let core = self.mem.core();
         let threads = core.threads();
         let nanotime = core_nanotime(&self.rt, &self.mem);
@@ -362,7 +422,7 @@ impl CoreSession {
             traceback_labels: traceback_labels_env(&self.rt, &environ),
             ..Meta::default()
         };
-        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta).map_err(DumpError::Runtime)?;
+        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress).map_err(DumpError::Runtime)?;
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
@@ -477,12 +537,17 @@ pub fn build_snapshot(
     threads: &[ThreadState],
     nanotime: i64,
     meta: Meta,
+    progress: &mut dyn Progress,
 ) -> Result<Snapshot, RuntimeError> {
     let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
+    let total = gs.len();
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let mut out = Vec::with_capacity(gs.len());
     let mut tid_goid = HashMap::new();
-    for g in gs {
+    for (i, g) in gs.into_iter().enumerate() {
+        if i % 256 == 0 {
+            progress.stage("unwinding goroutines", i, total);
+        }
         let raw = match goroutines::read_g(rt, mem, g) {
             Ok(r) => r,
             Err(e) => {

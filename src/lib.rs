@@ -10,6 +10,7 @@ pub mod binary;
 pub mod cli;
 pub mod collect;
 pub mod fuzzing;
+pub mod ps;
 pub mod render;
 pub mod runtime;
 pub mod session;

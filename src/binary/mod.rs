@@ -68,6 +68,53 @@ pub(crate) fn map_copy(bytes: &[u8]) -> std::io::Result<memmap2::Mmap> {
     map.make_read_only()
 }
 
+/// What `goroscope ps` learns about an executable without mapping or parsing all of it: the
+/// ELF header, the section headers and the `.go.buildinfo` bytes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// Build info (Go version, main module).
+    pub build: BuildInfo,
+    /// Whether it has a `.symtab`.
+    pub has_symbols: bool,
+    /// Whether it has DWARF (`.debug_info` or `.zdebug_info`).
+    pub has_dwarf: bool,
+}
+
+/// How much of the first writable segment is searched for the build info when the section
+/// headers do not name `.go.buildinfo` (what Go's `debug/buildinfo` reads there).
+const BUILDINFO_SEARCH: u64 = 64 * 1024;
+
+/// Reads an executable's build info and whether it is stripped, reading only the headers and
+/// the build info through `pread` (a huge binary is never mapped or read whole).
+/// [`BinaryError::NotGo`] for anything that is not a Go program.
+pub fn peek(path: &Path) -> Result<Peek, BinaryError> {
+    let io = |e: std::io::Error| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let cache = object::ReadCache::new(file);
+    let elf = object::File::parse(&cache).map_err(|e| BinaryError::NotElf(e.to_string()))?;
+    let has = |name: &str| elf.section_by_name(name).is_some();
+    let (has_symbols, has_dwarf) = (has(".symtab"), has(".debug_info") || has(".zdebug_info"));
+    let data: Vec<u8> = match elf.section_by_name(".go.buildinfo") {
+        Some(s) => s.data().map_err(|_| BinaryError::NotGo)?.to_vec(),
+        // No section headers (or a tool dropped the name): the build info starts the first
+        // writable PT_LOAD segment, as `debug/buildinfo` assumes.
+        None => {
+            use object::read::{ObjectSegment, ReadRef};
+            let seg = elf.segments().find(|s| {
+                matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags.0 & object::elf::PF_W.0 != 0)
+            });
+            let Some((off, size)) = seg.map(|s| s.file_range()) else { return Err(BinaryError::NotGo) };
+            cache.read_bytes_at(off, size.min(BUILDINFO_SEARCH)).map_err(|_| BinaryError::NotGo)?.to_vec()
+        }
+    };
+    let build = match BuildInfo::parse(&data) {
+        Ok(b) => b,
+        Err(buildinfo::BuildInfoError::BadMagic | buildinfo::BuildInfoError::Truncated) => return Err(BinaryError::NotGo),
+        Err(e) => return Err(BinaryError::BuildInfo(e)),
+    };
+    Ok(Peek { build, has_symbols, has_dwarf })
+}
+
 /// A symbol from the ELF symbol table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Symbol {
@@ -213,5 +260,20 @@ impl GoBinary {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_refuses_what_is_not_go() {
+        // This test binary: an ELF, but not a Go program.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(peek(&me), Err(BinaryError::NotGo));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        assert!(matches!(peek(&src), Err(BinaryError::NotElf(_))));
+        assert!(matches!(peek(Path::new("/no/such/binary")), Err(BinaryError::Io { .. })));
     }
 }

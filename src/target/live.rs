@@ -680,7 +680,7 @@ impl<'p> Freeze<'p> {
                 _ => std::thread::sleep(Duration::from_micros(200)),
             }
         }
-        Some(LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(st.map(|s| s.uid))) })
+        Some(LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.uid))) })
     }
 
     /// Collects the stop of every interrupted thread (`waitpid(tid, __WALL | WNOHANG)` in turn,
@@ -1015,7 +1015,7 @@ fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
 /// the hint that says what is needed.
 pub fn permission_denied(pid: i32) -> LiveError {
     let uid = read_status(&format!("/proc/{pid}/status")).ok().map(|s| s.uid);
-    LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(uid)) }
+    LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(pid, uid)) }
 }
 
 /// Whether the process has exited or is exiting: every task is gone, a zombie waiting to be
@@ -1059,31 +1059,56 @@ struct PermFacts {
     yama_scope: Option<u32>,
     /// The target's effective uid, if known.
     target_uid: Option<u32>,
+    /// goroscope's `Seccomp` mode from `/proc/self/status` (0 none, 1 strict, 2 filter).
+    seccomp: Option<u32>,
+    /// The target is in another user namespace than goroscope (`/proc/PID/ns/user`).
+    other_userns: bool,
 }
 
 impl PermFacts {
-    fn gather(target_uid: Option<u32>) -> Self {
+    fn gather(pid: i32, target_uid: Option<u32>) -> Self {
         // SAFETY: geteuid cannot fail.
         let euid = unsafe { libc::geteuid() };
-        let cap_sys_ptrace = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            .is_some_and(|caps| caps & (1 << 19) != 0);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |k: &str| own.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
+        let cap_sys_ptrace =
+            field("CapEff:").and_then(|v| u64::from_str_radix(&v, 16).ok()).is_some_and(|caps| caps & (1 << 19) != 0);
+        let seccomp = field("Seccomp:").and_then(|v| v.parse().ok());
         let yama_scope =
             std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().and_then(|s| s.trim().parse().ok());
-        PermFacts { euid, cap_sys_ptrace, yama_scope, target_uid: target_uid.filter(|&u| u != u32::MAX) }
+        let userns = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
+        let other_userns = matches!((userns("self"), userns(&pid.to_string())), (Some(a), Some(b)) if a != b);
+        PermFacts {
+            euid,
+            cap_sys_ptrace,
+            yama_scope,
+            target_uid: target_uid.filter(|&u| u != u32::MAX),
+            seccomp,
+            other_userns,
+        }
     }
 }
 
-/// One line saying what is needed to trace, from the facts.
+/// What Yama's `ptrace_scope` value means (Documentation/admin-guide/LSM/Yama.rst).
+fn yama_meaning(scope: u32) -> &'static str {
+    match scope {
+        0 => "classic: any process may attach to another of the same uid",
+        1 => "restricted: without CAP_SYS_PTRACE only an ancestor of the target may attach",
+        2 => "admin-only: only processes with CAP_SYS_PTRACE may attach",
+        3 => "no attach: nobody may trace, not even root, until reboot",
+        _ => "unknown value",
+    }
+}
+
+/// One line saying why tracing was refused and what to do, from the facts: capabilities,
+/// Yama, seccomp, user namespaces. (Another tracer is [`LiveError::AlreadyTraced`].)
 fn permission_hint(f: &PermFacts) -> String {
     let mut parts: Vec<String> = Vec::new();
     let who = if f.euid == 0 { "root".to_string() } else { format!("uid {}", f.euid) };
     if !f.cap_sys_ptrace {
+        let fix = if f.euid == 0 { "grant it CAP_SYS_PTRACE" } else { "run it as root or grant CAP_SYS_PTRACE" };
         parts.push(format!(
-            "goroscope runs as {who} without CAP_SYS_PTRACE: run it as root or grant CAP_SYS_PTRACE \
+            "goroscope runs as {who} without CAP_SYS_PTRACE: {fix} \
              (docker: --cap-add SYS_PTRACE; kubernetes: kubectl debug --profile=general)"
         ));
         if let Some(t) = f.target_uid
@@ -1092,39 +1117,35 @@ fn permission_hint(f: &PermFacts) -> String {
             parts.push(format!("the target runs as uid {t}, so without CAP_SYS_PTRACE only that uid may trace it"));
         }
     }
+    let yama = |n: u32| format!("kernel.yama.ptrace_scope is {n} ({})", yama_meaning(n));
     match f.yama_scope {
-        Some(0) => {
-            if f.cap_sys_ptrace {
-                parts.push(
-                    "goroscope has CAP_SYS_PTRACE, so a security module (AppArmor, SELinux, seccomp) \
-                     or a container boundary refuses the attach"
-                        .into(),
-                )
-            }
-        }
-        Some(1) => parts.push(if f.cap_sys_ptrace {
-            "goroscope has CAP_SYS_PTRACE, so a security module (AppArmor, SELinux, seccomp) or a \
-             container boundary refuses the attach"
+        Some(1) if !f.cap_sys_ptrace => parts.push(format!("{}; use CAP_SYS_PTRACE or set it to 0", yama(1))),
+        Some(2) if !f.cap_sys_ptrace => parts.push(yama(2)),
+        // Nothing lifts it: say it first, it is the whole answer.
+        Some(3) => parts.insert(0, format!("{}; only a reboot lifts it", yama(3))),
+        Some(n @ 4..) => parts.push(yama(n)),
+        _ => {}
+    }
+    if f.seccomp.is_some_and(|m| m != 0) {
+        parts.push(format!(
+            "goroscope runs under a seccomp {} (Seccomp: {} in /proc/self/status) that may refuse ptrace: \
+             run it without that policy (docker: --security-opt seccomp=unconfined)",
+            if f.seccomp == Some(1) { "strict mode" } else { "filter" },
+            f.seccomp.unwrap_or(0)
+        ));
+    }
+    if f.cap_sys_ptrace && parts.is_empty() {
+        parts.push(if f.other_userns {
+            "goroscope has CAP_SYS_PTRACE, but the target is in another user namespace where it does not \
+             count: run goroscope in the target's user namespace or in one that owns it"
                 .into()
         } else {
-            "kernel.yama.ptrace_scope is 1 (restricted: without CAP_SYS_PTRACE only an ancestor of \
-             the target may attach); use CAP_SYS_PTRACE or set it to 0"
-                .into()
-        }),
-        Some(2) => parts
-            .push("kernel.yama.ptrace_scope is 2 (admin-only: only processes with CAP_SYS_PTRACE may attach)".into()),
-        Some(3) => parts
-            .push("kernel.yama.ptrace_scope is 3 (no attach: nobody may trace, not even root, until reboot)".into()),
-        Some(n) => parts.push(format!("kernel.yama.ptrace_scope is {n} (unknown value)")),
-        None => {
-            if f.cap_sys_ptrace {
-                parts.push(
-                    "goroscope has CAP_SYS_PTRACE and Yama is off, so a security module (AppArmor, \
-                     SELinux, seccomp) or a container boundary refuses the attach"
-                        .into(),
-                )
-            }
-        }
+            let yama = f.yama_scope.map(|n| format!(" and {}", yama(n))).unwrap_or_else(|| " and Yama is off".into());
+            format!(
+                "goroscope has CAP_SYS_PTRACE{yama}, so a security module (AppArmor, SELinux) or a \
+                 container boundary refuses the attach"
+            )
+        });
     }
     parts.join("; ")
 }
@@ -1332,18 +1353,76 @@ mod tests {
 
     #[test]
     fn permission_hints() {
-        let f = PermFacts { euid: 1000, cap_sys_ptrace: false, yama_scope: Some(1), target_uid: Some(0) };
-        let h = permission_hint(&f);
+        let facts = |euid, cap, yama, target| PermFacts {
+            euid,
+            cap_sys_ptrace: cap,
+            yama_scope: yama,
+            target_uid: target,
+            seccomp: Some(0),
+            other_userns: false,
+        };
+        let h = permission_hint(&facts(1000, false, Some(1), Some(0)));
         assert!(h.contains("uid 1000 without CAP_SYS_PTRACE"), "{h}");
         assert!(h.contains("target runs as uid 0"), "{h}");
         assert!(h.contains("ptrace_scope is 1 (restricted"), "{h}");
-        let f = PermFacts { euid: 0, cap_sys_ptrace: true, yama_scope: Some(3), target_uid: Some(0) };
-        let h = permission_hint(&f);
+        let h = permission_hint(&facts(0, true, Some(3), Some(0)));
         assert!(h.starts_with("kernel.yama.ptrace_scope is 3 (no attach"), "{h}");
-        let f = PermFacts { euid: 0, cap_sys_ptrace: true, yama_scope: None, target_uid: None };
-        assert!(permission_hint(&f).contains("security module"));
-        let f = PermFacts { euid: 0, cap_sys_ptrace: false, yama_scope: Some(2), target_uid: None };
-        let h = permission_hint(&f);
+        assert!(permission_hint(&facts(0, true, None, None)).contains("security module"));
+        let h = permission_hint(&facts(0, false, Some(2), None));
         assert!(h.contains("runs as root without CAP_SYS_PTRACE") && h.contains("admin-only"), "{h}");
+    }
+
+    /// Every Yama value, with and without CAP_SYS_PTRACE: the value and its meaning are named
+    /// whenever they are (part of) the reason, and every message says what to do.
+    #[test]
+    fn yama_values() {
+        for scope in 0..=4 {
+            for cap in [false, true] {
+                let f = PermFacts {
+                    euid: 1000,
+                    cap_sys_ptrace: cap,
+                    yama_scope: Some(scope),
+                    target_uid: Some(1000),
+                    seccomp: Some(0),
+                    other_userns: false,
+                };
+                let h = permission_hint(&f);
+                println!("scope {scope} cap {cap}: {h}");
+                assert!(!h.is_empty() && !h.contains('\n') && !h.ends_with('.'), "{h}");
+                let named = h.contains(&format!("kernel.yama.ptrace_scope is {scope} ({})", yama_meaning(scope)));
+                assert!(named || (scope == 0 && !cap), "scope {scope} cap {cap}: {h}");
+                // With the capability, scopes 0-2 allow the attach, so something else refused it.
+                match (scope, cap) {
+                    (3, _) => assert!(h.starts_with("kernel.yama.ptrace_scope is 3 (no attach") && h.contains("reboot"), "{h}"),
+                    (1, false) => assert!(h.contains("set it to 0") && h.contains("CAP_SYS_PTRACE"), "{h}"),
+                    (2, false) => assert!(h.contains("admin-only") && h.contains("run it as root or grant CAP_SYS_PTRACE"), "{h}"),
+                    (0, false) => assert!(h.contains("run it as root or grant CAP_SYS_PTRACE") && !h.contains("yama"), "{h}"),
+                    (0..=2, true) => assert!(named && h.contains("security module"), "{h}"),
+                    (4, _) => assert!(h.contains("unknown value"), "{h}"),
+                    _ => unreachable!(),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seccomp_and_user_namespaces() {
+        let base = PermFacts {
+            euid: 0,
+            cap_sys_ptrace: true,
+            yama_scope: None,
+            target_uid: Some(0),
+            seccomp: Some(2),
+            other_userns: false,
+        };
+        let h = permission_hint(&base);
+        assert!(h.contains("seccomp filter (Seccomp: 2") && h.contains("seccomp=unconfined"), "{h}");
+        assert!(!h.contains("security module"), "the filter is the reason: {h}");
+        let h = permission_hint(&PermFacts { seccomp: Some(1), ..base });
+        assert!(h.contains("seccomp strict mode"), "{h}");
+        let h = permission_hint(&PermFacts { seccomp: Some(0), other_userns: true, ..base });
+        assert!(h.contains("another user namespace"), "{h}");
+        let h = permission_hint(&PermFacts { seccomp: None, ..base });
+        assert!(h.contains("Yama is off") && h.contains("security module"), "{h}");
     }
 }

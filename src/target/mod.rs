@@ -7,6 +7,7 @@
 pub mod core;
 pub mod image;
 pub mod live;
+pub mod ns;
 
 use crate::arch::Regs;
 use std::fmt;

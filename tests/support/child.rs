@@ -38,8 +38,11 @@ pub struct Child {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
-    /// The fixture's pid (checked against its READY line).
+    /// The fixture's pid in the tests' pid namespace (checked against its READY line).
     pub pid: u32,
+    /// The pid the fixture sees itself as (its READY line): `pid` unless it runs in another pid
+    /// namespace (started by [`Child::start_wrapped`]).
+    pub ns_pid: u32,
     pub scenario: String,
     pub info: Info,
 }
@@ -47,13 +50,33 @@ pub struct Child {
 impl Child {
     /// Starts `exe <scenario>` and waits for READY.
     pub fn start(exe: &Path, scenario: &str) -> Result<Child, String> {
-        Child::start_env(exe, scenario, &[])
+        Self::launch(&[], exe, scenario, &[])
     }
 
     /// [`Child::start`] with these environment variables set (after GOTRACEBACK, GODEBUG and
     /// GOMAXPROCS are removed from the inherited environment).
     pub fn start_env(exe: &Path, scenario: &str, env: &[(&str, &str)]) -> Result<Child, String> {
-        let mut cmd = Command::new(exe);
+        Self::launch(&[], exe, scenario, env)
+    }
+
+    /// Starts `wrapper... exe <scenario>` (e.g. `unshare --pid --fork --kill-child ...`) and
+    /// waits for READY. With a wrapper, the fixture is the wrapper's child, possibly in another
+    /// pid namespace; `pid` is then found as the wrapper's child whose innermost `NSpid` is the
+    /// pid READY names. The wrapper must make the fixture die with it (`--kill-child`): on
+    /// drop, the wrapper (our own child) is what is killed and reaped.
+    pub fn start_wrapped(wrapper: &[&str], exe: &Path, scenario: &str) -> Result<Child, String> {
+        Self::launch(wrapper, exe, scenario, &[])
+    }
+
+    fn launch(wrapper: &[&str], exe: &Path, scenario: &str, env: &[(&str, &str)]) -> Result<Child, String> {
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         cmd.arg(scenario)
             .env_remove("GOTRACEBACK")
             .env_remove("GODEBUG")
@@ -88,6 +111,7 @@ impl Child {
             lines: rx,
             stderr,
             pid,
+            ns_pid: pid,
             scenario: scenario.to_string(),
             info: Info::default(),
         };
@@ -97,8 +121,16 @@ impl Child {
             if let Some(text) = line.strip_prefix("INFO ") {
                 info.push(text.to_string());
             } else if let Some(p) = line.strip_prefix("READY ") {
-                if p.trim() != pid.to_string() {
-                    return Err(c.failure(&format!("READY names pid {p}, spawned {pid}")));
+                if wrapper.is_empty() {
+                    if p.trim() != pid.to_string() {
+                        return Err(c.failure(&format!("READY names pid {p}, spawned {pid}")));
+                    }
+                } else {
+                    let ns_pid: u32 = p.trim().parse().map_err(|_| c.failure(&format!("READY {p}")))?;
+                    c.pid = wrapped_pid(pid, ns_pid).ok_or_else(|| {
+                        c.failure(&format!("no child of wrapper {pid} has innermost NSpid {ns_pid}"))
+                    })?;
+                    c.ns_pid = ns_pid;
                 }
                 break;
             } else {
@@ -136,6 +168,17 @@ impl Child {
             Ok(())
         } else {
             Err(self.failure(&format!("want PONG, got {l:?}")))
+        }
+    }
+
+    /// `gc` → `GC`: the fixture ran `runtime.GC()`.
+    pub fn gc(&mut self) -> Result<(), String> {
+        self.send("gc")?;
+        let l = self.recv_line("GC")?;
+        if l == "GC" {
+            Ok(())
+        } else {
+            Err(self.failure(&format!("want GC, got {l:?}")))
         }
     }
 
@@ -236,13 +279,13 @@ impl Drop for Child {
                 _ => break,
             }
         }
-        // Still there (or wedged, e.g. left stopped): SIGKILL by pid, then reap.
+        // Still there (or wedged, e.g. left stopped): SIGKILL our own child (the fixture, or
+        // its wrapper, which takes the fixture with it) by pid, then reap.
         // SAFETY: kill(2) on the pid of our own child, which is not reaped yet.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
-
 /// The lines of `r` (a child's stdout), read by a thread, as they come.
 pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -255,6 +298,18 @@ pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
+}
+
+/// The child of `parent` whose innermost `NSpid` (its pid in its own namespace) is `ns_pid`.
+fn wrapped_pid(parent: u32, ns_pid: u32) -> Option<u32> {
+    let kids = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
+    kids.split_whitespace().filter_map(|k| k.parse().ok()).find(|&k: &u32| {
+        std::fs::read_to_string(format!("/proc/{k}/status"))
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("NSpid:")).map(str::to_string))
+            .and_then(|v| v.split_whitespace().last().and_then(|p| p.parse().ok()))
+            == Some(ns_pid)
+    })
 }
 
 /// The `State:` line of /proc/PID/status, e.g. "S (sleeping)".

@@ -1,0 +1,63 @@
+//! `goroscope ps`: the table and JSON of [`crate::ps::scan`].
+
+use crate::ps::{self, GoProcess};
+use clap::Args;
+use std::io::{self, Write};
+
+/// `ps` options.
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Print a JSON array of processes (docs/json-schema.md, "ps").
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Scans `/proc` and prints every Go process.
+pub fn run(args: &PsArgs, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
+    let scan = ps::scan(std::path::Path::new("/proc"))?;
+    if args.json {
+        serde_json::to_writer(&mut *out, &scan.processes)?;
+        writeln!(out)?;
+    } else {
+        table(&scan.processes, out)?;
+    }
+    if !quiet && !scan.denied.is_empty() {
+        let n = scan.denied.len();
+        let (s, list) = (if n == 1 { "" } else { "es" }, scan.denied.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        // SAFETY: geteuid cannot fail.
+        let why = if unsafe { libc::geteuid() } == 0 {
+            "not dumpable, or in a user namespace goroscope's does not own"
+        } else {
+            "run as root to see every process"
+        };
+        eprintln!("goroscope: {n} process{s} not shown, /proc/PID/exe refused ({why}): {}", list.join(" "));
+    }
+    Ok(())
+}
+
+/// Columns: PID, PPID, THREADS, GO, NAME, MODULE, BINARY (with the in-container pid and the
+/// stripped state in brackets when there is something to say).
+fn table(procs: &[GoProcess], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{:>7} {:>7} {:>7}  {:<10} {:<16} {:<32} BINARY", "PID", "PPID", "THREADS", "GO", "NAME", "MODULE")?;
+    for p in procs {
+        let module = match (&p.module, &p.module_version) {
+            (Some(m), Some(v)) if !v.is_empty() => format!("{m}@{v}"),
+            (Some(m), _) => m.clone(),
+            (None, _) => p.path.clone(),
+        };
+        let mut notes = Vec::new();
+        if p.ns_pids.len() > 1 {
+            notes.push(format!("pid {} in its namespace", p.ns_pids[p.ns_pids.len() - 1]));
+        }
+        if !p.stripped_word().is_empty() {
+            notes.push(p.stripped_word().to_string());
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" [{}]", notes.join(", ")) };
+        writeln!(
+            out,
+            "{:>7} {:>7} {:>7}  {:<10} {:<16} {:<32} {}{}",
+            p.pid, p.ppid, p.threads, p.go_version, p.name, module, p.exe, notes
+        )?;
+    }
+    Ok(())
+}
