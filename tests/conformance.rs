@@ -225,6 +225,16 @@ fn goroscope_matches_runtime_build_flavors() {
     report("goroscope dump vs runtime.Stack (build flavors)", &all, &results);
 }
 
+/// `--nonblocking` (no stop at all) on every scenario without a running goroutine (those
+/// are shown without a stack when the target is not stopped): every parked goroutine exact.
+#[test]
+fn nonblocking_matches_runtime() {
+    let quiet: Vec<&'static str> = SCENARIOS.iter().copied().filter(|s| !matches!(*s, "busy" | "all")).collect();
+    let cases = cases_with(&quiet, Flavor::Default, &["--nonblocking"]);
+    let results = run_matrix(&cases, conformance_case);
+    report("goroscope dump --nonblocking vs runtime.Stack", &cases, &results);
+}
+
 /// Self-check of the fixtures and the harness, independent of goroscope: two consecutive
 /// runtime dumps compare equal, i.e. every fixture is quiescent when it says READY.
 #[test]
