@@ -254,7 +254,7 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     copy(&[(ptr, len * 8)], &mut img);
     let gs: Vec<u64> = match img.slice(ptr, len * 8) {
         Some(b) => b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).filter(|&g| g != 0).collect(),
-        None => (0..len).filter_map(|i| img.read_u64(ptr + i * 8).ok()).filter(|&g| g != 0).collect(),
+        None => (0..len).filter_map(|i| img.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
     };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
     copy(&reqs, &mut img);
@@ -273,7 +273,7 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
     copy(&reqs, &mut img);
     let g0s: Vec<(u64, u64)> =
-        ms.iter().filter_map(|&m| img.read_u64(m + l.off(F::MG0)?).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
+        ms.iter().filter_map(|&m| img.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
     copy(&g0s, &mut img);
 
     // The used part of every stack, and the labels: from the pre-copy where still valid.
@@ -307,7 +307,7 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
                 let sp = t.regs.sp;
                 if (lo..hi).contains(&sp) {
                     sps[2] = sp;
-                } else if (m.g0_stack.0..m.g0_stack.1).contains(&sp) {
+                } else if (m.g0_stack.0..m.g0_stack.1).contains(&sp) && m.g0_stack.1 - sp <= MAX_STACK_COPY {
                     reqs.push((sp, m.g0_stack.1 - sp));
                 }
             }
@@ -349,7 +349,7 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
     }
     let mut out = Vec::with_capacity(len as usize);
     for i in 0..len {
-        let g = mem.read_u64(ptr + i * 8).map_err(|e| e.to_string())?;
+        let g = mem.read_u64(ptr.wrapping_add(i * 8)).map_err(|e| e.to_string())?;
         if g != 0 {
             out.push(g);
         }
@@ -399,7 +399,7 @@ pub fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> 
     mem.read_at(addr, &mut b).ok()?;
     let g0 = l.get(F::MG0, &b);
     let g0_stack = match (l.off(F::GStackLo), l.off(F::GStackHi)) {
-        (Some(lo), Some(hi)) if g0 != 0 => (mem.read_u64(g0 + lo).unwrap_or(0), mem.read_u64(g0 + hi).unwrap_or(0)),
+        (Some(lo), Some(hi)) if g0 != 0 => (mem.read_u64(g0.wrapping_add(lo)).unwrap_or(0), mem.read_u64(g0.wrapping_add(hi)).unwrap_or(0)),
         _ => (0, 0),
     };
     Some(RawM {
