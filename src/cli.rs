@@ -310,8 +310,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 Some(l) => l >= 2,
                 None => view.system || target.is_core(),
             };
-            let snap = take(&target, ro)?;
-            view::show(&snap, &view, view::Format::Go, &mut out)
+            if target.is_core() || view.format(view::Format::Go) != view::Format::Go {
+                let snap = take(&target, ro)?;
+                view::show(&snap, &view, view::Format::Go, &mut out)
+            } else {
+                dump_streamed(&target, &view, ro, &mut out)?
+            }
         }
         Command::Snapshot { pid, output, core } => {
             let snap = match &core {
@@ -343,7 +347,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             if json {
                 view::show(&snap, &view::ViewArgs { system, ..Default::default() }, view::Format::Json, &mut out)
             } else {
-                render::grs::render(&snap, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
+                render::grs::render(&snap.goroutines, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
             }
         }
         Command::Ps(a) => ps::run(&a, quiet, &mut out),
@@ -521,19 +525,40 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
     Ok(snap)
 }
 
+/// `dump` of a live target in Go's format: each goroutine is written as soon as it is built
+/// and then let go, so memory does not grow with the number of goroutines.
+fn dump_streamed(target: &Target, v: &view::ViewArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<io::Result<()>, String> {
+    // A progress line would break into the text if both go to the terminal.
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    let mut bar = progress::Bar::new(ctx.quiet || tty);
+    crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let Session::Live(live) = open(target, ctx)? else { unreachable!("a pid opens a live session") };
+    let text = view::GoText::new(&live.meta(std::time::Duration::ZERO), v)?;
+    let mut w = view::ChunkWriter::new(out);
+    let (snap, n) = live
+        .stream(&mut bar, &|c: &mut view::TextChunk, g| text.fold(c, g), &mut |c| w.write(c))
+        .map_err(|e| e.to_string())?;
+    bar.finish();
+    if !ctx.quiet {
+        eprintln!("{}", pause_line(&snap, n));
+    }
+    Ok(w.finish())
+}
+
 /// The one stderr line after a dump: how many goroutines, and the pause (or the core).
 fn report(target: &Target, snap: &Snapshot) {
+    let n = snap.goroutines.len();
     if snap.meta.source == "core" {
-        let n = snap.goroutines.len();
         eprintln!("goroscope: {n} goroutine{}, from {}", if n == 1 { "" } else { "s" }, target.describe());
     } else {
-        eprintln!("{}", pause_line(snap));
+        eprintln!("{}", pause_line(snap, n));
     }
 }
 
-/// `goroscope: N goroutines, target paused X ms`: the report after a live snapshot.
-pub fn pause_line(snap: &Snapshot) -> String {
-    let n = snap.goroutines.len();
+/// `goroscope: N goroutines, target paused X ms`: the report after a live snapshot of `n`
+/// goroutines.
+pub fn pause_line(snap: &Snapshot, n: usize) -> String {
     let s = if n == 1 { "" } else { "s" };
     if snap.meta.nonblocking {
         let u = snap.meta.unsettled;

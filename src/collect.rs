@@ -5,14 +5,16 @@ use crate::arch::Arch;
 use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
-use crate::snapshot::{Goroutine, Meta, Snapshot, Thread};
+use crate::snapshot::{Goroutine, Meta, Name, Snapshot, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::runtime::Discovery;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
+use crate::target::image::MemoryImage;
 use crate::target::ns;
 use crate::runtime::blocked;
-use crate::target::{MemoryReader, ThreadState};
-use crate::unwind::{self, JumpTo, Limits, Start, StackEnd, symbolize};
+use crate::target::{MemoryReader, ThreadState, Windowed};
+use crate::unwind::symbolize::Symbolizer;
+use crate::unwind::{self, JumpTo, Limits, Start, StackEnd};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -248,8 +250,60 @@ impl LiveSession {
         }
     }
 
+    /// [`LiveSession::snapshot_progress`] for output that does not need every goroutine at
+    /// once: goroutines are built in chunks on every CPU and handed to `fold`, then each chunk
+    /// to `sink` in `allgs` order, and not kept. The snapshot returned has no goroutines and
+    /// no objects; the count is how many goroutines there were.
+    pub fn stream<C: Default + Send>(
+        &self,
+        progress: &mut dyn Progress,
+        fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<(Snapshot, usize), DumpError> {
+        if self.nonblocking {
+            let mut snap = self.snapshot_nonblocking()?;
+            let gs = std::mem::take(&mut snap.goroutines);
+            let n = gs.len();
+            let mut acc = C::default();
+            for (i, g) in gs.into_iter().enumerate() {
+                fold(&mut acc, g);
+                if (i + 1) % CHUNK == 0 {
+                    sink(std::mem::take(&mut acc));
+                }
+            }
+            sink(acc);
+            return Ok((snap, n));
+        }
+        let (freeze, copy) = self.frozen_copy(progress)?;
+        let pause = freeze.thaw();
+        let (snap, n, _) = self.build_with(copy, pause, progress, fold, sink)?;
+        Ok((snap, n))
+    }
+
     /// Builds the snapshot from a copy (the target may run again, or still be held).
     fn build(&self, copy: FrozenCopy, pause: Duration, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+        let mut gs = Vec::new();
+        let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+        let (mut snap, _, image) = self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
+        snap.goroutines = gs;
+        // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        progress.stage("reading what blocked goroutines wait on", 0, 0);
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        Ok(snap)
+    }
+
+    /// Builds the snapshot from a copy, its goroutines going to `fold` and `sink` (see
+    /// [`LiveSession::stream`]); also returns their count and the copied memory.
+    fn build_with<C: Default + Send>(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+        fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<(Snapshot, usize, MemoryImage), DumpError> {
         let FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
         let copied_bytes = cap.img.total_bytes();
         let stacks_reused = cap.reused() as u64;
@@ -264,27 +318,23 @@ impl LiveSession {
         meta.copied_bytes = copied_bytes;
         meta.precopy_ns = precopy_ns;
         meta.stacks_reused = stacks_reused;
-        let mut snap = build_snapshot(&self.rt, &image, &threads, nanotime, meta, progress)
-            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
         // Thread ids as goroscope's namespace (and the pid it was given) numbers them.
+        let ours = |acc: &mut C, mut g: Goroutine| {
+            g.thread = g.thread.map(|t| tids.to_ours(t));
+            fold(acc, g)
+        };
+        let (mut snap, n) = build_streamed(&self.rt, &image, &threads, nanotime, meta, progress, &ours, sink)
+            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
         for t in &mut snap.threads {
             t.tid = tids.to_ours(t.tid);
         }
-        for g in &mut snap.goroutines {
-            g.thread = g.thread.map(|t| tids.to_ours(t));
-        }
-        // What blocked goroutines wait on: read after the thaw, validated against the copy.
-        progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
-        Ok(snap)
+        Ok((snap, n, image))
     }
 }
 
 impl LiveSession {
     /// The facts of a snapshot of this process taken now, `pause` long stopped.
-    fn meta(&self, pause: Duration) -> Meta {
+    pub fn meta(&self, pause: Duration) -> Meta {
         Meta {
             source: "live".into(),
             host: hostname(),
@@ -533,43 +583,34 @@ pub fn monotonic_now() -> i64 {
 /// Builds the snapshot from a copied (or core) memory image.
 pub fn build_snapshot(
     rt: &Runtime,
-    mem: &impl MemoryReader,
+    mem: &(impl MemoryReader + Sync),
     threads: &[ThreadState],
     nanotime: i64,
     meta: Meta,
     progress: &mut dyn Progress,
 ) -> Result<Snapshot, RuntimeError> {
-    let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
-    let total = gs.len();
-    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
-    let mut out = Vec::with_capacity(gs.len());
-    let mut tid_goid = HashMap::new();
-    for (i, g) in gs.into_iter().enumerate() {
-        if i % 256 == 0 {
-            progress.stage("unwinding goroutines", i, total);
-        }
-        let raw = match goroutines::read_g(rt, mem, g) {
-            Ok(r) => r,
-            Err(e) => {
-                out.push(Goroutine {
-                    addr: g,
-                    state: "unreadable".into(),
-                    stack_error: Some(e.to_string()),
-                    ..Default::default()
-                });
-                continue;
-            }
-        };
-        if status::is_dead(raw.status, rt.version()) {
-            continue;
-        }
-        let m = goroutines::read_m(rt, mem, raw.m);
-        let gr = build_goroutine(rt, mem, &raw, m.as_ref(), &by_tid, nanotime);
-        if let Some(t) = gr.thread {
-            tid_goid.insert(t, gr.id);
-        }
-        out.push(gr);
-    }
+    let mut out = Vec::new();
+    let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+    let (mut snap, _) = build_streamed(rt, mem, threads, nanotime, meta, progress, &keep, &mut |v| out.extend(v))?;
+    snap.goroutines = out;
+    Ok(snap)
+}
+
+/// [`build_snapshot`] with the goroutines going to `fold` and `sink` as [`walk`] builds them,
+/// not kept: the snapshot returned has none; the count is how many there were.
+#[allow(clippy::too_many_arguments)]
+pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
+    rt: &Runtime,
+    mem: &M,
+    threads: &[ThreadState],
+    nanotime: i64,
+    meta: Meta,
+    progress: &mut dyn Progress,
+    fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+    sink: &mut dyn FnMut(C),
+) -> Result<(Snapshot, usize), RuntimeError> {
+    let walked = walk(rt, mem, threads, nanotime, progress, fold, sink)?;
+    let tid_goid: HashMap<i32, u64> = walked.on_threads.into_iter().collect();
     let code = rt.code();
     let threads = threads
         .iter()
@@ -588,7 +629,222 @@ pub fn build_snapshot(
             }
         })
         .collect();
-    Ok(Snapshot { meta, goroutines: out, threads, objects: Vec::new() })
+    Ok((Snapshot { meta, goroutines: Vec::new(), threads, objects: Vec::new() }, walked.count))
+}
+
+/// What a [`walk`] tells besides the goroutines themselves.
+pub struct Walked {
+    /// Goroutines built.
+    pub count: usize,
+    /// (thread id, goroutine id) of every goroutine running on a thread.
+    pub on_threads: Vec<(i32, u64)>,
+}
+
+/// Goroutines built at a time by one thread of a [`walk`].
+const CHUNK: usize = 256;
+/// Chunks a [`walk`] builds ahead of the one its sink waits for: the memory a streamed dump
+/// holds besides the copy.
+const AHEAD: usize = 16;
+/// Most threads a [`walk`] uses.
+const MAX_WALKERS: usize = 8;
+
+/// Builds every goroutine of `allgs` (dead ones left out) from copied memory, on as many
+/// threads as there are CPUs, in chunks: `fold` adds each goroutine to its chunk's value (it
+/// may keep it, or render it and let it go), and `sink` gets the chunks in `allgs` order.
+pub fn walk<M, C>(
+    rt: &Runtime,
+    mem: &M,
+    threads: &[ThreadState],
+    nanotime: i64,
+    progress: &mut dyn Progress,
+    fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+    sink: &mut dyn FnMut(C),
+) -> Result<Walked, RuntimeError>
+where
+    M: MemoryReader + Sync,
+    C: Default + Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, mpsc};
+
+    let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
+    let total = gs.len();
+    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
+    let chunks: Vec<&[u64]> = gs.chunks(CHUNK).collect();
+    let build = |w: &mut Walker<'_, M>, chunk: &[u64]| {
+        let mut acc = C::default();
+        let mut n = Walked { count: 0, on_threads: Vec::new() };
+        for &g in chunk {
+            if let Some(gr) = w.goroutine(g) {
+                n.count += 1;
+                if let Some(t) = gr.thread {
+                    n.on_threads.push((t, gr.id));
+                }
+                fold(&mut acc, gr);
+            }
+        }
+        (acc, n)
+    };
+    let mut walked = Walked { count: 0, on_threads: Vec::new() };
+    let mut add = |n: Walked| {
+        walked.count += n.count;
+        walked.on_threads.extend(n.on_threads);
+    };
+    let walkers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WALKERS).min(chunks.len());
+    if walkers <= 1 {
+        let mut w = Walker::new(rt, mem, &by_tid, nanotime);
+        for (i, chunk) in chunks.iter().enumerate() {
+            progress.stage("unwinding goroutines", i * CHUNK, total);
+            let (acc, n) = build(&mut w, chunk);
+            add(n);
+            sink(acc);
+        }
+        return Ok(walked);
+    }
+    // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
+    // sink needs next (that one is always taken, so nothing waits for ever).
+    let next = AtomicUsize::new(0);
+    let sunk = (Mutex::new(0usize), Condvar::new());
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, C, Walked)>();
+        for _ in 0..walkers {
+            let tx = tx.clone();
+            let (next, sunk, chunks, by_tid, build) = (&next, &sunk, &chunks, &by_tid, &build);
+            s.spawn(move || {
+                let mut w = Walker::new(rt, mem, by_tid, nanotime);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
+                    while i >= *done + AHEAD {
+                        done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
+                    }
+                    drop(done);
+                    let (acc, n) = build(&mut w, chunk);
+                    if tx.send((i, acc, n)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, acc, n) in rx {
+            pending.insert(i, (acc, n));
+            while let Some((acc, n)) = pending.remove(&want) {
+                add(n);
+                sink(acc);
+                want += 1;
+                *sunk.0.lock().unwrap_or_else(|e| e.into_inner()) = want;
+                sunk.1.notify_all();
+                progress.stage("unwinding goroutines", want * CHUNK, total);
+            }
+        }
+    });
+    Ok(walked)
+}
+
+/// Builds goroutines from copied memory: reads each g, unwinds and symbolizes its stack.
+/// Each thread of a [`walk`] has its own (its caches are not shared).
+struct Walker<'a, M> {
+    rt: &'a Runtime,
+    mem: &'a M,
+    by_tid: &'a HashMap<u64, &'a ThreadState>,
+    nanotime: i64,
+    sym: Symbolizer<'a>,
+    /// Header states by (status, wait reason).
+    states: HashMap<(u32, u8), Name>,
+}
+
+impl<'a, M: MemoryReader> Walker<'a, M> {
+    fn new(rt: &'a Runtime, mem: &'a M, by_tid: &'a HashMap<u64, &'a ThreadState>, nanotime: i64) -> Self {
+        Walker { rt, mem, by_tid, nanotime, sym: Symbolizer::new(rt.code()), states: HashMap::new() }
+    }
+
+    /// The goroutine whose g is at `g`; `None` for a dead one.
+    fn goroutine(&mut self, g: u64) -> Option<Goroutine> {
+        let (rt, mem) = (self.rt, self.mem);
+        let raw = match goroutines::read_g(rt, mem, g) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Goroutine {
+                    addr: g,
+                    state: "unreadable".into(),
+                    stack_error: Some(e.to_string()),
+                    ..Default::default()
+                });
+            }
+        };
+        if status::is_dead(raw.status, rt.version()) {
+            return None;
+        }
+        let m = goroutines::read_m(rt, mem, raw.m);
+        Some(self.build(&raw, m.as_ref()))
+    }
+
+    fn build(&mut self, raw: &RawG, m: Option<&RawM>) -> Goroutine {
+        let (rt, mem) = (self.rt, self.mem);
+        let code = rt.code();
+        let v = rt.version();
+        let (start, jump) = start_of(rt, raw, m, self.by_tid);
+        // The goroutine's own stack from where the unwind starts, read without a lookup in
+        // the whole image for every word.
+        let window = if (raw.stack.0..raw.stack.1).contains(&start.sp) {
+            mem.slice(start.sp, raw.stack.1 - start.sp)
+        } else {
+            None
+        };
+        let stack = Windowed { lo: start.sp, bytes: window.unwrap_or(&[]), rest: mem };
+        // A running goroutine whose saved registers are cleared and whose thread could not be
+        // used has no stack to show: printed as the runtime does ("stack unavailable").
+        let unwound = if raw.status == status::RUNNING && start.sp == 0 {
+            unwind::Unwound { frames: Vec::new(), end: StackEnd::Complete { sp: 0 } }
+        } else {
+            unwind::unwind(code, &stack, start, jump, Limits::default())
+        };
+        let stack_error = match unwound.end {
+            StackEnd::Truncated(e) => Some(e.to_string()),
+            _ => None,
+        };
+        let frames = self.sym.logical_frames(&stack, &unwound);
+        let waiting = raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26));
+        let reason = if waiting { raw.waitreason } else { 0 };
+        let state = self
+            .states
+            .entry((raw.status, reason))
+            .or_insert_with(|| match reason {
+                0 => status::status_name(raw.status, v).into(),
+                r => rt.wait_reasons.get(r as usize).map(|s| s.as_str()).unwrap_or("unknown wait reason").into(),
+            })
+            .clone();
+        let wait_minutes = if (raw.status == status::WAITING || raw.status == status::SYSCALL) && raw.waitsince != 0 {
+            (self.nanotime - raw.waitsince) / 60_000_000_000
+        } else {
+            0
+        };
+        let (start_func, system) = self.sym.start(raw.startpc);
+        Goroutine {
+            id: raw.goid,
+            addr: raw.addr,
+            status: raw.status,
+            scan: raw.scan,
+            state,
+            wait_minutes,
+            locked_to_thread: raw.locked,
+            system,
+            m_id: m.map(|m| m.id),
+            m_addr: raw.m,
+            thread: m.filter(|m| m.curg == raw.addr).and_then(|m| i32::try_from(m.procid).ok()).filter(|&t| t != 0),
+            frames,
+            stack_error,
+            created_by: self.sym.created_by(raw.goid, raw.gopc),
+            parent_id: raw.parent_goid,
+            start_func,
+            labels: crate::runtime::labels::read(rt, mem, raw.labels),
+            blocked_on: Vec::new(),
+        }
+    }
 }
 
 /// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
@@ -620,61 +876,4 @@ fn start_of(rt: &Runtime, raw: &RawG, m: Option<&RawM>, by_tid: &HashMap<u64, &T
         return (Start { pc: raw.syscall.0, sp: raw.syscall.1, lr: 0, syscall: true, trap: false }, None);
     }
     (sched, None)
-}
-
-fn build_goroutine(
-    rt: &Runtime,
-    mem: &impl MemoryReader,
-    raw: &RawG,
-    m: Option<&RawM>,
-    by_tid: &HashMap<u64, &ThreadState>,
-    nanotime: i64,
-) -> Goroutine {
-    let code = rt.code();
-    let v = rt.version();
-    let (start, jump) = start_of(rt, raw, m, by_tid);
-    // A running goroutine whose saved registers are cleared and whose thread could not be
-    // used has no stack to show: printed as the runtime does ("stack unavailable").
-    let unwound = if raw.status == status::RUNNING && start.sp == 0 {
-        unwind::Unwound { frames: Vec::new(), end: StackEnd::Complete { sp: 0 } }
-    } else {
-        unwind::unwind(code, mem, start, jump, Limits::default())
-    };
-    let stack_error = match unwound.end {
-        StackEnd::Truncated(e) => Some(e.to_string()),
-        _ => None,
-    };
-    let frames = symbolize::logical_frames(code, mem, &unwound);
-    let state = if (raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26))) && raw.waitreason != 0
-    {
-        rt.wait_reasons.get(raw.waitreason as usize).cloned().unwrap_or_else(|| "unknown wait reason".into())
-    } else {
-        status::status_name(raw.status, v).to_string()
-    };
-    let wait_minutes = if (raw.status == status::WAITING || raw.status == status::SYSCALL) && raw.waitsince != 0 {
-        (nanotime - raw.waitsince) / 60_000_000_000
-    } else {
-        0
-    };
-    let start_func = code.tab.func_for_pc(raw.startpc).map(|f| code.tab.name(f).to_string()).unwrap_or_default();
-    Goroutine {
-        id: raw.goid,
-        addr: raw.addr,
-        status: raw.status,
-        scan: raw.scan,
-        state,
-        wait_minutes,
-        locked_to_thread: raw.locked,
-        system: symbolize::is_system_goroutine(code, raw.startpc),
-        m_id: m.map(|m| m.id),
-        m_addr: raw.m,
-        thread: m.filter(|m| m.curg == raw.addr).and_then(|m| i32::try_from(m.procid).ok()).filter(|&t| t != 0),
-        frames,
-        stack_error,
-        created_by: symbolize::created_by(code, raw.goid, raw.gopc),
-        parent_id: raw.parent_goid,
-        start_func,
-        labels: crate::runtime::labels::read(rt, mem, raw.labels),
-        blocked_on: Vec::new(),
-    }
 }

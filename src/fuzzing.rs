@@ -211,7 +211,7 @@ impl UnwindSetup {
         let arch = if flags & unwind_flag::ARM64 != 0 { Arch::Arm64 } else { self.bin.arch };
         let code = Code { arch, tab: &self.bin.pclntab, ids: &self.ids };
         let unwound = unwind::unwind(code, &mem, start, jump, Limits { max_frames: MAX_FUZZ_FRAMES });
-        let _ = symbolize::logical_frames(code, &mem, &unwound);
+        let _ = symbolize::Symbolizer::new(code).logical_frames(&mem, &unwound);
     }
 
     /// A seed input: a consistent amd64 stack of up to `depth` frames, each function and pc

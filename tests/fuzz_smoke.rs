@@ -248,7 +248,7 @@ fn text_dumps() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (level, labels) in [(1, false), (2, true)] {
         let mut b = Vec::new();
-        render(&snap, Options { level, labels }, &mut b).unwrap();
+        render(&snap.meta, &snap.goroutines, Options { level, labels }, &mut b).unwrap();
         out.push(b);
     }
     out.push(

@@ -172,7 +172,7 @@ fn check(version: &str, arch: &str, bin: &Path, src_file: &Path) -> Result<Strin
         let name = name.strip_suffix(".abi0").unwrap_or(name);
         // Go 1.19's pclntab already stores generic shapes as "[...]"; its symtab keeps them.
         let name = if tab.name(f).contains("[...]") {
-            goroscope::unwind::symbolize::print_name(name)
+            goroscope::unwind::symbolize::print_name(name).into_owned()
         } else {
             name.to_string()
         };

@@ -66,7 +66,7 @@ mod tests {
                 s.goroutines.push(Goroutine {
                     id,
                     state: "chan send".into(),
-                    frames: vec![Frame { function: f.to_string(), ..Default::default() }],
+                    frames: vec![Frame { function: (*f).into(), ..Default::default() }],
                     ..Default::default()
                 });
                 id += 1;
@@ -81,7 +81,7 @@ mod tests {
         let b = snap(&[("main.leak", 30), ("main.worker", 4), ("main.new", 2)]);
         let d = diff(&a, &b, &GroupBy::Stack, |_| true);
         let got: Vec<(String, usize, usize)> =
-            d.iter().map(|c| (c.example.frames[0].function.clone(), c.before, c.after)).collect();
+            d.iter().map(|c| (c.example.frames[0].function.to_string(), c.before, c.after)).collect();
         assert_eq!(
             got,
             vec![("main.leak".into(), 10, 30), ("main.new".into(), 0, 2), ("main.gone".into(), 1, 0)]

@@ -47,7 +47,7 @@ impl Cond {
             Cond::Label(k, v) => g.labels.iter().any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
             Cond::Running => g.thread.is_some(),
             Cond::User => !g.system,
-            Cond::State(s) => g.state == *s,
+            Cond::State(s) => *g.state == **s,
         }
     }
 }
@@ -66,7 +66,7 @@ impl Filter {
         if g.system && !self.system {
             return false;
         }
-        if !self.states.is_empty() && !self.states.iter().any(|s| g.state == *s) {
+        if !self.states.is_empty() && !self.states.iter().any(|s| *g.state == **s) {
             return false;
         }
         if let Some(m) = self.wait_min {
@@ -138,7 +138,7 @@ mod tests {
     fn g(state: &str, funcs: &[&str]) -> Goroutine {
         Goroutine {
             state: state.into(),
-            frames: funcs.iter().map(|f| Frame { function: f.to_string(), file: "x.go".into(), line: 4, ..Default::default() }).collect(),
+            frames: funcs.iter().map(|f| Frame { function: (*f).into(), file: "x.go".into(), line: 4, ..Default::default() }).collect(),
             ..Default::default()
         }
     }

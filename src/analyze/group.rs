@@ -66,7 +66,7 @@ impl<'s> Group<'s> {
     pub fn states(&self) -> Vec<&'s str> {
         let mut v: Vec<&str> = Vec::new();
         for g in &self.members {
-            if !v.contains(&g.state.as_str()) {
+            if !v.contains(&&*g.state) {
                 v.push(&g.state);
             }
         }
@@ -84,7 +84,7 @@ impl<'s> Group<'s> {
 pub fn key(g: &Goroutine, by: &GroupBy) -> String {
     match by {
         GroupBy::Stack => {
-            let mut k = g.state.clone();
+            let mut k = g.state.to_string();
             for f in g.frames.iter().filter(|f| !f.hidden) {
                 k.push('\n');
                 k.push_str(&format!("{} {}:{}", f.function, f.file, f.line));
@@ -111,9 +111,9 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
             None => "(no go statement)".into(),
         },
         GroupBy::Start => {
-            if g.start_func.is_empty() { "(unknown start)".into() } else { g.start_func.clone() }
+            if g.start_func.is_empty() { "(unknown start)".into() } else { g.start_func.to_string() }
         }
-        GroupBy::State => g.state.clone(),
+        GroupBy::State => g.state.to_string(),
         GroupBy::Label(k) => match g.labels.iter().find(|(lk, _)| lk == k) {
             Some((_, v)) => format!("{k}={v}"),
             None => format!("{k} unset"),

@@ -100,34 +100,91 @@ impl ViewArgs {
     }
 }
 
+/// Go's traceback text of goroutines as a streamed dump builds them
+/// ([`crate::collect::LiveSession::stream`]): each kept goroutine is rendered into its chunk.
+pub struct GoText {
+    filter: Filter,
+    opts: render::traceback::Options,
+    version: crate::version::GoVersion,
+}
+
+/// Text of a chunk of goroutines, and how many it holds.
+#[derive(Default)]
+pub struct TextChunk {
+    text: Vec<u8>,
+    n: usize,
+}
+
+impl GoText {
+    /// The text the options ask for, for a snapshot with these facts.
+    pub fn new(meta: &crate::snapshot::Meta, v: &ViewArgs) -> Result<GoText, String> {
+        Ok(GoText { filter: v.filter()?, opts: traceback_options(meta, v), version: render::traceback::version(meta) })
+    }
+
+    /// Renders `g` into `chunk` if the filter keeps it and the traceback prints it.
+    pub fn fold(&self, chunk: &mut TextChunk, g: Goroutine) {
+        if !self.filter.keep(&g) || !render::traceback::printed(&g, self.opts) {
+            return;
+        }
+        if chunk.n > 0 {
+            chunk.text.push(b'\n');
+        }
+        chunk.n += 1;
+        // Writing into a Vec cannot fail.
+        let _ = render::traceback::goroutine(&g, self.version, self.opts, &mut chunk.text);
+    }
+}
+
+/// Writes chunks of text blank-line separated, keeping the first error.
+pub struct ChunkWriter<'w> {
+    out: &'w mut dyn Write,
+    written: bool,
+    result: io::Result<()>,
+}
+
+impl<'w> ChunkWriter<'w> {
+    /// A writer to `out`.
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        ChunkWriter { out, written: false, result: Ok(()) }
+    }
+
+    /// Writes one chunk (nothing after an error).
+    pub fn write(&mut self, c: TextChunk) {
+        if c.n == 0 || self.result.is_err() {
+            return;
+        }
+        if self.written {
+            self.result = self.out.write_all(b"\n");
+        }
+        self.written = true;
+        if self.result.is_ok() {
+            self.result = self.out.write_all(&c.text);
+        }
+    }
+
+    /// The first error, if any.
+    pub fn finish(self) -> io::Result<()> {
+        self.result
+    }
+}
+
+/// The traceback format the options ask for, for a snapshot with these facts.
+pub fn traceback_options(meta: &crate::snapshot::Meta, v: &ViewArgs) -> render::traceback::Options {
+    render::traceback::Options { level: if v.system { 2 } else { 1 }, labels: meta.traceback_labels }
+}
+
 /// Renders a snapshot as the options say.
 pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write) -> io::Result<()> {
     let f = v.filter().map_err(io::Error::other)?;
     let by = v.group_by().map_err(io::Error::other)?;
     let kept: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| f.keep(g)).collect();
     match v.format(default) {
-        Format::Go | Format::Grs | Format::Json => {
-            let sub = Snapshot {
-                meta: snap.meta.clone(),
-                goroutines: kept.into_iter().cloned().collect(),
-                threads: snap.threads.clone(),
-                objects: snap.objects.clone(),
-            };
-            match v.format(default) {
-                Format::Go => {
-                    let opts = render::traceback::Options {
-                        level: if v.system { 2 } else { 1 },
-                        labels: snap.meta.traceback_labels,
-                    };
-                    render::traceback::render(&sub, opts, out)
-                }
-                Format::Grs => {
-                    let opts = render::grs::Options { system: v.system, ..Default::default() };
-                    render::grs::render(&sub, opts, out)
-                }
-                _ => render::json::render(&sub, out),
-            }
+        Format::Go => render::traceback::render(&snap.meta, kept, traceback_options(&snap.meta, v), out),
+        Format::Grs => {
+            let opts = render::grs::Options { system: v.system, ..Default::default() };
+            render::grs::render(kept, opts, out)
         }
+        Format::Json => render::json::render(snap, &kept, out),
         Format::Grouped => {
             let n = kept.len();
             let groups = group::group(kept, &by);

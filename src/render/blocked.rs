@@ -42,14 +42,14 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
         writeln!(out)?;
         let mut states: Vec<&str> = Vec::new();
         for g in &gs {
-            if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&g.state.as_str()) {
+            if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&&*g.state) {
                 states.push(&g.state);
             }
         }
         for st in states {
             let ids: Vec<u64> = gs
                 .iter()
-                .filter(|g| g.state == st && g.blocked_on.iter().any(|b| b.addr == o.addr))
+                .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
                 .map(|g| g.id)
                 .collect();
             write!(out, "    {} goroutine{} in {st}:", ids.len(), if ids.len() == 1 { "" } else { "s" })?;

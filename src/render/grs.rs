@@ -3,7 +3,7 @@
 
 use super::bt;
 use super::color::Palette;
-use crate::snapshot::{Goroutine, Loc, Snapshot};
+use crate::snapshot::{Goroutine, Loc};
 use std::io::{self, Write};
 
 /// Options of the goroutine list.
@@ -24,8 +24,8 @@ pub struct Options {
 }
 
 /// Writes the list.
-pub fn render(snap: &Snapshot, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let gs: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| opts.system || !g.system).collect();
+pub fn render<'g>(gs: impl IntoIterator<Item = &'g Goroutine>, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+    let gs: Vec<&Goroutine> = gs.into_iter().filter(|g| opts.system || !g.system).collect();
     list(&gs, opts, "", out)?;
     writeln!(out, "[{} goroutines]", gs.len())
 }

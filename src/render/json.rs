@@ -1,13 +1,30 @@
 //! JSON: the snapshot model as it is (`docs/json-schema.md` describes every field). Stable:
 //! fields are only ever added, and the snapshot file's `version` says which schema it is.
 
-use crate::snapshot::Snapshot;
 use crate::snapshot::store::{FORMAT, VERSION};
+use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject, Thread};
+use serde::Serialize;
 use std::io::{self, Write};
 
-/// Writes `{"format": ..., "version": ..., "snapshot": {...}}` on one line.
-pub fn render(snap: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-    let v = serde_json::json!({ "format": FORMAT, "version": VERSION, "snapshot": snap });
-    serde_json::to_writer(&mut *out, &v)?;
+/// A snapshot with some of its goroutines, serialized as a [`Snapshot`] is.
+#[derive(Serialize)]
+struct Part<'a> {
+    meta: &'a Meta,
+    goroutines: &'a [&'a Goroutine],
+    threads: &'a [Thread],
+    objects: &'a [SyncObject],
+}
+
+/// Writes `{"format": ..., "version": ..., "snapshot": {...}}` on one line, the snapshot
+/// with only the goroutines `gs`.
+pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        format: &'a str,
+        version: u32,
+        snapshot: Part<'a>,
+    }
+    let snapshot = Part { meta: &snap.meta, goroutines: gs, threads: &snap.threads, objects: &snap.objects };
+    serde_json::to_writer(&mut *out, &Doc { format: FORMAT, version: VERSION, snapshot })?;
     writeln!(out)
 }

@@ -57,7 +57,7 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
 pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut strings = Strings::default();
     strings.id("");
-    let mut functions: HashMap<(String, String), u64> = HashMap::new();
+    let mut functions: HashMap<(crate::snapshot::Name, crate::snapshot::Name), u64> = HashMap::new();
     let mut function_msgs: Vec<Vec<u8>> = Vec::new();
     let mut locations: HashMap<String, u64> = HashMap::new();
     let mut location_msgs: Vec<Vec<u8>> = Vec::new();

@@ -2,7 +2,7 @@
 //! target's Go version (`goroutineheader`, `traceback1`, `traceback2`, `printcreatedby1` in
 //! `src/runtime/traceback.go`), so panicparse and goroutine-inspect read it.
 
-use crate::snapshot::{Frame, Goroutine, Snapshot};
+use crate::snapshot::{Frame, Goroutine, Meta};
 use crate::unwind::symbolize::print_name;
 use crate::version::GoVersion;
 use std::io::{self, Write};
@@ -25,14 +25,12 @@ pub struct Options {
     pub labels: bool,
 }
 
-/// Writes every goroutine, blank-line separated, as the runtime's all-goroutine traceback.
-pub fn render(snap: &Snapshot, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let v = GoVersion::parse(&snap.meta.go_version).unwrap_or(GoVersion::new(1, 27, 0));
+/// Writes goroutines of a snapshot with these facts, blank-line separated, as the runtime's
+/// all-goroutine traceback.
+pub fn render<'g>(meta: &Meta, gs: impl IntoIterator<Item = &'g Goroutine>, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+    let v = version(meta);
     let mut first = true;
-    for g in &snap.goroutines {
-        if g.system && opts.level < 2 {
-            continue;
-        }
+    for g in gs.into_iter().filter(|g| printed(g, opts)) {
         if !first {
             writeln!(out)?;
         }
@@ -40,6 +38,16 @@ pub fn render(snap: &Snapshot, opts: Options, out: &mut dyn Write) -> io::Result
         goroutine(g, v, opts, out)?;
     }
     Ok(())
+}
+
+/// Whether the traceback prints `g` at all: system goroutines only at level 2.
+pub fn printed(g: &Goroutine, opts: Options) -> bool {
+    !g.system || opts.level >= 2
+}
+
+/// The Go version whose format to print (1.27 when the snapshot does not say).
+pub fn version(meta: &Meta) -> GoVersion {
+    GoVersion::parse(&meta.go_version).unwrap_or(GoVersion::new(1, 27, 0))
 }
 
 /// Writes one goroutine: header, frames, created-by.
@@ -181,17 +189,51 @@ fn quoted(s: &str) -> String {
 }
 
 fn frame(f: &Frame, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}({})", print_name(&f.function), f.args)?;
-    write!(out, "\t{}:{}", f.file, f.line)?;
+    // Written piece by piece: a dump prints millions of these lines.
+    out.write_all(print_name(&f.function).as_bytes())?;
+    out.write_all(b"(")?;
+    out.write_all(f.args.as_bytes())?;
+    out.write_all(b")\n\t")?;
+    out.write_all(f.file.as_bytes())?;
+    out.write_all(b":")?;
+    let mut buf = [0u8; 20];
+    out.write_all(decimal(u64::from(f.line), &mut buf))?;
     if !f.inlined {
         if f.pc > f.entry {
-            write!(out, " +{:#x}", f.pc - f.entry)?;
+            out.write_all(b" +0x")?;
+            out.write_all(hex(f.pc - f.entry, &mut buf))?;
         }
         if opts.level >= 2 {
             write!(out, " fp={:#x} sp={:#x} pc={:#x}", f.fp, f.sp, f.pc)?;
         }
     }
     writeln!(out)
+}
+
+/// `v` in decimal, in `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// `v` in lower-case hexadecimal without a prefix, in `buf`.
+fn hex(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,7 +244,7 @@ mod elision_tests {
     /// physical, plus `inlined` inlined user frames on the innermost visible one.
     fn deep(hidden: usize, visible: usize, inlined: usize) -> Goroutine {
         let f = |name: &str, hidden: bool, inlined: bool| Frame {
-            function: name.to_string(),
+            function: name.into(),
             file: "/x.go".into(),
             line: 1,
             pc: 0x10,
@@ -250,5 +292,19 @@ mod elision_tests {
         let t = text(&deep(3, 147, 0), 21);
         assert_eq!(lines(&t, "main.rec("), 100);
         assert!(t.contains("\n...47 frames elided...\n"), "{t}");
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_format_does() {
+        let mut buf = [0u8; 20];
+        for v in [0u64, 1, 9, 10, 15, 16, 255, 4096, 123_456_789, u64::MAX] {
+            assert_eq!(decimal(v, &mut buf), v.to_string().as_bytes());
+            assert_eq!(hex(v, &mut buf), format!("{v:x}").as_bytes());
+        }
     }
 }

@@ -137,7 +137,7 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
     for g in gs.iter() {
         for b in &g.blocked_on {
             if let Some(o) = objects.get_mut(&b.addr) {
-                *o.waiters.entry(g.state.clone()).or_insert(0) += 1;
+                *o.waiters.entry(g.state.to_string()).or_insert(0) += 1;
             }
         }
     }
@@ -156,7 +156,7 @@ fn is_chan_wait(state: &str) -> bool {
 /// Which primitive a semaphore address belongs to, from the waiter's own frames: the
 /// innermost `sync` function on the stack says which method it is blocked in.
 fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
-    let funcs: Vec<&str> = g.frames.iter().map(|f| f.function.as_str()).collect();
+    let funcs: Vec<&str> = g.frames.iter().map(|f| &*f.function).collect();
     let has = |name: &str| funcs.iter().any(|f| *f == name);
     if has("sync.(*RWMutex).RLock") {
         return ("sync.RWMutex", sema.wrapping_sub(12)); // readerSem

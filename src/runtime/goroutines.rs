@@ -359,6 +359,9 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
 
 /// Reads one g.
 pub fn read_g(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Result<RawG, crate::target::ReadError> {
+    if let Some(b) = mem.slice(addr, rt.layout.g_size) {
+        return Ok(decode_g(rt, addr, b));
+    }
     let mut b = vec![0u8; rt.layout.g_size as usize];
     mem.read_at(addr, &mut b)?;
     Ok(decode_g(rt, addr, &b))

@@ -55,7 +55,7 @@ impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
             let snap = self.live.snapshot().map_err(|e| e.to_string())?;
-            let line = crate::cli::pause_line(&snap);
+            let line = crate::cli::pause_line(&snap, snap.goroutines.len());
             return Ok((snap, line));
         }
         // Release the old hold first: the target runs only between the two freezes.

@@ -5,6 +5,11 @@ pub mod store;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A name shared by every frame that has it (function and file names, states): a snapshot of
+/// 100,000 goroutines holds a few hundred distinct ones.
+pub type Name = Arc<str>;
 
 /// One dump of a Go process.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -71,7 +76,7 @@ pub struct Goroutine {
     /// The GC was scanning its stack.
     pub scan: bool,
     /// What the traceback header shows: the wait reason when waiting, else the status name.
-    pub state: String,
+    pub state: Name,
     /// Whole minutes blocked, as the runtime computes them (0 when unknown or under a minute).
     pub wait_minutes: i64,
     /// `LockOSThread` in effect.
@@ -93,7 +98,7 @@ pub struct Goroutine {
     /// The goroutine that created it (0 when unknown).
     pub parent_id: u64,
     /// Name of its start function.
-    pub start_func: String,
+    pub start_func: Name,
     /// pprof labels, in the runtime's order.
     pub labels: Vec<(String, String)>,
     /// What it is blocked on (one entry per channel of a select).
@@ -138,9 +143,9 @@ impl SyncObject {
 #[serde(default)]
 pub struct Frame {
     /// Function name as stored in the binary.
-    pub function: String,
+    pub function: Name,
     /// Source file.
-    pub file: String,
+    pub file: Name,
     /// Source line.
     pub line: u32,
     /// Argument words as the runtime prints them (`...` for inlined calls).
@@ -164,9 +169,9 @@ pub struct Frame {
 #[serde(default)]
 pub struct CreatedBy {
     /// Function containing the `go` statement.
-    pub function: String,
+    pub function: Name,
     /// Source file.
-    pub file: String,
+    pub file: Name,
     /// Source line.
     pub line: u32,
     /// `gopc`.
@@ -248,11 +253,11 @@ impl Loc {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Location {
     /// Source file (empty when only the function is known).
-    pub file: String,
+    pub file: Name,
     /// Source line.
     pub line: u32,
     /// Function.
-    pub function: String,
+    pub function: Name,
     /// Program counter (0 when unknown).
     pub pc: u64,
 }

@@ -45,7 +45,7 @@ pub fn parse(text: &str) -> Option<Snapshot> {
             let (file, line_no, offset) = location(loc);
             if in_created_by {
                 if let Some(c) = g.created_by.as_mut() {
-                    c.file = file;
+                    c.file = file.into();
                     c.line = line_no;
                     c.pc = offset.unwrap_or(0);
                 }
@@ -53,9 +53,9 @@ pub fn parse(text: &str) -> Option<Snapshot> {
             } else if let Some((function, args)) = pending_func.take() {
                 let inlined = args == "...";
                 g.frames.push(Frame {
-                    function,
+                    function: function.into(),
                     args,
-                    file,
+                    file: file.into(),
                     line: line_no,
                     // Text has offsets, not addresses: pc - entry with entry 0.
                     pc: offset.unwrap_or(0),
@@ -71,12 +71,12 @@ pub fn parse(text: &str) -> Option<Snapshot> {
                 None => (rest.to_string(), 0),
             };
             g.parent_id = parent;
-            g.created_by = Some(CreatedBy { function, ..Default::default() });
+            g.created_by = Some(CreatedBy { function: function.into(), ..Default::default() });
             in_created_by = true;
             continue;
         }
         if line.starts_with("...") && line.ends_with("...") {
-            g.frames.push(Frame { function: line.to_string(), hidden: false, ..Default::default() });
+            g.frames.push(Frame { function: line.into(), hidden: false, ..Default::default() });
             continue;
         }
         // A function line: name(args).
@@ -158,7 +158,7 @@ fn header(line: &str) -> Option<Goroutine> {
         "preempted" => status::PREEMPTED,
         _ => status::WAITING,
     };
-    g.state = state;
+    g.state = state.into();
     if let Some(m) = rest.split(" m=").nth(1).and_then(|m| m.split(' ').next()) {
         g.m_id = m.parse().ok();
     }
@@ -246,16 +246,16 @@ mod tests {
         let s = parse(DUMP).unwrap();
         assert_eq!(s.goroutines.len(), 2);
         let g = &s.goroutines[0];
-        assert_eq!((g.id, g.state.as_str(), g.wait_minutes, g.locked_to_thread), (1, "chan receive", 3, true));
+        assert_eq!((g.id, &*g.state, g.wait_minutes, g.locked_to_thread), (1, "chan receive", 3, true));
         assert_eq!(g.labels, vec![("k".into(), "v".into()), ("a b".into(), "c\"d".into())]);
-        assert_eq!(g.frames[0].function, "main.main");
-        assert_eq!((g.frames[0].file.as_str(), g.frames[0].line), ("/app/main.go", 12));
+        assert_eq!(&*g.frames[0].function, "main.main");
+        assert_eq!((&*g.frames[0].file, g.frames[0].line), ("/app/main.go", 12));
         let g = &s.goroutines[1];
-        assert_eq!(g.frames[0].function, "main.(*S).run");
+        assert_eq!(&*g.frames[0].function, "main.(*S).run");
         assert_eq!(g.frames[0].args, "0xc000010000, {0x1, 0x2}");
         assert!(g.frames[1].inlined);
         let c = g.created_by.as_ref().unwrap();
-        assert_eq!((c.function.as_str(), c.line, g.parent_id), ("main.start", 30, 1));
+        assert_eq!((&*c.function, c.line, g.parent_id), ("main.start", 30, 1));
     }
 
     #[test]

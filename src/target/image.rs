@@ -67,14 +67,6 @@ impl MemoryImage {
         }
     }
 
-    /// The bytes of `[addr, addr+len)` when one copied range holds all of them.
-    pub fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
-        let (s, v) = self.ranges.range(..=addr).next_back()?;
-        let off = usize::try_from(addr - s).ok()?;
-        let end = off.checked_add(usize::try_from(len).ok()?)?;
-        v.get(off..end)
-    }
-
     /// Removes and returns `[addr, addr+len)` when one copied range holds it: the buffer
     /// itself when the range is exactly that, else a copy of those bytes (the range stays).
     pub fn take(&mut self, addr: u64, len: u64) -> Option<Vec<u8>> {
@@ -136,6 +128,14 @@ impl MemoryReader for MemoryImage {
             done += n;
         }
         Ok(())
+    }
+
+    /// The bytes of `[addr, addr+len)` when one copied range holds all of them.
+    fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        let (s, v) = self.ranges.range(..=addr).next_back()?;
+        let off = usize::try_from(addr - s).ok()?;
+        let end = off.checked_add(usize::try_from(len).ok()?)?;
+        v.get(off..end)
     }
 }
 

@@ -33,11 +33,46 @@ impl std::error::Error for ReadError {}
 pub trait MemoryReader {
     /// Fills `buf` with the bytes at `addr`; all of them or an error.
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+
+    /// `[addr, addr+len)` without a copy, when the reader holds it in one piece.
+    fn slice(&self, _addr: u64, _len: u64) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl<T: MemoryReader + ?Sized> MemoryReader for &T {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         (**self).read_at(addr, buf)
+    }
+    fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        (**self).slice(addr, len)
+    }
+}
+
+/// Reads `[lo, lo + bytes.len())` from `bytes` and anything else from `rest`: one goroutine's
+/// stack read by the unwinder without a lookup in the whole image for every word.
+pub struct Windowed<'a, M: ?Sized> {
+    /// Address of `bytes[0]`.
+    pub lo: u64,
+    /// The window's bytes.
+    pub bytes: &'a [u8],
+    /// Everything else.
+    pub rest: &'a M,
+}
+
+impl<M: MemoryReader + ?Sized> MemoryReader for Windowed<'_, M> {
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        if let Some(off) = addr.checked_sub(self.lo)
+            && let Ok(off) = usize::try_from(off)
+            && let Some(b) = off.checked_add(buf.len()).and_then(|end| self.bytes.get(off..end))
+        {
+            buf.copy_from_slice(b);
+            return Ok(());
+        }
+        self.rest.read_at(addr, buf)
+    }
+    fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        self.rest.slice(addr, len)
     }
 }
 

@@ -4,47 +4,204 @@
 
 use super::{Code, PhysFrame, Unwound};
 use crate::binary::pclntab::{FUNCDATA_ARG_INFO, FUNCDATA_ARG_LIVE_INFO, PCDATA_ARG_LIVE_INDEX};
-use crate::snapshot::{CreatedBy, Frame};
+use crate::snapshot::{CreatedBy, Frame, Name};
 use crate::target::{MemoryReader, ReadExt};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
-/// Logical frames of an unwound stack, innermost first, with `hidden` set as the runtime's
-/// default (GOTRACEBACK=single/all) traceback would hide them.
-pub fn logical_frames(code: Code<'_>, mem: &impl MemoryReader, unwound: &Unwound) -> Vec<Frame> {
-    let tab = code.tab;
-    let mut out = Vec::with_capacity(unwound.frames.len() * 2);
-    let mut callee = 0u8;
-    let mut shown = 0usize;
-    for pf in &unwound.frames {
-        let entry = tab.entry(pf.func);
-        let mut args = None;
-        for sf in tab.frames_at(pf.func, pf.sym_pc(tab)) {
-            if !sf.inlined && args.is_none() {
-                // Go 1.19's gentraceback looks argument liveness up at the outermost inlined
-                // call site (its tracepc after the inline walk); 1.20+ at the frame's own pc.
-                let live_pc = if tab.is_go120() { pf.sym_pc(tab) } else { sf.pc };
-                args = Some(print_args(code, mem, pf, live_pc));
-            }
-            let show = show_func(code, sf.name, sf.func_id, shown == 0, callee);
-            callee = sf.func_id;
-            if show {
-                shown += 1;
-            }
-            out.push(Frame {
-                function: sf.name.to_string(),
-                file: sf.file.to_string(),
-                line: sf.line,
-                pc: pf.pc,
-                entry,
-                sp: pf.sp,
-                fp: pf.fp,
-                args: if sf.inlined { "...".to_string() } else { args.clone().unwrap_or_default() },
-                inlined: sf.inlined,
-                hidden: !show,
-            });
+/// Symbolizes pcs into the model's frames, each distinct pc once: a process with 100,000
+/// goroutines parked at a few hundred places decodes a few hundred pcs, and every function
+/// and file name is one shared [`Name`]. One per thread (it is not shared).
+pub struct Symbolizer<'a> {
+    code: Code<'a>,
+    /// Source frames by the physical frame's symbolization pc.
+    pcs: PcMap<Rc<PcFrames>>,
+    /// Interned names, by the address of the name's bytes in the function table.
+    names: HashMap<(usize, usize), Name, BuildHasherDefault<AddrHasher>>,
+    /// `go` statements by `gopc`.
+    go_stmts: PcMap<Option<CreatedBy>>,
+    /// Start function names and whether they make a system goroutine, by start pc.
+    starts: PcMap<(Name, bool)>,
+}
+
+type PcMap<V> = HashMap<u64, V, BuildHasherDefault<AddrHasher>>;
+
+/// A hasher for addresses: one multiply, as they are already well spread.
+#[derive(Default)]
+pub struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
         }
     }
-    out
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// The logical frames at one pc, innermost first, the physical function last.
+struct PcFrames {
+    frames: Box<[SrcFrame]>,
+    /// The argument liveness index (`PCDATA_ArgLiveIndex`) at the pc the runtime looks it up.
+    live_idx: i32,
+}
+
+/// One logical frame at a pc.
+struct SrcFrame {
+    function: Name,
+    file: Name,
+    line: u32,
+    func_id: u8,
+    inlined: bool,
+    vis: Visibility,
+}
+
+impl<'a> Symbolizer<'a> {
+    /// An empty cache over `code`.
+    pub fn new(code: Code<'a>) -> Self {
+        Symbolizer {
+            code,
+            pcs: PcMap::default(),
+            names: HashMap::default(),
+            go_stmts: PcMap::default(),
+            starts: PcMap::default(),
+        }
+    }
+
+    /// The code it symbolizes.
+    pub fn code(&self) -> Code<'a> {
+        self.code
+    }
+
+    /// `s` as a shared name; `s` must be a name of the function table (interned by address).
+    fn name(&mut self, s: &'a str) -> Name {
+        self.names.entry((s.as_ptr() as usize, s.len())).or_insert_with(|| Name::from(s)).clone()
+    }
+
+    fn pc_frames(&mut self, pf: &PhysFrame) -> Rc<PcFrames> {
+        let tab = self.code.tab;
+        let sym_pc = pf.sym_pc(tab);
+        if let Some(p) = self.pcs.get(&sym_pc) {
+            return p.clone();
+        }
+        let src = tab.frames_at(pf.func, sym_pc);
+        // Go 1.19's gentraceback looks argument liveness up at the outermost inlined call
+        // site (its tracepc after the inline walk); 1.20+ at the frame's own pc.
+        let live_pc = match src.iter().find(|sf| !sf.inlined) {
+            Some(sf) if !tab.is_go120() => sf.pc,
+            _ => sym_pc,
+        };
+        let live_idx = tab.pcdata(pf.func, PCDATA_ARG_LIVE_INDEX, live_pc).unwrap_or(-1);
+        let frames = src
+            .iter()
+            .map(|sf| SrcFrame {
+                function: self.name(sf.name),
+                file: self.name(sf.file),
+                line: sf.line,
+                func_id: sf.func_id,
+                inlined: sf.inlined,
+                vis: Visibility::of(sf.name),
+            })
+            .collect();
+        let p = Rc::new(PcFrames { frames, live_idx });
+        self.pcs.insert(sym_pc, p.clone());
+        p
+    }
+
+    /// Logical frames of an unwound stack, innermost first, with `hidden` set as the
+    /// runtime's default (GOTRACEBACK=single/all) traceback would hide them.
+    pub fn logical_frames(&mut self, mem: &impl MemoryReader, unwound: &Unwound) -> Vec<Frame> {
+        let code = self.code;
+        let mut out = Vec::with_capacity(unwound.frames.len() * 2);
+        let mut callee = 0u8;
+        let mut shown = 0usize;
+        for pf in &unwound.frames {
+            let entry = code.tab.entry(pf.func);
+            let pcf = self.pc_frames(pf);
+            for sf in pcf.frames.iter() {
+                let show = sf.vis.shown(code, sf.func_id, shown == 0, callee);
+                callee = sf.func_id;
+                if show {
+                    shown += 1;
+                }
+                let args = if sf.inlined { "...".to_string() } else { print_args(code, mem, pf, pcf.live_idx) };
+                out.push(Frame {
+                    function: sf.function.clone(),
+                    file: sf.file.clone(),
+                    line: sf.line,
+                    pc: pf.pc,
+                    entry,
+                    sp: pf.sp,
+                    fp: pf.fp,
+                    args,
+                    inlined: sf.inlined,
+                    hidden: !show,
+                });
+            }
+        }
+        out
+    }
+
+    /// `printcreatedby`: the `go` statement at `gopc`, for any goroutine but goroutine 1.
+    pub fn created_by(&mut self, goid: u64, gopc: u64) -> Option<CreatedBy> {
+        if goid == 1 {
+            return None;
+        }
+        if let Some(c) = self.go_stmts.get(&gopc) {
+            return c.clone();
+        }
+        let code = self.code;
+        let tab = code.tab;
+        let c = tab.func_for_pc(gopc).map(|f| {
+            let entry = tab.entry(f);
+            let name = tab.name(f);
+            let hidden = !Visibility::of(name).shown(code, tab.func_id(f), false, 0);
+            let tracepc = if gopc > entry { gopc - code.arch.pc_quantum() } else { gopc };
+            let (file, line) = match tab.file_line(f, tracepc) {
+                Some((file, line)) => (self.name(file), line),
+                None => (Name::from("?"), 0),
+            };
+            CreatedBy { function: self.name(name), file, line, pc: gopc, entry, hidden }
+        });
+        self.go_stmts.insert(gopc, c.clone());
+        c
+    }
+
+    /// The start function's name (empty when unknown) and whether it makes a system
+    /// goroutine (`isSystemGoroutine` with `fixed == false`): goroutines started in the
+    /// runtime are hidden from default tracebacks, except `runtime.main`, coroutines and
+    /// async event handlers. The finalizer and cleanup goroutines count as system goroutines
+    /// here; the runtime shows them only while they run user code.
+    pub fn start(&mut self, startpc: u64) -> (Name, bool) {
+        if let Some(s) = self.starts.get(&startpc) {
+            return s.clone();
+        }
+        let tab = self.code.tab;
+        let ids = self.code.ids;
+        let s = match tab.func_for_pc(startpc) {
+            None => (Name::from(""), false),
+            Some(f) => {
+                let id = tab.func_id(f);
+                let name = tab.name(f);
+                let exempt = id != 0
+                    && (Some(id) == ids.runtime_main || Some(id) == ids.corostart || Some(id) == ids.handle_async_event);
+                (self.name(name), !exempt && name.starts_with("runtime."))
+            }
+        };
+        self.starts.insert(startpc, s.clone());
+        s
+    }
 }
 
 /// Most argument-info bytes read (`abi.TraceArgsMaxLen`: (5*3+2)*10+1).
@@ -52,13 +209,13 @@ const TRACE_ARGS_MAX_LEN: usize = 171;
 
 /// `printArgs`: the argument words of a physical frame as the runtime prints them, from
 /// `FUNCDATA_ArgInfo` and the spill slots at `argp = fp + MinFrameSize`; `?` marks a slot
-/// that is not live at `pc`. `...` when the frame's memory cannot be read.
-pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, pc: u64) -> String {
+/// that is not live at the argument liveness index `live_idx` (`PCDATA_ArgLiveIndex` at the
+/// frame's pc, -1 when none). `...` when the frame's memory cannot be read.
+pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, live_idx: i32) -> String {
     let tab = code.tab;
     let Some(p) = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_INFO) else { return String::new() };
     let p = &p[..p.len().min(TRACE_ARGS_MAX_LEN)];
     let live = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_LIVE_INFO);
-    let live_idx = tab.pcdata(pf.func, PCDATA_ARG_LIVE_INDEX, pc).unwrap_or(-1);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
     let is_live = |off: u8, slot: u8| -> bool {
         let Some(l) = live else { return true };
@@ -122,24 +279,37 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, pc: u
     out
 }
 
-/// `showfuncinfo` at traceback level 1.
-pub fn show_func(code: Code<'_>, name: &str, func_id: u8, first_frame: bool, callee: u8) -> bool {
-    let ids = code.ids;
-    if func_id != 0 && Some(func_id) == ids.wrapper {
-        let elide = !(callee != 0
-            && (Some(callee) == ids.gopanic || Some(callee) == ids.sigpanic || Some(callee) == ids.panicwrap));
-        if elide {
-            return false;
+/// What `showfuncinfo` (traceback level 1) decides from a function's name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visibility {
+    /// Shown unless an elided wrapper: a package-qualified name outside the runtime, an
+    /// exported runtime function, or (Go 1.25+) the finalizer and cleanup runners.
+    by_name: bool,
+    /// `runtime.gopanic`: shown except as the innermost frame.
+    gopanic: bool,
+}
+
+impl Visibility {
+    /// The name-based part of `showfuncinfo` for `name`.
+    pub fn of(name: &str) -> Visibility {
+        let runners = name == "runtime.runFinalizers" || name == "runtime.runCleanups";
+        let qualified = name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name));
+        Visibility { by_name: runners || qualified, gopanic: name == "runtime.gopanic" }
+    }
+
+    /// `showfuncinfo` at traceback level 1 for a frame of this function with `func_id`,
+    /// innermost shown frame or not, whose callee has funcID `callee`.
+    pub fn shown(self, code: Code<'_>, func_id: u8, first_frame: bool, callee: u8) -> bool {
+        let ids = code.ids;
+        if func_id != 0 && Some(func_id) == ids.wrapper {
+            let elide = !(callee != 0
+                && (Some(callee) == ids.gopanic || Some(callee) == ids.sigpanic || Some(callee) == ids.panicwrap));
+            if elide {
+                return false;
+            }
         }
+        self.by_name || (self.gopanic && !first_frame)
     }
-    // Go 1.25+ always shows the finalizer and cleanup runners.
-    if name == "runtime.runFinalizers" || name == "runtime.runCleanups" {
-        return true;
-    }
-    if name == "runtime.gopanic" && !first_frame {
-        return true;
-    }
-    name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name))
 }
 
 /// `isExportedRuntime`: `runtime.X` or `runtime.(*T).X` / `runtime.T.X` with exported names.
@@ -156,49 +326,20 @@ pub fn is_exported_runtime(name: &str) -> bool {
     upper(fname) && (rcvr.is_empty() || upper(rcvr))
 }
 
-/// `isSystemGoroutine` (with `fixed == false`): goroutines started in the runtime are hidden
-/// from default tracebacks, except `runtime.main`, coroutines and async event handlers.
-/// The finalizer and cleanup goroutines count as system goroutines here; the runtime shows
-/// them only while they run user code.
-pub fn is_system_goroutine(code: Code<'_>, startpc: u64) -> bool {
-    let Some(f) = code.tab.func_for_pc(startpc) else { return false };
-    let id = code.tab.func_id(f);
-    let ids = code.ids;
-    if id != 0 && (Some(id) == ids.runtime_main || Some(id) == ids.corostart || Some(id) == ids.handle_async_event) {
-        return false;
-    }
-    code.tab.name(f).starts_with("runtime.")
-}
-
-/// `printcreatedby`: the `go` statement at `gopc`, for any goroutine but goroutine 1.
-pub fn created_by(code: Code<'_>, goid: u64, gopc: u64) -> Option<CreatedBy> {
-    if goid == 1 {
-        return None;
-    }
-    let tab = code.tab;
-    let f = tab.func_for_pc(gopc)?;
-    let entry = tab.entry(f);
-    let name = tab.name(f);
-    let hidden = !show_func(code, name, tab.func_id(f), false, 0);
-    let tracepc = if gopc > entry { gopc - code.arch.pc_quantum() } else { gopc };
-    let (file, line) = tab.file_line(f, tracepc).unwrap_or(("?", 0));
-    Some(CreatedBy { function: name.to_string(), file: file.to_string(), line, pc: gopc, entry, hidden })
-}
-
 /// The name a traceback prints: generic shapes as `[...]` (`funcNameForPrint`), and
 /// `runtime.gopanic` as `panic` (`printFuncName`).
-pub fn print_name(name: &str) -> String {
+pub fn print_name(name: &str) -> Cow<'_, str> {
     if name == "runtime.gopanic" {
-        return "panic".to_string();
+        return Cow::Borrowed("panic");
     }
-    let Some(i) = name.find('[') else { return name.to_string() };
-    let Some(j) = name.rfind(']') else { return name.to_string() };
+    let Some(i) = name.find('[') else { return Cow::Borrowed(name) };
+    let Some(j) = name.rfind(']') else { return Cow::Borrowed(name) };
     if j <= i {
-        return name.to_string();
+        return Cow::Borrowed(name);
     }
     let interior = &name[i + 1..j];
     if !interior.contains('[') {
-        return format!("{}[...]{}", &name[..i], &name[j + 1..]);
+        return Cow::Owned(format!("{}[...]{}", &name[..i], &name[j + 1..]));
     }
     // A generic method of a generic type: "...]___[..." inside the outer brackets.
     let mut depth = 1i32;
@@ -226,13 +367,13 @@ pub fn print_name(name: &str) -> String {
     if depth == 1 {
         match (rbr, lbr) {
             (Some(r), Some(l)) if l > r => {
-                return format!("{}[...]{}[...]{}", &name[..i], &interior[r + 1..l], &name[j + 1..]);
+                return Cow::Owned(format!("{}[...]{}[...]{}", &name[..i], &interior[r + 1..l], &name[j + 1..]));
             }
-            (None, None) => return format!("{}[...]{}", &name[..i], &name[j + 1..]),
+            (None, None) => return Cow::Owned(format!("{}[...]{}", &name[..i], &name[j + 1..])),
             _ => {}
         }
     }
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 #[cfg(test)]
