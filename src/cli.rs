@@ -535,7 +535,7 @@ fn dump_streamed(target: &Target, v: &view::ViewArgs, ctx: &Ctx, out: &mut dyn W
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let Session::Live(live) = open(target, ctx)? else { unreachable!("a pid opens a live session") };
     let text = view::GoText::new(&live.meta(std::time::Duration::ZERO), v)?;
-    let mut w = view::ChunkWriter::new(out);
+    let mut w = view::ChunkWriter::new(out, &text);
     let (snap, n) = live
         .stream(&mut bar, &|c: &mut view::TextChunk, g| text.fold(c, g), &mut |c| w.write(c))
         .map_err(|e| e.to_string())?;

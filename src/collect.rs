@@ -710,7 +710,7 @@ where
         for _ in 0..walkers {
             let tx = tx.clone();
             let (next, sunk, chunks, by_tid, build) = (&next, &sunk, &chunks, &by_tid, &build);
-            s.spawn(move || {
+            let spawned = std::thread::Builder::new().name("goroscope-walk".into()).spawn_scoped(s, move || {
                 let mut w = Walker::new(rt, mem, by_tid, nanotime);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -726,6 +726,9 @@ where
                     }
                 }
             });
+            if spawned.is_err() {
+                break;
+            }
         }
         drop(tx);
         let mut pending = std::collections::BTreeMap::new();
@@ -741,6 +744,15 @@ where
                 progress.stage("unwinding goroutines", want * CHUNK, total);
             }
         }
+        // No thread could be started (resource limits): the rest on this one.
+        if want < chunks.len() {
+            let mut w = Walker::new(rt, mem, &by_tid, nanotime);
+            for chunk in &chunks[want..] {
+                let (acc, n) = build(&mut w, chunk);
+                add(n);
+                sink(acc);
+            }
+        }
     });
     Ok(walked)
 }
@@ -753,13 +765,14 @@ struct Walker<'a, M> {
     by_tid: &'a HashMap<u64, &'a ThreadState>,
     nanotime: i64,
     sym: Symbolizer<'a>,
+    unwinds: unwind::UnwindCache,
     /// Header states by (status, wait reason).
     states: HashMap<(u32, u8), Name>,
 }
 
 impl<'a, M: MemoryReader> Walker<'a, M> {
     fn new(rt: &'a Runtime, mem: &'a M, by_tid: &'a HashMap<u64, &'a ThreadState>, nanotime: i64) -> Self {
-        Walker { rt, mem, by_tid, nanotime, sym: Symbolizer::new(rt.code()), states: HashMap::new() }
+        Walker { rt, mem, by_tid, nanotime, sym: Symbolizer::new(rt.code()), unwinds: Default::default(), states: HashMap::new() }
     }
 
     /// The goroutine whose g is at `g`; `None` for a dead one.
@@ -801,7 +814,7 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
         let unwound = if raw.status == status::RUNNING && start.sp == 0 {
             unwind::Unwound { frames: Vec::new(), end: StackEnd::Complete { sp: 0 } }
         } else {
-            unwind::unwind(code, &stack, start, jump, Limits::default())
+            unwind::unwind(code, &stack, start, jump, Limits::default(), &mut self.unwinds)
         };
         let stack_error = match unwound.end {
             StackEnd::Truncated(e) => Some(e.to_string()),
@@ -877,3 +890,4 @@ fn start_of(rt: &Runtime, raw: &RawG, m: Option<&RawM>, by_tid: &HashMap<u64, &T
     }
     (sched, None)
 }
+

@@ -210,7 +210,7 @@ impl UnwindSetup {
         });
         let arch = if flags & unwind_flag::ARM64 != 0 { Arch::Arm64 } else { self.bin.arch };
         let code = Code { arch, tab: &self.bin.pclntab, ids: &self.ids };
-        let unwound = unwind::unwind(code, &mem, start, jump, Limits { max_frames: MAX_FUZZ_FRAMES });
+        let unwound = unwind::unwind(code, &mem, start, jump, Limits { max_frames: MAX_FUZZ_FRAMES }, &mut Default::default());
         let _ = symbolize::Symbolizer::new(code).logical_frames(&mem, &unwound);
     }
 

@@ -106,7 +106,13 @@ pub struct GoText {
     filter: Filter,
     opts: render::traceback::Options,
     version: crate::version::GoVersion,
+    /// Buffers of chunks already written, to render the next ones into (fresh ones would
+    /// cost a page fault every 4 KiB of a dump of hundreds of megabytes).
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
+
+/// Bytes a chunk's text buffer starts with.
+const CHUNK_TEXT: usize = 256 << 10;
 
 /// Text of a chunk of goroutines, and how many it holds.
 #[derive(Default)]
@@ -118,7 +124,12 @@ pub struct TextChunk {
 impl GoText {
     /// The text the options ask for, for a snapshot with these facts.
     pub fn new(meta: &crate::snapshot::Meta, v: &ViewArgs) -> Result<GoText, String> {
-        Ok(GoText { filter: v.filter()?, opts: traceback_options(meta, v), version: render::traceback::version(meta) })
+        Ok(GoText {
+            filter: v.filter()?,
+            opts: traceback_options(meta, v),
+            version: render::traceback::version(meta),
+            spare: Default::default(),
+        })
     }
 
     /// Renders `g` into `chunk` if the filter keeps it and the traceback prints it.
@@ -128,6 +139,9 @@ impl GoText {
         }
         if chunk.n > 0 {
             chunk.text.push(b'\n');
+        } else if chunk.text.capacity() == 0 {
+            let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
+            chunk.text = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_TEXT));
         }
         chunk.n += 1;
         // Writing into a Vec cannot fail.
@@ -135,30 +149,37 @@ impl GoText {
     }
 }
 
-/// Writes chunks of text blank-line separated, keeping the first error.
+/// Writes chunks of text blank-line separated, keeping the first error, and hands their
+/// buffers back to the [`GoText`] that rendered them.
 pub struct ChunkWriter<'w> {
     out: &'w mut dyn Write,
+    text: &'w GoText,
     written: bool,
     result: io::Result<()>,
 }
 
 impl<'w> ChunkWriter<'w> {
-    /// A writer to `out`.
-    pub fn new(out: &'w mut dyn Write) -> Self {
-        ChunkWriter { out, written: false, result: Ok(()) }
+    /// A writer to `out` of chunks `text` renders.
+    pub fn new(out: &'w mut dyn Write, text: &'w GoText) -> Self {
+        ChunkWriter { out, text, written: false, result: Ok(()) }
     }
 
     /// Writes one chunk (nothing after an error).
-    pub fn write(&mut self, c: TextChunk) {
-        if c.n == 0 || self.result.is_err() {
-            return;
+    pub fn write(&mut self, mut c: TextChunk) {
+        if c.n > 0 && self.result.is_ok() {
+            if self.written {
+                self.result = self.out.write_all(b"\n");
+            }
+            self.written = true;
+            if self.result.is_ok() {
+                self.result = self.out.write_all(&c.text);
+            }
         }
-        if self.written {
-            self.result = self.out.write_all(b"\n");
-        }
-        self.written = true;
-        if self.result.is_ok() {
-            self.result = self.out.write_all(&c.text);
+        if c.text.capacity() > 0
+            && let Ok(mut spare) = self.text.spare.lock()
+        {
+            c.text.clear();
+            spare.push(c.text);
         }
     }
 

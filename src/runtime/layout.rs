@@ -243,13 +243,17 @@ impl Layout {
         let Some(off) = self.off(f) else { return 0 };
         let width = WIDTHS[f as usize] as usize;
         let off = off as usize;
-        match bytes.get(off..off + width) {
-            Some(b) => {
+        let Some(b) = bytes.get(off..off + width) else { return 0 };
+        // Fixed widths first: this runs for every field of every g, in the frozen window too.
+        match *b {
+            [a, b2, c, d, e, f2, g, h] => u64::from_le_bytes([a, b2, c, d, e, f2, g, h]),
+            [a, b2, c, d] => u64::from(u32::from_le_bytes([a, b2, c, d])),
+            [a] => u64::from(a),
+            _ => {
                 let mut w = [0u8; 8];
                 w[..width].copy_from_slice(b);
                 u64::from_le_bytes(w)
             }
-            None => 0,
         }
     }
 

@@ -78,6 +78,17 @@ impl MemoryImage {
         self.slice(addr, len).map(<[u8]>::to_vec)
     }
 
+    /// Adds every range of `other` (as [`MemoryImage::insert`] does, earlier bytes win).
+    pub fn absorb(&mut self, mut other: MemoryImage) {
+        if self.ranges.is_empty() {
+            std::mem::swap(self, &mut other);
+            return;
+        }
+        for (a, v) in other.ranges {
+            self.insert(a, v);
+        }
+    }
+
     /// Drops the copied range holding `addr`, if any.
     pub fn remove_containing(&mut self, addr: u64) {
         if let Some((&s, v)) = self.ranges.range(..=addr).next_back()

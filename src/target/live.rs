@@ -76,6 +76,9 @@ const IOV_MAX: usize = 1024;
 /// Gap below which neighbouring copy requests are merged into one read.
 const MERGE_GAP: u64 = 512;
 
+/// Most threads one big copy is split over.
+const MAX_COPY_THREADS: usize = 4;
+
 /// Granularity of the slow path after a failed batched read.
 const PAGE: u64 = 4096;
 
@@ -319,6 +322,54 @@ impl LiveProcess {
             }
         }
 
+        // Big copies (every stack of a big process) are split over threads: the kernel's work
+        // per page and per iovec runs on every CPU. Threads made here inherit the caller's
+        // signal mask (inside the frozen window, SIGINT and friends stay blocked).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_COPY_THREADS);
+        let mut got = if threads > 1 && merged.len() >= 2 * IOV_MAX {
+            let part = merged.len().div_ceil(threads);
+            let mut parts = merged.chunks(part);
+            let mine = parts.next().unwrap_or(&[]);
+            let (mut got, others) = std::thread::scope(|s| {
+                let handles: Vec<_> = parts
+                    .map(|p| {
+                        s.spawn(move || {
+                            let mut img = MemoryImage::new();
+                            let got = self.copy_ranges(p, &mut img);
+                            (img, got)
+                        })
+                    })
+                    .collect();
+                let got = self.copy_ranges(mine, image);
+                (got, handles.into_iter().filter_map(|h| h.join().ok()).collect::<Vec<_>>())
+            });
+            for (img, g) in others {
+                image.absorb(img);
+                got.extend(g);
+            }
+            got
+        } else {
+            self.copy_ranges(&merged, image)
+        };
+
+        got.sort_unstable();
+        for &(a, l) in reqs {
+            if l == 0 {
+                continue;
+            }
+            if let Some(e) = a.checked_add(l)
+                && !covered(&got, a, e)
+            {
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    /// Copies sorted, merged, non-overlapping `merged` ranges into `image`, in batches of
+    /// [`IOV_MAX`] iovecs; a range a batch cannot read completely goes through the slow path.
+    /// Returns the ranges copied (stops early when the process is gone).
+    fn copy_ranges(&self, merged: &[(u64, u64)], image: &mut MemoryImage) -> Vec<(u64, u64)> {
         let mut got: Vec<(u64, u64)> = Vec::new(); // ranges successfully copied, ascending
         let mut i = 0;
         let mut gone = false;
@@ -389,19 +440,7 @@ impl LiveProcess {
             }
             i = next;
         }
-
-        got.sort_unstable();
-        for &(a, l) in reqs {
-            if l == 0 {
-                continue;
-            }
-            if let Some(e) = a.checked_add(l)
-                && !covered(&got, a, e)
-            {
-                failed += 1;
-            }
-        }
-        failed
+        got
     }
 
     /// Copies what can be read of `[start, end)` piece by piece: `process_vm_readv` on the whole

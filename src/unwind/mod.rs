@@ -13,7 +13,60 @@ pub mod symbolize;
 use crate::arch::Arch;
 use crate::binary::pclntab::{Func, Pclntab, func_flag};
 use crate::target::{MemoryReader, ReadExt};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A map keyed by code addresses.
+pub(crate) type PcMap<V> = HashMap<u64, V, BuildHasherDefault<AddrHasher>>;
+
+/// A hasher for addresses: one multiply, as they are already well spread.
+#[derive(Default)]
+pub struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+/// What unwinding learned about each pc it met: the function holding it and the frame size
+/// there (its pcsp value). Kept between the unwinds of one walk: goroutines parked at the
+/// same places share their pcs. A cache only; [`unwind`] is a function of its inputs.
+#[derive(Default)]
+pub struct UnwindCache {
+    pcs: PcMap<(Option<Func>, Option<i32>)>,
+}
+
+impl UnwindCache {
+    /// The function holding `pc`.
+    fn func(&mut self, tab: &Pclntab, pc: u64) -> Option<Func> {
+        self.at(tab, pc).0
+    }
+
+    /// The frame size (pcsp value) at `pc`, in the function holding it.
+    fn sp_delta(&mut self, tab: &Pclntab, pc: u64) -> Option<i32> {
+        self.at(tab, pc).1
+    }
+
+    fn at(&mut self, tab: &Pclntab, pc: u64) -> (Option<Func>, Option<i32>) {
+        *self.pcs.entry(pc).or_insert_with(|| {
+            let f = tab.func_for_pc(pc);
+            (f, f.and_then(|f| tab.pcsp(f, pc)))
+        })
+    }
+}
 
 /// FuncID values of the special runtime functions, as numbered by the binary's Go version.
 /// Read from the binary itself (each function's own `_func.funcID`), so no version table.
@@ -208,8 +261,16 @@ pub struct Unwound {
     pub end: StackEnd,
 }
 
-/// Unwinds one stack. Never panics; corrupt input ends in [`StackEnd::Truncated`].
-pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: Option<JumpTo>, lim: Limits) -> Unwound {
+/// Unwinds one stack. Never panics; corrupt input ends in [`StackEnd::Truncated`]. `cache`
+/// remembers what was decoded about each pc, for the next unwind.
+pub fn unwind(
+    code: Code<'_>,
+    mem: &impl MemoryReader,
+    start: Start,
+    mut jump: Option<JumpTo>,
+    lim: Limits,
+    cache: &mut UnwindCache,
+) -> Unwound {
     let arch = code.arch;
     let tab = code.tab;
     let ptr = arch.ptr_size();
@@ -229,7 +290,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
             sp = sp.wrapping_add(ptr);
         }
     }
-    let Some(mut func) = tab.func_for_pc(pc) else {
+    let Some(mut func) = cache.func(tab, pc) else {
         return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc)));
     };
     let mut innermost = true;
@@ -261,13 +322,13 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
                 sp = j.sp;
                 lr = if arch.uses_lr() { j.lr } else { 0 };
                 jump = None;
-                match tab.func_for_pc(pc) {
+                match cache.func(tab, pc) {
                     Some(f) => func = f,
                     None => return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc))),
                 }
                 flag = tab.flag(func);
             } else if id != 0 && Some(id) == code.ids.systemstack {
-                if arch.uses_lr() && tab.pcsp(func, pc) == Some(0) {
+                if arch.uses_lr() && cache.sp_delta(tab, pc) == Some(0) {
                     flag &= !func_flag::SP_WRITE;
                 } else {
                     sp = j.sp;
@@ -276,7 +337,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
                 }
             }
         }
-        let Some(delta) = tab.pcsp(func, pc) else {
+        let Some(delta) = cache.sp_delta(tab, pc) else {
             return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc)));
         };
         fp = match sp.checked_add_signed(delta as i64) {
@@ -319,7 +380,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
             // The system stack ended (mcall, mstart, ...) while the goroutine's own stack is
             // still to come: continue at its saved registers.
             if let Some(j) = jump.take() {
-                let Some(f) = tab.func_for_pc(j.pc) else {
+                let Some(f) = cache.func(tab, j.pc) else {
                     return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(j.pc)));
                 };
                 callee_id = id;
@@ -333,7 +394,7 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
             }
             return done(frames, end.unwrap_or(StackEnd::Complete { sp: fp }));
         }
-        let Some(flr) = tab.func_for_pc(lr) else {
+        let Some(flr) = cache.func(tab, lr) else {
             return done(frames, StackEnd::Truncated(UnwindError::UnknownReturnPc(lr)));
         };
         if pc == lr && sp == fp {
@@ -357,15 +418,15 @@ pub fn unwind(code: Code<'_>, mem: &impl MemoryReader, start: Start, mut jump: O
                 Err(_) => return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp))),
             };
             sp = sp.wrapping_add(16); // alignUp(MinFrameSize, StackAlign)
-            match tab.func_for_pc(pc) {
+            match cache.func(tab, pc) {
                 None => pc = x,
-                Some(f) => {
-                    if tab.pcsp(f, pc) == Some(0) {
+                Some(_) => {
+                    if cache.sp_delta(tab, pc) == Some(0) {
                         lr = x;
                     }
                 }
             }
-            match tab.func_for_pc(pc) {
+            match cache.func(tab, pc) {
                 Some(f) => func = f,
                 None => return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc))),
             }

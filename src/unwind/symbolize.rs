@@ -2,14 +2,13 @@
 //! for which frames its default traceback hides (`showfuncinfo`, `isSystemGoroutine`,
 //! `printcreatedby` in `src/runtime/traceback.go`).
 
-use super::{Code, PhysFrame, Unwound};
+use super::{AddrHasher, Code, PcMap, PhysFrame, Unwound};
 use crate::binary::pclntab::{FUNCDATA_ARG_INFO, FUNCDATA_ARG_LIVE_INFO, PCDATA_ARG_LIVE_INDEX};
 use crate::snapshot::{CreatedBy, Frame, Name};
 use crate::target::{MemoryReader, ReadExt};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 /// Symbolizes pcs into the model's frames, each distinct pc once: a process with 100,000
@@ -27,28 +26,7 @@ pub struct Symbolizer<'a> {
     starts: PcMap<(Name, bool)>,
 }
 
-type PcMap<V> = HashMap<u64, V, BuildHasherDefault<AddrHasher>>;
 
-/// A hasher for addresses: one multiply, as they are already well spread.
-#[derive(Default)]
-pub struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
 
 /// The logical frames at one pc, innermost first, the physical function last.
 struct PcFrames {
@@ -265,7 +243,7 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, live_
                     let shift = 64 - u32::from(sz) * 8;
                     x = (x << shift) >> shift;
                 }
-                let _ = write!(out, "{x:#x}");
+                push_hex(&mut out, x);
                 if !is_live(o, slot) {
                     out.push('?');
                 }
@@ -277,6 +255,16 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, live_
         start = false;
     }
     out
+}
+
+/// Appends `0x` and `v` in lower-case hexadecimal (`{:#x}` without the formatting machinery:
+/// a dump prints millions of argument words).
+fn push_hex(out: &mut String, v: u64) {
+    out.push_str("0x");
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(char::from(b"0123456789abcdef"[((v >> (i * 4)) & 15) as usize]));
+    }
 }
 
 /// What `showfuncinfo` (traceback level 1) decides from a function's name alone.
@@ -379,6 +367,15 @@ pub fn print_name(name: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_words_print_as_format_does() {
+        for v in [0u64, 1, 0xf, 0x10, 0xc000012345, u64::MAX] {
+            let mut s = String::new();
+            push_hex(&mut s, v);
+            assert_eq!(s, format!("{v:#x}"));
+        }
+    }
 
     #[test]
     fn exported_runtime_names() {
