@@ -200,6 +200,17 @@ impl Child {
         Ok(n)
     }
 
+    /// `move` → `MOVED <n>`: the "move" scenario's goroutines parked somewhere else; returns n
+    /// once all of them are (an error in another scenario, or the second time).
+    pub fn move_parked(&mut self) -> Result<u64, String> {
+        self.send("move")?;
+        let l = self.recv_line("MOVED")?;
+        match l.strip_prefix("MOVED ").and_then(|n| n.trim().parse::<u64>().ok()) {
+            Some(n) => Ok(n),
+            None => Err(self.failure(&format!("want MOVED and a count, got {l:?}"))),
+        }
+    }
+
     /// Sends `cmd` and parses the answer line `<answer> <n1> ... <nN>`.
     fn numbers<const N: usize>(&mut self, cmd: &str, answer: &str) -> Result<[u64; N], String> {
         self.send(cmd)?;
