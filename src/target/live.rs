@@ -82,8 +82,8 @@ const PAGE: u64 = 4096;
 /// Largest piece the slow path reads at once.
 const SLOW_CHUNK: u64 = 1 << 20;
 
-/// Upper bound for the test-only hold hook, so a stray environment variable cannot keep a
-/// production target stopped for long.
+/// Upper bound for the test-only hold hooks, so a stray environment variable cannot keep a
+/// production target stopped, or a dump waiting, for long.
 const MAX_TEST_HOLD_MS: u64 = 60_000;
 
 /// Test-only: when set to a number of milliseconds, [`LiveProcess::freeze`] sleeps that long
