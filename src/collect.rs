@@ -213,6 +213,7 @@ impl LiveSession {
             self.proc.copy_into(reqs, img);
         });
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
+        live::test_hold_after_precopy();
         progress.stage("stopping the target", 0, 0);
         // A goroutine caught between states (its thread in a signal handler or a stack
         // switch, its saved registers already cleared) has no stack to read at that instant;

@@ -13,6 +13,7 @@ use crate::binary::pclntab::Pclntab;
 use crate::target::MemoryReader;
 use crate::target::core::CoreFile;
 use crate::target::image::MemoryImage;
+use crate::runtime::{OpenOptions, Runtime};
 use crate::unwind::{self, Code, FuncIds, JumpTo, Limits, Start, symbolize};
 use std::path::Path;
 
@@ -241,4 +242,161 @@ impl UnwindSetup {
         d.extend(stack.iter().flat_map(|w| w.to_le_bytes()));
         d
     }
+}
+
+/// Flag bits of a runtime walk input's first byte.
+pub mod walk_flag {
+    /// Discover as for a stripped binary (`--no-dwarf`): layout tables, moduledata found by a
+    /// scan, `allgs` by decoding `runtime.allgadd` and validating it in the fuzzed memory.
+    pub const STRIPPED: u8 = 1;
+    /// Copy the goroutines twice, the second time against the first (the pre-copy and frozen
+    /// window of a live dump), before the walk.
+    pub const PRECOPY: u8 = 2;
+    /// Read the copy as `--nonblocking` does (`PreCopy::unstopped`).
+    pub const NONBLOCKING: u8 = 4;
+}
+/// Threads described by a runtime walk input's header.
+pub const WALK_THREADS: usize = 4;
+/// Size of the fixed part of a runtime walk input: the flags word, then per thread its tid,
+/// pc and sp words.
+pub const WALK_HEADER: usize = 8 + WALK_THREADS * 24;
+/// Size of a record's header in a runtime walk input: address (8 bytes), length (4).
+pub const WALK_RECORD_HEADER: usize = 12;
+
+/// The runtime discovery and goroutine walk over memory from the input: a real Go binary
+/// (non-PIE) whose static data (its writable and read-only segments, `.bss` zeroed) is
+/// overlaid with the input's records, so that `runtime::find`, `runtime::goroutines`,
+/// `runtime::blocked` and `runtime::labels` read hostile g structs, stacks, Ms, sudogs,
+/// channels and labels. Each input runs the copy plan of a dump
+/// ([`crate::runtime::goroutines::capture`], with a pre-copy or non-blocking as the flags
+/// say), [`crate::collect::build_snapshot`] and [`crate::runtime::blocked::analyze`] with a
+/// [`Runtime`]: discovered on the input's memory by [`Runtime::open`] as for a stripped
+/// binary ([`walk_flag::STRIPPED`]), else the one discovered from DWARF and symbols when the
+/// setup was made (reading layouts from DWARF takes tens of milliseconds, and reads no
+/// target memory).
+pub struct WalkSetup {
+    exe: std::path::PathBuf,
+    /// The executable's non-executable `PT_LOAD` segments at their addresses.
+    segments: Vec<(u64, Vec<u8>)>,
+    base: MemoryImage,
+    rt: Runtime,
+}
+
+impl WalkSetup {
+    /// Reads the static data of the Go binary the walks discover (unstripped, not PIE).
+    pub fn new(exe: &Path) -> Result<WalkSetup, String> {
+        use object::{Object, ObjectSegment, SegmentFlags};
+        let bin = GoBinary::open(exe).map_err(|e| e.to_string())?;
+        if bin.is_pie {
+            return Err(format!("{}: a PIE binary; the walk target wants one loaded at its own addresses", exe.display()));
+        }
+        let mut segments = Vec::new();
+        for s in bin.elf().segments() {
+            let exec = matches!(s.flags(), SegmentFlags::Elf { p_flags, .. } if p_flags.contains(object::elf::PF_X));
+            if exec {
+                continue;
+            }
+            let mut bytes = s.data().map_err(|e| e.to_string())?.to_vec();
+            // .bss: zeroes up to the segment's size in memory.
+            bytes.resize(usize::try_from(s.size()).map_err(|e| e.to_string())?.max(bytes.len()), 0);
+            segments.push((s.address(), bytes));
+        }
+        let mut base = MemoryImage::new();
+        for (a, b) in &segments {
+            base.insert(*a, b.clone());
+        }
+        let rt = Runtime::open(bin, &base, 0, OpenOptions::default()).map_err(|e| e.to_string())?;
+        Ok(WalkSetup { exe: exe.to_path_buf(), segments, base, rt })
+    }
+
+    /// Runs one input: `[flags, _ x7]`, [`WALK_THREADS`] times `(tid, pc, sp)` words, then
+    /// records `(addr: u64, len: u32, bytes)` laid over the static data (earlier records win).
+    pub fn run(&self, data: &[u8]) {
+        use crate::collect::build_snapshot;
+        use crate::runtime::blocked;
+        use crate::runtime::goroutines::{self, PreCopy};
+        use crate::target::{Layered, ThreadState};
+        let flags = data.first().copied().unwrap_or(0);
+        let threads: Vec<ThreadState> = (0..WALK_THREADS)
+            .map(|i| {
+                let w = |k: usize| word(data, 1 + i * 3 + k);
+                let regs = crate::arch::Regs { pc: w(1), sp: w(2), ..Default::default() };
+                ThreadState { tid: w(0) as i32, regs }
+            })
+            .collect();
+        let records = walk_records(data.get(WALK_HEADER..).unwrap_or(&[]));
+        let mut overlay = MemoryImage::new();
+        for (a, b) in &records {
+            overlay.insert(*a, b.to_vec());
+        }
+        let mem = Layered(&overlay, &self.base);
+        // What a live copy does: the parts of each request the memory holds.
+        let mut copy = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
+            for &(a, len) in reqs {
+                let pieces = records.iter().map(|(s, b)| (*s, *b)).chain(self.segments.iter().map(|(s, b)| (*s, &b[..])));
+                for (s, b) in pieces {
+                    let lo = a.max(s);
+                    let hi = a.saturating_add(len).min(s.saturating_add(b.len() as u64));
+                    if lo < hi {
+                        img.insert(lo, b[(lo - s) as usize..(hi - s) as usize].to_vec());
+                    }
+                }
+            }
+        };
+        let opened;
+        let rt = if flags & walk_flag::STRIPPED != 0 {
+            let Ok(bin) = GoBinary::open(&self.exe) else { return };
+            let opts = OpenOptions { stripped: true, ..Default::default() };
+            let Ok(rt) = Runtime::open(bin, &mem, 0, opts) else { return };
+            opened = rt;
+            &opened
+        } else {
+            &self.rt
+        };
+        let image = if flags & walk_flag::NONBLOCKING != 0 {
+            PreCopy::unstopped(rt, &mut copy, 3).0
+        } else {
+            let pre = (flags & walk_flag::PRECOPY != 0).then(|| PreCopy::take(rt, &mut copy));
+            let cap = goroutines::capture(rt, &threads, &mut copy, pre.as_ref());
+            cap.finish(rt, pre)
+        };
+        let Ok(mut snap) = build_snapshot(rt, &image, &threads, 0, Default::default(), &mut ()) else { return };
+        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &mut copy);
+    }
+}
+
+/// The records of a runtime walk input after its header: `(addr, bytes)`, the last one cut
+/// short by the end of the input.
+fn walk_records(mut d: &[u8]) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::new();
+    while d.len() > WALK_RECORD_HEADER {
+        let addr = u64::from_le_bytes(d[..8].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default()) as usize;
+        let body = &d[WALK_RECORD_HEADER..];
+        let n = len.min(body.len());
+        out.push((addr, &body[..n]));
+        d = &body[n..];
+    }
+    out
+}
+
+/// A runtime walk input (the inverse of what [`WalkSetup::run`] reads): `flags`, threads as
+/// `(tid, pc, sp)` (at most [`WALK_THREADS`]), and memory records.
+pub fn walk_input(flags: u8, threads: &[(i32, u64, u64)], records: &[(u64, &[u8])]) -> Vec<u8> {
+    let mut d = vec![0u8; WALK_HEADER];
+    d[0] = flags;
+    for (i, &(tid, pc, sp)) in threads.iter().take(WALK_THREADS).enumerate() {
+        for (k, w) in [tid as u32 as u64, pc, sp].into_iter().enumerate() {
+            let at = 8 + (i * 3 + k) * 8;
+            d[at..at + 8].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+    for (a, b) in records {
+        for (k, piece) in b.chunks(u32::MAX as usize).enumerate() {
+            d.extend_from_slice(&a.wrapping_add(k as u64 * u64::from(u32::MAX)).to_le_bytes());
+            d.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+            d.extend_from_slice(piece);
+        }
+    }
+    d
 }

@@ -1,8 +1,9 @@
 //! Fuzz smoke run on stable Rust: the same target functions as the `cargo fuzz` project
 //! (`goroscope::fuzzing`), over seeds from real files (the fixture binary built by the newest
 //! and oldest Go toolchains, its pclntab and buildinfo, an empty Go program, a core written by
-//! goroscope's core writer, the committed snapshot, text dumps rendered from it), each mutated by a
-//! deterministic mutator for a few thousand iterations within a time budget.
+//! goroscope's core writer, the committed snapshot, text dumps rendered from it, the memory a
+//! dump of the running fixture reads), each mutated by a deterministic mutator for a few
+//! thousand iterations within a time budget.
 //!
 //! A panic, or an input slower than [`SLOW`], fails the test and leaves the input in
 //! `target/fuzz-smoke/<target>/`. Inputs that once failed are kept in `testdata/fuzz/<target>/`
@@ -12,7 +13,7 @@
 mod support;
 
 use goroscope::arch::{Arch, Regs};
-use goroscope::fuzzing::{self, UnwindSetup, unwind_flag};
+use goroscope::fuzzing::{self, UnwindSetup, WalkSetup, unwind_flag, walk_flag};
 use goroscope::target::core::write::{Captured, Mapping, encode_regs};
 use object::{Object, ObjectSection};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,6 +41,10 @@ fn target(name: &str) -> Box<dyn Fn(&[u8])> {
         "text_dump" => Box::new(fuzzing::text_dump),
         "unwind" => {
             let setup = unwind_setup();
+            Box::new(move |d| setup.run(d))
+        }
+        "runtime_walk" => {
+            let setup = walk_setup();
             Box::new(move |d| setup.run(d))
         }
         other => panic!("no fuzz target {other}"),
@@ -230,6 +235,81 @@ fn unwind_setup() -> &'static UnwindSetup {
     S.get_or_init(|| UnwindSetup::new(&fixtures()[0]).unwrap())
 }
 
+fn walk_setup() -> &'static WalkSetup {
+    static S: OnceLock<WalkSetup> = OnceLock::new();
+    S.get_or_init(|| WalkSetup::new(&fixtures()[0]).unwrap())
+}
+
+/// Reads a running process and keeps every range read, by address and length.
+struct Recorder {
+    proc: goroscope::target::live::LiveProcess,
+    seen: std::cell::RefCell<std::collections::BTreeMap<(u64, u64), Vec<u8>>>,
+}
+
+impl Recorder {
+    fn keep(&self, addr: u64, bytes: &[u8]) {
+        self.seen.borrow_mut().entry((addr, bytes.len() as u64)).or_insert_with(|| bytes.to_vec());
+    }
+
+    /// A copy function over the process that keeps what it copied.
+    fn copy(&self, reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage) {
+        self.proc.copy_into(reqs, img);
+        for &(a, len) in reqs {
+            if let Some(b) = img.slice(a, len) {
+                self.keep(a, b);
+            }
+        }
+    }
+}
+
+impl goroscope::target::MemoryReader for Recorder {
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), goroscope::target::ReadError> {
+        self.proc.read_at(addr, buf)?;
+        self.keep(addr, buf);
+        Ok(())
+    }
+}
+
+/// Seeds for the runtime walk: the memory a dump of the fixture's "all" scenario (every
+/// goroutine state, labels, channels, sync primitives) reads, recorded from the running
+/// process without stopping it, for each way of copying; its threads with the pc and sp
+/// `/proc/PID/task/TID/syscall` shows.
+fn walk_seeds() -> Vec<Vec<u8>> {
+    use goroscope::runtime::goroutines::{self, PreCopy};
+    use goroscope::runtime::{OpenOptions, Runtime, blocked};
+    let exe = &fixtures()[0];
+    let child = support::Child::start(exe, "all").unwrap();
+    let rec = Recorder { proc: goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap(), seen: Default::default() };
+    for stripped in [true, false] {
+        let bin = goroscope::binary::GoBinary::open(exe).unwrap();
+        let rt = Runtime::open(bin, &rec, 0, OpenOptions { stripped, ..Default::default() }).unwrap();
+        let mut copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| rec.copy(reqs, img);
+        let pre = PreCopy::take(&rt, &mut copy);
+        let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(&rt, Some(pre));
+        let mut snap = goroscope::collect::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ()).unwrap();
+        blocked::analyze(&rt, &image, &mut snap.goroutines, &mut copy);
+    }
+    let threads: Vec<(i32, u64, u64)> = rec
+        .proc
+        .thread_ids()
+        .unwrap()
+        .into_iter()
+        .map(|tid| {
+            let sys = std::fs::read_to_string(format!("/proc/{}/task/{tid}/syscall", child.pid)).unwrap_or_default();
+            let w: Vec<u64> = sys.split_whitespace().filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok()).collect();
+            let (sp, pc) = if w.len() >= 3 { (w[w.len() - 2], w[w.len() - 1]) } else { (0, 0) };
+            (tid, pc, sp)
+        })
+        .collect();
+    drop(child);
+    let seen = rec.seen.into_inner();
+    let records: Vec<(u64, &[u8])> = seen.iter().map(|(&(a, _), b)| (a, &b[..])).collect();
+    [0, walk_flag::PRECOPY, walk_flag::NONBLOCKING, walk_flag::STRIPPED | walk_flag::PRECOPY]
+        .into_iter()
+        .map(|flags| fuzzing::walk_input(flags, &threads, &records))
+        .collect()
+}
+
 fn section(exe: &Path, names: &[&str]) -> Vec<u8> {
     let bytes = std::fs::read(exe).unwrap();
     let elf = object::File::parse(&*bytes).unwrap();
@@ -358,6 +438,13 @@ fn unwind() {
     top[24..32].copy_from_slice(&(u64::MAX - 63).to_le_bytes());
     seeds.push(top);
     smoke("unwind", seeds);
+}
+
+#[test]
+fn runtime_walk() {
+    let seeds = walk_seeds();
+    eprintln!("fuzz smoke runtime_walk: seeds of {} bytes", seeds[0].len());
+    smoke("runtime_walk", seeds);
 }
 
 /// Every input that once made a target fail, replayed.

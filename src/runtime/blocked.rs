@@ -69,7 +69,7 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
             if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
                 continue;
             }
-            if let Ok(c) = rd.read_u64(sg + c_off.unwrap_or(0)) {
+            if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0))) {
                 if c != 0 {
                     gs[i].blocked_on.push(BlockedOn { kind: "chan".into(), addr: c });
                     chans.push(c);
@@ -97,7 +97,7 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
         fetch(&[(base, stride * SEM_TAB_SIZE)], &mut local);
         let rd = Layered(&local, mem);
         let mut frontier: Vec<u64> =
-            (0..SEM_TAB_SIZE).filter_map(|i| rd.read_u64(base + i * stride + treap_off).ok()).filter(|&t| t != 0).collect();
+            (0..SEM_TAB_SIZE).filter_map(|i| rd.read_u64(base.wrapping_add(i.wrapping_mul(stride)).wrapping_add(treap_off)).ok()).filter(|&t| t != 0).collect();
         let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
         let mut visited = HashSet::new();
         while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
@@ -111,7 +111,7 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
                         next.push(child);
                     }
                 }
-                let (Some(g), Ok(addr)) = (l.read(F::SudogG, &rd, node), rd.read_u64(node + elem_off)) else { continue };
+                let (Some(g), Ok(addr)) = (l.read(F::SudogG, &rd, node), rd.read_u64(node.wrapping_add(elem_off))) else { continue };
                 if !waiting.contains(&g) {
                     continue;
                 }
@@ -188,7 +188,7 @@ fn chan(rt: &Runtime, mem: &impl MemoryReader, c: u64) -> SyncObject {
 
 fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
     let mut o = SyncObject { kind: kind.into(), addr, ..Default::default() };
-    let i32_at = |off: u64| mem.read_u32(addr + off).ok().map(|v| v as i32 as i64);
+    let i32_at = |off: u64| mem.read_u32(addr.wrapping_add(off)).ok().map(|v| v as i32 as i64);
     let fields: &[(&str, u64)] = match kind {
         "sync.Mutex" => &[("state", 0)],
         "sync.RWMutex" => &[("w.state", 0), ("readerCount", 16), ("readerWait", 20)],

@@ -254,7 +254,9 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     copy(&[(ptr, len * 8)], &mut img);
     let gs: Vec<u64> = match img.slice(ptr, len * 8) {
         Some(b) => b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).filter(|&g| g != 0).collect(),
-        None => (0..len).filter_map(|i| img.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
+        // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
+        // back), without trying each of up to `MAX_GOROUTINES` missing ones.
+        None => (0..len).map_while(|i| img.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
     };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
     copy(&reqs, &mut img);

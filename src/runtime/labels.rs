@@ -42,13 +42,13 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
     if uses_slice(rt) {
         let arrays: Vec<(u64, u64)> = ptrs
             .iter()
-            .filter_map(|&p| Some((img.read_u64(p).ok()?, img.read_u64(p + 8).ok()?)))
+            .filter_map(|&p| Some((img.read_u64(p).ok()?, img.read_u64(p.wrapping_add(8)).ok()?)))
             .filter(|&(a, n)| a != 0 && n <= MAX_LABELS)
             .map(|(a, n)| (a, n * 32))
             .collect();
         copy(&arrays, img);
         for &(a, bytes) in &arrays {
-            string_headers.extend((0..bytes / 16).map(|i| (a + i * 16, 0)));
+            string_headers.extend((0..bytes / 16).map(|i| (a.wrapping_add(i * 16), 0)));
         }
     } else {
         // g.labels points to the map variable, which points to the hmap.
@@ -56,12 +56,12 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
         copy(&hmaps.iter().map(|&h| (h, HMAP_SIZE)).collect::<Vec<_>>(), img);
         let mut buckets: Vec<(u64, u64)> = Vec::new();
         for &p in &hmaps {
-            let Ok(b) = img.read_u8(p + 9) else { continue };
+            let Ok(b) = img.read_u8(p.wrapping_add(9)) else { continue };
             if b > MAX_MAP_B {
                 continue;
             }
             for off in [16, 24] {
-                if let Ok(a) = img.read_u64(p + off) {
+                if let Ok(a) = img.read_u64(p.wrapping_add(off)) {
                     if a != 0 {
                         buckets.push((a, BUCKET_SIZE << b));
                     }
@@ -69,11 +69,11 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
             }
         }
         copy(&buckets, img);
-        let mut all: Vec<u64> = buckets.iter().flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a + i * BUCKET_SIZE)).collect();
+        let mut all: Vec<u64> = buckets.iter().flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a.wrapping_add(i * BUCKET_SIZE))).collect();
         let mut frontier = all.clone();
         for _ in 0..MAX_OVERFLOW {
             let next: Vec<u64> =
-                frontier.iter().filter_map(|&b| img.read_u64(b + BUCKET_SIZE - 8).ok()).filter(|&o| o != 0).collect();
+                frontier.iter().filter_map(|&b| img.read_u64(b.wrapping_add(BUCKET_SIZE - 8)).ok()).filter(|&o| o != 0).collect();
             if next.is_empty() {
                 break;
             }
@@ -83,16 +83,16 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
         }
         for b in all {
             for i in 0..8 {
-                if img.read_u8(b + i).is_ok_and(|t| t >= MIN_TOP_HASH) {
-                    string_headers.push((b + 8 + i * 16, 0));
-                    string_headers.push((b + 8 + 128 + i * 16, 0));
+                if img.read_u8(b.wrapping_add(i)).is_ok_and(|t| t >= MIN_TOP_HASH) {
+                    string_headers.push((b.wrapping_add(8 + i * 16), 0));
+                    string_headers.push((b.wrapping_add(8 + 128 + i * 16), 0));
                 }
             }
         }
     }
     let strs: Vec<(u64, u64)> = string_headers
         .iter()
-        .filter_map(|&(h, _)| Some((img.read_u64(h).ok()?, img.read_u64(h + 8).ok()?)))
+        .filter_map(|&(h, _)| Some((img.read_u64(h).ok()?, img.read_u64(h.wrapping_add(8)).ok()?)))
         .filter(|&(p, n)| p != 0 && n > 0 && n <= MAX_LABEL_LEN)
         .collect();
     copy(&strs, img);
@@ -100,7 +100,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
 
 fn string_at(mem: &impl MemoryReader, at: u64) -> Option<String> {
     let p = mem.read_u64(at).ok()?;
-    let len = mem.read_u64(at + 8).ok()?;
+    let len = mem.read_u64(at.wrapping_add(8)).ok()?;
     if len > MAX_LABEL_LEN {
         return None;
     }
@@ -123,32 +123,32 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, 
 }
 
 fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(String, String)> {
-    let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p + 8)) else { return Vec::new() };
+    let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p.wrapping_add(8))) else { return Vec::new() };
     if n > MAX_LABELS {
         return Vec::new();
     }
-    (0..n).map_while(|i| Some((string_at(mem, a + i * 32)?, string_at(mem, a + i * 32 + 16)?))).collect()
+    (0..n).map_while(|i| Some((string_at(mem, a.wrapping_add(i * 32))?, string_at(mem, a.wrapping_add(i * 32 + 16))?))).collect()
 }
 
 fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
     let Ok(p) = mem.read_u64(labels) else { return Vec::new() };
-    let Ok(b) = mem.read_u8(p + 9) else { return Vec::new() };
+    let Ok(b) = mem.read_u8(p.wrapping_add(9)) else { return Vec::new() };
     if b > MAX_MAP_B {
         return Vec::new();
     }
     let mut out = Vec::new();
     for off in [16u64, 24] {
-        let Ok(base) = mem.read_u64(p + off) else { continue };
+        let Ok(base) = mem.read_u64(p.wrapping_add(off)) else { continue };
         if base == 0 {
             continue;
         }
         for i in 0..(1u64 << b) {
-            let mut bucket = base + i * BUCKET_SIZE;
+            let mut bucket = base.wrapping_add(i * BUCKET_SIZE);
             for _ in 0..=MAX_OVERFLOW {
                 for slot in 0..8 {
-                    if mem.read_u8(bucket + slot).is_ok_and(|t| t >= MIN_TOP_HASH) {
+                    if mem.read_u8(bucket.wrapping_add(slot)).is_ok_and(|t| t >= MIN_TOP_HASH) {
                         if let (Some(k), Some(v)) =
-                            (string_at(mem, bucket + 8 + slot * 16), string_at(mem, bucket + 8 + 128 + slot * 16))
+                            (string_at(mem, bucket.wrapping_add(8 + slot * 16)), string_at(mem, bucket.wrapping_add(8 + 128 + slot * 16)))
                         {
                             if !out.iter().any(|(ek, _)| *ek == k) && (out.len() as u64) < MAX_LABELS {
                                 out.push((k, v));
@@ -156,7 +156,7 @@ fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
                         }
                     }
                 }
-                match mem.read_u64(bucket + BUCKET_SIZE - 8) {
+                match mem.read_u64(bucket.wrapping_add(BUCKET_SIZE - 8)) {
                     Ok(o) if o != 0 => bucket = o,
                     _ => break,
                 }

@@ -85,14 +85,39 @@ const PAGE: u64 = 4096;
 /// Largest piece the slow path reads at once.
 const SLOW_CHUNK: u64 = 1 << 20;
 
-/// Upper bound for the test-only hold hook, so a stray environment variable cannot keep a
-/// production target stopped for long.
+/// Upper bound for the test-only hold hooks, so a stray environment variable cannot keep a
+/// production target stopped, or a dump waiting, for long.
 const MAX_TEST_HOLD_MS: u64 = 60_000;
 
 /// Test-only: when set to a number of milliseconds, [`LiveProcess::freeze`] sleeps that long
 /// after every thread is stopped and before it returns. Used by the integration tests to kill
 /// goroscope or send signals inside the frozen window. Not for production use.
 pub const TEST_HOLD_ENV: &str = "GOROSCOPE_TEST_HOLD_FREEZE_MS";
+
+/// Test-only: when set to a number of milliseconds, a snapshot that stops the target writes
+/// [`TEST_PRECOPY_DONE`] on stderr once its copy taken while the target runs is complete, then
+/// sleeps that long before it stops the target ([`test_hold_after_precopy`]). Used by the
+/// integration tests to change the target between the pre-copy and the frozen window. Bounded
+/// like [`TEST_HOLD_ENV`]. Not for production use.
+pub const TEST_HOLD_PRECOPY_ENV: &str = "GOROSCOPE_TEST_HOLD_PRECOPY_MS";
+
+/// The stderr line of [`TEST_HOLD_PRECOPY_ENV`]: the pre-copy is done, the hold begins.
+pub const TEST_PRECOPY_DONE: &str = "goroscope: test hold: pre-copy done";
+
+/// The milliseconds a test-only hold variable asks for, at most [`MAX_TEST_HOLD_MS`].
+fn test_hold(var: &str) -> Option<Duration> {
+    let ms = std::env::var(var).ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_millis(ms.min(MAX_TEST_HOLD_MS)))
+}
+
+/// The test-only hold of [`TEST_HOLD_PRECOPY_ENV`], called between the pre-copy and the
+/// freeze; nothing when the variable is unset.
+pub fn test_hold_after_precopy() {
+    if let Some(d) = test_hold(TEST_HOLD_PRECOPY_ENV) {
+        eprintln!("{TEST_PRECOPY_DONE}");
+        std::thread::sleep(d);
+    }
+}
 
 /// Why the live target could not be opened, frozen or listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,8 +312,8 @@ impl LiveProcess {
         let mut f = Freeze::new(self);
         f.stop_all()?;
         f.read_registers()?;
-        if let Some(ms) = std::env::var(TEST_HOLD_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
-            std::thread::sleep(Duration::from_millis(ms.min(MAX_TEST_HOLD_MS)));
+        if let Some(d) = test_hold(TEST_HOLD_ENV) {
+            std::thread::sleep(d);
         }
         Ok(f)
     }

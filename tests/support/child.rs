@@ -50,13 +50,18 @@ pub struct Child {
 impl Child {
     /// Starts `exe <scenario>` and waits for READY.
     pub fn start(exe: &Path, scenario: &str) -> Result<Child, String> {
-        Self::launch(&[], exe, scenario, &[])
+        Self::launch(&[], exe, scenario, &[], &[])
+    }
+
+    /// Starts `exe <scenario> <args...>` (e.g. `many -n 5000`) and waits for READY.
+    pub fn start_args(exe: &Path, scenario: &str, args: &[&str]) -> Result<Child, String> {
+        Self::launch(&[], exe, scenario, args, &[])
     }
 
     /// [`Child::start`] with these environment variables set (after GOTRACEBACK, GODEBUG and
     /// GOMAXPROCS are removed from the inherited environment).
     pub fn start_env(exe: &Path, scenario: &str, env: &[(&str, &str)]) -> Result<Child, String> {
-        Self::launch(&[], exe, scenario, env)
+        Self::launch(&[], exe, scenario, &[], env)
     }
 
     /// Starts `wrapper... exe <scenario>` (e.g. `unshare --pid --fork --kill-child ...`) and
@@ -65,10 +70,10 @@ impl Child {
     /// pid READY names. The wrapper must make the fixture die with it (`--kill-child`): on
     /// drop, the wrapper (our own child) is what is killed and reaped.
     pub fn start_wrapped(wrapper: &[&str], exe: &Path, scenario: &str) -> Result<Child, String> {
-        Self::launch(wrapper, exe, scenario, &[])
+        Self::launch(wrapper, exe, scenario, &[], &[])
     }
 
-    fn launch(wrapper: &[&str], exe: &Path, scenario: &str, env: &[(&str, &str)]) -> Result<Child, String> {
+    fn launch(wrapper: &[&str], exe: &Path, scenario: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Child, String> {
         let mut cmd = match wrapper.split_first() {
             Some((w, rest)) => {
                 let mut c = Command::new(w);
@@ -78,6 +83,7 @@ impl Child {
             None => Command::new(exe),
         };
         cmd.arg(scenario)
+            .args(args)
             .env_remove("GOTRACEBACK")
             .env_remove("GODEBUG")
             .env_remove("GOMAXPROCS")
@@ -198,6 +204,17 @@ impl Child {
     pub fn spawn(&mut self) -> Result<u64, String> {
         let [n] = self.numbers("spawn", "SPAWNED")?;
         Ok(n)
+    }
+
+    /// `move` → `MOVED <n>`: the "move" scenario's goroutines parked somewhere else; returns n
+    /// once all of them are (an error in another scenario, or the second time).
+    pub fn move_parked(&mut self) -> Result<u64, String> {
+        self.send("move")?;
+        let l = self.recv_line("MOVED")?;
+        match l.strip_prefix("MOVED ").and_then(|n| n.trim().parse::<u64>().ok()) {
+            Some(n) => Ok(n),
+            None => Err(self.failure(&format!("want MOVED and a count, got {l:?}"))),
+        }
     }
 
     /// Sends `cmd` and parses the answer line `<answer> <n1> ... <nN>`.

@@ -1,0 +1,99 @@
+//! The copy taken before the stop (`PreCopy`): a goroutine that parks somewhere else between
+//! that copy and the frozen window has its stack copied again in the window, never taken
+//! from the older copy.
+//!
+//! The test-only hook `GOROSCOPE_TEST_HOLD_PRECOPY_MS` holds goroscope between its pre-copy and
+//! the freeze; meanwhile the fixture's "move" scenario moves its parked goroutines (same depth
+//! from another line, deeper, shallower), and goroscope's dump must then equal the fixture's
+//! own `runtime.Stack` taken after the move.
+
+mod support;
+
+use goroscope::target::live::{TEST_HOLD_ENV, TEST_HOLD_PRECOPY_ENV, TEST_PRECOPY_DONE};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Child, Flavor, Guard, toolchains};
+
+/// How long goroscope holds between its pre-copy and the freeze: ample for the move (a few ms).
+const HOLD: Duration = Duration::from_secs(3);
+
+/// The fixture's "move" goroutines (those with a `main.moveG` frame) in a traceback: id and
+/// frames as `function file:line`.
+fn movers(text: &str) -> HashMap<u64, Vec<String>> {
+    let tb = support::parse(text);
+    assert!(tb.errors.is_empty(), "lines that are not Go traceback: {:?}\n{text}", tb.errors);
+    tb.goroutines
+        .iter()
+        .filter(|g| g.has_frame("main.moveG"))
+        .map(|g| (g.id, g.frames.iter().map(|f| format!("{} {}:{}", f.func, f.file, f.line)).collect()))
+        .collect()
+}
+
+/// goroscope copies every g and stack while the target runs, then holds (the hook); the
+/// fixture's parked goroutines move to other parked places and say so; goroscope freezes and
+/// dumps. The goroutines that moved (their `StackKey` changed) must have had their stacks
+/// copied again: the dump equals the runtime's own after the move, every moved goroutine shows
+/// its new place (not the one the runtime showed before the move), and the snapshot counts
+/// none of them among the stacks taken from the pre-copy, while the others were.
+#[test]
+fn goroutines_moved_after_the_precopy_are_copied_again() {
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid;
+    let before = movers(&child.stack().unwrap());
+    assert_eq!(before.len(), 30, "the fixture's movers before the move");
+
+    let mut cmd = Command::new(support::goroscope_bin());
+    // Every goroutine, system ones too, so the snapshot holds all that the walk counted.
+    cmd.args(["dump", "-q", "--system", "--format", "json", &pid.to_string()])
+        .env(TEST_HOLD_PRECOPY_ENV, HOLD.as_millis().to_string())
+        .env_remove(TEST_HOLD_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut gs = Guard::spawn(&mut cmd, None);
+    let stdout = support::line_channel(gs.child().stdout.take().unwrap());
+    let stderr = support::line_channel(gs.child().stderr.take().unwrap());
+    let line = stderr.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("no line from goroscope on stderr: {e}"));
+    assert_eq!(line, TEST_PRECOPY_DONE);
+    let held = Instant::now();
+    assert_eq!(support::tracer_pid(pid), 0, "the target is traced before the hold ended");
+
+    let moved = child.move_parked().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved as usize, before.len());
+    // Still before the freeze: the move happened between the pre-copy and the window.
+    assert_eq!(support::tracer_pid(pid), 0, "goroscope froze the target before the move was done");
+    assert!(held.elapsed() < HOLD, "the move took {:?}, longer than the hold; too slow a machine", held.elapsed());
+
+    let st = gs.wait(HOLD + Duration::from_secs(60)).unwrap_or_else(|| panic!("goroscope did not finish"));
+    let rest: Vec<String> = stderr.iter().collect();
+    assert!(st.success(), "goroscope: {st}\nstderr: {rest:?}");
+    support::check_running(pid).unwrap();
+    let json: Vec<String> = stdout.iter().collect();
+    let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes()).unwrap_or_else(|e| panic!("the JSON snapshot: {e}"));
+    let mut text = Vec::new();
+    let opts = goroscope::render::traceback::Options { level: 1, labels: snap.meta.traceback_labels };
+    goroscope::render::traceback::render(&snap, opts, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+
+    // The oracle: the runtime's own dump, after the move.
+    support::matches_oracle(&mut child, &text).unwrap_or_else(|e| panic!("{e}\n--- goroscope\n{text}"));
+    let after = movers(&text);
+    assert_eq!(after.len(), before.len(), "movers in goroscope's dump");
+    for (id, frames) in &after {
+        assert_ne!(Some(frames), before.get(id), "goroutine {id} is shown where it was before the move:\n{text}");
+    }
+    let live = snap.goroutines.len() as u64;
+    assert!(
+        snap.meta.stacks_reused + moved <= live,
+        "{} of {live} stacks taken from the pre-copy, but {moved} goroutines moved since",
+        snap.meta.stacks_reused
+    );
+    assert!(snap.meta.stacks_reused > 0, "no stack taken from the pre-copy: the reuse was not exercised");
+    println!(
+        "{moved} goroutines moved during a {} ms hold after the pre-copy: copied again; {} of {live} stacks reused",
+        HOLD.as_millis(),
+        snap.meta.stacks_reused
+    );
+}
