@@ -14,6 +14,7 @@ mod support;
 
 use goroscope::arch::{Arch, Regs};
 use goroscope::fuzzing::{self, UnwindSetup, WalkSetup, unwind_flag, walk_flag};
+use goroscope::target::MemoryReader;
 use goroscope::target::core::write::{Captured, Mapping, encode_regs};
 use object::{Object, ObjectSection};
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -74,7 +74,7 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
     let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes()).unwrap_or_else(|e| panic!("the JSON snapshot: {e}"));
     let mut text = Vec::new();
     let opts = goroscope::render::traceback::Options { level: 1, labels: snap.meta.traceback_labels };
-    goroscope::render::traceback::render(&snap, opts, &mut text).unwrap();
+    goroscope::render::traceback::render(&snap.meta, &snap.goroutines, opts, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
 
     // The oracle: the runtime's own dump, after the move.
