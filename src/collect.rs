@@ -306,9 +306,9 @@ impl LiveSession {
         sink: &mut dyn FnMut(C),
     ) -> Result<(Snapshot, usize, MemoryImage), DumpError> {
         let FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
-        let copied_bytes = cap.img.total_bytes();
+        let copied_bytes = cap.copied_bytes();
         let stacks_reused = cap.reused() as u64;
-        let image = cap.finish(&self.rt, Some(pre));
+        let image = cap.finish(Some(pre));
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
         if copied_bytes == 0 && live::has_exited(pid) {

@@ -358,7 +358,7 @@ impl WalkSetup {
         } else {
             let pre = (flags & walk_flag::PRECOPY != 0).then(|| PreCopy::take(rt, &mut copy));
             let cap = goroutines::capture(rt, &threads, &mut copy, pre.as_ref());
-            cap.finish(rt, pre)
+            cap.finish(pre)
         };
         let Ok(mut snap) = build_snapshot(rt, &image, &threads, 0, Default::default(), &mut ()) else { return };
         snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &mut copy);

@@ -286,7 +286,7 @@ fn walk_seeds() -> Vec<Vec<u8>> {
         let rt = Runtime::open(bin, &rec, 0, OpenOptions { stripped, ..Default::default() }).unwrap();
         let mut copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| rec.copy(reqs, img);
         let pre = PreCopy::take(&rt, &mut copy);
-        let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(&rt, Some(pre));
+        let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(Some(pre));
         let mut snap = goroscope::collect::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ()).unwrap();
         blocked::analyze(&rt, &image, &mut snap.goroutines, &mut copy);
     }

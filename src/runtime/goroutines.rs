@@ -105,6 +105,16 @@ impl StackKey {
         ])
     }
 
+    /// Status, without the scan bit.
+    fn status(&self) -> u32 {
+        self.0[0] as u32
+    }
+
+    /// The m running it (0 for none).
+    fn m(&self) -> u64 {
+        self.0[9]
+    }
+
     /// Parked off any thread: not running, not in a system call, not dead, no m.
     fn parked(&self) -> bool {
         let st = self.0[0] as u32;
@@ -124,6 +134,7 @@ impl StackKey {
 /// goroutine's [`StackKey`] is the same in the pre-copy and in the window.
 #[derive(Debug, Default)]
 pub struct PreCopy {
+    /// Stacks and labels (not the g structs, which the window reads again).
     img: MemoryImage,
     /// Each g of `allgs`, in its order (which never changes: `allgs` only grows), with its key.
     keys: Vec<(u64, Option<StackKey>)>,
@@ -132,15 +143,10 @@ pub struct PreCopy {
 impl PreCopy {
     /// Copies every g, the used part of every stack, and the labels, without stopping anything.
     pub fn take(rt: &Runtime, copy: &mut CopyFn<'_>) -> PreCopy {
-        let Capture { mut img, gs, .. } = capture(rt, &[], copy, None);
-        let g_size = rt.layout.g_size;
-        let keys = gs.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect();
-        // The g structs themselves are read again in the window; only their keys are kept.
-        // (Their buffers go back to the allocator, which hands them to the window's copy
-        // without fresh page faults.)
-        for &g in &gs {
-            img.remove_containing(g);
-        }
+        // The g structs are read again in the window; only their keys are kept. (Their
+        // buffers go back to the allocator, which hands them to the window's copy without
+        // fresh page faults.)
+        let Capture { img, keys, .. } = capture(rt, &[], copy, None);
         PreCopy { img, keys }
     }
 
@@ -153,18 +159,13 @@ impl PreCopy {
         let mut round = 1;
         loop {
             let cap = capture_with(rt, &[], copy, Some(&pre), true);
-            let fresh = cap.fresh.clone();
-            let gs = cap.gs.clone();
-            let mut img = cap.finish(rt, Some(pre));
-            if fresh.is_empty() || round >= rounds {
-                return (img, fresh);
+            if cap.fresh.is_empty() || round >= rounds {
+                let fresh = cap.fresh.clone();
+                return (cap.finish(Some(pre)), fresh);
             }
             // The g structs just read become the keys the next round checks against.
-            let g_size = rt.layout.g_size;
-            let keys = gs.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect();
-            for &g in &gs {
-                img.remove_containing(g);
-            }
+            let keys = cap.keys.clone();
+            let (img, _) = cap.merge(pre);
             pre = PreCopy { img, keys };
             round += 1;
         }
@@ -184,18 +185,18 @@ impl PreCopy {
     }
 }
 
-/// What the frozen window copied, and what it may still take from the pre-copy once the
-/// target runs again ([`Capture::finish`]).
+/// What the frozen window copied, to be completed with what it may still take from the
+/// pre-copy once the target runs again ([`Capture::finish`]).
 #[derive(Debug, Default)]
 pub struct Capture {
-    /// The copy.
+    /// `allgs`, the g structs, the Ms of goroutines on threads and their g0s.
+    pub gs_img: MemoryImage,
+    /// Stacks and labels copied (of goroutines not validated against the pre-copy).
     pub img: MemoryImage,
-    /// Every g address in `allgs`.
-    pub gs: Vec<u64>,
-    /// Stack ranges to take from the pre-copy.
-    reuse_stacks: Vec<(u64, u64)>,
-    /// Label pointers whose labels to take from the pre-copy.
-    reuse_labels: Vec<u64>,
+    /// Every g address in `allgs`, with its key.
+    pub keys: Vec<(u64, Option<StackKey>)>,
+    /// Goroutines whose stack and labels are the pre-copy's.
+    reused: usize,
     /// Live goroutines (g addresses) whose stack was copied now, not validated against the
     /// pre-copy.
     pub fresh: Vec<u64>,
@@ -209,27 +210,31 @@ pub struct Capture {
 impl Capture {
     /// Goroutines whose stack came from the pre-copy.
     pub fn reused(&self) -> usize {
-        self.reuse_stacks.len()
+        self.reused
     }
 
-    /// Completes the image with the stacks and labels validated against the pre-copy (after
-    /// the thaw: the pre-copy does not change any more). Consumes the pre-copy.
-    pub fn finish(mut self, rt: &Runtime, pre: Option<PreCopy>) -> MemoryImage {
-        let Some(mut pre) = pre else { return self.img };
-        for &(a, len) in &self.reuse_stacks {
-            if let Some(buf) = pre.img.take(a, len) {
-                self.img.insert(a, buf);
-            }
-        }
-        let src = pre.img;
-        super::labels::capture(rt, &self.reuse_labels, &mut self.img, &mut |reqs, img| {
-            for &(a, len) in reqs {
-                if let Some(buf) = src.slice(a, len) {
-                    img.insert(a, buf.to_vec());
-                }
-            }
-        });
-        self.img
+    /// Bytes copied.
+    pub fn copied_bytes(&self) -> u64 {
+        self.gs_img.total_bytes() + self.img.total_bytes()
+    }
+
+    /// The whole image: the pre-copy's stacks and labels (the validated ones are read from
+    /// there), with everything copied now in place of what the pre-copy had at the same
+    /// addresses. Run after the thaw; consumes the pre-copy.
+    pub fn finish(self, pre: Option<PreCopy>) -> MemoryImage {
+        let (mut img, gs_img) = match pre {
+            Some(pre) => self.merge(pre),
+            None => (self.img, self.gs_img),
+        };
+        img.overwrite(gs_img);
+        img
+    }
+
+    /// The pre-copy's stacks and labels overwritten by those copied now, and the g structs.
+    fn merge(self, pre: PreCopy) -> (MemoryImage, MemoryImage) {
+        let mut img = pre.img;
+        img.overwrite(self.img);
+        (img, self.gs_img)
     }
 }
 
@@ -244,67 +249,61 @@ pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre
 /// [`capture`]; `unstopped`: the target is running, so goroutines in a system call count as
 /// unchanged too when their key is (nothing better can be had without stopping it).
 fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>, unstopped: bool) -> Capture {
-    let mut img = MemoryImage::new();
+    let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    copy(&[(rt.allgs, 24)], &mut img);
-    let (ptr, len) = match (img.read_u64(rt.allgs), img.read_u64(rt.allgs + 8)) {
+    copy(&[(rt.allgs, 24)], &mut gimg);
+    let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
         (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
-        _ => return Capture { img, ..Default::default() },
+        _ => return Capture { gs_img: gimg, ..Default::default() },
     };
-    copy(&[(ptr, len * 8)], &mut img);
-    let gs: Vec<u64> = match img.slice(ptr, len * 8) {
+    copy(&[(ptr, len * 8)], &mut gimg);
+    let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
         Some(b) => b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).filter(|&g| g != 0).collect(),
         // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
         // back), without trying each of up to `MAX_GOROUTINES` missing ones.
-        None => (0..len).map_while(|i| img.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
+        None => (0..len).map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
     };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
-    copy(&reqs, &mut img);
+    copy(&reqs, &mut gimg);
 
-    // Ms of goroutines that are on a thread, and their g0 structs.
-    let mut gbuf = vec![0u8; l.g_size as usize];
-    let mut ms = BTreeSet::new();
-    for &g in &gs {
-        if img.read_at(g, &mut gbuf).is_ok() {
-            let m = l.get(F::GM, &gbuf);
-            if m != 0 {
-                ms.insert(m);
-            }
-        }
-    }
+    // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
+    // goroutines that are on a thread, and their g0 structs.
+    let keys: Vec<(u64, Option<StackKey>)> = gs.iter().map(|&g| (g, gimg.slice(g, l.g_size).map(|b| StackKey::of(rt, b)))).collect();
+    let ms: BTreeSet<u64> = keys.iter().filter_map(|(_, k)| k.map(|k| k.m())).filter(|&m| m != 0).collect();
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
-    copy(&reqs, &mut img);
+    copy(&reqs, &mut gimg);
     let g0s: Vec<(u64, u64)> =
-        ms.iter().filter_map(|&m| img.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
-    copy(&g0s, &mut img);
+        ms.iter().filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
+    copy(&g0s, &mut gimg);
 
-    // The used part of every stack, and the labels: from the pre-copy where still valid.
+    // The used part of every stack, and the labels: none for goroutines whose key is the
+    // pre-copy's (their stack and labels are in it).
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let mut reqs = Vec::new();
-    let (mut reuse_stacks, mut reuse_labels, mut lptrs, mut fresh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut reused, mut lptrs, mut fresh) = (0, Vec::new(), Vec::new());
     let mut in_transition = false;
-    for (i, &g) in gs.iter().enumerate() {
-        let Some(gb) = img.slice(g, l.g_size) else { continue };
-        let raw = decode_g(rt, g, gb);
-        if status::is_dead(raw.status, rt.version()) {
+    for (i, &(g, key)) in keys.iter().enumerate() {
+        let Some(key) = key else { continue };
+        if status::is_dead(key.status(), rt.version()) {
             continue;
         }
-        let valid = pre.is_some_and(|pre| {
-            let key = StackKey::of(rt, gb);
-            (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key)
-        });
-        if !valid {
-            fresh.push(g);
+        let valid = pre.is_some_and(|pre| (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key));
+        if valid {
+            reused += 1;
+            continue;
         }
+        fresh.push(g);
+        let Some(gb) = gimg.slice(g, l.g_size) else { continue };
+        let raw = decode_g(rt, g, gb);
         if raw.labels != 0 {
-            if valid { &mut reuse_labels } else { &mut lptrs }.push(raw.labels);
+            lptrs.push(raw.labels);
         }
         let (lo, hi) = raw.stack;
         if lo >= hi || hi - lo > MAX_STACK_COPY {
             continue;
         }
         let mut sps = [raw.sched.1, raw.syscall.1, 0, 0];
-        if let Some(m) = read_m(rt, &img, raw.m) {
+        if let Some(m) = read_m(rt, &gimg, raw.m) {
             if let Some(t) = by_tid.get(&m.procid) {
                 let sp = t.regs.sp;
                 if (lo..hi).contains(&sp) {
@@ -320,12 +319,13 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
         }
         // Copy from the lowest stack pointer any unwind may start at, up to the stack top.
         if let Some(sp) = sps.into_iter().filter(|sp| (lo..hi).contains(sp)).min() {
-            if valid { &mut reuse_stacks } else { &mut reqs }.push((sp, hi - sp));
+            reqs.push((sp, hi - sp));
         }
     }
+    let mut img = MemoryImage::new();
     super::labels::capture(rt, &lptrs, &mut img, copy);
     copy(&reqs, &mut img);
-    Capture { img, gs, reuse_stacks, reuse_labels, fresh, in_transition }
+    Capture { gs_img: gimg, img, keys, reused, fresh, in_transition }
 }
 
 /// [`Capture::in_transition`] for one goroutine and its m.

@@ -67,17 +67,6 @@ impl MemoryImage {
         }
     }
 
-    /// Removes and returns `[addr, addr+len)` when one copied range holds it: the buffer
-    /// itself when the range is exactly that, else a copy of those bytes (the range stays).
-    pub fn take(&mut self, addr: u64, len: u64) -> Option<Vec<u8>> {
-        let (&s, v) = self.ranges.range(..=addr).next_back()?;
-        if s == addr && v.len() as u64 == len {
-            self.bytes -= len;
-            return self.ranges.remove(&s);
-        }
-        self.slice(addr, len).map(<[u8]>::to_vec)
-    }
-
     /// Adds every range of `other` (as [`MemoryImage::insert`] does, earlier bytes win).
     pub fn absorb(&mut self, mut other: MemoryImage) {
         if self.ranges.is_empty() {
@@ -89,13 +78,25 @@ impl MemoryImage {
         }
     }
 
-    /// Drops the copied range holding `addr`, if any.
-    pub fn remove_containing(&mut self, addr: u64) {
-        if let Some((&s, v)) = self.ranges.range(..=addr).next_back()
-            && s + v.len() as u64 > addr
-        {
-            self.bytes -= v.len() as u64;
-            self.ranges.remove(&s);
+    /// Adds every range of `other`, its bytes replacing those already held at the same
+    /// addresses (a later copy of the same memory).
+    pub fn overwrite(&mut self, other: MemoryImage) {
+        if self.ranges.is_empty() {
+            *self = other;
+            return;
+        }
+        for (a, v) in other.ranges {
+            let end = a.saturating_add(v.len() as u64);
+            let first = self.ranges.range(..a).next_back().map_or(a, |(s, _)| *s);
+            for (s, held) in self.ranges.range_mut(first..end) {
+                let held_end = *s + held.len() as u64;
+                if held_end <= a {
+                    continue;
+                }
+                let (lo, hi) = ((*s).max(a), held_end.min(end));
+                held[(lo - *s) as usize..(hi - *s) as usize].copy_from_slice(&v[(lo - a) as usize..(hi - a) as usize]);
+            }
+            self.insert(a, v);
         }
     }
 
@@ -165,6 +166,22 @@ mod tests {
         assert_eq!(b, [1, 1, 2, 2]);
         assert!(m.read_at(0x101e, &mut b).is_err());
         assert!(m.read_at(0xfff, &mut b).is_err());
+    }
+
+    #[test]
+    fn overwrite_replaces_held_bytes_and_adds_the_rest() {
+        let mut m = MemoryImage::new();
+        m.insert(0x1000, vec![1; 16]);
+        m.insert(0x1020, vec![1; 16]);
+        let mut newer = MemoryImage::new();
+        newer.insert(0x1008, vec![2; 32]);
+        m.overwrite(newer);
+        let mut b = [0u8; 48];
+        m.read_at(0x1000, &mut b).unwrap();
+        assert_eq!(b[..8], [1; 8]);
+        assert_eq!(b[8..40], [2; 32]);
+        assert_eq!(b[40..], [1; 8]);
+        assert_eq!(m.total_bytes(), 48);
     }
 
     #[test]

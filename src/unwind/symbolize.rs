@@ -17,7 +17,7 @@ use std::rc::Rc;
 pub struct Symbolizer<'a> {
     code: Code<'a>,
     /// Source frames by the physical frame's symbolization pc.
-    pcs: PcMap<Rc<PcFrames>>,
+    pcs: PcMap<Rc<PcFrames<'a>>>,
     /// Interned names, by the address of the name's bytes in the function table.
     names: HashMap<(usize, usize), Name, BuildHasherDefault<AddrHasher>>,
     /// `go` statements by `gopc`.
@@ -29,10 +29,10 @@ pub struct Symbolizer<'a> {
 
 
 /// The logical frames at one pc, innermost first, the physical function last.
-struct PcFrames {
+struct PcFrames<'a> {
     frames: Box<[SrcFrame]>,
-    /// The argument liveness index (`PCDATA_ArgLiveIndex`) at the pc the runtime looks it up.
-    live_idx: i32,
+    /// How the physical function's arguments print, at this pc.
+    args: ArgInfo<'a>,
 }
 
 /// One logical frame at a pc.
@@ -67,7 +67,7 @@ impl<'a> Symbolizer<'a> {
         self.names.entry((s.as_ptr() as usize, s.len())).or_insert_with(|| Name::from(s)).clone()
     }
 
-    fn pc_frames(&mut self, pf: &PhysFrame) -> Rc<PcFrames> {
+    fn pc_frames(&mut self, pf: &PhysFrame) -> Rc<PcFrames<'a>> {
         let tab = self.code.tab;
         let sym_pc = pf.sym_pc(tab);
         if let Some(p) = self.pcs.get(&sym_pc) {
@@ -80,7 +80,7 @@ impl<'a> Symbolizer<'a> {
             Some(sf) if !tab.is_go120() => sf.pc,
             _ => sym_pc,
         };
-        let live_idx = tab.pcdata(pf.func, PCDATA_ARG_LIVE_INDEX, live_pc).unwrap_or(-1);
+        let args = ArgInfo::at(tab, pf.func, live_pc);
         let frames = src
             .iter()
             .map(|sf| SrcFrame {
@@ -92,7 +92,7 @@ impl<'a> Symbolizer<'a> {
                 vis: Visibility::of(sf.name),
             })
             .collect();
-        let p = Rc::new(PcFrames { frames, live_idx });
+        let p = Rc::new(PcFrames { frames, args });
         self.pcs.insert(sym_pc, p.clone());
         p
     }
@@ -113,7 +113,7 @@ impl<'a> Symbolizer<'a> {
                 if show {
                     shown += 1;
                 }
-                let args = if sf.inlined { "...".to_string() } else { print_args(code, mem, pf, pcf.live_idx) };
+                let args = if sf.inlined { "...".to_string() } else { print_args(code, mem, pf, &pcf.args) };
                 out.push(Frame {
                     function: sf.function.clone(),
                     file: sf.file.clone(),
@@ -182,18 +182,36 @@ impl<'a> Symbolizer<'a> {
     }
 }
 
+/// Where a function's arguments are and which are live at a pc: `FUNCDATA_ArgInfo` (at most
+/// [`TRACE_ARGS_MAX_LEN`] bytes), `FUNCDATA_ArgLiveInfo`, and the liveness index
+/// `PCDATA_ArgLiveIndex` at the pc (-1 when none).
+pub struct ArgInfo<'a> {
+    info: Option<&'a [u8]>,
+    live: Option<&'a [u8]>,
+    live_idx: i32,
+}
+
+impl<'a> ArgInfo<'a> {
+    /// The argument information of `f`, liveness at `pc`.
+    pub fn at(tab: &'a crate::binary::pclntab::Pclntab, f: crate::binary::pclntab::Func, pc: u64) -> ArgInfo<'a> {
+        ArgInfo {
+            info: tab.funcdata_bytes(f, FUNCDATA_ARG_INFO).map(|p| &p[..p.len().min(TRACE_ARGS_MAX_LEN)]),
+            live: tab.funcdata_bytes(f, FUNCDATA_ARG_LIVE_INFO),
+            live_idx: tab.pcdata(f, PCDATA_ARG_LIVE_INDEX, pc).unwrap_or(-1),
+        }
+    }
+}
+
 /// Most argument-info bytes read (`abi.TraceArgsMaxLen`: (5*3+2)*10+1).
 const TRACE_ARGS_MAX_LEN: usize = 171;
 
 /// `printArgs`: the argument words of a physical frame as the runtime prints them, from
 /// `FUNCDATA_ArgInfo` and the spill slots at `argp = fp + MinFrameSize`; `?` marks a slot
-/// that is not live at the argument liveness index `live_idx` (`PCDATA_ArgLiveIndex` at the
-/// frame's pc, -1 when none). `...` when the frame's memory cannot be read.
-pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, live_idx: i32) -> String {
-    let tab = code.tab;
-    let Some(p) = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_INFO) else { return String::new() };
-    let p = &p[..p.len().min(TRACE_ARGS_MAX_LEN)];
-    let live = tab.funcdata_bytes(pf.func, FUNCDATA_ARG_LIVE_INFO);
+/// that is not live at the frame's pc (see [`ArgInfo`]). `...` when the frame's memory cannot
+/// be read.
+pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info: &ArgInfo<'_>) -> String {
+    let Some(p) = info.info else { return String::new() };
+    let (live, live_idx) = (info.live, info.live_idx);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
     let is_live = |off: u8, slot: u8| -> bool {
         let Some(l) = live else { return true };
