@@ -268,7 +268,7 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
 
     // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
     // goroutines that are on a thread, and their g0 structs.
-    let keys: Vec<(u64, Option<StackKey>)> = gs.iter().map(|&g| (g, gimg.slice(g, l.g_size).map(|b| StackKey::of(rt, b)))).collect();
+    let keys = keys_of(rt, &gimg, &gs);
     let ms: BTreeSet<u64> = keys.iter().filter_map(|(_, k)| k.map(|k| k.m())).filter(|&m| m != 0).collect();
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
     copy(&reqs, &mut gimg);
@@ -326,6 +326,35 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     super::labels::capture(rt, &lptrs, &mut img, copy);
     copy(&reqs, &mut img);
     Capture { gs_img: gimg, img, keys, reused, fresh, in_transition }
+}
+
+/// Goroutines whose keys one thread reads in [`keys_of`].
+const KEYS_PER_THREAD: usize = 16 * 1024;
+
+/// The key of every g in `gs`, read from `img`; on every CPU when there are many (inside
+/// the frozen window, this walk over every copied g is most of the time after the copy).
+fn keys_of(rt: &Runtime, img: &MemoryImage, gs: &[u64]) -> Vec<(u64, Option<StackKey>)> {
+    let g_size = rt.layout.g_size;
+    let one = |part: &[u64]| -> Vec<(u64, Option<StackKey>)> {
+        part.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(gs.len() / KEYS_PER_THREAD);
+    if threads <= 1 {
+        return one(gs);
+    }
+    let mut parts = gs.chunks(gs.len().div_ceil(threads));
+    let first = parts.next().unwrap_or(&[]);
+    std::thread::scope(|s| {
+        let others: Vec<_> = parts.map(|p| s.spawn(move || one(p))).collect();
+        let mut keys = one(first);
+        for h in others {
+            match h.join() {
+                Ok(k) => keys.extend(k),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        keys
+    })
 }
 
 /// [`Capture::in_transition`] for one goroutine and its m.
