@@ -2,7 +2,7 @@
 # Benchmark: goroscope against a big process (testdata/fixture, scenario "many": N parked
 # goroutines in five states at stack depths 1..20, plus 2 busy ones), for N = 1000, 10000,
 # 100000 (and 1000000 with --big).
-#   scripts/bench.sh [--big]      works from any directory
+#   scripts/bench.sh [--big] [--startup | --no-startup]      works from any directory
 # Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
 # the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
 #   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
@@ -16,6 +16,16 @@
 #   RSS MB      goroscope's peak RSS (the largest of the 3 runs, /usr/bin/time %M)
 #   Stack ms    the target's own runtime.Stack(buf, true), best of 3 (stop-the-world)
 #   wall/Stack, pause/Stack   goroscope's cost relative to the runtime printing itself
+# Then start-up (skipped with --no-startup; --startup runs only this part): goroscope's time
+# from its own start to its first copy of the target, i.e. reading the executable and discovering
+# the runtime before anything is stopped (`startup` in `goroscope inspect`, Meta.startup_ns;
+# exec and the dynamic loader come before it and are not counted), best of 3, on:
+#   bigprog         a generated ~100 MB Go service (testdata/bigprog/gen.go, default build with
+#                   DWARF; built once into target/go-fixtures/bigprog, a few minutes)
+#   bigprog -s -w   the same program built with -ldflags='-s -w' (no symbols, no DWARF)
+#   fixture         the small fixture above, scenario "sleep"
+# next to a reference on the same file: the wall time of `cat FILE > /dev/null` (reading the
+# whole executable once from the page cache, process start included), best of 3.
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,16 +34,21 @@ root=$(cd "$here/.." && pwd)
 unset GOFLAGS GOROOT GOPATH GOOS GOARCH GOEXPERIMENT GODEBUG GOTRACEBACK GOMAXPROCS
 
 sizes=(1000 10000 100000)
+table=1
+startup=1
 for a in "$@"; do
   case "$a" in
     --big) sizes+=(1000000) ;;
-    *) echo "usage: scripts/bench.sh [--big]" >&2; exit 2 ;;
+    --startup) table=0 ;;
+    --no-startup) startup=0 ;;
+    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup]" >&2; exit 2 ;;
   esac
 done
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
 version=1.27.3
 build_fixture_for_script bench "$version"
+[ "$startup" = 0 ] || build_bigprog_for_script "$version"
 
 if [ -n "${GOROSCOPE_BIN:-}" ]; then
   goroscope=$GOROSCOPE_BIN
@@ -74,59 +89,102 @@ now_ns() { date +%s%N; }
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)"
-echo "target:  Go $version fixture \"many\" (N parked goroutines, depths 1..20, + 2 busy), goroscope $("$goroscope" --version | awk '{ print $2 }')"
-echo
-fmt='%8s %9s %8s %9s %8s %8s %8s %8s %9s %10s %11s\n'
-# shellcheck disable=SC2059
-printf "$fmt" N "wall ms" "CPU ms" "pause ms" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
-
-for n in "${sizes[@]}"; do
-  coproc FIXTURE { exec "$fixture" many -n "$n" 2>"$tmp/fixture.err"; }
+# start_target CMD...: starts a program that prints "READY <pid>" and serves "quit" on stdin
+# as a coprocess; sets $pid.
+start_target() {
+  coproc FIXTURE { exec "$@" 2>"$tmp/fixture.err"; }
   fixture_pid=$FIXTURE_PID
   pid=
   while IFS= read -r -t 600 line <&"${FIXTURE[0]}"; do
     case "$line" in
       INFO\ *) ;;
       READY\ *) pid=${line#READY }; break ;;
-      *) echo "bench: unexpected line from the fixture: $line" >&2; exit 1 ;;
+      *) echo "bench: unexpected line from $1: $line" >&2; exit 1 ;;
     esac
   done
-  [ -n "$pid" ] || { echo "bench: fixture many -n $n did not get READY" >&2; cat "$tmp/fixture.err" >&2; exit 1; }
+  [ -n "$pid" ] || { echo "bench: $* did not get READY" >&2; cat "$tmp/fixture.err" >&2; exit 1; }
   [ "$pid" = "$fixture_pid" ] || { echo "bench: READY names pid $pid, started $fixture_pid" >&2; exit 1; }
+}
 
-  ask maxgap MAXGAP >/dev/null # starts the tick probe
-  sleep 1
-  idle_gap=$(ask maxgap MAXGAP) # the machine's own jitter over 1 s; also resets
-
-  best_wall=
-  best_cpu=
-  peak_rss=0
-  for _ in 1 2 3; do
-    t0=$(now_ns)
-    if ! /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$goroscope" dump -q "$pid" >/dev/null 2>"$tmp/err"; then
-      echo "bench: goroscope dump -q $pid failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
-    fi
-    wall=$(( $(now_ns) - t0 ))
-    rss=$(awk 'END { print $2 }' "$tmp/time")
-    cpu=$(awk 'END { printf "%.0f", ($3 + $4) * 1e9 }' "$tmp/time")
-    if [ -z "$best_wall" ] || [ "$wall" -lt "$best_wall" ]; then best_wall=$wall; fi
-    if [ -z "$best_cpu" ] || [ "$cpu" -lt "$best_cpu" ]; then best_cpu=$cpu; fi
-    if [ "$rss" -gt "$peak_rss" ]; then peak_rss=$rss; fi
-  done
-  gap3=$(ask maxgap MAXGAP) # also resets
-  "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err" || { echo "bench: goroscope dump $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
-  gap=$(ask maxgap MAXGAP)
-  pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
-  [ -n "$pause" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
-  read -r stack_ns stack_bytes <<<"$(ask stacktime STACKTIME)"
-  stop_fixture
-
-  pause_ns=$(awk -v p="$pause" 'BEGIN { printf "%.0f", p * 1e6 }')
+model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)"
+echo "target:  Go $version fixture \"many\" (N parked goroutines, depths 1..20, + 2 busy), goroscope $("$goroscope" --version | awk '{ print $2 }')"
+if [ "$table" = 1 ]; then
+  echo
+  fmt='%8s %9s %8s %9s %8s %8s %8s %8s %9s %10s %11s\n'
   # shellcheck disable=SC2059
-  printf "$fmt" \
-    "$n" "$(ms "$best_wall")" "$(ms "$best_cpu")" "$pause" "$(ms "$gap")" "$(ms "$gap3")" "$(ms "$idle_gap")" \
-    "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$stack_ns")" \
-    "$(ratio "$best_wall" "$stack_ns")" "$(ratio "$pause_ns" "$stack_ns")"
-done
+  printf "$fmt" N "wall ms" "CPU ms" "pause ms" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
+
+  for n in "${sizes[@]}"; do
+    start_target "$fixture" many -n "$n"
+
+    ask maxgap MAXGAP >/dev/null # starts the tick probe
+    sleep 1
+    idle_gap=$(ask maxgap MAXGAP) # the machine's own jitter over 1 s; also resets
+
+    best_wall=
+    best_cpu=
+    peak_rss=0
+    for _ in 1 2 3; do
+      t0=$(now_ns)
+      if ! /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$goroscope" dump -q "$pid" >/dev/null 2>"$tmp/err"; then
+        echo "bench: goroscope dump -q $pid failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
+      fi
+      wall=$(( $(now_ns) - t0 ))
+      rss=$(awk 'END { print $2 }' "$tmp/time")
+      cpu=$(awk 'END { printf "%.0f", ($3 + $4) * 1e9 }' "$tmp/time")
+      if [ -z "$best_wall" ] || [ "$wall" -lt "$best_wall" ]; then best_wall=$wall; fi
+      if [ -z "$best_cpu" ] || [ "$cpu" -lt "$best_cpu" ]; then best_cpu=$cpu; fi
+      if [ "$rss" -gt "$peak_rss" ]; then peak_rss=$rss; fi
+    done
+    gap3=$(ask maxgap MAXGAP) # also resets
+    "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err" || { echo "bench: goroscope dump $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
+    gap=$(ask maxgap MAXGAP)
+    pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+    [ -n "$pause" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
+    read -r stack_ns stack_bytes <<<"$(ask stacktime STACKTIME)"
+    stop_fixture
+
+    pause_ns=$(awk -v p="$pause" 'BEGIN { printf "%.0f", p * 1e6 }')
+    # shellcheck disable=SC2059
+    printf "$fmt" \
+      "$n" "$(ms "$best_wall")" "$(ms "$best_cpu")" "$pause" "$(ms "$gap")" "$(ms "$gap3")" "$(ms "$idle_gap")" \
+      "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$stack_ns")" \
+      "$(ratio "$best_wall" "$stack_ns")" "$(ratio "$pause_ns" "$stack_ns")"
+  done
+fi
+
+# Start-up: best of 3 `goroscope inspect` (its startup line) against each binary, and the
+# reference.
+if [ "$startup" = 1 ]; then
+  echo
+  echo "start-up: goroscope's start to its first copy of the target (reading the executable, discovery), best of 3;"
+  echo "reference: reading the whole executable once (cat FILE > /dev/null, page cache warm), best of 3"
+  sfmt='%-16s %9s %11s %9s %9s\n'
+  # shellcheck disable=SC2059
+  printf "$sfmt" binary "size MB" "startup ms" "read ms" startup/read
+  for which in bigprog stripped fixture; do
+    case "$which" in
+      bigprog) exe=$bigprog label=bigprog; start_target "$exe" ;;
+      stripped) exe=$bigprog_stripped label="bigprog -s -w"; start_target "$exe" ;;
+      fixture) exe=$fixture label=fixture; start_target "$exe" sleep ;;
+    esac
+    best_startup=
+    best_read=
+    for _ in 1 2 3; do
+      "$goroscope" inspect "$pid" >"$tmp/inspect" 2>"$tmp/err" || { echo "bench: goroscope inspect $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
+      ms_startup=$(awk '$1 == "startup" { print $2; exit }' "$tmp/inspect")
+      [ -n "$ms_startup" ] || { echo "bench: no startup line in goroscope inspect" >&2; exit 1; }
+      if [ -z "$best_startup" ] || awk -v a="$ms_startup" -v b="$best_startup" 'BEGIN { exit !(a < b) }'; then best_startup=$ms_startup; fi
+      t0=$(now_ns)
+      cat "$exe" >/dev/null
+      read_ns=$(( $(now_ns) - t0 ))
+      if [ -z "$best_read" ] || [ "$read_ns" -lt "$best_read" ]; then best_read=$read_ns; fi
+    done
+    stop_fixture
+    # shellcheck disable=SC2059
+    printf "$sfmt" "$label" "$(awk -v b="$(stat -c %s "$exe")" 'BEGIN { printf "%.1f", b / 1e6 }')" \
+      "$(awk -v m="$best_startup" 'BEGIN { printf "%.1f", m }')" "$(ms "$best_read")" \
+      "$(ratio "$(awk -v m="$best_startup" 'BEGIN { printf "%.0f", m * 1e6 }')" "$best_read")"
+  done
+fi

@@ -21,3 +21,32 @@ build_fixture_for_script() {
   (cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o "../fixture.tmp-$$" . && mv "../fixture.tmp-$$" ../fixture)
   fixture="$dir/fixture"
 }
+
+# build_bigprog_for_script VERSION: generates a big Go program with testdata/bigprog/gen.go
+# (about 100 MB built, DWARF included) into target/go-fixtures/bigprog/src and builds it with
+# Go VERSION twice: target/go-fixtures/bigprog/bigprog (the default build) and
+# bigprog-stripped (-ldflags='-s -w'). Both are kept and rebuilt only when gen.go or the toolchain
+# is newer, or VERSION changed. Sets $bigprog and $bigprog_stripped. Takes a few minutes the first
+# time (2 CPUs); Go's build cache makes the second link quick.
+build_bigprog_for_script() {
+  local version=$1 root dir go gen
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  go="$GO_CACHE/$version/go/bin/go"
+  [ -x "$go" ] || "$root/scripts/install-go.sh" "$version"
+  dir="$root/target/go-fixtures/bigprog"
+  gen="$root/testdata/bigprog/gen.go"
+  bigprog="$dir/bigprog"
+  bigprog_stripped="$dir/bigprog-stripped"
+  if [ -x "$bigprog" ] && [ -x "$bigprog_stripped" ] && [ "$bigprog" -nt "$gen" ] &&
+    [ "$bigprog" -nt "$go" ] && [ "$(cat "$dir/version" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  echo "building a big Go program with Go $version into $dir (a few minutes)..." >&2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (cd "$root/testdata/bigprog" && BIGPROG_GO="$version" CGO_ENABLED=0 GOWORK=off "$go" run gen.go -out "$dir/src")
+  (cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -o ../bigprog.tmp . && mv ../bigprog.tmp ../bigprog)
+  (cd "$dir/src" && CGO_ENABLED=0 GOWORK=off "$go" build -ldflags='-s -w' -o ../bigprog-stripped.tmp . &&
+    mv ../bigprog-stripped.tmp ../bigprog-stripped)
+  echo "$version" > "$dir/version"
+}

@@ -620,6 +620,8 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
         }
         Session::Live(_) => {
             let m = &snap.meta;
+            let startup = format!("{:.2} ms", m.startup_ns as f64 / 1e6);
+            writeln!(out, "{:<14} {:<24} (goroscope's start to the first copy: reading the executable, discovery)", "startup", startup)?;
             let pause = format!("{:.2} ms", m.pause_ns as f64 / 1e6);
             writeln!(out, "{:<14} {:<24} (frozen window; {:.2} ms of it copying)", "pause", pause, m.copy_ns as f64 / 1e6)?;
             writeln!(out, "{:<14} {:<24} (copied in the frozen window)", "copied", format!("{} bytes", m.copied_bytes))?;

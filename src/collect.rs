@@ -93,6 +93,7 @@ const NONBLOCKING_ROUNDS: u32 = 3;
 impl LiveSession {
     /// Opens a process and does all discovery, without stopping it.
     pub fn open(pid: i32, opts: OpenOptions) -> Result<LiveSession, DumpError> {
+        crate::startup::mark_start();
         let proc = LiveProcess::open(pid)?;
         let bin = match GoBinary::open(&proc.exe_path()) {
             Ok(b) => b,
@@ -152,6 +153,7 @@ impl LiveSession {
     pub fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
+        crate::startup::mark_ready();
         let start = std::time::Instant::now();
         let (image, unsettled) = goroutines::PreCopy::unstopped(
             &self.rt,
@@ -208,6 +210,7 @@ impl LiveSession {
         // Most of the copy is taken before the stop, while the target runs; the window then
         // copies the g structs and only the stacks of goroutines that moved since.
         progress.stage("copying while the target runs", 0, 0);
+        crate::startup::mark_ready();
         let pre_start = std::time::Instant::now();
         let pre = goroutines::PreCopy::take(&self.rt, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
@@ -351,6 +354,7 @@ impl LiveSession {
             arch: self.rt.bin.arch.to_string(),
             pause_ns: pause.as_nanos() as u64,
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
+            startup_ns: crate::startup::ready_ns(),
             ..Meta::default()
         }
     }

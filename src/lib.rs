@@ -15,6 +15,7 @@ pub mod render;
 pub mod runtime;
 pub mod session;
 pub mod snapshot;
+pub mod startup;
 pub mod target;
 pub mod unwind;
 pub mod version;

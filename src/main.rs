@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() {
+    goroscope::startup::mark_start();
     let cli = goroscope::cli::Cli::parse();
     if let Err(e) = goroscope::cli::run(cli) {
         eprintln!("goroscope: {e}");

@@ -290,3 +290,34 @@ fn wait_reason_tables_match_binaries() {
     }
     assert!(failures.is_empty(), "wait-reason tables differ:\n{}", failures.join("\n"));
 }
+
+/// The DWARF reader decompresses `.debug_info` step by step and stops early: what it finds
+/// must not depend on the step (a step ending inside an entry makes it read that entry again)
+/// nor on reading the runtime's units first (the second pass reads the others).
+#[test]
+fn dwarf_layouts_do_not_depend_on_the_inflate_step() {
+    let tcs = toolchains::require_toolchains();
+    let mut required: Vec<&str> = MANIFEST.iter().map(|s| s.strukt).collect();
+    required.extend(["runtime.gobuf", "runtime.stack"]);
+    required.sort();
+    required.dedup();
+    let optional = ["runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"];
+    // The oldest toolchain (DWARF 4) and the newest (DWARF 5).
+    let picks = [tcs.first(), tcs.last()];
+    for tc in picks.into_iter().flatten() {
+        let bin = open_probe(tc, "amd64");
+        let opt: &[&str] = if tc.minor() >= 26 { &optional } else { &[] };
+        // Everything at once, every unit read in order (no unit is named "").
+        let whole = goroscope::binary::dwarf::struct_layouts_tuned(&bin, &required, opt, 1 << 30, "").unwrap();
+        assert_eq!(whole.len(), required.len() + opt.len(), "{}: {:?}", tc.name(), whole.keys());
+        for step in [1, 61, 4093, 128 << 10] {
+            for first in ["runtime", ""] {
+                if step == 1 && first.is_empty() {
+                    continue; // byte by byte through every unit: slow and nothing new
+                }
+                let got = goroscope::binary::dwarf::struct_layouts_tuned(&bin, &required, opt, step, first).unwrap();
+                assert!(got == whole, "{}: step {step}, first pass {first:?} differs", tc.name());
+            }
+        }
+    }
+}

@@ -12,10 +12,11 @@ use crate::arch::Arch;
 use crate::version::GoVersion;
 use buildinfo::BuildInfo;
 use object::{Object, ObjectSection, ObjectSymbol};
-use pclntab::Pclntab;
+use pclntab::{PclnBytes, Pclntab};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why an executable could not be read as a Go binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +148,7 @@ pub struct GoBinary {
     pub symbols: HashMap<String, Symbol>,
     /// Address of the `.go.module` section (Go 1.26+), in the executable's numbering.
     pub go_module_section: Option<u64>,
-    data: memmap2::Mmap,
+    data: Arc<memmap2::Mmap>,
 }
 
 impl fmt::Debug for GoBinary {
@@ -174,7 +175,8 @@ impl GoBinary {
     }
 
     fn parse(path: PathBuf, data: memmap2::Mmap) -> Result<GoBinary, BinaryError> {
-        let elf = object::File::parse(&*data).map_err(|e| BinaryError::NotElf(e.to_string()))?;
+        let data = Arc::new(data);
+        let elf = object::File::parse(&data[..]).map_err(|e| BinaryError::NotElf(e.to_string()))?;
         if elf.format() != object::BinaryFormat::Elf {
             return Err(BinaryError::NotElf(format!("{:?} file", elf.format())));
         }
@@ -193,7 +195,15 @@ impl GoBinary {
             .section_by_name(".gopclntab")
             .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
             .ok_or_else(|| BinaryError::Pclntab("no .gopclntab section".into()))?;
-        let pcln_bytes = pcln_sec.data().map_err(|e| BinaryError::Pclntab(e.to_string()))?.to_vec();
+        // The pclntab stays in the map: it is read where the unwinder needs it, never copied.
+        let pcln_len = pcln_sec.data().map_err(|e| BinaryError::Pclntab(e.to_string()))?.len();
+        let pcln_bytes = match pcln_sec.file_range() {
+            Some((off, _)) => {
+                let start = usize::try_from(off).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
+                PclnBytes::Mapped(Arc::clone(&data), start..start.saturating_add(pcln_len))
+            }
+            None => return Err(BinaryError::Pclntab("the pclntab section has no file data".into())),
+        };
         let pclntab = Pclntab::parse(pcln_bytes).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
         let pclntab_addr = pcln_sec.address();
 
@@ -231,7 +241,7 @@ impl GoBinary {
 
     /// The ELF, parsed again (cheap: headers only).
     pub fn elf(&self) -> object::File<'_> {
-        object::File::parse(&*self.data).expect("parsed once already")
+        object::File::parse(&self.data[..]).expect("parsed once already")
     }
 
     /// A symbol by name.

@@ -17,8 +17,8 @@
 //! Every read is bounds-checked: corrupt input yields errors or `None`, never a panic.
 
 use std::fmt;
-use std::ops::Range;
-use std::sync::OnceLock;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 
 /// `PCDATA` table index: unsafe points.
 pub const PCDATA_UNSAFE_POINT: u32 = 0;
@@ -131,10 +131,35 @@ pub struct SrcFrame<'a> {
     pub pc: u64,
 }
 
-/// A parsed pclntab. Owns the pclntab bytes and, optionally, a copy of the target's
+/// The bytes of a pclntab: its own copy, or a range of the executable's read-only map (shared
+/// with the `GoBinary` that maps it, so a large pclntab is neither copied nor read whole).
+pub enum PclnBytes {
+    /// A copy.
+    Owned(Vec<u8>),
+    /// `range` of a map of the executable.
+    Mapped(Arc<memmap2::Mmap>, Range<usize>),
+}
+
+impl Deref for PclnBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PclnBytes::Owned(v) => v,
+            PclnBytes::Mapped(m, r) => m.get(r.clone()).unwrap_or(&[]),
+        }
+    }
+}
+
+impl From<Vec<u8>> for PclnBytes {
+    fn from(v: Vec<u8>) -> Self {
+        PclnBytes::Owned(v)
+    }
+}
+
+/// A parsed pclntab. Holds the pclntab bytes and, optionally, a copy of the target's
 /// `moduledata.gofunc` area (needed for inline trees and wrapper info).
 pub struct Pclntab {
-    data: Vec<u8>,
+    data: PclnBytes,
     go120: bool,
     ptr_size: u8,
     min_lc: u8,
@@ -148,8 +173,6 @@ pub struct Pclntab {
     /// Function table followed by the `_func` records (to the end of `data`).
     functab: Range<usize>,
     gofunc: Option<(u64, Vec<u8>)>,
-    /// `(name offset in data, name length, func index)` sorted by name.
-    by_name: OnceLock<Vec<(u32, u32, u32)>>,
 }
 
 impl fmt::Debug for Pclntab {
@@ -221,7 +244,8 @@ impl Pclntab {
     /// (`0xFFFFFFF0`) and Go 1.20+ (`0xFFFFFFF1`) formats, little-endian.
     /// The text start is initialised from the header (which is 0 from Go 1.26 on):
     /// call [`Pclntab::set_text_start`] with `moduledata.text`.
-    pub fn parse(data: Vec<u8>) -> Result<Pclntab, PclntabError> {
+    pub fn parse(data: impl Into<PclnBytes>) -> Result<Pclntab, PclntabError> {
+        let data: PclnBytes = data.into();
         let magic = rd_u32(&data, 0).ok_or(PclntabError::Truncated)?;
         let go120 = match magic {
             MAGIC_GO118 => false,
@@ -297,7 +321,6 @@ impl Pclntab {
             pctab: region(3),
             functab,
             gofunc: None,
-            by_name: OnceLock::new(),
             data,
         })
     }
@@ -406,39 +429,42 @@ impl Pclntab {
         self.func_at(lo)
     }
 
-    fn name_span(&self, f: Func) -> Option<(u32, u32)> {
-        let name_off = self.field_u32(f, 4)? as usize;
-        let start = self.funcnametab.start.checked_add(name_off)?;
-        let s = self.data.get(start..self.funcnametab.end)?;
-        let n = s.iter().position(|&b| b == 0)?;
-        Some((start as u32, n as u32))
-    }
-
-    /// The function with exactly this name (the first one if several share it).
-    /// Builds a sorted name index on first use.
+    /// The function with exactly this name (the first one in table order if several share
+    /// it). A pass over the function table: to look up several names, use
+    /// [`Pclntab::funcs_by_names`].
     pub fn func_by_name(&self, name: &str) -> Option<Func> {
-        let idx = self.by_name.get_or_init(|| {
-            let mut v: Vec<(u32, u32, u32)> = self
-                .funcs()
-                .filter_map(|f| self.name_span(f).map(|(o, l)| (o, l, f.idx)))
-                .collect();
-            v.sort_by(|a, b| self.span(a).cmp(self.span(b)).then(a.2.cmp(&b.2)));
-            v
-        });
-        let key = name.as_bytes();
-        let i = idx.partition_point(|e| self.span(e) < key);
-        let e = idx.get(i)?;
-        if self.span(e) == key {
-            self.func_at(e.2 as usize)
-        } else {
-            None
-        }
+        self.funcs_by_names(&[name])[0]
     }
 
-    #[inline]
-    fn span(&self, e: &(u32, u32, u32)) -> &[u8] {
-        let s = e.0 as usize;
-        self.data.get(s..s + e.1 as usize).unwrap_or(&[])
+    /// The functions with exactly these names (each the first one in table order), in one pass
+    /// over the function table that stops once all are found. Names are compared in place,
+    /// their common prefix first, so a name that cannot match costs one short comparison.
+    pub fn funcs_by_names(&self, names: &[&str]) -> Vec<Option<Func>> {
+        let mut out = vec![None; names.len()];
+        let Some(first) = names.first() else { return out };
+        let prefix = names.iter().fold(first.as_bytes(), |p, n| {
+            let common = p.iter().zip(n.as_bytes()).take_while(|(a, b)| a == b).count();
+            &p[..common]
+        });
+        let mut left = names.len();
+        for f in self.funcs() {
+            let Some(name_off) = self.field_u32(f, 4) else { continue };
+            let Some(start) = self.funcnametab.start.checked_add(name_off as usize) else { continue };
+            let Some(s) = self.data.get(start..self.funcnametab.end) else { continue };
+            if !s.starts_with(prefix) {
+                continue;
+            }
+            for (slot, n) in out.iter_mut().zip(names) {
+                if slot.is_none() && s.starts_with(n.as_bytes()) && s.get(n.len()) == Some(&0) {
+                    *slot = Some(f);
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        out
     }
 
     /// All readable functions, in function-table (address) order.

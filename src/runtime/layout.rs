@@ -291,10 +291,14 @@ impl Layout {
             return Err(LayoutError::NoDwarf);
         }
         let mut wanted: Vec<&str> = MANIFEST.iter().map(|s| s.strukt).collect();
-        wanted.extend(["runtime.gobuf", "runtime.stack", "runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"]);
+        wanted.extend(["runtime.gobuf", "runtime.stack"]);
         wanted.sort();
         wanted.dedup();
-        let types = dwarf::struct_layouts(bin, &wanted).map_err(|e| LayoutError::Dwarf(e.0))?;
+        // The types of `sudog.elem` and `sudog.c` from Go 1.26 (the optional `.vu` fields):
+        // not looked for in older binaries, which do not have them.
+        let optional: &[&str] =
+            if bin.version.at_least(26) { &["runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"] } else { &[] };
+        let types = dwarf::struct_layouts(bin, &wanted, optional).map_err(|e| LayoutError::Dwarf(e.0))?;
         Self::from_structs(&types)
     }
 

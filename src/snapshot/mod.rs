@@ -52,6 +52,11 @@ pub struct Meta {
     pub copied_bytes: u64,
     /// Nanoseconds spent copying before the stop, while the target ran.
     pub precopy_ns: u64,
+    /// Nanoseconds from goroscope's start to the start of this snapshot's copy: reading the
+    /// executable and discovering the runtime, before the target is touched (0 when unknown:
+    /// cores, text dumps, older files). In a run that takes several snapshots it counts from
+    /// the start of the run.
+    pub startup_ns: u64,
     /// Goroutines whose stack was taken from the copy made before the stop (they had not
     /// run since), not copied again during it.
     pub stacks_reused: u64,

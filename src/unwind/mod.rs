@@ -99,7 +99,30 @@ pub struct FuncIds {
 impl FuncIds {
     /// Looks the special functions up by name and records their funcIDs.
     pub fn from_pclntab(tab: &Pclntab) -> FuncIds {
-        let id = |name: &str| tab.func_by_name(name).map(|f| tab.func_id(f)).filter(|&i| i != 0);
+        const NAMES: [&str; 16] = [
+            "runtime.asmcgocall",
+            "runtime.asyncPreempt",
+            "runtime.cgocallback",
+            "runtime.debugCallV2",
+            "runtime.gopanic",
+            "runtime.morestack",
+            "runtime.panicwrap",
+            "runtime.main",
+            "runtime.corostart",
+            "runtime.handleAsyncEvent",
+            "runtime.runFinalizers",
+            "runtime.runfinq",
+            "runtime.runCleanups",
+            "runtime.sigpanic",
+            "runtime.systemstack",
+            "runtime.systemstack_switch",
+        ];
+        // One pass over the function table for all of them.
+        let found = tab.funcs_by_names(&NAMES);
+        let id = |name: &str| {
+            let i = NAMES.iter().position(|n| *n == name)?;
+            found[i].map(|f| tab.func_id(f)).filter(|&i| i != 0)
+        };
         let systemstack_switch = id("runtime.systemstack_switch");
         FuncIds {
             asm_cgocall: id("runtime.asmcgocall"),

@@ -1,0 +1,30 @@
+//! goroscope's own start-up time: from the start of the process to the moment it first touches
+//! the target's goroutines (the start of the copy before the freeze), i.e. reading the
+//! executable and discovering the runtime. Shown by `goroscope inspect` and recorded in
+//! `Meta::startup_ns`.
+//!
+//! The clock starts at [`mark_start`], which `main` calls first; a library user that never
+//! calls it gets the time from its first [`LiveSession::open`](crate::collect::LiveSession::open).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+static START: OnceLock<Instant> = OnceLock::new();
+static READY_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the clock (only the first call counts).
+pub fn mark_start() {
+    START.get_or_init(Instant::now);
+}
+
+/// Records that discovery is over and the target is about to be copied (the latest call counts).
+pub fn mark_ready() {
+    let ns = START.get().map(|s| s.elapsed().as_nanos() as u64).unwrap_or(0);
+    READY_NS.store(ns, Ordering::Relaxed);
+}
+
+/// Nanoseconds from [`mark_start`] to the latest [`mark_ready`]; 0 before either.
+pub fn ready_ns() -> u64 {
+    READY_NS.load(Ordering::Relaxed)
+}
