@@ -51,13 +51,13 @@ pub fn version(meta: &Meta) -> GoVersion {
 }
 
 /// Writes one goroutine: header, frames, created-by.
-pub fn goroutine(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+pub fn goroutine<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
     header(g, v, opts, out)?;
     body(g, v, opts, out)
 }
 
 /// Frames and created-by of one goroutine.
-pub fn body(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+pub fn body<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
     // Go 1.19–1.20 stop after the first 100 physical frames (each ends with its non-inlined
     // logical frame); 1.21+ walk the whole stack and elide in the middle.
     let old = !v.at_least(21);
@@ -115,7 +115,7 @@ pub fn body(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> 
 }
 
 /// The header line: `goroutine N [state, M minutes, locked to thread]:`.
-pub fn header(g: &Goroutine, v: GoVersion, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+pub fn header<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
     write!(out, "goroutine {}", g.id)?;
     if opts.level >= 2 && v.at_least(22) {
         write!(out, " gp={:#x}", g.addr)?;
@@ -188,7 +188,7 @@ fn quoted(s: &str) -> String {
     o
 }
 
-fn frame(f: &Frame, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+fn frame<W: Write + ?Sized>(f: &Frame, opts: Options, out: &mut W) -> io::Result<()> {
     // Written piece by piece: a dump prints millions of these lines.
     out.write_all(print_name(&f.function).as_bytes())?;
     out.write_all(b"(")?;

@@ -224,7 +224,8 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info:
         }
     };
     let argp = pf.fp.wrapping_add(code.arch.min_frame_size());
-    let mut out = String::new();
+    // About 8 bytes printed per info byte (a word takes two: offset and size).
+    let mut out = String::with_capacity(p.len() * 8);
     let mut start = true;
     let mut slot = 0u8;
     let mut i = 0usize;
