@@ -837,7 +837,8 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             })
             .clone();
         let wait_minutes = if (raw.status == status::WAITING || raw.status == status::SYSCALL) && raw.waitsince != 0 {
-            (self.nanotime - raw.waitsince) / 60_000_000_000
+            // int64 arithmetic as the runtime does it (a torn or hostile waitsince wraps).
+            self.nanotime.wrapping_sub(raw.waitsince) / 60_000_000_000
         } else {
             0
         };

@@ -528,7 +528,7 @@ impl CoreFile {
         let mut note_blobs = Vec::new();
         for &[ty, flags, offset, vaddr, filesz, memsz] in &phdrs {
             let have = present(file_len, offset, filesz);
-            truncated += filesz - have;
+            truncated = truncated.saturating_add(filesz - have);
             match ty as u32 {
                 PT_LOAD if memsz > 0 => segments.push(Segment {
                     vaddr,

@@ -20,11 +20,15 @@ impl MemoryImage {
     }
 
     /// Adds a copied range. Parts already covered by earlier ranges keep their earlier bytes.
-    pub fn insert(&mut self, addr: u64, data: Vec<u8>) {
+    pub fn insert(&mut self, addr: u64, mut data: Vec<u8>) {
+        // Nothing past the end of the address space: `start + len` never overflows below.
+        if let Ok(room) = usize::try_from(u64::MAX - addr) {
+            data.truncate(room);
+        }
         if data.is_empty() {
             return;
         }
-        let end = addr.saturating_add(data.len() as u64);
+        let end = addr + data.len() as u64;
         // The common case: no overlap with a neighbour, so the buffer is kept as it is.
         let before_ok = self.ranges.range(..addr).next_back().is_none_or(|(a, v)| a + v.len() as u64 <= addr);
         let after_ok = self.ranges.range(addr..).next().is_none_or(|(a, _)| *a >= end);
@@ -182,6 +186,17 @@ mod tests {
         assert_eq!(b[8..40], [2; 32]);
         assert_eq!(b[40..], [1; 8]);
         assert_eq!(m.total_bytes(), 48);
+    }
+
+    #[test]
+    fn nothing_is_held_past_the_end_of_the_address_space() {
+        let mut m = MemoryImage::new();
+        m.insert(u64::MAX - 3, vec![1; 16]);
+        m.insert(u64::MAX - 7, vec![2; 16]);
+        assert_eq!(m.total_bytes(), 7);
+        assert_eq!(m.read_u8(u64::MAX - 4).unwrap(), 2);
+        assert_eq!(m.read_u8(u64::MAX - 1).unwrap(), 1);
+        assert!(m.contains(u64::MAX - 7, 7));
     }
 
     #[test]

@@ -259,8 +259,9 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info:
                 i += 1;
                 let Ok(mut x) = mem.read_u64(argp.wrapping_add(o as u64)) else { return "...".to_string() };
                 if sz < 8 {
+                    // Real sizes are 1, 2 and 4 here; a corrupt 0 keeps nothing.
                     let shift = 64 - u32::from(sz) * 8;
-                    x = (x << shift) >> shift;
+                    x = x.checked_shl(shift).map_or(0, |v| v >> shift);
                 }
                 push_hex(&mut out, x);
                 if !is_live(o, slot) {
