@@ -91,9 +91,18 @@ impl Child {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?;
+        // A file just written (a patched copy) can be briefly "busy": another test thread's
+        // fork between its open and exec holds a write descriptor to it. Try again then.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r.map_err(|e| format!("start {} {scenario}: {e}", exe.display()))?,
+            }
+        };
         let stdout = child.stdout.take().unwrap();
         let mut stderr_pipe = child.stderr.take().unwrap();
         let rx = line_channel(stdout);
