@@ -204,7 +204,10 @@ fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>) -> Sender<String> {
             let ev = match ed.readline(&prompt) {
                 Ok(l) => Event::Line(l),
                 Err(rustyline::error::ReadlineError::Interrupted) => Event::Cancel,
-                Err(_) => Event::Eof,
+                Err(rustyline::error::ReadlineError::Eof) => Event::Eof,
+                // The terminal is gone (its read fails before or instead of the SIGHUP
+                // arriving): the same as a hang-up.
+                Err(_) => Event::Signal(libc::SIGHUP),
             };
             if tx.send(ev).is_err() {
                 break;
