@@ -224,8 +224,8 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info:
         }
     };
     let argp = pf.fp.wrapping_add(code.arch.min_frame_size());
-    // About 8 bytes printed per info byte (a word takes two: offset and size).
-    let mut out = String::with_capacity(p.len() * 8);
+    // Room for a few words (`p` runs to the end of the function's funcdata, not of its args).
+    let mut out = String::with_capacity(48);
     let mut start = true;
     let mut slot = 0u8;
     let mut i = 0usize;
