@@ -695,17 +695,9 @@ where
         walked.count += n.count;
         walked.on_threads.extend(n.on_threads);
     };
+    // With one CPU (or one chunk) no thread is started: the loop at the end does them all.
     let walkers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WALKERS).min(chunks.len());
-    if walkers <= 1 {
-        let mut w = Walker::new(rt, mem, &by_tid, nanotime);
-        for (i, chunk) in chunks.iter().enumerate() {
-            progress.stage("unwinding goroutines", i * CHUNK, total);
-            let (acc, n) = build(&mut w, chunk);
-            add(n);
-            sink(acc);
-        }
-        return Ok(walked);
-    }
+    let walkers = if walkers <= 1 { 0 } else { walkers };
     // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
     // sink needs next (that one is always taken, so nothing waits for ever).
     let next = AtomicUsize::new(0);
@@ -749,13 +741,15 @@ where
                 progress.stage("unwinding goroutines", want * CHUNK, total);
             }
         }
-        // No thread could be started (resource limits): the rest on this one.
+        // Chunks no thread took (none was started, or could be): on this one.
         if want < chunks.len() {
             let mut w = Walker::new(rt, mem, &by_tid, nanotime);
             for chunk in &chunks[want..] {
+                progress.stage("unwinding goroutines", want * CHUNK, total);
                 let (acc, n) = build(&mut w, chunk);
                 add(n);
                 sink(acc);
+                want += 1;
             }
         }
     });

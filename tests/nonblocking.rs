@@ -102,17 +102,10 @@ fn well_formed(dump: &str, known: &HashSet<String>) -> Result<(usize, usize), St
         text.push_str(line);
         text.push('\n');
     }
-    let tb = support::parse(&text);
-    if !tb.errors.is_empty() {
-        return Err(format!("lines that are not Go traceback: {:?}", tb.errors));
-    }
-    if tb.goroutines.is_empty() {
-        return Err("no goroutines".into());
-    }
-    let mut seen = HashSet::new();
+    let tb = support::parse_strict(&text)?;
     for g in &tb.goroutines {
-        if g.id == 0 || !seen.insert(g.id) {
-            return Err(format!("goroutine id {} is zero or listed twice", g.id));
+        if g.id == 0 {
+            return Err(format!("goroutine id 0:\n{}", g.raw));
         }
         let state = g.state.split(", ").next().unwrap_or_default();
         if !known.contains(state) {

@@ -20,7 +20,7 @@
 mod support;
 
 use goroscope::target::live::{STOP_TIMEOUT, TEST_HOLD_ENV};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt;
@@ -429,18 +429,8 @@ fn http_server_under_load_while_dumped_every_100ms() {
 /// Go traceback, no goroutine twice, and every goroutine has frames unless it is running on
 /// another thread (the runtime's own form for a stack that is not there to read).
 fn self_consistent(dump: &str) -> Result<Vec<u64>, String> {
-    let tb = support::parse(dump);
-    if !tb.errors.is_empty() {
-        return Err(format!("lines that are not Go traceback: {:?}", tb.errors));
-    }
-    if tb.goroutines.is_empty() {
-        return Err("no goroutines".into());
-    }
-    let mut seen = HashSet::new();
+    let tb = support::parse_strict(dump)?;
     for g in &tb.goroutines {
-        if !seen.insert(g.id) {
-            return Err(format!("goroutine {} listed twice", g.id));
-        }
         if g.frames.is_empty() && !g.running_elsewhere {
             return Err(format!("goroutine {} has no frames:\n{}", g.id, g.raw));
         }

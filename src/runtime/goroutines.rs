@@ -158,13 +158,13 @@ impl PreCopy {
         let mut pre = PreCopy::take(rt, copy);
         let mut round = 1;
         loop {
-            let cap = capture_with(rt, &[], copy, Some(&pre), true);
+            let mut cap = capture_with(rt, &[], copy, Some(&pre), true);
             if cap.fresh.is_empty() || round >= rounds {
-                let fresh = cap.fresh.clone();
+                let fresh = std::mem::take(&mut cap.fresh);
                 return (cap.finish(Some(pre)), fresh);
             }
             // The g structs just read become the keys the next round checks against.
-            let keys = cap.keys.clone();
+            let keys = std::mem::take(&mut cap.keys);
             let (img, _) = cap.merge(pre);
             pre = PreCopy { img, keys };
             round += 1;

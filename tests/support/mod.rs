@@ -20,7 +20,7 @@ pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
-pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse};
+pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse, parse_strict};
 
 use std::io::Read;
 use std::path::Path;

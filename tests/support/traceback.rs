@@ -109,6 +109,23 @@ enum Pending {
     CreatedBy(CreatedBy),
 }
 
+/// [`parse`] of a dump that must be nothing but Go traceback: no line it cannot read, at least
+/// one goroutine, no goroutine id twice.
+pub fn parse_strict(text: &str) -> Result<Traceback, String> {
+    let tb = parse(text);
+    if !tb.errors.is_empty() {
+        return Err(format!("lines that are not Go traceback: {:?}", tb.errors));
+    }
+    if tb.goroutines.is_empty() {
+        return Err("no goroutines".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(g) = tb.goroutines.iter().find(|g| !seen.insert(g.id)) {
+        return Err(format!("goroutine {} listed twice", g.id));
+    }
+    Ok(tb)
+}
+
 /// Parses a whole traceback text. Blank lines separate goroutines.
 pub fn parse(text: &str) -> Traceback {
     let mut tb = Traceback::default();
