@@ -11,9 +11,10 @@
 //!
 //! * Live (`GOTRACEBACK=all`): while the load runs, `dump`, `grs` and `dump --nonblocking`
 //!   must succeed, leave the target running, and show every goroutine that is parked in the
-//!   same state in the final traceback at the same frames. Then the load stops (the connections stay open and
-//!   idle), goroscope takes `dump --level 2`, `dump --nonblocking --level 2`, `dump`, `grs` and
-//!   `bt` of every goroutine, and SIGQUIT makes the runtime print its traceback: the level-2
+//!   same state in the final traceback at the same frames. Then the load stops (the event
+//!   streams and idle connections stay open), and once two level-2 dumps in a row agree,
+//!   goroscope takes `dump --level 2`, `dump --nonblocking --level 2`, `dump`, `grs` and `bt`
+//!   of every goroutine, and SIGQUIT makes the runtime print its traceback: the level-2
 //!   dumps must equal it byte for byte on every parked goroutine (`support::crash`), the
 //!   level-1 dump must be it as GOTRACEBACK=all shows it (runtime-internal frames and wrappers
 //!   hidden, system goroutines left out), `grs` and `bt` must name the same frames and pcs.
@@ -108,10 +109,13 @@ impl Esbuild {
         let what = format!("{} {}", exe.display(), args.join(" "));
         let mut guard = Guard::spawn(&mut cmd, None);
         let stdin = guard.child().stdin.take().unwrap();
-        let e = Esbuild { guard, _stdin: stdin, port, stderr, what };
+        let mut e = Esbuild { guard, _stdin: stdin, port, stderr, what };
         let want = format!("http://127.0.0.1:{port}/");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !e.stderr_text().contains(&want) {
+            if let Some(st) = e.guard.wait(Duration::ZERO) {
+                panic!("{}: exited ({st}) before serving; stderr:\n{}", e.what, e.stderr_text());
+            }
             if Instant::now() >= deadline {
                 panic!("{}: no \"Local: {want}\" within 30 s; stderr:\n{}", e.what, e.stderr_text());
             }
@@ -184,7 +188,8 @@ fn get(s: &mut TcpStream, path: &str) -> Result<(), String> {
         .lines()
         .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("GET {path}: no Content-Length in {head:?}"))?;
+        .filter(|&n| n <= 1 << 20)
+        .ok_or_else(|| format!("GET {path}: no Content-Length (up to 1 MiB) in {head:?}"))?;
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).map_err(|e| format!("GET {path}: body: {e}"))
 }
