@@ -641,3 +641,11 @@ fn core_matches_crash_traceback() {
     eprintln!("Go 1.20 cores:\n  {}", report.join("\n  "));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `--help` names the supported versions, Go 1.20 among them.
+#[test]
+fn help_names_the_supported_versions() {
+    let out = support::run_goroscope(&["--help"], RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("Reads programs built by go1.19 to go1.27"), "{}", out.stdout);
+}
