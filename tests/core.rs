@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::crash::{compare_crash, crash_oracle};
+use support::crash::{compare_crash, crash_oracle, have_qemu};
 use support::{Flavor, TempDir, Toolchain};
 
 
@@ -354,15 +354,6 @@ fn build_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
     fs::rename(&tmp, &bin).map_err(|e| e.to_string())?;
     fs::write(dir.join("fixture.key"), key).map_err(|e| e.to_string())?;
     Ok(bin)
-}
-
-fn have_qemu() -> bool {
-    Command::new("qemu-aarch64")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
 }
 
 #[test]

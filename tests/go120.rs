@@ -1,7 +1,8 @@
 //! Go 1.20 on real Go 1.20 programs. No Go 1.20 toolchain can be installed here, so there is no
 //! fixture: the programs are esbuild's stripped static linux/amd64 builds from the npm registry
-//! (`@esbuild/linux-x64` 0.17.19, built by go1.20.4, and 0.18.20, by go1.20.7), installed by
-//! `scripts/install-esbuild.sh` into `<cache>/esbuild/<version>/esbuild`.
+//! (`@esbuild/linux-x64` 0.17.19, built by go1.20.4, and 0.18.20, by go1.20.7, and their
+//! `@esbuild/linux-arm64` twins), installed by `scripts/install-esbuild.sh` into
+//! `<cache>/esbuild/<version>/esbuild` and `esbuild-arm64`.
 //!
 //! `esbuild --serve` runs an HTTP server for as long as its stdin stays open. Each test starts
 //! it on a small bundle, opens live-reload event streams (`GET /esbuild`: handlers that stay in
@@ -19,7 +20,8 @@
 //!   level-1 dump must be it as GOTRACEBACK=all shows it (runtime-internal frames and wrappers
 //!   hidden, system goroutines left out), `grs` and `bt` must name the same frames and pcs.
 //! * Core (`GOTRACEBACK=crash`, `ulimit -c unlimited`): the kernel's core, read by
-//!   `dump --core` with no other option, equals the crash traceback (`support::crash`).
+//!   `dump --core` with no other option, equals the crash traceback (`support::crash`). So does
+//!   the core `qemu-aarch64` writes for esbuild's linux/arm64 build of the same version.
 
 mod support;
 
@@ -30,7 +32,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::crash::{compare_crash, crash_oracle};
+use support::crash::{compare_crash, crash_oracle, have_qemu};
 use support::{Goroutine, Guard, TempDir, Traceback};
 
 /// The esbuild versions read; keep in step with `scripts/install-esbuild.sh`.
@@ -47,9 +49,11 @@ const UNDER_LOAD_REQUESTS: u64 = 200;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The installed esbuild binary of `version`; panics with what to do when it is missing.
-fn esbuild_exe(version: &str) -> PathBuf {
-    let exe = support::toolchains::cache_dir().join("esbuild").join(version).join("esbuild");
+/// The installed esbuild binary of `version` (linux/amd64, or linux/arm64 when `arm64`); panics
+/// with what to do when it is missing.
+fn esbuild_exe(version: &str, arm64: bool) -> PathBuf {
+    let name = if arm64 { "esbuild-arm64" } else { "esbuild" };
+    let exe = support::toolchains::cache_dir().join("esbuild").join(version).join(name);
     assert!(
         exe.is_file(),
         "{} is missing: run scripts/install-esbuild.sh (scripts/test.sh does)",
@@ -66,6 +70,16 @@ fn check_binary(exe: &Path) -> String {
     bin.build.go_version.clone()
 }
 
+/// How esbuild runs: live with GOTRACEBACK=all, or with GOTRACEBACK=crash and unlimited cores,
+/// natively (the kernel writes `core`) or under `qemu-aarch64` (which writes
+/// `qemu_esbuild_<date>_<pid>.core`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Live,
+    KernelCore,
+    QemuCore,
+}
+
 /// A running `esbuild --serve`, killed (by its pid) and reaped on drop.
 struct Esbuild {
     guard: Guard,
@@ -77,10 +91,9 @@ struct Esbuild {
 }
 
 impl Esbuild {
-    /// Starts `exe` in `dir` (a bundle `in.js` and `index.html` are written there) with
-    /// GOTRACEBACK=`traceback`, under `ulimit -c unlimited` when `cores`, and waits for its
-    /// "Local:" line.
-    fn start(exe: &Path, dir: &Path, traceback: &str, cores: bool) -> Esbuild {
+    /// Starts `exe` in `dir` (a bundle `in.js` and `index.html` are written there) as `run`
+    /// says, and waits for its "Local:" line.
+    fn start(exe: &Path, dir: &Path, run: Run) -> Esbuild {
         std::fs::create_dir_all(dir.join("www")).unwrap();
         std::fs::write(dir.join("in.js"), "export const answer = 42;\nconsole.log(answer);\n").unwrap();
         std::fs::write(dir.join("www/index.html"), "<script src=\"in.js\"></script>\n").unwrap();
@@ -90,12 +103,18 @@ impl Esbuild {
         };
         let serve = format!("--serve=127.0.0.1:{port}");
         let args = ["in.js", "--bundle", "--outdir=www", "--servedir=www", &serve];
-        let mut cmd = if cores {
-            let mut c = Command::new("sh");
-            c.arg("-c").arg("ulimit -c unlimited; exec \"$0\" \"$@\"").arg(exe);
-            c
-        } else {
-            Command::new(exe)
+        let (mut cmd, traceback) = match run {
+            Run::Live => (Command::new(exe), "all"),
+            Run::KernelCore | Run::QemuCore => {
+                let mut c = Command::new("sh");
+                let script = if run == Run::QemuCore {
+                    "ulimit -c unlimited; exec qemu-aarch64 \"$0\" \"$@\""
+                } else {
+                    "ulimit -c unlimited; exec \"$0\" \"$@\""
+                };
+                c.arg("-c").arg(script).arg(exe);
+                (c, "crash")
+            }
         };
         let stderr = dir.join("stderr.txt");
         cmd.args(args)
@@ -111,13 +130,14 @@ impl Esbuild {
         let stdin = guard.child().stdin.take().unwrap();
         let mut e = Esbuild { guard, _stdin: stdin, port, stderr, what };
         let want = format!("http://127.0.0.1:{port}/");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let wait = Duration::from_secs(if run == Run::QemuCore { 120 } else { 30 });
+        let deadline = Instant::now() + wait;
         while !e.stderr_text().contains(&want) {
             if let Some(st) = e.guard.wait(Duration::ZERO) {
                 panic!("{}: exited ({st}) before serving; stderr:\n{}", e.what, e.stderr_text());
             }
             if Instant::now() >= deadline {
-                panic!("{}: no \"Local: {want}\" within 30 s; stderr:\n{}", e.what, e.stderr_text());
+                panic!("{}: no \"Local: {want}\" within {wait:?}; stderr:\n{}", e.what, e.stderr_text());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -477,10 +497,10 @@ fn settle(pid: &str) {
 }
 
 fn live_one(version: &str) -> Result<String, String> {
-    let exe = esbuild_exe(version);
+    let exe = esbuild_exe(version, false);
     let go = check_binary(&exe);
     let dir = TempDir::new(&format!("go120-live-{version}"));
-    let es = Esbuild::start(&exe, &dir.0, "all", false);
+    let es = Esbuild::start(&exe, &dir.0, Run::Live);
     let pid = es.pid().to_string();
     let _streams: Vec<TcpStream> = (0..EVENT_STREAMS).map(|_| es.event_stream()).collect();
     let mut idle: Vec<TcpStream> = (0..IDLE_CONNS).map(|_| es.connect()).collect();
@@ -582,12 +602,14 @@ fn core_pattern() -> String {
     std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default().trim().to_string()
 }
 
-/// Ok(None) when no core was written where the kernel's `core_pattern` puts it.
-fn core_one(version: &str) -> Result<Option<String>, String> {
-    let exe = esbuild_exe(version);
+/// One crash of esbuild `version` (arm64 under qemu when `arm64`) and its core against the
+/// crash traceback; Ok(None) when no core was written where the kernel's `core_pattern` puts it.
+fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
+    let exe = esbuild_exe(version, arm64);
     let go = check_binary(&exe);
-    let dir = TempDir::new(&format!("go120-core-{version}"));
-    let es = Esbuild::start(&exe, &dir.0, "crash", true);
+    let arch = if arm64 { "arm64" } else { "amd64" };
+    let dir = TempDir::new(&format!("go120-core-{version}-{arch}"));
+    let es = Esbuild::start(&exe, &dir.0, if arm64 { Run::QemuCore } else { Run::KernelCore });
     let _streams: Vec<TcpStream> = (0..EVENT_STREAMS).map(|_| es.event_stream()).collect();
     let mut idle: Vec<TcpStream> = (0..IDLE_CONNS).map(|_| es.connect()).collect();
     for s in &mut idle {
@@ -595,50 +617,84 @@ fn core_one(version: &str) -> Result<Option<String>, String> {
     }
     let load = Load::start(es.port);
     std::thread::sleep(Duration::from_millis(300));
-    let shell = es.pid();
+    let pid = es.pid();
     let stderr = es.quit();
     // The load meets a dead server: whatever it says is not the point.
     let _ = load.finish();
-    let core = std::fs::read_dir(&dir.0)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n == "core" || n == format!("core.{shell}").as_str()));
+    let core = std::fs::read_dir(&dir.0).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).find(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if arm64 {
+            name.starts_with("qemu_") && name.ends_with(".core")
+        } else {
+            name == "core" || name == format!("core.{pid}")
+        }
+    });
     let Some(core) = core else {
+        if arm64 {
+            return Err(format!("esbuild {version} arm64: qemu wrote no core\nstderr:\n{stderr}"));
+        }
         return Ok(None);
     };
     let core_arg = core.display().to_string();
-    // No option but the core: the executable comes from the core's NT_FILE.
-    let out = support::run_goroscope(&["dump", "-q", "--core", &core_arg], RUN_TIMEOUT)?;
+    let exe_arg = exe.display().to_string();
+    // No option but the core: the executable comes from the core's NT_FILE. qemu writes no
+    // NT_FILE, and its core lies elsewhere than the executable: that one is named.
+    let mut args = vec!["dump", "-q", "--core", &core_arg];
+    if arm64 {
+        args.extend(["--exe", &exe_arg]);
+    }
+    let out = support::run_goroscope(&args, RUN_TIMEOUT)?;
     if !out.status.success() {
-        return Err(format!("esbuild {version}: goroscope dump --core failed: {}\n{}", out.status, out.stderr));
+        return Err(format!("esbuild {version} {arch}: goroscope dump --core failed: {}\n{}", out.status, out.stderr));
     }
     let oracle = crash_oracle(&stderr);
     compare_crash(&out.stdout, &oracle, true)
-        .map_err(|e| format!("esbuild {version} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}"))?;
+        .map_err(|e| format!("esbuild {version} {arch} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}"))?;
     let n = support::parse(&oracle).goroutines.len();
-    Ok(Some(format!("esbuild {version} ({go}): core of {n} goroutines: exact")))
+    Ok(Some(format!("esbuild {version} {arch} ({go}): core of {n} goroutines: exact")))
 }
 
 #[test]
 fn core_matches_crash_traceback() {
     if core_pattern().starts_with('|') {
-        eprintln!("core_pattern {:?} pipes cores away; Go 1.20 core test skipped", core_pattern());
+        eprintln!("core_pattern {:?} pipes cores away; Go 1.20 kernel-core test skipped", core_pattern());
         return;
     }
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for v in ESBUILD_VERSIONS {
-        match core_one(v) {
+        match core_one(v, false) {
             Ok(Some(line)) => report.push(line),
             Ok(None) => {
-                eprintln!("no core written (core_pattern {:?}); Go 1.20 core test skipped", core_pattern());
+                eprintln!("no core written (core_pattern {:?}); Go 1.20 kernel-core test skipped", core_pattern());
                 return;
             }
             Err(e) => failures.push(e),
         }
     }
-    eprintln!("Go 1.20 cores:\n  {}", report.join("\n  "));
+    eprintln!("Go 1.20 kernel cores:\n  {}", report.join("\n  "));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// arm64: esbuild's linux/arm64 builds of the same versions under `qemu-aarch64`, whose cores
+/// goroscope reads on this amd64 host.
+#[test]
+fn arm64_qemu_core_matches_crash_traceback() {
+    if !have_qemu() {
+        // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
+        eprintln!("qemu-aarch64 not installed (apt-get install qemu-user); Go 1.20 arm64 core test skipped");
+        return;
+    }
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for v in ESBUILD_VERSIONS {
+        match core_one(v, true) {
+            Ok(Some(line)) => report.push(line),
+            Ok(None) => unreachable!("core_one reports a missing qemu core as an error"),
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!("Go 1.20 arm64 qemu cores:\n  {}", report.join("\n  "));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
