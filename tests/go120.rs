@@ -53,7 +53,10 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// with what to do when it is missing.
 fn esbuild_exe(version: &str, arm64: bool) -> PathBuf {
     let name = if arm64 { "esbuild-arm64" } else { "esbuild" };
-    let exe = support::toolchains::cache_dir().join("esbuild").join(version).join(name);
+    let exe = support::toolchains::cache_dir()
+        .join("esbuild")
+        .join(version)
+        .join(name);
     assert!(
         exe.is_file(),
         "{} is missing: run scripts/install-esbuild.sh (scripts/test.sh does)",
@@ -64,9 +67,20 @@ fn esbuild_exe(version: &str, arm64: bool) -> PathBuf {
 
 /// The binary is a stripped Go 1.20 build: no DWARF, no symbols.
 fn check_binary(exe: &Path) -> String {
-    let bin = goroscope::binary::GoBinary::open(exe).unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
-    assert_eq!((bin.version.major, bin.version.minor), (1, 20), "{}: built by {}", exe.display(), bin.version);
-    assert!(!bin.has_dwarf && bin.symbols.is_empty(), "{}: not stripped", exe.display());
+    let bin =
+        goroscope::binary::GoBinary::open(exe).unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+    assert_eq!(
+        (bin.version.major, bin.version.minor),
+        (1, 20),
+        "{}: built by {}",
+        exe.display(),
+        bin.version
+    );
+    assert!(
+        !bin.has_dwarf && bin.symbols.is_empty(),
+        "{}: not stripped",
+        exe.display()
+    );
     bin.build.go_version.clone()
 }
 
@@ -95,14 +109,28 @@ impl Esbuild {
     /// says, and waits for its "Local:" line.
     fn start(exe: &Path, dir: &Path, run: Run) -> Esbuild {
         std::fs::create_dir_all(dir.join("www")).unwrap();
-        std::fs::write(dir.join("in.js"), "export const answer = 42;\nconsole.log(answer);\n").unwrap();
-        std::fs::write(dir.join("www/index.html"), "<script src=\"in.js\"></script>\n").unwrap();
+        std::fs::write(
+            dir.join("in.js"),
+            "export const answer = 42;\nconsole.log(answer);\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("www/index.html"),
+            "<script src=\"in.js\"></script>\n",
+        )
+        .unwrap();
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
         let serve = format!("--serve=127.0.0.1:{port}");
-        let args = ["in.js", "--bundle", "--outdir=www", "--servedir=www", &serve];
+        let args = [
+            "in.js",
+            "--bundle",
+            "--outdir=www",
+            "--servedir=www",
+            &serve,
+        ];
         let (mut cmd, traceback) = match run {
             Run::Live => (Command::new(exe), "all"),
             Run::KernelCore | Run::QemuCore => {
@@ -128,16 +156,30 @@ impl Esbuild {
         let what = format!("{} {}", exe.display(), args.join(" "));
         let mut guard = Guard::spawn(&mut cmd, None);
         let stdin = guard.child().stdin.take().unwrap();
-        let mut e = Esbuild { guard, _stdin: stdin, port, stderr, what };
+        let mut e = Esbuild {
+            guard,
+            _stdin: stdin,
+            port,
+            stderr,
+            what,
+        };
         let want = format!("http://127.0.0.1:{port}/");
         let wait = Duration::from_secs(if run == Run::QemuCore { 120 } else { 30 });
         let deadline = Instant::now() + wait;
         while !e.stderr_text().contains(&want) {
             if let Some(st) = e.guard.wait(Duration::ZERO) {
-                panic!("{}: exited ({st}) before serving; stderr:\n{}", e.what, e.stderr_text());
+                panic!(
+                    "{}: exited ({st}) before serving; stderr:\n{}",
+                    e.what,
+                    e.stderr_text()
+                );
             }
             if Instant::now() >= deadline {
-                panic!("{}: no \"Local: {want}\" within {wait:?}; stderr:\n{}", e.what, e.stderr_text());
+                panic!(
+                    "{}: no \"Local: {want}\" within {wait:?}; stderr:\n{}",
+                    e.what,
+                    e.stderr_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -153,7 +195,8 @@ impl Esbuild {
     }
 
     fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("{}: connect: {e}", self.what));
+        let s = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("{}: connect: {e}", self.what));
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.set_nodelay(true).unwrap();
         s
@@ -162,12 +205,17 @@ impl Esbuild {
     /// A live-reload event stream, once its first event arrived (the handler is running).
     fn event_stream(&self) -> TcpStream {
         let mut s = self.connect();
-        s.write_all(b"GET /esbuild HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+        s.write_all(
+            b"GET /esbuild HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+        )
+        .unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         let mut line = String::new();
         loop {
             line.clear();
-            let n = r.read_line(&mut line).unwrap_or_else(|e| panic!("{}: event stream: {e}", self.what));
+            let n = r
+                .read_line(&mut line)
+                .unwrap_or_else(|e| panic!("{}: event stream: {e}", self.what));
             assert!(n > 0, "{}: event stream closed", self.what);
             if line.starts_with("retry:") {
                 return s;
@@ -179,7 +227,11 @@ impl Esbuild {
     fn quit(mut self) -> String {
         self.guard.signal(libc::SIGQUIT);
         let st = self.guard.wait(Duration::from_secs(60));
-        assert!(st.is_some(), "{}: still running 60 s after SIGQUIT", self.what);
+        assert!(
+            st.is_some(),
+            "{}: still running 60 s after SIGQUIT",
+            self.what
+        );
         self.stderr_text()
     }
 }
@@ -187,7 +239,8 @@ impl Esbuild {
 /// One `GET path` on a keep-alive connection; Err unless the answer is a 200 with its whole body.
 fn get(s: &mut TcpStream, path: &str) -> Result<(), String> {
     let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    s.write_all(req.as_bytes()).map_err(|e| format!("GET {path}: {e}"))?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("GET {path}: {e}"))?;
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -206,12 +259,17 @@ fn get(s: &mut TcpStream, path: &str) -> Result<(), String> {
     }
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
         .and_then(|v| v.parse().ok())
         .filter(|&n| n <= 1 << 20)
         .ok_or_else(|| format!("GET {path}: no Content-Length (up to 1 MiB) in {head:?}"))?;
     let mut body = vec![0u8; len];
-    s.read_exact(&mut body).map_err(|e| format!("GET {path}: body: {e}"))
+    s.read_exact(&mut body)
+        .map_err(|e| format!("GET {path}: body: {e}"))
 }
 
 /// Requests from a thread until stopped: a fresh connection every few requests.
@@ -228,7 +286,8 @@ impl Load {
         let (st, sv) = (stop.clone(), served.clone());
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::Relaxed) {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+                let mut s =
+                    TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
                 s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 s.set_nodelay(true).unwrap();
                 for path in ["/", "/in.js", "/index.html", "/in.js"] {
@@ -238,7 +297,11 @@ impl Load {
             }
             Ok(())
         });
-        Load { stop, served, thread: Some(thread) }
+        Load {
+            stop,
+            served,
+            thread: Some(thread),
+        }
     }
 
     /// Requests served so far.
@@ -249,7 +312,12 @@ impl Load {
     /// Stops the load after the request in flight; how many requests were served.
     fn finish(mut self) -> Result<u64, String> {
         self.stop.store(true, Ordering::Relaxed);
-        let r = self.thread.take().unwrap().join().map_err(|_| "the load thread panicked".to_string())?;
+        let r = self
+            .thread
+            .take()
+            .unwrap()
+            .join()
+            .map_err(|_| "the load thread panicked".to_string())?;
         r.map(|()| self.served.load(Ordering::Relaxed))
     }
 }
@@ -265,7 +333,12 @@ impl Drop for Load {
 
 fn goroscope(args: &[&str]) -> String {
     let out = support::run_goroscope(args, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "goroscope {args:?}: {}\n{}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "goroscope {args:?}: {}\n{}",
+        out.status,
+        out.stderr
+    );
     out.stdout
 }
 
@@ -292,18 +365,26 @@ struct Level1 {
 
 impl Level1 {
     fn of(exe: &Path) -> Level1 {
-        let bin = goroscope::binary::GoBinary::open(exe).unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
-        let wrapper = goroscope::unwind::FuncIds::from_pclntab(&bin.pclntab).wrapper.expect("no wrapper funcID");
+        let bin = goroscope::binary::GoBinary::open(exe)
+            .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+        let wrapper = goroscope::unwind::FuncIds::from_pclntab(&bin.pclntab)
+            .wrapper
+            .expect("no wrapper funcID");
         Level1 { bin, wrapper }
     }
 
     /// `pc` is the `pc=` the runtime printed for the frame (for an inlined frame, that of its
     /// physical frame: inlined wrappers are not looked for).
     fn hidden(&self, f: &support::Frame, pc: u64) -> bool {
-        let unexported_runtime =
-            f.func.strip_prefix("runtime.").is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_uppercase()));
+        let unexported_runtime = f
+            .func
+            .strip_prefix("runtime.")
+            .is_some_and(|r| !r.starts_with(|c: char| c.is_ascii_uppercase()));
         let tab = &self.bin.pclntab;
-        let wrapper = f.offset.is_some() && tab.func_for_pc(pc).is_some_and(|p| tab.func_id(p) == self.wrapper);
+        let wrapper = f.offset.is_some()
+            && tab
+                .func_for_pc(pc)
+                .is_some_and(|p| tab.func_id(p) == self.wrapper);
         unexported_runtime || !f.func.contains('.') || wrapper
     }
 
@@ -311,9 +392,18 @@ impl Level1 {
     /// would hide every one).
     fn frames<'a>(&self, r: &'a Goroutine) -> Vec<&'a support::Frame> {
         let pcs = frame_pcs(r);
-        let shown: Vec<&support::Frame> =
-            r.frames.iter().zip(&pcs).filter(|(f, pc)| !self.hidden(f, **pc)).map(|(f, _)| f).collect();
-        if shown.is_empty() { r.frames.iter().collect() } else { shown }
+        let shown: Vec<&support::Frame> = r
+            .frames
+            .iter()
+            .zip(&pcs)
+            .filter(|(f, pc)| !self.hidden(f, **pc))
+            .map(|(f, _)| f)
+            .collect();
+        if shown.is_empty() {
+            r.frames.iter().collect()
+        } else {
+            shown
+        }
     }
 }
 
@@ -351,14 +441,21 @@ fn frame_pcs(g: &Goroutine) -> Vec<u64> {
 /// arguments, lines and offsets as printed, and its created-by.
 fn compare_level1(dump: &Traceback, oracle: &Traceback, level1: &Level1) -> Result<(), String> {
     let mut problems = Vec::new();
-    let mut want: Vec<u64> = oracle.goroutines.iter().filter(|g| !is_system(g)).map(|g| g.id).collect();
+    let mut want: Vec<u64> = oracle
+        .goroutines
+        .iter()
+        .filter(|g| !is_system(g))
+        .map(|g| g.id)
+        .collect();
     let mut have: Vec<u64> = dump.goroutines.iter().map(|g| g.id).collect();
     if let Some(first) = oracle.goroutines.first().map(|g| g.id) {
         want.retain(|&id| id != first);
         have.retain(|&id| id != first);
     }
     if have != want {
-        problems.push(format!("goroutines {have:?}, the runtime's user goroutines are {want:?}"));
+        problems.push(format!(
+            "goroutines {have:?}, the runtime's user goroutines are {want:?}"
+        ));
     }
     for g in &dump.goroutines {
         let Some(r) = oracle.goroutines.iter().find(|r| r.id == g.id) else {
@@ -366,42 +463,72 @@ fn compare_level1(dump: &Traceback, oracle: &Traceback, level1: &Level1) -> Resu
         };
         if !r.is_parked() {
             if g.frames.is_empty() {
-                problems.push(format!("goroutine {} [{}]: no frames\n{}", g.id, r.state, g.raw));
+                problems.push(format!(
+                    "goroutine {} [{}]: no frames\n{}",
+                    g.id, r.state, g.raw
+                ));
             }
             continue;
         }
         let frames = level1.frames(r);
         let same_frames = frames.len() == g.frames.len()
             && frames.iter().zip(&g.frames).all(|(a, b)| {
-                (&a.func, &a.args, &a.file, a.line, a.offset) == (&b.func, &b.args, &b.file, b.line, b.offset)
+                (&a.func, &a.args, &a.file, a.line, a.offset)
+                    == (&b.func, &b.args, &b.file, b.line, b.offset)
             });
         let head = |t: &str| t.lines().next().unwrap_or("").to_string();
-        if head(&g.raw) != head(&r.raw) || !same_frames || g.created_by != r.created_by || !g.elided.is_empty() {
-            problems.push(format!("goroutine {} differs\n--- runtime (level 2)\n{}\n+++ goroscope\n{}", g.id, r.raw, g.raw));
+        if head(&g.raw) != head(&r.raw)
+            || !same_frames
+            || g.created_by != r.created_by
+            || !g.elided.is_empty()
+        {
+            problems.push(format!(
+                "goroutine {} differs\n--- runtime (level 2)\n{}\n+++ goroscope\n{}",
+                g.id, r.raw, g.raw
+            ));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
 }
 
 /// `grs`: one line for each goroutine of the level-1 dump, naming its user frame (the first
 /// not inside the runtime) with the oracle's file, line, function and pc, and its state.
 fn compare_grs(grs: &str, dump: &Traceback, oracle: &Traceback) -> Result<(), String> {
     let mut problems = Vec::new();
-    let lines: Vec<&str> = grs.lines().filter(|l| l.trim_start().starts_with("Goroutine ")).collect();
+    let lines: Vec<&str> = grs
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Goroutine "))
+        .collect();
     let ids: Vec<u64> = lines
         .iter()
-        .filter_map(|l| l.trim_start().strip_prefix("Goroutine ")?.split(' ').next()?.parse().ok())
+        .filter_map(|l| {
+            l.trim_start()
+                .strip_prefix("Goroutine ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     let want: Vec<u64> = dump.goroutines.iter().map(|g| g.id).collect();
     if ids != want {
         problems.push(format!("grs lists {ids:?}, dump {want:?}"));
     }
-    if !grs.trim_end().ends_with(&format!("[{} goroutines]", want.len())) {
+    if !grs
+        .trim_end()
+        .ends_with(&format!("[{} goroutines]", want.len()))
+    {
         problems.push(format!("grs does not end with [{} goroutines]", want.len()));
     }
     for (line, id) in lines.iter().zip(&ids) {
         let Some(r) = oracle.goroutines.iter().find(|r| r.id == *id) else {
-            problems.push(format!("grs: goroutine {id} is not in the runtime's traceback"));
+            problems.push(format!(
+                "grs: goroutine {id} is not in the runtime's traceback"
+            ));
             continue;
         };
         if !r.is_parked() {
@@ -428,10 +555,17 @@ fn compare_grs(grs: &str, dump: &Traceback, oracle: &Traceback) -> Result<(), St
         let body = line.trim_start();
         let ok = body.starts_with(&want) && body.ends_with(&format!("[{}]", r.state));
         if !ok {
-            problems.push(format!("grs line {body:?}, runtime wants {want:?} … [{}]\n{}", r.state, r.raw));
+            problems.push(format!(
+                "grs line {body:?}, runtime wants {want:?} … [{}]\n{}",
+                r.state, r.raw
+            ));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
 }
 
 /// `bt`: every frame of the oracle (level 2 shows them all), numbered, with its pc, function,
@@ -441,12 +575,18 @@ fn compare_bt(bt: &str, r: &Goroutine) -> Result<(), String> {
     let mut want = String::new();
     let width = r.frames.len().saturating_sub(1).to_string().len().max(1);
     for (i, (f, pc)) in r.frames.iter().zip(&pcs).enumerate() {
-        want.push_str(&format!("{i:>width$}  {pc:#018x} in {}\n{:width$}     at {}:{}\n", f.func, "", f.file, f.line));
+        want.push_str(&format!(
+            "{i:>width$}  {pc:#018x} in {}\n{:width$}     at {}:{}\n",
+            f.func, "", f.file, f.line
+        ));
     }
     if bt.trim_end() == want.trim_end() {
         Ok(())
     } else {
-        Err(format!("bt of goroutine {}:\n{bt}\nthe runtime printed:\n{}", r.id, r.raw))
+        Err(format!(
+            "bt of goroutine {}:\n{bt}\nthe runtime printed:\n{}",
+            r.id, r.raw
+        ))
     }
 }
 
@@ -454,30 +594,54 @@ fn compare_bt(bt: &str, r: &Goroutine) -> Result<(), String> {
 /// oracle under the same id sits at the same frames there (functions, files, lines, offsets,
 /// created-by; arguments may differ between two parkings at the same place). A goroutine the
 /// load moves (the accept loop, caught in `accept4` as `[syscall]`) is in another state.
-fn same_frames_as_oracle(dump: &str, oracle: &Traceback, level1: &Level1, what: &str) -> Result<(), String> {
+fn same_frames_as_oracle(
+    dump: &str,
+    oracle: &Traceback,
+    level1: &Level1,
+    what: &str,
+) -> Result<(), String> {
     // `--nonblocking` marks a goroutine it could not read consistently with a line of its own
     // (the traceback parser knows only Go's lines); such a goroutine has no frames.
     let text: String = dump
         .lines()
-        .filter(|l| !(l.starts_with("\t...stack truncated by goroscope: ") && l.contains("(--nonblocking)")))
+        .filter(|l| {
+            !(l.starts_with("\t...stack truncated by goroscope: ") && l.contains("(--nonblocking)"))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     let d = support::parse_strict(&text).map_err(|e| format!("{what}: {e}\n{dump}"))?;
     let mut problems = Vec::new();
-    for g in d.goroutines.iter().filter(|g| g.is_parked() && !g.frames.is_empty()) {
-        let Some(r) = oracle.goroutines.iter().find(|r| r.id == g.id && r.is_parked() && r.state == g.state) else {
+    for g in d
+        .goroutines
+        .iter()
+        .filter(|g| g.is_parked() && !g.frames.is_empty())
+    {
+        let Some(r) = oracle
+            .goroutines
+            .iter()
+            .find(|r| r.id == g.id && r.is_parked() && r.state == g.state)
+        else {
             continue;
         };
         let visible = level1.frames(r);
         let frames = |fs: &[&support::Frame]| -> Vec<(String, String, u32, Option<u64>)> {
-            fs.iter().map(|f| (f.func.clone(), f.file.clone(), f.line, f.offset)).collect()
+            fs.iter()
+                .map(|f| (f.func.clone(), f.file.clone(), f.line, f.offset))
+                .collect()
         };
         let mine: Vec<&support::Frame> = g.frames.iter().collect();
         if frames(&mine) != frames(&visible) || g.created_by != r.created_by {
-            problems.push(format!("{what}: goroutine {} differs\n--- runtime (later)\n{}\n+++ goroscope\n{}", g.id, r.raw, g.raw));
+            problems.push(format!(
+                "{what}: goroutine {} differs\n--- runtime (later)\n{}\n+++ goroscope\n{}",
+                g.id, r.raw, g.raw
+            ));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
 }
 
 /// Level-2 dumps half a second apart until two in a row are the same (bounded): the
@@ -515,7 +679,8 @@ fn live_one(version: &str) -> Result<String, String> {
     let mut under_load = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut i = 0;
-    while i < UNDER_LOAD_RUNS || (load.served() < UNDER_LOAD_REQUESTS && Instant::now() < deadline) {
+    while i < UNDER_LOAD_RUNS || (load.served() < UNDER_LOAD_REQUESTS && Instant::now() < deadline)
+    {
         let out = match i % 3 {
             0 => goroscope(&["dump", "-q", &pid]),
             1 => goroscope(&["grs", "-q", &pid]),
@@ -541,14 +706,27 @@ fn live_one(version: &str) -> Result<String, String> {
         .goroutines
         .iter()
         .map(|g| {
-            let out = support::run_goroscope(&["bt", "-q", &pid, &g.id.to_string()], RUN_TIMEOUT).unwrap();
-            (g.id, if out.status.success() { out.stdout } else { format!("FAILED {}\n{level1}\n{}", out.stderr, goroscope(&["dump","-q","--level","2",&pid])) })
+            let out = support::run_goroscope(&["bt", "-q", &pid, &g.id.to_string()], RUN_TIMEOUT)
+                .unwrap();
+            (
+                g.id,
+                if out.status.success() {
+                    out.stdout
+                } else {
+                    format!(
+                        "FAILED {}\n{level1}\n{}",
+                        out.stderr,
+                        goroscope(&["dump", "-q", "--level", "2", &pid])
+                    )
+                },
+            )
         })
         .collect();
     support::check_running(es.pid())?;
     let stderr = es.quit();
     let oracle_text = crash_oracle(&stderr);
-    let oracle = support::parse_strict(&oracle_text).map_err(|e| format!("the runtime's traceback: {e}\n{stderr}"))?;
+    let oracle = support::parse_strict(&oracle_text)
+        .map_err(|e| format!("the runtime's traceback: {e}\n{stderr}"))?;
 
     let mut problems = Vec::new();
     let mut check = |what: &str, r: Result<(), String>| {
@@ -557,17 +735,27 @@ fn live_one(version: &str) -> Result<String, String> {
         }
     };
     check("dump --level 2", compare_crash(&level2, &oracle_text, true));
-    check("dump --nonblocking --level 2", compare_crash(&nonblocking, &oracle_text, true));
+    check(
+        "dump --nonblocking --level 2",
+        compare_crash(&nonblocking, &oracle_text, true),
+    );
     let level1 = Level1::of(&exe);
     check("dump", compare_level1(&dump, &oracle, &level1));
     check("grs", compare_grs(&grs, &dump, &oracle));
     for (id, bt) in &bts {
-        if let Some(r) = oracle.goroutines.iter().find(|r| r.id == *id && r.is_parked()) {
+        if let Some(r) = oracle
+            .goroutines
+            .iter()
+            .find(|r| r.id == *id && r.is_parked())
+        {
             check("bt", compare_bt(bt, r));
         }
     }
     for (i, d) in under_load.iter().enumerate() {
-        check("under load", same_frames_as_oracle(d, &oracle, &level1, &format!("dump {i} under load")));
+        check(
+            "under load",
+            same_frames_as_oracle(d, &oracle, &level1, &format!("dump {i} under load")),
+        );
     }
     let parked = oracle.goroutines.iter().filter(|g| g.is_parked()).count();
     if problems.is_empty() {
@@ -599,7 +787,10 @@ fn live_dump_grs_bt_nonblocking_match_sigquit_traceback() {
 }
 
 fn core_pattern() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// One crash of esbuild `version` (arm64 under qemu when `arm64`) and its core against the
@@ -609,7 +800,15 @@ fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
     let go = check_binary(&exe);
     let arch = if arm64 { "arm64" } else { "amd64" };
     let dir = TempDir::new(&format!("go120-core-{version}-{arch}"));
-    let es = Esbuild::start(&exe, &dir.0, if arm64 { Run::QemuCore } else { Run::KernelCore });
+    let es = Esbuild::start(
+        &exe,
+        &dir.0,
+        if arm64 {
+            Run::QemuCore
+        } else {
+            Run::KernelCore
+        },
+    );
     let _streams: Vec<TcpStream> = (0..EVENT_STREAMS).map(|_| es.event_stream()).collect();
     let mut idle: Vec<TcpStream> = (0..IDLE_CONNS).map(|_| es.connect()).collect();
     for s in &mut idle {
@@ -621,17 +820,26 @@ fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
     let stderr = es.quit();
     // The load meets a dead server: whatever it says is not the point.
     let _ = load.finish();
-    let core = std::fs::read_dir(&dir.0).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).find(|p| {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if arm64 {
-            name.starts_with("qemu_") && name.ends_with(".core")
-        } else {
-            name == "core" || name == format!("core.{pid}")
-        }
-    });
+    let core = std::fs::read_dir(&dir.0)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if arm64 {
+                name.starts_with("qemu_") && name.ends_with(".core")
+            } else {
+                name == "core" || name == format!("core.{pid}")
+            }
+        });
     let Some(core) = core else {
         if arm64 {
-            return Err(format!("esbuild {version} arm64: qemu wrote no core\nstderr:\n{stderr}"));
+            return Err(format!(
+                "esbuild {version} arm64: qemu wrote no core\nstderr:\n{stderr}"
+            ));
         }
         return Ok(None);
     };
@@ -645,19 +853,28 @@ fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
     }
     let out = support::run_goroscope(&args, RUN_TIMEOUT)?;
     if !out.status.success() {
-        return Err(format!("esbuild {version} {arch}: goroscope dump --core failed: {}\n{}", out.status, out.stderr));
+        return Err(format!(
+            "esbuild {version} {arch}: goroscope dump --core failed: {}\n{}",
+            out.status, out.stderr
+        ));
     }
     let oracle = crash_oracle(&stderr);
-    compare_crash(&out.stdout, &oracle, true)
-        .map_err(|e| format!("esbuild {version} {arch} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}"))?;
+    compare_crash(&out.stdout, &oracle, true).map_err(|e| {
+        format!("esbuild {version} {arch} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}")
+    })?;
     let n = support::parse(&oracle).goroutines.len();
-    Ok(Some(format!("esbuild {version} {arch} ({go}): core of {n} goroutines: exact")))
+    Ok(Some(format!(
+        "esbuild {version} {arch} ({go}): core of {n} goroutines: exact"
+    )))
 }
 
 #[test]
 fn core_matches_crash_traceback() {
     if core_pattern().starts_with('|') {
-        eprintln!("core_pattern {:?} pipes cores away; Go 1.20 kernel-core test skipped", core_pattern());
+        eprintln!(
+            "core_pattern {:?} pipes cores away; Go 1.20 kernel-core test skipped",
+            core_pattern()
+        );
         return;
     }
     let mut report = Vec::new();
@@ -666,7 +883,10 @@ fn core_matches_crash_traceback() {
         match core_one(v, false) {
             Ok(Some(line)) => report.push(line),
             Ok(None) => {
-                eprintln!("no core written (core_pattern {:?}); Go 1.20 kernel-core test skipped", core_pattern());
+                eprintln!(
+                    "no core written (core_pattern {:?}); Go 1.20 kernel-core test skipped",
+                    core_pattern()
+                );
                 return;
             }
             Err(e) => failures.push(e),
@@ -682,7 +902,9 @@ fn core_matches_crash_traceback() {
 fn arm64_qemu_core_matches_crash_traceback() {
     if !have_qemu() {
         // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
-        eprintln!("qemu-aarch64 not installed (apt-get install qemu-user); Go 1.20 arm64 core test skipped");
+        eprintln!(
+            "qemu-aarch64 not installed (apt-get install qemu-user); Go 1.20 arm64 core test skipped"
+        );
         return;
     }
     let mut report = Vec::new();
@@ -703,5 +925,10 @@ fn arm64_qemu_core_matches_crash_traceback() {
 fn help_names_the_supported_versions() {
     let out = support::run_goroscope(&["--help"], RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     assert!(out.status.success(), "{out:?}");
-    assert!(out.stdout.contains("Reads programs built by go1.19 to go1.27"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Reads programs built by go1.19 to go1.27"),
+        "{}",
+        out.stdout
+    );
 }

@@ -84,11 +84,19 @@ mod tests {
         let t = builtin_table(20).expect("a table for go1.20");
         assert_eq!((t.minor_lo, t.minor_hi, t.m_size), (20, 20, 1000));
         for minor in [19, 21] {
-            assert_eq!(builtin_table(minor).map(|t| (t.minor_lo, t.minor_hi)), Some((minor, minor)));
+            assert_eq!(
+                builtin_table(minor).map(|t| (t.minor_lo, t.minor_hi)),
+                Some((minor, minor))
+            );
         }
         // Every manifest field but the optional ones (parentGoid is new in 1.21) has an offset.
         let l = Layout::from_table(t);
-        let missing: Vec<_> = l.entries().into_iter().filter(|(_, o)| o.is_none()).map(|(f, _)| f).collect();
+        let missing: Vec<_> = l
+            .entries()
+            .into_iter()
+            .filter(|(_, o)| o.is_none())
+            .map(|(f, _)| f)
+            .collect();
         assert_eq!(missing, [F::GParentGoid, F::SudogElemVu, F::SudogCVu]);
     }
 }
