@@ -23,6 +23,7 @@ if [ $quick = 1 ]; then
 else
   scripts/install-go.sh
 fi
+scripts/install-esbuild.sh
 
 # System tools some tests drive: a second tracer for the "already traced" case (strace),
 # qemu-aarch64 for the arm64 core tests, gdb (gcore, and opening written cores).

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 /// Look inside a running Go program from the outside: every goroutine's stack, without
 /// stopping it for more than a moment.
 #[derive(Debug, Parser)]
-#[command(name = "goroscope", version, about, long_about = None, after_help = TOP_HELP)]
+#[command(name = "goroscope", version, about, long_about = None, after_help = top_help())]
 pub struct Cli {
     /// Say nothing on stderr (no pause report, no progress line).
     #[arg(short, long, global = true)]
@@ -47,8 +47,19 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The top command's help after the options: examples and exit codes.
-const TOP_HELP: &str = "Examples:
+/// The top command's help after the options: examples, the supported Go versions and exit
+/// codes.
+fn top_help() -> String {
+    format!(
+        "{}\n\nReads programs built by {}, stripped or not (--force-go-version X.Y reads another\nversion with a supported version's layouts and rules).\n\n{}",
+        TOP_EXAMPLES,
+        crate::version::supported_versions_text(),
+        TOP_EXIT
+    )
+}
+
+/// The top command's examples.
+const TOP_EXAMPLES: &str = "Examples:
   goroscope ps                          every Go process on this host
   goroscope dump 1234                   every goroutine of process 1234, like SIGQUIT prints them
   goroscope grs 1234                    one line a goroutine
@@ -56,9 +67,10 @@ const TOP_HELP: &str = "Examples:
   goroscope completions bash > /etc/bash_completion.d/goroscope
 
 A pid is one of goroscope's pid namespace: in the host, the host pid of a containerized
-process (goroscope ps shows both); inside the container (kubectl debug --target), its own.
+process (goroscope ps shows both); inside the container (kubectl debug --target), its own.";
 
-Exit status:
+/// The top command's exit codes.
+const TOP_EXIT: &str = "Exit status:
   0  success
   1  an error, explained in one line on stderr (no such process, not a Go program, not
      permitted to trace, already traced, exited during the dump, unsupported Go version, ...)

@@ -65,33 +65,14 @@ impl fmt::Display for GoVersion {
 pub const MIN_SUPPORTED_MINOR: u32 = 19;
 /// Newest Go minor version goroscope reads.
 pub const MAX_SUPPORTED_MINOR: u32 = 27;
-/// Minor versions between the two that goroscope does not read: Go 1.20 mixes 1.21's pclntab
-/// (44-byte `_func`, 16-byte inline records, moduledata.gofunc at 320) with 1.19's `runtime.g`
-/// offsets and traceback format, and no 1.20 toolchain is available to test that mix against.
-pub const UNSUPPORTED_MINORS: &[u32] = &[20];
-
 /// Whether goroscope has tables and rules for this version.
 pub fn is_supported(v: GoVersion) -> bool {
-    v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor) && !UNSUPPORTED_MINORS.contains(&v.minor)
+    v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor)
 }
 
-/// The supported versions in words: "go1.19 and go1.21 to go1.27".
+/// The supported versions in words: "go1.19 to go1.27".
 pub fn supported_versions_text() -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for m in (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).filter(|m| !UNSUPPORTED_MINORS.contains(m)) {
-        match runs.last_mut() {
-            Some(r) if r.1 + 1 == m => r.1 = m,
-            _ => runs.push((m, m)),
-        }
-    }
-    let parts: Vec<String> = runs
-        .iter()
-        .map(|&(lo, hi)| if lo == hi { format!("go1.{lo}") } else { format!("go1.{lo} to go1.{hi}") })
-        .collect();
-    match parts.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => parts.join(""),
-    }
+    format!("go1.{MIN_SUPPORTED_MINOR} to go1.{MAX_SUPPORTED_MINOR}")
 }
 
 /// Parses the `--force-go-version` argument: `1.21`, `go1.21` or `1.21.13`.
@@ -119,13 +100,13 @@ mod tests {
     #[test]
     fn supported_set() {
         assert!(is_supported(GoVersion::new(1, 19, 8)));
-        assert!(!is_supported(GoVersion::new(1, 20, 14)));
+        assert!(is_supported(GoVersion::new(1, 20, 14)));
         assert!(is_supported(GoVersion::new(1, 21, 0)));
         assert!(is_supported(GoVersion::new(1, 27, 3)));
         assert!(!is_supported(GoVersion::new(1, 18, 10)));
         assert!(!is_supported(GoVersion::new(1, 28, 0)));
         assert!(!is_supported(GoVersion::new(2, 21, 0)));
-        assert_eq!(supported_versions_text(), "go1.19 and go1.21 to go1.27");
+        assert_eq!(supported_versions_text(), "go1.19 to go1.27");
         assert_eq!(parse_force("1.21"), Some(GoVersion::new(1, 21, 0)));
         assert_eq!(parse_force("go1.19.8"), Some(GoVersion::new(1, 19, 8)));
         assert_eq!(parse_force("x"), None);

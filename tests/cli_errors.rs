@@ -215,7 +215,7 @@ fn unsupported_go_version() {
     let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("the patched fixture ({old} → {new}) does not run: {e}"));
     let pid = child.pid.to_string();
     for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {
-        let msg = assert_error(&goroscope(args), &["unsupported Go version", &new, "go1.21 to go1."]);
+        let msg = assert_error(&goroscope(args), &["unsupported Go version", &new, "go1.19 to go1."]);
         assert!(!msg.contains(&old), "{msg}");
     }
     support::check_running(child.pid).unwrap();

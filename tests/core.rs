@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::crash::{compare_crash, crash_oracle, have_qemu};
 use support::{Flavor, TempDir, Toolchain};
 
 
@@ -125,75 +126,6 @@ fn crash(exe: &Path, scenario: &str, dir: &Path, qemu: bool) -> Result<Crash, St
         }
     }
     Ok(Crash { stderr, core })
-}
-
-/// The crash traceback's goroutines: up to the first register dump, without goroutine 0.
-fn crash_oracle(stderr: &str) -> String {
-    let mut text = String::new();
-    for line in stderr.lines() {
-        let first = line.split_whitespace().next().unwrap_or("");
-        if matches!(first, "rax" | "r0" | "x0" | "-----") {
-            break;
-        }
-        text.push_str(line);
-        text.push('\n');
-    }
-    let start = text
-        .find("\ngoroutine ")
-        .map(|i| i + 1)
-        .unwrap_or(text.len());
-    text[start..]
-        .split("\n\n")
-        .filter(|b| !b.trim().is_empty() && !b.starts_with("goroutine 0 "))
-        .map(|b| b.trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n\n")
-}
-
-/// The level-2 comparison described at the top. The runtime prints the goroutine of the
-/// thread that handled the signal first; goroscope puts the goroutine of the core's first
-/// thread (the one that aborted) first. From Go 1.22 that is the same thread; before, the
-/// SIGQUIT was relayed from M to M and the last one aborted, so with `first_may_move` the
-/// runtime's first goroutine may be anywhere in goroscope's order.
-fn compare_crash(dump: &str, oracle: &str, first_may_move: bool) -> Result<(), String> {
-    let g = support::parse(dump);
-    let r = support::parse(oracle);
-    let mut problems = Vec::new();
-    if r.goroutines.is_empty() {
-        problems.push(format!("the crash traceback has no goroutines:\n{oracle}"));
-    }
-    let mut gids: Vec<u64> = g.goroutines.iter().map(|g| g.id).collect();
-    let mut rids: Vec<u64> = r.goroutines.iter().map(|g| g.id).collect();
-    if first_may_move && !rids.is_empty() && gids.contains(&rids[0]) {
-        let first = rids.remove(0);
-        gids.retain(|&id| id != first);
-    }
-    if gids != rids {
-        problems.push(format!("goroutines {gids:?}, the runtime printed {rids:?}"));
-    }
-    for rg in &r.goroutines {
-        let Some(gg) = g.goroutines.iter().find(|g| g.id == rg.id) else {
-            continue;
-        };
-        if rg.is_parked() {
-            if gg.raw.trim_end() != rg.raw.trim_end() {
-                problems.push(format!(
-                    "goroutine {} differs\n--- runtime\n{}\n+++ goroscope\n{}",
-                    rg.id, rg.raw, gg.raw
-                ));
-            }
-        } else if gg.frames.is_empty() && !gg.running_elsewhere {
-            problems.push(format!(
-                "goroutine {} [{}]: goroscope shows no frames\n{}",
-                rg.id, rg.state, gg.raw
-            ));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n\n"))
-    }
 }
 
 fn dump_core(core: &Path, exe: Option<&Path>, extra: &[&str]) -> Result<support::Output, String> {
@@ -422,15 +354,6 @@ fn build_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
     fs::rename(&tmp, &bin).map_err(|e| e.to_string())?;
     fs::write(dir.join("fixture.key"), key).map_err(|e| e.to_string())?;
     Ok(bin)
-}
-
-fn have_qemu() -> bool {
-    Command::new("qemu-aarch64")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
 }
 
 #[test]

@@ -4,8 +4,8 @@
 //! named version really is the right one.
 //!
 //! Unsupported programs are made by patching the Go version in a fixture copy's `.go.buildinfo`
-//! (the runtime never reads it): go1.21.x → go1.20.x (the unsupported gap between 1.19 and 1.21)
-//! and go1.27.x → go1.28.x (newer than the newest table).
+//! (the runtime never reads it): go1.21.x → go1.18.x (older than the oldest table) and
+//! go1.27.x → go1.28.x (newer than the newest table).
 
 mod support;
 
@@ -57,15 +57,15 @@ fn forced_dump_matches(child: &mut Child, force: &str, extra: &[&str], claimed: 
         .unwrap_or_else(|e| panic!("--force-go-version {force} {extra:?}: {e}"));
 }
 
-/// go1.21 claiming go1.20: refused; forced to 1.21 it is exact, with DWARF and without.
+/// go1.21 claiming go1.18: refused; forced to 1.21 it is exact, with DWARF and without.
 #[test]
-fn go120_refused_and_forced_to_121() {
+fn go118_refused_and_forced_to_121() {
     let Some(tc) = toolchain(21) else {
         println!("skipped: Go 1.21 is not installed");
         return;
     };
-    let dir = TempDir::new("force-120");
-    let (exe, claimed) = patched_fixture(&tc, Flavor::Default, 20, &dir);
+    let dir = TempDir::new("force-118");
+    let (exe, claimed) = patched_fixture(&tc, Flavor::Default, 18, &dir);
     let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
 
@@ -73,12 +73,12 @@ fn go120_refused_and_forced_to_121() {
         let out = goroscope(&[cmd, &pid]);
         assert_error(
             &out,
-            &["unsupported Go version", &claimed, "go1.19 and go1.21 to go1.27", "--force-go-version"],
+            &["unsupported Go version", &claimed, "go1.19 to go1.27", "--force-go-version"],
         );
     }
     // A forced version must itself be supported.
-    let out = goroscope(&["dump", "--force-go-version", "1.20", &pid]);
-    assert_error(&out, &["--force-go-version go1.20", "go1.19 and go1.21 to go1.27"]);
+    let out = goroscope(&["dump", "--force-go-version", "1.18", &pid]);
+    assert_error(&out, &["--force-go-version go1.18", "go1.19 to go1.27"]);
     let out = goroscope(&["dump", "--force-go-version", "x", &pid]);
     assert!(!out.status.success() && out.stderr.contains("not a Go version"), "{out:?}");
 
@@ -87,7 +87,7 @@ fn go120_refused_and_forced_to_121() {
 
     let out = goroscope(&["inspect", "--force-go-version", "1.21", &pid]);
     assert!(out.status.success(), "{out:?}");
-    assert!(out.stdout.contains("--force-go-version (go1.20"), "{}", out.stdout);
+    assert!(out.stdout.contains("--force-go-version (go1.18"), "{}", out.stdout);
     support::check_running(child.pid).unwrap();
 }
 

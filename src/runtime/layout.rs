@@ -187,6 +187,13 @@ pub struct LayoutTable {
     pub fields: &'static [(F, u32)],
 }
 
+/// The built-in layout for Go `1.minor`: the tables generated from toolchains' DWARF
+/// (`tables.rs`), else the hand-checked Go 1.20 one (`tables_go120.rs`).
+pub fn builtin_table(minor: u32) -> Option<&'static LayoutTable> {
+    use super::tables_go120::GO120;
+    super::tables::layout_table(minor).or_else(|| (minor == GO120.minor_lo).then_some(&GO120))
+}
+
 /// Largest runtime struct size accepted from DWARF (`runtime.g` is under 500 bytes and
 /// `runtime.m` under 2 KiB in every supported version): one such struct is copied a goroutine
 /// or a thread, so a corrupt `DW_AT_byte_size` must not size those buffers.

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod layout;
 pub mod status;
 pub mod tables;
+pub mod tables_go120;
 pub mod waitreasons;
 
 use crate::binary::GoBinary;
@@ -176,7 +177,7 @@ impl Runtime {
         }
         let layout = match Layout::from_dwarf(&bin) {
             Ok(l) => l,
-            Err(LayoutError::NoDwarf) => match tables::layout_table(v.minor) {
+            Err(LayoutError::NoDwarf) => match layout::builtin_table(v.minor) {
                 Some(t) => Layout::from_table(t),
                 None => return Err(RuntimeError::Layout(LayoutError::NoDwarf)),
             },
@@ -230,7 +231,7 @@ impl Runtime {
         };
         discovery.push(Discovery { what: "wait reasons", value: wait_reasons.len().to_string(), source: wr_source });
         let mut ids = FuncIds::from_pclntab(&bin.pclntab);
-        ids.only_sigpanic_traps = !v.at_least(21);
+        ids.gentraceback = !v.at_least(21);
         Ok(Runtime { bin, layout, bias, allgs, moduledata: md, wait_reasons, ids, discovery, forced_from })
     }
 

@@ -90,10 +90,13 @@ pub struct FuncIds {
     pub systemstack_switch: Option<u8>,
     /// `FuncIDWrapper`: the enum value right after systemstack_switch in every version.
     pub wrapper: Option<u8>,
-    /// Go 1.19–1.20 (`gentraceback`): only a `sigpanic` callee makes its caller's pc a trap pc
-    /// (symbolized without backing up); asyncPreempt and debugCallV2 callers back up like
-    /// any return address. From 1.21 all injected calls do (`unwindTrap`). Set by the caller.
-    pub only_sigpanic_traps: bool,
+    /// Go 1.19–1.20: the runtime's traceback is `gentraceback`, whose rules differ from the
+    /// unwinder of 1.21+ in two places. Only a `sigpanic` callee makes its caller's pc a trap
+    /// pc (symbolized without backing up); asyncPreempt and debugCallV2 callers back up like
+    /// any return address (from 1.21 all injected calls do, `unwindTrap`). And argument
+    /// liveness is looked up at the outermost inlined call site of a frame's pc (its
+    /// `tracepc` after the inline walk), not at the pc itself. Set by the caller.
+    pub gentraceback: bool,
 }
 
 impl FuncIds {
@@ -141,7 +144,7 @@ impl FuncIds {
             systemstack: id("runtime.systemstack"),
             systemstack_switch,
             wrapper: systemstack_switch.map(|v| v + 1),
-            only_sigpanic_traps: false,
+            gentraceback: false,
         }
     }
 
@@ -427,7 +430,7 @@ pub fn unwind(
             return done(frames, StackEnd::Truncated(UnwindError::SpBackwards(fp)));
         }
         let injected = code.ids.is_injected(id);
-        trap = if code.ids.only_sigpanic_traps { id != 0 && Some(id) == code.ids.sigpanic } else { injected };
+        trap = if code.ids.gentraceback { id != 0 && Some(id) == code.ids.sigpanic } else { injected };
         callee_id = id;
         func = flr;
         pc = lr;

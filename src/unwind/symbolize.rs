@@ -74,10 +74,11 @@ impl<'a> Symbolizer<'a> {
             return p.clone();
         }
         let src = tab.frames_at(pf.func, sym_pc);
-        // Go 1.19's gentraceback looks argument liveness up at the outermost inlined call
-        // site (its tracepc after the inline walk); 1.20+ at the frame's own pc.
+        // Go 1.19–1.20's gentraceback looks argument liveness up at the outermost inlined
+        // call site (its tracepc after the inline walk); 1.21+ at the frame's own pc. Go 1.20
+        // has 1.21's pclntab format but 1.19's rule here.
         let live_pc = match src.iter().find(|sf| !sf.inlined) {
-            Some(sf) if !tab.is_go120() => sf.pc,
+            Some(sf) if self.code.ids.gentraceback => sf.pc,
             _ => sym_pc,
         };
         let args = ArgInfo::at(tab, pf.func, live_pc);

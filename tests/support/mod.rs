@@ -8,6 +8,7 @@
 
 pub mod child;
 pub mod compare;
+pub mod crash;
 pub mod fixture;
 pub mod procs;
 pub mod scratch;
