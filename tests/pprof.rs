@@ -5,8 +5,9 @@
 //! and the instruction that carries the goroutine's sample is the one at the function's entry
 //! plus the `+0x..` offset the fixture's own `runtime.Stack` prints for that frame. A PIE build
 //! checks the mapping's addresses and offset (pprof finds the sample only through them).
-//! Every toolchain (`GOROSCOPE_GO_VERSIONS` narrows them), default and PIE builds; the profile
-//! of a live dump and the one of a snapshot file shown later.
+//! Every toolchain (`GOROSCOPE_GO_VERSIONS` narrows them), default and PIE builds, each opened
+//! by its own toolchain's pprof (but Go 1.19's, which cannot place PIE samples); the profile of
+//! a live dump and the one of a snapshot file shown later.
 
 mod support;
 
@@ -102,11 +103,11 @@ fn readelf_build_id(exe: &Path) -> Option<String> {
 }
 
 /// Dumps the `chan` fixture of one build as a profile (live, and from a snapshot file) and
-/// opens each with `go tool pprof -disasm`, `-weblist` and `-raw`.
-fn check(tc: &Toolchain, flavor: Flavor) {
-    let what = format!("go{} {}", tc.version, flavor.name());
+/// opens each with `go tool pprof -disasm`, `-weblist` and `-raw` of `tool`'s toolchain.
+fn check(tc: &Toolchain, flavor: Flavor, tool: &Toolchain) {
+    let what = format!("go{} {} (pprof of go{})", tc.version, flavor.name(), tool.version);
     let exe: PathBuf = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let insts = objdump(tc, &exe);
+    let insts = objdump(tool, &exe);
     let entry = insts[0].0;
     let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("{what}: {e}"));
     let pid = child.pid.to_string();
@@ -131,7 +132,7 @@ fn check(tc: &Toolchain, flavor: Flavor) {
         let ctx = format!("{what}, {prof}");
 
         // The main mapping: the binary's path and build id, symbolized already.
-        let raw = pprof(tc, &dir.0, &["-raw", prof]);
+        let raw = pprof(tool, &dir.0, &["-raw", prof]);
         let mapping = raw.lines().skip_while(|l| *l != "Mappings").nth(1).unwrap_or_else(|| panic!("{ctx}: no mapping:\n{raw}"));
         let words: Vec<&str> = mapping.split_whitespace().collect();
         assert_eq!(words.get(2).copied(), exe.to_str(), "{ctx}: {mapping}");
@@ -141,7 +142,7 @@ fn check(tc: &Toolchain, flavor: Flavor) {
         assert!(mapping.ends_with("[FN][FL][LN][IN]"), "{ctx}: {mapping}");
 
         // -disasm: objdump's instructions, the sample on the one the runtime's offset names.
-        let text = pprof(tc, &dir.0, &[&format!("-disasm={re}"), prof]);
+        let text = pprof(tool, &dir.0, &[&format!("-disasm={re}"), prof]);
         let lines = disasm_lines(&text);
         let mut got: Vec<(u64, &str)> = lines.iter().map(|(a, _, i)| (*a, i.as_str())).collect();
         let want: Vec<(u64, &str)> = insts.iter().map(|(a, i)| (*a, i.as_str())).collect();
@@ -159,7 +160,7 @@ fn check(tc: &Toolchain, flavor: Flavor) {
 
         // -weblist: the same instruction under its source line.
         let html = dir.0.join("list.html");
-        pprof(tc, &dir.0, &[&format!("-weblist={re}"), &format!("-output={}", html.display()), prof]);
+        pprof(tool, &dir.0, &[&format!("-weblist={re}"), &format!("-output={}", html.display()), prof]);
         let html = std::fs::read_to_string(&html).unwrap();
         let inst = &insts.iter().find(|(a, _)| *a == sampled).expect("the sampled pc is an instruction").1;
         let line = html.lines().find(|l| l.contains(&format!("{sampled:x}:"))).unwrap_or_else(|| panic!("{ctx}: {sampled:x} not in -weblist:\n{html}"));
@@ -169,9 +170,14 @@ fn check(tc: &Toolchain, flavor: Flavor) {
 
 #[test]
 fn pprof_disasm_and_weblist_find_the_binary() {
+    let newest = support::toolchains::newest();
     for tc in require_toolchains() {
         for flavor in [Flavor::Default, Flavor::Pie] {
-            check(&tc, flavor);
+            // Each build's own toolchain opens its profile, except that Go 1.19's pprof does not
+            // move a sample's address by the load bias (its `ObjAddr` returns it unchanged), so
+            // it cannot place any PIE sample; the newest pprof opens that one.
+            let tool = if flavor == Flavor::Pie && tc.minor() < 21 { &newest } else { &tc };
+            check(&tc, flavor, tool);
         }
     }
 }
