@@ -74,7 +74,7 @@ const TOP_EXIT: &str = "Exit status:
   0  success
   1  an error, explained in one line on stderr (no such process, not a Go program, not
      permitted to trace, already traced, exited during the dump, unsupported Go version, ...)
-  2  a usage error (unknown option, missing argument)";
+  2  a usage error (unknown option, missing argument; a missing pid lists the Go processes)";
 
 /// Read a core file instead of a process.
 #[derive(Debug, Clone, Args, Default)]
@@ -300,6 +300,37 @@ impl Session {
             Session::Core(s) => s.snapshot_progress(p),
         }
     }
+}
+
+/// Parses the command line, exiting on a usage error with clap's message and status 2. When
+/// what is missing is the process id (or the command), the Go processes to pick from follow it.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ErrorKind};
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let missing_pid = err.kind() == ErrorKind::MissingRequiredArgument
+        && err.get(ContextKind::InvalidArg).is_some_and(|v| v.to_string().contains("PID"));
+    let no_command =
+        matches!(err.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    if !missing_pid && !no_command {
+        err.exit();
+    }
+    let _ = err.print();
+    let cmd = missing_pid
+        .then(|| {
+            let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+            std::env::args().skip(1).find(|a| names.contains(a))
+        })
+        .flatten();
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr);
+    if let Err(e) = ps::pick(cmd.as_deref(), &mut stderr) {
+        let _ = writeln!(stderr, "goroscope: cannot list the Go processes: {e}");
+    }
+    std::process::exit(2);
 }
 
 /// Runs a parsed command line. Errors come back as one-line messages.

@@ -5,7 +5,7 @@ use crate::arch::Arch;
 use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
-use crate::snapshot::{Goroutine, Meta, Name, Snapshot, Thread};
+use crate::snapshot::{Goroutine, Meta, Name, Snapshot, TextMapping, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::runtime::Discovery;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
@@ -355,6 +355,7 @@ impl LiveSession {
             pause_ns: pause.as_nanos() as u64,
             traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
             startup_ns: crate::startup::ready_ns(),
+            text: text_mapping(&self.rt),
             ..Meta::default()
         }
     }
@@ -475,6 +476,7 @@ impl CoreSession {
             arch: self.rt.bin.arch.to_string(),
             pause_ns: 0,
             traceback_labels: traceback_labels_env(&self.rt, &environ),
+            text: text_mapping(&self.rt),
             ..Meta::default()
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress).map_err(DumpError::Runtime)?;
@@ -539,6 +541,18 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
         }
     }
     0
+}
+
+/// The executable's code segment where the target has it (the load bias added).
+fn text_mapping(rt: &Runtime) -> Option<TextMapping> {
+    let (addr, size, offset) = rt.bin.text_segment()?;
+    let start = addr.wrapping_add(rt.bias);
+    Some(TextMapping {
+        start,
+        limit: start.wrapping_add(size),
+        offset,
+        build_id: rt.bin.gnu_build_id().unwrap_or_default(),
+    })
 }
 
 /// Whether the runtime prints labels in tracebacks: GODEBUG `tracebacklabels`, default 0

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 fn main() {
     goroscope::startup::mark_start();
-    let cli = goroscope::cli::Cli::parse();
+    let cli = goroscope::cli::parse();
     if let Err(e) = goroscope::cli::run(cli) {
         eprintln!("goroscope: {e}");
         std::process::exit(1);

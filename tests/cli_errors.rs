@@ -265,3 +265,117 @@ fn bt_of_a_goroutine_that_does_not_exist() {
     support::check_running(child.pid).unwrap();
     child.ping().unwrap();
 }
+
+/// The commands that take a pid, each as it is run on `pid`.
+fn pid_commands(pid: &str) -> Vec<Vec<&str>> {
+    vec![vec!["dump", pid], vec!["grs", pid], vec!["bt", pid, "1"], vec!["inspect", pid], vec!["attach", pid]]
+}
+
+#[test]
+fn a_kernel_thread() {
+    // kthreadd: pid 2 wherever the kernel's threads are visible (not in a container's pid namespace).
+    let flags: Option<u64> = std::fs::read_to_string("/proc/2/stat")
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse().ok()));
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    if flags.is_none_or(|f| f & PF_KTHREAD == 0) {
+        println!("SKIP: pid 2 is not a kernel thread here (a pid namespace of its own?)");
+        return;
+    }
+    for args in pid_commands("2") {
+        let msg = assert_error(&goroscope(&args), &["process 2 (kthreadd) is a kernel thread", "goroscope ps"]);
+        assert!(!msg.contains("/proc/2/exe"), "{msg}");
+    }
+}
+
+#[test]
+fn a_zombie() {
+    // `true` exits at once and stays a zombie until this test reaps it (the guard, also on
+    // failure).
+    let mut cmd = Command::new("true");
+    let mut z = Guard::spawn(&mut cmd, None);
+    let pid = z.pid() as u32;
+    poll(Duration::from_secs(10), || match support::child::proc_state(pid) {
+        Ok(s) if s.starts_with('Z') => Ok(()),
+        s => Err(format!("state {s:?}")),
+    })
+    .unwrap();
+    let (pid, me) = (pid.to_string(), std::process::id().to_string());
+    for args in pid_commands(&pid) {
+        let want = [&format!("process {pid} (true) is a zombie")[..], "has exited", &format!("its parent {me}"), "not reaped"];
+        assert_error(&goroscope(&args), &want);
+    }
+    assert!(z.wait(Duration::from_secs(5)).is_some(), "reaped");
+}
+
+#[test]
+fn goroscope_itself() {
+    // The shell's pid is the pid goroscope runs as once the shell execs it.
+    let exe = support::goroscope_bin().to_str().unwrap();
+    for cmd in ["dump", "grs", "inspect", "attach"] {
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(format!("echo $$ >&2; exec \"$0\" {cmd} $$")).arg(exe);
+        let out = support::run_with_timeout(&mut sh, RUN_TIMEOUT).unwrap();
+        let (pid, rest) = out.stderr.split_once('\n').expect("the shell's pid, then goroscope's line");
+        let out = Output { stderr: rest.to_string(), ..out };
+        assert_error(&out, &[&format!("pid {pid} is goroscope itself"), "goroscope ps"]);
+    }
+}
+
+#[test]
+fn a_thread_that_is_not_its_process() {
+    let mut child = start_fixture("chan");
+    let pid = child.pid;
+    let tasks = |pid: u32| -> Vec<u32> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let tid = tasks(pid).into_iter().find(|&t| t != pid).expect("the Go runtime runs more than one thread");
+    let (pid_s, tid_s) = (pid.to_string(), tid.to_string());
+    for args in pid_commands(&tid_s) {
+        let want = [&format!("{tid} is a thread of process {pid} (fixture)")[..], "not a process", &format!("give the process id {pid_s}")];
+        assert_error(&goroscope(&args), &want);
+    }
+    support::check_running(pid).unwrap();
+    child.ping().unwrap();
+}
+
+/// `goroscope` alone, or a pid command without its pid: clap's usage error (status 2), then the
+/// Go processes to pick from, as `ps` lists them, and a command line that picks one.
+#[test]
+fn no_pid_lists_the_go_processes() {
+    let mut child = start_fixture("chan");
+    let pid = child.pid.to_string();
+    let row = |stderr: &str| {
+        stderr.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.first() == Some(&pid.as_str()) && w.contains(&"fixture")
+        })
+    };
+    for (args, want) in [
+        (&[][..], &["Usage: goroscope [OPTIONS] <COMMAND>", "goroscope dump ", "goroscope attach "][..]),
+        (&["dump"], &["required arguments were not provided", "<PID>", "goroscope dump "]),
+        (&["grs"], &["required arguments were not provided", "<PID>", "goroscope grs "]),
+        (&["-q", "attach"], &["required arguments were not provided", "<PID>", "goroscope attach "]),
+        (&["bt"], &["required arguments were not provided", "goroscope bt "]),
+    ] {
+        let out = goroscope(args);
+        let ctx = format!("goroscope {args:?}: status {}\n--- stderr\n{}--- stdout\n{}", out.status, out.stderr, out.stdout);
+        assert_eq!(out.status.code(), Some(2), "a usage error\n{ctx}");
+        assert!(out.stdout.is_empty(), "{ctx}");
+        assert!(!out.stderr.contains("panicked"), "{ctx}");
+        for w in want {
+            assert!(out.stderr.contains(w), "lacks {w:?}\n{ctx}");
+        }
+        assert!(out.stderr.contains("PID    PPID THREADS  GO"), "ps's table\n{ctx}");
+        assert!(row(&out.stderr), "the fixture's row\n{ctx}");
+        assert!(out.stderr.lines().last().is_some_and(|l| l.starts_with("Give one of their pids, e.g. goroscope")), "{ctx}");
+    }
+    // Other usage errors stay clap's alone.
+    let out = goroscope(&["dump", "--no-such-option", &pid]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!out.stderr.contains("PPID"), "{}", out.stderr);
+    support::check_running(child.pid).unwrap();
+    child.ping().unwrap();
+}

@@ -341,9 +341,9 @@ fn freeze_stops_every_thread_with_sane_registers_and_thaws() {
     let t = Target::start(10);
     let p = LiveProcess::open(t.pid()).unwrap();
     assert_eq!(p.exe_path(), std::path::PathBuf::from(format!("/proc/{}/exe", t.pid())));
-    // A thread id means its process.
+    // A thread id is not its process: the error names the process.
     let worker = *task_ids(t.pid()).last().unwrap();
-    assert_eq!(LiveProcess::open(worker).unwrap().pid(), t.pid());
+    assert_eq!(LiveProcess::open(worker).unwrap_err(), LiveError::NotAProcess { tid: worker, pid: t.pid() });
     let mut nthreads = 0;
     for round in 0..20 {
         let f = p.freeze().unwrap();
@@ -435,7 +435,7 @@ fn missing_and_zombie_processes() {
     assert!(e.starts_with("no process with pid"), "{e}");
     let z = Proc::spawn(Command::new("true"));
     poll("zombie", Duration::from_secs(5), || task_state(z.pid(), z.pid()) == Some('Z'));
-    assert_eq!(LiveProcess::open(z.pid()).unwrap_err(), LiveError::Exited { pid: z.pid() });
+    assert_eq!(LiveProcess::open(z.pid()).unwrap_err(), LiveError::Zombie { pid: z.pid(), ppid: std::process::id() as i32 });
 }
 
 #[test]

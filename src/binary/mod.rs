@@ -244,6 +244,24 @@ impl GoBinary {
         object::File::parse(&self.data[..]).expect("parsed once already")
     }
 
+    /// The executable `PT_LOAD` segment (the first with `PF_X`, which holds `.text`): its
+    /// address in the executable's numbering, its size in memory and its file offset.
+    pub fn text_segment(&self) -> Option<(u64, u64, u64)> {
+        use object::read::ObjectSegment;
+        let elf = self.elf();
+        let seg = elf.segments().find(|s| {
+            matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags.0 & object::elf::PF_X.0 != 0)
+        })?;
+        Some((seg.address(), seg.size(), seg.file_range().0))
+    }
+
+    /// The GNU build id (`NT_GNU_BUILD_ID` note) in lowercase hex, the id pprof and perf know
+    /// a binary by; `None` when the binary has none (Go's linker writes one from Go 1.24 on).
+    pub fn gnu_build_id(&self) -> Option<String> {
+        let id = self.elf().build_id().ok()??;
+        Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// A symbol by name.
     pub fn symbol(&self, name: &str) -> Option<Symbol> {
         self.symbols.get(name).copied()

@@ -3,11 +3,19 @@
 //! and period type `goroutine`/`count`. `go tool pprof` opens it, and `-diff_base` works
 //! across two snapshots.
 //!
+//! When the snapshot knows where the executable's code was mapped, the profile carries it as
+//! its main mapping (path, build id, addresses and file offset, marked as already symbolized),
+//! so `go tool pprof -disasm` and `-weblist` find the binary's instructions when the binary is
+//! at that path or named on pprof's command line.
+//!
 //! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
 
 use crate::snapshot::{Frame, Goroutine, Snapshot};
 use std::collections::HashMap;
 use std::io::{self, Write};
+
+/// The id of the executable's mapping (the first: pprof takes it as the main binary).
+const MAIN_MAPPING: u64 = 1;
 
 /// Writes the gzipped profile of the goroutines `keep` accepts.
 pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn Write) -> io::Result<()> {
@@ -63,6 +71,7 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut location_msgs: Vec<Vec<u8>> = Vec::new();
     let mut samples: HashMap<(Vec<u64>, Vec<(String, String)>), u64> = HashMap::new();
     let mut order: Vec<(Vec<u64>, Vec<(String, String)>)> = Vec::new();
+    let text = snap.meta.text.as_ref().filter(|_| !snap.meta.exe.is_empty());
 
     for g in snap.goroutines.iter().filter(|g| !g.system && keep(g)) {
         let mut locs = Vec::new();
@@ -79,6 +88,9 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
                     let id = location_msgs.len() as u64 + 1;
                     let mut loc = Vec::new();
                     field_varint(&mut loc, 1, id);
+                    if text.is_some_and(|t| (t.start..t.limit).contains(&phys.pc)) {
+                        field_varint(&mut loc, 2, MAIN_MAPPING);
+                    }
                     field_varint(&mut loc, 3, phys.pc);
                     for f in chunk {
                         let fk = (f.function.clone(), f.file.clone());
@@ -140,6 +152,23 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
             field_bytes(&mut s, 3, &label);
         }
         field_bytes(&mut p, 2, &s);
+    }
+    if let Some(t) = text {
+        // The path as the process saw it, without the kernel's mark of a replaced file.
+        let exe = snap.meta.exe.strip_suffix(" (deleted)").unwrap_or(&snap.meta.exe);
+        let mut m = Vec::new();
+        field_varint(&mut m, 1, MAIN_MAPPING);
+        field_varint(&mut m, 2, t.start);
+        field_varint(&mut m, 3, t.limit);
+        field_varint(&mut m, 4, t.offset);
+        field_varint(&mut m, 5, strings.id(exe));
+        field_varint(&mut m, 6, strings.id(&t.build_id));
+        // has_functions, has_filenames, has_line_numbers, has_inline_frames: the locations
+        // are symbolized already, inlined calls included; pprof must not do it again.
+        for field in 7..=10 {
+            field_varint(&mut m, field, 1);
+        }
+        field_bytes(&mut p, 3, &m);
     }
     for l in &location_msgs {
         field_bytes(&mut p, 4, l);

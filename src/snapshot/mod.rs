@@ -66,6 +66,23 @@ pub struct Meta {
     pub nonblocking: bool,
     /// Of a non-blocking snapshot, goroutines whose stack could not be read consistently.
     pub unsettled: u64,
+    /// Where the executable's code was mapped (none for text dumps and older files).
+    pub text: Option<TextMapping>,
+}
+
+/// The executable's code segment as the process mapped it: what a profile's main mapping
+/// says, so that tools find the binary's instructions for the sampled addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TextMapping {
+    /// Address of the segment in the process (its ELF address plus the load bias).
+    pub start: u64,
+    /// End of the segment in the process (exclusive).
+    pub limit: u64,
+    /// Offset of the segment in the file.
+    pub offset: u64,
+    /// The executable's GNU build id in hex (empty when it has none).
+    pub build_id: String,
 }
 
 /// One goroutine.

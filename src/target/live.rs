@@ -147,6 +147,30 @@ pub enum LiveError {
         /// The target pid.
         pid: i32,
     },
+    /// The pid is a thread of another process, not a process.
+    NotAProcess {
+        /// The thread id asked for.
+        tid: i32,
+        /// The process it belongs to (`Tgid`).
+        pid: i32,
+    },
+    /// The pid is a kernel thread: no program, no user memory.
+    KernelThread {
+        /// The pid asked for.
+        pid: i32,
+    },
+    /// The process has exited and its parent has not reaped it yet.
+    Zombie {
+        /// The pid asked for.
+        pid: i32,
+        /// Its parent, which is to reap it.
+        ppid: i32,
+    },
+    /// The pid is goroscope's own process (or one of its threads).
+    Itself {
+        /// The pid asked for.
+        pid: i32,
+    },
     /// A ptrace request failed unexpectedly.
     Ptrace {
         /// The request: `seize`, `interrupt`, `getregset`, `waitpid`.
@@ -211,6 +235,23 @@ impl fmt::Display for LiveError {
             LiveError::Exited { pid } => {
                 write!(f, "process {pid} exited while goroscope was reading it; nothing to dump")
             }
+            LiveError::NotAProcess { tid, pid } => {
+                write!(f, "{tid} is a thread of process {pid}{}, not a process; give the process id {pid}", named(*pid))
+            }
+            LiveError::KernelThread { pid } => write!(
+                f,
+                "process {pid}{} is a kernel thread: it has no program or memory of its own to read; `goroscope ps` lists the Go processes",
+                named(*pid)
+            ),
+            LiveError::Zombie { pid, ppid } => write!(
+                f,
+                "process {pid}{} is a zombie: it has exited and its parent {ppid}{} has not reaped it yet; nothing is left to dump",
+                named(*pid),
+                named(*ppid)
+            ),
+            LiveError::Itself { pid } => {
+                write!(f, "pid {pid} is goroscope itself; give the pid of a Go program (`goroscope ps` lists them)")
+            }
             LiveError::Ptrace { op, tid, errno } => write!(
                 f,
                 "ptrace {op} of thread {tid} failed: {} (errno {errno}); the target was released, try again",
@@ -246,7 +287,8 @@ pub struct LiveProcess {
 impl LiveProcess {
     /// Checks that `pid` is a live process that nobody else traces. Does not stop anything.
     ///
-    /// A thread id is accepted too and means its process (`Tgid`).
+    /// Refused, each with its own error: a thread id that is not its process's pid, a kernel
+    /// thread, a zombie, and goroscope's own process.
     pub fn open(pid: i32) -> Result<LiveProcess, LiveError> {
         let Some(arch) = Arch::host() else {
             return Err(LiveError::Io {
@@ -260,14 +302,18 @@ impl LiveProcess {
         let st = read_status(&format!("/proc/{pid}/status")).map_err(|e| {
             if is_gone(e) { LiveError::NoSuchProcess { pid } } else { io_err(format!("/proc/{pid}/status"), e) }
         })?;
-        let (pid, st) = if st.tgid > 0 && st.tgid != pid {
-            let tgid = st.tgid;
-            (tgid, read_status(&format!("/proc/{tgid}/status")).map_err(|_| LiveError::Exited { pid: tgid })?)
-        } else {
-            (pid, st)
-        };
+        let own = std::process::id() as i32;
+        if pid == own || st.tgid == own {
+            return Err(LiveError::Itself { pid });
+        }
+        if st.tgid > 0 && st.tgid != pid {
+            return Err(LiveError::NotAProcess { tid: pid, pid: st.tgid });
+        }
+        if task_stat(pid, pid).is_some_and(|(_, flags)| flags & PF_KTHREAD != 0) {
+            return Err(LiveError::KernelThread { pid });
+        }
         if matches!(st.state, 'Z' | 'X' | 'x') && !has_live_task(pid) {
-            return Err(LiveError::Exited { pid });
+            return Err(LiveError::Zombie { pid, ppid: st.ppid });
         }
         if st.tracer_pid != 0 {
             return Err(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
@@ -1001,6 +1047,7 @@ fn reap_briefly(tid: i32) {
 struct Status {
     state: char,
     tgid: i32,
+    ppid: i32,
     tracer_pid: i32,
     uid: u32,
 }
@@ -1011,13 +1058,14 @@ fn read_status(path: &str) -> Result<Status, i32> {
 }
 
 fn parse_status(text: &str) -> Status {
-    let mut st = Status { state: '?', tgid: 0, tracer_pid: 0, uid: u32::MAX };
+    let mut st = Status { state: '?', tgid: 0, ppid: 0, tracer_pid: 0, uid: u32::MAX };
     for line in text.lines() {
         let Some((k, v)) = line.split_once(':') else { continue };
         let v = v.trim();
         match k {
             "State" => st.state = v.chars().next().unwrap_or('?'),
             "Tgid" => st.tgid = v.parse().unwrap_or(0),
+            "PPid" => st.ppid = v.parse().unwrap_or(0),
             "TracerPid" => st.tracer_pid = v.parse().unwrap_or(0),
             // Real, effective, saved, fs: the effective uid decides.
             "Uid" => st.uid = v.split_whitespace().nth(1).and_then(|u| u.parse().ok()).unwrap_or(u32::MAX),
@@ -1035,6 +1083,9 @@ fn task_state(pid: i32, tid: i32) -> Option<char> {
 /// `PF_EXITING` in a task's flags (`include/linux/sched.h`): set by `do_exit` before it lets
 /// go of the memory, the executable and the files, so well before the task is a zombie.
 const PF_EXITING: u64 = 0x4;
+
+/// `PF_KTHREAD` in a task's flags (`include/linux/sched.h`): a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// The state letter and the flags of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
 fn task_stat(pid: i32, tid: i32) -> Option<(char, u64)> {
@@ -1104,6 +1155,11 @@ fn sigkill_pending(pid: i32, tid: i32) -> bool {
         .filter_map(|l| l.strip_prefix("SigPnd:").or_else(|| l.strip_prefix("ShdPnd:")))
         .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
         .any(|mask| mask & bit != 0)
+}
+
+/// ` (comm)` of a process for messages, or nothing when it cannot be read.
+fn named(pid: i32) -> String {
+    read_comm(pid).map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 /// `/proc/TID/comm` (works for any thread id), if readable.
@@ -1219,8 +1275,10 @@ mod tests {
     use super::*;
     use crate::target::ReadExt;
 
+    /// This test process, which [`LiveProcess::open`] refuses: its memory is read here.
     fn own() -> LiveProcess {
-        LiveProcess::open(std::process::id() as i32).unwrap()
+        assert_eq!(LiveProcess::open(std::process::id() as i32).unwrap_err(), LiveError::Itself { pid: std::process::id() as i32 });
+        LiveProcess { pid: std::process::id() as i32, arch: Arch::host().unwrap(), mem: OnceLock::new() }
     }
 
     /// Three pages: the middle one unmapped.
@@ -1385,7 +1443,7 @@ mod tests {
     #[test]
     fn status_parsing() {
         let s = parse_status("Name:\tx\nState:\tt (tracing stop)\nTgid:\t42\nTracerPid:\t7\nUid:\t0\t1000\t0\t0\n");
-        assert_eq!(s, Status { state: 't', tgid: 42, tracer_pid: 7, uid: 1000 });
+        assert_eq!(s, Status { state: 't', tgid: 42, ppid: 0, tracer_pid: 7, uid: 1000 });
     }
 
     #[test]
