@@ -188,13 +188,26 @@ fn pid_namespace() {
 }
 
 /// Wait minutes when the target's monotonic clock is not goroscope's: the fixture in a time
-/// namespace two hours behind, then goroscope in one two hours ahead. The runtime stamps
-/// every blocked goroutine's waitsince at a GC's stack scan with the start of the previous GC
+/// namespace two hours behind (less on a machine up for less: a namespace's clock cannot be
+/// set before its boot), then goroscope in one two hours ahead. The runtime stamps every
+/// blocked goroutine's waitsince at a GC's stack scan with the start of the previous GC
 /// (`work.tstart`, 0 before the first), so after two `gc` a wrong clock shows as
 /// "120 minutes" that the runtime's own dump does not have.
 #[test]
 fn time_namespace_wait_minutes() {
-    let time_ns = ["--time", "--fork", "--kill-child", "--monotonic", "-7200"];
+    // Whole minutes, at most two hours, and at least two minutes below the clock now.
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) }, 0);
+    let behind = (now.tv_sec - 120).min(7200) / 60 * 60;
+    let up = if behind >= 120 {
+        Ok(())
+    } else {
+        Err(format!("the monotonic clock is at {} s: a time namespace 2 minutes behind it needs the machine up 4 minutes", now.tv_sec))
+    };
+    let Some(()) = support::require(up) else { return };
+    let behind_arg = format!("-{behind}");
+    let time_ns = ["--time", "--fork", "--kill-child", "--monotonic", behind_arg.as_str()];
     let time_ns_works = unshare_works(&time_ns).map_err(|why| format!("{why} (a kernel without time namespaces, before 5.6, or not root)"));
     let Some(()) = support::require(time_ns_works) else { return };
     let tc = toolchains::newest();
@@ -202,12 +215,12 @@ fn time_namespace_wait_minutes() {
     let wrapper: Vec<&str> = std::iter::once("unshare").chain(time_ns).collect();
     let mut child = Child::start_wrapped(&wrapper, &exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let offsets = std::fs::read_to_string(format!("/proc/{}/timens_offsets", child.pid)).unwrap();
-    assert!(offsets.contains("-7200"), "{offsets}");
+    assert!(offsets.contains(&behind_arg), "{offsets}");
     gc_twice(&mut child);
     let pid = child.pid.to_string();
     assert_dump_matches(&mut child, &mut goroscope_cmd(support::goroscope_bin(), &["dump", "-q", &pid]));
     let out = goroscope(&["inspect", &pid]);
-    assert!(ok(&out).contains("clock offset   -7200.000 s"), "{}", out.stdout);
+    assert!(ok(&out).contains(&format!("clock offset   {behind_arg}.000 s")), "{}", out.stdout);
     drop(child);
 
     // goroscope ahead of a target in the host's time namespace.
