@@ -14,10 +14,18 @@ use clap::{Args, Parser, Subcommand};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+/// `--version`: the crate's version, and `(test-hooks)` in a build with the test-only hold
+/// hooks (`target::live::TEST_HOOKS`), so the tests can check the binary they run.
+const VERSION: &str = if crate::target::live::TEST_HOOKS {
+    concat!(env!("CARGO_PKG_VERSION"), " (test-hooks)")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// Look inside a running Go program from the outside: every goroutine's stack, without
 /// stopping it for more than a moment.
 #[derive(Debug, Parser)]
-#[command(name = "goroscope", version, about, long_about = None, after_help = top_help())]
+#[command(name = "goroscope", version = VERSION, about, long_about = None, after_help = top_help())]
 pub struct Cli {
     /// Say nothing on stderr (no pause report, no progress line).
     #[arg(short, long, global = true)]

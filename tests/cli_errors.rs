@@ -64,17 +64,6 @@ fn assert_error(out: &Output, want: &[&str]) -> String {
     msg.to_string()
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn which(prog: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
 
 /// Copies `src` to `dst` with mode 0755.
 fn copy_exe(src: &Path, dst: &Path) {
@@ -106,7 +95,7 @@ fn no_such_pid() {
 
 #[test]
 fn not_a_go_program() {
-    let sleep = which("sleep").expect("sleep in PATH");
+    let sleep = support::which("sleep").expect("sleep in PATH");
     let mut cmd = Command::new(&sleep);
     cmd.arg("1000").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     let g = Guard::spawn(&mut cmd, None);
@@ -133,14 +122,8 @@ fn not_a_go_program() {
 
 #[test]
 fn permission_denied_for_unprivileged_user() {
-    if !is_root() {
-        println!("SKIP: needs root to run goroscope as uid 65534 (setpriv)");
-        return;
-    }
-    let Some(setpriv) = which("setpriv") else {
-        println!("SKIP: setpriv (util-linux) is not installed");
-        return;
-    };
+    let Some(()) = support::require(support::root("to run goroscope as uid 65534 (setpriv)")) else { return };
+    let Some(setpriv) = support::require(support::tool("setpriv")) else { return };
     let child = start_fixture("chan");
     // The test's goroscope may live under a directory nobody cannot enter: run a world-readable copy.
     let dir = TempDir::new("cli-errors-perm");
@@ -160,10 +143,7 @@ fn permission_denied_for_unprivileged_user() {
 
 #[test]
 fn already_traced_by_strace() {
-    let Some(strace) = which("strace") else {
-        println!("SKIP: strace is not installed (scripts/test.sh installs it)");
-        return;
-    };
+    let Some(strace) = support::require(support::tool("strace")) else { return };
     let mut child = start_fixture("chan");
     let mut cmd = Command::new(strace);
     cmd.args(["-p", &child.pid.to_string(), "-o", "/dev/null"])
@@ -191,6 +171,7 @@ fn already_traced_by_strace() {
 
 #[test]
 fn target_exits_during_the_dump() {
+    support::require_test_hooks();
     let child = start_fixture("chan");
     let pid = child.pid;
     let out = std::thread::scope(|s| {
@@ -226,6 +207,7 @@ fn unsupported_go_version() {
 /// on at once, and the next dump is correct.
 #[test]
 fn sigkill_of_goroscope_in_the_frozen_window() {
+    support::require_test_hooks();
     let mut child = start_fixture("all");
     let pid = child.pid;
     let mut cmd = Command::new(support::goroscope_bin());

@@ -5,14 +5,14 @@
 //! Expected goroutines always come from the fixture's own `runtime.Stack` (tests/support
 //! compare). Every process a test starts is reaped by a guard, killed by its own pid. A test
 //! that needs something the kernel or the machine refuses (`unshare`, a time namespace, root)
-//! prints `SKIP: <reason>` and passes.
+//! fails naming it, or in a partial run records a skip (`support::require`).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{Child, Flavor, Output, TempDir, toolchains};
+use support::{Child, Flavor, Output, TempDir, toolchains, which};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -35,14 +35,6 @@ fn ok(out: &Output) -> &str {
     &out.stdout
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn which(prog: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(prog)).find(|p| p.is_file())
-}
 
 /// A non-Go process this test spawned, killed by its own pid and reaped on drop.
 struct Spawned(std::process::Child);
@@ -79,7 +71,7 @@ fn goroscope_cmd(bin: &Path, args: &[&str]) -> Command {
 
 /// `unshare ARGS true` works here (root, and a kernel that allows the namespaces).
 fn unshare_works(args: &[&str]) -> Result<(), String> {
-    let Some(unshare) = which("unshare") else { return Err("unshare (util-linux) is not installed".into()) };
+    let unshare = support::tool("unshare")?;
     let out = run(Command::new(unshare).args(args).arg("true"));
     if out.status.success() { Ok(()) } else { Err(format!("`unshare {}` refused: {}", args.join(" "), out.stderr.trim())) }
 }
@@ -154,10 +146,7 @@ fn ps_lists_every_go_fixture_and_nothing_else() {
 /// its sources opened through /proc/PID/root, and both dumps equal to its runtime.Stack.
 #[test]
 fn pid_namespace() {
-    if let Err(why) = unshare_works(&PID_NS[1..]) {
-        println!("SKIP: {why}");
-        return;
-    }
+    let Some(()) = support::require(unshare_works(&PID_NS[1..])) else { return };
     let tc = toolchains::newest();
     let mut child = Child::start_wrapped(PID_NS, &fixture_exe(&tc, Flavor::Default), "all").unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(child.pid, child.ns_pid, "the fixture is in its own pid namespace");
@@ -199,28 +188,39 @@ fn pid_namespace() {
 }
 
 /// Wait minutes when the target's monotonic clock is not goroscope's: the fixture in a time
-/// namespace two hours behind, then goroscope in one two hours ahead. The runtime stamps
-/// every blocked goroutine's waitsince at a GC's stack scan with the start of the previous GC
+/// namespace two hours behind (less on a machine up for less: a namespace's clock cannot be
+/// set before its boot), then goroscope in one two hours ahead. The runtime stamps every
+/// blocked goroutine's waitsince at a GC's stack scan with the start of the previous GC
 /// (`work.tstart`, 0 before the first), so after two `gc` a wrong clock shows as
 /// "120 minutes" that the runtime's own dump does not have.
 #[test]
 fn time_namespace_wait_minutes() {
-    let time_ns = ["--time", "--fork", "--kill-child", "--monotonic", "-7200"];
-    if let Err(why) = unshare_works(&time_ns) {
-        println!("SKIP: {why} (a kernel without time namespaces, before 5.6, or not root)");
-        return;
-    }
+    // Whole minutes, at most two hours, and at least two minutes below the clock now.
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) }, 0);
+    let behind = (now.tv_sec - 120).min(7200) / 60 * 60;
+    let up = if behind >= 120 {
+        Ok(())
+    } else {
+        Err(format!("the monotonic clock is at {} s: a time namespace 2 minutes behind it needs the machine up 4 minutes", now.tv_sec))
+    };
+    let Some(()) = support::require(up) else { return };
+    let behind_arg = format!("-{behind}");
+    let time_ns = ["--time", "--fork", "--kill-child", "--monotonic", behind_arg.as_str()];
+    let time_ns_works = unshare_works(&time_ns).map_err(|why| format!("{why} (a kernel without time namespaces, before 5.6, or not root)"));
+    let Some(()) = support::require(time_ns_works) else { return };
     let tc = toolchains::newest();
     let exe = fixture_exe(&tc, Flavor::Default);
     let wrapper: Vec<&str> = std::iter::once("unshare").chain(time_ns).collect();
     let mut child = Child::start_wrapped(&wrapper, &exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let offsets = std::fs::read_to_string(format!("/proc/{}/timens_offsets", child.pid)).unwrap();
-    assert!(offsets.contains("-7200"), "{offsets}");
+    assert!(offsets.contains(&behind_arg), "{offsets}");
     gc_twice(&mut child);
     let pid = child.pid.to_string();
     assert_dump_matches(&mut child, &mut goroscope_cmd(support::goroscope_bin(), &["dump", "-q", &pid]));
     let out = goroscope(&["inspect", &pid]);
-    assert!(ok(&out).contains("clock offset   -7200.000 s"), "{}", out.stdout);
+    assert!(ok(&out).contains(&format!("clock offset   {behind_arg}.000 s")), "{}", out.stdout);
     drop(child);
 
     // goroscope ahead of a target in the host's time namespace.
@@ -273,16 +273,45 @@ fn static_binary() {
         let m = std::fs::read_to_string(dist.0.join("man").join(page)).unwrap();
         assert!(m.contains(".TH goroscope"), "{page}");
     }
-    if let Err(why) = unshare_works(&PID_NS[1..]) {
-        println!("SKIP the namespace part: {why}");
-        return;
-    }
+    shipped_binary_ignores_the_test_hooks(&bin);
+    let Some(()) = support::require(unshare_works(&PID_NS[1..])) else { return };
     let tc = toolchains::newest();
     let mut child = Child::start_wrapped(PID_NS, &fixture_exe(&tc, Flavor::Default), "chan").unwrap_or_else(|e| panic!("{e}"));
     let (host, ns_pid) = (child.pid.to_string(), child.ns_pid.to_string());
     let mut inside = Command::new(which("nsenter").expect("nsenter"));
     inside.args(["-t", &host, "-p", "-m", "--"]).arg(&bin).args(["dump", "-q", &ns_pid]);
     assert_dump_matches(&mut child, &mut inside);
+}
+
+/// The shipped build (`scripts/build-static.sh`, a release build without the `test-hooks`
+/// feature) has no test hooks: `--version` has no mark, and asking for a 5 s hold of the
+/// frozen window and of the pre-copy changes nothing: the dump is exact, reports a pause far
+/// below the hold and takes less than the hold, and the pre-copy hold line never shows.
+fn shipped_binary_ignores_the_test_hooks(bin: &Path) {
+    use goroscope::target::live::{TEST_HOLD_ENV, TEST_HOLD_PRECOPY_ENV, TEST_PRECOPY_DONE};
+    let version = run(Command::new(bin).arg("--version"));
+    assert!(!ok(&version).contains(support::require::TEST_HOOKS_MARK), "{}", version.stdout);
+    let tc = toolchains::newest();
+    let mut child = Child::start(&fixture_exe(&tc, Flavor::Default), "chan").unwrap_or_else(|e| panic!("{e}"));
+    let hold = Duration::from_secs(5);
+    let mut cmd = goroscope_cmd(bin, &["dump", &child.pid.to_string()]);
+    cmd.env(TEST_HOLD_ENV, hold.as_millis().to_string()).env(TEST_HOLD_PRECOPY_ENV, hold.as_millis().to_string());
+    let start = std::time::Instant::now();
+    let out = run(&mut cmd);
+    let took = start.elapsed();
+    ok(&out);
+    assert!(!out.stderr.contains(TEST_PRECOPY_DONE), "{}", out.stderr);
+    let pause_ms: f64 = out
+        .stderr
+        .split_once("target paused ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no pause on stderr: {:?}", out.stderr));
+    println!("shipped binary with both holds asked for {hold:?}: dump took {took:?}, target paused {pause_ms} ms");
+    assert!(pause_ms < hold.as_secs_f64() * 1000.0 && took < hold, "the hold was honoured: {took:?}\n{}", out.stderr);
+    support::check_running(child.pid).unwrap();
+    child.ping().unwrap();
+    support::matches_oracle(&mut child, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,13 +350,15 @@ fn completions_and_man_pages() {
     let file = dir.0.join("goroscope.bash");
     std::fs::write(&file, script).unwrap();
     ok(&run(Command::new("bash").arg("-n").arg(&file)));
+    // zsh and fish check their scripts' syntax too (last: the shells are prerequisites).
+    let mut syntax = Vec::new();
     for shell in ["zsh", "fish", "elvish", "powershell"] {
         let out = goroscope(&["completions", shell]);
         assert!(ok(&out).contains("goroscope"), "{shell}");
-        if shell != "elvish" && shell != "powershell" && which(shell).is_some() {
+        if shell != "elvish" && shell != "powershell" {
             let f = dir.0.join(format!("goroscope.{shell}"));
             std::fs::write(&f, &out.stdout).unwrap();
-            ok(&run(Command::new(shell).arg("-n").arg(&f)));
+            syntax.push((shell, f));
         }
     }
     assert_eq!(goroscope(&["completions", "tcsh"]).status.code(), Some(2));
@@ -343,11 +374,12 @@ fn completions_and_man_pages() {
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(text.contains("Examples:"), "{}", p.display());
     }
-    if let Some(mancmd) = which("man") {
-        let out = run(Command::new(mancmd).arg("-l").arg(mandir.join("goroscope-ps.1")).env("MANPAGER", "cat"));
-        if out.status.success() {
-            assert!(out.stdout.contains("goroscope"), "{}", out.stdout);
-        }
+    let Some(mancmd) = support::require(support::tool("man")) else { return };
+    let out = run(Command::new(mancmd).arg("-l").arg(mandir.join("goroscope-ps.1")).env("MANPAGER", "cat"));
+    assert!(ok(&out).contains("goroscope"), "{}", out.stdout);
+    for (shell, f) in syntax {
+        let Some(prog) = support::require(support::tool(shell)) else { return };
+        ok(&run(Command::new(prog).arg("-n").arg(&f)));
     }
 }
 
@@ -402,10 +434,8 @@ fn verbose_shows_the_discovery_chain() {
 /// is held 1.5 s by the test hook), and never with -q or when stderr is not a terminal.
 #[test]
 fn progress_line_only_on_a_terminal() {
-    let Some(script) = which("script") else {
-        println!("SKIP: script (util-linux) is not installed, no pseudo-terminal to test with");
-        return;
-    };
+    support::require_test_hooks();
+    let Some(script) = support::require(support::tool("script")) else { return };
     let tc = toolchains::newest();
     let child = Child::start(&fixture_exe(&tc, Flavor::Default), "chan").unwrap_or_else(|e| panic!("{e}"));
     let bin = support::goroscope_bin().display().to_string();
@@ -441,14 +471,8 @@ fn progress_line_only_on_a_terminal() {
 /// how to grant it.
 #[test]
 fn root_without_cap_sys_ptrace() {
-    if !is_root() {
-        println!("SKIP: needs root to drop CAP_SYS_PTRACE from a root process");
-        return;
-    }
-    let Some(setpriv) = which("setpriv") else {
-        println!("SKIP: setpriv (util-linux) is not installed");
-        return;
-    };
+    let Some(()) = support::require(support::root("to drop CAP_SYS_PTRACE from a root process")) else { return };
+    let Some(setpriv) = support::require(support::tool("setpriv")) else { return };
     let tc = toolchains::newest();
     let mut child = Child::start(&fixture_exe(&tc, Flavor::Default), "chan").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
@@ -469,10 +493,7 @@ fn root_without_cap_sys_ptrace() {
 /// runtime's profile can): root with CAP_SYS_PTRACE, so the message names the filter.
 #[test]
 fn seccomp_filter_refusing_ptrace() {
-    if !is_root() {
-        println!("SKIP: needs root (CAP_SYS_PTRACE) so that only the filter refuses");
-        return;
-    }
+    let Some(()) = support::require(support::root("(CAP_SYS_PTRACE) so that only the filter refuses")) else { return };
     let tc = toolchains::newest();
     let mut child = Child::start(&fixture_exe(&tc, Flavor::Default), "chan").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();

@@ -4,9 +4,7 @@
 //! addresses the unstripped twin's `.symtab` names. One live test runs the stripped amd64
 //! probes and validates `allgs` against their memory.
 
-#[path = "support/toolchains.rs"]
-#[allow(dead_code)]
-mod toolchains;
+mod support;
 
 use goroscope::binary::GoBinary;
 use goroscope::runtime::find::{self, AllgsFound, FindError};
@@ -19,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
-use toolchains::Toolchain;
+use support::toolchains::{self, Toolchain};
 
 /// The probe: five goroutines blocked on a channel, main asleep (a pending timer keeps the
 /// runtime's deadlock detector quiet), "READY" on stdout once they are started.

@@ -448,11 +448,13 @@ fn runtime_walk() {
     smoke("runtime_walk", seeds);
 }
 
-/// Every input that once made a target fail, replayed.
+/// Every input that once made a target fail, replayed. The folder must hold some: a missing
+/// or empty one would check nothing.
 #[test]
 fn regressions() {
     let root = manifest_dir().join("testdata/fuzz");
-    let Ok(dirs) = std::fs::read_dir(&root) else { return };
+    let dirs = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let mut replayed = 0;
     for d in dirs {
         let d = d.unwrap().path();
         let name = d.file_name().unwrap().to_string_lossy().into_owned();
@@ -460,8 +462,11 @@ fn regressions() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             check(&name, &*f, &std::fs::read(&p).unwrap(), &p.display().to_string());
+            replayed += 1;
         }
     }
+    assert!(replayed > 0, "no inputs in {}", root.display());
+    eprintln!("fuzz regressions: {replayed} inputs replayed");
 }
 
 /// A section whose address range wraps past the top of the address space (found by reading

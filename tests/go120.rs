@@ -32,7 +32,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::crash::{compare_crash, crash_oracle, have_qemu};
+use support::crash::{compare_crash, crash_oracle};
 use support::{Goroutine, Guard, TempDir, Traceback};
 
 /// The esbuild versions read; keep in step with `scripts/install-esbuild.sh`.
@@ -786,16 +786,9 @@ fn live_dump_grs_bt_nonblocking_match_sigquit_traceback() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-fn core_pattern() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/core_pattern")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// One crash of esbuild `version` (arm64 under qemu when `arm64`) and its core against the
-/// crash traceback; Ok(None) when no core was written where the kernel's `core_pattern` puts it.
-fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
+/// crash traceback.
+fn core_one(version: &str, arm64: bool) -> Result<String, String> {
     let exe = esbuild_exe(version, arm64);
     let go = check_binary(&exe);
     let arch = if arm64 { "arm64" } else { "amd64" };
@@ -836,12 +829,11 @@ fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
             }
         });
     let Some(core) = core else {
-        if arm64 {
-            return Err(format!(
-                "esbuild {version} arm64: qemu wrote no core\nstderr:\n{stderr}"
-            ));
-        }
-        return Ok(None);
+        let writer = if arm64 { "qemu" } else { "the kernel" };
+        return Err(format!(
+            "esbuild {version} {}: {writer} wrote no core\nstderr:\n{stderr}",
+            if arm64 { "arm64" } else { "amd64" }
+        ));
     };
     let core_arg = core.display().to_string();
     let exe_arg = exe.display().to_string();
@@ -863,32 +855,19 @@ fn core_one(version: &str, arm64: bool) -> Result<Option<String>, String> {
         format!("esbuild {version} {arch} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}")
     })?;
     let n = support::parse(&oracle).goroutines.len();
-    Ok(Some(format!(
+    Ok(format!(
         "esbuild {version} {arch} ({go}): core of {n} goroutines: exact"
-    )))
+    ))
 }
 
 #[test]
 fn core_matches_crash_traceback() {
-    if core_pattern().starts_with('|') {
-        eprintln!(
-            "core_pattern {:?} pipes cores away; Go 1.20 kernel-core test skipped",
-            core_pattern()
-        );
-        return;
-    }
+    let Some(()) = support::require(support::require::cores_in_working_directory()) else { return };
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for v in ESBUILD_VERSIONS {
         match core_one(v, false) {
-            Ok(Some(line)) => report.push(line),
-            Ok(None) => {
-                eprintln!(
-                    "no core written (core_pattern {:?}); Go 1.20 kernel-core test skipped",
-                    core_pattern()
-                );
-                return;
-            }
+            Ok(line) => report.push(line),
             Err(e) => failures.push(e),
         }
     }
@@ -900,19 +879,13 @@ fn core_matches_crash_traceback() {
 /// goroscope reads on this amd64 host.
 #[test]
 fn arm64_qemu_core_matches_crash_traceback() {
-    if !have_qemu() {
-        // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
-        eprintln!(
-            "qemu-aarch64 not installed (apt-get install qemu-user); Go 1.20 arm64 core test skipped"
-        );
-        return;
-    }
+    // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
+    let Some(_) = support::require(support::tool("qemu-aarch64")) else { return };
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for v in ESBUILD_VERSIONS {
         match core_one(v, true) {
-            Ok(Some(line)) => report.push(line),
-            Ok(None) => unreachable!("core_one reports a missing qemu core as an error"),
+            Ok(line) => report.push(line),
             Err(e) => failures.push(e),
         }
     }

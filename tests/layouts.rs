@@ -6,9 +6,7 @@
 //! `GOROSCOPE_BLESS=1 cargo test --test layouts` rewrites `src/runtime/tables.rs` from the DWARF
 //! results instead (every supported toolchain must be installed for that).
 
-#[path = "support/toolchains.rs"]
-#[allow(dead_code)]
-mod toolchains;
+mod support;
 
 use goroscope::binary::GoBinary;
 use goroscope::runtime::layout::{Layout, MANIFEST};
@@ -19,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
-use toolchains::Toolchain;
+use support::toolchains::{self, Toolchain};
 
 /// Same probe as `tests/find.rs` (so the cached builds are shared).
 const PROBE_GO: &str = r#"package main
@@ -241,10 +239,10 @@ fn layout_table_file_is_what_bless_writes() {
         return;
     }
     let tcs = toolchains::require_toolchains();
-    if toolchains::GO_VERSIONS.iter().any(|v| !tcs.iter().any(|t| t.version == *v)) {
-        eprintln!("skipped: not every supported toolchain is installed");
-        return;
-    }
+    let missing: Vec<&str> =
+        toolchains::GO_VERSIONS.iter().copied().filter(|v| !tcs.iter().any(|t| t.version == *v)).collect();
+    let every = if missing.is_empty() { Ok(()) } else { Err(format!("the check needs every supported toolchain; Go {missing:?} missing or left out")) };
+    let Some(()) = support::require(every) else { return };
     let per_minor: Vec<(u32, String, Layout)> = tcs
         .iter()
         .map(|tc| (tc.minor(), tc.version.clone(), Layout::from_table(layout_table(tc.minor()).unwrap())))

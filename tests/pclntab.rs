@@ -1,6 +1,8 @@
 //! Checks the pclntab and buildinfo readers against real binaries built with every installed
 //! Go toolchain (`~/.cache/goroscope/go/<version>/go/bin/go`).
 
+mod support;
+
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,27 +63,9 @@ fn line_of(needle: &str) -> u32 {
         + 1
 }
 
+/// Every toolchain to test with, as (version, go command).
 fn toolchains() -> Vec<(String, PathBuf)> {
-    let cache = std::env::var_os("GOROSCOPE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("goroscope")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/goroscope")));
-    let Some(dir) = cache.map(|c| c.join("go")) else {
-        return vec![];
-    };
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return vec![];
-    };
-    let mut v: Vec<(String, PathBuf)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let go = e.path().join("go/bin/go");
-            go.is_file()
-                .then(|| (e.file_name().to_string_lossy().into_owned(), go))
-        })
-        .collect();
-    v.sort();
-    v
+    support::require_toolchains().into_iter().map(|t| (t.version, t.go)).collect()
 }
 
 fn build(go: &Path, version: &str, arch: &str, work: &Path) -> Result<PathBuf, String> {
@@ -317,10 +301,6 @@ fn check(version: &str, arch: &str, bin: &Path, src_file: &Path) -> Result<Strin
 #[test]
 fn real_binaries() {
     let chains = toolchains();
-    if chains.is_empty() {
-        eprintln!("note: no Go toolchains under ~/.cache/goroscope/go; skipping");
-        return;
-    }
     let work = std::env::temp_dir().join(format!("goroscope-pclntab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();

@@ -38,6 +38,7 @@ fn movers(text: &str) -> HashMap<u64, Vec<String>> {
 /// none of them among the stacks taken from the pre-copy, while the others were.
 #[test]
 fn goroutines_moved_after_the_precopy_are_copied_again() {
+    support::require_test_hooks();
     let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
     let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid;

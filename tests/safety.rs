@@ -176,6 +176,7 @@ fn task_ids(pid: u32) -> Vec<u32> {
 #[test]
 fn sigkill_of_goroscope_at_random_moments() {
     const RUNS: usize = 30;
+    support::require_test_hooks();
     let mut rng = Rng::new("sigkill_of_goroscope_at_random_moments");
     let mut child = start("all");
     let pid = child.pid;
@@ -492,6 +493,7 @@ fn goroutine_and_thread_churn_gives_consistent_dumps() {
 #[test]
 fn target_killed_at_random_moments_of_the_dump() {
     const RUNS: usize = 20;
+    support::require_test_hooks();
     let mut rng = Rng::new("target_killed_at_random_moments_of_the_dump");
     let exe = fixture_exe(Flavor::Default);
     let (mut dumped, mut refused) = (0, 0);

@@ -89,23 +89,33 @@ const SLOW_CHUNK: u64 = 1 << 20;
 /// production target stopped, or a dump waiting, for long.
 const MAX_TEST_HOLD_MS: u64 = 60_000;
 
-/// Test-only: when set to a number of milliseconds, [`LiveProcess::freeze`] sleeps that long
-/// after every thread is stopped and before it returns. Used by the integration tests to kill
-/// goroscope or send signals inside the frozen window. Not for production use.
+/// Whether the test-only hold hooks below exist in this build: only with the `test-hooks`
+/// cargo feature, which the tests use and release builds, `scripts/build-static.sh` and
+/// `cargo install` never enable. Without it the variables are ignored.
+pub const TEST_HOOKS: bool = cfg!(feature = "test-hooks");
+
+/// Test-only (`test-hooks` feature): when set to a number of milliseconds,
+/// [`LiveProcess::freeze`] sleeps that long after every thread is stopped and before it
+/// returns. Used by the integration tests to kill goroscope or send signals inside the frozen
+/// window.
 pub const TEST_HOLD_ENV: &str = "GOROSCOPE_TEST_HOLD_FREEZE_MS";
 
-/// Test-only: when set to a number of milliseconds, a snapshot that stops the target writes
+/// Test-only (`test-hooks` feature): when set to a number of milliseconds, a snapshot that stops the target writes
 /// [`TEST_PRECOPY_DONE`] on stderr once its copy taken while the target runs is complete, then
 /// sleeps that long before it stops the target ([`test_hold_after_precopy`]). Used by the
 /// integration tests to change the target between the pre-copy and the frozen window. Bounded
-/// like [`TEST_HOLD_ENV`]. Not for production use.
+/// like [`TEST_HOLD_ENV`].
 pub const TEST_HOLD_PRECOPY_ENV: &str = "GOROSCOPE_TEST_HOLD_PRECOPY_MS";
 
 /// The stderr line of [`TEST_HOLD_PRECOPY_ENV`]: the pre-copy is done, the hold begins.
 pub const TEST_PRECOPY_DONE: &str = "goroscope: test hold: pre-copy done";
 
-/// The milliseconds a test-only hold variable asks for, at most [`MAX_TEST_HOLD_MS`].
+/// The milliseconds a test-only hold variable asks for, at most [`MAX_TEST_HOLD_MS`]; never
+/// any without [`TEST_HOOKS`].
 fn test_hold(var: &str) -> Option<Duration> {
+    if !TEST_HOOKS {
+        return None;
+    }
     let ms = std::env::var(var).ok()?.trim().parse::<u64>().ok()?;
     Some(Duration::from_millis(ms.min(MAX_TEST_HOLD_MS)))
 }
@@ -116,6 +126,24 @@ pub fn test_hold_after_precopy() {
     if let Some(d) = test_hold(TEST_HOLD_PRECOPY_ENV) {
         eprintln!("{TEST_PRECOPY_DONE}");
         std::thread::sleep(d);
+    }
+}
+
+/// Without the `test-hooks` feature (every build that is not a test run) the hold variables
+/// change nothing.
+#[cfg(all(test, not(feature = "test-hooks")))]
+mod without_test_hooks {
+    #[test]
+    fn hold_variables_are_ignored() {
+        // SAFETY: set_var in a test that reads it back on this thread only; no other test
+        // of this module reads these variables.
+        unsafe {
+            std::env::set_var(super::TEST_HOLD_ENV, "5000");
+            std::env::set_var(super::TEST_HOLD_PRECOPY_ENV, "5000");
+        }
+        assert!(!super::TEST_HOOKS);
+        assert_eq!(super::test_hold(super::TEST_HOLD_ENV), None);
+        assert_eq!(super::test_hold(super::TEST_HOLD_PRECOPY_ENV), None);
     }
 }
 

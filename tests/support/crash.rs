@@ -75,13 +75,3 @@ pub fn compare_crash(dump: &str, oracle: &str, first_may_move: bool) -> Result<(
         Err(problems.join("\n\n"))
     }
 }
-
-/// Whether `qemu-aarch64` (Debian's qemu-user, which writes arm64 cores) can be run.
-pub fn have_qemu() -> bool {
-    std::process::Command::new("qemu-aarch64")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok()
-}

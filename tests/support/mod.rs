@@ -11,6 +11,7 @@ pub mod compare;
 pub mod crash;
 pub mod fixture;
 pub mod procs;
+pub mod require;
 pub mod scratch;
 pub mod toolchains;
 pub mod traceback;
@@ -19,6 +20,7 @@ pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
 pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};
+pub use require::{is_root, require, require_test_hooks, root, tool, which};
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
 pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse, parse_strict};
@@ -32,6 +34,25 @@ use std::time::Duration;
 /// The goroscope binary cargo built for these tests.
 pub fn goroscope_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_goroscope"))
+}
+
+/// Two dumps of one process taken one after the other (`(name, text)` each) list the same
+/// goroutines in the same order, and every goroutine parked in both, except goroutine 1 (the
+/// fixture's main goroutine, which answers the test's commands), is printed identically.
+#[track_caller]
+pub fn assert_same_parked(a: (&str, &str), b: (&str, &str)) {
+    let (ta, tb) = (parse(a.1), parse(b.1));
+    let ids = |t: &Traceback| t.goroutines.iter().map(|g| g.id).collect::<Vec<_>>();
+    let both = || format!("--- {}\n{}\n--- {}\n{}", a.0, a.1, b.0, b.1);
+    assert_eq!(ids(&ta), ids(&tb), "{} and {} list different goroutines\n{}", a.0, b.0, both());
+    let mut same = 0;
+    for (x, y) in ta.goroutines.iter().zip(&tb.goroutines) {
+        if x.is_parked() && y.is_parked() && x.id != 1 {
+            assert_eq!(x.raw, y.raw, "goroutine {}: {} and {} differ", x.id, a.0, b.0);
+            same += 1;
+        }
+    }
+    assert!(same > 0, "no goroutine parked in both\n{}", both());
 }
 
 /// What a finished command printed.

@@ -99,9 +99,21 @@ pub fn installed() -> Vec<Toolchain> {
 }
 
 /// Installed toolchains; panics with what to do if there are none, or if
-/// `GOROSCOPE_GO_VERSIONS` names one that is not installed.
+/// `GOROSCOPE_GO_VERSIONS` names one that is not installed. Without that variable every
+/// supported version is a prerequisite ([`super::require`]): one missing fails the test, or
+/// in a partial run is recorded as a skip and the test goes on with the others.
 pub fn require_toolchains() -> Vec<Toolchain> {
     let have = installed();
+    if requested().is_none() {
+        let missing: Vec<&str> =
+            GO_VERSIONS.iter().copied().filter(|v| !have.iter().any(|t| t.version == *v)).collect();
+        if !missing.is_empty() {
+            super::require(Err::<(), _>(format!(
+                "Go {missing:?} not installed in {}: run scripts/install-go.sh (scripts/test.sh does)",
+                cache_dir().join("go").display()
+            )));
+        }
+    }
     if let Some(want) = requested() {
         let missing: Vec<&String> = want
             .iter()
@@ -129,4 +141,14 @@ pub fn require_toolchains() -> Vec<Toolchain> {
 /// The newest installed toolchain (after the filter).
 pub fn newest() -> Toolchain {
     require_toolchains().pop().unwrap()
+}
+
+/// The installed toolchain of Go 1.`minor` (after the filter), a prerequisite
+/// ([`super::require`]): `None` only when a partial run skips the test.
+pub fn require_minor(minor: u32) -> Option<Toolchain> {
+    let tc = require_toolchains().into_iter().find(|t| t.minor() == minor);
+    super::require(tc.ok_or_else(|| {
+        let why = if requested().is_some() { "left out by GOROSCOPE_GO_VERSIONS" } else { "not installed" };
+        format!("Go 1.{minor} {why}: run scripts/install-go.sh (scripts/test.sh does)")
+    }))
 }
