@@ -5,8 +5,11 @@
 //!   goroutine serving `stack`): it moved in between, so only its presence is checked.
 //! - Every other goroutine must be listed by goroscope under the same id. A parked one (any
 //!   state but running/runnable, and not "running on other thread") must match exactly: state
-//!   string, labels, every frame's function, file, line and pc offset, the elision lines and
-//!   `created by` (function, goroutine, file, line, offset). Arguments are not compared.
+//!   string, labels, every frame's function, argument list (every word, its `?`, `...` for
+//!   more words than printed, `(...)` for an inlined frame), file, line and pc offset, the
+//!   elision lines and `created by` (function, goroutine, file, line, offset). A parked
+//!   goroutine's stack does not change between the two dumps, and its argument words are words
+//!   of that stack.
 //! - A running/runnable one must have frames in goroscope's dump, and the outermost frame
 //!   must be the same function when both have frames.
 //! - Each `INFO running main.X` function must be on a running/runnable goroutine in goroscope.
@@ -139,6 +142,9 @@ fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
         if gf.func != rf.func {
             d.push(format!("function {:?} vs runtime {:?}", gf.func, rf.func));
         }
+        if gf.args != rf.args {
+            d.push(format!("arguments ({}) vs runtime ({})", gf.args, rf.args));
+        }
         if gf.file != rf.file {
             d.push(format!("file {:?} vs runtime {:?}", gf.file, rf.file));
         }
@@ -231,7 +237,13 @@ goroutine 21 [runnable]:
 main.busySpin()
 \t/f/busy.go:35 +0xf
 created by main.setupBusy in goroutine 1
-\t/f/busy.go:18 +0x25";
+\t/f/busy.go:18 +0x25
+
+goroutine 22 [select]:
+main.waitAll(0x1?, {0x2, 0x3}, 0x0, ...)
+\t/f/wait.go:7 +0x21
+created by main.main in goroutine 1
+\t/f/main.go:122 +0x1b0";
 
     fn info() -> Info {
         Info::from_lines(vec!["running main.busySpin".into()])
@@ -268,6 +280,12 @@ created by main.setupBusy in goroutine 1
             ("goroutine 21 [runnable]:", "goroutine 21 [chan receive]:"), // busy must be active
             ("main.busySpin()\n\t/f/busy.go:35 +0xf\n", ""),
             ("[chan receive]:", "[chan receive] {a: b}:"),
+            ("main.signalCounter(...)", "main.signalCounter()"),
+            ("main.signalCounter(...)", "main.signalCounter(0x1)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1, {0x2, 0x3}, 0x0, ...)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x4}, 0x0, ...)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0, 0x0, ...)"),
         ];
         for (from, to) in cases {
             let text = RUNTIME.replace(from, to);
