@@ -13,6 +13,7 @@ mod support;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -353,4 +354,253 @@ fn closed_terminal_releases_a_held_target() {
     assert!(st.code() == Some(128 + libc::SIGHUP) || st.signal() == Some(libc::SIGHUP), "{st:?}");
     support::assert_running(fx.pid);
     fx.ping().unwrap();
+}
+
+/// The frames of the runtime's goroutine that `bt` also shows, by `(function, file:line)`
+/// (`bt` names functions by their symbols, the traceback by their print names): the indices
+/// into `bt`'s frames, in order.
+fn shared_frames(g: &support::Goroutine, bt: &[(String, String)]) -> Vec<usize> {
+    use goroscope::unwind::symbolize::print_name;
+    let mut at = 0;
+    g.frames
+        .iter()
+        .map(|f| {
+            let key = (f.func.clone(), format!("{}:{}", f.file, f.line));
+            let i = at
+                + bt[at..]
+                    .iter()
+                    .position(|b| print_name(&b.0) == key.0 && b.1 == key.1)
+                    .unwrap_or_else(|| panic!("bt lacks {key:?}: {bt:?}"));
+            at = i + 1;
+            i
+        })
+        .collect()
+}
+
+/// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the
+/// same words and `?`, `(none)` for `()`, `(inlined)` for `(...)`. (Goroutines whose
+/// traceback elides frames are left out: the frames after the elision can't be told apart.)
+#[test]
+fn stack_full_shows_the_runtimes_arguments() {
+    let mut fx = start_fixture("all");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let mut checked = 0;
+    for g in oracle.goroutines.iter().filter(|g| g.is_parked() && g.id != oracle.goroutines[0].id && g.elided.is_empty()) {
+        let out = s.ask(&format!("gr {} bt 1000 -full", g.id));
+        let frames = parse_bt(&out.iter().filter(|l| !l.trim_start().starts_with("args: ")).cloned().collect::<Vec<_>>());
+        let args: Vec<&str> = out.iter().filter_map(|l| l.trim_start().strip_prefix("args: ")).collect();
+        assert_eq!(args.len(), frames.len(), "an args line a frame:\n{}", out.join("\n"));
+        for (f, i) in g.frames.iter().zip(shared_frames(g, &frames)) {
+            let want = match f.args.as_str() {
+                "" => "(none)",
+                "..." if f.offset.is_none() => "(inlined)",
+                a => a,
+            };
+            assert_eq!(args[i], want, "goroutine {} frame {} ({}):\n{}\n--- runtime\n{}", g.id, i, f.func, out.join("\n"), g.raw);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} frames compared");
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// `blocked` names, under a channel, every goroutine the runtime has in a channel send,
+/// receive or select, in that state, and no other; and those on a nil channel or in an empty
+/// select as blocked forever.
+#[test]
+fn blocked_lists_the_runtimes_channel_waiters() {
+    let mut fx = start_fixture("chan");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let out = s.ask("blocked");
+    let oracle = support::parse(&fx.stack().unwrap());
+    let in_state = |states: &[&str]| -> std::collections::BTreeSet<(u64, String)> {
+        oracle.goroutines.iter().filter(|g| states.contains(&g.state.as_str())).map(|g| (g.id, g.state.clone())).collect()
+    };
+    let want = in_state(&["chan send", "chan receive", "select"]);
+    let forever: Vec<u64> = in_state(&["chan send (nil chan)", "chan receive (nil chan)", "select (no cases)"]).into_iter().map(|g| g.0).collect();
+    let line = format!("{} goroutines blocked forever (nil channel or empty select): {}", forever.len(), forever.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
+    assert!(forever.len() == 3 && out.contains(&line), "want {line:?}:\n{}", out.join("\n"));
+    let mut got = std::collections::BTreeSet::new();
+    let mut under_chan = false;
+    for l in &out {
+        if !l.starts_with(' ') {
+            under_chan = l.starts_with("chan at 0x");
+        } else if let Some((n, rest)) = l.trim().split_once(" goroutine") {
+            let (state, ids) = rest.trim_start_matches('s').trim_start().strip_prefix("in ").and_then(|r| r.split_once(": ")).unwrap_or_else(|| panic!("{l:?}"));
+            let ids: Vec<u64> = ids.split(' ').map(|i| i.parse().unwrap()).collect();
+            assert_eq!(ids.len(), n.parse::<usize>().unwrap(), "{l:?}");
+            assert!(under_chan, "{l:?} is not under a channel:\n{}", out.join("\n"));
+            got.extend(ids.into_iter().map(|i| (i, state.to_string())));
+        }
+    }
+    assert!(want.len() >= 4, "the chan scenario blocks a sender, a receiver, a select and the signal counter: {want:?}");
+    assert_eq!(got, want, "blocked:\n{}", out.join("\n"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// `snapshot FILE` saves the session's snapshot: `goroscope show FILE` prints the runtime's
+/// own dump of the process (every parked goroutine exactly).
+#[test]
+fn snapshot_saves_what_the_runtime_shows() {
+    let mut fx = start_fixture("all");
+    let dir = support::TempDir::new("attach-snapshot");
+    let file = dir.0.join("s.gsnap");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    assert_eq!(s.ask(&format!("snapshot {}", file.display())), vec![format!("wrote {}", file.display())]);
+    assert!(s.quit().success());
+    let shown = support::run_goroscope(&["show", "-q", "--format", "go", file.to_str().unwrap()], TIMEOUT).unwrap();
+    assert!(shown.status.success(), "{}", shown.stderr);
+    support::matches_oracle(&mut fx, &shown.stdout).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `threads` lists every thread of the process; the one in `read(2)` of stdin (the fixture's
+/// main goroutine serves its commands there) runs the goroutine that answers `stack`; `thread`
+/// selects a thread and its goroutine.
+#[test]
+fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
+    let mut fx = start_fixture("chan");
+    let main = support::parse(&fx.stack().unwrap()).goroutines[0].id;
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let out = s.ask("threads");
+    let mut tasks: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", fx.pid)).unwrap().flatten().map(|e| e.file_name().to_str().unwrap().parse().unwrap()).collect();
+    tasks.sort_unstable();
+    let listed: Vec<(i32, Option<u64>)> = out
+        .iter()
+        .map(|l| {
+            let rest = l.get(2..).and_then(|r| r.strip_prefix("Thread ")).unwrap_or_else(|| panic!("{l:?}"));
+            let goid = l.strip_suffix(')').and_then(|r| r.rsplit_once(" (goroutine ")).map(|(_, g)| g.parse().unwrap());
+            (rest.split(' ').next().unwrap().parse().unwrap(), goid)
+        })
+        .collect();
+    assert_eq!(listed.iter().map(|t| t.0).collect::<Vec<_>>(), tasks, "{out:?}");
+    // read(2) (number 0) of fd 0.
+    let reader = tasks
+        .iter()
+        .copied()
+        .find(|t| std::fs::read_to_string(format!("/proc/{}/task/{t}/syscall", fx.pid)).is_ok_and(|s| s.starts_with("0 0x0 ")))
+        .expect("a thread reading stdin");
+    let (tid, goid) = *listed.iter().find(|t| t.0 == reader).unwrap();
+    assert_eq!(goid, Some(main), "thread {tid} reads stdin: {out:?}");
+    let switched = s.ask(&format!("thread {tid}"));
+    assert!(switched.len() == 1 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert!(out.iter().any(|l| l.starts_with(&format!("* Thread {}", switched[0].split(' ').nth(2).unwrap()))), "the thread selected before is marked: {out:?}");
+    assert_eq!(s.ask("goroutine")[0], format!("Goroutine {main}:"));
+    assert!(s.ask("threads").iter().any(|l| l.starts_with(&format!("* Thread {tid} "))));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// `goroutines -group goloc`: the goroutines the runtime says each `go` statement created.
+#[test]
+fn group_by_go_statement_as_the_runtime_says() {
+    let mut fx = start_fixture("all");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let out = s.ask("grs -group goloc");
+    let oracle = support::parse(&fx.stack().unwrap());
+    let mut want: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for g in &oracle.goroutines {
+        let title = match &g.created_by {
+            Some(c) => format!("Go: {}:{} {}", c.file, c.line, c.func),
+            None => "Go: ?".into(),
+        };
+        want.entry(title).or_default().push(g.id);
+    }
+    // `title`, member lines (`\t  Goroutine N - ...`, at most 5), `\tTotal: N`.
+    let mut got: std::collections::BTreeMap<String, (usize, Vec<u64>)> = Default::default();
+    let mut title = None;
+    let mut listed = Vec::new();
+    for l in out.iter().filter(|l| !l.is_empty() && !is_count(l)) {
+        if let Some(n) = l.strip_prefix("\tTotal: ") {
+            let t: String = title.take().unwrap_or_else(|| panic!("Total before a title:\n{}", out.join("\n")));
+            assert!(got.insert(t, (n.parse().unwrap(), std::mem::take(&mut listed))).is_none(), "a title twice:\n{}", out.join("\n"));
+        } else if let Some(g) = l.strip_prefix('\t') {
+            listed.push(parse_grs_line(g).unwrap_or_else(|| panic!("{l:?}")).0);
+        } else {
+            title = Some(l.clone());
+        }
+    }
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{}", out.join("\n"));
+    for (t, (n, ids)) in &got {
+        let w = &want[t];
+        assert!(*n == w.len() && ids.len() == w.len().min(5) && ids.iter().all(|i| w.contains(i)), "{t}: {n} {ids:?}, runtime {w:?}");
+    }
+    assert!(s.quit().success());
+}
+
+/// `--hold` is released on SIGTERM (goroscope then exits as the signal asks, 128+15) and at the
+/// end of the batch input, and the held target then runs and answers.
+#[test]
+fn hold_is_released_on_sigterm_and_at_end_of_input() {
+    let mut fx = start_fixture("chan");
+    for how in ["SIGTERM", "end of input"] {
+        let mut s = Session::start(fx.pid, &["-q", "--hold"]);
+        s.ask("grs");
+        wait_frozen(fx.pid);
+        std::thread::sleep(Duration::from_millis(100));
+        let states = thread_states(fx.pid);
+        assert!(states.iter().all(|&(_, c)| c == 't'), "{how}: held: {states:?}");
+        let status = if how == "SIGTERM" {
+            s.guard.signal(libc::SIGTERM);
+            s.guard.wait(TIMEOUT).expect("goroscope exits on SIGTERM")
+        } else {
+            s.stdin = None;
+            s.guard.wait(TIMEOUT).expect("goroscope exits at the end of its input")
+        };
+        let want = if how == "SIGTERM" { Some(128 + libc::SIGTERM) } else { Some(0) };
+        assert_eq!(status.code(), want, "{how}: {status:?}");
+        support::assert_running(fx.pid);
+        fx.ping().unwrap_or_else(|e| panic!("{how}: {e}"));
+    }
+}
+
+/// `list` (and `frame`) read a source file the target names through `/proc/PID/root` when it
+/// is not on goroscope's file system: the fixture is built from sources in a scratch
+/// directory, then runs in a mount namespace of its own where a tmpfs over that directory holds
+/// them; on the host the directory is empty.
+#[test]
+fn list_reads_sources_through_the_targets_root() {
+    let tc = toolchains::newest();
+    let dir = support::TempDir::new("attach-list");
+    let (src, stash) = (dir.0.join("src"), dir.0.join("stash"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&stash).unwrap();
+    for e in std::fs::read_dir(support::fixture::sources_dir()).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".go") {
+            std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::write(src.join("go.mod"), support::fixture::go_mod(&tc)).unwrap();
+    let mut build = Command::new(&tc.go);
+    build.current_dir(&src).args(["build", "-o"]).arg(dir.0.join("fixture")).arg(".");
+    support::fixture::go_env(&mut build, &tc, Flavor::Default);
+    let out = support::run_with_timeout(&mut build, Duration::from_secs(600)).unwrap();
+    assert!(out.status.success(), "go build: {}{}", out.stdout, out.stderr);
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        std::fs::rename(e.path(), stash.join(e.file_name())).unwrap();
+    }
+    let script = r#"mount -t tmpfs tmpfs "$1" && cp "$2"/*.go "$1"/ && exec "$3" "$4""#;
+    let (s1, s2) = (src.to_str().unwrap(), stash.to_str().unwrap());
+    let wrapper = ["unshare", "--mount", "--propagation", "private", "--fork", "--kill-child", "sh", "-c", script, "sh", s1, s2];
+    let mut fx = Child::start_wrapped(&wrapper, &dir.0.join("fixture"), "chan").unwrap_or_else(|e| panic!("{e}"));
+    let file = src.join("chan.go");
+    assert!(!file.exists(), "{} must not be on the host", file.display());
+    assert!(Path::new(&format!("/proc/{}/root{}", fx.pid, file.display())).exists(), "the target sees its sources");
+
+    let oracle = support::parse(&fx.stack().unwrap());
+    let g = oracle_with(&oracle, "main.chanRecvBlocked");
+    let f = g.frames.iter().find(|f| f.func == "main.chanRecvBlocked").unwrap();
+    assert_eq!(Path::new(&f.file), file);
+    let mut s = Session::start(fx.pid, &["-q"]);
+    s.ask(&format!("gr {}", g.id));
+    let frames = parse_bt(&s.ask("bt"));
+    let n = frames.iter().position(|b| b.0 == f.func).unwrap();
+    let listed = s.ask(&format!("frame {n} list"));
+    let text = std::fs::read_to_string(stash.join("chan.go")).unwrap();
+    let line = text.lines().nth(f.line as usize - 1).unwrap();
+    assert!(listed.contains(&format!("=>{:>4}:\t{line}", f.line)), "{}", listed.join("\n"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
 }

@@ -235,6 +235,41 @@ fn nonblocking_matches_runtime() {
     report("goroscope dump --nonblocking vs runtime.Stack", &cases, &results);
 }
 
+/// One `--system` case: the fixture runs with GOTRACEBACK=system; goroscope's `dump --system`,
+/// then SIGQUIT, whose traceback (the runtime's level 2: system goroutines and frames,
+/// `gp= m=`, `fp= sp= pc=`) the runtime prints before it exits; compared by
+/// [`support::compare::compare_system`].
+fn system_case(case: &Case) -> Result<(), String> {
+    let exe = support::build_fixture(&case.tc, case.flavor)?;
+    let mut child = Child::start_env(&exe, case.scenario, &[("GOTRACEBACK", "system")])?;
+    // A collection first, so that the runtime's GC workers exist too; what it woke is let
+    // settle before the dump that counts.
+    child.gc()?;
+    let dump = support::settled_system_dump(child.pid, case.args, &child.info.running)?;
+    support::check_running(child.pid)?;
+    let stderr = child.sigquit()?;
+    let ours = parse_strict("goroscope", &dump)?;
+    let theirs = support::traceback::signal_traceback(&stderr)?;
+    support::compare::compare_system(&ours, &theirs.goroutines)
+        .map_err(|e| format!("{e}\n--- goroscope dump --system\n{dump}\n--- the runtime's SIGQUIT traceback\n{stderr}"))
+}
+
+/// `dump --system` against the runtime's own GOTRACEBACK=system traceback of the next moment,
+/// byte for byte for every parked goroutine, on every toolchain and build flavor (and the
+/// stripped path forced on a default build), with a goroutine blocked in C on the cgo builds.
+#[test]
+fn system_matches_sigquit_traceback() {
+    let mut all = cases(&["all"], Flavor::Default);
+    all.extend(cases_with(&["all"], Flavor::Default, &["--no-dwarf"]));
+    for &f in Flavor::ALL.iter().filter(|&&f| f != Flavor::Default) {
+        all.extend(cases(&["all"], f));
+    }
+    all.extend(cases(&["cgo"], Flavor::Cgo));
+    all.extend(cases(&["cgo"], Flavor::Race));
+    let results = run_matrix(&all, system_case);
+    report("goroscope dump --system vs the runtime's SIGQUIT traceback (GOTRACEBACK=system)", &all, &results);
+}
+
 /// Self-check of the fixtures and the harness, independent of goroscope: two consecutive
 /// runtime dumps compare equal, i.e. every fixture is quiescent when it says READY.
 #[test]

@@ -87,21 +87,15 @@ impl Env for LiveEnv<'_> {
 /// Most bytes of a source file read for `list`.
 const MAX_SOURCE: u64 = 16 << 20;
 
-/// A source file as the binary names it, read here or in the target's root.
+/// A source file as the binary names it, read in the target's root (`/proc/PID/root`, a
+/// container's file system) or else here ([`crate::target::ns::open_source`]).
 fn read_source(path: &str, pid: i32) -> Result<String, String> {
-    let read = |p: &str| -> std::io::Result<String> {
-        use std::io::Read;
-        let mut s = String::new();
-        std::fs::File::open(p)?.take(MAX_SOURCE).read_to_string(&mut s)?;
-        Ok(s)
-    };
-    match read(path) {
-        Ok(s) => Ok(s),
-        Err(local) if path.starts_with('/') => {
-            read(&format!("/proc/{pid}/root{path}")).map_err(|_| format!("{path}: {local} (here and in /proc/{pid}/root)"))
-        }
-        Err(e) => Err(format!("{path}: {e}")),
-    }
+    use std::io::Read;
+    let file = crate::target::ns::open_source(pid, std::path::Path::new(path))
+        .map_err(|e| format!("{path}: {e} (in /proc/{pid}/root and here)"))?;
+    let mut s = String::new();
+    file.take(MAX_SOURCE).read_to_string(&mut s).map_err(|e| format!("{path}: {e}"))?;
+    Ok(s)
 }
 
 /// What the main thread waits for.

@@ -1224,8 +1224,7 @@ impl PermFacts {
         let seccomp = field("Seccomp:").and_then(|v| v.parse().ok());
         let yama_scope =
             std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().and_then(|s| s.trim().parse().ok());
-        let userns = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
-        let other_userns = matches!((userns("self"), userns(&pid.to_string())), (Some(a), Some(b)) if a != b);
+        let other_userns = super::ns::other_user_namespace(pid);
         PermFacts {
             euid,
             cap_sys_ptrace,

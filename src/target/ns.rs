@@ -119,6 +119,26 @@ pub fn open_source(pid: i32, path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(target_path(pid, path)).or_else(|e| if path.is_absolute() { std::fs::File::open(path) } else { Err(e) })
 }
 
+/// Whether the target is in another user namespace than goroscope: their `/proc/PID/ns/user`
+/// links differ or, when the target's link cannot be read (reading it takes the same ptrace
+/// access an attach does, so a refused attach usually cannot read it either), their
+/// `uid_map`s differ. A `uid_map` is readable by anyone and shows the namespace's map as seen
+/// from goroscope's namespace, so different maps mean different namespaces (equal ones prove
+/// nothing, and then this says no).
+pub fn other_user_namespace(pid: i32) -> bool {
+    let link = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
+    let map = |who: &str| std::fs::read_to_string(format!("/proc/{who}/uid_map")).ok().map(|m| uid_map_entries(&m));
+    match (link("self"), link(&pid.to_string())) {
+        (Some(own), Some(target)) => own != target,
+        _ => matches!((map("self"), map(&pid.to_string())), (Some(own), Some(target)) if own != target),
+    }
+}
+
+/// The entries of a `uid_map` (`inside outside count` a line, space-padded), as numbers.
+fn uid_map_entries(text: &str) -> Vec<Vec<u64>> {
+    text.lines().map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect()).filter(|e: &Vec<u64>| !e.is_empty()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +150,13 @@ mod tests {
         assert_eq!(parse_nspid("Name:\tx\n"), None);
         let own = ns_pids(std::process::id() as i32).unwrap();
         assert_eq!(own.first(), Some(&(std::process::id() as i32)));
+    }
+
+    #[test]
+    fn user_namespaces() {
+        assert_eq!(uid_map_entries("         0          0 4294967295\n"), vec![vec![0, 0, 4_294_967_295]]);
+        assert_eq!(uid_map_entries("0 1000 1\n1 100000 65536\n"), vec![vec![0, 1000, 1], vec![1, 100_000, 65_536]]);
+        assert!(!other_user_namespace(std::process::id() as i32));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Child {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// The thread that copies the fixture's stderr into `stderr`; it ends at the pipe's end.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     /// The fixture's pid in the tests' pid namespace (checked against its READY line).
     pub pid: u32,
     /// The pid the fixture sees itself as (its READY line): `pid` unless it runs in another pid
@@ -108,7 +110,7 @@ impl Child {
         let rx = line_channel(stdout);
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr_pipe.read(&mut buf) {
                 if n == 0 {
@@ -125,6 +127,7 @@ impl Child {
             child,
             lines: rx,
             stderr,
+            stderr_reader: Some(stderr_reader),
             pid,
             ns_pid: pid,
             scenario: scenario.to_string(),
@@ -237,6 +240,33 @@ impl Child {
         parsed
             .and_then(|v| <[u64; N]>::try_from(v).ok())
             .ok_or_else(|| self.failure(&format!("want {answer} and {N} numbers, got {l:?}")))
+    }
+
+    /// Sends SIGQUIT and waits (at most [`TIMEOUT`]) for the fixture to exit, which the
+    /// runtime does after printing its traceback (at the GOTRACEBACK level the fixture was
+    /// started with, [`Child::start_env`]); returns everything the fixture wrote to stderr.
+    pub fn sigquit(&mut self) -> Result<String, String> {
+        // SAFETY: kill(2) on the pid of our own child, not reaped yet (reaping needs &mut self).
+        if unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT) } != 0 {
+            return Err(self.failure(&format!("SIGQUIT: {}", std::io::Error::last_os_error())));
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) => return Err(self.failure(&format!("still running {TIMEOUT:?} after SIGQUIT"))),
+                Err(e) => return Err(self.failure(&format!("wait: {e}"))),
+            }
+        };
+        if status.success() {
+            return Err(self.failure(&format!("exited with {status} after SIGQUIT")));
+        }
+        // The process is gone: the reader sees the end of the pipe and stops.
+        if let Some(t) = self.stderr_reader.take() {
+            let _ = t.join();
+        }
+        Ok(self.stderr())
     }
 
     /// What the fixture wrote to stderr so far.

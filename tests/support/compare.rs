@@ -5,8 +5,11 @@
 //!   goroutine serving `stack`): it moved in between, so only its presence is checked.
 //! - Every other goroutine must be listed by goroscope under the same id. A parked one (any
 //!   state but running/runnable, and not "running on other thread") must match exactly: state
-//!   string, labels, every frame's function, file, line and pc offset, the elision lines and
-//!   `created by` (function, goroutine, file, line, offset). Arguments are not compared.
+//!   string, labels, every frame's function, argument list (every word, its `?`, `...` for
+//!   more words than printed, `(...)` for an inlined frame), file, line and pc offset, the
+//!   elision lines and `created by` (function, goroutine, file, line, offset). A parked
+//!   goroutine's stack does not change between the two dumps, and its argument words are words
+//!   of that stack.
 //! - A running/runnable one must have frames in goroscope's dump, and the outermost frame
 //!   must be the same function when both have frames.
 //! - Each `INFO running main.X` function must be on a running/runnable goroutine in goroscope.
@@ -120,6 +123,68 @@ pub fn compare(
     }
 }
 
+/// `goroscope dump --system` (GOTRACEBACK=system, level 2) against the traceback the runtime
+/// printed on a SIGQUIT sent right after it ([`super::traceback::signal_traceback`]):
+///
+/// - the same goroutines (system ones included);
+/// - the parked ones (not running/runnable, not "running on other thread") in the same order,
+///   `allgs` order, but for the runtime's first two: it prints the goroutine the signal
+///   interrupted (a goroutine in a system call is interrupted on its own stack) and its
+///   thread's current goroutine before the others (`sighandler`, `tracebacksomeothers`);
+/// - each parked one printed identically, byte for byte: header with `gp= m= mp=`, every
+///   frame with its arguments and `fp= sp= pc=`, created-by. It cannot have moved: nothing
+///   wakes it between the two;
+/// - a running or runnable one with frames in goroscope's dump.
+pub fn compare_system(goroscope: &[Goroutine], runtime: &[Goroutine]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let mut gids: Vec<u64> = goroscope.iter().map(|g| g.id).collect();
+    let mut rids: Vec<u64> = runtime.iter().map(|g| g.id).collect();
+    gids.sort_unstable();
+    rids.sort_unstable();
+    if gids != rids {
+        problems.push(format!("goroutines {gids:?}, the runtime printed {rids:?}"));
+    }
+    let parked: HashSet<u64> = runtime.iter().filter(|g| g.is_parked()).map(|g| g.id).collect();
+    let lead: Vec<u64> = runtime.iter().take(2).map(|g| g.id).collect();
+    let order = |gs: &[Goroutine]| -> Vec<u64> {
+        gs.iter().map(|g| g.id).filter(|id| parked.contains(id) && !lead.contains(id)).collect()
+    };
+    if order(goroscope) != order(runtime) {
+        problems.push(format!(
+            "parked goroutines (but {lead:?}) in the order {:?}, the runtime's is {:?}",
+            order(goroscope),
+            order(runtime)
+        ));
+    }
+    for rg in runtime {
+        let Some(gg) = goroscope.iter().find(|g| g.id == rg.id) else {
+            continue;
+        };
+        if rg.is_parked() {
+            if gg.raw.trim_end() != rg.raw.trim_end() {
+                problems.push(format!(
+                    "goroutine {} differs\n--- runtime\n{}\n+++ goroscope\n{}",
+                    rg.id,
+                    indent(&rg.raw),
+                    indent(&gg.raw)
+                ));
+            }
+        } else if gg.frames.is_empty() {
+            problems.push(format!(
+                "goroutine {} [{}]: goroscope shows no frames\n{}",
+                rg.id,
+                rg.state,
+                indent(&gg.raw)
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
+}
+
 /// The first difference between two dumps of a parked goroutine, if any.
 fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
     if g.state != r.state {
@@ -138,6 +203,9 @@ fn parked_diff(g: &Goroutine, r: &Goroutine) -> Option<String> {
         let mut d = Vec::new();
         if gf.func != rf.func {
             d.push(format!("function {:?} vs runtime {:?}", gf.func, rf.func));
+        }
+        if gf.args != rf.args {
+            d.push(format!("arguments ({}) vs runtime ({})", gf.args, rf.args));
         }
         if gf.file != rf.file {
             d.push(format!("file {:?} vs runtime {:?}", gf.file, rf.file));
@@ -231,7 +299,13 @@ goroutine 21 [runnable]:
 main.busySpin()
 \t/f/busy.go:35 +0xf
 created by main.setupBusy in goroutine 1
-\t/f/busy.go:18 +0x25";
+\t/f/busy.go:18 +0x25
+
+goroutine 22 [select]:
+main.waitAll(0x1?, {0x2, 0x3}, 0x0, ...)
+\t/f/wait.go:7 +0x21
+created by main.main in goroutine 1
+\t/f/main.go:122 +0x1b0";
 
     fn info() -> Info {
         Info::from_lines(vec!["running main.busySpin".into()])
@@ -268,6 +342,12 @@ created by main.setupBusy in goroutine 1
             ("goroutine 21 [runnable]:", "goroutine 21 [chan receive]:"), // busy must be active
             ("main.busySpin()\n\t/f/busy.go:35 +0xf\n", ""),
             ("[chan receive]:", "[chan receive] {a: b}:"),
+            ("main.signalCounter(...)", "main.signalCounter()"),
+            ("main.signalCounter(...)", "main.signalCounter(0x1)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1, {0x2, 0x3}, 0x0, ...)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x4}, 0x0, ...)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0)"),
+            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0, 0x0, ...)"),
         ];
         for (from, to) in cases {
             let text = RUNTIME.replace(from, to);
@@ -289,6 +369,59 @@ created by main.setupBusy in goroutine 1
                 .unwrap_err()
                 .contains("0 frames, runtime has 1")
         );
+    }
+
+    const SYSTEM: &str = "goroutine 1 gp=0xc1 m=2 mp=0xc2 [syscall]:
+main.read(0x0?)
+\t/f/main.go:9 +0x25 fp=0x10 sp=0x8 pc=0x401025
+
+goroutine 2 gp=0xc3 m=nil [force gc (idle)]:
+runtime.gopark(0x0?, 0x0?)
+\t/go/proc.go:474 +0xca fp=0x20 sp=0x18 pc=0x4300ca
+created by runtime.init.7 in goroutine 1
+\t/go/proc.go:339 +0x1a
+
+goroutine 7 gp=0xc4 m=3 mp=0xc5 [running]:
+main.busy()
+\t/f/busy.go:3 +0x4 fp=0x30 sp=0x28 pc=0x402004";
+
+    fn check_system(goroscope: &str, runtime: &str) -> Result<(), String> {
+        compare_system(&parse(goroscope).goroutines, &parse(runtime).goroutines)
+    }
+
+    #[test]
+    fn system_level_compares_parked_goroutines_byte_for_byte() {
+        check_system(SYSTEM, SYSTEM).unwrap();
+        // The runtime prints the interrupted goroutine first; a running one may be anywhere.
+        let (head, busy) = SYSTEM.split_once("\n\ngoroutine 7 ").unwrap();
+        let moved = format!("goroutine 7 {}\n\n{head}", busy.replace("busy.go:3 +0x4", "busy.go:4 +0x9"));
+        check_system(SYSTEM, &moved).unwrap();
+        for (from, to) in [
+            ("fp=0x20", "fp=0x28"),
+            ("m=nil [force", "m=4 mp=0xc6 [force"),
+            ("main.read(0x0?)", "main.read(0x0)"),
+            ("+0x1a", "+0x1b"),
+            ("[force gc (idle)]", "[force gc (idle), 1 minutes]"),
+        ] {
+            let other = SYSTEM.replace(from, to);
+            assert!(check_system(&other, SYSTEM).unwrap_err().contains("differs"), "{from:?} -> {to:?}");
+        }
+        let (one, rest) = SYSTEM.split_once("\n\n").unwrap();
+        let (two, seven) = rest.split_once("\n\n").unwrap();
+        // A parked goroutine printed first (interrupted in its system call): anywhere in ours.
+        let syscall_first = format!("{one}\n\n{two}\n\n{seven}");
+        check_system(&format!("{two}\n\n{seven}\n\n{one}"), &syscall_first).unwrap();
+        // Past the first two, the order is allgs order.
+        let three = two.replace("goroutine 2 gp=0xc3", "goroutine 3 gp=0xc7");
+        let four = two.replace("goroutine 2 gp=0xc3", "goroutine 4 gp=0xc8");
+        let runtime = format!("{seven}\n\n{one}\n\n{two}\n\n{three}\n\n{four}");
+        check_system(&format!("{one}\n\n{two}\n\n{three}\n\n{four}\n\n{seven}"), &runtime).unwrap();
+        let swapped = format!("{one}\n\n{two}\n\n{four}\n\n{three}\n\n{seven}");
+        assert!(check_system(&swapped, &runtime).unwrap_err().contains("order"));
+        let missing = format!("{one}\n\n{seven}");
+        assert!(check_system(&missing, SYSTEM).unwrap_err().contains("the runtime printed"));
+        let no_frames = SYSTEM.replace("main.busy()\n\t/f/busy.go:3 +0x4 fp=0x30 sp=0x28 pc=0x402004", "");
+        assert!(check_system(no_frames.trim_end(), SYSTEM).unwrap_err().contains("no frames"));
     }
 
     #[test]

@@ -90,6 +90,25 @@ pub fn goroscope_dump_with(pid: u32, extra: &[&str]) -> Result<String, String> {
     Ok(out.stdout)
 }
 
+/// `goroscope dump -q --system <extra args> <pid>`, repeated until no goroutine is running or
+/// runnable but those in a function of `busy` (the fixture's `INFO running` ones): the
+/// runtime's own goroutines (the scavenger, GC workers) run for a moment after a collection,
+/// and a comparison with a later moment needs them parked. At most 200 dumps, 10 ms apart.
+pub fn settled_system_dump(pid: u32, extra: &[&str], busy: &[String]) -> Result<String, String> {
+    let mut args = vec!["--system"];
+    args.extend_from_slice(extra);
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = goroscope_dump_with(pid, &args)?;
+        let tb = parse(&last);
+        if tb.goroutines.iter().all(|g| !g.is_active() || busy.iter().any(|f| g.has_frame(f))) {
+            return Ok(last);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("goroutines of process {pid} kept running in 200 dumps; the last:\n{last}"))
+}
+
 /// Runs a command with stdout and stderr captured, killing it after `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     let desc = format!("{cmd:?}");

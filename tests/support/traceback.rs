@@ -126,6 +126,31 @@ pub fn parse_strict(text: &str) -> Result<Traceback, String> {
     Ok(tb)
 }
 
+/// The goroutines of the traceback the runtime prints when a signal kills it (SIGQUIT with
+/// GOTRACEBACK=system or crash), from the stderr that holds it, parsed by [`parse_strict`]:
+/// the preamble before the first goroutine (`SIGQUIT: quit`, `PC=.. m=.. sigcode=..`, maybe
+/// `signal arrived during cgo execution`) and everything from the first register dump on
+/// (`rax`, `r0`, `x0`, or a `-----` between threads of a crash) are left out, and so is
+/// goroutine 0 (the signal thread's g0, which is not in `allgs`).
+pub fn signal_traceback(stderr: &str) -> Result<Traceback, String> {
+    let mut text = String::new();
+    let mut started = false;
+    for line in stderr.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if matches!(first, "rax" | "r0" | "x0" | "-----") {
+            break;
+        }
+        started |= line.starts_with("goroutine ");
+        if started {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let mut tb = parse_strict(&text).map_err(|e| format!("the signal traceback: {e}\n{stderr}"))?;
+    tb.goroutines.retain(|g| g.id != 0);
+    Ok(tb)
+}
+
 /// Parses a whole traceback text. Blank lines separate goroutines.
 pub fn parse(text: &str) -> Traceback {
     let mut tb = Traceback::default();
@@ -517,6 +542,18 @@ mod tests {
         assert!(other.running_elsewhere && !other.is_parked());
         assert!(other.frames.is_empty());
         assert_eq!(other.created_by.as_ref().unwrap().goroutine, Some(1));
+    }
+
+    #[test]
+    fn signal_traceback_leaves_out_preamble_registers_and_g0() {
+        let tb = signal_traceback(samples::CRASH).unwrap();
+        let ids: Vec<u64> = tb.goroutines.iter().map(|g| g.id).collect();
+        assert_eq!(ids, [22, 23]);
+        let g0 = samples::CRASH.replace("\ngoroutine 22 ", "\ngoroutine 0 gp=0x1 m=0 mp=0x2 [idle]:\nruntime.futex()\n\t/x.s:1 +0x21\n\ngoroutine 22 ");
+        assert_eq!(signal_traceback(&g0).unwrap(), tb);
+        assert!(signal_traceback("SIGQUIT: quit\nPC=0x1 m=0 sigcode=0\n\nrax 0x0\n").is_err(), "no goroutines");
+        let stray = samples::CRASH.replace("runtime.chanrecv2(", "junk\nruntime.chanrecv2(");
+        assert!(signal_traceback(&stray).is_err(), "a stray line");
     }
 
     /// Real text, captured from the fixture (`fixture all`, then `stack`), trimmed.
