@@ -1,6 +1,7 @@
 //! `goroscope ps`: the table and JSON of [`crate::ps::scan`].
 
 use crate::ps::{self, GoProcess};
+use crate::render::safe::text;
 use clap::Args;
 use std::io::{self, Write};
 
@@ -45,6 +46,7 @@ fn table(procs: &[GoProcess], out: &mut dyn Write) -> io::Result<()> {
             (Some(m), _) => m.clone(),
             (None, _) => p.path.clone(),
         };
+        let module = text(&module);
         let mut notes = Vec::new();
         if p.ns_pids.len() > 1 {
             notes.push(format!("pid {} in its namespace", p.ns_pids[p.ns_pids.len() - 1]));
@@ -56,7 +58,14 @@ fn table(procs: &[GoProcess], out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "{:>7} {:>7} {:>7}  {:<10} {:<16} {:<32} {}{}",
-            p.pid, p.ppid, p.threads, p.go_version, p.name, module, p.exe, notes
+            p.pid,
+            p.ppid,
+            p.threads,
+            text(&p.go_version),
+            text(&p.name),
+            module,
+            text(&p.exe),
+            notes
         )?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! pprof's `debug=1` goroutine text (`/debug/pprof/goroutine?debug=1`): `goroutine profile:
 //! total N`, then each distinct stack with its count, pcs, labels and frames, largest first.
 
+use super::safe::{go_quote, text};
 use crate::analyze::group::Group;
 use std::io::{self, Write};
 
@@ -15,7 +16,7 @@ pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Re
         }
         writeln!(out)?;
         if !g.labels.is_empty() {
-            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
             writeln!(out, "# labels: {{{}}}", l.join(", "))?;
         }
         // Like printStackRecord: leading runtime frames are skipped.
@@ -25,7 +26,7 @@ pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Re
                 show = true;
             }
             if show {
-                writeln!(out, "#\t{:#x}\t{}+{:#x}\t{}:{}", f.pc, f.function, f.pc.saturating_sub(f.entry), f.file, f.line)?;
+                writeln!(out, "#\t{:#x}\t{}+{:#x}\t{}:{}", f.pc, text(&f.function), f.pc.saturating_sub(f.entry), text(&f.file), f.line)?;
             }
         }
         writeln!(out)?;
