@@ -373,7 +373,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 report(&target, &snap);
             }
             if json {
-                serde_json::to_writer(&mut out, g).map_err(io::Error::from).and_then(|_| writeln!(out))
+                render::safe::write_json(&mut out, g).and_then(|_| writeln!(out))
             } else {
                 render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
             }

@@ -17,7 +17,7 @@ pub struct PsArgs {
 pub fn run(args: &PsArgs, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
     let scan = ps::scan(std::path::Path::new("/proc"))?;
     if args.json {
-        serde_json::to_writer(&mut *out, &scan.processes)?;
+        crate::render::safe::write_json(out, &scan.processes)?;
         writeln!(out)?;
     } else {
         table(&scan.processes, out)?;

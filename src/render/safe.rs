@@ -12,9 +12,12 @@
 //!   headers): only printable ASCII passes.
 //! - [`go_quote`]: Go's `%q` (`strconv.Quote`), as `runtime/pprof` prints labels in `debug=1`.
 //!
+//! - [`write_json`]: JSON, with every non-printable character escaped as `\uXXXX` (JSON's own
+//!   escape; serde_json alone leaves DEL, C1 controls and bidirectional overrides raw).
+//!
 //! "Printable" is Unicode's letters, marks, numbers, punctuation, symbols and the ASCII space
-//! (Go's `strconv.IsPrint`; the same set Rust's `escape_debug` leaves alone). JSON output is
-//! escaped by serde_json (JSON's rules) and pprof profiles store the strings as they are.
+//! (Go's `strconv.IsPrint`; the same set Rust's `escape_debug` leaves alone). pprof profiles
+//! store the strings as they are: their readers render them.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -165,6 +168,35 @@ pub fn go_quote(s: &str) -> String {
     o
 }
 
+/// serde_json's formatter, but every non-printable character of a string as `\uXXXX`.
+struct SafeJson;
+
+impl serde_json::ser::Formatter for SafeJson {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        // serde_json has escaped `"`, `\` and C0 controls already: fragments have none.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if !printable(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                for unit in c.encode_utf16(&mut [0u16; 2]) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Writes `value` as JSON on `out` (no newline), non-printable characters escaped.
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, SafeJson);
+    value.serialize(&mut ser).map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +224,15 @@ mod tests {
         let t = text(&long);
         assert!(t.ends_with(&format!("...(+{} bytes)", MAX_SHOWN)), "{}", &t[t.len() - 30..]);
         assert!(t.len() < MAX_SHOWN + 20);
+    }
+
+    #[test]
+    fn json_escapes_what_json_allows_raw() {
+        let mut out = Vec::new();
+        write_json(&mut out, &["a\x1b\x7f\u{9b}\u{202e}é\u{e0001}\"\n"]).unwrap();
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), r#"["a\u001b\u007f\u009b\u202eé\udb40\udc01\"\n"]"#);
+        let back: Vec<String> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back[0], "a\x1b\x7f\u{9b}\u{202e}é\u{e0001}\"\n");
     }
 
     #[test]

@@ -80,27 +80,7 @@ impl Env for LiveEnv<'_> {
     }
 
     fn source(&self, path: &str) -> Result<String, String> {
-        read_source(path, self.live.proc.pid())
-    }
-}
-
-/// Most bytes of a source file read for `list`.
-const MAX_SOURCE: u64 = 16 << 20;
-
-/// A source file as the binary names it, read here or in the target's root.
-fn read_source(path: &str, pid: i32) -> Result<String, String> {
-    let read = |p: &str| -> std::io::Result<String> {
-        use std::io::Read;
-        let mut s = String::new();
-        std::fs::File::open(p)?.take(MAX_SOURCE).read_to_string(&mut s)?;
-        Ok(s)
-    };
-    match read(path) {
-        Ok(s) => Ok(s),
-        Err(local) if path.starts_with('/') => {
-            read(&format!("/proc/{pid}/root{path}")).map_err(|_| format!("{path}: {local} (here and in /proc/{pid}/root)"))
-        }
-        Err(e) => Err(format!("{path}: {e}")),
+        crate::target::ns::read_target_file(self.live.proc.pid(), path)
     }
 }
 

@@ -175,6 +175,24 @@ impl Child {
         Ok(text.trim_end_matches('\n').to_string())
     }
 
+    /// The fixture's own goroutine profile at debug=1 (`pprof.Lookup("goroutine").WriteTo(w, 1)`).
+    pub fn pprof_debug1(&mut self) -> Result<String, String> {
+        self.send("pprof1")?;
+        let first = self.recv_line("BEGIN PPROF1")?;
+        if first != "BEGIN PPROF1" {
+            return Err(self.failure(&format!("want BEGIN PPROF1, got {first:?}")));
+        }
+        let mut text = String::new();
+        loop {
+            let line = self.recv_line("END PPROF1")?;
+            if line == "END PPROF1" {
+                return Ok(text);
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+
     /// `ping` → `PONG`: the fixture's main goroutine still runs.
     pub fn ping(&mut self) -> Result<(), String> {
         self.send("ping")?;
