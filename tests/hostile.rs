@@ -440,3 +440,34 @@ fn crafted_files_are_shown_safely() {
     let out = goroscope(&["diff", "-q", dump.to_str().unwrap(), snap.to_str().unwrap()]);
     assert_safe("diff", &out);
 }
+
+/// The executable a core names is opened as the core's process's user: a core of a process run
+/// as nobody does not open a binary nobody could not read, unless `--exe` names it.
+#[test]
+fn core_executable_is_opened_as_the_cores_user() {
+    if !is_root() || which("setpriv").is_none() {
+        println!("SKIP: needs root and setpriv to run the fixture as uid 65534");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("hostile-core");
+    let exe = world_readable_fixture(&dir);
+    let mut child = start_as_nobody(&exe);
+    let core = dir.0.join("core");
+    let out = goroscope(&["snapshot", "-q", &child.pid.to_string(), "--core", core.to_str().unwrap()]);
+    ok("snapshot --core", &out);
+    child.ping().unwrap();
+    drop(child);
+    let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap()]);
+    assert!(ok("grs --core", &out).contains("main.hostileShadow"), "{}", out.stdout);
+
+    // Now only root may read it: the core's process (nobody) could not have.
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", out.stdout);
+    let msg = out.stderr.trim_end();
+    assert!(!msg.contains('\n') && msg.starts_with("goroscope: "), "{msg}");
+    assert!(msg.contains("Permission denied") && msg.contains("--exe") && msg.contains("uid 65534"), "{msg}");
+    let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
+    assert!(ok("grs --core --exe", &out).contains("main.hostileShadow"), "{}", out.stdout);
+}
