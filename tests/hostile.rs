@@ -263,6 +263,14 @@ fn debug1_labels_are_pprofs() {
     let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
     let cut = o.find("\"...(+").expect("cut marker");
     assert!(t.starts_with(&o[..cut]), "{o:.200}\n{t:.200}");
+    // The traceback header quotes them as the runtime's own (Go 1.27 prints labels there).
+    let stack = child.stack().unwrap();
+    let dump = goroscope(&["dump", "-q", &child.pid.to_string()]);
+    let header = |text: &str| text.lines().find(|l| l.starts_with("goroutine ") && l.contains("\"k\\x1b[31m\": red")).map(str::to_string);
+    if toolchains::newest().minor() >= 27 {
+        let theirs = header(&stack).unwrap_or_else(|| panic!("no labelled header in the runtime's stack:\n{stack:.3000}"));
+        assert_eq!(header(ok("dump", &dump)).as_deref(), Some(theirs.as_str()));
+    }
     // Invalid UTF-8 is read as U+FFFD (labels are text in goroscope's model); pprof quotes bytes.
     assert!(line(&theirs, "utf8").contains("\\xff\\xfe ok"));
     assert!(line(ours, "utf8").contains("\u{fffd}\u{fffd} ok"));
