@@ -36,7 +36,8 @@ pub struct State {
 pub trait Env {
     /// Takes a new snapshot of the target (`refresh`), returning it and a one-line report.
     fn refresh(&mut self) -> Result<(Snapshot, String), String>;
-    /// The text of a source file of the target, read locally or through `/proc/PID/root`.
+    /// The text of a source file of the target, read in its own file system as its user
+    /// ([`crate::target::ns::read_target_file`]).
     fn source(&self, path: &str) -> Result<String, String>;
 }
 
@@ -66,7 +67,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
     (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
-    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary, locally or through /proc/PID/root (the target's own file system)."),
+    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only."),
     (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
     (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
     (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
