@@ -244,36 +244,40 @@ fn no_hostile_string_reaches_any_output() {
     child.ping().unwrap();
 }
 
-/// `--format debug1` prints labels as the target's own `pprof.Lookup("goroutine").WriteTo(w, 1)`.
+/// `--format debug1` prints labels as the target's own `pprof.Lookup("goroutine").WriteTo(w, 1)`,
+/// and the traceback header as the runtime's own, with every toolchain (label maps before Go
+/// 1.24, slices after; headers with labels from 1.26).
 #[test]
 fn debug1_labels_are_pprofs() {
-    let mut child = Child::start(&fixture_exe(), "hostile").unwrap_or_else(|e| panic!("{e}"));
-    let theirs = child.pprof_debug1().unwrap();
-    let ours = goroscope(&["dump", "-q", "--format", "debug1", &child.pid.to_string()]);
-    let ours = ok("dump --format debug1", &ours);
-    let line = |text: &str, key: &str| -> String {
-        text.lines()
-            .find(|l| l.starts_with("# labels: ") && l.contains(key))
-            .unwrap_or_else(|| panic!("no labels line with {key} in:\n{}", excerpt(text, 0)))
-            .to_string()
-    };
-    let key = "\"k\\x1b[31m\":\"red\"";
-    assert_eq!(line(ours, key), line(&theirs, key));
-    // A value longer than goroscope prints is cut after the same quoted start.
-    let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
-    let cut = o.find("\"...(+").expect("cut marker");
-    assert!(t.starts_with(&o[..cut]), "{o:.200}\n{t:.200}");
-    // The traceback header quotes them as the runtime's own (Go 1.27 prints labels there).
-    let stack = child.stack().unwrap();
-    let dump = goroscope(&["dump", "-q", &child.pid.to_string()]);
-    let header = |text: &str| text.lines().find(|l| l.starts_with("goroutine ") && l.contains("\"k\\x1b[31m\": red")).map(str::to_string);
-    if toolchains::newest().minor() >= 27 {
-        let theirs = header(&stack).unwrap_or_else(|| panic!("no labelled header in the runtime's stack:\n{stack:.3000}"));
-        assert_eq!(header(ok("dump", &dump)).as_deref(), Some(theirs.as_str()));
+    for tc in support::require_toolchains() {
+        let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Child::start(&exe, "hostile").unwrap_or_else(|e| panic!("{e}"));
+        let theirs = child.pprof_debug1().unwrap();
+        let ours = goroscope(&["dump", "-q", "--format", "debug1", &child.pid.to_string()]);
+        let ours = ok("dump --format debug1", &ours);
+        let line = |text: &str, key: &str| -> String {
+            text.lines()
+                .find(|l| l.starts_with("# labels: ") && l.contains(key))
+                .unwrap_or_else(|| panic!("{}: no labels line with {key} in:\n{}", tc.name(), excerpt(text, 0)))
+                .to_string()
+        };
+        let key = "\"k\\x1b[31m\":\"red\"";
+        assert_eq!(line(ours, key), line(&theirs, key), "{}", tc.name());
+        // A value longer than goroscope prints is cut after the same quoted start.
+        let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
+        let cut = o.find("\"...(+").expect("cut marker");
+        assert!(t.starts_with(&o[..cut]), "{}: {o:.200}\n{t:.200}", tc.name());
+        // Invalid UTF-8 is read as U+FFFD (labels are text in goroscope's model); pprof quotes bytes.
+        assert!(line(&theirs, "utf8").contains("\\xff\\xfe ok"));
+        assert!(line(ours, "utf8").contains("\u{fffd}\u{fffd} ok"));
+
+        // The traceback header quotes them as the runtime's own, where the runtime prints them.
+        let stack = child.stack().unwrap();
+        let dump = goroscope(&["dump", "-q", &child.pid.to_string()]);
+        let header = |text: &str| text.lines().find(|l| l.starts_with("goroutine ") && l.contains("k\\x1b[31m")).map(str::to_string);
+        assert_eq!(header(ok("dump", &dump)), header(&stack), "{}", tc.name());
+        child.ping().unwrap();
     }
-    // Invalid UTF-8 is read as U+FFFD (labels are text in goroscope's model); pprof quotes bytes.
-    assert!(line(&theirs, "utf8").contains("\\xff\\xfe ok"));
-    assert!(line(ours, "utf8").contains("\u{fffd}\u{fffd} ok"));
 }
 
 /// The `list` frames of the fixture's `//line` directives, run as `goroscope attach --batch`.
