@@ -160,6 +160,7 @@ fn parse_ids(status: &str) -> Option<Ids> {
 pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::File, String> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
     let root_dir = std::fs::File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{name}: a NUL byte in the path"))?;
@@ -185,9 +186,8 @@ pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::Fil
                 .metadata()
                 .map_err(|e| format!("{name}: {e}"))?
                 .file_type();
-            let what = kind_name(kind);
-            if what != "regular file" {
-                return Err(format!("{name}: refused, not a regular file (a {what})"));
+            if !kind.is_file() {
+                return Err(format!("{name}: refused, not a regular file (a {})", kind_name(kind)));
             }
             // Reopening the O_PATH descriptor checks read permission with this thread's ids.
             let reopened = std::fs::OpenOptions::new()
@@ -200,15 +200,8 @@ pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::Fil
         .join()
         .unwrap_or_else(|_| Err(format!("{name}: the opening thread failed")))
     })?;
-    let file = std::fs::File::from(opened);
-    let kind = file.metadata().map_err(|e| format!("{name}: {e}"))?.file_type();
-    if !kind.is_file() {
-        return Err(format!("{name}: refused, not a regular file (a {})", kind_name(kind)));
-    }
-    Ok(file)
+    Ok(std::fs::File::from(opened))
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// `struct open_how` of `openat2(2)`.
 #[repr(C)]
@@ -240,11 +233,10 @@ fn take_ids(ids: &Ids) -> Result<(), String> {
     Ok(())
 }
 
+/// What a file that is not a regular one is.
 fn kind_name(t: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        "regular file"
-    } else if t.is_dir() {
+    if t.is_dir() {
         "directory"
     } else if t.is_fifo() {
         "FIFO"
