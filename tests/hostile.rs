@@ -233,12 +233,20 @@ fn no_hostile_string_reaches_any_output() {
     let mut script = String::from("grs\ngrs -t\ngrs -l\ngrs -group label:path\ngrs -group label:long\ngrs -group label:rlo\n");
     script.push_str("grs -group userloc\ngrs -group goloc\ngrs -group startloc\nthreads\nblocked\nrefresh\ndiff\nhelp\n");
     for id in &ids {
-        script.push_str(&format!("gr {id}\ngr\nbt\nbt -full\nframe 3\nlist\nup\ndown\nframe 0 list\n"));
+        script.push_str(&format!("gr {id}\ngr\nbt\nbt -full\nstack -full 3\nframe 3\nlist\nup\ndown\nframe 0 list\ngr {id} bt\n"));
     }
+    let threads = goroscope(&["threads", "-q", &pid]).stdout;
+    for tid in threads.lines().filter_map(|l| l.trim_start_matches(['*', ' ']).strip_prefix("Thread ")?.split_whitespace().next()) {
+        script.push_str(&format!("thread {tid}\n"));
+    }
+    script.push_str(&format!("snapshot {}\n", dir.0.join("session.gsnap").display()));
     let out = goroscope_stdin(&["attach", "-q", &pid], &script);
     ok("attach", &out);
     assert_safe("attach", &out);
     assert!(out.stdout.contains("...(+"), "attach: the 8 KiB label is not cut:\n{}", out.stdout);
+    for want in ["Switched from", "Frame 3:", "args:", "Labels: ", "Thread ", "Total: "] {
+        assert!(out.stdout.contains(want), "attach: no {want:?} in:\n{}", excerpt(&out.stdout, 0));
+    }
 
     support::check_running(child.pid).unwrap();
     child.ping().unwrap();
