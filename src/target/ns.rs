@@ -254,19 +254,13 @@ fn kind_name(t: std::fs::FileType) -> &'static str {
 }
 
 /// The text of the target's file `path` (a source file for `list`), opened by
-/// [`open_confined`] in the target's root (`/proc/PID/root`; a relative path from its working
-/// directory) as the target's user, at most [`MAX_NAMED_FILE`] bytes of it.
+/// [`open_confined`] in the target's root (`/proc/PID/root`; a relative path inside its working
+/// directory, `/proc/PID/cwd`) as the target's user, at most [`MAX_NAMED_FILE`] bytes of it.
 pub fn read_target_file(pid: i32, path: &str) -> Result<String, String> {
     use std::io::Read;
     let ids = Ids::of_process(pid)?;
-    let full = if path.starts_with('/') {
-        PathBuf::from(path)
-    } else {
-        // The working directory as the target sees it, inside its root.
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).map_err(|e| format!("/proc/{pid}/cwd: {e}"))?;
-        cwd.join(path)
-    };
-    let file = open_confined(Path::new(&format!("/proc/{pid}/root")), &full, &ids)?;
+    let root = if path.starts_with('/') { "root" } else { "cwd" };
+    let file = open_confined(Path::new(&format!("/proc/{pid}/{root}")), Path::new(path), &ids)?;
     let mut b = Vec::new();
     file.take(MAX_NAMED_FILE).read_to_end(&mut b).map_err(|e| format!("{path}: {e}"))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
@@ -310,6 +304,10 @@ mod tests {
         let this = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/target/ns.rs");
         let s = read_target_file(me, this.to_str().unwrap()).unwrap();
         assert!(s.contains("fn open_confined"));
+        // Relative (-trimpath) paths are read in the working directory (cargo runs tests in the
+        // crate's), and `..` stays inside it.
+        assert!(read_target_file(me, "Cargo.toml").unwrap().contains("[package]"));
+        assert_eq!(read_target_file(me, "../../Cargo.toml").unwrap(), read_target_file(me, "Cargo.toml").unwrap());
         assert!(read_target_file(me, "/no/such/file.go").unwrap_err().starts_with("/no/such/file.go: "));
         assert_eq!(read_target_file(me, "/dev/null").unwrap_err(), "/dev/null: refused, not a regular file (a character device)");
         assert!(read_target_file(me, "/proc/self/root/etc/hostname").unwrap_err().contains("refused"));
