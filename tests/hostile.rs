@@ -52,9 +52,20 @@ fn goroscope_stdin(args: &[&str], input: &str) -> Output {
     goroscope(&all)
 }
 
+/// Removes DIR when dropped.
+struct Files;
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(DIR);
+    }
+}
+
 /// The files the fixture's `//line` directives name: a root-only secret (mode 0600), a FIFO,
-/// and a world-readable file that another mount namespace shows differently.
-fn make_files() {
+/// and a world-readable file that another mount namespace shows differently; removed when the
+/// result is dropped.
+#[must_use]
+fn make_files() -> Files {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_dir_all(DIR);
     std::fs::create_dir_all(DIR).unwrap();
@@ -68,6 +79,7 @@ fn make_files() {
     let fifo = std::ffi::CString::new(format!("{DIR}/fifo.go")).unwrap();
     // SAFETY: mkfifo reads the path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o666) }, 0, "mkfifo");
+    Files
 }
 
 /// A copy of the fixture that uid 65534 can run.
@@ -330,7 +342,7 @@ fn list_opens_only_what_the_targets_user_could() {
         return;
     }
     let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    make_files();
+    let _files = make_files();
     let dir = TempDir::new("hostile-nobody");
     let mut child = start_as_nobody(&world_readable_fixture(&dir));
     let shadow_head = std::fs::read_to_string("/etc/shadow").ok().and_then(|s| s.lines().next().map(str::to_string));
@@ -375,7 +387,7 @@ fn list_reads_the_targets_mount_namespace() {
         return;
     }
     let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    make_files();
+    let _files = make_files();
     // In its namespace, a tmpfs over DIR holds another view.go and no secret.
     let script = format!(
         "mount -t tmpfs tmpfs {DIR} && printf 'TARGET-VIEW line 1\\nTARGET-VIEW line 2\\nTARGET-VIEW line 3\\n' > {DIR}/view.go && exec \"$0\" \"$@\""
