@@ -7,6 +7,7 @@ pub mod view;
 
 use crate::collect::{CoreSession, DumpError, LiveSession};
 use crate::render;
+use crate::render::safe::text;
 use crate::runtime::OpenOptions;
 use crate::snapshot::Snapshot;
 use crate::version::GoVersion;
@@ -423,7 +424,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 report(&target, &snap);
             }
             if json {
-                serde_json::to_writer(&mut out, g).map_err(io::Error::from).and_then(|_| writeln!(out))
+                render::safe::write_json(&mut out, g).and_then(|_| writeln!(out))
             } else {
                 render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
             }
@@ -547,7 +548,7 @@ fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
         ),
         (Some(f), None) => eprintln!(
             "goroscope: warning: --force-go-version go1.{} ignored: {} is supported",
-            f.minor, rt.bin.build.go_version
+            f.minor, text(&rt.bin.build.go_version)
         ),
         _ => {}
     }
@@ -568,7 +569,7 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
     if !ctx.quiet {
         if let Session::Core(c) = &session {
             for p in c.mem.core().problems() {
-                eprintln!("goroscope: warning: {p}");
+                eprintln!("goroscope: warning: {}", text(&p.to_string()));
             }
         }
         report(target, &snap);
@@ -645,7 +646,7 @@ fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot,
 /// The discovery chain: every fact found about the runtime and where it came from.
 fn write_discovery(rt: &crate::runtime::Runtime, out: &mut dyn Write) -> io::Result<()> {
     for d in &rt.discovery {
-        writeln!(out, "{:<14} {:<24} ({})", d.what, d.value, d.source)?;
+        writeln!(out, "{:<14} {:<24} ({})", d.what, text(&d.value), text(&d.source))?;
     }
     Ok(())
 }
@@ -666,7 +667,7 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "{:<14} {:<24} (pr_cursig of the first thread)", "signal", sig)?;
             }
             for p in core.problems() {
-                writeln!(out, "{:<14} {}", "problem", p)?;
+                writeln!(out, "{:<14} {}", "problem", text(&p.to_string()))?;
             }
         }
         Session::Live(_) => {
@@ -688,7 +689,7 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "threads        {}", snap.threads.len())?;
     for t in &snap.threads {
         let g = t.goid.map(|g| format!("goroutine {g}")).unwrap_or_else(|| "no goroutine".into());
-        writeln!(out, "  tid {:<8} pc {:#x} {:<40} {}", t.tid, t.pc, t.function.as_deref().unwrap_or("(not Go code)"), g)?;
+        writeln!(out, "  tid {:<8} pc {:#x} {:<40} {}", t.tid, t.pc, text(t.function.as_deref().unwrap_or("(not Go code)")), g)?;
     }
     Ok(())
 }

@@ -397,6 +397,8 @@ pub struct CoreSession {
     pub mem: SplicedMemory,
     /// Its runtime.
     pub rt: Runtime,
+    /// The executable the core names, as opened for its user (read through `/proc/self/fd`).
+    _exe: Option<std::fs::File>,
 }
 
 impl CoreSession {
@@ -404,11 +406,17 @@ impl CoreSession {
     /// discovery on the core's memory.
     pub fn open(core: &std::path::Path, exe: Option<&std::path::Path>, opts: OpenOptions) -> Result<CoreSession, DumpError> {
         let core = CoreFile::open(core)?;
-        let (exe_path, exe_source) = match exe {
-            Some(p) => (p.to_path_buf(), "--exe"),
+        let (exe_path, exe_source, exe_file) = match exe {
+            Some(p) => (p.to_path_buf(), "--exe", None),
             None => core_exe(&core)?,
         };
-        let bin = GoBinary::open(&exe_path).map_err(DumpError::Binary)?;
+        // A named executable is read through the descriptor opened for the core's user.
+        let open_path = match &exe_file {
+            Some(f) => std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f))),
+            None => exe_path.clone(),
+        };
+        let mut bin = GoBinary::open(&open_path).map_err(DumpError::Binary)?;
+        bin.path = exe_path.clone();
         if bin.arch != core.arch() {
             return Err(DumpError::Core(CoreError::ExeMismatch {
                 exe: exe_path,
@@ -422,7 +430,10 @@ impl CoreSession {
             }
             _ => 0,
         };
-        let mem = SplicedMemory::new(core, &exe_path, bias)?;
+        let mem = SplicedMemory::new(core, &open_path, bias).map_err(|e| match e {
+            CoreError::ExeMismatch { why, .. } => CoreError::ExeMismatch { exe: exe_path.clone(), why },
+            e => e,
+        })?;
         let mut rt = Runtime::open(bin, &mem, bias, opts).map_err(|e| match e {
             RuntimeError::BadModuledata(why) => {
                 DumpError::Core(CoreError::ExeMismatch { exe: exe_path.clone(), why: format!("moduledata: {why}") })
@@ -445,7 +456,7 @@ impl CoreSession {
                 ),
             },
         );
-        Ok(CoreSession { mem, rt })
+        Ok(CoreSession { mem, rt, _exe: exe_file })
     }
 
     /// Builds the snapshot from the core.
@@ -497,18 +508,28 @@ impl CoreSession {
 
 /// The executable a core names: the `NT_FILE` mapping holding the entry point (kernel and
 /// gdb cores), else `pr_fname` next to the core (qemu cores have no `NT_FILE`).
-fn core_exe(core: &CoreFile) -> Result<(std::path::PathBuf, &'static str), DumpError> {
+///
+/// The `NT_FILE` path is opened as the core's process's user would open it (`pr_uid`,
+/// `pr_gid`), a regular file only ([`crate::target::ns::open_confined`]): a core is no way
+/// to read a file its process could not.
+fn core_exe(core: &CoreFile) -> Result<(std::path::PathBuf, &'static str, Option<std::fs::File>), DumpError> {
     if let Some(p) = core.exe_path_hint() {
         let path = std::path::PathBuf::from(p);
-        if path.is_file() {
-            return Ok((path, "core NT_FILE"));
+        if !path.exists() {
+            return Err(DumpError::Core(CoreError::NoExecutable { named: Some(p.to_string()) }));
         }
-        return Err(DumpError::Core(CoreError::NoExecutable { named: Some(p.to_string()) }));
+        let Some((uid, gid)) = core.ids() else {
+            return Err(DumpError::Core(CoreError::ExeRefused { why: format!("{p}: the core does not say its process's user (no NT_PRPSINFO)") }));
+        };
+        let ids = crate::target::ns::Ids { uid, gid, groups: vec![gid] };
+        let file = crate::target::ns::open_confined(std::path::Path::new("/"), &path, &ids)
+            .map_err(|why| DumpError::Core(CoreError::ExeRefused { why }))?;
+        return Ok((path, "core NT_FILE", Some(file)));
     }
     if let (Some(name), Some(dir)) = (core.fname(), core.path().parent()) {
         let path = dir.join(name);
         if !name.contains('/') && path.is_file() {
-            return Ok((path, "core pr_fname, next to the core"));
+            return Ok((path, "core pr_fname, next to the core", None));
         }
     }
     Err(DumpError::Core(CoreError::NoExecutable { named: None }))

@@ -2,7 +2,8 @@ fn main() {
     goroscope::startup::mark_start();
     let cli = goroscope::cli::parse();
     if let Err(e) = goroscope::cli::run(cli) {
-        eprintln!("goroscope: {e}");
+        // The message may name things from the target (paths, names): one safe line.
+        eprintln!("goroscope: {}", goroscope::render::safe::text(&e.to_string()));
         std::process::exit(1);
     }
 }

@@ -182,7 +182,7 @@ fn pid_namespace() {
         .expect("a frame in main.go");
     let via = goroscope::target::ns::target_path(child.pid as i32, Path::new(&file));
     assert!(via.starts_with(format!("/proc/{}/root", child.pid)), "{}", via.display());
-    let text = std::io::read_to_string(goroscope::target::ns::open_source(child.pid as i32, Path::new(&file)).unwrap()).unwrap();
+    let text = goroscope::target::ns::read_target_file(child.pid as i32, &file).unwrap();
     assert!(text.contains("package main"), "{file}");
     support::check_running(child.pid).unwrap();
 }

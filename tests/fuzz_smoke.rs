@@ -365,6 +365,7 @@ fn cores() -> Vec<Vec<u8>> {
         let c = Captured {
             arch,
             pid: 4242,
+            ids: (0, 0),
             maps: vec![
                 Mapping { start: 0x400000, end: 0x500000, perms: "r-xp".into(), offset: 0, path: exe.display().to_string() },
                 Mapping { start: stack_at, end: stack_at + stack.len() as u64, perms: "rw-p".into(), offset: 0, path: String::new() },

@@ -1,6 +1,7 @@
 //! `goroscope ps`: the table and JSON of [`crate::ps::scan`].
 
 use crate::ps::{self, GoProcess};
+use crate::render::safe::text;
 use clap::Args;
 use std::io::{self, Write};
 
@@ -16,7 +17,7 @@ pub struct PsArgs {
 pub fn run(args: &PsArgs, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
     let scan = ps::scan(std::path::Path::new("/proc"))?;
     if args.json {
-        serde_json::to_writer(&mut *out, &scan.processes)?;
+        crate::render::safe::write_json(out, &scan.processes)?;
         writeln!(out)?;
     } else {
         table(&scan.processes, out)?;
@@ -78,6 +79,7 @@ fn table(procs: &[GoProcess], out: &mut dyn Write) -> io::Result<()> {
             (Some(m), _) => m.clone(),
             (None, _) => p.path.clone(),
         };
+        let module = text(&module);
         let mut notes = Vec::new();
         if p.ns_pids.len() > 1 {
             notes.push(format!("pid {} in its namespace", p.ns_pids[p.ns_pids.len() - 1]));
@@ -89,7 +91,14 @@ fn table(procs: &[GoProcess], out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "{:>7} {:>7} {:>7}  {:<10} {:<16} {:<32} {}{}",
-            p.pid, p.ppid, p.threads, p.go_version, p.name, module, p.exe, notes
+            p.pid,
+            p.ppid,
+            p.threads,
+            text(&p.go_version),
+            text(&p.name),
+            module,
+            text(&p.exe),
+            notes
         )?;
     }
     Ok(())

@@ -5,6 +5,7 @@ use crate::analyze::diff;
 use crate::analyze::filter::{self, Filter};
 use crate::analyze::group::{self, GroupBy};
 use crate::render;
+use crate::render::safe::text;
 use crate::snapshot::{Goroutine, Snapshot};
 use clap::{Args, ValueEnum};
 use std::io::{self, Write};
@@ -243,7 +244,7 @@ pub fn diff_by(a: &Snapshot, b: &Snapshot, f: &Filter, by: &GroupBy, out: &mut d
             (x, y) if y > x => "grew",
             _ => "shrank",
         };
-        writeln!(out, "\n{:+} {} ({} -> {}) [{}]", c.delta(), what, c.before, c.after, c.example.state)?;
+        writeln!(out, "\n{:+} {} ({} -> {}) [{}]", c.delta(), what, c.before, c.after, text(&c.example.state))?;
         describe(c.example, by, out)?;
     }
     Ok(())
@@ -252,13 +253,13 @@ pub fn diff_by(a: &Snapshot, b: &Snapshot, f: &Filter, by: &GroupBy, out: &mut d
 /// A group's identity in a few lines: its key, or the representative's shown frames.
 pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
     if *by != GroupBy::Stack {
-        return writeln!(out, "    {}", group::key(g, by));
+        return writeln!(out, "    {}", text(&group::key(g, by)));
     }
     for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
-        writeln!(out, "    {}\n        {}:{}", crate::unwind::symbolize::print_name(&f.function), f.file, f.line)?;
+        writeln!(out, "    {}\n        {}:{}", text(&crate::unwind::symbolize::print_name(&f.function)), text(&f.file), f.line)?;
     }
     if let Some(c) = &g.created_by {
-        writeln!(out, "    created by {}\n        {}:{}", c.function, c.file, c.line)?;
+        writeln!(out, "    created by {}\n        {}:{}", text(&c.function), text(&c.file), c.line)?;
     }
     Ok(())
 }

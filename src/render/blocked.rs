@@ -2,6 +2,7 @@
 //! state, its waiters grouped by what they wait for, and a short list of suspects (objects
 //! with the most waiters) first.
 
+use super::safe::text;
 use crate::snapshot::{Goroutine, Snapshot, SyncObject};
 use std::io::{self, Write};
 
@@ -22,7 +23,7 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
         for o in objects.iter().take(SUSPECTS) {
             let members: Vec<&&Goroutine> = gs.iter().filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr)).collect();
             let minutes = members.iter().map(|g| g.wait_minutes).max().unwrap_or(0);
-            write!(out, "  {} at {:#x}: {} waiter{}", o.kind, o.addr, members.len(), if members.len() == 1 { "" } else { "s" })?;
+            write!(out, "  {} at {:#x}: {} waiter{}", text(&o.kind), o.addr, members.len(), if members.len() == 1 { "" } else { "s" })?;
             if minutes > 0 {
                 write!(out, ", blocked up to {minutes} minutes")?;
             }
@@ -31,9 +32,9 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
     }
     for o in &objects {
         writeln!(out)?;
-        write!(out, "{} at {:#x}", o.kind, o.addr)?;
+        write!(out, "{} at {:#x}", text(&o.kind), o.addr)?;
         if !o.summary.is_empty() {
-            write!(out, " ({})", o.summary)?;
+            write!(out, " ({})", text(&o.summary))?;
         }
         if o.kind == "chan" {
             let n = |s: &str| gs.iter().filter(|g| g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr)).count();
@@ -52,7 +53,7 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
                 .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
                 .map(|g| g.id)
                 .collect();
-            write!(out, "    {} goroutine{} in {st}:", ids.len(), if ids.len() == 1 { "" } else { "s" })?;
+            write!(out, "    {} goroutine{} in {}:", ids.len(), if ids.len() == 1 { "" } else { "s" }, text(st))?;
             for id in ids.iter().take(MAX_IDS) {
                 write!(out, " {id}")?;
             }
@@ -82,7 +83,7 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
         writeln!(out)?;
         write!(out, "{} goroutine{} blocked on an object goroscope could not identify:", unknown.len(), if unknown.len() == 1 { "" } else { "s" })?;
         for g in unknown.iter().take(MAX_IDS) {
-            write!(out, " {} [{}]", g.id, g.state)?;
+            write!(out, " {} [{}]", g.id, text(&g.state))?;
         }
         if unknown.len() > MAX_IDS {
             write!(out, " (+{} more)", unknown.len() - MAX_IDS)?;

@@ -1,6 +1,7 @@
 //! delve's `bt`: numbered frames, `N  0xpc in func` / `at file:line`.
 
 use super::color::Palette;
+use super::safe::text;
 use crate::snapshot::Goroutine;
 use std::io::{self, Write};
 
@@ -27,17 +28,17 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
     let p = opts.palette;
     for (i, f) in g.frames.iter().take(shown).enumerate() {
         writeln!(out, "{pad}{i:>width$}  {:#018x} in {}", f.pc, p.function(&f.function, &f.function))?;
-        writeln!(out, "{pad}{:width$}     at {}:{}", "", f.file, f.line)?;
+        writeln!(out, "{pad}{:width$}     at {}:{}", "", text(&f.file), f.line)?;
         if opts.full {
             let args = if f.inlined { "(inlined)" } else if f.args.is_empty() { "(none)" } else { &f.args };
-            writeln!(out, "{pad}{:width$}         args: {args}", "")?;
+            writeln!(out, "{pad}{:width$}         args: {}", "", text(args))?;
         }
     }
     if shown < g.frames.len() {
         writeln!(out, "{pad}(... {} more frames)", g.frames.len() - shown)?;
     }
     if let Some(e) = &g.stack_error {
-        writeln!(out, "{pad}(truncated: {e})")?;
+        writeln!(out, "{pad}(truncated: {})", text(e))?;
     }
     Ok(())
 }

@@ -45,8 +45,10 @@ impl Palette {
         Palette { on: when.enabled() }
     }
 
+    /// `s` made safe ([`super::safe::text`]: it names things from outside goroscope), painted.
     fn paint(self, code: &str, s: &str) -> String {
-        if self.on { format!("{code}{s}{RESET}") } else { s.to_string() }
+        let s = super::safe::text(s);
+        if self.on { format!("{code}{s}{RESET}") } else { s.into_owned() }
     }
 
     /// `s` in the style of the frame of `function`: highlighted for the program's own code,

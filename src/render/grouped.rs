@@ -2,6 +2,7 @@
 //! goroutine ids (abbreviated) and creator; largest group first. Like pprof's `debug=1`, but
 //! in traceback shape.
 
+use super::safe::text;
 use crate::analyze::group::{Group, GroupBy};
 use crate::unwind::symbolize::print_name;
 use std::io::{self, Write};
@@ -18,7 +19,7 @@ pub fn render(groups: &[Group<'_>], by: &GroupBy, total: usize, out: &mut dyn Wr
         if *by == GroupBy::Stack {
             stack(grp, out)?;
         } else {
-            writeln!(out, "    {}", grp.key)?;
+            writeln!(out, "    {}", text(&grp.key))?;
         }
     }
     Ok(())
@@ -27,7 +28,7 @@ pub fn render(groups: &[Group<'_>], by: &GroupBy, total: usize, out: &mut dyn Wr
 /// `N goroutines [state, M-N minutes]: ids`.
 fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     let n = grp.members.len();
-    write!(out, "{n} goroutine{} [{}", if n == 1 { "" } else { "s" }, grp.states().join(" | "))?;
+    write!(out, "{n} goroutine{} [{}", if n == 1 { "" } else { "s" }, text(&grp.states().join(" | ")))?;
     match grp.minutes() {
         (0, 0) => {}
         (lo, hi) if lo == hi => write!(out, ", {lo} minutes")?,
@@ -52,11 +53,11 @@ fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     let shown: Vec<_> = g.frames.iter().filter(|f| !f.hidden).collect();
     let frames = if shown.is_empty() { g.frames.iter().collect() } else { shown };
     for f in frames {
-        writeln!(out, "    {}", print_name(&f.function))?;
-        writeln!(out, "        {}:{}", f.file, f.line)?;
+        writeln!(out, "    {}", text(&print_name(&f.function)))?;
+        writeln!(out, "        {}:{}", text(&f.file), f.line)?;
     }
     if let Some(e) = &g.stack_error {
-        writeln!(out, "    (stack truncated: {e})")?;
+        writeln!(out, "    (stack truncated: {})", text(e))?;
     }
     if let Some(c) = g.created_by.as_ref().filter(|c| !c.hidden) {
         let parents: Vec<u64> = {
@@ -65,14 +66,14 @@ fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
             p.dedup();
             p
         };
-        write!(out, "    created by {}", print_name(&c.function))?;
+        write!(out, "    created by {}", text(&print_name(&c.function)))?;
         match parents.as_slice() {
             [] => {}
             [one] => write!(out, " in goroutine {one}")?,
             many => write!(out, " in {} goroutines", many.len())?,
         }
         writeln!(out)?;
-        writeln!(out, "        {}:{}", c.file, c.line)?;
+        writeln!(out, "        {}:{}", text(&c.file), c.line)?;
     }
     Ok(())
 }

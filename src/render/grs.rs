@@ -3,6 +3,7 @@
 
 use super::bt;
 use super::color::Palette;
+use super::safe::text;
 use crate::snapshot::{Goroutine, Loc};
 use std::io::{self, Write};
 
@@ -53,7 +54,7 @@ pub fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
     let mut s = format!("Goroutine {} - {}: ", g.id, loc.title());
     match g.location(loc) {
         Some(l) if l.file.is_empty() => s.push_str(&p.function(&l.function, &l.function)),
-        Some(l) => s.push_str(&format!("{}:{} {} ({:#x})", l.file, l.line, p.function(&l.function, &l.function), l.pc)),
+        Some(l) => s.push_str(&format!("{}:{} {} ({:#x})", text(&l.file), l.line, p.function(&l.function, &l.function), l.pc)),
         None => s.push('?'),
     }
     if let Some(t) = g.thread {

@@ -25,6 +25,6 @@ pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Re
         snapshot: Part<'a>,
     }
     let snapshot = Part { meta: &snap.meta, goroutines: gs, threads: &snap.threads, objects: &snap.objects };
-    serde_json::to_writer(&mut *out, &Doc { format: FORMAT, version: VERSION, snapshot })?;
+    super::safe::write_json(out, &Doc { format: FORMAT, version: VERSION, snapshot })?;
     writeln!(out)
 }

@@ -9,4 +9,5 @@ pub mod grouped;
 pub mod grs;
 pub mod json;
 pub mod pprof;
+pub mod safe;
 pub mod traceback;

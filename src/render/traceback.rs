@@ -2,6 +2,7 @@
 //! target's Go version (`goroutineheader`, `traceback1`, `traceback2`, `printcreatedby1` in
 //! `src/runtime/traceback.go`), so panicparse and goroutine-inspect read it.
 
+use super::safe::{maybe_quoted, quoted, text, write_text};
 use crate::snapshot::{Frame, Goroutine, Meta};
 use crate::unwind::symbolize::print_name;
 use crate::version::GoVersion;
@@ -96,15 +97,15 @@ pub fn body<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: 
         }
     }
     if let Some(e) = &g.stack_error {
-        writeln!(out, "\t...stack truncated by goroscope: {e}")?;
+        writeln!(out, "\t...stack truncated by goroscope: {}", text(e))?;
     }
     if let Some(c) = &g.created_by {
         if !c.hidden || opts.level >= 2 {
-            write!(out, "created by {}", print_name(&c.function))?;
+            write!(out, "created by {}", text(&print_name(&c.function)))?;
             if g.parent_id != 0 && v.at_least(21) {
                 write!(out, " in goroutine {}", g.parent_id)?;
             }
-            write!(out, "\n\t{}:{}", c.file, c.line)?;
+            write!(out, "\n\t{}:{}", text(&c.file), c.line)?;
             if c.pc > c.entry {
                 write!(out, " +{:#x}", c.pc - c.entry)?;
             }
@@ -124,7 +125,7 @@ pub fn header<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out
             None => write!(out, " m=nil")?,
         }
     }
-    write!(out, " [{}", g.state)?;
+    write!(out, " [{}", text(&g.state))?;
     if g.status == crate::runtime::status::LEAKED && v.at_least(26) {
         write!(out, " (leaked)")?;
     }
@@ -160,41 +161,13 @@ pub fn header<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out
     writeln!(out, ":")
 }
 
-/// `tracebackStringNeedsQuoting`, then `printquoted`.
-fn maybe_quoted(s: &str) -> String {
-    let plain = s.chars().all(|r| r.is_ascii_alphanumeric() || matches!(r, '.' | '/' | '_'));
-    if plain { s.to_string() } else { quoted(s) }
-}
-
-/// The runtime's `printquoted`: only printable ASCII passes unescaped.
-fn quoted(s: &str) -> String {
-    let mut o = String::from("\"");
-    for r in s.chars() {
-        match r {
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            '\\' | '"' => {
-                o.push('\\');
-                o.push(r);
-            }
-            ' '..='~' => o.push(r),
-            _ if (r as u32) < 127 => o.push_str(&format!("\\x{:02x}", r as u32)),
-            _ if (r as u32) < 0x1_0000 => o.push_str(&format!("\\u{:04x}", r as u32)),
-            _ => o.push_str(&format!("\\U{:08x}", r as u32)),
-        }
-    }
-    o.push('"');
-    o
-}
-
 fn frame<W: Write + ?Sized>(f: &Frame, opts: Options, out: &mut W) -> io::Result<()> {
     // Written piece by piece: a dump prints millions of these lines.
-    out.write_all(print_name(&f.function).as_bytes())?;
+    write_text(out, &print_name(&f.function))?;
     out.write_all(b"(")?;
-    out.write_all(f.args.as_bytes())?;
+    write_text(out, &f.args)?;
     out.write_all(b")\n\t")?;
-    out.write_all(f.file.as_bytes())?;
+    write_text(out, &f.file)?;
     out.write_all(b":")?;
     let mut buf = [0u8; 20];
     out.write_all(decimal(u64::from(f.line), &mut buf))?;

@@ -80,22 +80,8 @@ impl Env for LiveEnv<'_> {
     }
 
     fn source(&self, path: &str) -> Result<String, String> {
-        read_source(path, self.live.proc.pid())
+        crate::target::ns::read_target_file(self.live.proc.pid(), path)
     }
-}
-
-/// Most bytes of a source file read for `list`.
-const MAX_SOURCE: u64 = 16 << 20;
-
-/// A source file as the binary names it, read in the target's root (`/proc/PID/root`, a
-/// container's file system) or else here ([`crate::target::ns::open_source`]).
-fn read_source(path: &str, pid: i32) -> Result<String, String> {
-    use std::io::Read;
-    let file = crate::target::ns::open_source(pid, std::path::Path::new(path))
-        .map_err(|e| format!("{path}: {e} (in /proc/{pid}/root and here)"))?;
-    let mut s = String::new();
-    file.take(MAX_SOURCE).read_to_string(&mut s).map_err(|e| format!("{path}: {e}"))?;
-    Ok(s)
 }
 
 /// What the main thread waits for.

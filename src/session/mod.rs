@@ -9,6 +9,7 @@ pub mod front;
 use crate::analyze::filter::{Cond, Filter};
 use crate::analyze::group::{self, GroupBy};
 use crate::render::color::Palette;
+use crate::render::safe::{go_quote, text};
 use crate::render::{blocked, bt, grs};
 use crate::snapshot::{Goroutine, Loc, Snapshot};
 use regex::Regex;
@@ -35,7 +36,8 @@ pub struct State {
 pub trait Env {
     /// Takes a new snapshot of the target (`refresh`), returning it and a one-line report.
     fn refresh(&mut self) -> Result<(Snapshot, String), String>;
-    /// The text of a source file of the target, read locally or through `/proc/PID/root`.
+    /// The text of a source file of the target, read in its own file system as its user
+    /// ([`crate::target::ns::read_target_file`]).
     fn source(&self, path: &str) -> Result<String, String>;
 }
 
@@ -65,7 +67,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
     (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
-    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary, locally or through /proc/PID/root (the target's own file system)."),
+    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only."),
     (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
     (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
     (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
@@ -229,7 +231,7 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
         let p = st.palette;
         let loc = |l: Loc| match g.location(l) {
             Some(x) if x.file.is_empty() => p.function(&x.function, &x.function),
-            Some(x) => format!("{}:{} {} ({:#x})", x.file, x.line, p.function(&x.function, &x.function), x.pc),
+            Some(x) => format!("{}:{} {} ({:#x})", text(&x.file), x.line, p.function(&x.function, &x.function), x.pc),
             None => "?".into(),
         };
         let mut s = format!("Goroutine {}:\n", g.id);
@@ -237,12 +239,12 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
             s.push_str(&format!("\t{}: {}\n", l.title(), loc(l)));
         }
         let minutes = if g.wait_minutes >= 1 { format!(", {} minutes", g.wait_minutes) } else { String::new() };
-        s.push_str(&format!("\tState: {}{minutes}\n", g.state));
+        s.push_str(&format!("\tState: {}{minutes}\n", text(&g.state)));
         if let Some(t) = g.thread {
             s.push_str(&format!("\tThread: {t}\n"));
         }
         if !g.labels.is_empty() {
-            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
             s.push_str(&format!("\tLabels: {}\n", l.join(", ")));
         }
         w(out.write_all(s.as_bytes()))?;
@@ -310,16 +312,16 @@ fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::i
     if let Some(top) = g.frames.first()
         && !(is_list && st.frame > 0)
     {
-        writeln!(out, "> {}() {}:{} (PC: {:#x})", p.function(&top.function, &top.function), top.file, top.line, top.pc)?;
+        writeln!(out, "> {}() {}:{} (PC: {:#x})", p.function(&top.function, &top.function), text(&top.file), top.line, top.pc)?;
     }
     if is_list && st.frame > 0 {
-        writeln!(out, "Goroutine {} frame {} at {}:{} (PC: {:#x})", g.id, st.frame, f.file, f.line, f.pc)?;
+        writeln!(out, "Goroutine {} frame {} at {}:{} (PC: {:#x})", g.id, st.frame, text(&f.file), f.line, f.pc)?;
     } else if !is_list {
-        writeln!(out, "Frame {}: {}:{} (PC: {:x})", st.frame, f.file, f.line, f.pc)?;
+        writeln!(out, "Frame {}: {}:{} (PC: {:x})", st.frame, text(&f.file), f.line, f.pc)?;
     }
     match env.source(&f.file) {
         Ok(text) => source_lines(&text, f.line, p, out),
-        Err(e) => writeln!(out, "(no source: {e})"),
+        Err(e) => writeln!(out, "(no source: {})", text(&e)),
     }
 }
 
@@ -329,7 +331,7 @@ fn source_lines(text: &str, line: u32, p: Palette, out: &mut dyn Write) -> std::
     for (i, l) in text.lines().enumerate().skip(first as usize - 1).take((line + LIST_CONTEXT + 1 - first) as usize) {
         let n = i as u32 + 1;
         let arrow = if n == line { p.mark("=>") } else { "  ".into() };
-        writeln!(out, "{arrow}{n:>4}:\t{l}")?;
+        writeln!(out, "{arrow}{n:>4}:\t{}", crate::render::safe::source_line(l))?;
     }
     Ok(())
 }
@@ -342,7 +344,7 @@ pub fn threads(snap: &Snapshot, selected: Option<i32>, p: Palette, out: &mut dyn
     for t in ts {
         let mark = if selected == Some(t.tid) { "* " } else { "  " };
         match &t.function {
-            Some(f) => write!(out, "{mark}Thread {} at {:#x} {}:{} {}", t.tid, t.pc, t.file, t.line, p.function(f, f))?,
+            Some(f) => write!(out, "{mark}Thread {} at {:#x} {}:{} {}", t.tid, t.pc, text(&t.file), t.line, p.function(f, f))?,
             None => write!(out, "{mark}Thread {} at {:#x} (not Go code)", t.tid, t.pc)?,
         }
         match t.goid {
@@ -455,7 +457,7 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
         for g in gs {
             grs::list(&[g], opts, indent, out)?;
             if a.labels && !g.labels.is_empty() {
-                let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+                let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
                 writeln!(out, "{indent}\tLabels: {}", l.join(", "))?;
             }
         }
@@ -469,7 +471,7 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
                 if i > 0 {
                     writeln!(out)?;
                 }
-                writeln!(out, "{}", group_title(grp.representative(), by, &grp.key))?;
+                writeln!(out, "{}", text(&group_title(grp.representative(), by, &grp.key)))?;
                 let shown: Vec<&Goroutine> = grp.members.iter().copied().take(GROUP_MEMBERS).collect();
                 with_labels(&shown, "\t", out)?;
                 writeln!(out, "\tTotal: {}", grp.members.len())?;

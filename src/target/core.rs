@@ -46,6 +46,8 @@ pub const PRSTATUS_PID: usize = 32;
 pub const PRSTATUS_CURSIG: usize = 12;
 /// Offset of `pr_reg` in a 64-bit `elf_prstatus`.
 pub const PRSTATUS_REG: usize = 112;
+/// Offset of `pr_uid` (then `pr_gid`) in a 64-bit `elf_prpsinfo`.
+pub const PRPSINFO_UID: usize = 16;
 /// Offset of `pr_pid` in a 64-bit `elf_prpsinfo`.
 pub const PRPSINFO_PID: usize = 24;
 /// Offset of `pr_fname` (16 bytes) in a 64-bit `elf_prpsinfo`.
@@ -116,6 +118,12 @@ pub enum CoreError {
         /// A path the core names, if any.
         named: Option<String>,
     },
+    /// The executable the core names may not be opened as the core's process's user, or is
+    /// not a regular file.
+    ExeRefused {
+        /// Why, with the path.
+        why: String,
+    },
     /// The executable given or found does not belong to this core.
     ExeMismatch {
         /// The executable.
@@ -160,6 +168,7 @@ impl fmt::Display for CoreError {
                 f,
                 "the core's executable {p} is not on this machine; pass the program's binary with --exe"
             ),
+            CoreError::ExeRefused { why } => write!(f, "the core's executable {why}; pass the program's binary with --exe"),
             CoreError::NoExecutable { named: None } => {
                 write!(
                     f,
@@ -218,6 +227,7 @@ pub struct CoreFile {
     auxv: Vec<(u64, u64)>,
     pid: Option<i32>,
     fname: Option<String>,
+    ids: Option<(u32, u32)>,
     problems: Vec<String>,
 }
 
@@ -465,6 +475,7 @@ struct Parsed {
     auxv: Vec<(u64, u64)>,
     pid: Option<i32>,
     fname: Option<String>,
+    ids: Option<(u32, u32)>,
 }
 
 impl CoreFile {
@@ -600,6 +611,7 @@ impl CoreFile {
                         core.pid = u32_at(desc, PRPSINFO_PID)
                             .map(|p| p as i32)
                             .filter(|&p| p > 0);
+                        core.ids = u32_at(desc, PRPSINFO_UID).zip(u32_at(desc, PRPSINFO_UID + 4));
                         core.fname = desc
                             .get(PRPSINFO_FNAME..PRPSINFO_FNAME + 16)
                             .map(c_string)
@@ -644,6 +656,7 @@ impl CoreFile {
             auxv: core.auxv,
             pid: core.pid,
             fname: core.fname,
+            ids: core.ids,
             problems,
         })
     }
@@ -692,6 +705,11 @@ impl CoreFile {
     /// The process id (`NT_PRPSINFO`, else the first thread's).
     pub fn pid(&self) -> Option<i32> {
         self.pid
+    }
+
+    /// The process's user and group (`pr_uid`, `pr_gid` of `NT_PRPSINFO`).
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        self.ids
     }
 
     /// The command name (`pr_fname`, at most 15 bytes).

@@ -102,10 +102,10 @@ fn parse_monotonic(text: &str) -> Option<i64> {
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
-/// Where goroscope can open a file the target names by `path` (a source file in its pcln
-/// table, for `list`): the same path under `/proc/PID/root`, which is the target's root
-/// directory even in another mount namespace (a container's image). A relative path
-/// (`-trimpath` builds) is resolved against the target's working directory, `/proc/PID/cwd`.
+/// Where the target's file `path` is seen from goroscope: the same path under
+/// `/proc/PID/root`, which is the target's root directory even in another mount namespace (a
+/// container's image). A relative path (`-trimpath` builds) is taken from the target's working
+/// directory, `/proc/PID/cwd`.
 pub fn target_path(pid: i32, path: &Path) -> PathBuf {
     match path.strip_prefix("/") {
         Ok(rel) => PathBuf::from(format!("/proc/{pid}/root")).join(rel),
@@ -113,10 +113,157 @@ pub fn target_path(pid: i32, path: &Path) -> PathBuf {
     }
 }
 
-/// The target's source file `path`, opened through [`target_path`]; when the target's root
-/// does not have it (a container image holds no sources), goroscope's own filesystem.
-pub fn open_source(pid: i32, path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(target_path(pid, path)).or_else(|e| if path.is_absolute() { std::fs::File::open(path) } else { Err(e) })
+/// Most bytes read of a file a binary names (a source file for `list`).
+pub const MAX_NAMED_FILE: u64 = 16 << 20;
+/// Most supplementary groups taken from `/proc/PID/status` (the kernel's `NGROUPS_MAX`).
+const MAX_GROUPS: usize = 65536;
+
+/// The user and groups a file is opened as: the target's filesystem ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    /// Filesystem uid.
+    pub uid: u32,
+    /// Filesystem gid.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl Ids {
+    /// The ids of process `pid`: the fsuid and fsgid (fourth fields of `Uid:` and `Gid:`) and
+    /// `Groups:` of `/proc/PID/status`.
+    pub fn of_process(pid: i32) -> Result<Ids, String> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+        parse_ids(&s).ok_or_else(|| format!("/proc/{pid}/status: no Uid, Gid or Groups line"))
+    }
+}
+
+fn parse_ids(status: &str) -> Option<Ids> {
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+    let fs = |name: &str| field(name)?.split_whitespace().nth(3)?.parse().ok();
+    let groups = field("Groups:")?.split_whitespace().take(MAX_GROUPS).map(|g| g.parse().ok()).collect::<Option<Vec<u32>>>()?;
+    Some(Ids { uid: fs("Uid:")?, gid: fs("Gid:")?, groups })
+}
+
+/// Opens a file the target's binary names (`path`, resolved inside `root`, the target's root
+/// directory) with no more rights than `ids` have, and only when it is a regular file:
+///
+/// - on a thread of its own that takes `ids` as its filesystem ids and supplementary groups
+///   (`setfsuid`, `setfsgid`, `setgroups` act on the calling thread only), so a root goroscope
+///   opens nothing the target's user could not;
+/// - `openat2` with `RESOLVE_IN_ROOT`: `..` and symlinks, absolute ones included, never
+///   leave `root`, and no `/proc` magic link is followed;
+/// - first as `O_PATH` (opening a FIFO would block, opening a device can act on it), then
+///   reopened for reading only if it is a regular file.
+///
+/// Errors are one line: the path, and why.
+pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::File, String> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.display();
+    let root_dir = std::fs::File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{name}: a NUL byte in the path"))?;
+    let opened = std::thread::scope(|s| {
+        s.spawn(|| -> Result<OwnedFd, String> {
+            take_ids(ids)?;
+            let how = OpenHow { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+            // SAFETY: openat2 reads the path and `how` (its size given) and returns a new fd.
+            let fd = unsafe {
+                libc::syscall(libc::SYS_openat2, root_dir.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            };
+            if fd < 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::ENOSYS) => format!("{name}: openat2 is not available (Linux 5.6 or later is needed to open it safely)"),
+                    Some(libc::EXDEV) | Some(libc::ELOOP) => format!("{name}: refused, its path leaves the target's root or crosses a /proc link"),
+                    _ => format!("{name}: {e}"),
+                });
+            }
+            // SAFETY: fd was just returned by openat2 and is owned by nothing else.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            let kind = std::fs::File::from(fd.try_clone().map_err(|e| format!("{name}: {e}"))?)
+                .metadata()
+                .map_err(|e| format!("{name}: {e}"))?
+                .file_type();
+            if !kind.is_file() {
+                return Err(format!("{name}: refused, not a regular file (a {})", kind_name(kind)));
+            }
+            // Reopening the O_PATH descriptor checks read permission with this thread's ids.
+            let reopened = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+                .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .map_err(|e| format!("{name}: {e} (as uid {} gid {})", ids.uid, ids.gid))?;
+            Ok(OwnedFd::from(reopened))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(format!("{name}: the opening thread failed")))
+    })?;
+    Ok(std::fs::File::from(opened))
+}
+
+/// `struct open_how` of `openat2(2)`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Makes `ids` the calling thread's filesystem ids and groups (raw system calls: the libc
+/// wrappers of `setgroups` change every thread). A goroscope that may not take them (not
+/// root, and not the target's user) refuses: it would open with rights of its own.
+fn take_ids(ids: &Ids) -> Result<(), String> {
+    // SAFETY: these calls change only this thread's credentials; the thread ends after the open.
+    unsafe {
+        // EPERM when goroscope is not root: its own groups stay, checked below by uid.
+        libc::syscall(libc::SYS_setgroups, ids.groups.len(), ids.groups.as_ptr());
+        libc::syscall(libc::SYS_setfsgid, ids.gid);
+        libc::syscall(libc::SYS_setfsuid, ids.uid);
+        // Each returns the previous value: calling them with -1 (never valid) reads it.
+        let uid = libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32;
+        let gid = libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32;
+        if uid != ids.uid || gid != ids.gid {
+            return Err(format!("cannot take the target's user and group ({}:{}) to open its files", ids.uid, ids.gid));
+        }
+    }
+    Ok(())
+}
+
+/// What a file that is not a regular one is.
+fn kind_name(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
+
+/// The text of the target's file `path` (a source file for `list`), opened by
+/// [`open_confined`] in the target's root (`/proc/PID/root`; a relative path inside its working
+/// directory, `/proc/PID/cwd`) as the target's user, at most [`MAX_NAMED_FILE`] bytes of it.
+pub fn read_target_file(pid: i32, path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let ids = Ids::of_process(pid)?;
+    let root = if path.starts_with('/') { "root" } else { "cwd" };
+    let file = open_confined(Path::new(&format!("/proc/{pid}/{root}")), Path::new(path), &ids)?;
+    let mut b = Vec::new();
+    file.take(MAX_NAMED_FILE).read_to_end(&mut b).map_err(|e| format!("{path}: {e}"))?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Whether the target is in another user namespace than goroscope: their `/proc/PID/ns/user`
@@ -169,15 +316,27 @@ mod tests {
     }
 
     #[test]
+    fn ids() {
+        let ids = parse_ids("Uid:\t1000\t1000\t1000\t1001\nGid:\t5\t5\t5\t6\nGroups:\t5 27 \n").unwrap();
+        assert_eq!(ids, Ids { uid: 1001, gid: 6, groups: vec![5, 27] });
+        assert_eq!(parse_ids("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n").unwrap().groups, Vec::<u32>::new());
+        assert!(parse_ids("Uid:\t0\n").is_none());
+    }
+
+    #[test]
     fn paths() {
         assert_eq!(target_path(7, Path::new("/src/main.go")), PathBuf::from("/proc/7/root/src/main.go"));
         assert_eq!(target_path(7, Path::new("example.com/x/main.go")), PathBuf::from("/proc/7/cwd/example.com/x/main.go"));
         let me = std::process::id() as i32;
         let this = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/target/ns.rs");
-        let mut f = open_source(me, &this).unwrap();
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut f, &mut s).unwrap();
-        assert!(s.contains("fn open_source"));
-        assert!(open_source(me, Path::new("/no/such/file.go")).is_err());
+        let s = read_target_file(me, this.to_str().unwrap()).unwrap();
+        assert!(s.contains("fn open_confined"));
+        // Relative (-trimpath) paths are read in the working directory (cargo runs tests in the
+        // crate's), and `..` stays inside it.
+        assert!(read_target_file(me, "Cargo.toml").unwrap().contains("[package]"));
+        assert_eq!(read_target_file(me, "../../Cargo.toml").unwrap(), read_target_file(me, "Cargo.toml").unwrap());
+        assert!(read_target_file(me, "/no/such/file.go").unwrap_err().starts_with("/no/such/file.go: "));
+        assert_eq!(read_target_file(me, "/dev/null").unwrap_err(), "/dev/null: refused, not a regular file (a character device)");
+        assert!(read_target_file(me, "/proc/self/root/etc/hostname").unwrap_err().contains("refused"));
     }
 }

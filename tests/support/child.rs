@@ -161,21 +161,32 @@ impl Child {
 
     /// The fixture's own `runtime.Stack(buf, true)`, without trailing newlines.
     pub fn stack(&mut self) -> Result<String, String> {
-        self.send("stack")?;
-        let first = self.recv_line("BEGIN STACK")?;
-        if first != "BEGIN STACK" {
-            return Err(self.failure(&format!("want BEGIN STACK, got {first:?}")));
+        let text = self.block("stack", "STACK")?;
+        Ok(text.trim_end_matches('\n').to_string())
+    }
+
+    /// Sends `cmd` and returns the lines between `BEGIN <name>` and `END <name>`.
+    fn block(&mut self, cmd: &str, name: &str) -> Result<String, String> {
+        self.send(cmd)?;
+        let (begin, end) = (format!("BEGIN {name}"), format!("END {name}"));
+        let first = self.recv_line(&begin)?;
+        if first != begin {
+            return Err(self.failure(&format!("want {begin}, got {first:?}")));
         }
         let mut text = String::new();
         loop {
-            let line = self.recv_line("END STACK")?;
-            if line == "END STACK" {
-                break;
+            let line = self.recv_line(&end)?;
+            if line == end {
+                return Ok(text);
             }
             text.push_str(&line);
             text.push('\n');
         }
-        Ok(text.trim_end_matches('\n').to_string())
+    }
+
+    /// The fixture's own goroutine profile at debug=1 (`pprof.Lookup("goroutine").WriteTo(w, 1)`).
+    pub fn pprof_debug1(&mut self) -> Result<String, String> {
+        self.block("pprof1", "PPROF1")
     }
 
     /// `ping` → `PONG`: the fixture's main goroutine still runs.

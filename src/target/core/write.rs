@@ -15,7 +15,7 @@
 //! the process is stopped, and writing to disk in the window would lengthen the pause).
 
 use super::{
-    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRSTATUS_PID,
+    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID, PRSTATUS_PID,
     PRSTATUS_REG,
 };
 use crate::arch::{Arch, Regs};
@@ -135,6 +135,8 @@ pub struct Captured {
     pub cmdline: String,
     /// Parent pid.
     pub ppid: i32,
+    /// Real uid and gid (`Uid:`, `Gid:` of `/proc/PID/status`), as the kernel's `pr_uid`.
+    pub ids: (u32, u32),
 }
 
 impl Captured {
@@ -230,6 +232,14 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let real = |name: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
+    let ids = (real("Uid:"), real("Gid:"));
     Ok(Captured {
         arch,
         pid,
@@ -246,6 +256,7 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
             .trim_end()
             .to_string(),
         ppid,
+        ids,
     })
 }
 
@@ -323,6 +334,8 @@ fn prpsinfo(c: &Captured) -> Vec<u8> {
     d[1] = b'R'; // pr_sname
     d[PRPSINFO_PID..PRPSINFO_PID + 4].copy_from_slice(&c.pid.to_le_bytes());
     d[PRPSINFO_PID + 4..PRPSINFO_PID + 8].copy_from_slice(&c.ppid.to_le_bytes());
+    d[PRPSINFO_UID..PRPSINFO_UID + 4].copy_from_slice(&c.ids.0.to_le_bytes());
+    d[PRPSINFO_UID + 4..PRPSINFO_UID + 8].copy_from_slice(&c.ids.1.to_le_bytes());
     let name = c.comm.as_bytes();
     let n = name.len().min(15);
     d[PRPSINFO_FNAME..PRPSINFO_FNAME + n].copy_from_slice(&name[..n]);
@@ -494,6 +507,7 @@ mod tests {
             comm: "x".into(),
             cmdline: "/bin/x a".into(),
             ppid: 1,
+            ids: (0, 0),
         };
         let dir = std::env::temp_dir().join(format!("goroscope-core-write-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
