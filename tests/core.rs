@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::crash::{compare_crash, crash_oracle};
+use support::compare::compare_crash;
+use support::traceback::signal_traceback_text;
 use support::{Flavor, TempDir, Toolchain};
 
 
@@ -189,7 +190,7 @@ fn crash_and_compare_in(
             out.status, out.stderr
         ));
     }
-    compare_crash(&out.stdout, &crash_oracle(&c.stderr), minor < 22)
+    compare_crash(&out.stdout, &signal_traceback_text(&c.stderr), minor < 22)
         .map_err(|e| format!("{name}:\n{e}"))?;
     Ok(true)
 }

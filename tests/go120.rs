@@ -32,7 +32,8 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::crash::{compare_crash, crash_oracle};
+use support::compare::compare_crash;
+use support::traceback::signal_traceback_text;
 use support::{Goroutine, Guard, TempDir, Traceback};
 
 /// The esbuild versions read; keep in step with `scripts/install-esbuild.sh`.
@@ -724,7 +725,7 @@ fn live_one(version: &str) -> Result<String, String> {
         .collect();
     support::check_running(es.pid())?;
     let stderr = es.quit();
-    let oracle_text = crash_oracle(&stderr);
+    let oracle_text = signal_traceback_text(&stderr);
     let oracle = support::parse_strict(&oracle_text)
         .map_err(|e| format!("the runtime's traceback: {e}\n{stderr}"))?;
 
@@ -850,7 +851,7 @@ fn core_one(version: &str, arm64: bool) -> Result<String, String> {
             out.status, out.stderr
         ));
     }
-    let oracle = crash_oracle(&stderr);
+    let oracle = signal_traceback_text(&stderr);
     compare_crash(&out.stdout, &oracle, true).map_err(|e| {
         format!("esbuild {version} {arch} ({go}) core:\n{e}\n\nthe crash traceback:\n{oracle}")
     })?;

@@ -8,7 +8,6 @@
 
 pub mod child;
 pub mod compare;
-pub mod crash;
 pub mod fixture;
 pub mod procs;
 pub mod require;

@@ -133,6 +133,12 @@ pub fn parse_strict(text: &str) -> Result<Traceback, String> {
 /// (`rax`, `r0`, `x0`, or a `-----` between threads of a crash) are left out, and so is
 /// goroutine 0 (the signal thread's g0, which is not in `allgs`).
 pub fn signal_traceback(stderr: &str) -> Result<Traceback, String> {
+    parse_strict(&signal_traceback_text(stderr)).map_err(|e| format!("the signal traceback: {e}\n{stderr}"))
+}
+
+/// The text of [`signal_traceback`]: its goroutines as the runtime printed them, separated by
+/// blank lines, without the preamble, the register dumps and goroutine 0.
+pub fn signal_traceback_text(stderr: &str) -> String {
     let mut text = String::new();
     let mut started = false;
     for line in stderr.lines() {
@@ -146,9 +152,11 @@ pub fn signal_traceback(stderr: &str) -> Result<Traceback, String> {
             text.push('\n');
         }
     }
-    let mut tb = parse_strict(&text).map_err(|e| format!("the signal traceback: {e}\n{stderr}"))?;
-    tb.goroutines.retain(|g| g.id != 0);
-    Ok(tb)
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty() && !b.starts_with("goroutine 0 "))
+        .map(|b| b.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Parses a whole traceback text. Blank lines separate goroutines.
