@@ -39,8 +39,14 @@ struct Session {
 
 impl Session {
     fn start(pid: u32, extra: &[&str]) -> Session {
+        Session::start_env(pid, extra, &[])
+    }
+
+    /// [`Session::start`] with environment variables.
+    fn start_env(pid: u32, extra: &[&str], env: &[(&str, &str)]) -> Session {
         let mut cmd = Command::new(support::goroscope_bin());
         cmd.args(["attach", "--batch", "-"]).args(extra).arg(pid.to_string());
+        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut guard = Guard::spawn(&mut cmd, None);
         let stdin = guard.child().stdin.take();
@@ -530,26 +536,41 @@ fn group_by_go_statement_as_the_runtime_says() {
     assert!(s.quit().success());
 }
 
-/// `--hold` is released on SIGTERM (goroscope then exits as the signal asks, 128+15) and at the
-/// end of the batch input, and the held target then runs and answers.
+/// `--hold` is released on SIGTERM (goroscope then exits as the signal asks, 128+15), at the
+/// end of the batch input and on a panic (the `test-hooks` feature's panic at a command: Rust's
+/// exit status 101), and the held target then runs and answers.
 #[test]
-fn hold_is_released_on_sigterm_and_at_end_of_input() {
+fn hold_is_released_on_sigterm_end_of_input_and_panic() {
+    support::require_test_hooks();
     let mut fx = start_fixture("chan");
-    for how in ["SIGTERM", "end of input"] {
-        let mut s = Session::start(fx.pid, &["-q", "--hold"]);
+    for how in ["SIGTERM", "end of input", "panic"] {
+        let env = [("GOROSCOPE_TEST_PANIC_AT_COMMAND", "test-panic")];
+        let mut s = Session::start_env(fx.pid, &["-q", "--hold"], if how == "panic" { &env } else { &[] });
         s.ask("grs");
         wait_frozen(fx.pid);
         std::thread::sleep(Duration::from_millis(100));
         let states = thread_states(fx.pid);
         assert!(states.iter().all(|&(_, c)| c == 't'), "{how}: held: {states:?}");
-        let status = if how == "SIGTERM" {
-            s.guard.signal(libc::SIGTERM);
-            s.guard.wait(TIMEOUT).expect("goroscope exits on SIGTERM")
-        } else {
-            s.stdin = None;
-            s.guard.wait(TIMEOUT).expect("goroscope exits at the end of its input")
+        let status = match how {
+            "SIGTERM" => {
+                s.guard.signal(libc::SIGTERM);
+                s.guard.wait(TIMEOUT).expect("goroscope exits on SIGTERM")
+            }
+            "panic" => {
+                let w = s.stdin.as_mut().expect("stdin open");
+                w.write_all(b"test-panic\n").and_then(|_| w.flush()).expect("write to the session");
+                s.guard.wait(TIMEOUT).expect("goroscope exits after its panic")
+            }
+            _ => {
+                s.stdin = None;
+                s.guard.wait(TIMEOUT).expect("goroscope exits at the end of its input")
+            }
         };
-        let want = if how == "SIGTERM" { Some(128 + libc::SIGTERM) } else { Some(0) };
+        let want = match how {
+            "SIGTERM" => Some(128 + libc::SIGTERM),
+            "panic" => Some(101),
+            _ => Some(0),
+        };
         assert_eq!(status.code(), want, "{how}: {status:?}");
         support::assert_running(fx.pid);
         fx.ping().unwrap_or_else(|e| panic!("{how}: {e}"));

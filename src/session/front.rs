@@ -291,6 +291,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
             Ok(Event::Line(line)) => {
                 waiting = false;
                 commands += 1;
+                crate::target::live::test_panic_at_command(&line);
                 match exec(&mut st, &line, &mut env, &mut out) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}

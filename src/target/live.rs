@@ -110,6 +110,19 @@ pub const TEST_HOLD_PRECOPY_ENV: &str = "GOROSCOPE_TEST_HOLD_PRECOPY_MS";
 /// The stderr line of [`TEST_HOLD_PRECOPY_ENV`]: the pre-copy is done, the hold begins.
 pub const TEST_PRECOPY_DONE: &str = "goroscope: test hold: pre-copy done";
 
+/// Test-only (`test-hooks` feature): a session (`goroscope attach`) panics when it is given a
+/// command line equal to this variable's value, so the tests can check that a held target is
+/// released on a panic too.
+pub const TEST_PANIC_COMMAND_ENV: &str = "GOROSCOPE_TEST_PANIC_AT_COMMAND";
+
+/// Panics when `line` is the command [`TEST_PANIC_COMMAND_ENV`] names; never without
+/// [`TEST_HOOKS`].
+pub fn test_panic_at_command(line: &str) {
+    if TEST_HOOKS && std::env::var(TEST_PANIC_COMMAND_ENV).is_ok_and(|v| v == line.trim()) {
+        panic!("test hook: panic at the session command {line:?}");
+    }
+}
+
 /// The milliseconds a test-only hold variable asks for, at most [`MAX_TEST_HOLD_MS`]; never
 /// any without [`TEST_HOOKS`].
 fn test_hold(var: &str) -> Option<Duration> {
@@ -144,6 +157,9 @@ mod without_test_hooks {
         assert!(!super::TEST_HOOKS);
         assert_eq!(super::test_hold(super::TEST_HOLD_ENV), None);
         assert_eq!(super::test_hold(super::TEST_HOLD_PRECOPY_ENV), None);
+        // SAFETY: as above.
+        unsafe { std::env::set_var(super::TEST_PANIC_COMMAND_ENV, "grs") };
+        super::test_panic_at_command("grs");
     }
 }
 
