@@ -482,12 +482,15 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
         })
         .collect();
     assert_eq!(listed.iter().map(|t| t.0).collect::<Vec<_>>(), tasks, "{out:?}");
-    // read(2) (number 0) of fd 0.
-    let reader = tasks
-        .iter()
-        .copied()
-        .find(|t| std::fs::read_to_string(format!("/proc/{}/task/{t}/syscall", fx.pid)).is_ok_and(|s| s.starts_with("0 0x0 ")))
-        .expect("a thread reading stdin");
+    // read(2) (number 0) of fd 0. The fixture's main goroutine goes back to it after each
+    // command, and a read the attach interrupted is restarted after the detach: wait for it.
+    let in_read = |t: &i32| std::fs::read_to_string(format!("/proc/{}/task/{t}/syscall", fx.pid)).is_ok_and(|s| s.starts_with("0 0x0 "));
+    let mut reader = 0;
+    support::poll(Duration::from_secs(5), || {
+        reader = tasks.iter().copied().find(in_read).ok_or("no thread reads stdin")?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("a thread reading stdin: {e}"));
     let (tid, goid) = *listed.iter().find(|t| t.0 == reader).unwrap();
     assert_eq!(goid, Some(main), "thread {tid} reads stdin: {out:?}");
     let switched = s.ask(&format!("thread {tid}"));
