@@ -5,7 +5,9 @@
 //!   that `show` cannot read whole; what it leaves is at most `NAME.goroscope-tmp-PID`;
 //! - a snapshot file cut anywhere: `show` prints every goroutine whose line was complete before
 //!   the cut, exactly as the whole file has it, with one line on stderr saying it was cut;
-//! - `snapshot --deadline`: what the deadline left out is counted on stderr and in the file.
+//! - `snapshot --deadline`: what the deadline left out is counted on stderr and in the file;
+//! - goroscopes on one target take turns: four `dump`s started while a `snapshot` holds the
+//!   target all wait, say so, and then dump exactly what the runtime's `runtime.Stack` shows.
 //!
 //! Random moments come from a seeded generator; the seed is printed, and
 //! `GOROSCOPE_DURABILITY_SEED=<seed>` replays it. Every process a test starts is killed by its
@@ -218,4 +220,45 @@ fn a_deadline_writes_what_it_has_and_says_so() {
     let (_, err) = ok(&["snapshot", "-q", "--deadline", "60s", &child.pid.to_string(), "-o", &file.to_string_lossy()]);
     assert_eq!(err, "");
     assert!(show(&file).0.goroutines.len() > 10);
+}
+
+/// A `snapshot` holds the target frozen for 800 ms (the test-only hold); four `dump`s started
+/// meanwhile each print the one waiting line, then succeed, and each dump matches the
+/// fixture's own `runtime.Stack`. The snapshot succeeds too and reads whole.
+#[test]
+fn concurrent_goroscopes_take_turns() {
+    support::require_test_hooks();
+    let mut child = Child::start(&fixture(), "all").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid.to_string();
+    let dir = TempDir::new("durability-turns");
+    let file = dir.0.join("held.gsnap");
+    let mut holder = Guard::spawn(
+        Command::new(support::goroscope_bin())
+            .args(["snapshot", "-q", &pid, "-o", &file.to_string_lossy()])
+            .env(goroscope::target::live::TEST_HOLD_ENV, "800")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        None,
+    );
+    support::poll(Duration::from_secs(20), || {
+        if support::tracer_pid(child.pid) > 0 { Ok(()) } else { Err("the snapshot has not frozen the target".into()) }
+    })
+    .unwrap();
+    let dumps: Vec<support::Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| support::run_goroscope(&["dump", &pid], RUN_TIMEOUT).unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let st = holder.wait(RUN_TIMEOUT).expect("the snapshot did not finish");
+    let mut err = String::new();
+    holder.child().stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(st.success(), "snapshot: {st}\n{err}");
+    assert!(show(&file).0.goroutines.len() > 10);
+    let waiting = format!("goroscope: waiting for another goroscope on pid {pid}\n");
+    for (i, d) in dumps.iter().enumerate() {
+        assert!(d.status.success(), "dump {i}: {}\n{}", d.status, d.stderr);
+        assert!(d.stderr.starts_with(&waiting), "dump {i} did not wait: {}", d.stderr);
+        assert_eq!(d.stderr.matches("waiting").count(), 1, "dump {i}: {}", d.stderr);
+        support::matches_oracle(&mut child, &d.stdout).unwrap_or_else(|e| panic!("dump {i}: {e}"));
+    }
+    support::check_running(child.pid).unwrap();
 }
