@@ -354,6 +354,16 @@ mod tests {
         assert!(n >= 1, "no sample snapshots in {}", dir.display());
     }
 
+    /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines.
+    #[test]
+    fn both_committed_versions_hold_the_same_snapshot() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots");
+        let load = |n: &str| read(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (v1, v2) = (load("v1.json.gz"), load("v2.json.gz"));
+        assert_eq!(v1, v2);
+        assert_eq!(v1.snapshot.goroutines.len(), 16);
+    }
+
     fn many(n: u64) -> Snapshot {
         let mut s = sample();
         let g = s.goroutines[0].clone();
