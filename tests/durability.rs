@@ -10,7 +10,7 @@
 //!   target all wait, say so, and then dump exactly what the runtime's `runtime.Stack` shows.
 //!
 //! Random moments come from a seeded generator; the seed is printed, and
-//! `GOROSCOPE_DURABILITY_SEED=<seed>` replays it. Every process a test starts is killed by its
+//! `GOROSCOPE_SAFETY_SEED=<seed>` replays it. Every process a test starts is killed by its
 //! pid and reaped by a guard, also when the test fails.
 
 mod support;
@@ -21,38 +21,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Child, Flavor, Guard, TempDir, toolchains};
+use support::{Child, Flavor, Guard, Rng, TempDir, toolchains};
 
 /// How long any single goroscope run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn fixture() -> PathBuf {
     support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// splitmix64, seeded from `GOROSCOPE_DURABILITY_SEED` or the clock; the seed is printed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(test: &str) -> Rng {
-        let seed = std::env::var("GOROSCOPE_DURABILITY_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-        });
-        println!("{test}: seed {seed} (GOROSCOPE_DURABILITY_SEED={seed} replays it)");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// `goroscope <args>`, which must exit 0; (stdout, stderr).
@@ -101,7 +76,7 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
                 .stderr(Stdio::null()),
             None,
         );
-        let at = Duration::from_micros(rng.below(whole.as_micros() as u64 * 11 / 10));
+        let at = rng.duration_below(whole * 11 / 10);
         std::thread::sleep(at);
         let killed_pid = gs.pid();
         let status = match gs.wait(Duration::ZERO) {
