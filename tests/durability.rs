@@ -199,7 +199,8 @@ fn a_deadline_writes_what_it_has_and_says_so() {
 
 /// A `snapshot` holds the target frozen for 800 ms (the test-only hold); four `dump`s started
 /// meanwhile each print the one waiting line, then succeed, and each dump matches the
-/// fixture's own `runtime.Stack`. The snapshot succeeds too and reads whole.
+/// fixture's own `runtime.Stack`. The snapshot succeeds too and reads whole. A `--nonblocking`
+/// dump started meanwhile does not wait.
 #[test]
 fn concurrent_goroscopes_take_turns() {
     support::require_test_hooks();
@@ -219,10 +220,15 @@ fn concurrent_goroscopes_take_turns() {
         if support::tracer_pid(child.pid) > 0 { Ok(()) } else { Err("the snapshot has not frozen the target".into()) }
     })
     .unwrap();
-    let dumps: Vec<support::Output> = std::thread::scope(|s| {
+    let (dumps, nonblocking) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4).map(|_| s.spawn(|| support::run_goroscope(&["dump", &pid], RUN_TIMEOUT).unwrap())).collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+        // --nonblocking does not stop the target, so it has no turn to wait for.
+        let nb = support::run_goroscope(&["dump", "--nonblocking", &pid], RUN_TIMEOUT).unwrap();
+        let dumps: Vec<support::Output> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        (dumps, nb)
     });
+    assert!(nonblocking.status.success(), "--nonblocking: {}", nonblocking.stderr);
+    assert!(!nonblocking.stderr.contains("waiting"), "--nonblocking waited: {}", nonblocking.stderr);
     let st = holder.wait(RUN_TIMEOUT).expect("the snapshot did not finish");
     let mut err = String::new();
     holder.child().stderr.take().unwrap().read_to_string(&mut err).unwrap();
