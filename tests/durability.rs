@@ -7,7 +7,8 @@
 //!   the cut, exactly as the whole file has it, with one line on stderr saying it was cut;
 //! - `snapshot --deadline`: what the deadline left out is counted on stderr and in the file;
 //! - goroscopes on one target take turns: four `dump`s started while a `snapshot` holds the
-//!   target all wait, say so, and then dump exactly what the runtime's `runtime.Stack` shows.
+//!   target all wait, say so, and then dump exactly what the runtime's `runtime.Stack` shows;
+//!   the wait is bounded by `MAX_TURN_WAIT`, then the usual "already traced" error.
 //!
 //! Random moments come from a seeded generator; the seed is printed, and
 //! `GOROSCOPE_SAFETY_SEED=<seed>` replays it. Every process a test starts is killed by its
@@ -242,4 +243,42 @@ fn concurrent_goroscopes_take_turns() {
         support::matches_oracle(&mut child, &d.stdout).unwrap_or_else(|e| panic!("dump {i}: {e}"));
     }
     support::check_running(child.pid).unwrap();
+}
+
+/// The wait is bounded: while a `snapshot` holds the target longer than [`MAX_TURN_WAIT`], a
+/// `dump` waits that long, then fails as it would have without waiting, one line naming the
+/// goroscope that traces the target. The holder is then SIGKILLed: the target runs on.
+#[test]
+fn the_wait_for_a_turn_is_bounded() {
+    use goroscope::target::turn::MAX_TURN_WAIT;
+    support::require_test_hooks();
+    let child = Child::start(&fixture(), "all").unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.pid.to_string();
+    let dir = TempDir::new("durability-bound");
+    let hold = (MAX_TURN_WAIT + Duration::from_secs(15)).as_millis().to_string();
+    let mut holder = Guard::spawn(
+        Command::new(support::goroscope_bin())
+            .args(["snapshot", "-q", &pid, "-o", &dir.0.join("held.gsnap").to_string_lossy()])
+            .env(goroscope::target::live::TEST_HOLD_ENV, &hold)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        None,
+    );
+    support::poll(Duration::from_secs(20), || {
+        if support::tracer_pid(child.pid) > 0 { Ok(()) } else { Err("the snapshot has not frozen the target".into()) }
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = support::run_goroscope(&["dump", "-q", &pid], RUN_TIMEOUT).unwrap();
+    let waited = t0.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert_eq!(lines[0], format!("goroscope: waiting for another goroscope on pid {pid}"));
+    let by = format!("goroscope: process {pid} is already traced by {} (goroscope", holder.pid());
+    assert!(lines[1].starts_with(&by), "{}", out.stderr);
+    assert!(waited >= MAX_TURN_WAIT && waited < MAX_TURN_WAIT + Duration::from_secs(10), "waited {waited:?}");
+    holder.signal(libc::SIGKILL);
+    holder.wait(RUN_TIMEOUT).expect("the holder did not die of SIGKILL");
+    support::poll(Duration::from_secs(5), || support::check_running(child.pid)).unwrap();
 }
