@@ -164,8 +164,15 @@ pub fn write_until(snap: &Snapshot, out: impl Write, deadline: Option<std::time:
 /// the directory flushed too. A writer killed on the way leaves at most the temporary file.
 pub fn save(snap: &Snapshot, path: &Path, deadline: Option<std::time::Instant>) -> Result<End, StoreError> {
     let tmp = temp_name(path);
+    use std::os::unix::fs::OpenOptionsExt;
     let res = (|| {
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // A leftover of a killed writer that had the same pid is replaced; a link is not followed.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         let mut w = std::io::BufWriter::new(file);
         let end = write_until(snap, &mut w, deadline)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
@@ -275,7 +282,7 @@ fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
     let mut lines = json.split(|&b| b == b'\n');
     let head: HeadV2 = serde_json::from_slice(lines.next().unwrap_or_default())
-        .map_err(|e| StoreError::Corrupt(format!("cut before its first goroutine ({e})")))?;
+        .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
     let mut snapshot = head.snapshot;
     snapshot.goroutines = Vec::with_capacity(head.goroutines.min(MAX_PREALLOCATED_GOROUTINES));
     let mut lines = lines.peekable();
