@@ -161,6 +161,11 @@ pub enum Command {
         /// `goroscope dump --core`, gdb and dlv open it.
         #[arg(long, value_name = "FILE")]
         core: Option<std::path::PathBuf>,
+        /// Finish the file within this long of goroscope's start (e.g. 5s, for a preStop hook's
+        /// grace period): goroutines not yet written when it passes are left out, and counted
+        /// on stderr and in the file. The capture itself is not cut short.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        deadline: Option<std::time::Duration>,
     },
     /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
     #[command(after_help = "Examples:\n  goroscope show app.gsnap\n  goroscope show --state 'chan send' --group-by go-statement app.gsnap\n  goroscope show --format pprof app.gsnap > goroutines.pb.gz\n  goroscope show sigquit.txt")]
@@ -369,16 +374,25 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 dump_streamed(&target, &view, ro, &mut out)?
             }
         }
-        Command::Snapshot { pid, output, core } => {
+        Command::Snapshot { pid, output, core, deadline } => {
+            let deadline = deadline.map(|d| crate::startup::started() + d);
             let snap = match &core {
                 None => take(&Target::Pid(pid), ro)?,
                 Some(path) => snapshot_core(pid, path, ro)?,
             };
             if let Some(output) = output {
-                let file = std::fs::File::create(&output).map_err(|e| format!("{}: {e}", output.display()))?;
-                crate::snapshot::store::write(&snap, io::BufWriter::new(file))
+                let end = crate::snapshot::store::save(&snap, &output, deadline)
                     .map_err(|e| format!("{}: {e}", output.display()))?;
-                if !quiet {
+                if end.left_out > 0 {
+                    // Said even with -q: the file is not the whole snapshot.
+                    eprintln!(
+                        "goroscope: deadline passed: wrote {} of {} goroutines to {}, {} left out",
+                        end.written,
+                        snap.goroutines.len(),
+                        output.display(),
+                        end.left_out
+                    );
+                } else if !quiet {
                     eprintln!("goroscope: wrote {}", output.display());
                 }
             }
@@ -443,10 +457,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
 }
 
-/// Reads a snapshot file or a Go text dump.
+/// Reads a snapshot file or a Go text dump; one line on stderr when the file does not hold
+/// every goroutine (cut short, or written with a deadline).
 fn load(path: &std::path::Path) -> Result<Snapshot, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let loaded = crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(n) = loaded.notice() {
+        eprintln!("goroscope: {}: {n}", path.display());
+    }
+    Ok(loaded.snapshot)
 }
 
 /// `500ms`, `10s`, `2m`, or plain seconds.

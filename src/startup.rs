@@ -18,6 +18,11 @@ pub fn mark_start() {
     START.get_or_init(Instant::now);
 }
 
+/// When goroscope started ([`mark_start`], else now).
+pub fn started() -> Instant {
+    *START.get_or_init(Instant::now)
+}
+
 /// Records that discovery is over and the target is about to be copied (the latest call counts).
 pub fn mark_ready() {
     let ns = START.get().map(|s| s.elapsed().as_nanos() as u64).unwrap_or(0);

@@ -325,7 +325,7 @@ fn sample_snapshot() -> Vec<u8> {
 /// Text dumps: the committed snapshot rendered at both traceback levels, and a SIGQUIT dump.
 fn text_dumps() -> Vec<Vec<u8>> {
     use goroscope::render::traceback::{Options, render};
-    let snap = goroscope::snapshot::store::read(&sample_snapshot()).unwrap();
+    let snap = goroscope::snapshot::store::read(&sample_snapshot()).unwrap().snapshot;
     let mut out = Vec::new();
     for (level, labels) in [(1, false), (2, true)] {
         let mut b = Vec::new();

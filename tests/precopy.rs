@@ -72,7 +72,7 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
     assert!(st.success(), "goroscope: {st}\nstderr: {rest:?}");
     support::check_running(pid).unwrap();
     let json: Vec<String> = stdout.iter().collect();
-    let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes()).unwrap_or_else(|e| panic!("the JSON snapshot: {e}"));
+    let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes()).unwrap_or_else(|e| panic!("the JSON snapshot: {e}")).snapshot;
     let mut text = Vec::new();
     let opts = goroscope::render::traceback::Options { level: 1, labels: snap.meta.traceback_labels };
     goroscope::render::traceback::render(&snap.meta, &snap.goroutines, opts, &mut text).unwrap();

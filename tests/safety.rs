@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::{Child, Flavor, Guard, Output, poll, toolchains};
+use support::{Child, Flavor, Guard, Output, Rng, poll, toolchains};
 
 /// How long any single goroscope run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,33 +42,6 @@ fn fixture_exe(flavor: Flavor) -> PathBuf {
 
 fn start(scenario: &str) -> Child {
     Child::start(&fixture_exe(Flavor::Default), scenario).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// splitmix64: small, seedable, good enough to pick moments.
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `GOROSCOPE_SAFETY_SEED`, else from the clock; the seed is printed.
-    fn new(test: &str) -> Rng {
-        let seed = std::env::var("GOROSCOPE_SAFETY_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-        });
-        println!("{test}: seed {seed} (GOROSCOPE_SAFETY_SEED={seed} replays it)");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, d)` at microsecond resolution.
-    fn duration_below(&mut self, d: Duration) -> Duration {
-        Duration::from_micros(self.next() % (d.as_micros() as u64).max(1))
-    }
 }
 
 /// A random moment of a dump to kill something at, and the frozen-window hold that goes with it.

@@ -161,8 +161,7 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
         }
         "snapshot" => {
             let [file] = args else { return Err("usage: snapshot <file>".into()) };
-            let f = std::fs::File::create(file).map_err(|e| format!("{file}: {e}"))?;
-            crate::snapshot::store::write(&st.snap, std::io::BufWriter::new(f)).map_err(|e| format!("{file}: {e}"))?;
+            crate::snapshot::store::save(&st.snap, std::path::Path::new(file), None).map_err(|e| format!("{file}: {e}"))?;
             w(writeln!(out, "wrote {file}"))?;
         }
         "help" => help(args.first().copied(), out)?,

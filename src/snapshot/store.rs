@@ -1,8 +1,14 @@
-//! The snapshot file: gzip-compressed JSON with a format name and a schema version.
+//! The snapshot file: gzip-compressed JSON lines with a format name and a file version.
 //!
 //! ```text
-//! gzip( {"format": "goroscope-snapshot", "version": 1, "snapshot": { meta, goroutines, threads }} )
+//! gzip( {"format": "goroscope-snapshot", "version": 2, "goroutines": N, "snapshot": { meta, threads, objects }}
+//!       {"g": { goroutine }}              one line per goroutine, N of them
+//!       {"end": {"written": N, "left_out": 0}} )
 //! ```
+//!
+//! A file cut anywhere (a writer killed, a full disk, a truncated copy) still gives every
+//! goroutine whose line is complete before the cut; the missing end line says it was cut.
+//! Version 1 files are one document, `{"format", "version": 1, "snapshot": {...}}`.
 //!
 //! Readers accept every schema version written so far (`testdata/snapshots/v*.json.gz` keep one
 //! sample each) and Go's own text dumps (SIGQUIT output, `runtime.Stack`, pprof `debug=2`),
@@ -12,11 +18,15 @@ use super::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{Read, Write};
+use std::path::Path;
 
 /// The format name in every snapshot file.
 pub const FORMAT: &str = "goroscope-snapshot";
-/// The schema version this build writes.
+/// The schema version of the snapshot model (`--format json` and the file's snapshot).
 pub const VERSION: u32 = 1;
+/// The version of the file this build writes: 2 is the version 1 model written as lines
+/// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut.
+pub const FILE_VERSION: u32 = 2;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
 pub const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
@@ -43,7 +53,7 @@ impl fmt::Display for StoreError {
                 "not a goroscope snapshot nor a Go goroutine dump (runtime.Stack, SIGQUIT or pprof debug=2 text)"
             ),
             StoreError::UnknownVersion(v) => {
-                write!(f, "snapshot schema version {v} is newer than this goroscope reads ({VERSION}); upgrade goroscope")
+                write!(f, "snapshot file version {v} is newer than this goroscope reads ({FILE_VERSION}); upgrade goroscope")
             }
             StoreError::Corrupt(e) => write!(f, "corrupt snapshot: {e}"),
         }
@@ -58,11 +68,41 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// The file's head line: the envelope and the snapshot without its goroutines.
 #[derive(Serialize)]
-struct EnvelopeOut<'a> {
+struct HeadOut<'a> {
     format: &'static str,
     version: u32,
-    snapshot: &'a Snapshot,
+    goroutines: usize,
+    snapshot: Part<'a>,
+}
+
+/// A snapshot without its goroutines, serialized as a [`Snapshot`] is.
+#[derive(Serialize)]
+struct Part<'a> {
+    meta: &'a super::Meta,
+    threads: &'a [super::Thread],
+    objects: &'a [super::SyncObject],
+}
+
+/// One line after the head: a goroutine, or the end of the file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Line<G> {
+    /// One goroutine.
+    G(G),
+    /// The last line: how many goroutines the file holds.
+    End(End),
+}
+
+/// The last line of a file: it is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct End {
+    /// Goroutines written.
+    pub written: usize,
+    /// Goroutines the snapshot had but that were not written (`--deadline`).
+    #[serde(default)]
+    pub left_out: usize,
 }
 
 /// The envelope's head, read first (the snapshot is skipped, never held as a JSON tree).
@@ -78,45 +118,200 @@ struct EnvelopeV1 {
     snapshot: Snapshot,
 }
 
-/// Writes a snapshot file.
+/// The head line of a version 2 file.
+#[derive(Deserialize)]
+struct HeadV2 {
+    goroutines: usize,
+    snapshot: Snapshot,
+}
+
+/// Writes a snapshot file: every goroutine, then the end line.
 pub fn write(snap: &Snapshot, out: impl Write) -> Result<(), StoreError> {
+    write_until(snap, out, None).map(|_| ())
+}
+
+/// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutine once
+/// `deadline` has passed; the end line counts those left out. Returns the end line.
+pub fn write_until(snap: &Snapshot, out: impl Write, deadline: Option<std::time::Instant>) -> Result<End, StoreError> {
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     // serde_json writes a few bytes at a time; the compressor is much faster fed in blocks.
     let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut gz);
-    serde_json::to_writer(&mut buf, &EnvelopeOut { format: FORMAT, version: VERSION, snapshot: snap })
-        .map_err(|e| StoreError::Io(e.into()))?;
+    let json = |e: serde_json::Error| StoreError::Io(e.into());
+    let part = Part { meta: &snap.meta, threads: &snap.threads, objects: &snap.objects };
+    let head = HeadOut { format: FORMAT, version: FILE_VERSION, goroutines: snap.goroutines.len(), snapshot: part };
+    serde_json::to_writer(&mut buf, &head).map_err(json)?;
+    buf.write_all(b"\n")?;
+    let mut written = 0;
+    for g in &snap.goroutines {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
+        serde_json::to_writer(&mut buf, &Line::G(g)).map_err(json)?;
+        buf.write_all(b"\n")?;
+        written += 1;
+    }
+    let end = End { written, left_out: snap.goroutines.len() - written };
+    serde_json::to_writer(&mut buf, &Line::<&super::Goroutine>::End(end.clone())).map_err(json)?;
+    buf.write_all(b"\n")?;
     buf.flush()?;
     drop(buf);
     gz.finish()?;
-    Ok(())
+    Ok(end)
 }
 
-/// Reads a snapshot file, or a Go text dump.
-pub fn read(bytes: &[u8]) -> Result<Snapshot, StoreError> {
+/// Writes a snapshot file at `path` so that `path` only ever names a complete file: into a
+/// temporary file beside it ([`temp_name`]), flushed to disk, then renamed over `path`, and
+/// the directory flushed too. A writer killed on the way leaves at most the temporary file.
+pub fn save(snap: &Snapshot, path: &Path, deadline: Option<std::time::Instant>) -> Result<End, StoreError> {
+    let tmp = temp_name(path);
+    use std::os::unix::fs::OpenOptionsExt;
+    let res = (|| {
+        // A leftover of a killed writer that had the same pid is replaced; a link is not followed.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
+        let end = write_until(snap, &mut w, deadline)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(end)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return res;
+    }
+    // The rename is durable once the directory is.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
+    res
+}
+
+/// The temporary file [`save`] writes before renaming it to `path`: `NAME.goroscope-tmp-PID`
+/// in the same directory (so that the rename is atomic), PID being the writer's.
+pub fn temp_name(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!("{TEMP_INFIX}{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// What [`temp_name`] puts between the file's name and the writer's pid.
+pub const TEMP_INFIX: &str = ".goroscope-tmp-";
+
+/// A file that ends before its end line: the goroutines before the cut were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// Goroutines read.
+    pub read: usize,
+    /// Goroutines the snapshot had.
+    pub total: usize,
+}
+
+/// What [`read`] found: the snapshot, and whether the file was cut or written only in part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The snapshot (with the goroutines the file holds).
+    pub snapshot: Snapshot,
+    /// The file ends early (cut while written, or truncated since).
+    pub cut: Option<Cut>,
+    /// The file is complete but its writer left goroutines out (`--deadline`).
+    pub left_out: usize,
+}
+
+impl Loaded {
+    fn whole(snapshot: Snapshot) -> Loaded {
+        Loaded { snapshot, cut: None, left_out: 0 }
+    }
+
+    /// The one line to tell the reader about a file that does not hold every goroutine.
+    pub fn notice(&self) -> Option<String> {
+        if let Some(c) = &self.cut {
+            return Some(format!("file cut after {} of {} goroutines; showing those", c.read, c.total));
+        }
+        (self.left_out > 0).then(|| {
+            let n = self.snapshot.goroutines.len();
+            format!("written with a deadline: {n} of {} goroutines, {} left out", n + self.left_out, self.left_out)
+        })
+    }
+}
+
+/// Reads a snapshot file, or a Go text dump. A gzip stream cut short is read as far as it goes.
+pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut json = Vec::new();
-        flate2::read::GzDecoder::new(bytes).take(MAX_SNAPSHOT_BYTES).read_to_end(&mut json)?;
-        return from_json(&json);
+        let res = flate2::read::GzDecoder::new(bytes).take(MAX_SNAPSHOT_BYTES).read_to_end(&mut json);
+        return match from_json(&json) {
+            Ok(l) => Ok(l),
+            // Nothing readable came out: the decoder's error says more than the JSON's.
+            Err(_) if res.is_err() && json.is_empty() => Err(res.unwrap_err().into()),
+            Err(e) => Err(e),
+        };
     }
     if bytes.first() == Some(&b'{') {
         return from_json(bytes);
     }
     let text = String::from_utf8_lossy(bytes);
-    super::text::parse(&text).ok_or(StoreError::NotASnapshot)
+    super::text::parse(&text).map(Loaded::whole).ok_or(StoreError::NotASnapshot)
 }
 
-fn from_json(json: &[u8]) -> Result<Snapshot, StoreError> {
+fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let head: EnvelopeHead = serde_json::from_slice(json).map_err(corrupt)?;
+    let first = json.split(|&b| b == b'\n').next().unwrap_or_default();
+    let head: EnvelopeHead = match serde_json::from_slice(first) {
+        Ok(h) => h,
+        // A version 1 file is one JSON document, which may span lines when written by hand.
+        Err(_) => serde_json::from_slice(json).map_err(corrupt)?,
+    };
     if head.format != FORMAT {
         return Err(StoreError::NotASnapshot);
     }
     match head.version {
-        // Version 1 is the current schema; later versions add migrations here.
-        1 => serde_json::from_slice::<EnvelopeV1>(json).map(|e| e.snapshot).map_err(corrupt),
+        // Version 1: one JSON document.
+        1 => serde_json::from_slice::<EnvelopeV1>(json).map(|e| Loaded::whole(e.snapshot)).map_err(corrupt),
+        2 => from_lines(json),
         v => Err(StoreError::UnknownVersion(v)),
     }
 }
+
+/// A version 2 file: the head line, one line per goroutine, the end line. Without the end line
+/// the file was cut: every complete goroutine line before the cut is kept.
+fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let mut lines = json.split(|&b| b == b'\n');
+    let head: HeadV2 = serde_json::from_slice(lines.next().unwrap_or_default())
+        .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
+    let mut snapshot = head.snapshot;
+    snapshot.goroutines = Vec::with_capacity(head.goroutines.min(MAX_PREALLOCATED_GOROUTINES));
+    let mut lines = lines.peekable();
+    while let Some(line) = lines.next() {
+        let last = lines.peek().is_none();
+        match serde_json::from_slice::<Line<super::Goroutine>>(line) {
+            Ok(Line::G(g)) => snapshot.goroutines.push(g),
+            Ok(Line::End(end)) => {
+                if end.written != snapshot.goroutines.len() || end.written + end.left_out != head.goroutines {
+                    return Err(StoreError::Corrupt(format!(
+                        "the end line counts {} goroutines, the file holds {}",
+                        end.written,
+                        snapshot.goroutines.len()
+                    )));
+                }
+                return Ok(Loaded { snapshot, cut: None, left_out: end.left_out });
+            }
+            // The line the cut fell in.
+            Err(_) if last => break,
+            Err(e) => return Err(corrupt(e)),
+        }
+    }
+    let read = snapshot.goroutines.len();
+    Ok(Loaded { snapshot, cut: Some(Cut { read, total: head.goroutines }), left_out: 0 })
+}
+
+/// Goroutines a head line's count may reserve room for before any is read (the count is
+/// untrusted; beyond this the vector grows as lines are read).
+const MAX_PREALLOCATED_GOROUTINES: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {
@@ -139,7 +334,7 @@ mod tests {
     fn round_trips() {
         let mut buf = Vec::new();
         write(&sample(), &mut buf).unwrap();
-        assert_eq!(read(&buf).unwrap(), sample());
+        assert_eq!(read(&buf).unwrap(), Loaded::whole(sample()));
     }
 
     #[test]
@@ -158,11 +353,78 @@ mod tests {
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
             if p.to_string_lossy().ends_with(".json.gz") {
-                let s = read(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let s = read(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display())).snapshot;
                 assert!(!s.goroutines.is_empty(), "{}", p.display());
                 n += 1;
             }
         }
         assert!(n >= 1, "no sample snapshots in {}", dir.display());
+    }
+
+    /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines.
+    #[test]
+    fn both_committed_versions_hold_the_same_snapshot() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots");
+        let load = |n: &str| read(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        let (v1, v2) = (load("v1.json.gz"), load("v2.json.gz"));
+        assert_eq!(v1, v2);
+        assert_eq!(v1.snapshot.goroutines.len(), 16);
+    }
+
+    fn many(n: u64) -> Snapshot {
+        let mut s = sample();
+        let g = s.goroutines[0].clone();
+        s.goroutines = (1..=n).map(|id| Goroutine { id, ..g.clone() }).collect();
+        s
+    }
+
+    #[test]
+    fn a_cut_file_keeps_the_goroutines_before_the_cut() {
+        let full = many(200);
+        let mut buf = Vec::new();
+        write(&full, &mut buf).unwrap();
+        let mut last = 0;
+        for len in (0..buf.len()).step_by(7) {
+            match read(&buf[..len]) {
+                // Cut after the end line (the last deflate block's end, the gzip trailer): the
+                // content is whole.
+                Ok(l) if l.cut.is_none() => assert_eq!(l, Loaded::whole(full.clone())),
+                Ok(l) => {
+                    let c = l.cut.clone().expect("a cut file says so");
+                    assert_eq!(c.total, 200);
+                    assert_eq!(l.snapshot.goroutines[..], full.goroutines[..c.read]);
+                    assert!(c.read >= last, "fewer goroutines from a longer prefix");
+                    last = c.read;
+                    assert!(l.notice().unwrap().contains(&format!("cut after {} of 200", c.read)));
+                }
+                Err(e) => assert_eq!(last, 0, "{len} bytes: {e}"),
+            }
+        }
+        assert!(last > 150, "only {last} goroutines from the longest prefix");
+        assert_eq!(read(&buf).unwrap(), Loaded::whole(full));
+    }
+
+    #[test]
+    fn a_deadline_leaves_goroutines_out_and_says_so() {
+        let full = many(10);
+        let mut buf = Vec::new();
+        let end = write_until(&full, &mut buf, Some(std::time::Instant::now())).unwrap();
+        assert_eq!(end, End { written: 0, left_out: 10 });
+        let l = read(&buf).unwrap();
+        assert_eq!((l.cut.clone(), l.left_out, l.snapshot.goroutines.len()), (None, 10, 0));
+        assert_eq!(l.notice().unwrap(), "written with a deadline: 0 of 10 goroutines, 10 left out");
+    }
+
+    #[test]
+    fn save_replaces_the_file_whole_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("goroscope-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.gsnap");
+        std::fs::write(&path, b"old").unwrap();
+        save(&many(3), &path, None).unwrap();
+        assert_eq!(read(&std::fs::read(&path).unwrap()).unwrap(), Loaded::whole(many(3)));
+        assert!(!temp_name(&path).exists());
+        assert!(temp_name(&path).to_string_lossy().ends_with(&format!("a.gsnap{TEMP_INFIX}{}", std::process::id())));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

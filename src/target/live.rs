@@ -359,7 +359,8 @@ impl LiveProcess {
         if matches!(st.state, 'Z' | 'X' | 'x') && !has_live_task(pid) {
             return Err(LiveError::Zombie { pid, ppid: st.ppid });
         }
-        if st.tracer_pid != 0 {
+        // Another goroscope's freeze ends soon: the freeze waits for it (`super::turn`).
+        if st.tracer_pid != 0 && !super::turn::traced_by_goroscope(pid) {
             return Err(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
         }
         Ok(LiveProcess { pid, arch, mem: OnceLock::new() })
@@ -399,7 +400,8 @@ impl LiveProcess {
                 hint: "goroscope cannot freeze its own process".into(),
             });
         }
-        let mut f = Freeze::new(self);
+        let turn = super::turn::Turn::take(self.pid);
+        let mut f = Freeze::new(self, turn);
         f.stop_all()?;
         f.read_registers()?;
         if let Some(d) = test_hold(TEST_HOLD_ENV) {
@@ -705,6 +707,8 @@ pub struct Freeze<'p> {
     blocked: bool,
     /// ptrace requests must come from the seizing thread.
     _not_send: PhantomData<*const ()>,
+    /// This goroscope's turn on the target, let go after the detach (fields drop after `drop`).
+    _turn: super::turn::Turn,
 }
 
 impl fmt::Debug for Freeze<'_> {
@@ -718,8 +722,9 @@ impl fmt::Debug for Freeze<'_> {
 }
 
 impl<'p> Freeze<'p> {
-    fn new(process: &'p LiveProcess) -> Self {
+    fn new(process: &'p LiveProcess, turn: super::turn::Turn) -> Self {
         Freeze {
+            _turn: turn,
             process,
             tracees: Vec::new(),
             threads: Vec::new(),
