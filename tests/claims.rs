@@ -59,6 +59,21 @@ fn syscalls(pid: u32) -> BTreeMap<i32, String> {
         .collect()
 }
 
+/// [`syscalls`] once no thread is `running`, within 5 s (else the last reading): a dump
+/// interrupts the system calls of every thread, and each one is restarted only when that
+/// thread next gets a CPU, which takes a while on a busy machine. In a scenario whose
+/// goroutines are all parked, every thread then waits in a system call.
+fn quiet_syscalls(pid: u32) -> BTreeMap<i32, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = syscalls(pid);
+        if std::time::Instant::now() >= deadline || !now.values().any(|s| s == "running") {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn hex(w: &str) -> Option<u64> {
     u64::from_str_radix(w.strip_prefix("0x")?, 16).ok()
 }
@@ -144,12 +159,12 @@ fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
     let pid = fx.pid.to_string();
     // The collection woke the runtime's own goroutines: wait until they are parked again.
     support::settled_system_dump(fx.pid, &[], &[])?;
-    let (tids_before, sys_before) = (tids(fx.pid), syscalls(fx.pid));
+    let (tids_before, sys_before) = (tids(fx.pid), quiet_syscalls(fx.pid));
     let threads = goroscope(&["threads", "-q", &pid]);
     let grs = goroscope(&["grs", "-q", "-t", "--system", &pid]);
     let keys = ["user-frame", "current-frame", "go-statement", "start", "running", "system"];
     let groups: Vec<String> = keys.iter().map(|k| goroscope(&["dump", "-q", "--system", "--group-by", k, &pid])).collect();
-    let (tids_after, sys_after) = (tids(fx.pid), syscalls(fx.pid));
+    let (tids_after, sys_after) = (tids(fx.pid), quiet_syscalls(fx.pid));
     support::check_running(fx.pid)?;
     let rt = support::traceback::signal_traceback(&fx.sigquit()?)?;
     let mut problems = Vec::new();
