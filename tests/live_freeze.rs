@@ -637,6 +637,8 @@ fn group_stop_of_the_owner_is_preserved() {
 fn sigkill_of_goroscope_inside_the_window_leaves_the_target_running() {
     support::require_test_hooks();
     let t = Target::start(6);
+    // The target has beaten before it is frozen (a busy machine may start its thread late).
+    poll("target beats", Duration::from_secs(10), || t.counter(t.beat) > 0);
     let mut g = Proc::helper(
         "freeze_hold",
         &[("GS_PID", t.pid().to_string()), ("GOROSCOPE_TEST_HOLD_FREEZE_MS", "30000".into())],
