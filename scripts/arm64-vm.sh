@@ -11,8 +11,9 @@
 # after COMMAND ends), and the script exits with COMMAND's exit status; 124 when the VM did not
 # finish within ARM64_VM_TIMEOUT seconds (default 900), 125 when it ended without reporting one.
 #
-# The kernel (linux-image-arm64) and busybox (busybox-static:arm64) are unpacked from Debian's
-# packages into CACHE_DIR/arm64-vm once (apt-get download: needs the arm64 architecture in dpkg's
+# The kernel (linux-image-arm64), busybox (busybox-static:arm64) and glibc's dynamic loader and
+# libc.so.6 (libc6:arm64, for PIE and cgo programs) are unpacked from Debian's packages into
+# CACHE_DIR/arm64-vm once (apt-get download: needs the arm64 architecture in dpkg's
 # list, see below); qemu-system-aarch64 comes from the Debian package qemu-system-arm. As root the
 # script adds the architecture and installs qemu when missing.
 set -euo pipefail
@@ -63,19 +64,22 @@ if [ ${#need_pkgs[@]} -gt 0 ] || { [ "$arm64_listed" = 0 ] && [ ! -f "$vm_cache/
     fi
 fi
 
-# The kernel and busybox, unpacked from Debian's arm64 packages once.
-if [ ! -f "$vm_cache/vmlinuz" ] || [ ! -x "$vm_cache/busybox" ]; then
+# The kernel, busybox and glibc, unpacked from Debian's arm64 packages once.
+if [ ! -f "$vm_cache/vmlinuz" ] || [ ! -x "$vm_cache/busybox" ] || [ ! -f "$vm_cache/libc.so.6" ]; then
     mkdir -p "$vm_cache"
     work="$(mktemp -d "$vm_cache/fetch.XXXXXX")"
     kernel_pkg="$(apt-cache depends linux-image-arm64:arm64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
     [ -n "$kernel_pkg" ] || die "apt-cache knows no linux-image-arm64:arm64 (apt-get update?)"
-    echo "arm64-vm.sh: fetching $kernel_pkg and busybox-static:arm64 into $vm_cache" >&2
-    (cd "$work" && apt-get download -q "$kernel_pkg" busybox-static:arm64 >&2)
+    echo "arm64-vm.sh: fetching $kernel_pkg, busybox-static:arm64 and libc6:arm64 into $vm_cache" >&2
+    (cd "$work" && apt-get download -q "$kernel_pkg" busybox-static:arm64 libc6:arm64 >&2)
     for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
     vmlinuz="$(find "$work/x/boot" -name 'vmlinuz-*' | head -n 1)"
     [ -n "$vmlinuz" ] || die "no vmlinuz in $kernel_pkg"
     cp "$vmlinuz" "$vm_cache/vmlinuz.tmp" && mv "$vm_cache/vmlinuz.tmp" "$vm_cache/vmlinuz"
     cp "$work/x/bin/busybox" "$vm_cache/busybox.tmp" && mv "$vm_cache/busybox.tmp" "$vm_cache/busybox"
+    for lib in ld-linux-aarch64.so.1 libc.so.6; do
+        cp -L "$work/x/lib/aarch64-linux-gnu/$lib" "$vm_cache/$lib.tmp" && mv "$vm_cache/$lib.tmp" "$vm_cache/$lib"
+    done
     basename "$kernel_pkg" > "$vm_cache/kernel-package"
     rm -rf "$work"
 fi
@@ -89,8 +93,10 @@ fi
 run="$(mktemp -d "${TMPDIR:-/tmp}/goroscope-arm64-vm.XXXXXX")"
 trap 'rm -rf "$run"' EXIT
 initrd="$run/root"
-mkdir -p "$initrd"/{bin,sbin,proc,sys,dev,tmp,add,root}
+mkdir -p "$initrd"/{bin,sbin,proc,sys,dev,tmp,add,root,lib/aarch64-linux-gnu}
 cp "$vm_cache/busybox" "$initrd/bin/busybox"
+cp "$vm_cache/ld-linux-aarch64.so.1" "$vm_cache/libc.so.6" "$initrd/lib/aarch64-linux-gnu/"
+ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$initrd/lib/ld-linux-aarch64.so.1"
 cp "$goroscope" "$initrd/bin/goroscope"
 for f in ${adds[@]+"${adds[@]}"}; do
     cp "$f" "$initrd/add/$(basename "$f")"
