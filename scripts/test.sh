@@ -32,8 +32,10 @@ scripts/install-esbuild.sh
 # cases (strace), qemu-aarch64 for the arm64 core tests, gdb (gcore, and opening written
 # cores), util-linux's setpriv, unshare and nsenter and bsdutils' script (privileges,
 # namespaces, a pseudo-terminal), man (man pages), zsh and fish (completion syntax), python3
-# (a non-Go target), and glibc's static libc for scripts/build-static.sh.
-tools=(strace:strace qemu-aarch64:qemu-user gdb:gdb gcore:gdb setpriv:util-linux unshare:util-linux
+# (a non-Go target), glibc's static libc for scripts/build-static.sh, and qemu-system-aarch64
+# and cpio for the arm64 VM (scripts/arm64-vm.sh; scripts/build-static.sh installs the aarch64
+# cross toolchain itself as root).
+tools=(strace:strace qemu-aarch64:qemu-user qemu-system-aarch64:qemu-system-arm cpio:cpio gdb:gdb gcore:gdb setpriv:util-linux unshare:util-linux
   nsenter:util-linux script:bsdutils man:man-db zsh:zsh fish:fish python3:python3)
 missing() {
   need=()

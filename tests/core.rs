@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::compare::compare_crash;
 use support::traceback::signal_traceback_text;
-use support::{Flavor, TempDir, Toolchain};
+use support::{Flavor, TempDir};
 
 
 /// What a crashed fixture left: its stderr (the crash traceback) and its core, if any.
@@ -280,76 +280,6 @@ fn gcore_core_matches_runtime_stack() {
     drop(child);
 }
 
-/// Cross-builds the fixture for linux/arm64 (cached like `build_fixture`, in
-/// `target/go-fixtures/<version>/arm64-<flavor>/`).
-fn build_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
-    let dir = support::fixture::fixtures_root()
-        .join(&tc.version)
-        .join(format!("arm64-{}", flavor.name()));
-    let src = dir.join("src");
-    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
-    let mut key = format!(
-        "{}|{:?}|{}\n",
-        tc.version,
-        flavor.build_args(),
-        support::fixture::go_mod(tc)
-    );
-    let mut names: Vec<PathBuf> = fs::read_dir(support::fixture::sources_dir())
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "go"))
-        .collect();
-    names.sort();
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for p in &names {
-        for b in p
-            .file_name()
-            .unwrap()
-            .as_encoded_bytes()
-            .iter()
-            .chain(&fs::read(p).map_err(|e| e.to_string())?)
-        {
-            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    key.push_str(&format!("{h:016x}\n"));
-    let bin = dir.join("fixture");
-    if bin.is_file()
-        && fs::read_to_string(dir.join("fixture.key")).ok().as_deref() == Some(key.as_str())
-    {
-        return Ok(bin);
-    }
-    let _ = fs::remove_dir_all(&src);
-    fs::create_dir_all(&src).map_err(|e| e.to_string())?;
-    for p in &names {
-        fs::copy(p, src.join(p.file_name().unwrap())).map_err(|e| e.to_string())?;
-    }
-    fs::write(src.join("go.mod"), support::fixture::go_mod(tc)).map_err(|e| e.to_string())?;
-    let tmp = dir.join(format!("fixture.tmp-{}", std::process::id()));
-    let mut cmd = Command::new(&tc.go);
-    cmd.current_dir(&src)
-        .arg("build")
-        .args(flavor.build_args())
-        .arg("-o")
-        .arg(&tmp)
-        .arg(".");
-    support::fixture::go_env(&mut cmd, tc, Flavor::Default);
-    cmd.env("GOARCH", "arm64").env("CGO_ENABLED", "0");
-    let out = support::run_with_timeout(&mut cmd, Duration::from_secs(900))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building the arm64 fixture with {}: {}{}",
-            tc.name(),
-            out.stdout,
-            out.stderr
-        ));
-    }
-    fs::rename(&tmp, &bin).map_err(|e| e.to_string())?;
-    fs::write(dir.join("fixture.key"), key).map_err(|e| e.to_string())?;
-    Ok(bin)
-}
-
 #[test]
 fn arm64_qemu_core_matches_crash_traceback() {
     // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
@@ -359,7 +289,7 @@ fn arm64_qemu_core_matches_crash_traceback() {
     for tc in support::require_toolchains() {
         for flavor in [Flavor::Default, Flavor::Stripped] {
             let name = format!("{}-{}", tc.version, flavor.name());
-            let exe = match build_arm64(&tc, flavor) {
+            let exe = match support::fixture::build_fixture_arm64(&tc, flavor) {
                 Ok(e) => e,
                 Err(e) => {
                     failures.push(e);

@@ -110,13 +110,23 @@ pub fn go_mod(tc: &Toolchain) -> String {
 
 /// Builds (or reuses) the fixture binary and returns its path.
 pub fn build_fixture(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
-    let dir = build_dir(tc, flavor);
+    build(tc, flavor, build_dir(tc, flavor), None)
+}
+
+/// Cross-builds (or reuses) the fixture for linux/arm64 (`GOARCH=arm64`), in
+/// `target/go-fixtures/<version>/arm64-<flavor>/`.
+pub fn build_fixture_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
+    let dir = fixtures_root().join(&tc.version).join(format!("arm64-{}", flavor.name()));
+    build(tc, flavor, dir, Some("arm64"))
+}
+
+fn build(tc: &Toolchain, flavor: Flavor, dir: PathBuf, goarch: Option<&str>) -> Result<PathBuf, String> {
     fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let _lock = Flock::exclusive(&dir.join(".lock"))?;
 
     let sources = read_sources()?;
     let gomod = go_mod(tc);
-    let key = build_key(tc, flavor, &sources, &gomod);
+    let key = build_key(tc, flavor, goarch, &sources, &gomod);
     let bin = dir.join("fixture");
     let key_file = dir.join("fixture.key");
     if bin.is_file() && fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str()) {
@@ -142,14 +152,18 @@ pub fn build_fixture(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> 
         .arg(Path::new("..").join(&tmp_name))
         .arg(".");
     go_env(&mut cmd, tc, flavor);
+    if let Some(arch) = goarch {
+        cmd.env("GOARCH", arch);
+    }
     let out = super::run_with_timeout(&mut cmd, Duration::from_secs(600))?;
     let tmp = dir.join(&tmp_name);
     if !out.status.success() {
         let _ = fs::remove_file(&tmp);
         return Err(format!(
-            "building the fixture with {} ({}) failed: {}\n{}{}",
+            "building the fixture with {} ({}{}) failed: {}\n{}{}",
             tc.name(),
             flavor.name(),
+            goarch.map(|a| format!(", GOARCH={a}")).unwrap_or_default(),
             out.status,
             out.stdout,
             out.stderr
@@ -214,9 +228,14 @@ fn read_sources() -> Result<Vec<(String, Vec<u8>)>, String> {
 }
 
 /// A stable hash (FNV-1a 64) over everything that changes the binary.
-fn build_key(tc: &Toolchain, flavor: Flavor, sources: &[(String, Vec<u8>)], gomod: &str) -> String {
+fn build_key(tc: &Toolchain, flavor: Flavor, goarch: Option<&str>, sources: &[(String, Vec<u8>)], gomod: &str) -> String {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     h.write(b"fixture-v1\0");
+    if let Some(arch) = goarch {
+        h.write(b"GOARCH=");
+        h.write(arch.as_bytes());
+        h.write(b"\0");
+    }
     h.write(tc.version.as_bytes());
     h.write(b"\0");
     h.write(tc.go.to_string_lossy().as_bytes());
