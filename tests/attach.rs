@@ -168,7 +168,7 @@ fn batch_lists_selects_and_walks_frames_as_the_runtime_sees_them() {
     let go = format!("\tGo: {}:{} {} (", created.file, created.line, created.func);
     assert!(info.iter().any(|l| l.starts_with(&go)), "{info:?}");
     let one = s.ask("gr 1 bt 1");
-    assert!(one.len() == 3 && one[2].starts_with("(... "), "{one:?}");
+    assert!(one.len() == 5 && one[4] == "(truncated)", "{one:?}");
     assert!(s.ask("grs -with state chan receive").iter().any(|l| l.starts_with(&format!("* Goroutine {} ", g.id))));
 
     assert!(s.quit().success());
@@ -375,6 +375,38 @@ fn shared_frames(g: &support::Goroutine, bt: &[(String, String)]) -> Vec<usize> 
             i
         })
         .collect()
+}
+
+/// `stack N` prints frames 0 to N, as delve does, and `(truncated)` when there are more; a
+/// goroutine selected by a one-shot `frame N gr ID` is at its frame 0, whatever N was.
+#[test]
+fn stack_depth_and_a_goroutine_chosen_inside_frame() {
+    let fx = start_fixture("chan");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let ids: Vec<u64> = s.ask("grs").iter().filter(|l| !is_count(l)).filter_map(|l| parse_grs_line(l)).map(|g| g.0).collect();
+    let stacks: Vec<(u64, Vec<(String, String)>)> = ids.iter().map(|id| (*id, parse_bt(&s.ask(&format!("gr {id} bt 1000"))))).collect();
+    let (deep, deep_frames) = stacks.iter().max_by_key(|g| g.1.len()).unwrap();
+    let (shallow, shallow_frames) = stacks.iter().min_by_key(|g| g.1.len()).unwrap();
+    assert!(shallow_frames.len() < deep_frames.len() && !shallow_frames.is_empty(), "{stacks:?}");
+
+    for depth in [0, 2, deep_frames.len() - 1] {
+        let out = s.ask(&format!("gr {deep} bt {depth}"));
+        let want: Vec<(String, String)> = deep_frames[..=depth].to_vec();
+        assert_eq!(parse_bt(&out), want, "bt {depth}:\n{}", out.join("\n"));
+        assert_eq!(out.last().unwrap() == "(truncated)", depth + 1 < deep_frames.len(), "bt {depth}:\n{}", out.join("\n"));
+    }
+
+    // The deep goroutine at a frame the shallow one does not have, then the shallow one chosen.
+    let k = shallow_frames.len();
+    s.ask(&format!("gr {deep}"));
+    assert!(s.ask(&format!("frame {k}"))[1].starts_with(&format!("Frame {k}: {} ", deep_frames[k].1)));
+    s.ask(&format!("frame {k} gr {shallow}"));
+    let list = s.ask("list");
+    let top = &shallow_frames[0];
+    assert!(list[0].starts_with(&format!("> {}() {} (PC: ", top.0, top.1)), "{list:?}");
+    assert_eq!(s.ask("goroutine")[0], format!("Goroutine {shallow}:"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
 }
 
 /// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the

@@ -63,7 +63,7 @@ const GROUP_MEMBERS: usize = 5;
 pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc REGEX   the location matches (also: user REGEX, go REGEX)\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
     (&["goroutine", "gr"], "Show or change the selected goroutine.", "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection."),
-    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nNumbered frames, innermost first, runtime frames included (default depth 50).\n-full adds each frame's arguments as the runtime's traceback prints them (the words in the\nargument slots, `?` where not live, `...` for an inlined call). Locals are not shown:\ngoroscope does not read DWARF variable locations."),
+    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations."),
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
     (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
@@ -118,7 +118,9 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
         "stack" => {
             let g = st.need_selected()?;
             let (depth, full) = stack_args(args)?;
-            w(bt::frames(g, &bt::Options { depth: Some(depth), full, palette: st.palette, indent: 0 }, out))?;
+            // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
+            let o = bt::Options { depth: Some(depth.saturating_add(1)), full, palette: st.palette, indent: 0, delve_cut: true };
+            w(bt::frames(g, &o, out))?;
         }
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
         "list" => {
@@ -292,10 +294,14 @@ fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut
         return Err(format!("Invalid frame {target}: goroutine {} has frames 0 to {}", g.id, g.frames.len().saturating_sub(1)));
     }
     if !rest.is_empty() {
-        let saved = st.frame;
+        let saved = (st.goroutine, st.frame);
         st.frame = target as usize;
         let r = exec(st, &rest.join(" "), env, out);
-        st.frame = saved;
+        // The one-shot frame is undone unless the command selected another goroutine (whose
+        // frame it chose): an old frame number means nothing there.
+        if st.goroutine == saved.0 {
+            st.frame = saved.1;
+        }
         return r;
     }
     st.frame = target as usize;
@@ -596,6 +602,31 @@ mod tests {
         assert!(d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"), "{d}");
         assert!(run(&mut st, "bt").is_err());
         assert_eq!(run(&mut st, "thread 42").unwrap_err(), "no thread 42 in this snapshot; `threads` lists them");
+    }
+
+    #[test]
+    fn a_goroutine_chosen_in_a_one_shot_frame_stays_selected_at_frame_0() {
+        let mut st = State::new(sample(), Palette::default());
+        run(&mut st, "gr 7").unwrap();
+        run(&mut st, "frame 1").unwrap();
+        run(&mut st, "frame 1 gr 2").unwrap();
+        assert_eq!((st.goroutine, st.frame), (Some(2), 0));
+        assert!(run(&mut st, "list").unwrap().starts_with("> runtime.forcegchelper() /go/proc.go:300"));
+        run(&mut st, "gr 7").unwrap();
+        run(&mut st, "frame 1").unwrap();
+        run(&mut st, "frame 0 gr 7 bt").unwrap();
+        assert_eq!(st.frame, 1, "a one-shot on the same goroutine keeps the frame");
+    }
+
+    #[test]
+    fn stack_depth_is_the_deepest_frame_shown() {
+        let mut st = State::new(sample(), Palette::default());
+        let frames = |s: &str| s.lines().filter(|l| l.contains(" in ")).count();
+        let one = run(&mut st, "bt 0").unwrap();
+        assert_eq!((frames(&one), one.ends_with("(truncated)\n")), (1, true), "{one}");
+        let two = run(&mut st, "bt 1").unwrap();
+        assert_eq!((frames(&two), two.contains("truncated")), (2, false), "{two}");
+        assert!(run(&mut st, "help stack").unwrap().contains("`(inlined)`"));
     }
 
     #[test]
