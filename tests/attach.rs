@@ -409,6 +409,47 @@ fn stack_depth_and_a_goroutine_chosen_inside_frame() {
     support::assert_running(fx.pid);
 }
 
+/// `-with`/`-without` on a location keep what contains the text, as delve does: a method's
+/// `(*T)` and a generic's `[...]` are plain text; `re:` takes a regular expression. The
+/// goroutines kept are those whose user frame the runtime's own traceback names so.
+#[test]
+fn with_and_without_match_location_text() {
+    let mut fx = start_fixture("shapes");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let ids = |lines: &[String]| -> Vec<u64> {
+        let mut v: Vec<u64> = lines.iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("not a grs line: {l:?}")).0).collect();
+        v.sort_unstable();
+        v
+    };
+    // The runtime's user frame: the first one not inside the runtime.
+    let user_frame_is = |p: &dyn Fn(&str) -> bool| -> Vec<u64> {
+        let mut v: Vec<u64> = oracle
+            .goroutines
+            .iter()
+            .filter(|g| g.frames.iter().find(|f| !goroscope::snapshot::is_runtime_internal(&f.func)).is_some_and(|f| p(&f.func)))
+            .map(|g| g.id)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let all = ids(&s.ask("grs"));
+
+    let method = user_frame_is(&|f| f == "main.(*shapesWorker).waitPtr");
+    assert!(!method.is_empty(), "the shapes scenario parks goroutines in waitPtr");
+    assert_eq!(ids(&s.ask("grs -with userloc main.(*shapesWorker).waitPtr")), method);
+
+    let generic = user_frame_is(&|f| f.starts_with("main.shapesGeneric["));
+    assert!(!generic.is_empty(), "the shapes scenario parks goroutines in shapesGeneric");
+    assert_eq!(ids(&s.ask("grs -with userloc in main.shapesGeneric[")), generic);
+    assert_eq!(ids(&s.ask(r"grs -with userloc re:in main\.shapesGeneric\[")), generic);
+    let without = ids(&s.ask("grs -without userloc main.shapesGeneric["));
+    assert_eq!(without.len() + generic.len(), all.len(), "{without:?} {generic:?} {all:?}");
+    assert!(without.iter().all(|i| !generic.contains(i)));
+    assert!(s.ask("grs -with userloc re:main.(").is_empty(), "a bad regular expression fails the command");
+    assert!(s.quit().success() == false, "the failed command fails the batch");
+}
+
 /// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the
 /// same words and `?`, `(none)` for `()`, `(inlined)` for `(...)`. (Goroutines whose
 /// traceback elides frames are left out: the frames after the elision can't be told apart.)

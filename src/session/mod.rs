@@ -6,7 +6,7 @@
 
 pub mod front;
 
-use crate::analyze::filter::{Cond, Filter};
+use crate::analyze::filter::{Cond, Filter, LocMatch};
 use crate::analyze::group::{self, GroupBy};
 use crate::render::color::Palette;
 use crate::render::safe::{go_quote, text};
@@ -61,7 +61,7 @@ const GROUP_MEMBERS: usize = 5;
 
 /// Every command: names (first is the main one), one-line summary, usage and details.
 pub const COMMANDS: &[(&[&str], &str, &str)] = &[
-    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc REGEX   the location matches (also: user REGEX, go REGEX)\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
+    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc TEXT    the location (`file:line in function`) contains TEXT\n\t                                       (also: user TEXT, go TEXT); re:REGEX for a regular expression\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
     (&["goroutine", "gr"], "Show or change the selected goroutine.", "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection."),
     (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations."),
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
@@ -416,12 +416,19 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
             "-with" | "-w" | "-without" | "-wo" => {
                 let with = matches!(flag, "-with" | "-w");
                 let words = operand(&mut i);
-                let regex = |w: &[&str]| -> Result<Regex, String> { Regex::new(&w.join(" ")).map_err(|e| format!("{flag}: {e}")) };
+                // delve's match is a substring; `re:` asks for a regular expression.
+                let pattern = |w: &[&str]| -> Result<LocMatch, String> {
+                    let p = w.join(" ");
+                    match p.strip_prefix("re:") {
+                        Some(re) => Regex::new(re).map(LocMatch::Regex).map_err(|e| format!("{flag}: {}", e.to_string().replace('\n', " "))),
+                        None => Ok(LocMatch::Contains(p)),
+                    }
+                };
                 let cond = match words.as_slice() {
-                    ["userloc" | "user", re @ ..] if !re.is_empty() => Cond::Loc(Loc::User, regex(re)?),
-                    ["curloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Current, regex(re)?),
-                    ["goloc" | "go", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Go, regex(re)?),
-                    ["startloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Start, regex(re)?),
+                    ["userloc" | "user", p @ ..] if !p.is_empty() => Cond::Loc(Loc::User, pattern(p)?),
+                    ["curloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Current, pattern(p)?),
+                    ["goloc" | "go", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Go, pattern(p)?),
+                    ["startloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Start, pattern(p)?),
                     ["label", kv] => match kv.split_once('=') {
                         Some((k, v)) => Cond::Label(k.into(), Some(v.into())),
                         None => Cond::Label(kv.to_string(), None),
@@ -429,7 +436,7 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
                     ["running"] => Cond::Running,
                     ["user"] => Cond::User,
                     ["state", s @ ..] if !s.is_empty() => Cond::State(s.join(" ")),
-                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc REGEX, label K[=V], running, user or state STATE")),
+                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc TEXT, label K[=V], running, user or state STATE")),
                 };
                 a.filter.conds.push((with, cond));
             }
@@ -590,8 +597,14 @@ mod tests {
         assert!(out.contains("Goroutine 2 - User: /go/proc.go:300 runtime.forcegchelper") && out.ends_with("[1 goroutines]\n"), "{out}");
         let out = run(&mut st, "grs -with label tenant=a -l").unwrap();
         assert!(out.contains("\tLabels: \"tenant\":\"a\"\n") && out.ends_with("[1 goroutines]\n"), "{out}");
-        let out = run(&mut st, "grs -with go main\\.main -g").unwrap();
+        let out = run(&mut st, "grs -with go main.main -g").unwrap();
         assert!(out.contains("Goroutine 7 - Go: /src/main.go:10 main.main"), "{out}");
+        let out = run(&mut st, "grs -with go re:main\\.ma[i]n$ -g").unwrap();
+        assert!(out.contains("Goroutine 7 - Go: ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -with userloc main.go:20 in main.spin").unwrap();
+        assert!(out.contains("Goroutine 7 - User: ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert_eq!(run(&mut st, "grs -with userloc main.(").unwrap(), "[0 goroutines]\n");
+        assert!(run(&mut st, "grs -with userloc re:main.(").unwrap_err().starts_with("-with: regex parse error"));
         let out = run(&mut st, "grs -group running").unwrap();
         assert!(out.contains("not running\n\t* Goroutine 1 ") && out.contains("\tTotal: 1\n"), "{out}");
         assert!(run(&mut st, "diff").is_err());
