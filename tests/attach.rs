@@ -71,8 +71,9 @@ impl Session {
     }
 }
 
+/// The lines that end a `goroutines` listing: how many runtime goroutines it hides, the count.
 fn is_count(l: &str) -> bool {
-    l.starts_with('[') && l.ends_with(" goroutines]")
+    (l.starts_with('[') && l.ends_with(" goroutines]")) || (l.starts_with('(') && l.contains(" hidden, as Go's traceback hides them: "))
 }
 
 /// `Goroutine N - User: file:line func (0xpc) [state]` → (N, file:line, func, state).
@@ -405,6 +406,56 @@ fn stack_depth_and_a_goroutine_chosen_inside_frame() {
     let top = &shallow_frames[0];
     assert!(list[0].starts_with(&format!("> {}() {} (PC: ", top.0, top.1)), "{list:?}");
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {shallow}:"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// The banner, `goroutines` (under every naming) and `goroutine N` agree on how many goroutines
+/// there are and which are the runtime's: the ones shown are those of the runtime's own
+/// `runtime.Stack`, the hidden ones are said to be, and `goroutines -without user` lists them.
+#[test]
+fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
+    let mut fx = start_fixture("chan");
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["attach", "--batch", "-", &fx.pid.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd, None);
+    let script = "grs\ngrs -r\ngrs -s\ngrs -without user\n";
+    guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let (o, e) = (read(Box::new(guard.child().stdout.take().unwrap())), read(Box::new(guard.child().stderr.take().unwrap())));
+    let status = guard.wait(TIMEOUT).expect("the batch ends");
+    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+    let oracle = support::parse(&fx.stack().unwrap());
+    assert!(status.success(), "{stderr}");
+    let listings: Vec<Vec<&str>> = stdout.split_inclusive(" goroutines]\n").map(|l| l.lines().collect()).collect();
+    assert_eq!(listings.len(), 4, "{stdout}");
+    let runtime = listings[3].len() - 1;
+    assert!(runtime > 0, "{stdout}");
+    let note = format!("({runtime} runtime goroutines hidden, as Go's traceback hides them: `goroutines -without user` lists them)");
+    for l in &listings[..3] {
+        assert_eq!(l[l.len() - 2], note, "{stdout}");
+        assert_eq!(l[l.len() - 1], format!("[{} goroutines]", oracle.goroutines.len()), "{stdout}");
+    }
+    let total = oracle.goroutines.len() + runtime;
+    let banner = stderr.lines().next().unwrap();
+    let want = format!("goroscope: {total} goroutines, ");
+    assert!(banner.starts_with(&want), "{banner:?} does not start with {want:?}");
+    let of_them = format!(" ({runtime} of them the runtime's, hidden by `goroutines` as by Go's traceback; `goroutines -without user` lists them)");
+    assert!(banner.ends_with(&of_them), "{banner:?} does not end with {of_them:?}");
+
+    // A runtime goroutine (one the runtime's traceback leaves out) is selected and named so.
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let id = listings[3][0].split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    assert!(oracle.goroutines.iter().all(|g| g.id != id));
+    let sel = s.ask(&format!("gr {id}"));
+    assert_eq!(sel.last().unwrap(), &format!("goroutine {id} is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)"), "{sel:?}");
+    assert_eq!(s.ask("goroutine")[0], format!("Goroutine {id}:"));
     assert!(s.quit().success());
     support::assert_running(fx.pid);
 }

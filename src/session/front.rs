@@ -55,7 +55,7 @@ impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
             let snap = self.live.snapshot().map_err(|e| e.to_string())?;
-            let line = crate::cli::pause_line(&snap, snap.goroutines.len());
+            let line = super::snapshot_report(&snap, crate::cli::pause_line(&snap, snap.goroutines.len()));
             return Ok((snap, line));
         }
         // Release the old hold first: the target runs only between the two freezes.
@@ -65,7 +65,8 @@ impl LiveEnv<'_> {
         let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
         let n = snap.goroutines.len();
-        Ok((snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends")))
+        let line = super::snapshot_report(&snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends"));
+        Ok((snap, line))
     }
 
     /// Detaches now (idempotent); how long the target was held, if it was.

@@ -264,6 +264,9 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
         }
         let on = thread.map(|t| format!(" (thread {t})")).unwrap_or_default();
         w(writeln!(out, "Switched from {old} to {id}{on}"))?;
+        if st.selected().is_some_and(|g| g.system) {
+            w(writeln!(out, "goroutine {id} is a runtime goroutine (hidden by `goroutines`; {SHOW_RUNTIME} lists them)"))?;
+        }
         return Ok(Flow::Continue);
     }
     // A one-shot command on another goroutine: the selection is kept.
@@ -491,7 +494,26 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
             }
         }
     }
+    // The runtime goroutines the listing would have shown but for Go's rule of hiding them.
+    let mut all = a.filter.clone();
+    all.system = true;
+    let hidden = if a.filter.system { 0 } else { st.snap.goroutines.iter().filter(|g| g.system && all.keep(g)).count() };
+    if hidden > 0 {
+        writeln!(out, "({hidden} runtime goroutine{} hidden, as Go's traceback hides them: {SHOW_RUNTIME} lists them)", if hidden == 1 { "" } else { "s" })?;
+    }
     writeln!(out, "[{} goroutines]", gs.len())
+}
+
+/// The command that lists runtime goroutines.
+const SHOW_RUNTIME: &str = "`goroutines -without user`";
+
+/// The session's report on a new snapshot: `line` and how many of its goroutines are the
+/// runtime's own, which `goroutines` hides.
+pub fn snapshot_report(snap: &Snapshot, line: String) -> String {
+    match snap.goroutines.iter().filter(|g| g.system).count() {
+        0 => line,
+        n => format!("{line} ({n} of them the runtime's, hidden by `goroutines` as by Go's traceback; {SHOW_RUNTIME} lists them)"),
+    }
 }
 
 /// A group's heading: the location it shares, or its key.
@@ -571,7 +593,9 @@ mod tests {
         assert_eq!(st.goroutine, Some(1));
         let grs = run(&mut st, "grs").unwrap();
         assert!(grs.starts_with("* Goroutine 1 - User: /src/main.go:12 main.main (0x100c) [chan receive, 3 minutes]\n"), "{grs}");
-        assert!(grs.ends_with("[2 goroutines]\n"), "{grs}");
+        assert!(grs.ends_with("(1 runtime goroutine hidden, as Go's traceback hides them: `goroutines -without user` lists them)\n[2 goroutines]\n"), "{grs}");
+        assert!(run(&mut st, "gr 2").unwrap().ends_with("goroutine 2 is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)\n"));
+        run(&mut st, "gr 1").unwrap();
         assert_eq!(run(&mut st, "gr 7").unwrap(), "Switched from 1 to 7 (thread 42)\n");
         let up = run(&mut st, "up").unwrap();
         assert!(up.starts_with("> main.spin() /src/main.go:20 (PC: 0x1014)\nFrame 1: /src/main.go:25 (PC: 1019)\n"), "{up}");
