@@ -71,6 +71,25 @@ impl Session {
     }
 }
 
+/// A whole batch session: `script` on its stdin, then its exit status, stdout and stderr.
+fn batch(pid: u32, extra: &[&str], script: &str) -> (std::process::ExitStatus, String, String) {
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["attach", "--batch", "-"]).args(extra).arg(pid.to_string());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd, None);
+    guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let (o, e) = (read(Box::new(guard.child().stdout.take().unwrap())), read(Box::new(guard.child().stderr.take().unwrap())));
+    let status = guard.wait(TIMEOUT).expect("the batch session ends at the end of its input");
+    (status, o.join().unwrap(), e.join().unwrap())
+}
+
 /// The lines that end a `goroutines` listing: how many runtime goroutines it hides, the count.
 fn is_count(l: &str) -> bool {
     (l.starts_with('[') && l.ends_with(" goroutines]")) || (l.starts_with('(') && l.contains(" hidden, as Go's traceback hides them: "))
@@ -416,21 +435,7 @@ fn stack_depth_and_a_goroutine_chosen_inside_frame() {
 #[test]
 fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
     let mut fx = start_fixture("chan");
-    let mut cmd = Command::new(support::goroscope_bin());
-    cmd.args(["attach", "--batch", "-", &fx.pid.to_string()]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut guard = Guard::spawn(&mut cmd, None);
-    let script = "grs\ngrs -r\ngrs -s\ngrs -without user\n";
-    guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let (o, e) = (read(Box::new(guard.child().stdout.take().unwrap())), read(Box::new(guard.child().stderr.take().unwrap())));
-    let status = guard.wait(TIMEOUT).expect("the batch ends");
-    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+    let (status, stdout, stderr) = batch(fx.pid, &[], "grs\ngrs -r\ngrs -s\ngrs -without user\n");
     let oracle = support::parse(&fx.stack().unwrap());
     assert!(status.success(), "{stderr}");
     let listings: Vec<Vec<&str>> = stdout.split_inclusive(" goroutines]\n").map(|l| l.lines().collect()).collect();
@@ -457,6 +462,32 @@ fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
     assert_eq!(sel.last().unwrap(), &format!("goroutine {id} is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)"), "{sel:?}");
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {id}:"));
     assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// delve's commands that goroscope does not have fail with one line saying why and what to use
+/// instead; `help CMD` prints the same line.
+#[test]
+fn delve_commands_goroscope_lacks_say_why() {
+    let fx = start_fixture("chan");
+    let words = ["break", "continue", "step", "next", "print", "args", "locals", "restart"];
+    let script: String = words.iter().map(|w| format!("{w} main.main\nhelp {w}\n")).collect();
+    let (status, stdout, stderr) = batch(fx.pid, &["-q"], &script);
+    assert!(!status.success(), "every delve command failed, so the batch fails");
+    let helps: Vec<&str> = stdout.lines().collect();
+    let fails: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("Command failed: ")).collect();
+    assert_eq!((helps.len(), fails.len()), (words.len(), words.len()), "{stdout}\n{stderr}");
+    for ((w, help), fail) in words.iter().zip(&helps).zip(&fails) {
+        assert_eq!(help, fail);
+        assert!(help.starts_with(&format!("\"{w}\" is a delve command goroscope does not have: ")), "{help}");
+        let instead = match *w {
+            "print" | "args" | "locals" => "not yet available",
+            "break" => "--hold",
+            _ => "`refresh`",
+        };
+        assert!(help.contains(instead), "{help}");
+    }
+    assert!(stderr.contains(&format!("{} of {} commands failed", words.len(), 2 * words.len())), "{stderr}");
     support::assert_running(fx.pid);
 }
 

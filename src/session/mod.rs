@@ -78,6 +78,30 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["exit", "quit", "q", "detach"], "Detach and leave; the target runs on.", "exit\n\nDetaches (never kills): the target runs on as before."),
 ];
 
+/// delve's commands goroscope does not have: names, and why with what to use instead.
+pub const DELVE_ONLY: &[(&[&str], &str)] = &[
+    (
+        &["continue", "c", "next", "n", "step", "s", "stepout", "so", "step-instruction", "si", "next-instruction", "ni", "rev", "rewind", "rw", "call", "checkpoint"],
+        "goroscope never runs the target step by step: it stops it only while a snapshot is taken (or holds it stopped with --hold); `refresh` takes a new snapshot and `diff` shows what changed since the previous one.",
+    ),
+    (
+        &["break", "b", "breakpoints", "bp", "clear", "clearall", "condition", "cond", "on", "trace", "t", "watch", "toggle"],
+        "goroscope sets no breakpoints: it never writes the target's memory. `--hold` keeps the target stopped at the moment of a snapshot; `refresh` takes a new one and `diff` compares the two.",
+    ),
+    (&["restart", "r"], "goroscope never restarts or kills the target; `refresh` takes a new snapshot of it as it runs."),
+    (
+        &["print", "p", "args", "locals", "vars", "display", "whatis", "examinemem", "x"],
+        "values are not yet available: goroscope reads no DWARF variables. `stack -full` shows each frame's arguments as the runtime's traceback prints them.",
+    ),
+    (&["set"], "goroscope never writes the target's memory."),
+    (&["regs"], "registers are not shown; `threads` shows where each thread is, `stack` a goroutine's frames."),
+];
+
+/// Why a delve command is not one of goroscope's, if it is delve's.
+fn delve_only(word: &str) -> Option<String> {
+    DELVE_ONLY.iter().find(|(names, _)| names.contains(&word)).map(|(_, why)| format!("{word:?} is a delve command goroscope does not have: {why}"))
+}
+
 /// The main name of a command word, if it is one.
 pub fn command_name(word: &str) -> Option<&'static str> {
     COMMANDS.iter().find(|(names, _, _)| names.contains(&word)).map(|(names, _, _)| names[0])
@@ -110,7 +134,7 @@ impl State {
 pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some((&cmd, args)) = words.split_first() else { return Ok(Flow::Continue) };
-    let name = command_name(cmd).ok_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands"))?;
+    let name = command_name(cmd).ok_or_else(|| delve_only(cmd).unwrap_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands")))?;
     let w = |r: std::io::Result<()>| r.map_err(io);
     match name {
         "goroutines" => goroutines(st, args, out)?,
@@ -191,7 +215,10 @@ fn refresh(st: &mut State, snap: Snapshot) {
 fn help(cmd: Option<&str>, out: &mut dyn Write) -> Result<(), String> {
     if let Some(c) = cmd {
         let Some((_, summary, usage)) = COMMANDS.iter().find(|(names, _, _)| names.contains(&c)) else {
-            return Err(format!("unknown command {c:?}; `help` lists the commands"));
+            return match delve_only(c) {
+                Some(why) => writeln!(out, "{why}").map_err(io),
+                None => Err(format!("unknown command {c:?}; `help` lists the commands")),
+            };
         };
         return writeln!(out, "{summary}\n\n\t{}", usage.replace('\n', "\n\t").replace("\n\t\n", "\n\n")).map_err(io);
     }
@@ -210,6 +237,7 @@ fn help_all(out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "    {n:<36} {summary}")?;
     }
     writeln!(out, "\nEvery command reads the snapshot; the target runs on between commands unless --hold.")?;
+    writeln!(out, "delve's commands that run, stop or change the target, or print values, are not goroscope's: help CMD says why and what to use.")?;
     writeln!(out, "Type help followed by a command for full documentation.")
 }
 
@@ -672,6 +700,11 @@ mod tests {
         assert!(run(&mut st, "help").unwrap().contains("goroutines (alias: grs)"));
         assert!(run(&mut st, "help bt").unwrap().contains("-full"));
         assert!(run(&mut st, "nope").unwrap_err().contains("unknown command"));
+        let why = run(&mut st, "break main.go:12").unwrap_err();
+        assert!(why.starts_with("\"break\" is a delve command goroscope does not have: ") && why.contains("--hold") && !why.contains('\n'), "{why}");
+        assert!(run(&mut st, "next").unwrap_err().contains("`refresh`"));
+        assert!(run(&mut st, "locals").unwrap_err().contains("values are not yet available"));
+        assert_eq!(run(&mut st, "help print").unwrap().trim_end(), run(&mut st, "print x").unwrap_err());
         assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
         assert_eq!(exec(&mut st, "quit", &mut NoEnv, &mut Vec::new()), Ok(Flow::Quit));
         assert!(run(&mut st, "threads").unwrap().contains("Thread 42 at 0x1014 /src/main.go:20 main.spin (goroutine 7)"));
