@@ -350,6 +350,11 @@ fn terminal_prompt_ctrl_c_and_exit() {
     t.type_("\x15help\r"); // Ctrl-U clears what completion left
     let help = t.expect("Type help followed by a command");
     assert!(help.contains("goroutines (alias: grs)") && !help.contains("Command failed"), "{help:?}");
+    t.expect("(goroscope) ");
+    // An empty line repeats the last command, as in delve.
+    t.type_("\r");
+    let again = t.expect("Type help followed by a command");
+    assert!(again.contains("goroutines (alias: grs)") && !again.contains("Command failed"), "{again:?}");
     t.type_("exit\r");
     let st = t.guard.wait(TIMEOUT).expect("goroscope exits after exit");
     assert!(st.success(), "{st:?}");

@@ -270,6 +270,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
     let mut failed = 0usize;
     let mut commands = 0usize;
     let mut signal = None;
+    let mut last: Option<String> = None;
     loop {
         if let Some(p) = &prompts
             && !waiting
@@ -289,8 +290,18 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
             waiting = true;
         }
         match rx.recv() {
-            Ok(Event::Line(line)) => {
+            Ok(Event::Line(mut line)) => {
                 waiting = false;
+                // At the prompt, an empty line repeats the last command, as in delve (a batch
+                // skips empty lines).
+                if line.trim().is_empty() {
+                    match &last {
+                        Some(l) => line = l.clone(),
+                        None => continue,
+                    }
+                } else {
+                    last = Some(line.clone());
+                }
                 commands += 1;
                 match exec(&mut st, &line, &mut env, &mut out) {
                     Ok(Flow::Quit) => break,
