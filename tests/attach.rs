@@ -72,9 +72,9 @@ impl Session {
 }
 
 /// A whole batch session: `script` on its stdin, then its exit status, stdout and stderr.
-fn batch(pid: u32, extra: &[&str], script: &str) -> (std::process::ExitStatus, String, String) {
+fn batch(args: &[&str], script: &str) -> (std::process::ExitStatus, String, String) {
     let mut cmd = Command::new(support::goroscope_bin());
-    cmd.args(["attach", "--batch", "-"]).args(extra).arg(pid.to_string());
+    cmd.args(["attach", "--batch", "-"]).args(args);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut guard = Guard::spawn(&mut cmd, None);
     guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
@@ -440,7 +440,7 @@ fn stack_depth_and_a_goroutine_chosen_inside_frame() {
 #[test]
 fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
     let mut fx = start_fixture("chan");
-    let (status, stdout, stderr) = batch(fx.pid, &[], "grs\ngrs -r\ngrs -s\ngrs -without user\n");
+    let (status, stdout, stderr) = batch(&[&fx.pid.to_string()], "grs\ngrs -r\ngrs -s\ngrs -without user\n");
     let oracle = support::parse(&fx.stack().unwrap());
     assert!(status.success(), "{stderr}");
     let listings: Vec<Vec<&str>> = stdout.split_inclusive(" goroutines]\n").map(|l| l.lines().collect()).collect();
@@ -477,7 +477,7 @@ fn delve_commands_goroscope_lacks_say_why() {
     let fx = start_fixture("chan");
     let words = ["break", "continue", "step", "next", "print", "args", "locals", "restart"];
     let script: String = words.iter().map(|w| format!("{w} main.main\nhelp {w}\n")).collect();
-    let (status, stdout, stderr) = batch(fx.pid, &["-q"], &script);
+    let (status, stdout, stderr) = batch(&["-q", &fx.pid.to_string()], &script);
     assert!(!status.success(), "every delve command failed, so the batch fails");
     let helps: Vec<&str> = stdout.lines().collect();
     let fails: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("Command failed: ")).collect();
@@ -614,6 +614,50 @@ fn snapshot_saves_what_the_runtime_shows() {
     let shown = support::run_goroscope(&["show", "-q", "--format", "go", file.to_str().unwrap()], TIMEOUT).unwrap();
     assert!(shown.status.success(), "{}", shown.stderr);
     support::matches_oracle(&mut fx, &shown.stdout).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `attach FILE` explores a snapshot file, a Go text dump or (`--core`) a core: the same
+/// goroutines as the runtime's own dump, every read-only command, and `refresh` says it cannot.
+#[test]
+fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
+    let mut fx = start_fixture("chan");
+    let dir = support::TempDir::new("attach-saved");
+    let (core, gsnap, text) = (dir.0.join("s.core"), dir.0.join("s.gsnap"), dir.0.join("s.txt"));
+    let (c, g, t) = (core.display().to_string(), gsnap.display().to_string(), text.display().to_string());
+    let made = support::run_goroscope(&["snapshot", &fx.pid.to_string(), "--core", &c, "-o", &g], TIMEOUT).unwrap();
+    assert!(made.status.success(), "{}", made.stderr);
+    let stack = fx.stack().unwrap();
+    std::fs::write(&text, &stack).unwrap();
+    let oracle = support::parse(&stack);
+    let mut want: Vec<u64> = oracle.goroutines.iter().map(|g| g.id).collect();
+    want.sort_unstable();
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap();
+    let e = exe.display().to_string();
+    let recv = oracle_with(&oracle, "main.chanRecvBlocked").id;
+    let script = format!("grs\ngr {recv}\nbt\ngoroutine\nrefresh\n");
+    let mut listings = Vec::new();
+    for (args, what) in [(vec![g.as_str()], format!("snapshot {g}")), (vec!["--core", &c, "--exe", &e], format!("core {c}")), (vec![t.as_str()], format!("snapshot {t}"))] {
+        let (status, stdout, stderr) = batch(&args, &script);
+        assert!(!status.success(), "refresh fails:\n{stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("goroscope: ") && first.contains(&format!(" goroutines in {what}")), "{first:?}");
+        assert!(stderr.contains(&format!("Command failed: this session explores {what}: there is no process to take a new snapshot of")), "{stderr}");
+        let lines: Vec<String> = stdout.lines().map(String::from).collect();
+        let end = lines.iter().position(|l| l.ends_with(" goroutines]")).unwrap_or_else(|| panic!("{stdout}"));
+        let mut ids: Vec<u64> = lines[..end].iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("{l:?}")).0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, want, "{what}:\n{stdout}");
+        assert_eq!(lines[end + 1], format!("Switched from 1 to {recv}"), "{what}");
+        let frames = parse_bt(&lines[end + 2..]);
+        let g = oracle.goroutines.iter().find(|g| g.id == recv).unwrap();
+        let oracle_frames: Vec<(String, String)> = g.frames.iter().map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line))).collect();
+        let shared: Vec<(String, String)> = frames.iter().filter(|f| oracle_frames.contains(f)).cloned().collect();
+        assert_eq!(shared, oracle_frames, "{what}:\n{stdout}");
+        assert!(lines.contains(&format!("Goroutine {recv}:")), "{what}:\n{stdout}");
+        listings.push(lines[..end].to_vec());
+    }
+    assert_eq!(listings[0], listings[1], "the snapshot and the core of the same moment");
+    support::assert_running(fx.pid);
 }
 
 /// `threads` lists every thread of the process; the one in `read(2)` of stdin (the fixture's
