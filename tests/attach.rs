@@ -660,6 +660,35 @@ fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
     support::assert_running(fx.pid);
 }
 
+/// `list PLACE`: a function's first line (from the function table), FILE:LINE (by its last
+/// path elements) and LINE of the selected frame's file, each with `=>` on that line of the
+/// file the runtime names.
+#[test]
+fn list_a_function_a_file_line_and_a_line() {
+    let mut fx = start_fixture("chan");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let g = oracle_with(&oracle, "main.chanRecvBlocked");
+    let file = g.frames.iter().find(|f| f.func == "main.chanRecvBlocked").unwrap().file.clone();
+    let src: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
+    let marked = |out: &[String], line: usize| {
+        let want = format!("=>{line:>4}:\t{}", src[line - 1]);
+        assert!(out.contains(&want) && out[0] == format!("Showing {file}:{line}"), "want {want:?}:\n{}", out.join("\n"));
+    };
+    let start = src.iter().position(|l| l.starts_with("func chanRecvBlocked(")).unwrap() + 1;
+    marked(&s.ask("list main.chanRecvBlocked"), start);
+    let tail: Vec<&str> = file.rsplit('/').take(2).collect();
+    marked(&s.ask(&format!("list {}/{}:{}", tail[1], tail[0], start + 1)), start + 1);
+    let bt = parse_bt(&s.ask(&format!("gr {} bt 1000", g.id)));
+    let user = bt.iter().position(|f| f.0 == "main.chanRecvBlocked").unwrap();
+    s.ask(&format!("gr {}", g.id));
+    s.ask(&format!("frame {user}"));
+    marked(&s.ask("list 3"), 3);
+    assert!(s.ask("list main.noSuchFunction").is_empty());
+    assert!(!s.quit().success(), "the unknown function failed a command");
+    support::assert_running(fx.pid);
+}
+
 /// `threads` lists every thread of the process; the one in `read(2)` of stdin (the fixture's
 /// main goroutine serves its commands there) runs the goroutine that answers `stack`; `thread`
 /// selects a thread and its goroutine.

@@ -83,6 +83,27 @@ impl Env for LiveEnv<'_> {
     fn source(&self, path: &str) -> Result<String, String> {
         crate::target::ns::read_target_file(self.live.proc.pid(), path)
     }
+
+    fn function_start(&self, name: &str) -> Option<Result<(String, u32), String>> {
+        let t = &self.live.rt.bin.pclntab;
+        let at = t.func_by_name(name).and_then(|f| t.file_line(f, t.entry(f)));
+        Some(at.map(|(file, line)| (file.to_string(), line)).ok_or_else(|| format!("no function {name:?} in the binary")))
+    }
+
+    fn binary_files(&self, name: &str) -> Option<Vec<String>> {
+        let t = &self.live.rt.bin.pclntab;
+        let mut files: Vec<String> = Vec::new();
+        // One pass over the function table (its size is bounded by the parsed table).
+        for f in t.funcs() {
+            if let Some((file, _)) = t.file_line(f, t.entry(f))
+                && super::file_matches(file, name)
+                && !files.iter().any(|x| x == file)
+            {
+                files.push(file.to_string());
+            }
+        }
+        Some(files)
+    }
 }
 
 /// What a session explores, as the front sees it: the prompt, the first snapshot, the way out.

@@ -39,6 +39,16 @@ pub trait Env {
     /// The text of a source file of the target, read in its own file system as its user
     /// ([`crate::target::ns::read_target_file`]).
     fn source(&self, path: &str) -> Result<String, String>;
+    /// Where a function starts (file, line), from the binary's function table; `None` without
+    /// one (a saved snapshot).
+    fn function_start(&self, _name: &str) -> Option<Result<(String, u32), String>> {
+        None
+    }
+    /// The files of the binary's functions that are `name` or end with `/name` (where the
+    /// functions start); `None` without a function table.
+    fn binary_files(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Whether the session goes on.
@@ -67,7 +77,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
     (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
-    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only."),
+    (&["list", "ls", "l"], "Show source around the selected frame.", "list [FUNCTION | FILE:LINE | LINE]\n\nWithout a place: source lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only.\nA place: a function's first line, FILE:LINE (FILE as the binary names it, or its last path\nelements) or LINE of the selected frame's file."),
     (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
     (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
     (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
@@ -147,12 +157,18 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             w(bt::frames(g, &o, out))?;
         }
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
-        "list" => {
-            if !args.is_empty() {
-                return Err("list shows the selected frame's source; select another with frame/up/down".into());
+        "list" => match args {
+            [] => w(list(st, env, true, out))?,
+            [place] => {
+                let (file, line) = place_of(st, env, place)?;
+                w(writeln!(out, "Showing {}:{line}", text(&file)))?;
+                match env.source(&file) {
+                    Ok(src) => w(source_lines(&src, line, st.palette, out))?,
+                    Err(e) => return Err(format!("no source: {}", text(&e))),
+                }
             }
-            w(list(st, env, true, out))?;
-        }
+            _ => return Err("usage: list [FUNCTION | FILE:LINE | LINE]".into()),
+        },
         "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
         "thread" => {
             let [tid] = args else { return Err("you must specify a thread: thread <tid> (`threads` lists them)".into()) };
@@ -196,6 +212,45 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
         _ => unreachable!("every command name is handled"),
     }
     Ok(Flow::Continue)
+}
+
+/// Where `list PLACE` points: `LINE` in the selected frame's file, `FILE:LINE` (a file the
+/// binary names, or its last path elements), or a function's first line.
+fn place_of(st: &State, env: &dyn Env, place: &str) -> Result<(String, u32), String> {
+    let number = |n: &str| n.parse::<u32>().ok().filter(|n| *n > 0);
+    if let Some(line) = number(place) {
+        let g = st.need_selected()?;
+        let f = g.frames.get(st.frame).ok_or_else(|| format!("goroutine {} has no frame {}", g.id, st.frame))?;
+        return Ok((f.file.to_string(), line));
+    }
+    if let Some((file, line)) = place.rsplit_once(':').and_then(|(f, l)| Some((f, number(l)?))) {
+        return Ok((known_file(st, env, file)?, line));
+    }
+    match env.function_start(place) {
+        Some(r) => r,
+        None => Err(format!("{place:?}: a saved snapshot has no function table; list FILE:LINE or LINE")),
+    }
+}
+
+/// The file the binary names that is `name` or ends with `/name`: from the function table when
+/// there is one, else from the snapshot's frames.
+pub fn file_matches(file: &str, name: &str) -> bool {
+    file == name || file.strip_suffix(name).is_some_and(|head| head.ends_with('/'))
+}
+
+/// The one file [`file_matches`] `name`.
+fn known_file(st: &State, env: &dyn Env, name: &str) -> Result<String, String> {
+    let mut found: Vec<String> = match env.binary_files(name) {
+        Some(files) => files,
+        None => st.snap.goroutines.iter().flat_map(|g| g.frames.iter().map(|f| f.file.to_string())).filter(|f| file_matches(f, name)).collect(),
+    };
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!("no file {name:?} in the binary (a saved snapshot: in its stacks)")),
+        many => Err(format!("{name:?} names several files: {}", many.iter().map(|f| text(f)).collect::<Vec<_>>().join(", "))),
+    }
 }
 
 /// Replaces the snapshot, keeping the selection where it still exists.
