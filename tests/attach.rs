@@ -718,11 +718,18 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
     let (tid, goid) = *listed.iter().find(|t| t.0 == reader).unwrap();
     assert_eq!(goid, Some(main), "thread {tid} reads stdin: {out:?}");
     let switched = s.ask(&format!("thread {tid}"));
-    assert!(switched.len() == 1 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert!(switched.len() == 2 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert_eq!(switched[1], format!("thread {tid} runs goroutine {main}"));
     assert!(out.iter().any(|l| l.starts_with(&format!("* Thread {}", switched[0].split(' ').nth(2).unwrap()))), "the thread selected before is marked: {out:?}");
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {main}:"));
     assert!(s.ask("threads").iter().any(|l| l.starts_with(&format!("* Thread {tid} "))));
-    assert!(s.quit().success());
+    // A thread running no goroutine (as `threads` says): nothing to show a goroutine's stack of.
+    if let Some((idle, _)) = listed.iter().find(|t| t.1.is_none()) {
+        assert_eq!(s.ask(&format!("thread {idle}"))[1], format!("thread {idle} runs no goroutine; `goroutine <id>` selects one"));
+        assert!(s.ask("bt").is_empty() && s.ask("goroutine").is_empty(), "both fail, on stderr");
+        s.ask(&format!("gr {main}"));
+    }
+    assert!(s.quit().success() == listed.iter().all(|t| t.1.is_some()));
     support::assert_running(fx.pid);
 }
 

@@ -79,7 +79,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
     (&["list", "ls", "l"], "Show source around the selected frame.", "list [FUNCTION | FILE:LINE | LINE]\n\nWithout a place: source lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only.\nA place: a function's first line, FILE:LINE (FILE as the binary names it, or its last path\nelements) or LINE of the selected frame's file."),
     (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
-    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
+    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>\n\nSelects the thread and the goroutine it runs; a thread that runs none leaves no goroutine\nselected (a thread's own stack, outside goroutines, is not read)."),
     (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
     (&["refresh"], "Take a new snapshot.", "refresh\n\nStop the target for a moment, copy its goroutines, let it go on (with --hold: release it,\nthen hold it again). The old snapshot is kept for `diff`; the selection is kept when the\ngoroutine still exists."),
     (&["diff"], "What changed since the previous snapshot.", "diff [-group KEY]\n\nStack groups that grew, shrank, appeared or vanished between the snapshot before the last\n`refresh` and the current one (KEY as in goroutines -group; default: identical stacks)."),
@@ -132,7 +132,10 @@ impl State {
     }
 
     fn need_selected(&self) -> Result<&Goroutine, String> {
-        self.selected().ok_or_else(|| "no goroutine selected: `goroutine <id>` selects one (`goroutines` lists them)".into())
+        self.selected().ok_or_else(|| match (self.goroutine, self.thread) {
+            (None, Some(t)) => format!("thread {t} runs no goroutine: `goroutine <id>` selects one (`goroutines` lists them)"),
+            _ => "no goroutine selected: `goroutine <id>` selects one (`goroutines` lists them)".into(),
+        })
     }
 
     fn goroutine(&self, id: u64) -> Result<&Goroutine, String> {
@@ -177,11 +180,14 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             let goid = t.goid;
             let old = st.thread.map(|t| t.to_string()).unwrap_or_else(|| "<none>".into());
             st.thread = Some(tid);
-            if let Some(id) = goid {
-                st.goroutine = Some(id);
-                st.frame = 0;
-            }
+            // The selection follows the thread: none when it runs no goroutine.
+            st.goroutine = goid;
+            st.frame = 0;
             w(writeln!(out, "Switched from {old} to {tid}"))?;
+            match goid {
+                Some(id) => w(writeln!(out, "thread {tid} runs goroutine {id}"))?,
+                None => w(writeln!(out, "thread {tid} runs no goroutine; `goroutine <id>` selects one"))?,
+            }
         }
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
         "refresh" => {
@@ -722,6 +728,10 @@ mod tests {
         assert!(d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"), "{d}");
         assert!(run(&mut st, "bt").is_err());
         assert_eq!(run(&mut st, "thread 42").unwrap_err(), "no thread 42 in this snapshot; `threads` lists them");
+        st.snap.threads.push(Thread { tid: 43, ..Default::default() });
+        assert_eq!(run(&mut st, "thread 43").unwrap(), "Switched from <none> to 43\nthread 43 runs no goroutine; `goroutine <id>` selects one\n");
+        assert!(run(&mut st, "goroutine").unwrap_err().starts_with("thread 43 runs no goroutine"));
+        assert!(run(&mut st, "bt").unwrap_err().starts_with("thread 43 runs no goroutine"));
     }
 
     #[test]
