@@ -205,11 +205,14 @@ pub enum Command {
     },
     /// An interactive session like delve's over a snapshot; the target runs on between commands.
     #[command(
-        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
+        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n  goroscope attach app.gsnap\n  goroscope attach --core core.1234 --exe ./server\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
     )]
     Attach {
-        /// Process id.
-        pid: i32,
+        /// Process id, or a file to explore: a snapshot (`goroscope snapshot`) or a Go text dump.
+        #[arg(value_name = "PID|FILE", required_unless_present = "core", conflicts_with = "core")]
+        target: Option<String>,
+        #[command(flatten)]
+        core: CoreArgs,
         /// Keep the target stopped for the whole session (released on every way out).
         #[arg(long)]
         hold: bool,
@@ -448,10 +451,25 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let snap = take(&Target::new(pid, core)?, ro)?;
             crate::session::threads(&snap, None, palette, &mut out)
         }
-        Command::Attach { pid, hold, batch } => {
+        Command::Attach { target, core, hold, batch } => {
             drop(out);
-            let Session::Live(live) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
-            return crate::session::front::attach(&live, crate::session::front::Options { hold, batch, palette, quiet });
+            let opts = crate::session::front::Options { hold, batch, palette, quiet };
+            let pid = target.as_deref().and_then(|t| t.parse::<i32>().ok());
+            if let (Some(pid), None) = (pid, &core.core) {
+                let Session::Live(live) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
+                return crate::session::front::attach(&live, opts);
+            }
+            if hold {
+                return Err("--hold holds a live process; a saved snapshot or a core has none".into());
+            }
+            let (snap, what) = match target {
+                Some(file) => (load(std::path::Path::new(&file))?, format!("snapshot {file}")),
+                None => {
+                    let t = Target::new(None, core)?;
+                    (take(&t, &Ctx { quiet: true, ..*ro })?, t.describe())
+                }
+            };
+            return crate::session::front::explore(snap, what, opts);
         }
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })

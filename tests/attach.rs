@@ -77,8 +77,28 @@ impl Session {
     }
 }
 
+/// A whole batch session: `script` on its stdin, then its exit status, stdout and stderr.
+fn batch(args: &[&str], script: &str) -> (std::process::ExitStatus, String, String) {
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["attach", "--batch", "-"]).args(args);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd, None);
+    guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let (o, e) = (read(Box::new(guard.child().stdout.take().unwrap())), read(Box::new(guard.child().stderr.take().unwrap())));
+    let status = guard.wait(TIMEOUT).expect("the batch session ends at the end of its input");
+    (status, o.join().unwrap(), e.join().unwrap())
+}
+
+/// The lines that end a `goroutines` listing: how many runtime goroutines it hides, the count.
 fn is_count(l: &str) -> bool {
-    l.starts_with('[') && l.ends_with(" goroutines]")
+    (l.starts_with('[') && l.ends_with(" goroutines]")) || (l.starts_with('(') && l.contains(" hidden, as Go's traceback hides them: "))
 }
 
 /// `Goroutine N - User: file:line func (0xpc) [state]` → (N, file:line, func, state).
@@ -174,7 +194,7 @@ fn batch_lists_selects_and_walks_frames_as_the_runtime_sees_them() {
     let go = format!("\tGo: {}:{} {} (", created.file, created.line, created.func);
     assert!(info.iter().any(|l| l.starts_with(&go)), "{info:?}");
     let one = s.ask("gr 1 bt 1");
-    assert!(one.len() == 3 && one[2].starts_with("(... "), "{one:?}");
+    assert!(one.len() == 5 && one[4] == "(truncated)", "{one:?}");
     assert!(s.ask("grs -with state chan receive").iter().any(|l| l.starts_with(&format!("* Goroutine {} ", g.id))));
 
     assert!(s.quit().success());
@@ -336,6 +356,11 @@ fn terminal_prompt_ctrl_c_and_exit() {
     t.type_("\x15help\r"); // Ctrl-U clears what completion left
     let help = t.expect("Type help followed by a command");
     assert!(help.contains("goroutines (alias: grs)") && !help.contains("Command failed"), "{help:?}");
+    t.expect("(goroscope) ");
+    // An empty line repeats the last command, as in delve.
+    t.type_("\r");
+    let again = t.expect("Type help followed by a command");
+    assert!(again.contains("goroutines (alias: grs)") && !again.contains("Command failed"), "{again:?}");
     t.type_("exit\r");
     let st = t.guard.wait(TIMEOUT).expect("goroscope exits after exit");
     assert!(st.success(), "{st:?}");
@@ -381,6 +406,141 @@ fn shared_frames(g: &support::Goroutine, bt: &[(String, String)]) -> Vec<usize> 
             i
         })
         .collect()
+}
+
+/// `stack N` prints frames 0 to N, as delve does, and `(truncated)` when there are more; a
+/// goroutine selected by a one-shot `frame N gr ID` is at its frame 0, whatever N was.
+#[test]
+fn stack_depth_and_a_goroutine_chosen_inside_frame() {
+    let fx = start_fixture("chan");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let ids: Vec<u64> = s.ask("grs").iter().filter(|l| !is_count(l)).filter_map(|l| parse_grs_line(l)).map(|g| g.0).collect();
+    let stacks: Vec<(u64, Vec<(String, String)>)> = ids.iter().map(|id| (*id, parse_bt(&s.ask(&format!("gr {id} bt 1000"))))).collect();
+    let (deep, deep_frames) = stacks.iter().max_by_key(|g| g.1.len()).unwrap();
+    let (shallow, shallow_frames) = stacks.iter().min_by_key(|g| g.1.len()).unwrap();
+    assert!(shallow_frames.len() < deep_frames.len() && !shallow_frames.is_empty(), "{stacks:?}");
+
+    for depth in [0, 2, deep_frames.len() - 1] {
+        let out = s.ask(&format!("gr {deep} bt {depth}"));
+        let want: Vec<(String, String)> = deep_frames[..=depth].to_vec();
+        assert_eq!(parse_bt(&out), want, "bt {depth}:\n{}", out.join("\n"));
+        assert_eq!(out.last().unwrap() == "(truncated)", depth + 1 < deep_frames.len(), "bt {depth}:\n{}", out.join("\n"));
+    }
+
+    // The deep goroutine at a frame the shallow one does not have, then the shallow one chosen.
+    let k = shallow_frames.len();
+    s.ask(&format!("gr {deep}"));
+    assert!(s.ask(&format!("frame {k}"))[1].starts_with(&format!("Frame {k}: {} ", deep_frames[k].1)));
+    s.ask(&format!("frame {k} gr {shallow}"));
+    let list = s.ask("list");
+    let top = &shallow_frames[0];
+    assert!(list[0].starts_with(&format!("> {}() {} (PC: ", top.0, top.1)), "{list:?}");
+    assert_eq!(s.ask("goroutine")[0], format!("Goroutine {shallow}:"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// The banner, `goroutines` (under every naming) and `goroutine N` agree on how many goroutines
+/// there are and which are the runtime's: the ones shown are those of the runtime's own
+/// `runtime.Stack`, the hidden ones are said to be, and `goroutines -without user` lists them.
+#[test]
+fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
+    let mut fx = start_fixture("chan");
+    let (status, stdout, stderr) = batch(&[&fx.pid.to_string()], "grs\ngrs -r\ngrs -s\ngrs -without user\n");
+    let oracle = support::parse(&fx.stack().unwrap());
+    assert!(status.success(), "{stderr}");
+    let listings: Vec<Vec<&str>> = stdout.split_inclusive(" goroutines]\n").map(|l| l.lines().collect()).collect();
+    assert_eq!(listings.len(), 4, "{stdout}");
+    let runtime = listings[3].len() - 1;
+    assert!(runtime > 0, "{stdout}");
+    let note = format!("({runtime} runtime goroutines hidden, as Go's traceback hides them: `goroutines -without user` lists them)");
+    for l in &listings[..3] {
+        assert_eq!(l[l.len() - 2], note, "{stdout}");
+        assert_eq!(l[l.len() - 1], format!("[{} goroutines]", oracle.goroutines.len()), "{stdout}");
+    }
+    let total = oracle.goroutines.len() + runtime;
+    let banner = stderr.lines().next().unwrap();
+    let want = format!("goroscope: {total} goroutines, ");
+    assert!(banner.starts_with(&want), "{banner:?} does not start with {want:?}");
+    let of_them = format!(" ({runtime} of them the runtime's, hidden by `goroutines` as by Go's traceback; `goroutines -without user` lists them)");
+    assert!(banner.ends_with(&of_them), "{banner:?} does not end with {of_them:?}");
+
+    // A runtime goroutine (one the runtime's traceback leaves out) is selected and named so.
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let id = listings[3][0].split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    assert!(oracle.goroutines.iter().all(|g| g.id != id));
+    let sel = s.ask(&format!("gr {id}"));
+    assert_eq!(sel.last().unwrap(), &format!("goroutine {id} is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)"), "{sel:?}");
+    assert_eq!(s.ask("goroutine")[0], format!("Goroutine {id}:"));
+    assert!(s.quit().success());
+    support::assert_running(fx.pid);
+}
+
+/// delve's commands that goroscope does not have fail with one line saying why and what to use
+/// instead; `help CMD` prints the same line.
+#[test]
+fn delve_commands_goroscope_lacks_say_why() {
+    let fx = start_fixture("chan");
+    let words = ["break", "continue", "step", "next", "print", "args", "locals", "restart"];
+    let script: String = words.iter().map(|w| format!("{w} main.main\nhelp {w}\n")).collect();
+    let (status, stdout, stderr) = batch(&["-q", &fx.pid.to_string()], &script);
+    assert!(!status.success(), "every delve command failed, so the batch fails");
+    let helps: Vec<&str> = stdout.lines().collect();
+    let fails: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("Command failed: ")).collect();
+    assert_eq!((helps.len(), fails.len()), (words.len(), words.len()), "{stdout}\n{stderr}");
+    for ((w, help), fail) in words.iter().zip(&helps).zip(&fails) {
+        assert_eq!(help, fail);
+        assert!(help.starts_with(&format!("\"{w}\" is a delve command goroscope does not have: ")), "{help}");
+        let instead = match *w {
+            "print" | "args" | "locals" => "not yet available",
+            "break" => "--hold",
+            _ => "`refresh`",
+        };
+        assert!(help.contains(instead), "{help}");
+    }
+    assert!(stderr.contains(&format!("{} of {} commands failed", words.len(), 2 * words.len())), "{stderr}");
+    support::assert_running(fx.pid);
+}
+
+/// `-with`/`-without` on a location keep what contains the text, as delve does: a method's
+/// `(*T)` and a generic's `[...]` are plain text; `re:` takes a regular expression. The
+/// goroutines kept are those whose user frame the runtime's own traceback names so.
+#[test]
+fn with_and_without_match_location_text() {
+    let mut fx = start_fixture("shapes");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let ids = |lines: &[String]| -> Vec<u64> {
+        let mut v: Vec<u64> = lines.iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("not a grs line: {l:?}")).0).collect();
+        v.sort_unstable();
+        v
+    };
+    // The runtime's user frame: the first one not inside the runtime.
+    let user_frame_is = |p: &dyn Fn(&str) -> bool| -> Vec<u64> {
+        let mut v: Vec<u64> = oracle
+            .goroutines
+            .iter()
+            .filter(|g| g.frames.iter().find(|f| !goroscope::snapshot::is_runtime_internal(&f.func)).is_some_and(|f| p(&f.func)))
+            .map(|g| g.id)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let all = ids(&s.ask("grs"));
+
+    let method = user_frame_is(&|f| f == "main.(*shapesWorker).waitPtr");
+    assert!(!method.is_empty(), "the shapes scenario parks goroutines in waitPtr");
+    assert_eq!(ids(&s.ask("grs -with userloc main.(*shapesWorker).waitPtr")), method);
+
+    let generic = user_frame_is(&|f| f.starts_with("main.shapesGeneric["));
+    assert!(!generic.is_empty(), "the shapes scenario parks goroutines in shapesGeneric");
+    assert_eq!(ids(&s.ask("grs -with userloc in main.shapesGeneric[")), generic);
+    assert_eq!(ids(&s.ask(r"grs -with userloc re:in main\.shapesGeneric\[")), generic);
+    let without = ids(&s.ask("grs -without userloc main.shapesGeneric["));
+    assert_eq!(without.len() + generic.len(), all.len(), "{without:?} {generic:?} {all:?}");
+    assert!(without.iter().all(|i| !generic.contains(i)));
+    assert!(s.ask("grs -with userloc re:main.(").is_empty(), "a bad regular expression fails the command");
+    assert!(s.quit().success() == false, "the failed command fails the batch");
 }
 
 /// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the
@@ -462,6 +622,79 @@ fn snapshot_saves_what_the_runtime_shows() {
     support::matches_oracle(&mut fx, &shown.stdout).unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// `attach FILE` explores a snapshot file, a Go text dump or (`--core`) a core: the same
+/// goroutines as the runtime's own dump, every read-only command, and `refresh` says it cannot.
+#[test]
+fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
+    let mut fx = start_fixture("chan");
+    let dir = support::TempDir::new("attach-saved");
+    let (core, gsnap, text) = (dir.0.join("s.core"), dir.0.join("s.gsnap"), dir.0.join("s.txt"));
+    let (c, g, t) = (core.display().to_string(), gsnap.display().to_string(), text.display().to_string());
+    let made = support::run_goroscope(&["snapshot", &fx.pid.to_string(), "--core", &c, "-o", &g], TIMEOUT).unwrap();
+    assert!(made.status.success(), "{}", made.stderr);
+    let stack = fx.stack().unwrap();
+    std::fs::write(&text, &stack).unwrap();
+    let oracle = support::parse(&stack);
+    let mut want: Vec<u64> = oracle.goroutines.iter().map(|g| g.id).collect();
+    want.sort_unstable();
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap();
+    let e = exe.display().to_string();
+    let recv = oracle_with(&oracle, "main.chanRecvBlocked").id;
+    let script = format!("grs\ngr {recv}\nbt\ngoroutine\nrefresh\n");
+    let mut listings = Vec::new();
+    for (args, what) in [(vec![g.as_str()], format!("snapshot {g}")), (vec!["--core", &c, "--exe", &e], format!("core {c}")), (vec![t.as_str()], format!("snapshot {t}"))] {
+        let (status, stdout, stderr) = batch(&args, &script);
+        assert!(!status.success(), "refresh fails:\n{stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("goroscope: ") && first.contains(&format!(" goroutines in {what}")), "{first:?}");
+        assert!(stderr.contains(&format!("Command failed: this session explores {what}: there is no process to take a new snapshot of")), "{stderr}");
+        let lines: Vec<String> = stdout.lines().map(String::from).collect();
+        let end = lines.iter().position(|l| l.ends_with(" goroutines]")).unwrap_or_else(|| panic!("{stdout}"));
+        let mut ids: Vec<u64> = lines[..end].iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("{l:?}")).0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, want, "{what}:\n{stdout}");
+        assert_eq!(lines[end + 1], format!("Switched from 1 to {recv}"), "{what}");
+        let frames = parse_bt(&lines[end + 2..]);
+        let g = oracle.goroutines.iter().find(|g| g.id == recv).unwrap();
+        let oracle_frames: Vec<(String, String)> = g.frames.iter().map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line))).collect();
+        let shared: Vec<(String, String)> = frames.iter().filter(|f| oracle_frames.contains(f)).cloned().collect();
+        assert_eq!(shared, oracle_frames, "{what}:\n{stdout}");
+        assert!(lines.contains(&format!("Goroutine {recv}:")), "{what}:\n{stdout}");
+        listings.push(lines[..end].to_vec());
+    }
+    assert_eq!(listings[0], listings[1], "the snapshot and the core of the same moment");
+    support::assert_running(fx.pid);
+}
+
+/// `list PLACE`: a function's first line (from the function table), FILE:LINE (by its last
+/// path elements) and LINE of the selected frame's file, each with `=>` on that line of the
+/// file the runtime names.
+#[test]
+fn list_a_function_a_file_line_and_a_line() {
+    let mut fx = start_fixture("chan");
+    let mut s = Session::start(fx.pid, &["-q"]);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let g = oracle_with(&oracle, "main.chanRecvBlocked");
+    let file = g.frames.iter().find(|f| f.func == "main.chanRecvBlocked").unwrap().file.clone();
+    let src: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
+    let marked = |out: &[String], line: usize| {
+        let want = format!("=>{line:>4}:\t{}", src[line - 1]);
+        assert!(out.contains(&want) && out[0] == format!("Showing {file}:{line}"), "want {want:?}:\n{}", out.join("\n"));
+    };
+    let start = src.iter().position(|l| l.starts_with("func chanRecvBlocked(")).unwrap() + 1;
+    marked(&s.ask("list main.chanRecvBlocked"), start);
+    let tail: Vec<&str> = file.rsplit('/').take(2).collect();
+    marked(&s.ask(&format!("list {}/{}:{}", tail[1], tail[0], start + 1)), start + 1);
+    let bt = parse_bt(&s.ask(&format!("gr {} bt 1000", g.id)));
+    let user = bt.iter().position(|f| f.0 == "main.chanRecvBlocked").unwrap();
+    s.ask(&format!("gr {}", g.id));
+    s.ask(&format!("frame {user}"));
+    marked(&s.ask("list 3"), 3);
+    assert!(s.ask("list main.noSuchFunction").is_empty());
+    assert!(!s.quit().success(), "the unknown function failed a command");
+    support::assert_running(fx.pid);
+}
+
 /// `threads` lists every thread of the process; the one in `read(2)` of stdin (the fixture's
 /// main goroutine serves its commands there) runs the goroutine that answers `stack`; `thread`
 /// selects a thread and its goroutine.
@@ -494,11 +727,18 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
     let (tid, goid) = *listed.iter().find(|t| t.0 == reader).unwrap();
     assert_eq!(goid, Some(main), "thread {tid} reads stdin: {out:?}");
     let switched = s.ask(&format!("thread {tid}"));
-    assert!(switched.len() == 1 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert!(switched.len() == 2 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert_eq!(switched[1], format!("thread {tid} runs goroutine {main}"));
     assert!(out.iter().any(|l| l.starts_with(&format!("* Thread {}", switched[0].split(' ').nth(2).unwrap()))), "the thread selected before is marked: {out:?}");
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {main}:"));
     assert!(s.ask("threads").iter().any(|l| l.starts_with(&format!("* Thread {tid} "))));
-    assert!(s.quit().success());
+    // A thread running no goroutine (as `threads` says): nothing to show a goroutine's stack of.
+    if let Some((idle, _)) = listed.iter().find(|t| t.1.is_none()) {
+        assert_eq!(s.ask(&format!("thread {idle}"))[1], format!("thread {idle} runs no goroutine; `goroutine <id>` selects one"));
+        assert!(s.ask("bt").is_empty() && s.ask("goroutine").is_empty(), "both fail, on stderr");
+        s.ask(&format!("gr {main}"));
+    }
+    assert!(s.quit().success() == listed.iter().all(|t| t.1.is_some()));
     support::assert_running(fx.pid);
 }
 

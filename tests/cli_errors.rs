@@ -339,7 +339,7 @@ fn no_pid_lists_the_go_processes() {
         (&[][..], &["Usage: goroscope [OPTIONS] <COMMAND>", "goroscope dump ", "goroscope attach "][..]),
         (&["dump"], &["required arguments were not provided", "<PID>", "goroscope dump "]),
         (&["grs"], &["required arguments were not provided", "<PID>", "goroscope grs "]),
-        (&["-q", "attach"], &["required arguments were not provided", "<PID>", "goroscope attach "]),
+        (&["-q", "attach"], &["required arguments were not provided", "<PID|FILE>", "goroscope attach "]),
         (&["bt"], &["required arguments were not provided", "goroscope bt "]),
     ] {
         let out = goroscope(args);

@@ -26,9 +26,9 @@ pub struct Filter {
 /// A condition of delve's `goroutines -with COND` / `-without COND`.
 #[derive(Debug, Clone)]
 pub enum Cond {
-    /// The location (`userloc`, `curloc`, `goloc`, `startloc`) matches the regular expression
-    /// (`file:line function`; delve matches a substring, which a plain word still does).
-    Loc(Loc, Regex),
+    /// The location (`userloc`, `curloc`, `goloc`, `startloc`), written as delve writes it
+    /// for this match (`file:line in function`), matches.
+    Loc(Loc, LocMatch),
     /// Has the label `key` (with this value, if given).
     Label(String, Option<String>),
     /// Running on an OS thread.
@@ -39,11 +39,30 @@ pub enum Cond {
     State(String),
 }
 
+/// How a location is matched.
+#[derive(Debug, Clone)]
+pub enum LocMatch {
+    /// Contains this text (delve's way).
+    Contains(String),
+    /// The regular expression matches somewhere in it.
+    Regex(Regex),
+}
+
+impl LocMatch {
+    /// Whether `text` matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        match self {
+            LocMatch::Contains(s) => text.contains(s.as_str()),
+            LocMatch::Regex(re) => re.is_match(text),
+        }
+    }
+}
+
 impl Cond {
     /// Whether the goroutine satisfies the condition.
     pub fn holds(&self, g: &Goroutine) -> bool {
         match self {
-            Cond::Loc(loc, re) => g.location(*loc).is_some_and(|l| re.is_match(&format!("{}:{} {}", l.file, l.line, l.function))),
+            Cond::Loc(loc, m) => g.location(*loc).is_some_and(|l| m.is_match(&format!("{}:{} in {}", l.file, l.line, l.function))),
             Cond::Label(k, v) => g.labels.iter().any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
             Cond::Running => g.thread.is_some(),
             Cond::User => !g.system,

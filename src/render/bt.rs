@@ -12,8 +12,10 @@ pub struct Options {
     pub indent: usize,
     /// Frames shown at most (all when `None`); the rest is counted on one line.
     pub depth: Option<usize>,
+    /// Mark a cut stack with delve's `(truncated)` line instead of counting what was cut.
+    pub delve_cut: bool,
     /// Below each frame, its arguments as the runtime's traceback prints them (the words in
-    /// the argument spill slots, `?` where not live, `...` for inlined calls). delve's
+    /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`). delve's
     /// `-full` also prints locals, which need DWARF variable locations goroscope does not read.
     pub full: bool,
     /// Colours.
@@ -35,7 +37,11 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
         }
     }
     if shown < g.frames.len() {
-        writeln!(out, "{pad}(... {} more frames)", g.frames.len() - shown)?;
+        if opts.delve_cut {
+            writeln!(out, "{pad}(truncated)")?;
+        } else {
+            writeln!(out, "{pad}(... {} more frames)", g.frames.len() - shown)?;
+        }
     }
     if let Some(e) = &g.stack_error {
         writeln!(out, "{pad}(truncated: {})", text(e))?;

@@ -37,7 +37,7 @@ pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write)
         let mark = if opts.selected == Some(g.id) { opts.palette.mark("* ") } else { "  ".to_string() };
         writeln!(out, "{indent}{mark}{}", line_with(g, opts.loc, opts.palette))?;
         if opts.stacks {
-            let o = bt::Options { indent: 1, depth: opts.depth, full: false, palette: opts.palette };
+            let o = bt::Options { indent: 1, depth: opts.depth, full: false, palette: opts.palette, delve_cut: false };
             bt::frames(g, &o, out)?;
         }
     }

@@ -55,7 +55,7 @@ impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
             let snap = self.live.snapshot().map_err(|e| e.to_string())?;
-            let line = crate::cli::pause_line(&snap, snap.goroutines.len());
+            let line = super::snapshot_report(&snap, crate::cli::pause_line(&snap, snap.goroutines.len()));
             return Ok((snap, line));
         }
         // Release the old hold first: the target runs only between the two freezes.
@@ -65,7 +65,8 @@ impl LiveEnv<'_> {
         let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
         let n = snap.goroutines.len();
-        Ok((snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends")))
+        let line = super::snapshot_report(&snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends"));
+        Ok((snap, line))
     }
 
     /// Detaches now (idempotent); how long the target was held, if it was.
@@ -82,6 +83,122 @@ impl Env for LiveEnv<'_> {
     fn source(&self, path: &str) -> Result<String, String> {
         crate::target::ns::read_target_file(self.live.proc.pid(), path)
     }
+
+    fn function_start(&self, name: &str) -> Option<Result<(String, u32), String>> {
+        let t = &self.live.rt.bin.pclntab;
+        let at = t.func_by_name(name).and_then(|f| t.file_line(f, t.entry(f)));
+        Some(at.map(|(file, line)| (file.to_string(), line)).ok_or_else(|| format!("no function {name:?} in the binary")))
+    }
+
+    fn binary_files(&self, name: &str) -> Option<Vec<String>> {
+        let t = &self.live.rt.bin.pclntab;
+        let mut files: Vec<String> = Vec::new();
+        // One pass over the function table (its size is bounded by the parsed table).
+        for f in t.funcs() {
+            if let Some((file, _)) = t.file_line(f, t.entry(f))
+                && super::file_matches(file, name)
+                && !files.iter().any(|x| x == file)
+            {
+                files.push(file.to_string());
+            }
+        }
+        Some(files)
+    }
+}
+
+/// What a session explores, as the front sees it: the prompt, the first snapshot, the way out.
+trait Explored: Env {
+    /// The first snapshot and its report.
+    fn first(&mut self) -> Result<(Snapshot, String), String>;
+    /// The banner after the report (interactive sessions only).
+    fn banner(&self) -> String;
+    /// The prompt.
+    fn prompt(&self) -> String;
+    /// Lets the target go (idempotent); what to say about it.
+    fn leave(&mut self) -> Option<String>;
+}
+
+impl Explored for LiveEnv<'_> {
+    fn first(&mut self) -> Result<(Snapshot, String), String> {
+        self.take()
+    }
+
+    fn banner(&self) -> String {
+        let how = if self.held { "held (stopped) until you leave" } else { "running; `refresh` takes a new snapshot" };
+        format!("goroscope: attached to process {}, which is {how}. Type 'help' for list of commands.", self.live.proc.pid())
+    }
+
+    fn prompt(&self) -> String {
+        match &self.hold {
+            Some(f) => format!("(goroscope held {:.1}s) ", f.held_for().as_secs_f64()),
+            None => "(goroscope) ".to_string(),
+        }
+    }
+
+    fn leave(&mut self) -> Option<String> {
+        let pid = self.live.proc.pid();
+        Some(match self.release() {
+            Some(d) => format!("goroscope: released process {pid} after holding it {:.1} s", d.as_secs_f64()),
+            None => format!("goroscope: detached from process {pid}, which runs on"),
+        })
+    }
+}
+
+/// A snapshot with no process behind it: a snapshot file, a Go text dump, a core.
+struct Saved {
+    snap: Option<Snapshot>,
+    /// What it is, e.g. `snapshot app.gsnap`.
+    what: String,
+}
+
+impl Env for Saved {
+    fn refresh(&mut self) -> Result<(Snapshot, String), String> {
+        Err(format!("this session explores {}: there is no process to take a new snapshot of", self.what))
+    }
+
+    fn source(&self, path: &str) -> Result<String, String> {
+        read_local_source(path)
+    }
+}
+
+impl Explored for Saved {
+    fn first(&mut self) -> Result<(Snapshot, String), String> {
+        let snap = self.snap.take().ok_or("the snapshot was read already")?;
+        let n = snap.goroutines.len();
+        let line = super::snapshot_report(&snap, format!("goroscope: {n} goroutines in {}", self.what));
+        Ok((snap, line))
+    }
+
+    fn banner(&self) -> String {
+        format!("goroscope: exploring {} (no process: `refresh` cannot take a new snapshot). Type 'help' for list of commands.", self.what)
+    }
+
+    fn prompt(&self) -> String {
+        format!("(goroscope {}) ", crate::render::safe::text(&self.what))
+    }
+
+    fn leave(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// A source file of a saved snapshot, read here (the process that ran it is gone): a regular
+/// file of at most [`crate::target::ns::MAX_NAMED_FILE`] bytes, opened without blocking.
+fn read_local_source(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(|e| format!("{path}: {e}"))?;
+    let m = f.metadata().map_err(|e| format!("{path}: {e}"))?;
+    if !m.is_file() {
+        return Err(format!("{path}: not a regular file"));
+    }
+    let max = crate::target::ns::MAX_NAMED_FILE;
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("{path}: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{path}: larger than {max} bytes"));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What the main thread waits for.
@@ -223,6 +340,16 @@ fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
 /// Runs a session on an opened live target until `exit`, end of input or a signal. The
 /// target is detached on every way out.
 pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
+    let hold = opts.hold;
+    run(&mut LiveEnv { live, hold: None, held: hold }, opts)
+}
+
+/// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`).
+pub fn explore(snap: Snapshot, what: String, opts: Options) -> Result<(), String> {
+    run(&mut Saved { snap: Some(snap), what }, opts)
+}
+
+fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
     let set = session_signals();
     // SAFETY: blocks the signals on this thread; threads spawned below inherit the mask.
     let mut old_mask: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -240,9 +367,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
         }
     });
 
-    let mut env = LiveEnv { live, hold: None, held: opts.hold };
-    let (snap, report) = env.take()?;
-    let pid = live.proc.pid();
+    let (snap, report) = env.first()?;
     if !opts.quiet {
         note!("{report}");
     }
@@ -255,8 +380,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
         }
         None => {
             if !opts.quiet {
-                let how = if opts.hold { "held (stopped) until you leave" } else { "running; `refresh` takes a new snapshot" };
-                note!("goroscope: attached to process {pid}, which is {how}. Type 'help' for list of commands.");
+                note!("{}", env.banner());
             }
             Some(spawn_editor(tx.clone(), Arc::clone(&words)))
         }
@@ -269,6 +393,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
     let mut failed = 0usize;
     let mut commands = 0usize;
     let mut signal = None;
+    let mut last: Option<String> = None;
     loop {
         if let Some(p) = &prompts
             && !waiting
@@ -278,21 +403,27 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
                 w.goroutines = st.snap.goroutines.iter().map(|g| g.id.to_string()).collect();
                 w.threads = st.snap.threads.iter().map(|t| t.tid.to_string()).collect();
             }
-            let prompt = match &env.hold {
-                Some(f) => format!("(goroscope held {:.1}s) ", f.held_for().as_secs_f64()),
-                None => "(goroscope) ".to_string(),
-            };
-            if p.send(prompt).is_err() {
+            if p.send(env.prompt()).is_err() {
                 break;
             }
             waiting = true;
         }
         match rx.recv() {
-            Ok(Event::Line(line)) => {
+            Ok(Event::Line(mut line)) => {
                 waiting = false;
+                // At the prompt, an empty line repeats the last command, as in delve (a batch
+                // skips empty lines).
+                if line.trim().is_empty() {
+                    match &last {
+                        Some(l) => line = l.clone(),
+                        None => continue,
+                    }
+                } else {
+                    last = Some(line.clone());
+                }
                 commands += 1;
                 crate::target::live::test_panic_at_command(&line);
-                match exec(&mut st, &line, &mut env, &mut out) {
+                match exec(&mut st, &line, env, &mut out) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
                     Err(e) => {
@@ -315,13 +446,10 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
     }
     let _ = out.flush();
     drop(out);
-    let held = env.release();
+    let left = env.leave();
     drop(terminal);
-    if !opts.quiet {
-        match held {
-            Some(d) => note!("goroscope: released process {pid} after holding it {:.1} s", d.as_secs_f64()),
-            None => note!("goroscope: detached from process {pid}, which runs on"),
-        }
+    if let Some(l) = left.filter(|_| !opts.quiet) {
+        note!("{l}");
     }
     if let Some(s) = signal {
         // Detached: now leave the way the signal asks.

@@ -6,7 +6,7 @@
 
 pub mod front;
 
-use crate::analyze::filter::{Cond, Filter};
+use crate::analyze::filter::{Cond, Filter, LocMatch};
 use crate::analyze::group::{self, GroupBy};
 use crate::render::color::Palette;
 use crate::render::safe::{go_quote, text};
@@ -39,6 +39,16 @@ pub trait Env {
     /// The text of a source file of the target, read in its own file system as its user
     /// ([`crate::target::ns::read_target_file`]).
     fn source(&self, path: &str) -> Result<String, String>;
+    /// Where a function starts (file, line), from the binary's function table; `None` without
+    /// one (a saved snapshot).
+    fn function_start(&self, _name: &str) -> Option<Result<(String, u32), String>> {
+        None
+    }
+    /// The files of the binary's functions that are `name` or end with `/name` (where the
+    /// functions start); `None` without a function table.
+    fn binary_files(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Whether the session goes on.
@@ -61,15 +71,15 @@ const GROUP_MEMBERS: usize = 5;
 
 /// Every command: names (first is the main one), one-line summary, usage and details.
 pub const COMMANDS: &[(&[&str], &str, &str)] = &[
-    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc REGEX   the location matches (also: user REGEX, go REGEX)\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
+    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc TEXT    the location (`file:line in function`) contains TEXT\n\t                                       (also: user TEXT, go TEXT); re:REGEX for a regular expression\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
     (&["goroutine", "gr"], "Show or change the selected goroutine.", "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection."),
-    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nNumbered frames, innermost first, runtime frames included (default depth 50).\n-full adds each frame's arguments as the runtime's traceback prints them (the words in the\nargument slots, `?` where not live, `...` for an inlined call). Locals are not shown:\ngoroscope does not read DWARF variable locations."),
+    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations."),
     (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
     (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
     (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
-    (&["list", "ls", "l"], "Show source around the selected frame.", "list\n\nSource lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only."),
+    (&["list", "ls", "l"], "Show source around the selected frame.", "list [FUNCTION | FILE:LINE | LINE]\n\nWithout a place: source lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only.\nA place: a function's first line, FILE:LINE (FILE as the binary names it, or its last path\nelements) or LINE of the selected frame's file."),
     (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
-    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>"),
+    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>\n\nSelects the thread and the goroutine it runs; a thread that runs none leaves no goroutine\nselected (a thread's own stack, outside goroutines, is not read)."),
     (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
     (&["refresh"], "Take a new snapshot.", "refresh\n\nStop the target for a moment, copy its goroutines, let it go on (with --hold: release it,\nthen hold it again). The old snapshot is kept for `diff`; the selection is kept when the\ngoroutine still exists."),
     (&["diff"], "What changed since the previous snapshot.", "diff [-group KEY]\n\nStack groups that grew, shrank, appeared or vanished between the snapshot before the last\n`refresh` and the current one (KEY as in goroutines -group; default: identical stacks)."),
@@ -77,6 +87,30 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["help", "h"], "Print help.", "help [command]"),
     (&["exit", "quit", "q", "detach"], "Detach and leave; the target runs on.", "exit\n\nDetaches (never kills): the target runs on as before."),
 ];
+
+/// delve's commands goroscope does not have: names, and why with what to use instead.
+pub const DELVE_ONLY: &[(&[&str], &str)] = &[
+    (
+        &["continue", "c", "next", "n", "step", "s", "stepout", "so", "step-instruction", "si", "next-instruction", "ni", "rev", "rewind", "rw", "call", "checkpoint"],
+        "goroscope never runs the target step by step: it stops it only while a snapshot is taken (or holds it stopped with --hold); `refresh` takes a new snapshot and `diff` shows what changed since the previous one.",
+    ),
+    (
+        &["break", "b", "breakpoints", "bp", "clear", "clearall", "condition", "cond", "on", "trace", "t", "watch", "toggle"],
+        "goroscope sets no breakpoints: it never writes the target's memory. `--hold` keeps the target stopped at the moment of a snapshot; `refresh` takes a new one and `diff` compares the two.",
+    ),
+    (&["restart", "r"], "goroscope never restarts or kills the target; `refresh` takes a new snapshot of it as it runs."),
+    (
+        &["print", "p", "args", "locals", "vars", "display", "whatis", "examinemem", "x"],
+        "values are not yet available: goroscope reads no DWARF variables. `stack -full` shows each frame's arguments as the runtime's traceback prints them.",
+    ),
+    (&["set"], "goroscope never writes the target's memory."),
+    (&["regs"], "registers are not shown; `threads` shows where each thread is, `stack` a goroutine's frames."),
+];
+
+/// Why a delve command is not one of goroscope's, if it is delve's.
+fn delve_only(word: &str) -> Option<String> {
+    DELVE_ONLY.iter().find(|(names, _)| names.contains(&word)).map(|(_, why)| format!("{word:?} is a delve command goroscope does not have: {why}"))
+}
 
 /// The main name of a command word, if it is one.
 pub fn command_name(word: &str) -> Option<&'static str> {
@@ -98,7 +132,10 @@ impl State {
     }
 
     fn need_selected(&self) -> Result<&Goroutine, String> {
-        self.selected().ok_or_else(|| "no goroutine selected: `goroutine <id>` selects one (`goroutines` lists them)".into())
+        self.selected().ok_or_else(|| match (self.goroutine, self.thread) {
+            (None, Some(t)) => format!("thread {t} runs no goroutine: `goroutine <id>` selects one (`goroutines` lists them)"),
+            _ => "no goroutine selected: `goroutine <id>` selects one (`goroutines` lists them)".into(),
+        })
     }
 
     fn goroutine(&self, id: u64) -> Result<&Goroutine, String> {
@@ -110,7 +147,7 @@ impl State {
 pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some((&cmd, args)) = words.split_first() else { return Ok(Flow::Continue) };
-    let name = command_name(cmd).ok_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands"))?;
+    let name = command_name(cmd).ok_or_else(|| delve_only(cmd).unwrap_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands")))?;
     let w = |r: std::io::Result<()>| r.map_err(io);
     match name {
         "goroutines" => goroutines(st, args, out)?,
@@ -118,15 +155,23 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
         "stack" => {
             let g = st.need_selected()?;
             let (depth, full) = stack_args(args)?;
-            w(bt::frames(g, &bt::Options { depth: Some(depth), full, palette: st.palette, indent: 0 }, out))?;
+            // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
+            let o = bt::Options { depth: Some(depth.saturating_add(1)), full, palette: st.palette, indent: 0, delve_cut: true };
+            w(bt::frames(g, &o, out))?;
         }
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
-        "list" => {
-            if !args.is_empty() {
-                return Err("list shows the selected frame's source; select another with frame/up/down".into());
+        "list" => match args {
+            [] => w(list(st, env, true, out))?,
+            [place] => {
+                let (file, line) = place_of(st, env, place)?;
+                w(writeln!(out, "Showing {}:{line}", text(&file)))?;
+                match env.source(&file) {
+                    Ok(src) => w(source_lines(&src, line, st.palette, out))?,
+                    Err(e) => return Err(format!("no source: {}", text(&e))),
+                }
             }
-            w(list(st, env, true, out))?;
-        }
+            _ => return Err("usage: list [FUNCTION | FILE:LINE | LINE]".into()),
+        },
         "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
         "thread" => {
             let [tid] = args else { return Err("you must specify a thread: thread <tid> (`threads` lists them)".into()) };
@@ -135,11 +180,14 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             let goid = t.goid;
             let old = st.thread.map(|t| t.to_string()).unwrap_or_else(|| "<none>".into());
             st.thread = Some(tid);
-            if let Some(id) = goid {
-                st.goroutine = Some(id);
-                st.frame = 0;
-            }
+            // The selection follows the thread: none when it runs no goroutine.
+            st.goroutine = goid;
+            st.frame = 0;
             w(writeln!(out, "Switched from {old} to {tid}"))?;
+            match goid {
+                Some(id) => w(writeln!(out, "thread {tid} runs goroutine {id}"))?,
+                None => w(writeln!(out, "thread {tid} runs no goroutine; `goroutine <id>` selects one"))?,
+            }
         }
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
         "refresh" => {
@@ -171,6 +219,45 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
     Ok(Flow::Continue)
 }
 
+/// Where `list PLACE` points: `LINE` in the selected frame's file, `FILE:LINE` (a file the
+/// binary names, or its last path elements), or a function's first line.
+fn place_of(st: &State, env: &dyn Env, place: &str) -> Result<(String, u32), String> {
+    let number = |n: &str| n.parse::<u32>().ok().filter(|n| *n > 0);
+    if let Some(line) = number(place) {
+        let g = st.need_selected()?;
+        let f = g.frames.get(st.frame).ok_or_else(|| format!("goroutine {} has no frame {}", g.id, st.frame))?;
+        return Ok((f.file.to_string(), line));
+    }
+    if let Some((file, line)) = place.rsplit_once(':').and_then(|(f, l)| Some((f, number(l)?))) {
+        return Ok((known_file(st, env, file)?, line));
+    }
+    match env.function_start(place) {
+        Some(r) => r,
+        None => Err(format!("{place:?}: a saved snapshot has no function table; list FILE:LINE or LINE")),
+    }
+}
+
+/// The file the binary names that is `name` or ends with `/name`: from the function table when
+/// there is one, else from the snapshot's frames.
+pub fn file_matches(file: &str, name: &str) -> bool {
+    file == name || file.strip_suffix(name).is_some_and(|head| head.ends_with('/'))
+}
+
+/// The one file [`file_matches`] `name`.
+fn known_file(st: &State, env: &dyn Env, name: &str) -> Result<String, String> {
+    let mut found: Vec<String> = match env.binary_files(name) {
+        Some(files) => files,
+        None => st.snap.goroutines.iter().flat_map(|g| g.frames.iter().map(|f| f.file.to_string())).filter(|f| file_matches(f, name)).collect(),
+    };
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!("no file {name:?} in the binary (a saved snapshot: in its stacks)")),
+        many => Err(format!("{name:?} names several files: {}", many.iter().map(|f| text(f)).collect::<Vec<_>>().join(", "))),
+    }
+}
+
 /// Replaces the snapshot, keeping the selection where it still exists.
 fn refresh(st: &mut State, snap: Snapshot) {
     let old = std::mem::replace(&mut st.snap, snap);
@@ -188,7 +275,10 @@ fn refresh(st: &mut State, snap: Snapshot) {
 fn help(cmd: Option<&str>, out: &mut dyn Write) -> Result<(), String> {
     if let Some(c) = cmd {
         let Some((_, summary, usage)) = COMMANDS.iter().find(|(names, _, _)| names.contains(&c)) else {
-            return Err(format!("unknown command {c:?}; `help` lists the commands"));
+            return match delve_only(c) {
+                Some(why) => writeln!(out, "{why}").map_err(io),
+                None => Err(format!("unknown command {c:?}; `help` lists the commands")),
+            };
         };
         return writeln!(out, "{summary}\n\n\t{}", usage.replace('\n', "\n\t").replace("\n\t\n", "\n\n")).map_err(io);
     }
@@ -207,6 +297,7 @@ fn help_all(out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "    {n:<36} {summary}")?;
     }
     writeln!(out, "\nEvery command reads the snapshot; the target runs on between commands unless --hold.")?;
+    writeln!(out, "delve's commands that run, stop or change the target, or print values, are not goroscope's: help CMD says why and what to use.")?;
     writeln!(out, "Type help followed by a command for full documentation.")
 }
 
@@ -261,6 +352,9 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
         }
         let on = thread.map(|t| format!(" (thread {t})")).unwrap_or_default();
         w(writeln!(out, "Switched from {old} to {id}{on}"))?;
+        if st.selected().is_some_and(|g| g.system) {
+            w(writeln!(out, "goroutine {id} is a runtime goroutine (hidden by `goroutines`; {SHOW_RUNTIME} lists them)"))?;
+        }
         return Ok(Flow::Continue);
     }
     // A one-shot command on another goroutine: the selection is kept.
@@ -291,10 +385,14 @@ fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut
         return Err(format!("Invalid frame {target}: goroutine {} has frames 0 to {}", g.id, g.frames.len().saturating_sub(1)));
     }
     if !rest.is_empty() {
-        let saved = st.frame;
+        let saved = (st.goroutine, st.frame);
         st.frame = target as usize;
         let r = exec(st, &rest.join(" "), env, out);
-        st.frame = saved;
+        // The one-shot frame is undone unless the command selected another goroutine (whose
+        // frame it chose): an old frame number means nothing there.
+        if st.goroutine == saved.0 {
+            st.frame = saved.1;
+        }
         return r;
     }
     st.frame = target as usize;
@@ -409,12 +507,19 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
             "-with" | "-w" | "-without" | "-wo" => {
                 let with = matches!(flag, "-with" | "-w");
                 let words = operand(&mut i);
-                let regex = |w: &[&str]| -> Result<Regex, String> { Regex::new(&w.join(" ")).map_err(|e| format!("{flag}: {e}")) };
+                // delve's match is a substring; `re:` asks for a regular expression.
+                let pattern = |w: &[&str]| -> Result<LocMatch, String> {
+                    let p = w.join(" ");
+                    match p.strip_prefix("re:") {
+                        Some(re) => Regex::new(re).map(LocMatch::Regex).map_err(|e| format!("{flag}: {}", e.to_string().replace('\n', " "))),
+                        None => Ok(LocMatch::Contains(p)),
+                    }
+                };
                 let cond = match words.as_slice() {
-                    ["userloc" | "user", re @ ..] if !re.is_empty() => Cond::Loc(Loc::User, regex(re)?),
-                    ["curloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Current, regex(re)?),
-                    ["goloc" | "go", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Go, regex(re)?),
-                    ["startloc", re @ ..] if !re.is_empty() => Cond::Loc(Loc::Start, regex(re)?),
+                    ["userloc" | "user", p @ ..] if !p.is_empty() => Cond::Loc(Loc::User, pattern(p)?),
+                    ["curloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Current, pattern(p)?),
+                    ["goloc" | "go", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Go, pattern(p)?),
+                    ["startloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Start, pattern(p)?),
                     ["label", kv] => match kv.split_once('=') {
                         Some((k, v)) => Cond::Label(k.into(), Some(v.into())),
                         None => Cond::Label(kv.to_string(), None),
@@ -422,7 +527,7 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
                     ["running"] => Cond::Running,
                     ["user"] => Cond::User,
                     ["state", s @ ..] if !s.is_empty() => Cond::State(s.join(" ")),
-                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc REGEX, label K[=V], running, user or state STATE")),
+                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc TEXT, label K[=V], running, user or state STATE")),
                 };
                 a.filter.conds.push((with, cond));
             }
@@ -477,7 +582,26 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
             }
         }
     }
+    // The runtime goroutines the listing would have shown but for Go's rule of hiding them.
+    let mut all = a.filter.clone();
+    all.system = true;
+    let hidden = if a.filter.system { 0 } else { st.snap.goroutines.iter().filter(|g| g.system && all.keep(g)).count() };
+    if hidden > 0 {
+        writeln!(out, "({hidden} runtime goroutine{} hidden, as Go's traceback hides them: {SHOW_RUNTIME} lists them)", if hidden == 1 { "" } else { "s" })?;
+    }
     writeln!(out, "[{} goroutines]", gs.len())
+}
+
+/// The command that lists runtime goroutines.
+const SHOW_RUNTIME: &str = "`goroutines -without user`";
+
+/// The session's report on a new snapshot: `line` and how many of its goroutines are the
+/// runtime's own, which `goroutines` hides.
+pub fn snapshot_report(snap: &Snapshot, line: String) -> String {
+    match snap.goroutines.iter().filter(|g| g.system).count() {
+        0 => line,
+        n => format!("{line} ({n} of them the runtime's, hidden by `goroutines` as by Go's traceback; {SHOW_RUNTIME} lists them)"),
+    }
 }
 
 /// A group's heading: the location it shares, or its key.
@@ -557,7 +681,9 @@ mod tests {
         assert_eq!(st.goroutine, Some(1));
         let grs = run(&mut st, "grs").unwrap();
         assert!(grs.starts_with("* Goroutine 1 - User: /src/main.go:12 main.main (0x100c) [chan receive, 3 minutes]\n"), "{grs}");
-        assert!(grs.ends_with("[2 goroutines]\n"), "{grs}");
+        assert!(grs.ends_with("(1 runtime goroutine hidden, as Go's traceback hides them: `goroutines -without user` lists them)\n[2 goroutines]\n"), "{grs}");
+        assert!(run(&mut st, "gr 2").unwrap().ends_with("goroutine 2 is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)\n"));
+        run(&mut st, "gr 1").unwrap();
         assert_eq!(run(&mut st, "gr 7").unwrap(), "Switched from 1 to 7 (thread 42)\n");
         let up = run(&mut st, "up").unwrap();
         assert!(up.starts_with("> main.spin() /src/main.go:20 (PC: 0x1014)\nFrame 1: /src/main.go:25 (PC: 1019)\n"), "{up}");
@@ -583,8 +709,14 @@ mod tests {
         assert!(out.contains("Goroutine 2 - User: /go/proc.go:300 runtime.forcegchelper") && out.ends_with("[1 goroutines]\n"), "{out}");
         let out = run(&mut st, "grs -with label tenant=a -l").unwrap();
         assert!(out.contains("\tLabels: \"tenant\":\"a\"\n") && out.ends_with("[1 goroutines]\n"), "{out}");
-        let out = run(&mut st, "grs -with go main\\.main -g").unwrap();
+        let out = run(&mut st, "grs -with go main.main -g").unwrap();
         assert!(out.contains("Goroutine 7 - Go: /src/main.go:10 main.main"), "{out}");
+        let out = run(&mut st, "grs -with go re:main\\.ma[i]n$ -g").unwrap();
+        assert!(out.contains("Goroutine 7 - Go: ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        let out = run(&mut st, "grs -with userloc main.go:20 in main.spin").unwrap();
+        assert!(out.contains("Goroutine 7 - User: ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert_eq!(run(&mut st, "grs -with userloc main.(").unwrap(), "[0 goroutines]\n");
+        assert!(run(&mut st, "grs -with userloc re:main.(").unwrap_err().starts_with("-with: regex parse error"));
         let out = run(&mut st, "grs -group running").unwrap();
         assert!(out.contains("not running\n\t* Goroutine 1 ") && out.contains("\tTotal: 1\n"), "{out}");
         assert!(run(&mut st, "diff").is_err());
@@ -595,6 +727,35 @@ mod tests {
         assert!(d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"), "{d}");
         assert!(run(&mut st, "bt").is_err());
         assert_eq!(run(&mut st, "thread 42").unwrap_err(), "no thread 42 in this snapshot; `threads` lists them");
+        st.snap.threads.push(Thread { tid: 43, ..Default::default() });
+        assert_eq!(run(&mut st, "thread 43").unwrap(), "Switched from <none> to 43\nthread 43 runs no goroutine; `goroutine <id>` selects one\n");
+        assert!(run(&mut st, "goroutine").unwrap_err().starts_with("thread 43 runs no goroutine"));
+        assert!(run(&mut st, "bt").unwrap_err().starts_with("thread 43 runs no goroutine"));
+    }
+
+    #[test]
+    fn a_goroutine_chosen_in_a_one_shot_frame_stays_selected_at_frame_0() {
+        let mut st = State::new(sample(), Palette::default());
+        run(&mut st, "gr 7").unwrap();
+        run(&mut st, "frame 1").unwrap();
+        run(&mut st, "frame 1 gr 2").unwrap();
+        assert_eq!((st.goroutine, st.frame), (Some(2), 0));
+        assert!(run(&mut st, "list").unwrap().starts_with("> runtime.forcegchelper() /go/proc.go:300"));
+        run(&mut st, "gr 7").unwrap();
+        run(&mut st, "frame 1").unwrap();
+        run(&mut st, "frame 0 gr 7 bt").unwrap();
+        assert_eq!(st.frame, 1, "a one-shot on the same goroutine keeps the frame");
+    }
+
+    #[test]
+    fn stack_depth_is_the_deepest_frame_shown() {
+        let mut st = State::new(sample(), Palette::default());
+        let frames = |s: &str| s.lines().filter(|l| l.contains(" in ")).count();
+        let one = run(&mut st, "bt 0").unwrap();
+        assert_eq!((frames(&one), one.ends_with("(truncated)\n")), (1, true), "{one}");
+        let two = run(&mut st, "bt 1").unwrap();
+        assert_eq!((frames(&two), two.contains("truncated")), (2, false), "{two}");
+        assert!(run(&mut st, "help stack").unwrap().contains("`(inlined)`"));
     }
 
     #[test]
@@ -603,6 +764,11 @@ mod tests {
         assert!(run(&mut st, "help").unwrap().contains("goroutines (alias: grs)"));
         assert!(run(&mut st, "help bt").unwrap().contains("-full"));
         assert!(run(&mut st, "nope").unwrap_err().contains("unknown command"));
+        let why = run(&mut st, "break main.go:12").unwrap_err();
+        assert!(why.starts_with("\"break\" is a delve command goroscope does not have: ") && why.contains("--hold") && !why.contains('\n'), "{why}");
+        assert!(run(&mut st, "next").unwrap_err().contains("`refresh`"));
+        assert!(run(&mut st, "locals").unwrap_err().contains("values are not yet available"));
+        assert_eq!(run(&mut st, "help print").unwrap().trim_end(), run(&mut st, "print x").unwrap_err());
         assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
         assert_eq!(exec(&mut st, "quit", &mut NoEnv, &mut Vec::new()), Ok(Flow::Quit));
         assert!(run(&mut st, "threads").unwrap().contains("Thread 42 at 0x1014 /src/main.go:20 main.spin (goroutine 7)"));
