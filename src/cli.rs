@@ -219,6 +219,10 @@ pub enum Command {
         /// Run the commands in FILE (`-`: stdin), one a line, printing their output.
         #[arg(long, value_name = "FILE")]
         batch: Option<PathBuf>,
+        /// For a snapshot, a text dump or a core: `list` reads the source files it names inside
+        /// DIR, as you (`/`: at their paths here). Without it a saved session lists no source.
+        #[arg(long, value_name = "DIR")]
+        sources: Option<PathBuf>,
     },
     /// Every thread: where it is and the goroutine it runs, like delve's `threads`.
     #[command(after_help = "Examples:\n  goroscope threads 1234\n  goroscope threads --core core.1234")]
@@ -451,11 +455,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let snap = take(&Target::new(pid, core)?, ro)?;
             crate::session::threads(&snap, None, palette, &mut out)
         }
-        Command::Attach { target, core, hold, batch } => {
+        Command::Attach { target, core, hold, batch, sources } => {
             drop(out);
             let opts = crate::session::front::Options { hold, batch, palette, quiet };
             let pid = target.as_deref().and_then(|t| t.parse::<i32>().ok());
             if let (Some(pid), None) = (pid, &core.core) {
+                if sources.is_some() {
+                    return Err("--sources is for a saved session; a process's source files are read in its own file system, as its user".into());
+                }
                 let Session::Live(live) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
                 return crate::session::front::attach(&live, opts);
             }
@@ -469,7 +476,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     (take(&t, &Ctx { quiet: true, ..*ro })?, t.describe())
                 }
             };
-            return crate::session::front::explore(snap, what, opts);
+            return crate::session::front::explore(snap, what, sources, opts);
         }
     };
     res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })

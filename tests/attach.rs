@@ -666,6 +666,35 @@ fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
     support::assert_running(fx.pid);
 }
 
+/// A saved session reads source files only under `--sources DIR` (the paths a snapshot names
+/// are another machine's), and there as the user: `list` without it refuses in one line, with
+/// `--sources /` it shows the file at the path the runtime names.
+#[test]
+fn saved_session_lists_sources_only_under_sources() {
+    let mut fx = start_fixture("chan");
+    let dir = support::TempDir::new("attach-sources");
+    let gsnap = dir.0.join("s.gsnap");
+    let g = gsnap.display().to_string();
+    let made = support::run_goroscope(&["snapshot", "-q", &fx.pid.to_string(), "-o", &g], TIMEOUT).unwrap();
+    assert!(made.status.success(), "{}", made.stderr);
+    let oracle = support::parse(&fx.stack().unwrap());
+    let recv = oracle_with(&oracle, "main.chanRecvBlocked");
+    let user = recv.frames.iter().position(|f| f.func == "main.chanRecvBlocked").unwrap();
+    let f = &recv.frames[user];
+    let script = format!("list {}:{}\n", f.file, f.line);
+    let (status, stdout, stderr) = batch(&[g.as_str()], &script);
+    let refused = format!("Command failed: no source: {}: a saved session reads source files only under `--sources DIR`", f.file);
+    assert!(!status.success() && stderr.lines().any(|l| l.starts_with(&refused)) && !stdout.contains("=>"), "{stdout}\n{stderr}");
+    let (status, stdout, stderr) = batch(&["--sources", "/", g.as_str()], &script);
+    assert!(status.success(), "{stderr}");
+    let src: Vec<String> = std::fs::read_to_string(&f.file).unwrap().lines().map(String::from).collect();
+    let want = format!("=>{:>4}:\t{}", f.line, src[f.line as usize - 1]);
+    assert!(stdout.lines().any(|l| l == want), "want {want:?}:\n{stdout}");
+    let live = support::run_goroscope(&["attach", "--batch", "-", "--sources", "/", &fx.pid.to_string()], TIMEOUT).unwrap();
+    assert!(!live.status.success() && live.stderr.starts_with("goroscope: --sources is for a saved session"), "{}", live.stderr);
+    support::assert_running(fx.pid);
+}
+
 /// `list PLACE`: a function's first line (from the function table), FILE:LINE (by its last
 /// path elements) and LINE of the selected frame's file, each with `=>` on that line of the
 /// file the runtime names.

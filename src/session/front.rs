@@ -149,6 +149,8 @@ struct Saved {
     snap: Option<Snapshot>,
     /// What it is, e.g. `snapshot app.gsnap`.
     what: String,
+    /// Where `list` reads source files (`--sources`): the snapshot's paths inside it.
+    sources: Option<PathBuf>,
 }
 
 impl Env for Saved {
@@ -157,7 +159,15 @@ impl Env for Saved {
     }
 
     fn source(&self, path: &str) -> Result<String, String> {
-        read_local_source(path)
+        // The paths a saved snapshot names are another machine's, and the file may come from
+        // anyone: read only under the directory the user names, as the user.
+        let Some(root) = &self.sources else {
+            return Err(format!(
+                "{path}: a saved session reads source files only under `--sources DIR` (`--sources /` reads the paths as they are, here)"
+            ));
+        };
+        let ids = crate::target::ns::Ids::of_process(std::process::id() as i32)?;
+        crate::target::ns::read_confined(root, path, &ids)
     }
 }
 
@@ -180,25 +190,6 @@ impl Explored for Saved {
     fn leave(&mut self) -> Option<String> {
         None
     }
-}
-
-/// A source file of a saved snapshot, read here (the process that ran it is gone): a regular
-/// file of at most [`crate::target::ns::MAX_NAMED_FILE`] bytes, opened without blocking.
-fn read_local_source(path: &str) -> Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(|e| format!("{path}: {e}"))?;
-    let m = f.metadata().map_err(|e| format!("{path}: {e}"))?;
-    if !m.is_file() {
-        return Err(format!("{path}: not a regular file"));
-    }
-    let max = crate::target::ns::MAX_NAMED_FILE;
-    let mut bytes = Vec::new();
-    f.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("{path}: {e}"))?;
-    if bytes.len() as u64 > max {
-        return Err(format!("{path}: larger than {max} bytes"));
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What the main thread waits for.
@@ -344,9 +335,10 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
     run(&mut LiveEnv { live, hold: None, held: hold }, opts)
 }
 
-/// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`).
-pub fn explore(snap: Snapshot, what: String, opts: Options) -> Result<(), String> {
-    run(&mut Saved { snap: Some(snap), what }, opts)
+/// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`);
+/// `list` reads source files inside `sources` only.
+pub fn explore(snap: Snapshot, what: String, sources: Option<PathBuf>, opts: Options) -> Result<(), String> {
+    run(&mut Saved { snap: Some(snap), what, sources }, opts)
 }
 
 fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {

@@ -257,10 +257,16 @@ fn kind_name(t: std::fs::FileType) -> &'static str {
 /// [`open_confined`] in the target's root (`/proc/PID/root`; a relative path inside its working
 /// directory, `/proc/PID/cwd`) as the target's user, at most [`MAX_NAMED_FILE`] bytes of it.
 pub fn read_target_file(pid: i32, path: &str) -> Result<String, String> {
-    use std::io::Read;
     let ids = Ids::of_process(pid)?;
     let root = if path.starts_with('/') { "root" } else { "cwd" };
-    let file = open_confined(Path::new(&format!("/proc/{pid}/{root}")), Path::new(path), &ids)?;
+    read_confined(Path::new(&format!("/proc/{pid}/{root}")), path, &ids)
+}
+
+/// A file named by a binary or a dump, read inside `root` as `ids` ([`open_confined`]), at most
+/// [`MAX_NAMED_FILE`] bytes of it.
+pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, String> {
+    use std::io::Read;
+    let file = open_confined(root, Path::new(path), ids)?;
     let mut b = Vec::new();
     file.take(MAX_NAMED_FILE).read_to_end(&mut b).map_err(|e| format!("{path}: {e}"))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
