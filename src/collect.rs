@@ -865,12 +865,7 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
                 r => rt.wait_reasons.get(r as usize).map(|s| s.as_str()).unwrap_or("unknown wait reason").into(),
             })
             .clone();
-        let wait_minutes = if (raw.status == status::WAITING || raw.status == status::SYSCALL) && raw.waitsince != 0 {
-            // int64 arithmetic as the runtime does it (a torn or hostile waitsince wraps).
-            self.nanotime.wrapping_sub(raw.waitsince) / 60_000_000_000
-        } else {
-            0
-        };
+        let wait_minutes = wait_minutes(raw.status, raw.waitsince, self.nanotime);
         let (start_func, system) = self.sym.start(raw.startpc);
         Goroutine {
             id: raw.goid,
@@ -892,6 +887,17 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             labels: crate::runtime::labels::read(rt, mem, raw.labels),
             blocked_on: Vec::new(),
         }
+    }
+}
+
+/// Minutes a waiting (or in-syscall) goroutine has waited at `nanotime`; 0 when the runtime
+/// has not recorded since when.
+fn wait_minutes(st: u32, waitsince: i64, nanotime: i64) -> i64 {
+    if (st == status::WAITING || st == status::SYSCALL) && waitsince != 0 {
+        // int64 arithmetic as the runtime does it (a torn or hostile waitsince wraps).
+        nanotime.wrapping_sub(waitsince) / 60_000_000_000
+    } else {
+        0
     }
 }
 
@@ -926,3 +932,17 @@ fn start_of(rt: &Runtime, raw: &RawG, m: Option<&RawM>, by_tid: &HashMap<u64, &T
     (sched, None)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: a `waitsince` far from the clock overflowed `nanotime - waitsince`.
+    #[test]
+    fn wait_minutes_wrap_on_a_hostile_waitsince() {
+        assert_eq!(wait_minutes(status::WAITING, 60_000_000_000, 3 * 60_000_000_000), 2);
+        assert_eq!(wait_minutes(status::WAITING, i64::MIN, 0), i64::MIN / 60_000_000_000);
+        assert_eq!(wait_minutes(status::SYSCALL, -1, i64::MAX), i64::MIN / 60_000_000_000);
+        assert_eq!(wait_minutes(status::RUNNING, i64::MIN, 0), 0);
+    }
+}

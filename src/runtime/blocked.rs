@@ -246,3 +246,18 @@ fn summary(o: &SyncObject) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: a hostile sudog's element pointer at the top of the address space
+    /// overflowed the field offsets of the primitive it names.
+    #[test]
+    fn primitive_at_the_end_of_the_address_space() {
+        for kind in ["sync.Mutex", "sync.RWMutex", "sync.WaitGroup"] {
+            let o = primitive(&MemoryImage::new(), kind, u64::MAX - 15);
+            assert!(o.fields.is_empty(), "{kind}: {:?}", o.fields);
+        }
+    }
+}

@@ -165,3 +165,37 @@ fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::ReadError;
+    use std::collections::HashMap;
+
+    /// Memory holding the given little-endian words, zeroes everywhere else (up to the last byte
+    /// of the address space).
+    struct Words(HashMap<u64, u64>);
+
+    impl MemoryReader for Words {
+        fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+            let err = ReadError { addr, len: buf.len() as u64 };
+            for (i, b) in buf.iter_mut().enumerate() {
+                let a = addr.checked_add(i as u64).ok_or(err)?;
+                *b = self.0.get(&(a & !7)).map_or(0, |w| w.to_le_bytes()[(a & 7) as usize]);
+            }
+            Ok(())
+        }
+    }
+
+    /// Found by fuzzing: label slices, maps and buckets at the top of the address space
+    /// overflowed the address arithmetic.
+    #[test]
+    fn labels_at_the_end_of_the_address_space() {
+        let mem = |words: &[(u64, u64)]| Words(words.iter().copied().collect());
+        assert!(read_slice(&mem(&[]), u64::MAX - 7).is_empty());
+        // Entries wrap to address 0 like any pointer read from the target (empty strings here).
+        assert_eq!(read_slice(&mem(&[(0x1000, u64::MAX - 31), (0x1008, 2)]), 0x1000).len(), 2);
+        assert!(read_map(&mem(&[(0x1000, u64::MAX - 8)]), 0x1000).is_empty());
+        assert!(read_map(&mem(&[(0x1000, 0x2000), (0x2010, u64::MAX - 15)]), 0x1000).is_empty());
+    }
+}

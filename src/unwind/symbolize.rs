@@ -211,6 +211,11 @@ const TRACE_ARGS_MAX_LEN: usize = 171;
 /// that is not live at the frame's pc (see [`ArgInfo`]). `...` when the frame's memory cannot
 /// be read.
 pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info: &ArgInfo<'_>) -> String {
+    args_at(mem, pf.fp.wrapping_add(code.arch.min_frame_size()), info)
+}
+
+/// [`print_args`] with the spill slots at `argp`.
+fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
     let Some(p) = info.info else { return String::new() };
     let (live, live_idx) = (info.live, info.live_idx);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
@@ -224,7 +229,6 @@ pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info:
             None => true,
         }
     };
-    let argp = pf.fp.wrapping_add(code.arch.min_frame_size());
     // Room for a few words (`p` runs to the end of the function's funcdata, not of its args).
     let mut out = String::with_capacity(48);
     let mut start = true;
@@ -396,6 +400,16 @@ mod tests {
             push_hex(&mut s, v);
             assert_eq!(s, format!("{v:#x}"));
         }
+    }
+
+    /// Found by fuzzing: a corrupt argument size of 0 shifted a word by 64 bits.
+    #[test]
+    fn an_argument_size_of_0_keeps_nothing() {
+        let mut mem = crate::target::image::MemoryImage::new();
+        mem.insert(0x1000, 0x1122_3344_5566_7788u64.to_le_bytes().to_vec());
+        let args = |info: &[u8]| args_at(&mem, 0x1000, &ArgInfo { info: Some(info), live: None, live_idx: -1 });
+        assert_eq!(args(&[0, 4, 0xff]), "0x55667788");
+        assert_eq!(args(&[0, 0, 0xff]), "0x0");
     }
 
     #[test]
