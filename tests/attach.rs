@@ -251,7 +251,7 @@ fn hold_keeps_the_target_stopped_until_quit_and_delivers_its_signals() {
 }
 
 /// goroscope on a new pseudo-terminal, as its session leader (the terminal is its controlling
-/// terminal, so closing it sends SIGHUP).
+/// terminal, so closing it sends SIGHUP), keeping its history under `state` (never the user's).
 struct Pty {
     master: Option<OwnedFd>,
     guard: Guard,
@@ -259,7 +259,7 @@ struct Pty {
 }
 
 impl Pty {
-    fn start(args: &[&str]) -> Pty {
+    fn start(args: &[&str], state: &Path) -> Pty {
         // Both sides close-on-exec from the start: a process spawned meanwhile by another test
         // thread must not keep the terminal open.
         let err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
@@ -278,7 +278,7 @@ impl Pty {
             (master, OwnedFd::from_raw_fd(s))
         };
         let mut cmd = Command::new(support::goroscope_bin());
-        cmd.args(args).env("TERM", "xterm").env_remove("NO_COLOR");
+        cmd.args(args).env("TERM", "xterm").env_remove("NO_COLOR").env("XDG_STATE_HOME", state);
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
@@ -337,7 +337,8 @@ impl Pty {
 fn terminal_prompt_ctrl_c_and_exit() {
     let fx = start_fixture("chan");
     let pid = fx.pid.to_string();
-    let mut t = Pty::start(&["attach", &pid]);
+    let state = support::TempDir::new("pty-prompt");
+    let mut t = Pty::start(&["attach", &pid], &state.0);
     t.expect("(goroscope) ");
     t.type_("grs\r");
     let out = t.expect("goroutines]");
@@ -368,10 +369,61 @@ fn terminal_prompt_ctrl_c_and_exit() {
 }
 
 #[test]
+fn history_is_recalled_in_the_next_session_and_tab_completes_flags_and_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = start_fixture("chan");
+    let pid = fx.pid.to_string();
+    let state = support::TempDir::new("pty-history");
+    let mut t = Pty::start(&["attach", &pid], &state.0);
+    t.expect("(goroscope) ");
+    // Flags of a command, then the keys of -group and -with.
+    t.type_("stack -f\t");
+    t.expect("-full");
+    t.type_("\x15goroutines -gr\t");
+    t.expect("-group");
+    t.type_(" curl\t");
+    t.expect("curloc");
+    t.type_(" -wi\t");
+    t.expect("-with");
+    t.type_(" runn\t");
+    t.expect("running");
+    t.type_("\r");
+    let out = t.expect("(goroscope) ");
+    assert!(out.contains("goroutines]") && !out.contains("Command failed"), "{out:?}");
+    t.type_("threads\r");
+    t.expect("(goroscope) ");
+    t.type_("exit\r");
+    assert!(t.guard.wait(TIMEOUT).expect("goroscope exits after exit").success());
+    let file = state.0.join("goroscope/history");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&state.0.join("goroscope")), mode(&file)), (0o700, 0o600));
+    // The next session recalls the last commands with Up, newest first.
+    let mut t = Pty::start(&["attach", &pid], &state.0);
+    t.expect("(goroscope) ");
+    t.type_("\x1b[A");
+    t.expect("exit");
+    t.type_("\x1b[A");
+    t.expect("threads");
+    t.type_("\x1b[A");
+    t.expect("goroutines -group curloc -with running");
+    t.type_("\x15exit\r");
+    assert!(t.guard.wait(TIMEOUT).expect("goroscope exits after exit").success());
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(saved.lines().collect::<Vec<_>>(), ["goroutines -group curloc -with running", "threads", "exit"], "{saved:?}");
+    // A batch does not write it.
+    let mut b = Session::start_env(fx.pid, &[], &[("XDG_STATE_HOME", state.0.to_str().unwrap())]);
+    b.ask("grs");
+    assert!(b.quit().success());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), saved);
+    support::assert_running(fx.pid);
+}
+
+#[test]
 fn closed_terminal_releases_a_held_target() {
     let mut fx = start_fixture("chan");
     let pid = fx.pid.to_string();
-    let mut t = Pty::start(&["attach", "--hold", &pid]);
+    let state = support::TempDir::new("pty-hangup");
+    let mut t = Pty::start(&["attach", "--hold", &pid], &state.0);
     t.expect("(goroscope held ");
     wait_frozen(fx.pid);
     t.type_("bt\r");
@@ -383,6 +435,8 @@ fn closed_terminal_releases_a_held_target() {
     t.hang_up();
     let st = t.guard.wait(TIMEOUT).expect("goroscope exits when its terminal is closed");
     assert!(st.code() == Some(128 + libc::SIGHUP) || st.signal() == Some(libc::SIGHUP), "{st:?}");
+    // Its history is kept on this way out too.
+    assert_eq!(std::fs::read_to_string(state.0.join("goroscope/history")).unwrap(), "bt\n");
     support::assert_running(fx.pid);
     fx.ping().unwrap();
 }

@@ -1,5 +1,6 @@
-//! The session's front: a line editor (history, completion of commands, goroutine and thread
-//! ids) or a batch of commands from a file or stdin, around [`super::exec`].
+//! The session's front: a line editor (history kept across sessions, completion of commands,
+//! their flags and keys, goroutine and thread ids) or a batch of commands from a file or
+//! stdin, around [`super::exec`].
 //!
 //! # Threads, signals and the held target
 //!
@@ -255,10 +256,15 @@ impl rustyline::completion::Completer for Completer {
         let word = &head[start..];
         let before: Vec<&str> = head[..start].split_whitespace().collect();
         let words = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let strings = |w: &[&str]| w.iter().map(|n| n.to_string()).collect();
+        let flags = |cmd: &str| super::FLAGS.iter().find(|(c, _)| super::command_name(cmd) == Some(*c)).map(|(_, f)| strings(f));
         let pool: Vec<String> = match before.as_slice() {
             [] | ["help" | "h"] => super::COMMANDS.iter().flat_map(|(names, _, _)| names.iter().map(|n| n.to_string())).collect(),
             ["goroutine" | "gr"] => words.goroutines.clone(),
             ["thread" | "tr"] => words.threads.clone(),
+            [_, .., "-group"] => strings(super::GROUP_KEYS),
+            [_, .., "-with" | "-w" | "-without" | "-wo"] => strings(super::COND_KEYS),
+            [cmd, ..] if word.starts_with('-') => flags(cmd).unwrap_or_default(),
             _ => Vec::new(),
         };
         Ok((start, pool.into_iter().filter(|c| c.starts_with(word)).collect()))
@@ -272,14 +278,97 @@ impl rustyline::highlight::Highlighter for Completer {}
 impl rustyline::validate::Validator for Completer {}
 impl rustyline::Helper for Completer {}
 
+/// The most history entries kept (the oldest go first).
+const MAX_HISTORY: usize = 1000;
+
+/// The most bytes read from the history file: its end is kept when it is longer.
+const MAX_HISTORY_BYTES: u64 = 256 * 1024;
+
+/// The commands typed at the prompt, kept across sessions in
+/// `$XDG_STATE_HOME/goroscope/history` (`~/.local/state/goroscope/history` by default), one a
+/// line. A file that cannot be read or written costs at most one line on stderr (none with -q).
+struct History {
+    path: Option<PathBuf>,
+    lines: Vec<String>,
+    quiet: bool,
+    warned: bool,
+}
+
+impl History {
+    fn load(quiet: bool) -> History {
+        let dir = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")).filter(|d| d.is_absolute()));
+        let mut h = History { path: dir.map(|d| d.join("goroscope/history")), lines: Vec::new(), quiet, warned: false };
+        if let Some(path) = h.path.clone() {
+            match Self::read(&path) {
+                Ok(lines) => h.lines = lines,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => h.warn(&format!("{}: {e}", path.display())),
+            }
+        }
+        h
+    }
+
+    fn read(path: &std::path::Path) -> std::io::Result<Vec<String>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        let skip = len.saturating_sub(MAX_HISTORY_BYTES);
+        f.seek(SeekFrom::Start(skip))?;
+        let mut bytes = Vec::new();
+        f.take(MAX_HISTORY_BYTES).read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<&str> = text.lines().collect();
+        if skip > 0 && !lines.is_empty() {
+            lines.remove(0); // cut in the middle
+        }
+        let lines: Vec<String> = lines.into_iter().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        Ok(lines[lines.len().saturating_sub(MAX_HISTORY)..].to_vec())
+    }
+
+    /// Keeps a typed line (not an empty one, nor the same line twice in a row).
+    fn add(&mut self, line: &str) {
+        let line = line.trim();
+        if !line.is_empty() && self.lines.last().map(String::as_str) != Some(line) {
+            self.lines.push(line.to_string());
+            if self.lines.len() > MAX_HISTORY {
+                self.lines.drain(..self.lines.len() - MAX_HISTORY);
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let Some(path) = self.path.clone() else { return };
+        let r = (|| {
+            if let Some(dir) = path.parent() {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+            f.write_all(self.lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+        })();
+        if let Err(e) = r {
+            self.warn(&format!("{}: {e}", path.display()));
+        }
+    }
+
+    fn warn(&mut self, what: &str) {
+        if !self.quiet && !self.warned {
+            note!("history not kept: {what}");
+        }
+        self.warned = true;
+    }
+}
+
 /// The editor thread: reads one line for each prompt it is sent.
-fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>) -> Sender<String> {
+/// `history` is what the editor recalls first.
+fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>, history: Vec<String>) -> Sender<String> {
     let (ptx, prx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
-        let config = rustyline::Config::builder()
-            .auto_add_history(true)
-            .completion_type(rustyline::CompletionType::List)
-            .build();
+        let builder = rustyline::Config::builder().auto_add_history(true).completion_type(rustyline::CompletionType::List);
+        let config = builder.clone().max_history_size(MAX_HISTORY).unwrap_or(builder).build();
         let mut ed = match rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::with_config(config) {
             Ok(e) => e,
             Err(_) => {
@@ -288,6 +377,9 @@ fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>) -> Sender<String> {
             }
         };
         ed.set_helper(Some(Completer(words)));
+        for l in history {
+            let _ = ed.add_history_entry(l);
+        }
         for prompt in prx {
             let ev = match ed.readline(&prompt) {
                 Ok(l) => Event::Line(l),
@@ -365,6 +457,8 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
     }
     let mut st = State::new(snap, opts.palette);
     let words = Arc::new(Mutex::new(Words::default()));
+    // Never in a batch.
+    let mut history = None;
     let prompts = match &opts.batch {
         Some(path) => {
             spawn_batch(path.clone(), tx.clone())?;
@@ -374,7 +468,8 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
             if !opts.quiet {
                 note!("{}", env.banner());
             }
-            Some(spawn_editor(tx.clone(), Arc::clone(&words)))
+            let h = history.insert(History::load(opts.quiet));
+            Some(spawn_editor(tx.clone(), Arc::clone(&words), h.lines.clone()))
         }
     };
     drop(tx);
@@ -403,6 +498,9 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
         match rx.recv() {
             Ok(Event::Line(mut line)) => {
                 waiting = false;
+                if let Some(h) = &mut history {
+                    h.add(&line);
+                }
                 // At the prompt, an empty line repeats the last command, as in delve (a batch
                 // skips empty lines).
                 if line.trim().is_empty() {
@@ -439,6 +537,9 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
     let left = env.leave();
+    if let Some(h) = &mut history {
+        h.save();
+    }
     drop(terminal);
     if let Some(l) = left.filter(|_| !opts.quiet) {
         note!("{l}");
@@ -453,4 +554,30 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
         return Err(format!("{failed} of {commands} commands failed (see above)"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_reads_a_bounded_tail_of_its_file() {
+        let dir = std::env::temp_dir().join(format!("goroscope-history-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history");
+        // Longer than MAX_HISTORY_BYTES, more lines than MAX_HISTORY.
+        let text: String = (0..40_000).map(|i| format!("goroutine {i}\n")).collect();
+        assert!(text.len() as u64 > MAX_HISTORY_BYTES);
+        std::fs::write(&path, text).unwrap();
+        let lines = History::read(&path).unwrap();
+        assert_eq!(lines.len(), MAX_HISTORY);
+        assert_eq!(lines.last().map(String::as_str), Some("goroutine 39999"));
+        assert_eq!(lines[0], format!("goroutine {}", 40_000 - MAX_HISTORY));
+        let mut h = History { path: None, lines, quiet: true, warned: false };
+        h.add("goroutine 39999");
+        h.add("  ");
+        h.add("threads");
+        assert_eq!((h.lines.len(), h.lines.last().map(String::as_str)), (MAX_HISTORY, Some("threads")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

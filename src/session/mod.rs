@@ -88,6 +88,20 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (&["exit", "quit", "q", "detach"], "Detach and leave; the target runs on.", "exit\n\nDetaches (never kills): the target runs on as before."),
 ];
 
+/// The flags of the commands that take any (by main name), as their parsers accept them; the
+/// line editor completes them.
+pub const FLAGS: &[(&str, &[&str])] = &[
+    ("goroutines", &["-u", "-r", "-g", "-s", "-t", "-l", "-with", "-w", "-without", "-wo", "-group"]),
+    ("stack", &["-full"]),
+    ("diff", &["-group"]),
+];
+
+/// The first word of a `-group` key ([`group_by`]).
+pub const GROUP_KEYS: &[&str] = &["userloc", "curloc", "goloc", "go", "startloc", "running", "user", "state", "stack", "label"];
+
+/// The first word of a `-with`/`-without` condition ([`grs_args`]).
+pub const COND_KEYS: &[&str] = &["userloc", "user", "curloc", "goloc", "go", "startloc", "label", "running", "state"];
+
 /// delve's commands goroscope does not have: names, and why with what to use instead.
 pub const DELVE_ONLY: &[(&[&str], &str)] = &[
     (
@@ -639,6 +653,27 @@ mod tests {
         }
         fn source(&self, path: &str) -> Result<String, String> {
             if path == "/src/main.go" { Ok((1..=30).map(|i| format!("line {i}\n")).collect()) } else { Err(format!("{path}: no such file")) }
+        }
+    }
+
+    #[test]
+    fn completed_flags_and_keys_are_the_parsers_own() {
+        for (cmd, flags) in FLAGS {
+            assert!(command_name(cmd) == Some(*cmd), "{cmd}");
+            for f in *flags {
+                let ok = match *cmd {
+                    "goroutines" => grs_args(&[f, "label", "k"]).is_ok() || grs_args(&[f]).is_ok(),
+                    "stack" => stack_args(&[f]).is_ok(),
+                    _ => group_by(&["stack"]).is_ok() && *f == "-group",
+                };
+                assert!(ok, "{cmd} {f}");
+            }
+        }
+        for k in GROUP_KEYS {
+            assert!(group_by(&[k]).is_ok() || group_by(&[k, "k"]).is_ok(), "-group {k}");
+        }
+        for k in COND_KEYS {
+            assert!(grs_args(&["-with", k]).is_ok() || grs_args(&["-with", k, "x"]).is_ok(), "-with {k}");
         }
     }
 
