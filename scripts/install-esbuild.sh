@@ -17,15 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Keep in step with ESBUILD_VERSIONS in tests/go120.rs.
 ESBUILD_VERSIONS=(0.17.19 0.18.20)
 
-verbose=0
-versions=()
-for a in "$@"; do
-  case "$a" in
-    -v) verbose=1 ;;
-    *) versions+=("$a") ;;
-  esac
-done
-[ ${#versions[@]} -gt 0 ] || versions=("${ESBUILD_VERSIONS[@]}")
+parse_install_args "${ESBUILD_VERSIONS[@]}" -- "$@"
 
 root="$CACHE_DIR/esbuild"
 mkdir -p "$root"

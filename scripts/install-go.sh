@@ -10,15 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-verbose=0
-versions=()
-for a in "$@"; do
-  case "$a" in
-    -v) verbose=1 ;;
-    *) versions+=("$a") ;;
-  esac
-done
-[ ${#versions[@]} -gt 0 ] || versions=("${GO_VERSIONS[@]}")
+parse_install_args "${GO_VERSIONS[@]}" -- "$@"
 
 mkdir -p "$GO_CACHE"
 for v in "${versions[@]}"; do

@@ -5,6 +5,27 @@ CACHE_DIR=${GOROSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/goroscope}
 GO_CACHE="$CACHE_DIR/go"
 export GOTOOLCHAIN=local GOPROXY=off
 
+# parse_install_args DEFAULT... -- ARG...: the arguments of the install scripts: -v sets
+# verbose=1, the others name the versions to install (else the DEFAULTs). Sets $verbose and the
+# array $versions.
+parse_install_args() {
+  local defaults=() a
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    defaults+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift
+  verbose=0
+  versions=()
+  for a in "$@"; do
+    case "$a" in
+      -v) verbose=1 ;;
+      *) versions+=("$a") ;;
+    esac
+  done
+  [ ${#versions[@]} -gt 0 ] || versions=("${defaults[@]}")
+}
+
 # build_fixture_for_script NAME VERSION: builds testdata/fixture with Go VERSION into
 # target/go-fixtures/NAME/fixture the way the tests do (go.mod says the toolchain's Go
 # version), installing the toolchain if missing; sets $fixture to the binary.
