@@ -102,9 +102,21 @@ impl Regs {
         let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
         Some(match arch {
             // r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ...
-            Arch::Amd64 => Regs { pc: word(16), sp: word(19), fp: word(4), lr: 0, g: word(1) },
+            Arch::Amd64 => Regs {
+                pc: word(16),
+                sp: word(19),
+                fp: word(4),
+                lr: 0,
+                g: word(1),
+            },
             // x0..x30, sp, pc, pstate
-            Arch::Arm64 => Regs { pc: word(32), sp: word(31), fp: word(29), lr: word(30), g: word(28) },
+            Arch::Arm64 => Regs {
+                pc: word(32),
+                sp: word(31),
+                fp: word(29),
+                lr: word(30),
+                g: word(28),
+            },
         })
     }
 }
@@ -123,16 +135,51 @@ mod tests {
 
     #[test]
     fn decodes_amd64() {
-        let raw = blob(&[(16, 0x401000), (19, 0xc000010000), (4, 0xc000010040), (1, 0xc000002000)], 27);
+        let raw = blob(
+            &[
+                (16, 0x401000),
+                (19, 0xc000010000),
+                (4, 0xc000010040),
+                (1, 0xc000002000),
+            ],
+            27,
+        );
         let r = Regs::decode(Arch::Amd64, &raw).unwrap();
-        assert_eq!(r, Regs { pc: 0x401000, sp: 0xc000010000, fp: 0xc000010040, lr: 0, g: 0xc000002000 });
+        assert_eq!(
+            r,
+            Regs {
+                pc: 0x401000,
+                sp: 0xc000010000,
+                fp: 0xc000010040,
+                lr: 0,
+                g: 0xc000002000
+            }
+        );
     }
 
     #[test]
     fn decodes_arm64() {
-        let raw = blob(&[(32, 0x71000), (31, 0x4000), (29, 0x4010), (30, 0x72000), (28, 0x9000)], 34);
+        let raw = blob(
+            &[
+                (32, 0x71000),
+                (31, 0x4000),
+                (29, 0x4010),
+                (30, 0x72000),
+                (28, 0x9000),
+            ],
+            34,
+        );
         let r = Regs::decode(Arch::Arm64, &raw).unwrap();
-        assert_eq!(r, Regs { pc: 0x71000, sp: 0x4000, fp: 0x4010, lr: 0x72000, g: 0x9000 });
+        assert_eq!(
+            r,
+            Regs {
+                pc: 0x71000,
+                sp: 0x4000,
+                fp: 0x4010,
+                lr: 0x72000,
+                g: 0x9000
+            }
+        );
     }
 
     #[test]

@@ -119,7 +119,9 @@ pub enum Command {
         core: CoreArgs,
     },
     /// One line a goroutine, like delve's `goroutines`.
-    #[command(after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234\n  goroscope grs --json 1234 | jq '.snapshot.goroutines | length'\n  goroscope grs --core core.1234")]
+    #[command(
+        after_help = "Examples:\n  goroscope grs 1234\n  goroscope grs -t 1234\n  goroscope grs --json 1234 | jq '.snapshot.goroutines | length'\n  goroscope grs --core core.1234"
+    )]
     Grs {
         /// Process id (not with --core).
         #[arg(required_unless_present = "core", conflicts_with = "core")]
@@ -137,7 +139,9 @@ pub enum Command {
         core: CoreArgs,
     },
     /// One goroutine's stack, numbered like delve's `bt`.
-    #[command(after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1")]
+    #[command(
+        after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1"
+    )]
     Bt {
         /// Process id and goroutine id; only the goroutine id with --core.
         #[arg(value_name = "[PID] GOID", num_args = 1..=2, required = true)]
@@ -149,7 +153,9 @@ pub enum Command {
         core: CoreArgs,
     },
     /// Save everything a dump reads to a file, to look at later (`show`, `diff`) on any machine.
-    #[command(after_help = "Examples:\n  goroscope snapshot 1234 -o before-restart.gsnap\n  goroscope show before-restart.gsnap")]
+    #[command(
+        after_help = "Examples:\n  goroscope snapshot 1234 -o before-restart.gsnap\n  goroscope show before-restart.gsnap"
+    )]
     Snapshot {
         /// Process id.
         pid: i32,
@@ -168,7 +174,9 @@ pub enum Command {
         deadline: Option<std::time::Duration>,
     },
     /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
-    #[command(after_help = "Examples:\n  goroscope show app.gsnap\n  goroscope show --state 'chan send' --group-by go-statement app.gsnap\n  goroscope show --format pprof app.gsnap > goroutines.pb.gz\n  goroscope show sigquit.txt")]
+    #[command(
+        after_help = "Examples:\n  goroscope show app.gsnap\n  goroscope show --state 'chan send' --group-by go-statement app.gsnap\n  goroscope show --format pprof app.gsnap > goroutines.pb.gz\n  goroscope show sigquit.txt"
+    )]
     Show {
         /// The snapshot file or text dump.
         file: std::path::PathBuf,
@@ -209,7 +217,11 @@ pub enum Command {
     )]
     Attach {
         /// Process id, or a file to explore: a snapshot (`goroscope snapshot`) or a Go text dump.
-        #[arg(value_name = "PID|FILE", required_unless_present = "core", conflicts_with = "core")]
+        #[arg(
+            value_name = "PID|FILE",
+            required_unless_present = "core",
+            conflicts_with = "core"
+        )]
         target: Option<String>,
         #[command(flatten)]
         core: CoreArgs,
@@ -225,7 +237,9 @@ pub enum Command {
         sources: Option<PathBuf>,
     },
     /// Every thread: where it is and the goroutine it runs, like delve's `threads`.
-    #[command(after_help = "Examples:\n  goroscope threads 1234\n  goroscope threads --core core.1234")]
+    #[command(
+        after_help = "Examples:\n  goroscope threads 1234\n  goroscope threads --core core.1234"
+    )]
     Threads {
         /// Process id (not with --core).
         #[arg(required_unless_present = "core", conflicts_with = "core")]
@@ -234,7 +248,9 @@ pub enum Command {
         core: CoreArgs,
     },
     /// How goroscope found the runtime's data in this process.
-    #[command(after_help = "Examples:\n  goroscope inspect 1234\n  goroscope inspect --core core.1234")]
+    #[command(
+        after_help = "Examples:\n  goroscope inspect 1234\n  goroscope inspect --core core.1234"
+    )]
     Inspect {
         /// Process id (not with --core).
         #[arg(required_unless_present = "core", conflicts_with = "core")]
@@ -244,13 +260,19 @@ pub enum Command {
     },
     /// Every Go process on this host (in goroscope's pid namespace), like gops: pid, parent,
     /// threads, Go version, module, binary. Reads /proc and build info only; stops nothing.
-    #[command(after_help = "Examples:\n  goroscope ps\n  goroscope ps --json | jq '.[] | select(.go_version < \"go1.22\")'\n\nBINARY notes: the pid inside the process's own pid namespace (a container), and `stripped`\n(no symbol table and no DWARF), `no DWARF` or `no symtab`.")]
+    #[command(
+        after_help = "Examples:\n  goroscope ps\n  goroscope ps --json | jq '.[] | select(.go_version < \"go1.22\")'\n\nBINARY notes: the pid inside the process's own pid namespace (a container), and `stripped`\n(no symbol table and no DWARF), `no DWARF` or `no symtab`."
+    )]
     Ps(ps::PsArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
-    #[command(after_help = "Examples:\n  goroscope completions bash > /etc/bash_completion.d/goroscope\n  goroscope completions zsh > \"${fpath[1]}/_goroscope\"\n  goroscope completions fish > ~/.config/fish/completions/goroscope.fish")]
+    #[command(
+        after_help = "Examples:\n  goroscope completions bash > /etc/bash_completion.d/goroscope\n  goroscope completions zsh > \"${fpath[1]}/_goroscope\"\n  goroscope completions fish > ~/.config/fish/completions/goroscope.fish"
+    )]
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff), or write one page a command into a directory.
-    #[command(after_help = "Examples:\n  goroscope man | man -l -\n  goroscope man --dir /usr/local/share/man/man1")]
+    #[command(
+        after_help = "Examples:\n  goroscope man | man -l -\n  goroscope man --dir /usr/local/share/man/man1"
+    )]
     Man(docs::ManArgs),
 }
 
@@ -291,7 +313,9 @@ impl Target {
         match self {
             Target::Pid(p) => p.to_string(),
             Target::Core { core, exe: None } => format!("--core {}", core.display()),
-            Target::Core { core, exe: Some(e) } => format!("--core {} --exe {}", core.display(), e.display()),
+            Target::Core { core, exe: Some(e) } => {
+                format!("--core {} --exe {}", core.display(), e.display())
+            }
         }
     }
 }
@@ -315,7 +339,10 @@ impl Session {
         self.snapshot_progress(&mut ())
     }
 
-    fn snapshot_progress(&self, p: &mut dyn crate::collect::Progress) -> Result<Snapshot, DumpError> {
+    fn snapshot_progress(
+        &self,
+        p: &mut dyn crate::collect::Progress,
+    ) -> Result<Snapshot, DumpError> {
         match self {
             Session::Live(s) => s.snapshot_progress(p),
             Session::Core(s) => s.snapshot_progress(p),
@@ -333,16 +360,23 @@ pub fn parse() -> Cli {
         Err(e) => e,
     };
     let missing_pid = err.kind() == ErrorKind::MissingRequiredArgument
-        && err.get(ContextKind::InvalidArg).is_some_and(|v| v.to_string().contains("PID"));
-    let no_command =
-        matches!(err.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+        && err
+            .get(ContextKind::InvalidArg)
+            .is_some_and(|v| v.to_string().contains("PID"));
+    let no_command = matches!(
+        err.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
     if !missing_pid && !no_command {
         err.exit();
     }
     let _ = err.print();
     let cmd = missing_pid
         .then(|| {
-            let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
             std::env::args().skip(1).find(|a| names.contains(a))
         })
         .flatten();
@@ -360,14 +394,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
     let ro = Ctx {
-        open: OpenOptions { stripped: cli.no_dwarf, force_version: cli.force_go_version, nonblocking: cli.nonblocking },
+        open: OpenOptions {
+            stripped: cli.no_dwarf,
+            force_version: cli.force_go_version,
+            nonblocking: cli.nonblocking,
+        },
         quiet,
         verbose: cli.verbose,
     };
     let ro = &ro;
     let palette = render::color::Palette::new(cli.color);
     let res = match cli.command {
-        Command::Dump { pid, level, mut view, core } => {
+        Command::Dump {
+            pid,
+            level,
+            mut view,
+            core,
+        } => {
             let target = Target::new(pid, core)?;
             // A core is a crash dump: by default print it like the crash traceback.
             view.system = match level {
@@ -381,7 +424,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 dump_streamed(&target, &view, ro, &mut out)?
             }
         }
-        Command::Snapshot { pid, output, core, deadline } => {
+        Command::Snapshot {
+            pid,
+            output,
+            core,
+            deadline,
+        } => {
             let deadline = deadline.map(|d| crate::startup::started() + d);
             let snap = match &core {
                 None => take(&Target::Pid(pid), ro)?,
@@ -407,20 +455,56 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Show { file, view } => {
             let snap = load(&file)?;
-            let default = if snap.goroutines.len() > 100 { view::Format::Grouped } else { view::Format::Go };
+            let default = if snap.goroutines.len() > 100 {
+                view::Format::Grouped
+            } else {
+                view::Format::Go
+            };
             view::show(&snap, &view, default, &mut out)
         }
-        Command::Diff { before, after, view } => {
+        Command::Diff {
+            before,
+            after,
+            view,
+        } => {
             let (a, b) = (load(&before)?, load(&after)?);
             view::diff(&a, &b, &view, &mut out)
         }
-        Command::Watch { pid, every, count, view } => watch(pid, ro, every, count, &view, &mut out),
-        Command::Grs { pid, stacks, system, json, core } => {
+        Command::Watch {
+            pid,
+            every,
+            count,
+            view,
+        } => watch(pid, ro, every, count, &view, &mut out),
+        Command::Grs {
+            pid,
+            stacks,
+            system,
+            json,
+            core,
+        } => {
             let snap = take(&Target::new(pid, core)?, ro)?;
             if json {
-                view::show(&snap, &view::ViewArgs { system, ..Default::default() }, view::Format::Json, &mut out)
+                view::show(
+                    &snap,
+                    &view::ViewArgs {
+                        system,
+                        ..Default::default()
+                    },
+                    view::Format::Json,
+                    &mut out,
+                )
             } else {
-                render::grs::render(&snap.goroutines, render::grs::Options { stacks, system, palette, ..Default::default() }, &mut out)
+                render::grs::render(
+                    &snap.goroutines,
+                    render::grs::Options {
+                        stacks,
+                        system,
+                        palette,
+                        ..Default::default()
+                    },
+                    &mut out,
+                )
             }
         }
         Command::Ps(a) => ps::run(&a, quiet, &mut out),
@@ -430,24 +514,47 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
                 (true, &[goid]) => (Target::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
-                    let pid = i32::try_from(pid).map_err(|_| format!("{pid} is not a process id"))?;
+                    let pid =
+                        i32::try_from(pid).map_err(|_| format!("{pid} is not a process id"))?;
                     (Target::new(Some(pid), core)?, goid)
                 }
-                (true, _) => return Err("with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID".into()),
-                (false, _) => return Err("bt takes a process id and a goroutine id: goroscope bt PID GOID".into()),
+                (true, _) => return Err(
+                    "with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID"
+                        .into(),
+                ),
+                (false, _) => {
+                    return Err(
+                        "bt takes a process id and a goroutine id: goroscope bt PID GOID".into(),
+                    );
+                }
             };
             // The pause is reported only once the goroutine is found: an error stays one line.
             let snap = take(&target, &Ctx { quiet: true, ..*ro })?;
-            let g = snap.goroutines.iter().find(|g| g.id == goid).ok_or_else(|| {
-                format!("no goroutine {goid} in {}; `goroscope grs {}` lists them", target.describe(), target.args())
-            })?;
+            let g = snap
+                .goroutines
+                .iter()
+                .find(|g| g.id == goid)
+                .ok_or_else(|| {
+                    format!(
+                        "no goroutine {goid} in {}; `goroscope grs {}` lists them",
+                        target.describe(),
+                        target.args()
+                    )
+                })?;
             if !quiet {
                 report(&target, &snap);
             }
             if json {
                 render::safe::write_json(&mut out, g).and_then(|_| writeln!(out))
             } else {
-                render::bt::frames(g, &render::bt::Options { palette, ..Default::default() }, &mut out)
+                render::bt::frames(
+                    g,
+                    &render::bt::Options {
+                        palette,
+                        ..Default::default()
+                    },
+                    &mut out,
+                )
             }
         }
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
@@ -455,22 +562,40 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let snap = take(&Target::new(pid, core)?, ro)?;
             crate::session::threads(&snap, None, palette, &mut out)
         }
-        Command::Attach { target, core, hold, batch, sources } => {
+        Command::Attach {
+            target,
+            core,
+            hold,
+            batch,
+            sources,
+        } => {
             drop(out);
-            let opts = crate::session::front::Options { hold, batch, palette, quiet };
+            let opts = crate::session::front::Options {
+                hold,
+                batch,
+                palette,
+                quiet,
+            };
             let pid = target.as_deref().and_then(|t| t.parse::<i32>().ok());
             if let (Some(pid), None) = (pid, &core.core) {
                 if sources.is_some() {
                     return Err("--sources is for a saved session; a process's source files are read in its own file system, as its user".into());
                 }
-                let Session::Live(live) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
+                let Session::Live(live) = open(&Target::Pid(pid), ro)? else {
+                    unreachable!("a pid opens a live session")
+                };
                 return crate::session::front::attach(&live, opts);
             }
             if hold {
-                return Err("--hold holds a live process; a saved snapshot or a core has none".into());
+                return Err(
+                    "--hold holds a live process; a saved snapshot or a core has none".into(),
+                );
             }
             let (snap, what) = match target {
-                Some(file) => (load(std::path::Path::new(&file))?, format!("snapshot {file}")),
+                Some(file) => (
+                    load(std::path::Path::new(&file))?,
+                    format!("snapshot {file}"),
+                ),
                 None => {
                     let t = Target::new(None, core)?;
                     (take(&t, &Ctx { quiet: true, ..*ro })?, t.describe())
@@ -479,14 +604,21 @@ pub fn run(cli: Cli) -> Result<(), String> {
             return crate::session::front::explore(snap, what, sources, opts);
         }
     };
-    res.and_then(|_| out.flush()).or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e.to_string()) })
+    res.and_then(|_| out.flush()).or_else(|e| {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(e.to_string())
+        }
+    })
 }
 
 /// Reads a snapshot file or a Go text dump; one line on stderr when the file does not hold
 /// every goroutine (cut short, or written with a deadline).
 fn load(path: &std::path::Path) -> Result<Snapshot, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let loaded = crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let loaded =
+        crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(n) = loaded.notice() {
         eprintln!("goroscope: {}: {n}", path.display());
     }
@@ -495,8 +627,13 @@ fn load(path: &std::path::Path) -> Result<Snapshot, String> {
 
 /// `500ms`, `10s`, `2m`, or plain seconds.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s"))?;
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 10s"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -526,7 +663,8 @@ fn watch(
     let f = v.filter().map_err(fail)?;
     let by = v.group_by().map_err(fail)?;
     let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
-    let mut examples: std::collections::HashMap<String, crate::snapshot::Goroutine> = Default::default();
+    let mut examples: std::collections::HashMap<String, crate::snapshot::Goroutine> =
+        Default::default();
     for i in 0..count.max(1) {
         if i > 0 {
             std::thread::sleep(every);
@@ -540,7 +678,13 @@ fn watch(
         }
         let total: usize = counts.values().sum();
         history.push(counts);
-        writeln!(out, "sample {}: {} goroutines, target paused {:.1} ms", i + 1, total, snap.meta.pause_ns as f64 / 1e6)?;
+        writeln!(
+            out,
+            "sample {}: {} goroutines, target paused {:.1} ms",
+            i + 1,
+            total,
+            snap.meta.pause_ns as f64 / 1e6
+        )?;
         if i == 0 {
             continue;
         }
@@ -551,12 +695,20 @@ fn watch(
         keys.dedup();
         let mut rows: Vec<(i64, &String)> = keys
             .into_iter()
-            .map(|k| (*last.get(k).unwrap_or(&0) as i64 - *first.get(k).unwrap_or(&0) as i64, k))
+            .map(|k| {
+                (
+                    *last.get(k).unwrap_or(&0) as i64 - *first.get(k).unwrap_or(&0) as i64,
+                    k,
+                )
+            })
             .filter(|(d, _)| *d != 0)
             .collect();
         rows.sort_by(|a, b| b.0.cmp(&a.0));
         for (d, k) in rows.iter().take(5) {
-            let series: Vec<String> = history.iter().map(|h| h.get(*k).copied().unwrap_or(0).to_string()).collect();
+            let series: Vec<String> = history
+                .iter()
+                .map(|h| h.get(*k).copied().unwrap_or(0).to_string())
+                .collect();
             writeln!(out, "  {d:+} since sample 1 ({}):", series.join(" -> "))?;
             view::describe(&examples[*k], &by, out)?;
         }
@@ -577,7 +729,9 @@ fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
     let ro = ctx.open;
     let session = match target {
         Target::Pid(pid) => LiveSession::open(*pid, ro).map(Session::Live),
-        Target::Core { core, exe } => CoreSession::open(core, exe.as_deref(), ro).map(Session::Core),
+        Target::Core { core, exe } => {
+            CoreSession::open(core, exe.as_deref(), ro).map(Session::Core)
+        }
     }
     .map_err(|e: DumpError| e.to_string())?;
     let rt = session.rt();
@@ -592,7 +746,8 @@ fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
         ),
         (Some(f), None) => eprintln!(
             "goroscope: warning: --force-go-version go1.{} ignored: {} is supported",
-            f.minor, text(&rt.bin.build.go_version)
+            f.minor,
+            text(&rt.bin.build.go_version)
         ),
         _ => {}
     }
@@ -608,7 +763,9 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
     let mut bar = progress::Bar::new(ctx.quiet);
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let session = open(target, ctx)?;
-    let snap = session.snapshot_progress(&mut bar).map_err(|e| e.to_string())?;
+    let snap = session
+        .snapshot_progress(&mut bar)
+        .map_err(|e| e.to_string())?;
     bar.finish();
     if !ctx.quiet {
         if let Session::Core(c) = &session {
@@ -623,17 +780,28 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
 
 /// `dump` of a live target in Go's format: each goroutine is written as soon as it is built
 /// and then let go, so memory does not grow with the number of goroutines.
-fn dump_streamed(target: &Target, v: &view::ViewArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<io::Result<()>, String> {
+fn dump_streamed(
+    target: &Target,
+    v: &view::ViewArgs,
+    ctx: &Ctx,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
     // A progress line would break into the text if both go to the terminal.
     // SAFETY: isatty only inspects the descriptor.
     let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
     let mut bar = progress::Bar::new(ctx.quiet || tty);
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
-    let Session::Live(live) = open(target, ctx)? else { unreachable!("a pid opens a live session") };
+    let Session::Live(live) = open(target, ctx)? else {
+        unreachable!("a pid opens a live session")
+    };
     let text = view::GoText::new(&live.meta(std::time::Duration::ZERO), v)?;
     let mut w = view::ChunkWriter::new(out, &text);
     let (snap, n) = live
-        .stream(&mut bar, &|c: &mut view::TextChunk, g| text.fold(c, g), &mut |c| w.write(c))
+        .stream(
+            &mut bar,
+            &|c: &mut view::TextChunk, g| text.fold(c, g),
+            &mut |c| w.write(c),
+        )
         .map_err(|e| e.to_string())?;
     bar.finish();
     if !ctx.quiet {
@@ -646,7 +814,11 @@ fn dump_streamed(target: &Target, v: &view::ViewArgs, ctx: &Ctx, out: &mut dyn W
 fn report(target: &Target, snap: &Snapshot) {
     let n = snap.goroutines.len();
     if snap.meta.source == "core" {
-        eprintln!("goroscope: {n} goroutine{}, from {}", if n == 1 { "" } else { "s" }, target.describe());
+        eprintln!(
+            "goroscope: {n} goroutine{}, from {}",
+            if n == 1 { "" } else { "s" },
+            target.describe()
+        );
     } else {
         eprintln!("{}", pause_line(snap, n));
     }
@@ -658,21 +830,31 @@ pub fn pause_line(snap: &Snapshot, n: usize) -> String {
     let s = if n == 1 { "" } else { "s" };
     if snap.meta.nonblocking {
         let u = snap.meta.unsettled;
-        return format!("goroscope: {n} goroutine{s}, target not stopped (--nonblocking), {u} not read consistently");
+        return format!(
+            "goroscope: {n} goroutine{s}, target not stopped (--nonblocking), {u} not read consistently"
+        );
     }
-    format!("goroscope: {n} goroutine{s}, target paused {:.1} ms", snap.meta.pause_ns as f64 / 1e6)
+    format!(
+        "goroscope: {n} goroutine{s}, target paused {:.1} ms",
+        snap.meta.pause_ns as f64 / 1e6
+    )
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
 fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
     let quiet = ro.quiet;
     use crate::target::core::write;
-    let Session::Live(session) = open(&Target::Pid(pid), ro)? else { unreachable!("a pid opens a live session") };
+    let Session::Live(session) = open(&Target::Pid(pid), ro)? else {
+        unreachable!("a pid opens a live session")
+    };
     let arch = session.rt.bin.arch;
-    let (snap, captured) =
-        session.snapshot_with(|threads| write::capture(pid, arch, threads)).map_err(|e| e.to_string())?;
-    let captured = captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;
-    let size = write::write(path, &captured).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let (snap, captured) = session
+        .snapshot_with(|threads| write::capture(pid, arch, threads))
+        .map_err(|e| e.to_string())?;
+    let captured =
+        captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;
+    let size = write::write(path, &captured)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if !quiet {
         eprintln!(
             "goroscope: {} goroutines, target paused {:.1} ms; wrote core {} ({} threads, {} bytes of memory, {} bytes on disk at most)",
@@ -690,25 +872,48 @@ fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot,
 /// The discovery chain: every fact found about the runtime and where it came from.
 fn write_discovery(rt: &crate::runtime::Runtime, out: &mut dyn Write) -> io::Result<()> {
     for d in &rt.discovery {
-        writeln!(out, "{:<14} {:<24} ({})", d.what, text(&d.value), text(&d.source))?;
+        writeln!(
+            out,
+            "{:<14} {:<24} ({})",
+            d.what,
+            text(&d.value),
+            text(&d.source)
+        )?;
     }
     Ok(())
 }
 
 fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
     // The chain is this command's output: not twice with -v.
-    let session = match open(target, &Ctx { verbose: false, ..*ro }) {
+    let session = match open(
+        target,
+        &Ctx {
+            verbose: false,
+            ..*ro
+        },
+    ) {
         Ok(s) => s,
         Err(e) => return Err(io::Error::other(e)),
     };
     write_discovery(session.rt(), out)?;
-    let snap = session.snapshot().map_err(|e| io::Error::other(e.to_string()))?;
-    writeln!(out, "{:<14} {:<24} (allgs, not dead)", "goroutines", snap.goroutines.len())?;
+    let snap = session
+        .snapshot()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    writeln!(
+        out,
+        "{:<14} {:<24} (allgs, not dead)",
+        "goroutines",
+        snap.goroutines.len()
+    )?;
     match &session {
         Session::Core(c) => {
             let core = c.mem.core();
             if let Some(sig) = core.signal() {
-                writeln!(out, "{:<14} {:<24} (pr_cursig of the first thread)", "signal", sig)?;
+                writeln!(
+                    out,
+                    "{:<14} {:<24} (pr_cursig of the first thread)",
+                    "signal", sig
+                )?;
             }
             for p in core.problems() {
                 writeln!(out, "{:<14} {}", "problem", text(&p.to_string()))?;
@@ -717,10 +922,25 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
         Session::Live(_) => {
             let m = &snap.meta;
             let startup = format!("{:.2} ms", m.startup_ns as f64 / 1e6);
-            writeln!(out, "{:<14} {:<24} (goroscope's start to the first copy: reading the executable, discovery)", "startup", startup)?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (goroscope's start to the first copy: reading the executable, discovery)",
+                "startup", startup
+            )?;
             let pause = format!("{:.2} ms", m.pause_ns as f64 / 1e6);
-            writeln!(out, "{:<14} {:<24} (frozen window; {:.2} ms of it copying)", "pause", pause, m.copy_ns as f64 / 1e6)?;
-            writeln!(out, "{:<14} {:<24} (copied in the frozen window)", "copied", format!("{} bytes", m.copied_bytes))?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (frozen window; {:.2} ms of it copying)",
+                "pause",
+                pause,
+                m.copy_ns as f64 / 1e6
+            )?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (copied in the frozen window)",
+                "copied",
+                format!("{} bytes", m.copied_bytes)
+            )?;
             writeln!(
                 out,
                 "{:<14} {:<24} (stacks taken from the copy made before the stop, in {:.2} ms)",
@@ -732,8 +952,18 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "threads        {}", snap.threads.len())?;
     for t in &snap.threads {
-        let g = t.goid.map(|g| format!("goroutine {g}")).unwrap_or_else(|| "no goroutine".into());
-        writeln!(out, "  tid {:<8} pc {:#x} {:<40} {}", t.tid, t.pc, text(t.function.as_deref().unwrap_or("(not Go code)")), g)?;
+        let g = t
+            .goid
+            .map(|g| format!("goroutine {g}"))
+            .unwrap_or_else(|| "no goroutine".into());
+        writeln!(
+            out,
+            "  tid {:<8} pc {:#x} {:<40} {}",
+            t.tid,
+            t.pc,
+            text(t.function.as_deref().unwrap_or("(not Go code)")),
+            g
+        )?;
     }
     Ok(())
 }

@@ -3,18 +3,18 @@
 
 use crate::arch::Arch;
 use crate::binary::{BinaryError, GoBinary};
+use crate::runtime::Discovery;
+use crate::runtime::blocked;
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Name, Snapshot, TextMapping, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
-use crate::runtime::Discovery;
-use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::image::MemoryImage;
+use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
-use crate::runtime::blocked;
 use crate::target::{MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
-use crate::unwind::{self, JumpTo, Limits, Start, StackEnd};
+use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -43,7 +43,10 @@ impl fmt::Display for DumpError {
         match self {
             DumpError::Live(e) => e.fmt(f),
             DumpError::Binary(BinaryError::NotGo) => {
-                write!(f, "not a Go program (its executable has no .go.buildinfo section)")
+                write!(
+                    f,
+                    "not a Go program (its executable has no .go.buildinfo section)"
+                )
             }
             DumpError::Binary(e) => e.fmt(f),
             DumpError::Runtime(e) => e.fmt(f),
@@ -98,8 +101,12 @@ impl LiveSession {
         let bin = match GoBinary::open(&proc.exe_path()) {
             Ok(b) => b,
             // A process that vanished between the checks looks like an unreadable file.
-            Err(_) if live::has_exited(pid) => return Err(DumpError::Live(LiveError::Exited { pid })),
-            Err(BinaryError::Io { error, .. }) if error.contains("os error 13") || error.contains("os error 1)") => {
+            Err(_) if live::has_exited(pid) => {
+                return Err(DumpError::Live(LiveError::Exited { pid }));
+            }
+            Err(BinaryError::Io { error, .. })
+                if error.contains("os error 13") || error.contains("os error 1)") =>
+            {
                 return Err(DumpError::Live(live::permission_denied(pid)));
             }
             Err(e) => return Err(DumpError::Binary(e)),
@@ -115,17 +122,35 @@ impl LiveSession {
         let clock_offset = ns::monotonic_offset(pid);
         let pids = ns::ns_pids(pid).unwrap_or_default();
         if pids.len() > 1 {
-            let list = pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
-            rt.discovery.insert(0, Discovery { what: "pid", value: list, source: "NSpid, /proc/PID/status: here, then each nested pid namespace".into() });
+            let list = pids
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            rt.discovery.insert(
+                0,
+                Discovery {
+                    what: "pid",
+                    value: list,
+                    source: "NSpid, /proc/PID/status: here, then each nested pid namespace".into(),
+                },
+            );
         }
         if clock_offset != 0 {
             rt.discovery.push(Discovery {
                 what: "clock offset",
                 value: format!("{:+.3} s", clock_offset as f64 / 1e9),
-                source: "monotonic, /proc/PID/timens_offsets minus goroscope's: the target's nanotime".into(),
+                source:
+                    "monotonic, /proc/PID/timens_offsets minus goroscope's: the target's nanotime"
+                        .into(),
             });
         }
-        Ok(LiveSession { proc, rt, nonblocking: opts.nonblocking, clock_offset })
+        Ok(LiveSession {
+            proc,
+            rt,
+            nonblocking: opts.nonblocking,
+            clock_offset,
+        })
     }
 
     /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot
@@ -169,14 +194,25 @@ impl LiveSession {
         let mut meta = self.meta(Duration::ZERO);
         meta.nonblocking = true;
         meta.precopy_ns = start.elapsed().as_nanos() as u64;
-        let mut snap = build_snapshot(&self.rt, &image, &[], nanotime, meta, &mut ())
-            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        let mut snap =
+            build_snapshot(&self.rt, &image, &[], nanotime, meta, &mut ()).map_err(|e| {
+                if live::has_exited(pid) {
+                    exited()
+                } else {
+                    DumpError::Runtime(e)
+                }
+            })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        snap.objects =
+            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            });
         let unsettled: std::collections::HashSet<u64> = unsettled.into_iter().collect();
-        for g in snap.goroutines.iter_mut().filter(|g| unsettled.contains(&g.addr)) {
+        for g in snap
+            .goroutines
+            .iter_mut()
+            .filter(|g| unsettled.contains(&g.addr))
+        {
             g.frames.clear();
             g.stack_error = Some(if g.status == status::RUNNING {
                 "running; its stack is not read without stopping the target (--nonblocking)".into()
@@ -189,7 +225,10 @@ impl LiveSession {
 
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
-    pub fn snapshot_with<T>(&self, in_window: impl FnOnce(&[ThreadState]) -> T) -> Result<(Snapshot, T), DumpError> {
+    pub fn snapshot_with<T>(
+        &self,
+        in_window: impl FnOnce(&[ThreadState]) -> T,
+    ) -> Result<(Snapshot, T), DumpError> {
         let (freeze, copy) = self.frozen_copy(&mut ())?;
         let extra = in_window(freeze.threads());
         let pause = freeze.thaw();
@@ -206,7 +245,10 @@ impl LiveSession {
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.
-    fn frozen_copy(&self, progress: &mut dyn Progress) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
+    fn frozen_copy(
+        &self,
+        progress: &mut dyn Progress,
+    ) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         // Most of the copy is taken before the stop, while the target runs; the window then
         // copies the g structs and only the stacks of goroutines that moved since.
         progress.stage("copying while the target runs", 0, 0);
@@ -250,7 +292,18 @@ impl LiveSession {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
-            return Ok((freeze, FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns }));
+            return Ok((
+                freeze,
+                FrozenCopy {
+                    threads,
+                    tids,
+                    nanotime,
+                    cap,
+                    pre,
+                    copy_ns,
+                    precopy_ns,
+                },
+            ));
         }
     }
 
@@ -285,16 +338,23 @@ impl LiveSession {
     }
 
     /// Builds the snapshot from a copy (the target may run again, or still be held).
-    fn build(&self, copy: FrozenCopy, pause: Duration, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+    fn build(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+    ) -> Result<Snapshot, DumpError> {
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-        let (mut snap, _, image) = self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
+        let (mut snap, _, image) =
+            self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
         snap.goroutines = gs;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        snap.objects =
+            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            });
         Ok(snap)
     }
 
@@ -308,7 +368,15 @@ impl LiveSession {
         fold: &(dyn Fn(&mut C, Goroutine) + Sync),
         sink: &mut dyn FnMut(C),
     ) -> Result<(Snapshot, usize, MemoryImage), DumpError> {
-        let FrozenCopy { threads, tids, nanotime, cap, pre, copy_ns, precopy_ns } = copy;
+        let FrozenCopy {
+            threads,
+            tids,
+            nanotime,
+            cap,
+            pre,
+            copy_ns,
+            precopy_ns,
+        } = copy;
         let copied_bytes = cap.copied_bytes();
         let stacks_reused = cap.reused() as u64;
         let image = cap.finish(Some(pre));
@@ -327,8 +395,16 @@ impl LiveSession {
             g.thread = g.thread.map(|t| tids.to_ours(t));
             fold(acc, g)
         };
-        let (mut snap, n) = build_streamed(&self.rt, &image, &threads, nanotime, meta, progress, &ours, sink)
-            .map_err(|e| if live::has_exited(pid) { exited() } else { DumpError::Runtime(e) })?;
+        let (mut snap, n) = build_streamed(
+            &self.rt, &image, &threads, nanotime, meta, progress, &ours, sink,
+        )
+        .map_err(|e| {
+            if live::has_exited(pid) {
+                exited()
+            } else {
+                DumpError::Runtime(e)
+            }
+        })?;
         for t in &mut snap.threads {
             t.tid = tids.to_ours(t.tid);
         }
@@ -404,7 +480,11 @@ pub struct CoreSession {
 impl CoreSession {
     /// Opens a core file and its executable (`exe`, else the path the core names) and does
     /// discovery on the core's memory.
-    pub fn open(core: &std::path::Path, exe: Option<&std::path::Path>, opts: OpenOptions) -> Result<CoreSession, DumpError> {
+    pub fn open(
+        core: &std::path::Path,
+        exe: Option<&std::path::Path>,
+        opts: OpenOptions,
+    ) -> Result<CoreSession, DumpError> {
         let core = CoreFile::open(core)?;
         let (exe_path, exe_source, exe_file) = match exe {
             Some(p) => (p.to_path_buf(), "--exe", None),
@@ -412,7 +492,10 @@ impl CoreSession {
         };
         // A named executable is read through the descriptor opened for the core's user.
         let open_path = match &exe_file {
-            Some(f) => std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f))),
+            Some(f) => std::path::PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(f)
+            )),
             None => exe_path.clone(),
         };
         let mut bin = GoBinary::open(&open_path).map_err(DumpError::Binary)?;
@@ -420,7 +503,11 @@ impl CoreSession {
         if bin.arch != core.arch() {
             return Err(DumpError::Core(CoreError::ExeMismatch {
                 exe: exe_path,
-                why: format!("it is a linux/{} program, the core is {}", bin.arch, core.arch()),
+                why: format!(
+                    "it is a linux/{} program, the core is {}",
+                    bin.arch,
+                    core.arch()
+                ),
             }));
         }
         let bias = match (bin.is_pie, core.auxv_value(corefile::AT_ENTRY)) {
@@ -431,13 +518,17 @@ impl CoreSession {
             _ => 0,
         };
         let mem = SplicedMemory::new(core, &open_path, bias).map_err(|e| match e {
-            CoreError::ExeMismatch { why, .. } => CoreError::ExeMismatch { exe: exe_path.clone(), why },
+            CoreError::ExeMismatch { why, .. } => CoreError::ExeMismatch {
+                exe: exe_path.clone(),
+                why,
+            },
             e => e,
         })?;
         let mut rt = Runtime::open(bin, &mem, bias, opts).map_err(|e| match e {
-            RuntimeError::BadModuledata(why) => {
-                DumpError::Core(CoreError::ExeMismatch { exe: exe_path.clone(), why: format!("moduledata: {why}") })
-            }
+            RuntimeError::BadModuledata(why) => DumpError::Core(CoreError::ExeMismatch {
+                exe: exe_path.clone(),
+                why: format!("moduledata: {why}"),
+            }),
             e => DumpError::Runtime(e),
         })?;
         if let Some(d) = rt.discovery.first_mut() {
@@ -456,7 +547,11 @@ impl CoreSession {
                 ),
             },
         );
-        Ok(CoreSession { mem, rt, _exe: exe_file })
+        Ok(CoreSession {
+            mem,
+            rt,
+            _exe: exe_file,
+        })
     }
 
     /// Builds the snapshot from the core.
@@ -490,7 +585,8 @@ impl CoreSession {
             text: text_mapping(&self.rt),
             ..Meta::default()
         };
-        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress).map_err(DumpError::Runtime)?;
+        let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress)
+            .map_err(DumpError::Runtime)?;
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
@@ -512,16 +608,26 @@ impl CoreSession {
 /// The `NT_FILE` path is opened as the core's process's user would open it (`pr_uid`,
 /// `pr_gid`), a regular file only ([`crate::target::ns::open_confined`]): a core is no way
 /// to read a file its process could not.
-fn core_exe(core: &CoreFile) -> Result<(std::path::PathBuf, &'static str, Option<std::fs::File>), DumpError> {
+fn core_exe(
+    core: &CoreFile,
+) -> Result<(std::path::PathBuf, &'static str, Option<std::fs::File>), DumpError> {
     if let Some(p) = core.exe_path_hint() {
         let path = std::path::PathBuf::from(p);
         if !path.exists() {
-            return Err(DumpError::Core(CoreError::NoExecutable { named: Some(p.to_string()) }));
+            return Err(DumpError::Core(CoreError::NoExecutable {
+                named: Some(p.to_string()),
+            }));
         }
         let Some((uid, gid)) = core.ids() else {
-            return Err(DumpError::Core(CoreError::ExeRefused { why: format!("{p}: the core does not say its process's user (no NT_PRPSINFO)") }));
+            return Err(DumpError::Core(CoreError::ExeRefused {
+                why: format!("{p}: the core does not say its process's user (no NT_PRPSINFO)"),
+            }));
         };
-        let ids = crate::target::ns::Ids { uid, gid, groups: vec![gid] };
+        let ids = crate::target::ns::Ids {
+            uid,
+            gid,
+            groups: vec![gid],
+        };
         let file = crate::target::ns::open_confined(std::path::Path::new("/"), &path, &ids)
             .map_err(|why| DumpError::Core(CoreError::ExeRefused { why }))?;
         return Ok((path, "core NT_FILE", Some(file)));
@@ -538,8 +644,15 @@ fn core_exe(core: &CoreFile) -> Result<(std::path::PathBuf, &'static str, Option
 /// The instant of a core, in `nanotime`: the largest `waitsince` of any goroutine (see
 /// [`CoreSession`]); 0 when none has one, so no minutes are printed.
 fn core_nanotime(rt: &Runtime, mem: &impl MemoryReader) -> i64 {
-    let Ok(gs) = goroutines::all_g_addrs(rt, mem) else { return 0 };
-    gs.iter().filter_map(|&g| goroutines::read_g(rt, mem, g).ok()).map(|g| g.waitsince).max().unwrap_or(0).max(0)
+    let Ok(gs) = goroutines::all_g_addrs(rt, mem) else {
+        return 0;
+    };
+    gs.iter()
+        .filter_map(|&g| goroutines::read_g(rt, mem, g).ok())
+        .map(|g| g.waitsince)
+        .max()
+        .unwrap_or(0)
+        .max(0)
 }
 
 /// Freezes tried when a running goroutine is caught between states.
@@ -552,7 +665,9 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
     if !bin.is_pie {
         return 0;
     }
-    let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return 0 };
+    let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else {
+        return 0;
+    };
     const AT_ENTRY: u64 = 9;
     for pair in auxv.chunks_exact(16) {
         let k = u64::from_le_bytes(pair[..8].try_into().unwrap());
@@ -609,12 +724,17 @@ fn traceback_labels_env(rt: &Runtime, env: &[u8]) -> bool {
 
 /// This machine's host name.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock the Go runtime's `nanotime` reads.
 pub fn monotonic_now() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
@@ -631,7 +751,16 @@ pub fn build_snapshot(
 ) -> Result<Snapshot, RuntimeError> {
     let mut out = Vec::new();
     let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-    let (mut snap, _) = build_streamed(rt, mem, threads, nanotime, meta, progress, &keep, &mut |v| out.extend(v))?;
+    let (mut snap, _) = build_streamed(
+        rt,
+        mem,
+        threads,
+        nanotime,
+        meta,
+        progress,
+        &keep,
+        &mut |v| out.extend(v),
+    )?;
     snap.goroutines = out;
     Ok(snap)
 }
@@ -656,7 +785,12 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
         .iter()
         .map(|t| {
             let func = code.tab.func_for_pc(t.regs.pc);
-            let at = func.and_then(|f| code.tab.frames_at(f, t.regs.pc).first().map(|s| (s.file.to_string(), s.line)));
+            let at = func.and_then(|f| {
+                code.tab
+                    .frames_at(f, t.regs.pc)
+                    .first()
+                    .map(|s| (s.file.to_string(), s.line))
+            });
             let (file, line) = at.unwrap_or_default();
             Thread {
                 tid: t.tid,
@@ -669,7 +803,15 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
             }
         })
         .collect();
-    Ok((Snapshot { meta, goroutines: Vec::new(), threads, objects: Vec::new() }, walked.count))
+    Ok((
+        Snapshot {
+            meta,
+            goroutines: Vec::new(),
+            threads,
+            objects: Vec::new(),
+        },
+        walked.count,
+    ))
 }
 
 /// What a [`walk`] tells besides the goroutines themselves.
@@ -713,7 +855,10 @@ where
     let chunks: Vec<&[u64]> = gs.chunks(CHUNK).collect();
     let build = |w: &mut Walker<'_, M>, chunk: &[u64]| {
         let mut acc = C::default();
-        let mut n = Walked { count: 0, on_threads: Vec::new() };
+        let mut n = Walked {
+            count: 0,
+            on_threads: Vec::new(),
+        };
         for &g in chunk {
             if let Some(gr) = w.goroutine(g) {
                 n.count += 1;
@@ -725,13 +870,19 @@ where
         }
         (acc, n)
     };
-    let mut walked = Walked { count: 0, on_threads: Vec::new() };
+    let mut walked = Walked {
+        count: 0,
+        on_threads: Vec::new(),
+    };
     let mut add = |n: Walked| {
         walked.count += n.count;
         walked.on_threads.extend(n.on_threads);
     };
     // With one CPU (or one chunk) no thread is started: the loop at the end does them all.
-    let walkers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WALKERS).min(chunks.len());
+    let walkers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WALKERS)
+        .min(chunks.len());
     let walkers = if walkers <= 1 { 0 } else { walkers };
     // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
     // sink needs next (that one is always taken, so nothing waits for ever).
@@ -742,22 +893,24 @@ where
         for _ in 0..walkers {
             let tx = tx.clone();
             let (next, sunk, chunks, by_tid, build) = (&next, &sunk, &chunks, &by_tid, &build);
-            let spawned = std::thread::Builder::new().name("goroscope-walk".into()).spawn_scoped(s, move || {
-                let mut w = Walker::new(rt, mem, by_tid, nanotime);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
-                    while i >= *done + AHEAD {
-                        done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
+            let spawned = std::thread::Builder::new()
+                .name("goroscope-walk".into())
+                .spawn_scoped(s, move || {
+                    let mut w = Walker::new(rt, mem, by_tid, nanotime);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = chunks.get(i) else { break };
+                        let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
+                        while i >= *done + AHEAD {
+                            done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(done);
+                        let (acc, n) = build(&mut w, chunk);
+                        if tx.send((i, acc, n)).is_err() {
+                            break;
+                        }
                     }
-                    drop(done);
-                    let (acc, n) = build(&mut w, chunk);
-                    if tx.send((i, acc, n)).is_err() {
-                        break;
-                    }
-                }
-            });
+                });
             if spawned.is_err() {
                 break;
             }
@@ -805,8 +958,21 @@ struct Walker<'a, M> {
 }
 
 impl<'a, M: MemoryReader> Walker<'a, M> {
-    fn new(rt: &'a Runtime, mem: &'a M, by_tid: &'a HashMap<u64, &'a ThreadState>, nanotime: i64) -> Self {
-        Walker { rt, mem, by_tid, nanotime, sym: Symbolizer::new(rt.code()), unwinds: Default::default(), states: HashMap::new() }
+    fn new(
+        rt: &'a Runtime,
+        mem: &'a M,
+        by_tid: &'a HashMap<u64, &'a ThreadState>,
+        nanotime: i64,
+    ) -> Self {
+        Walker {
+            rt,
+            mem,
+            by_tid,
+            nanotime,
+            sym: Symbolizer::new(rt.code()),
+            unwinds: Default::default(),
+            states: HashMap::new(),
+        }
     }
 
     /// The goroutine whose g is at `g`; `None` for a dead one.
@@ -842,27 +1008,47 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
         } else {
             None
         };
-        let stack = Windowed { lo: start.sp, bytes: window.unwrap_or(&[]), rest: mem };
+        let stack = Windowed {
+            lo: start.sp,
+            bytes: window.unwrap_or(&[]),
+            rest: mem,
+        };
         // A running goroutine whose saved registers are cleared and whose thread could not be
         // used has no stack to show: printed as the runtime does ("stack unavailable").
         let unwound = if raw.status == status::RUNNING && start.sp == 0 {
-            unwind::Unwound { frames: Vec::new(), end: StackEnd::Complete { sp: 0 } }
+            unwind::Unwound {
+                frames: Vec::new(),
+                end: StackEnd::Complete { sp: 0 },
+            }
         } else {
-            unwind::unwind(code, &stack, start, jump, Limits::default(), &mut self.unwinds)
+            unwind::unwind(
+                code,
+                &stack,
+                start,
+                jump,
+                Limits::default(),
+                &mut self.unwinds,
+            )
         };
         let stack_error = match unwound.end {
             StackEnd::Truncated(e) => Some(e.to_string()),
             _ => None,
         };
         let frames = self.sym.logical_frames(&stack, &unwound);
-        let waiting = raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26));
+        let waiting =
+            raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26));
         let reason = if waiting { raw.waitreason } else { 0 };
         let state = self
             .states
             .entry((raw.status, reason))
             .or_insert_with(|| match reason {
                 0 => status::status_name(raw.status, v).into(),
-                r => rt.wait_reasons.get(r as usize).map(|s| s.as_str()).unwrap_or("unknown wait reason").into(),
+                r => rt
+                    .wait_reasons
+                    .get(r as usize)
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown wait reason")
+                    .into(),
             })
             .clone();
         let wait_minutes = wait_minutes(raw.status, raw.waitsince, self.nanotime);
@@ -878,7 +1064,10 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             system,
             m_id: m.map(|m| m.id),
             m_addr: raw.m,
-            thread: m.filter(|m| m.curg == raw.addr).and_then(|m| i32::try_from(m.procid).ok()).filter(|&t| t != 0),
+            thread: m
+                .filter(|m| m.curg == raw.addr)
+                .and_then(|m| i32::try_from(m.procid).ok())
+                .filter(|&t| t != 0),
             frames,
             stack_error,
             created_by: self.sym.created_by(raw.goid, raw.gopc),
@@ -903,35 +1092,84 @@ fn wait_minutes(st: u32, waitsince: i64, nanotime: i64) -> i64 {
 
 /// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
 /// improved for goroutines running on a thread: their thread's registers.
-fn start_of(rt: &Runtime, raw: &RawG, m: Option<&RawM>, by_tid: &HashMap<u64, &ThreadState>) -> (Start, Option<JumpTo>) {
-    let sched = Start { pc: raw.sched.0, sp: raw.sched.1, lr: raw.sched.2, syscall: false, trap: false };
+fn start_of(
+    rt: &Runtime,
+    raw: &RawG,
+    m: Option<&RawM>,
+    by_tid: &HashMap<u64, &ThreadState>,
+) -> (Start, Option<JumpTo>) {
+    let sched = Start {
+        pc: raw.sched.0,
+        sp: raw.sched.1,
+        lr: raw.sched.2,
+        syscall: false,
+        trap: false,
+    };
     if raw.status == status::SYSCALL {
-        return (Start { pc: raw.syscall.0, sp: raw.syscall.1, lr: 0, syscall: true, trap: false }, None);
+        return (
+            Start {
+                pc: raw.syscall.0,
+                sp: raw.syscall.1,
+                lr: 0,
+                syscall: true,
+                trap: false,
+            },
+            None,
+        );
     }
     if let Some(m) = m {
         if m.vdso.0 != 0 {
-            return (Start { pc: m.vdso.1, sp: m.vdso.0, lr: 0, syscall: false, trap: false }, None);
+            return (
+                Start {
+                    pc: m.vdso.1,
+                    sp: m.vdso.0,
+                    lr: 0,
+                    syscall: false,
+                    trap: false,
+                },
+                None,
+            );
         }
         if raw.status == status::RUNNING && m.curg == raw.addr {
             if let Some(t) = by_tid.get(&m.procid) {
                 let r = t.regs;
-                let start = Start { pc: r.pc, sp: r.sp, lr: r.lr, syscall: false, trap: true };
+                let start = Start {
+                    pc: r.pc,
+                    sp: r.sp,
+                    lr: r.lr,
+                    syscall: false,
+                    trap: true,
+                };
                 if (raw.stack.0..raw.stack.1).contains(&r.sp) {
                     return (start, None);
                 }
-                if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp) && rt.code().tab.func_for_pc(r.pc).is_some() {
-                    let jump = JumpTo { pc: raw.sched.0, sp: raw.sched.1, lr: raw.sched.2 };
+                if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp)
+                    && rt.code().tab.func_for_pc(r.pc).is_some()
+                {
+                    let jump = JumpTo {
+                        pc: raw.sched.0,
+                        sp: raw.sched.1,
+                        lr: raw.sched.2,
+                    };
                     return (start, Some(jump));
                 }
             }
         }
     }
     if raw.syscall.1 != 0 {
-        return (Start { pc: raw.syscall.0, sp: raw.syscall.1, lr: 0, syscall: true, trap: false }, None);
+        return (
+            Start {
+                pc: raw.syscall.0,
+                sp: raw.syscall.1,
+                lr: 0,
+                syscall: true,
+                trap: false,
+            },
+            None,
+        );
     }
     (sched, None)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -940,9 +1178,18 @@ mod tests {
     /// Found by fuzzing: a `waitsince` far from the clock overflowed `nanotime - waitsince`.
     #[test]
     fn wait_minutes_wrap_on_a_hostile_waitsince() {
-        assert_eq!(wait_minutes(status::WAITING, 60_000_000_000, 3 * 60_000_000_000), 2);
-        assert_eq!(wait_minutes(status::WAITING, i64::MIN, 0), i64::MIN / 60_000_000_000);
-        assert_eq!(wait_minutes(status::SYSCALL, -1, i64::MAX), i64::MIN / 60_000_000_000);
+        assert_eq!(
+            wait_minutes(status::WAITING, 60_000_000_000, 3 * 60_000_000_000),
+            2
+        );
+        assert_eq!(
+            wait_minutes(status::WAITING, i64::MIN, 0),
+            i64::MIN / 60_000_000_000
+        );
+        assert_eq!(
+            wait_minutes(status::SYSCALL, -1, i64::MAX),
+            i64::MIN / 60_000_000_000
+        );
         assert_eq!(wait_minutes(status::RUNNING, i64::MIN, 0), 0);
     }
 }

@@ -10,10 +10,10 @@ use crate::arch::Arch;
 use crate::binary::GoBinary;
 use crate::binary::buildinfo::BuildInfo;
 use crate::binary::pclntab::Pclntab;
+use crate::runtime::{OpenOptions, Runtime};
 use crate::target::MemoryReader;
 use crate::target::core::CoreFile;
 use crate::target::image::MemoryImage;
-use crate::runtime::{OpenOptions, Runtime};
 use crate::unwind::{self, Code, FuncIds, JumpTo, Limits, Start, symbolize};
 use std::path::Path;
 
@@ -34,10 +34,13 @@ fn word(data: &[u8], i: usize) -> u64 {
 /// The pclntab parser: parses `data`, uses the same bytes as the `gofunc` area, and looks up
 /// functions, pc-value tables and inlined frames at pcs taken from the input itself.
 pub fn pclntab(data: &[u8]) {
-    let Ok(mut tab) = Pclntab::parse(data.to_vec()) else { return };
+    let Ok(mut tab) = Pclntab::parse(data.to_vec()) else {
+        return;
+    };
     tab.set_gofunc(0, data.to_vec());
     let text = tab.text_start();
-    let pcs = (0..data.len().min(64 * 8) / 8).map(|i| text.wrapping_add(word(data, i) & 0xffff_ffff));
+    let pcs =
+        (0..data.len().min(64 * 8) / 8).map(|i| text.wrapping_add(word(data, i) & 0xffff_ffff));
     for pc in pcs {
         if let Some(f) = tab.func_for_pc(pc) {
             let _ = tab.frames_at(f, pc);
@@ -45,12 +48,23 @@ pub fn pclntab(data: &[u8]) {
     }
     for f in tab.funcs().take(MAX_FUZZ_FUNCS) {
         let (entry, end) = (tab.entry(f), tab.end(f));
-        for pc in [entry, entry.wrapping_add(1), end.wrapping_sub(1), end, entry.wrapping_add(end.wrapping_sub(entry) / 2)] {
+        for pc in [
+            entry,
+            entry.wrapping_add(1),
+            end.wrapping_sub(1),
+            end,
+            entry.wrapping_add(end.wrapping_sub(entry) / 2),
+        ] {
             let _ = tab.pcsp(f, pc);
             let _ = tab.file_line(f, pc);
             let _ = tab.frames_at(f, pc);
         }
-        let _ = (tab.wrapped_entry(f), tab.args(f), tab.deferreturn(f), tab.start_line(f));
+        let _ = (
+            tab.wrapped_entry(f),
+            tab.args(f),
+            tab.deferreturn(f),
+            tab.start_line(f),
+        );
         let name = tab.name(f).to_string();
         let _ = tab.func_by_name(&name);
     }
@@ -66,7 +80,9 @@ pub fn buildinfo(data: &[u8]) {
 /// An executable opened as a Go binary ([`GoBinary::from_bytes`]), then its runtime layouts
 /// read from DWARF and its static data read.
 pub fn go_binary(data: &[u8]) {
-    let Ok(bin) = GoBinary::from_bytes(Path::new("fuzz"), data) else { return };
+    let Ok(bin) = GoBinary::from_bytes(Path::new("fuzz"), data) else {
+        return;
+    };
     let _ = crate::runtime::layout::Layout::from_dwarf(&bin);
     let _ = bin.read_static(bin.pclntab_addr, 64);
     let _ = bin.read_static(u64::MAX - 8, 16);
@@ -77,7 +93,9 @@ pub fn go_binary(data: &[u8]) {
 
 /// A core file ([`CoreFile::from_bytes`]), then its memory, threads and environment read.
 pub fn core_file(data: &[u8]) {
-    let Ok(core) = CoreFile::from_bytes(Path::new("fuzz"), data) else { return };
+    let Ok(core) = CoreFile::from_bytes(Path::new("fuzz"), data) else {
+        return;
+    };
     let mut buf = [0u8; 64];
     let probes: Vec<u64> = core
         .segments()
@@ -90,14 +108,22 @@ pub fn core_file(data: &[u8]) {
         let _ = core.read_at(a, &mut buf);
         let _ = core.slice(a, 16);
     }
-    let _ = (core.environ(), core.exe_path_hint(), core.pid(), core.fname(), core.signal());
+    let _ = (
+        core.environ(),
+        core.exe_path_hint(),
+        core.pid(),
+        core.fname(),
+        core.signal(),
+    );
 }
 
 /// A snapshot file as `goroscope show` reads it ([`crate::snapshot::store::read`]). The first
 /// byte picks how the rest is given: 0 gzip-compresses it first (so the JSON schema is fuzzed
 /// behind a valid gzip frame), anything else passes it as it is (gzip, JSON or text).
 pub fn snapshot_file(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let bytes = if mode == 0 {
         use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -154,10 +180,14 @@ impl UnwindSetup {
     /// `gofunc` symbols).
     pub fn new(exe: &Path) -> Result<UnwindSetup, String> {
         let mut bin = GoBinary::open(exe).map_err(|e| e.to_string())?;
-        let text = bin.symbol("runtime.text").ok_or("no runtime.text symbol (stripped binary?)")?;
+        let text = bin
+            .symbol("runtime.text")
+            .ok_or("no runtime.text symbol (stripped binary?)")?;
         bin.pclntab.set_text_start(text.addr);
         let gofunc = bin.symbol("go:func.*").or_else(|| bin.symbol("go.func.*"));
-        if let Some(tail) = gofunc.and_then(|g| crate::runtime::section_tail(&bin, g.addr).map(|b| (g.addr, b.to_vec()))) {
+        if let Some(tail) = gofunc
+            .and_then(|g| crate::runtime::section_tail(&bin, g.addr).map(|b| (g.addr, b.to_vec())))
+        {
             bin.pclntab.set_gofunc(tail.0, tail.1);
         }
         let ids = FuncIds::from_pclntab(&bin.pclntab);
@@ -168,14 +198,20 @@ impl UnwindSetup {
     fn token_pc(&self, w: u64) -> u64 {
         let tab = &self.bin.pclntab;
         let n = tab.nfunc().max(1);
-        let Some(f) = tab.func_at((w & 0xffff_ffff) as usize % n) else { return 0 };
+        let Some(f) = tab.func_at((w & 0xffff_ffff) as usize % n) else {
+            return 0;
+        };
         let len = tab.end(f).wrapping_sub(tab.entry(f)).clamp(1, 1 << 20);
         tab.entry(f).wrapping_add(((w >> 32) & 0xffff) % len)
     }
 
     /// A word of the input: a pc token becomes its pc, anything else stays.
     fn resolve(&self, w: u64) -> u64 {
-        if (w >> 56) as u8 == PC_TOKEN { self.token_pc(w) } else { w }
+        if (w >> 56) as u8 == PC_TOKEN {
+            self.token_pc(w)
+        } else {
+            w
+        }
     }
 
     /// Unwinds and symbolizes one input: `[flags, _ x7]`, pc, lr and sp words, then the
@@ -191,14 +227,31 @@ impl UnwindSetup {
             .flat_map(|c| {
                 let mut b = [0u8; 8];
                 b[..c.len()].copy_from_slice(c);
-                self.resolve(u64::from_le_bytes(b)).to_le_bytes().into_iter().take(c.len())
+                self.resolve(u64::from_le_bytes(b))
+                    .to_le_bytes()
+                    .into_iter()
+                    .take(c.len())
             })
             .collect();
-        let base = if flags & unwind_flag::RAW_SP != 0 { word(data, 3) & !7 } else { FUZZ_STACK_BASE };
+        let base = if flags & unwind_flag::RAW_SP != 0 {
+            word(data, 3) & !7
+        } else {
+            FUZZ_STACK_BASE
+        };
         mem.insert(base, words);
-        let sp_at = |w: u64| if base == FUZZ_STACK_BASE { base.wrapping_add(w & 0xffff) } else { base };
+        let sp_at = |w: u64| {
+            if base == FUZZ_STACK_BASE {
+                base.wrapping_add(w & 0xffff)
+            } else {
+                base
+            }
+        };
         let start = Start {
-            pc: if flags & unwind_flag::PC_ZERO != 0 { 0 } else { self.resolve(word(data, 1)) },
+            pc: if flags & unwind_flag::PC_ZERO != 0 {
+                0
+            } else {
+                self.resolve(word(data, 1))
+            },
             lr: self.resolve(word(data, 2)),
             sp: sp_at(word(data, 3)),
             syscall: flags & unwind_flag::SYSCALL != 0,
@@ -209,9 +262,26 @@ impl UnwindSetup {
             sp: sp_at(word(data, 3) >> 16),
             lr: 0,
         });
-        let arch = if flags & unwind_flag::ARM64 != 0 { Arch::Arm64 } else { self.bin.arch };
-        let code = Code { arch, tab: &self.bin.pclntab, ids: &self.ids };
-        let unwound = unwind::unwind(code, &mem, start, jump, Limits { max_frames: MAX_FUZZ_FRAMES }, &mut Default::default());
+        let arch = if flags & unwind_flag::ARM64 != 0 {
+            Arch::Arm64
+        } else {
+            self.bin.arch
+        };
+        let code = Code {
+            arch,
+            tab: &self.bin.pclntab,
+            ids: &self.ids,
+        };
+        let unwound = unwind::unwind(
+            code,
+            &mem,
+            start,
+            jump,
+            Limits {
+                max_frames: MAX_FUZZ_FRAMES,
+            },
+            &mut Default::default(),
+        );
         let _ = symbolize::Symbolizer::new(code).logical_frames(&mem, &unwound);
     }
 
@@ -228,8 +298,12 @@ impl UnwindSetup {
         let mut sp = 0usize;
         for _ in 0..depth {
             let pc = self.token_pc(tok);
-            let Some(delta) = tab.func_for_pc(pc).and_then(|f| tab.pcsp(f, pc)) else { break };
-            let Ok(delta) = usize::try_from(delta) else { break };
+            let Some(delta) = tab.func_for_pc(pc).and_then(|f| tab.pcsp(f, pc)) else {
+                break;
+            };
+            let Ok(delta) = usize::try_from(delta) else {
+                break;
+            };
             if delta > 1 << 12 {
                 break;
             }
@@ -288,7 +362,10 @@ impl WalkSetup {
         use object::{Object, ObjectSegment, SegmentFlags};
         let bin = GoBinary::open(exe).map_err(|e| e.to_string())?;
         if bin.is_pie {
-            return Err(format!("{}: a PIE binary; the walk target wants one loaded at its own addresses", exe.display()));
+            return Err(format!(
+                "{}: a PIE binary; the walk target wants one loaded at its own addresses",
+                exe.display()
+            ));
         }
         let mut segments = Vec::new();
         for s in bin.elf().segments() {
@@ -298,7 +375,12 @@ impl WalkSetup {
             }
             let mut bytes = s.data().map_err(|e| e.to_string())?.to_vec();
             // .bss: zeroes up to the segment's size in memory.
-            bytes.resize(usize::try_from(s.size()).map_err(|e| e.to_string())?.max(bytes.len()), 0);
+            bytes.resize(
+                usize::try_from(s.size())
+                    .map_err(|e| e.to_string())?
+                    .max(bytes.len()),
+                0,
+            );
             segments.push((s.address(), bytes));
         }
         let mut base = MemoryImage::new();
@@ -306,7 +388,12 @@ impl WalkSetup {
             base.insert(*a, b.clone());
         }
         let rt = Runtime::open(bin, &base, 0, OpenOptions::default()).map_err(|e| e.to_string())?;
-        Ok(WalkSetup { exe: exe.to_path_buf(), segments, base, rt })
+        Ok(WalkSetup {
+            exe: exe.to_path_buf(),
+            segments,
+            base,
+            rt,
+        })
     }
 
     /// Runs one input: `[flags, _ x7]`, [`WALK_THREADS`] times `(tid, pc, sp)` words, then
@@ -320,8 +407,15 @@ impl WalkSetup {
         let threads: Vec<ThreadState> = (0..WALK_THREADS)
             .map(|i| {
                 let w = |k: usize| word(data, 1 + i * 3 + k);
-                let regs = crate::arch::Regs { pc: w(1), sp: w(2), ..Default::default() };
-                ThreadState { tid: w(0) as i32, regs }
+                let regs = crate::arch::Regs {
+                    pc: w(1),
+                    sp: w(2),
+                    ..Default::default()
+                };
+                ThreadState {
+                    tid: w(0) as i32,
+                    regs,
+                }
             })
             .collect();
         let records = walk_records(data.get(WALK_HEADER..).unwrap_or(&[]));
@@ -333,7 +427,10 @@ impl WalkSetup {
         // What a live copy does: the parts of each request the memory holds.
         let mut copy = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
             for &(a, len) in reqs {
-                let pieces = records.iter().map(|(s, b)| (*s, *b)).chain(self.segments.iter().map(|(s, b)| (*s, &b[..])));
+                let pieces = records
+                    .iter()
+                    .map(|(s, b)| (*s, *b))
+                    .chain(self.segments.iter().map(|(s, b)| (*s, &b[..])));
                 for (s, b) in pieces {
                     let lo = a.max(s);
                     let hi = a.saturating_add(len).min(s.saturating_add(b.len() as u64));
@@ -345,9 +442,16 @@ impl WalkSetup {
         };
         let opened;
         let rt = if flags & walk_flag::STRIPPED != 0 {
-            let Ok(bin) = GoBinary::open(&self.exe) else { return };
-            let opts = OpenOptions { stripped: true, ..Default::default() };
-            let Ok(rt) = Runtime::open(bin, &mem, 0, opts) else { return };
+            let Ok(bin) = GoBinary::open(&self.exe) else {
+                return;
+            };
+            let opts = OpenOptions {
+                stripped: true,
+                ..Default::default()
+            };
+            let Ok(rt) = Runtime::open(bin, &mem, 0, opts) else {
+                return;
+            };
             opened = rt;
             &opened
         } else {
@@ -360,7 +464,10 @@ impl WalkSetup {
             let cap = goroutines::capture(rt, &threads, &mut copy, pre.as_ref());
             cap.finish(pre)
         };
-        let Ok(mut snap) = build_snapshot(rt, &image, &threads, 0, Default::default(), &mut ()) else { return };
+        let Ok(mut snap) = build_snapshot(rt, &image, &threads, 0, Default::default(), &mut ())
+        else {
+            return;
+        };
         snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &mut copy);
     }
 }

@@ -3,7 +3,10 @@ fn main() {
     let cli = goroscope::cli::parse();
     if let Err(e) = goroscope::cli::run(cli) {
         // The message may name things from the target (paths, names): one safe line.
-        eprintln!("goroscope: {}", goroscope::render::safe::text(&e.to_string()));
+        eprintln!(
+            "goroscope: {}",
+            goroscope::render::safe::text(&e.to_string())
+        );
         std::process::exit(1);
     }
 }

@@ -65,8 +65,9 @@ pub struct Scan {
 
 /// Lists every Go process under `proc_root` (normally `/proc`).
 pub fn scan(proc_root: &std::path::Path) -> std::io::Result<Scan> {
-    let mut pids: Vec<i32> =
-        std::fs::read_dir(proc_root)?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let mut pids: Vec<i32> = std::fs::read_dir(proc_root)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     pids.sort_unstable();
     let own = std::process::id() as i32;
     let mut by_file: HashMap<(u64, u64), Option<binary::Peek>> = HashMap::new();
@@ -91,10 +92,21 @@ pub fn scan(proc_root: &std::path::Path) -> std::io::Result<Scan> {
             .or_insert_with(|| binary::peek(&exe).ok())
             .clone();
         let Some(peek) = peek else { continue };
-        let Ok(status) = std::fs::read_to_string(dir.join("status")) else { continue };
-        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
+        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+        };
         let ns_pids: Vec<i32> = field("NSpid:")
-            .map(|v| v.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
             .unwrap_or_else(|| vec![pid]);
         let (module, module_version) = match &peek.build.main_module {
             Some((p, v)) => (Some(p.clone()), Some(v.clone())),
@@ -110,7 +122,9 @@ pub fn scan(proc_root: &std::path::Path) -> std::io::Result<Scan> {
             path: peek.build.path.clone(),
             module,
             module_version,
-            exe: std::fs::read_link(&exe).map(|p| p.display().to_string()).unwrap_or_default(),
+            exe: std::fs::read_link(&exe)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             no_symbols: !peek.has_symbols,
             no_dwarf: !peek.has_dwarf,
         });

@@ -25,7 +25,10 @@ pub fn started() -> Instant {
 
 /// Records that discovery is over and the target is about to be copied (the latest call counts).
 pub fn mark_ready() {
-    let ns = START.get().map(|s| s.elapsed().as_nanos() as u64).unwrap_or(0);
+    let ns = START
+        .get()
+        .map(|s| s.elapsed().as_nanos() as u64)
+        .unwrap_or(0);
     READY_NS.store(ns, Ordering::Relaxed);
 }
 

@@ -16,7 +16,11 @@ pub struct GoVersion {
 impl GoVersion {
     /// Builds a version.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        GoVersion { major, minor, patch }
+        GoVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses `go1.21.13`, `go1.26.10-X:goroutineleakprofile`, `go1.22rc1`, `devel go1.27-abc`.
@@ -78,7 +82,11 @@ pub fn supported_versions_text() -> String {
 /// Parses the `--force-go-version` argument: `1.21`, `go1.21` or `1.21.13`.
 pub fn parse_force(s: &str) -> Option<GoVersion> {
     let s = s.trim();
-    let v = if s.starts_with("go") { GoVersion::parse(s) } else { GoVersion::parse(&format!("go{s}")) }?;
+    let v = if s.starts_with("go") {
+        GoVersion::parse(s)
+    } else {
+        GoVersion::parse(&format!("go{s}"))
+    }?;
     Some(v)
 }
 
@@ -88,11 +96,23 @@ mod tests {
 
     #[test]
     fn parses_release_and_experiment_strings() {
-        assert_eq!(GoVersion::parse("go1.21.13"), Some(GoVersion::new(1, 21, 13)));
-        assert_eq!(GoVersion::parse("go1.26.10-X:goroutineleakprofile"), Some(GoVersion::new(1, 26, 10)));
-        assert_eq!(GoVersion::parse("go1.22rc1"), Some(GoVersion::new(1, 22, 0)));
+        assert_eq!(
+            GoVersion::parse("go1.21.13"),
+            Some(GoVersion::new(1, 21, 13))
+        );
+        assert_eq!(
+            GoVersion::parse("go1.26.10-X:goroutineleakprofile"),
+            Some(GoVersion::new(1, 26, 10))
+        );
+        assert_eq!(
+            GoVersion::parse("go1.22rc1"),
+            Some(GoVersion::new(1, 22, 0))
+        );
         assert_eq!(GoVersion::parse("go1.27"), Some(GoVersion::new(1, 27, 0)));
-        assert_eq!(GoVersion::parse("devel go1.27-abcdef"), Some(GoVersion::new(1, 27, 0)));
+        assert_eq!(
+            GoVersion::parse("devel go1.27-abcdef"),
+            Some(GoVersion::new(1, 27, 0))
+        );
         assert_eq!(GoVersion::parse("gox"), None);
         assert_eq!(GoVersion::parse(""), None);
     }

@@ -80,7 +80,9 @@ impl Fixture {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let pid = child.id();
@@ -99,10 +101,18 @@ impl Fixture {
             if let Some(text) = line.strip_prefix("INFO ") {
                 fx.info.push(text.to_string());
             } else if let Some(p) = line.strip_prefix("READY ") {
-                assert_eq!(p.trim(), pid.to_string(), "{}", fx.failure("READY names another pid"));
+                assert_eq!(
+                    p.trim(),
+                    pid.to_string(),
+                    "{}",
+                    fx.failure("READY names another pid")
+                );
                 break;
             } else {
-                panic!("{}", fx.failure(&format!("unexpected line before READY: {line:?}")));
+                panic!(
+                    "{}",
+                    fx.failure(&format!("unexpected line before READY: {line:?}"))
+                );
             }
         }
         fx
@@ -115,7 +125,9 @@ impl Fixture {
     /// Sends a command and returns the answer line.
     fn ask(&mut self, cmd: &str) -> String {
         let r = match self.stdin.as_mut() {
-            Some(w) => w.write_all(format!("{cmd}\n").as_bytes()).and_then(|_| w.flush()),
+            Some(w) => w
+                .write_all(format!("{cmd}\n").as_bytes())
+                .and_then(|_| w.flush()),
             None => panic!("{}", self.failure("stdin closed")),
         };
         if let Err(e) = r {
@@ -158,10 +170,18 @@ impl Fixture {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "{}", self.failure("no exit after SIGQUIT"));
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                self.failure("no exit after SIGQUIT")
+            );
             std::thread::sleep(Duration::from_millis(5));
         };
-        assert!(!status.success(), "{}", self.failure(&format!("SIGQUIT: {status}")));
+        assert!(
+            !status.success(),
+            "{}",
+            self.failure(&format!("SIGQUIT: {status}"))
+        );
         if let Some(t) = self.stderr_thread.take() {
             let _ = t.join();
         }
@@ -171,16 +191,27 @@ impl Fixture {
     fn recv(&mut self, waiting_for: &str) -> String {
         match self.lines.recv_timeout(TIMEOUT) {
             Ok(l) => l,
-            Err(RecvTimeoutError::Timeout) => panic!("{}", self.failure(&format!("no answer to {waiting_for:?} within {TIMEOUT:?}"))),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{}",
+                self.failure(&format!("no answer to {waiting_for:?} within {TIMEOUT:?}"))
+            ),
             Err(RecvTimeoutError::Disconnected) => {
                 std::thread::sleep(Duration::from_millis(200));
-                panic!("{}", self.failure(&format!("stdout closed waiting for {waiting_for:?}")))
+                panic!(
+                    "{}",
+                    self.failure(&format!("stdout closed waiting for {waiting_for:?}"))
+                )
             }
         }
     }
 
     fn failure(&self, what: &str) -> String {
-        format!("fixture {} (pid {}): {what}\nfixture stderr:\n{}", self.what, self.pid, self.stderr.lock().unwrap())
+        format!(
+            "fixture {} (pid {}): {what}\nfixture stderr:\n{}",
+            self.what,
+            self.pid,
+            self.stderr.lock().unwrap()
+        )
     }
 
     /// The INFO lines that start with `word `, split into words.
@@ -216,7 +247,13 @@ impl Fixture {
             .find(|w| w.get(1).map(String::as_str) == Some(name))
             .unwrap_or_else(|| panic!("no `chan {name}` INFO line: {:?}", self.info));
         let n = kv(&w[3..]);
-        ChanInfo { addr: hex(&w[2]), cap: n["cap"], queued: n["queued"], senders: n["senders"], receivers: n["receivers"] }
+        ChanInfo {
+            addr: hex(&w[2]),
+            cap: n["cap"],
+            queued: n["queued"],
+            senders: n["senders"],
+            receivers: n["receivers"],
+        }
     }
 
     /// `label k=v n` INFO lines: (k, v) → n.
@@ -243,7 +280,9 @@ impl Drop for Fixture {
         loop {
             match self.child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 _ => break,
             }
         }
@@ -282,12 +321,20 @@ struct ChanInfo {
 fn kv(words: &[String]) -> BTreeMap<String, usize> {
     words
         .chunks(2)
-        .map(|p| (p[0].clone(), p.get(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad INFO pair {p:?}"))))
+        .map(|p| {
+            (
+                p[0].clone(),
+                p.get(1)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("bad INFO pair {p:?}")),
+            )
+        })
         .collect()
 }
 
 fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not a hex address: {s:?}"))
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| panic!("not a hex address: {s:?}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,7 +345,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(test: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("goroscope-analysis-{}-{test}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("goroscope-analysis-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         Scratch(d)
@@ -318,14 +366,21 @@ impl Drop for Scratch {
 /// `goroscope <args>`, which must exit 0; its stdout.
 fn goroscope(args: &[&str]) -> String {
     let out = support::run_goroscope(args, GOROSCOPE_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "goroscope {args:?} failed: {}\nstderr:\n{}\nstdout:\n{}", out.status, out.stderr, out.stdout);
+    assert!(
+        out.status.success(),
+        "goroscope {args:?} failed: {}\nstderr:\n{}\nstdout:\n{}",
+        out.status,
+        out.stderr,
+        out.stdout
+    );
     out.stdout
 }
 
 /// `goroscope <args>` with `--format json`: the snapshot inside the envelope.
 fn goroscope_json(args: &[&str]) -> Value {
     let text = goroscope(args);
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("goroscope {args:?}: not JSON: {e}\n{text}"));
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("goroscope {args:?}: not JSON: {e}\n{text}"));
     assert_eq!(v["format"], "goroscope-snapshot", "goroscope {args:?}");
     assert_eq!(v["version"], 1, "goroscope {args:?}");
     v["snapshot"].clone()
@@ -369,7 +424,11 @@ fn pprof_file(snap: &Path, out: &Path) {
     let mut cmd = Command::new(support::goroscope_bin());
     cmd.args(["show", "--format", "pprof"]).arg(snap);
     let (status, stderr) = run_to_file(&mut cmd, out, GOROSCOPE_TIMEOUT);
-    assert!(status.success(), "goroscope show --format pprof {}: {status}\n{stderr}", snap.display());
+    assert!(
+        status.success(),
+        "goroscope show --format pprof {}: {status}\n{stderr}",
+        snap.display()
+    );
 }
 
 /// `go tool pprof <args>` of `tc`, which must exit 0; its stdout.
@@ -378,7 +437,14 @@ fn go_pprof(tc: &Toolchain, args: &[&str]) -> String {
     cmd.args(["tool", "pprof"]).args(args);
     support::fixture::go_env(&mut cmd, tc, Flavor::Default);
     let out = support::run_with_timeout(&mut cmd, PPROF_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "go tool pprof {args:?} ({}): {}\n{}\n{}", tc.name(), out.status, out.stderr, out.stdout);
+    assert!(
+        out.status.success(),
+        "go tool pprof {args:?} ({}): {}\n{}\n{}",
+        tc.name(),
+        out.status,
+        out.stderr,
+        out.stdout
+    );
     out.stdout
 }
 
@@ -386,17 +452,30 @@ fn go_pprof(tc: &Toolchain, args: &[&str]) -> String {
 fn pprof_samples(tc: &Toolchain, file: &Path) -> Vec<(u64, String)> {
     let raw = go_pprof(tc, &["-raw", file.to_str().unwrap()]);
     let mut lines = raw.lines().skip_while(|l| *l != "Samples:").skip(1);
-    assert_eq!(lines.next(), Some("goroutine/count"), "pprof -raw of {}:\n{raw}", file.display());
+    assert_eq!(
+        lines.next(),
+        Some("goroutine/count"),
+        "pprof -raw of {}:\n{raw}",
+        file.display()
+    );
     let sample = regex::Regex::new(r"^(\d+):( \d+)* ?$").unwrap();
     let mut out: Vec<(u64, String)> = Vec::new();
     for l in lines.take_while(|l| *l != "Locations") {
         let t = l.trim();
         match sample.captures(t) {
             Some(c) => out.push((c[1].parse().unwrap(), String::new())),
-            None => out.last_mut().unwrap_or_else(|| panic!("pprof -raw: labels before a sample: {l:?}\n{raw}")).1 = t.to_string(),
+            None => {
+                out.last_mut()
+                    .unwrap_or_else(|| panic!("pprof -raw: labels before a sample: {l:?}\n{raw}"))
+                    .1 = t.to_string()
+            }
         }
     }
-    assert!(!out.is_empty(), "pprof -raw of {} has no samples:\n{raw}", file.display());
+    assert!(
+        !out.is_empty(),
+        "pprof -raw of {} has no samples:\n{raw}",
+        file.display()
+    );
     out
 }
 
@@ -408,13 +487,20 @@ fn goroutines(snap: &Value) -> &Vec<Value> {
 }
 
 fn has_frame(g: &Value, func: &str) -> bool {
-    g["frames"].as_array().is_some_and(|fs| fs.iter().any(|f| f["function"] == func))
+    g["frames"]
+        .as_array()
+        .is_some_and(|fs| fs.iter().any(|f| f["function"] == func))
 }
 
 fn blocked_on(g: &Value, addr: u64) -> Vec<String> {
     g["blocked_on"]
         .as_array()
-        .map(|bs| bs.iter().filter(|b| b["addr"].as_u64() == Some(addr)).map(|b| b["kind"].as_str().unwrap_or("").to_string()).collect())
+        .map(|bs| {
+            bs.iter()
+                .filter(|b| b["addr"].as_u64() == Some(addr))
+                .map(|b| b["kind"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -432,7 +518,12 @@ fn object(snap: &Value, addr: u64) -> &Value {
         .expect("objects")
         .iter()
         .find(|o| o["addr"].as_u64() == Some(addr))
-        .unwrap_or_else(|| panic!("no object at {addr:#x} in {}", serde_json::to_string_pretty(&snap["objects"]).unwrap()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no object at {addr:#x} in {}",
+                serde_json::to_string_pretty(&snap["objects"]).unwrap()
+            )
+        })
 }
 
 fn field(o: &Value, name: &str) -> i64 {
@@ -446,14 +537,27 @@ fn field(o: &Value, name: &str) -> i64 {
 fn waiters(o: &Value) -> BTreeMap<String, usize> {
     o["waiters"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize)).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap() as usize))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn labels_of(g: &Value) -> Vec<(String, String)> {
     g["labels"]
         .as_array()
-        .map(|ls| ls.iter().map(|l| (l[0].as_str().unwrap().to_string(), l[1].as_str().unwrap().to_string())).collect())
+        .map(|ls| {
+            ls.iter()
+                .map(|l| {
+                    (
+                        l[0].as_str().unwrap().to_string(),
+                        l[1].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -461,12 +565,20 @@ fn labels_of(g: &Value) -> Vec<(String, String)> {
 /// without wait minutes) each; the last line counts them (`[9 goroutines]`).
 fn parse_grs(text: &str) -> Vec<(u64, String)> {
     let re = regex::Regex::new(r"^\s*Goroutine (\d+) - .* \[([^\]]*)\]$").unwrap();
-    let (body, last) = text.trim_end().rsplit_once('\n').unwrap_or_else(|| panic!("grs:\n{text}"));
+    let (body, last) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("grs:\n{text}"));
     let list: Vec<(u64, String)> = body
         .lines()
         .map(|l| {
-            let c = re.captures(l).unwrap_or_else(|| panic!("not a grs line: {l:?}\n{text}"));
-            (c[1].parse().unwrap(), c[2].split(", ").next().unwrap().to_string())
+            let c = re
+                .captures(l)
+                .unwrap_or_else(|| panic!("not a grs line: {l:?}\n{text}"));
+            (
+                c[1].parse().unwrap(),
+                c[2].split(", ").next().unwrap().to_string(),
+            )
         })
         .collect();
     assert_eq!(last, format!("[{} goroutines]", list.len()), "grs:\n{text}");
@@ -483,7 +595,8 @@ fn runtime_state(g: &support::Goroutine) -> String {
 fn prints_labels_by_default(tc: &Toolchain) -> bool {
     let p = tc.goroot.join("src/runtime/runtime1.go");
     let src = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    src.lines().any(|l| l.contains("name: \"tracebacklabels\"") && l.contains("def: 1"))
+    src.lines()
+        .any(|l| l.contains("name: \"tracebacklabels\"") && l.contains("def: 1"))
 }
 
 /// `rwmutexMaxReaders` from the toolchain's own `sync/rwmutex.go`.
@@ -509,12 +622,34 @@ fn check_rwmutex(tc: &Toolchain, snap: &Value, rw: &RwInfo, rt: &support::Traceb
     let ctx = format!("{what}: RWMutex at {:#x} ({rw:?})", rw.addr);
     // The runtime's view: every goroutine inside RWMutex.RLock/Lock waits on the story's mutex
     // (the fixture uses no other RWMutex); lockers are also inside Mutex.Lock.
-    let in_rlock: Vec<&support::Goroutine> = rt.goroutines.iter().filter(|g| g.has_frame("sync.(*RWMutex).RLock")).collect();
-    let in_lock: Vec<&support::Goroutine> = rt.goroutines.iter().filter(|g| g.has_frame("sync.(*RWMutex).Lock")).collect();
-    let lockers = in_lock.iter().filter(|g| g.has_frame("sync.(*Mutex).Lock")).count();
-    assert_eq!(in_rlock.len(), rw.recursive + rw.queued, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
-    assert_eq!(in_lock.len(), rw.writers + rw.lockers, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
-    assert_eq!(lockers, rw.lockers, "{ctx}: the runtime's dump disagrees with the fixture's INFO");
+    let in_rlock: Vec<&support::Goroutine> = rt
+        .goroutines
+        .iter()
+        .filter(|g| g.has_frame("sync.(*RWMutex).RLock"))
+        .collect();
+    let in_lock: Vec<&support::Goroutine> = rt
+        .goroutines
+        .iter()
+        .filter(|g| g.has_frame("sync.(*RWMutex).Lock"))
+        .collect();
+    let lockers = in_lock
+        .iter()
+        .filter(|g| g.has_frame("sync.(*Mutex).Lock"))
+        .count();
+    assert_eq!(
+        in_rlock.len(),
+        rw.recursive + rw.queued,
+        "{ctx}: the runtime's dump disagrees with the fixture's INFO"
+    );
+    assert_eq!(
+        in_lock.len(),
+        rw.writers + rw.lockers,
+        "{ctx}: the runtime's dump disagrees with the fixture's INFO"
+    );
+    assert_eq!(
+        lockers, rw.lockers,
+        "{ctx}: the runtime's dump disagrees with the fixture's INFO"
+    );
     let mut want_waiters: BTreeMap<String, usize> = BTreeMap::new();
     for g in in_rlock.iter().chain(&in_lock) {
         *want_waiters.entry(runtime_state(g)).or_insert(0) += 1;
@@ -524,7 +659,11 @@ fn check_rwmutex(tc: &Toolchain, snap: &Value, rw: &RwInfo, rt: &support::Traceb
     let o = object(snap, rw.addr);
     assert_eq!(o["kind"], "sync.RWMutex", "{ctx}: {o}");
     assert_eq!(waiters(o), want_waiters, "{ctx}: waiters by state: {o}");
-    assert_eq!(ids_blocked_on(snap, rw.addr, "sync.RWMutex"), want_ids, "{ctx}: goroutines whose blocked_on names it");
+    assert_eq!(
+        ids_blocked_on(snap, rw.addr, "sync.RWMutex"),
+        want_ids,
+        "{ctx}: goroutines whose blocked_on names it"
+    );
 
     // Its own state: readerCount counts every reader (holding, or queued behind the writer),
     // minus rwmutexMaxReaders while a writer is pending; readerWait is the readers the writer
@@ -534,14 +673,35 @@ fn check_rwmutex(tc: &Toolchain, snap: &Value, rw: &RwInfo, rt: &support::Traceb
     let rc = field(o, "readerCount");
     let rwait = field(o, "readerWait");
     if rw.writers == 1 {
-        assert!(rc < 0, "{ctx}: readerCount {rc} must be negative with a pending writer: {o}");
-        assert_eq!(rc + max, counted, "{ctx}: readerCount {rc} + rwmutexMaxReaders {max}: {o}");
-        assert_eq!(rwait, (rw.holders + rw.recursive) as i64, "{ctx}: readerWait: {o}");
-        assert_eq!(field(o, "w.state") & 1, 1, "{ctx}: the writer holds the inner Mutex: {o}");
+        assert!(
+            rc < 0,
+            "{ctx}: readerCount {rc} must be negative with a pending writer: {o}"
+        );
+        assert_eq!(
+            rc + max,
+            counted,
+            "{ctx}: readerCount {rc} + rwmutexMaxReaders {max}: {o}"
+        );
+        assert_eq!(
+            rwait,
+            (rw.holders + rw.recursive) as i64,
+            "{ctx}: readerWait: {o}"
+        );
+        assert_eq!(
+            field(o, "w.state") & 1,
+            1,
+            "{ctx}: the writer holds the inner Mutex: {o}"
+        );
         let summary = o["summary"].as_str().unwrap_or("");
         let want = format!("1 writer waiting for {rwait} reader");
-        assert!(summary.contains(&want), "{ctx}: summary {summary:?} lacks {want:?}");
-        assert!(summary.contains(&format!("{counted} readers counted")), "{ctx}: summary {summary:?}");
+        assert!(
+            summary.contains(&want),
+            "{ctx}: summary {summary:?} lacks {want:?}"
+        );
+        assert!(
+            summary.contains(&format!("{counted} readers counted")),
+            "{ctx}: summary {summary:?}"
+        );
     } else {
         assert_eq!(rc, counted, "{ctx}: readerCount: {o}");
     }
@@ -563,10 +723,17 @@ fn check_chan(snap: &Value, c: &ChanInfo, what: &str) {
         want.insert("chan receive".to_string(), c.receivers);
     }
     assert_eq!(waiters(o), want, "{ctx}: waiters by state: {o}");
-    assert_eq!(ids_blocked_on(snap, c.addr, "chan").len(), c.senders + c.receivers, "{ctx}: goroutines whose blocked_on names it");
+    assert_eq!(
+        ids_blocked_on(snap, c.addr, "chan").len(),
+        c.senders + c.receivers,
+        "{ctx}: goroutines whose blocked_on names it"
+    );
     let summary = o["summary"].as_str().unwrap_or("");
     let want = format!("{}/{} queued", c.queued, c.cap);
-    assert!(summary.contains(&want), "{ctx}: summary {summary:?} lacks {want:?}");
+    assert!(
+        summary.contains(&want),
+        "{ctx}: summary {summary:?} lacks {want:?}"
+    );
 }
 
 /// Every check of a story, on a live dump and on a snapshot file shown later.
@@ -596,14 +763,33 @@ fn blocked_story(test: &str, scenario: &str, chans: &[&str]) {
 
     // The blocked view lists the objects among its suspects with their waiter counts.
     let text = goroscope(&["show", "--blocked", file.to_str().unwrap()]);
-    let suspects: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("suspects")).skip(1).take_while(|l| !l.is_empty()).collect();
+    let suspects: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("suspects"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
     let total = rw.recursive + rw.queued + rw.writers + rw.lockers;
-    let want = format!("  sync.RWMutex at {:#x}: {total} waiter{}", rw.addr, if total == 1 { "" } else { "s" });
-    assert!(suspects.iter().any(|l| l.starts_with(&want)), "show --blocked: no suspect line {want:?}:\n{text}");
+    let want = format!(
+        "  sync.RWMutex at {:#x}: {total} waiter{}",
+        rw.addr,
+        if total == 1 { "" } else { "s" }
+    );
+    assert!(
+        suspects.iter().any(|l| l.starts_with(&want)),
+        "show --blocked: no suspect line {want:?}:\n{text}"
+    );
     for c in &cs {
         let n = c.senders + c.receivers;
-        let want = format!("  chan at {:#x}: {n} waiter{}", c.addr, if n == 1 { "" } else { "s" });
-        assert!(suspects.iter().any(|l| l.starts_with(&want)), "show --blocked: no suspect line {want:?}:\n{text}");
+        let want = format!(
+            "  chan at {:#x}: {n} waiter{}",
+            c.addr,
+            if n == 1 { "" } else { "s" }
+        );
+        assert!(
+            suspects.iter().any(|l| l.starts_with(&want)),
+            "show --blocked: no suspect line {want:?}:\n{text}"
+        );
     }
     support::assert_running(fx.pid);
 }
@@ -639,7 +825,10 @@ fn blocked_on_leak_channel() {
     // Let it leak a few first.
     let start = Instant::now();
     while fx.leaked() < 3 {
-        assert!(start.elapsed() < Duration::from_secs(10), "the leak does not grow");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the leak does not grow"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let before = fx.leaked() as usize;
@@ -647,16 +836,37 @@ fn blocked_on_leak_channel() {
     let after = fx.leaked() as usize;
     let o = object(&snap, addr);
     assert_eq!(o["kind"], "chan", "{o}");
-    assert_eq!((field(o, "dataqsiz"), field(o, "qcount"), field(o, "closed")), (0, 0, 0), "{o}");
+    assert_eq!(
+        (field(o, "dataqsiz"), field(o, "qcount"), field(o, "closed")),
+        (0, 0, 0),
+        "{o}"
+    );
     let w = waiters(o);
-    assert_eq!(w.keys().collect::<Vec<_>>(), vec!["chan send"], "only senders: {o}");
+    assert_eq!(
+        w.keys().collect::<Vec<_>>(),
+        vec!["chan send"],
+        "only senders: {o}"
+    );
     let senders = w["chan send"];
-    assert!((before..=after).contains(&senders), "{senders} senders on the leak's channel, the fixture had leaked {before}..={after}: {o}");
+    assert!(
+        (before..=after).contains(&senders),
+        "{senders} senders on the leak's channel, the fixture had leaked {before}..={after}: {o}"
+    );
     let blocked = ids_blocked_on(&snap, addr, "chan");
-    assert_eq!(blocked.len(), senders, "goroutines whose blocked_on names the channel");
-    let leakers: BTreeSet<u64> =
-        goroutines(&snap).iter().filter(|g| has_frame(g, "main.leakSend")).map(|g| g["id"].as_u64().unwrap()).collect();
-    assert_eq!(blocked, leakers, "every leaked goroutine, and only those, is blocked on the channel");
+    assert_eq!(
+        blocked.len(),
+        senders,
+        "goroutines whose blocked_on names the channel"
+    );
+    let leakers: BTreeSet<u64> = goroutines(&snap)
+        .iter()
+        .filter(|g| has_frame(g, "main.leakSend"))
+        .map(|g| g["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        blocked, leakers,
+        "every leaked goroutine, and only those, is blocked on the channel"
+    );
     support::assert_running(fx.pid);
 }
 
@@ -687,10 +897,22 @@ fn parse_grouped(text: &str) -> (usize, Vec<Group>) {
             continue;
         }
         if !l.starts_with(' ') {
-            let count = l.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("group header {l:?}:\n{text}"));
-            groups.push(Group { count, header: l.to_string(), body: Vec::new() });
+            let count = l
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("group header {l:?}:\n{text}"));
+            groups.push(Group {
+                count,
+                header: l.to_string(),
+                body: Vec::new(),
+            });
         } else {
-            groups.last_mut().unwrap_or_else(|| panic!("stack line before a group: {l:?}\n{text}")).body.push(l.trim().to_string());
+            groups
+                .last_mut()
+                .unwrap_or_else(|| panic!("stack line before a group: {l:?}\n{text}"))
+                .body
+                .push(l.trim().to_string());
         }
     }
     let sum: usize = groups.iter().map(|g| g.count).sum();
@@ -711,11 +933,27 @@ fn grouping_and_filters_rlock_recursive() {
 
     let text = goroscope(&["dump", "-q", "--group", &pid]);
     let (total, groups) = parse_grouped(&text);
-    assert_eq!(total, rt.goroutines.len(), "goroutines in the grouped view vs the runtime's dump:\n{text}");
-    assert_eq!(groups[0].count, rw.queued, "the largest group is the queued readers ({rw:?}):\n{text}");
-    assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"), "largest group's stack:\n{text}");
-    assert!(groups.windows(2).all(|w| w[0].count >= w[1].count), "largest group first:\n{text}");
-    let recursive = groups.iter().find(|g| g.body.iter().any(|l| l == "main.rrReadAgain")).expect("the recursive readers' group");
+    assert_eq!(
+        total,
+        rt.goroutines.len(),
+        "goroutines in the grouped view vs the runtime's dump:\n{text}"
+    );
+    assert_eq!(
+        groups[0].count, rw.queued,
+        "the largest group is the queued readers ({rw:?}):\n{text}"
+    );
+    assert!(
+        groups[0].body.iter().any(|l| l == "main.rrQueued"),
+        "largest group's stack:\n{text}"
+    );
+    assert!(
+        groups.windows(2).all(|w| w[0].count >= w[1].count),
+        "largest group first:\n{text}"
+    );
+    let recursive = groups
+        .iter()
+        .find(|g| g.body.iter().any(|l| l == "main.rrReadAgain"))
+        .expect("the recursive readers' group");
     assert_eq!(recursive.count, rw.recursive, "{text}");
 
     // --group-by state: the states of the runtime's dump, counted (but for the goroutine that
@@ -724,9 +962,17 @@ fn grouping_and_filters_rlock_recursive() {
     for g in rt.goroutines.iter().filter(|g| g.is_parked()) {
         *want.entry(runtime_state(g)).or_insert(0) += 1;
     }
-    let active: Vec<u64> = rt.goroutines.iter().filter(|g| !g.is_parked()).map(|g| g.id).collect();
+    let active: Vec<u64> = rt
+        .goroutines
+        .iter()
+        .filter(|g| !g.is_parked())
+        .map(|g| g.id)
+        .collect();
     let (_, by_state) = parse_grouped(&goroscope(&["dump", "-q", "--group-by", "state", &pid]));
-    let mut got: BTreeMap<String, usize> = by_state.iter().map(|g| (g.body[0].clone(), g.count)).collect();
+    let mut got: BTreeMap<String, usize> = by_state
+        .iter()
+        .map(|g| (g.body[0].clone(), g.count))
+        .collect();
     for g in goroutines(&goroscope_json(&["dump", "-q", "--format", "json", &pid])) {
         if active.contains(&g["id"].as_u64().unwrap()) {
             let st = g["state"].as_str().unwrap();
@@ -734,11 +980,22 @@ fn grouping_and_filters_rlock_recursive() {
             got.retain(|_, n| *n > 0);
         }
     }
-    assert_eq!(got, want, "--group-by state vs the runtime's dump (parked goroutines)");
+    assert_eq!(
+        got, want,
+        "--group-by state vs the runtime's dump (parked goroutines)"
+    );
 
     // Filters.
-    let rlock_state = runtime_state(rt.goroutines.iter().find(|g| g.has_frame("main.rrQueued")).unwrap());
-    assert!(groups[0].header.contains(&format!(" [{rlock_state}]: ")), "largest group's state:\n{text}");
+    let rlock_state = runtime_state(
+        rt.goroutines
+            .iter()
+            .find(|g| g.has_frame("main.rrQueued"))
+            .unwrap(),
+    );
+    assert!(
+        groups[0].header.contains(&format!(" [{rlock_state}]: ")),
+        "largest group's state:\n{text}"
+    );
     let n = |args: &[&str]| {
         let mut a = vec!["dump", "-q", "--format", "json"];
         a.extend_from_slice(args);
@@ -746,12 +1003,24 @@ fn grouping_and_filters_rlock_recursive() {
         goroutines(&goroscope_json(&a)).len()
     };
     assert_eq!(n(&["--func", "^main\\.rrQueued$"]), rw.queued, "--func");
-    let in_state = rt.goroutines.iter().filter(|g| g.is_parked() && runtime_state(g) == rlock_state).count();
+    let in_state = rt
+        .goroutines
+        .iter()
+        .filter(|g| g.is_parked() && runtime_state(g) == rlock_state)
+        .count();
     assert!(in_state >= rw.queued + rw.recursive);
-    assert_eq!(n(&["--state", rlock_state.as_str()]), in_state, "--state {rlock_state:?}");
+    assert_eq!(
+        n(&["--state", rlock_state.as_str()]),
+        in_state,
+        "--state {rlock_state:?}"
+    );
     let rules = dir.path("healthy.rules");
     std::fs::write(&rules, "# the queued readers are known\nsync\\.\\(\\*RWMutex\\)\\.RLock\nmain\\.rrQueued\n\n# and the writer\nmain\\.rrWriter\n").unwrap();
-    assert_eq!(n(&["--exclude-file", rules.to_str().unwrap()]), total - rw.queued - rw.writers, "--exclude-file");
+    assert_eq!(
+        n(&["--exclude-file", rules.to_str().unwrap()]),
+        total - rw.queued - rw.writers,
+        "--exclude-file"
+    );
     support::assert_running(fx.pid);
 }
 
@@ -759,21 +1028,45 @@ fn grouping_and_filters_rlock_recursive() {
 fn check_labels(pid: &str, want: &BTreeMap<(String, String), usize>, what: &str) {
     let text = goroscope(&["dump", "-q", "--group-by", "label:tenant", pid]);
     let (total, groups) = parse_grouped(&text);
-    let got: BTreeMap<String, usize> = groups.iter().map(|g| (g.body[0].clone(), g.count)).collect();
-    let tenants: usize = want.iter().filter(|((k, _), _)| k == "tenant").map(|(_, n)| n).sum();
-    let mut expect: BTreeMap<String, usize> =
-        want.iter().filter(|((k, _), _)| k == "tenant").map(|((k, v), n)| (format!("{k}={v}"), *n)).collect();
+    let got: BTreeMap<String, usize> = groups
+        .iter()
+        .map(|g| (g.body[0].clone(), g.count))
+        .collect();
+    let tenants: usize = want
+        .iter()
+        .filter(|((k, _), _)| k == "tenant")
+        .map(|(_, n)| n)
+        .sum();
+    let mut expect: BTreeMap<String, usize> = want
+        .iter()
+        .filter(|((k, _), _)| k == "tenant")
+        .map(|((k, v), n)| (format!("{k}={v}"), *n))
+        .collect();
     expect.insert("tenant unset".into(), total - tenants);
     assert_eq!(got, expect, "{what}: --group-by label:tenant\n{text}");
 
     for ((k, v), n) in want {
-        let snap = goroscope_json(&["dump", "-q", "--format", "json", "--label", &format!("{k}={v}"), pid]);
+        let snap = goroscope_json(&[
+            "dump",
+            "-q",
+            "--format",
+            "json",
+            "--label",
+            &format!("{k}={v}"),
+            pid,
+        ]);
         let gs = goroutines(&snap);
         assert_eq!(gs.len(), *n, "{what}: --label {k}={v}");
         for g in gs {
             let ls = labels_of(g);
-            assert!(ls.contains(&(k.clone(), v.clone())), "{what}: --label {k}={v} kept {g}");
-            assert!(ls.contains(&("job".into(), "x y".into())), "{what}: every labelled goroutine has job=\"x y\": {g}");
+            assert!(
+                ls.contains(&(k.clone(), v.clone())),
+                "{what}: --label {k}={v} kept {g}"
+            );
+            assert!(
+                ls.contains(&("job".into(), "x y".into())),
+                "{what}: every labelled goroutine has job=\"x y\": {g}"
+            );
             assert!(has_frame(g, "main.labelsPark"), "{what}: {g}");
         }
     }
@@ -794,17 +1087,29 @@ fn grouping_and_filters_by_label() {
 #[test]
 fn labels_across_go_versions() {
     let all = toolchains::require_toolchains();
-    let ranges = [("1.19", 19..=19), ("1.21", 21..=21), ("1.22-1.23", 22..=23), ("1.24+", 24..=u32::MAX)];
+    let ranges = [
+        ("1.19", 19..=19),
+        ("1.21", 21..=21),
+        ("1.22-1.23", 22..=23),
+        ("1.24+", 24..=u32::MAX),
+    ];
     for (name, fits) in ranges {
         let picked: Vec<&Toolchain> = all.iter().filter(|t| fits.contains(&t.minor())).collect();
         if picked.is_empty() {
             // Only a partial run leaves a range out (require_toolchains fails a full one).
-            support::require(Err::<(), _>(format!("no Go {name} toolchain in this run; labels not tested there")));
+            support::require(Err::<(), _>(format!(
+                "no Go {name} toolchain in this run; labels not tested there"
+            )));
         }
         for tc in picked {
             let fx = Fixture::start(tc, "labels", &["-a", "4", "-b", "1"]);
             let want = fx.labels();
-            assert_eq!(want[&("tenant".to_string(), "a".to_string())], 4, "{:?}", fx.info);
+            assert_eq!(
+                want[&("tenant".to_string(), "a".to_string())],
+                4,
+                "{:?}",
+                fx.info
+            );
             check_labels(&fx.pid(), &want, &tc.name());
             support::assert_running(fx.pid);
         }
@@ -820,7 +1125,10 @@ fn leak_snapshot(fx: &mut Fixture, file: &Path) -> (u64, u64, Duration) {
     let seen = fx.leaked();
     let deadline = Instant::now() + Duration::from_secs(10);
     while fx.leaked() == seen {
-        assert!(Instant::now() < deadline, "the leak stopped growing at {seen}");
+        assert!(
+            Instant::now() < deadline,
+            "the leak stopped growing at {seen}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let before = fx.leaked();
@@ -832,13 +1140,26 @@ fn leak_snapshot(fx: &mut Fixture, file: &Path) -> (u64, u64, Duration) {
 
 /// Parses `goroscope diff` output into (delta, what, before, after, state, description).
 fn parse_diff(text: &str) -> Vec<(i64, String, usize, usize, String, Vec<String>)> {
-    let re = regex::Regex::new(r"^([+-]\d+) (grew|shrank|appeared|vanished) \((\d+) -> (\d+)\) \[(.*)\]$").unwrap();
+    let re = regex::Regex::new(
+        r"^([+-]\d+) (grew|shrank|appeared|vanished) \((\d+) -> (\d+)\) \[(.*)\]$",
+    )
+    .unwrap();
     let mut out: Vec<(i64, String, usize, usize, String, Vec<String>)> = Vec::new();
     for l in text.lines().skip(1) {
         if let Some(c) = re.captures(l) {
-            out.push((c[1].parse().unwrap(), c[2].to_string(), c[3].parse().unwrap(), c[4].parse().unwrap(), c[5].to_string(), Vec::new()));
+            out.push((
+                c[1].parse().unwrap(),
+                c[2].to_string(),
+                c[3].parse().unwrap(),
+                c[4].parse().unwrap(),
+                c[5].to_string(),
+                Vec::new(),
+            ));
         } else if !l.is_empty() {
-            out.last_mut().unwrap_or_else(|| panic!("diff: line before a change: {l:?}\n{text}")).5.push(l.trim().to_string());
+            out.last_mut()
+                .unwrap_or_else(|| panic!("diff: line before a change: {l:?}\n{text}"))
+                .5
+                .push(l.trim().to_string());
         }
     }
     out
@@ -858,26 +1179,52 @@ fn diff_watch_and_pprof_of_a_leak() {
     std::thread::sleep(Duration::from_millis(1600));
     let (b0, b1, tb) = leak_snapshot(&mut fx, &b);
     let exact = a0 == a1 && b0 == b1;
-    eprintln!("leak: {a0}..={a1} at snapshot a ({ta:?}), {b0}..={b1} at b ({tb:?}){}", if exact { ", exact" } else { "" });
+    eprintln!(
+        "leak: {a0}..={a1} at snapshot a ({ta:?}), {b0}..={b1} at b ({tb:?}){}",
+        if exact { ", exact" } else { "" }
+    );
 
     let text = goroscope(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     let changes = parse_diff(&text);
-    let leak: Vec<_> = changes.iter().filter(|c| c.5.iter().any(|l| l == "main.leakSend")).collect();
+    let leak: Vec<_> = changes
+        .iter()
+        .filter(|c| c.5.iter().any(|l| l == "main.leakSend"))
+        .collect();
     assert_eq!(leak.len(), 1, "one change of the leaking group:\n{text}");
     let (delta, what, before, after, state, _) = leak[0];
     assert_eq!(what, "grew", "{text}");
     assert_eq!(state, "chan send", "{text}");
-    assert!((a0..=a1).contains(&(*before as u64)), "leaking group in a: {before}, fixture leaked {a0}..={a1}\n{text}");
-    assert!((b0..=b1).contains(&(*after as u64)), "leaking group in b: {after}, fixture leaked {b0}..={b1}\n{text}");
+    assert!(
+        (a0..=a1).contains(&(*before as u64)),
+        "leaking group in a: {before}, fixture leaked {a0}..={a1}\n{text}"
+    );
+    assert!(
+        (b0..=b1).contains(&(*after as u64)),
+        "leaking group in b: {after}, fixture leaked {b0}..={b1}\n{text}"
+    );
     assert_eq!(*delta, *after as i64 - *before as i64, "{text}");
     if exact {
         assert_eq!(*delta, (b0 - a0) as i64, "{text}");
     }
     assert!(*delta > 0, "{text}");
     // The total line counts every goroutine of both snapshots.
-    let count = |p: &Path| goroutines(&goroscope_json(&["show", "--format", "json", p.to_str().unwrap()])).len();
+    let count = |p: &Path| {
+        goroutines(&goroscope_json(&[
+            "show",
+            "--format",
+            "json",
+            p.to_str().unwrap(),
+        ]))
+        .len()
+    };
     let (na, nb) = (count(&a), count(&b));
-    assert!(text.starts_with(&format!("goroutines: {na} -> {nb} ({:+})\n", nb as i64 - na as i64)), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "goroutines: {na} -> {nb} ({:+})\n",
+            nb as i64 - na as i64
+        )),
+        "{text}"
+    );
 
     // pprof: every non-system goroutine of the snapshot is one count of a sample.
     let (pa, pb) = (dir.path("a.pb.gz"), dir.path("b.pb.gz"));
@@ -887,32 +1234,63 @@ fn diff_watch_and_pprof_of_a_leak() {
         assert!(goroutines(&json).iter().all(|g| g["system"] != true));
         let samples = pprof_samples(&tc, prof);
         let sum: u64 = samples.iter().map(|s| s.0).sum();
-        assert_eq!(sum as usize, n, "pprof samples of {} vs its goroutines: {samples:?}", snap.display());
+        assert_eq!(
+            sum as usize,
+            n,
+            "pprof samples of {} vs its goroutines: {samples:?}",
+            snap.display()
+        );
     }
     // -diff_base: the growth is the leak.
-    let top = go_pprof(&tc, &["-top", "-diff_base", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    let top = go_pprof(
+        &tc,
+        &[
+            "-top",
+            "-diff_base",
+            pa.to_str().unwrap(),
+            pb.to_str().unwrap(),
+        ],
+    );
     let row = top
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|w| w.len() >= 6 && w[5] == "main.leakSend")
-        .unwrap_or_else(|| panic!("go tool pprof -top -diff_base has no main.leakSend row:\n{top}"));
-    let cum: i64 = row[3].parse().unwrap_or_else(|_| panic!("cum of {row:?}\n{top}"));
-    assert_eq!(cum, *delta, "pprof -diff_base delta of main.leakSend vs goroscope diff:\n{top}\n{text}");
+        .unwrap_or_else(|| {
+            panic!("go tool pprof -top -diff_base has no main.leakSend row:\n{top}")
+        });
+    let cum: i64 = row[3]
+        .parse()
+        .unwrap_or_else(|_| panic!("cum of {row:?}\n{top}"));
+    assert_eq!(
+        cum, *delta,
+        "pprof -diff_base delta of main.leakSend vs goroscope diff:\n{top}\n{text}"
+    );
 
     // watch: the leaking group grows from sample to sample.
     let w0 = fx.leaked();
     let watch = goroscope(&["watch", &fx.pid(), "--every", "500ms", "--count", "3"]);
     let w1 = fx.leaked();
     let lines: Vec<&str> = watch.lines().collect();
-    let i3 = lines.iter().position(|l| l.starts_with("sample 3: ")).unwrap_or_else(|| panic!("watch:\n{watch}"));
+    let i3 = lines
+        .iter()
+        .position(|l| l.starts_with("sample 3: "))
+        .unwrap_or_else(|| panic!("watch:\n{watch}"));
     let re = regex::Regex::new(r"^  \+(\d+) since sample 1 \((\d+) -> (\d+) -> (\d+)\):$").unwrap();
     let row = lines[i3..]
         .windows(2)
         .find_map(|w| re.captures(w[0]).filter(|_| w[1].trim() == "main.leakSend"))
-        .unwrap_or_else(|| panic!("watch shows no growing main.leakSend group after sample 3:\n{watch}"));
+        .unwrap_or_else(|| {
+            panic!("watch shows no growing main.leakSend group after sample 3:\n{watch}")
+        });
     let s: Vec<u64> = (1..=4).map(|i| row[i].parse().unwrap()).collect();
-    assert!(s[1] <= s[2] && s[2] <= s[3] && s[0] == s[3] - s[1] && s[0] > 0, "watch series {s:?}:\n{watch}");
-    assert!(w0 <= s[1] && s[3] <= w1, "watch saw {s:?}, the fixture leaked {w0}..={w1}:\n{watch}");
+    assert!(
+        s[1] <= s[2] && s[2] <= s[3] && s[0] == s[3] - s[1] && s[0] > 0,
+        "watch series {s:?}:\n{watch}"
+    );
+    assert!(
+        w0 <= s[1] && s[3] <= w1,
+        "watch saw {s:?}, the fixture leaked {w0}..={w1}:\n{watch}"
+    );
     support::assert_running(fx.pid);
 }
 
@@ -928,8 +1306,15 @@ fn pprof_counts_and_labels() {
     goroscope(&["snapshot", "-q", &fx.pid(), "-o", snap.to_str().unwrap()]);
     drop(fx);
     let json = goroscope_json(&["show", "--format", "json", snap.to_str().unwrap()]);
-    let n = goroutines(&json).iter().filter(|g| g["system"] != true).count();
-    assert_eq!(n, goroutines(&json).len(), "show hides system goroutines by default");
+    let n = goroutines(&json)
+        .iter()
+        .filter(|g| g["system"] != true)
+        .count();
+    assert_eq!(
+        n,
+        goroutines(&json).len(),
+        "show hides system goroutines by default"
+    );
     let prof = dir.path("labels.pb.gz");
     pprof_file(&snap, &prof);
     let samples = pprof_samples(&tc, &prof);
@@ -937,7 +1322,11 @@ fn pprof_counts_and_labels() {
     assert_eq!(sum as usize, n, "pprof samples vs goroutines: {samples:?}");
     for ((k, v), count) in &want {
         let tag = format!("{k}:[{v}]");
-        let got: u64 = samples.iter().filter(|s| s.1.contains(&tag)).map(|s| s.0).sum();
+        let got: u64 = samples
+            .iter()
+            .filter(|s| s.1.contains(&tag))
+            .map(|s| s.0)
+            .sum();
         assert_eq!(got as usize, *count, "samples labelled {tag}: {samples:?}");
     }
     // The same through pprof's own label report.
@@ -947,9 +1336,14 @@ fn pprof_counts_and_labels() {
             // `3 (37.50%): a`; pprof before Go 1.25 prints `3.0 (60.00%): a`.
             let line = tags.lines().find(|l| {
                 let t = l.trim();
-                t.ends_with(&format!(": {v}")) && t.split(' ').next().and_then(|n| n.parse::<f64>().ok()) == Some(*count as f64)
+                t.ends_with(&format!(": {v}"))
+                    && t.split(' ').next().and_then(|n| n.parse::<f64>().ok())
+                        == Some(*count as f64)
             });
-            assert!(line.is_some(), "go tool pprof -tags: no {count} for {k}={v}:\n{tags}");
+            assert!(
+                line.is_some(),
+                "go tool pprof -tags: no {count} for {k}={v}:\n{tags}"
+            );
         }
     }
 }
@@ -978,37 +1372,102 @@ fn show_reads_the_runtimes_own_text() {
     let got: Vec<(u64, String, Vec<String>)> = goroutines(&snap)
         .iter()
         .map(|g| {
-            let fns = g["frames"].as_array().unwrap().iter().map(|f| f["function"].as_str().unwrap().to_string()).collect();
-            (g["id"].as_u64().unwrap(), g["state"].as_str().unwrap().to_string(), fns)
+            let fns = g["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["function"].as_str().unwrap().to_string())
+                .collect();
+            (
+                g["id"].as_u64().unwrap(),
+                g["state"].as_str().unwrap().to_string(),
+                fns,
+            )
         })
         .collect();
-    let want: Vec<(u64, String, Vec<String>)> =
-        rt.goroutines.iter().map(|g| (g.id, runtime_state(g), g.frames.iter().map(|f| f.func.clone()).collect())).collect();
-    assert_eq!(got, want, "show of runtime.Stack text: (id, state, functions) per goroutine");
+    let want: Vec<(u64, String, Vec<String>)> = rt
+        .goroutines
+        .iter()
+        .map(|g| {
+            (
+                g.id,
+                runtime_state(g),
+                g.frames.iter().map(|f| f.func.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got, want,
+        "show of runtime.Stack text: (id, state, functions) per goroutine"
+    );
     for (g, r) in goroutines(&snap).iter().zip(&rt.goroutines) {
-        let lines: Vec<u64> = g["frames"].as_array().unwrap().iter().map(|f| f["line"].as_u64().unwrap()).collect();
-        assert_eq!(lines, r.frames.iter().map(|f| u64::from(f.line)).collect::<Vec<_>>(), "lines of goroutine {}", r.id);
+        let lines: Vec<u64> = g["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            r.frames
+                .iter()
+                .map(|f| u64::from(f.line))
+                .collect::<Vec<_>>(),
+            "lines of goroutine {}",
+            r.id
+        );
         let created = g["created_by"]["function"].as_str().map(str::to_string);
-        assert_eq!(created, r.created_by.as_ref().map(|c| c.func.clone()), "created by, goroutine {}", r.id);
+        assert_eq!(
+            created,
+            r.created_by.as_ref().map(|c| c.func.clone()),
+            "created by, goroutine {}",
+            r.id
+        );
     }
 
     let (total, groups) = parse_grouped(&goroscope(&["show", "--group", f]));
     assert_eq!(total, rt.goroutines.len());
-    assert_eq!(groups[0].count, rw.queued, "largest group of the text dump: the queued readers");
+    assert_eq!(
+        groups[0].count, rw.queued,
+        "largest group of the text dump: the queued readers"
+    );
     assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"));
 
     // The other formats work on a text dump too: grs lists the runtime's goroutines with
     // their states, debug=1 counts, and a profile pprof opens.
-    let want: Vec<(u64, String)> = rt.goroutines.iter().map(|g| (g.id, runtime_state(g))).collect();
-    assert_eq!(parse_grs(&goroscope(&["show", "--format", "grs", f])), want, "grs of the runtime's text");
+    let want: Vec<(u64, String)> = rt
+        .goroutines
+        .iter()
+        .map(|g| (g.id, runtime_state(g)))
+        .collect();
+    assert_eq!(
+        parse_grs(&goroscope(&["show", "--format", "grs", f])),
+        want,
+        "grs of the runtime's text"
+    );
     let d1 = goroscope(&["show", "--format", "debug1", f]);
-    assert_eq!(d1.lines().next(), Some(format!("goroutine profile: total {total}").as_str()), "{d1}");
-    assert!(d1.lines().any(|l| l.starts_with(&format!("{} @", rw.queued))), "{d1}");
+    assert_eq!(
+        d1.lines().next(),
+        Some(format!("goroutine profile: total {total}").as_str()),
+        "{d1}"
+    );
+    assert!(
+        d1.lines()
+            .any(|l| l.starts_with(&format!("{} @", rw.queued))),
+        "{d1}"
+    );
     let prof = dir.path("stack.pb.gz");
     pprof_file(&file, &prof);
     let samples = pprof_samples(&tc, &prof);
-    assert_eq!(samples.iter().map(|s| s.0).sum::<u64>() as usize, total, "pprof of a text dump: {samples:?}");
-    assert!(samples.iter().any(|s| s.0 as usize == rw.queued), "pprof of a text dump: {samples:?}");
+    assert_eq!(
+        samples.iter().map(|s| s.0).sum::<u64>() as usize,
+        total,
+        "pprof of a text dump: {samples:?}"
+    );
+    assert!(
+        samples.iter().any(|s| s.0 as usize == rw.queued),
+        "pprof of a text dump: {samples:?}"
+    );
 }
 
 /// A SIGQUIT dump (the runtime's preamble, then every goroutine) reads back the same way.
@@ -1026,13 +1485,33 @@ fn show_reads_a_sigquit_dump() {
     std::fs::write(&file, &text).unwrap();
     let f = file.to_str().unwrap();
     let snap = goroscope_json(&["show", "--format", "json", "--system", f]);
-    let got: Vec<(u64, String)> =
-        goroutines(&snap).iter().map(|g| (g["id"].as_u64().unwrap(), g["state"].as_str().unwrap().to_string())).collect();
-    let want: Vec<(u64, String)> = rt.goroutines.iter().map(|g| (g.id, runtime_state(g))).collect();
-    assert!(want.len() > rw.recursive + rw.queued + rw.writers + rw.lockers, "{text}");
-    assert_eq!(got, want, "show of a SIGQUIT dump: (id, state) per goroutine");
+    let got: Vec<(u64, String)> = goroutines(&snap)
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_u64().unwrap(),
+                g["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, String)> = rt
+        .goroutines
+        .iter()
+        .map(|g| (g.id, runtime_state(g)))
+        .collect();
+    assert!(
+        want.len() > rw.recursive + rw.queued + rw.writers + rw.lockers,
+        "{text}"
+    );
+    assert_eq!(
+        got, want,
+        "show of a SIGQUIT dump: (id, state) per goroutine"
+    );
     let (_, groups) = parse_grouped(&goroscope(&["show", "--group", f]));
-    assert_eq!(groups[0].count, rw.queued, "largest group of the SIGQUIT dump: the queued readers");
+    assert_eq!(
+        groups[0].count, rw.queued,
+        "largest group of the SIGQUIT dump: the queued readers"
+    );
     assert!(groups[0].body.iter().any(|l| l == "main.rrQueued"));
 }
 
@@ -1045,23 +1524,52 @@ fn show_reads_labels_from_the_runtimes_text() {
     let prints = if prints_labels_by_default(&tc) {
         Ok(())
     } else {
-        Err(format!("{} does not print labels in tracebacks (tracebacklabels is off by default)", tc.name()))
+        Err(format!(
+            "{} does not print labels in tracebacks (tracebacklabels is off by default)",
+            tc.name()
+        ))
     };
-    let Some(()) = support::require(prints) else { return };
+    let Some(()) = support::require(prints) else {
+        return;
+    };
     let dir = Scratch::new("textlabels");
     let mut fx = Fixture::start(&tc, "labels", &[]);
     let want = fx.labels();
     let text = fx.stack();
     drop(fx);
     let rt = support::parse(&text);
-    let labelled = rt.goroutines.iter().filter(|g| !g.labels.is_empty()).count();
-    let tenants: usize = want.iter().filter(|((k, _), _)| k == "tenant").map(|(_, n)| n).sum();
-    assert_eq!(labelled, tenants, "goroutines with labels (every one has a tenant) in {}'s own text:\n{text}", tc.name());
+    let labelled = rt
+        .goroutines
+        .iter()
+        .filter(|g| !g.labels.is_empty())
+        .count();
+    let tenants: usize = want
+        .iter()
+        .filter(|((k, _), _)| k == "tenant")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        labelled,
+        tenants,
+        "goroutines with labels (every one has a tenant) in {}'s own text:\n{text}",
+        tc.name()
+    );
     let file = dir.path("stack.txt");
     std::fs::write(&file, format!("{text}\n")).unwrap();
     for ((k, v), n) in &want {
-        let snap = goroscope_json(&["show", "--format", "json", "--label", &format!("{k}={v}"), file.to_str().unwrap()]);
-        assert_eq!(goroutines(&snap).len(), *n, "--label {k}={v} on the runtime's text");
+        let snap = goroscope_json(&[
+            "show",
+            "--format",
+            "json",
+            "--label",
+            &format!("{k}={v}"),
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            goroutines(&snap).len(),
+            *n,
+            "--label {k}={v} on the runtime's text"
+        );
     }
 }
 
@@ -1078,26 +1586,49 @@ fn reads_the_v1_snapshot_sample() {
     assert_eq!(tb.goroutines.len(), n, "show --format go of {f}:\n{go}");
     assert_eq!(
         tb.goroutines.iter().map(|g| g.id).collect::<Vec<_>>(),
-        goroutines(&snap).iter().map(|g| g["id"].as_u64().unwrap()).collect::<Vec<_>>()
+        goroutines(&snap)
+            .iter()
+            .map(|g| g["id"].as_u64().unwrap())
+            .collect::<Vec<_>>()
     );
     let (total, _) = parse_grouped(&goroscope(&["show", "--group", f]));
     assert_eq!(total, n);
     // grs: the goroutines the traceback has, with its states.
-    let states: Vec<(u64, String)> = tb.goroutines.iter().map(|g| (g.id, runtime_state(g))).collect();
-    assert_eq!(parse_grs(&goroscope(&["show", "--format", "grs", f])), states, "grs of {f}");
+    let states: Vec<(u64, String)> = tb
+        .goroutines
+        .iter()
+        .map(|g| (g.id, runtime_state(g)))
+        .collect();
+    assert_eq!(
+        parse_grs(&goroscope(&["show", "--format", "grs", f])),
+        states,
+        "grs of {f}"
+    );
     // debug=1: the total, and records whose counts add up to it.
     let d1 = goroscope(&["show", "--format", "debug1", f]);
-    assert_eq!(d1.lines().next(), Some(format!("goroutine profile: total {n}").as_str()), "{d1}");
-    let counted: usize =
-        d1.lines().filter_map(|l| l.split_once(" @ ")).map(|(c, _)| c.parse::<usize>().unwrap()).sum();
+    assert_eq!(
+        d1.lines().next(),
+        Some(format!("goroutine profile: total {n}").as_str()),
+        "{d1}"
+    );
+    let counted: usize = d1
+        .lines()
+        .filter_map(|l| l.split_once(" @ "))
+        .map(|(c, _)| c.parse::<usize>().unwrap())
+        .sum();
     assert_eq!(counted, n, "debug1 of {f}:\n{d1}");
     // blocked: every goroutine it names is one of the sample's, blocked forever exactly those
     // parked on a nil channel or an empty select.
     let blocked = goroscope(&["show", "--format", "blocked", f]);
     let ids_after = |prefix: &str| -> Vec<u64> {
-        let line = blocked.lines().find(|l| l.contains(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in:\n{blocked}"));
+        let line = blocked
+            .lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{blocked}"));
         let list = line.split_once(": ").unwrap().1;
-        list.split_whitespace().filter_map(|w| w.parse().ok()).collect()
+        list.split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
     };
     let forever: Vec<u64> = tb
         .goroutines
@@ -1105,9 +1636,15 @@ fn reads_the_v1_snapshot_sample() {
         .filter(|g| g.state.contains("(nil chan)") || g.state.starts_with("select (no cases)"))
         .map(|g| g.id)
         .collect();
-    assert!(!forever.is_empty(), "the sample has goroutines on nil channels:\n{go}");
+    assert!(
+        !forever.is_empty(),
+        "the sample has goroutines on nil channels:\n{go}"
+    );
     assert_eq!(ids_after("blocked forever"), forever, "{blocked}");
     for id in ids_after("could not identify") {
-        assert!(states.iter().any(|(i, _)| *i == id), "goroutine {id} is not in {f}:\n{blocked}");
+        assert!(
+            states.iter().any(|(i, _)| *i == id),
+            "goroutine {id} is not in {f}:\n{blocked}"
+        );
     }
 }

@@ -30,14 +30,18 @@ fn build_goroscope_aarch64() -> Result<PathBuf, String> {
     cmd.arg(&dist).env("ONLY", "aarch64");
     let out = support::run_with_timeout(&mut cmd, Duration::from_secs(3600))?;
     if !out.status.success() {
-        panic!("scripts/build-static.sh (ONLY=aarch64) failed: {}\n{}{}", out.status, out.stdout, out.stderr);
+        panic!(
+            "scripts/build-static.sh (ONLY=aarch64) failed: {}\n{}{}",
+            out.status, out.stdout, out.stderr
+        );
     }
     Ok(dist.join("goroscope-aarch64"))
 }
 
 /// Debian's rustc and the aarch64 linker, or root to install them.
 fn cross_toolchain() -> Result<(), String> {
-    let have = std::path::Path::new("/usr/bin/rustc").is_file() && support::which("aarch64-linux-gnu-gcc").is_some();
+    let have = std::path::Path::new("/usr/bin/rustc").is_file()
+        && support::which("aarch64-linux-gnu-gcc").is_some();
     if have || support::is_root() {
         Ok(())
     } else {
@@ -61,7 +65,10 @@ fn parse_cases(out: &str) -> Vec<Case> {
     let mut cur: Option<Case> = None;
     let mut section = "";
     for line in out.lines() {
-        if let Some(name) = line.strip_prefix("@@CASE ").and_then(|l| l.strip_suffix("@@")) {
+        if let Some(name) = line
+            .strip_prefix("@@CASE ")
+            .and_then(|l| l.strip_suffix("@@"))
+        {
             cur = Some(Case {
                 name: name.to_string(),
                 dump_status: None,
@@ -75,7 +82,10 @@ fn parse_cases(out: &str) -> Vec<Case> {
             continue;
         }
         let Some(c) = cur.as_mut() else { continue };
-        if let Some(rest) = line.strip_prefix("@@DUMP ").and_then(|l| l.strip_suffix("@@")) {
+        if let Some(rest) = line
+            .strip_prefix("@@DUMP ")
+            .and_then(|l| l.strip_suffix("@@"))
+        {
             let f: Vec<&str> = rest.split_whitespace().collect();
             c.dump_status = f.first().and_then(|s| s.parse().ok());
             c.dumps = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -108,16 +118,22 @@ fn check(c: &Case) -> Result<(), String> {
             c.dump_status, c.dump_stderr, c.traceback
         ));
     }
-    let ours = support::parse_strict(&c.dump).map_err(|e| format!("goroscope's dump: {e}\n{}", c.dump))?;
+    let ours =
+        support::parse_strict(&c.dump).map_err(|e| format!("goroscope's dump: {e}\n{}", c.dump))?;
     let theirs = support::traceback::signal_traceback(&c.traceback)?;
     support::compare::compare_system(&ours.goroutines, &theirs.goroutines).map_err(|e| {
-        format!("{e}\n--- goroscope dump --system\n{}\n--- the runtime's SIGQUIT traceback\n{}", c.dump, c.traceback)
+        format!(
+            "{e}\n--- goroscope dump --system\n{}\n--- the runtime's SIGQUIT traceback\n{}",
+            c.dump, c.traceback
+        )
     })
 }
 
 #[test]
 fn arm64_vm_dump_matches_sigquit_traceback() {
-    let Some(()) = support::require(cross_toolchain()) else { return };
+    let Some(()) = support::require(cross_toolchain()) else {
+        return;
+    };
     let qemu = support::which("qemu-system-aarch64").is_some() || support::is_root();
     let Some(()) = support::require(if qemu {
         Ok(())
@@ -151,11 +167,18 @@ fn arm64_vm_dump_matches_sigquit_traceback() {
         cmd.arg("--add").arg(dir.0.join(f));
     }
     let args: Vec<String> = fixtures.iter().map(|f| format!("/add/{f}")).collect();
-    cmd.arg("--").arg(format!("sh /add/dump-each.sh {}", args.join(" ")));
+    cmd.arg("--")
+        .arg(format!("sh /add/dump-each.sh {}", args.join(" ")));
     let vm_started = Instant::now();
     let out = support::run_with_timeout(&mut cmd, VM_TIMEOUT + Duration::from_secs(120)).unwrap();
     let vm_time = vm_started.elapsed();
-    assert!(out.status.success(), "scripts/arm64-vm.sh: {}\n{}{}", out.status, out.stdout, out.stderr);
+    assert!(
+        out.status.success(),
+        "scripts/arm64-vm.sh: {}\n{}{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
 
     let cases = parse_cases(&out.stdout);
     let mut failures = Vec::new();
@@ -167,7 +190,10 @@ fn arm64_vm_dump_matches_sigquit_traceback() {
             continue;
         };
         match check(c) {
-            Ok(()) => table.push(format!("{f}: exact ({} dumps, the last {} ms)", c.dumps, c.dump_ms)),
+            Ok(()) => table.push(format!(
+                "{f}: exact ({} dumps, the last {} ms)",
+                c.dumps, c.dump_ms
+            )),
             Err(e) => {
                 table.push(format!("{f}: DIFFERENT"));
                 failures.push(format!("{f}: {e}"));

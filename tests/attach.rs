@@ -26,7 +26,8 @@ const END: &str = "goroutines -with state end-of-answer";
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn start_fixture(scenario: &str) -> Child {
-    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
     Child::start(&exe, scenario).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -45,26 +46,39 @@ impl Session {
     /// [`Session::start`] with environment variables.
     fn start_env(pid: u32, extra: &[&str], env: &[(&str, &str)]) -> Session {
         let mut cmd = Command::new(support::goroscope_bin());
-        cmd.args(["attach", "--batch", "-"]).args(extra).arg(pid.to_string());
+        cmd.args(["attach", "--batch", "-"])
+            .args(extra)
+            .arg(pid.to_string());
         cmd.envs(env.iter().copied());
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut guard = Guard::spawn(&mut cmd, None);
         let stdin = guard.child().stdin.take();
         let stdout = guard.child().stdout.take().unwrap();
-        Session { guard, stdin, lines: support::line_channel(stdout) }
+        Session {
+            guard,
+            stdin,
+            lines: support::line_channel(stdout),
+        }
     }
 
     /// Sends one command and returns its output. A second command that lists no goroutine
     /// (`[0 goroutines]`) marks where the output ends.
     fn ask(&mut self, cmd: &str) -> Vec<String> {
         let w = self.stdin.as_mut().expect("stdin open");
-        w.write_all(format!("{cmd}\n{END}\n").as_bytes()).and_then(|_| w.flush()).expect("write to the session");
+        w.write_all(format!("{cmd}\n{END}\n").as_bytes())
+            .and_then(|_| w.flush())
+            .expect("write to the session");
         let mut out = Vec::new();
         loop {
             match self.lines.recv_timeout(TIMEOUT) {
                 Ok(l) if l == "[0 goroutines]" => return out,
                 Ok(l) => out.push(l),
-                Err(e) => panic!("no end of the output of {cmd:?} ({e}); so far:\n{}", out.join("\n")),
+                Err(e) => panic!(
+                    "no end of the output of {cmd:?} ({e}); so far:\n{}",
+                    out.join("\n")
+                ),
             }
         }
     }
@@ -72,8 +86,12 @@ impl Session {
     /// Sends `quit` and waits for the exit.
     fn quit(&mut self) -> std::process::ExitStatus {
         let w = self.stdin.as_mut().expect("stdin open");
-        w.write_all(b"quit\n").and_then(|_| w.flush()).expect("write to the session");
-        self.guard.wait(TIMEOUT).expect("the session exits after quit")
+        w.write_all(b"quit\n")
+            .and_then(|_| w.flush())
+            .expect("write to the session");
+        self.guard
+            .wait(TIMEOUT)
+            .expect("the session exits after quit")
     }
 }
 
@@ -81,9 +99,17 @@ impl Session {
 fn batch(args: &[&str], script: &str) -> (std::process::ExitStatus, String, String) {
     let mut cmd = Command::new(support::goroscope_bin());
     cmd.args(["attach", "--batch", "-"]).args(args);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut guard = Guard::spawn(&mut cmd, None);
-    guard.child().stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    guard
+        .child()
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let read = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut s = String::new();
@@ -91,14 +117,20 @@ fn batch(args: &[&str], script: &str) -> (std::process::ExitStatus, String, Stri
             s
         })
     };
-    let (o, e) = (read(Box::new(guard.child().stdout.take().unwrap())), read(Box::new(guard.child().stderr.take().unwrap())));
-    let status = guard.wait(TIMEOUT).expect("the batch session ends at the end of its input");
+    let (o, e) = (
+        read(Box::new(guard.child().stdout.take().unwrap())),
+        read(Box::new(guard.child().stderr.take().unwrap())),
+    );
+    let status = guard
+        .wait(TIMEOUT)
+        .expect("the batch session ends at the end of its input");
     (status, o.join().unwrap(), e.join().unwrap())
 }
 
 /// The lines that end a `goroutines` listing: how many runtime goroutines it hides, the count.
 fn is_count(l: &str) -> bool {
-    (l.starts_with('[') && l.ends_with(" goroutines]")) || (l.starts_with('(') && l.contains(" hidden, as Go's traceback hides them: "))
+    (l.starts_with('[') && l.ends_with(" goroutines]"))
+        || (l.starts_with('(') && l.contains(" hidden, as Go's traceback hides them: "))
 }
 
 /// `Goroutine N - User: file:line func (0xpc) [state]` → (N, file:line, func, state).
@@ -108,7 +140,12 @@ fn parse_grs_line(l: &str) -> Option<(u64, String, String, String)> {
     let (loc, rest) = rest.split_once(' ')?;
     let (func, rest) = rest.split_once(" (")?;
     let state = rest.rsplit_once('[')?.1.strip_suffix(']')?;
-    Some((id.parse().ok()?, loc.to_string(), func.to_string(), state.to_string()))
+    Some((
+        id.parse().ok()?,
+        loc.to_string(),
+        func.to_string(),
+        state.to_string(),
+    ))
 }
 
 /// bt lines → (function, file:line) per frame.
@@ -116,8 +153,13 @@ fn parse_bt(lines: &[String]) -> Vec<(String, String)> {
     let mut frames = Vec::new();
     let mut it = lines.iter();
     while let Some(l) = it.next() {
-        let Some((_, func)) = l.split_once(" in ") else { continue };
-        let at = it.next().and_then(|a| a.trim().strip_prefix("at ")).unwrap_or_else(|| panic!("no `at` after {l:?}"));
+        let Some((_, func)) = l.split_once(" in ") else {
+            continue;
+        };
+        let at = it
+            .next()
+            .and_then(|a| a.trim().strip_prefix("at "))
+            .unwrap_or_else(|| panic!("no `at` after {l:?}"));
         frames.push((func.to_string(), at.to_string()));
     }
     frames
@@ -125,7 +167,10 @@ fn parse_bt(lines: &[String]) -> Vec<(String, String)> {
 
 /// The oracle's goroutine with a frame of `func`.
 fn oracle_with<'t>(tb: &'t Traceback, func: &str) -> &'t support::Goroutine {
-    tb.goroutines.iter().find(|g| g.has_frame(func)).unwrap_or_else(|| panic!("no goroutine in {func} in the runtime's dump"))
+    tb.goroutines
+        .iter()
+        .find(|g| g.has_frame(func))
+        .unwrap_or_else(|| panic!("no goroutine in {func} in the runtime's dump"))
 }
 
 #[test]
@@ -136,55 +181,118 @@ fn batch_lists_selects_and_walks_frames_as_the_runtime_sees_them() {
     let oracle = support::parse(&fx.stack().unwrap());
 
     // The same goroutines, and every parked one in the state the runtime prints.
-    let listed: Vec<(u64, String, String, String)> =
-        grs.iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("not a grs line: {l:?}"))).collect();
+    let listed: Vec<(u64, String, String, String)> = grs
+        .iter()
+        .filter(|l| !is_count(l))
+        .map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("not a grs line: {l:?}")))
+        .collect();
     let mut ids: Vec<u64> = listed.iter().map(|g| g.0).collect();
     let mut want: Vec<u64> = oracle.goroutines.iter().map(|g| g.id).collect();
     ids.sort_unstable();
     want.sort_unstable();
-    assert_eq!(ids, want, "goroutine ids of grs and of runtime.Stack\n{}", grs.join("\n"));
+    assert_eq!(
+        ids,
+        want,
+        "goroutine ids of grs and of runtime.Stack\n{}",
+        grs.join("\n")
+    );
     assert_eq!(grs.last().unwrap(), &format!("[{} goroutines]", want.len()));
-    for g in oracle.goroutines.iter().filter(|g| g.is_parked() && g.id != 1) {
+    for g in oracle
+        .goroutines
+        .iter()
+        .filter(|g| g.is_parked() && g.id != 1)
+    {
         let l = listed.iter().find(|x| x.0 == g.id).unwrap();
         assert_eq!(l.3, g.state, "state of goroutine {}", g.id);
         // delve's user location: the first frame not inside the runtime.
-        let top_user = g.frames.iter().find(|f| !goroscope::snapshot::is_runtime_internal(&f.func)).unwrap();
-        assert_eq!((l.1.clone(), l.2.clone()), (format!("{}:{}", top_user.file, top_user.line), top_user.func.clone()));
+        let top_user = g
+            .frames
+            .iter()
+            .find(|f| !goroscope::snapshot::is_runtime_internal(&f.func))
+            .unwrap();
+        assert_eq!(
+            (l.1.clone(), l.2.clone()),
+            (
+                format!("{}:{}", top_user.file, top_user.line),
+                top_user.func.clone()
+            )
+        );
     }
-    assert!(grs[0].starts_with("* Goroutine 1 - "), "goroutine 1 is selected first: {}", grs[0]);
+    assert!(
+        grs[0].starts_with("* Goroutine 1 - "),
+        "goroutine 1 is selected first: {}",
+        grs[0]
+    );
 
     // Select the receiver and walk its frames.
     let g = oracle_with(&oracle, "main.chanRecvBlocked");
-    assert_eq!(s.ask(&format!("gr {}", g.id)), vec![format!("Switched from 1 to {}", g.id)]);
+    assert_eq!(
+        s.ask(&format!("gr {}", g.id)),
+        vec![format!("Switched from 1 to {}", g.id)]
+    );
     let bt = s.ask("bt");
     let frames = parse_bt(&bt);
-    assert_eq!(frames.last().map(|f| f.0.as_str()), Some("runtime.goexit"), "{bt:?}");
+    assert_eq!(
+        frames.last().map(|f| f.0.as_str()),
+        Some("runtime.goexit"),
+        "{bt:?}"
+    );
     // The runtime's frames are goroscope's in order, and what it hides is the runtime's own.
-    let oracle_frames: Vec<(String, String)> = g.frames.iter().map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line))).collect();
-    let shared: Vec<(String, String)> = frames.iter().filter(|f| oracle_frames.contains(f)).cloned().collect();
+    let oracle_frames: Vec<(String, String)> = g
+        .frames
+        .iter()
+        .map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line)))
+        .collect();
+    let shared: Vec<(String, String)> = frames
+        .iter()
+        .filter(|f| oracle_frames.contains(f))
+        .cloned()
+        .collect();
     assert_eq!(shared, oracle_frames, "bt:\n{}", bt.join("\n"));
     // What the traceback hides: runtime frames, and the wrapper a `go` statement compiles to.
     for f in frames.iter().filter(|f| !oracle_frames.contains(f)) {
         assert!(
-            f.0.starts_with("runtime.") || f.0.rsplit('.').next().is_some_and(|l| l.starts_with("gowrap")),
+            f.0.starts_with("runtime.")
+                || f.0
+                    .rsplit('.')
+                    .next()
+                    .is_some_and(|l| l.starts_with("gowrap")),
             "bt shows {f:?}, which the runtime's traceback neither shows nor hides"
         );
     }
-    let user = frames.iter().position(|f| f.0 == "main.chanRecvBlocked").unwrap();
+    let user = frames
+        .iter()
+        .position(|f| f.0 == "main.chanRecvBlocked")
+        .unwrap();
     assert!(user > 0, "runtime frames above the user frame: {frames:?}");
 
     // frame N prints that frame and its source with `=>` on its line.
     let out = s.ask(&format!("frame {user}"));
     let (file, line) = frames[user].1.rsplit_once(':').unwrap();
-    assert!(out[1].starts_with(&format!("Frame {user}: {} (PC: ", frames[user].1)), "{out:?}");
+    assert!(
+        out[1].starts_with(&format!("Frame {user}: {} (PC: ", frames[user].1)),
+        "{out:?}"
+    );
     let text = std::fs::read_to_string(file).unwrap();
-    let src = text.lines().nth(line.parse::<usize>().unwrap() - 1).unwrap();
+    let src = text
+        .lines()
+        .nth(line.parse::<usize>().unwrap() - 1)
+        .unwrap();
     assert!(out.contains(&format!("=>{line:>4}:\t{src}")), "{out:?}");
-    assert!(out[0].starts_with(&format!("> {}() ", frames[0].0)), "{out:?}");
+    assert!(
+        out[0].starts_with(&format!("> {}() ", frames[0].0)),
+        "{out:?}"
+    );
     let up = s.ask("up");
-    assert!(up[1].starts_with(&format!("Frame {}: {}", user + 1, frames[user + 1].1)), "{up:?}");
+    assert!(
+        up[1].starts_with(&format!("Frame {}: {}", user + 1, frames[user + 1].1)),
+        "{up:?}"
+    );
     let down = s.ask("down 2");
-    assert!(down[1].starts_with(&format!("Frame {}: {}", user - 1, frames[user - 1].1)), "{down:?}");
+    assert!(
+        down[1].starts_with(&format!("Frame {}: {}", user - 1, frames[user - 1].1)),
+        "{down:?}"
+    );
 
     // `goroutine` describes the selection; a one-shot `gr 1 bt` keeps it.
     let info = s.ask("goroutine");
@@ -195,7 +303,11 @@ fn batch_lists_selects_and_walks_frames_as_the_runtime_sees_them() {
     assert!(info.iter().any(|l| l.starts_with(&go)), "{info:?}");
     let one = s.ask("gr 1 bt 1");
     assert!(one.len() == 5 && one[4] == "(truncated)", "{one:?}");
-    assert!(s.ask("grs -with state chan receive").iter().any(|l| l.starts_with(&format!("* Goroutine {} ", g.id))));
+    assert!(
+        s.ask("grs -with state chan receive")
+            .iter()
+            .any(|l| l.starts_with(&format!("* Goroutine {} ", g.id)))
+    );
 
     assert!(s.quit().success());
     support::assert_running(fx.pid);
@@ -214,11 +326,26 @@ fn refresh_sees_what_changed_and_diff_says_so() {
     s.ask("refresh");
     let after = s.ask("grs -with userloc spawnedPark");
     let (id, loc, func, state) = parse_grs_line(&after[0]).unwrap();
-    let f = new.frames.iter().find(|f| f.func == "main.spawnedPark").unwrap();
-    assert_eq!((id, loc, func, state), (new.id, format!("{}:{}", f.file, f.line), f.func.clone(), new.state.clone()));
+    let f = new
+        .frames
+        .iter()
+        .find(|f| f.func == "main.spawnedPark")
+        .unwrap();
+    assert_eq!(
+        (id, loc, func, state),
+        (
+            new.id,
+            format!("{}:{}", f.file, f.line),
+            f.func.clone(),
+            new.state.clone()
+        )
+    );
     assert_eq!(after.last().unwrap(), "[1 goroutines]");
     let diff = s.ask("diff");
-    assert!(diff.contains(&format!("+1 appeared (0 -> 1) [{}]", new.state)), "{diff:?}");
+    assert!(
+        diff.contains(&format!("+1 appeared (0 -> 1) [{}]", new.state)),
+        "{diff:?}"
+    );
     assert!(s.quit().success());
     support::assert_running(fx.pid);
 }
@@ -238,7 +365,10 @@ fn hold_keeps_the_target_stopped_until_quit_and_delivers_its_signals() {
     s.ask("bt");
     std::thread::sleep(Duration::from_millis(200));
     let states = thread_states(fx.pid);
-    assert!(!states.is_empty() && states.iter().all(|&(_, c)| c == 't'), "held: {states:?}");
+    assert!(
+        !states.is_empty() && states.iter().all(|&(_, c)| c == 't'),
+        "held: {states:?}"
+    );
     let status = s.quit();
     assert!(status.success(), "{status:?}");
     support::assert_running(fx.pid);
@@ -268,17 +398,37 @@ impl Pty {
             let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
             assert!(m >= 0, "{}", err("posix_openpt"));
             let master = OwnedFd::from_raw_fd(m);
-            assert!(libc::grantpt(m) == 0 && libc::unlockpt(m) == 0, "{}", err("grantpt/unlockpt"));
+            assert!(
+                libc::grantpt(m) == 0 && libc::unlockpt(m) == 0,
+                "{}",
+                err("grantpt/unlockpt")
+            );
             let mut name = [0 as libc::c_char; 128];
-            assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0, "{}", err("ptsname_r"));
-            let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+            assert_eq!(
+                libc::ptsname_r(m, name.as_mut_ptr(), name.len()),
+                0,
+                "{}",
+                err("ptsname_r")
+            );
+            let s = libc::open(
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
             assert!(s >= 0, "{}", err("open the terminal"));
-            let ws = libc::winsize { ws_row: 40, ws_col: 200, ws_xpixel: 0, ws_ypixel: 0 };
+            let ws = libc::winsize {
+                ws_row: 40,
+                ws_col: 200,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             libc::ioctl(s, libc::TIOCSWINSZ, &ws);
             (master, OwnedFd::from_raw_fd(s))
         };
         let mut cmd = Command::new(support::goroscope_bin());
-        cmd.args(args).env("TERM", "xterm").env_remove("NO_COLOR").env("XDG_STATE_HOME", state);
+        cmd.args(args)
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .env("XDG_STATE_HOME", state);
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
@@ -294,7 +444,11 @@ impl Pty {
         }
         let guard = Guard::spawn(&mut cmd, None);
         drop(cmd);
-        Pty { master: Some(master), guard, seen: Vec::new() }
+        Pty {
+            master: Some(master),
+            guard,
+            seen: Vec::new(),
+        }
     }
 
     fn type_(&mut self, s: &str) {
@@ -314,14 +468,24 @@ impl Pty {
                 self.seen.drain(..i + want.len());
                 return text[..i + want.len()].to_string();
             }
-            assert!(Instant::now() < deadline, "no {want:?} on the terminal; got:\n{text}");
-            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            assert!(
+                Instant::now() < deadline,
+                "no {want:?} on the terminal; got:\n{text}"
+            );
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: poll on one descriptor we own.
             if unsafe { libc::poll(&mut p, 1, 100) } > 0 {
                 let mut buf = [0u8; 4096];
                 // SAFETY: reads into a live buffer.
                 let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-                assert!(n > 0, "terminal closed while waiting for {want:?}; got:\n{text}");
+                assert!(
+                    n > 0,
+                    "terminal closed while waiting for {want:?}; got:\n{text}"
+                );
                 self.seen.extend_from_slice(&buf[..n as usize]);
             }
         }
@@ -342,7 +506,10 @@ fn terminal_prompt_ctrl_c_and_exit() {
     t.expect("(goroscope) ");
     t.type_("grs\r");
     let out = t.expect("goroutines]");
-    assert!(out.contains("Goroutine 1 - User: ") && out.contains("\x1b["), "coloured on a terminal: {out:?}");
+    assert!(
+        out.contains("Goroutine 1 - User: ") && out.contains("\x1b["),
+        "coloured on a terminal: {out:?}"
+    );
     t.expect("(goroscope) ");
     // Ctrl-C at the prompt cancels the line and nothing else.
     t.type_("bogus words");
@@ -356,12 +523,18 @@ fn terminal_prompt_ctrl_c_and_exit() {
     t.expect("goroutines");
     t.type_("\x15help\r"); // Ctrl-U clears what completion left
     let help = t.expect("Type help followed by a command");
-    assert!(help.contains("goroutines (alias: grs)") && !help.contains("Command failed"), "{help:?}");
+    assert!(
+        help.contains("goroutines (alias: grs)") && !help.contains("Command failed"),
+        "{help:?}"
+    );
     t.expect("(goroscope) ");
     // An empty line repeats the last command, as in delve.
     t.type_("\r");
     let again = t.expect("Type help followed by a command");
-    assert!(again.contains("goroutines (alias: grs)") && !again.contains("Command failed"), "{again:?}");
+    assert!(
+        again.contains("goroutines (alias: grs)") && !again.contains("Command failed"),
+        "{again:?}"
+    );
     t.type_("exit\r");
     let st = t.guard.wait(TIMEOUT).expect("goroscope exits after exit");
     assert!(st.success(), "{st:?}");
@@ -389,14 +562,25 @@ fn history_is_recalled_in_the_next_session_and_tab_completes_flags_and_keys() {
     t.expect("running");
     t.type_("\r");
     let out = t.expect("(goroscope) ");
-    assert!(out.contains("goroutines]") && !out.contains("Command failed"), "{out:?}");
+    assert!(
+        out.contains("goroutines]") && !out.contains("Command failed"),
+        "{out:?}"
+    );
     t.type_("threads\r");
     t.expect("(goroscope) ");
     t.type_("exit\r");
-    assert!(t.guard.wait(TIMEOUT).expect("goroscope exits after exit").success());
+    assert!(
+        t.guard
+            .wait(TIMEOUT)
+            .expect("goroscope exits after exit")
+            .success()
+    );
     let file = state.0.join("goroscope/history");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!((mode(&state.0.join("goroscope")), mode(&file)), (0o700, 0o600));
+    assert_eq!(
+        (mode(&state.0.join("goroscope")), mode(&file)),
+        (0o700, 0o600)
+    );
     // The next session recalls the last commands with Up, newest first.
     let mut t = Pty::start(&["attach", &pid], &state.0);
     t.expect("(goroscope) ");
@@ -407,11 +591,24 @@ fn history_is_recalled_in_the_next_session_and_tab_completes_flags_and_keys() {
     t.type_("\x1b[A");
     t.expect("goroutines -group curloc -with running");
     t.type_("\x15exit\r");
-    assert!(t.guard.wait(TIMEOUT).expect("goroscope exits after exit").success());
+    assert!(
+        t.guard
+            .wait(TIMEOUT)
+            .expect("goroscope exits after exit")
+            .success()
+    );
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(saved.lines().collect::<Vec<_>>(), ["goroutines -group curloc -with running", "threads", "exit"], "{saved:?}");
+    assert_eq!(
+        saved.lines().collect::<Vec<_>>(),
+        ["goroutines -group curloc -with running", "threads", "exit"],
+        "{saved:?}"
+    );
     // A batch does not write it.
-    let mut b = Session::start_env(fx.pid, &[], &[("XDG_STATE_HOME", state.0.to_str().unwrap())]);
+    let mut b = Session::start_env(
+        fx.pid,
+        &[],
+        &[("XDG_STATE_HOME", state.0.to_str().unwrap())],
+    );
     b.ask("grs");
     assert!(b.quit().success());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), saved);
@@ -431,12 +628,24 @@ fn closed_terminal_releases_a_held_target() {
     // Ctrl-C at the prompt does not release the target.
     t.type_("\x03");
     t.expect("(goroscope held ");
-    assert!(thread_states(fx.pid).iter().all(|&(_, c)| c == 't'), "still held after Ctrl-C");
+    assert!(
+        thread_states(fx.pid).iter().all(|&(_, c)| c == 't'),
+        "still held after Ctrl-C"
+    );
     t.hang_up();
-    let st = t.guard.wait(TIMEOUT).expect("goroscope exits when its terminal is closed");
-    assert!(st.code() == Some(128 + libc::SIGHUP) || st.signal() == Some(libc::SIGHUP), "{st:?}");
+    let st = t
+        .guard
+        .wait(TIMEOUT)
+        .expect("goroscope exits when its terminal is closed");
+    assert!(
+        st.code() == Some(128 + libc::SIGHUP) || st.signal() == Some(libc::SIGHUP),
+        "{st:?}"
+    );
     // Its history is kept on this way out too.
-    assert_eq!(std::fs::read_to_string(state.0.join("goroscope/history")).unwrap(), "bt\n");
+    assert_eq!(
+        std::fs::read_to_string(state.0.join("goroscope/history")).unwrap(),
+        "bt\n"
+    );
     support::assert_running(fx.pid);
     fx.ping().unwrap();
 }
@@ -468,27 +677,49 @@ fn shared_frames(g: &support::Goroutine, bt: &[(String, String)]) -> Vec<usize> 
 fn stack_depth_and_a_goroutine_chosen_inside_frame() {
     let fx = start_fixture("chan");
     let mut s = Session::start(fx.pid, &["-q"]);
-    let ids: Vec<u64> = s.ask("grs").iter().filter(|l| !is_count(l)).filter_map(|l| parse_grs_line(l)).map(|g| g.0).collect();
-    let stacks: Vec<(u64, Vec<(String, String)>)> = ids.iter().map(|id| (*id, parse_bt(&s.ask(&format!("gr {id} bt 1000"))))).collect();
+    let ids: Vec<u64> = s
+        .ask("grs")
+        .iter()
+        .filter(|l| !is_count(l))
+        .filter_map(|l| parse_grs_line(l))
+        .map(|g| g.0)
+        .collect();
+    let stacks: Vec<(u64, Vec<(String, String)>)> = ids
+        .iter()
+        .map(|id| (*id, parse_bt(&s.ask(&format!("gr {id} bt 1000")))))
+        .collect();
     let (deep, deep_frames) = stacks.iter().max_by_key(|g| g.1.len()).unwrap();
     let (shallow, shallow_frames) = stacks.iter().min_by_key(|g| g.1.len()).unwrap();
-    assert!(shallow_frames.len() < deep_frames.len() && !shallow_frames.is_empty(), "{stacks:?}");
+    assert!(
+        shallow_frames.len() < deep_frames.len() && !shallow_frames.is_empty(),
+        "{stacks:?}"
+    );
 
     for depth in [0, 2, deep_frames.len() - 1] {
         let out = s.ask(&format!("gr {deep} bt {depth}"));
         let want: Vec<(String, String)> = deep_frames[..=depth].to_vec();
         assert_eq!(parse_bt(&out), want, "bt {depth}:\n{}", out.join("\n"));
-        assert_eq!(out.last().unwrap() == "(truncated)", depth + 1 < deep_frames.len(), "bt {depth}:\n{}", out.join("\n"));
+        assert_eq!(
+            out.last().unwrap() == "(truncated)",
+            depth + 1 < deep_frames.len(),
+            "bt {depth}:\n{}",
+            out.join("\n")
+        );
     }
 
     // The deep goroutine at a frame the shallow one does not have, then the shallow one chosen.
     let k = shallow_frames.len();
     s.ask(&format!("gr {deep}"));
-    assert!(s.ask(&format!("frame {k}"))[1].starts_with(&format!("Frame {k}: {} ", deep_frames[k].1)));
+    assert!(
+        s.ask(&format!("frame {k}"))[1].starts_with(&format!("Frame {k}: {} ", deep_frames[k].1))
+    );
     s.ask(&format!("frame {k} gr {shallow}"));
     let list = s.ask("list");
     let top = &shallow_frames[0];
-    assert!(list[0].starts_with(&format!("> {}() {} (PC: ", top.0, top.1)), "{list:?}");
+    assert!(
+        list[0].starts_with(&format!("> {}() {} (PC: ", top.0, top.1)),
+        "{list:?}"
+    );
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {shallow}:"));
     assert!(s.quit().success());
     support::assert_running(fx.pid);
@@ -500,31 +731,62 @@ fn stack_depth_and_a_goroutine_chosen_inside_frame() {
 #[test]
 fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
     let mut fx = start_fixture("chan");
-    let (status, stdout, stderr) = batch(&[&fx.pid.to_string()], "grs\ngrs -r\ngrs -s\ngrs -without user\n");
+    let (status, stdout, stderr) = batch(
+        &[&fx.pid.to_string()],
+        "grs\ngrs -r\ngrs -s\ngrs -without user\n",
+    );
     let oracle = support::parse(&fx.stack().unwrap());
     assert!(status.success(), "{stderr}");
-    let listings: Vec<Vec<&str>> = stdout.split_inclusive(" goroutines]\n").map(|l| l.lines().collect()).collect();
+    let listings: Vec<Vec<&str>> = stdout
+        .split_inclusive(" goroutines]\n")
+        .map(|l| l.lines().collect())
+        .collect();
     assert_eq!(listings.len(), 4, "{stdout}");
     let runtime = listings[3].len() - 1;
     assert!(runtime > 0, "{stdout}");
-    let note = format!("({runtime} runtime goroutines hidden, as Go's traceback hides them: `goroutines -without user` lists them)");
+    let note = format!(
+        "({runtime} runtime goroutines hidden, as Go's traceback hides them: `goroutines -without user` lists them)"
+    );
     for l in &listings[..3] {
         assert_eq!(l[l.len() - 2], note, "{stdout}");
-        assert_eq!(l[l.len() - 1], format!("[{} goroutines]", oracle.goroutines.len()), "{stdout}");
+        assert_eq!(
+            l[l.len() - 1],
+            format!("[{} goroutines]", oracle.goroutines.len()),
+            "{stdout}"
+        );
     }
     let total = oracle.goroutines.len() + runtime;
     let banner = stderr.lines().next().unwrap();
     let want = format!("goroscope: {total} goroutines, ");
-    assert!(banner.starts_with(&want), "{banner:?} does not start with {want:?}");
-    let of_them = format!(" ({runtime} of them the runtime's, hidden by `goroutines` as by Go's traceback; `goroutines -without user` lists them)");
-    assert!(banner.ends_with(&of_them), "{banner:?} does not end with {of_them:?}");
+    assert!(
+        banner.starts_with(&want),
+        "{banner:?} does not start with {want:?}"
+    );
+    let of_them = format!(
+        " ({runtime} of them the runtime's, hidden by `goroutines` as by Go's traceback; `goroutines -without user` lists them)"
+    );
+    assert!(
+        banner.ends_with(&of_them),
+        "{banner:?} does not end with {of_them:?}"
+    );
 
     // A runtime goroutine (one the runtime's traceback leaves out) is selected and named so.
     let mut s = Session::start(fx.pid, &["-q"]);
-    let id = listings[3][0].split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    let id = listings[3][0]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
     assert!(oracle.goroutines.iter().all(|g| g.id != id));
     let sel = s.ask(&format!("gr {id}"));
-    assert_eq!(sel.last().unwrap(), &format!("goroutine {id} is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)"), "{sel:?}");
+    assert_eq!(
+        sel.last().unwrap(),
+        &format!(
+            "goroutine {id} is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)"
+        ),
+        "{sel:?}"
+    );
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {id}:"));
     assert!(s.quit().success());
     support::assert_running(fx.pid);
@@ -535,16 +797,36 @@ fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
 #[test]
 fn delve_commands_goroscope_lacks_say_why() {
     let fx = start_fixture("chan");
-    let words = ["break", "continue", "step", "next", "print", "args", "locals", "restart"];
-    let script: String = words.iter().map(|w| format!("{w} main.main\nhelp {w}\n")).collect();
+    let words = [
+        "break", "continue", "step", "next", "print", "args", "locals", "restart",
+    ];
+    let script: String = words
+        .iter()
+        .map(|w| format!("{w} main.main\nhelp {w}\n"))
+        .collect();
     let (status, stdout, stderr) = batch(&["-q", &fx.pid.to_string()], &script);
-    assert!(!status.success(), "every delve command failed, so the batch fails");
+    assert!(
+        !status.success(),
+        "every delve command failed, so the batch fails"
+    );
     let helps: Vec<&str> = stdout.lines().collect();
-    let fails: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("Command failed: ")).collect();
-    assert_eq!((helps.len(), fails.len()), (words.len(), words.len()), "{stdout}\n{stderr}");
+    let fails: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("Command failed: "))
+        .collect();
+    assert_eq!(
+        (helps.len(), fails.len()),
+        (words.len(), words.len()),
+        "{stdout}\n{stderr}"
+    );
     for ((w, help), fail) in words.iter().zip(&helps).zip(&fails) {
         assert_eq!(help, fail);
-        assert!(help.starts_with(&format!("\"{w}\" is a delve command goroscope does not have: ")), "{help}");
+        assert!(
+            help.starts_with(&format!(
+                "\"{w}\" is a delve command goroscope does not have: "
+            )),
+            "{help}"
+        );
         let instead = match *w {
             "print" | "args" | "locals" => "not yet available",
             "break" => "--hold",
@@ -552,7 +834,14 @@ fn delve_commands_goroscope_lacks_say_why() {
         };
         assert!(help.contains(instead), "{help}");
     }
-    assert!(stderr.contains(&format!("{} of {} commands failed", words.len(), 2 * words.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} of {} commands failed",
+            words.len(),
+            2 * words.len()
+        )),
+        "{stderr}"
+    );
     support::assert_running(fx.pid);
 }
 
@@ -565,7 +854,15 @@ fn with_and_without_match_location_text() {
     let mut s = Session::start(fx.pid, &["-q"]);
     let oracle = support::parse(&fx.stack().unwrap());
     let ids = |lines: &[String]| -> Vec<u64> {
-        let mut v: Vec<u64> = lines.iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("not a grs line: {l:?}")).0).collect();
+        let mut v: Vec<u64> = lines
+            .iter()
+            .filter(|l| !is_count(l))
+            .map(|l| {
+                parse_grs_line(l)
+                    .unwrap_or_else(|| panic!("not a grs line: {l:?}"))
+                    .0
+            })
+            .collect();
         v.sort_unstable();
         v
     };
@@ -574,7 +871,12 @@ fn with_and_without_match_location_text() {
         let mut v: Vec<u64> = oracle
             .goroutines
             .iter()
-            .filter(|g| g.frames.iter().find(|f| !goroscope::snapshot::is_runtime_internal(&f.func)).is_some_and(|f| p(&f.func)))
+            .filter(|g| {
+                g.frames
+                    .iter()
+                    .find(|f| !goroscope::snapshot::is_runtime_internal(&f.func))
+                    .is_some_and(|f| p(&f.func))
+            })
             .map(|g| g.id)
             .collect();
         v.sort_unstable();
@@ -583,18 +885,43 @@ fn with_and_without_match_location_text() {
     let all = ids(&s.ask("grs"));
 
     let method = user_frame_is(&|f| f == "main.(*shapesWorker).waitPtr");
-    assert!(!method.is_empty(), "the shapes scenario parks goroutines in waitPtr");
-    assert_eq!(ids(&s.ask("grs -with userloc main.(*shapesWorker).waitPtr")), method);
+    assert!(
+        !method.is_empty(),
+        "the shapes scenario parks goroutines in waitPtr"
+    );
+    assert_eq!(
+        ids(&s.ask("grs -with userloc main.(*shapesWorker).waitPtr")),
+        method
+    );
 
     let generic = user_frame_is(&|f| f.starts_with("main.shapesGeneric["));
-    assert!(!generic.is_empty(), "the shapes scenario parks goroutines in shapesGeneric");
-    assert_eq!(ids(&s.ask("grs -with userloc in main.shapesGeneric[")), generic);
-    assert_eq!(ids(&s.ask(r"grs -with userloc re:in main\.shapesGeneric\[")), generic);
+    assert!(
+        !generic.is_empty(),
+        "the shapes scenario parks goroutines in shapesGeneric"
+    );
+    assert_eq!(
+        ids(&s.ask("grs -with userloc in main.shapesGeneric[")),
+        generic
+    );
+    assert_eq!(
+        ids(&s.ask(r"grs -with userloc re:in main\.shapesGeneric\[")),
+        generic
+    );
     let without = ids(&s.ask("grs -without userloc main.shapesGeneric["));
-    assert_eq!(without.len() + generic.len(), all.len(), "{without:?} {generic:?} {all:?}");
+    assert_eq!(
+        without.len() + generic.len(),
+        all.len(),
+        "{without:?} {generic:?} {all:?}"
+    );
     assert!(without.iter().all(|i| !generic.contains(i)));
-    assert!(s.ask("grs -with userloc re:main.(").is_empty(), "a bad regular expression fails the command");
-    assert!(s.quit().success() == false, "the failed command fails the batch");
+    assert!(
+        s.ask("grs -with userloc re:main.(").is_empty(),
+        "a bad regular expression fails the command"
+    );
+    assert!(
+        s.quit().success() == false,
+        "the failed command fails the batch"
+    );
 }
 
 /// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the
@@ -606,18 +933,44 @@ fn stack_full_shows_the_runtimes_arguments() {
     let mut s = Session::start(fx.pid, &["-q"]);
     let oracle = support::parse(&fx.stack().unwrap());
     let mut checked = 0;
-    for g in oracle.goroutines.iter().filter(|g| g.is_parked() && g.id != oracle.goroutines[0].id && g.elided.is_empty()) {
+    for g in oracle
+        .goroutines
+        .iter()
+        .filter(|g| g.is_parked() && g.id != oracle.goroutines[0].id && g.elided.is_empty())
+    {
         let out = s.ask(&format!("gr {} bt 1000 -full", g.id));
-        let frames = parse_bt(&out.iter().filter(|l| !l.trim_start().starts_with("args: ")).cloned().collect::<Vec<_>>());
-        let args: Vec<&str> = out.iter().filter_map(|l| l.trim_start().strip_prefix("args: ")).collect();
-        assert_eq!(args.len(), frames.len(), "an args line a frame:\n{}", out.join("\n"));
+        let frames = parse_bt(
+            &out.iter()
+                .filter(|l| !l.trim_start().starts_with("args: "))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let args: Vec<&str> = out
+            .iter()
+            .filter_map(|l| l.trim_start().strip_prefix("args: "))
+            .collect();
+        assert_eq!(
+            args.len(),
+            frames.len(),
+            "an args line a frame:\n{}",
+            out.join("\n")
+        );
         for (f, i) in g.frames.iter().zip(shared_frames(g, &frames)) {
             let want = match f.args.as_str() {
                 "" => "(none)",
                 "..." if f.offset.is_none() => "(inlined)",
                 a => a,
             };
-            assert_eq!(args[i], want, "goroutine {} frame {} ({}):\n{}\n--- runtime\n{}", g.id, i, f.func, out.join("\n"), g.raw);
+            assert_eq!(
+                args[i],
+                want,
+                "goroutine {} frame {} ({}):\n{}\n--- runtime\n{}",
+                g.id,
+                i,
+                f.func,
+                out.join("\n"),
+                g.raw
+            );
             checked += 1;
         }
     }
@@ -636,26 +989,62 @@ fn blocked_lists_the_runtimes_channel_waiters() {
     let out = s.ask("blocked");
     let oracle = support::parse(&fx.stack().unwrap());
     let in_state = |states: &[&str]| -> std::collections::BTreeSet<(u64, String)> {
-        oracle.goroutines.iter().filter(|g| states.contains(&g.state.as_str())).map(|g| (g.id, g.state.clone())).collect()
+        oracle
+            .goroutines
+            .iter()
+            .filter(|g| states.contains(&g.state.as_str()))
+            .map(|g| (g.id, g.state.clone()))
+            .collect()
     };
     let want = in_state(&["chan send", "chan receive", "select"]);
-    let forever: Vec<u64> = in_state(&["chan send (nil chan)", "chan receive (nil chan)", "select (no cases)"]).into_iter().map(|g| g.0).collect();
-    let line = format!("{} goroutines blocked forever (nil channel or empty select): {}", forever.len(), forever.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
-    assert!(forever.len() == 3 && out.contains(&line), "want {line:?}:\n{}", out.join("\n"));
+    let forever: Vec<u64> = in_state(&[
+        "chan send (nil chan)",
+        "chan receive (nil chan)",
+        "select (no cases)",
+    ])
+    .into_iter()
+    .map(|g| g.0)
+    .collect();
+    let line = format!(
+        "{} goroutines blocked forever (nil channel or empty select): {}",
+        forever.len(),
+        forever
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert!(
+        forever.len() == 3 && out.contains(&line),
+        "want {line:?}:\n{}",
+        out.join("\n")
+    );
     let mut got = std::collections::BTreeSet::new();
     let mut under_chan = false;
     for l in &out {
         if !l.starts_with(' ') {
             under_chan = l.starts_with("chan at 0x");
         } else if let Some((n, rest)) = l.trim().split_once(" goroutine") {
-            let (state, ids) = rest.trim_start_matches('s').trim_start().strip_prefix("in ").and_then(|r| r.split_once(": ")).unwrap_or_else(|| panic!("{l:?}"));
+            let (state, ids) = rest
+                .trim_start_matches('s')
+                .trim_start()
+                .strip_prefix("in ")
+                .and_then(|r| r.split_once(": "))
+                .unwrap_or_else(|| panic!("{l:?}"));
             let ids: Vec<u64> = ids.split(' ').map(|i| i.parse().unwrap()).collect();
             assert_eq!(ids.len(), n.parse::<usize>().unwrap(), "{l:?}");
-            assert!(under_chan, "{l:?} is not under a channel:\n{}", out.join("\n"));
+            assert!(
+                under_chan,
+                "{l:?} is not under a channel:\n{}",
+                out.join("\n")
+            );
             got.extend(ids.into_iter().map(|i| (i, state.to_string())));
         }
     }
-    assert!(want.len() >= 4, "the chan scenario blocks a sender, a receiver, a select and the signal counter: {want:?}");
+    assert!(
+        want.len() >= 4,
+        "the chan scenario blocks a sender, a receiver, a select and the signal counter: {want:?}"
+    );
     assert_eq!(got, want, "blocked:\n{}", out.join("\n"));
     assert!(s.quit().success());
     support::assert_running(fx.pid);
@@ -669,9 +1058,16 @@ fn snapshot_saves_what_the_runtime_shows() {
     let dir = support::TempDir::new("attach-snapshot");
     let file = dir.0.join("s.gsnap");
     let mut s = Session::start(fx.pid, &["-q"]);
-    assert_eq!(s.ask(&format!("snapshot {}", file.display())), vec![format!("wrote {}", file.display())]);
+    assert_eq!(
+        s.ask(&format!("snapshot {}", file.display())),
+        vec![format!("wrote {}", file.display())]
+    );
     assert!(s.quit().success());
-    let shown = support::run_goroscope(&["show", "-q", "--format", "go", file.to_str().unwrap()], TIMEOUT).unwrap();
+    let shown = support::run_goroscope(
+        &["show", "-q", "--format", "go", file.to_str().unwrap()],
+        TIMEOUT,
+    )
+    .unwrap();
     assert!(shown.status.success(), "{}", shown.stderr);
     support::matches_oracle(&mut fx, &shown.stdout).unwrap_or_else(|e| panic!("{e}"));
 }
@@ -682,9 +1078,21 @@ fn snapshot_saves_what_the_runtime_shows() {
 fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
     let mut fx = start_fixture("chan");
     let dir = support::TempDir::new("attach-saved");
-    let (core, gsnap, text) = (dir.0.join("s.core"), dir.0.join("s.gsnap"), dir.0.join("s.txt"));
-    let (c, g, t) = (core.display().to_string(), gsnap.display().to_string(), text.display().to_string());
-    let made = support::run_goroscope(&["snapshot", &fx.pid.to_string(), "--core", &c, "-o", &g], TIMEOUT).unwrap();
+    let (core, gsnap, text) = (
+        dir.0.join("s.core"),
+        dir.0.join("s.gsnap"),
+        dir.0.join("s.txt"),
+    );
+    let (c, g, t) = (
+        core.display().to_string(),
+        gsnap.display().to_string(),
+        text.display().to_string(),
+    );
+    let made = support::run_goroscope(
+        &["snapshot", &fx.pid.to_string(), "--core", &c, "-o", &g],
+        TIMEOUT,
+    )
+    .unwrap();
     assert!(made.status.success(), "{}", made.stderr);
     let stack = fx.stack().unwrap();
     std::fs::write(&text, &stack).unwrap();
@@ -696,27 +1104,59 @@ fn attach_explores_a_snapshot_file_a_text_dump_and_a_core() {
     let recv = oracle_with(&oracle, "main.chanRecvBlocked").id;
     let script = format!("grs\ngr {recv}\nbt\ngoroutine\nrefresh\n");
     let mut listings = Vec::new();
-    for (args, what) in [(vec![g.as_str()], format!("snapshot {g}")), (vec!["--core", &c, "--exe", &e], format!("core {c}")), (vec![t.as_str()], format!("snapshot {t}"))] {
+    for (args, what) in [
+        (vec![g.as_str()], format!("snapshot {g}")),
+        (vec!["--core", &c, "--exe", &e], format!("core {c}")),
+        (vec![t.as_str()], format!("snapshot {t}")),
+    ] {
         let (status, stdout, stderr) = batch(&args, &script);
         assert!(!status.success(), "refresh fails:\n{stderr}");
         let first = stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with("goroscope: ") && first.contains(&format!(" goroutines in {what}")), "{first:?}");
+        assert!(
+            first.starts_with("goroscope: ") && first.contains(&format!(" goroutines in {what}")),
+            "{first:?}"
+        );
         assert!(stderr.contains(&format!("Command failed: this session explores {what}: there is no process to take a new snapshot of")), "{stderr}");
         let lines: Vec<String> = stdout.lines().map(String::from).collect();
-        let end = lines.iter().position(|l| l.ends_with(" goroutines]")).unwrap_or_else(|| panic!("{stdout}"));
-        let mut ids: Vec<u64> = lines[..end].iter().filter(|l| !is_count(l)).map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("{l:?}")).0).collect();
+        let end = lines
+            .iter()
+            .position(|l| l.ends_with(" goroutines]"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let mut ids: Vec<u64> = lines[..end]
+            .iter()
+            .filter(|l| !is_count(l))
+            .map(|l| parse_grs_line(l).unwrap_or_else(|| panic!("{l:?}")).0)
+            .collect();
         ids.sort_unstable();
         assert_eq!(ids, want, "{what}:\n{stdout}");
-        assert_eq!(lines[end + 1], format!("Switched from 1 to {recv}"), "{what}");
+        assert_eq!(
+            lines[end + 1],
+            format!("Switched from 1 to {recv}"),
+            "{what}"
+        );
         let frames = parse_bt(&lines[end + 2..]);
         let g = oracle.goroutines.iter().find(|g| g.id == recv).unwrap();
-        let oracle_frames: Vec<(String, String)> = g.frames.iter().map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line))).collect();
-        let shared: Vec<(String, String)> = frames.iter().filter(|f| oracle_frames.contains(f)).cloned().collect();
+        let oracle_frames: Vec<(String, String)> = g
+            .frames
+            .iter()
+            .map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line)))
+            .collect();
+        let shared: Vec<(String, String)> = frames
+            .iter()
+            .filter(|f| oracle_frames.contains(f))
+            .cloned()
+            .collect();
         assert_eq!(shared, oracle_frames, "{what}:\n{stdout}");
-        assert!(lines.contains(&format!("Goroutine {recv}:")), "{what}:\n{stdout}");
+        assert!(
+            lines.contains(&format!("Goroutine {recv}:")),
+            "{what}:\n{stdout}"
+        );
         listings.push(lines[..end].to_vec());
     }
-    assert_eq!(listings[0], listings[1], "the snapshot and the core of the same moment");
+    assert_eq!(
+        listings[0], listings[1],
+        "the snapshot and the core of the same moment"
+    );
     support::assert_running(fx.pid);
 }
 
@@ -729,23 +1169,61 @@ fn saved_session_lists_sources_only_under_sources() {
     let dir = support::TempDir::new("attach-sources");
     let gsnap = dir.0.join("s.gsnap");
     let g = gsnap.display().to_string();
-    let made = support::run_goroscope(&["snapshot", "-q", &fx.pid.to_string(), "-o", &g], TIMEOUT).unwrap();
+    let made = support::run_goroscope(&["snapshot", "-q", &fx.pid.to_string(), "-o", &g], TIMEOUT)
+        .unwrap();
     assert!(made.status.success(), "{}", made.stderr);
     let oracle = support::parse(&fx.stack().unwrap());
     let recv = oracle_with(&oracle, "main.chanRecvBlocked");
-    let user = recv.frames.iter().position(|f| f.func == "main.chanRecvBlocked").unwrap();
+    let user = recv
+        .frames
+        .iter()
+        .position(|f| f.func == "main.chanRecvBlocked")
+        .unwrap();
     let f = &recv.frames[user];
     let script = format!("list {}:{}\n", f.file, f.line);
     let (status, stdout, stderr) = batch(&[g.as_str()], &script);
-    let refused = format!("Command failed: no source: {}: a saved session reads source files only under `--sources DIR`", f.file);
-    assert!(!status.success() && stderr.lines().any(|l| l.starts_with(&refused)) && !stdout.contains("=>"), "{stdout}\n{stderr}");
+    let refused = format!(
+        "Command failed: no source: {}: a saved session reads source files only under `--sources DIR`",
+        f.file
+    );
+    assert!(
+        !status.success()
+            && stderr.lines().any(|l| l.starts_with(&refused))
+            && !stdout.contains("=>"),
+        "{stdout}\n{stderr}"
+    );
     let (status, stdout, stderr) = batch(&["--sources", "/", g.as_str()], &script);
     assert!(status.success(), "{stderr}");
-    let src: Vec<String> = std::fs::read_to_string(&f.file).unwrap().lines().map(String::from).collect();
+    let src: Vec<String> = std::fs::read_to_string(&f.file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let want = format!("=>{:>4}:\t{}", f.line, src[f.line as usize - 1]);
-    assert!(stdout.lines().any(|l| l == want), "want {want:?}:\n{stdout}");
-    let live = support::run_goroscope(&["attach", "--batch", "-", "--sources", "/", &fx.pid.to_string()], TIMEOUT).unwrap();
-    assert!(!live.status.success() && live.stderr.starts_with("goroscope: --sources is for a saved session"), "{}", live.stderr);
+    assert!(
+        stdout.lines().any(|l| l == want),
+        "want {want:?}:\n{stdout}"
+    );
+    let live = support::run_goroscope(
+        &[
+            "attach",
+            "--batch",
+            "-",
+            "--sources",
+            "/",
+            &fx.pid.to_string(),
+        ],
+        TIMEOUT,
+    )
+    .unwrap();
+    assert!(
+        !live.status.success()
+            && live
+                .stderr
+                .starts_with("goroscope: --sources is for a saved session"),
+        "{}",
+        live.stderr
+    );
     support::assert_running(fx.pid);
 }
 
@@ -758,18 +1236,42 @@ fn list_a_function_a_file_line_and_a_line() {
     let mut s = Session::start(fx.pid, &["-q"]);
     let oracle = support::parse(&fx.stack().unwrap());
     let g = oracle_with(&oracle, "main.chanRecvBlocked");
-    let file = g.frames.iter().find(|f| f.func == "main.chanRecvBlocked").unwrap().file.clone();
-    let src: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
+    let file = g
+        .frames
+        .iter()
+        .find(|f| f.func == "main.chanRecvBlocked")
+        .unwrap()
+        .file
+        .clone();
+    let src: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let marked = |out: &[String], line: usize| {
         let want = format!("=>{line:>4}:\t{}", src[line - 1]);
-        assert!(out.contains(&want) && out[0] == format!("Showing {file}:{line}"), "want {want:?}:\n{}", out.join("\n"));
+        assert!(
+            out.contains(&want) && out[0] == format!("Showing {file}:{line}"),
+            "want {want:?}:\n{}",
+            out.join("\n")
+        );
     };
-    let start = src.iter().position(|l| l.starts_with("func chanRecvBlocked(")).unwrap() + 1;
+    let start = src
+        .iter()
+        .position(|l| l.starts_with("func chanRecvBlocked("))
+        .unwrap()
+        + 1;
     marked(&s.ask("list main.chanRecvBlocked"), start);
     let tail: Vec<&str> = file.rsplit('/').take(2).collect();
-    marked(&s.ask(&format!("list {}/{}:{}", tail[1], tail[0], start + 1)), start + 1);
+    marked(
+        &s.ask(&format!("list {}/{}:{}", tail[1], tail[0], start + 1)),
+        start + 1,
+    );
     let bt = parse_bt(&s.ask(&format!("gr {} bt 1000", g.id)));
-    let user = bt.iter().position(|f| f.0 == "main.chanRecvBlocked").unwrap();
+    let user = bt
+        .iter()
+        .position(|f| f.0 == "main.chanRecvBlocked")
+        .unwrap();
     s.ask(&format!("gr {}", g.id));
     s.ask(&format!("frame {user}"));
     marked(&s.ask("list 3"), 3);
@@ -787,38 +1289,78 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
     let main = support::parse(&fx.stack().unwrap()).goroutines[0].id;
     let mut s = Session::start(fx.pid, &["-q"]);
     let out = s.ask("threads");
-    let mut tasks: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", fx.pid)).unwrap().flatten().map(|e| e.file_name().to_str().unwrap().parse().unwrap()).collect();
+    let mut tasks: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", fx.pid))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_str().unwrap().parse().unwrap())
+        .collect();
     tasks.sort_unstable();
     let listed: Vec<(i32, Option<u64>)> = out
         .iter()
         .map(|l| {
-            let rest = l.get(2..).and_then(|r| r.strip_prefix("Thread ")).unwrap_or_else(|| panic!("{l:?}"));
-            let goid = l.strip_suffix(')').and_then(|r| r.rsplit_once(" (goroutine ")).map(|(_, g)| g.parse().unwrap());
+            let rest = l
+                .get(2..)
+                .and_then(|r| r.strip_prefix("Thread "))
+                .unwrap_or_else(|| panic!("{l:?}"));
+            let goid = l
+                .strip_suffix(')')
+                .and_then(|r| r.rsplit_once(" (goroutine "))
+                .map(|(_, g)| g.parse().unwrap());
             (rest.split(' ').next().unwrap().parse().unwrap(), goid)
         })
         .collect();
-    assert_eq!(listed.iter().map(|t| t.0).collect::<Vec<_>>(), tasks, "{out:?}");
+    assert_eq!(
+        listed.iter().map(|t| t.0).collect::<Vec<_>>(),
+        tasks,
+        "{out:?}"
+    );
     // read(2) (number 0) of fd 0. The fixture's main goroutine goes back to it after each
     // command, and a read the attach interrupted is restarted after the detach: wait for it.
-    let in_read = |t: &i32| std::fs::read_to_string(format!("/proc/{}/task/{t}/syscall", fx.pid)).is_ok_and(|s| s.starts_with("0 0x0 "));
+    let in_read = |t: &i32| {
+        std::fs::read_to_string(format!("/proc/{}/task/{t}/syscall", fx.pid))
+            .is_ok_and(|s| s.starts_with("0 0x0 "))
+    };
     let mut reader = 0;
     support::poll(Duration::from_secs(5), || {
-        reader = tasks.iter().copied().find(in_read).ok_or("no thread reads stdin")?;
+        reader = tasks
+            .iter()
+            .copied()
+            .find(in_read)
+            .ok_or("no thread reads stdin")?;
         Ok(())
     })
     .unwrap_or_else(|e| panic!("a thread reading stdin: {e}"));
     let (tid, goid) = *listed.iter().find(|t| t.0 == reader).unwrap();
     assert_eq!(goid, Some(main), "thread {tid} reads stdin: {out:?}");
     let switched = s.ask(&format!("thread {tid}"));
-    assert!(switched.len() == 2 && switched[0].ends_with(&format!(" to {tid}")), "{switched:?}");
+    assert!(
+        switched.len() == 2 && switched[0].ends_with(&format!(" to {tid}")),
+        "{switched:?}"
+    );
     assert_eq!(switched[1], format!("thread {tid} runs goroutine {main}"));
-    assert!(out.iter().any(|l| l.starts_with(&format!("* Thread {}", switched[0].split(' ').nth(2).unwrap()))), "the thread selected before is marked: {out:?}");
+    assert!(
+        out.iter().any(|l| l.starts_with(&format!(
+            "* Thread {}",
+            switched[0].split(' ').nth(2).unwrap()
+        ))),
+        "the thread selected before is marked: {out:?}"
+    );
     assert_eq!(s.ask("goroutine")[0], format!("Goroutine {main}:"));
-    assert!(s.ask("threads").iter().any(|l| l.starts_with(&format!("* Thread {tid} "))));
+    assert!(
+        s.ask("threads")
+            .iter()
+            .any(|l| l.starts_with(&format!("* Thread {tid} ")))
+    );
     // A thread running no goroutine (as `threads` says): nothing to show a goroutine's stack of.
     if let Some((idle, _)) = listed.iter().find(|t| t.1.is_none()) {
-        assert_eq!(s.ask(&format!("thread {idle}"))[1], format!("thread {idle} runs no goroutine; `goroutine <id>` selects one"));
-        assert!(s.ask("bt").is_empty() && s.ask("goroutine").is_empty(), "both fail, on stderr");
+        assert_eq!(
+            s.ask(&format!("thread {idle}"))[1],
+            format!("thread {idle} runs no goroutine; `goroutine <id>` selects one")
+        );
+        assert!(
+            s.ask("bt").is_empty() && s.ask("goroutine").is_empty(),
+            "both fail, on stderr"
+        );
         s.ask(&format!("gr {main}"));
     }
     assert!(s.quit().success() == listed.iter().all(|t| t.1.is_some()));
@@ -846,18 +1388,33 @@ fn group_by_go_statement_as_the_runtime_says() {
     let mut listed = Vec::new();
     for l in out.iter().filter(|l| !l.is_empty() && !is_count(l)) {
         if let Some(n) = l.strip_prefix("\tTotal: ") {
-            let t: String = title.take().unwrap_or_else(|| panic!("Total before a title:\n{}", out.join("\n")));
-            assert!(got.insert(t, (n.parse().unwrap(), std::mem::take(&mut listed))).is_none(), "a title twice:\n{}", out.join("\n"));
+            let t: String = title
+                .take()
+                .unwrap_or_else(|| panic!("Total before a title:\n{}", out.join("\n")));
+            assert!(
+                got.insert(t, (n.parse().unwrap(), std::mem::take(&mut listed)))
+                    .is_none(),
+                "a title twice:\n{}",
+                out.join("\n")
+            );
         } else if let Some(g) = l.strip_prefix('\t') {
             listed.push(parse_grs_line(g).unwrap_or_else(|| panic!("{l:?}")).0);
         } else {
             title = Some(l.clone());
         }
     }
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{}", out.join("\n"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{}",
+        out.join("\n")
+    );
     for (t, (n, ids)) in &got {
         let w = &want[t];
-        assert!(*n == w.len() && ids.len() == w.len().min(5) && ids.iter().all(|i| w.contains(i)), "{t}: {n} {ids:?}, runtime {w:?}");
+        assert!(
+            *n == w.len() && ids.len() == w.len().min(5) && ids.iter().all(|i| w.contains(i)),
+            "{t}: {n} {ids:?}, runtime {w:?}"
+        );
     }
     assert!(s.quit().success());
 }
@@ -871,12 +1428,19 @@ fn hold_is_released_on_sigterm_end_of_input_and_panic() {
     let mut fx = start_fixture("chan");
     for how in ["SIGTERM", "end of input", "panic"] {
         let env = [("GOROSCOPE_TEST_PANIC_AT_COMMAND", "test-panic")];
-        let mut s = Session::start_env(fx.pid, &["-q", "--hold"], if how == "panic" { &env } else { &[] });
+        let mut s = Session::start_env(
+            fx.pid,
+            &["-q", "--hold"],
+            if how == "panic" { &env } else { &[] },
+        );
         s.ask("grs");
         wait_frozen(fx.pid);
         std::thread::sleep(Duration::from_millis(100));
         let states = thread_states(fx.pid);
-        assert!(states.iter().all(|&(_, c)| c == 't'), "{how}: held: {states:?}");
+        assert!(
+            states.iter().all(|&(_, c)| c == 't'),
+            "{how}: held: {states:?}"
+        );
         let status = match how {
             "SIGTERM" => {
                 s.guard.signal(libc::SIGTERM);
@@ -884,12 +1448,18 @@ fn hold_is_released_on_sigterm_end_of_input_and_panic() {
             }
             "panic" => {
                 let w = s.stdin.as_mut().expect("stdin open");
-                w.write_all(b"test-panic\n").and_then(|_| w.flush()).expect("write to the session");
-                s.guard.wait(TIMEOUT).expect("goroscope exits after its panic")
+                w.write_all(b"test-panic\n")
+                    .and_then(|_| w.flush())
+                    .expect("write to the session");
+                s.guard
+                    .wait(TIMEOUT)
+                    .expect("goroscope exits after its panic")
             }
             _ => {
                 s.stdin = None;
-                s.guard.wait(TIMEOUT).expect("goroscope exits at the end of its input")
+                s.guard
+                    .wait(TIMEOUT)
+                    .expect("goroscope exits at the end of its input")
             }
         };
         let want = match how {
@@ -914,31 +1484,64 @@ fn list_reads_sources_through_the_targets_root() {
     let (src, stash) = (dir.0.join("src"), dir.0.join("stash"));
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&stash).unwrap();
-    for e in std::fs::read_dir(support::fixture::sources_dir()).unwrap().flatten() {
+    for e in std::fs::read_dir(support::fixture::sources_dir())
+        .unwrap()
+        .flatten()
+    {
         if e.file_name().to_string_lossy().ends_with(".go") {
             std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
         }
     }
     std::fs::write(src.join("go.mod"), support::fixture::go_mod(&tc)).unwrap();
     let mut build = Command::new(&tc.go);
-    build.current_dir(&src).args(["build", "-o"]).arg(dir.0.join("fixture")).arg(".");
+    build
+        .current_dir(&src)
+        .args(["build", "-o"])
+        .arg(dir.0.join("fixture"))
+        .arg(".");
     support::fixture::go_env(&mut build, &tc, Flavor::Default);
     let out = support::run_with_timeout(&mut build, Duration::from_secs(600)).unwrap();
-    assert!(out.status.success(), "go build: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.status.success(),
+        "go build: {}{}",
+        out.stdout,
+        out.stderr
+    );
     for e in std::fs::read_dir(&src).unwrap().flatten() {
         std::fs::rename(e.path(), stash.join(e.file_name())).unwrap();
     }
     let script = r#"mount -t tmpfs tmpfs "$1" && cp "$2"/*.go "$1"/ && exec "$3" "$4""#;
     let (s1, s2) = (src.to_str().unwrap(), stash.to_str().unwrap());
-    let wrapper = ["unshare", "--mount", "--propagation", "private", "--fork", "--kill-child", "sh", "-c", script, "sh", s1, s2];
-    let mut fx = Child::start_wrapped(&wrapper, &dir.0.join("fixture"), "chan").unwrap_or_else(|e| panic!("{e}"));
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--fork",
+        "--kill-child",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        s1,
+        s2,
+    ];
+    let mut fx = Child::start_wrapped(&wrapper, &dir.0.join("fixture"), "chan")
+        .unwrap_or_else(|e| panic!("{e}"));
     let file = src.join("chan.go");
     assert!(!file.exists(), "{} must not be on the host", file.display());
-    assert!(Path::new(&format!("/proc/{}/root{}", fx.pid, file.display())).exists(), "the target sees its sources");
+    assert!(
+        Path::new(&format!("/proc/{}/root{}", fx.pid, file.display())).exists(),
+        "the target sees its sources"
+    );
 
     let oracle = support::parse(&fx.stack().unwrap());
     let g = oracle_with(&oracle, "main.chanRecvBlocked");
-    let f = g.frames.iter().find(|f| f.func == "main.chanRecvBlocked").unwrap();
+    let f = g
+        .frames
+        .iter()
+        .find(|f| f.func == "main.chanRecvBlocked")
+        .unwrap();
     assert_eq!(Path::new(&f.file), file);
     let mut s = Session::start(fx.pid, &["-q"]);
     s.ask(&format!("gr {}", g.id));
@@ -947,7 +1550,11 @@ fn list_reads_sources_through_the_targets_root() {
     let listed = s.ask(&format!("frame {n} list"));
     let text = std::fs::read_to_string(stash.join("chan.go")).unwrap();
     let line = text.lines().nth(f.line as usize - 1).unwrap();
-    assert!(listed.contains(&format!("=>{:>4}:\t{line}", f.line)), "{}", listed.join("\n"));
+    assert!(
+        listed.contains(&format!("=>{:>4}:\t{line}", f.line)),
+        "{}",
+        listed.join("\n")
+    );
     assert!(s.quit().success());
     support::assert_running(fx.pid);
 }

@@ -35,7 +35,13 @@ fn exe(tc: &Toolchain) -> PathBuf {
 /// `goroscope <args>`, which must exit 0; its stdout.
 fn goroscope(args: &[&str]) -> String {
     let out = support::run_goroscope(args, RUN).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "goroscope {args:?}: {}\n{}{}", out.status, out.stderr, out.stdout);
+    assert!(
+        out.status.success(),
+        "goroscope {args:?}: {}\n{}{}",
+        out.status,
+        out.stderr,
+        out.stdout
+    );
     out.stdout
 }
 
@@ -55,7 +61,15 @@ fn tids(pid: u32) -> Vec<i32> {
 fn syscalls(pid: u32) -> BTreeMap<i32, String> {
     tids(pid)
         .into_iter()
-        .filter_map(|t| Some((t, std::fs::read_to_string(format!("/proc/{pid}/task/{t}/syscall")).ok()?.trim().to_string())))
+        .filter_map(|t| {
+            Some((
+                t,
+                std::fs::read_to_string(format!("/proc/{pid}/task/{t}/syscall"))
+                    .ok()?
+                    .trim()
+                    .to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -89,11 +103,25 @@ struct ThreadLine {
 fn parse_threads(text: &str) -> Vec<ThreadLine> {
     text.lines()
         .map(|l| {
-            let rest = l.get(2..).and_then(|r| r.strip_prefix("Thread ")).unwrap_or_else(|| panic!("not a thread line: {l:?}"));
+            let rest = l
+                .get(2..)
+                .and_then(|r| r.strip_prefix("Thread "))
+                .unwrap_or_else(|| panic!("not a thread line: {l:?}"));
             let (tid, rest) = rest.split_once(" at ").unwrap();
-            let pc = rest.split(' ').next().and_then(hex).unwrap_or_else(|| panic!("no pc: {l:?}"));
-            let goid = l.strip_suffix(')').and_then(|r| r.rsplit_once(" (goroutine ")).map(|(_, g)| g.parse().unwrap());
-            ThreadLine { tid: tid.parse().unwrap(), pc, goid }
+            let pc = rest
+                .split(' ')
+                .next()
+                .and_then(hex)
+                .unwrap_or_else(|| panic!("no pc: {l:?}"));
+            let goid = l
+                .strip_suffix(')')
+                .and_then(|r| r.rsplit_once(" (goroutine "))
+                .map(|(_, g)| g.parse().unwrap());
+            ThreadLine {
+                tid: tid.parse().unwrap(),
+                pc,
+                goid,
+            }
         })
         .collect()
 }
@@ -108,13 +136,29 @@ fn parse_grs_stacks(text: &str) -> BTreeMap<u64, Vec<(u64, String, String)>> {
             let id: u64 = rest.split(' ').next().unwrap().parse().unwrap();
             out.insert(id, Vec::new());
             cur = Some(id);
-        } else if let Some((n, f)) = l.trim_start().split_once("  0x").filter(|_| l.starts_with("    ")) {
+        } else if let Some((n, f)) = l
+            .trim_start()
+            .split_once("  0x")
+            .filter(|_| l.starts_with("    "))
+        {
             assert!(n.trim().parse::<usize>().is_ok(), "{l:?}");
             let (pc, func) = f.split_once(" in ").unwrap_or_else(|| panic!("{l:?}"));
-            let at = lines.next().and_then(|a| a.trim().strip_prefix("at ")).unwrap_or_else(|| panic!("no `at` after {l:?}"));
-            out.get_mut(&cur.expect("a goroutine line first")).unwrap().push((u64::from_str_radix(pc, 16).unwrap(), func.to_string(), at.to_string()));
+            let at = lines
+                .next()
+                .and_then(|a| a.trim().strip_prefix("at "))
+                .unwrap_or_else(|| panic!("no `at` after {l:?}"));
+            out.get_mut(&cur.expect("a goroutine line first"))
+                .unwrap()
+                .push((
+                    u64::from_str_radix(pc, 16).unwrap(),
+                    func.to_string(),
+                    at.to_string(),
+                ));
         } else {
-            assert!(l.starts_with('[') && l.ends_with(" goroutines]"), "unexpected line in grs -t: {l:?}");
+            assert!(
+                l.starts_with('[') && l.ends_with(" goroutines]"),
+                "unexpected line in grs -t: {l:?}"
+            );
         }
     }
     out
@@ -125,11 +169,25 @@ fn parse_groups(text: &str) -> BTreeMap<String, (usize, Vec<u64>)> {
     let mut out = BTreeMap::new();
     let mut lines = text.lines().skip(1).filter(|l| !l.is_empty());
     while let Some(h) = lines.next() {
-        let n: usize = h.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("group header {h:?}\n{text}"));
+        let n: usize = h
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("group header {h:?}\n{text}"));
         let (_, ids) = h.rsplit_once("]:").unwrap_or_else(|| panic!("{h:?}"));
-        let ids: Vec<u64> = ids.split_whitespace().take_while(|w| !w.starts_with('(')).map(|w| w.parse().unwrap()).collect();
-        let key = lines.next().and_then(|k| k.strip_prefix("    ")).unwrap_or_else(|| panic!("no key after {h:?}\n{text}"));
-        assert!(out.insert(key.to_string(), (n, ids)).is_none(), "key {key:?} twice\n{text}");
+        let ids: Vec<u64> = ids
+            .split_whitespace()
+            .take_while(|w| !w.starts_with('('))
+            .map(|w| w.parse().unwrap())
+            .collect();
+        let key = lines
+            .next()
+            .and_then(|k| k.strip_prefix("    "))
+            .unwrap_or_else(|| panic!("no key after {h:?}\n{text}"));
+        assert!(
+            out.insert(key.to_string(), (n, ids)).is_none(),
+            "key {key:?} twice\n{text}"
+        );
     }
     out
 }
@@ -141,46 +199,87 @@ fn loc(f: &support::Frame) -> String {
 
 /// The lowest `sp=` and highest `fp=` of a goroutine's frames in a level-2 traceback.
 fn stack_span(g: &support::Goroutine) -> Option<(u64, u64)> {
-    let words = |key: &str| -> Vec<u64> { g.raw.split_whitespace().filter_map(|w| w.strip_prefix(key)).filter_map(hex).collect() };
-    Some((words("sp=").into_iter().min()?, words("fp=").into_iter().max()?))
+    let words = |key: &str| -> Vec<u64> {
+        g.raw
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix(key))
+            .filter_map(hex)
+            .collect()
+    };
+    Some((
+        words("sp=").into_iter().min()?,
+        words("fp=").into_iter().max()?,
+    ))
 }
 
 /// The function of the frame a goroutine started in: the one above `runtime.goexit`.
 fn start_func(g: &support::Goroutine) -> String {
-    let i = g.frames.iter().position(|f| f.func == "runtime.goexit").unwrap_or_else(|| panic!("no goexit frame:\n{}", g.raw));
-    g.frames[i.checked_sub(1).unwrap_or_else(|| panic!("nothing above goexit:\n{}", g.raw))].func.clone()
+    let i = g
+        .frames
+        .iter()
+        .position(|f| f.func == "runtime.goexit")
+        .unwrap_or_else(|| panic!("no goexit frame:\n{}", g.raw));
+    g.frames[i
+        .checked_sub(1)
+        .unwrap_or_else(|| panic!("nothing above goexit:\n{}", g.raw))]
+    .func
+    .clone()
 }
 
 /// One toolchain: the views goroscope prints of one moment against the SIGQUIT traceback.
 fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
     let mut fx = Child::start_env(&exe(tc), "syscall", &[("GOTRACEBACK", "system")])?;
     fx.gc()?;
-    let user: BTreeSet<u64> = support::parse_strict(&fx.stack()?)?.goroutines.iter().map(|g| g.id).collect();
+    let user: BTreeSet<u64> = support::parse_strict(&fx.stack()?)?
+        .goroutines
+        .iter()
+        .map(|g| g.id)
+        .collect();
     let pid = fx.pid.to_string();
     // The collection woke the runtime's own goroutines: wait until they are parked again.
     support::settled_system_dump(fx.pid, &[], &[])?;
     let (tids_before, sys_before) = (tids(fx.pid), quiet_syscalls(fx.pid));
     let threads = goroscope(&["threads", "-q", &pid]);
     let grs = goroscope(&["grs", "-q", "-t", "--system", &pid]);
-    let keys = ["user-frame", "current-frame", "go-statement", "start", "running", "system"];
-    let groups: Vec<String> = keys.iter().map(|k| goroscope(&["dump", "-q", "--system", "--group-by", k, &pid])).collect();
+    let keys = [
+        "user-frame",
+        "current-frame",
+        "go-statement",
+        "start",
+        "running",
+        "system",
+    ];
+    let groups: Vec<String> = keys
+        .iter()
+        .map(|k| goroscope(&["dump", "-q", "--system", "--group-by", k, &pid]))
+        .collect();
     let (tids_after, sys_after) = (tids(fx.pid), quiet_syscalls(fx.pid));
     support::check_running(fx.pid)?;
     let rt = support::traceback::signal_traceback(&fx.sigquit()?)?;
     let mut problems = Vec::new();
     if let Some(g) = rt.goroutines.iter().find(|g| !g.is_parked()) {
-        return Err(format!("the syscall scenario has a goroutine that is not parked:\n{}", g.raw));
+        return Err(format!(
+            "the syscall scenario has a goroutine that is not parked:\n{}",
+            g.raw
+        ));
     }
 
     // threads: every thread; pcs of the kernel; the goroutine of each read(2).
     let ts = parse_threads(&threads);
     let listed: Vec<i32> = ts.iter().map(|t| t.tid).collect();
     if listed != tids_before || tids_before != tids_after {
-        problems.push(format!("threads lists {listed:?}; /proc/{pid}/task had {tids_before:?}, then {tids_after:?}"));
+        problems.push(format!(
+            "threads lists {listed:?}; /proc/{pid}/task had {tids_before:?}, then {tids_after:?}"
+        ));
     }
     let still: BTreeMap<i32, Vec<&str>> = sys_before
         .iter()
-        .filter(|(t, s)| sys_after.get(t) == Some(s) && s.split(' ').next().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|(t, s)| {
+            sys_after.get(t) == Some(s)
+                && s.split(' ')
+                    .next()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
         .map(|(t, s)| (*t, s.split(' ').collect()))
         .collect();
     let mut in_syscall = 0;
@@ -189,23 +288,34 @@ fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
             in_syscall += 1;
             let kernel_pc = words.last().and_then(|w| hex(w));
             if kernel_pc != Some(t.pc) {
-                problems.push(format!("thread {}: pc {:#x}, the kernel says {}", t.tid, t.pc, words.join(" ")));
+                problems.push(format!(
+                    "thread {}: pc {:#x}, the kernel says {}",
+                    t.tid,
+                    t.pc,
+                    words.join(" ")
+                ));
             }
         }
     }
     if in_syscall < 2 {
-        problems.push(format!("only {in_syscall} threads stayed in one system call: {sys_before:?} then {sys_after:?}"));
+        problems.push(format!(
+            "only {in_syscall} threads stayed in one system call: {sys_before:?} then {sys_after:?}"
+        ));
     }
     // A thread in a system call made on a goroutine's stack (a raw `read(2)`) has its user sp
     // just below that goroutine's innermost frame: the runtime prints every frame's sp and fp.
     let mut reads = 0;
     for (tid, words) in &still {
-        let Some(sp) = words.len().checked_sub(2).and_then(|i| hex(words[i])) else { continue };
+        let Some(sp) = words.len().checked_sub(2).and_then(|i| hex(words[i])) else {
+            continue;
+        };
         let hit: Vec<u64> = rt
             .goroutines
             .iter()
             .filter(|g| g.state.starts_with("syscall"))
-            .filter(|g| stack_span(g).is_some_and(|(lo, hi)| lo.saturating_sub(1024) < sp && sp <= hi))
+            .filter(|g| {
+                stack_span(g).is_some_and(|(lo, hi)| lo.saturating_sub(1024) < sp && sp <= hi)
+            })
             .map(|g| g.id)
             .collect();
         match hit[..] {
@@ -217,7 +327,9 @@ fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
                     problems.push(format!("thread {tid} ({}) is on the stack of goroutine {id}, threads says goroutine {said:?}\n{threads}", words.join(" ")));
                 }
             }
-            _ => problems.push(format!("thread {tid}'s sp {sp:#x} is on the stacks of goroutines {hit:?}")),
+            _ => problems.push(format!(
+                "thread {tid}'s sp {sp:#x} is on the stacks of goroutines {hit:?}"
+            )),
         }
     }
     if reads < 2 {
@@ -228,13 +340,26 @@ fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
     let stacks = parse_grs_stacks(&grs);
     let ids: BTreeSet<u64> = rt.goroutines.iter().map(|g| g.id).collect();
     if stacks.keys().copied().collect::<BTreeSet<u64>>() != ids {
-        problems.push(format!("grs -t lists {:?}, the runtime printed {ids:?}", stacks.keys().collect::<Vec<_>>()));
+        problems.push(format!(
+            "grs -t lists {:?}, the runtime printed {ids:?}",
+            stacks.keys().collect::<Vec<_>>()
+        ));
     }
     for g in &rt.goroutines {
-        let want: Vec<(String, String)> = g.frames.iter().map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line))).collect();
-        let got: Vec<(String, String)> = stacks.get(&g.id).map(|s| s.iter().map(|(_, f, at)| (f.clone(), at.clone())).collect()).unwrap_or_default();
+        let want: Vec<(String, String)> = g
+            .frames
+            .iter()
+            .map(|f| (f.func.clone(), format!("{}:{}", f.file, f.line)))
+            .collect();
+        let got: Vec<(String, String)> = stacks
+            .get(&g.id)
+            .map(|s| s.iter().map(|(_, f, at)| (f.clone(), at.clone())).collect())
+            .unwrap_or_default();
         if got != want {
-            problems.push(format!("grs -t of goroutine {}: {got:?}\n--- runtime\n{}", g.id, g.raw));
+            problems.push(format!(
+                "grs -t of goroutine {}: {got:?}\n--- runtime\n{}",
+                g.id, g.raw
+            ));
         }
     }
 
@@ -260,21 +385,41 @@ fn views_of_one_moment(tc: &Toolchain) -> Result<(), String> {
                     .map(|c| format!("{} {}:{}", c.func, c.file, c.line))
                     .unwrap_or_else(|| "(no go statement)".into()),
                 "start" => start_func(g),
-                "running" => (if g.header_extra.contains(" m=nil") { "not running" } else { "running on a thread" }).into(),
-                _ => (if user.contains(&g.id) { "user goroutine" } else { "runtime goroutine" }).into(),
+                "running" => (if g.header_extra.contains(" m=nil") {
+                    "not running"
+                } else {
+                    "running on a thread"
+                })
+                .into(),
+                _ => (if user.contains(&g.id) {
+                    "user goroutine"
+                } else {
+                    "runtime goroutine"
+                })
+                .into(),
             };
             want.entry(k).or_default().insert(g.id);
         }
         let got = parse_groups(text);
         let same = got.len() == want.len()
             && got.iter().all(|(k, (n, listed))| {
-                want.get(k).is_some_and(|w| w.len() == *n && listed.len() == (*n).min(10) && listed.iter().all(|id| w.contains(id)))
+                want.get(k).is_some_and(|w| {
+                    w.len() == *n
+                        && listed.len() == (*n).min(10)
+                        && listed.iter().all(|id| w.contains(id))
+                })
             });
         if !same {
-            problems.push(format!("--group-by {key}: goroscope\n{text}\nthe runtime's goroutines keyed so: {want:#?}"));
+            problems.push(format!(
+                "--group-by {key}: goroscope\n{text}\nthe runtime's goroutines keyed so: {want:#?}"
+            ));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n\n"))
+    }
 }
 
 /// `threads`, `grs -t` and `--group-by` on every toolchain.
@@ -295,7 +440,8 @@ fn threads_grs_and_groups_match_the_runtime() {
 /// that blocked after them.
 #[test]
 fn wait_min_keeps_what_the_runtime_counts_minutes_for() {
-    let mut fx = Child::start(&exe(&toolchains::newest()), "chan").unwrap_or_else(|e| panic!("{e}"));
+    let mut fx =
+        Child::start(&exe(&toolchains::newest()), "chan").unwrap_or_else(|e| panic!("{e}"));
     fx.gc().unwrap();
     fx.gc().unwrap();
     std::thread::sleep(Duration::from_secs(61));
@@ -304,18 +450,37 @@ fn wait_min_keeps_what_the_runtime_counts_minutes_for() {
     let caller = rt.goroutines[0].id;
     let pid = fx.pid.to_string();
     let minutes = |g: &support::Goroutine| -> u64 {
-        g.state.split(", ").find_map(|p| p.strip_suffix(" minutes")).map(|m| m.parse().unwrap()).unwrap_or(0)
+        g.state
+            .split(", ")
+            .find_map(|p| p.strip_suffix(" minutes"))
+            .map(|m| m.parse().unwrap())
+            .unwrap_or(0)
     };
     for m in [1u64, 2] {
-        let want: BTreeMap<u64, String> =
-            rt.goroutines.iter().filter(|g| g.id != caller && minutes(g) >= m).map(|g| (g.id, g.state.clone())).collect();
+        let want: BTreeMap<u64, String> = rt
+            .goroutines
+            .iter()
+            .filter(|g| g.id != caller && minutes(g) >= m)
+            .map(|g| (g.id, g.state.clone()))
+            .collect();
         let text = goroscope(&["dump", "-q", "--wait-min", &m.to_string(), &pid]);
-        let got: BTreeMap<u64, String> =
-            support::parse(&text).goroutines.into_iter().filter(|g| g.id != caller).map(|g| (g.id, g.state)).collect();
+        let got: BTreeMap<u64, String> = support::parse(&text)
+            .goroutines
+            .into_iter()
+            .filter(|g| g.id != caller)
+            .map(|g| (g.id, g.state))
+            .collect();
         assert_eq!(got, want, "--wait-min {m}\n{text}");
         if m == 1 {
-            assert!(want.len() >= 3, "the runtime counts a minute for the chan scenario's goroutines: {want:?}");
-            let spawned = rt.goroutines.iter().find(|g| g.has_frame("main.spawnedPark")).unwrap();
+            assert!(
+                want.len() >= 3,
+                "the runtime counts a minute for the chan scenario's goroutines: {want:?}"
+            );
+            let spawned = rt
+                .goroutines
+                .iter()
+                .find(|g| g.has_frame("main.spawnedPark"))
+                .unwrap();
             assert_eq!(minutes(spawned), 0, "{}", spawned.raw);
         }
     }
@@ -339,7 +504,11 @@ fn deleted_or_replaced_executable() {
             std::fs::rename(&new, &path).unwrap();
         }
         let link = std::fs::read_link(format!("/proc/{}/exe", fx.pid)).unwrap();
-        assert!(link.to_string_lossy().ends_with(" (deleted)"), "{how}: /proc/PID/exe is {}", link.display());
+        assert!(
+            link.to_string_lossy().ends_with(" (deleted)"),
+            "{how}: /proc/PID/exe is {}",
+            link.display()
+        );
         let dump = support::goroscope_dump(fx.pid).unwrap_or_else(|e| panic!("{how}: {e}"));
         support::matches_oracle(&mut fx, &dump).unwrap_or_else(|e| panic!("{how}: {e}"));
     }
@@ -350,18 +519,41 @@ fn deleted_or_replaced_executable() {
 #[test]
 fn target_in_a_user_namespace_goroscope_does_not_own() {
     // SAFETY: geteuid cannot fail.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root: the target runs as root in the host's user namespace");
-    let probe = support::run_with_timeout(Command::new("unshare").args(["--user", "--map-root-user", "true"]), RUN).unwrap();
-    assert!(probe.status.success(), "unshare --user (util-linux) must work here: {}", probe.stderr);
-    let mut fx = Child::start(&exe(&toolchains::newest()), "chan").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root: the target runs as root in the host's user namespace"
+    );
+    let probe = support::run_with_timeout(
+        Command::new("unshare").args(["--user", "--map-root-user", "true"]),
+        RUN,
+    )
+    .unwrap();
+    assert!(
+        probe.status.success(),
+        "unshare --user (util-linux) must work here: {}",
+        probe.stderr
+    );
+    let mut fx =
+        Child::start(&exe(&toolchains::newest()), "chan").unwrap_or_else(|e| panic!("{e}"));
     let pid = fx.pid.to_string();
     let mut cmd = Command::new("unshare");
-    cmd.args(["--user", "--map-root-user", "--"]).arg(support::goroscope_bin()).args(["dump", &pid]);
+    cmd.args(["--user", "--map-root-user", "--"])
+        .arg(support::goroscope_bin())
+        .args(["dump", &pid]);
     let out = support::run_with_timeout(&mut cmd, RUN).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}{}", out.stderr, out.stdout);
     let msg = out.stderr.strip_suffix('\n').unwrap_or(&out.stderr);
-    assert!(msg.starts_with("goroscope: ") && !msg.contains('\n') && out.stdout.is_empty(), "{}", out.stderr);
-    for w in [&format!("not permitted to trace process {pid}"), "another user namespace", "run goroscope in the target's user namespace"] {
+    assert!(
+        msg.starts_with("goroscope: ") && !msg.contains('\n') && out.stdout.is_empty(),
+        "{}",
+        out.stderr
+    );
+    for w in [
+        &format!("not permitted to trace process {pid}"),
+        "another user namespace",
+        "run goroscope in the target's user namespace",
+    ] {
         assert!(msg.contains(w), "{w:?}: {msg}");
     }
     support::check_running(fx.pid).unwrap();

@@ -48,27 +48,60 @@ fn goroscope_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// `want` (case-insensitive), no panic, nothing on stdout. Returns the message.
 #[track_caller]
 fn assert_error(out: &Output, want: &[&str]) -> String {
-    let ctx = || format!("status {}\n--- stderr\n{}--- stdout\n{}", out.status, out.stderr, out.stdout);
-    assert!(!out.status.success(), "goroscope succeeded, want an error\n{}", ctx());
-    assert_eq!(out.status.code(), Some(1), "want exit status 1 (not a signal, not clap's 2)\n{}", ctx());
-    assert!(!out.stderr.contains("panicked"), "goroscope panicked\n{}", ctx());
+    let ctx = || {
+        format!(
+            "status {}\n--- stderr\n{}--- stdout\n{}",
+            out.status, out.stderr, out.stdout
+        )
+    };
+    assert!(
+        !out.status.success(),
+        "goroscope succeeded, want an error\n{}",
+        ctx()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "want exit status 1 (not a signal, not clap's 2)\n{}",
+        ctx()
+    );
+    assert!(
+        !out.stderr.contains("panicked"),
+        "goroscope panicked\n{}",
+        ctx()
+    );
     let msg = out.stderr.strip_suffix('\n').unwrap_or(&out.stderr);
-    assert!(!msg.is_empty() && !msg.contains('\n'), "want exactly one line on stderr\n{}", ctx());
-    assert!(msg.starts_with("goroscope: "), "stderr must start with `goroscope: `\n{}", ctx());
-    assert!(out.stdout.is_empty(), "an error must not print a partial dump\n{}", ctx());
+    assert!(
+        !msg.is_empty() && !msg.contains('\n'),
+        "want exactly one line on stderr\n{}",
+        ctx()
+    );
+    assert!(
+        msg.starts_with("goroscope: "),
+        "stderr must start with `goroscope: `\n{}",
+        ctx()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "an error must not print a partial dump\n{}",
+        ctx()
+    );
     let lower = msg.to_lowercase();
     for w in want {
-        assert!(lower.contains(&w.to_lowercase()), "message lacks {w:?}: {msg}");
+        assert!(
+            lower.contains(&w.to_lowercase()),
+            "message lacks {w:?}: {msg}"
+        );
     }
     println!("{msg}");
     msg.to_string()
 }
 
-
 /// Copies `src` to `dst` with mode 0755.
 fn copy_exe(src: &Path, dst: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    std::fs::copy(src, dst)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
     std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
@@ -82,22 +115,36 @@ fn no_such_pid() {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(32768);
-    let pid = (300..pid_max).rev().find(|p| !Path::new(&format!("/proc/{p}")).exists()).expect("a free pid");
+    let pid = (300..pid_max)
+        .rev()
+        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .expect("a free pid");
     let pid = pid.to_string();
-    for args in [&["dump", &pid][..], &["grs", &pid], &["bt", &pid, "1"], &["inspect", &pid]] {
+    for args in [
+        &["dump", &pid][..],
+        &["grs", &pid],
+        &["bt", &pid, "1"],
+        &["inspect", &pid],
+    ] {
         let msg = assert_error(&goroscope(args), &["no process with pid", &pid]);
         assert!(msg.contains("check the pid"), "{msg}");
     }
     // Nonsense pids are the same error, not a crash.
     assert_error(&goroscope(&["dump", "0"]), &["no process with pid 0"]);
-    assert_error(&goroscope(&["dump", "--", "-1"]), &["no process with pid -1"]);
+    assert_error(
+        &goroscope(&["dump", "--", "-1"]),
+        &["no process with pid -1"],
+    );
 }
 
 #[test]
 fn not_a_go_program() {
     let sleep = support::which("sleep").expect("sleep in PATH");
     let mut cmd = Command::new(&sleep);
-    cmd.arg("1000").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("1000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let g = Guard::spawn(&mut cmd, None);
     let pid = g.pid() as u32;
     // Until the exec is done, /proc/PID/exe is this test binary (a Rust program, also not Go).
@@ -111,7 +158,12 @@ fn not_a_go_program() {
     })
     .unwrap();
     let pid = pid.to_string();
-    for args in [&["dump", &pid][..], &["grs", &pid], &["bt", &pid, "1"], &["inspect", &pid]] {
+    for args in [
+        &["dump", &pid][..],
+        &["grs", &pid],
+        &["bt", &pid, "1"],
+        &["inspect", &pid],
+    ] {
         let msg = assert_error(&goroscope(args), &["not a go program"]);
         assert!(msg.contains(".go.buildinfo"), "say why: {msg}");
     }
@@ -122,8 +174,13 @@ fn not_a_go_program() {
 
 #[test]
 fn permission_denied_for_unprivileged_user() {
-    let Some(()) = support::require(support::root("to run goroscope as uid 65534 (setpriv)")) else { return };
-    let Some(setpriv) = support::require(support::tool("setpriv")) else { return };
+    let Some(()) = support::require(support::root("to run goroscope as uid 65534 (setpriv)"))
+    else {
+        return;
+    };
+    let Some(setpriv) = support::require(support::tool("setpriv")) else {
+        return;
+    };
     let child = start_fixture("chan");
     // The test's goroscope may live under a directory nobody cannot enter: run a world-readable copy.
     let dir = TempDir::new("cli-errors-perm");
@@ -133,17 +190,32 @@ fn permission_denied_for_unprivileged_user() {
     copy_exe(support::goroscope_bin(), &exe);
     let pid = child.pid.to_string();
     let mut cmd = Command::new(setpriv);
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe).args(["dump", &pid]);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["dump", &pid]);
     let out = support::run_with_timeout(&mut cmd, RUN_TIMEOUT).unwrap();
-    let msg = assert_error(&out, &["not permitted to trace process", &pid, "CAP_SYS_PTRACE", "uid 65534"]);
+    let msg = assert_error(
+        &out,
+        &[
+            "not permitted to trace process",
+            &pid,
+            "CAP_SYS_PTRACE",
+            "uid 65534",
+        ],
+    );
     assert!(msg.contains("root"), "say how to get the permission: {msg}");
-    assert!(msg.contains("the target runs as uid 0"), "say whose process it is: {msg}");
+    assert!(
+        msg.contains("the target runs as uid 0"),
+        "say whose process it is: {msg}"
+    );
     support::check_running(child.pid).unwrap();
 }
 
 #[test]
 fn already_traced_by_strace() {
-    let Some(strace) = support::require(support::tool("strace")) else { return };
+    let Some(strace) = support::require(support::tool("strace")) else {
+        return;
+    };
     let mut child = start_fixture("chan");
     let mut cmd = Command::new(strace);
     cmd.args(["-p", &child.pid.to_string(), "-o", "/dev/null"])
@@ -156,15 +228,25 @@ fn already_traced_by_strace() {
         _ => Ok(()),
     })
     .unwrap();
-    assert_eq!(tracer_pid(child.pid), tracer.pid(), "the tracer is our strace");
+    assert_eq!(
+        tracer_pid(child.pid),
+        tracer.pid(),
+        "the tracer is our strace"
+    );
     let pid = child.pid.to_string();
     for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {
-        let msg = assert_error(&goroscope(args), &["already traced by", &tracer.pid().to_string(), "strace"]);
+        let msg = assert_error(
+            &goroscope(args),
+            &["already traced by", &tracer.pid().to_string(), "strace"],
+        );
         assert!(msg.contains("detach that tracer"), "say what to do: {msg}");
     }
     // Once strace is gone, goroscope works again.
     drop(tracer);
-    poll(Duration::from_secs(10), || support::check_running(child.pid)).unwrap();
+    poll(Duration::from_secs(10), || {
+        support::check_running(child.pid)
+    })
+    .unwrap();
     support::goroscope_dump(child.pid).unwrap();
     child.ping().unwrap();
 }
@@ -175,7 +257,12 @@ fn target_exits_during_the_dump() {
     let child = start_fixture("chan");
     let pid = child.pid;
     let out = std::thread::scope(|s| {
-        let run = s.spawn(|| goroscope_env(&["dump", &pid.to_string()], &[("GOROSCOPE_TEST_HOLD_FREEZE_MS", "3000")]));
+        let run = s.spawn(|| {
+            goroscope_env(
+                &["dump", &pid.to_string()],
+                &[("GOROSCOPE_TEST_HOLD_FREEZE_MS", "3000")],
+            )
+        });
         wait_frozen(pid);
         // SAFETY: kill(2) on the fixture we started; `child` reaps it on drop.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
@@ -188,15 +275,18 @@ fn target_exits_during_the_dump() {
     drop(child);
 }
 
-
 #[test]
 fn unsupported_go_version() {
     let dir = TempDir::new("cli-errors-version");
     let (exe, old, new) = support::patched_copy(&fixture_exe(), 17, &dir, "fixture-go117");
-    let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("the patched fixture ({old} → {new}) does not run: {e}"));
+    let mut child = Child::start(&exe, "chan")
+        .unwrap_or_else(|e| panic!("the patched fixture ({old} → {new}) does not run: {e}"));
     let pid = child.pid.to_string();
     for args in [&["dump", &pid][..], &["grs", &pid], &["inspect", &pid]] {
-        let msg = assert_error(&goroscope(args), &["unsupported Go version", &new, "go1.19 to go1."]);
+        let msg = assert_error(
+            &goroscope(args),
+            &["unsupported Go version", &new, "go1.19 to go1."],
+        );
         assert!(!msg.contains(&old), "{msg}");
     }
     support::check_running(child.pid).unwrap();
@@ -221,11 +311,16 @@ fn sigkill_of_goroscope_in_the_frozen_window() {
     assert_eq!(tracer_pid(pid), gs.pid(), "goroscope is the tracer");
     gs.signal(libc::SIGKILL);
     let killed_at = Instant::now();
-    let st = gs.wait(Duration::from_secs(10)).expect("goroscope gone after SIGKILL");
+    let st = gs
+        .wait(Duration::from_secs(10))
+        .expect("goroscope gone after SIGKILL");
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGKILL), "{st}");
     poll(Duration::from_secs(2), || support::check_running(pid)).unwrap();
-    println!("target running again {:?} after the SIGKILL", killed_at.elapsed());
+    println!(
+        "target running again {:?} after the SIGKILL",
+        killed_at.elapsed()
+    );
     assert!(killed_at.elapsed() < Duration::from_secs(2));
     child.ping().unwrap();
 
@@ -239,7 +334,11 @@ fn sigkill_of_goroscope_in_the_frozen_window() {
 fn bt_of_a_goroutine_that_does_not_exist() {
     let mut child = start_fixture("chan");
     let pid = child.pid.to_string();
-    let want = ["no goroutine 987654321", &pid, &format!("`goroscope grs {pid}`")];
+    let want = [
+        "no goroutine 987654321",
+        &pid,
+        &format!("`goroscope grs {pid}`"),
+    ];
     assert_error(&goroscope(&["-q", "bt", &pid, "987654321"]), &want);
     // Without -q too: the pause is reported only once the goroutine is found, so the error
     // is the only line.
@@ -250,22 +349,32 @@ fn bt_of_a_goroutine_that_does_not_exist() {
 
 /// The commands that take a pid, each as it is run on `pid`.
 fn pid_commands(pid: &str) -> Vec<Vec<&str>> {
-    vec![vec!["dump", pid], vec!["grs", pid], vec!["bt", pid, "1"], vec!["inspect", pid], vec!["attach", pid]]
+    vec![
+        vec!["dump", pid],
+        vec!["grs", pid],
+        vec!["bt", pid, "1"],
+        vec!["inspect", pid],
+        vec!["attach", pid],
+    ]
 }
 
 #[test]
 fn a_kernel_thread() {
     // kthreadd: pid 2 wherever the kernel's threads are visible (not in a container's pid namespace).
-    let flags: Option<u64> = std::fs::read_to_string("/proc/2/stat")
-        .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse().ok()));
+    let flags: Option<u64> = std::fs::read_to_string("/proc/2/stat").ok().and_then(|s| {
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse().ok())
+    });
     const PF_KTHREAD: u64 = 0x0020_0000;
     if flags.is_none_or(|f| f & PF_KTHREAD == 0) {
         println!("SKIP: pid 2 is not a kernel thread here (a pid namespace of its own?)");
         return;
     }
     for args in pid_commands("2") {
-        let msg = assert_error(&goroscope(&args), &["process 2 (kthreadd) is a kernel thread", "goroscope ps"]);
+        let msg = assert_error(
+            &goroscope(&args),
+            &["process 2 (kthreadd) is a kernel thread", "goroscope ps"],
+        );
         assert!(!msg.contains("/proc/2/exe"), "{msg}");
     }
 }
@@ -277,14 +386,22 @@ fn a_zombie() {
     let mut cmd = Command::new("true");
     let mut z = Guard::spawn(&mut cmd, None);
     let pid = z.pid() as u32;
-    poll(Duration::from_secs(10), || match support::child::proc_state(pid) {
-        Ok(s) if s.starts_with('Z') => Ok(()),
-        s => Err(format!("state {s:?}")),
-    })
+    poll(
+        Duration::from_secs(10),
+        || match support::child::proc_state(pid) {
+            Ok(s) if s.starts_with('Z') => Ok(()),
+            s => Err(format!("state {s:?}")),
+        },
+    )
     .unwrap();
     let (pid, me) = (pid.to_string(), std::process::id().to_string());
     for args in pid_commands(&pid) {
-        let want = [&format!("process {pid} (true) is a zombie")[..], "has exited", &format!("its parent {me}"), "not reaped"];
+        let want = [
+            &format!("process {pid} (true) is a zombie")[..],
+            "has exited",
+            &format!("its parent {me}"),
+            "not reaped",
+        ];
         assert_error(&goroscope(&args), &want);
     }
     assert!(z.wait(Duration::from_secs(5)).is_some(), "reaped");
@@ -296,11 +413,22 @@ fn goroscope_itself() {
     let exe = support::goroscope_bin().to_str().unwrap();
     for cmd in ["dump", "grs", "inspect", "attach"] {
         let mut sh = Command::new("sh");
-        sh.arg("-c").arg(format!("echo $$ >&2; exec \"$0\" {cmd} $$")).arg(exe);
+        sh.arg("-c")
+            .arg(format!("echo $$ >&2; exec \"$0\" {cmd} $$"))
+            .arg(exe);
         let out = support::run_with_timeout(&mut sh, RUN_TIMEOUT).unwrap();
-        let (pid, rest) = out.stderr.split_once('\n').expect("the shell's pid, then goroscope's line");
-        let out = Output { stderr: rest.to_string(), ..out };
-        assert_error(&out, &[&format!("pid {pid} is goroscope itself"), "goroscope ps"]);
+        let (pid, rest) = out
+            .stderr
+            .split_once('\n')
+            .expect("the shell's pid, then goroscope's line");
+        let out = Output {
+            stderr: rest.to_string(),
+            ..out
+        };
+        assert_error(
+            &out,
+            &[&format!("pid {pid} is goroscope itself"), "goroscope ps"],
+        );
     }
 }
 
@@ -310,13 +438,23 @@ fn a_thread_that_is_not_its_process() {
     let pid = child.pid;
     let tasks = |pid: u32| -> Vec<u32> {
         std::fs::read_dir(format!("/proc/{pid}/task"))
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default()
     };
-    let tid = tasks(pid).into_iter().find(|&t| t != pid).expect("the Go runtime runs more than one thread");
+    let tid = tasks(pid)
+        .into_iter()
+        .find(|&t| t != pid)
+        .expect("the Go runtime runs more than one thread");
     let (pid_s, tid_s) = (pid.to_string(), tid.to_string());
     for args in pid_commands(&tid_s) {
-        let want = [&format!("{tid} is a thread of process {pid} (fixture)")[..], "not a process", &format!("give the process id {pid_s}")];
+        let want = [
+            &format!("{tid} is a thread of process {pid} (fixture)")[..],
+            "not a process",
+            &format!("give the process id {pid_s}"),
+        ];
         assert_error(&goroscope(&args), &want);
     }
     support::check_running(pid).unwrap();
@@ -336,23 +474,66 @@ fn no_pid_lists_the_go_processes() {
         })
     };
     for (args, want) in [
-        (&[][..], &["Usage: goroscope [OPTIONS] <COMMAND>", "goroscope dump ", "goroscope attach "][..]),
-        (&["dump"], &["required arguments were not provided", "<PID>", "goroscope dump "]),
-        (&["grs"], &["required arguments were not provided", "<PID>", "goroscope grs "]),
-        (&["-q", "attach"], &["required arguments were not provided", "<PID|FILE>", "goroscope attach "]),
-        (&["bt"], &["required arguments were not provided", "goroscope bt "]),
+        (
+            &[][..],
+            &[
+                "Usage: goroscope [OPTIONS] <COMMAND>",
+                "goroscope dump ",
+                "goroscope attach ",
+            ][..],
+        ),
+        (
+            &["dump"],
+            &[
+                "required arguments were not provided",
+                "<PID>",
+                "goroscope dump ",
+            ],
+        ),
+        (
+            &["grs"],
+            &[
+                "required arguments were not provided",
+                "<PID>",
+                "goroscope grs ",
+            ],
+        ),
+        (
+            &["-q", "attach"],
+            &[
+                "required arguments were not provided",
+                "<PID|FILE>",
+                "goroscope attach ",
+            ],
+        ),
+        (
+            &["bt"],
+            &["required arguments were not provided", "goroscope bt "],
+        ),
     ] {
         let out = goroscope(args);
-        let ctx = format!("goroscope {args:?}: status {}\n--- stderr\n{}--- stdout\n{}", out.status, out.stderr, out.stdout);
+        let ctx = format!(
+            "goroscope {args:?}: status {}\n--- stderr\n{}--- stdout\n{}",
+            out.status, out.stderr, out.stdout
+        );
         assert_eq!(out.status.code(), Some(2), "a usage error\n{ctx}");
         assert!(out.stdout.is_empty(), "{ctx}");
         assert!(!out.stderr.contains("panicked"), "{ctx}");
         for w in want {
             assert!(out.stderr.contains(w), "lacks {w:?}\n{ctx}");
         }
-        assert!(out.stderr.contains("PID    PPID THREADS  GO"), "ps's table\n{ctx}");
+        assert!(
+            out.stderr.contains("PID    PPID THREADS  GO"),
+            "ps's table\n{ctx}"
+        );
         assert!(row(&out.stderr), "the fixture's row\n{ctx}");
-        assert!(out.stderr.lines().last().is_some_and(|l| l.starts_with("Give one of their pids, e.g. goroscope")), "{ctx}");
+        assert!(
+            out.stderr
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("Give one of their pids, e.g. goroscope")),
+            "{ctx}"
+        );
     }
     // Other usage errors stay clap's alone.
     let out = goroscope(&["dump", "--no-such-option", &pid]);

@@ -55,7 +55,11 @@ fn cases(scenarios: &[&'static str], flavor: Flavor) -> Vec<Case> {
     cases_with(scenarios, flavor, &[])
 }
 
-fn cases_with(scenarios: &[&'static str], flavor: Flavor, args: &'static [&'static str]) -> Vec<Case> {
+fn cases_with(
+    scenarios: &[&'static str],
+    flavor: Flavor,
+    args: &'static [&'static str],
+) -> Vec<Case> {
     let mut out = Vec::new();
     for tc in toolchains::require_toolchains() {
         for &scenario in scenarios {
@@ -222,17 +226,29 @@ fn goroscope_matches_runtime_build_flavors() {
     all.extend(cases(&["cgo"], Flavor::Cgo));
     all.extend(cases(&["cgo"], Flavor::Race));
     let results = run_matrix(&all, conformance_case);
-    report("goroscope dump vs runtime.Stack (build flavors)", &all, &results);
+    report(
+        "goroscope dump vs runtime.Stack (build flavors)",
+        &all,
+        &results,
+    );
 }
 
 /// `--nonblocking` (no stop at all) on every scenario without a running goroutine (those
 /// are shown without a stack when the target is not stopped): every parked goroutine exact.
 #[test]
 fn nonblocking_matches_runtime() {
-    let quiet: Vec<&'static str> = SCENARIOS.iter().copied().filter(|s| !matches!(*s, "busy" | "all")).collect();
+    let quiet: Vec<&'static str> = SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "busy" | "all"))
+        .collect();
     let cases = cases_with(&quiet, Flavor::Default, &["--nonblocking"]);
     let results = run_matrix(&cases, conformance_case);
-    report("goroscope dump --nonblocking vs runtime.Stack", &cases, &results);
+    report(
+        "goroscope dump --nonblocking vs runtime.Stack",
+        &cases,
+        &results,
+    );
 }
 
 /// One `--system` case: the fixture runs with GOTRACEBACK=system; goroscope's `dump --system`,
@@ -267,7 +283,11 @@ fn system_matches_sigquit_traceback() {
     all.extend(cases(&["cgo"], Flavor::Cgo));
     all.extend(cases(&["cgo"], Flavor::Race));
     let results = run_matrix(&all, system_case);
-    report("goroscope dump --system vs the runtime's SIGQUIT traceback (GOTRACEBACK=system)", &all, &results);
+    report(
+        "goroscope dump --system vs the runtime's SIGQUIT traceback (GOTRACEBACK=system)",
+        &all,
+        &results,
+    );
 }
 
 /// Self-check of the fixtures and the harness, independent of goroscope: two consecutive

@@ -31,7 +31,6 @@ use support::compare::compare_crash;
 use support::traceback::signal_traceback_text;
 use support::{Flavor, TempDir};
 
-
 /// What a crashed fixture left: its stderr (the crash traceback) and its core, if any.
 struct Crash {
     stderr: String,
@@ -204,7 +203,9 @@ fn core_pattern() -> String {
 
 #[test]
 fn amd64_kernel_core_matches_crash_traceback() {
-    let Some(()) = support::require(support::require::cores_in_working_directory()) else { return };
+    let Some(()) = support::require(support::require::cores_in_working_directory()) else {
+        return;
+    };
     let mut failures = Vec::new();
     let mut table = Vec::new();
     for tc in support::require_toolchains() {
@@ -246,7 +247,9 @@ fn amd64_kernel_core_matches_crash_traceback() {
 
 #[test]
 fn gcore_core_matches_runtime_stack() {
-    let Some(gcore) = support::require(support::tool("gcore")) else { return };
+    let Some(gcore) = support::require(support::tool("gcore")) else {
+        return;
+    };
     let tc = support::toolchains::newest();
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let mut child = support::Child::start(&exe, SCENARIO).unwrap();
@@ -283,7 +286,9 @@ fn gcore_core_matches_runtime_stack() {
 #[test]
 fn arm64_qemu_core_matches_crash_traceback() {
     // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
-    let Some(_) = support::require(support::tool("qemu-aarch64")) else { return };
+    let Some(_) = support::require(support::tool("qemu-aarch64")) else {
+        return;
+    };
     let mut failures = Vec::new();
     let mut table = Vec::new();
     for tc in support::require_toolchains() {
@@ -348,7 +353,9 @@ fn note_and_phdrs(b: &[u8]) -> ((usize, usize), (usize, usize)) {
 #[test]
 fn damaged_cores_fail_cleanly() {
     // A real core to damage: a gcore of a small fixture (works under any core_pattern).
-    let Some(gcore) = support::require(support::tool("gcore")) else { return };
+    let Some(gcore) = support::require(support::tool("gcore")) else {
+        return;
+    };
     let tc = support::toolchains::newest();
     let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
     let child = support::Child::start(&exe, "sleep").unwrap();
@@ -494,7 +501,10 @@ fn snapshot_core_round_trip() {
         .and_then(|(_, r)| r.split_once(" threads"))
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or_else(|| panic!("no thread count in {:?}", out.stderr));
-    let (lo, hi) = (threads_before.min(threads_after), threads_before.max(threads_after));
+    let (lo, hi) = (
+        threads_before.min(threads_after),
+        threads_before.max(threads_after),
+    );
     assert!(
         (lo..=hi).contains(&captured),
         "the core has {captured} threads, the process had {threads_before} before and {threads_after} after"
@@ -524,7 +534,9 @@ fn snapshot_core_round_trip() {
     let from_core = dump_core(&core, None, &["--level", "1"]).unwrap().stdout;
     support::assert_same_parked(("the core", &from_core), ("the live dump", &live));
     // gdb opens it and sees every thread.
-    let Some(gdb) = support::require(support::tool("gdb")) else { return };
+    let Some(gdb) = support::require(support::tool("gdb")) else {
+        return;
+    };
     {
         let out = support::run_with_timeout(
             Command::new(gdb)
@@ -556,5 +568,7 @@ fn snapshot_core_round_trip() {
 
 /// The threads of a process now (`/proc/PID/task`).
 fn thread_count(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or_else(|e| panic!("/proc/{pid}/task: {e}"))
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("/proc/{pid}/task: {e}"))
 }

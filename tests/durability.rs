@@ -33,22 +33,37 @@ fn fixture() -> PathBuf {
 
 /// `goroscope <args>`, which must exit 0; (stdout, stderr).
 fn ok(args: &[&str]) -> (String, String) {
-    let out = support::run_goroscope(args, RUN_TIMEOUT).unwrap_or_else(|e| panic!("goroscope {args:?}: {e}"));
-    assert!(out.status.success(), "goroscope {args:?}: {}\n{}", out.status, out.stderr);
+    let out = support::run_goroscope(args, RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("goroscope {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "goroscope {args:?}: {}\n{}",
+        out.status,
+        out.stderr
+    );
     (out.stdout, out.stderr)
 }
 
 /// `show --system --format json FILE`: the snapshot model show read, and its stderr.
 fn show(file: &Path) -> (Snapshot, String) {
-    let (json, err) = ok(&["show", "--system", "--format", "json", &file.to_string_lossy()]);
-    let snap = store::read(json.as_bytes()).unwrap_or_else(|e| panic!("show's JSON: {e}")).snapshot;
+    let (json, err) = ok(&[
+        "show",
+        "--system",
+        "--format",
+        "json",
+        &file.to_string_lossy(),
+    ]);
+    let snap = store::read(json.as_bytes())
+        .unwrap_or_else(|e| panic!("show's JSON: {e}"))
+        .snapshot;
     (snap, err)
 }
 
 /// A snapshot of the fixture's "many" scenario: enough goroutines that writing the file takes
 /// a while.
 fn many() -> Child {
-    Child::start_args(&fixture(), "many", &["-n", "20000", "-busy", "0"]).unwrap_or_else(|e| panic!("{e}"))
+    Child::start_args(&fixture(), "many", &["-n", "20000", "-busy", "0"])
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// SIGKILL at a random moment of `goroscope snapshot`, 24 times: the final name is either
@@ -84,10 +99,12 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
             Some(st) => st,
             None => {
                 gs.signal(libc::SIGKILL);
-                gs.wait(RUN_TIMEOUT).expect("goroscope did not die of SIGKILL")
+                gs.wait(RUN_TIMEOUT)
+                    .expect("goroscope did not die of SIGKILL")
             }
         };
-        support::check_running(child.pid).unwrap_or_else(|e| panic!("run {i}, killed at {at:?}: {e}"));
+        support::check_running(child.pid)
+            .unwrap_or_else(|e| panic!("run {i}, killed at {at:?}: {e}"));
         let temp = dir.0.join(format!("{i}.gsnap{TEMP_INFIX}{killed_pid}"));
         let mut left: Vec<String> = std::fs::read_dir(&dir.0)
             .unwrap()
@@ -98,7 +115,11 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
         if out.exists() {
             let (snap, err) = show(&out);
             assert!(!err.contains("cut"), "run {i}, killed at {at:?}: {err}");
-            assert!(snap.goroutines.len() >= 20000, "run {i}: {} goroutines", snap.goroutines.len());
+            assert!(
+                snap.goroutines.len() >= 20000,
+                "run {i}: {} goroutines",
+                snap.goroutines.len()
+            );
             finals += 1;
         }
         if !out.exists() && !temp.exists() {
@@ -109,7 +130,10 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
             std::fs::remove_file(&temp).unwrap();
         }
         left.retain(|f| *f != format!("{i}.gsnap") && Path::new(f) != temp.file_name().unwrap());
-        assert!(left.is_empty(), "run {i} ({status}), killed at {at:?}: unexpected files {left:?}");
+        assert!(
+            left.is_empty(),
+            "run {i} ({status}), killed at {at:?}: unexpected files {left:?}"
+        );
     }
     println!(
         "whole run {:.0} ms; of 24 kills: {finals} left the whole file, {temps} a temporary file, {none} nothing",
@@ -121,8 +145,15 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
 /// goroutine k was fully written once the decompressed stream reaches `ends[k]`.
 fn line_ends(gz: &[u8]) -> (usize, Vec<usize>) {
     let mut json = Vec::new();
-    flate2::read::GzDecoder::new(gz).read_to_end(&mut json).unwrap();
-    let mut ends: Vec<usize> = json.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1).collect();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut json)
+        .unwrap();
+    let mut ends: Vec<usize> = json
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
     // The first line is the head, the last the end line.
     let head = ends.remove(0);
     ends.pop();
@@ -144,7 +175,13 @@ fn a_cut_snapshot_shows_every_goroutine_before_the_cut() {
     let child = Child::start(&fixture(), "all").unwrap_or_else(|e| panic!("{e}"));
     let dir = TempDir::new("durability-cut");
     let full = dir.0.join("full.gsnap");
-    ok(&["snapshot", "-q", &child.pid.to_string(), "-o", &full.to_string_lossy()]);
+    ok(&[
+        "snapshot",
+        "-q",
+        &child.pid.to_string(),
+        "-o",
+        &full.to_string_lossy(),
+    ]);
     let bytes = std::fs::read(&full).unwrap();
     let (whole, err) = show(&full);
     assert_eq!(err, "");
@@ -157,23 +194,61 @@ fn a_cut_snapshot_shows_every_goroutine_before_the_cut() {
         std::fs::write(&cut, &bytes[..len]).unwrap();
         let got = decompressed_len(&bytes[..len]);
         let written = ends.iter().filter(|&&e| e <= got).count();
-        let out = support::run_goroscope(&["show", "--system", "--format", "json", &cut.to_string_lossy()], RUN_TIMEOUT).unwrap();
+        let out = support::run_goroscope(
+            &[
+                "show",
+                "--system",
+                "--format",
+                "json",
+                &cut.to_string_lossy(),
+            ],
+            RUN_TIMEOUT,
+        )
+        .unwrap();
         // Cut inside the head line (its newline excepted): nothing to show, one line of error.
         if got < head - 1 {
             assert_eq!(out.status.code(), Some(1), "{len} bytes: {}", out.stderr);
-            assert!(out.stderr.starts_with("goroscope: ") && out.stderr.lines().count() == 1, "{}", out.stderr);
+            assert!(
+                out.stderr.starts_with("goroscope: ") && out.stderr.lines().count() == 1,
+                "{}",
+                out.stderr
+            );
             continue;
         }
-        assert!(out.status.success(), "{len} of {} bytes: {}\n{}", bytes.len(), out.status, out.stderr);
-        let shown: Vec<Goroutine> = store::read(out.stdout.as_bytes()).unwrap().snapshot.goroutines;
+        assert!(
+            out.status.success(),
+            "{len} of {} bytes: {}\n{}",
+            bytes.len(),
+            out.status,
+            out.stderr
+        );
+        let shown: Vec<Goroutine> = store::read(out.stdout.as_bytes())
+            .unwrap()
+            .snapshot
+            .goroutines;
         assert_eq!(shown.len(), written, "{len} of {} bytes", bytes.len());
-        assert_eq!(shown[..], whole.goroutines[..written], "{len} bytes: not the whole file's first goroutines");
-        let want = format!("goroscope: {}: file cut after {written} of {} goroutines; showing those\n", cut.display(), ends.len());
+        assert_eq!(
+            shown[..],
+            whole.goroutines[..written],
+            "{len} bytes: not the whole file's first goroutines"
+        );
+        let want = format!(
+            "goroscope: {}: file cut after {written} of {} goroutines; showing those\n",
+            cut.display(),
+            ends.len()
+        );
         assert_eq!(out.stderr, want, "{len} bytes");
         seen.insert(written);
     }
-    assert!(seen.len() > 5, "the cuts fell on only {seen:?} goroutine counts");
-    println!("{} goroutines, {} bytes; cuts showed {seen:?} goroutines", ends.len(), bytes.len());
+    assert!(
+        seen.len() > 5,
+        "the cuts fell on only {seen:?} goroutine counts"
+    );
+    println!(
+        "{} goroutines, {} bytes; cuts showed {seen:?} goroutines",
+        ends.len(),
+        bytes.len()
+    );
 }
 
 /// `snapshot --deadline` with a deadline already past when the capture ends: the file holds
@@ -184,16 +259,53 @@ fn a_deadline_writes_what_it_has_and_says_so() {
     let child = Child::start(&fixture(), "all").unwrap_or_else(|e| panic!("{e}"));
     let dir = TempDir::new("durability-deadline");
     let file = dir.0.join("d.gsnap");
-    let (_, err) = ok(&["snapshot", "-q", "--deadline", "1ms", &child.pid.to_string(), "-o", &file.to_string_lossy()]);
+    let (_, err) = ok(&[
+        "snapshot",
+        "-q",
+        "--deadline",
+        "1ms",
+        &child.pid.to_string(),
+        "-o",
+        &file.to_string_lossy(),
+    ]);
     let (snap, shown_err) = show(&file);
-    assert!(snap.goroutines.is_empty(), "{} goroutines written", snap.goroutines.len());
+    assert!(
+        snap.goroutines.is_empty(),
+        "{} goroutines written",
+        snap.goroutines.len()
+    );
     assert_eq!(snap.meta.pid, Some(child.pid as i32));
-    let n: usize = err.split(" of ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let n: usize = err
+        .split(" of ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     assert!(n > 10, "{err}");
-    assert_eq!(err, format!("goroscope: deadline passed: wrote 0 of {n} goroutines to {}, {n} left out\n", file.display()));
-    assert_eq!(shown_err, format!("goroscope: {}: written with a deadline: 0 of {n} goroutines, {n} left out\n", file.display()));
+    assert_eq!(
+        err,
+        format!(
+            "goroscope: deadline passed: wrote 0 of {n} goroutines to {}, {n} left out\n",
+            file.display()
+        )
+    );
+    assert_eq!(
+        shown_err,
+        format!(
+            "goroscope: {}: written with a deadline: 0 of {n} goroutines, {n} left out\n",
+            file.display()
+        )
+    );
     // A generous deadline writes them all.
-    let (_, err) = ok(&["snapshot", "-q", "--deadline", "60s", &child.pid.to_string(), "-o", &file.to_string_lossy()]);
+    let (_, err) = ok(&[
+        "snapshot",
+        "-q",
+        "--deadline",
+        "60s",
+        &child.pid.to_string(),
+        "-o",
+        &file.to_string_lossy(),
+    ]);
     assert_eq!(err, "");
     assert!(show(&file).0.goroutines.len() > 10);
 }
@@ -218,28 +330,59 @@ fn concurrent_goroscopes_take_turns() {
         None,
     );
     support::poll(Duration::from_secs(20), || {
-        if support::tracer_pid(child.pid) > 0 { Ok(()) } else { Err("the snapshot has not frozen the target".into()) }
+        if support::tracer_pid(child.pid) > 0 {
+            Ok(())
+        } else {
+            Err("the snapshot has not frozen the target".into())
+        }
     })
     .unwrap();
     let (dumps, nonblocking) = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| support::run_goroscope(&["dump", &pid], RUN_TIMEOUT).unwrap())).collect();
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| support::run_goroscope(&["dump", &pid], RUN_TIMEOUT).unwrap()))
+            .collect();
         // --nonblocking does not stop the target, so it has no turn to wait for.
         let nb = support::run_goroscope(&["dump", "--nonblocking", &pid], RUN_TIMEOUT).unwrap();
         let dumps: Vec<support::Output> = hs.into_iter().map(|h| h.join().unwrap()).collect();
         (dumps, nb)
     });
-    assert!(nonblocking.status.success(), "--nonblocking: {}", nonblocking.stderr);
-    assert!(!nonblocking.stderr.contains("waiting"), "--nonblocking waited: {}", nonblocking.stderr);
-    let st = holder.wait(RUN_TIMEOUT).expect("the snapshot did not finish");
+    assert!(
+        nonblocking.status.success(),
+        "--nonblocking: {}",
+        nonblocking.stderr
+    );
+    assert!(
+        !nonblocking.stderr.contains("waiting"),
+        "--nonblocking waited: {}",
+        nonblocking.stderr
+    );
+    let st = holder
+        .wait(RUN_TIMEOUT)
+        .expect("the snapshot did not finish");
     let mut err = String::new();
-    holder.child().stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    holder
+        .child()
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(st.success(), "snapshot: {st}\n{err}");
     assert!(show(&file).0.goroutines.len() > 10);
     let waiting = format!("goroscope: waiting for another goroscope on pid {pid}\n");
     for (i, d) in dumps.iter().enumerate() {
         assert!(d.status.success(), "dump {i}: {}\n{}", d.status, d.stderr);
-        assert!(d.stderr.starts_with(&waiting), "dump {i} did not wait: {}", d.stderr);
-        assert_eq!(d.stderr.matches("waiting").count(), 1, "dump {i}: {}", d.stderr);
+        assert!(
+            d.stderr.starts_with(&waiting),
+            "dump {i} did not wait: {}",
+            d.stderr
+        );
+        assert_eq!(
+            d.stderr.matches("waiting").count(),
+            1,
+            "dump {i}: {}",
+            d.stderr
+        );
         support::matches_oracle(&mut child, &d.stdout).unwrap_or_else(|e| panic!("dump {i}: {e}"));
     }
     support::check_running(child.pid).unwrap();
@@ -255,17 +398,29 @@ fn the_wait_for_a_turn_is_bounded() {
     let child = Child::start(&fixture(), "all").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
     let dir = TempDir::new("durability-bound");
-    let hold = (MAX_TURN_WAIT + Duration::from_secs(15)).as_millis().to_string();
+    let hold = (MAX_TURN_WAIT + Duration::from_secs(15))
+        .as_millis()
+        .to_string();
     let mut holder = Guard::spawn(
         Command::new(support::goroscope_bin())
-            .args(["snapshot", "-q", &pid, "-o", &dir.0.join("held.gsnap").to_string_lossy()])
+            .args([
+                "snapshot",
+                "-q",
+                &pid,
+                "-o",
+                &dir.0.join("held.gsnap").to_string_lossy(),
+            ])
             .env(goroscope::target::live::TEST_HOLD_ENV, &hold)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
         None,
     );
     support::poll(Duration::from_secs(20), || {
-        if support::tracer_pid(child.pid) > 0 { Ok(()) } else { Err("the snapshot has not frozen the target".into()) }
+        if support::tracer_pid(child.pid) > 0 {
+            Ok(())
+        } else {
+            Err("the snapshot has not frozen the target".into())
+        }
     })
     .unwrap();
     let t0 = Instant::now();
@@ -274,11 +429,22 @@ fn the_wait_for_a_turn_is_bounded() {
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", out.stderr);
-    assert_eq!(lines[0], format!("goroscope: waiting for another goroscope on pid {pid}"));
-    let by = format!("goroscope: process {pid} is already traced by {} (goroscope", holder.pid());
+    assert_eq!(
+        lines[0],
+        format!("goroscope: waiting for another goroscope on pid {pid}")
+    );
+    let by = format!(
+        "goroscope: process {pid} is already traced by {} (goroscope",
+        holder.pid()
+    );
     assert!(lines[1].starts_with(&by), "{}", out.stderr);
-    assert!(waited >= MAX_TURN_WAIT && waited < MAX_TURN_WAIT + Duration::from_secs(10), "waited {waited:?}");
+    assert!(
+        waited >= MAX_TURN_WAIT && waited < MAX_TURN_WAIT + Duration::from_secs(10),
+        "waited {waited:?}"
+    );
     holder.signal(libc::SIGKILL);
-    holder.wait(RUN_TIMEOUT).expect("the holder did not die of SIGKILL");
+    holder
+        .wait(RUN_TIMEOUT)
+        .expect("the holder did not die of SIGKILL");
     support::poll(Duration::from_secs(5), || support::check_running(child.pid)).unwrap();
 }

@@ -69,7 +69,9 @@ fn build_probe_mode(tc: &Toolchain, arch: &str, ldflags: &str, buildmode: &str) 
     } else {
         fnv(&[PROBE_GO, &tc.version, arch, ldflags, buildmode])
     };
-    let dir = std::env::temp_dir().join("goroscope-strip-probes").join(format!("{}-{arch}-{key:016x}", tc.version));
+    let dir = std::env::temp_dir()
+        .join("goroscope-strip-probes")
+        .join(format!("{}-{arch}-{key:016x}", tc.version));
     let out = dir.join("probe");
     let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if out.is_file() {
@@ -94,13 +96,19 @@ fn build_probe_mode(tc: &Toolchain, arch: &str, ldflags: &str, buildmode: &str) 
         .env("GOPATH", std::env::temp_dir().join("gopath-strip"))
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", tc.go.display()));
-    assert!(res.status.success(), "{} build {arch} {ldflags:?}: {}", tc.name(), String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{} build {arch} {ldflags:?}: {}",
+        tc.name(),
+        String::from_utf8_lossy(&res.stderr)
+    );
     std::fs::rename(&tmp, &out).unwrap();
     out
 }
 
 fn table_layout(bin: &GoBinary) -> Layout {
-    let t = layout_table(bin.version.minor).unwrap_or_else(|| panic!("no layout table for {}", bin.version));
+    let t = layout_table(bin.version.minor)
+        .unwrap_or_else(|| panic!("no layout table for {}", bin.version));
     Layout::from_table(t)
 }
 
@@ -110,7 +118,10 @@ struct FileMem<'a>(&'a GoBinary);
 
 impl MemoryReader for FileMem<'_> {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let err = ReadError { addr, len: buf.len() as u64 };
+        let err = ReadError {
+            addr,
+            len: buf.len() as u64,
+        };
         if let Some(b) = self.0.read_static(addr, buf.len() as u64) {
             buf.copy_from_slice(b);
             return Ok(());
@@ -118,7 +129,9 @@ impl MemoryReader for FileMem<'_> {
         let elf = self.0.elf();
         let end = addr.checked_add(buf.len() as u64).ok_or(err)?;
         let nobits = elf.sections().any(|s| {
-            s.kind() == object::SectionKind::UninitializedData && s.address() <= addr && end <= s.address() + s.size()
+            s.kind() == object::SectionKind::UninitializedData
+                && s.address() <= addr
+                && end <= s.address() + s.size()
         });
         if !nobits {
             return Err(err);
@@ -137,12 +150,18 @@ fn twins(tc: &Toolchain, arch: &str) -> Twins {
     let full = GoBinary::open(&build_probe(tc, arch, "")).unwrap();
     let stripped = GoBinary::open(&build_probe(tc, arch, "-s -w")).unwrap();
     assert!(full.has_symbols() && full.has_dwarf);
-    assert!(!stripped.has_symbols() && !stripped.has_dwarf, "{} {arch}: the -s -w build has symbols", tc.name());
+    assert!(
+        !stripped.has_symbols() && !stripped.has_dwarf,
+        "{} {arch}: the -s -w build has symbols",
+        tc.name()
+    );
     Twins { full, stripped }
 }
 
 fn sym(bin: &GoBinary, name: &str) -> u64 {
-    bin.symbol(name).unwrap_or_else(|| panic!("no {name} in {}", bin.path.display())).addr
+    bin.symbol(name)
+        .unwrap_or_else(|| panic!("no {name} in {}", bin.path.display()))
+        .addr
 }
 
 /// An address as (section name, offset in it).
@@ -163,7 +182,9 @@ fn loc(bin: &GoBinary, addr: u64) -> (String, u64) {
 fn twin_addr(full: &GoBinary, stripped: &GoBinary, name: &str) -> u64 {
     let (sect, off) = loc(full, sym(full, name));
     let elf = stripped.elf();
-    let s = elf.section_by_name(&sect).unwrap_or_else(|| panic!("no {sect} in {}", stripped.path.display()));
+    let s = elf
+        .section_by_name(&sect)
+        .unwrap_or_else(|| panic!("no {sect} in {}", stripped.path.display()));
     s.address() + off
 }
 
@@ -173,12 +194,16 @@ fn check_static(tc: &Toolchain, arch: &str) -> Result<(), String> {
     let what = format!("{} {arch}", tc.name());
     let layout = table_layout(&stripped);
     let want_md = twin_addr(&full, &stripped, "runtime.firstmoduledata");
-    let md = find::moduledata_addr(&stripped, &layout).map_err(|e| format!("{what}: moduledata: {e}"))?;
+    let md = find::moduledata_addr(&stripped, &layout)
+        .map_err(|e| format!("{what}: moduledata: {e}"))?;
     if md != want_md {
-        return Err(format!("{what}: moduledata {md:#x}, symtab says {want_md:#x}"));
+        return Err(format!(
+            "{what}: moduledata {md:#x}, symtab says {want_md:#x}"
+        ));
     }
     // The unstripped twin finds the same (its moduledata is at the same address).
-    let md_full = find::moduledata_addr(&full, &layout).map_err(|e| format!("{what} (unstripped): moduledata: {e}"))?;
+    let md_full = find::moduledata_addr(&full, &layout)
+        .map_err(|e| format!("{what} (unstripped): moduledata: {e}"))?;
     if md_full != sym(&full, "runtime.firstmoduledata") {
         return Err(format!(
             "{what} (unstripped): moduledata {md_full:#x}, symtab says {:#x}",
@@ -186,37 +211,60 @@ fn check_static(tc: &Toolchain, arch: &str) -> Result<(), String> {
         ));
     }
     if tc.minor() >= 26 && stripped.go_module_section != Some(md) {
-        return Err(format!("{what}: go1.26+ without a .go.module section at moduledata"));
+        return Err(format!(
+            "{what}: go1.26+ without a .go.module section at moduledata"
+        ));
     }
 
     // Text base from moduledata read from the file, as the runtime would see it.
-    let text = find::read_static_u64(&stripped, md + layout.off(F::ModText).unwrap()).ok_or("text unreadable")?;
+    let text = find::read_static_u64(&stripped, md + layout.off(F::ModText).unwrap())
+        .ok_or("text unreadable")?;
     let want_text = twin_addr(&full, &stripped, "runtime.text");
     if text != want_text {
-        return Err(format!("{what}: moduledata.text {text:#x}, runtime.text is {want_text:#x}"));
+        return Err(format!(
+            "{what}: moduledata.text {text:#x}, runtime.text is {want_text:#x}"
+        ));
     }
-    if stripped.pclntab.text_start() == 0 && find::allgadd_refs(&stripped, 0) != Err(FindError::TextNotSet) {
-        return Err(format!("{what}: allgadd_refs without a text start did not fail with TextNotSet"));
+    if stripped.pclntab.text_start() == 0
+        && find::allgadd_refs(&stripped, 0) != Err(FindError::TextNotSet)
+    {
+        return Err(format!(
+            "{what}: allgadd_refs without a text start did not fail with TextNotSet"
+        ));
     }
     stripped.pclntab.set_text_start(text);
 
     let refs = find::allgadd_refs(&stripped, 0).map_err(|e| format!("{what}: {e}"))?;
-    eprintln!("{what}: moduledata {md:#x}, text {text:#x}, runtime.allgadd references {} addresses", refs.len());
+    eprintln!(
+        "{what}: moduledata {md:#x}, text {text:#x}, runtime.allgadd references {} addresses",
+        refs.len()
+    );
     let cands = find::allgs_candidates(&refs);
     let allgs = twin_addr(&full, &stripped, "runtime.allgs");
     if cands != [allgs] {
-        return Err(format!("{what}: allgs candidates {cands:x?}, symtab says {allgs:#x}; refs {refs:x?}"));
+        return Err(format!(
+            "{what}: allgs candidates {cands:x?}, symtab says {allgs:#x}; refs {refs:x?}"
+        ));
     }
     for name in ["runtime.allglen", "runtime.allgptr"] {
         let want = twin_addr(&full, &stripped, name);
         if !refs.contains(&want) {
-            return Err(format!("{what}: runtime.allgadd does not reference {name} ({want:#x}); refs {refs:x?}"));
+            return Err(format!(
+                "{what}: runtime.allgadd does not reference {name} ({want:#x}); refs {refs:x?}"
+            ));
         }
     }
     // With the file's (zero) .bss the slice is empty but well formed; nothing can be said
     // about allglen/allgptr.
-    let found = find::allgs_addr(&stripped, &FileMem(&stripped), 0).map_err(|e| format!("{what}: {e}"))?;
-    if found != (AllgsFound { allgs, allglen: None, allgptr: None }) {
+    let found =
+        find::allgs_addr(&stripped, &FileMem(&stripped), 0).map_err(|e| format!("{what}: {e}"))?;
+    if found
+        != (AllgsFound {
+            allgs,
+            allglen: None,
+            allgptr: None,
+        })
+    {
         return Err(format!("{what}: allgs_addr over the file gave {found:x?}"));
     }
     // Bias: the same binary seen at another load address gives the same answer, shifted.
@@ -240,7 +288,12 @@ fn stripped_twins_match_symbols() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -251,8 +304,16 @@ fn moduledata_validation_rejects_wrong_addresses() {
         let layout = table_layout(&stripped);
         let md = twin_addr(&full, &stripped, "runtime.firstmoduledata");
         find::check_moduledata(&stripped, &layout, md).unwrap();
-        for wrong in [md + 8, md - 8, twin_addr(&full, &stripped, "runtime.allgs"), 0] {
-            assert!(find::check_moduledata(&stripped, &layout, wrong).is_err(), "{arch}: {wrong:#x} accepted");
+        for wrong in [
+            md + 8,
+            md - 8,
+            twin_addr(&full, &stripped, "runtime.allgs"),
+            0,
+        ] {
+            assert!(
+                find::check_moduledata(&stripped, &layout, wrong).is_err(),
+                "{arch}: {wrong:#x} accepted"
+            );
         }
     }
 }
@@ -283,7 +344,9 @@ fn start(probe: &Path) -> Running {
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx.recv_timeout(Duration::from_secs(30)).expect("probe did not print READY within 30s");
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("probe did not print READY within 30s");
     assert_eq!(line.trim(), "READY", "probe said {line:?}");
     child
 }
@@ -302,13 +365,29 @@ fn live_stripped_amd64() {
         let live = goroscope::target::live::LiveProcess::open(pid).unwrap();
         let layout = table_layout(&stripped);
         let md = find::moduledata_addr(&stripped, &layout).unwrap(); // not PIE: bias 0
-        assert_eq!(live.read_u64(md).unwrap(), stripped.pclntab_addr, "{what}: live pcHeader");
+        assert_eq!(
+            live.read_u64(md).unwrap(),
+            stripped.pclntab_addr,
+            "{what}: live pcHeader"
+        );
         let text = live.read_u64(md + layout.off(F::ModText).unwrap()).unwrap();
         stripped.pclntab.set_text_start(text);
         let found = find::allgs_addr(&stripped, &live, 0).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(found.allgs, twin_addr(&full, &stripped, "runtime.allgs"), "{what}");
-        assert_eq!(found.allglen, Some(twin_addr(&full, &stripped, "runtime.allglen")), "{what}");
-        assert_eq!(found.allgptr, Some(twin_addr(&full, &stripped, "runtime.allgptr")), "{what}");
+        assert_eq!(
+            found.allgs,
+            twin_addr(&full, &stripped, "runtime.allgs"),
+            "{what}"
+        );
+        assert_eq!(
+            found.allglen,
+            Some(twin_addr(&full, &stripped, "runtime.allglen")),
+            "{what}"
+        );
+        assert_eq!(
+            found.allgptr,
+            Some(twin_addr(&full, &stripped, "runtime.allgptr")),
+            "{what}"
+        );
         let len = live.read_u64(found.allgs + 8).unwrap();
         assert!(len >= 6, "{what}: len(allgs) = {len}");
         eprintln!("{what}: live pid {pid}: {found:x?}, len(allgs) {len}");
@@ -340,21 +419,45 @@ fn live_stripped_pie_amd64() {
         assert!(stripped.is_pie && !stripped.has_symbols(), "{what}");
         let layout = table_layout(&stripped);
         // Static: moduledata from the file (through R_X86_64_RELATIVE addends).
-        let md = find::moduledata_addr(&stripped, &layout).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(md, twin_addr(&full, &stripped, "runtime.firstmoduledata"), "{what}");
+        let md =
+            find::moduledata_addr(&stripped, &layout).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            md,
+            twin_addr(&full, &stripped, "runtime.firstmoduledata"),
+            "{what}"
+        );
 
         let child = start(&stripped.path.clone());
         let pid = child.0.id() as i32;
         let bias = load_bias(pid, &stripped);
         assert_ne!(bias, 0, "{what}: a PIE loaded at its link address");
         let live = goroscope::target::live::LiveProcess::open(pid).unwrap();
-        assert_eq!(live.read_u64(md + bias).unwrap(), stripped.pclntab_addr + bias, "{what}: live pcHeader");
-        let text = live.read_u64(md + bias + layout.off(F::ModText).unwrap()).unwrap();
+        assert_eq!(
+            live.read_u64(md + bias).unwrap(),
+            stripped.pclntab_addr + bias,
+            "{what}: live pcHeader"
+        );
+        let text = live
+            .read_u64(md + bias + layout.off(F::ModText).unwrap())
+            .unwrap();
         stripped.pclntab.set_text_start(text);
-        let found = find::allgs_addr(&stripped, &live, bias).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(found.allgs, twin_addr(&full, &stripped, "runtime.allgs") + bias, "{what}");
-        assert_eq!(found.allglen, Some(twin_addr(&full, &stripped, "runtime.allglen") + bias), "{what}");
-        assert_eq!(found.allgptr, Some(twin_addr(&full, &stripped, "runtime.allgptr") + bias), "{what}");
+        let found =
+            find::allgs_addr(&stripped, &live, bias).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            found.allgs,
+            twin_addr(&full, &stripped, "runtime.allgs") + bias,
+            "{what}"
+        );
+        assert_eq!(
+            found.allglen,
+            Some(twin_addr(&full, &stripped, "runtime.allglen") + bias),
+            "{what}"
+        );
+        assert_eq!(
+            found.allgptr,
+            Some(twin_addr(&full, &stripped, "runtime.allgptr") + bias),
+            "{what}"
+        );
         let len = live.read_u64(found.allgs + 8).unwrap();
         assert!(len >= 6, "{what}: len(allgs) = {len}");
         eprintln!("{what}: bias {bias:#x}: {found:x?}, len(allgs) {len}");

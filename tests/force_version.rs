@@ -13,12 +13,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 use support::{Child, Flavor, Output, TempDir, Toolchain, toolchains};
 
-
-
 /// A copy of the toolchain's fixture (flavor `flavor`) claiming Go 1.`minor`.
 fn patched_fixture(tc: &Toolchain, flavor: Flavor, minor: u32, dir: &TempDir) -> (PathBuf, String) {
     let exe = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{e}"));
-    let (out, _, new) = support::patched_copy(&exe, minor, dir, &format!("fixture-{}-go1.{minor}", flavor.name()));
+    let (out, _, new) = support::patched_copy(
+        &exe,
+        minor,
+        dir,
+        &format!("fixture-{}-go1.{minor}", flavor.name()),
+    );
     (out, new)
 }
 
@@ -46,7 +49,11 @@ fn forced_dump_matches(child: &mut Child, force: &str, extra: &[&str], claimed: 
     let out = goroscope(&args);
     assert!(out.status.success(), "{out:?}");
     let warning = format!("goroscope: warning: {claimed} is not supported; reading it with go1.");
-    assert!(out.stderr.starts_with(&warning) && out.stderr.lines().count() == 1, "{:?}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&warning) && out.stderr.lines().count() == 1,
+        "{:?}",
+        out.stderr
+    );
     support::check_running(child.pid).unwrap();
     child.ping().unwrap();
     support::matches_oracle(child, &out.stdout)
@@ -56,7 +63,9 @@ fn forced_dump_matches(child: &mut Child, force: &str, extra: &[&str], claimed: 
 /// go1.21 claiming go1.18: refused; forced to 1.21 it is exact, with DWARF and without.
 #[test]
 fn go118_refused_and_forced_to_121() {
-    let Some(tc) = toolchains::require_minor(21) else { return };
+    let Some(tc) = toolchains::require_minor(21) else {
+        return;
+    };
     let dir = TempDir::new("force-118");
     let (exe, claimed) = patched_fixture(&tc, Flavor::Default, 18, &dir);
     let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
@@ -66,33 +75,50 @@ fn go118_refused_and_forced_to_121() {
         let out = goroscope(&[cmd, &pid]);
         assert_error(
             &out,
-            &["unsupported Go version", &claimed, "go1.19 to go1.27", "--force-go-version"],
+            &[
+                "unsupported Go version",
+                &claimed,
+                "go1.19 to go1.27",
+                "--force-go-version",
+            ],
         );
     }
     // A forced version must itself be supported.
     let out = goroscope(&["dump", "--force-go-version", "1.18", &pid]);
     assert_error(&out, &["--force-go-version go1.18", "go1.19 to go1.27"]);
     let out = goroscope(&["dump", "--force-go-version", "x", &pid]);
-    assert!(!out.status.success() && out.stderr.contains("not a Go version"), "{out:?}");
+    assert!(
+        !out.status.success() && out.stderr.contains("not a Go version"),
+        "{out:?}"
+    );
 
     forced_dump_matches(&mut child, "1.21", &[], &claimed);
     forced_dump_matches(&mut child, "go1.21", &["--no-dwarf"], &claimed);
 
     let out = goroscope(&["inspect", "--force-go-version", "1.21", &pid]);
     assert!(out.status.success(), "{out:?}");
-    assert!(out.stdout.contains("--force-go-version (go1.18"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("--force-go-version (go1.18"),
+        "{}",
+        out.stdout
+    );
     support::check_running(child.pid).unwrap();
 }
 
 /// go1.27 claiming go1.28 (newer than the newest table): forced to 1.27 it is exact.
 #[test]
 fn go128_forced_to_127() {
-    let Some(tc) = toolchains::require_minor(27) else { return };
+    let Some(tc) = toolchains::require_minor(27) else {
+        return;
+    };
     let dir = TempDir::new("force-128");
     let (exe, claimed) = patched_fixture(&tc, Flavor::Stripped, 28, &dir);
     let mut child = Child::start(&exe, "all").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid.to_string();
-    assert_error(&goroscope(&["dump", &pid]), &["unsupported Go version", &claimed, "--force-go-version"]);
+    assert_error(
+        &goroscope(&["dump", &pid]),
+        &["unsupported Go version", &claimed, "--force-go-version"],
+    );
     forced_dump_matches(&mut child, "1.27", &[], &claimed);
 }
 
@@ -106,9 +132,17 @@ fn force_on_a_supported_version_is_ignored() {
     let pid = child.pid.to_string();
     let out = goroscope(&["dump", "-q", "--force-go-version", "1.19", &pid]);
     assert!(out.status.success(), "{out:?}");
-    assert!(out.stderr.contains("--force-go-version go1.19 ignored") && out.stderr.contains(&tc.name()), "{:?}", out.stderr);
+    assert!(
+        out.stderr.contains("--force-go-version go1.19 ignored") && out.stderr.contains(&tc.name()),
+        "{:?}",
+        out.stderr
+    );
     let plain = support::goroscope_dump(child.pid).unwrap();
     child.ping().unwrap();
-    support::assert_same_parked(("with --force-go-version 1.19", &out.stdout), ("without it", &plain));
-    support::matches_oracle(&mut child, &out.stdout).unwrap_or_else(|e| panic!("--force-go-version 1.19: {e}"));
+    support::assert_same_parked(
+        ("with --force-go-version 1.19", &out.stdout),
+        ("without it", &plain),
+    );
+    support::matches_oracle(&mut child, &out.stdout)
+        .unwrap_or_else(|e| panic!("--force-go-version 1.19: {e}"));
 }

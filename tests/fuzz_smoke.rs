@@ -19,9 +19,9 @@ use goroscope::target::core::write::{Captured, Mapping, encode_regs};
 use object::{Object, ObjectSection};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use std::process::Command;
 use support::{Flavor, TempDir, fixture::fixtures_root, fixture::manifest_dir};
 
 /// Mutated inputs per target (fewer when the time budget runs out first).
@@ -63,7 +63,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -151,12 +155,21 @@ fn check(name: &str, f: &dyn Fn(&[u8]), input: &[u8], what: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join(format!("crash-{:016x}", fnv(input)));
     let _ = std::fs::write(&file, input);
-    let why = if slow { format!("took {:?}", t.elapsed()) } else { "panicked".into() };
-    panic!("fuzz target {name} {why} on {what}; input saved as {}", file.display());
+    let why = if slow {
+        format!("took {:?}", t.elapsed())
+    } else {
+        "panicked".into()
+    };
+    panic!(
+        "fuzz target {name} {why} on {what}; input saved as {}",
+        file.display()
+    );
 }
 
 fn fnv(d: &[u8]) -> u64 {
-    d.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    d.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The smoke run of one target over its seeds.
@@ -182,7 +195,11 @@ fn smoke(name: &str, seeds: Vec<Vec<u8>>) {
         check(name, &*f, &input, &format!("iteration {n}"));
         n += 1;
     }
-    eprintln!("fuzz smoke {name}: {} seeds, {n} mutated inputs in {:.1?}", seeds.len(), start.elapsed());
+    eprintln!(
+        "fuzz smoke {name}: {} seeds, {n} mutated inputs in {:.1?}",
+        seeds.len(),
+        start.elapsed()
+    );
 }
 
 /// The fixture binaries seeds come from: default builds by the newest and oldest toolchains,
@@ -210,24 +227,34 @@ fn tiny_binaries() -> &'static [PathBuf] {
         let dir = fixtures_root().join(&tc.version).join("tiny");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("main.go"), "package main\n\nfunc main() {}\n").unwrap();
-        std::fs::write(dir.join("go.mod"), format!("module tiny\n\ngo 1.{}\n", tc.minor())).unwrap();
-        [("tiny", &[][..]), ("tiny-stripped", &["-ldflags=-s -w"][..])]
-            .into_iter()
-            .map(|(name, flags)| {
-                let bin = dir.join(name);
-                if bin.is_file() {
-                    return bin;
-                }
-                let tmp = format!("{name}.tmp-{}", std::process::id());
-                let mut cmd = Command::new(&tc.go);
-                cmd.current_dir(&dir).arg("build").args(flags).args(["-o", &tmp, "."]);
-                support::fixture::go_env(&mut cmd, &tc, Flavor::Default);
-                let out = support::run_with_timeout(&mut cmd, Duration::from_secs(300)).unwrap();
-                assert!(out.status.success(), "building {name}: {}", out.stderr);
-                std::fs::rename(dir.join(&tmp), &bin).unwrap();
-                bin
-            })
-            .collect()
+        std::fs::write(
+            dir.join("go.mod"),
+            format!("module tiny\n\ngo 1.{}\n", tc.minor()),
+        )
+        .unwrap();
+        [
+            ("tiny", &[][..]),
+            ("tiny-stripped", &["-ldflags=-s -w"][..]),
+        ]
+        .into_iter()
+        .map(|(name, flags)| {
+            let bin = dir.join(name);
+            if bin.is_file() {
+                return bin;
+            }
+            let tmp = format!("{name}.tmp-{}", std::process::id());
+            let mut cmd = Command::new(&tc.go);
+            cmd.current_dir(&dir)
+                .arg("build")
+                .args(flags)
+                .args(["-o", &tmp, "."]);
+            support::fixture::go_env(&mut cmd, &tc, Flavor::Default);
+            let out = support::run_with_timeout(&mut cmd, Duration::from_secs(300)).unwrap();
+            assert!(out.status.success(), "building {name}: {}", out.stderr);
+            std::fs::rename(dir.join(&tmp), &bin).unwrap();
+            bin
+        })
+        .collect()
     })
 }
 
@@ -249,7 +276,10 @@ struct Recorder {
 
 impl Recorder {
     fn keep(&self, addr: u64, bytes: &[u8]) {
-        self.seen.borrow_mut().entry((addr, bytes.len() as u64)).or_insert_with(|| bytes.to_vec());
+        self.seen
+            .borrow_mut()
+            .entry((addr, bytes.len() as u64))
+            .or_insert_with(|| bytes.to_vec());
     }
 
     /// A copy function over the process that keeps what it copied.
@@ -280,14 +310,30 @@ fn walk_seeds() -> Vec<Vec<u8>> {
     use goroscope::runtime::{OpenOptions, Runtime, blocked};
     let exe = &fixtures()[0];
     let child = support::Child::start(exe, "all").unwrap();
-    let rec = Recorder { proc: goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap(), seen: Default::default() };
+    let rec = Recorder {
+        proc: goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap(),
+        seen: Default::default(),
+    };
     for stripped in [true, false] {
         let bin = goroscope::binary::GoBinary::open(exe).unwrap();
-        let rt = Runtime::open(bin, &rec, 0, OpenOptions { stripped, ..Default::default() }).unwrap();
-        let mut copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| rec.copy(reqs, img);
+        let rt = Runtime::open(
+            bin,
+            &rec,
+            0,
+            OpenOptions {
+                stripped,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| {
+            rec.copy(reqs, img)
+        };
         let pre = PreCopy::take(&rt, &mut copy);
         let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(Some(pre));
-        let mut snap = goroscope::collect::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ()).unwrap();
+        let mut snap =
+            goroscope::collect::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
+                .unwrap();
         blocked::analyze(&rt, &image, &mut snap.goroutines, &mut copy);
     }
     let threads: Vec<(i32, u64, u64)> = rec
@@ -296,19 +342,32 @@ fn walk_seeds() -> Vec<Vec<u8>> {
         .unwrap()
         .into_iter()
         .map(|tid| {
-            let sys = std::fs::read_to_string(format!("/proc/{}/task/{tid}/syscall", child.pid)).unwrap_or_default();
-            let w: Vec<u64> = sys.split_whitespace().filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok()).collect();
-            let (sp, pc) = if w.len() >= 3 { (w[w.len() - 2], w[w.len() - 1]) } else { (0, 0) };
+            let sys = std::fs::read_to_string(format!("/proc/{}/task/{tid}/syscall", child.pid))
+                .unwrap_or_default();
+            let w: Vec<u64> = sys
+                .split_whitespace()
+                .filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+                .collect();
+            let (sp, pc) = if w.len() >= 3 {
+                (w[w.len() - 2], w[w.len() - 1])
+            } else {
+                (0, 0)
+            };
             (tid, pc, sp)
         })
         .collect();
     drop(child);
     let seen = rec.seen.into_inner();
     let records: Vec<(u64, &[u8])> = seen.iter().map(|(&(a, _), b)| (a, &b[..])).collect();
-    [0, walk_flag::PRECOPY, walk_flag::NONBLOCKING, walk_flag::STRIPPED | walk_flag::PRECOPY]
-        .into_iter()
-        .map(|flags| fuzzing::walk_input(flags, &threads, &records))
-        .collect()
+    [
+        0,
+        walk_flag::PRECOPY,
+        walk_flag::NONBLOCKING,
+        walk_flag::STRIPPED | walk_flag::PRECOPY,
+    ]
+    .into_iter()
+    .map(|flags| fuzzing::walk_input(flags, &threads, &records))
+    .collect()
 }
 
 fn section(exe: &Path, names: &[&str]) -> Vec<u8> {
@@ -325,11 +384,19 @@ fn sample_snapshot() -> Vec<u8> {
 /// Text dumps: the committed snapshot rendered at both traceback levels, and a SIGQUIT dump.
 fn text_dumps() -> Vec<Vec<u8>> {
     use goroscope::render::traceback::{Options, render};
-    let snap = goroscope::snapshot::store::read(&sample_snapshot()).unwrap().snapshot;
+    let snap = goroscope::snapshot::store::read(&sample_snapshot())
+        .unwrap()
+        .snapshot;
     let mut out = Vec::new();
     for (level, labels) in [(1, false), (2, true)] {
         let mut b = Vec::new();
-        render(&snap.meta, &snap.goroutines, Options { level, labels }, &mut b).unwrap();
+        render(
+            &snap.meta,
+            &snap.goroutines,
+            Options { level, labels },
+            &mut b,
+        )
+        .unwrap();
         out.push(b);
     }
     out.push(
@@ -361,17 +428,43 @@ fn cores() -> Vec<Vec<u8>> {
     }
     let mut out = Vec::new();
     for arch in [Arch::Amd64, Arch::Arm64] {
-        let regs = |pc, sp| encode_regs(arch, &Regs { pc, sp, fp: sp + 0x40, lr: pc + 4, g: stack_at + 0x100 });
+        let regs = |pc, sp| {
+            encode_regs(
+                arch,
+                &Regs {
+                    pc,
+                    sp,
+                    fp: sp + 0x40,
+                    lr: pc + 4,
+                    g: stack_at + 0x100,
+                },
+            )
+        };
         let c = Captured {
             arch,
             pid: 4242,
             ids: (0, 0),
             maps: vec![
-                Mapping { start: 0x400000, end: 0x500000, perms: "r-xp".into(), offset: 0, path: exe.display().to_string() },
-                Mapping { start: stack_at, end: stack_at + stack.len() as u64, perms: "rw-p".into(), offset: 0, path: String::new() },
+                Mapping {
+                    start: 0x400000,
+                    end: 0x500000,
+                    perms: "r-xp".into(),
+                    offset: 0,
+                    path: exe.display().to_string(),
+                },
+                Mapping {
+                    start: stack_at,
+                    end: stack_at + stack.len() as u64,
+                    perms: "rw-p".into(),
+                    offset: 0,
+                    path: String::new(),
+                },
             ],
             bytes: vec![head.clone(), stack.clone()],
-            threads: vec![(4242, regs(0x401000, stack_at + 0x800)), (4243, regs(0x402000, stack_at + 0x1000))],
+            threads: vec![
+                (4242, regs(0x401000, stack_at + 0x800)),
+                (4243, regs(0x402000, stack_at + 0x1000)),
+            ],
             auxv: auxv.clone(),
             comm: "fixture".into(),
             cmdline: "fixture sleep".into(),
@@ -386,19 +479,33 @@ fn cores() -> Vec<Vec<u8>> {
 
 #[test]
 fn pclntab() {
-    let seeds = fixtures().iter().chain(tiny_binaries()).map(|f| section(f, &[".gopclntab", ".data.rel.ro.gopclntab"])).collect();
+    let seeds = fixtures()
+        .iter()
+        .chain(tiny_binaries())
+        .map(|f| section(f, &[".gopclntab", ".data.rel.ro.gopclntab"]))
+        .collect();
     smoke("pclntab", seeds);
 }
 
 #[test]
 fn buildinfo() {
-    let seeds = fixtures().iter().chain(tiny_binaries()).map(|f| section(f, &[".go.buildinfo"])).collect();
+    let seeds = fixtures()
+        .iter()
+        .chain(tiny_binaries())
+        .map(|f| section(f, &[".go.buildinfo"]))
+        .collect();
     smoke("buildinfo", seeds);
 }
 
 #[test]
 fn go_binary() {
-    smoke("go_binary", tiny_binaries().iter().map(|f| std::fs::read(f).unwrap()).collect());
+    smoke(
+        "go_binary",
+        tiny_binaries()
+            .iter()
+            .map(|f| std::fs::read(f).unwrap())
+            .collect(),
+    );
 }
 
 #[test]
@@ -412,7 +519,9 @@ fn snapshot_file() {
     let json = {
         use std::io::Read;
         let mut j = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut j).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut j)
+            .unwrap();
         j
     };
     let mut seeds = vec![[&[1u8][..], &gz].concat(), [&[0u8][..], &json].concat()];
@@ -430,7 +539,15 @@ fn unwind() {
     let setup = unwind_setup();
     let mut rng = Rng(7);
     let mut seeds = Vec::new();
-    for flags in [0, unwind_flag::TRAP, unwind_flag::SYSCALL, unwind_flag::JUMP, unwind_flag::PC_ZERO, unwind_flag::ARM64, unwind_flag::RAW_SP] {
+    for flags in [
+        0,
+        unwind_flag::TRAP,
+        unwind_flag::SYSCALL,
+        unwind_flag::JUMP,
+        unwind_flag::PC_ZERO,
+        unwind_flag::ARM64,
+        unwind_flag::RAW_SP,
+    ] {
         for depth in [1, 4, 16] {
             seeds.push(setup.seed(flags, depth, || rng.next()));
         }
@@ -462,7 +579,12 @@ fn regressions() {
         let f = target(&name);
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            check(&name, &*f, &std::fs::read(&p).unwrap(), &p.display().to_string());
+            check(
+                &name,
+                &*f,
+                &std::fs::read(&p).unwrap(),
+                &p.display().to_string(),
+            );
             replayed += 1;
         }
     }
@@ -496,12 +618,19 @@ fn dwarf_section_declaring_a_huge_size() {
     let mut bytes = std::fs::read(exe).unwrap();
     let at = {
         let elf = object::File::parse(&*bytes).unwrap();
-        elf.section_by_name(".debug_info").unwrap().compressed_file_range().unwrap().offset as usize
+        elf.section_by_name(".debug_info")
+            .unwrap()
+            .compressed_file_range()
+            .unwrap()
+            .offset as usize
     };
     // Elf64_Chdr: ch_type u32, ch_reserved u32, ch_size u64.
     let at = at - 24;
     bytes[at + 8..at + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let bin = goroscope::binary::GoBinary::from_bytes(Path::new("huge-dwarf"), &bytes).unwrap();
     let err = goroscope::runtime::layout::Layout::from_dwarf(&bin).unwrap_err();
-    assert!(err.to_string().contains("1099511627776 bytes uncompressed"), "{err}");
+    assert!(
+        err.to_string().contains("1099511627776 bytes uncompressed"),
+        "{err}"
+    );
 }

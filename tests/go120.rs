@@ -863,7 +863,9 @@ fn core_one(version: &str, arm64: bool) -> Result<String, String> {
 
 #[test]
 fn core_matches_crash_traceback() {
-    let Some(()) = support::require(support::require::cores_in_working_directory()) else { return };
+    let Some(()) = support::require(support::require::cores_in_working_directory()) else {
+        return;
+    };
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for v in ESBUILD_VERSIONS {
@@ -881,7 +883,9 @@ fn core_matches_crash_traceback() {
 #[test]
 fn arm64_qemu_core_matches_crash_traceback() {
     // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
-    let Some(_) = support::require(support::tool("qemu-aarch64")) else { return };
+    let Some(_) = support::require(support::tool("qemu-aarch64")) else {
+        return;
+    };
     let mut report = Vec::new();
     let mut failures = Vec::new();
     for v in ESBUILD_VERSIONS {

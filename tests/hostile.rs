@@ -36,7 +36,11 @@ fn is_root() -> bool {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 fn goroscope(args: &[&str]) -> Output {
@@ -71,10 +75,18 @@ fn make_files() -> Files {
     std::fs::create_dir_all(DIR).unwrap();
     std::fs::set_permissions(DIR, std::fs::Permissions::from_mode(0o755)).unwrap();
     let secret = Path::new(DIR).join("secret.go");
-    std::fs::write(&secret, format!("{SECRET}\n{SECRET} line 2\n{SECRET} line 3\n")).unwrap();
+    std::fs::write(
+        &secret,
+        format!("{SECRET}\n{SECRET} line 2\n{SECRET} line 3\n"),
+    )
+    .unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let view = Path::new(DIR).join("view.go");
-    std::fs::write(&view, "HOST-VIEW line 1\nHOST-VIEW line 2\nHOST-VIEW line 3\n").unwrap();
+    std::fs::write(
+        &view,
+        "HOST-VIEW line 1\nHOST-VIEW line 2\nHOST-VIEW line 3\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&view, std::fs::Permissions::from_mode(0o644)).unwrap();
     let fifo = std::ffi::CString::new(format!("{DIR}/fifo.go")).unwrap();
     // SAFETY: mkfifo reads the path.
@@ -95,7 +107,12 @@ fn world_readable_fixture(dir: &TempDir) -> PathBuf {
 /// The hostile fixture run as uid 65534 (nobody), through setpriv, which execs it in place.
 fn start_as_nobody(exe: &Path) -> Child {
     let setpriv = which("setpriv").expect("setpriv (util-linux)");
-    let args = ["--regid=65534", "--clear-groups", exe.to_str().unwrap(), "hostile"];
+    let args = [
+        "--regid=65534",
+        "--clear-groups",
+        exe.to_str().unwrap(),
+        "hostile",
+    ];
     Child::start_args(&setpriv, "--reuid=65534", &args).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -117,12 +134,22 @@ fn bad_chars(text: &str) -> Vec<(usize, char)> {
 fn assert_safe(what: &str, out: &Output) {
     for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         let bad = bad_chars(text);
-        assert!(bad.is_empty(), "{what}: {stream} has raw control characters {bad:?}:\n{}", excerpt(text, bad[0].0));
-        assert!(!text.lines().any(|l| l.starts_with("goroutine 999 [fake]")), "{what}: a label forged a line:\n{text}");
+        assert!(
+            bad.is_empty(),
+            "{what}: {stream} has raw control characters {bad:?}:\n{}",
+            excerpt(text, bad[0].0)
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("goroutine 999 [fake]")),
+            "{what}: a label forged a line:\n{text}"
+        );
         // JSON keeps every string whole (escaped): it is data. Human formats cut.
         let json = text.starts_with('{') || text.starts_with('[');
         let longest = text.lines().map(str::len).max().unwrap_or(0);
-        assert!(json || longest < 200_000, "{what}: {stream} has a {longest}-byte line: a long string was not cut");
+        assert!(
+            json || longest < 200_000,
+            "{what}: {stream} has a {longest}-byte line: a long string was not cut"
+        );
     }
 }
 
@@ -140,7 +167,13 @@ fn excerpt(text: &str, at: usize) -> String {
 
 #[track_caller]
 fn ok<'o>(what: &str, out: &'o Output) -> &'o str {
-    assert!(out.status.success(), "{what}: {}\nstderr: {}\nstdout: {}", out.status, out.stderr, excerpt(&out.stdout, 0));
+    assert!(
+        out.status.success(),
+        "{what}: {}\nstderr: {}\nstdout: {}",
+        out.status,
+        out.stderr,
+        excerpt(&out.stdout, 0)
+    );
     &out.stdout
 }
 
@@ -183,7 +216,11 @@ fn every_view(cmd: &str, source: &[&str]) {
         assert_safe(&what, &out);
     }
     let (what, out) = run(&["--group-by", "label:long"]);
-    assert!(out.stdout.contains("...(+"), "{what}: the 8 KiB label is not cut with a marker:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("...(+"),
+        "{what}: the 8 KiB label is not cut with a marker:\n{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -202,14 +239,29 @@ fn no_hostile_string_reaches_any_output() {
     assert_safe("dump --label", &out);
 
     // The profile stores the label as the target has it; pprof's readers render it.
-    let prof = std::process::Command::new(support::goroscope_bin()).args(["dump", "-q", "--format", "pprof", &pid]).output().unwrap();
+    let prof = std::process::Command::new(support::goroscope_bin())
+        .args(["dump", "-q", "--format", "pprof", &pid])
+        .output()
+        .unwrap();
     assert!(prof.status.success());
     let mut raw = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&prof.stdout[..]), &mut raw).unwrap();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&prof.stdout[..]),
+        &mut raw,
+    )
+    .unwrap();
     let label = b"/x\x1b]0;pwned\x07\x1b[2J\r\ngoroutine 999 [fake]:\n";
-    assert!(raw.windows(label.len()).any(|w| w == label), "the profile does not hold the label's bytes");
+    assert!(
+        raw.windows(label.len()).any(|w| w == label),
+        "the profile does not hold the label's bytes"
+    );
 
-    for args in [&["grs", "-q"][..], &["grs", "-q", "-t"], &["threads", "-q"], &["inspect", "-q"]] {
+    for args in [
+        &["grs", "-q"][..],
+        &["grs", "-q", "-t"],
+        &["threads", "-q"],
+        &["inspect", "-q"],
+    ] {
         let mut a = args.to_vec();
         a.push(&pid);
         let out = goroscope(&a);
@@ -226,7 +278,10 @@ fn no_hostile_string_reaches_any_output() {
         .collect();
     assert!(ids.len() >= 10, "hostile goroutines in grs:\n{grs}");
     for id in &ids {
-        for args in [&["bt", "-q", &pid, id][..], &["bt", "-q", "--json", &pid, id]] {
+        for args in [
+            &["bt", "-q", &pid, id][..],
+            &["bt", "-q", "--json", &pid, id],
+        ] {
             let out = goroscope(args);
             ok(&args.join(" "), &out);
             assert_safe(&args.join(" "), &out);
@@ -244,28 +299,70 @@ fn no_hostile_string_reaches_any_output() {
     every_view("show", &[a.to_str().unwrap()]);
     let out = goroscope(&["diff", "-q", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_safe("diff", &out);
-    let out = goroscope(&["diff", "-q", "--group-by", "label:path", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = goroscope(&[
+        "diff",
+        "-q",
+        "--group-by",
+        "label:path",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
     assert_safe("diff --group-by label:path", &out);
-    let out = goroscope(&["watch", "-q", &pid, "--every", "100ms", "--count", "2", "--group-by", "label:path"]);
+    let out = goroscope(&[
+        "watch",
+        "-q",
+        &pid,
+        "--every",
+        "100ms",
+        "--count",
+        "2",
+        "--group-by",
+        "label:path",
+    ]);
     assert_safe("watch", &out);
 
     // Every session command, on every hostile goroutine.
-    let mut script = String::from("grs\ngrs -t\ngrs -l\ngrs -group label:path\ngrs -group label:long\ngrs -group label:rlo\n");
+    let mut script = String::from(
+        "grs\ngrs -t\ngrs -l\ngrs -group label:path\ngrs -group label:long\ngrs -group label:rlo\n",
+    );
     script.push_str("grs -group userloc\ngrs -group goloc\ngrs -group startloc\nthreads\nblocked\nrefresh\ndiff\nhelp\n");
     for id in &ids {
         script.push_str(&format!("gr {id}\ngr\nbt\nbt -full\nstack -full 3\nframe 3\nlist\nup\ndown\nframe 0 list\ngr {id} bt\n"));
     }
     let threads = goroscope(&["threads", "-q", &pid]).stdout;
-    for tid in threads.lines().filter_map(|l| l.trim_start_matches(['*', ' ']).strip_prefix("Thread ")?.split_whitespace().next()) {
+    for tid in threads.lines().filter_map(|l| {
+        l.trim_start_matches(['*', ' '])
+            .strip_prefix("Thread ")?
+            .split_whitespace()
+            .next()
+    }) {
         script.push_str(&format!("thread {tid}\n"));
     }
-    script.push_str(&format!("snapshot {}\n", dir.0.join("session.gsnap").display()));
+    script.push_str(&format!(
+        "snapshot {}\n",
+        dir.0.join("session.gsnap").display()
+    ));
     let out = goroscope_stdin(&["attach", "-q", &pid], &script);
     ok("attach", &out);
     assert_safe("attach", &out);
-    assert!(out.stdout.contains("...(+"), "attach: the 8 KiB label is not cut:\n{}", out.stdout);
-    for want in ["Switched from", "Frame 3:", "args:", "Labels: ", "Thread ", "Total: "] {
-        assert!(out.stdout.contains(want), "attach: no {want:?} in:\n{}", excerpt(&out.stdout, 0));
+    assert!(
+        out.stdout.contains("...(+"),
+        "attach: the 8 KiB label is not cut:\n{}",
+        out.stdout
+    );
+    for want in [
+        "Switched from",
+        "Frame 3:",
+        "args:",
+        "Labels: ",
+        "Thread ",
+        "Total: ",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "attach: no {want:?} in:\n{}",
+            excerpt(&out.stdout, 0)
+        );
     }
 
     support::check_running(child.pid).unwrap();
@@ -286,7 +383,13 @@ fn debug1_labels_are_pprofs() {
         let line = |text: &str, key: &str| -> String {
             text.lines()
                 .find(|l| l.starts_with("# labels: ") && l.contains(key))
-                .unwrap_or_else(|| panic!("{}: no labels line with {key} in:\n{}", tc.name(), excerpt(text, 0)))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: no labels line with {key} in:\n{}",
+                        tc.name(),
+                        excerpt(text, 0)
+                    )
+                })
                 .to_string()
         };
         let key = "\"k\\x1b[31m\":\"red\"";
@@ -294,14 +397,22 @@ fn debug1_labels_are_pprofs() {
         // A value longer than goroscope prints is cut after the same quoted start.
         let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
         let cut = o.find("\"...(+").expect("cut marker");
-        assert!(t.starts_with(&o[..cut]), "{}: {o:.200}\n{t:.200}", tc.name());
+        assert!(
+            t.starts_with(&o[..cut]),
+            "{}: {o:.200}\n{t:.200}",
+            tc.name()
+        );
         // Not compared: the label with invalid UTF-8, which goroscope reads as text (U+FFFD)
         // where pprof quotes its bytes (`\xff`): a known difference, in the README.
 
         // The traceback header quotes them as the runtime's own, where the runtime prints them.
         let stack = child.stack().unwrap();
         let dump = goroscope(&["dump", "-q", &child.pid.to_string()]);
-        let header = |text: &str| text.lines().find(|l| l.starts_with("goroutine ") && l.contains("k\\x1b[31m")).map(str::to_string);
+        let header = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with("goroutine ") && l.contains("k\\x1b[31m"))
+                .map(str::to_string)
+        };
         assert_eq!(header(ok("dump", &dump)), header(&stack), "{}", tc.name());
         child.ping().unwrap();
     }
@@ -325,8 +436,15 @@ fn list_of(pid: u32, function: &str) -> Output {
         .unwrap_or_else(|| panic!("no {function} frame in:\n{bt}"))
         .to_string();
     let start = Instant::now();
-    let out = goroscope_stdin(&["attach", "-q", &p], &format!("gr {id}\nframe {frame} list\n"));
-    assert!(start.elapsed() < Duration::from_secs(60), "list of {function} took {:?}", start.elapsed());
+    let out = goroscope_stdin(
+        &["attach", "-q", &p],
+        &format!("gr {id}\nframe {frame} list\n"),
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "list of {function} took {:?}",
+        start.elapsed()
+    );
     ok(&format!("list of {function}"), &out);
     assert_safe(&format!("list of {function}"), &out);
     out
@@ -344,22 +462,49 @@ fn list_opens_only_what_the_targets_user_could() {
     let _files = make_files();
     let dir = TempDir::new("hostile-nobody");
     let mut child = start_as_nobody(&world_readable_fixture(&dir));
-    let shadow_head = std::fs::read_to_string("/etc/shadow").ok().and_then(|s| s.lines().next().map(str::to_string));
+    let shadow_head = std::fs::read_to_string("/etc/shadow")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string));
 
     let out = list_of(child.pid, "main.hostileShadow");
-    assert!(out.stdout.contains("(no source: /etc/shadow: Permission denied"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("(no source: /etc/shadow: Permission denied"),
+        "{}",
+        out.stdout
+    );
     if let Some(h) = shadow_head.filter(|h| !h.is_empty()) {
         assert!(!out.stdout.contains(&h), "{}", out.stdout);
     }
     let out = list_of(child.pid, "main.hostileSecret");
     assert!(!out.stdout.contains(SECRET), "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("(no source: {DIR}/secret.go: Permission denied")), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("(no source: {DIR}/secret.go: Permission denied")),
+        "{}",
+        out.stdout
+    );
     let out = list_of(child.pid, "main.hostileFifo");
-    assert!(out.stdout.contains(&format!("(no source: {DIR}/fifo.go: refused, not a regular file (a FIFO))")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "(no source: {DIR}/fifo.go: refused, not a regular file (a FIFO))"
+        )),
+        "{}",
+        out.stdout
+    );
     let out = list_of(child.pid, "main.hostileZero");
-    assert!(out.stdout.contains("(no source: /dev/zero: refused, not a regular file (a character device))"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("(no source: /dev/zero: refused, not a regular file (a character device))"),
+        "{}",
+        out.stdout
+    );
     let out = list_of(child.pid, "main.hostileView");
-    assert!(out.stdout.contains("HOST-VIEW line 2"), "a file nobody may read is shown:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("HOST-VIEW line 2"),
+        "a file nobody may read is shown:\n{}",
+        out.stdout
+    );
     let out = list_of(child.pid, "main.hostileEscapedFile");
     assert!(out.stdout.contains("\\x1b]0;pwned\\a.go"), "{}", out.stdout);
     support::check_running(child.pid).unwrap();
@@ -370,7 +515,11 @@ fn list_opens_only_what_the_targets_user_could() {
     // the user's, not a blanket one.
     let mut child = Child::start(&fixture_exe(), "hostile").unwrap_or_else(|e| panic!("{e}"));
     let out = list_of(child.pid, "main.hostileSecret");
-    assert!(out.stdout.contains(&format!("=>   2:\t{SECRET} line 2")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("=>   2:\t{SECRET} line 2")),
+        "{}",
+        out.stdout
+    );
     child.ping().unwrap();
 }
 
@@ -392,7 +541,15 @@ fn list_reads_the_targets_mount_namespace() {
         "mount -t tmpfs tmpfs {DIR} && printf 'TARGET-VIEW line 1\\nTARGET-VIEW line 2\\nTARGET-VIEW line 3\\n' > {DIR}/view.go && exec \"$0\" \"$@\""
     );
     let exe = fixture_exe();
-    let args = ["--propagation", "private", "sh", "-c", &script, exe.to_str().unwrap(), "hostile"];
+    let args = [
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+        exe.to_str().unwrap(),
+        "hostile",
+    ];
     let mut child = match Child::start_args(&unshare, "-m", &args) {
         Ok(c) => c,
         Err(e) => {
@@ -401,9 +558,18 @@ fn list_reads_the_targets_mount_namespace() {
         }
     };
     let out = list_of(child.pid, "main.hostileView");
-    assert!(out.stdout.contains("TARGET-VIEW line 2") && !out.stdout.contains("HOST-VIEW"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("TARGET-VIEW line 2") && !out.stdout.contains("HOST-VIEW"),
+        "{}",
+        out.stdout
+    );
     let out = list_of(child.pid, "main.hostileSecret");
-    assert!(out.stdout.contains(&format!("(no source: {DIR}/secret.go: No such file")), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("(no source: {DIR}/secret.go: No such file")),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains(SECRET), "{}", out.stdout);
     child.ping().unwrap();
 }
@@ -418,13 +584,24 @@ fn ps_escapes_names_and_paths() {
     let mut child = Child::start(&exe, "chan").unwrap_or_else(|e| panic!("{e}"));
     let out = goroscope(&["ps", "-q"]);
     assert_safe("ps", &out);
-    let line = out.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{} ", child.pid))).expect("listed");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{} ", child.pid)))
+        .expect("listed");
     assert!(line.contains("fx\\x1b]0;pwned\\a\\x1b[2J\\r"), "{line}");
     let out = goroscope(&["ps", "-q", "--json"]);
     assert_safe("ps --json", &out);
     let list: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    let p = list.iter().find(|p| p["pid"] == child.pid).expect("listed by ps --json");
-    assert_eq!(p["exe"].as_str().unwrap(), exe.to_str().unwrap(), "JSON keeps the name, escaped by JSON's rules");
+    let p = list
+        .iter()
+        .find(|p| p["pid"] == child.pid)
+        .expect("listed by ps --json");
+    assert_eq!(
+        p["exe"].as_str().unwrap(),
+        exe.to_str().unwrap(),
+        "JSON keeps the name, escaped by JSON's rules"
+    );
     child.ping().unwrap();
 }
 
@@ -443,7 +620,11 @@ fn crafted_files_are_shown_safely() {
     let out = goroscope(&["show", "-q", dump.to_str().unwrap()]);
     ok("show dump.txt", &out);
     assert_safe("show dump.txt", &out);
-    assert!(out.stdout.contains("...(+"), "1 MB name not cut:\n{}", excerpt(&out.stdout, 0));
+    assert!(
+        out.stdout.contains("...(+"),
+        "1 MB name not cut:\n{}",
+        excerpt(&out.stdout, 0)
+    );
     for f in FORMATS {
         let out = goroscope(&["show", "-q", "--format", f, dump.to_str().unwrap()]);
         ok(&format!("show --format {f}"), &out);
@@ -454,21 +635,27 @@ fn crafted_files_are_shown_safely() {
 
     // A snapshot: the model as JSON, every string hostile.
     let json = goroscope(&["show", "-q", "--format", "json", dump.to_str().unwrap()]);
-    let mut model: serde_json::Value = serde_json::from_str(ok("show --format json", &json)).unwrap();
+    let mut model: serde_json::Value =
+        serde_json::from_str(ok("show --format json", &json)).unwrap();
     fn poison(v: &mut serde_json::Value, evil: &str, huge: &str, depth: usize) {
         match v {
             serde_json::Value::String(s) => {
                 s.push_str(if depth % 2 == 0 { evil } else { huge });
             }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| poison(x, evil, huge, depth + 1)),
-            serde_json::Value::Object(o) => o.iter_mut().for_each(|(_, x)| poison(x, evil, huge, depth + 1)),
+            serde_json::Value::Array(a) => {
+                a.iter_mut().for_each(|x| poison(x, evil, huge, depth + 1))
+            }
+            serde_json::Value::Object(o) => o
+                .iter_mut()
+                .for_each(|(_, x)| poison(x, evil, huge, depth + 1)),
             _ => {}
         }
     }
     // Not the envelope's format and version, which decide whether it is read at all.
     poison(&mut model["snapshot"], evil, &huge[..4 << 10], 0);
     if let Some(g) = model["goroutines"].get_mut(0) {
-        g["labels"] = serde_json::json!([[format!("path{evil}"), format!("v{evil}")], ["big", huge]]);
+        g["labels"] =
+            serde_json::json!([[format!("path{evil}"), format!("v{evil}")], ["big", huge]]);
     }
     let snap = dir.0.join("evil.json");
     std::fs::write(&snap, serde_json::to_vec(&model).unwrap()).unwrap();
@@ -493,20 +680,47 @@ fn core_executable_is_opened_as_the_cores_user() {
     let exe = world_readable_fixture(&dir);
     let mut child = start_as_nobody(&exe);
     let core = dir.0.join("core");
-    let out = goroscope(&["snapshot", "-q", &child.pid.to_string(), "--core", core.to_str().unwrap()]);
+    let out = goroscope(&[
+        "snapshot",
+        "-q",
+        &child.pid.to_string(),
+        "--core",
+        core.to_str().unwrap(),
+    ]);
     ok("snapshot --core", &out);
     child.ping().unwrap();
     drop(child);
     let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap()]);
-    assert!(ok("grs --core", &out).contains("main.hostileShadow"), "{}", out.stdout);
+    assert!(
+        ok("grs --core", &out).contains("main.hostileShadow"),
+        "{}",
+        out.stdout
+    );
 
     // Now only root may read it: the core's process (nobody) could not have.
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700)).unwrap();
     let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap()]);
     assert!(!out.status.success(), "{}", out.stdout);
     let msg = out.stderr.trim_end();
-    assert!(!msg.contains('\n') && msg.starts_with("goroscope: "), "{msg}");
-    assert!(msg.contains("Permission denied") && msg.contains("--exe") && msg.contains("uid 65534"), "{msg}");
-    let out = goroscope(&["grs", "-q", "--core", core.to_str().unwrap(), "--exe", exe.to_str().unwrap()]);
-    assert!(ok("grs --core --exe", &out).contains("main.hostileShadow"), "{}", out.stdout);
+    assert!(
+        !msg.contains('\n') && msg.starts_with("goroscope: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Permission denied") && msg.contains("--exe") && msg.contains("uid 65534"),
+        "{msg}"
+    );
+    let out = goroscope(&[
+        "grs",
+        "-q",
+        "--core",
+        core.to_str().unwrap(),
+        "--exe",
+        exe.to_str().unwrap(),
+    ]);
+    assert!(
+        ok("grs --core --exe", &out).contains("main.hostileShadow"),
+        "{}",
+        out.stdout
+    );
 }

@@ -29,7 +29,9 @@ struct Proc {
 
 impl Proc {
     fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn");
         let out = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -41,14 +43,24 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines: Some(rx) }
+        Proc {
+            child,
+            lines: Some(rx),
+        }
     }
 
     /// This test binary in helper `mode`, with extra environment.
     fn helper(mode: &str, env: &[(&str, String)]) -> Proc {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["helper_entry", "--exact", "--nocapture", "--test-threads=1", "-q"]);
-        cmd.env("GS_HELPER", mode).env_remove("GOROSCOPE_TEST_HOLD_FREEZE_MS");
+        cmd.args([
+            "helper_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ]);
+        cmd.env("GS_HELPER", mode)
+            .env_remove("GOROSCOPE_TEST_HOLD_FREEZE_MS");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -116,7 +128,10 @@ fn poll(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 fn task_ids(pid: i32) -> Vec<i32> {
     let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort_unstable();
     v
@@ -128,7 +143,10 @@ fn task_state(pid: i32, tid: i32) -> Option<char> {
 }
 
 fn states(pid: i32) -> Vec<char> {
-    task_ids(pid).into_iter().filter_map(|t| task_state(pid, t)).collect()
+    task_ids(pid)
+        .into_iter()
+        .filter_map(|t| task_state(pid, t))
+        .collect()
 }
 
 fn all_traced_stopped(pid: i32) -> bool {
@@ -154,7 +172,11 @@ fn tracer_pid(pid: i32) -> i32 {
 fn tracer_pid_of_task(pid: i32, tid: i32) -> i32 {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
         .unwrap_or(-1)
 }
 
@@ -173,13 +195,24 @@ impl Target {
         let proc = Proc::helper("target", &[("GS_THREADS", threads.to_string())]);
         let l = proc.line("ready", Duration::from_secs(20));
         let field = |k: &str| {
-            let v = l.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap();
+            let v = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap();
             u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap()
         };
         let reader = LiveProcess::open(proc.pid()).unwrap();
-        let t = Target { beat: field("beat="), usr1: field("usr1="), rt: field("rt="), proc, reader };
+        let t = Target {
+            beat: field("beat="),
+            usr1: field("usr1="),
+            rt: field("rt="),
+            proc,
+            reader,
+        };
         let want = threads;
-        poll("target threads", Duration::from_secs(10), || task_ids(t.pid()).len() > want);
+        poll("target threads", Duration::from_secs(10), || {
+            task_ids(t.pid()).len() > want
+        });
         t
     }
     fn pid(&self) -> i32 {
@@ -191,7 +224,9 @@ impl Target {
     /// The heartbeat advances: the target runs.
     fn assert_runs(&self) {
         let b = self.counter(self.beat);
-        poll("heartbeat", Duration::from_secs(2), || self.counter(self.beat) > b + 2);
+        poll("heartbeat", Duration::from_secs(2), || {
+            self.counter(self.beat) > b + 2
+        });
     }
 }
 
@@ -233,7 +268,10 @@ fn helper_target() -> ! {
             assert_eq!(libc::sigaction(sig, &sa, std::ptr::null_mut()), 0);
         }
     }
-    let n: usize = std::env::var("GS_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let n: usize = std::env::var("GS_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     for i in 0..n {
         std::thread::spawn(move || {
             let mut x = 0u64;
@@ -265,7 +303,9 @@ fn helper_churn() -> ! {
             let mut i = 0u64;
             loop {
                 i += 1;
-                let h = std::thread::spawn(move || std::thread::sleep(Duration::from_micros(100 + (i % 7) * 100)));
+                let h = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_micros(100 + (i % 7) * 100))
+                });
                 if i.is_multiple_of(4) {
                     let _ = h.join();
                 }
@@ -294,8 +334,18 @@ fn helper_sigterm() {
     let f = p.freeze().unwrap();
     // SAFETY: a signal to this very thread.
     unsafe {
-        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), libc::SIGTERM);
-        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), libc::SIGINT);
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::gettid(),
+            libc::SIGTERM,
+        );
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::gettid(),
+            libc::SIGINT,
+        );
     }
     std::thread::sleep(Duration::from_millis(50));
     say("still-alive");
@@ -342,10 +392,19 @@ fn helper_entry() {
 fn freeze_stops_every_thread_with_sane_registers_and_thaws() {
     let t = Target::start(10);
     let p = LiveProcess::open(t.pid()).unwrap();
-    assert_eq!(p.exe_path(), std::path::PathBuf::from(format!("/proc/{}/exe", t.pid())));
+    assert_eq!(
+        p.exe_path(),
+        std::path::PathBuf::from(format!("/proc/{}/exe", t.pid()))
+    );
     // A thread id is not its process: the error names the process.
     let worker = *task_ids(t.pid()).last().unwrap();
-    assert_eq!(LiveProcess::open(worker).unwrap_err(), LiveError::NotAProcess { tid: worker, pid: t.pid() });
+    assert_eq!(
+        LiveProcess::open(worker).unwrap_err(),
+        LiveError::NotAProcess {
+            tid: worker,
+            pid: t.pid()
+        }
+    );
     let mut nthreads = 0;
     for round in 0..20 {
         let f = p.freeze().unwrap();
@@ -365,7 +424,11 @@ fn freeze_stops_every_thread_with_sane_registers_and_thaws() {
             assert_eq!(t.counter(t.beat), b, "heartbeat moved while frozen");
         }
         f.thaw();
-        assert!(none_stopped(t.pid()), "states after thaw {:?}", states(t.pid()));
+        assert!(
+            none_stopped(t.pid()),
+            "states after thaw {:?}",
+            states(t.pid())
+        );
         assert_eq!(tracer_pid(t.pid()), 0);
     }
     t.assert_runs();
@@ -388,11 +451,15 @@ fn freeze_python_threads() {
                def spin():\n    while True:\n        sum(range(1000)); time.sleep(0.001)\n\
                for _ in range(4):\n    threading.Thread(target=spin, daemon=True).start()\n\
                time.sleep(1000)\n";
-    let Some(python) = support::require(support::tool("python3")) else { return };
+    let Some(python) = support::require(support::tool("python3")) else {
+        return;
+    };
     let mut cmd = Command::new(python);
     cmd.args(["-c", src]);
     let py = Proc::spawn(cmd);
-    poll("python threads", Duration::from_secs(20), || task_ids(py.pid()).len() >= 5);
+    poll("python threads", Duration::from_secs(20), || {
+        task_ids(py.pid()).len() >= 5
+    });
     let p = LiveProcess::open(py.pid()).unwrap();
     let f = p.freeze().unwrap();
     assert_eq!(f.threads().len(), task_ids(py.pid()).len());
@@ -404,7 +471,9 @@ fn freeze_python_threads() {
     assert!(img.contains(sp, 640));
     let d = f.thaw();
     assert!(d > Duration::ZERO);
-    poll("python runs", Duration::from_secs(2), || none_stopped(py.pid()));
+    poll("python runs", Duration::from_secs(2), || {
+        none_stopped(py.pid())
+    });
 }
 
 #[test]
@@ -416,41 +485,62 @@ fn freeze_catches_threads_created_during_attach() {
         let f = p.freeze().unwrap();
         let ours: HashSet<i32> = f.threads().iter().map(|t| t.tid).collect();
         // A task we do not hold must be one that was already exiting: it vanishes by itself.
-        let strays: Vec<i32> = task_ids(churn.pid()).into_iter().filter(|t| !ours.contains(t)).collect();
+        let strays: Vec<i32> = task_ids(churn.pid())
+            .into_iter()
+            .filter(|t| !ours.contains(t))
+            .collect();
         for tid in strays {
             poll("exiting thread to vanish", Duration::from_secs(2), || {
                 matches!(task_state(churn.pid(), tid), None | Some('Z' | 'X'))
             });
         }
         assert!(
-            f.threads().iter().all(|t| task_state(churn.pid(), t.tid) == Some('t')),
+            f.threads()
+                .iter()
+                .all(|t| task_state(churn.pid(), t.tid) == Some('t')),
             "a thread of ours is not stopped"
         );
         f.thaw();
     }
-    poll("churn runs", Duration::from_secs(2), || none_stopped(churn.pid()));
+    poll("churn runs", Duration::from_secs(2), || {
+        none_stopped(churn.pid())
+    });
 }
 
 #[test]
 fn missing_and_zombie_processes() {
-    assert_eq!(LiveProcess::open(0x3fff_fff0).unwrap_err(), LiveError::NoSuchProcess { pid: 0x3fff_fff0 });
+    assert_eq!(
+        LiveProcess::open(0x3fff_fff0).unwrap_err(),
+        LiveError::NoSuchProcess { pid: 0x3fff_fff0 }
+    );
     let e = LiveProcess::open(0x3fff_fff0).unwrap_err().to_string();
     assert!(e.starts_with("no process with pid"), "{e}");
     let z = Proc::spawn(Command::new("true"));
-    poll("zombie", Duration::from_secs(5), || task_state(z.pid(), z.pid()) == Some('Z'));
-    assert_eq!(LiveProcess::open(z.pid()).unwrap_err(), LiveError::Zombie { pid: z.pid(), ppid: std::process::id() as i32 });
+    poll("zombie", Duration::from_secs(5), || {
+        task_state(z.pid(), z.pid()) == Some('Z')
+    });
+    assert_eq!(
+        LiveProcess::open(z.pid()).unwrap_err(),
+        LiveError::Zombie {
+            pid: z.pid(),
+            ppid: std::process::id() as i32
+        }
+    );
 }
 
 #[test]
 fn another_tracer_is_reported() {
-    let Some(strace) = support::require(support::tool("strace")) else { return };
+    let Some(strace) = support::require(support::tool("strace")) else {
+        return;
+    };
     let target = Proc::spawn({
         let mut c = Command::new("sleep");
         c.arg("1000");
         c
     });
     poll("sleep started", Duration::from_secs(5), || {
-        std::fs::read_to_string(format!("/proc/{}/comm", target.pid())).is_ok_and(|c| c.trim() == "sleep")
+        std::fs::read_to_string(format!("/proc/{}/comm", target.pid()))
+            .is_ok_and(|c| c.trim() == "sleep")
     });
     // Opened before the other tracer arrives: freeze must still notice it.
     let early = LiveProcess::open(target.pid()).unwrap();
@@ -459,21 +549,36 @@ fn another_tracer_is_reported() {
         c.args(["-f", "-o", "/dev/null", "-p", &target.pid().to_string()]);
         c
     });
-    poll("strace attached", Duration::from_secs(10), || tracer_pid(target.pid()) == strace.pid());
-    let want = LiveError::AlreadyTraced { pid: target.pid(), tracer: strace.pid() };
+    poll("strace attached", Duration::from_secs(10), || {
+        tracer_pid(target.pid()) == strace.pid()
+    });
+    let want = LiveError::AlreadyTraced {
+        pid: target.pid(),
+        tracer: strace.pid(),
+    };
     assert_eq!(LiveProcess::open(target.pid()).unwrap_err(), want);
     assert_eq!(early.freeze().unwrap_err(), want);
     let msg = want.to_string();
     assert_eq!(
         msg,
-        format!("process {} is already traced by {} (strace); detach that tracer first", target.pid(), strace.pid())
+        format!(
+            "process {} is already traced by {} (strace); detach that tracer first",
+            target.pid(),
+            strace.pid()
+        )
     );
-    assert_eq!(tracer_pid(target.pid()), strace.pid(), "the other tracer keeps the target");
+    assert_eq!(
+        tracer_pid(target.pid()),
+        strace.pid(),
+        "the other tracer keeps the target"
+    );
 }
 
 #[test]
 fn a_tracer_on_one_worker_thread_aborts_the_freeze_cleanly() {
-    let Some(strace) = support::require(support::tool("strace")) else { return };
+    let Some(strace) = support::require(support::tool("strace")) else {
+        return;
+    };
     let t = Target::start(4);
     let worker = *task_ids(t.pid()).last().unwrap();
     assert_ne!(worker, t.pid());
@@ -482,14 +587,26 @@ fn a_tracer_on_one_worker_thread_aborts_the_freeze_cleanly() {
         c.args(["-o", "/dev/null", "-p", &worker.to_string()]);
         c
     });
-    poll("strace attached to the worker", Duration::from_secs(10), || {
-        tracer_pid_of_task(t.pid(), worker) == strace.pid()
-    });
+    poll(
+        "strace attached to the worker",
+        Duration::from_secs(10),
+        || tracer_pid_of_task(t.pid(), worker) == strace.pid(),
+    );
     // The leader is not traced, so open succeeds; the freeze seizes the lower tids first.
     let p = LiveProcess::open(t.pid()).unwrap();
-    assert_eq!(p.freeze().unwrap_err(), LiveError::AlreadyTraced { pid: t.pid(), tracer: strace.pid() });
+    assert_eq!(
+        p.freeze().unwrap_err(),
+        LiveError::AlreadyTraced {
+            pid: t.pid(),
+            tracer: strace.pid()
+        }
+    );
     for tid in task_ids(t.pid()).into_iter().filter(|&x| x != worker) {
-        assert_eq!(tracer_pid_of_task(t.pid(), tid), 0, "tid {tid} left attached");
+        assert_eq!(
+            tracer_pid_of_task(t.pid(), tid),
+            0,
+            "tid {tid} left attached"
+        );
     }
     poll("others running", Duration::from_secs(2), || {
         task_ids(t.pid())
@@ -511,7 +628,10 @@ fn blocked_here(sig: i32) -> bool {
 fn termination_signals_are_blocked_while_any_freeze_lives() {
     let a = Target::start(1);
     let b = Target::start(1);
-    let (pa, pb) = (LiveProcess::open(a.pid()).unwrap(), LiveProcess::open(b.pid()).unwrap());
+    let (pa, pb) = (
+        LiveProcess::open(a.pid()).unwrap(),
+        LiveProcess::open(b.pid()).unwrap(),
+    );
     assert!(!blocked_here(libc::SIGTERM));
     let fa = pa.freeze().unwrap();
     let fb = pb.freeze().unwrap();
@@ -521,7 +641,9 @@ fn termination_signals_are_blocked_while_any_freeze_lives() {
     fa.thaw(); // out of order: b is still frozen, so the block stays
     assert!(blocked_here(libc::SIGTERM));
     drop(fb);
-    assert!(!blocked_here(libc::SIGTERM) && !blocked_here(libc::SIGINT) && !blocked_here(libc::SIGHUP));
+    assert!(
+        !blocked_here(libc::SIGTERM) && !blocked_here(libc::SIGINT) && !blocked_here(libc::SIGHUP)
+    );
     a.assert_runs();
     b.assert_runs();
 }
@@ -551,7 +673,9 @@ fn signals_sent_while_frozen_are_delivered_after_thaw() {
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(t.counter(t.usr1), i, "handled while frozen");
         f.thaw();
-        poll("SIGUSR1 delivered", Duration::from_secs(2), || t.counter(t.usr1) == i + 1);
+        poll("SIGUSR1 delivered", Duration::from_secs(2), || {
+            t.counter(t.usr1) == i + 1
+        });
     }
     t.assert_runs();
 }
@@ -589,18 +713,31 @@ fn signal_storm_during_freezes_loses_nothing() {
                 i += 1;
             }
         });
-        while (sent.load(Ordering::SeqCst) < SIGNALS || freezes < 20 || held == 0) && start.elapsed() < STORM_LIMIT {
+        while (sent.load(Ordering::SeqCst) < SIGNALS || freezes < 20 || held == 0)
+            && start.elapsed() < STORM_LIMIT
+        {
             let f = p.freeze().unwrap();
-            held += f.threads().iter().filter(|th| matches!(f.stop_cause(th.tid), Some(StopCause::Signal(_)))).count();
+            held += f
+                .threads()
+                .iter()
+                .filter(|th| matches!(f.stop_cause(th.tid), Some(StopCause::Signal(_))))
+                .count();
             f.thaw();
             freezes += 1;
         }
         done.store(true, Ordering::SeqCst);
     });
     let sent = sent.load(Ordering::SeqCst);
-    poll("every RT signal handled", Duration::from_secs(5), || t.counter(t.rt) == sent);
-    println!("{sent} queued signals over {freezes} freezes; {held} caught in a signal-delivery-stop and re-injected");
-    assert!(held > 0, "no freeze caught a signal in a signal-delivery-stop in {STORM_LIMIT:?}: the re-injection was not exercised");
+    poll("every RT signal handled", Duration::from_secs(5), || {
+        t.counter(t.rt) == sent
+    });
+    println!(
+        "{sent} queued signals over {freezes} freezes; {held} caught in a signal-delivery-stop and re-injected"
+    );
+    assert!(
+        held > 0,
+        "no freeze caught a signal in a signal-delivery-stop in {STORM_LIMIT:?}: the re-injection was not exercised"
+    );
     t.assert_runs();
 }
 
@@ -611,25 +748,42 @@ fn group_stop_of_the_owner_is_preserved() {
 
     // Stopped before the freeze: still stopped after it.
     t.proc.signal(libc::SIGSTOP);
-    poll("group-stop", Duration::from_secs(2), || states(t.pid()).iter().all(|&c| c == 'T'));
+    poll("group-stop", Duration::from_secs(2), || {
+        states(t.pid()).iter().all(|&c| c == 'T')
+    });
     let f = p.freeze().unwrap();
     for th in f.threads() {
-        assert_eq!(f.stop_cause(th.tid), Some(StopCause::GroupStop(libc::SIGSTOP)), "tid {}", th.tid);
+        assert_eq!(
+            f.stop_cause(th.tid),
+            Some(StopCause::GroupStop(libc::SIGSTOP)),
+            "tid {}",
+            th.tid
+        );
     }
     f.thaw();
     std::thread::sleep(Duration::from_millis(50));
-    assert!(states(t.pid()).iter().all(|&c| c == 'T'), "states {:?}", states(t.pid()));
+    assert!(
+        states(t.pid()).iter().all(|&c| c == 'T'),
+        "states {:?}",
+        states(t.pid())
+    );
     t.proc.signal(libc::SIGCONT);
-    poll("continued", Duration::from_secs(2), || none_stopped(t.pid()));
+    poll("continued", Duration::from_secs(2), || {
+        none_stopped(t.pid())
+    });
     t.assert_runs();
 
     // SIGSTOP sent while frozen: takes effect after the thaw.
     let f = p.freeze().unwrap();
     t.proc.signal(libc::SIGSTOP);
     f.thaw();
-    poll("stopped after thaw", Duration::from_secs(2), || states(t.pid()).iter().all(|&c| c == 'T'));
+    poll("stopped after thaw", Duration::from_secs(2), || {
+        states(t.pid()).iter().all(|&c| c == 'T')
+    });
     t.proc.signal(libc::SIGCONT);
-    poll("continued", Duration::from_secs(2), || none_stopped(t.pid()));
+    poll("continued", Duration::from_secs(2), || {
+        none_stopped(t.pid())
+    });
     t.assert_runs();
 }
 
@@ -638,28 +792,53 @@ fn sigkill_of_goroscope_inside_the_window_leaves_the_target_running() {
     support::require_test_hooks();
     let t = Target::start(6);
     // The target has beaten before it is frozen (a busy machine may start its thread late).
-    poll("target beats", Duration::from_secs(10), || t.counter(t.beat) > 0);
+    poll("target beats", Duration::from_secs(10), || {
+        t.counter(t.beat) > 0
+    });
     let mut g = Proc::helper(
         "freeze_hold",
-        &[("GS_PID", t.pid().to_string()), ("GOROSCOPE_TEST_HOLD_FREEZE_MS", "30000".into())],
+        &[
+            ("GS_PID", t.pid().to_string()),
+            ("GOROSCOPE_TEST_HOLD_FREEZE_MS", "30000".into()),
+        ],
     );
-    poll("target frozen by helper", Duration::from_secs(10), || all_traced_stopped(t.pid()));
+    poll("target frozen by helper", Duration::from_secs(10), || {
+        all_traced_stopped(t.pid())
+    });
     // TracerPid names the seizing thread; its process is the helper.
     let tracer = tracer_pid(t.pid());
     let tgid = std::fs::read_to_string(format!("/proc/{tracer}/status")).unwrap();
-    assert!(tgid.lines().any(|l| l == format!("Tgid:\t{}", g.pid())), "tracer {tracer} is not in {}", g.pid());
-    let msg = LiveError::AlreadyTraced { pid: t.pid(), tracer }.to_string();
-    assert!(msg.contains(&format!("already traced by {} (", g.pid())), "{msg}");
+    assert!(
+        tgid.lines().any(|l| l == format!("Tgid:\t{}", g.pid())),
+        "tracer {tracer} is not in {}",
+        g.pid()
+    );
+    let msg = LiveError::AlreadyTraced {
+        pid: t.pid(),
+        tracer,
+    }
+    .to_string();
+    assert!(
+        msg.contains(&format!("already traced by {} (", g.pid())),
+        "{msg}"
+    );
     let b = t.counter(t.beat);
     g.signal(libc::SIGKILL);
-    assert_eq!(g.wait_exit(Duration::from_secs(5)).signal(), Some(libc::SIGKILL));
-    poll("target running again", Duration::from_secs(2), || none_stopped(t.pid()));
+    assert_eq!(
+        g.wait_exit(Duration::from_secs(5)).signal(),
+        Some(libc::SIGKILL)
+    );
+    poll("target running again", Duration::from_secs(2), || {
+        none_stopped(t.pid())
+    });
     assert_eq!(tracer_pid(t.pid()), 0);
     assert!(b > 0);
     t.assert_runs();
     let u = t.counter(t.usr1);
     t.proc.signal(libc::SIGUSR1);
-    poll("target handles a signal", Duration::from_secs(2), || t.counter(t.usr1) == u + 1);
+    poll("target handles a signal", Duration::from_secs(2), || {
+        t.counter(t.usr1) == u + 1
+    });
 }
 
 #[test]
@@ -669,22 +848,37 @@ fn sigterm_inside_the_window_waits_for_the_detach() {
     g.line("still-alive", Duration::from_secs(20));
     let st = g.wait_exit(Duration::from_secs(10));
     // SIGTERM and SIGINT were pending; whichever the kernel delivers first ends it inside thaw.
-    assert!(matches!(st.signal(), Some(libc::SIGTERM | libc::SIGINT)), "{st:?}");
-    poll("target running", Duration::from_secs(2), || none_stopped(t.pid()));
+    assert!(
+        matches!(st.signal(), Some(libc::SIGTERM | libc::SIGINT)),
+        "{st:?}"
+    );
+    poll("target running", Duration::from_secs(2), || {
+        none_stopped(t.pid())
+    });
     assert_eq!(tracer_pid(t.pid()), 0);
     t.assert_runs();
 }
 
 #[test]
 fn unprivileged_user_gets_an_actionable_permission_error() {
-    let Some(()) = support::require(support::root("to run the helper as uid 65534 against a root target")) else { return };
+    let Some(()) = support::require(support::root(
+        "to run the helper as uid 65534 against a root target",
+    )) else {
+        return;
+    };
     let t = Target::start(1);
     let g = Proc::helper("unprivileged", &[("GS_PID", t.pid().to_string())]);
     let msg = g.line("err", Duration::from_secs(20));
-    assert!(msg.contains(&format!("not permitted to trace process {}", t.pid())), "{msg}");
+    assert!(
+        msg.contains(&format!("not permitted to trace process {}", t.pid())),
+        "{msg}"
+    );
     assert!(msg.contains("uid 65534 without CAP_SYS_PTRACE"), "{msg}");
     assert!(msg.contains("the target runs as uid 0"), "{msg}");
-    assert_eq!(g.line("kind", Duration::from_secs(5)), "kind permission-denied");
+    assert_eq!(
+        g.line("kind", Duration::from_secs(5)),
+        "kind permission-denied"
+    );
     assert_eq!(tracer_pid(t.pid()), 0);
     t.assert_runs();
 }

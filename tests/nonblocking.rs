@@ -38,7 +38,8 @@ fn fixture() -> std::path::PathBuf {
 #[test]
 fn nonblocking_never_stops_or_traces_the_target() {
     const GOROUTINES: &str = "20000";
-    let mut child = Child::start_args(&fixture(), "many", &["-n", GOROUTINES, "-busy", "0"]).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Child::start_args(&fixture(), "many", &["-n", GOROUTINES, "-busy", "0"])
+        .unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid;
     let done = AtomicBool::new(false);
     let start = Instant::now();
@@ -47,7 +48,10 @@ fn nonblocking_never_stops_or_traces_the_target() {
             let (mut n, mut bad) = (0u64, Vec::new());
             while !done.load(Ordering::SeqCst) {
                 if let Err(e) = support::check_running(pid) {
-                    bad.push(format!("{:.1} ms: {e}", start.elapsed().as_secs_f64() * 1e3));
+                    bad.push(format!(
+                        "{:.1} ms: {e}",
+                        start.elapsed().as_secs_f64() * 1e3
+                    ));
                 }
                 n += 1;
             }
@@ -61,17 +65,33 @@ fn nonblocking_never_stops_or_traces_the_target() {
     let out = out.unwrap_or_else(|e| panic!("{e}"));
     assert!(out.status.success(), "{}\n{}", out.status, out.stderr);
     let (n, bad) = samples;
-    assert!(bad.is_empty(), "the target was seen stopped or traced during a --nonblocking dump:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "the target was seen stopped or traced during a --nonblocking dump:\n{}",
+        bad.join("\n")
+    );
     assert!(n >= 100, "only {n} samples in {wall:?}: too few to tell");
-    assert!(out.stderr.contains("target not stopped (--nonblocking), 0 not read consistently"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("target not stopped (--nonblocking), 0 not read consistently"),
+        "{}",
+        out.stderr
+    );
     support::matches_oracle(&mut child, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
-    println!("{} parked goroutines dumped in {:.0} ms; {n} samples of every thread, none stopped or traced", GOROUTINES, wall.as_secs_f64() * 1e3);
+    println!(
+        "{} parked goroutines dumped in {:.0} ms; {n} samples of every thread, none stopped or traced",
+        GOROUTINES,
+        wall.as_secs_f64() * 1e3
+    );
     child.ping().unwrap();
 }
 
 /// The states `goroutineheader` can print for Go `v`: status names and wait reasons.
 fn known_states(v: GoVersion) -> HashSet<String> {
-    let mut s: HashSet<String> = status::wait_reason_table(v).into_iter().filter(|r| !r.is_empty()).collect();
+    let mut s: HashSet<String> = status::wait_reason_table(v)
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect();
     for st in 0..=status::DEAD_EXTRA {
         s.insert(status::status_name(st, v).to_string());
     }
@@ -94,7 +114,9 @@ fn well_formed(dump: &str, known: &HashSet<String>) -> Result<(usize, usize), St
         }
         if let Some(why) = line.strip_prefix(TRUNCATED) {
             if !why.contains("without stopping the target (--nonblocking)") {
-                return Err(format!("goroutine {current:?}: stack truncated for another reason: {line:?}"));
+                return Err(format!(
+                    "goroutine {current:?}: stack truncated for another reason: {line:?}"
+                ));
             }
             marked.insert(current.ok_or_else(|| format!("a mark outside a goroutine: {line:?}"))?);
             continue;
@@ -109,19 +131,31 @@ fn well_formed(dump: &str, known: &HashSet<String>) -> Result<(usize, usize), St
         }
         let state = g.state.split(", ").next().unwrap_or_default();
         if !known.contains(state) {
-            return Err(format!("goroutine {}: unknown state {:?}:\n{}", g.id, g.state, g.raw));
+            return Err(format!(
+                "goroutine {}: unknown state {:?}:\n{}",
+                g.id, g.state, g.raw
+            ));
         }
         if marked.contains(&g.id) {
             if !g.frames.is_empty() {
-                return Err(format!("goroutine {} is marked as not read consistently but has frames:\n{}", g.id, g.raw));
+                return Err(format!(
+                    "goroutine {} is marked as not read consistently but has frames:\n{}",
+                    g.id, g.raw
+                ));
             }
             continue;
         }
         if g.frames.is_empty() {
-            return Err(format!("goroutine {} has no frames and no mark:\n{}", g.id, g.raw));
+            return Err(format!(
+                "goroutine {} has no frames and no mark:\n{}",
+                g.id, g.raw
+            ));
         }
         if let Some(f) = g.frames.iter().find(|f| f.file.is_empty() || f.line == 0) {
-            return Err(format!("goroutine {}: frame {f} has no file:line:\n{}", g.id, g.raw));
+            return Err(format!(
+                "goroutine {}: frame {f} has no file:line:\n{}",
+                g.id, g.raw
+            ));
         }
     }
     Ok((tb.goroutines.len(), marked.len()))
@@ -152,20 +186,38 @@ fn nonblocking_under_churn_gives_well_formed_dumps() {
         }
         dumps += 1;
         let t0 = Instant::now();
-        let out = support::run_goroscope(&["dump", "--nonblocking", "--level", "2", &pid], RUN_TIMEOUT)
-            .unwrap_or_else(|e| panic!("dump {i}: {e}"));
+        let out = support::run_goroscope(
+            &["dump", "--nonblocking", "--level", "2", &pid],
+            RUN_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("dump {i}: {e}"));
         slowest = slowest.max(t0.elapsed());
-        assert!(out.status.success(), "dump {i}: {}\n{}", out.status, out.stderr);
+        assert!(
+            out.status.success(),
+            "dump {i}: {}\n{}",
+            out.status,
+            out.stderr
+        );
         support::check_running(child.pid).unwrap_or_else(|e| panic!("after dump {i}: {e}"));
-        let (n, m) = well_formed(&out.stdout, &known).unwrap_or_else(|e| panic!("dump {i}: {e}\n--- dump\n{}", out.stdout));
+        let (n, m) = well_formed(&out.stdout, &known)
+            .unwrap_or_else(|e| panic!("dump {i}: {e}\n--- dump\n{}", out.stdout));
         // goroscope: N goroutines, target not stopped (--nonblocking), U not read consistently
         let said = out
             .stderr
             .split_once("(--nonblocking), ")
             .and_then(|(_, r)| r.split_whitespace().next())
             .and_then(|u| u.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("dump {i}: no count of goroutines not read consistently: {:?}", out.stderr));
-        assert_eq!(m, said, "dump {i}: goroutines marked vs the count on stderr {:?}", out.stderr);
+            .unwrap_or_else(|| {
+                panic!(
+                    "dump {i}: no count of goroutines not read consistently: {:?}",
+                    out.stderr
+                )
+            });
+        assert_eq!(
+            m, said,
+            "dump {i}: goroutines marked vs the count on stderr {:?}",
+            out.stderr
+        );
         goroutines += n;
         marked += m;
     }
@@ -176,7 +228,13 @@ fn nonblocking_under_churn_gives_well_formed_dumps() {
         slowest.as_secs_f64() * 1e3,
         goroutines as f64 / dumps as f64
     );
-    assert!(took < TOTAL, "{dumps} dumps took {took:?}, more than {TOTAL:?}");
-    assert!(marked > 0, "no goroutine was ever marked as not read consistently: the churn was never seen");
+    assert!(
+        took < TOTAL,
+        "{dumps} dumps took {took:?}, more than {TOTAL:?}"
+    );
+    assert!(
+        marked > 0,
+        "no goroutine was ever marked as not read consistently: the churn was never seen"
+    );
     child.ping().unwrap();
 }

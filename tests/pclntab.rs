@@ -65,7 +65,10 @@ fn line_of(needle: &str) -> u32 {
 
 /// Every toolchain to test with, as (version, go command).
 fn toolchains() -> Vec<(String, PathBuf)> {
-    support::require_toolchains().into_iter().map(|t| (t.version, t.go)).collect()
+    support::require_toolchains()
+        .into_iter()
+        .map(|t| (t.version, t.go))
+        .collect()
 }
 
 fn build(go: &Path, version: &str, arch: &str, work: &Path) -> Result<PathBuf, String> {

@@ -28,21 +28,34 @@ const FUNC: &str = "main.chanNilRecv";
 fn run_ok(cmd: &mut Command) -> String {
     let desc = format!("{cmd:?}");
     let out = support::run_with_timeout(cmd, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "{desc}: {}\n--- stderr\n{}--- stdout\n{}", out.status, out.stderr, out.stdout);
+    assert!(
+        out.status.success(),
+        "{desc}: {}\n--- stderr\n{}--- stdout\n{}",
+        out.status,
+        out.stderr,
+        out.stdout
+    );
     out.stdout
 }
 
 /// `goroscope ARGS > file` (pprof output is binary: the shell writes it, not a pipe to a String).
 fn goroscope_to_file(args: &[&str], file: &Path) {
     let mut sh = Command::new("sh");
-    sh.arg("-c").arg("out=$1; shift; exec \"$@\" > \"$out\"").arg("sh").arg(file).arg(support::goroscope_bin()).args(args);
+    sh.arg("-c")
+        .arg("out=$1; shift; exec \"$@\" > \"$out\"")
+        .arg("sh")
+        .arg(file)
+        .arg(support::goroscope_bin())
+        .args(args);
     run_ok(&mut sh);
 }
 
 /// `go tool pprof ARGS` of this toolchain, its scratch files kept in `dir`.
 fn pprof(tc: &Toolchain, dir: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new(&tc.go);
-    cmd.args(["tool", "pprof"]).args(args).env("PPROF_TMPDIR", dir);
+    cmd.args(["tool", "pprof"])
+        .args(args)
+        .env("PPROF_TMPDIR", dir);
     support::fixture::go_env(&mut cmd, tc, Flavor::Default);
     run_ok(&mut cmd)
 }
@@ -59,20 +72,33 @@ fn objdump(tc: &Toolchain, exe: &Path) -> Vec<(u64, String)> {
         .lines()
         .filter(|l| !l.starts_with("TEXT "))
         .filter_map(|l| {
-            let cols: Vec<&str> = l.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
+            let cols: Vec<&str> = l
+                .split('\t')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
             let addr = u64::from_str_radix(cols.get(1)?.strip_prefix("0x")?, 16).ok()?;
             Some((addr, cols.get(3)?.to_string()))
         })
         .collect();
-    assert!(insts.len() > 3, "objdump of {FUNC} in {}:\n{text}", exe.display());
+    assert!(
+        insts.len() > 3,
+        "objdump of {FUNC} in {}:\n{text}",
+        exe.display()
+    );
     insts
 }
 
 /// `(address, cum, instruction)` of every instruction line of `FUNC`'s routine in pprof's
 /// `-disasm` output: `         .          1     669777: ADDQ $0x10, SP     ;main.f chan.go:52`.
 fn disasm_lines(text: &str) -> Vec<(u64, String, String)> {
-    let mut lines = text.lines().skip_while(|l| !(l.starts_with("ROUTINE ") && l.ends_with(&format!(" {FUNC}"))));
-    assert!(lines.next().is_some(), "no ROUTINE for {FUNC} in pprof -disasm:\n{text}");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !(l.starts_with("ROUTINE ") && l.ends_with(&format!(" {FUNC}"))));
+    assert!(
+        lines.next().is_some(),
+        "no ROUTINE for {FUNC} in pprof -disasm:\n{text}"
+    );
     lines
         .take_while(|l| !l.starts_with("ROUTINE "))
         .filter_map(|l| {
@@ -90,22 +116,38 @@ fn disasm_lines(text: &str) -> Vec<(u64, String, String)> {
 fn runtime_offset(child: &mut Child) -> u64 {
     let stack = child.stack().unwrap_or_else(|e| panic!("{e}"));
     let tb = support::parse(&stack);
-    let frames: Vec<&support::Frame> = tb.goroutines.iter().flat_map(|g| &g.frames).filter(|f| f.func == FUNC).collect();
+    let frames: Vec<&support::Frame> = tb
+        .goroutines
+        .iter()
+        .flat_map(|g| &g.frames)
+        .filter(|f| f.func == FUNC)
+        .collect();
     assert_eq!(frames.len(), 1, "one goroutine in {FUNC}:\n{stack}");
-    frames[0].offset.unwrap_or_else(|| panic!("{FUNC} is not inlined:\n{stack}"))
+    frames[0]
+        .offset
+        .unwrap_or_else(|| panic!("{FUNC} is not inlined:\n{stack}"))
 }
 
 /// The GNU build id `readelf -n` reads from the binary (None without readelf or a note).
 fn readelf_build_id(exe: &Path) -> Option<String> {
     let out = Command::new("readelf").arg("-n").arg(exe).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().find_map(|l| l.trim().strip_prefix("Build ID: ").map(|s| s.trim().to_string()))
+    text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Build ID: ")
+            .map(|s| s.trim().to_string())
+    })
 }
 
 /// Dumps the `chan` fixture of one build as a profile (live, and from a snapshot file) and
 /// opens each with `go tool pprof -disasm`, `-weblist` and `-raw` of `tool`'s toolchain.
 fn check(tc: &Toolchain, flavor: Flavor, tool: &Toolchain) {
-    let what = format!("go{} {} (pprof of go{})", tc.version, flavor.name(), tool.version);
+    let what = format!(
+        "go{} {} (pprof of go{})",
+        tc.version,
+        flavor.name(),
+        tool.version
+    );
     let exe: PathBuf = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{what}: {e}"));
     let insts = objdump(tool, &exe);
     let entry = insts[0].0;
@@ -116,12 +158,19 @@ fn check(tc: &Toolchain, flavor: Flavor, tool: &Toolchain) {
     let live = dir.0.join("live.pb.gz");
     goroscope_to_file(&["dump", "-q", "--format", "pprof", &pid], &live);
     let snap = dir.0.join("app.gsnap");
-    run_ok(Command::new(support::goroscope_bin()).args(["snapshot", "-q", &pid, "-o"]).arg(&snap));
+    run_ok(
+        Command::new(support::goroscope_bin())
+            .args(["snapshot", "-q", &pid, "-o"])
+            .arg(&snap),
+    );
     support::check_running(child.pid).unwrap();
     child.ping().unwrap();
     drop(child);
     let shown = dir.0.join("shown.pb.gz");
-    goroscope_to_file(&["show", "--format", "pprof", snap.to_str().unwrap()], &shown);
+    goroscope_to_file(
+        &["show", "--format", "pprof", snap.to_str().unwrap()],
+        &shown,
+    );
 
     // pprof matches the regexp against the node's name, which at its address granularity is
     // `ADDRESS FUNC FILE:LINE`, and against the binary's symbols.
@@ -133,11 +182,19 @@ fn check(tc: &Toolchain, flavor: Flavor, tool: &Toolchain) {
 
         // The main mapping: the binary's path and build id, symbolized already.
         let raw = pprof(tool, &dir.0, &["-raw", prof]);
-        let mapping = raw.lines().skip_while(|l| *l != "Mappings").nth(1).unwrap_or_else(|| panic!("{ctx}: no mapping:\n{raw}"));
+        let mapping = raw
+            .lines()
+            .skip_while(|l| *l != "Mappings")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{ctx}: no mapping:\n{raw}"));
         let words: Vec<&str> = mapping.split_whitespace().collect();
         assert_eq!(words.get(2).copied(), exe.to_str(), "{ctx}: {mapping}");
         if let Some(id) = &build_id {
-            assert_eq!(words.get(3), Some(&id.as_str()), "{ctx}: the GNU build id: {mapping}");
+            assert_eq!(
+                words.get(3),
+                Some(&id.as_str()),
+                "{ctx}: the GNU build id: {mapping}"
+            );
         }
         assert!(mapping.ends_with("[FN][FL][LN][IN]"), "{ctx}: {mapping}");
 
@@ -153,18 +210,50 @@ fn check(tc: &Toolchain, flavor: Flavor, tool: &Toolchain) {
         {
             g.1 = w.1;
         }
-        assert_eq!(got, want, "{ctx}: pprof -disasm against go tool objdump:\n{text}");
-        let hit: Vec<(u64, &str)> = lines.iter().filter(|(_, c, _)| c != ".").map(|(a, c, _)| (*a, c.as_str())).collect();
-        assert_eq!(hit, vec![(sampled, "1")], "{ctx}: the goroutine's sample sits at entry {entry:#x} + the runtime's offset:\n{text}");
-        println!("{ctx}: {} instructions, sample at {sampled:#x}", lines.len());
+        assert_eq!(
+            got, want,
+            "{ctx}: pprof -disasm against go tool objdump:\n{text}"
+        );
+        let hit: Vec<(u64, &str)> = lines
+            .iter()
+            .filter(|(_, c, _)| c != ".")
+            .map(|(a, c, _)| (*a, c.as_str()))
+            .collect();
+        assert_eq!(
+            hit,
+            vec![(sampled, "1")],
+            "{ctx}: the goroutine's sample sits at entry {entry:#x} + the runtime's offset:\n{text}"
+        );
+        println!(
+            "{ctx}: {} instructions, sample at {sampled:#x}",
+            lines.len()
+        );
 
         // -weblist: the same instruction under its source line.
         let html = dir.0.join("list.html");
-        pprof(tool, &dir.0, &[&format!("-weblist={re}"), &format!("-output={}", html.display()), prof]);
+        pprof(
+            tool,
+            &dir.0,
+            &[
+                &format!("-weblist={re}"),
+                &format!("-output={}", html.display()),
+                prof,
+            ],
+        );
         let html = std::fs::read_to_string(&html).unwrap();
-        let inst = &insts.iter().find(|(a, _)| *a == sampled).expect("the sampled pc is an instruction").1;
-        let line = html.lines().find(|l| l.contains(&format!("{sampled:x}:"))).unwrap_or_else(|| panic!("{ctx}: {sampled:x} not in -weblist:\n{html}"));
-        assert!(line.contains(inst.as_str()), "{ctx}: {inst:?} not in {line:?}");
+        let inst = &insts
+            .iter()
+            .find(|(a, _)| *a == sampled)
+            .expect("the sampled pc is an instruction")
+            .1;
+        let line = html
+            .lines()
+            .find(|l| l.contains(&format!("{sampled:x}:")))
+            .unwrap_or_else(|| panic!("{ctx}: {sampled:x} not in -weblist:\n{html}"));
+        assert!(
+            line.contains(inst.as_str()),
+            "{ctx}: {inst:?} not in {line:?}"
+        );
     }
 }
 
@@ -176,7 +265,11 @@ fn pprof_disasm_and_weblist_find_the_binary() {
             // Each build's own toolchain opens its profile, except that Go 1.19's pprof does not
             // move a sample's address by the load bias (its `ObjAddr` returns it unchanged), so
             // it cannot place any PIE sample; the newest pprof opens that one.
-            let tool = if flavor == Flavor::Pie && tc.minor() < 21 { &newest } else { &tc };
+            let tool = if flavor == Flavor::Pie && tc.minor() < 21 {
+                &newest
+            } else {
+                &tc
+            };
             check(&tc, flavor, tool);
         }
     }

@@ -22,11 +22,23 @@ const HOLD: Duration = Duration::from_secs(3);
 /// frames as `function file:line`.
 fn movers(text: &str) -> HashMap<u64, Vec<String>> {
     let tb = support::parse(text);
-    assert!(tb.errors.is_empty(), "lines that are not Go traceback: {:?}\n{text}", tb.errors);
+    assert!(
+        tb.errors.is_empty(),
+        "lines that are not Go traceback: {:?}\n{text}",
+        tb.errors
+    );
     tb.goroutines
         .iter()
         .filter(|g| g.has_frame("main.moveG"))
-        .map(|g| (g.id, g.frames.iter().map(|f| format!("{} {}:{}", f.func, f.file, f.line)).collect()))
+        .map(|g| {
+            (
+                g.id,
+                g.frames
+                    .iter()
+                    .map(|f| format!("{} {}:{}", f.func, f.file, f.line))
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -39,7 +51,8 @@ fn movers(text: &str) -> HashMap<u64, Vec<String>> {
 #[test]
 fn goroutines_moved_after_the_precopy_are_copied_again() {
     support::require_test_hooks();
-    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
     let pid = child.pid;
     let before = movers(&child.stack().unwrap());
@@ -47,43 +60,76 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
 
     let mut cmd = Command::new(support::goroscope_bin());
     // Every goroutine, system ones too, so the snapshot holds all that the walk counted.
-    cmd.args(["dump", "-q", "--system", "--format", "json", &pid.to_string()])
-        .env(TEST_HOLD_PRECOPY_ENV, HOLD.as_millis().to_string())
-        .env_remove(TEST_HOLD_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "dump",
+        "-q",
+        "--system",
+        "--format",
+        "json",
+        &pid.to_string(),
+    ])
+    .env(TEST_HOLD_PRECOPY_ENV, HOLD.as_millis().to_string())
+    .env_remove(TEST_HOLD_ENV)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut gs = Guard::spawn(&mut cmd, None);
     let stdout = support::line_channel(gs.child().stdout.take().unwrap());
     let stderr = support::line_channel(gs.child().stderr.take().unwrap());
-    let line = stderr.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("no line from goroscope on stderr: {e}"));
+    let line = stderr
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("no line from goroscope on stderr: {e}"));
     assert_eq!(line, TEST_PRECOPY_DONE);
     let held = Instant::now();
-    assert_eq!(support::tracer_pid(pid), 0, "the target is traced before the hold ended");
+    assert_eq!(
+        support::tracer_pid(pid),
+        0,
+        "the target is traced before the hold ended"
+    );
 
     let moved = child.move_parked().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(moved as usize, before.len());
     // Still before the freeze: the move happened between the pre-copy and the window.
-    assert_eq!(support::tracer_pid(pid), 0, "goroscope froze the target before the move was done");
-    assert!(held.elapsed() < HOLD, "the move took {:?}, longer than the hold; too slow a machine", held.elapsed());
+    assert_eq!(
+        support::tracer_pid(pid),
+        0,
+        "goroscope froze the target before the move was done"
+    );
+    assert!(
+        held.elapsed() < HOLD,
+        "the move took {:?}, longer than the hold; too slow a machine",
+        held.elapsed()
+    );
 
-    let st = gs.wait(HOLD + Duration::from_secs(60)).unwrap_or_else(|| panic!("goroscope did not finish"));
+    let st = gs
+        .wait(HOLD + Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("goroscope did not finish"));
     let rest: Vec<String> = stderr.iter().collect();
     assert!(st.success(), "goroscope: {st}\nstderr: {rest:?}");
     support::check_running(pid).unwrap();
     let json: Vec<String> = stdout.iter().collect();
-    let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes()).unwrap_or_else(|e| panic!("the JSON snapshot: {e}")).snapshot;
+    let snap = goroscope::snapshot::store::read(json.join("\n").as_bytes())
+        .unwrap_or_else(|e| panic!("the JSON snapshot: {e}"))
+        .snapshot;
     let mut text = Vec::new();
-    let opts = goroscope::render::traceback::Options { level: 1, labels: snap.meta.traceback_labels };
+    let opts = goroscope::render::traceback::Options {
+        level: 1,
+        labels: snap.meta.traceback_labels,
+    };
     goroscope::render::traceback::render(&snap.meta, &snap.goroutines, opts, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
 
     // The oracle: the runtime's own dump, after the move.
-    support::matches_oracle(&mut child, &text).unwrap_or_else(|e| panic!("{e}\n--- goroscope\n{text}"));
+    support::matches_oracle(&mut child, &text)
+        .unwrap_or_else(|e| panic!("{e}\n--- goroscope\n{text}"));
     let after = movers(&text);
     assert_eq!(after.len(), before.len(), "movers in goroscope's dump");
     for (id, frames) in &after {
-        assert_ne!(Some(frames), before.get(id), "goroutine {id} is shown where it was before the move:\n{text}");
+        assert_ne!(
+            Some(frames),
+            before.get(id),
+            "goroutine {id} is shown where it was before the move:\n{text}"
+        );
     }
     let live = snap.goroutines.len() as u64;
     assert!(
@@ -91,7 +137,10 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
         "{} of {live} stacks taken from the pre-copy, but {moved} goroutines moved since",
         snap.meta.stacks_reused
     );
-    assert!(snap.meta.stacks_reused > 0, "no stack taken from the pre-copy: the reuse was not exercised");
+    assert!(
+        snap.meta.stacks_reused > 0,
+        "no stack taken from the pre-copy: the reuse was not exercised"
+    );
     println!(
         "{moved} goroutines moved during a {} ms hold after the pre-copy: copied again; {} of {live} stacks reused",
         HOLD.as_millis(),

@@ -25,7 +25,12 @@ impl Change<'_> {
 
 /// Changes of every group whose size changed, biggest change first (growth before shrinkage
 /// at equal size).
-pub fn diff<'s>(a: &'s Snapshot, b: &'s Snapshot, by: &GroupBy, keep: impl Fn(&Goroutine) -> bool) -> Vec<Change<'s>> {
+pub fn diff<'s>(
+    a: &'s Snapshot,
+    b: &'s Snapshot,
+    by: &GroupBy,
+    keep: impl Fn(&Goroutine) -> bool,
+) -> Vec<Change<'s>> {
     let mut m: HashMap<String, Change<'s>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for g in a.goroutines.iter().filter(|g| keep(g)) {
@@ -33,7 +38,11 @@ pub fn diff<'s>(a: &'s Snapshot, b: &'s Snapshot, by: &GroupBy, keep: impl Fn(&G
         m.entry(k.clone())
             .or_insert_with(|| {
                 order.push(k);
-                Change { before: 0, after: 0, example: g }
+                Change {
+                    before: 0,
+                    after: 0,
+                    example: g,
+                }
             })
             .before += 1;
     }
@@ -41,15 +50,28 @@ pub fn diff<'s>(a: &'s Snapshot, b: &'s Snapshot, by: &GroupBy, keep: impl Fn(&G
         let k = key(g, by);
         let c = m.entry(k.clone()).or_insert_with(|| {
             order.push(k);
-            Change { before: 0, after: 0, example: g }
+            Change {
+                before: 0,
+                after: 0,
+                example: g,
+            }
         });
         if c.after == 0 {
             c.example = g;
         }
         c.after += 1;
     }
-    let mut out: Vec<Change<'s>> = order.into_iter().filter_map(|k| m.remove(&k)).filter(|c| c.before != c.after).collect();
-    out.sort_by(|x, y| y.delta().abs().cmp(&x.delta().abs()).then(y.delta().cmp(&x.delta())));
+    let mut out: Vec<Change<'s>> = order
+        .into_iter()
+        .filter_map(|k| m.remove(&k))
+        .filter(|c| c.before != c.after)
+        .collect();
+    out.sort_by(|x, y| {
+        y.delta()
+            .abs()
+            .cmp(&x.delta().abs())
+            .then(y.delta().cmp(&x.delta()))
+    });
     out
 }
 
@@ -66,7 +88,10 @@ mod tests {
                 s.goroutines.push(Goroutine {
                     id,
                     state: "chan send".into(),
-                    frames: vec![Frame { function: (*f).into(), ..Default::default() }],
+                    frames: vec![Frame {
+                        function: (*f).into(),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 });
                 id += 1;
@@ -80,11 +105,17 @@ mod tests {
         let a = snap(&[("main.leak", 10), ("main.worker", 4), ("main.gone", 1)]);
         let b = snap(&[("main.leak", 30), ("main.worker", 4), ("main.new", 2)]);
         let d = diff(&a, &b, &GroupBy::Stack, |_| true);
-        let got: Vec<(String, usize, usize)> =
-            d.iter().map(|c| (c.example.frames[0].function.to_string(), c.before, c.after)).collect();
+        let got: Vec<(String, usize, usize)> = d
+            .iter()
+            .map(|c| (c.example.frames[0].function.to_string(), c.before, c.after))
+            .collect();
         assert_eq!(
             got,
-            vec![("main.leak".into(), 10, 30), ("main.new".into(), 0, 2), ("main.gone".into(), 1, 0)]
+            vec![
+                ("main.leak".into(), 10, 30),
+                ("main.new".into(), 0, 2),
+                ("main.gone".into(), 1, 0)
+            ]
         );
     }
 }

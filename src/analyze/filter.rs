@@ -62,8 +62,13 @@ impl Cond {
     /// Whether the goroutine satisfies the condition.
     pub fn holds(&self, g: &Goroutine) -> bool {
         match self {
-            Cond::Loc(loc, m) => g.location(*loc).is_some_and(|l| m.is_match(&format!("{}:{} in {}", l.file, l.line, l.function))),
-            Cond::Label(k, v) => g.labels.iter().any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
+            Cond::Loc(loc, m) => g
+                .location(*loc)
+                .is_some_and(|l| m.is_match(&format!("{}:{} in {}", l.file, l.line, l.function))),
+            Cond::Label(k, v) => g
+                .labels
+                .iter()
+                .any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
             Cond::Running => g.thread.is_some(),
             Cond::User => !g.system,
             Cond::State(s) => *g.state == **s,
@@ -115,7 +120,8 @@ impl Rule {
     pub fn matches(&self, g: &Goroutine) -> bool {
         let mut frames = g.frames.iter();
         self.patterns.iter().all(|re| {
-            frames.any(|f| re.is_match(&f.function) || re.is_match(&format!("{}:{}", f.file, f.line)))
+            frames
+                .any(|f| re.is_match(&f.function) || re.is_match(&format!("{}:{}", f.file, f.line)))
         })
     }
 }
@@ -132,7 +138,9 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
         }
         if l.is_empty() {
             if !cur.is_empty() {
-                rules.push(Rule { patterns: std::mem::take(&mut cur) });
+                rules.push(Rule {
+                    patterns: std::mem::take(&mut cur),
+                });
             }
             continue;
         }
@@ -146,7 +154,9 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
 
 /// Parses `k=v`.
 pub fn parse_label(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("label {s:?} is not k=v"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("label {s:?} is not k=v"))
 }
 
 #[cfg(test)]
@@ -157,16 +167,30 @@ mod tests {
     fn g(state: &str, funcs: &[&str]) -> Goroutine {
         Goroutine {
             state: state.into(),
-            frames: funcs.iter().map(|f| Frame { function: (*f).into(), file: "x.go".into(), line: 4, ..Default::default() }).collect(),
+            frames: funcs
+                .iter()
+                .map(|f| Frame {
+                    function: (*f).into(),
+                    file: "x.go".into(),
+                    line: 4,
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         }
     }
 
     #[test]
     fn rules_match_in_order() {
-        let rules = parse_rules("# healthy\nnet/http\\.\\(\\*conn\\)\\.serve\n\nmain\\.idle\nmain\\.loop\n").unwrap();
+        let rules = parse_rules(
+            "# healthy\nnet/http\\.\\(\\*conn\\)\\.serve\n\nmain\\.idle\nmain\\.loop\n",
+        )
+        .unwrap();
         assert_eq!(rules.len(), 2);
-        let f = Filter { exclude: rules, ..Default::default() };
+        let f = Filter {
+            exclude: rules,
+            ..Default::default()
+        };
         assert!(!f.keep(&g("IO wait", &["net.read", "net/http.(*conn).serve"])));
         assert!(!f.keep(&g("select", &["main.idle", "main.loop"])));
         assert!(f.keep(&g("select", &["main.loop", "main.idle"])));
@@ -178,9 +202,27 @@ mod tests {
         let mut x = g("chan send", &["main.produce"]);
         x.wait_minutes = 5;
         x.labels = vec![("tenant".into(), "a".into())];
-        let f = Filter { states: vec!["chan send".into()], wait_min: Some(3), func: Some(Regex::new("produce").unwrap()), labels: vec![parse_label("tenant=a").unwrap()], ..Default::default() };
+        let f = Filter {
+            states: vec!["chan send".into()],
+            wait_min: Some(3),
+            func: Some(Regex::new("produce").unwrap()),
+            labels: vec![parse_label("tenant=a").unwrap()],
+            ..Default::default()
+        };
         assert!(f.keep(&x));
-        assert!(!Filter { wait_min: Some(6), ..Default::default() }.keep(&x));
-        assert!(!Filter { labels: vec![("tenant".into(), "b".into())], ..Default::default() }.keep(&x));
+        assert!(
+            !Filter {
+                wait_min: Some(6),
+                ..Default::default()
+            }
+            .keep(&x)
+        );
+        assert!(
+            !Filter {
+                labels: vec![("tenant".into(), "b".into())],
+                ..Default::default()
+            }
+            .keep(&x)
+        );
     }
 }

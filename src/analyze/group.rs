@@ -41,7 +41,11 @@ impl GroupBy {
             "state" => GroupBy::State,
             _ => match s.strip_prefix("label:") {
                 Some(k) if !k.is_empty() => GroupBy::Label(k.to_string()),
-                _ => return Err(format!("unknown grouping {s:?}: use stack, user-frame, current-frame, go-statement, start, state, running, system or label:KEY")),
+                _ => {
+                    return Err(format!(
+                        "unknown grouping {s:?}: use stack, user-frame, current-frame, go-statement, start, state, running, system or label:KEY"
+                    ));
+                }
             },
         })
     }
@@ -90,7 +94,10 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
                 k.push_str(&format!("{} {}:{}", f.function, f.file, f.line));
             }
             if let Some(c) = &g.created_by {
-                k.push_str(&format!("\ncreated by {} {}:{}", c.function, c.file, c.line));
+                k.push_str(&format!(
+                    "\ncreated by {} {}:{}",
+                    c.function, c.file, c.line
+                ));
             }
             k
         }
@@ -104,14 +111,28 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
             Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
             None => "(no frame)".into(),
         },
-        GroupBy::Running => (if g.thread.is_some() { "running on a thread" } else { "not running" }).into(),
-        GroupBy::System => (if g.system { "runtime goroutine" } else { "user goroutine" }).into(),
+        GroupBy::Running => (if g.thread.is_some() {
+            "running on a thread"
+        } else {
+            "not running"
+        })
+        .into(),
+        GroupBy::System => (if g.system {
+            "runtime goroutine"
+        } else {
+            "user goroutine"
+        })
+        .into(),
         GroupBy::GoStatement => match &g.created_by {
             Some(c) => format!("{} {}:{}", c.function, c.file, c.line),
             None => "(no go statement)".into(),
         },
         GroupBy::Start => {
-            if g.start_func.is_empty() { "(unknown start)".into() } else { g.start_func.to_string() }
+            if g.start_func.is_empty() {
+                "(unknown start)".into()
+            } else {
+                g.start_func.to_string()
+            }
         }
         GroupBy::State => g.state.to_string(),
         GroupBy::Label(k) => match g.labels.iter().find(|(lk, _)| lk == k) {
@@ -131,7 +152,10 @@ pub fn group<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> V
             Some(&i) => groups[i].members.push(g),
             None => {
                 index.insert(k.clone(), groups.len());
-                groups.push(Group { key: k, members: vec![g] });
+                groups.push(Group {
+                    key: k,
+                    members: vec![g],
+                });
             }
         }
     }
@@ -155,24 +179,40 @@ mod tests {
             id,
             state: state.into(),
             wait_minutes: minutes,
-            frames: vec![Frame { function: f.into(), file: "a.go".into(), line: 1, args: format!("{id:#x}"), ..Default::default() }],
+            frames: vec![Frame {
+                function: f.into(),
+                file: "a.go".into(),
+                line: 1,
+                args: format!("{id:#x}"),
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
 
     #[test]
     fn groups_ignore_args_and_minutes_largest_first() {
-        let gs = vec![g(1, "select", "main.a", 0), g(2, "chan send", "main.b", 1), g(3, "chan send", "main.b", 9)];
+        let gs = vec![
+            g(1, "select", "main.a", 0),
+            g(2, "chan send", "main.b", 1),
+            g(3, "chan send", "main.b", 9),
+        ];
         let groups = group(&gs, &GroupBy::Stack);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].members.iter().map(|g| g.id).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            groups[0].members.iter().map(|g| g.id).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(groups[0].minutes(), (1, 9));
         assert_eq!(groups[1].members[0].id, 1);
     }
 
     #[test]
     fn parses_group_by() {
-        assert_eq!(GroupBy::parse("label:tenant").unwrap(), GroupBy::Label("tenant".into()));
+        assert_eq!(
+            GroupBy::parse("label:tenant").unwrap(),
+            GroupBy::Label("tenant".into())
+        );
         assert!(GroupBy::parse("label:").is_err());
         assert!(GroupBy::parse("nope").is_err());
     }

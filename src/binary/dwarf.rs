@@ -127,17 +127,28 @@ pub fn struct_layouts_tuned(
     loop {
         units += 1;
         if units > MAX_DWARF_UNITS {
-            return Err(DwarfError(format!(".debug_info has more than {MAX_DWARF_UNITS} units")));
+            return Err(DwarfError(format!(
+                ".debug_info has more than {MAX_DWARF_UNITS} units"
+            )));
         }
         info.fill_to(off.saturating_add(HEADER_PROBE), step)?;
-        let Some(unit) = UnitStart::parse(info.bytes(), off, info.declared).map_err(err)? else { break };
+        let Some(unit) = UnitStart::parse(info.bytes(), off, info.declared).map_err(err)? else {
+            break;
+        };
         let ab = abbrevs_for(&mut abbrevs, &debug_abbrev, &unit)?;
-        let mut scan = UnitScan { only_named: Some(first_pass), ..UnitScan::default() };
+        let mut scan = UnitScan {
+            only_named: Some(first_pass),
+            ..UnitScan::default()
+        };
         loop {
             let avail = info.bytes().len().min(unit.end);
             let complete = avail == unit.end;
             if let Some(header) = unit.prefix(info.bytes(), avail) {
-                let view = UnitView { header: &header, abbrevs: ab, strings: &strings };
+                let view = UnitView {
+                    header: &header,
+                    abbrevs: ab,
+                    strings: &strings,
+                };
                 match scan_unit(view, &mut scan, complete, &wanted, &mut found).map_err(err)? {
                     Scan::AllFound => return Ok(found.finish()),
                     Scan::Done => break,
@@ -147,7 +158,9 @@ pub fn struct_layouts_tuned(
             }
             info.fill_to(avail.saturating_add(step), step)?;
             if info.bytes().len() <= avail {
-                return Err(DwarfError(format!(".debug_info ends inside the unit at {off:#x}")));
+                return Err(DwarfError(format!(
+                    ".debug_info ends inside the unit at {off:#x}"
+                )));
             }
         }
         off = unit.end;
@@ -163,10 +176,19 @@ pub fn struct_layouts_tuned(
         let ab = abbrevs_for(&mut abbrevs, &debug_abbrev, unit)?;
         let mut scan = UnitScan::default();
         let Some(header) = unit.prefix(info.bytes(), unit.end) else {
-            return Err(DwarfError(format!(".debug_info ends inside the unit at {:#x}", unit.off)));
+            return Err(DwarfError(format!(
+                ".debug_info ends inside the unit at {:#x}",
+                unit.off
+            )));
         };
-        let view = UnitView { header: &header, abbrevs: ab, strings: &strings };
-        if let Scan::AllFound = scan_unit(view, &mut scan, true, &wanted, &mut found).map_err(err)? {
+        let view = UnitView {
+            header: &header,
+            abbrevs: ab,
+            strings: &strings,
+        };
+        if let Scan::AllFound =
+            scan_unit(view, &mut scan, true, &wanted, &mut found).map_err(err)?
+        {
             break;
         }
         if have_required(&found) {
@@ -190,7 +212,10 @@ fn abbrevs_for<'m>(
         if cache.len() >= MAX_ABBREV_TABLES {
             cache.clear();
         }
-        let a = unit.header.abbreviations(debug_abbrev).map_err(|e| DwarfError(e.to_string()))?;
+        let a = unit
+            .header
+            .abbreviations(debug_abbrev)
+            .map_err(|e| DwarfError(e.to_string()))?;
         cache.insert(off, a);
     }
     Ok(&cache[&off])
@@ -224,7 +249,10 @@ impl Wanted<'_> {
     }
 
     fn all_in(&self, found: &Found) -> bool {
-        self.required.iter().chain(self.optional).all(|n| found.out.contains_key(*n))
+        self.required
+            .iter()
+            .chain(self.optional)
+            .all(|n| found.out.contains_key(*n))
     }
 }
 
@@ -244,17 +272,24 @@ impl UnitStart {
     /// Reads the header of the unit at `off` from what has been decompressed; `None` at the end
     /// of the section, or when the unit's length is past the declared size.
     fn parse(bytes: &[u8], off: usize, declared: usize) -> gimli::Result<Option<UnitStart>> {
-        let Some(len) = bytes.get(off..off.saturating_add(4)) else { return Ok(None) };
+        let Some(len) = bytes.get(off..off.saturating_add(4)) else {
+            return Ok(None);
+        };
         let len32 = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
         let (init, total) = if len32 == 0xffff_ffff {
-            let Some(l) = bytes.get(off + 4..off + 12) else { return Ok(None) };
+            let Some(l) = bytes.get(off + 4..off + 12) else {
+                return Ok(None);
+            };
             let mut w = [0u8; 8];
             w.copy_from_slice(l);
             (12usize, u64::from_le_bytes(w).checked_add(12))
         } else {
             (4usize, Some(u64::from(len32) + 4))
         };
-        let Some(end) = total.and_then(|t| usize::try_from(t).ok()).and_then(|t| off.checked_add(t)) else {
+        let Some(end) = total
+            .and_then(|t| usize::try_from(t).ok())
+            .and_then(|t| off.checked_add(t))
+        else {
             return Ok(None);
         };
         if end > declared {
@@ -272,7 +307,8 @@ impl UnitStart {
         } else {
             probe[..4].copy_from_slice(&((probe_len - 4) as u32).to_le_bytes());
         }
-        let h = gimli::DebugInfo::new(&probe[..], LittleEndian).header_from_offset(gimli::DebugInfoOffset(0))?;
+        let h = gimli::DebugInfo::new(&probe[..], LittleEndian)
+            .header_from_offset(gimli::DebugInfoOffset(0))?;
         let header_size = h.size_of_header();
         let header = gimli::UnitHeader::new(
             h.encoding(),
@@ -283,7 +319,12 @@ impl UnitStart {
             gimli::UnitSectionOffset(off),
             EndianSlice::new(&[][..], LittleEndian),
         );
-        Ok(Some(UnitStart { header, off, end, header_size }))
+        Ok(Some(UnitStart {
+            header,
+            off,
+            end,
+            header_size,
+        }))
     }
 
     /// The unit as far as `bytes[..avail]` holds it: a header whose length ends at `avail`.
@@ -318,21 +359,32 @@ impl<'a> Info<'a> {
     fn open(s: &object::read::Section<'a, '_, &'a [u8]>) -> Result<Info<'a>, DwarfError> {
         let c = s.compressed_data().map_err(|e| DwarfError(e.to_string()))?;
         if c.uncompressed_size > MAX_DWARF_SECTION {
-            return Err(DwarfError(format!(".debug_info declares {} bytes uncompressed", c.uncompressed_size)));
+            return Err(DwarfError(format!(
+                ".debug_info declares {} bytes uncompressed",
+                c.uncompressed_size
+            )));
         }
         let declared = c.uncompressed_size as usize;
         match c.format {
-            object::CompressionFormat::None => {
-                Ok(Info { buf: Cow::Borrowed(c.data), zlib: None, declared: c.data.len() })
-            }
-            object::CompressionFormat::Zlib => {
-                Ok(Info { buf: Cow::Owned(Vec::new()), zlib: Some((c.data, flate2::Decompress::new(true))), declared })
-            }
+            object::CompressionFormat::None => Ok(Info {
+                buf: Cow::Borrowed(c.data),
+                zlib: None,
+                declared: c.data.len(),
+            }),
+            object::CompressionFormat::Zlib => Ok(Info {
+                buf: Cow::Owned(Vec::new()),
+                zlib: Some((c.data, flate2::Decompress::new(true))),
+                declared,
+            }),
             // Other formats: all at once, as the object crate decompresses them.
             _ => {
                 let all = c.decompress().map_err(|e| DwarfError(e.to_string()))?;
                 let declared = all.len();
-                Ok(Info { buf: all, zlib: None, declared })
+                Ok(Info {
+                    buf: all,
+                    zlib: None,
+                    declared,
+                })
             }
         }
     }
@@ -347,14 +399,20 @@ impl<'a> Info<'a> {
     fn fill_to(&mut self, want: usize, step: usize) -> Result<(), DwarfError> {
         let want = want.min(self.declared);
         while self.buf.len() < want {
-            let Some((input, z)) = self.zlib.as_mut() else { return Ok(()) };
+            let Some((input, z)) = self.zlib.as_mut() else {
+                return Ok(());
+            };
             let buf = self.buf.to_mut();
             let have = buf.len();
             let step = (want - have).max(step).min(self.declared - have);
             buf.resize(have + step, 0);
             let (in0, out0) = (z.total_in(), z.total_out());
             let consumed = usize::try_from(in0).unwrap_or(usize::MAX).min(input.len());
-            let status = z.decompress(&input[consumed..], &mut buf[have..], flate2::FlushDecompress::None);
+            let status = z.decompress(
+                &input[consumed..],
+                &mut buf[have..],
+                flate2::FlushDecompress::None,
+            );
             let produced = usize::try_from(z.total_out() - out0).unwrap_or(0).min(step);
             buf.truncate(have + produced);
             match status {
@@ -362,7 +420,9 @@ impl<'a> Info<'a> {
                 Ok(_) if produced > 0 || z.total_in() > in0 => {}
                 Ok(_) => {
                     self.zlib = None;
-                    return Err(DwarfError(".debug_info: the compressed data ends early".into()));
+                    return Err(DwarfError(
+                        ".debug_info: the compressed data ends early".into(),
+                    ));
                 }
                 Err(e) => {
                     self.zlib = None;
@@ -376,10 +436,17 @@ impl<'a> Info<'a> {
 
 /// A small DWARF section, decompressed whole (empty when absent).
 fn small_section<'a>(elf: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, DwarfError> {
-    let Some(s) = elf.section_by_name(name) else { return Ok(Cow::Borrowed(&[][..])) };
-    let declared = s.compressed_data().map_err(|e| DwarfError(e.to_string()))?.uncompressed_size;
+    let Some(s) = elf.section_by_name(name) else {
+        return Ok(Cow::Borrowed(&[][..]));
+    };
+    let declared = s
+        .compressed_data()
+        .map_err(|e| DwarfError(e.to_string()))?
+        .uncompressed_size;
     if declared > MAX_DWARF_SECTION {
-        return Err(DwarfError(format!("{name} declares {declared} bytes uncompressed")));
+        return Err(DwarfError(format!(
+            "{name} declares {declared} bytes uncompressed"
+        )));
     }
     s.uncompressed_data().map_err(|e| DwarfError(e.to_string()))
 }
@@ -444,7 +511,9 @@ fn scan_unit(
 ) -> gimli::Result<Scan> {
     let end_or_more = if complete { Scan::Done } else { Scan::NeedMore };
     let more = |e: gimli::Error| match e {
-        gimli::Error::UnexpectedEof(_) | gimli::Error::OffsetOutOfBounds(_) if !complete => Ok(Scan::NeedMore),
+        gimli::Error::UnexpectedEof(_) | gimli::Error::OffsetOutOfBounds(_) if !complete => {
+            Ok(Scan::NeedMore)
+        }
         e => Err(e),
     };
     if !st.started {
@@ -458,7 +527,11 @@ fn scan_unit(
                     st.str_offsets_base = Some(b);
                 }
                 if let Some(want) = st.only_named {
-                    let strs = StrCtx { strings: unit.strings, format: unit.header.format(), base: st.str_offsets_base };
+                    let strs = StrCtx {
+                        strings: unit.strings,
+                        format: unit.header.format(),
+                        base: st.str_offsets_base,
+                    };
                     if attr_string(&strs, root, gimli::DW_AT_name).as_deref() != Some(want) {
                         st.skipped = true;
                         return Ok(Scan::Done);
@@ -475,7 +548,11 @@ fn scan_unit(
         }
         st.started = true;
     }
-    let strs = StrCtx { strings: unit.strings, format: unit.header.format(), base: st.str_offsets_base };
+    let strs = StrCtx {
+        strings: unit.strings,
+        format: unit.header.format(),
+        base: st.str_offsets_base,
+    };
     while let Some(offset) = st.next {
         let mut cursor = match unit.header.entries_at_offset(unit.abbrevs, offset) {
             Ok(c) => c,
@@ -497,7 +574,10 @@ fn scan_unit(
                     if tag == gimli::DW_TAG_typedef {
                         typedef = g.map(|g| (g, name));
                     } else if !found.out.contains_key(&name) {
-                        let size = entry.attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value()).unwrap_or(0);
+                        let size = entry
+                            .attr_value(gimli::DW_AT_byte_size)
+                            .and_then(|v| v.udata_value())
+                            .unwrap_or(0);
                         match read_members(unit, &strs, offset, size) {
                             Ok(layout) => strukt = Some((name, layout, g)),
                             Err(e) => return more(e),
@@ -548,19 +628,30 @@ fn read_members(
             continue;
         }
         let name = attr_string(strs, e, gimli::DW_AT_name).unwrap_or_default();
-        let off = e.attr_value(gimli::DW_AT_data_member_location).and_then(|v| v.udata_value()).unwrap_or(0);
+        let off = e
+            .attr_value(gimli::DW_AT_data_member_location)
+            .and_then(|v| v.udata_value())
+            .unwrap_or(0);
         let (mut type_name, mut tsize, mut type_ref) = (None, None, None);
         match e.attr_value(gimli::DW_AT_type) {
             Some(gimli::AttributeValue::UnitRef(tref)) => {
                 let t = unit.header.entry(unit.abbrevs, tref)?;
                 type_name = attr_string(strs, &t, gimli::DW_AT_name);
-                tsize = t.attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value());
+                tsize = t
+                    .attr_value(gimli::DW_AT_byte_size)
+                    .and_then(|v| v.udata_value());
                 type_ref = global(unit.header, tref);
             }
             Some(gimli::AttributeValue::DebugInfoRef(r)) => type_ref = Some(r.0 as u64),
             _ => {}
         }
-        members.push(Member { name, offset: off, type_name, size: tsize, type_ref });
+        members.push(Member {
+            name,
+            offset: off,
+            type_name,
+            size: tsize,
+            type_ref,
+        });
     }
     Ok(StructLayout { size, members })
 }
@@ -574,16 +665,27 @@ struct StrCtx<'a> {
 
 /// A string attribute: inline, or in `.debug_str` / `.debug_line_str` (directly or through
 /// `.debug_str_offsets`). `None` when absent or unreadable.
-fn attr_string(strs: &StrCtx<'_>, entry: &gimli::DebuggingInformationEntry<Slice<'_>>, at: gimli::DwAt) -> Option<String> {
+fn attr_string(
+    strs: &StrCtx<'_>,
+    entry: &gimli::DebuggingInformationEntry<Slice<'_>>,
+    at: gimli::DwAt,
+) -> Option<String> {
     let s = strs.strings;
     let debug_str = gimli::DebugStr::new(&s.str, LittleEndian);
     let bytes = match entry.attr_value(at)? {
         gimli::AttributeValue::String(v) => v,
         gimli::AttributeValue::DebugStrRef(o) => debug_str.get_str(o).ok()?,
-        gimli::AttributeValue::DebugLineStrRef(o) => gimli::DebugLineStr::new(&s.line_str, LittleEndian).get_str(o).ok()?,
+        gimli::AttributeValue::DebugLineStrRef(o) => {
+            gimli::DebugLineStr::new(&s.line_str, LittleEndian)
+                .get_str(o)
+                .ok()?
+        }
         gimli::AttributeValue::DebugStrOffsetsIndex(i) => {
-            let offsets = gimli::DebugStrOffsets::from(EndianSlice::new(&s.str_offsets, LittleEndian));
-            debug_str.get_str(offsets.get_str_offset(strs.format, strs.base?, i).ok()?).ok()?
+            let offsets =
+                gimli::DebugStrOffsets::from(EndianSlice::new(&s.str_offsets, LittleEndian));
+            debug_str
+                .get_str(offsets.get_str_offset(strs.format, strs.base?, i).ok()?)
+                .ok()?
         }
         _ => return None,
     };

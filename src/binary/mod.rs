@@ -46,10 +46,15 @@ pub enum BinaryError {
 impl fmt::Display for BinaryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BinaryError::Io { path, error } => write!(f, "cannot read {}: {}", path.display(), error),
+            BinaryError::Io { path, error } => {
+                write!(f, "cannot read {}: {}", path.display(), error)
+            }
             BinaryError::NotElf(e) => write!(f, "not an ELF executable: {e}"),
             BinaryError::UnsupportedArch(a) => {
-                write!(f, "unsupported architecture {a}; goroscope reads linux/amd64 and linux/arm64 Go programs")
+                write!(
+                    f,
+                    "unsupported architecture {a}; goroscope reads linux/amd64 and linux/arm64 Go programs"
+                )
             }
             BinaryError::NotGo => write!(f, "not a Go program (no .go.buildinfo section)"),
             BinaryError::BuildInfo(e) => write!(f, "cannot read the Go build info: {e}"),
@@ -89,7 +94,10 @@ const BUILDINFO_SEARCH: u64 = 64 * 1024;
 /// the build info through `pread` (a huge binary is never mapped or read whole).
 /// [`BinaryError::NotGo`] for anything that is not a Go program.
 pub fn peek(path: &Path) -> Result<Peek, BinaryError> {
-    let io = |e: std::io::Error| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() };
+    let io = |e: std::io::Error| BinaryError::Io {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let cache = object::ReadCache::new(file);
     let elf = object::File::parse(&cache).map_err(|e| BinaryError::NotElf(e.to_string()))?;
@@ -104,16 +112,27 @@ pub fn peek(path: &Path) -> Result<Peek, BinaryError> {
             let seg = elf.segments().find(|s| {
                 matches!(s.flags(), object::SegmentFlags::Elf { p_flags, .. } if p_flags.0 & object::elf::PF_W.0 != 0)
             });
-            let Some((off, size)) = seg.map(|s| s.file_range()) else { return Err(BinaryError::NotGo) };
-            cache.read_bytes_at(off, size.min(BUILDINFO_SEARCH)).map_err(|_| BinaryError::NotGo)?.to_vec()
+            let Some((off, size)) = seg.map(|s| s.file_range()) else {
+                return Err(BinaryError::NotGo);
+            };
+            cache
+                .read_bytes_at(off, size.min(BUILDINFO_SEARCH))
+                .map_err(|_| BinaryError::NotGo)?
+                .to_vec()
         }
     };
     let build = match BuildInfo::parse(&data) {
         Ok(b) => b,
-        Err(buildinfo::BuildInfoError::BadMagic | buildinfo::BuildInfoError::Truncated) => return Err(BinaryError::NotGo),
+        Err(buildinfo::BuildInfoError::BadMagic | buildinfo::BuildInfoError::Truncated) => {
+            return Err(BinaryError::NotGo);
+        }
         Err(e) => return Err(BinaryError::BuildInfo(e)),
     };
-    Ok(Peek { build, has_symbols, has_dwarf })
+    Ok(Peek {
+        build,
+        has_symbols,
+        has_dwarf,
+    })
 }
 
 /// A symbol from the ELF symbol table.
@@ -153,14 +172,20 @@ pub struct GoBinary {
 
 impl fmt::Debug for GoBinary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GoBinary").field("path", &self.path).field("version", &self.version).finish()
+        f.debug_struct("GoBinary")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .finish()
     }
 }
 
 impl GoBinary {
     /// Opens and parses an executable.
     pub fn open(path: &Path) -> Result<GoBinary, BinaryError> {
-        let io = |e: std::io::Error| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() };
+        let io = |e: std::io::Error| BinaryError::Io {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; a file truncated under us can fault, which is the same
         // risk every debugger that maps its target's executable takes.
@@ -170,7 +195,10 @@ impl GoBinary {
 
     /// Parses an executable held in memory (`path` only names it in messages).
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<GoBinary, BinaryError> {
-        let data = map_copy(bytes).map_err(|e| BinaryError::Io { path: path.to_path_buf(), error: e.to_string() })?;
+        let data = map_copy(bytes).map_err(|e| BinaryError::Io {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        })?;
         Self::parse(path.to_path_buf(), data)
     }
 
@@ -183,39 +211,64 @@ impl GoBinary {
         let arch = match elf.architecture() {
             object::Architecture::X86_64 => Arch::Amd64,
             object::Architecture::Aarch64 => Arch::Arm64,
-            a => return Err(BinaryError::UnsupportedArch(format!("{a:?}").to_lowercase())),
+            a => {
+                return Err(BinaryError::UnsupportedArch(
+                    format!("{a:?}").to_lowercase(),
+                ));
+            }
         };
-        let bi_sec = elf.section_by_name(".go.buildinfo").ok_or(BinaryError::NotGo)?;
+        let bi_sec = elf
+            .section_by_name(".go.buildinfo")
+            .ok_or(BinaryError::NotGo)?;
         let bi_data = bi_sec.data().map_err(|_| BinaryError::NotGo)?;
         let build = BuildInfo::parse(bi_data).map_err(BinaryError::BuildInfo)?;
-        let version =
-            GoVersion::parse(&build.go_version).ok_or_else(|| BinaryError::BadVersion(build.go_version.clone()))?;
+        let version = GoVersion::parse(&build.go_version)
+            .ok_or_else(|| BinaryError::BadVersion(build.go_version.clone()))?;
 
         let pcln_sec = elf
             .section_by_name(".gopclntab")
             .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
             .ok_or_else(|| BinaryError::Pclntab("no .gopclntab section".into()))?;
         // The pclntab stays in the map: it is read where the unwinder needs it, never copied.
-        let pcln_len = pcln_sec.data().map_err(|e| BinaryError::Pclntab(e.to_string()))?.len();
+        let pcln_len = pcln_sec
+            .data()
+            .map_err(|e| BinaryError::Pclntab(e.to_string()))?
+            .len();
         let pcln_bytes = match pcln_sec.file_range() {
             Some((off, _)) => {
-                let start = usize::try_from(off).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
+                let start =
+                    usize::try_from(off).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
                 PclnBytes::Mapped(Arc::clone(&data), start..start.saturating_add(pcln_len))
             }
-            None => return Err(BinaryError::Pclntab("the pclntab section has no file data".into())),
+            None => {
+                return Err(BinaryError::Pclntab(
+                    "the pclntab section has no file data".into(),
+                ));
+            }
         };
-        let pclntab = Pclntab::parse(pcln_bytes).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
+        let pclntab =
+            Pclntab::parse(pcln_bytes).map_err(|e| BinaryError::Pclntab(e.to_string()))?;
         let pclntab_addr = pcln_sec.address();
 
         let mut symbols = HashMap::new();
         for s in elf.symbols() {
             if let Ok(name) = s.name() {
-                if name.starts_with("runtime.") || name.starts_with("go:") || name.starts_with("go.") {
-                    symbols.insert(name.to_string(), Symbol { addr: s.address(), size: s.size() });
+                if name.starts_with("runtime.")
+                    || name.starts_with("go:")
+                    || name.starts_with("go.")
+                {
+                    symbols.insert(
+                        name.to_string(),
+                        Symbol {
+                            addr: s.address(),
+                            size: s.size(),
+                        },
+                    );
                 }
             }
         }
-        let has_dwarf = elf.section_by_name(".debug_info").is_some() || elf.section_by_name(".zdebug_info").is_some();
+        let has_dwarf = elf.section_by_name(".debug_info").is_some()
+            || elf.section_by_name(".zdebug_info").is_some();
         let is_pie = elf.kind() == object::ObjectKind::Dynamic;
         let go_module_section = elf.section_by_name(".go.module").map(|s| s.address());
         drop(elf);
@@ -277,14 +330,18 @@ impl GoBinary {
         let elf = self.elf();
         for s in elf.sections() {
             let (a, sz) = (s.address(), s.size());
-            let Some(end) = a.checked_add(sz) else { continue };
+            let Some(end) = a.checked_add(sz) else {
+                continue;
+            };
             if a <= addr && addr.checked_add(len)? <= end {
                 let (off, fsz) = s.file_range()?;
                 if (addr - a).checked_add(len)? > fsz {
                     return None;
                 }
                 let start = usize::try_from(off.checked_add(addr - a)?).ok()?;
-                return self.data.get(start..start.checked_add(usize::try_from(len).ok()?)?);
+                return self
+                    .data
+                    .get(start..start.checked_add(usize::try_from(len).ok()?)?);
             }
         }
         None
@@ -302,6 +359,9 @@ mod tests {
         assert_eq!(peek(&me), Err(BinaryError::NotGo));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
         assert!(matches!(peek(&src), Err(BinaryError::NotElf(_))));
-        assert!(matches!(peek(Path::new("/no/such/binary")), Err(BinaryError::Io { .. })));
+        assert!(matches!(
+            peek(Path::new("/no/such/binary")),
+            Err(BinaryError::Io { .. })
+        ));
     }
 }

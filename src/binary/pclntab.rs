@@ -441,16 +441,28 @@ impl Pclntab {
     /// their common prefix first, so a name that cannot match costs one short comparison.
     pub fn funcs_by_names(&self, names: &[&str]) -> Vec<Option<Func>> {
         let mut out = vec![None; names.len()];
-        let Some(first) = names.first() else { return out };
+        let Some(first) = names.first() else {
+            return out;
+        };
         let prefix = names.iter().fold(first.as_bytes(), |p, n| {
-            let common = p.iter().zip(n.as_bytes()).take_while(|(a, b)| a == b).count();
+            let common = p
+                .iter()
+                .zip(n.as_bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
             &p[..common]
         });
         let mut left = names.len();
         for f in self.funcs() {
-            let Some(name_off) = self.field_u32(f, 4) else { continue };
-            let Some(start) = self.funcnametab.start.checked_add(name_off as usize) else { continue };
-            let Some(s) = self.data.get(start..self.funcnametab.end) else { continue };
+            let Some(name_off) = self.field_u32(f, 4) else {
+                continue;
+            };
+            let Some(start) = self.funcnametab.start.checked_add(name_off as usize) else {
+                continue;
+            };
+            let Some(s) = self.data.get(start..self.funcnametab.end) else {
+                continue;
+            };
             if !s.starts_with(prefix) {
                 continue;
             }

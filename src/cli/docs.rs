@@ -33,8 +33,10 @@ pub fn man(a: &ManArgs, out: &mut dyn Write) -> io::Result<()> {
     let cmd = super::Cli::command();
     match &a.dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
-            clap_mangen::generate_to(cmd, dir).map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
+            clap_mangen::generate_to(cmd, dir)
+                .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))
         }
         None => clap_mangen::Man::new(cmd).render(out),
     }

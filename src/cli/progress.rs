@@ -27,7 +27,11 @@ impl Bar {
     pub fn new(quiet: bool) -> Bar {
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(libc::STDERR_FILENO) } == 1;
-        Bar { start: Instant::now(), enabled: !quiet && tty, last: None }
+        Bar {
+            start: Instant::now(),
+            enabled: !quiet && tty,
+            last: None,
+        }
     }
 
     /// Erases the line if it was drawn (before the dump's own stderr line).
@@ -92,7 +96,10 @@ mod tests {
             line("unwinding goroutines", 5, 20, t),
             "goroscope: unwinding goroutines 5/20 [######------------------] 25% (1.5 s)"
         );
-        assert_eq!(line("stopping the target", 0, 0, t), "goroscope: stopping the target (1.5 s)");
+        assert_eq!(
+            line("stopping the target", 0, 0, t),
+            "goroscope: stopping the target (1.5 s)"
+        );
         assert!(line("x", 30, 20, t).contains("20/20 [########################] 100%"));
     }
 

@@ -75,18 +75,34 @@ impl ViewArgs {
         };
         let exclude = match &self.exclude_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 filter::parse_rules(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
             None => Vec::new(),
         };
-        let labels = self.label.iter().map(|l| filter::parse_label(l)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Filter { states: self.state.clone(), wait_min: self.wait_min, func, labels, exclude, system: self.system, conds: Vec::new() })
+        let labels = self
+            .label
+            .iter()
+            .map(|l| filter::parse_label(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter {
+            states: self.state.clone(),
+            wait_min: self.wait_min,
+            func,
+            labels,
+            exclude,
+            system: self.system,
+            conds: Vec::new(),
+        })
     }
 
     /// The grouping key.
     pub fn group_by(&self) -> Result<GroupBy, String> {
-        self.group_by.as_deref().map(GroupBy::parse).unwrap_or(Ok(GroupBy::Stack))
+        self.group_by
+            .as_deref()
+            .map(GroupBy::parse)
+            .unwrap_or(Ok(GroupBy::Stack))
     }
 
     /// The format to use, given the command's default.
@@ -162,7 +178,12 @@ pub struct ChunkWriter<'w> {
 impl<'w> ChunkWriter<'w> {
     /// A writer to `out` of chunks `text` renders.
     pub fn new(out: &'w mut dyn Write, text: &'w GoText) -> Self {
-        ChunkWriter { out, text, written: false, result: Ok(()) }
+        ChunkWriter {
+            out,
+            text,
+            written: false,
+            result: Ok(()),
+        }
     }
 
     /// Writes one chunk (nothing after an error).
@@ -192,7 +213,10 @@ impl<'w> ChunkWriter<'w> {
 
 /// The traceback format the options ask for, for a snapshot with these facts.
 pub fn traceback_options(meta: &crate::snapshot::Meta, v: &ViewArgs) -> render::traceback::Options {
-    render::traceback::Options { level: if v.system { 2 } else { 1 }, labels: meta.traceback_labels }
+    render::traceback::Options {
+        level: if v.system { 2 } else { 1 },
+        labels: meta.traceback_labels,
+    }
 }
 
 /// Renders a snapshot as the options say.
@@ -201,9 +225,14 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
     let by = v.group_by().map_err(io::Error::other)?;
     let kept: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| f.keep(g)).collect();
     match v.format(default) {
-        Format::Go => render::traceback::render(&snap.meta, kept, traceback_options(&snap.meta, v), out),
+        Format::Go => {
+            render::traceback::render(&snap.meta, kept, traceback_options(&snap.meta, v), out)
+        }
         Format::Grs => {
-            let opts = render::grs::Options { system: v.system, ..Default::default() };
+            let opts = render::grs::Options {
+                system: v.system,
+                ..Default::default()
+            };
             render::grs::render(kept, opts, out)
         }
         Format::Json => render::json::render(snap, &kept, out),
@@ -230,10 +259,22 @@ pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io
 }
 
 /// [`diff`] with the filter and grouping already parsed.
-pub fn diff_by(a: &Snapshot, b: &Snapshot, f: &Filter, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
+pub fn diff_by(
+    a: &Snapshot,
+    b: &Snapshot,
+    f: &Filter,
+    by: &GroupBy,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let changes = diff::diff(a, b, by, |g| f.keep(g));
     let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
-    writeln!(out, "goroutines: {} -> {} ({:+})", total(a), total(b), total(b) as i64 - total(a) as i64)?;
+    writeln!(
+        out,
+        "goroutines: {} -> {} ({:+})",
+        total(a),
+        total(b),
+        total(b) as i64 - total(a) as i64
+    )?;
     if changes.is_empty() {
         return writeln!(out, "no group changed");
     }
@@ -244,7 +285,15 @@ pub fn diff_by(a: &Snapshot, b: &Snapshot, f: &Filter, by: &GroupBy, out: &mut d
             (x, y) if y > x => "grew",
             _ => "shrank",
         };
-        writeln!(out, "\n{:+} {} ({} -> {}) [{}]", c.delta(), what, c.before, c.after, text(&c.example.state))?;
+        writeln!(
+            out,
+            "\n{:+} {} ({} -> {}) [{}]",
+            c.delta(),
+            what,
+            c.before,
+            c.after,
+            text(&c.example.state)
+        )?;
         describe(c.example, by, out)?;
     }
     Ok(())
@@ -256,10 +305,22 @@ pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<
         return writeln!(out, "    {}", text(&group::key(g, by)));
     }
     for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
-        writeln!(out, "    {}\n        {}:{}", text(&crate::unwind::symbolize::print_name(&f.function)), text(&f.file), f.line)?;
+        writeln!(
+            out,
+            "    {}\n        {}:{}",
+            text(&crate::unwind::symbolize::print_name(&f.function)),
+            text(&f.file),
+            f.line
+        )?;
     }
     if let Some(c) = &g.created_by {
-        writeln!(out, "    created by {}\n        {}:{}", text(&c.function), text(&c.file), c.line)?;
+        writeln!(
+            out,
+            "    created by {}\n        {}:{}",
+            text(&c.function),
+            text(&c.file),
+            c.line
+        )?;
     }
     Ok(())
 }

@@ -12,18 +12,41 @@ const MAX_IDS: usize = 10;
 const SUSPECTS: usize = 5;
 
 /// Writes the view for the goroutines `keep` accepts.
-pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(
+    snap: &Snapshot,
+    keep: impl Fn(&Goroutine) -> bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let gs: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| keep(g)).collect();
-    let objects: Vec<&SyncObject> =
-        snap.objects.iter().filter(|o| gs.iter().any(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))).collect();
+    let objects: Vec<&SyncObject> = snap
+        .objects
+        .iter()
+        .filter(|o| {
+            gs.iter()
+                .any(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
+        })
+        .collect();
     if objects.is_empty() {
-        writeln!(out, "no goroutine is blocked on a channel or sync primitive goroscope could identify")?;
+        writeln!(
+            out,
+            "no goroutine is blocked on a channel or sync primitive goroscope could identify"
+        )?;
     } else {
         writeln!(out, "suspects (most waiters first):")?;
         for o in objects.iter().take(SUSPECTS) {
-            let members: Vec<&&Goroutine> = gs.iter().filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr)).collect();
+            let members: Vec<&&Goroutine> = gs
+                .iter()
+                .filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
+                .collect();
             let minutes = members.iter().map(|g| g.wait_minutes).max().unwrap_or(0);
-            write!(out, "  {} at {:#x}: {} waiter{}", text(&o.kind), o.addr, members.len(), if members.len() == 1 { "" } else { "s" })?;
+            write!(
+                out,
+                "  {} at {:#x}: {} waiter{}",
+                text(&o.kind),
+                o.addr,
+                members.len(),
+                if members.len() == 1 { "" } else { "s" }
+            )?;
             if minutes > 0 {
                 write!(out, ", blocked up to {minutes} minutes")?;
             }
@@ -37,8 +60,20 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
             write!(out, " ({})", text(&o.summary))?;
         }
         if o.kind == "chan" {
-            let n = |s: &str| gs.iter().filter(|g| g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr)).count();
-            write!(out, ": {} senders, {} receivers, {} in select", n("chan send"), n("chan receive"), n("select"))?;
+            let n = |s: &str| {
+                gs.iter()
+                    .filter(|g| {
+                        g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr)
+                    })
+                    .count()
+            };
+            write!(
+                out,
+                ": {} senders, {} receivers, {} in select",
+                n("chan send"),
+                n("chan receive"),
+                n("select")
+            )?;
         }
         writeln!(out)?;
         let mut states: Vec<&str> = Vec::new();
@@ -53,7 +88,13 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
                 .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
                 .map(|g| g.id)
                 .collect();
-            write!(out, "    {} goroutine{} in {}:", ids.len(), if ids.len() == 1 { "" } else { "s" }, text(st))?;
+            write!(
+                out,
+                "    {} goroutine{} in {}:",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
+                text(st)
+            )?;
             for id in ids.iter().take(MAX_IDS) {
                 write!(out, " {id}")?;
             }
@@ -66,7 +107,12 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
     let forever: Vec<&&Goroutine> = gs.iter().filter(|g| is_forever(&g.state)).collect();
     if !forever.is_empty() {
         writeln!(out)?;
-        write!(out, "{} goroutine{} blocked forever (nil channel or empty select):", forever.len(), if forever.len() == 1 { "" } else { "s" })?;
+        write!(
+            out,
+            "{} goroutine{} blocked forever (nil channel or empty select):",
+            forever.len(),
+            if forever.len() == 1 { "" } else { "s" }
+        )?;
         for g in forever.iter().take(MAX_IDS) {
             write!(out, " {}", g.id)?;
         }
@@ -81,7 +127,12 @@ pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn 
         .collect();
     if !unknown.is_empty() {
         writeln!(out)?;
-        write!(out, "{} goroutine{} blocked on an object goroscope could not identify:", unknown.len(), if unknown.len() == 1 { "" } else { "s" })?;
+        write!(
+            out,
+            "{} goroutine{} blocked on an object goroscope could not identify:",
+            unknown.len(),
+            if unknown.len() == 1 { "" } else { "s" }
+        )?;
         for g in unknown.iter().take(MAX_IDS) {
             write!(out, " {} [{}]", g.id, text(&g.state))?;
         }
@@ -99,5 +150,8 @@ fn is_forever(state: &str) -> bool {
 }
 
 fn is_sync_wait(state: &str) -> bool {
-    state.starts_with("chan ") || state.starts_with("select") || state.starts_with("sync.") || state == "semacquire"
+    state.starts_with("chan ")
+        || state.starts_with("select")
+        || state.starts_with("sync.")
+        || state == "semacquire"
 }

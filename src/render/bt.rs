@@ -29,10 +29,27 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
     let width = shown.saturating_sub(1).to_string().len().max(1);
     let p = opts.palette;
     for (i, f) in g.frames.iter().take(shown).enumerate() {
-        writeln!(out, "{pad}{i:>width$}  {:#018x} in {}", f.pc, p.function(&f.function, &f.function))?;
-        writeln!(out, "{pad}{:width$}     at {}:{}", "", text(&f.file), f.line)?;
+        writeln!(
+            out,
+            "{pad}{i:>width$}  {:#018x} in {}",
+            f.pc,
+            p.function(&f.function, &f.function)
+        )?;
+        writeln!(
+            out,
+            "{pad}{:width$}     at {}:{}",
+            "",
+            text(&f.file),
+            f.line
+        )?;
         if opts.full {
-            let args = if f.inlined { "(inlined)" } else if f.args.is_empty() { "(none)" } else { &f.args };
+            let args = if f.inlined {
+                "(inlined)"
+            } else if f.args.is_empty() {
+                "(none)"
+            } else {
+                &f.args
+            };
             writeln!(out, "{pad}{:width$}         args: {}", "", text(args))?;
         }
     }

@@ -21,7 +21,10 @@ impl When {
             When::Always => true,
             When::Never => false,
             // SAFETY: isatty only inspects the descriptor.
-            When::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && unsafe { libc::isatty(1) == 1 },
+            When::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && unsafe { libc::isatty(1) == 1 }
+            }
         }
     }
 }
@@ -48,13 +51,21 @@ impl Palette {
     /// `s` made safe ([`super::safe::text`]: it names things from outside goroscope), painted.
     fn paint(self, code: &str, s: &str) -> String {
         let s = super::safe::text(s);
-        if self.on { format!("{code}{s}{RESET}") } else { s.into_owned() }
+        if self.on {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.into_owned()
+        }
     }
 
     /// `s` in the style of the frame of `function`: highlighted for the program's own code,
     /// dimmed for the runtime and the standard library.
     pub fn function(self, function: &str, s: &str) -> String {
-        if is_user_function(function) { self.paint(BOLD_GREEN, s) } else { self.paint(DIM, s) }
+        if is_user_function(function) {
+            self.paint(BOLD_GREEN, s)
+        } else {
+            self.paint(DIM, s)
+        }
     }
 
     /// A marker or heading (`*` of the selected goroutine, `=>` of the current line).
@@ -80,7 +91,9 @@ pub fn is_user_function(function: &str) -> bool {
     if dir.is_empty() {
         return pkg_last == "main";
     }
-    dir.split('/').next().is_some_and(|first| first.contains('.'))
+    dir.split('/')
+        .next()
+        .is_some_and(|first| first.contains('.'))
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Re
     for grp in groups {
         let mut by_labels: Vec<(&[(String, String)], usize)> = Vec::new();
         for g in &grp.members {
-            match by_labels.iter_mut().find(|(l, _)| *l == g.labels.as_slice()) {
+            match by_labels
+                .iter_mut()
+                .find(|(l, _)| *l == g.labels.as_slice())
+            {
                 Some((_, n)) => *n += 1,
                 None => by_labels.push((&g.labels, 1)),
             }
@@ -27,14 +30,22 @@ pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Re
 
 /// One record: `N @ pcs`, `# labels: {...}` as `labelMap.String` prints them (each `%q:%q`,
 /// sorted as text), then the frames.
-fn record(g: &Goroutine, labels: &[(String, String)], n: usize, out: &mut dyn Write) -> io::Result<()> {
+fn record(
+    g: &Goroutine,
+    labels: &[(String, String)],
+    n: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     write!(out, "{n} @")?;
     for f in g.frames.iter().filter(|f| !f.inlined) {
         write!(out, " {:#x}", f.pc)?;
     }
     writeln!(out)?;
     if !labels.is_empty() {
-        let mut l: Vec<String> = labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
+        let mut l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v)))
+            .collect();
         l.sort();
         writeln!(out, "# labels: {{{}}}", l.join(", "))?;
     }
@@ -45,7 +56,15 @@ fn record(g: &Goroutine, labels: &[(String, String)], n: usize, out: &mut dyn Wr
             show = true;
         }
         if show {
-            writeln!(out, "#\t{:#x}\t{}+{:#x}\t{}:{}", f.pc, text(&f.function), f.pc.saturating_sub(f.entry), text(&f.file), f.line)?;
+            writeln!(
+                out,
+                "#\t{:#x}\t{}+{:#x}\t{}:{}",
+                f.pc,
+                text(&f.function),
+                f.pc.saturating_sub(f.entry),
+                text(&f.file),
+                f.line
+            )?;
         }
     }
     writeln!(out)

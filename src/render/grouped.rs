@@ -11,8 +11,19 @@ use std::io::{self, Write};
 const MAX_IDS: usize = 10;
 
 /// Writes the groups. `by` decides whether a group shows a stack (`stack`) or only its key.
-pub fn render(groups: &[Group<'_>], by: &GroupBy, total: usize, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{} goroutines in {} group{}", total, groups.len(), if groups.len() == 1 { "" } else { "s" })?;
+pub fn render(
+    groups: &[Group<'_>],
+    by: &GroupBy,
+    total: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} goroutines in {} group{}",
+        total,
+        groups.len(),
+        if groups.len() == 1 { "" } else { "s" }
+    )?;
     for grp in groups {
         writeln!(out)?;
         header(grp, out)?;
@@ -28,7 +39,12 @@ pub fn render(groups: &[Group<'_>], by: &GroupBy, total: usize, out: &mut dyn Wr
 /// `N goroutines [state, M-N minutes]: ids`.
 fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     let n = grp.members.len();
-    write!(out, "{n} goroutine{} [{}", if n == 1 { "" } else { "s" }, text(&grp.states().join(" | ")))?;
+    write!(
+        out,
+        "{n} goroutine{} [{}",
+        if n == 1 { "" } else { "s" },
+        text(&grp.states().join(" | "))
+    )?;
     match grp.minutes() {
         (0, 0) => {}
         (lo, hi) if lo == hi => write!(out, ", {lo} minutes")?,
@@ -51,7 +67,11 @@ fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
 fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     let g = grp.representative();
     let shown: Vec<_> = g.frames.iter().filter(|f| !f.hidden).collect();
-    let frames = if shown.is_empty() { g.frames.iter().collect() } else { shown };
+    let frames = if shown.is_empty() {
+        g.frames.iter().collect()
+    } else {
+        shown
+    };
     for f in frames {
         writeln!(out, "    {}", text(&print_name(&f.function)))?;
         writeln!(out, "        {}:{}", text(&f.file), f.line)?;
@@ -61,7 +81,12 @@ fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     }
     if let Some(c) = g.created_by.as_ref().filter(|c| !c.hidden) {
         let parents: Vec<u64> = {
-            let mut p: Vec<u64> = grp.members.iter().map(|g| g.parent_id).filter(|&p| p != 0).collect();
+            let mut p: Vec<u64> = grp
+                .members
+                .iter()
+                .map(|g| g.parent_id)
+                .filter(|&p| p != 0)
+                .collect();
             p.sort_unstable();
             p.dedup();
             p

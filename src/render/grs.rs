@@ -25,8 +25,15 @@ pub struct Options {
 }
 
 /// Writes the list.
-pub fn render<'g>(gs: impl IntoIterator<Item = &'g Goroutine>, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let gs: Vec<&Goroutine> = gs.into_iter().filter(|g| opts.system || !g.system).collect();
+pub fn render<'g>(
+    gs: impl IntoIterator<Item = &'g Goroutine>,
+    opts: Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let gs: Vec<&Goroutine> = gs
+        .into_iter()
+        .filter(|g| opts.system || !g.system)
+        .collect();
     list(&gs, opts, "", out)?;
     writeln!(out, "[{} goroutines]", gs.len())
 }
@@ -34,10 +41,24 @@ pub fn render<'g>(gs: impl IntoIterator<Item = &'g Goroutine>, opts: Options, ou
 /// Writes one line per goroutine (and its stack with `stacks`), each line after `indent`.
 pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write) -> io::Result<()> {
     for g in gs {
-        let mark = if opts.selected == Some(g.id) { opts.palette.mark("* ") } else { "  ".to_string() };
-        writeln!(out, "{indent}{mark}{}", line_with(g, opts.loc, opts.palette))?;
+        let mark = if opts.selected == Some(g.id) {
+            opts.palette.mark("* ")
+        } else {
+            "  ".to_string()
+        };
+        writeln!(
+            out,
+            "{indent}{mark}{}",
+            line_with(g, opts.loc, opts.palette)
+        )?;
         if opts.stacks {
-            let o = bt::Options { indent: 1, depth: opts.depth, full: false, palette: opts.palette, delve_cut: false };
+            let o = bt::Options {
+                indent: 1,
+                depth: opts.depth,
+                full: false,
+                palette: opts.palette,
+                delve_cut: false,
+            };
             bt::frames(g, &o, out)?;
         }
     }
@@ -54,7 +75,13 @@ pub fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
     let mut s = format!("Goroutine {} - {}: ", g.id, loc.title());
     match g.location(loc) {
         Some(l) if l.file.is_empty() => s.push_str(&p.function(&l.function, &l.function)),
-        Some(l) => s.push_str(&format!("{}:{} {} ({:#x})", text(&l.file), l.line, p.function(&l.function, &l.function), l.pc)),
+        Some(l) => s.push_str(&format!(
+            "{}:{} {} ({:#x})",
+            text(&l.file),
+            l.line,
+            p.function(&l.function, &l.function),
+            l.pc
+        )),
         None => s.push('?'),
     }
     if let Some(t) = g.thread {

@@ -24,7 +24,19 @@ pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Re
         version: u32,
         snapshot: Part<'a>,
     }
-    let snapshot = Part { meta: &snap.meta, goroutines: gs, threads: &snap.threads, objects: &snap.objects };
-    super::safe::write_json(out, &Doc { format: FORMAT, version: VERSION, snapshot })?;
+    let snapshot = Part {
+        meta: &snap.meta,
+        goroutines: gs,
+        threads: &snap.threads,
+        objects: &snap.objects,
+    };
+    super::safe::write_json(
+        out,
+        &Doc {
+            format: FORMAT,
+            version: VERSION,
+            snapshot,
+        },
+    )?;
     writeln!(out)
 }

@@ -18,7 +18,11 @@ use std::io::{self, Write};
 const MAIN_MAPPING: u64 = 1;
 
 /// Writes the gzipped profile of the goroutines `keep` accepts.
-pub fn render(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(
+    snap: &Snapshot,
+    keep: impl Fn(&Goroutine) -> bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let bytes = encode(snap, keep);
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     gz.write_all(&bytes)?;
@@ -65,13 +69,18 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
 pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut strings = Strings::default();
     strings.id("");
-    let mut functions: HashMap<(crate::snapshot::Name, crate::snapshot::Name), u64> = HashMap::new();
+    let mut functions: HashMap<(crate::snapshot::Name, crate::snapshot::Name), u64> =
+        HashMap::new();
     let mut function_msgs: Vec<Vec<u8>> = Vec::new();
     let mut locations: HashMap<String, u64> = HashMap::new();
     let mut location_msgs: Vec<Vec<u8>> = Vec::new();
     let mut samples: HashMap<(Vec<u64>, Vec<(String, String)>), u64> = HashMap::new();
     let mut order: Vec<(Vec<u64>, Vec<(String, String)>)> = Vec::new();
-    let text = snap.meta.text.as_ref().filter(|_| !snap.meta.exe.is_empty());
+    let text = snap
+        .meta
+        .text
+        .as_ref()
+        .filter(|_| !snap.meta.exe.is_empty());
 
     for g in snap.goroutines.iter().filter(|g| !g.system && keep(g)) {
         let mut locs = Vec::new();
@@ -80,7 +89,11 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
             let key = format!(
                 "{:#x}|{}",
                 phys.pc,
-                chunk.iter().map(|f| format!("{} {}:{}", f.function, f.file, f.line)).collect::<Vec<_>>().join("|")
+                chunk
+                    .iter()
+                    .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
+                    .collect::<Vec<_>>()
+                    .join("|")
             );
             let id = match locations.get(&key) {
                 Some(&id) => id,
@@ -155,7 +168,11 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     }
     if let Some(t) = text {
         // The path as the process saw it, without the kernel's mark of a replaced file.
-        let exe = snap.meta.exe.strip_suffix(" (deleted)").unwrap_or(&snap.meta.exe);
+        let exe = snap
+            .meta
+            .exe
+            .strip_suffix(" (deleted)")
+            .unwrap_or(&snap.meta.exe);
         let mut m = Vec::new();
         field_varint(&mut m, 1, MAIN_MAPPING);
         field_varint(&mut m, 2, t.start);
@@ -217,7 +234,10 @@ mod tests {
 
     #[test]
     fn physical_chunks_end_with_the_real_frame() {
-        let f = |inl| Frame { inlined: inl, ..Default::default() };
+        let f = |inl| Frame {
+            inlined: inl,
+            ..Default::default()
+        };
         let frames = vec![f(true), f(false), f(false), f(true), f(true), f(false)];
         let c: Vec<usize> = physical(&frames).iter().map(|c| c.len()).collect();
         assert_eq!(c, vec![2, 1, 3]);

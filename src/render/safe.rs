@@ -42,7 +42,11 @@ pub fn printable(c: char) -> bool {
 /// Whether `s` is printed as it is by [`text`] (with `tabs`: by [`source_line`]).
 fn clean(s: &str, tabs: bool) -> bool {
     let ok = |c: char| printable(c) || (tabs && c == '\t');
-    s.len() <= MAX_SHOWN && (s.bytes().all(|b| (0x20..0x7f).contains(&b) || (tabs && b == b'\t')) || s.chars().all(ok))
+    s.len() <= MAX_SHOWN
+        && (s
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || (tabs && b == b'\t'))
+            || s.chars().all(ok))
 }
 
 /// `s` cut at a character boundary at most [`MAX_SHOWN`] bytes in, and how many bytes were cut.
@@ -98,7 +102,11 @@ fn escaped(s: &str, tabs: bool) -> Cow<'_, str> {
     let (h, cut) = head(s);
     let mut o = String::with_capacity(h.len() + 16);
     for c in h.chars() {
-        if printable(c) || (tabs && c == '\t') { o.push(c) } else { escape(&mut o, c) }
+        if printable(c) || (tabs && c == '\t') {
+            o.push(c)
+        } else {
+            escape(&mut o, c)
+        }
     }
     cut_marker(&mut o, cut);
     Cow::Owned(o)
@@ -142,8 +150,14 @@ pub fn quoted(s: &str) -> String {
 
 /// The runtime's `tracebackStringNeedsQuoting`, then [`quoted`].
 pub fn maybe_quoted(s: &str) -> Cow<'_, str> {
-    let plain = s.len() <= MAX_SHOWN && s.chars().all(|r| r.is_ascii_alphanumeric() || matches!(r, '.' | '/' | '_'));
-    if plain { Cow::Borrowed(s) } else { Cow::Owned(quoted(s)) }
+    let plain = s.len() <= MAX_SHOWN
+        && s.chars()
+            .all(|r| r.is_ascii_alphanumeric() || matches!(r, '.' | '/' | '_'));
+    if plain {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(quoted(s))
+    }
 }
 
 /// Go's `%q` of a string (`strconv.Quote`): printable characters pass, `"` and `\` are
@@ -172,7 +186,11 @@ pub fn go_quote(s: &str) -> String {
 struct SafeJson;
 
 impl serde_json::ser::Formatter for SafeJson {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         // serde_json has escaped `"`, `\` and C0 controls already: fragments have none.
         if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return w.write_all(fragment.as_bytes());
@@ -206,7 +224,18 @@ mod tests {
         for c in ['a', ' ', '~', 'é', '世', '\u{301}', '\u{fffd}', '😀'] {
             assert!(printable(c), "{c:?}");
         }
-        for c in ['\0', '\x1b', '\x7f', '\u{85}', '\u{a0}', '\u{200b}', '\u{202e}', '\u{2028}', '\u{feff}', '\u{e0001}'] {
+        for c in [
+            '\0',
+            '\x1b',
+            '\x7f',
+            '\u{85}',
+            '\u{a0}',
+            '\u{200b}',
+            '\u{202e}',
+            '\u{2028}',
+            '\u{feff}',
+            '\u{e0001}',
+        ] {
             assert!(!printable(c), "{c:?}");
         }
     }
@@ -215,14 +244,21 @@ mod tests {
     fn text_escapes_and_cuts() {
         assert!(matches!(text("main.main"), Cow::Borrowed(_)));
         assert!(matches!(text("/home/josé/x.go"), Cow::Borrowed(_)));
-        assert_eq!(text("a\x1b]0;x\x07b\r\n\t\0"), "a\\x1b]0;x\\ab\\r\\n\\t\\x00");
+        assert_eq!(
+            text("a\x1b]0;x\x07b\r\n\t\0"),
+            "a\\x1b]0;x\\ab\\r\\n\\t\\x00"
+        );
         assert_eq!(text("\u{202e}gnp.exe"), "\\u202egnp.exe");
         assert!(matches!(source_line("\tx := 1"), Cow::Borrowed(_)));
         assert_eq!(source_line("\tx\x1b[2J\r"), "\tx\\x1b[2J\\r");
         assert_eq!(text("\u{9b}2J"), "\\u009b2J");
         let long = "é".repeat(MAX_SHOWN);
         let t = text(&long);
-        assert!(t.ends_with(&format!("...(+{} bytes)", MAX_SHOWN)), "{}", &t[t.len() - 30..]);
+        assert!(
+            t.ends_with(&format!("...(+{} bytes)", MAX_SHOWN)),
+            "{}",
+            &t[t.len() - 30..]
+        );
         assert!(t.len() < MAX_SHOWN + 20);
     }
 
@@ -230,7 +266,10 @@ mod tests {
     fn json_escapes_what_json_allows_raw() {
         let mut out = Vec::new();
         write_json(&mut out, &["a\x1b\x7f\u{9b}\u{202e}é\u{e0001}\"\n"]).unwrap();
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), r#"["a\u001b\u007f\u009b\u202eé\udb40\udc01\"\n"]"#);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            r#"["a\u001b\u007f\u009b\u202eé\udb40\udc01\"\n"]"#
+        );
         let back: Vec<String> = serde_json::from_slice(&out).unwrap();
         assert_eq!(back[0], "a\x1b\x7f\u{9b}\u{202e}é\u{e0001}\"\n");
     }
@@ -240,7 +279,10 @@ mod tests {
         assert_eq!(quoted("a\"\\\x1bé"), "\"a\\\"\\\\\\x1b\\u00e9\"");
         assert_eq!(maybe_quoted("req/path_1.x"), "req/path_1.x");
         assert_eq!(maybe_quoted("a b"), "\"a b\"");
-        assert_eq!(go_quote("a\"\x1b\x07\u{fffd}é\u{202e}\0"), "\"a\\\"\\x1b\\a\u{fffd}é\\u202e\\x00\"");
+        assert_eq!(
+            go_quote("a\"\x1b\x07\u{fffd}é\u{202e}\0"),
+            "\"a\\\"\\x1b\\a\u{fffd}é\\u202e\\x00\""
+        );
         let q = quoted(&"x".repeat(MAX_SHOWN + 3));
         assert!(q.ends_with("x\"...(+3 bytes)"));
     }

@@ -28,7 +28,12 @@ pub struct Options {
 
 /// Writes goroutines of a snapshot with these facts, blank-line separated, as the runtime's
 /// all-goroutine traceback.
-pub fn render<'g>(meta: &Meta, gs: impl IntoIterator<Item = &'g Goroutine>, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+pub fn render<'g>(
+    meta: &Meta,
+    gs: impl IntoIterator<Item = &'g Goroutine>,
+    opts: Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let v = version(meta);
     let mut first = true;
     for g in gs.into_iter().filter(|g| printed(g, opts)) {
@@ -52,28 +57,52 @@ pub fn version(meta: &Meta) -> GoVersion {
 }
 
 /// Writes one goroutine: header, frames, created-by.
-pub fn goroutine<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
+pub fn goroutine<W: Write + ?Sized>(
+    g: &Goroutine,
+    v: GoVersion,
+    opts: Options,
+    out: &mut W,
+) -> io::Result<()> {
     header(g, v, opts, out)?;
     body(g, v, opts, out)
 }
 
 /// Frames and created-by of one goroutine.
-pub fn body<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
+pub fn body<W: Write + ?Sized>(
+    g: &Goroutine,
+    v: GoVersion,
+    opts: Options,
+    out: &mut W,
+) -> io::Result<()> {
     // Go 1.19–1.20 stop after the first 100 physical frames (each ends with its non-inlined
     // logical frame); 1.21+ walk the whole stack and elide in the middle.
     let old = !v.at_least(21);
     let mut walked = g.frames.as_slice();
-    if old && let Some((i, _)) = g.frames.iter().enumerate().filter(|(_, f)| !f.inlined).nth(MAX_FRAMES_GO119 - 1) {
+    if old
+        && let Some((i, _)) = g
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.inlined)
+            .nth(MAX_FRAMES_GO119 - 1)
+    {
         walked = &g.frames[..=i];
     }
     let shown: Vec<&Frame> = if opts.level >= 2 {
         walked.iter().collect()
     } else {
         let visible: Vec<&Frame> = walked.iter().filter(|f| !f.hidden).collect();
-        if visible.is_empty() { walked.iter().collect() } else { visible }
+        if visible.is_empty() {
+            walked.iter().collect()
+        } else {
+            visible
+        }
     };
     if shown.is_empty() && g.stack_error.is_none() && g.status == crate::runtime::status::RUNNING {
-        writeln!(out, "\tgoroutine running on other thread; stack unavailable")?;
+        writeln!(
+            out,
+            "\tgoroutine running on other thread; stack unavailable"
+        )?;
     }
     let total = shown.len();
     if old {
@@ -87,7 +116,11 @@ pub fn body<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: 
         for f in &shown[..INNER_FRAMES] {
             frame(f, opts, out)?;
         }
-        writeln!(out, "...{} frames elided...", total - INNER_FRAMES - OUTER_FRAMES)?;
+        writeln!(
+            out,
+            "...{} frames elided...",
+            total - INNER_FRAMES - OUTER_FRAMES
+        )?;
         for f in &shown[total - OUTER_FRAMES..] {
             frame(f, opts, out)?;
         }
@@ -116,7 +149,12 @@ pub fn body<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: 
 }
 
 /// The header line: `goroutine N [state, M minutes, locked to thread]:`.
-pub fn header<W: Write + ?Sized>(g: &Goroutine, v: GoVersion, opts: Options, out: &mut W) -> io::Result<()> {
+pub fn header<W: Write + ?Sized>(
+    g: &Goroutine,
+    v: GoVersion,
+    opts: Options,
+    out: &mut W,
+) -> io::Result<()> {
     write!(out, "goroutine {}", g.id)?;
     if opts.level >= 2 && v.at_least(22) {
         write!(out, " gp={:#x}", g.addr)?;
@@ -226,15 +264,32 @@ mod elision_tests {
             inlined,
             ..Default::default()
         };
-        let mut frames: Vec<Frame> = (0..hidden).map(|_| f("runtime.gopark", true, false)).collect();
+        let mut frames: Vec<Frame> = (0..hidden)
+            .map(|_| f("runtime.gopark", true, false))
+            .collect();
         frames.extend((0..inlined).map(|_| f("main.inl", false, true)));
         frames.extend((0..visible).map(|_| f("main.rec", false, false)));
-        Goroutine { id: 7, state: "chan receive".into(), status: 4, frames, ..Default::default() }
+        Goroutine {
+            id: 7,
+            state: "chan receive".into(),
+            status: 4,
+            frames,
+            ..Default::default()
+        }
     }
 
     fn text(g: &Goroutine, minor: u32) -> String {
         let mut out = Vec::new();
-        body(g, GoVersion::new(1, minor, 0), Options { level: 1, labels: false }, &mut out).unwrap();
+        body(
+            g,
+            GoVersion::new(1, minor, 0),
+            Options {
+                level: 1,
+                labels: false,
+            },
+            &mut out,
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -30,20 +30,51 @@ const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 /// copies more of the target into a local image, in batched rounds (one per level of the
 /// structures walked), so a live target costs a few `process_vm_readv` calls, not one per
 /// word. For a core, `fetch` does nothing and everything is read from `mem`.
-pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: &mut CopyFn<'_>) -> Vec<SyncObject> {
+pub fn analyze(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &mut [Goroutine],
+    fetch: &mut CopyFn<'_>,
+) -> Vec<SyncObject> {
     let l = &rt.layout;
     let mut local = MemoryImage::new();
-    let raws: Vec<RawG> = gs.iter().filter_map(|g| super::goroutines::read_g(rt, mem, g.addr).ok()).collect();
-    let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
-    let waiting: HashSet<u64> = gs.iter().filter(|g| g.status == super::status::WAITING).map(|g| g.addr).collect();
-    let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
-    let sudog_len = [F::SudogG, F::SudogNext, F::SudogPrev, F::SudogElemVu, F::SudogElem, F::SudogWaitlink, F::SudogCVu, F::SudogC]
+    let raws: Vec<RawG> = gs
         .iter()
-        .filter_map(|&f| l.off(f))
-        .max()
-        .unwrap_or(0)
+        .filter_map(|g| super::goroutines::read_g(rt, mem, g.addr).ok())
+        .collect();
+    let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
+    let waiting: HashSet<u64> = gs
+        .iter()
+        .filter(|g| g.status == super::status::WAITING)
+        .map(|g| g.addr)
+        .collect();
+    let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
+    let sudog_len = [
+        F::SudogG,
+        F::SudogNext,
+        F::SudogPrev,
+        F::SudogElemVu,
+        F::SudogElem,
+        F::SudogWaitlink,
+        F::SudogCVu,
+        F::SudogC,
+    ]
+    .iter()
+    .filter_map(|&f| l.off(f))
+    .max()
+    .unwrap_or(0)
         + 8;
-    let hchan_len = [F::HchanQcount, F::HchanDataqsiz, F::HchanElemsize, F::HchanClosed].iter().filter_map(|&f| l.off(f)).max().unwrap_or(0) + 8;
+    let hchan_len = [
+        F::HchanQcount,
+        F::HchanDataqsiz,
+        F::HchanElemsize,
+        F::HchanClosed,
+    ]
+    .iter()
+    .filter_map(|&f| l.off(f))
+    .max()
+    .unwrap_or(0)
+        + 8;
 
     // Channels: g.waiting is the sudog of a channel operation (a list, for select).
     let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
@@ -62,7 +93,13 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
         if frontier.is_empty() {
             break;
         }
-        fetch(&frontier.iter().map(|&(_, s)| (s, sudog_len)).collect::<Vec<_>>(), &mut local);
+        fetch(
+            &frontier
+                .iter()
+                .map(|&(_, s)| (s, sudog_len))
+                .collect::<Vec<_>>(),
+            &mut local,
+        );
         let rd = Layered(&local, mem);
         let mut next = Vec::new();
         for (i, sg) in frontier {
@@ -71,7 +108,10 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
             }
             if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0))) {
                 if c != 0 {
-                    gs[i].blocked_on.push(BlockedOn { kind: "chan".into(), addr: c });
+                    gs[i].blocked_on.push(BlockedOn {
+                        kind: "chan".into(),
+                        addr: c,
+                    });
                     chans.push(c);
                 }
             }
@@ -83,7 +123,10 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
     }
     chans.sort_unstable();
     chans.dedup();
-    fetch(&chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(), &mut local);
+    fetch(
+        &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
+        &mut local,
+    );
     for &c in &chans {
         objects.insert(c, chan(rt, &Layered(&local, mem), c));
     }
@@ -91,34 +134,62 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
     // Semaphores: walk every treap of the semaphore table and each address's wait list, one
     // level of sudogs per round.
     let mut prims: Vec<(&'static str, u64)> = Vec::new();
-    if let (Some(tab), Some(treap_off)) = (rt.bin.symbol("runtime.semtable"), l.off(F::SemaRootTreap)) {
+    if let (Some(tab), Some(treap_off)) =
+        (rt.bin.symbol("runtime.semtable"), l.off(F::SemaRootTreap))
+    {
         let base = tab.addr.wrapping_add(rt.bias);
-        let stride = if tab.size >= SEM_TAB_SIZE { tab.size / SEM_TAB_SIZE } else { 64 };
+        let stride = if tab.size >= SEM_TAB_SIZE {
+            tab.size / SEM_TAB_SIZE
+        } else {
+            64
+        };
         fetch(&[(base, stride * SEM_TAB_SIZE)], &mut local);
         let rd = Layered(&local, mem);
-        let mut frontier: Vec<u64> =
-            (0..SEM_TAB_SIZE).filter_map(|i| rd.read_u64(base.wrapping_add(i.wrapping_mul(stride)).wrapping_add(treap_off)).ok()).filter(|&t| t != 0).collect();
+        let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
+            .filter_map(|i| {
+                rd.read_u64(
+                    base.wrapping_add(i.wrapping_mul(stride))
+                        .wrapping_add(treap_off),
+                )
+                .ok()
+            })
+            .filter(|&t| t != 0)
+            .collect();
         let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
         let mut visited = HashSet::new();
         while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
             frontier.retain(|&n| visited.insert(n));
-            fetch(&frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(), &mut local);
+            fetch(
+                &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
+                &mut local,
+            );
             let rd = Layered(&local, mem);
             let mut next = Vec::new();
             for node in frontier {
                 for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
-                    if let Some(child) = l.read(f, &rd, node).filter(|&c| c != 0 && !visited.contains(&c)) {
+                    if let Some(child) = l
+                        .read(f, &rd, node)
+                        .filter(|&c| c != 0 && !visited.contains(&c))
+                    {
                         next.push(child);
                     }
                 }
-                let (Some(g), Ok(addr)) = (l.read(F::SudogG, &rd, node), rd.read_u64(node.wrapping_add(elem_off))) else { continue };
+                let (Some(g), Ok(addr)) = (
+                    l.read(F::SudogG, &rd, node),
+                    rd.read_u64(node.wrapping_add(elem_off)),
+                ) else {
+                    continue;
+                };
                 if !waiting.contains(&g) {
                     continue;
                 }
                 if let Some(&i) = by_addr.get(&g) {
                     let (kind, obj) = sync_object(&gs[i], addr);
                     if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
-                        gs[i].blocked_on.push(BlockedOn { kind: kind.into(), addr: obj });
+                        gs[i].blocked_on.push(BlockedOn {
+                            kind: kind.into(),
+                            addr: obj,
+                        });
                         prims.push((kind, obj));
                     }
                 }
@@ -128,9 +199,14 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
     }
     prims.sort_unstable();
     prims.dedup();
-    fetch(&prims.iter().map(|&(_, a)| (a, 24)).collect::<Vec<_>>(), &mut local);
+    fetch(
+        &prims.iter().map(|&(_, a)| (a, 24)).collect::<Vec<_>>(),
+        &mut local,
+    );
     for &(kind, a) in &prims {
-        objects.entry(a).or_insert_with(|| primitive(&Layered(&local, mem), kind, a));
+        objects
+            .entry(a)
+            .or_insert_with(|| primitive(&Layered(&local, mem), kind, a));
     }
 
     // Waiter counts per object, by what each waiter does.
@@ -145,7 +221,11 @@ pub fn analyze(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetc
     for o in &mut out {
         o.summary = summary(o);
     }
-    out.sort_by(|a, b| b.total_waiters().cmp(&a.total_waiters()).then(a.addr.cmp(&b.addr)));
+    out.sort_by(|a, b| {
+        b.total_waiters()
+            .cmp(&a.total_waiters())
+            .then(a.addr.cmp(&b.addr))
+    });
     out
 }
 
@@ -163,10 +243,19 @@ fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
     }
     if has("sync.(*RWMutex).Lock") {
         // Either waiting for readers (writerSem, +8) or for another writer (w.sema, +4).
-        let in_mutex = funcs.iter().any(|f| f.ends_with("(*Mutex).lockSlow") || f.ends_with("(*Mutex).Lock"));
-        return ("sync.RWMutex", sema.wrapping_sub(if in_mutex { 4 } else { 8 }));
+        let in_mutex = funcs
+            .iter()
+            .any(|f| f.ends_with("(*Mutex).lockSlow") || f.ends_with("(*Mutex).Lock"));
+        return (
+            "sync.RWMutex",
+            sema.wrapping_sub(if in_mutex { 4 } else { 8 }),
+        );
     }
-    if funcs.iter().any(|f| f.ends_with("(*Mutex).lockSlow") || *f == "sync.(*Mutex).Lock" || *f == "internal/sync.(*Mutex).Lock") {
+    if funcs.iter().any(|f| {
+        f.ends_with("(*Mutex).lockSlow")
+            || *f == "sync.(*Mutex).Lock"
+            || *f == "internal/sync.(*Mutex).Lock"
+    }) {
         return ("sync.Mutex", sema.wrapping_sub(4));
     }
     if has("sync.(*WaitGroup).Wait") {
@@ -177,8 +266,17 @@ fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
 
 fn chan(rt: &Runtime, mem: &impl MemoryReader, c: u64) -> SyncObject {
     let l = &rt.layout;
-    let mut o = SyncObject { kind: "chan".into(), addr: c, ..Default::default() };
-    for (name, f) in [("qcount", F::HchanQcount), ("dataqsiz", F::HchanDataqsiz), ("elemsize", F::HchanElemsize), ("closed", F::HchanClosed)] {
+    let mut o = SyncObject {
+        kind: "chan".into(),
+        addr: c,
+        ..Default::default()
+    };
+    for (name, f) in [
+        ("qcount", F::HchanQcount),
+        ("dataqsiz", F::HchanDataqsiz),
+        ("elemsize", F::HchanElemsize),
+        ("closed", F::HchanClosed),
+    ] {
         if let Some(v) = l.read(f, mem, c) {
             o.fields.push((name.into(), v as i64));
         }
@@ -187,8 +285,16 @@ fn chan(rt: &Runtime, mem: &impl MemoryReader, c: u64) -> SyncObject {
 }
 
 fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
-    let mut o = SyncObject { kind: kind.into(), addr, ..Default::default() };
-    let i32_at = |off: u64| mem.read_u32(addr.wrapping_add(off)).ok().map(|v| v as i32 as i64);
+    let mut o = SyncObject {
+        kind: kind.into(),
+        addr,
+        ..Default::default()
+    };
+    let i32_at = |off: u64| {
+        mem.read_u32(addr.wrapping_add(off))
+            .ok()
+            .map(|v| v as i32 as i64)
+    };
     let fields: &[(&str, u64)] = match kind {
         "sync.Mutex" => &[("state", 0)],
         "sync.RWMutex" => &[("w.state", 0), ("readerCount", 16), ("readerWait", 20)],
@@ -201,8 +307,10 @@ fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
     }
     if kind == "sync.WaitGroup" {
         if let Ok(state) = mem.read_u64(addr) {
-            o.fields.push(("counter".into(), (state >> 32) as i32 as i64));
-            o.fields.push(("waiters".into(), (state & 0xffff_ffff) as i64));
+            o.fields
+                .push(("counter".into(), (state >> 32) as i32 as i64));
+            o.fields
+                .push(("waiters".into(), (state & 0xffff_ffff) as i64));
         }
     }
     o
@@ -213,8 +321,16 @@ fn summary(o: &SyncObject) -> String {
     let f = |n: &str| o.fields.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
     match o.kind.as_str() {
         "chan" => {
-            let (q, cap, closed) = (f("qcount").unwrap_or(0), f("dataqsiz").unwrap_or(0), f("closed").unwrap_or(0) != 0);
-            let kind = if cap == 0 { "unbuffered".to_string() } else { format!("buffered {cap}") };
+            let (q, cap, closed) = (
+                f("qcount").unwrap_or(0),
+                f("dataqsiz").unwrap_or(0),
+                f("closed").unwrap_or(0) != 0,
+            );
+            let kind = if cap == 0 {
+                "unbuffered".to_string()
+            } else {
+                format!("buffered {cap}")
+            };
             format!("{kind}, {q}/{cap} queued, closed={closed}")
         }
         "sync.Mutex" => {
@@ -239,10 +355,17 @@ fn summary(o: &SyncObject) -> String {
                     if ws & 1 != 0 { "held" } else { "free" }
                 )
             } else {
-                format!("readerCount={rc}: {rc} readers hold it, no writer pending; writer lock {}", if ws & 1 != 0 { "held" } else { "free" })
+                format!(
+                    "readerCount={rc}: {rc} readers hold it, no writer pending; writer lock {}",
+                    if ws & 1 != 0 { "held" } else { "free" }
+                )
             }
         }
-        "sync.WaitGroup" => format!("counter={}, waiters={}", f("counter").unwrap_or(0), f("waiters").unwrap_or(0)),
+        "sync.WaitGroup" => format!(
+            "counter={}, waiters={}",
+            f("counter").unwrap_or(0),
+            f("waiters").unwrap_or(0)
+        ),
         _ => String::new(),
     }
 }

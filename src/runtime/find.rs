@@ -89,7 +89,9 @@ impl fmt::Display for FindError {
             }
             FindError::NoFunction(n) => write!(f, "no function {n} in the pclntab"),
             FindError::TextNotSet => f.write_str("the pclntab's text start is not set"),
-            FindError::Unreadable(w, a) => write!(f, "cannot read {w} at {a:#x} from the executable"),
+            FindError::Unreadable(w, a) => {
+                write!(f, "cannot read {w} at {a:#x} from the executable")
+            }
             FindError::Decode(n, a) => write!(f, "cannot decode the instruction at {a:#x} in {n}"),
             FindError::Read(e) => e.fmt(f),
         }
@@ -142,13 +144,20 @@ pub fn moduledata_addr(bin: &GoBinary, layout: &Layout) -> Result<u64, FindError
     for (addr, size) in sections {
         let size = size.min(MAX_SCAN_SECTION);
         let start = addr.next_multiple_of(8);
-        let Some(bytes) = bin.read_static(start, (addr + size).saturating_sub(start)) else { continue };
-        let pie_relocs = bin.is_pie.then(|| relative_relocs(bin, start, start + bytes.len() as u64));
+        let Some(bytes) = bin.read_static(start, (addr + size).saturating_sub(start)) else {
+            continue;
+        };
+        let pie_relocs = bin
+            .is_pie
+            .then(|| relative_relocs(bin, start, start + bytes.len() as u64));
         let hits = bytes.chunks_exact(8).enumerate().filter_map(|(i, w)| {
             let a = start + 8 * i as u64;
             let v = u64::from_le_bytes(w.try_into().unwrap());
             let v = match &pie_relocs {
-                Some(r) if v == 0 => r.binary_search_by_key(&a, |e| e.0).map(|i| r[i].1).unwrap_or(0),
+                Some(r) if v == 0 => r
+                    .binary_search_by_key(&a, |e| e.0)
+                    .map(|i| r[i].1)
+                    .unwrap_or(0),
                 _ => v,
             };
             (v == target).then_some(a)
@@ -170,7 +179,9 @@ pub fn moduledata_addr(bin: &GoBinary, layout: &Layout) -> Result<u64, FindError
     }
     match last_err {
         Some(e) => Err(FindError::Invalid("moduledata", e)),
-        None => Err(FindError::NotFound("moduledata (no word equal to the pclntab address in writable data)")),
+        None => Err(FindError::NotFound(
+            "moduledata (no word equal to the pclntab address in writable data)",
+        )),
     }
 }
 
@@ -181,40 +192,56 @@ pub fn moduledata_addr(bin: &GoBinary, layout: &Layout) -> Result<u64, FindError
 /// header's `textStart` where that is stored (before Go 1.26), and `gofunc` is set.
 pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), String> {
     let word = |off: u64, what: &str| {
-        read_static_u64(bin, md.wrapping_add(off)).ok_or_else(|| format!("cannot read {what} at {:#x}", md + off))
+        read_static_u64(bin, md.wrapping_add(off))
+            .ok_or_else(|| format!("cannot read {what} at {:#x}", md + off))
     };
     let fld = |f: F, what: &str| {
-        let off = layout.off(f).ok_or_else(|| format!("the layout has no {what}"))?;
+        let off = layout
+            .off(f)
+            .ok_or_else(|| format!("the layout has no {what}"))?;
         word(off, what)
     };
     let pcln = bin.pclntab_addr;
     let tab = &bin.pclntab;
     let hdr = tab.data();
     let hword = |off: usize| {
-        hdr.get(off..off + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).ok_or("pclntab header is short")
+        hdr.get(off..off + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .ok_or("pclntab header is short")
     };
     let pc_header = fld(F::ModPcHeader, "pcHeader")?;
     if pc_header != pcln {
-        return Err(format!("pcHeader {pc_header:#x} is not the pclntab {pcln:#x}"));
+        return Err(format!(
+            "pcHeader {pc_header:#x} is not the pclntab {pcln:#x}"
+        ));
     }
     let funcname = pcln.wrapping_add(hword(HDR_FUNCNAME_OFFSET)?);
     let fnt = word(MOD_FUNCNAMETAB, "funcnametab")?;
     if fnt != funcname {
-        return Err(format!("funcnametab {fnt:#x} is not pclntab+funcnameOffset {funcname:#x}"));
+        return Err(format!(
+            "funcnametab {fnt:#x} is not pclntab+funcnameOffset {funcname:#x}"
+        ));
     }
     let pcln_off = hword(HDR_PCLN_OFFSET)?;
     let ftab = word(MOD_FTAB, "ftab")?;
     if ftab != pcln.wrapping_add(pcln_off) {
-        return Err(format!("ftab {ftab:#x} is not pclntab+pclnOffset {:#x}", pcln.wrapping_add(pcln_off)));
+        return Err(format!(
+            "ftab {ftab:#x} is not pclntab+pclnOffset {:#x}",
+            pcln.wrapping_add(pcln_off)
+        ));
     }
     let nfunc = tab.nfunc() as u64;
     let ftab_len = word(MOD_FTAB + 8, "len(ftab)")?;
     if ftab_len != nfunc + 1 {
-        return Err(format!("len(ftab) {ftab_len} is not nfunc+1 = {}", nfunc + 1));
+        return Err(format!(
+            "len(ftab) {ftab_len} is not nfunc+1 = {}",
+            nfunc + 1
+        ));
     }
     let entryoff = |i: u64| {
         let at = usize::try_from(pcln_off + 8 * i).ok()?;
-        hdr.get(at..at + 4).map(|b| u64::from(u32::from_le_bytes(b.try_into().unwrap())))
+        hdr.get(at..at + 4)
+            .map(|b| u64::from(u32::from_le_bytes(b.try_into().unwrap())))
     };
     let (first, last) = match (entryoff(0), entryoff(nfunc)) {
         (Some(a), Some(b)) => (a, b),
@@ -230,11 +257,15 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
         ));
     }
     if !(text <= minpc && minpc <= maxpc && maxpc <= etext) {
-        return Err(format!("text {text:#x} etext {etext:#x} do not enclose [{minpc:#x}, {maxpc:#x}]"));
+        return Err(format!(
+            "text {text:#x} etext {etext:#x} do not enclose [{minpc:#x}, {maxpc:#x}]"
+        ));
     }
     let hdr_text = hword(HDR_TEXT_START)?;
     if hdr_text != 0 && hdr_text != text {
-        return Err(format!("text {text:#x} is not the pclntab's textStart {hdr_text:#x}"));
+        return Err(format!(
+            "text {text:#x} is not the pclntab's textStart {hdr_text:#x}"
+        ));
     }
     if fld(F::ModGofunc, "gofunc")? == 0 {
         return Err("gofunc is 0".into());
@@ -250,7 +281,12 @@ pub fn read_static_u64(bin: &GoBinary, addr: u64) -> Option<u64> {
     if v != 0 || !bin.is_pie {
         return Some(v);
     }
-    Some(relative_relocs(bin, addr, addr + 8).first().map(|r| r.1).unwrap_or(0))
+    Some(
+        relative_relocs(bin, addr, addr + 8)
+            .first()
+            .map(|r| r.1)
+            .unwrap_or(0),
+    )
 }
 
 /// `(offset, addend)` of the `R_X86_64_RELATIVE`/`R_AARCH64_RELATIVE` dynamic relocations
@@ -263,7 +299,9 @@ fn relative_relocs(bin: &GoBinary, lo: u64, hi: u64) -> Vec<(u64, u64)> {
     };
     let elf = bin.elf();
     let mut out = Vec::new();
-    let Some(relocs) = elf.dynamic_relocations() else { return out };
+    let Some(relocs) = elf.dynamic_relocations() else {
+        return out;
+    };
     for (off, r) in relocs {
         if off < lo || off >= hi {
             continue;
@@ -303,24 +341,36 @@ pub struct AllgsFound {
 /// at `X + bias` reads as `len <= cap <= 16M`, `ptr != 0` and 8-aligned when `cap > 0`, and the
 /// first `min(len, 16)` elements are nonzero and 8-aligned. Exactly one candidate must validate.
 /// `allglen`/`allgptr` are the other referenced words whose live value is `len`/`ptr`.
-pub fn allgs_addr(bin: &GoBinary, mem: &impl MemoryReader, bias: u64) -> Result<AllgsFound, FindError> {
+pub fn allgs_addr(
+    bin: &GoBinary,
+    mem: &impl MemoryReader,
+    bias: u64,
+) -> Result<AllgsFound, FindError> {
     allgs_from_refs(&allgadd_refs(bin, bias)?, mem, bias)
 }
 
 /// The validating half of [`allgs_addr`]: picks `allgs`, `allglen` and `allgptr` among
 /// `refs` (executable numbering, sorted, deduplicated, as [`allgadd_refs`] returns them) by
 /// reading their live values through `mem` at `ref + bias`. Returns target addresses.
-pub fn allgs_from_refs(refs: &[u64], mem: &impl MemoryReader, bias: u64) -> Result<AllgsFound, FindError> {
+pub fn allgs_from_refs(
+    refs: &[u64],
+    mem: &impl MemoryReader,
+    bias: u64,
+) -> Result<AllgsFound, FindError> {
     let cands = allgs_candidates(refs);
     if cands.is_empty() {
-        return Err(FindError::NotFound("runtime.allgs (no X, X+8, X+16 referenced by runtime.allgadd)"));
+        return Err(FindError::NotFound(
+            "runtime.allgs (no X, X+8, X+16 referenced by runtime.allgadd)",
+        ));
     }
     let mut ok = Vec::new();
     let mut last_err = String::new();
     for &x in &cands {
         match check_allgs(mem, x.wrapping_add(bias)) {
             Ok(v) => ok.push((x, v)),
-            Err(FindError::Invalid(_, why)) => last_err = format!("candidate {:#x}: {why}", x.wrapping_add(bias)),
+            Err(FindError::Invalid(_, why)) => {
+                last_err = format!("candidate {:#x}: {why}", x.wrapping_add(bias))
+            }
             Err(e) => last_err = format!("candidate {:#x}: {e}", x.wrapping_add(bias)),
         }
     }
@@ -334,16 +384,27 @@ pub fn allgs_from_refs(refs: &[u64], mem: &impl MemoryReader, bias: u64) -> Resu
             ));
         }
     };
-    let others: Vec<u64> = refs.iter().copied().filter(|&r| r % 8 == 0 && !(x..x + 24).contains(&r)).collect();
+    let others: Vec<u64> = refs
+        .iter()
+        .copied()
+        .filter(|&r| r % 8 == 0 && !(x..x + 24).contains(&r))
+        .collect();
     // The one other referenced word holding `want` (None if none or several do).
     let unique_with = |want: u64| {
-        let mut hits = others.iter().map(|r| r.wrapping_add(bias)).filter(|&a| mem.read_u64(a).ok() == Some(want));
+        let mut hits = others
+            .iter()
+            .map(|r| r.wrapping_add(bias))
+            .filter(|&a| mem.read_u64(a).ok() == Some(want));
         let first = hits.next();
         if hits.next().is_some() { None } else { first }
     };
     let allglen = if len > 0 { unique_with(len) } else { None };
     let allgptr = if ptr != 0 { unique_with(ptr) } else { None };
-    Ok(AllgsFound { allgs: x.wrapping_add(bias), allglen, allgptr })
+    Ok(AllgsFound {
+        allgs: x.wrapping_add(bias),
+        allglen,
+        allgptr,
+    })
 }
 
 /// Reads and checks the slice header at `addr` (target numbering); `(ptr, len)` if it looks
@@ -401,10 +462,17 @@ pub fn func_refs(bin: &GoBinary, name: &'static str, bias: u64) -> Result<Vec<u6
         return Err(FindError::TextNotSet);
     }
     let f = tab.func_by_name(name).ok_or(FindError::NoFunction(name))?;
-    let (entry, end) = (tab.entry(f).wrapping_sub(bias), tab.end(f).wrapping_sub(bias));
-    let len =
-        end.checked_sub(entry).filter(|&l| l > 0 && l <= MAX_FUNC_BYTES).ok_or(FindError::Unreadable(name, entry))?;
-    let code = bin.read_static(entry, len).ok_or(FindError::Unreadable(name, entry))?;
+    let (entry, end) = (
+        tab.entry(f).wrapping_sub(bias),
+        tab.end(f).wrapping_sub(bias),
+    );
+    let len = end
+        .checked_sub(entry)
+        .filter(|&l| l > 0 && l <= MAX_FUNC_BYTES)
+        .ok_or(FindError::Unreadable(name, entry))?;
+    let code = bin
+        .read_static(entry, len)
+        .ok_or(FindError::Unreadable(name, entry))?;
     let mut refs = match bin.arch {
         Arch::Amd64 => amd64_refs(code, entry).map_err(|at| FindError::Decode(name, at))?,
         Arch::Arm64 => arm64_refs(code, entry),
@@ -499,13 +567,29 @@ fn x86_decode(c: &[u8]) -> Option<X86Insn> {
                     p += 1;
                     (true, Imm::B)
                 }
-                0x0F | 0x04 | 0x0A | 0x0C | 0x24..=0x27 | 0x36 | 0x39 | 0x3B..=0x3F | 0x7A | 0x7B | 0xFF => {
+                0x0F
+                | 0x04
+                | 0x0A
+                | 0x0C
+                | 0x24..=0x27
+                | 0x36
+                | 0x39
+                | 0x3B..=0x3F
+                | 0x7A
+                | 0x7B
+                | 0xFF => {
                     return None;
                 }
                 0x80..=0x8F => (false, Imm::Z),
-                0x05..=0x09 | 0x0B | 0x0E | 0x30..=0x35 | 0x37 | 0x77 | 0xA0..=0xA2 | 0xA8..=0xAA | 0xC8..=0xCF => {
-                    (false, Imm::None)
-                }
+                0x05..=0x09
+                | 0x0B
+                | 0x0E
+                | 0x30..=0x35
+                | 0x37
+                | 0x77
+                | 0xA0..=0xA2
+                | 0xA8..=0xAA
+                | 0xC8..=0xCF => (false, Imm::None),
                 0x70..=0x73 | 0xA4 | 0xAC | 0xBA | 0xC2 | 0xC4..=0xC6 => (true, Imm::B),
                 _ => (true, Imm::None),
             }
@@ -639,7 +723,8 @@ fn arm64_refs(code: &[u8], addr: u64) -> Vec<u64> {
         } else if insn & 0xFF80_0000 == 0x9100_0000 {
             // ADD Xd, Xn, #imm{, LSL #12}
             if let Some(b) = base {
-                let imm = u64::from((insn >> 10) & 0xFFF) << if insn & (1 << 22) != 0 { 12 } else { 0 };
+                let imm =
+                    u64::from((insn >> 10) & 0xFFF) << if insn & (1 << 22) != 0 { 12 } else { 0 };
                 let v = b.wrapping_add(imm);
                 out.push(v);
                 if rd != 31 {
@@ -694,7 +779,11 @@ fn arm64_refs(code: &[u8], addr: u64) -> Vec<u64> {
                 out.push(a.wrapping_add(1 << scale));
             }
             let rt2 = ((insn >> 10) & 31) as usize;
-            clobber = if load && !simd { [Some(rd), Some(rt2)] } else { [None, None] };
+            clobber = if load && !simd {
+                [Some(rd), Some(rt2)]
+            } else {
+                [None, None]
+            };
             if kind == 1 || kind == 3 {
                 regs[rn] = None; // writeback
             }
@@ -705,7 +794,11 @@ fn arm64_refs(code: &[u8], addr: u64) -> Vec<u64> {
             }
             let load = insn & (1 << 22) != 0;
             let rs = ((insn >> 16) & 31) as usize;
-            clobber = if load { [Some(rd), None] } else { [Some(rs), None] };
+            clobber = if load {
+                [Some(rd), None]
+            } else {
+                [Some(rs), None]
+            };
         } else if insn & 0x3B20_0C00 == 0x3820_0000 {
             // LSE atomics (LDADD, SWP, ...): [Xn], Rt receives the old value.
             if let Some(b) = base {
@@ -741,7 +834,10 @@ mod tests {
 
     impl MemoryReader for Fake {
         fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let err = ReadError { addr, len: buf.len() as u64 };
+            let err = ReadError {
+                addr,
+                len: buf.len() as u64,
+            };
             if !addr.is_multiple_of(8) || !buf.len().is_multiple_of(8) {
                 return Err(err);
             }
@@ -763,9 +859,15 @@ mod tests {
         // MOVL 0x90(AX), CX
         assert_eq!(x86(&[0x8b, 0x88, 0x90, 0, 0, 0]), (6, None));
         // LEAQ runtime.allglock(SB), AX
-        assert_eq!(x86(&[0x48, 0x8d, 0x05, 0x10, 0x20, 0x30, 0x00]), (7, Some(0x302010)));
+        assert_eq!(
+            x86(&[0x48, 0x8d, 0x05, 0x10, 0x20, 0x30, 0x00]),
+            (7, Some(0x302010))
+        );
         // MOVQ runtime.allgs+16(SB), CX
-        assert_eq!(x86(&[0x48, 0x8b, 0x0d, 0xf8, 0xff, 0xff, 0xff]), (7, Some(-8)));
+        assert_eq!(
+            x86(&[0x48, 0x8b, 0x0d, 0xf8, 0xff, 0xff, 0xff]),
+            (7, Some(-8))
+        );
         // CMPL runtime.writeBarrier(SB), $0: the immediate follows the displacement.
         assert_eq!(x86(&[0x83, 0x3d, 0x01, 0, 0, 0, 0x00]), (7, Some(1)));
         // CMPQ runtime.allgptr(SB), BX
@@ -777,7 +879,10 @@ mod tests {
         assert_eq!(x86(&[0xeb, 0x10]), (2, None));
         assert_eq!(x86(&[0x0f, 0x84, 1, 0, 0, 0]), (6, None));
         // MOVQ FS:0xfffffff8, R14 (SIB with no base)
-        assert_eq!(x86(&[0x64, 0x4c, 0x8b, 0x34, 0x25, 0xf8, 0xff, 0xff, 0xff]), (9, None));
+        assert_eq!(
+            x86(&[0x64, 0x4c, 0x8b, 0x34, 0x25, 0xf8, 0xff, 0xff, 0xff]),
+            (9, None)
+        );
         // XORPS X15, X15; MOVUPS X15, 0x10(SP)
         assert_eq!(x86(&[0x45, 0x0f, 0x57, 0xff]), (4, None));
         assert_eq!(x86(&[0x44, 0x0f, 0x11, 0x7c, 0x24, 0x10]), (6, None));
@@ -813,7 +918,10 @@ mod tests {
             0x48, 0x8b, 0x0d, 0x00, 0x03, 0x00, 0x00, //
             0xc3, 0xcc, 0xcc,
         ];
-        assert_eq!(amd64_refs(&code, 0x1000), Ok(vec![0x1007 + 0x100, 0x100e + 0x200, 0x1015 + 0x300]));
+        assert_eq!(
+            amd64_refs(&code, 0x1000),
+            Ok(vec![0x1007 + 0x100, 0x100e + 0x200, 0x1015 + 0x300])
+        );
         assert_eq!(amd64_refs(&[0x90, 0x06], 0x2000), Err(0x2001));
     }
 
@@ -825,7 +933,8 @@ mod tests {
     fn arm64_adrp_pairs() {
         let pc = 0x10_0000u64;
         // ADRP X27, +0x2000 page: immlo = 2 (bits 29-30), immhi = 0  => 0x2000 >> 12 = 2
-        let adrp = |rd: u32, pages: u32| 0x9000_0000 | ((pages & 3) << 29) | ((pages >> 2) << 5) | rd;
+        let adrp =
+            |rd: u32, pages: u32| 0x9000_0000 | ((pages & 3) << 29) | ((pages >> 2) << 5) | rd;
         let add = |rd: u32, rn: u32, imm: u32| 0x9100_0000 | (imm << 10) | (rn << 5) | rd;
         let ldr64 = |rt: u32, rn: u32, off: u32| 0xF940_0000 | ((off / 8) << 10) | (rn << 5) | rt;
         let ldp64 = |rt: u32, rt2: u32, rn: u32, off: i32| {
@@ -865,7 +974,10 @@ mod tests {
 
     #[test]
     fn candidates_need_the_triple() {
-        assert_eq!(allgs_candidates(&[0x100, 0x108, 0x110, 0x200, 0x208]), vec![0x100]);
+        assert_eq!(
+            allgs_candidates(&[0x100, 0x108, 0x110, 0x200, 0x208]),
+            vec![0x100]
+        );
         assert_eq!(allgs_candidates(&[0x100, 0x110]), Vec::<u64>::new());
     }
 
@@ -873,15 +985,27 @@ mod tests {
     fn allgs_validation() {
         let mut m = HashMap::new();
         // allgs at 0x1000 = {0x5000, 2, 4}; elements nonzero.
-        m.extend([(0x1000, 0x5000), (0x1008, 2), (0x1010, 4), (0x5000, 0xc000_0000), (0x5008, 0xc000_1000)]);
+        m.extend([
+            (0x1000, 0x5000),
+            (0x1008, 2),
+            (0x1010, 4),
+            (0x5000, 0xc000_0000),
+            (0x5008, 0xc000_1000),
+        ]);
         // bad: len > cap
         m.extend([(0x2000, 0x5000), (0x2008, 5), (0x2010, 4)]);
         // bad: zero element
         m.extend([(0x3000, 0x6000), (0x3008, 1), (0x3010, 1), (0x6000, 0)]);
         let mem = Fake(m);
         assert_eq!(check_allgs(&mem, 0x1000), Ok((0x5000, 2)));
-        assert!(matches!(check_allgs(&mem, 0x2000), Err(FindError::Invalid(..))));
-        assert!(matches!(check_allgs(&mem, 0x3000), Err(FindError::Invalid(..))));
+        assert!(matches!(
+            check_allgs(&mem, 0x2000),
+            Err(FindError::Invalid(..))
+        ));
+        assert!(matches!(
+            check_allgs(&mem, 0x3000),
+            Err(FindError::Invalid(..))
+        ));
         assert!(matches!(check_allgs(&mem, 0x4000), Err(FindError::Read(_))));
         let e = check_allgs(&mem, 0x2000).unwrap_err().to_string();
         assert_eq!(e, "no valid runtime.allgs: len 5 cap 4");
@@ -894,15 +1018,28 @@ mod tests {
         // Executable numbering: allgs at 0x1000 (triple), allgptr at 0x900, allglen at 0x2000,
         // a lock word at 0x2100, a second triple at 0x3000 whose header is invalid.
         m.extend([(0x1000, 0x5000), (0x1008, 2), (0x1010, 4)]);
-        m.extend([(0x900, 0x5000), (0x2000, 2), (0x2100, 0), (0x3000, 7), (0x3008, 9), (0x3010, 1)]);
+        m.extend([
+            (0x900, 0x5000),
+            (0x2000, 2),
+            (0x2100, 0),
+            (0x3000, 7),
+            (0x3008, 9),
+            (0x3010, 1),
+        ]);
         let mut mem = Fake(m.into_iter().map(|(a, v)| (a + bias, v)).collect());
         // The heap (target addresses, not biased).
         mem.0.extend([(0x5000, 0xc000_0000), (0x5008, 0xc000_1000)]);
-        let refs = [0x900, 0x1000, 0x1008, 0x1010, 0x2000, 0x2100, 0x3000, 0x3008, 0x3010];
+        let refs = [
+            0x900, 0x1000, 0x1008, 0x1010, 0x2000, 0x2100, 0x3000, 0x3008, 0x3010,
+        ];
         let found = allgs_from_refs(&refs, &mem, bias).unwrap();
         assert_eq!(
             found,
-            AllgsFound { allgs: 0x1000 + bias, allglen: Some(0x2000 + bias), allgptr: Some(0x900 + bias) }
+            AllgsFound {
+                allgs: 0x1000 + bias,
+                allglen: Some(0x2000 + bias),
+                allgptr: Some(0x900 + bias)
+            }
         );
         // Two words holding len(allgs): allglen is not guessed.
         let mut mem2 = Fake(mem.0.clone());
@@ -911,13 +1048,24 @@ mod tests {
         // Without the triple there is nothing; with the only triple invalid, an error says why.
         assert_eq!(
             allgs_from_refs(&[0x900, 0x2000], &mem, bias),
-            Err(FindError::NotFound("runtime.allgs (no X, X+8, X+16 referenced by runtime.allgadd)"))
+            Err(FindError::NotFound(
+                "runtime.allgs (no X, X+8, X+16 referenced by runtime.allgadd)"
+            ))
         );
         let e = allgs_from_refs(&[0x3000, 0x3008, 0x3010], &mem, bias).unwrap_err();
-        assert_eq!(e.to_string(), "no valid runtime.allgs: candidate 0x103000: len 9 cap 1");
+        assert_eq!(
+            e.to_string(),
+            "no valid runtime.allgs: candidate 0x103000: len 9 cap 1"
+        );
         // Two valid triples are ambiguous.
         let mut mem3 = Fake(mem.0.clone());
-        mem3.0.extend([(0x3000 + bias, 0x5000), (0x3008 + bias, 1), (0x3010 + bias, 1)]);
-        assert!(matches!(allgs_from_refs(&refs, &mem3, bias), Err(FindError::Ambiguous(_, v)) if v.len() == 2));
+        mem3.0.extend([
+            (0x3000 + bias, 0x5000),
+            (0x3008 + bias, 1),
+            (0x3010 + bias, 1),
+        ]);
+        assert!(
+            matches!(allgs_from_refs(&refs, &mem3, bias), Err(FindError::Ambiguous(_, v)) if v.len() == 2)
+        );
     }
 }

@@ -242,26 +242,49 @@ impl Capture {
 /// `pre` an earlier [`PreCopy`] whose still-valid parts need not be copied again inside the
 /// window; [`PreCopy::take`] runs it against a running target. Reads that fail leave holes
 /// that later show as unreadable goroutines.
-pub fn capture(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>) -> Capture {
+pub fn capture(
+    rt: &Runtime,
+    threads: &[ThreadState],
+    copy: &mut CopyFn<'_>,
+    pre: Option<&PreCopy>,
+) -> Capture {
     capture_with(rt, threads, copy, pre, false)
 }
 
 /// [`capture`]; `unstopped`: the target is running, so goroutines in a system call count as
 /// unchanged too when their key is (nothing better can be had without stopping it).
-fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pre: Option<&PreCopy>, unstopped: bool) -> Capture {
+fn capture_with(
+    rt: &Runtime,
+    threads: &[ThreadState],
+    copy: &mut CopyFn<'_>,
+    pre: Option<&PreCopy>,
+    unstopped: bool,
+) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
     copy(&[(rt.allgs, 24)], &mut gimg);
     let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
         (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
-        _ => return Capture { gs_img: gimg, ..Default::default() },
+        _ => {
+            return Capture {
+                gs_img: gimg,
+                ..Default::default()
+            };
+        }
     };
     copy(&[(ptr, len * 8)], &mut gimg);
     let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
-        Some(b) => b.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())).filter(|&g| g != 0).collect(),
+        Some(b) => b
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+            .filter(|&g| g != 0)
+            .collect(),
         // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
         // back), without trying each of up to `MAX_GOROUTINES` missing ones.
-        None => (0..len).map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok()).filter(|&g| g != 0).collect(),
+        None => (0..len)
+            .map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok())
+            .filter(|&g| g != 0)
+            .collect(),
     };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
     copy(&reqs, &mut gimg);
@@ -269,11 +292,19 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
     // goroutines that are on a thread, and their g0 structs.
     let keys = keys_of(rt, &gimg, &gs);
-    let ms: BTreeSet<u64> = keys.iter().filter_map(|(_, k)| k.map(|k| k.m())).filter(|&m| m != 0).collect();
+    let ms: BTreeSet<u64> = keys
+        .iter()
+        .filter_map(|(_, k)| k.map(|k| k.m()))
+        .filter(|&m| m != 0)
+        .collect();
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
     copy(&reqs, &mut gimg);
-    let g0s: Vec<(u64, u64)> =
-        ms.iter().filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok()).filter(|&g| g != 0).map(|g| (g, l.g_size)).collect();
+    let g0s: Vec<(u64, u64)> = ms
+        .iter()
+        .filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok())
+        .filter(|&g| g != 0)
+        .map(|g| (g, l.g_size))
+        .collect();
     copy(&g0s, &mut gimg);
 
     // The used part of every stack, and the labels: none for goroutines whose key is the
@@ -287,13 +318,17 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
         if status::is_dead(key.status(), rt.version()) {
             continue;
         }
-        let valid = pre.is_some_and(|pre| (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key));
+        let valid = pre.is_some_and(|pre| {
+            (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key)
+        });
         if valid {
             reused += 1;
             continue;
         }
         fresh.push(g);
-        let Some(gb) = gimg.slice(g, l.g_size) else { continue };
+        let Some(gb) = gimg.slice(g, l.g_size) else {
+            continue;
+        };
         let raw = decode_g(rt, g, gb);
         if raw.labels != 0 {
             lptrs.push(raw.labels);
@@ -308,7 +343,9 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
                 let sp = t.regs.sp;
                 if (lo..hi).contains(&sp) {
                     sps[2] = sp;
-                } else if (m.g0_stack.0..m.g0_stack.1).contains(&sp) && m.g0_stack.1 - sp <= MAX_STACK_COPY {
+                } else if (m.g0_stack.0..m.g0_stack.1).contains(&sp)
+                    && m.g0_stack.1 - sp <= MAX_STACK_COPY
+                {
                     reqs.push((sp, m.g0_stack.1 - sp));
                 }
             }
@@ -325,7 +362,14 @@ fn capture_with(rt: &Runtime, threads: &[ThreadState], copy: &mut CopyFn<'_>, pr
     let mut img = MemoryImage::new();
     super::labels::capture(rt, &lptrs, &mut img, copy);
     copy(&reqs, &mut img);
-    Capture { gs_img: gimg, img, keys, reused, fresh, in_transition }
+    Capture {
+        gs_img: gimg,
+        img,
+        keys,
+        reused,
+        fresh,
+        in_transition,
+    }
 }
 
 /// Goroutines whose keys one thread reads in [`keys_of`].
@@ -336,9 +380,13 @@ const KEYS_PER_THREAD: usize = 16 * 1024;
 fn keys_of(rt: &Runtime, img: &MemoryImage, gs: &[u64]) -> Vec<(u64, Option<StackKey>)> {
     let g_size = rt.layout.g_size;
     let one = |part: &[u64]| -> Vec<(u64, Option<StackKey>)> {
-        part.iter().map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b)))).collect()
+        part.iter()
+            .map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b))))
+            .collect()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(gs.len() / KEYS_PER_THREAD);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(gs.len() / KEYS_PER_THREAD);
     if threads <= 1 {
         return one(gs);
     }
@@ -362,7 +410,9 @@ fn caught_between(raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadState>) -> 
     if raw.status != status::RUNNING || m.curg != raw.addr {
         return false;
     }
-    let Some(t) = by_tid.get(&m.procid) else { return false };
+    let Some(t) = by_tid.get(&m.procid) else {
+        return false;
+    };
     let sp = t.regs.sp;
     let on_own = (raw.stack.0..raw.stack.1).contains(&sp);
     let sched_ok = (raw.stack.0..raw.stack.1).contains(&raw.sched.1);
@@ -376,11 +426,15 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
     let len = mem.read_u64(rt.allgs + 8).map_err(|e| e.to_string())?;
     let cap = mem.read_u64(rt.allgs + 16).map_err(|e| e.to_string())?;
     if len > cap || len > MAX_GOROUTINES {
-        return Err(format!("runtime.allgs looks corrupt (len {len}, cap {cap})"));
+        return Err(format!(
+            "runtime.allgs looks corrupt (len {len}, cap {cap})"
+        ));
     }
     let mut out = Vec::with_capacity(len as usize);
     for i in 0..len {
-        let g = mem.read_u64(ptr.wrapping_add(i * 8)).map_err(|e| e.to_string())?;
+        let g = mem
+            .read_u64(ptr.wrapping_add(i * 8))
+            .map_err(|e| e.to_string())?;
         if g != 0 {
             out.push(g);
         }
@@ -389,7 +443,11 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
 }
 
 /// Reads one g.
-pub fn read_g(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Result<RawG, crate::target::ReadError> {
+pub fn read_g(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    addr: u64,
+) -> Result<RawG, crate::target::ReadError> {
     if let Some(b) = mem.slice(addr, rt.layout.g_size) {
         return Ok(decode_g(rt, addr, b));
     }
@@ -408,7 +466,11 @@ pub fn decode_g(rt: &Runtime, addr: u64, b: &[u8]) -> RawG {
         scan: st & status::SCAN != 0,
         goid: l.get(F::GGoid, b),
         stack: (l.get(F::GStackLo, b), l.get(F::GStackHi, b)),
-        sched: (l.get(F::GSchedPc, b), l.get(F::GSchedSp, b), l.get(F::GSchedLr, b)),
+        sched: (
+            l.get(F::GSchedPc, b),
+            l.get(F::GSchedSp, b),
+            l.get(F::GSchedLr, b),
+        ),
         syscall: (l.get(F::GSyscallPc, b), l.get(F::GSyscallSp, b)),
         stktopsp: l.get(F::GStktopSp, b),
         waitsince: l.get(F::GWaitSince, b) as i64,
@@ -433,7 +495,10 @@ pub fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> 
     mem.read_at(addr, &mut b).ok()?;
     let g0 = l.get(F::MG0, &b);
     let g0_stack = match (l.off(F::GStackLo), l.off(F::GStackHi)) {
-        (Some(lo), Some(hi)) if g0 != 0 => (mem.read_u64(g0.wrapping_add(lo)).unwrap_or(0), mem.read_u64(g0.wrapping_add(hi)).unwrap_or(0)),
+        (Some(lo), Some(hi)) if g0 != 0 => (
+            mem.read_u64(g0.wrapping_add(lo)).unwrap_or(0),
+            mem.read_u64(g0.wrapping_add(hi)).unwrap_or(0),
+        ),
         _ => (0, 0),
     };
     Some(RawM {

@@ -52,11 +52,20 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
         }
     } else {
         // g.labels points to the map variable, which points to the hmap.
-        let hmaps: Vec<u64> = ptrs.iter().filter_map(|&p| img.read_u64(p).ok()).filter(|&h| h != 0).collect();
-        copy(&hmaps.iter().map(|&h| (h, HMAP_SIZE)).collect::<Vec<_>>(), img);
+        let hmaps: Vec<u64> = ptrs
+            .iter()
+            .filter_map(|&p| img.read_u64(p).ok())
+            .filter(|&h| h != 0)
+            .collect();
+        copy(
+            &hmaps.iter().map(|&h| (h, HMAP_SIZE)).collect::<Vec<_>>(),
+            img,
+        );
         let mut buckets: Vec<(u64, u64)> = Vec::new();
         for &p in &hmaps {
-            let Ok(b) = img.read_u8(p.wrapping_add(9)) else { continue };
+            let Ok(b) = img.read_u8(p.wrapping_add(9)) else {
+                continue;
+            };
             if b > MAX_MAP_B {
                 continue;
             }
@@ -69,21 +78,33 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
             }
         }
         copy(&buckets, img);
-        let mut all: Vec<u64> = buckets.iter().flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a.wrapping_add(i * BUCKET_SIZE))).collect();
+        let mut all: Vec<u64> = buckets
+            .iter()
+            .flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a.wrapping_add(i * BUCKET_SIZE)))
+            .collect();
         let mut frontier = all.clone();
         for _ in 0..MAX_OVERFLOW {
-            let next: Vec<u64> =
-                frontier.iter().filter_map(|&b| img.read_u64(b.wrapping_add(BUCKET_SIZE - 8)).ok()).filter(|&o| o != 0).collect();
+            let next: Vec<u64> = frontier
+                .iter()
+                .filter_map(|&b| img.read_u64(b.wrapping_add(BUCKET_SIZE - 8)).ok())
+                .filter(|&o| o != 0)
+                .collect();
             if next.is_empty() {
                 break;
             }
-            copy(&next.iter().map(|&b| (b, BUCKET_SIZE)).collect::<Vec<_>>(), img);
+            copy(
+                &next.iter().map(|&b| (b, BUCKET_SIZE)).collect::<Vec<_>>(),
+                img,
+            );
             all.extend(&next);
             frontier = next;
         }
         for b in all {
             for i in 0..8 {
-                if img.read_u8(b.wrapping_add(i)).is_ok_and(|t| t >= MIN_TOP_HASH) {
+                if img
+                    .read_u8(b.wrapping_add(i))
+                    .is_ok_and(|t| t >= MIN_TOP_HASH)
+                {
                     string_headers.push((b.wrapping_add(8 + i * 16), 0));
                     string_headers.push((b.wrapping_add(8 + 128 + i * 16), 0));
                 }
@@ -117,28 +138,47 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, 
     if labels == 0 {
         return Vec::new();
     }
-    let mut out = if uses_slice(rt) { read_slice(mem, labels) } else { read_map(mem, labels) };
+    let mut out = if uses_slice(rt) {
+        read_slice(mem, labels)
+    } else {
+        read_map(mem, labels)
+    };
     out.sort();
     out
 }
 
 fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(String, String)> {
-    let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p.wrapping_add(8))) else { return Vec::new() };
+    let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p.wrapping_add(8))) else {
+        return Vec::new();
+    };
     if n > MAX_LABELS {
         return Vec::new();
     }
-    (0..n).map_while(|i| Some((string_at(mem, a.wrapping_add(i * 32))?, string_at(mem, a.wrapping_add(i * 32 + 16))?))).collect()
+    (0..n)
+        .map_while(|i| {
+            Some((
+                string_at(mem, a.wrapping_add(i * 32))?,
+                string_at(mem, a.wrapping_add(i * 32 + 16))?,
+            ))
+        })
+        .collect()
 }
 
 fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
-    let Ok(p) = mem.read_u64(labels) else { return Vec::new() };
-    let Ok(b) = mem.read_u8(p.wrapping_add(9)) else { return Vec::new() };
+    let Ok(p) = mem.read_u64(labels) else {
+        return Vec::new();
+    };
+    let Ok(b) = mem.read_u8(p.wrapping_add(9)) else {
+        return Vec::new();
+    };
     if b > MAX_MAP_B {
         return Vec::new();
     }
     let mut out = Vec::new();
     for off in [16u64, 24] {
-        let Ok(base) = mem.read_u64(p.wrapping_add(off)) else { continue };
+        let Ok(base) = mem.read_u64(p.wrapping_add(off)) else {
+            continue;
+        };
         if base == 0 {
             continue;
         }
@@ -146,11 +186,17 @@ fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
             let mut bucket = base.wrapping_add(i * BUCKET_SIZE);
             for _ in 0..=MAX_OVERFLOW {
                 for slot in 0..8 {
-                    if mem.read_u8(bucket.wrapping_add(slot)).is_ok_and(|t| t >= MIN_TOP_HASH) {
-                        if let (Some(k), Some(v)) =
-                            (string_at(mem, bucket.wrapping_add(8 + slot * 16)), string_at(mem, bucket.wrapping_add(8 + 128 + slot * 16)))
-                        {
-                            if !out.iter().any(|(ek, _)| *ek == k) && (out.len() as u64) < MAX_LABELS {
+                    if mem
+                        .read_u8(bucket.wrapping_add(slot))
+                        .is_ok_and(|t| t >= MIN_TOP_HASH)
+                    {
+                        if let (Some(k), Some(v)) = (
+                            string_at(mem, bucket.wrapping_add(8 + slot * 16)),
+                            string_at(mem, bucket.wrapping_add(8 + 128 + slot * 16)),
+                        ) {
+                            if !out.iter().any(|(ek, _)| *ek == k)
+                                && (out.len() as u64) < MAX_LABELS
+                            {
                                 out.push((k, v));
                             }
                         }
@@ -178,10 +224,16 @@ mod tests {
 
     impl MemoryReader for Words {
         fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let err = ReadError { addr, len: buf.len() as u64 };
+            let err = ReadError {
+                addr,
+                len: buf.len() as u64,
+            };
             for (i, b) in buf.iter_mut().enumerate() {
                 let a = addr.checked_add(i as u64).ok_or(err)?;
-                *b = self.0.get(&(a & !7)).map_or(0, |w| w.to_le_bytes()[(a & 7) as usize]);
+                *b = self
+                    .0
+                    .get(&(a & !7))
+                    .map_or(0, |w| w.to_le_bytes()[(a & 7) as usize]);
             }
             Ok(())
         }
@@ -194,7 +246,10 @@ mod tests {
         let mem = |words: &[(u64, u64)]| Words(words.iter().copied().collect());
         assert!(read_slice(&mem(&[]), u64::MAX - 7).is_empty());
         // Entries wrap to address 0 like any pointer read from the target (empty strings here).
-        assert_eq!(read_slice(&mem(&[(0x1000, u64::MAX - 31), (0x1008, 2)]), 0x1000).len(), 2);
+        assert_eq!(
+            read_slice(&mem(&[(0x1000, u64::MAX - 31), (0x1008, 2)]), 0x1000).len(),
+            2
+        );
         assert!(read_map(&mem(&[(0x1000, u64::MAX - 8)]), 0x1000).is_empty());
         assert!(read_map(&mem(&[(0x1000, 0x2000), (0x2010, u64::MAX - 15)]), 0x1000).is_empty());
     }

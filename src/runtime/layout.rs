@@ -77,8 +77,20 @@ pub struct FieldSpec {
     pub optional: bool,
 }
 
-const fn spec(field: F, strukt: &'static str, path: &'static str, width: u8, optional: bool) -> FieldSpec {
-    FieldSpec { field, strukt, path, width, optional }
+const fn spec(
+    field: F,
+    strukt: &'static str,
+    path: &'static str,
+    width: u8,
+    optional: bool,
+) -> FieldSpec {
+    FieldSpec {
+        field,
+        strukt,
+        path,
+        width,
+        optional,
+    }
 }
 
 /// The width of every field, indexed by [`F`] (from [`MANIFEST`]).
@@ -163,8 +175,12 @@ impl fmt::Display for LayoutSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayoutSource::Dwarf => f.write_str("DWARF"),
-            LayoutSource::Table { minor_lo, minor_hi } if minor_lo == minor_hi => write!(f, "table for go1.{minor_lo}"),
-            LayoutSource::Table { minor_lo, minor_hi } => write!(f, "table for go1.{minor_lo}-go1.{minor_hi}"),
+            LayoutSource::Table { minor_lo, minor_hi } if minor_lo == minor_hi => {
+                write!(f, "table for go1.{minor_lo}")
+            }
+            LayoutSource::Table { minor_lo, minor_hi } => {
+                write!(f, "table for go1.{minor_lo}-go1.{minor_hi}")
+            }
         }
     }
 }
@@ -215,9 +231,14 @@ pub enum LayoutError {
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LayoutError::NoDwarf => write!(f, "the binary has no DWARF and no built-in layout table fits its Go version"),
+            LayoutError::NoDwarf => write!(
+                f,
+                "the binary has no DWARF and no built-in layout table fits its Go version"
+            ),
             LayoutError::Dwarf(e) => write!(f, "cannot read runtime layouts from DWARF: {e}"),
-            LayoutError::MissingField(s, p) => write!(f, "runtime layout: DWARF has no field {s}.{p}"),
+            LayoutError::MissingField(s, p) => {
+                write!(f, "runtime layout: DWARF has no field {s}.{p}")
+            }
             LayoutError::TooLarge(s, n) => write!(f, "runtime layout: DWARF says {s} is {n} bytes"),
         }
     }
@@ -250,7 +271,9 @@ impl Layout {
         let Some(off) = self.off(f) else { return 0 };
         let width = WIDTHS[f as usize] as usize;
         let off = off as usize;
-        let Some(b) = bytes.get(off..off + width) else { return 0 };
+        let Some(b) = bytes.get(off..off + width) else {
+            return 0;
+        };
         // Fixed widths first: this runs for every field of every g, in the frozen window too.
         match *b {
             [a, b2, c, d, e, f2, g, h] => u64::from_le_bytes([a, b2, c, d, e, f2, g, h]),
@@ -274,7 +297,10 @@ impl Layout {
 
     /// Every manifest field with its offset (`None` where the version lacks it).
     pub fn entries(&self) -> Vec<(F, Option<u32>)> {
-        MANIFEST.iter().map(|s| (s.field, self.offsets[s.field as usize])).collect()
+        MANIFEST
+            .iter()
+            .map(|s| (s.field, self.offsets[s.field as usize]))
+            .collect()
     }
 
     /// A layout from a built-in table.
@@ -284,7 +310,10 @@ impl Layout {
             offsets[f as usize] = Some(o);
         }
         Layout {
-            source: LayoutSource::Table { minor_lo: t.minor_lo, minor_hi: t.minor_hi },
+            source: LayoutSource::Table {
+                minor_lo: t.minor_lo,
+                minor_hi: t.minor_hi,
+            },
             offsets,
             g_size: t.g_size,
             m_size: t.m_size,
@@ -303,9 +332,13 @@ impl Layout {
         wanted.dedup();
         // The types of `sudog.elem` and `sudog.c` from Go 1.26 (the optional `.vu` fields):
         // not looked for in older binaries, which do not have them.
-        let optional: &[&str] =
-            if bin.version.at_least(26) { &["runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"] } else { &[] };
-        let types = dwarf::struct_layouts(bin, &wanted, optional).map_err(|e| LayoutError::Dwarf(e.0))?;
+        let optional: &[&str] = if bin.version.at_least(26) {
+            &["runtime.maybeTraceablePtr", "runtime.maybeTraceableChan"]
+        } else {
+            &[]
+        };
+        let types =
+            dwarf::struct_layouts(bin, &wanted, optional).map_err(|e| LayoutError::Dwarf(e.0))?;
         Self::from_structs(&types)
     }
 

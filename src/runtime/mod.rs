@@ -6,8 +6,8 @@
 //! funcIDs. [`goroutines`] then plans and performs the copy in the frozen window and reads
 //! the goroutines back out of the copy.
 
-pub mod find;
 pub mod blocked;
+pub mod find;
 pub mod goroutines;
 pub mod labels;
 pub mod layout;
@@ -59,9 +59,14 @@ impl fmt::Display for RuntimeError {
             ),
             RuntimeError::Layout(e) => e.fmt(f),
             RuntimeError::MissingSymbol(s) => write!(f, "the binary has no symbol {s}"),
-            RuntimeError::BadModuledata(e) => write!(f, "runtime.firstmoduledata does not look right: {e}"),
+            RuntimeError::BadModuledata(e) => {
+                write!(f, "runtime.firstmoduledata does not look right: {e}")
+            }
             RuntimeError::Read(e) => write!(f, "cannot read the Go runtime's data: {e}"),
-            RuntimeError::Find(e) => write!(f, "cannot find the Go runtime's data in this stripped binary: {e}"),
+            RuntimeError::Find(e) => write!(
+                f,
+                "cannot find the Go runtime's data in this stripped binary: {e}"
+            ),
         }
     }
 }
@@ -104,7 +109,10 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("bin", &self.bin).field("allgs", &self.allgs).finish()
+        f.debug_struct("Runtime")
+            .field("bin", &self.bin)
+            .field("allgs", &self.allgs)
+            .finish()
     }
 }
 
@@ -152,9 +160,21 @@ impl Runtime {
         }
         let v = bin.version;
         let mut discovery = vec![
-            Discovery { what: "executable", value: bin.path.display().to_string(), source: "target".into() },
-            Discovery { what: "go version", value: bin.build.go_version.clone(), source: ".go.buildinfo".into() },
-            Discovery { what: "arch", value: bin.arch.to_string(), source: "ELF header".into() },
+            Discovery {
+                what: "executable",
+                value: bin.path.display().to_string(),
+                source: "target".into(),
+            },
+            Discovery {
+                what: "go version",
+                value: bin.build.go_version.clone(),
+                source: ".go.buildinfo".into(),
+            },
+            Discovery {
+                what: "arch",
+                value: bin.arch.to_string(),
+                source: "ELF header".into(),
+            },
             Discovery {
                 what: "pclntab",
                 value: format!("{:#x}", bin.pclntab_addr.wrapping_add(bias)),
@@ -169,7 +189,11 @@ impl Runtime {
             });
         }
         if bias != 0 {
-            discovery.push(Discovery { what: "load bias", value: format!("{bias:#x}"), source: "auxv AT_ENTRY".into() });
+            discovery.push(Discovery {
+                what: "load bias",
+                value: format!("{bias:#x}"),
+                source: "auxv AT_ENTRY".into(),
+            });
         }
         if opts.stripped {
             bin.has_dwarf = false;
@@ -193,11 +217,18 @@ impl Runtime {
             Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.firstmoduledata"),
             None => {
                 let a = find::moduledata_addr(&bin, &layout).map_err(RuntimeError::Find)?;
-                let src = if bin.go_module_section == Some(a) { "section .go.module" } else { "scan for the pclntab address" };
+                let src = if bin.go_module_section == Some(a) {
+                    "section .go.module"
+                } else {
+                    "scan for the pclntab address"
+                };
                 (a.wrapping_add(bias), src)
             }
         };
-        let rd = |a: u64| mem.read_u64(a).map_err(|e| RuntimeError::Read(e.to_string()));
+        let rd = |a: u64| {
+            mem.read_u64(a)
+                .map_err(|e| RuntimeError::Read(e.to_string()))
+        };
         let off = |f: F| layout.off(f).unwrap_or(0);
         let pcheader = rd(md + off(F::ModPcHeader))?;
         if pcheader != bin.pclntab_addr.wrapping_add(bias) {
@@ -208,9 +239,21 @@ impl Runtime {
         }
         let text = rd(md + off(F::ModText))?;
         let gofunc = rd(md + off(F::ModGofunc))?;
-        discovery.push(Discovery { what: "moduledata", value: format!("{md:#x}"), source: md_source.into() });
-        discovery.push(Discovery { what: "text", value: format!("{text:#x}"), source: "moduledata.text".into() });
-        discovery.push(Discovery { what: "gofunc", value: format!("{gofunc:#x}"), source: "moduledata.gofunc".into() });
+        discovery.push(Discovery {
+            what: "moduledata",
+            value: format!("{md:#x}"),
+            source: md_source.into(),
+        });
+        discovery.push(Discovery {
+            what: "text",
+            value: format!("{text:#x}"),
+            source: "moduledata.text".into(),
+        });
+        discovery.push(Discovery {
+            what: "gofunc",
+            value: format!("{gofunc:#x}"),
+            source: "moduledata.gofunc".into(),
+        });
         bin.pclntab.set_text_start(text);
         if let Some(bytes) = section_tail(&bin, gofunc.wrapping_sub(bias)) {
             bin.pclntab.set_gofunc(gofunc, bytes.to_vec());
@@ -218,26 +261,59 @@ impl Runtime {
 
         let (allgs, allgs_source) = match bin.symbol("runtime.allgs") {
             Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.allgs"),
-            None => (find::allgs_addr(&bin, mem, bias).map_err(RuntimeError::Find)?.allgs, "decoded runtime.allgadd"),
+            None => (
+                find::allgs_addr(&bin, mem, bias)
+                    .map_err(RuntimeError::Find)?
+                    .allgs,
+                "decoded runtime.allgadd",
+            ),
         };
-        discovery.push(Discovery { what: "allgs", value: format!("{allgs:#x}"), source: allgs_source.into() });
+        discovery.push(Discovery {
+            what: "allgs",
+            value: format!("{allgs:#x}"),
+            source: allgs_source.into(),
+        });
 
         let (wait_reasons, wr_source) = match bin.symbol("runtime.waitReasonStrings") {
             Some(s) => match read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16) {
                 Some(w) => (w, "runtime.waitReasonStrings".to_string()),
-                None => (status::wait_reason_table(v), format!("table for go1.{}", v.minor)),
+                None => (
+                    status::wait_reason_table(v),
+                    format!("table for go1.{}", v.minor),
+                ),
             },
-            None => (status::wait_reason_table(v), format!("table for go1.{}", v.minor)),
+            None => (
+                status::wait_reason_table(v),
+                format!("table for go1.{}", v.minor),
+            ),
         };
-        discovery.push(Discovery { what: "wait reasons", value: wait_reasons.len().to_string(), source: wr_source });
+        discovery.push(Discovery {
+            what: "wait reasons",
+            value: wait_reasons.len().to_string(),
+            source: wr_source,
+        });
         let mut ids = FuncIds::from_pclntab(&bin.pclntab);
         ids.gentraceback = !v.at_least(21);
-        Ok(Runtime { bin, layout, bias, allgs, moduledata: md, wait_reasons, ids, discovery, forced_from })
+        Ok(Runtime {
+            bin,
+            layout,
+            bias,
+            allgs,
+            moduledata: md,
+            wait_reasons,
+            ids,
+            discovery,
+            forced_from,
+        })
     }
 
     /// The code view the unwinder needs.
     pub fn code(&self) -> Code<'_> {
-        Code { arch: self.bin.arch, tab: &self.bin.pclntab, ids: &self.ids }
+        Code {
+            arch: self.bin.arch,
+            tab: &self.bin.pclntab,
+            ids: &self.ids,
+        }
     }
 
     /// The Go version (the forced one under `--force-go-version`).
@@ -250,7 +326,11 @@ impl Runtime {
     /// then the binary's: `go1.27.0 (forced; built by go1.28.1)`.
     pub fn go_version_string(&self) -> String {
         match self.forced_from {
-            Some(_) => format!("{} (forced; built by {})", self.version(), self.bin.build.go_version),
+            Some(_) => format!(
+                "{} (forced; built by {})",
+                self.version(),
+                self.bin.build.go_version
+            ),
             None => self.bin.build.go_version.clone(),
         }
     }
@@ -261,7 +341,9 @@ impl Runtime {
 pub(crate) fn section_tail(bin: &GoBinary, addr: u64) -> Option<&[u8]> {
     use object::{Object, ObjectSection};
     let elf = bin.elf();
-    let s = elf.sections().find(|s| s.address() <= addr && s.address().checked_add(s.size()).is_some_and(|e| addr < e))?;
+    let s = elf.sections().find(|s| {
+        s.address() <= addr && s.address().checked_add(s.size()).is_some_and(|e| addr < e)
+    })?;
     let len = s.address() + s.size() - addr;
     bin.read_static(addr, len)
 }

@@ -70,7 +70,10 @@ mod tests {
             assert_eq!(t[0], "");
             assert_eq!(t[2], "IO wait");
         }
-        assert_eq!(wait_reason_table(GoVersion::new(1, 27, 3))[19], "chan receive");
+        assert_eq!(
+            wait_reason_table(GoVersion::new(1, 27, 3))[19],
+            "chan receive"
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
             let snap = self.live.snapshot().map_err(|e| e.to_string())?;
-            let line = super::snapshot_report(&snap, crate::cli::pause_line(&snap, snap.goroutines.len()));
+            let line =
+                super::snapshot_report(&snap, crate::cli::pause_line(&snap, snap.goroutines.len()));
             return Ok((snap, line));
         }
         // Release the old hold first: the target runs only between the two freezes.
@@ -66,7 +67,10 @@ impl LiveEnv<'_> {
         let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
         let n = snap.goroutines.len();
-        let line = super::snapshot_report(&snap, format!("goroscope: {n} goroutines; target held (stopped) until the session ends"));
+        let line = super::snapshot_report(
+            &snap,
+            format!("goroscope: {n} goroutines; target held (stopped) until the session ends"),
+        );
         Ok((snap, line))
     }
 
@@ -87,8 +91,13 @@ impl Env for LiveEnv<'_> {
 
     fn function_start(&self, name: &str) -> Option<Result<(String, u32), String>> {
         let t = &self.live.rt.bin.pclntab;
-        let at = t.func_by_name(name).and_then(|f| t.file_line(f, t.entry(f)));
-        Some(at.map(|(file, line)| (file.to_string(), line)).ok_or_else(|| format!("no function {name:?} in the binary")))
+        let at = t
+            .func_by_name(name)
+            .and_then(|f| t.file_line(f, t.entry(f)));
+        Some(
+            at.map(|(file, line)| (file.to_string(), line))
+                .ok_or_else(|| format!("no function {name:?} in the binary")),
+        )
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -125,8 +134,15 @@ impl Explored for LiveEnv<'_> {
     }
 
     fn banner(&self) -> String {
-        let how = if self.held { "held (stopped) until you leave" } else { "running; `refresh` takes a new snapshot" };
-        format!("goroscope: attached to process {}, which is {how}. Type 'help' for list of commands.", self.live.proc.pid())
+        let how = if self.held {
+            "held (stopped) until you leave"
+        } else {
+            "running; `refresh` takes a new snapshot"
+        };
+        format!(
+            "goroscope: attached to process {}, which is {how}. Type 'help' for list of commands.",
+            self.live.proc.pid()
+        )
     }
 
     fn prompt(&self) -> String {
@@ -139,7 +155,10 @@ impl Explored for LiveEnv<'_> {
     fn leave(&mut self) -> Option<String> {
         let pid = self.live.proc.pid();
         Some(match self.release() {
-            Some(d) => format!("goroscope: released process {pid} after holding it {:.1} s", d.as_secs_f64()),
+            Some(d) => format!(
+                "goroscope: released process {pid} after holding it {:.1} s",
+                d.as_secs_f64()
+            ),
             None => format!("goroscope: detached from process {pid}, which runs on"),
         })
     }
@@ -156,7 +175,10 @@ struct Saved {
 
 impl Env for Saved {
     fn refresh(&mut self) -> Result<(Snapshot, String), String> {
-        Err(format!("this session explores {}: there is no process to take a new snapshot of", self.what))
+        Err(format!(
+            "this session explores {}: there is no process to take a new snapshot of",
+            self.what
+        ))
     }
 
     fn source(&self, path: &str) -> Result<String, String> {
@@ -176,12 +198,16 @@ impl Explored for Saved {
     fn first(&mut self) -> Result<(Snapshot, String), String> {
         let snap = self.snap.take().ok_or("the snapshot was read already")?;
         let n = snap.goroutines.len();
-        let line = super::snapshot_report(&snap, format!("goroscope: {n} goroutines in {}", self.what));
+        let line =
+            super::snapshot_report(&snap, format!("goroscope: {n} goroutines in {}", self.what));
         Ok((snap, line))
     }
 
     fn banner(&self) -> String {
-        format!("goroscope: exploring {} (no process: `refresh` cannot take a new snapshot). Type 'help' for list of commands.", self.what)
+        format!(
+            "goroscope: exploring {} (no process: `refresh` cannot take a new snapshot). Type 'help' for list of commands.",
+            self.what
+        )
     }
 
     fn prompt(&self) -> String {
@@ -250,16 +276,29 @@ struct Completer(Arc<Mutex<Words>>);
 impl rustyline::completion::Completer for Completer {
     type Candidate = String;
 
-    fn complete(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
         let head = &line[..pos];
         let start = head.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
         let word = &head[start..];
         let before: Vec<&str> = head[..start].split_whitespace().collect();
         let words = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let strings = |w: &[&str]| w.iter().map(|n| n.to_string()).collect();
-        let flags = |cmd: &str| super::FLAGS.iter().find(|(c, _)| super::command_name(cmd) == Some(*c)).map(|(_, f)| strings(f));
+        let flags = |cmd: &str| {
+            super::FLAGS
+                .iter()
+                .find(|(c, _)| super::command_name(cmd) == Some(*c))
+                .map(|(_, f)| strings(f))
+        };
         let pool: Vec<String> = match before.as_slice() {
-            [] | ["help" | "h"] => super::COMMANDS.iter().flat_map(|(names, _, _)| names.iter().map(|n| n.to_string())).collect(),
+            [] | ["help" | "h"] => super::COMMANDS
+                .iter()
+                .flat_map(|(names, _, _)| names.iter().map(|n| n.to_string()))
+                .collect(),
             ["goroutine" | "gr"] => words.goroutines.clone(),
             ["thread" | "tr"] => words.threads.clone(),
             [_, .., "-group"] => strings(super::GROUP_KEYS),
@@ -267,7 +306,10 @@ impl rustyline::completion::Completer for Completer {
             [cmd, ..] if word.starts_with('-') => flags(cmd).unwrap_or_default(),
             _ => Vec::new(),
         };
-        Ok((start, pool.into_iter().filter(|c| c.starts_with(word)).collect()))
+        Ok((
+            start,
+            pool.into_iter().filter(|c| c.starts_with(word)).collect(),
+        ))
     }
 }
 
@@ -299,8 +341,17 @@ impl History {
         let dir = std::env::var_os("XDG_STATE_HOME")
             .map(PathBuf::from)
             .filter(|d| d.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")).filter(|d| d.is_absolute()));
-        let mut h = History { path: dir.map(|d| d.join("goroscope/history")), lines: Vec::new(), quiet, warned: false };
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".local/state"))
+                    .filter(|d| d.is_absolute())
+            });
+        let mut h = History {
+            path: dir.map(|d| d.join("goroscope/history")),
+            lines: Vec::new(),
+            quiet,
+            warned: false,
+        };
         if let Some(path) = h.path.clone() {
             match Self::read(&path) {
                 Ok(lines) => h.lines = lines,
@@ -324,7 +375,12 @@ impl History {
         if skip > 0 && !lines.is_empty() {
             lines.remove(0); // cut in the middle
         }
-        let lines: Vec<String> = lines.into_iter().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        let lines: Vec<String> = lines
+            .into_iter()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
         Ok(lines[lines.len().saturating_sub(MAX_HISTORY)..].to_vec())
     }
 
@@ -341,13 +397,29 @@ impl History {
 
     fn save(&mut self) {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let Some(path) = self.path.clone() else { return };
+        let Some(path) = self.path.clone() else {
+            return;
+        };
         let r = (|| {
             if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
             }
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
-            f.write_all(self.lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)?;
+            f.write_all(
+                self.lines
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .as_bytes(),
+            )
         })();
         if let Err(e) = r {
             self.warn(&format!("{}: {e}", path.display()));
@@ -364,18 +436,31 @@ impl History {
 
 /// The editor thread: reads one line for each prompt it is sent.
 /// `history` is what the editor recalls first.
-fn spawn_editor(tx: Sender<Event>, words: Arc<Mutex<Words>>, history: Vec<String>) -> Sender<String> {
+fn spawn_editor(
+    tx: Sender<Event>,
+    words: Arc<Mutex<Words>>,
+    history: Vec<String>,
+) -> Sender<String> {
     let (ptx, prx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
-        let builder = rustyline::Config::builder().auto_add_history(true).completion_type(rustyline::CompletionType::List);
-        let config = builder.clone().max_history_size(MAX_HISTORY).unwrap_or(builder).build();
-        let mut ed = match rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::with_config(config) {
-            Ok(e) => e,
-            Err(_) => {
-                let _ = tx.send(Event::Eof);
-                return;
-            }
-        };
+        let builder = rustyline::Config::builder()
+            .auto_add_history(true)
+            .completion_type(rustyline::CompletionType::List);
+        let config = builder
+            .clone()
+            .max_history_size(MAX_HISTORY)
+            .unwrap_or(builder)
+            .build();
+        let mut ed =
+            match rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::with_config(
+                config,
+            ) {
+                Ok(e) => e,
+                Err(_) => {
+                    let _ = tx.send(Event::Eof);
+                    return;
+                }
+            };
         ed.set_helper(Some(Completer(words)));
         for l in history {
             let _ = ed.add_history_entry(l);
@@ -402,7 +487,9 @@ fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
     let input: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?))
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+        ))
     };
     std::thread::spawn(move || {
         for line in input.lines() {
@@ -424,13 +511,32 @@ fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
 /// target is detached on every way out.
 pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
     let hold = opts.hold;
-    run(&mut LiveEnv { live, hold: None, held: hold }, opts)
+    run(
+        &mut LiveEnv {
+            live,
+            hold: None,
+            held: hold,
+        },
+        opts,
+    )
 }
 
 /// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`);
 /// `list` reads source files inside `sources` only.
-pub fn explore(snap: Snapshot, what: String, sources: Option<PathBuf>, opts: Options) -> Result<(), String> {
-    run(&mut Saved { snap: Some(snap), what, sources }, opts)
+pub fn explore(
+    snap: Snapshot,
+    what: String,
+    sources: Option<PathBuf>,
+    opts: Options,
+) -> Result<(), String> {
+    run(
+        &mut Saved {
+            snap: Some(snap),
+            what,
+            sources,
+        },
+        opts,
+    )
 }
 
 fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
@@ -445,7 +551,9 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
         loop {
             let mut sig = 0;
             // SAFETY: sigwait on a set we own; the signals are blocked in every session thread.
-            if unsafe { libc::sigwait(&set, &mut sig) } == 0 && sig_tx.send(Event::Signal(sig)).is_err() {
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0
+                && sig_tx.send(Event::Signal(sig)).is_err()
+            {
                 break;
             }
         }
@@ -469,7 +577,11 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
                 note!("{}", env.banner());
             }
             let h = history.insert(History::load(opts.quiet));
-            Some(spawn_editor(tx.clone(), Arc::clone(&words), h.lines.clone()))
+            Some(spawn_editor(
+                tx.clone(),
+                Arc::clone(&words),
+                h.lines.clone(),
+            ))
         }
     };
     drop(tx);
@@ -487,7 +599,12 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
         {
             {
                 let mut w = words.lock().unwrap_or_else(|e| e.into_inner());
-                w.goroutines = st.snap.goroutines.iter().map(|g| g.id.to_string()).collect();
+                w.goroutines = st
+                    .snap
+                    .goroutines
+                    .iter()
+                    .map(|g| g.id.to_string())
+                    .collect();
                 w.threads = st.snap.threads.iter().map(|t| t.tid.to_string()).collect();
             }
             if p.send(env.prompt()).is_err() {
@@ -551,7 +668,9 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
     // SAFETY: restores the mask saved above on this same thread.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
     if failed > 0 && opts.batch.is_some() {
-        return Err(format!("{failed} of {commands} commands failed (see above)"));
+        return Err(format!(
+            "{failed} of {commands} commands failed (see above)"
+        ));
     }
     Ok(())
 }
@@ -562,7 +681,8 @@ mod tests {
 
     #[test]
     fn history_reads_a_bounded_tail_of_its_file() {
-        let dir = std::env::temp_dir().join(format!("goroscope-history-unit-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("goroscope-history-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("history");
         // Longer than MAX_HISTORY_BYTES, more lines than MAX_HISTORY.
@@ -573,11 +693,19 @@ mod tests {
         assert_eq!(lines.len(), MAX_HISTORY);
         assert_eq!(lines.last().map(String::as_str), Some("goroutine 39999"));
         assert_eq!(lines[0], format!("goroutine {}", 40_000 - MAX_HISTORY));
-        let mut h = History { path: None, lines, quiet: true, warned: false };
+        let mut h = History {
+            path: None,
+            lines,
+            quiet: true,
+            warned: false,
+        };
         h.add("goroutine 39999");
         h.add("  ");
         h.add("threads");
-        assert_eq!((h.lines.len(), h.lines.last().map(String::as_str)), (MAX_HISTORY, Some("threads")));
+        assert_eq!(
+            (h.lines.len(), h.lines.last().map(String::as_str)),
+            (MAX_HISTORY, Some("threads"))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -71,78 +71,211 @@ const GROUP_MEMBERS: usize = 5;
 
 /// Every command: names (first is the main one), one-line summary, usage and details.
 pub const COMMANDS: &[(&[&str], &str, &str)] = &[
-    (&["goroutines", "grs"], "List the snapshot's goroutines.", "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc TEXT    the location (`file:line in function`) contains TEXT\n\t                                       (also: user TEXT, go TEXT); re:REGEX for a regular expression\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them."),
-    (&["goroutine", "gr"], "Show or change the selected goroutine.", "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection."),
-    (&["stack", "bt"], "Print the selected goroutine's stack.", "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations."),
-    (&["frame"], "Select a frame of the selected goroutine.", "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n."),
-    (&["up"], "Move the selected frame up (towards the caller).", "up [<n>]\nup [<n>] <command>"),
-    (&["down"], "Move the selected frame down (towards the callee).", "down [<n>]\ndown [<n>] <command>"),
-    (&["list", "ls", "l"], "Show source around the selected frame.", "list [FUNCTION | FILE:LINE | LINE]\n\nWithout a place: source lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only.\nA place: a function's first line, FILE:LINE (FILE as the binary names it, or its last path\nelements) or LINE of the selected frame's file."),
-    (&["threads"], "List the target's threads.", "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran."),
-    (&["thread", "tr"], "Select a thread (and the goroutine it runs).", "thread <tid>\n\nSelects the thread and the goroutine it runs; a thread that runs none leaves no goroutine\nselected (a thread's own stack, outside goroutines, is not read)."),
-    (&["blocked"], "What blocked goroutines wait on.", "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory."),
-    (&["refresh"], "Take a new snapshot.", "refresh\n\nStop the target for a moment, copy its goroutines, let it go on (with --hold: release it,\nthen hold it again). The old snapshot is kept for `diff`; the selection is kept when the\ngoroutine still exists."),
-    (&["diff"], "What changed since the previous snapshot.", "diff [-group KEY]\n\nStack groups that grew, shrank, appeared or vanished between the snapshot before the last\n`refresh` and the current one (KEY as in goroutines -group; default: identical stacks)."),
-    (&["snapshot"], "Save the snapshot to a file.", "snapshot <file>\n\nWrites the current snapshot (gzip JSON); `goroscope show FILE` reads it anywhere."),
+    (
+        &["goroutines", "grs"],
+        "List the snapshot's goroutines.",
+        "goroutines [-u|-r|-g|-s] [-t [depth]] [-l] [-with COND] [-without COND] [-group KEY]\n\n\t-u\tname each goroutine by its topmost frame in user code (default)\n\t-r\tby its topmost frame (runtime frames included)\n\t-g\tby the go statement that created it\n\t-s\tby its start function\n\t-t\tprint each stack too (depth frames, default 10)\n\t-l\tprint labels\n\nCOND (-with/-w keeps, -without/-wo drops; repeatable):\n\tuserloc|curloc|goloc|startloc TEXT    the location (`file:line in function`) contains TEXT\n\t                                       (also: user TEXT, go TEXT); re:REGEX for a regular expression\n\tlabel KEY[=VALUE]                      has the pprof label\n\trunning                                runs on an OS thread\n\tuser                                   is a user goroutine (runtime ones are hidden unless asked for: -without user)\n\tstate STATE                            e.g. -with state chan receive\n\nKEY of -group: userloc, curloc, goloc (go), startloc, running, user, state, stack, label KEY.\nStates and wait minutes are the runtime's own, as its traceback prints them.",
+    ),
+    (
+        &["goroutine", "gr"],
+        "Show or change the selected goroutine.",
+        "goroutine\ngoroutine <id>\ngoroutine <id> <command>\n\nWithout arguments: the selected goroutine's locations, state and labels. With an id: select\nit (frame 0). With a command: run it on that goroutine, keeping the selection.",
+    ),
+    (
+        &["stack", "bt"],
+        "Print the selected goroutine's stack.",
+        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations.",
+    ),
+    (
+        &["frame"],
+        "Select a frame of the selected goroutine.",
+        "frame <n>\nframe <n> <command>\n\nSelect frame n and show its source, or run a command (stack, list) on frame n.",
+    ),
+    (
+        &["up"],
+        "Move the selected frame up (towards the caller).",
+        "up [<n>]\nup [<n>] <command>",
+    ),
+    (
+        &["down"],
+        "Move the selected frame down (towards the callee).",
+        "down [<n>]\ndown [<n>] <command>",
+    ),
+    (
+        &["list", "ls", "l"],
+        "Show source around the selected frame.",
+        "list [FUNCTION | FILE:LINE | LINE]\n\nWithout a place: source lines around the selected frame's line, `=>` on it, read from the file named in the\nbinary in the target's own file system (/proc/PID/root), as the target's user; regular files only.\nA place: a function's first line, FILE:LINE (FILE as the binary names it, or its last path\nelements) or LINE of the selected frame's file.",
+    ),
+    (
+        &["threads"],
+        "List the target's threads.",
+        "threads\n\nEvery thread of the snapshot: where it was, and the goroutine it ran.",
+    ),
+    (
+        &["thread", "tr"],
+        "Select a thread (and the goroutine it runs).",
+        "thread <tid>\n\nSelects the thread and the goroutine it runs; a thread that runs none leaves no goroutine\nselected (a thread's own stack, outside goroutines, is not read).",
+    ),
+    (
+        &["blocked"],
+        "What blocked goroutines wait on.",
+        "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory.",
+    ),
+    (
+        &["refresh"],
+        "Take a new snapshot.",
+        "refresh\n\nStop the target for a moment, copy its goroutines, let it go on (with --hold: release it,\nthen hold it again). The old snapshot is kept for `diff`; the selection is kept when the\ngoroutine still exists.",
+    ),
+    (
+        &["diff"],
+        "What changed since the previous snapshot.",
+        "diff [-group KEY]\n\nStack groups that grew, shrank, appeared or vanished between the snapshot before the last\n`refresh` and the current one (KEY as in goroutines -group; default: identical stacks).",
+    ),
+    (
+        &["snapshot"],
+        "Save the snapshot to a file.",
+        "snapshot <file>\n\nWrites the current snapshot (gzip JSON); `goroscope show FILE` reads it anywhere.",
+    ),
     (&["help", "h"], "Print help.", "help [command]"),
-    (&["exit", "quit", "q", "detach"], "Detach and leave; the target runs on.", "exit\n\nDetaches (never kills): the target runs on as before."),
+    (
+        &["exit", "quit", "q", "detach"],
+        "Detach and leave; the target runs on.",
+        "exit\n\nDetaches (never kills): the target runs on as before.",
+    ),
 ];
 
 /// The flags of the commands that take any (by main name), as their parsers accept them; the
 /// line editor completes them.
 pub const FLAGS: &[(&str, &[&str])] = &[
-    ("goroutines", &["-u", "-r", "-g", "-s", "-t", "-l", "-with", "-w", "-without", "-wo", "-group"]),
+    (
+        "goroutines",
+        &[
+            "-u", "-r", "-g", "-s", "-t", "-l", "-with", "-w", "-without", "-wo", "-group",
+        ],
+    ),
     ("stack", &["-full"]),
     ("diff", &["-group"]),
 ];
 
 /// The first word of a `-group` key ([`group_by`]).
-pub const GROUP_KEYS: &[&str] = &["userloc", "curloc", "goloc", "go", "startloc", "running", "user", "state", "stack", "label"];
+pub const GROUP_KEYS: &[&str] = &[
+    "userloc", "curloc", "goloc", "go", "startloc", "running", "user", "state", "stack", "label",
+];
 
 /// The first word of a `-with`/`-without` condition ([`grs_args`]).
-pub const COND_KEYS: &[&str] = &["userloc", "user", "curloc", "goloc", "go", "startloc", "label", "running", "state"];
+pub const COND_KEYS: &[&str] = &[
+    "userloc", "user", "curloc", "goloc", "go", "startloc", "label", "running", "state",
+];
 
 /// delve's commands goroscope does not have: names, and why with what to use instead.
 pub const DELVE_ONLY: &[(&[&str], &str)] = &[
     (
-        &["continue", "c", "next", "n", "step", "s", "stepout", "so", "step-instruction", "si", "next-instruction", "ni", "rev", "rewind", "rw", "call", "checkpoint"],
+        &[
+            "continue",
+            "c",
+            "next",
+            "n",
+            "step",
+            "s",
+            "stepout",
+            "so",
+            "step-instruction",
+            "si",
+            "next-instruction",
+            "ni",
+            "rev",
+            "rewind",
+            "rw",
+            "call",
+            "checkpoint",
+        ],
         "goroscope never runs the target step by step: it stops it only while a snapshot is taken (or holds it stopped with --hold); `refresh` takes a new snapshot and `diff` shows what changed since the previous one.",
     ),
     (
-        &["break", "b", "breakpoints", "bp", "clear", "clearall", "condition", "cond", "on", "trace", "t", "watch", "toggle"],
+        &[
+            "break",
+            "b",
+            "breakpoints",
+            "bp",
+            "clear",
+            "clearall",
+            "condition",
+            "cond",
+            "on",
+            "trace",
+            "t",
+            "watch",
+            "toggle",
+        ],
         "goroscope sets no breakpoints: it never writes the target's memory. `--hold` keeps the target stopped at the moment of a snapshot; `refresh` takes a new one and `diff` compares the two.",
     ),
-    (&["restart", "r"], "goroscope never restarts or kills the target; `refresh` takes a new snapshot of it as it runs."),
     (
-        &["print", "p", "args", "locals", "vars", "display", "whatis", "examinemem", "x"],
+        &["restart", "r"],
+        "goroscope never restarts or kills the target; `refresh` takes a new snapshot of it as it runs.",
+    ),
+    (
+        &[
+            "print",
+            "p",
+            "args",
+            "locals",
+            "vars",
+            "display",
+            "whatis",
+            "examinemem",
+            "x",
+        ],
         "values are not yet available: goroscope reads no DWARF variables. `stack -full` shows each frame's arguments as the runtime's traceback prints them.",
     ),
     (&["set"], "goroscope never writes the target's memory."),
-    (&["regs"], "registers are not shown; `threads` shows where each thread is, `stack` a goroutine's frames."),
+    (
+        &["regs"],
+        "registers are not shown; `threads` shows where each thread is, `stack` a goroutine's frames.",
+    ),
 ];
 
 /// Why a delve command is not one of goroscope's, if it is delve's.
 fn delve_only(word: &str) -> Option<String> {
-    DELVE_ONLY.iter().find(|(names, _)| names.contains(&word)).map(|(_, why)| format!("{word:?} is a delve command goroscope does not have: {why}"))
+    DELVE_ONLY
+        .iter()
+        .find(|(names, _)| names.contains(&word))
+        .map(|(_, why)| format!("{word:?} is a delve command goroscope does not have: {why}"))
 }
 
 /// The main name of a command word, if it is one.
 pub fn command_name(word: &str) -> Option<&'static str> {
-    COMMANDS.iter().find(|(names, _, _)| names.contains(&word)).map(|(names, _, _)| names[0])
+    COMMANDS
+        .iter()
+        .find(|(names, _, _)| names.contains(&word))
+        .map(|(names, _, _)| names[0])
 }
 
 impl State {
     /// A state over a first snapshot: goroutine 1 (else the first) selected, and its thread.
     pub fn new(snap: Snapshot, palette: Palette) -> State {
-        let mut s = State { snap, palette, ..Default::default() };
-        s.goroutine = s.snap.goroutines.iter().find(|g| g.id == 1).or(s.snap.goroutines.first()).map(|g| g.id);
-        s.thread = s.selected().and_then(|g| g.thread).or(s.snap.threads.first().map(|t| t.tid));
+        let mut s = State {
+            snap,
+            palette,
+            ..Default::default()
+        };
+        s.goroutine = s
+            .snap
+            .goroutines
+            .iter()
+            .find(|g| g.id == 1)
+            .or(s.snap.goroutines.first())
+            .map(|g| g.id);
+        s.thread = s
+            .selected()
+            .and_then(|g| g.thread)
+            .or(s.snap.threads.first().map(|t| t.tid));
         s
     }
 
     /// The selected goroutine.
     pub fn selected(&self) -> Option<&Goroutine> {
-        self.goroutine.and_then(|id| self.snap.goroutines.iter().find(|g| g.id == id))
+        self.goroutine
+            .and_then(|id| self.snap.goroutines.iter().find(|g| g.id == id))
     }
 
     fn need_selected(&self) -> Result<&Goroutine, String> {
@@ -153,15 +286,29 @@ impl State {
     }
 
     fn goroutine(&self, id: u64) -> Result<&Goroutine, String> {
-        self.snap.goroutines.iter().find(|g| g.id == id).ok_or_else(|| format!("no goroutine {id} in this snapshot; `goroutines` lists them"))
+        self.snap
+            .goroutines
+            .iter()
+            .find(|g| g.id == id)
+            .ok_or_else(|| format!("no goroutine {id} in this snapshot; `goroutines` lists them"))
     }
 }
 
 /// Runs one command line against the state, writing its output.
-pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+pub fn exec(
+    st: &mut State,
+    line: &str,
+    env: &mut dyn Env,
+    out: &mut dyn Write,
+) -> Result<Flow, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let Some((&cmd, args)) = words.split_first() else { return Ok(Flow::Continue) };
-    let name = command_name(cmd).ok_or_else(|| delve_only(cmd).unwrap_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands")))?;
+    let Some((&cmd, args)) = words.split_first() else {
+        return Ok(Flow::Continue);
+    };
+    let name = command_name(cmd).ok_or_else(|| {
+        delve_only(cmd)
+            .unwrap_or_else(|| format!("unknown command {cmd:?}; `help` lists the commands"))
+    })?;
     let w = |r: std::io::Result<()>| r.map_err(io);
     match name {
         "goroutines" => goroutines(st, args, out)?,
@@ -170,7 +317,13 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             let g = st.need_selected()?;
             let (depth, full) = stack_args(args)?;
             // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
-            let o = bt::Options { depth: Some(depth.saturating_add(1)), full, palette: st.palette, indent: 0, delve_cut: true };
+            let o = bt::Options {
+                depth: Some(depth.saturating_add(1)),
+                full,
+                palette: st.palette,
+                indent: 0,
+                delve_cut: true,
+            };
             w(bt::frames(g, &o, out))?;
         }
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
@@ -188,11 +341,23 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
         },
         "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
         "thread" => {
-            let [tid] = args else { return Err("you must specify a thread: thread <tid> (`threads` lists them)".into()) };
-            let tid: i32 = tid.parse().map_err(|_| format!("{tid:?} is not a thread id"))?;
-            let t = st.snap.threads.iter().find(|t| t.tid == tid).ok_or_else(|| format!("no thread {tid} in this snapshot; `threads` lists them"))?;
+            let [tid] = args else {
+                return Err("you must specify a thread: thread <tid> (`threads` lists them)".into());
+            };
+            let tid: i32 = tid
+                .parse()
+                .map_err(|_| format!("{tid:?} is not a thread id"))?;
+            let t = st
+                .snap
+                .threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .ok_or_else(|| format!("no thread {tid} in this snapshot; `threads` lists them"))?;
             let goid = t.goid;
-            let old = st.thread.map(|t| t.to_string()).unwrap_or_else(|| "<none>".into());
+            let old = st
+                .thread
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "<none>".into());
             st.thread = Some(tid);
             // The selection follows the thread: none when it runs no goroutine.
             st.goroutine = goid;
@@ -200,7 +365,10 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             w(writeln!(out, "Switched from {old} to {tid}"))?;
             match goid {
                 Some(id) => w(writeln!(out, "thread {tid} runs goroutine {id}"))?,
-                None => w(writeln!(out, "thread {tid} runs no goroutine; `goroutine <id>` selects one"))?,
+                None => w(writeln!(
+                    out,
+                    "thread {tid} runs no goroutine; `goroutine <id>` selects one"
+                ))?,
             }
         }
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
@@ -208,22 +376,37 @@ pub fn exec(st: &mut State, line: &str, env: &mut dyn Env, out: &mut dyn Write) 
             let (snap, report) = env.refresh()?;
             refresh(st, snap);
             w(writeln!(out, "{report}"))?;
-            if let Some(old) = st.prev.as_ref().and(st.goroutine.filter(|_| st.selected().is_none())) {
+            if let Some(old) = st
+                .prev
+                .as_ref()
+                .and(st.goroutine.filter(|_| st.selected().is_none()))
+            {
                 w(writeln!(out, "goroutine {old} is gone"))?;
             }
         }
         "diff" => {
-            let prev = st.prev.as_ref().ok_or("no earlier snapshot: `refresh` takes a new one, then `diff` compares the two")?;
+            let prev = st.prev.as_ref().ok_or(
+                "no earlier snapshot: `refresh` takes a new one, then `diff` compares the two",
+            )?;
             let by = match args {
                 [] => GroupBy::Stack,
                 ["-group", key @ ..] => group_by(key)?,
                 _ => return Err("usage: diff [-group KEY]".into()),
             };
-            w(crate::cli::view::diff_by(prev, &st.snap, &Filter::default(), &by, out))?;
+            w(crate::cli::view::diff_by(
+                prev,
+                &st.snap,
+                &Filter::default(),
+                &by,
+                out,
+            ))?;
         }
         "snapshot" => {
-            let [file] = args else { return Err("usage: snapshot <file>".into()) };
-            crate::snapshot::store::save(&st.snap, std::path::Path::new(file), None).map_err(|e| format!("{file}: {e}"))?;
+            let [file] = args else {
+                return Err("usage: snapshot <file>".into());
+            };
+            crate::snapshot::store::save(&st.snap, std::path::Path::new(file), None)
+                .map_err(|e| format!("{file}: {e}"))?;
             w(writeln!(out, "wrote {file}"))?;
         }
         "help" => help(args.first().copied(), out)?,
@@ -239,36 +422,58 @@ fn place_of(st: &State, env: &dyn Env, place: &str) -> Result<(String, u32), Str
     let number = |n: &str| n.parse::<u32>().ok().filter(|n| *n > 0);
     if let Some(line) = number(place) {
         let g = st.need_selected()?;
-        let f = g.frames.get(st.frame).ok_or_else(|| format!("goroutine {} has no frame {}", g.id, st.frame))?;
+        let f = g
+            .frames
+            .get(st.frame)
+            .ok_or_else(|| format!("goroutine {} has no frame {}", g.id, st.frame))?;
         return Ok((f.file.to_string(), line));
     }
-    if let Some((file, line)) = place.rsplit_once(':').and_then(|(f, l)| Some((f, number(l)?))) {
+    if let Some((file, line)) = place
+        .rsplit_once(':')
+        .and_then(|(f, l)| Some((f, number(l)?)))
+    {
         return Ok((known_file(st, env, file)?, line));
     }
     match env.function_start(place) {
         Some(r) => r,
-        None => Err(format!("{place:?}: a saved snapshot has no function table; list FILE:LINE or LINE")),
+        None => Err(format!(
+            "{place:?}: a saved snapshot has no function table; list FILE:LINE or LINE"
+        )),
     }
 }
 
 /// The file the binary names that is `name` or ends with `/name`: from the function table when
 /// there is one, else from the snapshot's frames.
 pub fn file_matches(file: &str, name: &str) -> bool {
-    file == name || file.strip_suffix(name).is_some_and(|head| head.ends_with('/'))
+    file == name
+        || file
+            .strip_suffix(name)
+            .is_some_and(|head| head.ends_with('/'))
 }
 
 /// The one file [`file_matches`] `name`.
 fn known_file(st: &State, env: &dyn Env, name: &str) -> Result<String, String> {
     let mut found: Vec<String> = match env.binary_files(name) {
         Some(files) => files,
-        None => st.snap.goroutines.iter().flat_map(|g| g.frames.iter().map(|f| f.file.to_string())).filter(|f| file_matches(f, name)).collect(),
+        None => st
+            .snap
+            .goroutines
+            .iter()
+            .flat_map(|g| g.frames.iter().map(|f| f.file.to_string()))
+            .filter(|f| file_matches(f, name))
+            .collect(),
     };
     found.sort_unstable();
     found.dedup();
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(format!("no file {name:?} in the binary (a saved snapshot: in its stacks)")),
-        many => Err(format!("{name:?} names several files: {}", many.iter().map(|f| text(f)).collect::<Vec<_>>().join(", "))),
+        [] => Err(format!(
+            "no file {name:?} in the binary (a saved snapshot: in its stacks)"
+        )),
+        many => Err(format!(
+            "{name:?} names several files: {}",
+            many.iter().map(|f| text(f)).collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 
@@ -281,20 +486,32 @@ fn refresh(st: &mut State, snap: Snapshot) {
         Some(_) => st.frame = 0,
         None => st.frame = 0,
     }
-    if st.thread.is_some_and(|t| !st.snap.threads.iter().any(|x| x.tid == t)) {
-        st.thread = st.selected().and_then(|g| g.thread).or(st.snap.threads.first().map(|t| t.tid));
+    if st
+        .thread
+        .is_some_and(|t| !st.snap.threads.iter().any(|x| x.tid == t))
+    {
+        st.thread = st
+            .selected()
+            .and_then(|g| g.thread)
+            .or(st.snap.threads.first().map(|t| t.tid));
     }
 }
 
 fn help(cmd: Option<&str>, out: &mut dyn Write) -> Result<(), String> {
     if let Some(c) = cmd {
-        let Some((_, summary, usage)) = COMMANDS.iter().find(|(names, _, _)| names.contains(&c)) else {
+        let Some((_, summary, usage)) = COMMANDS.iter().find(|(names, _, _)| names.contains(&c))
+        else {
             return match delve_only(c) {
                 Some(why) => writeln!(out, "{why}").map_err(io),
                 None => Err(format!("unknown command {c:?}; `help` lists the commands")),
             };
         };
-        return writeln!(out, "{summary}\n\n\t{}", usage.replace('\n', "\n\t").replace("\n\t\n", "\n\n")).map_err(io);
+        return writeln!(
+            out,
+            "{summary}\n\n\t{}",
+            usage.replace('\n', "\n\t").replace("\n\t\n", "\n\n")
+        )
+        .map_err(io);
     }
     help_all(out).map_err(io)
 }
@@ -307,12 +524,25 @@ fn io(e: std::io::Error) -> String {
 fn help_all(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "The following commands are available:\n")?;
     for (names, summary, _) in COMMANDS {
-        let n = if names.len() > 1 { format!("{} (alias: {})", names[0], names[1..].join(" | ")) } else { names[0].to_string() };
+        let n = if names.len() > 1 {
+            format!("{} (alias: {})", names[0], names[1..].join(" | "))
+        } else {
+            names[0].to_string()
+        };
         writeln!(out, "    {n:<36} {summary}")?;
     }
-    writeln!(out, "\nEvery command reads the snapshot; the target runs on between commands unless --hold.")?;
-    writeln!(out, "delve's commands that run, stop or change the target, or print values, are not goroscope's: help CMD says why and what to use.")?;
-    writeln!(out, "Type help followed by a command for full documentation.")
+    writeln!(
+        out,
+        "\nEvery command reads the snapshot; the target runs on between commands unless --hold."
+    )?;
+    writeln!(
+        out,
+        "delve's commands that run, stop or change the target, or print values, are not goroscope's: help CMD says why and what to use."
+    )?;
+    writeln!(
+        out,
+        "Type help followed by a command for full documentation."
+    )
 }
 
 fn stack_args(args: &[&str]) -> Result<(usize, bool), String> {
@@ -321,40 +551,65 @@ fn stack_args(args: &[&str]) -> Result<(usize, bool), String> {
     for a in args {
         match *a {
             "-full" => full = true,
-            n => depth = n.parse().map_err(|_| format!("{n:?}: depth must be a number (usage: stack [<depth>] [-full])"))?,
+            n => {
+                depth = n.parse().map_err(|_| {
+                    format!("{n:?}: depth must be a number (usage: stack [<depth>] [-full])")
+                })?
+            }
         }
     }
     Ok((depth, full))
 }
 
 /// `goroutine`, `goroutine <id>`, `goroutine <id> <command>`.
-fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+fn goroutine(
+    st: &mut State,
+    args: &[&str],
+    env: &mut dyn Env,
+    out: &mut dyn Write,
+) -> Result<Flow, String> {
     let w = |r: std::io::Result<()>| r.map_err(io);
     let Some((id, rest)) = args.split_first() else {
         let g = st.need_selected()?;
         let p = st.palette;
         let loc = |l: Loc| match g.location(l) {
             Some(x) if x.file.is_empty() => p.function(&x.function, &x.function),
-            Some(x) => format!("{}:{} {} ({:#x})", text(&x.file), x.line, p.function(&x.function, &x.function), x.pc),
+            Some(x) => format!(
+                "{}:{} {} ({:#x})",
+                text(&x.file),
+                x.line,
+                p.function(&x.function, &x.function),
+                x.pc
+            ),
             None => "?".into(),
         };
         let mut s = format!("Goroutine {}:\n", g.id);
         for l in [Loc::Current, Loc::User, Loc::Go, Loc::Start] {
             s.push_str(&format!("\t{}: {}\n", l.title(), loc(l)));
         }
-        let minutes = if g.wait_minutes >= 1 { format!(", {} minutes", g.wait_minutes) } else { String::new() };
+        let minutes = if g.wait_minutes >= 1 {
+            format!(", {} minutes", g.wait_minutes)
+        } else {
+            String::new()
+        };
         s.push_str(&format!("\tState: {}{minutes}\n", text(&g.state)));
         if let Some(t) = g.thread {
             s.push_str(&format!("\tThread: {t}\n"));
         }
         if !g.labels.is_empty() {
-            let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
+            let l: Vec<String> = g
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v)))
+                .collect();
             s.push_str(&format!("\tLabels: {}\n", l.join(", ")));
         }
         w(out.write_all(s.as_bytes()))?;
         return Ok(Flow::Continue);
     };
-    let id: u64 = id.parse().map_err(|_| format!("{id:?} is not a goroutine id"))?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| format!("{id:?} is not a goroutine id"))?;
     let g = st.goroutine(id)?;
     let thread = g.thread;
     if rest.is_empty() {
@@ -367,7 +622,10 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
         let on = thread.map(|t| format!(" (thread {t})")).unwrap_or_default();
         w(writeln!(out, "Switched from {old} to {id}{on}"))?;
         if st.selected().is_some_and(|g| g.system) {
-            w(writeln!(out, "goroutine {id} is a runtime goroutine (hidden by `goroutines`; {SHOW_RUNTIME} lists them)"))?;
+            w(writeln!(
+                out,
+                "goroutine {id} is a runtime goroutine (hidden by `goroutines`; {SHOW_RUNTIME} lists them)"
+            ))?;
         }
         return Ok(Flow::Continue);
     }
@@ -383,7 +641,13 @@ fn goroutine(st: &mut State, args: &[&str], env: &mut dyn Env, out: &mut dyn Wri
 }
 
 /// `frame <n> [cmd]`, `up [n] [cmd]`, `down [n] [cmd]`.
-fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut dyn Write) -> Result<Flow, String> {
+fn frame(
+    st: &mut State,
+    name: &str,
+    args: &[&str],
+    env: &mut dyn Env,
+    out: &mut dyn Write,
+) -> Result<Flow, String> {
     let (n, rest) = match args.split_first() {
         Some((n, rest)) if n.parse::<i64>().is_ok() => (n.parse::<i64>().unwrap_or(0), rest),
         _ if name == "frame" => return Err("not enough arguments: frame <n> [command]".into()),
@@ -396,7 +660,11 @@ fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut
     };
     let g = st.need_selected()?;
     if target < 0 || target as usize >= g.frames.len() {
-        return Err(format!("Invalid frame {target}: goroutine {} has frames 0 to {}", g.id, g.frames.len().saturating_sub(1)));
+        return Err(format!(
+            "Invalid frame {target}: goroutine {} has frames 0 to {}",
+            g.id,
+            g.frames.len().saturating_sub(1)
+        ));
     }
     if !rest.is_empty() {
         let saved = (st.goroutine, st.frame);
@@ -417,18 +685,44 @@ fn frame(st: &mut State, name: &str, args: &[&str], env: &mut dyn Env, out: &mut
 /// The selected frame's position and its source: `list` (`scoped` headers as delve's `list`)
 /// and `frame`/`up`/`down` (delve's `Frame N:` header).
 fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    let Some(g) = st.selected() else { return writeln!(out, "no goroutine selected: `goroutine <id>` selects one") };
-    let Some(f) = g.frames.get(st.frame) else { return writeln!(out, "goroutine {} has no frames", g.id) };
+    let Some(g) = st.selected() else {
+        return writeln!(out, "no goroutine selected: `goroutine <id>` selects one");
+    };
+    let Some(f) = g.frames.get(st.frame) else {
+        return writeln!(out, "goroutine {} has no frames", g.id);
+    };
     let p = st.palette;
     if let Some(top) = g.frames.first()
         && !(is_list && st.frame > 0)
     {
-        writeln!(out, "> {}() {}:{} (PC: {:#x})", p.function(&top.function, &top.function), text(&top.file), top.line, top.pc)?;
+        writeln!(
+            out,
+            "> {}() {}:{} (PC: {:#x})",
+            p.function(&top.function, &top.function),
+            text(&top.file),
+            top.line,
+            top.pc
+        )?;
     }
     if is_list && st.frame > 0 {
-        writeln!(out, "Goroutine {} frame {} at {}:{} (PC: {:#x})", g.id, st.frame, text(&f.file), f.line, f.pc)?;
+        writeln!(
+            out,
+            "Goroutine {} frame {} at {}:{} (PC: {:#x})",
+            g.id,
+            st.frame,
+            text(&f.file),
+            f.line,
+            f.pc
+        )?;
     } else if !is_list {
-        writeln!(out, "Frame {}: {}:{} (PC: {:x})", st.frame, text(&f.file), f.line, f.pc)?;
+        writeln!(
+            out,
+            "Frame {}: {}:{} (PC: {:x})",
+            st.frame,
+            text(&f.file),
+            f.line,
+            f.pc
+        )?;
     }
     match env.source(&f.file) {
         Ok(text) => source_lines(&text, f.line, p, out),
@@ -439,23 +733,45 @@ fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::i
 /// Lines `line-5 ..= line+5` of `text`, delve's way: `=>` on `line`, then `%4d:\t`.
 fn source_lines(text: &str, line: u32, p: Palette, out: &mut dyn Write) -> std::io::Result<()> {
     let first = line.saturating_sub(LIST_CONTEXT).max(1);
-    for (i, l) in text.lines().enumerate().skip(first as usize - 1).take((line + LIST_CONTEXT + 1 - first) as usize) {
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .skip(first as usize - 1)
+        .take((line + LIST_CONTEXT + 1 - first) as usize)
+    {
         let n = i as u32 + 1;
         let arrow = if n == line { p.mark("=>") } else { "  ".into() };
-        writeln!(out, "{arrow}{n:>4}:\t{}", crate::render::safe::source_line(l))?;
+        writeln!(
+            out,
+            "{arrow}{n:>4}:\t{}",
+            crate::render::safe::source_line(l)
+        )?;
     }
     Ok(())
 }
 
 /// delve's `threads`: `* Thread TID at 0xpc file:line function`, and the goroutine it runs;
 /// `*` on `selected`.
-pub fn threads(snap: &Snapshot, selected: Option<i32>, p: Palette, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn threads(
+    snap: &Snapshot,
+    selected: Option<i32>,
+    p: Palette,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut ts: Vec<_> = snap.threads.iter().collect();
     ts.sort_by_key(|t| t.tid);
     for t in ts {
         let mark = if selected == Some(t.tid) { "* " } else { "  " };
         match &t.function {
-            Some(f) => write!(out, "{mark}Thread {} at {:#x} {}:{} {}", t.tid, t.pc, text(&t.file), t.line, p.function(f, f))?,
+            Some(f) => write!(
+                out,
+                "{mark}Thread {} at {:#x} {}:{} {}",
+                t.tid,
+                t.pc,
+                text(&t.file),
+                t.line,
+                p.function(f, f)
+            )?,
             None => write!(out, "{mark}Thread {} at {:#x} (not Go code)", t.tid, t.pc)?,
         }
         match t.goid {
@@ -525,12 +841,16 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
                 let pattern = |w: &[&str]| -> Result<LocMatch, String> {
                     let p = w.join(" ");
                     match p.strip_prefix("re:") {
-                        Some(re) => Regex::new(re).map(LocMatch::Regex).map_err(|e| format!("{flag}: {}", e.to_string().replace('\n', " "))),
+                        Some(re) => Regex::new(re)
+                            .map(LocMatch::Regex)
+                            .map_err(|e| format!("{flag}: {}", e.to_string().replace('\n', " "))),
                         None => Ok(LocMatch::Contains(p)),
                     }
                 };
                 let cond = match words.as_slice() {
-                    ["userloc" | "user", p @ ..] if !p.is_empty() => Cond::Loc(Loc::User, pattern(p)?),
+                    ["userloc" | "user", p @ ..] if !p.is_empty() => {
+                        Cond::Loc(Loc::User, pattern(p)?)
+                    }
                     ["curloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Current, pattern(p)?),
                     ["goloc" | "go", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Go, pattern(p)?),
                     ["startloc", p @ ..] if !p.is_empty() => Cond::Loc(Loc::Start, pattern(p)?),
@@ -541,12 +861,20 @@ fn grs_args(args: &[&str]) -> Result<GrsArgs, String> {
                     ["running"] => Cond::Running,
                     ["user"] => Cond::User,
                     ["state", s @ ..] if !s.is_empty() => Cond::State(s.join(" ")),
-                    _ => return Err(format!("{flag} takes userloc|curloc|goloc|startloc TEXT, label K[=V], running, user or state STATE")),
+                    _ => {
+                        return Err(format!(
+                            "{flag} takes userloc|curloc|goloc|startloc TEXT, label K[=V], running, user or state STATE"
+                        ));
+                    }
                 };
                 a.filter.conds.push((with, cond));
             }
             "-group" => a.group = Some(group_by(&operand(&mut i))?),
-            other => return Err(format!("unknown flag {other:?}; `help goroutines` lists them")),
+            other => {
+                return Err(format!(
+                    "unknown flag {other:?}; `help goroutines` lists them"
+                ));
+            }
         }
     }
     // Runtime goroutines are hidden, as Go's traceback hides them, unless a condition asks
@@ -569,18 +897,28 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
         loc: a.loc,
         palette: st.palette,
     };
-    let mut gs: Vec<&Goroutine> = st.snap.goroutines.iter().filter(|g| a.filter.keep(g)).collect();
+    let mut gs: Vec<&Goroutine> = st
+        .snap
+        .goroutines
+        .iter()
+        .filter(|g| a.filter.keep(g))
+        .collect();
     gs.sort_by_key(|g| g.id);
-    let with_labels = |gs: &[&Goroutine], indent: &str, out: &mut dyn Write| -> std::io::Result<()> {
-        for g in gs {
-            grs::list(&[g], opts, indent, out)?;
-            if a.labels && !g.labels.is_empty() {
-                let l: Vec<String> = g.labels.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
-                writeln!(out, "{indent}\tLabels: {}", l.join(", "))?;
+    let with_labels =
+        |gs: &[&Goroutine], indent: &str, out: &mut dyn Write| -> std::io::Result<()> {
+            for g in gs {
+                grs::list(&[g], opts, indent, out)?;
+                if a.labels && !g.labels.is_empty() {
+                    let l: Vec<String> = g
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v)))
+                        .collect();
+                    writeln!(out, "{indent}\tLabels: {}", l.join(", "))?;
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     match &a.group {
         None => with_labels(&gs, "", out)?,
         Some(by) => {
@@ -589,8 +927,13 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
                 if i > 0 {
                     writeln!(out)?;
                 }
-                writeln!(out, "{}", text(&group_title(grp.representative(), by, &grp.key)))?;
-                let shown: Vec<&Goroutine> = grp.members.iter().copied().take(GROUP_MEMBERS).collect();
+                writeln!(
+                    out,
+                    "{}",
+                    text(&group_title(grp.representative(), by, &grp.key))
+                )?;
+                let shown: Vec<&Goroutine> =
+                    grp.members.iter().copied().take(GROUP_MEMBERS).collect();
                 with_labels(&shown, "\t", out)?;
                 writeln!(out, "\tTotal: {}", grp.members.len())?;
             }
@@ -599,9 +942,21 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
     // The runtime goroutines the listing would have shown but for Go's rule of hiding them.
     let mut all = a.filter.clone();
     all.system = true;
-    let hidden = if a.filter.system { 0 } else { st.snap.goroutines.iter().filter(|g| g.system && all.keep(g)).count() };
+    let hidden = if a.filter.system {
+        0
+    } else {
+        st.snap
+            .goroutines
+            .iter()
+            .filter(|g| g.system && all.keep(g))
+            .count()
+    };
     if hidden > 0 {
-        writeln!(out, "({hidden} runtime goroutine{} hidden, as Go's traceback hides them: {SHOW_RUNTIME} lists them)", if hidden == 1 { "" } else { "s" })?;
+        writeln!(
+            out,
+            "({hidden} runtime goroutine{} hidden, as Go's traceback hides them: {SHOW_RUNTIME} lists them)",
+            if hidden == 1 { "" } else { "s" }
+        )?;
     }
     writeln!(out, "[{} goroutines]", gs.len())
 }
@@ -614,7 +969,9 @@ const SHOW_RUNTIME: &str = "`goroutines -without user`";
 pub fn snapshot_report(snap: &Snapshot, line: String) -> String {
     match snap.goroutines.iter().filter(|g| g.system).count() {
         0 => line,
-        n => format!("{line} ({n} of them the runtime's, hidden by `goroutines` as by Go's traceback; {SHOW_RUNTIME} lists them)"),
+        n => format!(
+            "{line} ({n} of them the runtime's, hidden by `goroutines` as by Go's traceback; {SHOW_RUNTIME} lists them)"
+        ),
     }
 }
 
@@ -626,7 +983,10 @@ fn group_title(rep: &Goroutine, by: &GroupBy, key: &str) -> String {
         GroupBy::GoStatement => Loc::Go,
         GroupBy::Start => Loc::Start,
         GroupBy::Stack => {
-            let at = rep.location(Loc::User).map(|l| format!("{}:{} {}", l.file, l.line, l.function)).unwrap_or_default();
+            let at = rep
+                .location(Loc::User)
+                .map(|l| format!("{}:{} {}", l.file, l.line, l.function))
+                .unwrap_or_default();
             return format!("Identical stacks [{}] at {at}", rep.state);
         }
         _ => return key.to_string(),
@@ -652,7 +1012,11 @@ mod tests {
             Ok((s, "refreshed".into()))
         }
         fn source(&self, path: &str) -> Result<String, String> {
-            if path == "/src/main.go" { Ok((1..=30).map(|i| format!("line {i}\n")).collect()) } else { Err(format!("{path}: no such file")) }
+            if path == "/src/main.go" {
+                Ok((1..=30).map(|i| format!("line {i}\n")).collect())
+            } else {
+                Err(format!("{path}: no such file"))
+            }
         }
     }
 
@@ -670,15 +1034,27 @@ mod tests {
             }
         }
         for k in GROUP_KEYS {
-            assert!(group_by(&[k]).is_ok() || group_by(&[k, "k"]).is_ok(), "-group {k}");
+            assert!(
+                group_by(&[k]).is_ok() || group_by(&[k, "k"]).is_ok(),
+                "-group {k}"
+            );
         }
         for k in COND_KEYS {
-            assert!(grs_args(&["-with", k]).is_ok() || grs_args(&["-with", k, "x"]).is_ok(), "-with {k}");
+            assert!(
+                grs_args(&["-with", k]).is_ok() || grs_args(&["-with", k, "x"]).is_ok(),
+                "-with {k}"
+            );
         }
     }
 
     fn frame(f: &str, file: &str, line: u32) -> Frame {
-        Frame { function: f.into(), file: file.into(), line, pc: 0x1000 + line as u64, ..Default::default() }
+        Frame {
+            function: f.into(),
+            file: file.into(),
+            line,
+            pc: 0x1000 + line as u64,
+            ..Default::default()
+        }
     }
 
     fn sample() -> Snapshot {
@@ -687,20 +1063,45 @@ mod tests {
             id: 1,
             state: "chan receive".into(),
             wait_minutes: 3,
-            frames: vec![frame("runtime.gopark", "/go/proc.go", 400), frame("main.main", "/src/main.go", 12)],
+            frames: vec![
+                frame("runtime.gopark", "/go/proc.go", 400),
+                frame("main.main", "/src/main.go", 12),
+            ],
             ..Default::default()
         });
         s.goroutines.push(Goroutine {
             id: 7,
             state: "running".into(),
             thread: Some(42),
-            frames: vec![frame("main.spin", "/src/main.go", 20), frame("main.loop", "/src/main.go", 25)],
-            created_by: Some(CreatedBy { function: "main.main".into(), file: "/src/main.go".into(), line: 10, ..Default::default() }),
+            frames: vec![
+                frame("main.spin", "/src/main.go", 20),
+                frame("main.loop", "/src/main.go", 25),
+            ],
+            created_by: Some(CreatedBy {
+                function: "main.main".into(),
+                file: "/src/main.go".into(),
+                line: 10,
+                ..Default::default()
+            }),
             labels: vec![("tenant".into(), "a".into())],
             ..Default::default()
         });
-        s.goroutines.push(Goroutine { id: 2, state: "force gc (idle)".into(), system: true, frames: vec![frame("runtime.forcegchelper", "/go/proc.go", 300)], ..Default::default() });
-        s.threads.push(Thread { tid: 42, pc: 0x1014, function: Some("main.spin".into()), file: "/src/main.go".into(), line: 20, goid: Some(7), ..Default::default() });
+        s.goroutines.push(Goroutine {
+            id: 2,
+            state: "force gc (idle)".into(),
+            system: true,
+            frames: vec![frame("runtime.forcegchelper", "/go/proc.go", 300)],
+            ..Default::default()
+        });
+        s.threads.push(Thread {
+            tid: 42,
+            pc: 0x1014,
+            function: Some("main.spin".into()),
+            file: "/src/main.go".into(),
+            line: 20,
+            goid: Some(7),
+            ..Default::default()
+        });
         s
     }
 
@@ -719,53 +1120,139 @@ mod tests {
         assert!(grs.ends_with("(1 runtime goroutine hidden, as Go's traceback hides them: `goroutines -without user` lists them)\n[2 goroutines]\n"), "{grs}");
         assert!(run(&mut st, "gr 2").unwrap().ends_with("goroutine 2 is a runtime goroutine (hidden by `goroutines`; `goroutines -without user` lists them)\n"));
         run(&mut st, "gr 1").unwrap();
-        assert_eq!(run(&mut st, "gr 7").unwrap(), "Switched from 1 to 7 (thread 42)\n");
+        assert_eq!(
+            run(&mut st, "gr 7").unwrap(),
+            "Switched from 1 to 7 (thread 42)\n"
+        );
         let up = run(&mut st, "up").unwrap();
-        assert!(up.starts_with("> main.spin() /src/main.go:20 (PC: 0x1014)\nFrame 1: /src/main.go:25 (PC: 1019)\n"), "{up}");
-        assert!(up.contains("=>  25:\tline 25\n") && up.contains("    20:\tline 20\n") && up.ends_with("    30:\tline 30\n"), "{up}");
+        assert!(
+            up.starts_with(
+                "> main.spin() /src/main.go:20 (PC: 0x1014)\nFrame 1: /src/main.go:25 (PC: 1019)\n"
+            ),
+            "{up}"
+        );
+        assert!(
+            up.contains("=>  25:\tline 25\n")
+                && up.contains("    20:\tline 20\n")
+                && up.ends_with("    30:\tline 30\n"),
+            "{up}"
+        );
         assert!(run(&mut st, "up").unwrap_err().contains("Invalid frame 2"));
-        assert!(run(&mut st, "list").unwrap().starts_with("Goroutine 7 frame 1 at /src/main.go:25"));
+        assert!(
+            run(&mut st, "list")
+                .unwrap()
+                .starts_with("Goroutine 7 frame 1 at /src/main.go:25")
+        );
         let bt = run(&mut st, "gr 1 bt").unwrap();
-        assert!(bt.starts_with("0  0x0000000000001190 in runtime.gopark\n      at /go/proc.go:400\n"), "{bt}");
-        assert_eq!((st.goroutine, st.frame), (Some(7), 1), "one-shot keeps the selection");
-        assert!(run(&mut st, "frame 0 list").unwrap().starts_with("> main.spin()"));
+        assert!(
+            bt.starts_with("0  0x0000000000001190 in runtime.gopark\n      at /go/proc.go:400\n"),
+            "{bt}"
+        );
+        assert_eq!(
+            (st.goroutine, st.frame),
+            (Some(7), 1),
+            "one-shot keeps the selection"
+        );
+        assert!(
+            run(&mut st, "frame 0 list")
+                .unwrap()
+                .starts_with("> main.spin()")
+        );
         assert_eq!(st.frame, 1);
-        assert!(run(&mut st, "gr 1 list").unwrap().contains("(no source: /go/proc.go: no such file)"));
+        assert!(
+            run(&mut st, "gr 1 list")
+                .unwrap()
+                .contains("(no source: /go/proc.go: no such file)")
+        );
     }
 
     #[test]
     fn filters_groups_and_refresh() {
         let mut st = State::new(sample(), Palette::default());
         let out = run(&mut st, "grs -with running").unwrap();
-        assert!(out.contains("Goroutine 7 ") && !out.contains("Goroutine 1 ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert!(
+            out.contains("Goroutine 7 ")
+                && !out.contains("Goroutine 1 ")
+                && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -with state chan receive").unwrap();
-        assert!(out.contains("Goroutine 1 ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert!(
+            out.contains("Goroutine 1 ") && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -without user").unwrap();
-        assert!(out.contains("Goroutine 2 - User: /go/proc.go:300 runtime.forcegchelper") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert!(
+            out.contains("Goroutine 2 - User: /go/proc.go:300 runtime.forcegchelper")
+                && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -with label tenant=a -l").unwrap();
-        assert!(out.contains("\tLabels: \"tenant\":\"a\"\n") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert!(
+            out.contains("\tLabels: \"tenant\":\"a\"\n") && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -with go main.main -g").unwrap();
-        assert!(out.contains("Goroutine 7 - Go: /src/main.go:10 main.main"), "{out}");
+        assert!(
+            out.contains("Goroutine 7 - Go: /src/main.go:10 main.main"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -with go re:main\\.ma[i]n$ -g").unwrap();
-        assert!(out.contains("Goroutine 7 - Go: ") && out.ends_with("[1 goroutines]\n"), "{out}");
+        assert!(
+            out.contains("Goroutine 7 - Go: ") && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
         let out = run(&mut st, "grs -with userloc main.go:20 in main.spin").unwrap();
-        assert!(out.contains("Goroutine 7 - User: ") && out.ends_with("[1 goroutines]\n"), "{out}");
-        assert_eq!(run(&mut st, "grs -with userloc main.(").unwrap(), "[0 goroutines]\n");
-        assert!(run(&mut st, "grs -with userloc re:main.(").unwrap_err().starts_with("-with: regex parse error"));
+        assert!(
+            out.contains("Goroutine 7 - User: ") && out.ends_with("[1 goroutines]\n"),
+            "{out}"
+        );
+        assert_eq!(
+            run(&mut st, "grs -with userloc main.(").unwrap(),
+            "[0 goroutines]\n"
+        );
+        assert!(
+            run(&mut st, "grs -with userloc re:main.(")
+                .unwrap_err()
+                .starts_with("-with: regex parse error")
+        );
         let out = run(&mut st, "grs -group running").unwrap();
-        assert!(out.contains("not running\n\t* Goroutine 1 ") && out.contains("\tTotal: 1\n"), "{out}");
+        assert!(
+            out.contains("not running\n\t* Goroutine 1 ") && out.contains("\tTotal: 1\n"),
+            "{out}"
+        );
         assert!(run(&mut st, "diff").is_err());
         run(&mut st, "gr 7").unwrap();
         let out = run(&mut st, "refresh").unwrap();
         assert_eq!(out, "refreshed\ngoroutine 7 is gone\n");
         let d = run(&mut st, "diff").unwrap();
-        assert!(d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"), "{d}");
+        assert!(
+            d.contains("goroutines: 2 -> 1 (-1)") && d.contains("vanished"),
+            "{d}"
+        );
         assert!(run(&mut st, "bt").is_err());
-        assert_eq!(run(&mut st, "thread 42").unwrap_err(), "no thread 42 in this snapshot; `threads` lists them");
-        st.snap.threads.push(Thread { tid: 43, ..Default::default() });
-        assert_eq!(run(&mut st, "thread 43").unwrap(), "Switched from <none> to 43\nthread 43 runs no goroutine; `goroutine <id>` selects one\n");
-        assert!(run(&mut st, "goroutine").unwrap_err().starts_with("thread 43 runs no goroutine"));
-        assert!(run(&mut st, "bt").unwrap_err().starts_with("thread 43 runs no goroutine"));
+        assert_eq!(
+            run(&mut st, "thread 42").unwrap_err(),
+            "no thread 42 in this snapshot; `threads` lists them"
+        );
+        st.snap.threads.push(Thread {
+            tid: 43,
+            ..Default::default()
+        });
+        assert_eq!(
+            run(&mut st, "thread 43").unwrap(),
+            "Switched from <none> to 43\nthread 43 runs no goroutine; `goroutine <id>` selects one\n"
+        );
+        assert!(
+            run(&mut st, "goroutine")
+                .unwrap_err()
+                .starts_with("thread 43 runs no goroutine")
+        );
+        assert!(
+            run(&mut st, "bt")
+                .unwrap_err()
+                .starts_with("thread 43 runs no goroutine")
+        );
     }
 
     #[test]
@@ -775,11 +1262,18 @@ mod tests {
         run(&mut st, "frame 1").unwrap();
         run(&mut st, "frame 1 gr 2").unwrap();
         assert_eq!((st.goroutine, st.frame), (Some(2), 0));
-        assert!(run(&mut st, "list").unwrap().starts_with("> runtime.forcegchelper() /go/proc.go:300"));
+        assert!(
+            run(&mut st, "list")
+                .unwrap()
+                .starts_with("> runtime.forcegchelper() /go/proc.go:300")
+        );
         run(&mut st, "gr 7").unwrap();
         run(&mut st, "frame 1").unwrap();
         run(&mut st, "frame 0 gr 7 bt").unwrap();
-        assert_eq!(st.frame, 1, "a one-shot on the same goroutine keeps the frame");
+        assert_eq!(
+            st.frame, 1,
+            "a one-shot on the same goroutine keeps the frame"
+        );
     }
 
     #[test]
@@ -787,26 +1281,61 @@ mod tests {
         let mut st = State::new(sample(), Palette::default());
         let frames = |s: &str| s.lines().filter(|l| l.contains(" in ")).count();
         let one = run(&mut st, "bt 0").unwrap();
-        assert_eq!((frames(&one), one.ends_with("(truncated)\n")), (1, true), "{one}");
+        assert_eq!(
+            (frames(&one), one.ends_with("(truncated)\n")),
+            (1, true),
+            "{one}"
+        );
         let two = run(&mut st, "bt 1").unwrap();
-        assert_eq!((frames(&two), two.contains("truncated")), (2, false), "{two}");
+        assert_eq!(
+            (frames(&two), two.contains("truncated")),
+            (2, false),
+            "{two}"
+        );
         assert!(run(&mut st, "help stack").unwrap().contains("`(inlined)`"));
     }
 
     #[test]
     fn help_and_errors() {
         let mut st = State::new(sample(), Palette::default());
-        assert!(run(&mut st, "help").unwrap().contains("goroutines (alias: grs)"));
+        assert!(
+            run(&mut st, "help")
+                .unwrap()
+                .contains("goroutines (alias: grs)")
+        );
         assert!(run(&mut st, "help bt").unwrap().contains("-full"));
-        assert!(run(&mut st, "nope").unwrap_err().contains("unknown command"));
+        assert!(
+            run(&mut st, "nope")
+                .unwrap_err()
+                .contains("unknown command")
+        );
         let why = run(&mut st, "break main.go:12").unwrap_err();
-        assert!(why.starts_with("\"break\" is a delve command goroscope does not have: ") && why.contains("--hold") && !why.contains('\n'), "{why}");
+        assert!(
+            why.starts_with("\"break\" is a delve command goroscope does not have: ")
+                && why.contains("--hold")
+                && !why.contains('\n'),
+            "{why}"
+        );
         assert!(run(&mut st, "next").unwrap_err().contains("`refresh`"));
-        assert!(run(&mut st, "locals").unwrap_err().contains("values are not yet available"));
-        assert_eq!(run(&mut st, "help print").unwrap().trim_end(), run(&mut st, "print x").unwrap_err());
+        assert!(
+            run(&mut st, "locals")
+                .unwrap_err()
+                .contains("values are not yet available")
+        );
+        assert_eq!(
+            run(&mut st, "help print").unwrap().trim_end(),
+            run(&mut st, "print x").unwrap_err()
+        );
         assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
-        assert_eq!(exec(&mut st, "quit", &mut NoEnv, &mut Vec::new()), Ok(Flow::Quit));
-        assert!(run(&mut st, "threads").unwrap().contains("Thread 42 at 0x1014 /src/main.go:20 main.spin (goroutine 7)"));
+        assert_eq!(
+            exec(&mut st, "quit", &mut NoEnv, &mut Vec::new()),
+            Ok(Flow::Quit)
+        );
+        assert!(
+            run(&mut st, "threads")
+                .unwrap()
+                .contains("Thread 42 at 0x1014 /src/main.go:20 main.spin (goroutine 7)")
+        );
         assert!(run(&mut st, "bt -full").unwrap().contains("args: (none)"));
     }
 }

@@ -227,20 +227,33 @@ pub struct Thread {
 impl Goroutine {
     /// The first frame that is not runtime-internal (delve's "user" location).
     pub fn user_frame(&self) -> Option<&Frame> {
-        self.frames.iter().find(|f| !is_runtime_internal(&f.function)).or_else(|| self.frames.first())
+        self.frames
+            .iter()
+            .find(|f| !is_runtime_internal(&f.function))
+            .or_else(|| self.frames.first())
     }
 
     /// One of the locations that name a goroutine in delve's lists, if known.
     pub fn location(&self, loc: Loc) -> Option<Location> {
-        let frame = |f: &Frame| Location { file: f.file.clone(), line: f.line, function: f.function.clone(), pc: f.pc };
+        let frame = |f: &Frame| Location {
+            file: f.file.clone(),
+            line: f.line,
+            function: f.function.clone(),
+            pc: f.pc,
+        };
         match loc {
             Loc::User => self.user_frame().map(frame),
             Loc::Current => self.frames.first().map(frame),
-            Loc::Go => {
-                self.created_by.as_ref().map(|c| Location { file: c.file.clone(), line: c.line, function: c.function.clone(), pc: c.pc })
-            }
-            Loc::Start => (!self.start_func.is_empty())
-                .then(|| Location { function: self.start_func.clone(), ..Default::default() }),
+            Loc::Go => self.created_by.as_ref().map(|c| Location {
+                file: c.file.clone(),
+                line: c.line,
+                function: c.function.clone(),
+                pc: c.pc,
+            }),
+            Loc::Start => (!self.start_func.is_empty()).then(|| Location {
+                function: self.start_func.clone(),
+                ..Default::default()
+            }),
         }
     }
 }

@@ -53,7 +53,10 @@ impl fmt::Display for StoreError {
                 "not a goroscope snapshot nor a Go goroutine dump (runtime.Stack, SIGQUIT or pprof debug=2 text)"
             ),
             StoreError::UnknownVersion(v) => {
-                write!(f, "snapshot file version {v} is newer than this goroscope reads ({FILE_VERSION}); upgrade goroscope")
+                write!(
+                    f,
+                    "snapshot file version {v} is newer than this goroscope reads ({FILE_VERSION}); upgrade goroscope"
+                )
             }
             StoreError::Corrupt(e) => write!(f, "corrupt snapshot: {e}"),
         }
@@ -132,13 +135,26 @@ pub fn write(snap: &Snapshot, out: impl Write) -> Result<(), StoreError> {
 
 /// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutine once
 /// `deadline` has passed; the end line counts those left out. Returns the end line.
-pub fn write_until(snap: &Snapshot, out: impl Write, deadline: Option<std::time::Instant>) -> Result<End, StoreError> {
+pub fn write_until(
+    snap: &Snapshot,
+    out: impl Write,
+    deadline: Option<std::time::Instant>,
+) -> Result<End, StoreError> {
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     // serde_json writes a few bytes at a time; the compressor is much faster fed in blocks.
     let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut gz);
     let json = |e: serde_json::Error| StoreError::Io(e.into());
-    let part = Part { meta: &snap.meta, threads: &snap.threads, objects: &snap.objects };
-    let head = HeadOut { format: FORMAT, version: FILE_VERSION, goroutines: snap.goroutines.len(), snapshot: part };
+    let part = Part {
+        meta: &snap.meta,
+        threads: &snap.threads,
+        objects: &snap.objects,
+    };
+    let head = HeadOut {
+        format: FORMAT,
+        version: FILE_VERSION,
+        goroutines: snap.goroutines.len(),
+        snapshot: part,
+    };
     serde_json::to_writer(&mut buf, &head).map_err(json)?;
     buf.write_all(b"\n")?;
     let mut written = 0;
@@ -150,7 +166,10 @@ pub fn write_until(snap: &Snapshot, out: impl Write, deadline: Option<std::time:
         buf.write_all(b"\n")?;
         written += 1;
     }
-    let end = End { written, left_out: snap.goroutines.len() - written };
+    let end = End {
+        written,
+        left_out: snap.goroutines.len() - written,
+    };
     serde_json::to_writer(&mut buf, &Line::<&super::Goroutine>::End(end.clone())).map_err(json)?;
     buf.write_all(b"\n")?;
     buf.flush()?;
@@ -162,7 +181,11 @@ pub fn write_until(snap: &Snapshot, out: impl Write, deadline: Option<std::time:
 /// Writes a snapshot file at `path` so that `path` only ever names a complete file: into a
 /// temporary file beside it ([`temp_name`]), flushed to disk, then renamed over `path`, and
 /// the directory flushed too. A writer killed on the way leaves at most the temporary file.
-pub fn save(snap: &Snapshot, path: &Path, deadline: Option<std::time::Instant>) -> Result<End, StoreError> {
+pub fn save(
+    snap: &Snapshot,
+    path: &Path,
+    deadline: Option<std::time::Instant>,
+) -> Result<End, StoreError> {
     let tmp = temp_name(path);
     use std::os::unix::fs::OpenOptionsExt;
     let res = (|| {
@@ -185,7 +208,10 @@ pub fn save(snap: &Snapshot, path: &Path, deadline: Option<std::time::Instant>) 
         return res;
     }
     // The rename is durable once the directory is.
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()?;
     res
 }
@@ -223,17 +249,28 @@ pub struct Loaded {
 
 impl Loaded {
     fn whole(snapshot: Snapshot) -> Loaded {
-        Loaded { snapshot, cut: None, left_out: 0 }
+        Loaded {
+            snapshot,
+            cut: None,
+            left_out: 0,
+        }
     }
 
     /// The one line to tell the reader about a file that does not hold every goroutine.
     pub fn notice(&self) -> Option<String> {
         if let Some(c) = &self.cut {
-            return Some(format!("file cut after {} of {} goroutines; showing those", c.read, c.total));
+            return Some(format!(
+                "file cut after {} of {} goroutines; showing those",
+                c.read, c.total
+            ));
         }
         (self.left_out > 0).then(|| {
             let n = self.snapshot.goroutines.len();
-            format!("written with a deadline: {n} of {} goroutines, {} left out", n + self.left_out, self.left_out)
+            format!(
+                "written with a deadline: {n} of {} goroutines, {} left out",
+                n + self.left_out,
+                self.left_out
+            )
         })
     }
 }
@@ -242,7 +279,9 @@ impl Loaded {
 pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut json = Vec::new();
-        let res = flate2::read::GzDecoder::new(bytes).take(MAX_SNAPSHOT_BYTES).read_to_end(&mut json);
+        let res = flate2::read::GzDecoder::new(bytes)
+            .take(MAX_SNAPSHOT_BYTES)
+            .read_to_end(&mut json);
         return match from_json(&json) {
             Ok(l) => Ok(l),
             // Nothing readable came out: the decoder's error says more than the JSON's.
@@ -254,7 +293,9 @@ pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
         return from_json(bytes);
     }
     let text = String::from_utf8_lossy(bytes);
-    super::text::parse(&text).map(Loaded::whole).ok_or(StoreError::NotASnapshot)
+    super::text::parse(&text)
+        .map(Loaded::whole)
+        .ok_or(StoreError::NotASnapshot)
 }
 
 fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
@@ -270,7 +311,9 @@ fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     }
     match head.version {
         // Version 1: one JSON document.
-        1 => serde_json::from_slice::<EnvelopeV1>(json).map(|e| Loaded::whole(e.snapshot)).map_err(corrupt),
+        1 => serde_json::from_slice::<EnvelopeV1>(json)
+            .map(|e| Loaded::whole(e.snapshot))
+            .map_err(corrupt),
         2 => from_lines(json),
         v => Err(StoreError::UnknownVersion(v)),
     }
@@ -291,14 +334,20 @@ fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
         match serde_json::from_slice::<Line<super::Goroutine>>(line) {
             Ok(Line::G(g)) => snapshot.goroutines.push(g),
             Ok(Line::End(end)) => {
-                if end.written != snapshot.goroutines.len() || end.written + end.left_out != head.goroutines {
+                if end.written != snapshot.goroutines.len()
+                    || end.written + end.left_out != head.goroutines
+                {
                     return Err(StoreError::Corrupt(format!(
                         "the end line counts {} goroutines, the file holds {}",
                         end.written,
                         snapshot.goroutines.len()
                     )));
                 }
-                return Ok(Loaded { snapshot, cut: None, left_out: end.left_out });
+                return Ok(Loaded {
+                    snapshot,
+                    cut: None,
+                    left_out: end.left_out,
+                });
             }
             // The line the cut fell in.
             Err(_) if last => break,
@@ -306,7 +355,14 @@ fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
         }
     }
     let read = snapshot.goroutines.len();
-    Ok(Loaded { snapshot, cut: Some(Cut { read, total: head.goroutines }), left_out: 0 })
+    Ok(Loaded {
+        snapshot,
+        cut: Some(Cut {
+            read,
+            total: head.goroutines,
+        }),
+        left_out: 0,
+    })
 }
 
 /// Goroutines a head line's count may reserve room for before any is read (the count is
@@ -324,7 +380,12 @@ mod tests {
         s.goroutines.push(Goroutine {
             id: 7,
             state: "chan receive".into(),
-            frames: vec![Frame { function: "main.f".into(), file: "/x.go".into(), line: 3, ..Default::default() }],
+            frames: vec![Frame {
+                function: "main.f".into(),
+                file: "/x.go".into(),
+                line: 3,
+                ..Default::default()
+            }],
             ..Default::default()
         });
         s
@@ -343,7 +404,10 @@ mod tests {
         assert!(matches!(read(json), Err(StoreError::UnknownVersion(99))));
         assert!(matches!(read(b"\x1f\x8b garbage"), Err(StoreError::Io(_))));
         assert!(matches!(read(b"hello"), Err(StoreError::NotASnapshot)));
-        assert!(matches!(read(br#"{"format":"x","version":1,"snapshot":{}}"#), Err(StoreError::NotASnapshot)));
+        assert!(matches!(
+            read(br#"{"format":"x","version":1,"snapshot":{}}"#),
+            Err(StoreError::NotASnapshot)
+        ));
     }
 
     #[test]
@@ -353,7 +417,9 @@ mod tests {
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
             if p.to_string_lossy().ends_with(".json.gz") {
-                let s = read(&std::fs::read(&p).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", p.display())).snapshot;
+                let s = read(&std::fs::read(&p).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                    .snapshot;
                 assert!(!s.goroutines.is_empty(), "{}", p.display());
                 n += 1;
             }
@@ -395,7 +461,11 @@ mod tests {
                     assert_eq!(l.snapshot.goroutines[..], full.goroutines[..c.read]);
                     assert!(c.read >= last, "fewer goroutines from a longer prefix");
                     last = c.read;
-                    assert!(l.notice().unwrap().contains(&format!("cut after {} of 200", c.read)));
+                    assert!(
+                        l.notice()
+                            .unwrap()
+                            .contains(&format!("cut after {} of 200", c.read))
+                    );
                 }
                 Err(e) => assert_eq!(last, 0, "{len} bytes: {e}"),
             }
@@ -409,10 +479,22 @@ mod tests {
         let full = many(10);
         let mut buf = Vec::new();
         let end = write_until(&full, &mut buf, Some(std::time::Instant::now())).unwrap();
-        assert_eq!(end, End { written: 0, left_out: 10 });
+        assert_eq!(
+            end,
+            End {
+                written: 0,
+                left_out: 10
+            }
+        );
         let l = read(&buf).unwrap();
-        assert_eq!((l.cut.clone(), l.left_out, l.snapshot.goroutines.len()), (None, 10, 0));
-        assert_eq!(l.notice().unwrap(), "written with a deadline: 0 of 10 goroutines, 10 left out");
+        assert_eq!(
+            (l.cut.clone(), l.left_out, l.snapshot.goroutines.len()),
+            (None, 10, 0)
+        );
+        assert_eq!(
+            l.notice().unwrap(),
+            "written with a deadline: 0 of 10 goroutines, 10 left out"
+        );
     }
 
     #[test]
@@ -422,9 +504,16 @@ mod tests {
         let path = dir.join("a.gsnap");
         std::fs::write(&path, b"old").unwrap();
         save(&many(3), &path, None).unwrap();
-        assert_eq!(read(&std::fs::read(&path).unwrap()).unwrap(), Loaded::whole(many(3)));
+        assert_eq!(
+            read(&std::fs::read(&path).unwrap()).unwrap(),
+            Loaded::whole(many(3))
+        );
         assert!(!temp_name(&path).exists());
-        assert!(temp_name(&path).to_string_lossy().ends_with(&format!("a.gsnap{TEMP_INFIX}{}", std::process::id())));
+        assert!(
+            temp_name(&path)
+                .to_string_lossy()
+                .ends_with(&format!("a.gsnap{TEMP_INFIX}{}", std::process::id()))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

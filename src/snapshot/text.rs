@@ -71,12 +71,19 @@ pub fn parse(text: &str) -> Option<Snapshot> {
                 None => (rest.to_string(), 0),
             };
             g.parent_id = parent;
-            g.created_by = Some(CreatedBy { function: function.into(), ..Default::default() });
+            g.created_by = Some(CreatedBy {
+                function: function.into(),
+                ..Default::default()
+            });
             in_created_by = true;
             continue;
         }
         if line.starts_with("...") && line.ends_with("...") {
-            g.frames.push(Frame { function: line.into(), hidden: false, ..Default::default() });
+            g.frames.push(Frame {
+                function: line.into(),
+                hidden: false,
+                ..Default::default()
+            });
             continue;
         }
         // A function line: name(args).
@@ -92,10 +99,17 @@ pub fn parse(text: &str) -> Option<Snapshot> {
     }
     for g in &mut gs {
         // The text has no start pc: the outermost frame is the closest thing to it.
-        g.start_func = g.frames.last().map(|f| f.function.clone()).unwrap_or_default();
+        g.start_func = g
+            .frames
+            .last()
+            .map(|f| f.function.clone())
+            .unwrap_or_default();
     }
     Some(Snapshot {
-        meta: Meta { source: "text".into(), ..Default::default() },
+        meta: Meta {
+            source: "text".into(),
+            ..Default::default()
+        },
         goroutines: gs,
         threads: Vec::new(),
         objects: Vec::new(),
@@ -115,7 +129,10 @@ fn header(line: &str) -> Option<Goroutine> {
     }
     let inside = &line[open + 2..close];
     let after = line[close + 1..].trim();
-    let mut g = Goroutine { id, ..Default::default() };
+    let mut g = Goroutine {
+        id,
+        ..Default::default()
+    };
     // Go 1.27 labels after the brackets: ` {k: v, ...}`.
     if let Some(l) = after.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
         g.labels = labels(l);
@@ -231,7 +248,9 @@ fn location(s: &str) -> (String, u32, Option<u64>) {
         Some((f, l)) => (f.to_string(), l.parse().unwrap_or(0)),
         None => (fl.to_string(), 0),
     };
-    let offset = words.find_map(|w| w.strip_prefix("+0x")).and_then(|h| u64::from_str_radix(h, 16).ok());
+    let offset = words
+        .find_map(|w| w.strip_prefix("+0x"))
+        .and_then(|h| u64::from_str_radix(h, 16).ok());
     (file, line, offset)
 }
 
@@ -246,8 +265,14 @@ mod tests {
         let s = parse(DUMP).unwrap();
         assert_eq!(s.goroutines.len(), 2);
         let g = &s.goroutines[0];
-        assert_eq!((g.id, &*g.state, g.wait_minutes, g.locked_to_thread), (1, "chan receive", 3, true));
-        assert_eq!(g.labels, vec![("k".into(), "v".into()), ("a b".into(), "c\"d".into())]);
+        assert_eq!(
+            (g.id, &*g.state, g.wait_minutes, g.locked_to_thread),
+            (1, "chan receive", 3, true)
+        );
+        assert_eq!(
+            g.labels,
+            vec![("k".into(), "v".into()), ("a b".into(), "c\"d".into())]
+        );
         assert_eq!(&*g.frames[0].function, "main.main");
         assert_eq!((&*g.frames[0].file, g.frames[0].line), ("/app/main.go", 12));
         let g = &s.goroutines[1];

@@ -168,7 +168,10 @@ impl fmt::Display for CoreError {
                 f,
                 "the core's executable {p} is not on this machine; pass the program's binary with --exe"
             ),
-            CoreError::ExeRefused { why } => write!(f, "the core's executable {why}; pass the program's binary with --exe"),
+            CoreError::ExeRefused { why } => write!(
+                f,
+                "the core's executable {why}; pass the program's binary with --exe"
+            ),
             CoreError::NoExecutable { named: None } => {
                 write!(
                     f,
@@ -507,7 +510,10 @@ impl CoreFile {
 
     /// Parses a core held in memory (`path` only names it in messages).
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<CoreFile, CoreError> {
-        let data = crate::binary::map_copy(bytes).map_err(|e| CoreError::Io { path: path.to_path_buf(), error: e.to_string() })?;
+        let data = crate::binary::map_copy(bytes).map_err(|e| CoreError::Io {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        })?;
         Self::parse(path.to_path_buf(), data)
     }
 

@@ -30,8 +30,16 @@ impl MemoryImage {
         }
         let end = addr + data.len() as u64;
         // The common case: no overlap with a neighbour, so the buffer is kept as it is.
-        let before_ok = self.ranges.range(..addr).next_back().is_none_or(|(a, v)| a + v.len() as u64 <= addr);
-        let after_ok = self.ranges.range(addr..).next().is_none_or(|(a, _)| *a >= end);
+        let before_ok = self
+            .ranges
+            .range(..addr)
+            .next_back()
+            .is_none_or(|(a, v)| a + v.len() as u64 <= addr);
+        let after_ok = self
+            .ranges
+            .range(addr..)
+            .next()
+            .is_none_or(|(a, _)| *a >= end);
         if before_ok && after_ok {
             self.bytes += data.len() as u64;
             self.ranges.insert(addr, data);
@@ -98,7 +106,8 @@ impl MemoryImage {
                     continue;
                 }
                 let (lo, hi) = ((*s).max(a), held_end.min(end));
-                held[(lo - *s) as usize..(hi - *s) as usize].copy_from_slice(&v[(lo - a) as usize..(hi - a) as usize]);
+                held[(lo - *s) as usize..(hi - *s) as usize]
+                    .copy_from_slice(&v[(lo - a) as usize..(hi - a) as usize]);
             }
             self.insert(a, v);
         }
@@ -130,7 +139,10 @@ impl MemoryImage {
 
 impl MemoryReader for MemoryImage {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let err = ReadError { addr, len: buf.len() as u64 };
+        let err = ReadError {
+            addr,
+            len: buf.len() as u64,
+        };
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.checked_add(done as u64).ok_or(err)?;

@@ -257,16 +257,24 @@ impl fmt::Display for LiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LiveError::NoSuchProcess { pid } => {
-                write!(f, "no process with pid {pid}; check the pid (goroscope must run in the target's pid namespace)")
+                write!(
+                    f,
+                    "no process with pid {pid}; check the pid (goroscope must run in the target's pid namespace)"
+                )
             }
             LiveError::PermissionDenied { pid, hint } => {
                 write!(f, "not permitted to trace process {pid}; {hint}")
             }
             LiveError::AlreadyTraced { pid, tracer } => {
                 // TracerPid is the tracing thread; name its process, which is what to detach.
-                let tgid = read_status(&format!("/proc/{tracer}/status")).map(|s| s.tgid).unwrap_or(0);
-                let (proc_pid, thread) =
-                    if tgid > 0 && tgid != *tracer { (tgid, Some(*tracer)) } else { (*tracer, None) };
+                let tgid = read_status(&format!("/proc/{tracer}/status"))
+                    .map(|s| s.tgid)
+                    .unwrap_or(0);
+                let (proc_pid, thread) = if tgid > 0 && tgid != *tracer {
+                    (tgid, Some(*tracer))
+                } else {
+                    (*tracer, None)
+                };
                 write!(f, "process {pid} is already traced by {proc_pid}")?;
                 match (read_comm(proc_pid), thread) {
                     (Some(comm), Some(t)) => write!(f, " ({comm}, thread {t})")?,
@@ -277,10 +285,17 @@ impl fmt::Display for LiveError {
                 write!(f, "; detach that tracer first")
             }
             LiveError::Exited { pid } => {
-                write!(f, "process {pid} exited while goroscope was reading it; nothing to dump")
+                write!(
+                    f,
+                    "process {pid} exited while goroscope was reading it; nothing to dump"
+                )
             }
             LiveError::NotAProcess { tid, pid } => {
-                write!(f, "{tid} is a thread of process {pid}{}, not a process; give the process id {pid}", named(*pid))
+                write!(
+                    f,
+                    "{tid} is a thread of process {pid}{}, not a process; give the process id {pid}",
+                    named(*pid)
+                )
             }
             LiveError::KernelThread { pid } => write!(
                 f,
@@ -294,7 +309,10 @@ impl fmt::Display for LiveError {
                 named(*ppid)
             ),
             LiveError::Itself { pid } => {
-                write!(f, "pid {pid} is goroscope itself; give the pid of a Go program (`goroscope ps` lists them)")
+                write!(
+                    f,
+                    "pid {pid} is goroscope itself; give the pid of a Go program (`goroscope ps` lists them)"
+                )
             }
             LiveError::Ptrace { op, tid, errno } => write!(
                 f,
@@ -302,16 +320,30 @@ impl fmt::Display for LiveError {
                 errno_text(*errno)
             ),
             LiveError::StopTimeout { pid, tid, state } => {
-                write!(f, "thread {tid} of process {pid} did not stop within {} ms", STOP_TIMEOUT.as_millis())?;
+                write!(
+                    f,
+                    "thread {tid} of process {pid} did not stop within {} ms",
+                    STOP_TIMEOUT.as_millis()
+                )?;
                 match state {
-                    'D' => write!(f, " (state D: uninterruptible sleep, waiting on a disk, NFS or a vfork child)")?,
+                    'D' => write!(
+                        f,
+                        " (state D: uninterruptible sleep, waiting on a disk, NFS or a vfork child)"
+                    )?,
                     '?' => {}
                     c => write!(f, " (state {c})")?,
                 }
-                write!(f, "; the target was released, try again when that thread is out of the kernel")
+                write!(
+                    f,
+                    "; the target was released, try again when that thread is out of the kernel"
+                )
             }
             LiveError::Io { what, errno } => {
-                write!(f, "cannot read {what}: {} (errno {errno})", errno_text(*errno))
+                write!(
+                    f,
+                    "cannot read {what}: {} (errno {errno})",
+                    errno_text(*errno)
+                )
             }
         }
     }
@@ -344,14 +376,21 @@ impl LiveProcess {
             return Err(LiveError::NoSuchProcess { pid });
         }
         let st = read_status(&format!("/proc/{pid}/status")).map_err(|e| {
-            if is_gone(e) { LiveError::NoSuchProcess { pid } } else { io_err(format!("/proc/{pid}/status"), e) }
+            if is_gone(e) {
+                LiveError::NoSuchProcess { pid }
+            } else {
+                io_err(format!("/proc/{pid}/status"), e)
+            }
         })?;
         let own = std::process::id() as i32;
         if pid == own || st.tgid == own {
             return Err(LiveError::Itself { pid });
         }
         if st.tgid > 0 && st.tgid != pid {
-            return Err(LiveError::NotAProcess { tid: pid, pid: st.tgid });
+            return Err(LiveError::NotAProcess {
+                tid: pid,
+                pid: st.tgid,
+            });
         }
         if task_stat(pid, pid).is_some_and(|(_, flags)| flags & PF_KTHREAD != 0) {
             return Err(LiveError::KernelThread { pid });
@@ -361,9 +400,16 @@ impl LiveProcess {
         }
         // Another goroscope's freeze ends soon: the freeze waits for it (`super::turn`).
         if st.tracer_pid != 0 && !super::turn::traced_by_goroscope(pid) {
-            return Err(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
+            return Err(LiveError::AlreadyTraced {
+                pid,
+                tracer: st.tracer_pid,
+            });
         }
-        Ok(LiveProcess { pid, arch, mem: OnceLock::new() })
+        Ok(LiveProcess {
+            pid,
+            arch,
+            mem: OnceLock::new(),
+        })
     }
 
     /// The target's pid (thread-group id).
@@ -442,7 +488,9 @@ impl LiveProcess {
         // Big copies (every stack of a big process) are split over threads: the kernel's work
         // per page and per iovec runs on every CPU. Threads made here inherit the caller's
         // signal mask (inside the frozen window, SIGINT and friends stay blocked).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_COPY_THREADS);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_COPY_THREADS);
         let mut got = if threads > 1 && merged.len() >= 2 * IOV_MAX {
             let part = merged.len().div_ceil(threads);
             let mut parts = merged.chunks(part);
@@ -458,7 +506,13 @@ impl LiveProcess {
                     })
                     .collect();
                 let got = self.copy_ranges(mine, image);
-                (got, handles.into_iter().filter_map(|h| h.join().ok()).collect::<Vec<_>>())
+                (
+                    got,
+                    handles
+                        .into_iter()
+                        .filter_map(|h| h.join().ok())
+                        .collect::<Vec<_>>(),
+                )
             });
             for (img, g) in others {
                 image.absorb(img);
@@ -510,14 +564,22 @@ impl LiveProcess {
             let local: Vec<libc::iovec> = bufs
                 .iter_mut()
                 .zip(batch)
-                .map(|(b, &(a, e))| libc::iovec { iov_base: b.spare_capacity_mut().as_mut_ptr().cast(), iov_len: (e - a) as usize })
+                .map(|(b, &(a, e))| libc::iovec {
+                    iov_base: b.spare_capacity_mut().as_mut_ptr().cast(),
+                    iov_len: (e - a) as usize,
+                })
                 .collect();
             let remote: Vec<libc::iovec> = batch[..n]
                 .iter()
-                .map(|&(a, e)| libc::iovec { iov_base: a as usize as *mut libc::c_void, iov_len: (e - a) as usize })
+                .map(|&(a, e)| libc::iovec {
+                    iov_base: a as usize as *mut libc::c_void,
+                    iov_len: (e - a) as usize,
+                })
                 .collect();
             // SAFETY: every local iovec points at the spare capacity (iov_len bytes) of a live, exclusively borrowed buffer.
-            let r = unsafe { libc::process_vm_readv(self.pid, local.as_ptr(), n as _, remote.as_ptr(), n as _, 0) };
+            let r = unsafe {
+                libc::process_vm_readv(self.pid, local.as_ptr(), n as _, remote.as_ptr(), n as _, 0)
+            };
             let done = if r < 0 {
                 match nix::errno::Errno::last_raw() {
                     libc::ESRCH => break, // the process is gone
@@ -562,7 +624,13 @@ impl LiveProcess {
 
     /// Copies what can be read of `[start, end)` piece by piece: `process_vm_readv` on the whole
     /// rest, then `/proc/PID/mem`, else skip to the next page. Returns false if the process is gone.
-    fn slow_copy(&self, start: u64, end: u64, image: &mut MemoryImage, got: &mut Vec<(u64, u64)>) -> bool {
+    fn slow_copy(
+        &self,
+        start: u64,
+        end: u64,
+        image: &mut MemoryImage,
+        got: &mut Vec<(u64, u64)>,
+    ) -> bool {
         let mut scratch = vec![0u8; (end - start).min(SLOW_CHUNK) as usize];
         let mut a = start;
         while a < end {
@@ -590,7 +658,10 @@ impl LiveProcess {
 
     /// `pread` on `/proc/PID/mem`, retrying short reads; bytes read from the start of `buf`.
     fn mem_read(&self, addr: u64, buf: &mut [u8]) -> Option<usize> {
-        let f = self.mem.get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok()).as_ref()?;
+        let f = self
+            .mem
+            .get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok())
+            .as_ref()?;
         let mut done = 0;
         while done < buf.len() {
             match f.read_at(&mut buf[done..], addr.checked_add(done as u64)?) {
@@ -606,7 +677,10 @@ impl LiveProcess {
 
 impl MemoryReader for LiveProcess {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let err = ReadError { addr, len: buf.len() as u64 };
+        let err = ReadError {
+            addr,
+            len: buf.len() as u64,
+        };
         if buf.is_empty() {
             return Ok(());
         }
@@ -625,11 +699,21 @@ impl MemoryReader for LiveProcess {
 
 /// One `process_vm_readv` of `buf.len()` bytes at `addr`: bytes read, or the errno.
 fn vm_read(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
-    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: buf.len() };
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
     // SAFETY: `local` describes `buf`, which is exclusively borrowed for the call.
     let r = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    if r < 0 { Err(nix::errno::Errno::last_raw()) } else { Ok(r as usize) }
+    if r < 0 {
+        Err(nix::errno::Errno::last_raw())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// Adds `[a, e)` to an interval list (merged lazily by [`covered`] after sorting).
@@ -742,17 +826,22 @@ impl<'p> Freeze<'p> {
 
     /// How thread `tid` came to be stopped; `None` if it is not one of [`Freeze::threads`].
     pub fn stop_cause(&self, tid: i32) -> Option<StopCause> {
-        self.tracees.iter().find(|t| t.tid == tid).and_then(|t| match t.state {
-            TState::Stopped(c) => Some(c),
-            _ => None,
-        })
+        self.tracees
+            .iter()
+            .find(|t| t.tid == tid)
+            .and_then(|t| match t.state {
+                TState::Stopped(c) => Some(c),
+                _ => None,
+            })
     }
 
     /// How long the target has been stopped so far (from the first `PTRACE_INTERRUPT`): what
     /// a session holding the freeze (`attach --hold`) shows. Signals sent to the target
     /// meanwhile stay pending in the kernel and are delivered at the detach.
     pub fn held_for(&self) -> Duration {
-        self.first_interrupt.map(|t| t.elapsed()).unwrap_or_default()
+        self.first_interrupt
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
     }
 
     /// Detaches every thread now; returns how long the target was stopped (from the first
@@ -789,18 +878,29 @@ impl<'p> Freeze<'p> {
                         }
                     },
                     Err(errno) => {
-                        err = Some(LiveError::Ptrace { op: "seize", tid, errno });
+                        err = Some(LiveError::Ptrace {
+                            op: "seize",
+                            tid,
+                            errno,
+                        });
                         break;
                     }
                 }
-                self.tracees.push(Tracee { tid, state: TState::Seized });
+                self.tracees.push(Tracee {
+                    tid,
+                    state: TState::Seized,
+                });
                 self.first_interrupt.get_or_insert_with(Instant::now);
                 let last = self.tracees.len() - 1;
                 match ptrace_raw(libc::PTRACE_INTERRUPT, tid, 0) {
                     // ESRCH: it exited after the seize; waitpid collects the exit.
                     Ok(()) | Err(libc::ESRCH) => self.tracees[last].state = TState::Interrupted,
                     Err(errno) => {
-                        err = Some(LiveError::Ptrace { op: "interrupt", tid, errno });
+                        err = Some(LiveError::Ptrace {
+                            op: "interrupt",
+                            tid,
+                            errno,
+                        });
                         break;
                     }
                 }
@@ -817,7 +917,11 @@ impl<'p> Freeze<'p> {
         }
         // After MAX_ATTACH_ROUNDS, threads still being created are left running: the walk
         // treats their goroutines like any torn state.
-        if !self.tracees.iter().any(|t| matches!(t.state, TState::Stopped(_))) {
+        if !self
+            .tracees
+            .iter()
+            .any(|t| matches!(t.state, TState::Stopped(_)))
+        {
             return Err(LiveError::Exited { pid });
         }
         Ok(())
@@ -830,7 +934,10 @@ impl<'p> Freeze<'p> {
         if let Some(st) = &st
             && st.tracer_pid != 0
         {
-            return Some(LiveError::AlreadyTraced { pid, tracer: st.tracer_pid });
+            return Some(LiveError::AlreadyTraced {
+                pid,
+                tracer: st.tracer_pid,
+            });
         }
         // An exiting thread refuses attach (PF_EXITING); it is about to vanish.
         for _ in 0..3 {
@@ -839,7 +946,10 @@ impl<'p> Freeze<'p> {
                 _ => std::thread::sleep(Duration::from_micros(200)),
             }
         }
-        Some(LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.uid))) })
+        Some(LiveError::PermissionDenied {
+            pid,
+            hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.uid))),
+        })
     }
 
     /// Collects the stop of every interrupted thread (`waitpid(tid, __WALL | WNOHANG)` in turn,
@@ -852,7 +962,11 @@ impl<'p> Freeze<'p> {
         let mut last_zombie_check = start;
         loop {
             let mut pending = false;
-            for t in self.tracees.iter_mut().filter(|t| matches!(t.state, TState::Interrupted)) {
+            for t in self
+                .tracees
+                .iter_mut()
+                .filter(|t| matches!(t.state, TState::Interrupted))
+            {
                 if let Some(s) = wait_one(t.tid) {
                     t.state = s;
                 } else {
@@ -864,7 +978,11 @@ impl<'p> Freeze<'p> {
             }
             if start.elapsed() >= STOP_TIMEOUT {
                 let mut late = None;
-                for t in self.tracees.iter_mut().filter(|t| matches!(t.state, TState::Interrupted)) {
+                for t in self
+                    .tracees
+                    .iter_mut()
+                    .filter(|t| matches!(t.state, TState::Interrupted))
+                {
                     t.state = TState::Late;
                     late = Some(late.map_or(t.tid, |l: i32| l.min(t.tid)));
                 }
@@ -874,7 +992,11 @@ impl<'p> Freeze<'p> {
             // until they exit (delay_group_leader), and they are stopped by us: give it up.
             if last_zombie_check.elapsed() > Duration::from_millis(10) {
                 last_zombie_check = Instant::now();
-                for t in self.tracees.iter_mut().filter(|t| matches!(t.state, TState::Interrupted)) {
+                for t in self
+                    .tracees
+                    .iter_mut()
+                    .filter(|t| matches!(t.state, TState::Interrupted))
+                {
                     let st = task_state(pid, t.tid);
                     if st.is_none() || (t.tid == pid && matches!(st, Some('Z' | 'X' | 'x'))) {
                         t.state = TState::Gone;
@@ -900,7 +1022,10 @@ impl<'p> Freeze<'p> {
                 continue;
             }
             let mut raw = [0u64; 128];
-            let mut iov = libc::iovec { iov_base: raw.as_mut_ptr().cast(), iov_len: std::mem::size_of_val(&raw) };
+            let mut iov = libc::iovec {
+                iov_base: raw.as_mut_ptr().cast(),
+                iov_len: std::mem::size_of_val(&raw),
+            };
             // SAFETY: NT_PRSTATUS writes at most iov_len bytes into `raw` and updates iov_len.
             let r = unsafe {
                 libc::ptrace(
@@ -917,7 +1042,13 @@ impl<'p> Freeze<'p> {
                         t.state = TState::Dying;
                         continue;
                     }
-                    errno => return Err(LiveError::Ptrace { op: "getregset", tid: t.tid, errno }),
+                    errno => {
+                        return Err(LiveError::Ptrace {
+                            op: "getregset",
+                            tid: t.tid,
+                            errno,
+                        });
+                    }
                 }
             }
             let bytes: Vec<u8> = raw.iter().flat_map(|w| w.to_ne_bytes()).collect();
@@ -931,7 +1062,9 @@ impl<'p> Freeze<'p> {
         }
         threads.sort_by_key(|t| t.tid);
         if threads.is_empty() {
-            return Err(LiveError::Exited { pid: self.process.pid });
+            return Err(LiveError::Exited {
+                pid: self.process.pid,
+            });
         }
         self.threads = threads;
         Ok(())
@@ -941,7 +1074,11 @@ impl<'p> Freeze<'p> {
     /// restores the signal mask. Idempotent; never panics.
     fn detach_all(&mut self) {
         // A seized thread can only be detached from a ptrace-stop: stop it first.
-        for t in self.tracees.iter_mut().filter(|t| t.state == TState::Seized) {
+        for t in self
+            .tracees
+            .iter_mut()
+            .filter(|t| t.state == TState::Seized)
+        {
             t.state = match ptrace_raw(libc::PTRACE_INTERRUPT, t.tid, 0) {
                 Ok(()) | Err(libc::ESRCH) => TState::Interrupted,
                 Err(_) => TState::Gone, // cannot happen for our own tracee; nothing else to try
@@ -969,7 +1106,11 @@ impl<'p> Freeze<'p> {
             t.state = TState::Gone;
         }
         if self.paused.is_none() {
-            self.paused = Some(self.first_interrupt.map(|t| t.elapsed()).unwrap_or_default());
+            self.paused = Some(
+                self.first_interrupt
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default(),
+            );
         }
         if std::mem::take(&mut self.blocked) {
             // A SIGINT/SIGTERM/SIGHUP that arrived meanwhile is delivered here, after the detach.
@@ -1037,8 +1178,19 @@ impl SigBlock {
 /// A ptrace request with `addr = 0`; the errno on failure.
 fn ptrace_raw(req: libc::c_uint, tid: i32, data: usize) -> Result<(), i32> {
     // SAFETY: SEIZE, INTERRUPT and DETACH take no pointers (data is an option word or a signal).
-    let r = unsafe { libc::ptrace(req, tid, std::ptr::null_mut::<libc::c_void>(), data as *mut libc::c_void) };
-    if r < 0 { Err(nix::errno::Errno::last_raw()) } else { Ok(()) }
+    let r = unsafe {
+        libc::ptrace(
+            req,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            data as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        Err(nix::errno::Errno::last_raw())
+    } else {
+        Ok(())
+    }
 }
 
 /// One non-blocking wait for an interrupted thread: its new state, or `None` if still running.
@@ -1066,7 +1218,9 @@ fn wait_one(tid: i32) -> Option<TState> {
         let event = (status >> 16) & 0xff;
         let cause = if event == libc::PTRACE_EVENT_STOP {
             match sig {
-                libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => StopCause::GroupStop(sig),
+                libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
+                    StopCause::GroupStop(sig)
+                }
                 _ => StopCause::Interrupt,
             }
         } else if event == 0 {
@@ -1107,9 +1261,17 @@ fn read_status(path: &str) -> Result<Status, i32> {
 }
 
 fn parse_status(text: &str) -> Status {
-    let mut st = Status { state: '?', tgid: 0, ppid: 0, tracer_pid: 0, uid: u32::MAX };
+    let mut st = Status {
+        state: '?',
+        tgid: 0,
+        ppid: 0,
+        tracer_pid: 0,
+        uid: u32::MAX,
+    };
     for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let v = v.trim();
         match k {
             "State" => st.state = v.chars().next().unwrap_or('?'),
@@ -1117,7 +1279,13 @@ fn parse_status(text: &str) -> Status {
             "PPid" => st.ppid = v.parse().unwrap_or(0),
             "TracerPid" => st.tracer_pid = v.parse().unwrap_or(0),
             // Real, effective, saved, fs: the effective uid decides.
-            "Uid" => st.uid = v.split_whitespace().nth(1).and_then(|u| u.parse().ok()).unwrap_or(u32::MAX),
+            "Uid" => {
+                st.uid = v
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|u| u.parse().ok())
+                    .unwrap_or(u32::MAX)
+            }
             _ => {}
         }
     }
@@ -1151,7 +1319,10 @@ fn task_stat(pid: i32, tid: i32) -> Option<(char, u64)> {
 /// other threads still run).
 fn has_live_task(pid: i32) -> bool {
     list_tasks(pid)
-        .map(|ts| ts.iter().any(|&t| !matches!(task_state(pid, t), None | Some('Z' | 'X' | 'x'))))
+        .map(|ts| {
+            ts.iter()
+                .any(|&t| !matches!(task_state(pid, t), None | Some('Z' | 'X' | 'x')))
+        })
         .unwrap_or(false)
 }
 
@@ -1167,10 +1338,16 @@ fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
     let dir = format!("/proc/{pid}/task");
     let rd = std::fs::read_dir(&dir).map_err(|e| {
         let errno = e.raw_os_error().unwrap_or(libc::EIO);
-        if is_gone(errno) { LiveError::NoSuchProcess { pid } } else { io_err(dir.clone(), errno) }
+        if is_gone(errno) {
+            LiveError::NoSuchProcess { pid }
+        } else {
+            io_err(dir.clone(), errno)
+        }
     })?;
-    let mut tids: Vec<i32> =
-        rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect();
+    let mut tids: Vec<i32> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
     tids.sort_unstable();
     Ok(tids)
 }
@@ -1178,8 +1355,13 @@ fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
 /// The error for a target goroscope may not read (its executable or memory refused), with
 /// the hint that says what is needed.
 pub fn permission_denied(pid: i32) -> LiveError {
-    let uid = read_status(&format!("/proc/{pid}/status")).ok().map(|s| s.uid);
-    LiveError::PermissionDenied { pid, hint: permission_hint(&PermFacts::gather(pid, uid)) }
+    let uid = read_status(&format!("/proc/{pid}/status"))
+        .ok()
+        .map(|s| s.uid);
+    LiveError::PermissionDenied {
+        pid,
+        hint: permission_hint(&PermFacts::gather(pid, uid)),
+    }
 }
 
 /// Whether the process has exited or is exiting: every task is gone, a zombie waiting to be
@@ -1187,7 +1369,9 @@ pub fn permission_denied(pid: i32) -> LiveError {
 /// `/proc/PID/exe` and its memory while its tasks still show as running: the one in `do_exit`
 /// has `PF_EXITING`, the others a SIGKILL pending (`complete_signal`, `zap_other_threads`).
 pub fn has_exited(pid: i32) -> bool {
-    let Ok(tids) = list_tasks(pid) else { return true };
+    let Ok(tids) = list_tasks(pid) else {
+        return true;
+    };
     tids.iter().all(|&t| match task_stat(pid, t) {
         None => true,
         Some((state, flags)) => {
@@ -1198,24 +1382,35 @@ pub fn has_exited(pid: i32) -> bool {
 
 /// Whether a SIGKILL is pending for a task (`SigPnd` or `ShdPnd` in its status; gone counts).
 fn sigkill_pending(pid: i32, tid: i32) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) else { return true };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) else {
+        return true;
+    };
     let bit = 1u64 << (libc::SIGKILL - 1);
     text.lines()
-        .filter_map(|l| l.strip_prefix("SigPnd:").or_else(|| l.strip_prefix("ShdPnd:")))
+        .filter_map(|l| {
+            l.strip_prefix("SigPnd:")
+                .or_else(|| l.strip_prefix("ShdPnd:"))
+        })
         .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
         .any(|mask| mask & bit != 0)
 }
 
 /// ` (comm)` of a process for messages, or nothing when it cannot be read.
 fn named(pid: i32) -> String {
-    read_comm(pid).map(|c| format!(" ({c})")).unwrap_or_default()
+    read_comm(pid)
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
 }
 
 /// `/proc/TID/comm` (works for any thread id), if readable.
 fn read_comm(tid: i32) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{tid}/comm")).ok()?;
     let s = s.trim_end_matches('\n');
-    if s.is_empty() { None } else { Some(s.to_string()) }
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
 }
 
 /// What decides whether goroscope may trace the target.
@@ -1239,12 +1434,18 @@ impl PermFacts {
         // SAFETY: geteuid cannot fail.
         let euid = unsafe { libc::geteuid() };
         let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |k: &str| own.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
-        let cap_sys_ptrace =
-            field("CapEff:").and_then(|v| u64::from_str_radix(&v, 16).ok()).is_some_and(|caps| caps & (1 << 19) != 0);
+        let field = |k: &str| {
+            own.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+        };
+        let cap_sys_ptrace = field("CapEff:")
+            .and_then(|v| u64::from_str_radix(&v, 16).ok())
+            .is_some_and(|caps| caps & (1 << 19) != 0);
         let seccomp = field("Seccomp:").and_then(|v| v.parse().ok());
-        let yama_scope =
-            std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().and_then(|s| s.trim().parse().ok());
+        let yama_scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         let other_userns = super::ns::other_user_namespace(pid);
         PermFacts {
             euid,
@@ -1272,9 +1473,17 @@ fn yama_meaning(scope: u32) -> &'static str {
 /// Yama, seccomp, user namespaces. (Another tracer is [`LiveError::AlreadyTraced`].)
 fn permission_hint(f: &PermFacts) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let who = if f.euid == 0 { "root".to_string() } else { format!("uid {}", f.euid) };
+    let who = if f.euid == 0 {
+        "root".to_string()
+    } else {
+        format!("uid {}", f.euid)
+    };
     if !f.cap_sys_ptrace {
-        let fix = if f.euid == 0 { "grant it CAP_SYS_PTRACE" } else { "run it as root or grant CAP_SYS_PTRACE" };
+        let fix = if f.euid == 0 {
+            "grant it CAP_SYS_PTRACE"
+        } else {
+            "run it as root or grant CAP_SYS_PTRACE"
+        };
         parts.push(format!(
             "goroscope runs as {who} without CAP_SYS_PTRACE: {fix} \
              (docker: --cap-add SYS_PTRACE; kubernetes: kubectl debug --profile=general)"
@@ -1282,12 +1491,16 @@ fn permission_hint(f: &PermFacts) -> String {
         if let Some(t) = f.target_uid
             && t != f.euid
         {
-            parts.push(format!("the target runs as uid {t}, so without CAP_SYS_PTRACE only that uid may trace it"));
+            parts.push(format!(
+                "the target runs as uid {t}, so without CAP_SYS_PTRACE only that uid may trace it"
+            ));
         }
     }
     let yama = |n: u32| format!("kernel.yama.ptrace_scope is {n} ({})", yama_meaning(n));
     match f.yama_scope {
-        Some(1) if !f.cap_sys_ptrace => parts.push(format!("{}; use CAP_SYS_PTRACE or set it to 0", yama(1))),
+        Some(1) if !f.cap_sys_ptrace => {
+            parts.push(format!("{}; use CAP_SYS_PTRACE or set it to 0", yama(1)))
+        }
         Some(2) if !f.cap_sys_ptrace => parts.push(yama(2)),
         // Nothing lifts it: say it first, it is the whole answer.
         Some(3) => parts.insert(0, format!("{}; only a reboot lifts it", yama(3))),
@@ -1325,8 +1538,17 @@ mod tests {
 
     /// This test process, which [`LiveProcess::open`] refuses: its memory is read here.
     fn own() -> LiveProcess {
-        assert_eq!(LiveProcess::open(std::process::id() as i32).unwrap_err(), LiveError::Itself { pid: std::process::id() as i32 });
-        LiveProcess { pid: std::process::id() as i32, arch: Arch::host().unwrap(), mem: OnceLock::new() }
+        assert_eq!(
+            LiveProcess::open(std::process::id() as i32).unwrap_err(),
+            LiveError::Itself {
+                pid: std::process::id() as i32
+            }
+        );
+        LiveProcess {
+            pid: std::process::id() as i32,
+            arch: Arch::host().unwrap(),
+            mem: OnceLock::new(),
+        }
     }
 
     /// Three pages: the middle one unmapped.
@@ -1355,7 +1577,14 @@ mod tests {
                 let fd = libc::memfd_create(c"goroscope-hole".as_ptr(), 0);
                 assert!(fd >= 0);
                 assert_eq!(libc::ftruncate(fd, 4096), 0);
-                let q = libc::mmap(p.add(4096).cast(), 4096, libc::PROT_READ, libc::MAP_SHARED | libc::MAP_FIXED, fd, 4096);
+                let q = libc::mmap(
+                    p.add(4096).cast(),
+                    4096,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    fd,
+                    4096,
+                );
                 assert!(q as isize != -1);
                 libc::close(fd);
                 Hole { base: p }
@@ -1401,7 +1630,10 @@ mod tests {
         assert!(img.contains(h.addr(4000), 96));
         assert!(!img.contains(h.addr(4096), 1));
         assert!(img.contains(h.addr(8192), 4096));
-        assert_eq!(img.read_u8(h.addr(8192 + 7)).unwrap(), ((8192 + 7) % 251) as u8);
+        assert_eq!(
+            img.read_u8(h.addr(8192 + 7)).unwrap(),
+            ((8192 + 7) % 251) as u8
+        );
         assert_eq!(img.read_u8(h.addr(4095)).unwrap(), (4095 % 251) as u8);
     }
 
@@ -1412,12 +1644,17 @@ mod tests {
         let data: Vec<u8> = (0..1500 * stride).map(|i| (i % 256) as u8).collect();
         // 1500 disjoint 1-byte requests with gaps wider than MERGE_GAP: more than one batch of
         // 1024 iovecs.
-        let reqs: Vec<(u64, u64)> = (0..1500).map(|i| (data.as_ptr() as u64 + stride * i, 1)).collect();
+        let reqs: Vec<(u64, u64)> = (0..1500)
+            .map(|i| (data.as_ptr() as u64 + stride * i, 1))
+            .collect();
         let mut img = MemoryImage::new();
         assert_eq!(p.copy_into(&reqs, &mut img), 0);
         assert_eq!(img.range_count(), 1500);
         let last = (1499 * stride) as usize;
-        assert_eq!(img.read_u8(data.as_ptr() as u64 + last as u64).unwrap(), data[last]);
+        assert_eq!(
+            img.read_u8(data.as_ptr() as u64 + last as u64).unwrap(),
+            data[last]
+        );
     }
 
     #[test]
@@ -1425,11 +1662,16 @@ mod tests {
         let p = own();
         let data: Vec<u8> = (0..4096u32).map(|i| (i % 256) as u8).collect();
         // g structs of 456 bytes in 480-byte slots: one read.
-        let reqs: Vec<(u64, u64)> = (0..8).map(|i| (data.as_ptr() as u64 + 480 * i, 456)).collect();
+        let reqs: Vec<(u64, u64)> = (0..8)
+            .map(|i| (data.as_ptr() as u64 + 480 * i, 456))
+            .collect();
         let mut img = MemoryImage::new();
         assert_eq!(p.copy_into(&reqs, &mut img), 0);
         assert_eq!(img.range_count(), 1);
-        assert_eq!(img.read_u8(data.as_ptr() as u64 + 480 * 7 + 455).unwrap(), data[480 * 7 + 455]);
+        assert_eq!(
+            img.read_u8(data.as_ptr() as u64 + 480 * 7 + 455).unwrap(),
+            data[480 * 7 + 455]
+        );
     }
 
     #[test]
@@ -1469,12 +1711,28 @@ mod tests {
 
     #[test]
     fn open_errors() {
-        assert_eq!(LiveProcess::open(-3).unwrap_err(), LiveError::NoSuchProcess { pid: -3 });
-        assert_eq!(LiveProcess::open(0x3fff_fff0).unwrap_err(), LiveError::NoSuchProcess { pid: 0x3fff_fff0 });
+        assert_eq!(
+            LiveProcess::open(-3).unwrap_err(),
+            LiveError::NoSuchProcess { pid: -3 }
+        );
+        assert_eq!(
+            LiveProcess::open(0x3fff_fff0).unwrap_err(),
+            LiveError::NoSuchProcess { pid: 0x3fff_fff0 }
+        );
         let p = own();
-        assert_eq!(p.exe_path(), PathBuf::from(format!("/proc/{}/exe", std::process::id())));
-        assert!(p.thread_ids().unwrap().contains(&(std::process::id() as i32)));
-        assert!(matches!(p.freeze(), Err(LiveError::PermissionDenied { .. })));
+        assert_eq!(
+            p.exe_path(),
+            PathBuf::from(format!("/proc/{}/exe", std::process::id()))
+        );
+        assert!(
+            p.thread_ids()
+                .unwrap()
+                .contains(&(std::process::id() as i32))
+        );
+        assert!(matches!(
+            p.freeze(),
+            Err(LiveError::PermissionDenied { .. })
+        ));
     }
 
     #[test]
@@ -1490,21 +1748,46 @@ mod tests {
 
     #[test]
     fn status_parsing() {
-        let s = parse_status("Name:\tx\nState:\tt (tracing stop)\nTgid:\t42\nTracerPid:\t7\nUid:\t0\t1000\t0\t0\n");
-        assert_eq!(s, Status { state: 't', tgid: 42, ppid: 0, tracer_pid: 7, uid: 1000 });
+        let s = parse_status(
+            "Name:\tx\nState:\tt (tracing stop)\nTgid:\t42\nTracerPid:\t7\nUid:\t0\t1000\t0\t0\n",
+        );
+        assert_eq!(
+            s,
+            Status {
+                state: 't',
+                tgid: 42,
+                ppid: 0,
+                tracer_pid: 7,
+                uid: 1000
+            }
+        );
     }
 
     #[test]
     fn display_lines() {
-        let e = LiveError::AlreadyTraced { pid: 123, tracer: 0x3fff_fff0 };
-        assert_eq!(e.to_string(), "process 123 is already traced by 1073741808; detach that tracer first");
-        let e = LiveError::StopTimeout { pid: 5, tid: 7, state: 'D' };
+        let e = LiveError::AlreadyTraced {
+            pid: 123,
+            tracer: 0x3fff_fff0,
+        };
+        assert_eq!(
+            e.to_string(),
+            "process 123 is already traced by 1073741808; detach that tracer first"
+        );
+        let e = LiveError::StopTimeout {
+            pid: 5,
+            tid: 7,
+            state: 'D',
+        };
         assert_eq!(
             e.to_string(),
             "thread 7 of process 5 did not stop within 1000 ms (state D: uninterruptible sleep, waiting on a disk, \
              NFS or a vfork child); the target was released, try again when that thread is out of the kernel"
         );
-        let e = LiveError::Ptrace { op: "seize", tid: 9, errno: libc::ESRCH };
+        let e = LiveError::Ptrace {
+            op: "seize",
+            tid: 9,
+            errno: libc::ESRCH,
+        };
         assert_eq!(
             e.to_string(),
             "ptrace seize of thread 9 failed: no such process (errno 3); the target was released, try again"
@@ -1512,12 +1795,26 @@ mod tests {
         for e in [
             LiveError::NoSuchProcess { pid: 1 },
             LiveError::Exited { pid: 1 },
-            LiveError::Io { what: "/proc/1/task".into(), errno: libc::EACCES },
-            LiveError::StopTimeout { pid: 1, tid: 2, state: 'D' },
-            LiveError::StopTimeout { pid: 1, tid: 2, state: '?' },
+            LiveError::Io {
+                what: "/proc/1/task".into(),
+                errno: libc::EACCES,
+            },
+            LiveError::StopTimeout {
+                pid: 1,
+                tid: 2,
+                state: 'D',
+            },
+            LiveError::StopTimeout {
+                pid: 1,
+                tid: 2,
+                state: '?',
+            },
         ] {
             let s = e.to_string();
-            assert!(s.starts_with(|c: char| c.is_lowercase()) && !s.contains('\n') && !s.ends_with('.'), "{s}");
+            assert!(
+                s.starts_with(|c: char| c.is_lowercase()) && !s.contains('\n') && !s.ends_with('.'),
+                "{s}"
+            );
         }
     }
 
@@ -1536,10 +1833,16 @@ mod tests {
         assert!(h.contains("target runs as uid 0"), "{h}");
         assert!(h.contains("ptrace_scope is 1 (restricted"), "{h}");
         let h = permission_hint(&facts(0, true, Some(3), Some(0)));
-        assert!(h.starts_with("kernel.yama.ptrace_scope is 3 (no attach"), "{h}");
+        assert!(
+            h.starts_with("kernel.yama.ptrace_scope is 3 (no attach"),
+            "{h}"
+        );
         assert!(permission_hint(&facts(0, true, None, None)).contains("security module"));
         let h = permission_hint(&facts(0, false, Some(2), None));
-        assert!(h.contains("runs as root without CAP_SYS_PTRACE") && h.contains("admin-only"), "{h}");
+        assert!(
+            h.contains("runs as root without CAP_SYS_PTRACE") && h.contains("admin-only"),
+            "{h}"
+        );
     }
 
     /// Every Yama value, with and without CAP_SYS_PTRACE: the value and its meaning are named
@@ -1558,15 +1861,38 @@ mod tests {
                 };
                 let h = permission_hint(&f);
                 println!("scope {scope} cap {cap}: {h}");
-                assert!(!h.is_empty() && !h.contains('\n') && !h.ends_with('.'), "{h}");
-                let named = h.contains(&format!("kernel.yama.ptrace_scope is {scope} ({})", yama_meaning(scope)));
-                assert!(named || (scope == 0 && !cap), "scope {scope} cap {cap}: {h}");
+                assert!(
+                    !h.is_empty() && !h.contains('\n') && !h.ends_with('.'),
+                    "{h}"
+                );
+                let named = h.contains(&format!(
+                    "kernel.yama.ptrace_scope is {scope} ({})",
+                    yama_meaning(scope)
+                ));
+                assert!(
+                    named || (scope == 0 && !cap),
+                    "scope {scope} cap {cap}: {h}"
+                );
                 // With the capability, scopes 0-2 allow the attach, so something else refused it.
                 match (scope, cap) {
-                    (3, _) => assert!(h.starts_with("kernel.yama.ptrace_scope is 3 (no attach") && h.contains("reboot"), "{h}"),
-                    (1, false) => assert!(h.contains("set it to 0") && h.contains("CAP_SYS_PTRACE"), "{h}"),
-                    (2, false) => assert!(h.contains("admin-only") && h.contains("run it as root or grant CAP_SYS_PTRACE"), "{h}"),
-                    (0, false) => assert!(h.contains("run it as root or grant CAP_SYS_PTRACE") && !h.contains("yama"), "{h}"),
+                    (3, _) => assert!(
+                        h.starts_with("kernel.yama.ptrace_scope is 3 (no attach")
+                            && h.contains("reboot"),
+                        "{h}"
+                    ),
+                    (1, false) => assert!(
+                        h.contains("set it to 0") && h.contains("CAP_SYS_PTRACE"),
+                        "{h}"
+                    ),
+                    (2, false) => assert!(
+                        h.contains("admin-only")
+                            && h.contains("run it as root or grant CAP_SYS_PTRACE"),
+                        "{h}"
+                    ),
+                    (0, false) => assert!(
+                        h.contains("run it as root or grant CAP_SYS_PTRACE") && !h.contains("yama"),
+                        "{h}"
+                    ),
                     (0..=2, true) => assert!(named && h.contains("security module"), "{h}"),
                     (4, _) => assert!(h.contains("unknown value"), "{h}"),
                     _ => unreachable!(),
@@ -1586,13 +1912,32 @@ mod tests {
             other_userns: false,
         };
         let h = permission_hint(&base);
-        assert!(h.contains("seccomp filter (Seccomp: 2") && h.contains("seccomp=unconfined"), "{h}");
-        assert!(!h.contains("security module"), "the filter is the reason: {h}");
-        let h = permission_hint(&PermFacts { seccomp: Some(1), ..base });
+        assert!(
+            h.contains("seccomp filter (Seccomp: 2") && h.contains("seccomp=unconfined"),
+            "{h}"
+        );
+        assert!(
+            !h.contains("security module"),
+            "the filter is the reason: {h}"
+        );
+        let h = permission_hint(&PermFacts {
+            seccomp: Some(1),
+            ..base
+        });
         assert!(h.contains("seccomp strict mode"), "{h}");
-        let h = permission_hint(&PermFacts { seccomp: Some(0), other_userns: true, ..base });
+        let h = permission_hint(&PermFacts {
+            seccomp: Some(0),
+            other_userns: true,
+            ..base
+        });
         assert!(h.contains("another user namespace"), "{h}");
-        let h = permission_hint(&PermFacts { seccomp: None, ..base });
-        assert!(h.contains("Yama is off") && h.contains("security module"), "{h}");
+        let h = permission_hint(&PermFacts {
+            seccomp: None,
+            ..base
+        });
+        assert!(
+            h.contains("Yama is off") && h.contains("security module"),
+            "{h}"
+        );
     }
 }

@@ -24,7 +24,11 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot read {} bytes of target memory at {:#x}", self.len, self.addr)
+        write!(
+            f,
+            "cannot read {} bytes of target memory at {:#x}",
+            self.len, self.addr
+        )
     }
 }
 
@@ -65,7 +69,9 @@ impl<M: MemoryReader + ?Sized> MemoryReader for Windowed<'_, M> {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
         if let Some(off) = addr.checked_sub(self.lo)
             && let Ok(off) = usize::try_from(off)
-            && let Some(b) = off.checked_add(buf.len()).and_then(|end| self.bytes.get(off..end))
+            && let Some(b) = off
+                .checked_add(buf.len())
+                .and_then(|end| self.bytes.get(off..end))
         {
             buf.copy_from_slice(b);
             return Ok(());
@@ -83,7 +89,9 @@ pub struct Layered<A, B>(pub A, pub B);
 
 impl<A: MemoryReader, B: MemoryReader> MemoryReader for Layered<A, B> {
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        self.0.read_at(addr, buf).or_else(|_| self.1.read_at(addr, buf))
+        self.0
+            .read_at(addr, buf)
+            .or_else(|_| self.1.read_at(addr, buf))
     }
 }
 

@@ -19,7 +19,10 @@ pub fn ns_pids(pid: i32) -> Option<Vec<i32>> {
 
 fn parse_nspid(status: &str) -> Option<Vec<i32>> {
     let v = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-    let pids: Vec<i32> = v.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    let pids: Vec<i32> = v
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     if pids.is_empty() { None } else { Some(pids) }
 }
 
@@ -38,7 +41,11 @@ impl TidMap {
     /// The map for `pid`, empty; [`TidMap::nested`] says whether it is needed at all.
     pub fn new(pid: i32) -> TidMap {
         let nested = ns_pids(pid).is_some_and(|p| p.len() > 1);
-        TidMap { pid, nested, theirs: Default::default() }
+        TidMap {
+            pid,
+            nested,
+            theirs: Default::default(),
+        }
     }
 
     /// Whether the process is in a pid namespace nested in goroscope's.
@@ -52,7 +59,8 @@ impl TidMap {
             if self.theirs.contains_key(&t) {
                 continue;
             }
-            let s = std::fs::read_to_string(format!("/proc/{}/task/{t}/status", self.pid)).unwrap_or_default();
+            let s = std::fs::read_to_string(format!("/proc/{}/task/{t}/status", self.pid))
+                .unwrap_or_default();
             if let Some(&inner) = parse_nspid(&s).as_deref().and_then(|p| p.last()) {
                 self.theirs.insert(t, inner);
             }
@@ -76,7 +84,11 @@ impl TidMap {
         if !self.nested {
             return tid;
         }
-        self.theirs.iter().find(|&(_, &theirs)| theirs == tid).map(|(&ours, _)| ours).unwrap_or(tid)
+        self.theirs
+            .iter()
+            .find(|&(_, &theirs)| theirs == tid)
+            .map(|(&ours, _)| ours)
+            .unwrap_or(tid)
     }
 }
 
@@ -85,7 +97,9 @@ impl TidMap {
 /// both share a time namespace, or the kernel has none (before Linux 5.6).
 pub fn monotonic_offset(pid: i32) -> i64 {
     let read = |who: &str| {
-        std::fs::read_to_string(format!("/proc/{who}/timens_offsets")).ok().and_then(|s| parse_monotonic(&s))
+        std::fs::read_to_string(format!("/proc/{who}/timens_offsets"))
+            .ok()
+            .and_then(|s| parse_monotonic(&s))
     };
     match (read(&pid.to_string()), read("self")) {
         (Some(target), Some(own)) => target - own,
@@ -95,7 +109,9 @@ pub fn monotonic_offset(pid: i32) -> i64 {
 
 /// The `monotonic <secs> <nanosecs>` line of a `timens_offsets` file, in nanoseconds.
 fn parse_monotonic(text: &str) -> Option<i64> {
-    let line = text.lines().find(|l| l.split_whitespace().next() == Some("monotonic"))?;
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("monotonic"))?;
     let mut it = line.split_whitespace().skip(1);
     let secs: i64 = it.next()?.parse().ok()?;
     let nanos: i64 = it.next()?.parse().ok()?;
@@ -133,7 +149,8 @@ impl Ids {
     /// The ids of process `pid`: the fsuid and fsgid (fourth fields of `Uid:` and `Gid:`) and
     /// `Groups:` of `/proc/PID/status`.
     pub fn of_process(pid: i32) -> Result<Ids, String> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
         parse_ids(&s).ok_or_else(|| format!("/proc/{pid}/status: no Uid, Gid or Groups line"))
     }
 }
@@ -141,8 +158,16 @@ impl Ids {
 fn parse_ids(status: &str) -> Option<Ids> {
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
     let fs = |name: &str| field(name)?.split_whitespace().nth(3)?.parse().ok();
-    let groups = field("Groups:")?.split_whitespace().take(MAX_GROUPS).map(|g| g.parse().ok()).collect::<Option<Vec<u32>>>()?;
-    Some(Ids { uid: fs("Uid:")?, gid: fs("Gid:")?, groups })
+    let groups = field("Groups:")?
+        .split_whitespace()
+        .take(MAX_GROUPS)
+        .map(|g| g.parse().ok())
+        .collect::<Option<Vec<u32>>>()?;
+    Some(Ids {
+        uid: fs("Uid:")?,
+        gid: fs("Gid:")?,
+        groups,
+    })
 }
 
 /// Opens a file the target's binary names (`path`, resolved inside `root`, the target's root
@@ -163,7 +188,8 @@ pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::Fil
     use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
     let root_dir = std::fs::File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{name}: a NUL byte in the path"))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("{name}: a NUL byte in the path"))?;
     let opened = std::thread::scope(|s| {
         s.spawn(|| -> Result<OwnedFd, String> {
             take_ids(ids)?;
@@ -227,7 +253,10 @@ fn take_ids(ids: &Ids) -> Result<(), String> {
         let uid = libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32;
         let gid = libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32;
         if uid != ids.uid || gid != ids.gid {
-            return Err(format!("cannot take the target's user and group ({}:{}) to open its files", ids.uid, ids.gid));
+            return Err(format!(
+                "cannot take the target's user and group ({}:{}) to open its files",
+                ids.uid, ids.gid
+            ));
         }
     }
     Ok(())
@@ -268,7 +297,9 @@ pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, Strin
     use std::io::Read;
     let file = open_confined(root, Path::new(path), ids)?;
     let mut b = Vec::new();
-    file.take(MAX_NAMED_FILE).read_to_end(&mut b).map_err(|e| format!("{path}: {e}"))?;
+    file.take(MAX_NAMED_FILE)
+        .read_to_end(&mut b)
+        .map_err(|e| format!("{path}: {e}"))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
@@ -280,16 +311,29 @@ pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, Strin
 /// nothing, and then this says no).
 pub fn other_user_namespace(pid: i32) -> bool {
     let link = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
-    let map = |who: &str| std::fs::read_to_string(format!("/proc/{who}/uid_map")).ok().map(|m| uid_map_entries(&m));
+    let map = |who: &str| {
+        std::fs::read_to_string(format!("/proc/{who}/uid_map"))
+            .ok()
+            .map(|m| uid_map_entries(&m))
+    };
     match (link("self"), link(&pid.to_string())) {
         (Some(own), Some(target)) => own != target,
-        _ => matches!((map("self"), map(&pid.to_string())), (Some(own), Some(target)) if own != target),
+        _ => {
+            matches!((map("self"), map(&pid.to_string())), (Some(own), Some(target)) if own != target)
+        }
     }
 }
 
 /// The entries of a `uid_map` (`inside outside count` a line, space-padded), as numbers.
 fn uid_map_entries(text: &str) -> Vec<Vec<u64>> {
-    text.lines().map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect()).filter(|e: &Vec<u64>| !e.is_empty()).collect()
+    text.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .filter(|e: &Vec<u64>| !e.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -298,7 +342,10 @@ mod tests {
 
     #[test]
     fn nspid() {
-        assert_eq!(parse_nspid("Name:\tx\nNSpid:\t4242\t7\t1\n"), Some(vec![4242, 7, 1]));
+        assert_eq!(
+            parse_nspid("Name:\tx\nNSpid:\t4242\t7\t1\n"),
+            Some(vec![4242, 7, 1])
+        );
         assert_eq!(parse_nspid("NSpid:\t12\n"), Some(vec![12]));
         assert_eq!(parse_nspid("Name:\tx\n"), None);
         let own = ns_pids(std::process::id() as i32).unwrap();
@@ -307,15 +354,27 @@ mod tests {
 
     #[test]
     fn user_namespaces() {
-        assert_eq!(uid_map_entries("         0          0 4294967295\n"), vec![vec![0, 0, 4_294_967_295]]);
-        assert_eq!(uid_map_entries("0 1000 1\n1 100000 65536\n"), vec![vec![0, 1000, 1], vec![1, 100_000, 65_536]]);
+        assert_eq!(
+            uid_map_entries("         0          0 4294967295\n"),
+            vec![vec![0, 0, 4_294_967_295]]
+        );
+        assert_eq!(
+            uid_map_entries("0 1000 1\n1 100000 65536\n"),
+            vec![vec![0, 1000, 1], vec![1, 100_000, 65_536]]
+        );
         assert!(!other_user_namespace(std::process::id() as i32));
     }
 
     #[test]
     fn offsets() {
-        assert_eq!(parse_monotonic("monotonic           0         0\nboottime  0 0\n"), Some(0));
-        assert_eq!(parse_monotonic("boottime 1 0\nmonotonic -3600 5\n"), Some(-3_599_999_999_995));
+        assert_eq!(
+            parse_monotonic("monotonic           0         0\nboottime  0 0\n"),
+            Some(0)
+        );
+        assert_eq!(
+            parse_monotonic("boottime 1 0\nmonotonic -3600 5\n"),
+            Some(-3_599_999_999_995)
+        );
         assert_eq!(parse_monotonic("monotonic x 0\n"), None);
         assert_eq!(parse_monotonic(""), None);
         assert_eq!(monotonic_offset(std::process::id() as i32), 0);
@@ -323,26 +382,63 @@ mod tests {
 
     #[test]
     fn ids() {
-        let ids = parse_ids("Uid:\t1000\t1000\t1000\t1001\nGid:\t5\t5\t5\t6\nGroups:\t5 27 \n").unwrap();
-        assert_eq!(ids, Ids { uid: 1001, gid: 6, groups: vec![5, 27] });
-        assert_eq!(parse_ids("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n").unwrap().groups, Vec::<u32>::new());
+        let ids =
+            parse_ids("Uid:\t1000\t1000\t1000\t1001\nGid:\t5\t5\t5\t6\nGroups:\t5 27 \n").unwrap();
+        assert_eq!(
+            ids,
+            Ids {
+                uid: 1001,
+                gid: 6,
+                groups: vec![5, 27]
+            }
+        );
+        assert_eq!(
+            parse_ids("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n")
+                .unwrap()
+                .groups,
+            Vec::<u32>::new()
+        );
         assert!(parse_ids("Uid:\t0\n").is_none());
     }
 
     #[test]
     fn paths() {
-        assert_eq!(target_path(7, Path::new("/src/main.go")), PathBuf::from("/proc/7/root/src/main.go"));
-        assert_eq!(target_path(7, Path::new("example.com/x/main.go")), PathBuf::from("/proc/7/cwd/example.com/x/main.go"));
+        assert_eq!(
+            target_path(7, Path::new("/src/main.go")),
+            PathBuf::from("/proc/7/root/src/main.go")
+        );
+        assert_eq!(
+            target_path(7, Path::new("example.com/x/main.go")),
+            PathBuf::from("/proc/7/cwd/example.com/x/main.go")
+        );
         let me = std::process::id() as i32;
         let this = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/target/ns.rs");
         let s = read_target_file(me, this.to_str().unwrap()).unwrap();
         assert!(s.contains("fn open_confined"));
         // Relative (-trimpath) paths are read in the working directory (cargo runs tests in the
         // crate's), and `..` stays inside it.
-        assert!(read_target_file(me, "Cargo.toml").unwrap().contains("[package]"));
-        assert_eq!(read_target_file(me, "../../Cargo.toml").unwrap(), read_target_file(me, "Cargo.toml").unwrap());
-        assert!(read_target_file(me, "/no/such/file.go").unwrap_err().starts_with("/no/such/file.go: "));
-        assert_eq!(read_target_file(me, "/dev/null").unwrap_err(), "/dev/null: refused, not a regular file (a character device)");
-        assert!(read_target_file(me, "/proc/self/root/etc/hostname").unwrap_err().contains("refused"));
+        assert!(
+            read_target_file(me, "Cargo.toml")
+                .unwrap()
+                .contains("[package]")
+        );
+        assert_eq!(
+            read_target_file(me, "../../Cargo.toml").unwrap(),
+            read_target_file(me, "Cargo.toml").unwrap()
+        );
+        assert!(
+            read_target_file(me, "/no/such/file.go")
+                .unwrap_err()
+                .starts_with("/no/such/file.go: ")
+        );
+        assert_eq!(
+            read_target_file(me, "/dev/null").unwrap_err(),
+            "/dev/null: refused, not a regular file (a character device)"
+        );
+        assert!(
+            read_target_file(me, "/proc/self/root/etc/hostname")
+                .unwrap_err()
+                .contains("refused")
+        );
     }
 }

@@ -41,13 +41,20 @@ impl Turn {
         loop {
             let locked = file.as_ref().is_none_or(|f| {
                 // SAFETY: flock on a descriptor we own.
-                unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+                unsafe {
+                    libc::flock(
+                        std::os::fd::AsRawFd::as_raw_fd(f),
+                        libc::LOCK_EX | libc::LOCK_NB,
+                    ) == 0
+                }
             });
             if locked && !traced_by_goroscope(pid) {
                 return Turn { _file: file };
             }
             if start.elapsed() >= MAX_TURN_WAIT {
-                return Turn { _file: locked.then_some(file).flatten() };
+                return Turn {
+                    _file: locked.then_some(file).flatten(),
+                };
             }
             if !said {
                 eprintln!("goroscope: waiting for another goroscope on pid {pid}");
@@ -66,10 +73,16 @@ impl Turn {
 /// Whether the target's tracer is a process named `goroscope` (one this goroscope's lock
 /// directory does not show).
 pub fn traced_by_goroscope(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let tracer = status.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse::<i32>().ok());
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let tracer = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok());
     match tracer {
-        Some(t) if t > 0 => std::fs::read_to_string(format!("/proc/{t}/comm")).is_ok_and(|c| c.trim_end() == "goroscope"),
+        Some(t) if t > 0 => std::fs::read_to_string(format!("/proc/{t}/comm"))
+            .is_ok_and(|c| c.trim_end() == "goroscope"),
         _ => false,
     }
 }
@@ -78,7 +91,12 @@ pub fn traced_by_goroscope(pid: i32) -> bool {
 fn start_time(pid: i32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name may hold anything: fields are counted after its last ')', where field 3 begins.
-    s.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    s.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 /// The directories a turn's file may live in, first choice first.
@@ -121,10 +139,34 @@ mod tests {
         assert_eq!(start_time(-1), None);
         let f = lock_file(own).expect("a lock file in one of the directories");
         // A second turn of the same target, from another descriptor, is refused while held.
-        assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+        assert_eq!(
+            unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            },
+            0
+        );
         let g = lock_file(own).unwrap();
-        assert_ne!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&g), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+        assert_ne!(
+            unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&g),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            },
+            0
+        );
         drop(f);
-        assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&g), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+        assert_eq!(
+            unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&g),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            },
+            0
+        );
     }
 }

@@ -150,7 +150,10 @@ impl FuncIds {
 
     /// `isInjectedCall`: functions the runtime calls by faking a call from a trapping pc.
     pub fn is_injected(&self, id: u8) -> bool {
-        id != 0 && (Some(id) == self.sigpanic || Some(id) == self.async_preempt || Some(id) == self.debug_call_v2)
+        id != 0
+            && (Some(id) == self.sigpanic
+                || Some(id) == self.async_preempt
+                || Some(id) == self.debug_call_v2)
     }
 }
 
@@ -205,7 +208,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_frames: MAX_FRAMES }
+        Limits {
+            max_frames: MAX_FRAMES,
+        }
     }
 }
 
@@ -229,7 +234,11 @@ pub struct PhysFrame {
 impl PhysFrame {
     /// `symPC`: the pc to symbolize (the CALL instruction for return addresses).
     pub fn sym_pc(&self, tab: &Pclntab) -> u64 {
-        if !self.trap && self.pc > tab.entry(self.func) { self.pc - 1 } else { self.pc }
+        if !self.trap && self.pc > tab.entry(self.func) {
+            self.pc - 1
+        } else {
+            self.pc
+        }
     }
 }
 
@@ -303,7 +312,11 @@ pub fn unwind(
     let mut frames = Vec::new();
     let done = |frames, end| Unwound { frames, end };
 
-    let (mut pc, mut sp, mut lr) = (start.pc, start.sp, if arch.uses_lr() { start.lr } else { 0 });
+    let (mut pc, mut sp, mut lr) = (
+        start.pc,
+        start.sp,
+        if arch.uses_lr() { start.lr } else { 0 },
+    );
     // A zero pc is likely a nil function call: start in the caller's frame (initAt).
     if pc == 0 {
         match mem.read_u64(sp) {
@@ -385,7 +398,14 @@ pub fn unwind(
                 match mem.read_u64(sp) {
                     Ok(v) => lr = v,
                     Err(_) => {
-                        frames.push(PhysFrame { func, pc, sp, fp, trap, callee_id });
+                        frames.push(PhysFrame {
+                            func,
+                            pc,
+                            sp,
+                            fp,
+                            trap,
+                            callee_id,
+                        });
                         return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp)));
                     }
                 }
@@ -394,12 +414,29 @@ pub fn unwind(
             match mem.read_u64(fp.wrapping_sub(ptr)) {
                 Ok(v) => lr = v,
                 Err(_) => {
-                    frames.push(PhysFrame { func, pc, sp, fp, trap, callee_id });
-                    return done(frames, StackEnd::Truncated(UnwindError::Unreadable(fp.wrapping_sub(ptr))));
+                    frames.push(PhysFrame {
+                        func,
+                        pc,
+                        sp,
+                        fp,
+                        trap,
+                        callee_id,
+                    });
+                    return done(
+                        frames,
+                        StackEnd::Truncated(UnwindError::Unreadable(fp.wrapping_sub(ptr))),
+                    );
                 }
             }
         }
-        frames.push(PhysFrame { func, pc, sp, fp, trap, callee_id });
+        frames.push(PhysFrame {
+            func,
+            pc,
+            sp,
+            fp,
+            trap,
+            callee_id,
+        });
 
         // next
         if lr == 0 {
@@ -421,7 +458,10 @@ pub fn unwind(
             return done(frames, end.unwrap_or(StackEnd::Complete { sp: fp }));
         }
         let Some(flr) = cache.func(tab, lr) else {
-            return done(frames, StackEnd::Truncated(UnwindError::UnknownReturnPc(lr)));
+            return done(
+                frames,
+                StackEnd::Truncated(UnwindError::UnknownReturnPc(lr)),
+            );
         };
         if pc == lr && sp == fp {
             return done(frames, StackEnd::Truncated(UnwindError::Stuck(sp)));
@@ -430,7 +470,11 @@ pub fn unwind(
             return done(frames, StackEnd::Truncated(UnwindError::SpBackwards(fp)));
         }
         let injected = code.ids.is_injected(id);
-        trap = if code.ids.gentraceback { id != 0 && Some(id) == code.ids.sigpanic } else { injected };
+        trap = if code.ids.gentraceback {
+            id != 0 && Some(id) == code.ids.sigpanic
+        } else {
+            injected
+        };
         callee_id = id;
         func = flr;
         pc = lr;

@@ -26,8 +26,6 @@ pub struct Symbolizer<'a> {
     starts: PcMap<(Name, bool)>,
 }
 
-
-
 /// The logical frames at one pc, innermost first, the physical function last.
 struct PcFrames<'a> {
     frames: Box<[SrcFrame]>,
@@ -64,7 +62,10 @@ impl<'a> Symbolizer<'a> {
 
     /// `s` as a shared name; `s` must be a name of the function table (interned by address).
     fn name(&mut self, s: &'a str) -> Name {
-        self.names.entry((s.as_ptr() as usize, s.len())).or_insert_with(|| Name::from(s)).clone()
+        self.names
+            .entry((s.as_ptr() as usize, s.len()))
+            .or_insert_with(|| Name::from(s))
+            .clone()
     }
 
     fn pc_frames(&mut self, pf: &PhysFrame) -> Rc<PcFrames<'a>> {
@@ -114,7 +115,11 @@ impl<'a> Symbolizer<'a> {
                 if show {
                     shown += 1;
                 }
-                let args = if sf.inlined { "...".to_string() } else { print_args(code, mem, pf, &pcf.args) };
+                let args = if sf.inlined {
+                    "...".to_string()
+                } else {
+                    print_args(code, mem, pf, &pcf.args)
+                };
                 out.push(Frame {
                     function: sf.function.clone(),
                     file: sf.file.clone(),
@@ -146,12 +151,23 @@ impl<'a> Symbolizer<'a> {
             let entry = tab.entry(f);
             let name = tab.name(f);
             let hidden = !Visibility::of(name).shown(code, tab.func_id(f), false, 0);
-            let tracepc = if gopc > entry { gopc - code.arch.pc_quantum() } else { gopc };
+            let tracepc = if gopc > entry {
+                gopc - code.arch.pc_quantum()
+            } else {
+                gopc
+            };
             let (file, line) = match tab.file_line(f, tracepc) {
                 Some((file, line)) => (self.name(file), line),
                 None => (Name::from("?"), 0),
             };
-            CreatedBy { function: self.name(name), file, line, pc: gopc, entry, hidden }
+            CreatedBy {
+                function: self.name(name),
+                file,
+                line,
+                pc: gopc,
+                entry,
+                hidden,
+            }
         });
         self.go_stmts.insert(gopc, c.clone());
         c
@@ -174,7 +190,9 @@ impl<'a> Symbolizer<'a> {
                 let id = tab.func_id(f);
                 let name = tab.name(f);
                 let exempt = id != 0
-                    && (Some(id) == ids.runtime_main || Some(id) == ids.corostart || Some(id) == ids.handle_async_event);
+                    && (Some(id) == ids.runtime_main
+                        || Some(id) == ids.corostart
+                        || Some(id) == ids.handle_async_event);
                 (self.name(name), !exempt && name.starts_with("runtime."))
             }
         };
@@ -194,9 +212,15 @@ pub struct ArgInfo<'a> {
 
 impl<'a> ArgInfo<'a> {
     /// The argument information of `f`, liveness at `pc`.
-    pub fn at(tab: &'a crate::binary::pclntab::Pclntab, f: crate::binary::pclntab::Func, pc: u64) -> ArgInfo<'a> {
+    pub fn at(
+        tab: &'a crate::binary::pclntab::Pclntab,
+        f: crate::binary::pclntab::Func,
+        pc: u64,
+    ) -> ArgInfo<'a> {
         ArgInfo {
-            info: tab.funcdata_bytes(f, FUNCDATA_ARG_INFO).map(|p| &p[..p.len().min(TRACE_ARGS_MAX_LEN)]),
+            info: tab
+                .funcdata_bytes(f, FUNCDATA_ARG_INFO)
+                .map(|p| &p[..p.len().min(TRACE_ARGS_MAX_LEN)]),
             live: tab.funcdata_bytes(f, FUNCDATA_ARG_LIVE_INFO),
             live_idx: tab.pcdata(f, PCDATA_ARG_LIVE_INDEX, pc).unwrap_or(-1),
         }
@@ -210,13 +234,20 @@ const TRACE_ARGS_MAX_LEN: usize = 171;
 /// `FUNCDATA_ArgInfo` and the spill slots at `argp = fp + MinFrameSize`; `?` marks a slot
 /// that is not live at the frame's pc (see [`ArgInfo`]). `...` when the frame's memory cannot
 /// be read.
-pub fn print_args(code: Code<'_>, mem: &impl MemoryReader, pf: &PhysFrame, info: &ArgInfo<'_>) -> String {
+pub fn print_args(
+    code: Code<'_>,
+    mem: &impl MemoryReader,
+    pf: &PhysFrame,
+    info: &ArgInfo<'_>,
+) -> String {
     args_at(mem, pf.fp.wrapping_add(code.arch.min_frame_size()), info)
 }
 
 /// [`print_args`] with the spill slots at `argp`.
 fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
-    let Some(p) = info.info else { return String::new() };
+    let Some(p) = info.info else {
+        return String::new();
+    };
     let (live, live_idx) = (info.live, info.live_idx);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
     let is_live = |off: u8, slot: u8| -> bool {
@@ -262,7 +293,9 @@ fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
                 comma(&mut out, start);
                 let Some(&sz) = p.get(i) else { break };
                 i += 1;
-                let Ok(mut x) = mem.read_u64(argp.wrapping_add(o as u64)) else { return "...".to_string() };
+                let Ok(mut x) = mem.read_u64(argp.wrapping_add(o as u64)) else {
+                    return "...".to_string();
+                };
                 if sz < 8 {
                     // Real sizes are 1, 2 and 4 here; a corrupt 0 keeps nothing.
                     let shift = 64 - u32::from(sz) * 8;
@@ -288,7 +321,9 @@ fn push_hex(out: &mut String, v: u64) {
     out.push_str("0x");
     let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
     for i in (0..digits).rev() {
-        out.push(char::from(b"0123456789abcdef"[((v >> (i * 4)) & 15) as usize]));
+        out.push(char::from(
+            b"0123456789abcdef"[((v >> (i * 4)) & 15) as usize],
+        ));
     }
 }
 
@@ -306,8 +341,12 @@ impl Visibility {
     /// The name-based part of `showfuncinfo` for `name`.
     pub fn of(name: &str) -> Visibility {
         let runners = name == "runtime.runFinalizers" || name == "runtime.runCleanups";
-        let qualified = name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name));
-        Visibility { by_name: runners || qualified, gopanic: name == "runtime.gopanic" }
+        let qualified =
+            name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name));
+        Visibility {
+            by_name: runners || qualified,
+            gopanic: name == "runtime.gopanic",
+        }
     }
 
     /// `showfuncinfo` at traceback level 1 for a frame of this function with `func_id`,
@@ -316,7 +355,9 @@ impl Visibility {
         let ids = code.ids;
         if func_id != 0 && Some(func_id) == ids.wrapper {
             let elide = !(callee != 0
-                && (Some(callee) == ids.gopanic || Some(callee) == ids.sigpanic || Some(callee) == ids.panicwrap));
+                && (Some(callee) == ids.gopanic
+                    || Some(callee) == ids.sigpanic
+                    || Some(callee) == ids.panicwrap));
             if elide {
                 return false;
             }
@@ -327,7 +368,9 @@ impl Visibility {
 
 /// `isExportedRuntime`: `runtime.X` or `runtime.(*T).X` / `runtime.T.X` with exported names.
 pub fn is_exported_runtime(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("runtime.") else { return false };
+    let Some(rest) = name.strip_prefix("runtime.") else {
+        return false;
+    };
     let (mut rcvr, fname) = match rest.rfind('.') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => ("", rest),
@@ -345,8 +388,12 @@ pub fn print_name(name: &str) -> Cow<'_, str> {
     if name == "runtime.gopanic" {
         return Cow::Borrowed("panic");
     }
-    let Some(i) = name.find('[') else { return Cow::Borrowed(name) };
-    let Some(j) = name.rfind(']') else { return Cow::Borrowed(name) };
+    let Some(i) = name.find('[') else {
+        return Cow::Borrowed(name);
+    };
+    let Some(j) = name.rfind(']') else {
+        return Cow::Borrowed(name);
+    };
     if j <= i {
         return Cow::Borrowed(name);
     }
@@ -380,7 +427,12 @@ pub fn print_name(name: &str) -> Cow<'_, str> {
     if depth == 1 {
         match (rbr, lbr) {
             (Some(r), Some(l)) if l > r => {
-                return Cow::Owned(format!("{}[...]{}[...]{}", &name[..i], &interior[r + 1..l], &name[j + 1..]));
+                return Cow::Owned(format!(
+                    "{}[...]{}[...]{}",
+                    &name[..i],
+                    &interior[r + 1..l],
+                    &name[j + 1..]
+                ));
             }
             (None, None) => return Cow::Owned(format!("{}[...]{}", &name[..i], &name[j + 1..])),
             _ => {}
@@ -407,7 +459,17 @@ mod tests {
     fn an_argument_size_of_0_keeps_nothing() {
         let mut mem = crate::target::image::MemoryImage::new();
         mem.insert(0x1000, 0x1122_3344_5566_7788u64.to_le_bytes().to_vec());
-        let args = |info: &[u8]| args_at(&mem, 0x1000, &ArgInfo { info: Some(info), live: None, live_idx: -1 });
+        let args = |info: &[u8]| {
+            args_at(
+                &mem,
+                0x1000,
+                &ArgInfo {
+                    info: Some(info),
+                    live: None,
+                    live_idx: -1,
+                },
+            )
+        };
         assert_eq!(args(&[0, 4, 0xff]), "0x55667788");
         assert_eq!(args(&[0, 0, 0xff]), "0x0");
     }
@@ -424,8 +486,14 @@ mod tests {
     #[test]
     fn generic_names_print_with_dots() {
         assert_eq!(print_name("main.Map[go.shape.int]"), "main.Map[...]");
-        assert_eq!(print_name("main.(*List[go.shape.int]).Push"), "main.(*List[...]).Push");
-        assert_eq!(print_name("main.G[go.shape.int].M[go.shape.string]"), "main.G[...].M[...]");
+        assert_eq!(
+            print_name("main.(*List[go.shape.int]).Push"),
+            "main.(*List[...]).Push"
+        );
+        assert_eq!(
+            print_name("main.G[go.shape.int].M[go.shape.string]"),
+            "main.G[...].M[...]"
+        );
         assert_eq!(print_name("runtime.gopanic"), "panic");
         assert_eq!(print_name("main.f"), "main.f");
     }

@@ -75,7 +75,13 @@ impl Child {
         Self::launch(wrapper, exe, scenario, &[], &[])
     }
 
-    fn launch(wrapper: &[&str], exe: &Path, scenario: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Child, String> {
+    fn launch(
+        wrapper: &[&str],
+        exe: &Path,
+        scenario: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Child, String> {
         let mut cmd = match wrapper.split_first() {
             Some((w, rest)) => {
                 let mut c = Command::new(w);
@@ -144,9 +150,14 @@ impl Child {
                         return Err(c.failure(&format!("READY names pid {p}, spawned {pid}")));
                     }
                 } else {
-                    let ns_pid: u32 = p.trim().parse().map_err(|_| c.failure(&format!("READY {p}")))?;
+                    let ns_pid: u32 = p
+                        .trim()
+                        .parse()
+                        .map_err(|_| c.failure(&format!("READY {p}")))?;
                     c.pid = wrapped_pid(pid, ns_pid).ok_or_else(|| {
-                        c.failure(&format!("no child of wrapper {pid} has innermost NSpid {ns_pid}"))
+                        c.failure(&format!(
+                            "no child of wrapper {pid} has innermost NSpid {ns_pid}"
+                        ))
                     })?;
                     c.ns_pid = ns_pid;
                 }
@@ -234,7 +245,10 @@ impl Child {
     pub fn move_parked(&mut self) -> Result<u64, String> {
         self.send("move")?;
         let l = self.recv_line("MOVED")?;
-        match l.strip_prefix("MOVED ").and_then(|n| n.trim().parse::<u64>().ok()) {
+        match l
+            .strip_prefix("MOVED ")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+        {
             Some(n) => Ok(n),
             None => Err(self.failure(&format!("want MOVED and a count, got {l:?}"))),
         }
@@ -265,8 +279,12 @@ impl Child {
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                Ok(None) => return Err(self.failure(&format!("still running {TIMEOUT:?} after SIGQUIT"))),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => {
+                    return Err(self.failure(&format!("still running {TIMEOUT:?} after SIGQUIT")));
+                }
                 Err(e) => return Err(self.failure(&format!("wait: {e}"))),
             }
         };
@@ -370,13 +388,19 @@ pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
 /// The child of `parent` whose innermost `NSpid` (its pid in its own namespace) is `ns_pid`.
 fn wrapped_pid(parent: u32, ns_pid: u32) -> Option<u32> {
     let kids = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
-    kids.split_whitespace().filter_map(|k| k.parse().ok()).find(|&k: &u32| {
-        std::fs::read_to_string(format!("/proc/{k}/status"))
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("NSpid:")).map(str::to_string))
-            .and_then(|v| v.split_whitespace().last().and_then(|p| p.parse().ok()))
-            == Some(ns_pid)
-    })
+    kids.split_whitespace()
+        .filter_map(|k| k.parse().ok())
+        .find(|&k: &u32| {
+            std::fs::read_to_string(format!("/proc/{k}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("NSpid:"))
+                        .map(str::to_string)
+                })
+                .and_then(|v| v.split_whitespace().last().and_then(|p| p.parse().ok()))
+                == Some(ns_pid)
+        })
 }
 
 /// The `State:` line of /proc/PID/status, e.g. "S (sleeping)".

@@ -28,12 +28,22 @@ pub fn matches_oracle(child: &mut Child, dump: &str) -> Result<(), String> {
     let ours = super::traceback::parse(dump);
     let theirs = super::traceback::parse(&oracle);
     if !ours.errors.is_empty() {
-        return Err(format!("goroscope's dump has lines that are not Go traceback: {:?}\n{dump}", ours.errors));
+        return Err(format!(
+            "goroscope's dump has lines that are not Go traceback: {:?}\n{dump}",
+            ours.errors
+        ));
     }
     if !theirs.errors.is_empty() {
-        return Err(format!("the runtime's dump has lines that are not Go traceback: {:?}\n{oracle}", theirs.errors));
+        return Err(format!(
+            "the runtime's dump has lines that are not Go traceback: {:?}\n{oracle}",
+            theirs.errors
+        ));
     }
-    let caller = theirs.goroutines.first().map(|g| g.id).ok_or("the runtime's dump lists no goroutines")?;
+    let caller = theirs
+        .goroutines
+        .first()
+        .map(|g| g.id)
+        .ok_or("the runtime's dump lists no goroutines")?;
     compare(&ours.goroutines, &theirs.goroutines, caller, &child.info)
 }
 
@@ -144,10 +154,17 @@ pub fn compare_system(goroscope: &[Goroutine], runtime: &[Goroutine]) -> Result<
     if gids != rids {
         problems.push(format!("goroutines {gids:?}, the runtime printed {rids:?}"));
     }
-    let parked: HashSet<u64> = runtime.iter().filter(|g| g.is_parked()).map(|g| g.id).collect();
+    let parked: HashSet<u64> = runtime
+        .iter()
+        .filter(|g| g.is_parked())
+        .map(|g| g.id)
+        .collect();
     let lead: Vec<u64> = runtime.iter().take(2).map(|g| g.id).collect();
     let order = |gs: &[Goroutine]| -> Vec<u64> {
-        gs.iter().map(|g| g.id).filter(|id| parked.contains(id) && !lead.contains(id)).collect()
+        gs.iter()
+            .map(|g| g.id)
+            .filter(|id| parked.contains(id) && !lead.contains(id))
+            .collect()
     };
     if order(goroscope) != order(runtime) {
         problems.push(format!(
@@ -392,10 +409,19 @@ created by main.main in goroutine 1
             ("[chan receive]:", "[chan receive] {a: b}:"),
             ("main.signalCounter(...)", "main.signalCounter()"),
             ("main.signalCounter(...)", "main.signalCounter(0x1)"),
-            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1, {0x2, 0x3}, 0x0, ...)"),
-            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x4}, 0x0, ...)"),
+            (
+                "(0x1?, {0x2, 0x3}, 0x0, ...)",
+                "(0x1, {0x2, 0x3}, 0x0, ...)",
+            ),
+            (
+                "(0x1?, {0x2, 0x3}, 0x0, ...)",
+                "(0x1?, {0x2, 0x4}, 0x0, ...)",
+            ),
             ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0)"),
-            ("(0x1?, {0x2, 0x3}, 0x0, ...)", "(0x1?, {0x2, 0x3}, 0x0, 0x0, ...)"),
+            (
+                "(0x1?, {0x2, 0x3}, 0x0, ...)",
+                "(0x1?, {0x2, 0x3}, 0x0, 0x0, ...)",
+            ),
         ];
         for (from, to) in cases {
             let text = RUNTIME.replace(from, to);
@@ -442,7 +468,10 @@ main.busy()
         check_system(SYSTEM, SYSTEM).unwrap();
         // The runtime prints the interrupted goroutine first; a running one may be anywhere.
         let (head, busy) = SYSTEM.split_once("\n\ngoroutine 7 ").unwrap();
-        let moved = format!("goroutine 7 {}\n\n{head}", busy.replace("busy.go:3 +0x4", "busy.go:4 +0x9"));
+        let moved = format!(
+            "goroutine 7 {}\n\n{head}",
+            busy.replace("busy.go:3 +0x4", "busy.go:4 +0x9")
+        );
         check_system(SYSTEM, &moved).unwrap();
         for (from, to) in [
             ("fp=0x20", "fp=0x28"),
@@ -452,7 +481,12 @@ main.busy()
             ("[force gc (idle)]", "[force gc (idle), 1 minutes]"),
         ] {
             let other = SYSTEM.replace(from, to);
-            assert!(check_system(&other, SYSTEM).unwrap_err().contains("differs"), "{from:?} -> {to:?}");
+            assert!(
+                check_system(&other, SYSTEM)
+                    .unwrap_err()
+                    .contains("differs"),
+                "{from:?} -> {to:?}"
+            );
         }
         let (one, rest) = SYSTEM.split_once("\n\n").unwrap();
         let (two, seven) = rest.split_once("\n\n").unwrap();
@@ -463,13 +497,32 @@ main.busy()
         let three = two.replace("goroutine 2 gp=0xc3", "goroutine 3 gp=0xc7");
         let four = two.replace("goroutine 2 gp=0xc3", "goroutine 4 gp=0xc8");
         let runtime = format!("{seven}\n\n{one}\n\n{two}\n\n{three}\n\n{four}");
-        check_system(&format!("{one}\n\n{two}\n\n{three}\n\n{four}\n\n{seven}"), &runtime).unwrap();
+        check_system(
+            &format!("{one}\n\n{two}\n\n{three}\n\n{four}\n\n{seven}"),
+            &runtime,
+        )
+        .unwrap();
         let swapped = format!("{one}\n\n{two}\n\n{four}\n\n{three}\n\n{seven}");
-        assert!(check_system(&swapped, &runtime).unwrap_err().contains("order"));
+        assert!(
+            check_system(&swapped, &runtime)
+                .unwrap_err()
+                .contains("order")
+        );
         let missing = format!("{one}\n\n{seven}");
-        assert!(check_system(&missing, SYSTEM).unwrap_err().contains("the runtime printed"));
-        let no_frames = SYSTEM.replace("main.busy()\n\t/f/busy.go:3 +0x4 fp=0x30 sp=0x28 pc=0x402004", "");
-        assert!(check_system(no_frames.trim_end(), SYSTEM).unwrap_err().contains("no frames"));
+        assert!(
+            check_system(&missing, SYSTEM)
+                .unwrap_err()
+                .contains("the runtime printed")
+        );
+        let no_frames = SYSTEM.replace(
+            "main.busy()\n\t/f/busy.go:3 +0x4 fp=0x30 sp=0x28 pc=0x402004",
+            "",
+        );
+        assert!(
+            check_system(no_frames.trim_end(), SYSTEM)
+                .unwrap_err()
+                .contains("no frames")
+        );
     }
 
     #[test]

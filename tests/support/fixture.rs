@@ -116,11 +116,18 @@ pub fn build_fixture(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> 
 /// Cross-builds (or reuses) the fixture for linux/arm64 (`GOARCH=arm64`), in
 /// `target/go-fixtures/<version>/arm64-<flavor>/`.
 pub fn build_fixture_arm64(tc: &Toolchain, flavor: Flavor) -> Result<PathBuf, String> {
-    let dir = fixtures_root().join(&tc.version).join(format!("arm64-{}", flavor.name()));
+    let dir = fixtures_root()
+        .join(&tc.version)
+        .join(format!("arm64-{}", flavor.name()));
     build(tc, flavor, dir, Some("arm64"))
 }
 
-fn build(tc: &Toolchain, flavor: Flavor, dir: PathBuf, goarch: Option<&str>) -> Result<PathBuf, String> {
+fn build(
+    tc: &Toolchain,
+    flavor: Flavor,
+    dir: PathBuf,
+    goarch: Option<&str>,
+) -> Result<PathBuf, String> {
     fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let _lock = Flock::exclusive(&dir.join(".lock"))?;
 
@@ -228,7 +235,13 @@ fn read_sources() -> Result<Vec<(String, Vec<u8>)>, String> {
 }
 
 /// A stable hash (FNV-1a 64) over everything that changes the binary.
-fn build_key(tc: &Toolchain, flavor: Flavor, goarch: Option<&str>, sources: &[(String, Vec<u8>)], gomod: &str) -> String {
+fn build_key(
+    tc: &Toolchain,
+    flavor: Flavor,
+    goarch: Option<&str>,
+    sources: &[(String, Vec<u8>)],
+    gomod: &str,
+) -> String {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     h.write(b"fixture-v1\0");
     if let Some(arch) = goarch {

@@ -20,8 +20,8 @@ pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
 pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};
-pub use rng::Rng;
 pub use require::{is_root, require, require_test_hooks, root, tool, which};
+pub use rng::Rng;
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
 pub use traceback::{CreatedBy, Frame, Goroutine, Traceback, parse, parse_strict};
@@ -45,11 +45,22 @@ pub fn assert_same_parked(a: (&str, &str), b: (&str, &str)) {
     let (ta, tb) = (parse(a.1), parse(b.1));
     let ids = |t: &Traceback| t.goroutines.iter().map(|g| g.id).collect::<Vec<_>>();
     let both = || format!("--- {}\n{}\n--- {}\n{}", a.0, a.1, b.0, b.1);
-    assert_eq!(ids(&ta), ids(&tb), "{} and {} list different goroutines\n{}", a.0, b.0, both());
+    assert_eq!(
+        ids(&ta),
+        ids(&tb),
+        "{} and {} list different goroutines\n{}",
+        a.0,
+        b.0,
+        both()
+    );
     let mut same = 0;
     for (x, y) in ta.goroutines.iter().zip(&tb.goroutines) {
         if x.is_parked() && y.is_parked() && x.id != 1 {
-            assert_eq!(x.raw, y.raw, "goroutine {}: {} and {} differ", x.id, a.0, b.0);
+            assert_eq!(
+                x.raw, y.raw,
+                "goroutine {}: {} and {} differ",
+                x.id, a.0, b.0
+            );
             same += 1;
         }
     }
@@ -102,12 +113,18 @@ pub fn settled_system_dump(pid: u32, extra: &[&str], busy: &[String]) -> Result<
     for _ in 0..200 {
         last = goroscope_dump_with(pid, &args)?;
         let tb = parse(&last);
-        if tb.goroutines.iter().all(|g| !g.is_active() || busy.iter().any(|f| g.has_frame(f))) {
+        if tb
+            .goroutines
+            .iter()
+            .all(|g| !g.is_active() || busy.iter().any(|f| g.has_frame(f)))
+        {
             return Ok(last);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(format!("goroutines of process {pid} kept running in 200 dumps; the last:\n{last}"))
+    Err(format!(
+        "goroutines of process {pid} kept running in 200 dumps; the last:\n{last}"
+    ))
 }
 
 /// Runs a command with stdout and stderr captured, killing it after `timeout`.

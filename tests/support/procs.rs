@@ -31,7 +31,14 @@ impl Guard {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child, which is not reaped yet (reaping needs &mut self).
         let r = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(r, 0, "kill({}, {sig}) of {}: {}", self.pid(), self.what, std::io::Error::last_os_error());
+        assert_eq!(
+            r,
+            0,
+            "kill({}, {sig}) of {}: {}",
+            self.pid(),
+            self.what,
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Waits for the exit, at most `timeout`.
@@ -110,6 +117,10 @@ pub fn wait_frozen(pid: u32) {
 pub fn tracer_pid(pid: u32) -> i32 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
         .unwrap_or(-1)
 }

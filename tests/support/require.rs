@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 /// Where skips are recorded, one line each: `<test binary> <test>: <what is missing>`.
 pub fn skips_file() -> PathBuf {
-    super::fixture::manifest_dir().join("target").join("test-skips.txt")
+    super::fixture::manifest_dir()
+        .join("target")
+        .join("test-skips.txt")
 }
 
 /// Whether this run is a partial one, where a missing prerequisite is skipped (and recorded)
@@ -39,7 +41,10 @@ pub fn require<T>(prereq: Result<T, String>) -> Option<T> {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .map(|s| s.rsplit_once('-').map_or(s.clone(), |(name, _hash)| name.to_string()))
+        .map(|s| {
+            s.rsplit_once('-')
+                .map_or(s.clone(), |(name, _hash)| name.to_string())
+        })
         .unwrap_or_default();
     if !partial_run() {
         panic!(
@@ -57,21 +62,30 @@ pub fn require<T>(prereq: Result<T, String>) -> Option<T> {
         .open(&path)
         .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = written {
-        panic!("skipping ({why}) but cannot record it in {}: {e}", path.display());
+        panic!(
+            "skipping ({why}) but cannot record it in {}: {e}",
+            path.display()
+        );
     }
-    eprintln!("SKIP {binary} {test}: {why} (recorded in {})", path.display());
+    eprintln!(
+        "SKIP {binary} {test}: {why} (recorded in {})",
+        path.display()
+    );
     None
 }
 
 /// A program in `PATH`, else what is missing (`scripts/test.sh` installs every tool the tests
 /// run).
 pub fn tool(name: &str) -> Result<PathBuf, String> {
-    which(name).ok_or_else(|| format!("`{name}` is not installed (scripts/test.sh installs it as root)"))
+    which(name)
+        .ok_or_else(|| format!("`{name}` is not installed (scripts/test.sh installs it as root)"))
 }
 
 /// A program in `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Whether the tests run as root.
@@ -82,7 +96,11 @@ pub fn is_root() -> bool {
 
 /// Root, needed `for_what`.
 pub fn root(for_what: &str) -> Result<(), String> {
-    if is_root() { Ok(()) } else { Err(format!("not root: needs root {for_what}")) }
+    if is_root() {
+        Ok(())
+    } else {
+        Err(format!("not root: needs root {for_what}"))
+    }
 }
 
 /// What `goroscope --version` prints when the binary was built with the `test-hooks` feature.
@@ -93,12 +111,14 @@ pub const TEST_HOOKS_MARK: &str = "test-hooks";
 /// built with the `test-hooks` feature. Not a prerequisite a partial run may skip: building
 /// with it is always possible, so a test that needs it fails naming the feature.
 pub fn require_test_hooks() {
-    let hint = "build and run the tests with `cargo test --features test-hooks` (scripts/test.sh does)";
+    let hint =
+        "build and run the tests with `cargo test --features test-hooks` (scripts/test.sh does)";
     assert!(
         goroscope::target::live::TEST_HOOKS,
         "this test's goroscope library was built without the `test-hooks` feature: {hint}"
     );
-    let out = super::run_goroscope(&["--version"], std::time::Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    let out = super::run_goroscope(&["--version"], std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         out.stdout.contains(TEST_HOOKS_MARK),
         "{} was built without the `test-hooks` feature (`--version`: {:?}): {hint}",
@@ -111,7 +131,8 @@ pub fn require_test_hooks() {
 /// file name, no pipe, no directory), where the core tests look for it.
 pub fn cores_in_working_directory() -> Result<(), String> {
     let path = Path::new("/proc/sys/kernel/core_pattern");
-    let pattern = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let pattern = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let pattern = pattern.trim();
     if pattern.is_empty() || pattern.starts_with('|') || pattern.contains('/') {
         return Err(format!(

@@ -9,9 +9,15 @@ pub struct Rng(u64);
 impl Rng {
     /// Seeded from `GOROSCOPE_SAFETY_SEED`, else from the clock; the seed is printed.
     pub fn new(test: &str) -> Rng {
-        let seed = std::env::var("GOROSCOPE_SAFETY_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-        });
+        let seed = std::env::var("GOROSCOPE_SAFETY_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
         println!("{test}: seed {seed} (GOROSCOPE_SAFETY_SEED={seed} replays it)");
         Rng(seed)
     }

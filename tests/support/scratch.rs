@@ -30,13 +30,23 @@ impl Drop for TempDir {
 /// length. The runtime never reads it, so the program runs as before. Returns (old, new).
 pub fn patch_go_minor(bin: &mut [u8], minor: u32) -> (String, String) {
     const MAGIC: &[u8] = b"\xff Go buildinf:";
-    let at = bin.windows(MAGIC.len()).position(|w| w == MAGIC).expect(".go.buildinfo magic");
-    assert_ne!(bin[at + 15] & 2, 0, "buildinfo must hold inline strings (Go >= 1.18)");
+    let at = bin
+        .windows(MAGIC.len())
+        .position(|w| w == MAGIC)
+        .expect(".go.buildinfo magic");
+    assert_ne!(
+        bin[at + 15] & 2,
+        0,
+        "buildinfo must hold inline strings (Go >= 1.18)"
+    );
     let len = bin[at + 32] as usize;
     assert!(len < 0x80, "version string length is one varint byte");
     let v = at + 33;
     let old = String::from_utf8(bin[v..v + len].to_vec()).unwrap();
-    let (_, rest) = old.strip_prefix("go1.").and_then(|r| r.split_once('.')).expect("go1.X.Y version");
+    let (_, rest) = old
+        .strip_prefix("go1.")
+        .and_then(|r| r.split_once('.'))
+        .expect("go1.X.Y version");
     let new = format!("go1.{minor}.{rest}");
     assert_eq!(new.len(), old.len(), "{old} → {new} must keep the length");
     bin[v..v + len].copy_from_slice(new.as_bytes());
@@ -45,7 +55,12 @@ pub fn patch_go_minor(bin: &mut [u8], minor: u32) -> (String, String) {
 
 /// An executable copy of `exe` in `dir` claiming Go 1.`minor`; returns its path, the old and
 /// the new version strings.
-pub fn patched_copy(exe: &Path, minor: u32, dir: &TempDir, name: &str) -> (PathBuf, String, String) {
+pub fn patched_copy(
+    exe: &Path,
+    minor: u32,
+    dir: &TempDir,
+    name: &str,
+) -> (PathBuf, String, String) {
     let mut bytes = std::fs::read(exe).unwrap();
     let (old, new) = patch_go_minor(&mut bytes, minor);
     let out = dir.0.join(name);

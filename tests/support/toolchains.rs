@@ -105,8 +105,11 @@ pub fn installed() -> Vec<Toolchain> {
 pub fn require_toolchains() -> Vec<Toolchain> {
     let have = installed();
     if requested().is_none() {
-        let missing: Vec<&str> =
-            GO_VERSIONS.iter().copied().filter(|v| !have.iter().any(|t| t.version == *v)).collect();
+        let missing: Vec<&str> = GO_VERSIONS
+            .iter()
+            .copied()
+            .filter(|v| !have.iter().any(|t| t.version == *v))
+            .collect();
         if !missing.is_empty() {
             super::require(Err::<(), _>(format!(
                 "Go {missing:?} not installed in {}: run scripts/install-go.sh (scripts/test.sh does)",
@@ -146,9 +149,15 @@ pub fn newest() -> Toolchain {
 /// The installed toolchain of Go 1.`minor` (after the filter), a prerequisite
 /// ([`super::require`]): `None` only when a partial run skips the test.
 pub fn require_minor(minor: u32) -> Option<Toolchain> {
-    let tc = require_toolchains().into_iter().find(|t| t.minor() == minor);
+    let tc = require_toolchains()
+        .into_iter()
+        .find(|t| t.minor() == minor);
     super::require(tc.ok_or_else(|| {
-        let why = if requested().is_some() { "left out by GOROSCOPE_GO_VERSIONS" } else { "not installed" };
+        let why = if requested().is_some() {
+            "left out by GOROSCOPE_GO_VERSIONS"
+        } else {
+            "not installed"
+        };
         format!("Go 1.{minor} {why}: run scripts/install-go.sh (scripts/test.sh does)")
     }))
 }

@@ -133,7 +133,8 @@ pub fn parse_strict(text: &str) -> Result<Traceback, String> {
 /// (`rax`, `r0`, `x0`, or a `-----` between threads of a crash) are left out, and so is
 /// goroutine 0 (the signal thread's g0, which is not in `allgs`).
 pub fn signal_traceback(stderr: &str) -> Result<Traceback, String> {
-    parse_strict(&signal_traceback_text(stderr)).map_err(|e| format!("the signal traceback: {e}\n{stderr}"))
+    parse_strict(&signal_traceback_text(stderr))
+        .map_err(|e| format!("the signal traceback: {e}\n{stderr}"))
 }
 
 /// The text of [`signal_traceback`]: its goroutines as the runtime printed them, separated by
@@ -559,7 +560,10 @@ mod tests {
         assert_eq!(ids, [22, 23]);
         let g0 = samples::CRASH.replace("\ngoroutine 22 ", "\ngoroutine 0 gp=0x1 m=0 mp=0x2 [idle]:\nruntime.futex()\n\t/x.s:1 +0x21\n\ngoroutine 22 ");
         assert_eq!(signal_traceback(&g0).unwrap(), tb);
-        assert!(signal_traceback("SIGQUIT: quit\nPC=0x1 m=0 sigcode=0\n\nrax 0x0\n").is_err(), "no goroutines");
+        assert!(
+            signal_traceback("SIGQUIT: quit\nPC=0x1 m=0 sigcode=0\n\nrax 0x0\n").is_err(),
+            "no goroutines"
+        );
         let stray = samples::CRASH.replace("runtime.chanrecv2(", "junk\nruntime.chanrecv2(");
         assert!(signal_traceback(&stray).is_err(), "a stray line");
     }

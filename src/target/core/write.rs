@@ -15,8 +15,8 @@
 //! the process is stopped, and writing to disk in the window would lengthen the pause).
 
 use super::{
-    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID, PRSTATUS_PID,
-    PRSTATUS_REG,
+    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID,
+    PRSTATUS_PID, PRSTATUS_REG,
 };
 use crate::arch::{Arch, Regs};
 use crate::target::ThreadState;
