@@ -342,7 +342,9 @@ pub fn exec(
         "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
         "thread" => {
             let [tid] = args else {
-                return Err("you must specify a thread: thread <tid> (`threads` lists them)".into());
+                return Err(
+                    "you must specify a thread: thread <tid> (`threads` lists them)".into(),
+                );
             };
             let tid: i32 = tid
                 .parse()
