@@ -866,16 +866,7 @@ fn core_matches_crash_traceback() {
     let Some(()) = support::require(support::require::cores_in_working_directory()) else {
         return;
     };
-    let mut report = Vec::new();
-    let mut failures = Vec::new();
-    for v in ESBUILD_VERSIONS {
-        match core_one(v, false) {
-            Ok(line) => report.push(line),
-            Err(e) => failures.push(e),
-        }
-    }
-    eprintln!("Go 1.20 kernel cores:\n  {}", report.join("\n  "));
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    cores_of_every_version(false);
 }
 
 /// arm64: esbuild's linux/arm64 builds of the same versions under `qemu-aarch64`, whose cores
@@ -886,15 +877,20 @@ fn arm64_qemu_core_matches_crash_traceback() {
     let Some(_) = support::require(support::tool("qemu-aarch64")) else {
         return;
     };
-    let mut report = Vec::new();
-    let mut failures = Vec::new();
+    cores_of_every_version(true);
+}
+
+/// [`core_one`] for every esbuild version, all reported, every failure named.
+fn cores_of_every_version(arm64: bool) {
+    let (mut report, mut failures) = (Vec::new(), Vec::new());
     for v in ESBUILD_VERSIONS {
-        match core_one(v, true) {
+        match core_one(v, arm64) {
             Ok(line) => report.push(line),
             Err(e) => failures.push(e),
         }
     }
-    eprintln!("Go 1.20 arm64 qemu cores:\n  {}", report.join("\n  "));
+    let what = if arm64 { "arm64 qemu" } else { "kernel" };
+    eprintln!("Go 1.20 {what} cores:\n  {}", report.join("\n  "));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
