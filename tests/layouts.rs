@@ -199,7 +199,9 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
 
 /// The table for Go `1.minor`, if one was generated.
 pub fn layout_table(minor: u32) -> Option<&'static LayoutTable> {
-    LAYOUT_TABLES.iter().find(|t| (t.minor_lo..=t.minor_hi).contains(&minor))
+    LAYOUT_TABLES
+        .iter()
+        .find(|t| (t.minor_lo..=t.minor_hi).contains(&minor))
 }
 ",
     );
