@@ -75,6 +75,12 @@ fi
 # Tests record what they skipped (a partial run only) in target/test-skips.txt.
 skips=target/test-skips.txt
 rm -f "$skips"
+# The code is kept as rustfmt writes it and free of clippy warnings.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1
+fi
+cargo fmt --check
+cargo clippy --quiet --all-targets --features test-hooks -- -D warnings
 cargo build --quiet --all-targets --features test-hooks
 status=0
 cargo test --quiet --no-fail-fast --features test-hooks -- --test-threads=2 || status=$?

@@ -703,7 +703,7 @@ fn watch(
             })
             .filter(|(d, _)| *d != 0)
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (d, k) in rows.iter().take(5) {
             let series: Vec<String> = history
                 .iter()

@@ -737,7 +737,7 @@ pub fn monotonic_now() -> i64 {
     };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// Builds the snapshot from a copied (or core) memory image.
@@ -1130,29 +1130,30 @@ fn start_of(
                 None,
             );
         }
-        if raw.status == status::RUNNING && m.curg == raw.addr {
-            if let Some(t) = by_tid.get(&m.procid) {
-                let r = t.regs;
-                let start = Start {
-                    pc: r.pc,
-                    sp: r.sp,
-                    lr: r.lr,
-                    syscall: false,
-                    trap: true,
+        if raw.status == status::RUNNING
+            && m.curg == raw.addr
+            && let Some(t) = by_tid.get(&m.procid)
+        {
+            let r = t.regs;
+            let start = Start {
+                pc: r.pc,
+                sp: r.sp,
+                lr: r.lr,
+                syscall: false,
+                trap: true,
+            };
+            if (raw.stack.0..raw.stack.1).contains(&r.sp) {
+                return (start, None);
+            }
+            if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp)
+                && rt.code().tab.func_for_pc(r.pc).is_some()
+            {
+                let jump = JumpTo {
+                    pc: raw.sched.0,
+                    sp: raw.sched.1,
+                    lr: raw.sched.2,
                 };
-                if (raw.stack.0..raw.stack.1).contains(&r.sp) {
-                    return (start, None);
-                }
-                if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp)
-                    && rt.code().tab.func_for_pc(r.pc).is_some()
-                {
-                    let jump = JumpTo {
-                        pc: raw.sched.0,
-                        sp: raw.sched.1,
-                        lr: raw.sched.2,
-                    };
-                    return (start, Some(jump));
-                }
+                return (start, Some(jump));
             }
         }
     }

@@ -146,7 +146,7 @@ pub fn text_dump(data: &[u8]) {
 }
 
 /// Where the fuzzed stack lives in the unwinder target's address space.
-pub const FUZZ_STACK_BASE: u64 = 0xc000_100_000;
+pub const FUZZ_STACK_BASE: u64 = 0x00c0_0010_0000;
 /// Size of the fixed part of an unwinder input before its stack bytes.
 pub const UNWIND_HEADER: usize = 32;
 /// Flag bits of an unwinder input's first byte.

@@ -918,10 +918,7 @@ fn with_and_without_match_location_text() {
         s.ask("grs -with userloc re:main.(").is_empty(),
         "a bad regular expression fails the command"
     );
-    assert!(
-        s.quit().success() == false,
-        "the failed command fails the batch"
-    );
+    assert!(!s.quit().success(), "the failed command fails the batch");
 }
 
 /// `stack -full` prints each frame's arguments as the runtime's traceback prints them: the

@@ -31,8 +31,11 @@ const BUDGET: Duration = Duration::from_secs(8);
 /// One input taking longer than this counts as a hang.
 const SLOW: Duration = Duration::from_secs(2);
 
+/// A fuzz target: takes one input, panics on a bug.
+type FuzzTarget = Box<dyn Fn(&[u8])>;
+
 /// The fuzz targets by name (the names of `fuzz/fuzz_targets/*.rs` and `testdata/fuzz/*`).
-fn target(name: &str) -> Box<dyn Fn(&[u8])> {
+fn target(name: &str) -> FuzzTarget {
     match name {
         "pclntab" => Box::new(fuzzing::pclntab),
         "buildinfo" => Box::new(fuzzing::buildinfo),
@@ -415,7 +418,7 @@ fn cores() -> Vec<Vec<u8>> {
     let exe = &fixtures()[0];
     let head = std::fs::read(exe).unwrap()[..4096].to_vec();
     let dir = TempDir::new("fuzz-smoke-core");
-    let stack_at = 0xc000_000_000u64;
+    let stack_at = 0x00c0_0000_0000_u64;
     let mut stack = vec![0u8; 0x2000];
     let env = b"prog\0HOME=/root\0GOTRACEBACK=crash\0/bin/prog\0";
     let env_at = stack.len() - env.len();

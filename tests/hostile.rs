@@ -640,7 +640,7 @@ fn crafted_files_are_shown_safely() {
     fn poison(v: &mut serde_json::Value, evil: &str, huge: &str, depth: usize) {
         match v {
             serde_json::Value::String(s) => {
-                s.push_str(if depth % 2 == 0 { evil } else { huge });
+                s.push_str(if depth.is_multiple_of(2) { evil } else { huge });
             }
             serde_json::Value::Array(a) => {
                 a.iter_mut().for_each(|x| poison(x, evil, huge, depth + 1))

@@ -707,7 +707,7 @@ fn signal_storm_during_freezes_loses_nothing() {
                 if unsafe { libc::kill(pid, libc::SIGRTMIN()) } == 0 {
                     sent.fetch_add(1, Ordering::SeqCst);
                 }
-                if i % 8 == 0 {
+                if i.is_multiple_of(8) {
                     std::thread::sleep(Duration::from_micros(50));
                 }
                 i += 1;

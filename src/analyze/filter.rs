@@ -93,15 +93,15 @@ impl Filter {
         if !self.states.is_empty() && !self.states.iter().any(|s| *g.state == **s) {
             return false;
         }
-        if let Some(m) = self.wait_min {
-            if g.wait_minutes < m {
-                return false;
-            }
+        if let Some(m) = self.wait_min
+            && g.wait_minutes < m
+        {
+            return false;
         }
-        if let Some(re) = &self.func {
-            if !g.frames.iter().any(|f| re.is_match(&f.function)) {
-                return false;
-            }
+        if let Some(re) = &self.func
+            && !g.frames.iter().any(|f| re.is_match(&f.function))
+        {
+            return false;
         }
         for (k, v) in &self.labels {
             if !g.labels.iter().any(|(lk, lv)| lk == k && lv == v) {

@@ -160,7 +160,7 @@ pub fn group<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> V
         }
     }
     // Stable sort keeps first-appearance order among equal counts.
-    groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
     groups
 }
 

@@ -567,22 +567,21 @@ fn scan_unit(
         let mut typedef = None;
         let mut strukt = None;
         let tag = entry.tag();
-        if tag == gimli::DW_TAG_typedef || tag == gimli::DW_TAG_structure_type {
-            if let Some(name) = attr_string(&strs, &entry, gimli::DW_AT_name) {
-                if wanted.contains(&name) {
-                    let g = global(unit.header, offset);
-                    if tag == gimli::DW_TAG_typedef {
-                        typedef = g.map(|g| (g, name));
-                    } else if !found.out.contains_key(&name) {
-                        let size = entry
-                            .attr_value(gimli::DW_AT_byte_size)
-                            .and_then(|v| v.udata_value())
-                            .unwrap_or(0);
-                        match read_members(unit, &strs, offset, size) {
-                            Ok(layout) => strukt = Some((name, layout, g)),
-                            Err(e) => return more(e),
-                        }
-                    }
+        if (tag == gimli::DW_TAG_typedef || tag == gimli::DW_TAG_structure_type)
+            && let Some(name) = attr_string(&strs, &entry, gimli::DW_AT_name)
+            && wanted.contains(&name)
+        {
+            let g = global(unit.header, offset);
+            if tag == gimli::DW_TAG_typedef {
+                typedef = g.map(|g| (g, name));
+            } else if !found.out.contains_key(&name) {
+                let size = entry
+                    .attr_value(gimli::DW_AT_byte_size)
+                    .and_then(|v| v.udata_value())
+                    .unwrap_or(0);
+                match read_members(unit, &strs, offset, size) {
+                    Ok(layout) => strukt = Some((name, layout, g)),
+                    Err(e) => return more(e),
                 }
             }
         }

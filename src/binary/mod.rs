@@ -252,19 +252,18 @@ impl GoBinary {
 
         let mut symbols = HashMap::new();
         for s in elf.symbols() {
-            if let Ok(name) = s.name() {
-                if name.starts_with("runtime.")
+            if let Ok(name) = s.name()
+                && (name.starts_with("runtime.")
                     || name.starts_with("go:")
-                    || name.starts_with("go.")
-                {
-                    symbols.insert(
-                        name.to_string(),
-                        Symbol {
-                            addr: s.address(),
-                            size: s.size(),
-                        },
-                    );
-                }
+                    || name.starts_with("go."))
+            {
+                symbols.insert(
+                    name.to_string(),
+                    Symbol {
+                        addr: s.address(),
+                        size: s.size(),
+                    },
+                );
             }
         }
         let has_dwarf = elf.section_by_name(".debug_info").is_some()

@@ -65,6 +65,9 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
     out
 }
 
+/// A sample's identity: its location ids, innermost first, and its labels.
+type SampleKey = (Vec<u64>, Vec<(String, String)>);
+
 /// The uncompressed profile.
 pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut strings = Strings::default();
@@ -74,8 +77,8 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut function_msgs: Vec<Vec<u8>> = Vec::new();
     let mut locations: HashMap<String, u64> = HashMap::new();
     let mut location_msgs: Vec<Vec<u8>> = Vec::new();
-    let mut samples: HashMap<(Vec<u64>, Vec<(String, String)>), u64> = HashMap::new();
-    let mut order: Vec<(Vec<u64>, Vec<(String, String)>)> = Vec::new();
+    let mut samples: HashMap<SampleKey, u64> = HashMap::new();
+    let mut order: Vec<SampleKey> = Vec::new();
     let text = snap
         .meta
         .text

@@ -132,18 +132,18 @@ pub fn body<W: Write + ?Sized>(
     if let Some(e) = &g.stack_error {
         writeln!(out, "\t...stack truncated by goroscope: {}", text(e))?;
     }
-    if let Some(c) = &g.created_by {
-        if !c.hidden || opts.level >= 2 {
-            write!(out, "created by {}", text(&print_name(&c.function)))?;
-            if g.parent_id != 0 && v.at_least(21) {
-                write!(out, " in goroutine {}", g.parent_id)?;
-            }
-            write!(out, "\n\t{}:{}", text(&c.file), c.line)?;
-            if c.pc > c.entry {
-                write!(out, " +{:#x}", c.pc - c.entry)?;
-            }
-            writeln!(out)?;
+    if let Some(c) = &g.created_by
+        && (!c.hidden || opts.level >= 2)
+    {
+        write!(out, "created by {}", text(&print_name(&c.function)))?;
+        if g.parent_id != 0 && v.at_least(21) {
+            write!(out, " in goroutine {}", g.parent_id)?;
         }
+        write!(out, "\n\t{}:{}", text(&c.file), c.line)?;
+        if c.pc > c.entry {
+            write!(out, " +{:#x}", c.pc - c.entry)?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -81,10 +81,11 @@ pub fn analyze(
     let mut frontier: Vec<(usize, u64)> = Vec::new();
     if c_off.is_some() {
         for raw in &raws {
-            if let Some(&i) = by_addr.get(&raw.addr) {
-                if raw.waiting != 0 && is_chan_wait(&gs[i].state) {
-                    frontier.push((i, raw.waiting));
-                }
+            if let Some(&i) = by_addr.get(&raw.addr)
+                && raw.waiting != 0
+                && is_chan_wait(&gs[i].state)
+            {
+                frontier.push((i, raw.waiting));
             }
         }
     }
@@ -106,14 +107,14 @@ pub fn analyze(
             if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
                 continue;
             }
-            if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0))) {
-                if c != 0 {
-                    gs[i].blocked_on.push(BlockedOn {
-                        kind: "chan".into(),
-                        addr: c,
-                    });
-                    chans.push(c);
-                }
+            if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0)))
+                && c != 0
+            {
+                gs[i].blocked_on.push(BlockedOn {
+                    kind: "chan".into(),
+                    addr: c,
+                });
+                chans.push(c);
             }
             if let Some(w) = l.read(F::SudogWaitlink, &rd, sg).filter(|&w| w != 0) {
                 next.push((i, w));
@@ -237,7 +238,7 @@ fn is_chan_wait(state: &str) -> bool {
 /// innermost `sync` function on the stack says which method it is blocked in.
 fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
     let funcs: Vec<&str> = g.frames.iter().map(|f| &*f.function).collect();
-    let has = |name: &str| funcs.iter().any(|f| *f == name);
+    let has = |name: &str| funcs.contains(&name);
     if has("sync.(*RWMutex).RLock") {
         return ("sync.RWMutex", sema.wrapping_sub(12)); // readerSem
     }
@@ -305,13 +306,13 @@ fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
             o.fields.push((name.into(), v));
         }
     }
-    if kind == "sync.WaitGroup" {
-        if let Ok(state) = mem.read_u64(addr) {
-            o.fields
-                .push(("counter".into(), (state >> 32) as i32 as i64));
-            o.fields
-                .push(("waiters".into(), (state & 0xffff_ffff) as i64));
-        }
+    if kind == "sync.WaitGroup"
+        && let Ok(state) = mem.read_u64(addr)
+    {
+        o.fields
+            .push(("counter".into(), (state >> 32) as i32 as i64));
+        o.fields
+            .push(("waiters".into(), (state & 0xffff_ffff) as i64));
     }
     o
 }

@@ -70,10 +70,10 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
                 continue;
             }
             for off in [16, 24] {
-                if let Ok(a) = img.read_u64(p.wrapping_add(off)) {
-                    if a != 0 {
-                        buckets.push((a, BUCKET_SIZE << b));
-                    }
+                if let Ok(a) = img.read_u64(p.wrapping_add(off))
+                    && a != 0
+                {
+                    buckets.push((a, BUCKET_SIZE << b));
                 }
             }
         }
@@ -189,17 +189,14 @@ fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
                     if mem
                         .read_u8(bucket.wrapping_add(slot))
                         .is_ok_and(|t| t >= MIN_TOP_HASH)
-                    {
-                        if let (Some(k), Some(v)) = (
+                        && let (Some(k), Some(v)) = (
                             string_at(mem, bucket.wrapping_add(8 + slot * 16)),
                             string_at(mem, bucket.wrapping_add(8 + 128 + slot * 16)),
-                        ) {
-                            if !out.iter().any(|(ek, _)| *ek == k)
-                                && (out.len() as u64) < MAX_LABELS
-                            {
-                                out.push((k, v));
-                            }
-                        }
+                        )
+                        && !out.iter().any(|(ek, _)| *ek == k)
+                        && (out.len() as u64) < MAX_LABELS
+                    {
+                        out.push((k, v));
                     }
                 }
                 match mem.read_u64(bucket.wrapping_add(BUCKET_SIZE - 8)) {

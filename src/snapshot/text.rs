@@ -17,8 +17,8 @@ pub fn parse(text: &str) -> Option<Snapshot> {
     let mut cur: Option<Goroutine> = None;
     let mut pending_func: Option<(String, String)> = None;
     let mut in_created_by = false;
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
+    let lines = text.lines().peekable();
+    for line in lines {
         if let Some(g) = header(line) {
             if let Some(done) = cur.take() {
                 gs.push(done);

@@ -154,7 +154,7 @@ mod without_test_hooks {
             std::env::set_var(super::TEST_HOLD_ENV, "5000");
             std::env::set_var(super::TEST_HOLD_PRECOPY_ENV, "5000");
         }
-        assert!(!super::TEST_HOOKS);
+        const { assert!(!super::TEST_HOOKS) };
         assert_eq!(super::test_hold(super::TEST_HOLD_ENV), None);
         assert_eq!(super::test_hold(super::TEST_HOLD_PRECOPY_ENV), None);
         // SAFETY: as above.

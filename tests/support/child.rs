@@ -432,13 +432,13 @@ pub fn check_running(pid: u32) -> Result<(), String> {
                     return Err(format!("pid {pid} thread {tid} left stopped: State {st}"));
                 }
             }
-            if let Some(tp) = s.lines().find_map(|l| l.strip_prefix("TracerPid:")) {
-                if tp.trim() != "0" {
-                    return Err(format!(
-                        "pid {pid} thread {tid} still traced by {}",
-                        tp.trim()
-                    ));
-                }
+            if let Some(tp) = s.lines().find_map(|l| l.strip_prefix("TracerPid:"))
+                && tp.trim() != "0"
+            {
+                return Err(format!(
+                    "pid {pid} thread {tid} still traced by {}",
+                    tp.trim()
+                ));
             }
         }
     }

@@ -113,8 +113,9 @@ pub const TEST_HOOKS_MARK: &str = "test-hooks";
 pub fn require_test_hooks() {
     let hint =
         "build and run the tests with `cargo test --features test-hooks` (scripts/test.sh does)";
+    let built_with_hooks = goroscope::target::live::TEST_HOOKS;
     assert!(
-        goroscope::target::live::TEST_HOOKS,
+        built_with_hooks,
         "this test's goroscope library was built without the `test-hooks` feature: {hint}"
     );
     let out = super::run_goroscope(&["--version"], std::time::Duration::from_secs(30))
