@@ -12,6 +12,7 @@ use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
 use crate::target::image::MemoryImage;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
+use crate::target::proc;
 use crate::target::{MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
 use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
@@ -665,18 +666,13 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
     if !bin.is_pie {
         return 0;
     }
-    let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else {
+    let Ok(auxv) = proc::auxv_bytes(pid) else {
         return 0;
     };
-    const AT_ENTRY: u64 = 9;
-    for pair in auxv.chunks_exact(16) {
-        let k = u64::from_le_bytes(pair[..8].try_into().unwrap());
-        let v = u64::from_le_bytes(pair[8..].try_into().unwrap());
-        if k == AT_ENTRY {
-            return v.wrapping_sub(bin.elf().entry());
-        }
-    }
-    0
+    proc::parse_auxv(&auxv)
+        .into_iter()
+        .find(|&(k, _)| k == proc::AT_ENTRY)
+        .map_or(0, |(_, v)| v.wrapping_sub(bin.elf().entry()))
 }
 
 /// The executable's code segment where the target has it (the load bias added).
@@ -695,7 +691,7 @@ fn text_mapping(rt: &Runtime) -> Option<TextMapping> {
 /// before Go 1.27 and 1 from it, then the binary's DefaultGODEBUG, then the process's
 /// GODEBUG environment variable, in the order the runtime applies them (`parsedebugvars`).
 fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let env = proc::environ(pid).unwrap_or_default();
     traceback_labels_env(rt, &env)
 }
 

@@ -8,6 +8,7 @@
 //! exit during the scan are skipped; processes goroscope may not look at are counted.
 
 use crate::binary;
+use crate::target::proc;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -65,10 +66,7 @@ pub struct Scan {
 
 /// Lists every Go process under `proc_root` (normally `/proc`).
 pub fn scan(proc_root: &std::path::Path) -> std::io::Result<Scan> {
-    let mut pids: Vec<i32> = std::fs::read_dir(proc_root)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
+    let pids = proc::pids(proc_root)?;
     let own = std::process::id() as i32;
     let mut by_file: HashMap<(u64, u64), Option<binary::Peek>> = HashMap::new();
     let mut out = Scan::default();
@@ -92,32 +90,20 @@ pub fn scan(proc_root: &std::path::Path) -> std::io::Result<Scan> {
             .or_insert_with(|| binary::peek(&exe).ok())
             .clone();
         let Some(peek) = peek else { continue };
-        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+        let Ok(status) = proc::read(dir.join("status")).and_then(|b| proc::parse_status(&b)) else {
             continue;
         };
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-        };
-        let ns_pids: Vec<i32> = field("NSpid:")
-            .map(|v| {
-                v.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![pid]);
+        let ns_pids: Vec<i32> = proc::nspid(&status).map_or_else(|| vec![pid], <[i32]>::to_vec);
         let (module, module_version) = match &peek.build.main_module {
             Some((p, v)) => (Some(p.clone()), Some(v.clone())),
             None => (None, None),
         };
         out.processes.push(GoProcess {
             pid,
-            ppid: field("PPid:").and_then(|v| v.parse().ok()).unwrap_or(0),
+            ppid: status.ppid,
             ns_pids,
-            name: field("Name:").unwrap_or_default(),
-            threads: field("Threads:").and_then(|v| v.parse().ok()).unwrap_or(0),
+            name: proc::comm_in(&dir).unwrap_or(status.name),
+            threads: u32::try_from(status.threads).unwrap_or(u32::MAX),
             go_version: peek.build.go_version.clone(),
             path: peek.build.path.clone(),
             module,

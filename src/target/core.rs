@@ -35,8 +35,7 @@ pub const NT_AUXV: u32 = 6;
 /// `NT_FILE`: file-backed mappings.
 pub const NT_FILE: u32 = 0x4649_4c45;
 
-/// `AT_ENTRY`: the executable's entry point, as loaded.
-pub const AT_ENTRY: u64 = 9;
+pub use super::proc::AT_ENTRY;
 /// `AT_EXECFN`: address of the executable's file name on the initial stack.
 pub const AT_EXECFN: u64 = 31;
 
@@ -624,11 +623,7 @@ impl CoreFile {
                             .filter(|s| !s.is_empty());
                     }
                     NT_AUXV => {
-                        core.auxv = desc
-                            .chunks_exact(16)
-                            .map(|p| (u64_at(p, 0).unwrap_or(0), u64_at(p, 8).unwrap_or(0)))
-                            .take_while(|&(k, _)| k != 0)
-                            .collect();
+                        core.auxv = super::proc::parse_auxv(desc);
                     }
                     NT_FILE => match parse_nt_file(desc) {
                         Ok(f) => core.files = f,

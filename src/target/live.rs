@@ -51,6 +51,7 @@
 //!   lets exit after such an error.
 
 use super::image::MemoryImage;
+use super::proc;
 use super::{MemoryReader, ReadError, ThreadState};
 use crate::arch::{Arch, Regs};
 use std::collections::HashSet;
@@ -267,16 +268,14 @@ impl fmt::Display for LiveError {
             }
             LiveError::AlreadyTraced { pid, tracer } => {
                 // TracerPid is the tracing thread; name its process, which is what to detach.
-                let tgid = read_status(&format!("/proc/{tracer}/status"))
-                    .map(|s| s.tgid)
-                    .unwrap_or(0);
+                let tgid = proc::status(*tracer).map(|s| s.tgid).unwrap_or(0);
                 let (proc_pid, thread) = if tgid > 0 && tgid != *tracer {
                     (tgid, Some(*tracer))
                 } else {
                     (*tracer, None)
                 };
                 write!(f, "process {pid} is already traced by {proc_pid}")?;
-                match (read_comm(proc_pid), thread) {
+                match (proc::comm(proc_pid), thread) {
                     (Some(comm), Some(t)) => write!(f, " ({comm}, thread {t})")?,
                     (Some(comm), None) => write!(f, " ({comm})")?,
                     (None, Some(t)) => write!(f, " (thread {t})")?,
@@ -375,11 +374,12 @@ impl LiveProcess {
         if pid <= 0 {
             return Err(LiveError::NoSuchProcess { pid });
         }
-        let st = read_status(&format!("/proc/{pid}/status")).map_err(|e| {
-            if is_gone(e) {
+        let st = proc::status(pid).map_err(|e| {
+            let errno = errno_of(&e);
+            if is_gone(errno) {
                 LiveError::NoSuchProcess { pid }
             } else {
-                io_err(format!("/proc/{pid}/status"), e)
+                io_err(format!("/proc/{pid}/status"), errno)
             }
         })?;
         let own = std::process::id() as i32;
@@ -392,17 +392,17 @@ impl LiveProcess {
                 pid: st.tgid,
             });
         }
-        if task_stat(pid, pid).is_some_and(|(_, flags)| flags & PF_KTHREAD != 0) {
+        if proc::task_stat(pid, pid).is_ok_and(|s| s.flags & proc::PF_KTHREAD != 0) {
             return Err(LiveError::KernelThread { pid });
         }
-        if matches!(st.state, 'Z' | 'X' | 'x') && !has_live_task(pid) {
+        if matches!(state_letter(&st), 'Z' | 'X' | 'x') && !has_live_task(pid) {
             return Err(LiveError::Zombie { pid, ppid: st.ppid });
         }
         // Another goroscope's freeze ends soon: the freeze waits for it (`super::turn`).
-        if st.tracer_pid != 0 && !super::turn::traced_by_goroscope(pid) {
+        if st.tracerpid != 0 && !super::turn::traced_by_goroscope(pid) {
             return Err(LiveError::AlreadyTraced {
                 pid,
-                tracer: st.tracer_pid,
+                tracer: st.tracerpid,
             });
         }
         Ok(LiveProcess {
@@ -930,13 +930,13 @@ impl<'p> Freeze<'p> {
     /// EPERM from `PTRACE_SEIZE`: another tracer, an exiting thread (`None`), or no permission.
     fn classify_eperm(&self, tid: i32) -> Option<LiveError> {
         let pid = self.process.pid;
-        let st = read_status(&format!("/proc/{pid}/task/{tid}/status")).ok();
+        let st = proc::task_status(pid, tid).ok();
         if let Some(st) = &st
-            && st.tracer_pid != 0
+            && st.tracerpid != 0
         {
             return Some(LiveError::AlreadyTraced {
                 pid,
-                tracer: st.tracer_pid,
+                tracer: st.tracerpid,
             });
         }
         // An exiting thread refuses attach (PF_EXITING); it is about to vanish.
@@ -948,7 +948,7 @@ impl<'p> Freeze<'p> {
         }
         Some(LiveError::PermissionDenied {
             pid,
-            hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.uid))),
+            hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.euid))),
         })
     }
 
@@ -1245,74 +1245,19 @@ fn reap_briefly(tid: i32) {
     }
 }
 
-/// The fields of `/proc/.../status` goroscope uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Status {
-    state: char,
-    tgid: i32,
-    ppid: i32,
-    tracer_pid: i32,
-    uid: u32,
+/// The state letter of a status (`R`, `S`, `t`, `Z`, ...; `?` when empty).
+fn state_letter(st: &proc::Status) -> char {
+    st.state.chars().next().unwrap_or('?')
 }
 
-fn read_status(path: &str) -> Result<Status, i32> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    Ok(parse_status(&text))
-}
-
-fn parse_status(text: &str) -> Status {
-    let mut st = Status {
-        state: '?',
-        tgid: 0,
-        ppid: 0,
-        tracer_pid: 0,
-        uid: u32::MAX,
-    };
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k {
-            "State" => st.state = v.chars().next().unwrap_or('?'),
-            "Tgid" => st.tgid = v.parse().unwrap_or(0),
-            "PPid" => st.ppid = v.parse().unwrap_or(0),
-            "TracerPid" => st.tracer_pid = v.parse().unwrap_or(0),
-            // Real, effective, saved, fs: the effective uid decides.
-            "Uid" => {
-                st.uid = v
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|u| u.parse().ok())
-                    .unwrap_or(u32::MAX)
-            }
-            _ => {}
-        }
-    }
-    st
+/// The errno of an I/O error (`EIO` when it has none).
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// The state letter of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
 fn task_state(pid: i32, tid: i32) -> Option<char> {
-    task_stat(pid, tid).map(|(state, _)| state)
-}
-
-/// `PF_EXITING` in a task's flags (`include/linux/sched.h`): set by `do_exit` before it lets
-/// go of the memory, the executable and the files, so well before the task is a zombie.
-const PF_EXITING: u64 = 0x4;
-
-/// `PF_KTHREAD` in a task's flags (`include/linux/sched.h`): a kernel thread.
-const PF_KTHREAD: u64 = 0x0020_0000;
-
-/// The state letter and the flags of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
-fn task_stat(pid: i32, tid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    // "tid (comm) S ppid pgrp session tty tpgid flags ...": comm may contain anything, so
-    // split at the last ')'.
-    let mut fields = s.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let flags = fields.nth(5)?.parse().ok()?;
-    Some((state, flags))
+    proc::task_stat(pid, tid).ok().map(|s| s.state)
 }
 
 /// Whether any task of `pid` is not a zombie (a leader that called pthread_exit is one while
@@ -1335,29 +1280,20 @@ fn io_err(what: String, errno: i32) -> LiveError {
 }
 
 fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
-    let dir = format!("/proc/{pid}/task");
-    let rd = std::fs::read_dir(&dir).map_err(|e| {
-        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    proc::tasks(pid).map_err(|e| {
+        let errno = errno_of(&e);
         if is_gone(errno) {
             LiveError::NoSuchProcess { pid }
         } else {
-            io_err(dir.clone(), errno)
+            io_err(format!("/proc/{pid}/task"), errno)
         }
-    })?;
-    let mut tids: Vec<i32> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .collect();
-    tids.sort_unstable();
-    Ok(tids)
+    })
 }
 
 /// The error for a target goroscope may not read (its executable or memory refused), with
 /// the hint that says what is needed.
 pub fn permission_denied(pid: i32) -> LiveError {
-    let uid = read_status(&format!("/proc/{pid}/status"))
-        .ok()
-        .map(|s| s.uid);
+    let uid = proc::status(pid).ok().map(|s| s.euid);
     LiveError::PermissionDenied {
         pid,
         hint: permission_hint(&PermFacts::gather(pid, uid)),
@@ -1372,45 +1308,26 @@ pub fn has_exited(pid: i32) -> bool {
     let Ok(tids) = list_tasks(pid) else {
         return true;
     };
-    tids.iter().all(|&t| match task_stat(pid, t) {
-        None => true,
-        Some((state, flags)) => {
-            matches!(state, 'Z' | 'X' | 'x') || flags & PF_EXITING != 0 || sigkill_pending(pid, t)
+    tids.iter().all(|&t| match proc::task_stat(pid, t) {
+        Err(_) => true,
+        Ok(st) => {
+            matches!(st.state, 'Z' | 'X' | 'x')
+                || st.flags & proc::PF_EXITING != 0
+                || sigkill_pending(pid, t)
         }
     })
 }
 
 /// Whether a SIGKILL is pending for a task (`SigPnd` or `ShdPnd` in its status; gone counts).
 fn sigkill_pending(pid: i32, tid: i32) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) else {
-        return true;
-    };
-    let bit = 1u64 << (libc::SIGKILL - 1);
-    text.lines()
-        .filter_map(|l| {
-            l.strip_prefix("SigPnd:")
-                .or_else(|| l.strip_prefix("ShdPnd:"))
-        })
-        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .any(|mask| mask & bit != 0)
+    proc::task_status(pid, tid).map_or(true, |st| proc::signal_pending(&st, libc::SIGKILL))
 }
 
 /// ` (comm)` of a process for messages, or nothing when it cannot be read.
 fn named(pid: i32) -> String {
-    read_comm(pid)
+    proc::comm(pid)
         .map(|c| format!(" ({c})"))
         .unwrap_or_default()
-}
-
-/// `/proc/TID/comm` (works for any thread id), if readable.
-fn read_comm(tid: i32) -> Option<String> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/comm")).ok()?;
-    let s = s.trim_end_matches('\n');
-    if s.is_empty() {
-        None
-    } else {
-        Some(s.to_string())
-    }
 }
 
 /// What decides whether goroscope may trace the target.
@@ -1433,16 +1350,9 @@ impl PermFacts {
     fn gather(pid: i32, target_uid: Option<u32>) -> Self {
         // SAFETY: geteuid cannot fail.
         let euid = unsafe { libc::geteuid() };
-        let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |k: &str| {
-            own.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-        };
-        let cap_sys_ptrace = field("CapEff:")
-            .and_then(|v| u64::from_str_radix(&v, 16).ok())
-            .is_some_and(|caps| caps & (1 << 19) != 0);
-        let seccomp = field("Seccomp:").and_then(|v| v.parse().ok());
+        let own = proc::status(std::process::id() as i32).ok();
+        let cap_sys_ptrace = own.as_ref().is_some_and(|s| s.capeff & (1 << 19) != 0);
+        let seccomp = own.as_ref().and_then(|s| s.seccomp);
         let yama_scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -1738,29 +1648,12 @@ mod tests {
     #[test]
     fn exiting_processes() {
         let me = std::process::id() as i32;
-        let (state, flags) = task_stat(me, me).unwrap();
-        assert!(matches!(state, 'R' | 'S'), "{state}");
-        assert_eq!(flags & PF_EXITING, 0);
+        let st = proc::task_stat(me, me).unwrap();
+        assert!(matches!(st.state, 'R' | 'S'), "{}", st.state);
+        assert_eq!(st.flags & proc::PF_EXITING, 0);
         assert!(!has_exited(me));
         assert!(!sigkill_pending(me, me));
         assert!(has_exited(0x3fff_fff0));
-    }
-
-    #[test]
-    fn status_parsing() {
-        let s = parse_status(
-            "Name:\tx\nState:\tt (tracing stop)\nTgid:\t42\nTracerPid:\t7\nUid:\t0\t1000\t0\t0\n",
-        );
-        assert_eq!(
-            s,
-            Status {
-                state: 't',
-                tgid: 42,
-                ppid: 0,
-                tracer_pid: 7,
-                uid: 1000
-            }
-        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod core;
 pub mod image;
 pub mod live;
 pub mod ns;
+pub mod proc;
 pub mod turn;
 
 use crate::arch::Regs;

@@ -8,22 +8,14 @@
 //! namespaces. The Go runtime's `nanotime` is `CLOCK_MONOTONIC` of the target's time
 //! namespace, which may be offset from goroscope's (`unshare --time`, `time_namespaces(7)`).
 
+use super::proc;
 use std::path::{Path, PathBuf};
 
 /// The process's pid in each pid namespace, from the one reading `/proc` (first) to its own
 /// (last): `NSpid` of `/proc/PID/status`. One entry when it is in goroscope's namespace.
 pub fn ns_pids(pid: i32) -> Option<Vec<i32>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_nspid(&s)
-}
-
-fn parse_nspid(status: &str) -> Option<Vec<i32>> {
-    let v = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-    let pids: Vec<i32> = v
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    if pids.is_empty() { None } else { Some(pids) }
+    let st = proc::status(pid).ok()?;
+    proc::nspid(&st).map(<[i32]>::to_vec)
 }
 
 /// Thread ids of a process in another pid namespace: ours (goroscope's `/proc`) and its own
@@ -59,9 +51,8 @@ impl TidMap {
             if self.theirs.contains_key(&t) {
                 continue;
             }
-            let s = std::fs::read_to_string(format!("/proc/{}/task/{t}/status", self.pid))
-                .unwrap_or_default();
-            if let Some(&inner) = parse_nspid(&s).as_deref().and_then(|p| p.last()) {
+            let st = proc::task_status(self.pid, t).ok();
+            if let Some(&inner) = st.as_ref().and_then(proc::nspid).and_then(|p| p.last()) {
                 self.theirs.insert(t, inner);
             }
         }
@@ -96,26 +87,13 @@ impl TidMap {
 /// `monotonic` lines of `/proc/PID/timens_offsets` and `/proc/self/timens_offsets`. 0 when
 /// both share a time namespace, or the kernel has none (before Linux 5.6).
 pub fn monotonic_offset(pid: i32) -> i64 {
-    let read = |who: &str| {
-        std::fs::read_to_string(format!("/proc/{who}/timens_offsets"))
-            .ok()
-            .and_then(|s| parse_monotonic(&s))
-    };
-    match (read(&pid.to_string()), read("self")) {
+    match (
+        proc::timens_monotonic(&pid.to_string()),
+        proc::timens_monotonic("self"),
+    ) {
         (Some(target), Some(own)) => target - own,
         _ => 0,
     }
-}
-
-/// The `monotonic <secs> <nanosecs>` line of a `timens_offsets` file, in nanoseconds.
-fn parse_monotonic(text: &str) -> Option<i64> {
-    let line = text
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some("monotonic"))?;
-    let mut it = line.split_whitespace().skip(1);
-    let secs: i64 = it.next()?.parse().ok()?;
-    let nanos: i64 = it.next()?.parse().ok()?;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Where the target's file `path` is seen from goroscope: the same path under
@@ -149,25 +127,13 @@ impl Ids {
     /// The ids of process `pid`: the fsuid and fsgid (fourth fields of `Uid:` and `Gid:`) and
     /// `Groups:` of `/proc/PID/status`.
     pub fn of_process(pid: i32) -> Result<Ids, String> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
-        parse_ids(&s).ok_or_else(|| format!("/proc/{pid}/status: no Uid, Gid or Groups line"))
+        let st = proc::status(pid).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+        Ok(Ids {
+            uid: st.fuid,
+            gid: st.fgid,
+            groups: st.groups.into_iter().take(MAX_GROUPS).collect(),
+        })
     }
-}
-
-fn parse_ids(status: &str) -> Option<Ids> {
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
-    let fs = |name: &str| field(name)?.split_whitespace().nth(3)?.parse().ok();
-    let groups = field("Groups:")?
-        .split_whitespace()
-        .take(MAX_GROUPS)
-        .map(|g| g.parse().ok())
-        .collect::<Option<Vec<u32>>>()?;
-    Some(Ids {
-        uid: fs("Uid:")?,
-        gid: fs("Gid:")?,
-        groups,
-    })
 }
 
 /// Opens a file the target's binary names (`path`, resolved inside `root`, the target's root
@@ -311,11 +277,7 @@ pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, Strin
 /// nothing, and then this says no).
 pub fn other_user_namespace(pid: i32) -> bool {
     let link = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
-    let map = |who: &str| {
-        std::fs::read_to_string(format!("/proc/{who}/uid_map"))
-            .ok()
-            .map(|m| uid_map_entries(&m))
-    };
+    let map = proc::uid_map;
     match (link("self"), link(&pid.to_string())) {
         (Some(own), Some(target)) => own != target,
         _ => {
@@ -324,81 +286,24 @@ pub fn other_user_namespace(pid: i32) -> bool {
     }
 }
 
-/// The entries of a `uid_map` (`inside outside count` a line, space-padded), as numbers.
-fn uid_map_entries(text: &str) -> Vec<Vec<u64>> {
-    text.lines()
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect()
-        })
-        .filter(|e: &Vec<u64>| !e.is_empty())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn nspid() {
-        assert_eq!(
-            parse_nspid("Name:\tx\nNSpid:\t4242\t7\t1\n"),
-            Some(vec![4242, 7, 1])
-        );
-        assert_eq!(parse_nspid("NSpid:\t12\n"), Some(vec![12]));
-        assert_eq!(parse_nspid("Name:\tx\n"), None);
         let own = ns_pids(std::process::id() as i32).unwrap();
         assert_eq!(own.first(), Some(&(std::process::id() as i32)));
     }
 
     #[test]
     fn user_namespaces() {
-        assert_eq!(
-            uid_map_entries("         0          0 4294967295\n"),
-            vec![vec![0, 0, 4_294_967_295]]
-        );
-        assert_eq!(
-            uid_map_entries("0 1000 1\n1 100000 65536\n"),
-            vec![vec![0, 1000, 1], vec![1, 100_000, 65_536]]
-        );
         assert!(!other_user_namespace(std::process::id() as i32));
     }
 
     #[test]
     fn offsets() {
-        assert_eq!(
-            parse_monotonic("monotonic           0         0\nboottime  0 0\n"),
-            Some(0)
-        );
-        assert_eq!(
-            parse_monotonic("boottime 1 0\nmonotonic -3600 5\n"),
-            Some(-3_599_999_999_995)
-        );
-        assert_eq!(parse_monotonic("monotonic x 0\n"), None);
-        assert_eq!(parse_monotonic(""), None);
         assert_eq!(monotonic_offset(std::process::id() as i32), 0);
-    }
-
-    #[test]
-    fn ids() {
-        let ids =
-            parse_ids("Uid:\t1000\t1000\t1000\t1001\nGid:\t5\t5\t5\t6\nGroups:\t5 27 \n").unwrap();
-        assert_eq!(
-            ids,
-            Ids {
-                uid: 1001,
-                gid: 6,
-                groups: vec![5, 27]
-            }
-        );
-        assert_eq!(
-            parse_ids("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n")
-                .unwrap()
-                .groups,
-            Vec::<u32>::new()
-        );
-        assert!(parse_ids("Uid:\t0\n").is_none());
     }
 
     #[test]

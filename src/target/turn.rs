@@ -73,30 +73,15 @@ impl Turn {
 /// Whether the target's tracer is a process named `goroscope` (one this goroscope's lock
 /// directory does not show).
 pub fn traced_by_goroscope(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let tracer = status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse::<i32>().ok());
-    match tracer {
-        Some(t) if t > 0 => std::fs::read_to_string(format!("/proc/{t}/comm"))
-            .is_ok_and(|c| c.trim_end() == "goroscope"),
+    match super::proc::status(pid).map(|s| s.tracerpid) {
+        Ok(t) if t > 0 => super::proc::comm(t).is_some_and(|c| c == "goroscope"),
         _ => false,
     }
 }
 
 /// The target's start time in clock ticks after boot (field 22 of `/proc/PID/stat`).
 fn start_time(pid: i32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name may hold anything: fields are counted after its last ')', where field 3 begins.
-    s.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
+    super::proc::stat(pid).ok().map(|s| s.starttime)
 }
 
 /// The directories a turn's file may live in, first choice first.

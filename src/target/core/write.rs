@@ -20,6 +20,7 @@ use super::{
 };
 use crate::arch::{Arch, Regs};
 use crate::target::ThreadState;
+use crate::target::proc::{self, Mapping};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -28,21 +29,6 @@ use std::path::Path;
 const PAGE: u64 = 4096;
 /// Largest piece read from `/proc/PID/mem` at once.
 const CHUNK: u64 = 1 << 20;
-
-/// One line of `/proc/PID/maps`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    /// First address.
-    pub start: u64,
-    /// End (exclusive).
-    pub end: u64,
-    /// `rwxp` flags.
-    pub perms: String,
-    /// File offset.
-    pub offset: u64,
-    /// The path, `[heap]`-style name, or empty for anonymous memory.
-    pub path: String,
-}
 
 impl Mapping {
     fn readable(&self) -> bool {
@@ -79,39 +65,6 @@ impl Mapping {
             0
         }
     }
-}
-
-/// Parses `/proc/PID/maps` text.
-pub fn parse_maps(text: &str) -> Vec<Mapping> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut f = line.splitn(6, ' ');
-        let (Some(range), Some(perms), Some(off)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        let (_dev, _inode) = (f.next(), f.next());
-        let path = f.next().unwrap_or("").trim_start().to_string();
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end), Ok(offset)) = (
-            u64::from_str_radix(a, 16),
-            u64::from_str_radix(b, 16),
-            u64::from_str_radix(off, 16),
-        ) else {
-            continue;
-        };
-        if end > start {
-            out.push(Mapping {
-                start,
-                end,
-                perms: perms.to_string(),
-                offset,
-                path,
-            });
-        }
-    }
-    out
 }
 
 /// Everything a core needs, taken in the frozen window.
@@ -196,7 +149,7 @@ fn raw_regs(tid: i32, arch: Arch) -> Option<Vec<u8>> {
 /// Takes everything for a core of `pid`, whose `threads` are stopped. Call it inside the
 /// frozen window, on the thread that froze the process.
 pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Captured> {
-    let maps = parse_maps(&std::fs::read_to_string(format!("/proc/{pid}/maps"))?);
+    let maps = proc::maps(pid)?;
     let mem = File::open(format!("/proc/{pid}/mem"))?;
     let pagemap = File::open(format!("/proc/{pid}/pagemap")).ok();
     let mut bytes = Vec::with_capacity(maps.len());
@@ -225,32 +178,20 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
         })
         .collect();
     ts.sort_by_key(|(tid, _)| (*tid != pid, *tid));
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let ppid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let real = |name: &str| -> u32 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(u32::MAX)
-    };
-    let ids = (real("Uid:"), real("Gid:"));
+    let status = proc::status(pid).ok();
+    let ppid = status.as_ref().map_or(0, |s| s.ppid);
+    let cmdline = proc::cmdline(pid).unwrap_or_default();
+    let ids = status
+        .as_ref()
+        .map_or((u32::MAX, u32::MAX), |s| (s.ruid, s.rgid));
     Ok(Captured {
         arch,
         pid,
         maps,
         bytes,
         threads: ts,
-        auxv: std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default(),
-        comm: std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .unwrap_or_default()
-            .trim_end()
-            .to_string(),
+        auxv: proc::auxv_bytes(pid).unwrap_or_default(),
+        comm: proc::comm(pid).unwrap_or_default(),
         cmdline: String::from_utf8_lossy(&cmdline)
             .replace('\0', " ")
             .trim_end()
@@ -454,6 +395,7 @@ mod tests {
     use super::*;
     use crate::target::MemoryReader;
     use crate::target::core::CoreFile;
+    use crate::target::proc::parse_maps;
 
     #[test]
     fn maps_parse_and_choose() {
