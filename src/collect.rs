@@ -106,7 +106,7 @@ impl LiveSession {
                 return Err(DumpError::Live(LiveError::Exited { pid }));
             }
             Err(BinaryError::Io { error, .. })
-                if error.contains("os error 13") || error.contains("os error 1)") =>
+                if error.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 return Err(DumpError::Live(live::permission_denied(pid)));
             }

@@ -9,6 +9,7 @@ pub mod arch;
 pub mod binary;
 pub mod cli;
 pub mod collect;
+pub mod error;
 pub mod fuzzing;
 pub mod ps;
 pub mod render;

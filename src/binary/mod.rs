@@ -26,8 +26,8 @@ pub enum BinaryError {
     Io {
         /// The path.
         path: PathBuf,
-        /// The OS error text.
-        error: String,
+        /// The error.
+        error: crate::error::IoError,
     },
     /// Not an ELF file goroscope understands.
     NotElf(String),
@@ -64,7 +64,15 @@ impl fmt::Display for BinaryError {
     }
 }
 
-impl std::error::Error for BinaryError {}
+impl std::error::Error for BinaryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BinaryError::Io { error, .. } => Some(error.as_io()),
+            BinaryError::BuildInfo(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A read-only anonymous map holding a copy of `bytes`: file parsers that keep their input
 /// mapped take bytes from memory (tests, fuzzing) through it too.
@@ -96,7 +104,7 @@ const BUILDINFO_SEARCH: u64 = 64 * 1024;
 pub fn peek(path: &Path) -> Result<Peek, BinaryError> {
     let io = |e: std::io::Error| BinaryError::Io {
         path: path.to_path_buf(),
-        error: e.to_string(),
+        error: e.into(),
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let cache = object::ReadCache::new(file);
@@ -184,7 +192,7 @@ impl GoBinary {
     pub fn open(path: &Path) -> Result<GoBinary, BinaryError> {
         let io = |e: std::io::Error| BinaryError::Io {
             path: path.to_path_buf(),
-            error: e.to_string(),
+            error: e.into(),
         };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; a file truncated under us can fault, which is the same
@@ -197,7 +205,7 @@ impl GoBinary {
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<GoBinary, BinaryError> {
         let data = map_copy(bytes).map_err(|e| BinaryError::Io {
             path: path.to_path_buf(),
-            error: e.to_string(),
+            error: e.into(),
         })?;
         Self::parse(path.to_path_buf(), data)
     }

@@ -85,8 +85,8 @@ pub enum CoreError {
     Io {
         /// The path.
         path: PathBuf,
-        /// The OS error text.
-        error: String,
+        /// The error.
+        error: crate::error::IoError,
     },
     /// Not a 64-bit little-endian ELF file.
     NotElf {
@@ -186,7 +186,14 @@ impl fmt::Display for CoreError {
     }
 }
 
-impl std::error::Error for CoreError {}
+impl std::error::Error for CoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CoreError::Io { error, .. } => Some(error.as_io()),
+            _ => None,
+        }
+    }
+}
 
 /// One `PT_LOAD` segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,7 +492,7 @@ impl CoreFile {
     pub fn open(path: &Path) -> Result<CoreFile, CoreError> {
         let io = |e: std::io::Error| CoreError::Io {
             path: path.to_path_buf(),
-            error: e.to_string(),
+            error: e.into(),
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
@@ -511,7 +518,7 @@ impl CoreFile {
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<CoreFile, CoreError> {
         let data = crate::binary::map_copy(bytes).map_err(|e| CoreError::Io {
             path: path.to_path_buf(),
-            error: e.to_string(),
+            error: e.into(),
         })?;
         Self::parse(path.to_path_buf(), data)
     }
@@ -859,7 +866,7 @@ impl SplicedMemory {
     pub fn new(core: CoreFile, exe: &Path, bias: u64) -> Result<SplicedMemory, CoreError> {
         let io = |e: std::io::Error| CoreError::Io {
             path: exe.to_path_buf(),
-            error: e.to_string(),
+            error: e.into(),
         };
         let file = std::fs::File::open(exe).map_err(io)?;
         // SAFETY: read-only map of the executable, as GoBinary does.
