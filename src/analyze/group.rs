@@ -1,7 +1,7 @@
 //! Grouping goroutines: identical stacks together (ignoring argument values and wait
 //! minutes), largest group first; or by another key (`--group-by`).
 
-use crate::snapshot::{Goroutine, Snapshot, is_runtime_internal};
+use crate::snapshot::{Goroutine, is_runtime_internal};
 use std::collections::HashMap;
 
 /// What makes two goroutines the same group.
@@ -162,11 +162,6 @@ pub fn group<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> V
     // Stable sort keeps first-appearance order among equal counts.
     groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
     groups
-}
-
-/// Groups a whole snapshot by stack.
-pub fn by_stack(snap: &Snapshot) -> Vec<Group<'_>> {
-    group(&snap.goroutines, &GroupBy::Stack)
 }
 
 #[cfg(test)]

@@ -65,12 +65,8 @@ pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write)
     Ok(())
 }
 
-/// `Goroutine N - User: file:line func (0xpc) [state, M minutes]`.
-pub fn line(g: &Goroutine) -> String {
-    line_with(g, Loc::User, Palette::default())
-}
-
-/// [`line`] naming the goroutine by `loc`, in colours.
+/// `Goroutine N - User: file:line func (0xpc) [state, M minutes]`, naming the goroutine by
+/// `loc`, in colours.
 pub fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
     let mut s = format!("Goroutine {} - {}: ", g.id, loc.title());
     match g.location(loc) {

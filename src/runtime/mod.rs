@@ -33,8 +33,6 @@ pub enum RuntimeError {
     BadForcedVersion(GoVersion),
     /// Layouts could not be had.
     Layout(LayoutError),
-    /// A runtime symbol is missing.
-    MissingSymbol(&'static str),
     /// moduledata did not validate.
     BadModuledata(String),
     /// Target memory could not be read.
@@ -58,7 +56,6 @@ impl fmt::Display for RuntimeError {
                 version::supported_versions_text()
             ),
             RuntimeError::Layout(e) => e.fmt(f),
-            RuntimeError::MissingSymbol(s) => write!(f, "the binary has no symbol {s}"),
             RuntimeError::BadModuledata(e) => {
                 write!(f, "runtime.firstmoduledata does not look right: {e}")
             }

@@ -271,7 +271,6 @@ fn u64_at(d: &[u8], off: usize) -> Option<u64> {
 struct Ehdr {
     e_type: u16,
     machine: u16,
-    entry: u64,
     phoff: u64,
     phnum: usize,
 }
@@ -291,7 +290,6 @@ fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
     }
     let e_type = u16_at(d, 16).unwrap_or(0);
     let machine = u16_at(d, 18).unwrap_or(0);
-    let entry = u64_at(d, 24).unwrap_or(0);
     let phoff = u64_at(d, 32).unwrap_or(0);
     let shoff = u64_at(d, 40).unwrap_or(0);
     let phentsize = u16_at(d, 54).unwrap_or(0);
@@ -316,7 +314,6 @@ fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
     Ok(Ehdr {
         e_type,
         machine,
-        entry,
         phoff,
         phnum,
     })
@@ -849,18 +846,7 @@ impl fmt::Debug for SplicedMemory {
     }
 }
 
-/// The executable's ELF entry point and whether it is position-independent (`ET_DYN`).
-pub fn exe_entry(exe: &[u8]) -> Option<(u64, bool)> {
-    let eh = parse_ehdr(exe).ok()?;
-    Some((eh.entry, eh.e_type == ET_DYN))
-}
-
 impl SplicedMemory {
-    /// The core alone.
-    pub fn core_only(core: CoreFile) -> SplicedMemory {
-        SplicedMemory { core, exe: None }
-    }
-
     /// The core, then the executable at `exe` loaded at `bias`. Checks that the executable
     /// is the core's where the core kept its first page (the ELF header the kernel dumps).
     pub fn new(core: CoreFile, exe: &Path, bias: u64) -> Result<SplicedMemory, CoreError> {
