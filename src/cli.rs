@@ -813,7 +813,7 @@ fn dump_streamed(
 /// The one stderr line after a dump: how many goroutines, and the pause (or the core).
 fn report(target: &Target, snap: &Snapshot) {
     let n = snap.goroutines.len();
-    if snap.meta.source == "core" {
+    if snap.meta.source == crate::snapshot::Source::Core {
         eprintln!(
             "goroscope: {n} goroutine{}, from {}",
             if n == 1 { "" } else { "s" },

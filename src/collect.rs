@@ -215,7 +215,7 @@ impl LiveSession {
             .filter(|g| unsettled.contains(&g.addr))
         {
             g.frames.clear();
-            g.stack_error = Some(if g.status == status::RUNNING {
+            g.stack_error = Some(if g.status == crate::snapshot::Status::RUNNING {
                 "running; its stack is not read without stopping the target (--nonblocking)".into()
             } else {
                 "changed while being read without stopping the target (--nonblocking); stack not shown".into()
@@ -417,7 +417,7 @@ impl LiveSession {
     /// The facts of a snapshot of this process taken now, `pause` long stopped.
     pub fn meta(&self, pause: Duration) -> Meta {
         Meta {
-            source: "live".into(),
+            source: crate::snapshot::Source::Live,
             host: hostname(),
             time_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -567,7 +567,7 @@ impl CoreSession {
         let nanotime = core_nanotime(&self.rt, &self.mem);
         let environ: Vec<u8> = core.environ().join("\0").into_bytes();
         let meta = Meta {
-            source: "core".into(),
+            source: crate::snapshot::Source::Core,
             // A core does not name its host.
             host: String::new(),
             // When the core was written, as near as the file says.
@@ -1052,7 +1052,7 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
         Goroutine {
             id: raw.goid,
             addr: raw.addr,
-            status: raw.status,
+            status: crate::snapshot::Status(raw.status),
             scan: raw.scan,
             state,
             wait_minutes,

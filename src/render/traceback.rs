@@ -3,7 +3,7 @@
 //! `src/runtime/traceback.go`), so panicparse and goroutine-inspect read it.
 
 use super::safe::{maybe_quoted, quoted, text, write_text};
-use crate::snapshot::{Frame, Goroutine, Meta};
+use crate::snapshot::{Frame, Goroutine, Meta, Status};
 use crate::unwind::symbolize::print_name;
 use crate::version::GoVersion;
 use std::io::{self, Write};
@@ -98,7 +98,7 @@ pub fn body<W: Write + ?Sized>(
             visible
         }
     };
-    if shown.is_empty() && g.stack_error.is_none() && g.status == crate::runtime::status::RUNNING {
+    if shown.is_empty() && g.stack_error.is_none() && g.status == Status::RUNNING {
         writeln!(
             out,
             "\tgoroutine running on other thread; stack unavailable"
@@ -164,7 +164,7 @@ pub fn header<W: Write + ?Sized>(
         }
     }
     write!(out, " [{}", text(&g.state))?;
-    if g.status == crate::runtime::status::LEAKED && v.at_least(26) {
+    if g.status == Status::LEAKED && v.at_least(26) {
         write!(out, " (leaked)")?;
     }
     if g.scan {
@@ -272,7 +272,7 @@ mod elision_tests {
         Goroutine {
             id: 7,
             state: "chan receive".into(),
-            status: 4,
+            status: Status::WAITING,
             frames,
             ..Default::default()
         }

@@ -45,7 +45,7 @@ pub fn analyze(
     let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
     let waiting: HashSet<u64> = gs
         .iter()
-        .filter(|g| g.status == super::status::WAITING)
+        .filter(|g| g.status == crate::snapshot::Status::WAITING)
         .map(|g| g.addr)
         .collect();
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();

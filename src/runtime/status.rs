@@ -2,28 +2,30 @@
 //! `gStatusStrings` in `src/runtime/traceback.go`).
 
 use super::waitreasons::WAIT_REASONS;
+use crate::snapshot::Status;
 use crate::version::GoVersion;
 
+// The raw numbers as read from a g; the model's typed `Status` defines them.
 /// `_Gidle`.
-pub const IDLE: u32 = 0;
+pub const IDLE: u32 = Status::IDLE.0;
 /// `_Grunnable`.
-pub const RUNNABLE: u32 = 1;
+pub const RUNNABLE: u32 = Status::RUNNABLE.0;
 /// `_Grunning`.
-pub const RUNNING: u32 = 2;
+pub const RUNNING: u32 = Status::RUNNING.0;
 /// `_Gsyscall`.
-pub const SYSCALL: u32 = 3;
+pub const SYSCALL: u32 = Status::SYSCALL.0;
 /// `_Gwaiting`.
-pub const WAITING: u32 = 4;
+pub const WAITING: u32 = Status::WAITING.0;
 /// `_Gdead`.
-pub const DEAD: u32 = 6;
+pub const DEAD: u32 = Status::DEAD.0;
 /// `_Gcopystack`.
-pub const COPYSTACK: u32 = 8;
+pub const COPYSTACK: u32 = Status::COPYSTACK.0;
 /// `_Gpreempted`.
-pub const PREEMPTED: u32 = 9;
+pub const PREEMPTED: u32 = Status::PREEMPTED.0;
 /// `_Gleaked` (Go 1.26+).
-pub const LEAKED: u32 = 10;
+pub const LEAKED: u32 = Status::LEAKED.0;
 /// `_Gdeadextra` (Go 1.26+): a dead g attached to a cgo extra M.
-pub const DEAD_EXTRA: u32 = 11;
+pub const DEAD_EXTRA: u32 = Status::DEAD_EXTRA.0;
 /// `_Gscan`, OR-ed into the status while the GC scans the stack.
 pub const SCAN: u32 = 0x1000;
 

@@ -25,12 +25,57 @@ pub struct Snapshot {
     pub objects: Vec<SyncObject>,
 }
 
+/// Where a snapshot came from (`live`, `core` or `text` in files and JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A running process.
+    #[default]
+    Live,
+    /// A core file.
+    Core,
+    /// A Go traceback text.
+    Text,
+    /// A file that names another source.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A goroutine's status by the runtime's numbers (`_Grunning` ... in `runtime2.go`), the GC's
+/// scan bit removed. A number in files and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Status(pub u32);
+
+impl Status {
+    /// `_Gidle`.
+    pub const IDLE: Status = Status(0);
+    /// `_Grunnable`.
+    pub const RUNNABLE: Status = Status(1);
+    /// `_Grunning`.
+    pub const RUNNING: Status = Status(2);
+    /// `_Gsyscall`.
+    pub const SYSCALL: Status = Status(3);
+    /// `_Gwaiting`.
+    pub const WAITING: Status = Status(4);
+    /// `_Gdead`.
+    pub const DEAD: Status = Status(6);
+    /// `_Gcopystack`.
+    pub const COPYSTACK: Status = Status(8);
+    /// `_Gpreempted`.
+    pub const PREEMPTED: Status = Status(9);
+    /// `_Gleaked` (Go 1.26+).
+    pub const LEAKED: Status = Status(10);
+    /// `_Gdeadextra` (Go 1.26+): a dead g attached to a cgo extra M.
+    pub const DEAD_EXTRA: Status = Status(11);
+}
+
 /// Facts about the process and the dump.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Meta {
-    /// Where the snapshot came from: `live`, `core` or `text`.
-    pub source: String,
+    /// Where the snapshot came from.
+    pub source: Source,
     /// Host name of the machine the target ran on.
     pub host: String,
     /// When it was taken, seconds since the Unix epoch.
@@ -94,7 +139,7 @@ pub struct Goroutine {
     /// Address of its `runtime.g`.
     pub addr: u64,
     /// Raw status (scan bit removed).
-    pub status: u32,
+    pub status: Status,
     /// The GC was scanning its stack.
     pub scan: bool,
     /// What the traceback header shows: the wait reason when waiting, else the status name.

@@ -5,8 +5,7 @@
 //! Lines that are not part of a goroutine block (a SIGQUIT preamble, register dumps) are
 //! skipped. Elision lines are kept as frames named by their text.
 
-use super::{CreatedBy, Frame, Goroutine, Meta, Snapshot};
-use crate::runtime::status;
+use super::{CreatedBy, Frame, Goroutine, Meta, Snapshot, Source, Status};
 
 /// Most goroutines read from one text dump.
 pub const MAX_GOROUTINES: usize = 16 << 20;
@@ -107,7 +106,7 @@ pub fn parse(text: &str) -> Option<Snapshot> {
     }
     Some(Snapshot {
         meta: Meta {
-            source: "text".into(),
+            source: Source::Text,
             ..Default::default()
         },
         goroutines: gs,
@@ -166,14 +165,14 @@ fn header(line: &str) -> Option<Goroutine> {
         }
     }
     g.status = match state.as_str() {
-        "idle" => status::IDLE,
-        "runnable" => status::RUNNABLE,
-        "running" => status::RUNNING,
-        "syscall" => status::SYSCALL,
-        "dead" => status::DEAD,
-        "copystack" => status::COPYSTACK,
-        "preempted" => status::PREEMPTED,
-        _ => status::WAITING,
+        "idle" => Status::IDLE,
+        "runnable" => Status::RUNNABLE,
+        "running" => Status::RUNNING,
+        "syscall" => Status::SYSCALL,
+        "dead" => Status::DEAD,
+        "copystack" => Status::COPYSTACK,
+        "preempted" => Status::PREEMPTED,
+        _ => Status::WAITING,
     };
     g.state = state.into();
     if let Some(m) = rest.split(" m=").nth(1).and_then(|m| m.split(' ').next()) {
