@@ -190,6 +190,8 @@ const GROUPINGS: &[&str] = &[
     "label:path",
     "label:long",
     "label:rlo",
+    "label:utf8",
+    "label:huge",
     "label:k\x1b[31m",
 ];
 
