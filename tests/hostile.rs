@@ -190,6 +190,8 @@ const GROUPINGS: &[&str] = &[
     "label:path",
     "label:long",
     "label:rlo",
+    "label:utf8",
+    "label:huge",
     "label:k\x1b[31m",
 ];
 
@@ -370,15 +372,21 @@ fn no_hostile_string_reaches_any_output() {
 }
 
 /// `--format debug1` prints labels as the target's own `pprof.Lookup("goroutine").WriteTo(w, 1)`,
-/// and the traceback header as the runtime's own, with every toolchain (label maps before Go
-/// 1.24, slices after; headers with labels from 1.26).
+/// bytes that are not UTF-8 included (`\xff`), and the traceback header as the runtime's own
+/// (Go 1.26 prints such a byte as `\ufffd`, 1.27 as `\xff`), with every toolchain (label maps
+/// before Go 1.24, slices after; headers with labels from 1.26, asked for with GODEBUG). A
+/// label longer than goroscope prints (4096 bytes, where the runtime prints it whole) is cut
+/// after the same start, its marker counting the bytes of the whole label; and the pprof
+/// profile holds the labels' own bytes.
 #[test]
 fn debug1_labels_are_pprofs() {
     for tc in support::require_toolchains() {
         let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
-        let mut child = Child::start(&exe, "hostile").unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Child::start_env(&exe, "hostile", &[("GODEBUG", "tracebacklabels=1")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pid = child.pid.to_string();
         let theirs = child.pprof_debug1().unwrap();
-        let ours = goroscope(&["dump", "-q", "--format", "debug1", &child.pid.to_string()]);
+        let ours = goroscope(&["dump", "-q", "--format", "debug1", &pid]);
         let ours = ok("dump --format debug1", &ours);
         let line = |text: &str, key: &str| -> String {
             text.lines()
@@ -392,30 +400,166 @@ fn debug1_labels_are_pprofs() {
                 })
                 .to_string()
         };
-        let key = "\"k\\x1b[31m\":\"red\"";
-        assert_eq!(line(ours, key), line(&theirs, key), "{}", tc.name());
-        // A value longer than goroscope prints is cut after the same quoted start.
-        let (o, t) = (line(ours, "\"long\""), line(&theirs, "\"long\""));
-        let cut = o.find("\"...(+").expect("cut marker");
-        assert!(
-            t.starts_with(&o[..cut]),
-            "{}: {o:.200}\n{t:.200}",
-            tc.name()
-        );
-        // Not compared: the label with invalid UTF-8, which goroscope reads as text (U+FFFD)
-        // where pprof quotes its bytes (`\xff`): a known difference, in the README.
+        for key in ["\"k\\x1b[31m\":\"red\"", "\"utf8\":"] {
+            assert_eq!(line(ours, key), line(&theirs, key), "{}", tc.name());
+        }
+        // A value longer than goroscope prints is cut after the same quoted start, and the
+        // marker counts the rest of the whole value (the 1 MiB one is read only in part).
+        for key in ["\"long\":", "\"huge\":"] {
+            let (o, t) = (line(ours, key), line(&theirs, key));
+            let cut = o.find("\"...(+").expect("cut marker");
+            assert!(
+                t.starts_with(&o[..cut]),
+                "{}: {o:.200}\n{t:.200}",
+                tc.name()
+            );
+            let rest: usize = o[cut + 6..o.find(" bytes)").unwrap()].parse().unwrap();
+            let shown = unquote(&o[key.len() + 12..cut]).len();
+            let whole = unquote(&t[key.len() + 12..t.len() - 2]).len();
+            assert_eq!(shown + rest, whole, "{}: {o:.200}", tc.name());
+        }
+
+        // The profile holds the labels' bytes as the runtime quotes them in debug1 (the 1 MiB
+        // value: its first bytes, as many as goroscope reads).
+        let prof = std::process::Command::new(support::goroscope_bin())
+            .args(["dump", "-q", "--format", "pprof", &pid])
+            .output()
+            .unwrap();
+        assert!(prof.status.success(), "{}", tc.name());
+        let labels = profile_labels(&prof.stdout);
+        for key in ["utf8", "long", "huge"] {
+            let t = line(&theirs, &format!("\"{key}\":"));
+            let want = unquote(&t[key.len() + 15..t.len() - 2]);
+            let got = labels
+                .iter()
+                .find(|(k, _)| k == key.as_bytes())
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("{}: no label {key} in the profile", tc.name()));
+            if key == "huge" {
+                assert!(
+                    got.len() >= 4096 && want.starts_with(got),
+                    "{}: {} bytes of {key}",
+                    tc.name(),
+                    got.len()
+                );
+            } else {
+                assert_eq!(*got, want, "{}: {key}", tc.name());
+            }
+        }
 
         // The traceback header quotes them as the runtime's own, where the runtime prints them.
         let stack = child.stack().unwrap();
-        let dump = goroscope(&["dump", "-q", &child.pid.to_string()]);
-        let header = |text: &str| {
-            text.lines()
-                .find(|l| l.starts_with("goroutine ") && l.contains("k\\x1b[31m"))
-                .map(str::to_string)
-        };
-        assert_eq!(header(ok("dump", &dump)), header(&stack), "{}", tc.name());
+        let dump = goroscope(&["dump", "-q", &pid]);
+        let dump = ok("dump", &dump);
+        for key in ["k\\x1b[31m", "utf8"] {
+            let header = |text: &str| {
+                text.lines()
+                    .find(|l| l.starts_with("goroutine ") && l.contains(key))
+                    .map(str::to_string)
+            };
+            assert_eq!(header(dump), header(&stack), "{}", tc.name());
+            assert_eq!(
+                header(&stack).is_some(),
+                tc.minor() >= 26,
+                "{}: labels in the runtime's header",
+                tc.name()
+            );
+        }
         child.ping().unwrap();
     }
+}
+
+/// The bytes of a Go `%q` string's body (`strconv.Unquote` without the quotes).
+fn unquote(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chars = s.chars();
+    let hex = |chars: &mut std::str::Chars<'_>, n: usize| -> u32 {
+        let digits: String = chars.take(n).collect();
+        u32::from_str_radix(&digits, 16).unwrap_or_else(|_| panic!("escape in {s:.100}"))
+    };
+    let push =
+        |out: &mut Vec<u8>, c: char| out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            push(&mut out, c);
+            continue;
+        }
+        match chars.next() {
+            Some('a') => out.push(7),
+            Some('b') => out.push(8),
+            Some('f') => out.push(12),
+            Some('n') => out.push(b'\n'),
+            Some('r') => out.push(b'\r'),
+            Some('t') => out.push(b'\t'),
+            Some('v') => out.push(11),
+            Some('x') => out.push(hex(&mut chars, 2) as u8),
+            Some('u') => push(&mut out, char::from_u32(hex(&mut chars, 4)).unwrap()),
+            Some('U') => push(&mut out, char::from_u32(hex(&mut chars, 8)).unwrap()),
+            Some(e) => push(&mut out, e),
+            None => panic!("a lone backslash ends {s:.100}"),
+        }
+    }
+    out
+}
+
+/// Every sample label (key, value) of a gzipped pprof profile, as bytes (profile.proto: the
+/// string table is field 6, samples field 2, a sample's labels its field 3 with the key's and
+/// the value's string index in fields 1 and 2).
+fn profile_labels(gz: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut raw).unwrap();
+    let top = proto_fields(&raw);
+    let strings: Vec<&[u8]> = top
+        .iter()
+        .filter_map(|(f, v)| (*f == 6).then_some(*v))
+        .collect();
+    let mut out = Vec::new();
+    for (_, sample) in top.iter().filter(|(f, _)| *f == 2) {
+        for (_, label) in proto_fields(sample).iter().filter(|(f, _)| *f == 3) {
+            let idx = |want: u64| {
+                proto_fields(label)
+                    .iter()
+                    .find(|(f, _)| *f == want)
+                    .map_or(0, |(_, v)| varint(&mut &v[..]) as usize)
+            };
+            out.push((strings[idx(1)].to_vec(), strings[idx(2)].to_vec()));
+        }
+    }
+    out
+}
+
+/// A protobuf message's fields: number and bytes (a varint's own bytes, for [`varint`]).
+fn proto_fields(mut b: &[u8]) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let tag = varint(&mut b);
+        let v = match tag & 7 {
+            0 => {
+                let n = b.iter().position(|x| x & 0x80 == 0).unwrap() + 1;
+                &b[..n]
+            }
+            2 => {
+                let n = varint(&mut b) as usize;
+                &b[..n]
+            }
+            w => panic!("wire type {w} in a goroscope profile"),
+        };
+        b = &b[v.len()..];
+        out.push((tag >> 3, v));
+    }
+    out
+}
+
+fn varint(b: &mut &[u8]) -> u64 {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().enumerate() {
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x & 0x80 == 0 {
+            *b = &b[i + 1..];
+            return v;
+        }
+    }
+    panic!("a varint runs off the end");
 }
 
 /// The `list` frames of the fixture's `//line` directives, run as `goroscope attach --batch`.

@@ -68,7 +68,7 @@ impl Cond {
             Cond::Label(k, v) => g
                 .labels
                 .iter()
-                .any(|(lk, lv)| lk == k && v.as_ref().is_none_or(|v| v == lv)),
+                .any(|(lk, lv)| lk == k.as_str() && v.as_ref().is_none_or(|v| lv == v.as_str())),
             Cond::Running => g.thread.is_some(),
             Cond::User => !g.system,
             Cond::State(s) => *g.state == **s,
@@ -104,7 +104,11 @@ impl Filter {
             return false;
         }
         for (k, v) in &self.labels {
-            if !g.labels.iter().any(|(lk, lv)| lk == k && lv == v) {
+            if !g
+                .labels
+                .iter()
+                .any(|(lk, lv)| lk == k.as_str() && lv == v.as_str())
+            {
                 return false;
             }
         }

@@ -54,7 +54,7 @@ impl GroupBy {
 /// One group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group<'s> {
-    /// The key, as text (for `--group-by` other than `stack`, what is printed as its title).
+    /// The key: what the members share (`render::grouped::title` prints it).
     pub key: String,
     /// Members, in snapshot order.
     pub members: Vec<&'s Goroutine>,
@@ -135,8 +135,12 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
             }
         }
         GroupBy::State => g.state.to_string(),
-        GroupBy::Label(k) => match g.labels.iter().find(|(lk, _)| lk == k) {
-            Some((_, v)) => format!("{k}={v}"),
+        // The value's bytes, every one kept apart (`\\` for a backslash, `\xff` for a byte
+        // that is not ASCII), and the whole length of one read in part; shown by
+        // `render::grouped::title`.
+        GroupBy::Label(k) => match g.labels.iter().find(|(lk, _)| lk == k.as_str()) {
+            Some((_, v)) if v.is_whole() => format!("{k}={}", v.bytes().escape_ascii()),
+            Some((_, v)) => format!("{k}={}...{}", v.bytes().escape_ascii(), v.len()),
             None => format!("{k} unset"),
         },
     }

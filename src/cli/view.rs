@@ -302,7 +302,7 @@ pub fn diff_by(
 /// A group's identity in a few lines: its key, or the representative's shown frames.
 pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
     if *by != GroupBy::Stack {
-        return writeln!(out, "    {}", text(&group::key(g, by)));
+        return writeln!(out, "    {}", render::grouped::title(g, by));
     }
     for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
         writeln!(

@@ -3,7 +3,7 @@
 
 use super::safe::{go_quote, text};
 use crate::analyze::group::Group;
-use crate::snapshot::Goroutine;
+use crate::snapshot::{Goroutine, LabelStr};
 use std::io::{self, Write};
 
 /// Writes the groups (by stack) in `debug=1` form. pprof's key is the stack and the labels,
@@ -11,7 +11,7 @@ use std::io::{self, Write};
 pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "goroutine profile: total {total}")?;
     for grp in groups {
-        let mut by_labels: Vec<(&[(String, String)], usize)> = Vec::new();
+        let mut by_labels: Vec<(&[(LabelStr, LabelStr)], usize)> = Vec::new();
         for g in &grp.members {
             match by_labels
                 .iter_mut()
@@ -32,7 +32,7 @@ pub fn render(groups: &[Group<'_>], total: usize, out: &mut dyn Write) -> io::Re
 /// sorted as text), then the frames.
 fn record(
     g: &Goroutine,
-    labels: &[(String, String)],
+    labels: &[(LabelStr, LabelStr)],
     n: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {

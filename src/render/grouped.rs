@@ -2,8 +2,9 @@
 //! goroutine ids (abbreviated) and creator; largest group first. Like pprof's `debug=1`, but
 //! in traceback shape.
 
-use super::safe::text;
-use crate::analyze::group::{Group, GroupBy};
+use super::safe::{label, text};
+use crate::analyze::group::{Group, GroupBy, key};
+use crate::snapshot::Goroutine;
 use crate::unwind::symbolize::print_name;
 use std::io::{self, Write};
 
@@ -30,10 +31,21 @@ pub fn render(
         if *by == GroupBy::Stack {
             stack(grp, out)?;
         } else {
-            writeln!(out, "    {}", text(&grp.key))?;
+            writeln!(out, "    {}", title(grp.representative(), by))?;
         }
     }
     Ok(())
+}
+
+/// What the goroutines grouped with `g` by `by` share, safe to print: `label:KEY` groups as
+/// `KEY=value` (the value through [`label`]), other keys through [`text`].
+pub fn title(g: &Goroutine, by: &GroupBy) -> String {
+    if let GroupBy::Label(k) = by
+        && let Some((_, v)) = g.labels.iter().find(|(lk, _)| lk == k.as_str())
+    {
+        return format!("{}={}", text(k), label(v));
+    }
+    text(&key(g, by)).into_owned()
 }
 
 /// `N goroutines [state, M-N minutes]: ids`.

@@ -10,7 +10,7 @@
 //!
 //! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
 
-use crate::snapshot::{Frame, Goroutine, Snapshot};
+use crate::snapshot::{Frame, Goroutine, LabelStr, Snapshot};
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -30,20 +30,26 @@ pub fn render(
     Ok(())
 }
 
+/// The profile's string table. Its strings are bytes: a label's are the target's own, UTF-8
+/// or not (only the bytes read of a label read in part).
 #[derive(Default)]
 struct Strings {
-    index: HashMap<String, u64>,
-    table: Vec<String>,
+    index: HashMap<Vec<u8>, u64>,
+    table: Vec<Vec<u8>>,
 }
 
 impl Strings {
     fn id(&mut self, s: &str) -> u64 {
+        self.bytes_id(s.as_bytes())
+    }
+
+    fn bytes_id(&mut self, s: &[u8]) -> u64 {
         if let Some(&i) = self.index.get(s) {
             return i;
         }
         let i = self.table.len() as u64;
-        self.table.push(s.to_string());
-        self.index.insert(s.to_string(), i);
+        self.table.push(s.to_vec());
+        self.index.insert(s.to_vec(), i);
         i
     }
 }
@@ -66,7 +72,7 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
 }
 
 /// A sample's identity: its location ids, innermost first, and its labels.
-type SampleKey = (Vec<u64>, Vec<(String, String)>);
+type SampleKey = (Vec<u64>, Vec<(LabelStr, LabelStr)>);
 
 /// The uncompressed profile.
 pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
@@ -163,8 +169,8 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
         field_bytes(&mut s, 2, &vals);
         for (lk, lv) in &k.1 {
             let mut label = Vec::new();
-            field_varint(&mut label, 1, strings.id(lk));
-            field_varint(&mut label, 2, strings.id(lv));
+            field_varint(&mut label, 1, strings.bytes_id(lk.bytes()));
+            field_varint(&mut label, 2, strings.bytes_id(lv.bytes()));
             field_bytes(&mut s, 3, &label);
         }
         field_bytes(&mut p, 2, &s);
@@ -197,7 +203,7 @@ pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
         field_bytes(&mut p, 5, f);
     }
     for s in &strings.table {
-        field_bytes(&mut p, 6, s.as_bytes());
+        field_bytes(&mut p, 6, s);
     }
     field_varint(&mut p, 9, snap.meta.time_unix.saturating_mul(1_000_000_000));
     field_bytes(&mut p, 11, &vt);

@@ -8,6 +8,9 @@
 //!   Printable characters pass as they are; every other one is escaped as Go escapes it
 //!   (`\x1b`, `\n`, `\u202e`), and a field longer than [`MAX_SHOWN`] bytes is cut with a
 //!   `...(+N bytes)` marker.
+//! - [`label`]: a pprof label's key or value as [`text`]. Labels are the target's bytes
+//!   ([`LabelStr`]): a byte that is not UTF-8 is escaped as `\xNN`, and the marker of a label
+//!   read only in part counts the bytes of the whole label.
 //! - [`quoted`] / [`maybe_quoted`]: the runtime's `printquoted` (pprof labels in traceback
 //!   headers): only printable ASCII passes.
 //! - [`go_quote`]: Go's `%q` (`strconv.Quote`), as `runtime/pprof` prints labels in `debug=1`.
@@ -19,6 +22,7 @@
 //! (Go's `strconv.IsPrint`; the same set Rust's `escape_debug` leaves alone). pprof profiles
 //! store the strings as they are: their readers render them.
 
+use crate::snapshot::LabelStr;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -49,27 +53,91 @@ fn clean(s: &str, tabs: bool) -> bool {
             || s.chars().all(ok))
 }
 
-/// `s` cut at a character boundary at most [`MAX_SHOWN`] bytes in, and how many bytes were cut.
-fn head(s: &str) -> (&str, usize) {
-    if s.len() <= MAX_SHOWN {
-        return (s, 0);
-    }
-    let mut end = MAX_SHOWN;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&s[..end], s.len() - end)
+/// Bytes from outside goroscope on their way out: not always UTF-8, and perhaps only the
+/// first bytes of a longer string (a label read in part).
+#[derive(Debug, Clone, Copy)]
+pub struct Outside<'a> {
+    bytes: &'a [u8],
+    /// The whole length (at least `bytes.len()`).
+    len: u64,
 }
 
-fn cut_marker(o: &mut String, cut: usize) {
+impl<'a> From<&'a str> for Outside<'a> {
+    fn from(s: &'a str) -> Outside<'a> {
+        Outside {
+            bytes: s.as_bytes(),
+            len: s.len() as u64,
+        }
+    }
+}
+
+impl<'a> From<&'a LabelStr> for Outside<'a> {
+    fn from(l: &'a LabelStr) -> Outside<'a> {
+        Outside {
+            bytes: l.bytes(),
+            len: l.len(),
+        }
+    }
+}
+
+impl<'a> Outside<'a> {
+    /// The text, when the bytes are whole and valid UTF-8.
+    fn as_str(self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes)
+            .ok()
+            .filter(|_| self.len == self.bytes.len() as u64)
+    }
+}
+
+/// One unit of text as Go's `for range` over a string yields it: a character, or a byte that
+/// is not part of valid UTF-8 (`utf8.RuneError` of width 1).
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Char(char),
+    Byte(u8),
+}
+
+/// Calls `f` on each piece of the first [`MAX_SHOWN`] bytes of `o` (none cut in two) and
+/// returns how many bytes of the whole are left out.
+fn each_shown(o: Outside<'_>, mut f: impl FnMut(Piece)) -> u64 {
+    let mut at = 0usize;
+    for chunk in o.bytes.utf8_chunks() {
+        let pieces = chunk
+            .valid()
+            .chars()
+            .map(Piece::Char)
+            .chain(chunk.invalid().iter().map(|&b| Piece::Byte(b)));
+        for p in pieces {
+            let width = match p {
+                Piece::Char(c) => c.len_utf8(),
+                Piece::Byte(_) => 1,
+            };
+            if at + width > MAX_SHOWN {
+                return o.len - at as u64;
+            }
+            at += width;
+            f(p);
+        }
+    }
+    o.len - at as u64
+}
+
+fn cut_marker(o: &mut String, cut: u64) {
     if cut > 0 {
         let _ = write!(o, "...(+{cut} bytes)");
     }
 }
 
 /// Go's escape of a non-printable character: `\a \b \f \n \r \t \v`, `\xNN` below 0x80,
-/// `\uNNNN`, `\UNNNNNNNN`.
-fn escape(o: &mut String, c: char) {
+/// `\uNNNN`, `\UNNNNNNNN`; of a byte that is not UTF-8, `\xNN` (`strconv.Quote`).
+fn escape(o: &mut String, p: Piece) {
+    let c = match p {
+        Piece::Char(c) => c,
+        Piece::Byte(b) => {
+            let _ = write!(o, "\\x{b:02x}");
+            return;
+        }
+    };
     let _ = match c {
         '\x07' => write!(o, "\\a"),
         '\x08' => write!(o, "\\b"),
@@ -87,29 +155,33 @@ fn escape(o: &mut String, c: char) {
 /// An unquoted field from outside goroscope, safe to print: non-printable characters escaped,
 /// cut after [`MAX_SHOWN`] bytes. Borrowed (no copy) when there is nothing to change.
 pub fn text(s: &str) -> Cow<'_, str> {
-    escaped(s, false)
+    escaped(s.into(), false)
+}
+
+/// A pprof label's key or value as [`text`]: bytes that are not UTF-8 as `\xNN`, and the cut
+/// marker counting the bytes of the whole label left out.
+pub fn label(l: &LabelStr) -> Cow<'_, str> {
+    escaped(l.into(), false)
 }
 
 /// A line of a source file, as [`text`] but with its tabs (Go's indentation) kept.
 pub fn source_line(s: &str) -> Cow<'_, str> {
-    escaped(s, true)
+    escaped(s.into(), true)
 }
 
-fn escaped(s: &str, tabs: bool) -> Cow<'_, str> {
-    if clean(s, tabs) {
+fn escaped(o: Outside<'_>, tabs: bool) -> Cow<'_, str> {
+    if let Some(s) = o.as_str()
+        && clean(s, tabs)
+    {
         return Cow::Borrowed(s);
     }
-    let (h, cut) = head(s);
-    let mut o = String::with_capacity(h.len() + 16);
-    for c in h.chars() {
-        if printable(c) || (tabs && c == '\t') {
-            o.push(c)
-        } else {
-            escape(&mut o, c)
-        }
-    }
-    cut_marker(&mut o, cut);
-    Cow::Owned(o)
+    let mut out = String::with_capacity(o.bytes.len().min(MAX_SHOWN) + 16);
+    let cut = each_shown(o, |p| match p {
+        Piece::Char(c) if printable(c) || (tabs && c == '\t') => out.push(c),
+        _ => escape(&mut out, p),
+    });
+    cut_marker(&mut out, cut);
+    Cow::Owned(out)
 }
 
 /// Writes [`text`] of `s`.
@@ -117,12 +189,28 @@ pub fn write_text<W: Write + ?Sized>(out: &mut W, s: &str) -> io::Result<()> {
     out.write_all(text(s).as_bytes())
 }
 
-/// The runtime's `printquoted`: only printable ASCII passes unescaped; cut after
-/// [`MAX_SHOWN`] bytes, the marker after the closing quote.
-pub fn quoted(s: &str) -> String {
-    let (h, cut) = head(s);
+/// How the runtime's `printquoted` prints a byte that is not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadByte {
+    /// `\ufffd`, the `utf8.RuneError` `for range` yields (Go 1.26).
+    RuneError,
+    /// `\xNN`, the byte itself (Go 1.27).
+    Hex,
+}
+
+/// The runtime's `printquoted`: only printable ASCII passes unescaped, a byte that is not
+/// UTF-8 as `bad` says; cut after [`MAX_SHOWN`] bytes, the marker after the closing quote.
+pub fn quoted<'a>(s: impl Into<Outside<'a>>, bad: BadByte) -> String {
     let mut o = String::from("\"");
-    for r in h.chars() {
+    let cut = each_shown(s.into(), |p| {
+        let r = match p {
+            Piece::Char(r) => r,
+            Piece::Byte(b) if bad == BadByte::Hex => {
+                let _ = write!(o, "\\x{b:02x}");
+                return;
+            }
+            Piece::Byte(_) => char::REPLACEMENT_CHARACTER,
+        };
         match r {
             '\n' => o.push_str("\\n"),
             '\r' => o.push_str("\\r"),
@@ -142,41 +230,44 @@ pub fn quoted(s: &str) -> String {
                 let _ = write!(o, "\\U{:08x}", r as u32);
             }
         }
-    }
+    });
     o.push('"');
     cut_marker(&mut o, cut);
     o
 }
 
-/// The runtime's `tracebackStringNeedsQuoting`, then [`quoted`].
-pub fn maybe_quoted(s: &str) -> Cow<'_, str> {
-    let plain = s.len() <= MAX_SHOWN
-        && s.chars()
-            .all(|r| r.is_ascii_alphanumeric() || matches!(r, '.' | '/' | '_'));
-    if plain {
-        Cow::Borrowed(s)
-    } else {
-        Cow::Owned(quoted(s))
+/// The runtime's `tracebackStringNeedsQuoting`, then [`quoted`] (Go 1.27: bytes that are not
+/// UTF-8 as `\xNN`).
+pub fn maybe_quoted<'a>(s: impl Into<Outside<'a>>) -> Cow<'a, str> {
+    let s = s.into();
+    match s.as_str() {
+        Some(plain)
+            if plain.len() <= MAX_SHOWN
+                && plain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'_')) =>
+        {
+            Cow::Borrowed(plain)
+        }
+        _ => Cow::Owned(quoted(s, BadByte::Hex)),
     }
 }
 
 /// Go's `%q` of a string (`strconv.Quote`): printable characters pass, `"` and `\` are
-/// escaped, every other one as Go escapes it; cut after [`MAX_SHOWN`] bytes, the marker after
-/// the closing quote.
-pub fn go_quote(s: &str) -> String {
-    let (h, cut) = head(s);
-    let mut o = String::with_capacity(h.len() + 2);
+/// escaped, every other one as Go escapes it (a byte that is not UTF-8 as `\xNN`); cut after
+/// [`MAX_SHOWN`] bytes, the marker after the closing quote.
+pub fn go_quote<'a>(s: impl Into<Outside<'a>>) -> String {
+    let s = s.into();
+    let mut o = String::with_capacity(s.bytes.len().min(MAX_SHOWN) + 2);
     o.push('"');
-    for c in h.chars() {
-        match c {
-            '"' | '\\' => {
-                o.push('\\');
-                o.push(c);
-            }
-            _ if printable(c) => o.push(c),
-            _ => escape(&mut o, c),
+    let cut = each_shown(s, |p| match p {
+        Piece::Char(c @ ('"' | '\\')) => {
+            o.push('\\');
+            o.push(c);
         }
-    }
+        Piece::Char(c) if printable(c) => o.push(c),
+        _ => escape(&mut o, p),
+    });
     o.push('"');
     cut_marker(&mut o, cut);
     o
@@ -276,14 +367,40 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(quoted("a\"\\\x1bé"), "\"a\\\"\\\\\\x1b\\u00e9\"");
+        assert_eq!(
+            quoted("a\"\\\x1bé", BadByte::Hex),
+            "\"a\\\"\\\\\\x1b\\u00e9\""
+        );
         assert_eq!(maybe_quoted("req/path_1.x"), "req/path_1.x");
         assert_eq!(maybe_quoted("a b"), "\"a b\"");
         assert_eq!(
             go_quote("a\"\x1b\x07\u{fffd}é\u{202e}\0"),
             "\"a\\\"\\x1b\\a\u{fffd}é\\u202e\\x00\""
         );
-        let q = quoted(&"x".repeat(MAX_SHOWN + 3));
+        let q = quoted("x".repeat(MAX_SHOWN + 3).as_str(), BadByte::Hex);
         assert!(q.ends_with("x\"...(+3 bytes)"));
+    }
+
+    /// Bytes that are not UTF-8, one escape per byte as Go's `for range` yields them, next to
+    /// a valid U+FFFD; and a label read in part, whose marker counts the bytes never read.
+    #[test]
+    fn labels_as_bytes() {
+        let l = LabelStr::new(b"\xff\xe2\x82a\xef\xbf\xbd\x1b".to_vec(), 0);
+        assert_eq!(label(&l), "\\xff\\xe2\\x82a\u{fffd}\\x1b");
+        assert_eq!(go_quote(&l), "\"\\xff\\xe2\\x82a\u{fffd}\\x1b\"");
+        assert_eq!(quoted(&l, BadByte::Hex), "\"\\xff\\xe2\\x82a\\ufffd\\x1b\"");
+        assert_eq!(
+            quoted(&l, BadByte::RuneError),
+            "\"\\ufffd\\ufffd\\ufffda\\ufffd\\x1b\""
+        );
+        assert_eq!(maybe_quoted(&l), quoted(&l, BadByte::Hex));
+        assert_eq!(maybe_quoted(&LabelStr::from("a.b/c_1")), "a.b/c_1");
+        let part = LabelStr::new(vec![b'x'; MAX_SHOWN + 10], 1 << 20);
+        let want = format!("...(+{} bytes)", (1 << 20) - MAX_SHOWN);
+        assert!(label(&part).ends_with(&want));
+        assert!(go_quote(&part).ends_with(&format!("\"{want}")));
+        assert!(maybe_quoted(&part).ends_with(&format!("\"{want}")));
+        // Whole and valid: borrowed, as any text.
+        assert!(matches!(label(&LabelStr::from("tenant")), Cow::Borrowed(_)));
     }
 }

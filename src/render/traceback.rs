@@ -2,7 +2,7 @@
 //! target's Go version (`goroutineheader`, `traceback1`, `traceback2`, `printcreatedby1` in
 //! `src/runtime/traceback.go`), so panicparse and goroutine-inspect read it.
 
-use super::safe::{maybe_quoted, quoted, text, write_text};
+use super::safe::{BadByte, maybe_quoted, quoted, text, write_text};
 use crate::snapshot::{Frame, Goroutine, Meta, Status};
 use crate::unwind::symbolize::print_name;
 use crate::version::GoVersion;
@@ -178,17 +178,24 @@ pub fn header<W: Write + ?Sized>(
     }
     let labels = opts.labels && !g.labels.is_empty();
     if labels && !v.at_least(27) {
-        // Go 1.26: ` labels:{"k": "v", ...}` inside the brackets, always quoted.
+        // Go 1.26: ` labels:{"k": "v", ...}` inside the brackets, always quoted (a byte that
+        // is not UTF-8 as the `\ufffd` that `for range` yields for it).
         write!(out, " labels:{{")?;
         for (i, (k, val)) in g.labels.iter().enumerate() {
             let sep = if i + 1 < g.labels.len() { ", " } else { "" };
-            write!(out, "{}: {}{sep}", quoted(k), quoted(val))?;
+            write!(
+                out,
+                "{}: {}{sep}",
+                quoted(k, BadByte::RuneError),
+                quoted(val, BadByte::RuneError)
+            )?;
         }
         write!(out, "}}")?;
     }
     write!(out, "]")?;
     if labels && v.at_least(27) {
-        // Go 1.27: ` {k: v, ...}` after the brackets, quoted only where needed.
+        // Go 1.27: ` {k: v, ...}` after the brackets, quoted only where needed (a byte that
+        // is not UTF-8 as `\xNN`).
         write!(out, " {{")?;
         for (i, (k, val)) in g.labels.iter().enumerate() {
             let sep = if i + 1 < g.labels.len() { ", " } else { "" };

@@ -8,13 +8,15 @@
 
 use super::Runtime;
 use super::goroutines::CopyFn;
+use crate::snapshot::LabelStr;
 use crate::target::image::MemoryImage;
 use crate::target::{MemoryReader, ReadExt};
 
 /// Most labels read from one goroutine.
 pub const MAX_LABELS: u64 = 1024;
-/// Longest label key or value read.
-pub const MAX_LABEL_LEN: u64 = 64 << 10;
+/// Most bytes read of one label key or value. A longer one keeps its first bytes and its whole
+/// length ([`LabelStr::len`]), which renderers count in their cut marker.
+pub const MAX_LABEL_BYTES: u64 = 64 << 10;
 /// Largest `B` (log2 of bucket count) of a label map accepted.
 const MAX_MAP_B: u8 = 6;
 /// Longest overflow chain followed per bucket.
@@ -114,27 +116,27 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
     let strs: Vec<(u64, u64)> = string_headers
         .iter()
         .filter_map(|&(h, _)| Some((img.read_u64(h).ok()?, img.read_u64(h.wrapping_add(8)).ok()?)))
-        .filter(|&(p, n)| p != 0 && n > 0 && n <= MAX_LABEL_LEN)
+        .filter(|&(p, n)| p != 0 && n > 0)
+        .map(|(p, n)| (p, n.min(MAX_LABEL_BYTES)))
         .collect();
     copy(&strs, img);
 }
 
-fn string_at(mem: &impl MemoryReader, at: u64) -> Option<String> {
+/// The Go string whose header is at `at`: its bytes as they are (UTF-8 or not), at most
+/// [`MAX_LABEL_BYTES`] of them, and its whole length.
+fn string_at(mem: &impl MemoryReader, at: u64) -> Option<LabelStr> {
     let p = mem.read_u64(at).ok()?;
     let len = mem.read_u64(at.wrapping_add(8)).ok()?;
-    if len > MAX_LABEL_LEN {
-        return None;
-    }
-    let mut b = vec![0u8; len as usize];
-    if len > 0 {
+    let mut b = vec![0u8; len.min(MAX_LABEL_BYTES) as usize];
+    if !b.is_empty() {
         mem.read_at(p, &mut b).ok()?;
     }
-    Some(String::from_utf8_lossy(&b).into_owned())
+    Some(LabelStr::new(b, len))
 }
 
 /// Reads a goroutine's labels, sorted by key (the order Go 1.24+ keeps and prints). Empty on
 /// a null pointer or unreadable memory.
-pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
+pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(LabelStr, LabelStr)> {
     if labels == 0 {
         return Vec::new();
     }
@@ -147,7 +149,7 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, labels: u64) -> Vec<(String, 
     out
 }
 
-fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(String, String)> {
+fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(LabelStr, LabelStr)> {
     let (Ok(a), Ok(n)) = (mem.read_u64(p), mem.read_u64(p.wrapping_add(8))) else {
         return Vec::new();
     };
@@ -164,7 +166,7 @@ fn read_slice(mem: &impl MemoryReader, p: u64) -> Vec<(String, String)> {
         .collect()
 }
 
-fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(String, String)> {
+fn read_map(mem: &impl MemoryReader, labels: u64) -> Vec<(LabelStr, LabelStr)> {
     let Ok(p) = mem.read_u64(labels) else {
         return Vec::new();
     };
@@ -234,6 +236,40 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    /// A label longer than [`MAX_LABEL_BYTES`] keeps its first bytes and its whole length, and
+    /// the labels after it are read; bytes that are not UTF-8 are kept as they are.
+    #[test]
+    fn long_and_invalid_labels_are_read() {
+        let huge = u64::MAX / 2;
+        let mem = Words(
+            [
+                (0x1000, 0x2000),
+                (0x1008, 2),
+                // Entry 0: "k" (at 0x3000) = 1 MiB of 'x' (at 0x10000, zeroes: read as 0).
+                (0x2000, 0x3000),
+                (0x2008, 1),
+                (0x2010, 0x10000),
+                (0x2018, huge),
+                // Entry 1: "l" = "\xff\xfe".
+                (0x2020, 0x3008),
+                (0x2028, 1),
+                (0x2030, 0x3010),
+                (0x2038, 2),
+                (0x3000, u64::from(b'k')),
+                (0x3008, u64::from(b'l')),
+                (0x3010, 0xfeff),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let l = read_slice(&mem, 0x1000);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].0, *"k");
+        assert_eq!(l[0].1.bytes().len() as u64, MAX_LABEL_BYTES);
+        assert_eq!(l[0].1.len(), huge);
+        assert_eq!(l[1], ("l".into(), LabelStr::new(vec![0xff, 0xfe], 2)));
     }
 
     /// Found by fuzzing: label slices, maps and buckets at the top of the address space

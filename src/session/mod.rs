@@ -929,11 +929,7 @@ fn list_goroutines(st: &State, a: &GrsArgs, out: &mut dyn Write) -> std::io::Res
                 if i > 0 {
                     writeln!(out)?;
                 }
-                writeln!(
-                    out,
-                    "{}",
-                    text(&group_title(grp.representative(), by, &grp.key))
-                )?;
+                writeln!(out, "{}", group_title(grp.representative(), by))?;
                 let shown: Vec<&Goroutine> =
                     grp.members.iter().copied().take(GROUP_MEMBERS).collect();
                 with_labels(&shown, "\t", out)?;
@@ -977,8 +973,8 @@ pub fn snapshot_report(snap: &Snapshot, line: String) -> String {
     }
 }
 
-/// A group's heading: the location it shares, or its key.
-fn group_title(rep: &Goroutine, by: &GroupBy, key: &str) -> String {
+/// A group's heading, safe to print: the location it shares, or its key.
+fn group_title(rep: &Goroutine, by: &GroupBy) -> String {
     let loc = match by {
         GroupBy::UserFrame => Loc::User,
         GroupBy::CurrentFrame => Loc::Current,
@@ -989,15 +985,16 @@ fn group_title(rep: &Goroutine, by: &GroupBy, key: &str) -> String {
                 .location(Loc::User)
                 .map(|l| format!("{}:{} {}", l.file, l.line, l.function))
                 .unwrap_or_default();
-            return format!("Identical stacks [{}] at {at}", rep.state);
+            return text(&format!("Identical stacks [{}] at {at}", rep.state)).into_owned();
         }
-        _ => return key.to_string(),
+        _ => return crate::render::grouped::title(rep, by),
     };
-    match rep.location(loc) {
+    let title = match rep.location(loc) {
         Some(l) if l.file.is_empty() => format!("{}: {}", loc.title(), l.function),
         Some(l) => format!("{}: {}:{} {}", loc.title(), l.file, l.line, l.function),
         None => format!("{}: ?", loc.title()),
-    }
+    };
+    text(&title).into_owned()
 }
 
 #[cfg(test)]

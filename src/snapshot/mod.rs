@@ -166,10 +166,162 @@ pub struct Goroutine {
     pub parent_id: u64,
     /// Name of its start function.
     pub start_func: Name,
-    /// pprof labels, in the runtime's order.
-    pub labels: Vec<(String, String)>,
+    /// pprof labels (key, value), in the runtime's order.
+    pub labels: Vec<(LabelStr, LabelStr)>,
     /// What it is blocked on (one entry per channel of a select).
     pub blocked_on: Vec<BlockedOn>,
+}
+
+/// A pprof label's key or value as the target holds it: its bytes, which need not be UTF-8, and
+/// its whole length when only its first bytes were read.
+///
+/// In JSON it is a string when its bytes are whole, valid UTF-8 (the only form older files
+/// have); otherwise an object: `{"hex": "fffe"}` for bytes that are not UTF-8,
+/// `{"text": "...", "len": N}` or `{"hex": "...", "len": N}` for the first bytes of a label of
+/// `N` bytes (docs/json-schema.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct LabelStr {
+    bytes: Vec<u8>,
+    len: u64,
+}
+
+impl LabelStr {
+    /// The first `bytes` of a string of `len` bytes (a `len` below `bytes.len()` counts as
+    /// `bytes.len()`).
+    pub fn new(bytes: Vec<u8>, len: u64) -> LabelStr {
+        let len = len.max(bytes.len() as u64);
+        LabelStr { bytes, len }
+    }
+
+    /// The bytes read.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The whole length in the target (more than `bytes().len()` when only a head was read).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether every byte was read.
+    pub fn is_whole(&self) -> bool {
+        self.len == self.bytes.len() as u64
+    }
+
+    /// The text, when the label is whole and valid UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes)
+            .ok()
+            .filter(|_| self.is_whole())
+    }
+}
+
+impl From<&str> for LabelStr {
+    fn from(s: &str) -> LabelStr {
+        LabelStr::new(s.as_bytes().to_vec(), 0)
+    }
+}
+
+impl From<String> for LabelStr {
+    fn from(s: String) -> LabelStr {
+        LabelStr::new(s.into_bytes(), 0)
+    }
+}
+
+impl PartialEq<str> for LabelStr {
+    fn eq(&self, s: &str) -> bool {
+        self.is_whole() && self.bytes == s.as_bytes()
+    }
+}
+
+impl Serialize for LabelStr {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if let Some(s) = self.as_str() {
+            return ser.serialize_str(s);
+        }
+        let whole = self.is_whole();
+        let mut m = ser.serialize_map(Some(if whole { 1 } else { 2 }))?;
+        match std::str::from_utf8(&self.bytes) {
+            Ok(s) => m.serialize_entry("text", s)?,
+            Err(_) => {
+                let mut hex = String::with_capacity(self.bytes.len() * 2);
+                for b in &self.bytes {
+                    hex.push_str(&format!("{b:02x}"));
+                }
+                m.serialize_entry("hex", &hex)?
+            }
+        }
+        if !whole {
+            m.serialize_entry("len", &self.len)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelStr {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<LabelStr, D::Error> {
+        de.deserialize_any(LabelVisitor)
+    }
+}
+
+/// Reads both JSON forms of a [`LabelStr`].
+struct LabelVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LabelVisitor {
+    type Value = LabelStr;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(r#"a label: a string, or {"text" or "hex", "len"}"#)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<LabelStr, E> {
+        Ok(s.into())
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<LabelStr, E> {
+        Ok(s.into())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LabelStr, A::Error> {
+        use serde::de::Error;
+        let (mut bytes, mut len) = (None, 0u64);
+        // Each known field once; unknown ones are skipped, so the loop ends with the map.
+        while let Some(k) = map.next_key::<String>()? {
+            match k.as_str() {
+                "text" if bytes.is_none() => bytes = Some(map.next_value::<String>()?.into_bytes()),
+                "hex" if bytes.is_none() => {
+                    let hex = map.next_value::<String>()?;
+                    bytes =
+                        Some(unhex(&hex).ok_or_else(|| A::Error::custom("label hex: not hex"))?);
+                }
+                "text" | "hex" => return Err(A::Error::custom("label: both text and hex")),
+                "len" => len = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let bytes = bytes.ok_or_else(|| A::Error::missing_field("text or hex"))?;
+        Ok(LabelStr::new(bytes, len))
+    }
+}
+
+/// The bytes of a string of hex digit pairs.
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16);
+    hex.as_bytes()
+        .chunks(2)
+        .map(|p| Some((digit(p[0])? * 16 + digit(p[1])?) as u8))
+        .collect()
 }
 
 /// An object a goroutine waits on.
@@ -349,4 +501,49 @@ pub fn is_runtime_internal(name: &str) -> bool {
         return !rest.starts_with(|c: char| c.is_ascii_uppercase());
     }
     name.starts_with("internal/") || name.starts_with("runtime/internal/") || !name.contains('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whole UTF-8 labels are JSON strings, as in every file written before; other bytes and
+    /// labels read in part are objects that give back the same bytes and length.
+    #[test]
+    fn label_json_forms() {
+        let forms = [
+            (LabelStr::from("tenant \u{1b}é"), r#""tenant \u001bé""#),
+            (
+                LabelStr::new(b"\xff\xfe ok".to_vec(), 0),
+                r#"{"hex":"fffe206f6b"}"#,
+            ),
+            (
+                LabelStr::new(b"ab".to_vec(), 1 << 20),
+                r#"{"text":"ab","len":1048576}"#,
+            ),
+            (
+                LabelStr::new(b"a\xe2".to_vec(), 9),
+                r#"{"hex":"61e2","len":9}"#,
+            ),
+        ];
+        for (l, json) in forms {
+            assert_eq!(serde_json::to_string(&l).unwrap(), json);
+            assert_eq!(serde_json::from_str::<LabelStr>(json).unwrap(), l);
+        }
+        let old: Vec<(LabelStr, LabelStr)> = serde_json::from_str(r#"[["k","v"]]"#).unwrap();
+        assert_eq!(old, vec![("k".into(), "v".into())]);
+        // Unknown fields are skipped; a `len` below the bytes counts as their length.
+        let l: LabelStr = serde_json::from_str(r#"{"x":[1],"text":"abc","len":1}"#).unwrap();
+        assert_eq!(l, LabelStr::from("abc"));
+        for bad in [
+            r#"{"hex":"f"}"#,
+            r#"{"hex":"+f"}"#,
+            r#"{"hex":"zz"}"#,
+            r#"{"len":3}"#,
+            r#"{"text":"a","hex":"61"}"#,
+            "3",
+        ] {
+            assert!(serde_json::from_str::<LabelStr>(bad).is_err(), "{bad}");
+        }
+    }
 }

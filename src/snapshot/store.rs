@@ -372,7 +372,7 @@ const MAX_PREALLOCATED_GOROUTINES: usize = 1 << 16;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Frame, Goroutine};
+    use crate::snapshot::{Frame, Goroutine, LabelStr};
 
     fn sample() -> Snapshot {
         let mut s = Snapshot::default();
@@ -386,9 +386,29 @@ mod tests {
                 line: 3,
                 ..Default::default()
             }],
+            labels: vec![
+                ("k".into(), "v\u{1b}".into()),
+                ("u".into(), LabelStr::new(b"\xff\xfe ok".to_vec(), 0)),
+                ("z".into(), LabelStr::new(b"head".to_vec(), 1 << 20)),
+            ],
             ..Default::default()
         });
         s
+    }
+
+    /// Labels as files of both versions wrote them (strings) are read as their bytes.
+    #[test]
+    fn reads_labels_of_earlier_files() {
+        let want = vec![("k".into(), "v é".into())];
+        let v1 = br#"{"format":"goroscope-snapshot","version":1,"snapshot":{"goroutines":[{"id":1,"labels":[["k","v \u00e9"]]}]}}"#;
+        let v2 = br#"{"format":"goroscope-snapshot","version":2,"goroutines":1,"snapshot":{}}
+{"g":{"id":1,"labels":[["k","v \u00e9"]]}}
+{"end":{"written":1,"left_out":0}}
+"#;
+        for file in [&v1[..], &v2[..]] {
+            let s = read(file).unwrap().snapshot;
+            assert_eq!(s.goroutines[0].labels, want);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Lines that are not part of a goroutine block (a SIGQUIT preamble, register dumps) are
 //! skipped. Elision lines are kept as frames named by their text.
 
-use super::{CreatedBy, Frame, Goroutine, Meta, Snapshot, Source, Status};
+use super::{CreatedBy, Frame, Goroutine, LabelStr, Meta, Snapshot, Source, Status};
 
 /// Most goroutines read from one text dump.
 pub const MAX_GOROUTINES: usize = 16 << 20;
@@ -182,7 +182,7 @@ fn header(line: &str) -> Option<Goroutine> {
 }
 
 /// `k: v, "k 2": "v"` as printed by Go 1.26/1.27.
-fn labels(s: &str) -> Vec<(String, String)> {
+fn labels(s: &str) -> Vec<(LabelStr, LabelStr)> {
     let mut out = Vec::new();
     let mut rest = s.trim();
     while !rest.is_empty() && out.len() < crate::runtime::labels::MAX_LABELS as usize {
@@ -198,29 +198,52 @@ fn labels(s: &str) -> Vec<(String, String)> {
     out
 }
 
-/// One label key or value: a quoted string with Go escapes, or a bare word.
-fn token(s: &str) -> (String, &str) {
-    if let Some(body) = s.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = body.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => return (out, &body[i + 1..]),
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => out.push('\n'),
-                    Some((_, 't')) => out.push('\t'),
-                    Some((_, 'r')) => out.push('\r'),
-                    Some((_, e)) => out.push(e),
-                    None => break,
-                },
-                c => out.push(c),
-            }
-        }
-        (out, "")
-    } else {
+/// One label key or value: a quoted string with the runtime's escapes (`\xNN` a byte, which
+/// need not be UTF-8; `\uNNNN`, `\UNNNNNNNN` a character), or a bare word.
+fn token(s: &str) -> (LabelStr, &str) {
+    let Some(body) = s.strip_prefix('"') else {
         let end = s.find([':', ',']).unwrap_or(s.len());
-        (s[..end].trim().to_string(), &s[end..])
+        return (s[..end].trim().into(), &s[end..]);
+    };
+    let mut out = Vec::new();
+    let mut chars = body.char_indices();
+    // `n` hex digits after an escape's letter, as a number.
+    let hex = |chars: &mut std::str::CharIndices<'_>, n: usize| -> Option<u32> {
+        (0..n).try_fold(0u32, |v, _| Some(v * 16 + chars.next()?.1.to_digit(16)?))
+    };
+    let push =
+        |out: &mut Vec<u8>, c: char| out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (LabelStr::new(out, 0), &body[i + 1..]),
+            '\\' => match chars.next().map(|(_, e)| e) {
+                Some('a') => out.push(0x07),
+                Some('b') => out.push(0x08),
+                Some('f') => out.push(0x0c),
+                Some('n') => out.push(b'\n'),
+                Some('r') => out.push(b'\r'),
+                Some('t') => out.push(b'\t'),
+                Some('v') => out.push(0x0b),
+                Some('x') => out.extend(hex(&mut chars, 2).map(|b| b as u8)),
+                Some('u') => push(
+                    &mut out,
+                    hex(&mut chars, 4)
+                        .and_then(char::from_u32)
+                        .unwrap_or('\u{fffd}'),
+                ),
+                Some('U') => push(
+                    &mut out,
+                    hex(&mut chars, 8)
+                        .and_then(char::from_u32)
+                        .unwrap_or('\u{fffd}'),
+                ),
+                Some(e) => push(&mut out, e),
+                None => break,
+            },
+            c => push(&mut out, c),
+        }
     }
+    (LabelStr::new(out, 0), "")
 }
 
 /// `name(args)` → (name, args), splitting at the last top-level `(`.
@@ -280,6 +303,20 @@ mod tests {
         assert!(g.frames[1].inlined);
         let c = g.created_by.as_ref().unwrap();
         assert_eq!((&*c.function, c.line, g.parent_id), ("main.start", 30, 1));
+    }
+
+    /// Go 1.27 prints a label byte that is not UTF-8 as `\xNN`: read back as that byte.
+    #[test]
+    fn label_escapes_are_bytes() {
+        let g = header(r#"goroutine 5 [select] {"a\x1b": "\xff\xfe ok\u00e9\U0001f600\t\"\\"}:"#)
+            .unwrap();
+        assert_eq!(
+            g.labels,
+            vec![(
+                "a\x1b".into(),
+                LabelStr::new([&b"\xff\xfe ok"[..], "é😀\t\"\\".as_bytes()].concat(), 0)
+            )]
+        );
     }
 
     #[test]
