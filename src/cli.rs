@@ -710,7 +710,7 @@ fn watch(
                 .map(|h| h.get(*k).copied().unwrap_or(0).to_string())
                 .collect();
             writeln!(out, "  {d:+} since sample 1 ({}):", series.join(" -> "))?;
-            view::describe(&examples[*k], &by, out)?;
+            render::diff::describe(&examples[*k], &by, out)?;
         }
         out.flush()?;
     }
@@ -794,18 +794,19 @@ fn dump_streamed(
     let Session::Live(live) = open(target, ctx)? else {
         unreachable!("a pid opens a live session")
     };
-    let text = view::GoText::new(&live.meta(std::time::Duration::ZERO), v)?;
-    let mut w = view::ChunkWriter::new(out, &text);
+    let meta = live.meta(std::time::Duration::ZERO);
+    let text = render::stream::GoText::new(&meta, v.filter()?, view::traceback_options(&meta, v));
+    let mut w = render::stream::ChunkWriter::new(out, &text);
     let (snap, n) = live
         .stream(
             &mut bar,
-            &|c: &mut view::TextChunk, g| text.fold(c, g),
+            &|c: &mut render::stream::TextChunk, g| text.fold(c, g),
             &mut |c| w.write(c),
         )
         .map_err(|e| e.to_string())?;
     bar.finish();
     if !ctx.quiet {
-        eprintln!("{}", pause_line(&snap, n));
+        eprintln!("{}", render::report::pause_line(&snap, n));
     }
     Ok(w.finish())
 }
@@ -820,24 +821,8 @@ fn report(target: &Target, snap: &Snapshot) {
             target.describe()
         );
     } else {
-        eprintln!("{}", pause_line(snap, n));
+        eprintln!("{}", render::report::pause_line(snap, n));
     }
-}
-
-/// `goroscope: N goroutines, target paused X ms`: the report after a live snapshot of `n`
-/// goroutines.
-pub fn pause_line(snap: &Snapshot, n: usize) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    if snap.meta.nonblocking {
-        let u = snap.meta.unsettled;
-        return format!(
-            "goroscope: {n} goroutine{s}, target not stopped (--nonblocking), {u} not read consistently"
-        );
-    }
-    format!(
-        "goroscope: {n} goroutine{s}, target paused {:.1} ms",
-        snap.meta.pause_ns as f64 / 1e6
-    )
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.

@@ -1,11 +1,9 @@
 //! How a snapshot is shown: output format, grouping and filters, shared by `dump`, `show`,
 //! `diff` and `watch`.
 
-use crate::analyze::diff;
 use crate::analyze::filter::{self, Filter};
 use crate::analyze::group::{self, GroupBy};
 use crate::render;
-use crate::render::safe::text;
 use crate::snapshot::{Goroutine, Snapshot};
 use clap::{Args, ValueEnum};
 use std::io::{self, Write};
@@ -117,100 +115,6 @@ impl ViewArgs {
     }
 }
 
-/// Go's traceback text of goroutines as a streamed dump builds them
-/// ([`crate::collect::LiveSession::stream`]): each kept goroutine is rendered into its chunk.
-pub struct GoText {
-    filter: Filter,
-    opts: render::traceback::Options,
-    version: crate::version::GoVersion,
-    /// Buffers of chunks already written, to render the next ones into (fresh ones would
-    /// cost a page fault every 4 KiB of a dump of hundreds of megabytes).
-    spare: std::sync::Mutex<Vec<Vec<u8>>>,
-}
-
-/// Bytes a chunk's text buffer starts with.
-const CHUNK_TEXT: usize = 256 << 10;
-
-/// Text of a chunk of goroutines, and how many it holds.
-#[derive(Default)]
-pub struct TextChunk {
-    text: Vec<u8>,
-    n: usize,
-}
-
-impl GoText {
-    /// The text the options ask for, for a snapshot with these facts.
-    pub fn new(meta: &crate::snapshot::Meta, v: &ViewArgs) -> Result<GoText, String> {
-        Ok(GoText {
-            filter: v.filter()?,
-            opts: traceback_options(meta, v),
-            version: render::traceback::version(meta),
-            spare: Default::default(),
-        })
-    }
-
-    /// Renders `g` into `chunk` if the filter keeps it and the traceback prints it.
-    pub fn fold(&self, chunk: &mut TextChunk, g: Goroutine) {
-        if !self.filter.keep(&g) || !render::traceback::printed(&g, self.opts) {
-            return;
-        }
-        if chunk.n > 0 {
-            chunk.text.push(b'\n');
-        } else if chunk.text.capacity() == 0 {
-            let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
-            chunk.text = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_TEXT));
-        }
-        chunk.n += 1;
-        // Writing into a Vec cannot fail.
-        let _ = render::traceback::goroutine(&g, self.version, self.opts, &mut chunk.text);
-    }
-}
-
-/// Writes chunks of text blank-line separated, keeping the first error, and hands their
-/// buffers back to the [`GoText`] that rendered them.
-pub struct ChunkWriter<'w> {
-    out: &'w mut dyn Write,
-    text: &'w GoText,
-    written: bool,
-    result: io::Result<()>,
-}
-
-impl<'w> ChunkWriter<'w> {
-    /// A writer to `out` of chunks `text` renders.
-    pub fn new(out: &'w mut dyn Write, text: &'w GoText) -> Self {
-        ChunkWriter {
-            out,
-            text,
-            written: false,
-            result: Ok(()),
-        }
-    }
-
-    /// Writes one chunk (nothing after an error).
-    pub fn write(&mut self, mut c: TextChunk) {
-        if c.n > 0 && self.result.is_ok() {
-            if self.written {
-                self.result = self.out.write_all(b"\n");
-            }
-            self.written = true;
-            if self.result.is_ok() {
-                self.result = self.out.write_all(&c.text);
-            }
-        }
-        if c.text.capacity() > 0
-            && let Ok(mut spare) = self.text.spare.lock()
-        {
-            c.text.clear();
-            spare.push(c.text);
-        }
-    }
-
-    /// The first error, if any.
-    pub fn finish(self) -> io::Result<()> {
-        self.result
-    }
-}
-
 /// The traceback format the options ask for, for a snapshot with these facts.
 pub fn traceback_options(meta: &crate::snapshot::Meta, v: &ViewArgs) -> render::traceback::Options {
     render::traceback::Options {
@@ -255,72 +159,5 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
 pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io::Result<()> {
     let f = v.filter().map_err(io::Error::other)?;
     let by = v.group_by().map_err(io::Error::other)?;
-    diff_by(a, b, &f, &by, out)
-}
-
-/// [`diff`] with the filter and grouping already parsed.
-pub fn diff_by(
-    a: &Snapshot,
-    b: &Snapshot,
-    f: &Filter,
-    by: &GroupBy,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let changes = diff::diff(a, b, by, |g| f.keep(g));
-    let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
-    writeln!(
-        out,
-        "goroutines: {} -> {} ({:+})",
-        total(a),
-        total(b),
-        total(b) as i64 - total(a) as i64
-    )?;
-    if changes.is_empty() {
-        return writeln!(out, "no group changed");
-    }
-    for c in &changes {
-        let what = match (c.before, c.after) {
-            (0, _) => "appeared",
-            (_, 0) => "vanished",
-            (x, y) if y > x => "grew",
-            _ => "shrank",
-        };
-        writeln!(
-            out,
-            "\n{:+} {} ({} -> {}) [{}]",
-            c.delta(),
-            what,
-            c.before,
-            c.after,
-            text(&c.example.state)
-        )?;
-        describe(c.example, by, out)?;
-    }
-    Ok(())
-}
-
-/// A group's identity in a few lines: its key, or the representative's shown frames.
-pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
-    if *by != GroupBy::Stack {
-        return writeln!(out, "    {}", render::grouped::title(g, by));
-    }
-    for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
-        writeln!(
-            out,
-            "    {}\n        {}:{}",
-            text(&crate::unwind::symbolize::print_name(&f.function)),
-            text(&f.file),
-            f.line
-        )?;
-    }
-    if let Some(c) = &g.created_by {
-        writeln!(
-            out,
-            "    created by {}\n        {}:{}",
-            text(&c.function),
-            text(&c.file),
-            c.line
-        )?;
-    }
-    Ok(())
+    render::diff::render(a, b, &f, &by, out)
 }

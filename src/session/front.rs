@@ -56,8 +56,10 @@ impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
             let snap = self.live.snapshot().map_err(|e| e.to_string())?;
-            let line =
-                super::snapshot_report(&snap, crate::cli::pause_line(&snap, snap.goroutines.len()));
+            let line = super::snapshot_report(
+                &snap,
+                crate::render::report::pause_line(&snap, snap.goroutines.len()),
+            );
             return Ok((snap, line));
         }
         // Release the old hold first: the target runs only between the two freezes.

@@ -395,7 +395,7 @@ pub fn exec(
                 ["-group", key @ ..] => group_by(key)?,
                 _ => return Err("usage: diff [-group KEY]".into()),
             };
-            w(crate::cli::view::diff_by(
+            w(crate::render::diff::render(
                 prev,
                 &st.snap,
                 &Filter::default(),

@@ -1,0 +1,77 @@
+//! `goroscope diff`, `watch` and the session's `diff`: the groups that appeared, vanished, grew
+//! or shrank between two snapshots.
+
+use super::safe::text;
+use crate::analyze::diff;
+use crate::analyze::filter::Filter;
+use crate::analyze::group::GroupBy;
+use crate::snapshot::{Goroutine, Snapshot};
+use std::io::{self, Write};
+
+/// What changed between two snapshots, group by group: the goroutines `f` keeps, grouped by
+/// `by`.
+pub fn render(
+    a: &Snapshot,
+    b: &Snapshot,
+    f: &Filter,
+    by: &GroupBy,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let changes = diff::diff(a, b, by, |g| f.keep(g));
+    let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
+    writeln!(
+        out,
+        "goroutines: {} -> {} ({:+})",
+        total(a),
+        total(b),
+        total(b) as i64 - total(a) as i64
+    )?;
+    if changes.is_empty() {
+        return writeln!(out, "no group changed");
+    }
+    for c in &changes {
+        let what = match (c.before, c.after) {
+            (0, _) => "appeared",
+            (_, 0) => "vanished",
+            (x, y) if y > x => "grew",
+            _ => "shrank",
+        };
+        writeln!(
+            out,
+            "\n{:+} {} ({} -> {}) [{}]",
+            c.delta(),
+            what,
+            c.before,
+            c.after,
+            text(&c.example.state)
+        )?;
+        describe(c.example, by, out)?;
+    }
+    Ok(())
+}
+
+/// A group's identity in a few lines: its key, or the representative's shown frames.
+pub fn describe(g: &Goroutine, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
+    if *by != GroupBy::Stack {
+        return writeln!(out, "    {}", super::grouped::title(g, by));
+    }
+    for f in g.frames.iter().filter(|f| !f.hidden).take(8) {
+        writeln!(
+            out,
+            "    {}\n        {}:{}",
+            text(&crate::unwind::symbolize::print_name(&f.function)),
+            text(&f.file),
+            f.line
+        )?;
+    }
+    if let Some(c) = &g.created_by {
+        writeln!(
+            out,
+            "    created by {}\n        {}:{}",
+            text(&c.function),
+            text(&c.file),
+            c.line
+        )?;
+    }
+    Ok(())
+}
