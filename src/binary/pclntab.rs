@@ -366,9 +366,20 @@ impl Pclntab {
         self.gofunc = Some((addr, bytes));
     }
 
-    /// Address of `moduledata.gofunc`, if set.
-    pub fn gofunc_addr(&self) -> Option<u64> {
-        self.gofunc.as_ref().map(|(a, _)| *a)
+    /// `pcHeader.funcnameOffset`: where the function names start, from the header.
+    pub fn funcname_offset(&self) -> u64 {
+        self.funcnametab.start as u64
+    }
+
+    /// `pcHeader.pclnOffset`: where the function table starts, from the header.
+    pub fn pcln_offset(&self) -> u64 {
+        self.functab.start as u64
+    }
+
+    /// The entry offset (from the text start) of function table entry `i`, `0..=nfunc` (the
+    /// last is the end of the text).
+    pub fn entry_offset(&self, i: usize) -> Option<u32> {
+        self.ft_entryoff(i)
     }
 
     /// The raw pclntab bytes.

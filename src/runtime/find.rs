@@ -31,13 +31,6 @@ const MOD_MINPC: u64 = 160;
 /// Offset of `moduledata.maxpc` (stable Go 1.18–1.27).
 const MOD_MAXPC: u64 = 168;
 
-/// `pcHeader.textStart` (0 from Go 1.26).
-const HDR_TEXT_START: usize = 24;
-/// `pcHeader.funcnameOffset`.
-const HDR_FUNCNAME_OFFSET: usize = 32;
-/// `pcHeader.pclnOffset` (the function table).
-const HDR_PCLN_OFFSET: usize = 64;
-
 /// Largest data section scanned for moduledata.
 const MAX_SCAN_SECTION: u64 = 256 << 20;
 /// Most validated-or-not candidate words considered while scanning for moduledata.
@@ -203,26 +196,20 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
     };
     let pcln = bin.pclntab_addr;
     let tab = &bin.pclntab;
-    let hdr = tab.data();
-    let hword = |off: usize| {
-        hdr.get(off..off + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-            .ok_or("pclntab header is short")
-    };
     let pc_header = fld(F::ModPcHeader, "pcHeader")?;
     if pc_header != pcln {
         return Err(format!(
             "pcHeader {pc_header:#x} is not the pclntab {pcln:#x}"
         ));
     }
-    let funcname = pcln.wrapping_add(hword(HDR_FUNCNAME_OFFSET)?);
+    let funcname = pcln.wrapping_add(tab.funcname_offset());
     let fnt = word(MOD_FUNCNAMETAB, "funcnametab")?;
     if fnt != funcname {
         return Err(format!(
             "funcnametab {fnt:#x} is not pclntab+funcnameOffset {funcname:#x}"
         ));
     }
-    let pcln_off = hword(HDR_PCLN_OFFSET)?;
+    let pcln_off = tab.pcln_offset();
     let ftab = word(MOD_FTAB, "ftab")?;
     if ftab != pcln.wrapping_add(pcln_off) {
         return Err(format!(
@@ -238,11 +225,7 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
             nfunc + 1
         ));
     }
-    let entryoff = |i: u64| {
-        let at = usize::try_from(pcln_off + 8 * i).ok()?;
-        hdr.get(at..at + 4)
-            .map(|b| u64::from(u32::from_le_bytes(b.try_into().unwrap())))
-    };
+    let entryoff = |i: u64| tab.entry_offset(usize::try_from(i).ok()?).map(u64::from);
     let (first, last) = match (entryoff(0), entryoff(nfunc)) {
         (Some(a), Some(b)) => (a, b),
         _ => return Err("function table is short".into()),
@@ -261,7 +244,7 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
             "text {text:#x} etext {etext:#x} do not enclose [{minpc:#x}, {maxpc:#x}]"
         ));
     }
-    let hdr_text = hword(HDR_TEXT_START)?;
+    let hdr_text = tab.header_text_start();
     if hdr_text != 0 && hdr_text != text {
         return Err(format!(
             "text {text:#x} is not the pclntab's textStart {hdr_text:#x}"
