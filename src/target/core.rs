@@ -62,8 +62,6 @@ const ET_DYN: u16 = 3;
 const ET_CORE: u16 = 4;
 const EM_X86_64: u16 = 62;
 const EM_AARCH64: u16 = 183;
-/// `PN_XNUM`: the real program header count is in section header 0.
-const PN_XNUM: u16 = 0xffff;
 
 /// Most program headers accepted (a kernel core has one per mapping; 2^20 is far beyond any
 /// process's `vm.max_map_count` default of 65530).
@@ -275,34 +273,26 @@ struct Ehdr {
     phnum: usize,
 }
 
+type ElfHeader = object::elf::FileHeader64<object::LittleEndian>;
+type ProgramHeader = object::elf::ProgramHeader64<object::LittleEndian>;
+
+/// The ELF header, read by `object`: magic, 64-bit little-endian, the program header count
+/// (`PN_XNUM` resolved through section header 0) and entry size.
 fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
+    use object::read::elf::FileHeader;
+    let le = object::LittleEndian;
     if d.len() < 4 || d[..4] != *b"\x7fELF" {
         return Err("no ELF magic".into());
     }
     if d.len() < EHDR_SIZE {
         return Err(format!("{} bytes, shorter than an ELF header", d.len()));
     }
-    if d[4] != 2 {
-        return Err("not a 64-bit ELF file".into());
-    }
-    if d[5] != 1 {
-        return Err("not a little-endian ELF file".into());
-    }
-    let e_type = u16_at(d, 16).unwrap_or(0);
-    let machine = u16_at(d, 18).unwrap_or(0);
-    let phoff = u64_at(d, 32).unwrap_or(0);
-    let shoff = u64_at(d, 40).unwrap_or(0);
-    let phentsize = u16_at(d, 54).unwrap_or(0);
-    let mut phnum = u16_at(d, 56).unwrap_or(0) as usize;
-    if phnum == PN_XNUM as usize {
-        // The real count is section header 0's sh_info.
-        phnum = usize::try_from(shoff)
-            .ok()
-            .and_then(|o| o.checked_add(44))
-            .and_then(|o| u32_at(d, o))
-            .ok_or("program header count (PN_XNUM) points outside the file")?
-            as usize;
-    }
+    let eh = ElfHeader::parse(d).map_err(|_| "not a 64-bit little-endian ELF file".to_string())?;
+    let phnum = eh
+        .phnum(le, d)
+        .map_err(|_| "program header count (PN_XNUM) points outside the file".to_string())?
+        as usize;
+    let phentsize = eh.e_phentsize.get(le);
     if phnum > 0 && phentsize as usize != PHDR_SIZE {
         return Err(format!(
             "program header size {phentsize}, expected {PHDR_SIZE}"
@@ -312,48 +302,49 @@ fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
         return Err(format!("{phnum} program headers"));
     }
     Ok(Ehdr {
-        e_type,
-        machine,
-        phoff,
+        e_type: eh.e_type.get(le).0,
+        machine: eh.e_machine.get(le).0,
+        phoff: eh.e_phoff.get(le),
         phnum,
     })
 }
 
-/// Raw program headers: `(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz)`. Those that
-/// lie (partly) outside the file are dropped and reported.
+/// Program headers: `(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz)`, read by
+/// `object`. Those past the end of the file (a truncated core) are dropped and reported; the
+/// ones before them are kept.
 fn parse_phdrs(d: &[u8], eh: &Ehdr, problems: &mut Vec<String>) -> Vec<[u64; 6]> {
-    let mut out = Vec::new();
-    for i in 0..eh.phnum {
-        let Some(off) = (i as u64)
-            .checked_mul(PHDR_SIZE as u64)
-            .and_then(|o| o.checked_add(eh.phoff))
-        else {
-            break;
-        };
-        let Some(p) = usize::try_from(off)
-            .ok()
-            .and_then(|o| d.get(o..o.checked_add(PHDR_SIZE)?))
-        else {
-            push_problem(
-                problems,
-                format!(
-                    "program headers {i}..{} are past the end of the file",
-                    eh.phnum
-                ),
-            );
-            break;
-        };
-        let w = |o| u64_at(p, o).unwrap_or(0);
-        out.push([
-            u32_at(p, 0).unwrap_or(0) as u64,
-            u32_at(p, 4).unwrap_or(0) as u64,
-            w(8),
-            w(16),
-            w(32),
-            w(40),
-        ]);
+    use object::read::ReadRef;
+    let le = object::LittleEndian;
+    let fit = usize::try_from(eh.phoff)
+        .ok()
+        .and_then(|o| d.len().checked_sub(o))
+        .map_or(0, |room| room / PHDR_SIZE)
+        .min(eh.phnum);
+    if fit < eh.phnum {
+        push_problem(
+            problems,
+            format!(
+                "program headers {fit}..{} are past the end of the file",
+                eh.phnum
+            ),
+        );
     }
-    out
+    let Ok(phdrs) = d.read_slice_at::<ProgramHeader>(eh.phoff, fit) else {
+        return Vec::new();
+    };
+    phdrs
+        .iter()
+        .map(|p| {
+            [
+                u64::from(p.p_type.get(le).0),
+                u64::from(p.p_flags.get(le).0),
+                p.p_offset.get(le),
+                p.p_vaddr.get(le),
+                p.p_filesz.get(le),
+                p.p_memsz.get(le),
+            ]
+        })
+        .collect()
 }
 
 fn push_problem(problems: &mut Vec<String>, p: String) {
