@@ -160,6 +160,57 @@ pub fn signal_traceback_text(stderr: &str) -> String {
         .join("\n\n")
 }
 
+/// What one M printed of itself in a crash traceback (GOTRACEBACK=crash: the signal is relayed
+/// from M to M, and each prints `PC=.. m=N sigcode=..` and the stack it was on when the signal
+/// arrived: `goroutine 0 [idle]:` for its g0, else the goroutine it ran).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashThread {
+    /// The signal's pc (`PC=`).
+    pub pc: u64,
+    /// `m.id`.
+    pub m: i64,
+    /// Its first goroutine block as printed (header and frames).
+    pub text: String,
+}
+
+/// Every M's own section of a crash traceback's stderr ([`CrashThread`]), in printed order.
+pub fn crash_threads(stderr: &str) -> Vec<CrashThread> {
+    let mut out = Vec::new();
+    let mut lines = stderr.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("PC=0x") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let pc = words.next().and_then(|w| u64::from_str_radix(w, 16).ok());
+        let m = words
+            .next()
+            .and_then(|w| w.strip_prefix("m="))
+            .and_then(|w| w.parse().ok());
+        let (Some(pc), Some(m)) = (pc, m) else {
+            continue;
+        };
+        // Up to the first goroutine header, then its lines up to a blank line or the registers.
+        while lines.peek().is_some_and(|l| !l.starts_with("goroutine ")) {
+            lines.next();
+        }
+        let mut text = String::new();
+        let end = |l: &str| {
+            l.trim().is_empty()
+                || matches!(
+                    l.split_whitespace().next(),
+                    Some("rax" | "r0" | "x0" | "-----")
+                )
+        };
+        while let Some(l) = lines.next_if(|l| !end(l)) {
+            text.push_str(l);
+            text.push('\n');
+        }
+        out.push(CrashThread { pc, m, text });
+    }
+    out
+}
+
 /// Parses a whole traceback text. Blank lines separate goroutines.
 pub fn parse(text: &str) -> Traceback {
     let mut tb = Traceback::default();
