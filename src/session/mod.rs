@@ -297,9 +297,13 @@ impl State {
                 .thread
                 .and_then(|tid| self.snap.threads.iter().find(|t| t.tid == tid))
         {
+            // Not read (a snapshot saved without --thread-stacks): its goroutine's, if any.
             if t.frames.is_empty() && t.stack_error.is_none() {
+                if let Some(g) = self.selected() {
+                    return Ok((Cow::Borrowed(g), format!("goroutine {}", g.id)));
+                }
                 return Err(format!(
-                    "thread {}'s own stack was not read in this snapshot (`goroscope snapshot --thread-stacks` saves it); `goroutine <id>` selects a goroutine",
+                    "thread {} runs no goroutine, and its own stack was not read in this snapshot (`goroscope snapshot --thread-stacks` saves it); `goroutine <id>` selects a goroutine",
                     t.tid
                 ));
             }
@@ -1292,6 +1296,53 @@ mod tests {
                 .unwrap_err()
                 .starts_with("thread 43 runs no goroutine")
         );
+    }
+
+    #[test]
+    fn thread_shows_its_own_stack_until_a_goroutine_is_selected() {
+        let mut st = State::new(sample(), Palette::default());
+        let frame = |function: &str, line| Frame {
+            function: function.into(),
+            file: "/go/src/runtime/proc.go".into(),
+            line,
+            pc: 0x4000 + u64::from(line),
+            ..Default::default()
+        };
+        st.snap.threads.push(Thread {
+            tid: 44,
+            m_id: Some(3),
+            stack: "g0".into(),
+            frames: vec![
+                frame("runtime.stopm", 3023),
+                frame("runtime.schedule", 4179),
+            ],
+            stack_error: Some("unexpected return pc 0x1".into()),
+            ..Default::default()
+        });
+        run(&mut st, "thread 44").unwrap();
+        assert_eq!(
+            run(&mut st, "bt").unwrap(),
+            "0  0x0000000000004bcf in runtime.stopm\n      at /go/src/runtime/proc.go:3023\n1  0x0000000000005053 in runtime.schedule\n      at /go/src/runtime/proc.go:4179\n(truncated: unexpected return pc 0x1)\n"
+        );
+        assert!(
+            run(&mut st, "up")
+                .unwrap()
+                .contains("Frame 1: /go/src/runtime/proc.go:4179 (PC: 5053)")
+        );
+        assert_eq!(
+            run(&mut st, "frame 2").unwrap_err(),
+            "Invalid frame 2: thread 44 has frames 0 to 1"
+        );
+        assert!(
+            run(&mut st, "goroutine")
+                .unwrap_err()
+                .starts_with("thread 44 runs no goroutine")
+        );
+        // A one-shot goroutine command shows the goroutine's frames and keeps the thread's.
+        assert!(run(&mut st, "gr 7 bt").unwrap().contains("main.spin"));
+        assert!(run(&mut st, "bt").unwrap().contains("runtime.stopm"));
+        run(&mut st, "gr 7").unwrap();
+        assert!(!run(&mut st, "bt").unwrap().contains("runtime.stopm"));
     }
 
     #[test]
