@@ -294,8 +294,9 @@ impl LiveSession {
                     .keys
                     .iter()
                     .filter_map(|(_, k)| Some(k.as_ref()?.m()))
+                    .filter(|&m| m != 0)
                     .collect();
-                crate::runtime::threads::capture(
+                let img = crate::runtime::threads::capture(
                     &self.rt,
                     &threads,
                     &seeds,
@@ -303,7 +304,8 @@ impl LiveSession {
                     &mut |reqs, img| {
                         self.proc.copy_into(reqs, img);
                     },
-                )
+                );
+                (img, seeds)
             });
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
             if attempt < MAX_ATTEMPTS && cap.in_transition {
@@ -399,12 +401,14 @@ impl LiveSession {
             copy_ns,
             precopy_ns,
         } = copy;
-        let copied_bytes = cap.copied_bytes() + threads_img.as_ref().map_or(0, |i| i.total_bytes());
+        let copied_bytes =
+            cap.copied_bytes() + threads_img.as_ref().map_or(0, |(i, _)| i.total_bytes());
         let stacks_reused = cap.reused() as u64;
         let mut image = cap.finish(Some(pre));
-        if let Some(t) = threads_img {
+        let seeds = threads_img.map(|(t, seeds)| {
             image.overwrite(t);
-        }
+            seeds
+        });
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
         if copied_bytes == 0 && live::has_exited(pid) {
@@ -431,7 +435,13 @@ impl LiveSession {
             }
         })?;
         if self.thread_stacks {
-            thread_stacks(&self.rt, &image, &threads, &mut snap);
+            thread_stacks(
+                &self.rt,
+                &image,
+                &threads,
+                &seeds.unwrap_or_default(),
+                &mut snap,
+            );
         }
         for t in &mut snap.threads {
             t.tid = tids.to_ours(t.tid);
@@ -472,8 +482,9 @@ struct FrozenCopy {
     tids: ns::TidMap,
     nanotime: i64,
     cap: goroutines::Capture,
-    /// What thread stacks need besides (when asked for).
-    threads_img: Option<MemoryImage>,
+    /// What thread stacks need besides (when asked for), and the Ms of the goroutines on
+    /// threads that seeded the search for every M.
+    threads_img: Option<(MemoryImage, Vec<u64>)>,
     pre: goroutines::PreCopy,
     copy_ns: u64,
     precopy_ns: u64,
@@ -621,7 +632,8 @@ impl CoreSession {
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress)
             .map_err(DumpError::Runtime)?;
         if self.thread_stacks {
-            thread_stacks(&self.rt, &self.mem, threads, &mut snap);
+            let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
+            thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
         }
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first.
@@ -853,7 +865,8 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
 
 /// Adds to `snap.threads` (built from `threads`, in the same order) every thread's own stack:
 /// its M, the stack it is on, and its frames unwound from its registers over `mem`, which
-/// holds what [`crate::runtime::threads::capture`] copied (or is a core). The unwind follows
+/// holds what [`crate::runtime::threads::capture`] copied with the same `seeds` (or is a
+/// core). The unwind follows
 /// the runtime's crash traceback of that thread (`tracebacktrap`): from the interrupted
 /// instruction, staying on the stack it starts on (a system stack ends at `systemstack`,
 /// `mcall` or `mstart`, not continued on the goroutine's stack, which its own frames show).
@@ -861,17 +874,12 @@ pub fn thread_stacks(
     rt: &Runtime,
     mem: &(impl MemoryReader + Sync),
     threads: &[ThreadState],
+    seeds: &[u64],
     snap: &mut Snapshot,
 ) {
     use crate::runtime::threads::{self, MAX_THREAD_STACK_COPY, OnStack};
-    let seeds: Vec<u64> = snap
-        .goroutines
-        .iter()
-        .map(|g| g.m_addr)
-        .filter(|&m| m != 0)
-        .collect();
     let mut none = crate::target::image::MemoryImage::new();
-    let ms = threads::find_ms(rt, threads, &seeds, mem, &mut none, &mut |_, _| {});
+    let ms = threads::find_ms(rt, threads, seeds, mem, &mut none, &mut |_, _| {});
     let code = rt.code();
     let mut sym = Symbolizer::new(code);
     let mut cache = unwind::UnwindCache::default();

@@ -605,6 +605,21 @@ mod tests {
     }
 
     #[test]
+    fn crash_threads_takes_each_ms_first_block_up_to_its_registers() {
+        let second = "\n-----\n\nSIGQUIT: quit\nPC=0x48f601 m=2 sigcode=0\n\ngoroutine 0 gp=0x1 m=2 mp=0x2 [idle]:\nruntime.futex(0x1)\n\t/x.s:575 +0x21 fp=0x10 sp=0x8 pc=0x48f601\nrax    0xca\n";
+        let ts = crash_threads(&format!("{}{second}", samples::CRASH));
+        assert_eq!(ts.len(), 2);
+        assert_eq!((ts[0].pc, ts[0].m), (0x48bd81, 0));
+        assert!(ts[0].text.starts_with("goroutine 22 gp="));
+        assert!(ts[0].text.ends_with("/tmp/fxt/main.go:121 +0x192\n"));
+        assert_eq!((ts[1].pc, ts[1].m), (0x48f601, 2));
+        assert_eq!(
+            ts[1].text,
+            "goroutine 0 gp=0x1 m=2 mp=0x2 [idle]:\nruntime.futex(0x1)\n\t/x.s:575 +0x21 fp=0x10 sp=0x8 pc=0x48f601\n"
+        );
+    }
+
+    #[test]
     fn signal_traceback_leaves_out_preamble_registers_and_g0() {
         let tb = signal_traceback(samples::CRASH).unwrap();
         let ids: Vec<u64> = tb.goroutines.iter().map(|g| g.id).collect();
