@@ -643,6 +643,17 @@ fn thread_stacks_of_one_moment(tc: &Toolchain) -> Result<(), String> {
     support::settled_system_dump(fx.pid, &[], &[])?;
     let quiet = quiet_syscalls(fx.pid);
     let json = goroscope(&["dump", "-q", "--format", "json", "--thread-stacks", &pid]);
+    // The stripped path (no symbol table: Ms found through the threads' g registers and
+    // `alllink`; layouts from the built-in tables) finds the same stacks.
+    let stripped = goroscope(&[
+        "dump",
+        "-q",
+        "--no-dwarf",
+        "--format",
+        "json",
+        "--thread-stacks",
+        &pid,
+    ]);
     // Every thread back in its system call before the signal: the freeze interrupted them.
     let _ = quiet_syscalls(fx.pid);
     let stderr = fx.sigquit()?;
@@ -663,6 +674,21 @@ fn thread_stacks_of_one_moment(tc: &Toolchain) -> Result<(), String> {
         .collect();
     let sections = support::traceback::crash_threads(&stderr);
     let mut problems = Vec::new();
+    let sv: serde_json::Value = serde_json::from_str(&stripped).map_err(|e| e.to_string())?;
+    let key = |t: &serde_json::Value| (t["tid"].clone(), t["pc"].clone());
+    for t in sv["snapshot"]["threads"].as_array().ok_or("no threads")? {
+        let Some(d) = threads.iter().find(|d| key(d) == key(t)) else {
+            continue;
+        };
+        for f in ["m_id", "stack", "frames", "stack_error"] {
+            if t[f] != d[f] {
+                problems.push(format!(
+                    "thread {}: --no-dwarf gives {f} {}, with DWARF {}",
+                    t["tid"], t[f], d[f]
+                ));
+            }
+        }
+    }
     let (mut compared, mut moved) = (Vec::new(), Vec::new());
     for sec in &sections {
         let Some(t) = threads.iter().find(|t| t["m_id"].as_i64() == Some(sec.m)) else {
