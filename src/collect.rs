@@ -866,10 +866,10 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
 /// Adds to `snap.threads` (built from `threads`, in the same order) every thread's own stack:
 /// its M, the stack it is on, and its frames unwound from its registers over `mem`, which
 /// holds what [`crate::runtime::threads::capture`] copied with the same `seeds` (or is a
-/// core). The unwind follows
-/// the runtime's crash traceback of that thread (`tracebacktrap`): from the interrupted
-/// instruction, staying on the stack it starts on (a system stack ends at `systemstack`,
-/// `mcall` or `mstart`, not continued on the goroutine's stack, which its own frames show).
+/// core). The unwind follows the runtime's crash traceback of that thread (`tracebacktrap`):
+/// from the interrupted instruction, staying on the stack it starts on (a system stack ends at
+/// `systemstack`, `mcall` or `mstart`, not continued on the goroutine's stack, which its own
+/// frames show).
 pub fn thread_stacks(
     rt: &Runtime,
     mem: &(impl MemoryReader + Sync),
@@ -913,8 +913,9 @@ pub fn thread_stacks(
             syscall: false,
             trap: true,
         };
-        // A system stack was copied from sp up to MAX_THREAD_STACK_COPY bytes: read no
-        // further, so that what was not copied is said to be unread.
+        // Read first through a slice of what was copied of the stack (of a system stack, at
+        // most MAX_THREAD_STACK_COPY bytes from sp); beyond it reads fall to `mem`, where a live
+        // copy has nothing more, so a deeper unwind ends saying the stack is unreadable.
         let copied = if on == OnStack::Goroutine {
             hi
         } else {
