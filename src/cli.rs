@@ -43,6 +43,11 @@ pub struct Cli {
     /// running ones) are shown without a stack; thread registers are not read.
     #[arg(long, global = true)]
     pub nonblocking: bool,
+    /// Also unwind every thread's own stack from its registers, for `--format json` and
+    /// snapshots (`threads[].frames`); `attach` always does. Copies a little more while the
+    /// target is stopped.
+    #[arg(long, global = true)]
+    pub thread_stacks: bool,
     /// For a program built by a Go version goroscope does not support, read it with the
     /// layouts and rules of this supported version instead (e.g. 1.27 for a newer Go).
     #[arg(long, global = true, value_name = "X.Y", value_parser = parse_go_version)]
@@ -398,6 +403,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             stripped: cli.no_dwarf,
             force_version: cli.force_go_version,
             nonblocking: cli.nonblocking,
+            thread_stacks: cli.thread_stacks,
         },
         quiet,
         verbose: cli.verbose,
@@ -570,6 +576,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
             sources,
         } => {
             drop(out);
+            // `thread TID` then `bt` shows the thread's own stack.
+            let ro = &Ctx {
+                open: OpenOptions {
+                    thread_stacks: true,
+                    ..ro.open
+                },
+                ..*ro
+            };
             let opts = crate::session::front::Options {
                 hold,
                 batch,

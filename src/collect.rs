@@ -89,6 +89,8 @@ pub struct LiveSession {
     pub nonblocking: bool,
     /// Its time namespace's `CLOCK_MONOTONIC` minus goroscope's, in nanoseconds.
     pub clock_offset: i64,
+    /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
+    pub thread_stacks: bool,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -151,6 +153,7 @@ impl LiveSession {
             rt,
             nonblocking: opts.nonblocking,
             clock_offset,
+            thread_stacks: opts.thread_stacks,
         })
     }
 
@@ -286,6 +289,25 @@ impl LiveSession {
                 },
                 Some(&pre),
             );
+            // Thread stacks: the Ms and the used part of their system stacks, only when asked.
+            let threads_img = self.thread_stacks.then(|| {
+                let seeds: Vec<u64> = cap
+                    .keys
+                    .iter()
+                    .filter_map(|(_, k)| Some(k.as_ref()?.m()))
+                    .filter(|&m| m != 0)
+                    .collect();
+                let img = crate::runtime::threads::capture(
+                    &self.rt,
+                    &threads,
+                    &seeds,
+                    &cap.gs_img,
+                    &mut |reqs, img| {
+                        self.proc.copy_into(reqs, img);
+                    },
+                );
+                (img, seeds)
+            });
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 freeze.thaw();
@@ -300,6 +322,7 @@ impl LiveSession {
                     tids,
                     nanotime,
                     cap,
+                    threads_img,
                     pre,
                     copy_ns,
                     precopy_ns,
@@ -374,13 +397,19 @@ impl LiveSession {
             tids,
             nanotime,
             cap,
+            threads_img,
             pre,
             copy_ns,
             precopy_ns,
         } = copy;
-        let copied_bytes = cap.copied_bytes();
+        let copied_bytes =
+            cap.copied_bytes() + threads_img.as_ref().map_or(0, |(i, _)| i.total_bytes());
         let stacks_reused = cap.reused() as u64;
-        let image = cap.finish(Some(pre));
+        let mut image = cap.finish(Some(pre));
+        let seeds = threads_img.map(|(t, seeds)| {
+            image.overwrite(t);
+            seeds
+        });
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
         if copied_bytes == 0 && live::has_exited(pid) {
@@ -406,6 +435,15 @@ impl LiveSession {
                 DumpError::Runtime(e)
             }
         })?;
+        if self.thread_stacks {
+            thread_stacks(
+                &self.rt,
+                &image,
+                &threads,
+                &seeds.unwrap_or_default(),
+                &mut snap,
+            );
+        }
         for t in &mut snap.threads {
             t.tid = tids.to_ours(t.tid);
         }
@@ -445,6 +483,9 @@ struct FrozenCopy {
     tids: ns::TidMap,
     nanotime: i64,
     cap: goroutines::Capture,
+    /// What thread stacks need besides (when asked for), and the Ms of the goroutines on
+    /// threads that seeded the search for every M.
+    threads_img: Option<(MemoryImage, Vec<u64>)>,
     pre: goroutines::PreCopy,
     copy_ns: u64,
     precopy_ns: u64,
@@ -476,6 +517,8 @@ pub struct CoreSession {
     pub rt: Runtime,
     /// The executable the core names, as opened for its user (read through `/proc/self/fd`).
     _exe: Option<std::fs::File>,
+    /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
+    pub thread_stacks: bool,
 }
 
 impl CoreSession {
@@ -552,6 +595,7 @@ impl CoreSession {
             mem,
             rt,
             _exe: exe_file,
+            thread_stacks: opts.thread_stacks,
         })
     }
 
@@ -588,6 +632,10 @@ impl CoreSession {
         };
         let mut snap = build_snapshot(&self.rt, &self.mem, threads, nanotime, meta, progress)
             .map_err(DumpError::Runtime)?;
+        if self.thread_stacks {
+            let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
+            thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
+        }
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
@@ -796,6 +844,7 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
                 file,
                 line,
                 goid: tid_goid.get(&t.tid).copied(),
+                ..Thread::default()
             }
         })
         .collect();
@@ -808,6 +857,78 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
         },
         walked.count,
     ))
+}
+
+/// Adds to `snap.threads` (built from `threads`, in the same order) every thread's own stack:
+/// its M, the stack it is on, and its frames unwound from its registers over `mem`, which
+/// holds what [`crate::runtime::threads::capture`] copied with the same `seeds` (or is a
+/// core). The unwind follows the runtime's crash traceback of that thread (`tracebacktrap`):
+/// from the interrupted instruction, staying on the stack it starts on (a system stack ends at
+/// `systemstack`, `mcall` or `mstart`, not continued on the goroutine's stack, which its own
+/// frames show).
+pub fn thread_stacks(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    threads: &[ThreadState],
+    seeds: &[u64],
+    snap: &mut Snapshot,
+) {
+    use crate::runtime::threads::{self, MAX_THREAD_STACK_COPY, OnStack};
+    let mut none = crate::target::image::MemoryImage::new();
+    let ms = threads::find_ms(rt, threads, seeds, mem, &mut none, &mut |_, _| {});
+    let code = rt.code();
+    let mut sym = Symbolizer::new(code);
+    let mut cache = unwind::UnwindCache::default();
+    for (t, out) in threads.iter().zip(snap.threads.iter_mut()) {
+        let Some(place) = threads::place(rt, mem, &ms, t) else {
+            out.stack_error = Some(
+                "no M of the runtime has this thread id (a thread the Go runtime did not start, or whose M was not found)".into(),
+            );
+            continue;
+        };
+        out.m_id = Some(place.m.id);
+        let Some((on, _, hi)) = place.on else {
+            out.stack_error = Some(format!(
+                "its stack pointer {:#x} is on none of its M's stacks (g0, gsignal, its goroutine's): not Go code's stack",
+                t.regs.sp
+            ));
+            continue;
+        };
+        out.stack = on.name().into();
+        if code.tab.func_for_pc(t.regs.pc).is_none() {
+            out.stack_error = Some(format!(
+                "pc {:#x} is not in Go code (C or the kernel's code: goroscope unwinds Go frames only)",
+                t.regs.pc
+            ));
+            continue;
+        }
+        let start = Start {
+            pc: t.regs.pc,
+            sp: t.regs.sp,
+            lr: t.regs.lr,
+            syscall: false,
+            trap: true,
+        };
+        // Read first through a slice of what was copied of the stack (of a system stack, at
+        // most MAX_THREAD_STACK_COPY bytes from sp); beyond it reads fall to `mem`, where a live
+        // copy has nothing more, so a deeper unwind ends saying the stack is unreadable.
+        let copied = if on == OnStack::Goroutine {
+            hi
+        } else {
+            hi.min(t.regs.sp.saturating_add(MAX_THREAD_STACK_COPY))
+        };
+        let window = mem.slice(t.regs.sp, copied - t.regs.sp);
+        let stack = Windowed {
+            lo: t.regs.sp,
+            bytes: window.unwrap_or(&[]),
+            rest: mem,
+        };
+        let unwound = unwind::unwind(code, &stack, start, None, Limits::default(), &mut cache);
+        if let StackEnd::Truncated(e) = unwound.end {
+            out.stack_error = Some(e.to_string());
+        }
+        out.frames = sym.logical_frames(&stack, &unwound);
+    }
 }
 
 /// What a [`walk`] tells besides the goroutines themselves.

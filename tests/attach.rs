@@ -1348,16 +1348,76 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
             .iter()
             .any(|l| l.starts_with(&format!("* Thread {tid} ")))
     );
-    // A thread running no goroutine (as `threads` says): nothing to show a goroutine's stack of.
+    // After `thread TID`, `bt` shows the thread's own stack, unwound from its registers: the
+    // frames the session's snapshot holds for it (the JSON's, which tests/claims.rs compares
+    // with the runtime's crash traceback), numbered as delve numbers them. `goroutine N`
+    // goes back to the goroutine's frames.
+    let dir = support::TempDir::new("attach-thread-stacks");
+    let saved = dir.0.join("s.gsnap");
+    s.ask(&format!("snapshot {}", saved.display()));
+    let json = support::run_goroscope(
+        &["show", "--format", "json", saved.to_str().unwrap()],
+        TIMEOUT,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let frames_of = |tid: i32| -> Vec<String> {
+        let t = v["snapshot"]["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tid"].as_i64() == Some(tid.into()))
+            .unwrap_or_else(|| panic!("no thread {tid} in the session's snapshot"));
+        let fs = t["frames"].as_array().cloned().unwrap_or_default();
+        let width = fs.len().saturating_sub(1).to_string().len();
+        let mut want: Vec<String> = fs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                [
+                    format!(
+                        "{i:>width$}  {:#018x} in {}",
+                        f["pc"].as_u64().unwrap(),
+                        f["function"].as_str().unwrap()
+                    ),
+                    format!(
+                        "{:width$}     at {}:{}",
+                        "",
+                        f["file"].as_str().unwrap(),
+                        f["line"]
+                    ),
+                ]
+            })
+            .collect();
+        if let Some(e) = t["stack_error"].as_str() {
+            want.push(format!("(truncated: {e})"));
+        }
+        want
+    };
+    let mine = frames_of(tid);
+    assert!(
+        mine.iter().any(|l| l.ends_with(" in main.serve")),
+        "the thread reading stdin has the goroutine's frames below the system call's: {mine:?}"
+    );
+    s.ask(&format!("thread {tid}"));
+    assert_eq!(s.ask("bt 1000"), mine, "thread {tid}'s own stack");
+    s.ask(&format!("goroutine {main}"));
+    let g = s.ask("bt 1000");
+    assert!(
+        g.first().is_some_and(|l| !mine.contains(l)) || g.len() != mine.len(),
+        "goroutine {main} selected: its own frames again, not the thread's: {g:?}"
+    );
+    // A thread running no goroutine (as `threads` says): its own stack (an idle M's scheduler
+    // stack), and no goroutine to show.
     if let Some((idle, _)) = listed.iter().find(|t| t.1.is_none()) {
         assert_eq!(
             s.ask(&format!("thread {idle}"))[1],
             format!("thread {idle} runs no goroutine; `goroutine <id>` selects one")
         );
-        assert!(
-            s.ask("bt").is_empty() && s.ask("goroutine").is_empty(),
-            "both fail, on stderr"
-        );
+        let idle_frames = frames_of(*idle);
+        assert!(!idle_frames.is_empty(), "thread {idle} has frames");
+        assert_eq!(s.ask("bt 1000"), idle_frames, "thread {idle}'s own stack");
+        assert!(s.ask("goroutine").is_empty(), "it fails, on stderr");
         s.ask(&format!("gr {main}"));
     }
     assert!(s.quit().success() == listed.iter().all(|t| t.1.is_some()));

@@ -559,3 +559,262 @@ fn target_in_a_user_namespace_goroscope_does_not_own() {
     support::check_running(fx.pid).unwrap();
     fx.ping().unwrap();
 }
+
+/// Each thread's own stack (`--thread-stacks`: the JSON's `threads[].frames`, what the
+/// session's `thread TID` then `bt` shows) against the crash traceback of the same moment:
+/// with GOTRACEBACK=crash, SIGQUIT is relayed from M to M and each prints the stack it was on
+/// when the signal arrived (`goroutine 0 [idle]:` and its g0 frames for an idle M). The
+/// `locked` scenario is quiet: its threads are idle Ms (in `stopm`, `templateThread`,
+/// `sysmon`), the thread of a goroutine wired to it by LockOSThread (idle in `stoplockedm`),
+/// and goroutine 1's thread blocked in `read(2)` on stdin.
+///
+/// Exact where the runtime prints: function, arguments, file:line, `+0x`, `fp= sp= pc=`. Two
+/// rules of the runtime's own are followed, not worked around:
+/// - A goroutine in a system call is printed from where it entered it (`g.syscallpc/sp`,
+///   `traceback1`), not from its thread's registers: its frames must be the thread's from
+///   the frame that entered the call (same function, same sp and fp) outwards.
+/// - The kernel rewinds a thread interrupted in a restartable system call to the `SYSCALL`
+///   instruction before it runs the signal handler, so the runtime's innermost pc is 2 bytes
+///   before the one ptrace shows (after the instruction): the only difference accepted, and
+///   only when those 2 bytes of the executable are `SYSCALL` (0f 05); that frame's
+///   function, arguments and sp/fp must still be the same.
+///
+/// A thread the signal found elsewhere (it moved between the two moments) is not compared,
+/// but the blocked `read(2)`, the LockOSThread thread and an idle M must be.
+#[test]
+fn thread_stacks_match_the_crash_traceback() {
+    let mut failures = Vec::new();
+    for tc in toolchains::require_toolchains() {
+        if let Err(e) = thread_stacks_of_one_moment(&tc) {
+            failures.push(format!("=== {} ===\n{e}", tc.name()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A frame of goroscope's JSON as the runtime's crash traceback prints it.
+fn crash_frame(f: &serde_json::Value) -> String {
+    let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+    let n = |k: &str| f[k].as_u64().unwrap_or_default();
+    if f["inlined"].as_bool() == Some(true) {
+        return format!("{}(...)\n\t{}:{}", s("function"), s("file"), n("line"));
+    }
+    format!(
+        "{}({})\n\t{}:{} +{:#x} fp={:#x} sp={:#x} pc={:#x}",
+        s("function"),
+        s("args"),
+        s("file"),
+        n("line"),
+        n("pc") - n("entry"),
+        n("fp"),
+        n("sp"),
+        n("pc")
+    )
+}
+
+/// The runtime's frames of a crash section: two lines each (the header, and the goroutine's
+/// `created by`, which is not a frame of the thread, left out).
+fn runtime_frames(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    lines
+        .chunks(2)
+        .map(|c| c.join("\n"))
+        .filter(|f| !f.starts_with("created by "))
+        .collect()
+}
+
+/// The two bytes of the executable at `addr` (a non-PIE build: addresses are the ELF's).
+fn code_bytes(exe: &std::path::Path, addr: u64) -> Option<[u8; 2]> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(exe).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let sec = file
+        .sections()
+        .find(|s| s.address() <= addr && addr + 2 <= s.address() + s.size())?;
+    let bytes = sec.data().ok()?;
+    let i = (addr - sec.address()) as usize;
+    Some([bytes[i], bytes[i + 1]])
+}
+
+fn thread_stacks_of_one_moment(tc: &Toolchain) -> Result<(), String> {
+    let exe = exe(tc);
+    let mut fx = Child::start_env(&exe, "locked", &[("GOTRACEBACK", "crash")])?;
+    let pid = fx.pid.to_string();
+    support::settled_system_dump(fx.pid, &[], &[])?;
+    let quiet = quiet_syscalls(fx.pid);
+    let json = goroscope(&["dump", "-q", "--format", "json", "--thread-stacks", &pid]);
+    // The stripped path (no symbol table: Ms found through the threads' g registers and
+    // `alllink`; layouts from the built-in tables) finds the same stacks.
+    let stripped = goroscope(&[
+        "dump",
+        "-q",
+        "--no-dwarf",
+        "--format",
+        "json",
+        "--thread-stacks",
+        &pid,
+    ]);
+    // Every thread back in its system call before the signal: the freeze interrupted them.
+    let _ = quiet_syscalls(fx.pid);
+    let stderr = fx.sigquit()?;
+    let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+    let snap = &v["snapshot"];
+    let threads = snap["threads"].as_array().ok_or("no threads")?;
+    let locked: Vec<u64> = snap["goroutines"]
+        .as_array()
+        .ok_or("no goroutines")?
+        .iter()
+        .filter(|g| {
+            g["locked_to_thread"].as_bool() == Some(true)
+                && g["frames"]
+                    .as_array()
+                    .is_some_and(|fs| fs.iter().any(|f| f["function"] == "main.lockedThreadWait"))
+        })
+        .filter_map(|g| g["addr"].as_u64())
+        .collect();
+    let sections = support::traceback::crash_threads(&stderr);
+    let mut problems = Vec::new();
+    let sv: serde_json::Value = serde_json::from_str(&stripped).map_err(|e| e.to_string())?;
+    let key = |t: &serde_json::Value| (t["tid"].clone(), t["pc"].clone());
+    for t in sv["snapshot"]["threads"].as_array().ok_or("no threads")? {
+        let Some(d) = threads.iter().find(|d| key(d) == key(t)) else {
+            continue;
+        };
+        for f in ["m_id", "stack", "frames", "stack_error"] {
+            if t[f] != d[f] {
+                problems.push(format!(
+                    "thread {}: --no-dwarf gives {f} {}, with DWARF {}",
+                    t["tid"], t[f], d[f]
+                ));
+            }
+        }
+    }
+    let (mut compared, mut moved) = (Vec::new(), Vec::new());
+    for sec in &sections {
+        let Some(t) = threads.iter().find(|t| t["m_id"].as_i64() == Some(sec.m)) else {
+            problems.push(format!(
+                "the runtime printed m={} but goroscope names no thread with that M\n{}",
+                sec.m, sec.text
+            ));
+            continue;
+        };
+        let tid = t["tid"].as_i64().unwrap_or_default();
+        let pc = t["pc"].as_u64().unwrap_or_default();
+        let restarted = pc == sec.pc + 2 && code_bytes(&exe, sec.pc) == Some([0x0f, 0x05]);
+        if pc != sec.pc && !restarted {
+            moved.push(format!(
+                "thread {tid} (m={}): pc {pc:#x}, at the signal {:#x}",
+                sec.m, sec.pc
+            ));
+            continue;
+        }
+        let mine: Vec<String> = t["frames"]
+            .as_array()
+            .map(|fs| fs.iter().map(crash_frame).collect())
+            .unwrap_or_default();
+        let theirs = runtime_frames(&sec.text);
+        let header = sec.text.lines().next().unwrap_or_default();
+        let on = t["stack"].as_str().unwrap_or_default();
+        // The runtime's first frame's position in goroscope's frames, and how it must match.
+        let first_fn = |f: &str| f.split('(').next().unwrap_or_default().to_string();
+        let sp_fp = |f: &str| f.split_once(" fp=").map(|(_, r)| r.to_string());
+        let (offset, whole_first) = if header.starts_with("goroutine 0 ") {
+            if on != "g0" {
+                problems.push(format!(
+                    "thread {tid} (m={}): goroscope says it is on its {on:?} stack, the runtime printed its g0\n{}",
+                    sec.m, sec.text
+                ));
+                continue;
+            }
+            (0, !restarted)
+        } else {
+            // A goroutine in a system call: printed from g.syscallpc/sp.
+            let i = theirs.first().and_then(|f0| {
+                mine.iter().position(|m| {
+                    first_fn(m) == first_fn(f0)
+                        && sp_fp(m).is_some_and(|s| {
+                            sp_fp(f0).is_some_and(|r| {
+                                // fp and sp equal; pc differs (the call into the system call).
+                                s.split(" pc=").next() == r.split(" pc=").next()
+                            })
+                        })
+                })
+            });
+            match i {
+                Some(i) => (i, false),
+                None => {
+                    problems.push(format!(
+                        "thread {tid} (m={}): the runtime printed its goroutine from where it entered the system call; no frame of goroscope's is that one\n--- runtime\n{}\n+++ goroscope\n{}",
+                        sec.m,
+                        sec.text,
+                        mine.join("\n")
+                    ));
+                    continue;
+                }
+            }
+        };
+        let mut diff = Vec::new();
+        let rest = &mine[offset.min(mine.len())..];
+        if rest.len() != theirs.len() {
+            diff.push(format!(
+                "{} frames from there, the runtime printed {}",
+                rest.len(),
+                theirs.len()
+            ));
+        }
+        for (i, (m, r)) in rest.iter().zip(&theirs).enumerate() {
+            let same = if i == 0 && !whole_first {
+                // Same function, arguments (first line), file and sp/fp.
+                m.lines().next() == r.lines().next()
+                    && m.split(':').next() == r.split(':').next()
+                    && sp_fp(m).map(|s| s.split(" pc=").next().map(String::from))
+                        == sp_fp(r).map(|s| s.split(" pc=").next().map(String::from))
+            } else {
+                m == r
+            };
+            if !same {
+                diff.push(format!("frame {i}:\n  goroscope {m:?}\n  runtime   {r:?}"));
+            }
+        }
+        if diff.is_empty() {
+            compared.push((tid, sec.text.clone()));
+        } else {
+            problems.push(format!(
+                "thread {tid} (m={}) differs: {}\n--- runtime\n{}\n+++ goroscope\n{}",
+                sec.m,
+                diff.join("\n"),
+                sec.text,
+                mine.join("\n")
+            ));
+        }
+    }
+    let has = |needle: &str| compared.iter().any(|(_, text)| text.contains(needle));
+    let locked_m = compared.iter().any(|(_, text)| {
+        text.contains("runtime.stoplockedm")
+            && locked
+                .iter()
+                .any(|g| text.contains(&format!("runtime.park_m({g:#x}")))
+    });
+    if !locked_m {
+        problems.push(format!(
+            "the LockOSThread goroutine's thread (idle in stoplockedm, parking goroutine at {locked:x?}) was not compared"
+        ));
+    }
+    if !has("main.serve(") {
+        problems.push("goroutine 1's thread, in read(2), was not compared".into());
+    }
+    if !has("goroutine 0 ")
+        || !(has("runtime.stopm()") || has("runtime.templateThread()") || has("runtime.sysmon()"))
+    {
+        problems.push("no idle M was compared".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n\ncompared threads {:?}; moved between the two moments: {moved:?}; the system calls before: {quiet:?}\n\nthe crash:\n{stderr}",
+            problems.join("\n\n"),
+            compared.iter().map(|c| c.0).collect::<Vec<_>>()
+        ))
+    }
+}

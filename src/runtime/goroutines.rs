@@ -76,6 +76,12 @@ pub struct RawM {
     pub vdso: (u64, u64),
     /// `g0.stack` (lo, hi), when g0 could be read.
     pub g0_stack: (u64, u64),
+    /// `m.gsignal` (0 when the layout lacks it).
+    pub gsignal: u64,
+    /// `gsignal.stack` (lo, hi), when gsignal could be read.
+    pub gsignal_stack: (u64, u64),
+    /// `m.alllink`: the M created before this one (0 for the first, or when unknown).
+    pub alllink: u64,
 }
 
 /// The g fields a goroutine's stack and labels depend on: while they are all unchanged and
@@ -111,7 +117,7 @@ impl StackKey {
     }
 
     /// The m running it (0 for none).
-    fn m(&self) -> u64 {
+    pub fn m(&self) -> u64 {
         self.0[9]
     }
 
@@ -494,10 +500,11 @@ pub fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> 
     let mut b = vec![0u8; l.m_size as usize];
     mem.read_at(addr, &mut b).ok()?;
     let g0 = l.get(F::MG0, &b);
-    let g0_stack = match (l.off(F::GStackLo), l.off(F::GStackHi)) {
-        (Some(lo), Some(hi)) if g0 != 0 => (
-            mem.read_u64(g0.wrapping_add(lo)).unwrap_or(0),
-            mem.read_u64(g0.wrapping_add(hi)).unwrap_or(0),
+    let gsignal = l.get(F::MGsignal, &b);
+    let stack_of = |g: u64| match (l.off(F::GStackLo), l.off(F::GStackHi)) {
+        (Some(lo), Some(hi)) if g != 0 => (
+            mem.read_u64(g.wrapping_add(lo)).unwrap_or(0),
+            mem.read_u64(g.wrapping_add(hi)).unwrap_or(0),
         ),
         _ => (0, 0),
     };
@@ -508,6 +515,9 @@ pub fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> 
         g0,
         curg: l.get(F::MCurG, &b),
         vdso: (l.get(F::MVdsoSp, &b), l.get(F::MVdsoPc, &b)),
-        g0_stack,
+        g0_stack: stack_of(g0),
+        gsignal,
+        gsignal_stack: stack_of(gsignal),
+        alllink: l.get(F::MAlllink, &b),
     })
 }

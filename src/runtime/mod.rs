@@ -14,6 +14,7 @@ pub mod layout;
 pub mod status;
 pub mod tables;
 pub mod tables_go120;
+pub mod threads;
 pub mod waitreasons;
 
 use crate::binary::GoBinary;
@@ -91,6 +92,10 @@ pub struct Runtime {
     pub bias: u64,
     /// Address of the `runtime.allgs` slice header in the target.
     pub allgs: u64,
+    /// Address of `runtime.allm` (the newest M, each linking the one before) in the target,
+    /// when the symbol table has it (thread stacks find the Ms through it and the threads'
+    /// g registers).
+    pub allm: Option<u64>,
     /// Address of `runtime.firstmoduledata` in the target.
     pub moduledata: u64,
     /// Wait-reason strings indexed by `g.waitreason`.
@@ -129,6 +134,9 @@ pub struct OpenOptions {
     /// `--nonblocking`: read a live target without stopping it at all (see
     /// `LiveSession::snapshot_nonblocking`).
     pub nonblocking: bool,
+    /// Also unwind every thread's own stack from its registers (the session; `--thread-stacks`
+    /// for JSON and snapshots): copies a little more inside the frozen window.
+    pub thread_stacks: bool,
 }
 
 impl Runtime {
@@ -270,6 +278,9 @@ impl Runtime {
             value: format!("{allgs:#x}"),
             source: allgs_source.into(),
         });
+        let allm = bin
+            .symbol("runtime.allm")
+            .map(|s| s.addr.wrapping_add(bias));
 
         let (wait_reasons, wr_source) = match bin.symbol("runtime.waitReasonStrings") {
             Some(s) => match read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16) {
@@ -296,6 +307,7 @@ impl Runtime {
             layout,
             bias,
             allgs,
+            allm,
             moduledata: md,
             wait_reasons,
             ids,

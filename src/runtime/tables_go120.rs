@@ -14,7 +14,8 @@
 //! * `runtime.g` is 1.19's, field for field (392 bytes): 1.20 changed only types and names
 //!   (`goid` uint64, `atomicstatus` atomic.Uint32, `runnableStamp` → `trackingStamp`);
 //!   1.21 moved the trace fields out and added `parentGoid`, which shifted `lockedm` onward.
-//! * `runtime.m` has 1.19's offsets up to `vdsoPC` (1.21's trace state moved them by 8), but
+//! * `runtime.m` has 1.19's offsets up to `vdsoPC` (1.21's trace state moved them by 8; `gsignal`
+//!   and `alllink`, before it, are the same in 1.19 and 1.21), but
 //!   is 1000 bytes, not 1008 as in both 1.19 and 1.21: `mOS.profileTimerValid` became an
 //!   `atomic.Bool`, which shortened the tail.
 //! * `runtime.moduledata` has 1.21's `gofunc` (320, after the `covctrs`/`ecovctrs` pair new in
@@ -57,6 +58,8 @@ pub const GO120: LayoutTable = LayoutTable {
         (F::MId, 232),
         (F::MVdsoSp, 800),
         (F::MVdsoPc, 808),
+        (F::MGsignal, 80),
+        (F::MAlllink, 336),
         (F::ModPcHeader, 0),
         (F::ModText, 176),
         (F::ModEtext, 184),

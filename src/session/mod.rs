@@ -28,6 +28,9 @@ pub struct State {
     pub frame: usize,
     /// The selected thread.
     pub thread: Option<i32>,
+    /// The frame commands show the selected thread's own stack (after `thread TID`), not the
+    /// selected goroutine's.
+    pub on_thread: bool,
     /// Colours.
     pub palette: Palette,
 }
@@ -114,7 +117,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["thread", "tr"],
         "Select a thread (and the goroutine it runs).",
-        "thread <tid>\n\nSelects the thread and the goroutine it runs; a thread that runs none leaves no goroutine\nselected (a thread's own stack, outside goroutines, is not read).",
+        "thread <tid>\n\nSelects the thread and the goroutine it runs (none for an idle thread). `stack`/`bt`, `frame`,\n`up`, `down` and `list` then show the thread's own stack, unwound from its registers: for an\nidle M its scheduler stack (runtime.futex ... runtime.schedule), for a thread in a system call\nthe call's frames, then its goroutine's. As in the runtime's crash traceback, a system stack\nends where it was entered (systemstack, mcall, mstart); `goroutine <id>` shows the goroutine's\nframes again. Frames outside Go code (C, a thread the runtime did not start) are not unwound:\nthe stack says where it stops and why.",
     ),
     (
         &["blocked"],
@@ -285,6 +288,38 @@ impl State {
         })
     }
 
+    /// The frames the frame commands show, and what they are of (`goroutine 7`, `thread 12`):
+    /// the selected thread's own after `thread TID`, else the selected goroutine's.
+    fn stack_view(&self) -> Result<(std::borrow::Cow<'_, Goroutine>, String), String> {
+        use std::borrow::Cow;
+        if self.on_thread
+            && let Some(t) = self
+                .thread
+                .and_then(|tid| self.snap.threads.iter().find(|t| t.tid == tid))
+        {
+            // Not read (a snapshot saved without --thread-stacks): its goroutine's, if any.
+            if t.frames.is_empty() && t.stack_error.is_none() {
+                if let Some(g) = self.selected() {
+                    return Ok((Cow::Borrowed(g), format!("goroutine {}", g.id)));
+                }
+                return Err(format!(
+                    "thread {} runs no goroutine, and its own stack was not read in this snapshot (`goroscope snapshot --thread-stacks` saves it); `goroutine <id>` selects a goroutine",
+                    t.tid
+                ));
+            }
+            let g = Goroutine {
+                id: t.goid.unwrap_or(0),
+                frames: t.frames.clone(),
+                stack_error: t.stack_error.clone(),
+                thread: Some(t.tid),
+                ..Goroutine::default()
+            };
+            return Ok((Cow::Owned(g), format!("thread {}", t.tid)));
+        }
+        let g = self.need_selected()?;
+        Ok((Cow::Borrowed(g), format!("goroutine {}", g.id)))
+    }
+
     fn goroutine(&self, id: u64) -> Result<&Goroutine, String> {
         self.snap
             .goroutines
@@ -314,7 +349,7 @@ pub fn exec(
         "goroutines" => goroutines(st, args, out)?,
         "goroutine" => return goroutine(st, args, env, out),
         "stack" => {
-            let g = st.need_selected()?;
+            let (g, _) = st.stack_view()?;
             let (depth, full) = stack_args(args)?;
             // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
             let o = bt::Options {
@@ -324,7 +359,7 @@ pub fn exec(
                 indent: 0,
                 delve_cut: true,
             };
-            w(bt::frames(g, &o, out))?;
+            w(bt::frames(&g, &o, out))?;
         }
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
         "list" => match args {
@@ -361,6 +396,7 @@ pub fn exec(
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "<none>".into());
             st.thread = Some(tid);
+            st.on_thread = true;
             // The selection follows the thread: none when it runs no goroutine.
             st.goroutine = goid;
             st.frame = 0;
@@ -423,11 +459,11 @@ pub fn exec(
 fn place_of(st: &State, env: &dyn Env, place: &str) -> Result<(String, u32), String> {
     let number = |n: &str| n.parse::<u32>().ok().filter(|n| *n > 0);
     if let Some(line) = number(place) {
-        let g = st.need_selected()?;
+        let (g, of) = st.stack_view()?;
         let f = g
             .frames
             .get(st.frame)
-            .ok_or_else(|| format!("goroutine {} has no frame {}", g.id, st.frame))?;
+            .ok_or_else(|| format!("{of} has no frame {}", st.frame))?;
         return Ok((f.file.to_string(), line));
     }
     if let Some((file, line)) = place
@@ -617,6 +653,7 @@ fn goroutine(
     if rest.is_empty() {
         let old = st.goroutine.unwrap_or(0);
         st.goroutine = Some(id);
+        st.on_thread = false;
         st.frame = 0;
         if thread.is_some() {
             st.thread = thread;
@@ -632,12 +669,13 @@ fn goroutine(
         return Ok(Flow::Continue);
     }
     // A one-shot command on another goroutine: the selection is kept.
-    let saved = (st.goroutine, st.frame);
+    let saved = (st.goroutine, st.frame, st.on_thread);
     st.goroutine = Some(id);
     st.frame = 0;
+    st.on_thread = false;
     let r = exec(st, &rest.join(" "), env, out);
     if st.goroutine == Some(id) {
-        (st.goroutine, st.frame) = saved;
+        (st.goroutine, st.frame, st.on_thread) = saved;
     }
     r
 }
@@ -660,11 +698,10 @@ fn frame(
         "down" => st.frame as i64 - n,
         _ => n,
     };
-    let g = st.need_selected()?;
+    let (g, of) = st.stack_view()?;
     if target < 0 || target as usize >= g.frames.len() {
         return Err(format!(
-            "Invalid frame {target}: goroutine {} has frames 0 to {}",
-            g.id,
+            "Invalid frame {target}: {of} has frames 0 to {}",
             g.frames.len().saturating_sub(1)
         ));
     }
@@ -687,11 +724,12 @@ fn frame(
 /// The selected frame's position and its source: `list` (`scoped` headers as delve's `list`)
 /// and `frame`/`up`/`down` (delve's `Frame N:` header).
 fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::io::Result<()> {
-    let Some(g) = st.selected() else {
-        return writeln!(out, "no goroutine selected: `goroutine <id>` selects one");
+    let (g, of) = match st.stack_view() {
+        Ok(v) => v,
+        Err(e) => return writeln!(out, "{e}"),
     };
     let Some(f) = g.frames.get(st.frame) else {
-        return writeln!(out, "goroutine {} has no frames", g.id);
+        return writeln!(out, "{of} has no frames");
     };
     let p = st.palette;
     if let Some(top) = g.frames.first()
@@ -707,10 +745,13 @@ fn list(st: &State, env: &dyn Env, is_list: bool, out: &mut dyn Write) -> std::i
         )?;
     }
     if is_list && st.frame > 0 {
+        let mut of = of;
+        if let Some(c) = of.get_mut(..1) {
+            c.make_ascii_uppercase();
+        }
         writeln!(
             out,
-            "Goroutine {} frame {} at {}:{} (PC: {:#x})",
-            g.id,
+            "{of} frame {} at {}:{} (PC: {:#x})",
             st.frame,
             text(&f.file),
             f.line,
@@ -1252,6 +1293,53 @@ mod tests {
                 .unwrap_err()
                 .starts_with("thread 43 runs no goroutine")
         );
+    }
+
+    #[test]
+    fn thread_shows_its_own_stack_until_a_goroutine_is_selected() {
+        let mut st = State::new(sample(), Palette::default());
+        let frame = |function: &str, line| Frame {
+            function: function.into(),
+            file: "/go/src/runtime/proc.go".into(),
+            line,
+            pc: 0x4000 + u64::from(line),
+            ..Default::default()
+        };
+        st.snap.threads.push(Thread {
+            tid: 44,
+            m_id: Some(3),
+            stack: "g0".into(),
+            frames: vec![
+                frame("runtime.stopm", 3023),
+                frame("runtime.schedule", 4179),
+            ],
+            stack_error: Some("unexpected return pc 0x1".into()),
+            ..Default::default()
+        });
+        run(&mut st, "thread 44").unwrap();
+        assert_eq!(
+            run(&mut st, "bt").unwrap(),
+            "0  0x0000000000004bcf in runtime.stopm\n      at /go/src/runtime/proc.go:3023\n1  0x0000000000005053 in runtime.schedule\n      at /go/src/runtime/proc.go:4179\n(truncated: unexpected return pc 0x1)\n"
+        );
+        assert!(
+            run(&mut st, "up")
+                .unwrap()
+                .contains("Frame 1: /go/src/runtime/proc.go:4179 (PC: 5053)")
+        );
+        assert_eq!(
+            run(&mut st, "frame 2").unwrap_err(),
+            "Invalid frame 2: thread 44 has frames 0 to 1"
+        );
+        assert!(
+            run(&mut st, "goroutine")
+                .unwrap_err()
+                .starts_with("thread 44 runs no goroutine")
+        );
+        // A one-shot goroutine command shows the goroutine's frames and keeps the thread's.
+        assert!(run(&mut st, "gr 7 bt").unwrap().contains("main.spin"));
+        assert!(run(&mut st, "bt").unwrap().contains("runtime.stopm"));
+        run(&mut st, "gr 7").unwrap();
+        assert!(!run(&mut st, "bt").unwrap().contains("runtime.stopm"));
     }
 
     #[test]

@@ -419,6 +419,21 @@ pub struct Thread {
     pub line: u32,
     /// Goroutine it runs, if any.
     pub goid: Option<u64>,
+    /// `m.id` of the runtime's M with this thread id, when one was found (only read with
+    /// thread stacks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m_id: Option<i64>,
+    /// The stack its stack pointer is on: `goroutine` (the one it runs), `g0` (its M's
+    /// scheduler stack), `gsignal` (its signal stack); empty when unknown or not read.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stack: String,
+    /// Its own frames, unwound from its registers, innermost first (empty unless thread
+    /// stacks were asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<Frame>,
+    /// Why its frames are missing or stop early, when they were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_error: Option<String>,
 }
 
 impl Goroutine {

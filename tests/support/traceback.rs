@@ -160,6 +160,57 @@ pub fn signal_traceback_text(stderr: &str) -> String {
         .join("\n\n")
 }
 
+/// What one M printed of itself in a crash traceback (GOTRACEBACK=crash: the signal is relayed
+/// from M to M, and each prints `PC=.. m=N sigcode=..` and the stack it was on when the signal
+/// arrived: `goroutine 0 [idle]:` for its g0, else the goroutine it ran).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashThread {
+    /// The signal's pc (`PC=`).
+    pub pc: u64,
+    /// `m.id`.
+    pub m: i64,
+    /// Its first goroutine block as printed (header and frames).
+    pub text: String,
+}
+
+/// Every M's own section of a crash traceback's stderr ([`CrashThread`]), in printed order.
+pub fn crash_threads(stderr: &str) -> Vec<CrashThread> {
+    let mut out = Vec::new();
+    let mut lines = stderr.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("PC=0x") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let pc = words.next().and_then(|w| u64::from_str_radix(w, 16).ok());
+        let m = words
+            .next()
+            .and_then(|w| w.strip_prefix("m="))
+            .and_then(|w| w.parse().ok());
+        let (Some(pc), Some(m)) = (pc, m) else {
+            continue;
+        };
+        // Up to the first goroutine header, then its lines up to a blank line or the registers.
+        while lines.peek().is_some_and(|l| !l.starts_with("goroutine ")) {
+            lines.next();
+        }
+        let mut text = String::new();
+        let end = |l: &str| {
+            l.trim().is_empty()
+                || matches!(
+                    l.split_whitespace().next(),
+                    Some("rax" | "r0" | "x0" | "-----")
+                )
+        };
+        while let Some(l) = lines.next_if(|l| !end(l)) {
+            text.push_str(l);
+            text.push('\n');
+        }
+        out.push(CrashThread { pc, m, text });
+    }
+    out
+}
+
 /// Parses a whole traceback text. Blank lines separate goroutines.
 pub fn parse(text: &str) -> Traceback {
     let mut tb = Traceback::default();
@@ -551,6 +602,21 @@ mod tests {
         assert!(other.running_elsewhere && !other.is_parked());
         assert!(other.frames.is_empty());
         assert_eq!(other.created_by.as_ref().unwrap().goroutine, Some(1));
+    }
+
+    #[test]
+    fn crash_threads_takes_each_ms_first_block_up_to_its_registers() {
+        let second = "\n-----\n\nSIGQUIT: quit\nPC=0x48f601 m=2 sigcode=0\n\ngoroutine 0 gp=0x1 m=2 mp=0x2 [idle]:\nruntime.futex(0x1)\n\t/x.s:575 +0x21 fp=0x10 sp=0x8 pc=0x48f601\nrax    0xca\n";
+        let ts = crash_threads(&format!("{}{second}", samples::CRASH));
+        assert_eq!(ts.len(), 2);
+        assert_eq!((ts[0].pc, ts[0].m), (0x48bd81, 0));
+        assert!(ts[0].text.starts_with("goroutine 22 gp="));
+        assert!(ts[0].text.ends_with("/tmp/fxt/main.go:121 +0x192\n"));
+        assert_eq!((ts[1].pc, ts[1].m), (0x48f601, 2));
+        assert_eq!(
+            ts[1].text,
+            "goroutine 0 gp=0x1 m=2 mp=0x2 [idle]:\nruntime.futex(0x1)\n\t/x.s:575 +0x21 fp=0x10 sp=0x8 pc=0x48f601\n"
+        );
     }
 
     #[test]
