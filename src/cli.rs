@@ -566,7 +566,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
             let snap = take(&Target::new(pid, core)?, ro)?;
-            crate::session::threads(&snap, None, palette, &mut out)
+            render::threads::render(&snap, None, palette, &mut out)
         }
         Command::Attach {
             target,

@@ -13,4 +13,5 @@ pub mod pprof;
 pub mod report;
 pub mod safe;
 pub mod stream;
+pub mod threads;
 pub mod traceback;

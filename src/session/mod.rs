@@ -374,7 +374,9 @@ pub fn exec(
             }
             _ => return Err("usage: list [FUNCTION | FILE:LINE | LINE]".into()),
         },
-        "threads" => w(threads(&st.snap, st.thread, st.palette, out))?,
+        "threads" => w(crate::render::threads::render(
+            &st.snap, st.thread, st.palette, out,
+        ))?,
         "thread" => {
             let [tid] = args else {
                 return Err(
@@ -789,38 +791,6 @@ fn source_lines(text: &str, line: u32, p: Palette, out: &mut dyn Write) -> std::
             "{arrow}{n:>4}:\t{}",
             crate::render::safe::source_line(l)
         )?;
-    }
-    Ok(())
-}
-
-/// delve's `threads`: `* Thread TID at 0xpc file:line function`, and the goroutine it runs;
-/// `*` on `selected`.
-pub fn threads(
-    snap: &Snapshot,
-    selected: Option<i32>,
-    p: Palette,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let mut ts: Vec<_> = snap.threads.iter().collect();
-    ts.sort_by_key(|t| t.tid);
-    for t in ts {
-        let mark = if selected == Some(t.tid) { "* " } else { "  " };
-        match &t.function {
-            Some(f) => write!(
-                out,
-                "{mark}Thread {} at {:#x} {}:{} {}",
-                t.tid,
-                t.pc,
-                text(&t.file),
-                t.line,
-                p.function(f, f)
-            )?,
-            None => write!(out, "{mark}Thread {} at {:#x} (not Go code)", t.tid, t.pc)?,
-        }
-        match t.goid {
-            Some(g) => writeln!(out, " (goroutine {g})")?,
-            None => writeln!(out)?,
-        }
     }
     Ok(())
 }
