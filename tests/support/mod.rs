@@ -20,7 +20,7 @@ pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
 pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};
-pub use require::{is_root, require, require_test_hooks, root, tool, which};
+pub use require::{is_root, require, require_test_hooks, root, summary, tool, which};
 pub use rng::Rng;
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
