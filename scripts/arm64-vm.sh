@@ -6,11 +6,12 @@
 # Each FILE is copied to /add/<its name> in the VM; with --get, the files COMMAND leaves in the
 # VM's /get come back into the host's DIR (a gzipped tar, framed like the output).
 # dist/goroscope-aarch64 is on the VM's PATH as `goroscope` (built by scripts/build-static.sh
-# when missing, or GOROSCOPE_AARCH64=FILE). The VM boots a Debian arm64 kernel straight into an initramfs made for this call (busybox, the files,
-# an /init that runs COMMAND with busybox sh in / and powers off), so nothing persists between
-# calls. COMMAND's stdout and stderr are printed on this script's stdout and stderr (each whole,
-# after COMMAND ends), and the script exits with COMMAND's exit status; 124 when the VM did not
-# finish within ARM64_VM_TIMEOUT seconds (default 900), 125 when it ended without reporting one.
+# when missing, or GOROSCOPE_AARCH64=FILE). The VM boots a Debian arm64 kernel straight into an
+# initramfs made for this call (busybox, the files, an /init that runs COMMAND with busybox sh
+# in / and powers off), so nothing persists between calls. COMMAND's stdout and stderr are
+# printed on this script's stdout and stderr (each whole, after COMMAND ends), and the script
+# exits with COMMAND's exit status; 124 when the VM did not finish within ARM64_VM_TIMEOUT
+# seconds (default 900), 125 when it ended without reporting one.
 #
 # The kernel (linux-image-arm64), busybox (busybox-static:arm64) and glibc's dynamic loader and
 # libc.so.6 (libc6:arm64, for PIE and cgo programs) are unpacked from Debian's packages into

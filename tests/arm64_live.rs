@@ -10,9 +10,10 @@
 //! - `attach --batch` (`grs`, `gr P`, `bt`, `frame 1`, `gr B`, `bt`, `threads`), `grs -t`,
 //!   `bt` and `threads`: the same goroutines and states as `runtime.Stack`, the parked
 //!   goroutine P's frames as the runtime prints them, and the busy goroutine B, running on
-//!   another thread, with its real stack read from that thread's registers (pc, sp, the link
-//!   register of a frameless leaf, g in x28): the frames the runtime prints for it from its
-//!   own thread in the crash traceback (each thread prints the goroutine it runs);
+//!   another thread, with its real stack read from that thread's registers (pc, sp, and the
+//!   link register: `main.busySpin` is a frameless leaf): the frames the runtime prints for it
+//!   in the crash traceback (from its own thread if it still ran; the crash preempts it first,
+//!   see [`busy_oracle`]), only its innermost pc having moved;
 //! - `dump --system` against the crash traceback SIGQUIT makes the runtime print next
 //!   ([`support::compare::compare_system`]: every parked goroutine byte for byte), and B's
 //!   frames with the same `fp=` and `sp=` as its thread printed;
@@ -21,9 +22,12 @@
 //!   way, and `goroscope show FILE` must print what `dump --core --level 1` prints.
 //!
 //! Then `testdata/arm64/safety.sh` (newest toolchain, default build): goroscope SIGKILLed at
-//! random moments of its dumps, inside the freeze too, leaves the target running, untraced and
-//! answering, and the next dump equals its `runtime.Stack`; SIGUSR1, SIGURG and SIGCHLD sent
-//! during dumps are all counted by the target.
+//! random moments of its dumps, and while an `attach --hold` session holds the target after a
+//! SIGUSR1 was sent to it, leaves the target running, untraced and answering, every SIGUSR1
+//! counted, and the next dump equals its `runtime.Stack`; SIGUSR1, SIGURG and SIGCHLD sent
+//! during dumps are all counted by the target. (The shipped aarch64 build has no test hooks to
+//! hold a dump's freeze open, and a shell polling /proc under TCG is too slow to catch the
+//! short freeze reliably: the held session is the freeze that lasts.)
 //!
 //! The test ends with one line, `arm64 live: N/N fixtures exact ...`, on stderr and in
 //! `target/test-summary.txt`, which `scripts/test.sh` prints at the end.
