@@ -487,24 +487,7 @@ fn goid_with(gs: &[Goroutine], func: &str) -> Result<u64, String> {
 /// the running ones (and marked for that reason); the rest must match as `dump` does
 /// ([`support::compare::compare`]).
 fn nonblocking_matches(dump: &str, oracle: &[Goroutine], info: &Info) -> Result<(), String> {
-    const MARK: &str = "\t...stack truncated by goroscope: ";
-    let mut text = String::new();
-    let mut marked = Vec::new();
-    let mut current = None;
-    for line in dump.lines() {
-        if let Some(rest) = line.strip_prefix("goroutine ") {
-            current = rest.split(' ').next().and_then(|id| id.parse::<u64>().ok());
-        }
-        if let Some(why) = line.strip_prefix(MARK) {
-            marked.push((
-                current.ok_or("a mark outside a goroutine")?,
-                why.to_string(),
-            ));
-            continue;
-        }
-        text.push_str(line);
-        text.push('\n');
-    }
+    let (text, marked) = support::split_truncated(dump)?;
     let ours = support::parse_strict(&text)?.goroutines;
     for (id, why) in &marked {
         let r = oracle.iter().find(|g| g.id == *id);
@@ -638,16 +621,14 @@ fn check(c: &Case, exe: &Path, cores: &Path) -> Result<u32, String> {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut raw)
         .map_err(|e| format!("the gzipped core: {e}"))?;
     fs::write(&core, raw).map_err(|e| format!("{e}"))?;
-    let out = support::run_goroscope(
-        &[
-            "dump",
-            "--core",
-            &core.to_string_lossy(),
-            "--exe",
-            &exe.to_string_lossy(),
-        ],
-        Duration::from_secs(120),
-    )?;
+    let dump_core = |level: &str| {
+        let (core, exe) = (core.to_string_lossy(), exe.to_string_lossy());
+        support::run_goroscope(
+            &["dump", "--level", level, "--core", &core, "--exe", &exe],
+            Duration::from_secs(120),
+        )
+    };
+    let out = dump_core("2")?;
     if !out.status.success() {
         return Err(format!("dump --core: {}\n{}", out.status, out.stderr));
     }
@@ -667,18 +648,7 @@ fn check(c: &Case, exe: &Path, cores: &Path) -> Result<u32, String> {
 
     // The snapshot file of the same frozen window: `show` prints what `dump --core --level 1`
     // does.
-    let level1 = support::run_goroscope(
-        &[
-            "dump",
-            "--level",
-            "1",
-            "--core",
-            &core.to_string_lossy(),
-            "--exe",
-            &exe.to_string_lossy(),
-        ],
-        Duration::from_secs(120),
-    )?;
+    let level1 = dump_core("1")?;
     let snap = cores.join(format!("{}.gsnap", c.name));
     let show = support::run_goroscope(
         &["show", "--format", "go", &snap.to_string_lossy()],
@@ -821,7 +791,7 @@ fn arm64_vm_live_commands_match_the_runtime() {
         .env("ARM64_VM_TIMEOUT", VM_TIMEOUT.as_secs().to_string())
         .arg("--get")
         .arg(&cores);
-    for s in ["live-each.sh", "safety.sh"] {
+    for s in ["lib.sh", "live-each.sh", "safety.sh"] {
         cmd.arg("--add").arg(scripts.join(s));
     }
     for f in &fixtures {

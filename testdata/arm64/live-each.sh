@@ -24,21 +24,7 @@
 #
 # A fixture that never says READY or GC is killed (its case then has only the traceback).
 
-# Milliseconds since boot.
-now_ms() {
-    awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
-}
-
-# Waits up to 60 s for a line starting with $1 in /tmp/fx.out while the fixture $pid lives.
-wait_line() {
-    i=0
-    while ! grep -q "^$1" /tmp/fx.out; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        i=$((i + 1))
-        [ $i -le 600 ] || return 1
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/lib.sh"
 
 # Runs goroscope with the arguments given, prints section $1 with its output and status.
 section() {

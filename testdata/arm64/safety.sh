@@ -23,20 +23,7 @@ fx=$1
 kills=$2
 dumps=$3
 
-now_ms() {
-    awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
-}
-
-# Waits up to 60 s for the Nth line starting with $1 in /tmp/fx.out ($2: N, default 1).
-wait_line() {
-    i=0
-    while [ "$(grep -c "^$1" /tmp/fx.out)" -lt "${2:-1}" ]; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        i=$((i + 1))
-        [ $i -le 6000 ] || return 1
-        sleep 0.01
-    done
-}
+. "$(dirname "$0")/lib.sh"
 
 # Whether no thread of $pid is stopped (State t or T) or traced.
 running() {

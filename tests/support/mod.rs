@@ -32,6 +32,31 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// What goroscope prints in place of the stack of a goroutine it could not read (not read
+/// consistently without stopping the target, or running: `--nonblocking`), then why.
+pub const TRUNCATED: &str = "\t...stack truncated by goroscope: ";
+
+/// A dump's text without goroscope's own [`TRUNCATED`] lines (the traceback parser knows only
+/// Go's), and for each of them the goroutine it is in and the reason it gives.
+pub fn split_truncated(dump: &str) -> Result<(String, Vec<(u64, String)>), String> {
+    let mut text = String::new();
+    let mut marked = Vec::new();
+    let mut current = None;
+    for line in dump.lines() {
+        if let Some(rest) = line.strip_prefix("goroutine ") {
+            current = rest.split(' ').next().and_then(|id| id.parse::<u64>().ok());
+        }
+        if let Some(why) = line.strip_prefix(TRUNCATED) {
+            let id = current.ok_or_else(|| format!("a mark outside a goroutine: {line:?}"))?;
+            marked.push((id, why.to_string()));
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    Ok((text, marked))
+}
+
 /// The goroscope binary cargo built for these tests.
 pub fn goroscope_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_goroscope"))
