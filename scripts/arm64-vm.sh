@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs one shell command as root in a freshly booted arm64 Linux VM (qemu-system-aarch64, TCG):
 #
-#   scripts/arm64-vm.sh [--add FILE]... -- 'COMMAND'
+#   scripts/arm64-vm.sh [--add FILE]... [--get DIR] -- 'COMMAND'
 #
-# Each FILE is copied to /add/<its name> in the VM; dist/goroscope-aarch64 is on the VM's PATH as
-# `goroscope` (built by scripts/build-static.sh when missing, or GOROSCOPE_AARCH64=FILE). The VM
-# boots a Debian arm64 kernel straight into an initramfs made for this call (busybox, the files,
-# an /init that runs COMMAND with busybox sh in / and powers off), so nothing persists between
-# calls. COMMAND's stdout and stderr are printed on this script's stdout and stderr (each whole,
-# after COMMAND ends), and the script exits with COMMAND's exit status; 124 when the VM did not
-# finish within ARM64_VM_TIMEOUT seconds (default 900), 125 when it ended without reporting one.
+# Each FILE is copied to /add/<its name> in the VM; with --get, the files COMMAND leaves in the
+# VM's /get come back into the host's DIR (a gzipped tar, framed like the output).
+# dist/goroscope-aarch64 is on the VM's PATH as `goroscope` (built by scripts/build-static.sh
+# when missing, or GOROSCOPE_AARCH64=FILE). The VM boots a Debian arm64 kernel straight into an
+# initramfs made for this call (busybox, the files, an /init that runs COMMAND with busybox sh
+# in / and powers off), so nothing persists between calls. COMMAND's stdout and stderr are
+# printed on this script's stdout and stderr (each whole, after COMMAND ends), and the script
+# exits with COMMAND's exit status; 124 when the VM did not finish within ARM64_VM_TIMEOUT
+# seconds (default 900), 125 when it ended without reporting one.
 #
 # The kernel (linux-image-arm64), busybox (busybox-static:arm64) and glibc's dynamic loader and
 # libc.so.6 (libc6:arm64, for PIE and cgo programs) are unpacked from Debian's packages into
@@ -30,6 +32,7 @@ die() {
 }
 
 adds=()
+get=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --add)
@@ -38,14 +41,20 @@ while [ $# -gt 0 ]; do
             adds+=("$2")
             shift 2
             ;;
+        --get)
+            [ $# -ge 2 ] || die "--get needs a directory"
+            [ -d "$2" ] || die "no such directory: $2"
+            get="$2"
+            shift 2
+            ;;
         --)
             shift
             break
             ;;
-        *) die "usage: arm64-vm.sh [--add FILE]... -- 'COMMAND'" ;;
+        *) die "usage: arm64-vm.sh [--add FILE]... [--get DIR] -- 'COMMAND'" ;;
     esac
 done
-[ $# -eq 1 ] || die "usage: arm64-vm.sh [--add FILE]... -- 'COMMAND'"
+[ $# -eq 1 ] || die "usage: arm64-vm.sh [--add FILE]... [--get DIR] -- 'COMMAND'"
 command="$1"
 
 # Host tools: qemu-system-aarch64 and cpio from Debian, installed as root when missing.
@@ -93,7 +102,7 @@ fi
 run="$(mktemp -d "${TMPDIR:-/tmp}/goroscope-arm64-vm.XXXXXX")"
 trap 'rm -rf "$run"' EXIT
 initrd="$run/root"
-mkdir -p "$initrd"/{bin,sbin,proc,sys,dev,tmp,add,root,lib/aarch64-linux-gnu}
+mkdir -p "$initrd"/{bin,sbin,proc,sys,dev,tmp,add,get,root,lib/aarch64-linux-gnu}
 cp "$vm_cache/busybox" "$initrd/bin/busybox"
 cp "$vm_cache/ld-linux-aarch64.so.1" "$vm_cache/libc.so.6" "$initrd/lib/aarch64-linux-gnu/"
 ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$initrd/lib/ld-linux-aarch64.so.1"
@@ -112,6 +121,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+mount -t tmpfs get /get
 ip link set lo up
 cd /
 sh /command.sh </dev/null >/tmp/stdout 2>/tmp/stderr
@@ -120,6 +130,8 @@ echo "@@ARM64-VM STDOUT@@"
 base64 /tmp/stdout
 echo "@@ARM64-VM STDERR@@"
 base64 /tmp/stderr
+echo "@@ARM64-VM GET@@"
+tar -czf - -C /get . | base64
 echo "@@ARM64-VM STATUS $status@@"
 poweroff -f
 EOF
@@ -145,5 +157,9 @@ if [ -z "$status" ]; then
     exit 125
 fi
 sed -n '/^@@ARM64-VM STDOUT@@$/,/^@@ARM64-VM STDERR@@$/p' "$run/console.txt" | sed '1d;$d' | base64 -d
-sed -n '/^@@ARM64-VM STDERR@@$/,/^@@ARM64-VM STATUS /p' "$run/console.txt" | sed '1d;$d' | base64 -d >&2
+sed -n '/^@@ARM64-VM STDERR@@$/,/^@@ARM64-VM GET@@$/p' "$run/console.txt" | sed '1d;$d' | base64 -d >&2
+if [ -n "$get" ]; then
+    sed -n '/^@@ARM64-VM GET@@$/,/^@@ARM64-VM STATUS /p' "$run/console.txt" | sed '1d;$d' | base64 -d |
+        tar -xzf - -C "$get" || die "the files of /get did not come back whole"
+fi
 exit "$status"

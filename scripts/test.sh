@@ -72,9 +72,11 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# Tests record what they skipped (a partial run only) in target/test-skips.txt.
+# Tests record what they skipped (a partial run only) in target/test-skips.txt, and one-line
+# summaries of long runs (the arm64 VM's) in target/test-summary.txt.
 skips=target/test-skips.txt
-rm -f "$skips"
+summaries=target/test-summary.txt
+rm -f "$skips" "$summaries"
 # The code is kept as rustfmt writes it and free of clippy warnings.
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1
@@ -84,6 +86,9 @@ cargo clippy --quiet --all-targets --features test-hooks -- -D warnings
 cargo build --quiet --all-targets --features test-hooks
 status=0
 cargo test --quiet --no-fail-fast --features test-hooks -- --test-threads=2 || status=$?
+if [ -s "$summaries" ]; then
+  cat "$summaries" >&2
+fi
 if [ -s "$skips" ]; then
   { echo "$(wc -l < "$skips") skipped:"; sed 's/^/  /' "$skips"; } >&2
 fi

@@ -21,10 +21,6 @@ use support::{Child, Flavor, toolchains};
 /// How long any single goroscope run may take before it counts as hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What goroscope prints in place of the stack of a goroutine it could not read consistently
-/// without stopping the target.
-const TRUNCATED: &str = "\t...stack truncated by goroscope: ";
-
 fn fixture() -> std::path::PathBuf {
     support::build_fixture(&toolchains::newest(), Flavor::Default).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -104,25 +100,15 @@ fn known_states(v: GoVersion) -> HashSet<String> {
 /// consistently has no frames; every other one has frames, each with a file and a line. Returns
 /// how many goroutines and how many marked.
 fn well_formed(dump: &str, known: &HashSet<String>) -> Result<(usize, usize), String> {
-    // The mark is goroscope's own line; the traceback parser knows only Go's.
+    let (text, marks) = support::split_truncated(dump)?;
     let mut marked = HashSet::new();
-    let mut text = String::new();
-    let mut current = None;
-    for line in dump.lines() {
-        if let Some(rest) = line.strip_prefix("goroutine ") {
-            current = rest.split(' ').next().and_then(|id| id.parse::<u64>().ok());
+    for (id, why) in marks {
+        if !why.contains("without stopping the target (--nonblocking)") {
+            return Err(format!(
+                "goroutine {id}: stack truncated for another reason: {why:?}"
+            ));
         }
-        if let Some(why) = line.strip_prefix(TRUNCATED) {
-            if !why.contains("without stopping the target (--nonblocking)") {
-                return Err(format!(
-                    "goroutine {current:?}: stack truncated for another reason: {line:?}"
-                ));
-            }
-            marked.insert(current.ok_or_else(|| format!("a mark outside a goroutine: {line:?}"))?);
-            continue;
-        }
-        text.push_str(line);
-        text.push('\n');
+        marked.insert(id);
     }
     let tb = support::parse_strict(&text)?;
     for g in &tb.goroutines {

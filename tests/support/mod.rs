@@ -20,7 +20,7 @@ pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
 pub use fixture::{Flavor, build_fixture};
 pub use procs::{Guard, poll, thread_states, tracer_pid, wait_frozen};
-pub use require::{is_root, require, require_test_hooks, root, tool, which};
+pub use require::{is_root, require, require_test_hooks, root, summary, tool, which};
 pub use rng::Rng;
 pub use scratch::{TempDir, patched_copy};
 pub use toolchains::{Toolchain, require_toolchains};
@@ -31,6 +31,31 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// What goroscope prints in place of the stack of a goroutine it could not read (not read
+/// consistently without stopping the target, or running: `--nonblocking`), then why.
+pub const TRUNCATED: &str = "\t...stack truncated by goroscope: ";
+
+/// A dump's text without goroscope's own [`TRUNCATED`] lines (the traceback parser knows only
+/// Go's), and for each of them the goroutine it is in and the reason it gives.
+pub fn split_truncated(dump: &str) -> Result<(String, Vec<(u64, String)>), String> {
+    let mut text = String::new();
+    let mut marked = Vec::new();
+    let mut current = None;
+    for line in dump.lines() {
+        if let Some(rest) = line.strip_prefix("goroutine ") {
+            current = rest.split(' ').next().and_then(|id| id.parse::<u64>().ok());
+        }
+        if let Some(why) = line.strip_prefix(TRUNCATED) {
+            let id = current.ok_or_else(|| format!("a mark outside a goroutine: {line:?}"))?;
+            marked.push((id, why.to_string()));
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    Ok((text, marked))
+}
 
 /// The goroscope binary cargo built for these tests.
 pub fn goroscope_bin() -> &'static Path {

@@ -52,16 +52,8 @@ pub fn require<T>(prereq: Result<T, String>) -> Option<T> {
              GOROSCOPE_PARTIAL=1 or GOROSCOPE_GO_VERSIONS without CI=true, skips it)"
         );
     }
-    let line = format!("{binary} {test}: {why}\n");
     let path = skips_file();
-    let _ = std::fs::create_dir_all(path.parent().unwrap());
-    // One write of one line in append mode: lines of parallel tests do not interleave.
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(e) = written {
+    if let Err(e) = append_line(&path, &format!("{binary} {test}: {why}")) {
         panic!(
             "skipping ({why}) but cannot record it in {}: {e}",
             path.display()
@@ -72,6 +64,34 @@ pub fn require<T>(prereq: Result<T, String>) -> Option<T> {
         path.display()
     );
     None
+}
+
+/// Where tests record a one-line summary of a long run (`arm64 live: 24/24 fixtures exact
+/// ...`), which `scripts/test.sh` prints at the end: cargo shows nothing of a passing test.
+pub fn summary_file() -> PathBuf {
+    super::fixture::manifest_dir()
+        .join("target")
+        .join("test-summary.txt")
+}
+
+/// Prints `line` on stderr and appends it to [`summary_file`].
+pub fn summary(line: &str) {
+    eprintln!("{line}");
+    let path = summary_file();
+    if let Err(e) = append_line(&path, line) {
+        panic!("cannot record the summary in {}: {e}", path.display());
+    }
+}
+
+/// Appends `line` and a newline to `path` (created with its directory) in one write in append
+/// mode, so that the lines of tests running in parallel do not interleave.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().unwrap())?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
 }
 
 /// A program in `PATH`, else what is missing (`scripts/test.sh` installs every tool the tests
