@@ -423,11 +423,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 Some(l) => l >= 2,
                 None => view.system || target.is_core(),
             };
-            if target.is_core() || view.format(view::Format::Go) != view::Format::Go {
-                let snap = take(&target, ro)?;
-                view::show(&snap, &view, view::Format::Go, &mut out)
-            } else {
-                dump_streamed(&target, &view, ro, &mut out)?
+            match target {
+                // Go's text of a live process is streamed.
+                Target::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
+                    dump_streamed(pid, &view, ro, &mut out)?
+                }
+                _ => {
+                    let snap = take(&target, ro)?;
+                    view::show(&snap, &view, view::Format::Go, &mut out)
+                }
             }
         }
         Command::Snapshot {
@@ -595,9 +599,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 if sources.is_some() {
                     return Err("--sources is for a saved session; a process's source files are read in its own file system, as its user".into());
                 }
-                let Session::Live(live) = open(&Target::Pid(pid), ro)? else {
-                    unreachable!("a pid opens a live session")
-                };
+                let live = open_live(pid, ro)?;
                 return crate::session::front::attach(&live, opts);
             }
             if hold {
@@ -740,15 +742,28 @@ struct Ctx {
 }
 
 fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
-    let ro = ctx.open;
-    let session = match target {
-        Target::Pid(pid) => LiveSession::open(*pid, ro).map(Session::Live),
+    match target {
+        Target::Pid(pid) => open_live(*pid, ctx).map(Session::Live),
         Target::Core { core, exe } => {
-            CoreSession::open(core, exe.as_deref(), ro).map(Session::Core)
+            let session = CoreSession::open(core, exe.as_deref(), ctx.open)
+                .map_err(|e: DumpError| e.to_string())?;
+            announce(&session.rt, ctx);
+            Ok(Session::Core(session))
         }
     }
-    .map_err(|e: DumpError| e.to_string())?;
-    let rt = session.rt();
+}
+
+/// Opens a live process (see [`open`]).
+fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveSession, String> {
+    let session = LiveSession::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
+    announce(&session.rt, ctx);
+    Ok(session)
+}
+
+/// What an opened target's runtime says before anything is read: its discovery with `-v`,
+/// and the warnings of `--force-go-version`.
+fn announce(rt: &crate::runtime::Runtime, ctx: &Ctx) {
+    let ro = ctx.open;
     if ctx.verbose {
         let _ = write_discovery(rt, &mut io::stderr().lock());
     }
@@ -765,7 +780,6 @@ fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
         ),
         _ => {}
     }
-    Ok(session)
 }
 
 /// `--force-go-version`: `1.27`, `go1.27` or `1.27.3`.
@@ -795,7 +809,7 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
 /// `dump` of a live target in Go's format: each goroutine is written as soon as it is built
 /// and then let go, so memory does not grow with the number of goroutines.
 fn dump_streamed(
-    target: &Target,
+    pid: i32,
     v: &view::ViewArgs,
     ctx: &Ctx,
     out: &mut dyn Write,
@@ -805,9 +819,7 @@ fn dump_streamed(
     let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
     let mut bar = progress::Bar::new(ctx.quiet || tty);
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
-    let Session::Live(live) = open(target, ctx)? else {
-        unreachable!("a pid opens a live session")
-    };
+    let live = open_live(pid, ctx)?;
     let meta = live.meta(std::time::Duration::ZERO);
     let text = render::stream::GoText::new(&meta, v.filter()?, view::traceback_options(&meta, v));
     let mut w = render::stream::ChunkWriter::new(out, &text);
@@ -843,9 +855,7 @@ fn report(target: &Target, snap: &Snapshot) {
 fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
     let quiet = ro.quiet;
     use crate::target::core::write;
-    let Session::Live(session) = open(&Target::Pid(pid), ro)? else {
-        unreachable!("a pid opens a live session")
-    };
+    let session = open_live(pid, ro)?;
     let arch = session.rt.bin.arch;
     let (snap, captured) = session
         .snapshot_with(|threads| write::capture(pid, arch, threads))
