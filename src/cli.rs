@@ -140,7 +140,7 @@ pub enum Command {
     },
     /// One goroutine's stack, numbered like delve's `bt`.
     #[command(
-        after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1"
+        after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --full 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1"
     )]
     Bt {
         /// Process id and goroutine id; only the goroutine id with --core.
@@ -149,6 +149,9 @@ pub enum Command {
         /// Print the goroutine as JSON (the snapshot model's goroutine, docs/json-schema.md).
         #[arg(long)]
         json: bool,
+        /// Below each frame, its arguments and its pending defers (as the session's `stack -full`).
+        #[arg(long, short_alias = 'f')]
+        full: bool,
         #[command(flatten)]
         core: CoreArgs,
     },
@@ -510,7 +513,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Ps(a) => ps::run(&a, quiet, &mut out),
         Command::Completions(a) => docs::completions(&a, &mut out),
         Command::Man(a) => docs::man(&a, &mut out),
-        Command::Bt { ids, json, core } => {
+        Command::Bt {
+            ids,
+            json,
+            full,
+            core,
+        } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
                 (true, &[goid]) => (Target::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
@@ -551,6 +559,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     g,
                     &render::bt::Options {
                         palette,
+                        full,
                         ..Default::default()
                     },
                     &mut out,

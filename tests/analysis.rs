@@ -49,7 +49,12 @@ struct Fixture {
 impl Fixture {
     /// Builds the fixture with `tc`, starts `fixture <scenario> <args>` and waits for READY.
     fn start(tc: &Toolchain, scenario: &str, args: &[&str]) -> Fixture {
-        let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+        Fixture::start_flavor(tc, Flavor::Default, scenario, args)
+    }
+
+    /// [`Fixture::start`] with the fixture built as `flavor`.
+    fn start_flavor(tc: &Toolchain, flavor: Flavor, scenario: &str, args: &[&str]) -> Fixture {
+        let exe = support::build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{e}"));
         let mut child = Command::new(&exe)
             .arg(scenario)
             .args(args)
@@ -93,7 +98,12 @@ impl Fixture {
             stderr,
             stderr_thread: Some(stderr_thread),
             pid,
-            what: format!("{} {scenario} {}", tc.name(), args.join(" ")),
+            what: format!(
+                "{} {} {scenario} {}",
+                tc.name(),
+                flavor.name(),
+                args.join(" ")
+            ),
             info: Vec::new(),
         };
         loop {
@@ -1646,5 +1656,106 @@ fn reads_the_v1_snapshot_sample() {
             states.iter().any(|(i, _)| *i == id),
             "goroutine {id} is not in {f}:\n{blocked}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending defers: the locks goroutines hold through `defer mu.Unlock()`.
+
+/// A lock a goroutine of the `holders` scenario says it holds:
+/// `INFO holds <goid> <unlock method> <addr> <plain|loop> <function>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    goid: u64,
+    method: String,
+    addr: u64,
+    /// How goroscope must have found it: `open-coded` for a plain defer, `record` for one in
+    /// a loop (never open-coded).
+    how: String,
+    function: String,
+}
+
+fn held_info(fx: &Fixture) -> BTreeSet<Held> {
+    fx.info_words("holds")
+        .into_iter()
+        .map(|w| Held {
+            goid: w[1].parse().unwrap(),
+            method: w[2].clone(),
+            addr: hex(&w[3]),
+            how: if w[4] == "loop" {
+                "record"
+            } else {
+                "open-coded"
+            }
+            .into(),
+            function: w[5].clone(),
+        })
+        .collect()
+}
+
+/// Every pending deferred unlock of a sync lock in a snapshot, as the same tuples.
+fn deferred_unlocks(snap: &Value) -> BTreeSet<Held> {
+    let mut out = BTreeSet::new();
+    for g in goroutines(snap) {
+        for f in g["frames"].as_array().unwrap() {
+            for d in f["defers"].as_array().into_iter().flatten() {
+                let method = d["function"].as_str().unwrap();
+                if method.starts_with("sync.") && method.ends_with("Unlock") {
+                    out.insert(Held {
+                        goid: g["id"].as_u64().unwrap(),
+                        method: method.into(),
+                        addr: d["arg"].as_u64().unwrap_or(0),
+                        how: d["how"].as_str().unwrap().into(),
+                        function: f["function"].as_str().unwrap().into(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `holders` scenario on every toolchain, with and without DWARF: the pending deferred
+/// unlocks goroscope finds are exactly the locks each goroutine says it holds (its id from its
+/// own traceback header, the lock's address from `%p`), in the frame that deferred them; `bt
+/// --full` prints them, and a snapshot file keeps them.
+#[test]
+fn pending_defers_name_the_locks_held() {
+    let dir = Scratch::new("defers");
+    for tc in toolchains::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let fx = Fixture::start_flavor(&tc, flavor, "holders", &[]);
+            let want = held_info(&fx);
+            assert_eq!(want.len(), 10, "{}: INFO {:?}", fx.what, fx.info);
+            let pid = fx.pid();
+            let live = goroscope_json(&["dump", "-q", "--format", "json", &pid]);
+            let got = deferred_unlocks(&live);
+            assert_eq!(got, want, "{}: pending deferred unlocks", fx.what);
+
+            // A deferred call that is not a wrapped unlock names no argument word.
+            let other: Vec<&Value> = goroutines(&live)
+                .iter()
+                .flat_map(|g| g["frames"].as_array().unwrap())
+                .filter(|f| f["function"] == "main.hoNotUnlock")
+                .flat_map(|f| f["defers"].as_array().into_iter().flatten())
+                .collect();
+            assert_eq!(other.len(), 1, "{}: main.hoNotUnlock's defer", fx.what);
+            assert!(other[0]["arg"].is_null(), "{}: {:?}", fx.what, other[0]);
+
+            let h = want.iter().find(|h| h.function == "main.hoMutex").unwrap();
+            let text = goroscope(&["bt", "-q", "--full", &pid, &h.goid.to_string()]);
+            let line = format!("defers: {}({:#x})", h.method, h.addr);
+            assert!(
+                text.lines().any(|l| l.trim() == line),
+                "{}: bt --full lacks {line:?}:\n{text}",
+                fx.what
+            );
+
+            let file = dir.path(&format!("{}-{}.gsnap", tc.version, flavor.name()));
+            goroscope(&["snapshot", "-q", &pid, "-o", file.to_str().unwrap()]);
+            let shown = goroscope_json(&["show", "--format", "json", file.to_str().unwrap()]);
+            assert_eq!(deferred_unlocks(&shown), want, "{}: snapshot", fx.what);
+            support::assert_running(fx.pid);
+        }
     }
 }

@@ -24,7 +24,8 @@ const SEM_TAB_SIZE: u64 = 251;
 /// `rwmutexMaxReaders`.
 const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
-/// Fills `blocked_on` of the goroutines and returns the objects they wait on.
+/// Fills `blocked_on` of the goroutines (and their frames' pending defers,
+/// [`super::defers::read`]) and returns the objects they wait on.
 ///
 /// `mem` reads the goroutines' g structs (as frozen) and whatever else it holds; `fetch`
 /// copies more of the target into a local image, in batched rounds (one per level of the
@@ -36,6 +37,7 @@ pub fn analyze(
     gs: &mut [Goroutine],
     fetch: &mut CopyFn<'_>,
 ) -> Vec<SyncObject> {
+    super::defers::read(rt, mem, gs, fetch);
     let l = &rt.layout;
     let mut local = MemoryImage::new();
     let raws: Vec<RawG> = gs
