@@ -216,7 +216,7 @@ pub enum Command {
     },
     /// An interactive session like delve's over a snapshot; the target runs on between commands.
     #[command(
-        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n  goroscope attach app.gsnap\n  goroscope attach --core core.1234 --exe ./server\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
+        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n  goroscope attach app.gsnap\n  goroscope attach --core core.1234 --exe ./server\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, holders, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
     )]
     Attach {
         /// Process id, or a file to explore: a snapshot (`goroscope snapshot`) or a Go text dump.

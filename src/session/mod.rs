@@ -119,7 +119,12 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["blocked"],
         "What blocked goroutines wait on.",
-        "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory.",
+        "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory, and\nbeside each lock the goroutines known to hold it.",
+    ),
+    (
+        &["holders"],
+        "Who holds the locks.",
+        "holders\n\nEvery sync.Mutex and sync.RWMutex a goroutine is known to hold, with the holding frame and\nhow it is known (`defer`: the frame has a pending deferred unlock of it, `mu.Lock(); defer\nmu.Unlock()`), and the goroutines waiting for it.",
     ),
     (
         &["refresh"],
@@ -374,6 +379,7 @@ pub fn exec(
             }
         }
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
+        "holders" => w(blocked::holders(&st.snap, |g| !g.system, out))?,
         "refresh" => {
             let (snap, report) = env.refresh()?;
             refresh(st, snap);

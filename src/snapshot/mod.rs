@@ -21,7 +21,8 @@ pub struct Snapshot {
     pub goroutines: Vec<Goroutine>,
     /// Every thread, with the goroutine it was running.
     pub threads: Vec<Thread>,
-    /// Channels and sync primitives goroutines are blocked on, most waiters first.
+    /// Channels and sync primitives goroutines are blocked on or hold through a pending
+    /// deferred unlock, most waiters first.
     pub objects: Vec<SyncObject>,
 }
 
@@ -151,6 +152,29 @@ pub struct SyncObject {
     pub summary: String,
     /// Number of waiters by what they wait for (their state, e.g. `sync.RWMutex.RLock`).
     pub waiters: std::collections::BTreeMap<String, usize>,
+    /// The goroutines known to hold it (a Mutex, an RWMutex's write or read lock).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<Holder>,
+}
+
+/// A goroutine holding a lock, the frame that holds it, and how that is known.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Holder {
+    /// Goroutine id.
+    pub goroutine: u64,
+    /// `write` (a Mutex, an RWMutex's write lock) or `read` (an RWMutex's read lock).
+    pub lock: String,
+    /// The holding frame's function.
+    pub function: Name,
+    /// The holding frame's source file.
+    pub file: Name,
+    /// The holding frame's source line (where it is now).
+    pub line: u32,
+    /// How it is known. `defer`: the frame has a pending deferred unlock of this lock
+    /// (`mu.Lock(); defer mu.Unlock()`), which is certain unless the function unlocked it by
+    /// hand and left the deferred unlock pending (not told apart).
+    pub how: String,
 }
 
 impl SyncObject {
