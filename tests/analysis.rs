@@ -1880,3 +1880,172 @@ fn pending_defers_name_the_locks_held() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deadlocks proven by lock holders.
+
+/// `goroscope deadlocks <args>`: its exit code and stdout.
+fn deadlocks(args: &[&str]) -> (i32, String) {
+    let mut all = vec!["deadlocks", "-q"];
+    all.extend_from_slice(args);
+    let out = support::run_goroscope(&all, GOROSCOPE_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 3,
+        "goroscope {all:?}: {}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    (code, out.stdout)
+}
+
+/// A verdict as the fixture states it (`INFO verdict ...`) or as goroscope's JSON has it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct VerdictInfo {
+    kind: String,
+    culprit: u64,
+    function: String,
+    lock: u64,
+    goroutines: Vec<u64>,
+}
+
+fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
+    v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| VerdictInfo {
+            kind: v["kind"].as_str().unwrap().into(),
+            culprit: v["culprit"]["goroutine"].as_u64().unwrap(),
+            function: v["culprit"]["function"].as_str().unwrap().into(),
+            lock: v["lock"]["addr"].as_u64().unwrap(),
+            goroutines: v["goroutines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_u64().unwrap())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Both outputs of `deadlocks` on a running fixture: the verdicts of the JSON (whose holders
+/// must be the holders the snapshot's objects name), and the text's exit code and first line.
+fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, String) {
+    let (code, json) = deadlocks(&["--format", "json", pid]);
+    let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{what}: {e}\n{json}"));
+    for h in v["holders"].as_array().unwrap() {
+        assert_eq!(h["how"], "defer", "{what}: {h:?}");
+    }
+    let found = verdicts_json(&v);
+    assert_eq!(
+        code,
+        if found.is_empty() { 0 } else { 3 },
+        "{what}: exit code"
+    );
+    let (text_code, text) = deadlocks(&[pid]);
+    assert_eq!(text_code, code, "{what}: exit code of the text output");
+    (
+        found,
+        code,
+        text.lines().next().unwrap_or_default().to_string(),
+    )
+}
+
+/// A goroutine that takes a Mutex it holds, and two that take two Mutexes in opposite orders:
+/// on every toolchain, exactly the verdict the fixture states, the culprit, its holding frame
+/// and the lock on the first line, exit status 3. Without symbols the Mutexes' waiters are not
+/// found, so no verdict (exit 0) rather than a wrong one.
+#[test]
+fn deadlocks_lock_twice_and_lock_order() {
+    for tc in toolchains::require_toolchains() {
+        for scenario in ["lock-twice", "lock-order"] {
+            let fx = Fixture::start(&tc, scenario, &[]);
+            let want: BTreeSet<VerdictInfo> = fx
+                .info_words("verdict")
+                .into_iter()
+                .map(|w| VerdictInfo {
+                    kind: w[1].clone(),
+                    culprit: w[3].parse().unwrap(),
+                    function: w[4].clone(),
+                    lock: hex(&w[6]),
+                    goroutines: w[8..].iter().map(|g| g.parse().unwrap()).collect(),
+                })
+                .collect();
+            assert_eq!(want.len(), 1, "{}: {:?}", fx.what, fx.info);
+            let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+            assert_eq!(found, want, "{}: verdicts", fx.what);
+            let v = want.first().unwrap();
+            let lock = format!("holds sync.Mutex at {:#x} in {} at ", v.lock, v.function);
+            assert!(
+                first.contains(&format!("goroutine {} {lock}", v.culprit)),
+                "{}: first line {first:?} lacks the culprit {} and {lock:?}",
+                fx.what,
+                v.culprit
+            );
+            support::assert_running(fx.pid);
+        }
+        let fx = Fixture::start_flavor(&tc, Flavor::Stripped, "lock-order", &[]);
+        let (found, code, _) = deadlock_verdicts(&fx.pid(), &fx.what);
+        assert!(found.is_empty() && code == 0, "{}: {found:?}", fx.what);
+    }
+}
+
+/// Recursive RLock behind a pending writer: each of the K readers holding the read lock (a
+/// pending deferred RUnlock in main.rrRecursive) waits in a second RLock: K self-deadlocks,
+/// the goroutines the runtime's own dump shows in main.rrReadAgain.
+#[test]
+fn deadlocks_rlock_recursive() {
+    for tc in toolchains::require_toolchains() {
+        let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+        let rw = fx.rwmutex();
+        let rt = support::parse(&fx.stack());
+        let again: Vec<u64> = rt
+            .goroutines
+            .iter()
+            .filter(|g| g.frames.iter().any(|f| f.func == "main.rrReadAgain"))
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(again.len(), rw.recursive, "{}: the runtime's dump", fx.what);
+        let want: BTreeSet<VerdictInfo> = again
+            .iter()
+            .map(|&g| VerdictInfo {
+                kind: "self-deadlock".into(),
+                culprit: g,
+                function: "main.rrRecursive".into(),
+                lock: rw.addr,
+                goroutines: vec![g],
+            })
+            .collect();
+        let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+        assert_eq!(found, want, "{}: verdicts", fx.what);
+        assert!(
+            first.starts_with("self-deadlock: goroutine ")
+                && first.contains(&format!(
+                    " holds sync.RWMutex at {:#x} in main.rrRecursive at ",
+                    rw.addr
+                )),
+            "{}: first line {first:?}",
+            fx.what
+        );
+    }
+}
+
+/// Busy locks, and a goroutine waiting for a Mutex another holds while it sleeps: no verdict,
+/// exit status 0.
+#[test]
+fn deadlocks_none_in_a_healthy_program() {
+    for tc in toolchains::require_toolchains() {
+        let fx = Fixture::start(&tc, "locks-busy", &[]);
+        for _ in 0..5 {
+            let (found, code, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+            assert!(found.is_empty() && code == 0, "{}: {found:?}", fx.what);
+            assert!(
+                first.starts_with("no deadlock found"),
+                "{}: {first:?}",
+                fx.what
+            );
+        }
+        support::assert_running(fx.pid);
+    }
+}
