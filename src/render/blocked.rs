@@ -3,7 +3,7 @@
 //! with the most waiters) first; beside each, the goroutines known to hold it.
 
 use super::safe::text;
-use crate::snapshot::{Goroutine, Snapshot, SyncObject};
+use crate::snapshot::{Goroutine, Holder, Snapshot, SyncObject};
 use std::io::{self, Write};
 
 /// Goroutine ids listed per line before abbreviating.
@@ -163,16 +163,24 @@ fn write_holders(o: &SyncObject, out: &mut dyn Write) -> io::Result<()> {
     for h in &o.holders {
         writeln!(
             out,
-            "    held by goroutine {} ({} lock) in {} at {}:{} [{}]",
+            "    held by goroutine {} ({} lock) in {}",
             h.goroutine,
             text(&h.lock),
-            text(&h.function),
-            text(&h.file),
-            h.line,
-            text(&h.how)
+            holding_frame(h)
         )?;
     }
     Ok(())
+}
+
+/// Where a holder holds its lock, and how that is known: `main.f at /src/f.go:12 [defer]`.
+pub fn holding_frame(h: &Holder) -> String {
+    format!(
+        "{} at {}:{} [{}]",
+        text(&h.function),
+        text(&h.file),
+        h.line,
+        text(&h.how)
+    )
 }
 
 /// The holders view (the session's `holders`): every lock known to be held, its holders, and

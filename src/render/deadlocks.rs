@@ -94,13 +94,10 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
                 for h in o.holders.iter().filter(|h| h.goroutine == next) {
                     writeln!(
                         out,
-                        "    goroutine {g} waits for {} at {:#x}, held by goroutine {next} in {} at {}:{} [{}]",
+                        "    goroutine {g} waits for {} at {:#x}, held by goroutine {next} in {}",
                         text(&o.kind),
                         o.addr,
-                        text(&h.function),
-                        text(&h.file),
-                        h.line,
-                        text(&h.how)
+                        super::blocked::holding_frame(h)
                     )?;
                 }
             }
