@@ -88,7 +88,8 @@ const TOP_EXIT: &str = "Exit status:
   0  success
   1  an error, explained in one line on stderr (no such process, not a Go program, not
      permitted to trace, already traced, exited during the dump, unsupported Go version, ...)
-  2  a usage error (unknown option, missing argument; a missing pid lists the Go processes)";
+  2  a usage error (unknown option, missing argument; a missing pid lists the Go processes)
+  3  deadlocks: a deadlock was found";
 
 /// Read a core file instead of a process.
 #[derive(Debug, Clone, Args, Default)]
@@ -145,7 +146,7 @@ pub enum Command {
     },
     /// One goroutine's stack, numbered like delve's `bt`.
     #[command(
-        after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1"
+        after_help = "Examples:\n  goroscope bt 1234 1\n  goroscope bt --full 1234 1\n  goroscope bt --json 1234 1\n  goroscope bt --core core.1234 1"
     )]
     Bt {
         /// Process id and goroutine id; only the goroutine id with --core.
@@ -154,6 +155,9 @@ pub enum Command {
         /// Print the goroutine as JSON (the snapshot model's goroutine, docs/json-schema.md).
         #[arg(long)]
         json: bool,
+        /// Below each frame, its arguments and its pending defers (as the session's `stack -full`).
+        #[arg(long, short_alias = 'f')]
+        full: bool,
         #[command(flatten)]
         core: CoreArgs,
     },
@@ -218,7 +222,7 @@ pub enum Command {
     },
     /// An interactive session like delve's over a snapshot; the target runs on between commands.
     #[command(
-        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n  goroscope attach app.gsnap\n  goroscope attach --core core.1234 --exe ./server\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
+        after_help = "Examples:\n  goroscope attach 1234\n  goroscope attach --hold 1234\n  echo 'grs -with state chan receive' | goroscope attach 1234 --batch -\n  goroscope attach app.gsnap\n  goroscope attach --core core.1234 --exe ./server\n\nCommands: goroutines (grs), goroutine (gr), stack (bt), frame, up, down, list, threads, thread,\nblocked, holders, refresh, diff, snapshot, help, exit (quit, detach). `help CMD` inside says more."
     )]
     Attach {
         /// Process id, or a file to explore: a snapshot (`goroscope snapshot`) or a Go text dump.
@@ -240,6 +244,21 @@ pub enum Command {
         /// DIR, as you (`/`: at their paths here). Without it a saved session lists no source.
         #[arg(long, value_name = "DIR")]
         sources: Option<PathBuf>,
+    },
+    /// Deadlocks that locks held through pending deferred unlocks prove: a goroutine waiting
+    /// for a lock it holds, or goroutines waiting in a cycle for each other's locks.
+    #[command(
+        after_help = "Examples:\n  goroscope deadlocks 1234\n  goroscope deadlocks --format json 1234\n  goroscope deadlocks --core core.1234\n\nExit status: 0 no deadlock found, 3 a deadlock found (the first line names the culprit\ngoroutine, its frame holding the lock, and the lock), 1 an error."
+    )]
+    Deadlocks {
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
+        /// `text` or `json` (docs/json-schema.md).
+        #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        #[command(flatten)]
+        core: CoreArgs,
     },
     /// Every thread: where it is and the goroutine it runs, like delve's `threads`.
     #[command(
@@ -353,6 +372,14 @@ impl Session {
             Session::Core(s) => s.snapshot_progress(p),
         }
     }
+}
+
+/// The exit status of a command that succeeded (`deadlocks`: 3 when it found one).
+static STATUS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit status [`run`] asks for when it returns `Ok`.
+pub fn status() -> i32 {
+    STATUS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Parses the command line, exiting on a usage error with clap's message and status 2. When
@@ -520,7 +547,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Ps(a) => ps::run(&a, quiet, &mut out),
         Command::Completions(a) => docs::completions(&a, &mut out),
         Command::Man(a) => docs::man(&a, &mut out),
-        Command::Bt { ids, json, core } => {
+        Command::Bt {
+            ids,
+            json,
+            full,
+            core,
+        } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
                 (true, &[goid]) => (Target::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
@@ -561,10 +593,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     g,
                     &render::bt::Options {
                         palette,
+                        full,
                         ..Default::default()
                     },
                     &mut out,
                 )
+            }
+        }
+        Command::Deadlocks { pid, format, core } => {
+            let target = Target::new(pid, core)?;
+            let snap = take(&target, ro)?;
+            let found = crate::analyze::deadlock::find(&snap);
+            if !found.is_empty() {
+                STATUS.store(3, std::sync::atomic::Ordering::Relaxed);
+            }
+            if format == "json" {
+                render::deadlocks::json(&snap, &found, &mut out)
+            } else {
+                render::deadlocks::plain(&snap, &found, &mut out)
             }
         }
         Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),

@@ -9,4 +9,8 @@ fn main() {
         );
         std::process::exit(1);
     }
+    match goroscope::cli::status() {
+        0 => {}
+        n => std::process::exit(n),
+    }
 }

@@ -1,6 +1,7 @@
-//! Analysis over snapshots: grouping identical stacks, filtering, and diffing two snapshots.
-//! Pure functions of the model.
+//! Analysis over snapshots: grouping identical stacks, filtering, diffing two snapshots, and
+//! the deadlocks lock holders prove. Pure functions of the model.
 
+pub mod deadlock;
 pub mod diff;
 pub mod filter;
 pub mod group;

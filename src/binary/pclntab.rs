@@ -156,6 +156,15 @@ impl From<Vec<u8>> for PclnBytes {
     }
 }
 
+/// Where a frame keeps its open-coded defers ([`Pclntab::open_coded_defers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenCodedDefers {
+    /// `deferBits` is the byte at `varp - bits`; bit `i` set: defer `i` is pending.
+    pub bits: u32,
+    /// Defer `i`'s closure pointer is the word at `varp - closures[i]`.
+    pub closures: [Option<u32>; 8],
+}
+
 /// A parsed pclntab. Holds the pclntab bytes and, optionally, a copy of the target's
 /// `moduledata.gofunc` area (needed for inline trees and wrapper info).
 pub struct Pclntab {
@@ -741,6 +750,33 @@ impl Pclntab {
             pc,
         });
         out
+    }
+
+    /// The open-coded defers of `f` (`FUNCDATA_OpenCodedDeferInfo`, written by the compiler's
+    /// `emitOpenDeferInfo`, read by the runtime's panic code): where the frame keeps its
+    /// `deferBits` byte and each defer's closure pointer, as offsets below the frame's `varp`.
+    /// Up to Go 1.21 the funcdata is `deferBitsOffset, nDefers` and then one closure offset
+    /// per defer, last defer first (`runOpenDeferFrame`); from 1.22 (`slots`) it is
+    /// `deferBitsOffset, slotsOffset`, defer `i`'s closure at `varp - slotsOffset + 8*i`
+    /// (`(*_panic).nextDefer`). `None` when `f` has no open-coded defers. A frame has at most
+    /// 8 (one bit each in `deferBits`).
+    pub fn open_coded_defers(&self, f: Func, slots: bool) -> Option<OpenCodedDefers> {
+        let b = self.funcdata_bytes(f, FUNCDATA_OPEN_CODED_DEFER_INFO)?;
+        let mut pos = 0;
+        let bits = uvarint32(b, &mut pos)?;
+        let mut closures = [None; 8];
+        if slots {
+            let base = uvarint32(b, &mut pos)?;
+            for (i, c) in closures.iter_mut().enumerate() {
+                *c = base.checked_sub(8 * i as u32);
+            }
+        } else {
+            let n = uvarint32(b, &mut pos)?.min(8) as usize;
+            for i in (0..n).rev() {
+                closures[i] = Some(uvarint32(b, &mut pos)?);
+            }
+        }
+        Some(OpenCodedDefers { bits, closures })
     }
 
     /// For wrapper functions, the absolute entry PC of the wrapped function

@@ -1,9 +1,9 @@
 //! The blocked-on view: every channel and sync primitive goroutines wait on, with its own
 //! state, its waiters grouped by what they wait for, and a short list of suspects (objects
-//! with the most waiters) first.
+//! with the most waiters) first; beside each, the goroutines known to hold it.
 
 use super::safe::text;
-use crate::snapshot::{Goroutine, Snapshot, SyncObject};
+use crate::snapshot::{Goroutine, Holder, Snapshot, SyncObject};
 use std::io::{self, Write};
 
 /// Goroutine ids listed per line before abbreviating.
@@ -76,6 +76,7 @@ pub fn render(
             )?;
         }
         writeln!(out)?;
+        write_holders(o, out)?;
         let mut states: Vec<&str> = Vec::new();
         for g in &gs {
             if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&&*g.state) {
@@ -102,6 +103,19 @@ pub fn render(
                 write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
             }
             writeln!(out)?;
+        }
+    }
+    let idle: Vec<&SyncObject> = snap
+        .objects
+        .iter()
+        .filter(|o| !o.holders.is_empty() && !objects.iter().any(|w| w.addr == o.addr))
+        .collect();
+    if !idle.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "locks held, no waiter identified:")?;
+        for o in idle {
+            writeln!(out, "  {} at {:#x}", text(&o.kind), o.addr)?;
+            write_holders(o, out)?;
         }
     }
     let forever: Vec<&&Goroutine> = gs.iter().filter(|g| is_forever(&g.state)).collect();
@@ -138,6 +152,85 @@ pub fn render(
         }
         if unknown.len() > MAX_IDS {
             write!(out, " (+{} more)", unknown.len() - MAX_IDS)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// `    held by goroutine 7 (read lock) in main.f at /src/f.go:12 [defer]`, one line a holder.
+fn write_holders(o: &SyncObject, out: &mut dyn Write) -> io::Result<()> {
+    for h in &o.holders {
+        writeln!(
+            out,
+            "    held by goroutine {} ({} lock) in {}",
+            h.goroutine,
+            text(&h.lock),
+            holding_frame(h)
+        )?;
+    }
+    Ok(())
+}
+
+/// Where a holder holds its lock, and how that is known: `main.f at /src/f.go:12 [defer]`.
+pub fn holding_frame(h: &Holder) -> String {
+    format!(
+        "{} at {}:{} [{}]",
+        text(&h.function),
+        text(&h.file),
+        h.line,
+        text(&h.how)
+    )
+}
+
+/// The holders view (the session's `holders`): every lock known to be held, its holders, and
+/// who waits for it.
+pub fn holders(
+    snap: &Snapshot,
+    keep: impl Fn(&Goroutine) -> bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let held: Vec<&SyncObject> = snap
+        .objects
+        .iter()
+        .filter(|o| !o.holders.is_empty())
+        .collect();
+    if held.is_empty() {
+        return writeln!(
+            out,
+            "no goroutine is known to hold a lock (goroscope knows holders by their pending deferred unlocks)"
+        );
+    }
+    for (i, o) in held.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        write!(out, "{} at {:#x}", text(&o.kind), o.addr)?;
+        if !o.summary.is_empty() {
+            write!(out, " ({})", text(&o.summary))?;
+        }
+        writeln!(out)?;
+        write_holders(o, out)?;
+        let ids: Vec<u64> = snap
+            .goroutines
+            .iter()
+            .filter(|g| keep(g) && g.blocked_on.iter().any(|b| b.addr == o.addr))
+            .map(|g| g.id)
+            .collect();
+        write!(
+            out,
+            "    {} goroutine{} waiting",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" }
+        )?;
+        if !ids.is_empty() {
+            write!(out, ":")?;
+        }
+        for id in ids.iter().take(MAX_IDS) {
+            write!(out, " {id}")?;
+        }
+        if ids.len() > MAX_IDS {
+            write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
         }
         writeln!(out)?;
     }

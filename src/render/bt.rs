@@ -17,6 +17,7 @@ pub struct Options {
     /// Below each frame, its arguments as the runtime's traceback prints them (the words in
     /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`). delve's
     /// `-full` also prints locals, which need DWARF variable locations goroscope does not read.
+    /// Then also the frame's pending defers, in the order they will run.
     pub full: bool,
     /// Colours.
     pub palette: Palette,
@@ -51,6 +52,15 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                 &f.args
             };
             writeln!(out, "{pad}{:width$}         args: {}", "", text(args))?;
+            if !f.defers.is_empty() {
+                let d: Vec<String> = f.defers.iter().map(|d| d.to_string()).collect();
+                writeln!(
+                    out,
+                    "{pad}{:width$}         defers: {}",
+                    "",
+                    text(&d.join(", "))
+                )?;
+            }
         }
     }
     if shown < g.frames.len() {

@@ -4,6 +4,7 @@
 pub mod blocked;
 pub mod bt;
 pub mod color;
+pub mod deadlocks;
 pub mod debug1;
 pub mod diff;
 pub mod grouped;

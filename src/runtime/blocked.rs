@@ -1,7 +1,9 @@
 //! What blocked goroutines wait on: the channel behind a channel wait (`g.waiting` → sudog →
 //! `hchan`), the semaphore behind a sync wait (the runtime's `semtable` treaps of sudogs keyed
 //! by semaphore address, `src/runtime/sema.go`), and the state of each object read from
-//! memory: channel counts, Mutex state bits, RWMutex reader count and pending writer.
+//! memory: channel counts, Mutex state bits, RWMutex reader count and pending writer. Also
+//! who holds the Mutexes and RWMutexes: the frames with a pending deferred unlock of one
+//! ([`super::defers`]).
 //!
 //! This reads the target after it runs again (or a core): the objects of a hung program do
 //! not move, and every sudog found is checked against the frozen goroutine list (its g must
@@ -10,7 +12,7 @@
 use super::Runtime;
 use super::goroutines::{CopyFn, RawG};
 use super::layout::F;
-use crate::snapshot::{BlockedOn, Goroutine, SyncObject};
+use crate::snapshot::{BlockedOn, Goroutine, Holder, SyncObject};
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,7 +26,8 @@ const SEM_TAB_SIZE: u64 = 251;
 /// `rwmutexMaxReaders`.
 const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
-/// Fills `blocked_on` of the goroutines and returns the objects they wait on.
+/// Fills `blocked_on` of the goroutines (and their frames' pending defers,
+/// [`super::defers::read`]) and returns the objects they wait on.
 ///
 /// `mem` reads the goroutines' g structs (as frozen) and whatever else it holds; `fetch`
 /// copies more of the target into a local image, in batched rounds (one per level of the
@@ -36,6 +39,7 @@ pub fn analyze(
     gs: &mut [Goroutine],
     fetch: &mut CopyFn<'_>,
 ) -> Vec<SyncObject> {
+    super::defers::read(rt, mem, gs, fetch);
     let l = &rt.layout;
     let mut local = MemoryImage::new();
     let raws: Vec<RawG> = gs
@@ -198,6 +202,8 @@ pub fn analyze(
             frontier = next;
         }
     }
+    let held = holders(gs);
+    prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
     prims.dedup();
     fetch(
@@ -208,6 +214,12 @@ pub fn analyze(
         objects
             .entry(a)
             .or_insert_with(|| primitive(&Layered(&local, mem), kind, a));
+    }
+
+    for (_, a, h) in held {
+        if let Some(o) = objects.get_mut(&a) {
+            o.holders.push(h);
+        }
     }
 
     // Waiter counts per object, by what each waiter does.
@@ -227,6 +239,48 @@ pub fn analyze(
             .cmp(&a.total_waiters())
             .then(a.addr.cmp(&b.addr))
     });
+    out
+}
+
+/// Locks held through pending deferred unlocks: (kind, address, holder), one per defer.
+/// A goroutine inside `sync.(*Cond).Wait` has released the Cond's Locker, which may be the
+/// lock a frame outside the wait defers unlocking: those frames claim nothing.
+fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
+    let mut out = Vec::new();
+    for g in gs {
+        let waits = g
+            .frames
+            .iter()
+            .position(|f| &*f.function == "sync.(*Cond).Wait");
+        for (fi, f) in g.frames.iter().enumerate() {
+            if waits.is_some_and(|w| w < fi) {
+                break;
+            }
+            for d in &f.defers {
+                let (kind, lock) = match &*d.function {
+                    "sync.(*Mutex).Unlock" => ("sync.Mutex", "write"),
+                    "sync.(*RWMutex).Unlock" => ("sync.RWMutex", "write"),
+                    "sync.(*RWMutex).RUnlock" => ("sync.RWMutex", "read"),
+                    _ => continue,
+                };
+                let Some(a) = d.arg.filter(|&a| a != 0) else {
+                    continue;
+                };
+                out.push((
+                    kind,
+                    a,
+                    Holder {
+                        goroutine: g.id,
+                        lock: lock.into(),
+                        function: f.function.clone(),
+                        file: f.file.clone(),
+                        line: f.line,
+                        how: "defer".into(),
+                    },
+                ));
+            }
+        }
+    }
     out
 }
 

@@ -465,6 +465,45 @@ pub fn func_refs(bin: &GoBinary, name: &'static str, bias: u64) -> Result<Vec<u6
     Ok(refs)
 }
 
+/// Targets of the direct calls in the code of `[entry, end)` (target numbering; amd64 `CALL
+/// rel32`, arm64 `BL`), in code order. Stops at the first instruction that cannot be decoded.
+pub fn direct_calls(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64> {
+    let Some(code) = end
+        .checked_sub(entry)
+        .filter(|&l| l > 0 && l <= MAX_FUNC_BYTES)
+        .and_then(|l| bin.read_static(entry.wrapping_sub(bias), l))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match bin.arch {
+        Arch::Amd64 => {
+            let mut pos = 0usize;
+            for _ in 0..MAX_INSNS {
+                let Some(insn) = code.get(pos..).and_then(x86_decode) else {
+                    break;
+                };
+                let next = entry + (pos + insn.len) as u64;
+                if insn.len == 5 && code[pos] == 0xE8 {
+                    let rel = i32::from_le_bytes(code[pos + 1..pos + 5].try_into().unwrap());
+                    out.push(next.wrapping_add(rel as i64 as u64));
+                }
+                pos += insn.len;
+            }
+        }
+        Arch::Arm64 => {
+            for (i, w) in code.chunks_exact(4).enumerate().take(MAX_INSNS) {
+                let insn = u32::from_le_bytes(w.try_into().unwrap());
+                if insn & 0xFC00_0000 == 0x9400_0000 {
+                    let off = sign_extend(u64::from(insn & 0x03FF_FFFF) << 2, 28);
+                    out.push((entry + 4 * i as u64).wrapping_add(off));
+                }
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // amd64
 

@@ -93,7 +93,7 @@ pub struct RawM {
 pub struct StackKey([u64; 12]);
 
 impl StackKey {
-    fn of(rt: &Runtime, g: &[u8]) -> StackKey {
+    pub(crate) fn of(rt: &Runtime, g: &[u8]) -> StackKey {
         let l = &rt.layout;
         StackKey([
             l.get(F::GAtomicStatus, g) & !u64::from(status::SCAN),
@@ -122,7 +122,7 @@ impl StackKey {
     }
 
     /// Parked off any thread: not running, not in a system call, not dead, no m.
-    fn parked(&self) -> bool {
+    pub(crate) fn parked(&self) -> bool {
         let st = self.0[0] as u32;
         self.0[9] == 0 && matches!(st, status::WAITING | status::RUNNABLE | status::LEAKED)
     }

@@ -59,10 +59,17 @@ pub enum F {
     HchanElemsize,
     HchanClosed,
     SemaRootTreap,
+    GDefer,
+    DeferStarted,
+    DeferOpenDefer,
+    DeferRangefunc,
+    DeferSp,
+    DeferFn,
+    DeferLink,
 }
 
 /// Number of fields in [`F`].
-pub const FIELD_COUNT: usize = F::SemaRootTreap as usize + 1;
+pub const FIELD_COUNT: usize = F::DeferLink as usize + 1;
 
 /// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +168,17 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::HchanElemsize, "runtime.hchan", "elemsize", 2, false),
     spec(F::HchanClosed, "runtime.hchan", "closed", 4, false),
     spec(F::SemaRootTreap, "runtime.semaRoot", "treap", 8, false),
+    // Pending defers that are not open-coded: the g's chain of `_defer` records
+    // (`src/runtime/runtime2.go`). Up to Go 1.21 a record may be one a panic made for a frame
+    // of open-coded defers (`openDefer`) or one whose call has started (`started`); from 1.22
+    // a `rangefunc` record heads a range-over-func loop's own list.
+    spec(F::GDefer, "runtime.g", "_defer", 8, false),
+    spec(F::DeferStarted, "runtime._defer", "started", 1, true),
+    spec(F::DeferOpenDefer, "runtime._defer", "openDefer", 1, true),
+    spec(F::DeferRangefunc, "runtime._defer", "rangefunc", 1, true),
+    spec(F::DeferSp, "runtime._defer", "sp", 8, false),
+    spec(F::DeferFn, "runtime._defer", "fn", 8, false),
+    spec(F::DeferLink, "runtime._defer", "link", 8, false),
 ];
 
 /// Where a layout came from.

@@ -7,6 +7,7 @@
 //! the goroutines back out of the copy.
 
 pub mod blocked;
+pub mod defers;
 pub mod find;
 pub mod goroutines;
 pub mod labels;

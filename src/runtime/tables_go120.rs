@@ -20,7 +20,8 @@
 //!   `atomic.Bool`, which shortened the tail.
 //! * `runtime.moduledata` has 1.21's `gofunc` (320, after the `covctrs`/`ecovctrs` pair new in
 //!   1.20) but not its `inittasks` slice: 568 bytes, against 552 (1.19) and 592 (1.21).
-//! * `sudog`, `hchan` and `semaRoot` are the same in 1.19, 1.20 and 1.21.
+//! * `sudog`, `hchan`, `semaRoot` and `_defer` are the same in 1.19, 1.20 and 1.21 (as is
+//!   `g._defer`, at 40 in every version).
 
 use super::layout::{F, LayoutTable};
 
@@ -75,6 +76,12 @@ pub const GO120: LayoutTable = LayoutTable {
         (F::HchanElemsize, 24),
         (F::HchanClosed, 28),
         (F::SemaRootTreap, 8),
+        (F::GDefer, 40),
+        (F::DeferStarted, 0),
+        (F::DeferOpenDefer, 2),
+        (F::DeferSp, 8),
+        (F::DeferFn, 24),
+        (F::DeferLink, 40),
     ],
 };
 
@@ -92,7 +99,8 @@ mod tests {
                 Some((minor, minor))
             );
         }
-        // Every manifest field but the optional ones (parentGoid is new in 1.21) has an offset.
+        // Every manifest field but the optional ones (parentGoid is new in 1.21, `_defer`'s
+        // rangefunc in 1.22) has an offset.
         let l = Layout::from_table(t);
         let missing: Vec<_> = l
             .entries()
@@ -100,6 +108,14 @@ mod tests {
             .filter(|(_, o)| o.is_none())
             .map(|(f, _)| f)
             .collect();
-        assert_eq!(missing, [F::GParentGoid, F::SudogElemVu, F::SudogCVu]);
+        assert_eq!(
+            missing,
+            [
+                F::GParentGoid,
+                F::SudogElemVu,
+                F::SudogCVu,
+                F::DeferRangefunc
+            ]
+        );
     }
 }

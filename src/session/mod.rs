@@ -87,7 +87,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["stack", "bt"],
         "Print the selected goroutine's stack.",
-        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there). Locals are not shown: goroscope does not read DWARF variable\nlocations.",
+        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there), and the frame's pending defers, in the order they will run\n(`defers: sync.(*Mutex).Unlock(0xc000012340)`: the method a `defer mu.Unlock()` wraps and the\nreceiver its closure holds). Locals are not shown: goroscope does not read DWARF variable\nlocations.",
     ),
     (
         &["frame"],
@@ -122,7 +122,12 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["blocked"],
         "What blocked goroutines wait on.",
-        "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory.",
+        "blocked\n\nChannels and sync primitives goroutines wait on, with their state read from memory, and\nbeside each lock the goroutines known to hold it.",
+    ),
+    (
+        &["holders"],
+        "Who holds the locks.",
+        "holders\n\nEvery sync.Mutex and sync.RWMutex a goroutine is known to hold, with the holding frame and\nhow it is known (`defer`: the frame has a pending deferred unlock of it, `mu.Lock(); defer\nmu.Unlock()`), and the goroutines waiting for it.",
     ),
     (
         &["refresh"],
@@ -412,6 +417,7 @@ pub fn exec(
             }
         }
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
+        "holders" => w(blocked::holders(&st.snap, |g| !g.system, out))?,
         "refresh" => {
             let (snap, report) = env.refresh()?;
             refresh(st, snap);

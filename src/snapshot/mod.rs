@@ -21,7 +21,8 @@ pub struct Snapshot {
     pub goroutines: Vec<Goroutine>,
     /// Every thread, with the goroutine it was running.
     pub threads: Vec<Thread>,
-    /// Channels and sync primitives goroutines are blocked on, most waiters first.
+    /// Channels and sync primitives goroutines are blocked on or hold through a pending
+    /// deferred unlock, most waiters first.
     pub objects: Vec<SyncObject>,
 }
 
@@ -348,6 +349,29 @@ pub struct SyncObject {
     pub summary: String,
     /// Number of waiters by what they wait for (their state, e.g. `sync.RWMutex.RLock`).
     pub waiters: std::collections::BTreeMap<String, usize>,
+    /// The goroutines known to hold it (a Mutex, an RWMutex's write or read lock).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<Holder>,
+}
+
+/// A goroutine holding a lock, the frame that holds it, and how that is known.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Holder {
+    /// Goroutine id.
+    pub goroutine: u64,
+    /// `write` (a Mutex, an RWMutex's write lock) or `read` (an RWMutex's read lock).
+    pub lock: String,
+    /// The holding frame's function.
+    pub function: Name,
+    /// The holding frame's source file.
+    pub file: Name,
+    /// The holding frame's source line (where it is now).
+    pub line: u32,
+    /// How it is known. `defer`: the frame has a pending deferred unlock of this lock
+    /// (`mu.Lock(); defer mu.Unlock()`), which is certain unless the function unlocked it by
+    /// hand and left the deferred unlock pending (not told apart).
+    pub how: String,
 }
 
 impl SyncObject {
@@ -381,6 +405,39 @@ pub struct Frame {
     pub inlined: bool,
     /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
     pub hidden: bool,
+    /// The frame's deferred calls that have not run yet, in the order they will run (the
+    /// last deferred first). On the physical frame only (an inlined call has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defers: Vec<PendingDefer>,
+}
+
+/// A deferred call its frame has made and the runtime has not run yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PendingDefer {
+    /// The function the deferred call runs: for the closure the compiler makes of a deferred
+    /// call (`defer mu.Unlock()` becomes `main.f.func1` up to Go 1.21, `main.f.deferwrap1`
+    /// from 1.22) or of a method value (`sync.(*Mutex).Unlock-fm`), the function it wraps
+    /// (`sync.(*Mutex).Unlock`); otherwise the closure's own function.
+    pub function: Name,
+    /// The closure's own function, when it is a wrapper resolved to `function`.
+    pub closure: Option<Name>,
+    /// The first word the wrapper's closure holds after its code pointer: the receiver or
+    /// first argument of the wrapped call (`&mu`), as stored. Only for resolved wrappers.
+    pub arg: Option<u64>,
+    /// `open-coded` (the frame's `deferBits` and closure slots) or `record` (a `_defer`
+    /// record on the goroutine's list).
+    pub how: String,
+}
+
+impl std::fmt::Display for PendingDefer {
+    /// `sync.(*Mutex).Unlock(0xc000012345)`, or the function alone without an argument word.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.arg {
+            Some(a) => write!(f, "{}({a:#x})", self.function),
+            None => f.write_str(&self.function),
+        }
+    }
 }
 
 /// The `go` statement that created a goroutine.

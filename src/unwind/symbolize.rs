@@ -131,6 +131,7 @@ impl<'a> Symbolizer<'a> {
                     args,
                     inlined: sf.inlined,
                     hidden: !show,
+                    defers: Vec::new(),
                 });
             }
         }

@@ -1,0 +1,107 @@
+//! `goroscope deadlocks`: the verdicts of [`crate::analyze::deadlock`], the culprit first, and
+//! the lock holders they rest on.
+
+use super::safe::{text, write_json};
+use crate::analyze::deadlock::Verdict;
+use crate::snapshot::{Name, Snapshot};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// One holder as `deadlocks --format json` lists it.
+#[derive(Serialize)]
+struct HolderRow<'a> {
+    object: u64,
+    kind: &'a str,
+    goroutine: u64,
+    lock: &'a str,
+    how: &'a str,
+    function: &'a Name,
+    file: &'a Name,
+    line: u32,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    verdicts: &'a [Verdict],
+    holders: Vec<HolderRow<'a>>,
+}
+
+/// `{"verdicts": [...], "holders": [...]}` and a newline.
+pub fn json(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
+    let holders = snap
+        .objects
+        .iter()
+        .flat_map(|o| {
+            o.holders.iter().map(move |h| HolderRow {
+                object: o.addr,
+                kind: &o.kind,
+                goroutine: h.goroutine,
+                lock: &h.lock,
+                how: &h.how,
+                function: &h.function,
+                file: &h.file,
+                line: h.line,
+            })
+        })
+        .collect();
+    write_json(out, &Report { verdicts, holders })?;
+    writeln!(out)
+}
+
+/// One paragraph a verdict: its first line names the culprit, its holding frame and the lock;
+/// then one line a goroutine of the cycle. Without a verdict, one line saying so.
+pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
+    if verdicts.is_empty() {
+        let held: usize = snap.objects.iter().map(|o| o.holders.len()).sum();
+        return writeln!(
+            out,
+            "no deadlock found ({held} lock hold{} known from pending deferred unlocks; no goroutine waits for a lock it holds, and no wait cycle)",
+            if held == 1 { "" } else { "s" }
+        );
+    }
+    for (i, v) in verdicts.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let c = &v.culprit;
+        let lock = format!("{} at {:#x}", text(&v.lock.kind), v.lock.addr);
+        let at = format!("{} at {}:{}", text(&c.function), text(&c.file), c.line);
+        if v.kind == "self-deadlock" {
+            writeln!(
+                out,
+                "self-deadlock: goroutine {} holds {lock} in {at} and waits for it again",
+                c.goroutine
+            )?;
+            continue;
+        }
+        let ids: Vec<String> = v.goroutines.iter().map(|g| g.to_string()).collect();
+        writeln!(
+            out,
+            "deadlock (cycle of {}): goroutine {} holds {lock} in {at}; goroutines {} wait for each other",
+            v.goroutines.len(),
+            c.goroutine,
+            ids.join(" -> ")
+        )?;
+        for (k, g) in v.goroutines.iter().enumerate() {
+            let next = v.goroutines[(k + 1) % v.goroutines.len()];
+            for o in snap.objects.iter().filter(|o| {
+                o.holders.iter().any(|h| h.goroutine == next)
+                    && snap
+                        .goroutines
+                        .iter()
+                        .any(|w| w.id == *g && w.blocked_on.iter().any(|b| b.addr == o.addr))
+            }) {
+                for h in o.holders.iter().filter(|h| h.goroutine == next) {
+                    writeln!(
+                        out,
+                        "    goroutine {g} waits for {} at {:#x}, held by goroutine {next} in {}",
+                        text(&o.kind),
+                        o.addr,
+                        super::blocked::holding_frame(h)
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
