@@ -213,8 +213,9 @@ fn stack_span(g: &support::Goroutine) -> Option<(u64, u64)> {
 }
 
 /// The function a goroutine started in: the frame above `runtime.goexit`, or, when that frame
-/// is the compiler's wrapper of its `go` statement (its line is the `go` statement's, as the
-/// traceback prints it under `created by`), the frame the wrapper calls.
+/// is the compiler's wrapper of its `go` statement, the frame the wrapper calls. A wrapper is
+/// named `<creator>.gowrapN` since Go 1.21; before, it is a `funcN` closure whose line is the
+/// `go` statement's (as the traceback prints it under `created by`).
 fn start_func(g: &support::Goroutine) -> String {
     let i = g
         .frames
@@ -225,10 +226,14 @@ fn start_func(g: &support::Goroutine) -> String {
         .checked_sub(1)
         .unwrap_or_else(|| panic!("nothing above goexit:\n{}", g.raw));
     let top = &g.frames[i];
-    let wrapper = g
-        .created_by
-        .as_ref()
-        .is_some_and(|c| c.file == top.file && c.line == top.line);
+    let gowrap = top
+        .func
+        .rsplit_once(".gowrap")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let wrapper = gowrap
+        || g.created_by
+            .as_ref()
+            .is_some_and(|c| c.file == top.file && c.line == top.line);
     match i.checked_sub(1) {
         Some(j) if wrapper => g.frames[j].func.clone(),
         _ => top.func.clone(),
