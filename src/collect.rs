@@ -1169,7 +1169,7 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             })
             .clone();
         let wait_minutes = wait_minutes(raw.status, raw.waitsince, self.nanotime);
-        let (start_func, system) = self.sym.start(raw.startpc);
+        let (start, system) = self.sym.start(raw.startpc);
         Goroutine {
             id: raw.goid,
             addr: raw.addr,
@@ -1189,7 +1189,10 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             stack_error,
             created_by: self.sym.created_by(raw.goid, raw.gopc),
             parent_id: raw.parent_goid,
-            start_func,
+            start_func: start.function,
+            start_file: start.file,
+            start_line: start.line,
+            start_pc: start.entry,
             labels: crate::runtime::labels::read(rt, mem, raw.labels),
             blocked_on: Vec::new(),
         }

@@ -5,7 +5,8 @@
 //! the target in a tracing stop (`t`) until the session ends and not a moment after, and a
 //! signal sent to the held target must be delivered once it is released.
 //!
-//! The fixture is built by the newest installed toolchain (default build). Every process a test
+//! The fixture is built by the newest installed toolchain (default build); the start locations
+//! are checked with every toolchain, default and stripped builds. Every process a test
 //! starts is killed by its pid and reaped by a guard, also when the test fails.
 
 mod support;
@@ -1614,4 +1615,67 @@ fn list_reads_sources_through_the_targets_root() {
     );
     assert!(s.quit().success());
     support::assert_running(fx.pid);
+}
+
+/// `grs -s` names each goroutine by its start function as the runtime reports it: the fixture's
+/// `runtime.FuncForPC` of the function it started (for `go f(args)`, `f`, not the compiler's
+/// wrapper around the call), `FileLine` at its entry and the entry pc; `dump --group-by start`
+/// groups by that function. Every toolchain, default and stripped builds.
+#[test]
+fn start_location_is_the_started_function_at_its_entry() {
+    let mut problems = Vec::new();
+    for tc in toolchains::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let exe = support::build_fixture(&tc, flavor).unwrap_or_else(|e| panic!("{e}"));
+            let fx = Child::start(&exe, "starts").unwrap_or_else(|e| panic!("{e}"));
+            let what = format!("{} {}", tc.name(), flavor.name());
+            // "start <goid> <entry> <line> <function> <file>"
+            let want: Vec<(u64, String, String)> = fx
+                .info
+                .lines
+                .iter()
+                .filter_map(|l| l.strip_prefix("start "))
+                .map(|l| {
+                    let w: Vec<&str> = l.splitn(5, ' ').collect();
+                    let [id, entry, line, func, file] = w[..] else {
+                        panic!("INFO line {l:?}");
+                    };
+                    let id = id.parse().unwrap();
+                    let loc = format!("Goroutine {id} - Start: {file}:{line} {func} ({entry}) [");
+                    (id, loc, func.to_string())
+                })
+                .collect();
+            assert_eq!(want.len(), 4, "{what}: the fixture's INFO lines");
+            let pid = fx.pid.to_string();
+            let (status, out, err) = batch(&["-q", &pid], "grs -s\nhelp goroutines\n");
+            assert!(status.success(), "{what}: {err}");
+            for (id, loc, _) in &want {
+                let prefix = format!("Goroutine {id} - ");
+                match out
+                    .lines()
+                    .map(|l| l.get(2..).unwrap_or(""))
+                    .find(|l| l.starts_with(&prefix))
+                {
+                    Some(l) if l.starts_with(loc.as_str()) => {}
+                    got => problems.push(format!("{what}: want {loc:?}, got {got:?}")),
+                }
+            }
+            let help = out
+                .lines()
+                .find(|l| l.trim_start().starts_with("-s\t"))
+                .unwrap_or_else(|| panic!("{what}: no -s in help goroutines:\n{out}"));
+            assert!(
+                help.contains("start function, at its entry") && help.contains("wrapper calls"),
+                "{what}: help says {help:?}"
+            );
+            let groups = support::goroscope_dump_with(fx.pid, &["--group-by", "start"])
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            for (_, _, func) in &want {
+                if !groups.lines().any(|l| l.trim() == func) {
+                    problems.push(format!("{what}: no group of start {func}:\n{groups}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -212,18 +212,32 @@ fn stack_span(g: &support::Goroutine) -> Option<(u64, u64)> {
     ))
 }
 
-/// The function of the frame a goroutine started in: the one above `runtime.goexit`.
+/// The function a goroutine started in: the frame above `runtime.goexit`, or, when that frame
+/// is the compiler's wrapper of its `go` statement, the frame the wrapper calls. A wrapper is
+/// named `<creator>.gowrapN` since Go 1.21; before, it is a `funcN` closure whose line is the
+/// `go` statement's (as the traceback prints it under `created by`).
 fn start_func(g: &support::Goroutine) -> String {
     let i = g
         .frames
         .iter()
         .position(|f| f.func == "runtime.goexit")
         .unwrap_or_else(|| panic!("no goexit frame:\n{}", g.raw));
-    g.frames[i
+    let i = i
         .checked_sub(1)
-        .unwrap_or_else(|| panic!("nothing above goexit:\n{}", g.raw))]
-    .func
-    .clone()
+        .unwrap_or_else(|| panic!("nothing above goexit:\n{}", g.raw));
+    let top = &g.frames[i];
+    let gowrap = top
+        .func
+        .rsplit_once(".gowrap")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let wrapper = gowrap
+        || g.created_by
+            .as_ref()
+            .is_some_and(|c| c.file == top.file && c.line == top.line);
+    match i.checked_sub(1) {
+        Some(j) if wrapper => g.frames[j].func.clone(),
+        _ => top.func.clone(),
+    }
 }
 
 /// One toolchain: the views goroscope prints of one moment against the SIGQUIT traceback.

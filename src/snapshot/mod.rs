@@ -165,8 +165,15 @@ pub struct Goroutine {
     pub created_by: Option<CreatedBy>,
     /// The goroutine that created it (0 when unknown).
     pub parent_id: u64,
-    /// Name of its start function.
+    /// Name of its start function: for a `go` statement's wrapper, the function it wraps
+    /// (`FUNCDATA_WrapInfo`), as delve names it.
     pub start_func: Name,
+    /// Source file of the start function's entry (empty when unknown).
+    pub start_file: Name,
+    /// Source line of the start function's entry, as `runtime.Func.FileLine` gives it.
+    pub start_line: u32,
+    /// Entry pc of the start function (0 when unknown).
+    pub start_pc: u64,
     /// pprof labels (key, value), in the runtime's order.
     pub labels: Vec<(LabelStr, LabelStr)>,
     /// What it is blocked on (one entry per channel of a select).
@@ -520,8 +527,10 @@ impl Goroutine {
                 pc: c.pc,
             }),
             Loc::Start => (!self.start_func.is_empty()).then(|| Location {
+                file: self.start_file.clone(),
+                line: self.start_line,
                 function: self.start_func.clone(),
-                ..Default::default()
+                pc: self.start_pc,
             }),
         }
     }
@@ -537,7 +546,8 @@ pub enum Loc {
     Current,
     /// The `go` statement that created it (`Go:`).
     Go,
-    /// Its start function (`Start:`; only the function is known).
+    /// Its start function, at its entry (`Start:`); a `go` statement's wrapper is named by
+    /// the function it wraps.
     Start,
 }
 

@@ -22,8 +22,8 @@ pub struct Symbolizer<'a> {
     names: HashMap<(usize, usize), Name, BuildHasherDefault<AddrHasher>>,
     /// `go` statements by `gopc`.
     go_stmts: PcMap<Option<CreatedBy>>,
-    /// Start function names and whether they make a system goroutine, by start pc.
-    starts: PcMap<(Name, bool)>,
+    /// Start functions and whether they make a system goroutine, by start pc.
+    starts: PcMap<(StartFunc, bool)>,
 }
 
 /// The logical frames at one pc, innermost first, the physical function last.
@@ -174,19 +174,26 @@ impl<'a> Symbolizer<'a> {
         c
     }
 
-    /// The start function's name (empty when unknown) and whether it makes a system
+    /// The start function at `startpc` (empty when unknown) and whether it makes a system
     /// goroutine (`isSystemGoroutine` with `fixed == false`): goroutines started in the
     /// runtime are hidden from default tracebacks, except `runtime.main`, coroutines and
     /// async event handlers. The finalizer and cleanup goroutines count as system goroutines
     /// here; the runtime shows them only while they run user code.
-    pub fn start(&mut self, startpc: u64) -> (Name, bool) {
+    ///
+    /// A `go` statement with arguments starts a compiler-made wrapper (`main.main.gowrap1`,
+    /// or a `funcN` closure before Go 1.21); when it calls a named function or method, the
+    /// compiler records that function's entry in the wrapper's `FUNCDATA_WrapInfo` (every
+    /// supported version, stripped binaries too), and the start is that function, as delve
+    /// names it. Wrappers of other calls (a function value, an interface method) stay as
+    /// they are.
+    pub fn start(&mut self, startpc: u64) -> (StartFunc, bool) {
         if let Some(s) = self.starts.get(&startpc) {
             return s.clone();
         }
         let tab = self.code.tab;
         let ids = self.code.ids;
         let s = match tab.func_for_pc(startpc) {
-            None => (Name::from(""), false),
+            None => (StartFunc::default(), false),
             Some(f) => {
                 let id = tab.func_id(f);
                 let name = tab.name(f);
@@ -194,12 +201,44 @@ impl<'a> Symbolizer<'a> {
                     && (Some(id) == ids.runtime_main
                         || Some(id) == ids.corostart
                         || Some(id) == ids.handle_async_event);
-                (self.name(name), !exempt && name.starts_with("runtime."))
+                let system = !exempt && name.starts_with("runtime.");
+                let shown = tab
+                    .wrapped_entry(f)
+                    .and_then(|w| tab.func_for_pc(w).filter(|&g| tab.entry(g) == w))
+                    .unwrap_or(f);
+                let entry = tab.entry(shown);
+                let (file, line) = match tab.file_line(shown, entry) {
+                    Some((file, line)) => (self.name(file), line),
+                    None => (Name::from(""), 0),
+                };
+                let function = self.name(tab.name(shown));
+                (
+                    StartFunc {
+                        function,
+                        file,
+                        line,
+                        entry,
+                    },
+                    system,
+                )
             }
         };
         self.starts.insert(startpc, s.clone());
         s
     }
+}
+
+/// A goroutine's start function, at its entry.
+#[derive(Debug, Clone, Default)]
+pub struct StartFunc {
+    /// Its name.
+    pub function: Name,
+    /// Source file at its entry.
+    pub file: Name,
+    /// Source line at its entry.
+    pub line: u32,
+    /// Its entry pc.
+    pub entry: u64,
 }
 
 /// Where a function's arguments are and which are live at a pc: `FUNCDATA_ArgInfo` (at most
