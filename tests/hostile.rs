@@ -272,6 +272,20 @@ fn no_hostile_string_reaches_any_output() {
     }
     let out = goroscope(&["grs", "-q", "--json", &pid]);
     assert_safe("grs --json", &out);
+    let out = goroscope(&["dump", "-q", "--thread-stacks", "--format", "json", &pid]);
+    assert_safe("dump --thread-stacks --format json", &out);
+    ok("dump --thread-stacks --format json", &out);
+    // Exit 3 says there is a verdict; either way the output is safe.
+    for f in ["text", "json"] {
+        let out = goroscope(&["deadlocks", "-q", "--format", f, &pid]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3)),
+            "deadlocks --format {f}: {}\nstderr: {}",
+            out.status,
+            out.stderr
+        );
+        assert_safe(&format!("deadlocks --format {f}"), &out);
+    }
     let grs = goroscope(&["grs", "-q", &pid]).stdout;
     let ids: Vec<String> = grs
         .lines()
@@ -283,6 +297,7 @@ fn no_hostile_string_reaches_any_output() {
         for args in [
             &["bt", "-q", &pid, id][..],
             &["bt", "-q", "--json", &pid, id],
+            &["bt", "-q", "--full", &pid, id],
         ] {
             let out = goroscope(args);
             ok(&args.join(" "), &out);
@@ -327,7 +342,7 @@ fn no_hostile_string_reaches_any_output() {
     let mut script = String::from(
         "grs\ngrs -t\ngrs -l\ngrs -group label:path\ngrs -group label:long\ngrs -group label:rlo\n",
     );
-    script.push_str("grs -group userloc\ngrs -group goloc\ngrs -group startloc\nthreads\nblocked\nrefresh\ndiff\nhelp\n");
+    script.push_str("grs -group userloc\ngrs -group goloc\ngrs -group startloc\ngrs -s\nthreads\nblocked\nholders\nrefresh\ndiff\nhelp\n");
     for id in &ids {
         script.push_str(&format!("gr {id}\ngr\nbt\nbt -full\nstack -full 3\nframe 3\nlist\nup\ndown\nframe 0 list\ngr {id} bt\n"));
     }
@@ -338,7 +353,7 @@ fn no_hostile_string_reaches_any_output() {
             .split_whitespace()
             .next()
     }) {
-        script.push_str(&format!("thread {tid}\n"));
+        script.push_str(&format!("thread {tid}\nbt\nframe 1\n"));
     }
     script.push_str(&format!(
         "snapshot {}\n",
