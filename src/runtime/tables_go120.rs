@@ -20,6 +20,11 @@
 //! * `runtime.moduledata` has 1.21's `gofunc` (320, after the `covctrs`/`ecovctrs` pair new in
 //!   1.20) but not its `inittasks` slice: 568 bytes, against 552 (1.19) and 592 (1.21).
 //! * `sudog`, `hchan` and `semaRoot` are the same in 1.19, 1.20 and 1.21.
+//! * `moduledata.data`, `edata`, `bss`, `ebss` follow `text` and `etext` (with `noptrdata`,
+//!   `enoptrdata` between) as in 1.19 and 1.21, and `next` is its last word, as in both
+//!   (568 - 8).
+//! * The heap's layout (`mheap`, `heapArena`, `mspan`), which `leaks` needs, differs between
+//!   1.19 and 1.21 and is not in this table: `leaks` on a Go 1.20 binary needs its DWARF.
 
 use super::layout::{F, LayoutTable};
 
@@ -61,6 +66,11 @@ pub const GO120: LayoutTable = LayoutTable {
         (F::ModText, 176),
         (F::ModEtext, 184),
         (F::ModGofunc, 320),
+        (F::ModData, 208),
+        (F::ModEdata, 216),
+        (F::ModBss, 224),
+        (F::ModEbss, 232),
+        (F::ModNext, 560),
         (F::SudogG, 0),
         (F::SudogNext, 8),
         (F::SudogPrev, 16),
