@@ -130,3 +130,29 @@ fn healthy_reports_nothing() {
         }
     }
 }
+
+#[test]
+fn leaks_from_a_core() {
+    let tc = support::toolchains::newest();
+    let exe = build_fixture(&tc, Flavor::Default).unwrap();
+    let child = Child::start(&exe, "leaks").unwrap();
+    let leaked: BTreeSet<u64> = child
+        .info
+        .lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("leak "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let dir = support::TempDir::new("leaks-core");
+    let core = dir.0.join("leaks.core").display().to_string();
+    let out = run_goroscope(
+        &["snapshot", &child.pid.to_string(), "--core", &core],
+        TIMEOUT,
+    )
+    .unwrap();
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = run_goroscope(&["leaks", "--core", &core], TIMEOUT).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr);
+    let (ids, _) = reported(&out.stdout);
+    assert_eq!(ids, leaked, "{}\n{}", out.stdout, out.stderr);
+}

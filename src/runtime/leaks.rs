@@ -43,7 +43,7 @@ pub const MAX_HEAP_BYTES: u64 = 64 << 30;
 pub const MAX_GLOBALS_BYTES: u64 = 1 << 30;
 /// Most modules followed through `moduledata.next`.
 pub const MAX_MODULES: usize = 256;
-/// Most objects marked (one per 16 bytes of the largest heap accepted).
+/// Most heap objects indexed, one mark bit each (one per 16 bytes of the largest heap accepted).
 pub const MAX_MARKED: usize = (MAX_HEAP_BYTES / 16) as usize;
 /// Most rounds of "blocked goroutines whose object became reachable become roots": each
 /// round after the first adds at least one goroutine, so this also bounds the goroutines.
@@ -98,19 +98,65 @@ pub struct Heap {
     pub noscan_bytes: u64,
 }
 
-impl Heap {
-    /// The span holding `p`, if it is in the heap.
-    pub fn span_of(&self, p: u64) -> Option<&Span> {
-        let i = self.spans.partition_point(|s| s.start <= p);
-        let s = self.spans.get(i.checked_sub(1)?)?;
-        (p < s.end).then_some(s)
+/// Object lookup and mark bits over the spans of a [`Heap`]: the span of a page by its arena
+/// and page number, each span's objects one bit each.
+struct Index<'h> {
+    heap: &'h Heap,
+    /// `[lo, hi)` covers every span: most words that are not pointers fail this first.
+    lo: u64,
+    hi: u64,
+    /// Arena number (address / 64 MiB) → for each of its pages, span index + 1 (0: none).
+    pages: HashMap<u64, Vec<u32>>,
+    /// Each span's first bit in `bits`.
+    first_bit: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl<'h> Index<'h> {
+    fn new(heap: &'h Heap) -> Result<Index<'h>, String> {
+        let mut pages: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut first_bit = Vec::with_capacity(heap.spans.len());
+        let mut nbits = 0usize;
+        for (i, s) in heap.spans.iter().enumerate() {
+            first_bit.push(nbits);
+            nbits = nbits.saturating_add(((s.end - s.start) / s.elemsize) as usize);
+            if nbits > MAX_MARKED {
+                return Err(format!("more than {MAX_MARKED} heap objects"));
+            }
+            let mut page = s.start;
+            while page < s.end {
+                let slots = pages
+                    .entry(page / HEAP_ARENA_BYTES)
+                    .or_insert_with(|| vec![0; PAGES_PER_ARENA as usize]);
+                slots[((page % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize] = i as u32 + 1;
+                page += PAGE_SIZE;
+            }
+        }
+        Ok(Index {
+            heap,
+            lo: heap.spans.first().map_or(0, |s| s.start),
+            hi: heap.spans.last().map_or(0, |s| s.end),
+            pages,
+            first_bit,
+            bits: vec![0; nbits.div_ceil(64)],
+        })
     }
 
-    /// Base address and span of the object `p` points into.
-    fn object_of(&self, p: u64) -> Option<(u64, &Span)> {
-        let s = self.span_of(p)?;
-        let base = s.start + (p - s.start) / s.elemsize * s.elemsize;
-        (base.checked_add(s.elemsize)? <= s.end).then_some((base, s))
+    /// The object `p` points into: its bit, base address and span.
+    fn object_of(&self, p: u64) -> Option<(usize, u64, &'h Span)> {
+        if p < self.lo || p >= self.hi {
+            return None;
+        }
+        let slots = self.pages.get(&(p / HEAP_ARENA_BYTES))?;
+        let i = slots[((p % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize].checked_sub(1)? as usize;
+        let s = &self.heap.spans[i];
+        let n = (p - s.start) / s.elemsize;
+        let base = s.start + n * s.elemsize;
+        (base.checked_add(s.elemsize)? <= s.end).then_some((
+            self.first_bit[i] + n as usize,
+            base,
+            s,
+        ))
     }
 }
 
@@ -475,8 +521,8 @@ pub fn find(
     gs: &[Goroutine],
 ) -> Result<Report, String> {
     let mut m = Marker {
-        heap,
-        marked: HashSet::new(),
+        index: Index::new(heap)?,
+        marked: 0,
         queue: Vec::new(),
         opaque: gs.iter().map(|g| g.addr).collect(),
     };
@@ -491,32 +537,31 @@ pub fn find(
         }
         for (a, b) in cut {
             for (at, bytes) in heap.image.ranges_in(a, b) {
-                m.scan(at, bytes)?;
+                m.scan(at, bytes);
             }
         }
     }
     let waits: Vec<Wait> = gs.iter().map(classify).collect();
     let mut rooted = vec![false; gs.len()];
-    let root = |m: &mut Marker, i: usize| -> Result<(), String> {
+    let root = |m: &mut Marker, i: usize| {
         let g = &gs[i];
         if let Ok(raw) = super::goroutines::read_g(rt, stacks, g.addr) {
             let (lo, hi) = raw.stack;
             for (at, bytes) in stacks.ranges_in(lo, hi.max(lo)) {
-                m.scan(at, bytes)?;
+                m.scan(at, bytes);
             }
         }
         if let Some(b) = stacks.slice(g.addr, rt.layout.g_size) {
-            m.scan(g.addr, b)?;
+            m.scan(g.addr, b);
         }
-        Ok(())
     };
     for i in 0..gs.len() {
         if waits[i] == Wait::Root {
             rooted[i] = true;
-            root(&mut m, i)?;
+            root(&mut m, i);
         }
     }
-    m.drain()?;
+    m.drain();
     let mut rounds = 1;
     loop {
         let mut more = false;
@@ -529,13 +574,13 @@ pub fn find(
             {
                 rooted[i] = true;
                 more = true;
-                root(&mut m, i)?;
+                root(&mut m, i);
             }
         }
         if !more {
             break;
         }
-        m.drain()?;
+        m.drain();
         rounds += 1;
         if rounds > MAX_ROUNDS {
             return Err(format!("no fixed point after {MAX_ROUNDS} rounds"));
@@ -549,7 +594,7 @@ pub fn find(
         leaked,
         roots: rooted.iter().filter(|&&r| r).count(),
         rounds,
-        marked: m.marked.len(),
+        marked: m.marked,
         spans: (
             heap.spans.len(),
             heap.spans.iter().filter(|s| s.scan).count(),
@@ -558,10 +603,10 @@ pub fn find(
     })
 }
 
-/// The mark state: marked objects (by base) and the objects still to scan.
+/// The mark state: marked objects and the objects still to scan.
 struct Marker<'h> {
-    heap: &'h Heap,
-    marked: HashSet<u64>,
+    index: Index<'h>,
+    marked: usize,
     queue: Vec<u64>,
     /// g structs: marked when reached, never scanned (their sudogs name what they wait on).
     opaque: HashSet<u64>,
@@ -569,58 +614,51 @@ struct Marker<'h> {
 
 impl Marker<'_> {
     /// Marks the object of every aligned word of `bytes` (at `at`).
-    fn scan(&mut self, at: u64, bytes: &[u8]) -> Result<(), String> {
+    fn scan(&mut self, at: u64, bytes: &[u8]) {
         let skip = ((8 - at % 8) % 8) as usize;
         for w in bytes.get(skip..).unwrap_or_default().chunks_exact(8) {
             let p = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            self.mark(p)?;
+            self.mark(p);
         }
-        Ok(())
     }
 
-    fn mark(&mut self, p: u64) -> Result<(), String> {
-        let Some((base, s)) = self.heap.object_of(p) else {
-            return Ok(());
+    fn mark(&mut self, p: u64) {
+        let Some((bit, base, s)) = self.index.object_of(p) else {
+            return;
         };
-        if self.marked.insert(base) {
-            if self.marked.len() > MAX_MARKED {
-                return Err(format!("more than {MAX_MARKED} heap objects"));
-            }
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.index.bits[word] & mask == 0 {
+            self.index.bits[word] |= mask;
+            self.marked += 1;
             if s.scan && !self.opaque.contains(&base) {
                 self.queue.push(base);
             }
         }
-        Ok(())
     }
 
-    /// Scans queued objects until none is left.
-    fn drain(&mut self) -> Result<(), String> {
+    /// Scans queued objects until none is left (each object is queued once: the queue never
+    /// holds more than the objects there are).
+    fn drain(&mut self) {
+        let heap = self.index.heap;
         while let Some(base) = self.queue.pop() {
-            let Some((_, s)) = self.heap.object_of(base) else {
+            let Some((_, _, s)) = self.index.object_of(base) else {
                 continue;
             };
-            match self.heap.image.slice(base, s.elemsize) {
-                Some(bytes) => self.scan(base, bytes)?,
+            match heap.image.slice(base, s.elemsize) {
+                Some(bytes) => self.scan(base, bytes),
                 None => {
-                    let parts: Vec<(u64, Vec<u8>)> = self
-                        .heap
-                        .image
-                        .ranges_in(base, base + s.elemsize)
-                        .map(|(a, b)| (a, b.to_vec()))
-                        .collect();
-                    for (a, b) in parts {
-                        self.scan(a, &b)?;
+                    for (a, b) in heap.image.ranges_in(base, base + s.elemsize) {
+                        self.scan(a, b);
                     }
                 }
             }
         }
-        Ok(())
     }
 
     /// `isMarkedOrNotInHeap`.
     fn reachable(&self, p: u64) -> bool {
-        match self.heap.object_of(p) {
-            Some((base, _)) => self.marked.contains(&base),
+        match self.index.object_of(p) {
+            Some((bit, _, _)) => self.index.bits[bit / 64] & (1 << (bit % 64)) != 0,
             None => true,
         }
     }
