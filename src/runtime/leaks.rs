@@ -39,6 +39,8 @@ pub const MAX_SPANS: usize = 1 << 23;
 /// Most bytes of scan spans copied (a larger heap is refused, not cut: a span left out could
 /// hold the only pointer to a channel).
 pub const MAX_HEAP_BYTES: u64 = 64 << 30;
+/// Most bytes of in-use spans, scan and noscan (the page index has a slot a page).
+pub const MAX_SPAN_BYTES: u64 = 256 << 30;
 /// Most bytes of globals (data and bss of every module) copied.
 pub const MAX_GLOBALS_BYTES: u64 = 1 << 30;
 /// Most modules followed through `moduledata.next`.
@@ -358,6 +360,15 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         }
         ok
     });
+    let span_bytes = h
+        .spans
+        .iter()
+        .fold(0u64, |n, s| n.saturating_add(s.end - s.start));
+    if span_bytes > MAX_SPAN_BYTES {
+        return Err(format!(
+            "the heap's spans hold {span_bytes} bytes, more than goroscope indexes ({MAX_SPAN_BYTES})"
+        ));
+    }
     // Round 6: the scan spans' bytes.
     let mut reqs = Vec::new();
     for s in &h.spans {
@@ -720,4 +731,93 @@ pub fn groups<'g>(leaked: impl IntoIterator<Item = &'g Goroutine>) -> Vec<Group>
     }
     out.sort_by_key(|g| std::cmp::Reverse(g.count));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap of two spans: 64-byte objects that may hold pointers at 0xc000000000 and
+    /// pointer-free ones at 0xc000002000.
+    fn heap(words: &[(u64, u64)]) -> Heap {
+        let scan = 0xc0_0000_0000;
+        let noscan = scan + PAGE_SIZE;
+        // The words first, then zeros around them (earlier bytes win): objects holding a
+        // word are split over ranges, as a copy in several reads can leave them.
+        let mut image = MemoryImage::new();
+        for &(at, v) in words {
+            image.insert(at, v.to_le_bytes().to_vec());
+        }
+        let mut zeros = MemoryImage::new();
+        zeros.insert(scan, vec![0; 2 * PAGE_SIZE as usize]);
+        image.absorb(zeros);
+        Heap {
+            image,
+            spans: vec![
+                Span {
+                    start: scan,
+                    end: scan + PAGE_SIZE,
+                    elemsize: 64,
+                    scan: true,
+                },
+                Span {
+                    start: noscan,
+                    end: noscan + PAGE_SIZE,
+                    elemsize: 64,
+                    scan: false,
+                },
+            ],
+            ..Heap::default()
+        }
+    }
+
+    fn marker<'h>(h: &'h Heap, opaque: &[u64]) -> Marker<'h> {
+        Marker {
+            index: Index::new(h).unwrap(),
+            marked: 0,
+            queue: Vec::new(),
+            opaque: opaque.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn marks_through_scan_objects_only() {
+        let s = 0xc0_0000_0000u64;
+        let n = s + PAGE_SIZE;
+        // object 1 -> interior of object 2 -> noscan object 0, whose word points at object 5.
+        let h = heap(&[(s + 64, s + 130), (s + 128, n), (n, s + 5 * 64)]);
+        let mut m = marker(&h, &[]);
+        m.mark(s + 70);
+        m.drain();
+        assert!(m.reachable(s + 64) && m.reachable(s + 128) && m.reachable(n + 10));
+        assert!(!m.reachable(s + 5 * 64), "a noscan object was scanned");
+        assert!(!m.reachable(s), "an unreferenced object was marked");
+        assert!(
+            m.reachable(0x1000),
+            "an address outside the heap is reachable"
+        );
+        assert_eq!(m.marked, 3);
+    }
+
+    #[test]
+    fn opaque_objects_are_marked_not_scanned() {
+        let s = 0xc0_0000_0000u64;
+        let h = heap(&[(s + 64, s + 128)]);
+        let mut m = marker(&h, &[s + 64]);
+        m.mark(s + 64);
+        m.drain();
+        assert!(m.reachable(s + 64));
+        assert!(!m.reachable(s + 128));
+    }
+
+    #[test]
+    fn unaligned_ranges_scan_aligned_words() {
+        let s = 0xc0_0000_0000u64;
+        let h = heap(&[]);
+        let mut m = marker(&h, &[]);
+        let mut bytes = vec![0u8; 4];
+        bytes.extend_from_slice(&(s + 192).to_le_bytes());
+        m.scan(0x1004, &bytes);
+        assert!(m.reachable(s + 192) && m.marked == 1);
+    }
 }
