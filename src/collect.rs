@@ -464,9 +464,20 @@ impl LiveSession {
         }
         let (freeze, copy) = self.frozen_copy(progress).map_err(|e| e.to_string())?;
         let start = std::time::Instant::now();
-        let heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
+        let mut heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
             self.proc.copy_into(reqs, img);
         });
+        if let Ok(h) = &mut heap {
+            // Every register of every thread: a running goroutine's only pointer to an
+            // object may be in one.
+            for t in freeze.threads() {
+                let raw = corefile::write::raw_regs(t.tid, self.rt.bin.arch).unwrap_or_default();
+                h.registers.extend(
+                    raw.chunks_exact(8)
+                        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())),
+                );
+            }
+        }
         let heap_copy = start.elapsed();
         let pause = freeze.thaw();
         let heap = heap?;

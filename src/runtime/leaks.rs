@@ -4,8 +4,9 @@
 //! supported Go version.
 //!
 //! Roots are the globals that may hold pointers (`moduledata.data`–`edata` and `bss`–`ebss` of
-//! every module, without `runtime.semtable`, whose sudogs point at every semaphore) and the
-//! stack and g of every goroutine that may still run: running, runnable, in a system call, or
+//! every module, without `runtime.semtable`, whose sudogs point at every semaphore), the
+//! registers of every thread of a live target, and the stack and g of every goroutine that
+//! may still run: running, runnable, in a system call, or
 //! waiting on anything but a channel or a sync object. Marking is conservative: every aligned
 //! word that points into an in-use heap span marks the object it points into (object bounds
 //! from the span's start and element size), and marked objects of scan spans are scanned in
@@ -94,6 +95,9 @@ pub struct Heap {
     pub globals: Vec<(u64, u64)>,
     /// `runtime.semtable`'s bytes, left out of the roots.
     pub semtable: Option<(u64, u64)>,
+    /// Every register of every stopped thread, as words: a running goroutine may hold the
+    /// only pointer to an object in one.
+    pub registers: Vec<u64>,
     /// Bytes of scan spans copied.
     pub heap_bytes: u64,
     /// Bytes of noscan spans not copied.
@@ -551,6 +555,9 @@ pub fn find(
                 m.scan(at, bytes);
             }
         }
+    }
+    for &w in &heap.registers {
+        m.mark(w);
     }
     let waits: Vec<Wait> = gs.iter().map(classify).collect();
     let mut rooted = vec![false; gs.len()];
