@@ -818,6 +818,41 @@ mod tests {
     }
 
     #[test]
+    fn what_goroutines_wait_on() {
+        use crate::snapshot::BlockedOn;
+        let g = |status, state: &str, on: &[(&str, u64)]| Goroutine {
+            status,
+            state: state.into(),
+            blocked_on: on
+                .iter()
+                .map(|&(kind, addr)| BlockedOn {
+                    kind: kind.into(),
+                    addr,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let w = Status::WAITING;
+        assert_eq!(classify(&g(Status::RUNNING, "running", &[])), Wait::Root);
+        assert_eq!(classify(&g(w, "select (no cases)", &[])), Wait::Never);
+        assert_eq!(classify(&g(w, "chan send (nil chan)", &[])), Wait::Never);
+        assert_eq!(classify(&g(w, "chan receive", &[])), Wait::Root);
+        assert_eq!(
+            classify(&g(w, "select", &[("chan", 1), ("chan", 2)])),
+            Wait::On(vec![1, 2])
+        );
+        assert_eq!(
+            classify(&g(w, "semacquire", &[("sync.WaitGroup", 8)])),
+            Wait::On(vec![8])
+        );
+        assert_eq!(
+            classify(&g(w, "semacquire", &[("semaphore", 8)])),
+            Wait::Root
+        );
+        assert_eq!(classify(&g(w, "sleep", &[("chan", 8)])), Wait::Root);
+    }
+
+    #[test]
     fn unaligned_ranges_scan_aligned_words() {
         let s = 0xc0_0000_0000u64;
         let h = heap(&[]);
