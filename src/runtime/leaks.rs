@@ -111,8 +111,9 @@ struct Index<'h> {
     /// `[lo, hi)` covers every span: most words that are not pointers fail this first.
     lo: u64,
     hi: u64,
-    /// Arena number (address / 64 MiB) → for each of its pages, span index + 1 (0: none).
-    pages: HashMap<u64, Vec<u32>>,
+    /// By arena number (address / 64 MiB), ascending: for each of its pages, span index + 1
+    /// (0: none).
+    pages: Vec<(u64, Vec<u32>)>,
     /// Each span's first bit in `bits`.
     first_bit: Vec<usize>,
     bits: Vec<u64>,
@@ -120,7 +121,7 @@ struct Index<'h> {
 
 impl<'h> Index<'h> {
     fn new(heap: &'h Heap) -> Result<Index<'h>, String> {
-        let mut pages: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut pages: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
         let mut first_bit = Vec::with_capacity(heap.spans.len());
         let mut nbits = 0usize;
         for (i, s) in heap.spans.iter().enumerate() {
@@ -142,7 +143,7 @@ impl<'h> Index<'h> {
             heap,
             lo: heap.spans.first().map_or(0, |s| s.start),
             hi: heap.spans.last().map_or(0, |s| s.end),
-            pages,
+            pages: pages.into_iter().collect(),
             first_bit,
             bits: vec![0; nbits.div_ceil(64)],
         })
@@ -153,7 +154,8 @@ impl<'h> Index<'h> {
         if p < self.lo || p >= self.hi {
             return None;
         }
-        let slots = self.pages.get(&(p / HEAP_ARENA_BYTES))?;
+        let arena = p / HEAP_ARENA_BYTES;
+        let slots = &self.pages[self.pages.binary_search_by_key(&arena, |a| a.0).ok()?].1;
         let i = slots[((p % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize].checked_sub(1)? as usize;
         let s = &self.heap.spans[i];
         let n = (p - s.start) / s.elemsize;
