@@ -99,7 +99,8 @@ mod tests {
                 Some((minor, minor))
             );
         }
-        // Every manifest field but the optional ones (parentGoid is new in 1.21) has an offset.
+        // Every manifest field but the optional ones (parentGoid is new in 1.21) and the heap's
+        // (see the module's doc) has an offset.
         let l = Layout::from_table(t);
         let missing: Vec<_> = l
             .entries()
@@ -107,6 +108,22 @@ mod tests {
             .filter(|(_, o)| o.is_none())
             .map(|(f, _)| f)
             .collect();
-        assert_eq!(missing, [F::GParentGoid, F::SudogElemVu, F::SudogCVu]);
+        assert_eq!(
+            missing,
+            [
+                F::GParentGoid,
+                F::SudogElemVu,
+                F::SudogCVu,
+                F::MheapArenas,
+                F::MheapAllArenas,
+                F::MheapHeapArenas,
+                F::HeapArenaSpans,
+                F::MspanStartAddr,
+                F::MspanNpages,
+                F::MspanElemsize,
+                F::MspanSpanclass,
+                F::MspanState,
+            ]
+        );
     }
 }
