@@ -1,6 +1,7 @@
 //! The command line: thin commands over the library.
 
 pub mod docs;
+pub mod leaks;
 pub mod progress;
 pub mod ps;
 pub mod view;
@@ -121,6 +122,23 @@ pub enum Command {
         /// Format, grouping, filters.
         #[command(flatten)]
         view: view::ViewArgs,
+        #[command(flatten)]
+        core: CoreArgs,
+    },
+    /// Leaked goroutines: blocked on channels or sync objects nothing that may still run can
+    /// reach (the runtime's goroutineleak profile, on every supported Go version). Exit
+    /// status 0 with none, 3 with some.
+    #[command(
+        after_help = "Examples:\n  goroscope leaks 1234\n  goroscope leaks --format json 1234\n  goroscope leaks --core core.1234\n\nThe target stays stopped while its globals and the heap's spans that may hold pointers are copied: the pause grows with the heap (stderr says how long)."
+    )]
+    Leaks {
+        /// Process id (not with --core).
+        #[arg(required_unless_present = "core", conflicts_with = "core")]
+        pid: Option<i32>,
+        /// Output: `go` (the leaked goroutines in Go's traceback format, then a summary by
+        /// creation site and stack) or `json`.
+        #[arg(long, value_name = "FORMAT", default_value = "go", value_parser = ["go", "json"])]
+        format: String,
         #[command(flatten)]
         core: CoreArgs,
     },
@@ -513,6 +531,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
             count,
             view,
         } => watch(pid, ro, every, count, &view, &mut out),
+        Command::Leaks { pid, format, core } => {
+            let target = Target::new(pid, core)?;
+            match leaks::run(&target, format == "json", ro, &mut out)? {
+                Ok(n) if n > 0 => out.flush().map(|()| std::process::exit(3)),
+                r => r.map(|_| ()),
+            }
+        }
         Command::Grs {
             pid,
             stacks,

@@ -6,6 +6,7 @@ use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::Discovery;
 use crate::runtime::blocked;
 use crate::runtime::goroutines::{self, RawG, RawM};
+use crate::runtime::leaks;
 use crate::runtime::{OpenOptions, Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, Meta, Name, Snapshot, TextMapping, Thread};
 use crate::target::core::{self as corefile, CoreError, CoreFile, SplicedMemory};
@@ -13,7 +14,7 @@ use crate::target::image::MemoryImage;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
 use crate::target::proc;
-use crate::target::{MemoryReader, ThreadState, Windowed};
+use crate::target::{Layered, MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
 use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
 use std::collections::HashMap;
@@ -451,6 +452,96 @@ impl LiveSession {
     }
 }
 
+/// A snapshot with the leak analysis of the same instant (`goroscope leaks`).
+#[derive(Debug)]
+pub struct LeakAnalysis {
+    /// The snapshot; leaked goroutines have the status `_Gleaked` and no wait minutes.
+    pub snap: Snapshot,
+    /// The analysis.
+    pub report: leaks::Report,
+    /// Time spent copying the heap and globals (inside the frozen window for a live target).
+    pub heap_copy: Duration,
+    /// Time spent marking, after the thaw.
+    pub analysis: Duration,
+}
+
+impl LeakAnalysis {
+    fn new(
+        rt: &Runtime,
+        mut snap: Snapshot,
+        heap: &leaks::Heap,
+        stacks: &MemoryImage,
+        heap_copy: Duration,
+    ) -> Result<LeakAnalysis, String> {
+        let start = std::time::Instant::now();
+        let report = leaks::find(rt, heap, stacks, &snap.goroutines)?;
+        for &i in &report.leaked {
+            let g = &mut snap.goroutines[i];
+            g.status = crate::snapshot::Status::LEAKED;
+            g.wait_minutes = 0;
+        }
+        Ok(LeakAnalysis {
+            snap,
+            report,
+            heap_copy,
+            analysis: start.elapsed(),
+        })
+    }
+}
+
+impl LiveSession {
+    /// A snapshot and the leaked goroutines of the same instant: the globals, the heap's span
+    /// metadata and its scan spans are copied inside the frozen window with the goroutines
+    /// (the pause grows with the heap), then marked after the thaw.
+    pub fn leaks(&self, progress: &mut dyn Progress) -> Result<LeakAnalysis, String> {
+        if self.nonblocking {
+            return Err(
+                "leaks needs one consistent copy of the heap: it cannot run with --nonblocking"
+                    .into(),
+            );
+        }
+        let (freeze, copy) = self.frozen_copy(progress).map_err(|e| e.to_string())?;
+        let start = std::time::Instant::now();
+        let mut heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        if let Ok(h) = &mut heap {
+            // Every register of every thread: a running goroutine's only pointer to an
+            // object may be in one.
+            for t in freeze.threads() {
+                let raw = corefile::write::raw_regs(t.tid, self.rt.bin.arch).unwrap_or_default();
+                h.registers.extend(
+                    raw.chunks_exact(8)
+                        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())),
+                );
+            }
+        }
+        let heap_copy = start.elapsed();
+        let pause = freeze.thaw();
+        let heap = heap?;
+        let mut gs = Vec::new();
+        let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+        let (mut snap, _, image) = self
+            .build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))
+            .map_err(|e| e.to_string())?;
+        snap.goroutines = gs;
+        progress.stage("marking the heap", 0, 0);
+        // Sudogs and the semaphore table come from the frozen copy; only what it lacks (the
+        // counts of a channel of pointer-free elements, in a noscan span) is read now.
+        let frozen = Layered(&image, &heap.image);
+        snap.objects =
+            blocked::analyze(&self.rt, &frozen, &mut snap.goroutines, &mut |reqs, img| {
+                let missing: Vec<(u64, u64)> = reqs
+                    .iter()
+                    .copied()
+                    .filter(|&(a, l)| !image.contains(a, l) && !heap.image.contains(a, l))
+                    .collect();
+                self.proc.copy_into(&missing, img);
+            });
+        LeakAnalysis::new(&self.rt, snap, &heap, &image, heap_copy)
+    }
+}
+
 impl LiveSession {
     /// The facts of a snapshot of this process taken now, `pause` long stopped.
     pub fn meta(&self, pause: Duration) -> Meta {
@@ -648,6 +739,40 @@ impl CoreSession {
             snap.goroutines.insert(0, g);
         }
         Ok(snap)
+    }
+}
+
+impl CoreSession {
+    /// [`LiveSession::leaks`] for a core: everything is read from the core.
+    pub fn leaks(&self, progress: &mut dyn Progress) -> Result<LeakAnalysis, String> {
+        let snap = self
+            .snapshot_progress(progress)
+            .map_err(|e| e.to_string())?;
+        let start = std::time::Instant::now();
+        let mut from_core = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
+            for &(a, l) in reqs {
+                let Ok(n) = usize::try_from(l) else { continue };
+                let mut buf = vec![0u8; n];
+                if self.mem.read_at(a, &mut buf).is_ok() {
+                    img.insert(a, buf);
+                }
+            }
+        };
+        let heap = leaks::copy_heap(&self.rt, &mut from_core)?;
+        // The g structs and whole stacks of the goroutines.
+        let mut reqs = Vec::new();
+        for g in &snap.goroutines {
+            reqs.push((g.addr, self.rt.layout.g_size));
+            if let Ok(raw) = goroutines::read_g(&self.rt, &self.mem, g.addr)
+                && raw.stack.1 > raw.stack.0
+                && raw.stack.1 - raw.stack.0 <= goroutines::MAX_STACK_COPY
+            {
+                reqs.push((raw.stack.0, raw.stack.1 - raw.stack.0));
+            }
+        }
+        let mut stacks = MemoryImage::new();
+        from_core(&reqs, &mut stacks);
+        LeakAnalysis::new(&self.rt, snap, &heap, &stacks, start.elapsed())
     }
 }
 

@@ -355,6 +355,7 @@ fn pid_commands(pid: &str) -> Vec<Vec<&str>> {
         vec!["bt", pid, "1"],
         vec!["inspect", pid],
         vec!["attach", pid],
+        vec!["leaks", pid],
     ]
 }
 

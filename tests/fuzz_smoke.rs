@@ -397,7 +397,11 @@ fn text_dumps() -> Vec<Vec<u8>> {
         render(
             &snap.meta,
             &snap.goroutines,
-            Options { level, labels },
+            Options {
+                level,
+                labels,
+                ..Default::default()
+            },
             &mut b,
         )
         .unwrap();

@@ -115,6 +115,7 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
     let opts = goroscope::render::traceback::Options {
         level: 1,
         labels: snap.meta.traceback_labels,
+        ..Default::default()
     };
     goroscope::render::traceback::render(&snap.meta, &snap.goroutines, opts, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();

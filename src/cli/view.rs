@@ -120,6 +120,7 @@ pub fn traceback_options(meta: &crate::snapshot::Meta, v: &ViewArgs) -> render::
     render::traceback::Options {
         level: if v.system { 2 } else { 1 },
         labels: meta.traceback_labels,
+        leaked: false,
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Options {
     pub level: u8,
     /// Print pprof labels in headers, as the target's runtime does (`tracebacklabels`).
     pub labels: bool,
+    /// Print ` (leaked)` for `_Gleaked` goroutines in every Go version, as Go 1.26+ prints
+    /// it (goroutines `leaks` found leaked).
+    pub leaked: bool,
 }
 
 /// Writes goroutines of a snapshot with these facts, blank-line separated, as the runtime's
@@ -164,7 +167,7 @@ pub fn header<W: Write + ?Sized>(
         }
     }
     write!(out, " [{}", text(&g.state))?;
-    if g.status == Status::LEAKED && v.at_least(26) {
+    if g.status == Status::LEAKED && (v.at_least(26) || opts.leaked) {
         write!(out, " (leaked)")?;
     }
     if g.scan {
@@ -292,7 +295,7 @@ mod elision_tests {
             GoVersion::new(1, minor, 0),
             Options {
                 level: 1,
-                labels: false,
+                ..Default::default()
             },
             &mut out,
         )

@@ -139,15 +139,11 @@ pub fn analyze(
     // Semaphores: walk every treap of the semaphore table and each address's wait list, one
     // level of sudogs per round.
     let mut prims: Vec<(&'static str, u64)> = Vec::new();
-    if let (Some(tab), Some(treap_off)) =
-        (rt.bin.symbol("runtime.semtable"), l.off(F::SemaRootTreap))
-    {
-        let base = tab.addr.wrapping_add(rt.bias);
-        let stride = if tab.size >= SEM_TAB_SIZE {
-            tab.size / SEM_TAB_SIZE
-        } else {
-            64
-        };
+    if let (Some((base, size)), Some(treap_off)) = (
+        semtable(rt, mem, fetch, &mut local),
+        l.off(F::SemaRootTreap),
+    ) {
+        let stride = size / SEM_TAB_SIZE;
         fetch(&[(base, stride * SEM_TAB_SIZE)], &mut local);
         let rd = Layered(&local, mem);
         let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
@@ -282,6 +278,63 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
         }
     }
     out
+}
+
+/// `runtime.semtable` in the target, `(address, bytes)`: its symbol, or in a binary without
+/// symbols the one data address that both `runtime.semacquire1` and `runtime.semrelease1`
+/// reference (their inlined `semtable.rootFor`) and that reads as a table of 251 semaphore
+/// roots, each an 8-aligned treap pointer or nil with a plausible waiter count. Several such
+/// addresses are ambiguous unless only one has waiters; none or an ambiguous pick: `None`.
+pub fn semtable(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    fetch: &mut CopyFn<'_>,
+    local: &mut MemoryImage,
+) -> Option<(u64, u64)> {
+    if let Some(s) = rt.bin.symbol("runtime.semtable") {
+        return Some((s.addr.wrapping_add(rt.bias), s.size.max(64 * SEM_TAB_SIZE)));
+    }
+    let treap_off = rt.layout.off(F::SemaRootTreap)?;
+    // `cpu.CacheLinePadSize`: 64 on amd64, 128 on arm64 from Go 1.21.
+    let stride = match rt.bin.arch {
+        crate::arch::Arch::Arm64 if rt.version().at_least(21) => 128,
+        _ => 64,
+    };
+    let size = stride * SEM_TAB_SIZE;
+    let refs = |name| super::find::func_refs(&rt.bin, name, rt.bias).unwrap_or_default();
+    let release = refs("runtime.semrelease1");
+    let cands: Vec<u64> = refs("runtime.semacquire1")
+        .into_iter()
+        .filter(|r| release.binary_search(r).is_ok())
+        .map(|r| r.wrapping_add(rt.bias))
+        .collect();
+    fetch(&cands.iter().map(|&c| (c, size)).collect::<Vec<_>>(), local);
+    let rd = Layered(&*local, mem);
+    let mut valid: Vec<(u64, bool)> = Vec::new();
+    for &c in &cands {
+        let mut busy = false;
+        let ok = (0..SEM_TAB_SIZE).all(|i| {
+            let e = c.wrapping_add(i * stride);
+            match (
+                rd.read_u64(e.wrapping_add(treap_off)),
+                rd.read_u32(e.wrapping_add(treap_off + 8)),
+            ) {
+                (Ok(t), Ok(n)) => {
+                    busy |= t != 0;
+                    t % 8 == 0 && n < 1 << 24
+                }
+                _ => false,
+            }
+        });
+        if ok {
+            valid.push((c, busy));
+        }
+    }
+    let busy: Vec<u64> = valid.iter().filter(|v| v.1).map(|v| v.0).collect();
+    match (&valid[..], &busy[..]) {
+        ([(one, _)], _) | (_, [one]) => Some((*one, size)),
+        _ => None,
+    }
 }
 
 fn is_chan_wait(state: &str) -> bool {

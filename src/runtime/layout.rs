@@ -46,6 +46,11 @@ pub enum F {
     ModText,
     ModEtext,
     ModGofunc,
+    ModData,
+    ModEdata,
+    ModBss,
+    ModEbss,
+    ModNext,
     SudogG,
     SudogNext,
     SudogPrev,
@@ -66,10 +71,19 @@ pub enum F {
     DeferSp,
     DeferFn,
     DeferLink,
+    MheapArenas,
+    MheapAllArenas,
+    MheapHeapArenas,
+    HeapArenaSpans,
+    MspanStartAddr,
+    MspanNpages,
+    MspanElemsize,
+    MspanSpanclass,
+    MspanState,
 }
 
 /// Number of fields in [`F`].
-pub const FIELD_COUNT: usize = F::DeferLink as usize + 1;
+pub const FIELD_COUNT: usize = F::MspanState as usize + 1;
 
 /// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +166,12 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::ModText, "runtime.moduledata", "text", 8, false),
     spec(F::ModEtext, "runtime.moduledata", "etext", 8, false),
     spec(F::ModGofunc, "runtime.moduledata", "gofunc", 8, false),
+    // The globals that may hold pointers (`leaks` scans them as roots), and the next module.
+    spec(F::ModData, "runtime.moduledata", "data", 8, true),
+    spec(F::ModEdata, "runtime.moduledata", "edata", 8, true),
+    spec(F::ModBss, "runtime.moduledata", "bss", 8, true),
+    spec(F::ModEbss, "runtime.moduledata", "ebss", 8, true),
+    spec(F::ModNext, "runtime.moduledata", "next", 8, true),
     // What blocked goroutines wait on (`src/runtime/runtime2.go` sudog, `chan.go` hchan,
     // `sema.go` semaRoot). From Go 1.26 sudog.elem and sudog.c are {vp, vu} pairs whose `vu`
     // always holds the address.
@@ -179,7 +199,27 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::DeferSp, "runtime._defer", "sp", 8, false),
     spec(F::DeferFn, "runtime._defer", "fn", 8, false),
     spec(F::DeferLink, "runtime._defer", "link", 8, false),
+    // The heap's spans, for `leaks` (`src/runtime/mheap.go`): `mheap_.arenas` (one L2 array on
+    // 64-bit Linux), `mheap_.allArenas` (a slice of arena indexes), `heapArena.spans` (one
+    // `*mspan` a page), and of each span its bounds, object size, class and state. Optional:
+    // only `leaks` needs them.
+    spec(F::MheapArenas, "runtime.mheap", "arenas", 8, true),
+    spec(F::MheapAllArenas, "runtime.mheap", "allArenas", 8, true),
+    // `allArenas` renamed in Go 1.25.
+    spec(F::MheapHeapArenas, "runtime.mheap", "heapArenas", 8, true),
+    spec(F::HeapArenaSpans, "runtime.heapArena", "spans", 8, true),
+    spec(F::MspanStartAddr, "runtime.mspan", "startAddr", 8, true),
+    spec(F::MspanNpages, "runtime.mspan", "npages", 8, true),
+    spec(F::MspanElemsize, "runtime.mspan", "elemsize", 8, true),
+    spec(F::MspanSpanclass, "runtime.mspan", "spanclass", 1, true),
+    spec(F::MspanState, "runtime.mspan", "state", 1, true),
 ];
+
+/// Fields whose offsets differ between linux/amd64 and linux/arm64: `runtime.mheap` pads its
+/// `central` array to the cache line (64 bytes on amd64, 128 on arm64 from Go 1.21). The
+/// tables hold amd64's offsets; their difference is the same on both, and is all that may be
+/// used of them without DWARF.
+pub const ARCH_DEPENDENT: &[F] = &[F::MheapArenas, F::MheapAllArenas, F::MheapHeapArenas];
 
 /// Where a layout came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ pub mod find;
 pub mod goroutines;
 pub mod labels;
 pub mod layout;
+pub mod leaks;
 pub mod status;
 pub mod tables;
 pub mod tables_go120;

@@ -22,6 +22,11 @@
 //!   1.20) but not its `inittasks` slice: 568 bytes, against 552 (1.19) and 592 (1.21).
 //! * `sudog`, `hchan`, `semaRoot` and `_defer` are the same in 1.19, 1.20 and 1.21 (as is
 //!   `g._defer`, at 40 in every version).
+//! * `moduledata.data`, `edata`, `bss`, `ebss` follow `text` and `etext` (with `noptrdata`,
+//!   `enoptrdata` between) as in 1.19 and 1.21, and `next` is its last word, as in both
+//!   (568 - 8).
+//! * The heap's layout (`mheap`, `heapArena`, `mspan`), which `leaks` needs, differs between
+//!   1.19 and 1.21 and is not in this table: `leaks` on a Go 1.20 binary needs its DWARF.
 
 use super::layout::{F, LayoutTable};
 
@@ -65,6 +70,11 @@ pub const GO120: LayoutTable = LayoutTable {
         (F::ModText, 176),
         (F::ModEtext, 184),
         (F::ModGofunc, 320),
+        (F::ModData, 208),
+        (F::ModEdata, 216),
+        (F::ModBss, 224),
+        (F::ModEbss, 232),
+        (F::ModNext, 560),
         (F::SudogG, 0),
         (F::SudogNext, 8),
         (F::SudogPrev, 16),
@@ -100,7 +110,7 @@ mod tests {
             );
         }
         // Every manifest field but the optional ones (parentGoid is new in 1.21, `_defer`'s
-        // rangefunc in 1.22) has an offset.
+        // rangefunc in 1.22) and the heap's (see the module's doc) has an offset.
         let l = Layout::from_table(t);
         let missing: Vec<_> = l
             .entries()
@@ -114,7 +124,16 @@ mod tests {
                 F::GParentGoid,
                 F::SudogElemVu,
                 F::SudogCVu,
-                F::DeferRangefunc
+                F::DeferRangefunc,
+                F::MheapArenas,
+                F::MheapAllArenas,
+                F::MheapHeapArenas,
+                F::HeapArenaSpans,
+                F::MspanStartAddr,
+                F::MspanNpages,
+                F::MspanElemsize,
+                F::MspanSpanclass,
+                F::MspanState,
             ]
         );
     }

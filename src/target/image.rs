@@ -126,6 +126,17 @@ impl MemoryImage {
         true
     }
 
+    /// The held bytes of `[lo, hi)`, one piece per copied range, each clipped to it.
+    pub fn ranges_in(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &[u8])> {
+        let first = self.ranges.range(..=lo).next_back().map_or(lo, |(s, _)| *s);
+        self.ranges
+            .range(first..hi.max(first))
+            .filter_map(move |(s, v)| {
+                let (a, b) = ((*s).max(lo), (s + v.len() as u64).min(hi));
+                (a < b).then(|| (a, &v[(a - s) as usize..(b - s) as usize]))
+            })
+    }
+
     /// Total bytes held.
     pub fn total_bytes(&self) -> u64 {
         self.bytes

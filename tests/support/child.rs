@@ -200,6 +200,11 @@ impl Child {
         self.block("pprof1", "PPROF1")
     }
 
+    /// The fixture's runtime's goroutineleak profile at debug=2 (empty where it has none).
+    pub fn leak_profile(&mut self) -> Result<String, String> {
+        self.block("leakprof", "LEAKPROF")
+    }
+
     /// `ping` → `PONG`: the fixture's main goroutine still runs.
     pub fn ping(&mut self) -> Result<(), String> {
         self.send("ping")?;

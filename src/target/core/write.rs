@@ -127,7 +127,7 @@ pub fn encode_regs(arch: Arch, r: &Regs) -> Vec<u8> {
 }
 
 /// The full register set of a thread this thread has ptrace-stopped, if the kernel gives it.
-fn raw_regs(tid: i32, arch: Arch) -> Option<Vec<u8>> {
+pub fn raw_regs(tid: i32, arch: Arch) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; arch.regset_size()];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),

@@ -1,0 +1,867 @@
+//! Leaked goroutines by reachability, from the outside: the analysis the Go 1.27 runtime runs
+//! for its `goroutineleak` profile (`findGoroutineLeaks`, `findMaybeRunnableGoroutines` and
+//! `isMaybeRunnable` in `src/runtime/mgc.go`), done on a copy of the target's memory for every
+//! supported Go version.
+//!
+//! Roots are the globals that may hold pointers (`moduledata.data`–`edata` and `bss`–`ebss` of
+//! every module, without `runtime.semtable`, whose sudogs point at every semaphore), the
+//! registers of every thread of a live target, and the stack and g of every goroutine that
+//! may still run: running, runnable, in a system call, or
+//! waiting on anything but a channel or a sync object. Marking is conservative: every aligned
+//! word that points into an in-use heap span marks the object it points into (object bounds
+//! from the span's start and element size), and marked objects of scan spans are scanned in
+//! turn; noscan spans are never read. g structs are not scanned when reached through the heap
+//! (`allgs`, a channel's wait queue): a g's `waiting` sudogs point at the channel it waits on,
+//! which is what the runtime hides from its own marking for this analysis. Then a goroutine
+//! blocked on a channel (any channel of its select) or sync object that is marked, or not in
+//! the heap at all, becomes a root, and marking goes on until nothing changes. Goroutines left
+//! blocked only on unmarked objects are leaked, as are those blocked forever by definition
+//! (`select {}`, a nil channel), except the main goroutine in `select {}`, which the runtime
+//! does not report either.
+//!
+//! A word that only looks like a pointer marks an object the program cannot reach, so the
+//! analysis may miss a leak but never invents one, provided everything it reads is of one
+//! instant: a live target's globals, span metadata and scan spans are copied inside the frozen
+//! window ([`copy_heap`]), with the goroutines and their stacks.
+
+use super::Runtime;
+use super::goroutines::CopyFn;
+use super::layout::F;
+use crate::arch::Arch;
+use crate::snapshot::{Goroutine, Status};
+use crate::target::image::MemoryImage;
+use crate::target::{MemoryReader, ReadExt};
+use std::collections::{HashMap, HashSet};
+
+/// Most heap arenas read (64 MiB each: 4 TiB of heap).
+pub const MAX_ARENAS: u64 = 1 << 16;
+/// Most in-use spans indexed.
+pub const MAX_SPANS: usize = 1 << 23;
+/// Most bytes of scan spans copied (a larger heap is refused, not cut: a span left out could
+/// hold the only pointer to a channel).
+pub const MAX_HEAP_BYTES: u64 = 64 << 30;
+/// Most bytes of in-use spans, scan and noscan (the page index has a slot a page).
+pub const MAX_SPAN_BYTES: u64 = 256 << 30;
+/// Most bytes of globals (data and bss of every module) copied.
+pub const MAX_GLOBALS_BYTES: u64 = 1 << 30;
+/// Most modules followed through `moduledata.next`.
+pub const MAX_MODULES: usize = 256;
+/// Most heap objects indexed, one mark bit each (one per 16 bytes of the largest heap accepted).
+pub const MAX_MARKED: usize = (MAX_HEAP_BYTES / 16) as usize;
+/// Most rounds of "blocked goroutines whose object became reachable become roots": each
+/// round after the first adds at least one goroutine, so this also bounds the goroutines.
+pub const MAX_ROUNDS: usize = 1 << 24;
+
+/// `heapArenaBytes` on 64-bit Linux.
+const HEAP_ARENA_BYTES: u64 = 64 << 20;
+/// `pageSize`.
+const PAGE_SIZE: u64 = 8192;
+/// `pagesPerArena`.
+const PAGES_PER_ARENA: u64 = HEAP_ARENA_BYTES / PAGE_SIZE;
+/// `mSpanInUse`.
+const SPAN_IN_USE: u64 = 1;
+/// Longest `runtime.mspan` read (the fields used are in its first 128 bytes).
+const MSPAN_READ: u64 = 160;
+
+/// `arenaBaseOffset`: arena `i` starts at `i * heapArenaBytes + arenaBaseOffset`.
+fn arena_base_offset(arch: Arch) -> u64 {
+    match arch {
+        Arch::Amd64 => 0xffff_8000_0000_0000,
+        Arch::Arm64 => 0,
+    }
+}
+
+/// One in-use span of the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// `startAddr`.
+    pub start: u64,
+    /// `startAddr + npages * pageSize`.
+    pub end: u64,
+    /// `elemsize`.
+    pub elemsize: u64,
+    /// Objects may hold pointers (the span class's noscan bit is clear).
+    pub scan: bool,
+}
+
+/// The target's heap and globals as copied for the analysis.
+#[derive(Debug, Default)]
+pub struct Heap {
+    /// Globals, span metadata and the scan spans' bytes.
+    pub image: MemoryImage,
+    /// In-use spans, sorted by start, not overlapping.
+    pub spans: Vec<Span>,
+    /// `[lo, hi)` of every module's data and bss.
+    pub globals: Vec<(u64, u64)>,
+    /// `runtime.semtable`'s bytes, left out of the roots.
+    pub semtable: Option<(u64, u64)>,
+    /// Every register of every stopped thread, as words: a running goroutine may hold the
+    /// only pointer to an object in one.
+    pub registers: Vec<u64>,
+    /// Bytes of scan spans copied.
+    pub heap_bytes: u64,
+    /// Bytes of noscan spans not copied.
+    pub noscan_bytes: u64,
+}
+
+/// Object lookup and mark bits over the spans of a [`Heap`]: the span of a page by its arena
+/// and page number, each span's objects one bit each.
+struct Index<'h> {
+    heap: &'h Heap,
+    /// `[lo, hi)` covers every span: most words that are not pointers fail this first.
+    lo: u64,
+    hi: u64,
+    /// By arena number (address / 64 MiB), ascending: for each of its pages, span index + 1
+    /// (0: none).
+    pages: Vec<(u64, Vec<u32>)>,
+    /// Each span's first bit in `bits`.
+    first_bit: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl<'h> Index<'h> {
+    fn new(heap: &'h Heap) -> Result<Index<'h>, String> {
+        let mut pages: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+        let mut first_bit = Vec::with_capacity(heap.spans.len());
+        let mut nbits = 0usize;
+        for (i, s) in heap.spans.iter().enumerate() {
+            first_bit.push(nbits);
+            nbits = nbits.saturating_add(((s.end - s.start) / s.elemsize) as usize);
+            if nbits > MAX_MARKED {
+                return Err(format!("more than {MAX_MARKED} heap objects"));
+            }
+            let mut page = s.start;
+            while page < s.end {
+                let slots = pages
+                    .entry(page / HEAP_ARENA_BYTES)
+                    .or_insert_with(|| vec![0; PAGES_PER_ARENA as usize]);
+                slots[((page % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize] = i as u32 + 1;
+                page += PAGE_SIZE;
+            }
+        }
+        Ok(Index {
+            heap,
+            lo: heap.spans.first().map_or(0, |s| s.start),
+            hi: heap.spans.last().map_or(0, |s| s.end),
+            pages: pages.into_iter().collect(),
+            first_bit,
+            bits: vec![0; nbits.div_ceil(64)],
+        })
+    }
+
+    /// The object `p` points into: its bit, base address and span.
+    fn object_of(&self, p: u64) -> Option<(usize, u64, &'h Span)> {
+        if p < self.lo || p >= self.hi {
+            return None;
+        }
+        let arena = p / HEAP_ARENA_BYTES;
+        let slots = &self.pages[self.pages.binary_search_by_key(&arena, |a| a.0).ok()?].1;
+        let i = slots[((p % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize].checked_sub(1)? as usize;
+        let s = &self.heap.spans[i];
+        let n = (p - s.start) / s.elemsize;
+        let base = s.start + n * s.elemsize;
+        (base.checked_add(s.elemsize)? <= s.end).then_some((
+            self.first_bit[i] + n as usize,
+            base,
+            s,
+        ))
+    }
+}
+
+/// Copies what the analysis reads: every module's data and bss, the heap's arena and span
+/// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
+/// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
+pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
+    let l = &rt.layout;
+    let need = |f: F| {
+        l.off(f).ok_or_else(|| {
+            format!(
+                "the runtime layout of go1.{} lacks {f:?}; leak analysis needs it",
+                rt.bin.version.minor
+            )
+        })
+    };
+    let (arenas_off, all_off, spans_off) = (
+        need(F::MheapArenas)?,
+        l.off(F::MheapAllArenas)
+            .map_or_else(|| need(F::MheapHeapArenas), Ok)?,
+        need(F::HeapArenaSpans)?,
+    );
+    for f in [
+        F::ModData,
+        F::ModEdata,
+        F::ModBss,
+        F::ModEbss,
+        F::MspanStartAddr,
+        F::MspanNpages,
+        F::MspanElemsize,
+        F::MspanSpanclass,
+        F::MspanState,
+    ] {
+        need(f)?;
+    }
+    let mut h = Heap::default();
+    // `&mheap_.arenas` and `&mheap_.allArenas` (see `layout::ARCH_DEPENDENT`).
+    let arenas_at = match rt.bin.symbol("runtime.mheap_") {
+        Some(s) if l.source == super::layout::LayoutSource::Dwarf => {
+            s.addr.wrapping_add(rt.bias).wrapping_add(arenas_off)
+        }
+        _ => find_arenas(rt, fetch, &mut h.image)?,
+    };
+    let all_at = arenas_at.wrapping_add(all_off).wrapping_sub(arenas_off);
+    // Round 1: the module list and the heap's roots of its arena tables.
+    let mut mods = Vec::new();
+    let mut md = rt.moduledata;
+    while md != 0 && mods.len() < MAX_MODULES && !mods.contains(&md) {
+        fetch(&[(md, l.moduledata_size.max(8))], &mut h.image);
+        mods.push(md);
+        md = l.read(F::ModNext, &h.image, md).unwrap_or(0);
+    }
+    fetch(&[(arenas_at, 8), (all_at, 24)], &mut h.image);
+    let mut reqs = Vec::new();
+    let mut total = 0u64;
+    for &md in &mods {
+        for (lo, hi) in [(F::ModData, F::ModEdata), (F::ModBss, F::ModEbss)] {
+            let (Some(a), Some(b)) = (l.read(lo, &h.image, md), l.read(hi, &h.image, md)) else {
+                return Err(format!("cannot read moduledata at {md:#x}"));
+            };
+            if a % 8 != 0 || b < a {
+                return Err(format!("moduledata at {md:#x}: globals {a:#x}-{b:#x}"));
+            }
+            total = total.saturating_add(b - a);
+            if total > MAX_GLOBALS_BYTES {
+                return Err("the globals are larger than goroscope accepts".into());
+            }
+            h.globals.push((a, b));
+            reqs.push((a, b - a));
+        }
+    }
+    let unread = |what: &str| format!("cannot read {what} of the heap (runtime.mheap_)");
+    let l2 = h.image.read_u64(arenas_at).map_err(|_| unread("arenas"))?;
+    let (ptr, len) = (
+        h.image.read_u64(all_at).map_err(|_| unread("allArenas"))?,
+        h.image
+            .read_u64(all_at.wrapping_add(8))
+            .map_err(|_| unread("allArenas"))?,
+    );
+    if len > MAX_ARENAS || l2 == 0 || (len > 0 && ptr == 0) {
+        return Err(format!(
+            "the heap's arena list does not look right: {len} arenas at {ptr:#x}"
+        ));
+    }
+    // Round 2: the globals and the arena indexes.
+    reqs.push((ptr, len * 8));
+    fetch(&reqs, &mut h.image);
+    h.semtable = super::blocked::semtable(rt, &h.image, fetch, &mut MemoryImage::new())
+        .map(|(a, n)| (a, a.saturating_add(n)));
+    let idxs: Vec<u64> = (0..len)
+        .filter_map(|i| h.image.read_u64(ptr.wrapping_add(i * 8)).ok())
+        .filter(|&i| i < 1 << 32)
+        .collect();
+    // Round 3: each arena's heapArena pointer.
+    fetch(
+        &idxs
+            .iter()
+            .map(|&i| (l2.wrapping_add(i * 8), 8))
+            .collect::<Vec<_>>(),
+        &mut h.image,
+    );
+    let arenas: Vec<(u64, u64)> = idxs
+        .iter()
+        .filter_map(|&i| {
+            let ha = h
+                .image
+                .read_u64(l2.wrapping_add(i * 8))
+                .ok()
+                .filter(|&a| a != 0)?;
+            let base = i
+                .wrapping_mul(HEAP_ARENA_BYTES)
+                .wrapping_add(arena_base_offset(rt.bin.arch));
+            Some((base, ha))
+        })
+        .collect();
+    // Round 4: the span pointer of every page.
+    fetch(
+        &arenas
+            .iter()
+            .map(|&(_, ha)| (ha.wrapping_add(spans_off), PAGES_PER_ARENA * 8))
+            .collect::<Vec<_>>(),
+        &mut h.image,
+    );
+    let mut span_ptrs = HashSet::new();
+    for &(_, ha) in &arenas {
+        let Some(b) = h
+            .image
+            .slice(ha.wrapping_add(spans_off), PAGES_PER_ARENA * 8)
+        else {
+            continue;
+        };
+        let mut prev = 0;
+        for w in b.chunks_exact(8) {
+            let p = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            if p != 0 && p != prev {
+                span_ptrs.insert(p);
+                if span_ptrs.len() > MAX_SPANS {
+                    return Err(format!("the heap has more than {MAX_SPANS} spans"));
+                }
+            }
+            prev = p;
+        }
+    }
+    // Round 5: the spans.
+    let mut span_ptrs: Vec<u64> = span_ptrs.into_iter().collect();
+    span_ptrs.sort_unstable();
+    fetch(
+        &span_ptrs
+            .iter()
+            .map(|&s| (s, MSPAN_READ))
+            .collect::<Vec<_>>(),
+        &mut h.image,
+    );
+    let in_arena = |a: u64| {
+        arenas
+            .iter()
+            .any(|&(base, _)| a >= base && a - base < HEAP_ARENA_BYTES)
+    };
+    for &sp in &span_ptrs {
+        let r = |f| l.read(f, &h.image, sp);
+        let (Some(start), Some(npages), Some(elemsize), Some(class), Some(state)) = (
+            r(F::MspanStartAddr),
+            r(F::MspanNpages),
+            r(F::MspanElemsize),
+            r(F::MspanSpanclass),
+            r(F::MspanState),
+        ) else {
+            continue;
+        };
+        let Some(end) = npages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|n| start.checked_add(n))
+        else {
+            continue;
+        };
+        if state != SPAN_IN_USE
+            || npages == 0
+            || elemsize == 0
+            || start % PAGE_SIZE != 0
+            || !in_arena(start)
+        {
+            continue;
+        }
+        h.spans.push(Span {
+            start,
+            end,
+            elemsize,
+            scan: class & 1 == 0,
+        });
+    }
+    h.spans.sort_unstable_by_key(|s| s.start);
+    h.spans.dedup_by_key(|s| s.start);
+    // Overlapping spans would be a torn or hostile read: keep the first of each overlap.
+    let mut last_end = 0;
+    h.spans.retain(|s| {
+        let ok = s.start >= last_end;
+        if ok {
+            last_end = s.end;
+        }
+        ok
+    });
+    let span_bytes = h
+        .spans
+        .iter()
+        .fold(0u64, |n, s| n.saturating_add(s.end - s.start));
+    if span_bytes > MAX_SPAN_BYTES {
+        return Err(format!(
+            "the heap's spans hold {span_bytes} bytes, more than goroscope indexes ({MAX_SPAN_BYTES})"
+        ));
+    }
+    // Round 6: the scan spans' bytes.
+    let mut reqs = Vec::new();
+    for s in &h.spans {
+        if s.scan {
+            h.heap_bytes += s.end - s.start;
+            reqs.push((s.start, s.end - s.start));
+        } else {
+            h.noscan_bytes += s.end - s.start;
+        }
+    }
+    if h.heap_bytes > MAX_HEAP_BYTES {
+        return Err(format!(
+            "the heap's scan spans hold {} bytes, more than goroscope copies ({MAX_HEAP_BYTES})",
+            h.heap_bytes
+        ));
+    }
+    fetch(&reqs, &mut h.image);
+    Ok(h)
+}
+
+/// `&runtime.mheap_.arenas` without symbols or DWARF offsets: the data address
+/// `runtime.findObject` references (its inlined `spanOf` loads `mheap_.arenas[0]`) whose
+/// `allArenas` (at the layout's distance from `arenas`) and first arena read as the heap's.
+/// Exactly one candidate must validate.
+fn find_arenas(rt: &Runtime, fetch: &mut CopyFn<'_>, img: &mut MemoryImage) -> Result<u64, String> {
+    let l = &rt.layout;
+    let (Some(arenas_off), Some(all_off)) = (
+        l.off(F::MheapArenas),
+        l.off(F::MheapAllArenas).or(l.off(F::MheapHeapArenas)),
+    ) else {
+        return Err("no layout for runtime.mheap".into());
+    };
+    let delta = all_off.wrapping_sub(arenas_off);
+    let refs = super::find::func_refs(&rt.bin, "runtime.findObject", rt.bias)
+        .map_err(|e| format!("cannot find runtime.mheap_: {e}"))?;
+    let cands: Vec<u64> = refs.iter().map(|r| r.wrapping_add(rt.bias)).collect();
+    fetch(
+        &cands
+            .iter()
+            .flat_map(|&c| [(c, 8), (c.wrapping_add(delta), 24)])
+            .collect::<Vec<_>>(),
+        img,
+    );
+    let firsts: Vec<(u64, u64, u64)> = cands
+        .iter()
+        .filter_map(|&c| {
+            let all = c.wrapping_add(delta);
+            let l2 = img.read_u64(c).ok()?;
+            let ptr = img.read_u64(all).ok()?;
+            let len = img.read_u64(all.wrapping_add(8)).ok()?;
+            let cap = img.read_u64(all.wrapping_add(16)).ok()?;
+            let ok = l2 != 0
+                && l2 % 8 == 0
+                && ptr != 0
+                && ptr % 8 == 0
+                && len >= 1
+                && len <= cap
+                && cap <= MAX_ARENAS;
+            ok.then_some((c, l2, ptr))
+        })
+        .collect();
+    fetch(
+        &firsts.iter().map(|&(_, _, p)| (p, 8)).collect::<Vec<_>>(),
+        img,
+    );
+    let seconds: Vec<(u64, u64)> = firsts
+        .iter()
+        .filter_map(|&(c, l2, p)| {
+            let i = img.read_u64(p).ok().filter(|&i| i < 1 << 32)?;
+            Some((c, l2.wrapping_add(i * 8)))
+        })
+        .collect();
+    fetch(
+        &seconds.iter().map(|&(_, a)| (a, 8)).collect::<Vec<_>>(),
+        img,
+    );
+    let ok: Vec<u64> = seconds
+        .iter()
+        .filter(|&&(_, a)| img.read_u64(a).is_ok_and(|ha| ha != 0 && ha % 8 == 0))
+        .map(|&(c, _)| c)
+        .collect();
+    match ok[..] {
+        [one] => Ok(one),
+        _ => Err(format!(
+            "cannot find runtime.mheap_ without symbols: {} of {} candidates validate",
+            ok.len(),
+            cands.len()
+        )),
+    }
+}
+
+/// What a goroutine waits on, as the runtime's `isMaybeRunnable` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wait {
+    /// May run: a root.
+    Root,
+    /// Never runs again (`select {}`, a nil channel).
+    Never,
+    /// Runs again once one of these objects is reachable.
+    On(Vec<u64>),
+}
+
+fn classify(g: &Goroutine) -> Wait {
+    if g.status != Status::WAITING {
+        return Wait::Root;
+    }
+    let state = &*g.state;
+    let objs = |kinds: &[&str]| -> Vec<u64> {
+        g.blocked_on
+            .iter()
+            .filter(|b| kinds.contains(&b.kind.as_str()))
+            .map(|b| b.addr)
+            .collect()
+    };
+    let objs = match state {
+        "select (no cases)" | "chan send (nil chan)" | "chan receive (nil chan)" => {
+            return Wait::Never;
+        }
+        "chan receive" | "chan send" | "select" => objs(&["chan"]),
+        // The sync waits (`isSyncWait`); before Go 1.20 WaitGroup.Wait and Mutex.Lock waited
+        // as `semacquire`, told apart here by the frames (`blocked::sync_object`).
+        "semacquire"
+        | "sync.Mutex.Lock"
+        | "sync.RWMutex.Lock"
+        | "sync.RWMutex.RLock"
+        | "sync.WaitGroup.Wait"
+        | "sync.Cond.Wait" => objs(&["sync.Mutex", "sync.RWMutex", "sync.WaitGroup"]),
+        _ => return Wait::Root,
+    };
+    // Nothing known to wait on (not found, or a wait the runtime does not judge): a root.
+    if objs.is_empty() {
+        Wait::Root
+    } else {
+        Wait::On(objs)
+    }
+}
+
+/// The analysis' result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Indexes (into the goroutines analysed) of the leaked ones, in their order.
+    pub leaked: Vec<usize>,
+    /// Goroutines that were roots at the end.
+    pub roots: usize,
+    /// Rounds of the fixed point.
+    pub rounds: usize,
+    /// Objects marked.
+    pub marked: usize,
+    /// In-use spans, and how many of them are scan spans.
+    pub spans: (usize, usize),
+    /// Bytes of scan spans copied and of noscan spans not copied.
+    pub heap_bytes: (u64, u64),
+}
+
+/// Finds the leaked goroutines of `gs` (with `blocked_on` filled by `blocked::analyze`).
+/// `stacks` holds the goroutines' g structs and stacks as copied with `heap`.
+pub fn find(
+    rt: &Runtime,
+    heap: &Heap,
+    stacks: &MemoryImage,
+    gs: &[Goroutine],
+) -> Result<Report, String> {
+    let mut m = Marker {
+        index: Index::new(heap)?,
+        marked: 0,
+        queue: Vec::new(),
+        opaque: gs.iter().map(|g| g.addr).collect(),
+    };
+    // Globals, without the semaphore table.
+    for &(lo, hi) in &heap.globals {
+        let mut cut = vec![(lo, hi)];
+        if let Some((slo, shi)) = heap.semtable
+            && slo < hi
+            && shi > lo
+        {
+            cut = vec![(lo, slo.max(lo)), (shi.min(hi), hi)];
+        }
+        for (a, b) in cut {
+            for (at, bytes) in heap.image.ranges_in(a, b) {
+                m.scan(at, bytes);
+            }
+        }
+    }
+    for &w in &heap.registers {
+        m.mark(w);
+    }
+    let waits: Vec<Wait> = gs.iter().map(classify).collect();
+    let mut rooted = vec![false; gs.len()];
+    let root = |m: &mut Marker, i: usize| {
+        let g = &gs[i];
+        if let Ok(raw) = super::goroutines::read_g(rt, stacks, g.addr) {
+            let (lo, hi) = raw.stack;
+            for (at, bytes) in stacks.ranges_in(lo, hi.max(lo)) {
+                m.scan(at, bytes);
+            }
+        }
+        if let Some(b) = stacks.slice(g.addr, rt.layout.g_size) {
+            m.scan(g.addr, b);
+        }
+    };
+    for i in 0..gs.len() {
+        if waits[i] == Wait::Root {
+            rooted[i] = true;
+            root(&mut m, i);
+        }
+    }
+    m.drain();
+    let mut rounds = 1;
+    loop {
+        let mut more = false;
+        for i in 0..gs.len() {
+            if rooted[i] {
+                continue;
+            }
+            if let Wait::On(objs) = &waits[i]
+                && objs.iter().any(|&o| m.reachable(o))
+            {
+                rooted[i] = true;
+                more = true;
+                root(&mut m, i);
+            }
+        }
+        if !more {
+            break;
+        }
+        m.drain();
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            return Err(format!("no fixed point after {MAX_ROUNDS} rounds"));
+        }
+    }
+    let leaked = (0..gs.len())
+        .filter(|&i| !rooted[i])
+        .filter(|&i| !(gs[i].id == 1 && &*gs[i].state == "select (no cases)"))
+        .collect();
+    Ok(Report {
+        leaked,
+        roots: rooted.iter().filter(|&&r| r).count(),
+        rounds,
+        marked: m.marked,
+        spans: (
+            heap.spans.len(),
+            heap.spans.iter().filter(|s| s.scan).count(),
+        ),
+        heap_bytes: (heap.heap_bytes, heap.noscan_bytes),
+    })
+}
+
+/// The mark state: marked objects and the objects still to scan.
+struct Marker<'h> {
+    index: Index<'h>,
+    marked: usize,
+    queue: Vec<u64>,
+    /// g structs: marked when reached, never scanned (their sudogs name what they wait on).
+    opaque: HashSet<u64>,
+}
+
+impl Marker<'_> {
+    /// Marks the object of every aligned word of `bytes` (at `at`).
+    fn scan(&mut self, at: u64, bytes: &[u8]) {
+        let skip = ((8 - at % 8) % 8) as usize;
+        for w in bytes.get(skip..).unwrap_or_default().chunks_exact(8) {
+            let p = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            self.mark(p);
+        }
+    }
+
+    fn mark(&mut self, p: u64) {
+        let Some((bit, base, s)) = self.index.object_of(p) else {
+            return;
+        };
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.index.bits[word] & mask == 0 {
+            self.index.bits[word] |= mask;
+            self.marked += 1;
+            if s.scan && !self.opaque.contains(&base) {
+                self.queue.push(base);
+            }
+        }
+    }
+
+    /// Scans queued objects until none is left (each object is queued once: the queue never
+    /// holds more than the objects there are).
+    fn drain(&mut self) {
+        let heap = self.index.heap;
+        while let Some(base) = self.queue.pop() {
+            let Some((_, _, s)) = self.index.object_of(base) else {
+                continue;
+            };
+            match heap.image.slice(base, s.elemsize) {
+                Some(bytes) => self.scan(base, bytes),
+                None => {
+                    for (a, b) in heap.image.ranges_in(base, base + s.elemsize) {
+                        self.scan(a, b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `isMarkedOrNotInHeap`.
+    fn reachable(&self, p: u64) -> bool {
+        match self.index.object_of(p) {
+            Some((bit, _, _)) => self.index.bits[bit / 64] & (1 << (bit % 64)) != 0,
+            None => true,
+        }
+    }
+}
+
+/// Leaked goroutines grouped by creation site and stack, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// How many.
+    pub count: usize,
+    /// Their wait reason.
+    pub state: String,
+    /// `created by` function and file:line.
+    pub created_by: String,
+    /// Their frames as the traceback shows them, function and file:line.
+    pub frames: Vec<String>,
+    /// What they wait on: kind and address of each object.
+    pub objects: Vec<(String, u64)>,
+    /// Their goroutine ids.
+    pub ids: Vec<u64>,
+}
+
+/// Groups leaked goroutines by creation site, frames and wait reason (largest group first).
+pub fn groups<'g>(leaked: impl IntoIterator<Item = &'g Goroutine>) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    let mut by_key: HashMap<(String, String, Vec<String>), usize> = HashMap::new();
+    for g in leaked {
+        let created_by = g
+            .created_by
+            .as_ref()
+            .map(|c| format!("{} {}:{}", c.function, c.file, c.line))
+            .unwrap_or_default();
+        let frames: Vec<String> = g
+            .frames
+            .iter()
+            .filter(|f| !f.hidden)
+            .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
+            .collect();
+        let key = (created_by.clone(), g.state.to_string(), frames.clone());
+        let i = *by_key.entry(key).or_insert_with(|| {
+            out.push(Group {
+                count: 0,
+                state: g.state.to_string(),
+                created_by,
+                frames,
+                objects: Vec::new(),
+                ids: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let grp = &mut out[i];
+        grp.count += 1;
+        grp.ids.push(g.id);
+        for b in &g.blocked_on {
+            if !grp.objects.iter().any(|(_, a)| *a == b.addr) {
+                grp.objects.push((b.kind.clone(), b.addr));
+            }
+        }
+    }
+    out.sort_by_key(|g| std::cmp::Reverse(g.count));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap of two spans: 64-byte objects that may hold pointers at 0xc000000000 and
+    /// pointer-free ones at 0xc000002000.
+    fn heap(words: &[(u64, u64)]) -> Heap {
+        let scan = 0xc0_0000_0000;
+        let noscan = scan + PAGE_SIZE;
+        // The words first, then zeros around them (earlier bytes win): objects holding a
+        // word are split over ranges, as a copy in several reads can leave them.
+        let mut image = MemoryImage::new();
+        for &(at, v) in words {
+            image.insert(at, v.to_le_bytes().to_vec());
+        }
+        let mut zeros = MemoryImage::new();
+        zeros.insert(scan, vec![0; 2 * PAGE_SIZE as usize]);
+        image.absorb(zeros);
+        Heap {
+            image,
+            spans: vec![
+                Span {
+                    start: scan,
+                    end: scan + PAGE_SIZE,
+                    elemsize: 64,
+                    scan: true,
+                },
+                Span {
+                    start: noscan,
+                    end: noscan + PAGE_SIZE,
+                    elemsize: 64,
+                    scan: false,
+                },
+            ],
+            ..Heap::default()
+        }
+    }
+
+    fn marker<'h>(h: &'h Heap, opaque: &[u64]) -> Marker<'h> {
+        Marker {
+            index: Index::new(h).unwrap(),
+            marked: 0,
+            queue: Vec::new(),
+            opaque: opaque.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn marks_through_scan_objects_only() {
+        let s = 0xc0_0000_0000u64;
+        let n = s + PAGE_SIZE;
+        // object 1 -> interior of object 2 -> noscan object 0, whose word points at object 5.
+        let h = heap(&[(s + 64, s + 130), (s + 128, n), (n, s + 5 * 64)]);
+        let mut m = marker(&h, &[]);
+        m.mark(s + 70);
+        m.drain();
+        assert!(m.reachable(s + 64) && m.reachable(s + 128) && m.reachable(n + 10));
+        assert!(!m.reachable(s + 5 * 64), "a noscan object was scanned");
+        assert!(!m.reachable(s), "an unreferenced object was marked");
+        assert!(
+            m.reachable(0x1000),
+            "an address outside the heap is reachable"
+        );
+        assert_eq!(m.marked, 3);
+    }
+
+    #[test]
+    fn opaque_objects_are_marked_not_scanned() {
+        let s = 0xc0_0000_0000u64;
+        let h = heap(&[(s + 64, s + 128)]);
+        let mut m = marker(&h, &[s + 64]);
+        m.mark(s + 64);
+        m.drain();
+        assert!(m.reachable(s + 64));
+        assert!(!m.reachable(s + 128));
+    }
+
+    #[test]
+    fn what_goroutines_wait_on() {
+        use crate::snapshot::BlockedOn;
+        let g = |status, state: &str, on: &[(&str, u64)]| Goroutine {
+            status,
+            state: state.into(),
+            blocked_on: on
+                .iter()
+                .map(|&(kind, addr)| BlockedOn {
+                    kind: kind.into(),
+                    addr,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let w = Status::WAITING;
+        assert_eq!(classify(&g(Status::RUNNING, "running", &[])), Wait::Root);
+        assert_eq!(classify(&g(w, "select (no cases)", &[])), Wait::Never);
+        assert_eq!(classify(&g(w, "chan send (nil chan)", &[])), Wait::Never);
+        assert_eq!(classify(&g(w, "chan receive", &[])), Wait::Root);
+        assert_eq!(
+            classify(&g(w, "select", &[("chan", 1), ("chan", 2)])),
+            Wait::On(vec![1, 2])
+        );
+        assert_eq!(
+            classify(&g(w, "semacquire", &[("sync.WaitGroup", 8)])),
+            Wait::On(vec![8])
+        );
+        assert_eq!(
+            classify(&g(w, "semacquire", &[("semaphore", 8)])),
+            Wait::Root
+        );
+        assert_eq!(classify(&g(w, "sleep", &[("chan", 8)])), Wait::Root);
+    }
+
+    #[test]
+    fn unaligned_ranges_scan_aligned_words() {
+        let s = 0xc0_0000_0000u64;
+        let h = heap(&[]);
+        let mut m = marker(&h, &[]);
+        let mut bytes = vec![0u8; 4];
+        bytes.extend_from_slice(&(s + 192).to_le_bytes());
+        m.scan(0x1004, &bytes);
+        assert!(m.reachable(s + 192) && m.marked == 1);
+    }
+}

@@ -1,0 +1,158 @@
+//! `goroscope leaks` against the fixture's "leaks" scenario (`testdata/fixture/leaks.go`):
+//! goroutines that leak in the known ways and one blocked on a channel kept in a global, each
+//! naming its own goroutine id (from its `runtime.Stack` header) in an INFO line. Every leaked
+//! one must be reported, and nothing else; the "healthy" and "churn" scenarios, busy and
+//! leak-free, must report nothing. Where the toolchain has the runtime's goroutineleak
+//! profile, every goroutine it reports leaked must be among goroscope's. Every installed
+//! toolchain (`GOROSCOPE_GO_VERSIONS` narrows), default and stripped builds.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::{Child, Flavor, Toolchain, build_fixture, require_toolchains, run_goroscope};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The traceback part of `leaks` output (before the summary) and the goroutines in it.
+fn reported(stdout: &str) -> (BTreeSet<u64>, Vec<support::Goroutine>) {
+    let cut = stdout
+        .lines()
+        .position(|l| l.contains(" leaked goroutine") && l.ends_with(':'))
+        .unwrap_or(usize::MAX);
+    let text: String = stdout.lines().take(cut).map(|l| format!("{l}\n")).collect();
+    let gs = support::parse(&text).goroutines;
+    (gs.iter().map(|g| g.id).collect(), gs)
+}
+
+fn leaks_once(tc: &Toolchain, flavor: Flavor) {
+    let what = format!("{} {}", tc.name(), flavor.name());
+    let exe = build_fixture(tc, flavor).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut child = Child::start(&exe, "leaks").unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut leaked = BTreeSet::new();
+    let mut kept = BTreeSet::new();
+    for l in &child.info.lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f[..] {
+            ["leak", _, id] => leaked.insert(id.parse::<u64>().unwrap()),
+            ["kept", _, id] => kept.insert(id.parse::<u64>().unwrap()),
+            _ => continue,
+        };
+    }
+    assert_eq!(leaked.len(), 6, "{what}: {:?}", child.info.lines);
+    assert_eq!(kept.len(), 1, "{what}: {:?}", child.info.lines);
+    let pid = child.pid.to_string();
+    let out = run_goroscope(&["leaks", &pid], TIMEOUT).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (ids, gs) = reported(&out.stdout);
+    assert_eq!(
+        ids, leaked,
+        "{what}: goroscope leaks reported other goroutines than the leaked ones\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(out.status.code(), Some(3), "{what}: {}", out.stderr);
+    for g in &gs {
+        assert!(
+            g.state.ends_with(" (leaked)"),
+            "{what}: goroutine {} header: {}",
+            g.id,
+            g.raw
+        );
+    }
+    assert!(
+        out.stderr.contains("target paused"),
+        "{what}: {}",
+        out.stderr
+    );
+    // The same goroutines in JSON, with the leaked status.
+    let json = run_goroscope(&["leaks", "--format", "json", "-q", &pid], TIMEOUT)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(json.status.code(), Some(3), "{what}: {}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let jids: BTreeSet<u64> = v["snapshot"]["goroutines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(jids, leaked, "{what}: JSON\n{}", json.stdout);
+    // The runtime's own profile, where it has one: goroscope reports at least what it does.
+    let prof = child
+        .leak_profile()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    if tc.minor() >= 27 {
+        let runtime_leaked: BTreeSet<u64> = support::parse(&prof)
+            .goroutines
+            .iter()
+            .filter(|g| g.state.contains("(leaked)"))
+            .map(|g| g.id)
+            .collect();
+        assert!(
+            !runtime_leaked.is_empty(),
+            "{what}: the runtime's profile reports no leak\n{prof}"
+        );
+        assert!(
+            runtime_leaked.is_subset(&ids),
+            "{what}: the runtime reports {runtime_leaked:?}, goroscope {ids:?}\n{prof}"
+        );
+    }
+}
+
+#[test]
+fn leaks_found_default_and_stripped() {
+    for tc in require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            leaks_once(&tc, flavor);
+        }
+    }
+}
+
+#[test]
+fn healthy_reports_nothing() {
+    for tc in require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let what = format!("{} {}", tc.name(), flavor.name());
+            let exe = build_fixture(&tc, flavor).unwrap_or_else(|e| panic!("{what}: {e}"));
+            for scenario in ["healthy", "churn"] {
+                let child = Child::start(&exe, scenario).unwrap_or_else(|e| panic!("{what}: {e}"));
+                for _ in 0..3 {
+                    let out = run_goroscope(&["leaks", &child.pid.to_string()], TIMEOUT)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!(
+                        out.status.code(),
+                        Some(0),
+                        "{what} {scenario}: reported leaks\n{}\n{}",
+                        out.stdout,
+                        out.stderr
+                    );
+                    assert!(out.stdout.is_empty(), "{what} {scenario}: {}", out.stdout);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn leaks_from_a_core() {
+    let tc = support::toolchains::newest();
+    let exe = build_fixture(&tc, Flavor::Default).unwrap();
+    let child = Child::start(&exe, "leaks").unwrap();
+    let leaked: BTreeSet<u64> = child
+        .info
+        .lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("leak "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let dir = support::TempDir::new("leaks-core");
+    let core = dir.0.join("leaks.core").display().to_string();
+    let out = run_goroscope(
+        &["snapshot", &child.pid.to_string(), "--core", &core],
+        TIMEOUT,
+    )
+    .unwrap();
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = run_goroscope(&["leaks", "--core", &core], TIMEOUT).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr);
+    let (ids, _) = reported(&out.stdout);
+    assert_eq!(ids, leaked, "{}\n{}", out.stdout, out.stderr);
+}
