@@ -276,6 +276,16 @@ fn no_hostile_string_reaches_any_output() {
     assert_safe("dump --thread-stacks --format json", &out);
     ok("dump --thread-stacks --format json", &out);
     // Exit 3 says there is a verdict; either way the output is safe.
+    for f in ["go", "json"] {
+        let out = goroscope(&["leaks", "-q", "--format", f, &pid]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3)),
+            "leaks --format {f}: {}\nstderr: {}",
+            out.status,
+            out.stderr
+        );
+        assert_safe(&format!("leaks --format {f}"), &out);
+    }
     for f in ["text", "json"] {
         let out = goroscope(&["deadlocks", "-q", "--format", f, &pid]);
         assert!(
