@@ -136,8 +136,9 @@ pub enum Command {
         #[arg(required_unless_present = "core", conflicts_with = "core")]
         pid: Option<i32>,
         /// Output: `go` (the leaked goroutines in Go's traceback format, then a summary by
-        /// creation site and stack) or `json`.
-        #[arg(long, value_name = "FORMAT", default_value = "go", value_parser = ["go", "json"])]
+        /// creation site and stack), `grouped` (identical stacks grouped), `pprof` (a gzipped
+        /// goroutine profile of the leaked goroutines) or `json`.
+        #[arg(long, value_name = "FORMAT", default_value = "go", value_parser = ["go", "grouped", "pprof", "json"])]
         format: String,
         #[command(flatten)]
         core: CoreArgs,
@@ -533,7 +534,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         } => watch(pid, ro, every, count, &view, &mut out),
         Command::Leaks { pid, format, core } => {
             let target = Target::new(pid, core)?;
-            match leaks::run(&target, format == "json", ro, &mut out)? {
+            match leaks::run(&target, &format, ro, &mut out)? {
                 Ok(n) if n > 0 => out.flush().map(|()| std::process::exit(3)),
                 r => r.map(|_| ()),
             }

@@ -75,6 +75,49 @@ fn leaks_once(tc: &Toolchain, flavor: Flavor) {
         .map(|g| g["id"].as_u64().unwrap())
         .collect();
     assert_eq!(jids, leaked, "{what}: JSON\n{}", json.stdout);
+    // Grouped: the same goroutines, by identical stacks.
+    let grouped = run_goroscope(&["leaks", "--format", "grouped", "-q", &pid], TIMEOUT)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(grouped.status.code(), Some(3), "{what}: {}", grouped.stderr);
+    assert!(
+        grouped
+            .stdout
+            .starts_with(&format!("{} goroutines in ", leaked.len())),
+        "{what}: grouped\n{}",
+        grouped.stdout
+    );
+    let gids: BTreeSet<u64> = grouped
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" goroutine") && l.contains("]:"))
+        .flat_map(|l| l.rsplit_once("]:").unwrap().1.split_whitespace())
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert_eq!(gids, leaked, "{what}: grouped\n{}", grouped.stdout);
+    // pprof: a gzipped profile naming the leaked goroutines' functions.
+    let prof = std::process::Command::new(support::goroscope_bin())
+        .args(["leaks", "--format", "pprof", "-q", &pid])
+        .output()
+        .unwrap();
+    assert_eq!(prof.status.code(), Some(3), "{what}: leaks --format pprof");
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&prof.stdout[..]),
+        &mut raw,
+    )
+    .unwrap_or_else(|e| panic!("{what}: the pprof output is not gzip: {e}"));
+    for g in &gs {
+        let f = g
+            .frames
+            .iter()
+            .find(|f| f.func.starts_with("main."))
+            .unwrap();
+        assert!(
+            raw.windows(f.func.len()).any(|w| w == f.func.as_bytes()),
+            "{what}: the profile lacks {}",
+            f.func
+        );
+    }
     // The runtime's own profile, where it has one: goroscope reports at least what it does.
     let prof = child
         .leak_profile()

@@ -1,16 +1,16 @@
 //! `goroscope leaks`: the leaked goroutines of a process or core, in Go's traceback format (as
-//! the runtime's goroutineleak profile prints them at debug=2) then a summary, or as JSON.
+//! the runtime's goroutineleak profile prints them at debug=2) then a summary, grouped, as a
+//! pprof goroutine profile, or as JSON.
 
 use super::{Ctx, Session, Target, open, progress};
 use crate::collect::LeakAnalysis;
-use crate::render::safe::text;
 use crate::snapshot::Goroutine;
 use std::io::{self, Write};
 
 /// Runs the analysis and writes what it found; the number of leaked goroutines.
 pub(super) fn run(
     target: &Target,
-    json: bool,
+    format: &str,
     ctx: &Ctx,
     out: &mut dyn Write,
 ) -> Result<io::Result<usize>, String> {
@@ -31,10 +31,18 @@ pub(super) fn run(
         .iter()
         .map(|&i| &a.snap.goroutines[i])
         .collect();
-    let res = if json {
-        crate::render::json::render(&a.snap, &leaked, out)
-    } else {
-        write_text(&a, &leaked, out)
+    let res = match format {
+        "json" => crate::render::json::render(&a.snap, &leaked, out),
+        "grouped" => {
+            let by = crate::analyze::group::GroupBy::Stack;
+            let groups = crate::analyze::group::group(leaked.iter().copied(), &by);
+            crate::render::grouped::render(&groups, &by, leaked.len(), out)
+        }
+        "pprof" => {
+            let ids: std::collections::HashSet<u64> = leaked.iter().map(|g| g.id).collect();
+            crate::render::pprof::render(&a.snap, |g| ids.contains(&g.id), out)
+        }
+        _ => crate::render::leaks::render(&a.snap.meta, &leaked, out),
     };
     Ok(res.map(|()| leaked.len()))
 }
@@ -64,41 +72,4 @@ fn stats_line(a: &LeakAnalysis) -> String {
         r.marked,
         r.rounds,
     )
-}
-
-/// The leaked goroutines as the runtime prints them, then one paragraph a group.
-fn write_text(a: &LeakAnalysis, leaked: &[&Goroutine], out: &mut dyn Write) -> io::Result<()> {
-    let opts = crate::render::traceback::Options {
-        level: 1,
-        labels: a.snap.meta.traceback_labels,
-        leaked: true,
-    };
-    crate::render::traceback::render(&a.snap.meta, leaked.iter().copied(), opts, out)?;
-    let groups = crate::runtime::leaks::groups(leaked.iter().copied());
-    if groups.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "\n{} leaked goroutine{} in {} group{}:",
-        leaked.len(),
-        if leaked.len() == 1 { "" } else { "s" },
-        groups.len(),
-        if groups.len() == 1 { "" } else { "s" }
-    )?;
-    for g in &groups {
-        writeln!(out, "\n{} [{}]", g.count, text(&g.state))?;
-        for f in &g.frames {
-            writeln!(out, "\t{}", text(f))?;
-        }
-        if !g.created_by.is_empty() {
-            writeln!(out, "\tcreated by {}", text(&g.created_by))?;
-        }
-        for (kind, addr) in &g.objects {
-            writeln!(out, "\twaiting on {} {addr:#x}", text(kind))?;
-        }
-        let ids: Vec<String> = g.ids.iter().map(|i| i.to_string()).collect();
-        writeln!(out, "\tgoroutines {}", ids.join(" "))?;
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod grouped;
 pub mod grs;
 pub mod json;
+pub mod leaks;
 pub mod pprof;
 pub mod report;
 pub mod safe;
