@@ -276,7 +276,7 @@ fn no_hostile_string_reaches_any_output() {
     assert_safe("dump --thread-stacks --format json", &out);
     ok("dump --thread-stacks --format json", &out);
     // Exit 3 says there is a verdict; either way the output is safe.
-    for f in ["go", "json"] {
+    for f in ["go", "grouped", "json"] {
         let out = goroscope(&["leaks", "-q", "--format", f, &pid]);
         assert!(
             matches!(out.status.code(), Some(0 | 3)),
