@@ -34,15 +34,7 @@ fn exe(tc: &Toolchain) -> PathBuf {
 
 /// `goroscope <args>`, which must exit 0; its stdout.
 fn goroscope(args: &[&str]) -> String {
-    let out = support::run_goroscope(args, RUN).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "goroscope {args:?}: {}\n{}{}",
-        out.status,
-        out.stderr,
-        out.stdout
-    );
-    out.stdout
+    support::goroscope_ok(args, RUN)
 }
 
 /// Every thread id of `pid`, sorted.

@@ -333,14 +333,7 @@ impl Drop for Load {
 }
 
 fn goroscope(args: &[&str]) -> String {
-    let out = support::run_goroscope(args, RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        out.status.success(),
-        "goroscope {args:?}: {}\n{}",
-        out.status,
-        out.stderr
-    );
-    out.stdout
+    support::goroscope_ok(args, RUN_TIMEOUT)
 }
 
 /// A system goroutine as GOTRACEBACK=all leaves it out: it was started by a runtime function

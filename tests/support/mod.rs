@@ -106,6 +106,21 @@ pub fn run_goroscope(args: &[&str], timeout: Duration) -> Result<Output, String>
     run_with_timeout(Command::new(goroscope_bin()).args(args), timeout)
 }
 
+/// `goroscope <args>` within `timeout`, which must exit 0; its stdout (a panic with the status,
+/// stderr and stdout otherwise).
+#[track_caller]
+pub fn goroscope_ok(args: &[&str], timeout: Duration) -> String {
+    let out = run_goroscope(args, timeout).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "goroscope {args:?} failed: {}\nstderr:\n{}\nstdout:\n{}",
+        out.status,
+        out.stderr,
+        out.stdout
+    );
+    out.stdout
+}
+
 /// `goroscope dump -q <pid>`; Ok only if it exits 0.
 pub fn goroscope_dump(pid: u32) -> Result<String, String> {
     goroscope_dump_with(pid, &[])
