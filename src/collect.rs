@@ -510,10 +510,11 @@ impl LiveSession {
             // object may be in one.
             for t in freeze.threads() {
                 let raw = corefile::write::raw_regs(t.tid, self.rt.bin.arch).unwrap_or_default();
-                h.registers.extend(
-                    raw.chunks_exact(8)
-                        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default())),
-                );
+                let words = raw
+                    .chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                    .collect();
+                h.registers.push((t.tid, words));
             }
         }
         let heap_copy = start.elapsed();

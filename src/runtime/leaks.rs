@@ -5,9 +5,9 @@
 //!
 //! Roots are the globals that may hold pointers (`moduledata.data`–`edata` and `bss`–`ebss` of
 //! every module, without `runtime.semtable`, whose sudogs point at every semaphore), the
-//! registers of every thread of a live target, and the stack and g of every goroutine that
-//! may still run: running, runnable, in a system call, or
-//! waiting on anything but a channel or a sync object. Marking is conservative: every aligned
+//! registers of every thread of a live target that runs a goroutine, and the stack (from its
+//! saved sp up, as the runtime's `scanstack`) and g of every goroutine that may still run:
+//! running, runnable, in a system call, or waiting on anything but a channel or a sync object. Marking is conservative: every aligned
 //! word that points into an in-use heap span marks the object it points into (object bounds
 //! from the span's start and element size), and marked objects of scan spans are scanned in
 //! turn; noscan spans are never read. g structs are not scanned when reached through the heap
@@ -95,9 +95,9 @@ pub struct Heap {
     pub globals: Vec<(u64, u64)>,
     /// `runtime.semtable`'s bytes, left out of the roots.
     pub semtable: Option<(u64, u64)>,
-    /// Every register of every stopped thread, as words: a running goroutine may hold the
-    /// only pointer to an object in one.
-    pub registers: Vec<u64>,
+    /// The registers of every stopped thread, as words, by thread id: a running goroutine may
+    /// hold the only pointer to an object in one.
+    pub registers: Vec<(i32, Vec<u64>)>,
     /// Bytes of scan spans copied.
     pub heap_bytes: u64,
     /// Bytes of noscan spans not copied.
@@ -558,16 +558,29 @@ pub fn find(
             }
         }
     }
-    for &w in &heap.registers {
-        m.mark(w);
+    // The registers of threads running a goroutine, as the runtime sees them when it stops
+    // one to scan its stack. An idle thread's, or one in a system call, hold words left over
+    // from the scheduler or the call's arguments, which the runtime never reads. All threads
+    // when a running goroutine's thread is not known.
+    let running: Vec<Option<i32>> = gs
+        .iter()
+        .filter(|g| g.status == Status::RUNNING)
+        .map(|g| g.thread)
+        .collect();
+    for (tid, words) in &heap.registers {
+        if running.contains(&None) || running.contains(&Some(*tid)) {
+            for &w in words {
+                m.mark(w);
+            }
+        }
     }
     let waits: Vec<Wait> = gs.iter().map(classify).collect();
     let mut rooted = vec![false; gs.len()];
     let root = |m: &mut Marker, i: usize| {
         let g = &gs[i];
         if let Ok(raw) = super::goroutines::read_g(rt, stacks, g.addr) {
-            let (lo, hi) = raw.stack;
-            for (at, bytes) in stacks.ranges_in(lo, hi.max(lo)) {
+            let (lo, hi) = live_stack(&raw);
+            for (at, bytes) in stacks.ranges_in(lo, hi) {
                 m.scan(at, bytes);
             }
         }
@@ -621,6 +634,25 @@ pub fn find(
         ),
         heap_bytes: (heap.heap_bytes, heap.noscan_bytes),
     })
+}
+
+/// The part of a goroutine's stack that holds its frames, as the runtime's `scanstack` scans
+/// it: from `syscallsp` (in a system call) or `sched.sp` up to `stack.hi`. What lies below is
+/// left over from calls that returned, or from the goroutine that ran on this stack before
+/// (dead gs keep their stacks for the next `go` statement), and would keep alive what the
+/// program can no longer reach. A running goroutine's `sched.sp` is stale: its whole stack is
+/// scanned (its thread's registers are roots too).
+fn live_stack(raw: &super::goroutines::RawG) -> (u64, u64) {
+    let (lo, hi) = (raw.stack.0, raw.stack.1.max(raw.stack.0));
+    let sp = if raw.syscall.1 != 0 {
+        raw.syscall.1
+    } else {
+        raw.sched.1
+    };
+    if raw.status == Status::RUNNING.0 || sp < lo || sp > hi {
+        return (lo, hi);
+    }
+    (sp, hi)
 }
 
 /// The mark state: marked objects and the objects still to scan.
