@@ -263,6 +263,7 @@ mod tests {
             blocked_on: vec![BlockedOn {
                 kind: "sync.Mutex".into(),
                 addr,
+                ..Default::default()
             }],
             ..Default::default()
         }

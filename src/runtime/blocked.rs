@@ -117,6 +117,7 @@ pub fn analyze(
                 gs[i].blocked_on.push(BlockedOn {
                     kind: "chan".into(),
                     addr: c,
+                    sudog: sg,
                 });
                 chans.push(c);
             }
@@ -190,6 +191,7 @@ pub fn analyze(
                         gs[i].blocked_on.push(BlockedOn {
                             kind: kind.into(),
                             addr: obj,
+                            sudog: node,
                         });
                         prims.push((kind, obj));
                     }

@@ -80,10 +80,11 @@ pub enum F {
     MspanElemsize,
     MspanSpanclass,
     MspanState,
+    MspanSpecials,
 }
 
 /// Number of fields in [`F`].
-pub const FIELD_COUNT: usize = F::MspanState as usize + 1;
+pub const FIELD_COUNT: usize = F::MspanSpecials as usize + 1;
 
 /// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +214,8 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::MspanElemsize, "runtime.mspan", "elemsize", 8, true),
     spec(F::MspanSpanclass, "runtime.mspan", "spanclass", 1, true),
     spec(F::MspanState, "runtime.mspan", "state", 1, true),
+    // The span's finalizer, cleanup and other special records: roots for `leaks`.
+    spec(F::MspanSpecials, "runtime.mspan", "specials", 8, true),
 ];
 
 /// Fields whose offsets differ between linux/amd64 and linux/arm64: `runtime.mheap` pads its

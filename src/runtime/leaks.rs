@@ -5,19 +5,27 @@
 //!
 //! Roots are the globals that may hold pointers (`moduledata.data`–`edata` and `bss`–`ebss` of
 //! every module, without `runtime.semtable`, whose sudogs point at every semaphore), the
-//! registers of every thread of a live target that runs a goroutine, and the stack (from its
-//! saved sp up, as the runtime's `scanstack`) and g of every goroutine that may still run:
-//! running, runnable, in a system call, or waiting on anything but a channel or a sync object. Marking is conservative: every aligned
-//! word that points into an in-use heap span marks the object it points into (object bounds
-//! from the span's start and element size), and marked objects of scan spans are scanned in
-//! turn; noscan spans are never read. g structs are not scanned when reached through the heap
-//! (`allgs`, a channel's wait queue): a g's `waiting` sudogs point at the channel it waits on,
-//! which is what the runtime hides from its own marking for this analysis. Then a goroutine
-//! blocked on a channel (any channel of its select) or sync object that is marked, or not in
-//! the heap at all, becomes a root, and marking goes on until nothing changes. Goroutines left
-//! blocked only on unmarked objects are leaked, as are those blocked forever by definition
-//! (`select {}`, a nil channel), except the main goroutine in `select {}`, which the runtime
-//! does not report either.
+//! finalizer, cleanup and weak-handle records of the spans (the objects with a finalizer are
+//! scanned, not marked, as the runtime's `markrootSpans` does), the registers of every thread
+//! of a live target that runs a goroutine, and the stack (from its saved sp up, as the
+//! runtime's `scanstack`) and g of every goroutine that may still run: running, runnable, in a
+//! system call, or waiting on anything but a channel or a sync object.
+//!
+//! Marking is conservative: every aligned word that points into an in-use heap span marks the
+//! object it points into (object bounds from the span's start and element size), and marked
+//! objects of scan spans are scanned in turn; noscan spans are never read. Three kinds of word
+//! are passed over: the end of a stack that follows its start (a g's `stack.hi`, which points
+//! just past the stack), and the g structs and sudogs of the goroutines, which are marked when
+//! reached through the heap (`allgs`, a channel's wait queue) but never scanned: a sudog points
+//! at the channel or semaphore it waits on, which is what the runtime hides from its own
+//! marking for this analysis.
+//!
+//! Then a goroutine blocked on a channel (any channel of its select) or sync object that is
+//! marked, or not in the heap at all, becomes a root, and marking goes on until nothing
+//! changes. Goroutines left blocked only on unmarked objects are leaked, as are those blocked
+//! forever by definition (`select {}`, a nil channel) and those the runtime's own leak GC left
+//! in the `leaked` status, except the main goroutine in `select {}`, which the runtime does not
+//! report either.
 //!
 //! A word that only looks like a pointer marks an object the program cannot reach, so the
 //! analysis may miss a leak but never invents one, provided everything it reads is of one
@@ -60,8 +68,52 @@ const PAGE_SIZE: u64 = 8192;
 const PAGES_PER_ARENA: u64 = HEAP_ARENA_BYTES / PAGE_SIZE;
 /// `mSpanInUse`.
 const SPAN_IN_USE: u64 = 1;
-/// Longest `runtime.mspan` read (the fields used are in its first 128 bytes).
+/// `mSpanManual`: stacks, among others.
+const SPAN_MANUAL: u64 = 2;
+/// Smallest goroutine stack (`fixedStack` on Linux).
+const MIN_STACK: u64 = 2048;
+/// Longest `runtime.mspan` read (the fields used are in its first 144 bytes).
 const MSPAN_READ: u64 = 160;
+/// Most special records (finalizers, cleanups, weak handles, profile samples) followed
+/// through the spans' `specials` lists.
+pub const MAX_SPECIALS: usize = 1 << 22;
+
+/// Where a version keeps what the analysis reads of a `runtime.special` record and its
+/// kinds (`_KindSpecial*` in `src/runtime/mheap.go`): the header's size (the `offset` field
+/// was a `uint16` up to Go 1.23, a `uintptr` from 1.24), and the kinds that are roots with
+/// the words after the header to mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpecialKinds {
+    header: u64,
+    kind_at: u64,
+    finalizer: u8,
+    /// `specialWeakHandle.handle` (Go 1.23+).
+    weak_handle: Option<u8>,
+    /// `specialCleanup` (Go 1.24+) and its words before `id`.
+    cleanup: Option<(u8, u64)>,
+}
+
+/// Words of a `specialfinalizer` after its header: `fn`, `nret`, `fint`, `ot`.
+const FINALIZER_WORDS: u64 = 4;
+
+fn special_kinds(minor: u32) -> SpecialKinds {
+    let (header, kind_at) = if minor >= 24 { (24, 16) } else { (16, 10) };
+    let (finalizer, weak_handle, cleanup) = match minor {
+        ..=22 => (1, None, None),
+        23 => (1, Some(2), None),
+        24 => (1, Some(2), Some((6, 1))),
+        // `fn`; from Go 1.26 a `cleanupFn` of `call`, `fn` and `arg`.
+        25 => (2, Some(3), Some((7, 1))),
+        _ => (2, Some(3), Some((7, 3))),
+    };
+    SpecialKinds {
+        header,
+        kind_at,
+        finalizer,
+        weak_handle,
+        cleanup,
+    }
+}
 
 /// `arenaBaseOffset`: arena `i` starts at `i * heapArenaBytes + arenaBaseOffset`.
 fn arena_base_offset(arch: Arch) -> u64 {
@@ -95,6 +147,14 @@ pub struct Heap {
     pub globals: Vec<(u64, u64)>,
     /// `runtime.semtable`'s bytes, left out of the roots.
     pub semtable: Option<(u64, u64)>,
+    /// Spans of manually managed memory (stacks), sorted by start.
+    pub stack_spans: Vec<(u64, u64)>,
+    /// Words of the spans' finalizer, cleanup and weak-handle records (their functions,
+    /// closures and handles): marked as roots, as the runtime's `markrootSpans` does.
+    pub special_words: Vec<u64>,
+    /// Objects with a finalizer: scanned as roots but not marked themselves (what they point
+    /// to stays alive until the finalizer has run).
+    pub finalized: Vec<u64>,
     /// The registers of every stopped thread, as words, by thread id: a running goroutine may
     /// hold the only pointer to an object in one.
     pub registers: Vec<(i32, Vec<u64>)>,
@@ -197,6 +257,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         F::MspanElemsize,
         F::MspanSpanclass,
         F::MspanState,
+        F::MspanSpecials,
     ] {
         need(f)?;
     }
@@ -309,6 +370,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         }
     }
     // Round 5: the spans.
+    let mut specials = Vec::new();
     let mut span_ptrs: Vec<u64> = span_ptrs.into_iter().collect();
     span_ptrs.sort_unstable();
     fetch(
@@ -340,6 +402,9 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         else {
             continue;
         };
+        if state == SPAN_MANUAL && npages != 0 && in_arena(start) {
+            h.stack_spans.push((start, end));
+        }
         if state != SPAN_IN_USE
             || npages == 0
             || elemsize == 0
@@ -354,7 +419,12 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
             elemsize,
             scan: class & 1 == 0,
         });
+        if let Some(first) = r(F::MspanSpecials).filter(|&p| p != 0) {
+            specials.push((start, end, elemsize, first));
+        }
     }
+    h.stack_spans.sort_unstable();
+    h.stack_spans.dedup();
     h.spans.sort_unstable_by_key(|s| s.start);
     h.spans.dedup_by_key(|s| s.start);
     // Overlapping spans would be a torn or hostile read: keep the first of each overlap.
@@ -375,7 +445,9 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
             "the heap's spans hold {span_bytes} bytes, more than goroscope indexes ({MAX_SPAN_BYTES})"
         ));
     }
-    // Round 6: the scan spans' bytes.
+    // Then the special records, a round for each record of the longest list.
+    copy_specials(rt, fetch, &mut h, &specials)?;
+    // Last round: the scan spans' bytes.
     let mut reqs = Vec::new();
     for s in &h.spans {
         if s.scan {
@@ -393,6 +465,69 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
     }
     fetch(&reqs, &mut h.image);
     Ok(h)
+}
+
+/// Follows the `specials` lists of `spans` (`(start, end, elemsize, first record)`) and
+/// keeps what is a root of the heap: the words of finalizer, cleanup and weak-handle records,
+/// and the objects finalizers are set on.
+fn copy_specials(
+    rt: &Runtime,
+    fetch: &mut CopyFn<'_>,
+    h: &mut Heap,
+    spans: &[(u64, u64, u64, u64)],
+) -> Result<(), String> {
+    let k = special_kinds(rt.bin.version.minor);
+    let read_len = k.header + 8 * FINALIZER_WORDS;
+    let mut cursors: Vec<(usize, u64)> = spans.iter().map(|s| s.3).enumerate().collect();
+    let mut seen = HashSet::new();
+    while !cursors.is_empty() {
+        let reqs: Vec<(u64, u64)> = cursors.iter().map(|&(_, r)| (r, read_len)).collect();
+        fetch(&reqs, &mut h.image);
+        let mut next = Vec::new();
+        for (i, rec) in cursors {
+            if !seen.insert(rec) {
+                continue;
+            }
+            if seen.len() > MAX_SPECIALS {
+                return Err(format!(
+                    "the heap has more than {MAX_SPECIALS} special records"
+                ));
+            }
+            let Some(b) = h.image.slice(rec, read_len) else {
+                continue;
+            };
+            let word = |at: u64| {
+                b.get(at as usize..at as usize + 8)
+                    .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+            };
+            let words = |n: u64| (0..n).map(move |j| word(k.header + 8 * j));
+            let kind = b.get(k.kind_at as usize).copied().unwrap_or(0);
+            let (start, end, elemsize, _) = spans[i];
+            if kind == k.finalizer {
+                let offset = if k.header == 16 {
+                    word(8) & 0xffff
+                } else {
+                    word(8)
+                };
+                if offset < end - start {
+                    h.finalized.push(start + offset / elemsize * elemsize);
+                }
+                h.special_words.extend(words(FINALIZER_WORDS));
+            } else if Some(kind) == k.weak_handle {
+                h.special_words.extend(words(1));
+            } else if let Some((c, n)) = k.cleanup
+                && c == kind
+            {
+                h.special_words.extend(words(n));
+            }
+            let nx = word(0);
+            if nx != 0 {
+                next.push((i, nx));
+            }
+        }
+        cursors = next;
+    }
+    Ok(())
 }
 
 /// `&runtime.mheap_.arenas` without symbols or DWARF offsets: the data address
@@ -478,6 +613,10 @@ enum Wait {
 }
 
 fn classify(g: &Goroutine) -> Wait {
+    // Found leaked by the runtime's own leak GC (Go 1.26+): it stays so until the next one.
+    if g.status == Status::LEAKED {
+        return Wait::Never;
+    }
     if g.status != Status::WAITING {
         return Wait::Root;
     }
@@ -541,7 +680,17 @@ pub fn find(
         index: Index::new(heap)?,
         marked: 0,
         queue: Vec::new(),
-        opaque: gs.iter().map(|g| g.addr).collect(),
+        // The goroutines' g structs, and the sudogs they wait in: a sudog points at the
+        // channel or semaphore its goroutine waits on, which the runtime hides from its own
+        // marking for this analysis (Go 1.27's `maybeTraceablePtr` in `sudog.elem` and
+        // `sudog.c`); from a stale word elsewhere it would make a leaked goroutine's channel
+        // look reachable.
+        opaque: gs
+            .iter()
+            .map(|g| g.addr)
+            .chain(gs.iter().flat_map(|g| g.blocked_on.iter().map(|b| b.sudog)))
+            .filter(|&a| a != 0)
+            .collect(),
     };
     // Globals, without the semaphore table.
     for &(lo, hi) in &heap.globals {
@@ -556,6 +705,18 @@ pub fn find(
             for (at, bytes) in heap.image.ranges_in(a, b) {
                 m.scan(at, bytes);
             }
+        }
+    }
+    // The finalizer, cleanup and weak-handle records; objects with a finalizer are scanned,
+    // not marked.
+    for &w in &heap.special_words {
+        m.mark(w);
+    }
+    for &p in &heap.finalized {
+        if let Some((_, base, s)) = m.index.object_of(p)
+            && s.scan
+        {
+            m.scan_object(base, s.elemsize);
         }
     }
     // The registers of threads running a goroutine, as the runtime sees them when it stops
@@ -660,18 +821,36 @@ struct Marker<'h> {
     index: Index<'h>,
     marked: usize,
     queue: Vec<u64>,
-    /// g structs: marked when reached, never scanned (their sudogs name what they wait on).
+    /// g structs and the sudogs of their waits: marked when reached, never scanned.
     opaque: HashSet<u64>,
 }
 
 impl Marker<'_> {
     /// Marks the object of every aligned word of `bytes` (at `at`).
+    /// A word that follows the `lo` of a stack's bounds (a g's `stack`, wherever that g is:
+    /// the goroutines', the Ms' g0 and gsignal, `runtime.gcrash`) is its `hi`, the end of the
+    /// stack: not a pointer, but it would point at the first heap object after the stack.
     fn scan(&mut self, at: u64, bytes: &[u8]) {
         let skip = ((8 - at % 8) % 8) as usize;
+        let mut prev = 0;
         for w in bytes.get(skip..).unwrap_or_default().chunks_exact(8) {
             let p = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            self.mark(p);
+            if !self.stack_bounds(prev, p) {
+                self.mark(p);
+            }
+            prev = p;
         }
+    }
+
+    /// `lo` and `hi` bound a stack: a power of two of at least [`MIN_STACK`] bytes inside one
+    /// span of stacks.
+    fn stack_bounds(&self, lo: u64, hi: u64) -> bool {
+        if hi <= lo || !(hi - lo).is_power_of_two() || hi - lo < MIN_STACK {
+            return false;
+        }
+        let spans = &self.index.heap.stack_spans;
+        let i = spans.partition_point(|&(start, _)| start <= lo);
+        i > 0 && hi <= spans[i - 1].1
     }
 
     fn mark(&mut self, p: u64) {
@@ -691,17 +870,22 @@ impl Marker<'_> {
     /// Scans queued objects until none is left (each object is queued once: the queue never
     /// holds more than the objects there are).
     fn drain(&mut self) {
-        let heap = self.index.heap;
         while let Some(base) = self.queue.pop() {
             let Some((_, _, s)) = self.index.object_of(base) else {
                 continue;
             };
-            match heap.image.slice(base, s.elemsize) {
-                Some(bytes) => self.scan(base, bytes),
-                None => {
-                    for (a, b) in heap.image.ranges_in(base, base + s.elemsize) {
-                        self.scan(a, b);
-                    }
+            self.scan_object(base, s.elemsize);
+        }
+    }
+
+    /// Marks what the object at `base` points to.
+    fn scan_object(&mut self, base: u64, size: u64) {
+        let heap = self.index.heap;
+        match heap.image.slice(base, size) {
+            Some(bytes) => self.scan(base, bytes),
+            None => {
+                for (a, b) in heap.image.ranges_in(base, base + size) {
+                    self.scan(a, b);
                 }
             }
         }
@@ -841,6 +1025,34 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_a_stack_marks_nothing() {
+        // Stacks in the four pages before the scan span: a g-like object (lo, hi) whose hi is
+        // the scan span's first object, and a real pointer to its second object.
+        let s = 0xc0_0000_0000u64;
+        let mut h = heap(&[]);
+        h.stack_spans = vec![(s - 4 * PAGE_SIZE, s)];
+        let mut m = marker(&h, &[]);
+        let mut g = Vec::new();
+        for w in [s - 8192, s, s + 64] {
+            g.extend_from_slice(&w.to_le_bytes());
+        }
+        m.scan(0x1000, &g);
+        assert!(!m.reachable(s), "a stack's end marked the object after it");
+        assert!(m.reachable(s + 64));
+        // Not a stack's bounds: not a power of two, or not inside the stack span.
+        let mut m = marker(&h, &[]);
+        let mut w = Vec::new();
+        for x in [s - 3000, s, 8, s - 8 * PAGE_SIZE, s] {
+            w.extend_from_slice(&x.to_le_bytes());
+        }
+        m.scan(0x1000, &w[..16]);
+        assert!(m.reachable(s) && m.marked == 1);
+        let mut m = marker(&h, &[]);
+        m.scan(0x1000, &w[16..]);
+        assert!(m.reachable(s), "{:?}", h.stack_spans);
+    }
+
+    #[test]
     fn opaque_objects_are_marked_not_scanned() {
         let s = 0xc0_0000_0000u64;
         let h = heap(&[(s + 64, s + 128)]);
@@ -862,6 +1074,7 @@ mod tests {
                 .map(|&(kind, addr)| BlockedOn {
                     kind: kind.into(),
                     addr,
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()

@@ -77,6 +77,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.21.13
@@ -150,6 +151,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 112),
             (F::MspanSpanclass, 106),
             (F::MspanState, 107),
+            (F::MspanSpecials, 136),
         ],
     },
     // go1.22.10
@@ -222,6 +224,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.23.9
@@ -294,6 +297,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.24.11
@@ -366,6 +370,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.25.5
@@ -438,6 +443,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.26.6
@@ -511,6 +517,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
     // go1.27.3
@@ -584,6 +591,7 @@ pub const LAYOUT_TABLES: &[LayoutTable] = &[
             (F::MspanElemsize, 104),
             (F::MspanSpanclass, 98),
             (F::MspanState, 99),
+            (F::MspanSpecials, 128),
         ],
     },
 ];

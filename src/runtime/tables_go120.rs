@@ -134,6 +134,7 @@ mod tests {
                 F::MspanElemsize,
                 F::MspanSpanclass,
                 F::MspanState,
+                F::MspanSpecials,
             ]
         );
     }

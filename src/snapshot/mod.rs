@@ -340,6 +340,14 @@ pub struct BlockedOn {
     pub kind: String,
     /// The object's address.
     pub addr: u64,
+    /// The sudog the goroutine waits in (0 when not known): the runtime's record of the
+    /// wait, which points at the object.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sudog: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A channel or sync primitive goroutines wait on, with its own state read from memory.
