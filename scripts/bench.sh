@@ -2,7 +2,7 @@
 # Benchmark: goroscope against a big process (testdata/fixture, scenario "many": N parked
 # goroutines in five states at stack depths 1..20, plus 2 busy ones), for N = 1000, 10000,
 # 100000 (and 1000000 with --big).
-#   scripts/bench.sh [--big] [--startup | --no-startup]      works from any directory
+#   scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]   from any directory
 # Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
 # the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
 #   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
@@ -26,6 +26,11 @@
 #   fixture         the small fixture above, scenario "sleep"
 # next to a reference on the same file: the wall time of `cat FILE > /dev/null` (reading the
 # whole executable once from the page cache, process start included), best of 3.
+# Then leaks (skipped with --no-leaks; --leaks runs only this part): `goroscope leaks` against the
+# fixture's "bigheap" scenario (M MiB of 64-byte pointer-holding objects reachable from a global,
+# N parked goroutines, the "leaks" scenario's leaked ones), best of 3, for (M, N) = (256, 10000)
+# and (1024, 100000): wall, the pause and the marking time goroscope reports, its peak RSS; next
+# to a reference: the target's own runtime.GC() (a full mark of the same heap), best of 3.
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,12 +41,15 @@ unset GOFLAGS GOROOT GOPATH GOOS GOARCH GOEXPERIMENT GODEBUG GOTRACEBACK GOMAXPR
 sizes=(1000 10000 100000)
 table=1
 startup=1
+leaks=1
 for a in "$@"; do
   case "$a" in
     --big) sizes+=(1000000) ;;
-    --startup) table=0 ;;
+    --startup) table=0; leaks=0 ;;
     --no-startup) startup=0 ;;
-    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup]" >&2; exit 2 ;;
+    --leaks) table=0; startup=0 ;;
+    --no-leaks) leaks=0 ;;
+    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]" >&2; exit 2 ;;
   esac
 done
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
@@ -186,5 +194,41 @@ if [ "$startup" = 1 ]; then
     printf "$sfmt" "$label" "$(awk -v b="$(stat -c %s "$exe")" 'BEGIN { printf "%.1f", b / 1e6 }')" \
       "$(awk -v m="$best_startup" 'BEGIN { printf "%.1f", m }')" "$(ms "$best_read")" \
       "$(ratio "$(awk -v m="$best_startup" 'BEGIN { printf "%.0f", m * 1e6 }')" "$best_read")"
+  done
+fi
+
+# Leaks: best of 3 `goroscope leaks` (exit 3: the scenario has leaked goroutines) against
+# bigheap, and the target's runtime.GC().
+if [ "$leaks" = 1 ]; then
+  echo
+  echo "leaks: goroscope leaks against \"bigheap\" (M MiB of pointer-holding objects, N parked goroutines), best of 3;"
+  echo "reference: the target's own runtime.GC() (a full mark of the same heap), best of 3"
+  lfmt='%8s %8s %9s %9s %9s %8s %8s %8s\n'
+  # shellcheck disable=SC2059
+  printf "$lfmt" "heap MiB" N "wall ms" "pause ms" "mark ms" "RSS MB" "GC ms" wall/GC
+  for size in "256 10000" "1024 100000"; do
+    read -r mb n <<<"$size"
+    start_target "$fixture" bigheap -mb "$mb" -n "$n"
+    best_wall= best_pause= best_mark= peak_rss=0
+    for _ in 1 2 3; do
+      t0=$(now_ns)
+      status=0
+      /usr/bin/time -f '%e %M' -o "$tmp/time" "$goroscope" leaks "$pid" >/dev/null 2>"$tmp/err" || status=$?
+      wall=$(( $(now_ns) - t0 ))
+      [ "$status" = 3 ] || { echo "bench: goroscope leaks $pid exited $status:" >&2; cat "$tmp/err" >&2; exit 1; }
+      rss=$(awk 'END { print $2 }' "$tmp/time")
+      pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+      mark=$(sed -n 's/.*marking \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+      [ -n "$pause" ] && [ -n "$mark" ] || { echo "bench: no pause or marking time in: $(cat "$tmp/err")" >&2; exit 1; }
+      if [ -z "$best_wall" ] || [ "$wall" -lt "$best_wall" ]; then best_wall=$wall; fi
+      if [ -z "$best_pause" ] || awk -v a="$pause" -v b="$best_pause" 'BEGIN { exit !(a < b) }'; then best_pause=$pause; fi
+      if [ -z "$best_mark" ] || awk -v a="$mark" -v b="$best_mark" 'BEGIN { exit !(a < b) }'; then best_mark=$mark; fi
+      if [ "$rss" -gt "$peak_rss" ]; then peak_rss=$rss; fi
+    done
+    gc_ns=$(ask gctime GCTIME)
+    stop_fixture
+    # shellcheck disable=SC2059
+    printf "$lfmt" "$mb" "$n" "$(ms "$best_wall")" "$best_pause" "$best_mark" \
+      "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$gc_ns")" "$(ratio "$best_wall" "$gc_ns")"
   done
 fi

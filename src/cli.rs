@@ -129,7 +129,7 @@ pub enum Command {
     /// reach (the runtime's goroutineleak profile, on every supported Go version). Exit
     /// status 0 with none, 3 with some.
     #[command(
-        after_help = "Examples:\n  goroscope leaks 1234\n  goroscope leaks --format json 1234\n  goroscope leaks --core core.1234\n\nThe target stays stopped while its globals and the heap's spans that may hold pointers are copied: the pause grows with the heap (stderr says how long)."
+        after_help = "Examples:\n  goroscope leaks 1234\n  goroscope leaks --format json 1234\n  goroscope leaks --core core.1234\n\nThe target stays stopped while its globals and the heap's spans that may hold pointers are copied: the pause grows with the heap (stderr says how long). With --nonblocking it is never stopped: two copies are analysed while it runs, and only the goroutines both find leaked, blocked the same way, are reported."
     )]
     Leaks {
         /// Process id (not with --core).

@@ -17,7 +17,7 @@ use crate::target::proc;
 use crate::target::{Layered, MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
 use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -181,6 +181,12 @@ impl LiveSession {
     /// gets no frames and a `stack_error` saying so. Threads and their registers are not
     /// read, so running goroutines have no stack.
     pub fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
+        self.nonblocking_copy().map(|(snap, _)| snap)
+    }
+
+    /// [`LiveSession::snapshot_nonblocking`] and the copy of the g structs and stacks it was
+    /// built from.
+    fn nonblocking_copy(&self) -> Result<(Snapshot, MemoryImage), DumpError> {
         let pid = self.proc.pid();
         let exited = || DumpError::Live(LiveError::Exited { pid });
         crate::startup::mark_ready();
@@ -212,7 +218,7 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
-        let unsettled: std::collections::HashSet<u64> = unsettled.into_iter().collect();
+        let unsettled: HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
             .goroutines
             .iter_mut()
@@ -225,7 +231,7 @@ impl LiveSession {
                 "changed while being read without stopping the target (--nonblocking); stack not shown".into()
             });
         }
-        Ok(snap)
+        Ok((snap, image))
     }
 
     /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
@@ -463,29 +469,51 @@ pub struct LeakAnalysis {
     pub heap_copy: Duration,
     /// Time spent marking, after the thaw.
     pub analysis: Duration,
+    /// `--nonblocking`: how many goroutines the first of its two passes found leaked (the
+    /// report keeps those the second found leaked too, blocked the same way).
+    pub first_pass: Option<usize>,
 }
 
 impl LeakAnalysis {
     fn new(
         rt: &Runtime,
-        mut snap: Snapshot,
+        snap: Snapshot,
         heap: &leaks::Heap,
         stacks: &MemoryImage,
         heap_copy: Duration,
     ) -> Result<LeakAnalysis, String> {
         let start = std::time::Instant::now();
         let report = leaks::find(rt, heap, stacks, &snap.goroutines)?;
-        for &i in &report.leaked {
-            let g = &mut snap.goroutines[i];
-            g.status = crate::snapshot::Status::LEAKED;
-            g.wait_minutes = 0;
-        }
         Ok(LeakAnalysis {
             snap,
             report,
             heap_copy,
             analysis: start.elapsed(),
-        })
+            first_pass: None,
+        }
+        .mark_leaked())
+    }
+
+    /// Gives the leaked goroutines the status `_Gleaked`, as the runtime's own leak GC does.
+    fn mark_leaked(mut self) -> LeakAnalysis {
+        for &i in &self.report.leaked {
+            let g = &mut self.snap.goroutines[i];
+            g.status = crate::snapshot::Status::LEAKED;
+            g.wait_minutes = 0;
+        }
+        self
+    }
+
+    /// What must be the same in both passes of `--nonblocking` for a leak to be reported:
+    /// the goroutine (g and id), its wait, what it waits on and where (its frames' pcs).
+    fn leak_key(g: &Goroutine) -> (u64, u64, String, Vec<u64>, Vec<u64>) {
+        (
+            g.addr,
+            g.id,
+            g.state.to_string(),
+            g.blocked_on.iter().map(|b| b.addr).collect(),
+            g.frames.iter().map(|f| f.pc).collect(),
+        )
     }
 }
 
@@ -495,10 +523,7 @@ impl LiveSession {
     /// (the pause grows with the heap), then marked after the thaw.
     pub fn leaks(&self, progress: &mut dyn Progress) -> Result<LeakAnalysis, String> {
         if self.nonblocking {
-            return Err(
-                "leaks needs one consistent copy of the heap: it cannot run with --nonblocking"
-                    .into(),
-            );
+            return self.leaks_nonblocking(progress);
         }
         let (freeze, copy) = self.frozen_copy(progress).map_err(|e| e.to_string())?;
         let start = std::time::Instant::now();
@@ -540,6 +565,51 @@ impl LiveSession {
                 self.proc.copy_into(&missing, img);
             });
         LeakAnalysis::new(&self.rt, snap, &heap, &image, heap_copy)
+    }
+
+    /// `leaks --nonblocking`: two analyses of copies read while the target runs (each can be
+    /// torn: a pointer moved during the copy can be missed), and only the goroutines both
+    /// find leaked, blocked the same way on the same objects at the same pcs, are reported.
+    fn leaks_nonblocking(&self, progress: &mut dyn Progress) -> Result<LeakAnalysis, String> {
+        let first = self.leaks_unstopped(progress)?;
+        let confirmed: HashSet<_> = first
+            .report
+            .leaked
+            .iter()
+            .map(|&i| LeakAnalysis::leak_key(&first.snap.goroutines[i]))
+            .collect();
+        let mut second = self.leaks_unstopped(progress)?;
+        let gs = &second.snap.goroutines;
+        second
+            .report
+            .leaked
+            .retain(|&i| confirmed.contains(&LeakAnalysis::leak_key(&gs[i])));
+        second.first_pass = Some(first.report.leaked.len());
+        second.heap_copy += first.heap_copy;
+        second.analysis += first.analysis;
+        Ok(second.mark_leaked())
+    }
+
+    /// One pass of `leaks --nonblocking`: the goroutines, then the heap, copied while the
+    /// target runs, and marked. A goroutine whose stack kept changing is a root.
+    fn leaks_unstopped(&self, progress: &mut dyn Progress) -> Result<LeakAnalysis, String> {
+        progress.stage("copying while the target runs", 0, 0);
+        let start = std::time::Instant::now();
+        let (snap, image) = self.nonblocking_copy().map_err(|e| e.to_string())?;
+        let heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        })?;
+        let heap_copy = start.elapsed();
+        progress.stage("marking the heap", 0, 0);
+        let start = std::time::Instant::now();
+        let report = leaks::find(&self.rt, &heap, &image, &snap.goroutines)?;
+        Ok(LeakAnalysis {
+            snap,
+            report,
+            heap_copy,
+            analysis: start.elapsed(),
+            first_pass: None,
+        })
     }
 }
 

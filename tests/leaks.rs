@@ -11,10 +11,31 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use support::{Child, Flavor, Toolchain, build_fixture, require_toolchains, run_goroscope};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `f` while another thread samples every thread of `pid` under `/proc`; what `f`
+/// returned and every sample that saw a thread stopped or traced.
+fn never_stopped<T: Send>(pid: u32, f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut bad = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                if let Err(e) = support::check_running(pid) {
+                    bad.push(e);
+                }
+            }
+            bad
+        });
+        let out = f();
+        done.store(true, Ordering::SeqCst);
+        (out, sampler.join().unwrap())
+    })
+}
 
 /// The traceback part of `leaks` output (before the summary) and the goroutines in it.
 fn reported(stdout: &str) -> (BTreeSet<u64>, Vec<support::Goroutine>) {
@@ -66,6 +87,25 @@ fn leaks_once(tc: &Toolchain, flavor: Flavor) {
         out.stderr.contains("target paused"),
         "{what}: {}",
         out.stderr
+    );
+    // --nonblocking: the same goroutines, confirmed by a second pass, the target never
+    // stopped or traced (sampled under /proc for the whole run).
+    let (nb, bad) = never_stopped(child.pid, || {
+        run_goroscope(&["leaks", "--nonblocking", &pid], TIMEOUT)
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    });
+    assert!(bad.is_empty(), "{what}: the target was stopped: {bad:?}");
+    assert_eq!(nb.status.code(), Some(3), "{what}: {}", nb.stderr);
+    assert_eq!(
+        reported(&nb.stdout).0,
+        leaked,
+        "{what}: --nonblocking\n{}",
+        nb.stdout
+    );
+    assert!(
+        nb.stderr.contains("target not stopped (--nonblocking"),
+        "{what}: {}",
+        nb.stderr
     );
     // The same goroutines in JSON, with the leaked status.
     let json = run_goroscope(&["leaks", "--format", "json", "-q", &pid], TIMEOUT)
@@ -199,7 +239,8 @@ fn healthy_reports_nothing() {
 }
 
 /// 10,000 goroutines parked where running ones reach them, with a heap that churns (the GC
-/// runs while goroscope looks): no leak reported, 100 runs in a row, on the newest toolchain.
+/// runs while goroscope looks): no leak reported, 100 runs in a row (every tenth with
+/// `--nonblocking`), on the newest toolchain.
 #[test]
 fn healthy_with_many_goroutines_reports_nothing_100_times() {
     let tc = support::toolchains::newest();
@@ -207,7 +248,13 @@ fn healthy_with_many_goroutines_reports_nothing_100_times() {
     let child = Child::start_args(&exe, "healthy", &["-n", "10000"]).unwrap();
     let pid = child.pid.to_string();
     for run in 0..100 {
-        let out = run_goroscope(&["leaks", "-q", &pid], TIMEOUT).unwrap();
+        // Every tenth run without stopping the target.
+        let args: &[&str] = if run % 10 == 9 {
+            &["leaks", "--nonblocking", "-q", &pid]
+        } else {
+            &["leaks", "-q", &pid]
+        };
+        let out = run_goroscope(args, TIMEOUT).unwrap();
         assert_eq!(
             out.status.code(),
             Some(0),

@@ -54,6 +54,11 @@ fn stats_line(a: &LeakAnalysis) -> String {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let pause = if a.snap.meta.source == crate::snapshot::Source::Core {
         "from a core".to_string()
+    } else if let Some(first) = a.first_pass {
+        format!(
+            "target not stopped (--nonblocking: of {first} found leaked in a first copy, {} leaked the same way in a second)",
+            r.leaked.len()
+        )
     } else {
         format!(
             "target paused {:.1} ms (of which {:.1} ms copying the heap)",

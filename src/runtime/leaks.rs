@@ -617,6 +617,10 @@ fn classify(g: &Goroutine) -> Wait {
     if g.status == Status::LEAKED {
         return Wait::Never;
     }
+    // Its stack could not be read (`--nonblocking`: it kept changing): it may run.
+    if g.frames.is_empty() && g.stack_error.is_some() {
+        return Wait::Root;
+    }
     if g.status != Status::WAITING {
         return Wait::Root;
     }
