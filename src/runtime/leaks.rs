@@ -66,6 +66,9 @@ const HEAP_ARENA_BYTES: u64 = 64 << 20;
 const PAGE_SIZE: u64 = 8192;
 /// `pagesPerArena`.
 const PAGES_PER_ARENA: u64 = HEAP_ARENA_BYTES / PAGE_SIZE;
+/// `maxSmallSize`: the largest object of a size class (spans of them are at most 10 pages, so
+/// the runtime's 32-bit `divMul` is exact for their offsets).
+const SMALL_OBJECT_MAX: u64 = 32768;
 /// `mSpanInUse`.
 const SPAN_IN_USE: u64 = 1;
 /// `mSpanManual`: stacks, among others.
@@ -171,59 +174,117 @@ struct Index<'h> {
     /// `[lo, hi)` covers every span: most words that are not pointers fail this first.
     lo: u64,
     hi: u64,
-    /// By arena number (address / 64 MiB), ascending: for each of its pages, span index + 1
-    /// (0: none).
-    pages: Vec<(u64, Vec<u32>)>,
+    /// Arena number (address / 64 MiB) of `lo`.
+    first_arena: u64,
+    /// By arena number from `first_arena` (the arenas `lo`–`hi` span): its index in `pages`
+    /// + 1 (0: none).
+    arenas: Vec<u32>,
+    /// For each page of an arena, span index + 1 (0: none).
+    pages: Vec<Vec<u32>>,
     /// Each span's first bit in `bits`.
     first_bit: Vec<usize>,
+    /// Each span's `divMul` (`^uint32(0)/elemsize + 1`, as the runtime's `mspan.divMul`):
+    /// an object's index is `offset * divMul >> 32` for any offset inside a small-object span;
+    /// 0 for spans of large objects, whose offsets are divided.
+    div_mul: Vec<u64>,
+    /// Each scan span's bytes, when copied in one piece (the usual case).
+    span_bytes: Vec<Option<&'h [u8]>>,
+    /// Mark bits, one per object.
     bits: Vec<u64>,
+    /// Objects that are marked but never scanned, one bit per object as in `bits`.
+    opaque: Vec<u64>,
 }
 
 impl<'h> Index<'h> {
-    fn new(heap: &'h Heap) -> Result<Index<'h>, String> {
-        let mut pages: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+    /// Indexes `heap`'s spans; `opaque` are the objects to mark but never scan.
+    fn new(heap: &'h Heap, opaque: impl IntoIterator<Item = u64>) -> Result<Index<'h>, String> {
+        let lo = heap.spans.first().map_or(0, |s| s.start);
+        let hi = heap.spans.last().map_or(0, |s| s.end);
+        let first_arena = lo / HEAP_ARENA_BYTES;
+        let n_arenas = (hi.div_ceil(HEAP_ARENA_BYTES)).saturating_sub(first_arena);
+        if n_arenas > MAX_ARENAS {
+            return Err(format!(
+                "the heap's spans are spread over more than {MAX_ARENAS} arenas"
+            ));
+        }
+        let mut arenas = vec![0u32; n_arenas as usize];
+        let mut pages: Vec<Vec<u32>> = Vec::new();
         let mut first_bit = Vec::with_capacity(heap.spans.len());
+        let mut div_mul = Vec::with_capacity(heap.spans.len());
         let mut nbits = 0usize;
         for (i, s) in heap.spans.iter().enumerate() {
             first_bit.push(nbits);
+            div_mul.push(if s.elemsize <= SMALL_OBJECT_MAX {
+                u64::from(u32::MAX) / s.elemsize + 1
+            } else {
+                0
+            });
             nbits = nbits.saturating_add(((s.end - s.start) / s.elemsize) as usize);
             if nbits > MAX_MARKED {
                 return Err(format!("more than {MAX_MARKED} heap objects"));
             }
             let mut page = s.start;
             while page < s.end {
-                let slots = pages
-                    .entry(page / HEAP_ARENA_BYTES)
-                    .or_insert_with(|| vec![0; PAGES_PER_ARENA as usize]);
-                slots[((page % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize] = i as u32 + 1;
+                let a = (page / HEAP_ARENA_BYTES - first_arena) as usize;
+                if arenas[a] == 0 {
+                    pages.push(vec![0; PAGES_PER_ARENA as usize]);
+                    arenas[a] = pages.len() as u32;
+                }
+                pages[arenas[a] as usize - 1][((page % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize] =
+                    i as u32 + 1;
                 page += PAGE_SIZE;
             }
         }
-        Ok(Index {
+        let mut index = Index {
             heap,
-            lo: heap.spans.first().map_or(0, |s| s.start),
-            hi: heap.spans.last().map_or(0, |s| s.end),
-            pages: pages.into_iter().collect(),
+            lo,
+            hi,
+            first_arena,
+            arenas,
+            pages,
             first_bit,
+            div_mul,
+            span_bytes: heap
+                .spans
+                .iter()
+                .map(|s| {
+                    s.scan
+                        .then(|| heap.image.slice(s.start, s.end - s.start))
+                        .flatten()
+                })
+                .collect(),
             bits: vec![0; nbits.div_ceil(64)],
-        })
+            opaque: vec![0; nbits.div_ceil(64)],
+        };
+        for p in opaque {
+            if let Some((bit, _, _)) = index.object_of(p) {
+                index.opaque[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        Ok(index)
     }
 
-    /// The object `p` points into: its bit, base address and span.
-    fn object_of(&self, p: u64) -> Option<(usize, u64, &'h Span)> {
+    /// The object `p` points into: its bit, base address and span index.
+    fn object_of(&self, p: u64) -> Option<(usize, u64, usize)> {
         if p < self.lo || p >= self.hi {
             return None;
         }
-        let arena = p / HEAP_ARENA_BYTES;
-        let slots = &self.pages[self.pages.binary_search_by_key(&arena, |a| a.0).ok()?].1;
+        let a = *self
+            .arenas
+            .get((p / HEAP_ARENA_BYTES - self.first_arena) as usize)?;
+        let slots = &self.pages[a.checked_sub(1)? as usize];
         let i = slots[((p % HEAP_ARENA_BYTES) / PAGE_SIZE) as usize].checked_sub(1)? as usize;
         let s = &self.heap.spans[i];
-        let n = (p - s.start) / s.elemsize;
+        let off = p - s.start;
+        let n = match self.div_mul[i] {
+            0 => off / s.elemsize,
+            m => (off * m) >> 32,
+        };
         let base = s.start + n * s.elemsize;
         (base.checked_add(s.elemsize)? <= s.end).then_some((
             self.first_bit[i] + n as usize,
             base,
-            s,
+            i,
         ))
     }
 }
@@ -680,21 +741,20 @@ pub fn find(
     stacks: &MemoryImage,
     gs: &[Goroutine],
 ) -> Result<Report, String> {
+    // The goroutines' g structs, and the sudogs they wait in, are marked but never scanned:
+    // a sudog points at the channel or semaphore its goroutine waits on, which the runtime
+    // hides from its own marking for this analysis (Go 1.27's `maybeTraceablePtr` in
+    // `sudog.elem` and `sudog.c`); from a stale word elsewhere it would make a leaked
+    // goroutine's channel look reachable.
+    let opaque = gs
+        .iter()
+        .map(|g| g.addr)
+        .chain(gs.iter().flat_map(|g| g.blocked_on.iter().map(|b| b.sudog)))
+        .filter(|&a| a != 0);
     let mut m = Marker {
-        index: Index::new(heap)?,
+        index: Index::new(heap, opaque)?,
         marked: 0,
         queue: Vec::new(),
-        // The goroutines' g structs, and the sudogs they wait in: a sudog points at the
-        // channel or semaphore its goroutine waits on, which the runtime hides from its own
-        // marking for this analysis (Go 1.27's `maybeTraceablePtr` in `sudog.elem` and
-        // `sudog.c`); from a stale word elsewhere it would make a leaked goroutine's channel
-        // look reachable.
-        opaque: gs
-            .iter()
-            .map(|g| g.addr)
-            .chain(gs.iter().flat_map(|g| g.blocked_on.iter().map(|b| b.sudog)))
-            .filter(|&a| a != 0)
-            .collect(),
     };
     // Globals, without the semaphore table.
     for &(lo, hi) in &heap.globals {
@@ -717,10 +777,10 @@ pub fn find(
         m.mark(w);
     }
     for &p in &heap.finalized {
-        if let Some((_, base, s)) = m.index.object_of(p)
-            && s.scan
+        if let Some((_, base, i)) = m.index.object_of(p)
+            && heap.spans[i].scan
         {
-            m.scan_object(base, s.elemsize);
+            m.scan_object(base, i);
         }
     }
     // The registers of threads running a goroutine, as the runtime sees them when it stops
@@ -824,9 +884,8 @@ fn live_stack(raw: &super::goroutines::RawG) -> (u64, u64) {
 struct Marker<'h> {
     index: Index<'h>,
     marked: usize,
-    queue: Vec<u64>,
-    /// g structs and the sudogs of their waits: marked when reached, never scanned.
-    opaque: HashSet<u64>,
+    /// Objects to scan: base and span index.
+    queue: Vec<(u64, u32)>,
 }
 
 impl Marker<'_> {
@@ -858,15 +917,15 @@ impl Marker<'_> {
     }
 
     fn mark(&mut self, p: u64) {
-        let Some((bit, base, s)) = self.index.object_of(p) else {
+        let Some((bit, base, i)) = self.index.object_of(p) else {
             return;
         };
         let (word, mask) = (bit / 64, 1u64 << (bit % 64));
         if self.index.bits[word] & mask == 0 {
             self.index.bits[word] |= mask;
             self.marked += 1;
-            if s.scan && !self.opaque.contains(&base) {
-                self.queue.push(base);
+            if self.index.heap.spans[i].scan && self.index.opaque[word] & mask == 0 {
+                self.queue.push((base, i as u32));
             }
         }
     }
@@ -874,24 +933,23 @@ impl Marker<'_> {
     /// Scans queued objects until none is left (each object is queued once: the queue never
     /// holds more than the objects there are).
     fn drain(&mut self) {
-        while let Some(base) = self.queue.pop() {
-            let Some((_, _, s)) = self.index.object_of(base) else {
-                continue;
-            };
-            self.scan_object(base, s.elemsize);
+        while let Some((base, i)) = self.queue.pop() {
+            self.scan_object(base, i as usize);
         }
     }
 
-    /// Marks what the object at `base` points to.
-    fn scan_object(&mut self, base: u64, size: u64) {
+    /// Marks what the object at `base`, in span `i`, points to.
+    fn scan_object(&mut self, base: u64, i: usize) {
         let heap = self.index.heap;
-        match heap.image.slice(base, size) {
-            Some(bytes) => self.scan(base, bytes),
-            None => {
-                for (a, b) in heap.image.ranges_in(base, base + size) {
-                    self.scan(a, b);
-                }
-            }
+        let s = &heap.spans[i];
+        let at = (base - s.start) as usize;
+        if let Some(bytes) =
+            self.index.span_bytes[i].and_then(|b| b.get(at..at + s.elemsize as usize))
+        {
+            return self.scan(base, bytes);
+        }
+        for (a, b) in heap.image.ranges_in(base, base + s.elemsize) {
+            self.scan(a, b);
         }
     }
 
@@ -1002,10 +1060,9 @@ mod tests {
 
     fn marker<'h>(h: &'h Heap, opaque: &[u64]) -> Marker<'h> {
         Marker {
-            index: Index::new(h).unwrap(),
+            index: Index::new(h, opaque.iter().copied()).unwrap(),
             marked: 0,
             queue: Vec::new(),
-            opaque: opaque.iter().copied().collect(),
         }
     }
 
