@@ -2,7 +2,8 @@
 # Benchmark: goroscope against a big process (testdata/fixture, scenario "many": N parked
 # goroutines in five states at stack depths 1..20, plus 2 busy ones), for N = 1000, 10000,
 # 100000 (and 1000000 with --big).
-#   scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]   from any directory
+#   scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]
+#                    [--threads | --no-threads]                          from any directory
 # Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
 # the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
 #   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
@@ -31,6 +32,11 @@
 # N parked goroutines, the "leaks" scenario's leaked ones), best of 3, for (M, N) = (256, 10000)
 # and (1024, 100000): wall, the pause and the marking time goroscope reports, its peak RSS; next
 # to a reference: the target's own runtime.GC() (a full mark of the same heap), best of 3.
+# Then threads (skipped with --no-threads; --threads runs only this part): the pause of
+# `goroscope dump` against the fixture's "threads" scenario with T = 10, 100 and 1000 OS threads
+# (half in read(2), half running goroutines locked to them, 2 busy goroutines): the pause
+# goroscope reports and the target's own largest tick gap, best and worst of 5, next to the
+# target's runtime.Stack(all), best of 3.
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,14 +48,17 @@ sizes=(1000 10000 100000)
 table=1
 startup=1
 leaks=1
+threads=1
 for a in "$@"; do
   case "$a" in
     --big) sizes+=(1000000) ;;
-    --startup) table=0; leaks=0 ;;
+    --startup) table=0; leaks=0; threads=0 ;;
     --no-startup) startup=0 ;;
-    --leaks) table=0; startup=0 ;;
+    --leaks) table=0; startup=0; threads=0 ;;
     --no-leaks) leaks=0 ;;
-    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]" >&2; exit 2 ;;
+    --threads) table=0; startup=0; leaks=0 ;;
+    --no-threads) threads=0 ;;
+    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks] [--threads | --no-threads]" >&2; exit 2 ;;
   esac
 done
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
@@ -230,5 +239,33 @@ if [ "$leaks" = 1 ]; then
     # shellcheck disable=SC2059
     printf "$lfmt" "$mb" "$n" "$(ms "$best_wall")" "$best_pause" "$best_mark" \
       "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$gc_ns")" "$(ratio "$best_wall" "$gc_ns")"
+  done
+fi
+
+# Threads: the pause of a dump as the target's thread count grows.
+if [ "$threads" = 1 ]; then
+  echo
+  echo "threads: goroscope dump against \"threads\" (T OS threads: half in read(2), half locked to parked goroutines), 5 runs;"
+  echo "pause: what goroscope reports; gap: the target's largest tick gap over each run; reference: runtime.Stack(all), best of 3"
+  tfmt='%8s %14s %14s %9s\n'
+  # shellcheck disable=SC2059
+  printf "$tfmt" T "pause ms min-max" "gap ms min-max" "Stack ms"
+  for t in 10 100 1000; do
+    start_target "$fixture" threads -n "$t"
+    ask maxgap MAXGAP >/dev/null # starts the tick probe
+    pmin= pmax= gmin= gmax=
+    for _ in 1 2 3 4 5; do
+      ask maxgap MAXGAP >/dev/null
+      "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err" || { echo "bench: goroscope dump $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
+      gap=$(ms "$(ask maxgap MAXGAP)")
+      pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+      [ -n "$pause" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
+      read -r pmin pmax <<<"$(awk -v v="$pause" -v a="${pmin:-$pause}" -v b="${pmax:-$pause}" 'BEGIN { print (v < a ? v : a), (v > b ? v : b) }')"
+      read -r gmin gmax <<<"$(awk -v v="$gap" -v a="${gmin:-$gap}" -v b="${gmax:-$gap}" 'BEGIN { print (v < a ? v : a), (v > b ? v : b) }')"
+    done
+    read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
+    stop_fixture
+    # shellcheck disable=SC2059
+    printf "$tfmt" "$t" "$pmin-$pmax" "$gmin-$gmax" "$(ms "$stack_ns")"
   done
 fi

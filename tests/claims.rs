@@ -10,6 +10,9 @@
 //! - `--group-by` user-frame, current-frame, go-statement, start, running and system: the
 //!   groups the runtime's traceback makes when keyed the same way.
 //! - `--wait-min`: exactly the goroutines the runtime prints with that many wait minutes.
+//! - A process of a thousand threads (half in `read(2)`, half running goroutines locked to
+//!   them, two busy): `dump` equals its own `runtime.Stack`, `threads` lists every thread, and
+//!   the target runs on.
 //! - A deleted or replaced executable is read through `/proc/PID/exe`.
 //! - A target in a user namespace goroscope's capabilities do not cover: the refusal says so.
 //!
@@ -822,5 +825,45 @@ fn thread_stacks_of_one_moment(tc: &Toolchain) -> Result<(), String> {
             problems.join("\n\n"),
             compared.iter().map(|c| c.0).collect::<Vec<_>>()
         ))
+    }
+}
+
+/// The fixture's "threads" scenario with 1,000 threads, on the newest and the oldest toolchain.
+#[test]
+fn a_thousand_threads_dump_exactly() {
+    let all = support::require_toolchains();
+    let mut tcs = vec![toolchains::newest()];
+    tcs.extend(all.first().filter(|t| t.name() != tcs[0].name()).cloned());
+    for tc in &tcs {
+        let mut fx = Child::start_args(&exe(tc), "threads", &["-n", "1000"])
+            .unwrap_or_else(|e| panic!("{}: {e}", tc.name()));
+        let pid = fx.pid.to_string();
+        let dump = goroscope(&["dump", "-q", &pid]);
+        support::matches_oracle(&mut fx, &dump).unwrap_or_else(|e| panic!("{}: {e}", tc.name()));
+        // Every thread, when none started or ended meanwhile (the runtime may start one now
+        // and then: then again).
+        let mut checked = false;
+        for _ in 0..5 {
+            let before = tids(fx.pid);
+            assert!(
+                before.len() >= 1000,
+                "{}: {} threads",
+                tc.name(),
+                before.len()
+            );
+            let mut listed: Vec<i32> = parse_threads(&goroscope(&["threads", "-q", &pid]))
+                .iter()
+                .map(|t| t.tid)
+                .collect();
+            listed.sort_unstable();
+            if tids(fx.pid) == before {
+                assert_eq!(listed, before, "{}: threads", tc.name());
+                checked = true;
+                break;
+            }
+        }
+        assert!(checked, "{}: the threads kept changing", tc.name());
+        support::check_running(fx.pid).unwrap_or_else(|e| panic!("{}: {e}", tc.name()));
+        fx.ping().unwrap_or_else(|e| panic!("{}: {e}", tc.name()));
     }
 }
