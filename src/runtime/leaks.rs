@@ -139,11 +139,45 @@ pub struct Span {
     pub scan: bool,
 }
 
+/// The words of a scan span that may point into the heap (or at a stack), by offset: all that
+/// marking reads of it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SparseSpan {
+    /// Offsets from the span's start, ascending.
+    pub offs: Vec<u32>,
+    /// The word at each offset.
+    pub words: Vec<u64>,
+}
+
+impl SparseSpan {
+    /// Keeps the aligned words of `bytes` (the span's bytes from offset `at`) in `[lo, hi)`.
+    fn extend(&mut self, at: u32, bytes: &[u8], lo: u64, hi: u64) {
+        let skip = ((8 - at % 8) % 8) as usize;
+        let width = hi.saturating_sub(lo);
+        for (k, w) in bytes
+            .get(skip..)
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .enumerate()
+        {
+            let v = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            if v.wrapping_sub(lo) < width {
+                self.offs.push(at + skip as u32 + 8 * k as u32);
+                self.words.push(v);
+            }
+        }
+    }
+}
+
 /// The target's heap and globals as copied for the analysis.
 #[derive(Debug, Default)]
 pub struct Heap {
-    /// Globals, span metadata and the scan spans' bytes.
+    /// Globals, span metadata, and the bytes of the scan spans kept whole (those of the size
+    /// classes of sudogs and channels, which the wait analysis reads field by field).
     pub image: MemoryImage,
+    /// The other scan spans, by index in `spans`, as the words that may be pointers (empty
+    /// for spans kept whole in `image` and for noscan spans).
+    pub sparse: Vec<SparseSpan>,
     /// In-use spans, sorted by start, not overlapping.
     pub spans: Vec<Span>,
     /// `[lo, hi)` of every module's data and bss.
@@ -508,12 +542,10 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
     }
     // Then the special records, a round for each record of the longest list.
     copy_specials(rt, fetch, &mut h, &specials)?;
-    // Last round: the scan spans' bytes.
-    let mut reqs = Vec::new();
+    // Last rounds: the scan spans' bytes.
     for s in &h.spans {
         if s.scan {
             h.heap_bytes += s.end - s.start;
-            reqs.push((s.start, s.end - s.start));
         } else {
             h.noscan_bytes += s.end - s.start;
         }
@@ -524,8 +556,87 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
             h.heap_bytes
         ));
     }
-    fetch(&reqs, &mut h.image);
+    copy_scan_spans(fetch, &mut h)?;
     Ok(h)
+}
+
+/// Size classes of the spans copied whole: those of `runtime.sudog` and `runtime.hchan`
+/// (88 to 112 bytes in Go 1.19–1.27), whose fields the wait analysis reads from the copy.
+const WHOLE_SPAN_ELEMSIZES: [u64; 2] = [96, 112];
+/// Bytes of the other scan spans copied at a time, then reduced to their pointer-like words.
+const SPARSE_CHUNK: u64 = 32 << 20;
+
+/// Copies the scan spans: whole for the size classes of sudogs and channels, and as the words
+/// that fall in the heap's (and its stacks') address range for the others, a chunk at a time:
+/// only those words are ever marked from, and most of a heap's words are not pointers.
+fn copy_scan_spans(fetch: &mut CopyFn<'_>, h: &mut Heap) -> Result<(), String> {
+    let lo = h.spans.first().map_or(0, |s| s.start);
+    let hi = h.spans.last().map_or(0, |s| s.end);
+    let (lo, hi) = h
+        .stack_spans
+        .iter()
+        .fold((lo, hi), |(lo, hi), &(a, b)| (lo.min(a), hi.max(b)));
+    // Whole: sudog and hchan classes, and spans too large for 32-bit offsets.
+    let whole = |s: &Span| {
+        WHOLE_SPAN_ELEMSIZES.contains(&s.elemsize) || s.end - s.start > u64::from(u32::MAX)
+    };
+    let reqs: Vec<(u64, u64)> = h
+        .spans
+        .iter()
+        .filter(|s| s.scan && whole(s))
+        .map(|s| (s.start, s.end - s.start))
+        .collect();
+    fetch(&reqs, &mut h.image);
+    let parts: Vec<usize> = (0..h.spans.len())
+        .filter(|&i| h.spans[i].scan && !whole(&h.spans[i]))
+        .collect();
+    // Chunks of about SPARSE_CHUNK bytes: each copied on this thread while another reduces the
+    // one before (the copy is what the target waits for).
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for &i in &parts {
+        if bytes == 0 {
+            chunks.push(Vec::new());
+        }
+        if let Some(c) = chunks.last_mut() {
+            c.push(i);
+        }
+        bytes += h.spans[i].end - h.spans[i].start;
+        if bytes >= SPARSE_CHUNK {
+            bytes = 0;
+        }
+    }
+    let spans = &h.spans;
+    let reduced = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(&[usize], MemoryImage)>(1);
+        let reducer = scope.spawn(move || {
+            let mut sparse = vec![SparseSpan::default(); spans.len()];
+            for (chunk, tmp) in rx {
+                for &i in chunk {
+                    let s = &spans[i];
+                    for (at, b) in tmp.ranges_in(s.start, s.end) {
+                        sparse[i].extend((at - s.start) as u32, b, lo, hi);
+                    }
+                }
+            }
+            sparse
+        });
+        for chunk in &chunks {
+            let reqs: Vec<(u64, u64)> = chunk
+                .iter()
+                .map(|&i| (spans[i].start, spans[i].end - spans[i].start))
+                .collect();
+            let mut tmp = MemoryImage::new();
+            fetch(&reqs, &mut tmp);
+            if tx.send((chunk, tmp)).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        reducer.join()
+    });
+    h.sparse = reduced.map_err(|_| "reducing the heap's copy failed".to_string())?;
+    Ok(())
 }
 
 /// Follows the `specials` lists of `spans` (`(start, end, elemsize, first record)`) and
@@ -948,6 +1059,27 @@ impl Marker<'_> {
         {
             return self.scan(base, bytes);
         }
+        if let Some(sp) = heap.sparse.get(i)
+            && !sp.offs.is_empty()
+        {
+            let (from, to) = (at as u64, at as u64 + s.elemsize);
+            let mut k = sp.offs.partition_point(|&o| u64::from(o) < from);
+            let mut prev = (u32::MAX, 0u64);
+            while k < sp.offs.len() && u64::from(sp.offs[k]) < to {
+                let (o, w) = (sp.offs[k], sp.words[k]);
+                let before = if prev.0.wrapping_add(8) == o {
+                    prev.1
+                } else {
+                    0
+                };
+                if !self.stack_bounds(before, w) {
+                    self.mark(w);
+                }
+                prev = (o, w);
+                k += 1;
+            }
+            return;
+        }
         for (a, b) in heap.image.ranges_in(base, base + s.elemsize) {
             self.scan(a, b);
         }
@@ -1111,6 +1243,39 @@ mod tests {
         let mut m = marker(&h, &[]);
         m.scan(0x1000, &w[16..]);
         assert!(m.reachable(s), "{:?}", h.stack_spans);
+    }
+
+    #[test]
+    fn sparse_spans_mark_as_whole_ones() {
+        // The same words as a whole span and as a sparse one: the same marks.
+        let s = 0xc0_0000_0000u64;
+        let n = s + PAGE_SIZE;
+        let words = [(s + 64, s + 130), (s + 128, n), (n, s + 5 * 64)];
+        let whole = heap(&words);
+        let mut sparse = heap(&[]);
+        sparse.sparse = vec![SparseSpan::default(); 2];
+        let mut bytes = vec![0u8; PAGE_SIZE as usize];
+        for &(at, v) in &words[..2] {
+            let o = (at - s) as usize;
+            bytes[o..o + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        bytes[200..208].copy_from_slice(&7u64.to_le_bytes()); // not a pointer: left out
+        sparse.sparse[0].extend(0, &bytes, s, n + PAGE_SIZE);
+        assert_eq!(sparse.sparse[0].offs, [64, 128]);
+        sparse.image = MemoryImage::new();
+        let marks = |h: &Heap| {
+            let mut m = marker(h, &[]);
+            m.mark(s + 70);
+            m.drain();
+            (
+                m.marked,
+                m.reachable(s + 128),
+                m.reachable(n + 10),
+                m.reachable(s),
+            )
+        };
+        assert_eq!(marks(&sparse), marks(&whole));
+        assert_eq!(marks(&sparse), (3, true, true, false));
     }
 
     #[test]
