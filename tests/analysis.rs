@@ -1886,6 +1886,39 @@ struct VerdictInfo {
     goroutines: Vec<u64>,
 }
 
+/// What a held-while-blocked verdict adds: how many wait for the lock, and the culprit's wait
+/// (its state and channel).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct BlockedInfo {
+    waiters: usize,
+    state: String,
+    chan: u64,
+}
+
+/// The verdicts the fixture states: `verdict <kind> culprit <goid> <function> lock <addr>
+/// goroutines <goid>... [waiters <n> waits <state> <chan>]`.
+fn fixture_verdicts(fx: &Fixture) -> Vec<(VerdictInfo, Option<BlockedInfo>)> {
+    fx.info_words("verdict")
+        .into_iter()
+        .map(|w| {
+            let end = w.iter().position(|x| x == "waiters").unwrap_or(w.len());
+            let blocked = (end < w.len()).then(|| BlockedInfo {
+                waiters: w[end + 1].parse().unwrap(),
+                state: w[end + 3..w.len() - 1].join(" "),
+                chan: hex(&w[w.len() - 1]),
+            });
+            let v = VerdictInfo {
+                kind: w[1].clone(),
+                culprit: w[3].parse().unwrap(),
+                function: w[4].clone(),
+                lock: hex(&w[6]),
+                goroutines: w[8..end].iter().map(|g| g.parse().unwrap()).collect(),
+            };
+            (v, blocked)
+        })
+        .collect()
+}
+
 fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
     v["verdicts"]
         .as_array()
@@ -1943,17 +1976,8 @@ fn deadlocks_lock_twice_and_lock_order() {
             (Flavor::Stripped, "lock-order"),
         ] {
             let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
-            let want: BTreeSet<VerdictInfo> = fx
-                .info_words("verdict")
-                .into_iter()
-                .map(|w| VerdictInfo {
-                    kind: w[1].clone(),
-                    culprit: w[3].parse().unwrap(),
-                    function: w[4].clone(),
-                    lock: hex(&w[6]),
-                    goroutines: w[8..].iter().map(|g| g.parse().unwrap()).collect(),
-                })
-                .collect();
+            let want: BTreeSet<VerdictInfo> =
+                fixture_verdicts(&fx).into_iter().map(|(v, _)| v).collect();
             assert_eq!(want.len(), 1, "{}: {:?}", fx.what, fx.info);
             let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert_eq!(found, want, "{}: verdicts", fx.what);
@@ -2026,5 +2050,82 @@ fn deadlocks_none_in_a_healthy_program() {
             );
         }
         support::assert_running(fx.pid);
+    }
+}
+
+/// A lock held by goroutines blocked on a channel nobody serves, others waiting for it: the
+/// broadcaster holding the read lock while it sends on a channel nobody reads (subscribers
+/// want the write lock), and the pool's workers holding the read lock while they wait for jobs
+/// the dispatcher, waiting for the write lock, would forward (a cycle through a lock and a
+/// channel, reported as held-while-blocked: a channel wait has no edge). On every toolchain,
+/// with and without symbols: exactly the verdict the fixture states (culprit, its frame, the
+/// lock, the holders blocked, how many wait, what the culprit waits on), exit status 3, and
+/// the first line naming them.
+#[test]
+fn deadlocks_held_while_blocked() {
+    for tc in toolchains::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            for scenario in ["broadcast", "pool"] {
+                let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
+                let stated = fixture_verdicts(&fx);
+                assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
+                let (want, blocked) = stated[0].clone();
+                let blocked = blocked.unwrap();
+                let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+                assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+                let v: Value = serde_json::from_str(&json).unwrap();
+                assert_eq!(
+                    verdicts_json(&v),
+                    BTreeSet::from([want.clone()]),
+                    "{}: verdicts",
+                    fx.what
+                );
+                let got = &v["verdicts"][0];
+                assert_eq!(
+                    got["waiters"].as_array().map(Vec::len),
+                    Some(blocked.waiters),
+                    "{}: waiters {got}",
+                    fx.what
+                );
+                assert_eq!(
+                    got["waits_on"]["state"],
+                    blocked.state.as_str(),
+                    "{}",
+                    fx.what
+                );
+                assert_eq!(
+                    got["waits_on"]["chans"],
+                    serde_json::json!([blocked.chan]),
+                    "{}",
+                    fx.what
+                );
+                let (text_code, text) = deadlocks(&[&fx.pid()]);
+                assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
+                let first = text.lines().next().unwrap_or_default();
+                let lock = format!(
+                    "held while blocked: goroutine {} holds sync.RWMutex at {:#x} (read lock) in {} at ",
+                    want.culprit, want.lock, want.function
+                );
+                assert!(
+                    first.starts_with(&lock)
+                        && first.contains(&format!(
+                            "is blocked in {} on chan at {:#x} ",
+                            blocked.state, blocked.chan
+                        ))
+                        && first.ends_with(&format!(
+                            "; {} goroutine{} for the lock",
+                            blocked.waiters,
+                            if blocked.waiters == 1 {
+                                " waits"
+                            } else {
+                                "s wait"
+                            }
+                        )),
+                    "{}: first line {first:?}, want {lock:?}...",
+                    fx.what
+                );
+                support::assert_running(fx.pid);
+            }
+        }
     }
 }

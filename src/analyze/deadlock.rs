@@ -9,8 +9,20 @@
 //! through a pending writer is not followed, so some cycles through an RWMutex are not seen.
 //! A goroutine waiting for a lock it holds is always deadlocked: its RLock blocks only behind
 //! a pending writer, which waits for this goroutine's own read lock.
+//!
+//! Held while blocked: a lock others wait for (a certain edge, as above) whose holder is
+//! itself blocked where no goroutine is on the other side: a channel send with the buffer full
+//! (or unbuffered) and no goroutine receiving or in a select on the channel, a receive from
+//! an empty channel nobody sends on, a select whose every channel is such an unbuffered one,
+//! `select {}`, a nil channel. A channel wait adds no edge to the wait-for graph: who would
+//! serve the channel is not in memory (a goroutine blocked on its other side would have been
+//! paired with it), so a cycle through a channel (the dispatcher that would feed the workers
+//! waits for their lock) is reported as held-while-blocked, never as a `cycle`. Not judged: a
+//! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
+//! `time.Time`). A goroutine that runs later, a timer or a signal may still serve a channel
+//! nobody waits on now: the verdict says what holds at the moment of the snapshot.
 
-use crate::snapshot::{Holder, Name, Snapshot, SyncObject};
+use crate::snapshot::{Goroutine, Holder, Name, Snapshot, Status, SyncObject};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,18 +48,37 @@ pub struct Lock {
     pub addr: u64,
 }
 
+/// What the culprit of a held-while-blocked verdict is blocked on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitsOn {
+    /// Its wait: `chan send`, `chan receive`, `select`, `select (no cases)`, `chan send (nil
+    /// chan)`, `chan receive (nil chan)`.
+    pub state: Name,
+    /// The channels it waits on (none for `select {}` and nil channels).
+    pub chans: Vec<u64>,
+}
+
 /// One proven deadlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `self-deadlock` or `cycle`.
+    /// `self-deadlock`, `cycle` or `held-while-blocked`.
     pub kind: &'static str,
     /// The goroutines deadlocked, the culprit first, then each one waiting for the lock the
-    /// one before holds... in the order of the cycle.
+    /// one before holds... in the order of the cycle. Held while blocked: the holders of the
+    /// lock blocked that way, the culprit first, then by id.
     pub goroutines: Vec<u64>,
-    /// The culprit: the goroutine (lowest id of a cycle) and its frame holding `lock`.
+    /// The culprit: the goroutine (lowest id of a cycle or of the blocked holders) and its
+    /// frame holding `lock`.
     pub culprit: Culprit,
-    /// The lock the culprit holds and (the next goroutine of the cycle, or itself) waits for.
+    /// The lock the culprit holds and (the next goroutine of the cycle, itself, or the
+    /// waiters) waits for.
     pub lock: Lock,
+    /// Held while blocked: every other goroutine blocked on the lock, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiters: Vec<u64>,
+    /// Held while blocked: what the culprit is blocked on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_on: Option<WaitsOn>,
 }
 
 /// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
@@ -125,8 +156,120 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         };
         out.push(verdict("cycle", order, e));
     }
+    out.extend(held_while_blocked(snap, &edges));
     out
 }
+
+/// Held-while-blocked verdicts, one a lock, by the culprit's id: the lock's holders that some
+/// goroutine certainly waits for and that are blocked where nobody is on the other side.
+fn held_while_blocked(snap: &Snapshot, edges: &BTreeMap<u64, Vec<Edge<'_>>>) -> Vec<Verdict> {
+    let by_id: BTreeMap<u64, &Goroutine> = snap.goroutines.iter().map(|g| (g.id, g)).collect();
+    let objects: BTreeMap<u64, &SyncObject> = snap.objects.iter().map(|o| (o.addr, o)).collect();
+    // lock -> its holders blocked that way, each with the edge naming it
+    let mut stuck: BTreeMap<u64, BTreeMap<u64, &Edge<'_>>> = BTreeMap::new();
+    for (&w, es) in edges {
+        for e in es {
+            let h = e.holder.goroutine;
+            if h == w {
+                continue;
+            }
+            if by_id
+                .get(&h)
+                .is_some_and(|g| blocked_for_good(snap, &objects, g).is_some())
+            {
+                stuck.entry(e.lock.addr).or_default().entry(h).or_insert(e);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (addr, holders) in stuck {
+        let Some((&first, e)) = holders.iter().next() else {
+            continue;
+        };
+        let waiters = snap
+            .goroutines
+            .iter()
+            .filter(|g| !holders.contains_key(&g.id) && g.blocked_on.iter().any(|b| b.addr == addr))
+            .map(|g| g.id)
+            .collect();
+        let mut v = verdict("held-while-blocked", holders.keys().copied().collect(), e);
+        v.waiters = waiters;
+        v.waits_on = by_id
+            .get(&first)
+            .and_then(|g| blocked_for_good(snap, &objects, g));
+        out.push(v);
+    }
+    out.sort_by_key(|v| v.culprit.goroutine);
+    out
+}
+
+/// `(qcount, dataqsiz, elemsize, closed)` of a channel object.
+fn chan_fields(o: &SyncObject) -> Option<(i64, i64, i64, bool)> {
+    let f = |n: &str| o.fields.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    Some((
+        f("qcount")?,
+        f("dataqsiz")?,
+        f("elemsize")?,
+        f("closed")? != 0,
+    ))
+}
+
+/// What `g` is blocked on when no goroutine is on the other side of it (see the module's
+/// comment), or `None`.
+fn blocked_for_good(
+    snap: &Snapshot,
+    objects: &BTreeMap<u64, &SyncObject>,
+    g: &Goroutine,
+) -> Option<WaitsOn> {
+    if g.status != Status::WAITING {
+        return None;
+    }
+    let state = &*g.state;
+    let chans: Vec<u64> = g
+        .blocked_on
+        .iter()
+        .filter(|b| b.kind == "chan")
+        .map(|b| b.addr)
+        .collect();
+    let forever = matches!(
+        state,
+        "select (no cases)" | "chan send (nil chan)" | "chan receive (nil chan)"
+    );
+    let dead = |c: u64| -> bool {
+        let Some((queued, cap, elemsize, closed)) = objects.get(&c).and_then(|o| chan_fields(o))
+        else {
+            return false;
+        };
+        // Anyone else blocked on it may be its other side (a select's direction is unknown).
+        let others: Vec<&str> = snap
+            .goroutines
+            .iter()
+            .filter(|o| o.id != g.id && o.blocked_on.iter().any(|b| b.addr == c))
+            .map(|o| &*o.state)
+            .collect();
+        let other_side = |op: &str| others.iter().any(|s| *s == op || s.starts_with("select"));
+        let timer = cap == 1 && elemsize == TIME_SIZE;
+        !closed
+            && match state {
+                "chan send" => queued >= cap && !other_side("chan receive"),
+                "chan receive" => queued == 0 && !timer && !other_side("chan send"),
+                // Either direction: only an unbuffered channel nobody else is on.
+                "select" => cap == 0 && others.is_empty(),
+                _ => false,
+            }
+    };
+    let ok = forever && chans.is_empty()
+        || !chans.is_empty()
+            && matches!(state, "chan send" | "chan receive" | "select")
+            && chans.iter().all(|&c| dead(c));
+    ok.then(|| WaitsOn {
+        state: g.state.clone(),
+        chans,
+    })
+}
+
+/// Bytes of a `time.Time`, the element of a timer's channel.
+const TIME_SIZE: i64 = 24;
 
 fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
     Verdict {
@@ -142,6 +285,8 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
             kind: e.lock.kind.clone(),
             addr: e.lock.addr,
         },
+        waiters: Vec::new(),
+        waits_on: None,
     }
 }
 
@@ -307,5 +452,63 @@ mod tests {
             (7, 0x30),
             "7 holds 0x30, which 9 waits for"
         );
+    }
+
+    fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {
+        SyncObject {
+            kind: "chan".into(),
+            addr,
+            fields: vec![
+                ("qcount".into(), queued),
+                ("dataqsiz".into(), cap),
+                ("elemsize".into(), 8),
+                ("closed".into(), 0),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn on_chan(id: u64, state: &str, addr: u64) -> Goroutine {
+        Goroutine {
+            id,
+            status: Status::WAITING,
+            state: state.into(),
+            blocked_on: vec![BlockedOn {
+                kind: "chan".into(),
+                addr,
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// A holder sending on a full channel nobody receives from, a writer waiting for it: held
+    /// while blocked. With a receiver on the channel, or a free slot, no verdict.
+    #[test]
+    fn held_while_blocked_only_when_nobody_is_on_the_other_side() {
+        let snap = |receiver: bool, queued: i64| Snapshot {
+            goroutines: [
+                vec![on_chan(3, "chan send", 0x100), waiter(4, 0x10)],
+                if receiver {
+                    vec![on_chan(5, "select", 0x100)]
+                } else {
+                    vec![]
+                },
+            ]
+            .concat(),
+            objects: vec![
+                lock(0x10, vec![holder(3, "main.send")]),
+                chan_obj(0x100, queued, 2),
+            ],
+            ..Default::default()
+        };
+        let v = find(&snap(false, 2));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, &v[0].goroutines[..], &v[0].waiters[..]),
+            ("held-while-blocked", &[3][..], &[4][..])
+        );
+        assert_eq!(v[0].waits_on.as_ref().unwrap().chans, [0x100]);
+        assert!(find(&snap(true, 2)).is_empty());
+        assert!(find(&snap(false, 1)).is_empty());
     }
 }

@@ -74,6 +74,10 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
             )?;
             continue;
         }
+        if v.kind == "held-while-blocked" {
+            held_while_blocked(snap, v, &lock, &at, out)?;
+            continue;
+        }
         let ids: Vec<String> = v.goroutines.iter().map(|g| g.to_string()).collect();
         writeln!(
             out,
@@ -102,6 +106,81 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Ids, at most [`MAX_IDS_SHOWN`], then how many more.
+fn ids(gs: &[u64]) -> String {
+    let mut s: Vec<String> = gs.iter().take(MAX_IDS_SHOWN).map(u64::to_string).collect();
+    if gs.len() > MAX_IDS_SHOWN {
+        s.push(format!("(+{} more)", gs.len() - MAX_IDS_SHOWN));
+    }
+    s.join(" ")
+}
+
+/// Goroutine ids listed in a line before the rest are counted.
+const MAX_IDS_SHOWN: usize = 10;
+
+/// A held-while-blocked paragraph: the culprit, its holding frame, the lock, what it is
+/// blocked on and how many wait behind it; then the other holders blocked the same way and
+/// the waiters.
+fn held_while_blocked(
+    snap: &Snapshot,
+    v: &Verdict,
+    lock: &str,
+    at: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let c = &v.culprit;
+    let how = snap
+        .objects
+        .iter()
+        .find(|o| o.addr == v.lock.addr)
+        .and_then(|o| o.holders.iter().find(|h| h.goroutine == c.goroutine))
+        .map(|h| format!(" ({} lock)", text(&h.lock)))
+        .unwrap_or_default();
+    let on = match &v.waits_on {
+        Some(w) if w.chans.is_empty() => format!("blocked forever in {}", text(&w.state)),
+        Some(w) => {
+            let chans: Vec<String> = w
+                .chans
+                .iter()
+                .map(|&a| {
+                    let state = snap
+                        .objects
+                        .iter()
+                        .find(|o| o.addr == a)
+                        .map(|o| format!(" ({})", text(&o.summary)))
+                        .unwrap_or_default();
+                    format!("chan at {a:#x}{state}")
+                })
+                .collect();
+            format!(
+                "blocked in {} on {} with no goroutine on the other side",
+                text(&w.state),
+                chans.join(", ")
+            )
+        }
+        None => "blocked".into(),
+    };
+    let n = v.waiters.len();
+    writeln!(
+        out,
+        "held while blocked: goroutine {} holds {lock}{how} in {at} and is {on}; {n} goroutine{} wait{} for the lock",
+        c.goroutine,
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "s" } else { "" },
+    )?;
+    if v.goroutines.len() > 1 {
+        writeln!(
+            out,
+            "    holding it too, each blocked with no goroutine on the other side: goroutines {}",
+            ids(&v.goroutines[1..])
+        )?;
+    }
+    if n > 0 {
+        writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))?;
     }
     Ok(())
 }
