@@ -212,6 +212,7 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
+        snap.file_locks = Some(crate::target::files::read(pid, &snap));
         let unsettled: std::collections::HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
             .goroutines
@@ -380,6 +381,7 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
+        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap));
         Ok(snap)
     }
 
@@ -980,6 +982,7 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
             goroutines: Vec::new(),
             threads,
             objects: Vec::new(),
+            file_locks: None,
         },
         walked.count,
     ))

@@ -2129,3 +2129,135 @@ fn deadlocks_held_while_blocked() {
         }
     }
 }
+
+/// A file-lock self-deadlock: a goroutine holds a file flock'ed through one descriptor (with a
+/// pending deferred Close) and waits in flock(2) for the same file through another. On every
+/// toolchain, with and without symbols: the fixture's truth (culprit, its frame, both
+/// descriptors, the inode, from its own runtime.Stack header and fstat) in the JSON, the
+/// first line, exit status 3; the same verdict from a snapshot of it; and from a core (newest
+/// toolchain, gcore) no file-lock verdict, but a line saying that part needs a live target.
+#[test]
+fn deadlocks_file_lock() {
+    for tc in toolchains::require_toolchains() {
+        for flavor in [Flavor::Default, Flavor::Stripped] {
+            let fx = Fixture::start_flavor(&tc, flavor, "flock", &[]);
+            let w = fx.info_words("verdict");
+            assert_eq!(w.len(), 1, "{}: {:?}", fx.what, fx.info);
+            let w = &w[0];
+            let [culprit, function, fd, waiter, waiter_fd, path, inode] =
+                [3, 4, 6, 8, 10, 12, 14].map(|i| w[i].as_str());
+            assert_eq!(w[1], "file-lock", "{}", fx.what);
+            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+            assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+            let v: Value = serde_json::from_str(&json).unwrap();
+            let verdicts = v["verdicts"].as_array().unwrap();
+            assert_eq!(verdicts.len(), 1, "{}: {json}", fx.what);
+            let got = &verdicts[0];
+            let f = &got["file"];
+            let num = |x: &str| serde_json::json!(x.parse::<u64>().unwrap());
+            assert_eq!(
+                (
+                    &got["kind"],
+                    &got["culprit"]["goroutine"],
+                    &got["culprit"]["function"],
+                    &f["fd"],
+                    &f["waiter"],
+                    &f["waiter_fd"],
+                    &f["inode"],
+                    &f["kind"],
+                    &f["mode"],
+                    &f["operation"],
+                ),
+                (
+                    &serde_json::json!("file-lock"),
+                    &num(culprit),
+                    &serde_json::json!(function),
+                    &num(fd),
+                    &num(waiter),
+                    &num(waiter_fd),
+                    &num(inode),
+                    &serde_json::json!("FLOCK"),
+                    &serde_json::json!("WRITE"),
+                    &serde_json::json!("exclusive"),
+                ),
+                "{}: {got}",
+                fx.what
+            );
+            assert!(
+                f["path"].as_str().unwrap().starts_with(path),
+                "{}: {f}",
+                fx.what
+            );
+            assert_eq!(got["goroutines"], serde_json::json!([num(culprit)]));
+            let held = v["file_locks"]["held"].as_array().unwrap();
+            assert!(
+                held.iter()
+                    .any(|h| h["fd"] == num(fd) && h["inode"] == num(inode)),
+                "{}: {held:?}",
+                fx.what
+            );
+            let first_line = |text: &str| text.lines().next().unwrap_or_default().to_string();
+            let want = format!("file-lock self-deadlock: goroutine {culprit} holds {path}");
+            let held_by = format!("locked through fd {fd} in {function} at ");
+            let waits = format!("waits for it in flock(2) (exclusive) through fd {waiter_fd} in ");
+            let (text_code, text) = deadlocks(&[&fx.pid()]);
+            let first = first_line(&text);
+            assert!(
+                text_code == 3
+                    && first.starts_with(&want)
+                    && first.contains(&held_by)
+                    && first.contains(&waits),
+                "{}: exit {text_code}, first line {first:?}",
+                fx.what
+            );
+            // A snapshot keeps the file locks.
+            let dir = Scratch::new(&format!("flock-{}-{}", tc.version, flavor.name()));
+            let snap = dir.path("flock.gsnap");
+            goroscope(&["snapshot", "-q", &fx.pid(), "-o", snap.to_str().unwrap()]);
+            let (code, saved) = deadlocks(&[snap.to_str().unwrap()]);
+            assert_eq!(
+                (code, first_line(&saved)),
+                (3, first.clone()),
+                "{}: from the snapshot",
+                fx.what
+            );
+            if flavor == Flavor::Default && tc == toolchains::newest() {
+                core_has_no_file_locks(&fx, &dir);
+            }
+            support::assert_running(fx.pid);
+        }
+    }
+}
+
+/// `deadlocks --core` of a gcore of the flock fixture: no verdict, and the last line says the
+/// file-lock part needs a live target (a core has no /proc).
+fn core_has_no_file_locks(fx: &Fixture, dir: &Scratch) {
+    let Some(gcore) = support::require(support::tool("gcore")) else {
+        return;
+    };
+    let prefix = dir.path("core");
+    let out = support::run_with_timeout(
+        Command::new(gcore).arg("-o").arg(&prefix).arg(fx.pid()),
+        GOROSCOPE_TIMEOUT,
+    )
+    .unwrap();
+    let core = dir.path(&format!("core.{}", fx.pid));
+    assert!(
+        core.is_file(),
+        "gcore wrote no core: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let core = core.to_str().unwrap();
+    let (code, text) = deadlocks(&["--core", core]);
+    assert_eq!(code, 0, "{}: from the core\n{text}", fx.what);
+    assert_eq!(
+        text.lines().last(),
+        Some("file locks not checked: a core has no /proc; the file-lock part needs a live target"),
+        "{}: {text}",
+        fx.what
+    );
+    let (_, json) = deadlocks(&["--format", "json", "--core", core]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["file_locks"], Value::Null, "{}", fx.what);
+}

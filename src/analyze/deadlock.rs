@@ -21,6 +21,12 @@
 //! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
 //! `time.Time`). A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
+//!
+//! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
+//! `flock(2)` on a file this very process holds locked through another descriptor waits for
+//! itself: a file-lock self-deadlock (a database opened twice in one process). The culprit is
+//! the goroutine whose pending deferred `(*os.File).Close` holds that descriptor; without one,
+//! the verdict names the descriptor and the file, held by this process.
 
 use crate::snapshot::{Goroutine, Holder, Name, Snapshot, Status, SyncObject};
 use serde::Serialize;
@@ -68,17 +74,48 @@ pub struct Verdict {
     /// lock blocked that way, the culprit first, then by id.
     pub goroutines: Vec<u64>,
     /// The culprit: the goroutine (lowest id of a cycle or of the blocked holders) and its
-    /// frame holding `lock`.
-    pub culprit: Culprit,
+    /// frame holding `lock` (or, for a file lock, the descriptor). `None`: a file lock no
+    /// pending deferred Close names.
+    pub culprit: Option<Culprit>,
     /// The lock the culprit holds and (the next goroutine of the cycle, itself, or the
-    /// waiters) waits for.
-    pub lock: Lock,
+    /// waiters) waits for. `None` for a file lock.
+    pub lock: Option<Lock>,
     /// Held while blocked: every other goroutine blocked on the lock, by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiters: Vec<u64>,
     /// Held while blocked: what the culprit is blocked on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waits_on: Option<WaitsOn>,
+    /// A file-lock verdict: the file, the descriptor holding it and the one waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileVerdict>,
+}
+
+/// The file of a file-lock verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileVerdict {
+    /// What the held descriptor names.
+    pub path: String,
+    /// Device (`major:minor`, hex) and inode.
+    pub dev: String,
+    /// Inode.
+    pub inode: u64,
+    /// The descriptor holding the lock, its kind (`FLOCK`) and mode (`READ`, `WRITE`).
+    pub fd: i32,
+    /// `FLOCK`.
+    pub kind: String,
+    /// `READ` or `WRITE`.
+    pub mode: String,
+    /// The goroutine blocked in `flock(2)` (`None`: a thread running none).
+    pub waiter: Option<u64>,
+    /// Its thread.
+    pub thread: i32,
+    /// The descriptor it locks.
+    pub waiter_fd: i32,
+    /// `shared` or `exclusive`.
+    pub operation: String,
+    /// The waiter's frame that calls `flock`.
+    pub waiting_in: Option<Culprit>,
 }
 
 /// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
@@ -157,6 +194,82 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         out.push(verdict("cycle", order, e));
     }
     out.extend(held_while_blocked(snap, &edges));
+    out.extend(file_lock_verdicts(snap));
+    out
+}
+
+/// File-lock self-deadlocks: each thread blocked in `flock(2)` on a file the process holds
+/// locked (with a conflicting mode) through another descriptor.
+fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
+    let Some(files) = &snap.file_locks else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for w in &files.waits {
+        let Some(held) = files.held.iter().find(|h| {
+            h.kind == "FLOCK"
+                && h.fd != w.fd
+                && h.dev == w.dev
+                && h.inode == w.inode
+                && (h.mode == "WRITE" || w.operation == "exclusive")
+        }) else {
+            continue;
+        };
+        let culprit = snap.goroutines.iter().find_map(|g| {
+            g.frames.iter().find_map(|f| {
+                f.defers
+                    .iter()
+                    .any(|d| &*d.function == "os.(*File).Close" && d.fd == Some(i64::from(held.fd)))
+                    .then(|| Culprit {
+                        goroutine: g.id,
+                        function: f.function.clone(),
+                        file: f.file.clone(),
+                        line: f.line,
+                    })
+            })
+        });
+        let waiting_in = w
+            .goroutine
+            .and_then(|id| snap.goroutines.iter().find(|g| g.id == id))
+            .and_then(|g| {
+                let at = g
+                    .frames
+                    .iter()
+                    .rposition(|f| f.function.ends_with(".Flock"))?;
+                g.frames.get(at + 1)
+            })
+            .and_then(|f| {
+                Some(Culprit {
+                    goroutine: w.goroutine?,
+                    function: f.function.clone(),
+                    file: f.file.clone(),
+                    line: f.line,
+                })
+            });
+        let mut goroutines: Vec<u64> = culprit.iter().map(|c| c.goroutine).collect();
+        goroutines.extend(w.goroutine.filter(|g| !goroutines.contains(g)));
+        out.push(Verdict {
+            kind: "file-lock",
+            goroutines,
+            culprit,
+            lock: None,
+            waiters: Vec::new(),
+            waits_on: None,
+            file: Some(FileVerdict {
+                path: held.path.clone(),
+                dev: held.dev.clone(),
+                inode: held.inode,
+                fd: held.fd,
+                kind: held.kind.clone(),
+                mode: held.mode.clone(),
+                waiter: w.goroutine,
+                thread: w.thread,
+                waiter_fd: w.fd,
+                operation: w.operation.clone(),
+                waiting_in,
+            }),
+        });
+    }
     out
 }
 
@@ -199,7 +312,7 @@ fn held_while_blocked(snap: &Snapshot, edges: &BTreeMap<u64, Vec<Edge<'_>>>) -> 
             .and_then(|g| blocked_for_good(snap, &objects, g));
         out.push(v);
     }
-    out.sort_by_key(|v| v.culprit.goroutine);
+    out.sort_by_key(|v| v.culprit.as_ref().map(|c| c.goroutine));
     out
 }
 
@@ -275,18 +388,19 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
     Verdict {
         kind,
         goroutines,
-        culprit: Culprit {
+        culprit: Some(Culprit {
             goroutine: e.holder.goroutine,
             function: e.holder.function.clone(),
             file: e.holder.file.clone(),
             line: e.holder.line,
-        },
-        lock: Lock {
+        }),
+        lock: Some(Lock {
             kind: e.lock.kind.clone(),
             addr: e.lock.addr,
-        },
+        }),
         waiters: Vec::new(),
         waits_on: None,
+        file: None,
     }
 }
 
@@ -445,10 +559,16 @@ mod tests {
             (v[0].kind, &v[0].goroutines[..]),
             ("self-deadlock", &[5][..])
         );
-        assert_eq!(v[0].culprit.function.as_ref(), "main.twice");
+        assert_eq!(
+            v[0].culprit.as_ref().unwrap().function.as_ref(),
+            "main.twice"
+        );
         assert_eq!((v[1].kind, &v[1].goroutines[..]), ("cycle", &[7, 9][..]));
         assert_eq!(
-            (v[1].culprit.goroutine, v[1].lock.addr),
+            (
+                v[1].culprit.as_ref().unwrap().goroutine,
+                v[1].lock.as_ref().unwrap().addr
+            ),
             (7, 0x30),
             "7 holds 0x30, which 9 waits for"
         );
@@ -510,5 +630,77 @@ mod tests {
         assert_eq!(v[0].waits_on.as_ref().unwrap().chans, [0x100]);
         assert!(find(&snap(true, 2)).is_empty());
         assert!(find(&snap(false, 1)).is_empty());
+    }
+
+    /// A thread in flock on a file another descriptor of the process holds: the goroutine
+    /// whose deferred Close holds that descriptor is the culprit; without one, no culprit;
+    /// a shared wait on a shared lock, or the same descriptor, is no verdict.
+    #[test]
+    fn file_lock_self_deadlock() {
+        use crate::snapshot::{FileLock, FileLocks, FlockWait, Frame, PendingDefer};
+        let held = |mode: &str| FileLock {
+            fd: 5,
+            path: "/db".into(),
+            dev: "fe:00".into(),
+            inode: 9,
+            kind: "FLOCK".into(),
+            mode: mode.into(),
+        };
+        let wait = |fd: i32, op: &str| FlockWait {
+            thread: 100,
+            goroutine: Some(7),
+            fd,
+            operation: op.into(),
+            path: "/db".into(),
+            dev: "fe:00".into(),
+            inode: 9,
+        };
+        let closer = |fd: i64| Goroutine {
+            id: 7,
+            frames: vec![
+                Frame {
+                    function: "syscall.Flock".into(),
+                    ..Default::default()
+                },
+                Frame {
+                    function: "main.again".into(),
+                    ..Default::default()
+                },
+                Frame {
+                    function: "main.open".into(),
+                    defers: vec![PendingDefer {
+                        function: "os.(*File).Close".into(),
+                        fd: Some(fd),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let snap = |g: Goroutine, h: FileLock, w: FlockWait| Snapshot {
+            goroutines: vec![g],
+            file_locks: Some(FileLocks {
+                held: vec![h],
+                waits: vec![w],
+                error: None,
+            }),
+            ..Default::default()
+        };
+        let v = find(&snap(closer(5), held("WRITE"), wait(8, "exclusive")));
+        assert_eq!(v.len(), 1, "{v:?}");
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!(
+            (v[0].kind, c.goroutine, &*c.function),
+            ("file-lock", 7, "main.open")
+        );
+        let f = v[0].file.as_ref().unwrap();
+        assert_eq!((f.fd, f.waiter_fd), (5, 8));
+        assert_eq!(&*f.waiting_in.as_ref().unwrap().function, "main.again");
+        let v = find(&snap(closer(6), held("WRITE"), wait(8, "exclusive")));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].culprit.is_none() && v[0].goroutines == [7]);
+        assert!(find(&snap(closer(5), held("READ"), wait(8, "shared"))).is_empty());
+        assert!(find(&snap(closer(5), held("WRITE"), wait(5, "exclusive"))).is_empty());
     }
 }

@@ -2,8 +2,8 @@
 //! the lock holders they rest on.
 
 use super::safe::{text, write_json};
-use crate::analyze::deadlock::Verdict;
-use crate::snapshot::{Name, Snapshot};
+use crate::analyze::deadlock::{Culprit, FileVerdict, Lock, Verdict};
+use crate::snapshot::{FileLocks, Name, Snapshot};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -24,6 +24,8 @@ struct HolderRow<'a> {
 struct Report<'a> {
     verdicts: &'a [Verdict],
     holders: Vec<HolderRow<'a>>,
+    /// `null` when not read (a core, a snapshot without them).
+    file_locks: Option<&'a FileLocks>,
 }
 
 /// `{"verdicts": [...], "holders": [...]}` and a newline.
@@ -44,28 +46,42 @@ pub fn json(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::R
             })
         })
         .collect();
-    write_json(out, &Report { verdicts, holders })?;
+    write_json(
+        out,
+        &Report {
+            verdicts,
+            holders,
+            file_locks: snap.file_locks.as_ref(),
+        },
+    )?;
     writeln!(out)
 }
 
 /// One paragraph a verdict: its first line names the culprit, its holding frame and the lock;
-/// then one line a goroutine of the cycle. Without a verdict, one line saying so.
+/// then one line a goroutine of the cycle. Without a verdict, one line saying so. Last, when
+/// the snapshot has no file locks read, a line saying so.
 pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
     if verdicts.is_empty() {
         let held: usize = snap.objects.iter().map(|o| o.holders.len()).sum();
-        return writeln!(
+        writeln!(
             out,
             "no deadlock found ({held} lock hold{} known from pending deferred unlocks; no goroutine waits for a lock it holds, and no wait cycle)",
             if held == 1 { "" } else { "s" }
-        );
+        )?;
     }
     for (i, v) in verdicts.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        let c = &v.culprit;
-        let lock = format!("{} at {:#x}", text(&v.lock.kind), v.lock.addr);
-        let at = format!("{} at {}:{}", text(&c.function), text(&c.file), c.line);
+        if let Some(f) = &v.file {
+            file_lock(v, f, out)?;
+            continue;
+        }
+        let (Some(c), Some(l)) = (&v.culprit, &v.lock) else {
+            continue;
+        };
+        let lock = format!("{} at {:#x}", text(&l.kind), l.addr);
+        let at = frame(c);
         if v.kind == "self-deadlock" {
             writeln!(
                 out,
@@ -75,7 +91,7 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
             continue;
         }
         if v.kind == "held-while-blocked" {
-            held_while_blocked(snap, v, &lock, &at, out)?;
+            held_while_blocked(snap, v, c, l, out)?;
             continue;
         }
         let ids: Vec<String> = v.goroutines.iter().map(|g| g.to_string()).collect();
@@ -107,7 +123,72 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
             }
         }
     }
+    if snap.file_locks.is_none() {
+        writeln!(
+            out,
+            "file locks not checked: {}",
+            match snap.meta.source {
+                crate::snapshot::Source::Core =>
+                    "a core has no /proc; the file-lock part needs a live target",
+                _ => "this snapshot has none recorded (they are read from a live target's /proc)",
+            }
+        )?;
+    } else if let Some(e) = snap.file_locks.as_ref().and_then(|f| f.error.as_ref()) {
+        writeln!(out, "file locks read in part: {}", text(e))?;
+    }
     Ok(())
+}
+
+/// `function at file:line`.
+fn frame(c: &Culprit) -> String {
+    format!("{} at {}:{}", text(&c.function), text(&c.file), c.line)
+}
+
+/// A file-lock paragraph: the culprit goroutine and its frame holding the file through a
+/// descriptor (or the descriptor alone), then the goroutine waiting in flock.
+fn file_lock(v: &Verdict, f: &FileVerdict, out: &mut dyn Write) -> io::Result<()> {
+    let file = format!(
+        "{} ({} {}, inode {}:{})",
+        text(&f.path),
+        text(&f.kind),
+        text(&f.mode),
+        text(&f.dev),
+        f.inode
+    );
+    let waiter = match f.waiter {
+        Some(g) => format!("goroutine {g}"),
+        None => format!("thread {}", f.thread),
+    };
+    let waiting = format!(
+        "in flock(2) ({}) through fd {}{}",
+        text(&f.operation),
+        f.waiter_fd,
+        f.waiting_in
+            .as_ref()
+            .map(|c| format!(" in {}", frame(c)))
+            .unwrap_or_default()
+    );
+    match &v.culprit {
+        Some(c) if Some(c.goroutine) == f.waiter => writeln!(
+            out,
+            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close] and waits for it {waiting}",
+            c.goroutine,
+            f.fd,
+            frame(c)
+        ),
+        Some(c) => writeln!(
+            out,
+            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close]; {waiter} of the same process waits for it {waiting}",
+            c.goroutine,
+            f.fd,
+            frame(c)
+        ),
+        None => writeln!(
+            out,
+            "file-lock self-deadlock: fd {} holds {file} locked, held by this process (no pending deferred Close names it); {waiter} waits for it {waiting}",
+            f.fd
+        ),
+    }
 }
 
 /// Ids, at most [`MAX_IDS_SHOWN`], then how many more.
@@ -128,15 +209,16 @@ const MAX_IDS_SHOWN: usize = 10;
 fn held_while_blocked(
     snap: &Snapshot,
     v: &Verdict,
-    lock: &str,
-    at: &str,
+    c: &Culprit,
+    l: &Lock,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let c = &v.culprit;
+    let lock = format!("{} at {:#x}", text(&l.kind), l.addr);
+    let at = frame(c);
     let how = snap
         .objects
         .iter()
-        .find(|o| o.addr == v.lock.addr)
+        .find(|o| o.addr == l.addr)
         .and_then(|o| o.holders.iter().find(|h| h.goroutine == c.goroutine))
         .map(|h| format!(" ({} lock)", text(&h.lock)))
         .unwrap_or_default();
