@@ -19,7 +19,8 @@
 //! paired with it), so a cycle through a channel (the dispatcher that would feed the workers
 //! waits for their lock) is reported as held-while-blocked, never as a `cycle`. Not judged: a
 //! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
-//! `time.Time`). A goroutine that runs later, a timer or a signal may still serve a channel
+//! `time.Time`). A holder blocked in a file-lock self-deadlock (below) is blocked for good
+//! too. A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
 //!
 //! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
@@ -28,7 +29,7 @@
 //! the goroutine whose pending deferred `(*os.File).Close` holds that descriptor; without one,
 //! the verdict names the descriptor and the file, held by this process.
 
-use crate::snapshot::{Goroutine, Holder, Name, Snapshot, Status, SyncObject};
+use crate::snapshot::{FileLock, FlockWait, Goroutine, Holder, Name, Snapshot, Status, SyncObject};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,7 +59,8 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaitsOn {
     /// Its wait: `chan send`, `chan receive`, `select`, `select (no cases)`, `chan send (nil
-    /// chan)`, `chan receive (nil chan)`.
+    /// chan)`, `chan receive (nil chan)`, or `flock`: a file-lock self-deadlock (its verdict
+    /// is listed too).
     pub state: Name,
     /// The channels it waits on (none for `select {}` and nil channels).
     pub chans: Vec<u64>,
@@ -198,23 +200,32 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
     out
 }
 
-/// File-lock self-deadlocks: each thread blocked in `flock(2)` on a file the process holds
-/// locked (with a conflicting mode) through another descriptor.
-fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
+/// Each thread blocked in `flock(2)` on a file the process holds locked (with a conflicting
+/// mode) through another descriptor, with that lock.
+fn flock_self_waits(snap: &Snapshot) -> Vec<(&FlockWait, &FileLock)> {
     let Some(files) = &snap.file_locks else {
         return Vec::new();
     };
+    files
+        .waits
+        .iter()
+        .filter_map(|w| {
+            let held = files.held.iter().find(|h| {
+                h.kind == "FLOCK"
+                    && h.fd != w.fd
+                    && h.dev == w.dev
+                    && h.inode == w.inode
+                    && (h.mode == "WRITE" || w.operation == "exclusive")
+            })?;
+            Some((w, held))
+        })
+        .collect()
+}
+
+/// File-lock self-deadlocks: [`flock_self_waits`], the culprit found by its deferred Close.
+fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
     let mut out = Vec::new();
-    for w in &files.waits {
-        let Some(held) = files.held.iter().find(|h| {
-            h.kind == "FLOCK"
-                && h.fd != w.fd
-                && h.dev == w.dev
-                && h.inode == w.inode
-                && (h.mode == "WRITE" || w.operation == "exclusive")
-        }) else {
-            continue;
-        };
+    for (w, held) in flock_self_waits(snap) {
         let culprit = snap.goroutines.iter().find_map(|g| {
             g.frames.iter().find_map(|f| {
                 f.defers
@@ -334,6 +345,15 @@ fn blocked_for_good(
     objects: &BTreeMap<u64, &SyncObject>,
     g: &Goroutine,
 ) -> Option<WaitsOn> {
+    if flock_self_waits(snap)
+        .iter()
+        .any(|(w, _)| w.goroutine == Some(g.id))
+    {
+        return Some(WaitsOn {
+            state: "flock".into(),
+            chans: Vec::new(),
+        });
+    }
     if g.status != Status::WAITING {
         return None;
     }
@@ -700,6 +720,19 @@ mod tests {
         let v = find(&snap(closer(6), held("WRITE"), wait(8, "exclusive")));
         assert_eq!(v.len(), 1);
         assert!(v[0].culprit.is_none() && v[0].goroutines == [7]);
+        // Holding a Mutex another goroutine waits for, while in that flock: held while
+        // blocked too, listed before the file-lock verdict.
+        let mut both = snap(closer(5), held("WRITE"), wait(8, "exclusive"));
+        both.goroutines[0].status = Status::SYSCALL;
+        both.goroutines.push(waiter(11, 0x10));
+        both.objects.push(lock(0x10, vec![holder(7, "main.open")]));
+        let v = find(&both);
+        assert_eq!(
+            v.iter().map(|v| v.kind).collect::<Vec<_>>(),
+            ["held-while-blocked", "file-lock"]
+        );
+        assert_eq!(&*v[0].waits_on.as_ref().unwrap().state, "flock");
+        assert_eq!(v[0].waiters, [11]);
         assert!(find(&snap(closer(5), held("READ"), wait(8, "shared"))).is_empty());
         assert!(find(&snap(closer(5), held("WRITE"), wait(5, "exclusive"))).is_empty());
     }

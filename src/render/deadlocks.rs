@@ -223,6 +223,10 @@ fn held_while_blocked(
         .map(|h| format!(" ({} lock)", text(&h.lock)))
         .unwrap_or_default();
     let on = match &v.waits_on {
+        Some(w) if &*w.state == "flock" => {
+            "blocked in flock(2) on a file this process holds locked (file-lock self-deadlock, below)"
+                .into()
+        }
         Some(w) if w.chans.is_empty() => format!("blocked forever in {}", text(&w.state)),
         Some(w) => {
             let chans: Vec<String> = w
