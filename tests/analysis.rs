@@ -1884,6 +1884,9 @@ struct VerdictInfo {
     function: String,
     lock: u64,
     goroutines: Vec<u64>,
+    /// An RWMutex's readers: how many hold it by its counts, how many goroutines were found
+    /// holding it (the fixture's count for both).
+    readers: Option<(u64, u64)>,
 }
 
 /// What a held-while-blocked verdict adds: how many wait for the lock, and the culprit's wait
@@ -1913,6 +1916,7 @@ fn fixture_verdicts(fx: &Fixture) -> Vec<(VerdictInfo, Option<BlockedInfo>)> {
                 function: w[4].clone(),
                 lock: hex(&w[6]),
                 goroutines: w[8..end].iter().map(|g| g.parse().unwrap()).collect(),
+                readers: None,
             };
             (v, blocked)
         })
@@ -1935,6 +1939,9 @@ fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
                 .iter()
                 .map(|g| g.as_u64().unwrap())
                 .collect(),
+            readers: v
+                .get("readers")
+                .map(|r| (r["hold"].as_u64().unwrap(), r["found"].as_u64().unwrap())),
         })
         .collect()
 }
@@ -2018,6 +2025,7 @@ fn deadlocks_rlock_recursive() {
                 function: "main.rrRecursive".into(),
                 lock: rw.addr,
                 goroutines: vec![g],
+                readers: Some((rw.recursive as u64, rw.recursive as u64)),
             })
             .collect();
         let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
@@ -2069,7 +2077,9 @@ fn deadlocks_held_while_blocked() {
                 let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
                 let stated = fixture_verdicts(&fx);
                 assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
-                let (want, blocked) = stated[0].clone();
+                let (mut want, blocked) = stated[0].clone();
+                let rw = fx.rwmutex();
+                want.readers = Some((rw.holders as u64, rw.holders as u64));
                 let blocked = blocked.unwrap();
                 let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
                 assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
@@ -2122,6 +2132,13 @@ fn deadlocks_held_while_blocked() {
                             }
                         )),
                     "{}: first line {first:?}, want {lock:?}...",
+                    fx.what
+                );
+                let second = text.lines().nth(1).unwrap_or_default();
+                assert!(
+                    second.starts_with(&format!("    {} reader", rw.holders))
+                        && second.contains(&format!("), {} found", rw.holders)),
+                    "{}: second line {second:?}",
                     fx.what
                 );
                 support::assert_running(fx.pid);

@@ -91,6 +91,9 @@ pub struct Verdict {
     /// A file-lock verdict: the file, the descriptor holding it and the one waiting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileVerdict>,
+    /// An RWMutex's lock: how many readers hold it by its counts, and how many were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readers: Option<Readers>,
 }
 
 /// The file of a file-lock verdict.
@@ -118,6 +121,56 @@ pub struct FileVerdict {
     pub operation: String,
     /// The waiter's frame that calls `flock`.
     pub waiting_in: Option<Culprit>,
+}
+
+/// An RWMutex's read holders: what its counts say, and how many goroutines claim one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Readers {
+    /// Readers holding it by its counts: `readerWait` while a writer is pending or holds it
+    /// (`readerCount` < 0), else `readerCount`.
+    pub hold: i64,
+    /// Goroutines found holding a read lock (pending deferred RUnlock).
+    pub found: usize,
+}
+
+/// `rwmutexMaxReaders` (`sync/rwmutex.go`): a writer subtracts it from `readerCount`.
+const RWMUTEX_MAX_READERS: i64 = 1 << 30;
+
+/// A field of an object's state, as read.
+fn field(o: &SyncObject, name: &str) -> Option<i64> {
+    o.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+}
+
+/// Read holders of an RWMutex by its counts (see [`Readers::hold`]); `None` for another kind
+/// or without its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a
+/// count: `None`.
+fn read_holders(o: &SyncObject) -> Option<i64> {
+    if o.kind != "sync.RWMutex" {
+        return None;
+    }
+    let (rc, rw) = (field(o, "readerCount")?, field(o, "readerWait")?);
+    match rc {
+        0..RWMUTEX_MAX_READERS => Some(rc),
+        _ if (-RWMUTEX_MAX_READERS..0).contains(&rc) => Some(rw.max(0)),
+        _ => None,
+    }
+}
+
+/// Whether a holder claim agrees with the lock's own state, read from memory: a Mutex is
+/// locked; an RWMutex's write lock is taken or pending (its inner Mutex locked, `readerCount`
+/// below zero); its read lock is held by some reader. A claim the state denies (the function
+/// unlocked by hand and left its deferred unlock pending) makes no edge. Without the fields,
+/// the claim stands.
+fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
+    match (o.kind.as_str(), h.lock.as_str()) {
+        ("sync.Mutex", _) => field(o, "state").is_none_or(|s| s & 1 != 0),
+        ("sync.RWMutex", "write") => {
+            field(o, "w.state").is_none_or(|s| s & 1 != 0)
+                && field(o, "readerCount").is_none_or(|rc| rc < 0)
+        }
+        ("sync.RWMutex", _) => read_holders(o).is_none_or(|n| n > 0),
+        _ => true,
+    }
 }
 
 /// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
@@ -148,6 +201,7 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
                 for h in o
                     .holders
                     .iter()
+                    .filter(|h| claim_holds(o, h))
                     .filter(|h| !reads || h.lock == "write" || h.goroutine == g.id)
                 {
                     edges
@@ -266,6 +320,7 @@ fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
             lock: None,
             waiters: Vec::new(),
             waits_on: None,
+            readers: None,
             file: Some(FileVerdict {
                 path: held.path.clone(),
                 dev: held.dev.clone(),
@@ -421,6 +476,17 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
         waiters: Vec::new(),
         waits_on: None,
         file: None,
+        readers: read_holders(e.lock).map(|hold| Readers {
+            hold,
+            found: e
+                .lock
+                .holders
+                .iter()
+                .filter(|h| h.lock == "read")
+                .map(|h| h.goroutine)
+                .collect::<BTreeSet<_>>()
+                .len(),
+        }),
     }
 }
 
@@ -592,6 +658,38 @@ mod tests {
             (7, 0x30),
             "7 holds 0x30, which 9 waits for"
         );
+    }
+
+    /// A claim the lock's own state denies makes no edge: an unlocked Mutex, an RWMutex no
+    /// reader holds by its counts. The readers a verdict reports come from the counts.
+    #[test]
+    fn claims_checked_against_the_state() {
+        let with = |kind: &str, fields: Vec<(&str, i64)>, how: &str| Snapshot {
+            goroutines: vec![waiter(5, 0x10)],
+            objects: vec![SyncObject {
+                kind: kind.into(),
+                fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+                holders: vec![Holder {
+                    lock: how.into(),
+                    ..holder(5, "main.f")
+                }],
+                ..lock(0x10, vec![])
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            find(&with("sync.Mutex", vec![("state", 1)], "write")).len(),
+            1
+        );
+        assert!(find(&with("sync.Mutex", vec![("state", 0)], "write")).is_empty());
+        let rw =
+            |rc: i64, wait: i64| vec![("w.state", 1), ("readerCount", rc), ("readerWait", wait)];
+        let max = RWMUTEX_MAX_READERS;
+        let v = find(&with("sync.RWMutex", rw(3 - max, 2), "read"));
+        assert_eq!(v[0].readers, Some(Readers { hold: 2, found: 1 }));
+        assert!(find(&with("sync.RWMutex", rw(1 - max, 0), "read")).is_empty());
+        assert_eq!(find(&with("sync.RWMutex", rw(-max, 0), "write")).len(), 1);
+        assert!(find(&with("sync.RWMutex", rw(2, 0), "write")).is_empty());
     }
 
     fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {

@@ -88,6 +88,7 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
                 "self-deadlock: goroutine {} holds {lock} in {at} and waits for it again",
                 c.goroutine
             )?;
+            readers(v, out)?;
             continue;
         }
         if v.kind == "held-while-blocked" {
@@ -102,6 +103,7 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
             c.goroutine,
             ids.join(" -> ")
         )?;
+        readers(v, out)?;
         for (k, g) in v.goroutines.iter().enumerate() {
             let next = v.goroutines[(k + 1) % v.goroutines.len()];
             for o in snap.objects.iter().filter(|o| {
@@ -137,6 +139,21 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
         writeln!(out, "file locks read in part: {}", text(e))?;
     }
     Ok(())
+}
+
+/// The line on an RWMutex's readers: how many hold it by its own counts, how many were found.
+fn readers(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
+    let Some(r) = v.readers else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "    {} reader{} hold{} it (its readerCount and readerWait), {} found (pending deferred RUnlock)",
+        r.hold,
+        if r.hold == 1 { "" } else { "s" },
+        if r.hold == 1 { "s" } else { "" },
+        r.found
+    )
 }
 
 /// `function at file:line`.
@@ -258,6 +275,7 @@ fn held_while_blocked(
         if n == 1 { "" } else { "s" },
         if n == 1 { "s" } else { "" },
     )?;
+    readers(v, out)?;
     if v.goroutines.len() > 1 {
         writeln!(
             out,

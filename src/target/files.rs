@@ -2,12 +2,12 @@
 //! descriptor (the `lock:` lines of `/proc/PID/fdinfo/FD`, with what the descriptor names),
 //! and its threads blocked in `flock(2)` (`/proc/PID/task/TID/syscall`: the call's number and
 //! its first two arguments, the descriptor and the operation), with the file each waits for.
-//! `/proc/locks` is read first: a process with no lock line of its own (held or `->`
-//! blocked) costs nothing more. Read after the snapshot, while the target runs: a hung
+//! `/proc/locks` is read first: a process holding no lock costs nothing more. Read after the snapshot, while the target runs: a hung
 //! process's locks and waits do not change.
 
 use super::proc;
-use crate::snapshot::{FileLock, FileLocks, FlockWait, Snapshot};
+use crate::snapshot::{FileLock, FileLocks, FlockWait, Snapshot, Status};
+use std::time::{Duration, Instant};
 
 /// `flock`'s system call number on amd64 (`arch/x86/entry/syscalls/syscall_64.tbl`).
 const SYS_FLOCK_AMD64: i64 = 73;
@@ -22,6 +22,32 @@ fn dev(major: u32, minor: u32) -> String {
     format!("{major:02x}:{minor:02x}")
 }
 
+/// A thread blocked in flock with these arguments (`fd`, operation), and the file `fd` names.
+fn wait(pid: i32, tid: i32, goroutine: Option<u64>, args: [u64; 6]) -> Option<FlockWait> {
+    let fd = args[0] as i32;
+    let (path, (major, minor), inode) = proc::fd_file(pid, fd).ok()?;
+    Some(FlockWait {
+        thread: tid,
+        goroutine,
+        fd,
+        operation: match args[1] & (LOCK_SH | LOCK_EX) {
+            LOCK_SH => "shared",
+            LOCK_EX => "exclusive",
+            _ => "unknown",
+        }
+        .into(),
+        path,
+        dev: dev(major, minor),
+        inode,
+    })
+}
+
+/// How long a thread the snapshot saw in a system call, interrupted by the stop, is given
+/// to be back in it (its `syscall` file reads `running` until then).
+const SYSCALL_SETTLE: Duration = Duration::from_millis(200);
+/// Pause between two reads of such a thread's `syscall` file.
+const SYSCALL_POLL: Duration = Duration::from_millis(2);
+
 /// The file locks of process `pid`, the waiting threads tied to the goroutines `snap` has
 /// them running.
 pub fn read(pid: i32, snap: &Snapshot) -> FileLocks {
@@ -33,12 +59,8 @@ pub fn read(pid: i32, snap: &Snapshot) -> FileLocks {
             return out;
         }
     };
-    let ours = |blocked: bool| {
-        all.iter()
-            .any(|l| l.blocked == blocked && l.lock.pid == Some(pid))
-    };
     let mut errors: Vec<String> = Vec::new();
-    if ours(false) {
+    if all.iter().any(|l| !l.blocked && l.lock.pid == Some(pid)) {
         match proc::fds(pid) {
             Ok(fds) => {
                 for fd in fds {
@@ -62,47 +84,62 @@ pub fn read(pid: i32, snap: &Snapshot) -> FileLocks {
             Err(e) => errors.push(format!("/proc/{pid}/fd: {e}")),
         }
     }
-    if ours(true) {
+    // Only a lock of its own can make the process wait for itself. Not gated on a `->` line
+    // of its own: a thread our stop interrupted in flock restarts the call when it runs
+    // again, and until it has, /proc/locks shows no waiter and its syscall file says
+    // `running`: a thread whose goroutine the snapshot saw in a system call is read again
+    // for a while.
+    if !out.held.is_empty() {
         let nr = match snap.meta.arch.as_str() {
             "arm64" => SYS_FLOCK_ARM64,
             _ => SYS_FLOCK_AMD64,
         };
         match proc::tasks(pid) {
             Ok(tids) => {
-                for tid in tids {
-                    let Ok(proc::Syscall::Blocked {
-                        syscall_number,
-                        argument_registers: args,
-                        ..
-                    }) = proc::task_syscall(pid, tid)
-                    else {
-                        continue;
-                    };
-                    if syscall_number != nr {
-                        continue;
-                    }
-                    let fd = args[0] as i32;
-                    let Ok((path, (major, minor), inode)) = proc::fd_file(pid, fd) else {
-                        continue;
-                    };
-                    out.waits.push(FlockWait {
-                        thread: tid,
-                        goroutine: snap
-                            .threads
+                let goid = |tid: i32| {
+                    snap.threads
+                        .iter()
+                        .find(|t| t.tid == tid)
+                        .and_then(|t| t.goid)
+                };
+                let in_syscall = |tid: i32| {
+                    goid(tid).is_some_and(|id| {
+                        snap.goroutines
                             .iter()
-                            .find(|t| t.tid == tid)
-                            .and_then(|t| t.goid),
-                        fd,
-                        operation: match args[1] & (LOCK_SH | LOCK_EX) {
-                            LOCK_SH => "shared",
-                            LOCK_EX => "exclusive",
-                            _ => "unknown",
+                            .any(|g| g.id == id && g.status == Status::SYSCALL)
+                    })
+                };
+                let deadline = Instant::now() + SYSCALL_SETTLE;
+                let mut pending = tids;
+                while !pending.is_empty() {
+                    let mut again = Vec::new();
+                    for tid in pending {
+                        let call = match proc::task_syscall(pid, tid) {
+                            Ok(proc::Syscall::Blocked {
+                                syscall_number,
+                                argument_registers,
+                                ..
+                            }) => (syscall_number, argument_registers),
+                            Ok(_) if in_syscall(tid) => {
+                                again.push(tid);
+                                continue;
+                            }
+                            _ => continue,
+                        };
+                        if call.0 != nr {
+                            continue;
                         }
-                        .into(),
-                        path,
-                        dev: dev(major, minor),
-                        inode,
-                    });
+                        if let Some(w) = wait(pid, tid, goid(tid), call.1) {
+                            out.waits.push(w);
+                        }
+                    }
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    pending = again;
+                    if !pending.is_empty() {
+                        std::thread::sleep(SYSCALL_POLL);
+                    }
                 }
             }
             Err(e) => errors.push(format!("/proc/{pid}/task: {e}")),
