@@ -212,7 +212,8 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
-        snap.file_locks = Some(crate::target::files::read(pid, &snap));
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
         let unsettled: std::collections::HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
             .goroutines
@@ -381,7 +382,8 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
-        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap));
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok(snap)
     }
 

@@ -2148,21 +2148,36 @@ fn deadlocks_held_while_blocked() {
 }
 
 /// A file-lock self-deadlock: a goroutine holds a file flock'ed through one descriptor (with a
-/// pending deferred Close) and waits in flock(2) for the same file through another. On every
-/// toolchain, with and without symbols: the fixture's truth (culprit, its frame, both
-/// descriptors, the inode, from its own runtime.Stack header and fstat) in the JSON, the
-/// first line, exit status 3; the same verdict from a snapshot of it; and from a core (newest
-/// toolchain, gcore) no file-lock verdict, but a line saying that part needs a live target.
+/// pending deferred Close) and waits in flock(2) for the same file through another, or
+/// retries flock with LOCK_NB in a sleep loop. On every toolchain, with and without symbols:
+/// the fixture's truth (culprit, its frame, both descriptors, the inode, the waiting frame,
+/// from its own runtime.Stack header and fstat) in the JSON, the first line, exit status 3;
+/// the same verdict from a snapshot of it; and from a core (newest toolchain, gcore) no
+/// file-lock verdict, but a line saying that part needs a live target.
 #[test]
 fn deadlocks_file_lock() {
     for tc in toolchains::require_toolchains() {
-        for flavor in [Flavor::Default, Flavor::Stripped] {
-            let fx = Fixture::start_flavor(&tc, flavor, "flock", &[]);
+        for (flavor, scenario) in [
+            (Flavor::Default, "flock"),
+            (Flavor::Stripped, "flock"),
+            (Flavor::Default, "flock-retry"),
+            (Flavor::Stripped, "flock-retry"),
+        ] {
+            let retry = scenario == "flock-retry";
+            let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
             let w = fx.info_words("verdict");
             assert_eq!(w.len(), 1, "{}: {:?}", fx.what, fx.info);
             let w = &w[0];
-            let [culprit, function, fd, waiter, waiter_fd, path, inode] =
-                [3, 4, 6, 8, 10, 12, 14].map(|i| w[i].as_str());
+            let [
+                culprit,
+                function,
+                fd,
+                waiter,
+                waiter_fd,
+                path,
+                inode,
+                waiting_in,
+            ] = [3, 4, 6, 8, 10, 12, 14, 16].map(|i| w[i].as_str());
             assert_eq!(w[1], "file-lock", "{}", fx.what);
             let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
             assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
@@ -2184,6 +2199,8 @@ fn deadlocks_file_lock() {
                     &f["kind"],
                     &f["mode"],
                     &f["operation"],
+                    &f["how"],
+                    &f["waiting_in"]["function"],
                 ),
                 (
                     &serde_json::json!("file-lock"),
@@ -2195,7 +2212,9 @@ fn deadlocks_file_lock() {
                     &num(inode),
                     &serde_json::json!("FLOCK"),
                     &serde_json::json!("WRITE"),
-                    &serde_json::json!("exclusive"),
+                    &serde_json::json!(if retry { "retry" } else { "exclusive" }),
+                    &serde_json::json!(if retry { "retry" } else { "blocked" }),
+                    &serde_json::json!(waiting_in),
                 ),
                 "{}: {got}",
                 fx.what
@@ -2216,7 +2235,13 @@ fn deadlocks_file_lock() {
             let first_line = |text: &str| text.lines().next().unwrap_or_default().to_string();
             let want = format!("file-lock self-deadlock: goroutine {culprit} holds {path}");
             let held_by = format!("locked through fd {fd} in {function} at ");
-            let waits = format!("waits for it in flock(2) (exclusive) through fd {waiter_fd} in ");
+            let waits = if retry {
+                format!("retries flock(2) for it in a sleep loop in {waiting_in} at ")
+            } else {
+                format!(
+                    "waits for it in flock(2) (exclusive) through fd {waiter_fd} in {waiting_in} at "
+                )
+            };
             let (text_code, text) = deadlocks(&[&fx.pid()]);
             let first = first_line(&text);
             assert!(
@@ -2228,7 +2253,7 @@ fn deadlocks_file_lock() {
                 fx.what
             );
             // A snapshot keeps the file locks.
-            let dir = Scratch::new(&format!("flock-{}-{}", tc.version, flavor.name()));
+            let dir = Scratch::new(&format!("{scenario}-{}-{}", tc.version, flavor.name()));
             let snap = dir.path("flock.gsnap");
             goroscope(&["snapshot", "-q", &fx.pid(), "-o", snap.to_str().unwrap()]);
             let (code, saved) = deadlocks(&[snap.to_str().unwrap()]);
@@ -2238,7 +2263,7 @@ fn deadlocks_file_lock() {
                 "{}: from the snapshot",
                 fx.what
             );
-            if flavor == Flavor::Default && tc == toolchains::newest() {
+            if flavor == Flavor::Default && !retry && tc == toolchains::newest() {
                 core_has_no_file_locks(&fx, &dir);
             }
             support::assert_running(fx.pid);

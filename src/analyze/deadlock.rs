@@ -29,7 +29,7 @@
 //! the goroutine whose pending deferred `(*os.File).Close` holds that descriptor; without one,
 //! the verdict names the descriptor and the file, held by this process.
 
-use crate::snapshot::{FileLock, FlockWait, Goroutine, Holder, Name, Snapshot, Status, SyncObject};
+use crate::snapshot::{FileLock, Goroutine, Holder, Name, Snapshot, Status, SyncObject};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -111,13 +111,17 @@ pub struct FileVerdict {
     pub kind: String,
     /// `READ` or `WRITE`.
     pub mode: String,
-    /// The goroutine blocked in `flock(2)` (`None`: a thread running none).
+    /// `blocked`: the waiter is blocked in `flock(2)`; `retry`: it sleeps in a loop that
+    /// calls flock (with `LOCK_NB`), and `waiter_fd` has the same file open (which descriptor
+    /// it retries is not known).
+    pub how: &'static str,
+    /// The goroutine waiting (`None`: a thread running none).
     pub waiter: Option<u64>,
-    /// Its thread.
-    pub thread: i32,
+    /// Its thread, when blocked.
+    pub thread: Option<i32>,
     /// The descriptor it locks.
     pub waiter_fd: i32,
-    /// `shared` or `exclusive`.
+    /// `shared` or `exclusive` (blocked), `retry`.
     pub operation: String,
     /// The waiter's frame that calls `flock`.
     pub waiting_in: Option<Culprit>,
@@ -254,46 +258,42 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
     out
 }
 
-/// Each thread blocked in `flock(2)` on a file the process holds locked (with a conflicting
-/// mode) through another descriptor, with that lock.
-fn flock_self_waits(snap: &Snapshot) -> Vec<(&FlockWait, &FileLock)> {
+/// A goroutine (or thread) waiting for a file lock the process holds through another
+/// descriptor: blocked in `flock(2)`, or retrying it in a sleep loop.
+struct FileWait<'a> {
+    goroutine: Option<u64>,
+    thread: Option<i32>,
+    fd: i32,
+    operation: &'a str,
+    how: &'static str,
+    /// The frame that calls flock.
+    frame: Option<Culprit>,
+    held: &'a FileLock,
+}
+
+/// Every file-lock self-wait: each thread blocked in `flock(2)` on a file the process holds
+/// locked (with a conflicting mode) through another descriptor, then each goroutine retrying
+/// flock in a sleep loop while a file the process holds `WRITE`-locked is open again through
+/// another descriptor (the first such descriptor is the one named).
+fn file_waits(snap: &Snapshot) -> Vec<FileWait<'_>> {
     let Some(files) = &snap.file_locks else {
         return Vec::new();
     };
-    files
-        .waits
-        .iter()
-        .filter_map(|w| {
-            let held = files.held.iter().find(|h| {
-                h.kind == "FLOCK"
-                    && h.fd != w.fd
-                    && h.dev == w.dev
-                    && h.inode == w.inode
-                    && (h.mode == "WRITE" || w.operation == "exclusive")
-            })?;
-            Some((w, held))
+    let conflicting = |fd: i32, dev: &str, inode: u64, exclusive: bool| {
+        files.held.iter().find(move |h| {
+            h.kind == "FLOCK"
+                && h.fd != fd
+                && h.dev == dev
+                && h.inode == inode
+                && (h.mode == "WRITE" || exclusive)
         })
-        .collect()
-}
-
-/// File-lock self-deadlocks: [`flock_self_waits`], the culprit found by its deferred Close.
-fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
+    };
     let mut out = Vec::new();
-    for (w, held) in flock_self_waits(snap) {
-        let culprit = snap.goroutines.iter().find_map(|g| {
-            g.frames.iter().find_map(|f| {
-                f.defers
-                    .iter()
-                    .any(|d| &*d.function == "os.(*File).Close" && d.fd == Some(i64::from(held.fd)))
-                    .then(|| Culprit {
-                        goroutine: g.id,
-                        function: f.function.clone(),
-                        file: f.file.clone(),
-                        line: f.line,
-                    })
-            })
-        });
-        let waiting_in = w
+    for w in &files.waits {
+        let Some(held) = conflicting(w.fd, &w.dev, w.inode, w.operation == "exclusive") else {
+            continue;
+        };
+        let frame = w
             .goroutine
             .and_then(|id| snap.goroutines.iter().find(|g| g.id == id))
             .and_then(|g| {
@@ -301,16 +301,68 @@ fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
                     .frames
                     .iter()
                     .rposition(|f| f.function.ends_with(".Flock"))?;
-                g.frames.get(at + 1)
-            })
-            .and_then(|f| {
-                Some(Culprit {
-                    goroutine: w.goroutine?,
-                    function: f.function.clone(),
-                    file: f.file.clone(),
-                    line: f.line,
-                })
+                Some(frame_of(g, g.frames.get(at + 1)?))
             });
+        out.push(FileWait {
+            goroutine: w.goroutine,
+            thread: Some(w.thread),
+            fd: w.fd,
+            operation: &w.operation,
+            how: "blocked",
+            frame,
+            held,
+        });
+    }
+    for r in &files.retries {
+        // Which descriptor the loop retries is not known: any file it may be is one held
+        // WRITE-locked, which no flock through another descriptor gets.
+        let Some((fd, held)) = r.opened_again.iter().find_map(|o| {
+            let held = conflicting(o.fd, &o.dev, o.inode, false)?;
+            (held.mode == "WRITE").then_some((o.fd, held))
+        }) else {
+            continue;
+        };
+        out.push(FileWait {
+            goroutine: Some(r.goroutine),
+            thread: None,
+            fd,
+            operation: "retry",
+            how: "retry",
+            frame: Some(Culprit {
+                goroutine: r.goroutine,
+                function: r.function.clone(),
+                file: r.file.clone(),
+                line: r.line,
+            }),
+            held,
+        });
+    }
+    out
+}
+
+/// A goroutine's frame as a [`Culprit`].
+fn frame_of(g: &Goroutine, f: &crate::snapshot::Frame) -> Culprit {
+    Culprit {
+        goroutine: g.id,
+        function: f.function.clone(),
+        file: f.file.clone(),
+        line: f.line,
+    }
+}
+
+/// File-lock self-deadlocks: [`file_waits`], the culprit found by its deferred Close.
+fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for w in file_waits(snap) {
+        let held = w.held;
+        let culprit = snap.goroutines.iter().find_map(|g| {
+            g.frames.iter().find_map(|f| {
+                f.defers
+                    .iter()
+                    .any(|d| &*d.function == "os.(*File).Close" && d.fd == Some(i64::from(held.fd)))
+                    .then(|| frame_of(g, f))
+            })
+        });
         let mut goroutines: Vec<u64> = culprit.iter().map(|c| c.goroutine).collect();
         goroutines.extend(w.goroutine.filter(|g| !goroutines.contains(g)));
         out.push(Verdict {
@@ -328,11 +380,12 @@ fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
                 fd: held.fd,
                 kind: held.kind.clone(),
                 mode: held.mode.clone(),
+                how: w.how,
                 waiter: w.goroutine,
                 thread: w.thread,
                 waiter_fd: w.fd,
-                operation: w.operation.clone(),
-                waiting_in,
+                operation: w.operation.to_string(),
+                waiting_in: w.frame,
             }),
         });
     }
@@ -400,9 +453,9 @@ fn blocked_for_good(
     objects: &BTreeMap<u64, &SyncObject>,
     g: &Goroutine,
 ) -> Option<WaitsOn> {
-    if flock_self_waits(snap)
+    if file_waits(snap)
         .iter()
-        .any(|(w, _)| w.goroutine == Some(g.id))
+        .any(|w| w.how == "blocked" && w.goroutine == Some(g.id))
     {
         return Some(WaitsOn {
             state: "flock".into(),
@@ -801,6 +854,7 @@ mod tests {
             file_locks: Some(FileLocks {
                 held: vec![h],
                 waits: vec![w],
+                retries: Vec::new(),
                 error: None,
             }),
             ..Default::default()
@@ -832,6 +886,25 @@ mod tests {
         assert_eq!(&*v[0].waits_on.as_ref().unwrap().state, "flock");
         assert_eq!(v[0].waiters, [11]);
         assert!(find(&snap(closer(5), held("READ"), wait(8, "shared"))).is_empty());
+        // Retrying in a sleep loop while fd 8 has the file open again.
+        let mut retry = snap(closer(5), held("WRITE"), wait(8, "exclusive"));
+        let files = retry.file_locks.as_mut().unwrap();
+        files.waits.clear();
+        files.retries.push(crate::snapshot::FlockRetry {
+            goroutine: 7,
+            function: "main.retry".into(),
+            opened_again: vec![crate::snapshot::OpenFile {
+                fd: 8,
+                dev: "fe:00".into(),
+                inode: 9,
+            }],
+            ..Default::default()
+        });
+        let v = find(&retry);
+        let f = v[0].file.as_ref().unwrap();
+        assert_eq!((f.how, f.waiter_fd, f.thread), ("retry", 8, None));
+        retry.file_locks.as_mut().unwrap().held[0].mode = "READ".into();
+        assert!(find(&retry).is_empty(), "a shared lock may let a retry in");
         assert!(find(&snap(closer(5), held("WRITE"), wait(5, "exclusive"))).is_empty());
     }
 }

@@ -174,35 +174,43 @@ fn file_lock(v: &Verdict, f: &FileVerdict, out: &mut dyn Write) -> io::Result<()
     );
     let waiter = match f.waiter {
         Some(g) => format!("goroutine {g}"),
-        None => format!("thread {}", f.thread),
+        None => format!("thread {}", f.thread.unwrap_or_default()),
     };
-    let waiting = format!(
-        "in flock(2) ({}) through fd {}{}",
-        text(&f.operation),
-        f.waiter_fd,
-        f.waiting_in
-            .as_ref()
-            .map(|c| format!(" in {}", frame(c)))
-            .unwrap_or_default()
-    );
+    let at = f
+        .waiting_in
+        .as_ref()
+        .map(|c| format!(" in {}", frame(c)))
+        .unwrap_or_default();
+    let waiting = if f.how == "retry" {
+        format!(
+            "retries flock(2) for it in a sleep loop{at} (fd {} has the same file open)",
+            f.waiter_fd
+        )
+    } else {
+        format!(
+            "waits for it in flock(2) ({}) through fd {}{at}",
+            text(&f.operation),
+            f.waiter_fd
+        )
+    };
     match &v.culprit {
         Some(c) if Some(c.goroutine) == f.waiter => writeln!(
             out,
-            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close] and waits for it {waiting}",
+            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close] and {waiting}",
             c.goroutine,
             f.fd,
             frame(c)
         ),
         Some(c) => writeln!(
             out,
-            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close]; {waiter} of the same process waits for it {waiting}",
+            "file-lock self-deadlock: goroutine {} holds {file} locked through fd {} in {} [deferred Close]; {waiter} of the same process {waiting}",
             c.goroutine,
             f.fd,
             frame(c)
         ),
         None => writeln!(
             out,
-            "file-lock self-deadlock: fd {} holds {file} locked, held by this process (no pending deferred Close names it); {waiter} waits for it {waiting}",
+            "file-lock self-deadlock: fd {} holds {file} locked, held by this process (no pending deferred Close names it); {waiter} {waiting}",
             f.fd
         ),
     }

@@ -38,6 +38,11 @@ pub struct FileLocks {
     pub held: Vec<FileLock>,
     /// Every thread blocked in `flock(2)` (its `syscall` file), with the file it waits for.
     pub waits: Vec<FlockWait>,
+    /// Every goroutine sleeping in a function that calls `flock` (a retry loop with
+    /// `LOCK_NB`) while the process has a file it holds locked open again through another
+    /// descriptor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<FlockRetry>,
     /// Why the locks could not be read all (unreadable `/proc/locks` or descriptors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -59,6 +64,35 @@ pub struct FileLock {
     pub kind: String,
     /// `READ` (shared) or `WRITE` (exclusive).
     pub mode: String,
+}
+
+/// A goroutine sleeping in a function that calls `flock`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlockRetry {
+    /// Goroutine id.
+    pub goroutine: u64,
+    /// The function that sleeps and calls `flock`, where it is now.
+    pub function: Name,
+    /// Its source file.
+    pub file: Name,
+    /// Its source line.
+    pub line: u32,
+    /// The descriptors that name a file the process holds locked (`FLOCK`) through another
+    /// descriptor and hold no lock themselves: what such a loop may be retrying.
+    pub opened_again: Vec<OpenFile>,
+}
+
+/// A descriptor and the file it names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenFile {
+    /// The descriptor.
+    pub fd: i32,
+    /// The file's device, as in [`FileLock::dev`].
+    pub dev: String,
+    /// The file's inode.
+    pub inode: u64,
 }
 
 /// A thread blocked in `flock(2)`.

@@ -6,7 +6,7 @@
 //! process's locks and waits do not change.
 
 use super::proc;
-use crate::snapshot::{FileLock, FileLocks, FlockWait, Snapshot, Status};
+use crate::snapshot::{FileLock, FileLocks, FlockRetry, FlockWait, OpenFile, Snapshot, Status};
 use std::time::{Duration, Instant};
 
 /// `flock`'s system call number on amd64 (`arch/x86/entry/syscalls/syscall_64.tbl`).
@@ -20,6 +20,28 @@ const LOCK_EX: u64 = 2;
 /// `major:minor` as `/proc/locks` writes a device (`%02x:%02x`).
 fn dev(major: u32, minor: u32) -> String {
     format!("{major:02x}:{minor:02x}")
+}
+
+/// The descriptors of `pid` that hold no lock and name a file it holds `FLOCK`ed through
+/// another descriptor, by descriptor.
+fn opened_again(pid: i32, held: &[FileLock]) -> Vec<OpenFile> {
+    let locked: Vec<(&str, u64)> = held
+        .iter()
+        .filter(|h| h.kind == "FLOCK")
+        .map(|h| (h.dev.as_str(), h.inode))
+        .collect();
+    proc::fds(pid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|fd| !held.iter().any(|h| h.fd == *fd))
+        .filter_map(|fd| {
+            let (_, (major, minor), inode) = proc::fd_file(pid, fd).ok()?;
+            let dev = dev(major, minor);
+            locked
+                .contains(&(dev.as_str(), inode))
+                .then_some(OpenFile { fd, dev, inode })
+        })
+        .collect()
 }
 
 /// A thread blocked in flock with these arguments (`fd`, operation), and the file `fd` names.
@@ -49,8 +71,9 @@ const SYSCALL_SETTLE: Duration = Duration::from_millis(200);
 const SYSCALL_POLL: Duration = Duration::from_millis(2);
 
 /// The file locks of process `pid`, the waiting threads tied to the goroutines `snap` has
-/// them running.
-pub fn read(pid: i32, snap: &Snapshot) -> FileLocks {
+/// them running. `retries` ([`crate::runtime::blocked::flock_retries`]) is asked only when
+/// the process holds a lock; each gets the descriptors it may be retrying.
+pub fn read(pid: i32, snap: &Snapshot, retries: impl FnOnce() -> Vec<FlockRetry>) -> FileLocks {
     let mut out = FileLocks::default();
     let all = match proc::locks() {
         Ok(l) => l,
@@ -143,6 +166,18 @@ pub fn read(pid: i32, snap: &Snapshot) -> FileLocks {
                 }
             }
             Err(e) => errors.push(format!("/proc/{pid}/task: {e}")),
+        }
+    }
+    if !out.held.is_empty() {
+        let mut retries = retries();
+        if !retries.is_empty() {
+            let again = opened_again(pid, &out.held);
+            if !again.is_empty() {
+                for r in &mut retries {
+                    r.opened_again = again.clone();
+                }
+                out.retries = retries;
+            }
         }
     }
     if !errors.is_empty() {
