@@ -1970,15 +1970,15 @@ fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, Stri
 }
 
 /// A goroutine that takes a Mutex it holds, and two that take two Mutexes in opposite orders:
-/// on every toolchain, exactly the verdict the fixture states, the culprit, its holding frame
-/// and the lock on the first line, exit status 3. Without symbols the Mutexes' waiters are not
-/// found, so no verdict (exit 0) rather than a wrong one.
+/// on every toolchain, with and without symbols, exactly the verdict the fixture states, the
+/// culprit, its holding frame and the lock on the first line, exit status 3.
 #[test]
 fn deadlocks_lock_twice_and_lock_order() {
     for tc in toolchains::require_toolchains() {
         // Stripped too: the semaphore table, and so the waiters, are found without symbols.
         for (flavor, scenario) in [
             (Flavor::Default, "lock-twice"),
+            (Flavor::Stripped, "lock-twice"),
             (Flavor::Default, "lock-order"),
             (Flavor::Stripped, "lock-order"),
         ] {
@@ -2003,11 +2003,14 @@ fn deadlocks_lock_twice_and_lock_order() {
 
 /// Recursive RLock behind a pending writer: each of the K readers holding the read lock (a
 /// pending deferred RUnlock in main.rrRecursive) waits in a second RLock: K self-deadlocks,
-/// the goroutines the runtime's own dump shows in main.rrReadAgain.
+/// the goroutines the runtime's own dump shows in main.rrReadAgain; with and without symbols.
 #[test]
 fn deadlocks_rlock_recursive() {
-    for tc in toolchains::require_toolchains() {
-        let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+    for (tc, flavor) in toolchains::require_toolchains()
+        .into_iter()
+        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
+    {
+        let mut fx = Fixture::start_flavor(&tc, flavor, "rlock-recursive", &[]);
         let rw = fx.rwmutex();
         let rt = support::parse(&fx.stack());
         let again: Vec<u64> = rt
@@ -2046,8 +2049,11 @@ fn deadlocks_rlock_recursive() {
 /// exit status 0.
 #[test]
 fn deadlocks_none_in_a_healthy_program() {
-    for tc in toolchains::require_toolchains() {
-        let fx = Fixture::start(&tc, "locks-busy", &[]);
+    for (tc, flavor) in toolchains::require_toolchains()
+        .into_iter()
+        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
+    {
+        let fx = Fixture::start_flavor(&tc, flavor, "locks-busy", &[]);
         for _ in 0..5 {
             let (found, code, first) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert!(found.is_empty() && code == 0, "{}: {found:?}", fx.what);
