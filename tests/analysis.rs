@@ -1861,6 +1861,14 @@ fn pending_defers_name_the_locks_held() {
 // ---------------------------------------------------------------------------------------------
 // Deadlocks proven by lock holders.
 
+/// Every toolchain, each with a default and a stripped build.
+fn with_and_without_symbols() -> Vec<(Toolchain, Flavor)> {
+    toolchains::require_toolchains()
+        .into_iter()
+        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
+        .collect()
+}
+
 /// `goroscope deadlocks <args>`: its exit code and stdout.
 fn deadlocks(args: &[&str]) -> (i32, String) {
     let mut all = vec!["deadlocks", "-q"];
@@ -2006,10 +2014,7 @@ fn deadlocks_lock_twice_and_lock_order() {
 /// the goroutines the runtime's own dump shows in main.rrReadAgain; with and without symbols.
 #[test]
 fn deadlocks_rlock_recursive() {
-    for (tc, flavor) in toolchains::require_toolchains()
-        .into_iter()
-        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
-    {
+    for (tc, flavor) in with_and_without_symbols() {
         let mut fx = Fixture::start_flavor(&tc, flavor, "rlock-recursive", &[]);
         let rw = fx.rwmutex();
         let rt = support::parse(&fx.stack());
@@ -2049,10 +2054,7 @@ fn deadlocks_rlock_recursive() {
 /// exit status 0.
 #[test]
 fn deadlocks_none_in_a_healthy_program() {
-    for (tc, flavor) in toolchains::require_toolchains()
-        .into_iter()
-        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
-    {
+    for (tc, flavor) in with_and_without_symbols() {
         let fx = Fixture::start_flavor(&tc, flavor, "locks-busy", &[]);
         for _ in 0..5 {
             let (found, code, first) = deadlock_verdicts(&fx.pid(), &fx.what);
@@ -2077,78 +2079,76 @@ fn deadlocks_none_in_a_healthy_program() {
 /// the first line naming them.
 #[test]
 fn deadlocks_held_while_blocked() {
-    for tc in toolchains::require_toolchains() {
-        for flavor in [Flavor::Default, Flavor::Stripped] {
-            for scenario in ["broadcast", "pool"] {
-                let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
-                let stated = fixture_verdicts(&fx);
-                assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
-                let (mut want, blocked) = stated[0].clone();
-                let rw = fx.rwmutex();
-                want.readers = Some((rw.holders as u64, rw.holders as u64));
-                let blocked = blocked.unwrap();
-                let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
-                assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
-                let v: Value = serde_json::from_str(&json).unwrap();
-                assert_eq!(
-                    verdicts_json(&v),
-                    BTreeSet::from([want.clone()]),
-                    "{}: verdicts",
-                    fx.what
-                );
-                let got = &v["verdicts"][0];
-                assert_eq!(
-                    got["waiters"].as_array().map(Vec::len),
-                    Some(blocked.waiters),
-                    "{}: waiters {got}",
-                    fx.what
-                );
-                assert_eq!(
-                    got["waits_on"]["state"],
-                    blocked.state.as_str(),
-                    "{}",
-                    fx.what
-                );
-                assert_eq!(
-                    got["waits_on"]["chans"],
-                    serde_json::json!([blocked.chan]),
-                    "{}",
-                    fx.what
-                );
-                let (text_code, text) = deadlocks(&[&fx.pid()]);
-                assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
-                let first = text.lines().next().unwrap_or_default();
-                let lock = format!(
-                    "held while blocked: goroutine {} holds sync.RWMutex at {:#x} (read lock) in {} at ",
-                    want.culprit, want.lock, want.function
-                );
-                assert!(
-                    first.starts_with(&lock)
-                        && first.contains(&format!(
-                            "is blocked in {} on chan at {:#x} ",
-                            blocked.state, blocked.chan
-                        ))
-                        && first.ends_with(&format!(
-                            "; {} goroutine{} for the lock",
-                            blocked.waiters,
-                            if blocked.waiters == 1 {
-                                " waits"
-                            } else {
-                                "s wait"
-                            }
-                        )),
-                    "{}: first line {first:?}, want {lock:?}...",
-                    fx.what
-                );
-                let second = text.lines().nth(1).unwrap_or_default();
-                assert!(
-                    second.starts_with(&format!("    {} reader", rw.holders))
-                        && second.contains(&format!("), {} found", rw.holders)),
-                    "{}: second line {second:?}",
-                    fx.what
-                );
-                support::assert_running(fx.pid);
-            }
+    for (tc, flavor) in with_and_without_symbols() {
+        for scenario in ["broadcast", "pool"] {
+            let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
+            let stated = fixture_verdicts(&fx);
+            assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
+            let (mut want, blocked) = stated[0].clone();
+            let rw = fx.rwmutex();
+            want.readers = Some((rw.holders as u64, rw.holders as u64));
+            let blocked = blocked.unwrap();
+            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+            assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+            let v: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                verdicts_json(&v),
+                BTreeSet::from([want.clone()]),
+                "{}: verdicts",
+                fx.what
+            );
+            let got = &v["verdicts"][0];
+            assert_eq!(
+                got["waiters"].as_array().map(Vec::len),
+                Some(blocked.waiters),
+                "{}: waiters {got}",
+                fx.what
+            );
+            assert_eq!(
+                got["waits_on"]["state"],
+                blocked.state.as_str(),
+                "{}",
+                fx.what
+            );
+            assert_eq!(
+                got["waits_on"]["chans"],
+                serde_json::json!([blocked.chan]),
+                "{}",
+                fx.what
+            );
+            let (text_code, text) = deadlocks(&[&fx.pid()]);
+            assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
+            let first = text.lines().next().unwrap_or_default();
+            let lock = format!(
+                "held while blocked: goroutine {} holds sync.RWMutex at {:#x} (read lock) in {} at ",
+                want.culprit, want.lock, want.function
+            );
+            assert!(
+                first.starts_with(&lock)
+                    && first.contains(&format!(
+                        "is blocked in {} on chan at {:#x} ",
+                        blocked.state, blocked.chan
+                    ))
+                    && first.ends_with(&format!(
+                        "; {} goroutine{} for the lock",
+                        blocked.waiters,
+                        if blocked.waiters == 1 {
+                            " waits"
+                        } else {
+                            "s wait"
+                        }
+                    )),
+                "{}: first line {first:?}, want {lock:?}...",
+                fx.what
+            );
+            let second = text.lines().nth(1).unwrap_or_default();
+            assert!(
+                second.starts_with(&format!("    {} reader", rw.holders))
+                    && second.contains(&format!("), {} found", rw.holders)),
+                "{}: second line {second:?}",
+                fx.what
+            );
+            support::assert_running(fx.pid);
         }
     }
 }
