@@ -530,11 +530,16 @@ pub struct PendingDefer {
 }
 
 impl std::fmt::Display for PendingDefer {
-    /// `sync.(*Mutex).Unlock(0xc000012345)`, or the function alone without an argument word.
+    /// `sync.(*Mutex).Unlock(0xc000012345)`, or the function alone without an argument word;
+    /// a deferred Close of a file adds its descriptor (`os.(*File).Close(0xc000064028) [fd 5]`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.arg {
-            Some(a) => write!(f, "{}({a:#x})", self.function),
-            None => f.write_str(&self.function),
+            Some(a) => write!(f, "{}({a:#x})", self.function)?,
+            None => f.write_str(&self.function)?,
+        }
+        match self.fd {
+            Some(fd) => write!(f, " [fd {fd}]"),
+            None => Ok(()),
         }
     }
 }
