@@ -265,14 +265,20 @@ pub enum Command {
         sources: Option<PathBuf>,
     },
     /// Deadlocks that locks held through pending deferred unlocks prove: a goroutine waiting
-    /// for a lock it holds, or goroutines waiting in a cycle for each other's locks.
+    /// for a lock it holds, goroutines waiting in a cycle for each other's locks, a lock held
+    /// by a goroutine blocked on a channel nobody serves, a file the process waits in flock(2)
+    /// to lock while it holds it locked itself.
     #[command(
-        after_help = "Examples:\n  goroscope deadlocks 1234\n  goroscope deadlocks --format json 1234\n  goroscope deadlocks --core core.1234\n\nExit status: 0 no deadlock found, 3 a deadlock found (the first line names the culprit\ngoroutine, its frame holding the lock, and the lock), 1 an error."
+        after_help = "Examples:\n  goroscope deadlocks 1234\n  goroscope deadlocks --format json 1234\n  goroscope deadlocks app.gsnap\n  goroscope deadlocks --core core.1234\n\nExit status: 0 no deadlock found, 3 a deadlock found (the first line names the culprit\ngoroutine, its frame holding the lock, and the lock), 1 an error."
     )]
     Deadlocks {
-        /// Process id (not with --core).
-        #[arg(required_unless_present = "core", conflicts_with = "core")]
-        pid: Option<i32>,
+        /// Process id, or a snapshot file (`goroscope snapshot`); not with --core.
+        #[arg(
+            value_name = "PID|FILE",
+            required_unless_present = "core",
+            conflicts_with = "core"
+        )]
+        target: Option<String>,
         /// `text` or `json` (docs/json-schema.md).
         #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
         format: String,
@@ -626,9 +632,15 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 )
             }
         }
-        Command::Deadlocks { pid, format, core } => {
-            let target = Target::new(pid, core)?;
-            let snap = take(&target, ro)?;
+        Command::Deadlocks {
+            target,
+            format,
+            core,
+        } => {
+            let snap = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
+                Some((file, Err(_))) => load(std::path::Path::new(file))?,
+                pid => take(&Target::new(pid.and_then(|p| p.1.ok()), core)?, ro)?,
+            };
             let found = crate::analyze::deadlock::find(&snap);
             if !found.is_empty() {
                 STATUS.store(3, std::sync::atomic::Ordering::Relaxed);

@@ -218,6 +218,8 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
             .goroutines
@@ -386,6 +388,8 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok(snap)
     }
 
@@ -1050,6 +1054,7 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
             goroutines: Vec::new(),
             threads,
             objects: Vec::new(),
+            file_locks: None,
         },
         walked.count,
     ))

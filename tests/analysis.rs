@@ -1861,6 +1861,14 @@ fn pending_defers_name_the_locks_held() {
 // ---------------------------------------------------------------------------------------------
 // Deadlocks proven by lock holders.
 
+/// Every toolchain, each with a default and a stripped build.
+fn with_and_without_symbols() -> Vec<(Toolchain, Flavor)> {
+    toolchains::require_toolchains()
+        .into_iter()
+        .flat_map(|tc| [(tc.clone(), Flavor::Default), (tc, Flavor::Stripped)])
+        .collect()
+}
+
 /// `goroscope deadlocks <args>`: its exit code and stdout.
 fn deadlocks(args: &[&str]) -> (i32, String) {
     let mut all = vec!["deadlocks", "-q"];
@@ -1884,6 +1892,43 @@ struct VerdictInfo {
     function: String,
     lock: u64,
     goroutines: Vec<u64>,
+    /// An RWMutex's readers: how many hold it by its counts, how many goroutines were found
+    /// holding it (the fixture's count for both).
+    readers: Option<(u64, u64)>,
+}
+
+/// What a held-while-blocked verdict adds: how many wait for the lock, and the culprit's wait
+/// (its state and channel).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct BlockedInfo {
+    waiters: usize,
+    state: String,
+    chan: u64,
+}
+
+/// The verdicts the fixture states: `verdict <kind> culprit <goid> <function> lock <addr>
+/// goroutines <goid>... [waiters <n> waits <state> <chan>]`.
+fn fixture_verdicts(fx: &Fixture) -> Vec<(VerdictInfo, Option<BlockedInfo>)> {
+    fx.info_words("verdict")
+        .into_iter()
+        .map(|w| {
+            let end = w.iter().position(|x| x == "waiters").unwrap_or(w.len());
+            let blocked = (end < w.len()).then(|| BlockedInfo {
+                waiters: w[end + 1].parse().unwrap(),
+                state: w[end + 3..w.len() - 1].join(" "),
+                chan: hex(&w[w.len() - 1]),
+            });
+            let v = VerdictInfo {
+                kind: w[1].clone(),
+                culprit: w[3].parse().unwrap(),
+                function: w[4].clone(),
+                lock: hex(&w[6]),
+                goroutines: w[8..end].iter().map(|g| g.parse().unwrap()).collect(),
+                readers: None,
+            };
+            (v, blocked)
+        })
+        .collect()
 }
 
 fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
@@ -1902,6 +1947,9 @@ fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
                 .iter()
                 .map(|g| g.as_u64().unwrap())
                 .collect(),
+            readers: v
+                .get("readers")
+                .map(|r| (r["hold"].as_u64().unwrap(), r["found"].as_u64().unwrap())),
         })
         .collect()
 }
@@ -1930,30 +1978,21 @@ fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, Stri
 }
 
 /// A goroutine that takes a Mutex it holds, and two that take two Mutexes in opposite orders:
-/// on every toolchain, exactly the verdict the fixture states, the culprit, its holding frame
-/// and the lock on the first line, exit status 3. Without symbols the Mutexes' waiters are not
-/// found, so no verdict (exit 0) rather than a wrong one.
+/// on every toolchain, with and without symbols, exactly the verdict the fixture states, the
+/// culprit, its holding frame and the lock on the first line, exit status 3.
 #[test]
 fn deadlocks_lock_twice_and_lock_order() {
     for tc in toolchains::require_toolchains() {
         // Stripped too: the semaphore table, and so the waiters, are found without symbols.
         for (flavor, scenario) in [
             (Flavor::Default, "lock-twice"),
+            (Flavor::Stripped, "lock-twice"),
             (Flavor::Default, "lock-order"),
             (Flavor::Stripped, "lock-order"),
         ] {
             let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
-            let want: BTreeSet<VerdictInfo> = fx
-                .info_words("verdict")
-                .into_iter()
-                .map(|w| VerdictInfo {
-                    kind: w[1].clone(),
-                    culprit: w[3].parse().unwrap(),
-                    function: w[4].clone(),
-                    lock: hex(&w[6]),
-                    goroutines: w[8..].iter().map(|g| g.parse().unwrap()).collect(),
-                })
-                .collect();
+            let want: BTreeSet<VerdictInfo> =
+                fixture_verdicts(&fx).into_iter().map(|(v, _)| v).collect();
             assert_eq!(want.len(), 1, "{}: {:?}", fx.what, fx.info);
             let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert_eq!(found, want, "{}: verdicts", fx.what);
@@ -1972,11 +2011,11 @@ fn deadlocks_lock_twice_and_lock_order() {
 
 /// Recursive RLock behind a pending writer: each of the K readers holding the read lock (a
 /// pending deferred RUnlock in main.rrRecursive) waits in a second RLock: K self-deadlocks,
-/// the goroutines the runtime's own dump shows in main.rrReadAgain.
+/// the goroutines the runtime's own dump shows in main.rrReadAgain; with and without symbols.
 #[test]
 fn deadlocks_rlock_recursive() {
-    for tc in toolchains::require_toolchains() {
-        let mut fx = Fixture::start(&tc, "rlock-recursive", &[]);
+    for (tc, flavor) in with_and_without_symbols() {
+        let mut fx = Fixture::start_flavor(&tc, flavor, "rlock-recursive", &[]);
         let rw = fx.rwmutex();
         let rt = support::parse(&fx.stack());
         let again: Vec<u64> = rt
@@ -1994,6 +2033,7 @@ fn deadlocks_rlock_recursive() {
                 function: "main.rrRecursive".into(),
                 lock: rw.addr,
                 goroutines: vec![g],
+                readers: Some((rw.recursive as u64, rw.recursive as u64)),
             })
             .collect();
         let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
@@ -2014,8 +2054,8 @@ fn deadlocks_rlock_recursive() {
 /// exit status 0.
 #[test]
 fn deadlocks_none_in_a_healthy_program() {
-    for tc in toolchains::require_toolchains() {
-        let fx = Fixture::start(&tc, "locks-busy", &[]);
+    for (tc, flavor) in with_and_without_symbols() {
+        let fx = Fixture::start_flavor(&tc, flavor, "locks-busy", &[]);
         for _ in 0..5 {
             let (found, code, first) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert!(found.is_empty() && code == 0, "{}: {found:?}", fx.what);
@@ -2027,4 +2067,245 @@ fn deadlocks_none_in_a_healthy_program() {
         }
         support::assert_running(fx.pid);
     }
+}
+
+/// A lock held by goroutines blocked on a channel nobody serves, others waiting for it: the
+/// broadcaster holding the read lock while it sends on a channel nobody reads (subscribers
+/// want the write lock), and the pool's workers holding the read lock while they wait for jobs
+/// the dispatcher, waiting for the write lock, would forward (a cycle through a lock and a
+/// channel, reported as held-while-blocked: a channel wait has no edge). On every toolchain,
+/// with and without symbols: exactly the verdict the fixture states (culprit, its frame, the
+/// lock, the holders blocked, how many wait, what the culprit waits on), exit status 3, and
+/// the first line naming them.
+#[test]
+fn deadlocks_held_while_blocked() {
+    for (tc, flavor) in with_and_without_symbols() {
+        for scenario in ["broadcast", "pool"] {
+            let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
+            let stated = fixture_verdicts(&fx);
+            assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
+            let (mut want, blocked) = stated[0].clone();
+            let rw = fx.rwmutex();
+            want.readers = Some((rw.holders as u64, rw.holders as u64));
+            let blocked = blocked.unwrap();
+            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+            assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+            let v: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                verdicts_json(&v),
+                BTreeSet::from([want.clone()]),
+                "{}: verdicts",
+                fx.what
+            );
+            let got = &v["verdicts"][0];
+            assert_eq!(
+                got["waiters"].as_array().map(Vec::len),
+                Some(blocked.waiters),
+                "{}: waiters {got}",
+                fx.what
+            );
+            assert_eq!(
+                got["waits_on"]["state"],
+                blocked.state.as_str(),
+                "{}",
+                fx.what
+            );
+            assert_eq!(
+                got["waits_on"]["chans"],
+                serde_json::json!([blocked.chan]),
+                "{}",
+                fx.what
+            );
+            let (text_code, text) = deadlocks(&[&fx.pid()]);
+            assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
+            let first = text.lines().next().unwrap_or_default();
+            let lock = format!(
+                "held while blocked: goroutine {} holds sync.RWMutex at {:#x} (read lock) in {} at ",
+                want.culprit, want.lock, want.function
+            );
+            assert!(
+                first.starts_with(&lock)
+                    && first.contains(&format!(
+                        "is blocked in {} on chan at {:#x} ",
+                        blocked.state, blocked.chan
+                    ))
+                    && first.ends_with(&format!(
+                        "; {} goroutine{} for the lock",
+                        blocked.waiters,
+                        if blocked.waiters == 1 {
+                            " waits"
+                        } else {
+                            "s wait"
+                        }
+                    )),
+                "{}: first line {first:?}, want {lock:?}...",
+                fx.what
+            );
+            let second = text.lines().nth(1).unwrap_or_default();
+            assert!(
+                second.starts_with(&format!("    {} reader", rw.holders))
+                    && second.contains(&format!("), {} found", rw.holders)),
+                "{}: second line {second:?}",
+                fx.what
+            );
+            support::assert_running(fx.pid);
+        }
+    }
+}
+
+/// A file-lock self-deadlock: a goroutine holds a file flock'ed through one descriptor (with a
+/// pending deferred Close) and waits in flock(2) for the same file through another, or
+/// retries flock with LOCK_NB in a sleep loop. On every toolchain, with and without symbols:
+/// the fixture's truth (culprit, its frame, both descriptors, the inode, the waiting frame,
+/// from its own runtime.Stack header and fstat) in the JSON, the first line, exit status 3;
+/// the same verdict from a snapshot of it; and from a core (newest toolchain, gcore) no
+/// file-lock verdict, but a line saying that part needs a live target.
+#[test]
+fn deadlocks_file_lock() {
+    for tc in toolchains::require_toolchains() {
+        for (flavor, scenario) in [
+            (Flavor::Default, "flock"),
+            (Flavor::Stripped, "flock"),
+            (Flavor::Default, "flock-retry"),
+            (Flavor::Stripped, "flock-retry"),
+        ] {
+            let retry = scenario == "flock-retry";
+            let fx = Fixture::start_flavor(&tc, flavor, scenario, &[]);
+            let w = fx.info_words("verdict");
+            assert_eq!(w.len(), 1, "{}: {:?}", fx.what, fx.info);
+            let w = &w[0];
+            let [
+                culprit,
+                function,
+                fd,
+                waiter,
+                waiter_fd,
+                path,
+                inode,
+                waiting_in,
+            ] = [3, 4, 6, 8, 10, 12, 14, 16].map(|i| w[i].as_str());
+            assert_eq!(w[1], "file-lock", "{}", fx.what);
+            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+            assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+            let v: Value = serde_json::from_str(&json).unwrap();
+            let verdicts = v["verdicts"].as_array().unwrap();
+            assert_eq!(verdicts.len(), 1, "{}: {json}", fx.what);
+            let got = &verdicts[0];
+            let f = &got["file"];
+            let num = |x: &str| serde_json::json!(x.parse::<u64>().unwrap());
+            assert_eq!(
+                (
+                    &got["kind"],
+                    &got["culprit"]["goroutine"],
+                    &got["culprit"]["function"],
+                    &f["fd"],
+                    &f["waiter"],
+                    &f["waiter_fd"],
+                    &f["inode"],
+                    &f["kind"],
+                    &f["mode"],
+                    &f["operation"],
+                    &f["how"],
+                    &f["waiting_in"]["function"],
+                ),
+                (
+                    &serde_json::json!("file-lock"),
+                    &num(culprit),
+                    &serde_json::json!(function),
+                    &num(fd),
+                    &num(waiter),
+                    &num(waiter_fd),
+                    &num(inode),
+                    &serde_json::json!("FLOCK"),
+                    &serde_json::json!("WRITE"),
+                    &serde_json::json!(if retry { "retry" } else { "exclusive" }),
+                    &serde_json::json!(if retry { "retry" } else { "blocked" }),
+                    &serde_json::json!(waiting_in),
+                ),
+                "{}: {got}",
+                fx.what
+            );
+            assert!(
+                f["path"].as_str().unwrap().starts_with(path),
+                "{}: {f}",
+                fx.what
+            );
+            assert_eq!(got["goroutines"], serde_json::json!([num(culprit)]));
+            let held = v["file_locks"]["held"].as_array().unwrap();
+            assert!(
+                held.iter()
+                    .any(|h| h["fd"] == num(fd) && h["inode"] == num(inode)),
+                "{}: {held:?}",
+                fx.what
+            );
+            let first_line = |text: &str| text.lines().next().unwrap_or_default().to_string();
+            let want = format!("file-lock self-deadlock: goroutine {culprit} holds {path}");
+            let held_by = format!("locked through fd {fd} in {function} at ");
+            let waits = if retry {
+                format!("retries flock(2) for it in a sleep loop in {waiting_in} at ")
+            } else {
+                format!(
+                    "waits for it in flock(2) (exclusive) through fd {waiter_fd} in {waiting_in} at "
+                )
+            };
+            let (text_code, text) = deadlocks(&[&fx.pid()]);
+            let first = first_line(&text);
+            assert!(
+                text_code == 3
+                    && first.starts_with(&want)
+                    && first.contains(&held_by)
+                    && first.contains(&waits),
+                "{}: exit {text_code}, first line {first:?}",
+                fx.what
+            );
+            // A snapshot keeps the file locks.
+            let dir = Scratch::new(&format!("{scenario}-{}-{}", tc.version, flavor.name()));
+            let snap = dir.path("flock.gsnap");
+            goroscope(&["snapshot", "-q", &fx.pid(), "-o", snap.to_str().unwrap()]);
+            let (code, saved) = deadlocks(&[snap.to_str().unwrap()]);
+            assert_eq!(
+                (code, first_line(&saved)),
+                (3, first.clone()),
+                "{}: from the snapshot",
+                fx.what
+            );
+            if flavor == Flavor::Default && !retry && tc == toolchains::newest() {
+                core_has_no_file_locks(&fx, &dir);
+            }
+            support::assert_running(fx.pid);
+        }
+    }
+}
+
+/// `deadlocks --core` of a gcore of the flock fixture: no verdict, and the last line says the
+/// file-lock part needs a live target (a core has no /proc).
+fn core_has_no_file_locks(fx: &Fixture, dir: &Scratch) {
+    let Some(gcore) = support::require(support::tool("gcore")) else {
+        return;
+    };
+    let prefix = dir.path("core");
+    let out = support::run_with_timeout(
+        Command::new(gcore).arg("-o").arg(&prefix).arg(fx.pid()),
+        GOROSCOPE_TIMEOUT,
+    )
+    .unwrap();
+    let core = dir.path(&format!("core.{}", fx.pid));
+    assert!(
+        core.is_file(),
+        "gcore wrote no core: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let core = core.to_str().unwrap();
+    let (code, text) = deadlocks(&["--core", core]);
+    assert_eq!(code, 0, "{}: from the core\n{text}", fx.what);
+    assert_eq!(
+        text.lines().last(),
+        Some("file locks not checked: a core has no /proc; the file-lock part needs a live target"),
+        "{}: {text}",
+        fx.what
+    );
+    let (_, json) = deadlocks(&["--format", "json", "--core", core]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["file_locks"], Value::Null, "{}", fx.what);
 }

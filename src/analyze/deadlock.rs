@@ -9,8 +9,27 @@
 //! through a pending writer is not followed, so some cycles through an RWMutex are not seen.
 //! A goroutine waiting for a lock it holds is always deadlocked: its RLock blocks only behind
 //! a pending writer, which waits for this goroutine's own read lock.
+//!
+//! Held while blocked: a lock others wait for (a certain edge, as above) whose holder is
+//! itself blocked where no goroutine is on the other side: a channel send with the buffer full
+//! (or unbuffered) and no goroutine receiving or in a select on the channel, a receive from
+//! an empty channel nobody sends on, a select whose every channel is such an unbuffered one,
+//! `select {}`, a nil channel. A channel wait adds no edge to the wait-for graph: who would
+//! serve the channel is not in memory (a goroutine blocked on its other side would have been
+//! paired with it), so a cycle through a channel (the dispatcher that would feed the workers
+//! waits for their lock) is reported as held-while-blocked, never as a `cycle`. Not judged: a
+//! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
+//! `time.Time`). A holder blocked in a file-lock self-deadlock (below) is blocked for good
+//! too. A goroutine that runs later, a timer or a signal may still serve a channel
+//! nobody waits on now: the verdict says what holds at the moment of the snapshot.
+//!
+//! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
+//! `flock(2)` on a file this very process holds locked through another descriptor waits for
+//! itself: a file-lock self-deadlock (a database opened twice in one process). The culprit is
+//! the goroutine whose pending deferred `(*os.File).Close` holds that descriptor; without one,
+//! the verdict names the descriptor and the file, held by this process.
 
-use crate::snapshot::{Holder, Name, Snapshot, SyncObject};
+use crate::snapshot::{FileLock, Goroutine, Holder, Name, Snapshot, Status, SyncObject};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,18 +55,126 @@ pub struct Lock {
     pub addr: u64,
 }
 
+/// What the culprit of a held-while-blocked verdict is blocked on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitsOn {
+    /// Its wait: `chan send`, `chan receive`, `select`, `select (no cases)`, `chan send (nil
+    /// chan)`, `chan receive (nil chan)`, or `flock`: a file-lock self-deadlock (its verdict
+    /// is listed too).
+    pub state: Name,
+    /// The channels it waits on (none for `select {}` and nil channels).
+    pub chans: Vec<u64>,
+}
+
 /// One proven deadlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `self-deadlock` or `cycle`.
+    /// `self-deadlock`, `cycle` or `held-while-blocked`.
     pub kind: &'static str,
     /// The goroutines deadlocked, the culprit first, then each one waiting for the lock the
-    /// one before holds... in the order of the cycle.
+    /// one before holds... in the order of the cycle. Held while blocked: the holders of the
+    /// lock blocked that way, the culprit first, then by id.
     pub goroutines: Vec<u64>,
-    /// The culprit: the goroutine (lowest id of a cycle) and its frame holding `lock`.
-    pub culprit: Culprit,
-    /// The lock the culprit holds and (the next goroutine of the cycle, or itself) waits for.
-    pub lock: Lock,
+    /// The culprit: the goroutine (lowest id of a cycle or of the blocked holders) and its
+    /// frame holding `lock` (or, for a file lock, the descriptor). `None`: a file lock no
+    /// pending deferred Close names.
+    pub culprit: Option<Culprit>,
+    /// The lock the culprit holds and (the next goroutine of the cycle, itself, or the
+    /// waiters) waits for. `None` for a file lock.
+    pub lock: Option<Lock>,
+    /// Held while blocked: every other goroutine blocked on the lock, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiters: Vec<u64>,
+    /// Held while blocked: what the culprit is blocked on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_on: Option<WaitsOn>,
+    /// A file-lock verdict: the file, the descriptor holding it and the one waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileVerdict>,
+    /// An RWMutex's lock: how many readers hold it by its counts, and how many were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readers: Option<Readers>,
+}
+
+/// The file of a file-lock verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileVerdict {
+    /// What the held descriptor names.
+    pub path: String,
+    /// Device (`major:minor`, hex) and inode.
+    pub dev: String,
+    /// Inode.
+    pub inode: u64,
+    /// The descriptor holding the lock, its kind (`FLOCK`) and mode (`READ`, `WRITE`).
+    pub fd: i32,
+    /// `FLOCK`.
+    pub kind: String,
+    /// `READ` or `WRITE`.
+    pub mode: String,
+    /// `blocked`: the waiter is blocked in `flock(2)`; `retry`: it sleeps in a loop that
+    /// calls flock (with `LOCK_NB`), and `waiter_fd` has the same file open (which descriptor
+    /// it retries is not known).
+    pub how: &'static str,
+    /// The goroutine waiting (`None`: a thread running none).
+    pub waiter: Option<u64>,
+    /// Its thread, when blocked.
+    pub thread: Option<i32>,
+    /// The descriptor it locks.
+    pub waiter_fd: i32,
+    /// `shared` or `exclusive` (blocked), `retry`.
+    pub operation: String,
+    /// The waiter's frame that calls `flock`.
+    pub waiting_in: Option<Culprit>,
+}
+
+/// An RWMutex's read holders: what its counts say, and how many goroutines claim one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Readers {
+    /// Readers holding it by its counts: `readerWait` while a writer is pending or holds it
+    /// (`readerCount` < 0), else `readerCount`.
+    pub hold: i64,
+    /// Goroutines found holding a read lock (pending deferred RUnlock).
+    pub found: usize,
+}
+
+/// `rwmutexMaxReaders` (`sync/rwmutex.go`): a writer subtracts it from `readerCount`.
+const RWMUTEX_MAX_READERS: i64 = 1 << 30;
+
+/// A field of an object's state, as read.
+fn field(o: &SyncObject, name: &str) -> Option<i64> {
+    o.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+}
+
+/// Read holders of an RWMutex by its counts (see [`Readers::hold`]); `None` for another kind
+/// or without its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a
+/// count: `None`.
+fn read_holders(o: &SyncObject) -> Option<i64> {
+    if o.kind != "sync.RWMutex" {
+        return None;
+    }
+    let (rc, rw) = (field(o, "readerCount")?, field(o, "readerWait")?);
+    match rc {
+        0..RWMUTEX_MAX_READERS => Some(rc),
+        _ if (-RWMUTEX_MAX_READERS..0).contains(&rc) => Some(rw.max(0)),
+        _ => None,
+    }
+}
+
+/// Whether a holder claim agrees with the lock's own state, read from memory: a Mutex is
+/// locked; an RWMutex's write lock is taken or pending (its inner Mutex locked, `readerCount`
+/// below zero); its read lock is held by some reader. A claim the state denies (the function
+/// unlocked by hand and left its deferred unlock pending) makes no edge. Without the fields,
+/// the claim stands.
+fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
+    match (o.kind.as_str(), h.lock.as_str()) {
+        ("sync.Mutex", _) => field(o, "state").is_none_or(|s| s & 1 != 0),
+        ("sync.RWMutex", "write") => {
+            field(o, "w.state").is_none_or(|s| s & 1 != 0)
+                && field(o, "readerCount").is_none_or(|rc| rc < 0)
+        }
+        ("sync.RWMutex", _) => read_holders(o).is_none_or(|n| n > 0),
+        _ => true,
+    }
 }
 
 /// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
@@ -78,6 +205,7 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
                 for h in o
                     .holders
                     .iter()
+                    .filter(|h| claim_holds(o, h))
                     .filter(|h| !reads || h.lock == "write" || h.goroutine == g.id)
                 {
                     edges
@@ -125,23 +253,293 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         };
         out.push(verdict("cycle", order, e));
     }
+    out.extend(held_while_blocked(snap, &edges));
+    out.extend(file_lock_verdicts(snap));
     out
 }
+
+/// A goroutine (or thread) waiting for a file lock the process holds through another
+/// descriptor: blocked in `flock(2)`, or retrying it in a sleep loop.
+struct FileWait<'a> {
+    goroutine: Option<u64>,
+    thread: Option<i32>,
+    fd: i32,
+    operation: &'a str,
+    how: &'static str,
+    /// The frame that calls flock.
+    frame: Option<Culprit>,
+    held: &'a FileLock,
+}
+
+/// Every file-lock self-wait: each thread blocked in `flock(2)` on a file the process holds
+/// locked (with a conflicting mode) through another descriptor, then each goroutine retrying
+/// flock in a sleep loop while a file the process holds `WRITE`-locked is open again through
+/// another descriptor (the first such descriptor is the one named).
+fn file_waits(snap: &Snapshot) -> Vec<FileWait<'_>> {
+    let Some(files) = &snap.file_locks else {
+        return Vec::new();
+    };
+    let conflicting = |fd: i32, dev: &str, inode: u64, exclusive: bool| {
+        files.held.iter().find(move |h| {
+            h.kind == "FLOCK"
+                && h.fd != fd
+                && h.dev == dev
+                && h.inode == inode
+                && (h.mode == "WRITE" || exclusive)
+        })
+    };
+    let mut out = Vec::new();
+    for w in &files.waits {
+        let Some(held) = conflicting(w.fd, &w.dev, w.inode, w.operation == "exclusive") else {
+            continue;
+        };
+        let frame = w
+            .goroutine
+            .and_then(|id| snap.goroutines.iter().find(|g| g.id == id))
+            .and_then(|g| {
+                let at = g
+                    .frames
+                    .iter()
+                    .rposition(|f| f.function.ends_with(".Flock"))?;
+                Some(frame_of(g, g.frames.get(at + 1)?))
+            });
+        out.push(FileWait {
+            goroutine: w.goroutine,
+            thread: Some(w.thread),
+            fd: w.fd,
+            operation: &w.operation,
+            how: "blocked",
+            frame,
+            held,
+        });
+    }
+    for r in &files.retries {
+        // Which descriptor the loop retries is not known: any file it may be is one held
+        // WRITE-locked, which no flock through another descriptor gets.
+        let Some((fd, held)) = r.opened_again.iter().find_map(|o| {
+            let held = conflicting(o.fd, &o.dev, o.inode, false)?;
+            (held.mode == "WRITE").then_some((o.fd, held))
+        }) else {
+            continue;
+        };
+        out.push(FileWait {
+            goroutine: Some(r.goroutine),
+            thread: None,
+            fd,
+            operation: "retry",
+            how: "retry",
+            frame: Some(Culprit {
+                goroutine: r.goroutine,
+                function: r.function.clone(),
+                file: r.file.clone(),
+                line: r.line,
+            }),
+            held,
+        });
+    }
+    out
+}
+
+/// A goroutine's frame as a [`Culprit`].
+fn frame_of(g: &Goroutine, f: &crate::snapshot::Frame) -> Culprit {
+    Culprit {
+        goroutine: g.id,
+        function: f.function.clone(),
+        file: f.file.clone(),
+        line: f.line,
+    }
+}
+
+/// File-lock self-deadlocks: [`file_waits`], the culprit found by its deferred Close.
+fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for w in file_waits(snap) {
+        let held = w.held;
+        let culprit = snap.goroutines.iter().find_map(|g| {
+            g.frames.iter().find_map(|f| {
+                f.defers
+                    .iter()
+                    .any(|d| &*d.function == "os.(*File).Close" && d.fd == Some(i64::from(held.fd)))
+                    .then(|| frame_of(g, f))
+            })
+        });
+        let mut goroutines: Vec<u64> = culprit.iter().map(|c| c.goroutine).collect();
+        goroutines.extend(w.goroutine.filter(|g| !goroutines.contains(g)));
+        out.push(Verdict {
+            kind: "file-lock",
+            goroutines,
+            culprit,
+            lock: None,
+            waiters: Vec::new(),
+            waits_on: None,
+            readers: None,
+            file: Some(FileVerdict {
+                path: held.path.clone(),
+                dev: held.dev.clone(),
+                inode: held.inode,
+                fd: held.fd,
+                kind: held.kind.clone(),
+                mode: held.mode.clone(),
+                how: w.how,
+                waiter: w.goroutine,
+                thread: w.thread,
+                waiter_fd: w.fd,
+                operation: w.operation.to_string(),
+                waiting_in: w.frame,
+            }),
+        });
+    }
+    out
+}
+
+/// Held-while-blocked verdicts, one a lock, by the culprit's id: the lock's holders that some
+/// goroutine certainly waits for and that are blocked where nobody is on the other side.
+fn held_while_blocked(snap: &Snapshot, edges: &BTreeMap<u64, Vec<Edge<'_>>>) -> Vec<Verdict> {
+    let by_id: BTreeMap<u64, &Goroutine> = snap.goroutines.iter().map(|g| (g.id, g)).collect();
+    let objects: BTreeMap<u64, &SyncObject> = snap.objects.iter().map(|o| (o.addr, o)).collect();
+    // lock -> its holders blocked that way, each with the edge naming it
+    let mut stuck: BTreeMap<u64, BTreeMap<u64, &Edge<'_>>> = BTreeMap::new();
+    for (&w, es) in edges {
+        for e in es {
+            let h = e.holder.goroutine;
+            if h == w {
+                continue;
+            }
+            if by_id
+                .get(&h)
+                .is_some_and(|g| blocked_for_good(snap, &objects, g).is_some())
+            {
+                stuck.entry(e.lock.addr).or_default().entry(h).or_insert(e);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (addr, holders) in stuck {
+        let Some((&first, e)) = holders.iter().next() else {
+            continue;
+        };
+        let waiters = snap
+            .goroutines
+            .iter()
+            .filter(|g| !holders.contains_key(&g.id) && g.blocked_on.iter().any(|b| b.addr == addr))
+            .map(|g| g.id)
+            .collect();
+        let mut v = verdict("held-while-blocked", holders.keys().copied().collect(), e);
+        v.waiters = waiters;
+        v.waits_on = by_id
+            .get(&first)
+            .and_then(|g| blocked_for_good(snap, &objects, g));
+        out.push(v);
+    }
+    out.sort_by_key(|v| v.culprit.as_ref().map(|c| c.goroutine));
+    out
+}
+
+/// `(qcount, dataqsiz, elemsize, closed)` of a channel object.
+fn chan_fields(o: &SyncObject) -> Option<(i64, i64, i64, bool)> {
+    let f = |n: &str| o.fields.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    Some((
+        f("qcount")?,
+        f("dataqsiz")?,
+        f("elemsize")?,
+        f("closed")? != 0,
+    ))
+}
+
+/// What `g` is blocked on when no goroutine is on the other side of it (see the module's
+/// comment), or `None`.
+fn blocked_for_good(
+    snap: &Snapshot,
+    objects: &BTreeMap<u64, &SyncObject>,
+    g: &Goroutine,
+) -> Option<WaitsOn> {
+    if file_waits(snap)
+        .iter()
+        .any(|w| w.how == "blocked" && w.goroutine == Some(g.id))
+    {
+        return Some(WaitsOn {
+            state: "flock".into(),
+            chans: Vec::new(),
+        });
+    }
+    if g.status != Status::WAITING {
+        return None;
+    }
+    let state = &*g.state;
+    let chans: Vec<u64> = g
+        .blocked_on
+        .iter()
+        .filter(|b| b.kind == "chan")
+        .map(|b| b.addr)
+        .collect();
+    let forever = matches!(
+        state,
+        "select (no cases)" | "chan send (nil chan)" | "chan receive (nil chan)"
+    );
+    let dead = |c: u64| -> bool {
+        let Some((queued, cap, elemsize, closed)) = objects.get(&c).and_then(|o| chan_fields(o))
+        else {
+            return false;
+        };
+        // Anyone else blocked on it may be its other side (a select's direction is unknown).
+        let others: Vec<&str> = snap
+            .goroutines
+            .iter()
+            .filter(|o| o.id != g.id && o.blocked_on.iter().any(|b| b.addr == c))
+            .map(|o| &*o.state)
+            .collect();
+        let other_side = |op: &str| others.iter().any(|s| *s == op || s.starts_with("select"));
+        let timer = cap == 1 && elemsize == TIME_SIZE;
+        !closed
+            && match state {
+                "chan send" => queued >= cap && !other_side("chan receive"),
+                "chan receive" => queued == 0 && !timer && !other_side("chan send"),
+                // Either direction: only an unbuffered channel nobody else is on.
+                "select" => cap == 0 && others.is_empty(),
+                _ => false,
+            }
+    };
+    let ok = forever && chans.is_empty()
+        || !chans.is_empty()
+            && matches!(state, "chan send" | "chan receive" | "select")
+            && chans.iter().all(|&c| dead(c));
+    ok.then(|| WaitsOn {
+        state: g.state.clone(),
+        chans,
+    })
+}
+
+/// Bytes of a `time.Time`, the element of a timer's channel.
+const TIME_SIZE: i64 = 24;
 
 fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
     Verdict {
         kind,
         goroutines,
-        culprit: Culprit {
+        culprit: Some(Culprit {
             goroutine: e.holder.goroutine,
             function: e.holder.function.clone(),
             file: e.holder.file.clone(),
             line: e.holder.line,
-        },
-        lock: Lock {
+        }),
+        lock: Some(Lock {
             kind: e.lock.kind.clone(),
             addr: e.lock.addr,
-        },
+        }),
+        waiters: Vec::new(),
+        waits_on: None,
+        file: None,
+        readers: read_holders(e.lock).map(|hold| Readers {
+            hold,
+            found: e
+                .lock
+                .holders
+                .iter()
+                .filter(|h| h.lock == "read")
+                .map(|h| h.goroutine)
+                .collect::<BTreeSet<_>>()
+                .len(),
+        }),
     }
 }
 
@@ -301,12 +699,213 @@ mod tests {
             (v[0].kind, &v[0].goroutines[..]),
             ("self-deadlock", &[5][..])
         );
-        assert_eq!(v[0].culprit.function.as_ref(), "main.twice");
+        assert_eq!(
+            v[0].culprit.as_ref().unwrap().function.as_ref(),
+            "main.twice"
+        );
         assert_eq!((v[1].kind, &v[1].goroutines[..]), ("cycle", &[7, 9][..]));
         assert_eq!(
-            (v[1].culprit.goroutine, v[1].lock.addr),
+            (
+                v[1].culprit.as_ref().unwrap().goroutine,
+                v[1].lock.as_ref().unwrap().addr
+            ),
             (7, 0x30),
             "7 holds 0x30, which 9 waits for"
         );
+    }
+
+    /// A claim the lock's own state denies makes no edge: an unlocked Mutex, an RWMutex no
+    /// reader holds by its counts. The readers a verdict reports come from the counts.
+    #[test]
+    fn claims_checked_against_the_state() {
+        let with = |kind: &str, fields: Vec<(&str, i64)>, how: &str| Snapshot {
+            goroutines: vec![waiter(5, 0x10)],
+            objects: vec![SyncObject {
+                kind: kind.into(),
+                fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+                holders: vec![Holder {
+                    lock: how.into(),
+                    ..holder(5, "main.f")
+                }],
+                ..lock(0x10, vec![])
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            find(&with("sync.Mutex", vec![("state", 1)], "write")).len(),
+            1
+        );
+        assert!(find(&with("sync.Mutex", vec![("state", 0)], "write")).is_empty());
+        let rw =
+            |rc: i64, wait: i64| vec![("w.state", 1), ("readerCount", rc), ("readerWait", wait)];
+        let max = RWMUTEX_MAX_READERS;
+        let v = find(&with("sync.RWMutex", rw(3 - max, 2), "read"));
+        assert_eq!(v[0].readers, Some(Readers { hold: 2, found: 1 }));
+        assert!(find(&with("sync.RWMutex", rw(1 - max, 0), "read")).is_empty());
+        assert_eq!(find(&with("sync.RWMutex", rw(-max, 0), "write")).len(), 1);
+        assert!(find(&with("sync.RWMutex", rw(2, 0), "write")).is_empty());
+    }
+
+    fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {
+        SyncObject {
+            kind: "chan".into(),
+            addr,
+            fields: vec![
+                ("qcount".into(), queued),
+                ("dataqsiz".into(), cap),
+                ("elemsize".into(), 8),
+                ("closed".into(), 0),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn on_chan(id: u64, state: &str, addr: u64) -> Goroutine {
+        Goroutine {
+            id,
+            status: Status::WAITING,
+            state: state.into(),
+            blocked_on: vec![BlockedOn {
+                kind: "chan".into(),
+                addr,
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// A holder sending on a full channel nobody receives from, a writer waiting for it: held
+    /// while blocked. With a receiver on the channel, or a free slot, no verdict.
+    #[test]
+    fn held_while_blocked_only_when_nobody_is_on_the_other_side() {
+        let snap = |receiver: bool, queued: i64| Snapshot {
+            goroutines: [
+                vec![on_chan(3, "chan send", 0x100), waiter(4, 0x10)],
+                if receiver {
+                    vec![on_chan(5, "select", 0x100)]
+                } else {
+                    vec![]
+                },
+            ]
+            .concat(),
+            objects: vec![
+                lock(0x10, vec![holder(3, "main.send")]),
+                chan_obj(0x100, queued, 2),
+            ],
+            ..Default::default()
+        };
+        let v = find(&snap(false, 2));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, &v[0].goroutines[..], &v[0].waiters[..]),
+            ("held-while-blocked", &[3][..], &[4][..])
+        );
+        assert_eq!(v[0].waits_on.as_ref().unwrap().chans, [0x100]);
+        assert!(find(&snap(true, 2)).is_empty());
+        assert!(find(&snap(false, 1)).is_empty());
+    }
+
+    /// A thread in flock on a file another descriptor of the process holds: the goroutine
+    /// whose deferred Close holds that descriptor is the culprit; without one, no culprit;
+    /// a shared wait on a shared lock, or the same descriptor, is no verdict.
+    #[test]
+    fn file_lock_self_deadlock() {
+        use crate::snapshot::{FileLock, FileLocks, FlockWait, Frame, PendingDefer};
+        let held = |mode: &str| FileLock {
+            fd: 5,
+            path: "/db".into(),
+            dev: "fe:00".into(),
+            inode: 9,
+            kind: "FLOCK".into(),
+            mode: mode.into(),
+        };
+        let wait = |fd: i32, op: &str| FlockWait {
+            thread: 100,
+            goroutine: Some(7),
+            fd,
+            operation: op.into(),
+            path: "/db".into(),
+            dev: "fe:00".into(),
+            inode: 9,
+        };
+        let closer = |fd: i64| Goroutine {
+            id: 7,
+            frames: vec![
+                Frame {
+                    function: "syscall.Flock".into(),
+                    ..Default::default()
+                },
+                Frame {
+                    function: "main.again".into(),
+                    ..Default::default()
+                },
+                Frame {
+                    function: "main.open".into(),
+                    defers: vec![PendingDefer {
+                        function: "os.(*File).Close".into(),
+                        fd: Some(fd),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let snap = |g: Goroutine, h: FileLock, w: FlockWait| Snapshot {
+            goroutines: vec![g],
+            file_locks: Some(FileLocks {
+                held: vec![h],
+                waits: vec![w],
+                retries: Vec::new(),
+                error: None,
+            }),
+            ..Default::default()
+        };
+        let v = find(&snap(closer(5), held("WRITE"), wait(8, "exclusive")));
+        assert_eq!(v.len(), 1, "{v:?}");
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!(
+            (v[0].kind, c.goroutine, &*c.function),
+            ("file-lock", 7, "main.open")
+        );
+        let f = v[0].file.as_ref().unwrap();
+        assert_eq!((f.fd, f.waiter_fd), (5, 8));
+        assert_eq!(&*f.waiting_in.as_ref().unwrap().function, "main.again");
+        let v = find(&snap(closer(6), held("WRITE"), wait(8, "exclusive")));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].culprit.is_none() && v[0].goroutines == [7]);
+        // Holding a Mutex another goroutine waits for, while in that flock: held while
+        // blocked too, listed before the file-lock verdict.
+        let mut both = snap(closer(5), held("WRITE"), wait(8, "exclusive"));
+        both.goroutines[0].status = Status::SYSCALL;
+        both.goroutines.push(waiter(11, 0x10));
+        both.objects.push(lock(0x10, vec![holder(7, "main.open")]));
+        let v = find(&both);
+        assert_eq!(
+            v.iter().map(|v| v.kind).collect::<Vec<_>>(),
+            ["held-while-blocked", "file-lock"]
+        );
+        assert_eq!(&*v[0].waits_on.as_ref().unwrap().state, "flock");
+        assert_eq!(v[0].waiters, [11]);
+        assert!(find(&snap(closer(5), held("READ"), wait(8, "shared"))).is_empty());
+        // Retrying in a sleep loop while fd 8 has the file open again.
+        let mut retry = snap(closer(5), held("WRITE"), wait(8, "exclusive"));
+        let files = retry.file_locks.as_mut().unwrap();
+        files.waits.clear();
+        files.retries.push(crate::snapshot::FlockRetry {
+            goroutine: 7,
+            function: "main.retry".into(),
+            opened_again: vec![crate::snapshot::OpenFile {
+                fd: 8,
+                dev: "fe:00".into(),
+                inode: 9,
+            }],
+            ..Default::default()
+        });
+        let v = find(&retry);
+        let f = v[0].file.as_ref().unwrap();
+        assert_eq!((f.how, f.waiter_fd, f.thread), ("retry", 8, None));
+        retry.file_locks.as_mut().unwrap().held[0].mode = "READ".into();
+        assert!(find(&retry).is_empty(), "a shared lock may let a retry in");
+        assert!(find(&snap(closer(5), held("WRITE"), wait(5, "exclusive"))).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! fields are only ever added, and the snapshot file's `version` says which schema it is.
 
 use crate::snapshot::store::{FORMAT, VERSION};
-use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject, Thread};
+use crate::snapshot::{FileLocks, Goroutine, Meta, Snapshot, SyncObject, Thread};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -13,6 +13,8 @@ struct Part<'a> {
     goroutines: &'a [&'a Goroutine],
     threads: &'a [Thread],
     objects: &'a [SyncObject],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_locks: Option<&'a FileLocks>,
 }
 
 /// Writes `{"format": ..., "version": ..., "snapshot": {...}}` on one line, the snapshot
@@ -29,6 +31,7 @@ pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Re
         goroutines: gs,
         threads: &snap.threads,
         objects: &snap.objects,
+        file_locks: snap.file_locks.as_ref(),
     };
     super::safe::write_json(
         out,

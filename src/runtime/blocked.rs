@@ -12,7 +12,7 @@
 use super::Runtime;
 use super::goroutines::{CopyFn, RawG};
 use super::layout::F;
-use crate::snapshot::{BlockedOn, Goroutine, Holder, SyncObject};
+use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -277,6 +277,53 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
                     },
                 ));
             }
+        }
+    }
+    out
+}
+
+/// Functions whose call is `flock(2)`.
+const FLOCK_FUNCS: [&str; 2] = ["syscall.Flock", "golang.org/x/sys/unix.Flock"];
+
+/// Goroutines sleeping (`time.Sleep`) in a function whose code calls `flock` directly: a
+/// retry loop with `LOCK_NB`, the descriptors it may retry left empty (see
+/// [`crate::target::files`]).
+pub fn flock_retries(rt: &Runtime, gs: &[Goroutine]) -> Vec<FlockRetry> {
+    let tab = &rt.bin.pclntab;
+    let flock: Vec<u64> = tab
+        .funcs_by_names(&FLOCK_FUNCS)
+        .into_iter()
+        .flatten()
+        .map(|f| tab.entry(f))
+        .collect();
+    if flock.is_empty() {
+        return Vec::new();
+    }
+    let mut calls: HashMap<u64, bool> = HashMap::new();
+    let mut out = Vec::new();
+    for g in gs.iter().filter(|g| &*g.state == "sleep") {
+        let Some(at) = g.frames.iter().position(|f| &*f.function == "time.Sleep") else {
+            continue;
+        };
+        // The sleeping function: the next frame; its physical function's code is searched.
+        let Some(f) = g.frames.get(at + 1) else {
+            continue;
+        };
+        let yes = *calls.entry(f.entry).or_insert_with(|| {
+            tab.func_for_pc(f.entry).is_some_and(|func| {
+                super::find::direct_calls(&rt.bin, tab.entry(func), tab.end(func), rt.bias)
+                    .iter()
+                    .any(|c| flock.contains(c))
+            })
+        });
+        if yes {
+            out.push(FlockRetry {
+                goroutine: g.id,
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+                opened_again: Vec::new(),
+            });
         }
     }
     out

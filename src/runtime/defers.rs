@@ -142,7 +142,63 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: 
             closure: r.closure,
             arg,
             how: f.how.into(),
+            fd: None,
         });
+    }
+    close_fds(mem, gs, fetch, &mut local);
+}
+
+/// Offset of the descriptor in the `os.file` an `*os.File` points to: `file` begins with its
+/// `poll.FD`, whose `fdmu fdMutex` (a uint64 and two uint32) comes before `Sysfd int`, on
+/// every supported Go version (`internal/poll/fd_unix.go`).
+const OS_FILE_SYSFD_OFFSET: u64 = 16;
+
+/// The descriptor of every pending deferred `(*os.File).Close`: its receiver `*os.File` points
+/// to the `*file` whose `poll.FD` holds it. Both are on the heap, read after the target runs
+/// again (a file closed since reads `-1`).
+fn close_fds(
+    mem: &impl MemoryReader,
+    gs: &mut [Goroutine],
+    fetch: &mut CopyFn<'_>,
+    local: &mut MemoryImage,
+) {
+    let closes: Vec<(usize, usize, usize, u64)> = gs
+        .iter()
+        .enumerate()
+        .flat_map(|(gi, g)| {
+            g.frames.iter().enumerate().flat_map(move |(fi, f)| {
+                f.defers.iter().enumerate().filter_map(move |(di, d)| {
+                    (&*d.function == "os.(*File).Close")
+                        .then_some(d.arg)
+                        .flatten()
+                        .filter(|&a| a != 0)
+                        .map(|a| (gi, fi, di, a))
+                })
+            })
+        })
+        .collect();
+    if closes.is_empty() {
+        return;
+    }
+    fetch(&closes.iter().map(|c| (c.3, 8)).collect::<Vec<_>>(), local);
+    let files: Vec<Option<u64>> = closes
+        .iter()
+        .map(|c| Layered(&*local, mem).read_u64(c.3).ok().filter(|&p| p != 0))
+        .collect();
+    fetch(
+        &files
+            .iter()
+            .flatten()
+            .map(|&p| (p.wrapping_add(OS_FILE_SYSFD_OFFSET), 8))
+            .collect::<Vec<_>>(),
+        local,
+    );
+    let rd = Layered(&*local, mem);
+    for (c, file) in closes.iter().zip(files) {
+        if let Some(fd) = file.and_then(|p| rd.read_u64(p.wrapping_add(OS_FILE_SYSFD_OFFSET)).ok())
+        {
+            gs[c.0].frames[c.1].defers[c.2].fd = Some(fd as i64);
+        }
     }
 }
 

@@ -87,7 +87,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["stack", "bt"],
         "Print the selected goroutine's stack.",
-        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there), and the frame's pending defers, in the order they will run\n(`defers: sync.(*Mutex).Unlock(0xc000012340)`: the method a `defer mu.Unlock()` wraps and the\nreceiver its closure holds). Locals are not shown: goroscope does not read DWARF variable\nlocations.",
+        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there), and the frame's pending defers, in the order they will run\n(`defers: sync.(*Mutex).Unlock(0xc000012340)`: the method a `defer mu.Unlock()` wraps and the\nreceiver its closure holds; a deferred `(*os.File).Close` adds the file's descriptor,\n`[fd 5]`). Locals are not shown: goroscope does not read DWARF variable locations.",
     ),
     (
         &["frame"],

@@ -24,6 +24,95 @@ pub struct Snapshot {
     /// Channels and sync primitives goroutines are blocked on or hold through a pending
     /// deferred unlock, most waiters first.
     pub objects: Vec<SyncObject>,
+    /// The file locks the process holds and its threads blocked in `flock(2)`, from `/proc`
+    /// after the snapshot; `None` when not read (a core, a text dump, an older snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_locks: Option<FileLocks>,
+}
+
+/// What `/proc` says about the file locks of a live process.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileLocks {
+    /// Every lock the process holds, one a descriptor holding it (its `fdinfo` `lock:` lines).
+    pub held: Vec<FileLock>,
+    /// Every thread blocked in `flock(2)` (its `syscall` file), with the file it waits for.
+    pub waits: Vec<FlockWait>,
+    /// Every goroutine sleeping in a function that calls `flock` (a retry loop with
+    /// `LOCK_NB`) while the process has a file it holds locked open again through another
+    /// descriptor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<FlockRetry>,
+    /// Why the locks could not be read all (unreadable `/proc/locks` or descriptors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A file the process holds locked through a descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileLock {
+    /// The descriptor.
+    pub fd: i32,
+    /// What it names (`/proc/PID/fd/FD`: a path, maybe with ` (deleted)`).
+    pub path: String,
+    /// The file's device, `major:minor` in hex as `/proc/locks` writes it (`fe:00`).
+    pub dev: String,
+    /// The file's inode.
+    pub inode: u64,
+    /// `FLOCK` (flock(2)), `POSIX` (fcntl) or `OFDLCK` (open file description lock).
+    pub kind: String,
+    /// `READ` (shared) or `WRITE` (exclusive).
+    pub mode: String,
+}
+
+/// A goroutine sleeping in a function that calls `flock`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlockRetry {
+    /// Goroutine id.
+    pub goroutine: u64,
+    /// The function that sleeps and calls `flock`, where it is now.
+    pub function: Name,
+    /// Its source file.
+    pub file: Name,
+    /// Its source line.
+    pub line: u32,
+    /// The descriptors that name a file the process holds locked (`FLOCK`) through another
+    /// descriptor and hold no lock themselves: what such a loop may be retrying.
+    pub opened_again: Vec<OpenFile>,
+}
+
+/// A descriptor and the file it names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenFile {
+    /// The descriptor.
+    pub fd: i32,
+    /// The file's device, as in [`FileLock::dev`].
+    pub dev: String,
+    /// The file's inode.
+    pub inode: u64,
+}
+
+/// A thread blocked in `flock(2)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlockWait {
+    /// Thread id.
+    pub thread: i32,
+    /// The goroutine the thread runs (the snapshot's).
+    pub goroutine: Option<u64>,
+    /// The descriptor it locks (the system call's first argument).
+    pub fd: i32,
+    /// `shared` (LOCK_SH) or `exclusive` (LOCK_EX).
+    pub operation: String,
+    /// What the descriptor names.
+    pub path: String,
+    /// The file's device, as in [`FileLock::dev`].
+    pub dev: String,
+    /// The file's inode.
+    pub inode: u64,
 }
 
 /// Where a snapshot came from (`live`, `core` or `text` in files and JSON).
@@ -443,14 +532,22 @@ pub struct PendingDefer {
     /// `open-coded` (the frame's `deferBits` and closure slots) or `record` (a `_defer`
     /// record on the goroutine's list).
     pub how: String,
+    /// A deferred `(*os.File).Close`: the descriptor the file holds (`-1` once closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i64>,
 }
 
 impl std::fmt::Display for PendingDefer {
-    /// `sync.(*Mutex).Unlock(0xc000012345)`, or the function alone without an argument word.
+    /// `sync.(*Mutex).Unlock(0xc000012345)`, or the function alone without an argument word;
+    /// a deferred Close of a file adds its descriptor (`os.(*File).Close(0xc000064028) [fd 5]`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.arg {
-            Some(a) => write!(f, "{}({a:#x})", self.function),
-            None => f.write_str(&self.function),
+            Some(a) => write!(f, "{}({a:#x})", self.function)?,
+            None => f.write_str(&self.function)?,
+        }
+        match self.fd {
+            Some(fd) => write!(f, " [fd {fd}]"),
+            None => Ok(()),
         }
     }
 }

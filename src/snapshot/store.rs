@@ -1,7 +1,7 @@
 //! The snapshot file: gzip-compressed JSON lines with a format name and a file version.
 //!
 //! ```text
-//! gzip( {"format": "goroscope-snapshot", "version": 2, "goroutines": N, "snapshot": { meta, threads, objects }}
+//! gzip( {"format": "goroscope-snapshot", "version": 2, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
 //!       {"g": { goroutine }}              one line per goroutine, N of them
 //!       {"end": {"written": N, "left_out": 0}} )
 //! ```
@@ -86,6 +86,8 @@ struct Part<'a> {
     meta: &'a super::Meta,
     threads: &'a [super::Thread],
     objects: &'a [super::SyncObject],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_locks: Option<&'a super::FileLocks>,
 }
 
 /// One line after the head: a goroutine, or the end of the file.
@@ -148,6 +150,7 @@ pub fn write_until(
         meta: &snap.meta,
         threads: &snap.threads,
         objects: &snap.objects,
+        file_locks: snap.file_locks.as_ref(),
     };
     let head = HeadOut {
         format: FORMAT,

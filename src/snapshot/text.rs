@@ -112,6 +112,7 @@ pub fn parse(text: &str) -> Option<Snapshot> {
         goroutines: gs,
         threads: Vec::new(),
         objects: Vec::new(),
+        file_locks: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! ([`core::SplicedMemory`]).
 
 pub mod core;
+pub mod files;
 pub mod image;
 pub mod live;
 pub mod ns;

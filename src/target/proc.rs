@@ -1,5 +1,6 @@
 //! `/proc`, read in one place: every file goroscope reads about a process or thread (status,
-//! stat, tasks, maps, auxv, comm, cmdline, environ, `NSpid`) goes through here, parsed by the
+//! stat, tasks, maps, auxv, comm, cmdline, environ, `NSpid`, `syscall`, the descriptors and
+//! their `fdinfo`, `/proc/locks`) goes through here, parsed by the
 //! `procfs` crate's parsers over bytes read with a size bound. Errors keep their
 //! `io::ErrorKind` and errno (a process that is gone is `NotFound`); text the kernel wrote in
 //! a form the parser does not take is `InvalidData`.
@@ -7,11 +8,15 @@
 use procfs::FromRead;
 use std::io::{self, Read};
 
-pub use procfs::process::{Stat, Status};
+pub use procfs::Lock;
+pub use procfs::process::{Stat, Status, Syscall};
 
 /// Bytes read of one `/proc` file at most: status and stat are a few KiB, maps a few hundred
 /// KiB for a big process; anything longer is cut there.
 pub const MAX_PROC_FILE: u64 = 64 << 20;
+
+/// Descriptors of one process looked at, at most (`/proc/PID/fd`).
+pub const MAX_FDS: usize = 1 << 20;
 
 /// Auxiliary vector entries read at most (the kernel writes about 40).
 pub const MAX_AUXV: usize = 256;
@@ -236,6 +241,79 @@ fn uid_map_entries(text: &str) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// A file lock as `/proc/locks` and the `lock:` lines of `/proc/PID/fdinfo/FD` write it.
+#[derive(Debug, Clone)]
+pub struct FileLockLine {
+    /// A `->` line: a waiter blocked on the lock of the line before, not a lock held.
+    pub blocked: bool,
+    /// The lock: FLOCK, POSIX or OFDLCK; READ or WRITE; the pid; the device and inode.
+    pub lock: Lock,
+}
+
+/// Parses lines of the `/proc/locks` form (`1: FLOCK  ADVISORY  WRITE 42 fe:00:1234 0 EOF`,
+/// `1: -> FLOCK ...`) with `procfs`'s parser, one line at a time; lines it does not take are
+/// left out.
+pub fn parse_locks<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileLockLine> {
+    use procfs::FromBufRead;
+    lines
+        .filter_map(|line| {
+            let line = line.trim();
+            let blocked = line.split_whitespace().nth(1) == Some("->");
+            let procfs::Locks(mut v) = procfs::Locks::from_buf_read(line.as_bytes()).ok()?;
+            (v.len() == 1).then(|| FileLockLine {
+                blocked,
+                lock: v.remove(0),
+            })
+        })
+        .collect()
+}
+
+/// `/proc/locks`: every file lock of the system (pids as this `/proc` sees them).
+pub fn locks() -> io::Result<Vec<FileLockLine>> {
+    Ok(parse_locks(
+        String::from_utf8_lossy(&read("/proc/locks")?).lines(),
+    ))
+}
+
+/// The locks held through one descriptor: the `lock:` lines of `/proc/PID/fdinfo/FD`.
+pub fn fd_locks(pid: i32, fd: i32) -> io::Result<Vec<Lock>> {
+    let text = String::from_utf8_lossy(&read(format!("/proc/{pid}/fdinfo/{fd}"))?).into_owned();
+    Ok(
+        parse_locks(text.lines().filter_map(|l| l.strip_prefix("lock:")))
+            .into_iter()
+            .filter(|l| !l.blocked)
+            .map(|l| l.lock)
+            .collect(),
+    )
+}
+
+/// A process's open descriptors (`/proc/PID/fd`), sorted, at most [`MAX_FDS`].
+pub fn fds(pid: i32) -> io::Result<Vec<i32>> {
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))?
+        .take(MAX_FDS)
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// What a descriptor names (`/proc/PID/fd/FD`'s link: a path, `pipe:[N]`, a path with
+/// ` (deleted)`...), and the device (major, minor) and inode of the file it has open.
+pub fn fd_file(pid: i32, fd: i32) -> io::Result<(String, (u32, u32), u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let link = format!("/proc/{pid}/fd/{fd}");
+    let path = std::fs::read_link(&link)?.to_string_lossy().into_owned();
+    let st = std::fs::metadata(&link)?;
+    let dev = st.dev();
+    Ok((path, (libc::major(dev), libc::minor(dev)), st.ino()))
+}
+
+/// `/proc/PID/task/TID/syscall`: the system call a thread is blocked in and its arguments.
+pub fn task_syscall(pid: i32, tid: i32) -> io::Result<Syscall> {
+    let path = format!("/proc/{pid}/task/{tid}/syscall");
+    parse(&read(&path)?, &path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +401,52 @@ mod tests {
         );
         assert_eq!(parse_monotonic("monotonic x 0\n"), None);
         assert_eq!(parse_monotonic(""), None);
+    }
+
+    #[test]
+    fn lock_lines() {
+        let v = parse_locks(
+            "1: FLOCK  ADVISORY  WRITE 42 fe:00:1234 0 EOF\n1: -> FLOCK  ADVISORY  WRITE 42 fe:00:1234 0 EOF\nlock:\tgarbage\n2: OFDLCK ADVISORY  READ  -1 00:06:9 0 EOF"
+                .lines(),
+        );
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(!v[0].blocked && v[1].blocked && !v[2].blocked);
+        assert_eq!(
+            (v[0].lock.pid, v[0].lock.devmaj, v[0].lock.inode),
+            (Some(42), 0xfe, 1234)
+        );
+        assert_eq!(v[0].lock.lock_type.as_str(), "FLOCK");
+        assert_eq!(v[2].lock.kind.as_str(), "READ");
+    }
+
+    /// A file this test process locks: its descriptor's `lock:` line and `/proc/locks` name
+    /// the inode the descriptor has open.
+    #[test]
+    fn own_file_lock() {
+        use std::os::fd::AsRawFd;
+        let me = std::process::id() as i32;
+        let path = std::env::temp_dir().join(format!("goroscope-proc-test-{me}"));
+        let f = std::fs::File::create(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let fd = f.as_raw_fd();
+        // SAFETY: flock on a descriptor this test owns.
+        assert_eq!(unsafe { libc::flock(fd, libc::LOCK_EX) }, 0);
+        let (name, dev, ino) = fd_file(me, fd).unwrap();
+        assert!(name.ends_with(" (deleted)"), "{name}");
+        let held = fd_locks(me, fd).unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!(
+            (held[0].devmaj, held[0].devmin, held[0].inode),
+            (dev.0, dev.1, ino)
+        );
+        assert_eq!(held[0].lock_type.as_str(), "FLOCK");
+        assert_eq!(held[0].kind.as_str(), "WRITE");
+        assert!(fds(me).unwrap().contains(&fd));
+        assert!(
+            locks()
+                .unwrap()
+                .iter()
+                .any(|l| !l.blocked && l.lock.inode == ino && l.lock.pid == Some(me))
+        );
     }
 }
