@@ -768,6 +768,7 @@ mod tests {
             blocked_on: vec![BlockedOn {
                 kind: "chan".into(),
                 addr,
+                ..Default::default()
             }],
             ..Default::default()
         }
