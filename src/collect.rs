@@ -486,6 +486,17 @@ impl LeakAnalysis {
         stacks: &MemoryImage,
         heap_copy: Duration,
     ) -> Result<LeakAnalysis, String> {
+        Ok(LeakAnalysis::unmarked(rt, snap, heap, stacks, heap_copy)?.mark_leaked())
+    }
+
+    /// The analysis, the leaked goroutines' status left as read.
+    fn unmarked(
+        rt: &Runtime,
+        snap: Snapshot,
+        heap: &leaks::Heap,
+        stacks: &MemoryImage,
+        heap_copy: Duration,
+    ) -> Result<LeakAnalysis, String> {
         let start = std::time::Instant::now();
         let report = leaks::find(rt, heap, stacks, &snap.goroutines)?;
         Ok(LeakAnalysis {
@@ -494,8 +505,7 @@ impl LeakAnalysis {
             heap_copy,
             analysis: start.elapsed(),
             first_pass: None,
-        }
-        .mark_leaked())
+        })
     }
 
     /// Gives the leaked goroutines the status `_Gleaked`, as the runtime's own leak GC does.
@@ -605,15 +615,7 @@ impl LiveSession {
         })?;
         let heap_copy = start.elapsed();
         progress.stage("marking the heap", 0, 0);
-        let start = std::time::Instant::now();
-        let report = leaks::find(&self.rt, &heap, &image, &snap.goroutines)?;
-        Ok(LeakAnalysis {
-            snap,
-            report,
-            heap_copy,
-            analysis: start.elapsed(),
-            first_pass: None,
-        })
+        LeakAnalysis::unmarked(&self.rt, snap, &heap, &image, heap_copy)
     }
 }
 
