@@ -244,9 +244,26 @@ impl LiveSession {
     /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
     /// snapshot's pause is the time stopped when it was built.
     pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
-        let (freeze, copy) = self.frozen_copy(&mut ())?;
-        let snap = self.build(copy, freeze.held_for(), &mut ())?;
+        let (snap, _, freeze) = self.snapshot_held_kept()?;
         Ok((snap, freeze))
+    }
+
+    /// [`LiveSession::snapshot_held`], also returning the copied memory (for values).
+    pub fn snapshot_held_kept(&self) -> Result<(Snapshot, MemoryImage, Freeze<'_>), DumpError> {
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (snap, image) = self.build_kept(copy, freeze.held_for(), &mut ())?;
+        Ok((snap, image, freeze))
+    }
+
+    /// [`LiveSession::snapshot`], also returning the copied memory (stacks and g structs, for
+    /// values). A non-blocking snapshot keeps no copy: its memory is empty.
+    pub fn snapshot_kept(&self) -> Result<(Snapshot, MemoryImage), DumpError> {
+        if self.nonblocking {
+            return Ok((self.snapshot_nonblocking()?, MemoryImage::new()));
+        }
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let pause = freeze.thaw();
+        self.build_kept(copy, pause, &mut ())
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.
@@ -369,6 +386,16 @@ impl LiveSession {
         pause: Duration,
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
+        self.build_kept(copy, pause, progress).map(|(snap, _)| snap)
+    }
+
+    /// [`LiveSession::build`], also returning the copied memory (stacks and g structs).
+    fn build_kept(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+    ) -> Result<(Snapshot, MemoryImage), DumpError> {
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
         let (mut snap, _, image) =
@@ -380,7 +407,7 @@ impl LiveSession {
             blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
             });
-        Ok(snap)
+        Ok((snap, image))
     }
 
     /// Builds the snapshot from a copy, its goroutines going to `fold` and `sink` (see

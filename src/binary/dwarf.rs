@@ -435,7 +435,10 @@ impl<'a> Info<'a> {
 }
 
 /// A small DWARF section, decompressed whole (empty when absent).
-fn small_section<'a>(elf: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, DwarfError> {
+pub(crate) fn small_section<'a>(
+    elf: &object::File<'a>,
+    name: &str,
+) -> Result<Cow<'a, [u8]>, DwarfError> {
     let Some(s) = elf.section_by_name(name) else {
         return Ok(Cow::Borrowed(&[][..]));
     };

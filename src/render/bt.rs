@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 /// Options of the frame list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Options {
+pub struct Options<'a> {
     /// Levels of four spaces before every line.
     pub indent: usize,
     /// Frames shown at most (all when `None`); the rest is counted on one line.
@@ -15,10 +15,12 @@ pub struct Options {
     /// Mark a cut stack with delve's `(truncated)` line instead of counting what was cut.
     pub delve_cut: bool,
     /// Below each frame, its arguments as the runtime's traceback prints them (the words in
-    /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`). delve's
-    /// `-full` also prints locals, which need DWARF variable locations goroscope does not read.
-    /// Then also the frame's pending defers, in the order they will run.
+    /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`),
+    /// then the frame's pending defers, in the order they will run, then `values`.
     pub full: bool,
+    /// With `full`: lines (`name = value`) under each frame, by frame index, as the caller read
+    /// them (the renderer reads no memory).
+    pub values: Option<&'a [Vec<String>]>,
     /// Colours.
     pub palette: Palette,
 }
@@ -60,6 +62,9 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                     "",
                     text(&d.join(", "))
                 )?;
+            }
+            for l in opts.values.and_then(|v| v.get(i)).into_iter().flatten() {
+                writeln!(out, "{pad}{:width$}         {}", "", text(l))?;
             }
         }
     }

@@ -18,7 +18,10 @@ use super::{Env, Flow, State, exec};
 use crate::collect::LiveSession;
 use crate::render::color::Palette;
 use crate::snapshot::Snapshot;
+use crate::target::image::MemoryImage;
 use crate::target::live::Freeze;
+use crate::values::{Memory, Program};
+use std::cell::{Cell, OnceCell};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender};
@@ -50,12 +53,17 @@ struct LiveEnv<'a> {
     /// The freeze holding the target (`--hold`).
     hold: Option<Freeze<'a>>,
     held: bool,
+    /// The memory the current snapshot copied (stacks and g structs), for values.
+    image: MemoryImage,
+    /// The binary's DWARF for values, read on first use.
+    program: OnceCell<Result<Program, String>>,
 }
 
 impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
-            let snap = self.live.snapshot().map_err(|e| e.to_string())?;
+            let (snap, image) = self.live.snapshot_kept().map_err(|e| e.to_string())?;
+            self.image = image;
             let line = super::snapshot_report(
                 &snap,
                 crate::render::report::pause_line(&snap, snap.goroutines.len()),
@@ -66,8 +74,9 @@ impl LiveEnv<'_> {
         if let Some(f) = self.hold.take() {
             f.thaw();
         }
-        let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
+        let (snap, image, freeze) = self.live.snapshot_held_kept().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
+        self.image = image;
         let n = snap.goroutines.len();
         let line = super::snapshot_report(
             &snap,
@@ -100,6 +109,28 @@ impl Env for LiveEnv<'_> {
             at.map(|(file, line)| (file.to_string(), line))
                 .ok_or_else(|| format!("no function {name:?} in the binary")),
         )
+    }
+
+    fn values(&self) -> Result<(&Program, Memory<'_>), String> {
+        let rt = &self.live.rt;
+        let prog = self
+            .program
+            .get_or_init(|| Program::load(&rt.bin, rt.bias))
+            .as_ref()
+            .map_err(|e| e.clone())?;
+        let mem = Memory {
+            snapshot: &self.image,
+            rest: Some(&self.live.proc),
+            // A held target has not run since the snapshot.
+            rest_is_later: self.hold.is_none(),
+            read_later: Cell::new(false),
+        };
+        Ok((prog, mem))
+    }
+
+    fn func_name(&self, pc: u64) -> Option<String> {
+        let t = &self.live.rt.bin.pclntab;
+        t.func_for_pc(pc).map(|f| t.name(f).to_string())
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -518,6 +549,8 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
             live,
             hold: None,
             held: hold,
+            image: MemoryImage::new(),
+            program: OnceCell::new(),
         },
         opts,
     )

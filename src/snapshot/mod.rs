@@ -410,6 +410,10 @@ pub struct Frame {
     pub fp: u64,
     /// An inlined call (no own physical frame).
     pub inlined: bool,
+    /// `pc` is the interrupted instruction itself (a thread's registers, a signal), not a
+    /// return address: DWARF is looked up at `pc`, not at the call before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trap: bool,
     /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
     pub hidden: bool,
     /// The frame's deferred calls that have not run yet, in the order they will run (the

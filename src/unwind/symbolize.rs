@@ -130,6 +130,7 @@ impl<'a> Symbolizer<'a> {
                     fp: pf.fp,
                     args,
                     inlined: sf.inlined,
+                    trap: pf.trap,
                     hidden: !show,
                     defers: Vec::new(),
                 });
