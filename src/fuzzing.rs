@@ -140,6 +140,44 @@ pub fn snapshot_file(data: &[u8]) {
     let _ = crate::snapshot::store::read(&bytes);
 }
 
+/// The value readers' parsers: with a first byte of 0, the rest is a `print` expression
+/// ([`crate::values::expr::parse`]); otherwise the first byte gives a value's size in words and
+/// the rest is a DWARF location expression evaluated ([`crate::values::loc::eval`]) against a
+/// frame whose stack is the input itself.
+pub fn values(data: &[u8]) {
+    use crate::values::loc::{FrameCtx, eval};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    if first == 0 {
+        let _ = crate::values::expr::parse(&String::from_utf8_lossy(rest));
+        return;
+    }
+    let none = MemoryImage::new();
+    let mem = crate::target::Windowed {
+        lo: 0x1000,
+        bytes: data,
+        rest: &none,
+    };
+    let regs = |r: u16| r.is_multiple_of(2).then_some(0x1000 + u64::from(r));
+    for regs in [None, Some(&regs as &dyn Fn(u16) -> Option<u64>)] {
+        let f = FrameCtx {
+            cfa: 0x1010,
+            regs,
+            arch: Arch::Amd64,
+            bias: 0,
+        };
+        let bytes: std::sync::Arc<[u8]> = rest.into();
+        let x = gimli::Expression(gimli::EndianArcSlice::new(bytes, gimli::LittleEndian));
+        let enc = gimli::Encoding {
+            address_size: 8,
+            format: gimli::Format::Dwarf32,
+            version: 4,
+        };
+        let _ = eval(&x, enc, u64::from(first) * 8, &f, &mem);
+    }
+}
+
 /// The importer of Go's own text dumps ([`crate::snapshot::text::parse`]).
 pub fn text_dump(data: &[u8]) {
     let _ = crate::snapshot::text::parse(&String::from_utf8_lossy(data));

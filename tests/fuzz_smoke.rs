@@ -44,6 +44,7 @@ fn target(name: &str) -> FuzzTarget {
         "core_file" => Box::new(fuzzing::core_file),
         "snapshot_file" => Box::new(fuzzing::snapshot_file),
         "text_dump" => Box::new(fuzzing::text_dump),
+        "values" => Box::new(fuzzing::values),
         "unwind" => {
             let setup = unwind_setup();
             Box::new(move |d| setup.run(d))
@@ -540,6 +541,30 @@ fn snapshot_file() {
 #[test]
 fn text_dump() {
     smoke("text_dump", text_dumps());
+}
+
+/// `print` expressions, and the location expressions Go's compiler writes (frame base plus
+/// offset, registers, pieces, constants).
+#[test]
+fn values() {
+    let mut seeds: Vec<Vec<u8>> = [
+        "r.At.Y",
+        "rooms[1].Name",
+        "(*main.T)(0xc000010000).f",
+        "len(*p)",
+    ]
+    .iter()
+    .map(|e| [&[0u8][..], e.as_bytes()].concat())
+    .collect();
+    seeds.extend([
+        vec![1, 0x9c],
+        vec![2, 0x91, 8, 0x93, 8, 0x91, 16, 0x93, 8],
+        vec![2, 0x50, 0x93, 8, 0x53, 0x93, 8],
+        vec![3, 0x91, 0x78, 0x93, 8, 0x93, 8, 0x93, 8],
+        vec![1, 0x35, 0x9f],
+        vec![1, 0x91, 0x10, 0x06, 0x23, 8],
+    ]);
+    smoke("values", seeds);
 }
 
 #[test]

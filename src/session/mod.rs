@@ -1423,14 +1423,30 @@ mod tests {
             "{why}"
         );
         assert!(run(&mut st, "next").unwrap_err().contains("`refresh`"));
+        // Without memory (a saved snapshot) the value commands say why, in one line.
+        for cmd in ["locals", "args", "print x"] {
+            let why = run(&mut st, cmd).unwrap_err();
+            assert!(
+                why.contains("holds no memory") && !why.contains('\n'),
+                "{why}"
+            );
+        }
         assert!(
-            run(&mut st, "locals")
+            run(&mut st, "print")
                 .unwrap_err()
-                .contains("values are not yet available")
+                .starts_with("usage: print")
         );
         assert_eq!(
-            run(&mut st, "help print").unwrap().trim_end(),
-            run(&mut st, "print x").unwrap_err()
+            run(&mut st, "help whatis").unwrap().trim_end(),
+            run(&mut st, "whatis x").unwrap_err()
+        );
+        assert!(run(&mut st, "config max-string-len 3").is_ok());
+        assert_eq!(st.values.max_string_len, 3);
+        assert!(run(&mut st, "config max-string-len x").is_err());
+        assert!(
+            run(&mut st, "bt -full")
+                .unwrap()
+                .contains("(values: a saved snapshot holds no memory")
         );
         assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
         assert_eq!(
