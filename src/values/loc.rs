@@ -198,27 +198,8 @@ fn piece_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::ReadError;
-
-    /// Eight words from 0x1000: word i holds 0x100 + i.
-    struct Words;
-    impl MemoryReader for Words {
-        fn read_at(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let err = ReadError {
-                addr,
-                len: buf.len() as u64,
-            };
-            for (i, b) in buf.iter_mut().enumerate() {
-                let a = addr.checked_add(i as u64).ok_or(err)?;
-                if !(0x1000..0x1040).contains(&a) {
-                    return Err(err);
-                }
-                let w = 0x100 + (a - 0x1000) / 8;
-                *b = w.to_le_bytes()[((a - 0x1000) % 8) as usize];
-            }
-            Ok(())
-        }
-    }
+    use crate::target::Windowed;
+    use crate::target::image::MemoryImage;
 
     fn run(code: &[u8], size: u64, regs: Option<&dyn Fn(u16) -> Option<u64>>) -> Located {
         let enc = gimli::Encoding {
@@ -234,7 +215,15 @@ mod tests {
             arch: Arch::Amd64,
             bias: 0x10,
         };
-        eval(&x, enc, size, &f, &Words)
+        // Eight words from 0x1000: word i holds 0x100 + i.
+        let words: Vec<u8> = (0..8u64).flat_map(|i| (0x100 + i).to_le_bytes()).collect();
+        let none = MemoryImage::new();
+        let mem = Windowed {
+            lo: 0x1000,
+            bytes: &words,
+            rest: &none,
+        };
+        eval(&x, enc, size, &f, &mem)
     }
 
     const CFA: u8 = 0x9c;
