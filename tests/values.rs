@@ -36,6 +36,11 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaDynamic", "len(ch)"),
     ("main.vaDynamic", "cap(ch)"),
     ("main.vaDynamic", "len(m)"),
+    ("main.vaDynamic", "m[\"two\"]"),
+    ("main.vaDynamic", "len(big)"),
+    ("main.vaDynamic", "big[7]"),
+    ("main.vaDynamic", "big[39]"),
+    ("main.vaDynamic", "*rw"),
 ];
 
 /// Expressions readable from Go 1.22 on (see [`ALWAYS_LIVE`]).

@@ -79,10 +79,11 @@ pub enum Kind {
     Iface {
         empty: bool,
     },
-    /// A map: its key and value types.
+    /// A map: its key and value types, and the pointer type to the runtime's map header.
     Map {
         key: u64,
         val: u64,
+        hdr: u64,
     },
     /// A channel of the element type; `hchan` is the runtime's `hchan` struct type, when known.
     Chan {
@@ -407,8 +408,8 @@ impl Dwarf {
                 (Some(go_kind::MAP), _) => Type {
                     name,
                     size: 8,
-                    kind: match (self.ref_attr(u, &e, DW_AT_GO_KEY), elem) {
-                        (Some(key), Some(val)) => Kind::Map { key, val },
+                    kind: match (self.ref_attr(u, &e, DW_AT_GO_KEY), elem, target) {
+                        (Some(key), Some(val), Some(hdr)) => Kind::Map { key, val, hdr },
                         _ => Kind::Other,
                     },
                 },

@@ -1,6 +1,8 @@
 //! The expressions `print` takes: a variable, `a.b.c`, `s[3]`, `*p`, `(*p).f`, `len(x)`,
 //! `cap(x)`, and a typed address `(*main.T)(0xc000123000)`.
 
+pub use super::maps::Key;
+
 /// Longest expression accepted (characters).
 pub const MAX_EXPR_LEN: usize = 1024;
 /// Deepest nesting of an expression.
@@ -11,7 +13,8 @@ pub const MAX_EXPR_DEPTH: usize = 64;
 pub enum Expr {
     Var(String),
     Field(Box<Expr>, String),
-    Index(Box<Expr>, i64),
+    /// `x[3]`, `m["k"]`.
+    Index(Box<Expr>, Key),
     Deref(Box<Expr>),
     Len(Box<Expr>),
     Cap(Box<Expr>),
@@ -97,10 +100,9 @@ impl Parser<'_> {
             if self.eat(b'.') {
                 e = Expr::Field(Box::new(e), self.ident()?);
             } else if self.eat(b'[') {
-                let n = self.number()?;
+                let k = self.key()?;
                 self.expect(b']')?;
-                let n = i64::try_from(n).map_err(|_| "index out of range".to_string())?;
-                e = Expr::Index(Box::new(e), n);
+                e = Expr::Index(Box::new(e), k);
             } else {
                 return Ok(e);
             }
@@ -158,6 +160,39 @@ impl Parser<'_> {
         Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
     }
 
+    /// An index or map key: an integer (`-1`, `0x10`) or a string literal (`"k"`, with `\"`
+    /// and `\\` escapes).
+    fn key(&mut self) -> Result<Key, String> {
+        if self.eat(b'"') {
+            let mut v = Vec::new();
+            loop {
+                match self.s.get(self.i) {
+                    None => return Err("unterminated string".into()),
+                    Some(b'"') => {
+                        self.i += 1;
+                        return Ok(Key::Str(String::from_utf8_lossy(&v).into_owned()));
+                    }
+                    Some(b'\\') => {
+                        let c = *self.s.get(self.i + 1).ok_or("unterminated string")?;
+                        v.push(match c {
+                            b'n' => b'\n',
+                            b't' => b'\t',
+                            c => c,
+                        });
+                        self.i += 2;
+                    }
+                    Some(&c) => {
+                        v.push(c);
+                        self.i += 1;
+                    }
+                }
+            }
+        }
+        let neg = self.eat(b'-');
+        let n = i64::try_from(self.number()?).map_err(|_| "index out of range".to_string())?;
+        Ok(Key::Int(if neg { -n } else { n }))
+    }
+
     fn number(&mut self) -> Result<u64, String> {
         self.ws();
         let start = self.i;
@@ -179,7 +214,7 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Expr, parse};
+    use super::{Expr, Key, parse};
 
     fn v(n: &str) -> Box<Expr> {
         Box::new(Expr::Var(n.into()))
@@ -194,13 +229,21 @@ mod tests {
         );
         assert_eq!(
             parse("rooms[1].Name").unwrap(),
-            Expr::Field(Box::new(Expr::Index(v("rooms"), 1)), "Name".into())
+            Expr::Field(
+                Box::new(Expr::Index(v("rooms"), Key::Int(1))),
+                "Name".into()
+            )
         );
         assert_eq!(
             parse("(*r).Name").unwrap(),
             Expr::Field(Box::new(Expr::Deref(v("r"))), "Name".into())
         );
         assert_eq!(parse("len(s)").unwrap(), Expr::Len(v("s")));
+        assert_eq!(
+            parse(r#"m["t\"wo"]"#).unwrap(),
+            Expr::Index(v("m"), Key::Str("t\"wo".into()))
+        );
+        assert_eq!(parse("m[-2]").unwrap(), Expr::Index(v("m"), Key::Int(-2)));
         assert_eq!(parse("cap( s )").unwrap(), Expr::Cap(v("s")));
         assert_eq!(parse("*p").unwrap(), Expr::Deref(v("p")));
         assert_eq!(

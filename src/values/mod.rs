@@ -11,6 +11,7 @@ pub mod expr;
 pub mod loc;
 pub mod maps;
 pub mod show;
+pub mod sync;
 
 use crate::arch::Arch;
 use crate::binary::GoBinary;
@@ -241,7 +242,7 @@ fn eval(r: &Reader<'_>, fs: &FrameScope<'_>, e: &Expr) -> Result<Ev, String> {
             Ev::Val(var_val(r, fs, v).map_err(|t| format!("{n} is {t}"))?)
         }
         Expr::Field(inner, name) => Ev::Val(field(r, val(inner)?, name)?),
-        Expr::Index(inner, i) => Ev::Val(index(r, val(inner)?, *i)?),
+        Expr::Index(inner, k) => Ev::Val(index(r, val(inner)?, k)?),
         Expr::Deref(inner) => Ev::Val(deref(r, &val(inner)?)?),
         Expr::Len(inner) | Expr::Cap(inner) => {
             Ev::Int(len_cap(r, &val(inner)?, matches!(e, Expr::Cap(_)))?)
@@ -306,8 +307,14 @@ fn field(r: &Reader<'_>, v: Val, name: &str) -> Result<Val, String> {
     Err(format!("{} has no field {name}", t.name))
 }
 
-fn index(r: &Reader<'_>, v: Val, i: i64) -> Result<Val, String> {
+fn index(r: &Reader<'_>, v: Val, k: &expr::Key) -> Result<Val, String> {
     let t = r.ty(&v)?;
+    if let Kind::Map { .. } = t.kind {
+        return maps::lookup(r, &v, k);
+    }
+    let expr::Key::Int(i) = *k else {
+        return Err(format!("{} cannot be indexed by a string", t.name));
+    };
     let (first, elem, len) = match t.kind {
         Kind::Array { elem, len } => (v.clone(), elem, len),
         Kind::Slice(elem) => (
@@ -318,7 +325,7 @@ fn index(r: &Reader<'_>, v: Val, i: i64) -> Result<Val, String> {
             elem,
             r.uint(&v, 8, 8)?,
         ),
-        Kind::Ptr(_) => return index(r, deref(r, &v)?, i),
+        Kind::Ptr(_) => return index(r, deref(r, &v)?, k),
         _ => return Err(format!("{} cannot be indexed", t.name)),
     };
     if i < 0 || i as u64 >= len {

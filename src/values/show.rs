@@ -158,6 +158,11 @@ impl<'a> Reader<'a> {
         s
     }
 
+    /// A value without its type (an element, a map key or value) at nesting `level`.
+    pub fn write_plain(&self, v: &Val, level: usize, out: &mut String) {
+        self.write(v, Flags { with_type: false }, level, out);
+    }
+
     fn write(&self, v: &Val, fl: Flags, level: usize, out: &mut String) {
         if out.len() > MAX_VALUE_TEXT {
             return;
@@ -258,6 +263,10 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
+            }
+            Kind::Struct(fields) if super::sync::is_lock(name) => {
+                typed(out);
+                super::sync::write_lock(self, v, name, fields, out)?;
             }
             Kind::Struct(fields) => self.write_struct(v, t, fields, fl, level, out)?,
             Kind::Slice(elem) => {
