@@ -7,10 +7,8 @@
 use crate::binary::GoBinary;
 use crate::binary::dwarf::{MAX_DWARF_SECTION, MAX_DWARF_UNITS, small_section};
 use gimli::{AttributeValue, DW_AT_location, DW_AT_name, DW_AT_type, LittleEndian, Reader as _};
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The reader every DWARF section is read through: owned, shared bytes.
 pub type R = gimli::EndianArcSlice<LittleEndian>;
@@ -155,9 +153,9 @@ pub struct Dwarf {
     d: gimli::Dwarf<R>,
     /// By offset.
     units: Vec<UnitInfo>,
-    types: RefCell<HashMap<u64, Rc<Type>>>,
+    types: Mutex<HashMap<u64, Arc<Type>>>,
     /// Type entries by name and by runtime type descriptor address, built on first use.
-    names: RefCell<Option<Rc<TypeNames>>>,
+    names: Mutex<Option<Arc<TypeNames>>>,
 }
 
 /// Named type entries.
@@ -213,8 +211,8 @@ impl Dwarf {
         Ok(Dwarf {
             d,
             units,
-            types: RefCell::new(HashMap::new()),
-            names: RefCell::new(None),
+            types: Mutex::new(HashMap::new()),
+            names: Mutex::new(None),
         })
     }
 
@@ -364,12 +362,22 @@ impl Dwarf {
     }
 
     /// The type at a `.debug_info` offset.
-    pub fn ty(&self, off: u64) -> Result<Rc<Type>, String> {
-        if let Some(t) = self.types.borrow().get(&off) {
-            return Ok(t.clone());
+    pub fn ty(&self, off: u64) -> Result<Arc<Type>, String> {
+        let cached = |d: &Dwarf| {
+            d.types
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&off)
+                .cloned()
+        };
+        if let Some(t) = cached(self) {
+            return Ok(t);
         }
-        let t = Rc::new(self.read_type(off, 0)?);
-        self.types.borrow_mut().insert(off, t.clone());
+        let t = Arc::new(self.read_type(off, 0)?);
+        self.types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(off, t.clone());
         Ok(t)
     }
 
@@ -570,8 +578,13 @@ impl Dwarf {
 
     /// Named types by name and runtime descriptor address, read once from the units' top
     /// level.
-    pub fn type_names(&self) -> Result<Rc<TypeNames>, String> {
-        if let Some(n) = self.names.borrow().as_ref() {
+    pub fn type_names(&self) -> Result<Arc<TypeNames>, String> {
+        if let Some(n) = self
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(n.clone());
         }
         let mut names = TypeNames::default();
@@ -607,8 +620,8 @@ impl Dwarf {
                 }
             }
         }
-        let n = Rc::new(names);
-        *self.names.borrow_mut() = Some(n.clone());
+        let n = Arc::new(names);
+        *self.names.lock().unwrap_or_else(PoisonError::into_inner) = Some(n.clone());
         Ok(n)
     }
 }

@@ -147,7 +147,7 @@ impl<'a> Reader<'a> {
         Val { ty, place }
     }
 
-    pub fn ty(&self, v: &Val) -> Result<Rc<Type>, String> {
+    pub fn ty(&self, v: &Val) -> Result<std::sync::Arc<Type>, String> {
         self.dw.ty(v.ty)
     }
 
