@@ -679,17 +679,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     "--hold holds a live process; a saved snapshot or a core has none".into(),
                 );
             }
-            let (snap, what) = match target {
+            let (snap, what, session) = match target {
                 Some(file) => (
                     load(std::path::Path::new(&file))?,
                     format!("snapshot {file}"),
+                    None,
                 ),
                 None => {
                     let t = Target::new(None, core)?;
-                    (take(&t, &Ctx { quiet: true, ..*ro })?, t.describe())
+                    let (snap, session) = take_kept(&t, &Ctx { quiet: true, ..*ro })?;
+                    (snap, t.describe(), Some(session))
                 }
             };
-            return crate::session::front::explore(snap, what, sources, opts);
+            let core = match &session {
+                Some(Session::Core(c)) => Some(c),
+                _ => None,
+            };
+            return crate::session::front::explore(snap, what, sources, core, opts);
         }
     };
     res.and_then(|_| out.flush()).or_else(|e| {
@@ -860,6 +866,11 @@ fn parse_go_version(s: &str) -> Result<GoVersion, String> {
 }
 
 fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
+    take_kept(target, ctx).map(|(snap, _)| snap)
+}
+
+/// [`take`], also returning the opened target (a core's memory, for values).
+fn take_kept(target: &Target, ctx: &Ctx) -> Result<(Snapshot, Session), String> {
     let mut bar = progress::Bar::new(ctx.quiet);
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let session = open(target, ctx)?;
@@ -875,7 +886,7 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
         }
         report(target, &snap);
     }
-    Ok(snap)
+    Ok((snap, session))
 }
 
 /// `dump` of a live target in Go's format: each goroutine is written as soon as it is built

@@ -71,21 +71,19 @@ fn truths(child: &Child) -> Truths {
     t
 }
 
-/// Runs `commands` in one batch session, each answer cut at [`END`]; also stderr.
+/// Runs `commands` in one batch session on a process, each answer cut at [`END`]; also stderr.
 fn session(pid: u32, commands: &[String], dir: &TempDir) -> (Vec<Vec<String>>, String) {
+    session_on(&[&pid.to_string()], commands, dir)
+}
+
+/// [`session`] on what `target` names (a pid, `--core FILE --exe EXE`).
+fn session_on(target: &[&str], commands: &[String], dir: &TempDir) -> (Vec<Vec<String>>, String) {
     let script: String = commands.iter().map(|c| format!("{c}\n{END}\n")).collect();
     let file = dir.0.join("script");
     std::fs::write(&file, script).unwrap();
-    let out = support::run_goroscope(
-        &[
-            "attach",
-            "--batch",
-            file.to_str().unwrap(),
-            &pid.to_string(),
-        ],
-        TIMEOUT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut args = vec!["attach", "--batch", file.to_str().unwrap()];
+    args.extend_from_slice(target);
+    let out = support::run_goroscope(&args, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let mut answers = vec![Vec::new()];
     for l in out.stdout.lines() {
         if l == "[0 goroutines]" {
@@ -270,5 +268,50 @@ fn stripped_binaries_say_values_need_dwarf() {
     assert!(
         stderr.contains("Command failed: ") && stderr.contains("values need DWARF"),
         "{stderr}"
+    );
+}
+
+/// A core written by `goroscope snapshot --core` holds the values of its moment: `attach
+/// --core` prints them from the core's memory, with no note about reading a process later.
+#[test]
+fn a_core_holds_the_values() {
+    let dir = TempDir::new("values-core");
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    let core = dir.0.join("core");
+    let (core_s, pid) = (core.to_str().unwrap(), child.pid.to_string());
+    support::goroscope_ok(&["snapshot", "-q", &pid, "--core", core_s], TIMEOUT);
+    let target = ["--core", core_s, "--exe", exe.to_str().unwrap()];
+    let keys: Vec<&(u64, String)> = truths.keys().collect();
+    let stacks: Vec<String> = keys
+        .iter()
+        .map(|(id, _)| format!("goroutine {id} stack"))
+        .collect();
+    let (answers, _) = session_on(&target, &stacks, &dir);
+    let mut commands = Vec::new();
+    let mut want = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let n = frame_of(&answers[i], &key.1).unwrap_or_else(|| panic!("{answers:?}"));
+        for (expr, text) in &truths[*key] {
+            commands.push(format!("goroutine {} frame {n} print {expr}", key.0));
+            want.push((expr, text));
+        }
+    }
+    let (answers, _) = session_on(&target, &commands, &dir);
+    let mut read = 0;
+    for (a, (expr, text)) in answers.iter().zip(&want) {
+        assert!(!a.iter().any(|l| l.starts_with(NOTE)), "{a:?}");
+        match a.as_slice() {
+            [v] if v == *text => read += 1,
+            [v] if not_there(v) => {}
+            [] => {}
+            other => panic!("print {expr} gave {other:?}, the fixture says {text}"),
+        }
+    }
+    assert!(
+        read >= ALWAYS_LIVE.len(),
+        "only {read} values read from the core"
     );
 }

@@ -15,7 +15,7 @@
 //! editor reads it as a key, as delve does).
 
 use super::{Env, Flow, State, exec};
-use crate::collect::LiveSession;
+use crate::collect::{CoreSession, LiveSession};
 use crate::render::color::Palette;
 use crate::snapshot::Snapshot;
 use crate::target::image::MemoryImage;
@@ -198,15 +198,19 @@ impl Explored for LiveEnv<'_> {
 }
 
 /// A snapshot with no process behind it: a snapshot file, a Go text dump, a core.
-struct Saved {
+struct Saved<'a> {
     snap: Option<Snapshot>,
+    /// The core the snapshot was taken from, whose memory values are read from.
+    core: Option<&'a CoreSession>,
+    /// The binary's DWARF for values, read on first use.
+    program: OnceCell<Result<Program, String>>,
     /// What it is, e.g. `snapshot app.gsnap`.
     what: String,
     /// Where `list` reads source files (`--sources`): the snapshot's paths inside it.
     sources: Option<PathBuf>,
 }
 
-impl Env for Saved {
+impl Env for Saved<'_> {
     fn refresh(&mut self) -> Result<(Snapshot, String), String> {
         Err(format!(
             "this session explores {}: there is no process to take a new snapshot of",
@@ -225,9 +229,36 @@ impl Env for Saved {
         let ids = crate::target::ns::Ids::of_process(std::process::id() as i32)?;
         crate::target::ns::read_confined(root, path, &ids)
     }
+
+    fn values(&self) -> Result<(&Program, Memory<'_>), String> {
+        let Some(core) = self.core else {
+            return Err(
+                "a saved snapshot holds no memory: values are read only from a process or a core"
+                    .into(),
+            );
+        };
+        let rt = &core.rt;
+        let prog = self
+            .program
+            .get_or_init(|| Program::load(&rt.bin, rt.bias))
+            .as_ref()
+            .map_err(|e| e.clone())?;
+        let mem = Memory {
+            snapshot: &core.mem,
+            rest: None,
+            rest_is_later: false,
+            read_later: Cell::new(false),
+        };
+        Ok((prog, mem))
+    }
+
+    fn func_name(&self, pc: u64) -> Option<String> {
+        let t = &self.core?.rt.bin.pclntab;
+        t.func_for_pc(pc).map(|f| t.name(f).to_string())
+    }
 }
 
-impl Explored for Saved {
+impl Explored for Saved<'_> {
     fn first(&mut self) -> Result<(Snapshot, String), String> {
         let snap = self.snap.take().ok_or("the snapshot was read already")?;
         let n = snap.goroutines.len();
@@ -557,15 +588,19 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
 }
 
 /// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`);
-/// `list` reads source files inside `sources` only.
+/// `list` reads source files inside `sources` only; values are read from `core`, the core the
+/// snapshot was taken from, if any.
 pub fn explore(
     snap: Snapshot,
     what: String,
     sources: Option<PathBuf>,
+    core: Option<&CoreSession>,
     opts: Options,
 ) -> Result<(), String> {
     run(
         &mut Saved {
+            core,
+            program: OnceCell::new(),
             snap: Some(snap),
             what,
             sources,
