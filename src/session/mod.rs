@@ -407,7 +407,11 @@ pub fn exec(
             }
             values::args_or_locals(st, env, name == "args", out)?;
         }
-        "print" => values::print(st, env, &args.join(" "), out)?,
+        "print" => {
+            // The expression as typed (a map key may hold spaces).
+            let expr = line.trim_start().strip_prefix(cmd).unwrap_or_default();
+            values::print(st, env, expr.trim(), out)?
+        }
         "config" => values::config(st, args, out)?,
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
         "list" => match args {

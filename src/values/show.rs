@@ -26,6 +26,8 @@ pub const MAX_READS: usize = 100_000;
 pub const MAX_VALUE_TEXT: usize = 1 << 20;
 /// Largest single read (a string's shown bytes, an element).
 pub const MAX_READ: u64 = 1 << 20;
+/// Most bytes read for one printed value, all reads together.
+pub const MAX_READ_BYTES: u64 = 64 << 20;
 
 /// The limits of what is read and shown (the session's `config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +76,7 @@ pub struct Reader<'a> {
     /// A function's name from its entry pc, for func values.
     pub func_name: &'a dyn Fn(u64) -> Option<String>,
     reads: Cell<usize>,
+    read_bytes: Cell<u64>,
 }
 
 /// How a value is written (delve's pretty-print flags).
@@ -99,6 +102,7 @@ impl<'a> Reader<'a> {
             types,
             func_name,
             reads: Cell::new(0),
+            read_bytes: Cell::new(0),
         }
     }
 
@@ -110,10 +114,12 @@ impl<'a> Reader<'a> {
         match &v.place {
             Place::Mem(a) => {
                 let n = self.reads.get() + 1;
-                if n > MAX_READS {
-                    return Err("too many reads for one value".into());
+                let total = self.read_bytes.get().saturating_add(len);
+                if n > MAX_READS || total > MAX_READ_BYTES {
+                    return Err("too much memory read for one value".into());
                 }
                 self.reads.set(n);
+                self.read_bytes.set(total);
                 let mut b = vec![0u8; len as usize];
                 let addr = a.checked_add(off).ok_or("address overflow")?;
                 self.mem

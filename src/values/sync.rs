@@ -48,15 +48,27 @@ fn mutex_state(r: &Reader<'_>, v: &Val, fields: &[Field]) -> Result<u64, String>
 }
 
 fn write_mutex(r: &Reader<'_>, v: &Val, fields: &[Field], out: &mut String) -> Result<(), String> {
-    let s = mutex_state(r, v, fields)?;
-    let _ = write!(
-        out,
+    out.push_str(&mutex_text(mutex_state(r, v, fields)?));
+    Ok(())
+}
+
+/// What a Mutex's state word says.
+fn mutex_text(s: u64) -> String {
+    format!(
         "{{locked: {}, waiters: {}, starving: {}}}",
         s & MUTEX_LOCKED != 0,
         s >> MUTEX_WAITER_SHIFT,
         s & MUTEX_STARVING != 0
-    );
-    Ok(())
+    )
+}
+
+/// An RWMutex's active readers and whether a writer holds it or waits, from `readerCount`.
+fn readers(count: i64) -> (i64, bool) {
+    if count < 0 {
+        (count + RWMUTEX_MAX_READERS, true)
+    } else {
+        (count, false)
+    }
 }
 
 /// Writes a lock's decoded state (the type name already written, if wanted).
@@ -79,13 +91,31 @@ pub fn write_lock(
         .unwrap_or(0);
     let n = int32(r, v, count.offset + inner)?;
     // A writer (holding or waiting) makes readerCount negative by rwmutexMaxReaders.
-    let (readers, writer) = if n < 0 {
-        (n + RWMUTEX_MAX_READERS, true)
-    } else {
-        (n, false)
-    };
+    let (readers, writer) = readers(n);
     out.push_str("{w: ");
     write_mutex(r, &r.at(v, w.offset, w.ty), &wf, out)?;
     let _ = write!(out, ", readers: {readers}, writer: {writer}}}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mutex_text, readers};
+
+    #[test]
+    fn lock_words_decoded_as_sync_defines_them() {
+        assert_eq!(
+            mutex_text(0),
+            "{locked: false, waiters: 0, starving: false}"
+        );
+        // Locked, woken, starving, two waiters.
+        assert_eq!(
+            mutex_text(1 | 2 | 4 | (2 << 3)),
+            "{locked: true, waiters: 2, starving: true}"
+        );
+        assert_eq!(readers(3), (3, false));
+        // A writer holds it (no readers), or waits for two readers to leave.
+        assert_eq!(readers(-(1 << 30)), (0, true));
+        assert_eq!(readers(2 - (1 << 30)), (2, true));
+    }
 }
