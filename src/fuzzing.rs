@@ -159,8 +159,8 @@ pub fn values(data: &[u8]) {
         bytes: data,
         rest: &none,
     };
-    let regs = |r: u16| r.is_multiple_of(2).then_some(0x1000 + u64::from(r));
-    for regs in [None, Some(&regs as &dyn Fn(u16) -> Option<u64>)] {
+    let words: Vec<u64> = (0..34).map(|r| 0x1000 + r).collect();
+    for regs in [None, Some(&words[..])] {
         let f = FrameCtx {
             cfa: 0x1010,
             regs,
@@ -529,6 +529,7 @@ impl WalkSetup {
                 ThreadState {
                     tid: w(0) as i32,
                     regs,
+                    words: Vec::new(),
                 }
             })
             .collect();

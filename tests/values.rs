@@ -41,6 +41,9 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaDynamic", "big[7]"),
     ("main.vaDynamic", "big[39]"),
     ("main.vaDynamic", "*rw"),
+    // Running: read from its thread's registers.
+    ("main.vaSpin", "n"),
+    ("main.vaSpin", "k"),
 ];
 
 /// Expressions readable from Go 1.22 on (see [`ALWAYS_LIVE`]).
@@ -51,8 +54,11 @@ const LIVE_FROM_1_22: &[(&str, &str)] = &[
     ("main.vaDynamic", "str.Name"),
 ];
 
+/// A goroutine and one of its functions.
+type Key = (u64, String);
+
 /// The truths the fixture printed: (goid, function) → [(expr, text)].
-type Truths = BTreeMap<(u64, String), Vec<(String, String)>>;
+type Truths = BTreeMap<Key, Vec<(String, String)>>;
 
 fn truths(child: &Child) -> Truths {
     let mut t = Truths::new();
@@ -114,38 +120,42 @@ fn not_there(v: &str) -> bool {
 
 const NOTE: &str = "(values outside the snapshot's stacks";
 
-/// Checks one toolchain's default build.
-fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
-    let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
-    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
-    let truths = truths(&child);
-    let keys: Vec<&(u64, String)> = truths.keys().collect();
-    let stacks: Vec<String> = keys
-        .iter()
-        .map(|(id, _)| format!("goroutine {id} stack"))
-        .collect();
-    let (answers, _) = session(child.pid, &stacks, dir);
-    let mut commands = Vec::new();
-    let mut asked = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let (id, func) = key;
-        let n = frame_of(&answers[i], func)
-            .unwrap_or_else(|| panic!("{}: no frame {func} in {:?}", tc.name(), answers[i]));
-        for cmd in ["args", "locals"] {
-            commands.push(format!("goroutine {id} frame {n} {cmd}"));
-            asked.push((*key, None));
-        }
-        for (expr, text) in &truths[*key] {
-            commands.push(format!("goroutine {id} frame {n} print {expr}"));
-            asked.push((*key, Some((expr.clone(), text.clone()))));
-        }
+/// What each command of a session asked: about which goroutine's function, and, for `print`,
+/// the expression and the fixture's text (`None`: `args` or `locals`).
+type Asked<'a> = Vec<(&'a (u64, String), Option<(String, String)>)>;
+
+/// The commands that check `key`'s truths in frame `n`.
+fn commands_for<'a>(
+    truths: &'a Truths,
+    key: &'a (u64, String),
+    n: usize,
+    commands: &mut Vec<String>,
+    asked: &mut Asked<'a>,
+) {
+    let id = key.0;
+    for cmd in ["args", "locals"] {
+        commands.push(format!("goroutine {id} frame {n} {cmd}"));
+        asked.push((key, None));
     }
-    let (answers, stderr) = session(child.pid, &commands, dir);
-    let mut failures = Vec::new();
-    let mut readable = Vec::new();
+    for (expr, text) in &truths[key] {
+        commands.push(format!("goroutine {id} frame {n} print {expr}"));
+        asked.push((key, Some((expr.clone(), text.clone()))));
+    }
+}
+
+/// Compares a session's answers with the truths: failures, and (function, expr) printed right.
+fn evaluate(
+    tc: &str,
+    truths: &Truths,
+    asked: &Asked<'_>,
+    answers: &[Vec<String>],
+    stderr: &str,
+    failures: &mut Vec<String>,
+    readable: &mut Vec<(String, String)>,
+) {
     for (i, (key, what)) in asked.iter().enumerate() {
         let lines: Vec<&String> = answers[i].iter().filter(|l| !l.starts_with(NOTE)).collect();
-        let ctx = format!("{} goroutine {} {}", tc.name(), key.0, key.1);
+        let ctx = format!("{tc} goroutine {} {}", key.0, key.1);
         match what {
             // `args` and `locals`: every variable the fixture gave a truth of.
             None => {
@@ -175,8 +185,70 @@ fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
     }
     for l in stderr.lines().filter(|l| l.starts_with("Command failed: ")) {
         if !l.contains("(optimized out)") && !l.contains("(unreadable") {
-            failures.push(format!("{}: {l}", tc.name()));
+            failures.push(format!("{tc}: {l}"));
         }
+    }
+}
+
+/// Most sessions tried before a running goroutine is caught with its function at the frame
+/// the commands were written for (it moves between snapshots).
+const RUNNING_TRIES: usize = 10;
+
+/// Checks one toolchain's default build.
+fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
+    let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    let running = |f: &String| child.info.running.contains(f);
+    let (parked, moving): (Vec<&Key>, Vec<&Key>) = truths.keys().partition(|(_, f)| !running(f));
+    let mut failures = Vec::new();
+    let mut readable = Vec::new();
+    // Parked goroutines stay where they are: their frames are found in one session.
+    let stacks: Vec<String> = parked
+        .iter()
+        .map(|(id, _)| format!("goroutine {id} stack"))
+        .collect();
+    let (answers, _) = session(child.pid, &stacks, dir);
+    let (mut commands, mut asked) = (Vec::new(), Asked::new());
+    for (i, key) in parked.iter().enumerate() {
+        let n = frame_of(&answers[i], &key.1)
+            .unwrap_or_else(|| panic!("{}: no frame {} in {:?}", tc.name(), key.1, answers[i]));
+        commands_for(&truths, key, n, &mut commands, &mut asked);
+    }
+    let (answers, stderr) = session(child.pid, &commands, dir);
+    evaluate(
+        &tc.name(),
+        &truths,
+        &asked,
+        &answers,
+        &stderr,
+        &mut failures,
+        &mut readable,
+    );
+    // A running goroutine moves: its stack is read in the same session (one snapshot) as the
+    // commands, and the session counts only when its function is at the frame they name.
+    for key in moving {
+        let caught = (0..RUNNING_TRIES).any(|t| {
+            let n = t % 2;
+            let (mut commands, mut asked) =
+                (vec![format!("goroutine {} stack", key.0)], Asked::new());
+            commands_for(&truths, key, n, &mut commands, &mut asked);
+            let (answers, stderr) = session(child.pid, &commands, dir);
+            if frame_of(&answers[0], &key.1) != Some(n) {
+                return false;
+            }
+            evaluate(
+                &tc.name(),
+                &truths,
+                &asked,
+                &answers[1..],
+                &stderr,
+                &mut failures,
+                &mut readable,
+            );
+            true
+        });
+        assert!(caught, "{}: {} never at frame 0 or 1", tc.name(), key.1);
     }
     let from_1_22 = if tc.minor() >= 22 {
         LIVE_FROM_1_22

@@ -15,10 +15,9 @@
 //! editor reads it as a key, as delve does).
 
 use super::{Env, Flow, State, exec};
-use crate::collect::{CoreSession, LiveSession};
+use crate::collect::{CoreSession, Kept, LiveSession};
 use crate::render::color::Palette;
 use crate::snapshot::Snapshot;
-use crate::target::image::MemoryImage;
 use crate::target::live::Freeze;
 use crate::values::{Memory, Program};
 use std::cell::{Cell, OnceCell};
@@ -53,8 +52,9 @@ struct LiveEnv<'a> {
     /// The freeze holding the target (`--hold`).
     hold: Option<Freeze<'a>>,
     held: bool,
-    /// The memory the current snapshot copied (stacks and g structs), for values.
-    image: MemoryImage,
+    /// What the current snapshot copied for values: its memory (stacks and g structs) and the
+    /// stopped threads' registers.
+    kept: Kept,
     /// The binary's DWARF for values, read on first use.
     program: OnceCell<Result<Program, String>>,
 }
@@ -62,8 +62,8 @@ struct LiveEnv<'a> {
 impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
-            let (snap, image) = self.live.snapshot_kept().map_err(|e| e.to_string())?;
-            self.image = image;
+            let (snap, kept) = self.live.snapshot_kept().map_err(|e| e.to_string())?;
+            self.kept = kept;
             let line = super::snapshot_report(
                 &snap,
                 crate::render::report::pause_line(&snap, snap.goroutines.len()),
@@ -74,9 +74,9 @@ impl LiveEnv<'_> {
         if let Some(f) = self.hold.take() {
             f.thaw();
         }
-        let (snap, image, freeze) = self.live.snapshot_held_kept().map_err(|e| e.to_string())?;
+        let (snap, kept, freeze) = self.live.snapshot_held_kept().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
-        self.image = image;
+        self.kept = kept;
         let n = snap.goroutines.len();
         let line = super::snapshot_report(
             &snap,
@@ -112,14 +112,9 @@ impl Env for LiveEnv<'_> {
     }
 
     fn values(&self) -> Result<(&Program, Memory<'_>), String> {
-        let rt = &self.live.rt;
-        let prog = self
-            .program
-            .get_or_init(|| Program::load(&rt.bin, rt.bias))
-            .as_ref()
-            .map_err(|e| e.clone())?;
+        let prog = crate::values::program_in(&self.program, &self.live.rt)?;
         let mem = Memory {
-            snapshot: &self.image,
+            snapshot: &self.kept.image,
             rest: Some(&self.live.proc),
             // A held target has not run since the snapshot.
             rest_is_later: self.hold.is_none(),
@@ -129,8 +124,12 @@ impl Env for LiveEnv<'_> {
     }
 
     fn func_name(&self, pc: u64) -> Option<String> {
-        let t = &self.live.rt.bin.pclntab;
-        t.func_for_pc(pc).map(|f| t.name(f).to_string())
+        crate::values::func_name(&self.live.rt, pc)
+    }
+
+    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
+        let t = self.kept.threads.iter().find(|t| t.tid == tid)?;
+        Some(t.words.clone())
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -237,12 +236,7 @@ impl Env for Saved<'_> {
                     .into(),
             );
         };
-        let rt = &core.rt;
-        let prog = self
-            .program
-            .get_or_init(|| Program::load(&rt.bin, rt.bias))
-            .as_ref()
-            .map_err(|e| e.clone())?;
+        let prog = crate::values::program_in(&self.program, &core.rt)?;
         let mem = Memory {
             snapshot: &core.mem,
             rest: None,
@@ -253,8 +247,18 @@ impl Env for Saved<'_> {
     }
 
     fn func_name(&self, pc: u64) -> Option<String> {
-        let t = &self.core?.rt.bin.pclntab;
-        t.func_for_pc(pc).map(|f| t.name(f).to_string())
+        crate::values::func_name(&self.core?.rt, pc)
+    }
+
+    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
+        let t = self
+            .core?
+            .mem
+            .core()
+            .threads()
+            .iter()
+            .find(|t| t.tid == tid)?;
+        Some(t.words.clone())
     }
 }
 
@@ -580,7 +584,7 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
             live,
             hold: None,
             held: hold,
-            image: MemoryImage::new(),
+            kept: Kept::default(),
             program: OnceCell::new(),
         },
         opts,

@@ -64,6 +64,11 @@ pub trait Env {
     fn func_name(&self, _pc: u64) -> Option<String> {
         None
     }
+    /// The general-purpose registers of thread `tid` at the snapshot, word by word as the
+    /// kernel lays them out; `None` when not known.
+    fn thread_words(&self, _tid: i32) -> Option<Vec<u64>> {
+        None
+    }
 }
 
 /// Whether the session goes on.
@@ -104,7 +109,7 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["args"],
         "Print the selected frame's arguments.",
-        "args\n\nEach formal parameter of the selected frame's function (or inlined call), `name = value`, from\nthe binary's DWARF: its location at the frame's pc, read from the snapshot's copy of the stack\n(memory it points to from the process, said once under the output when read after the\nsnapshot). `(optimized out)`: not live at this pc; `(unreadable: needs register RAX)`: only in\na register this frame's snapshot does not hold (a parked goroutine's or an outer frame's).",
+        "args\n\nEach formal parameter of the selected frame's function (or inlined call), `name = value`, from\nthe binary's DWARF: its location at the frame's pc, read from the snapshot's copy of the stack\n(memory it points to from the process, said once under the output when read after the\nsnapshot). `(optimized out)`: not live at this pc; `(unreadable: needs register RAX)`: only in\na register the snapshot does not hold (registers are known for the innermost frame of a\ngoroutine running on a thread, not for a parked goroutine or an outer frame).",
     ),
     (
         &["locals"],

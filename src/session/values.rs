@@ -17,11 +17,18 @@ fn with_ctx<T>(
 ) -> Result<T, String> {
     let (prog, mem) = env.values()?;
     let func_name = |pc: u64| env.func_name(pc);
+    // The registers of the thread the viewed goroutine runs on (its innermost frame's).
+    let words = st
+        .stack_view()
+        .ok()
+        .and_then(|(g, _)| g.thread)
+        .and_then(|tid| env.thread_words(tid));
     let c = values::Ctx {
         prog,
         mem: &mem,
         cfg: st.values,
         func_name: &func_name,
+        thread: words.as_deref(),
     };
     let r = f(&c);
     if mem.read_later.get() {

@@ -17,8 +17,9 @@ pub struct FrameCtx<'a> {
     /// `DW_OP_call_frame_cfa`: the caller's stack pointer at the call (Go's frame pointer of
     /// the unwinder, `Frame::fp`).
     pub cfa: u64,
-    /// Registers by DWARF number, when known.
-    pub regs: Option<&'a dyn Fn(u16) -> Option<u64>>,
+    /// The thread's general-purpose registers as the kernel lays them out, when known
+    /// (looked up by DWARF number through [`Arch::dwarf_reg`]).
+    pub regs: Option<&'a [u64]>,
     /// The architecture (register names).
     pub arch: Arch,
     /// Load bias: added to `DW_OP_addr` operands.
@@ -84,7 +85,7 @@ pub fn eval(
                 ev.resume_with_relocated_address(a.wrapping_add(f.bias))
             }
             EvaluationResult::RequiresRegister { register, .. } => {
-                match f.regs.and_then(|g| g(register.0)) {
+                match f.regs.and_then(|w| f.arch.dwarf_reg(w, register.0)) {
                     Some(v) => ev.resume_with_register(Value::Generic(v)),
                     None => {
                         return Located::Unreadable(format!(
@@ -178,13 +179,15 @@ fn piece_bytes(
                 .map_err(|e| Located::Unreadable(e.to_string()))?;
             Ok(b)
         }
-        Location::Register { register } => match f.regs.and_then(|g| g(register.0)) {
-            Some(v) if n <= 8 => Ok(word(v)),
-            _ => Err(Located::Unreadable(format!(
-                "needs register {}",
-                reg_name(f.arch, register.0)
-            ))),
-        },
+        Location::Register { register } => {
+            match f.regs.and_then(|w| f.arch.dwarf_reg(w, register.0)) {
+                Some(v) if n <= 8 => Ok(word(v)),
+                _ => Err(Located::Unreadable(format!(
+                    "needs register {}",
+                    reg_name(f.arch, register.0)
+                ))),
+            }
+        }
         Location::Value { value } => Ok(word(value.to_u64(u64::MAX).unwrap_or(0))),
         Location::Bytes { value } => {
             let mut b = value.to_slice().map(|s| s.to_vec()).unwrap_or_default();
@@ -201,7 +204,7 @@ mod tests {
     use crate::target::Windowed;
     use crate::target::image::MemoryImage;
 
-    fn run(code: &[u8], size: u64, regs: Option<&dyn Fn(u16) -> Option<u64>>) -> Located {
+    fn run(code: &[u8], size: u64, regs: Option<&[u64]>) -> Located {
         let enc = gimli::Encoding {
             address_size: 8,
             format: gimli::Format::Dwarf32,
@@ -256,8 +259,10 @@ mod tests {
             run(&r, 16, None),
             Located::Unreadable("needs register RBX".into())
         );
-        let regs = |n: u16| (n == 3).then_some(42u64);
-        let Located::Bytes(b) = run(&r, 16, Some(&regs)) else {
+        // user_regs_struct: RBX is word 5.
+        let mut words = [0u64; 27];
+        words[5] = 42;
+        let Located::Bytes(b) = run(&r, 16, Some(&words)) else {
             panic!("registers known")
         };
         assert_eq!(&b[8..], &42u64.to_le_bytes());

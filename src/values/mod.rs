@@ -48,6 +48,22 @@ impl Program {
     }
 }
 
+/// The program of a target's runtime, read on first use into `cell` (a session keeps it).
+pub fn program_in<'a>(
+    cell: &'a std::cell::OnceCell<Result<Program, String>>,
+    rt: &crate::runtime::Runtime,
+) -> Result<&'a Program, String> {
+    cell.get_or_init(|| Program::load(&rt.bin, rt.bias))
+        .as_ref()
+        .map_err(|e| e.clone())
+}
+
+/// The name of the function holding `pc`, from the runtime's function table (func values).
+pub fn func_name(rt: &crate::runtime::Runtime, pc: u64) -> Option<String> {
+    let t = &rt.bin.pclntab;
+    t.func_for_pc(pc).map(|f| t.name(f).to_string())
+}
+
 /// Memory as values read it: the snapshot's copy first, then (for what it does not hold)
 /// the process as it is now, remembering that it did.
 pub struct Memory<'a> {
@@ -99,8 +115,30 @@ struct FrameScope<'a> {
     ctx: FrameCtx<'a>,
 }
 
+/// The registers `frames[i]` can use: the thread's, when the frame is (an inlined call in)
+/// the innermost physical frame, unwound from those very registers (a trap pc equal to the
+/// thread's). Any other frame's registers were overwritten by the calls it made.
+fn frame_regs<'a>(
+    arch: Arch,
+    frames: &[Frame],
+    i: usize,
+    thread: Option<&'a [u64]>,
+) -> Option<&'a [u64]> {
+    let words = thread?;
+    let first = frames.first()?;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let pc = crate::arch::Regs::decode(arch, &bytes)?.pc;
+    let innermost = frames[..i].iter().all(|f| f.inlined);
+    (first.trap && pc == first.pc && innermost).then_some(words)
+}
+
 /// The DWARF scope of `frames[i]` (an inlined call's own scope for an inlined frame).
-fn frame_scope<'a>(p: &Program, frames: &[Frame], i: usize) -> Result<FrameScope<'a>, String> {
+fn frame_scope<'a>(
+    p: &Program,
+    frames: &[Frame],
+    i: usize,
+    regs: Option<&'a [u64]>,
+) -> Result<FrameScope<'a>, String> {
     let f = frames.get(i).ok_or_else(|| format!("no frame {i}"))?;
     // A return address is looked up at the call instruction, as the traceback symbolizes it.
     let pc = if f.trap || f.pc <= f.entry {
@@ -116,7 +154,7 @@ fn frame_scope<'a>(p: &Program, frames: &[Frame], i: usize) -> Result<FrameScope
         scope,
         ctx: FrameCtx {
             cfa: f.fp,
-            regs: None,
+            regs,
             arch: p.arch,
             bias: p.bias,
         },
@@ -165,6 +203,9 @@ pub struct Ctx<'a> {
     pub cfg: Config,
     /// A function's name from its entry pc (func values).
     pub func_name: &'a dyn Fn(u64) -> Option<String>,
+    /// The registers of the thread running the goroutine whose frames are read, as the
+    /// kernel lays them out: they belong to its innermost physical frame only.
+    pub thread: Option<&'a [u64]>,
 }
 
 impl Ctx<'_> {
@@ -182,7 +223,12 @@ impl Ctx<'_> {
 
 /// The arguments and locals of `frames[i]`, in DWARF's order (parameters first).
 pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<FrameValue>, String> {
-    let fs = frame_scope(c.prog, frames, i)?;
+    let fs = frame_scope(
+        c.prog,
+        frames,
+        i,
+        frame_regs(c.prog.arch, frames, i, c.thread),
+    )?;
     let r = c.reader();
     Ok(fs
         .scope
@@ -202,7 +248,12 @@ pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<Frame
 /// `print EXPR` in `frames[i]`.
 pub fn print(c: &Ctx<'_>, frames: &[Frame], i: usize, text: &str) -> Result<String, String> {
     let e = expr::parse(text)?;
-    let fs = frame_scope(c.prog, frames, i)?;
+    let fs = frame_scope(
+        c.prog,
+        frames,
+        i,
+        frame_regs(c.prog.arch, frames, i, c.thread),
+    )?;
     let r = c.reader();
     // A variable that is not there prints as `args` prints it; only going through one fails.
     if let Expr::Var(n) = &e
