@@ -41,6 +41,9 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaDynamic", "big[7]"),
     ("main.vaDynamic", "big[39]"),
     ("main.vaDynamic", "*rw"),
+    // An inlined call's own scope.
+    ("main.vaInlined", "a"),
+    ("main.vaInliner", "base"),
     // Running: read from its thread's registers.
     ("main.vaSpin", "n"),
     ("main.vaSpin", "k"),

@@ -261,10 +261,14 @@ impl Dwarf {
                     vars: Vec::new(),
                     function: function.clone(),
                     found: depth == 0,
+                    origin: None,
                 };
                 walk.node(child, 0, 0)?;
                 if !walk.found {
                     return Ok(None);
+                }
+                if let Some(o) = walk.origin {
+                    self.add_abstract(o, &mut walk.vars)?;
                 }
                 return Ok(Some(Scope {
                     function: walk.function,
@@ -274,6 +278,37 @@ impl Dwarf {
             }
         }
         Ok(None)
+    }
+
+    /// The variables an inlined function declares that its inlined call has no entry for
+    /// (the compiler kept them nowhere): not live.
+    fn add_abstract(&self, origin: u64, vars: &mut Vec<Var>) -> Result<(), String> {
+        let (u, e) = self.entry(origin)?;
+        let mut tree = u.unit.entries_tree(Some(e.offset())).map_err(gerr)?;
+        let root = tree.root().map_err(gerr)?;
+        let mut ch = root.children();
+        while let Some(c) = ch.next().map_err(gerr)? {
+            let c = c.entry();
+            let param = c.tag() == gimli::DW_TAG_formal_parameter;
+            if (!param && c.tag() != gimli::DW_TAG_variable) || vars.len() >= MAX_SCOPE_VARS {
+                continue;
+            }
+            let (Some(name), Some(ty)) = (self.name_of(u, c), self.ref_attr(u, c, DW_AT_type))
+            else {
+                continue;
+            };
+            if name.starts_with('~') || name.contains('.') || vars.iter().any(|v| v.name == name) {
+                continue;
+            }
+            vars.push(Var {
+                name,
+                ty,
+                param,
+                escaped: false,
+                at: Where::Nowhere,
+            });
+        }
+        Ok(())
     }
 
     fn die_has_pc(&self, u: &UnitInfo, e: &gimli::DebuggingInformationEntry<R>, pc: u64) -> bool {
@@ -651,6 +686,8 @@ struct Walk<'a> {
     function: String,
     /// The inlined call at the target depth was found.
     found: bool,
+    /// Its abstract origin (the inlined function's own entry, which lists every variable).
+    origin: Option<u64>,
 }
 
 impl Walk<'_> {
@@ -679,6 +716,7 @@ impl Walk<'_> {
                     if depth + 1 == self.target {
                         self.found = true;
                         self.function = self.dw.name_of(self.u, &e).unwrap_or_default();
+                        self.origin = self.dw.ref_attr(self.u, &e, gimli::DW_AT_abstract_origin);
                     }
                     self.node(c, depth + 1, nest + 1)?;
                 }
