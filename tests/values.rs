@@ -390,3 +390,34 @@ fn a_core_holds_the_values() {
         "only {read} values read from the core"
     );
 }
+
+/// `goroscope bt --full` shows the same values under each frame, and `--json` carries them in
+/// each frame's `values`.
+#[test]
+fn bt_full_and_its_json_carry_the_values() {
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    let key = truths.keys().find(|(_, f)| f == "main.vaBasic").unwrap();
+    let word = &truths[key].iter().find(|(e, _)| e == "word").unwrap().1;
+    let (pid, id) = (child.pid.to_string(), key.0.to_string());
+    let text = support::goroscope_ok(&["bt", "-q", "--full", &pid, &id], TIMEOUT);
+    assert!(text.contains(&format!("word = {word}")), "{text}");
+    let json = support::goroscope_ok(&["bt", "-q", "--full", "--json", &pid, &id], TIMEOUT);
+    let g: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let frame = g["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "main.vaBasic")
+        .unwrap_or_else(|| panic!("{json}"));
+    let v = frame["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "word")
+        .unwrap_or_else(|| panic!("{frame}"));
+    assert_eq!(v["text"], word.as_str());
+    assert_eq!(v["param"], false);
+}

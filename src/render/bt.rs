@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 /// Options of the frame list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Options<'a> {
+pub struct Options {
     /// Levels of four spaces before every line.
     pub indent: usize,
     /// Frames shown at most (all when `None`); the rest is counted on one line.
@@ -16,11 +16,9 @@ pub struct Options<'a> {
     pub delve_cut: bool,
     /// Below each frame, its arguments as the runtime's traceback prints them (the words in
     /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`),
-    /// then the frame's pending defers, in the order they will run, then `values`.
+    /// then the frame's pending defers, in the order they will run, then its `values` (`name =
+    /// value`, as the caller read them: the renderer reads no memory).
     pub full: bool,
-    /// With `full`: lines (`name = value`) under each frame, by frame index, as the caller read
-    /// them (the renderer reads no memory).
-    pub values: Option<&'a [Vec<String>]>,
     /// Colours.
     pub palette: Palette,
 }
@@ -63,8 +61,13 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                     text(&d.join(", "))
                 )?;
             }
-            for l in opts.values.and_then(|v| v.get(i)).into_iter().flatten() {
-                writeln!(out, "{pad}{:width$}         {}", "", text(l))?;
+            for v in &f.values {
+                let l = if v.name.is_empty() {
+                    v.text.clone()
+                } else {
+                    format!("{} = {}", v.name, v.text)
+                };
+                writeln!(out, "{pad}{:width$}         {}", "", text(&l))?;
             }
         }
     }

@@ -58,7 +58,6 @@ pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write)
                 full: false,
                 palette: opts.palette,
                 delve_cut: false,
-                values: None,
             };
             bt::frames(g, &o, out)?;
         }

@@ -385,12 +385,13 @@ pub fn exec(
             let (depth, full) = stack_args(args)?;
             // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
             let shown = depth.saturating_add(1);
-            let sv = if full {
-                values::stack_values(st, env, &g.frames, shown)
+            let mut g = g.into_owned();
+            let notes = if full {
+                values::stack_values(st, env, &mut g, shown)
             } else {
-                values::StackValues::default()
+                values::StackNotes::default()
             };
-            if let Some(why) = &sv.before {
+            if let Some(why) = &notes.before {
                 w(writeln!(out, "{}", text(why)))?;
             }
             let o = bt::Options {
@@ -399,10 +400,9 @@ pub fn exec(
                 palette: st.palette,
                 indent: 0,
                 delve_cut: true,
-                values: full.then_some(&sv.per_frame[..]),
             };
             w(bt::frames(&g, &o, out))?;
-            for l in &sv.after {
+            for l in &notes.after {
                 w(writeln!(out, "{l}"))?;
             }
         }

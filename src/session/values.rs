@@ -113,40 +113,34 @@ pub fn config(st: &mut State, args: &[&str], out: &mut dyn Write) -> Result<(), 
     }
 }
 
-/// What `stack -full` shows besides the frames.
+/// What `stack -full` says besides the frames.
 #[derive(Debug, Default)]
-pub struct StackValues {
-    /// Under each of the first frames: `name = value` lines.
-    pub per_frame: Vec<Vec<String>>,
+pub struct StackNotes {
     /// Why no values can be read at all (a stripped binary, a saved snapshot).
     pub before: Option<String>,
     /// Notes after the stack (memory read after the snapshot).
     pub after: Vec<String>,
 }
 
-/// The values of the first `shown` frames.
-pub fn stack_values(st: &State, env: &dyn Env, frames: &[Frame], shown: usize) -> StackValues {
+/// Fills the values of the first `shown` frames of `g`.
+pub fn stack_values(
+    st: &State,
+    env: &dyn Env,
+    g: &mut crate::snapshot::Goroutine,
+    shown: usize,
+) -> StackNotes {
     let mut notes = Vec::new();
-    let mut sv = StackValues::default();
-    let per = &mut sv.per_frame;
+    let mut sn = StackNotes::default();
     let r = with_ctx(st, env, &mut notes, |c| {
-        for i in 0..shown.min(frames.len()) {
-            per.push(match values::frame_values(c, frames, i) {
-                Ok(vs) => vs
-                    .iter()
-                    .map(|v| format!("{} = {}", v.name, v.text))
-                    .collect(),
-                Err(e) => vec![format!("(values: {e})")],
-            });
-        }
+        values::fill_frames(c, &mut g.frames, shown);
         Ok(())
     });
     if let Err(e) = r {
-        sv.before = Some(format!("(values: {e})"));
+        sn.before = Some(format!("(values: {e})"));
     }
-    sv.after = String::from_utf8_lossy(&notes)
+    sn.after = String::from_utf8_lossy(&notes)
         .lines()
         .map(str::to_string)
         .collect();
-    sv
+    sn
 }

@@ -133,6 +133,7 @@ impl<'a> Symbolizer<'a> {
                     trap: pf.trap,
                     hidden: !show,
                     defers: Vec::new(),
+                    values: Vec::new(),
                 });
             }
         }

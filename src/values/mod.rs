@@ -99,15 +99,7 @@ impl MemoryReader for Memory<'_> {
 pub const READ_LATER_NOTE: &str =
     "(values outside the snapshot's stacks were read from the process after the snapshot)";
 
-/// One variable of a frame and its text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameValue {
-    pub name: String,
-    /// A formal parameter (`args`), else a local (`locals`).
-    pub param: bool,
-    /// Its value as delve prints it, or `(optimized out)`, `(unreadable: ...)`.
-    pub text: String,
-}
+pub use crate::snapshot::FrameValue;
 
 /// A frame's scope and what evaluating its locations needs.
 struct FrameScope<'a> {
@@ -243,6 +235,20 @@ pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<Frame
             },
         })
         .collect())
+}
+
+/// Fills the `values` of the first `shown` frames; a frame whose values cannot be read gets
+/// one value with no name saying why.
+pub fn fill_frames(c: &Ctx<'_>, frames: &mut [Frame], shown: usize) {
+    let copy = frames.to_vec();
+    for (i, f) in frames.iter_mut().enumerate().take(shown) {
+        f.values = frame_values(c, &copy, i).unwrap_or_else(|e| {
+            vec![FrameValue {
+                text: format!("(values: {e})"),
+                ..FrameValue::default()
+            }]
+        });
+    }
 }
 
 /// `print EXPR` in `frames[i]`.
