@@ -434,7 +434,7 @@ impl<'a> Info<'a> {
     }
 }
 
-/// A small DWARF section, decompressed whole (empty when absent).
+/// A DWARF section, decompressed whole (empty when absent; at most [`MAX_DWARF_SECTION`]).
 pub(crate) fn small_section<'a>(
     elf: &object::File<'a>,
     name: &str,

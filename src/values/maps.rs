@@ -5,8 +5,8 @@
 //! and eight key/value slots; a small map is one group without a table). Member offsets come
 //! from DWARF, never from version tables. The length is the header's first word in both.
 
-use super::dwarf::{Field, Kind, Type};
 use super::show::{Place, Reader, Val};
+use super::types::{Field, Kind, Type};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 

@@ -12,18 +12,20 @@ pub mod loc;
 pub mod maps;
 pub mod show;
 pub mod sync;
+pub mod types;
 
 use crate::arch::Arch;
 use crate::binary::GoBinary;
 use crate::snapshot::Frame;
 use crate::target::{MemoryReader, ReadError};
-use dwarf::{Dwarf, Kind, Scope, Var, Where};
+use dwarf::{Dwarf, Scope, Var, Where};
 use expr::Expr;
 use loc::{FrameCtx, Located};
 pub use show::Config;
 use show::{Place, Reader, Val};
 use std::cell::Cell;
 use std::rc::Rc;
+use types::Kind;
 
 /// What values are read with: the binary's DWARF and where the executable is loaded.
 pub struct Program {

@@ -5,7 +5,8 @@
 //! Every read goes through [`Reader::read`], which counts against [`MAX_READS`]; every loop
 //! over elements is bounded by the configured limits.
 
-use super::dwarf::{Dwarf, Field, Kind, Type};
+use super::dwarf::Dwarf;
+use super::types::{Field, Kind, Type};
 use crate::render::safe::go_quote;
 use crate::target::MemoryReader;
 use std::cell::Cell;
@@ -205,27 +206,14 @@ impl<'a> Reader<'a> {
             out.push_str("nil");
         };
         match &t.kind {
-            Kind::Bool => out.push_str(if self.uint(v, 0, 1)? != 0 {
-                "true"
-            } else {
-                "false"
-            }),
-            Kind::Int => {
-                let size = t.size.clamp(1, 8);
-                let u = self.uint(v, 0, size)?;
-                let shift = 64 - 8 * size;
-                let _ = write!(out, "{}", ((u << shift) as i64) >> shift);
-            }
-            Kind::Uint => {
-                let _ = write!(out, "{}", self.uint(v, 0, t.size.clamp(1, 8))?);
-            }
-            Kind::Float => out.push_str(&self.float(v, 0, t.size)?),
-            Kind::Complex => {
-                let h = t.size / 2;
-                let (re, im) = (self.float(v, 0, h)?, self.float(v, h, h)?);
-                let _ = write!(out, "({re} + {im}i)");
-            }
-            Kind::String => out.push_str(&self.string(v)?),
+            Kind::Bool
+            | Kind::Int
+            | Kind::Uint
+            | Kind::Float
+            | Kind::Complex
+            | Kind::String
+            | Kind::UnsafePtr
+            | Kind::Func => out.push_str(&self.scalar(v, t)?),
             Kind::Ptr(to) => {
                 let p = self.uint(v, 0, 8)?;
                 if p == 0 {
@@ -239,35 +227,6 @@ impl<'a> Reader<'a> {
                         place: Place::Mem(p),
                     };
                     self.write(&child, fl, level, out);
-                }
-            }
-            Kind::UnsafePtr => {
-                let p = self.uint(v, 0, 8)?;
-                if p == 0 {
-                    out.push_str("unsafe.Pointer(nil)");
-                } else {
-                    let _ = write!(out, "unsafe.Pointer({p:#x})");
-                }
-            }
-            Kind::Func => {
-                let p = self.uint(v, 0, 8)?;
-                if p == 0 {
-                    out.push_str("nil");
-                } else {
-                    let pc = self.uint(
-                        &Val {
-                            ty: v.ty,
-                            place: Place::Mem(p),
-                        },
-                        0,
-                        8,
-                    )?;
-                    match (self.func_name)(pc) {
-                        Some(f) => out.push_str(&f),
-                        None => {
-                            let _ = write!(out, "{name}({pc:#x})");
-                        }
-                    }
                 }
             }
             Kind::Struct(fields) if super::sync::is_lock(name) => {
@@ -322,6 +281,48 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A boolean, number, string, `unsafe.Pointer` or func (its function's name).
+    fn scalar(&self, v: &Val, t: &Type) -> Result<String, String> {
+        Ok(match &t.kind {
+            Kind::Bool => if self.uint(v, 0, 1)? != 0 {
+                "true"
+            } else {
+                "false"
+            }
+            .to_string(),
+            Kind::Int => {
+                let size = t.size.clamp(1, 8);
+                let u = self.uint(v, 0, size)?;
+                let shift = 64 - 8 * size;
+                (((u << shift) as i64) >> shift).to_string()
+            }
+            Kind::Uint => self.uint(v, 0, t.size.clamp(1, 8))?.to_string(),
+            Kind::Float => self.float(v, 0, t.size)?,
+            Kind::Complex => {
+                let h = t.size / 2;
+                let (re, im) = (self.float(v, 0, h)?, self.float(v, h, h)?);
+                format!("({re} + {im}i)")
+            }
+            Kind::String => self.string(v)?,
+            Kind::UnsafePtr => match self.uint(v, 0, 8)? {
+                0 => "unsafe.Pointer(nil)".to_string(),
+                p => format!("unsafe.Pointer({p:#x})"),
+            },
+            Kind::Func => match self.uint(v, 0, 8)? {
+                0 => "nil".to_string(),
+                p => {
+                    let fv = Val {
+                        ty: v.ty,
+                        place: Place::Mem(p),
+                    };
+                    let pc = self.uint(&fv, 0, 8)?;
+                    (self.func_name)(pc).unwrap_or_else(|| format!("{}({pc:#x})", t.name))
+                }
+            },
+            _ => return Err(format!("{} is not a scalar", t.name)),
+        })
     }
 
     fn write_struct(

@@ -3,8 +3,8 @@
 //! member offsets from DWARF: `{locked: true, waiters: 0, starving: false}`,
 //! `{w: {...}, readers: 2, writer: false}`.
 
-use super::dwarf::{Field, Kind};
 use super::show::{Reader, Val};
+use super::types::{Field, Kind};
 use std::fmt::Write as _;
 
 /// `mutexLocked`, `mutexStarving` and `mutexWaiterShift` of `sync/mutex.go`.
