@@ -80,6 +80,15 @@ fn truths(child: &Child) -> Truths {
     t
 }
 
+/// The fixture's "values" scenario built by the newest toolchain (`flavor`), and its truths.
+fn start_newest(flavor: Flavor) -> (std::path::PathBuf, Child, Truths) {
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, flavor).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    (exe, child, truths)
+}
+
 /// Runs `commands` in one batch session on a process, each answer cut at [`END`]; also stderr.
 fn session(pid: u32, commands: &[String], dir: &TempDir) -> (Vec<Vec<String>>, String) {
     session_on(&[&pid.to_string()], commands, dir)
@@ -288,10 +297,7 @@ fn args_locals_and_print_show_the_fixtures_values() {
 #[test]
 fn stack_full_shows_values_under_each_frame() {
     let dir = TempDir::new("values-full");
-    let tc = support::toolchains::newest();
-    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
-    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
-    let truths = truths(&child);
+    let (_, child, truths) = start_newest(Flavor::Default);
     let (id, _) = truths
         .keys()
         .find(|(_, f)| f == "main.vaBasic")
@@ -316,10 +322,7 @@ fn stack_full_shows_values_under_each_frame() {
 #[test]
 fn stripped_binaries_say_values_need_dwarf() {
     let dir = TempDir::new("values-stripped");
-    let tc = support::toolchains::newest();
-    let exe = support::build_fixture(&tc, Flavor::Stripped).unwrap_or_else(|e| panic!("{e}"));
-    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
-    let truths = truths(&child);
+    let (_, child, truths) = start_newest(Flavor::Stripped);
     let (id, _) = truths.keys().next().unwrap();
     let (answers, stderr) = session(
         child.pid,
@@ -351,10 +354,7 @@ fn stripped_binaries_say_values_need_dwarf() {
 #[test]
 fn a_core_holds_the_values() {
     let dir = TempDir::new("values-core");
-    let tc = support::toolchains::newest();
-    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
-    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
-    let truths = truths(&child);
+    let (exe, child, truths) = start_newest(Flavor::Default);
     let core = dir.0.join("core");
     let (core_s, pid) = (core.to_str().unwrap(), child.pid.to_string());
     support::goroscope_ok(&["snapshot", "-q", &pid, "--core", core_s], TIMEOUT);
@@ -395,10 +395,7 @@ fn a_core_holds_the_values() {
 /// each frame's `values`.
 #[test]
 fn bt_full_and_its_json_carry_the_values() {
-    let tc = support::toolchains::newest();
-    let exe = support::build_fixture(&tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
-    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
-    let truths = truths(&child);
+    let (_, child, truths) = start_newest(Flavor::Default);
     let key = truths.keys().find(|(_, f)| f == "main.vaBasic").unwrap();
     let word = &truths[key].iter().find(|(e, _)| e == "word").unwrap().1;
     let (pid, id) = (child.pid.to_string(), key.0.to_string());

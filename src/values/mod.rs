@@ -127,12 +127,9 @@ fn frame_regs<'a>(
 }
 
 /// The DWARF scope of `frames[i]` (an inlined call's own scope for an inlined frame).
-fn frame_scope<'a>(
-    p: &Program,
-    frames: &[Frame],
-    i: usize,
-    regs: Option<&'a [u64]>,
-) -> Result<FrameScope<'a>, String> {
+fn frame_scope<'a>(c: &Ctx<'a>, frames: &[Frame], i: usize) -> Result<FrameScope<'a>, String> {
+    let p = c.prog;
+    let regs = frame_regs(p.arch, frames, i, c.thread);
     let f = frames.get(i).ok_or_else(|| format!("no frame {i}"))?;
     // A return address is looked up at the call instruction, as the traceback symbolizes it.
     let pc = if f.trap || f.pc <= f.entry {
@@ -217,12 +214,7 @@ impl Ctx<'_> {
 
 /// The arguments and locals of `frames[i]`, in DWARF's order (parameters first).
 pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<FrameValue>, String> {
-    let fs = frame_scope(
-        c.prog,
-        frames,
-        i,
-        frame_regs(c.prog.arch, frames, i, c.thread),
-    )?;
+    let fs = frame_scope(c, frames, i)?;
     let r = c.reader();
     Ok(fs
         .scope
@@ -256,12 +248,7 @@ pub fn fill_frames(c: &Ctx<'_>, frames: &mut [Frame], shown: usize) {
 /// `print EXPR` in `frames[i]`.
 pub fn print(c: &Ctx<'_>, frames: &[Frame], i: usize, text: &str) -> Result<String, String> {
     let e = expr::parse(text)?;
-    let fs = frame_scope(
-        c.prog,
-        frames,
-        i,
-        frame_regs(c.prog.arch, frames, i, c.thread),
-    )?;
+    let fs = frame_scope(c, frames, i)?;
     let r = c.reader();
     // A variable that is not there prints as `args` prints it; only going through one fails.
     if let Expr::Var(n) = &e
