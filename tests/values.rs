@@ -35,6 +35,8 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaStructs", "r.At"),
     ("main.vaDynamic", "len(ch)"),
     ("main.vaDynamic", "cap(ch)"),
+    ("main.vaDynamic", "ch"),
+    ("main.vaDynamic", "done"),
     ("main.vaDynamic", "len(m)"),
     ("main.vaDynamic", "m[\"two\"]"),
     ("main.vaDynamic", "len(big)"),

@@ -394,7 +394,7 @@ fn len_cap(r: &Reader<'_>, v: &Val, cap: bool) -> Result<u64, String> {
             if p == 0 {
                 return Ok(0);
             }
-            let (n, c) = r.chan_len_cap(p, *hchan)?;
+            let (n, c, _) = r.chan_state(p, *hchan)?;
             Ok(if cap { c } else { n })
         }
         _ => Err(format!(

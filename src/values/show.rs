@@ -1,6 +1,6 @@
 //! Values read from memory and written as delve writes them: `main.T {A: 1, B: "x"}`,
 //! `[]int len: 3, cap: 4, [1,2,3]`, `*main.T {...}`, `interface {}(main.T) {...}`,
-//! `chan int 2/4`, `map[string]int ["a": 1, ]`.
+//! `chan int 2/4` (`chan int 1/2 (closed)`), `map[string]int ["a": 1, ]`.
 //!
 //! Every read goes through [`Reader::read`], which counts against [`MAX_READS`]; every loop
 //! over elements is bounded by the configured limits.
@@ -263,8 +263,11 @@ impl<'a> Reader<'a> {
                 if p == 0 {
                     nil(out);
                 } else {
-                    let (n, cap) = self.chan_len_cap(p, *hchan)?;
+                    let (n, cap, closed) = self.chan_state(p, *hchan)?;
                     let _ = write!(out, "{name} {n}/{cap}");
+                    if closed == Some(true) {
+                        out.push_str(" (closed)");
+                    }
                 }
             }
             Kind::Map { .. } => {
@@ -489,21 +492,31 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A channel's queued elements and capacity, from its `hchan`.
-    pub fn chan_len_cap(&self, hchan: u64, ty: Option<u64>) -> Result<(u64, u64), String> {
-        let (mut qc, mut cap) = (0, 8);
+    /// A channel's queued elements, capacity and whether it is closed (when DWARF gives the
+    /// `hchan` struct), from its `hchan`.
+    pub fn chan_state(
+        &self,
+        hchan: u64,
+        ty: Option<u64>,
+    ) -> Result<(u64, u64, Option<bool>), String> {
+        let (mut qc, mut cap, mut closed) = (0, 8, None);
         if let Some(t) = ty
             && let Kind::Struct(f) = &self.dw.ty(t)?.kind
         {
             let off = |n: &str| f.iter().find(|x| x.name == n).map(|x| x.offset);
             qc = off("qcount").unwrap_or(qc);
             cap = off("dataqsiz").unwrap_or(cap);
+            closed = off("closed");
         }
         let h = Val {
             ty: 0,
             place: Place::Mem(hchan),
         };
-        Ok((self.uint(&h, qc, 8)?, self.uint(&h, cap, 8)?))
+        let closed = match closed {
+            Some(o) => Some(self.uint(&h, o, 4)? != 0),
+            None => None,
+        };
+        Ok((self.uint(&h, qc, 8)?, self.uint(&h, cap, 8)?, closed))
     }
 
     fn float(&self, v: &Val, off: u64, size: u64) -> Result<String, String> {
