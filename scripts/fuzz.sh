@@ -2,7 +2,7 @@
 # Runs goroscope's cargo-fuzz targets (fuzz/, one a parser of untrusted bytes) for a bounded
 # time each, seeded from real files:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default 60 s per target, every target
-# Targets: pclntab buildinfo go_binary core_file snapshot_file text_dump unwind runtime_walk.
+# Targets: pclntab buildinfo go_binary core_file snapshot_file text_dump values value_decode unwind runtime_walk.
 # cargo-fuzz wants a nightly compiler for its flags; on a stable toolchain RUSTC_BOOTSTRAP=1
 # lets stable accept them. The seeds are the smoke test's (tests/fuzz_smoke.rs, which builds
 # the fixture with the newest Go): it writes them to fuzz/corpus/<target>/. A crash is left in
@@ -17,7 +17,7 @@ cd "$root"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pclntab buildinfo go_binary core_file snapshot_file text_dump unwind runtime_walk)
+[ ${#targets[@]} -gt 0 ] || targets=(pclntab buildinfo go_binary core_file snapshot_file text_dump values value_decode unwind runtime_walk)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 GOROSCOPE_GO_VERSIONS="${GO_VERSIONS[0]},${GO_VERSIONS[-1]}" GOROSCOPE_FUZZ_CORPUS="$root/fuzz/corpus" \

@@ -54,6 +54,20 @@ impl Arch {
         }
     }
 
+    /// The register DWARF numbers `n` (amd64: 0 RAX, 1 RDX, 2 RCX, 3 RBX, 4 RSI, 5 RDI, 6 RBP,
+    /// 7 RSP, 8–15 R8–R15, 16 RIP; arm64: 0–30 X0–X30, 31 SP), from the raw register set's
+    /// words; `None` for the others (floating-point and vector registers are not in it).
+    pub fn dwarf_reg(self, words: &[u64], n: u16) -> Option<u64> {
+        // Word index in user_regs_struct of each amd64 DWARF register.
+        const AMD64: [usize; 17] = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16];
+        let i = match self {
+            Arch::Amd64 => *AMD64.get(usize::from(n))?,
+            Arch::Arm64 if n <= 31 => usize::from(n),
+            Arch::Arm64 => return None,
+        };
+        words.get(i).copied()
+    }
+
     /// Size of the raw general-purpose register set (`user_regs_struct` / `user_pt_regs`).
     pub fn regset_size(self) -> usize {
         match self {

@@ -1,5 +1,6 @@
 //! The command line: thin commands over the library.
 
+pub mod btvalues;
 pub mod docs;
 pub mod leaks;
 pub mod progress;
@@ -174,7 +175,8 @@ pub enum Command {
         /// Print the goroutine as JSON (the snapshot model's goroutine, docs/json-schema.md).
         #[arg(long)]
         json: bool,
-        /// Below each frame, its arguments and its pending defers (as the session's `stack -full`).
+        /// Below each frame, its arguments, its pending defers and its arguments and locals from
+        /// DWARF (as the session's `stack -full`; with --json, each frame's `values`).
         #[arg(long, short_alias = 'f')]
         full: bool,
         #[command(flatten)]
@@ -603,7 +605,19 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 }
             };
             // The pause is reported only once the goroutine is found: an error stays one line.
-            let snap = take(&target, &Ctx { quiet: true, ..*ro })?;
+            let (snap, session) = if full {
+                let session = open(&target, &Ctx { quiet: true, ..*ro })?;
+                let (snap, kept) = match &session {
+                    Session::Live(l) => {
+                        let (s, k) = l.snapshot_kept().map_err(|e| e.to_string())?;
+                        (s, Some(k))
+                    }
+                    Session::Core(c) => (c.snapshot().map_err(|e| e.to_string())?, None),
+                };
+                (snap, Some((session, kept)))
+            } else {
+                (take(&target, &Ctx { quiet: true, ..*ro })?, None)
+            };
             let g = snap
                 .goroutines
                 .iter()
@@ -618,18 +632,50 @@ pub fn run(cli: Cli) -> Result<(), String> {
             if !quiet {
                 report(&target, &snap);
             }
-            if json {
-                render::safe::write_json(&mut out, g).and_then(|_| writeln!(out))
-            } else {
-                render::bt::frames(
-                    g,
-                    &render::bt::Options {
-                        palette,
-                        full,
-                        ..Default::default()
+            let mut g = g.clone();
+            let notes = match &session {
+                Some((Session::Live(l), Some(k))) => btvalues::fill(
+                    &btvalues::Source {
+                        rt: &l.rt,
+                        snapshot: &k.image,
+                        process: Some(&l.proc),
+                        threads: &k.threads,
                     },
-                    &mut out,
-                )
+                    &mut g,
+                ),
+                Some((Session::Core(c), _)) => btvalues::fill(
+                    &btvalues::Source {
+                        rt: &c.rt,
+                        snapshot: &c.mem,
+                        process: None,
+                        threads: c.mem.core().threads(),
+                    },
+                    &mut g,
+                ),
+                _ => btvalues::Notes::default(),
+            };
+            let (before, after) = (notes.before.as_deref(), notes.after);
+            if json {
+                // The notes go to stderr: stdout is the goroutine's JSON only.
+                if !quiet {
+                    for n in before.into_iter().chain(after) {
+                        eprintln!("goroscope: {n}");
+                    }
+                }
+                render::safe::write_json(&mut out, &g).and_then(|_| writeln!(out))
+            } else {
+                let opts = render::bt::Options {
+                    palette,
+                    full,
+                    ..Default::default()
+                };
+                let line = |out: &mut dyn Write, n: Option<&str>| match n {
+                    Some(n) => writeln!(out, "{n}"),
+                    None => Ok(()),
+                };
+                line(&mut out, before)
+                    .and_then(|_| render::bt::frames(&g, &opts, &mut out))
+                    .and_then(|_| line(&mut out, after))
             }
         }
         Command::Deadlocks {
@@ -691,17 +737,23 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     "--hold holds a live process; a saved snapshot or a core has none".into(),
                 );
             }
-            let (snap, what) = match target {
+            let (snap, what, session) = match target {
                 Some(file) => (
                     load(std::path::Path::new(&file))?,
                     format!("snapshot {file}"),
+                    None,
                 ),
                 None => {
                     let t = Target::new(None, core)?;
-                    (take(&t, &Ctx { quiet: true, ..*ro })?, t.describe())
+                    let (snap, session) = take_kept(&t, &Ctx { quiet: true, ..*ro })?;
+                    (snap, t.describe(), Some(session))
                 }
             };
-            return crate::session::front::explore(snap, what, sources, opts);
+            let core = match &session {
+                Some(Session::Core(c)) => Some(c),
+                _ => None,
+            };
+            return crate::session::front::explore(snap, what, sources, core, opts);
         }
     };
     res.and_then(|_| out.flush()).or_else(|e| {
@@ -872,6 +924,11 @@ fn parse_go_version(s: &str) -> Result<GoVersion, String> {
 }
 
 fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
+    take_kept(target, ctx).map(|(snap, _)| snap)
+}
+
+/// [`take`], also returning the opened target (a core's memory, for values).
+fn take_kept(target: &Target, ctx: &Ctx) -> Result<(Snapshot, Session), String> {
     let mut bar = progress::Bar::new(ctx.quiet);
     crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let session = open(target, ctx)?;
@@ -887,7 +944,7 @@ fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
         }
         report(target, &snap);
     }
-    Ok(snap)
+    Ok((snap, session))
 }
 
 /// `dump` of a live target in Go's format: each goroutine is written as soon as it is built

@@ -252,9 +252,26 @@ impl LiveSession {
     /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
     /// snapshot's pause is the time stopped when it was built.
     pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
-        let (freeze, copy) = self.frozen_copy(&mut ())?;
-        let snap = self.build(copy, freeze.held_for(), &mut ())?;
+        let (snap, _, freeze) = self.snapshot_held_kept()?;
         Ok((snap, freeze))
+    }
+
+    /// [`LiveSession::snapshot_held`], also returning what values read.
+    pub fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut ())?;
+        Ok((snap, kept, freeze))
+    }
+
+    /// [`LiveSession::snapshot`], also returning the copied memory (stacks and g structs, for
+    /// values). A non-blocking snapshot keeps no copy: its memory is empty.
+    pub fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
+        if self.nonblocking {
+            return Ok((self.snapshot_nonblocking()?, Kept::default()));
+        }
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let pause = freeze.thaw();
+        self.build_kept(copy, pause, &mut ())
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.
@@ -377,24 +394,34 @@ impl LiveSession {
         pause: Duration,
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
+        self.build_kept(copy, pause, progress).map(|(snap, _)| snap)
+    }
+
+    /// [`LiveSession::build`], also returning the copied memory (stacks and g structs).
+    fn build_kept(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+    ) -> Result<(Snapshot, Kept), DumpError> {
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-        let (mut snap, _, image) =
+        let (mut snap, _, kept) =
             self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
+        let image = &kept.image;
         snap.goroutines = gs;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects =
-            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-                self.proc.copy_into(reqs, img);
-            });
+        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
-        Ok(snap)
+        Ok((snap, kept))
     }
 
     /// Builds the snapshot from a copy, its goroutines going to `fold` and `sink` (see
-    /// [`LiveSession::stream`]); also returns their count and the copied memory.
+    /// [`LiveSession::stream`]); also returns their count, the copied memory and the threads.
     fn build_with<C: Default + Send>(
         &self,
         copy: FrozenCopy,
@@ -402,7 +429,7 @@ impl LiveSession {
         progress: &mut dyn Progress,
         fold: &(dyn Fn(&mut C, Goroutine) + Sync),
         sink: &mut dyn FnMut(C),
-    ) -> Result<(Snapshot, usize, MemoryImage), DumpError> {
+    ) -> Result<(Snapshot, usize, Kept), DumpError> {
         let FrozenCopy {
             threads,
             tids,
@@ -458,8 +485,23 @@ impl LiveSession {
         for t in &mut snap.threads {
             t.tid = tids.to_ours(t.tid);
         }
-        Ok((snap, n, image))
+        let threads = threads
+            .into_iter()
+            .map(|t| ThreadState {
+                tid: tids.to_ours(t.tid),
+                ..t
+            })
+            .collect();
+        Ok((snap, n, Kept { image, threads }))
     }
+}
+
+/// What a snapshot copied besides its model, kept for values: the memory (stacks and g
+/// structs) and the stopped threads' registers (thread ids as goroscope numbers them).
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub image: MemoryImage,
+    pub threads: Vec<ThreadState>,
 }
 
 /// A snapshot with the leak analysis of the same instant (`goroscope leaks`).
@@ -561,7 +603,7 @@ impl LiveSession {
         let heap = heap?;
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-        let (mut snap, _, image) = self
+        let (mut snap, _, Kept { image, .. }) = self
             .build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))
             .map_err(|e| e.to_string())?;
         snap.goroutines = gs;

@@ -140,6 +140,120 @@ pub fn snapshot_file(data: &[u8]) {
     let _ = crate::snapshot::store::read(&bytes);
 }
 
+/// The value readers' parsers: with a first byte of 0, the rest is a `print` expression
+/// ([`crate::values::expr::parse`]); otherwise the first byte gives a value's size in words and
+/// the rest is a DWARF location expression evaluated ([`crate::values::loc::eval`]) against a
+/// frame whose stack is the input itself.
+pub fn values(data: &[u8]) {
+    use crate::values::loc::{FrameCtx, eval};
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    if first == 0 {
+        let _ = crate::values::expr::parse(&String::from_utf8_lossy(rest));
+        return;
+    }
+    let none = MemoryImage::new();
+    let mem = crate::target::Windowed {
+        lo: 0x1000,
+        bytes: data,
+        rest: &none,
+    };
+    let words: Vec<u64> = (0..34).map(|r| 0x1000 + r).collect();
+    for regs in [None, Some(&words[..])] {
+        let f = FrameCtx {
+            cfa: 0x1010,
+            regs,
+            arch: Arch::Amd64,
+            bias: 0,
+        };
+        let bytes: std::sync::Arc<[u8]> = rest.into();
+        let x = gimli::Expression(gimli::EndianArcSlice::new(bytes, gimli::LittleEndian));
+        let enc = gimli::Encoding {
+            address_size: 8,
+            format: gimli::Format::Dwarf32,
+            version: 4,
+        };
+        let _ = eval(&x, enc, u64::from(first) * 8, &f, &mem);
+    }
+}
+
+/// Types of the fixture's "values" scenario the value decoders are fuzzed with: every shape
+/// [`crate::values::show`] decodes (structs, pointers, slices, arrays, strings, both map layouts
+/// through the binary's own, interfaces, channels, locks).
+pub const VALUE_TYPES: [&str; 11] = [
+    "main.vaRoom",
+    "*main.vaRoom",
+    "[]*main.vaRoom",
+    "map[string]int",
+    "map[int]string",
+    "interface {}",
+    "fmt.Stringer",
+    "chan int",
+    "sync.RWMutex",
+    "string",
+    "[3]int",
+];
+
+/// Where a fuzzed value's memory starts.
+pub const VALUE_BASE: u64 = 0x1000;
+
+/// The value decoders over memory from the input, with the DWARF of a real fixture binary: the
+/// first byte picks a type of [`VALUE_TYPES`], the rest is memory at [`VALUE_BASE`] holding the
+/// value and everything it points to (pointers outside it fail to read).
+pub struct ValuesSetup {
+    prog: crate::values::Program,
+    types: Vec<u64>,
+}
+
+impl ValuesSetup {
+    /// Reads the binary's DWARF and finds the types.
+    pub fn new(exe: &Path) -> Result<ValuesSetup, String> {
+        let bin = GoBinary::open(exe).map_err(|e| e.to_string())?;
+        let prog = crate::values::Program::load(&bin, 0)?;
+        let names = prog.dw.type_names()?;
+        let types: Vec<u64> = VALUE_TYPES
+            .iter()
+            .filter_map(|n| names.by_name(n))
+            .collect();
+        if types.is_empty() {
+            return Err(format!("{}: none of the fuzzed types", exe.display()));
+        }
+        Ok(ValuesSetup { prog, types })
+    }
+
+    /// Decodes and writes one value, then looks a key up in it.
+    pub fn run(&self, data: &[u8]) {
+        use crate::values::show::{Config, Place, Reader, Val};
+        let Some((&pick, rest)) = data.split_first() else {
+            return;
+        };
+        let none = MemoryImage::new();
+        let mem = crate::target::Windowed {
+            lo: VALUE_BASE,
+            bytes: rest,
+            rest: &none,
+        };
+        let cfg = Config {
+            max_recurse: 3,
+            ..Config::default()
+        };
+        let name = |_: u64| None;
+        let r = Reader::new(&self.prog.dw, &mem, cfg, 0, self.prog.types, &name);
+        let v = Val {
+            ty: self.types[pick as usize % self.types.len()],
+            place: Place::Mem(VALUE_BASE),
+        };
+        let _ = r.show(&v);
+        for k in [
+            crate::values::maps::Key::Int(7),
+            crate::values::maps::Key::Str("two".into()),
+        ] {
+            let _ = crate::values::maps::lookup(&r, &v, &k);
+        }
+    }
+}
+
 /// The importer of Go's own text dumps ([`crate::snapshot::text::parse`]).
 pub fn text_dump(data: &[u8]) {
     let _ = crate::snapshot::text::parse(&String::from_utf8_lossy(data));
@@ -415,6 +529,7 @@ impl WalkSetup {
                 ThreadState {
                     tid: w(0) as i32,
                     regs,
+                    words: Vec::new(),
                 }
             })
             .collect();

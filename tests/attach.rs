@@ -799,7 +799,7 @@ fn counts_agree_and_runtime_goroutines_are_named_as_hidden() {
 fn delve_commands_goroscope_lacks_say_why() {
     let fx = start_fixture("chan");
     let words = [
-        "break", "continue", "step", "next", "print", "args", "locals", "restart",
+        "break", "continue", "step", "next", "vars", "whatis", "x", "restart",
     ];
     let script: String = words
         .iter()
@@ -829,7 +829,7 @@ fn delve_commands_goroscope_lacks_say_why() {
             "{help}"
         );
         let instead = match *w {
-            "print" | "args" | "locals" => "not yet available",
+            "vars" | "whatis" | "x" => "`args`, `locals` and `print EXPR`",
             "break" => "--hold",
             _ => "`refresh`",
         };

@@ -13,7 +13,7 @@
 mod support;
 
 use goroscope::arch::{Arch, Regs};
-use goroscope::fuzzing::{self, UnwindSetup, WalkSetup, unwind_flag, walk_flag};
+use goroscope::fuzzing::{self, UnwindSetup, ValuesSetup, WalkSetup, unwind_flag, walk_flag};
 use goroscope::target::MemoryReader;
 use goroscope::target::core::write::{Captured, encode_regs};
 use goroscope::target::proc::Mapping;
@@ -44,6 +44,11 @@ fn target(name: &str) -> FuzzTarget {
         "core_file" => Box::new(fuzzing::core_file),
         "snapshot_file" => Box::new(fuzzing::snapshot_file),
         "text_dump" => Box::new(fuzzing::text_dump),
+        "values" => Box::new(fuzzing::values),
+        "value_decode" => {
+            let setup = values_setup();
+            Box::new(move |d| setup.run(d))
+        }
         "unwind" => {
             let setup = unwind_setup();
             Box::new(move |d| setup.run(d))
@@ -265,6 +270,11 @@ fn tiny_binaries() -> &'static [PathBuf] {
 fn unwind_setup() -> &'static UnwindSetup {
     static S: OnceLock<UnwindSetup> = OnceLock::new();
     S.get_or_init(|| UnwindSetup::new(&fixtures()[0]).unwrap())
+}
+
+fn values_setup() -> &'static ValuesSetup {
+    static S: OnceLock<ValuesSetup> = OnceLock::new();
+    S.get_or_init(|| ValuesSetup::new(&fixtures()[0]).unwrap())
 }
 
 fn walk_setup() -> &'static WalkSetup {
@@ -540,6 +550,54 @@ fn snapshot_file() {
 #[test]
 fn text_dump() {
     smoke("text_dump", text_dumps());
+}
+
+/// Values decoded from memory the input gives: for each fuzzed type, a window whose words point
+/// back into it (so pointers, slices, strings, maps and interfaces lead somewhere), with small
+/// counts and lengths mixed in.
+#[test]
+fn value_decode() {
+    let mut rng = Rng(11);
+    let mut seeds = Vec::new();
+    for pick in 0..fuzzing::VALUE_TYPES.len() as u8 {
+        for round in 0..4u64 {
+            let mut s = vec![pick];
+            for i in 0..64u64 {
+                let w = match (i + round) % 3 {
+                    0 => fuzzing::VALUE_BASE + 8 * (rng.next() % 64),
+                    1 => rng.next() % 5,
+                    _ => rng.next(),
+                };
+                s.extend_from_slice(&w.to_le_bytes());
+            }
+            seeds.push(s);
+        }
+    }
+    smoke("value_decode", seeds);
+}
+
+/// `print` expressions, and the location expressions Go's compiler writes (frame base plus
+/// offset, registers, pieces, constants).
+#[test]
+fn values() {
+    let mut seeds: Vec<Vec<u8>> = [
+        "r.At.Y",
+        "rooms[1].Name",
+        "(*main.T)(0xc000010000).f",
+        "len(*p)",
+    ]
+    .iter()
+    .map(|e| [&[0u8][..], e.as_bytes()].concat())
+    .collect();
+    seeds.extend([
+        vec![1, 0x9c],
+        vec![2, 0x91, 8, 0x93, 8, 0x91, 16, 0x93, 8],
+        vec![2, 0x50, 0x93, 8, 0x53, 0x93, 8],
+        vec![3, 0x91, 0x78, 0x93, 8, 0x93, 8, 0x93, 8],
+        vec![1, 0x35, 0x9f],
+        vec![1, 0x91, 0x10, 0x06, 0x23, 8],
+    ]);
+    smoke("values", seeds);
 }
 
 #[test]

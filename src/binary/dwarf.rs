@@ -434,8 +434,11 @@ impl<'a> Info<'a> {
     }
 }
 
-/// A small DWARF section, decompressed whole (empty when absent).
-fn small_section<'a>(elf: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, DwarfError> {
+/// A DWARF section, decompressed whole (empty when absent; at most [`MAX_DWARF_SECTION`]).
+pub(crate) fn small_section<'a>(
+    elf: &object::File<'a>,
+    name: &str,
+) -> Result<Cow<'a, [u8]>, DwarfError> {
     let Some(s) = elf.section_by_name(name) else {
         return Ok(Cow::Borrowed(&[][..]));
     };

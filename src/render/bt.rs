@@ -15,9 +15,9 @@ pub struct Options {
     /// Mark a cut stack with delve's `(truncated)` line instead of counting what was cut.
     pub delve_cut: bool,
     /// Below each frame, its arguments as the runtime's traceback prints them (the words in
-    /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`). delve's
-    /// `-full` also prints locals, which need DWARF variable locations goroscope does not read.
-    /// Then also the frame's pending defers, in the order they will run.
+    /// the argument spill slots, `?` where not live; `(inlined)` where the traceback prints `(...)`),
+    /// then the frame's pending defers, in the order they will run, then its `values` (`name =
+    /// value`, as the caller read them: the renderer reads no memory).
     pub full: bool,
     /// Colours.
     pub palette: Palette,
@@ -60,6 +60,14 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                     "",
                     text(&d.join(", "))
                 )?;
+            }
+            for v in &f.values {
+                let l = if v.name.is_empty() {
+                    v.text.clone()
+                } else {
+                    format!("{} = {}", v.name, v.text)
+                };
+                writeln!(out, "{pad}{:width$}         {}", "", text(&l))?;
             }
         }
     }

@@ -71,6 +71,15 @@ impl<'a> From<&'a str> for Outside<'a> {
     }
 }
 
+impl<'a> From<&'a [u8]> for Outside<'a> {
+    fn from(bytes: &'a [u8]) -> Outside<'a> {
+        Outside {
+            bytes,
+            len: bytes.len() as u64,
+        }
+    }
+}
+
 impl<'a> From<&'a LabelStr> for Outside<'a> {
     fn from(l: &'a LabelStr) -> Outside<'a> {
         Outside {

@@ -15,10 +15,12 @@
 //! editor reads it as a key, as delve does).
 
 use super::{Env, Flow, State, exec};
-use crate::collect::LiveSession;
+use crate::collect::{CoreSession, Kept, LiveSession};
 use crate::render::color::Palette;
 use crate::snapshot::Snapshot;
 use crate::target::live::Freeze;
+use crate::values::{Memory, Program};
+use std::cell::{Cell, OnceCell};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender};
@@ -50,12 +52,18 @@ struct LiveEnv<'a> {
     /// The freeze holding the target (`--hold`).
     hold: Option<Freeze<'a>>,
     held: bool,
+    /// What the current snapshot copied for values: its memory (stacks and g structs) and the
+    /// stopped threads' registers.
+    kept: Kept,
+    /// The binary's DWARF for values, read on first use.
+    program: OnceCell<Result<Program, String>>,
 }
 
 impl LiveEnv<'_> {
     fn take(&mut self) -> Result<(Snapshot, String), String> {
         if !self.held {
-            let snap = self.live.snapshot().map_err(|e| e.to_string())?;
+            let (snap, kept) = self.live.snapshot_kept().map_err(|e| e.to_string())?;
+            self.kept = kept;
             let line = super::snapshot_report(
                 &snap,
                 crate::render::report::pause_line(&snap, snap.goroutines.len()),
@@ -66,8 +74,9 @@ impl LiveEnv<'_> {
         if let Some(f) = self.hold.take() {
             f.thaw();
         }
-        let (snap, freeze) = self.live.snapshot_held().map_err(|e| e.to_string())?;
+        let (snap, kept, freeze) = self.live.snapshot_held_kept().map_err(|e| e.to_string())?;
         self.hold = Some(freeze);
+        self.kept = kept;
         let n = snap.goroutines.len();
         let line = super::snapshot_report(
             &snap,
@@ -100,6 +109,27 @@ impl Env for LiveEnv<'_> {
             at.map(|(file, line)| (file.to_string(), line))
                 .ok_or_else(|| format!("no function {name:?} in the binary")),
         )
+    }
+
+    fn values(&self) -> Result<(&Program, Memory<'_>), String> {
+        let prog = crate::values::program_in(&self.program, &self.live.rt)?;
+        let mem = Memory {
+            snapshot: &self.kept.image,
+            rest: Some(&self.live.proc),
+            // A held target has not run since the snapshot.
+            rest_is_later: self.hold.is_none(),
+            read_later: Cell::new(false),
+        };
+        Ok((prog, mem))
+    }
+
+    fn func_name(&self, pc: u64) -> Option<String> {
+        crate::values::func_name(&self.live.rt, pc)
+    }
+
+    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
+        let t = self.kept.threads.iter().find(|t| t.tid == tid)?;
+        Some(t.words.clone())
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -167,15 +197,19 @@ impl Explored for LiveEnv<'_> {
 }
 
 /// A snapshot with no process behind it: a snapshot file, a Go text dump, a core.
-struct Saved {
+struct Saved<'a> {
     snap: Option<Snapshot>,
+    /// The core the snapshot was taken from, whose memory values are read from.
+    core: Option<&'a CoreSession>,
+    /// The binary's DWARF for values, read on first use.
+    program: OnceCell<Result<Program, String>>,
     /// What it is, e.g. `snapshot app.gsnap`.
     what: String,
     /// Where `list` reads source files (`--sources`): the snapshot's paths inside it.
     sources: Option<PathBuf>,
 }
 
-impl Env for Saved {
+impl Env for Saved<'_> {
     fn refresh(&mut self) -> Result<(Snapshot, String), String> {
         Err(format!(
             "this session explores {}: there is no process to take a new snapshot of",
@@ -194,9 +228,41 @@ impl Env for Saved {
         let ids = crate::target::ns::Ids::of_process(std::process::id() as i32)?;
         crate::target::ns::read_confined(root, path, &ids)
     }
+
+    fn values(&self) -> Result<(&Program, Memory<'_>), String> {
+        let Some(core) = self.core else {
+            return Err(
+                "a saved snapshot holds no memory: values are read only from a process or a core"
+                    .into(),
+            );
+        };
+        let prog = crate::values::program_in(&self.program, &core.rt)?;
+        let mem = Memory {
+            snapshot: &core.mem,
+            rest: None,
+            rest_is_later: false,
+            read_later: Cell::new(false),
+        };
+        Ok((prog, mem))
+    }
+
+    fn func_name(&self, pc: u64) -> Option<String> {
+        crate::values::func_name(&self.core?.rt, pc)
+    }
+
+    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
+        let t = self
+            .core?
+            .mem
+            .core()
+            .threads()
+            .iter()
+            .find(|t| t.tid == tid)?;
+        Some(t.words.clone())
+    }
 }
 
-impl Explored for Saved {
+impl Explored for Saved<'_> {
     fn first(&mut self) -> Result<(Snapshot, String), String> {
         let snap = self.snap.take().ok_or("the snapshot was read already")?;
         let n = snap.goroutines.len();
@@ -518,21 +584,27 @@ pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
             live,
             hold: None,
             held: hold,
+            kept: Kept::default(),
+            program: OnceCell::new(),
         },
         opts,
     )
 }
 
 /// Runs a session over a saved snapshot (`what` says what it is, e.g. `snapshot app.gsnap`);
-/// `list` reads source files inside `sources` only.
+/// `list` reads source files inside `sources` only; values are read from `core`, the core the
+/// snapshot was taken from, if any.
 pub fn explore(
     snap: Snapshot,
     what: String,
     sources: Option<PathBuf>,
+    core: Option<&CoreSession>,
     opts: Options,
 ) -> Result<(), String> {
     run(
         &mut Saved {
+            core,
+            program: OnceCell::new(),
             snap: Some(snap),
             what,
             sources,

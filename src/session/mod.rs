@@ -5,6 +5,7 @@
 //! editor and the batch reader around it.
 
 pub mod front;
+mod values;
 
 use crate::analyze::filter::{Cond, Filter, LocMatch};
 use crate::analyze::group::{self, GroupBy};
@@ -33,6 +34,8 @@ pub struct State {
     pub on_thread: bool,
     /// Colours.
     pub palette: Palette,
+    /// Limits of the values `print`, `args`, `locals` and `stack -full` read (`config`).
+    pub values: crate::values::Config,
 }
 
 /// The effects commands may need.
@@ -50,6 +53,20 @@ pub trait Env {
     /// The files of the binary's functions that are `name` or end with `/name` (where the
     /// functions start); `None` without a function table.
     fn binary_files(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
+    /// What values are read with: the binary's DWARF and the snapshot's memory (then the
+    /// process's); why not when there are none.
+    fn values(&self) -> Result<(&crate::values::Program, crate::values::Memory<'_>), String> {
+        Err("a saved snapshot holds no memory: values are read only from a process".into())
+    }
+    /// The name of the function holding `pc`, from the binary's function table.
+    fn func_name(&self, _pc: u64) -> Option<String> {
+        None
+    }
+    /// The general-purpose registers of thread `tid` at the snapshot, word by word as the
+    /// kernel lays them out; `None` when not known.
+    fn thread_words(&self, _tid: i32) -> Option<Vec<u64>> {
         None
     }
 }
@@ -87,7 +104,27 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["stack", "bt"],
         "Print the selected goroutine's stack.",
-        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there), and the frame's pending defers, in the order they will run\n(`defers: sync.(*Mutex).Unlock(0xc000012340)`: the method a `defer mu.Unlock()` wraps and the\nreceiver its closure holds; a deferred `(*os.File).Close` adds the file's descriptor,\n`[fd 5]`). Locals are not shown: goroscope does not read DWARF variable locations.",
+        "stack [<depth>] [-full]\n\nFrames 0 to depth, innermost first, runtime frames included (default depth 50); a last line\n`(truncated)` when the stack goes deeper.\n-full adds each frame's arguments: the words in the argument slots as the runtime's traceback\nprints them (`?` where not live), or `(inlined)` for a call inlined into its caller (the\ntraceback prints `(...)` there), the frame's pending defers, in the order they will run\n(`defers: sync.(*Mutex).Unlock(0xc000012340)`: the method a `defer mu.Unlock()` wraps and the\nreceiver its closure holds; a deferred `(*os.File).Close` adds the file's descriptor,\n`[fd 5]`), then its arguments and locals from DWARF as `args` and `locals`\nprint them.",
+    ),
+    (
+        &["args"],
+        "Print the selected frame's arguments.",
+        "args\n\nEach formal parameter of the selected frame's function (or inlined call), `name = value`, from\nthe binary's DWARF: its location at the frame's pc, read from the snapshot's copy of the stack\n(memory it points to from the process, said once under the output when read after the\nsnapshot). `(optimized out)`: not live at this pc; `(unreadable: needs register RAX)`: only in\na register the snapshot does not hold (registers are known for the innermost frame of a\ngoroutine running on a thread, not for a parked goroutine or an outer frame).",
+    ),
+    (
+        &["locals"],
+        "Print the selected frame's local variables.",
+        "locals\n\nAs `args`, for the local variables in scope at the frame's pc.",
+    ),
+    (
+        &["print", "p"],
+        "Print the value of an expression in the selected frame.",
+        "print EXPR\n\nEXPR: a variable, a field `a.b.c` (through pointers), an index `s[3]`, `*p`, `len(x)`,\n`cap(x)`, or a typed address `(*main.T)(0xc000123000)`. Values are printed as delve prints\nthem; limits: `config`.",
+    ),
+    (
+        &["config"],
+        "Show or change the limits of printed values.",
+        "config\nconfig max-string-len N\nconfig max-array-values N\n\nBytes of a string and elements of an array, slice or map read and shown (default 64 each).",
     ),
     (
         &["frame"],
@@ -222,18 +259,8 @@ pub const DELVE_ONLY: &[(&[&str], &str)] = &[
         "goroscope never restarts or kills the target; `refresh` takes a new snapshot of it as it runs.",
     ),
     (
-        &[
-            "print",
-            "p",
-            "args",
-            "locals",
-            "vars",
-            "display",
-            "whatis",
-            "examinemem",
-            "x",
-        ],
-        "values are not yet available: goroscope reads no DWARF variables. `stack -full` shows each frame's arguments as the runtime's traceback prints them.",
+        &["vars", "display", "whatis", "examinemem", "x"],
+        "goroscope prints the values of a frame's variables only: `args`, `locals` and `print EXPR` (package variables, types and raw memory are not shown).",
     ),
     (&["set"], "goroscope never writes the target's memory."),
     (
@@ -357,15 +384,40 @@ pub fn exec(
             let (g, _) = st.stack_view()?;
             let (depth, full) = stack_args(args)?;
             // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
+            let shown = depth.saturating_add(1);
+            let mut g = g.into_owned();
+            let notes = if full {
+                values::stack_values(st, env, &mut g, shown)
+            } else {
+                values::StackNotes::default()
+            };
+            if let Some(why) = &notes.before {
+                w(writeln!(out, "{}", text(why)))?;
+            }
             let o = bt::Options {
-                depth: Some(depth.saturating_add(1)),
+                depth: Some(shown),
                 full,
                 palette: st.palette,
                 indent: 0,
                 delve_cut: true,
             };
             w(bt::frames(&g, &o, out))?;
+            for l in &notes.after {
+                w(writeln!(out, "{l}"))?;
+            }
         }
+        "args" | "locals" => {
+            if !args.is_empty() {
+                return Err(format!("usage: {name}"));
+            }
+            values::args_or_locals(st, env, name == "args", out)?;
+        }
+        "print" => {
+            // The expression as typed (a map key may hold spaces).
+            let expr = line.trim_start().strip_prefix(cmd).unwrap_or_default();
+            values::print(st, env, expr.trim(), out)?
+        }
+        "config" => values::config(st, args, out)?,
         "frame" | "up" | "down" => return frame(st, name, args, env, out),
         "list" => match args {
             [] => w(list(st, env, true, out))?,
@@ -583,7 +635,7 @@ fn help_all(out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "delve's commands that run, stop or change the target, or print values, are not goroscope's: help CMD says why and what to use."
+        "delve's commands that run, stop or change the target are not goroscope's: help CMD says why and what to use."
     )?;
     writeln!(
         out,
@@ -1380,14 +1432,30 @@ mod tests {
             "{why}"
         );
         assert!(run(&mut st, "next").unwrap_err().contains("`refresh`"));
+        // Without memory (a saved snapshot) the value commands say why, in one line.
+        for cmd in ["locals", "args", "print x"] {
+            let why = run(&mut st, cmd).unwrap_err();
+            assert!(
+                why.contains("holds no memory") && !why.contains('\n'),
+                "{why}"
+            );
+        }
         assert!(
-            run(&mut st, "locals")
+            run(&mut st, "print")
                 .unwrap_err()
-                .contains("values are not yet available")
+                .starts_with("usage: print")
         );
         assert_eq!(
-            run(&mut st, "help print").unwrap().trim_end(),
-            run(&mut st, "print x").unwrap_err()
+            run(&mut st, "help whatis").unwrap().trim_end(),
+            run(&mut st, "whatis x").unwrap_err()
+        );
+        assert!(run(&mut st, "config max-string-len 3").is_ok());
+        assert_eq!(st.values.max_string_len, 3);
+        assert!(run(&mut st, "config max-string-len x").is_err());
+        assert!(
+            run(&mut st, "bt -full")
+                .unwrap()
+                .contains("(values: a saved snapshot holds no memory")
         );
         assert!(run(&mut st, "grs -x").unwrap_err().contains("unknown flag"));
         assert_eq!(

@@ -507,12 +507,33 @@ pub struct Frame {
     pub fp: u64,
     /// An inlined call (no own physical frame).
     pub inlined: bool,
+    /// `pc` is the interrupted instruction itself (a thread's registers, a signal), not a
+    /// return address: DWARF is looked up at `pc`, not at the call before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trap: bool,
     /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
     pub hidden: bool,
     /// The frame's deferred calls that have not run yet, in the order they will run (the
     /// last deferred first). On the physical frame only (an inlined call has none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub defers: Vec<PendingDefer>,
+    /// Its arguments and locals read from DWARF (`bt --full`, the session's `stack -full`);
+    /// empty unless asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<FrameValue>,
+}
+
+/// One variable of a frame and its value as delve prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FrameValue {
+    /// The variable's name; empty for a line saying why the frame's values could not be read.
+    pub name: String,
+    /// A formal parameter (`args`), else a local (`locals`).
+    pub param: bool,
+    /// Its value (`main.T {A: 1}`, `(optimized out)`, `(unreadable: needs register RAX)`), or
+    /// why there are none.
+    pub text: String,
 }
 
 /// A deferred call its frame has made and the runtime has not run yet.

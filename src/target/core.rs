@@ -593,7 +593,14 @@ impl CoreFile {
                                         .map(|s| s as i32)
                                         .filter(|&s| s != 0);
                                 }
-                                core.threads.push(ThreadState { tid, regs })
+                                let words = desc
+                                    .get(PRSTATUS_REG..)
+                                    .unwrap_or_default()
+                                    .chunks_exact(8)
+                                    .take(arch.regset_size() / 8)
+                                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                                    .collect();
+                                core.threads.push(ThreadState { tid, regs, words })
                             }
                             (Some(_), Some(_)) => {}
                             _ => push_problem(

@@ -1058,7 +1058,15 @@ impl<'p> Freeze<'p> {
                 tid: t.tid,
                 errno: libc::EIO,
             })?;
-            threads.push(ThreadState { tid: t.tid, regs });
+            let words = bytes[..n]
+                .chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                .collect();
+            threads.push(ThreadState {
+                tid: t.tid,
+                regs,
+                words,
+            });
         }
         threads.sort_by_key(|t| t.tid);
         if threads.is_empty() {

@@ -135,4 +135,8 @@ pub struct ThreadState {
     pub tid: i32,
     /// Decoded registers.
     pub regs: Regs,
+    /// The whole general-purpose register set as read, word by word (`user_regs_struct` /
+    /// `user_pt_regs`; empty when not read): DWARF's register numbers index it through
+    /// [`crate::arch::Arch::dwarf_reg`].
+    pub words: Vec<u64>,
 }

@@ -130,8 +130,10 @@ impl<'a> Symbolizer<'a> {
                     fp: pf.fp,
                     args,
                     inlined: sf.inlined,
+                    trap: pf.trap,
                     hidden: !show,
                     defers: Vec::new(),
+                    values: Vec::new(),
                 });
             }
         }

@@ -1,0 +1,422 @@
+//! Values from DWARF in `goroscope attach`: `args`, `locals`, `print EXPR` and `stack -full`
+//! on the fixture's "values" scenario, for every toolchain (default builds, optimized). The
+//! fixture prints the truth of each expression from its own variables (`value <goid>
+//! <function> <expr>\t<text>`); every value goroscope prints must be that text, unless it says
+//! the variable is not there (`(optimized out)`, `(unreadable: ...)`). The variables in
+//! [`ALWAYS_LIVE`] must be readable with every toolchain. A stripped build says, in one line,
+//! that values need DWARF, and keeps the runtime's argument words.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::{Child, Flavor, TempDir, require_toolchains};
+
+/// How long one batch session may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A command whose output, `[0 goroutines]`, ends every answer.
+const END: &str = "goroutines -with state end-of-answer";
+
+/// Expressions every toolchain's DWARF keeps live where the fixture's goroutines park
+/// (measured on Go 1.19 and 1.21–1.27): (function, expression). [`LIVE_FROM_1_22`] holds those
+/// Go 1.19–1.21 describe with a piece too many (printed as unreadable there).
+const ALWAYS_LIVE: &[(&str, &str)] = &[
+    ("main.vaOuter", "depth"),
+    ("main.vaOuter", "label"),
+    ("main.vaBasic", "n"),
+    ("main.vaBasic", "s"),
+    ("main.vaBasic", "f"),
+    ("main.vaBasic", "ok"),
+    ("main.vaBasic", "sum"),
+    ("main.vaBasic", "word"),
+    ("main.vaBasic", "len(word)"),
+    ("main.vaStructs", "r.Name"),
+    ("main.vaStructs", "r.At"),
+    ("main.vaDynamic", "len(ch)"),
+    ("main.vaDynamic", "cap(ch)"),
+    ("main.vaDynamic", "ch"),
+    ("main.vaDynamic", "done"),
+    ("main.vaDynamic", "len(m)"),
+    ("main.vaDynamic", "m[\"two\"]"),
+    ("main.vaDynamic", "len(big)"),
+    ("main.vaDynamic", "big[7]"),
+    ("main.vaDynamic", "big[39]"),
+    ("main.vaDynamic", "*rw"),
+    // An inlined call's own scope.
+    ("main.vaInlined", "a"),
+    ("main.vaInliner", "base"),
+    // Running: read from its thread's registers.
+    ("main.vaSpin", "n"),
+    ("main.vaSpin", "k"),
+];
+
+/// Expressions readable from Go 1.22 on (see [`ALWAYS_LIVE`]).
+const LIVE_FROM_1_22: &[(&str, &str)] = &[
+    ("main.vaStructs", "rooms[1].Name"),
+    ("main.vaStructs", "len(rooms)"),
+    ("main.vaDynamic", "any"),
+    ("main.vaDynamic", "str.Name"),
+];
+
+/// A goroutine and one of its functions.
+type Key = (u64, String);
+
+/// The truths the fixture printed: (goid, function) → [(expr, text)].
+type Truths = BTreeMap<Key, Vec<(String, String)>>;
+
+fn truths(child: &Child) -> Truths {
+    let mut t = Truths::new();
+    for l in &child.info.lines {
+        let Some(rest) = l.strip_prefix("value ") else {
+            continue;
+        };
+        let (head, text) = rest.split_once('\t').expect("value line has a tab");
+        let mut w = head.split(' ');
+        let (id, func, expr) = (w.next().unwrap(), w.next().unwrap(), w.next().unwrap());
+        t.entry((id.parse().unwrap(), func.to_string()))
+            .or_default()
+            .push((expr.to_string(), text.to_string()));
+    }
+    assert!(!t.is_empty(), "the fixture printed no values");
+    t
+}
+
+/// The fixture's "values" scenario built by the newest toolchain (`flavor`), and its truths.
+fn start_newest(flavor: Flavor) -> (std::path::PathBuf, Child, Truths) {
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, flavor).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    (exe, child, truths)
+}
+
+/// Runs `commands` in one batch session on a process, each answer cut at [`END`]; also stderr.
+fn session(pid: u32, commands: &[String], dir: &TempDir) -> (Vec<Vec<String>>, String) {
+    session_on(&[&pid.to_string()], commands, dir)
+}
+
+/// [`session`] on what `target` names (a pid, `--core FILE --exe EXE`).
+fn session_on(target: &[&str], commands: &[String], dir: &TempDir) -> (Vec<Vec<String>>, String) {
+    let script: String = commands.iter().map(|c| format!("{c}\n{END}\n")).collect();
+    let file = dir.0.join("script");
+    std::fs::write(&file, script).unwrap();
+    let mut args = vec!["attach", "--batch", file.to_str().unwrap()];
+    args.extend_from_slice(target);
+    let out = support::run_goroscope(&args, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let mut answers = vec![Vec::new()];
+    for l in out.stdout.lines() {
+        if l == "[0 goroutines]" {
+            answers.push(Vec::new());
+        } else {
+            answers.last_mut().unwrap().push(l.to_string());
+        }
+    }
+    // The first answer holds the snapshot report line too.
+    if let Some(first) = answers.first_mut() {
+        first.retain(|l| !l.starts_with("goroscope: "));
+    }
+    (answers, out.stderr)
+}
+
+/// The frame number of `func` in a `stack` answer.
+fn frame_of(stack: &[String], func: &str) -> Option<usize> {
+    stack.iter().find_map(|l| {
+        let (n, rest) = l.trim_start().split_once("  ")?;
+        let f = rest.rsplit(" in ").next()?;
+        (f == func).then(|| n.parse().ok())?
+    })
+}
+
+fn not_there(v: &str) -> bool {
+    v.starts_with("(optimized out)") || v.starts_with("(unreadable")
+}
+
+const NOTE: &str = "(values outside the snapshot's stacks";
+
+/// What each command of a session asked: about which goroutine's function, and, for `print`,
+/// the expression and the fixture's text (`None`: `args` or `locals`).
+type Asked<'a> = Vec<(&'a (u64, String), Option<(String, String)>)>;
+
+/// The commands that check `key`'s truths in frame `n`.
+fn commands_for<'a>(
+    truths: &'a Truths,
+    key: &'a (u64, String),
+    n: usize,
+    commands: &mut Vec<String>,
+    asked: &mut Asked<'a>,
+) {
+    let id = key.0;
+    for cmd in ["args", "locals"] {
+        commands.push(format!("goroutine {id} frame {n} {cmd}"));
+        asked.push((key, None));
+    }
+    for (expr, text) in &truths[key] {
+        commands.push(format!("goroutine {id} frame {n} print {expr}"));
+        asked.push((key, Some((expr.clone(), text.clone()))));
+    }
+}
+
+/// Compares a session's answers with the truths: failures, and (function, expr) printed right.
+fn evaluate(
+    tc: &str,
+    truths: &Truths,
+    asked: &Asked<'_>,
+    answers: &[Vec<String>],
+    stderr: &str,
+    failures: &mut Vec<String>,
+    readable: &mut Vec<(String, String)>,
+) {
+    for (i, (key, what)) in asked.iter().enumerate() {
+        let lines: Vec<&String> = answers[i].iter().filter(|l| !l.starts_with(NOTE)).collect();
+        let ctx = format!("{tc} goroutine {} {}", key.0, key.1);
+        match what {
+            // `args` and `locals`: every variable the fixture gave a truth of.
+            None => {
+                for l in lines {
+                    let Some((name, value)) = l.split_once(" = ") else {
+                        continue;
+                    };
+                    let truth = truths[*key].iter().find(|(e, _)| e == name);
+                    if let Some((_, t)) = truth
+                        && value != t
+                        && !not_there(value)
+                    {
+                        failures.push(format!("{ctx}: {name} = {value}, the fixture says {t}"));
+                    }
+                }
+            }
+            Some((expr, t)) => match lines.as_slice() {
+                [v] if *v == t => readable.push((key.1.clone(), expr.clone())),
+                [v] if not_there(v) => {}
+                // print failed (on stderr): going through a variable that is not there.
+                [] => {}
+                other => failures.push(format!(
+                    "{ctx}: print {expr} gave {other:?}, the fixture says {t}"
+                )),
+            },
+        }
+    }
+    for l in stderr.lines().filter(|l| l.starts_with("Command failed: ")) {
+        if !l.contains("(optimized out)") && !l.contains("(unreadable") {
+            failures.push(format!("{tc}: {l}"));
+        }
+    }
+}
+
+/// Most sessions tried before a running goroutine is caught with its function at the frame
+/// the commands were written for (it moves between snapshots).
+const RUNNING_TRIES: usize = 10;
+
+/// Checks one toolchain's default build.
+fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
+    let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    let running = |f: &String| child.info.running.contains(f);
+    let (parked, moving): (Vec<&Key>, Vec<&Key>) = truths.keys().partition(|(_, f)| !running(f));
+    let mut failures = Vec::new();
+    let mut readable = Vec::new();
+    // Parked goroutines stay where they are: their frames are found in one session.
+    let stacks: Vec<String> = parked
+        .iter()
+        .map(|(id, _)| format!("goroutine {id} stack"))
+        .collect();
+    let (answers, _) = session(child.pid, &stacks, dir);
+    let (mut commands, mut asked) = (Vec::new(), Asked::new());
+    for (i, key) in parked.iter().enumerate() {
+        let n = frame_of(&answers[i], &key.1)
+            .unwrap_or_else(|| panic!("{}: no frame {} in {:?}", tc.name(), key.1, answers[i]));
+        commands_for(&truths, key, n, &mut commands, &mut asked);
+    }
+    let (answers, stderr) = session(child.pid, &commands, dir);
+    evaluate(
+        &tc.name(),
+        &truths,
+        &asked,
+        &answers,
+        &stderr,
+        &mut failures,
+        &mut readable,
+    );
+    // A running goroutine moves: its stack is read in the same session (one snapshot) as the
+    // commands, and the session counts only when its function is at the frame they name.
+    for key in moving {
+        let caught = (0..RUNNING_TRIES).any(|t| {
+            let n = t % 2;
+            let (mut commands, mut asked) =
+                (vec![format!("goroutine {} stack", key.0)], Asked::new());
+            commands_for(&truths, key, n, &mut commands, &mut asked);
+            let (answers, stderr) = session(child.pid, &commands, dir);
+            if frame_of(&answers[0], &key.1) != Some(n) {
+                return false;
+            }
+            evaluate(
+                &tc.name(),
+                &truths,
+                &asked,
+                &answers[1..],
+                &stderr,
+                &mut failures,
+                &mut readable,
+            );
+            true
+        });
+        assert!(caught, "{}: {} never at frame 0 or 1", tc.name(), key.1);
+    }
+    let from_1_22 = if tc.minor() >= 22 {
+        LIVE_FROM_1_22
+    } else {
+        &[]
+    };
+    for (func, expr) in ALWAYS_LIVE.iter().chain(from_1_22) {
+        if !readable.iter().any(|(f, e)| f == func && e == expr) {
+            failures.push(format!(
+                "{}: {func} {expr} was not printed as the fixture's value",
+                tc.name()
+            ));
+        }
+    }
+    support::summary(&format!(
+        "values {}: {} of {} expressions read",
+        tc.name(),
+        readable.len(),
+        truths.values().map(Vec::len).sum::<usize>()
+    ));
+    failures
+}
+
+#[test]
+fn args_locals_and_print_show_the_fixtures_values() {
+    let dir = TempDir::new("values");
+    let mut failures = Vec::new();
+    for tc in require_toolchains() {
+        failures.extend(check_toolchain(&tc, &dir));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn stack_full_shows_values_under_each_frame() {
+    let dir = TempDir::new("values-full");
+    let (_, child, truths) = start_newest(Flavor::Default);
+    let (id, _) = truths
+        .keys()
+        .find(|(_, f)| f == "main.vaBasic")
+        .expect("vaBasic reports");
+    let (answers, _) = session(child.pid, &[format!("goroutine {id} stack -full")], &dir);
+    let text = answers[0].join("\n");
+    // The runtime's argument words stay, and the values follow them.
+    assert!(text.contains("args: "), "{text}");
+    for (func, expr) in [("main.vaBasic", "word"), ("main.vaOuter", "label")] {
+        let t = &truths[&(*id, func.to_string())]
+            .iter()
+            .find(|(e, _)| e == expr)
+            .unwrap()
+            .1;
+        assert!(
+            text.contains(&format!("{expr} = {t}")),
+            "{func} {expr}: {text}"
+        );
+    }
+}
+
+#[test]
+fn stripped_binaries_say_values_need_dwarf() {
+    let dir = TempDir::new("values-stripped");
+    let (_, child, truths) = start_newest(Flavor::Stripped);
+    let (id, _) = truths.keys().next().unwrap();
+    let (answers, stderr) = session(
+        child.pid,
+        &[
+            format!("goroutine {id} stack -full"),
+            format!("goroutine {id} args"),
+        ],
+        &dir,
+    );
+    let full = &answers[0];
+    let need: Vec<&String> = full
+        .iter()
+        .filter(|l| l.contains("values need DWARF"))
+        .collect();
+    assert_eq!(need.len(), 1, "one line says why: {full:?}");
+    assert!(
+        full.iter().any(|l| l.trim_start().starts_with("args: ")),
+        "{full:?}"
+    );
+    assert!(answers[1].is_empty(), "{:?}", answers[1]);
+    assert!(
+        stderr.contains("Command failed: ") && stderr.contains("values need DWARF"),
+        "{stderr}"
+    );
+}
+
+/// A core written by `goroscope snapshot --core` holds the values of its moment: `attach
+/// --core` prints them from the core's memory, with no note about reading a process later.
+#[test]
+fn a_core_holds_the_values() {
+    let dir = TempDir::new("values-core");
+    let (exe, child, truths) = start_newest(Flavor::Default);
+    let core = dir.0.join("core");
+    let (core_s, pid) = (core.to_str().unwrap(), child.pid.to_string());
+    support::goroscope_ok(&["snapshot", "-q", &pid, "--core", core_s], TIMEOUT);
+    let target = ["--core", core_s, "--exe", exe.to_str().unwrap()];
+    let keys: Vec<&(u64, String)> = truths.keys().collect();
+    let stacks: Vec<String> = keys
+        .iter()
+        .map(|(id, _)| format!("goroutine {id} stack"))
+        .collect();
+    let (answers, _) = session_on(&target, &stacks, &dir);
+    let mut commands = Vec::new();
+    let mut want = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let n = frame_of(&answers[i], &key.1).unwrap_or_else(|| panic!("{answers:?}"));
+        for (expr, text) in &truths[*key] {
+            commands.push(format!("goroutine {} frame {n} print {expr}", key.0));
+            want.push((expr, text));
+        }
+    }
+    let (answers, _) = session_on(&target, &commands, &dir);
+    let mut read = 0;
+    for (a, (expr, text)) in answers.iter().zip(&want) {
+        assert!(!a.iter().any(|l| l.starts_with(NOTE)), "{a:?}");
+        match a.as_slice() {
+            [v] if v == *text => read += 1,
+            [v] if not_there(v) => {}
+            [] => {}
+            other => panic!("print {expr} gave {other:?}, the fixture says {text}"),
+        }
+    }
+    assert!(
+        read >= ALWAYS_LIVE.len(),
+        "only {read} values read from the core"
+    );
+}
+
+/// `goroscope bt --full` shows the same values under each frame, and `--json` carries them in
+/// each frame's `values`.
+#[test]
+fn bt_full_and_its_json_carry_the_values() {
+    let (_, child, truths) = start_newest(Flavor::Default);
+    let key = truths.keys().find(|(_, f)| f == "main.vaBasic").unwrap();
+    let word = &truths[key].iter().find(|(e, _)| e == "word").unwrap().1;
+    let (pid, id) = (child.pid.to_string(), key.0.to_string());
+    let text = support::goroscope_ok(&["bt", "-q", "--full", &pid, &id], TIMEOUT);
+    assert!(text.contains(&format!("word = {word}")), "{text}");
+    let json = support::goroscope_ok(&["bt", "-q", "--full", "--json", &pid, &id], TIMEOUT);
+    let g: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let frame = g["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "main.vaBasic")
+        .unwrap_or_else(|| panic!("{json}"));
+    let v = frame["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "word")
+        .unwrap_or_else(|| panic!("{frame}"));
+    assert_eq!(v["text"], word.as_str());
+    assert_eq!(v["param"], false);
+}
