@@ -180,8 +180,8 @@ pub fn values(data: &[u8]) {
 
 /// Types of the fixture's "values" scenario the value decoders are fuzzed with: every shape
 /// [`crate::values::show`] decodes (structs, pointers, slices, arrays, strings, both map layouts
-/// through the binary's own, interfaces, channels, locks).
-pub const VALUE_TYPES: [&str; 11] = [
+/// through the binary's own, interfaces, channels, locks and WaitGroups, times and durations).
+pub const VALUE_TYPES: [&str; 13] = [
     "main.vaRoom",
     "*main.vaRoom",
     "[]*main.vaRoom",
@@ -191,6 +191,8 @@ pub const VALUE_TYPES: [&str; 11] = [
     "fmt.Stringer",
     "chan int",
     "sync.RWMutex",
+    "sync.WaitGroup",
+    "*main.vaClock",
     "string",
     "[3]int",
 ];

@@ -43,6 +43,15 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaDynamic", "big[7]"),
     ("main.vaDynamic", "big[39]"),
     ("main.vaDynamic", "*rw"),
+    // time.Duration, time.Time (UTC with a monotonic reading, a fixed zone), sync.WaitGroup.
+    ("main.vaTimes", "d"),
+    ("main.vaTimes", "short"),
+    ("main.vaTimes", "tiny"),
+    ("main.vaTimes", "clock.Start"),
+    ("main.vaTimes", "clock.Zoned"),
+    ("main.vaTimes", "clock.Timeout"),
+    ("main.vaTimes", "*clock"),
+    ("main.vaTimes", "*wg"),
     // An inlined call's own scope.
     ("main.vaInlined", "a"),
     ("main.vaInliner", "base"),

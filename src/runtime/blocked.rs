@@ -465,10 +465,9 @@ fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
     if kind == "sync.WaitGroup"
         && let Ok(state) = mem.read_u64(addr)
     {
-        o.fields
-            .push(("counter".into(), (state >> 32) as i32 as i64));
-        o.fields
-            .push(("waiters".into(), (state & 0xffff_ffff) as i64));
+        let (counter, waiters) = crate::values::sync::waitgroup_counts(state);
+        o.fields.push(("counter".into(), i64::from(counter)));
+        o.fields.push(("waiters".into(), waiters as i64));
     }
     o
 }

@@ -8,6 +8,7 @@
 
 pub mod dwarf;
 pub mod expr;
+pub mod gotime;
 pub mod loc;
 pub mod maps;
 pub mod show;

@@ -1,6 +1,7 @@
 //! Values read from memory and written as delve writes them: `main.T {A: 1, B: "x"}`,
 //! `[]int len: 3, cap: 4, [1,2,3]`, `*main.T {...}`, `interface {}(main.T) {...}`,
-//! `chan int 2/4` (`chan int 1/2 (closed)`), `map[string]int ["a": 1, ]`.
+//! `chan int 2/4` (`chan int 1/2 (closed)`), `map[string]int ["a": 1, ]`; `time.Duration`,
+//! `time.Time` and the `sync` types decoded.
 //!
 //! Every read goes through [`Reader::read`], which counts against [`MAX_READS`]; every loop
 //! over elements is bounded by the configured limits.
@@ -206,6 +207,10 @@ impl<'a> Reader<'a> {
             out.push_str("nil");
         };
         match &t.kind {
+            Kind::Int if name == "time.Duration" => {
+                let d = self.uint(v, 0, 8)? as i64;
+                out.push_str(&super::gotime::duration_text(d));
+            }
             Kind::Bool
             | Kind::Int
             | Kind::Uint
@@ -228,6 +233,9 @@ impl<'a> Reader<'a> {
                     };
                     self.write(&child, fl, level, out);
                 }
+            }
+            Kind::Struct(fields) if name == "time.Time" => {
+                super::gotime::write_time(self, v, fields, out)?;
             }
             Kind::Struct(fields) if super::sync::is_lock(name) => {
                 typed(out);

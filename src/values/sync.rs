@@ -1,7 +1,7 @@
-//! `sync.Mutex` and `sync.RWMutex` shown by what their state words mean (`sync/mutex.go`,
-//! `sync/rwmutex.go`; from Go 1.24 the Mutex's state is in its `internal/sync.Mutex`), with
-//! member offsets from DWARF: `{locked: true, waiters: 0, starving: false}`,
-//! `{w: {...}, readers: 2, writer: false}`.
+//! `sync.Mutex`, `sync.RWMutex` and `sync.WaitGroup` shown by what their state words mean
+//! (`sync/mutex.go`, `sync/rwmutex.go`, `sync/waitgroup.go`; from Go 1.24 the Mutex's state is
+//! in its `internal/sync.Mutex`), with member offsets from DWARF: `{locked: true, waiters: 0,
+//! starving: false}`, `{w: {...}, readers: 2, writer: false}`, `{counter: 1, waiters: 2}`.
 
 use super::show::{Reader, Val};
 use super::types::{Field, Kind};
@@ -14,9 +14,14 @@ const MUTEX_WAITER_SHIFT: u64 = 3;
 /// `rwmutexMaxReaders`: a writer subtracts it from `readerCount`.
 const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
+/// The waiter count's bits of a WaitGroup's state word: the low 31 (Go 1.25 keeps a synctest
+/// bubble flag in bit 31; before, the low 32 bits count waiters, and bit 31 would take 2^31
+/// goroutines waiting).
+const WAITGROUP_WAITERS: u64 = 0x7fff_ffff;
+
 /// Whether a struct type is one shown decoded.
 pub fn is_lock(name: &str) -> bool {
-    name == "sync.Mutex" || name == "sync.RWMutex"
+    name == "sync.Mutex" || name == "sync.RWMutex" || name == "sync.WaitGroup"
 }
 
 fn field<'f>(f: &'f [Field], name: &str) -> Option<&'f Field> {
@@ -71,6 +76,29 @@ fn readers(count: i64) -> (i64, bool) {
     }
 }
 
+/// A WaitGroup's counter (the high 32 bits, signed) and waiters from its state word.
+pub fn waitgroup_counts(state: u64) -> (i32, u64) {
+    ((state >> 32) as u32 as i32, state & WAITGROUP_WAITERS)
+}
+
+fn waitgroup_text(state: u64) -> String {
+    let (counter, waiters) = waitgroup_counts(state);
+    format!("{{counter: {counter}, waiters: {waiters}}}")
+}
+
+/// A WaitGroup's state word: `state` (an `atomic.Uint64` whose `v` holds it, Go 1.20 on), or
+/// Go 1.19's `state1`, which 64-bit platforms always align to 8 and so use as the word itself.
+fn waitgroup_state(r: &Reader<'_>, v: &Val, fields: &[Field]) -> Result<u64, String> {
+    if let Some(f) = field(fields, "state1") {
+        return r.uint(v, f.offset, 8);
+    }
+    let st = field(fields, "state").ok_or("sync.WaitGroup without state or state1")?;
+    let inner = fields_of(r, st.ty)
+        .and_then(|f| field(&f, "v").map(|x| x.offset))
+        .unwrap_or(0);
+    r.uint(v, st.offset + inner, 8)
+}
+
 /// Writes a lock's decoded state (the type name already written, if wanted).
 pub fn write_lock(
     r: &Reader<'_>,
@@ -81,6 +109,10 @@ pub fn write_lock(
 ) -> Result<(), String> {
     if name == "sync.Mutex" {
         return write_mutex(r, v, fields, out);
+    }
+    if name == "sync.WaitGroup" {
+        out.push_str(&waitgroup_text(waitgroup_state(r, v, fields)?));
+        return Ok(());
     }
     let w = field(fields, "w").ok_or("sync.RWMutex without w")?;
     let wf = fields_of(r, w.ty).ok_or("sync.RWMutex's w is not a struct")?;
@@ -100,7 +132,7 @@ pub fn write_lock(
 
 #[cfg(test)]
 mod tests {
-    use super::{mutex_text, readers};
+    use super::{mutex_text, readers, waitgroup_text};
 
     #[test]
     fn lock_words_decoded_as_sync_defines_them() {
@@ -117,5 +149,22 @@ mod tests {
         // A writer holds it (no readers), or waits for two readers to leave.
         assert_eq!(readers(-(1 << 30)), (0, true));
         assert_eq!(readers(2 - (1 << 30)), (2, true));
+    }
+
+    #[test]
+    fn waitgroup_words_decoded_as_sync_defines_them() {
+        assert_eq!(waitgroup_text(0), "{counter: 0, waiters: 0}");
+        // Add(2), then one Wait: the counter above, the waiters below.
+        assert_eq!(waitgroup_text(2 << 32 | 1), "{counter: 2, waiters: 1}");
+        // Go 1.25's synctest bubble flag is not a waiter.
+        assert_eq!(
+            waitgroup_text(1 << 32 | 0x8000_0000 | 3),
+            "{counter: 1, waiters: 3}"
+        );
+        // A counter gone negative (Add panics then) shows as Go's int32 does.
+        assert_eq!(
+            waitgroup_text(u64::from(u32::MAX) << 32),
+            "{counter: -1, waiters: 0}"
+        );
     }
 }
