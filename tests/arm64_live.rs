@@ -446,9 +446,10 @@ fn grs_matches(
     }
 }
 
-/// `threads`: the thread running the busy goroutine, in its function (`tid`: that thread,
-/// when known from the same snapshot). Whether one does (none when it was runnable, which
-/// only a known `tid` rules out).
+/// `threads`: the thread running the busy goroutine, in its function or in the runtime's
+/// `asyncPreempt`, which the runtime's preemption signal makes the goroutine call from where it
+/// was interrupted (`tid`: that thread, when known from the same snapshot). Whether one does
+/// (none when it was runnable, which only a known `tid` rules out).
 fn threads_match(threads: &str, tid: Option<u32>, busy: u64, what: &str) -> Result<bool, String> {
     let on = threads
         .lines()
@@ -457,7 +458,8 @@ fn threads_match(threads: &str, tid: Option<u32>, busy: u64, what: &str) -> Resu
     match (on, want) {
         (None, None) => Ok(false),
         (Some(l), want)
-            if l.contains(&format!(" {BUSY} (goroutine"))
+            if (l.contains(&format!(" {BUSY} (goroutine"))
+                || l.contains(" runtime.asyncPreempt (goroutine"))
                 && want
                     .as_ref()
                     .is_none_or(|w| l.get(2..).is_some_and(|r| r.starts_with(w))) =>
