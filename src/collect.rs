@@ -587,16 +587,13 @@ impl LiveSession {
             self.proc.copy_into(reqs, img);
         });
         if let Ok(h) = &mut heap {
-            // Every register of every thread: a running goroutine's only pointer to an
-            // object may be in one.
-            for t in freeze.threads() {
-                let raw = corefile::write::raw_regs(t.tid, self.rt.bin.arch).unwrap_or_default();
-                let words = raw
-                    .chunks_exact(8)
-                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-                    .collect();
-                h.registers.push((t.tid, words));
-            }
+            // Every register of every thread, as the freeze read them: a running goroutine's
+            // only pointer to an object may be in one.
+            h.registers = freeze
+                .threads()
+                .iter()
+                .map(|t| (t.tid, t.words.clone()))
+                .collect();
         }
         let heap_copy = start.elapsed();
         let pause = freeze.thaw();

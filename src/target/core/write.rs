@@ -126,26 +126,6 @@ pub fn encode_regs(arch: Arch, r: &Regs) -> Vec<u8> {
     v
 }
 
-/// The full register set of a thread this thread has ptrace-stopped, if the kernel gives it.
-pub fn raw_regs(tid: i32, arch: Arch) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; arch.regset_size()];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: PTRACE_GETREGSET writes at most iov_len bytes into buf, which we own; the
-    // thread was stopped by this thread's PTRACE_SEIZE/INTERRUPT (else it fails harmlessly).
-    let r = unsafe {
-        libc::ptrace(
-            libc::PTRACE_GETREGSET,
-            tid,
-            std::ptr::without_provenance_mut::<libc::c_void>(NT_PRSTATUS as usize),
-            &mut iov as *mut libc::iovec,
-        )
-    };
-    (r == 0 && iov.iov_len == buf.len()).then_some(buf)
-}
-
 /// Takes everything for a core of `pid`, whose `threads` are stopped. Call it inside the
 /// frozen window, on the thread that froze the process.
 pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Captured> {
@@ -171,10 +151,17 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
     let mut ts: Vec<(i32, Vec<u8>)> = threads
         .iter()
         .map(|t| {
-            (
-                t.tid,
-                raw_regs(t.tid, arch).unwrap_or_else(|| encode_regs(arch, &t.regs)),
-            )
+            // The whole register set the freeze read; the decoded registers when it has none.
+            let raw = if t.words.len() * 8 >= arch.regset_size() {
+                t.words
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .take(arch.regset_size())
+                    .collect()
+            } else {
+                encode_regs(arch, &t.regs)
+            };
+            (t.tid, raw)
         })
         .collect();
     ts.sort_by_key(|(tid, _)| (*tid != pid, *tid));
