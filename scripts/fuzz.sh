@@ -4,10 +4,10 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default 60 s per target, every target
 # Targets: pclntab buildinfo go_binary core_file snapshot_file text_dump values value_decode unwind runtime_walk.
 # cargo-fuzz wants a nightly compiler for its flags; on a stable toolchain RUSTC_BOOTSTRAP=1
-# lets stable accept them. The seeds are the smoke test's (tests/fuzz_smoke.rs, which builds
+# lets stable accept them. The seeds are the smoke test's (tests/it/fuzz_smoke.rs, which builds
 # the fixture with the newest Go): it writes them to fuzz/corpus/<target>/. A crash is left in
 # fuzz/artifacts/<target>/; once fixed, copy it to testdata/fuzz/<target>/ (replayed by
-# `cargo test --test fuzz_smoke regressions`).
+# `cargo test --test it fuzz_smoke::regressions`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -21,7 +21,7 @@ targets=("$@")
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 GOROSCOPE_GO_VERSIONS="${GO_VERSIONS[0]},${GO_VERSIONS[-1]}" GOROSCOPE_FUZZ_CORPUS="$root/fuzz/corpus" \
-  cargo test -q --test fuzz_smoke -- --test-threads=2 >/dev/null
+  cargo test -q --test it fuzz_smoke:: -- --test-threads=2 >/dev/null
 export GOROSCOPE_FUZZ_EXE="$root/target/go-fixtures/${GO_VERSIONS[-1]}/default/fixture"
 export RUSTC_BOOTSTRAP=1
 logs="${CARGO_TARGET_DIR:-$root/target}/fuzz-logs"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real Go 1.20 programs tests/go120.rs reads: esbuild's stripped static Linux builds
+# Installs the real Go 1.20 programs tests/it/go120.rs reads: esbuild's stripped static Linux builds
 # from the npm registry (0.17.19, built by go1.20.4, and 0.18.20, by go1.20.7; no Go 1.20
 # toolchain is installable here). `npm pack` fetches each package (checked against the
 # registry's integrity hash); package/bin/esbuild of @esbuild/linux-x64 is kept as
@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-# Keep in step with ESBUILD_VERSIONS in tests/go120.rs.
+# Keep in step with ESBUILD_VERSIONS in tests/it/go120.rs.
 ESBUILD_VERSIONS=(0.17.19 0.18.20)
 
 parse_install_args "${ESBUILD_VERSIONS[@]}" -- "$@"

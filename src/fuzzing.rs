@@ -1,5 +1,5 @@
 //! Fuzz targets: one function per parser of untrusted bytes, shared by the `cargo fuzz`
-//! project in `fuzz/` and the stable smoke test `tests/fuzz_smoke.rs`, so both run exactly
+//! project in `fuzz/` and the stable smoke test `tests/it/fuzz_smoke.rs`, so both run exactly
 //! the same code.
 //!
 //! Each target feeds its bytes to one library entry point and then uses what came back the

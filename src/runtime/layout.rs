@@ -253,7 +253,7 @@ impl fmt::Display for LayoutSource {
 }
 
 /// A built-in layout: offsets of the manifest fields for a range of Go minor versions
-/// (generated from DWARF; see `tests/layouts.rs`).
+/// (generated from DWARF; see `tests/it/layouts.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayoutTable {
     /// First Go minor version it applies to.

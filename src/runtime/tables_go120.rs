@@ -7,7 +7,7 @@
 //! sizes from the `runtime.g` and `runtime.m` type descriptors that `malg` and `allocm` pass to
 //! `newobject`, `atomicstatus` from `allgadd`'s first load, `m.curg`, `m.vdsoSP` and `m.vdsoPC`
 //! from `nanotime1`, `m.procid` from `minit`, `m.id` from `mcommoninit`, `moduledata.next`
-//! from `modulesinit`. `tests/go120.rs` checks dumps of those programs, live and from cores,
+//! from `modulesinit`. `tests/it/go120.rs` checks dumps of those programs, live and from cores,
 //! against their runtime's own tracebacks.
 //!
 //! Go 1.20 sits between its neighbours:

@@ -1,7 +1,7 @@
 //! Wait-reason strings per Go version (`waitReasonStrings` in `src/runtime/runtime2.go`).
 //!
 //! Used when the binary has no symbol table; with one, goroscope reads the live
-//! `runtime.waitReasonStrings` array instead. `tests/layouts.rs` checks these against the
+//! `runtime.waitReasonStrings` array instead. `tests/it/layouts.rs` checks these against the
 //! array in binaries built by every installed toolchain.
 
 /// Wait-reason strings indexed by `g.waitreason`, for the Go minor versions in the range.

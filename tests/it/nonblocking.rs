@@ -9,7 +9,7 @@
 //!
 //! Every process a test starts is killed by its pid and reaped by a guard, also on failure.
 
-mod support;
+use crate::support;
 
 use goroscope::runtime::status;
 use goroscope::version::GoVersion;

@@ -4,7 +4,7 @@
 //! addresses the unstripped twin's `.symtab` names. One live test runs the stripped amd64
 //! probes and validates `allgs` against their memory.
 
-mod support;
+use crate::support;
 
 use goroscope::binary::GoBinary;
 use goroscope::runtime::find::{self, AllgsFound, FindError};

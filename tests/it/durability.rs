@@ -14,7 +14,7 @@
 //! `GOROSCOPE_SAFETY_SEED=<seed>` replays it. Every process a test starts is killed by its
 //! pid and reaped by a guard, also when the test fails.
 
-mod support;
+use crate::support;
 
 use goroscope::snapshot::store::{self, TEMP_INFIX};
 use goroscope::snapshot::{Goroutine, Snapshot};

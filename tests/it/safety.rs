@@ -17,7 +17,7 @@
 //! `GOROSCOPE_SAFETY_SEED=<seed>` replays it. Every process a test starts is killed by its pid
 //! and reaped by a guard (`Child`, `Guard`), also when the test fails.
 
-mod support;
+use crate::support;
 
 use goroscope::target::live::{STOP_TIMEOUT, TEST_HOLD_ENV};
 use std::collections::BTreeSet;

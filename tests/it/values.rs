@@ -6,7 +6,7 @@
 //! [`ALWAYS_LIVE`] must be readable with every toolchain. A stripped build says, in one line,
 //! that values need DWARF, and keeps the runtime's argument words.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -32,7 +32,7 @@
 //! The test ends with one line, `arm64 live: N/N fixtures exact ...`, on stderr and in
 //! `target/test-summary.txt`, which `scripts/test.sh` prints at the end.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::fs;

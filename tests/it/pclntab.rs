@@ -1,7 +1,7 @@
 //! Checks the pclntab and buildinfo readers against real binaries built with every installed
 //! Go toolchain (`~/.cache/goroscope/go/<version>/go/bin/go`).
 
-mod support;
+use crate::support;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};

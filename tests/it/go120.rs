@@ -23,7 +23,7 @@
 //!   `dump --core` with no other option, equals the crash traceback (`support::crash`). So does
 //!   the core `qemu-aarch64` writes for esbuild's linux/arm64 build of the same version.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -3,7 +3,7 @@
 //! and every fixture scenario. Failures are collected and reported at the end as one
 //! version × scenario table, so a single run shows the whole matrix.
 
-mod support;
+use crate::support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;

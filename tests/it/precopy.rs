@@ -7,7 +7,7 @@
 //! from another line, deeper, shallower), and goroscope's dump must then equal the fixture's
 //! own `runtime.Stack` taken after the move.
 
-mod support;
+use crate::support;
 
 use goroscope::target::live::{TEST_HOLD_ENV, TEST_HOLD_PRECOPY_ENV, TEST_PRECOPY_DONE};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! `GS_HELPER`), `python3` and `sleep`. Every child is killed and reaped by [`Proc`]'s `Drop`.
 //! Waits are bounded polls of `/proc` or of the target's own counters, never fixed sleeps.
 
-mod support;
+use crate::support;
 
 use goroscope::target::ReadExt;
 use goroscope::target::image::MemoryImage;
@@ -53,7 +53,7 @@ impl Proc {
     fn helper(mode: &str, env: &[(&str, String)]) -> Proc {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
-            "helper_entry",
+            "live_freeze::helper_entry",
             "--exact",
             "--nocapture",
             "--test-threads=1",

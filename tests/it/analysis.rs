@@ -10,7 +10,7 @@
 //! Stories run on the newest installed toolchain (`GOROSCOPE_GO_VERSIONS=1.19.8` picks another);
 //! labels on every installed toolchain (the map form up to 1.23, the slice form from 1.24).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,12 +2,12 @@
 //! namespaces made with `unshare`), the command-line conventions (help examples, completions,
 //! man pages, `--json`, exit codes, the progress line, `-v`) and the privilege messages.
 //!
-//! Expected goroutines always come from the fixture's own `runtime.Stack` (tests/support
+//! Expected goroutines always come from the fixture's own `runtime.Stack` (tests/it/support
 //! compare). Every process a test starts is reaped by a guard, killed by its own pid. A test
 //! that needs something the kernel or the machine refuses (`unshare`, a time namespace, root)
 //! fails naming it, or in a partial run records a skip (`support::require`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -376,7 +376,7 @@ fn gc_twice(child: &mut Child) {
 // ---------------------------------------------------------------------------------------------
 // The static binary
 
-/// `scripts/build-static.sh` (`ONLY=x86_64`; the aarch64 build is tests/arm64_live.rs's)
+/// `scripts/build-static.sh` (`ONLY=x86_64`; the aarch64 build is tests/it/arm64_live.rs's)
 /// into a scratch directory: a binary with no interpreter and no
 /// shared libraries, completions and man pages beside it; it dumps a fixture from inside the
 /// fixture's pid namespace (`nsenter` into an `unshare --pid --fork --mount-proc`), by the pid

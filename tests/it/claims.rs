@@ -21,7 +21,7 @@
 //! scenario is parked (in a channel receive, or in `read(2)` on stdin and on a pipe), so
 //! nothing moves in between. Every process a test starts is killed by its pid and reaped.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

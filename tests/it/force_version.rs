@@ -7,7 +7,7 @@
 //! (the runtime never reads it): go1.21.x → go1.18.x (older than the oldest table) and
 //! go1.27.x → go1.28.x (newer than the newest table).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::Duration;

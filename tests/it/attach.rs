@@ -9,7 +9,7 @@
 //! are checked with every toolchain, default and stripped builds. Every process a test
 //! starts is killed by its pid and reaped by a guard, also when the test fails.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -1350,7 +1350,7 @@ fn threads_and_thread_select_as_the_kernel_and_runtime_say() {
             .any(|l| l.starts_with(&format!("* Thread {tid} ")))
     );
     // After `thread TID`, `bt` shows the thread's own stack, unwound from its registers: the
-    // frames the session's snapshot holds for it (the JSON's, which tests/claims.rs compares
+    // frames the session's snapshot holds for it (the JSON's, which tests/it/claims.rs compares
     // with the runtime's crash traceback), numbered as delve numbers them. `goroutine N`
     // goes back to the goroutine's frames.
     let dir = support::TempDir::new("attach-thread-stacks");

@@ -8,7 +8,7 @@
 //! profile, every goroutine it reports leaked must be among goroscope's. Every installed
 //! toolchain (`GOROSCOPE_GO_VERSIONS` narrows), default and stripped builds.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@
 //! name with an escape sequence. Every command and format runs on it, on a process whose
 //! executable's name is an escape sequence, and on crafted snapshot and text-dump files.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -10,7 +10,7 @@
 //! and replayed by `regressions`. `GOROSCOPE_FUZZ_CORPUS=DIR` also writes every seed to
 //! `DIR/<target>/` (how `scripts/fuzz.sh` seeds `cargo fuzz`).
 
-mod support;
+use crate::support;
 
 use goroscope::arch::{Arch, Regs};
 use goroscope::fuzzing::{self, UnwindSetup, ValuesSetup, WalkSetup, unwind_flag, walk_flag};

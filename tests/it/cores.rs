@@ -19,7 +19,7 @@
 //! The runtime prints running goroutines as "running on other thread": goroscope must list
 //! them, with any stack.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::{BufRead, BufReader};

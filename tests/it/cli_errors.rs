@@ -7,7 +7,7 @@
 //! is killed (by the pid it started, never by name) and reaped by a guard's `Drop`, also when the
 //! test fails. Waits are bounded polls of `/proc`, never fixed sleeps.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

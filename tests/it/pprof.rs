@@ -9,7 +9,7 @@
 //! by its own toolchain's pprof (but Go 1.19's, which cannot place PIE samples); the profile of
 //! a live dump and the one of a snapshot file shown later.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
