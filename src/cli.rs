@@ -7,7 +7,7 @@ pub mod progress;
 pub mod ps;
 pub mod view;
 
-use crate::collect::{CoreSession, DumpError, LiveSession};
+use crate::capture::{CoreTarget, DumpError, LiveTarget, Target};
 use crate::render;
 use crate::render::safe::text;
 use crate::runtime::OpenOptions;
@@ -329,74 +329,44 @@ pub enum Command {
 
 /// What a command reads: a live process or a core file.
 #[derive(Debug, Clone)]
-enum Target {
+enum TargetArg {
     Pid(i32),
     Core { core: PathBuf, exe: Option<PathBuf> },
 }
 
-impl Target {
-    fn new(pid: Option<i32>, c: CoreArgs) -> Result<Target, String> {
+impl TargetArg {
+    fn new(pid: Option<i32>, c: CoreArgs) -> Result<TargetArg, String> {
         match (c.core, pid) {
-            (Some(core), _) => Ok(Target::Core { core, exe: c.exe }),
+            (Some(core), _) => Ok(TargetArg::Core { core, exe: c.exe }),
             (None, _) if c.exe.is_some() => {
                 Err("--exe names a core's executable; use it with --core (a process's executable is found from its pid)".into())
             }
-            (None, Some(pid)) => Ok(Target::Pid(pid)),
+            (None, Some(pid)) => Ok(TargetArg::Pid(pid)),
             // clap requires one of them.
             (None, None) => Err("give a process id or --core FILE".into()),
         }
     }
 
     fn is_core(&self) -> bool {
-        matches!(self, Target::Core { .. })
+        matches!(self, TargetArg::Core { .. })
     }
 
     /// How messages name it: `process 1234`, `core core.1234`.
     fn describe(&self) -> String {
         match self {
-            Target::Pid(p) => format!("process {p}"),
-            Target::Core { core, .. } => format!("core {}", core.display()),
+            TargetArg::Pid(p) => format!("process {p}"),
+            TargetArg::Core { core, .. } => format!("core {}", core.display()),
         }
     }
 
     /// The command-line words that select it again: `1234`, `--core core.1234`.
     fn args(&self) -> String {
         match self {
-            Target::Pid(p) => p.to_string(),
-            Target::Core { core, exe: None } => format!("--core {}", core.display()),
-            Target::Core { core, exe: Some(e) } => {
+            TargetArg::Pid(p) => p.to_string(),
+            TargetArg::Core { core, exe: None } => format!("--core {}", core.display()),
+            TargetArg::Core { core, exe: Some(e) } => {
                 format!("--core {} --exe {}", core.display(), e.display())
             }
-        }
-    }
-}
-
-/// A discovered target of either kind: everything after discovery is shared.
-#[allow(clippy::large_enum_variant)] // one a command; both variants are large
-enum Session {
-    Live(LiveSession),
-    Core(CoreSession),
-}
-
-impl Session {
-    fn rt(&self) -> &crate::runtime::Runtime {
-        match self {
-            Session::Live(s) => &s.rt,
-            Session::Core(s) => &s.rt,
-        }
-    }
-
-    fn snapshot(&self) -> Result<Snapshot, DumpError> {
-        self.snapshot_progress(&mut ())
-    }
-
-    fn snapshot_progress(
-        &self,
-        p: &mut dyn crate::collect::Progress,
-    ) -> Result<Snapshot, DumpError> {
-        match self {
-            Session::Live(s) => s.snapshot_progress(p),
-            Session::Core(s) => s.snapshot_progress(p),
         }
     }
 }
@@ -471,7 +441,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             mut view,
             core,
         } => {
-            let target = Target::new(pid, core)?;
+            let target = TargetArg::new(pid, core)?;
             // A core is a crash dump: by default print it like the crash traceback.
             view.system = match level {
                 Some(l) => l >= 2,
@@ -479,7 +449,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             };
             match target {
                 // Go's text of a live process is streamed.
-                Target::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
+                TargetArg::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
                     dump_streamed(pid, &view, ro, &mut out)?
                 }
                 _ => {
@@ -496,7 +466,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         } => {
             let deadline = deadline.map(|d| crate::startup::started() + d);
             let snap = match &core {
-                None => take(&Target::Pid(pid), ro)?,
+                None => take(&TargetArg::Pid(pid), ro)?,
                 Some(path) => snapshot_core(pid, path, ro)?,
             };
             if let Some(output) = output {
@@ -541,7 +511,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             view,
         } => watch(pid, ro, every, count, &view, &mut out),
         Command::Leaks { pid, format, core } => {
-            let target = Target::new(pid, core)?;
+            let target = TargetArg::new(pid, core)?;
             match leaks::run(&target, &format, ro, &mut out)? {
                 Ok(n) if n > 0 => out.flush().map(|()| std::process::exit(3)),
                 r => r.map(|_| ()),
@@ -554,7 +524,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             json,
             core,
         } => {
-            let snap = take(&Target::new(pid, core)?, ro)?;
+            let snap = take(&TargetArg::new(pid, core)?, ro)?;
             if json {
                 view::show(
                     &snap,
@@ -588,11 +558,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
             core,
         } => {
             let (target, goid) = match (core.core.is_some(), ids.as_slice()) {
-                (true, &[goid]) => (Target::new(None, core)?, goid),
+                (true, &[goid]) => (TargetArg::new(None, core)?, goid),
                 (false, &[pid, goid]) => {
                     let pid =
                         i32::try_from(pid).map_err(|_| format!("{pid} is not a process id"))?;
-                    (Target::new(Some(pid), core)?, goid)
+                    (TargetArg::new(Some(pid), core)?, goid)
                 }
                 (true, _) => return Err(
                     "with --core, bt takes only the goroutine id: goroscope bt --core FILE GOID"
@@ -608,11 +578,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let (snap, session) = if full {
                 let session = open(&target, &Ctx { quiet: true, ..*ro })?;
                 let (snap, kept) = match &session {
-                    Session::Live(l) => {
+                    Target::Live(l) => {
                         let (s, k) = l.snapshot_kept().map_err(|e| e.to_string())?;
                         (s, Some(k))
                     }
-                    Session::Core(c) => (c.snapshot().map_err(|e| e.to_string())?, None),
+                    Target::Core(c) => (c.snapshot().map_err(|e| e.to_string())?, None),
                 };
                 (snap, Some((session, kept)))
             } else {
@@ -634,7 +604,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
             let mut g = g.clone();
             let notes = match &session {
-                Some((Session::Live(l), Some(k))) => btvalues::fill(
+                Some((Target::Live(l), Some(k))) => btvalues::fill(
                     &btvalues::Source {
                         rt: &l.rt,
                         snapshot: &k.image,
@@ -643,7 +613,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     },
                     &mut g,
                 ),
-                Some((Session::Core(c), _)) => btvalues::fill(
+                Some((Target::Core(c), _)) => btvalues::fill(
                     &btvalues::Source {
                         rt: &c.rt,
                         snapshot: &c.mem,
@@ -685,7 +655,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         } => {
             let snap = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
                 Some((file, Err(_))) => load(std::path::Path::new(file))?,
-                pid => take(&Target::new(pid.and_then(|p| p.1.ok()), core)?, ro)?,
+                pid => take(&TargetArg::new(pid.and_then(|p| p.1.ok()), core)?, ro)?,
             };
             let found = crate::analyze::deadlock::find(&snap);
             if !found.is_empty() {
@@ -697,9 +667,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 render::deadlocks::plain(&snap, &found, &mut out)
             }
         }
-        Command::Inspect { pid, core } => inspect(&Target::new(pid, core)?, ro, &mut out),
+        Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
-            let snap = take(&Target::new(pid, core)?, ro)?;
+            let snap = take(&TargetArg::new(pid, core)?, ro)?;
             render::threads::render(&snap, None, palette, &mut out)
         }
         Command::Attach {
@@ -744,13 +714,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
                     None,
                 ),
                 None => {
-                    let t = Target::new(None, core)?;
+                    let t = TargetArg::new(None, core)?;
                     let (snap, session) = take_kept(&t, &Ctx { quiet: true, ..*ro })?;
                     (snap, t.describe(), Some(session))
                 }
             };
             let core = match &session {
-                Some(Session::Core(c)) => Some(c),
+                Some(Target::Core(c)) => Some(c),
                 _ => None,
             };
             return crate::session::front::explore(snap, what, sources, core, opts);
@@ -811,7 +781,7 @@ fn watch(
 ) -> io::Result<()> {
     use crate::analyze::group;
     let fail = |e: String| io::Error::other(e);
-    let session = open(&Target::Pid(pid), ro).map_err(fail)?;
+    let session = open(&TargetArg::Pid(pid), ro).map_err(fail)?;
     let f = v.filter().map_err(fail)?;
     let by = v.group_by().map_err(fail)?;
     let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
@@ -877,21 +847,21 @@ struct Ctx {
     verbose: bool,
 }
 
-fn open(target: &Target, ctx: &Ctx) -> Result<Session, String> {
+fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
     match target {
-        Target::Pid(pid) => open_live(*pid, ctx).map(Session::Live),
-        Target::Core { core, exe } => {
-            let session = CoreSession::open(core, exe.as_deref(), ctx.open)
+        TargetArg::Pid(pid) => open_live(*pid, ctx).map(Target::Live),
+        TargetArg::Core { core, exe } => {
+            let session = CoreTarget::open(core, exe.as_deref(), ctx.open)
                 .map_err(|e: DumpError| e.to_string())?;
             announce(&session.rt, ctx);
-            Ok(Session::Core(session))
+            Ok(Target::Core(session))
         }
     }
 }
 
 /// Opens a live process (see [`open`]).
-fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveSession, String> {
-    let session = LiveSession::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
+fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveTarget, String> {
+    let session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
     announce(&session.rt, ctx);
     Ok(session)
 }
@@ -923,21 +893,21 @@ fn parse_go_version(s: &str) -> Result<GoVersion, String> {
     crate::version::parse_force(s).ok_or_else(|| format!("{s:?} is not a Go version like 1.27"))
 }
 
-fn take(target: &Target, ctx: &Ctx) -> Result<Snapshot, String> {
+fn take(target: &TargetArg, ctx: &Ctx) -> Result<Snapshot, String> {
     take_kept(target, ctx).map(|(snap, _)| snap)
 }
 
 /// [`take`], also returning the opened target (a core's memory, for values).
-fn take_kept(target: &Target, ctx: &Ctx) -> Result<(Snapshot, Session), String> {
+fn take_kept(target: &TargetArg, ctx: &Ctx) -> Result<(Snapshot, Target), String> {
     let mut bar = progress::Bar::new(ctx.quiet);
-    crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let session = open(target, ctx)?;
     let snap = session
         .snapshot_progress(&mut bar)
         .map_err(|e| e.to_string())?;
     bar.finish();
     if !ctx.quiet {
-        if let Session::Core(c) = &session {
+        if let Target::Core(c) = &session {
             for p in c.mem.core().problems() {
                 eprintln!("goroscope: warning: {}", text(&p.to_string()));
             }
@@ -959,7 +929,7 @@ fn dump_streamed(
     // SAFETY: isatty only inspects the descriptor.
     let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
     let mut bar = progress::Bar::new(ctx.quiet || tty);
-    crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let live = open_live(pid, ctx)?;
     let meta = live.meta(std::time::Duration::ZERO);
     let text = render::stream::GoText::new(&meta, v.filter()?, view::traceback_options(&meta, v));
@@ -979,7 +949,7 @@ fn dump_streamed(
 }
 
 /// The one stderr line after a dump: how many goroutines, and the pause (or the core).
-fn report(target: &Target, snap: &Snapshot) {
+fn report(target: &TargetArg, snap: &Snapshot) {
     let n = snap.goroutines.len();
     if snap.meta.source == crate::snapshot::Source::Core {
         eprintln!(
@@ -1033,7 +1003,7 @@ fn write_discovery(rt: &crate::runtime::Runtime, out: &mut dyn Write) -> io::Res
     Ok(())
 }
 
-fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
+fn inspect(target: &TargetArg, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
     // The chain is this command's output: not twice with -v.
     let session = match open(
         target,
@@ -1056,7 +1026,7 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
         snap.goroutines.len()
     )?;
     match &session {
-        Session::Core(c) => {
+        Target::Core(c) => {
             let core = c.mem.core();
             if let Some(sig) = core.signal() {
                 writeln!(
@@ -1069,7 +1039,7 @@ fn inspect(target: &Target, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "{:<14} {}", "problem", text(&p.to_string()))?;
             }
         }
-        Session::Live(_) => {
+        Target::Live(_) => {
             let m = &snap.meta;
             let startup = format!("{:.2} ms", m.startup_ns as f64 / 1e6);
             writeln!(

@@ -459,7 +459,7 @@ pub const WALK_RECORD_HEADER: usize = 12;
 /// `runtime::blocked` and `runtime::labels` read hostile g structs, stacks, Ms, sudogs,
 /// channels and labels. Each input runs the copy plan of a dump
 /// ([`crate::runtime::goroutines::capture`], with a pre-copy or non-blocking as the flags
-/// say), [`crate::collect::build_snapshot`] and [`crate::runtime::blocked::analyze`] with a
+/// say), [`crate::capture::build_snapshot`] and [`crate::runtime::blocked::analyze`] with a
 /// [`Runtime`]: discovered on the input's memory by [`Runtime::open`] as for a stripped
 /// binary ([`walk_flag::STRIPPED`]), else the one discovered from DWARF and symbols when the
 /// setup was made (reading layouts from DWARF takes tens of milliseconds, and reads no
@@ -515,7 +515,7 @@ impl WalkSetup {
     /// Runs one input: `[flags, _ x7]`, [`WALK_THREADS`] times `(tid, pc, sp)` words, then
     /// records `(addr: u64, len: u32, bytes)` laid over the static data (earlier records win).
     pub fn run(&self, data: &[u8]) {
-        use crate::collect::build_snapshot;
+        use crate::capture::build_snapshot;
         use crate::runtime::blocked;
         use crate::runtime::goroutines::{self, PreCopy};
         use crate::target::{Layered, ThreadState};

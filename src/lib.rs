@@ -7,8 +7,8 @@
 pub mod analyze;
 pub mod arch;
 pub mod binary;
+pub mod capture;
 pub mod cli;
-pub mod collect;
 pub mod error;
 pub mod fuzzing;
 pub mod ps;

@@ -4,7 +4,7 @@
 //! `Meta::startup_ns`.
 //!
 //! The clock starts at [`mark_start`], which `main` calls first; a library user that never
-//! calls it gets the time from its first [`LiveSession::open`](crate::collect::LiveSession::open).
+//! calls it gets the time from its first [`LiveTarget::open`](crate::capture::LiveTarget::open).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

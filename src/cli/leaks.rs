@@ -2,25 +2,21 @@
 //! the runtime's goroutineleak profile prints them at debug=2) then a summary, grouped, as a
 //! pprof goroutine profile, or as JSON.
 
-use super::{Ctx, Session, Target, open, progress};
-use crate::collect::LeakAnalysis;
+use super::{Ctx, TargetArg, open, progress};
+use crate::capture::LeakAnalysis;
 use crate::snapshot::Goroutine;
 use std::io::{self, Write};
 
 /// Runs the analysis and writes what it found; the number of leaked goroutines.
 pub(super) fn run(
-    target: &Target,
+    target: &TargetArg,
     format: &str,
     ctx: &Ctx,
     out: &mut dyn Write,
 ) -> Result<io::Result<usize>, String> {
     let mut bar = progress::Bar::new(ctx.quiet);
-    crate::collect::Progress::stage(&mut bar, "reading the executable", 0, 0);
-    let session = open(target, ctx)?;
-    let a = match &session {
-        Session::Live(s) => s.leaks(&mut bar)?,
-        Session::Core(s) => s.leaks(&mut bar)?,
-    };
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let a = open(target, ctx)?.leaks(&mut bar)?;
     bar.finish();
     if !ctx.quiet {
         eprintln!("{}", stats_line(&a));

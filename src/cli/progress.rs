@@ -4,7 +4,7 @@
 //! It is drawn from the command's own thread between steps (no drawing thread, which would
 //! leave SIGINT unblocked during the frozen window), never while the target is stopped.
 
-use crate::collect::Progress;
+use crate::capture::Progress;
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@ use crate::version::GoVersion;
 use std::io::{self, Write};
 
 /// Go's traceback text of goroutines as a streamed dump builds them
-/// ([`crate::collect::LiveSession::stream`]): each kept goroutine is rendered into its chunk.
+/// ([`crate::capture::LiveTarget::stream`]): each kept goroutine is rendered into its chunk.
 pub struct GoText {
     filter: Filter,
     opts: traceback::Options,

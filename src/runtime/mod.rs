@@ -134,7 +134,7 @@ pub struct OpenOptions {
     /// (supported) version's tables and rules instead. Ignored for supported versions.
     pub force_version: Option<GoVersion>,
     /// `--nonblocking`: read a live target without stopping it at all (see
-    /// `LiveSession::snapshot_nonblocking`).
+    /// `LiveTarget::snapshot_nonblocking`).
     pub nonblocking: bool,
     /// Also unwind every thread's own stack from its registers (the session; `--thread-stacks`
     /// for JSON and snapshots): copies a little more inside the frozen window.

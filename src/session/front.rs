@@ -15,7 +15,7 @@
 //! editor reads it as a key, as delve does).
 
 use super::{Env, Flow, State, exec};
-use crate::collect::{CoreSession, Kept, LiveSession};
+use crate::capture::{CoreTarget, Kept, LiveTarget};
 use crate::render::color::Palette;
 use crate::snapshot::Snapshot;
 use crate::target::live::Freeze;
@@ -48,7 +48,7 @@ pub struct Options {
 
 /// The live target behind a session.
 struct LiveEnv<'a> {
-    live: &'a LiveSession,
+    live: &'a LiveTarget,
     /// The freeze holding the target (`--hold`).
     hold: Option<Freeze<'a>>,
     held: bool,
@@ -200,7 +200,7 @@ impl Explored for LiveEnv<'_> {
 struct Saved<'a> {
     snap: Option<Snapshot>,
     /// The core the snapshot was taken from, whose memory values are read from.
-    core: Option<&'a CoreSession>,
+    core: Option<&'a CoreTarget>,
     /// The binary's DWARF for values, read on first use.
     program: OnceCell<Result<Program, String>>,
     /// What it is, e.g. `snapshot app.gsnap`.
@@ -577,7 +577,7 @@ fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
 
 /// Runs a session on an opened live target until `exit`, end of input or a signal. The
 /// target is detached on every way out.
-pub fn attach(live: &LiveSession, opts: Options) -> Result<(), String> {
+pub fn attach(live: &LiveTarget, opts: Options) -> Result<(), String> {
     let hold = opts.hold;
     run(
         &mut LiveEnv {
@@ -598,7 +598,7 @@ pub fn explore(
     snap: Snapshot,
     what: String,
     sources: Option<PathBuf>,
-    core: Option<&CoreSession>,
+    core: Option<&CoreTarget>,
     opts: Options,
 ) -> Result<(), String> {
     run(

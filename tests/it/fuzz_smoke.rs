@@ -346,7 +346,7 @@ fn walk_seeds() -> Vec<Vec<u8>> {
         let pre = PreCopy::take(&rt, &mut copy);
         let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(Some(pre));
         let mut snap =
-            goroscope::collect::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
+            goroscope::capture::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
                 .unwrap();
         blocked::analyze(&rt, &image, &mut snap.goroutines, &mut copy);
     }

@@ -1,0 +1,514 @@
+//! A live process: discovery before the stop, the frozen window (pre-copy, freeze, copy,
+//! thaw, retried when a goroutine is caught between states), the non-blocking copy, held
+//! snapshots, and building the model after the target runs again.
+
+use super::walk::CHUNK;
+use super::{
+    DumpError, Progress, build_snapshot, build_streamed, hostname, monotonic_now, text_mapping,
+    thread_stacks, traceback_labels_env,
+};
+use crate::arch::Arch;
+use crate::binary::{BinaryError, GoBinary};
+use crate::runtime::Discovery;
+use crate::runtime::blocked;
+use crate::runtime::goroutines;
+use crate::runtime::{OpenOptions, Runtime};
+use crate::snapshot::{Goroutine, Meta, Snapshot};
+use crate::target::ThreadState;
+use crate::target::image::MemoryImage;
+use crate::target::live::{self, Freeze, LiveError, LiveProcess};
+use crate::target::ns;
+use crate::target::proc;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// A live target, discovered and ready to be frozen.
+pub struct LiveTarget {
+    /// The process.
+    pub proc: LiveProcess,
+    /// Its runtime.
+    pub rt: Runtime,
+    /// Never stop the target ([`LiveTarget::snapshot_nonblocking`]).
+    pub nonblocking: bool,
+    /// Its time namespace's `CLOCK_MONOTONIC` minus goroscope's, in nanoseconds.
+    pub clock_offset: i64,
+    /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
+    pub thread_stacks: bool,
+}
+
+/// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
+const NONBLOCKING_ROUNDS: u32 = 3;
+
+impl LiveTarget {
+    /// Opens a process and does all discovery, without stopping it.
+    pub fn open(pid: i32, opts: OpenOptions) -> Result<LiveTarget, DumpError> {
+        crate::startup::mark_start();
+        let proc = LiveProcess::open(pid)?;
+        let bin = match GoBinary::open(&proc.exe_path()) {
+            Ok(b) => b,
+            // A process that vanished between the checks looks like an unreadable file.
+            Err(_) if live::has_exited(pid) => {
+                return Err(DumpError::Live(LiveError::Exited { pid }));
+            }
+            Err(BinaryError::Io { error, .. })
+                if error.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(DumpError::Live(live::permission_denied(pid)));
+            }
+            Err(e) => return Err(DumpError::Binary(e)),
+        };
+        if Some(bin.arch) != Arch::host() {
+            return Err(DumpError::ArchMismatch { target: bin.arch });
+        }
+        let bias = load_bias(pid, &bin);
+        let mut rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
+            _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
+            e => DumpError::Runtime(e),
+        })?;
+        let clock_offset = ns::monotonic_offset(pid);
+        let pids = ns::ns_pids(pid).unwrap_or_default();
+        if pids.len() > 1 {
+            let list = pids
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            rt.discovery.insert(
+                0,
+                Discovery {
+                    what: "pid",
+                    value: list,
+                    source: "NSpid, /proc/PID/status: here, then each nested pid namespace".into(),
+                },
+            );
+        }
+        if clock_offset != 0 {
+            rt.discovery.push(Discovery {
+                what: "clock offset",
+                value: format!("{:+.3} s", clock_offset as f64 / 1e9),
+                source:
+                    "monotonic, /proc/PID/timens_offsets minus goroscope's: the target's nanotime"
+                        .into(),
+            });
+        }
+        Ok(LiveTarget {
+            proc,
+            rt,
+            nonblocking: opts.nonblocking,
+            clock_offset,
+            thread_stacks: opts.thread_stacks,
+        })
+    }
+
+    /// Freezes the target, copies what the walk needs, thaws it, and builds the snapshot
+    /// (without any stop when the session is non-blocking).
+    pub fn snapshot(&self) -> Result<Snapshot, DumpError> {
+        self.snapshot_progress(&mut ())
+    }
+
+    /// [`LiveTarget::snapshot`], saying where it is on `progress`.
+    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+        if self.nonblocking {
+            return self.snapshot_nonblocking();
+        }
+        let (freeze, copy) = self.frozen_copy(progress)?;
+        let pause = freeze.thaw();
+        self.build(copy, pause, progress)
+    }
+
+    /// A snapshot read without stopping the target at all (no ptrace): every g and stack is
+    /// copied while it runs, then every g read again; a goroutine whose key fields (status,
+    /// goid, saved registers, stack bounds, `trackingSeq`, m) are the same before and after
+    /// its stack's copy is shown, one that kept changing over a few rounds (or was running)
+    /// gets no frames and a `stack_error` saying so. Threads and their registers are not
+    /// read, so running goroutines have no stack.
+    pub fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
+        self.nonblocking_copy().map(|(snap, _)| snap)
+    }
+
+    /// [`LiveTarget::snapshot_nonblocking`] and the copy of the g structs and stacks it was
+    /// built from.
+    pub(super) fn nonblocking_copy(&self) -> Result<(Snapshot, MemoryImage), DumpError> {
+        let pid = self.proc.pid();
+        let exited = || DumpError::Live(LiveError::Exited { pid });
+        crate::startup::mark_ready();
+        let start = std::time::Instant::now();
+        let (image, unsettled) = goroutines::PreCopy::unstopped(
+            &self.rt,
+            &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            },
+            NONBLOCKING_ROUNDS,
+        );
+        let nanotime = monotonic_now() + self.clock_offset;
+        if image.total_bytes() == 0 && live::has_exited(pid) {
+            return Err(exited());
+        }
+        let mut meta = self.meta(Duration::ZERO);
+        meta.nonblocking = true;
+        meta.precopy_ns = start.elapsed().as_nanos() as u64;
+        let mut snap =
+            build_snapshot(&self.rt, &image, &[], nanotime, meta, &mut ()).map_err(|e| {
+                if live::has_exited(pid) {
+                    exited()
+                } else {
+                    DumpError::Runtime(e)
+                }
+            })?;
+        snap.meta.unsettled = unsettled.len() as u64;
+        snap.objects =
+            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            });
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
+        let unsettled: HashSet<u64> = unsettled.into_iter().collect();
+        for g in snap
+            .goroutines
+            .iter_mut()
+            .filter(|g| unsettled.contains(&g.addr))
+        {
+            g.frames.clear();
+            g.stack_error = Some(if g.status == crate::snapshot::Status::RUNNING {
+                "running; its stack is not read without stopping the target (--nonblocking)".into()
+            } else {
+                "changed while being read without stopping the target (--nonblocking); stack not shown".into()
+            });
+        }
+        Ok((snap, image))
+    }
+
+    /// [`LiveTarget::snapshot`], also running `in_window` with the stopped threads inside
+    /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
+    pub fn snapshot_with<T>(
+        &self,
+        in_window: impl FnOnce(&[ThreadState]) -> T,
+    ) -> Result<(Snapshot, T), DumpError> {
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let extra = in_window(freeze.threads());
+        let pause = freeze.thaw();
+        self.build(copy, pause, &mut ()).map(|snap| (snap, extra))
+    }
+
+    /// A snapshot taken like [`LiveTarget::snapshot`], but the target stays stopped: the
+    /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
+    /// snapshot's pause is the time stopped when it was built.
+    pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
+        let (snap, _, freeze) = self.snapshot_held_kept()?;
+        Ok((snap, freeze))
+    }
+
+    /// [`LiveTarget::snapshot_held`], also returning what values read.
+    pub fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut ())?;
+        Ok((snap, kept, freeze))
+    }
+
+    /// [`LiveTarget::snapshot`], also returning the copied memory (stacks and g structs, for
+    /// values). A non-blocking snapshot keeps no copy: its memory is empty.
+    pub fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
+        if self.nonblocking {
+            return Ok((self.snapshot_nonblocking()?, Kept::default()));
+        }
+        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let pause = freeze.thaw();
+        self.build_kept(copy, pause, &mut ())
+    }
+
+    /// Freezes the target and copies what the walk needs; the target is still stopped.
+    pub(super) fn frozen_copy(
+        &self,
+        progress: &mut dyn Progress,
+    ) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
+        // Most of the copy is taken before the stop, while the target runs; the window then
+        // copies the g structs and only the stacks of goroutines that moved since.
+        progress.stage("copying while the target runs", 0, 0);
+        crate::startup::mark_ready();
+        let pre_start = std::time::Instant::now();
+        let pre = goroutines::PreCopy::take(&self.rt, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        let precopy_ns = pre_start.elapsed().as_nanos() as u64;
+        live::test_hold_after_precopy();
+        progress.stage("stopping the target", 0, 0);
+        // A goroutine caught between states (its thread in a signal handler or a stack
+        // switch, its saved registers already cleared) has no stack to read at that instant;
+        // such moments last microseconds, so thaw and take the copy again, a few times at most.
+        let mut attempt = 1;
+        // In another pid namespace, the runtime's m.procid is the thread's id there: the walk
+        // sees the threads by those ids (looked up before the stop; new threads in it).
+        let mut tids = ns::TidMap::new(self.proc.pid());
+        if tids.nested() {
+            tids.learn(&self.proc.thread_ids().unwrap_or_default());
+        }
+        loop {
+            let freeze = self.proc.freeze()?;
+            let mut threads = freeze.threads().to_vec();
+            tids.to_target(&mut threads);
+            // The target's nanotime: its time namespace's monotonic clock.
+            let nanotime = monotonic_now() + self.clock_offset;
+            let copy_start = std::time::Instant::now();
+            let cap = goroutines::capture(
+                &self.rt,
+                &threads,
+                &mut |reqs, img| {
+                    self.proc.copy_into(reqs, img);
+                },
+                Some(&pre),
+            );
+            // Thread stacks: the Ms and the used part of their system stacks, only when asked.
+            let threads_img = self.thread_stacks.then(|| {
+                let seeds: Vec<u64> = cap
+                    .keys
+                    .iter()
+                    .filter_map(|(_, k)| Some(k.as_ref()?.m()))
+                    .filter(|&m| m != 0)
+                    .collect();
+                let img = crate::runtime::threads::capture(
+                    &self.rt,
+                    &threads,
+                    &seeds,
+                    &cap.gs_img,
+                    &mut |reqs, img| {
+                        self.proc.copy_into(reqs, img);
+                    },
+                );
+                (img, seeds)
+            });
+            let copy_ns = copy_start.elapsed().as_nanos() as u64;
+            if attempt < MAX_ATTEMPTS && cap.in_transition {
+                freeze.thaw();
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            return Ok((
+                freeze,
+                FrozenCopy {
+                    threads,
+                    tids,
+                    nanotime,
+                    cap,
+                    threads_img,
+                    pre,
+                    copy_ns,
+                    precopy_ns,
+                },
+            ));
+        }
+    }
+
+    /// [`LiveTarget::snapshot_progress`] for output that does not need every goroutine at
+    /// once: goroutines are built in chunks on every CPU and handed to `fold`, then each chunk
+    /// to `sink` in `allgs` order, and not kept. The snapshot returned has no goroutines and
+    /// no objects; the count is how many goroutines there were.
+    pub fn stream<C: Default + Send>(
+        &self,
+        progress: &mut dyn Progress,
+        fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<(Snapshot, usize), DumpError> {
+        if self.nonblocking {
+            let mut snap = self.snapshot_nonblocking()?;
+            let gs = std::mem::take(&mut snap.goroutines);
+            let n = gs.len();
+            let mut acc = C::default();
+            for (i, g) in gs.into_iter().enumerate() {
+                fold(&mut acc, g);
+                if (i + 1) % CHUNK == 0 {
+                    sink(std::mem::take(&mut acc));
+                }
+            }
+            sink(acc);
+            return Ok((snap, n));
+        }
+        let (freeze, copy) = self.frozen_copy(progress)?;
+        let pause = freeze.thaw();
+        let (snap, n, _) = self.build_with(copy, pause, progress, fold, sink)?;
+        Ok((snap, n))
+    }
+
+    /// Builds the snapshot from a copy (the target may run again, or still be held).
+    fn build(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+    ) -> Result<Snapshot, DumpError> {
+        self.build_kept(copy, pause, progress).map(|(snap, _)| snap)
+    }
+
+    /// [`LiveTarget::build`], also returning the copied memory (stacks and g structs).
+    fn build_kept(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+    ) -> Result<(Snapshot, Kept), DumpError> {
+        let mut gs = Vec::new();
+        let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+        let (mut snap, _, kept) =
+            self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
+        let image = &kept.image;
+        snap.goroutines = gs;
+        // What blocked goroutines wait on: read after the thaw, validated against the copy.
+        progress.stage("reading what blocked goroutines wait on", 0, 0);
+        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &mut |reqs, img| {
+            self.proc.copy_into(reqs, img);
+        });
+        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
+        Ok((snap, kept))
+    }
+
+    /// Builds the snapshot from a copy, its goroutines going to `fold` and `sink` (see
+    /// [`LiveTarget::stream`]); also returns their count, the copied memory and the threads.
+    pub(super) fn build_with<C: Default + Send>(
+        &self,
+        copy: FrozenCopy,
+        pause: Duration,
+        progress: &mut dyn Progress,
+        fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<(Snapshot, usize, Kept), DumpError> {
+        let FrozenCopy {
+            threads,
+            tids,
+            nanotime,
+            cap,
+            threads_img,
+            pre,
+            copy_ns,
+            precopy_ns,
+        } = copy;
+        let copied_bytes =
+            cap.copied_bytes() + threads_img.as_ref().map_or(0, |(i, _)| i.total_bytes());
+        let stacks_reused = cap.reused() as u64;
+        let mut image = cap.finish(Some(pre));
+        let seeds = threads_img.map(|(t, seeds)| {
+            image.overwrite(t);
+            seeds
+        });
+        let pid = self.proc.pid();
+        let exited = || DumpError::Live(LiveError::Exited { pid });
+        if copied_bytes == 0 && live::has_exited(pid) {
+            return Err(exited());
+        }
+        let mut meta = self.meta(pause);
+        meta.copy_ns = copy_ns;
+        meta.copied_bytes = copied_bytes;
+        meta.precopy_ns = precopy_ns;
+        meta.stacks_reused = stacks_reused;
+        // Thread ids as goroscope's namespace (and the pid it was given) numbers them.
+        let ours = |acc: &mut C, mut g: Goroutine| {
+            g.thread = g.thread.map(|t| tids.to_ours(t));
+            fold(acc, g)
+        };
+        let (mut snap, n) = build_streamed(
+            &self.rt, &image, &threads, nanotime, meta, progress, &ours, sink,
+        )
+        .map_err(|e| {
+            if live::has_exited(pid) {
+                exited()
+            } else {
+                DumpError::Runtime(e)
+            }
+        })?;
+        if self.thread_stacks {
+            thread_stacks(
+                &self.rt,
+                &image,
+                &threads,
+                &seeds.unwrap_or_default(),
+                &mut snap,
+            );
+        }
+        for t in &mut snap.threads {
+            t.tid = tids.to_ours(t.tid);
+        }
+        let threads = threads
+            .into_iter()
+            .map(|t| ThreadState {
+                tid: tids.to_ours(t.tid),
+                ..t
+            })
+            .collect();
+        Ok((snap, n, Kept { image, threads }))
+    }
+}
+
+/// What a snapshot copied besides its model, kept for values: the memory (stacks and g
+/// structs) and the stopped threads' registers (thread ids as goroscope numbers them).
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub image: MemoryImage,
+    pub threads: Vec<ThreadState>,
+}
+
+impl LiveTarget {
+    /// The facts of a snapshot of this process taken now, `pause` long stopped.
+    pub fn meta(&self, pause: Duration) -> Meta {
+        Meta {
+            source: crate::snapshot::Source::Live,
+            host: hostname(),
+            time_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            pid: Some(self.proc.pid()),
+            exe: std::fs::read_link(self.proc.exe_path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| self.rt.bin.path.display().to_string()),
+            go_version: self.rt.go_version_string(),
+            arch: self.rt.bin.arch.to_string(),
+            pause_ns: pause.as_nanos() as u64,
+            traceback_labels: traceback_labels(&self.rt, self.proc.pid()),
+            startup_ns: crate::startup::ready_ns(),
+            text: text_mapping(&self.rt),
+            ..Meta::default()
+        }
+    }
+}
+
+/// What the frozen window copied, and the pre-copy it completes.
+pub(super) struct FrozenCopy {
+    /// The stopped threads, numbered as the target's pid namespace numbers them.
+    threads: Vec<ThreadState>,
+    tids: ns::TidMap,
+    nanotime: i64,
+    cap: goroutines::Capture,
+    /// What thread stacks need besides (when asked for), and the Ms of the goroutines on
+    /// threads that seeded the search for every M.
+    threads_img: Option<(MemoryImage, Vec<u64>)>,
+    pre: goroutines::PreCopy,
+    copy_ns: u64,
+    precopy_ns: u64,
+}
+
+/// Freezes tried when a running goroutine is caught between states.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Load bias of the executable in the process: `AT_ENTRY` from `/proc/PID/auxv` minus the
+/// ELF entry point (0 for non-PIE executables).
+fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
+    use object::Object;
+    if !bin.is_pie {
+        return 0;
+    }
+    let Ok(auxv) = proc::auxv_bytes(pid) else {
+        return 0;
+    };
+    proc::parse_auxv(&auxv)
+        .into_iter()
+        .find(|&(k, _)| k == proc::AT_ENTRY)
+        .map_or(0, |(_, v)| v.wrapping_sub(bin.elf().entry()))
+}
+
+/// Whether the runtime prints labels in tracebacks: GODEBUG `tracebacklabels`, default 0
+/// before Go 1.27 and 1 from it, then the binary's DefaultGODEBUG, then the process's
+/// GODEBUG environment variable, in the order the runtime applies them (`parsedebugvars`).
+fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
+    let env = proc::environ(pid).unwrap_or_default();
+    traceback_labels_env(rt, &env)
+}

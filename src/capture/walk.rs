@@ -1,0 +1,543 @@
+//! Building the model from copied (or core) memory: the goroutine walk in chunks on every
+//! CPU, thread stacks, start locations and wait minutes.
+
+use super::Progress;
+use crate::runtime::goroutines::{self, RawG, RawM};
+use crate::runtime::{Runtime, RuntimeError, status};
+use crate::snapshot::{Goroutine, Meta, Name, Snapshot, Thread};
+use crate::target::{MemoryReader, ThreadState, Windowed};
+use crate::unwind::symbolize::Symbolizer;
+use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
+use std::collections::HashMap;
+
+/// Builds the snapshot from a copied (or core) memory image.
+pub fn build_snapshot(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    threads: &[ThreadState],
+    nanotime: i64,
+    meta: Meta,
+    progress: &mut dyn Progress,
+) -> Result<Snapshot, RuntimeError> {
+    let mut out = Vec::new();
+    let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+    let (mut snap, _) = build_streamed(
+        rt,
+        mem,
+        threads,
+        nanotime,
+        meta,
+        progress,
+        &keep,
+        &mut |v| out.extend(v),
+    )?;
+    snap.goroutines = out;
+    Ok(snap)
+}
+
+/// [`build_snapshot`] with the goroutines going to `fold` and `sink` as [`walk`] builds them,
+/// not kept: the snapshot returned has none; the count is how many there were.
+#[allow(clippy::too_many_arguments)]
+pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
+    rt: &Runtime,
+    mem: &M,
+    threads: &[ThreadState],
+    nanotime: i64,
+    meta: Meta,
+    progress: &mut dyn Progress,
+    fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+    sink: &mut dyn FnMut(C),
+) -> Result<(Snapshot, usize), RuntimeError> {
+    let walked = walk(rt, mem, threads, nanotime, progress, fold, sink)?;
+    let tid_goid: HashMap<i32, u64> = walked.on_threads.into_iter().collect();
+    let code = rt.code();
+    let threads = threads
+        .iter()
+        .map(|t| {
+            let func = code.tab.func_for_pc(t.regs.pc);
+            let at = func.and_then(|f| {
+                code.tab
+                    .frames_at(f, t.regs.pc)
+                    .first()
+                    .map(|s| (s.file.to_string(), s.line))
+            });
+            let (file, line) = at.unwrap_or_default();
+            Thread {
+                tid: t.tid,
+                pc: t.regs.pc,
+                sp: t.regs.sp,
+                function: func.map(|f| code.tab.name(f).to_string()),
+                file,
+                line,
+                goid: tid_goid.get(&t.tid).copied(),
+                ..Thread::default()
+            }
+        })
+        .collect();
+    Ok((
+        Snapshot {
+            meta,
+            goroutines: Vec::new(),
+            threads,
+            objects: Vec::new(),
+            file_locks: None,
+        },
+        walked.count,
+    ))
+}
+
+/// Adds to `snap.threads` (built from `threads`, in the same order) every thread's own stack:
+/// its M, the stack it is on, and its frames unwound from its registers over `mem`, which
+/// holds what [`crate::runtime::threads::capture`] copied with the same `seeds` (or is a
+/// core). The unwind follows the runtime's crash traceback of that thread (`tracebacktrap`):
+/// from the interrupted instruction, staying on the stack it starts on (a system stack ends at
+/// `systemstack`, `mcall` or `mstart`, not continued on the goroutine's stack, which its own
+/// frames show).
+pub fn thread_stacks(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    threads: &[ThreadState],
+    seeds: &[u64],
+    snap: &mut Snapshot,
+) {
+    use crate::runtime::threads::{self, MAX_THREAD_STACK_COPY, OnStack};
+    let mut none = crate::target::image::MemoryImage::new();
+    let ms = threads::find_ms(rt, threads, seeds, mem, &mut none, &mut |_, _| {});
+    let code = rt.code();
+    let mut sym = Symbolizer::new(code);
+    let mut cache = unwind::UnwindCache::default();
+    for (t, out) in threads.iter().zip(snap.threads.iter_mut()) {
+        let Some(place) = threads::place(rt, mem, &ms, t) else {
+            out.stack_error = Some(
+                "no M of the runtime has this thread id (a thread the Go runtime did not start, or whose M was not found)".into(),
+            );
+            continue;
+        };
+        out.m_id = Some(place.m.id);
+        let Some((on, _, hi)) = place.on else {
+            out.stack_error = Some(format!(
+                "its stack pointer {:#x} is on none of its M's stacks (g0, gsignal, its goroutine's): not Go code's stack",
+                t.regs.sp
+            ));
+            continue;
+        };
+        out.stack = on.name().into();
+        if code.tab.func_for_pc(t.regs.pc).is_none() {
+            out.stack_error = Some(format!(
+                "pc {:#x} is not in Go code (C or the kernel's code: goroscope unwinds Go frames only)",
+                t.regs.pc
+            ));
+            continue;
+        }
+        let start = Start {
+            pc: t.regs.pc,
+            sp: t.regs.sp,
+            lr: t.regs.lr,
+            syscall: false,
+            trap: true,
+        };
+        // Read first through a slice of what was copied of the stack (of a system stack, at
+        // most MAX_THREAD_STACK_COPY bytes from sp); beyond it reads fall to `mem`, where a live
+        // copy has nothing more, so a deeper unwind ends saying the stack is unreadable.
+        let copied = if on == OnStack::Goroutine {
+            hi
+        } else {
+            hi.min(t.regs.sp.saturating_add(MAX_THREAD_STACK_COPY))
+        };
+        let window = mem.slice(t.regs.sp, copied - t.regs.sp);
+        let stack = Windowed {
+            lo: t.regs.sp,
+            bytes: window.unwrap_or(&[]),
+            rest: mem,
+        };
+        let unwound = unwind::unwind(code, &stack, start, None, Limits::default(), &mut cache);
+        if let StackEnd::Truncated(e) = unwound.end {
+            out.stack_error = Some(e.to_string());
+        }
+        out.frames = sym.logical_frames(&stack, &unwound);
+    }
+}
+
+/// What a [`walk`] tells besides the goroutines themselves.
+pub struct Walked {
+    /// Goroutines built.
+    pub count: usize,
+    /// (thread id, goroutine id) of every goroutine running on a thread.
+    pub on_threads: Vec<(i32, u64)>,
+}
+
+/// Goroutines built at a time by one thread of a [`walk`].
+pub(super) const CHUNK: usize = 256;
+/// Chunks a [`walk`] builds ahead of the one its sink waits for: the memory a streamed dump
+/// holds besides the copy.
+const AHEAD: usize = 16;
+/// Most threads a [`walk`] uses.
+const MAX_WALKERS: usize = 8;
+
+/// Builds every goroutine of `allgs` (dead ones left out) from copied memory, on as many
+/// threads as there are CPUs, in chunks: `fold` adds each goroutine to its chunk's value (it
+/// may keep it, or render it and let it go), and `sink` gets the chunks in `allgs` order.
+pub fn walk<M, C>(
+    rt: &Runtime,
+    mem: &M,
+    threads: &[ThreadState],
+    nanotime: i64,
+    progress: &mut dyn Progress,
+    fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+    sink: &mut dyn FnMut(C),
+) -> Result<Walked, RuntimeError>
+where
+    M: MemoryReader + Sync,
+    C: Default + Send,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, mpsc};
+
+    let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
+    let total = gs.len();
+    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
+    let chunks: Vec<&[u64]> = gs.chunks(CHUNK).collect();
+    let build = |w: &mut Walker<'_, M>, chunk: &[u64]| {
+        let mut acc = C::default();
+        let mut n = Walked {
+            count: 0,
+            on_threads: Vec::new(),
+        };
+        for &g in chunk {
+            if let Some(gr) = w.goroutine(g) {
+                n.count += 1;
+                if let Some(t) = gr.thread {
+                    n.on_threads.push((t, gr.id));
+                }
+                fold(&mut acc, gr);
+            }
+        }
+        (acc, n)
+    };
+    let mut walked = Walked {
+        count: 0,
+        on_threads: Vec::new(),
+    };
+    let mut add = |n: Walked| {
+        walked.count += n.count;
+        walked.on_threads.extend(n.on_threads);
+    };
+    // With one CPU (or one chunk) no thread is started: the loop at the end does them all.
+    let walkers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WALKERS)
+        .min(chunks.len());
+    let walkers = if walkers <= 1 { 0 } else { walkers };
+    // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
+    // sink needs next (that one is always taken, so nothing waits for ever).
+    let next = AtomicUsize::new(0);
+    let sunk = (Mutex::new(0usize), Condvar::new());
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, C, Walked)>();
+        for _ in 0..walkers {
+            let tx = tx.clone();
+            let (next, sunk, chunks, by_tid, build) = (&next, &sunk, &chunks, &by_tid, &build);
+            let spawned = std::thread::Builder::new()
+                .name("goroscope-walk".into())
+                .spawn_scoped(s, move || {
+                    let mut w = Walker::new(rt, mem, by_tid, nanotime);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = chunks.get(i) else { break };
+                        let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
+                        while i >= *done + AHEAD {
+                            done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(done);
+                        let (acc, n) = build(&mut w, chunk);
+                        if tx.send((i, acc, n)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, acc, n) in rx {
+            pending.insert(i, (acc, n));
+            while let Some((acc, n)) = pending.remove(&want) {
+                add(n);
+                sink(acc);
+                want += 1;
+                *sunk.0.lock().unwrap_or_else(|e| e.into_inner()) = want;
+                sunk.1.notify_all();
+                progress.stage("unwinding goroutines", want * CHUNK, total);
+            }
+        }
+        // Chunks no thread took (none was started, or could be): on this one.
+        if want < chunks.len() {
+            let mut w = Walker::new(rt, mem, &by_tid, nanotime);
+            for chunk in &chunks[want..] {
+                progress.stage("unwinding goroutines", want * CHUNK, total);
+                let (acc, n) = build(&mut w, chunk);
+                add(n);
+                sink(acc);
+                want += 1;
+            }
+        }
+    });
+    Ok(walked)
+}
+
+/// Builds goroutines from copied memory: reads each g, unwinds and symbolizes its stack.
+/// Each thread of a [`walk`] has its own (its caches are not shared).
+struct Walker<'a, M> {
+    rt: &'a Runtime,
+    mem: &'a M,
+    by_tid: &'a HashMap<u64, &'a ThreadState>,
+    nanotime: i64,
+    sym: Symbolizer<'a>,
+    unwinds: unwind::UnwindCache,
+    /// Header states by (status, wait reason).
+    states: HashMap<(u32, u8), Name>,
+}
+
+impl<'a, M: MemoryReader> Walker<'a, M> {
+    fn new(
+        rt: &'a Runtime,
+        mem: &'a M,
+        by_tid: &'a HashMap<u64, &'a ThreadState>,
+        nanotime: i64,
+    ) -> Self {
+        Walker {
+            rt,
+            mem,
+            by_tid,
+            nanotime,
+            sym: Symbolizer::new(rt.code()),
+            unwinds: Default::default(),
+            states: HashMap::new(),
+        }
+    }
+
+    /// The goroutine whose g is at `g`; `None` for a dead one.
+    fn goroutine(&mut self, g: u64) -> Option<Goroutine> {
+        let (rt, mem) = (self.rt, self.mem);
+        let raw = match goroutines::read_g(rt, mem, g) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Goroutine {
+                    addr: g,
+                    state: "unreadable".into(),
+                    stack_error: Some(e.to_string()),
+                    ..Default::default()
+                });
+            }
+        };
+        if status::is_dead(raw.status, rt.version()) {
+            return None;
+        }
+        let m = goroutines::read_m(rt, mem, raw.m);
+        Some(self.build(&raw, m.as_ref()))
+    }
+
+    fn build(&mut self, raw: &RawG, m: Option<&RawM>) -> Goroutine {
+        let (rt, mem) = (self.rt, self.mem);
+        let code = rt.code();
+        let v = rt.version();
+        let (start, jump) = start_of(rt, raw, m, self.by_tid);
+        // The goroutine's own stack from where the unwind starts, read without a lookup in
+        // the whole image for every word.
+        let window = if (raw.stack.0..raw.stack.1).contains(&start.sp) {
+            mem.slice(start.sp, raw.stack.1 - start.sp)
+        } else {
+            None
+        };
+        let stack = Windowed {
+            lo: start.sp,
+            bytes: window.unwrap_or(&[]),
+            rest: mem,
+        };
+        // A running goroutine whose saved registers are cleared and whose thread could not be
+        // used has no stack to show: printed as the runtime does ("stack unavailable").
+        let unwound = if raw.status == status::RUNNING && start.sp == 0 {
+            unwind::Unwound {
+                frames: Vec::new(),
+                end: StackEnd::Complete { sp: 0 },
+            }
+        } else {
+            unwind::unwind(
+                code,
+                &stack,
+                start,
+                jump,
+                Limits::default(),
+                &mut self.unwinds,
+            )
+        };
+        let stack_error = match unwound.end {
+            StackEnd::Truncated(e) => Some(e.to_string()),
+            _ => None,
+        };
+        let frames = self.sym.logical_frames(&stack, &unwound);
+        let waiting =
+            raw.status == status::WAITING || (raw.status == status::LEAKED && v.at_least(26));
+        let reason = if waiting { raw.waitreason } else { 0 };
+        let state = self
+            .states
+            .entry((raw.status, reason))
+            .or_insert_with(|| match reason {
+                0 => status::status_name(raw.status, v).into(),
+                r => rt
+                    .wait_reasons
+                    .get(r as usize)
+                    .map(|s| s.as_str())
+                    .unwrap_or("unknown wait reason")
+                    .into(),
+            })
+            .clone();
+        let wait_minutes = wait_minutes(raw.status, raw.waitsince, self.nanotime);
+        let (start, system) = self.sym.start(raw.startpc);
+        Goroutine {
+            id: raw.goid,
+            addr: raw.addr,
+            status: crate::snapshot::Status(raw.status),
+            scan: raw.scan,
+            state,
+            wait_minutes,
+            locked_to_thread: raw.locked,
+            system,
+            m_id: m.map(|m| m.id),
+            m_addr: raw.m,
+            thread: m
+                .filter(|m| m.curg == raw.addr)
+                .and_then(|m| i32::try_from(m.procid).ok())
+                .filter(|&t| t != 0),
+            frames,
+            stack_error,
+            created_by: self.sym.created_by(raw.goid, raw.gopc),
+            parent_id: raw.parent_goid,
+            start_func: start.function,
+            start_file: start.file,
+            start_line: start.line,
+            start_pc: start.entry,
+            labels: crate::runtime::labels::read(rt, mem, raw.labels),
+            blocked_on: Vec::new(),
+        }
+    }
+}
+
+/// Minutes a waiting (or in-syscall) goroutine has waited at `nanotime`; 0 when the runtime
+/// has not recorded since when.
+fn wait_minutes(st: u32, waitsince: i64, nanotime: i64) -> i64 {
+    if (st == status::WAITING || st == status::SYSCALL) && waitsince != 0 {
+        // int64 arithmetic as the runtime does it (a torn or hostile waitsince wraps).
+        nanotime.wrapping_sub(waitsince) / 60_000_000_000
+    } else {
+        0
+    }
+}
+
+/// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
+/// improved for goroutines running on a thread: their thread's registers.
+fn start_of(
+    rt: &Runtime,
+    raw: &RawG,
+    m: Option<&RawM>,
+    by_tid: &HashMap<u64, &ThreadState>,
+) -> (Start, Option<JumpTo>) {
+    let sched = Start {
+        pc: raw.sched.0,
+        sp: raw.sched.1,
+        lr: raw.sched.2,
+        syscall: false,
+        trap: false,
+    };
+    if raw.status == status::SYSCALL {
+        return (
+            Start {
+                pc: raw.syscall.0,
+                sp: raw.syscall.1,
+                lr: 0,
+                syscall: true,
+                trap: false,
+            },
+            None,
+        );
+    }
+    if let Some(m) = m {
+        if m.vdso.0 != 0 {
+            return (
+                Start {
+                    pc: m.vdso.1,
+                    sp: m.vdso.0,
+                    lr: 0,
+                    syscall: false,
+                    trap: false,
+                },
+                None,
+            );
+        }
+        if raw.status == status::RUNNING
+            && m.curg == raw.addr
+            && let Some(t) = by_tid.get(&m.procid)
+        {
+            let r = t.regs;
+            let start = Start {
+                pc: r.pc,
+                sp: r.sp,
+                lr: r.lr,
+                syscall: false,
+                trap: true,
+            };
+            if (raw.stack.0..raw.stack.1).contains(&r.sp) {
+                return (start, None);
+            }
+            if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp)
+                && rt.code().tab.func_for_pc(r.pc).is_some()
+            {
+                let jump = JumpTo {
+                    pc: raw.sched.0,
+                    sp: raw.sched.1,
+                    lr: raw.sched.2,
+                };
+                return (start, Some(jump));
+            }
+        }
+    }
+    if raw.syscall.1 != 0 {
+        return (
+            Start {
+                pc: raw.syscall.0,
+                sp: raw.syscall.1,
+                lr: 0,
+                syscall: true,
+                trap: false,
+            },
+            None,
+        );
+    }
+    (sched, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: a `waitsince` far from the clock overflowed `nanotime - waitsince`.
+    #[test]
+    fn wait_minutes_wrap_on_a_hostile_waitsince() {
+        assert_eq!(
+            wait_minutes(status::WAITING, 60_000_000_000, 3 * 60_000_000_000),
+            2
+        );
+        assert_eq!(
+            wait_minutes(status::WAITING, i64::MIN, 0),
+            i64::MIN / 60_000_000_000
+        );
+        assert_eq!(
+            wait_minutes(status::SYSCALL, -1, i64::MAX),
+            i64::MIN / 60_000_000_000
+        );
+        assert_eq!(wait_minutes(status::RUNNING, i64::MIN, 0), 0);
+    }
+}
