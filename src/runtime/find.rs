@@ -16,20 +16,11 @@
 //!   then validated against live values (notes §1.2.6).
 
 use super::layout::{F, Layout};
-use crate::arch::Arch;
+use crate::arch::{Arch, amd64, arm64};
 use crate::binary::GoBinary;
 use crate::target::{MemoryReader, ReadError, ReadExt};
 use object::{Object, ObjectSection, SectionFlags};
 use std::fmt;
-
-/// Offset of `moduledata.funcnametab` (a slice; stable Go 1.18–1.27).
-const MOD_FUNCNAMETAB: u64 = 8;
-/// Offset of `moduledata.ftab` (a slice; stable Go 1.18–1.27).
-const MOD_FTAB: u64 = 128;
-/// Offset of `moduledata.minpc` (stable Go 1.18–1.27).
-const MOD_MINPC: u64 = 160;
-/// Offset of `moduledata.maxpc` (stable Go 1.18–1.27).
-const MOD_MAXPC: u64 = 168;
 
 /// Largest data section scanned for moduledata.
 const MAX_SCAN_SECTION: u64 = 256 << 20;
@@ -37,8 +28,6 @@ const MAX_SCAN_SECTION: u64 = 256 << 20;
 const MAX_MODULEDATA_CANDIDATES: usize = 64;
 /// Longest `runtime.allgadd` decoded (it is a few hundred bytes in every version).
 const MAX_FUNC_BYTES: u64 = 64 << 10;
-/// Most instructions decoded in one function.
-const MAX_INSNS: usize = 16 << 10;
 /// Largest `len(allgs)` accepted.
 const MAX_ALLGS: u64 = 16 << 20;
 /// How many `allgs` elements are checked.
@@ -203,14 +192,17 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
         ));
     }
     let funcname = pcln.wrapping_add(tab.funcname_offset());
-    let fnt = word(MOD_FUNCNAMETAB, "funcnametab")?;
+    let fnt = fld(F::ModFuncnametab, "funcnametab")?;
     if fnt != funcname {
         return Err(format!(
             "funcnametab {fnt:#x} is not pclntab+funcnameOffset {funcname:#x}"
         ));
     }
     let pcln_off = tab.pcln_offset();
-    let ftab = word(MOD_FTAB, "ftab")?;
+    let ftab_off = layout
+        .off(F::ModFtab)
+        .ok_or("the layout has no ftab")?;
+    let ftab = word(ftab_off, "ftab")?;
     if ftab != pcln.wrapping_add(pcln_off) {
         return Err(format!(
             "ftab {ftab:#x} is not pclntab+pclnOffset {:#x}",
@@ -218,7 +210,7 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
         ));
     }
     let nfunc = tab.nfunc() as u64;
-    let ftab_len = word(MOD_FTAB + 8, "len(ftab)")?;
+    let ftab_len = word(ftab_off + 8, "len(ftab)")?;
     if ftab_len != nfunc + 1 {
         return Err(format!(
             "len(ftab) {ftab_len} is not nfunc+1 = {}",
@@ -232,8 +224,8 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
     };
     let text = fld(F::ModText, "text")?;
     let etext = fld(F::ModEtext, "etext")?;
-    let minpc = word(MOD_MINPC, "minpc")?;
-    let maxpc = word(MOD_MAXPC, "maxpc")?;
+    let minpc = fld(F::ModMinpc, "minpc")?;
+    let maxpc = fld(F::ModMaxpc, "maxpc")?;
     if text == 0 || minpc != text.wrapping_add(first) || maxpc != text.wrapping_add(last) {
         return Err(format!(
             "minpc {minpc:#x}/maxpc {maxpc:#x} do not match text {text:#x} + function table [{first:#x}, {last:#x}]"
@@ -457,8 +449,8 @@ pub fn func_refs(bin: &GoBinary, name: &'static str, bias: u64) -> Result<Vec<u6
         .read_static(entry, len)
         .ok_or(FindError::Unreadable(name, entry))?;
     let mut refs = match bin.arch {
-        Arch::Amd64 => amd64_refs(code, entry).map_err(|at| FindError::Decode(name, at))?,
-        Arch::Arm64 => arm64_refs(code, entry),
+        Arch::Amd64 => amd64::data_refs(code, entry).map_err(|at| FindError::Decode(name, at))?,
+        Arch::Arm64 => arm64::data_refs(code, entry),
     };
     refs.sort_unstable();
     refs.dedup();
@@ -475,375 +467,10 @@ pub fn direct_calls(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64>
     else {
         return Vec::new();
     };
-    let mut out = Vec::new();
     match bin.arch {
-        Arch::Amd64 => {
-            let mut pos = 0usize;
-            for _ in 0..MAX_INSNS {
-                let Some(insn) = code.get(pos..).and_then(x86_decode) else {
-                    break;
-                };
-                let next = entry + (pos + insn.len) as u64;
-                if insn.len == 5 && code[pos] == 0xE8 {
-                    let rel = i32::from_le_bytes(code[pos + 1..pos + 5].try_into().unwrap());
-                    out.push(next.wrapping_add(rel as i64 as u64));
-                }
-                pos += insn.len;
-            }
-        }
-        Arch::Arm64 => {
-            for (i, w) in code.chunks_exact(4).enumerate().take(MAX_INSNS) {
-                let insn = u32::from_le_bytes(w.try_into().unwrap());
-                if insn & 0xFC00_0000 == 0x9400_0000 {
-                    let off = sign_extend(u64::from(insn & 0x03FF_FFFF) << 2, 28);
-                    out.push((entry + 4 * i as u64).wrapping_add(off));
-                }
-            }
-        }
+        Arch::Amd64 => amd64::direct_calls(code, entry),
+        Arch::Arm64 => arm64::direct_calls(code, entry),
     }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// amd64
-
-/// One decoded amd64 instruction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct X86Insn {
-    /// Length in bytes.
-    len: usize,
-    /// The signed 32-bit displacement of a RIP-relative memory operand, if any.
-    rip_disp: Option<i32>,
-}
-
-/// Targets of every RIP-relative operand in `code` (which starts at `addr`), or the address of
-/// the first instruction that could not be decoded. Trailing `INT3` padding is fine.
-fn amd64_refs(code: &[u8], addr: u64) -> Result<Vec<u64>, u64> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    for _ in 0..MAX_INSNS {
-        if pos >= code.len() {
-            return Ok(out);
-        }
-        let at = addr + pos as u64;
-        let insn = x86_decode(&code[pos..]).ok_or(at)?;
-        let next = at + insn.len as u64;
-        if let Some(d) = insn.rip_disp {
-            out.push(next.wrapping_add(d as i64 as u64));
-        }
-        pos += insn.len;
-    }
-    Err(addr + pos as u64)
-}
-
-/// Immediate kinds of the x86 opcode maps.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Imm {
-    None,
-    /// 1 byte.
-    B,
-    /// 2 bytes.
-    W,
-    /// 4 bytes, 2 with an operand-size prefix.
-    Z,
-    /// 8 bytes with REX.W, else as `Z` (`MOV r, imm`).
-    V,
-    /// `ENTER`: 2 + 1 bytes.
-    Enter,
-    /// `MOV AL/rAX, moffs`: an 8-byte address (4 with an address-size prefix).
-    Moffs,
-}
-
-/// Length-decodes one amd64 instruction (the general-purpose, x87, SSE and VEX encodings; not
-/// EVEX or 3DNow!). `None` for invalid or unsupported encodings and truncated input.
-fn x86_decode(c: &[u8]) -> Option<X86Insn> {
-    let mut p = 0usize;
-    let (mut opsize16, mut addr32) = (false, false);
-    // Legacy prefixes (at most 14 in a 15-byte instruction).
-    for _ in 0..14 {
-        match *c.get(p)? {
-            0x66 => opsize16 = true,
-            0x67 => addr32 = true,
-            0xF0 | 0xF2 | 0xF3 | 0x2E | 0x36 | 0x3E | 0x26 | 0x64 | 0x65 => {}
-            _ => break,
-        }
-        p += 1;
-    }
-    let mut rex_w = false;
-    if (0x40..=0x4F).contains(c.get(p)?) {
-        rex_w = c[p] & 8 != 0;
-        p += 1;
-    }
-    let op = *c.get(p)?;
-    p += 1;
-    let (modrm, imm) = match op {
-        0x0F => {
-            let op2 = *c.get(p)?;
-            p += 1;
-            match op2 {
-                0x38 => {
-                    p += 1;
-                    (true, Imm::None)
-                }
-                0x3A => {
-                    p += 1;
-                    (true, Imm::B)
-                }
-                0x0F
-                | 0x04
-                | 0x0A
-                | 0x0C
-                | 0x24..=0x27
-                | 0x36
-                | 0x39
-                | 0x3B..=0x3F
-                | 0x7A
-                | 0x7B
-                | 0xFF => {
-                    return None;
-                }
-                0x80..=0x8F => (false, Imm::Z),
-                0x05..=0x09
-                | 0x0B
-                | 0x0E
-                | 0x30..=0x35
-                | 0x37
-                | 0x77
-                | 0xA0..=0xA2
-                | 0xA8..=0xAA
-                | 0xC8..=0xCF => (false, Imm::None),
-                0x70..=0x73 | 0xA4 | 0xAC | 0xBA | 0xC2 | 0xC4..=0xC6 => (true, Imm::B),
-                _ => (true, Imm::None),
-            }
-        }
-        0xC4 | 0xC5 => {
-            // VEX: 3-byte form carries the opcode map; 2-byte form means 0F.
-            let map = if op == 0xC4 { *c.get(p)? & 0x1F } else { 1 };
-            p += if op == 0xC4 { 2 } else { 1 };
-            let op2 = *c.get(p)?;
-            p += 1;
-            match map {
-                1 if op2 == 0x77 => (false, Imm::None), // VZEROUPPER/VZEROALL
-                1 if matches!(op2, 0x70..=0x73 | 0xC2 | 0xC4..=0xC6) => (true, Imm::B),
-                1 | 2 => (true, Imm::None),
-                3 => (true, Imm::B),
-                _ => return None,
-            }
-        }
-        0x00..=0x3F => match op & 7 {
-            0..=3 => (true, Imm::None),
-            4 => (false, Imm::B),
-            5 => (false, Imm::Z),
-            _ => return None, // push/pop segment, BCD adjust: invalid in 64-bit mode
-        },
-        0x50..=0x5F
-        | 0x6C..=0x6F
-        | 0x90..=0x99
-        | 0x9B..=0x9F
-        | 0xA4..=0xA7
-        | 0xAA..=0xAF
-        | 0xC3
-        | 0xC9
-        | 0xCB
-        | 0xCC
-        | 0xCF
-        | 0xD7
-        | 0xEC..=0xEF
-        | 0xF1
-        | 0xF4
-        | 0xF5
-        | 0xF8..=0xFD => (false, Imm::None),
-        0x63 | 0x84..=0x8F | 0xD0..=0xD3 | 0xD8..=0xDF | 0xFE | 0xFF => (true, Imm::None),
-        0x68 => (false, Imm::Z),
-        0x69 | 0x81 | 0xC7 => (true, Imm::Z),
-        0x6A | 0x70..=0x7F | 0xA8 | 0xB0..=0xB7 | 0xCD | 0xE0..=0xE7 | 0xEB => (false, Imm::B),
-        0x6B | 0x80 | 0x83 | 0xC0 | 0xC1 | 0xC6 => (true, Imm::B),
-        0xA0..=0xA3 => (false, Imm::Moffs),
-        0xA9 => (false, Imm::Z),
-        0xB8..=0xBF => (false, Imm::V),
-        0xC2 | 0xCA => (false, Imm::W),
-        0xC8 => (false, Imm::Enter),
-        0xE8 | 0xE9 => (false, Imm::Z),
-        0xF6 | 0xF7 => {
-            // TEST r/m, imm has reg field 0 or 1; the other group-3 forms have no immediate.
-            let reg = (*c.get(p)? >> 3) & 7;
-            let imm = match (reg, op) {
-                (0 | 1, 0xF6) => Imm::B,
-                (0 | 1, _) => Imm::Z,
-                _ => Imm::None,
-            };
-            (true, imm)
-        }
-        _ => return None,
-    };
-    let mut rip_disp = None;
-    if modrm {
-        let m = *c.get(p)?;
-        p += 1;
-        let (md, rm) = (m >> 6, m & 7);
-        if md != 3 {
-            let mut disp = match md {
-                1 => 1,
-                2 => 4,
-                _ => 0,
-            };
-            if rm == 4 {
-                let sib = *c.get(p)?;
-                p += 1;
-                if md == 0 && sib & 7 == 5 {
-                    disp = 4;
-                }
-            } else if md == 0 && rm == 5 {
-                rip_disp = Some(i32::from_le_bytes(c.get(p..p + 4)?.try_into().ok()?));
-                disp = 4;
-            }
-            p += disp;
-        }
-    }
-    let z = if opsize16 { 2 } else { 4 };
-    p += match imm {
-        Imm::None => 0,
-        Imm::B => 1,
-        Imm::W => 2,
-        Imm::Z => z,
-        Imm::V if rex_w => 8,
-        Imm::V => z,
-        Imm::Enter => 3,
-        Imm::Moffs if addr32 => 4,
-        Imm::Moffs => 8,
-    };
-    if p > 15 || p > c.len() {
-        return None;
-    }
-    Some(X86Insn { len: p, rip_disp })
-}
-
-// ---------------------------------------------------------------------------------------------
-// arm64
-
-/// Absolute addresses `code` (starting at `addr`) computes or accesses through `ADRP` + `ADD`
-/// immediate, `LDR`/`STR` (unsigned or unscaled immediate), `LDP`/`STP`, load/store
-/// exclusive/acquire/release and LSE atomics on a register whose value is known. Register
-/// values are forgotten when the register is written by anything else and after calls.
-fn arm64_refs(code: &[u8], addr: u64) -> Vec<u64> {
-    let mut regs: [Option<u64>; 32] = [None; 32];
-    let mut out = Vec::new();
-    for (i, w) in code.chunks_exact(4).enumerate().take(MAX_INSNS) {
-        let pc = addr + 4 * i as u64;
-        let insn = u32::from_le_bytes(w.try_into().unwrap());
-        let rd = (insn & 31) as usize;
-        let rn = ((insn >> 5) & 31) as usize;
-        let base = if rn == 31 { None } else { regs[rn] };
-        let mut clobber = [Some(rd), None];
-        if insn & 0x9F00_0000 == 0x9000_0000 {
-            // ADRP Xd, label
-            let immlo = u64::from((insn >> 29) & 3);
-            let immhi = u64::from((insn >> 5) & 0x7FFFF);
-            let imm = sign_extend((immhi << 2 | immlo) << 12, 33);
-            regs[rd] = Some((pc & !0xFFF).wrapping_add(imm));
-            continue;
-        } else if insn & 0xFF80_0000 == 0x9100_0000 {
-            // ADD Xd, Xn, #imm{, LSL #12}
-            if let Some(b) = base {
-                let imm =
-                    u64::from((insn >> 10) & 0xFFF) << if insn & (1 << 22) != 0 { 12 } else { 0 };
-                let v = b.wrapping_add(imm);
-                out.push(v);
-                if rd != 31 {
-                    regs[rd] = Some(v);
-                }
-                continue;
-            }
-        } else if insn & 0x3B00_0000 == 0x3900_0000 {
-            // LDR/STR (unsigned immediate), integer or SIMD&FP.
-            let size = insn >> 30;
-            let simd = insn & (1 << 26) != 0;
-            let opc = (insn >> 22) & 3;
-            let scale = if simd && opc & 2 != 0 { 4 } else { size };
-            if let Some(b) = base {
-                out.push(b.wrapping_add(u64::from((insn >> 10) & 0xFFF) << scale));
-            }
-            if opc == 0 || simd {
-                clobber[0] = None; // a store (or a SIMD register): no integer register written
-            }
-        } else if insn & 0x3B20_0000 == 0x3800_0000 {
-            // LDUR/STUR and pre/post-indexed LDR/STR (9-bit signed immediate).
-            let opc = (insn >> 22) & 3;
-            let simd = insn & (1 << 26) != 0;
-            let kind = (insn >> 10) & 3;
-            if let Some(b) = base {
-                let off = sign_extend(u64::from((insn >> 12) & 0x1FF), 9);
-                out.push(if kind == 1 { b } else { b.wrapping_add(off) });
-            }
-            if opc == 0 || simd {
-                clobber[0] = None;
-            }
-            if kind != 0 {
-                clobber[1] = Some(rn); // writeback
-            }
-        } else if insn & 0x3A00_0000 == 0x2800_0000 {
-            // LDP/STP (and LDNP/STNP), signed offset or pre/post-indexed.
-            let opc = insn >> 30;
-            let simd = insn & (1 << 26) != 0;
-            let load = insn & (1 << 22) != 0;
-            let kind = (insn >> 23) & 3;
-            let scale = if simd {
-                2 + opc
-            } else if opc & 2 != 0 {
-                3
-            } else {
-                2
-            };
-            if let Some(b) = base {
-                let off = sign_extend(u64::from((insn >> 15) & 0x7F), 7) << scale;
-                let a = if kind == 1 { b } else { b.wrapping_add(off) };
-                out.push(a);
-                out.push(a.wrapping_add(1 << scale));
-            }
-            let rt2 = ((insn >> 10) & 31) as usize;
-            clobber = if load && !simd {
-                [Some(rd), Some(rt2)]
-            } else {
-                [None, None]
-            };
-            if kind == 1 || kind == 3 {
-                regs[rn] = None; // writeback
-            }
-        } else if insn & 0x3F00_0000 == 0x0800_0000 {
-            // Load/store exclusive, load-acquire/store-release: [Xn], no offset.
-            if let Some(b) = base {
-                out.push(b);
-            }
-            let load = insn & (1 << 22) != 0;
-            let rs = ((insn >> 16) & 31) as usize;
-            clobber = if load {
-                [Some(rd), None]
-            } else {
-                [Some(rs), None]
-            };
-        } else if insn & 0x3B20_0C00 == 0x3820_0000 {
-            // LSE atomics (LDADD, SWP, ...): [Xn], Rt receives the old value.
-            if let Some(b) = base {
-                out.push(b);
-            }
-        } else if insn & 0xFC00_0000 == 0x9400_0000 || insn & 0xFFFF_FC1F == 0xD63F_0000 {
-            // BL / BLR: the callee may clobber every register.
-            regs = [None; 32];
-            continue;
-        }
-        for r in clobber.into_iter().flatten() {
-            if r != 31 {
-                regs[r] = None;
-            }
-        }
-    }
-    out
-}
-
-/// Sign-extends the low `bits` bits of `v`.
-fn sign_extend(v: u64, bits: u32) -> u64 {
-    let s = 64 - bits;
-    (((v << s) as i64) >> s) as u64
 }
 
 #[cfg(test)]
@@ -869,129 +496,6 @@ mod tests {
             }
             Ok(())
         }
-    }
-
-    fn x86(bytes: &[u8]) -> (usize, Option<i32>) {
-        let i = x86_decode(bytes).unwrap_or_else(|| panic!("cannot decode {bytes:02x?}"));
-        (i.len, i.rip_disp)
-    }
-
-    #[test]
-    fn amd64_lengths_and_rip_operands() {
-        // MOVL 0x90(AX), CX
-        assert_eq!(x86(&[0x8b, 0x88, 0x90, 0, 0, 0]), (6, None));
-        // LEAQ runtime.allglock(SB), AX
-        assert_eq!(
-            x86(&[0x48, 0x8d, 0x05, 0x10, 0x20, 0x30, 0x00]),
-            (7, Some(0x302010))
-        );
-        // MOVQ runtime.allgs+16(SB), CX
-        assert_eq!(
-            x86(&[0x48, 0x8b, 0x0d, 0xf8, 0xff, 0xff, 0xff]),
-            (7, Some(-8))
-        );
-        // CMPL runtime.writeBarrier(SB), $0: the immediate follows the displacement.
-        assert_eq!(x86(&[0x83, 0x3d, 0x01, 0, 0, 0, 0x00]), (7, Some(1)));
-        // CMPQ runtime.allgptr(SB), BX
-        assert_eq!(x86(&[0x48, 0x39, 0x1d, 4, 0, 0, 0]), (7, Some(4)));
-        // XCHGQ BX, 0(CX)
-        assert_eq!(x86(&[0x48, 0x87, 0x19]), (3, None));
-        // CALL rel32; JMP rel8; JCC rel32
-        assert_eq!(x86(&[0xe8, 1, 2, 3, 4]), (5, None));
-        assert_eq!(x86(&[0xeb, 0x10]), (2, None));
-        assert_eq!(x86(&[0x0f, 0x84, 1, 0, 0, 0]), (6, None));
-        // MOVQ FS:0xfffffff8, R14 (SIB with no base)
-        assert_eq!(
-            x86(&[0x64, 0x4c, 0x8b, 0x34, 0x25, 0xf8, 0xff, 0xff, 0xff]),
-            (9, None)
-        );
-        // XORPS X15, X15; MOVUPS X15, 0x10(SP)
-        assert_eq!(x86(&[0x45, 0x0f, 0x57, 0xff]), (4, None));
-        assert_eq!(x86(&[0x44, 0x0f, 0x11, 0x7c, 0x24, 0x10]), (6, None));
-        // MOVQ $imm64, AX; MOVL $imm32, AX; MOVW $imm16 with 0x66
-        assert_eq!(x86(&[0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8]), (10, None));
-        assert_eq!(x86(&[0xb8, 1, 2, 3, 4]), (5, None));
-        assert_eq!(x86(&[0x66, 0xc7, 0x05, 0, 0, 0, 0, 1, 2]), (9, Some(0)));
-        // TESTB $1, AL vs NOTQ AX (group 3)
-        assert_eq!(x86(&[0xf6, 0xc0, 0x01]), (3, None));
-        assert_eq!(x86(&[0x48, 0xf7, 0xd0]), (3, None));
-        // NOPW 0(AX)(AX*1); INT3
-        assert_eq!(x86(&[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00]), (6, None));
-        assert_eq!(x86(&[0xcc]), (1, None));
-        // LOCK XCHG, VEX vmovdqu (c5 fe 6f 06)
-        assert_eq!(x86(&[0xf0, 0x48, 0x87, 0x05, 8, 0, 0, 0]), (8, Some(8)));
-        assert_eq!(x86(&[0xc5, 0xfe, 0x6f, 0x06]), (4, None));
-        // VZEROUPPER has no ModRM; VPCMPEQB; 3-byte VEX VPERMQ with imm8
-        assert_eq!(x86(&[0xc5, 0xf8, 0x77]), (3, None));
-        assert_eq!(x86(&[0xc5, 0xe5, 0x74, 0xc2]), (4, None));
-        assert_eq!(x86(&[0xc4, 0xe3, 0xfd, 0x00, 0xc0, 0x4e]), (6, None));
-        // Truncated and invalid encodings.
-        assert_eq!(x86_decode(&[0x48, 0x8b, 0x05, 1, 2]), None);
-        assert_eq!(x86_decode(&[0x06]), None);
-        assert_eq!(x86_decode(&[0x62, 0, 0, 0, 0, 0]), None);
-    }
-
-    #[test]
-    fn amd64_refs_follow_instruction_boundaries() {
-        // At 0x1000: LEAQ x(SB), AX (7) ; CMPL y(SB), $0 (7) ; MOVQ z(SB), CX (7) ; RET ; INT3 INT3
-        let code = [
-            0x48, 0x8d, 0x05, 0x00, 0x01, 0x00, 0x00, //
-            0x83, 0x3d, 0x00, 0x02, 0x00, 0x00, 0x00, //
-            0x48, 0x8b, 0x0d, 0x00, 0x03, 0x00, 0x00, //
-            0xc3, 0xcc, 0xcc,
-        ];
-        assert_eq!(
-            amd64_refs(&code, 0x1000),
-            Ok(vec![0x1007 + 0x100, 0x100e + 0x200, 0x1015 + 0x300])
-        );
-        assert_eq!(amd64_refs(&[0x90, 0x06], 0x2000), Err(0x2001));
-    }
-
-    fn le(words: &[u32]) -> Vec<u8> {
-        words.iter().flat_map(|w| w.to_le_bytes()).collect()
-    }
-
-    #[test]
-    fn arm64_adrp_pairs() {
-        let pc = 0x10_0000u64;
-        // ADRP X27, +0x2000 page: immlo = 2 (bits 29-30), immhi = 0  => 0x2000 >> 12 = 2
-        let adrp =
-            |rd: u32, pages: u32| 0x9000_0000 | ((pages & 3) << 29) | ((pages >> 2) << 5) | rd;
-        let add = |rd: u32, rn: u32, imm: u32| 0x9100_0000 | (imm << 10) | (rn << 5) | rd;
-        let ldr64 = |rt: u32, rn: u32, off: u32| 0xF940_0000 | ((off / 8) << 10) | (rn << 5) | rt;
-        let ldp64 = |rt: u32, rt2: u32, rn: u32, off: i32| {
-            0xA940_0000 | ((((off / 8) as u32) & 0x7F) << 15) | (rt2 << 10) | (rn << 5) | rt
-        };
-        let stlr64 = |rt: u32, rn: u32| 0xC89F_FC00 | (rn << 5) | rt;
-        let code = le(&[
-            adrp(1, 2),        // X1 = 0x102000
-            add(1, 1, 880),    // X1 = 0x102370 (ref)
-            ldp64(2, 3, 1, 0), // [X1], [X1+8]
-            adrp(27, 2),       // R27 = 0x102000
-            ldr64(4, 27, 896), // [0x102380]
-            adrp(5, 1),        // X5 = 0x101000
-            add(5, 5, 120),    // 0x101078 (ref)
-            stlr64(3, 5),      // [X5]
-            0x9400_0010,       // BL: forget everything
-            ldr64(6, 1, 8),    // X1 unknown now: no ref
-            adrp(7, 2),
-            0xAA0003E7, // MOV X7, X0 (ORR): X7 forgotten
-            ldr64(8, 7, 8),
-        ]);
-        let mut refs = arm64_refs(&code, pc);
-        refs.sort_unstable();
-        refs.dedup();
-        assert_eq!(refs, vec![0x101078, 0x102370, 0x102378, 0x102380]);
-        assert_eq!(allgs_candidates(&refs), vec![0x102370]);
-    }
-
-    #[test]
-    fn arm64_negative_adrp_and_unscaled() {
-        // ADRP X0, -1 page at 0x5000 => 0x4000; LDUR X1, [X0, #-8] => 0x3ff8
-        let adrp_neg = 0x9000_0000 | (3 << 29) | (0x7FFFF << 5);
-        let ldur = 0xF840_0000 | ((0x1F8u32) << 12) | 1;
-        assert_eq!(arm64_refs(&le(&[adrp_neg, ldur]), 0x5004), vec![0x3ff8]);
-        assert_eq!(sign_extend(0x1FF, 9), u64::MAX);
     }
 
     #[test]

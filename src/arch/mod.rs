@@ -1,11 +1,19 @@
-//! The two architectures goroscope reads, and register sets decoded from raw bytes.
+//! The two architectures goroscope reads, register sets decoded from raw bytes, and the
+//! machine-code decoders ([`amd64`], [`arm64`]) that find data addresses and calls in a
+//! function's code (stripped binaries' discovery).
 //!
 //! Register sets arrive as the kernel lays them out (`user_regs_struct` on x86_64,
 //! `user_pt_regs` on arm64); the same bytes are in `PTRACE_GETREGSET(NT_PRSTATUS)` and in a
 //! core file's `NT_PRSTATUS` note, so both backends share this decoder and the arm64 path is
 //! tested on any host.
 
+pub mod amd64;
+pub mod arm64;
+
 use std::fmt;
+
+/// Most instructions the machine-code decoders read in one function.
+pub const MAX_INSNS: usize = 16 << 10;
 
 /// A target architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
