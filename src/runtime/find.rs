@@ -199,9 +199,7 @@ pub fn check_moduledata(bin: &GoBinary, layout: &Layout, md: u64) -> Result<(), 
         ));
     }
     let pcln_off = tab.pcln_offset();
-    let ftab_off = layout
-        .off(F::ModFtab)
-        .ok_or("the layout has no ftab")?;
+    let ftab_off = layout.off(F::ModFtab).ok_or("the layout has no ftab")?;
     let ftab = word(ftab_off, "ftab")?;
     if ftab != pcln.wrapping_add(pcln_off) {
         return Err(format!(

@@ -169,7 +169,13 @@ pub const MANIFEST: &[FieldSpec] = &[
     spec(F::MAlllink, "runtime.m", "alllink", 8, true),
     spec(F::ModPcHeader, "runtime.moduledata", "pcHeader", 8, false),
     // What the stripped-binary search checks a moduledata candidate against (`find`).
-    spec(F::ModFuncnametab, "runtime.moduledata", "funcnametab", 8, false),
+    spec(
+        F::ModFuncnametab,
+        "runtime.moduledata",
+        "funcnametab",
+        8,
+        false,
+    ),
     spec(F::ModFtab, "runtime.moduledata", "ftab", 8, false),
     spec(F::ModMinpc, "runtime.moduledata", "minpc", 8, false),
     spec(F::ModMaxpc, "runtime.moduledata", "maxpc", 8, false),

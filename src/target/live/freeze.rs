@@ -1,0 +1,597 @@
+//! The freeze: seize and interrupt every thread, read their registers, detach them all
+//! (signals re-injected, group-stops kept), with goroscope's own terminating signals blocked
+//! meanwhile. See the contract in [`super`].
+
+use super::error::{PermFacts, permission_hint};
+use super::{LiveError, LiveProcess, MAX_ATTACH_ROUNDS, STOP_TIMEOUT};
+use crate::arch::Regs;
+use crate::target::ThreadState;
+use crate::target::proc;
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// How a thread came to be stopped by a [`Freeze`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// Our `PTRACE_INTERRUPT` (a `PTRACE_EVENT_STOP` with `SIGTRAP`): the normal case.
+    Interrupt,
+    /// A signal-delivery-stop: the thread was about to handle this signal. It is re-injected
+    /// at detach.
+    Signal(i32),
+    /// The thread was in (or entering) a group-stop caused by this stop signal, sent by
+    /// someone else. It is left stopped at detach.
+    GroupStop(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TState {
+    /// Seized, not yet interrupted.
+    Seized,
+    /// Interrupted, stop not yet collected with waitpid.
+    Interrupted,
+    /// In a ptrace-stop.
+    Stopped(StopCause),
+    /// Killed while stopped: to be reaped, cannot be detached.
+    Dying,
+    /// Interrupted, but did not stop within [`STOP_TIMEOUT`]: cannot be detached, left seized
+    /// (see the module docs) and never waited for again.
+    Late,
+    /// Exited and reaped, or never attached; nothing to do.
+    Gone,
+}
+
+#[derive(Debug)]
+struct Tracee {
+    tid: i32,
+    state: TState,
+}
+
+/// The target, stopped. Drop (or [`Freeze::thaw`]) detaches every thread.
+pub struct Freeze<'p> {
+    process: &'p LiveProcess,
+    tracees: Vec<Tracee>,
+    threads: Vec<ThreadState>,
+    first_interrupt: Option<Instant>,
+    paused: Option<Duration>,
+    /// Whether this freeze holds a reference on the thread's signal block (see [`SigBlock`]).
+    blocked: bool,
+    /// ptrace requests must come from the seizing thread.
+    _not_send: PhantomData<*const ()>,
+    /// This goroscope's turn on the target, let go after the detach (fields drop after `drop`).
+    _turn: crate::target::turn::Turn,
+}
+
+impl fmt::Debug for Freeze<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Freeze")
+            .field("pid", &self.process.pid)
+            .field("tracees", &self.tracees)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p> Freeze<'p> {
+    pub(super) fn new(process: &'p LiveProcess, turn: crate::target::turn::Turn) -> Self {
+        Freeze {
+            _turn: turn,
+            process,
+            tracees: Vec::new(),
+            threads: Vec::new(),
+            first_interrupt: None,
+            paused: None,
+            blocked: SigBlock::acquire(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Every stopped thread with its registers, by ascending tid.
+    pub fn threads(&self) -> &[ThreadState] {
+        &self.threads
+    }
+
+    /// How thread `tid` came to be stopped; `None` if it is not one of [`Freeze::threads`].
+    pub fn stop_cause(&self, tid: i32) -> Option<StopCause> {
+        self.tracees
+            .iter()
+            .find(|t| t.tid == tid)
+            .and_then(|t| match t.state {
+                TState::Stopped(c) => Some(c),
+                _ => None,
+            })
+    }
+
+    /// How long the target has been stopped so far (from the first `PTRACE_INTERRUPT`): what
+    /// a session holding the freeze (`attach --hold`) shows. Signals sent to the target
+    /// meanwhile stay pending in the kernel and are delivered at the detach.
+    pub fn held_for(&self) -> Duration {
+        self.first_interrupt
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Detaches every thread now; returns how long the target was stopped (from the first
+    /// `PTRACE_INTERRUPT` to the last detach).
+    pub fn thaw(mut self) -> Duration {
+        self.detach_all();
+        self.paused.unwrap_or_default()
+    }
+
+    /// Seizes and interrupts every thread, re-listing until no new thread appears.
+    pub(super) fn stop_all(&mut self) -> Result<(), LiveError> {
+        let pid = self.process.pid;
+        let mut seen: HashSet<i32> = HashSet::new();
+        for _round in 0..MAX_ATTACH_ROUNDS {
+            let tids = list_tasks(pid).map_err(|e| match e {
+                LiveError::NoSuchProcess { .. } => LiveError::Exited { pid },
+                e => e,
+            })?;
+            let fresh: Vec<i32> = tids.into_iter().filter(|t| !seen.contains(t)).collect();
+            if fresh.is_empty() {
+                break;
+            }
+            let mut err = None;
+            for tid in fresh {
+                seen.insert(tid);
+                match ptrace_raw(libc::PTRACE_SEIZE, tid, 0) {
+                    Ok(()) => {}
+                    Err(libc::ESRCH) => continue, // vanished
+                    Err(libc::EPERM) => match self.classify_eperm(tid) {
+                        None => continue, // exiting thread
+                        Some(e) => {
+                            err = Some(e);
+                            break;
+                        }
+                    },
+                    Err(errno) => {
+                        err = Some(LiveError::Ptrace {
+                            op: "seize",
+                            tid,
+                            errno,
+                        });
+                        break;
+                    }
+                }
+                self.tracees.push(Tracee {
+                    tid,
+                    state: TState::Seized,
+                });
+                self.first_interrupt.get_or_insert_with(Instant::now);
+                let last = self.tracees.len() - 1;
+                match ptrace_raw(libc::PTRACE_INTERRUPT, tid, 0) {
+                    // ESRCH: it exited after the seize; waitpid collects the exit.
+                    Ok(()) | Err(libc::ESRCH) => self.tracees[last].state = TState::Interrupted,
+                    Err(errno) => {
+                        err = Some(LiveError::Ptrace {
+                            op: "interrupt",
+                            tid,
+                            errno,
+                        });
+                        break;
+                    }
+                }
+            }
+            // Always collect the stops of what was interrupted, so Drop can detach it.
+            let late = self.wait_interrupted();
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if let Some(tid) = late {
+                let state = task_state(pid, tid).unwrap_or('?');
+                return Err(LiveError::StopTimeout { pid, tid, state });
+            }
+        }
+        // After MAX_ATTACH_ROUNDS, threads still being created are left running: the walk
+        // treats their goroutines like any torn state.
+        if !self
+            .tracees
+            .iter()
+            .any(|t| matches!(t.state, TState::Stopped(_)))
+        {
+            return Err(LiveError::Exited { pid });
+        }
+        Ok(())
+    }
+
+    /// EPERM from `PTRACE_SEIZE`: another tracer, an exiting thread (`None`), or no permission.
+    fn classify_eperm(&self, tid: i32) -> Option<LiveError> {
+        let pid = self.process.pid;
+        let st = proc::task_status(pid, tid).ok();
+        if let Some(st) = &st
+            && st.tracerpid != 0
+        {
+            return Some(LiveError::AlreadyTraced {
+                pid,
+                tracer: st.tracerpid,
+            });
+        }
+        // An exiting thread refuses attach (PF_EXITING); it is about to vanish.
+        for _ in 0..3 {
+            match task_state(pid, tid) {
+                None | Some('Z' | 'X' | 'x') => return None,
+                _ => std::thread::sleep(Duration::from_micros(200)),
+            }
+        }
+        Some(LiveError::PermissionDenied {
+            pid,
+            hint: permission_hint(&PermFacts::gather(pid, st.map(|s| s.euid))),
+        })
+    }
+
+    /// Collects the stop of every interrupted thread (`waitpid(tid, __WALL | WNOHANG)` in turn,
+    /// backing off while some are still running). Threads still not stopped after
+    /// [`STOP_TIMEOUT`] become [`TState::Late`]; the lowest such tid is returned.
+    fn wait_interrupted(&mut self) -> Option<i32> {
+        let pid = self.process.pid;
+        let mut passes: u32 = 0;
+        let start = Instant::now();
+        let mut last_zombie_check = start;
+        loop {
+            let mut pending = false;
+            for t in self
+                .tracees
+                .iter_mut()
+                .filter(|t| matches!(t.state, TState::Interrupted))
+            {
+                if let Some(s) = wait_one(t.tid) {
+                    t.state = s;
+                } else {
+                    pending = true;
+                }
+            }
+            if !pending {
+                return None;
+            }
+            if start.elapsed() >= STOP_TIMEOUT {
+                let mut late = None;
+                for t in self
+                    .tracees
+                    .iter_mut()
+                    .filter(|t| matches!(t.state, TState::Interrupted))
+                {
+                    t.state = TState::Late;
+                    late = Some(late.map_or(t.tid, |l: i32| l.min(t.tid)));
+                }
+                return late;
+            }
+            // A group leader that exits while other threads live is not reported by waitpid
+            // until they exit (delay_group_leader), and they are stopped by us: give it up.
+            if last_zombie_check.elapsed() > Duration::from_millis(10) {
+                last_zombie_check = Instant::now();
+                for t in self
+                    .tracees
+                    .iter_mut()
+                    .filter(|t| matches!(t.state, TState::Interrupted))
+                {
+                    let st = task_state(pid, t.tid);
+                    if st.is_none() || (t.tid == pid && matches!(st, Some('Z' | 'X' | 'x'))) {
+                        t.state = TState::Gone;
+                    }
+                }
+            }
+            passes = passes.saturating_add(1);
+            if passes < 50 {
+                std::thread::yield_now();
+            } else {
+                let us = 20u64 << (passes - 50).min(6); // 20 us .. 1.28 ms
+                std::thread::sleep(Duration::from_micros(us));
+            }
+        }
+    }
+
+    /// `PTRACE_GETREGSET(NT_PRSTATUS)` for every stopped thread.
+    pub(super) fn read_registers(&mut self) -> Result<(), LiveError> {
+        let arch = self.process.arch;
+        let mut threads = Vec::new();
+        for t in self.tracees.iter_mut() {
+            if !matches!(t.state, TState::Stopped(_)) {
+                continue;
+            }
+            let mut raw = [0u64; 128];
+            let mut iov = libc::iovec {
+                iov_base: raw.as_mut_ptr().cast(),
+                iov_len: std::mem::size_of_val(&raw),
+            };
+            // SAFETY: NT_PRSTATUS writes at most iov_len bytes into `raw` and updates iov_len.
+            let r = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_GETREGSET,
+                    t.tid,
+                    libc::NT_PRSTATUS as usize as *mut libc::c_void,
+                    &mut iov as *mut libc::iovec as *mut libc::c_void,
+                )
+            };
+            if r < 0 {
+                match nix::errno::Errno::last_raw() {
+                    // Killed (SIGKILL wakes even stopped tracees): reap it at detach.
+                    libc::ESRCH => {
+                        t.state = TState::Dying;
+                        continue;
+                    }
+                    errno => {
+                        return Err(LiveError::Ptrace {
+                            op: "getregset",
+                            tid: t.tid,
+                            errno,
+                        });
+                    }
+                }
+            }
+            let bytes: Vec<u8> = raw.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            let n = iov.iov_len.min(bytes.len());
+            let regs = Regs::decode(arch, &bytes[..n]).ok_or(LiveError::Ptrace {
+                op: "getregset",
+                tid: t.tid,
+                errno: libc::EIO,
+            })?;
+            let words = bytes[..n]
+                .chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                .collect();
+            threads.push(ThreadState {
+                tid: t.tid,
+                regs,
+                words,
+            });
+        }
+        threads.sort_by_key(|t| t.tid);
+        if threads.is_empty() {
+            return Err(LiveError::Exited {
+                pid: self.process.pid,
+            });
+        }
+        self.threads = threads;
+        Ok(())
+    }
+
+    /// Detaches everything still attached, re-injecting held signals; records the pause and
+    /// restores the signal mask. Idempotent; never panics.
+    fn detach_all(&mut self) {
+        // A seized thread can only be detached from a ptrace-stop: stop it first.
+        for t in self
+            .tracees
+            .iter_mut()
+            .filter(|t| t.state == TState::Seized)
+        {
+            t.state = match ptrace_raw(libc::PTRACE_INTERRUPT, t.tid, 0) {
+                Ok(()) | Err(libc::ESRCH) => TState::Interrupted,
+                Err(_) => TState::Gone, // cannot happen for our own tracee; nothing else to try
+            };
+        }
+        // Bounded too: a thread that will not stop is left seized (module docs).
+        self.wait_interrupted();
+        for t in self.tracees.iter_mut() {
+            let sig = match t.state {
+                TState::Stopped(StopCause::Signal(s)) => s,
+                TState::Stopped(_) => 0,
+                TState::Dying => {
+                    reap_briefly(t.tid);
+                    t.state = TState::Gone;
+                    continue;
+                }
+                _ => continue,
+            };
+            // For a group-stop, sig 0 and the kernel re-arms the stop (__ptrace_unlink).
+            match ptrace_raw(libc::PTRACE_DETACH, t.tid, sig as usize) {
+                Ok(()) => {}
+                // Killed while stopped: it is exiting and ours to reap.
+                Err(_) => reap_briefly(t.tid),
+            }
+            t.state = TState::Gone;
+        }
+        if self.paused.is_none() {
+            self.paused = Some(
+                self.first_interrupt
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default(),
+            );
+        }
+        if std::mem::take(&mut self.blocked) {
+            // A SIGINT/SIGTERM/SIGHUP that arrived meanwhile is delivered here, after the detach.
+            SigBlock::release();
+        }
+    }
+}
+
+impl Drop for Freeze<'_> {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP blocked on this thread while any [`Freeze`] made on it lives.
+/// Counted, so freezes of several processes may end in any order; the mask from before the
+/// first one is restored when the last one ends.
+struct SigBlock;
+
+thread_local! {
+    static SIG_BLOCK: std::cell::Cell<(usize, Option<libc::sigset_t>)> = const { std::cell::Cell::new((0, None)) };
+}
+
+impl SigBlock {
+    /// Blocks the signals (first holder only); true if a reference was taken.
+    fn acquire() -> bool {
+        SIG_BLOCK.with(|c| {
+            let (depth, saved) = c.get();
+            if depth > 0 {
+                c.set((depth + 1, saved));
+                return true;
+            }
+            // SAFETY: sigset manipulation on stack values; pthread_sigmask affects this thread only.
+            let old = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigaddset(&mut set, libc::SIGHUP);
+                (libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) == 0).then_some(old)
+            };
+            c.set((1, old));
+            true
+        })
+    }
+
+    /// Drops a reference; the last one restores the saved mask.
+    fn release() {
+        SIG_BLOCK.with(|c| {
+            let (depth, saved) = c.get();
+            if depth > 1 {
+                c.set((depth - 1, saved));
+                return;
+            }
+            c.set((0, None));
+            if let Some(old) = saved {
+                // SAFETY: restores a mask saved by pthread_sigmask on this same thread.
+                unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            }
+        })
+    }
+}
+
+/// A ptrace request with `addr = 0`; the errno on failure.
+fn ptrace_raw(req: libc::c_uint, tid: i32, data: usize) -> Result<(), i32> {
+    // SAFETY: SEIZE, INTERRUPT and DETACH take no pointers (data is an option word or a signal).
+    let r = unsafe {
+        libc::ptrace(
+            req,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            data as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        Err(nix::errno::Errno::last_raw())
+    } else {
+        Ok(())
+    }
+}
+
+/// One non-blocking wait for an interrupted thread: its new state, or `None` if still running.
+fn wait_one(tid: i32) -> Option<TState> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid writes one int.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+        if r == 0 {
+            return None;
+        }
+        if r < 0 {
+            if nix::errno::Errno::last_raw() == libc::EINTR {
+                continue;
+            }
+            return Some(TState::Gone); // ECHILD: no longer ours (auto-reaped)
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            return Some(TState::Gone);
+        }
+        if !libc::WIFSTOPPED(status) {
+            return None; // WIFCONTINUED: not a stop, keep waiting
+        }
+        let sig = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        let cause = if event == libc::PTRACE_EVENT_STOP {
+            match sig {
+                libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
+                    StopCause::GroupStop(sig)
+                }
+                _ => StopCause::Interrupt,
+            }
+        } else if event == 0 {
+            StopCause::Signal(sig)
+        } else {
+            StopCause::Interrupt // no other events are enabled (options 0)
+        };
+        return Some(TState::Stopped(cause));
+    }
+}
+
+/// Reaps a tracee that was killed while stopped, waiting at most ~100 ms for its exit report.
+fn reap_briefly(tid: i32) {
+    for _ in 0..100 {
+        let mut status = 0;
+        // SAFETY: waitpid writes one int.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+        if r != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The state letter of a status (`R`, `S`, `t`, `Z`, ...; `?` when empty).
+pub(super) fn state_letter(st: &proc::Status) -> char {
+    st.state.chars().next().unwrap_or('?')
+}
+
+/// The errno of an I/O error (`EIO` when it has none).
+pub(super) fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// The state letter of a task from `/proc/PID/task/TID/stat`, `None` if it is gone.
+pub(super) fn task_state(pid: i32, tid: i32) -> Option<char> {
+    proc::task_stat(pid, tid).ok().map(|s| s.state)
+}
+
+/// Whether any task of `pid` is not a zombie (a leader that called pthread_exit is one while
+/// other threads still run).
+pub(super) fn has_live_task(pid: i32) -> bool {
+    list_tasks(pid)
+        .map(|ts| {
+            ts.iter()
+                .any(|&t| !matches!(task_state(pid, t), None | Some('Z' | 'X' | 'x')))
+        })
+        .unwrap_or(false)
+}
+
+pub(super) fn is_gone(errno: i32) -> bool {
+    errno == libc::ENOENT || errno == libc::ESRCH
+}
+
+pub(super) fn io_err(what: String, errno: i32) -> LiveError {
+    LiveError::Io { what, errno }
+}
+
+pub(super) fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
+    proc::tasks(pid).map_err(|e| {
+        let errno = errno_of(&e);
+        if is_gone(errno) {
+            LiveError::NoSuchProcess { pid }
+        } else {
+            io_err(format!("/proc/{pid}/task"), errno)
+        }
+    })
+}
+
+/// Whether the process has exited or is exiting: every task is gone, a zombie waiting to be
+/// reaped, or on its way out. A process being killed (SIGKILL, `exit_group`) loses
+/// `/proc/PID/exe` and its memory while its tasks still show as running: the one in `do_exit`
+/// has `PF_EXITING`, the others a SIGKILL pending (`complete_signal`, `zap_other_threads`).
+pub fn has_exited(pid: i32) -> bool {
+    let Ok(tids) = list_tasks(pid) else {
+        return true;
+    };
+    tids.iter().all(|&t| match proc::task_stat(pid, t) {
+        Err(_) => true,
+        Ok(st) => {
+            matches!(st.state, 'Z' | 'X' | 'x')
+                || st.flags & proc::PF_EXITING != 0
+                || sigkill_pending(pid, t)
+        }
+    })
+}
+
+/// Whether a SIGKILL is pending for a task (`SigPnd` or `ShdPnd` in its status; gone counts).
+pub(super) fn sigkill_pending(pid: i32, tid: i32) -> bool {
+    proc::task_status(pid, tid).map_or(true, |st| proc::signal_pending(&st, libc::SIGKILL))
+}
+
+/// ` (comm)` of a process for messages, or nothing when it cannot be read.
+pub(super) fn named(pid: i32) -> String {
+    proc::comm(pid)
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
