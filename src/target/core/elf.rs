@@ -1,0 +1,231 @@
+//! The ELF parts of a core read by hand, each bounded by the file: the header, program
+//! headers, notes and the `NT_FILE` table.
+
+use super::{EHDR_SIZE, FileMapping, MAX_FILE_MAPPINGS, MAX_PROBLEMS, MAX_SEGMENTS, PHDR_SIZE};
+use crate::target::ThreadState;
+
+pub(super) fn u16_at(d: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        d.get(off..off.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+pub(super) fn u32_at(d: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        d.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+fn u64_at(d: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        d.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// The parts of a 64-bit little-endian ELF header goroscope uses.
+pub(super) struct Ehdr {
+    pub(super) e_type: u16,
+    pub(super) machine: u16,
+    pub(super) phoff: u64,
+    pub(super) phnum: usize,
+}
+
+type ElfHeader = object::elf::FileHeader64<object::LittleEndian>;
+type ProgramHeader = object::elf::ProgramHeader64<object::LittleEndian>;
+
+/// The ELF header, read by `object`: magic, 64-bit little-endian, the program header count
+/// (`PN_XNUM` resolved through section header 0) and entry size.
+pub(super) fn parse_ehdr(d: &[u8]) -> Result<Ehdr, String> {
+    use object::read::elf::FileHeader;
+    let le = object::LittleEndian;
+    if d.len() < 4 || d[..4] != *b"\x7fELF" {
+        return Err("no ELF magic".into());
+    }
+    if d.len() < EHDR_SIZE {
+        return Err(format!("{} bytes, shorter than an ELF header", d.len()));
+    }
+    let eh = ElfHeader::parse(d).map_err(|_| "not a 64-bit little-endian ELF file".to_string())?;
+    let phnum = eh
+        .phnum(le, d)
+        .map_err(|_| "program header count (PN_XNUM) points outside the file".to_string())?
+        as usize;
+    let phentsize = eh.e_phentsize.get(le);
+    if phnum > 0 && phentsize as usize != PHDR_SIZE {
+        return Err(format!(
+            "program header size {phentsize}, expected {PHDR_SIZE}"
+        ));
+    }
+    if phnum > MAX_SEGMENTS {
+        return Err(format!("{phnum} program headers"));
+    }
+    Ok(Ehdr {
+        e_type: eh.e_type.get(le).0,
+        machine: eh.e_machine.get(le).0,
+        phoff: eh.e_phoff.get(le),
+        phnum,
+    })
+}
+
+/// Program headers: `(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz)`, read by
+/// `object`. Those past the end of the file (a truncated core) are dropped and reported; the
+/// ones before them are kept.
+pub(super) fn parse_phdrs(d: &[u8], eh: &Ehdr, problems: &mut Vec<String>) -> Vec<[u64; 6]> {
+    use object::read::ReadRef;
+    let le = object::LittleEndian;
+    let fit = usize::try_from(eh.phoff)
+        .ok()
+        .and_then(|o| d.len().checked_sub(o))
+        .map_or(0, |room| room / PHDR_SIZE)
+        .min(eh.phnum);
+    if fit < eh.phnum {
+        push_problem(
+            problems,
+            format!(
+                "program headers {fit}..{} are past the end of the file",
+                eh.phnum
+            ),
+        );
+    }
+    let Ok(phdrs) = d.read_slice_at::<ProgramHeader>(eh.phoff, fit) else {
+        return Vec::new();
+    };
+    phdrs
+        .iter()
+        .map(|p| {
+            [
+                u64::from(p.p_type.get(le).0),
+                u64::from(p.p_flags.get(le).0),
+                p.p_offset.get(le),
+                p.p_vaddr.get(le),
+                p.p_filesz.get(le),
+                p.p_memsz.get(le),
+            ]
+        })
+        .collect()
+}
+
+pub(super) fn push_problem(problems: &mut Vec<String>, p: String) {
+    if problems.len() < MAX_PROBLEMS {
+        problems.push(p);
+    }
+}
+
+/// Clamps `[offset, offset+size)` to the file; the number of bytes present.
+pub(super) fn present(file_len: u64, offset: u64, size: u64) -> u64 {
+    if offset >= file_len {
+        0
+    } else {
+        size.min(file_len - offset)
+    }
+}
+
+/// The notes in `d`: `(n_type, name, desc)`; stops at the first malformed one.
+pub(super) fn parse_notes<'a>(
+    d: &'a [u8],
+    problems: &mut Vec<String>,
+    at: u64,
+) -> Vec<(u32, &'a [u8], &'a [u8])> {
+    let align4 = |n: usize| n.checked_add(3).map(|v| v & !3);
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < d.len() {
+        let hdr = (u32_at(d, pos), u32_at(d, pos + 4), u32_at(d, pos + 8));
+        let (Some(namesz), Some(descsz), Some(ty)) = hdr else {
+            push_problem(
+                problems,
+                format!("note at file offset {:#x} is cut short", at + pos as u64),
+            );
+            break;
+        };
+        let name_start = pos + 12;
+        let name_end = name_start.checked_add(namesz as usize);
+        let desc_start = name_end.and_then(align4);
+        let desc_end = desc_start.and_then(|s| s.checked_add(descsz as usize));
+        let (Some(name_end), Some(desc_start), Some(desc_end)) = (name_end, desc_start, desc_end)
+        else {
+            push_problem(
+                problems,
+                format!(
+                    "note at file offset {:#x} has impossible sizes",
+                    at + pos as u64
+                ),
+            );
+            break;
+        };
+        if desc_end > d.len() {
+            push_problem(
+                problems,
+                format!(
+                    "note at file offset {:#x} runs past its segment (the core is truncated?)",
+                    at + pos as u64
+                ),
+            );
+            break;
+        }
+        let mut name = &d[name_start..name_end];
+        while let [rest @ .., 0] = name {
+            name = rest;
+        }
+        out.push((ty, name, &d[desc_start..desc_end]));
+        pos = match align4(desc_end) {
+            Some(p) => p,
+            None => break,
+        };
+    }
+    out
+}
+
+/// A NUL-terminated string from a fixed-size field.
+pub(super) fn c_string(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Parses an `NT_FILE` descriptor.
+pub(super) fn parse_nt_file(desc: &[u8]) -> Result<Vec<FileMapping>, String> {
+    let count = u64_at(desc, 0).ok_or("no count")?;
+    let page = u64_at(desc, 8).ok_or("no page size")?;
+    if count > MAX_FILE_MAPPINGS as u64 {
+        return Err(format!("{count} entries"));
+    }
+    let count = count as usize;
+    let names_at = count
+        .checked_mul(24)
+        .and_then(|n| n.checked_add(16))
+        .ok_or("too many entries")?;
+    if names_at > desc.len() {
+        return Err(format!(
+            "{count} entries do not fit in {} bytes",
+            desc.len()
+        ));
+    }
+    let mut names = desc[names_at..].split(|&b| b == 0);
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let e = 16 + i * 24;
+        let (start, end, pgoff) = (u64_at(desc, e), u64_at(desc, e + 8), u64_at(desc, e + 16));
+        let (Some(start), Some(end), Some(pgoff)) = (start, end, pgoff) else {
+            break;
+        };
+        let Some(name) = names.next() else {
+            return Err(format!("entry {i} has no file name"));
+        };
+        out.push(FileMapping {
+            start,
+            end,
+            offset: pgoff.saturating_mul(page),
+            path: String::from_utf8_lossy(name).into_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// What the notes said.
+#[derive(Default)]
+pub(super) struct Parsed {
+    pub(super) threads: Vec<ThreadState>,
+    pub(super) signal: Option<i32>,
+    pub(super) files: Vec<FileMapping>,
+    pub(super) auxv: Vec<(u64, u64)>,
+    pub(super) pid: Option<i32>,
+    pub(super) fname: Option<String>,
+    pub(super) ids: Option<(u32, u32)>,
+}
