@@ -1,0 +1,665 @@
+//! The command line: thin commands over the library.
+
+mod args;
+mod attach;
+mod bt;
+pub mod btvalues;
+pub mod docs;
+pub mod leaks;
+pub mod progress;
+pub mod ps;
+pub mod view;
+
+use crate::capture::{CoreTarget, DumpError, LiveTarget, Target};
+use crate::render;
+use crate::render::safe::text;
+use crate::runtime::OpenOptions;
+use crate::snapshot::Snapshot;
+pub use args::{Cli, Command, CoreArgs};
+
+use clap::Parser;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// What a command reads: a live process or a core file.
+#[derive(Debug, Clone)]
+enum TargetArg {
+    Pid(i32),
+    Core { core: PathBuf, exe: Option<PathBuf> },
+}
+
+impl TargetArg {
+    fn new(pid: Option<i32>, c: CoreArgs) -> Result<TargetArg, String> {
+        match (c.core, pid) {
+            (Some(core), _) => Ok(TargetArg::Core { core, exe: c.exe }),
+            (None, _) if c.exe.is_some() => {
+                Err("--exe names a core's executable; use it with --core (a process's executable is found from its pid)".into())
+            }
+            (None, Some(pid)) => Ok(TargetArg::Pid(pid)),
+            // clap requires one of them.
+            (None, None) => Err("give a process id or --core FILE".into()),
+        }
+    }
+
+    fn is_core(&self) -> bool {
+        matches!(self, TargetArg::Core { .. })
+    }
+
+    /// How messages name it: `process 1234`, `core core.1234`.
+    fn describe(&self) -> String {
+        match self {
+            TargetArg::Pid(p) => format!("process {p}"),
+            TargetArg::Core { core, .. } => format!("core {}", core.display()),
+        }
+    }
+
+    /// The command-line words that select it again: `1234`, `--core core.1234`.
+    fn args(&self) -> String {
+        match self {
+            TargetArg::Pid(p) => p.to_string(),
+            TargetArg::Core { core, exe: None } => format!("--core {}", core.display()),
+            TargetArg::Core { core, exe: Some(e) } => {
+                format!("--core {} --exe {}", core.display(), e.display())
+            }
+        }
+    }
+}
+
+/// The exit status of a command that succeeded (`deadlocks`: 3 when it found one).
+static STATUS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit status [`run`] asks for when it returns `Ok`.
+pub fn status() -> i32 {
+    STATUS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Parses the command line, exiting on a usage error with clap's message and status 2. When
+/// what is missing is the process id (or the command), the Go processes to pick from follow it.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ErrorKind};
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let missing_pid = err.kind() == ErrorKind::MissingRequiredArgument
+        && err
+            .get(ContextKind::InvalidArg)
+            .is_some_and(|v| v.to_string().contains("PID"));
+    let no_command = matches!(
+        err.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !missing_pid && !no_command {
+        err.exit();
+    }
+    let _ = err.print();
+    let cmd = missing_pid
+        .then(|| {
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            std::env::args().skip(1).find(|a| names.contains(a))
+        })
+        .flatten();
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr);
+    if let Err(e) = ps::pick(cmd.as_deref(), &mut stderr) {
+        let _ = writeln!(stderr, "goroscope: cannot list the Go processes: {e}");
+    }
+    std::process::exit(2);
+}
+
+/// Runs a parsed command line. Errors come back as one-line messages.
+pub fn run(cli: Cli) -> Result<(), String> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let quiet = cli.quiet;
+    let ro = Ctx {
+        open: OpenOptions {
+            stripped: cli.no_dwarf,
+            force_version: cli.force_go_version,
+            nonblocking: cli.nonblocking,
+            thread_stacks: cli.thread_stacks,
+        },
+        quiet,
+        verbose: cli.verbose,
+    };
+    let ro = &ro;
+    let palette = render::color::Palette::new(cli.color);
+    let res = match cli.command {
+        Command::Dump {
+            pid,
+            level,
+            mut view,
+            core,
+        } => {
+            let target = TargetArg::new(pid, core)?;
+            // A core is a crash dump: by default print it like the crash traceback.
+            view.system = match level {
+                Some(l) => l >= 2,
+                None => view.system || target.is_core(),
+            };
+            match target {
+                // Go's text of a live process is streamed.
+                TargetArg::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
+                    dump_streamed(pid, &view, ro, &mut out)?
+                }
+                _ => {
+                    let snap = take(&target, ro)?;
+                    view::show(&snap, &view, view::Format::Go, &mut out)
+                }
+            }
+        }
+        Command::Snapshot {
+            pid,
+            output,
+            core,
+            deadline,
+        } => {
+            snapshot(pid, output, core, deadline, ro)?;
+            Ok(())
+        }
+        Command::Show { file, view } => {
+            let snap = load(&file)?;
+            let default = if snap.goroutines.len() > 100 {
+                view::Format::Grouped
+            } else {
+                view::Format::Go
+            };
+            view::show(&snap, &view, default, &mut out)
+        }
+        Command::Diff {
+            before,
+            after,
+            view,
+        } => {
+            let (a, b) = (load(&before)?, load(&after)?);
+            view::diff(&a, &b, &view, &mut out)
+        }
+        Command::Watch {
+            pid,
+            every,
+            count,
+            view,
+        } => watch(pid, ro, every, count, &view, &mut out),
+        Command::Leaks { pid, format, core } => {
+            let target = TargetArg::new(pid, core)?;
+            match leaks::run(&target, &format, ro, &mut out)? {
+                Ok(n) if n > 0 => out.flush().map(|()| std::process::exit(3)),
+                r => r.map(|_| ()),
+            }
+        }
+        Command::Grs {
+            pid,
+            stacks,
+            system,
+            json,
+            core,
+        } => grs(
+            &TargetArg::new(pid, core)?,
+            stacks,
+            system,
+            json,
+            ro,
+            palette,
+            &mut out,
+        )?,
+        Command::Ps(a) => ps::run(&a, quiet, &mut out),
+        Command::Completions(a) => docs::completions(&a, &mut out),
+        Command::Man(a) => docs::man(&a, &mut out),
+        Command::Bt {
+            ids,
+            json,
+            full,
+            core,
+        } => bt::run(&ids, json, full, core, ro, palette, &mut out)?,
+        Command::Deadlocks {
+            target,
+            format,
+            core,
+        } => deadlocks(target, &format, core, ro, &mut out)?,
+        Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
+        Command::Threads { pid, core } => {
+            let snap = take(&TargetArg::new(pid, core)?, ro)?;
+            render::threads::render(&snap, None, palette, &mut out)
+        }
+        Command::Attach {
+            target,
+            core,
+            hold,
+            batch,
+            sources,
+        } => {
+            drop(out);
+            return attach::run(target, core, hold, batch, sources, ro, palette);
+        }
+    };
+    res.and_then(|_| out.flush()).or_else(|e| {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(e.to_string())
+        }
+    })
+}
+
+/// `goroscope snapshot`: a snapshot of a process (and with `--core`, a core file written in
+/// the same frozen window), saved to `output` within `deadline`.
+fn snapshot(
+    pid: i32,
+    output: Option<PathBuf>,
+    core: Option<PathBuf>,
+    deadline: Option<std::time::Duration>,
+    ro: &Ctx,
+) -> Result<(), String> {
+    let quiet = ro.quiet;
+    let deadline = deadline.map(|d| crate::startup::started() + d);
+    let snap = match &core {
+        None => take(&TargetArg::Pid(pid), ro)?,
+        Some(path) => snapshot_core(pid, path, ro)?,
+    };
+    if let Some(output) = output {
+        let end = crate::snapshot::store::save(&snap, &output, deadline)
+            .map_err(|e| format!("{}: {e}", output.display()))?;
+        if end.left_out > 0 {
+            // Said even with -q: the file is not the whole snapshot.
+            eprintln!(
+                "goroscope: deadline passed: wrote {} of {} goroutines to {}, {} left out",
+                end.written,
+                snap.goroutines.len(),
+                output.display(),
+                end.left_out
+            );
+        } else if !quiet {
+            eprintln!("goroscope: wrote {}", output.display());
+        }
+    }
+    Ok(())
+}
+
+/// `goroscope grs`: delve's goroutine list, or its JSON.
+fn grs(
+    target: &TargetArg,
+    stacks: bool,
+    system: bool,
+    json: bool,
+    ro: &Ctx,
+    palette: render::color::Palette,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
+    let snap = take(target, ro)?;
+    Ok(if json {
+        view::show(
+            &snap,
+            &view::ViewArgs {
+                system,
+                ..Default::default()
+            },
+            view::Format::Json,
+            out,
+        )
+    } else {
+        render::grs::render(
+            &snap.goroutines,
+            render::grs::Options {
+                stacks,
+                system,
+                palette,
+                ..Default::default()
+            },
+            out,
+        )
+    })
+}
+
+/// `goroscope deadlocks`: the verdicts on a process, a core, a snapshot file or a text dump;
+/// the exit status 3 when there is one.
+fn deadlocks(
+    target: Option<String>,
+    format: &str,
+    core: CoreArgs,
+    ro: &Ctx,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
+    let snap = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
+        Some((file, Err(_))) => load(std::path::Path::new(file))?,
+        pid => take(&TargetArg::new(pid.and_then(|p| p.1.ok()), core)?, ro)?,
+    };
+    let found = crate::analyze::deadlock::find(&snap);
+    if !found.is_empty() {
+        STATUS.store(3, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(if format == "json" {
+        render::deadlocks::json(&snap, &found, out)
+    } else {
+        render::deadlocks::plain(&snap, &found, out)
+    })
+}
+
+/// Reads a snapshot file or a Go text dump; one line on stderr when the file does not hold
+/// every goroutine (cut short, or written with a deadline).
+fn load(path: &std::path::Path) -> Result<Snapshot, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let loaded =
+        crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(n) = loaded.notice() {
+        eprintln!("goroscope: {}: {n}", path.display());
+    }
+    Ok(loaded.snapshot)
+}
+
+/// Samples `count` snapshots and, after each, prints the groups whose size changed since the
+/// first, with their sizes at every sample so far.
+fn watch(
+    pid: i32,
+    ro: &Ctx,
+    every: std::time::Duration,
+    count: u32,
+    v: &view::ViewArgs,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use crate::analyze::group;
+    let fail = |e: String| io::Error::other(e);
+    let session = open(&TargetArg::Pid(pid), ro).map_err(fail)?;
+    let f = v.filter().map_err(fail)?;
+    let by = v.group_by().map_err(fail)?;
+    let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
+    let mut examples: std::collections::HashMap<String, crate::snapshot::Goroutine> =
+        Default::default();
+    for i in 0..count.max(1) {
+        if i > 0 {
+            std::thread::sleep(every);
+        }
+        let snap = session.snapshot().map_err(|e| fail(e.to_string()))?;
+        let mut counts = std::collections::HashMap::new();
+        for g in snap.goroutines.iter().filter(|g| f.keep(g)) {
+            let k = group::key(g, &by);
+            *counts.entry(k.clone()).or_insert(0) += 1;
+            examples.entry(k).or_insert_with(|| g.clone());
+        }
+        let total: usize = counts.values().sum();
+        history.push(counts);
+        writeln!(
+            out,
+            "sample {}: {} goroutines, target paused {:.1} ms",
+            i + 1,
+            total,
+            snap.meta.pause_ns as f64 / 1e6
+        )?;
+        if i == 0 {
+            continue;
+        }
+        let first = &history[0];
+        let last = &history[history.len() - 1];
+        let mut keys: Vec<&String> = last.keys().chain(first.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut rows: Vec<(i64, &String)> = keys
+            .into_iter()
+            .map(|k| {
+                (
+                    *last.get(k).unwrap_or(&0) as i64 - *first.get(k).unwrap_or(&0) as i64,
+                    k,
+                )
+            })
+            .filter(|(d, _)| *d != 0)
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        for (d, k) in rows.iter().take(5) {
+            let series: Vec<String> = history
+                .iter()
+                .map(|h| h.get(*k).copied().unwrap_or(0).to_string())
+                .collect();
+            writeln!(out, "  {d:+} since sample 1 ({}):", series.join(" -> "))?;
+            render::diff::describe(&examples[*k], &by, out)?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// The global options every command that reads a target uses.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    open: OpenOptions,
+    quiet: bool,
+    verbose: bool,
+}
+
+fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
+    match target {
+        TargetArg::Pid(pid) => open_live(*pid, ctx).map(Target::Live),
+        TargetArg::Core { core, exe } => {
+            let session = CoreTarget::open(core, exe.as_deref(), ctx.open)
+                .map_err(|e: DumpError| e.to_string())?;
+            announce(&session.rt, ctx);
+            Ok(Target::Core(session))
+        }
+    }
+}
+
+/// Opens a live process (see [`open`]).
+fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveTarget, String> {
+    let session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
+    announce(&session.rt, ctx);
+    Ok(session)
+}
+
+/// What an opened target's runtime says before anything is read: its discovery with `-v`,
+/// and the warnings of `--force-go-version`.
+fn announce(rt: &crate::runtime::Runtime, ctx: &Ctx) {
+    let ro = ctx.open;
+    if ctx.verbose {
+        let _ = write_discovery(rt, &mut io::stderr().lock());
+    }
+    // Printed even with -q: the output may be wrong, and this says why.
+    match (ro.force_version, rt.forced_from) {
+        (Some(_), Some(real)) => eprintln!(
+            "goroscope: warning: {real} is not supported; reading it with go1.{}'s layouts and rules (--force-go-version)",
+            rt.version().minor
+        ),
+        (Some(f), None) => eprintln!(
+            "goroscope: warning: --force-go-version go1.{} ignored: {} is supported",
+            f.minor,
+            text(&rt.bin.build.go_version)
+        ),
+        _ => {}
+    }
+}
+
+fn take(target: &TargetArg, ctx: &Ctx) -> Result<Snapshot, String> {
+    take_kept(target, ctx).map(|(snap, _)| snap)
+}
+
+/// [`take`], also returning the opened target (a core's memory, for values).
+fn take_kept(target: &TargetArg, ctx: &Ctx) -> Result<(Snapshot, Target), String> {
+    let mut bar = progress::Bar::new(ctx.quiet);
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let session = open(target, ctx)?;
+    let snap = session
+        .snapshot_progress(&mut bar)
+        .map_err(|e| e.to_string())?;
+    bar.finish();
+    if !ctx.quiet {
+        if let Target::Core(c) = &session {
+            for p in c.mem.core().problems() {
+                eprintln!("goroscope: warning: {}", text(&p.to_string()));
+            }
+        }
+        report(target, &snap);
+    }
+    Ok((snap, session))
+}
+
+/// `dump` of a live target in Go's format: each goroutine is written as soon as it is built
+/// and then let go, so memory does not grow with the number of goroutines.
+fn dump_streamed(
+    pid: i32,
+    v: &view::ViewArgs,
+    ctx: &Ctx,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
+    // A progress line would break into the text if both go to the terminal.
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    let mut bar = progress::Bar::new(ctx.quiet || tty);
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let live = open_live(pid, ctx)?;
+    let meta = live.meta(std::time::Duration::ZERO);
+    let text = render::stream::GoText::new(&meta, v.filter()?, view::traceback_options(&meta, v));
+    let mut w = render::stream::ChunkWriter::new(out, &text);
+    let (snap, n) = live
+        .stream(
+            &mut bar,
+            &|c: &mut render::stream::TextChunk, g| text.fold(c, g),
+            &mut |c| w.write(c),
+        )
+        .map_err(|e| e.to_string())?;
+    bar.finish();
+    if !ctx.quiet {
+        eprintln!("{}", render::report::pause_line(&snap, n));
+    }
+    Ok(w.finish())
+}
+
+/// The one stderr line after a dump: how many goroutines, and the pause (or the core).
+fn report(target: &TargetArg, snap: &Snapshot) {
+    let n = snap.goroutines.len();
+    if snap.meta.source == crate::snapshot::Source::Core {
+        eprintln!(
+            "goroscope: {n} goroutine{}, from {}",
+            if n == 1 { "" } else { "s" },
+            target.describe()
+        );
+    } else {
+        eprintln!("{}", render::report::pause_line(snap, n));
+    }
+}
+
+/// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
+fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
+    let quiet = ro.quiet;
+    use crate::target::core::write;
+    let session = open_live(pid, ro)?;
+    let arch = session.rt.bin.arch;
+    let (snap, captured) = session
+        .snapshot_with(|threads| write::capture(pid, arch, threads))
+        .map_err(|e| e.to_string())?;
+    let captured =
+        captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;
+    let size = write::write(path, &captured)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if !quiet {
+        eprintln!(
+            "goroscope: {} goroutines, target paused {:.1} ms; wrote core {} ({} threads, {} bytes of memory, {} bytes on disk at most)",
+            snap.goroutines.len(),
+            snap.meta.pause_ns as f64 / 1e6,
+            path.display(),
+            captured.threads.len(),
+            captured.copied_bytes(),
+            size
+        );
+    }
+    Ok(snap)
+}
+
+/// The discovery chain: every fact found about the runtime and where it came from.
+fn write_discovery(rt: &crate::runtime::Runtime, out: &mut dyn Write) -> io::Result<()> {
+    for d in &rt.discovery {
+        writeln!(
+            out,
+            "{:<14} {:<24} ({})",
+            d.what,
+            text(&d.value),
+            text(&d.source)
+        )?;
+    }
+    Ok(())
+}
+
+fn inspect(target: &TargetArg, ro: &Ctx, out: &mut dyn Write) -> io::Result<()> {
+    // The chain is this command's output: not twice with -v.
+    let session = match open(
+        target,
+        &Ctx {
+            verbose: false,
+            ..*ro
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    write_discovery(session.rt(), out)?;
+    let snap = session
+        .snapshot()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    writeln!(
+        out,
+        "{:<14} {:<24} (allgs, not dead)",
+        "goroutines",
+        snap.goroutines.len()
+    )?;
+    match &session {
+        Target::Core(c) => {
+            let core = c.mem.core();
+            if let Some(sig) = core.signal() {
+                writeln!(
+                    out,
+                    "{:<14} {:<24} (pr_cursig of the first thread)",
+                    "signal", sig
+                )?;
+            }
+            for p in core.problems() {
+                writeln!(out, "{:<14} {}", "problem", text(&p.to_string()))?;
+            }
+        }
+        Target::Live(_) => {
+            let m = &snap.meta;
+            let startup = format!("{:.2} ms", m.startup_ns as f64 / 1e6);
+            writeln!(
+                out,
+                "{:<14} {:<24} (goroscope's start to the first copy: reading the executable, discovery)",
+                "startup", startup
+            )?;
+            let pause = format!("{:.2} ms", m.pause_ns as f64 / 1e6);
+            writeln!(
+                out,
+                "{:<14} {:<24} (frozen window; {:.2} ms of it copying)",
+                "pause",
+                pause,
+                m.copy_ns as f64 / 1e6
+            )?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (copied in the frozen window)",
+                "copied",
+                format!("{} bytes", m.copied_bytes)
+            )?;
+            writeln!(
+                out,
+                "{:<14} {:<24} (stacks taken from the copy made before the stop, in {:.2} ms)",
+                "precopied",
+                format!("{} goroutines", m.stacks_reused),
+                m.precopy_ns as f64 / 1e6
+            )?;
+        }
+    }
+    writeln!(out, "threads        {}", snap.threads.len())?;
+    for t in &snap.threads {
+        let g = t
+            .goid
+            .map(|g| format!("goroutine {g}"))
+            .unwrap_or_else(|| "no goroutine".into());
+        writeln!(
+            out,
+            "  tid {:<8} pc {:#x} {:<40} {}",
+            t.tid,
+            t.pc,
+            text(t.function.as_deref().unwrap_or("(not Go code)")),
+            g
+        )?;
+    }
+    Ok(())
+}
