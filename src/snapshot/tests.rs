@@ -1,0 +1,41 @@
+use super::*;
+
+/// Whole UTF-8 labels are JSON strings, as in every file written before; other bytes and
+/// labels read in part are objects that give back the same bytes and length.
+#[test]
+fn label_json_forms() {
+    let forms = [
+        (LabelStr::from("tenant \u{1b}é"), r#""tenant \u001bé""#),
+        (
+            LabelStr::new(b"\xff\xfe ok".to_vec(), 0),
+            r#"{"hex":"fffe206f6b"}"#,
+        ),
+        (
+            LabelStr::new(b"ab".to_vec(), 1 << 20),
+            r#"{"text":"ab","len":1048576}"#,
+        ),
+        (
+            LabelStr::new(b"a\xe2".to_vec(), 9),
+            r#"{"hex":"61e2","len":9}"#,
+        ),
+    ];
+    for (l, json) in forms {
+        assert_eq!(serde_json::to_string(&l).unwrap(), json);
+        assert_eq!(serde_json::from_str::<LabelStr>(json).unwrap(), l);
+    }
+    let old: Vec<(LabelStr, LabelStr)> = serde_json::from_str(r#"[["k","v"]]"#).unwrap();
+    assert_eq!(old, vec![("k".into(), "v".into())]);
+    // Unknown fields are skipped; a `len` below the bytes counts as their length.
+    let l: LabelStr = serde_json::from_str(r#"{"x":[1],"text":"abc","len":1}"#).unwrap();
+    assert_eq!(l, LabelStr::from("abc"));
+    for bad in [
+        r#"{"hex":"f"}"#,
+        r#"{"hex":"+f"}"#,
+        r#"{"hex":"zz"}"#,
+        r#"{"len":3}"#,
+        r#"{"text":"a","hex":"61"}"#,
+        "3",
+    ] {
+        assert!(serde_json::from_str::<LabelStr>(bad).is_err(), "{bad}");
+    }
+}
