@@ -542,7 +542,7 @@ impl WalkSetup {
         }
         let mem = Layered(&overlay, &self.base);
         // What a live copy does: the parts of each request the memory holds.
-        let mut copy = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
+        let copy = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
             for &(a, len) in reqs {
                 let pieces = records
                     .iter()
@@ -575,17 +575,17 @@ impl WalkSetup {
             &self.rt
         };
         let image = if flags & walk_flag::NONBLOCKING != 0 {
-            PreCopy::unstopped(rt, &mut copy, 3).0
+            PreCopy::unstopped(rt, &copy, 3).0
         } else {
-            let pre = (flags & walk_flag::PRECOPY != 0).then(|| PreCopy::take(rt, &mut copy));
-            let cap = goroutines::capture(rt, &threads, &mut copy, pre.as_ref());
+            let pre = (flags & walk_flag::PRECOPY != 0).then(|| PreCopy::take(rt, &copy));
+            let cap = goroutines::capture(rt, &threads, &copy, pre.as_ref());
             cap.finish(pre)
         };
         let Ok(mut snap) = build_snapshot(rt, &image, &threads, 0, Default::default(), &mut ())
         else {
             return;
         };
-        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &mut copy);
+        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &copy);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::runtime::goroutines;
 use crate::runtime::leaks;
 use crate::snapshot::{Goroutine, Snapshot};
 use crate::target::image::MemoryImage;
-use crate::target::{Layered, MemoryReader};
+use crate::target::{CopyInto, Layered};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -91,9 +91,7 @@ impl LiveTarget {
         }
         let (freeze, copy) = self.frozen_copy(progress).map_err(|e| e.to_string())?;
         let start = std::time::Instant::now();
-        let mut heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        let mut heap = leaks::copy_heap(&self.rt, &self.proc);
         if let Ok(h) = &mut heap {
             // Every register of every thread, as the freeze read them: a running goroutine's
             // only pointer to an object may be in one.
@@ -116,15 +114,19 @@ impl LiveTarget {
         // Sudogs and the semaphore table come from the frozen copy; only what it lacks (the
         // counts of a channel of pointer-free elements, in a noscan span) is read now.
         let frozen = Layered(&image, &heap.image);
-        snap.objects =
-            blocked::analyze(&self.rt, &frozen, &mut snap.goroutines, &mut |reqs, img| {
+        snap.objects = blocked::analyze(
+            &self.rt,
+            &frozen,
+            &mut snap.goroutines,
+            &|reqs: &[(u64, u64)], img: &mut MemoryImage| {
                 let missing: Vec<(u64, u64)> = reqs
                     .iter()
                     .copied()
                     .filter(|&(a, l)| !image.contains(a, l) && !heap.image.contains(a, l))
                     .collect();
                 self.proc.copy_into(&missing, img);
-            });
+            },
+        );
         LeakAnalysis::new(&self.rt, snap, &heap, &image, heap_copy)
     }
 
@@ -157,9 +159,7 @@ impl LiveTarget {
         progress.stage("copying while the target runs", 0, 0);
         let start = std::time::Instant::now();
         let (snap, image) = self.nonblocking_copy().map_err(|e| e.to_string())?;
-        let heap = leaks::copy_heap(&self.rt, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        })?;
+        let heap = leaks::copy_heap(&self.rt, &self.proc)?;
         let heap_copy = start.elapsed();
         progress.stage("marking the heap", 0, 0);
         LeakAnalysis::unmarked(&self.rt, snap, &heap, &image, heap_copy)
@@ -173,16 +173,7 @@ impl CoreTarget {
             .snapshot_progress(progress)
             .map_err(|e| e.to_string())?;
         let start = std::time::Instant::now();
-        let mut from_core = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
-            for &(a, l) in reqs {
-                let Ok(n) = usize::try_from(l) else { continue };
-                let mut buf = vec![0u8; n];
-                if self.mem.read_at(a, &mut buf).is_ok() {
-                    img.insert(a, buf);
-                }
-            }
-        };
-        let heap = leaks::copy_heap(&self.rt, &mut from_core)?;
+        let heap = leaks::copy_heap(&self.rt, &self.mem)?;
         // The g structs and whole stacks of the goroutines.
         let mut reqs = Vec::new();
         for g in &snap.goroutines {
@@ -195,7 +186,7 @@ impl CoreTarget {
             }
         }
         let mut stacks = MemoryImage::new();
-        from_core(&reqs, &mut stacks);
+        self.mem.copy_into(&reqs, &mut stacks);
         LeakAnalysis::new(&self.rt, snap, &heap, &stacks, start.elapsed())
     }
 }

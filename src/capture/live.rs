@@ -133,13 +133,8 @@ impl LiveTarget {
         let exited = || DumpError::Live(LiveError::Exited { pid });
         crate::startup::mark_ready();
         let start = std::time::Instant::now();
-        let (image, unsettled) = goroutines::PreCopy::unstopped(
-            &self.rt,
-            &mut |reqs, img| {
-                self.proc.copy_into(reqs, img);
-            },
-            NONBLOCKING_ROUNDS,
-        );
+        let (image, unsettled) =
+            goroutines::PreCopy::unstopped(&self.rt, &self.proc, NONBLOCKING_ROUNDS);
         let nanotime = monotonic_now() + self.clock_offset;
         if image.total_bytes() == 0 && live::has_exited(pid) {
             return Err(exited());
@@ -156,10 +151,7 @@ impl LiveTarget {
                 }
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        snap.objects =
-            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
-                self.proc.copy_into(reqs, img);
-            });
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &self.proc);
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
@@ -226,9 +218,7 @@ impl LiveTarget {
         progress.stage("copying while the target runs", 0, 0);
         crate::startup::mark_ready();
         let pre_start = std::time::Instant::now();
-        let pre = goroutines::PreCopy::take(&self.rt, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        let pre = goroutines::PreCopy::take(&self.rt, &self.proc);
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
         live::test_hold_after_precopy();
         progress.stage("stopping the target", 0, 0);
@@ -249,14 +239,7 @@ impl LiveTarget {
             // The target's nanotime: its time namespace's monotonic clock.
             let nanotime = monotonic_now() + self.clock_offset;
             let copy_start = std::time::Instant::now();
-            let cap = goroutines::capture(
-                &self.rt,
-                &threads,
-                &mut |reqs, img| {
-                    self.proc.copy_into(reqs, img);
-                },
-                Some(&pre),
-            );
+            let cap = goroutines::capture(&self.rt, &threads, &self.proc, Some(&pre));
             // Thread stacks: the Ms and the used part of their system stacks, only when asked.
             let threads_img = self.thread_stacks.then(|| {
                 let seeds: Vec<u64> = cap
@@ -270,9 +253,7 @@ impl LiveTarget {
                     &threads,
                     &seeds,
                     &cap.gs_img,
-                    &mut |reqs, img| {
-                        self.proc.copy_into(reqs, img);
-                    },
+                    &self.proc,
                 );
                 (img, seeds)
             });
@@ -354,9 +335,7 @@ impl LiveTarget {
         snap.goroutines = gs;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &self.proc);
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok((snap, kept))

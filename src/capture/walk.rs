@@ -102,7 +102,7 @@ pub fn thread_stacks(
 ) {
     use crate::runtime::threads::{self, MAX_THREAD_STACK_COPY, OnStack};
     let mut none = crate::target::image::MemoryImage::new();
-    let ms = threads::find_ms(rt, threads, seeds, mem, &mut none, &mut |_, _| {});
+    let ms = threads::find_ms(rt, threads, seeds, mem, &mut none, &());
     let code = rt.code();
     let mut sym = Symbolizer::new(code);
     let mut cache = unwind::UnwindCache::default();

@@ -10,9 +10,10 @@
 //! be a goroutine the snapshot shows waiting), so a stale entry is dropped, never misreported.
 
 use super::Runtime;
-use super::goroutines::{CopyFn, RawG};
+use super::goroutines::RawG;
 use super::layout::F;
 use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
+use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,7 +38,7 @@ pub fn analyze(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
-    fetch: &mut CopyFn<'_>,
+    fetch: &dyn CopyInto,
 ) -> Vec<SyncObject> {
     super::defers::read(rt, mem, gs, fetch);
     let l = &rt.layout;
@@ -98,7 +99,7 @@ pub fn analyze(
         if frontier.is_empty() {
             break;
         }
-        fetch(
+        fetch.copy_into(
             &frontier
                 .iter()
                 .map(|&(_, s)| (s, sudog_len))
@@ -129,7 +130,7 @@ pub fn analyze(
     }
     chans.sort_unstable();
     chans.dedup();
-    fetch(
+    fetch.copy_into(
         &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
         &mut local,
     );
@@ -145,7 +146,7 @@ pub fn analyze(
         l.off(F::SemaRootTreap),
     ) {
         let stride = size / SEM_TAB_SIZE;
-        fetch(&[(base, stride * SEM_TAB_SIZE)], &mut local);
+        fetch.copy_into(&[(base, stride * SEM_TAB_SIZE)], &mut local);
         let rd = Layered(&local, mem);
         let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
             .filter_map(|i| {
@@ -161,7 +162,7 @@ pub fn analyze(
         let mut visited = HashSet::new();
         while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
             frontier.retain(|&n| visited.insert(n));
-            fetch(
+            fetch.copy_into(
                 &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
                 &mut local,
             );
@@ -204,7 +205,7 @@ pub fn analyze(
     prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
     prims.dedup();
-    fetch(
+    fetch.copy_into(
         &prims.iter().map(|&(_, a)| (a, 24)).collect::<Vec<_>>(),
         &mut local,
     );
@@ -337,7 +338,7 @@ pub fn flock_retries(rt: &Runtime, gs: &[Goroutine]) -> Vec<FlockRetry> {
 pub fn semtable(
     rt: &Runtime,
     mem: &impl MemoryReader,
-    fetch: &mut CopyFn<'_>,
+    fetch: &dyn CopyInto,
     local: &mut MemoryImage,
 ) -> Option<(u64, u64)> {
     if let Some(s) = rt.bin.symbol("runtime.semtable") {
@@ -357,7 +358,7 @@ pub fn semtable(
         .filter(|r| release.binary_search(r).is_ok())
         .map(|r| r.wrapping_add(rt.bias))
         .collect();
-    fetch(&cands.iter().map(|&c| (c, size)).collect::<Vec<_>>(), local);
+    fetch.copy_into(&cands.iter().map(|&c| (c, size)).collect::<Vec<_>>(), local);
     let rd = Layered(&*local, mem);
     let mut valid: Vec<(u64, bool)> = Vec::new();
     for &c in &cands {

@@ -27,11 +27,12 @@
 
 use super::Runtime;
 use super::find;
-use super::goroutines::{CopyFn, StackKey};
+use super::goroutines::StackKey;
 use super::layout::F;
 use crate::arch::Arch;
 use crate::binary::pclntab::PCDATA_INL_TREE_INDEX;
 use crate::snapshot::{Goroutine, Name, PendingDefer};
+use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -64,7 +65,7 @@ struct Resolved {
 
 /// Fills `defers` of the goroutines' frames. `mem` holds the frozen copy (g structs and
 /// stacks) or a core; `fetch` copies more of a live target (see [`super::blocked::analyze`]).
-pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: &mut CopyFn<'_>) {
+pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: &dyn CopyInto) {
     let mut local = MemoryImage::new();
     let mut found = open_coded(rt, mem, gs);
     records(rt, mem, gs, fetch, &mut local, &mut found);
@@ -79,7 +80,7 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: 
         .filter(|&c| Layered(&local, mem).read_u64(c).is_err())
         .collect();
     if !missing.is_empty() {
-        fetch(
+        fetch.copy_into(
             &missing.iter().map(|&c| (c, 16)).collect::<Vec<_>>(),
             &mut local,
         );
@@ -93,7 +94,7 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: 
     let g_size = rt.layout.g_size;
     let mut fresh = MemoryImage::new();
     if !late.is_empty() {
-        fetch(
+        fetch.copy_into(
             &late
                 .iter()
                 .map(|&i| (gs[i].addr, g_size))
@@ -159,7 +160,7 @@ const OS_FILE_SYSFD_OFFSET: u64 = 16;
 fn close_fds(
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
-    fetch: &mut CopyFn<'_>,
+    fetch: &dyn CopyInto,
     local: &mut MemoryImage,
 ) {
     let closes: Vec<(usize, usize, usize, u64)> = gs
@@ -180,12 +181,12 @@ fn close_fds(
     if closes.is_empty() {
         return;
     }
-    fetch(&closes.iter().map(|c| (c.3, 8)).collect::<Vec<_>>(), local);
+    fetch.copy_into(&closes.iter().map(|c| (c.3, 8)).collect::<Vec<_>>(), local);
     let files: Vec<Option<u64>> = closes
         .iter()
         .map(|c| Layered(&*local, mem).read_u64(c.3).ok().filter(|&p| p != 0))
         .collect();
-    fetch(
+    fetch.copy_into(
         &files
             .iter()
             .flatten()
@@ -268,7 +269,7 @@ fn records(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &[Goroutine],
-    fetch: &mut CopyFn<'_>,
+    fetch: &dyn CopyInto,
     local: &mut MemoryImage,
     out: &mut Vec<Found>,
 ) {
@@ -308,7 +309,7 @@ fn records(
             .map(|&(_, d, _)| (d, len))
             .collect();
         if !missing.is_empty() {
-            fetch(&missing, local);
+            fetch.copy_into(&missing, local);
         }
         let rd = Layered(&*local, mem);
         let mut next = Vec::new();

@@ -9,16 +9,13 @@ use super::Runtime;
 use super::layout::F;
 use super::status;
 use crate::target::image::MemoryImage;
-use crate::target::{MemoryReader, ReadExt, ThreadState};
+use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState};
 use std::collections::{BTreeSet, HashMap};
 
 /// Most goroutines accepted from `allgs` (a corrupt length must not allocate unbounded).
 pub const MAX_GOROUTINES: u64 = 16 << 20;
 /// Largest goroutine stack copied (Go's own maximum on 64-bit is 1 GB).
 pub const MAX_STACK_COPY: u64 = 1 << 30;
-
-/// Copies byte ranges of the target into an image: `(addr, len)` requests.
-pub type CopyFn<'a> = dyn FnMut(&[(u64, u64)], &mut MemoryImage) + 'a;
 
 /// One g as read from memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +145,7 @@ pub struct PreCopy {
 
 impl PreCopy {
     /// Copies every g, the used part of every stack, and the labels, without stopping anything.
-    pub fn take(rt: &Runtime, copy: &mut CopyFn<'_>) -> PreCopy {
+    pub fn take(rt: &Runtime, copy: &dyn CopyInto) -> PreCopy {
         // The g structs are read again in the window; only their keys are kept. (Their
         // buffers go back to the allocator, which hands them to the window's copy without
         // fresh page faults.)
@@ -160,7 +157,7 @@ impl PreCopy {
     /// every g read again, up to `rounds` times, until every goroutine's key was the same
     /// on both sides of its stack's copy. Returns the image and the goroutines (g
     /// addresses) that kept changing: their stacks are not consistent.
-    pub fn unstopped(rt: &Runtime, copy: &mut CopyFn<'_>, rounds: u32) -> (MemoryImage, Vec<u64>) {
+    pub fn unstopped(rt: &Runtime, copy: &dyn CopyInto, rounds: u32) -> (MemoryImage, Vec<u64>) {
         let mut pre = PreCopy::take(rt, copy);
         let mut round = 1;
         loop {
@@ -251,7 +248,7 @@ impl Capture {
 pub fn capture(
     rt: &Runtime,
     threads: &[ThreadState],
-    copy: &mut CopyFn<'_>,
+    copy: &dyn CopyInto,
     pre: Option<&PreCopy>,
 ) -> Capture {
     capture_with(rt, threads, copy, pre, false)
@@ -262,13 +259,13 @@ pub fn capture(
 fn capture_with(
     rt: &Runtime,
     threads: &[ThreadState],
-    copy: &mut CopyFn<'_>,
+    copy: &dyn CopyInto,
     pre: Option<&PreCopy>,
     unstopped: bool,
 ) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    copy(&[(rt.allgs, 24)], &mut gimg);
+    copy.copy_into(&[(rt.allgs, 24)], &mut gimg);
     let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
         (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
         _ => {
@@ -278,7 +275,7 @@ fn capture_with(
             };
         }
     };
-    copy(&[(ptr, len * 8)], &mut gimg);
+    copy.copy_into(&[(ptr, len * 8)], &mut gimg);
     let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
         Some(b) => b
             .chunks_exact(8)
@@ -293,7 +290,7 @@ fn capture_with(
             .collect(),
     };
     let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
-    copy(&reqs, &mut gimg);
+    copy.copy_into(&reqs, &mut gimg);
 
     // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
     // goroutines that are on a thread, and their g0 structs.
@@ -304,14 +301,14 @@ fn capture_with(
         .filter(|&m| m != 0)
         .collect();
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
-    copy(&reqs, &mut gimg);
+    copy.copy_into(&reqs, &mut gimg);
     let g0s: Vec<(u64, u64)> = ms
         .iter()
         .filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok())
         .filter(|&g| g != 0)
         .map(|g| (g, l.g_size))
         .collect();
-    copy(&g0s, &mut gimg);
+    copy.copy_into(&g0s, &mut gimg);
 
     // The used part of every stack, and the labels: none for goroutines whose key is the
     // pre-copy's (their stack and labels are in it).
@@ -367,7 +364,7 @@ fn capture_with(
     }
     let mut img = MemoryImage::new();
     super::labels::capture(rt, &lptrs, &mut img, copy);
-    copy(&reqs, &mut img);
+    copy.copy_into(&reqs, &mut img);
     Capture {
         gs_img: gimg,
         img,

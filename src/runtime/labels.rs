@@ -7,8 +7,8 @@
 //! after they are published (pprof copies on write), so one consistent copy is easy to get.
 
 use super::Runtime;
-use super::goroutines::CopyFn;
 use crate::snapshot::LabelStr;
+use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{MemoryReader, ReadExt};
 
@@ -34,12 +34,12 @@ fn uses_slice(rt: &Runtime) -> bool {
 
 /// Copies the labels of the goroutines whose `g.labels` are `ptrs` into the image, in a few
 /// batched rounds (header, entries or buckets, overflow buckets, strings).
-pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut CopyFn<'_>) {
+pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &dyn CopyInto) {
     if ptrs.is_empty() {
         return;
     }
     let head = if uses_slice(rt) { 24 } else { 8 };
-    copy(&ptrs.iter().map(|&p| (p, head)).collect::<Vec<_>>(), img);
+    copy.copy_into(&ptrs.iter().map(|&p| (p, head)).collect::<Vec<_>>(), img);
     let mut string_headers: Vec<(u64, u64)> = Vec::new();
     if uses_slice(rt) {
         let arrays: Vec<(u64, u64)> = ptrs
@@ -48,7 +48,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
             .filter(|&(a, n)| a != 0 && n <= MAX_LABELS)
             .map(|(a, n)| (a, n * 32))
             .collect();
-        copy(&arrays, img);
+        copy.copy_into(&arrays, img);
         for &(a, bytes) in &arrays {
             string_headers.extend((0..bytes / 16).map(|i| (a.wrapping_add(i * 16), 0)));
         }
@@ -59,7 +59,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
             .filter_map(|&p| img.read_u64(p).ok())
             .filter(|&h| h != 0)
             .collect();
-        copy(
+        copy.copy_into(
             &hmaps.iter().map(|&h| (h, HMAP_SIZE)).collect::<Vec<_>>(),
             img,
         );
@@ -79,7 +79,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
                 }
             }
         }
-        copy(&buckets, img);
+        copy.copy_into(&buckets, img);
         let mut all: Vec<u64> = buckets
             .iter()
             .flat_map(|&(a, n)| (0..n / BUCKET_SIZE).map(move |i| a.wrapping_add(i * BUCKET_SIZE)))
@@ -94,7 +94,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
             if next.is_empty() {
                 break;
             }
-            copy(
+            copy.copy_into(
                 &next.iter().map(|&b| (b, BUCKET_SIZE)).collect::<Vec<_>>(),
                 img,
             );
@@ -119,7 +119,7 @@ pub fn capture(rt: &Runtime, ptrs: &[u64], img: &mut MemoryImage, copy: &mut Cop
         .filter(|&(p, n)| p != 0 && n > 0)
         .map(|(p, n)| (p, n.min(MAX_LABEL_BYTES)))
         .collect();
-    copy(&strs, img);
+    copy.copy_into(&strs, img);
 }
 
 /// The Go string whose header is at `at`: its bytes as they are (UTF-8 or not), at most

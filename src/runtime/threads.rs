@@ -9,8 +9,9 @@
 //! M), from the goroutines' Ms, and from each M's `alllink` (the M created before it).
 
 use super::Runtime;
-use super::goroutines::{self, CopyFn, RawM};
+use super::goroutines::{self, RawM};
 use super::layout::F;
+use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt, ThreadState};
 use std::collections::{BTreeSet, HashMap};
@@ -72,7 +73,7 @@ pub fn find_ms(
     seeds: &[u64],
     base: &dyn MemoryReader,
     img: &mut MemoryImage,
-    copy: &mut CopyFn<'_>,
+    copy: &dyn CopyInto,
 ) -> HashMap<u64, RawM> {
     let l = &rt.layout;
     // Only what neither `base` nor `img` holds yet is copied.
@@ -91,7 +92,7 @@ pub fn find_ms(
         .chain(rt.allm.map(|a| (a, 8)))
         .collect();
     missing(img, &mut reqs);
-    copy(&reqs, img);
+    copy.copy_into(&reqs, img);
     let mut next: BTreeSet<u64> = {
         let mem = Layered(&*img, base);
         threads
@@ -111,7 +112,7 @@ pub fn find_ms(
         let round: Vec<u64> = next.into_iter().take(room).collect();
         let mut reqs: Vec<(u64, u64)> = round.iter().map(|&m| (m, l.m_size)).collect();
         missing(img, &mut reqs);
-        copy(&reqs, img);
+        copy.copy_into(&reqs, img);
         seen.extend(&round);
         let mem = Layered(&*img, base);
         next = round
@@ -131,7 +132,7 @@ pub fn find_ms(
             .collect()
     };
     missing(img, &mut reqs);
-    copy(&reqs, img);
+    copy.copy_into(&reqs, img);
     let mem = Layered(&*img, base);
     seen.iter()
         .filter_map(|&m| goroutines::read_m(rt, &mem, m))
@@ -174,7 +175,7 @@ pub fn capture(
     threads: &[ThreadState],
     seeds: &[u64],
     base: &dyn MemoryReader,
-    copy: &mut CopyFn<'_>,
+    copy: &dyn CopyInto,
 ) -> MemoryImage {
     let mut img = MemoryImage::new();
     let ms = find_ms(rt, threads, seeds, base, &mut img, copy);
@@ -192,6 +193,6 @@ pub fn capture(
             })
             .collect()
     };
-    copy(&reqs, &mut img);
+    copy.copy_into(&reqs, &mut img);
     img
 }

@@ -36,6 +36,25 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// Something that copies ranges of a target's memory into a [`MemoryImage`](image::MemoryImage):
+/// the live process (batched `process_vm_readv`), a core's memory, `()` (nothing: the reader
+/// already holds everything), or a function doing one of these.
+pub trait CopyInto {
+    /// Copies what can be read of each `(address, length)` range into `image`; what cannot
+    /// be read is left out (the image then has a hole there).
+    fn copy_into(&self, ranges: &[(u64, u64)], image: &mut image::MemoryImage);
+}
+
+impl CopyInto for () {
+    fn copy_into(&self, _: &[(u64, u64)], _: &mut image::MemoryImage) {}
+}
+
+impl<F: Fn(&[(u64, u64)], &mut image::MemoryImage)> CopyInto for F {
+    fn copy_into(&self, ranges: &[(u64, u64)], image: &mut image::MemoryImage) {
+        self(ranges, image)
+    }
+}
+
 /// Something whose memory can be read: a live process, a copied image, a core file.
 pub trait MemoryReader {
     /// Fills `buf` with the bytes at `addr`; all of them or an error.

@@ -340,15 +340,15 @@ fn walk_seeds() -> Vec<Vec<u8>> {
             },
         )
         .unwrap();
-        let mut copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| {
+        let copy = |reqs: &[(u64, u64)], img: &mut goroscope::target::image::MemoryImage| {
             rec.copy(reqs, img)
         };
-        let pre = PreCopy::take(&rt, &mut copy);
-        let image = goroutines::capture(&rt, &[], &mut copy, Some(&pre)).finish(Some(pre));
+        let pre = PreCopy::take(&rt, &copy);
+        let image = goroutines::capture(&rt, &[], &copy, Some(&pre)).finish(Some(pre));
         let mut snap =
             goroscope::capture::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
                 .unwrap();
-        blocked::analyze(&rt, &image, &mut snap.goroutines, &mut copy);
+        blocked::analyze(&rt, &image, &mut snap.goroutines, &copy);
     }
     let threads: Vec<(i32, u64, u64)> = rec
         .proc

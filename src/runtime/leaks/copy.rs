@@ -8,8 +8,8 @@ use super::{
     SPAN_MANUAL, Span, SparseSpan,
 };
 use crate::arch::Arch;
-use crate::runtime::goroutines::CopyFn;
 use crate::runtime::{F, Runtime};
+use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{MemoryReader, ReadExt};
 use std::collections::HashSet;
@@ -61,7 +61,7 @@ fn arena_base_offset(arch: Arch) -> u64 {
 /// Copies what the analysis reads: every module's data and bss, the heap's arena and span
 /// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
 /// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
-pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
+pub fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
     let l = &rt.layout;
     let need = |f: F| {
         l.off(f).ok_or_else(|| {
@@ -104,11 +104,11 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
     let mut mods = Vec::new();
     let mut md = rt.moduledata;
     while md != 0 && mods.len() < MAX_MODULES && !mods.contains(&md) {
-        fetch(&[(md, l.moduledata_size.max(8))], &mut h.image);
+        fetch.copy_into(&[(md, l.moduledata_size.max(8))], &mut h.image);
         mods.push(md);
         md = l.read(F::ModNext, &h.image, md).unwrap_or(0);
     }
-    fetch(&[(arenas_at, 8), (all_at, 24)], &mut h.image);
+    fetch.copy_into(&[(arenas_at, 8), (all_at, 24)], &mut h.image);
     let mut reqs = Vec::new();
     let mut total = 0u64;
     for &md in &mods {
@@ -142,7 +142,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
     }
     // Round 2: the globals and the arena indexes.
     reqs.push((ptr, len * 8));
-    fetch(&reqs, &mut h.image);
+    fetch.copy_into(&reqs, &mut h.image);
     h.semtable = crate::runtime::blocked::semtable(rt, &h.image, fetch, &mut MemoryImage::new())
         .map(|(a, n)| (a, a.saturating_add(n)));
     let idxs: Vec<u64> = (0..len)
@@ -150,7 +150,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         .filter(|&i| i < 1 << 32)
         .collect();
     // Round 3: each arena's heapArena pointer.
-    fetch(
+    fetch.copy_into(
         &idxs
             .iter()
             .map(|&i| (l2.wrapping_add(i * 8), 8))
@@ -172,7 +172,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
         })
         .collect();
     // Round 4: the span pointer of every page.
-    fetch(
+    fetch.copy_into(
         &arenas
             .iter()
             .map(|&(_, ha)| (ha.wrapping_add(spans_off), PAGES_PER_ARENA * 8))
@@ -203,7 +203,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
     let mut specials = Vec::new();
     let mut span_ptrs: Vec<u64> = span_ptrs.into_iter().collect();
     span_ptrs.sort_unstable();
-    fetch(
+    fetch.copy_into(
         &span_ptrs
             .iter()
             .map(|&s| (s, MSPAN_READ))
@@ -305,7 +305,7 @@ const SPARSE_CHUNK: u64 = 32 << 20;
 /// Copies the scan spans: whole for the size classes of sudogs and channels, and as the words
 /// that fall in the heap's (and its stacks') address range for the others, a chunk at a time:
 /// only those words are ever marked from, and most of a heap's words are not pointers.
-fn copy_scan_spans(fetch: &mut CopyFn<'_>, h: &mut Heap) -> Result<(), String> {
+fn copy_scan_spans(fetch: &dyn CopyInto, h: &mut Heap) -> Result<(), String> {
     let lo = h.spans.first().map_or(0, |s| s.start);
     let hi = h.spans.last().map_or(0, |s| s.end);
     let (lo, hi) = h
@@ -322,7 +322,7 @@ fn copy_scan_spans(fetch: &mut CopyFn<'_>, h: &mut Heap) -> Result<(), String> {
         .filter(|s| s.scan && whole(s))
         .map(|s| (s.start, s.end - s.start))
         .collect();
-    fetch(&reqs, &mut h.image);
+    fetch.copy_into(&reqs, &mut h.image);
     let parts: Vec<usize> = (0..h.spans.len())
         .filter(|&i| h.spans[i].scan && !whole(&h.spans[i]))
         .collect();
@@ -363,7 +363,7 @@ fn copy_scan_spans(fetch: &mut CopyFn<'_>, h: &mut Heap) -> Result<(), String> {
                 .map(|&i| (spans[i].start, spans[i].end - spans[i].start))
                 .collect();
             let mut tmp = MemoryImage::new();
-            fetch(&reqs, &mut tmp);
+            fetch.copy_into(&reqs, &mut tmp);
             if tx.send((chunk, tmp)).is_err() {
                 break;
             }
@@ -380,7 +380,7 @@ fn copy_scan_spans(fetch: &mut CopyFn<'_>, h: &mut Heap) -> Result<(), String> {
 /// and the objects finalizers are set on.
 fn copy_specials(
     rt: &Runtime,
-    fetch: &mut CopyFn<'_>,
+    fetch: &dyn CopyInto,
     h: &mut Heap,
     spans: &[(u64, u64, u64, u64)],
 ) -> Result<(), String> {
@@ -390,7 +390,7 @@ fn copy_specials(
     let mut seen = HashSet::new();
     while !cursors.is_empty() {
         let reqs: Vec<(u64, u64)> = cursors.iter().map(|&(_, r)| (r, read_len)).collect();
-        fetch(&reqs, &mut h.image);
+        fetch.copy_into(&reqs, &mut h.image);
         let mut next = Vec::new();
         for (i, rec) in cursors {
             if !seen.insert(rec) {
@@ -442,7 +442,7 @@ fn copy_specials(
 /// `runtime.findObject` references (its inlined `spanOf` loads `mheap_.arenas[0]`) whose
 /// `allArenas` (at the layout's distance from `arenas`) and first arena read as the heap's.
 /// Exactly one candidate must validate.
-fn find_arenas(rt: &Runtime, fetch: &mut CopyFn<'_>, img: &mut MemoryImage) -> Result<u64, String> {
+fn find_arenas(rt: &Runtime, fetch: &dyn CopyInto, img: &mut MemoryImage) -> Result<u64, String> {
     let l = &rt.layout;
     let (Some(arenas_off), Some(all_off)) = (
         l.off(F::MheapArenas),
@@ -454,7 +454,7 @@ fn find_arenas(rt: &Runtime, fetch: &mut CopyFn<'_>, img: &mut MemoryImage) -> R
     let refs = crate::runtime::find::func_refs(&rt.bin, "runtime.findObject", rt.bias)
         .map_err(|e| format!("cannot find runtime.mheap_: {e}"))?;
     let cands: Vec<u64> = refs.iter().map(|r| r.wrapping_add(rt.bias)).collect();
-    fetch(
+    fetch.copy_into(
         &cands
             .iter()
             .flat_map(|&c| [(c, 8), (c.wrapping_add(delta), 24)])
@@ -479,7 +479,7 @@ fn find_arenas(rt: &Runtime, fetch: &mut CopyFn<'_>, img: &mut MemoryImage) -> R
             ok.then_some((c, l2, ptr))
         })
         .collect();
-    fetch(
+    fetch.copy_into(
         &firsts.iter().map(|&(_, _, p)| (p, 8)).collect::<Vec<_>>(),
         img,
     );
@@ -490,7 +490,7 @@ fn find_arenas(rt: &Runtime, fetch: &mut CopyFn<'_>, img: &mut MemoryImage) -> R
             Some((c, l2.wrapping_add(i * 8)))
         })
         .collect();
-    fetch(
+    fetch.copy_into(
         &seconds.iter().map(|&(_, a)| (a, 8)).collect::<Vec<_>>(),
         img,
     );

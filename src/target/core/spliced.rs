@@ -154,3 +154,16 @@ impl MemoryReader for SplicedMemory {
         Ok(())
     }
 }
+
+/// Copies from the core (and the executable behind it), range by range.
+impl crate::target::CopyInto for SplicedMemory {
+    fn copy_into(&self, ranges: &[(u64, u64)], image: &mut crate::target::image::MemoryImage) {
+        for &(a, l) in ranges {
+            let Ok(n) = usize::try_from(l) else { continue };
+            let mut buf = vec![0u8; n];
+            if self.read_at(a, &mut buf).is_ok() {
+                image.insert(a, buf);
+            }
+        }
+    }
+}

@@ -564,3 +564,9 @@ fn covered(got: &[(u64, u64)], a: u64, e: u64) -> bool {
     }
     true
 }
+
+impl super::CopyInto for LiveProcess {
+    fn copy_into(&self, ranges: &[(u64, u64)], image: &mut MemoryImage) {
+        LiveProcess::copy_into(self, ranges, image);
+    }
+}
