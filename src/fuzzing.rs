@@ -18,10 +18,10 @@ use crate::unwind::{self, Code, FuncIds, JumpTo, Limits, Start, symbolize};
 use std::path::Path;
 
 /// Most functions of a fuzzed pclntab whose tables are walked (the rest are only counted).
-pub const MAX_FUZZ_FUNCS: usize = 256;
+pub(crate) const MAX_FUZZ_FUNCS: usize = 256;
 /// Frames one fuzzed unwind may produce (the default limit is sized for real 1 GB stacks,
 /// far more than a fuzz input can describe).
-pub const MAX_FUZZ_FRAMES: usize = 1024;
+pub(crate) const MAX_FUZZ_FRAMES: usize = 1024;
 
 fn word(data: &[u8], i: usize) -> u64 {
     let mut b = [0u8; 8];
@@ -262,9 +262,9 @@ pub fn text_dump(data: &[u8]) {
 }
 
 /// Where the fuzzed stack lives in the unwinder target's address space.
-pub const FUZZ_STACK_BASE: u64 = 0x00c0_0010_0000;
+pub(crate) const FUZZ_STACK_BASE: u64 = 0x00c0_0010_0000;
 /// Size of the fixed part of an unwinder input before its stack bytes.
-pub const UNWIND_HEADER: usize = 32;
+pub(crate) const UNWIND_HEADER: usize = 32;
 /// Flag bits of an unwinder input's first byte.
 pub mod unwind_flag {
     /// `Start::syscall`.
@@ -282,7 +282,7 @@ pub mod unwind_flag {
 }
 /// A stack word whose top byte is this is a "pc token": its low 32 bits pick a function,
 /// the next 16 an offset into it, so inputs name real return addresses of any binary.
-pub const PC_TOKEN: u8 = 0xfe;
+pub(crate) const PC_TOKEN: u8 = 0xfe;
 
 /// The unwinder over random memory: a real Go binary's function table, registers and stack
 /// bytes from the input.
@@ -446,12 +446,12 @@ pub mod walk_flag {
     pub const NONBLOCKING: u8 = 4;
 }
 /// Threads described by a runtime walk input's header.
-pub const WALK_THREADS: usize = 4;
+pub(crate) const WALK_THREADS: usize = 4;
 /// Size of the fixed part of a runtime walk input: the flags word, then per thread its tid,
 /// pc and sp words.
-pub const WALK_HEADER: usize = 8 + WALK_THREADS * 24;
+pub(crate) const WALK_HEADER: usize = 8 + WALK_THREADS * 24;
 /// Size of a record's header in a runtime walk input: address (8 bytes), length (4).
-pub const WALK_RECORD_HEADER: usize = 12;
+pub(crate) const WALK_RECORD_HEADER: usize = 12;
 
 /// The runtime discovery and goroutine walk over memory from the input: a real Go binary
 /// (non-PIE) whose static data (its writable and read-only segments, `.bss` zeroed) is

@@ -4,17 +4,17 @@
 //! [`runtime`] (Go runtime layouts and goroutine walk), [`unwind`] (stack unwinding),
 //! [`snapshot`] (the model), [`render`] (output formats), [`session`] (`attach`).
 
-pub mod analyze;
+mod analyze;
 pub mod arch;
 pub mod binary;
 pub mod capture;
 pub mod cli;
-pub mod error;
+mod error;
 pub mod fuzzing;
-pub mod ps;
+mod ps;
 pub mod render;
 pub mod runtime;
-pub mod session;
+mod session;
 pub mod snapshot;
 pub mod startup;
 pub mod target;

@@ -24,7 +24,7 @@ pub fn started() -> Instant {
 }
 
 /// Records that discovery is over and the target is about to be copied (the latest call counts).
-pub fn mark_ready() {
+pub(crate) fn mark_ready() {
     let ns = START
         .get()
         .map(|s| s.elapsed().as_nanos() as u64)
@@ -33,6 +33,6 @@ pub fn mark_ready() {
 }
 
 /// Nanoseconds from [`mark_start`] to the latest [`mark_ready`]; 0 before either.
-pub fn ready_ns() -> u64 {
+pub(crate) fn ready_ns() -> u64 {
     READY_NS.load(Ordering::Relaxed)
 }

@@ -54,7 +54,7 @@ impl GoVersion {
     }
 
     /// At least `1.minor`.
-    pub fn at_least(self, minor: u32) -> bool {
+    pub(crate) fn at_least(self, minor: u32) -> bool {
         (self.major, self.minor) >= (1, minor)
     }
 }
@@ -66,21 +66,21 @@ impl fmt::Display for GoVersion {
 }
 
 /// Oldest Go minor version goroscope reads.
-pub const MIN_SUPPORTED_MINOR: u32 = 19;
+pub(crate) const MIN_SUPPORTED_MINOR: u32 = 19;
 /// Newest Go minor version goroscope reads.
-pub const MAX_SUPPORTED_MINOR: u32 = 27;
+pub(crate) const MAX_SUPPORTED_MINOR: u32 = 27;
 /// Whether goroscope has tables and rules for this version.
-pub fn is_supported(v: GoVersion) -> bool {
+pub(crate) fn is_supported(v: GoVersion) -> bool {
     v.major == 1 && (MIN_SUPPORTED_MINOR..=MAX_SUPPORTED_MINOR).contains(&v.minor)
 }
 
 /// The supported versions in words: "go1.19 to go1.27".
-pub fn supported_versions_text() -> String {
+pub(crate) fn supported_versions_text() -> String {
     format!("go1.{MIN_SUPPORTED_MINOR} to go1.{MAX_SUPPORTED_MINOR}")
 }
 
 /// Parses the `--force-go-version` argument: `1.21`, `go1.21` or `1.21.13`.
-pub fn parse_force(s: &str) -> Option<GoVersion> {
+pub(crate) fn parse_force(s: &str) -> Option<GoVersion> {
     let s = s.trim();
     let v = if s.starts_with("go") {
         GoVersion::parse(s)

@@ -15,7 +15,7 @@ pub struct Insn {
 
 /// Targets of every RIP-relative operand in `code` (which starts at `addr`), or the address of
 /// the first instruction that could not be decoded. Trailing `INT3` padding is fine.
-pub fn data_refs(code: &[u8], addr: u64) -> Result<Vec<u64>, u64> {
+pub(crate) fn data_refs(code: &[u8], addr: u64) -> Result<Vec<u64>, u64> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     for _ in 0..MAX_INSNS {
@@ -53,7 +53,7 @@ enum Imm {
 
 /// Length-decodes one amd64 instruction (the general-purpose, x87, SSE and VEX encodings; not
 /// EVEX or 3DNow!). `None` for invalid or unsupported encodings and truncated input.
-pub fn decode(c: &[u8]) -> Option<Insn> {
+pub(crate) fn decode(c: &[u8]) -> Option<Insn> {
     let mut p = 0usize;
     let (mut opsize16, mut addr32) = (false, false);
     // Legacy prefixes (at most 14 in a 15-byte instruction).
@@ -217,7 +217,7 @@ pub fn decode(c: &[u8]) -> Option<Insn> {
 
 /// Targets of the direct calls (`CALL rel32`) in `code` (which starts at `entry`), in code
 /// order; stops at the first instruction that cannot be decoded.
-pub fn direct_calls(code: &[u8], entry: u64) -> Vec<u64> {
+pub(crate) fn direct_calls(code: &[u8], entry: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     for _ in 0..MAX_INSNS {

@@ -8,7 +8,7 @@ use super::MAX_INSNS;
 /// immediate, `LDR`/`STR` (unsigned or unscaled immediate), `LDP`/`STP`, load/store
 /// exclusive/acquire/release and LSE atomics on a register whose value is known. Register
 /// values are forgotten when the register is written by anything else and after calls.
-pub fn data_refs(code: &[u8], addr: u64) -> Vec<u64> {
+pub(crate) fn data_refs(code: &[u8], addr: u64) -> Vec<u64> {
     let mut regs: [Option<u64>; 32] = [None; 32];
     let mut out = Vec::new();
     for (i, w) in code.chunks_exact(4).enumerate().take(MAX_INSNS) {
@@ -130,7 +130,7 @@ fn sign_extend(v: u64, bits: u32) -> u64 {
 }
 
 /// Targets of the direct calls (`BL`) in `code` (which starts at `entry`), in code order.
-pub fn direct_calls(code: &[u8], entry: u64) -> Vec<u64> {
+pub(crate) fn direct_calls(code: &[u8], entry: u64) -> Vec<u64> {
     let mut out = Vec::new();
     for (i, w) in code.chunks_exact(4).enumerate().take(MAX_INSNS) {
         let insn = u32::from_le_bytes(w.try_into().unwrap());

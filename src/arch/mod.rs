@@ -13,7 +13,7 @@ pub mod arm64;
 use std::fmt;
 
 /// Most instructions the machine-code decoders read in one function.
-pub const MAX_INSNS: usize = 16 << 10;
+pub(crate) const MAX_INSNS: usize = 16 << 10;
 
 /// A target architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +42,7 @@ impl Arch {
     }
 
     /// The pc quantum (minimum instruction size), `sys.PCQuantum`.
-    pub fn pc_quantum(self) -> u64 {
+    pub(crate) fn pc_quantum(self) -> u64 {
         match self {
             Arch::Amd64 => 1,
             Arch::Arm64 => 4,
@@ -50,12 +50,12 @@ impl Arch {
     }
 
     /// Whether calls leave the return address in a link register (`sys.usesLR`).
-    pub fn uses_lr(self) -> bool {
+    pub(crate) fn uses_lr(self) -> bool {
         matches!(self, Arch::Arm64)
     }
 
     /// `sys.MinFrameSize`: the space a frame reserves below its arguments for the saved LR.
-    pub fn min_frame_size(self) -> u64 {
+    pub(crate) fn min_frame_size(self) -> u64 {
         match self {
             Arch::Amd64 => 0,
             Arch::Arm64 => 8,
@@ -65,7 +65,7 @@ impl Arch {
     /// The register DWARF numbers `n` (amd64: 0 RAX, 1 RDX, 2 RCX, 3 RBX, 4 RSI, 5 RDI, 6 RBP,
     /// 7 RSP, 8–15 R8–R15, 16 RIP; arm64: 0–30 X0–X30, 31 SP), from the raw register set's
     /// words; `None` for the others (floating-point and vector registers are not in it).
-    pub fn dwarf_reg(self, words: &[u64], n: u16) -> Option<u64> {
+    pub(crate) fn dwarf_reg(self, words: &[u64], n: u16) -> Option<u64> {
         // Word index in user_regs_struct of each amd64 DWARF register.
         const AMD64: [usize; 17] = [10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1, 0, 16];
         let i = match self {
@@ -77,7 +77,7 @@ impl Arch {
     }
 
     /// Size of the raw general-purpose register set (`user_regs_struct` / `user_pt_regs`).
-    pub fn regset_size(self) -> usize {
+    pub(crate) fn regset_size(self) -> usize {
         match self {
             Arch::Amd64 => 27 * 8,
             Arch::Arm64 => 34 * 8,
@@ -85,7 +85,7 @@ impl Arch {
     }
 
     /// The name Go uses (`GOARCH`).
-    pub fn go_name(self) -> &'static str {
+    pub(crate) fn go_name(self) -> &'static str {
         match self {
             Arch::Amd64 => "amd64",
             Arch::Arm64 => "arm64",
@@ -117,7 +117,7 @@ pub struct Regs {
 impl Regs {
     /// Decodes a raw `user_regs_struct` (amd64) or `user_pt_regs` (arm64), little-endian.
     /// Returns `None` when `raw` is too short.
-    pub fn decode(arch: Arch, raw: &[u8]) -> Option<Regs> {
+    pub(crate) fn decode(arch: Arch, raw: &[u8]) -> Option<Regs> {
         if raw.len() < arch.regset_size() {
             return None;
         }

@@ -10,7 +10,7 @@
 use std::fmt;
 
 /// The 14-byte magic at the start of the build info blob.
-pub const BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
+pub(crate) const BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
 
 const HEADER_SIZE: usize = 32;
 const ALIGN: usize = 16;

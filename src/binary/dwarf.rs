@@ -57,14 +57,14 @@ type Slice<'a> = EndianSlice<'a, LittleEndian>;
 
 /// Largest uncompressed size accepted for one DWARF section: a compressed section's header
 /// declares its size, and no more than that is ever decompressed.
-pub const MAX_DWARF_SECTION: u64 = 1 << 30;
+pub(crate) const MAX_DWARF_SECTION: u64 = 1 << 30;
 
 /// How much of a compressed `.debug_info` is inflated at a time. Entries are read as soon as
 /// they are whole, and the rest of the section is never decompressed once the types are found.
 const INFLATE_STEP: usize = 128 << 10;
 
 /// Most compile units read (Go binaries have hundreds to a few thousand).
-pub const MAX_DWARF_UNITS: usize = 1 << 20;
+pub(crate) const MAX_DWARF_UNITS: usize = 1 << 20;
 
 /// Most abbreviation tables kept parsed at once (Go's linker writes one; C compilers one a
 /// unit): beyond it the cache starts over.
@@ -82,7 +82,7 @@ const HEADER_PROBE: usize = 64;
 /// into one compile unit, the runtime's, and the runtime's own types near its start). When some
 /// optional type is missing, the scan stops at the end of the unit in which the last required
 /// type was found: an optional type not seen by then is not in the binary.
-pub fn struct_layouts(
+pub(crate) fn struct_layouts(
     bin: &GoBinary,
     required: &[&str],
     optional: &[&str],

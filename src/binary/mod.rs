@@ -306,7 +306,7 @@ impl GoBinary {
 
     /// The executable `PT_LOAD` segment (the first with `PF_X`, which holds `.text`): its
     /// address in the executable's numbering, its size in memory and its file offset.
-    pub fn text_segment(&self) -> Option<(u64, u64, u64)> {
+    pub(crate) fn text_segment(&self) -> Option<(u64, u64, u64)> {
         use object::read::ObjectSegment;
         let elf = self.elf();
         let seg = elf.segments().find(|s| {
@@ -317,7 +317,7 @@ impl GoBinary {
 
     /// The GNU build id (`NT_GNU_BUILD_ID` note) in lowercase hex, the id pprof and perf know
     /// a binary by; `None` when the binary has none (Go's linker writes one from Go 1.24 on).
-    pub fn gnu_build_id(&self) -> Option<String> {
+    pub(crate) fn gnu_build_id(&self) -> Option<String> {
         let id = self.elf().build_id().ok()??;
         Some(id.iter().map(|b| format!("{b:02x}")).collect())
     }

@@ -107,7 +107,10 @@ impl LiveTarget {
     }
 
     /// [`LiveTarget::snapshot`], saying where it is on `progress`.
-    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+    pub(crate) fn snapshot_progress(
+        &self,
+        progress: &mut dyn Progress,
+    ) -> Result<Snapshot, DumpError> {
         if self.nonblocking {
             return self.snapshot_nonblocking();
         }
@@ -122,7 +125,7 @@ impl LiveTarget {
     /// its stack's copy is shown, one that kept changing over a few rounds (or was running)
     /// gets no frames and a `stack_error` saying so. Threads and their registers are not
     /// read, so running goroutines have no stack.
-    pub fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
+    pub(crate) fn snapshot_nonblocking(&self) -> Result<Snapshot, DumpError> {
         self.nonblocking_copy().map(|(snap, _)| snap)
     }
 
@@ -172,7 +175,7 @@ impl LiveTarget {
 
     /// [`LiveTarget::snapshot`], also running `in_window` with the stopped threads inside
     /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
-    pub fn snapshot_with<T>(
+    pub(crate) fn snapshot_with<T>(
         &self,
         in_window: impl FnOnce(&[ThreadState]) -> T,
     ) -> Result<(Snapshot, T), DumpError> {
@@ -183,15 +186,9 @@ impl LiveTarget {
     }
 
     /// A snapshot taken like [`LiveTarget::snapshot`], but the target stays stopped: the
-    /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`). The
-    /// snapshot's pause is the time stopped when it was built.
-    pub fn snapshot_held(&self) -> Result<(Snapshot, Freeze<'_>), DumpError> {
-        let (snap, _, freeze) = self.snapshot_held_kept()?;
-        Ok((snap, freeze))
-    }
-
-    /// [`LiveTarget::snapshot_held`], also returning what values read.
-    pub fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
+    /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`), with what
+    /// values read. The snapshot's pause is the time stopped when it was built.
+    pub(crate) fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
         let (freeze, copy) = self.frozen_copy(&mut ())?;
         let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut ())?;
         Ok((snap, kept, freeze))
@@ -199,7 +196,7 @@ impl LiveTarget {
 
     /// [`LiveTarget::snapshot`], also returning the copied memory (stacks and g structs, for
     /// values). A non-blocking snapshot keeps no copy: its memory is empty.
-    pub fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
+    pub(crate) fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
         if self.nonblocking {
             return Ok((self.snapshot_nonblocking()?, Kept::default()));
         }
@@ -235,7 +232,7 @@ impl LiveTarget {
         loop {
             let freeze = self.proc.freeze()?;
             let mut threads = freeze.threads().to_vec();
-            tids.to_target(&mut threads);
+            tids.renumber_as_target(&mut threads);
             // The target's nanotime: its time namespace's monotonic clock.
             let nanotime = monotonic_now() + self.clock_offset;
             let copy_start = std::time::Instant::now();

@@ -13,7 +13,8 @@ pub use self::core::CoreTarget;
 pub use error::DumpError;
 pub use leaks::LeakAnalysis;
 pub use live::{Kept, LiveTarget};
-pub use walk::{build_snapshot, build_streamed, thread_stacks, walk};
+pub use walk::{build_snapshot, walk};
+pub(crate) use walk::{build_streamed, thread_stacks};
 
 use crate::runtime::Runtime;
 use crate::snapshot::{Snapshot, TextMapping};
@@ -42,7 +43,10 @@ impl Target {
     }
 
     /// A snapshot, saying where it is on `progress`.
-    pub fn snapshot_progress(&self, progress: &mut dyn Progress) -> Result<Snapshot, DumpError> {
+    pub(crate) fn snapshot_progress(
+        &self,
+        progress: &mut dyn Progress,
+    ) -> Result<Snapshot, DumpError> {
         match self {
             Target::Live(t) => t.snapshot_progress(progress),
             Target::Core(t) => t.snapshot_progress(progress),
@@ -105,14 +109,14 @@ fn traceback_labels_env(rt: &Runtime, env: &[u8]) -> bool {
 }
 
 /// This machine's host name.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock the Go runtime's `nanotime` reads.
-pub fn monotonic_now() -> i64 {
+pub(crate) fn monotonic_now() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

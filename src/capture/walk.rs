@@ -38,7 +38,7 @@ pub fn build_snapshot(
 /// [`build_snapshot`] with the goroutines going to `fold` and `sink` as [`walk`] builds them,
 /// not kept: the snapshot returned has none; the count is how many there were.
 #[allow(clippy::too_many_arguments)]
-pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
+pub(crate) fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
     rt: &Runtime,
     mem: &M,
     threads: &[ThreadState],
@@ -93,7 +93,7 @@ pub fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
 /// from the interrupted instruction, staying on the stack it starts on (a system stack ends at
 /// `systemstack`, `mcall` or `mstart`, not continued on the goroutine's stack, which its own
 /// frames show).
-pub fn thread_stacks(
+pub(crate) fn thread_stacks(
     rt: &Runtime,
     mem: &(impl MemoryReader + Sync),
     threads: &[ThreadState],

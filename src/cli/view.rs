@@ -96,7 +96,7 @@ impl ViewArgs {
     }
 
     /// The grouping key.
-    pub fn group_by(&self) -> Result<GroupBy, String> {
+    pub(crate) fn group_by(&self) -> Result<GroupBy, String> {
         self.group_by
             .as_deref()
             .map(GroupBy::parse)
@@ -116,7 +116,10 @@ impl ViewArgs {
 }
 
 /// The traceback format the options ask for, for a snapshot with these facts.
-pub fn traceback_options(meta: &crate::snapshot::Meta, v: &ViewArgs) -> render::traceback::Options {
+pub(crate) fn traceback_options(
+    meta: &crate::snapshot::Meta,
+    v: &ViewArgs,
+) -> render::traceback::Options {
     render::traceback::Options {
         level: if v.system { 2 } else { 1 },
         labels: meta.traceback_labels,

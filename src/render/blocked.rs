@@ -173,7 +173,7 @@ fn write_holders(o: &SyncObject, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Where a holder holds its lock, and how that is known: `main.f at /src/f.go:12 [defer]`.
-pub fn holding_frame(h: &Holder) -> String {
+pub(crate) fn holding_frame(h: &Holder) -> String {
     format!(
         "{} at {}:{} [{}]",
         text(&h.function),

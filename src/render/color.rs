@@ -16,7 +16,7 @@ pub enum When {
 
 impl When {
     /// Whether output to stdout is coloured.
-    pub fn enabled(self) -> bool {
+    pub(crate) fn enabled(self) -> bool {
         match self {
             When::Always => true,
             When::Never => false,
@@ -82,7 +82,7 @@ impl Palette {
 /// Whether a function belongs to the program rather than to Go's standard library: its
 /// package is `main`, or its import path's first element has a dot (a module path), which no
 /// standard-library package has.
-pub fn is_user_function(function: &str) -> bool {
+pub(crate) fn is_user_function(function: &str) -> bool {
     let (dir, rest) = match function.rfind('/') {
         Some(i) => (&function[..i], &function[i + 1..]),
         None => ("", function),

@@ -67,7 +67,7 @@ pub fn list(gs: &[&Goroutine], opts: Options, indent: &str, out: &mut dyn Write)
 
 /// `Goroutine N - User: file:line func (0xpc) [state, M minutes]`, naming the goroutine by
 /// `loc`, in colours.
-pub fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
+pub(crate) fn line_with(g: &Goroutine, loc: Loc, p: Palette) -> String {
     let mut s = format!("Goroutine {} - {}: ", g.id, loc.title());
     match g.location(loc) {
         Some(l) if l.file.is_empty() => s.push_str(&p.function(&l.function, &l.function)),

@@ -75,7 +75,7 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
 type SampleKey = (Vec<u64>, Vec<(LabelStr, LabelStr)>);
 
 /// The uncompressed profile.
-pub fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
+pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
     let mut strings = Strings::default();
     strings.id("");
     let mut functions: HashMap<(crate::snapshot::Name, crate::snapshot::Name), u64> =

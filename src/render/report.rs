@@ -4,7 +4,7 @@ use crate::snapshot::Snapshot;
 
 /// `goroscope: N goroutines, target paused X ms`: the report after a live snapshot of `n`
 /// goroutines.
-pub fn pause_line(snap: &Snapshot, n: usize) -> String {
+pub(crate) fn pause_line(snap: &Snapshot, n: usize) -> String {
     let s = if n == 1 { "" } else { "s" };
     if snap.meta.nonblocking {
         let u = snap.meta.unsettled;

@@ -29,10 +29,10 @@ use std::io::{self, Write};
 
 /// Longest field, in bytes, a human format prints of one string from outside goroscope; the
 /// rest is cut with a `...(+N bytes)` marker. PATH_MAX, so that no real path is cut.
-pub const MAX_SHOWN: usize = 4096;
+pub(crate) const MAX_SHOWN: usize = 4096;
 
 /// Whether `c` prints as itself: Go's `strconv.IsPrint`.
-pub fn printable(c: char) -> bool {
+pub(crate) fn printable(c: char) -> bool {
     if c.is_ascii() {
         return c == ' ' || c.is_ascii_graphic();
     }
@@ -174,7 +174,7 @@ pub fn label(l: &LabelStr) -> Cow<'_, str> {
 }
 
 /// A line of a source file, as [`text`] but with its tabs (Go's indentation) kept.
-pub fn source_line(s: &str) -> Cow<'_, str> {
+pub(crate) fn source_line(s: &str) -> Cow<'_, str> {
     escaped(s.into(), true)
 }
 
@@ -194,7 +194,7 @@ fn escaped(o: Outside<'_>, tabs: bool) -> Cow<'_, str> {
 }
 
 /// Writes [`text`] of `s`.
-pub fn write_text<W: Write + ?Sized>(out: &mut W, s: &str) -> io::Result<()> {
+pub(crate) fn write_text<W: Write + ?Sized>(out: &mut W, s: &str) -> io::Result<()> {
     out.write_all(text(s).as_bytes())
 }
 
@@ -247,7 +247,7 @@ pub fn quoted<'a>(s: impl Into<Outside<'a>>, bad: BadByte) -> String {
 
 /// The runtime's `tracebackStringNeedsQuoting`, then [`quoted`] (Go 1.27: bytes that are not
 /// UTF-8 as `\xNN`).
-pub fn maybe_quoted<'a>(s: impl Into<Outside<'a>>) -> Cow<'a, str> {
+pub(crate) fn maybe_quoted<'a>(s: impl Into<Outside<'a>>) -> Cow<'a, str> {
     let s = s.into();
     match s.as_str() {
         Some(plain)
@@ -265,7 +265,7 @@ pub fn maybe_quoted<'a>(s: impl Into<Outside<'a>>) -> Cow<'a, str> {
 /// Go's `%q` of a string (`strconv.Quote`): printable characters pass, `"` and `\` are
 /// escaped, every other one as Go escapes it (a byte that is not UTF-8 as `\xNN`); cut after
 /// [`MAX_SHOWN`] bytes, the marker after the closing quote.
-pub fn go_quote<'a>(s: impl Into<Outside<'a>>) -> String {
+pub(crate) fn go_quote<'a>(s: impl Into<Outside<'a>>) -> String {
     let s = s.into();
     let mut o = String::with_capacity(s.bytes.len().min(MAX_SHOWN) + 2);
     o.push('"');
@@ -310,7 +310,10 @@ impl serde_json::ser::Formatter for SafeJson {
 }
 
 /// Writes `value` as JSON on `out` (no newline), non-printable characters escaped.
-pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    value: &T,
+) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, SafeJson);
     value.serialize(&mut ser).map_err(io::Error::from)
 }

@@ -289,7 +289,7 @@ const FLOCK_FUNCS: [&str; 2] = ["syscall.Flock", "golang.org/x/sys/unix.Flock"];
 /// Goroutines sleeping (`time.Sleep`) in a function whose code calls `flock` directly: a
 /// retry loop with `LOCK_NB`, the descriptors it may retry left empty (see
 /// [`crate::target::files`]).
-pub fn flock_retries(rt: &Runtime, gs: &[Goroutine]) -> Vec<FlockRetry> {
+pub(crate) fn flock_retries(rt: &Runtime, gs: &[Goroutine]) -> Vec<FlockRetry> {
     let tab = &rt.bin.pclntab;
     let flock: Vec<u64> = tab
         .funcs_by_names(&FLOCK_FUNCS)
@@ -335,7 +335,7 @@ pub fn flock_retries(rt: &Runtime, gs: &[Goroutine]) -> Vec<FlockRetry> {
 /// reference (their inlined `semtable.rootFor`) and that reads as a table of 251 semaphore
 /// roots, each an 8-aligned treap pointer or nil with a plausible waiter count. Several such
 /// addresses are ambiguous unless only one has waiters; none or an ambiguous pick: `None`.
-pub fn semtable(
+pub(crate) fn semtable(
     rt: &Runtime,
     mem: &impl MemoryReader,
     fetch: &dyn CopyInto,

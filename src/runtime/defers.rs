@@ -38,9 +38,9 @@ use crate::target::{Layered, MemoryReader, ReadExt};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Most `_defer` records followed on one goroutine's list.
-pub const MAX_DEFER_RECORDS: usize = 4096;
+pub(crate) const MAX_DEFER_RECORDS: usize = 4096;
 /// Most pending defers read in one snapshot (a hostile list must not allocate unbounded).
-pub const MAX_DEFERS: usize = 1 << 20;
+pub(crate) const MAX_DEFERS: usize = 1 << 20;
 /// Longest wrapper whose code is searched for the call it wraps (the compiler's defer and
 /// method-value wrappers are a few dozen instructions).
 const MAX_WRAPPER_BYTES: u64 = 4096;

@@ -325,7 +325,7 @@ pub fn allgs_addr(
 /// The validating half of [`allgs_addr`]: picks `allgs`, `allglen` and `allgptr` among
 /// `refs` (executable numbering, sorted, deduplicated, as [`allgadd_refs`] returns them) by
 /// reading their live values through `mem` at `ref + bias`. Returns target addresses.
-pub fn allgs_from_refs(
+pub(crate) fn allgs_from_refs(
     refs: &[u64],
     mem: &impl MemoryReader,
     bias: u64,
@@ -382,7 +382,7 @@ pub fn allgs_from_refs(
 
 /// Reads and checks the slice header at `addr` (target numbering); `(ptr, len)` if it looks
 /// like `allgs`.
-pub fn check_allgs(mem: &impl MemoryReader, addr: u64) -> Result<(u64, u64), FindError> {
+pub(crate) fn check_allgs(mem: &impl MemoryReader, addr: u64) -> Result<(u64, u64), FindError> {
     let mut h = [0u8; 24];
     mem.read_at(addr, &mut h)?;
     let w = |i: usize| u64::from_le_bytes(h[i * 8..i * 8 + 8].try_into().unwrap());
@@ -429,7 +429,11 @@ pub fn allgadd_refs(bin: &GoBinary, bias: u64) -> Result<Vec<u64>, FindError> {
 }
 
 /// Every absolute data address the function `name` references (executable numbering).
-pub fn func_refs(bin: &GoBinary, name: &'static str, bias: u64) -> Result<Vec<u64>, FindError> {
+pub(crate) fn func_refs(
+    bin: &GoBinary,
+    name: &'static str,
+    bias: u64,
+) -> Result<Vec<u64>, FindError> {
     let tab = &bin.pclntab;
     if tab.text_start() == 0 {
         return Err(FindError::TextNotSet);
@@ -457,7 +461,7 @@ pub fn func_refs(bin: &GoBinary, name: &'static str, bias: u64) -> Result<Vec<u6
 
 /// Targets of the direct calls in the code of `[entry, end)` (target numbering; amd64 `CALL
 /// rel32`, arm64 `BL`), in code order. Stops at the first instruction that cannot be decoded.
-pub fn direct_calls(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64> {
+pub(crate) fn direct_calls(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64> {
     let Some(code) = end
         .checked_sub(entry)
         .filter(|&l| l > 0 && l <= MAX_FUNC_BYTES)

@@ -13,9 +13,9 @@ use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState};
 use std::collections::{BTreeSet, HashMap};
 
 /// Most goroutines accepted from `allgs` (a corrupt length must not allocate unbounded).
-pub const MAX_GOROUTINES: u64 = 16 << 20;
+pub(crate) const MAX_GOROUTINES: u64 = 16 << 20;
 /// Largest goroutine stack copied (Go's own maximum on 64-bit is 1 GB).
-pub const MAX_STACK_COPY: u64 = 1 << 30;
+pub(crate) const MAX_STACK_COPY: u64 = 1 << 30;
 
 /// One g as read from memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +157,11 @@ impl PreCopy {
     /// every g read again, up to `rounds` times, until every goroutine's key was the same
     /// on both sides of its stack's copy. Returns the image and the goroutines (g
     /// addresses) that kept changing: their stacks are not consistent.
-    pub fn unstopped(rt: &Runtime, copy: &dyn CopyInto, rounds: u32) -> (MemoryImage, Vec<u64>) {
+    pub(crate) fn unstopped(
+        rt: &Runtime,
+        copy: &dyn CopyInto,
+        rounds: u32,
+    ) -> (MemoryImage, Vec<u64>) {
         let mut pre = PreCopy::take(rt, copy);
         let mut round = 1;
         loop {
@@ -180,11 +184,6 @@ impl PreCopy {
             Some((a, Some(k))) if *a == addr => Some(k),
             _ => None,
         }
-    }
-
-    /// Bytes held.
-    pub fn total_bytes(&self) -> u64 {
-        self.img.total_bytes()
     }
 }
 
@@ -217,7 +216,7 @@ impl Capture {
     }
 
     /// Bytes copied.
-    pub fn copied_bytes(&self) -> u64 {
+    pub(crate) fn copied_bytes(&self) -> u64 {
         self.gs_img.total_bytes() + self.img.total_bytes()
     }
 
@@ -424,7 +423,7 @@ fn caught_between(raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadState>) -> 
 }
 
 /// Addresses of every g in `allgs`, read from the image.
-pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, String> {
+pub(crate) fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, String> {
     let ptr = mem.read_u64(rt.allgs).map_err(|e| e.to_string())?;
     let len = mem.read_u64(rt.allgs + 8).map_err(|e| e.to_string())?;
     let cap = mem.read_u64(rt.allgs + 16).map_err(|e| e.to_string())?;
@@ -446,7 +445,7 @@ pub fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, St
 }
 
 /// Reads one g.
-pub fn read_g(
+pub(crate) fn read_g(
     rt: &Runtime,
     mem: &impl MemoryReader,
     addr: u64,
@@ -460,7 +459,7 @@ pub fn read_g(
 }
 
 /// Decodes the bytes of one g (at least `g_size` of them).
-pub fn decode_g(rt: &Runtime, addr: u64, b: &[u8]) -> RawG {
+pub(crate) fn decode_g(rt: &Runtime, addr: u64, b: &[u8]) -> RawG {
     let l = &rt.layout;
     let st = l.get(F::GAtomicStatus, b) as u32;
     RawG {
@@ -489,7 +488,7 @@ pub fn decode_g(rt: &Runtime, addr: u64, b: &[u8]) -> RawG {
 }
 
 /// Reads one m (and its g0's stack bounds); `None` for a null or unreadable m.
-pub fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> {
+pub(crate) fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option<RawM> {
     if addr == 0 {
         return None;
     }

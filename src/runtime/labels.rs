@@ -13,10 +13,10 @@ use crate::target::image::MemoryImage;
 use crate::target::{MemoryReader, ReadExt};
 
 /// Most labels read from one goroutine.
-pub const MAX_LABELS: u64 = 1024;
+pub(crate) const MAX_LABELS: u64 = 1024;
 /// Most bytes read of one label key or value. A longer one keeps its first bytes and its whole
 /// length ([`LabelStr::len`]), which renderers count in their cut marker.
-pub const MAX_LABEL_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_LABEL_BYTES: u64 = 64 << 10;
 /// Largest `B` (log2 of bucket count) of a label map accepted.
 const MAX_MAP_B: u8 = 6;
 /// Longest overflow chain followed per bucket.

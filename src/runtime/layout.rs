@@ -88,7 +88,7 @@ pub enum F {
 }
 
 /// Number of fields in [`F`].
-pub const FIELD_COUNT: usize = F::MspanSpecials as usize + 1;
+pub(crate) const FIELD_COUNT: usize = F::MspanSpecials as usize + 1;
 
 /// One manifest entry: which struct, which (dotted) member path, its width, whether optional.
 #[derive(Debug, Clone, Copy)]
@@ -287,7 +287,7 @@ pub struct LayoutTable {
 
 /// The built-in layout for Go `1.minor`: the tables generated from toolchains' DWARF
 /// (`tables.rs`), else the hand-checked Go 1.20 one (`tables_go120.rs`).
-pub fn builtin_table(minor: u32) -> Option<&'static LayoutTable> {
+pub(crate) fn builtin_table(minor: u32) -> Option<&'static LayoutTable> {
     use super::tables_go120::GO120;
     super::tables::layout_table(minor).or_else(|| (minor == GO120.minor_lo).then_some(&GO120))
 }
@@ -295,7 +295,7 @@ pub fn builtin_table(minor: u32) -> Option<&'static LayoutTable> {
 /// Largest runtime struct size accepted from DWARF (`runtime.g` is under 500 bytes and
 /// `runtime.m` under 2 KiB in every supported version): one such struct is copied a goroutine
 /// or a thread, so a corrupt `DW_AT_byte_size` must not size those buffers.
-pub const MAX_STRUCT_SIZE: u64 = 64 << 10;
+pub(crate) const MAX_STRUCT_SIZE: u64 = 64 << 10;
 
 /// Why a layout could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -335,7 +335,7 @@ impl Runtime {
     /// The version string a snapshot records (`Meta::go_version`): buildinfo's, or under
     /// `--force-go-version` the forced version first (renderers choose the format by it),
     /// then the binary's: `go1.27.0 (forced; built by go1.28.1)`.
-    pub fn go_version_string(&self) -> String {
+    pub(crate) fn go_version_string(&self) -> String {
         match self.forced_from {
             Some(_) => format!(
                 "{} (forced; built by {})",

@@ -7,19 +7,19 @@ use crate::version::GoVersion;
 
 // The raw numbers as read from a g; the model's typed `Status` defines them.
 /// `_Gidle`.
-pub const IDLE: u32 = Status::IDLE.0;
+pub(crate) const IDLE: u32 = Status::IDLE.0;
 /// `_Grunnable`.
-pub const RUNNABLE: u32 = Status::RUNNABLE.0;
+pub(crate) const RUNNABLE: u32 = Status::RUNNABLE.0;
 /// `_Grunning`.
-pub const RUNNING: u32 = Status::RUNNING.0;
+pub(crate) const RUNNING: u32 = Status::RUNNING.0;
 /// `_Gsyscall`.
 pub const SYSCALL: u32 = Status::SYSCALL.0;
 /// `_Gwaiting`.
-pub const WAITING: u32 = Status::WAITING.0;
+pub(crate) const WAITING: u32 = Status::WAITING.0;
 /// `_Gdead`.
-pub const DEAD: u32 = Status::DEAD.0;
+pub(crate) const DEAD: u32 = Status::DEAD.0;
 /// `_Gcopystack`.
-pub const COPYSTACK: u32 = Status::COPYSTACK.0;
+pub(crate) const COPYSTACK: u32 = Status::COPYSTACK.0;
 /// `_Gpreempted`.
 pub const PREEMPTED: u32 = Status::PREEMPTED.0;
 /// `_Gleaked` (Go 1.26+).
@@ -27,7 +27,7 @@ pub const LEAKED: u32 = Status::LEAKED.0;
 /// `_Gdeadextra` (Go 1.26+): a dead g attached to a cgo extra M.
 pub const DEAD_EXTRA: u32 = Status::DEAD_EXTRA.0;
 /// `_Gscan`, OR-ed into the status while the GC scans the stack.
-pub const SCAN: u32 = 0x1000;
+pub(crate) const SCAN: u32 = 0x1000;
 
 /// The name `goroutineheader` prints for a status (scan bit removed), for Go version `v`.
 pub fn status_name(status: u32, v: GoVersion) -> &'static str {
@@ -47,7 +47,7 @@ pub fn status_name(status: u32, v: GoVersion) -> &'static str {
 }
 
 /// Whether the status is a dead one, skipped by dumps.
-pub fn is_dead(status: u32, v: GoVersion) -> bool {
+pub(crate) fn is_dead(status: u32, v: GoVersion) -> bool {
     status == DEAD || (status == DEAD_EXTRA && v.at_least(26))
 }
 

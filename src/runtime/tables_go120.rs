@@ -31,7 +31,7 @@
 use super::layout::{F, LayoutTable};
 
 /// The Go 1.20 layout.
-pub const GO120: LayoutTable = LayoutTable {
+pub(crate) const GO120: LayoutTable = LayoutTable {
     minor_lo: 20,
     minor_hi: 20,
     g_size: 392,

@@ -18,17 +18,17 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Most Ms read (Go's default thread limit, `debug.SetMaxThreads`, is 10,000): a corrupt
 /// `alllink` chain must not make the walk unbounded.
-pub const MAX_MS: usize = 10_000;
+pub(crate) const MAX_MS: usize = 10_000;
 
 /// Most rounds of following `alllink` to Ms not found otherwise (each round is one copy
 /// inside the frozen window): the threads' g registers and the goroutines find nearly every M
 /// at once, and a chain longer than this is not followed further.
-pub const MAX_M_ROUNDS: usize = 256;
+pub(crate) const MAX_M_ROUNDS: usize = 256;
 
 /// Most bytes of one thread's system stack (`g0` or `gsignal`) copied, from its stack
 /// pointer up: an idle M uses well under a KiB of its `g0` stack, a signal handler a few.
 /// A deeper stack is unwound as far as this reaches, and the rest is said to be unread.
-pub const MAX_THREAD_STACK_COPY: u64 = 64 << 10;
+pub(crate) const MAX_THREAD_STACK_COPY: u64 = 64 << 10;
 
 /// Which stack a thread's stack pointer is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub struct ThreadPlace {
 /// `img` with `copy` (a no-op when `base` has everything), in a few batched rounds: the
 /// threads' gs and `allm`, the Ms, each new M's `alllink` until none is new, then every M's
 /// `g0` and `gsignal`.
-pub fn find_ms(
+pub(crate) fn find_ms(
     rt: &Runtime,
     threads: &[ThreadState],
     seeds: &[u64],

@@ -5,7 +5,7 @@
 //! array in binaries built by every installed toolchain.
 
 /// Wait-reason strings indexed by `g.waitreason`, for the Go minor versions in the range.
-pub const WAIT_REASONS: &[(u32, u32, &[&str])] = &[
+pub(crate) const WAIT_REASONS: &[(u32, u32, &[&str])] = &[
     (
         19,
         19,

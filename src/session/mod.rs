@@ -10,7 +10,7 @@ mod listing;
 mod source;
 mod values;
 
-pub use commands::{COMMANDS, COND_KEYS, DELVE_ONLY, FLAGS, GROUP_KEYS, command_name};
+pub use commands::{COMMANDS, COND_KEYS, FLAGS, GROUP_KEYS, command_name};
 pub use source::file_matches;
 
 use commands::{delve_only, help};

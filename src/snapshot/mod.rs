@@ -139,19 +139,19 @@ pub struct Status(pub u32);
 
 impl Status {
     /// `_Gidle`.
-    pub const IDLE: Status = Status(0);
+    pub(crate) const IDLE: Status = Status(0);
     /// `_Grunnable`.
-    pub const RUNNABLE: Status = Status(1);
+    pub(crate) const RUNNABLE: Status = Status(1);
     /// `_Grunning`.
-    pub const RUNNING: Status = Status(2);
+    pub(crate) const RUNNING: Status = Status(2);
     /// `_Gsyscall`.
     pub const SYSCALL: Status = Status(3);
     /// `_Gwaiting`.
-    pub const WAITING: Status = Status(4);
+    pub(crate) const WAITING: Status = Status(4);
     /// `_Gdead`.
-    pub const DEAD: Status = Status(6);
+    pub(crate) const DEAD: Status = Status(6);
     /// `_Gcopystack`.
-    pub const COPYSTACK: Status = Status(8);
+    pub(crate) const COPYSTACK: Status = Status(8);
     /// `_Gpreempted`.
     pub const PREEMPTED: Status = Status(9);
     /// `_Gleaked` (Go 1.26+).
@@ -306,7 +306,7 @@ impl LabelStr {
     }
 
     /// Whether every byte was read.
-    pub fn is_whole(&self) -> bool {
+    pub(crate) fn is_whole(&self) -> bool {
         self.len == self.bytes.len() as u64
     }
 
@@ -480,7 +480,7 @@ pub struct Holder {
 
 impl SyncObject {
     /// All waiters.
-    pub fn total_waiters(&self) -> usize {
+    pub(crate) fn total_waiters(&self) -> usize {
         self.waiters.values().sum()
     }
 }
@@ -628,7 +628,7 @@ pub struct Thread {
 
 impl Goroutine {
     /// The first frame that is not runtime-internal (delve's "user" location).
-    pub fn user_frame(&self) -> Option<&Frame> {
+    pub(crate) fn user_frame(&self) -> Option<&Frame> {
         self.frames
             .iter()
             .find(|f| !is_runtime_internal(&f.function))

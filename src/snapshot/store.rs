@@ -21,14 +21,14 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 /// The format name in every snapshot file.
-pub const FORMAT: &str = "goroscope-snapshot";
+pub(crate) const FORMAT: &str = "goroscope-snapshot";
 /// The schema version of the snapshot model (`--format json` and the file's snapshot).
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 /// The version of the file this build writes: 2 is the version 1 model written as lines
 /// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut.
-pub const FILE_VERSION: u32 = 2;
+pub(crate) const FILE_VERSION: u32 = 2;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
-pub const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
 /// Why a snapshot file could not be read or written.
 #[derive(Debug)]
@@ -137,7 +137,7 @@ pub fn write(snap: &Snapshot, out: impl Write) -> Result<(), StoreError> {
 
 /// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutine once
 /// `deadline` has passed; the end line counts those left out. Returns the end line.
-pub fn write_until(
+pub(crate) fn write_until(
     snap: &Snapshot,
     out: impl Write,
     deadline: Option<std::time::Instant>,
@@ -184,7 +184,7 @@ pub fn write_until(
 /// Writes a snapshot file at `path` so that `path` only ever names a complete file: into a
 /// temporary file beside it ([`temp_name`]), flushed to disk, then renamed over `path`, and
 /// the directory flushed too. A writer killed on the way leaves at most the temporary file.
-pub fn save(
+pub(crate) fn save(
     snap: &Snapshot,
     path: &Path,
     deadline: Option<std::time::Instant>,
@@ -221,7 +221,7 @@ pub fn save(
 
 /// The temporary file [`save`] writes before renaming it to `path`: `NAME.goroscope-tmp-PID`
 /// in the same directory (so that the rename is atomic), PID being the writer's.
-pub fn temp_name(path: &Path) -> std::path::PathBuf {
+pub(crate) fn temp_name(path: &Path) -> std::path::PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!("{TEMP_INFIX}{}", std::process::id()));
     path.with_file_name(name)

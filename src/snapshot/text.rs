@@ -8,7 +8,7 @@
 use super::{CreatedBy, Frame, Goroutine, LabelStr, Meta, Snapshot, Source, Status};
 
 /// Most goroutines read from one text dump.
-pub const MAX_GOROUTINES: usize = 16 << 20;
+pub(crate) const MAX_GOROUTINES: usize = 16 << 20;
 
 /// Parses a text dump; `None` when it holds no goroutine at all.
 pub fn parse(text: &str) -> Option<Snapshot> {

@@ -80,7 +80,7 @@ impl MemoryImage {
     }
 
     /// Adds every range of `other` (as [`MemoryImage::insert`] does, earlier bytes win).
-    pub fn absorb(&mut self, mut other: MemoryImage) {
+    pub(crate) fn absorb(&mut self, mut other: MemoryImage) {
         if self.ranges.is_empty() {
             std::mem::swap(self, &mut other);
             return;
@@ -92,7 +92,7 @@ impl MemoryImage {
 
     /// Adds every range of `other`, its bytes replacing those already held at the same
     /// addresses (a later copy of the same memory).
-    pub fn overwrite(&mut self, other: MemoryImage) {
+    pub(crate) fn overwrite(&mut self, other: MemoryImage) {
         if self.ranges.is_empty() {
             *self = other;
             return;
@@ -127,7 +127,7 @@ impl MemoryImage {
     }
 
     /// The held bytes of `[lo, hi)`, one piece per copied range, each clipped to it.
-    pub fn ranges_in(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &[u8])> {
+    pub(crate) fn ranges_in(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &[u8])> {
         let first = self.ranges.range(..=lo).next_back().map_or(lo, |(s, _)| *s);
         self.ranges
             .range(first..hi.max(first))
@@ -138,12 +138,13 @@ impl MemoryImage {
     }
 
     /// Total bytes held.
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// Number of ranges held.
-    pub fn range_count(&self) -> usize {
+    /// Number of ranges held (how requests were merged).
+    #[cfg(test)]
+    pub(crate) fn range_count(&self) -> usize {
         self.ranges.len()
     }
 }

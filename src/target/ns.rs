@@ -41,12 +41,12 @@ impl TidMap {
     }
 
     /// Whether the process is in a pid namespace nested in goroscope's.
-    pub fn nested(&self) -> bool {
+    pub(crate) fn nested(&self) -> bool {
         self.nested
     }
 
     /// Looks up the target's id of each of `tids` not known yet.
-    pub fn learn(&mut self, tids: &[i32]) {
+    pub(crate) fn learn(&mut self, tids: &[i32]) {
         for &t in tids {
             if self.theirs.contains_key(&t) {
                 continue;
@@ -59,7 +59,7 @@ impl TidMap {
     }
 
     /// Renumbers stopped threads as the target numbers them (nothing when not nested).
-    pub fn to_target(&mut self, threads: &mut [super::ThreadState]) {
+    pub(crate) fn renumber_as_target(&mut self, threads: &mut [super::ThreadState]) {
         if !self.nested {
             return;
         }
@@ -71,7 +71,7 @@ impl TidMap {
     }
 
     /// Our id of the thread the target calls `tid` (`tid` itself when not nested or unknown).
-    pub fn to_ours(&self, tid: i32) -> i32 {
+    pub(crate) fn to_ours(&self, tid: i32) -> i32 {
         if !self.nested {
             return tid;
         }
@@ -86,7 +86,7 @@ impl TidMap {
 /// The target's `CLOCK_MONOTONIC` minus goroscope's, in nanoseconds: the difference of the
 /// `monotonic` lines of `/proc/PID/timens_offsets` and `/proc/self/timens_offsets`. 0 when
 /// both share a time namespace, or the kernel has none (before Linux 5.6).
-pub fn monotonic_offset(pid: i32) -> i64 {
+pub(crate) fn monotonic_offset(pid: i32) -> i64 {
     match (
         proc::timens_monotonic(&pid.to_string()),
         proc::timens_monotonic("self"),
@@ -108,7 +108,7 @@ pub fn target_path(pid: i32, path: &Path) -> PathBuf {
 }
 
 /// Most bytes read of a file a binary names (a source file for `list`).
-pub const MAX_NAMED_FILE: u64 = 16 << 20;
+pub(crate) const MAX_NAMED_FILE: u64 = 16 << 20;
 /// Most supplementary groups taken from `/proc/PID/status` (the kernel's `NGROUPS_MAX`).
 const MAX_GROUPS: usize = 65536;
 
@@ -126,7 +126,7 @@ pub struct Ids {
 impl Ids {
     /// The ids of process `pid`: the fsuid and fsgid (fourth fields of `Uid:` and `Gid:`) and
     /// `Groups:` of `/proc/PID/status`.
-    pub fn of_process(pid: i32) -> Result<Ids, String> {
+    pub(crate) fn of_process(pid: i32) -> Result<Ids, String> {
         let st = proc::status(pid).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
         Ok(Ids {
             uid: st.fuid,
@@ -148,7 +148,7 @@ impl Ids {
 ///   reopened for reading only if it is a regular file.
 ///
 /// Errors are one line: the path, and why.
-pub fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::File, String> {
+pub(crate) fn open_confined(root: &Path, path: &Path, ids: &Ids) -> Result<std::fs::File, String> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
@@ -259,7 +259,7 @@ pub fn read_target_file(pid: i32, path: &str) -> Result<String, String> {
 
 /// A file named by a binary or a dump, read inside `root` as `ids` ([`open_confined`]), at most
 /// [`MAX_NAMED_FILE`] bytes of it.
-pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, String> {
+pub(crate) fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, String> {
     use std::io::Read;
     let file = open_confined(root, Path::new(path), ids)?;
     let mut b = Vec::new();
@@ -275,7 +275,7 @@ pub fn read_confined(root: &Path, path: &str, ids: &Ids) -> Result<String, Strin
 /// `uid_map`s differ. A `uid_map` is readable by anyone and shows the namespace's map as seen
 /// from goroscope's namespace, so different maps mean different namespaces (equal ones prove
 /// nothing, and then this says no).
-pub fn other_user_namespace(pid: i32) -> bool {
+pub(crate) fn other_user_namespace(pid: i32) -> bool {
     let link = |who: &str| std::fs::read_link(format!("/proc/{who}/ns/user")).ok();
     let map = proc::uid_map;
     match (link("self"), link(&pid.to_string())) {

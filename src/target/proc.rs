@@ -13,20 +13,20 @@ pub use procfs::process::{Stat, Status, Syscall};
 
 /// Bytes read of one `/proc` file at most: status and stat are a few KiB, maps a few hundred
 /// KiB for a big process; anything longer is cut there.
-pub const MAX_PROC_FILE: u64 = 64 << 20;
+pub(crate) const MAX_PROC_FILE: u64 = 64 << 20;
 
 /// Descriptors of one process looked at, at most (`/proc/PID/fd`).
-pub const MAX_FDS: usize = 1 << 20;
+pub(crate) const MAX_FDS: usize = 1 << 20;
 
 /// Auxiliary vector entries read at most (the kernel writes about 40).
-pub const MAX_AUXV: usize = 256;
+pub(crate) const MAX_AUXV: usize = 256;
 
 /// `AT_ENTRY`: the executable's entry point, as loaded.
 pub const AT_ENTRY: u64 = 9;
 
 /// `PF_EXITING` in a task's flags (`include/linux/sched.h`): set by `do_exit` before it lets
 /// go of the memory, the executable and the files, so well before the task is a zombie.
-pub const PF_EXITING: u32 = 0x4;
+pub(crate) const PF_EXITING: u32 = 0x4;
 
 /// `PF_KTHREAD` in a task's flags (`include/linux/sched.h`): a kernel thread.
 pub const PF_KTHREAD: u32 = 0x0020_0000;
@@ -55,13 +55,13 @@ pub fn status(pid: i32) -> io::Result<Status> {
 }
 
 /// `/proc/PID/task/TID/status`.
-pub fn task_status(pid: i32, tid: i32) -> io::Result<Status> {
+pub(crate) fn task_status(pid: i32, tid: i32) -> io::Result<Status> {
     let path = format!("/proc/{pid}/task/{tid}/status");
     parse(&read(&path)?, &path)
 }
 
 /// Parses the text of a status file.
-pub fn parse_status(text: &[u8]) -> io::Result<Status> {
+pub(crate) fn parse_status(text: &[u8]) -> io::Result<Status> {
     parse(text, "status")
 }
 
@@ -72,7 +72,7 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
 }
 
 /// `/proc/PID/task/TID/stat`.
-pub fn task_stat(pid: i32, tid: i32) -> io::Result<Stat> {
+pub(crate) fn task_stat(pid: i32, tid: i32) -> io::Result<Stat> {
     let path = format!("/proc/{pid}/task/{tid}/stat");
     parse(&read(&path)?, &path)
 }
@@ -103,7 +103,7 @@ pub fn comm(tid: i32) -> Option<String> {
 
 /// The `comm` file in a process directory of a `/proc` (see [`comm`]). Not the status
 /// file's `Name`, which that file's parser cuts at a `:`.
-pub fn comm_in(dir: &std::path::Path) -> Option<String> {
+pub(crate) fn comm_in(dir: &std::path::Path) -> Option<String> {
     let b = read(dir.join("comm")).ok()?;
     let s = String::from_utf8_lossy(&b);
     let s = s.trim_end_matches('\n');
@@ -135,7 +135,7 @@ pub struct Mapping {
 /// Parses `/proc/PID/maps` text; lines it cannot read are left out. Not the `procfs` crate's
 /// parser: that one panics on a mapped file whose name starts with `/SYSV` and is shorter
 /// than a System V segment's name, and a target chooses the names of the files it maps.
-pub fn parse_maps(text: &str) -> Vec<Mapping> {
+pub(crate) fn parse_maps(text: &str) -> Vec<Mapping> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(6, ' ');
@@ -168,13 +168,13 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
 }
 
 /// `/proc/PID/auxv`, raw (as a core's `NT_AUXV` note holds it).
-pub fn auxv_bytes(pid: i32) -> io::Result<Vec<u8>> {
+pub(crate) fn auxv_bytes(pid: i32) -> io::Result<Vec<u8>> {
     read(format!("/proc/{pid}/auxv"))
 }
 
 /// The entries of a raw auxiliary vector (64-bit little-endian pairs), up to `AT_NULL`, at
 /// most [`MAX_AUXV`]: the one parser for `/proc/PID/auxv` and a core's `NT_AUXV`.
-pub fn parse_auxv(raw: &[u8]) -> Vec<(u64, u64)> {
+pub(crate) fn parse_auxv(raw: &[u8]) -> Vec<(u64, u64)> {
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     raw.chunks_exact(16)
         .map(|p| (word(&p[..8]), word(&p[8..])))
@@ -189,25 +189,25 @@ pub fn cmdline(pid: i32) -> io::Result<Vec<u8>> {
 }
 
 /// `/proc/PID/environ`, raw (NUL-separated).
-pub fn environ(pid: i32) -> io::Result<Vec<u8>> {
+pub(crate) fn environ(pid: i32) -> io::Result<Vec<u8>> {
     read(format!("/proc/{pid}/environ"))
 }
 
 /// The process's pid in each pid namespace, from the one reading `/proc` (first) to its own
 /// (last); `None` when the kernel does not say.
-pub fn nspid(st: &Status) -> Option<&[i32]> {
+pub(crate) fn nspid(st: &Status) -> Option<&[i32]> {
     st.nspid.as_deref().filter(|p| !p.is_empty())
 }
 
 /// Whether `signal` is pending for the task (thread or process-wide).
-pub fn signal_pending(st: &Status, signal: i32) -> bool {
+pub(crate) fn signal_pending(st: &Status, signal: i32) -> bool {
     let bit = 1u64 << (signal - 1);
     (st.sigpnd | st.shdpnd) & bit != 0
 }
 
 /// The `monotonic` offset of a time namespace (`/proc/WHO/timens_offsets`, WHO a pid or
 /// `self`), in nanoseconds; `None` when the file is missing (before Linux 5.6) or unreadable.
-pub fn timens_monotonic(who: &str) -> Option<i64> {
+pub(crate) fn timens_monotonic(who: &str) -> Option<i64> {
     let b = read(format!("/proc/{who}/timens_offsets")).ok()?;
     parse_monotonic(&String::from_utf8_lossy(&b))
 }
@@ -224,7 +224,7 @@ fn parse_monotonic(text: &str) -> Option<i64> {
 }
 
 /// The entries of `/proc/WHO/uid_map` (WHO a pid or `self`), `None` when unreadable.
-pub fn uid_map(who: &str) -> Option<Vec<Vec<u64>>> {
+pub(crate) fn uid_map(who: &str) -> Option<Vec<Vec<u64>>> {
     let b = read(format!("/proc/{who}/uid_map")).ok()?;
     Some(uid_map_entries(&String::from_utf8_lossy(&b)))
 }
@@ -253,7 +253,7 @@ pub struct FileLockLine {
 /// Parses lines of the `/proc/locks` form (`1: FLOCK  ADVISORY  WRITE 42 fe:00:1234 0 EOF`,
 /// `1: -> FLOCK ...`) with `procfs`'s parser, one line at a time; lines it does not take are
 /// left out.
-pub fn parse_locks<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileLockLine> {
+pub(crate) fn parse_locks<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileLockLine> {
     use procfs::FromBufRead;
     lines
         .filter_map(|line| {
@@ -276,7 +276,7 @@ pub fn locks() -> io::Result<Vec<FileLockLine>> {
 }
 
 /// The locks held through one descriptor: the `lock:` lines of `/proc/PID/fdinfo/FD`.
-pub fn fd_locks(pid: i32, fd: i32) -> io::Result<Vec<Lock>> {
+pub(crate) fn fd_locks(pid: i32, fd: i32) -> io::Result<Vec<Lock>> {
     let text = String::from_utf8_lossy(&read(format!("/proc/{pid}/fdinfo/{fd}"))?).into_owned();
     Ok(
         parse_locks(text.lines().filter_map(|l| l.strip_prefix("lock:")))
@@ -288,7 +288,7 @@ pub fn fd_locks(pid: i32, fd: i32) -> io::Result<Vec<Lock>> {
 }
 
 /// A process's open descriptors (`/proc/PID/fd`), sorted, at most [`MAX_FDS`].
-pub fn fds(pid: i32) -> io::Result<Vec<i32>> {
+pub(crate) fn fds(pid: i32) -> io::Result<Vec<i32>> {
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))?
         .take(MAX_FDS)
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -299,7 +299,7 @@ pub fn fds(pid: i32) -> io::Result<Vec<i32>> {
 
 /// What a descriptor names (`/proc/PID/fd/FD`'s link: a path, `pipe:[N]`, a path with
 /// ` (deleted)`...), and the device (major, minor) and inode of the file it has open.
-pub fn fd_file(pid: i32, fd: i32) -> io::Result<(String, (u32, u32), u64)> {
+pub(crate) fn fd_file(pid: i32, fd: i32) -> io::Result<(String, (u32, u32), u64)> {
     use std::os::unix::fs::MetadataExt;
     let link = format!("/proc/{pid}/fd/{fd}");
     let path = std::fs::read_link(&link)?.to_string_lossy().into_owned();
@@ -309,7 +309,7 @@ pub fn fd_file(pid: i32, fd: i32) -> io::Result<(String, (u32, u32), u64)> {
 }
 
 /// `/proc/PID/task/TID/syscall`: the system call a thread is blocked in and its arguments.
-pub fn task_syscall(pid: i32, tid: i32) -> io::Result<Syscall> {
+pub(crate) fn task_syscall(pid: i32, tid: i32) -> io::Result<Syscall> {
     let path = format!("/proc/{pid}/task/{tid}/syscall");
     parse(&read(&path)?, &path)
 }

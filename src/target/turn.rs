@@ -72,7 +72,7 @@ impl Turn {
 
 /// Whether the target's tracer is a process named `goroscope` (one this goroscope's lock
 /// directory does not show).
-pub fn traced_by_goroscope(pid: i32) -> bool {
+pub(crate) fn traced_by_goroscope(pid: i32) -> bool {
     match super::proc::status(pid).map(|s| s.tracerpid) {
         Ok(t) if t > 0 => super::proc::comm(t).is_some_and(|c| c == "goroscope"),
         _ => false,

@@ -149,7 +149,7 @@ impl FuncIds {
     }
 
     /// `isInjectedCall`: functions the runtime calls by faking a call from a trapping pc.
-    pub fn is_injected(&self, id: u8) -> bool {
+    pub(crate) fn is_injected(&self, id: u8) -> bool {
         id != 0
             && (Some(id) == self.sigpanic
                 || Some(id) == self.async_preempt
@@ -197,7 +197,7 @@ pub struct JumpTo {
 
 /// Most physical frames one unwind returns by default: Go's maximum stack is 1 GB, and a
 /// deeper unwind than this is not worth printing.
-pub const MAX_FRAMES: usize = 100_000;
+pub(crate) const MAX_FRAMES: usize = 100_000;
 
 /// Hard limits for one unwind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +233,7 @@ pub struct PhysFrame {
 
 impl PhysFrame {
     /// `symPC`: the pc to symbolize (the CALL instruction for return addresses).
-    pub fn sym_pc(&self, tab: &Pclntab) -> u64 {
+    pub(crate) fn sym_pc(&self, tab: &Pclntab) -> u64 {
         if !self.trap && self.pc > tab.entry(self.func) {
             self.pc - 1
         } else {

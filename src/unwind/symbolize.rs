@@ -101,7 +101,11 @@ impl<'a> Symbolizer<'a> {
 
     /// Logical frames of an unwound stack, innermost first, with `hidden` set as the
     /// runtime's default (GOTRACEBACK=single/all) traceback would hide them.
-    pub fn logical_frames(&mut self, mem: &impl MemoryReader, unwound: &Unwound) -> Vec<Frame> {
+    pub(crate) fn logical_frames(
+        &mut self,
+        mem: &impl MemoryReader,
+        unwound: &Unwound,
+    ) -> Vec<Frame> {
         let code = self.code;
         let mut out = Vec::with_capacity(unwound.frames.len() * 2);
         let mut callee = 0u8;
@@ -276,7 +280,7 @@ const TRACE_ARGS_MAX_LEN: usize = 171;
 /// `FUNCDATA_ArgInfo` and the spill slots at `argp = fp + MinFrameSize`; `?` marks a slot
 /// that is not live at the frame's pc (see [`ArgInfo`]). `...` when the frame's memory cannot
 /// be read.
-pub fn print_args(
+pub(crate) fn print_args(
     code: Code<'_>,
     mem: &impl MemoryReader,
     pf: &PhysFrame,
@@ -409,7 +413,7 @@ impl Visibility {
 }
 
 /// `isExportedRuntime`: `runtime.X` or `runtime.(*T).X` / `runtime.T.X` with exported names.
-pub fn is_exported_runtime(name: &str) -> bool {
+pub(crate) fn is_exported_runtime(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("runtime.") else {
         return false;
     };

@@ -20,41 +20,29 @@ use std::fmt;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
-/// `PCDATA` table index: unsafe points.
-pub const PCDATA_UNSAFE_POINT: u32 = 0;
-/// `PCDATA` table index: stack map index.
-pub const PCDATA_STACK_MAP_INDEX: u32 = 1;
 /// `PCDATA` table index: index into the inline tree (`-1` = not inlined).
-pub const PCDATA_INL_TREE_INDEX: u32 = 2;
+pub(crate) const PCDATA_INL_TREE_INDEX: u32 = 2;
 /// `PCDATA` table index: argument liveness index.
-pub const PCDATA_ARG_LIVE_INDEX: u32 = 3;
-/// `PCDATA` table index: panic bounds info (Go 1.26+).
-pub const PCDATA_PANIC_BOUNDS: u32 = 4;
+pub(crate) const PCDATA_ARG_LIVE_INDEX: u32 = 3;
 
-/// `FUNCDATA` index: argument pointer maps.
-pub const FUNCDATA_ARGS_POINTER_MAPS: u8 = 0;
-/// `FUNCDATA` index: locals pointer maps.
-pub const FUNCDATA_LOCALS_POINTER_MAPS: u8 = 1;
-/// `FUNCDATA` index: stack objects.
-pub const FUNCDATA_STACK_OBJECTS: u8 = 2;
 /// `FUNCDATA` index: inline tree.
-pub const FUNCDATA_INL_TREE: u8 = 3;
+pub(crate) const FUNCDATA_INL_TREE: u8 = 3;
 /// `FUNCDATA` index: open-coded defer info.
-pub const FUNCDATA_OPEN_CODED_DEFER_INFO: u8 = 4;
+pub(crate) const FUNCDATA_OPEN_CODED_DEFER_INFO: u8 = 4;
 /// `FUNCDATA` index: argument info (for printing arguments in tracebacks).
-pub const FUNCDATA_ARG_INFO: u8 = 5;
+pub(crate) const FUNCDATA_ARG_INFO: u8 = 5;
 /// `FUNCDATA` index: argument liveness info.
-pub const FUNCDATA_ARG_LIVE_INFO: u8 = 6;
+pub(crate) const FUNCDATA_ARG_LIVE_INFO: u8 = 6;
 /// `FUNCDATA` index: wrapper info (text offset of the wrapped function).
-pub const FUNCDATA_WRAP_INFO: u8 = 7;
+pub(crate) const FUNCDATA_WRAP_INFO: u8 = 7;
 
 /// Magic of the Go 1.18 and 1.19 pclntab.
-pub const MAGIC_GO118: u32 = 0xFFFF_FFF0;
+pub(crate) const MAGIC_GO118: u32 = 0xFFFF_FFF0;
 /// Magic of the Go 1.20+ pclntab.
-pub const MAGIC_GO120: u32 = 0xFFFF_FFF1;
+pub(crate) const MAGIC_GO120: u32 = 0xFFFF_FFF1;
 
 /// Maximum number of logical (inlined) frames [`Pclntab::frames_at`] returns for one PC.
-pub const MAX_INLINE_DEPTH: usize = 64;
+pub(crate) const MAX_INLINE_DEPTH: usize = 64;
 
 /// `_func.flag` bits (stable across Go 1.18–1.27).
 pub mod func_flag {
@@ -62,8 +50,6 @@ pub mod func_flag {
     pub const TOP_FRAME: u8 = 1;
     /// The function writes SP arbitrarily (e.g. `runtime.systemstack`); unwinding through it is unsafe.
     pub const SP_WRITE: u8 = 2;
-    /// The function is written in assembly.
-    pub const ASM: u8 = 4;
 }
 
 /// Errors from [`Pclntab::parse`].
@@ -376,18 +362,18 @@ impl Pclntab {
     }
 
     /// `pcHeader.funcnameOffset`: where the function names start, from the header.
-    pub fn funcname_offset(&self) -> u64 {
+    pub(crate) fn funcname_offset(&self) -> u64 {
         self.funcnametab.start as u64
     }
 
     /// `pcHeader.pclnOffset`: where the function table starts, from the header.
-    pub fn pcln_offset(&self) -> u64 {
+    pub(crate) fn pcln_offset(&self) -> u64 {
         self.functab.start as u64
     }
 
     /// The entry offset (from the text start) of function table entry `i`, `0..=nfunc` (the
     /// last is the end of the text).
-    pub fn entry_offset(&self, i: usize) -> Option<u32> {
+    pub(crate) fn entry_offset(&self, i: usize) -> Option<u32> {
         self.ft_entryoff(i)
     }
 
@@ -408,7 +394,7 @@ impl Pclntab {
     }
 
     /// The function at index `i` of the function table, if its record is readable.
-    pub fn func_at(&self, i: usize) -> Option<Func> {
+    pub(crate) fn func_at(&self, i: usize) -> Option<Func> {
         if i >= self.nfunc {
             return None;
         }
@@ -459,7 +445,7 @@ impl Pclntab {
     /// The functions with exactly these names (each the first one in table order), in one pass
     /// over the function table that stops once all are found. Names are compared in place,
     /// their common prefix first, so a name that cannot match costs one short comparison.
-    pub fn funcs_by_names(&self, names: &[&str]) -> Vec<Option<Func>> {
+    pub(crate) fn funcs_by_names(&self, names: &[&str]) -> Vec<Option<Func>> {
         let mut out = vec![None; names.len()];
         let Some(first) = names.first() else {
             return out;
@@ -541,7 +527,7 @@ impl Pclntab {
     }
 
     /// Name at an offset into the function-name table (as used by inline tree records).
-    pub fn name_at(&self, name_off: i32) -> Option<&str> {
+    pub(crate) fn name_at(&self, name_off: i32) -> Option<&str> {
         let o = usize::try_from(name_off).ok()?;
         cstr(&self.data, &self.funcnametab, o)
     }
@@ -571,7 +557,7 @@ impl Pclntab {
     }
 
     /// Offset from entry of the deferreturn call (0 = none).
-    pub fn deferreturn(&self, f: Func) -> u32 {
+    pub(crate) fn deferreturn(&self, f: Func) -> u32 {
         self.field_u32(f, 12).unwrap_or(0)
     }
 }

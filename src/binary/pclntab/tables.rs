@@ -58,7 +58,7 @@ impl Pclntab {
 
     /// Offset of the function's pcsp table; 0 means the function has no frame information
     /// (external code), where the runtime's unwinder stops.
-    pub fn pcsp_table(&self, f: Func) -> u32 {
+    pub(crate) fn pcsp_table(&self, f: Func) -> u32 {
         self.field_u32(f, 16).unwrap_or(0)
     }
 
@@ -84,7 +84,7 @@ impl Pclntab {
     }
 
     /// Value of `PCDATA` table `table` at `pc`.
-    pub fn pcdata(&self, f: Func, table: u32, pc: u64) -> Option<i32> {
+    pub(crate) fn pcdata(&self, f: Func, table: u32, pc: u64) -> Option<i32> {
         if table >= self.npcdata(f) {
             return None;
         }
@@ -94,7 +94,7 @@ impl Pclntab {
     }
 
     /// Offset (relative to `moduledata.gofunc`) of `FUNCDATA` `index`; `None` if absent.
-    pub fn funcdata_offset(&self, f: Func, index: u8) -> Option<u32> {
+    pub(crate) fn funcdata_offset(&self, f: Func, index: u8) -> Option<u32> {
         if index >= self.nfuncdata(f) {
             return None;
         }
@@ -110,7 +110,7 @@ impl Pclntab {
     }
 
     /// Bytes of the gofunc area starting at `FUNCDATA` `index` of `f`.
-    pub fn funcdata_bytes(&self, f: Func, index: u8) -> Option<&[u8]> {
+    pub(crate) fn funcdata_bytes(&self, f: Func, index: u8) -> Option<&[u8]> {
         let off = self.funcdata_offset(f, index)?;
         let (_, bytes) = self.gofunc.as_ref()?;
         bytes.get(off as usize..)
@@ -192,7 +192,7 @@ impl Pclntab {
     /// `deferBitsOffset, slotsOffset`, defer `i`'s closure at `varp - slotsOffset + 8*i`
     /// (`(*_panic).nextDefer`). `None` when `f` has no open-coded defers. A frame has at most
     /// 8 (one bit each in `deferBits`).
-    pub fn open_coded_defers(&self, f: Func, slots: bool) -> Option<OpenCodedDefers> {
+    pub(crate) fn open_coded_defers(&self, f: Func, slots: bool) -> Option<OpenCodedDefers> {
         let b = self.funcdata_bytes(f, FUNCDATA_OPEN_CODED_DEFER_INFO)?;
         let mut pos = 0;
         let bits = uvarint32(b, &mut pos)?;

@@ -61,7 +61,7 @@ fn arena_base_offset(arch: Arch) -> u64 {
 /// Copies what the analysis reads: every module's data and bss, the heap's arena and span
 /// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
 /// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
-pub fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
+pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
     let l = &rt.layout;
     let need = |f: F| {
         l.off(f).ok_or_else(|| {

@@ -37,7 +37,7 @@ mod mark;
 #[cfg(test)]
 mod tests;
 
-pub use copy::copy_heap;
+pub(crate) use copy::copy_heap;
 
 use super::Runtime;
 use crate::snapshot::{Goroutine, Status};
@@ -47,23 +47,23 @@ use mark::{Index, Marker, live_stack};
 use std::collections::HashMap;
 
 /// Most heap arenas read (64 MiB each: 4 TiB of heap).
-pub const MAX_ARENAS: u64 = 1 << 16;
+pub(crate) const MAX_ARENAS: u64 = 1 << 16;
 /// Most in-use spans indexed.
-pub const MAX_SPANS: usize = 1 << 23;
+pub(crate) const MAX_SPANS: usize = 1 << 23;
 /// Most bytes of scan spans copied (a larger heap is refused, not cut: a span left out could
 /// hold the only pointer to a channel).
-pub const MAX_HEAP_BYTES: u64 = 64 << 30;
+pub(crate) const MAX_HEAP_BYTES: u64 = 64 << 30;
 /// Most bytes of in-use spans, scan and noscan (the page index has a slot a page).
-pub const MAX_SPAN_BYTES: u64 = 256 << 30;
+pub(crate) const MAX_SPAN_BYTES: u64 = 256 << 30;
 /// Most bytes of globals (data and bss of every module) copied.
-pub const MAX_GLOBALS_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_GLOBALS_BYTES: u64 = 1 << 30;
 /// Most modules followed through `moduledata.next`.
-pub const MAX_MODULES: usize = 256;
+pub(crate) const MAX_MODULES: usize = 256;
 /// Most heap objects indexed, one mark bit each (one per 16 bytes of the largest heap accepted).
-pub const MAX_MARKED: usize = (MAX_HEAP_BYTES / 16) as usize;
+pub(crate) const MAX_MARKED: usize = (MAX_HEAP_BYTES / 16) as usize;
 /// Most rounds of "blocked goroutines whose object became reachable become roots": each
 /// round after the first adds at least one goroutine, so this also bounds the goroutines.
-pub const MAX_ROUNDS: usize = 1 << 24;
+pub(crate) const MAX_ROUNDS: usize = 1 << 24;
 
 /// `heapArenaBytes` on 64-bit Linux.
 const HEAP_ARENA_BYTES: u64 = 64 << 20;
@@ -84,7 +84,7 @@ const MIN_STACK: u64 = 2048;
 const MSPAN_READ: u64 = 160;
 /// Most special records (finalizers, cleanups, weak handles, profile samples) followed
 /// through the spans' `specials` lists.
-pub const MAX_SPECIALS: usize = 1 << 22;
+pub(crate) const MAX_SPECIALS: usize = 1 << 22;
 
 /// One in-use span of the heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

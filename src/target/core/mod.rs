@@ -37,9 +37,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// `NT_PRSTATUS`: one thread's status and registers.
-pub const NT_PRSTATUS: u32 = 1;
+pub(crate) const NT_PRSTATUS: u32 = 1;
 /// `NT_PRPSINFO`: process info (pid, command name).
-pub const NT_PRPSINFO: u32 = 3;
+pub(crate) const NT_PRPSINFO: u32 = 3;
 /// `NT_AUXV`: the auxiliary vector.
 pub const NT_AUXV: u32 = 6;
 /// `NT_FILE`: file-backed mappings.
@@ -47,20 +47,20 @@ pub const NT_FILE: u32 = 0x4649_4c45;
 
 pub use super::proc::AT_ENTRY;
 /// `AT_EXECFN`: address of the executable's file name on the initial stack.
-pub const AT_EXECFN: u64 = 31;
+pub(crate) const AT_EXECFN: u64 = 31;
 
 /// Offset of `pr_pid` in a 64-bit `elf_prstatus`.
-pub const PRSTATUS_PID: usize = 32;
+pub(crate) const PRSTATUS_PID: usize = 32;
 /// Offset of `pr_cursig` in a 64-bit `elf_prstatus`.
-pub const PRSTATUS_CURSIG: usize = 12;
+pub(crate) const PRSTATUS_CURSIG: usize = 12;
 /// Offset of `pr_reg` in a 64-bit `elf_prstatus`.
-pub const PRSTATUS_REG: usize = 112;
+pub(crate) const PRSTATUS_REG: usize = 112;
 /// Offset of `pr_uid` (then `pr_gid`) in a 64-bit `elf_prpsinfo`.
-pub const PRPSINFO_UID: usize = 16;
+pub(crate) const PRPSINFO_UID: usize = 16;
 /// Offset of `pr_pid` in a 64-bit `elf_prpsinfo`.
-pub const PRPSINFO_PID: usize = 24;
+pub(crate) const PRPSINFO_PID: usize = 24;
 /// Offset of `pr_fname` (16 bytes) in a 64-bit `elf_prpsinfo`.
-pub const PRPSINFO_FNAME: usize = 40;
+pub(crate) const PRPSINFO_FNAME: usize = 40;
 
 const EHDR_SIZE: usize = 64;
 const PHDR_SIZE: usize = 56;
@@ -75,13 +75,13 @@ const EM_AARCH64: u16 = 183;
 
 /// Most program headers accepted (a kernel core has one per mapping; 2^20 is far beyond any
 /// process's `vm.max_map_count` default of 65530).
-pub const MAX_SEGMENTS: usize = 1 << 20;
+pub(crate) const MAX_SEGMENTS: usize = 1 << 20;
 /// Most threads accepted.
-pub const MAX_THREADS: usize = 1 << 16;
+pub(crate) const MAX_THREADS: usize = 1 << 16;
 /// Most `NT_FILE` entries accepted.
-pub const MAX_FILE_MAPPINGS: usize = 1 << 20;
+pub(crate) const MAX_FILE_MAPPINGS: usize = 1 << 20;
 /// Most bytes below `AT_EXECFN` searched for environment strings ([`CoreFile::environ`]).
-pub const MAX_ENVIRON_BYTES: u64 = 256 << 10;
+pub(crate) const MAX_ENVIRON_BYTES: u64 = 256 << 10;
 /// Most problems recorded (the rest are counted in the last one).
 const MAX_PROBLEMS: usize = 32;
 
@@ -470,7 +470,7 @@ impl CoreFile {
     }
 
     /// The `PT_LOAD` segments, sorted by address.
-    pub fn segments(&self) -> &[Segment] {
+    pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }
 
@@ -485,7 +485,7 @@ impl CoreFile {
     }
 
     /// A value from the auxiliary vector.
-    pub fn auxv_value(&self, key: u64) -> Option<u64> {
+    pub(crate) fn auxv_value(&self, key: u64) -> Option<u64> {
         self.auxv.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
@@ -500,7 +500,7 @@ impl CoreFile {
     }
 
     /// The command name (`pr_fname`, at most 15 bytes).
-    pub fn fname(&self) -> Option<&str> {
+    pub(crate) fn fname(&self) -> Option<&str> {
         self.fname.as_deref()
     }
 
@@ -510,13 +510,13 @@ impl CoreFile {
     }
 
     /// The size of the file.
-    pub fn file_len(&self) -> u64 {
+    pub(crate) fn file_len(&self) -> u64 {
         self.data.len() as u64
     }
 
     /// Where the executable is, as the core says: the `NT_FILE` mapping holding `AT_ENTRY`,
     /// else the first `NT_FILE` mapping.
-    pub fn exe_path_hint(&self) -> Option<&str> {
+    pub(crate) fn exe_path_hint(&self) -> Option<&str> {
         let entry = self.auxv_value(AT_ENTRY);
         entry
             .and_then(|e| self.files.iter().find(|f| f.start <= e && e < f.end))
@@ -543,7 +543,7 @@ impl CoreFile {
     /// kernel (and qemu) put argv and envp strings right before the executable's name at the
     /// top of the main thread's stack. Best effort, bounded by [`MAX_ENVIRON_BYTES`]; argv strings shaped
     /// like `NAME=value` are indistinguishable and included.
-    pub fn environ(&self) -> Vec<String> {
+    pub(crate) fn environ(&self) -> Vec<String> {
         let Some(execfn) = self.auxv_value(AT_EXECFN) else {
             return Vec::new();
         };

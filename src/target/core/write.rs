@@ -94,7 +94,7 @@ pub struct Captured {
 
 impl Captured {
     /// Bytes of memory copied.
-    pub fn copied_bytes(&self) -> u64 {
+    pub(crate) fn copied_bytes(&self) -> u64 {
         self.bytes.iter().map(|b| b.len() as u64).sum()
     }
 }

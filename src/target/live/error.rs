@@ -194,7 +194,7 @@ impl std::error::Error for LiveError {}
 
 /// The error for a target goroscope may not read (its executable or memory refused), with
 /// the hint that says what is needed.
-pub fn permission_denied(pid: i32) -> LiveError {
+pub(crate) fn permission_denied(pid: i32) -> LiveError {
     let uid = proc::status(pid).ok().map(|s| s.euid);
     LiveError::PermissionDenied {
         pid,

@@ -106,7 +106,7 @@ impl<'p> Freeze<'p> {
     /// How long the target has been stopped so far (from the first `PTRACE_INTERRUPT`): what
     /// a session holding the freeze (`attach --hold`) shows. Signals sent to the target
     /// meanwhile stay pending in the kernel and are delivered at the detach.
-    pub fn held_for(&self) -> Duration {
+    pub(crate) fn held_for(&self) -> Duration {
         self.first_interrupt
             .map(|t| t.elapsed())
             .unwrap_or_default()
@@ -570,7 +570,7 @@ pub(super) fn list_tasks(pid: i32) -> Result<Vec<i32>, LiveError> {
 /// reaped, or on its way out. A process being killed (SIGKILL, `exit_group`) loses
 /// `/proc/PID/exe` and its memory while its tasks still show as running: the one in `do_exit`
 /// has `PF_EXITING`, the others a SIGKILL pending (`complete_signal`, `zap_other_threads`).
-pub fn has_exited(pid: i32) -> bool {
+pub(crate) fn has_exited(pid: i32) -> bool {
     let Ok(tids) = list_tasks(pid) else {
         return true;
     };

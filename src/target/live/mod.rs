@@ -55,8 +55,10 @@ mod freeze;
 #[cfg(test)]
 mod tests;
 
-pub use error::{LiveError, permission_denied};
-pub use freeze::{Freeze, StopCause, has_exited};
+pub use error::LiveError;
+pub(crate) use error::permission_denied;
+pub(crate) use freeze::has_exited;
+pub use freeze::{Freeze, StopCause};
 
 use freeze::{errno_of, has_live_task, io_err, is_gone, list_tasks, state_letter};
 
@@ -71,7 +73,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How many times `/proc/PID/task` is re-listed while threads keep appearing.
-pub const MAX_ATTACH_ROUNDS: usize = 100;
+pub(crate) const MAX_ATTACH_ROUNDS: usize = 100;
 
 /// How long the freeze waits for interrupted threads to stop before it gives up with
 /// [`LiveError::StopTimeout`] (the other threads are released). A running or sleeping thread
@@ -121,11 +123,11 @@ pub const TEST_PRECOPY_DONE: &str = "goroscope: test hold: pre-copy done";
 /// Test-only (`test-hooks` feature): a session (`goroscope attach`) panics when it is given a
 /// command line equal to this variable's value, so the tests can check that a held target is
 /// released on a panic too.
-pub const TEST_PANIC_COMMAND_ENV: &str = "GOROSCOPE_TEST_PANIC_AT_COMMAND";
+pub(crate) const TEST_PANIC_COMMAND_ENV: &str = "GOROSCOPE_TEST_PANIC_AT_COMMAND";
 
 /// Panics when `line` is the command [`TEST_PANIC_COMMAND_ENV`] names; never without
 /// [`TEST_HOOKS`].
-pub fn test_panic_at_command(line: &str) {
+pub(crate) fn test_panic_at_command(line: &str) {
     if TEST_HOOKS && std::env::var(TEST_PANIC_COMMAND_ENV).is_ok_and(|v| v == line.trim()) {
         panic!("test hook: panic at the session command {line:?}");
     }
@@ -143,7 +145,7 @@ fn test_hold(var: &str) -> Option<Duration> {
 
 /// The test-only hold of [`TEST_HOLD_PRECOPY_ENV`], called between the pre-copy and the
 /// freeze; nothing when the variable is unset.
-pub fn test_hold_after_precopy() {
+pub(crate) fn test_hold_after_precopy() {
     if let Some(d) = test_hold(TEST_HOLD_PRECOPY_ENV) {
         eprintln!("{TEST_PRECOPY_DONE}");
         std::thread::sleep(d);
