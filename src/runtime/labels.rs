@@ -8,12 +8,11 @@
 
 use super::Runtime;
 use crate::snapshot::LabelStr;
+use crate::snapshot::MAX_LABELS;
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{MemoryReader, ReadExt};
 
-/// Most labels read from one goroutine.
-pub(crate) const MAX_LABELS: u64 = 1024;
 /// Most bytes read of one label key or value. A longer one keeps its first bytes and its whole
 /// length ([`LabelStr::len`]), which renderers count in their cut marker.
 pub(crate) const MAX_LABEL_BYTES: u64 = 64 << 10;

@@ -7,6 +7,9 @@ pub mod text;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// Most labels a goroutine is given (read from a target or a text dump).
+pub(crate) const MAX_LABELS: u64 = 1024;
+
 /// A name shared by every frame that has it (function and file names, states): a snapshot of
 /// 100,000 goroutines holds a few hundred distinct ones.
 pub type Name = Arc<str>;

@@ -186,7 +186,7 @@ fn header(line: &str) -> Option<Goroutine> {
 fn labels(s: &str) -> Vec<(LabelStr, LabelStr)> {
     let mut out = Vec::new();
     let mut rest = s.trim();
-    while !rest.is_empty() && out.len() < crate::runtime::labels::MAX_LABELS as usize {
+    while !rest.is_empty() && out.len() < super::MAX_LABELS as usize {
         let (k, r) = token(rest);
         let Some(r) = r.strip_prefix(": ") else { break };
         let (v, r) = token(r);
