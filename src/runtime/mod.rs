@@ -154,54 +154,9 @@ impl Runtime {
         bias: u64,
         opts: OpenOptions,
     ) -> Result<Runtime, RuntimeError> {
-        let mut forced_from = None;
-        if !version::is_supported(bin.version) {
-            match opts.force_version {
-                Some(f) if version::is_supported(f) => {
-                    forced_from = Some(bin.version);
-                    bin.version = f;
-                }
-                Some(f) => return Err(RuntimeError::BadForcedVersion(f)),
-                None => return Err(RuntimeError::UnsupportedVersion(bin.version)),
-            }
-        }
+        let forced_from = force_version(&mut bin, opts)?;
         let v = bin.version;
-        let mut discovery = vec![
-            Discovery {
-                what: "executable",
-                value: bin.path.display().to_string(),
-                source: "target".into(),
-            },
-            Discovery {
-                what: "go version",
-                value: bin.build.go_version.clone(),
-                source: ".go.buildinfo".into(),
-            },
-            Discovery {
-                what: "arch",
-                value: bin.arch.to_string(),
-                source: "ELF header".into(),
-            },
-            Discovery {
-                what: "pclntab",
-                value: format!("{:#x}", bin.pclntab_addr.wrapping_add(bias)),
-                source: ".gopclntab".into(),
-            },
-        ];
-        if let Some(real) = forced_from {
-            discovery.push(Discovery {
-                what: "rules",
-                value: format!("go1.{}", v.minor),
-                source: format!("--force-go-version ({real} is not supported)"),
-            });
-        }
-        if bias != 0 {
-            discovery.push(Discovery {
-                what: "load bias",
-                value: format!("{bias:#x}"),
-                source: "auxv AT_ENTRY".into(),
-            });
-        }
+        let mut discovery = binary_discovery(&bin, bias, forced_from);
         if opts.stripped {
             bin.has_dwarf = false;
             bin.symbols.clear();
@@ -219,53 +174,7 @@ impl Runtime {
             value: format!("g {} bytes, m {} bytes", layout.g_size, layout.m_size),
             source: layout.source.to_string(),
         });
-
-        let (md, md_source) = match bin.symbol("runtime.firstmoduledata") {
-            Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.firstmoduledata"),
-            None => {
-                let a = find::moduledata_addr(&bin, &layout).map_err(RuntimeError::Find)?;
-                let src = if bin.go_module_section == Some(a) {
-                    "section .go.module"
-                } else {
-                    "scan for the pclntab address"
-                };
-                (a.wrapping_add(bias), src)
-            }
-        };
-        let rd = |a: u64| {
-            mem.read_u64(a)
-                .map_err(|e| RuntimeError::Read(e.to_string()))
-        };
-        let off = |f: F| layout.off(f).unwrap_or(0);
-        let pcheader = rd(md + off(F::ModPcHeader))?;
-        if pcheader != bin.pclntab_addr.wrapping_add(bias) {
-            return Err(RuntimeError::BadModuledata(format!(
-                "pcHeader {pcheader:#x} is not the pclntab at {:#x}",
-                bin.pclntab_addr.wrapping_add(bias)
-            )));
-        }
-        let text = rd(md + off(F::ModText))?;
-        let gofunc = rd(md + off(F::ModGofunc))?;
-        discovery.push(Discovery {
-            what: "moduledata",
-            value: format!("{md:#x}"),
-            source: md_source.into(),
-        });
-        discovery.push(Discovery {
-            what: "text",
-            value: format!("{text:#x}"),
-            source: "moduledata.text".into(),
-        });
-        discovery.push(Discovery {
-            what: "gofunc",
-            value: format!("{gofunc:#x}"),
-            source: "moduledata.gofunc".into(),
-        });
-        bin.pclntab.set_text_start(text);
-        if let Some(bytes) = section_tail(&bin, gofunc.wrapping_sub(bias)) {
-            bin.pclntab.set_gofunc(gofunc, bytes.to_vec());
-        }
-
+        let md = read_moduledata(&mut bin, mem, bias, &layout, &mut discovery)?;
         let (allgs, allgs_source) = match bin.symbol("runtime.allgs") {
             Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.allgs"),
             None => (
@@ -283,20 +192,7 @@ impl Runtime {
         let allm = bin
             .symbol("runtime.allm")
             .map(|s| s.addr.wrapping_add(bias));
-
-        let (wait_reasons, wr_source) = match bin.symbol("runtime.waitReasonStrings") {
-            Some(s) => match read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16) {
-                Some(w) => (w, "runtime.waitReasonStrings".to_string()),
-                None => (
-                    status::wait_reason_table(v),
-                    format!("table for go1.{}", v.minor),
-                ),
-            },
-            None => (
-                status::wait_reason_table(v),
-                format!("table for go1.{}", v.minor),
-            ),
-        };
+        let (wait_reasons, wr_source) = wait_reasons(&bin, mem, bias);
         discovery.push(Discovery {
             what: "wait reasons",
             value: wait_reasons.len().to_string(),
@@ -345,6 +241,129 @@ impl Runtime {
             None => self.bin.build.go_version.clone(),
         }
     }
+}
+
+/// `--force-go-version` applied: the binary's version replaced by the forced one when its own
+/// is not supported (the real one returned); an unsupported version without it is an error.
+fn force_version(bin: &mut GoBinary, opts: OpenOptions) -> Result<Option<GoVersion>, RuntimeError> {
+    if version::is_supported(bin.version) {
+        return Ok(None);
+    }
+    match opts.force_version {
+        Some(f) if version::is_supported(f) => Ok(Some(std::mem::replace(&mut bin.version, f))),
+        Some(f) => Err(RuntimeError::BadForcedVersion(f)),
+        None => Err(RuntimeError::UnsupportedVersion(bin.version)),
+    }
+}
+
+/// What discovery says of the executable itself (`-v`).
+fn binary_discovery(bin: &GoBinary, bias: u64, forced_from: Option<GoVersion>) -> Vec<Discovery> {
+    let mut discovery = vec![
+        Discovery {
+            what: "executable",
+            value: bin.path.display().to_string(),
+            source: "target".into(),
+        },
+        Discovery {
+            what: "go version",
+            value: bin.build.go_version.clone(),
+            source: ".go.buildinfo".into(),
+        },
+        Discovery {
+            what: "arch",
+            value: bin.arch.to_string(),
+            source: "ELF header".into(),
+        },
+        Discovery {
+            what: "pclntab",
+            value: format!("{:#x}", bin.pclntab_addr.wrapping_add(bias)),
+            source: ".gopclntab".into(),
+        },
+    ];
+    if let Some(real) = forced_from {
+        discovery.push(Discovery {
+            what: "rules",
+            value: format!("go1.{}", bin.version.minor),
+            source: format!("--force-go-version ({real} is not supported)"),
+        });
+    }
+    if bias != 0 {
+        discovery.push(Discovery {
+            what: "load bias",
+            value: format!("{bias:#x}"),
+            source: "auxv AT_ENTRY".into(),
+        });
+    }
+    discovery
+}
+
+/// Finds the first moduledata (symbol, or the stripped search), checks that it names this
+/// pclntab, and gives the pclntab its `text` and `gofunc`; the moduledata's address.
+fn read_moduledata(
+    bin: &mut GoBinary,
+    mem: &impl MemoryReader,
+    bias: u64,
+    layout: &Layout,
+    discovery: &mut Vec<Discovery>,
+) -> Result<u64, RuntimeError> {
+    let (md, md_source) = match bin.symbol("runtime.firstmoduledata") {
+        Some(s) => (s.addr.wrapping_add(bias), "symbol runtime.firstmoduledata"),
+        None => {
+            let a = find::moduledata_addr(bin, layout).map_err(RuntimeError::Find)?;
+            let src = if bin.go_module_section == Some(a) {
+                "section .go.module"
+            } else {
+                "scan for the pclntab address"
+            };
+            (a.wrapping_add(bias), src)
+        }
+    };
+    let rd = |a: u64| {
+        mem.read_u64(a)
+            .map_err(|e| RuntimeError::Read(e.to_string()))
+    };
+    let off = |f: F| layout.off(f).unwrap_or(0);
+    let pcheader = rd(md + off(F::ModPcHeader))?;
+    if pcheader != bin.pclntab_addr.wrapping_add(bias) {
+        return Err(RuntimeError::BadModuledata(format!(
+            "pcHeader {pcheader:#x} is not the pclntab at {:#x}",
+            bin.pclntab_addr.wrapping_add(bias)
+        )));
+    }
+    let text = rd(md + off(F::ModText))?;
+    let gofunc = rd(md + off(F::ModGofunc))?;
+    for (what, value, source) in [
+        ("moduledata", md, md_source),
+        ("text", text, "moduledata.text"),
+        ("gofunc", gofunc, "moduledata.gofunc"),
+    ] {
+        discovery.push(Discovery {
+            what,
+            value: format!("{value:#x}"),
+            source: source.into(),
+        });
+    }
+    bin.pclntab.set_text_start(text);
+    if let Some(bytes) = section_tail(bin, gofunc.wrapping_sub(bias)) {
+        let bytes = bytes.to_vec();
+        bin.pclntab.set_gofunc(gofunc, bytes);
+    }
+    Ok(md)
+}
+
+/// The wait reasons' strings: the binary's own `runtime.waitReasonStrings` when it has the
+/// symbol and it reads, else the table for its version; and where they came from.
+fn wait_reasons(bin: &GoBinary, mem: &impl MemoryReader, bias: u64) -> (Vec<String>, String) {
+    let v = bin.version;
+    bin.symbol("runtime.waitReasonStrings")
+        .and_then(|s| read_string_array(mem, s.addr.wrapping_add(bias), s.size / 16))
+        .map(|w| (w, "runtime.waitReasonStrings".to_string()))
+        .unwrap_or_else(|| {
+            (
+                status::wait_reason_table(v),
+                format!("table for go1.{}", v.minor),
+            )
+        })
 }
 
 /// Bytes from `addr` (executable numbering) to the end of its section.

@@ -187,32 +187,7 @@ pub fn exec(
     match name {
         "goroutines" => goroutines(st, args, out)?,
         "goroutine" => return goroutine(st, args, env, out),
-        "stack" => {
-            let (g, _) = st.stack_view()?;
-            let (depth, full) = stack_args(args)?;
-            // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
-            let shown = depth.saturating_add(1);
-            let mut g = g.into_owned();
-            let notes = if full {
-                values::stack_values(st, env, &mut g, shown)
-            } else {
-                values::StackNotes::default()
-            };
-            if let Some(why) = &notes.before {
-                w(writeln!(out, "{}", text(why)))?;
-            }
-            let o = bt::Options {
-                depth: Some(shown),
-                full,
-                palette: st.palette,
-                indent: 0,
-                delve_cut: true,
-            };
-            w(bt::frames(&g, &o, out))?;
-            for l in &notes.after {
-                w(writeln!(out, "{l}"))?;
-            }
-        }
+        "stack" => stack(st, args, env, out)?,
         "args" | "locals" => {
             if !args.is_empty() {
                 return Err(format!("usage: {name}"));
@@ -241,71 +216,11 @@ pub fn exec(
         "threads" => w(crate::render::threads::render(
             &st.snap, st.thread, st.palette, out,
         ))?,
-        "thread" => {
-            let [tid] = args else {
-                return Err(
-                    "you must specify a thread: thread <tid> (`threads` lists them)".into(),
-                );
-            };
-            let tid: i32 = tid
-                .parse()
-                .map_err(|_| format!("{tid:?} is not a thread id"))?;
-            let t = st
-                .snap
-                .threads
-                .iter()
-                .find(|t| t.tid == tid)
-                .ok_or_else(|| format!("no thread {tid} in this snapshot; `threads` lists them"))?;
-            let goid = t.goid;
-            let old = st
-                .thread
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "<none>".into());
-            st.thread = Some(tid);
-            st.on_thread = true;
-            // The selection follows the thread: none when it runs no goroutine.
-            st.goroutine = goid;
-            st.frame = 0;
-            w(writeln!(out, "Switched from {old} to {tid}"))?;
-            match goid {
-                Some(id) => w(writeln!(out, "thread {tid} runs goroutine {id}"))?,
-                None => w(writeln!(
-                    out,
-                    "thread {tid} runs no goroutine; `goroutine <id>` selects one"
-                ))?,
-            }
-        }
+        "thread" => thread(st, args, out)?,
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
         "holders" => w(blocked::holders(&st.snap, |g| !g.system, out))?,
-        "refresh" => {
-            let (snap, report) = env.refresh()?;
-            refresh(st, snap);
-            w(writeln!(out, "{report}"))?;
-            if let Some(old) = st
-                .prev
-                .as_ref()
-                .and(st.goroutine.filter(|_| st.selected().is_none()))
-            {
-                w(writeln!(out, "goroutine {old} is gone"))?;
-            }
-        }
-        "diff" => {
-            let prev = st.prev.as_ref().ok_or(
-                "no earlier snapshot: `refresh` takes a new one, then `diff` compares the two",
-            )?;
-            let by = match args {
-                [] => GroupBy::Stack,
-                ["-group", key @ ..] => group_by(key)?,
-                _ => return Err("usage: diff [-group KEY]".into()),
-            };
-            w(crate::render::diff::render(
-                prev,
-                &st.snap,
-                &Filter::default(),
-                &by,
-                out,
-            ))?;
-        }
+        "refresh" => refresh_cmd(st, env, out)?,
+        "diff" => diff(st, args, out)?,
         "snapshot" => {
             let [file] = args else {
                 return Err("usage: snapshot <file>".into());
@@ -319,6 +234,116 @@ pub fn exec(
         _ => unreachable!("every command name is handled"),
     }
     Ok(Flow::Continue)
+}
+
+/// `stack [N] [-full]`: the selected goroutine's (or thread's) frames 0 to N, with values and
+/// pending defers under `-full`.
+fn stack(
+    st: &mut State,
+    args: &[&str],
+    env: &mut dyn Env,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let (g, _) = st.stack_view()?;
+    let (depth, full) = stack_args(args)?;
+    // delve's depth is the deepest frame number shown: `stack 5` prints frames 0 to 5.
+    let shown = depth.saturating_add(1);
+    let mut g = g.into_owned();
+    let notes = if full {
+        values::stack_values(st, env, &mut g, shown)
+    } else {
+        values::StackNotes::default()
+    };
+    if let Some(why) = &notes.before {
+        w(writeln!(out, "{}", text(why)))?;
+    }
+    let o = bt::Options {
+        depth: Some(shown),
+        full,
+        palette: st.palette,
+        indent: 0,
+        delve_cut: true,
+    };
+    w(bt::frames(&g, &o, out))?;
+    for l in &notes.after {
+        w(writeln!(out, "{l}"))?;
+    }
+    Ok(())
+}
+
+/// `thread TID`: selects the thread, and the goroutine it runs (none when it runs none).
+fn thread(st: &mut State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let [tid] = args else {
+        return Err("you must specify a thread: thread <tid> (`threads` lists them)".into());
+    };
+    let tid: i32 = tid
+        .parse()
+        .map_err(|_| format!("{tid:?} is not a thread id"))?;
+    let t = st
+        .snap
+        .threads
+        .iter()
+        .find(|t| t.tid == tid)
+        .ok_or_else(|| format!("no thread {tid} in this snapshot; `threads` lists them"))?;
+    let goid = t.goid;
+    let old = st
+        .thread
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "<none>".into());
+    st.thread = Some(tid);
+    st.on_thread = true;
+    // The selection follows the thread: none when it runs no goroutine.
+    st.goroutine = goid;
+    st.frame = 0;
+    w(writeln!(out, "Switched from {old} to {tid}"))?;
+    match goid {
+        Some(id) => w(writeln!(out, "thread {tid} runs goroutine {id}"))?,
+        None => w(writeln!(
+            out,
+            "thread {tid} runs no goroutine; `goroutine <id>` selects one"
+        ))?,
+    }
+    Ok(())
+}
+
+/// `refresh`: a new snapshot from the process, the old one kept for `diff`.
+fn refresh_cmd(st: &mut State, env: &mut dyn Env, out: &mut dyn Write) -> Result<(), String> {
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let (snap, report) = env.refresh()?;
+    refresh(st, snap);
+    w(writeln!(out, "{report}"))?;
+    if let Some(old) = st
+        .prev
+        .as_ref()
+        .and(st.goroutine.filter(|_| st.selected().is_none()))
+    {
+        w(writeln!(out, "goroutine {old} is gone"))?;
+    }
+    Ok(())
+}
+
+/// `diff [-group KEY]`: what changed between the previous snapshot and this one.
+fn diff(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let prev = st
+        .prev
+        .as_ref()
+        .ok_or("no earlier snapshot: `refresh` takes a new one, then `diff` compares the two")?;
+    let by = match args {
+        [] => GroupBy::Stack,
+        ["-group", key @ ..] => group_by(key)?,
+        _ => return Err("usage: diff [-group KEY]".into()),
+    };
+    w(crate::render::diff::render(
+        prev,
+        &st.snap,
+        &Filter::default(),
+        &by,
+        out,
+    ))?;
+    Ok(())
 }
 
 /// Replaces the snapshot, keeping the selection where it still exists.

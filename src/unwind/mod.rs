@@ -302,204 +302,258 @@ pub fn unwind(
     code: Code<'_>,
     mem: &impl MemoryReader,
     start: Start,
-    mut jump: Option<JumpTo>,
+    jump: Option<JumpTo>,
     lim: Limits,
     cache: &mut UnwindCache,
 ) -> Unwound {
-    let arch = code.arch;
-    let tab = code.tab;
-    let ptr = arch.ptr_size();
     let mut frames = Vec::new();
-    let done = |frames, end| Unwound { frames, end };
-
-    let (mut pc, mut sp, mut lr) = (
-        start.pc,
-        start.sp,
-        if arch.uses_lr() { start.lr } else { 0 },
-    );
-    // A zero pc is likely a nil function call: start in the caller's frame (initAt).
-    if pc == 0 {
-        match mem.read_u64(sp) {
-            Ok(v) => pc = v,
-            Err(_) => return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp))),
-        }
-        if arch.uses_lr() {
-            lr = 0;
-        } else {
-            sp = sp.wrapping_add(ptr);
-        }
-    }
-    let Some(mut func) = cache.func(tab, pc) else {
-        return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc)));
+    let end = match Cursor::start(code, mem, start, jump, cache) {
+        Ok(mut cur) => loop {
+            if frames.len() >= lim.max_frames {
+                break StackEnd::Truncated(UnwindError::TooManyFrames);
+            }
+            if let Some(end) = cur.frame(code, mem, cache, &mut frames) {
+                break end;
+            }
+        },
+        Err(e) => StackEnd::Truncated(e),
     };
-    let mut innermost = true;
-    let mut trap = start.trap;
-    let mut callee_id = 0u8;
-    let mut fp: u64;
+    Unwound { frames, end }
+}
 
-    loop {
-        if frames.len() >= lim.max_frames {
-            return done(frames, StackEnd::Truncated(UnwindError::TooManyFrames));
-        }
-        // resolveInternal
-        if tab.pcsp_table(func) == 0 {
-            // No frame information: external code.
-            return done(frames, StackEnd::Complete { sp });
-        }
-        let id = tab.func_id(func);
-        let mut flag = tab.flag(func);
-        if id != 0 && Some(id) == code.ids.cgocallback {
-            flag &= !func_flag::SP_WRITE;
-        }
-        if innermost && start.syscall {
-            flag &= !func_flag::SP_WRITE;
-        }
-        // Jump from the system stack back to the goroutine's stack.
-        if let Some(j) = jump {
-            if id != 0 && Some(id) == code.ids.morestack {
-                pc = j.pc;
-                sp = j.sp;
-                lr = if arch.uses_lr() { j.lr } else { 0 };
-                jump = None;
-                match cache.func(tab, pc) {
-                    Some(f) => func = f,
-                    None => return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc))),
-                }
-                flag = tab.flag(func);
-            } else if id != 0 && Some(id) == code.ids.systemstack {
-                if arch.uses_lr() && cache.sp_delta(tab, pc) == Some(0) {
-                    flag &= !func_flag::SP_WRITE;
-                } else {
-                    sp = j.sp;
-                    jump = None;
-                    flag &= !func_flag::SP_WRITE;
-                }
+/// Where an unwind is: the frame being resolved (`traceback.go`'s `unwinder`: `frame`,
+/// `calleeFuncID`, the pending jump back from the system stack).
+struct Cursor {
+    func: Func,
+    pc: u64,
+    sp: u64,
+    lr: u64,
+    trap: bool,
+    innermost: bool,
+    syscall: bool,
+    callee_id: u8,
+    jump: Option<JumpTo>,
+}
+
+impl Cursor {
+    /// `initAt`: the first frame; a zero pc (a nil function call) starts in the caller's.
+    fn start(
+        code: Code<'_>,
+        mem: &impl MemoryReader,
+        start: Start,
+        jump: Option<JumpTo>,
+        cache: &mut UnwindCache,
+    ) -> Result<Cursor, UnwindError> {
+        let arch = code.arch;
+        let (mut pc, mut sp, mut lr) = (
+            start.pc,
+            start.sp,
+            if arch.uses_lr() { start.lr } else { 0 },
+        );
+        if pc == 0 {
+            pc = mem.read_u64(sp).map_err(|_| UnwindError::Unreadable(sp))?;
+            if arch.uses_lr() {
+                lr = 0;
+            } else {
+                sp = sp.wrapping_add(arch.ptr_size());
             }
         }
-        let Some(delta) = cache.sp_delta(tab, pc) else {
-            return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc)));
-        };
-        fp = match sp.checked_add_signed(delta as i64) {
-            Some(v) => v,
-            None => return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp))),
-        };
-        if !arch.uses_lr() {
-            fp = fp.wrapping_add(ptr);
-        }
-        let mut end = None;
-        if flag & func_flag::TOP_FRAME != 0 {
-            lr = 0;
-        } else if flag & func_flag::SP_WRITE != 0 {
-            // With printing flags the runtime stops at any SPWrite function, innermost included.
-            lr = 0;
-            end = Some(StackEnd::SpWrite);
-        } else if arch.uses_lr() {
-            if (innermost && sp < fp) || lr == 0 {
-                match mem.read_u64(sp) {
-                    Ok(v) => lr = v,
-                    Err(_) => {
-                        frames.push(PhysFrame {
-                            func,
-                            pc,
-                            sp,
-                            fp,
-                            trap,
-                            callee_id,
-                        });
-                        return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp)));
-                    }
-                }
-            }
-        } else if lr == 0 {
-            match mem.read_u64(fp.wrapping_sub(ptr)) {
-                Ok(v) => lr = v,
-                Err(_) => {
-                    frames.push(PhysFrame {
-                        func,
-                        pc,
-                        sp,
-                        fp,
-                        trap,
-                        callee_id,
-                    });
-                    return done(
-                        frames,
-                        StackEnd::Truncated(UnwindError::Unreadable(fp.wrapping_sub(ptr))),
-                    );
-                }
-            }
-        }
-        frames.push(PhysFrame {
+        let func = cache.func(code.tab, pc).ok_or(UnwindError::UnknownPc(pc))?;
+        Ok(Cursor {
             func,
             pc,
             sp,
-            fp,
-            trap,
-            callee_id,
-        });
+            lr,
+            trap: start.trap,
+            innermost: true,
+            syscall: start.syscall,
+            callee_id: 0,
+            jump,
+        })
+    }
 
-        // next
-        if lr == 0 {
-            // The system stack ended (mcall, mstart, ...) while the goroutine's own stack is
-            // still to come: continue at its saved registers.
-            if let Some(j) = jump.take() {
-                let Some(f) = cache.func(tab, j.pc) else {
-                    return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(j.pc)));
-                };
-                callee_id = id;
-                func = f;
-                pc = j.pc;
-                sp = j.sp;
-                lr = if arch.uses_lr() { j.lr } else { 0 };
-                trap = false;
-                innermost = true;
-                continue;
-            }
-            return done(frames, end.unwrap_or(StackEnd::Complete { sp: fp }));
+    /// Resolves the current frame, pushes it and moves to its caller; the end of the stack
+    /// when there is none (`resolveInternal` then `next`).
+    fn frame(
+        &mut self,
+        code: Code<'_>,
+        mem: &impl MemoryReader,
+        cache: &mut UnwindCache,
+        frames: &mut Vec<PhysFrame>,
+    ) -> Option<StackEnd> {
+        let tab = code.tab;
+        if tab.pcsp_table(self.func) == 0 {
+            // No frame information: external code.
+            return Some(StackEnd::Complete { sp: self.sp });
         }
-        let Some(flr) = cache.func(tab, lr) else {
-            return done(
-                frames,
-                StackEnd::Truncated(UnwindError::UnknownReturnPc(lr)),
-            );
+        let id = tab.func_id(self.func);
+        let flag = match self.switch_stack(code, cache, id) {
+            Ok(flag) => flag,
+            Err(e) => return Some(StackEnd::Truncated(e)),
         };
-        if pc == lr && sp == fp {
-            return done(frames, StackEnd::Truncated(UnwindError::Stuck(sp)));
+        let Some(delta) = cache.sp_delta(tab, self.pc) else {
+            return Some(StackEnd::Truncated(UnwindError::UnknownPc(self.pc)));
+        };
+        let Some(mut fp) = self.sp.checked_add_signed(delta as i64) else {
+            return Some(StackEnd::Truncated(UnwindError::Unreadable(self.sp)));
+        };
+        if !code.arch.uses_lr() {
+            fp = fp.wrapping_add(code.arch.ptr_size());
         }
-        if fp < sp {
-            return done(frames, StackEnd::Truncated(UnwindError::SpBackwards(fp)));
+        let return_pc = self.return_pc(code.arch, mem, flag, fp);
+        frames.push(PhysFrame {
+            func: self.func,
+            pc: self.pc,
+            sp: self.sp,
+            fp,
+            trap: self.trap,
+            callee_id: self.callee_id,
+        });
+        let end = match return_pc {
+            Ok(end) => end,
+            Err(e) => return Some(StackEnd::Truncated(e)),
+        };
+        self.next(code, mem, cache, id, fp, end)
+    }
+
+    /// The frame's flags, and the switch from the system stack back to the goroutine's at
+    /// `morestack` and `systemstack` (`resolveInternal`; delve's `switchStack`).
+    fn switch_stack(
+        &mut self,
+        code: Code<'_>,
+        cache: &mut UnwindCache,
+        id: u8,
+    ) -> Result<u8, UnwindError> {
+        let tab = code.tab;
+        let mut flag = tab.flag(self.func);
+        if id != 0 && Some(id) == code.ids.cgocallback {
+            flag &= !func_flag::SP_WRITE;
+        }
+        if self.innermost && self.syscall {
+            flag &= !func_flag::SP_WRITE;
+        }
+        let Some(j) = self.jump else {
+            return Ok(flag);
+        };
+        if id != 0 && Some(id) == code.ids.morestack {
+            self.pc = j.pc;
+            self.sp = j.sp;
+            self.lr = if code.arch.uses_lr() { j.lr } else { 0 };
+            self.jump = None;
+            self.func = cache
+                .func(tab, self.pc)
+                .ok_or(UnwindError::UnknownPc(self.pc))?;
+            flag = tab.flag(self.func);
+        } else if id != 0 && Some(id) == code.ids.systemstack {
+            if !(code.arch.uses_lr() && cache.sp_delta(tab, self.pc) == Some(0)) {
+                self.sp = j.sp;
+                self.jump = None;
+            }
+            flag &= !func_flag::SP_WRITE;
+        }
+        Ok(flag)
+    }
+
+    /// Reads the frame's return address into `lr` (from the stack at `sp` on LR machines
+    /// when it is not in the link register, below `fp` on x86); no caller for a TopFrame or
+    /// SPWrite function, where the runtime stops too (with printing flags, at any SPWrite
+    /// function, innermost included).
+    fn return_pc(
+        &mut self,
+        arch: crate::arch::Arch,
+        mem: &impl MemoryReader,
+        flag: u8,
+        fp: u64,
+    ) -> Result<Option<StackEnd>, UnwindError> {
+        if flag & func_flag::TOP_FRAME != 0 {
+            self.lr = 0;
+            return Ok(None);
+        }
+        if flag & func_flag::SP_WRITE != 0 {
+            self.lr = 0;
+            return Ok(Some(StackEnd::SpWrite));
+        }
+        let at = if arch.uses_lr() {
+            ((self.innermost && self.sp < fp) || self.lr == 0).then_some(self.sp)
+        } else {
+            (self.lr == 0).then(|| fp.wrapping_sub(arch.ptr_size()))
+        };
+        if let Some(at) = at {
+            self.lr = mem.read_u64(at).map_err(|_| UnwindError::Unreadable(at))?;
+        }
+        Ok(None)
+    }
+
+    /// Moves to the caller (`next`): the return address's function, or, when the system
+    /// stack ended (mcall, mstart, ...) with the goroutine's own stack still to come, its
+    /// saved registers. On LR machines a frame the signal handler injected saved LR on the
+    /// stack before faking the call.
+    fn next(
+        &mut self,
+        code: Code<'_>,
+        mem: &impl MemoryReader,
+        cache: &mut UnwindCache,
+        id: u8,
+        fp: u64,
+        end: Option<StackEnd>,
+    ) -> Option<StackEnd> {
+        let (arch, tab) = (code.arch, code.tab);
+        let truncated = |e| Some(StackEnd::Truncated(e));
+        if self.lr == 0 {
+            let Some(j) = self.jump.take() else {
+                return Some(end.unwrap_or(StackEnd::Complete { sp: fp }));
+            };
+            let Some(f) = cache.func(tab, j.pc) else {
+                return truncated(UnwindError::UnknownPc(j.pc));
+            };
+            self.callee_id = id;
+            self.func = f;
+            self.pc = j.pc;
+            self.sp = j.sp;
+            self.lr = if arch.uses_lr() { j.lr } else { 0 };
+            self.trap = false;
+            self.innermost = true;
+            return None;
+        }
+        let Some(flr) = cache.func(tab, self.lr) else {
+            return truncated(UnwindError::UnknownReturnPc(self.lr));
+        };
+        if self.pc == self.lr && self.sp == fp {
+            return truncated(UnwindError::Stuck(self.sp));
+        }
+        if fp < self.sp {
+            return truncated(UnwindError::SpBackwards(fp));
         }
         let injected = code.ids.is_injected(id);
-        trap = if code.ids.gentraceback {
+        self.trap = if code.ids.gentraceback {
             id != 0 && Some(id) == code.ids.sigpanic
         } else {
             injected
         };
-        callee_id = id;
-        func = flr;
-        pc = lr;
-        lr = 0;
-        sp = fp;
-        innermost = false;
-        // On LR machines the signal handler saved LR on the stack before faking the call.
+        self.callee_id = id;
+        self.func = flr;
+        self.pc = self.lr;
+        self.lr = 0;
+        self.sp = fp;
+        self.innermost = false;
         if arch.uses_lr() && injected {
-            let x = match mem.read_u64(sp) {
-                Ok(v) => v,
-                Err(_) => return done(frames, StackEnd::Truncated(UnwindError::Unreadable(sp))),
+            let Ok(x) = mem.read_u64(self.sp) else {
+                return truncated(UnwindError::Unreadable(self.sp));
             };
-            sp = sp.wrapping_add(16); // alignUp(MinFrameSize, StackAlign)
-            match cache.func(tab, pc) {
-                None => pc = x,
+            self.sp = self.sp.wrapping_add(16); // alignUp(MinFrameSize, StackAlign)
+            match cache.func(tab, self.pc) {
+                None => self.pc = x,
                 Some(_) => {
-                    if cache.sp_delta(tab, pc) == Some(0) {
-                        lr = x;
+                    if cache.sp_delta(tab, self.pc) == Some(0) {
+                        self.lr = x;
                     }
                 }
             }
-            match cache.func(tab, pc) {
-                Some(f) => func = f,
-                None => return done(frames, StackEnd::Truncated(UnwindError::UnknownPc(pc))),
+            match cache.func(tab, self.pc) {
+                Some(f) => self.func = f,
+                None => return truncated(UnwindError::UnknownPc(self.pc)),
             }
         }
+        None
     }
 }
