@@ -132,26 +132,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Dump {
             pid,
             level,
-            mut view,
+            view,
             core,
-        } => {
-            let target = TargetArg::new(pid, core)?;
-            // A core is a crash dump: by default print it like the crash traceback.
-            view.system = match level {
-                Some(l) => l >= 2,
-                None => view.system || target.is_core(),
-            };
-            match target {
-                // Go's text of a live process is streamed.
-                TargetArg::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
-                    dump_streamed(pid, &view, ro, &mut out)?
-                }
-                _ => {
-                    let snap = take(&target, ro)?;
-                    view::show(&snap, &view, view::Format::Go, &mut out)
-                }
-            }
-        }
+        } => dump(&TargetArg::new(pid, core)?, level, view, ro, &mut out)?,
         Command::Snapshot {
             pid,
             output,
@@ -161,15 +144,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             snapshot(pid, output, core, deadline, ro)?;
             Ok(())
         }
-        Command::Show { file, view } => {
-            let snap = load(&file)?;
-            let default = if snap.goroutines.len() > 100 {
-                view::Format::Grouped
-            } else {
-                view::Format::Go
-            };
-            view::show(&snap, &view, default, &mut out)
-        }
+        Command::Show { file, view } => show(&file, &view, &mut out)?,
         Command::Diff {
             before,
             after,
@@ -243,6 +218,45 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Err(e.to_string())
         }
     })
+}
+
+/// `goroscope dump`: Go's traceback (streamed for a live process) or another format. A core
+/// is a crash dump: by default it prints like the crash traceback (level 2).
+fn dump(
+    target: &TargetArg,
+    level: Option<u8>,
+    mut view: view::ViewArgs,
+    ro: &Ctx,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
+    view.system = match level {
+        Some(l) => l >= 2,
+        None => view.system || target.is_core(),
+    };
+    match target {
+        TargetArg::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
+            dump_streamed(*pid, &view, ro, out)
+        }
+        _ => {
+            let snap = take(target, ro)?;
+            Ok(view::show(&snap, &view, view::Format::Go, out))
+        }
+    }
+}
+
+/// `goroscope show`: a snapshot file or text dump, grouped by default when it is big.
+fn show(
+    file: &std::path::Path,
+    view: &view::ViewArgs,
+    out: &mut dyn Write,
+) -> Result<io::Result<()>, String> {
+    let snap = load(file)?;
+    let default = if snap.goroutines.len() > 100 {
+        view::Format::Grouped
+    } else {
+        view::Format::Go
+    };
+    Ok(view::show(&snap, view, default, out))
 }
 
 /// `goroscope snapshot`: a snapshot of a process (and with `--core`, a core file written in

@@ -62,6 +62,44 @@ fn arena_base_offset(arch: Arch) -> u64 {
 /// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
 /// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
 pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
+    let (arenas_off, all_off, spans_off) = needed_fields(rt)?;
+    let l = &rt.layout;
+    let mut h = Heap::default();
+    // `&mheap_.arenas` and `&mheap_.allArenas` (see `layout::ARCH_DEPENDENT`).
+    let arenas_at = match rt.bin.symbol("runtime.mheap_") {
+        Some(s) if l.source == crate::runtime::layout::LayoutSource::Dwarf => {
+            s.addr.wrapping_add(rt.bias).wrapping_add(arenas_off)
+        }
+        _ => find_arenas(rt, fetch, &mut h.image)?,
+    };
+    let all_at = arenas_at.wrapping_add(all_off).wrapping_sub(arenas_off);
+    let (l2, ptr, len) = copy_globals(rt, fetch, &mut h, arenas_at, all_at)?;
+    let arenas = copy_arena_index(rt, fetch, &mut h, l2, ptr, len);
+    let span_ptrs = copy_span_table(fetch, &mut h, &arenas, spans_off)?;
+    let specials = copy_spans(rt, fetch, &mut h, &arenas, span_ptrs)?;
+    // Then the special records, a round for each record of the longest list.
+    copy_specials(rt, fetch, &mut h, &specials)?;
+    // Last rounds: the scan spans' bytes.
+    for s in &h.spans {
+        if s.scan {
+            h.heap_bytes += s.end - s.start;
+        } else {
+            h.noscan_bytes += s.end - s.start;
+        }
+    }
+    if h.heap_bytes > MAX_HEAP_BYTES {
+        return Err(format!(
+            "the heap's scan spans hold {} bytes, more than goroscope copies ({MAX_HEAP_BYTES})",
+            h.heap_bytes
+        ));
+    }
+    copy_scan_spans(fetch, &mut h)?;
+    Ok(h)
+}
+
+/// The layout fields the copy needs, or which one the version's layout lacks; the offsets of
+/// `mheap_.arenas`, `mheap_.allArenas` (or `heapArenas`) and `heapArena.spans`.
+fn needed_fields(rt: &Runtime) -> Result<(u64, u64, u64), String> {
     let l = &rt.layout;
     let need = |f: F| {
         l.off(f).ok_or_else(|| {
@@ -71,7 +109,7 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
             )
         })
     };
-    let (arenas_off, all_off, spans_off) = (
+    let offs = (
         need(F::MheapArenas)?,
         l.off(F::MheapAllArenas)
             .map_or_else(|| need(F::MheapHeapArenas), Ok)?,
@@ -91,16 +129,19 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
     ] {
         need(f)?;
     }
-    let mut h = Heap::default();
-    // `&mheap_.arenas` and `&mheap_.allArenas` (see `layout::ARCH_DEPENDENT`).
-    let arenas_at = match rt.bin.symbol("runtime.mheap_") {
-        Some(s) if l.source == crate::runtime::layout::LayoutSource::Dwarf => {
-            s.addr.wrapping_add(rt.bias).wrapping_add(arenas_off)
-        }
-        _ => find_arenas(rt, fetch, &mut h.image)?,
-    };
-    let all_at = arenas_at.wrapping_add(all_off).wrapping_sub(arenas_off);
-    // Round 1: the module list and the heap's roots of its arena tables.
+    Ok(offs)
+}
+
+/// The module list, the globals of every module and the arena list; the top-level arena
+/// table (`arenas[0]`), and the list's pointer and length.
+fn copy_globals(
+    rt: &Runtime,
+    fetch: &dyn CopyInto,
+    h: &mut Heap,
+    arenas_at: u64,
+    all_at: u64,
+) -> Result<(u64, u64, u64), String> {
+    let l = &rt.layout;
     let mut mods = Vec::new();
     let mut md = rt.moduledata;
     while md != 0 && mods.len() < MAX_MODULES && !mods.contains(&md) {
@@ -140,16 +181,26 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
             "the heap's arena list does not look right: {len} arenas at {ptr:#x}"
         ));
     }
-    // Round 2: the globals and the arena indexes.
     reqs.push((ptr, len * 8));
     fetch.copy_into(&reqs, &mut h.image);
     h.semtable = crate::runtime::blocked::semtable(rt, &h.image, fetch, &mut MemoryImage::new())
         .map(|(a, n)| (a, a.saturating_add(n)));
+    Ok((l2, ptr, len))
+}
+
+/// Each listed arena's `heapArena` pointer; the arenas' base addresses and `heapArena`s.
+fn copy_arena_index(
+    rt: &Runtime,
+    fetch: &dyn CopyInto,
+    h: &mut Heap,
+    l2: u64,
+    ptr: u64,
+    len: u64,
+) -> Vec<(u64, u64)> {
     let idxs: Vec<u64> = (0..len)
         .filter_map(|i| h.image.read_u64(ptr.wrapping_add(i * 8)).ok())
         .filter(|&i| i < 1 << 32)
         .collect();
-    // Round 3: each arena's heapArena pointer.
     fetch.copy_into(
         &idxs
             .iter()
@@ -157,8 +208,7 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
             .collect::<Vec<_>>(),
         &mut h.image,
     );
-    let arenas: Vec<(u64, u64)> = idxs
-        .iter()
+    idxs.iter()
         .filter_map(|&i| {
             let ha = h
                 .image
@@ -170,8 +220,16 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
                 .wrapping_add(arena_base_offset(rt.bin.arch));
             Some((base, ha))
         })
-        .collect();
-    // Round 4: the span pointer of every page.
+        .collect()
+}
+
+/// The span pointer of every page of every arena; the distinct spans.
+fn copy_span_table(
+    fetch: &dyn CopyInto,
+    h: &mut Heap,
+    arenas: &[(u64, u64)],
+    spans_off: u64,
+) -> Result<HashSet<u64>, String> {
     fetch.copy_into(
         &arenas
             .iter()
@@ -180,7 +238,7 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
         &mut h.image,
     );
     let mut span_ptrs = HashSet::new();
-    for &(_, ha) in &arenas {
+    for &(_, ha) in arenas {
         let Some(b) = h
             .image
             .slice(ha.wrapping_add(spans_off), PAGES_PER_ARENA * 8)
@@ -199,7 +257,19 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
             prev = p;
         }
     }
-    // Round 5: the spans.
+    Ok(span_ptrs)
+}
+
+/// The spans: in-use ones indexed (sorted, overlaps dropped), stack spans noted; the
+/// first special record of each span that has one.
+fn copy_spans(
+    rt: &Runtime,
+    fetch: &dyn CopyInto,
+    h: &mut Heap,
+    arenas: &[(u64, u64)],
+    span_ptrs: HashSet<u64>,
+) -> Result<Vec<(u64, u64, u64, u64)>, String> {
+    let l = &rt.layout;
     let mut specials = Vec::new();
     let mut span_ptrs: Vec<u64> = span_ptrs.into_iter().collect();
     span_ptrs.sort_unstable();
@@ -275,24 +345,7 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
             "the heap's spans hold {span_bytes} bytes, more than goroscope indexes ({MAX_SPAN_BYTES})"
         ));
     }
-    // Then the special records, a round for each record of the longest list.
-    copy_specials(rt, fetch, &mut h, &specials)?;
-    // Last rounds: the scan spans' bytes.
-    for s in &h.spans {
-        if s.scan {
-            h.heap_bytes += s.end - s.start;
-        } else {
-            h.noscan_bytes += s.end - s.start;
-        }
-    }
-    if h.heap_bytes > MAX_HEAP_BYTES {
-        return Err(format!(
-            "the heap's scan spans hold {} bytes, more than goroscope copies ({MAX_HEAP_BYTES})",
-            h.heap_bytes
-        ));
-    }
-    copy_scan_spans(fetch, &mut h)?;
-    Ok(h)
+    Ok(specials)
 }
 
 /// Size classes of the spans copied whole: those of `runtime.sudog` and `runtime.hchan`
