@@ -1,8 +1,16 @@
 //! The ELF parts of a core read by hand, each bounded by the file: the header, program
 //! headers, notes and the `NT_FILE` table.
 
-use super::{EHDR_SIZE, FileMapping, MAX_FILE_MAPPINGS, MAX_PROBLEMS, MAX_SEGMENTS, PHDR_SIZE};
-use crate::target::ThreadState;
+use super::{
+    EHDR_SIZE, FileMapping, MAX_FILE_MAPPINGS, MAX_PROBLEMS, MAX_SEGMENTS, NT_AUXV, NT_FILE,
+    NT_PRPSINFO, NT_PRSTATUS, PHDR_SIZE,
+};
+use super::{
+    MAX_THREADS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID, PRSTATUS_CURSIG, PRSTATUS_PID,
+    PRSTATUS_REG,
+};
+use crate::arch::{Arch, Regs};
+use crate::target::{ThreadState, proc};
 
 pub(super) fn u16_at(d: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_le_bytes(
@@ -228,4 +236,63 @@ pub(super) struct Parsed {
     pub(super) pid: Option<i32>,
     pub(super) fname: Option<String>,
     pub(super) ids: Option<(u32, u32)>,
+}
+
+impl Parsed {
+    /// Takes what a `CORE` note says: a thread's registers and the signal (`NT_PRSTATUS`), the
+    /// process (`NT_PRPSINFO`), the auxiliary vector (`NT_AUXV`) and the file mappings
+    /// (`NT_FILE`); what is unreadable goes to `problems`.
+    pub(super) fn note(&mut self, arch: Arch, ty: u32, desc: &[u8], problems: &mut Vec<String>) {
+        match ty {
+            NT_PRSTATUS => {
+                let regs = desc.get(PRSTATUS_REG..).and_then(|r| Regs::decode(arch, r));
+                let tid = u32_at(desc, PRSTATUS_PID).map(|p| p as i32);
+                match (regs, tid) {
+                    (Some(regs), Some(tid)) if self.threads.len() < MAX_THREADS => {
+                        if self.signal.is_none() {
+                            self.signal = u16_at(desc, PRSTATUS_CURSIG)
+                                .map(|s| s as i32)
+                                .filter(|&s| s != 0);
+                        }
+                        let words = desc
+                            .get(PRSTATUS_REG..)
+                            .unwrap_or_default()
+                            .chunks_exact(8)
+                            .take(arch.regset_size() / 8)
+                            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                            .collect();
+                        self.threads.push(ThreadState { tid, regs, words })
+                    }
+                    (Some(_), Some(_)) => {}
+                    _ => push_problem(
+                        problems,
+                        format!(
+                            "NT_PRSTATUS note of {} bytes is too short for {} registers ({} needed); thread skipped",
+                            desc.len(),
+                            arch,
+                            PRSTATUS_REG + arch.regset_size()
+                        ),
+                    ),
+                }
+            }
+            NT_PRPSINFO => {
+                self.pid = u32_at(desc, PRPSINFO_PID)
+                    .map(|p| p as i32)
+                    .filter(|&p| p > 0);
+                self.ids = u32_at(desc, PRPSINFO_UID).zip(u32_at(desc, PRPSINFO_UID + 4));
+                self.fname = desc
+                    .get(PRPSINFO_FNAME..PRPSINFO_FNAME + 16)
+                    .map(c_string)
+                    .filter(|s| !s.is_empty());
+            }
+            NT_AUXV => {
+                self.auxv = proc::parse_auxv(desc);
+            }
+            NT_FILE => match parse_nt_file(desc) {
+                Ok(f) => self.files = f,
+                Err(e) => push_problem(problems, format!("NT_FILE note unreadable ({e}); ignored")),
+            },
+            _ => {}
+        }
+    }
 }

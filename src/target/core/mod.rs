@@ -25,14 +25,11 @@ mod spliced;
 mod tests;
 pub mod write;
 
-use elf::{
-    Parsed, c_string, parse_ehdr, parse_notes, parse_nt_file, parse_phdrs, present, push_problem,
-    u16_at, u32_at,
-};
+use elf::{Parsed, parse_ehdr, parse_notes, parse_phdrs, present, push_problem};
 pub use spliced::SplicedMemory;
 
 use super::{MemoryReader, ReadError, ThreadState};
-use crate::arch::{Arch, Regs};
+use crate::arch::Arch;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -317,48 +314,9 @@ impl CoreFile {
                 why: "no program headers".into(),
             });
         }
-        let file_len = d.len() as u64;
-        let mut segments = Vec::new();
-        let mut truncated = 0u64;
-        let mut note_blobs = Vec::new();
-        for &[ty, flags, offset, vaddr, filesz, memsz] in &phdrs {
-            let have = present(file_len, offset, filesz);
-            truncated = truncated.saturating_add(filesz - have);
-            match ty as u32 {
-                PT_LOAD if memsz > 0 => segments.push(Segment {
-                    vaddr,
-                    memsz,
-                    offset,
-                    filesz: have.min(memsz),
-                    flags: flags as u32,
-                }),
-                PT_NOTE if have > 0 => note_blobs.push((offset, have)),
-                _ => {}
-            }
-        }
-        if truncated > 0 {
-            push_problem(
-                &mut problems,
-                format!("the core is truncated: {truncated} bytes of its segments are missing"),
-            );
-        }
-        segments.sort_by_key(|s| s.vaddr);
-        // Overlapping segments would make reads ambiguous: keep the first of each overlap.
-        let mut kept: Vec<Segment> = Vec::with_capacity(segments.len());
-        for s in segments {
-            match kept.last() {
-                Some(p) if p.vaddr.saturating_add(p.memsz) > s.vaddr => {
-                    push_problem(
-                        &mut problems,
-                        format!("segment at {:#x} overlaps the one before; ignored", s.vaddr),
-                    );
-                }
-                _ => kept.push(s),
-            }
-        }
+        let (kept, note_blobs) = segments(d.len() as u64, &phdrs, &mut problems);
 
         let mut core = Parsed::default();
-        let regset = arch.regset_size();
         for (off, len) in note_blobs {
             let blob = &d[off as usize..(off + len) as usize];
             for (ty, name, desc) in parse_notes(blob, &mut problems, off) {
@@ -366,60 +324,7 @@ impl CoreFile {
                 if name != b"CORE" {
                     continue;
                 }
-                match ty {
-                    NT_PRSTATUS => {
-                        let regs = desc.get(PRSTATUS_REG..).and_then(|r| Regs::decode(arch, r));
-                        let tid = u32_at(desc, PRSTATUS_PID).map(|p| p as i32);
-                        match (regs, tid) {
-                            (Some(regs), Some(tid)) if core.threads.len() < MAX_THREADS => {
-                                if core.signal.is_none() {
-                                    core.signal = u16_at(desc, PRSTATUS_CURSIG)
-                                        .map(|s| s as i32)
-                                        .filter(|&s| s != 0);
-                                }
-                                let words = desc
-                                    .get(PRSTATUS_REG..)
-                                    .unwrap_or_default()
-                                    .chunks_exact(8)
-                                    .take(arch.regset_size() / 8)
-                                    .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-                                    .collect();
-                                core.threads.push(ThreadState { tid, regs, words })
-                            }
-                            (Some(_), Some(_)) => {}
-                            _ => push_problem(
-                                &mut problems,
-                                format!(
-                                    "NT_PRSTATUS note of {} bytes is too short for {} registers ({} needed); thread skipped",
-                                    desc.len(),
-                                    arch,
-                                    PRSTATUS_REG + regset
-                                ),
-                            ),
-                        }
-                    }
-                    NT_PRPSINFO => {
-                        core.pid = u32_at(desc, PRPSINFO_PID)
-                            .map(|p| p as i32)
-                            .filter(|&p| p > 0);
-                        core.ids = u32_at(desc, PRPSINFO_UID).zip(u32_at(desc, PRPSINFO_UID + 4));
-                        core.fname = desc
-                            .get(PRPSINFO_FNAME..PRPSINFO_FNAME + 16)
-                            .map(c_string)
-                            .filter(|s| !s.is_empty());
-                    }
-                    NT_AUXV => {
-                        core.auxv = super::proc::parse_auxv(desc);
-                    }
-                    NT_FILE => match parse_nt_file(desc) {
-                        Ok(f) => core.files = f,
-                        Err(e) => push_problem(
-                            &mut problems,
-                            format!("NT_FILE note unreadable ({e}); ignored"),
-                        ),
-                    },
-                    _ => {}
-                }
+                core.note(arch, ty, desc, &mut problems);
             }
         }
         if core.threads.is_empty() {
@@ -572,6 +477,54 @@ impl CoreFile {
         });
         out
     }
+}
+
+/// The `PT_LOAD` segments (sorted, the part the file holds, overlaps dropped) and the
+/// `PT_NOTE` blobs (offset, length) of a core's program headers.
+fn segments(
+    file_len: u64,
+    phdrs: &[[u64; 6]],
+    problems: &mut Vec<String>,
+) -> (Vec<Segment>, Vec<(u64, u64)>) {
+    let mut segments = Vec::new();
+    let mut truncated = 0u64;
+    let mut note_blobs = Vec::new();
+    for &[ty, flags, offset, vaddr, filesz, memsz] in phdrs {
+        let have = present(file_len, offset, filesz);
+        truncated = truncated.saturating_add(filesz - have);
+        match ty as u32 {
+            PT_LOAD if memsz > 0 => segments.push(Segment {
+                vaddr,
+                memsz,
+                offset,
+                filesz: have.min(memsz),
+                flags: flags as u32,
+            }),
+            PT_NOTE if have > 0 => note_blobs.push((offset, have)),
+            _ => {}
+        }
+    }
+    if truncated > 0 {
+        push_problem(
+            problems,
+            format!("the core is truncated: {truncated} bytes of its segments are missing"),
+        );
+    }
+    segments.sort_by_key(|s| s.vaddr);
+    // Overlapping segments would make reads ambiguous: keep the first of each overlap.
+    let mut kept: Vec<Segment> = Vec::with_capacity(segments.len());
+    for s in segments {
+        match kept.last() {
+            Some(p) if p.vaddr.saturating_add(p.memsz) > s.vaddr => {
+                push_problem(
+                    problems,
+                    format!("segment at {:#x} overlaps the one before; ignored", s.vaddr),
+                );
+            }
+            _ => kept.push(s),
+        }
+    }
+    (kept, note_blobs)
 }
 
 impl MemoryReader for CoreFile {
