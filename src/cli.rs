@@ -202,6 +202,11 @@ pub enum Command {
         /// on stderr and in the file. The capture itself is not cut short.
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         deadline: Option<std::time::Duration>,
+        /// Also save every frame's arguments and locals from DWARF, read once the target runs
+        /// again (the pause does not grow), for `show --full` and `attach FILE` (`args`,
+        /// `locals`, `stack -full`). Not with --core: a core holds the memory itself.
+        #[arg(long, conflicts_with = "core")]
+        values: bool,
     },
     /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
     #[command(
@@ -210,6 +215,10 @@ pub enum Command {
     Show {
         /// The snapshot file or text dump.
         file: std::path::PathBuf,
+        /// Each goroutine's frames as `bt --full` prints them: numbered, with their arguments,
+        /// pending defers and the values a `snapshot --values` file holds.
+        #[arg(long)]
+        full: bool,
         /// Format, grouping, filters.
         #[command(flatten)]
         view: view::ViewArgs,
@@ -493,9 +502,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
             output,
             core,
             deadline,
+            values,
         } => {
             let deadline = deadline.map(|d| crate::startup::started() + d);
             let snap = match &core {
+                None if values => snapshot_values(pid, ro)?,
                 None => take(&Target::Pid(pid), ro)?,
                 Some(path) => snapshot_core(pid, path, ro)?,
             };
@@ -517,14 +528,20 @@ pub fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Show { file, view } => {
+        Command::Show { file, full, view } => {
             let snap = load(&file)?;
             let default = if snap.goroutines.len() > 100 {
                 view::Format::Grouped
             } else {
                 view::Format::Go
             };
-            view::show(&snap, &view, default, &mut out)
+            if !full {
+                view::show(&snap, &view, default, &mut out)
+            } else if view.format(view::Format::Go) == view::Format::Go {
+                btvalues::show_full(&snap, &view, palette, &mut out)
+            } else {
+                return Err("--full prints goroutines as bt --full does; --format json carries the values in each frame".into());
+            }
         }
         Command::Diff {
             before,
@@ -990,6 +1007,28 @@ fn report(target: &Target, snap: &Snapshot) {
     } else {
         eprintln!("{}", render::report::pause_line(snap, n));
     }
+}
+
+/// `snapshot --values`: a snapshot of a live process, then, once it runs again, every frame's
+/// values read from the copy (then the process). Without DWARF the snapshot is kept and says
+/// so on stderr.
+fn snapshot_values(pid: i32, ro: &Ctx) -> Result<Snapshot, String> {
+    let live = open_live(pid, ro)?;
+    let (mut snap, kept) = live.snapshot_kept().map_err(|e| e.to_string())?;
+    if !ro.quiet {
+        report(&Target::Pid(pid), &snap);
+    }
+    let src = btvalues::Source {
+        rt: &live.rt,
+        snapshot: &kept.image,
+        process: Some(&live.proc),
+        threads: &kept.threads,
+    };
+    match btvalues::fill_all(&src, &mut snap.goroutines).before {
+        Some(why) => eprintln!("goroscope: warning: no values saved: {}", text(&why)),
+        None => snap.meta.values = true,
+    }
+    Ok(snap)
 }
 
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.

@@ -191,7 +191,7 @@ fn var_val(r: &Reader<'_>, fs: &FrameScope<'_>, v: &Var) -> Result<Val, String> 
 /// Everything one value needs besides the frame.
 pub struct Ctx<'a> {
     pub prog: &'a Program,
-    pub mem: &'a dyn MemoryReader,
+    pub mem: &'a Memory<'a>,
     pub cfg: Config,
     /// A function's name from its entry pc (func values).
     pub func_name: &'a dyn Fn(u64) -> Option<String>,
@@ -221,13 +221,22 @@ pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<Frame
         .scope
         .vars
         .iter()
-        .map(|v| FrameValue {
-            name: v.name.clone(),
-            param: v.param,
-            text: match var_val(&r, &fs, v) {
+        .map(|v| {
+            // Whether this value read the process after the snapshot; the flag of the whole
+            // read keeps what came before.
+            let before = c.mem.read_later.replace(false);
+            let text = match var_val(&r, &fs, v) {
                 Ok(val) => r.show(&val),
                 Err(t) => t,
-            },
+            };
+            let later = c.mem.read_later.get();
+            c.mem.read_later.set(before || later);
+            FrameValue {
+                name: v.name.clone(),
+                param: v.param,
+                text,
+                later,
+            }
         })
         .collect())
 }
