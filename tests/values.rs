@@ -52,6 +52,14 @@ const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaTimes", "clock.Timeout"),
     ("main.vaTimes", "*clock"),
     ("main.vaTimes", "*wg"),
+    // Named zones outside the cached one: transitions before, between and after, TZ rules.
+    ("main.vaZones", "z.Early"),
+    ("main.vaZones", "z.Summer"),
+    ("main.vaZones", "z.Winter"),
+    ("main.vaZones", "z.Later"),
+    ("main.vaZones", "z.LaterWinter"),
+    ("main.vaZones", "z.South"),
+    ("main.vaZones", "z.SouthWinter"),
     // An inlined call's own scope.
     ("main.vaInlined", "a"),
     ("main.vaInliner", "base"),
