@@ -623,7 +623,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
             };
             // The pause is reported only once the goroutine is found: an error stays one line.
             let (snap, session) = if full {
-                let session = open(&target, &Ctx { quiet: true, ..*ro })?;
+                let mut session = open(&target, &Ctx { quiet: true, ..*ro })?;
+                if let Session::Live(l) = &mut session {
+                    l.fp_registers = true;
+                }
                 let (snap, kept) = match &session {
                     Session::Live(l) => {
                         let (s, k) = l.snapshot_kept().map_err(|e| e.to_string())?;
@@ -746,7 +749,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 if sources.is_some() {
                     return Err("--sources is for a saved session; a process's source files are read in its own file system, as its user".into());
                 }
-                let live = open_live(pid, ro)?;
+                let mut live = open_live(pid, ro)?;
+                live.fp_registers = true;
                 return crate::session::front::attach(&live, opts);
             }
             if hold {
@@ -1013,7 +1017,8 @@ fn report(target: &Target, snap: &Snapshot) {
 /// values read from the copy (then the process). Without DWARF the snapshot is kept and says
 /// so on stderr.
 fn snapshot_values(pid: i32, ro: &Ctx) -> Result<Snapshot, String> {
-    let live = open_live(pid, ro)?;
+    let mut live = open_live(pid, ro)?;
+    live.fp_registers = true;
     let (mut snap, kept) = live.snapshot_kept().map_err(|e| e.to_string())?;
     if !ro.quiet {
         report(&Target::Pid(pid), &snap);

@@ -92,6 +92,10 @@ pub struct LiveSession {
     pub clock_offset: i64,
     /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
     pub thread_stacks: bool,
+    /// Read, inside the frozen window, the floating-point registers of the threads that run a
+    /// goroutine (for values: `bt --full`, `attach`, `snapshot --values`); a plain dump does
+    /// not read them.
+    pub fp_registers: bool,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -155,6 +159,7 @@ impl LiveSession {
             nonblocking: opts.nonblocking,
             clock_offset,
             thread_stacks: opts.thread_stacks,
+            fp_registers: false,
         })
     }
 
@@ -334,6 +339,9 @@ impl LiveSession {
                 );
                 (img, seeds)
             });
+            if self.fp_registers {
+                running_fp(&self.rt, &freeze, &cap, &tids, &mut threads);
+            }
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 freeze.thaw();
@@ -493,6 +501,31 @@ impl LiveSession {
             })
             .collect();
         Ok((snap, n, Kept { image, threads }))
+    }
+}
+
+/// Reads the floating-point registers of the threads (target ids, as `threads` has them) whose
+/// M runs a goroutine, while `freeze` holds them: their registers change once it thaws.
+fn running_fp(
+    rt: &Runtime,
+    freeze: &live::Freeze<'_>,
+    cap: &goroutines::Capture,
+    tids: &ns::TidMap,
+    threads: &mut [ThreadState],
+) {
+    for (_, key) in &cap.keys {
+        let Some(m) = key.as_ref().map(|k| k.m()).filter(|&m| m != 0) else {
+            continue;
+        };
+        let Some(m) = goroutines::read_m(rt, &cap.gs_img, m) else {
+            continue;
+        };
+        let Some(t) = threads.iter_mut().find(|t| t.tid as u64 == m.procid) else {
+            continue;
+        };
+        if t.fp.is_empty() {
+            t.fp = freeze.fp_registers(tids.to_ours(t.tid)).unwrap_or_default();
+        }
     }
 }
 

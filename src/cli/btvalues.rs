@@ -56,16 +56,15 @@ pub fn fill_all(src: &Source<'_>, gs: &mut [Goroutine]) -> Notes {
     };
     let func_name = |pc: u64| values::func_name(src.rt, pc);
     for g in gs {
-        let words = g
+        let thread = g
             .thread
-            .and_then(|t| src.threads.iter().find(|x| x.tid == t))
-            .map(|t| &t.words[..]);
+            .and_then(|t| src.threads.iter().find(|x| x.tid == t));
         let c = values::Ctx {
             prog: &prog,
             mem: &mem,
             cfg: Config::default(),
             func_name: &func_name,
-            thread: words,
+            thread,
         };
         values::fill_frames(&c, &mut g.frames, usize::MAX);
     }

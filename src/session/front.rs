@@ -127,9 +127,8 @@ impl Env for LiveEnv<'_> {
         crate::values::func_name(&self.live.rt, pc)
     }
 
-    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
-        let t = self.kept.threads.iter().find(|t| t.tid == tid)?;
-        Some(t.words.clone())
+    fn thread_state(&self, tid: i32) -> Option<crate::target::ThreadState> {
+        self.kept.threads.iter().find(|t| t.tid == tid).cloned()
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -250,15 +249,9 @@ impl Env for Saved<'_> {
         crate::values::func_name(&self.core?.rt, pc)
     }
 
-    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
-        let t = self
-            .core?
-            .mem
-            .core()
-            .threads()
-            .iter()
-            .find(|t| t.tid == tid)?;
-        Some(t.words.clone())
+    fn thread_state(&self, tid: i32) -> Option<crate::target::ThreadState> {
+        let threads = self.core?.mem.core().threads();
+        threads.iter().find(|t| t.tid == tid).cloned()
     }
 }
 

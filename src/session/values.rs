@@ -18,17 +18,17 @@ fn with_ctx<T>(
     let (prog, mem) = env.values()?;
     let func_name = |pc: u64| env.func_name(pc);
     // The registers of the thread the viewed goroutine runs on (its innermost frame's).
-    let words = st
+    let thread = st
         .stack_view()
         .ok()
         .and_then(|(g, _)| g.thread)
-        .and_then(|tid| env.thread_words(tid));
+        .and_then(|tid| env.thread_state(tid));
     let c = values::Ctx {
         prog,
         mem: &mem,
         cfg: st.values,
         func_name: &func_name,
-        thread: words.as_deref(),
+        thread: thread.as_ref(),
     };
     let r = f(&c);
     if mem.read_later.get() {

@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 /// `NT_PRSTATUS`: one thread's status and registers.
 pub const NT_PRSTATUS: u32 = 1;
+/// `NT_PRFPREG`: one thread's floating-point registers, after its `NT_PRSTATUS`.
+pub const NT_PRFPREG: u32 = 2;
 /// `NT_PRPSINFO`: process info (pid, command name).
 pub const NT_PRPSINFO: u32 = 3;
 /// `NT_AUXV`: the auxiliary vector.
@@ -575,6 +577,8 @@ impl CoreFile {
 
         let mut core = Parsed::default();
         let regset = arch.regset_size();
+        // Whether the last NT_PRSTATUS gave a thread (its NT_PRFPREG follows it).
+        let mut status_kept = false;
         for (off, len) in note_blobs {
             let blob = &d[off as usize..(off + len) as usize];
             for (ty, name, desc) in parse_notes(blob, &mut problems, off) {
@@ -582,7 +586,15 @@ impl CoreFile {
                 if name != b"CORE" {
                     continue;
                 }
+                if ty == NT_PRSTATUS {
+                    status_kept = false;
+                }
                 match ty {
+                    NT_PRFPREG if status_kept => {
+                        if let Some(t) = core.threads.last_mut().filter(|t| t.fp.is_empty()) {
+                            t.fp = desc[..desc.len().min(arch.fp_regset_size())].to_vec();
+                        }
+                    }
                     NT_PRSTATUS => {
                         let regs = desc.get(PRSTATUS_REG..).and_then(|r| Regs::decode(arch, r));
                         let tid = u32_at(desc, PRSTATUS_PID).map(|p| p as i32);
@@ -600,7 +612,13 @@ impl CoreFile {
                                     .take(arch.regset_size() / 8)
                                     .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
                                     .collect();
-                                core.threads.push(ThreadState { tid, regs, words })
+                                core.threads.push(ThreadState {
+                                    tid,
+                                    regs,
+                                    words,
+                                    fp: Vec::new(),
+                                });
+                                status_kept = true;
                             }
                             (Some(_), Some(_)) => {}
                             _ => push_problem(
@@ -1073,14 +1091,24 @@ mod tests {
             .flat_map(|w| w.to_le_bytes())
             .collect();
         let mem: Vec<u8> = (0..64u8).collect();
+        // The thread's floating-point registers: V1's low bytes hold 2.5.
+        let mut fp = vec![0u8; Arch::Arm64.fp_regset_size()];
+        fp[16..24].copy_from_slice(&2.5f64.to_bits().to_le_bytes());
         let bytes = build_core(
             EM_AARCH64,
-            &[(NT_PRSTATUS, &st), (NT_AUXV, &auxv), (NT_FILE, &nt_file)],
+            &[
+                (NT_PRSTATUS, &st),
+                (NT_PRFPREG, &fp),
+                (NT_AUXV, &auxv),
+                (NT_FILE, &nt_file),
+            ],
             &[(0x4000, &mem, 128)],
         );
         let c = open_bytes(&bytes).unwrap();
         assert_eq!(c.arch(), Arch::Arm64);
         assert_eq!(c.threads().len(), 1);
+        let v1 = Arch::Arm64.dwarf_fp_reg(&c.threads()[0].fp, 65);
+        assert_eq!(v1.map(f64::from_bits), Some(2.5));
         assert_eq!(c.threads()[0].tid, 77);
         assert_eq!(c.threads()[0].regs.pc, 0x71000);
         assert_eq!(c.threads()[0].regs.lr, 0x72000);

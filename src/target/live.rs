@@ -824,6 +824,38 @@ impl<'p> Freeze<'p> {
         &self.threads
     }
 
+    /// `PTRACE_GETREGSET(NT_PRFPREG)` of stopped thread `tid`: its floating-point and vector
+    /// registers as the kernel lays them out ([`crate::arch::Arch::dwarf_fp_reg`]); `None`
+    /// when it is not stopped or the read fails. Read only when values are asked for.
+    pub fn fp_registers(&self, tid: i32) -> Option<Vec<u8>> {
+        let stopped = self
+            .tracees
+            .iter()
+            .any(|t| t.tid == tid && matches!(t.state, TState::Stopped(_)));
+        if !stopped {
+            return None;
+        }
+        let mut raw = vec![0u8; self.process.arch.fp_regset_size()];
+        let mut iov = libc::iovec {
+            iov_base: raw.as_mut_ptr().cast(),
+            iov_len: raw.len(),
+        };
+        // SAFETY: NT_PRFPREG writes at most iov_len bytes into `raw` and updates iov_len.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETREGSET,
+                tid,
+                libc::NT_PRFPREG as usize as *mut libc::c_void,
+                &mut iov as *mut libc::iovec as *mut libc::c_void,
+            )
+        };
+        if r < 0 {
+            return None;
+        }
+        raw.truncate(iov.iov_len.min(raw.len()));
+        Some(raw)
+    }
+
     /// How thread `tid` came to be stopped; `None` if it is not one of [`Freeze::threads`].
     pub fn stop_cause(&self, tid: i32) -> Option<StopCause> {
         self.tracees
@@ -1066,6 +1098,7 @@ impl<'p> Freeze<'p> {
                 tid: t.tid,
                 regs,
                 words,
+                fp: Vec::new(),
             });
         }
         threads.sort_by_key(|t| t.tid);
