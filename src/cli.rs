@@ -193,7 +193,7 @@ pub enum Command {
         #[arg(short, long, required_unless_present = "core")]
         output: Option<std::path::PathBuf>,
         /// Also (or only) write an ELF core of the process, taken in the same frozen window:
-        /// every thread's registers, its writable and anonymous memory, NT_FILE and NT_AUXV.
+        /// every thread's registers (floating-point ones too), its writable and anonymous memory, NT_FILE and NT_AUXV.
         /// `goroscope dump --core`, gdb and dlv open it.
         #[arg(long, value_name = "FILE")]
         core: Option<std::path::PathBuf>,
@@ -1043,7 +1043,18 @@ fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot,
     let session = open_live(pid, ro)?;
     let arch = session.rt.bin.arch;
     let (snap, captured) = session
-        .snapshot_with(|threads| write::capture(pid, arch, threads))
+        .snapshot_with(|freeze| {
+            // A core holds every thread's floating-point registers too (NT_PRFPREG).
+            let threads: Vec<_> = freeze
+                .threads()
+                .iter()
+                .map(|t| crate::target::ThreadState {
+                    fp: freeze.fp_registers(t.tid).unwrap_or_default(),
+                    ..t.clone()
+                })
+                .collect();
+            write::capture(pid, arch, &threads)
+        })
         .map_err(|e| e.to_string())?;
     let captured =
         captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;

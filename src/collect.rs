@@ -241,14 +241,15 @@ impl LiveSession {
         Ok((snap, image))
     }
 
-    /// [`LiveSession::snapshot`], also running `in_window` with the stopped threads inside
-    /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
+    /// [`LiveSession::snapshot`], also running `in_window` with the freeze (its stopped
+    /// threads) inside the frozen window (after the copy, before the thaw), e.g. to capture a
+    /// core.
     pub fn snapshot_with<T>(
         &self,
-        in_window: impl FnOnce(&[ThreadState]) -> T,
+        in_window: impl FnOnce(&live::Freeze<'_>) -> T,
     ) -> Result<(Snapshot, T), DumpError> {
         let (freeze, copy) = self.frozen_copy(&mut ())?;
-        let extra = in_window(freeze.threads());
+        let extra = in_window(&freeze);
         let pause = freeze.thaw();
         self.build(copy, pause, &mut ()).map(|snap| (snap, extra))
     }
