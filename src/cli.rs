@@ -193,8 +193,8 @@ pub enum Command {
         #[arg(short, long, required_unless_present = "core")]
         output: Option<std::path::PathBuf>,
         /// Also (or only) write an ELF core of the process, taken in the same frozen window:
-        /// every thread's registers (floating-point ones too), its writable and anonymous memory, NT_FILE and NT_AUXV.
-        /// `goroscope dump --core`, gdb and dlv open it.
+        /// every thread's registers (floating-point ones too), its writable and anonymous
+        /// memory, NT_FILE and NT_AUXV. `goroscope dump --core`, gdb and dlv open it.
         #[arg(long, value_name = "FILE")]
         core: Option<std::path::PathBuf>,
         /// Finish the file within this long of goroscope's start (e.g. 5s, for a preStop hook's

@@ -8,8 +8,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
+use support::values::{self, ALWAYS_LIVE, Key, LIVE_FROM_1_22, Truths, not_there};
 use support::{Child, Flavor, TempDir, require_toolchains};
 
 /// How long one batch session may take.
@@ -18,86 +18,8 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// A command whose output, `[0 goroutines]`, ends every answer.
 const END: &str = "goroutines -with state end-of-answer";
 
-/// Expressions every toolchain's DWARF keeps live where the fixture's goroutines park
-/// (measured on Go 1.19 and 1.21–1.27): (function, expression). [`LIVE_FROM_1_22`] holds those
-/// Go 1.19–1.21 describe with a piece too many (printed as unreadable there).
-const ALWAYS_LIVE: &[(&str, &str)] = &[
-    ("main.vaOuter", "depth"),
-    ("main.vaOuter", "label"),
-    ("main.vaBasic", "n"),
-    ("main.vaBasic", "s"),
-    ("main.vaBasic", "f"),
-    ("main.vaBasic", "ok"),
-    ("main.vaBasic", "sum"),
-    ("main.vaBasic", "word"),
-    ("main.vaBasic", "len(word)"),
-    ("main.vaStructs", "r.Name"),
-    ("main.vaStructs", "r.At"),
-    ("main.vaDynamic", "len(ch)"),
-    ("main.vaDynamic", "cap(ch)"),
-    ("main.vaDynamic", "ch"),
-    ("main.vaDynamic", "done"),
-    ("main.vaDynamic", "len(m)"),
-    ("main.vaDynamic", "m[\"two\"]"),
-    ("main.vaDynamic", "len(big)"),
-    ("main.vaDynamic", "big[7]"),
-    ("main.vaDynamic", "big[39]"),
-    ("main.vaDynamic", "*rw"),
-    // time.Duration, time.Time (UTC with a monotonic reading, a fixed zone), sync.WaitGroup.
-    ("main.vaTimes", "d"),
-    ("main.vaTimes", "short"),
-    ("main.vaTimes", "tiny"),
-    ("main.vaTimes", "clock.Start"),
-    ("main.vaTimes", "clock.Zoned"),
-    ("main.vaTimes", "clock.Timeout"),
-    ("main.vaTimes", "*clock"),
-    ("main.vaTimes", "*wg"),
-    // Named zones outside the cached one: transitions before, between and after, TZ rules.
-    ("main.vaZones", "z.Early"),
-    ("main.vaZones", "z.Summer"),
-    ("main.vaZones", "z.Winter"),
-    ("main.vaZones", "z.Later"),
-    ("main.vaZones", "z.LaterWinter"),
-    ("main.vaZones", "z.South"),
-    ("main.vaZones", "z.SouthWinter"),
-    // An inlined call's own scope.
-    ("main.vaInlined", "a"),
-    ("main.vaInliner", "base"),
-    // Running: read from its thread's registers (y from a floating-point one).
-    ("main.vaSpin", "n"),
-    ("main.vaSpin", "k"),
-    ("main.vaSpin", "y"),
-];
-
-/// Expressions readable from Go 1.22 on (see [`ALWAYS_LIVE`]).
-const LIVE_FROM_1_22: &[(&str, &str)] = &[
-    ("main.vaStructs", "rooms[1].Name"),
-    ("main.vaStructs", "len(rooms)"),
-    ("main.vaDynamic", "any"),
-    ("main.vaDynamic", "str.Name"),
-];
-
-/// A goroutine and one of its functions.
-type Key = (u64, String);
-
-/// The truths the fixture printed: (goid, function) → [(expr, text)].
-type Truths = BTreeMap<Key, Vec<(String, String)>>;
-
 fn truths(child: &Child) -> Truths {
-    let mut t = Truths::new();
-    for l in &child.info.lines {
-        let Some(rest) = l.strip_prefix("value ") else {
-            continue;
-        };
-        let (head, text) = rest.split_once('\t').expect("value line has a tab");
-        let mut w = head.split(' ');
-        let (id, func, expr) = (w.next().unwrap(), w.next().unwrap(), w.next().unwrap());
-        t.entry((id.parse().unwrap(), func.to_string()))
-            .or_default()
-            .push((expr.to_string(), text.to_string()));
-    }
-    assert!(!t.is_empty(), "the fixture printed no values");
-    t
+    values::truths(&child.info.lines)
 }
 
 /// The fixture's "values" scenario built by the newest toolchain (`flavor`), and its truths.
@@ -144,10 +66,6 @@ fn frame_of(stack: &[String], func: &str) -> Option<usize> {
         let f = rest.rsplit(" in ").next()?;
         (f == func).then(|| n.parse().ok())?
     })
-}
-
-fn not_there(v: &str) -> bool {
-    v.starts_with("(optimized out)") || v.starts_with("(unreadable")
 }
 
 const NOTE: &str = "(values outside the snapshot's stacks";

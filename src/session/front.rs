@@ -231,7 +231,7 @@ impl Env for Saved<'_> {
     fn values(&self) -> Result<(&Program, Memory<'_>), String> {
         let Some(core) = self.core else {
             return Err(
-                "a saved snapshot holds no memory: values are read only from a process or a core"
+                "a saved snapshot holds no memory: values are read from a process or a core, or saved by `goroscope snapshot --values`"
                     .into(),
             );
         };
