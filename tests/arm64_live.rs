@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::traceback::{Goroutine, signal_traceback, signal_traceback_text};
-use support::values::{ALWAYS_LIVE, LIVE_FROM_1_22, not_there};
+use support::values::{ALWAYS_LIVE, LIVE_FROM_1_22, compare_frames};
 use support::{Flavor, Info};
 
 /// The whole VM run: boot, every fixture (each goroscope run is slow under TCG), the safety
@@ -923,26 +923,7 @@ fn check_values(c: &Case, minor: u32) -> Result<String, String> {
         let json = c.ran(&section)?;
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("{section}: {e}\n{json}"))?;
-        for f in v["frames"].as_array().into_iter().flatten() {
-            let func = f["function"].as_str().unwrap_or_default();
-            let Some(t) = truths.get(&(g, func.to_string())) else {
-                continue;
-            };
-            for val in f["values"].as_array().into_iter().flatten() {
-                let name = val["name"].as_str().unwrap_or_default();
-                let text = val["text"].as_str().unwrap_or_default();
-                let Some((_, truth)) = t.iter().find(|(e, _)| e == name) else {
-                    continue;
-                };
-                if text == truth {
-                    readable.push((func.to_string(), name.to_string()));
-                } else if !not_there(text) {
-                    failures.push(format!(
-                        "goroutine {g} {func}: {name} = {text}, the fixture says {truth}"
-                    ));
-                }
-            }
-        }
+        compare_frames(g, &v, &truths, &mut readable, &mut failures);
     }
     let plain = |e: &str| e.chars().all(|c| c.is_alphanumeric() || c == '_');
     let from_1_22 = if minor >= 22 { LIVE_FROM_1_22 } else { &[] };

@@ -87,6 +87,38 @@ pub fn truths(lines: &[String]) -> Truths {
     t
 }
 
+/// Compares the values of goroutine `goid`'s frames in `bt --full --json` output (`g`) with
+/// the truths: each value of a variable with a truth is that truth (then (function, name) goes
+/// to `readable`) or says it is not there; anything else goes to `failures`.
+pub fn compare_frames(
+    goid: u64,
+    g: &serde_json::Value,
+    truths: &Truths,
+    readable: &mut Vec<(String, String)>,
+    failures: &mut Vec<String>,
+) {
+    for f in g["frames"].as_array().into_iter().flatten() {
+        let func = f["function"].as_str().unwrap_or_default();
+        let Some(t) = truths.get(&(goid, func.to_string())) else {
+            continue;
+        };
+        for val in f["values"].as_array().into_iter().flatten() {
+            let name = val["name"].as_str().unwrap_or_default();
+            let text = val["text"].as_str().unwrap_or_default();
+            let Some((_, truth)) = t.iter().find(|(e, _)| e == name) else {
+                continue;
+            };
+            if text == truth {
+                readable.push((func.to_string(), name.to_string()));
+            } else if !not_there(text) {
+                failures.push(format!(
+                    "goroutine {goid} {func}: {name} = {text}, the fixture says {truth}"
+                ));
+            }
+        }
+    }
+}
+
 /// A value goroscope says is not there: not live at the pc, or not readable.
 pub fn not_there(v: &str) -> bool {
     v.starts_with("(optimized out)") || v.starts_with("(unreadable")
