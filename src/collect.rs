@@ -340,15 +340,15 @@ impl LiveSession {
                 );
                 (img, seeds)
             });
-            if self.fp_registers {
-                running_fp(&self.rt, &freeze, &cap, &tids, &mut threads);
-            }
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 freeze.thaw();
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
+            }
+            if self.fp_registers {
+                running_fp(&self.rt, &freeze, &cap, &tids, &mut threads);
             }
             return Ok((
                 freeze,
