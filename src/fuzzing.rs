@@ -164,6 +164,7 @@ pub fn values(data: &[u8]) {
         let f = FrameCtx {
             cfa: 0x1010,
             regs,
+            fp: None,
             arch: Arch::Amd64,
             bias: 0,
         };
@@ -532,6 +533,7 @@ impl WalkSetup {
                     tid: w(0) as i32,
                     regs,
                     words: Vec::new(),
+                    fp: Vec::new(),
                 }
             })
             .collect();

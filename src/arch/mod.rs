@@ -76,6 +76,31 @@ impl Arch {
         words.get(i).copied()
     }
 
+    /// The low eight bytes of the floating-point or vector register DWARF numbers `n` (amd64:
+    /// 17–32 XMM0–XMM15; arm64: 64–95 V0–V31), from the raw floating-point register set
+    /// (`NT_PRFPREG`: amd64's `user_fpregs_struct`, its XMM registers from byte 160; arm64's
+    /// `user_fpsimd_state`, its V registers from byte 0), sixteen bytes each; `None` for the
+    /// others. Go keeps a float in the low bytes.
+    pub fn dwarf_fp_reg(self, fp: &[u8], n: u16) -> Option<u64> {
+        let at = match self {
+            Arch::Amd64 if (17..=32).contains(&n) => 160 + 16 * usize::from(n - 17),
+            Arch::Arm64 if (64..=95).contains(&n) => 16 * usize::from(n - 64),
+            _ => return None,
+        };
+        let b = fp.get(at..at + 8)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// Size of the raw floating-point register set (`NT_PRFPREG`).
+    pub fn fp_regset_size(self) -> usize {
+        match self {
+            // user_fpregs_struct: the FXSAVE area.
+            Arch::Amd64 => 512,
+            // user_fpsimd_state: 32 V registers, fpsr, fpcr, padding.
+            Arch::Arm64 => 528,
+        }
+    }
+
     /// Size of the raw general-purpose register set (`user_regs_struct` / `user_pt_regs`).
     pub(crate) fn regset_size(self) -> usize {
         match self {

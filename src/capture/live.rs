@@ -34,6 +34,10 @@ pub struct LiveTarget {
     pub clock_offset: i64,
     /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
     pub thread_stacks: bool,
+    /// Read, inside the frozen window, the floating-point registers of the threads that run a
+    /// goroutine (for values: `bt --full`, `attach`, `snapshot --values`); a plain dump does
+    /// not read them.
+    pub fp_registers: bool,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -97,6 +101,7 @@ impl LiveTarget {
             nonblocking: opts.nonblocking,
             clock_offset,
             thread_stacks: opts.thread_stacks,
+            fp_registers: false,
         })
     }
 
@@ -173,14 +178,15 @@ impl LiveTarget {
         Ok((snap, image))
     }
 
-    /// [`LiveTarget::snapshot`], also running `in_window` with the stopped threads inside
-    /// the frozen window (after the copy, before the thaw), e.g. to capture a core.
+    /// [`LiveTarget::snapshot`], also running `in_window` with the freeze (its stopped
+    /// threads) inside the frozen window (after the copy, before the thaw), e.g. to capture a
+    /// core.
     pub(crate) fn snapshot_with<T>(
         &self,
-        in_window: impl FnOnce(&[ThreadState]) -> T,
+        in_window: impl FnOnce(&Freeze<'_>) -> T,
     ) -> Result<(Snapshot, T), DumpError> {
         let (freeze, copy) = self.frozen_copy(&mut ())?;
-        let extra = in_window(freeze.threads());
+        let extra = in_window(&freeze);
         let pause = freeze.thaw();
         self.build(copy, pause, &mut ()).map(|snap| (snap, extra))
     }
@@ -260,6 +266,9 @@ impl LiveTarget {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
+            }
+            if self.fp_registers {
+                running_fp(&self.rt, &freeze, &cap, &tids, &mut threads);
             }
             return Ok((
                 freeze,
@@ -443,6 +452,31 @@ impl LiveTarget {
             startup_ns: crate::startup::ready_ns(),
             text: text_mapping(&self.rt),
             ..Meta::default()
+        }
+    }
+}
+
+/// Reads the floating-point registers of the threads (target ids, as `threads` has them) whose
+/// M runs a goroutine, while `freeze` holds them: their registers change once it thaws.
+fn running_fp(
+    rt: &Runtime,
+    freeze: &Freeze<'_>,
+    cap: &goroutines::Capture,
+    tids: &ns::TidMap,
+    threads: &mut [ThreadState],
+) {
+    for (_, key) in &cap.keys {
+        let Some(m) = key.as_ref().map(|k| k.m()).filter(|&m| m != 0) else {
+            continue;
+        };
+        let Some(m) = goroutines::read_m(rt, &cap.gs_img, m) else {
+            continue;
+        };
+        let Some(t) = threads.iter_mut().find(|t| t.tid as u64 == m.procid) else {
+            continue;
+        };
+        if t.fp.is_empty() {
+            t.fp = freeze.fp_registers(tids.to_ours(t.tid)).unwrap_or_default();
         }
     }
 }

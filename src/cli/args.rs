@@ -183,8 +183,8 @@ pub enum Command {
         #[arg(short, long, required_unless_present = "core")]
         output: Option<std::path::PathBuf>,
         /// Also (or only) write an ELF core of the process, taken in the same frozen window:
-        /// every thread's registers, its writable and anonymous memory, NT_FILE and NT_AUXV.
-        /// `goroscope dump --core`, gdb and dlv open it.
+        /// every thread's registers (floating-point ones too), its writable and anonymous
+        /// memory, NT_FILE and NT_AUXV. `goroscope dump --core`, gdb and dlv open it.
         #[arg(long, value_name = "FILE")]
         core: Option<std::path::PathBuf>,
         /// Finish the file within this long of goroscope's start (e.g. 5s, for a preStop hook's
@@ -192,6 +192,11 @@ pub enum Command {
         /// on stderr and in the file. The capture itself is not cut short.
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         deadline: Option<std::time::Duration>,
+        /// Also save every frame's arguments and locals from DWARF, read once the target runs
+        /// again (the pause does not grow), for `show --full` and `attach FILE` (`args`,
+        /// `locals`, `stack -full`). Not with --core: a core holds the memory itself.
+        #[arg(long, conflicts_with = "core")]
+        values: bool,
     },
     /// Show a snapshot file, or a Go text dump (SIGQUIT output, runtime.Stack, pprof debug=2).
     #[command(
@@ -200,6 +205,10 @@ pub enum Command {
     Show {
         /// The snapshot file or text dump.
         file: std::path::PathBuf,
+        /// Each goroutine's frames as `bt --full` prints them: numbered, with their arguments,
+        /// pending defers and the values a `snapshot --values` file holds.
+        #[arg(long)]
+        full: bool,
         /// Format, grouping, filters.
         #[command(flatten)]
         view: view::ViewArgs,

@@ -36,7 +36,8 @@ pub(super) fn run(
         if sources.is_some() {
             return Err("--sources is for a saved session; a process's source files are read in its own file system, as its user".into());
         }
-        let live = open_live(pid, ro)?;
+        let mut live = open_live(pid, ro)?;
+        live.fp_registers = true;
         return crate::session::front::attach(&live, opts);
     }
     if hold {

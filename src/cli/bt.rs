@@ -34,7 +34,10 @@ pub(super) fn run(
     };
     // The pause is reported only once the goroutine is found: an error stays one line.
     let (snap, session) = if full {
-        let session = open(&target, &Ctx { quiet: true, ..*ro })?;
+        let mut session = open(&target, &Ctx { quiet: true, ..*ro })?;
+        if let Target::Live(l) = &mut session {
+            l.fp_registers = true;
+        }
         let (snap, kept) = match &session {
             Target::Live(l) => {
                 let (s, k) = l.snapshot_kept().map_err(|e| e.to_string())?;

@@ -140,11 +140,12 @@ pub fn run(cli: Cli) -> Result<(), String> {
             output,
             core,
             deadline,
+            values,
         } => {
-            snapshot(pid, output, core, deadline, ro)?;
+            snapshot(pid, output, core, deadline, values, ro)?;
             Ok(())
         }
-        Command::Show { file, view } => show(&file, &view, &mut out)?,
+        Command::Show { file, full, view } => show(&file, full, &view, palette, &mut out)?,
         Command::Diff {
             before,
             after,
@@ -244,10 +245,13 @@ fn dump(
     }
 }
 
-/// `goroscope show`: a snapshot file or text dump, grouped by default when it is big.
+/// `goroscope show`: a snapshot file or text dump, grouped by default when it is big; with
+/// `full`, as `bt --full` prints each goroutine.
 fn show(
     file: &std::path::Path,
+    full: bool,
     view: &view::ViewArgs,
+    palette: render::color::Palette,
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
     let snap = load(file)?;
@@ -256,21 +260,29 @@ fn show(
     } else {
         view::Format::Go
     };
-    Ok(view::show(&snap, view, default, out))
+    if !full {
+        Ok(view::show(&snap, view, default, out))
+    } else if view.format(view::Format::Go) == view::Format::Go {
+        Ok(btvalues::show_full(&snap, view, palette, out))
+    } else {
+        Err("--full prints goroutines as bt --full does; --format json carries the values in each frame".into())
+    }
 }
 
 /// `goroscope snapshot`: a snapshot of a process (and with `--core`, a core file written in
-/// the same frozen window), saved to `output` within `deadline`.
+/// the same frozen window; with `values`, every frame's values), saved to `output` within `deadline`.
 fn snapshot(
     pid: i32,
     output: Option<PathBuf>,
     core: Option<PathBuf>,
     deadline: Option<std::time::Duration>,
+    values: bool,
     ro: &Ctx,
 ) -> Result<(), String> {
     let quiet = ro.quiet;
     let deadline = deadline.map(|d| crate::startup::started() + d);
     let snap = match &core {
+        None if values => snapshot_values(pid, ro)?,
         None => take(&TargetArg::Pid(pid), ro)?,
         Some(path) => snapshot_core(pid, path, ro)?,
     };
@@ -552,6 +564,29 @@ fn report(target: &TargetArg, snap: &Snapshot) {
     }
 }
 
+/// `snapshot --values`: a snapshot of a live process, then, once it runs again, every frame's
+/// values read from the copy (then the process). Without DWARF the snapshot is kept and says
+/// so on stderr.
+fn snapshot_values(pid: i32, ro: &Ctx) -> Result<Snapshot, String> {
+    let mut live = open_live(pid, ro)?;
+    live.fp_registers = true;
+    let (mut snap, kept) = live.snapshot_kept().map_err(|e| e.to_string())?;
+    if !ro.quiet {
+        report(&TargetArg::Pid(pid), &snap);
+    }
+    let src = btvalues::Source {
+        rt: &live.rt,
+        snapshot: &kept.image,
+        process: Some(&live.proc),
+        threads: &kept.threads,
+    };
+    match btvalues::fill_all(&src, &mut snap.goroutines).before {
+        Some(why) => eprintln!("goroscope: warning: no values saved: {}", text(&why)),
+        None => snap.meta.values = true,
+    }
+    Ok(snap)
+}
+
 /// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
 fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
     let quiet = ro.quiet;
@@ -559,7 +594,18 @@ fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot,
     let session = open_live(pid, ro)?;
     let arch = session.rt.bin.arch;
     let (snap, captured) = session
-        .snapshot_with(|threads| write::capture(pid, arch, threads))
+        .snapshot_with(|freeze| {
+            // A core holds every thread's floating-point registers too (NT_PRFPREG).
+            let threads: Vec<_> = freeze
+                .threads()
+                .iter()
+                .map(|t| crate::target::ThreadState {
+                    fp: freeze.fp_registers(t.tid).unwrap_or_default(),
+                    ..t.clone()
+                })
+                .collect();
+            write::capture(pid, arch, &threads)
+        })
         .map_err(|e| e.to_string())?;
     let captured =
         captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;

@@ -127,9 +127,8 @@ impl Env for LiveEnv<'_> {
         crate::values::func_name(&self.live.rt, pc)
     }
 
-    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
-        let t = self.kept.threads.iter().find(|t| t.tid == tid)?;
-        Some(t.words.clone())
+    fn thread_state(&self, tid: i32) -> Option<crate::target::ThreadState> {
+        self.kept.threads.iter().find(|t| t.tid == tid).cloned()
     }
 
     fn binary_files(&self, name: &str) -> Option<Vec<String>> {
@@ -232,7 +231,7 @@ impl Env for Saved<'_> {
     fn values(&self) -> Result<(&Program, Memory<'_>), String> {
         let Some(core) = self.core else {
             return Err(
-                "a saved snapshot holds no memory: values are read only from a process or a core"
+                "a saved snapshot holds no memory: values are read from a process or a core, or saved by `goroscope snapshot --values`"
                     .into(),
             );
         };
@@ -250,15 +249,9 @@ impl Env for Saved<'_> {
         crate::values::func_name(&self.core?.rt, pc)
     }
 
-    fn thread_words(&self, tid: i32) -> Option<Vec<u64>> {
-        let t = self
-            .core?
-            .mem
-            .core()
-            .threads()
-            .iter()
-            .find(|t| t.tid == tid)?;
-        Some(t.words.clone())
+    fn thread_state(&self, tid: i32) -> Option<crate::target::ThreadState> {
+        let threads = self.core?.mem.core().threads();
+        threads.iter().find(|t| t.tid == tid).cloned()
     }
 }
 

@@ -73,9 +73,9 @@ pub trait Env {
     fn func_name(&self, _pc: u64) -> Option<String> {
         None
     }
-    /// The general-purpose registers of thread `tid` at the snapshot, word by word as the
-    /// kernel lays them out; `None` when not known.
-    fn thread_words(&self, _tid: i32) -> Option<Vec<u64>> {
+    /// Thread `tid` at the snapshot: its registers as the kernel lays them out (the
+    /// general-purpose words, and the floating-point set when read); `None` when not known.
+    fn thread_state(&self, _tid: i32) -> Option<crate::target::ThreadState> {
         None
     }
 }

@@ -18,17 +18,17 @@ fn with_ctx<T>(
     let (prog, mem) = env.values()?;
     let func_name = |pc: u64| env.func_name(pc);
     // The registers of the thread the viewed goroutine runs on (its innermost frame's).
-    let words = st
+    let thread = st
         .stack_view()
         .ok()
         .and_then(|(g, _)| g.thread)
-        .and_then(|tid| env.thread_words(tid));
+        .and_then(|tid| env.thread_state(tid));
     let c = values::Ctx {
         prog,
         mem: &mem,
         cfg: st.values,
         func_name: &func_name,
-        thread: words.as_deref(),
+        thread: thread.as_ref(),
     };
     let r = f(&c);
     if mem.read_later.get() {
@@ -46,6 +46,27 @@ fn selected_frames(st: &State) -> Result<(Vec<Frame>, usize), String> {
     Ok((g.frames.clone(), st.frame))
 }
 
+/// The values `frames[i]` carries when the snapshot holds them (`snapshot --values`): `None`
+/// when they are read now; an error when they could not be read when it was taken.
+fn stored(st: &State, frames: &[Frame], i: usize) -> Option<Result<Vec<FrameValue>, String>> {
+    if !st.snap.meta.values {
+        return None;
+    }
+    let vals = frames[i].values.clone();
+    Some(match vals.iter().find(|v| v.name.is_empty()) {
+        Some(why) => Err(why.text.clone()),
+        None => Ok(vals),
+    })
+}
+
+/// The note said once under values of which `later` holds some.
+fn note_if_later<'a>(vals: impl IntoIterator<Item = &'a FrameValue>, out: &mut Vec<u8>) {
+    if vals.into_iter().any(|v| v.later) {
+        out.extend_from_slice(values::READ_LATER_NOTE.as_bytes());
+        out.push(b'\n');
+    }
+}
+
 /// `args` (params) or `locals`.
 pub fn args_or_locals(
     st: &State,
@@ -55,8 +76,14 @@ pub fn args_or_locals(
 ) -> Result<(), String> {
     let (frames, i) = selected_frames(st)?;
     let mut lines = Vec::new();
-    let vals = with_ctx(st, env, &mut lines, |c| values::frame_values(c, &frames, i))?;
+    let vals = match stored(st, &frames, i) {
+        Some(vals) => vals?,
+        None => with_ctx(st, env, &mut lines, |c| values::frame_values(c, &frames, i))?,
+    };
     let mine: Vec<&FrameValue> = vals.iter().filter(|v| v.param == params).collect();
+    if st.snap.meta.values {
+        note_if_later(mine.iter().copied(), &mut lines);
+    }
     let w = |r: std::io::Result<()>| r.map_err(io);
     if mine.is_empty() {
         w(writeln!(
@@ -78,7 +105,18 @@ pub fn print(st: &State, env: &dyn Env, expr: &str, out: &mut dyn Write) -> Resu
     }
     let (frames, i) = selected_frames(st)?;
     let mut lines = Vec::new();
-    let v = with_ctx(st, env, &mut lines, |c| values::print(c, &frames, i, expr))?;
+    let v = match stored(st, &frames, i) {
+        // The snapshot holds each variable's text, not the memory to evaluate more.
+        Some(vals) => {
+            let vals = vals?;
+            let v = vals.iter().rev().find(|v| v.name == expr).ok_or_else(|| {
+                format!("this snapshot holds the frames' arguments and locals only: print takes one of their names, not {expr:?}")
+            })?;
+            note_if_later([v], &mut lines);
+            v.text.clone()
+        }
+        None => with_ctx(st, env, &mut lines, |c| values::print(c, &frames, i, expr))?,
+    };
     writeln!(out, "{}", text(&v)).map_err(io)?;
     out.write_all(&lines).map_err(io)
 }
@@ -131,6 +169,18 @@ pub fn stack_values(
 ) -> StackNotes {
     let mut notes = Vec::new();
     let mut sn = StackNotes::default();
+    if st.snap.meta.values {
+        // Saved with the snapshot: the frames carry them.
+        note_if_later(
+            g.frames.iter().take(shown).flat_map(|f| &f.values),
+            &mut notes,
+        );
+        sn.after = String::from_utf8_lossy(&notes)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        return sn;
+    }
     let r = with_ctx(st, env, &mut notes, |c| {
         values::fill_frames(c, &mut g.frames, shown);
         Ok(())

@@ -206,6 +206,10 @@ pub struct Meta {
     pub unsettled: u64,
     /// Where the executable's code was mapped (none for text dumps and older files).
     pub text: Option<TextMapping>,
+    /// Every frame carries its arguments and locals (`snapshot --values`), read after the
+    /// thaw: a frame with no `values` has no variables.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub values: bool,
 }
 
 /// The executable's code segment as the process mapped it: what a profile's main mapping
@@ -537,6 +541,10 @@ pub struct FrameValue {
     /// Its value (`main.T {A: 1}`, `(optimized out)`, `(unreadable: needs register RAX)`), or
     /// why there are none.
     pub text: String,
+    /// Reading it went to the process after the snapshot (memory the snapshot had not
+    /// copied, read once the target ran on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub later: bool,
 }
 
 /// A deferred call its frame has made and the runtime has not run yet.

@@ -158,4 +158,8 @@ pub struct ThreadState {
     /// `user_pt_regs`; empty when not read): DWARF's register numbers index it through
     /// [`crate::arch::Arch::dwarf_reg`].
     pub words: Vec<u64>,
+    /// The floating-point register set as read (`NT_PRFPREG`), when read: only for threads
+    /// running a goroutine, and only when values are asked for (a core's note otherwise);
+    /// [`crate::arch::Arch::dwarf_fp_reg`] reads it.
+    pub fp: Vec<u8>,
 }

@@ -7,9 +7,13 @@
 //! A Time's words are decoded as `time/time.go` defines them: `wall` holds the hasMonotonic
 //! bit (63); with it, 33 bits of seconds since 1885 above 30 bits of nanoseconds, and `ext` is
 //! the monotonic reading in nanoseconds; without it, `ext` is the seconds since year 1. Its
-//! `loc` gives the offset: UTC when nil or a Location without zones (`utcLoc`), else the zone
-//! the Location caches when the instant falls in the cached range (a fixed zone always does),
-//! else the text says the zone was not read and shows the instant in UTC.
+//! `loc` gives the offset as `(*Location).lookup` of `time/zoneinfo.go` finds it: UTC when nil
+//! or a Location without zones (`utcLoc`); the zone the Location caches when the instant falls
+//! in the cached range (a fixed zone always does); else its transitions (`tx`, the last one at
+//! or before the instant; before the first, the zone `lookupFirstZone` picks), and after the
+//! last transition the POSIX TZ rule of `extend` ([`tz_rule_offset`]). When the Location
+//! cannot be read that far (too many transitions, a rule that does not parse), the text says
+//! the zone was not read and shows the instant in UTC.
 
 use super::show::{Reader, Val};
 use super::types::{Field, Kind};
@@ -190,8 +194,335 @@ fn struct_fields(r: &Reader<'_>, ty: u64) -> Result<Vec<Field>, String> {
     }
 }
 
-/// The offset `loc` gives at `unix`, as `Location.lookup` finds it without walking the
-/// transitions: no zones is UTC, else the cached zone when `unix` is in its range.
+/// Most zones of a Location read (`zoneTrans.index` is a byte: 256 can be named).
+pub const MAX_ZONES: u64 = 256;
+/// Most transitions of a Location read; tzdata's zones have a few hundred at most.
+pub const MAX_TRANSITIONS: u64 = 4096;
+/// Longest `extend` TZ rule read (tzdata's are under 64 bytes).
+pub const MAX_TZ_RULE: u64 = 256;
+
+/// One of a Location's zones: seconds east of UTC, and whether it is daylight time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneInfo {
+    pub offset: i64,
+    pub dst: bool,
+}
+
+/// What `lookup` reads of a Location besides its cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Zones {
+    pub zones: Vec<ZoneInfo>,
+    /// Transitions in time order: (Unix seconds, index into `zones`).
+    pub tx: Vec<(i64, u8)>,
+    /// The POSIX TZ rule for instants after the last transition (empty: none).
+    pub extend: String,
+}
+
+impl Zones {
+    /// The offset at Unix second `sec`, as `lookup` finds it past its cache; `None` when an
+    /// index is out of range.
+    pub fn offset_at(&self, sec: i64) -> Option<i64> {
+        // Transitions at or before `sec`: the last of them is in effect.
+        let after = self.tx.partition_point(|t| t.0 <= sec);
+        if after == 0 {
+            return Some(self.zones.get(self.first_zone())?.offset);
+        }
+        let index = self.tx[after - 1].1;
+        if after == self.tx.len()
+            && !self.extend.is_empty()
+            && let Some(o) = tz_rule_offset(&self.extend, sec)
+        {
+            return Some(o);
+        }
+        Some(self.zones.get(usize::from(index))?.offset)
+    }
+
+    /// The zone before the first transition (`lookupFirstZone`, after tzcode): the first zone
+    /// if no transition uses it; else the nearest standard zone before a first transition to
+    /// daylight time; else the first standard zone; else the first.
+    fn first_zone(&self) -> usize {
+        if !self.tx.iter().any(|t| t.1 == 0) {
+            return 0;
+        }
+        let std = |i: &usize| self.zones.get(*i).is_some_and(|z| !z.dst);
+        if let Some(&(_, first)) = self.tx.first()
+            && self.zones.get(usize::from(first)).is_some_and(|z| z.dst)
+            && let Some(i) = (0..usize::from(first)).rev().find(std)
+        {
+            return i;
+        }
+        (0..self.zones.len()).find(std).unwrap_or(0)
+    }
+}
+
+/// When a TZ rule switches: `Jn` (day 1–365, February 29 never counted), `n` (day 0–365,
+/// counting it) or `Mm.w.d` (weekday `d` of week `w` of month `m`, week 5 the last), at
+/// `time` seconds of local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleDay {
+    Julian(i64),
+    Day(i64),
+    MonthWeekDay { month: u32, week: u32, weekday: i64 },
+}
+
+/// A small TZ-string reader: numbers, names, offsets and rules as `tzset` accepts them.
+struct TzText<'a>(&'a str);
+
+impl TzText<'_> {
+    fn eat(&mut self, c: char) -> bool {
+        match self.0.strip_prefix(c) {
+            Some(r) => {
+                self.0 = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn at(&self, c: char) -> bool {
+        self.0.starts_with(c)
+    }
+
+    /// A decimal number from `min` to `max`, at least one digit.
+    fn num(&mut self, min: i64, max: i64) -> Option<i64> {
+        let digits = self.0.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let mut n: i64 = 0;
+        for b in self.0[..digits].bytes() {
+            n = n * 10 + i64::from(b - b'0');
+            if n > max {
+                return None;
+            }
+        }
+        self.0 = &self.0[digits..];
+        (n >= min).then_some(n)
+    }
+
+    /// A zone name: `<...>` quoted, or three or more characters up to a digit, sign or comma.
+    fn name(&mut self) -> Option<()> {
+        if self.eat('<') {
+            let end = self.0.find('>')?;
+            self.0 = &self.0[end + 1..];
+            return Some(());
+        }
+        let end = self
+            .0
+            .find(|c: char| c.is_ascii_digit() || matches!(c, ',' | '-' | '+'))
+            .unwrap_or(self.0.len());
+        if end < 3 {
+            return None;
+        }
+        self.0 = &self.0[end..];
+        Some(())
+    }
+
+    /// `[+-]hh[:mm[:ss]]` in seconds, hours up to a week as tzcode allows.
+    fn offset(&mut self) -> Option<i64> {
+        let neg = if self.eat('-') {
+            true
+        } else {
+            self.eat('+');
+            false
+        };
+        let mut secs = self.num(0, 24 * 7)? * 3600;
+        if self.eat(':') {
+            secs += self.num(0, 59)? * 60;
+            if self.eat(':') {
+                secs += self.num(0, 59)?;
+            }
+        }
+        Some(if neg { -secs } else { secs })
+    }
+
+    /// A rule and its time of day (02:00 when not given).
+    fn rule(&mut self) -> Option<(RuleDay, i64)> {
+        let day = if self.eat('J') {
+            RuleDay::Julian(self.num(1, 365)?)
+        } else if self.eat('M') {
+            let month = self.num(1, 12)? as u32;
+            if !self.eat('.') {
+                return None;
+            }
+            let week = self.num(1, 5)? as u32;
+            if !self.eat('.') {
+                return None;
+            }
+            let weekday = self.num(0, 6)?;
+            RuleDay::MonthWeekDay {
+                month,
+                week,
+                weekday,
+            }
+        } else {
+            RuleDay::Day(self.num(0, 365)?)
+        };
+        let time = if self.eat('/') {
+            self.offset()?
+        } else {
+            2 * 3600
+        };
+        Some((day, time))
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+/// Days since 1970-01-01 of a date (proleptic Gregorian), the inverse of [`civil`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds from the start of `year` (UTC) to when `rule` switches, in a zone `off` seconds east.
+fn rule_time(year: i64, (day, time): (RuleDay, i64), off: i64) -> i64 {
+    let jan1 = days_from_civil(year, 1, 1);
+    let yday = match day {
+        RuleDay::Julian(n) => n - 1 + i64::from(is_leap(year) && n >= 60),
+        RuleDay::Day(n) => n,
+        RuleDay::MonthWeekDay {
+            month,
+            week,
+            weekday,
+        } => {
+            let first = days_from_civil(year, month, 1);
+            let next = if month == 12 {
+                days_from_civil(year + 1, 1, 1)
+            } else {
+                days_from_civil(year, month + 1, 1)
+            };
+            // 1970-01-01 was a Thursday (4).
+            let mut d = (weekday - (first + 4).rem_euclid(7)).rem_euclid(7);
+            for _ in 1..week {
+                if d + 7 >= next - first {
+                    break;
+                }
+                d += 7;
+            }
+            first - jan1 + d
+        }
+    };
+    yday * SECONDS_PER_DAY + time - off
+}
+
+/// The offset a POSIX TZ rule (`EST5EDT,M3.2.0,M11.1.0`, a Location's `extend`) gives at Unix
+/// second `sec`, as `tzset` of `time/zoneinfo.go` reads it; `None` when it does not parse.
+pub fn tz_rule_offset(rule: &str, sec: i64) -> Option<i64> {
+    let mut t = TzText(rule);
+    t.name()?;
+    // The rule's offsets are west of UTC; Go's are east.
+    let std = -t.offset()?;
+    if t.0.is_empty() || t.at(',') {
+        return Some(std);
+    }
+    t.name()?;
+    let dst = if t.0.is_empty() || t.at(',') {
+        std + 3600
+    } else {
+        -t.offset()?
+    };
+    let mut t = if t.0.is_empty() {
+        // tzcode's default rules.
+        TzText(",M3.2.0,M11.1.0")
+    } else {
+        t
+    };
+    if !t.eat(',') && !t.eat(';') {
+        return None;
+    }
+    let start = t.rule()?;
+    if !t.eat(',') {
+        return None;
+    }
+    let end = t.rule()?;
+    if !t.0.is_empty() {
+        return None;
+    }
+    let (year, _, _) = civil(sec.div_euclid(SECONDS_PER_DAY));
+    // Go's `sec % secondsPerDay` truncates, as Rust's `%` does.
+    let ysec = (sec.div_euclid(SECONDS_PER_DAY) - days_from_civil(year, 1, 1)) * SECONDS_PER_DAY
+        + sec % SECONDS_PER_DAY;
+    let (mut a, mut b) = (rule_time(year, start, std), rule_time(year, end, dst));
+    let (mut inside, mut outside) = (dst, std);
+    // A rule whose daylight time spans the new year (the southern hemisphere).
+    if b < a {
+        std::mem::swap(&mut a, &mut b);
+        std::mem::swap(&mut inside, &mut outside);
+    }
+    Some(if a <= ysec && ysec < b {
+        inside
+    } else {
+        outside
+    })
+}
+
+/// A Go slice's data pointer and length at `off` into `v`.
+fn slice_at(r: &Reader<'_>, v: &Val, off: u64) -> Result<(u64, u64), String> {
+    Ok((r.uint(v, off, 8)?, r.uint(v, off + 8, 8)?))
+}
+
+/// The element type and its size of a slice field.
+fn slice_elem(r: &Reader<'_>, f: &Field) -> Result<(u64, u64), String> {
+    match r.dw.ty(f.ty)?.kind {
+        Kind::Slice(e) => Ok((e, r.dw.ty(e)?.size)),
+        _ => Err(format!("time.Location's {} is not a slice", f.name)),
+    }
+}
+
+/// A Location's zones, transitions and rule; `None` when there are more than goroscope reads.
+fn read_zones(r: &Reader<'_>, l: &Val, lf: &[Field]) -> Result<Option<Zones>, String> {
+    let (zf, txf, ef) = (field(lf, "zone")?, field(lf, "tx")?, field(lf, "extend")?);
+    let (zp, zn) = slice_at(r, l, zf.offset)?;
+    let (tp, tn) = slice_at(r, l, txf.offset)?;
+    let (ep, en) = slice_at(r, l, ef.offset)?;
+    if zn > MAX_ZONES || tn > MAX_TRANSITIONS || en > MAX_TZ_RULE {
+        return Ok(None);
+    }
+    let mem = |p: u64| Val {
+        ty: 0,
+        place: super::show::Place::Mem(p),
+    };
+    let (zt, zsize) = slice_elem(r, zf)?;
+    let zfields = struct_fields(r, zt)?;
+    let (offset, dst) = (field(&zfields, "offset")?, field(&zfields, "isDST")?);
+    let zb = mem(zp);
+    let zones = (0..zn)
+        .map(|i| {
+            Ok(ZoneInfo {
+                offset: r.uint(&zb, i * zsize + offset.offset, 8)? as i64,
+                dst: r.uint(&zb, i * zsize + dst.offset, 1)? != 0,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let (tt, tsize) = slice_elem(r, txf)?;
+    let tfields = struct_fields(r, tt)?;
+    let (when, index) = (field(&tfields, "when")?, field(&tfields, "index")?);
+    // One read of the whole table.
+    let tb = Val {
+        ty: 0,
+        place: super::show::Place::Bytes(std::rc::Rc::new(r.read(&mem(tp), 0, tn * tsize)?), 0),
+    };
+    let tx = (0..tn)
+        .map(|i| {
+            Ok((
+                r.uint(&tb, i * tsize + when.offset, 8)? as i64,
+                r.uint(&tb, i * tsize + index.offset, 1)? as u8,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let extend = String::from_utf8_lossy(&r.read(&mem(ep), 0, en)?).into_owned();
+    Ok(Some(Zones { zones, tx, extend }))
+}
+
+/// The offset `loc` gives at `unix`, as `Location.lookup` finds it.
 fn zone_of(r: &Reader<'_>, v: &Val, fields: &[Field], unix: i64) -> Result<Zone, String> {
     let loc = field(fields, "loc")?;
     let p = r.uint(v, loc.offset, 8)?;
@@ -228,6 +559,11 @@ fn zone_of(r: &Reader<'_>, v: &Val, fields: &[Field], unix: i64) -> Result<Zone,
         };
         let off = r.uint(&zv, field(&zf, "offset")?.offset, 8)? as i64;
         return Ok(Zone::Offset(off));
+    }
+    if zones > 0
+        && let Some(o) = read_zones(r, &l, &lf)?.and_then(|zs| zs.offset_at(unix))
+    {
+        return Ok(Zone::Offset(o));
     }
     Ok(Zone::NotRead(r.show(&r.at(&l, name.offset, name.ty))))
 }
@@ -270,6 +606,34 @@ mod tests {
             (i64::MIN, "-2562047h47m16.854775808s"),
         ] {
             assert_eq!(duration_text(d), t, "{d}");
+        }
+    }
+
+    #[test]
+    fn tz_rules_that_do_not_parse_give_no_offset() {
+        for bad in [
+            "",
+            "E5",
+            "EST",
+            "EST5EDT,M3.2.0",
+            "EST5EDT,M13.2.0,M11.1.0",
+            "EST5EDT,M3.6.0,M11.1.0",
+            "EST5EDT,M3.2.0,M11.1.0x",
+            "EST5EDT;J400,J1",
+            "<EST5",
+            "EST169",
+        ] {
+            assert_eq!(tz_rule_offset(bad, 0), None, "{bad}");
+        }
+        // Without daylight time the rule is its offset, east of UTC.
+        assert_eq!(tz_rule_offset("<+0330>-3:30", 0), Some(3 * 3600 + 1800));
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil() {
+        for days in [-800_000, -719_468, -1, 0, 59, 11_016, 2_932_896] {
+            let (y, m, d) = civil(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
         }
     }
 

@@ -20,10 +20,22 @@ pub struct FrameCtx<'a> {
     /// The thread's general-purpose registers as the kernel lays them out, when known
     /// (looked up by DWARF number through [`Arch::dwarf_reg`]).
     pub regs: Option<&'a [u64]>,
+    /// The thread's floating-point register set (`NT_PRFPREG`), when known (looked up through
+    /// [`Arch::dwarf_fp_reg`]).
+    pub fp: Option<&'a [u8]>,
     /// The architecture (register names).
     pub arch: Arch,
     /// Load bias: added to `DW_OP_addr` operands.
     pub bias: u64,
+}
+
+impl FrameCtx<'_> {
+    /// The register DWARF numbers `n`: a general-purpose one, else the low bytes of a
+    /// floating-point or vector one.
+    fn reg(&self, n: u16) -> Option<u64> {
+        let gp = self.regs.and_then(|w| self.arch.dwarf_reg(w, n));
+        gp.or_else(|| self.fp.and_then(|b| self.arch.dwarf_fp_reg(b, n)))
+    }
 }
 
 /// Where a variable's bytes are.
@@ -84,17 +96,15 @@ pub fn eval(
             EvaluationResult::RequiresRelocatedAddress(a) => {
                 ev.resume_with_relocated_address(a.wrapping_add(f.bias))
             }
-            EvaluationResult::RequiresRegister { register, .. } => {
-                match f.regs.and_then(|w| f.arch.dwarf_reg(w, register.0)) {
-                    Some(v) => ev.resume_with_register(Value::Generic(v)),
-                    None => {
-                        return Located::Unreadable(format!(
-                            "needs register {}",
-                            reg_name(f.arch, register.0)
-                        ));
-                    }
+            EvaluationResult::RequiresRegister { register, .. } => match f.reg(register.0) {
+                Some(v) => ev.resume_with_register(Value::Generic(v)),
+                None => {
+                    return Located::Unreadable(format!(
+                        "needs register {}",
+                        reg_name(f.arch, register.0)
+                    ));
                 }
-            }
+            },
             EvaluationResult::RequiresMemory { address, size, .. } => {
                 let mut b = [0u8; 8];
                 let n = (size as usize).min(8);
@@ -179,15 +189,13 @@ fn piece_bytes(
                 .map_err(|e| Located::Unreadable(e.to_string()))?;
             Ok(b)
         }
-        Location::Register { register } => {
-            match f.regs.and_then(|w| f.arch.dwarf_reg(w, register.0)) {
-                Some(v) if n <= 8 => Ok(word(v)),
-                _ => Err(Located::Unreadable(format!(
-                    "needs register {}",
-                    reg_name(f.arch, register.0)
-                ))),
-            }
-        }
+        Location::Register { register } => match f.reg(register.0) {
+            Some(v) if n <= 8 => Ok(word(v)),
+            _ => Err(Located::Unreadable(format!(
+                "needs register {}",
+                reg_name(f.arch, register.0)
+            ))),
+        },
         Location::Value { value } => Ok(word(value.to_u64(u64::MAX).unwrap_or(0))),
         Location::Bytes { value } => {
             let mut b = value.to_slice().map(|s| s.to_vec()).unwrap_or_default();
@@ -215,6 +223,7 @@ mod tests {
         let f = FrameCtx {
             cfa: 0x1010,
             regs,
+            fp: None,
             arch: Arch::Amd64,
             bias: 0x10,
         };

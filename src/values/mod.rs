@@ -18,7 +18,7 @@ pub mod types;
 use crate::arch::Arch;
 use crate::binary::GoBinary;
 use crate::snapshot::Frame;
-use crate::target::{MemoryReader, ReadError};
+use crate::target::{MemoryReader, ReadError, ThreadState};
 use dwarf::{Dwarf, Scope, Var, Where};
 use expr::Expr;
 use loc::{FrameCtx, Located};
@@ -110,21 +110,22 @@ struct FrameScope<'a> {
     ctx: FrameCtx<'a>,
 }
 
-/// The registers `frames[i]` can use: the thread's, when the frame is (an inlined call in)
-/// the innermost physical frame, unwound from those very registers (a trap pc equal to the
-/// thread's). Any other frame's registers were overwritten by the calls it made.
+/// The thread whose registers `frames[i]` can use: the thread's, when the frame is (an
+/// inlined call in) the innermost physical frame, unwound from those very registers (a trap
+/// pc equal to the thread's). Any other frame's registers were overwritten by the calls it
+/// made.
 fn frame_regs<'a>(
     arch: Arch,
     frames: &[Frame],
     i: usize,
-    thread: Option<&'a [u64]>,
-) -> Option<&'a [u64]> {
-    let words = thread?;
+    thread: Option<&'a ThreadState>,
+) -> Option<&'a ThreadState> {
+    let t = thread?;
     let first = frames.first()?;
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let bytes: Vec<u8> = t.words.iter().flat_map(|w| w.to_le_bytes()).collect();
     let pc = crate::arch::Regs::decode(arch, &bytes)?.pc;
     let innermost = frames[..i].iter().all(|f| f.inlined);
-    (first.trap && pc == first.pc && innermost).then_some(words)
+    (first.trap && pc == first.pc && innermost).then_some(t)
 }
 
 /// The DWARF scope of `frames[i]` (an inlined call's own scope for an inlined frame).
@@ -146,7 +147,8 @@ fn frame_scope<'a>(c: &Ctx<'a>, frames: &[Frame], i: usize) -> Result<FrameScope
         scope,
         ctx: FrameCtx {
             cfa: f.fp,
-            regs,
+            regs: regs.map(|t| &t.words[..]),
+            fp: regs.map(|t| &t.fp[..]).filter(|b| !b.is_empty()),
             arch: p.arch,
             bias: p.bias,
         },
@@ -191,13 +193,13 @@ fn var_val(r: &Reader<'_>, fs: &FrameScope<'_>, v: &Var) -> Result<Val, String> 
 /// Everything one value needs besides the frame.
 pub struct Ctx<'a> {
     pub prog: &'a Program,
-    pub mem: &'a dyn MemoryReader,
+    pub mem: &'a Memory<'a>,
     pub cfg: Config,
     /// A function's name from its entry pc (func values).
     pub func_name: &'a dyn Fn(u64) -> Option<String>,
-    /// The registers of the thread running the goroutine whose frames are read, as the
-    /// kernel lays them out: they belong to its innermost physical frame only.
-    pub thread: Option<&'a [u64]>,
+    /// The thread running the goroutine whose frames are read, its registers as the kernel
+    /// lays them out: they belong to its innermost physical frame only.
+    pub thread: Option<&'a ThreadState>,
 }
 
 impl Ctx<'_> {
@@ -221,13 +223,22 @@ pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<Frame
         .scope
         .vars
         .iter()
-        .map(|v| FrameValue {
-            name: v.name.clone(),
-            param: v.param,
-            text: match var_val(&r, &fs, v) {
+        .map(|v| {
+            // Whether this value read the process after the snapshot; the flag of the whole
+            // read keeps what came before.
+            let before = c.mem.read_later.replace(false);
+            let text = match var_val(&r, &fs, v) {
                 Ok(val) => r.show(&val),
                 Err(t) => t,
-            },
+            };
+            let later = c.mem.read_later.get();
+            c.mem.read_later.set(before || later);
+            FrameValue {
+                name: v.name.clone(),
+                param: v.param,
+                text,
+                later,
+            }
         })
         .collect())
 }

@@ -21,6 +21,12 @@
 //!   host, where `goroscope dump --core CORE --exe BIN` must equal the crash traceback the same
 //!   way, and `goroscope show FILE` must print what `dump --core --level 1` prints.
 //!
+//! Then, in the same boot, `testdata/arm64/values.sh` (newest toolchain, default build): the
+//! fixture's "values" scenario and `goroscope bt --full --json` of each goroutine that reported
+//! the truth of its variables; on the host every value printed of such a variable must be that
+//! truth unless it says it is not there, and the plain variables every toolchain keeps readable
+//! ([`support::values::ALWAYS_LIVE`]) of the parked goroutines must be read ([`check_values`]).
+//!
 //! Then `testdata/arm64/safety.sh` (newest toolchain, default build): goroscope SIGKILLed at
 //! random moments of its dumps, and while an `attach --hold` session holds the target after a
 //! SIGUSR1 was sent to it, leaves the target running, untraced and answering, every SIGUSR1
@@ -40,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::traceback::{Goroutine, signal_traceback, signal_traceback_text};
+use support::values::{ALWAYS_LIVE, LIVE_FROM_1_22, compare_frames};
 use support::{Flavor, Info};
 
 /// The whole VM run: boot, every fixture (each goroscope run is slow under TCG), the safety
@@ -796,7 +803,7 @@ fn arm64_vm_live_commands_match_the_runtime() {
         .env("ARM64_VM_TIMEOUT", VM_TIMEOUT.as_secs().to_string())
         .arg("--get")
         .arg(&cores);
-    for s in ["lib.sh", "live-each.sh", "safety.sh"] {
+    for s in ["lib.sh", "live-each.sh", "values.sh", "safety.sh"] {
         cmd.arg("--add").arg(scripts.join(s));
     }
     for f in &fixtures {
@@ -804,7 +811,7 @@ fn arm64_vm_live_commands_match_the_runtime() {
     }
     let args: Vec<String> = fixtures.iter().map(|f| format!("/add/{f}")).collect();
     cmd.arg("--").arg(format!(
-        "sh /add/live-each.sh {}; sh /add/safety.sh {newest} {KILLS} {SIGNAL_DUMPS}",
+        "sh /add/live-each.sh {}; sh /add/values.sh {newest}; sh /add/safety.sh {newest} {KILLS} {SIGNAL_DUMPS}",
         args.join(" ")
     ));
     let vm_started = Instant::now();
@@ -841,12 +848,28 @@ fn arm64_vm_live_commands_match_the_runtime() {
             }
         }
     }
+    let values = cases
+        .iter()
+        .find(|c| c.name == "values")
+        .map(|c| check_values(c, toolchains.last().unwrap().minor()))
+        .unwrap_or_else(|| Err("no results in the VM's output".into()));
+    table.push(format!(
+        "values ({}): {}",
+        toolchains.last().unwrap().name(),
+        match &values {
+            Ok(s) => s.clone(),
+            Err(_) => "DIFFERENT".into(),
+        }
+    ));
+    if let Err(e) = &values {
+        failures.push(format!("values: {e}"));
+    }
     let safety = cases
         .iter()
         .find(|c| c.name.is_empty())
         .map(check_safety)
         .unwrap_or_else(|| Err("no safety results".into()));
-    let exact = fixtures.len() - failures.len();
+    let exact = fixtures.len() - failures.len() + usize::from(values.is_err());
     eprintln!(
         "arm64 VM (builds {:.0?}, VM {:.0?}):\n  {}",
         built,
@@ -854,8 +877,12 @@ fn arm64_vm_live_commands_match_the_runtime() {
         table.join("\n  ")
     );
     let summary = format!(
-        "arm64 live: {exact}/{} fixtures exact (dump --system, --nonblocking, attach --batch, grs -t, bt, threads, snapshot --core read on the host); safety: {}; VM {:.0?}",
+        "arm64 live: {exact}/{} fixtures exact (dump --system, --nonblocking, attach --batch, grs -t, bt, threads, snapshot --core read on the host); values: {}; safety: {}; VM {:.0?}",
         fixtures.len(),
+        match &values {
+            Ok(s) => s.clone(),
+            Err(_) => "FAILED".into(),
+        },
         match &safety {
             Ok(s) => s.clone(),
             Err(_) => "FAILED".into(),
@@ -872,6 +899,49 @@ fn arm64_vm_live_commands_match_the_runtime() {
         failures.join("\n\n"),
         dir.0.join("vm-stdout.txt").display()
     );
+}
+
+/// The "values" case (testdata/arm64/values.sh) against the truths the fixture printed, for a
+/// fixture built by Go 1.`minor`: every value `bt --full --json` printed of a variable with a
+/// truth is that truth unless it says it is not there, and every plain variable of
+/// [`ALWAYS_LIVE`] (and from 1.22 [`LIVE_FROM_1_22`]) of a goroutine that does not run was
+/// printed as its truth. Says how many were.
+fn check_values(c: &Case, minor: u32) -> Result<String, String> {
+    let lines = c
+        .text("INFO")
+        .lines()
+        .filter_map(|l| l.strip_prefix("INFO "))
+        .map(str::to_string)
+        .collect();
+    let info = Info::from_lines(lines);
+    let truths = support::values::truths(&info.lines);
+    let mut failures = Vec::new();
+    let mut readable: Vec<(String, String)> = Vec::new();
+    let goids: std::collections::BTreeSet<u64> = truths.keys().map(|k| k.0).collect();
+    for g in goids {
+        let section = format!("VALUES-{g}");
+        let json = c.ran(&section)?;
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("{section}: {e}\n{json}"))?;
+        compare_frames(g, &v, &truths, &mut readable, &mut failures);
+    }
+    let plain = |e: &str| e.chars().all(|c| c.is_alphanumeric() || c == '_');
+    let from_1_22 = if minor >= 22 { LIVE_FROM_1_22 } else { &[] };
+    for (func, expr) in ALWAYS_LIVE.iter().chain(from_1_22) {
+        let running = info.running.iter().any(|r| r == func);
+        if plain(expr) && !running && !readable.iter().any(|(f, e)| f == func && e == expr) {
+            failures.push(format!(
+                "{func} {expr} was not printed as the fixture's value"
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
+    }
+    Ok(format!(
+        "{} variables printed as the fixture's values",
+        readable.len()
+    ))
 }
 
 /// The busy goroutine's comparison leaves out only what moves while it runs: preemption frames

@@ -480,8 +480,8 @@ fn cores() -> Vec<Vec<u8>> {
             ],
             bytes: vec![head.clone(), stack.clone()],
             threads: vec![
-                (4242, regs(0x401000, stack_at + 0x800)),
-                (4243, regs(0x402000, stack_at + 0x1000)),
+                (4242, regs(0x401000, stack_at + 0x800), Vec::new()),
+                (4243, regs(0x402000, stack_at + 0x1000), Vec::new()),
             ],
             auxv: auxv.clone(),
             comm: "fixture".into(),

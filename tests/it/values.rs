@@ -8,8 +8,8 @@
 
 use crate::support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
+use support::values::{self, ALWAYS_LIVE, Key, LIVE_FROM_1_22, Truths, not_there};
 use support::{Child, Flavor, TempDir, require_toolchains};
 
 /// How long one batch session may take.
@@ -18,77 +18,8 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// A command whose output, `[0 goroutines]`, ends every answer.
 const END: &str = "goroutines -with state end-of-answer";
 
-/// Expressions every toolchain's DWARF keeps live where the fixture's goroutines park
-/// (measured on Go 1.19 and 1.21–1.27): (function, expression). [`LIVE_FROM_1_22`] holds those
-/// Go 1.19–1.21 describe with a piece too many (printed as unreadable there).
-const ALWAYS_LIVE: &[(&str, &str)] = &[
-    ("main.vaOuter", "depth"),
-    ("main.vaOuter", "label"),
-    ("main.vaBasic", "n"),
-    ("main.vaBasic", "s"),
-    ("main.vaBasic", "f"),
-    ("main.vaBasic", "ok"),
-    ("main.vaBasic", "sum"),
-    ("main.vaBasic", "word"),
-    ("main.vaBasic", "len(word)"),
-    ("main.vaStructs", "r.Name"),
-    ("main.vaStructs", "r.At"),
-    ("main.vaDynamic", "len(ch)"),
-    ("main.vaDynamic", "cap(ch)"),
-    ("main.vaDynamic", "ch"),
-    ("main.vaDynamic", "done"),
-    ("main.vaDynamic", "len(m)"),
-    ("main.vaDynamic", "m[\"two\"]"),
-    ("main.vaDynamic", "len(big)"),
-    ("main.vaDynamic", "big[7]"),
-    ("main.vaDynamic", "big[39]"),
-    ("main.vaDynamic", "*rw"),
-    // time.Duration, time.Time (UTC with a monotonic reading, a fixed zone), sync.WaitGroup.
-    ("main.vaTimes", "d"),
-    ("main.vaTimes", "short"),
-    ("main.vaTimes", "tiny"),
-    ("main.vaTimes", "clock.Start"),
-    ("main.vaTimes", "clock.Zoned"),
-    ("main.vaTimes", "clock.Timeout"),
-    ("main.vaTimes", "*clock"),
-    ("main.vaTimes", "*wg"),
-    // An inlined call's own scope.
-    ("main.vaInlined", "a"),
-    ("main.vaInliner", "base"),
-    // Running: read from its thread's registers.
-    ("main.vaSpin", "n"),
-    ("main.vaSpin", "k"),
-];
-
-/// Expressions readable from Go 1.22 on (see [`ALWAYS_LIVE`]).
-const LIVE_FROM_1_22: &[(&str, &str)] = &[
-    ("main.vaStructs", "rooms[1].Name"),
-    ("main.vaStructs", "len(rooms)"),
-    ("main.vaDynamic", "any"),
-    ("main.vaDynamic", "str.Name"),
-];
-
-/// A goroutine and one of its functions.
-type Key = (u64, String);
-
-/// The truths the fixture printed: (goid, function) → [(expr, text)].
-type Truths = BTreeMap<Key, Vec<(String, String)>>;
-
 fn truths(child: &Child) -> Truths {
-    let mut t = Truths::new();
-    for l in &child.info.lines {
-        let Some(rest) = l.strip_prefix("value ") else {
-            continue;
-        };
-        let (head, text) = rest.split_once('\t').expect("value line has a tab");
-        let mut w = head.split(' ');
-        let (id, func, expr) = (w.next().unwrap(), w.next().unwrap(), w.next().unwrap());
-        t.entry((id.parse().unwrap(), func.to_string()))
-            .or_default()
-            .push((expr.to_string(), text.to_string()));
-    }
-    assert!(!t.is_empty(), "the fixture printed no values");
-    t
+    values::truths(&child.info.lines)
 }
 
 /// The fixture's "values" scenario built by the newest toolchain (`flavor`), and its truths.
@@ -135,10 +66,6 @@ fn frame_of(stack: &[String], func: &str) -> Option<usize> {
         let f = rest.rsplit(" in ").next()?;
         (f == func).then(|| n.parse().ok())?
     })
-}
-
-fn not_there(v: &str) -> bool {
-    v.starts_with("(optimized out)") || v.starts_with("(unreadable")
 }
 
 const NOTE: &str = "(values outside the snapshot's stacks";
@@ -272,6 +199,21 @@ fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
             true
         });
         assert!(caught, "{}: {} never at frame 0 or 1", tc.name(), key.1);
+        // Some of its variables are in registers at some pcs of its loop only: `bt --full
+        // --json` (every frame's values from one snapshot) until those that must be read were.
+        for _ in 0..RUNNING_TRIES {
+            let all_read = ALWAYS_LIVE
+                .iter()
+                .filter(|(f, _)| *f == key.1)
+                .all(|(f, e)| readable.iter().any(|(g, x)| g == f && x == e));
+            if all_read {
+                break;
+            }
+            let (pid, id) = (child.pid.to_string(), key.0.to_string());
+            let json = support::goroscope_ok(&["bt", "-q", "--full", "--json", &pid, &id], TIMEOUT);
+            let g: serde_json::Value = serde_json::from_str(&json).unwrap();
+            values::compare_frames(key.0, &g, &truths, &mut readable, &mut failures);
+        }
     }
     let from_1_22 = if tc.minor() >= 22 {
         LIVE_FROM_1_22
@@ -428,4 +370,147 @@ fn bt_full_and_its_json_carry_the_values() {
         .unwrap_or_else(|| panic!("{frame}"));
     assert_eq!(v["text"], word.as_str());
     assert_eq!(v["param"], false);
+}
+
+/// The `name = value` lines under frame `n` of goroutine `id` in `show --full`'s output.
+fn shown_values(text: &str, id: u64, n: usize) -> Vec<String> {
+    let Some(block) = text
+        .split("\n\n")
+        .find(|b| b.starts_with(&format!("goroutine {id} [")))
+    else {
+        return Vec::new();
+    };
+    let mut in_frame = false;
+    let mut vals = Vec::new();
+    for l in block.lines().skip(1) {
+        let t = l.trim_start();
+        if let Some((num, rest)) = t.split_once("  ")
+            && rest.starts_with("0x")
+            && let Ok(k) = num.parse::<usize>()
+        {
+            in_frame = k == n;
+        } else if in_frame && t.contains(" = ") {
+            vals.push(t.to_string());
+        }
+    }
+    vals
+}
+
+/// One toolchain's `snapshot --values`: the file, read once the process is gone, gives in
+/// `attach FILE` the `args` and `locals` a live session gave of each parked frame (the
+/// fixture's truth wherever it has one), `print NAME` of a saved variable, and `show --full`
+/// the same lines under each frame.
+fn check_file(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
+    let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "values").unwrap_or_else(|e| panic!("{e}"));
+    let truths = truths(&child);
+    let file = dir.0.join(format!("{}.gsnap", tc.name()));
+    let (file_s, pid) = (file.to_str().unwrap(), child.pid.to_string());
+    support::goroscope_ok(&["snapshot", "-q", "--values", &pid, "-o", file_s], TIMEOUT);
+    // The parked goroutines' values, as a live session prints them.
+    let parked: Vec<&Key> = truths
+        .keys()
+        .filter(|(_, f)| !child.info.running.contains(f))
+        .collect();
+    let stacks: Vec<String> = parked
+        .iter()
+        .map(|(id, _)| format!("goroutine {id} stack"))
+        .collect();
+    let (answers, _) = session(child.pid, &stacks, dir);
+    let frames: Vec<usize> = parked
+        .iter()
+        .zip(&answers)
+        .map(|(key, a)| frame_of(a, &key.1).unwrap_or_else(|| panic!("{}: {a:?}", tc.name())))
+        .collect();
+    let listing = |key: &Key, n: usize| {
+        ["args", "locals"].map(|c| format!("goroutine {} frame {n} {c}", key.0))
+    };
+    let commands: Vec<String> = parked
+        .iter()
+        .zip(&frames)
+        .flat_map(|(key, n)| listing(key, *n))
+        .collect();
+    let (live, _) = session(child.pid, &commands, dir);
+    drop(child);
+    let mut failures = Vec::new();
+    let mut readable = Vec::new();
+    let (saved, stderr) = session_on(&[file_s], &commands, dir);
+    let asked: Asked<'_> = parked
+        .iter()
+        .flat_map(|k| [(*k, None), (*k, None)])
+        .collect();
+    evaluate(
+        &tc.name(),
+        &truths,
+        &asked,
+        &saved,
+        &stderr,
+        &mut failures,
+        &mut readable,
+    );
+    let shown = support::goroscope_ok(&["show", "--full", file_s], TIMEOUT);
+    let values_only = |a: &[String]| -> Vec<String> {
+        a.iter().filter(|l| !l.starts_with(NOTE)).cloned().collect()
+    };
+    let mut prints = Vec::new();
+    for (i, (key, n)) in parked.iter().zip(&frames).enumerate() {
+        let ctx = format!("{} goroutine {} {}", tc.name(), key.0, key.1);
+        let (l, s) = (&live[2 * i..2 * i + 2], &saved[2 * i..2 * i + 2]);
+        let (l, s) = (
+            [values_only(&l[0]), values_only(&l[1])].concat(),
+            [values_only(&s[0]), values_only(&s[1])].concat(),
+        );
+        if l != s {
+            failures.push(format!("{ctx}: live {l:?}, saved {s:?}"));
+        }
+        let vars: Vec<&String> = s.iter().filter(|l| l.contains(" = ")).collect();
+        let under = shown_values(&shown, key.0, *n);
+        if under.iter().collect::<Vec<_>>() != vars {
+            failures.push(format!("{ctx}: show --full {under:?}, attach {vars:?}"));
+        }
+        for (name, value) in vars.iter().filter_map(|v| v.split_once(" = ")) {
+            prints.push((
+                format!("goroutine {} frame {n} print {name}", key.0),
+                value.to_string(),
+            ));
+            if truths[*key].iter().any(|(e, t)| e == name && t == value) {
+                readable.push((key.1.clone(), name.to_string()));
+            }
+        }
+    }
+    // `print NAME` gives the saved text.
+    let commands: Vec<String> = prints.iter().map(|(c, _)| c.clone()).collect();
+    let (answers, _) = session_on(&[file_s], &commands, dir);
+    for ((c, want), a) in prints.iter().zip(&answers) {
+        if values_only(a) != [want.clone()] {
+            failures.push(format!("{}: {c} gave {a:?}, args/locals {want}", tc.name()));
+        }
+    }
+    // The plain variables every toolchain keeps live are in the file.
+    for (func, expr) in ALWAYS_LIVE {
+        let plain = expr.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let running = func == &"main.vaSpin";
+        if plain && !running && !readable.iter().any(|(f, e)| f == func && e == expr) {
+            failures.push(format!(
+                "{}: {func} {expr} is not in the file as the fixture's value",
+                tc.name()
+            ));
+        }
+    }
+    support::summary(&format!(
+        "values file {}: {} variables saved as the fixture's values",
+        tc.name(),
+        readable.len()
+    ));
+    failures
+}
+
+#[test]
+fn a_snapshot_file_holds_the_values() {
+    let dir = TempDir::new("values-file");
+    let mut failures = Vec::new();
+    for tc in require_toolchains() {
+        failures.extend(check_file(&tc, &dir));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

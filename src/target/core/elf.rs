@@ -3,7 +3,7 @@
 
 use super::{
     EHDR_SIZE, FileMapping, MAX_FILE_MAPPINGS, MAX_PROBLEMS, MAX_SEGMENTS, NT_AUXV, NT_FILE,
-    NT_PRPSINFO, NT_PRSTATUS, PHDR_SIZE,
+    NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, PHDR_SIZE,
 };
 use super::{
     MAX_THREADS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID, PRSTATUS_CURSIG, PRSTATUS_PID,
@@ -236,14 +236,24 @@ pub(super) struct Parsed {
     pub(super) pid: Option<i32>,
     pub(super) fname: Option<String>,
     pub(super) ids: Option<(u32, u32)>,
+    /// Whether the last `NT_PRSTATUS` gave a thread (its `NT_PRFPREG` follows it).
+    status_kept: bool,
 }
 
 impl Parsed {
-    /// Takes what a `CORE` note says: a thread's registers and the signal (`NT_PRSTATUS`), the
-    /// process (`NT_PRPSINFO`), the auxiliary vector (`NT_AUXV`) and the file mappings
+    /// Takes what a `CORE` note says: a thread's registers and the signal (`NT_PRSTATUS`), its
+    /// floating-point registers (`NT_PRFPREG`, right after its `NT_PRSTATUS`), the process (`NT_PRPSINFO`), the auxiliary vector (`NT_AUXV`) and the file mappings
     /// (`NT_FILE`); what is unreadable goes to `problems`.
     pub(super) fn note(&mut self, arch: Arch, ty: u32, desc: &[u8], problems: &mut Vec<String>) {
+        if ty == NT_PRSTATUS {
+            self.status_kept = false;
+        }
         match ty {
+            NT_PRFPREG if self.status_kept => {
+                if let Some(t) = self.threads.last_mut().filter(|t| t.fp.is_empty()) {
+                    t.fp = desc[..desc.len().min(arch.fp_regset_size())].to_vec();
+                }
+            }
             NT_PRSTATUS => {
                 let regs = desc.get(PRSTATUS_REG..).and_then(|r| Regs::decode(arch, r));
                 let tid = u32_at(desc, PRSTATUS_PID).map(|p| p as i32);
@@ -261,7 +271,13 @@ impl Parsed {
                             .take(arch.regset_size() / 8)
                             .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
                             .collect();
-                        self.threads.push(ThreadState { tid, regs, words })
+                        self.threads.push(ThreadState {
+                            tid,
+                            regs,
+                            words,
+                            fp: Vec::new(),
+                        });
+                        self.status_kept = true;
                     }
                     (Some(_), Some(_)) => {}
                     _ => push_problem(

@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 
 /// `NT_PRSTATUS`: one thread's status and registers.
 pub(crate) const NT_PRSTATUS: u32 = 1;
+/// `NT_PRFPREG`: one thread's floating-point registers, after its `NT_PRSTATUS`.
+pub(crate) const NT_PRFPREG: u32 = 2;
 /// `NT_PRPSINFO`: process info (pid, command name).
 pub(crate) const NT_PRPSINFO: u32 = 3;
 /// `NT_AUXV`: the auxiliary vector.

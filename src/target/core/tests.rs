@@ -103,14 +103,24 @@ fn parses_threads_memory_and_files() {
         .flat_map(|w| w.to_le_bytes())
         .collect();
     let mem: Vec<u8> = (0..64u8).collect();
+    // The thread's floating-point registers: V1's low bytes hold 2.5.
+    let mut fp = vec![0u8; Arch::Arm64.fp_regset_size()];
+    fp[16..24].copy_from_slice(&2.5f64.to_bits().to_le_bytes());
     let bytes = build_core(
         EM_AARCH64,
-        &[(NT_PRSTATUS, &st), (NT_AUXV, &auxv), (NT_FILE, &nt_file)],
+        &[
+            (NT_PRSTATUS, &st),
+            (NT_PRFPREG, &fp),
+            (NT_AUXV, &auxv),
+            (NT_FILE, &nt_file),
+        ],
         &[(0x4000, &mem, 128)],
     );
     let c = open_bytes(&bytes).unwrap();
     assert_eq!(c.arch(), Arch::Arm64);
     assert_eq!(c.threads().len(), 1);
+    let v1 = Arch::Arm64.dwarf_fp_reg(&c.threads()[0].fp, 65);
+    assert_eq!(v1.map(f64::from_bits), Some(2.5));
     assert_eq!(c.threads()[0].tid, 77);
     assert_eq!(c.threads()[0].regs.pc, 0x71000);
     assert_eq!(c.threads()[0].regs.lr, 0x72000);

@@ -7,7 +7,8 @@
 //! header). Read-only file-backed mappings (text, rodata) are described but not copied, as
 //! in kernel cores; `NT_FILE` names their files, so goroscope (through [`super::SplicedMemory`])
 //! and gdb read them from there. [`write`] then writes the file after the thaw: one `PT_NOTE`
-//! (`NT_PRSTATUS` for each thread, the main thread first, `NT_PRPSINFO`, `NT_AUXV`, `NT_FILE`)
+//! (`NT_PRSTATUS` and, when read, `NT_PRFPREG` for each thread, the main thread first;
+//! `NT_PRPSINFO`, `NT_AUXV`, `NT_FILE`)
 //! and one `PT_LOAD` a mapping. Pages that cannot be read are written as zeros, and all-zero
 //! pages are left as holes in a sparse file, both as the kernel does.
 //!
@@ -15,8 +16,8 @@
 //! the process is stopped, and writing to disk in the window would lengthen the pause).
 
 use super::{
-    NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID, PRPSINFO_UID,
-    PRSTATUS_PID, PRSTATUS_REG,
+    NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, PRPSINFO_FNAME, PRPSINFO_PID,
+    PRPSINFO_UID, PRSTATUS_PID, PRSTATUS_REG,
 };
 use crate::arch::{Arch, Regs};
 use crate::target::ThreadState;
@@ -78,8 +79,9 @@ pub struct Captured {
     pub maps: Vec<Mapping>,
     /// Copied bytes of each mapping (`dump_len` bytes; unreadable pages zero).
     pub bytes: Vec<Vec<u8>>,
-    /// Threads: tid and raw register set, the main thread first.
-    pub threads: Vec<(i32, Vec<u8>)>,
+    /// Threads: tid, raw register set and raw floating-point register set (empty when not
+    /// read), the main thread first.
+    pub threads: Vec<(i32, Vec<u8>, Vec<u8>)>,
     /// `/proc/PID/auxv`.
     pub auxv: Vec<u8>,
     /// `/proc/PID/comm` (at most 15 bytes).
@@ -148,7 +150,7 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
         }
         bytes.push(buf);
     }
-    let mut ts: Vec<(i32, Vec<u8>)> = threads
+    let mut ts: Vec<(i32, Vec<u8>, Vec<u8>)> = threads
         .iter()
         .map(|t| {
             // The whole register set the freeze read; the decoded registers when it has none.
@@ -161,10 +163,10 @@ pub fn capture(pid: i32, arch: Arch, threads: &[ThreadState]) -> io::Result<Capt
             } else {
                 encode_regs(arch, &t.regs)
             };
-            (t.tid, raw)
+            (t.tid, raw, t.fp.clone())
         })
         .collect();
-    ts.sort_by_key(|(tid, _)| (*tid != pid, *tid));
+    ts.sort_by_key(|(tid, _, _)| (*tid != pid, *tid));
     let status = proc::status(pid).ok();
     let ppid = status.as_ref().map_or(0, |s| s.ppid);
     let cmdline = proc::cmdline(pid).unwrap_or_default();
@@ -294,16 +296,23 @@ fn nt_file(c: &Captured) -> Vec<u8> {
 pub fn write(path: &Path, c: &Captured) -> io::Result<u64> {
     let mut notes = Vec::new();
     let mut threads = c.threads.iter();
-    if let Some((tid, regs)) = threads.next() {
-        note(&mut notes, NT_PRSTATUS, &prstatus(c, *tid, regs));
+    // A thread's NT_PRFPREG follows its NT_PRSTATUS, as the kernel writes them.
+    let thread_notes = |notes: &mut Vec<u8>, (tid, regs, fp): &(i32, Vec<u8>, Vec<u8>)| {
+        note(notes, NT_PRSTATUS, &prstatus(c, *tid, regs));
+        if !fp.is_empty() {
+            note(notes, NT_PRFPREG, fp);
+        }
+    };
+    if let Some(t) = threads.next() {
+        thread_notes(&mut notes, t);
     }
     note(&mut notes, NT_PRPSINFO, &prpsinfo(c));
     if !c.auxv.is_empty() {
         note(&mut notes, NT_AUXV, &c.auxv);
     }
     note(&mut notes, NT_FILE, &nt_file(c));
-    for (tid, regs) in threads {
-        note(&mut notes, NT_PRSTATUS, &prstatus(c, *tid, regs));
+    for t in threads {
+        thread_notes(&mut notes, t);
     }
 
     let phnum = 1 + c.maps.len();
@@ -426,8 +435,12 @@ mod tests {
                 stack,
             ],
             threads: vec![
-                (42, encode_regs(Arch::Amd64, &regs)),
-                (43, encode_regs(Arch::Amd64, &Regs::default())),
+                (42, encode_regs(Arch::Amd64, &regs), Vec::new()),
+                (
+                    43,
+                    encode_regs(Arch::Amd64, &Regs::default()),
+                    vec![7u8; Arch::Amd64.fp_regset_size()],
+                ),
             ],
             auxv: [9u64, 0x401000, 0, 0]
                 .iter()
@@ -447,6 +460,11 @@ mod tests {
         assert_eq!(core.threads().len(), 2);
         assert_eq!(core.threads()[0].tid, 42);
         assert_eq!(core.threads()[0].regs, regs);
+        assert!(core.threads()[0].fp.is_empty());
+        assert_eq!(
+            core.threads()[1].fp,
+            vec![7u8; Arch::Amd64.fp_regset_size()]
+        );
         assert_eq!(core.pid(), Some(42));
         assert_eq!(core.fname(), Some("x"));
         assert_eq!(core.exe_path_hint(), Some("/bin/x"));

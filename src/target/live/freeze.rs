@@ -92,6 +92,23 @@ impl<'p> Freeze<'p> {
         &self.threads
     }
 
+    /// `PTRACE_GETREGSET(NT_PRFPREG)` of stopped thread `tid`: its floating-point and vector
+    /// registers as the kernel lays them out ([`crate::arch::Arch::dwarf_fp_reg`]); `None`
+    /// when it is not stopped or the read fails. Read only when values are asked for.
+    pub fn fp_registers(&self, tid: i32) -> Option<Vec<u8>> {
+        let stopped = self
+            .tracees
+            .iter()
+            .any(|t| t.tid == tid && matches!(t.state, TState::Stopped(_)));
+        if !stopped {
+            return None;
+        }
+        let mut raw = vec![0u8; self.process.arch.fp_regset_size()];
+        let n = getregset(tid, libc::NT_PRFPREG, &mut raw).ok()?;
+        raw.truncate(n);
+        Some(raw)
+    }
+
     /// How thread `tid` came to be stopped; `None` if it is not one of [`Freeze::threads`].
     pub fn stop_cause(&self, tid: i32) -> Option<StopCause> {
         self.tracees
@@ -289,38 +306,22 @@ impl<'p> Freeze<'p> {
             if !matches!(t.state, TState::Stopped(_)) {
                 continue;
             }
-            let mut raw = [0u64; 128];
-            let mut iov = libc::iovec {
-                iov_base: raw.as_mut_ptr().cast(),
-                iov_len: std::mem::size_of_val(&raw),
-            };
-            // SAFETY: NT_PRSTATUS writes at most iov_len bytes into `raw` and updates iov_len.
-            let r = unsafe {
-                libc::ptrace(
-                    libc::PTRACE_GETREGSET,
-                    t.tid,
-                    libc::NT_PRSTATUS as usize as *mut libc::c_void,
-                    &mut iov as *mut libc::iovec as *mut libc::c_void,
-                )
-            };
-            if r < 0 {
-                match nix::errno::Errno::last_raw() {
-                    // Killed (SIGKILL wakes even stopped tracees): reap it at detach.
-                    libc::ESRCH => {
-                        t.state = TState::Dying;
-                        continue;
-                    }
-                    errno => {
-                        return Err(LiveError::Ptrace {
-                            op: "getregset",
-                            tid: t.tid,
-                            errno,
-                        });
-                    }
+            let mut bytes = [0u8; 1024];
+            let n = match getregset(t.tid, libc::NT_PRSTATUS, &mut bytes) {
+                Ok(n) => n,
+                // Killed (SIGKILL wakes even stopped tracees): reap it at detach.
+                Err(libc::ESRCH) => {
+                    t.state = TState::Dying;
+                    continue;
                 }
-            }
-            let bytes: Vec<u8> = raw.iter().flat_map(|w| w.to_ne_bytes()).collect();
-            let n = iov.iov_len.min(bytes.len());
+                Err(errno) => {
+                    return Err(LiveError::Ptrace {
+                        op: "getregset",
+                        tid: t.tid,
+                        errno,
+                    });
+                }
+            };
             let regs = Regs::decode(arch, &bytes[..n]).ok_or(LiveError::Ptrace {
                 op: "getregset",
                 tid: t.tid,
@@ -334,6 +335,7 @@ impl<'p> Freeze<'p> {
                 tid: t.tid,
                 regs,
                 words,
+                fp: Vec::new(),
             });
         }
         threads.sort_by_key(|t| t.tid);
@@ -594,4 +596,26 @@ pub(super) fn named(pid: i32) -> String {
     proc::comm(pid)
         .map(|c| format!(" ({c})"))
         .unwrap_or_default()
+}
+
+/// `PTRACE_GETREGSET` of register set `note` (`NT_PRSTATUS`, `NT_PRFPREG`) of stopped thread
+/// `tid` into `buf`: the bytes the kernel wrote, or the errno.
+fn getregset(tid: i32, note: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the kernel writes at most iov_len bytes into `buf` and updates iov_len.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid,
+            note as usize as *mut libc::c_void,
+            &mut iov as *mut libc::iovec as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last_raw());
+    }
+    Ok(iov.iov_len.min(buf.len()))
 }

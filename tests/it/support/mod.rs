@@ -15,6 +15,7 @@ pub mod rng;
 pub mod scratch;
 pub mod toolchains;
 pub mod traceback;
+pub mod values;
 
 pub use child::{Child, Info, assert_running, check_running, line_channel};
 pub use compare::{compare, matches_oracle};
