@@ -2069,6 +2069,59 @@ fn deadlocks_none_in_a_healthy_program() {
     }
 }
 
+/// A Mutex locked by a function that returned without unlocking it (an early return), other
+/// goroutines waiting for it: on every toolchain, with and without symbols, one verdict
+/// `held-by-nobody` naming the lock and exactly the waiters the fixture states (their ids from
+/// their own traceback headers), no culprit, no holder of any kind, exit status 3, and a first
+/// line saying so.
+#[test]
+fn deadlocks_held_by_nobody() {
+    for (tc, flavor) in with_and_without_symbols() {
+        let fx = Fixture::start_flavor(&tc, flavor, "never-unlocked", &[]);
+        let stated = fx.info_words("verdict");
+        assert_eq!(stated.len(), 1, "{}: {:?}", fx.what, fx.info);
+        let w = &stated[0];
+        assert_eq!(
+            (&*w[1], &*w[2], &*w[4]),
+            ("held-by-nobody", "lock", "waiters")
+        );
+        let lock = hex(&w[3]);
+        let waiters: Vec<u64> = w[5..].iter().map(|g| g.parse().unwrap()).collect();
+        let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+        assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let verdicts = v["verdicts"].as_array().unwrap();
+        assert_eq!(verdicts.len(), 1, "{}: {json}", fx.what);
+        let got = &verdicts[0];
+        assert_eq!(got["kind"], "held-by-nobody", "{}: {got}", fx.what);
+        assert!(got["culprit"].is_null(), "{}: {got}", fx.what);
+        assert_eq!(
+            (&got["lock"]["kind"], got["lock"]["addr"].as_u64()),
+            (&Value::from("sync.Mutex"), Some(lock)),
+            "{}: {got}",
+            fx.what
+        );
+        assert_eq!(got["waiters"], serde_json::json!(waiters), "{}", fx.what);
+        assert!(
+            v["holders"].as_array().unwrap().is_empty(),
+            "{}: {json}",
+            fx.what
+        );
+        let (text_code, text) = deadlocks(&[&fx.pid()]);
+        assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
+        let want = format!(
+            "held by nobody: sync.Mutex at {lock:#x} is locked and {} goroutines wait for it, but no goroutine holds it",
+            waiters.len()
+        );
+        assert!(
+            text.lines().next().unwrap_or_default().starts_with(&want),
+            "{}: want {want:?}...:\n{text}",
+            fx.what
+        );
+        support::assert_running(fx.pid);
+    }
+}
+
 /// A lock held by goroutines blocked on a channel nobody serves, others waiting for it: the
 /// broadcaster holding the read lock while it sends on a channel nobody reads (subscribers
 /// want the write lock), and the pool's workers holding the read lock while they wait for jobs

@@ -23,6 +23,14 @@
 //! too. A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
 //!
+//! Held by nobody: a Mutex locked (an RWMutex write-locked, or read-locked by its counts) with
+//! goroutines waiting for it, that no goroutine holds by any evidence: the function that
+//! locked it returned without unlocking it (a missing Unlock on an early return). The verdict
+//! names the lock and its waiters; it has no culprit. Its facts are read at two moments (the
+//! goroutines frozen, the lock's state after the target runs again), so a busy lock that
+//! changed hands in between can look like it: `goroscope deadlocks` on a live target
+//! confirms such a verdict with a second snapshot ([`confirm`]).
+//!
 //! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
 //! `flock(2)` on a file this very process holds locked through another descriptor waits for
 //! itself: a file-lock self-deadlock (a database opened twice in one process). The culprit is
@@ -69,7 +77,7 @@ pub struct WaitsOn {
 /// One proven deadlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `self-deadlock`, `cycle` or `held-while-blocked`.
+    /// `self-deadlock`, `cycle`, `held-while-blocked`, `held-by-nobody` or `file-lock`.
     pub kind: &'static str,
     /// The goroutines deadlocked, the culprit first, then each one waiting for the lock the
     /// one before holds... in the order of the cycle. Held while blocked: the holders of the
@@ -77,12 +85,12 @@ pub struct Verdict {
     pub goroutines: Vec<u64>,
     /// The culprit: the goroutine (lowest id of a cycle or of the blocked holders) and its
     /// frame holding `lock` (or, for a file lock, the descriptor). `None`: a file lock no
-    /// pending deferred Close names.
+    /// pending deferred Close names, a lock held by nobody.
     pub culprit: Option<Culprit>,
     /// The lock the culprit holds and (the next goroutine of the cycle, itself, or the
     /// waiters) waits for. `None` for a file lock.
     pub lock: Option<Lock>,
-    /// Held while blocked: every other goroutine blocked on the lock, by id.
+    /// Held while blocked, held by nobody: every other goroutine blocked on the lock, by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiters: Vec<u64>,
     /// Held while blocked: what the culprit is blocked on.
@@ -254,8 +262,87 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         out.push(verdict("cycle", order, e));
     }
     out.extend(held_while_blocked(snap, &edges));
+    out.extend(held_by_nobody(snap));
     out.extend(file_lock_verdicts(snap));
     out
+}
+
+/// Whether the lock's own state says it is held: a Mutex locked; an RWMutex read-locked by
+/// its counts, or write-locked (its inner Mutex locked, `readerCount` below zero and no
+/// reader left to wait for). `None` without the fields.
+fn held_by_state(o: &SyncObject) -> Option<bool> {
+    match o.kind.as_str() {
+        "sync.Mutex" => Some(field(o, "state")? & 1 != 0),
+        "sync.RWMutex" => {
+            let (ws, rc, rw) = (
+                field(o, "w.state")?,
+                field(o, "readerCount")?,
+                field(o, "readerWait")?,
+            );
+            Some(read_holders(o)? > 0 || ws & 1 != 0 && rc < 0 && rw == 0)
+        }
+        _ => None,
+    }
+}
+
+/// Held-by-nobody verdicts, by the lock's address: every Mutex or RWMutex its state says is
+/// held, that goroutines wait for, and that no goroutine holds by any evidence.
+fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for o in &snap.objects {
+        if !o.holders.is_empty() || held_by_state(o) != Some(true) {
+            continue;
+        }
+        let waiters: Vec<u64> = snap
+            .goroutines
+            .iter()
+            .filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
+            .map(|g| g.id)
+            .collect();
+        if waiters.is_empty() {
+            continue;
+        }
+        out.push(Verdict {
+            kind: "held-by-nobody",
+            goroutines: waiters.clone(),
+            culprit: None,
+            lock: Some(Lock {
+                kind: o.kind.clone(),
+                addr: o.addr,
+            }),
+            waiters,
+            waits_on: None,
+            file: None,
+            readers: read_holders(o).map(|hold| Readers { hold, found: 0 }),
+        });
+    }
+    out.sort_by_key(|v| v.lock.as_ref().map(|l| l.addr));
+    out
+}
+
+/// Whether a verdict rests on facts read at two moments (see the module's comment), which a
+/// second snapshot must show again: held by nobody.
+pub fn needs_confirming(v: &Verdict) -> bool {
+    v.kind == "held-by-nobody"
+}
+
+/// The verdicts of a second snapshot taken a moment after the first: each that
+/// [`needs_confirming`] is kept only when the first had it too, on the same lock, and its
+/// waiters then still wait now.
+pub fn confirm(first: &[Verdict], second: Vec<Verdict>) -> Vec<Verdict> {
+    second
+        .into_iter()
+        .filter(|v| {
+            !needs_confirming(v)
+                || first.iter().any(|f| {
+                    f.kind == v.kind
+                        && f.lock == v.lock
+                        && f.culprit.as_ref().map(|c| c.goroutine)
+                            == v.culprit.as_ref().map(|c| c.goroutine)
+                        && f.waiters.iter().all(|w| v.waiters.contains(w))
+                })
+        })
+        .collect()
 }
 
 /// A goroutine (or thread) waiting for a file lock the process holds through another
@@ -744,6 +831,43 @@ mod tests {
         assert!(find(&with("sync.RWMutex", rw(1 - max, 0), "read")).is_empty());
         assert_eq!(find(&with("sync.RWMutex", rw(-max, 0), "write")).len(), 1);
         assert!(find(&with("sync.RWMutex", rw(2, 0), "write")).is_empty());
+    }
+
+    /// A locked Mutex with waiters and no holder: held by nobody, no culprit; unlocked, or
+    /// with a holder, or without waiters: no verdict. A second snapshot confirms it only when
+    /// the first had it with the same waiters still waiting.
+    #[test]
+    fn held_by_nobody_and_its_confirmation() {
+        let snap = |state: i64, holders: Vec<Holder>, waiting: bool| Snapshot {
+            goroutines: if waiting {
+                vec![waiter(4, 0x10), waiter(6, 0x10)]
+            } else {
+                vec![]
+            },
+            objects: vec![SyncObject {
+                fields: vec![("state".into(), state)],
+                ..lock(0x10, holders)
+            }],
+            ..Default::default()
+        };
+        let v = find(&snap(0x11, vec![], true));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, &v[0].waiters[..], v[0].culprit.is_none()),
+            ("held-by-nobody", &[4, 6][..], true)
+        );
+        assert_eq!(v[0].lock.as_ref().unwrap().addr, 0x10);
+        assert!(find(&snap(0x10, vec![], true)).is_empty());
+        assert!(find(&snap(0x11, vec![], false)).is_empty());
+        let held = find(&snap(0x11, vec![holder(3, "main.busy")], true));
+        assert!(held.iter().all(|v| v.kind != "held-by-nobody"), "{held:?}");
+        assert!(needs_confirming(&v[0]));
+        assert_eq!(confirm(&v, v.clone()), v);
+        assert!(confirm(&[], v.clone()).is_empty());
+        let mut fewer = v.clone();
+        fewer[0].waiters = vec![4];
+        assert!(confirm(&v, fewer.clone()).is_empty());
+        assert_eq!(confirm(&fewer, v.clone()), v);
     }
 
     fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {

@@ -77,6 +77,10 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
             file_lock(v, f, out)?;
             continue;
         }
+        if v.kind == "held-by-nobody" {
+            held_by_nobody(v, out)?;
+            continue;
+        }
         let (Some(c), Some(l)) = (&v.culprit, &v.lock) else {
             continue;
         };
@@ -295,4 +299,30 @@ fn held_while_blocked(
         writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))?;
     }
     Ok(())
+}
+
+/// A held-by-nobody paragraph: the lock, its state, and its waiters.
+fn held_by_nobody(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
+    let Some(l) = &v.lock else {
+        return Ok(());
+    };
+    let n = v.waiters.len();
+    writeln!(
+        out,
+        "held by nobody: {} at {:#x} is locked and {n} goroutine{} wait{} for it, but no goroutine holds it (no pending deferred unlock, pointer or code names it): a missing Unlock",
+        text(&l.kind),
+        l.addr,
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "s" } else { "" },
+    )?;
+    if let Some(r) = v.readers {
+        writeln!(
+            out,
+            "    {} reader{} hold{} it by its readerCount and readerWait",
+            r.hold,
+            if r.hold == 1 { "" } else { "s" },
+            if r.hold == 1 { "s" } else { "" },
+        )?;
+    }
+    writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))
 }
