@@ -214,10 +214,15 @@ impl LiveSession {
                 }
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        snap.objects =
-            blocked::analyze(&self.rt, &image, &mut snap.goroutines, &mut |reqs, img| {
+        snap.objects = blocked::analyze(
+            &self.rt,
+            &image,
+            &mut snap.goroutines,
+            &[],
+            &mut |reqs, img| {
                 self.proc.copy_into(reqs, img);
-            });
+            },
+        );
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
@@ -412,9 +417,16 @@ impl LiveSession {
         snap.goroutines = gs;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &mut |reqs, img| {
-            self.proc.copy_into(reqs, img);
-        });
+        let threads = &kept.threads;
+        snap.objects = blocked::analyze(
+            &self.rt,
+            image,
+            &mut snap.goroutines,
+            threads,
+            &mut |reqs, img| {
+                self.proc.copy_into(reqs, img);
+            },
+        );
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok((snap, kept))
@@ -600,7 +612,7 @@ impl LiveSession {
         let heap = heap?;
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-        let (mut snap, _, Kept { image, .. }) = self
+        let (mut snap, _, Kept { image, threads }) = self
             .build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))
             .map_err(|e| e.to_string())?;
         snap.goroutines = gs;
@@ -608,15 +620,20 @@ impl LiveSession {
         // Sudogs and the semaphore table come from the frozen copy; only what it lacks (the
         // counts of a channel of pointer-free elements, in a noscan span) is read now.
         let frozen = Layered(&image, &heap.image);
-        snap.objects =
-            blocked::analyze(&self.rt, &frozen, &mut snap.goroutines, &mut |reqs, img| {
+        snap.objects = blocked::analyze(
+            &self.rt,
+            &frozen,
+            &mut snap.goroutines,
+            &threads,
+            &mut |reqs, img| {
                 let missing: Vec<(u64, u64)> = reqs
                     .iter()
                     .copied()
                     .filter(|&(a, l)| !image.contains(a, l) && !heap.image.contains(a, l))
                     .collect();
                 self.proc.copy_into(&missing, img);
-            });
+            },
+        );
         LeakAnalysis::new(&self.rt, snap, &heap, &image, heap_copy)
     }
 
@@ -843,7 +860,13 @@ impl CoreSession {
             let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
             thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
         }
-        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &mut |_, _| {});
+        snap.objects = blocked::analyze(
+            &self.rt,
+            &self.mem,
+            &mut snap.goroutines,
+            threads,
+            &mut |_, _| {},
+        );
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
         // core's first; before, SIGQUIT was relayed from M to M and the last one aborted.

@@ -585,7 +585,7 @@ impl WalkSetup {
         else {
             return;
         };
-        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &mut copy);
+        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &threads, &mut copy);
     }
 }
 

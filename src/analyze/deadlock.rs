@@ -3,8 +3,12 @@
 //! pending deferred unlock. A goroutine waiting for a lock it holds itself is a self-deadlock
 //! (Lock twice; RLock again behind a pending writer, which waits for this very reader); a cycle
 //! of two or more goroutines each waiting for a lock the next holds is a lock-order inversion.
-//! Nothing is guessed: without holder evidence there is no verdict. The wait-for edges are
-//! certain ones only: a goroutine waiting to write (Lock) waits for every holder, one waiting
+//! Nothing is guessed: without holder evidence there is no verdict. Possible holders (a
+//! frame keeping a pointer to the lock or taking its address in its code,
+//! [`crate::runtime::holders`]) rank after certain ones: they make no self-deadlock and no
+//! cycle (a waiter's own frames point at the lock it waits for), and count for held while
+//! blocked only on a lock that no certain holder claims, the culprit's `how` saying which
+//! evidence named it. The wait-for edges of cycles are certain ones only: a goroutine waiting to write (Lock) waits for every holder, one waiting
 //! to read (RLock) for the write holders; a reader waiting for the holders of the read lock
 //! through a pending writer is not followed, so some cycles through an RWMutex are not seen.
 //! A goroutine waiting for a lock it holds is always deadlocked: its RLock blocks only behind
@@ -52,6 +56,10 @@ pub struct Culprit {
     pub file: Name,
     /// Its source line.
     pub line: u32,
+    /// How the frame is known to hold the lock: `defer` (certain), `pointer` or `code`
+    /// (possible, see [`crate::runtime::holders`]); left out for a file lock's frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
 }
 
 /// A lock a verdict names.
@@ -156,7 +164,7 @@ fn field(o: &SyncObject, name: &str) -> Option<i64> {
 /// Read holders of an RWMutex by its counts (see [`Readers::hold`]); `None` for another kind
 /// or without its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a
 /// count: `None`.
-fn read_holders(o: &SyncObject) -> Option<i64> {
+pub(crate) fn read_holders(o: &SyncObject) -> Option<i64> {
     if o.kind != "sync.RWMutex" {
         return None;
     }
@@ -173,7 +181,7 @@ fn read_holders(o: &SyncObject) -> Option<i64> {
 /// below zero); its read lock is held by some reader. A claim the state denies (the function
 /// unlocked by hand and left its deferred unlock pending) makes no edge. Without the fields,
 /// the claim stands.
-fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
+pub(crate) fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
     match (o.kind.as_str(), h.lock.as_str()) {
         ("sync.Mutex", _) => field(o, "state").is_none_or(|s| s & 1 != 0),
         ("sync.RWMutex", "write") => {
@@ -185,7 +193,13 @@ fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
     }
 }
 
-/// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
+/// Whether a holder claim is certain (a pending deferred unlock), not a possible one (a
+/// pointer to the lock or code taking its address, [`crate::runtime::holders`]).
+fn certain(h: &Holder) -> bool {
+    h.how == "defer"
+}
+
+/// One goroutine's wait: it waits for `lock`, which `holder` holds.
 struct Edge<'a> {
     lock: &'a SyncObject,
     holder: &'a Holder,
@@ -199,8 +213,10 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         .filter(|o| !o.holders.is_empty())
         .map(|o| (o.addr, o))
         .collect();
-    // waiter -> the holders of what it waits for
+    // waiter -> the certain holders of what it waits for; `maybe`: the possible holders of
+    // what it waits for that no certain holder claims
     let mut edges: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
+    let mut maybe: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
     for g in &snap.goroutines {
         // A reader waiting in RLock waits for the writers only: read holders let it in
         // (it is blocked because a writer is pending; that writer's wait is not an edge here).
@@ -210,13 +226,14 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
             .any(|f| &*f.function == "sync.(*RWMutex).RLock");
         for b in &g.blocked_on {
             if let Some(o) = locks.get(&b.addr) {
+                let sure = o.holders.iter().any(|h| certain(h) && claim_holds(o, h));
                 for h in o
                     .holders
                     .iter()
-                    .filter(|h| claim_holds(o, h))
+                    .filter(|h| certain(h) == sure && claim_holds(o, h))
                     .filter(|h| !reads || h.lock == "write" || h.goroutine == g.id)
                 {
-                    edges
+                    if sure { &mut edges } else { &mut maybe }
                         .entry(g.id)
                         .or_default()
                         .push(Edge { lock: o, holder: h });
@@ -261,6 +278,11 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         };
         out.push(verdict("cycle", order, e));
     }
+    // Held while blocked rests on certain holders, else on possible ones (never both for
+    // one lock).
+    for (g, es) in maybe {
+        edges.entry(g).or_default().extend(es);
+    }
     out.extend(held_while_blocked(snap, &edges));
     out.extend(held_by_nobody(snap));
     out.extend(file_lock_verdicts(snap));
@@ -270,7 +292,7 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
 /// Whether the lock's own state says it is held: a Mutex locked; an RWMutex read-locked by
 /// its counts, or write-locked (its inner Mutex locked, `readerCount` below zero and no
 /// reader left to wait for). `None` without the fields.
-fn held_by_state(o: &SyncObject) -> Option<bool> {
+pub(crate) fn held_by_state(o: &SyncObject) -> Option<bool> {
     match o.kind.as_str() {
         "sync.Mutex" => Some(field(o, "state")? & 1 != 0),
         "sync.RWMutex" => {
@@ -420,6 +442,7 @@ fn file_waits(snap: &Snapshot) -> Vec<FileWait<'_>> {
                 function: r.function.clone(),
                 file: r.file.clone(),
                 line: r.line,
+                how: None,
             }),
             held,
         });
@@ -434,6 +457,7 @@ fn frame_of(g: &Goroutine, f: &crate::snapshot::Frame) -> Culprit {
         function: f.function.clone(),
         file: f.file.clone(),
         line: f.line,
+        how: None,
     }
 }
 
@@ -608,6 +632,7 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
             function: e.holder.function.clone(),
             file: e.holder.file.clone(),
             line: e.holder.line,
+            how: Some(e.holder.how.clone()),
         }),
         lock: Some(Lock {
             kind: e.lock.kind.clone(),
@@ -868,6 +893,50 @@ mod tests {
         fewer[0].waiters = vec![4];
         assert!(confirm(&v, fewer.clone()).is_empty());
         assert_eq!(confirm(&fewer, v.clone()), v);
+    }
+
+    /// Possible holders (a pointer, code) rank after certain ones: they never make a
+    /// self-deadlock or a cycle, and count for held while blocked only on a lock no certain
+    /// holder claims, the culprit saying how it is known.
+    #[test]
+    fn possible_holders_rank_after_certain_ones() {
+        let maybe = |g: u64, f: &str| Holder {
+            how: "pointer".into(),
+            ..holder(g, f)
+        };
+        // 5 and 7 each possibly hold what the other waits for, 9 possibly holds its own.
+        let snap = Snapshot {
+            goroutines: vec![waiter(5, 0x10), waiter(7, 0x20), waiter(9, 0x30)],
+            objects: vec![
+                lock(0x10, vec![maybe(7, "main.a")]),
+                lock(0x20, vec![maybe(5, "main.b")]),
+                lock(0x30, vec![maybe(9, "main.c")]),
+            ],
+            ..Default::default()
+        };
+        assert!(find(&snap).is_empty(), "{:?}", find(&snap));
+        // A holder blocked for good: with a certain holder beside it, the certain one is the
+        // culprit; alone, the possible one is, `how` saying so.
+        let blocked = |holders: Vec<Holder>| Snapshot {
+            goroutines: vec![
+                on_chan(3, "chan receive", 0x100),
+                on_chan(4, "chan receive", 0x100),
+                waiter(8, 0x10),
+            ],
+            objects: vec![lock(0x10, holders), chan_obj(0x100, 0, 0)],
+            ..Default::default()
+        };
+        let v = find(&blocked(vec![maybe(3, "main.p"), holder(4, "main.d")]));
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!((c.goroutine, c.how.as_deref()), (4, Some("defer")), "{v:?}");
+        assert_eq!(v[0].goroutines, [4]);
+        let v = find(&blocked(vec![maybe(3, "main.p")]));
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!(
+            (c.goroutine, c.how.as_deref()),
+            (3, Some("pointer")),
+            "{v:?}"
+        );
     }
 
     fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {

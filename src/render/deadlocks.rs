@@ -62,10 +62,12 @@ pub fn json(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::R
 /// the snapshot has no file locks read, a line saying so.
 pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
     if verdicts.is_empty() {
-        let held: usize = snap.objects.iter().map(|o| o.holders.len()).sum();
+        let holds = snap.objects.iter().flat_map(|o| &o.holders);
+        let held = holds.clone().filter(|h| h.how == "defer").count();
+        let possible = holds.count() - held;
         writeln!(
             out,
-            "no deadlock found ({held} lock hold{} known from pending deferred unlocks; no goroutine waits for a lock it holds, and no wait cycle)",
+            "no deadlock found ({held} lock hold{} known from pending deferred unlocks, {possible} possible by pointer or code; no goroutine waits for a lock it holds, and no wait cycle)",
             if held == 1 { "" } else { "s" }
         )?;
     }
@@ -249,7 +251,17 @@ fn held_while_blocked(
         .iter()
         .find(|o| o.addr == l.addr)
         .and_then(|o| o.holders.iter().find(|h| h.goroutine == c.goroutine))
-        .map(|h| format!(" ({} lock)", text(&h.lock)))
+        .map(|h| match &*h.how {
+            "pointer" => format!(
+                " ({} lock, possibly: this frame keeps a pointer to it)",
+                text(&h.lock)
+            ),
+            "code" => format!(
+                " ({} lock, possibly: this frame's code takes its address)",
+                text(&h.lock)
+            ),
+            _ => format!(" ({} lock)", text(&h.lock)),
+        })
         .unwrap_or_default();
     let on = match &v.waits_on {
         Some(w) if &*w.state == "flock" => {

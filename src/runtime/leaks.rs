@@ -327,6 +327,52 @@ impl<'h> Index<'h> {
 /// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
 /// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
 pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
+    let (mut h, specials) = spans(rt, fetch)?;
+    // Then the special records, a round for each record of the longest list.
+    copy_specials(rt, fetch, &mut h, &specials)?;
+    // Last rounds: the scan spans' bytes.
+    for s in &h.spans {
+        if s.scan {
+            h.heap_bytes += s.end - s.start;
+        } else {
+            h.noscan_bytes += s.end - s.start;
+        }
+    }
+    if h.heap_bytes > MAX_HEAP_BYTES {
+        return Err(format!(
+            "the heap's scan spans hold {} bytes, more than goroscope copies ({MAX_HEAP_BYTES})",
+            h.heap_bytes
+        ));
+    }
+    copy_scan_spans(fetch, &mut h)?;
+    Ok(h)
+}
+
+/// The globals and the heap's in-use spans as [`copy_heap`] copies them, without the spans'
+/// bytes and special records: enough to tell which object an address is in
+/// ([`objects_of`]).
+pub fn copy_spans(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
+    spans(rt, fetch).map(|(h, _)| h)
+}
+
+/// The heap object each of `addrs` points into, `(base, elemsize)` (`None`: not in an in-use
+/// span), by the spans of `heap`.
+pub fn objects_of(heap: &Heap, addrs: &[u64]) -> Result<Vec<Option<(u64, u64)>>, String> {
+    let index = Index::new(heap, [])?;
+    Ok(addrs
+        .iter()
+        .map(|&a| {
+            let (_, base, i) = index.object_of(a)?;
+            Some((base, heap.spans[i].elemsize))
+        })
+        .collect())
+}
+
+/// Span records: `(start, end, elemsize, first special record)`.
+type SpecialsOf = Vec<(u64, u64, u64, u64)>;
+
+/// [`copy_spans`], and the spans with special records.
+fn spans(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<(Heap, SpecialsOf), String> {
     let l = &rt.layout;
     let need = |f: F| {
         l.off(f).ok_or_else(|| {
@@ -540,24 +586,7 @@ pub fn copy_heap(rt: &Runtime, fetch: &mut CopyFn<'_>) -> Result<Heap, String> {
             "the heap's spans hold {span_bytes} bytes, more than goroscope indexes ({MAX_SPAN_BYTES})"
         ));
     }
-    // Then the special records, a round for each record of the longest list.
-    copy_specials(rt, fetch, &mut h, &specials)?;
-    // Last rounds: the scan spans' bytes.
-    for s in &h.spans {
-        if s.scan {
-            h.heap_bytes += s.end - s.start;
-        } else {
-            h.noscan_bytes += s.end - s.start;
-        }
-    }
-    if h.heap_bytes > MAX_HEAP_BYTES {
-        return Err(format!(
-            "the heap's scan spans hold {} bytes, more than goroscope copies ({MAX_HEAP_BYTES})",
-            h.heap_bytes
-        ));
-    }
-    copy_scan_spans(fetch, &mut h)?;
-    Ok(h)
+    Ok((h, specials))
 }
 
 /// Size classes of the spans copied whole: those of `runtime.sudog` and `runtime.hchan`
