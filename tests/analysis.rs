@@ -2200,6 +2200,82 @@ fn deadlocks_held_without_defer() {
     }
 }
 
+/// Locks held (deferred unlocks) by goroutines blocked for good outside Go's own waits: one in
+/// read(2) on a pipe nobody writes, one in IO wait on a poller's pipe nobody writes, others
+/// waiting for each lock. On every toolchain, with and without symbols: exactly the verdicts
+/// the fixture states (culprit from its own traceback header, its frame, the lock, how many
+/// wait), the culprit's wait as the runtime's own traceback header has it (`syscall`, `IO
+/// wait`), the call named one of the culprit's frames in that traceback; exit status 3.
+#[test]
+fn deadlocks_holder_in_a_system_call_or_io_wait() {
+    for (tc, flavor) in with_and_without_symbols() {
+        let mut fx = Fixture::start_flavor(&tc, flavor, "syscall-holder", &[]);
+        let stated = fx.info_words("verdict");
+        assert_eq!(stated.len(), 2, "{}: {:?}", fx.what, fx.info);
+        let rt = support::parse(&fx.stack());
+        let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+        assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let verdicts = v["verdicts"].as_array().unwrap();
+        assert_eq!(verdicts.len(), 2, "{}: {json}", fx.what);
+        for w in &stated {
+            let (culprit, lock): (u64, u64) = (w[3].parse().unwrap(), hex(&w[6]));
+            let (waiters, state) = (w[10].parse::<usize>().unwrap(), w[12..].join(" "));
+            let got = verdicts
+                .iter()
+                .find(|g| g["lock"]["addr"].as_u64() == Some(lock))
+                .unwrap_or_else(|| panic!("{}: no verdict on {lock:#x}: {json}", fx.what));
+            assert_eq!(
+                (
+                    &got["kind"],
+                    got["culprit"]["goroutine"].as_u64(),
+                    &got["culprit"]["function"],
+                    &got["culprit"]["how"],
+                    &got["goroutines"],
+                ),
+                (
+                    &Value::from(w[1].as_str()),
+                    Some(culprit),
+                    &Value::from(w[4].as_str()),
+                    &Value::from("defer"),
+                    &serde_json::json!([culprit]),
+                ),
+                "{}: {got}",
+                fx.what
+            );
+            assert_eq!(
+                got["waiters"].as_array().map(Vec::len),
+                Some(waiters),
+                "{}: {got}",
+                fx.what
+            );
+            let g = rt.goroutines.iter().find(|g| g.id == culprit).unwrap();
+            assert_eq!(runtime_state(g), state, "{}: the runtime's header", fx.what);
+            assert_eq!(
+                got["waits_on"]["state"],
+                state.as_str(),
+                "{}: {got}",
+                fx.what
+            );
+            let call = got["waits_on"]["call"].as_str().unwrap_or_default();
+            assert!(
+                g.frames.iter().any(|f| f.func == call),
+                "{}: call {call:?} is not a frame of goroutine {culprit}: {got}",
+                fx.what
+            );
+        }
+        let (_, text) = deadlocks(&[&fx.pid()]);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("held while blocked: goroutine ")
+                    && l.contains(" and is blocked in a system call (")),
+            "{}:\n{text}",
+            fx.what
+        );
+        support::assert_running(fx.pid);
+    }
+}
+
 /// A lock held by goroutines blocked on a channel nobody serves, others waiting for it: the
 /// broadcaster holding the read lock while it sends on a channel nobody reads (subscribers
 /// want the write lock), and the pool's workers holding the read lock while they wait for jobs

@@ -24,7 +24,9 @@
 //! waits for their lock) is reported as held-while-blocked, never as a `cycle`. Not judged: a
 //! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
 //! `time.Time`). A holder blocked in a file-lock self-deadlock (below) is blocked for good
-//! too. A goroutine that runs later, a timer or a signal may still serve a channel
+//! too. A holder in a system call (a read of a pipe nobody writes) or in IO wait is judged
+//! the same way, but such a call may return: on a live target the verdict must be seen again
+//! a moment later ([`confirm`]), so only a long one is reported. A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
 //!
 //! Held by nobody: a Mutex locked (an RWMutex write-locked, or read-locked by its counts) with
@@ -75,11 +77,15 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaitsOn {
     /// Its wait: `chan send`, `chan receive`, `select`, `select (no cases)`, `chan send (nil
-    /// chan)`, `chan receive (nil chan)`, or `flock`: a file-lock self-deadlock (its verdict
-    /// is listed too).
+    /// chan)`, `chan receive (nil chan)`, `flock`: a file-lock self-deadlock (its verdict
+    /// is listed too), `syscall` (in a system call) or `IO wait` (the network poller).
     pub state: Name,
     /// The channels it waits on (none for `select {}` and nil channels).
     pub chans: Vec<u64>,
+    /// A system call or IO wait: the function making it (its innermost frame outside the
+    /// runtime's and the raw system call wrappers, e.g. `syscall.read`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<Name>,
 }
 
 /// One proven deadlock.
@@ -342,10 +348,14 @@ fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
     out
 }
 
-/// Whether a verdict rests on facts read at two moments (see the module's comment), which a
-/// second snapshot must show again: held by nobody.
+/// Whether a verdict must be seen again in a second snapshot: held by nobody, whose facts
+/// are read at two moments (see the module's comment), and a holder blocked in a system
+/// call or IO wait, which may yet return: a long one is seen in both.
 pub fn needs_confirming(v: &Verdict) -> bool {
     v.kind == "held-by-nobody"
+        || v.waits_on
+            .as_ref()
+            .is_some_and(|w| matches!(&*w.state, "syscall" | "IO wait"))
 }
 
 /// The verdicts of a second snapshot taken a moment after the first: each that
@@ -571,6 +581,22 @@ fn blocked_for_good(
         return Some(WaitsOn {
             state: "flock".into(),
             chans: Vec::new(),
+            call: None,
+        });
+    }
+    if g.status == Status::SYSCALL || g.status == Status::WAITING && &*g.state == "IO wait" {
+        return Some(WaitsOn {
+            state: if g.status == Status::SYSCALL {
+                "syscall".into()
+            } else {
+                g.state.clone()
+            },
+            chans: Vec::new(),
+            call: g
+                .frames
+                .iter()
+                .find(|f| !call_wrapper(&f.function))
+                .map(|f| f.function.clone()),
         });
     }
     if g.status != Status::WAITING {
@@ -617,7 +643,27 @@ fn blocked_for_good(
     ok.then(|| WaitsOn {
         state: g.state.clone(),
         chans,
+        call: None,
     })
+}
+
+/// Functions a system call or IO wait passes through below the one that makes it: the
+/// runtime's, the raw system call wrappers (`syscall.Syscall`, `syscall.RawSyscall6`,
+/// `internal/runtime/syscall.Syscall6`, ...) and the poller's own.
+fn call_wrapper(function: &str) -> bool {
+    let base = function.rsplit('/').next().unwrap_or(function);
+    function.starts_with("runtime.")
+        || function.starts_with("internal/runtime/")
+        || function.starts_with("internal/poll.runtime_")
+        || function.starts_with("internal/poll.(*pollDesc).")
+        || base
+            .strip_prefix("syscall.")
+            .or_else(|| base.strip_prefix("unix."))
+            .is_some_and(|n| {
+                ["Syscall", "RawSyscall", "rawSyscall", "rawVforkSyscall"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
 }
 
 /// Bytes of a `time.Time`, the element of a timer's channel.
@@ -937,6 +983,46 @@ mod tests {
             (3, Some("pointer")),
             "{v:?}"
         );
+    }
+
+    /// A holder in a system call: held while blocked, the call its innermost frame outside
+    /// the runtime and the raw system call wrappers, and a verdict to confirm.
+    #[test]
+    fn holder_in_a_system_call() {
+        use crate::snapshot::Frame;
+        let frame = |f: &str| Frame {
+            function: f.into(),
+            ..Default::default()
+        };
+        let reader = Goroutine {
+            id: 3,
+            status: Status::SYSCALL,
+            state: "syscall".into(),
+            frames: [
+                "internal/runtime/syscall.Syscall6",
+                "syscall.Syscall",
+                "syscall.read",
+                "syscall.Read",
+                "main.read",
+            ]
+            .into_iter()
+            .map(frame)
+            .collect(),
+            ..Default::default()
+        };
+        let snap = Snapshot {
+            goroutines: vec![reader, waiter(4, 0x10)],
+            objects: vec![lock(0x10, vec![holder(3, "main.read")])],
+            ..Default::default()
+        };
+        let v = find(&snap);
+        assert_eq!(v.len(), 1, "{v:?}");
+        let w = v[0].waits_on.as_ref().unwrap();
+        assert_eq!(
+            (v[0].kind, &*w.state, w.call.as_deref()),
+            ("held-while-blocked", "syscall", Some("syscall.read"))
+        );
+        assert!(needs_confirming(&v[0]));
     }
 
     fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {

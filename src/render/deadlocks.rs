@@ -268,6 +268,15 @@ fn held_while_blocked(
             "blocked in flock(2) on a file this process holds locked (file-lock self-deadlock, below)"
                 .into()
         }
+        Some(w) if &*w.state == "syscall" || &*w.state == "IO wait" => format!(
+            "blocked in {} ({})",
+            if &*w.state == "syscall" {
+                "a system call"
+            } else {
+                "IO wait"
+            },
+            w.call.as_deref().map(text).unwrap_or_default()
+        ),
         Some(w) if w.chans.is_empty() => format!("blocked forever in {}", text(&w.state)),
         Some(w) => {
             let chans: Vec<String> = w
