@@ -2200,6 +2200,92 @@ fn deadlocks_held_without_defer() {
     }
 }
 
+/// A healthy program under lock contention: 1,000 goroutines take and release 100 Mutexes all
+/// the time (Lock and Unlock; a deferred Unlock on some of the heap objects' locks), never
+/// holding one while blocked. On every toolchain, with and without symbols, over many runs:
+/// no verdict (exit status 0), every holder `defer`, `pointer` or `code`, and every deferred
+/// unlock claim true as far as one snapshot can tell: in main.(*lmLock).bumpDeferred (the one
+/// function that defers an unlock), on a heap object's Mutex the fixture names, at most one
+/// goroutine claiming each Mutex. Goroutines must have been seen waiting for the locks.
+#[test]
+fn deadlocks_none_under_contention() {
+    const RUNS: usize = 8;
+    for (tc, flavor) in with_and_without_symbols() {
+        let fx = Fixture::start_flavor(&tc, flavor, "locks-many", &[]);
+        let heap: BTreeSet<u64> = fx
+            .info_words("heap-lock")
+            .iter()
+            .map(|w| hex(&w[1]))
+            .collect();
+        assert_eq!(heap.len(), 84, "{}: {:?}", fx.what, fx.info.len());
+        let mut waited = 0;
+        for run in 0..RUNS {
+            let what = format!("{} run {run}", fx.what);
+            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
+            let v: Value = serde_json::from_str(&json).unwrap();
+            assert!(
+                code == 0 && v["verdicts"].as_array().unwrap().is_empty(),
+                "{what}: {json}"
+            );
+            let snap = goroscope_json(&["dump", "-q", "--format", "json", &fx.pid()]);
+            let objects = snap["objects"].as_array().unwrap();
+            waited += objects
+                .iter()
+                .filter(|o| o["kind"] == "sync.Mutex")
+                .map(|o| waiters(o).values().sum::<usize>())
+                .sum::<usize>();
+            // Each snapshot's holders as (lock, holder): the deadlocks JSON's, then the dump's.
+            let listed: Vec<(u64, &Value)> = v["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h["object"].as_u64().unwrap(), h))
+                .collect();
+            let nested: Vec<(u64, &Value)> = objects
+                .iter()
+                .flat_map(|o| {
+                    let addr = o["addr"].as_u64().unwrap();
+                    o["holders"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |h| (addr, h))
+                })
+                .collect();
+            for holders in [listed, nested] {
+                let mut claims: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+                for (object, h) in holders {
+                    let how = h["how"].as_str().unwrap_or_default();
+                    assert!(["defer", "pointer", "code"].contains(&how), "{what}: {h}");
+                    if how == "defer" {
+                        assert!(
+                            heap.contains(&object)
+                                && h["function"] == "main.(*lmLock).bumpDeferred",
+                            "{what}: a deferred unlock claim the fixture never made: {h}"
+                        );
+                        claims
+                            .entry(object)
+                            .or_default()
+                            .insert(h["goroutine"].as_u64().unwrap());
+                    }
+                }
+                for (object, gs) in &claims {
+                    assert!(
+                        gs.len() == 1,
+                        "{what}: goroutines {gs:?} all claim the Mutex at {object:#x}"
+                    );
+                }
+            }
+        }
+        assert!(
+            waited > 0,
+            "{}: no goroutine seen waiting for a lock",
+            fx.what
+        );
+        support::assert_running(fx.pid);
+    }
+}
+
 /// Locks held (deferred unlocks) by goroutines blocked for good outside Go's own waits: one in
 /// read(2) on a pipe nobody writes, one in IO wait on a poller's pipe nobody writes, others
 /// waiting for each lock. On every toolchain, with and without symbols: exactly the verdicts
