@@ -4,14 +4,17 @@
 //! its state says is held, that goroutines wait for, and that no certain holder (a deferred
 //! unlock the state agrees with) claims.
 //!
-//! Evidence, for each goroutine not itself waiting for the lock, frame by frame (innermost
+//! Evidence, for each goroutine not itself waiting for the lock (blocked on it, or its
+//! runtime and sync frames, as frozen, pointing at it), frame by frame (innermost
 //! first; frames of `runtime`, `sync` and `internal/sync` never count, the registers a
 //! `runtime.asyncPreempt` frame saved count for the frame it interrupted):
 //!
-//! - `pointer`: an aligned word of the frame (from its sp to its caller's sp) or, for the
-//!   innermost frame of a goroutine running on a thread, a register of that thread, points at
-//!   the lock or into the heap object that contains it (object bounds from the heap's spans,
-//!   [`super::leaks::objects_of`]);
+//! - `pointer`: a live pointer slot of the frame (by its pointer maps at the call it is
+//!   stopped at, as the garbage collector scans it; every aligned word of a frame not stopped
+//!   at a call: the innermost, one an asynchronous preemption interrupted, one without maps)
+//!   or, for the innermost frame of a goroutine running on a thread, a register of that
+//!   thread, points at the lock or into the heap object that contains it (object bounds from
+//!   the heap's spans, [`super::leaks::objects_of`]);
 //! - `code`: the frame's function references the lock's own bytes in its code (a global lock:
 //!   amd64 RIP-relative `LEA` or memory operand, arm64 `ADRP` pair; [`super::find::code_refs`]).
 //!
@@ -24,7 +27,7 @@ use super::Runtime;
 use super::goroutines::CopyFn;
 use crate::snapshot::{Goroutine, Holder, Status, SyncObject};
 use crate::target::image::MemoryImage;
-use crate::target::{MemoryReader, ThreadState};
+use crate::target::{MemoryReader, ReadExt, ThreadState};
 use std::collections::HashMap;
 
 /// Most bytes of one frame scanned for pointers.
@@ -113,8 +116,28 @@ pub fn add(
                 *e = (frame, pointer);
             }
         };
+        // What its frozen frames wait for: the live pointers of its runtime and sync frames
+        // stopped at a call (the lock a `lockSlow` or `semacquire1` frame waits on). The
+        // semaphore table is read after the target runs again, so `blocked_on` alone may
+        // name a later wait.
+        let waits: Vec<u64> = if g.status == Status::WAITING {
+            physical
+                .iter()
+                .enumerate()
+                .filter(|&(k, &(i, _, _))| k > 0 && internal(&g.frames[i].function))
+                .filter_map(|(_, &(i, _, _))| pointer_slots(rt, &g.frames[i]))
+                .flatten()
+                .filter_map(|a| mem.read_u64(a).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let candidates: Vec<usize> = (0..targets.len())
-            .filter(|&t| !g.blocked_on.iter().any(|b| b.addr == targets[t].addr))
+            .filter(|&t| {
+                let (lo, hi) = targets[t].code;
+                !g.blocked_on.iter().any(|b| b.addr == targets[t].addr)
+                    && !waits.iter().any(|&w| w >= lo && w < hi)
+            })
             .collect();
         if candidates.is_empty() {
             continue;
@@ -137,11 +160,26 @@ pub fn add(
             (!internal(f)).then_some(i)
         };
         let mut scanned = 0u64;
-        for (k, &(_, sp, fp)) in physical.iter().enumerate() {
+        for (k, &(i, sp, fp)) in physical.iter().enumerate() {
             let Some(frame) = owner(k) else {
                 continue;
             };
             if internal(&g.frames[frame].function) {
+                continue;
+            }
+            // A frame stopped at a call: its live pointer slots; else all of its words.
+            let callee = k.checked_sub(1).map(|c| &*g.frames[physical[c].0].function);
+            let at_call = frame == i
+                && k > 0
+                && !matches!(callee, Some("runtime.asyncPreempt" | "runtime.sigpanic"));
+            if let Some(slots) = at_call.then(|| pointer_slots(rt, &g.frames[i])).flatten() {
+                for a in slots {
+                    if let Ok(w) = mem.read_u64(a) {
+                        for t in hits(w) {
+                            note(t, frame, true);
+                        }
+                    }
+                }
                 continue;
             }
             let len = fp.saturating_sub(sp).min(MAX_FRAME_SCAN) & !7;
@@ -216,6 +254,76 @@ pub fn add(
             o.holders.push(h);
         }
     }
+}
+
+/// Most bits of one pointer map read.
+const MAX_MAP_BITS: u32 = 1 << 20;
+
+/// The addresses of the slots of a frame stopped at a call that hold a live pointer there,
+/// as the runtime's garbage collector scans them: its locals pointer map (below `varp`) and
+/// its arguments pointer map (from `argp`), both at the index `PCDATA_StackMapIndex` gives
+/// for the call. `None` without the maps. The contents of address-taken locals (stack
+/// objects) are not read.
+fn pointer_slots(rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
+    use crate::binary::pclntab::{
+        FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, PCDATA_STACK_MAP_INDEX,
+    };
+    let tab = &rt.bin.pclntab;
+    let func = tab.func_for_pc(f.pc)?;
+    let target = if f.pc == tab.entry(func) {
+        f.pc
+    } else {
+        f.pc - 1
+    };
+    let idx = tab
+        .pcdata(func, PCDATA_STACK_MAP_INDEX, target)
+        .filter(|&i| i >= 0)
+        .unwrap_or(0);
+    // One bitmap of a `runtime.stackmap`: {n int32, nbit int32, bytedata [n][(nbit+7)/8]}.
+    let bitmap = |data: &[u8]| -> Option<(u32, Vec<bool>)> {
+        let word = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?));
+        let (n, nbit) = (word(0)?, word(4)?);
+        if idx as u32 >= n || nbit > MAX_MAP_BITS {
+            return None;
+        }
+        let len = nbit.div_ceil(8) as usize;
+        let at = 8usize.checked_add((idx as usize).checked_mul(len)?)?;
+        let bytes = data.get(at..at.checked_add(len)?)?;
+        Some((
+            nbit,
+            (0..nbit as usize)
+                .map(|j| bytes[j / 8] & (1 << (j % 8)) != 0)
+                .collect(),
+        ))
+    };
+    let mut out = Vec::new();
+    let locals = tab.funcdata_bytes(func, FUNCDATA_LOCALS_POINTER_MAPS);
+    let args = tab.funcdata_bytes(func, FUNCDATA_ARGS_POINTER_MAPS);
+    if locals.is_none() && args.is_none() {
+        return None;
+    }
+    let varp = super::defers::frame_varp(rt, f);
+    if varp > f.sp
+        && let Some((nbit, bits)) = locals.and_then(bitmap)
+    {
+        let base = varp.wrapping_sub(u64::from(nbit) * 8);
+        out.extend(
+            bits.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(j, _)| base.wrapping_add(8 * j as u64)),
+        );
+    }
+    if let Some((_, bits)) = args.and_then(bitmap) {
+        let argp = f.fp.wrapping_add(rt.bin.arch.min_frame_size());
+        out.extend(
+            bits.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(j, _)| argp.wrapping_add(8 * j as u64)),
+        );
+    }
+    Some(out)
 }
 
 /// Adds to each target outside the globals the heap object containing it, when the heap's
