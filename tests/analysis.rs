@@ -1884,6 +1884,13 @@ fn deadlocks(args: &[&str]) -> (i32, String) {
     (code, out.stdout)
 }
 
+/// `goroscope deadlocks --format json` of a running fixture, which must exit with `code`.
+fn deadlocks_json(fx: &Fixture, code: i32) -> Value {
+    let (got, json) = deadlocks(&["--format", "json", &fx.pid()]);
+    assert_eq!(got, code, "{}: exit code\n{json}", fx.what);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}\n{json}", fx.what))
+}
+
 /// A verdict as the fixture states it (`INFO verdict ...`) or as goroscope's JSON has it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct VerdictInfo {
@@ -2090,9 +2097,8 @@ fn deadlocks_held_by_nobody() {
         );
         let lock = hex(&w[3]);
         let waiters: Vec<u64> = w[5..].iter().map(|g| g.parse().unwrap()).collect();
-        let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
-        assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
-        let v: Value = serde_json::from_str(&json).unwrap();
+        let v = deadlocks_json(&fx, 3);
+        let json = v.to_string();
         let verdicts = v["verdicts"].as_array().unwrap();
         assert_eq!(verdicts.len(), 1, "{}: {json}", fx.what);
         let got = &verdicts[0];
@@ -2137,9 +2143,8 @@ fn deadlocks_held_without_defer() {
         let fx = Fixture::start_flavor(&tc, flavor, "no-defer", &[]);
         let stated = fixture_verdicts(&fx);
         assert_eq!(stated.len(), 2, "{}: {:?}", fx.what, fx.info);
-        let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
-        assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
-        let v: Value = serde_json::from_str(&json).unwrap();
+        let v = deadlocks_json(&fx, 3);
+        let json = v.to_string();
         let want: BTreeSet<VerdictInfo> = stated.iter().map(|(v, _)| v.clone()).collect();
         assert_eq!(verdicts_json(&v), want, "{}: verdicts\n{json}", fx.what);
         for (want, blocked) in &stated {
@@ -2221,12 +2226,8 @@ fn deadlocks_none_under_contention() {
         let mut waited = 0;
         for run in 0..RUNS {
             let what = format!("{} run {run}", fx.what);
-            let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
-            let v: Value = serde_json::from_str(&json).unwrap();
-            assert!(
-                code == 0 && v["verdicts"].as_array().unwrap().is_empty(),
-                "{what}: {json}"
-            );
+            let v = deadlocks_json(&fx, 0);
+            assert!(v["verdicts"].as_array().unwrap().is_empty(), "{what}: {v}");
             let snap = goroscope_json(&["dump", "-q", "--format", "json", &fx.pid()]);
             let objects = snap["objects"].as_array().unwrap();
             waited += objects
@@ -2299,9 +2300,8 @@ fn deadlocks_holder_in_a_system_call_or_io_wait() {
         let stated = fx.info_words("verdict");
         assert_eq!(stated.len(), 2, "{}: {:?}", fx.what, fx.info);
         let rt = support::parse(&fx.stack());
-        let (code, json) = deadlocks(&["--format", "json", &fx.pid()]);
-        assert_eq!(code, 3, "{}: exit code\n{json}", fx.what);
-        let v: Value = serde_json::from_str(&json).unwrap();
+        let v = deadlocks_json(&fx, 3);
+        let json = v.to_string();
         let verdicts = v["verdicts"].as_array().unwrap();
         assert_eq!(verdicts.len(), 2, "{}: {json}", fx.what);
         for w in &stated {

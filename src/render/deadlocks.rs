@@ -336,14 +336,6 @@ fn held_by_nobody(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
         if n == 1 { "" } else { "s" },
         if n == 1 { "s" } else { "" },
     )?;
-    if let Some(r) = v.readers {
-        writeln!(
-            out,
-            "    {} reader{} hold{} it by its readerCount and readerWait",
-            r.hold,
-            if r.hold == 1 { "" } else { "s" },
-            if r.hold == 1 { "s" } else { "" },
-        )?;
-    }
+    readers(v, out)?;
     writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))
 }
