@@ -477,7 +477,10 @@ pub struct Holder {
     pub line: u32,
     /// How it is known. `defer`: the frame has a pending deferred unlock of this lock
     /// (`mu.Lock(); defer mu.Unlock()`), which is certain unless the function unlocked it by
-    /// hand and left the deferred unlock pending (not told apart).
+    /// hand and left the deferred unlock pending (not told apart). Possible holders of a held
+    /// lock others wait for that no deferred unlock names ([`crate::runtime::holders`]):
+    /// `pointer` (the frame points at the lock or into its heap object) or `code` (the
+    /// frame's code takes its address).
     pub how: String,
 }
 
