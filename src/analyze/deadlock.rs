@@ -159,46 +159,6 @@ pub struct Readers {
     pub found: usize,
 }
 
-/// `rwmutexMaxReaders` (`sync/rwmutex.go`): a writer subtracts it from `readerCount`.
-const RWMUTEX_MAX_READERS: i64 = 1 << 30;
-
-/// A field of an object's state, as read.
-fn field(o: &SyncObject, name: &str) -> Option<i64> {
-    o.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-/// Read holders of an RWMutex by its counts (see [`Readers::hold`]); `None` for another kind
-/// or without its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a
-/// count: `None`.
-pub(crate) fn read_holders(o: &SyncObject) -> Option<i64> {
-    if o.kind != "sync.RWMutex" {
-        return None;
-    }
-    let (rc, rw) = (field(o, "readerCount")?, field(o, "readerWait")?);
-    match rc {
-        0..RWMUTEX_MAX_READERS => Some(rc),
-        _ if (-RWMUTEX_MAX_READERS..0).contains(&rc) => Some(rw.max(0)),
-        _ => None,
-    }
-}
-
-/// Whether a holder claim agrees with the lock's own state, read from memory: a Mutex is
-/// locked; an RWMutex's write lock is taken or pending (its inner Mutex locked, `readerCount`
-/// below zero); its read lock is held by some reader. A claim the state denies (the function
-/// unlocked by hand and left its deferred unlock pending) makes no edge. Without the fields,
-/// the claim stands.
-pub(crate) fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
-    match (o.kind.as_str(), h.lock.as_str()) {
-        ("sync.Mutex", _) => field(o, "state").is_none_or(|s| s & 1 != 0),
-        ("sync.RWMutex", "write") => {
-            field(o, "w.state").is_none_or(|s| s & 1 != 0)
-                && field(o, "readerCount").is_none_or(|rc| rc < 0)
-        }
-        ("sync.RWMutex", _) => read_holders(o).is_none_or(|n| n > 0),
-        _ => true,
-    }
-}
-
 /// Whether a holder claim is certain (a pending deferred unlock), not a possible one (a
 /// pointer to the lock or code taking its address, [`crate::runtime::holders`]).
 fn certain(h: &Holder) -> bool {
@@ -232,11 +192,11 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
             .any(|f| &*f.function == "sync.(*RWMutex).RLock");
         for b in &g.blocked_on {
             if let Some(o) = locks.get(&b.addr) {
-                let sure = o.holders.iter().any(|h| certain(h) && claim_holds(o, h));
+                let sure = o.holders.iter().any(|h| certain(h) && o.claim_holds(h));
                 for h in o
                     .holders
                     .iter()
-                    .filter(|h| certain(h) == sure && claim_holds(o, h))
+                    .filter(|h| certain(h) == sure && o.claim_holds(h))
                     .filter(|h| !reads || h.lock == "write" || h.goroutine == g.id)
                 {
                     if sure { &mut edges } else { &mut maybe }
@@ -295,30 +255,12 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
     out
 }
 
-/// Whether the lock's own state says it is held: a Mutex locked; an RWMutex read-locked by
-/// its counts, or write-locked (its inner Mutex locked, `readerCount` below zero and no
-/// reader left to wait for). `None` without the fields.
-pub(crate) fn held_by_state(o: &SyncObject) -> Option<bool> {
-    match o.kind.as_str() {
-        "sync.Mutex" => Some(field(o, "state")? & 1 != 0),
-        "sync.RWMutex" => {
-            let (ws, rc, rw) = (
-                field(o, "w.state")?,
-                field(o, "readerCount")?,
-                field(o, "readerWait")?,
-            );
-            Some(read_holders(o)? > 0 || ws & 1 != 0 && rc < 0 && rw == 0)
-        }
-        _ => None,
-    }
-}
-
 /// Held-by-nobody verdicts, by the lock's address: every Mutex or RWMutex its state says is
 /// held, that goroutines wait for, and that no goroutine holds by any evidence.
 fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
     let mut out = Vec::new();
     for o in &snap.objects {
-        if !o.holders.is_empty() || held_by_state(o) != Some(true) {
+        if !o.holders.is_empty() || o.held_by_state() != Some(true) {
             continue;
         }
         let waiters: Vec<u64> = snap
@@ -341,7 +283,7 @@ fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
             waiters,
             waits_on: None,
             file: None,
-            readers: read_holders(o).map(|hold| Readers { hold, found: 0 }),
+            readers: o.read_holders().map(|hold| Readers { hold, found: 0 }),
         });
     }
     out.sort_by_key(|v| v.lock.as_ref().map(|l| l.addr));
@@ -687,7 +629,7 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
         waiters: Vec::new(),
         waits_on: None,
         file: None,
-        readers: read_holders(e.lock).map(|hold| Readers {
+        readers: e.lock.read_holders().map(|hold| Readers {
             hold,
             found: e
                 .lock
@@ -896,7 +838,7 @@ mod tests {
         assert!(find(&with("sync.Mutex", vec![("state", 0)], "write")).is_empty());
         let rw =
             |rc: i64, wait: i64| vec![("w.state", 1), ("readerCount", rc), ("readerWait", wait)];
-        let max = RWMUTEX_MAX_READERS;
+        let max = crate::snapshot::RWMUTEX_MAX_READERS;
         let v = find(&with("sync.RWMutex", rw(3 - max, 2), "read"));
         assert_eq!(v[0].readers, Some(Readers { hold: 2, found: 1 }));
         assert!(find(&with("sync.RWMutex", rw(1 - max, 0), "read")).is_empty());

@@ -24,8 +24,6 @@ const MAX_SUDOGS: usize = 4 << 20;
 const MAX_SELECT_CASES: usize = 1024;
 /// Entries of `runtime.semtable` (`semTabSize`).
 const SEM_TAB_SIZE: u64 = 251;
-/// `rwmutexMaxReaders`.
-const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
 /// Fills `blocked_on` of the goroutines (and their frames' pending defers,
 /// [`super::defers::read`]) and returns the objects they wait on, with their holders (possible
@@ -511,7 +509,7 @@ fn summary(o: &SyncObject) -> String {
                 format!(
                     "readerCount={rc}: 1 writer waiting for {rw} reader{} to leave, {} readers counted (holding or queued behind the writer); writer lock {}",
                     if rw == 1 { "" } else { "s" },
-                    rc + RWMUTEX_MAX_READERS,
+                    rc + crate::snapshot::RWMUTEX_MAX_READERS,
                     if ws & 1 != 0 { "held" } else { "free" }
                 )
             } else {

@@ -67,18 +67,14 @@ pub(crate) fn add(
     let mut targets: Vec<Target> = objects
         .iter()
         .filter(|o| {
-            crate::analyze::deadlock::held_by_state(o) == Some(true)
+            o.held_by_state() == Some(true)
                 && o.total_waiters() > 0
-                && !o
-                    .holders
-                    .iter()
-                    .any(|h| crate::analyze::deadlock::claim_holds(o, h))
+                && !o.holders.iter().any(|h| o.claim_holds(h))
         })
         .take(MAX_TARGETS)
         .map(|o| {
             let size = if o.kind == "sync.Mutex" { 8 } else { 24 };
-            let read = o.kind == "sync.RWMutex"
-                && crate::analyze::deadlock::read_holders(o).is_some_and(|n| n > 0);
+            let read = o.kind == "sync.RWMutex" && o.read_holders().is_some_and(|n| n > 0);
             Target {
                 addr: o.addr,
                 pointee: vec![(o.addr, o.addr.saturating_add(size))],
