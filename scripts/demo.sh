@@ -5,7 +5,8 @@
 #   scripts/demo.sh        works from any directory
 # Installs Go 1.27.3 with scripts/install-go.sh if it is missing, builds the fixture into
 # target/go-fixtures/demo and goroscope in release mode, starts the service, waits for READY,
-# runs `goroscope dump <pid>` and `goroscope grs <pid>`, then stops the service.
+# runs `goroscope dump <pid>` and `goroscope grs <pid>`, and ends with goroscope's verdict on
+# it, `goroscope deadlocks <pid>` (exit status 3: a deadlock found), then stops the service.
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,3 +52,9 @@ echo "\$ goroscope dump $pid"
 echo
 echo "\$ goroscope grs $pid"
 "$goroscope" grs "$pid"
+echo
+echo "\$ goroscope deadlocks $pid"
+status=0
+"$goroscope" deadlocks "$pid" || status=$?
+echo "(exit status $status)"
+[ "$status" = 3 ] || { echo "demo: goroscope deadlocks found no deadlock in the hung service" >&2; exit 1; }

@@ -587,7 +587,7 @@ impl WalkSetup {
         else {
             return;
         };
-        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &copy);
+        snap.objects = blocked::analyze(rt, &image, &mut snap.goroutines, &threads, &copy);
     }
 }
 

@@ -3,8 +3,12 @@
 //! pending deferred unlock. A goroutine waiting for a lock it holds itself is a self-deadlock
 //! (Lock twice; RLock again behind a pending writer, which waits for this very reader); a cycle
 //! of two or more goroutines each waiting for a lock the next holds is a lock-order inversion.
-//! Nothing is guessed: without holder evidence there is no verdict. The wait-for edges are
-//! certain ones only: a goroutine waiting to write (Lock) waits for every holder, one waiting
+//! Nothing is guessed: without holder evidence there is no verdict. Possible holders (a
+//! frame keeping a pointer to the lock or taking its address in its code,
+//! [`crate::runtime::holders`]) rank after certain ones: they make no self-deadlock and no
+//! cycle (a waiter's own frames point at the lock it waits for), and count for held while
+//! blocked only on a lock that no certain holder claims, the culprit's `how` saying which
+//! evidence named it. The wait-for edges of cycles are certain ones only: a goroutine waiting to write (Lock) waits for every holder, one waiting
 //! to read (RLock) for the write holders; a reader waiting for the holders of the read lock
 //! through a pending writer is not followed, so some cycles through an RWMutex are not seen.
 //! A goroutine waiting for a lock it holds is always deadlocked: its RLock blocks only behind
@@ -20,8 +24,18 @@
 //! waits for their lock) is reported as held-while-blocked, never as a `cycle`. Not judged: a
 //! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
 //! `time.Time`). A holder blocked in a file-lock self-deadlock (below) is blocked for good
-//! too. A goroutine that runs later, a timer or a signal may still serve a channel
+//! too. A holder in a system call (a read of a pipe nobody writes) or in IO wait is judged
+//! the same way, but such a call may return: on a live target the verdict must be seen again
+//! a moment later ([`confirm`]), so only a long one is reported. A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
+//!
+//! Held by nobody: a Mutex locked (an RWMutex write-locked, or read-locked by its counts) with
+//! goroutines waiting for it, that no goroutine holds by any evidence: the function that
+//! locked it returned without unlocking it (a missing Unlock on an early return). The verdict
+//! names the lock and its waiters; it has no culprit. Its facts are read at two moments (the
+//! goroutines frozen, the lock's state after the target runs again), so a busy lock that
+//! changed hands in between can look like it: `goroscope deadlocks` on a live target
+//! confirms such a verdict with a second snapshot ([`confirm`]).
 //!
 //! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
 //! `flock(2)` on a file this very process holds locked through another descriptor waits for
@@ -44,6 +58,10 @@ pub struct Culprit {
     pub file: Name,
     /// Its source line.
     pub line: u32,
+    /// How the frame is known to hold the lock: `defer` (certain), `pointer` or `code`
+    /// (possible, see [`crate::runtime::holders`]); left out for a file lock's frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
 }
 
 /// A lock a verdict names.
@@ -59,17 +77,21 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaitsOn {
     /// Its wait: `chan send`, `chan receive`, `select`, `select (no cases)`, `chan send (nil
-    /// chan)`, `chan receive (nil chan)`, or `flock`: a file-lock self-deadlock (its verdict
-    /// is listed too).
+    /// chan)`, `chan receive (nil chan)`, `flock`: a file-lock self-deadlock (its verdict
+    /// is listed too), `syscall` (in a system call) or `IO wait` (the network poller).
     pub state: Name,
     /// The channels it waits on (none for `select {}` and nil channels).
     pub chans: Vec<u64>,
+    /// A system call or IO wait: the function making it (its innermost frame outside the
+    /// runtime's and the raw system call wrappers, e.g. `syscall.read`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<Name>,
 }
 
 /// One proven deadlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    /// `self-deadlock`, `cycle` or `held-while-blocked`.
+    /// `self-deadlock`, `cycle`, `held-while-blocked`, `held-by-nobody` or `file-lock`.
     pub kind: &'static str,
     /// The goroutines deadlocked, the culprit first, then each one waiting for the lock the
     /// one before holds... in the order of the cycle. Held while blocked: the holders of the
@@ -77,12 +99,12 @@ pub struct Verdict {
     pub goroutines: Vec<u64>,
     /// The culprit: the goroutine (lowest id of a cycle or of the blocked holders) and its
     /// frame holding `lock` (or, for a file lock, the descriptor). `None`: a file lock no
-    /// pending deferred Close names.
+    /// pending deferred Close names, a lock held by nobody.
     pub culprit: Option<Culprit>,
     /// The lock the culprit holds and (the next goroutine of the cycle, itself, or the
     /// waiters) waits for. `None` for a file lock.
     pub lock: Option<Lock>,
-    /// Held while blocked: every other goroutine blocked on the lock, by id.
+    /// Held while blocked, held by nobody: every other goroutine blocked on the lock, by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiters: Vec<u64>,
     /// Held while blocked: what the culprit is blocked on.
@@ -137,47 +159,13 @@ pub struct Readers {
     pub found: usize,
 }
 
-/// `rwmutexMaxReaders` (`sync/rwmutex.go`): a writer subtracts it from `readerCount`.
-const RWMUTEX_MAX_READERS: i64 = 1 << 30;
-
-/// A field of an object's state, as read.
-fn field(o: &SyncObject, name: &str) -> Option<i64> {
-    o.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+/// Whether a holder claim is certain (a pending deferred unlock), not a possible one (a
+/// pointer to the lock or code taking its address, [`crate::runtime::holders`]).
+fn certain(h: &Holder) -> bool {
+    h.how == "defer"
 }
 
-/// Read holders of an RWMutex by its counts (see [`Readers::hold`]); `None` for another kind
-/// or without its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a
-/// count: `None`.
-fn read_holders(o: &SyncObject) -> Option<i64> {
-    if o.kind != "sync.RWMutex" {
-        return None;
-    }
-    let (rc, rw) = (field(o, "readerCount")?, field(o, "readerWait")?);
-    match rc {
-        0..RWMUTEX_MAX_READERS => Some(rc),
-        _ if (-RWMUTEX_MAX_READERS..0).contains(&rc) => Some(rw.max(0)),
-        _ => None,
-    }
-}
-
-/// Whether a holder claim agrees with the lock's own state, read from memory: a Mutex is
-/// locked; an RWMutex's write lock is taken or pending (its inner Mutex locked, `readerCount`
-/// below zero); its read lock is held by some reader. A claim the state denies (the function
-/// unlocked by hand and left its deferred unlock pending) makes no edge. Without the fields,
-/// the claim stands.
-fn claim_holds(o: &SyncObject, h: &Holder) -> bool {
-    match (o.kind.as_str(), h.lock.as_str()) {
-        ("sync.Mutex", _) => field(o, "state").is_none_or(|s| s & 1 != 0),
-        ("sync.RWMutex", "write") => {
-            field(o, "w.state").is_none_or(|s| s & 1 != 0)
-                && field(o, "readerCount").is_none_or(|rc| rc < 0)
-        }
-        ("sync.RWMutex", _) => read_holders(o).is_none_or(|n| n > 0),
-        _ => true,
-    }
-}
-
-/// One goroutine's certain wait: it waits for `lock`, which `holder` holds.
+/// One goroutine's wait: it waits for `lock`, which `holder` holds.
 struct Edge<'a> {
     lock: &'a SyncObject,
     holder: &'a Holder,
@@ -191,8 +179,10 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         .filter(|o| !o.holders.is_empty())
         .map(|o| (o.addr, o))
         .collect();
-    // waiter -> the holders of what it waits for
+    // waiter -> the certain holders of what it waits for; `maybe`: the possible holders of
+    // what it waits for that no certain holder claims
     let mut edges: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
+    let mut maybe: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
     for g in &snap.goroutines {
         // A reader waiting in RLock waits for the writers only: read holders let it in
         // (it is blocked because a writer is pending; that writer's wait is not an edge here).
@@ -202,13 +192,14 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
             .any(|f| &*f.function == "sync.(*RWMutex).RLock");
         for b in &g.blocked_on {
             if let Some(o) = locks.get(&b.addr) {
+                let sure = o.holders.iter().any(|h| certain(h) && o.claim_holds(h));
                 for h in o
                     .holders
                     .iter()
-                    .filter(|h| claim_holds(o, h))
+                    .filter(|h| certain(h) == sure && o.claim_holds(h))
                     .filter(|h| !reads || h.lock == "write" || h.goroutine == g.id)
                 {
-                    edges
+                    if sure { &mut edges } else { &mut maybe }
                         .entry(g.id)
                         .or_default()
                         .push(Edge { lock: o, holder: h });
@@ -253,9 +244,79 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
         };
         out.push(verdict("cycle", order, e));
     }
+    // Held while blocked rests on certain holders, else on possible ones (never both for
+    // one lock).
+    for (g, es) in maybe {
+        edges.entry(g).or_default().extend(es);
+    }
     out.extend(held_while_blocked(snap, &edges));
+    out.extend(held_by_nobody(snap));
     out.extend(file_lock_verdicts(snap));
     out
+}
+
+/// Held-by-nobody verdicts, by the lock's address: every Mutex or RWMutex its state says is
+/// held, that goroutines wait for, and that no goroutine holds by any evidence.
+fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for o in &snap.objects {
+        if !o.holders.is_empty() || o.held_by_state() != Some(true) {
+            continue;
+        }
+        let waiters: Vec<u64> = snap
+            .goroutines
+            .iter()
+            .filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
+            .map(|g| g.id)
+            .collect();
+        if waiters.is_empty() {
+            continue;
+        }
+        out.push(Verdict {
+            kind: "held-by-nobody",
+            goroutines: waiters.clone(),
+            culprit: None,
+            lock: Some(Lock {
+                kind: o.kind.clone(),
+                addr: o.addr,
+            }),
+            waiters,
+            waits_on: None,
+            file: None,
+            readers: o.read_holders().map(|hold| Readers { hold, found: 0 }),
+        });
+    }
+    out.sort_by_key(|v| v.lock.as_ref().map(|l| l.addr));
+    out
+}
+
+/// Whether a verdict must be seen again in a second snapshot: held by nobody, whose facts
+/// are read at two moments (see the module's comment), and a holder blocked in a system
+/// call or IO wait, which may yet return: a long one is seen in both.
+pub fn needs_confirming(v: &Verdict) -> bool {
+    v.kind == "held-by-nobody"
+        || v.waits_on
+            .as_ref()
+            .is_some_and(|w| matches!(&*w.state, "syscall" | "IO wait"))
+}
+
+/// The verdicts of a second snapshot taken a moment after the first: each that
+/// [`needs_confirming`] is kept only when the first had it too, on the same lock, and its
+/// waiters then still wait now.
+pub fn confirm(first: &[Verdict], second: Vec<Verdict>) -> Vec<Verdict> {
+    second
+        .into_iter()
+        .filter(|v| {
+            !needs_confirming(v)
+                || first.iter().any(|f| {
+                    f.kind == v.kind
+                        && f.lock == v.lock
+                        && f.culprit.as_ref().map(|c| c.goroutine)
+                            == v.culprit.as_ref().map(|c| c.goroutine)
+                        && f.waiters.iter().all(|w| v.waiters.contains(w))
+                })
+        })
+        .collect()
 }
 
 /// A goroutine (or thread) waiting for a file lock the process holds through another
@@ -333,6 +394,7 @@ fn file_waits(snap: &Snapshot) -> Vec<FileWait<'_>> {
                 function: r.function.clone(),
                 file: r.file.clone(),
                 line: r.line,
+                how: None,
             }),
             held,
         });
@@ -347,6 +409,7 @@ fn frame_of(g: &Goroutine, f: &crate::snapshot::Frame) -> Culprit {
         function: f.function.clone(),
         file: f.file.clone(),
         line: f.line,
+        how: None,
     }
 }
 
@@ -460,6 +523,22 @@ fn blocked_for_good(
         return Some(WaitsOn {
             state: "flock".into(),
             chans: Vec::new(),
+            call: None,
+        });
+    }
+    if g.status == Status::SYSCALL || g.status == Status::WAITING && &*g.state == "IO wait" {
+        return Some(WaitsOn {
+            state: if g.status == Status::SYSCALL {
+                "syscall".into()
+            } else {
+                g.state.clone()
+            },
+            chans: Vec::new(),
+            call: g
+                .frames
+                .iter()
+                .find(|f| !call_wrapper(&f.function))
+                .map(|f| f.function.clone()),
         });
     }
     if g.status != Status::WAITING {
@@ -506,7 +585,27 @@ fn blocked_for_good(
     ok.then(|| WaitsOn {
         state: g.state.clone(),
         chans,
+        call: None,
     })
+}
+
+/// Functions a system call or IO wait passes through below the one that makes it: the
+/// runtime's, the raw system call wrappers (`syscall.Syscall`, `syscall.RawSyscall6`,
+/// `internal/runtime/syscall.Syscall6`, ...) and the poller's own.
+fn call_wrapper(function: &str) -> bool {
+    let base = function.rsplit('/').next().unwrap_or(function);
+    function.starts_with("runtime.")
+        || function.starts_with("internal/runtime/")
+        || function.starts_with("internal/poll.runtime_")
+        || function.starts_with("internal/poll.(*pollDesc).")
+        || base
+            .strip_prefix("syscall.")
+            .or_else(|| base.strip_prefix("unix."))
+            .is_some_and(|n| {
+                ["Syscall", "RawSyscall", "rawSyscall", "rawVforkSyscall"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
 }
 
 /// Bytes of a `time.Time`, the element of a timer's channel.
@@ -521,6 +620,7 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
             function: e.holder.function.clone(),
             file: e.holder.file.clone(),
             line: e.holder.line,
+            how: Some(e.holder.how.clone()),
         }),
         lock: Some(Lock {
             kind: e.lock.kind.clone(),
@@ -529,7 +629,7 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
         waiters: Vec::new(),
         waits_on: None,
         file: None,
-        readers: read_holders(e.lock).map(|hold| Readers {
+        readers: e.lock.read_holders().map(|hold| Readers {
             hold,
             found: e
                 .lock
@@ -738,12 +838,133 @@ mod tests {
         assert!(find(&with("sync.Mutex", vec![("state", 0)], "write")).is_empty());
         let rw =
             |rc: i64, wait: i64| vec![("w.state", 1), ("readerCount", rc), ("readerWait", wait)];
-        let max = RWMUTEX_MAX_READERS;
+        let max = crate::snapshot::RWMUTEX_MAX_READERS;
         let v = find(&with("sync.RWMutex", rw(3 - max, 2), "read"));
         assert_eq!(v[0].readers, Some(Readers { hold: 2, found: 1 }));
         assert!(find(&with("sync.RWMutex", rw(1 - max, 0), "read")).is_empty());
         assert_eq!(find(&with("sync.RWMutex", rw(-max, 0), "write")).len(), 1);
         assert!(find(&with("sync.RWMutex", rw(2, 0), "write")).is_empty());
+    }
+
+    /// A locked Mutex with waiters and no holder: held by nobody, no culprit; unlocked, or
+    /// with a holder, or without waiters: no verdict. A second snapshot confirms it only when
+    /// the first had it with the same waiters still waiting.
+    #[test]
+    fn held_by_nobody_and_its_confirmation() {
+        let snap = |state: i64, holders: Vec<Holder>, waiting: bool| Snapshot {
+            goroutines: if waiting {
+                vec![waiter(4, 0x10), waiter(6, 0x10)]
+            } else {
+                vec![]
+            },
+            objects: vec![SyncObject {
+                fields: vec![("state".into(), state)],
+                ..lock(0x10, holders)
+            }],
+            ..Default::default()
+        };
+        let v = find(&snap(0x11, vec![], true));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, &v[0].waiters[..], v[0].culprit.is_none()),
+            ("held-by-nobody", &[4, 6][..], true)
+        );
+        assert_eq!(v[0].lock.as_ref().unwrap().addr, 0x10);
+        assert!(find(&snap(0x10, vec![], true)).is_empty());
+        assert!(find(&snap(0x11, vec![], false)).is_empty());
+        let held = find(&snap(0x11, vec![holder(3, "main.busy")], true));
+        assert!(held.iter().all(|v| v.kind != "held-by-nobody"), "{held:?}");
+        assert!(needs_confirming(&v[0]));
+        assert_eq!(confirm(&v, v.clone()), v);
+        assert!(confirm(&[], v.clone()).is_empty());
+        let mut fewer = v.clone();
+        fewer[0].waiters = vec![4];
+        assert!(confirm(&v, fewer.clone()).is_empty());
+        assert_eq!(confirm(&fewer, v.clone()), v);
+    }
+
+    /// Possible holders (a pointer, code) rank after certain ones: they never make a
+    /// self-deadlock or a cycle, and count for held while blocked only on a lock no certain
+    /// holder claims, the culprit saying how it is known.
+    #[test]
+    fn possible_holders_rank_after_certain_ones() {
+        let maybe = |g: u64, f: &str| Holder {
+            how: "pointer".into(),
+            ..holder(g, f)
+        };
+        // 5 and 7 each possibly hold what the other waits for, 9 possibly holds its own.
+        let snap = Snapshot {
+            goroutines: vec![waiter(5, 0x10), waiter(7, 0x20), waiter(9, 0x30)],
+            objects: vec![
+                lock(0x10, vec![maybe(7, "main.a")]),
+                lock(0x20, vec![maybe(5, "main.b")]),
+                lock(0x30, vec![maybe(9, "main.c")]),
+            ],
+            ..Default::default()
+        };
+        assert!(find(&snap).is_empty(), "{:?}", find(&snap));
+        // A holder blocked for good: with a certain holder beside it, the certain one is the
+        // culprit; alone, the possible one is, `how` saying so.
+        let blocked = |holders: Vec<Holder>| Snapshot {
+            goroutines: vec![
+                on_chan(3, "chan receive", 0x100),
+                on_chan(4, "chan receive", 0x100),
+                waiter(8, 0x10),
+            ],
+            objects: vec![lock(0x10, holders), chan_obj(0x100, 0, 0)],
+            ..Default::default()
+        };
+        let v = find(&blocked(vec![maybe(3, "main.p"), holder(4, "main.d")]));
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!((c.goroutine, c.how.as_deref()), (4, Some("defer")), "{v:?}");
+        assert_eq!(v[0].goroutines, [4]);
+        let v = find(&blocked(vec![maybe(3, "main.p")]));
+        let c = v[0].culprit.as_ref().unwrap();
+        assert_eq!(
+            (c.goroutine, c.how.as_deref()),
+            (3, Some("pointer")),
+            "{v:?}"
+        );
+    }
+
+    /// A holder in a system call: held while blocked, the call its innermost frame outside
+    /// the runtime and the raw system call wrappers, and a verdict to confirm.
+    #[test]
+    fn holder_in_a_system_call() {
+        use crate::snapshot::Frame;
+        let frame = |f: &str| Frame {
+            function: f.into(),
+            ..Default::default()
+        };
+        let reader = Goroutine {
+            id: 3,
+            status: Status::SYSCALL,
+            state: "syscall".into(),
+            frames: [
+                "internal/runtime/syscall.Syscall6",
+                "syscall.Syscall",
+                "syscall.read",
+                "syscall.Read",
+                "main.read",
+            ]
+            .into_iter()
+            .map(frame)
+            .collect(),
+            ..Default::default()
+        };
+        let snap = Snapshot {
+            goroutines: vec![reader, waiter(4, 0x10)],
+            objects: vec![lock(0x10, vec![holder(3, "main.read")])],
+            ..Default::default()
+        };
+        let v = find(&snap);
+        assert_eq!(v.len(), 1, "{v:?}");
+        let w = v[0].waits_on.as_ref().unwrap();
+        assert_eq!(
+            (v[0].kind, &*w.state, w.call.as_deref()),
+            ("held-while-blocked", "syscall", Some("syscall.read"))
+        );
+        assert!(needs_confirming(&v[0]));
     }
 
     fn chan_obj(addr: u64, queued: i64, cap: i64) -> SyncObject {

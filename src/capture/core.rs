@@ -154,7 +154,7 @@ impl CoreTarget {
             let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
             thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
         }
-        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, &());
+        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, threads, &());
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
         // core's first; before, SIGQUIT was relayed from M to M and the last one aborted.

@@ -106,7 +106,7 @@ impl LiveTarget {
         let heap = heap?;
         let mut gs = Vec::new();
         let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
-        let (mut snap, _, Kept { image, .. }) = self
+        let (mut snap, _, Kept { image, threads }) = self
             .build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))
             .map_err(|e| e.to_string())?;
         snap.goroutines = gs;
@@ -118,6 +118,7 @@ impl LiveTarget {
             &self.rt,
             &frozen,
             &mut snap.goroutines,
+            &threads,
             &|reqs: &[(u64, u64)], img: &mut MemoryImage| {
                 let missing: Vec<(u64, u64)> = reqs
                     .iter()

@@ -159,7 +159,7 @@ impl LiveTarget {
                 }
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &self.proc);
+        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &[], &self.proc);
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
@@ -341,7 +341,13 @@ impl LiveTarget {
         snap.goroutines = gs;
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(&self.rt, image, &mut snap.goroutines, &self.proc);
+        snap.objects = blocked::analyze(
+            &self.rt,
+            image,
+            &mut snap.goroutines,
+            &kept.threads,
+            &self.proc,
+        );
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok((snap, kept))

@@ -270,7 +270,7 @@ pub enum Command {
     /// by a goroutine blocked on a channel nobody serves, a file the process waits in flock(2)
     /// to lock while it holds it locked itself.
     #[command(
-        after_help = "Examples:\n  goroscope deadlocks 1234\n  goroscope deadlocks --format json 1234\n  goroscope deadlocks app.gsnap\n  goroscope deadlocks --core core.1234\n\nExit status: 0 no deadlock found, 3 a deadlock found (the first line names the culprit\ngoroutine, its frame holding the lock, and the lock), 1 an error."
+        after_help = "Examples:\n  goroscope deadlocks 1234\n  goroscope deadlocks --format json 1234\n  goroscope deadlocks app.gsnap\n  goroscope deadlocks --core core.1234\n\nExit status: 0 no deadlock found, 3 a deadlock found (the first line names the culprit\ngoroutine, its frame holding the lock, and the lock; or a lock held by nobody), 1 an error."
     )]
     Deadlocks {
         /// Process id, or a snapshot file (`goroscope snapshot`); not with --core.

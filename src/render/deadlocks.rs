@@ -62,10 +62,12 @@ pub fn json(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::R
 /// the snapshot has no file locks read, a line saying so.
 pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
     if verdicts.is_empty() {
-        let held: usize = snap.objects.iter().map(|o| o.holders.len()).sum();
+        let holds = snap.objects.iter().flat_map(|o| &o.holders);
+        let held = holds.clone().filter(|h| h.how == "defer").count();
+        let possible = holds.count() - held;
         writeln!(
             out,
-            "no deadlock found ({held} lock hold{} known from pending deferred unlocks; no goroutine waits for a lock it holds, and no wait cycle)",
+            "no deadlock found ({held} lock hold{} known from pending deferred unlocks, {possible} possible by pointer or code; no goroutine waits for a lock it holds, and no wait cycle)",
             if held == 1 { "" } else { "s" }
         )?;
     }
@@ -75,6 +77,10 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
         }
         if let Some(f) = &v.file {
             file_lock(v, f, out)?;
+            continue;
+        }
+        if v.kind == "held-by-nobody" {
+            held_by_nobody(v, out)?;
             continue;
         }
         let (Some(c), Some(l)) = (&v.culprit, &v.lock) else {
@@ -245,13 +251,32 @@ fn held_while_blocked(
         .iter()
         .find(|o| o.addr == l.addr)
         .and_then(|o| o.holders.iter().find(|h| h.goroutine == c.goroutine))
-        .map(|h| format!(" ({} lock)", text(&h.lock)))
+        .map(|h| match &*h.how {
+            "pointer" => format!(
+                " ({} lock, possibly: this frame keeps a pointer to it)",
+                text(&h.lock)
+            ),
+            "code" => format!(
+                " ({} lock, possibly: this frame's code takes its address)",
+                text(&h.lock)
+            ),
+            _ => format!(" ({} lock)", text(&h.lock)),
+        })
         .unwrap_or_default();
     let on = match &v.waits_on {
         Some(w) if &*w.state == "flock" => {
             "blocked in flock(2) on a file this process holds locked (file-lock self-deadlock, below)"
                 .into()
         }
+        Some(w) if &*w.state == "syscall" || &*w.state == "IO wait" => format!(
+            "blocked in {} ({})",
+            if &*w.state == "syscall" {
+                "a system call"
+            } else {
+                "IO wait"
+            },
+            w.call.as_deref().map(text).unwrap_or_default()
+        ),
         Some(w) if w.chans.is_empty() => format!("blocked forever in {}", text(&w.state)),
         Some(w) => {
             let chans: Vec<String> = w
@@ -295,4 +320,22 @@ fn held_while_blocked(
         writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))?;
     }
     Ok(())
+}
+
+/// A held-by-nobody paragraph: the lock, its state, and its waiters.
+fn held_by_nobody(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
+    let Some(l) = &v.lock else {
+        return Ok(());
+    };
+    let n = v.waiters.len();
+    writeln!(
+        out,
+        "held by nobody: {} at {:#x} is locked and {n} goroutine{} wait{} for it, but no goroutine holds it (no pending deferred unlock, pointer or code names it): a missing Unlock",
+        text(&l.kind),
+        l.addr,
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "s" } else { "" },
+    )?;
+    readers(v, out)?;
+    writeln!(out, "    waiting for it: goroutines {}", ids(&v.waiters))
 }

@@ -15,7 +15,7 @@ use super::layout::F;
 use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
-use crate::target::{Layered, MemoryReader, ReadExt};
+use crate::target::{Layered, MemoryReader, ReadExt, ThreadState};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Most sudogs visited in the semaphore table.
@@ -24,11 +24,10 @@ const MAX_SUDOGS: usize = 4 << 20;
 const MAX_SELECT_CASES: usize = 1024;
 /// Entries of `runtime.semtable` (`semTabSize`).
 const SEM_TAB_SIZE: u64 = 251;
-/// `rwmutexMaxReaders`.
-const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
 /// Fills `blocked_on` of the goroutines (and their frames' pending defers,
-/// [`super::defers::read`]) and returns the objects they wait on.
+/// [`super::defers::read`]) and returns the objects they wait on, with their holders (possible
+/// ones by [`super::holders::add`], whose pointers may be in `threads`' registers).
 ///
 /// `mem` reads the goroutines' g structs (as frozen) and whatever else it holds; `fetch`
 /// copies more of the target into a local image, in batched rounds (one per level of the
@@ -38,6 +37,7 @@ pub fn analyze(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
+    threads: &[ThreadState],
     fetch: &dyn CopyInto,
 ) -> Vec<SyncObject> {
     super::defers::read(rt, mem, gs, fetch);
@@ -230,6 +230,7 @@ pub fn analyze(
         }
     }
     let mut out: Vec<SyncObject> = objects.into_values().collect();
+    super::holders::add(rt, mem, gs, &mut out, threads, fetch);
     for o in &mut out {
         o.summary = summary(o);
     }
@@ -508,7 +509,7 @@ fn summary(o: &SyncObject) -> String {
                 format!(
                     "readerCount={rc}: 1 writer waiting for {rw} reader{} to leave, {} readers counted (holding or queued behind the writer); writer lock {}",
                     if rw == 1 { "" } else { "s" },
-                    rc + RWMUTEX_MAX_READERS,
+                    rc + crate::snapshot::RWMUTEX_MAX_READERS,
                     if ws & 1 != 0 { "held" } else { "free" }
                 )
             } else {

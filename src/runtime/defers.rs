@@ -203,12 +203,23 @@ fn close_fds(
     }
 }
 
+/// The runtime's `frame.varp` of a physical frame: below the return address (amd64) and the
+/// saved frame pointer, when the frame has one.
+pub(crate) fn frame_varp(rt: &Runtime, fr: &crate::snapshot::Frame) -> u64 {
+    let ret_addr = if rt.bin.arch == Arch::Amd64 { 8 } else { 0 };
+    let varp = fr.fp.wrapping_sub(ret_addr);
+    if varp > fr.sp {
+        varp.wrapping_sub(8)
+    } else {
+        varp
+    }
+}
+
 /// Pending open-coded defers of every physical frame, read from the stack copy, in the order
 /// they will run (highest bit first).
 fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Found> {
     let tab = &rt.bin.pclntab;
     let slots = rt.version().at_least(22);
-    let ret_addr = if rt.bin.arch == Arch::Amd64 { 8 } else { 0 };
     let mut out = Vec::new();
     for (gi, g) in gs.iter().enumerate() {
         let mut physical = 0usize;
@@ -230,12 +241,7 @@ fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Fo
             else {
                 continue;
             };
-            // The runtime's frame.varp: below the return address (amd64) and the saved
-            // frame pointer, when the frame has one.
-            let mut varp = fr.fp.wrapping_sub(ret_addr);
-            if varp > fr.sp {
-                varp = varp.wrapping_sub(8);
-            }
+            let varp = frame_varp(rt, fr);
             let Ok(bits) = mem.read_u8(varp.wrapping_sub(u64::from(info.bits))) else {
                 continue;
             };

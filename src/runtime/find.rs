@@ -459,6 +459,26 @@ pub(crate) fn func_refs(
     Ok(refs)
 }
 
+/// Every absolute data address the code of `[entry, end)` references (target numbering;
+/// amd64: RIP-relative operands, `LEA` or a memory operand; arm64: `ADRP` with the `ADD`,
+/// load or store that completes it). Empty when the code is unreadable or an amd64
+/// instruction cannot be decoded.
+pub(crate) fn code_refs(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64> {
+    let at = entry.wrapping_sub(bias);
+    let Some(code) = end
+        .checked_sub(entry)
+        .filter(|&l| l > 0 && l <= MAX_FUNC_BYTES)
+        .and_then(|l| bin.read_static(at, l))
+    else {
+        return Vec::new();
+    };
+    let refs = match bin.arch {
+        Arch::Amd64 => amd64::data_refs(code, at).unwrap_or_default(),
+        Arch::Arm64 => arm64::data_refs(code, at),
+    };
+    refs.into_iter().map(|r| r.wrapping_add(bias)).collect()
+}
+
 /// Targets of the direct calls in the code of `[entry, end)` (target numbering; amd64 `CALL
 /// rel32`, arm64 `BL`), in code order. Stops at the first instruction that cannot be decoded.
 pub(crate) fn direct_calls(bin: &GoBinary, entry: u64, end: u64, bias: u64) -> Vec<u64> {

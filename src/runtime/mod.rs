@@ -10,6 +10,7 @@ pub mod blocked;
 pub mod defers;
 pub mod find;
 pub mod goroutines;
+pub mod holders;
 pub mod labels;
 pub mod layout;
 pub mod leaks;

@@ -481,14 +481,76 @@ pub struct Holder {
     pub line: u32,
     /// How it is known. `defer`: the frame has a pending deferred unlock of this lock
     /// (`mu.Lock(); defer mu.Unlock()`), which is certain unless the function unlocked it by
-    /// hand and left the deferred unlock pending (not told apart).
+    /// hand and left the deferred unlock pending (not told apart). Possible holders of a held
+    /// lock others wait for that no deferred unlock names ([`crate::runtime::holders`]):
+    /// `pointer` (the frame points at the lock or into its heap object) or `code` (the
+    /// frame's code takes its address).
     pub how: String,
 }
+
+/// `rwmutexMaxReaders` (`sync/rwmutex.go`): a writer subtracts it from `readerCount`.
+pub(crate) const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
 impl SyncObject {
     /// All waiters.
     pub(crate) fn total_waiters(&self) -> usize {
         self.waiters.values().sum()
+    }
+
+    /// A field of the object's state, as read.
+    fn field(&self, name: &str) -> Option<i64> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    /// Read holders of an RWMutex by its counts: `readerWait` while a writer is pending or
+    /// holds it (`readerCount` < 0), else `readerCount`; `None` for another kind or without
+    /// its fields. A `readerCount` below `-rwmutexMaxReaders` or above it is not a count:
+    /// `None`.
+    pub(crate) fn read_holders(&self) -> Option<i64> {
+        if self.kind != "sync.RWMutex" {
+            return None;
+        }
+        let (rc, rw) = (self.field("readerCount")?, self.field("readerWait")?);
+        match rc {
+            0..RWMUTEX_MAX_READERS => Some(rc),
+            _ if (-RWMUTEX_MAX_READERS..0).contains(&rc) => Some(rw.max(0)),
+            _ => None,
+        }
+    }
+
+    /// Whether a holder claim agrees with the lock's own state, read from memory: a Mutex is
+    /// locked; an RWMutex's write lock is taken or pending (its inner Mutex locked,
+    /// `readerCount` below zero); its read lock is held by some reader. A claim the state
+    /// denies (the function unlocked by hand and left its deferred unlock pending) makes no
+    /// edge. Without the fields, the claim stands.
+    pub(crate) fn claim_holds(&self, h: &Holder) -> bool {
+        match (self.kind.as_str(), h.lock.as_str()) {
+            ("sync.Mutex", _) => self.field("state").is_none_or(|s| s & 1 != 0),
+            ("sync.RWMutex", "write") => {
+                self.field("w.state").is_none_or(|s| s & 1 != 0)
+                    && self.field("readerCount").is_none_or(|rc| rc < 0)
+            }
+            ("sync.RWMutex", _) => self.read_holders().is_none_or(|n| n > 0),
+            _ => true,
+        }
+    }
+
+    /// Whether the lock's own state says it is held: a Mutex locked; an RWMutex read-locked
+    /// by its counts, or write-locked (its inner Mutex locked, `readerCount` below zero and no
+    /// reader left to wait for). `None` without the fields.
+    pub(crate) fn held_by_state(&self) -> Option<bool> {
+        match self.kind.as_str() {
+            "sync.Mutex" => Some(self.field("state")? & 1 != 0),
+            "sync.RWMutex" => {
+                let (ws, rc, rw) = (
+                    self.field("w.state")?,
+                    self.field("readerCount")?,
+                    self.field("readerWait")?,
+                );
+                Some(self.read_holders()? > 0 || ws & 1 != 0 && rc < 0 && rw == 0)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -11,8 +11,6 @@ use std::fmt::Write as _;
 const MUTEX_LOCKED: u64 = 1;
 const MUTEX_STARVING: u64 = 4;
 const MUTEX_WAITER_SHIFT: u64 = 3;
-/// `rwmutexMaxReaders`: a writer subtracts it from `readerCount`.
-const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 
 /// The waiter count's bits of a WaitGroup's state word: the low 31 (Go 1.25 keeps a synctest
 /// bubble flag in bit 31; before, the low 32 bits count waiters, and bit 31 would take 2^31
@@ -70,7 +68,7 @@ fn mutex_text(s: u64) -> String {
 /// An RWMutex's active readers and whether a writer holds it or waits, from `readerCount`.
 fn readers(count: i64) -> (i64, bool) {
     if count < 0 {
-        (count + RWMUTEX_MAX_READERS, true)
+        (count + crate::snapshot::RWMUTEX_MAX_READERS, true)
     } else {
         (count, false)
     }

@@ -348,7 +348,7 @@ fn walk_seeds() -> Vec<Vec<u8>> {
         let mut snap =
             goroscope::capture::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
                 .unwrap();
-        blocked::analyze(&rt, &image, &mut snap.goroutines, &copy);
+        blocked::analyze(&rt, &image, &mut snap.goroutines, &[], &copy);
     }
     let threads: Vec<(i32, u64, u64)> = rec
         .proc

@@ -20,11 +20,17 @@ use std::fmt;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
+/// `PCDATA` table index: stack map index.
+pub(crate) const PCDATA_STACK_MAP_INDEX: u32 = 1;
 /// `PCDATA` table index: index into the inline tree (`-1` = not inlined).
 pub(crate) const PCDATA_INL_TREE_INDEX: u32 = 2;
 /// `PCDATA` table index: argument liveness index.
 pub(crate) const PCDATA_ARG_LIVE_INDEX: u32 = 3;
 
+/// `FUNCDATA` index: argument pointer maps.
+pub(crate) const FUNCDATA_ARGS_POINTER_MAPS: u8 = 0;
+/// `FUNCDATA` index: locals pointer maps.
+pub(crate) const FUNCDATA_LOCALS_POINTER_MAPS: u8 = 1;
 /// `FUNCDATA` index: inline tree.
 pub(crate) const FUNCDATA_INL_TREE: u8 = 3;
 /// `FUNCDATA` index: open-coded defer info.

@@ -58,10 +58,9 @@ fn arena_base_offset(arch: Arch) -> u64 {
     }
 }
 
-/// Copies what the analysis reads: every module's data and bss, the heap's arena and span
-/// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
-/// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
-pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
+/// The first rounds of [`copy_heap`] (globals, arena index, span table, spans): the heap
+/// with its in-use spans, and the spans with special records.
+fn spans(rt: &Runtime, fetch: &dyn CopyInto) -> Result<(Heap, SpecialsOf), String> {
     let (arenas_off, all_off, spans_off) = needed_fields(rt)?;
     let l = &rt.layout;
     let mut h = Heap::default();
@@ -76,7 +75,25 @@ pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, Stri
     let (l2, ptr, len) = copy_globals(rt, fetch, &mut h, arenas_at, all_at)?;
     let arenas = copy_arena_index(rt, fetch, &mut h, l2, ptr, len);
     let span_ptrs = copy_span_table(fetch, &mut h, &arenas, spans_off)?;
-    let specials = copy_spans(rt, fetch, &mut h, &arenas, span_ptrs)?;
+    let specials = copy_span_records(rt, fetch, &mut h, &arenas, span_ptrs)?;
+    Ok((h, specials))
+}
+
+/// The globals and the heap's in-use spans as [`copy_heap`] copies them, without the spans'
+/// bytes and special records: enough to tell which object an address is in
+/// ([`super::objects_of`]).
+pub(crate) fn copy_spans(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
+    spans(rt, fetch).map(|(h, _)| h)
+}
+
+/// Span records: `(start, end, elemsize, first special record)`.
+type SpecialsOf = Vec<(u64, u64, u64, u64)>;
+
+/// Copies what the analysis reads: every module's data and bss, the heap's arena and span
+/// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
+/// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
+pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
+    let (mut h, specials) = spans(rt, fetch)?;
     // Then the special records, a round for each record of the longest list.
     copy_specials(rt, fetch, &mut h, &specials)?;
     // Last rounds: the scan spans' bytes.
@@ -262,13 +279,13 @@ fn copy_span_table(
 
 /// The spans: in-use ones indexed (sorted, overlaps dropped), stack spans noted; the
 /// first special record of each span that has one.
-fn copy_spans(
+fn copy_span_records(
     rt: &Runtime,
     fetch: &dyn CopyInto,
     h: &mut Heap,
     arenas: &[(u64, u64)],
     span_ptrs: HashSet<u64>,
-) -> Result<Vec<(u64, u64, u64, u64)>, String> {
+) -> Result<SpecialsOf, String> {
     let l = &rt.layout;
     let mut specials = Vec::new();
     let mut span_ptrs: Vec<u64> = span_ptrs.into_iter().collect();

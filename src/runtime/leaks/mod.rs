@@ -37,7 +37,7 @@ mod mark;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use copy::copy_heap;
+pub(crate) use copy::{copy_heap, copy_spans};
 
 use super::Runtime;
 use crate::snapshot::{Goroutine, Status};
@@ -213,6 +213,19 @@ fn classify(g: &Goroutine) -> Wait {
     } else {
         Wait::On(objs)
     }
+}
+
+/// The heap object each of `addrs` points into, `(base, elemsize)` (`None`: not in an in-use
+/// span), by the spans of `heap`.
+pub(crate) fn objects_of(heap: &Heap, addrs: &[u64]) -> Result<Vec<Option<(u64, u64)>>, String> {
+    let index = Index::new(heap, [])?;
+    Ok(addrs
+        .iter()
+        .map(|&a| {
+            let (_, base, i) = index.object_of(a)?;
+            Some((base, heap.spans[i].elemsize))
+        })
+        .collect())
 }
 
 /// The analysis' result.

@@ -1,0 +1,358 @@
+//! Possible holders of a lock no pending deferred unlock names: the goroutines whose frames
+//! keep a pointer to it or take its address in their code (`mu.Lock()` with the `Unlock` later
+//! in the function, or in another). Only locks that matter are searched: a Mutex or RWMutex
+//! its state says is held, that goroutines wait for, and that no certain holder (a deferred
+//! unlock the state agrees with) claims.
+//!
+//! Evidence, for each goroutine not itself waiting for the lock (blocked on it, or its
+//! runtime and sync frames, as frozen, pointing at it), frame by frame (innermost
+//! first; frames of `runtime`, `sync` and `internal/sync` never count, the registers a
+//! `runtime.asyncPreempt` frame saved count for the frame it interrupted):
+//!
+//! - `pointer`: a live pointer slot of the frame (by its pointer maps at the call it is
+//!   stopped at, as the garbage collector scans it; every aligned word of a frame not stopped
+//!   at a call: the innermost, one an asynchronous preemption interrupted, one without maps)
+//!   or, for the innermost frame of a goroutine running on a thread, a register of that
+//!   thread, points at the lock or into the heap object that contains it (object bounds from
+//!   the heap's spans, [`super::leaks::objects_of`]);
+//! - `code`: the frame's function references the lock's own bytes in its code (a global lock:
+//!   amd64 RIP-relative `LEA` or memory operand, arm64 `ADRP` pair; [`super::find::code_refs`]).
+//!
+//! A goroutine is a possible holder in its innermost frame with evidence, `pointer` when that
+//! frame has a pointer. This says a frame can reach the lock, not that it holds it: a
+//! possible holder never makes a self-deadlock or a cycle, and ranks after every certain one
+//! ([`crate::analyze::deadlock`]).
+
+use super::Runtime;
+use crate::snapshot::{Goroutine, Holder, Status, SyncObject};
+use crate::target::image::MemoryImage;
+use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState};
+use std::collections::HashMap;
+
+/// Most bytes of one frame scanned for pointers.
+const MAX_FRAME_SCAN: u64 = 1 << 20;
+/// Most bytes of one goroutine's frames scanned for pointers.
+const MAX_STACK_SCAN: u64 = 64 << 20;
+/// Most locks searched for possible holders in one snapshot.
+const MAX_TARGETS: usize = 4096;
+
+/// A lock searched for: its address, the ranges a pointer to it may point into, the range
+/// code may reference, and the lock kind a holder is said to hold.
+struct Target {
+    addr: u64,
+    pointee: Vec<(u64, u64)>,
+    code: (u64, u64),
+    lock: &'static str,
+}
+
+/// Whether a frame's function belongs to the runtime or the sync package (never a holder).
+fn internal(function: &str) -> bool {
+    ["runtime.", "sync.", "internal/sync.", "sync/atomic."]
+        .iter()
+        .any(|p| function.starts_with(p))
+}
+
+/// Adds the possible holders of every lock that matters (see the module's comment) to
+/// `objects`. `mem` holds the goroutines' stacks as frozen (or a core); `threads` are the
+/// stopped threads' registers; `fetch` copies the heap's span tables of a live target (a core
+/// is read through `mem`).
+pub(crate) fn add(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &[Goroutine],
+    objects: &mut [SyncObject],
+    threads: &[ThreadState],
+    fetch: &dyn CopyInto,
+) {
+    let mut targets: Vec<Target> = objects
+        .iter()
+        .filter(|o| {
+            o.held_by_state() == Some(true)
+                && o.total_waiters() > 0
+                && !o.holders.iter().any(|h| o.claim_holds(h))
+        })
+        .take(MAX_TARGETS)
+        .map(|o| {
+            let size = if o.kind == "sync.Mutex" { 8 } else { 24 };
+            let read = o.kind == "sync.RWMutex" && o.read_holders().is_some_and(|n| n > 0);
+            Target {
+                addr: o.addr,
+                pointee: vec![(o.addr, o.addr.saturating_add(size))],
+                code: (o.addr, o.addr.saturating_add(size)),
+                lock: if read { "read" } else { "write" },
+            }
+        })
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    heap_objects(rt, mem, fetch, &mut targets);
+    let targets = &targets;
+    let tab = &rt.bin.pclntab;
+    let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut found: Vec<(u64, Holder)> = Vec::new();
+    for g in gs
+        .iter()
+        .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
+    {
+        // Physical frames, innermost first: (index of the logical frame to name, sp, fp).
+        let physical: Vec<(usize, u64, u64)> = g
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.inlined)
+            .map(|(i, f)| (i, f.sp, f.fp))
+            .collect();
+        // Each target's first frame with evidence, and whether it is a pointer.
+        let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
+        let mut note = |t: usize, frame: usize, pointer: bool| {
+            let e = best.entry(t).or_insert((frame, pointer));
+            if frame < e.0 || frame == e.0 && pointer {
+                *e = (frame, pointer);
+            }
+        };
+        // What its frozen frames wait for: the live pointers of its runtime and sync frames
+        // stopped at a call (the lock a `lockSlow` or `semacquire1` frame waits on). The
+        // semaphore table is read after the target runs again, so `blocked_on` alone may
+        // name a later wait.
+        let waits: Vec<u64> = if g.status == Status::WAITING {
+            physical
+                .iter()
+                .enumerate()
+                .filter(|&(k, &(i, _, _))| k > 0 && internal(&g.frames[i].function))
+                .filter_map(|(_, &(i, _, _))| pointer_slots(rt, &g.frames[i]))
+                .flatten()
+                .filter_map(|a| mem.read_u64(a).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let candidates: Vec<usize> = (0..targets.len())
+            .filter(|&t| {
+                let (lo, hi) = targets[t].code;
+                !g.blocked_on.iter().any(|b| b.addr == targets[t].addr)
+                    && !waits.iter().any(|&w| w >= lo && w < hi)
+            })
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let candidates = &candidates;
+        let hits = |w: u64| {
+            candidates
+                .iter()
+                .copied()
+                .filter(move |&t| targets[t].pointee.iter().any(|&(lo, hi)| w >= lo && w < hi))
+        };
+        // The frame a physical frame's words count for: itself, or for asyncPreempt the
+        // frame it interrupted; none for runtime and sync frames.
+        let owner = |k: usize| -> Option<usize> {
+            let (i, _, _) = physical[k];
+            let f = &*g.frames[i].function;
+            if f == "runtime.asyncPreempt" {
+                return physical.get(k + 1).map(|p| p.0);
+            }
+            (!internal(f)).then_some(i)
+        };
+        let mut scanned = 0u64;
+        for (k, &(i, sp, fp)) in physical.iter().enumerate() {
+            let Some(frame) = owner(k) else {
+                continue;
+            };
+            if internal(&g.frames[frame].function) {
+                continue;
+            }
+            // A frame stopped at a call: its live pointer slots; else all of its words.
+            let callee = k.checked_sub(1).map(|c| &*g.frames[physical[c].0].function);
+            let at_call = frame == i
+                && k > 0
+                && !matches!(callee, Some("runtime.asyncPreempt" | "runtime.sigpanic"));
+            if let Some(slots) = at_call.then(|| pointer_slots(rt, &g.frames[i])).flatten() {
+                for a in slots {
+                    if let Ok(w) = mem.read_u64(a) {
+                        for t in hits(w) {
+                            note(t, frame, true);
+                        }
+                    }
+                }
+                continue;
+            }
+            let len = fp.saturating_sub(sp).min(MAX_FRAME_SCAN) & !7;
+            if len == 0 || scanned + len > MAX_STACK_SCAN || sp % 8 != 0 {
+                continue;
+            }
+            scanned += len;
+            let mut buf = vec![0u8; len as usize];
+            if mem.read_at(sp, &mut buf).is_err() {
+                continue;
+            }
+            for w in buf.chunks_exact(8) {
+                let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+                for t in hits(w) {
+                    note(t, frame, true);
+                }
+            }
+        }
+        if g.status == Status::RUNNING
+            && let Some(regs) = g
+                .thread
+                .and_then(|tid| threads.iter().find(|t| t.tid == tid))
+            && let Some(frame) = (0..physical.len()).find_map(owner)
+        {
+            for &w in &regs.words {
+                for t in hits(w) {
+                    note(t, frame, true);
+                }
+            }
+        }
+        for (k, &(i, _, _)) in physical.iter().enumerate() {
+            let Some(frame) = owner(k).filter(|&o| o == i) else {
+                continue;
+            };
+            let pc = g.frames[frame].pc;
+            let Some(func) = tab.func_for_pc(pc) else {
+                continue;
+            };
+            let entry = tab.entry(func);
+            let code = refs.entry(entry).or_insert_with(|| {
+                let mut r = super::find::code_refs(&rt.bin, entry, tab.end(func), rt.bias);
+                r.sort_unstable();
+                r.dedup();
+                r
+            });
+            for &t in candidates {
+                let (lo, hi) = targets[t].code;
+                let i = code.partition_point(|&r| r < lo);
+                if code.get(i).is_some_and(|&r| r < hi) {
+                    note(t, frame, false);
+                }
+            }
+        }
+        for (t, (frame, pointer)) in best {
+            let f = &g.frames[frame];
+            found.push((
+                targets[t].addr,
+                Holder {
+                    goroutine: g.id,
+                    lock: targets[t].lock.into(),
+                    function: f.function.clone(),
+                    file: f.file.clone(),
+                    line: f.line,
+                    how: if pointer { "pointer" } else { "code" }.into(),
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(a, h)| (*a, h.goroutine));
+    for (addr, h) in found {
+        if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
+            o.holders.push(h);
+        }
+    }
+}
+
+/// Most bits of one pointer map read.
+const MAX_MAP_BITS: u32 = 1 << 20;
+
+/// The addresses of the slots of a frame stopped at a call that hold a live pointer there,
+/// as the runtime's garbage collector scans them: its locals pointer map (below `varp`) and
+/// its arguments pointer map (from `argp`), both at the index `PCDATA_StackMapIndex` gives
+/// for the call. `None` without the maps. The contents of address-taken locals (stack
+/// objects) are not read.
+fn pointer_slots(rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
+    use crate::binary::pclntab::{
+        FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, PCDATA_STACK_MAP_INDEX,
+    };
+    let tab = &rt.bin.pclntab;
+    let func = tab.func_for_pc(f.pc)?;
+    let target = if f.pc == tab.entry(func) {
+        f.pc
+    } else {
+        f.pc - 1
+    };
+    let idx = tab
+        .pcdata(func, PCDATA_STACK_MAP_INDEX, target)
+        .filter(|&i| i >= 0)
+        .unwrap_or(0);
+    // One bitmap of a `runtime.stackmap`: {n int32, nbit int32, bytedata [n][(nbit+7)/8]}.
+    let bitmap = |data: &[u8]| -> Option<(u32, Vec<bool>)> {
+        let word = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?));
+        let (n, nbit) = (word(0)?, word(4)?);
+        if idx as u32 >= n || nbit > MAX_MAP_BITS {
+            return None;
+        }
+        let len = nbit.div_ceil(8) as usize;
+        let at = 8usize.checked_add((idx as usize).checked_mul(len)?)?;
+        let bytes = data.get(at..at.checked_add(len)?)?;
+        Some((
+            nbit,
+            (0..nbit as usize)
+                .map(|j| bytes[j / 8] & (1 << (j % 8)) != 0)
+                .collect(),
+        ))
+    };
+    let mut out = Vec::new();
+    let locals = tab.funcdata_bytes(func, FUNCDATA_LOCALS_POINTER_MAPS);
+    let args = tab.funcdata_bytes(func, FUNCDATA_ARGS_POINTER_MAPS);
+    if locals.is_none() && args.is_none() {
+        return None;
+    }
+    let varp = super::defers::frame_varp(rt, f);
+    if varp > f.sp
+        && let Some((nbit, bits)) = locals.and_then(bitmap)
+    {
+        let base = varp.wrapping_sub(u64::from(nbit) * 8);
+        out.extend(
+            bits.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(j, _)| base.wrapping_add(8 * j as u64)),
+        );
+    }
+    if let Some((_, bits)) = args.and_then(bitmap) {
+        let argp = f.fp.wrapping_add(rt.bin.arch.min_frame_size());
+        out.extend(
+            bits.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(j, _)| argp.wrapping_add(8 * j as u64)),
+        );
+    }
+    Some(out)
+}
+
+/// Adds to each target outside the globals the heap object containing it, when the heap's
+/// spans can be read (else a pointer must point at the lock itself).
+fn heap_objects(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    fetch: &dyn CopyInto,
+    targets: &mut [Target],
+) {
+    // What `fetch` does not bring (a core) is read through `mem`.
+    let both = |reqs: &[(u64, u64)], img: &mut MemoryImage| {
+        fetch.copy_into(reqs, img);
+        for &(a, l) in reqs {
+            if img.contains(a, l) {
+                continue;
+            }
+            let Ok(n) = usize::try_from(l) else { continue };
+            let mut buf = vec![0u8; n];
+            if mem.read_at(a, &mut buf).is_ok() {
+                img.insert(a, buf);
+            }
+        }
+    };
+    let Ok(heap) = super::leaks::copy_spans(rt, &both) else {
+        return;
+    };
+    let addrs: Vec<u64> = targets.iter().map(|t| t.addr).collect();
+    let Ok(objects) = super::leaks::objects_of(&heap, &addrs) else {
+        return;
+    };
+    for (t, o) in targets.iter_mut().zip(objects) {
+        if let Some((base, size)) = o {
+            t.pointee.push((base, base.saturating_add(size)));
+        }
+    }
+}
