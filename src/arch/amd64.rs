@@ -54,64 +54,19 @@ enum Imm {
 /// Length-decodes one amd64 instruction (the general-purpose, x87, SSE and VEX encodings; not
 /// EVEX or 3DNow!). `None` for invalid or unsupported encodings and truncated input.
 pub(crate) fn decode(c: &[u8]) -> Option<Insn> {
-    let mut p = 0usize;
-    let (mut opsize16, mut addr32) = (false, false);
-    // Legacy prefixes (at most 14 in a 15-byte instruction).
-    for _ in 0..14 {
-        match *c.get(p)? {
-            0x66 => opsize16 = true,
-            0x67 => addr32 = true,
-            0xF0 | 0xF2 | 0xF3 | 0x2E | 0x36 | 0x3E | 0x26 | 0x64 | 0x65 => {}
-            _ => break,
-        }
-        p += 1;
-    }
-    let mut rex_w = false;
-    if (0x40..=0x4F).contains(c.get(p)?) {
-        rex_w = c[p] & 8 != 0;
-        p += 1;
-    }
+    let pre = Prefixes::read(c)?;
+    let mut p = pre.len;
     let op = *c.get(p)?;
     p += 1;
     let (modrm, imm) = match op {
         0x0F => {
             let op2 = *c.get(p)?;
             p += 1;
-            match op2 {
-                0x38 => {
-                    p += 1;
-                    (true, Imm::None)
-                }
-                0x3A => {
-                    p += 1;
-                    (true, Imm::B)
-                }
-                0x0F
-                | 0x04
-                | 0x0A
-                | 0x0C
-                | 0x24..=0x27
-                | 0x36
-                | 0x39
-                | 0x3B..=0x3F
-                | 0x7A
-                | 0x7B
-                | 0xFF => {
-                    return None;
-                }
-                0x80..=0x8F => (false, Imm::Z),
-                0x05..=0x09
-                | 0x0B
-                | 0x0E
-                | 0x30..=0x35
-                | 0x37
-                | 0x77
-                | 0xA0..=0xA2
-                | 0xA8..=0xAA
-                | 0xC8..=0xCF => (false, Imm::None),
-                0x70..=0x73 | 0xA4 | 0xAC | 0xBA | 0xC2 | 0xC4..=0xC6 => (true, Imm::B),
-                _ => (true, Imm::None),
+            // 0F 38 and 0F 3A carry one more opcode byte.
+            if matches!(op2, 0x38 | 0x3A) {
+                p += 1;
             }
+            map_0f(op2)?
         }
         0xC4 | 0xC5 => {
             // VEX: 3-byte form carries the opcode map; 2-byte form means 0F.
@@ -119,14 +74,137 @@ pub(crate) fn decode(c: &[u8]) -> Option<Insn> {
             p += if op == 0xC4 { 2 } else { 1 };
             let op2 = *c.get(p)?;
             p += 1;
-            match map {
-                1 if op2 == 0x77 => (false, Imm::None), // VZEROUPPER/VZEROALL
-                1 if matches!(op2, 0x70..=0x73 | 0xC2 | 0xC4..=0xC6) => (true, Imm::B),
-                1 | 2 => (true, Imm::None),
-                3 => (true, Imm::B),
-                _ => return None,
-            }
+            vex(map, op2)?
         }
+        0xF6 | 0xF7 => {
+            // TEST r/m, imm has reg field 0 or 1; the other group-3 forms have no immediate.
+            let reg = (*c.get(p)? >> 3) & 7;
+            let imm = match (reg, op) {
+                (0 | 1, 0xF6) => Imm::B,
+                (0 | 1, _) => Imm::Z,
+                _ => Imm::None,
+            };
+            (true, imm)
+        }
+        _ => one_byte(op)?,
+    };
+    let mut rip_disp = None;
+    if modrm {
+        let (len, disp) = operand(c.get(p..)?)?;
+        p += len;
+        rip_disp = disp;
+    }
+    p += pre.imm_len(imm);
+    if p > 15 || p > c.len() {
+        return None;
+    }
+    Some(Insn { len: p, rip_disp })
+}
+
+/// The prefixes of an instruction: legacy ones, then REX.
+struct Prefixes {
+    /// Their bytes.
+    len: usize,
+    /// Operand-size prefix (`66`).
+    opsize16: bool,
+    /// Address-size prefix (`67`).
+    addr32: bool,
+    /// REX.W.
+    rex_w: bool,
+}
+
+impl Prefixes {
+    /// The prefixes at the start of `c`; `None` when `c` ends inside them.
+    fn read(c: &[u8]) -> Option<Prefixes> {
+        let mut pre = Prefixes {
+            len: 0,
+            opsize16: false,
+            addr32: false,
+            rex_w: false,
+        };
+        // Legacy prefixes (at most 14 in a 15-byte instruction).
+        for _ in 0..14 {
+            match *c.get(pre.len)? {
+                0x66 => pre.opsize16 = true,
+                0x67 => pre.addr32 = true,
+                0xF0 | 0xF2 | 0xF3 | 0x2E | 0x36 | 0x3E | 0x26 | 0x64 | 0x65 => {}
+                _ => break,
+            }
+            pre.len += 1;
+        }
+        if (0x40..=0x4F).contains(c.get(pre.len)?) {
+            pre.rex_w = c[pre.len] & 8 != 0;
+            pre.len += 1;
+        }
+        Some(pre)
+    }
+
+    /// Bytes of an immediate of kind `imm` under these prefixes.
+    fn imm_len(&self, imm: Imm) -> usize {
+        let z = if self.opsize16 { 2 } else { 4 };
+        match imm {
+            Imm::None => 0,
+            Imm::B => 1,
+            Imm::W => 2,
+            Imm::Z => z,
+            Imm::V if self.rex_w => 8,
+            Imm::V => z,
+            Imm::Enter => 3,
+            Imm::Moffs if self.addr32 => 4,
+            Imm::Moffs => 8,
+        }
+    }
+}
+
+/// Whether an opcode of the `0F` map has a ModRM byte, and its immediate; `None` for an
+/// invalid or unsupported one.
+fn map_0f(op2: u8) -> Option<(bool, Imm)> {
+    Some(match op2 {
+        0x38 => (true, Imm::None),
+        0x3A => (true, Imm::B),
+        0x0F
+        | 0x04
+        | 0x0A
+        | 0x0C
+        | 0x24..=0x27
+        | 0x36
+        | 0x39
+        | 0x3B..=0x3F
+        | 0x7A
+        | 0x7B
+        | 0xFF => {
+            return None;
+        }
+        0x80..=0x8F => (false, Imm::Z),
+        0x05..=0x09
+        | 0x0B
+        | 0x0E
+        | 0x30..=0x35
+        | 0x37
+        | 0x77
+        | 0xA0..=0xA2
+        | 0xA8..=0xAA
+        | 0xC8..=0xCF => (false, Imm::None),
+        0x70..=0x73 | 0xA4 | 0xAC | 0xBA | 0xC2 | 0xC4..=0xC6 => (true, Imm::B),
+        _ => (true, Imm::None),
+    })
+}
+
+/// Whether a VEX opcode of map `map` has a ModRM byte (always), and its immediate.
+fn vex(map: u8, op2: u8) -> Option<(bool, Imm)> {
+    Some(match map {
+        1 if op2 == 0x77 => (false, Imm::None), // VZEROUPPER/VZEROALL
+        1 if matches!(op2, 0x70..=0x73 | 0xC2 | 0xC4..=0xC6) => (true, Imm::B),
+        1 | 2 => (true, Imm::None),
+        3 => (true, Imm::B),
+        _ => return None,
+    })
+}
+
+/// Whether a one-byte opcode (not `0F`, VEX or group 3) has a ModRM byte, and its
+/// immediate; `None` for one invalid in 64-bit mode or unsupported.
+fn one_byte(op: u8) -> Option<(bool, Imm)> {
+    Some(match op {
         0x00..=0x3F => match op & 7 {
             0..=3 => (true, Imm::None),
             4 => (false, Imm::B),
@@ -161,58 +239,36 @@ pub(crate) fn decode(c: &[u8]) -> Option<Insn> {
         0xC2 | 0xCA => (false, Imm::W),
         0xC8 => (false, Imm::Enter),
         0xE8 | 0xE9 => (false, Imm::Z),
-        0xF6 | 0xF7 => {
-            // TEST r/m, imm has reg field 0 or 1; the other group-3 forms have no immediate.
-            let reg = (*c.get(p)? >> 3) & 7;
-            let imm = match (reg, op) {
-                (0 | 1, 0xF6) => Imm::B,
-                (0 | 1, _) => Imm::Z,
-                _ => Imm::None,
-            };
-            (true, imm)
-        }
         _ => return None,
-    };
+    })
+}
+
+/// The bytes of a memory or register operand from its ModRM byte at `c[0]` (with its SIB
+/// byte and displacement), and the displacement of a RIP-relative one.
+fn operand(c: &[u8]) -> Option<(usize, Option<i32>)> {
+    let m = *c.first()?;
+    let mut p = 1;
+    let (md, rm) = (m >> 6, m & 7);
+    if md == 3 {
+        return Some((p, None));
+    }
     let mut rip_disp = None;
-    if modrm {
-        let m = *c.get(p)?;
-        p += 1;
-        let (md, rm) = (m >> 6, m & 7);
-        if md != 3 {
-            let mut disp = match md {
-                1 => 1,
-                2 => 4,
-                _ => 0,
-            };
-            if rm == 4 {
-                let sib = *c.get(p)?;
-                p += 1;
-                if md == 0 && sib & 7 == 5 {
-                    disp = 4;
-                }
-            } else if md == 0 && rm == 5 {
-                rip_disp = Some(i32::from_le_bytes(c.get(p..p + 4)?.try_into().ok()?));
-                disp = 4;
-            }
-            p += disp;
-        }
-    }
-    let z = if opsize16 { 2 } else { 4 };
-    p += match imm {
-        Imm::None => 0,
-        Imm::B => 1,
-        Imm::W => 2,
-        Imm::Z => z,
-        Imm::V if rex_w => 8,
-        Imm::V => z,
-        Imm::Enter => 3,
-        Imm::Moffs if addr32 => 4,
-        Imm::Moffs => 8,
+    let mut disp = match md {
+        1 => 1,
+        2 => 4,
+        _ => 0,
     };
-    if p > 15 || p > c.len() {
-        return None;
+    if rm == 4 {
+        let sib = *c.get(p)?;
+        p += 1;
+        if md == 0 && sib & 7 == 5 {
+            disp = 4;
+        }
+    } else if md == 0 && rm == 5 {
+        rip_disp = Some(i32::from_le_bytes(c.get(p..p + 4)?.try_into().ok()?));
+        disp = 4;
     }
-    Some(Insn { len: p, rip_disp })
+    Some((p + disp, rip_disp))
 }
 
 /// Targets of the direct calls (`CALL rel32`) in `code` (which starts at `entry`), in code

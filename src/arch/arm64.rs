@@ -17,7 +17,7 @@ pub(crate) fn data_refs(code: &[u8], addr: u64) -> Vec<u64> {
         let rd = (insn & 31) as usize;
         let rn = ((insn >> 5) & 31) as usize;
         let base = if rn == 31 { None } else { regs[rn] };
-        let mut clobber = [Some(rd), None];
+        let mut clobber = [Some(rd), None, None];
         if insn & 0x9F00_0000 == 0x9000_0000 {
             // ADRP Xd, label
             let immlo = u64::from((insn >> 29) & 3);
@@ -37,78 +37,8 @@ pub(crate) fn data_refs(code: &[u8], addr: u64) -> Vec<u64> {
                 }
                 continue;
             }
-        } else if insn & 0x3B00_0000 == 0x3900_0000 {
-            // LDR/STR (unsigned immediate), integer or SIMD&FP.
-            let size = insn >> 30;
-            let simd = insn & (1 << 26) != 0;
-            let opc = (insn >> 22) & 3;
-            let scale = if simd && opc & 2 != 0 { 4 } else { size };
-            if let Some(b) = base {
-                out.push(b.wrapping_add(u64::from((insn >> 10) & 0xFFF) << scale));
-            }
-            if opc == 0 || simd {
-                clobber[0] = None; // a store (or a SIMD register): no integer register written
-            }
-        } else if insn & 0x3B20_0000 == 0x3800_0000 {
-            // LDUR/STUR and pre/post-indexed LDR/STR (9-bit signed immediate).
-            let opc = (insn >> 22) & 3;
-            let simd = insn & (1 << 26) != 0;
-            let kind = (insn >> 10) & 3;
-            if let Some(b) = base {
-                let off = sign_extend(u64::from((insn >> 12) & 0x1FF), 9);
-                out.push(if kind == 1 { b } else { b.wrapping_add(off) });
-            }
-            if opc == 0 || simd {
-                clobber[0] = None;
-            }
-            if kind != 0 {
-                clobber[1] = Some(rn); // writeback
-            }
-        } else if insn & 0x3A00_0000 == 0x2800_0000 {
-            // LDP/STP (and LDNP/STNP), signed offset or pre/post-indexed.
-            let opc = insn >> 30;
-            let simd = insn & (1 << 26) != 0;
-            let load = insn & (1 << 22) != 0;
-            let kind = (insn >> 23) & 3;
-            let scale = if simd {
-                2 + opc
-            } else if opc & 2 != 0 {
-                3
-            } else {
-                2
-            };
-            if let Some(b) = base {
-                let off = sign_extend(u64::from((insn >> 15) & 0x7F), 7) << scale;
-                let a = if kind == 1 { b } else { b.wrapping_add(off) };
-                out.push(a);
-                out.push(a.wrapping_add(1 << scale));
-            }
-            let rt2 = ((insn >> 10) & 31) as usize;
-            clobber = if load && !simd {
-                [Some(rd), Some(rt2)]
-            } else {
-                [None, None]
-            };
-            if kind == 1 || kind == 3 {
-                regs[rn] = None; // writeback
-            }
-        } else if insn & 0x3F00_0000 == 0x0800_0000 {
-            // Load/store exclusive, load-acquire/store-release: [Xn], no offset.
-            if let Some(b) = base {
-                out.push(b);
-            }
-            let load = insn & (1 << 22) != 0;
-            let rs = ((insn >> 16) & 31) as usize;
-            clobber = if load {
-                [Some(rd), None]
-            } else {
-                [Some(rs), None]
-            };
-        } else if insn & 0x3B20_0C00 == 0x3820_0000 {
-            // LSE atomics (LDADD, SWP, ...): [Xn], Rt receives the old value.
-            if let Some(b) = base {
-                out.push(b);
-            }
+        } else if let Some(written) = memory_access(insn, base, &mut out) {
+            clobber = written;
         } else if insn & 0xFC00_0000 == 0x9400_0000 || insn & 0xFFFF_FC1F == 0xD63F_0000 {
             // BL / BLR: the callee may clobber every register.
             regs = [None; 32];
@@ -121,6 +51,92 @@ pub(crate) fn data_refs(code: &[u8], addr: u64) -> Vec<u64> {
         }
     }
     out
+}
+
+/// The addresses a load, store or atomic `insn` accesses through base register value `base`
+/// (when known), pushed to `out`, and the registers it writes; `None` when `insn` is no
+/// memory access.
+fn memory_access(insn: u32, base: Option<u64>, out: &mut Vec<u64>) -> Option<[Option<usize>; 3]> {
+    let rd = (insn & 31) as usize;
+    let rn = ((insn >> 5) & 31) as usize;
+    let mut clobber = [Some(rd), None, None];
+    if insn & 0x3B00_0000 == 0x3900_0000 {
+        // LDR/STR (unsigned immediate), integer or SIMD&FP.
+        let size = insn >> 30;
+        let simd = insn & (1 << 26) != 0;
+        let opc = (insn >> 22) & 3;
+        let scale = if simd && opc & 2 != 0 { 4 } else { size };
+        if let Some(b) = base {
+            out.push(b.wrapping_add(u64::from((insn >> 10) & 0xFFF) << scale));
+        }
+        if opc == 0 || simd {
+            clobber[0] = None; // a store (or a SIMD register): no integer register written
+        }
+    } else if insn & 0x3B20_0000 == 0x3800_0000 {
+        // LDUR/STUR and pre/post-indexed LDR/STR (9-bit signed immediate).
+        let opc = (insn >> 22) & 3;
+        let simd = insn & (1 << 26) != 0;
+        let kind = (insn >> 10) & 3;
+        if let Some(b) = base {
+            let off = sign_extend(u64::from((insn >> 12) & 0x1FF), 9);
+            out.push(if kind == 1 { b } else { b.wrapping_add(off) });
+        }
+        if opc == 0 || simd {
+            clobber[0] = None;
+        }
+        if kind != 0 {
+            clobber[1] = Some(rn); // writeback
+        }
+    } else if insn & 0x3A00_0000 == 0x2800_0000 {
+        clobber = load_store_pair(insn, base, out);
+    } else if insn & 0x3F00_0000 == 0x0800_0000 {
+        // Load/store exclusive, load-acquire/store-release: [Xn], no offset.
+        if let Some(b) = base {
+            out.push(b);
+        }
+        let load = insn & (1 << 22) != 0;
+        let rs = ((insn >> 16) & 31) as usize;
+        clobber[0] = Some(if load { rd } else { rs });
+    } else if insn & 0x3B20_0C00 == 0x3820_0000 {
+        // LSE atomics (LDADD, SWP, ...): [Xn], Rt receives the old value.
+        if let Some(b) = base {
+            out.push(b);
+        }
+    } else {
+        return None;
+    }
+    Some(clobber)
+}
+
+/// LDP/STP (and LDNP/STNP), signed offset or pre/post-indexed: the two addresses, pushed to
+/// `out`, and the registers written (a load's pair, the base on writeback).
+fn load_store_pair(insn: u32, base: Option<u64>, out: &mut Vec<u64>) -> [Option<usize>; 3] {
+    let rd = (insn & 31) as usize;
+    let rn = ((insn >> 5) & 31) as usize;
+    let opc = insn >> 30;
+    let simd = insn & (1 << 26) != 0;
+    let load = insn & (1 << 22) != 0;
+    let kind = (insn >> 23) & 3;
+    let scale = if simd {
+        2 + opc
+    } else if opc & 2 != 0 {
+        3
+    } else {
+        2
+    };
+    if let Some(b) = base {
+        let off = sign_extend(u64::from((insn >> 15) & 0x7F), 7) << scale;
+        let a = if kind == 1 { b } else { b.wrapping_add(off) };
+        out.push(a);
+        out.push(a.wrapping_add(1 << scale));
+    }
+    let rt2 = ((insn >> 10) & 31) as usize;
+    let writeback = (kind == 1 || kind == 3).then_some(rn);
+    if load && !simd {
+        [Some(rd), Some(rt2), writeback]
+    } else {
+        [None, None, writeback]
+    }
 }
 
 /// Sign-extends the low `bits` bits of `v`.
