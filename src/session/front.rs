@@ -21,9 +21,9 @@ use crate::snapshot::Snapshot;
 use crate::target::live::Freeze;
 use crate::values::{Memory, Program};
 use std::cell::{Cell, OnceCell};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 /// A line on stderr, never a panic: the terminal may be gone (a hang-up).
@@ -32,6 +32,10 @@ macro_rules! note {
         let _ = writeln!(std::io::stderr(), $($t)*);
     }};
 }
+
+mod input;
+
+use input::{Event, History, Terminal, Words, session_signals, spawn_batch, spawn_editor};
 
 /// How the session runs.
 #[derive(Debug, Clone)]
@@ -280,294 +284,6 @@ impl Explored for Saved<'_> {
     }
 }
 
-/// What the main thread waits for.
-enum Event {
-    Line(String),
-    /// Ctrl-C at the prompt.
-    Cancel,
-    Eof,
-    Signal(i32),
-}
-
-/// The signals the session turns into events.
-fn session_signals() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a value we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
-/// The terminal's modes at the start, put back on every way out (the editor thread may be
-/// in raw mode when the session ends on a signal).
-struct Terminal(Option<libc::termios>);
-
-impl Terminal {
-    fn save() -> Terminal {
-        // SAFETY: isatty and tcgetattr only read the descriptor's state into our value.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            Terminal((libc::isatty(0) == 1 && libc::tcgetattr(0, &mut t) == 0).then_some(t))
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if let Some(t) = &self.0 {
-            // SAFETY: restores modes read from the same descriptor.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
-        }
-    }
-}
-
-/// Words the completer offers after each command.
-#[derive(Default)]
-struct Words {
-    goroutines: Vec<String>,
-    threads: Vec<String>,
-}
-
-struct Completer(Arc<Mutex<Words>>);
-
-impl rustyline::completion::Completer for Completer {
-    type Candidate = String;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _: &rustyline::Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        let head = &line[..pos];
-        let start = head.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
-        let word = &head[start..];
-        let before: Vec<&str> = head[..start].split_whitespace().collect();
-        let words = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let strings = |w: &[&str]| w.iter().map(|n| n.to_string()).collect();
-        let flags = |cmd: &str| {
-            super::FLAGS
-                .iter()
-                .find(|(c, _)| super::command_name(cmd) == Some(*c))
-                .map(|(_, f)| strings(f))
-        };
-        let pool: Vec<String> = match before.as_slice() {
-            [] | ["help" | "h"] => super::COMMANDS
-                .iter()
-                .flat_map(|(names, _, _)| names.iter().map(|n| n.to_string()))
-                .collect(),
-            ["goroutine" | "gr"] => words.goroutines.clone(),
-            ["thread" | "tr"] => words.threads.clone(),
-            [_, .., "-group"] => strings(super::GROUP_KEYS),
-            [_, .., "-with" | "-w" | "-without" | "-wo"] => strings(super::COND_KEYS),
-            [cmd, ..] if word.starts_with('-') => flags(cmd).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        Ok((
-            start,
-            pool.into_iter().filter(|c| c.starts_with(word)).collect(),
-        ))
-    }
-}
-
-impl rustyline::hint::Hinter for Completer {
-    type Hint = String;
-}
-impl rustyline::highlight::Highlighter for Completer {}
-impl rustyline::validate::Validator for Completer {}
-impl rustyline::Helper for Completer {}
-
-/// The most history entries kept (the oldest go first).
-const MAX_HISTORY: usize = 1000;
-
-/// The most bytes read from the history file: its end is kept when it is longer.
-const MAX_HISTORY_BYTES: u64 = 256 * 1024;
-
-/// The commands typed at the prompt, kept across sessions in
-/// `$XDG_STATE_HOME/goroscope/history` (`~/.local/state/goroscope/history` by default), one a
-/// line. A file that cannot be read or written costs at most one line on stderr (none with -q).
-struct History {
-    path: Option<PathBuf>,
-    lines: Vec<String>,
-    quiet: bool,
-    warned: bool,
-}
-
-impl History {
-    fn load(quiet: bool) -> History {
-        let dir = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|d| d.is_absolute())
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|h| PathBuf::from(h).join(".local/state"))
-                    .filter(|d| d.is_absolute())
-            });
-        let mut h = History {
-            path: dir.map(|d| d.join("goroscope/history")),
-            lines: Vec::new(),
-            quiet,
-            warned: false,
-        };
-        if let Some(path) = h.path.clone() {
-            match Self::read(&path) {
-                Ok(lines) => h.lines = lines,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => h.warn(&format!("{}: {e}", path.display())),
-            }
-        }
-        h
-    }
-
-    fn read(path: &std::path::Path) -> std::io::Result<Vec<String>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(path)?;
-        let len = f.metadata()?.len();
-        let skip = len.saturating_sub(MAX_HISTORY_BYTES);
-        f.seek(SeekFrom::Start(skip))?;
-        let mut bytes = Vec::new();
-        f.take(MAX_HISTORY_BYTES).read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines: Vec<&str> = text.lines().collect();
-        if skip > 0 && !lines.is_empty() {
-            lines.remove(0); // cut in the middle
-        }
-        let lines: Vec<String> = lines
-            .into_iter()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-        Ok(lines[lines.len().saturating_sub(MAX_HISTORY)..].to_vec())
-    }
-
-    /// Keeps a typed line (not an empty one, nor the same line twice in a row).
-    fn add(&mut self, line: &str) {
-        let line = line.trim();
-        if !line.is_empty() && self.lines.last().map(String::as_str) != Some(line) {
-            self.lines.push(line.to_string());
-            if self.lines.len() > MAX_HISTORY {
-                self.lines.drain(..self.lines.len() - MAX_HISTORY);
-            }
-        }
-    }
-
-    fn save(&mut self) {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let Some(path) = self.path.clone() else {
-            return;
-        };
-        let r = (|| {
-            if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)?;
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)?;
-            f.write_all(
-                self.lines
-                    .iter()
-                    .map(|l| format!("{l}\n"))
-                    .collect::<String>()
-                    .as_bytes(),
-            )
-        })();
-        if let Err(e) = r {
-            self.warn(&format!("{}: {e}", path.display()));
-        }
-    }
-
-    fn warn(&mut self, what: &str) {
-        if !self.quiet && !self.warned {
-            note!("history not kept: {what}");
-        }
-        self.warned = true;
-    }
-}
-
-/// The editor thread: reads one line for each prompt it is sent.
-/// `history` is what the editor recalls first.
-fn spawn_editor(
-    tx: Sender<Event>,
-    words: Arc<Mutex<Words>>,
-    history: Vec<String>,
-) -> Sender<String> {
-    let (ptx, prx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        let builder = rustyline::Config::builder()
-            .auto_add_history(true)
-            .completion_type(rustyline::CompletionType::List);
-        let config = builder
-            .clone()
-            .max_history_size(MAX_HISTORY)
-            .unwrap_or(builder)
-            .build();
-        let mut ed =
-            match rustyline::Editor::<Completer, rustyline::history::DefaultHistory>::with_config(
-                config,
-            ) {
-                Ok(e) => e,
-                Err(_) => {
-                    let _ = tx.send(Event::Eof);
-                    return;
-                }
-            };
-        ed.set_helper(Some(Completer(words)));
-        for l in history {
-            let _ = ed.add_history_entry(l);
-        }
-        for prompt in prx {
-            let ev = match ed.readline(&prompt) {
-                Ok(l) => Event::Line(l),
-                Err(rustyline::error::ReadlineError::Interrupted) => Event::Cancel,
-                Err(rustyline::error::ReadlineError::Eof) => Event::Eof,
-                // The terminal is gone (its read fails before or instead of the SIGHUP
-                // arriving): the same as a hang-up.
-                Err(_) => Event::Signal(libc::SIGHUP),
-            };
-            if tx.send(ev).is_err() {
-                break;
-            }
-        }
-    });
-    ptx
-}
-
-/// The batch thread: every non-empty, non-comment line of the file (or stdin), then Eof.
-fn spawn_batch(path: PathBuf, tx: Sender<Event>) -> Result<(), String> {
-    let input: Box<dyn BufRead + Send> = if path.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
-        ))
-    };
-    std::thread::spawn(move || {
-        for line in input.lines() {
-            let Ok(line) = line else { break };
-            let l = line.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            if tx.send(Event::Line(l.to_string())).is_err() {
-                return;
-            }
-        }
-        let _ = tx.send(Event::Eof);
-    });
-    Ok(())
-}
-
 /// Runs a session on an opened live target until `exit`, end of input or a signal. The
 /// target is detached on every way out.
 pub fn attach(live: &LiveTarget, opts: Options) -> Result<(), String> {
@@ -653,19 +369,75 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
     };
     drop(tx);
 
+    let input = Input {
+        events: rx,
+        prompts,
+        words,
+    };
+    let end = serve(&mut st, env, &input, history.as_mut());
+    let left = env.leave();
+    if let Some(h) = &mut history {
+        h.save();
+    }
+    drop(terminal);
+    if let Some(l) = left.filter(|_| !opts.quiet) {
+        note!("{l}");
+    }
+    if let Some(s) = end.signal {
+        // Detached: now leave the way the signal asks.
+        std::process::exit(128 + s);
+    }
+    // SAFETY: restores the mask saved above on this same thread.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    if end.failed > 0 && opts.batch.is_some() {
+        return Err(format!(
+            "{} of {} commands failed (see above)",
+            end.failed, end.commands
+        ));
+    }
+    Ok(())
+}
+
+/// Where the session's lines come from.
+struct Input {
+    /// Lines, Ctrl-C, end of input and signals.
+    events: mpsc::Receiver<Event>,
+    /// The editor's prompt (none in a batch).
+    prompts: Option<mpsc::Sender<String>>,
+    /// What the editor completes.
+    words: Arc<Mutex<Words>>,
+}
+
+/// How the session's loop ended.
+struct End {
+    failed: usize,
+    commands: usize,
+    /// The signal that ended it.
+    signal: Option<i32>,
+}
+
+/// Runs every line as a command until `exit`, end of input or a signal.
+fn serve(
+    st: &mut State,
+    env: &mut dyn Explored,
+    input: &Input,
+    mut history: Option<&mut History>,
+) -> End {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut waiting = false;
-    let mut failed = 0usize;
-    let mut commands = 0usize;
-    let mut signal = None;
+    let mut end = End {
+        failed: 0,
+        commands: 0,
+        signal: None,
+    };
     let mut last: Option<String> = None;
     loop {
-        if let Some(p) = &prompts
+        if let Some(p) = &input.prompts
             && !waiting
         {
             {
-                let mut w = words.lock().unwrap_or_else(|e| e.into_inner());
+                let mut w = input.words.lock().unwrap_or_else(|e| e.into_inner());
                 w.goroutines = st
                     .snap
                     .goroutines
@@ -679,7 +451,7 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
             }
             waiting = true;
         }
-        match rx.recv() {
+        match input.events.recv() {
             Ok(Event::Line(mut line)) => {
                 waiting = false;
                 if let Some(h) = &mut history {
@@ -695,14 +467,14 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
                 } else {
                     last = Some(line.clone());
                 }
-                commands += 1;
+                end.commands += 1;
                 crate::target::live::test_panic_at_command(&line);
-                match exec(&mut st, &line, env, &mut out) {
+                match exec(st, &line, env, &mut out) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
                     Err(e) => {
                         let _ = out.flush();
-                        failed += 1;
+                        end.failed += 1;
                         note!("Command failed: {e}");
                     }
                 }
@@ -711,35 +483,15 @@ fn run(env: &mut dyn Explored, opts: Options) -> Result<(), String> {
             Ok(Event::Cancel) => waiting = false,
             Ok(Event::Eof) | Err(_) => break,
             // Ctrl-C while a command ran (the prompt reads it as a key): nothing to cancel.
-            Ok(Event::Signal(libc::SIGINT)) if prompts.is_some() => {}
+            Ok(Event::Signal(libc::SIGINT)) if input.prompts.is_some() => {}
             Ok(Event::Signal(s)) => {
-                signal = Some(s);
+                end.signal = Some(s);
                 break;
             }
         }
     }
     let _ = out.flush();
-    drop(out);
-    let left = env.leave();
-    if let Some(h) = &mut history {
-        h.save();
-    }
-    drop(terminal);
-    if let Some(l) = left.filter(|_| !opts.quiet) {
-        note!("{l}");
-    }
-    if let Some(s) = signal {
-        // Detached: now leave the way the signal asks.
-        std::process::exit(128 + s);
-    }
-    // SAFETY: restores the mask saved above on this same thread.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    if failed > 0 && opts.batch.is_some() {
-        return Err(format!(
-            "{failed} of {commands} commands failed (see above)"
-        ));
-    }
-    Ok(())
+    end
 }
 
 #[cfg(test)]

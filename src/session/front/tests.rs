@@ -1,3 +1,4 @@
+use super::input::{MAX_HISTORY, MAX_HISTORY_BYTES};
 use super::*;
 
 #[test]
