@@ -10,7 +10,7 @@
 //!
 //! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
 
-use crate::snapshot::{Frame, Goroutine, LabelStr, Snapshot};
+use crate::snapshot::{Frame, Goroutine, LabelStr, Name, Snapshot, TextMapping};
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -74,15 +74,74 @@ fn physical(frames: &[Frame]) -> Vec<&[Frame]> {
 /// A sample's identity: its location ids, innermost first, and its labels.
 type SampleKey = (Vec<u64>, Vec<(LabelStr, LabelStr)>);
 
+/// The profile's functions and locations, each message once, by its id.
+#[derive(Default)]
+struct Tables {
+    strings: Strings,
+    functions: HashMap<(Name, Name), u64>,
+    function_msgs: Vec<Vec<u8>>,
+    locations: HashMap<String, u64>,
+    location_msgs: Vec<Vec<u8>>,
+}
+
+impl Tables {
+    /// The id of a frame's function (by name and file).
+    fn function(&mut self, f: &Frame) -> u64 {
+        let fk = (f.function.clone(), f.file.clone());
+        if let Some(&x) = self.functions.get(&fk) {
+            return x;
+        }
+        let x = self.function_msgs.len() as u64 + 1;
+        let mut fm = Vec::new();
+        field_varint(&mut fm, 1, x);
+        field_varint(&mut fm, 2, self.strings.id(&f.function));
+        field_varint(&mut fm, 3, self.strings.id(&f.function));
+        field_varint(&mut fm, 4, self.strings.id(&f.file));
+        self.function_msgs.push(fm);
+        self.functions.insert(fk, x);
+        x
+    }
+
+    /// The id of a physical frame's location (its pc and every logical frame in it), in the
+    /// main mapping when its pc is in `text`.
+    fn location(&mut self, chunk: &[Frame], text: Option<&TextMapping>) -> u64 {
+        let phys = chunk.last().expect("chunks are not empty");
+        let key = format!(
+            "{:#x}|{}",
+            phys.pc,
+            chunk
+                .iter()
+                .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        if let Some(&id) = self.locations.get(&key) {
+            return id;
+        }
+        let id = self.location_msgs.len() as u64 + 1;
+        let mut loc = Vec::new();
+        field_varint(&mut loc, 1, id);
+        if text.is_some_and(|t| (t.start..t.limit).contains(&phys.pc)) {
+            field_varint(&mut loc, 2, MAIN_MAPPING);
+        }
+        field_varint(&mut loc, 3, phys.pc);
+        for f in chunk {
+            let fid = self.function(f);
+            let mut line = Vec::new();
+            field_varint(&mut line, 1, fid);
+            field_varint(&mut line, 2, u64::from(f.line));
+            field_bytes(&mut loc, 4, &line);
+        }
+        self.location_msgs.push(loc);
+        self.locations.insert(key, id);
+        id
+    }
+}
+
 /// The uncompressed profile.
 pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
-    let mut strings = Strings::default();
-    strings.id("");
-    let mut functions: HashMap<(crate::snapshot::Name, crate::snapshot::Name), u64> =
-        HashMap::new();
-    let mut function_msgs: Vec<Vec<u8>> = Vec::new();
-    let mut locations: HashMap<String, u64> = HashMap::new();
-    let mut location_msgs: Vec<Vec<u8>> = Vec::new();
+    let mut t = Tables::default();
+    t.strings.id("");
     let mut samples: HashMap<SampleKey, u64> = HashMap::new();
     let mut order: Vec<SampleKey> = Vec::new();
     let text = snap
@@ -92,56 +151,10 @@ pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<
         .filter(|_| !snap.meta.exe.is_empty());
 
     for g in snap.goroutines.iter().filter(|g| !g.system && keep(g)) {
-        let mut locs = Vec::new();
-        for chunk in physical(&g.frames) {
-            let phys = chunk.last().expect("chunks are not empty");
-            let key = format!(
-                "{:#x}|{}",
-                phys.pc,
-                chunk
-                    .iter()
-                    .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            );
-            let id = match locations.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let id = location_msgs.len() as u64 + 1;
-                    let mut loc = Vec::new();
-                    field_varint(&mut loc, 1, id);
-                    if text.is_some_and(|t| (t.start..t.limit).contains(&phys.pc)) {
-                        field_varint(&mut loc, 2, MAIN_MAPPING);
-                    }
-                    field_varint(&mut loc, 3, phys.pc);
-                    for f in chunk {
-                        let fk = (f.function.clone(), f.file.clone());
-                        let fid = match functions.get(&fk) {
-                            Some(&x) => x,
-                            None => {
-                                let x = function_msgs.len() as u64 + 1;
-                                let mut fm = Vec::new();
-                                field_varint(&mut fm, 1, x);
-                                field_varint(&mut fm, 2, strings.id(&f.function));
-                                field_varint(&mut fm, 3, strings.id(&f.function));
-                                field_varint(&mut fm, 4, strings.id(&f.file));
-                                function_msgs.push(fm);
-                                functions.insert(fk, x);
-                                x
-                            }
-                        };
-                        let mut line = Vec::new();
-                        field_varint(&mut line, 1, fid);
-                        field_varint(&mut line, 2, u64::from(f.line));
-                        field_bytes(&mut loc, 4, &line);
-                    }
-                    location_msgs.push(loc);
-                    locations.insert(key, id);
-                    id
-                }
-            };
-            locs.push(id);
-        }
+        let locs = physical(&g.frames)
+            .into_iter()
+            .map(|chunk| t.location(chunk, text))
+            .collect();
         let k = (locs, g.labels.clone());
         let c = samples.entry(k.clone()).or_insert_with(|| {
             order.push(k);
@@ -151,64 +164,76 @@ pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<
     }
 
     let mut p = Vec::new();
-    let goroutine = strings.id("goroutine");
-    let count = strings.id("count");
+    let goroutine = t.strings.id("goroutine");
+    let count = t.strings.id("count");
     let mut vt = Vec::new();
     field_varint(&mut vt, 1, goroutine);
     field_varint(&mut vt, 2, count);
     field_bytes(&mut p, 1, &vt);
     for k in &order {
-        let mut s = Vec::new();
-        let mut packed = Vec::new();
-        for &l in &k.0 {
-            varint(&mut packed, l);
-        }
-        field_bytes(&mut s, 1, &packed);
-        let mut vals = Vec::new();
-        varint(&mut vals, samples[k]);
-        field_bytes(&mut s, 2, &vals);
-        for (lk, lv) in &k.1 {
-            let mut label = Vec::new();
-            field_varint(&mut label, 1, strings.bytes_id(lk.bytes()));
-            field_varint(&mut label, 2, strings.bytes_id(lv.bytes()));
-            field_bytes(&mut s, 3, &label);
-        }
+        let s = sample(k, samples[k], &mut t.strings);
         field_bytes(&mut p, 2, &s);
     }
-    if let Some(t) = text {
-        // The path as the process saw it, without the kernel's mark of a replaced file.
-        let exe = snap
-            .meta
-            .exe
-            .strip_suffix(" (deleted)")
-            .unwrap_or(&snap.meta.exe);
-        let mut m = Vec::new();
-        field_varint(&mut m, 1, MAIN_MAPPING);
-        field_varint(&mut m, 2, t.start);
-        field_varint(&mut m, 3, t.limit);
-        field_varint(&mut m, 4, t.offset);
-        field_varint(&mut m, 5, strings.id(exe));
-        field_varint(&mut m, 6, strings.id(&t.build_id));
-        // has_functions, has_filenames, has_line_numbers, has_inline_frames: the locations
-        // are symbolized already, inlined calls included; pprof must not do it again.
-        for field in 7..=10 {
-            field_varint(&mut m, field, 1);
-        }
+    if let Some(text) = text {
+        let m = mapping(snap, text, &mut t.strings);
         field_bytes(&mut p, 3, &m);
     }
-    for l in &location_msgs {
+    for l in &t.location_msgs {
         field_bytes(&mut p, 4, l);
     }
-    for f in &function_msgs {
+    for f in &t.function_msgs {
         field_bytes(&mut p, 5, f);
     }
-    for s in &strings.table {
+    for s in &t.strings.table {
         field_bytes(&mut p, 6, s);
     }
     field_varint(&mut p, 9, snap.meta.time_unix.saturating_mul(1_000_000_000));
     field_bytes(&mut p, 11, &vt);
     field_varint(&mut p, 12, 1);
     p
+}
+
+/// A sample message: its locations, its goroutine count, its labels.
+fn sample(k: &SampleKey, n: u64, strings: &mut Strings) -> Vec<u8> {
+    let mut s = Vec::new();
+    let mut packed = Vec::new();
+    for &l in &k.0 {
+        varint(&mut packed, l);
+    }
+    field_bytes(&mut s, 1, &packed);
+    let mut vals = Vec::new();
+    varint(&mut vals, n);
+    field_bytes(&mut s, 2, &vals);
+    for (lk, lv) in &k.1 {
+        let mut label = Vec::new();
+        field_varint(&mut label, 1, strings.bytes_id(lk.bytes()));
+        field_varint(&mut label, 2, strings.bytes_id(lv.bytes()));
+        field_bytes(&mut s, 3, &label);
+    }
+    s
+}
+
+/// The main mapping's message: the executable's code as mapped.
+fn mapping(snap: &Snapshot, t: &TextMapping, strings: &mut Strings) -> Vec<u8> {
+    // The path as the process saw it, without the kernel's mark of a replaced file.
+    let exe = snap
+        .meta
+        .exe
+        .strip_suffix(" (deleted)")
+        .unwrap_or(&snap.meta.exe);
+    let mut m = Vec::new();
+    field_varint(&mut m, 1, MAIN_MAPPING);
+    field_varint(&mut m, 2, t.start);
+    field_varint(&mut m, 3, t.limit);
+    field_varint(&mut m, 4, t.offset);
+    field_varint(&mut m, 5, strings.id(exe));
+    field_varint(&mut m, 6, strings.id(&t.build_id));
+    // has_functions, has_filenames, has_line_numbers, has_inline_frames: the locations
+    // are symbolized already, inlined calls included; pprof must not do it again.
+    for field in 7..=10 {
+        field_varint(&mut m, field, 1);
+    }
+    m
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
