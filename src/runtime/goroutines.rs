@@ -264,50 +264,16 @@ fn capture_with(
 ) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    copy.copy_into(&[(rt.allgs, 24)], &mut gimg);
-    let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
-        (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
-        _ => {
-            return Capture {
-                gs_img: gimg,
-                ..Default::default()
-            };
-        }
+    let Some(gs) = copy_gs(rt, copy, &mut gimg) else {
+        return Capture {
+            gs_img: gimg,
+            ..Default::default()
+        };
     };
-    copy.copy_into(&[(ptr, len * 8)], &mut gimg);
-    let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
-        Some(b) => b
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-            .filter(|&g| g != 0)
-            .collect(),
-        // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
-        // back), without trying each of up to `MAX_GOROUTINES` missing ones.
-        None => (0..len)
-            .map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok())
-            .filter(|&g| g != 0)
-            .collect(),
-    };
-    let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
-    copy.copy_into(&reqs, &mut gimg);
-
     // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
     // goroutines that are on a thread, and their g0 structs.
     let keys = keys_of(rt, &gimg, &gs);
-    let ms: BTreeSet<u64> = keys
-        .iter()
-        .filter_map(|(_, k)| k.map(|k| k.m()))
-        .filter(|&m| m != 0)
-        .collect();
-    let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
-    copy.copy_into(&reqs, &mut gimg);
-    let g0s: Vec<(u64, u64)> = ms
-        .iter()
-        .filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok())
-        .filter(|&g| g != 0)
-        .map(|g| (g, l.g_size))
-        .collect();
-    copy.copy_into(&g0s, &mut gimg);
+    copy_ms(rt, copy, &mut gimg, &keys);
 
     // The used part of every stack, and the labels: none for goroutines whose key is the
     // pre-copy's (their stack and labels are in it).
@@ -372,6 +338,58 @@ fn capture_with(
         fresh,
         in_transition,
     }
+}
+
+/// Copies `allgs` and every g struct it lists into `gimg`; the g addresses, or `None` when
+/// the slice header is unreadable or too long.
+fn copy_gs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<Vec<u64>> {
+    copy.copy_into(&[(rt.allgs, 24)], gimg);
+    let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
+        (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
+        _ => return None,
+    };
+    copy.copy_into(&[(ptr, len * 8)], gimg);
+    let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
+        Some(b) => b
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+            .filter(|&g| g != 0)
+            .collect(),
+        // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
+        // back), without trying each of up to `MAX_GOROUTINES` missing ones.
+        None => (0..len)
+            .map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok())
+            .filter(|&g| g != 0)
+            .collect(),
+    };
+    let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, rt.layout.g_size)).collect();
+    copy.copy_into(&reqs, gimg);
+    Some(gs)
+}
+
+/// Copies into `gimg` the Ms of the goroutines that are on a thread (by their keys), and
+/// their g0 structs.
+fn copy_ms(
+    rt: &Runtime,
+    copy: &dyn CopyInto,
+    gimg: &mut MemoryImage,
+    keys: &[(u64, Option<StackKey>)],
+) {
+    let l = &rt.layout;
+    let ms: BTreeSet<u64> = keys
+        .iter()
+        .filter_map(|(_, k)| k.map(|k| k.m()))
+        .filter(|&m| m != 0)
+        .collect();
+    let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
+    copy.copy_into(&reqs, gimg);
+    let g0s: Vec<(u64, u64)> = ms
+        .iter()
+        .filter_map(|&m| gimg.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok())
+        .filter(|&g| g != 0)
+        .map(|g| (g, l.g_size))
+        .collect();
+    copy.copy_into(&g0s, gimg);
 }
 
 /// Goroutines whose keys one thread reads in [`keys_of`].

@@ -268,49 +268,7 @@ pub fn find(
         marked: 0,
         queue: Vec::new(),
     };
-    // Globals, without the semaphore table.
-    for &(lo, hi) in &heap.globals {
-        let mut cut = vec![(lo, hi)];
-        if let Some((slo, shi)) = heap.semtable
-            && slo < hi
-            && shi > lo
-        {
-            cut = vec![(lo, slo.max(lo)), (shi.min(hi), hi)];
-        }
-        for (a, b) in cut {
-            for (at, bytes) in heap.image.ranges_in(a, b) {
-                m.scan(at, bytes);
-            }
-        }
-    }
-    // The finalizer, cleanup and weak-handle records; objects with a finalizer are scanned,
-    // not marked.
-    for &w in &heap.special_words {
-        m.mark(w);
-    }
-    for &p in &heap.finalized {
-        if let Some((_, base, i)) = m.index.object_of(p)
-            && heap.spans[i].scan
-        {
-            m.scan_object(base, i);
-        }
-    }
-    // The registers of threads running a goroutine, as the runtime sees them when it stops
-    // one to scan its stack. An idle thread's, or one in a system call, hold words left over
-    // from the scheduler or the call's arguments, which the runtime never reads. All threads
-    // when a running goroutine's thread is not known.
-    let running: Vec<Option<i32>> = gs
-        .iter()
-        .filter(|g| g.status == Status::RUNNING)
-        .map(|g| g.thread)
-        .collect();
-    for (tid, words) in &heap.registers {
-        if running.contains(&None) || running.contains(&Some(*tid)) {
-            for &w in words {
-                m.mark(w);
-            }
-        }
-    }
+    mark_global_roots(&mut m, heap, gs);
     let waits: Vec<Wait> = gs.iter().map(classify).collect();
     let mut rooted = vec![false; gs.len()];
     let root = |m: &mut Marker, i: usize| {
@@ -371,6 +329,55 @@ pub fn find(
         ),
         heap_bytes: (heap.heap_bytes, heap.noscan_bytes),
     })
+}
+
+/// Marks from every root that is not a goroutine's stack: the globals (without the
+/// semaphore table), the finalizer, cleanup and weak-handle records, and the registers of the
+/// threads running a goroutine.
+fn mark_global_roots(m: &mut Marker<'_>, heap: &Heap, gs: &[Goroutine]) {
+    // Globals, without the semaphore table.
+    for &(lo, hi) in &heap.globals {
+        let mut cut = vec![(lo, hi)];
+        if let Some((slo, shi)) = heap.semtable
+            && slo < hi
+            && shi > lo
+        {
+            cut = vec![(lo, slo.max(lo)), (shi.min(hi), hi)];
+        }
+        for (a, b) in cut {
+            for (at, bytes) in heap.image.ranges_in(a, b) {
+                m.scan(at, bytes);
+            }
+        }
+    }
+    // The finalizer, cleanup and weak-handle records; objects with a finalizer are scanned,
+    // not marked.
+    for &w in &heap.special_words {
+        m.mark(w);
+    }
+    for &p in &heap.finalized {
+        if let Some((_, base, i)) = m.index.object_of(p)
+            && heap.spans[i].scan
+        {
+            m.scan_object(base, i);
+        }
+    }
+    // The registers of threads running a goroutine, as the runtime sees them when it stops
+    // one to scan its stack. An idle thread's, or one in a system call, hold words left over
+    // from the scheduler or the call's arguments, which the runtime never reads. All threads
+    // when a running goroutine's thread is not known.
+    let running: Vec<Option<i32>> = gs
+        .iter()
+        .filter(|g| g.status == Status::RUNNING)
+        .map(|g| g.thread)
+        .collect();
+    for (tid, words) in &heap.registers {
+        if running.contains(&None) || running.contains(&Some(*tid)) {
+            for &w in words {
+                m.mark(w);
+            }
+        }
+    }
 }
 
 /// Leaked goroutines grouped by creation site and stack, for the summary.
