@@ -4,10 +4,12 @@ mod args;
 mod attach;
 mod bt;
 pub mod btvalues;
+mod deadlocks;
 pub mod docs;
 pub mod leaks;
 pub mod progress;
 pub mod ps;
+mod snapshot;
 pub mod view;
 
 use crate::capture::{CoreTarget, DumpError, LiveTarget, Target};
@@ -116,17 +118,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let quiet = cli.quiet;
-    let ro = Ctx {
-        open: OpenOptions {
-            stripped: cli.no_dwarf,
-            force_version: cli.force_go_version,
-            nonblocking: cli.nonblocking,
-            thread_stacks: cli.thread_stacks,
-        },
-        quiet,
-        verbose: cli.verbose,
-    };
-    let ro = &ro;
+    let ro = &Ctx::of(&cli);
     let palette = render::color::Palette::new(cli.color);
     let res = match cli.command {
         Command::Dump {
@@ -142,7 +134,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             deadline,
             values,
         } => {
-            snapshot(pid, output, core, deadline, values, ro)?;
+            snapshot::snapshot(pid, output, core, deadline, values, ro)?;
             Ok(())
         }
         Command::Show { file, full, view } => show(&file, full, &view, palette, &mut out)?,
@@ -195,7 +187,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             target,
             format,
             core,
-        } => deadlocks(target, &format, core, ro, &mut out)?,
+        } => deadlocks::deadlocks(target, &format, core, ro, &mut out)?,
         Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
             let snap = take(&TargetArg::new(pid, core)?, ro)?;
@@ -269,42 +261,6 @@ fn show(
     }
 }
 
-/// `goroscope snapshot`: a snapshot of a process (and with `--core`, a core file written in
-/// the same frozen window; with `values`, every frame's values), saved to `output` within `deadline`.
-fn snapshot(
-    pid: i32,
-    output: Option<PathBuf>,
-    core: Option<PathBuf>,
-    deadline: Option<std::time::Duration>,
-    values: bool,
-    ro: &Ctx,
-) -> Result<(), String> {
-    let quiet = ro.quiet;
-    let deadline = deadline.map(|d| crate::startup::started() + d);
-    let snap = match &core {
-        None if values => snapshot_values(pid, ro)?,
-        None => take(&TargetArg::Pid(pid), ro)?,
-        Some(path) => snapshot_core(pid, path, ro)?,
-    };
-    if let Some(output) = output {
-        let end = crate::snapshot::store::save(&snap, &output, deadline)
-            .map_err(|e| format!("{}: {e}", output.display()))?;
-        if end.left_out > 0 {
-            // Said even with -q: the file is not the whole snapshot.
-            eprintln!(
-                "goroscope: deadline passed: wrote {} of {} goroutines to {}, {} left out",
-                end.written,
-                snap.goroutines.len(),
-                output.display(),
-                end.left_out
-            );
-        } else if !quiet {
-            eprintln!("goroscope: wrote {}", output.display());
-        }
-    }
-    Ok(())
-}
-
 /// `goroscope grs`: delve's goroutine list, or its JSON.
 fn grs(
     target: &TargetArg,
@@ -337,55 +293,6 @@ fn grs(
             },
             out,
         )
-    })
-}
-
-/// Pause before the second snapshot that confirms a verdict resting on two moments.
-const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// The deadlock verdicts of `snap`; for a live target with a verdict that must be confirmed
-/// ([`crate::analyze::deadlock::needs_confirming`]), those of a second snapshot taken
-/// [`CONFIRM_AFTER`] later, kept as [`crate::analyze::deadlock::confirm`] says.
-fn confirmed_verdicts(
-    snap: Snapshot,
-    live: Option<TargetArg>,
-    ro: &Ctx,
-) -> Result<(Snapshot, Vec<crate::analyze::deadlock::Verdict>), String> {
-    use crate::analyze::deadlock;
-    let found = deadlock::find(&snap);
-    let Some(target) = live.filter(|_| found.iter().any(deadlock::needs_confirming)) else {
-        return Ok((snap, found));
-    };
-    std::thread::sleep(CONFIRM_AFTER);
-    let again = take(&target, ro)?;
-    let second = deadlock::confirm(&found, deadlock::find(&again));
-    Ok((again, second))
-}
-
-/// `goroscope deadlocks`: the verdicts on a process, a core, a snapshot file or a text dump;
-/// the exit status 3 when there is one.
-fn deadlocks(
-    target: Option<String>,
-    format: &str,
-    core: CoreArgs,
-    ro: &Ctx,
-    out: &mut dyn Write,
-) -> Result<io::Result<()>, String> {
-    let (snap, live) = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
-        Some((file, Err(_))) => (load(std::path::Path::new(file))?, None),
-        pid => {
-            let target = TargetArg::new(pid.and_then(|p| p.1.ok()), core)?;
-            (take(&target, ro)?, Some(target).filter(|t| !t.is_core()))
-        }
-    };
-    let (snap, found) = confirmed_verdicts(snap, live, ro)?;
-    if !found.is_empty() {
-        STATUS.store(3, std::sync::atomic::Ordering::Relaxed);
-    }
-    Ok(if format == "json" {
-        render::deadlocks::json(&snap, &found, out)
-    } else {
-        render::deadlocks::plain(&snap, &found, out)
     })
 }
 
@@ -477,6 +384,22 @@ struct Ctx {
     open: OpenOptions,
     quiet: bool,
     verbose: bool,
+}
+
+impl Ctx {
+    /// The global options of a command line.
+    fn of(cli: &Cli) -> Ctx {
+        Ctx {
+            open: OpenOptions {
+                stripped: cli.no_dwarf,
+                force_version: cli.force_go_version,
+                nonblocking: cli.nonblocking,
+                thread_stacks: cli.thread_stacks,
+            },
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+        }
+    }
 }
 
 fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
@@ -587,67 +510,6 @@ fn report(target: &TargetArg, snap: &Snapshot) {
     } else {
         eprintln!("{}", render::report::pause_line(snap, n));
     }
-}
-
-/// `snapshot --values`: a snapshot of a live process, then, once it runs again, every frame's
-/// values read from the copy (then the process). Without DWARF the snapshot is kept and says
-/// so on stderr.
-fn snapshot_values(pid: i32, ro: &Ctx) -> Result<Snapshot, String> {
-    let mut live = open_live(pid, ro)?;
-    live.fp_registers = true;
-    let (mut snap, kept) = live.snapshot_kept().map_err(|e| e.to_string())?;
-    if !ro.quiet {
-        report(&TargetArg::Pid(pid), &snap);
-    }
-    let src = btvalues::Source {
-        rt: &live.rt,
-        snapshot: &kept.image,
-        process: Some(&live.proc),
-        threads: &kept.threads,
-    };
-    match btvalues::fill_all(&src, &mut snap.goroutines).before {
-        Some(why) => eprintln!("goroscope: warning: no values saved: {}", text(&why)),
-        None => snap.meta.values = true,
-    }
-    Ok(snap)
-}
-
-/// A snapshot of a live process and, from the same frozen window, an ELF core at `path`.
-fn snapshot_core(pid: i32, path: &std::path::Path, ro: &Ctx) -> Result<Snapshot, String> {
-    let quiet = ro.quiet;
-    use crate::target::core::write;
-    let session = open_live(pid, ro)?;
-    let arch = session.rt.bin.arch;
-    let (snap, captured) = session
-        .snapshot_with(|freeze| {
-            // A core holds every thread's floating-point registers too (NT_PRFPREG).
-            let threads: Vec<_> = freeze
-                .threads()
-                .iter()
-                .map(|t| crate::target::ThreadState {
-                    fp: freeze.fp_registers(t.tid).unwrap_or_default(),
-                    ..t.clone()
-                })
-                .collect();
-            write::capture(pid, arch, &threads)
-        })
-        .map_err(|e| e.to_string())?;
-    let captured =
-        captured.map_err(|e| format!("cannot read process {pid}'s memory for the core: {e}"))?;
-    let size = write::write(path, &captured)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    if !quiet {
-        eprintln!(
-            "goroscope: {} goroutines, target paused {:.1} ms; wrote core {} ({} threads, {} bytes of memory, {} bytes on disk at most)",
-            snap.goroutines.len(),
-            snap.meta.pause_ns as f64 / 1e6,
-            path.display(),
-            captured.threads.len(),
-            captured.copied_bytes(),
-            size
-        );
-    }
-    Ok(snap)
 }
 
 /// The discovery chain: every fact found about the runtime and where it came from.
