@@ -64,6 +64,86 @@ fn wait(pid: i32, tid: i32, goroutine: Option<u64>, args: [u64; 6]) -> Option<Fl
     })
 }
 
+/// The file locks `pid` holds, by descriptor.
+fn held(pid: i32) -> Result<Vec<FileLock>, String> {
+    let fds = proc::fds(pid).map_err(|e| format!("/proc/{pid}/fd: {e}"))?;
+    let mut held = Vec::new();
+    for fd in fds {
+        let Ok(locks) = proc::fd_locks(pid, fd) else {
+            continue; // closed since the listing
+        };
+        if locks.is_empty() {
+            continue;
+        }
+        let path = proc::fd_file(pid, fd).map(|f| f.0).unwrap_or_default();
+        held.extend(locks.into_iter().map(|l| FileLock {
+            fd,
+            path: path.clone(),
+            dev: dev(l.devmaj, l.devmin),
+            inode: l.inode,
+            kind: l.lock_type.as_str().to_string(),
+            mode: l.kind.as_str().to_string(),
+        }));
+    }
+    Ok(held)
+}
+
+/// The threads of `pid` waiting in flock(2), tied to their goroutines; a thread whose
+/// goroutine `snap` saw in a system call is read again for a while (see [`SYSCALL_SETTLE`]).
+fn flock_waits(pid: i32, snap: &Snapshot, tids: Vec<i32>) -> Vec<FlockWait> {
+    let nr = match snap.meta.arch.as_str() {
+        "arm64" => SYS_FLOCK_ARM64,
+        _ => SYS_FLOCK_AMD64,
+    };
+    let mut waits = Vec::new();
+    let goid = |tid: i32| {
+        snap.threads
+            .iter()
+            .find(|t| t.tid == tid)
+            .and_then(|t| t.goid)
+    };
+    let in_syscall = |tid: i32| {
+        goid(tid).is_some_and(|id| {
+            snap.goroutines
+                .iter()
+                .any(|g| g.id == id && g.status == Status::SYSCALL)
+        })
+    };
+    let deadline = Instant::now() + SYSCALL_SETTLE;
+    let mut pending = tids;
+    while !pending.is_empty() {
+        let mut again = Vec::new();
+        for tid in pending {
+            let call = match proc::task_syscall(pid, tid) {
+                Ok(proc::Syscall::Blocked {
+                    syscall_number,
+                    argument_registers,
+                    ..
+                }) => (syscall_number, argument_registers),
+                Ok(_) if in_syscall(tid) => {
+                    again.push(tid);
+                    continue;
+                }
+                _ => continue,
+            };
+            if call.0 != nr {
+                continue;
+            }
+            if let Some(w) = wait(pid, tid, goid(tid), call.1) {
+                waits.push(w);
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        pending = again;
+        if !pending.is_empty() {
+            std::thread::sleep(SYSCALL_POLL);
+        }
+    }
+    waits
+}
+
 /// How long a thread the snapshot saw in a system call, interrupted by the stop, is given
 /// to be back in it (its `syscall` file reads `running` until then).
 const SYSCALL_SETTLE: Duration = Duration::from_millis(200);
@@ -84,27 +164,9 @@ pub fn read(pid: i32, snap: &Snapshot, retries: impl FnOnce() -> Vec<FlockRetry>
     };
     let mut errors: Vec<String> = Vec::new();
     if all.iter().any(|l| !l.blocked && l.lock.pid == Some(pid)) {
-        match proc::fds(pid) {
-            Ok(fds) => {
-                for fd in fds {
-                    let Ok(locks) = proc::fd_locks(pid, fd) else {
-                        continue; // closed since the listing
-                    };
-                    if locks.is_empty() {
-                        continue;
-                    }
-                    let path = proc::fd_file(pid, fd).map(|f| f.0).unwrap_or_default();
-                    out.held.extend(locks.into_iter().map(|l| FileLock {
-                        fd,
-                        path: path.clone(),
-                        dev: dev(l.devmaj, l.devmin),
-                        inode: l.inode,
-                        kind: l.lock_type.as_str().to_string(),
-                        mode: l.kind.as_str().to_string(),
-                    }));
-                }
-            }
-            Err(e) => errors.push(format!("/proc/{pid}/fd: {e}")),
+        match held(pid) {
+            Ok(h) => out.held = h,
+            Err(e) => errors.push(e),
         }
     }
     // Only a lock of its own can make the process wait for itself. Not gated on a `->` line
@@ -113,58 +175,8 @@ pub fn read(pid: i32, snap: &Snapshot, retries: impl FnOnce() -> Vec<FlockRetry>
     // `running`: a thread whose goroutine the snapshot saw in a system call is read again
     // for a while.
     if !out.held.is_empty() {
-        let nr = match snap.meta.arch.as_str() {
-            "arm64" => SYS_FLOCK_ARM64,
-            _ => SYS_FLOCK_AMD64,
-        };
         match proc::tasks(pid) {
-            Ok(tids) => {
-                let goid = |tid: i32| {
-                    snap.threads
-                        .iter()
-                        .find(|t| t.tid == tid)
-                        .and_then(|t| t.goid)
-                };
-                let in_syscall = |tid: i32| {
-                    goid(tid).is_some_and(|id| {
-                        snap.goroutines
-                            .iter()
-                            .any(|g| g.id == id && g.status == Status::SYSCALL)
-                    })
-                };
-                let deadline = Instant::now() + SYSCALL_SETTLE;
-                let mut pending = tids;
-                while !pending.is_empty() {
-                    let mut again = Vec::new();
-                    for tid in pending {
-                        let call = match proc::task_syscall(pid, tid) {
-                            Ok(proc::Syscall::Blocked {
-                                syscall_number,
-                                argument_registers,
-                                ..
-                            }) => (syscall_number, argument_registers),
-                            Ok(_) if in_syscall(tid) => {
-                                again.push(tid);
-                                continue;
-                            }
-                            _ => continue,
-                        };
-                        if call.0 != nr {
-                            continue;
-                        }
-                        if let Some(w) = wait(pid, tid, goid(tid), call.1) {
-                            out.waits.push(w);
-                        }
-                    }
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    pending = again;
-                    if !pending.is_empty() {
-                        std::thread::sleep(SYSCALL_POLL);
-                    }
-                }
-            }
+            Ok(tids) => out.waits = flock_waits(pid, snap, tids),
             Err(e) => errors.push(format!("/proc/{pid}/task: {e}")),
         }
     }
