@@ -26,6 +26,22 @@ pub fn render(
                 .any(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
         })
         .collect();
+    write_suspects(&gs, &objects, out)?;
+    for o in &objects {
+        write_object(&gs, o, out)?;
+    }
+    write_idle(snap, &objects, out)?;
+    write_unidentified(&gs, out)?;
+    Ok(())
+}
+
+/// The suspects: the first objects (most waiters first) with their waiter counts and longest
+/// wait, or a line saying no goroutine is blocked on an object goroscope identified.
+fn write_suspects(
+    gs: &[&Goroutine],
+    objects: &[&SyncObject],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     if objects.is_empty() {
         writeln!(
             out,
@@ -53,58 +69,64 @@ pub fn render(
             writeln!(out)?;
         }
     }
-    for o in &objects {
-        writeln!(out)?;
-        write!(out, "{} at {:#x}", text(&o.kind), o.addr)?;
-        if !o.summary.is_empty() {
-            write!(out, " ({})", text(&o.summary))?;
-        }
-        if o.kind == "chan" {
-            let n = |s: &str| {
-                gs.iter()
-                    .filter(|g| {
-                        g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr)
-                    })
-                    .count()
-            };
-            write!(
-                out,
-                ": {} senders, {} receivers, {} in select",
-                n("chan send"),
-                n("chan receive"),
-                n("select")
-            )?;
-        }
-        writeln!(out)?;
-        write_holders(o, out)?;
-        let mut states: Vec<&str> = Vec::new();
-        for g in &gs {
-            if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&&*g.state) {
-                states.push(&g.state);
-            }
-        }
-        for st in states {
-            let ids: Vec<u64> = gs
-                .iter()
-                .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
-                .map(|g| g.id)
-                .collect();
-            write!(
-                out,
-                "    {} goroutine{} in {}:",
-                ids.len(),
-                if ids.len() == 1 { "" } else { "s" },
-                text(st)
-            )?;
-            for id in ids.iter().take(MAX_IDS) {
-                write!(out, " {id}")?;
-            }
-            if ids.len() > MAX_IDS {
-                write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
-            }
-            writeln!(out)?;
+    Ok(())
+}
+
+/// One object: its state, its holders, and its waiters by what they wait for.
+fn write_object(gs: &[&Goroutine], o: &SyncObject, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    write!(out, "{} at {:#x}", text(&o.kind), o.addr)?;
+    if !o.summary.is_empty() {
+        write!(out, " ({})", text(&o.summary))?;
+    }
+    if o.kind == "chan" {
+        let n = |s: &str| {
+            gs.iter()
+                .filter(|g| g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr))
+                .count()
+        };
+        write!(
+            out,
+            ": {} senders, {} receivers, {} in select",
+            n("chan send"),
+            n("chan receive"),
+            n("select")
+        )?;
+    }
+    writeln!(out)?;
+    write_holders(o, out)?;
+    let mut states: Vec<&str> = Vec::new();
+    for g in gs {
+        if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&&*g.state) {
+            states.push(&g.state);
         }
     }
+    for st in states {
+        let ids: Vec<u64> = gs
+            .iter()
+            .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
+            .map(|g| g.id)
+            .collect();
+        write!(
+            out,
+            "    {} goroutine{} in {}:",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            text(st)
+        )?;
+        for id in ids.iter().take(MAX_IDS) {
+            write!(out, " {id}")?;
+        }
+        if ids.len() > MAX_IDS {
+            write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The locks held that none of the goroutines shown waits for, with their holders.
+fn write_idle(snap: &Snapshot, objects: &[&SyncObject], out: &mut dyn Write) -> io::Result<()> {
     let idle: Vec<&SyncObject> = snap
         .objects
         .iter()
@@ -118,6 +140,12 @@ pub fn render(
             write_holders(o, out)?;
         }
     }
+    Ok(())
+}
+
+/// The goroutines blocked forever (a nil channel, an empty select), then those blocked on
+/// an object goroscope could not identify.
+fn write_unidentified(gs: &[&Goroutine], out: &mut dyn Write) -> io::Result<()> {
     let forever: Vec<&&Goroutine> = gs.iter().filter(|g| is_forever(&g.state)).collect();
     if !forever.is_empty() {
         writeln!(out)?;

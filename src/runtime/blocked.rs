@@ -11,7 +11,7 @@
 
 use super::Runtime;
 use super::goroutines::RawG;
-use super::layout::F;
+use super::layout::{F, Layout};
 use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
@@ -41,7 +41,6 @@ pub fn analyze(
     fetch: &dyn CopyInto,
 ) -> Vec<SyncObject> {
     super::defers::read(rt, mem, gs, fetch);
-    let l = &rt.layout;
     let mut local = MemoryImage::new();
     let raws: Vec<RawG> = gs
         .iter()
@@ -54,82 +53,9 @@ pub fn analyze(
         .map(|g| g.addr)
         .collect();
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
-    let sudog_len = [
-        F::SudogG,
-        F::SudogNext,
-        F::SudogPrev,
-        F::SudogElemVu,
-        F::SudogElem,
-        F::SudogWaitlink,
-        F::SudogCVu,
-        F::SudogC,
-    ]
-    .iter()
-    .filter_map(|&f| l.off(f))
-    .max()
-    .unwrap_or(0)
-        + 8;
-    let hchan_len = [
-        F::HchanQcount,
-        F::HchanDataqsiz,
-        F::HchanElemsize,
-        F::HchanClosed,
-    ]
-    .iter()
-    .filter_map(|&f| l.off(f))
-    .max()
-    .unwrap_or(0)
-        + 8;
+    let hchan_len = hchan_len(&rt.layout);
 
-    // Channels: g.waiting is the sudog of a channel operation (a list, for select).
-    let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
-    let mut frontier: Vec<(usize, u64)> = Vec::new();
-    if c_off.is_some() {
-        for raw in &raws {
-            if let Some(&i) = by_addr.get(&raw.addr)
-                && raw.waiting != 0
-                && is_chan_wait(&gs[i].state)
-            {
-                frontier.push((i, raw.waiting));
-            }
-        }
-    }
-    let mut chans: Vec<u64> = Vec::new();
-    for _ in 0..MAX_SELECT_CASES {
-        if frontier.is_empty() {
-            break;
-        }
-        fetch.copy_into(
-            &frontier
-                .iter()
-                .map(|&(_, s)| (s, sudog_len))
-                .collect::<Vec<_>>(),
-            &mut local,
-        );
-        let rd = Layered(&local, mem);
-        let mut next = Vec::new();
-        for (i, sg) in frontier {
-            if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
-                continue;
-            }
-            if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0)))
-                && c != 0
-            {
-                gs[i].blocked_on.push(BlockedOn {
-                    kind: "chan".into(),
-                    addr: c,
-                    sudog: sg,
-                });
-                chans.push(c);
-            }
-            if let Some(w) = l.read(F::SudogWaitlink, &rd, sg).filter(|&w| w != 0) {
-                next.push((i, w));
-            }
-        }
-        frontier = next;
-    }
-    chans.sort_unstable();
-    chans.dedup();
+    let chans = chan_waits(rt, mem, gs, &raws, &by_addr, fetch, &mut local);
     fetch.copy_into(
         &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
         &mut local,
@@ -138,69 +64,7 @@ pub fn analyze(
         objects.insert(c, chan(rt, &Layered(&local, mem), c));
     }
 
-    // Semaphores: walk every treap of the semaphore table and each address's wait list, one
-    // level of sudogs per round.
-    let mut prims: Vec<(&'static str, u64)> = Vec::new();
-    if let (Some((base, size)), Some(treap_off)) = (
-        semtable(rt, mem, fetch, &mut local),
-        l.off(F::SemaRootTreap),
-    ) {
-        let stride = size / SEM_TAB_SIZE;
-        fetch.copy_into(&[(base, stride * SEM_TAB_SIZE)], &mut local);
-        let rd = Layered(&local, mem);
-        let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
-            .filter_map(|i| {
-                rd.read_u64(
-                    base.wrapping_add(i.wrapping_mul(stride))
-                        .wrapping_add(treap_off),
-                )
-                .ok()
-            })
-            .filter(|&t| t != 0)
-            .collect();
-        let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
-        let mut visited = HashSet::new();
-        while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
-            frontier.retain(|&n| visited.insert(n));
-            fetch.copy_into(
-                &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
-                &mut local,
-            );
-            let rd = Layered(&local, mem);
-            let mut next = Vec::new();
-            for node in frontier {
-                for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
-                    if let Some(child) = l
-                        .read(f, &rd, node)
-                        .filter(|&c| c != 0 && !visited.contains(&c))
-                    {
-                        next.push(child);
-                    }
-                }
-                let (Some(g), Ok(addr)) = (
-                    l.read(F::SudogG, &rd, node),
-                    rd.read_u64(node.wrapping_add(elem_off)),
-                ) else {
-                    continue;
-                };
-                if !waiting.contains(&g) {
-                    continue;
-                }
-                if let Some(&i) = by_addr.get(&g) {
-                    let (kind, obj) = sync_object(&gs[i], addr);
-                    if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
-                        gs[i].blocked_on.push(BlockedOn {
-                            kind: kind.into(),
-                            addr: obj,
-                            sudog: node,
-                        });
-                        prims.push((kind, obj));
-                    }
-                }
-            }
-            frontier = next;
-        }
-    }
+    let mut prims = sema_waits(rt, mem, gs, &by_addr, &waiting, fetch, &mut local);
     let held = holders(gs);
     prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
@@ -240,6 +104,183 @@ pub fn analyze(
             .then(a.addr.cmp(&b.addr))
     });
     out
+}
+
+/// Channel waits: each channel a waiting goroutine's sudogs name (its `g.waiting`, a list for
+/// a select) added to its `blocked_on`; returns the channels, sorted, each once.
+fn chan_waits(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &mut [Goroutine],
+    raws: &[RawG],
+    by_addr: &HashMap<u64, usize>,
+    fetch: &dyn CopyInto,
+    local: &mut MemoryImage,
+) -> Vec<u64> {
+    let l = &rt.layout;
+    let sudog_len = sudog_len(l);
+    // Channels: g.waiting is the sudog of a channel operation (a list, for select).
+    let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
+    let mut frontier: Vec<(usize, u64)> = Vec::new();
+    if c_off.is_some() {
+        for raw in raws {
+            if let Some(&i) = by_addr.get(&raw.addr)
+                && raw.waiting != 0
+                && is_chan_wait(&gs[i].state)
+            {
+                frontier.push((i, raw.waiting));
+            }
+        }
+    }
+    let mut chans: Vec<u64> = Vec::new();
+    for _ in 0..MAX_SELECT_CASES {
+        if frontier.is_empty() {
+            break;
+        }
+        fetch.copy_into(
+            &frontier
+                .iter()
+                .map(|&(_, s)| (s, sudog_len))
+                .collect::<Vec<_>>(),
+            local,
+        );
+        let rd = Layered(&*local, mem);
+        let mut next = Vec::new();
+        for (i, sg) in frontier {
+            if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
+                continue;
+            }
+            if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0)))
+                && c != 0
+            {
+                gs[i].blocked_on.push(BlockedOn {
+                    kind: "chan".into(),
+                    addr: c,
+                    sudog: sg,
+                });
+                chans.push(c);
+            }
+            if let Some(w) = l.read(F::SudogWaitlink, &rd, sg).filter(|&w| w != 0) {
+                next.push((i, w));
+            }
+        }
+        frontier = next;
+    }
+    chans.sort_unstable();
+    chans.dedup();
+    chans
+}
+
+/// Semaphore waits: each sync object a waiting goroutine's sudog in the semaphore table names
+/// added to its `blocked_on`; returns the objects found, (kind, address).
+fn sema_waits(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &mut [Goroutine],
+    by_addr: &HashMap<u64, usize>,
+    waiting: &HashSet<u64>,
+    fetch: &dyn CopyInto,
+    local: &mut MemoryImage,
+) -> Vec<(&'static str, u64)> {
+    let l = &rt.layout;
+    let sudog_len = sudog_len(l);
+    // Semaphores: walk every treap of the semaphore table and each address's wait list, one
+    // level of sudogs per round.
+    let mut prims: Vec<(&'static str, u64)> = Vec::new();
+    if let (Some((base, size)), Some(treap_off)) =
+        (semtable(rt, mem, fetch, local), l.off(F::SemaRootTreap))
+    {
+        let stride = size / SEM_TAB_SIZE;
+        fetch.copy_into(&[(base, stride * SEM_TAB_SIZE)], local);
+        let rd = Layered(&*local, mem);
+        let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
+            .filter_map(|i| {
+                rd.read_u64(
+                    base.wrapping_add(i.wrapping_mul(stride))
+                        .wrapping_add(treap_off),
+                )
+                .ok()
+            })
+            .filter(|&t| t != 0)
+            .collect();
+        let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
+        let mut visited = HashSet::new();
+        while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
+            frontier.retain(|&n| visited.insert(n));
+            fetch.copy_into(
+                &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
+                local,
+            );
+            let rd = Layered(&*local, mem);
+            let mut next = Vec::new();
+            for node in frontier {
+                for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
+                    if let Some(child) = l
+                        .read(f, &rd, node)
+                        .filter(|&c| c != 0 && !visited.contains(&c))
+                    {
+                        next.push(child);
+                    }
+                }
+                let (Some(g), Ok(addr)) = (
+                    l.read(F::SudogG, &rd, node),
+                    rd.read_u64(node.wrapping_add(elem_off)),
+                ) else {
+                    continue;
+                };
+                if !waiting.contains(&g) {
+                    continue;
+                }
+                if let Some(&i) = by_addr.get(&g) {
+                    let (kind, obj) = sync_object(&gs[i], addr);
+                    if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
+                        gs[i].blocked_on.push(BlockedOn {
+                            kind: kind.into(),
+                            addr: obj,
+                            sudog: node,
+                        });
+                        prims.push((kind, obj));
+                    }
+                }
+            }
+            frontier = next;
+        }
+    }
+    prims
+}
+
+/// The bytes of a sudog read: up to the end of the last field the walks read.
+fn sudog_len(l: &Layout) -> u64 {
+    [
+        F::SudogG,
+        F::SudogNext,
+        F::SudogPrev,
+        F::SudogElemVu,
+        F::SudogElem,
+        F::SudogWaitlink,
+        F::SudogCVu,
+        F::SudogC,
+    ]
+    .iter()
+    .filter_map(|&f| l.off(f))
+    .max()
+    .unwrap_or(0)
+        + 8
+}
+
+/// The bytes of an hchan read: up to the end of the last count or flag read.
+fn hchan_len(l: &Layout) -> u64 {
+    [
+        F::HchanQcount,
+        F::HchanDataqsiz,
+        F::HchanElemsize,
+        F::HchanClosed,
+    ]
+    .iter()
+    .filter_map(|&f| l.off(f))
+    .max()
+    .unwrap_or(0)
+        + 8
 }
 
 /// Locks held through pending deferred unlocks: (kind, address, holder), one per defer.

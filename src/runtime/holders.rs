@@ -64,7 +64,53 @@ pub(crate) fn add(
     threads: &[ThreadState],
     fetch: &dyn CopyInto,
 ) {
-    let mut targets: Vec<Target> = objects
+    let mut targets = targets(objects);
+    if targets.is_empty() {
+        return;
+    }
+    heap_objects(rt, mem, fetch, &mut targets);
+    let targets = &targets;
+    let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut found: Vec<(u64, Holder)> = Vec::new();
+    for g in gs
+        .iter()
+        .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
+    {
+        let Some(s) = Search::new(rt, mem, g, targets) else {
+            continue;
+        };
+        // Each target's first frame with evidence, and whether it is a pointer.
+        let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
+        s.scan_stack(rt, mem, &mut best);
+        s.scan_registers(threads, &mut best);
+        s.scan_code(rt, &mut refs, &mut best);
+        for (t, (frame, pointer)) in best {
+            let f = &g.frames[frame];
+            found.push((
+                targets[t].addr,
+                Holder {
+                    goroutine: g.id,
+                    lock: targets[t].lock.into(),
+                    function: f.function.clone(),
+                    file: f.file.clone(),
+                    line: f.line,
+                    how: if pointer { "pointer" } else { "code" }.into(),
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(a, h)| (*a, h.goroutine));
+    for (addr, h) in found {
+        if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
+            o.holders.push(h);
+        }
+    }
+}
+
+/// The locks that matter (see the module's comment), at most [`MAX_TARGETS`], each with
+/// its own bytes as the range pointers and code must reach.
+fn targets(objects: &[SyncObject]) -> Vec<Target> {
+    objects
         .iter()
         .filter(|o| {
             o.held_by_state() == Some(true)
@@ -82,20 +128,36 @@ pub(crate) fn add(
                 lock: if read { "read" } else { "write" },
             }
         })
-        .collect();
-    if targets.is_empty() {
-        return;
+        .collect()
+}
+
+/// Records evidence that `frame` holds target `t` (`pointer`: a pointer, else code): the
+/// innermost frame with evidence wins, and in one frame a pointer wins over code.
+fn note(best: &mut HashMap<usize, (usize, bool)>, t: usize, frame: usize, pointer: bool) {
+    let e = best.entry(t).or_insert((frame, pointer));
+    if frame < e.0 || frame == e.0 && pointer {
+        *e = (frame, pointer);
     }
-    heap_objects(rt, mem, fetch, &mut targets);
-    let targets = &targets;
-    let tab = &rt.bin.pclntab;
-    let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
-    let mut found: Vec<(u64, Holder)> = Vec::new();
-    for g in gs
-        .iter()
-        .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
-    {
-        // Physical frames, innermost first: (index of the logical frame to name, sp, fp).
+}
+
+/// One goroutine searched for the targets it may hold.
+struct Search<'a> {
+    g: &'a Goroutine,
+    targets: &'a [Target],
+    /// Physical frames, innermost first: (index of the logical frame to name, sp, fp).
+    physical: Vec<(usize, u64, u64)>,
+    /// The targets it does not wait for itself.
+    candidates: Vec<usize>,
+}
+
+impl<'a> Search<'a> {
+    /// The search of `g`, `None` when it waits for every target itself.
+    fn new(
+        rt: &Runtime,
+        mem: &impl MemoryReader,
+        g: &'a Goroutine,
+        targets: &'a [Target],
+    ) -> Option<Self> {
         let physical: Vec<(usize, u64, u64)> = g
             .frames
             .iter()
@@ -103,14 +165,6 @@ pub(crate) fn add(
             .filter(|(_, f)| !f.inlined)
             .map(|(i, f)| (i, f.sp, f.fp))
             .collect();
-        // Each target's first frame with evidence, and whether it is a pointer.
-        let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
-        let mut note = |t: usize, frame: usize, pointer: bool| {
-            let e = best.entry(t).or_insert((frame, pointer));
-            if frame < e.0 || frame == e.0 && pointer {
-                *e = (frame, pointer);
-            }
-        };
         // What its frozen frames wait for: the live pointers of its runtime and sync frames
         // stopped at a call (the lock a `lockSlow` or `semacquire1` frame waits on). The
         // semaphore table is read after the target runs again, so `blocked_on` alone may
@@ -135,28 +189,49 @@ pub(crate) fn add(
             })
             .collect();
         if candidates.is_empty() {
-            continue;
+            return None;
         }
-        let candidates = &candidates;
-        let hits = |w: u64| {
-            candidates
+        Some(Search {
+            g,
+            targets,
+            physical,
+            candidates,
+        })
+    }
+
+    /// The candidates a word points into (the lock or its heap object).
+    fn hits(&self, w: u64) -> impl Iterator<Item = usize> + '_ {
+        self.candidates.iter().copied().filter(move |&t| {
+            self.targets[t]
+                .pointee
                 .iter()
-                .copied()
-                .filter(move |&t| targets[t].pointee.iter().any(|&(lo, hi)| w >= lo && w < hi))
-        };
-        // The frame a physical frame's words count for: itself, or for asyncPreempt the
-        // frame it interrupted; none for runtime and sync frames.
-        let owner = |k: usize| -> Option<usize> {
-            let (i, _, _) = physical[k];
-            let f = &*g.frames[i].function;
-            if f == "runtime.asyncPreempt" {
-                return physical.get(k + 1).map(|p| p.0);
-            }
-            (!internal(f)).then_some(i)
-        };
+                .any(|&(lo, hi)| w >= lo && w < hi)
+        })
+    }
+
+    /// The frame a physical frame's words count for: itself, or for asyncPreempt the frame
+    /// it interrupted; none for runtime and sync frames.
+    fn owner(&self, k: usize) -> Option<usize> {
+        let (i, _, _) = self.physical[k];
+        let f = &*self.g.frames[i].function;
+        if f == "runtime.asyncPreempt" {
+            return self.physical.get(k + 1).map(|p| p.0);
+        }
+        (!internal(f)).then_some(i)
+    }
+
+    /// Pointer evidence on the stack: the live pointer slots of a frame stopped at a call,
+    /// every word of any other frame.
+    fn scan_stack(
+        &self,
+        rt: &Runtime,
+        mem: &impl MemoryReader,
+        best: &mut HashMap<usize, (usize, bool)>,
+    ) {
+        let (g, physical) = (self.g, &self.physical);
         let mut scanned = 0u64;
         for (k, &(i, sp, fp)) in physical.iter().enumerate() {
-            let Some(frame) = owner(k) else {
+            let Some(frame) = self.owner(k) else {
                 continue;
             };
             if internal(&g.frames[frame].function) {
@@ -170,8 +245,8 @@ pub(crate) fn add(
             if let Some(slots) = at_call.then(|| pointer_slots(rt, &g.frames[i])).flatten() {
                 for a in slots {
                     if let Ok(w) = mem.read_u64(a) {
-                        for t in hits(w) {
-                            note(t, frame, true);
+                        for t in self.hits(w) {
+                            note(best, t, frame, true);
                         }
                     }
                 }
@@ -188,25 +263,43 @@ pub(crate) fn add(
             }
             for w in buf.chunks_exact(8) {
                 let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
-                for t in hits(w) {
-                    note(t, frame, true);
+                for t in self.hits(w) {
+                    note(best, t, frame, true);
                 }
             }
         }
+    }
+
+    /// Pointer evidence in the registers of the thread running the goroutine, for its
+    /// innermost frame that counts.
+    fn scan_registers(&self, threads: &[ThreadState], best: &mut HashMap<usize, (usize, bool)>) {
+        let (g, physical) = (self.g, &self.physical);
         if g.status == Status::RUNNING
             && let Some(regs) = g
                 .thread
                 .and_then(|tid| threads.iter().find(|t| t.tid == tid))
-            && let Some(frame) = (0..physical.len()).find_map(owner)
+            && let Some(frame) = (0..physical.len()).find_map(|k| self.owner(k))
         {
             for &w in &regs.words {
-                for t in hits(w) {
-                    note(t, frame, true);
+                for t in self.hits(w) {
+                    note(best, t, frame, true);
                 }
             }
         }
+    }
+
+    /// Code evidence: a frame whose function's code references the lock's own bytes
+    /// (`refs` keeps each function's references, found once).
+    fn scan_code(
+        &self,
+        rt: &Runtime,
+        refs: &mut HashMap<u64, Vec<u64>>,
+        best: &mut HashMap<usize, (usize, bool)>,
+    ) {
+        let (g, physical, targets) = (self.g, &self.physical, self.targets);
+        let tab = &rt.bin.pclntab;
         for (k, &(i, _, _)) in physical.iter().enumerate() {
-            let Some(frame) = owner(k).filter(|&o| o == i) else {
+            let Some(frame) = self.owner(k).filter(|&o| o == i) else {
                 continue;
             };
             let pc = g.frames[frame].pc;
@@ -220,33 +313,13 @@ pub(crate) fn add(
                 r.dedup();
                 r
             });
-            for &t in candidates {
+            for &t in &self.candidates {
                 let (lo, hi) = targets[t].code;
                 let i = code.partition_point(|&r| r < lo);
                 if code.get(i).is_some_and(|&r| r < hi) {
-                    note(t, frame, false);
+                    note(best, t, frame, false);
                 }
             }
-        }
-        for (t, (frame, pointer)) in best {
-            let f = &g.frames[frame];
-            found.push((
-                targets[t].addr,
-                Holder {
-                    goroutine: g.id,
-                    lock: targets[t].lock.into(),
-                    function: f.function.clone(),
-                    file: f.file.clone(),
-                    line: f.line,
-                    how: if pointer { "pointer" } else { "code" }.into(),
-                },
-            ));
-        }
-    }
-    found.sort_by_key(|(a, h)| (*a, h.goroutine));
-    for (addr, h) in found {
-        if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
-            o.holders.push(h);
         }
     }
 }
