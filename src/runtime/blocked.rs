@@ -508,7 +508,7 @@ fn primitive(mem: &impl MemoryReader, kind: &str, addr: u64) -> SyncObject {
     if kind == "sync.WaitGroup"
         && let Ok(state) = mem.read_u64(addr)
     {
-        let (counter, waiters) = crate::values::sync::waitgroup_counts(state);
+        let (counter, waiters) = waitgroup_counts(state);
         o.fields.push(("counter".into(), i64::from(counter)));
         o.fields.push(("waiters".into(), waiters as i64));
     }
@@ -567,6 +567,16 @@ fn summary(o: &SyncObject) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// The waiter count's bits of a WaitGroup's state word: the low 31 (Go 1.25 keeps a synctest
+/// bubble flag in bit 31; before, the low 32 bits count waiters, and bit 31 would take 2^31
+/// goroutines waiting).
+const WAITGROUP_WAITERS: u64 = 0x7fff_ffff;
+
+/// A WaitGroup's counter (the high 32 bits, signed) and waiters from its state word.
+pub(crate) fn waitgroup_counts(state: u64) -> (i32, u64) {
+    ((state >> 32) as u32 as i32, state & WAITGROUP_WAITERS)
 }
 
 #[cfg(test)]

@@ -12,11 +12,6 @@ const MUTEX_LOCKED: u64 = 1;
 const MUTEX_STARVING: u64 = 4;
 const MUTEX_WAITER_SHIFT: u64 = 3;
 
-/// The waiter count's bits of a WaitGroup's state word: the low 31 (Go 1.25 keeps a synctest
-/// bubble flag in bit 31; before, the low 32 bits count waiters, and bit 31 would take 2^31
-/// goroutines waiting).
-const WAITGROUP_WAITERS: u64 = 0x7fff_ffff;
-
 /// Whether a struct type is one shown decoded.
 pub fn is_lock(name: &str) -> bool {
     name == "sync.Mutex" || name == "sync.RWMutex" || name == "sync.WaitGroup"
@@ -74,13 +69,8 @@ fn readers(count: i64) -> (i64, bool) {
     }
 }
 
-/// A WaitGroup's counter (the high 32 bits, signed) and waiters from its state word.
-pub fn waitgroup_counts(state: u64) -> (i32, u64) {
-    ((state >> 32) as u32 as i32, state & WAITGROUP_WAITERS)
-}
-
 fn waitgroup_text(state: u64) -> String {
-    let (counter, waiters) = waitgroup_counts(state);
+    let (counter, waiters) = crate::runtime::blocked::waitgroup_counts(state);
     format!("{{counter: {counter}, waiters: {waiters}}}")
 }
 
