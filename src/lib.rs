@@ -19,5 +19,5 @@ pub mod snapshot;
 pub mod startup;
 pub mod target;
 pub mod unwind;
-pub mod values;
+mod values;
 pub mod version;

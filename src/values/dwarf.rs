@@ -49,9 +49,7 @@ pub struct Var {
 /// The variables of one function (or inlined call) at a pc.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    /// The function's name as DWARF gives it.
-    pub function: String,
-    /// Its variables, parameters first, in DWARF's order.
+    /// The function's variables, parameters first, in DWARF's order.
     pub vars: Vec<Var>,
     /// The unit's encoding, to evaluate location expressions.
     pub encoding: gimli::Encoding,
@@ -166,14 +164,12 @@ impl Dwarf {
                 if e.tag() != gimli::DW_TAG_subprogram || !self.die_has_pc(u, e, pc) {
                     continue;
                 }
-                let function = self.name_of(u, e).unwrap_or_default();
                 let mut walk = Walk {
                     dw: self,
                     u,
                     pc,
                     target: depth,
                     vars: Vec::new(),
-                    function: function.clone(),
                     found: depth == 0,
                     origin: None,
                 };
@@ -185,7 +181,6 @@ impl Dwarf {
                     self.add_abstract(o, &mut walk.vars)?;
                 }
                 return Ok(Some(Scope {
-                    function: walk.function,
                     vars: walk.vars,
                     encoding: u.unit.encoding(),
                 }));
@@ -326,7 +321,6 @@ struct Walk<'a> {
     pc: u64,
     target: usize,
     vars: Vec<Var>,
-    function: String,
     /// The inlined call at the target depth was found.
     found: bool,
     /// Its abstract origin (the inlined function's own entry, which lists every variable).
@@ -358,7 +352,6 @@ impl Walk<'_> {
                 {
                     if depth + 1 == self.target {
                         self.found = true;
-                        self.function = self.dw.name_of(self.u, &e).unwrap_or_default();
                         self.origin = self.dw.ref_attr(self.u, &e, gimli::DW_AT_abstract_origin);
                     }
                     self.node(c, depth + 1, nest + 1)?;
