@@ -78,7 +78,12 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
     (
         &["holders"],
         "Who holds the locks.",
-        "holders\n\nEvery sync.Mutex and sync.RWMutex a goroutine is known to hold, with the holding frame and\nhow it is known (`defer`: the frame has a pending deferred unlock of it, `mu.Lock(); defer\nmu.Unlock()`), and the goroutines waiting for it.",
+        "holders\n\nEvery sync.Mutex and sync.RWMutex a goroutine is known to hold, with the holding frame and\nhow it is known (`defer`: the frame has a pending deferred unlock of it, `mu.Lock(); defer\nmu.Unlock()`; possible holders of a lock others wait for that no deferred unlock names:\n`pointer`, the frame points at the lock or into its heap object, `code`, its code takes the\nlock's address), and the goroutines waiting for it.",
+    ),
+    (
+        &["deadlocks"],
+        "Deadlock verdicts.",
+        "deadlocks\n\nThe verdicts `goroscope deadlocks` gives on the current snapshot: a goroutine waiting for a\nlock it holds, a cycle of goroutines waiting for each other, a lock held while its holder is\nblocked for good, a lock held by nobody, a file lock the process waits for while it holds it.\nA verdict that rests on two moments (held by nobody, a holder in a system call) is kept only\nwhen the snapshot before the last `refresh` had it too.",
     ),
     (
         &["refresh"],

@@ -219,6 +219,7 @@ pub fn exec(
         "thread" => thread(st, args, out)?,
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
         "holders" => w(blocked::holders(&st.snap, |g| !g.system, out))?,
+        "deadlocks" => deadlocks(st, args, out)?,
         "refresh" => refresh_cmd(st, env, out)?,
         "diff" => diff(st, args, out)?,
         "snapshot" => {
@@ -343,6 +344,37 @@ fn diff(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
         &by,
         out,
     ))?;
+    Ok(())
+}
+
+/// `deadlocks`: the verdicts on the current snapshot, as `goroscope deadlocks` prints them. A
+/// verdict that rests on two moments (held by nobody, a holder in a system call or IO wait)
+/// is kept only when the snapshot before the last `refresh` had it too; without an earlier
+/// snapshot it is shown, and a last line says how to confirm it.
+fn deadlocks(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
+    use crate::analyze::deadlock;
+    if !args.is_empty() {
+        return Err("usage: deadlocks".into());
+    }
+    let w = |r: std::io::Result<()>| r.map_err(io);
+    let found = deadlock::find(&st.snap);
+    let (verdicts, unconfirmed) = match &st.prev {
+        Some(prev) => (deadlock::confirm(&deadlock::find(prev), found), 0),
+        None => {
+            let n = found
+                .iter()
+                .filter(|v| deadlock::needs_confirming(v))
+                .count();
+            (found, n)
+        }
+    };
+    w(crate::render::deadlocks::plain(&st.snap, &verdicts, out))?;
+    if unconfirmed > 0 && st.snap.meta.source == crate::snapshot::Source::Live {
+        w(writeln!(
+            out,
+            "{unconfirmed} of these verdicts rest on one moment: `refresh`, then `deadlocks` again, confirms them."
+        ))?;
+    }
     Ok(())
 }
 

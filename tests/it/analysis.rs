@@ -1961,6 +1961,15 @@ fn verdicts_json(v: &Value) -> BTreeSet<VerdictInfo> {
         .collect()
 }
 
+/// The output lines of `goroscope attach -q PID --batch` running `script` on a fixture.
+fn session_lines(fx: &Fixture, script: &str) -> Vec<String> {
+    let dir = Scratch::new(&format!("deadlocks-session-{}", fx.pid));
+    let file = dir.path("script.batch");
+    std::fs::write(&file, script).unwrap();
+    let out = goroscope(&["attach", "-q", &fx.pid(), "--batch", file.to_str().unwrap()]);
+    out.lines().map(String::from).collect()
+}
+
 /// Both outputs of `deadlocks` on a running fixture: the verdicts of the JSON (whose holders
 /// must be the holders the snapshot's objects name), and the text's exit code and first line.
 fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, String) {
@@ -2013,6 +2022,15 @@ fn deadlocks_lock_twice_and_lock_order() {
                 "{}: first line {first:?} lacks the culprit {} and {lock:?}",
                 fx.what,
                 v.culprit
+            );
+            // The session's `deadlocks` says the same.
+            let session = session_lines(&fx, "deadlocks\n");
+            assert_eq!(
+                session.first(),
+                Some(&first),
+                "{}: session `deadlocks`:\n{}",
+                fx.what,
+                session.join("\n")
             );
             support::assert_running(fx.pid);
         }
@@ -2127,6 +2145,16 @@ fn deadlocks_held_by_nobody() {
             "{}: want {want:?}...:\n{text}",
             fx.what
         );
+        // In a session, the verdict is shown with a word on confirming it, then, after a
+        // `refresh`, confirmed by the two snapshots.
+        let session = session_lines(&fx, "deadlocks\nrefresh\ndeadlocks\n");
+        let all = session.join("\n");
+        let verdicts = session.iter().filter(|l| l.starts_with(&want)).count();
+        let notes = session
+            .iter()
+            .filter(|l| l.contains("rest on one moment: `refresh`, then `deadlocks` again"))
+            .count();
+        assert_eq!((verdicts, notes), (2, 1), "{}: session:\n{all}", fx.what);
         support::assert_running(fx.pid);
     }
 }
