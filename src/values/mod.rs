@@ -406,8 +406,8 @@ fn len_cap(r: &Reader<'_>, v: &Val, cap: bool) -> Result<u64, String> {
             if p == 0 {
                 return Ok(0);
             }
-            let (n, c, _) = r.chan_state(p, *hchan)?;
-            Ok(if cap { c } else { n })
+            let c = r.chan_state(p, *hchan)?;
+            Ok(if cap { c.cap } else { c.len })
         }
         _ => Err(format!(
             "invalid argument {} (type {}) for {}",

@@ -1,7 +1,7 @@
 //! Values read from memory and written as delve writes them: `main.T {A: 1, B: "x"}`,
 //! `[]int len: 3, cap: 4, [1,2,3]`, `*main.T {...}`, `interface {}(main.T) {...}`,
-//! `chan int 2/4` (`chan int 1/2 (closed)`), `map[string]int ["a": 1, ]`; `time.Duration`,
-//! `time.Time` and the `sync` types decoded.
+//! `chan int 2/4` (`chan int 1/2 (closed)`, `chan int 0/0 (2 receivers waiting)`),
+//! `map[string]int ["a": 1, ]`; `time.Duration`, `time.Time` and the `sync` types decoded.
 //!
 //! Every read goes through [`Reader::read`], which counts against [`MAX_READS`]; every loop
 //! over elements is bounded by the configured limits.
@@ -30,6 +30,23 @@ pub const MAX_VALUE_TEXT: usize = 1 << 20;
 pub const MAX_READ: u64 = 1 << 20;
 /// Most bytes read for one printed value, all reads together.
 pub const MAX_READ_BYTES: u64 = 64 << 20;
+/// Most goroutines counted in one of a channel's wait queues.
+pub const MAX_CHAN_WAITERS: u64 = 10_000;
+
+/// A channel's state, as [`Reader::chan_state`] reads it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChanState {
+    /// Queued elements.
+    pub len: u64,
+    /// Capacity.
+    pub cap: u64,
+    /// Closed (when DWARF gives the field).
+    pub closed: Option<bool>,
+    /// Goroutines waiting to receive (when DWARF gives the queue's types).
+    pub receivers: Option<u64>,
+    /// Goroutines waiting to send.
+    pub senders: Option<u64>,
+}
 
 /// The limits of what is read and shown (the session's `config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,10 +288,27 @@ impl<'a> Reader<'a> {
                 if p == 0 {
                     nil(out);
                 } else {
-                    let (n, cap, closed) = self.chan_state(p, *hchan)?;
-                    let _ = write!(out, "{name} {n}/{cap}");
-                    if closed == Some(true) {
+                    let c = self.chan_state(p, *hchan)?;
+                    let _ = write!(out, "{name} {}/{}", c.len, c.cap);
+                    if c.closed == Some(true) {
                         out.push_str(" (closed)");
+                    }
+                    for (n, one, many) in [
+                        (c.receivers, "receiver", "receivers"),
+                        (c.senders, "sender", "senders"),
+                    ] {
+                        match n.unwrap_or(0) {
+                            0 => {}
+                            1 => {
+                                let _ = write!(out, " (1 {one} waiting)");
+                            }
+                            MAX_CHAN_WAITERS.. => {
+                                let _ = write!(out, " ({MAX_CHAN_WAITERS}+ {many} waiting)");
+                            }
+                            n => {
+                                let _ = write!(out, " ({n} {many} waiting)");
+                            }
+                        }
                     }
                 }
             }
@@ -500,31 +534,76 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A channel's queued elements, capacity and whether it is closed (when DWARF gives the
-    /// `hchan` struct), from its `hchan`.
-    pub fn chan_state(
-        &self,
-        hchan: u64,
-        ty: Option<u64>,
-    ) -> Result<(u64, u64, Option<bool>), String> {
-        let (mut qc, mut cap, mut closed) = (0, 8, None);
-        if let Some(t) = ty
-            && let Kind::Struct(f) = &self.dw.ty(t)?.kind
-        {
-            let off = |n: &str| f.iter().find(|x| x.name == n).map(|x| x.offset);
-            qc = off("qcount").unwrap_or(qc);
-            cap = off("dataqsiz").unwrap_or(cap);
-            closed = off("closed");
-        }
+    /// A channel's state from its `hchan`: queued elements and capacity, and, when DWARF
+    /// gives the `hchan` struct, whether it is closed and the goroutines queued to receive
+    /// and to send.
+    pub fn chan_state(&self, hchan: u64, ty: Option<u64>) -> Result<ChanState, String> {
         let h = Val {
             ty: 0,
             place: Place::Mem(hchan),
         };
-        let closed = match closed {
+        let Some(f) = ty
+            .map(|t| self.dw.ty(t))
+            .transpose()?
+            .and_then(|t| match &t.kind {
+                Kind::Struct(f) => Some(f.clone()),
+                _ => None,
+            })
+        else {
+            return Ok(ChanState {
+                len: self.uint(&h, 0, 8)?,
+                cap: self.uint(&h, 8, 8)?,
+                ..ChanState::default()
+            });
+        };
+        let off = |n: &str| f.iter().find(|x| x.name == n).map(|x| x.offset);
+        let closed = match off("closed") {
             Some(o) => Some(self.uint(&h, o, 4)? != 0),
             None => None,
         };
-        Ok((self.uint(&h, qc, 8)?, self.uint(&h, cap, 8)?, closed))
+        Ok(ChanState {
+            len: self.uint(&h, off("qcount").unwrap_or(0), 8)?,
+            cap: self.uint(&h, off("dataqsiz").unwrap_or(8), 8)?,
+            closed,
+            receivers: self.queued(&h, &f, "recvq")?,
+            senders: self.queued(&h, &f, "sendq")?,
+        })
+    }
+
+    /// The goroutines queued on a channel's `recvq` or `sendq` (`q`, a `waitq` among the
+    /// `hchan` fields `f`): its sudogs, `first` then each `next`, at most
+    /// [`MAX_CHAN_WAITERS`]; `None` when DWARF does not give the queue's types.
+    fn queued(&self, h: &Val, f: &[Field], q: &str) -> Result<Option<u64>, String> {
+        let member = |fields: &[Field], n: &str| fields.iter().find(|x| x.name == n).cloned();
+        let struct_fields = |ty: u64| -> Result<Option<Vec<Field>>, String> {
+            Ok(match &self.dw.ty(ty)?.kind {
+                Kind::Struct(f) => Some(f.clone()),
+                _ => None,
+            })
+        };
+        let Some(waitq) = member(f, q) else {
+            return Ok(None);
+        };
+        let Some(first) = struct_fields(waitq.ty)?.and_then(|w| member(&w, "first")) else {
+            return Ok(None);
+        };
+        let Kind::Ptr(sudog) = self.dw.ty(first.ty)?.kind else {
+            return Ok(None);
+        };
+        let Some(next) = struct_fields(sudog)?.and_then(|s| member(&s, "next")) else {
+            return Ok(None);
+        };
+        let mut p = self.uint(h, waitq.offset + first.offset, 8)?;
+        let mut n = 0;
+        while p != 0 && n < MAX_CHAN_WAITERS {
+            n += 1;
+            let sg = Val {
+                ty: 0,
+                place: Place::Mem(p),
+            };
+            p = self.uint(&sg, next.offset, 8)?;
+        }
+        Ok(Some(n))
     }
 
     fn float(&self, v: &Val, off: u64, size: u64) -> Result<String, String> {

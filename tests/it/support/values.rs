@@ -29,6 +29,9 @@ pub const ALWAYS_LIVE: &[(&str, &str)] = &[
     ("main.vaDynamic", "big[7]"),
     ("main.vaDynamic", "big[39]"),
     ("main.vaDynamic", "*rw"),
+    // Goroutines queued on a channel.
+    ("main.vaChans", "recv"),
+    ("main.vaChans", "send"),
     // time.Duration, time.Time (UTC with a monotonic reading, a fixed zone), sync.WaitGroup.
     ("main.vaTimes", "d"),
     ("main.vaTimes", "short"),
