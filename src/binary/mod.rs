@@ -327,6 +327,23 @@ impl GoBinary {
         self.symbols.get(name).copied()
     }
 
+    /// The data symbols (globals) of `.symtab` with a size, `(address, size, name)` in the
+    /// executable's numbering, by address; empty when stripped. Read again from the file:
+    /// [`GoBinary::symbols`] keeps only the runtime's.
+    pub(crate) fn data_symbols(&self) -> Vec<(u64, u64, String)> {
+        use object::{Object, ObjectSymbol};
+        let Ok(elf) = object::File::parse(&self.data[..]) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u64, u64, String)> = elf
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0)
+            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Whether the executable has a symbol table.
     pub fn has_symbols(&self) -> bool {
         !self.symbols.is_empty()

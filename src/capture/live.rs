@@ -203,12 +203,20 @@ impl LiveTarget {
     /// [`LiveTarget::snapshot`], also returning the copied memory (stacks and g structs, for
     /// values). A non-blocking snapshot keeps no copy: its memory is empty.
     pub(crate) fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
+        self.snapshot_kept_progress(&mut ())
+    }
+
+    /// [`LiveTarget::snapshot_kept`], saying how far it got to `progress`.
+    pub(crate) fn snapshot_kept_progress(
+        &self,
+        progress: &mut dyn Progress,
+    ) -> Result<(Snapshot, Kept), DumpError> {
         if self.nonblocking {
             return Ok((self.snapshot_nonblocking()?, Kept::default()));
         }
-        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (freeze, copy) = self.frozen_copy(progress)?;
         let pause = freeze.thaw();
-        self.build_kept(copy, pause, &mut ())
+        self.build_kept(copy, pause, progress)
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.

@@ -1,31 +1,101 @@
 //! `goroscope deadlocks`: the verdicts, confirmed by a second snapshot of a live target
-//! when they rest on two moments.
+//! when they rest on two moments, each lock named by what holds it when DWARF tells.
 
-use super::{CoreArgs, Ctx, STATUS, TargetArg, load, take};
+use super::{CoreArgs, Ctx, STATUS, TargetArg, load, open, progress, report, take};
+use crate::analyze::deadlock::{self, Verdict};
+use crate::capture::{Kept, Target};
 use crate::render;
+use crate::render::safe::text;
 use crate::snapshot::Snapshot;
+use crate::values;
 use std::io::{self, Write};
 
 /// Pause before the second snapshot that confirms a verdict resting on two moments.
 const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The deadlock verdicts of `snap`; for a live target with a verdict that must be confirmed
-/// ([`crate::analyze::deadlock::needs_confirming`]), those of a second snapshot taken
-/// [`CONFIRM_AFTER`] later, kept as [`crate::analyze::deadlock::confirm`] says.
-fn confirmed_verdicts(
-    snap: Snapshot,
-    live: Option<TargetArg>,
-    ro: &Ctx,
-) -> Result<(Snapshot, Vec<crate::analyze::deadlock::Verdict>), String> {
-    use crate::analyze::deadlock;
-    let found = deadlock::find(&snap);
-    let Some(target) = live.filter(|_| found.iter().any(deadlock::needs_confirming)) else {
-        return Ok((snap, found));
+/// A snapshot of a process or a core and the verdicts on it, their locks named
+/// ([`name_locks`]); for a live target with a verdict that must be confirmed
+/// ([`deadlock::needs_confirming`]), those of a second snapshot taken [`CONFIRM_AFTER`]
+/// later, kept as [`deadlock::confirm`] says.
+fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>), String> {
+    let mut bar = progress::Bar::new(ro.quiet);
+    crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
+    let opened = open(target, ro)?;
+    let (snap, kept) = match &opened {
+        Target::Live(l) => {
+            let (s, k) = l
+                .snapshot_kept_progress(&mut bar)
+                .map_err(|e| e.to_string())?;
+            (s, Some(k))
+        }
+        Target::Core(c) => (
+            c.snapshot_progress(&mut bar).map_err(|e| e.to_string())?,
+            None,
+        ),
     };
+    bar.finish();
+    if !ro.quiet {
+        if let Target::Core(c) = &opened {
+            for p in c.mem.core().problems() {
+                eprintln!("goroscope: warning: {}", text(&p.to_string()));
+            }
+        }
+        report(target, &snap);
+    }
+    let mut found = deadlock::find(&snap);
+    name_locks(&opened, kept.as_ref(), &snap, &mut found);
+    if target.is_core() || !found.iter().any(deadlock::needs_confirming) {
+        return Ok((snap, found));
+    }
     std::thread::sleep(CONFIRM_AFTER);
-    let again = take(&target, ro)?;
-    let second = deadlock::confirm(&found, deadlock::find(&again));
+    let again = take(target, ro)?;
+    let mut second = deadlock::confirm(&found, deadlock::find(&again));
+    // The locks of the first snapshot, named from its memory: a confirmed verdict names the
+    // same lock.
+    let names = found
+        .iter()
+        .filter_map(|v| v.lock.as_ref())
+        .filter_map(|l| Some((l.addr, l.name.clone()?)))
+        .collect();
+    deadlock::set_lock_names(&mut second, &names);
     Ok((again, second))
+}
+
+/// Names the verdicts' locks from the binary's DWARF ([`values::name_locks`]): the frames of
+/// the goroutines they name, read from the snapshot's copy (`kept`, a live target's) or the
+/// core. Without DWARF the locks keep no name.
+fn name_locks(opened: &Target, kept: Option<&Kept>, snap: &Snapshot, verdicts: &mut [Verdict]) {
+    let locks = deadlock::locks_to_name(verdicts);
+    if locks.is_empty() {
+        return;
+    }
+    let rt = opened.rt();
+    let Ok(prog) = values::Program::load(&rt.bin, rt.bias) else {
+        return;
+    };
+    let (snapshot, rest, threads): (&dyn crate::target::MemoryReader, _, _) = match (opened, kept) {
+        (Target::Live(l), Some(k)) => (
+            &k.image,
+            Some(&l.proc as &dyn crate::target::MemoryReader),
+            &k.threads[..],
+        ),
+        (Target::Core(c), _) => (&c.mem, None, c.mem.core().threads()),
+        _ => return,
+    };
+    let mem = values::Memory {
+        snapshot,
+        rest,
+        rest_is_later: rest.is_some(),
+        read_later: std::cell::Cell::new(false),
+    };
+    let func_name = |pc: u64| values::func_name(rt, pc);
+    let thread = |g: &crate::snapshot::Goroutine| {
+        g.thread
+            .and_then(|t| threads.iter().find(|x| x.tid == t))
+            .cloned()
+    };
+    let names = values::name_locks(&prog, &mem, &func_name, &snap.goroutines, &thread, &locks);
+    deadlock::set_lock_names(verdicts, &names);
 }
 
 /// `goroscope deadlocks`: the verdicts on a process, a core, a snapshot file or a text dump;
@@ -37,14 +107,14 @@ pub(super) fn deadlocks(
     ro: &Ctx,
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
-    let (snap, live) = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
-        Some((file, Err(_))) => (load(std::path::Path::new(file))?, None),
-        pid => {
-            let target = TargetArg::new(pid.and_then(|p| p.1.ok()), core)?;
-            (take(&target, ro)?, Some(target).filter(|t| !t.is_core()))
+    let (snap, found) = match target.as_deref().map(|t| (t, t.parse::<i32>())) {
+        Some((file, Err(_))) => {
+            let snap = load(std::path::Path::new(file))?;
+            let found = deadlock::find(&snap);
+            (snap, found)
         }
+        pid => verdicts_of(&TargetArg::new(pid.and_then(|p| p.1.ok()), core)?, ro)?,
     };
-    let (snap, found) = confirmed_verdicts(snap, live, ro)?;
     if !found.is_empty() {
         STATUS.store(3, std::sync::atomic::Ordering::Relaxed);
     }

@@ -86,7 +86,7 @@ pub fn plain(snap: &Snapshot, verdicts: &[Verdict], out: &mut dyn Write) -> io::
         let (Some(c), Some(l)) = (&v.culprit, &v.lock) else {
             continue;
         };
-        let lock = format!("{} at {:#x}", text(&l.kind), l.addr);
+        let lock = lock_text(l);
         let at = frame(c);
         if v.kind == "self-deadlock" {
             writeln!(
@@ -244,7 +244,7 @@ fn held_while_blocked(
     l: &Lock,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let lock = format!("{} at {:#x}", text(&l.kind), l.addr);
+    let lock = lock_text(l);
     let at = frame(c);
     let how = snap
         .objects
@@ -322,6 +322,14 @@ fn held_while_blocked(
     Ok(())
 }
 
+/// `sync.Mutex at 0x…`, then what holds it in parentheses when known.
+fn lock_text(l: &Lock) -> String {
+    match &l.name {
+        Some(n) => format!("{} at {:#x} ({})", text(&l.kind), l.addr, text(n)),
+        None => format!("{} at {:#x}", text(&l.kind), l.addr),
+    }
+}
+
 /// A held-by-nobody paragraph: the lock, its state, and its waiters.
 fn held_by_nobody(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
     let Some(l) = &v.lock else {
@@ -330,9 +338,8 @@ fn held_by_nobody(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
     let n = v.waiters.len();
     writeln!(
         out,
-        "held by nobody: {} at {:#x} is locked and {n} goroutine{} wait{} for it, but no goroutine holds it (no pending deferred unlock, pointer or code names it): a missing Unlock",
-        text(&l.kind),
-        l.addr,
+        "held by nobody: {} is locked and {n} goroutine{} wait{} for it, but no goroutine holds it (no pending deferred unlock, pointer or code names it): a missing Unlock",
+        lock_text(l),
         if n == 1 { "" } else { "s" },
         if n == 1 { "s" } else { "" },
     )?;

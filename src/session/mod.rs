@@ -219,7 +219,7 @@ pub fn exec(
         "thread" => thread(st, args, out)?,
         "blocked" => w(blocked::render(&st.snap, |g| !g.system, out))?,
         "holders" => w(blocked::holders(&st.snap, |g| !g.system, out))?,
-        "deadlocks" => deadlocks(st, args, out)?,
+        "deadlocks" => deadlocks(st, env, args, out)?,
         "refresh" => refresh_cmd(st, env, out)?,
         "diff" => diff(st, args, out)?,
         "snapshot" => {
@@ -351,13 +351,14 @@ fn diff(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
 /// verdict that rests on two moments (held by nobody, a holder in a system call or IO wait)
 /// is kept only when the snapshot before the last `refresh` had it too; without an earlier
 /// snapshot it is shown, and a last line says how to confirm it.
-fn deadlocks(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
+fn deadlocks(st: &State, env: &dyn Env, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
     use crate::analyze::deadlock;
     if !args.is_empty() {
         return Err("usage: deadlocks".into());
     }
     let w = |r: std::io::Result<()>| r.map_err(io);
-    let found = deadlock::find(&st.snap);
+    let mut found = deadlock::find(&st.snap);
+    values::name_locks(st, env, &mut found);
     let (verdicts, unconfirmed) = match &st.prev {
         Some(prev) => (deadlock::confirm(&deadlock::find(prev), found), 0),
         None => {

@@ -194,3 +194,24 @@ pub fn stack_values(
         .collect();
     sn
 }
+
+/// Names the locks of `verdicts` ([`values::name_locks`]) from the session's snapshot; without
+/// DWARF (or a saved snapshot's memory) they keep no name.
+pub(super) fn name_locks(
+    st: &State,
+    env: &dyn Env,
+    verdicts: &mut [crate::analyze::deadlock::Verdict],
+) {
+    use crate::analyze::deadlock;
+    let locks = deadlock::locks_to_name(verdicts);
+    if locks.is_empty() {
+        return;
+    }
+    let Ok((prog, mem)) = env.values() else {
+        return;
+    };
+    let func_name = |pc: u64| env.func_name(pc);
+    let thread = |g: &crate::snapshot::Goroutine| g.thread.and_then(|t| env.thread_state(t));
+    let names = values::name_locks(prog, &mem, &func_name, &st.snap.goroutines, &thread, &locks);
+    deadlock::set_lock_names(verdicts, &names);
+}

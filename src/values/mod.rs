@@ -37,6 +37,9 @@ pub struct Program {
     /// `runtime.types` in the executable's numbering: Go's DWARF gives each type's runtime
     /// descriptor as an offset from it.
     pub types: Option<u64>,
+    /// The data symbols with a size, `(address, size, name)` in the executable's numbering,
+    /// by address: what names a global.
+    pub symbols: Vec<(u64, u64, String)>,
 }
 
 impl Program {
@@ -47,6 +50,7 @@ impl Program {
             arch: bin.arch,
             bias,
             types: bin.symbols.get("runtime.types").map(|s| s.addr),
+            symbols: bin.data_symbols(),
         })
     }
 }
@@ -255,6 +259,116 @@ pub fn fill_frames(c: &Ctx<'_>, frames: &mut [Frame], shown: usize) {
             }]
         });
     }
+}
+
+/// Frames of a goroutine searched for what names a lock ([`lock_name`]).
+const LOCK_NAME_FRAMES: usize = 12;
+
+/// Structs nested in one another that [`lock_name`] follows to the lock's field.
+const LOCK_NAME_DEPTH: usize = 8;
+
+/// What holds the lock of type `kind` (`sync.Mutex`, `sync.RWMutex`) at `addr`, named by the
+/// variables of the first frames of a goroutine: a pointer to a struct with the lock as a
+/// field (nested ones followed), `field mu of main.Room at 0xc000123450`. `None` when no
+/// variable tells.
+fn lock_name(c: &Ctx<'_>, frames: &[Frame], addr: u64, kind: &str) -> Option<String> {
+    let r = c.reader();
+    for i in 0..frames.len().min(LOCK_NAME_FRAMES) {
+        let Ok(fs) = frame_scope(c, frames, i) else {
+            continue;
+        };
+        for v in &fs.scope.vars {
+            let Ok(val) = var_val(&r, &fs, v) else {
+                continue;
+            };
+            let Ok(ty) = r.dw.ty(v.ty) else { continue };
+            let Kind::Ptr(to) = ty.kind else { continue };
+            let (Ok(p), Ok(st)) = (r.uint(&val, 0, 8), r.dw.ty(to)) else {
+                continue;
+            };
+            if p == 0 || addr < p || addr - p >= st.size {
+                continue;
+            }
+            if let Some(path) = field_path(r.dw, to, addr - p, kind, 0) {
+                return Some(format!("field {path} of {} at {p:#x}", st.name));
+            }
+        }
+    }
+    None
+}
+
+/// The field path (`mu`, `inner.mu`) to a field of type `kind` at offset `off` of the struct
+/// type `ty`.
+fn field_path(dw: &Dwarf, ty: u64, off: u64, kind: &str, depth: usize) -> Option<String> {
+    if depth >= LOCK_NAME_DEPTH {
+        return None;
+    }
+    let Kind::Struct(fields) = &dw.ty(ty).ok()?.kind else {
+        return None;
+    };
+    for f in fields {
+        let fty = dw.ty(f.ty).ok()?;
+        if off < f.offset || off - f.offset >= fty.size.max(1) {
+            continue;
+        }
+        if off == f.offset && fty.name == kind {
+            return Some(f.name.clone());
+        }
+        if let Some(rest) = field_path(dw, f.ty, off - f.offset, kind, depth + 1) {
+            return Some(format!("{}.{rest}", f.name));
+        }
+    }
+    None
+}
+
+/// The global holding `addr` (target numbering), by the binary's symbols: `main.registry`,
+/// or `main.registry+0x8` inside it.
+fn global_name(prog: &Program, addr: u64) -> Option<String> {
+    let a = addr.wrapping_sub(prog.bias);
+    let i = prog.symbols.partition_point(|s| s.0 <= a);
+    // Symbols inside a bigger one come after its start: a few are looked at.
+    let (start, _, name) = prog.symbols[..i]
+        .iter()
+        .rev()
+        .take(16)
+        .find(|s| a - s.0 < s.1)?;
+    Some(match a - start {
+        0 => name.clone(),
+        off => format!("{name}+{off:#x}"),
+    })
+}
+
+/// Names locks: for each `(address, kind, goroutine ids)`, [`lock_name`] in the frames of
+/// those goroutines of `gs`, in order, else the global holding it ([`global_name`]). `thread`
+/// gives a goroutine's thread registers (its innermost frame's). Locks without a name are
+/// left out.
+pub fn name_locks(
+    prog: &Program,
+    mem: &Memory<'_>,
+    func_name: &dyn Fn(u64) -> Option<String>,
+    gs: &[crate::snapshot::Goroutine],
+    thread: &dyn Fn(&crate::snapshot::Goroutine) -> Option<ThreadState>,
+    locks: &[(u64, String, Vec<u64>)],
+) -> std::collections::HashMap<u64, String> {
+    let mut out = std::collections::HashMap::new();
+    for (addr, kind, ids) in locks {
+        let by_frames = ids.iter().find_map(|id| {
+            let g = gs.iter().find(|g| g.id == *id)?;
+            let t = thread(g);
+            let c = Ctx {
+                prog,
+                mem,
+                cfg: Config::default(),
+                func_name,
+                thread: t.as_ref(),
+            };
+            lock_name(&c, &g.frames, *addr, kind)
+        });
+        if let Some(n) = by_frames.or_else(|| global_name(prog, *addr)) {
+            out.insert(*addr, n);
+        }
+    }
+    out
 }
 
 /// `print EXPR` in `frames[i]`.

@@ -1970,9 +1970,41 @@ fn session_lines(fx: &Fixture, script: &str) -> Vec<String> {
     out.lines().map(String::from).collect()
 }
 
+/// What names each lock, as the fixture states it (`lockname <addr> <name...>`).
+fn fixture_lock_names(fx: &Fixture) -> BTreeMap<u64, String> {
+    fx.info_words("lockname")
+        .into_iter()
+        .map(|w| (hex(&w[1]), w[2..].join(" ")))
+        .collect()
+}
+
+/// The names goroscope's JSON gives the verdicts' locks, by address.
+fn json_lock_names(v: &Value) -> BTreeMap<u64, String> {
+    v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| {
+            let l = &v["lock"];
+            Some((l["addr"].as_u64()?, l["name"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// A lock's name as the text prints it after its address: ` (name)`, or nothing.
+fn named(names: &BTreeMap<u64, String>, addr: u64) -> String {
+    names
+        .get(&addr)
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default()
+}
+
 /// Both outputs of `deadlocks` on a running fixture: the verdicts of the JSON (whose holders
 /// must be the holders the snapshot's objects name), and the text's exit code and first line.
-fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, String) {
+fn deadlock_verdicts(
+    pid: &str,
+    what: &str,
+) -> (BTreeSet<VerdictInfo>, i32, String, BTreeMap<u64, String>) {
     let (code, json) = deadlocks(&["--format", "json", pid]);
     let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{what}: {e}\n{json}"));
     for h in v["holders"].as_array().unwrap() {
@@ -1982,6 +2014,7 @@ fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, Stri
         );
     }
     let found = verdicts_json(&v);
+    let names = json_lock_names(&v);
     assert_eq!(
         code,
         if found.is_empty() { 0 } else { 3 },
@@ -1993,6 +2026,7 @@ fn deadlock_verdicts(pid: &str, what: &str) -> (BTreeSet<VerdictInfo>, i32, Stri
         found,
         code,
         text.lines().next().unwrap_or_default().to_string(),
+        names,
     )
 }
 
@@ -2013,10 +2047,22 @@ fn deadlocks_lock_twice_and_lock_order() {
             let want: BTreeSet<VerdictInfo> =
                 fixture_verdicts(&fx).into_iter().map(|(v, _)| v).collect();
             assert_eq!(want.len(), 1, "{}: {:?}", fx.what, fx.info);
-            let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+            let (found, _, first, names) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert_eq!(found, want, "{}: verdicts", fx.what);
+            // With DWARF the lock is named as the fixture names it; stripped, not at all.
+            let mut stated = fixture_lock_names(&fx);
+            if flavor == Flavor::Stripped {
+                stated.clear();
+            }
+            stated.retain(|a, _| found.iter().any(|v| v.lock == *a));
+            assert_eq!(names, stated, "{}: the lock's name", fx.what);
             let v = want.first().unwrap();
-            let lock = format!("holds sync.Mutex at {:#x} in {} at ", v.lock, v.function);
+            let lock = format!(
+                "holds sync.Mutex at {:#x}{} in {} at ",
+                v.lock,
+                named(&names, v.lock),
+                v.function
+            );
             assert!(
                 first.contains(&format!("goroutine {} {lock}", v.culprit)),
                 "{}: first line {first:?} lacks the culprit {} and {lock:?}",
@@ -2064,13 +2110,14 @@ fn deadlocks_rlock_recursive() {
                 readers: Some((rw.recursive as u64, rw.recursive as u64)),
             })
             .collect();
-        let (found, _, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+        let (found, _, first, names) = deadlock_verdicts(&fx.pid(), &fx.what);
         assert_eq!(found, want, "{}: verdicts", fx.what);
         assert!(
             first.starts_with("self-deadlock: goroutine ")
                 && first.contains(&format!(
-                    " holds sync.RWMutex at {:#x} in main.rrRecursive at ",
-                    rw.addr
+                    " holds sync.RWMutex at {:#x}{} in main.rrRecursive at ",
+                    rw.addr,
+                    named(&names, rw.addr)
                 )),
             "{}: first line {first:?}",
             fx.what
@@ -2085,7 +2132,7 @@ fn deadlocks_none_in_a_healthy_program() {
     for (tc, flavor) in with_and_without_symbols() {
         let fx = Fixture::start_flavor(&tc, flavor, "locks-busy", &[]);
         for _ in 0..5 {
-            let (found, code, first) = deadlock_verdicts(&fx.pid(), &fx.what);
+            let (found, code, first, _) = deadlock_verdicts(&fx.pid(), &fx.what);
             assert!(found.is_empty() && code == 0, "{}: {found:?}", fx.what);
             assert!(
                 first.starts_with("no deadlock found"),
@@ -2137,7 +2184,8 @@ fn deadlocks_held_by_nobody() {
         let (text_code, text) = deadlocks(&[&fx.pid()]);
         assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
         let want = format!(
-            "held by nobody: sync.Mutex at {lock:#x} is locked and {} goroutines wait for it, but no goroutine holds it",
+            "held by nobody: sync.Mutex at {lock:#x}{} is locked and {} goroutines wait for it, but no goroutine holds it",
+            named(&json_lock_names(&v), lock),
             waiters.len()
         );
         assert!(
@@ -2222,6 +2270,14 @@ fn deadlocks_held_without_defer() {
             "{}: {json}",
             fx.what
         );
+        // With DWARF each lock is named as the fixture names it (the global; the field of the
+        // heap object the holder's receiver points to); stripped, not at all.
+        let names = json_lock_names(&v);
+        let mut stated_names = fixture_lock_names(&fx);
+        if flavor == Flavor::Stripped {
+            stated_names.clear();
+        }
+        assert_eq!(names, stated_names, "{}: the locks' names", fx.what);
         let (_, text) = deadlocks(&[&fx.pid()]);
         let first = text.lines().next().unwrap_or_default();
         assert!(
@@ -2229,6 +2285,18 @@ fn deadlocks_held_without_defer() {
             "{}: first line {first:?}",
             fx.what
         );
+        for (addr, _) in &stated {
+            let lock = format!(
+                "sync.Mutex at {:#x}{} (",
+                addr.lock,
+                named(&names, addr.lock)
+            );
+            assert!(
+                text.lines().any(|l| l.contains(&lock)),
+                "{}: no line names {lock:?}:\n{text}",
+                fx.what
+            );
+        }
         support::assert_running(fx.pid);
     }
 }
@@ -2441,8 +2509,11 @@ fn deadlocks_held_while_blocked() {
             assert_eq!(text_code, 3, "{}: exit code of the text output", fx.what);
             let first = text.lines().next().unwrap_or_default();
             let lock = format!(
-                "held while blocked: goroutine {} holds sync.RWMutex at {:#x} (read lock) in {} at ",
-                want.culprit, want.lock, want.function
+                "held while blocked: goroutine {} holds sync.RWMutex at {:#x}{} (read lock) in {} at ",
+                want.culprit,
+                want.lock,
+                named(&json_lock_names(&v), want.lock),
+                want.function
             );
             assert!(
                 first.starts_with(&lock)

@@ -13,8 +13,8 @@ pub fn needs_confirming(v: &Verdict) -> bool {
 }
 
 /// The verdicts of a second snapshot taken a moment after the first: each that
-/// [`needs_confirming`] is kept only when the first had it too, on the same lock, and its
-/// waiters then still wait now.
+/// [`needs_confirming`] is kept only when the first had it too, on the same lock (its
+/// address and kind: a name is given after), and its waiters then still wait now.
 pub fn confirm(first: &[Verdict], second: Vec<Verdict>) -> Vec<Verdict> {
     second
         .into_iter()
@@ -22,7 +22,8 @@ pub fn confirm(first: &[Verdict], second: Vec<Verdict>) -> Vec<Verdict> {
             !needs_confirming(v)
                 || first.iter().any(|f| {
                     f.kind == v.kind
-                        && f.lock == v.lock
+                        && f.lock.as_ref().map(|l| (l.addr, &l.kind))
+                            == v.lock.as_ref().map(|l| (l.addr, &l.kind))
                         && f.culprit.as_ref().map(|c| c.goroutine)
                             == v.culprit.as_ref().map(|c| c.goroutine)
                         && f.waiters.iter().all(|w| v.waiters.contains(w))

@@ -189,6 +189,7 @@ pub(super) fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
             lock: Some(Lock {
                 kind: o.kind.clone(),
                 addr: o.addr,
+                name: None,
             }),
             waiters,
             waits_on: None,

@@ -83,6 +83,41 @@ pub struct Lock {
     pub kind: String,
     /// Its address.
     pub addr: u64,
+    /// What holds it, when the binary's DWARF tells: `field mu of main.Room at 0xc000123450`
+    /// (a frame's pointer to the struct it is a field of), `main.registry` or
+    /// `main.registry+0x8` (a global).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The locks the verdicts name, each with the goroutines whose frames may say what holds it
+/// (the culprit first, then the other goroutines of the verdict and its waiters): what
+/// `values::name_locks` takes.
+pub fn locks_to_name(verdicts: &[Verdict]) -> Vec<(u64, String, Vec<u64>)> {
+    verdicts
+        .iter()
+        .filter_map(|v| {
+            let l = v.lock.as_ref()?;
+            let mut ids: Vec<u64> = v.culprit.iter().map(|c| c.goroutine).collect();
+            for g in v.goroutines.iter().chain(&v.waiters) {
+                if !ids.contains(g) {
+                    ids.push(*g);
+                }
+            }
+            ids.truncate(MAX_NAMING_GOROUTINES);
+            Some((l.addr, l.kind.clone(), ids))
+        })
+        .collect()
+}
+
+/// Goroutines whose frames are searched for what names one lock.
+const MAX_NAMING_GOROUTINES: usize = 16;
+
+/// Sets the name of every lock the verdicts name that `names` (by address) has.
+pub fn set_lock_names(verdicts: &mut [Verdict], names: &std::collections::HashMap<u64, String>) {
+    for l in verdicts.iter_mut().filter_map(|v| v.lock.as_mut()) {
+        l.name = names.get(&l.addr).cloned();
+    }
 }
 
 /// What the culprit of a held-while-blocked verdict is blocked on.
@@ -252,6 +287,7 @@ fn verdict(kind: &'static str, goroutines: Vec<u64>, e: &Edge<'_>) -> Verdict {
         lock: Some(Lock {
             kind: e.lock.kind.clone(),
             addr: e.lock.addr,
+            name: None,
         }),
         waiters: Vec::new(),
         waits_on: None,
