@@ -1,11 +1,12 @@
 //! `goroscope deadlocks`: the verdicts, confirmed by a second snapshot of a live target
 //! when they rest on two moments, each lock named by what holds it when DWARF tells.
 
-use super::{CoreArgs, Ctx, STATUS, TargetArg, load, open, progress, report, take};
+use super::{
+    CoreArgs, Ctx, STATUS, TargetArg, load, open, progress, report, take, warn_core_problems,
+};
 use crate::analyze::deadlock::{self, Verdict};
 use crate::capture::{Kept, Target};
 use crate::render;
-use crate::render::safe::text;
 use crate::snapshot::Snapshot;
 use crate::values;
 use std::io::{self, Write};
@@ -35,11 +36,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     };
     bar.finish();
     if !ro.quiet {
-        if let Target::Core(c) = &opened {
-            for p in c.mem.core().problems() {
-                eprintln!("goroscope: warning: {}", text(&p.to_string()));
-            }
-        }
+        warn_core_problems(&opened);
         report(target, &snap);
     }
     let mut found = deadlock::find(&snap);

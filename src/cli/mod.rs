@@ -457,14 +457,20 @@ fn take_kept(target: &TargetArg, ctx: &Ctx) -> Result<(Snapshot, Target), String
         .map_err(|e| e.to_string())?;
     bar.finish();
     if !ctx.quiet {
-        if let Target::Core(c) = &session {
-            for p in c.mem.core().problems() {
-                eprintln!("goroscope: warning: {}", text(&p.to_string()));
-            }
-        }
+        warn_core_problems(&session);
         report(target, &snap);
     }
     Ok((snap, session))
+}
+
+/// One line on stderr for each problem a core's reader met (a note cut short, a segment
+/// beyond the file's end).
+fn warn_core_problems(target: &Target) {
+    if let Target::Core(c) = target {
+        for p in c.mem.core().problems() {
+            eprintln!("goroscope: warning: {}", text(&p.to_string()));
+        }
+    }
 }
 
 /// `dump` of a live target in Go's format: each goroutine is written as soon as it is built

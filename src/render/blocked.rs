@@ -114,13 +114,7 @@ fn write_object(gs: &[&Goroutine], o: &SyncObject, out: &mut dyn Write) -> io::R
             if ids.len() == 1 { "" } else { "s" },
             text(st)
         )?;
-        for id in ids.iter().take(MAX_IDS) {
-            write!(out, " {id}")?;
-        }
-        if ids.len() > MAX_IDS {
-            write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
-        }
-        writeln!(out)?;
+        write_ids(&ids, out)?;
     }
     Ok(())
 }
@@ -254,18 +248,23 @@ pub fn holders(
         if !ids.is_empty() {
             write!(out, ":")?;
         }
-        for id in ids.iter().take(MAX_IDS) {
-            write!(out, " {id}")?;
-        }
-        if ids.len() > MAX_IDS {
-            write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
-        }
-        writeln!(out)?;
+        write_ids(&ids, out)?;
     }
     Ok(())
 }
 
 /// Waits nothing can end: nil-channel operations and `select {}`.
+/// Goroutine ids on the rest of a line, at most [`MAX_IDS`] of them, and the line's end.
+fn write_ids(ids: &[u64], out: &mut dyn Write) -> io::Result<()> {
+    for id in ids.iter().take(MAX_IDS) {
+        write!(out, " {id}")?;
+    }
+    if ids.len() > MAX_IDS {
+        write!(out, " (+{} more)", ids.len() - MAX_IDS)?;
+    }
+    writeln!(out)
+}
+
 fn is_forever(state: &str) -> bool {
     state.ends_with("(nil chan)") || state == "select (no cases)"
 }
