@@ -44,6 +44,9 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     if target.is_core() || !found.iter().any(deadlock::needs_confirming) {
         return Ok((snap, found));
     }
+    // Only the verdicts of the first snapshot are needed now: its model and memory go before
+    // the second is taken.
+    drop((snap, kept, opened));
     std::thread::sleep(CONFIRM_AFTER);
     let again = take(target, ro)?;
     let mut second = deadlock::confirm(&found, deadlock::find(&again));
