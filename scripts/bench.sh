@@ -3,7 +3,7 @@
 # goroutines in five states at stack depths 1..20, plus 2 busy ones), for N = 1000, 10000,
 # 100000 (and 1000000 with --big).
 #   scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks]
-#                    [--threads | --no-threads]                          from any directory
+#                    [--threads | --no-threads] [--models | --no-models]  from any directory
 # Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
 # the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
 #   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
@@ -37,6 +37,11 @@
 # (half in read(2), half running goroutines locked to them, 2 busy goroutines): the pause
 # goroscope reports and the target's own largest tick gap, best and worst of 5, next to the
 # target's runtime.Stack(all), best of 3.
+# Then the model commands (skipped with --no-models; --models runs only this part): against
+# "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
+# (`grs`, `snapshot`, `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so
+# a verdict that takes a second snapshot to confirm) next to a plain `dump`, best of 3: wall,
+# peak RSS, and wall relative to the dump's.
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,16 +54,19 @@ table=1
 startup=1
 leaks=1
 threads=1
+models=1
 for a in "$@"; do
   case "$a" in
     --big) sizes+=(1000000) ;;
-    --startup) table=0; leaks=0; threads=0 ;;
+    --startup) table=0; leaks=0; threads=0; models=0 ;;
     --no-startup) startup=0 ;;
-    --leaks) table=0; startup=0; threads=0 ;;
+    --leaks) table=0; startup=0; threads=0; models=0 ;;
     --no-leaks) leaks=0 ;;
-    --threads) table=0; startup=0; leaks=0 ;;
+    --threads) table=0; startup=0; leaks=0; models=0 ;;
     --no-threads) threads=0 ;;
-    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks] [--threads | --no-threads]" >&2; exit 2 ;;
+    --models) table=0; startup=0; leaks=0; threads=0 ;;
+    --no-models) models=0 ;;
+    *) echo "usage: scripts/bench.sh [--big] [--startup | --no-startup] [--leaks | --no-leaks] [--threads | --no-threads] [--models | --no-models]" >&2; exit 2 ;;
   esac
 done
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
@@ -267,5 +275,43 @@ if [ "$threads" = 1 ]; then
     stop_fixture
     # shellcheck disable=SC2059
     printf "$tfmt" "$t" "$pmin-$pmax" "$gmin-$gmax" "$(ms "$stack_ns")"
+  done
+fi
+
+# Model commands: each next to a plain dump of the same target.
+if [ "$models" = 1 ]; then
+  echo
+  echo "model commands: against \"many\" (N parked goroutines), best of 3 each; x dump: wall relative to a plain dump's"
+  mfmt='%8s %-16s %9s %8s %8s\n'
+  # shellcheck disable=SC2059
+  printf "$mfmt" N command "wall ms" "RSS MB" "x dump"
+  for n in 10000 100000; do
+    start_target "$fixture" many -n "$n"
+    dump_wall=
+    for cmd in dump grs snapshot "dump --blocked" deadlocks; do
+      best= peak=0
+      for _ in 1 2 3; do
+        # shellcheck disable=SC2086
+        case "$cmd" in
+          snapshot) args=(snapshot -q "$pid" -o "$tmp/bench.gsnap") ;;
+          *) read -r -a args <<<"$cmd"; args=("${args[0]}" -q "${args[@]:1}" "$pid") ;;
+        esac
+        t0=$(now_ns)
+        status=0
+        /usr/bin/time -f '%M' -o "$tmp/time" "$goroscope" "${args[@]}" >/dev/null 2>"$tmp/err" || status=$?
+        wall=$(( $(now_ns) - t0 ))
+        # deadlocks exits 3 when it finds one ("many" has one).
+        if [ "$status" != 0 ] && ! { [ "$cmd" = deadlocks ] && [ "$status" = 3 ]; }; then
+          echo "bench: goroscope ${args[*]} failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
+        fi
+        rss=$(tail -1 "$tmp/time")
+        if [ -z "$best" ] || [ "$wall" -lt "$best" ]; then best=$wall; fi
+        if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
+      done
+      [ -n "$dump_wall" ] || dump_wall=$best
+      # shellcheck disable=SC2059
+      printf "$mfmt" "$n" "$cmd" "$(ms "$best")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ratio "$best" "$dump_wall")"
+    done
+    stop_fixture
   done
 fi
