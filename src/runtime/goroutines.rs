@@ -320,7 +320,7 @@ fn capture_with(
             if m.vdso.0 != 0 {
                 sps[3] = m.vdso.0;
             }
-            in_transition |= caught_between(&raw, &m, &by_tid);
+            in_transition |= caught_between(&raw, &m, &by_tid) || resuming(rt, &raw, &m, &by_tid);
         }
         // Copy from the lowest stack pointer any unwind may start at, up to the stack top.
         if let Some(sp) = sps.into_iter().filter(|sp| (lo..hi).contains(sp)).min() {
@@ -438,6 +438,22 @@ fn caught_between(raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadState>) -> 
     let sched_ok = (raw.stack.0..raw.stack.1).contains(&raw.sched.1);
     let on_g0 = (m.g0_stack.0..m.g0_stack.1).contains(&sp);
     !(on_own || m.vdso.0 != 0 || (on_g0 && sched_ok))
+}
+
+/// Whether the thread of a running goroutine is in `gogo`, on its way into the goroutine's
+/// saved context: its registers are the scheduler's until the jump, the goroutine's frames
+/// are the saved ones. It lasts a few instructions: the freeze is taken again (the goroutine
+/// is [`Capture::in_transition`]).
+fn resuming(rt: &Runtime, raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadState>) -> bool {
+    if raw.status != status::RUNNING || m.curg != raw.addr {
+        return false;
+    }
+    let Some(t) = by_tid.get(&m.procid) else {
+        return false;
+    };
+    let tab = &rt.bin.pclntab;
+    tab.func_for_pc(t.regs.pc)
+        .is_some_and(|f| matches!(tab.name(f), "gogo" | "runtime.gogo"))
 }
 
 /// Addresses of every g in `allgs`, read from the image.
