@@ -14,10 +14,10 @@ use crate::support;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Flavor, Toolchain, toolchains};
@@ -66,30 +66,8 @@ impl Fixture {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {} {scenario}: {e}", exe.display()));
-        let stdout = child.stdout.take().unwrap();
-        let mut err_pipe = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let rx = support::child::line_channel(child.stdout.take().unwrap());
+        let (stderr, stderr_thread) = support::child::collect_text(child.stderr.take().unwrap());
         let pid = child.id();
         let mut fx = Fixture {
             stdin: child.stdin.take(),

@@ -112,21 +112,9 @@ impl Child {
             }
         };
         let stdout = child.stdout.take().unwrap();
-        let mut stderr_pipe = child.stderr.take().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
         let rx = line_channel(stdout);
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let stderr_reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let (stderr, stderr_reader) = collect_text(stderr_pipe);
         let pid = child.id();
         let mut c = Child {
             stdin: child.stdin.take(),
@@ -388,6 +376,26 @@ pub fn line_channel(r: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
+}
+
+/// Everything `r` gives until its end, as text, gathered by a thread (join it to have all).
+pub fn collect_text(
+    mut r: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (text, reader)
 }
 
 /// The child of `parent` whose innermost `NSpid` (its pid in its own namespace) is `ns_pid`.

@@ -9,6 +9,7 @@
 pub mod child;
 pub mod compare;
 pub mod fixture;
+pub mod probe;
 pub mod procs;
 pub mod require;
 pub mod rng;
