@@ -327,21 +327,10 @@ impl GoBinary {
         self.symbols.get(name).copied()
     }
 
-    /// The data symbols (globals) of `.symtab` with a size, `(address, size, name)` in the
-    /// executable's numbering, by address; empty when stripped. Read again from the file:
-    /// [`GoBinary::symbols`] keeps only the runtime's.
-    pub(crate) fn data_symbols(&self) -> Vec<(u64, u64, String)> {
-        use object::{Object, ObjectSymbol};
-        let Ok(elf) = object::File::parse(&self.data[..]) else {
-            return Vec::new();
-        };
-        let mut v: Vec<(u64, u64, String)> = elf
-            .symbols()
-            .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0)
-            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
-            .collect();
-        v.sort_unstable();
-        v
+    /// The mapped file, shared: what reads it later ([`data_symbols`]) without the
+    /// [`GoBinary`].
+    pub(crate) fn file(&self) -> Arc<memmap2::Mmap> {
+        Arc::clone(&self.data)
     }
 
     /// Whether the executable has a symbol table.
@@ -370,6 +359,23 @@ impl GoBinary {
         }
         None
     }
+}
+
+/// The data symbols (globals) of an executable's `.symtab` with a size, `(address, size,
+/// name)` in the executable's numbering, by address; empty when stripped. [`GoBinary::symbols`]
+/// keeps only the runtime's.
+pub(crate) fn data_symbols(file: &[u8]) -> Vec<(u64, u64, String)> {
+    use object::{Object, ObjectSymbol};
+    let Ok(elf) = object::File::parse(file) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(u64, u64, String)> = elf
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0)
+        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 #[cfg(test)]

@@ -37,9 +37,10 @@ pub struct Program {
     /// `runtime.types` in the executable's numbering: Go's DWARF gives each type's runtime
     /// descriptor as an offset from it.
     pub types: Option<u64>,
-    /// The data symbols with a size, `(address, size, name)` in the executable's numbering,
-    /// by address: what names a global.
-    pub symbols: Vec<(u64, u64, String)>,
+    /// The executable file, for its data symbols ([`Program::globals`]).
+    exe: std::sync::Arc<memmap2::Mmap>,
+    /// Its data symbols, read on first use.
+    globals: std::sync::OnceLock<Vec<(u64, u64, String)>>,
 }
 
 impl Program {
@@ -50,8 +51,19 @@ impl Program {
             arch: bin.arch,
             bias,
             types: bin.symbols.get("runtime.types").map(|s| s.addr),
-            symbols: bin.data_symbols(),
+            exe: bin.file(),
+            globals: std::sync::OnceLock::new(),
         })
+    }
+}
+
+impl Program {
+    /// The data symbols with a size, `(address, size, name)` in the executable's numbering,
+    /// by address: what names a global. Read from the file on first use (only naming a lock
+    /// needs them).
+    fn globals(&self) -> &[(u64, u64, String)] {
+        self.globals
+            .get_or_init(|| crate::binary::data_symbols(&self.exe[..]))
     }
 }
 
@@ -325,13 +337,10 @@ fn field_path(dw: &Dwarf, ty: u64, off: u64, kind: &str, depth: usize) -> Option
 /// or `main.registry+0x8` inside it.
 fn global_name(prog: &Program, addr: u64) -> Option<String> {
     let a = addr.wrapping_sub(prog.bias);
-    let i = prog.symbols.partition_point(|s| s.0 <= a);
+    let globals = prog.globals();
+    let i = globals.partition_point(|s| s.0 <= a);
     // Symbols inside a bigger one come after its start: a few are looked at.
-    let (start, _, name) = prog.symbols[..i]
-        .iter()
-        .rev()
-        .take(16)
-        .find(|s| a - s.0 < s.1)?;
+    let (start, _, name) = globals[..i].iter().rev().take(16).find(|s| a - s.0 < s.1)?;
     Some(match a - start {
         0 => name.clone(),
         off => format!("{name}+{off:#x}"),
