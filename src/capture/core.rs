@@ -157,8 +157,10 @@ impl CoreTarget {
         snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, threads, &());
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
-        // core's first; before, SIGQUIT was relayed from M to M and the last one aborted.
+        // core's first; before, SIGQUIT was relayed from M to M and the last one aborted. A
+        // core taken without a crash (gcore, `snapshot --core`: no signal) keeps allgs order.
         if self.rt.version().at_least(22)
+            && core.signal().is_some()
             && let Some(first) = snap.threads.first().and_then(|t| t.goid)
             && let Some(i) = snap.goroutines.iter().position(|g| g.id == first)
         {
