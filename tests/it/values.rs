@@ -144,6 +144,11 @@ fn evaluate(
 /// the commands were written for (it moves between snapshots).
 const RUNNING_TRIES: usize = 10;
 
+/// Most snapshots taken of a running goroutine until the values it keeps in registers were
+/// read (each must be, exactly): a snapshot that catches it preempted, or at a pc where a
+/// variable is not in a register, reads none of them.
+const REGISTER_TRIES: usize = 30;
+
 /// Checks one toolchain's default build.
 fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
     let exe = support::build_fixture(tc, Flavor::Default).unwrap_or_else(|e| panic!("{e}"));
@@ -199,9 +204,11 @@ fn check_toolchain(tc: &support::Toolchain, dir: &TempDir) -> Vec<String> {
             true
         });
         assert!(caught, "{}: {} never at frame 0 or 1", tc.name(), key.1);
-        // Some of its variables are in registers at some pcs of its loop only: `bt --full
-        // --json` (every frame's values from one snapshot) until those that must be read were.
-        for _ in 0..RUNNING_TRIES {
+        // Some of its variables are in registers at some pcs of its loop only, and a snapshot
+        // that finds it asynchronously preempted has them in the preemption's frame: `bt
+        // --full --json` (every frame's values from one snapshot) until those that must be
+        // read were.
+        for _ in 0..REGISTER_TRIES {
             let all_read = ALWAYS_LIVE
                 .iter()
                 .filter(|(f, _)| *f == key.1)
