@@ -35,7 +35,7 @@ const SEM_TAB_SIZE: u64 = 251;
 /// word. For a core, `fetch` does nothing and everything is read from `mem`.
 pub fn analyze(
     rt: &Runtime,
-    mem: &impl MemoryReader,
+    mem: &(impl MemoryReader + Sync),
     gs: &mut [Goroutine],
     threads: &[ThreadState],
     fetch: &dyn CopyInto,
@@ -207,7 +207,8 @@ fn sema_waits(
         let mut visited = HashSet::new();
         while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
             frontier.retain(|&n| visited.insert(n));
-            fetch.copy_into(
+            copy_pages(
+                fetch,
                 &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
                 local,
             );
@@ -247,6 +248,37 @@ fn sema_waits(
         }
     }
     prims
+}
+
+/// Bytes [`copy_pages`] copies at a time.
+const PAGE: u64 = 4096;
+/// Most bytes [`copy_pages`] lets its image hold in whole pages; past this (sudogs strewn
+/// over the address space, as a hostile target may have them) only the ranges asked for.
+const MAX_PAGED: u64 = 64 << 20;
+
+/// Copies the whole pages that hold `ranges` into `local`, those it does not hold yet. A wait
+/// list is walked one sudog per round, and sudogs are allocated side by side: a page read
+/// for one serves the rounds of its neighbours, so a list of 100,000 waiters costs a few
+/// thousand reads, not one per waiter. (The page of a sudog holds only sudogs: a span holds
+/// objects of one size.)
+fn copy_pages(fetch: &dyn CopyInto, ranges: &[(u64, u64)], local: &mut MemoryImage) {
+    if local.total_bytes() > MAX_PAGED {
+        fetch.copy_into(ranges, local);
+        return;
+    }
+    let mut pages: Vec<u64> = ranges
+        .iter()
+        .flat_map(|&(a, len)| {
+            let end = a.saturating_add(len);
+            (a & !(PAGE - 1)..end).step_by(PAGE as usize)
+        })
+        .filter(|&p| !local.contains(p, PAGE))
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    if !pages.is_empty() {
+        fetch.copy_into(&pages.iter().map(|&p| (p, PAGE)).collect::<Vec<_>>(), local);
+    }
 }
 
 /// The bytes of a sudog read: up to the end of the last field the walks read.

@@ -30,7 +30,7 @@ use super::find;
 use super::goroutines::StackKey;
 use super::layout::F;
 use crate::arch::Arch;
-use crate::binary::pclntab::PCDATA_INL_TREE_INDEX;
+use crate::binary::pclntab::{OpenCodedDefers, PCDATA_INL_TREE_INDEX};
 use crate::snapshot::{Goroutine, Name, PendingDefer};
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
@@ -221,6 +221,8 @@ fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Fo
     let tab = &rt.bin.pclntab;
     let slots = rt.version().at_least(22);
     let mut out = Vec::new();
+    // By function entry: most frames of a big process share a few hundred functions.
+    let mut infos: HashMap<u64, Option<OpenCodedDefers>> = HashMap::new();
     for (gi, g) in gs.iter().enumerate() {
         let mut physical = 0usize;
         for (fi, fr) in g.frames.iter().enumerate() {
@@ -235,10 +237,10 @@ fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Fo
             {
                 continue;
             }
-            let Some(info) = tab
-                .func_for_pc(fr.entry)
-                .and_then(|f| tab.open_coded_defers(f, slots))
-            else {
+            let Some(info) = *infos.entry(fr.entry).or_insert_with(|| {
+                tab.func_for_pc(fr.entry)
+                    .and_then(|f| tab.open_coded_defers(f, slots))
+            }) else {
                 continue;
             };
             let varp = frame_varp(rt, fr);
@@ -317,10 +319,11 @@ fn records(
         if !missing.is_empty() {
             fetch.copy_into(&missing, local);
         }
+        let missing: HashSet<u64> = missing.into_iter().map(|(a, _)| a).collect();
         let rd = Layered(&*local, mem);
         let mut next = Vec::new();
         for (gi, d, late) in frontier {
-            let late = late || missing.iter().any(|&(a, _)| a == d);
+            let late = late || missing.contains(&d);
             let flag = |f: F| l.read(f, &rd, d).is_some_and(|v| v != 0);
             let (Some(sp), Some(closure), Some(link)) = (
                 l.read(F::DeferSp, &rd, d),

@@ -35,6 +35,10 @@ const MAX_FRAME_SCAN: u64 = 1 << 20;
 const MAX_STACK_SCAN: u64 = 64 << 20;
 /// Most locks searched for possible holders in one snapshot.
 const MAX_TARGETS: usize = 4096;
+/// Most threads searching goroutines at once.
+const MAX_SEARCHERS: usize = 8;
+/// Fewest goroutines worth a thread of their own.
+const SEARCH_PART: usize = 4096;
 
 /// A lock searched for: its address, the ranges a pointer to it may point into, the range
 /// code may reference, and the lock kind a holder is said to hold.
@@ -58,7 +62,7 @@ fn internal(function: &str) -> bool {
 /// is read through `mem`).
 pub(crate) fn add(
     rt: &Runtime,
-    mem: &impl MemoryReader,
+    mem: &(impl MemoryReader + Sync),
     gs: &[Goroutine],
     objects: &mut [SyncObject],
     threads: &[ThreadState],
@@ -70,35 +74,60 @@ pub(crate) fn add(
     }
     heap_objects(rt, mem, fetch, &mut targets);
     let targets = &targets;
-    let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
-    let mut found: Vec<(u64, Holder)> = Vec::new();
-    for g in gs
+    let searched: Vec<&Goroutine> = gs
         .iter()
         .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
-    {
-        let Some(s) = Search::new(rt, mem, g, targets) else {
-            continue;
-        };
-        // Each target's first frame with evidence, and whether it is a pointer.
-        let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
-        s.scan_stack(rt, mem, &mut best);
-        s.scan_registers(threads, &mut best);
-        s.scan_code(rt, &mut refs, &mut best);
-        for (t, (frame, pointer)) in best {
-            let f = &g.frames[frame];
-            found.push((
-                targets[t].addr,
-                Holder {
-                    goroutine: g.id,
-                    lock: targets[t].lock.into(),
-                    function: f.function.clone(),
-                    file: f.file.clone(),
-                    line: f.line,
-                    how: if pointer { "pointer" } else { "code" }.into(),
-                },
-            ));
+        .collect();
+    let search = |part: &[&Goroutine]| {
+        let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut slots = Slots::default();
+        let mut found: Vec<(u64, Holder)> = Vec::new();
+        for &g in part {
+            let Some(s) = Search::new(rt, mem, g, targets, &mut slots) else {
+                continue;
+            };
+            // Each target's first frame with evidence, and whether it is a pointer.
+            let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
+            s.scan_stack(rt, mem, &mut slots, &mut best);
+            s.scan_registers(threads, &mut best);
+            s.scan_code(rt, &mut refs, &mut best);
+            for (t, (frame, pointer)) in best {
+                let f = &g.frames[frame];
+                found.push((
+                    targets[t].addr,
+                    Holder {
+                        goroutine: g.id,
+                        lock: targets[t].lock.into(),
+                        function: f.function.clone(),
+                        file: f.file.clone(),
+                        line: f.line,
+                        how: if pointer { "pointer" } else { "code" }.into(),
+                    },
+                ));
+            }
         }
-    }
+        found
+    };
+    // A big process's goroutines are searched in parts on every CPU, each with its own caches.
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_SEARCHERS);
+    let mut found = if cpus > 1 && searched.len() >= SEARCH_PART {
+        let part = searched.len().div_ceil(cpus);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = searched
+                .chunks(part)
+                .map(|p| s.spawn(move || search(p)))
+                .collect();
+            let mut all = Vec::new();
+            for p in parts {
+                all.extend(p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            all
+        })
+    } else {
+        search(&searched)
+    };
     found.sort_by_key(|(a, h)| (*a, h.goroutine));
     for (addr, h) in found {
         if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
@@ -157,6 +186,7 @@ impl<'a> Search<'a> {
         mem: &impl MemoryReader,
         g: &'a Goroutine,
         targets: &'a [Target],
+        slots: &mut Slots,
     ) -> Option<Self> {
         let physical: Vec<(usize, u64, u64)> = g
             .frames
@@ -174,7 +204,7 @@ impl<'a> Search<'a> {
                 .iter()
                 .enumerate()
                 .filter(|&(k, &(i, _, _))| k > 0 && internal(&g.frames[i].function))
-                .filter_map(|(_, &(i, _, _))| pointer_slots(rt, &g.frames[i]))
+                .filter_map(|(_, &(i, _, _))| slots.of(rt, &g.frames[i]))
                 .flatten()
                 .filter_map(|a| mem.read_u64(a).ok())
                 .collect()
@@ -226,6 +256,7 @@ impl<'a> Search<'a> {
         &self,
         rt: &Runtime,
         mem: &impl MemoryReader,
+        slots: &mut Slots,
         best: &mut HashMap<usize, (usize, bool)>,
     ) {
         let (g, physical) = (self.g, &self.physical);
@@ -242,7 +273,7 @@ impl<'a> Search<'a> {
             let at_call = frame == i
                 && k > 0
                 && !matches!(callee, Some("runtime.asyncPreempt" | "runtime.sigpanic"));
-            if let Some(slots) = at_call.then(|| pointer_slots(rt, &g.frames[i])).flatten() {
+            if let Some(slots) = at_call.then(|| slots.of(rt, &g.frames[i])).flatten() {
                 for a in slots {
                     if let Ok(w) = mem.read_u64(a) {
                         for t in self.hits(w) {
@@ -327,28 +358,67 @@ impl<'a> Search<'a> {
 /// Most bits of one pointer map read.
 const MAX_MAP_BITS: u32 = 1 << 20;
 
-/// The addresses of the slots of a frame stopped at a call that hold a live pointer there,
-/// as the runtime's garbage collector scans them: its locals pointer map (below `varp`) and
-/// its arguments pointer map (from `argp`), both at the index `PCDATA_StackMapIndex` gives
-/// for the call. `None` without the maps. The contents of address-taken locals (stack
-/// objects) are not read.
-fn pointer_slots(rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
+/// The live pointer slots of a frame stopped at one pc, as word indexes: of the locals map
+/// (counted up from `varp` minus the map's size) and of the arguments map (up from `argp`).
+#[derive(Debug, Default)]
+struct SlotMap {
+    locals_bits: u32,
+    locals: Vec<u32>,
+    args: Vec<u32>,
+}
+
+/// Pointer maps decoded once per pc: the frames of a big process stop at a few hundred.
+#[derive(Default)]
+struct Slots {
+    maps: HashMap<u64, Option<std::rc::Rc<SlotMap>>>,
+}
+
+impl Slots {
+    /// The addresses of the slots of a frame stopped at a call that hold a live pointer
+    /// there, as the runtime's garbage collector scans them: its locals pointer map (below
+    /// `varp`) and its arguments pointer map (from `argp`), both at the index
+    /// `PCDATA_StackMapIndex` gives for the call. `None` without the maps. The contents of
+    /// address-taken locals (stack objects) are not read.
+    fn of(&mut self, rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
+        let map = self
+            .maps
+            .entry(f.pc)
+            .or_insert_with(|| slot_map(rt, f.pc).map(std::rc::Rc::new))
+            .clone()?;
+        let mut out = Vec::with_capacity(map.locals.len() + map.args.len());
+        let varp = super::defers::frame_varp(rt, f);
+        if varp > f.sp {
+            let base = varp.wrapping_sub(u64::from(map.locals_bits) * 8);
+            out.extend(
+                map.locals
+                    .iter()
+                    .map(|&j| base.wrapping_add(8 * u64::from(j))),
+            );
+        }
+        let argp = f.fp.wrapping_add(rt.bin.arch.min_frame_size());
+        out.extend(
+            map.args
+                .iter()
+                .map(|&j| argp.wrapping_add(8 * u64::from(j))),
+        );
+        Some(out)
+    }
+}
+
+/// The pointer maps of a frame stopped at `pc` ([`Slots::of`]).
+fn slot_map(rt: &Runtime, pc: u64) -> Option<SlotMap> {
     use crate::binary::pclntab::{
         FUNCDATA_ARGS_POINTER_MAPS, FUNCDATA_LOCALS_POINTER_MAPS, PCDATA_STACK_MAP_INDEX,
     };
     let tab = &rt.bin.pclntab;
-    let func = tab.func_for_pc(f.pc)?;
-    let target = if f.pc == tab.entry(func) {
-        f.pc
-    } else {
-        f.pc - 1
-    };
+    let func = tab.func_for_pc(pc)?;
+    let target = if pc == tab.entry(func) { pc } else { pc - 1 };
     let idx = tab
         .pcdata(func, PCDATA_STACK_MAP_INDEX, target)
         .filter(|&i| i >= 0)
         .unwrap_or(0);
     // One bitmap of a `runtime.stackmap`: {n int32, nbit int32, bytedata [n][(nbit+7)/8]}.
-    let bitmap = |data: &[u8]| -> Option<(u32, Vec<bool>)> {
+    let bitmap = |data: &[u8]| -> Option<(u32, Vec<u32>)> {
         let word = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?));
         let (n, nbit) = (word(0)?, word(4)?);
         if idx as u32 >= n || nbit > MAX_MAP_BITS {
@@ -359,39 +429,23 @@ fn pointer_slots(rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
         let bytes = data.get(at..at.checked_add(len)?)?;
         Some((
             nbit,
-            (0..nbit as usize)
-                .map(|j| bytes[j / 8] & (1 << (j % 8)) != 0)
+            (0..nbit)
+                .filter(|&j| bytes[j as usize / 8] & (1 << (j % 8)) != 0)
                 .collect(),
         ))
     };
-    let mut out = Vec::new();
     let locals = tab.funcdata_bytes(func, FUNCDATA_LOCALS_POINTER_MAPS);
     let args = tab.funcdata_bytes(func, FUNCDATA_ARGS_POINTER_MAPS);
     if locals.is_none() && args.is_none() {
         return None;
     }
-    let varp = super::defers::frame_varp(rt, f);
-    if varp > f.sp
-        && let Some((nbit, bits)) = locals.and_then(bitmap)
-    {
-        let base = varp.wrapping_sub(u64::from(nbit) * 8);
-        out.extend(
-            bits.iter()
-                .enumerate()
-                .filter(|(_, b)| **b)
-                .map(|(j, _)| base.wrapping_add(8 * j as u64)),
-        );
-    }
-    if let Some((_, bits)) = args.and_then(bitmap) {
-        let argp = f.fp.wrapping_add(rt.bin.arch.min_frame_size());
-        out.extend(
-            bits.iter()
-                .enumerate()
-                .filter(|(_, b)| **b)
-                .map(|(j, _)| argp.wrapping_add(8 * j as u64)),
-        );
-    }
-    Some(out)
+    let (locals_bits, locals) = locals.and_then(bitmap).unwrap_or_default();
+    let args = args.and_then(bitmap).map(|(_, a)| a).unwrap_or_default();
+    Some(SlotMap {
+        locals_bits,
+        locals,
+        args,
+    })
 }
 
 /// Adds to each target outside the globals the heap object containing it, when the heap's

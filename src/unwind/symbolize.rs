@@ -141,6 +141,8 @@ impl<'a> Symbolizer<'a> {
                 });
             }
         }
+        // Kept in the model of every goroutine: no room left over.
+        out.shrink_to_fit();
         out
     }
 
