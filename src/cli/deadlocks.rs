@@ -118,9 +118,11 @@ pub(super) fn deadlocks(
     if !found.is_empty() {
         STATUS.store(3, std::sync::atomic::Ordering::Relaxed);
     }
-    Ok(if format == "json" {
+    let r = if format == "json" {
         render::deadlocks::json(&snap, &found, out)
     } else {
         render::deadlocks::plain(&snap, &found, out)
-    })
+    };
+    super::let_go(snap);
+    Ok(r)
 }

@@ -144,7 +144,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             view,
         } => {
             let (a, b) = (load(&before)?, load(&after)?);
-            view::diff(&a, &b, &view, &mut out)
+            let r = view::diff(&a, &b, &view, &mut out);
+            let_go((a, b));
+            r
         }
         Command::Watch {
             pid,
@@ -191,7 +193,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
             let snap = take(&TargetArg::new(pid, core)?, ro)?;
-            render::threads::render(&snap, None, palette, &mut out)
+            let r = render::threads::render(&snap, None, palette, &mut out);
+            let_go(snap);
+            r
         }
         Command::Attach {
             target,
@@ -232,7 +236,9 @@ fn dump(
         }
         _ => {
             let snap = take(target, ro)?;
-            Ok(view::show(&snap, &view, view::Format::Go, out))
+            let r = view::show(&snap, &view, view::Format::Go, out);
+            let_go(snap);
+            Ok(r)
         }
     }
 }
@@ -252,13 +258,15 @@ fn show(
     } else {
         view::Format::Go
     };
-    if !full {
+    let r = if !full {
         Ok(view::show(&snap, view, default, out))
     } else if view.format(view::Format::Go) == view::Format::Go {
         Ok(btvalues::show_full(&snap, view, palette, out))
     } else {
         Err("--full prints goroutines as bt --full does; --format json carries the values in each frame".into())
-    }
+    };
+    let_go(snap);
+    r
 }
 
 /// `goroscope grs`: delve's goroutine list, or its JSON.
@@ -272,7 +280,7 @@ fn grs(
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
     let snap = take(target, ro)?;
-    Ok(if json {
+    let r = if json {
         view::show(
             &snap,
             &view::ViewArgs {
@@ -293,7 +301,15 @@ fn grs(
             },
             out,
         )
-    })
+    };
+    let_go(snap);
+    Ok(r)
+}
+
+/// Lets a one-shot command's model go without freeing it: the process exits next, and
+/// freeing the frames of 100,000 goroutines one by one takes longer than the whole exit.
+pub(super) fn let_go<T>(model: T) {
+    std::mem::forget(model);
 }
 
 /// Reads a snapshot file or a Go text dump; one line on stderr when the file does not hold

@@ -39,6 +39,7 @@ pub(super) fn snapshot(
             eprintln!("goroscope: wrote {}", output.display());
         }
     }
+    super::let_go(snap);
     Ok(())
 }
 
