@@ -41,7 +41,8 @@
 # "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
 # (`grs`, `snapshot`, `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so
 # a verdict that takes a second snapshot to confirm) next to a plain `dump`, best of 3: wall,
-# peak RSS, and wall relative to the dump's.
+# peak RSS, and wall relative to the dump's and to the target's own runtime.Stack(all) (best of 3,
+# asked before the commands run).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -281,12 +282,13 @@ fi
 # Model commands: each next to a plain dump of the same target.
 if [ "$models" = 1 ]; then
   echo
-  echo "model commands: against \"many\" (N parked goroutines), best of 3 each; x dump: wall relative to a plain dump's"
-  mfmt='%8s %-16s %9s %8s %8s\n'
+  echo "model commands: against \"many\" (N parked goroutines), best of 3 each; x dump, x Stack: wall relative to a plain dump's and to the target's runtime.Stack(all) (best of 3)"
+  mfmt='%8s %-16s %9s %8s %8s %8s\n'
   # shellcheck disable=SC2059
-  printf "$mfmt" N command "wall ms" "RSS MB" "x dump"
+  printf "$mfmt" N command "wall ms" "RSS MB" "x dump" "x Stack"
   for n in 10000 100000; do
     start_target "$fixture" many -n "$n"
+    read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
     dump_wall=
     for cmd in dump grs snapshot "dump --blocked" deadlocks; do
       best= peak=0
@@ -310,7 +312,7 @@ if [ "$models" = 1 ]; then
       done
       [ -n "$dump_wall" ] || dump_wall=$best
       # shellcheck disable=SC2059
-      printf "$mfmt" "$n" "$cmd" "$(ms "$best")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ratio "$best" "$dump_wall")"
+      printf "$mfmt" "$n" "$cmd" "$(ms "$best")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ratio "$best" "$dump_wall")" "$(ratio "$best" "$stack_ns")"
     done
     stop_fixture
   done
