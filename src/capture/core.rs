@@ -34,6 +34,11 @@ pub struct CoreTarget {
     _exe: Option<std::fs::File>,
     /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
     pub thread_stacks: bool,
+    /// Read what blocked goroutines wait on, the pending defers and the holders of locks,
+    /// and the file locks (`objects`, `blocked_on`, `defers`, `file_locks`): what the analyses,
+    /// bt, JSON and snapshots show. Views of stacks alone (`grs`, `threads`, Go's text,
+    /// grouped, pprof) do without them.
+    pub objects: bool,
 }
 
 impl CoreTarget {
@@ -111,6 +116,7 @@ impl CoreTarget {
             rt,
             _exe: exe_file,
             thread_stacks: opts.thread_stacks,
+            objects: true,
         })
     }
 
@@ -154,7 +160,10 @@ impl CoreTarget {
             let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
             thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
         }
-        snap.objects = blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, threads, &());
+        if self.objects {
+            snap.objects =
+                blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, threads, &());
+        }
         // The crash traceback prints the goroutine of the thread that took the signal first.
         // From Go 1.22 that thread is also the one that aborts, whose NT_PRSTATUS is the
         // core's first; before, SIGQUIT was relayed from M to M and the last one aborted. A

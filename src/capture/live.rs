@@ -38,6 +38,11 @@ pub struct LiveTarget {
     /// goroutine (for values: `bt --full`, `attach`, `snapshot --values`); a plain dump does
     /// not read them.
     pub fp_registers: bool,
+    /// Read what blocked goroutines wait on, the pending defers and the holders of locks,
+    /// and the file locks (`objects`, `blocked_on`, `defers`, `file_locks`): what the analyses,
+    /// bt, JSON and snapshots show. Views of stacks alone (`grs`, `threads`, Go's text,
+    /// grouped, pprof) do without them.
+    pub objects: bool,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -102,6 +107,7 @@ impl LiveTarget {
             clock_offset,
             thread_stacks: opts.thread_stacks,
             fp_registers: false,
+            objects: true,
         })
     }
 
@@ -159,9 +165,12 @@ impl LiveTarget {
                 }
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        snap.objects = blocked::analyze(&self.rt, &image, &mut snap.goroutines, &[], &self.proc);
-        let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
-        snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
+        if self.objects {
+            snap.objects =
+                blocked::analyze(&self.rt, &image, &mut snap.goroutines, &[], &self.proc);
+            let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
+            snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
+        }
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
             .goroutines
@@ -347,6 +356,9 @@ impl LiveTarget {
             self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
         let image = &kept.image;
         snap.goroutines = gs;
+        if !self.objects {
+            return Ok((snap, kept));
+        }
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
         snap.objects = blocked::analyze(

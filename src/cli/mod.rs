@@ -192,7 +192,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
         } => deadlocks::deadlocks(target, &format, core, ro, &mut out)?,
         Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
-            let snap = take(&TargetArg::new(pid, core)?, ro)?;
+            let plain = Ctx {
+                objects: false,
+                ..*ro
+            };
+            let snap = take(&TargetArg::new(pid, core)?, &plain)?;
             let r = render::threads::render(&snap, None, palette, &mut out);
             let_go(snap);
             r
@@ -235,7 +239,12 @@ fn dump(
             dump_streamed(*pid, &view, ro, out)
         }
         _ => {
-            let snap = take(target, ro)?;
+            let format = view.format(view::Format::Go);
+            let ctx = Ctx {
+                objects: matches!(format, view::Format::Json | view::Format::Blocked),
+                ..*ro
+            };
+            let snap = take(target, &ctx)?;
             let r = view::show(&snap, &view, view::Format::Go, out);
             let_go(snap);
             Ok(r)
@@ -279,7 +288,14 @@ fn grs(
     palette: render::color::Palette,
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
-    let snap = take(target, ro)?;
+    // The list and its stacks need no objects; JSON carries them.
+    let snap = take(
+        target,
+        &Ctx {
+            objects: json,
+            ..*ro
+        },
+    )?;
     let r = if json {
         view::show(
             &snap,
@@ -400,6 +416,8 @@ struct Ctx {
     open: OpenOptions,
     quiet: bool,
     verbose: bool,
+    /// Read what goroutines wait on and who holds what ([`LiveTarget::objects`]).
+    objects: bool,
 }
 
 impl Ctx {
@@ -414,6 +432,7 @@ impl Ctx {
             },
             quiet: cli.quiet,
             verbose: cli.verbose,
+            objects: true,
         }
     }
 }
@@ -422,8 +441,9 @@ fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
     match target {
         TargetArg::Pid(pid) => open_live(*pid, ctx).map(Target::Live),
         TargetArg::Core { core, exe } => {
-            let session = CoreTarget::open(core, exe.as_deref(), ctx.open)
+            let mut session = CoreTarget::open(core, exe.as_deref(), ctx.open)
                 .map_err(|e: DumpError| e.to_string())?;
+            session.objects = ctx.objects;
             announce(&session.rt, ctx);
             Ok(Target::Core(session))
         }
@@ -432,7 +452,8 @@ fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
 
 /// Opens a live process (see [`open`]).
 fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveTarget, String> {
-    let session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
+    let mut session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
+    session.objects = ctx.objects;
     announce(&session.rt, ctx);
     Ok(session)
 }
