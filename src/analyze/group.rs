@@ -182,7 +182,7 @@ mod tests {
                 function: f.into(),
                 file: "a.go".into(),
                 line: 1,
-                args: format!("{id:#x}"),
+                args: format!("{id:#x}").into(),
                 ..Default::default()
             }],
             ..Default::default()

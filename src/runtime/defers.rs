@@ -138,13 +138,17 @@ pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: 
             (Some(_), true) => rd.read_u64(f.closure.wrapping_add(8)).ok(),
             _ => None,
         };
-        gs[f.g].frames[f.frame].defers.push(PendingDefer {
+        // Few frames have any: each is added to its frame's own list.
+        let defers = &mut gs[f.g].frames[f.frame].defers;
+        let mut list = std::mem::take(defers).into_vec();
+        list.push(PendingDefer {
             function: r.function,
             closure: r.closure,
             arg,
             how: f.how.into(),
             fd: None,
         });
+        *defers = list.into_boxed_slice();
     }
     close_fds(mem, gs, fetch, &mut local);
 }

@@ -52,7 +52,7 @@ fn stored(st: &State, frames: &[Frame], i: usize) -> Option<Result<Vec<FrameValu
     if !st.snap.meta.values {
         return None;
     }
-    let vals = frames[i].values.clone();
+    let vals = frames[i].values.to_vec();
     Some(match vals.iter().find(|v| v.name.is_empty()) {
         Some(why) => Err(why.text.clone()),
         None => Ok(vals),

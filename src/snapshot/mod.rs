@@ -17,8 +17,83 @@ use std::sync::Arc;
 pub(crate) const MAX_LABELS: u64 = 1024;
 
 /// A name shared by every frame that has it (function and file names, states): a snapshot of
-/// 100,000 goroutines holds a few hundred distinct ones.
-pub type Name = Arc<str>;
+/// 100,000 goroutines holds a few hundred distinct ones, and a frame holds two. One pointer
+/// wide (a shared `str` would be two): a string in files and JSON.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<Box<str>>);
+
+impl Default for Name {
+    fn default() -> Name {
+        Name::from("")
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Arc::new(Box::from(s)))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(Arc::new(s.into_boxed_str()))
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, s: &str) -> bool {
+        **self.0 == *s
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, s: &&str) -> bool {
+        **self.0 == **s
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Name, D::Error> {
+        String::deserialize(de).map(Name::from)
+    }
+}
 
 /// One dump of a Go process.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -360,7 +435,7 @@ pub struct Frame {
     /// Source line.
     pub line: u32,
     /// Argument words as the runtime prints them (`...` for inlined calls).
-    pub args: String,
+    pub args: Box<str>,
     /// Program counter of the physical frame.
     pub pc: u64,
     /// Entry of the physical function.
@@ -379,12 +454,12 @@ pub struct Frame {
     pub hidden: bool,
     /// The frame's deferred calls that have not run yet, in the order they will run (the
     /// last deferred first). On the physical frame only (an inlined call has none).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub defers: Vec<PendingDefer>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub defers: Box<[PendingDefer]>,
     /// Its arguments and locals read from DWARF (`bt --full`, the session's `stack -full`);
     /// empty unless asked for.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<FrameValue>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub values: Box<[FrameValue]>,
 }
 
 /// One variable of a frame and its value as delve prints it.

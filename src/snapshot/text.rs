@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Option<Snapshot> {
                 let inlined = args == "...";
                 g.frames.push(Frame {
                     function: function.into(),
-                    args,
+                    args: args.into(),
                     file: file.into(),
                     line: line_no,
                     // Text has offsets, not addresses: pc - entry with entry 0.
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!((&*g.frames[0].file, g.frames[0].line), ("/app/main.go", 12));
         let g = &s.goroutines[1];
         assert_eq!(&*g.frames[0].function, "main.(*S).run");
-        assert_eq!(g.frames[0].args, "0xc000010000, {0x1, 0x2}");
+        assert_eq!(&*g.frames[0].args, "0xc000010000, {0x1, 0x2}");
         assert!(g.frames[1].inlined);
         let c = g.created_by.as_ref().unwrap();
         assert_eq!((&*c.function, c.line, g.parent_id), ("main.start", 30, 1));

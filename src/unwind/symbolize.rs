@@ -132,12 +132,12 @@ impl<'a> Symbolizer<'a> {
                     entry,
                     sp: pf.sp,
                     fp: pf.fp,
-                    args,
+                    args: args.into_boxed_str(),
                     inlined: sf.inlined,
                     trap: pf.trap,
                     hidden: !show,
-                    defers: Vec::new(),
-                    values: Vec::new(),
+                    defers: Box::default(),
+                    values: Box::default(),
                 });
             }
         }

@@ -318,11 +318,11 @@ fn file_lock_self_deadlock() {
             },
             Frame {
                 function: "main.open".into(),
-                defers: vec![PendingDefer {
+                defers: Box::new([PendingDefer {
                     function: "os.(*File).Close".into(),
                     fd: Some(fd),
                     ..Default::default()
-                }],
+                }]),
                 ..Default::default()
             },
         ],
