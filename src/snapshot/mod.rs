@@ -91,8 +91,55 @@ impl Serialize for Name {
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Name, D::Error> {
-        String::deserialize(de).map(Name::from)
+        de.deserialize_str(NameVisitor)
     }
+}
+
+/// Reads a [`Name`], shared with the same name read before while [`reading_names`] runs.
+struct NameVisitor;
+
+impl serde::de::Visitor<'_> for NameVisitor {
+    type Value = Name;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
+        Ok(READ_NAMES.with(|t| match &mut *t.borrow_mut() {
+            Some(seen) => {
+                if let Some(n) = seen.get(s) {
+                    return n.clone();
+                }
+                let n = Name::from(s);
+                // A file of ever new names (a hostile one) gets no more sharing past the cap.
+                if seen.len() < MAX_READ_NAMES {
+                    seen.insert(s.into(), n.clone());
+                }
+                n
+            }
+            None => Name::from(s),
+        }))
+    }
+}
+
+/// Distinct names [`reading_names`] keeps for sharing.
+const MAX_READ_NAMES: usize = 1 << 20;
+
+thread_local! {
+    /// The names read so far while [`reading_names`] runs on this thread.
+    static READ_NAMES: std::cell::RefCell<Option<std::collections::HashMap<Box<str>, Name>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `read` with every [`Name`] it deserializes on this thread shared with the same name
+/// read before (a snapshot file of 100,000 goroutines repeats a few hundred names millions of
+/// times), then forgets them.
+pub(crate) fn reading_names<T>(read: impl FnOnce() -> T) -> T {
+    READ_NAMES.with(|t| *t.borrow_mut() = Some(Default::default()));
+    let out = read();
+    READ_NAMES.with(|t| *t.borrow_mut() = None);
+    out
 }
 
 /// One dump of a Go process.

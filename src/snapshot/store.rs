@@ -6,6 +6,9 @@
 //!       {"end": {"written": N, "left_out": 0}} )
 //! ```
 //!
+//! The gzip stream may be several members one after the other (this build writes the head, each
+//! run of goroutines and the end line as members of their own, compressed in parallel).
+//!
 //! A file cut anywhere (a writer killed, a full disk, a truncated copy) still gives every
 //! goroutine whose line is complete before the cut; the missing end line says it was cut.
 //! Version 1 files are one document, `{"format", "version": 1, "snapshot": {...}}`.
@@ -135,17 +138,21 @@ pub fn write(snap: &Snapshot, out: impl Write) -> Result<(), StoreError> {
     write_until(snap, out, None).map(|_| ())
 }
 
-/// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutine once
+/// Goroutines compressed together, as one gzip member of the file.
+const MEMBER: usize = 512;
+/// Most threads compressing members at once.
+const MAX_COMPRESSORS: usize = 8;
+
+/// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutines once
 /// `deadline` has passed; the end line counts those left out. Returns the end line.
+///
+/// The file is a series of gzip members (the head line; [`MEMBER`] goroutines each, compressed
+/// on every CPU and written in order; the end line), which a gzip reader reads as one stream.
 pub(crate) fn write_until(
     snap: &Snapshot,
-    out: impl Write,
+    mut out: impl Write,
     deadline: Option<std::time::Instant>,
 ) -> Result<End, StoreError> {
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    // serde_json writes a few bytes at a time; the compressor is much faster fed in blocks.
-    let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut gz);
-    let json = |e: serde_json::Error| StoreError::Io(e.into());
     let part = Part {
         meta: &snap.meta,
         threads: &snap.threads,
@@ -158,27 +165,64 @@ pub(crate) fn write_until(
         goroutines: snap.goroutines.len(),
         snapshot: part,
     };
-    serde_json::to_writer(&mut buf, &head).map_err(json)?;
-    buf.write_all(b"\n")?;
+    out.write_all(&member(std::iter::once(&head))?)?;
+    let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_COMPRESSORS);
+    let chunks: Vec<&[super::Goroutine]> = snap.goroutines.chunks(MEMBER).collect();
+    let compress = |gs: &[super::Goroutine]| member(gs.iter().map(Line::G));
     let mut written = 0;
-    for g in &snap.goroutines {
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+    'rounds: for round in chunks.chunks(cpus) {
+        if passed() {
             break;
         }
-        serde_json::to_writer(&mut buf, &Line::G(g)).map_err(json)?;
-        buf.write_all(b"\n")?;
-        written += 1;
+        let members: Vec<Result<Vec<u8>, StoreError>> = if round.len() == 1 {
+            vec![compress(round[0])]
+        } else {
+            std::thread::scope(|s| {
+                let running: Vec<_> = round
+                    .iter()
+                    .map(|&gs| s.spawn(move || compress(gs)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
+        for (gs, m) in round.iter().zip(members) {
+            if passed() {
+                break 'rounds;
+            }
+            out.write_all(&m?)?;
+            written += gs.len();
+        }
     }
     let end = End {
         written,
         left_out: snap.goroutines.len() - written,
     };
-    serde_json::to_writer(&mut buf, &Line::<&super::Goroutine>::End(end.clone())).map_err(json)?;
-    buf.write_all(b"\n")?;
+    out.write_all(&member(std::iter::once(&Line::<&super::Goroutine>::End(
+        end.clone(),
+    )))?)?;
+    out.flush()?;
+    Ok(end)
+}
+
+/// One gzip member holding `lines`, each as one line of JSON.
+fn member<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, StoreError> {
+    let json = |e: serde_json::Error| StoreError::Io(e.into());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // serde_json writes a few bytes at a time; the compressor is much faster fed in blocks.
+    let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut gz);
+    for line in lines {
+        serde_json::to_writer(&mut buf, &line).map_err(json)?;
+        buf.write_all(b"\n")?;
+    }
     buf.flush()?;
     drop(buf);
-    gz.finish()?;
-    Ok(end)
+    Ok(gz.finish()?)
 }
 
 /// Writes a snapshot file at `path` so that `path` only ever names a complete file: into a
@@ -278,13 +322,51 @@ impl Loaded {
     }
 }
 
-/// Reads a snapshot file, or a Go text dump. A gzip stream cut short is read as far as it goes.
+/// Reads a snapshot file, or a Go text dump. A gzip stream (of one member or several) cut
+/// short is read as far as it goes.
 pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
+    super::reading_names(|| read_shared(bytes))
+}
+
+/// [`read`], its names shared.
+fn read_shared(bytes: &[u8]) -> Result<Loaded, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut json = Vec::new();
-        let res = flate2::read::GzDecoder::new(bytes)
-            .take(MAX_SNAPSHOT_BYTES)
-            .read_to_end(&mut json);
+        use std::io::BufRead;
+        let mut rd = std::io::BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(bytes).take(MAX_SNAPSHOT_BYTES),
+        );
+        let mut first = Vec::new();
+        let res = rd.read_until(b'\n', &mut first);
+        // A version 2 file is read line by line as it is inflated, never whole.
+        if res.is_ok()
+            && let Ok(h) = serde_json::from_slice::<EnvelopeHead>(&first)
+            && h.format == FORMAT
+            && h.version == 2
+        {
+            let mut failed = false;
+            return from_lines(&first, &mut |buf| {
+                buf.clear();
+                if failed {
+                    return None;
+                }
+                match rd.read_until(b'\n', buf) {
+                    Ok(0) => None,
+                    Ok(_) if buf.last() == Some(&b'\n') => {
+                        buf.pop();
+                        Some(true)
+                    }
+                    Ok(_) => Some(false),
+                    // The stream is cut or damaged here: what came out before is the last line.
+                    Err(_) => {
+                        failed = true;
+                        (!buf.is_empty()).then_some(false)
+                    }
+                }
+            });
+        }
+        let mut json = first;
+        let res = res.and_then(|_| rd.read_to_end(&mut json));
         return match from_json(&json) {
             Ok(l) => Ok(l),
             // Nothing readable came out: the decoder's error says more than the JSON's.
@@ -317,24 +399,37 @@ fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
         1 => serde_json::from_slice::<EnvelopeV1>(json)
             .map(|e| Loaded::whole(e.snapshot))
             .map_err(corrupt),
-        2 => from_lines(json),
+        2 => {
+            let mut lines = json.split(|&b| b == b'\n');
+            let head = lines.next().unwrap_or_default();
+            let mut lines = lines.peekable();
+            from_lines(head, &mut |buf| {
+                let line = lines.next()?;
+                buf.clear();
+                buf.extend_from_slice(line);
+                Some(lines.peek().is_some())
+            })
+        }
         v => Err(StoreError::UnknownVersion(v)),
     }
 }
 
 /// A version 2 file: the head line, one line per goroutine, the end line. Without the end line
-/// the file was cut: every complete goroutine line before the cut is kept.
-fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
+/// the file was cut: every complete goroutine line before the cut is kept. `next` puts each
+/// line after the head into its buffer (without the newline) and says whether a newline ended
+/// it; `None` after the last. A line that does not parse is the cut when nothing follows it.
+fn from_lines(
+    head_line: &[u8],
+    next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
+) -> Result<Loaded, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let mut lines = json.split(|&b| b == b'\n');
-    let head: HeadV2 = serde_json::from_slice(lines.next().unwrap_or_default())
+    let head: HeadV2 = serde_json::from_slice(head_line)
         .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
     let mut snapshot = head.snapshot;
     snapshot.goroutines = Vec::with_capacity(head.goroutines.min(MAX_PREALLOCATED_GOROUTINES));
-    let mut lines = lines.peekable();
-    while let Some(line) = lines.next() {
-        let last = lines.peek().is_none();
-        match serde_json::from_slice::<Line<super::Goroutine>>(line) {
+    let mut line = Vec::new();
+    while let Some(more) = next(&mut line) {
+        match serde_json::from_slice::<Line<super::Goroutine>>(&line) {
             Ok(Line::G(g)) => snapshot.goroutines.push(g),
             Ok(Line::End(end)) => {
                 if end.written != snapshot.goroutines.len()
@@ -353,7 +448,7 @@ fn from_lines(json: &[u8]) -> Result<Loaded, StoreError> {
                 });
             }
             // The line the cut fell in.
-            Err(_) if last => break,
+            Err(_) if !more => break,
             Err(e) => return Err(corrupt(e)),
         }
     }

@@ -145,7 +145,7 @@ fn a_killed_snapshot_never_leaves_a_partial_file_under_its_name() {
 /// goroutine k was fully written once the decompressed stream reaches `ends[k]`.
 fn line_ends(gz: &[u8]) -> (usize, Vec<usize>) {
     let mut json = Vec::new();
-    flate2::read::GzDecoder::new(gz)
+    flate2::read::MultiGzDecoder::new(gz)
         .read_to_end(&mut json)
         .unwrap();
     let mut ends: Vec<usize> = json
@@ -163,7 +163,7 @@ fn line_ends(gz: &[u8]) -> (usize, Vec<usize>) {
 /// How many bytes of decompressed text a prefix of the file yields.
 fn decompressed_len(prefix: &[u8]) -> usize {
     let mut json = Vec::new();
-    let _ = flate2::read::GzDecoder::new(prefix).read_to_end(&mut json);
+    let _ = flate2::read::MultiGzDecoder::new(prefix).read_to_end(&mut json);
     json.len()
 }
 

@@ -537,7 +537,7 @@ fn snapshot_file() {
     let json = {
         use std::io::Read;
         let mut j = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
+        flate2::read::MultiGzDecoder::new(&gz[..])
             .read_to_end(&mut j)
             .unwrap();
         j
