@@ -39,8 +39,9 @@
 # target's runtime.Stack(all), best of 3.
 # Then the model commands (skipped with --no-models; --models runs only this part): against
 # "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
-# (`grs`, `snapshot`, `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so
-# a verdict that takes a second snapshot to confirm) next to a plain `dump`, best of 3: wall,
+# (`grs`, `dump --group`, `dump --format json`, `snapshot`, `show` of that snapshot file,
+# `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so a verdict that takes
+# a second snapshot to confirm) next to a plain `dump`, best of 3: wall,
 # peak RSS, and wall relative to the dump's and to the target's own runtime.Stack(all) (best of 3,
 # asked before the commands run).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
@@ -290,12 +291,13 @@ if [ "$models" = 1 ]; then
     start_target "$fixture" many -n "$n"
     read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
     dump_wall=
-    for cmd in dump grs snapshot "dump --blocked" deadlocks; do
+    for cmd in dump grs "dump --group" "dump --format json" snapshot show "dump --blocked" deadlocks; do
       best= peak=0
       for _ in 1 2 3; do
         # shellcheck disable=SC2086
         case "$cmd" in
           snapshot) args=(snapshot -q "$pid" -o "$tmp/bench.gsnap") ;;
+          show) args=(show -q "$tmp/bench.gsnap") ;;
           *) read -r -a args <<<"$cmd"; args=("${args[0]}" -q "${args[@]:1}" "$pid") ;;
         esac
         t0=$(now_ns)

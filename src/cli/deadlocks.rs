@@ -44,10 +44,13 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     if target.is_core() || !found.iter().any(deadlock::needs_confirming) {
         return Ok((snap, found));
     }
-    // Only the verdicts of the first snapshot are needed now: its model and memory go before
-    // the second is taken.
-    drop((snap, kept, opened));
+    // Only the verdicts of the first snapshot are needed now: its model and memory are freed
+    // on another thread during the pause before the second (done before it starts: the
+    // second snapshot's frozen window has every CPU).
+    let freeing = std::thread::spawn(move || drop((snap, kept)));
+    drop(opened);
     std::thread::sleep(CONFIRM_AFTER);
+    let _ = freeing.join();
     let again = take(target, ro)?;
     let mut second = deadlock::confirm(&found, deadlock::find(&again));
     // The locks of the first snapshot, named from its memory: a confirmed verdict names the
