@@ -320,7 +320,10 @@ fn hchan_len(l: &Layout) -> u64 {
 /// lock a frame outside the wait defers unlocking: those frames claim nothing.
 fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
     let mut out = Vec::new();
-    for g in gs {
+    for g in gs
+        .iter()
+        .filter(|g| g.frames.iter().any(|f| !f.defers.is_empty()))
+    {
         let waits = g
             .frames
             .iter()

@@ -65,7 +65,12 @@ struct Resolved {
 
 /// Fills `defers` of the goroutines' frames. `mem` holds the frozen copy (g structs and
 /// stacks) or a core; `fetch` copies more of a live target (see [`super::blocked::analyze`]).
-pub fn read(rt: &Runtime, mem: &impl MemoryReader, gs: &mut [Goroutine], fetch: &dyn CopyInto) {
+pub fn read(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    gs: &mut [Goroutine],
+    fetch: &dyn CopyInto,
+) {
     let mut local = MemoryImage::new();
     let mut found = open_coded(rt, mem, gs);
     records(rt, mem, gs, fetch, &mut local, &mut found);
@@ -221,7 +226,42 @@ pub(crate) fn frame_varp(rt: &Runtime, fr: &crate::snapshot::Frame) -> u64 {
 
 /// Pending open-coded defers of every physical frame, read from the stack copy, in the order
 /// they will run (highest bit first).
-fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Found> {
+fn open_coded(rt: &Runtime, mem: &(impl MemoryReader + Sync), gs: &[Goroutine]) -> Vec<Found> {
+    // A big process's goroutines in parts on every CPU: the pass touches every frame.
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_PARTS);
+    if cpus < 2 || gs.len() < PART_FROM {
+        return open_coded_part(rt, mem, gs, 0);
+    }
+    let part = gs.len().div_ceil(cpus);
+    let mut out: Vec<Found> = std::thread::scope(|s| {
+        let parts: Vec<_> = gs
+            .chunks(part)
+            .enumerate()
+            .map(|(k, p)| s.spawn(move || open_coded_part(rt, mem, p, k * part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    out.truncate(MAX_DEFERS);
+    out
+}
+
+/// Most threads of [`open_coded`].
+const MAX_PARTS: usize = 8;
+/// Fewest goroutines [`open_coded`] splits over threads.
+const PART_FROM: usize = 8192;
+
+/// [`open_coded`] of `gs`, the goroutines from index `first` on.
+fn open_coded_part(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &[Goroutine],
+    first: usize,
+) -> Vec<Found> {
     let tab = &rt.bin.pclntab;
     let slots = rt.version().at_least(22);
     let mut out = Vec::new();
@@ -262,7 +302,7 @@ fn open_coded(rt: &Runtime, mem: &impl MemoryReader, gs: &[Goroutine]) -> Vec<Fo
                     && c != 0
                 {
                     out.push(Found {
-                        g: gi,
+                        g: first + gi,
                         frame: fi,
                         closure: c,
                         how: "open-coded",

@@ -26,7 +26,7 @@
 use super::Runtime;
 use crate::snapshot::{Goroutine, Holder, Status, SyncObject};
 use crate::target::image::MemoryImage;
-use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState};
+use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState, Windowed};
 use std::collections::HashMap;
 
 /// Most bytes of one frame scanned for pointers.
@@ -83,12 +83,20 @@ pub(crate) fn add(
         let mut slots = Slots::default();
         let mut found: Vec<(u64, Holder)> = Vec::new();
         for &g in part {
-            let Some(s) = Search::new(rt, mem, g, targets, &mut slots) else {
+            // Its frames' words are read through a slice of its stack's copy.
+            let lo = g.frames.iter().find(|f| !f.inlined).map_or(0, |f| f.sp);
+            let hi = g.frames.iter().map(|f| f.fp).max().unwrap_or(lo).max(lo);
+            let stack = Windowed {
+                lo,
+                bytes: mem.slice(lo, hi - lo).unwrap_or(&[]),
+                rest: mem,
+            };
+            let Some(s) = Search::new(rt, &stack, g, targets, &mut slots) else {
                 continue;
             };
             // Each target's first frame with evidence, and whether it is a pointer.
             let mut best: HashMap<usize, (usize, bool)> = HashMap::new();
-            s.scan_stack(rt, mem, &mut slots, &mut best);
+            s.scan_stack(rt, &stack, &mut slots, &mut best);
             s.scan_registers(threads, &mut best);
             s.scan_code(rt, &mut refs, &mut best);
             for (t, (frame, pointer)) in best {
@@ -199,18 +207,15 @@ impl<'a> Search<'a> {
         // stopped at a call (the lock a `lockSlow` or `semacquire1` frame waits on). The
         // semaphore table is read after the target runs again, so `blocked_on` alone may
         // name a later wait.
-        let waits: Vec<u64> = if g.status == Status::WAITING {
-            physical
-                .iter()
-                .enumerate()
-                .filter(|&(k, &(i, _, _))| k > 0 && internal(&g.frames[i].function))
-                .filter_map(|(_, &(i, _, _))| slots.of(rt, &g.frames[i]))
-                .flatten()
-                .filter_map(|a| mem.read_u64(a).ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut waits: Vec<u64> = Vec::new();
+        if g.status == Status::WAITING {
+            for (k, &(i, _, _)) in physical.iter().enumerate() {
+                if k > 0 && internal(&g.frames[i].function) {
+                    slots.of(rt, &g.frames[i], &mut waits);
+                }
+            }
+            waits.retain_mut(|a| mem.read_u64(*a).map(|w| *a = w).is_ok());
+        }
         let candidates: Vec<usize> = (0..targets.len())
             .filter(|&t| {
                 let (lo, hi) = targets[t].code;
@@ -261,6 +266,7 @@ impl<'a> Search<'a> {
     ) {
         let (g, physical) = (self.g, &self.physical);
         let mut scanned = 0u64;
+        let mut slot_addrs = Vec::new();
         for (k, &(i, sp, fp)) in physical.iter().enumerate() {
             let Some(frame) = self.owner(k) else {
                 continue;
@@ -273,8 +279,9 @@ impl<'a> Search<'a> {
             let at_call = frame == i
                 && k > 0
                 && !matches!(callee, Some("runtime.asyncPreempt" | "runtime.sigpanic"));
-            if let Some(slots) = at_call.then(|| slots.of(rt, &g.frames[i])).flatten() {
-                for a in slots {
+            slot_addrs.clear();
+            if at_call && slots.of(rt, &g.frames[i], &mut slot_addrs) {
+                for &a in &slot_addrs {
                     if let Ok(w) = mem.read_u64(a) {
                         for t in self.hits(w) {
                             note(best, t, frame, true);
@@ -333,12 +340,12 @@ impl<'a> Search<'a> {
             let Some(frame) = self.owner(k).filter(|&o| o == i) else {
                 continue;
             };
-            let pc = g.frames[frame].pc;
-            let Some(func) = tab.func_for_pc(pc) else {
-                continue;
-            };
-            let entry = tab.entry(func);
+            // The frame's function by the entry the unwinder gave it: looked up once.
+            let entry = g.frames[frame].entry;
             let code = refs.entry(entry).or_insert_with(|| {
+                let Some(func) = tab.func_for_pc(entry).filter(|&f| tab.entry(f) == entry) else {
+                    return Vec::new();
+                };
                 let mut r = super::find::code_refs(&rt.bin, entry, tab.end(func), rt.bias);
                 r.sort_unstable();
                 r.dedup();
@@ -377,15 +384,17 @@ impl Slots {
     /// The addresses of the slots of a frame stopped at a call that hold a live pointer
     /// there, as the runtime's garbage collector scans them: its locals pointer map (below
     /// `varp`) and its arguments pointer map (from `argp`), both at the index
-    /// `PCDATA_StackMapIndex` gives for the call. `None` without the maps. The contents of
-    /// address-taken locals (stack objects) are not read.
-    fn of(&mut self, rt: &Runtime, f: &crate::snapshot::Frame) -> Option<Vec<u64>> {
-        let map = self
+    /// `PCDATA_StackMapIndex` gives for the call, added to `out`. False without the maps. The
+    /// contents of address-taken locals (stack objects) are not read.
+    fn of(&mut self, rt: &Runtime, f: &crate::snapshot::Frame, out: &mut Vec<u64>) -> bool {
+        let Some(map) = self
             .maps
             .entry(f.pc)
             .or_insert_with(|| slot_map(rt, f.pc).map(std::rc::Rc::new))
-            .clone()?;
-        let mut out = Vec::with_capacity(map.locals.len() + map.args.len());
+            .clone()
+        else {
+            return false;
+        };
         let varp = super::defers::frame_varp(rt, f);
         if varp > f.sp {
             let base = varp.wrapping_sub(u64::from(map.locals_bits) * 8);
@@ -401,7 +410,7 @@ impl Slots {
                 .iter()
                 .map(|&j| argp.wrapping_add(8 * u64::from(j))),
         );
-        Some(out)
+        true
     }
 }
 
