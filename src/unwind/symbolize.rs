@@ -110,6 +110,7 @@ impl<'a> Symbolizer<'a> {
         let mut out = Vec::with_capacity(unwound.frames.len() * 2);
         let mut callee = 0u8;
         let mut shown = 0usize;
+        let mut scratch = String::with_capacity(64);
         for pf in &unwound.frames {
             let entry = code.tab.entry(pf.func);
             let pcf = self.pc_frames(pf);
@@ -119,10 +120,12 @@ impl<'a> Symbolizer<'a> {
                 if show {
                     shown += 1;
                 }
-                let args = if sf.inlined {
-                    "...".to_string()
+                // Written into one buffer, then kept in a box of its exact size.
+                let args: Box<str> = if sf.inlined {
+                    Box::from("...")
                 } else {
-                    print_args(code, mem, pf, &pcf.args)
+                    print_args(code, mem, pf, &pcf.args, &mut scratch);
+                    Box::from(scratch.as_str())
                 };
                 out.push(Frame {
                     function: sf.function.clone(),
@@ -132,7 +135,7 @@ impl<'a> Symbolizer<'a> {
                     entry,
                     sp: pf.sp,
                     fp: pf.fp,
-                    args: args.into_boxed_str(),
+                    args,
                     inlined: sf.inlined,
                     trap: pf.trap,
                     hidden: !show,
@@ -287,14 +290,24 @@ pub(crate) fn print_args(
     mem: &impl MemoryReader,
     pf: &PhysFrame,
     info: &ArgInfo<'_>,
-) -> String {
-    args_at(mem, pf.fp.wrapping_add(code.arch.min_frame_size()), info)
+    out: &mut String,
+) {
+    args_into(mem, pf.fp.wrapping_add(code.arch.min_frame_size()), info, out)
 }
 
-/// [`print_args`] with the spill slots at `argp`.
+/// [`print_args`] with the spill slots at `argp`, as a new string.
+#[cfg(test)]
 fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
+    let mut out = String::new();
+    args_into(mem, argp, info, &mut out);
+    out
+}
+
+/// [`print_args`] with the spill slots at `argp`, written to `out` (emptied first).
+fn args_into(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>, out: &mut String) {
+    out.clear();
     let Some(p) = info.info else {
-        return String::new();
+        return;
     };
     let (live, live_idx) = (info.live, info.live_idx);
     let start_offset = live.and_then(|l| l.first().copied()).unwrap_or(0xff);
@@ -308,8 +321,6 @@ fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
             None => true,
         }
     };
-    // Room for a few words (`p` runs to the end of the function's funcdata, not of its args).
-    let mut out = String::with_capacity(48);
     let mut start = true;
     let mut slot = 0u8;
     let mut i = 0usize;
@@ -323,33 +334,35 @@ fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
         match o {
             0xff => break,
             0xfe => {
-                comma(&mut out, start);
+                comma(out, start);
                 out.push('{');
                 start = true;
                 continue;
             }
             0xfd => out.push('}'),
             0xfc => {
-                comma(&mut out, start);
+                comma(out, start);
                 out.push_str("...");
             }
             0xfb => {
-                comma(&mut out, start);
+                comma(out, start);
                 out.push('_');
             }
             _ => {
-                comma(&mut out, start);
+                comma(out, start);
                 let Some(&sz) = p.get(i) else { break };
                 i += 1;
                 let Ok(mut x) = mem.read_u64(argp.wrapping_add(o as u64)) else {
-                    return "...".to_string();
+                    out.clear();
+                    out.push_str("...");
+                    return;
                 };
                 if sz < 8 {
                     // Real sizes are 1, 2 and 4 here; a corrupt 0 keeps nothing.
                     let shift = 64 - u32::from(sz) * 8;
                     x = x.checked_shl(shift).map_or(0, |v| v >> shift);
                 }
-                push_hex(&mut out, x);
+                push_hex(out, x);
                 if !is_live(o, slot) {
                     out.push('?');
                 }
@@ -360,7 +373,6 @@ fn args_at(mem: &impl MemoryReader, argp: u64, info: &ArgInfo<'_>) -> String {
         }
         start = false;
     }
-    out
 }
 
 /// Appends `0x` and `v` in lower-case hexadecimal (`{:#x}` without the formatting machinery:
