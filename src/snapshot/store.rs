@@ -418,50 +418,156 @@ fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
 /// the file was cut: every complete goroutine line before the cut is kept. `next` puts each
 /// line after the head into its buffer (without the newline) and says whether a newline ended
 /// it; `None` after the last. A line that does not parse is the cut when nothing follows it.
+///
+/// Lines are parsed in batches on every CPU ([`parse_batches`]) and taken here in order.
 fn from_lines(
     head_line: &[u8],
     next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
 ) -> Result<Loaded, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
     let head: HeadV2 = serde_json::from_slice(head_line)
         .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
     let mut snapshot = head.snapshot;
     snapshot.goroutines = Vec::with_capacity(head.goroutines.min(MAX_PREALLOCATED_GOROUTINES));
-    let mut line = Vec::new();
-    while let Some(more) = next(&mut line) {
-        match serde_json::from_slice::<Line<super::Goroutine>>(&line) {
-            Ok(Line::G(g)) => snapshot.goroutines.push(g),
-            Ok(Line::End(end)) => {
-                if end.written != snapshot.goroutines.len()
-                    || end.written + end.left_out != head.goroutines
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "the end line counts {} goroutines, the file holds {}",
-                        end.written,
-                        snapshot.goroutines.len()
-                    )));
-                }
-                return Ok(Loaded {
-                    snapshot,
-                    cut: None,
-                    left_out: end.left_out,
-                });
-            }
-            // The line the cut fell in.
-            Err(_) if !more => break,
-            Err(e) => return Err(corrupt(e)),
+    let end = parse_batches(next, &mut |line, more| match line {
+        Ok(Line::G(g)) => {
+            snapshot.goroutines.push(g);
+            None
         }
-    }
+        Ok(Line::End(end)) => Some(
+            if end.written != snapshot.goroutines.len()
+                || end.written + end.left_out != head.goroutines
+            {
+                Err(StoreError::Corrupt(format!(
+                    "the end line counts {} goroutines, the file holds {}",
+                    end.written,
+                    snapshot.goroutines.len()
+                )))
+            } else {
+                Ok(Some(end.left_out))
+            },
+        ),
+        // The line the cut fell in.
+        Err(_) if !more => Some(Ok(None)),
+        Err(e) => Some(Err(StoreError::Corrupt(e.to_string()))),
+    })?;
     let read = snapshot.goroutines.len();
-    Ok(Loaded {
-        snapshot,
-        cut: Some(Cut {
-            read,
-            total: head.goroutines,
-        }),
-        left_out: 0,
+    Ok(match end {
+        Some(left_out) => Loaded {
+            snapshot,
+            cut: None,
+            left_out,
+        },
+        None => Loaded {
+            snapshot,
+            cut: Some(Cut {
+                read,
+                total: head.goroutines,
+            }),
+            left_out: 0,
+        },
     })
 }
+
+/// Lines parsed together by one thread of [`parse_batches`].
+const BATCH: usize = 256;
+/// Most threads of [`parse_batches`].
+const MAX_PARSERS: usize = 8;
+
+/// One parsed line of a file and whether a newline ended it.
+type Parsed = (serde_json::Result<Line<super::Goroutine>>, bool);
+
+/// Reads the lines `next` gives (see [`from_lines`]), parses them in batches of [`BATCH`] on
+/// every CPU (each thread sharing the names it reads, [`super::reading_names`]), and hands
+/// them to `take` in order until it returns an outcome: `Ok(Some(left_out))` for the end line,
+/// `Ok(None)` for a cut, or an error. The lines running out is a cut.
+fn parse_batches(
+    next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
+    take: &mut dyn FnMut(serde_json::Result<Line<super::Goroutine>>, bool) -> Option<Outcome>,
+) -> Outcome {
+    use std::sync::{Mutex, mpsc};
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_PARSERS);
+    let (jobs, queue) = mpsc::sync_channel::<(usize, Vec<(Vec<u8>, bool)>)>(2 * cpus);
+    let queue = Mutex::new(queue);
+    let (done_tx, done) = mpsc::channel::<(usize, Vec<Parsed>)>();
+    std::thread::scope(|s| {
+        for _ in 0..cpus {
+            let (queue, done_tx) = (&queue, done_tx.clone());
+            s.spawn(move || {
+                super::reading_names(|| {
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((i, lines)) = job else { break };
+                        let parsed = lines
+                            .into_iter()
+                            .map(|(l, more)| (serde_json::from_slice(&l), more))
+                            .collect();
+                        if done_tx.send((i, parsed)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            });
+        }
+        drop(done_tx);
+        let mut jobs = Some(jobs);
+        let (mut sent, mut want) = (0usize, 0usize);
+        let mut ready = std::collections::BTreeMap::new();
+        loop {
+            // One more batch, while there are lines.
+            if let Some(tx) = &jobs {
+                let mut lines = Vec::with_capacity(BATCH);
+                let mut last = false;
+                while lines.len() < BATCH && !last {
+                    let mut buf = Vec::new();
+                    match next(&mut buf) {
+                        Some(more) => {
+                            lines.push((buf, more));
+                            last = !more;
+                        }
+                        None => last = true,
+                    }
+                }
+                if !lines.is_empty() && tx.send((sent, lines)).is_ok() {
+                    sent += 1;
+                }
+                if last {
+                    jobs = None;
+                }
+            }
+            // The batches parsed so far, in order; once every line is sent, wait for the rest.
+            loop {
+                while let Some(parsed) = ready.remove(&want) {
+                    want += 1;
+                    for (line, more) in parsed {
+                        if let Some(outcome) = take(line, more) {
+                            return outcome;
+                        }
+                    }
+                }
+                if want == sent && jobs.is_none() {
+                    return Ok(None);
+                }
+                let got = if jobs.is_none() {
+                    done.recv().ok()
+                } else {
+                    done.try_recv().ok()
+                };
+                match got {
+                    Some((i, parsed)) => {
+                        ready.insert(i, parsed);
+                    }
+                    None if jobs.is_none() => return Ok(None),
+                    None => break,
+                }
+            }
+        }
+    })
+}
+
+/// What [`parse_batches`] ends with: the end line's `left_out`, `None` for a cut, or an error.
+type Outcome = Result<Option<usize>, StoreError>;
 
 /// Goroutines a head line's count may reserve room for before any is read (the count is
 /// untrusted; beyond this the vector grows as lines are read).

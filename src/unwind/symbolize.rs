@@ -292,7 +292,12 @@ pub(crate) fn print_args(
     info: &ArgInfo<'_>,
     out: &mut String,
 ) {
-    args_into(mem, pf.fp.wrapping_add(code.arch.min_frame_size()), info, out)
+    args_into(
+        mem,
+        pf.fp.wrapping_add(code.arch.min_frame_size()),
+        info,
+        out,
+    )
 }
 
 /// [`print_args`] with the spill slots at `argp`, as a new string.
