@@ -34,11 +34,8 @@ pub struct CoreTarget {
     _exe: Option<std::fs::File>,
     /// Unwind every thread's own stack too ([`OpenOptions::thread_stacks`]).
     pub thread_stacks: bool,
-    /// Read what blocked goroutines wait on, the pending defers and the holders of locks,
-    /// and the file locks (`objects`, `blocked_on`, `defers`, `file_locks`): what the analyses,
-    /// bt, JSON and snapshots show. Views of stacks alone (`grs`, `threads`, Go's text,
-    /// grouped, pprof) do without them.
-    pub objects: bool,
+    /// Read the stacks only ([`OpenOptions::stacks_only`]).
+    pub stacks_only: bool,
 }
 
 impl CoreTarget {
@@ -116,7 +113,7 @@ impl CoreTarget {
             rt,
             _exe: exe_file,
             thread_stacks: opts.thread_stacks,
-            objects: true,
+            stacks_only: opts.stacks_only,
         })
     }
 
@@ -160,7 +157,7 @@ impl CoreTarget {
             let seeds: Vec<u64> = snap.goroutines.iter().map(|g| g.m_addr).collect();
             thread_stacks(&self.rt, &self.mem, threads, &seeds, &mut snap);
         }
-        if self.objects {
+        if !self.stacks_only {
             snap.objects =
                 blocked::analyze(&self.rt, &self.mem, &mut snap.goroutines, threads, &());
         }

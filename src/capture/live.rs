@@ -38,11 +38,8 @@ pub struct LiveTarget {
     /// goroutine (for values: `bt --full`, `attach`, `snapshot --values`); a plain dump does
     /// not read them.
     pub fp_registers: bool,
-    /// Read what blocked goroutines wait on, the pending defers and the holders of locks,
-    /// and the file locks (`objects`, `blocked_on`, `defers`, `file_locks`): what the analyses,
-    /// bt, JSON and snapshots show. Views of stacks alone (`grs`, `threads`, Go's text,
-    /// grouped, pprof) do without them.
-    pub objects: bool,
+    /// Read the stacks only ([`OpenOptions::stacks_only`]).
+    pub stacks_only: bool,
 }
 
 /// Copy rounds of a non-blocking snapshot before a goroutine that keeps changing is given up.
@@ -107,7 +104,7 @@ impl LiveTarget {
             clock_offset,
             thread_stacks: opts.thread_stacks,
             fp_registers: false,
-            objects: true,
+            stacks_only: opts.stacks_only,
         })
     }
 
@@ -165,7 +162,7 @@ impl LiveTarget {
                 }
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
-        if self.objects {
+        if !self.stacks_only {
             snap.objects =
                 blocked::analyze(&self.rt, &image, &mut snap.goroutines, &[], &self.proc);
             let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
@@ -356,7 +353,7 @@ impl LiveTarget {
             self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
         let image = &kept.image;
         snap.goroutines = gs;
-        if !self.objects {
+        if self.stacks_only {
             return Ok((snap, kept));
         }
         // What blocked goroutines wait on: read after the thaw, validated against the copy.

@@ -192,11 +192,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         } => deadlocks::deadlocks(target, &format, core, ro, &mut out)?,
         Command::Inspect { pid, core } => inspect(&TargetArg::new(pid, core)?, ro, &mut out),
         Command::Threads { pid, core } => {
-            let plain = Ctx {
-                objects: false,
-                ..*ro
-            };
-            let snap = take(&TargetArg::new(pid, core)?, &plain)?;
+            let snap = take(&TargetArg::new(pid, core)?, &ro.stacks_only(true))?;
             let r = render::threads::render(&snap, None, palette, &mut out);
             let_go(snap);
             r
@@ -239,12 +235,11 @@ fn dump(
             dump_streamed(*pid, &view, ro, out)
         }
         _ => {
-            let format = view.format(view::Format::Go);
-            let ctx = Ctx {
-                objects: matches!(format, view::Format::Json | view::Format::Blocked),
-                ..*ro
-            };
-            let snap = take(target, &ctx)?;
+            let objects = matches!(
+                view.format(view::Format::Go),
+                view::Format::Json | view::Format::Blocked
+            );
+            let snap = take(target, &ro.stacks_only(!objects))?;
             let r = view::show(&snap, &view, view::Format::Go, out);
             let_go(snap);
             Ok(r)
@@ -289,13 +284,7 @@ fn grs(
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
     // The list and its stacks need no objects; JSON carries them.
-    let snap = take(
-        target,
-        &Ctx {
-            objects: json,
-            ..*ro
-        },
-    )?;
+    let snap = take(target, &ro.stacks_only(!json))?;
     let r = if json {
         view::show(
             &snap,
@@ -416,11 +405,20 @@ struct Ctx {
     open: OpenOptions,
     quiet: bool,
     verbose: bool,
-    /// Read what goroutines wait on and who holds what ([`LiveTarget::objects`]).
-    objects: bool,
 }
 
 impl Ctx {
+    /// These options, reading the stacks only or not ([`OpenOptions::stacks_only`]).
+    fn stacks_only(&self, stacks_only: bool) -> Ctx {
+        Ctx {
+            open: OpenOptions {
+                stacks_only,
+                ..self.open
+            },
+            ..*self
+        }
+    }
+
     /// The global options of a command line.
     fn of(cli: &Cli) -> Ctx {
         Ctx {
@@ -429,10 +427,10 @@ impl Ctx {
                 force_version: cli.force_go_version,
                 nonblocking: cli.nonblocking,
                 thread_stacks: cli.thread_stacks,
+                stacks_only: false,
             },
             quiet: cli.quiet,
             verbose: cli.verbose,
-            objects: true,
         }
     }
 }
@@ -441,9 +439,8 @@ fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
     match target {
         TargetArg::Pid(pid) => open_live(*pid, ctx).map(Target::Live),
         TargetArg::Core { core, exe } => {
-            let mut session = CoreTarget::open(core, exe.as_deref(), ctx.open)
+            let session = CoreTarget::open(core, exe.as_deref(), ctx.open)
                 .map_err(|e: DumpError| e.to_string())?;
-            session.objects = ctx.objects;
             announce(&session.rt, ctx);
             Ok(Target::Core(session))
         }
@@ -452,8 +449,7 @@ fn open(target: &TargetArg, ctx: &Ctx) -> Result<Target, String> {
 
 /// Opens a live process (see [`open`]).
 fn open_live(pid: i32, ctx: &Ctx) -> Result<LiveTarget, String> {
-    let mut session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
-    session.objects = ctx.objects;
+    let session = LiveTarget::open(pid, ctx.open).map_err(|e: DumpError| e.to_string())?;
     announce(&session.rt, ctx);
     Ok(session)
 }

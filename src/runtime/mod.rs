@@ -140,6 +140,11 @@ pub struct OpenOptions {
     /// Also unwind every thread's own stack from its registers (the session; `--thread-stacks`
     /// for JSON and snapshots): copies a little more inside the frozen window.
     pub thread_stacks: bool,
+    /// Read the goroutines and their stacks only, not what blocked goroutines wait on, the
+    /// pending defers, the holders of locks and the file locks (`objects`, `blocked_on`,
+    /// `defers`, `file_locks`): views of stacks alone (`grs`, `threads`, Go's text, grouped,
+    /// pprof) do without them; the analyses, `bt`, JSON and snapshots need them.
+    pub stacks_only: bool,
 }
 
 impl Runtime {
