@@ -11,6 +11,7 @@ pub mod capture;
 pub mod cli;
 mod error;
 pub mod fuzzing;
+mod parts;
 mod ps;
 pub mod render;
 pub mod runtime;

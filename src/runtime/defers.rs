@@ -228,32 +228,15 @@ pub(crate) fn frame_varp(rt: &Runtime, fr: &crate::snapshot::Frame) -> u64 {
 /// they will run (highest bit first).
 fn open_coded(rt: &Runtime, mem: &(impl MemoryReader + Sync), gs: &[Goroutine]) -> Vec<Found> {
     // A big process's goroutines in parts on every CPU: the pass touches every frame.
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_PARTS);
-    if cpus < 2 || gs.len() < PART_FROM {
-        return open_coded_part(rt, mem, gs, 0);
-    }
-    let part = gs.len().div_ceil(cpus);
-    let mut out: Vec<Found> = std::thread::scope(|s| {
-        let parts: Vec<_> = gs
-            .chunks(part)
-            .enumerate()
-            .map(|(k, p)| s.spawn(move || open_coded_part(rt, mem, p, k * part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let mut out = crate::parts::in_parts(gs, PART, |first, part| {
+        open_coded_part(rt, mem, part, first)
     });
     out.truncate(MAX_DEFERS);
     out
 }
 
-/// Most threads of [`open_coded`].
-const MAX_PARTS: usize = 8;
-/// Fewest goroutines [`open_coded`] splits over threads.
-const PART_FROM: usize = 8192;
+/// Fewest goroutines [`open_coded`] gives a thread.
+const PART: usize = 4096;
 
 /// [`open_coded`] of `gs`, the goroutines from index `first` on.
 fn open_coded_part(

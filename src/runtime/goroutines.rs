@@ -404,25 +404,7 @@ fn keys_of(rt: &Runtime, img: &MemoryImage, gs: &[u64]) -> Vec<(u64, Option<Stac
             .map(|&g| (g, img.slice(g, g_size).map(|b| StackKey::of(rt, b))))
             .collect()
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(gs.len() / KEYS_PER_THREAD);
-    if threads <= 1 {
-        return one(gs);
-    }
-    let mut parts = gs.chunks(gs.len().div_ceil(threads));
-    let first = parts.next().unwrap_or(&[]);
-    std::thread::scope(|s| {
-        let others: Vec<_> = parts.map(|p| s.spawn(move || one(p))).collect();
-        let mut keys = one(first);
-        for h in others {
-            match h.join() {
-                Ok(k) => keys.extend(k),
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-        keys
-    })
+    crate::parts::in_parts(gs, KEYS_PER_THREAD, |_, part| one(part))
 }
 
 /// [`Capture::in_transition`] for one goroutine and its m.

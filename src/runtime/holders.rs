@@ -35,10 +35,8 @@ const MAX_FRAME_SCAN: u64 = 1 << 20;
 const MAX_STACK_SCAN: u64 = 64 << 20;
 /// Most locks searched for possible holders in one snapshot.
 const MAX_TARGETS: usize = 4096;
-/// Most threads searching goroutines at once.
-const MAX_SEARCHERS: usize = 8;
-/// Fewest goroutines worth a thread of their own.
-const SEARCH_PART: usize = 4096;
+/// Fewest goroutines searched by one thread.
+const SEARCH_PART: usize = 2048;
 
 /// A lock searched for: its address, the ranges a pointer to it may point into, the range
 /// code may reference, and the lock kind a holder is said to hold.
@@ -78,7 +76,8 @@ pub(crate) fn add(
         .iter()
         .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
         .collect();
-    let search = |part: &[&Goroutine]| {
+    // A big process's goroutines are searched in parts on every CPU, each with its own caches.
+    let mut found = crate::parts::in_parts(&searched, SEARCH_PART, |_, part| {
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut slots = Slots::default();
         let mut found: Vec<(u64, Holder)> = Vec::new();
@@ -115,27 +114,7 @@ pub(crate) fn add(
             }
         }
         found
-    };
-    // A big process's goroutines are searched in parts on every CPU, each with its own caches.
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_SEARCHERS);
-    let mut found = if cpus > 1 && searched.len() >= SEARCH_PART {
-        let part = searched.len().div_ceil(cpus);
-        std::thread::scope(|s| {
-            let parts: Vec<_> = searched
-                .chunks(part)
-                .map(|p| s.spawn(move || search(p)))
-                .collect();
-            let mut all = Vec::new();
-            for p in parts {
-                all.extend(p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }
-            all
-        })
-    } else {
-        search(&searched)
-    };
+    });
     found.sort_by_key(|(a, h)| (*a, h.goroutine));
     for (addr, h) in found {
         if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
@@ -377,7 +356,7 @@ struct SlotMap {
 /// Pointer maps decoded once per pc: the frames of a big process stop at a few hundred.
 #[derive(Default)]
 struct Slots {
-    maps: HashMap<u64, Option<std::rc::Rc<SlotMap>>>,
+    maps: HashMap<u64, Option<SlotMap>>,
 }
 
 impl Slots {
@@ -387,12 +366,7 @@ impl Slots {
     /// `PCDATA_StackMapIndex` gives for the call, added to `out`. False without the maps. The
     /// contents of address-taken locals (stack objects) are not read.
     fn of(&mut self, rt: &Runtime, f: &crate::snapshot::Frame, out: &mut Vec<u64>) -> bool {
-        let Some(map) = self
-            .maps
-            .entry(f.pc)
-            .or_insert_with(|| slot_map(rt, f.pc).map(std::rc::Rc::new))
-            .clone()
-        else {
+        let Some(map) = self.maps.entry(f.pc).or_insert_with(|| slot_map(rt, f.pc)) else {
             return false;
         };
         let varp = super::defers::frame_varp(rt, f);
