@@ -177,20 +177,9 @@ pub(crate) fn write_until(
         if passed() {
             break;
         }
-        let members: Vec<Result<Vec<u8>, StoreError>> = if round.len() == 1 {
-            vec![compress(round[0])]
-        } else {
-            std::thread::scope(|s| {
-                let running: Vec<_> = round
-                    .iter()
-                    .map(|&gs| s.spawn(move || compress(gs)))
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
-        };
+        let members = crate::parts::in_parts(round, 1, |_, part| {
+            part.iter().map(|gs| compress(gs)).collect()
+        });
         for (gs, m) in round.iter().zip(members) {
             if passed() {
                 break 'rounds;
