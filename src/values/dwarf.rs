@@ -63,6 +63,9 @@ pub(super) struct UnitInfo {
     pub(super) unit: gimli::Unit<R>,
     /// Its pc ranges.
     ranges: Vec<gimli::Range>,
+    /// Its functions' pc ranges, each with the function's entry, in the unit's order: built
+    /// on first use ([`Dwarf::functions`]).
+    functions: std::sync::OnceLock<Vec<(u64, u64, gimli::UnitOffset)>>,
 }
 
 /// The binary's DWARF, indexed for values.
@@ -115,6 +118,7 @@ impl Dwarf {
                 end,
                 unit,
                 ranges,
+                functions: Default::default(),
             });
         }
         Ok(Dwarf {
@@ -151,42 +155,75 @@ impl Dwarf {
     /// so on. `None` when no function holds the pc.
     pub fn scope(&self, pc: u64, depth: usize) -> Result<Option<Scope>, String> {
         for u in self.units.iter().filter(|u| in_ranges(&u.ranges, pc)) {
-            let mut tree = u.unit.entries_tree(None).map_err(gerr)?;
-            let root = tree.root().map_err(gerr)?;
-            let mut children = root.children();
-            let mut seen = 0usize;
-            while let Some(child) = children.next().map_err(gerr)? {
-                seen += 1;
-                if seen > MAX_UNIT_ENTRIES {
-                    return Err("DWARF: too many entries in one unit".into());
-                }
-                let e = child.entry();
-                if e.tag() != gimli::DW_TAG_subprogram || !self.die_has_pc(u, e, pc) {
-                    continue;
-                }
-                let mut walk = Walk {
-                    dw: self,
-                    u,
-                    pc,
-                    target: depth,
-                    vars: Vec::new(),
-                    found: depth == 0,
-                    origin: None,
-                };
-                walk.node(child, 0, 0)?;
-                if !walk.found {
-                    return Ok(None);
-                }
-                if let Some(o) = walk.origin {
-                    self.add_abstract(o, &mut walk.vars)?;
-                }
-                return Ok(Some(Scope {
-                    vars: walk.vars,
-                    encoding: u.unit.encoding(),
-                }));
+            // The first function of the unit holding the pc.
+            let Some(off) = self
+                .functions(u)?
+                .iter()
+                .filter(|&&(begin, end, _)| begin <= pc && pc < end)
+                .map(|&(_, _, off)| off)
+                .min()
+            else {
+                continue;
+            };
+            let mut tree = u.unit.entries_tree(Some(off)).map_err(gerr)?;
+            let mut walk = Walk {
+                dw: self,
+                u,
+                pc,
+                target: depth,
+                vars: Vec::new(),
+                found: depth == 0,
+                origin: None,
+            };
+            walk.node(tree.root().map_err(gerr)?, 0, 0)?;
+            if !walk.found {
+                return Ok(None);
             }
+            if let Some(o) = walk.origin {
+                self.add_abstract(o, &mut walk.vars)?;
+            }
+            return Ok(Some(Scope {
+                vars: walk.vars,
+                encoding: u.unit.encoding(),
+            }));
         }
         Ok(None)
+    }
+
+    /// The pc ranges of the unit's functions (its top-level subprograms), each with the
+    /// function's entry: read once, at most [`MAX_UNIT_ENTRIES`] entries and ranges.
+    fn functions<'u>(
+        &self,
+        u: &'u UnitInfo,
+    ) -> Result<&'u [(u64, u64, gimli::UnitOffset)], String> {
+        if let Some(f) = u.functions.get() {
+            return Ok(f);
+        }
+        let mut out = Vec::new();
+        let mut tree = u.unit.entries_tree(None).map_err(gerr)?;
+        let root = tree.root().map_err(gerr)?;
+        let mut children = root.children();
+        let mut seen = 0usize;
+        while let Some(child) = children.next().map_err(gerr)? {
+            seen += 1;
+            if seen > MAX_UNIT_ENTRIES {
+                return Err("DWARF: too many entries in one unit".into());
+            }
+            let e = child.entry();
+            if e.tag() != gimli::DW_TAG_subprogram {
+                continue;
+            }
+            let Ok(mut rs) = self.d.die_ranges(&u.unit, e) else {
+                continue;
+            };
+            while let Ok(Some(r)) = rs.next() {
+                if out.len() >= MAX_UNIT_ENTRIES {
+                    return Err("DWARF: too many function ranges in one unit".into());
+                }
+                out.push((r.begin, r.end, e.offset()));
+            }
+        }
+        Ok(u.functions.get_or_init(|| out))
     }
 
     /// The variables an inlined function declares that its inlined call has no entry for
