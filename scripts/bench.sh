@@ -41,7 +41,7 @@
 # "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
 # (`grs`, `dump --group`, `dump --format json`, `snapshot`, `show` of that snapshot file,
 # `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so a verdict that takes
-# a second snapshot to confirm) next to a plain `dump`, best of 3: wall,
+# a second look to confirm) next to a plain `dump`, best of 3: wall,
 # peak RSS, and wall relative to the dump's and to the target's own runtime.Stack(all) (best of 3,
 # asked before the commands run).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.

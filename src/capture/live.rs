@@ -2,7 +2,7 @@
 //! thaw, retried when a goroutine is caught between states), the non-blocking copy, held
 //! snapshots, and building the model after the target runs again.
 
-use super::walk::CHUNK;
+use super::walk::{self, CHUNK};
 use super::{
     DumpError, Progress, build_snapshot, build_streamed, hostname, monotonic_now, text_mapping,
     thread_stacks, traceback_labels_env,
@@ -13,13 +13,13 @@ use crate::runtime::Discovery;
 use crate::runtime::blocked;
 use crate::runtime::goroutines;
 use crate::runtime::{OpenOptions, Runtime};
-use crate::snapshot::{Goroutine, Meta, Snapshot};
+use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject};
 use crate::target::ThreadState;
 use crate::target::image::MemoryImage;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
 use crate::target::proc;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// A live target, discovered and ready to be frozen.
@@ -218,11 +218,66 @@ impl LiveTarget {
         progress: &mut dyn Progress,
     ) -> Result<(Snapshot, Kept), DumpError> {
         if self.nonblocking {
-            return Ok((self.snapshot_nonblocking()?, Kept::default()));
+            let (snap, image) = self.nonblocking_copy()?;
+            let threads = Vec::new();
+            return Ok((snap, Kept { image, threads }));
         }
         let (freeze, copy) = self.frozen_copy(progress)?;
         let pause = freeze.thaw();
         self.build_kept(copy, pause, progress)
+    }
+
+    /// A second look at the target some time after a snapshot of it (`first`, its copy
+    /// `kept`), for confirming what the first showed: which goroutines did not run since
+    /// (ids; [`goroutines::StackKey::ran_since`]), and `locks` (objects of `first`) read
+    /// again, each with the holders it now has among the goroutines that did run, by any
+    /// evidence ([`blocked::locks_again`]). The target is frozen again as for a snapshot
+    /// (with the first copy standing in for the pre-copy: only the stacks of goroutines that
+    /// ran are copied), or with `--nonblocking` read while it runs.
+    pub(crate) fn look_again(
+        &self,
+        first: &Snapshot,
+        kept: Kept,
+        locks: &[&SyncObject],
+    ) -> Result<(HashSet<u64>, Vec<SyncObject>), DumpError> {
+        let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image);
+        let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
+            let cap = goroutines::capture_unstopped(&self.rt, &self.proc, &pre);
+            let nanotime = monotonic_now() + self.clock_offset;
+            (
+                cap,
+                pre,
+                Vec::new(),
+                ns::TidMap::new(self.proc.pid()),
+                nanotime,
+            )
+        } else {
+            let (freeze, copy) = self.frozen_copy_after(pre, 0, &mut ())?;
+            freeze.thaw();
+            (copy.cap, copy.pre, copy.threads, copy.tids, copy.nanotime)
+        };
+        if cap.keys.is_empty() && live::has_exited(self.proc.pid()) {
+            return Err(DumpError::Live(LiveError::Exited {
+                pid: self.proc.pid(),
+            }));
+        }
+        let (ran, still) = pre.ran_since(&self.rt, &cap.keys);
+        let image = cap.finish(Some(pre));
+        let mut gs = walk::goroutines_at(&self.rt, &image, &threads, nanotime, &ran);
+        for g in &mut gs {
+            g.thread = g.thread.map(|t| tids.to_ours(t));
+        }
+        let threads: Vec<ThreadState> = threads
+            .into_iter()
+            .map(|t| ThreadState {
+                tid: tids.to_ours(t.tid),
+                ..t
+            })
+            .collect();
+        let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
+        let ids: HashMap<u64, u64> = first.goroutines.iter().map(|g| (g.addr, g.id)).collect();
+        let still = still.iter().filter_map(|a| ids.get(a).copied()).collect();
+        Ok((still, again))
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.
@@ -238,6 +293,16 @@ impl LiveTarget {
         let pre = goroutines::PreCopy::take(&self.rt, &self.proc);
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
         live::test_hold_after_precopy();
+        self.frozen_copy_after(pre, precopy_ns, progress)
+    }
+
+    /// [`LiveTarget::frozen_copy`] once the pre-copy (`pre`, taken in `precopy_ns`) is there.
+    fn frozen_copy_after(
+        &self,
+        pre: goroutines::PreCopy,
+        precopy_ns: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         progress.stage("stopping the target", 0, 0);
         // A goroutine caught between states (its thread in a signal handler or a stack
         // switch, its saved registers already cleared) has no stack to read at that instant;

@@ -288,6 +288,20 @@ where
     Ok(walked)
 }
 
+/// The goroutines whose g structs are at `gs` (dead ones left out), built from copied memory
+/// on one thread: for a few, where [`walk`] builds them all.
+pub(crate) fn goroutines_at<M: MemoryReader>(
+    rt: &Runtime,
+    mem: &M,
+    threads: &[ThreadState],
+    nanotime: i64,
+    gs: &[u64],
+) -> Vec<Goroutine> {
+    let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
+    let mut w = Walker::new(rt, mem, &by_tid, nanotime);
+    gs.iter().filter_map(|&g| w.goroutine(g)).collect()
+}
+
 /// Builds goroutines from copied memory: reads each g, unwinds and symbolizes its stack.
 /// Each thread of a [`walk`] has its own (its caches are not shared).
 struct Walker<'a, M> {

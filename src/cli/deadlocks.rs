@@ -1,23 +1,23 @@
-//! `goroscope deadlocks`: the verdicts, confirmed by a second snapshot of a live target
-//! when they rest on two moments, each lock named by what holds it when DWARF tells.
+//! `goroscope deadlocks`: the verdicts, confirmed by a second look at a live target when
+//! they rest on one moment, each lock named by what holds it when DWARF tells.
 
-use super::{
-    CoreArgs, Ctx, STATUS, TargetArg, load, open, progress, report, take, warn_core_problems,
-};
+use super::{CoreArgs, Ctx, STATUS, TargetArg, load, open, progress, report, warn_core_problems};
 use crate::analyze::deadlock::{self, Verdict};
 use crate::capture::{Kept, Target};
 use crate::render;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SyncObject};
 use crate::values;
 use std::io::{self, Write};
 
-/// Pause before the second snapshot that confirms a verdict resting on two moments.
+/// Least time from the end of the first snapshot's pause to the second look that confirms
+/// a verdict resting on one moment.
 const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A snapshot of a process or a core and the verdicts on it, their locks named
-/// ([`name_locks`]); for a live target with a verdict that must be confirmed
-/// ([`deadlock::needs_confirming`]), those of a second snapshot taken [`CONFIRM_AFTER`]
-/// later, kept as [`deadlock::confirm`] says.
+/// ([`name_locks`]); for a live target, each verdict that must be confirmed
+/// ([`deadlock::needs_confirming`]) kept only when a second look at the target, at least
+/// [`CONFIRM_AFTER`] after the first snapshot's pause, finds what it rests on unchanged
+/// ([`deadlock::confirm_again`]).
 fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>), String> {
     let mut bar = progress::Bar::new(ro.quiet);
     crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
@@ -41,27 +41,28 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     }
     let mut found = deadlock::find(&snap);
     name_locks(&opened, kept.as_ref(), &snap, &mut found);
-    if target.is_core() || !found.iter().any(deadlock::needs_confirming) {
+    let (Target::Live(live), Some(kept)) = (&opened, kept) else {
+        return Ok((snap, found));
+    };
+    if !found.iter().any(deadlock::needs_confirming) {
         return Ok((snap, found));
     }
-    // Only the verdicts of the first snapshot are needed now: its model and memory are freed
-    // on another thread during the pause before the second (done before it starts: the
-    // second snapshot's frozen window has every CPU).
-    let freeing = std::thread::spawn(move || drop((snap, kept)));
-    drop(opened);
-    std::thread::sleep(CONFIRM_AFTER);
-    let _ = freeing.join();
-    let again = take(target, ro)?;
-    let mut second = deadlock::confirm(&found, deadlock::find(&again));
-    // The locks of the first snapshot, named from its memory: a confirmed verdict names the
-    // same lock.
-    let names = found
+    // The first snapshot's pause ended this long after goroscope started.
+    let m = &snap.meta;
+    let thawed = crate::startup::started()
+        + std::time::Duration::from_nanos(m.startup_ns + m.precopy_ns + m.pause_ns);
+    std::thread::sleep(CONFIRM_AFTER.saturating_sub(thawed.elapsed()));
+    let locks: Vec<&SyncObject> = found
         .iter()
+        .filter(|v| deadlock::needs_confirming(v))
         .filter_map(|v| v.lock.as_ref())
-        .filter_map(|l| Some((l.addr, l.name.clone()?)))
+        .filter_map(|l| snap.objects.iter().find(|o| o.addr == l.addr))
         .collect();
-    deadlock::set_lock_names(&mut second, &names);
-    Ok((again, second))
+    let (still, again) = live
+        .look_again(&snap, kept, &locks)
+        .map_err(|e| e.to_string())?;
+    let confirmed = deadlock::confirm_again(&snap, found, &still, &again);
+    Ok((snap, confirmed))
 }
 
 /// Names the verdicts' locks from the binary's DWARF ([`values::name_locks`]): the frames of

@@ -106,6 +106,41 @@ pub fn analyze(
     out
 }
 
+/// Each of `locks` (objects an earlier snapshot read) read again now, its waiters as counted
+/// then, with the holders it has among `gs` by any evidence: a pending deferred unlock, a
+/// pointer or code ([`super::holders`]). `gs` are goroutines built from the copy `mem` of now
+/// (their pending defers are read into them).
+pub fn locks_again(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    gs: &mut [Goroutine],
+    threads: &[ThreadState],
+    fetch: &dyn CopyInto,
+    locks: &[&SyncObject],
+) -> Vec<SyncObject> {
+    super::defers::read(rt, mem, gs, fetch);
+    let mut local = MemoryImage::new();
+    fetch.copy_into(
+        &locks.iter().map(|o| (o.addr, 24)).collect::<Vec<_>>(),
+        &mut local,
+    );
+    let held = holders(gs);
+    let mut out: Vec<SyncObject> = locks
+        .iter()
+        .map(|o| SyncObject {
+            waiters: o.waiters.clone(),
+            holders: held
+                .iter()
+                .filter(|(_, a, _)| *a == o.addr)
+                .map(|(_, _, h)| h.clone())
+                .collect(),
+            ..primitive(&Layered(&local, mem), &o.kind, o.addr)
+        })
+        .collect();
+    super::holders::add(rt, mem, gs, &mut out, threads, fetch);
+    out
+}
+
 /// Channel waits: each channel a waiting goroutine's sudogs name (its `g.waiting`, a list for
 /// a select) added to its `blocked_on`; returns the channels, sorted, each once.
 fn chan_waits(

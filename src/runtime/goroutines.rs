@@ -118,6 +118,17 @@ impl StackKey {
         self.0[9]
     }
 
+    /// Whether the goroutine ran between an earlier key of its g (`earlier`) and this one:
+    /// another goroutine in the same g (its id), another status, m or resume point, or a
+    /// transition out of running counted (`trackingSeq`). A stack moved by the GC (the
+    /// bounds, sp and bp) while it was parked is not running.
+    pub(crate) fn ran_since(&self, earlier: &StackKey) -> bool {
+        // status, goid, sched.pc, sched.lr, syscallsp, m, trackingSeq
+        [0, 1, 4, 6, 8, 9, 10]
+            .iter()
+            .any(|&i| self.0[i] != earlier.0[i])
+    }
+
     /// Parked off any thread: not running, not in a system call, not dead, no m.
     pub(crate) fn parked(&self) -> bool {
         let st = self.0[0] as u32;
@@ -151,6 +162,37 @@ impl PreCopy {
         // fresh page faults.)
         let Capture { img, keys, .. } = capture(rt, &[], copy, None);
         PreCopy { img, keys }
+    }
+
+    /// An earlier snapshot's copy (its g structs and stacks, taken while the target was
+    /// frozen) standing in for the pre-copy of the next: the goroutines that have not run
+    /// since need not be copied again.
+    pub fn of_copy(rt: &Runtime, img: MemoryImage) -> PreCopy {
+        let gs = all_g_addrs(rt, &img).unwrap_or_default();
+        let keys = keys_of(rt, &img, &gs);
+        PreCopy { img, keys }
+    }
+
+    /// The live goroutines of `now` (each g with its key, in `allgs` order), g addresses,
+    /// split in two: those that ran since this copy was taken ([`StackKey::ran_since`]) or
+    /// were not in it, and those that did not.
+    pub(crate) fn ran_since(
+        &self,
+        rt: &Runtime,
+        now: &[(u64, Option<StackKey>)],
+    ) -> (Vec<u64>, Vec<u64>) {
+        let (mut ran, mut still) = (Vec::new(), Vec::new());
+        for (i, &(g, key)) in now.iter().enumerate() {
+            let Some(key) = key else { continue };
+            if status::is_dead(key.status(), rt.version()) {
+                continue;
+            }
+            match self.key(i, g) {
+                Some(before) if !key.ran_since(before) => still.push(g),
+                _ => ran.push(g),
+            }
+        }
+        (ran, still)
     }
 
     /// A copy taken entirely without stopping the target: every g and stack copied, then
@@ -251,6 +293,13 @@ pub fn capture(
     pre: Option<&PreCopy>,
 ) -> Capture {
     capture_with(rt, threads, copy, pre, false)
+}
+
+/// [`capture`] against a running target, with an earlier copy (`pre`) standing in for the
+/// pre-copy: the g structs and the stacks of goroutines whose key changed, read while the
+/// target runs (such a stack may be torn; the others are the earlier copy's).
+pub fn capture_unstopped(rt: &Runtime, copy: &dyn CopyInto, pre: &PreCopy) -> Capture {
+    capture_with(rt, &[], copy, Some(pre), true)
 }
 
 /// [`capture`]; `unstopped`: the target is running, so goroutines in a system call count as

@@ -25,8 +25,8 @@
 //! closed channel, a receive from a channel that may be a timer's (one slot of 24 bytes, a
 //! `time.Time`). A holder blocked in a file-lock self-deadlock (below) is blocked for good
 //! too. A holder in a system call (a read of a pipe nobody writes) or in IO wait is judged
-//! the same way, but such a call may return: on a live target the verdict must be seen again
-//! a moment later ([`confirm`]), so only a long one is reported. A goroutine that runs later, a timer or a signal may still serve a channel
+//! the same way, but such a call may return: on a live target the verdict must hold a moment
+//! later too ([`confirm_again`], [`confirm`]), so only a long one is reported. A goroutine that runs later, a timer or a signal may still serve a channel
 //! nobody waits on now: the verdict says what holds at the moment of the snapshot.
 //!
 //! Held by nobody: a Mutex locked (an RWMutex write-locked, or read-locked by its counts) with
@@ -35,7 +35,8 @@
 //! names the lock and its waiters; it has no culprit. Its facts are read at two moments (the
 //! goroutines frozen, the lock's state after the target runs again), so a busy lock that
 //! changed hands in between can look like it: `goroscope deadlocks` on a live target
-//! confirms such a verdict with a second snapshot ([`confirm`]).
+//! confirms such a verdict by looking again a moment later ([`confirm_again`]): its waiters
+//! have not run since, the lock's words are the same, and no goroutine that ran holds it.
 //!
 //! File locks (a live target's `/proc`, [`crate::snapshot::FileLocks`]): a thread blocked in
 //! `flock(2)` on a file this very process holds locked through another descriptor waits for
@@ -50,7 +51,7 @@ mod held;
 #[cfg(test)]
 mod tests;
 
-pub use confirming::{confirm, needs_confirming};
+pub use confirming::{confirm, confirm_again, needs_confirming};
 
 use crate::snapshot::{Holder, Name, Snapshot, SyncObject};
 use cycles::cycles;
@@ -100,11 +101,13 @@ pub fn locks_to_name(verdicts: &[Verdict]) -> Vec<(u64, String, Vec<u64>)> {
             let l = v.lock.as_ref()?;
             let mut ids: Vec<u64> = v.culprit.iter().map(|c| c.goroutine).collect();
             for g in v.goroutines.iter().chain(&v.waiters) {
+                if ids.len() >= MAX_NAMING_GOROUTINES {
+                    break;
+                }
                 if !ids.contains(g) {
                     ids.push(*g);
                 }
             }
-            ids.truncate(MAX_NAMING_GOROUTINES);
             Some((l.addr, l.kind.clone(), ids))
         })
         .collect()

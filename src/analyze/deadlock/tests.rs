@@ -1,5 +1,6 @@
 use super::*;
 use crate::snapshot::{BlockedOn, Goroutine, Status};
+use std::collections::HashSet;
 
 fn holder(g: u64, f: &str) -> Holder {
     Holder {
@@ -137,6 +138,27 @@ fn held_by_nobody_and_its_confirmation() {
     fewer[0].waiters = vec![4];
     assert!(confirm(&v, fewer.clone()).is_empty());
     assert_eq!(confirm(&fewer, v.clone()), v);
+
+    // A second look: kept when its waiters did not run, the lock's words are the same and
+    // no goroutine that ran holds it now.
+    let first = snap(0x11, vec![], true);
+    let again = |state: i64, holders: Vec<Holder>| {
+        vec![SyncObject {
+            fields: vec![("state".into(), state)],
+            ..lock(0x10, holders)
+        }]
+    };
+    let still: HashSet<u64> = [4, 6].into();
+    assert_eq!(
+        confirm_again(&first, v.clone(), &still, &again(0x11, vec![])),
+        v
+    );
+    let ran: HashSet<u64> = [4].into();
+    assert!(confirm_again(&first, v.clone(), &ran, &again(0x11, vec![])).is_empty());
+    assert!(confirm_again(&first, v.clone(), &still, &again(0x19, vec![])).is_empty());
+    let taken = again(0x11, vec![holder(3, "main.busy")]);
+    assert!(confirm_again(&first, v.clone(), &still, &taken).is_empty());
+    assert!(confirm_again(&first, v.clone(), &still, &[]).is_empty());
 }
 
 /// Possible holders (a pointer, code) rank after certain ones: they never make a
