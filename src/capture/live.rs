@@ -233,14 +233,16 @@ impl LiveTarget {
     /// again, each with the holders it now has among the goroutines that did run, by any
     /// evidence ([`blocked::locks_again`]). The target is frozen again as for a snapshot
     /// (with the first copy standing in for the pre-copy: only the stacks of goroutines that
-    /// ran are copied), or with `--nonblocking` read while it runs.
+    /// ran are copied), or with `--nonblocking` read while it runs; also returned: how long
+    /// it was stopped.
     pub(crate) fn look_again(
         &self,
         first: &Snapshot,
         kept: Kept,
         locks: &[&SyncObject],
-    ) -> Result<(HashSet<u64>, Vec<SyncObject>), DumpError> {
+    ) -> Result<(HashSet<u64>, Vec<SyncObject>, Duration), DumpError> {
         let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image);
+        let mut pause = Duration::ZERO;
         let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
             let cap = goroutines::capture_unstopped(&self.rt, &self.proc, &pre);
             let nanotime = monotonic_now() + self.clock_offset;
@@ -253,7 +255,7 @@ impl LiveTarget {
             )
         } else {
             let (freeze, copy) = self.frozen_copy_after(pre, 0, &mut ())?;
-            freeze.thaw();
+            pause = freeze.thaw();
             (copy.cap, copy.pre, copy.threads, copy.tids, copy.nanotime)
         };
         if cap.keys.is_empty() && live::has_exited(self.proc.pid()) {
@@ -277,7 +279,7 @@ impl LiveTarget {
         let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
         let ids: HashMap<u64, u64> = first.goroutines.iter().map(|g| (g.addr, g.id)).collect();
         let still = still.iter().filter_map(|a| ids.get(a).copied()).collect();
-        Ok((still, again))
+        Ok((still, again, pause))
     }
 
     /// Freezes the target and copies what the walk needs; the target is still stopped.

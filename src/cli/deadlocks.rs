@@ -58,9 +58,21 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         .filter_map(|v| v.lock.as_ref())
         .filter_map(|l| snap.objects.iter().find(|o| o.addr == l.addr))
         .collect();
-    let (still, again) = live
+    let (still, again, pause) = live
         .look_again(&snap, kept, &locks)
         .map_err(|e| e.to_string())?;
+    if !ro.quiet {
+        eprintln!(
+            "goroscope: looked again to confirm {} verdict{} resting on one moment, target {}",
+            locks.len(),
+            if locks.len() == 1 { "" } else { "s" },
+            if live.nonblocking {
+                "not stopped (--nonblocking)".to_string()
+            } else {
+                format!("paused {:.1} ms", pause.as_secs_f64() * 1e3)
+            }
+        );
+    }
     let confirmed = deadlock::confirm_again(&snap, found, &still, &again);
     Ok((snap, confirmed))
 }
