@@ -89,7 +89,9 @@ impl LiveTarget {
         if self.nonblocking {
             return self.leaks_nonblocking(progress);
         }
-        let (freeze, copy) = self.frozen_copy(progress).map_err(|e| e.to_string())?;
+        let (freeze, copy) = self
+            .frozen_copy(progress, super::live::Stop::All)
+            .map_err(|e| e.to_string())?;
         let start = std::time::Instant::now();
         let mut heap = leaks::copy_heap(&self.rt, &self.proc);
         if let Ok(h) = &mut heap {

@@ -122,8 +122,7 @@ impl LiveTarget {
         if self.nonblocking {
             return self.snapshot_nonblocking();
         }
-        let (freeze, copy) = self.frozen_copy(progress)?;
-        let pause = freeze.thaw();
+        let (copy, pause) = self.copy_thawed(None, progress)?;
         self.build(copy, pause, progress)
     }
 
@@ -191,7 +190,7 @@ impl LiveTarget {
         &self,
         in_window: impl FnOnce(&Freeze<'_>) -> T,
     ) -> Result<(Snapshot, T), DumpError> {
-        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (freeze, copy) = self.frozen_copy(&mut (), Stop::All)?;
         let extra = in_window(&freeze);
         let pause = freeze.thaw();
         self.build(copy, pause, &mut ()).map(|snap| (snap, extra))
@@ -201,7 +200,7 @@ impl LiveTarget {
     /// returned [`Freeze`] holds it until it is thawed or dropped (`attach --hold`), with what
     /// values read. The snapshot's pause is the time stopped when it was built.
     pub(crate) fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
-        let (freeze, copy) = self.frozen_copy(&mut ())?;
+        let (freeze, copy) = self.frozen_copy(&mut (), Stop::All)?;
         let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut ())?;
         Ok((snap, kept, freeze))
     }
@@ -222,8 +221,7 @@ impl LiveTarget {
             let threads = Vec::new();
             return Ok((snap, Kept { image, threads }));
         }
-        let (freeze, copy) = self.frozen_copy(progress)?;
-        let pause = freeze.thaw();
+        let (copy, pause) = self.copy_thawed(None, progress)?;
         self.build_kept(copy, pause, progress)
     }
 
@@ -254,8 +252,8 @@ impl LiveTarget {
                 nanotime,
             )
         } else {
-            let (freeze, copy) = self.frozen_copy_after(pre, 0, &mut ())?;
-            pause = freeze.thaw();
+            let (copy, paused) = self.copy_thawed(Some(pre), &mut ())?;
+            pause = paused;
             (copy.cap, copy.pre, copy.threads, copy.tids, copy.nanotime)
         };
         if cap.keys.is_empty() && live::has_exited(self.proc.pid()) {
@@ -282,10 +280,12 @@ impl LiveTarget {
         Ok((still, again, pause))
     }
 
-    /// Freezes the target and copies what the walk needs; the target is still stopped.
+    /// Freezes the target (the threads `stop` says) and copies what the walk needs; the
+    /// target is still stopped.
     pub(super) fn frozen_copy(
         &self,
         progress: &mut dyn Progress,
+        stop: Stop,
     ) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         // Most of the copy is taken before the stop, while the target runs; the window then
         // copies the g structs and only the stacks of goroutines that moved since.
@@ -295,7 +295,42 @@ impl LiveTarget {
         let pre = goroutines::PreCopy::take(&self.rt, &self.proc);
         let precopy_ns = pre_start.elapsed().as_nanos() as u64;
         live::test_hold_after_precopy();
-        self.frozen_copy_after(pre, precopy_ns, progress)
+        self.frozen_copy_after(pre, precopy_ns, progress, stop)
+    }
+
+    /// Freezes the target leaving the threads asleep in a blocking call unstopped
+    /// ([`Stop::Awake`]), copies, thaws, and checks that each of them slept throughout: if
+    /// one woke, the copy is taken again with every thread stopped. The copy (with the
+    /// pre-copy `pre` if given, else one taken now) and how long the target was stopped (the
+    /// sum of both pauses when the copy was taken again).
+    fn copy_thawed(
+        &self,
+        pre: Option<goroutines::PreCopy>,
+        progress: &mut dyn Progress,
+    ) -> Result<(FrozenCopy, Duration), DumpError> {
+        let (freeze, copy) = match pre {
+            Some(pre) => self.frozen_copy_after(pre, 0, progress, Stop::Awake)?,
+            None => self.frozen_copy(progress, Stop::Awake)?,
+        };
+        let asleep = freeze.asleep().to_vec();
+        let pause = freeze.thaw();
+        let pid = self.proc.pid();
+        if asleep.iter().all(|a| a.still(pid)) {
+            return Ok((copy, pause));
+        }
+        // Killed meanwhile (a SIGKILL wakes every thread): nothing to stop again.
+        if live::has_exited(pid) {
+            return Err(DumpError::Live(LiveError::Exited { pid }));
+        }
+        // The settled Ms are the pre-copy's: gone with the freeze that left their threads be.
+        let FrozenCopy {
+            mut pre,
+            precopy_ns,
+            ..
+        } = copy;
+        pre.settle(&self.rt, &self.proc, &HashSet::new());
+        let (freeze, copy) = self.frozen_copy_after(pre, precopy_ns, progress, Stop::All)?;
+        Ok((copy, pause + freeze.thaw()))
     }
 
     /// [`LiveTarget::frozen_copy`] once the pre-copy (`pre`, taken in `precopy_ns`) is there.
@@ -304,6 +339,7 @@ impl LiveTarget {
         pre: goroutines::PreCopy,
         precopy_ns: u64,
         progress: &mut dyn Progress,
+        stop: Stop,
     ) -> Result<(Freeze<'_>, FrozenCopy), DumpError> {
         progress.stage("stopping the target", 0, 0);
         // A goroutine caught between states (its thread in a signal handler or a stack
@@ -316,8 +352,23 @@ impl LiveTarget {
         if tids.nested() {
             tids.learn(&self.proc.thread_ids().unwrap_or_default());
         }
+        // Thread stacks need every thread's registers.
+        let mut asleep = match stop {
+            Stop::Awake if !self.thread_stacks => {
+                live::asleep_threads(self.proc.pid(), &self.proc.thread_ids().unwrap_or_default())
+            }
+            _ => Vec::new(),
+        };
+        let mut pre = pre;
+        let asleep_tids = |asleep: &[live::Asleep]| -> HashSet<u64> {
+            asleep
+                .iter()
+                .map(|a| tids.to_target(a.tid) as u64)
+                .collect()
+        };
+        pre.settle(&self.rt, &self.proc, &asleep_tids(&asleep));
         loop {
-            let freeze = self.proc.freeze()?;
+            let freeze = self.proc.freeze_leaving(asleep.clone())?;
             let mut threads = freeze.threads().to_vec();
             tids.renumber_as_target(&mut threads);
             // The target's nanotime: its time namespace's monotonic clock.
@@ -342,6 +393,19 @@ impl LiveTarget {
                 (img, seeds)
             });
             let copy_ns = copy_start.elapsed().as_nanos() as u64;
+            // A goroutine running on a thread left asleep (asleep without leaving Go code: a
+            // raw system call, a runtime lock): its registers are needed, so every thread is
+            // stopped (once: then none is left asleep).
+            let asleep_running = cap
+                .running_on
+                .iter()
+                .any(|&t| asleep.iter().any(|a| a.tid == tids.to_ours(t as i32)));
+            if asleep_running {
+                freeze.thaw();
+                asleep.clear();
+                pre.settle(&self.rt, &self.proc, &HashSet::new());
+                continue;
+            }
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 freeze.thaw();
                 attempt += 1;
@@ -391,8 +455,7 @@ impl LiveTarget {
             sink(acc);
             return Ok((snap, n));
         }
-        let (freeze, copy) = self.frozen_copy(progress)?;
-        let pause = freeze.thaw();
+        let (copy, pause) = self.copy_thawed(None, progress)?;
         let (snap, n, _) = self.build_with(copy, pause, progress, fold, sink)?;
         Ok((snap, n))
     }
@@ -584,6 +647,17 @@ pub(super) struct FrozenCopy {
     pre: goroutines::PreCopy,
     copy_ns: u64,
     precopy_ns: u64,
+}
+
+/// Which threads a freeze stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Every thread: all their registers are needed (a core's, the leak search's roots,
+    /// thread stacks), or the target stays stopped (`attach --hold`).
+    All,
+    /// The threads that may run: those asleep in a blocking call are left so
+    /// ([`live::asleep`]) and checked after the thaw ([`LiveTarget::copy_thawed`]).
+    Awake,
 }
 
 /// Freezes tried when a running goroutine is caught between states.

@@ -9,8 +9,8 @@ use super::Runtime;
 use super::layout::F;
 use super::status;
 use crate::target::image::MemoryImage;
-use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState};
-use std::collections::{BTreeSet, HashMap};
+use crate::target::{CopyInto, Layered, MemoryReader, ReadExt, ThreadState};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Most goroutines accepted from `allgs` (a corrupt length must not allocate unbounded).
 pub(crate) const MAX_GOROUTINES: u64 = 16 << 20;
@@ -148,10 +148,13 @@ impl StackKey {
 /// goroutine's [`StackKey`] is the same in the pre-copy and in the window.
 #[derive(Debug, Default)]
 pub struct PreCopy {
-    /// Stacks and labels (not the g structs, which the window reads again).
+    /// Stacks and labels (not the g structs, which the window reads again), and the settled
+    /// Ms with their g0s.
     img: MemoryImage,
     /// Each g of `allgs`, in its order (which never changes: `allgs` only grows), with its key.
     keys: Vec<(u64, Option<StackKey>)>,
+    /// Ms whose thread is left asleep through the window ([`PreCopy::settle`]).
+    settled: HashSet<u64>,
 }
 
 impl PreCopy {
@@ -161,7 +164,11 @@ impl PreCopy {
         // buffers go back to the allocator, which hands them to the window's copy without
         // fresh page faults.)
         let Capture { img, keys, .. } = capture(rt, &[], copy, None);
-        PreCopy { img, keys }
+        PreCopy {
+            img,
+            keys,
+            settled: HashSet::new(),
+        }
     }
 
     /// An earlier snapshot's copy (its g structs and stacks, taken while the target was
@@ -170,7 +177,57 @@ impl PreCopy {
     pub fn of_copy(rt: &Runtime, img: MemoryImage) -> PreCopy {
         let gs = all_g_addrs(rt, &img).unwrap_or_default();
         let keys = keys_of(rt, &img, &gs);
-        PreCopy { img, keys }
+        PreCopy {
+            img,
+            keys,
+            settled: HashSet::new(),
+        }
+    }
+
+    /// Copies now, while the target runs, the Ms of the goroutines the pre-copy saw on a
+    /// thread whose thread is one of `asleep` (ids as the target numbers them), and their
+    /// g0s. Those threads are left asleep through the window, unstopped, and checked after
+    /// the thaw to have slept from before this copy on: the fields read of an M (its ids,
+    /// g0, gsignal, curg, vdso pc and sp, the next M) change only when its own thread runs,
+    /// so the window need not copy them again. A goroutine in a system call on such an M,
+    /// whose key is the pre-copy's (it has not left the call since: leaving and entering
+    /// again counts in `trackingSeq`), keeps its stack above the call from the pre-copy too.
+    pub fn settle(&mut self, rt: &Runtime, copy: &dyn CopyInto, asleep: &HashSet<u64>) {
+        self.settled.clear();
+        if asleep.is_empty() {
+            return;
+        }
+        let l = &rt.layout;
+        let ms: BTreeSet<u64> = self
+            .keys
+            .iter()
+            .filter_map(|(_, k)| k.map(|k| k.m()))
+            .filter(|&m| m != 0)
+            .collect();
+        let mut img = MemoryImage::new();
+        let len = l.m_read_len();
+        copy.copy_into(&ms.iter().map(|&m| (m, len)).collect::<Vec<_>>(), &mut img);
+        let procid = |m: u64| img.read_u64(m.wrapping_add(l.off(F::MProcId)?)).ok();
+        let settled: Vec<u64> = ms
+            .into_iter()
+            .filter(|&m| procid(m).is_some_and(|t| asleep.contains(&t)))
+            .collect();
+        let g0s: Vec<(u64, u64)> = settled
+            .iter()
+            .filter_map(|&m| img.read_u64(m.wrapping_add(l.off(F::MG0)?)).ok())
+            .filter(|&g| g != 0)
+            .map(|g| (g, l.g_size))
+            .collect();
+        copy.copy_into(&g0s, &mut img);
+        let mut keep = MemoryImage::new();
+        let ranges = settled.iter().map(|&m| (m, len)).chain(g0s.iter().copied());
+        for (a, size) in ranges {
+            if let Some(b) = img.slice(a, size) {
+                keep.insert(a, b.to_vec());
+            }
+        }
+        self.img.overwrite(keep);
+        self.settled = settled.into_iter().collect();
     }
 
     /// The live goroutines of `now` (each g with its key, in `allgs` order), g addresses,
@@ -215,7 +272,11 @@ impl PreCopy {
             // The g structs just read become the keys the next round checks against.
             let keys = std::mem::take(&mut cap.keys);
             let (img, _) = cap.merge(pre);
-            pre = PreCopy { img, keys };
+            pre = PreCopy {
+                img,
+                keys,
+                settled: HashSet::new(),
+            };
             round += 1;
         }
     }
@@ -249,6 +310,9 @@ pub struct Capture {
     /// inside a signal handler while its `sched` is cleared. Its stack cannot be read at this
     /// instant; such moments last microseconds, so the caller thaws and tries again.
     pub in_transition: bool,
+    /// The threads (ids as the target's namespace numbers them) of the Ms running a
+    /// goroutine: their registers are needed.
+    pub running_on: Vec<u64>,
 }
 
 impl Capture {
@@ -322,7 +386,8 @@ fn capture_with(
     // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
     // goroutines that are on a thread, and their g0 structs.
     let keys = keys_of(rt, &gimg, &gs);
-    copy_ms(rt, copy, &mut gimg, &keys);
+    let settled = pre.map(|p| &p.settled);
+    copy_ms(rt, copy, &mut gimg, &keys, settled);
 
     // The used part of every stack, and the labels: none for goroutines whose key is the
     // pre-copy's (their stack and labels are in it).
@@ -330,13 +395,19 @@ fn capture_with(
     let mut reqs = Vec::new();
     let (mut reused, mut lptrs, mut fresh) = (0, Vec::new(), Vec::new());
     let mut in_transition = false;
+    let mut running_on = Vec::new();
+    // The settled Ms are in the pre-copy.
+    let no_ms = MemoryImage::new();
+    let settled_ms = pre.map_or(&no_ms, |p| &p.img);
     for (i, &(g, key)) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
         if status::is_dead(key.status(), rt.version()) {
             continue;
         }
         let valid = pre.is_some_and(|pre| {
-            (key.parked() || (unstopped && key.stable_unstopped())) && pre.key(i, g) == Some(&key)
+            let on_settled = key.status() == status::SYSCALL && pre.settled.contains(&key.m());
+            (key.parked() || on_settled || (unstopped && key.stable_unstopped()))
+                && pre.key(i, g) == Some(&key)
         });
         if valid {
             reused += 1;
@@ -355,7 +426,10 @@ fn capture_with(
             continue;
         }
         let mut sps = [raw.sched.1, raw.syscall.1, 0, 0];
-        if let Some(m) = read_m(rt, &gimg, raw.m) {
+        if let Some(m) = read_m(rt, &Layered(&gimg, settled_ms), raw.m) {
+            if raw.status == status::RUNNING && m.curg == raw.addr {
+                running_on.push(m.procid);
+            }
             if let Some(t) = by_tid.get(&m.procid) {
                 let sp = t.regs.sp;
                 if (lo..hi).contains(&sp) {
@@ -386,6 +460,7 @@ fn capture_with(
         reused,
         fresh,
         in_transition,
+        running_on,
     }
 }
 
@@ -417,20 +492,21 @@ fn copy_gs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<
 }
 
 /// Copies into `gimg` the Ms of the goroutines that are on a thread (by their keys), and
-/// their g0 structs.
+/// their g0 structs, but for the `settled` ones ([`PreCopy::settle`]).
 fn copy_ms(
     rt: &Runtime,
     copy: &dyn CopyInto,
     gimg: &mut MemoryImage,
     keys: &[(u64, Option<StackKey>)],
+    settled: Option<&HashSet<u64>>,
 ) {
     let l = &rt.layout;
     let ms: BTreeSet<u64> = keys
         .iter()
         .filter_map(|(_, k)| k.map(|k| k.m()))
-        .filter(|&m| m != 0)
+        .filter(|&m| m != 0 && !settled.is_some_and(|s| s.contains(&m)))
         .collect();
-    let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_size)).collect();
+    let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_read_len())).collect();
     copy.copy_into(&reqs, gimg);
     let g0s: Vec<(u64, u64)> = ms
         .iter()
@@ -558,7 +634,7 @@ pub(crate) fn read_m(rt: &Runtime, mem: &impl MemoryReader, addr: u64) -> Option
         return None;
     }
     let l = &rt.layout;
-    let mut b = vec![0u8; l.m_size as usize];
+    let mut b = vec![0u8; l.m_read_len() as usize];
     mem.read_at(addr, &mut b).ok()?;
     let g0 = l.get(F::MG0, &b);
     let gsignal = l.get(F::MGsignal, &b);

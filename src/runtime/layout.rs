@@ -343,6 +343,27 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The bytes of an m that its fields read here lie in (from its start to the end of the
+    /// last of them): what the frozen window copies of each M (the rest of a Go 1.27 m,
+    /// more than half of its 1,832 bytes, is read by no one).
+    pub fn m_read_len(&self) -> u64 {
+        [
+            F::MG0,
+            F::MProcId,
+            F::MCurG,
+            F::MId,
+            F::MVdsoSp,
+            F::MVdsoPc,
+            F::MGsignal,
+            F::MAlllink,
+        ]
+        .iter()
+        .filter_map(|&f| Some(self.off(f)? + u64::from(WIDTHS[f as usize])))
+        .max()
+        .unwrap_or(0)
+        .min(self.m_size)
+    }
+
     /// Offset of a field, `None` when the field does not exist in this version.
     pub fn off(&self, f: F) -> Option<u64> {
         self.offsets[f as usize].map(u64::from)

@@ -70,6 +70,12 @@ impl TidMap {
         }
     }
 
+    /// The target's id of the thread we call `tid` (`tid` itself when not nested or unknown;
+    /// a thread is known once [`TidMap::learn`] saw it).
+    pub(crate) fn to_target(&self, tid: i32) -> i32 {
+        self.theirs.get(&tid).copied().unwrap_or(tid)
+    }
+
     /// Our id of the thread the target calls `tid` (`tid` itself when not nested or unknown).
     pub(crate) fn to_ours(&self, tid: i32) -> i32 {
         if !self.nested {

@@ -1,5 +1,5 @@
 //! `/proc`, read in one place: every file goroscope reads about a process or thread (status,
-//! stat, tasks, maps, auxv, comm, cmdline, environ, `NSpid`, `syscall`, the descriptors and
+//! stat, tasks, maps, auxv, comm, cmdline, environ, `NSpid`, `syscall`, `schedstat`, the descriptors and
 //! their `fdinfo`, `/proc/locks`) goes through here, parsed by the
 //! `procfs` crate's parsers over bytes read with a size bound. Errors keep their
 //! `io::ErrorKind` and errno (a process that is gone is `NotFound`); text the kernel wrote in
@@ -9,7 +9,7 @@ use procfs::FromRead;
 use std::io::{self, Read};
 
 pub use procfs::Lock;
-pub use procfs::process::{Stat, Status, Syscall};
+pub use procfs::process::{Schedstat, Stat, Status, Syscall};
 
 /// Bytes read of one `/proc` file at most: status and stat are a few KiB, maps a few hundred
 /// KiB for a big process; anything longer is cut there.
@@ -311,6 +311,13 @@ pub(crate) fn fd_file(pid: i32, fd: i32) -> io::Result<(String, (u32, u32), u64)
 /// `/proc/PID/task/TID/syscall`: the system call a thread is blocked in and its arguments.
 pub(crate) fn task_syscall(pid: i32, tid: i32) -> io::Result<Syscall> {
     let path = format!("/proc/{pid}/task/{tid}/syscall");
+    parse(&read(&path)?, &path)
+}
+
+/// `/proc/PID/task/TID/schedstat`: a thread's time on a CPU, its time waiting for one, and
+/// how many times it was given one.
+pub(crate) fn task_schedstat(pid: i32, tid: i32) -> io::Result<Schedstat> {
+    let path = format!("/proc/{pid}/task/{tid}/schedstat");
     parse(&read(&path)?, &path)
 }
 

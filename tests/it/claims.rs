@@ -828,6 +828,69 @@ fn thread_stacks_of_one_moment(tc: &Toolchain) -> Result<(), String> {
     }
 }
 
+/// A thread left asleep in `read(2)` by a dump's freeze that runs anyway (a signal arrives
+/// for it inside the window): the dump sees it ran and takes its copy again with every thread
+/// stopped, that one too; the dump is exact and the signal is delivered.
+#[test]
+fn a_thread_woken_while_left_asleep_is_copied_again() {
+    support::require_test_hooks();
+    let tc = toolchains::newest();
+    let mut fx = Child::start_args(&exe(&tc), "threads", &["-n", "20"])
+        .unwrap_or_else(|e| panic!("{}: {e}", tc.name()));
+    let pid = fx.pid.to_string();
+    let read = libc::SYS_read.to_string();
+    let asleep = quiet_syscalls(fx.pid)
+        .into_iter()
+        .find(|(_, s)| s.split(' ').next() == Some(read.as_str()))
+        .map(|(t, _)| t)
+        .expect("a thread asleep in read(2)");
+    let signals = fx.signals().unwrap();
+    let dir = TempDir::new("woken");
+    let out_path = dir.0.join("dump.txt");
+    let mut cmd = Command::new(support::goroscope_bin());
+    cmd.args(["dump", "-q", &pid])
+        .env("GOROSCOPE_TEST_HOLD_FREEZE_MS", "1500")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::null());
+    let mut gs = support::Guard::spawn(&mut cmd, None);
+    let state = |tid: i32| {
+        support::thread_states(fx.pid)
+            .into_iter()
+            .find(|(t, _)| *t == tid.to_string())
+            .map(|(_, c)| c)
+    };
+    // Inside the first window: some thread is stopped, the reader is not.
+    support::poll(Duration::from_secs(20), || {
+        let s = support::thread_states(fx.pid);
+        match s.iter().any(|&(_, c)| c == 't') {
+            true => Ok(()),
+            false => Err(format!("no thread stopped yet: {s:?}")),
+        }
+    })
+    .unwrap();
+    assert_eq!(state(asleep), Some('S'), "the reader left asleep");
+    // SAFETY: tgkill(2) of a thread of the fixture this test started.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, fx.pid as i32, asleep, libc::SIGUSR1) };
+    assert_eq!(r, 0, "tgkill: {}", std::io::Error::last_os_error());
+    // The copy is taken again with every thread stopped: the reader too.
+    support::poll(Duration::from_secs(20), || match state(asleep) {
+        Some('t') => Ok(()),
+        s => Err(format!("the reader is {s:?}")),
+    })
+    .unwrap();
+    let st = gs.wait(Duration::from_secs(60)).expect("goroscope done");
+    assert!(st.success(), "{st}");
+    let dump = std::fs::read_to_string(&out_path).unwrap();
+    support::check_running(fx.pid).unwrap();
+    support::matches_oracle(&mut fx, &dump).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        fx.signals().unwrap(),
+        signals + 1,
+        "the signal was delivered"
+    );
+}
+
 /// The fixture's "threads" scenario with 1,000 threads, on the newest and the oldest toolchain.
 #[test]
 fn a_thousand_threads_dump_exactly() {
@@ -856,8 +919,21 @@ fn a_thousand_threads_dump_exactly() {
                 .map(|t| t.tid)
                 .collect();
             listed.sort_unstable();
+            // A dump leaves threads asleep in a blocking call unstopped: they are listed too.
+            let json: serde_json::Value =
+                serde_json::from_str(&goroscope(&["dump", "-q", "--format", "json", &pid]))
+                    .unwrap();
+            let mut dumped: Vec<i32> = json["snapshot"]["threads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|t| t["tid"].as_i64())
+                .map(|t| t as i32)
+                .collect();
+            dumped.sort_unstable();
             if tids(fx.pid) == before {
                 assert_eq!(listed, before, "{}: threads", tc.name());
+                assert_eq!(dumped, before, "{}: threads of the dump", tc.name());
                 checked = true;
                 break;
             }

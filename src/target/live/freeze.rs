@@ -2,6 +2,7 @@
 //! (signals re-injected, group-stops kept), with goroscope's own terminating signals blocked
 //! meanwhile. See the contract in [`super`].
 
+use super::asleep::Asleep;
 use super::error::{PermFacts, permission_hint};
 use super::{LiveError, LiveProcess, MAX_ATTACH_ROUNDS, STOP_TIMEOUT};
 use crate::arch::Regs;
@@ -52,6 +53,8 @@ struct Tracee {
 pub struct Freeze<'p> {
     process: &'p LiveProcess,
     tracees: Vec<Tracee>,
+    /// Threads left asleep, not stopped ([`super::asleep`]).
+    asleep: Vec<Asleep>,
     threads: Vec<ThreadState>,
     first_interrupt: Option<Instant>,
     paused: Option<Duration>,
@@ -74,11 +77,16 @@ impl fmt::Debug for Freeze<'_> {
 }
 
 impl<'p> Freeze<'p> {
-    pub(super) fn new(process: &'p LiveProcess, turn: crate::target::turn::Turn) -> Self {
+    pub(super) fn new(
+        process: &'p LiveProcess,
+        turn: crate::target::turn::Turn,
+        asleep: Vec<Asleep>,
+    ) -> Self {
         Freeze {
             _turn: turn,
             process,
             tracees: Vec::new(),
+            asleep,
             threads: Vec::new(),
             first_interrupt: None,
             paused: None,
@@ -87,9 +95,16 @@ impl<'p> Freeze<'p> {
         }
     }
 
-    /// Every stopped thread with its registers, by ascending tid.
+    /// Every thread with its registers, by ascending tid: the stopped ones, and those left
+    /// asleep with only the stack pointer and program counter of their call.
     pub fn threads(&self) -> &[ThreadState] {
         &self.threads
+    }
+
+    /// The threads left asleep, not stopped: the copy taken is the target's state only if
+    /// each is [`Asleep::still`] asleep after the thaw.
+    pub fn asleep(&self) -> &[Asleep] {
+        &self.asleep
     }
 
     /// `PTRACE_GETREGSET(NT_PRFPREG)` of stopped thread `tid`: its floating-point and vector
@@ -139,7 +154,7 @@ impl<'p> Freeze<'p> {
     /// Seizes and interrupts every thread, re-listing until no new thread appears.
     pub(super) fn stop_all(&mut self) -> Result<(), LiveError> {
         let pid = self.process.pid;
-        let mut seen: HashSet<i32> = HashSet::new();
+        let mut seen: HashSet<i32> = self.asleep.iter().map(|a| a.tid).collect();
         for _round in 0..MAX_ATTACH_ROUNDS {
             let tids = list_tasks(pid).map_err(|e| match e {
                 LiveError::NoSuchProcess { .. } => LiveError::Exited { pid },
@@ -338,12 +353,22 @@ impl<'p> Freeze<'p> {
                 fp: Vec::new(),
             });
         }
-        threads.sort_by_key(|t| t.tid);
         if threads.is_empty() {
             return Err(LiveError::Exited {
                 pid: self.process.pid,
             });
         }
+        threads.extend(self.asleep.iter().map(|a| ThreadState {
+            tid: a.tid,
+            regs: Regs {
+                pc: a.pc,
+                sp: a.sp,
+                ..Default::default()
+            },
+            words: Vec::new(),
+            fp: Vec::new(),
+        }));
+        threads.sort_by_key(|t| t.tid);
         self.threads = threads;
         Ok(())
     }

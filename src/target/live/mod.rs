@@ -6,6 +6,8 @@
 //! stops every thread of the target and reads its registers; the caller then copies what it
 //! needs with [`LiveProcess::copy_into`] and calls [`Freeze::thaw`] (or drops the [`Freeze`]).
 //! Everything after that reads the copied [`MemoryImage`], never the live process.
+//! [`LiveProcess::freeze_leaving`] leaves threads asleep in a blocking call unstopped, for a
+//! caller that checks after the thaw that they slept throughout ([`asleep`]).
 //!
 //! # How the target is stopped, and why it is safe
 //!
@@ -50,11 +52,13 @@
 //!   exits right after printing the error; a long-lived caller should freeze from a thread it
 //!   lets exit after such an error.
 
+pub mod asleep;
 mod error;
 mod freeze;
 #[cfg(test)]
 mod tests;
 
+pub use asleep::{Asleep, asleep_threads};
 pub use error::LiveError;
 pub(crate) use error::permission_denied;
 pub(crate) use freeze::has_exited;
@@ -263,6 +267,12 @@ impl LiveProcess {
     ///
     /// On error, everything already attached has been detached again.
     pub fn freeze(&self) -> Result<Freeze<'_>, LiveError> {
+        self.freeze_leaving(Vec::new())
+    }
+
+    /// [`LiveProcess::freeze`], leaving the threads `asleep` in a blocking call unstopped
+    /// (see [`asleep`]): the caller checks after the thaw that each is still asleep.
+    pub fn freeze_leaving(&self, asleep: Vec<Asleep>) -> Result<Freeze<'_>, LiveError> {
         if self.pid == std::process::id() as i32 {
             return Err(LiveError::PermissionDenied {
                 pid: self.pid,
@@ -270,7 +280,7 @@ impl LiveProcess {
             });
         }
         let turn = super::turn::Turn::take(self.pid);
-        let mut f = Freeze::new(self, turn);
+        let mut f = Freeze::new(self, turn, asleep);
         f.stop_all()?;
         f.read_registers()?;
         if let Some(d) = test_hold(TEST_HOLD_ENV) {

@@ -100,27 +100,39 @@ pub fn thread_states(pid: u32) -> Vec<(String, char)> {
         .collect()
 }
 
-/// Waits until every thread of `pid` is in a tracing stop (`t`): goroscope holds the frozen window.
+/// Waits until goroscope holds `pid` in its frozen window: some thread is in a tracing stop
+/// (`t`) and every other one is asleep in a blocking call, which a dump's freeze leaves
+/// unstopped ([`goroscope::target::live::Asleep`]).
 pub fn wait_frozen(pid: u32) {
     poll(Duration::from_secs(20), || {
         let s = thread_states(pid);
-        if !s.is_empty() && s.iter().all(|&(_, c)| c == 't') {
+        let stopped = s.iter().any(|&(_, c)| c == 't');
+        let asleep = |t: &str| {
+            t.parse()
+                .is_ok_and(|t| goroscope::target::live::Asleep::now(pid as i32, t).is_some())
+        };
+        if stopped && s.iter().all(|(t, c)| *c == 't' || asleep(t)) {
             Ok(())
         } else {
-            Err(format!("threads of {pid} not all frozen: {s:?}"))
+            Err(format!("threads of {pid} not all frozen or asleep: {s:?}"))
         }
     })
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// `TracerPid` of `pid`.
+/// The tracer of `pid`: the largest `TracerPid` of its threads (a dump's freeze leaves the
+/// threads asleep in a blocking call untraced; 0 when none is traced, -1 when none is read).
 pub fn tracer_pid(pid: u32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return -1;
+    };
+    rd.flatten()
+        .filter_map(|t| {
+            let s = std::fs::read_to_string(t.path().join("status")).ok()?;
             s.lines()
                 .find_map(|l| l.strip_prefix("TracerPid:"))
                 .and_then(|v| v.trim().parse().ok())
         })
+        .max()
         .unwrap_or(-1)
 }

@@ -1,0 +1,149 @@
+//! Threads a freeze need not stop: asleep in a system call that only an event from outside
+//! the stopped threads ends (a read of a pipe or socket, an accept, a futex wait without a
+//! timeout: a thread locked to a parked goroutine, an idle M). While every thread that could
+//! wake them is stopped, they stay asleep, run no code and change no memory; when one is woken
+//! anyway (data arrives, a signal), [`Asleep::still`] says so after the fact, from the kernel's
+//! count of its turns on a CPU, and the caller copies again with every thread stopped.
+//! A thread asleep in a call with a timeout (`nanosleep`: sysmon; a futex or epoll wait with
+//! one) wakes on its own and is always stopped.
+//!
+//! Such a thread's registers are not read: it is listed with the stack pointer and program
+//! counter `/proc/PID/task/TID/syscall` gives, those of the call it sleeps in. The main thread
+//! is always stopped.
+
+use crate::target::proc;
+
+/// A thread asleep in a blocking system call ([`blocking_call`]), as `/proc` showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asleep {
+    /// Thread id.
+    pub tid: i32,
+    /// The call's number and arguments.
+    call: (i64, [u64; 6]),
+    /// Its stack pointer and program counter at the call.
+    pub sp: u64,
+    pub pc: u64,
+    /// Its time on a CPU (ns) and how many times it was given one (`schedstat`).
+    runs: (u64, u64),
+}
+
+impl Asleep {
+    /// Thread `tid` of `pid`, if it is asleep in a blocking call now. The call is read first,
+    /// then the CPU counts: a run that began before those counts is over by then.
+    pub fn now(pid: i32, tid: i32) -> Option<Asleep> {
+        let proc::Syscall::Blocked {
+            syscall_number,
+            argument_registers,
+            stack_pointer,
+            program_counter,
+        } = proc::task_syscall(pid, tid).ok()?
+        else {
+            return None;
+        };
+        if !blocking_call(syscall_number, &argument_registers) {
+            return None;
+        }
+        let s = proc::task_schedstat(pid, tid).ok()?;
+        Some(Asleep {
+            tid,
+            call: (syscall_number, argument_registers),
+            sp: stack_pointer,
+            pc: program_counter,
+            runs: (s.sum_exec_runtime, s.pcount),
+        })
+    }
+
+    /// Whether the thread has not run since `self` was read: still asleep in the same call
+    /// at the same place (read first), and neither a new turn on a CPU nor more time on one
+    /// (read after: a run under way when `self` was read ended before the call was read
+    /// again, which adds its time).
+    pub fn still(&self, pid: i32) -> bool {
+        Asleep::now(pid, self.tid).as_ref() == Some(self)
+    }
+}
+
+/// The threads of `pid` (`tids`) asleep in a blocking call now, but the main thread, which a
+/// freeze always stops: its `TracerPid` (the process's, in `/proc/PID/status`) then names the
+/// goroscope holding the target, which other goroscopes wait for ([`crate::target::turn`]).
+pub fn asleep_threads(pid: i32, tids: &[i32]) -> Vec<Asleep> {
+    tids.iter()
+        .filter(|&&t| t != pid)
+        .filter_map(|&t| Asleep::now(pid, t))
+        .collect()
+}
+
+/// `FUTEX_WAIT` and `FUTEX_WAIT_BITSET`, without `FUTEX_PRIVATE_FLAG` and
+/// `FUTEX_CLOCK_REALTIME` (`linux/futex.h`).
+const FUTEX_WAIT: u64 = 0;
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_CMD_MASK: u64 = !(128 | 256);
+
+/// A system call that sleeps until something outside the thread happens, with no timeout:
+/// `read`, `readv`, `pread64`, `recvfrom`, `recvmsg`, `accept`, `accept4`, or a futex wait
+/// whose timeout is null.
+pub fn blocking_call(nr: i64, args: &[u64; 6]) -> bool {
+    let reads = [
+        libc::SYS_read,
+        libc::SYS_readv,
+        libc::SYS_pread64,
+        libc::SYS_recvfrom,
+        libc::SYS_recvmsg,
+        libc::SYS_accept,
+        libc::SYS_accept4,
+    ];
+    if reads.contains(&nr) {
+        return true;
+    }
+    nr == libc::SYS_futex
+        && matches!(args[1] & FUTEX_CMD_MASK, FUTEX_WAIT | FUTEX_WAIT_BITSET)
+        && args[3] == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocking_calls() {
+        let futex = |op: u64, timeout: u64| [0x1000, op, 1, timeout, 0, 0];
+        assert!(blocking_call(libc::SYS_read, &[3, 0, 0, 0, 0, 0]));
+        assert!(blocking_call(libc::SYS_futex, &futex(128, 0)));
+        assert!(blocking_call(libc::SYS_futex, &futex(9 | 128 | 256, 0)));
+        assert!(!blocking_call(libc::SYS_futex, &futex(128, 0x7fff_0000)));
+        assert!(!blocking_call(libc::SYS_futex, &futex(1 | 128, 0)));
+        assert!(!blocking_call(libc::SYS_nanosleep, &[0; 6]));
+        assert!(!blocking_call(libc::SYS_epoll_pwait, &[0; 6]));
+        assert!(!blocking_call(-1, &[0; 6]));
+    }
+
+    /// A thread of this process asleep in a read of a pipe nobody writes is found, keeps
+    /// being found the same while it sleeps, and no longer once woken.
+    #[test]
+    fn a_thread_asleep_in_read() {
+        use std::io::{Read, Write};
+        let (mut r, mut w) = std::io::pipe().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let mut b = [0u8; 1];
+            r.read_exact(&mut b).unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        let pid = std::process::id() as i32;
+        let mut found = None;
+        for _ in 0..200 {
+            found = Asleep::now(pid, tid);
+            if found.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let a = found.expect("the reader asleep in read(2)");
+        assert_eq!(a.call.0, libc::SYS_read);
+        assert!(asleep_threads(pid, &[tid]).contains(&a));
+        assert!(a.still(pid));
+        w.write_all(b"x").unwrap();
+        t.join().unwrap();
+        assert!(!a.still(pid));
+    }
+}
