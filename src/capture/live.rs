@@ -353,11 +353,11 @@ impl LiveTarget {
             tids.learn(&self.proc.thread_ids().unwrap_or_default());
         }
         // Thread stacks need every thread's registers.
-        let mut asleep = match stop {
+        let mut survey = match stop {
             Stop::Awake if !self.thread_stacks => {
-                live::asleep_threads(self.proc.pid(), &self.proc.thread_ids().unwrap_or_default())
+                live::survey(self.proc.pid(), &self.proc.thread_ids().unwrap_or_default())
             }
-            _ => Vec::new(),
+            _ => live::Survey::default(),
         };
         let mut pre = pre;
         let asleep_tids = |asleep: &[live::Asleep]| -> HashSet<u64> {
@@ -366,9 +366,9 @@ impl LiveTarget {
                 .map(|a| tids.to_target(a.tid) as u64)
                 .collect()
         };
-        pre.settle(&self.rt, &self.proc, &asleep_tids(&asleep));
+        pre.settle(&self.rt, &self.proc, &asleep_tids(&survey.asleep));
         loop {
-            let freeze = self.proc.freeze_leaving(asleep.clone())?;
+            let freeze = self.proc.freeze_leaving(survey.clone())?;
             let mut threads = freeze.threads().to_vec();
             tids.renumber_as_target(&mut threads);
             // The target's nanotime: its time namespace's monotonic clock.
@@ -396,13 +396,15 @@ impl LiveTarget {
             // A goroutine running on a thread left asleep (asleep without leaving Go code: a
             // raw system call, a runtime lock): its registers are needed, so every thread is
             // stopped (once: then none is left asleep).
-            let asleep_running = cap
-                .running_on
-                .iter()
-                .any(|&t| asleep.iter().any(|a| a.tid == tids.to_ours(t as i32)));
+            let asleep_running = cap.running_on.iter().any(|&t| {
+                survey
+                    .asleep
+                    .iter()
+                    .any(|a| a.tid == tids.to_ours(t as i32))
+            });
             if asleep_running {
                 freeze.thaw();
-                asleep.clear();
+                survey.asleep.clear();
                 pre.settle(&self.rt, &self.proc, &HashSet::new());
                 continue;
             }

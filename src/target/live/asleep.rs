@@ -31,26 +31,10 @@ impl Asleep {
     /// Thread `tid` of `pid`, if it is asleep in a blocking call now. The call is read first,
     /// then the CPU counts: a run that began before those counts is over by then.
     pub fn now(pid: i32, tid: i32) -> Option<Asleep> {
-        let proc::Syscall::Blocked {
-            syscall_number,
-            argument_registers,
-            stack_pointer,
-            program_counter,
-        } = proc::task_syscall(pid, tid).ok()?
-        else {
-            return None;
-        };
-        if !blocking_call(syscall_number, &argument_registers) {
-            return None;
+        match look(pid, tid) {
+            Look::Asleep(a) => Some(a),
+            _ => None,
         }
-        let s = proc::task_schedstat(pid, tid).ok()?;
-        Some(Asleep {
-            tid,
-            call: (syscall_number, argument_registers),
-            sp: stack_pointer,
-            pc: program_counter,
-            runs: (s.sum_exec_runtime, s.pcount),
-        })
     }
 
     /// Whether the thread has not run since `self` was read: still asleep in the same call
@@ -62,14 +46,67 @@ impl Asleep {
     }
 }
 
-/// The threads of `pid` (`tids`) asleep in a blocking call now, but the main thread, which a
-/// freeze always stops: its `TracerPid` (the process's, in `/proc/PID/status`) then names the
-/// goroscope holding the target, which other goroscopes wait for ([`crate::target::turn`]).
-pub fn asleep_threads(pid: i32, tids: &[i32]) -> Vec<Asleep> {
-    tids.iter()
-        .filter(|&&t| t != pid)
-        .filter_map(|&t| Asleep::now(pid, t))
-        .collect()
+/// What `/proc` shows of a thread.
+enum Look {
+    Asleep(Asleep),
+    /// On a CPU.
+    Running,
+    Other,
+}
+
+/// Thread `tid` of `pid` now: its call is read first, then its CPU counts (see
+/// [`Asleep::now`]).
+fn look(pid: i32, tid: i32) -> Look {
+    let Ok(call) = proc::task_syscall(pid, tid) else {
+        return Look::Other;
+    };
+    let proc::Syscall::Blocked {
+        syscall_number,
+        argument_registers,
+        stack_pointer,
+        program_counter,
+    } = call
+    else {
+        return Look::Running;
+    };
+    if !blocking_call(syscall_number, &argument_registers) {
+        return Look::Other;
+    }
+    let Ok(s) = proc::task_schedstat(pid, tid) else {
+        return Look::Other;
+    };
+    Look::Asleep(Asleep {
+        tid,
+        call: (syscall_number, argument_registers),
+        sp: stack_pointer,
+        pc: program_counter,
+        runs: (s.sum_exec_runtime, s.pcount),
+    })
+}
+
+/// The threads of a process as a freeze finds them just before it stops them.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    /// Those asleep in a blocking call, left so; never the main thread, which a freeze always
+    /// stops: its `TracerPid` (the process's, in `/proc/PID/status`) then names the goroscope
+    /// holding the target, which other goroscopes wait for ([`crate::target::turn`]).
+    pub asleep: Vec<Asleep>,
+    /// Those on a CPU: interrupted first and let go last. A thread let go that runs on keeps
+    /// a CPU, which the goroscope letting the others go then waits for on a busy machine.
+    pub running: Vec<i32>,
+}
+
+/// [`Survey`] of the threads `tids` of `pid`.
+pub fn survey(pid: i32, tids: &[i32]) -> Survey {
+    let mut out = Survey::default();
+    for &t in tids {
+        match look(pid, t) {
+            Look::Asleep(a) if t != pid => out.asleep.push(a),
+            Look::Running => out.running.push(t),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `FUTEX_WAIT` and `FUTEX_WAIT_BITSET`, without `FUTEX_PRIVATE_FLAG` and
@@ -140,7 +177,11 @@ mod tests {
         }
         let a = found.expect("the reader asleep in read(2)");
         assert_eq!(a.call.0, libc::SYS_read);
-        assert!(asleep_threads(pid, &[tid]).contains(&a));
+        assert!(survey(pid, &[tid]).asleep.contains(&a));
+        assert!(
+            survey(pid, &[pid]).asleep.is_empty(),
+            "never the main thread"
+        );
         assert!(a.still(pid));
         w.write_all(b"x").unwrap();
         t.join().unwrap();

@@ -2,7 +2,7 @@
 //! (signals re-injected, group-stops kept), with goroscope's own terminating signals blocked
 //! meanwhile. See the contract in [`super`].
 
-use super::asleep::Asleep;
+use super::asleep::{Asleep, Survey};
 use super::error::{PermFacts, permission_hint};
 use super::{LiveError, LiveProcess, MAX_ATTACH_ROUNDS, STOP_TIMEOUT};
 use crate::arch::Regs;
@@ -55,11 +55,15 @@ pub struct Freeze<'p> {
     tracees: Vec<Tracee>,
     /// Threads left asleep, not stopped ([`super::asleep`]).
     asleep: Vec<Asleep>,
+    /// Threads found running before the stop: interrupted first, detached last.
+    running: HashSet<i32>,
     threads: Vec<ThreadState>,
     first_interrupt: Option<Instant>,
     paused: Option<Duration>,
     /// Whether this freeze holds a reference on the thread's signal block (see [`SigBlock`]).
     blocked: bool,
+    /// This thread's nice value before the freeze raised its priority ([`Priority`]).
+    priority: Option<Priority>,
     /// ptrace requests must come from the seizing thread.
     _not_send: PhantomData<*const ()>,
     /// This goroscope's turn on the target, let go after the detach (fields drop after `drop`).
@@ -80,17 +84,19 @@ impl<'p> Freeze<'p> {
     pub(super) fn new(
         process: &'p LiveProcess,
         turn: crate::target::turn::Turn,
-        asleep: Vec<Asleep>,
+        survey: Survey,
     ) -> Self {
         Freeze {
             _turn: turn,
             process,
             tracees: Vec::new(),
-            asleep,
+            asleep: survey.asleep,
+            running: survey.running.into_iter().collect(),
             threads: Vec::new(),
             first_interrupt: None,
             paused: None,
             blocked: SigBlock::acquire(),
+            priority: Priority::raise(),
             _not_send: PhantomData,
         }
     }
@@ -160,7 +166,9 @@ impl<'p> Freeze<'p> {
                 LiveError::NoSuchProcess { .. } => LiveError::Exited { pid },
                 e => e,
             })?;
-            let fresh: Vec<i32> = tids.into_iter().filter(|t| !seen.contains(t)).collect();
+            let mut fresh: Vec<i32> = tids.into_iter().filter(|t| !seen.contains(t)).collect();
+            // Those on a CPU first: stopped, they give it to the ones woken to stop.
+            fresh.sort_by_key(|t| !self.running.contains(t));
             if fresh.is_empty() {
                 break;
             }
@@ -307,7 +315,9 @@ impl<'p> Freeze<'p> {
             if passes < 50 {
                 std::thread::yield_now();
             } else {
-                let us = 20u64 << (passes - 50).min(6); // 20 us .. 1.28 ms
+                // 20 us .. 80 us: the whole target waits on the last thread to stop, so a
+                // stop that comes just after a long sleep would lengthen its pause.
+                let us = 20u64 << (passes - 50).min(2);
                 std::thread::sleep(Duration::from_micros(us));
             }
         }
@@ -389,6 +399,9 @@ impl<'p> Freeze<'p> {
         }
         // Bounded too: a thread that will not stop is left seized (module docs).
         self.wait_interrupted();
+        // Those found running last: let go, they take a CPU this thread may then wait for.
+        let running = std::mem::take(&mut self.running);
+        self.tracees.sort_by_key(|t| running.contains(&t.tid));
         for t in self.tracees.iter_mut() {
             let sig = match t.state {
                 TState::Stopped(StopCause::Signal(s)) => s,
@@ -415,6 +428,9 @@ impl<'p> Freeze<'p> {
                     .unwrap_or_default(),
             );
         }
+        if let Some(p) = self.priority.take() {
+            p.restore();
+        }
         if std::mem::take(&mut self.blocked) {
             // A SIGINT/SIGTERM/SIGHUP that arrived meanwhile is delivered here, after the detach.
             SigBlock::release();
@@ -425,6 +441,36 @@ impl<'p> Freeze<'p> {
 impl Drop for Freeze<'_> {
     fn drop(&mut self) {
         self.detach_all();
+    }
+}
+
+/// The freezing thread's priority, raised (nice -20) while the target is stopped: on a
+/// machine whose CPUs the target's own busy threads fill, a thread it lets go (or wakes to
+/// stop) would otherwise take this thread's CPU for a time slice of several milliseconds
+/// while the others stay stopped. Raised only where permitted (`CAP_SYS_NICE`); the nice
+/// value from before is restored after the last detach.
+struct Priority(i32);
+
+impl Priority {
+    /// Raises this thread's priority; `None` when not permitted or already at the top.
+    fn raise() -> Option<Priority> {
+        // SAFETY: gettid and get/setpriority on this very thread; errno is read right after.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            *libc::__errno_location() = 0;
+            let old = libc::getpriority(libc::PRIO_PROCESS, tid);
+            if *libc::__errno_location() != 0 || old <= -20 {
+                return None;
+            }
+            (libc::setpriority(libc::PRIO_PROCESS, tid, -20) == 0).then_some(Priority(old))
+        }
+    }
+
+    fn restore(self) {
+        // SAFETY: as in `raise`.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, self.0);
+        }
     }
 }
 

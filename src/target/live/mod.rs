@@ -58,7 +58,7 @@ mod freeze;
 #[cfg(test)]
 mod tests;
 
-pub use asleep::{Asleep, asleep_threads};
+pub use asleep::{Asleep, Survey, survey};
 pub use error::LiveError;
 pub(crate) use error::permission_denied;
 pub(crate) use freeze::has_exited;
@@ -267,12 +267,13 @@ impl LiveProcess {
     ///
     /// On error, everything already attached has been detached again.
     pub fn freeze(&self) -> Result<Freeze<'_>, LiveError> {
-        self.freeze_leaving(Vec::new())
+        self.freeze_leaving(Survey::default())
     }
 
-    /// [`LiveProcess::freeze`], leaving the threads `asleep` in a blocking call unstopped
-    /// (see [`asleep`]): the caller checks after the thaw that each is still asleep.
-    pub fn freeze_leaving(&self, asleep: Vec<Asleep>) -> Result<Freeze<'_>, LiveError> {
+    /// [`LiveProcess::freeze`], leaving the threads the survey found asleep in a blocking
+    /// call unstopped (see [`asleep`]): the caller checks after the thaw that each is still
+    /// asleep. Those it found running are interrupted first and let go last.
+    pub fn freeze_leaving(&self, survey: Survey) -> Result<Freeze<'_>, LiveError> {
         if self.pid == std::process::id() as i32 {
             return Err(LiveError::PermissionDenied {
                 pid: self.pid,
@@ -280,7 +281,7 @@ impl LiveProcess {
             });
         }
         let turn = super::turn::Turn::take(self.pid);
-        let mut f = Freeze::new(self, turn, asleep);
+        let mut f = Freeze::new(self, turn, survey);
         f.stop_all()?;
         f.read_registers()?;
         if let Some(d) = test_hold(TEST_HOLD_ENV) {
