@@ -1,5 +1,6 @@
 fn main() {
     goroscope::startup::mark_start();
+    goroscope::startup::tune_allocator();
     let cli = goroscope::cli::parse();
     if let Err(e) = goroscope::cli::run(cli) {
         // The message may name things from the target (paths, names): one safe line.
