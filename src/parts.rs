@@ -36,8 +36,54 @@ pub(crate) fn in_parts<T: Sync, R: Send>(
     })
 }
 
+/// Runs `f` over `items` in chunks of `chunk` items, a round of one chunk per CPU (at most
+/// `max_threads`) at a time, and hands each chunk with its result to `sink` in the order of
+/// `items`: memory holds one round's results, not every chunk's (a writer's output, made on
+/// every CPU and written in order). `sink` returning `Ok(false)` stops before the next chunk.
+pub(crate) fn in_rounds<T: Sync, R: Send, E>(
+    items: &[T],
+    chunk: usize,
+    max_threads: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+    mut sink: impl FnMut(&[T], R) -> Result<bool, E>,
+) -> Result<(), E> {
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(max_threads)
+        .max(1);
+    let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
+    for round in chunks.chunks(cpus) {
+        let results = in_parts(round, 1, |_, part| part.iter().map(|c| f(c)).collect());
+        for (c, r) in round.iter().zip(results) {
+            if !sink(c, r)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rounds_keep_the_order_and_stop_when_told() {
+        let items: Vec<usize> = (0..1000).collect();
+        let mut seen = Vec::new();
+        super::in_rounds(
+            &items,
+            7,
+            4,
+            |c| c.iter().sum::<usize>(),
+            |c, sum| {
+                assert_eq!(c.iter().sum::<usize>(), sum);
+                seen.extend_from_slice(c);
+                Ok::<_, ()>(seen.len() < 500)
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..504).collect::<Vec<_>>());
+    }
+
     #[test]
     fn parts_keep_the_order_and_the_indexes() {
         let items: Vec<usize> = (0..10_000).collect();

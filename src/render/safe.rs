@@ -291,8 +291,9 @@ impl serde_json::ser::Formatter for SafeJson {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        // serde_json has escaped `"`, `\` and C0 controls already: fragments have none.
-        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // serde_json has escaped `"`, `\` and C0 controls already: fragments have none, so
+        // ASCII without DEL is printable (checked a word at a time, not a byte).
+        if fragment.is_ascii() && !fragment.as_bytes().contains(&0x7f) {
             return w.write_all(fragment.as_bytes());
         }
         let mut start = 0;
@@ -310,8 +311,8 @@ impl serde_json::ser::Formatter for SafeJson {
 }
 
 /// Writes `value` as JSON on `out` (no newline), non-printable characters escaped.
-pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
-    out: &mut dyn Write,
+pub(crate) fn write_json<W: Write + ?Sized, T: serde::Serialize + ?Sized>(
+    out: &mut W,
     value: &T,
 ) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(out, SafeJson);

@@ -167,27 +167,21 @@ pub(crate) fn write_until(
     };
     out.write_all(&member(std::iter::once(&head))?)?;
     let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_COMPRESSORS);
-    let chunks: Vec<&[super::Goroutine]> = snap.goroutines.chunks(MEMBER).collect();
-    let compress = |gs: &[super::Goroutine]| member(gs.iter().map(Line::G));
     let mut written = 0;
-    'rounds: for round in chunks.chunks(cpus) {
-        if passed() {
-            break;
-        }
-        let members = crate::parts::in_parts(round, 1, |_, part| {
-            part.iter().map(|gs| compress(gs)).collect()
-        });
-        for (gs, m) in round.iter().zip(members) {
+    crate::parts::in_rounds(
+        &snap.goroutines,
+        MEMBER,
+        MAX_COMPRESSORS,
+        |gs| member(gs.iter().map(Line::G)),
+        |gs, m| {
             if passed() {
-                break 'rounds;
+                return Ok(false);
             }
             out.write_all(&m?)?;
             written += gs.len();
-        }
-    }
+            Ok::<_, StoreError>(true)
+        },
+    )?;
     let end = End {
         written,
         left_out: snap.goroutines.len() - written,
