@@ -1,6 +1,7 @@
 //! `goroscope leaks`: a snapshot and the heap of the same instant, live (copied in the frozen
 //! window, or twice without stopping) or from a core, marked after the thaw.
 
+use super::walk::KeepAll;
 use super::{CoreTarget, Kept, LiveTarget, Progress};
 use crate::runtime::Runtime;
 use crate::runtime::blocked;
@@ -106,12 +107,11 @@ impl LiveTarget {
         let heap_copy = start.elapsed();
         let pause = freeze.thaw();
         let heap = heap?;
-        let mut gs = Vec::new();
-        let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+        let mut all = KeepAll::default();
         let (mut snap, _, Kept { image, threads }) = self
-            .build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))
+            .build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))
             .map_err(|e| e.to_string())?;
-        snap.goroutines = gs;
+        snap.goroutines = all.into_vec();
         progress.stage("marking the heap", 0, 0);
         // Sudogs and the semaphore table come from the frozen copy; only what it lacks (the
         // counts of a channel of pointer-free elements, in a noscan span) is read now.

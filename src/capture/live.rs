@@ -2,7 +2,7 @@
 //! thaw, retried when a goroutine is caught between states), the non-blocking copy, held
 //! snapshots, and building the model after the target runs again.
 
-use super::walk::{self, CHUNK};
+use super::walk::{self, CHUNK, KeepAll};
 use super::{
     DumpError, Progress, build_snapshot, build_streamed, hostname, monotonic_now, text_mapping,
     thread_stacks, traceback_labels_env,
@@ -479,12 +479,11 @@ impl LiveTarget {
         pause: Duration,
         progress: &mut dyn Progress,
     ) -> Result<(Snapshot, Kept), DumpError> {
-        let mut gs = Vec::new();
-        let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+        let mut all = KeepAll::default();
         let (mut snap, _, kept) =
-            self.build_with(copy, pause, progress, &keep, &mut |v| gs.extend(v))?;
+            self.build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))?;
         let image = &kept.image;
-        snap.goroutines = gs;
+        snap.goroutines = all.into_vec();
         if self.stacks_only {
             return Ok((snap, kept));
         }

@@ -19,8 +19,7 @@ pub fn build_snapshot(
     meta: Meta,
     progress: &mut dyn Progress,
 ) -> Result<Snapshot, RuntimeError> {
-    let mut out = Vec::new();
-    let keep = |v: &mut Vec<Goroutine>, g| v.push(g);
+    let mut all = KeepAll::default();
     let (mut snap, _) = build_streamed(
         rt,
         mem,
@@ -28,11 +27,34 @@ pub fn build_snapshot(
         nanotime,
         meta,
         progress,
-        &keep,
-        &mut |v| out.extend(v),
+        &KeepAll::fold,
+        &mut |v| all.sink(v),
     )?;
-    snap.goroutines = out;
+    snap.goroutines = all.into_vec();
     Ok(snap)
+}
+
+/// Every goroutine a build hands out in chunks, kept in `allgs` order: the fold and sink of
+/// [`walk`] for callers that keep the whole model. Each chunk's goroutines are one allocation
+/// of [`CHUNK`], not grown a goroutine at a time.
+#[derive(Default)]
+pub(super) struct KeepAll(Vec<Goroutine>);
+
+impl KeepAll {
+    pub(super) fn fold(chunk: &mut Vec<Goroutine>, g: Goroutine) {
+        if chunk.capacity() == 0 {
+            chunk.reserve_exact(CHUNK);
+        }
+        chunk.push(g);
+    }
+
+    pub(super) fn sink(&mut self, chunk: Vec<Goroutine>) {
+        self.0.extend(chunk);
+    }
+
+    pub(super) fn into_vec(self) -> Vec<Goroutine> {
+        self.0
+    }
 }
 
 /// [`build_snapshot`] with the goroutines going to `fold` and `sink` as [`walk`] builds them,

@@ -123,6 +123,8 @@ pub fn read(
 
     let rd = Layered(&local, mem);
     let mut cache: HashMap<u64, Option<Resolved>> = HashMap::new();
+    // Each pending `(*os.File).Close` with its receiver: (goroutine, frame, defer, receiver).
+    let mut closes: Vec<(usize, usize, usize, u64)> = Vec::new();
     for f in found {
         if f.late && !unchanged.contains(&f.g) {
             continue;
@@ -146,6 +148,9 @@ pub fn read(
         // Few frames have any: each is added to its frame's own list.
         let defers = &mut gs[f.g].frames[f.frame].defers;
         let mut list = std::mem::take(defers).into_vec();
+        if let Some(a) = arg.filter(|&a| a != 0 && &*r.function == "os.(*File).Close") {
+            closes.push((f.g, f.frame, list.len(), a));
+        }
         list.push(PendingDefer {
             function: r.function,
             closure: r.closure,
@@ -155,7 +160,7 @@ pub fn read(
         });
         *defers = list.into_boxed_slice();
     }
-    close_fds(mem, gs, fetch, &mut local);
+    close_fds(mem, gs, &closes, fetch, &mut local);
 }
 
 /// Offset of the descriptor in the `os.file` an `*os.File` points to: `file` begins with its
@@ -163,30 +168,17 @@ pub fn read(
 /// every supported Go version (`internal/poll/fd_unix.go`).
 const OS_FILE_SYSFD_OFFSET: u64 = 16;
 
-/// The descriptor of every pending deferred `(*os.File).Close`: its receiver `*os.File` points
-/// to the `*file` whose `poll.FD` holds it. Both are on the heap, read after the target runs
-/// again (a file closed since reads `-1`).
+/// The descriptor of every pending deferred `(*os.File).Close` in `closes` (goroutine,
+/// frame, defer, receiver): its receiver `*os.File` points to the `*file` whose `poll.FD`
+/// holds it. Both are on the heap, read after the target runs again (a file closed since
+/// reads `-1`).
 fn close_fds(
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
+    closes: &[(usize, usize, usize, u64)],
     fetch: &dyn CopyInto,
     local: &mut MemoryImage,
 ) {
-    let closes: Vec<(usize, usize, usize, u64)> = gs
-        .iter()
-        .enumerate()
-        .flat_map(|(gi, g)| {
-            g.frames.iter().enumerate().flat_map(move |(fi, f)| {
-                f.defers.iter().enumerate().filter_map(move |(di, d)| {
-                    (&*d.function == "os.(*File).Close")
-                        .then_some(d.arg)
-                        .flatten()
-                        .filter(|&a| a != 0)
-                        .map(|a| (gi, fi, di, a))
-                })
-            })
-        })
-        .collect();
     if closes.is_empty() {
         return;
     }
