@@ -1,5 +1,14 @@
 //! Work split over every CPU in consecutive parts, the results kept in order.
 
+use std::sync::OnceLock;
+
+/// The CPUs goroscope may use (`available_parallelism`, which reads the cgroup's CPU quota
+/// files at each call), asked once: a wait list walked in rounds splits work hundreds of times.
+pub(crate) fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Runs `f` over `items` in consecutive parts, one per CPU but none smaller than `min_part`
 /// items (the first part on this thread), and returns the parts' results one after the other,
 /// in the order of `items`. `f` gets the index of its part's first item and the part. Threads
@@ -10,9 +19,7 @@ pub(crate) fn in_parts<T: Sync, R: Send>(
     min_part: usize,
     f: impl Fn(usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len() / min_part.max(1));
+    let threads = cpus().min(items.len() / min_part.max(1));
     if threads <= 1 {
         return f(0, items);
     }
@@ -47,10 +54,7 @@ pub(crate) fn in_rounds<T: Sync, R: Send, E>(
     f: impl Fn(&[T]) -> R + Sync,
     mut sink: impl FnMut(&[T], R) -> Result<bool, E>,
 ) -> Result<(), E> {
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(max_threads)
-        .max(1);
+    let cpus = cpus().min(max_threads).max(1);
     let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
     for round in chunks.chunks(cpus) {
         let results = in_parts(round, 1, |_, part| part.iter().map(|c| f(c)).collect());

@@ -245,10 +245,7 @@ where
         walked.on_threads.extend(n.on_threads);
     };
     // With one CPU (or one chunk) no thread is started: the loop at the end does them all.
-    let walkers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_WALKERS)
-        .min(chunks.len());
+    let walkers = crate::parts::cpus().min(MAX_WALKERS).min(chunks.len());
     let walkers = if walkers <= 1 { 0 } else { walkers };
     // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
     // sink needs next (that one is always taken, so nothing waits for ever).

@@ -285,17 +285,17 @@ fn sema_waits(
     prims
 }
 
-/// Bytes [`copy_pages`] copies at a time.
-const PAGE: u64 = 4096;
-/// Most bytes [`copy_pages`] lets its image hold in whole pages; past this (sudogs strewn
+/// Bytes [`copy_pages`] copies at a time (aligned): the Go heap's page, the unit of its spans,
+/// so a block holds only objects of the sudog's own size class.
+const PAGE: u64 = 8 << 10;
+/// Most bytes [`copy_pages`] lets its image hold in whole blocks; past this (sudogs strewn
 /// over the address space, as a hostile target may have them) only the ranges asked for.
 const MAX_PAGED: u64 = 64 << 20;
 
-/// Copies the whole pages that hold `ranges` into `local`, those it does not hold yet. A wait
-/// list is walked one sudog per round, and sudogs are allocated side by side: a page read
+/// Copies the whole blocks that hold `ranges` into `local`, those it does not hold yet. A wait
+/// list is walked one sudog per round, and sudogs are allocated side by side: a block read
 /// for one serves the rounds of its neighbours, so a list of 100,000 waiters costs a few
-/// thousand reads, not one per waiter. (The page of a sudog holds only sudogs: a span holds
-/// objects of one size.)
+/// thousand reads, not one per waiter.
 fn copy_pages(fetch: &dyn CopyInto, ranges: &[(u64, u64)], local: &mut MemoryImage) {
     if local.total_bytes() > MAX_PAGED {
         fetch.copy_into(ranges, local);

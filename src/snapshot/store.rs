@@ -468,9 +468,7 @@ fn parse_batches(
     take: &mut dyn FnMut(serde_json::Result<Line<super::Goroutine>>, bool) -> Option<Outcome>,
 ) -> Outcome {
     use std::sync::{Mutex, mpsc};
-    let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_PARSERS);
+    let cpus = crate::parts::cpus().min(MAX_PARSERS);
     let (jobs, queue) = mpsc::sync_channel::<(usize, Vec<(Vec<u8>, bool)>)>(2 * cpus);
     let queue = Mutex::new(queue);
     let (done_tx, done) = mpsc::channel::<(usize, Vec<Parsed>)>();
