@@ -453,10 +453,10 @@ fn heap_objects(
             }
         }
     };
-    let Ok(heap) = super::leaks::copy_spans(rt, &both) else {
+    let addrs: Vec<u64> = targets.iter().map(|t| t.addr).collect();
+    let Ok(heap) = super::leaks::copy_spans(rt, &both, &addrs) else {
         return;
     };
-    let addrs: Vec<u64> = targets.iter().map(|t| t.addr).collect();
     let Ok(objects) = super::leaks::objects_of(&heap, &addrs) else {
         return;
     };

@@ -60,7 +60,13 @@ fn arena_base_offset(arch: Arch) -> u64 {
 
 /// The first rounds of [`copy_heap`] (globals, arena index, span table, spans): the heap
 /// with its in-use spans, and the spans with special records.
-fn spans(rt: &Runtime, fetch: &dyn CopyInto) -> Result<(Heap, SpecialsOf), String> {
+/// With `only`, just the spans that hold those addresses, and no globals: what
+/// [`copy_spans`] needs, a few reads instead of every span of the heap.
+fn spans(
+    rt: &Runtime,
+    fetch: &dyn CopyInto,
+    only: Option<&[u64]>,
+) -> Result<(Heap, SpecialsOf), String> {
     let (arenas_off, all_off, spans_off) = needed_fields(rt)?;
     let l = &rt.layout;
     let mut h = Heap::default();
@@ -72,18 +78,62 @@ fn spans(rt: &Runtime, fetch: &dyn CopyInto) -> Result<(Heap, SpecialsOf), Strin
         _ => find_arenas(rt, fetch, &mut h.image)?,
     };
     let all_at = arenas_at.wrapping_add(all_off).wrapping_sub(arenas_off);
-    let (l2, ptr, len) = copy_globals(rt, fetch, &mut h, arenas_at, all_at)?;
-    let arenas = copy_arena_index(rt, fetch, &mut h, l2, ptr, len);
-    let span_ptrs = copy_span_table(fetch, &mut h, &arenas, spans_off)?;
+    let (l2, ptr, len) = copy_globals(rt, fetch, &mut h, arenas_at, all_at, only.is_none())?;
+    let mut arenas = copy_arena_index(rt, fetch, &mut h, l2, ptr, len);
+    let span_ptrs = match only {
+        None => copy_span_table(fetch, &mut h, &arenas, spans_off)?,
+        Some(addrs) => {
+            arenas.retain(|&(base, _)| addrs.iter().any(|&a| in_arena(base, a)));
+            span_entries(fetch, &mut h, &arenas, spans_off, addrs)
+        }
+    };
     let specials = copy_span_records(rt, fetch, &mut h, &arenas, span_ptrs)?;
     Ok((h, specials))
 }
 
-/// The globals and the heap's in-use spans as [`copy_heap`] copies them, without the spans'
-/// bytes and special records: enough to tell which object an address is in
+/// The heap's in-use spans that hold `addrs`, as [`copy_heap`] copies them, without globals,
+/// the spans' bytes and special records: enough to tell which object each of `addrs` is in
 /// ([`super::objects_of`]).
-pub(crate) fn copy_spans(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
-    spans(rt, fetch).map(|(h, _)| h)
+pub(crate) fn copy_spans(
+    rt: &Runtime,
+    fetch: &dyn CopyInto,
+    addrs: &[u64],
+) -> Result<Heap, String> {
+    spans(rt, fetch, Some(addrs)).map(|(h, _)| h)
+}
+
+/// Whether `a` is in the arena that starts at `base`.
+fn in_arena(base: u64, a: u64) -> bool {
+    a >= base && a - base < HEAP_ARENA_BYTES
+}
+
+/// The span pointers of the pages of `addrs` in `arenas` (every page of an in-use span
+/// points to it).
+fn span_entries(
+    fetch: &dyn CopyInto,
+    h: &mut Heap,
+    arenas: &[(u64, u64)],
+    spans_off: u64,
+    addrs: &[u64],
+) -> HashSet<u64> {
+    let entries: Vec<u64> = addrs
+        .iter()
+        .filter_map(|&a| {
+            let &(base, ha) = arenas.iter().find(|&&(base, _)| in_arena(base, a))?;
+            Some(
+                ha.wrapping_add(spans_off)
+                    .wrapping_add((a - base) / PAGE_SIZE * 8),
+            )
+        })
+        .collect();
+    fetch.copy_into(
+        &entries.iter().map(|&e| (e, 8)).collect::<Vec<_>>(),
+        &mut h.image,
+    );
+    entries
+        .iter()
+        .filter_map(|&e| h.image.read_u64(e).ok().filter(|&p| p != 0))
+        .collect()
 }
 
 /// Span records: `(start, end, elemsize, first special record)`.
@@ -93,7 +143,7 @@ type SpecialsOf = Vec<(u64, u64, u64, u64)>;
 /// metadata and the bytes of every in-use scan span, in a few batched rounds through `fetch`
 /// (inside the frozen window for a live target). `mem` reads what `fetch` copied.
 pub(crate) fn copy_heap(rt: &Runtime, fetch: &dyn CopyInto) -> Result<Heap, String> {
-    let (mut h, specials) = spans(rt, fetch)?;
+    let (mut h, specials) = spans(rt, fetch, None)?;
     // Then the special records, a round for each record of the longest list.
     copy_specials(rt, fetch, &mut h, &specials)?;
     // Last rounds: the scan spans' bytes.
@@ -157,6 +207,7 @@ fn copy_globals(
     h: &mut Heap,
     arenas_at: u64,
     all_at: u64,
+    globals: bool,
 ) -> Result<(u64, u64, u64), String> {
     let l = &rt.layout;
     let mut mods = Vec::new();
@@ -169,7 +220,7 @@ fn copy_globals(
     fetch.copy_into(&[(arenas_at, 8), (all_at, 24)], &mut h.image);
     let mut reqs = Vec::new();
     let mut total = 0u64;
-    for &md in &mods {
+    for &md in mods.iter().filter(|_| globals) {
         for (lo, hi) in [(F::ModData, F::ModEdata), (F::ModBss, F::ModEbss)] {
             let (Some(a), Some(b)) = (l.read(lo, &h.image, md), l.read(hi, &h.image, md)) else {
                 return Err(format!("cannot read moduledata at {md:#x}"));
@@ -200,8 +251,11 @@ fn copy_globals(
     }
     reqs.push((ptr, len * 8));
     fetch.copy_into(&reqs, &mut h.image);
-    h.semtable = crate::runtime::blocked::semtable(rt, &h.image, fetch, &mut MemoryImage::new())
-        .map(|(a, n)| (a, a.saturating_add(n)));
+    if globals {
+        h.semtable =
+            crate::runtime::blocked::semtable(rt, &h.image, fetch, &mut MemoryImage::new())
+                .map(|(a, n)| (a, a.saturating_add(n)));
+    }
     Ok((l2, ptr, len))
 }
 
@@ -297,11 +351,7 @@ fn copy_span_records(
             .collect::<Vec<_>>(),
         &mut h.image,
     );
-    let in_arena = |a: u64| {
-        arenas
-            .iter()
-            .any(|&(base, _)| a >= base && a - base < HEAP_ARENA_BYTES)
-    };
+    let in_any_arena = |a: u64| arenas.iter().any(|&(base, _)| in_arena(base, a));
     for &sp in &span_ptrs {
         let r = |f| l.read(f, &h.image, sp);
         let (Some(start), Some(npages), Some(elemsize), Some(class), Some(state)) = (
@@ -319,14 +369,14 @@ fn copy_span_records(
         else {
             continue;
         };
-        if state == SPAN_MANUAL && npages != 0 && in_arena(start) {
+        if state == SPAN_MANUAL && npages != 0 && in_any_arena(start) {
             h.stack_spans.push((start, end));
         }
         if state != SPAN_IN_USE
             || npages == 0
             || elemsize == 0
             || start % PAGE_SIZE != 0
-            || !in_arena(start)
+            || !in_any_arena(start)
         {
             continue;
         }
