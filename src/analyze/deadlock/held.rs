@@ -169,16 +169,28 @@ const TIME_SIZE: i64 = 24;
 /// held, that goroutines wait for, and that no goroutine holds by any evidence.
 pub(super) fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
     let mut out = Vec::new();
-    for o in &snap.objects {
-        if !o.holders.is_empty() || o.held_by_state() != Some(true) {
-            continue;
+    let nobody: Vec<&SyncObject> = snap
+        .objects
+        .iter()
+        .filter(|o| o.holders.is_empty() && o.held_by_state() == Some(true))
+        .collect();
+    if nobody.is_empty() {
+        return out;
+    }
+    // Each such lock's waiters, in one pass over the goroutines (not one per lock).
+    let mut waiting: std::collections::HashMap<u64, Vec<u64>> =
+        nobody.iter().map(|o| (o.addr, Vec::new())).collect();
+    for g in &snap.goroutines {
+        for b in &g.blocked_on {
+            if let Some(w) = waiting.get_mut(&b.addr)
+                && w.last() != Some(&g.id)
+            {
+                w.push(g.id);
+            }
         }
-        let waiters: Vec<u64> = snap
-            .goroutines
-            .iter()
-            .filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
-            .map(|g| g.id)
-            .collect();
+    }
+    for o in nobody {
+        let waiters = waiting.remove(&o.addr).unwrap_or_default();
         if waiters.is_empty() {
             continue;
         }

@@ -234,6 +234,9 @@ pub fn find(snap: &Snapshot) -> Vec<Verdict> {
     let mut edges: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
     let mut maybe: BTreeMap<u64, Vec<Edge<'_>>> = BTreeMap::new();
     for g in &snap.goroutines {
+        if !g.blocked_on.iter().any(|b| locks.contains_key(&b.addr)) {
+            continue;
+        }
         // A reader waiting in RLock waits for the writers only: read holders let it in
         // (it is blocked because a writer is pending; that writer's wait is not an edge here).
         let reads = g
