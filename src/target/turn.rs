@@ -57,8 +57,10 @@ impl Turn {
                 };
             }
             if !said {
-                eprintln!("goroscope: waiting for another goroscope on pid {pid}");
                 said = true;
+                if first_wait_in_a_while(pid) {
+                    eprintln!("goroscope: waiting for another goroscope on pid {pid}");
+                }
             }
             // Not holding the lock while waiting for the other tracer to go: release it.
             if let (true, Some(f)) = (locked, &file) {
@@ -68,6 +70,17 @@ impl Turn {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Whether this process has not said it waits for `pid` in the last [`MAX_TURN_WAIT`]: a
+/// command that takes its turn twice (a dump that copies again with every thread stopped, the
+/// second look of `deadlocks`) says it once; a session's command minutes later says it again.
+fn first_wait_in_a_while(pid: i32) -> bool {
+    static LAST: std::sync::Mutex<Option<(i32, Instant)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let recent = last.is_some_and(|(p, at)| p == pid && at.elapsed() < MAX_TURN_WAIT);
+    *last = Some((pid, Instant::now()));
+    !recent
 }
 
 /// Whether the target's tracer is a process named `goroscope` (one this goroscope's lock
