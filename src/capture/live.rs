@@ -323,12 +323,10 @@ impl LiveTarget {
             return Err(DumpError::Live(LiveError::Exited { pid }));
         }
         // The settled Ms are the pre-copy's: gone with the freeze that left their threads be.
+        // With every thread stopped, frozen_copy_after settles no M.
         let FrozenCopy {
-            mut pre,
-            precopy_ns,
-            ..
+            pre, precopy_ns, ..
         } = copy;
-        pre.settle(&self.rt, &self.proc, &HashSet::new());
         let (freeze, copy) = self.frozen_copy_after(pre, precopy_ns, progress, Stop::All)?;
         Ok((copy, pause + freeze.thaw()))
     }
