@@ -19,7 +19,7 @@ use crate::target::image::MemoryImage;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
 use crate::target::proc;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// A live target, discovered and ready to be frozen.
@@ -226,10 +226,10 @@ impl LiveTarget {
     }
 
     /// A second look at the target some time after a snapshot of it (`first`, its copy
-    /// `kept`), for confirming what the first showed: which goroutines did not run since
-    /// (ids; [`goroutines::StackKey::ran_since`]), and `locks` (objects of `first`) read
-    /// again, each with the holders it now has among the goroutines that did run, by any
-    /// evidence ([`blocked::locks_again`]). The target is frozen again as for a snapshot
+    /// `kept`), for confirming what the first showed: which of its goroutines it did not
+    /// find unchanged, as ran since or gone (ids; [`goroutines::StackKey::ran_since`]), and
+    /// `locks` (objects of `first`) read again, each with the holders it now has among the
+    /// goroutines that did run, by any evidence ([`blocked::locks_again`]). The target is frozen again as for a snapshot
     /// (with the first copy standing in for the pre-copy: only the stacks of goroutines that
     /// ran are copied), or with `--nonblocking` read while it runs; also returned: how long
     /// it was stopped.
@@ -275,9 +275,16 @@ impl LiveTarget {
             })
             .collect();
         let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
-        let ids: HashMap<u64, u64> = first.goroutines.iter().map(|g| (g.addr, g.id)).collect();
-        let still = still.iter().filter_map(|a| ids.get(a).copied()).collect();
-        Ok((still, again, pause))
+        let mut still = still;
+        still.sort_unstable();
+        let moved = first
+            .goroutines
+            .iter()
+            .filter(|g| still.binary_search(&g.addr).is_err())
+            .map(|g| g.id)
+            .collect();
+        crate::parts::drop_aside((image, gs));
+        Ok((moved, again, pause))
     }
 
     /// Freezes the target (the threads `stop` says) and copies what the walk needs; the
@@ -467,7 +474,10 @@ impl LiveTarget {
         pause: Duration,
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
-        self.build_kept(copy, pause, progress).map(|(snap, _)| snap)
+        self.build_kept(copy, pause, progress).map(|(snap, kept)| {
+            crate::parts::drop_aside(kept);
+            snap
+        })
     }
 
     /// [`LiveTarget::build`], also returning the copied memory (stacks and g structs).

@@ -58,7 +58,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         .filter_map(|v| v.lock.as_ref())
         .filter_map(|l| snap.objects.iter().find(|o| o.addr == l.addr))
         .collect();
-    let (still, again, pause) = live
+    let (moved, again, pause) = live
         .look_again(&snap, kept, &locks)
         .map_err(|e| e.to_string())?;
     if !ro.quiet {
@@ -73,7 +73,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
             }
         );
     }
-    let confirmed = deadlock::confirm_again(&snap, found, &still, &again);
+    let confirmed = deadlock::confirm_again(&snap, found, &moved, &again);
     Ok((snap, confirmed))
 }
 

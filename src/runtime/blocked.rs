@@ -10,7 +10,6 @@
 //! be a goroutine the snapshot shows waiting), so a stale entry is dropped, never misreported.
 
 use super::Runtime;
-use super::goroutines::RawG;
 use super::layout::{F, Layout};
 use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
 use crate::target::CopyInto;
@@ -42,20 +41,10 @@ pub fn analyze(
 ) -> Vec<SyncObject> {
     super::defers::read(rt, mem, gs, fetch);
     let mut local = MemoryImage::new();
-    let raws: Vec<RawG> = gs
-        .iter()
-        .filter_map(|g| super::goroutines::read_g(rt, mem, g.addr).ok())
-        .collect();
-    let by_addr: HashMap<u64, usize> = gs.iter().enumerate().map(|(i, g)| (g.addr, i)).collect();
-    let waiting: HashSet<u64> = gs
-        .iter()
-        .filter(|g| g.status == crate::snapshot::Status::WAITING)
-        .map(|g| g.addr)
-        .collect();
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
     let hchan_len = hchan_len(&rt.layout);
 
-    let chans = chan_waits(rt, mem, gs, &raws, &by_addr, fetch, &mut local);
+    let chans = chan_waits(rt, mem, gs, fetch, &mut local);
     fetch.copy_into(
         &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
         &mut local,
@@ -64,7 +53,7 @@ pub fn analyze(
         objects.insert(c, chan(rt, &Layered(&local, mem), c));
     }
 
-    let mut prims = sema_waits(rt, mem, gs, &by_addr, &waiting, fetch, &mut local);
+    let mut prims = sema_waits(rt, mem, gs, fetch, &mut local);
     let held = holders(gs);
     prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
@@ -89,7 +78,12 @@ pub fn analyze(
     for g in gs.iter() {
         for b in &g.blocked_on {
             if let Some(o) = objects.get_mut(&b.addr) {
-                *o.waiters.entry(g.state.to_string()).or_insert(0) += 1;
+                match o.waiters.get_mut(&*g.state) {
+                    Some(n) => *n += 1,
+                    None => {
+                        o.waiters.insert(g.state.to_string(), 1);
+                    }
+                }
             }
         }
     }
@@ -147,8 +141,6 @@ fn chan_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
-    raws: &[RawG],
-    by_addr: &HashMap<u64, usize>,
     fetch: &dyn CopyInto,
     local: &mut MemoryImage,
 ) -> Vec<u64> {
@@ -158,12 +150,11 @@ fn chan_waits(
     let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
     let mut frontier: Vec<(usize, u64)> = Vec::new();
     if c_off.is_some() {
-        for raw in raws {
-            if let Some(&i) = by_addr.get(&raw.addr)
-                && raw.waiting != 0
-                && is_chan_wait(&gs[i].state)
+        for (i, g) in gs.iter().enumerate() {
+            if is_chan_wait(&g.state)
+                && let Some(w) = l.read(F::GWaiting, mem, g.addr).filter(|&w| w != 0)
             {
-                frontier.push((i, raw.waiting));
+                frontier.push((i, w));
             }
         }
     }
@@ -172,7 +163,8 @@ fn chan_waits(
         if frontier.is_empty() {
             break;
         }
-        fetch.copy_into(
+        copy_pages(
+            fetch,
             &frontier
                 .iter()
                 .map(|&(_, s)| (s, sudog_len))
@@ -212,15 +204,27 @@ fn sema_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
-    by_addr: &HashMap<u64, usize>,
-    waiting: &HashSet<u64>,
     fetch: &dyn CopyInto,
     local: &mut MemoryImage,
 ) -> Vec<(&'static str, u64)> {
     let l = &rt.layout;
     let sudog_len = sudog_len(l);
-    // Semaphores: walk every treap of the semaphore table and each address's wait list, one
-    // level of sudogs per round.
+    // The goroutines the snapshot shows waiting, by g address.
+    let mut waiting: Vec<(u64, usize)> = gs
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.status == crate::snapshot::Status::WAITING)
+        .map(|(i, g)| (g.addr, i))
+        .collect();
+    waiting.sort_unstable();
+    let waiter = |g: u64| {
+        waiting
+            .binary_search_by_key(&g, |&(a, _)| a)
+            .ok()
+            .map(|k| waiting[k].1)
+    };
+    // Semaphores: walk every treap of the semaphore table and each address's wait list, a
+    // round of reads for the sudogs on pages not copied yet.
     let mut prims: Vec<(&'static str, u64)> = Vec::new();
     if let (Some((base, size)), Some(treap_off)) =
         (semtable(rt, mem, fetch, local), l.off(F::SemaRootTreap))
@@ -241,21 +245,30 @@ fn sema_waits(
         let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
         let mut visited = HashSet::new();
         while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
-            frontier.retain(|&n| visited.insert(n));
+            frontier.retain(|n| !visited.contains(n));
             copy_pages(
                 fetch,
                 &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
                 local,
             );
             let rd = Layered(&*local, mem);
-            let mut next = Vec::new();
-            for node in frontier {
+            // A sudog whose child is in the copy already walks it in the same round: a wait
+            // list on pages read before costs no read of the target.
+            let mut work = std::mem::take(&mut frontier);
+            while let Some(node) = work.pop() {
+                if visited.len() >= MAX_SUDOGS || !visited.insert(node) {
+                    continue;
+                }
                 for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
                     if let Some(child) = l
                         .read(f, &rd, node)
                         .filter(|&c| c != 0 && !visited.contains(&c))
                     {
-                        next.push(child);
+                        if local.contains(child, sudog_len) {
+                            work.push(child);
+                        } else {
+                            frontier.push(child);
+                        }
                     }
                 }
                 let (Some(g), Ok(addr)) = (
@@ -264,10 +277,7 @@ fn sema_waits(
                 ) else {
                     continue;
                 };
-                if !waiting.contains(&g) {
-                    continue;
-                }
-                if let Some(&i) = by_addr.get(&g) {
+                if let Some(i) = waiter(g) {
                     let (kind, obj) = sync_object(&gs[i], addr);
                     if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
                         gs[i].blocked_on.push(BlockedOn {
@@ -279,7 +289,6 @@ fn sema_waits(
                     }
                 }
             }
-            frontier = next;
         }
     }
     prims
@@ -292,10 +301,10 @@ const PAGE: u64 = 8 << 10;
 /// over the address space, as a hostile target may have them) only the ranges asked for.
 const MAX_PAGED: u64 = 64 << 20;
 
-/// Copies the whole blocks that hold `ranges` into `local`, those it does not hold yet. A wait
-/// list is walked one sudog per round, and sudogs are allocated side by side: a block read
-/// for one serves the rounds of its neighbours, so a list of 100,000 waiters costs a few
-/// thousand reads, not one per waiter.
+/// Copies the whole blocks that hold `ranges` into `local`, those it does not hold yet.
+/// Sudogs are allocated side by side: a block read for one serves its neighbours, so the
+/// sudogs of 40,000 channel waits cost a few thousand ranges, not one each, and a wait list
+/// of 100,000 waiters is walked in a few hundred rounds of reads, not one per waiter.
 fn copy_pages(fetch: &dyn CopyInto, ranges: &[(u64, u64)], local: &mut MemoryImage) {
     if local.total_bytes() > MAX_PAGED {
         fetch.copy_into(ranges, local);
@@ -506,25 +515,24 @@ fn is_chan_wait(state: &str) -> bool {
 /// Which primitive a semaphore address belongs to, from the waiter's own frames: the
 /// innermost `sync` function on the stack says which method it is blocked in.
 fn sync_object(g: &Goroutine, sema: u64) -> (&'static str, u64) {
-    let funcs: Vec<&str> = g.frames.iter().map(|f| &*f.function).collect();
-    let has = |name: &str| funcs.contains(&name);
+    let funcs = || g.frames.iter().map(|f| &*f.function);
+    let has = |name: &str| funcs().any(|f| f == name);
     if has("sync.(*RWMutex).RLock") {
         return ("sync.RWMutex", sema.wrapping_sub(12)); // readerSem
     }
     if has("sync.(*RWMutex).Lock") {
         // Either waiting for readers (writerSem, +8) or for another writer (w.sema, +4).
-        let in_mutex = funcs
-            .iter()
-            .any(|f| f.ends_with("(*Mutex).lockSlow") || f.ends_with("(*Mutex).Lock"));
+        let in_mutex =
+            funcs().any(|f| f.ends_with("(*Mutex).lockSlow") || f.ends_with("(*Mutex).Lock"));
         return (
             "sync.RWMutex",
             sema.wrapping_sub(if in_mutex { 4 } else { 8 }),
         );
     }
-    if funcs.iter().any(|f| {
+    if funcs().any(|f| {
         f.ends_with("(*Mutex).lockSlow")
-            || *f == "sync.(*Mutex).Lock"
-            || *f == "internal/sync.(*Mutex).Lock"
+            || f == "sync.(*Mutex).Lock"
+            || f == "internal/sync.(*Mutex).Lock"
     }) {
         return ("sync.Mutex", sema.wrapping_sub(4));
     }

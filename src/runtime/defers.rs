@@ -35,6 +35,7 @@ use crate::snapshot::{Goroutine, Name, PendingDefer};
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt};
+use crate::unwind::PcMap;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Most `_defer` records followed on one goroutine's list.
@@ -241,7 +242,7 @@ fn open_coded_part(
     let slots = rt.version().at_least(22);
     let mut out = Vec::new();
     // By function entry: most frames of a big process share a few hundred functions.
-    let mut infos: HashMap<u64, Option<OpenCodedDefers>> = HashMap::new();
+    let mut infos: PcMap<Option<OpenCodedDefers>> = PcMap::default();
     for (gi, g) in gs.iter().enumerate() {
         let mut physical = 0usize;
         for (fi, fr) in g.frames.iter().enumerate() {

@@ -27,6 +27,7 @@ use super::Runtime;
 use crate::snapshot::{Goroutine, Holder, Status, SyncObject};
 use crate::target::image::MemoryImage;
 use crate::target::{CopyInto, MemoryReader, ReadExt, ThreadState, Windowed};
+use crate::unwind::PcMap;
 use std::collections::HashMap;
 
 /// Most bytes of one frame scanned for pointers.
@@ -72,6 +73,8 @@ pub(crate) fn add(
     }
     heap_objects(rt, mem, fetch, &mut targets);
     let targets = &targets;
+    let reach = Reach::of(targets);
+    let reach = &reach;
     let searched: Vec<&Goroutine> = gs
         .iter()
         .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
@@ -80,6 +83,10 @@ pub(crate) fn add(
     let mut found = crate::parts::in_parts(&searched, SEARCH_PART, |_, part| {
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut slots = Slots::default();
+        let mut reach = Reach {
+            refers: PcMap::default(),
+            ..reach.clone()
+        };
         let mut found: Vec<(u64, Holder)> = Vec::new();
         for &g in part {
             // Its frames' words are read through a slice of its stack's copy.
@@ -90,6 +97,9 @@ pub(crate) fn add(
                 bytes: mem.slice(lo, hi - lo).unwrap_or(&[]),
                 rest: mem,
             };
+            if !reach.may_hold(rt, g, targets, &stack, hi - lo, &mut refs) {
+                continue;
+            }
             let Some(s) = Search::new(rt, &stack, g, targets, &mut slots) else {
                 continue;
             };
@@ -314,22 +324,11 @@ impl<'a> Search<'a> {
         best: &mut HashMap<usize, (usize, bool)>,
     ) {
         let (g, physical, targets) = (self.g, &self.physical, self.targets);
-        let tab = &rt.bin.pclntab;
         for (k, &(i, _, _)) in physical.iter().enumerate() {
             let Some(frame) = self.owner(k).filter(|&o| o == i) else {
                 continue;
             };
-            // The frame's function by the entry the unwinder gave it: looked up once.
-            let entry = g.frames[frame].entry;
-            let code = refs.entry(entry).or_insert_with(|| {
-                let Some(func) = tab.func_for_pc(entry).filter(|&f| tab.entry(f) == entry) else {
-                    return Vec::new();
-                };
-                let mut r = super::find::code_refs(&rt.bin, entry, tab.end(func), rt.bias);
-                r.sort_unstable();
-                r.dedup();
-                r
-            });
+            let code = code_refs(rt, refs, g.frames[frame].entry);
             for &t in &self.candidates {
                 let (lo, hi) = targets[t].code;
                 let i = code.partition_point(|&r| r < lo);
@@ -338,6 +337,124 @@ impl<'a> Search<'a> {
                 }
             }
         }
+    }
+}
+
+/// The addresses a function's code references, sorted, by the entry the unwinder gave its
+/// frame: found once per function (`refs` keeps them).
+fn code_refs<'r>(rt: &Runtime, refs: &'r mut HashMap<u64, Vec<u64>>, entry: u64) -> &'r [u64] {
+    let tab = &rt.bin.pclntab;
+    refs.entry(entry).or_insert_with(|| {
+        let Some(func) = tab.func_for_pc(entry).filter(|&f| tab.entry(f) == entry) else {
+            return Vec::new();
+        };
+        let mut r = super::find::code_refs(&rt.bin, entry, tab.end(func), rt.bias);
+        r.sort_unstable();
+        r.dedup();
+        r
+    })
+}
+
+/// Where any target's evidence may be, merged and sorted: a goroutine none of whose stack
+/// words points into one and none of whose functions' code references one holds nothing,
+/// and is not searched frame by frame.
+#[derive(Clone)]
+struct Reach {
+    pointee: Vec<(u64, u64)>,
+    /// The lowest and highest address `pointee` covers: most words are outside.
+    span: (u64, u64),
+    code: Vec<(u64, u64)>,
+    /// By function entry: whether its code references a `code` range.
+    refers: PcMap<bool>,
+}
+
+impl Reach {
+    fn of(targets: &[Target]) -> Self {
+        let merged = |mut v: Vec<(u64, u64)>| {
+            v.sort_unstable();
+            let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+            for (lo, hi) in v {
+                match out.last_mut() {
+                    Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+                    _ => out.push((lo, hi)),
+                }
+            }
+            out
+        };
+        let pointee = merged(targets.iter().flat_map(|t| t.pointee.clone()).collect());
+        Reach {
+            span: (
+                pointee.first().map_or(0, |r| r.0),
+                pointee.last().map_or(0, |r| r.1),
+            ),
+            pointee,
+            code: merged(targets.iter().map(|t| t.code).collect()),
+            refers: PcMap::default(),
+        }
+    }
+
+    /// Whether `w` points into a range of `ranges` (sorted, disjoint).
+    fn within(ranges: &[(u64, u64)], w: u64) -> bool {
+        let i = ranges.partition_point(|&(_, hi)| hi <= w);
+        ranges.get(i).is_some_and(|&(lo, _)| lo <= w)
+    }
+
+    /// Whether the search of `g` may find evidence: false only when it cannot. Every word
+    /// the search reads lies in `stack`'s window of `len` bytes (the frames from the innermost
+    /// sp to the outermost fp): a frame's words, its live locals (below its varp) and its
+    /// arguments (in its caller's frame). Only the outermost frame's arguments lie above,
+    /// and a running goroutine's registers elsewhere: those are searched in any case. `refs`
+    /// is the search's cache of code references.
+    fn may_hold<M: MemoryReader + ?Sized>(
+        &mut self,
+        rt: &Runtime,
+        g: &Goroutine,
+        targets: &[Target],
+        stack: &Windowed<'_, M>,
+        len: u64,
+        refs: &mut HashMap<u64, Vec<u64>>,
+    ) -> bool {
+        // One waiting for every target itself holds none.
+        if g.blocked_on.len() >= targets.len()
+            && targets
+                .iter()
+                .all(|t| g.blocked_on.iter().any(|b| b.addr == t.addr))
+        {
+            return false;
+        }
+        let outermost = g.frames.iter().rev().find(|f| !f.inlined);
+        if g.status == Status::RUNNING
+            || stack.bytes.len() as u64 != len
+            || !stack.lo.is_multiple_of(8)
+            || outermost.is_some_and(|f| !internal(&f.function))
+        {
+            return true;
+        }
+        let (lo, hi) = self.span;
+        let points = stack.bytes.chunks_exact(8).any(|w| {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            w >= lo && w < hi && Self::within(&self.pointee, w)
+        });
+        if points {
+            return true;
+        }
+        let mut last = u64::MAX;
+        for f in &g.frames {
+            // A goroutine's frames repeat a few functions: each asked once in a row.
+            if f.inlined || f.entry == last || internal(&f.function) {
+                continue;
+            }
+            last = f.entry;
+            let code = &self.code;
+            if *self.refers.entry(f.entry).or_insert_with(|| {
+                code_refs(rt, refs, f.entry)
+                    .iter()
+                    .any(|&r| Self::within(code, r))
+            }) {
+                return true;
+            }
+        }
+        false
     }
 }
 

@@ -37,14 +37,15 @@ pub fn confirm(first: &[Verdict], second: Vec<Verdict>) -> Vec<Verdict> {
 }
 
 /// The verdicts of `first` a while later, from a second look at the target: each that
-/// [`needs_confirming`] is kept only when every goroutine it names did not run since
-/// (`still`, by id), its lock's words read again (`again`, by address) are those `first`
-/// read, and, for a lock held by nobody, no goroutine that ran holds it now by any evidence.
+/// [`needs_confirming`] is kept only when no goroutine it names ran since (`moved`, by id:
+/// each of `first`'s that the second look did not find unchanged), its lock's words read
+/// again (`again`, by address) are those `first` read, and, for a lock held by nobody, no
+/// goroutine that ran holds it now by any evidence.
 /// A goroutine that did not run holds now what it held then: by the verdict, nothing.
 pub fn confirm_again(
     first: &Snapshot,
     verdicts: Vec<Verdict>,
-    still: &HashSet<u64>,
+    moved: &HashSet<u64>,
     again: &[SyncObject],
 ) -> Vec<Verdict> {
     verdicts
@@ -65,7 +66,7 @@ pub fn confirm_again(
             let (Some(then), Some(now)) = (then, now) else {
                 return false;
             };
-            named.into_iter().all(|g| still.contains(&g))
+            named.into_iter().all(|g| !moved.contains(&g))
                 && then.fields == now.fields
                 && (v.kind != "held-by-nobody" || now.holders.is_empty())
         })
