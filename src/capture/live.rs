@@ -372,8 +372,11 @@ impl LiveTarget {
                 .collect()
         };
         pre.settle(&self.rt, &self.proc, &asleep_tids(&survey.asleep));
+        // The stops thawed to be taken again count in the pause reported.
+        let mut before = Duration::ZERO;
         loop {
-            let freeze = self.proc.freeze_leaving(survey.clone())?;
+            let mut freeze = self.proc.freeze_leaving(survey.clone())?;
+            freeze.stopped_before(before);
             let mut threads = freeze.threads().to_vec();
             tids.renumber_as_target(&mut threads);
             // The target's nanotime: its time namespace's monotonic clock.
@@ -408,13 +411,13 @@ impl LiveTarget {
                     .any(|a| a.tid == tids.to_ours(t as i32))
             });
             if asleep_running {
-                freeze.thaw();
+                before = freeze.thaw();
                 survey.asleep.clear();
                 pre.settle(&self.rt, &self.proc, &HashSet::new());
                 continue;
             }
             if attempt < MAX_ATTEMPTS && cap.in_transition {
-                freeze.thaw();
+                before = freeze.thaw();
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;

@@ -60,6 +60,9 @@ pub struct Freeze<'p> {
     threads: Vec<ThreadState>,
     first_interrupt: Option<Instant>,
     paused: Option<Duration>,
+    /// Stops of the same copy before this one, each thawed and taken again
+    /// ([`Freeze::stopped_before`]): part of the pause reported.
+    before: Duration,
     /// Whether this freeze holds a reference on the thread's signal block (see [`SigBlock`]).
     blocked: bool,
     /// This thread's nice value before the freeze raised its priority ([`Priority`]).
@@ -95,6 +98,7 @@ impl<'p> Freeze<'p> {
             threads: Vec::new(),
             first_interrupt: None,
             paused: None,
+            before: Duration::ZERO,
             blocked: SigBlock::acquire(),
             priority: Priority::raise(),
             _not_send: PhantomData,
@@ -145,16 +149,24 @@ impl<'p> Freeze<'p> {
     /// a session holding the freeze (`attach --hold`) shows. Signals sent to the target
     /// meanwhile stay pending in the kernel and are delivered at the detach.
     pub(crate) fn held_for(&self) -> Duration {
-        self.first_interrupt
-            .map(|t| t.elapsed())
-            .unwrap_or_default()
+        self.before
+            + self
+                .first_interrupt
+                .map(|t| t.elapsed())
+                .unwrap_or_default()
+    }
+
+    /// Counts `pause`, the stops of a copy thawed and taken again with this freeze, in the
+    /// pause this freeze reports.
+    pub(crate) fn stopped_before(&mut self, pause: Duration) {
+        self.before += pause;
     }
 
     /// Detaches every thread now; returns how long the target was stopped (from the first
-    /// `PTRACE_INTERRUPT` to the last detach).
+    /// `PTRACE_INTERRUPT` to the last detach, and the stops before it this freeze counts).
     pub fn thaw(mut self) -> Duration {
         self.detach_all();
-        self.paused.unwrap_or_default()
+        self.before + self.paused.unwrap_or_default()
     }
 
     /// Seizes and interrupts every thread, re-listing until no new thread appears.
