@@ -39,8 +39,19 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         warn_core_problems(&opened);
         report(target, &snap);
     }
-    let mut found = deadlock::find(&snap);
-    name_locks(&opened, kept.as_ref(), &snap, &mut found);
+    // A lock held with waiters makes a verdict likely: the DWARF that names locks is read
+    // beside the search for them.
+    let likely = snap
+        .objects
+        .iter()
+        .any(|o| o.held_by_state() == Some(true) && o.total_waiters() > 0);
+    let rt = opened.rt();
+    let (mut found, prog) = std::thread::scope(|s| {
+        let prog = likely.then(|| s.spawn(|| values::Program::load(&rt.bin, rt.bias)));
+        let found = deadlock::find(&snap);
+        (found, prog.and_then(|h| h.join().ok()))
+    });
+    name_locks(&opened, prog, kept.as_ref(), &snap, &mut found);
     let (Target::Live(live), Some(kept)) = (&opened, kept) else {
         return Ok((snap, found));
     };
@@ -77,16 +88,22 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     Ok((snap, confirmed))
 }
 
-/// Names the verdicts' locks from the binary's DWARF ([`values::name_locks`]): the frames of
-/// the goroutines they name, read from the snapshot's copy (`kept`, a live target's) or the
-/// core. Without DWARF the locks keep no name.
-fn name_locks(opened: &Target, kept: Option<&Kept>, snap: &Snapshot, verdicts: &mut [Verdict]) {
+/// Names the verdicts' locks from the binary's DWARF ([`values::name_locks`]; `prog`, when
+/// read already): the frames of the goroutines they name, read from the snapshot's copy
+/// (`kept`, a live target's) or the core. Without DWARF the locks keep no name.
+fn name_locks(
+    opened: &Target,
+    prog: Option<Result<values::Program, String>>,
+    kept: Option<&Kept>,
+    snap: &Snapshot,
+    verdicts: &mut [Verdict],
+) {
     let locks = deadlock::locks_to_name(verdicts);
     if locks.is_empty() {
         return;
     }
     let rt = opened.rt();
-    let Ok(prog) = values::Program::load(&rt.bin, rt.bias) else {
+    let Ok(prog) = prog.unwrap_or_else(|| values::Program::load(&rt.bin, rt.bias)) else {
         return;
     };
     let (snapshot, rest, threads): (&dyn crate::target::MemoryReader, _, _) = match (opened, kept) {
