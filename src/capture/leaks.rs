@@ -108,7 +108,7 @@ impl LiveTarget {
         let pause = freeze.thaw();
         let heap = heap?;
         let mut all = KeepAll::default();
-        let (mut snap, _, Kept { image, threads }) = self
+        let (mut snap, _, Kept { image, threads, .. }) = self
             .build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))
             .map_err(|e| e.to_string())?;
         snap.goroutines = all.into_vec();

@@ -219,7 +219,14 @@ impl LiveTarget {
         if self.nonblocking {
             let (snap, image) = self.nonblocking_copy()?;
             let threads = Vec::new();
-            return Ok((snap, Kept { image, threads }));
+            return Ok((
+                snap,
+                Kept {
+                    image,
+                    threads,
+                    keys: None,
+                },
+            ));
         }
         let (copy, pause) = self.copy_thawed(None, progress)?;
         self.build_kept(copy, pause, progress)
@@ -239,7 +246,7 @@ impl LiveTarget {
         kept: Kept,
         locks: &[&SyncObject],
     ) -> Result<(HashSet<u64>, Vec<SyncObject>, Duration), DumpError> {
-        let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image);
+        let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image, kept.keys);
         let mut pause = Duration::ZERO;
         let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
             let cap = goroutines::capture_unstopped(&self.rt, &self.proc, &pre);
@@ -535,6 +542,8 @@ impl LiveTarget {
         let copied_bytes =
             cap.copied_bytes() + threads_img.as_ref().map_or(0, |(i, _)| i.total_bytes());
         let stacks_reused = cap.reused() as u64;
+        let mut cap = cap;
+        let keys = Some(std::mem::take(&mut cap.keys));
         let mut image = cap.finish(Some(pre));
         let seeds = threads_img.map(|(t, seeds)| {
             image.overwrite(t);
@@ -584,7 +593,15 @@ impl LiveTarget {
                 ..t
             })
             .collect();
-        Ok((snap, n, Kept { image, threads }))
+        Ok((
+            snap,
+            n,
+            Kept {
+                image,
+                threads,
+                keys,
+            },
+        ))
     }
 }
 
@@ -594,6 +611,9 @@ impl LiveTarget {
 pub struct Kept {
     pub image: MemoryImage,
     pub threads: Vec<ThreadState>,
+    /// Each g of `allgs` with its key as copied, when the copy was taken frozen: a second
+    /// look ([`LiveTarget::look_again`]) checks against them.
+    pub keys: Option<Vec<(u64, Option<goroutines::StackKey>)>>,
 }
 
 impl LiveTarget {

@@ -173,10 +173,17 @@ impl PreCopy {
 
     /// An earlier snapshot's copy (its g structs and stacks, taken while the target was
     /// frozen) standing in for the pre-copy of the next: the goroutines that have not run
-    /// since need not be copied again.
-    pub fn of_copy(rt: &Runtime, img: MemoryImage) -> PreCopy {
-        let gs = all_g_addrs(rt, &img).unwrap_or_default();
-        let keys = keys_of(rt, &img, &gs);
+    /// since need not be copied again. `keys`: its goroutines' keys when the copy kept them,
+    /// else they are read from its g structs.
+    pub fn of_copy(
+        rt: &Runtime,
+        img: MemoryImage,
+        keys: Option<Vec<(u64, Option<StackKey>)>>,
+    ) -> PreCopy {
+        let keys = keys.unwrap_or_else(|| {
+            let gs = all_g_addrs(rt, &img).unwrap_or_default();
+            keys_of(rt, &img, &gs)
+        });
         PreCopy {
             img,
             keys,
