@@ -41,9 +41,10 @@
 # "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
 # (`grs`, `dump --group`, `dump --format json`, `snapshot`, `show` of that snapshot file,
 # `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so a verdict that takes
-# a second look to confirm) next to a plain `dump`, best of 3: wall,
-# peak RSS, and wall relative to the dump's and to the target's own runtime.Stack(all) (best of 3,
-# asked before the commands run).
+# a second look to confirm), each run 5 times, each run right after a plain `dump` of the same
+# target: the median wall, the peak RSS, the median of each run's wall relative to the dump
+# just before it (pairs keep the ratio honest while the machine's speed drifts), and the median
+# wall relative to the target's own runtime.Stack(all) (best of 3, asked before the commands run).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -280,42 +281,59 @@ if [ "$threads" = 1 ]; then
   done
 fi
 
-# Model commands: each next to a plain dump of the same target.
+# Model commands: each next to a plain dump of the same target, in pairs.
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 if [ "$models" = 1 ]; then
   echo
-  echo "model commands: against \"many\" (N parked goroutines), best of 3 each; x dump, x Stack: wall relative to a plain dump's and to the target's runtime.Stack(all) (best of 3)"
-  mfmt='%8s %-16s %9s %8s %8s %8s\n'
+  echo "model commands: against \"many\" (N parked goroutines), 5 pairs each: a plain dump, then the command; wall ms: median; RSS MB: largest; x dump: median of each pair's ratio to its dump; x Stack: median wall relative to the target's runtime.Stack(all) (best of 3)"
+  mfmt='%8s %-20s %9s %8s %8s %8s\n'
   # shellcheck disable=SC2059
   printf "$mfmt" N command "wall ms" "RSS MB" "x dump" "x Stack"
+  # run_one CMD: one run of a command of the table; sets $wall (ns) and $rss (KiB).
+  run_one() {
+    local cmd=$1 args status
+    case "$cmd" in
+      snapshot) args=(snapshot -q "$pid" -o "$tmp/bench.gsnap") ;;
+      show) args=(show -q "$tmp/bench.gsnap") ;;
+      *) read -r -a args <<<"$cmd"; args=("${args[0]}" -q "${args[@]:1}" "$pid") ;;
+    esac
+    local t0
+    t0=$(now_ns)
+    status=0
+    /usr/bin/time -f '%M' -o "$tmp/time" "$goroscope" "${args[@]}" >/dev/null 2>"$tmp/err" || status=$?
+    wall=$(( $(now_ns) - t0 ))
+    # deadlocks exits 3 when it finds one ("many" has one).
+    if [ "$status" != 0 ] && ! { [ "$cmd" = deadlocks ] && [ "$status" = 3 ]; }; then
+      echo "bench: goroscope ${args[*]} failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
+    fi
+    rss=$(tail -1 "$tmp/time")
+  }
   for n in 10000 100000; do
     start_target "$fixture" many -n "$n"
     read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
-    dump_wall=
-    for cmd in dump grs "dump --group" "dump --format json" snapshot show "dump --blocked" deadlocks; do
-      best= peak=0
-      for _ in 1 2 3; do
-        # shellcheck disable=SC2086
-        case "$cmd" in
-          snapshot) args=(snapshot -q "$pid" -o "$tmp/bench.gsnap") ;;
-          show) args=(show -q "$tmp/bench.gsnap") ;;
-          *) read -r -a args <<<"$cmd"; args=("${args[0]}" -q "${args[@]:1}" "$pid") ;;
-        esac
-        t0=$(now_ns)
-        status=0
-        /usr/bin/time -f '%M' -o "$tmp/time" "$goroscope" "${args[@]}" >/dev/null 2>"$tmp/err" || status=$?
-        wall=$(( $(now_ns) - t0 ))
-        # deadlocks exits 3 when it finds one ("many" has one).
-        if [ "$status" != 0 ] && ! { [ "$cmd" = deadlocks ] && [ "$status" = 3 ]; }; then
-          echo "bench: goroscope ${args[*]} failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
-        fi
-        rss=$(tail -1 "$tmp/time")
-        if [ -z "$best" ] || [ "$wall" -lt "$best" ]; then best=$wall; fi
+    dump_walls=() dump_peak=0 rows=()
+    for cmd in grs "dump --group" "dump --format json" snapshot show "dump --blocked" deadlocks; do
+      walls=() ratios=() peak=0
+      for _ in 1 2 3 4 5; do
+        # show reads the snapshot file: one is written before its first pair.
+        if [ "$cmd" = show ] && [ ! -s "$tmp/bench.gsnap" ]; then run_one snapshot; fi
+        run_one dump
+        dump_wall=$wall
+        dump_walls+=("$wall")
+        if [ "$rss" -gt "$dump_peak" ]; then dump_peak=$rss; fi
+        run_one "$cmd"
+        walls+=("$wall")
+        ratios+=("$(awk -v a="$wall" -v b="$dump_wall" 'BEGIN { printf "%.4f", a / b }')")
         if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
       done
-      [ -n "$dump_wall" ] || dump_wall=$best
-      # shellcheck disable=SC2059
-      printf "$mfmt" "$n" "$cmd" "$(ms "$best")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ratio "$best" "$dump_wall")" "$(ratio "$best" "$stack_ns")"
+      med=$(echo "${walls[*]}" | median)
+      rows+=("$(printf "$mfmt" "$n" "$cmd" "$(ms "$med")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(echo "${ratios[*]}" | median | awk '{ printf "%.2f", $1 }')" "$(ratio "$med" "$stack_ns")")")
     done
+    rm -f "$tmp/bench.gsnap"
+    med=$(echo "${dump_walls[*]}" | median)
+    # shellcheck disable=SC2059
+    printf "$mfmt" "$n" dump "$(ms "$med")" "$(awk -v k="$dump_peak" 'BEGIN { printf "%.1f", k / 1024 }')" "1.00" "$(ratio "$med" "$stack_ns")"
+    printf '%s\n' "${rows[@]}"
     stop_fixture
   done
 fi
