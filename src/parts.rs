@@ -10,7 +10,7 @@ pub(crate) fn cpus() -> usize {
 }
 
 /// Frees `value` on a thread of its own: a copy of a big process's memory is hundreds of
-/// thousands of buffers, and freeing them took a tenth of a whole `dump --blocked`. The caller
+/// thousands of buffers, and freeing them took 20 to 30 ms at 100,000 goroutines. The caller
 /// goes on at once; a one-shot command may exit before the thread is done. When no thread can
 /// be made, `value` is freed here (with the closure that failed to start).
 pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
