@@ -236,10 +236,10 @@ impl LiveTarget {
     /// `kept`), for confirming what the first showed: which of its goroutines it did not
     /// find unchanged, as ran since or gone (ids; [`goroutines::StackKey::ran_since`]), and
     /// `locks` (objects of `first`) read again, each with the holders it now has among the
-    /// goroutines that did run, by any evidence ([`blocked::locks_again`]). The target is frozen again as for a snapshot
-    /// (with the first copy standing in for the pre-copy: only the stacks of goroutines that
-    /// ran are copied), or with `--nonblocking` read while it runs; also returned: how long
-    /// it was stopped.
+    /// goroutines that did run, by any evidence ([`blocked::locks_again`]). The target is
+    /// frozen again as for a snapshot (with the first copy standing in for the pre-copy: only
+    /// the stacks of goroutines that ran are copied), or with `--nonblocking` read while it
+    /// runs; also returned: how long it was stopped.
     pub(crate) fn look_again(
         &self,
         first: &Snapshot,
@@ -268,7 +268,7 @@ impl LiveTarget {
                 pid: self.proc.pid(),
             }));
         }
-        let (ran, still) = pre.ran_since(&self.rt, &cap.keys);
+        let (ran, mut still) = pre.ran_since(&self.rt, &cap.keys);
         let image = cap.finish(Some(pre));
         let mut gs = walk::goroutines_at(&self.rt, &image, &threads, nanotime, &ran);
         for g in &mut gs {
@@ -282,7 +282,6 @@ impl LiveTarget {
             })
             .collect();
         let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
-        let mut still = still;
         still.sort_unstable();
         let moved = first
             .goroutines
@@ -533,7 +532,7 @@ impl LiveTarget {
             threads,
             tids,
             nanotime,
-            cap,
+            mut cap,
             threads_img,
             pre,
             copy_ns,
@@ -542,7 +541,6 @@ impl LiveTarget {
         let copied_bytes =
             cap.copied_bytes() + threads_img.as_ref().map_or(0, |(i, _)| i.total_bytes());
         let stacks_reused = cap.reused() as u64;
-        let mut cap = cap;
         let keys = Some(std::mem::take(&mut cap.keys));
         let mut image = cap.finish(Some(pre));
         let seeds = threads_img.map(|(t, seeds)| {

@@ -73,8 +73,8 @@ pub(crate) fn add(
     }
     heap_objects(rt, mem, fetch, &mut targets);
     let targets = &targets;
-    let reach = Reach::of(targets);
-    let reach = &reach;
+    // Each part clones it with its own (still empty) cache of functions.
+    let reach = &Reach::of(targets);
     let searched: Vec<&Goroutine> = gs
         .iter()
         .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
@@ -83,10 +83,7 @@ pub(crate) fn add(
     let mut found = crate::parts::in_parts(&searched, SEARCH_PART, |_, part| {
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut slots = Slots::default();
-        let mut reach = Reach {
-            refers: PcMap::default(),
-            ..reach.clone()
-        };
+        let mut reach = reach.clone();
         let mut found: Vec<(u64, Holder)> = Vec::new();
         for &g in part {
             // Its frames' words are read through a slice of its stack's copy.
