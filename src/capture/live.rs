@@ -418,12 +418,14 @@ impl LiveTarget {
             });
             if asleep_running {
                 before = freeze.thaw();
+                pre.recycle(cap.gs_img);
                 survey.asleep.clear();
                 pre.settle(&self.rt, &self.proc, &HashSet::new());
                 continue;
             }
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 before = freeze.thaw();
+                pre.recycle(cap.gs_img);
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;

@@ -11,6 +11,7 @@ use super::status;
 use crate::target::image::MemoryImage;
 use crate::target::{CopyInto, Layered, MemoryReader, ReadExt, ThreadState};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
 /// Most goroutines accepted from `allgs` (a corrupt length must not allocate unbounded).
 pub(crate) const MAX_GOROUTINES: u64 = 16 << 20;
@@ -155,19 +156,98 @@ pub struct PreCopy {
     keys: Vec<(u64, Option<StackKey>)>,
     /// Ms whose thread is left asleep through the window ([`PreCopy::settle`]).
     settled: HashSet<u64>,
+    /// The g structs as this copy read them, for the window to read the same memory again
+    /// into the same buffers; taken by the first window.
+    spare: Mutex<Option<Spare>>,
+}
+
+/// The g structs of a pre-copy: their buffers, already faulted in, where each of its keyed
+/// gs lies in them, and room for the window's keys.
+#[derive(Debug)]
+struct Spare {
+    /// Only ranges that hold a g.
+    img: MemoryImage,
+    /// The keyed gs' addresses, ascending (apart from their keys: the window walks them
+    /// all, and this array is a tenth of the size).
+    addrs: Vec<u64>,
+    /// For each of `addrs`: its index in `allgs`, its key then.
+    then: Vec<(usize, StackKey)>,
+    /// The pre-copy's gs in `allgs` order.
+    gs: Vec<u64>,
+    /// The pre-copy's keys, to become the window's where they changed.
+    keys: Vec<(u64, Option<StackKey>)>,
+    /// Indices of the gs the pre-copy could not key.
+    unkeyed: Vec<usize>,
+}
+
+impl Spare {
+    /// The g structs of `img` (a capture's `gs_img`), with `keys` (its keys).
+    fn of(mut img: MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
+        let mut by_addr: Vec<(u64, usize, StackKey)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(g, k))| Some((g, i, k?)))
+            .collect();
+        by_addr.sort_unstable_by_key(|&(g, i, _)| (g, i));
+        let addrs: Vec<u64> = by_addr.iter().map(|&(g, ..)| g).collect();
+        let then = by_addr.into_iter().map(|(_, i, k)| (i, k)).collect();
+        img.retain(|a, b| {
+            let end = a.saturating_add(b.len() as u64);
+            let i = addrs.partition_point(|&g| g < a);
+            addrs.get(i).is_some_and(|&g| g < end)
+        });
+        let unkeyed = (0..keys.len()).filter(|&i| keys[i].1.is_none()).collect();
+        Spare {
+            img,
+            addrs,
+            then,
+            gs: keys.iter().map(|&(g, _)| g).collect(),
+            keys: keys.to_vec(),
+            unkeyed,
+        }
+    }
+}
+
+/// What [`recopy_keyed`] read.
+struct Recopied {
+    /// The g structs.
+    img: MemoryImage,
+    /// Every g of `allgs` with its key.
+    keys: Vec<(u64, Option<StackKey>)>,
+    /// Indices in `keys` of the gs to look at: key changed since the pre-copy, not parked,
+    /// or not in it. Every other g is parked with its pre-copy's key.
+    look: Vec<usize>,
 }
 
 impl PreCopy {
     /// Copies every g, the used part of every stack, and the labels, without stopping anything.
-    pub fn take(rt: &Runtime, copy: &dyn CopyInto) -> PreCopy {
-        // The g structs are read again in the window; only their keys are kept. (Their
-        // buffers go back to the allocator, which hands them to the window's copy without
-        // fresh page faults.)
-        let Capture { img, keys, .. } = capture(rt, &[], copy, None);
+    pub fn take(rt: &Runtime, copy: &(dyn CopyInto + Sync)) -> PreCopy {
+        // The g structs are read again in the window, into the same buffers (already
+        // faulted in: a fresh 48 MB at 100,000 goroutines costs the window milliseconds).
+        let Capture {
+            img, keys, gs_img, ..
+        } = capture(rt, &[], copy, None);
+        let spare = Spare::of(gs_img, &keys);
         PreCopy {
             img,
             keys,
             settled: HashSet::new(),
+            spare: Mutex::new(Some(spare)),
+        }
+    }
+
+    /// The pre-copy's g structs, when `gs` (the window's `allgs`) begins with the gs this
+    /// copy keyed; once.
+    fn take_spare(&self, gs: &[u64]) -> Option<Spare> {
+        let spare = self.spare.lock().ok()?.take()?;
+        gs.starts_with(&spare.gs).then_some(spare)
+    }
+
+    /// Gives the g structs of a window's copy thrown away (the freeze is taken again) to
+    /// the next window, as buffers to read into; run after the thaw.
+    pub(crate) fn recycle(&self, gs_img: MemoryImage) {
+        if let Ok(mut spare) = self.spare.lock() {
+            *spare = Some(Spare::of(gs_img, &self.keys));
         }
     }
 
@@ -187,7 +267,7 @@ impl PreCopy {
         PreCopy {
             img,
             keys,
-            settled: HashSet::new(),
+            ..Default::default()
         }
     }
 
@@ -265,7 +345,7 @@ impl PreCopy {
     /// addresses) that kept changing: their stacks are not consistent.
     pub(crate) fn unstopped(
         rt: &Runtime,
-        copy: &dyn CopyInto,
+        copy: &(dyn CopyInto + Sync),
         rounds: u32,
     ) -> (MemoryImage, Vec<u64>) {
         let mut pre = PreCopy::take(rt, copy);
@@ -282,7 +362,7 @@ impl PreCopy {
             pre = PreCopy {
                 img,
                 keys,
-                settled: HashSet::new(),
+                ..Default::default()
             };
             round += 1;
         }
@@ -360,7 +440,7 @@ impl Capture {
 pub fn capture(
     rt: &Runtime,
     threads: &[ThreadState],
-    copy: &dyn CopyInto,
+    copy: &(dyn CopyInto + Sync),
     pre: Option<&PreCopy>,
 ) -> Capture {
     capture_with(rt, threads, copy, pre, false)
@@ -369,7 +449,7 @@ pub fn capture(
 /// [`capture`] against a running target, with an earlier copy (`pre`) standing in for the
 /// pre-copy: the g structs and the stacks of goroutines whose key changed, read while the
 /// target runs (such a stack may be torn; the others are the earlier copy's).
-pub fn capture_unstopped(rt: &Runtime, copy: &dyn CopyInto, pre: &PreCopy) -> Capture {
+pub fn capture_unstopped(rt: &Runtime, copy: &(dyn CopyInto + Sync), pre: &PreCopy) -> Capture {
     capture_with(rt, &[], copy, Some(pre), true)
 }
 
@@ -378,35 +458,52 @@ pub fn capture_unstopped(rt: &Runtime, copy: &dyn CopyInto, pre: &PreCopy) -> Ca
 fn capture_with(
     rt: &Runtime,
     threads: &[ThreadState],
-    copy: &dyn CopyInto,
+    copy: &(dyn CopyInto + Sync),
     pre: Option<&PreCopy>,
     unstopped: bool,
 ) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    let Some(gs) = copy_gs(rt, copy, &mut gimg) else {
+    let Some(gs) = copy_allgs(rt, copy, &mut gimg) else {
         return Capture {
             gs_img: gimg,
             ..Default::default()
         };
     };
-    // Every g's key (one lookup each: this runs inside the frozen window), then the Ms of
-    // goroutines that are on a thread, and their g0 structs.
-    let keys = keys_of(rt, &gimg, &gs);
+    // Every g struct and its key (inside the frozen window: into the pre-copy's buffers when
+    // it has them, each piece keyed as soon as it is read), then the Ms of goroutines that
+    // are on a thread, and their g0 structs.
+    let recopied = pre
+        .and_then(|p| p.take_spare(&gs))
+        .and_then(|spare| recopy_keyed(rt, copy, spare, &gs));
+    // The gs to look at below (every other one is parked with the pre-copy's key).
+    let (keys, look) = match recopied {
+        Some(Recopied { img, keys, look }) => {
+            gimg.absorb(img);
+            (keys, look)
+        }
+        None => {
+            let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
+            copy.copy_into(&reqs, &mut gimg);
+            (keys_of(rt, &gimg, &gs), (0..gs.len()).collect())
+        }
+    };
     let settled = pre.map(|p| &p.settled);
-    copy_ms(rt, copy, &mut gimg, &keys, settled);
+    let ms = look.iter().filter_map(|&i| Some(keys[i].1?.m()));
+    copy_ms(rt, copy, &mut gimg, ms, settled);
 
     // The used part of every stack, and the labels: none for goroutines whose key is the
     // pre-copy's (their stack and labels are in it).
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let mut reqs = Vec::new();
-    let (mut reused, mut lptrs, mut fresh) = (0, Vec::new(), Vec::new());
+    let (mut reused, mut lptrs, mut fresh) = (keys.len() - look.len(), Vec::new(), Vec::new());
     let mut in_transition = false;
     let mut running_on = Vec::new();
     // The settled Ms are in the pre-copy.
     let no_ms = MemoryImage::new();
     let settled_ms = pre.map_or(&no_ms, |p| &p.img);
-    for (i, &(g, key)) in keys.iter().enumerate() {
+    for &i in &look {
+        let (g, key) = keys[i];
         let Some(key) = key else { continue };
         if status::is_dead(key.status(), rt.version()) {
             continue;
@@ -471,9 +568,9 @@ fn capture_with(
     }
 }
 
-/// Copies `allgs` and every g struct it lists into `gimg`; the g addresses, or `None` when
-/// the slice header is unreadable or too long.
-fn copy_gs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<Vec<u64>> {
+/// Copies `allgs` (its header and array) into `gimg`; the g addresses, or `None` when the
+/// slice header is unreadable or too long.
+fn copy_allgs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<Vec<u64>> {
     copy.copy_into(&[(rt.allgs, 24)], gimg);
     let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
         (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
@@ -493,9 +590,153 @@ fn copy_gs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<
             .filter(|&g| g != 0)
             .collect(),
     };
-    let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, rt.layout.g_size)).collect();
-    copy.copy_into(&reqs, gimg);
     Some(gs)
+}
+
+/// Most bytes of g structs [`recopy_keyed`] reads in one system call: few enough that its
+/// gs are keyed while its bytes are still in the CPU's cache.
+const RECOPY_PIECE: u64 = 256 << 10;
+
+/// Reads the g structs again into the pre-copy's buffers (`spare`), in pieces over every
+/// CPU, keying each piece's gs right after reading it; the gs of `gs` outside those buffers
+/// (new since the pre-copy) are copied after. `None` when a piece could not be read (then
+/// nothing of `spare` may be trusted).
+fn recopy_keyed(
+    rt: &Runtime,
+    copy: &(dyn CopyInto + Sync),
+    mut spare: Spare,
+    gs: &[u64],
+) -> Option<Recopied> {
+    let g_size = rt.layout.g_size;
+    let by = &spare.addrs;
+    // Every byte of every range is read again, in reads of up to RECOPY_PIECE bytes; a range
+    // is cut at the start of a g, so that no g straddles two reads. Each read: its pieces
+    // and the gs of `by` they hold.
+    type Read<'a> = (Vec<(u64, &'a mut [u8])>, std::ops::Range<usize>);
+    let mut reads: Vec<Read> = Vec::new();
+    let (mut cur, mut cur_len, mut cur_first) = (Vec::new(), 0u64, 0usize);
+    let mut j = 0;
+    // Keyed gs in no range (none, as the spare is made; read after if there are).
+    let mut outside = Vec::new();
+    for (a, buf) in spare.img.ranges_mut() {
+        let end = a.saturating_add(buf.len() as u64);
+        // A linear walk (by address, as the ranges come): a binary search over the big
+        // array would miss the cache at each of its steps, inside the window.
+        while by.get(j).is_some_and(|&g| g < a) {
+            outside.push(spare.then[j].0);
+            j += 1;
+        }
+        if cur.is_empty() {
+            cur_first = j;
+        }
+        let (mut start, mut rest) = (a, buf);
+        loop {
+            // Where this read must end within the range: before the first g that would not
+            // fit, else the range's end.
+            let room = RECOPY_PIECE.saturating_sub(cur_len);
+            let mut cut = None;
+            while j < by.len() && by[j] < end {
+                let g = by[j];
+                if g > start && g.saturating_add(g_size) - start > room {
+                    cut = Some(g);
+                    break;
+                }
+                j += 1;
+            }
+            match cut {
+                Some(g) => {
+                    let (head, tail) = std::mem::take(&mut rest).split_at_mut((g - start) as usize);
+                    cur.push((start, head));
+                    reads.push((std::mem::take(&mut cur), cur_first..j));
+                    (start, rest, cur_len, cur_first) = (g, tail, 0, j);
+                }
+                None => {
+                    cur_len += end - start;
+                    cur.push((start, rest));
+                    if cur_len >= RECOPY_PIECE || cur.len() >= RECOPY_IOVS {
+                        reads.push((std::mem::take(&mut cur), cur_first..j));
+                        (cur_len, cur_first) = (0, j);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        reads.push((cur, cur_first..j));
+    }
+    outside.extend(spare.then[j..].iter().map(|&(i, _)| i));
+    let threads = crate::parts::cpus().clamp(1, MAX_RECOPY_THREADS);
+    let per = reads.len().div_ceil(threads).max(1);
+    // Per thread: the gs to look at (index, key now; no key when not whole in a piece), or
+    // None when a read failed.
+    type Looked = Option<Vec<(usize, Option<StackKey>)>>;
+    let work = |part: &mut [Read]| -> Looked {
+        let mut look = Vec::new();
+        for (pieces, held) in part.iter_mut() {
+            if !copy.read_in_place(pieces) {
+                return None;
+            }
+            let mut p = 0;
+            for (&g, &(i, then)) in by[held.clone()].iter().zip(&spare.then[held.clone()]) {
+                while p + 1 < pieces.len() && pieces[p + 1].0 <= g {
+                    p += 1;
+                }
+                let (addr, buf) = &pieces[p];
+                let off = g.wrapping_sub(*addr) as usize;
+                let Some(b) = buf.get(off..off.saturating_add(g_size as usize)) else {
+                    look.push((i, None));
+                    continue;
+                };
+                let now = StackKey::of(rt, b);
+                if now != then || !now.parked() {
+                    look.push((i, Some(now)));
+                }
+            }
+        }
+        Some(look)
+    };
+    let looked: Vec<Looked> = std::thread::scope(|s| {
+        let mut parts = reads.chunks_mut(per);
+        let mine = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts.map(|p| s.spawn(|| work(p))).collect();
+        let mut all = vec![work(mine)];
+        all.extend(others.into_iter().map(|h| h.join().ok().flatten()));
+        all
+    });
+    // The pre-copy's keys, the changed ones replaced; the gs the pieces did not hold (new
+    // since, or not whole in a range) read after.
+    let mut keys = std::mem::take(&mut spare.keys);
+    keys.truncate(gs.len());
+    let mut after: Vec<usize> = (keys.len()..gs.len())
+        .chain(spare.unkeyed)
+        .chain(outside)
+        .collect();
+    keys.extend(gs[keys.len()..].iter().map(|&g| (g, None)));
+    let mut look = Vec::new();
+    for part in looked {
+        for (i, k) in part? {
+            match k {
+                Some(_) => look.push(i),
+                None => after.push(i),
+            }
+            keys[i].1 = k;
+        }
+    }
+    let mut img = spare.img;
+    if !after.is_empty() {
+        let reqs: Vec<(u64, u64)> = after.iter().map(|&i| (keys[i].0, g_size)).collect();
+        let mut more = MemoryImage::new();
+        copy.copy_into(&reqs, &mut more);
+        for &i in &after {
+            let g = keys[i].0;
+            keys[i].1 = more.slice(g, g_size).map(|b| StackKey::of(rt, b));
+        }
+        img.absorb(more);
+        look.extend(after);
+    }
+    look.sort_unstable();
+    Some(Recopied { img, keys, look })
 }
 
 /// Copies into `gimg` the Ms of the goroutines that are on a thread (by their keys), and
@@ -504,13 +745,11 @@ fn copy_ms(
     rt: &Runtime,
     copy: &dyn CopyInto,
     gimg: &mut MemoryImage,
-    keys: &[(u64, Option<StackKey>)],
+    ms: impl Iterator<Item = u64>,
     settled: Option<&HashSet<u64>>,
 ) {
     let l = &rt.layout;
-    let ms: BTreeSet<u64> = keys
-        .iter()
-        .filter_map(|(_, k)| k.map(|k| k.m()))
+    let ms: BTreeSet<u64> = ms
         .filter(|&m| m != 0 && !settled.is_some_and(|s| s.contains(&m)))
         .collect();
     let reqs: Vec<(u64, u64)> = ms.iter().map(|&m| (m, l.m_read_len())).collect();
@@ -523,6 +762,11 @@ fn copy_ms(
         .collect();
     copy.copy_into(&g0s, gimg);
 }
+
+/// Most threads [`recopy_keyed`] reads with.
+const MAX_RECOPY_THREADS: usize = 4;
+/// Most ranges [`recopy_keyed`] reads in one system call.
+const RECOPY_IOVS: usize = 64;
 
 /// Goroutines whose keys one thread reads in [`keys_of`].
 const KEYS_PER_THREAD: usize = 16 * 1024;

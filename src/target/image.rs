@@ -137,6 +137,18 @@ impl MemoryImage {
             })
     }
 
+    /// Keeps only the ranges `keep` says yes to.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64, &[u8]) -> bool) {
+        self.ranges.retain(|a, v| keep(*a, v));
+        self.bytes = self.ranges.values().map(|v| v.len() as u64).sum();
+    }
+
+    /// Every copied range, ascending, its bytes writable in place (to read a later copy of
+    /// the same memory into buffers already faulted in).
+    pub(crate) fn ranges_mut(&mut self) -> impl Iterator<Item = (u64, &mut [u8])> {
+        self.ranges.iter_mut().map(|(a, v)| (*a, v.as_mut_slice()))
+    }
+
     /// Total bytes held.
     pub(crate) fn total_bytes(&self) -> u64 {
         self.bytes

@@ -43,6 +43,22 @@ pub trait CopyInto {
     /// Copies what can be read of each `(address, length)` range into `image`; what cannot
     /// be read is left out (the image then has a hole there).
     fn copy_into(&self, ranges: &[(u64, u64)], image: &mut image::MemoryImage);
+
+    /// Reads the bytes at each piece's address into its buffer, a buffer the caller already
+    /// holds (its pages already faulted in); whether every byte of every piece was read.
+    fn read_in_place(&self, pieces: &mut [(u64, &mut [u8])]) -> bool {
+        pieces.iter_mut().all(|(addr, buf)| {
+            let mut img = image::MemoryImage::new();
+            self.copy_into(&[(*addr, buf.len() as u64)], &mut img);
+            match img.slice(*addr, buf.len() as u64) {
+                Some(b) => {
+                    buf.copy_from_slice(b);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
 }
 
 impl CopyInto for () {

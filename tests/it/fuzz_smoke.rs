@@ -285,13 +285,14 @@ fn walk_setup() -> &'static WalkSetup {
 /// Reads a running process and keeps every range read, by address and length.
 struct Recorder {
     proc: goroscope::target::live::LiveProcess,
-    seen: std::cell::RefCell<std::collections::BTreeMap<(u64, u64), Vec<u8>>>,
+    seen: std::sync::Mutex<std::collections::BTreeMap<(u64, u64), Vec<u8>>>,
 }
 
 impl Recorder {
     fn keep(&self, addr: u64, bytes: &[u8]) {
         self.seen
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .entry((addr, bytes.len() as u64))
             .or_insert_with(|| bytes.to_vec());
     }
@@ -371,7 +372,7 @@ fn walk_seeds() -> Vec<Vec<u8>> {
         })
         .collect();
     drop(child);
-    let seen = rec.seen.into_inner();
+    let seen = rec.seen.into_inner().unwrap_or_else(|e| e.into_inner());
     let records: Vec<(u64, &[u8])> = seen.iter().map(|(&(a, _), b)| (a, &b[..])).collect();
     [
         0,

@@ -548,6 +548,31 @@ fn vm_read(pid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
     }
 }
 
+/// One `process_vm_readv` of every piece (at most [`IOV_MAX`]) into its buffer: whether all
+/// their bytes were read.
+fn vm_read_pieces(pid: i32, pieces: &mut [(u64, &mut [u8])]) -> bool {
+    let want: usize = pieces.iter().map(|(_, b)| b.len()).sum();
+    let remote: Vec<libc::iovec> = pieces
+        .iter()
+        .map(|(a, b)| libc::iovec {
+            iov_base: *a as usize as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    let local: Vec<libc::iovec> = pieces
+        .iter_mut()
+        .map(|(_, b)| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
+    let n = local.len().min(IOV_MAX);
+    // SAFETY: each local iovec describes one buffer of `pieces`, exclusively borrowed for the call.
+    let r =
+        unsafe { libc::process_vm_readv(pid, local.as_ptr(), n as _, remote.as_ptr(), n as _, 0) };
+    usize::try_from(r).is_ok_and(|r| r == want) && n == local.len()
+}
+
 /// Adds `[a, e)` to an interval list (merged lazily by [`covered`] after sorting).
 fn push_range(got: &mut Vec<(u64, u64)>, a: u64, e: u64) {
     if a < e {
@@ -579,5 +604,11 @@ fn covered(got: &[(u64, u64)], a: u64, e: u64) -> bool {
 impl super::CopyInto for LiveProcess {
     fn copy_into(&self, ranges: &[(u64, u64)], image: &mut MemoryImage) {
         LiveProcess::copy_into(self, ranges, image);
+    }
+
+    fn read_in_place(&self, pieces: &mut [(u64, &mut [u8])]) -> bool {
+        pieces
+            .chunks_mut(IOV_MAX)
+            .all(|batch| vm_read_pieces(self.pid, batch))
     }
 }
