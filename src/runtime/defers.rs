@@ -159,7 +159,7 @@ pub fn read(
             how: f.how.into(),
             fd: None,
         });
-        *defers = list.into_boxed_slice();
+        *defers = list.into();
     }
     close_fds(mem, gs, &closes, fetch, &mut local);
 }

@@ -471,6 +471,70 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A frame's list that is almost always empty (its pending defers, its values): one pointer
+/// wide, where a boxed slice is two (a model of 100,000 goroutines holds millions of frames,
+/// nearly all with neither). A list in files and JSON.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Few<T>(Option<Box<Box<[T]>>>);
+
+impl<T> Default for Few<T> {
+    fn default() -> Few<T> {
+        Few(None)
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], |b| &**b)
+    }
+}
+
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.0.as_deref_mut().map_or(&mut [], |b| &mut **b)
+    }
+}
+
+impl<T> From<Vec<T>> for Few<T> {
+    fn from(v: Vec<T>) -> Few<T> {
+        Few((!v.is_empty()).then(|| Box::new(v.into_boxed_slice())))
+    }
+}
+
+impl<T> Few<T> {
+    /// The items, as a vector.
+    pub fn into_vec(self) -> Vec<T> {
+        self.0.map_or_else(Vec::new, |b| b.into_vec())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Few<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Few<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for Few<T> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Few<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Few<T>, D::Error> {
+        Vec::<T>::deserialize(de).map(Few::from)
+    }
+}
+
 /// One logical frame (an inlined call is a frame of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -481,8 +545,9 @@ pub struct Frame {
     pub file: Name,
     /// Source line.
     pub line: u32,
-    /// Argument words as the runtime prints them (`...` for inlined calls).
-    pub args: Box<str>,
+    /// Argument words as the runtime prints them (`...` for inlined calls); shared by the
+    /// frames that print the same (most print one of a few forms, such as `0x0?, 0x0?`).
+    pub args: Name,
     /// Program counter of the physical frame.
     pub pc: u64,
     /// Entry of the physical function.
@@ -502,11 +567,11 @@ pub struct Frame {
     /// The frame's deferred calls that have not run yet, in the order they will run (the
     /// last deferred first). On the physical frame only (an inlined call has none).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub defers: Box<[PendingDefer]>,
+    pub defers: Few<PendingDefer>,
     /// Its arguments and locals read from DWARF (`bt --full`, the session's `stack -full`);
     /// empty unless asked for.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub values: Box<[FrameValue]>,
+    pub values: Few<FrameValue>,
 }
 
 /// One variable of a frame and its value as delve prints it.

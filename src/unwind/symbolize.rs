@@ -4,7 +4,7 @@
 
 use super::{AddrHasher, Code, PcMap, PhysFrame, Unwound};
 use crate::binary::pclntab::{FUNCDATA_ARG_INFO, FUNCDATA_ARG_LIVE_INFO, PCDATA_ARG_LIVE_INDEX};
-use crate::snapshot::{CreatedBy, Frame, Name};
+use crate::snapshot::{CreatedBy, Few, Frame, Name};
 use crate::target::{MemoryReader, ReadExt};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,7 +24,13 @@ pub struct Symbolizer<'a> {
     go_stmts: PcMap<Option<CreatedBy>>,
     /// Start functions and whether they make a system goroutine, by start pc.
     starts: PcMap<(StartFunc, bool)>,
+    /// Argument texts printed so far, shared (at most [`MAX_ARGS_SHARED`]).
+    args: std::collections::HashSet<Name>,
 }
+
+/// Most distinct argument texts a [`Symbolizer`] shares: parked goroutines print a few forms
+/// (`0x0?, 0x0?`) over and over; past this many, a new text is held by its frame alone.
+const MAX_ARGS_SHARED: usize = 1 << 16;
 
 /// The logical frames at one pc, innermost first, the physical function last.
 struct PcFrames<'a> {
@@ -52,7 +58,20 @@ impl<'a> Symbolizer<'a> {
             names: HashMap::default(),
             go_stmts: PcMap::default(),
             starts: PcMap::default(),
+            args: Default::default(),
         }
+    }
+
+    /// `text` as a shared argument text.
+    fn args(&mut self, text: &str) -> Name {
+        if let Some(n) = self.args.get(text) {
+            return n.clone();
+        }
+        let n = Name::from(text);
+        if self.args.len() < MAX_ARGS_SHARED {
+            self.args.insert(n.clone());
+        }
+        n
     }
 
     /// The code it symbolizes.
@@ -120,12 +139,12 @@ impl<'a> Symbolizer<'a> {
                 if show {
                     shown += 1;
                 }
-                // Written into one buffer, then kept in a box of its exact size.
-                let args: Box<str> = if sf.inlined {
-                    Box::from("...")
+                // Written into one buffer, then shared with the frames that print the same.
+                let args = if sf.inlined {
+                    self.args("...")
                 } else {
                     print_args(code, mem, pf, &pcf.args, &mut scratch);
-                    Box::from(scratch.as_str())
+                    self.args(&scratch)
                 };
                 out.push(Frame {
                     function: sf.function.clone(),
@@ -139,8 +158,8 @@ impl<'a> Symbolizer<'a> {
                     inlined: sf.inlined,
                     trap: pf.trap,
                     hidden: !show,
-                    defers: Box::default(),
-                    values: Box::default(),
+                    defers: Few::default(),
+                    values: Few::default(),
                 });
             }
         }

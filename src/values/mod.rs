@@ -271,7 +271,7 @@ pub fn fill_frames(c: &Ctx<'_>, frames: &mut [Frame], shown: usize) {
                     ..FrameValue::default()
                 }]
             })
-            .into_boxed_slice();
+            .into();
     }
 }
 

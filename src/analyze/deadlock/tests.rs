@@ -340,11 +340,12 @@ fn file_lock_self_deadlock() {
             },
             Frame {
                 function: "main.open".into(),
-                defers: Box::new([PendingDefer {
+                defers: vec![PendingDefer {
                     function: "os.(*File).Close".into(),
                     fd: Some(fd),
                     ..Default::default()
-                }]),
+                }]
+                .into(),
                 ..Default::default()
             },
         ],
