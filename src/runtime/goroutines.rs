@@ -183,14 +183,19 @@ struct Spare {
 impl Spare {
     /// The g structs of `img` (a capture's `gs_img`), with `keys` (its keys).
     fn of(mut img: MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
-        let mut by_addr: Vec<(u64, usize, StackKey)> = keys
+        // Sorted as (address, index) pairs, a sixth of the bytes of whole keys to move.
+        let mut by_addr: Vec<(u64, usize)> = keys
             .iter()
             .enumerate()
-            .filter_map(|(i, &(g, k))| Some((g, i, k?)))
+            .filter(|(_, (_, k))| k.is_some())
+            .map(|(i, &(g, _))| (g, i))
             .collect();
-        by_addr.sort_unstable_by_key(|&(g, i, _)| (g, i));
-        let addrs: Vec<u64> = by_addr.iter().map(|&(g, ..)| g).collect();
-        let then = by_addr.into_iter().map(|(_, i, k)| (i, k)).collect();
+        by_addr.sort_unstable();
+        let addrs: Vec<u64> = by_addr.iter().map(|&(g, _)| g).collect();
+        let then = by_addr
+            .into_iter()
+            .filter_map(|(_, i)| Some((i, keys[i].1?)))
+            .collect();
         img.retain(|a, b| {
             let end = a.saturating_add(b.len() as u64);
             let i = addrs.partition_point(|&g| g < a);

@@ -26,6 +26,8 @@ pub struct Symbolizer<'a> {
     starts: PcMap<(StartFunc, bool)>,
     /// Argument texts printed so far, shared (at most [`MAX_ARGS_SHARED`]).
     args: std::collections::HashSet<Name>,
+    /// `...`, what every inlined call prints.
+    dots: Name,
 }
 
 /// Most distinct argument texts a [`Symbolizer`] shares: parked goroutines print a few forms
@@ -37,6 +39,9 @@ struct PcFrames<'a> {
     frames: Box<[SrcFrame]>,
     /// How the physical function's arguments print, at this pc.
     args: ArgInfo<'a>,
+    /// The argument text last printed at this pc: goroutines parked at one place mostly
+    /// print the same, which is then shared without a lookup.
+    last_args: std::cell::RefCell<Option<Name>>,
 }
 
 /// One logical frame at a pc.
@@ -59,6 +64,7 @@ impl<'a> Symbolizer<'a> {
             go_stmts: PcMap::default(),
             starts: PcMap::default(),
             args: Default::default(),
+            dots: Name::from("..."),
         }
     }
 
@@ -113,7 +119,11 @@ impl<'a> Symbolizer<'a> {
                 vis: Visibility::of(sf.name),
             })
             .collect();
-        let p = Rc::new(PcFrames { frames, args });
+        let p = Rc::new(PcFrames {
+            frames,
+            args,
+            last_args: Default::default(),
+        });
         self.pcs.insert(sym_pc, p.clone());
         p
     }
@@ -141,10 +151,14 @@ impl<'a> Symbolizer<'a> {
                 }
                 // Written into one buffer, then shared with the frames that print the same.
                 let args = if sf.inlined {
-                    self.args("...")
+                    self.dots.clone()
                 } else {
                     print_args(code, mem, pf, &pcf.args, &mut scratch);
-                    self.args(&scratch)
+                    let mut last = pcf.last_args.borrow_mut();
+                    match &*last {
+                        Some(n) if **n == *scratch => n.clone(),
+                        _ => last.insert(self.args(&scratch)).clone(),
+                    }
                 };
                 out.push(Frame {
                     function: sf.function.clone(),
