@@ -29,20 +29,39 @@ pub(crate) fn in_parts<T: Sync, R: Send>(
     min_part: usize,
     f: impl Fn(usize, &[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let threads = cpus().min(items.len() / min_part.max(1));
-    if threads <= 1 {
-        return f(0, items);
-    }
-    let size = items.len().div_ceil(threads);
+    let size = part_size(items.len(), min_part);
+    on_threads(items.chunks(size).enumerate(), |(k, p)| f(k * size, p))
+}
+
+/// [`in_parts`] over items each part changes (buffers it reads into).
+pub(crate) fn in_parts_mut<T: Send, R: Send>(
+    items: &mut [T],
+    min_part: usize,
+    f: impl Fn(usize, &mut [T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let size = part_size(items.len(), min_part);
+    on_threads(items.chunks_mut(size).enumerate(), |(k, p)| f(k * size, p))
+}
+
+/// Items per part: one part per CPU, none smaller than `min_part` items.
+fn part_size(len: usize, min_part: usize) -> usize {
+    let threads = cpus().min(len / min_part.max(1)).max(1);
+    len.div_ceil(threads).max(1)
+}
+
+/// `f` of each part, the first on this thread and the others on threads of their own, the
+/// results one after the other in the parts' order; a panic in a part is raised again here.
+fn on_threads<P: Send, R: Send>(
+    mut parts: impl Iterator<Item = P>,
+    f: impl Fn(P) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
     let f = &f;
     std::thread::scope(|s| {
-        let mut parts = items.chunks(size);
-        let first = parts.next().unwrap_or(&[]);
-        let others: Vec<_> = parts
-            .enumerate()
-            .map(|(k, p)| s.spawn(move || f((k + 1) * size, p)))
-            .collect();
-        let mut out = f(0, first);
+        let others: Vec<_> = parts.map(|p| s.spawn(move || f(p))).collect();
+        let mut out = f(first);
         for h in others {
             match h.join() {
                 Ok(r) => out.extend(r),

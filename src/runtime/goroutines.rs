@@ -172,7 +172,8 @@ struct Spare {
     addrs: Vec<u64>,
     /// For each of `addrs`: its index in `allgs`, its key then.
     then: Vec<(usize, StackKey)>,
-    /// The pre-copy's gs in `allgs` order.
+    /// The pre-copy's gs in `allgs` order (those of `keys`, apart: the window compares them
+    /// with its own `allgs`, and this array is a fourteenth of the size).
     gs: Vec<u64>,
     /// The pre-copy's keys, to become the window's where they changed.
     keys: Vec<(u64, Option<StackKey>)>,
@@ -183,7 +184,7 @@ struct Spare {
 impl Spare {
     /// The g structs of `img` (a capture's `gs_img`), with `keys` (its keys).
     fn of(mut img: MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
-        // Sorted as (address, index) pairs, a sixth of the bytes of whole keys to move.
+        // Sorted as (address, index) pairs, a seventh of the bytes of whole keys to move.
         let mut by_addr: Vec<(u64, usize)> = keys
             .iter()
             .enumerate()
@@ -671,16 +672,14 @@ fn recopy_keyed(
         reads.push((cur, cur_first..j));
     }
     outside.extend(spare.then[j..].iter().map(|&(i, _)| i));
-    let threads = crate::parts::cpus().clamp(1, MAX_RECOPY_THREADS);
-    let per = reads.len().div_ceil(threads).max(1);
-    // Per thread: the gs to look at (index, key now; no key when not whole in a piece), or
-    // None when a read failed.
-    type Looked = Option<Vec<(usize, Option<StackKey>)>>;
-    let work = |part: &mut [Read]| -> Looked {
+    // On every CPU: the gs to look at (index, key now; no key when not whole in a piece),
+    // and an error when a read failed.
+    let looked = crate::parts::in_parts_mut(&mut reads, RECOPY_READS_PER_THREAD, |_, part| {
         let mut look = Vec::new();
         for (pieces, held) in part.iter_mut() {
             if !copy.read_in_place(pieces) {
-                return None;
+                look.push(Err(()));
+                break;
             }
             let mut p = 0;
             for (&g, &(i, then)) in by[held.clone()].iter().zip(&spare.then[held.clone()]) {
@@ -690,24 +689,16 @@ fn recopy_keyed(
                 let (addr, buf) = &pieces[p];
                 let off = g.wrapping_sub(*addr) as usize;
                 let Some(b) = buf.get(off..off.saturating_add(g_size as usize)) else {
-                    look.push((i, None));
+                    look.push(Ok((i, None)));
                     continue;
                 };
                 let now = StackKey::of(rt, b);
                 if now != then || !now.parked() {
-                    look.push((i, Some(now)));
+                    look.push(Ok((i, Some(now))));
                 }
             }
         }
-        Some(look)
-    };
-    let looked: Vec<Looked> = std::thread::scope(|s| {
-        let mut parts = reads.chunks_mut(per);
-        let mine = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts.map(|p| s.spawn(|| work(p))).collect();
-        let mut all = vec![work(mine)];
-        all.extend(others.into_iter().map(|h| h.join().ok().flatten()));
-        all
+        look
     });
     // The pre-copy's keys, the changed ones replaced; the gs the pieces did not hold (new
     // since, or not whole in a range) read after.
@@ -719,14 +710,13 @@ fn recopy_keyed(
         .collect();
     keys.extend(gs[keys.len()..].iter().map(|&g| (g, None)));
     let mut look = Vec::new();
-    for part in looked {
-        for (i, k) in part? {
-            match k {
-                Some(_) => look.push(i),
-                None => after.push(i),
-            }
-            keys[i].1 = k;
+    for seen in looked {
+        let (i, k) = seen.ok()?;
+        match k {
+            Some(_) => look.push(i),
+            None => after.push(i),
         }
+        keys[i].1 = k;
     }
     let mut img = spare.img;
     if !after.is_empty() {
@@ -768,8 +758,8 @@ fn copy_ms(
     copy.copy_into(&g0s, gimg);
 }
 
-/// Most threads [`recopy_keyed`] reads with.
-const MAX_RECOPY_THREADS: usize = 4;
+/// Fewest reads (of up to [`RECOPY_PIECE`] bytes each) [`recopy_keyed`] gives a thread.
+const RECOPY_READS_PER_THREAD: usize = 16;
 /// Most ranges [`recopy_keyed`] reads in one system call.
 const RECOPY_IOVS: usize = 64;
 
