@@ -107,19 +107,39 @@ impl serde::de::Visitor<'_> for NameVisitor {
 
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
         Ok(READ_NAMES.with(|t| match &mut *t.borrow_mut() {
-            Some(seen) => {
-                if let Some(n) = seen.get(s) {
-                    return n.clone();
-                }
-                let n = Name::from(s);
-                // A file of ever new names (a hostile one) gets no more sharing past the cap.
-                if seen.len() < MAX_READ_NAMES {
-                    seen.insert(s.into(), n.clone());
-                }
-                n
-            }
+            Some(seen) => seen.get(s),
             None => Name::from(s),
         }))
+    }
+}
+
+/// Names made so far, each handed out again for the same text; at most `cap` of them kept,
+/// so that ever new texts (a hostile file's, a hostile target's) get no more sharing past it.
+#[derive(Debug)]
+pub(crate) struct SharedNames {
+    seen: std::collections::HashSet<Name>,
+    cap: usize,
+}
+
+impl SharedNames {
+    /// None yet, keeping at most `cap`.
+    pub(crate) fn new(cap: usize) -> SharedNames {
+        SharedNames {
+            seen: Default::default(),
+            cap,
+        }
+    }
+
+    /// `text` as a name, shared with the same text made before.
+    pub(crate) fn get(&mut self, text: &str) -> Name {
+        if let Some(n) = self.seen.get(text) {
+            return n.clone();
+        }
+        let n = Name::from(text);
+        if self.seen.len() < self.cap {
+            self.seen.insert(n.clone());
+        }
+        n
     }
 }
 
@@ -128,7 +148,7 @@ const MAX_READ_NAMES: usize = 1 << 20;
 
 thread_local! {
     /// The names read so far while [`reading_names`] runs on this thread.
-    static READ_NAMES: std::cell::RefCell<Option<std::collections::HashMap<Box<str>, Name>>> =
+    static READ_NAMES: std::cell::RefCell<Option<SharedNames>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -136,7 +156,7 @@ thread_local! {
 /// read before (a snapshot file of 100,000 goroutines repeats a few hundred names millions of
 /// times), then forgets them.
 pub(crate) fn reading_names<T>(read: impl FnOnce() -> T) -> T {
-    READ_NAMES.with(|t| *t.borrow_mut() = Some(Default::default()));
+    READ_NAMES.with(|t| *t.borrow_mut() = Some(SharedNames::new(MAX_READ_NAMES)));
     let out = read();
     READ_NAMES.with(|t| *t.borrow_mut() = None);
     out

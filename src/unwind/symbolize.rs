@@ -4,7 +4,7 @@
 
 use super::{AddrHasher, Code, PcMap, PhysFrame, Unwound};
 use crate::binary::pclntab::{FUNCDATA_ARG_INFO, FUNCDATA_ARG_LIVE_INFO, PCDATA_ARG_LIVE_INDEX};
-use crate::snapshot::{CreatedBy, Few, Frame, Name};
+use crate::snapshot::{CreatedBy, Few, Frame, Name, SharedNames};
 use crate::target::{MemoryReader, ReadExt};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ pub struct Symbolizer<'a> {
     /// Start functions and whether they make a system goroutine, by start pc.
     starts: PcMap<(StartFunc, bool)>,
     /// Argument texts printed so far, shared (at most [`MAX_ARGS_SHARED`]).
-    args: std::collections::HashSet<Name>,
+    args: SharedNames,
     /// `...`, what every inlined call prints.
     dots: Name,
 }
@@ -63,21 +63,9 @@ impl<'a> Symbolizer<'a> {
             names: HashMap::default(),
             go_stmts: PcMap::default(),
             starts: PcMap::default(),
-            args: Default::default(),
+            args: SharedNames::new(MAX_ARGS_SHARED),
             dots: Name::from("..."),
         }
-    }
-
-    /// `text` as a shared argument text.
-    fn args(&mut self, text: &str) -> Name {
-        if let Some(n) = self.args.get(text) {
-            return n.clone();
-        }
-        let n = Name::from(text);
-        if self.args.len() < MAX_ARGS_SHARED {
-            self.args.insert(n.clone());
-        }
-        n
     }
 
     /// The code it symbolizes.
@@ -157,7 +145,7 @@ impl<'a> Symbolizer<'a> {
                     let mut last = pcf.last_args.borrow_mut();
                     match &*last {
                         Some(n) if **n == *scratch => n.clone(),
-                        _ => last.insert(self.args(&scratch)).clone(),
+                        _ => last.insert(self.args.get(&scratch)).clone(),
                     }
                 };
                 out.push(Frame {
