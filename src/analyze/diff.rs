@@ -1,8 +1,8 @@
 //! Diff of two snapshots of the same program: which stack groups grew, shrank, appeared or
 //! vanished. A leak shows as a group that grows from one snapshot to the next.
 
-use super::group::{GroupBy, key};
-use crate::snapshot::{Goroutine, Snapshot};
+use super::group::Summary;
+use crate::snapshot::Goroutine;
 use std::collections::HashMap;
 
 /// One group's change.
@@ -12,7 +12,7 @@ pub struct Change<'s> {
     pub before: usize,
     /// Members in the second snapshot.
     pub after: usize,
-    /// A member of the group (from the second snapshot when it has one).
+    /// A member of the group (the second snapshot's first when it has one).
     pub example: &'s Goroutine,
 }
 
@@ -23,48 +23,29 @@ impl Change<'_> {
     }
 }
 
-/// Changes of every group whose size changed, biggest change first (growth before shrinkage
-/// at equal size).
-pub fn diff<'s>(
-    a: &'s Snapshot,
-    b: &'s Snapshot,
-    by: &GroupBy,
-    keep: impl Fn(&Goroutine) -> bool,
-) -> Vec<Change<'s>> {
-    let mut m: HashMap<String, Change<'s>> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for g in a.goroutines.iter().filter(|g| keep(g)) {
-        let k = key(g, by);
-        m.entry(k.clone())
-            .or_insert_with(|| {
-                order.push(k);
-                Change {
-                    before: 0,
-                    after: 0,
-                    example: g,
-                }
-            })
-            .before += 1;
-    }
-    for g in b.goroutines.iter().filter(|g| keep(g)) {
-        let k = key(g, by);
-        let c = m.entry(k.clone()).or_insert_with(|| {
-            order.push(k);
-            Change {
-                before: 0,
-                after: 0,
-                example: g,
-            }
-        });
-        if c.after == 0 {
-            c.example = g;
-        }
-        c.after += 1;
-    }
-    let mut out: Vec<Change<'s>> = order
-        .into_iter()
-        .filter_map(|k| m.remove(&k))
-        .filter(|c| c.before != c.after)
+/// Changes of every group whose size changed between the groups of two snapshots (each in
+/// order of first appearance, [`super::group::Tally::groups`]), biggest change first (growth before
+/// shrinkage at equal size; then the first snapshot's groups in their order, then the new ones).
+pub fn diff<'s>(a: &'s [Summary], b: &'s [Summary]) -> Vec<Change<'s>> {
+    let in_b: HashMap<&str, &Summary> = b.iter().map(|s| (s.key.as_str(), s)).collect();
+    let in_a: HashMap<&str, &Summary> = a.iter().map(|s| (s.key.as_str(), s)).collect();
+    let change = |before: Option<&'s Summary>, after: Option<&'s Summary>| {
+        let example = after.or(before).map(|s| &s.first)?;
+        let (before, after) = (before.map_or(0, |s| s.count), after.map_or(0, |s| s.count));
+        (before != after).then_some(Change {
+            before,
+            after,
+            example,
+        })
+    };
+    let mut out: Vec<Change<'s>> = a
+        .iter()
+        .filter_map(|s| change(Some(s), in_b.get(s.key.as_str()).copied()))
+        .chain(
+            b.iter()
+                .filter(|s| !in_a.contains_key(s.key.as_str()))
+                .filter_map(|s| change(None, Some(s))),
+        )
         .collect();
     out.sort_by(|x, y| {
         y.delta()
@@ -78,7 +59,8 @@ pub fn diff<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Frame;
+    use crate::analyze::group::{GroupBy, Tally};
+    use crate::snapshot::{Frame, Snapshot};
 
     fn snap(spec: &[(&str, usize)]) -> Snapshot {
         let mut s = Snapshot::default();
@@ -104,7 +86,12 @@ mod tests {
     fn growth_shrinkage_appearance() {
         let a = snap(&[("main.leak", 10), ("main.worker", 4), ("main.gone", 1)]);
         let b = snap(&[("main.leak", 30), ("main.worker", 4), ("main.new", 2)]);
-        let d = diff(&a, &b, &GroupBy::Stack, |_| true);
+        let by = GroupBy::Stack;
+        let (a, b) = (
+            Tally::counting(&a.goroutines, &by),
+            Tally::counting(&b.goroutines, &by),
+        );
+        let d = diff(a.groups(), b.groups());
         let got: Vec<(String, usize, usize)> = d
             .iter()
             .map(|c| (c.example.frames[0].function.to_string(), c.before, c.after))

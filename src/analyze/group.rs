@@ -1,7 +1,7 @@
 //! Grouping goroutines: identical stacks together (ignoring argument values and wait
 //! minutes), largest group first; or by another key (`--group-by`).
 
-use crate::snapshot::{Goroutine, is_runtime_internal};
+use crate::snapshot::{Goroutine, Name, is_runtime_internal};
 use std::collections::HashMap;
 
 /// What makes two goroutines the same group.
@@ -65,84 +65,74 @@ impl<'s> Group<'s> {
     pub fn representative(&self) -> &'s Goroutine {
         self.members[0]
     }
-
-    /// Distinct states of the members, in order of first appearance.
-    pub fn states(&self) -> Vec<&'s str> {
-        let mut v: Vec<&str> = Vec::new();
-        for g in &self.members {
-            if !v.contains(&&*g.state) {
-                v.push(&g.state);
-            }
-        }
-        v
-    }
-
-    /// Smallest and largest wait minutes.
-    pub fn minutes(&self) -> (i64, i64) {
-        let it = self.members.iter().map(|g| g.wait_minutes);
-        (it.clone().min().unwrap_or(0), it.max().unwrap_or(0))
-    }
 }
 
 /// The key of one goroutine. Stacks ignore argument values and wait minutes.
 pub fn key(g: &Goroutine, by: &GroupBy) -> String {
+    let mut k = String::new();
+    key_into(g, by, &mut k);
+    k
+}
+
+/// [`key`] written into `k` (cleared first), whose room is used again: grouping a big
+/// snapshot builds one key a goroutine and keeps only the new ones.
+fn key_into(g: &Goroutine, by: &GroupBy, k: &mut String) {
+    use std::fmt::Write;
+    k.clear();
+    let place = |k: &mut String, function: &str, file: &str, line: u32| {
+        k.push_str(function);
+        k.push(' ');
+        k.push_str(file);
+        // Writing into a String cannot fail.
+        let _ = write!(k, ":{line}");
+    };
     match by {
         GroupBy::Stack => {
-            let mut k = g.state.to_string();
+            k.push_str(&g.state);
             for f in g.frames.iter().filter(|f| !f.hidden) {
                 k.push('\n');
-                k.push_str(&format!("{} {}:{}", f.function, f.file, f.line));
+                place(k, &f.function, &f.file, f.line);
             }
             if let Some(c) = &g.created_by {
-                k.push_str(&format!(
-                    "\ncreated by {} {}:{}",
-                    c.function, c.file, c.line
-                ));
+                k.push_str("\ncreated by ");
+                place(k, &c.function, &c.file, c.line);
             }
-            k
         }
-        GroupBy::UserFrame => g
-            .frames
-            .iter()
-            .find(|f| !is_runtime_internal(&f.function))
-            .map(|f| format!("{} {}:{}", f.function, f.file, f.line))
-            .unwrap_or_else(|| "(no user frame)".into()),
-        GroupBy::CurrentFrame => match g.frames.first() {
-            Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
-            None => "(no frame)".into(),
+        GroupBy::UserFrame => match g.frames.iter().find(|f| !is_runtime_internal(&f.function)) {
+            Some(f) => place(k, &f.function, &f.file, f.line),
+            None => k.push_str("(no user frame)"),
         },
-        GroupBy::Running => (if g.thread.is_some() {
+        GroupBy::CurrentFrame => match g.frames.first() {
+            Some(f) => place(k, &f.function, &f.file, f.line),
+            None => k.push_str("(no frame)"),
+        },
+        GroupBy::Running => k.push_str(if g.thread.is_some() {
             "running on a thread"
         } else {
             "not running"
-        })
-        .into(),
-        GroupBy::System => (if g.system {
+        }),
+        GroupBy::System => k.push_str(if g.system {
             "runtime goroutine"
         } else {
             "user goroutine"
-        })
-        .into(),
+        }),
         GroupBy::GoStatement => match &g.created_by {
-            Some(c) => format!("{} {}:{}", c.function, c.file, c.line),
-            None => "(no go statement)".into(),
+            Some(c) => place(k, &c.function, &c.file, c.line),
+            None => k.push_str("(no go statement)"),
         },
-        GroupBy::Start => {
-            if g.start_func.is_empty() {
-                "(unknown start)".into()
-            } else {
-                g.start_func.to_string()
-            }
-        }
-        GroupBy::State => g.state.to_string(),
+        GroupBy::Start if g.start_func.is_empty() => k.push_str("(unknown start)"),
+        GroupBy::Start => k.push_str(&g.start_func),
+        GroupBy::State => k.push_str(&g.state),
         // The value's bytes, every one kept apart (`\\` for a backslash, `\xff` for a byte
         // that is not ASCII), and the whole length of one read in part; shown by
         // `render::grouped::title`.
-        GroupBy::Label(k) => match g.labels.iter().find(|(lk, _)| lk == k.as_str()) {
-            Some((_, v)) if v.is_whole() => format!("{k}={}", v.bytes().escape_ascii()),
-            Some((_, v)) => format!("{k}={}...{}", v.bytes().escape_ascii(), v.len()),
-            None => format!("{k} unset"),
-        },
+        GroupBy::Label(key) => {
+            let _ = match g.labels.iter().find(|(lk, _)| lk == key.as_str()) {
+                Some((_, v)) if v.is_whole() => write!(k, "{key}={}", v.bytes().escape_ascii()),
+                Some((_, v)) => write!(k, "{key}={}...{}", v.bytes().escape_ascii(), v.len()),
+                None => write!(k, "{key} unset"),
+            };
+        }
     }
 }
 
@@ -166,6 +156,160 @@ pub fn group<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> V
     // Stable sort keeps first-appearance order among equal counts.
     groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
     groups
+}
+
+/// Goroutine ids a [`Summary`] keeps (the grouped view lists this many, then a count).
+pub const MAX_IDS: usize = 10;
+
+/// What the grouped view shows of one group, built a goroutine at a time in snapshot order
+/// ([`Tally`]): its first member whole, and of the others only counts and ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The key: what the members share (`render::grouped::title` prints it).
+    pub key: String,
+    /// The first member, whose stack stands for the group.
+    pub first: Goroutine,
+    /// Members.
+    pub count: usize,
+    /// Distinct states of the members, in order of first appearance.
+    pub states: Vec<Name>,
+    /// Smallest and largest wait minutes.
+    pub minutes: (i64, i64),
+    /// Members locked to their thread.
+    pub locked: usize,
+    /// The first [`MAX_IDS`] members' ids.
+    pub ids: Vec<u64>,
+    /// The members' creators (`parent_id`, 0 left out), sorted, each once.
+    pub parents: std::collections::BTreeSet<u64>,
+}
+
+impl Summary {
+    /// A group of one.
+    fn new(key: String, g: Goroutine) -> Summary {
+        let mut s = Summary {
+            key,
+            count: 0,
+            states: Vec::new(),
+            minutes: (g.wait_minutes, g.wait_minutes),
+            locked: 0,
+            ids: Vec::new(),
+            parents: Default::default(),
+            first: Goroutine::default(),
+        };
+        s.add(&g);
+        s.first = g;
+        s
+    }
+
+    /// Counts `g` in.
+    fn add(&mut self, g: &Goroutine) {
+        self.count += 1;
+        if !self.states.contains(&g.state) {
+            self.states.push(g.state.clone());
+        }
+        self.minutes = (
+            self.minutes.0.min(g.wait_minutes),
+            self.minutes.1.max(g.wait_minutes),
+        );
+        self.locked += usize::from(g.locked_to_thread);
+        if self.ids.len() < MAX_IDS {
+            self.ids.push(g.id);
+        }
+        if g.parent_id != 0 {
+            self.parents.insert(g.parent_id);
+        }
+    }
+
+    /// Counts in the members of `later`, a group of the same key whose members all come after
+    /// this one's.
+    fn merge(&mut self, later: Summary) {
+        self.count += later.count;
+        for st in later.states {
+            if !self.states.contains(&st) {
+                self.states.push(st);
+            }
+        }
+        self.minutes = (
+            self.minutes.0.min(later.minutes.0),
+            self.minutes.1.max(later.minutes.1),
+        );
+        self.locked += later.locked;
+        let room = MAX_IDS.saturating_sub(self.ids.len());
+        self.ids.extend(later.ids.into_iter().take(room));
+        self.parents.extend(later.parents);
+    }
+}
+
+/// Goroutines grouped as they come ([`Summary`] per group), in snapshot order: one for a
+/// whole snapshot, or one per chunk of a streamed dump merged in order.
+#[derive(Debug, Default)]
+pub struct Tally {
+    index: HashMap<String, usize>,
+    groups: Vec<Summary>,
+    total: usize,
+    /// The key being built ([`key_into`]).
+    scratch: String,
+}
+
+impl Tally {
+    /// Counts `g` into its group by `by` (a copy of it kept only when it starts a group).
+    pub fn add(&mut self, g: std::borrow::Cow<'_, Goroutine>, by: &GroupBy) {
+        key_into(&g, by, &mut self.scratch);
+        self.total += 1;
+        match self.index.get(self.scratch.as_str()) {
+            Some(&i) => self.groups[i].add(&g),
+            None => {
+                let k = self.scratch.clone();
+                self.index.insert(k.clone(), self.groups.len());
+                self.groups.push(Summary::new(k, g.into_owned()));
+            }
+        }
+    }
+
+    /// Counts in `later`, whose goroutines all come after this one's.
+    pub fn merge(&mut self, later: Tally) {
+        self.total += later.total;
+        for s in later.groups {
+            match self.index.get(&s.key) {
+                Some(&i) => self.groups[i].merge(s),
+                None => {
+                    self.index.insert(s.key.clone(), self.groups.len());
+                    self.groups.push(s);
+                }
+            }
+        }
+    }
+
+    /// The groups in order of first appearance.
+    pub fn groups(&self) -> &[Summary] {
+        &self.groups
+    }
+
+    /// Goroutines counted.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The groups, largest first (ties: the group whose first member comes first).
+    pub fn into_sorted(self) -> Vec<Summary> {
+        let mut groups = self.groups;
+        groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+        groups
+    }
+
+    /// The groups of `gs` by `by`, largest first.
+    pub fn of<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> Vec<Summary> {
+        Tally::counting(gs, by).into_sorted()
+    }
+
+    /// The tally of `gs` by `by`.
+    pub fn counting<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> Tally {
+        let mut t = Tally::default();
+        for g in gs {
+            t.add(std::borrow::Cow::Borrowed(g), by);
+        }
+        t
+    }
 }
 
 #[cfg(test)]
@@ -202,8 +346,48 @@ mod tests {
             groups[0].members.iter().map(|g| g.id).collect::<Vec<_>>(),
             vec![2, 3]
         );
-        assert_eq!(groups[0].minutes(), (1, 9));
         assert_eq!(groups[1].members[0].id, 1);
+    }
+
+    #[test]
+    fn a_tally_merged_from_chunks_is_the_tally_of_the_whole() {
+        let mut gs: Vec<Goroutine> = (1..=40)
+            .map(|i| {
+                let mut x = g(
+                    i,
+                    ["select", "chan send", "sleep"][i as usize % 3],
+                    "main.b",
+                    0,
+                );
+                x.wait_minutes = (i as i64 * 7) % 11;
+                x.locked_to_thread = i % 4 == 0;
+                x.parent_id = i % 5;
+                x
+            })
+            .collect();
+        gs.push(g(41, "select", "main.a", 0));
+        for by in [GroupBy::Stack, GroupBy::State, GroupBy::CurrentFrame] {
+            let whole = Tally::of(&gs, &by);
+            for size in [1, 3, 7, 16, 41] {
+                let mut merged = Tally::default();
+                for chunk in gs.chunks(size) {
+                    let mut t = Tally::default();
+                    for x in chunk {
+                        t.add(std::borrow::Cow::Owned(x.clone()), &by);
+                    }
+                    merged.merge(t);
+                }
+                assert_eq!(merged.total(), gs.len());
+                assert_eq!(merged.into_sorted(), whole, "{by:?} in chunks of {size}");
+            }
+        }
+        let by_state = Tally::of(&gs, &GroupBy::State);
+        // Equal counts keep the order of first appearance: goroutine 1 waits in "chan send".
+        assert_eq!(by_state[0].key, "chan send");
+        let select = &by_state[1];
+        assert_eq!((select.key.as_str(), select.count), ("select", 14));
+        assert_eq!(select.ids, vec![3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+        assert_eq!(select.minutes, (0, 10));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `goroscope leaks`: a snapshot and the heap of the same instant, live (copied in the frozen
 //! window, or twice without stopping) or from a core, marked after the thaw.
 
-use super::walk::KeepAll;
 use super::{CoreTarget, Kept, LiveTarget, Progress};
 use crate::runtime::Runtime;
 use crate::runtime::blocked;
 use crate::runtime::goroutines;
 use crate::runtime::leaks;
+use crate::snapshot::KeepAll;
 use crate::snapshot::{Goroutine, Snapshot};
 use crate::target::image::MemoryImage;
 use crate::target::{CopyInto, Layered};

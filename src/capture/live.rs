@@ -2,7 +2,7 @@
 //! thaw, retried when a goroutine is caught between states), the non-blocking copy, held
 //! snapshots, and building the model after the target runs again.
 
-use super::walk::{self, CHUNK, KeepAll};
+use super::walk::{self, CHUNK};
 use super::{
     DumpError, Progress, build_snapshot, build_streamed, hostname, monotonic_now, text_mapping,
     thread_stacks, traceback_labels_env,
@@ -13,6 +13,7 @@ use crate::runtime::Discovery;
 use crate::runtime::blocked;
 use crate::runtime::goroutines;
 use crate::runtime::{OpenOptions, Runtime};
+use crate::snapshot::KeepAll;
 use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject};
 use crate::target::ThreadState;
 use crate::target::image::MemoryImage;

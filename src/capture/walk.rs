@@ -4,7 +4,7 @@
 use super::Progress;
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{Runtime, RuntimeError, status};
-use crate::snapshot::{Goroutine, Meta, Name, Snapshot, Thread};
+use crate::snapshot::{Goroutine, KeepAll, Meta, Name, Snapshot, Thread};
 use crate::target::{MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
 use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
@@ -32,29 +32,6 @@ pub fn build_snapshot(
     )?;
     snap.goroutines = all.into_vec();
     Ok(snap)
-}
-
-/// Every goroutine a build hands out in chunks, kept in `allgs` order: the fold and sink of
-/// [`walk`] for callers that keep the whole model. Each chunk's goroutines are one allocation
-/// of [`CHUNK`], not grown a goroutine at a time.
-#[derive(Default)]
-pub(super) struct KeepAll(Vec<Goroutine>);
-
-impl KeepAll {
-    pub(super) fn fold(chunk: &mut Vec<Goroutine>, g: Goroutine) {
-        if chunk.capacity() == 0 {
-            chunk.reserve_exact(CHUNK);
-        }
-        chunk.push(g);
-    }
-
-    pub(super) fn sink(&mut self, chunk: Vec<Goroutine>) {
-        self.0.extend(chunk);
-    }
-
-    pub(super) fn into_vec(self) -> Vec<Goroutine> {
-        self.0
-    }
 }
 
 /// [`build_snapshot`] with the goroutines going to `fold` and `sink` as [`walk`] builds them,
@@ -189,7 +166,7 @@ pub struct Walked {
 }
 
 /// Goroutines built at a time by one thread of a [`walk`].
-pub(super) const CHUNK: usize = 256;
+pub(super) use crate::snapshot::CHUNK;
 /// Chunks a [`walk`] builds ahead of the one its sink waits for: the memory a streamed dump
 /// holds besides the copy.
 const AHEAD: usize = 16;

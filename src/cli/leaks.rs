@@ -31,7 +31,7 @@ pub(super) fn run(
         "json" => crate::render::json::render(&a.snap, &leaked, out),
         "grouped" => {
             let by = crate::analyze::group::GroupBy::Stack;
-            let groups = crate::analyze::group::group(leaked.iter().copied(), &by);
+            let groups = crate::analyze::group::Tally::of(leaked.iter().copied(), &by);
             crate::render::grouped::render(&groups, &by, leaked.len(), out)
         }
         "pprof" => {

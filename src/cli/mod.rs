@@ -143,8 +143,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
             after,
             view,
         } => {
-            let (a, b) = (load(&before)?, load(&after)?);
-            let r = view::diff(&a, &b, &view, &mut out);
+            let (f, by) = (view.filter()?, view.group_by()?);
+            let (a, b) = (tally(&before, &f, &by)?, tally(&after, &f, &by)?);
+            let r = render::diff::render(&a, &b, &by, &mut out);
             let_go((a, b));
             r
         }
@@ -231,8 +232,11 @@ fn dump(
         None => view.system || target.is_core(),
     };
     match target {
-        TargetArg::Pid(pid) if view.format(view::Format::Go) == view::Format::Go => {
-            dump_streamed(*pid, &view, ro, out)
+        TargetArg::Pid(pid) if view::streams(view.format(view::Format::Go)) => {
+            let format = view.format(view::Format::Go);
+            live_streamed(*pid, ro, format != view::Format::Grouped, |meta, live| {
+                view::show_stream(meta, live, &view, format, out)
+            })
         }
         _ => {
             let objects = matches!(
@@ -247,8 +251,9 @@ fn dump(
     }
 }
 
-/// `goroscope show`: a snapshot file or text dump, grouped by default when it is big; with
-/// `full`, as `bt --full` prints each goroutine.
+/// `goroscope show`: a snapshot file or text dump, grouped by default when the snapshot had
+/// over 100 goroutines; with `full`, as `bt --full` prints each goroutine. A snapshot file's
+/// goroutines are shown as they are read when the format allows ([`view::streams`]).
 fn show(
     file: &std::path::Path,
     full: bool,
@@ -256,14 +261,31 @@ fn show(
     palette: render::color::Palette,
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
-    let snap = load(file)?;
-    let default = if snap.goroutines.len() > 100 {
-        view::Format::Grouped
-    } else {
-        view::Format::Go
+    use crate::snapshot::store::{self, Opened};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let failed = |e: store::StoreError| format!("{}: {e}", file.display());
+    let default = |n: usize| {
+        if n > 100 {
+            view::Format::Grouped
+        } else {
+            view::Format::Go
+        }
     };
+    let loaded = match store::open(&bytes).map_err(failed)? {
+        Opened::Lines(lines) if !full && view::streams(view.format(default(lines.count()))) => {
+            let format = view.format(default(lines.count()));
+            let meta = lines.snapshot().meta.clone();
+            let (loaded, r) = view::show_stream(&meta, FileStream(lines), view, format, out)?;
+            notice(file, &loaded);
+            return Ok(r);
+        }
+        Opened::Lines(lines) => lines.whole().map_err(failed)?,
+        Opened::Whole(loaded) => loaded,
+    };
+    notice(file, &loaded);
+    let snap = loaded.snapshot;
     let r = if !full {
-        Ok(view::show(&snap, view, default, out))
+        Ok(view::show(&snap, view, default(snap.goroutines.len()), out))
     } else if view.format(view::Format::Go) == view::Format::Go {
         Ok(btvalues::show_full(&snap, view, palette, out))
     } else {
@@ -271,6 +293,63 @@ fn show(
     };
     let_go(snap);
     r
+}
+
+/// The goroutines of a snapshot file or text dump that `f` keeps, grouped by `by`: a snapshot
+/// file's as they are read, never all held.
+fn tally(
+    file: &std::path::Path,
+    f: &crate::analyze::filter::Filter,
+    by: &crate::analyze::group::GroupBy,
+) -> Result<crate::analyze::group::Tally, String> {
+    use crate::snapshot::store::{self, Opened};
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (loaded, tally) =
+        match store::open(&bytes).map_err(|e| format!("{}: {e}", file.display()))? {
+            Opened::Lines(lines) => view::tally_stream(FileStream(lines), f, by)?,
+            Opened::Whole(loaded) => {
+                let gs = loaded.snapshot.goroutines.iter().filter(|g| f.keep(g));
+                let tally = crate::analyze::group::Tally::counting(gs, by);
+                (loaded, tally)
+            }
+        };
+    notice(file, &loaded);
+    Ok(tally)
+}
+
+/// A snapshot file's goroutines as a [`view::Stream`].
+struct FileStream<'b>(crate::snapshot::store::Lines<'b>);
+
+impl view::Stream for FileStream<'_> {
+    type Done = crate::snapshot::store::Loaded;
+
+    fn each<C: Default + Send>(
+        self,
+        fold: &(dyn Fn(&mut C, crate::snapshot::Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<Self::Done, String> {
+        self.0.each(fold, sink).map_err(|e| e.to_string())
+    }
+}
+
+/// A live target's goroutines as a [`view::Stream`], its progress on `bar`.
+struct LiveStream<'a> {
+    live: &'a LiveTarget,
+    bar: &'a mut progress::Bar,
+}
+
+impl view::Stream for LiveStream<'_> {
+    type Done = (Snapshot, usize);
+
+    fn each<C: Default + Send>(
+        self,
+        fold: &(dyn Fn(&mut C, crate::snapshot::Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<Self::Done, String> {
+        self.live
+            .stream(self.bar, fold, sink)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// `goroscope grs`: delve's goroutine list, or its JSON.
@@ -283,7 +362,25 @@ fn grs(
     palette: render::color::Palette,
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
-    // The list and its stacks need no objects; JSON carries them.
+    if let (TargetArg::Pid(pid), false) = (target, json) {
+        let v = view::ViewArgs {
+            system,
+            ..Default::default()
+        };
+        let text = render::stream::Text::grs(
+            v.filter()?,
+            render::grs::Options {
+                stacks,
+                system,
+                palette,
+                ..Default::default()
+            },
+        );
+        return live_streamed(*pid, ro, true, |_, live| {
+            view::stream_text(&text, live, out)
+        });
+    }
+    // JSON carries the objects.
     let snap = take(target, &ro.stacks_only(!json))?;
     let r = if json {
         view::show(
@@ -317,16 +414,21 @@ pub(super) fn let_go<T>(model: T) {
     std::mem::forget(model);
 }
 
-/// Reads a snapshot file or a Go text dump; one line on stderr when the file does not hold
-/// every goroutine (cut short, or written with a deadline).
+/// Reads a snapshot file or a Go text dump whole; one line on stderr when the file does not
+/// hold every goroutine (cut short, or written with a deadline).
 fn load(path: &std::path::Path) -> Result<Snapshot, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let loaded =
         crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    notice(path, &loaded);
+    Ok(loaded.snapshot)
+}
+
+/// One line on stderr when a file read does not hold every goroutine.
+fn notice(path: &std::path::Path, loaded: &crate::snapshot::store::Loaded) {
     if let Some(n) = loaded.notice() {
         eprintln!("goroscope: {}: {n}", path.display());
     }
-    Ok(loaded.snapshot)
 }
 
 /// Samples `count` snapshots and, after each, prints the groups whose size changed since the
@@ -339,9 +441,8 @@ fn watch(
     v: &view::ViewArgs,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    use crate::analyze::group;
     let fail = |e: String| io::Error::other(e);
-    let session = open(&TargetArg::Pid(pid), ro).map_err(fail)?;
+    let live = open_live(pid, ro).map_err(fail)?;
     let f = v.filter().map_err(fail)?;
     let by = v.group_by().map_err(fail)?;
     let mut history: Vec<std::collections::HashMap<String, usize>> = Vec::new();
@@ -351,14 +452,22 @@ fn watch(
         if i > 0 {
             std::thread::sleep(every);
         }
-        let snap = session.snapshot().map_err(|e| fail(e.to_string()))?;
+        let mut bar = progress::Bar::new(true);
+        let ((snap, _), tally) = view::tally_stream(
+            LiveStream {
+                live: &live,
+                bar: &mut bar,
+            },
+            &f,
+            &by,
+        )
+        .map_err(fail)?;
+        let total = tally.total();
         let mut counts = std::collections::HashMap::new();
-        for g in snap.goroutines.iter().filter(|g| f.keep(g)) {
-            let k = group::key(g, &by);
-            *counts.entry(k.clone()).or_insert(0) += 1;
-            examples.entry(k).or_insert_with(|| g.clone());
+        for grp in tally.into_sorted() {
+            counts.insert(grp.key.clone(), grp.count);
+            examples.entry(grp.key).or_insert(grp.first);
         }
-        let total: usize = counts.values().sum();
         history.push(counts);
         writeln!(
             out,
@@ -506,35 +615,37 @@ fn warn_core_problems(target: &Target) {
     }
 }
 
-/// `dump` of a live target in Go's format: each goroutine is written as soon as it is built
-/// and then let go, so memory does not grow with the number of goroutines.
-fn dump_streamed(
+/// Shows a live target's goroutines with `show` as they are built (each let go once
+/// rendered or counted, so memory does not grow with the number of goroutines), then the
+/// pause line. `text_out`: the output is written while the dump goes, so no progress line
+/// when both go to the terminal.
+fn live_streamed(
     pid: i32,
-    v: &view::ViewArgs,
     ctx: &Ctx,
-    out: &mut dyn Write,
+    text_out: bool,
+    show: impl FnOnce(
+        &crate::snapshot::Meta,
+        LiveStream<'_>,
+    ) -> Result<((Snapshot, usize), io::Result<()>), String>,
 ) -> Result<io::Result<()>, String> {
-    // A progress line would break into the text if both go to the terminal.
     // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    let tty = text_out && unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
     let mut bar = progress::Bar::new(ctx.quiet || tty);
     crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let live = open_live(pid, ctx)?;
     let meta = live.meta(std::time::Duration::ZERO);
-    let text = render::stream::GoText::new(&meta, v.filter()?, view::traceback_options(&meta, v));
-    let mut w = render::stream::ChunkWriter::new(out, &text);
-    let (snap, n) = live
-        .stream(
-            &mut bar,
-            &|c: &mut render::stream::TextChunk, g| text.fold(c, g),
-            &mut |c| w.write(c),
-        )
-        .map_err(|e| e.to_string())?;
+    let ((snap, n), r) = show(
+        &meta,
+        LiveStream {
+            live: &live,
+            bar: &mut bar,
+        },
+    )?;
     bar.finish();
     if !ctx.quiet {
         eprintln!("{}", render::report::pause_line(&snap, n));
     }
-    Ok(w.finish())
+    Ok(r)
 }
 
 /// The one stderr line after a dump: how many goroutines, and the pause (or the core).

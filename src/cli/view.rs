@@ -146,7 +146,7 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
         Format::Json => render::json::render(snap, &kept, out),
         Format::Grouped => {
             let n = kept.len();
-            let groups = group::group(kept, &by);
+            let groups = group::Tally::of(kept, &by);
             render::grouped::render(&groups, &by, n, out)
         }
         Format::Debug1 => {
@@ -159,9 +159,85 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
     }
 }
 
-/// Prints what changed between two snapshots, group by group.
-pub fn diff(a: &Snapshot, b: &Snapshot, v: &ViewArgs, out: &mut dyn Write) -> io::Result<()> {
-    let f = v.filter().map_err(io::Error::other)?;
-    let by = v.group_by().map_err(io::Error::other)?;
-    render::diff::render(a, b, &f, &by, out)
+/// Goroutines handed out in chunks as they are built or read, never all kept: a live dump
+/// ([`crate::capture::LiveTarget::stream`]) or a snapshot file
+/// ([`crate::snapshot::store::Lines::each`]).
+pub trait Stream {
+    /// What the stream ends with (the dump's facts, the file's).
+    type Done;
+    /// Hands every goroutine to `fold` (on the thread that built or read it, into its
+    /// chunk's value) and each chunk to `sink`, in order.
+    fn each<C: Default + Send>(
+        self,
+        fold: &(dyn Fn(&mut C, Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<Self::Done, String>;
+}
+
+/// Whether goroutines can be shown in `format` as a [`Stream`] hands them out.
+pub fn streams(format: Format) -> bool {
+    matches!(format, Format::Go | Format::Grs | Format::Grouped)
+}
+
+/// [`show`] for goroutines from a stream, of a snapshot with the facts `meta`, in `format`
+/// (one that [`streams`]).
+pub fn show_stream<S: Stream>(
+    meta: &crate::snapshot::Meta,
+    stream: S,
+    v: &ViewArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(S::Done, io::Result<()>), String> {
+    let f = v.filter()?;
+    match format {
+        Format::Grouped => {
+            let by = v.group_by()?;
+            let (done, all) = tally_stream(stream, &f, &by)?;
+            let n = all.total();
+            Ok((
+                done,
+                render::grouped::render(&all.into_sorted(), &by, n, out),
+            ))
+        }
+        Format::Grs => {
+            let opts = render::grs::Options {
+                system: v.system,
+                ..Default::default()
+            };
+            stream_text(&render::stream::Text::grs(f, opts), stream, out)
+        }
+        _ => {
+            let opts = traceback_options(meta, v);
+            stream_text(&render::stream::Text::go(meta, f, opts), stream, out)
+        }
+    }
+}
+
+/// The goroutines from `stream` that `f` keeps, grouped by `by`.
+pub fn tally_stream<S: Stream>(
+    stream: S,
+    f: &Filter,
+    by: &GroupBy,
+) -> Result<(S::Done, group::Tally), String> {
+    let mut all = group::Tally::default();
+    let done = stream.each(
+        &|t: &mut group::Tally, g| {
+            if f.keep(&g) {
+                t.add(std::borrow::Cow::Owned(g), by);
+            }
+        },
+        &mut |t| all.merge(t),
+    )?;
+    Ok((done, all))
+}
+
+/// Writes `text` of the goroutines from `stream`, each chunk as soon as it is its turn.
+pub fn stream_text<S: Stream>(
+    text: &render::stream::Text,
+    stream: S,
+    out: &mut dyn Write,
+) -> Result<(S::Done, io::Result<()>), String> {
+    let mut w = render::stream::ChunkWriter::new(out, text);
+    let done = stream.each(&|c, g| text.fold(c, g), &mut |c| w.write(c))?;
+    Ok((done, w.finish()))
 }

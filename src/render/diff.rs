@@ -3,28 +3,20 @@
 
 use super::safe::text;
 use crate::analyze::diff;
-use crate::analyze::filter::Filter;
-use crate::analyze::group::GroupBy;
-use crate::snapshot::{Goroutine, Snapshot};
+use crate::analyze::group::{GroupBy, Tally};
+use crate::snapshot::Goroutine;
 use std::io::{self, Write};
 
-/// What changed between two snapshots, group by group: the goroutines `f` keeps, grouped by
-/// `by`.
-pub fn render(
-    a: &Snapshot,
-    b: &Snapshot,
-    f: &Filter,
-    by: &GroupBy,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let changes = diff::diff(a, b, by, |g| f.keep(g));
-    let total = |s: &Snapshot| s.goroutines.iter().filter(|g| f.keep(g)).count();
+/// What changed between two snapshots, group by group: their goroutines grouped by `by`
+/// (the ones a filter keeps), each in order of first appearance.
+pub fn render(a: &Tally, b: &Tally, by: &GroupBy, out: &mut dyn Write) -> io::Result<()> {
+    let changes = diff::diff(a.groups(), b.groups());
     writeln!(
         out,
         "goroutines: {} -> {} ({:+})",
-        total(a),
-        total(b),
-        total(b) as i64 - total(a) as i64
+        a.total(),
+        b.total(),
+        b.total() as i64 - a.total() as i64
     )?;
     if changes.is_empty() {
         return writeln!(out, "no group changed");

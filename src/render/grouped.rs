@@ -3,17 +3,14 @@
 //! in traceback shape.
 
 use super::safe::{label, text};
-use crate::analyze::group::{Group, GroupBy, key};
+use crate::analyze::group::{GroupBy, MAX_IDS, Summary, key};
 use crate::snapshot::Goroutine;
 use crate::unwind::symbolize::print_name;
 use std::io::{self, Write};
 
-/// Goroutine ids listed per group before abbreviating.
-const MAX_IDS: usize = 10;
-
 /// Writes the groups. `by` decides whether a group shows a stack (`stack`) or only its key.
 pub fn render(
-    groups: &[Group<'_>],
+    groups: &[Summary],
     by: &GroupBy,
     total: usize,
     out: &mut dyn Write,
@@ -31,7 +28,7 @@ pub fn render(
         if *by == GroupBy::Stack {
             stack(grp, out)?;
         } else {
-            writeln!(out, "    {}", title(grp.representative(), by))?;
+            writeln!(out, "    {}", title(&grp.first, by))?;
         }
     }
     Ok(())
@@ -49,26 +46,26 @@ pub fn title(g: &Goroutine, by: &GroupBy) -> String {
 }
 
 /// `N goroutines [state, M-N minutes]: ids`.
-fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let n = grp.members.len();
+fn header(grp: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let n = grp.count;
+    let states: Vec<&str> = grp.states.iter().map(|s| &**s).collect();
     write!(
         out,
         "{n} goroutine{} [{}",
         if n == 1 { "" } else { "s" },
-        text(&grp.states().join(" | "))
+        text(&states.join(" | "))
     )?;
-    match grp.minutes() {
+    match grp.minutes {
         (0, 0) => {}
         (lo, hi) if lo == hi => write!(out, ", {lo} minutes")?,
         (lo, hi) => write!(out, ", {lo}-{hi} minutes")?,
     }
-    let locked = grp.members.iter().filter(|g| g.locked_to_thread).count();
-    if locked > 0 {
-        write!(out, ", {locked} locked to thread")?;
+    if grp.locked > 0 {
+        write!(out, ", {} locked to thread", grp.locked)?;
     }
     write!(out, "]:")?;
-    for g in grp.members.iter().take(MAX_IDS) {
-        write!(out, " {}", g.id)?;
+    for id in grp.ids.iter().take(MAX_IDS) {
+        write!(out, " {id}")?;
     }
     if n > MAX_IDS {
         write!(out, " (+{} more)", n - MAX_IDS)?;
@@ -76,8 +73,8 @@ fn header(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
-fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let g = grp.representative();
+fn stack(grp: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let g = &grp.first;
     let shown: Vec<_> = g.frames.iter().filter(|f| !f.hidden).collect();
     let frames = if shown.is_empty() {
         g.frames.iter().collect()
@@ -92,22 +89,12 @@ fn stack(grp: &Group<'_>, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "    (stack truncated: {})", text(e))?;
     }
     if let Some(c) = g.created_by.as_ref().filter(|c| !c.hidden) {
-        let parents: Vec<u64> = {
-            let mut p: Vec<u64> = grp
-                .members
-                .iter()
-                .map(|g| g.parent_id)
-                .filter(|&p| p != 0)
-                .collect();
-            p.sort_unstable();
-            p.dedup();
-            p
-        };
         write!(out, "    created by {}", text(&print_name(&c.function)))?;
-        match parents.as_slice() {
-            [] => {}
-            [one] => write!(out, " in goroutine {one}")?,
-            many => write!(out, " in {} goroutines", many.len())?,
+        let mut parents = grp.parents.iter();
+        match (parents.next(), grp.parents.len()) {
+            (None, _) => {}
+            (Some(one), 1) => write!(out, " in goroutine {one}")?,
+            (_, n) => write!(out, " in {n} goroutines")?,
         }
         writeln!(out)?;
         writeln!(out, "        {}:{}", text(&c.file), c.line)?;

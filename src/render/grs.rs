@@ -35,7 +35,12 @@ pub fn render<'g>(
         .filter(|g| opts.system || !g.system)
         .collect();
     list(&gs, opts, "", out)?;
-    writeln!(out, "[{} goroutines]", gs.len())
+    count(gs.len(), out)
+}
+
+/// The list's last line: `[N goroutines]`.
+pub fn count(n: usize, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "[{n} goroutines]")
 }
 
 /// Writes one line per goroutine (and its stack with `stacks`), each line after `indent`.

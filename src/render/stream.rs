@@ -1,18 +1,26 @@
-//! Go's traceback text of a streamed dump: goroutines rendered chunk by chunk on the walk's
-//! threads as they are built, then written in order.
+//! Text of a streamed dump (Go's traceback, or delve's goroutine list): goroutines rendered
+//! chunk by chunk on the threads that build or read them, then written in order.
 
-use super::traceback;
+use super::{grs, traceback};
 use crate::analyze::filter::Filter;
 use crate::snapshot::{Goroutine, Meta};
 use crate::version::GoVersion;
 use std::io::{self, Write};
 
-/// Go's traceback text of goroutines as a streamed dump builds them
-/// ([`crate::capture::LiveTarget::stream`]): each kept goroutine is rendered into its chunk.
-pub struct GoText {
+/// How each goroutine of a streamed text is written.
+enum Shape {
+    /// Go's traceback, goroutines blank-line separated.
+    Go(traceback::Options, GoVersion),
+    /// delve's goroutine list, `[N goroutines]` at the end.
+    Grs(grs::Options),
+}
+
+/// The text of goroutines as a stream hands them out
+/// ([`crate::capture::LiveTarget::stream`], [`crate::snapshot::store::Lines::each`]): each
+/// kept goroutine is rendered into its chunk.
+pub struct Text {
     filter: Filter,
-    opts: traceback::Options,
-    version: GoVersion,
+    shape: Shape,
     /// Buffers of chunks already written, to render the next ones into (fresh ones would
     /// cost a page fault every 4 KiB of a dump of hundreds of megabytes).
     spare: std::sync::Mutex<Vec<Vec<u8>>>,
@@ -28,51 +36,68 @@ pub struct TextChunk {
     n: usize,
 }
 
-impl GoText {
-    /// The text of the goroutines `filter` keeps, in the traceback format `opts`, for a
+impl Text {
+    /// Go's traceback text of the goroutines `filter` keeps, in the format `opts`, for a
     /// snapshot with these facts.
-    pub fn new(meta: &Meta, filter: Filter, opts: traceback::Options) -> GoText {
-        GoText {
+    pub fn go(meta: &Meta, filter: Filter, opts: traceback::Options) -> Text {
+        Text::new(filter, Shape::Go(opts, traceback::version(meta)))
+    }
+
+    /// delve's goroutine list of the goroutines `filter` keeps, as `opts` say.
+    pub fn grs(filter: Filter, opts: grs::Options) -> Text {
+        Text::new(filter, Shape::Grs(opts))
+    }
+
+    fn new(filter: Filter, shape: Shape) -> Text {
+        Text {
             filter,
-            opts,
-            version: traceback::version(meta),
+            shape,
             spare: Default::default(),
         }
     }
 
-    /// Renders `g` into `chunk` if the filter keeps it and the traceback prints it.
+    /// Renders `g` into `chunk` if the filter keeps it and the format prints it.
     pub fn fold(&self, chunk: &mut TextChunk, g: Goroutine) {
-        if !self.filter.keep(&g) || !traceback::printed(&g, self.opts) {
+        let printed = match &self.shape {
+            Shape::Go(opts, _) => traceback::printed(&g, *opts),
+            Shape::Grs(opts) => opts.system || !g.system,
+        };
+        if !self.filter.keep(&g) || !printed {
             return;
         }
         if chunk.n > 0 {
-            chunk.text.push(b'\n');
+            if let Shape::Go(..) = self.shape {
+                chunk.text.push(b'\n');
+            }
         } else if chunk.text.capacity() == 0 {
             let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
             chunk.text = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_TEXT));
         }
         chunk.n += 1;
         // Writing into a Vec cannot fail.
-        let _ = traceback::goroutine(&g, self.version, self.opts, &mut chunk.text);
+        let _ = match &self.shape {
+            Shape::Go(opts, version) => traceback::goroutine(&g, *version, *opts, &mut chunk.text),
+            Shape::Grs(opts) => grs::list(&[&g], *opts, "", &mut chunk.text),
+        };
     }
 }
 
-/// Writes chunks of text blank-line separated, keeping the first error, and hands their
-/// buffers back to the [`GoText`] that rendered them.
+/// Writes chunks of text in order (blank-line separated for Go's traceback), keeping the
+/// first error, and hands their buffers back to the [`Text`] that rendered them.
 pub struct ChunkWriter<'w> {
     out: &'w mut dyn Write,
-    text: &'w GoText,
-    written: bool,
+    text: &'w Text,
+    written: usize,
     result: io::Result<()>,
 }
 
 impl<'w> ChunkWriter<'w> {
     /// A writer to `out` of chunks `text` renders.
-    pub fn new(out: &'w mut dyn Write, text: &'w GoText) -> Self {
+    pub fn new(out: &'w mut dyn Write, text: &'w Text) -> Self {
         ChunkWriter {
             out,
             text,
-            written: false,
+            written: 0,
             result: Ok(()),
         }
     }
@@ -80,10 +105,10 @@ impl<'w> ChunkWriter<'w> {
     /// Writes one chunk (nothing after an error).
     pub fn write(&mut self, mut c: TextChunk) {
         if c.n > 0 && self.result.is_ok() {
-            if self.written {
+            if self.written > 0 && matches!(self.text.shape, Shape::Go(..)) {
                 self.result = self.out.write_all(b"\n");
             }
-            self.written = true;
+            self.written += c.n;
             if self.result.is_ok() {
                 self.result = self.out.write_all(&c.text);
             }
@@ -96,8 +121,11 @@ impl<'w> ChunkWriter<'w> {
         }
     }
 
-    /// The first error, if any.
-    pub fn finish(self) -> io::Result<()> {
+    /// Ends the text (the goroutine list's count), and returns the first error, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        if self.result.is_ok() && matches!(self.text.shape, Shape::Grs(_)) {
+            self.result = grs::count(self.written, self.out);
+        }
         self.result
     }
 }

@@ -337,10 +337,13 @@ fn diff(st: &State, args: &[&str], out: &mut dyn Write) -> Result<(), String> {
         ["-group", key @ ..] => group_by(key)?,
         _ => return Err("usage: diff [-group KEY]".into()),
     };
+    let keep = Filter::default();
+    let tally = |s: &crate::snapshot::Snapshot| {
+        crate::analyze::group::Tally::counting(s.goroutines.iter().filter(|g| keep.keep(g)), &by)
+    };
     w(crate::render::diff::render(
-        prev,
-        &st.snap,
-        &Filter::default(),
+        &tally(prev),
+        &tally(&st.snap),
         &by,
         out,
     ))?;

@@ -95,6 +95,37 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// Goroutines handed out at a time: by one thread of a walk, or of a snapshot file's reader.
+pub(crate) const CHUNK: usize = 256;
+
+/// Every goroutine a walk or a file's reader hands out in chunks, kept in order: the fold and
+/// sink for callers that keep the whole model. Each chunk's goroutines are one allocation of
+/// [`CHUNK`], not grown a goroutine at a time.
+#[derive(Default)]
+pub(crate) struct KeepAll(Vec<Goroutine>);
+
+impl KeepAll {
+    /// Room for `n` goroutines before any comes.
+    pub(crate) fn with_capacity(n: usize) -> KeepAll {
+        KeepAll(Vec::with_capacity(n))
+    }
+
+    pub(crate) fn fold(chunk: &mut Vec<Goroutine>, g: Goroutine) {
+        if chunk.capacity() == 0 {
+            chunk.reserve_exact(CHUNK);
+        }
+        chunk.push(g);
+    }
+
+    pub(crate) fn sink(&mut self, chunk: Vec<Goroutine>) {
+        self.0.extend(chunk);
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Goroutine> {
+        self.0
+    }
+}
+
 /// Reads a [`Name`], shared with the same name read before while [`reading_names`] runs.
 struct NameVisitor;
 

@@ -269,8 +269,11 @@ pub struct Cut {
 /// What [`read`] found: the snapshot, and whether the file was cut or written only in part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The snapshot (with the goroutines the file holds).
+    /// The snapshot (with the goroutines the file holds; none when they were streamed,
+    /// [`Lines::each`]).
     pub snapshot: Snapshot,
+    /// Goroutines read.
+    pub read: usize,
     /// The file ends early (cut while written, or truncated since).
     pub cut: Option<Cut>,
     /// The file is complete but its writer left goroutines out (`--deadline`).
@@ -280,6 +283,7 @@ pub struct Loaded {
 impl Loaded {
     fn whole(snapshot: Snapshot) -> Loaded {
         Loaded {
+            read: snapshot.goroutines.len(),
             snapshot,
             cut: None,
             left_out: 0,
@@ -295,7 +299,7 @@ impl Loaded {
             ));
         }
         (self.left_out > 0).then(|| {
-            let n = self.snapshot.goroutines.len();
+            let n = self.read;
             format!(
                 "written with a deadline: {n} of {} goroutines, {} left out",
                 n + self.left_out,
@@ -305,14 +309,100 @@ impl Loaded {
     }
 }
 
+/// A snapshot file opened ([`open`]): read whole, or a version 2 file whose goroutines are
+/// still to come.
+pub enum Opened<'b> {
+    /// Read whole (a version 1 file, a Go text dump).
+    Whole(Loaded),
+    /// Its head read.
+    Lines(Lines<'b>),
+}
+
+/// A version 2 file whose head line is read: the snapshot without its goroutines, which
+/// [`Lines::each`] hands out as it reads them, never all at once.
+pub struct Lines<'b> {
+    head: HeadV2,
+    next: NextLine<'b>,
+}
+
+/// Puts each line after a file's head into its buffer (without the newline) and says whether
+/// a newline ended it; `None` after the last.
+type NextLine<'b> = Box<dyn FnMut(&mut Vec<u8>) -> Option<bool> + 'b>;
+
+impl Lines<'_> {
+    /// The snapshot without its goroutines.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.head.snapshot
+    }
+
+    /// Goroutines the snapshot had (the file may hold fewer: cut, or written with a deadline).
+    pub fn count(&self) -> usize {
+        self.head.goroutines
+    }
+
+    /// Reads every goroutine line: the lines are parsed in chunks on every CPU, each goroutine
+    /// handed to `fold` on the thread that parsed it, and each chunk to `sink` in the file's
+    /// order. Without the end line the file was cut: every complete goroutine line before the
+    /// cut is read. A line that does not parse is the cut when nothing follows it.
+    ///
+    /// The [`Loaded`] returned has no goroutines; it counts them and says whether the file was
+    /// cut.
+    pub fn each<C: Default + Send>(
+        mut self,
+        fold: &(dyn Fn(&mut C, super::Goroutine) + Sync),
+        sink: &mut dyn FnMut(C),
+    ) -> Result<Loaded, StoreError> {
+        let total = self.head.goroutines;
+        let mut read = 0;
+        let end = parse_batches(&mut *self.next, fold, &mut |c, n| {
+            read += n;
+            sink(c);
+            read
+        })?;
+        let snapshot = std::mem::take(&mut self.head.snapshot);
+        match end {
+            Some(end) if end.written != read || end.written + end.left_out != total => {
+                Err(StoreError::Corrupt(format!(
+                    "the end line counts {} goroutines, the file holds {read}",
+                    end.written
+                )))
+            }
+            Some(end) => Ok(Loaded {
+                snapshot,
+                read,
+                cut: None,
+                left_out: end.left_out,
+            }),
+            None => Ok(Loaded {
+                snapshot,
+                read,
+                cut: Some(Cut { read, total }),
+                left_out: 0,
+            }),
+        }
+    }
+
+    /// Reads every goroutine line into the snapshot.
+    pub fn whole(self) -> Result<Loaded, StoreError> {
+        let mut all = super::KeepAll::with_capacity(self.count().min(MAX_PREALLOCATED_GOROUTINES));
+        let mut loaded = self.each(&super::KeepAll::fold, &mut |c| all.sink(c))?;
+        loaded.snapshot.goroutines = all.into_vec();
+        Ok(loaded)
+    }
+}
+
 /// Reads a snapshot file, or a Go text dump. A gzip stream (of one member or several) cut
 /// short is read as far as it goes.
 pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
-    super::reading_names(|| read_shared(bytes))
+    super::reading_names(|| match open(bytes)? {
+        Opened::Whole(l) => Ok(l),
+        Opened::Lines(l) => l.whole(),
+    })
 }
 
-/// [`read`], its names shared.
-fn read_shared(bytes: &[u8]) -> Result<Loaded, StoreError> {
+/// Opens a snapshot file or a Go text dump: a version 2 file (gzipped or not) is read up to
+/// its head line, anything else whole.
+pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         use std::io::BufRead;
         let mut rd = std::io::BufReader::with_capacity(
@@ -328,163 +418,177 @@ fn read_shared(bytes: &[u8]) -> Result<Loaded, StoreError> {
             && h.version == 2
         {
             let mut failed = false;
-            return from_lines(&first, &mut |buf| {
-                buf.clear();
-                if failed {
-                    return None;
-                }
-                match rd.read_until(b'\n', buf) {
-                    Ok(0) => None,
-                    Ok(_) if buf.last() == Some(&b'\n') => {
-                        buf.pop();
-                        Some(true)
+            return lines(
+                &first,
+                Box::new(move |buf| {
+                    buf.clear();
+                    if failed {
+                        return None;
                     }
-                    Ok(_) => Some(false),
-                    // The stream is cut or damaged here: what came out before is the last line.
-                    Err(_) => {
-                        failed = true;
-                        (!buf.is_empty()).then_some(false)
+                    match rd.read_until(b'\n', buf) {
+                        Ok(0) => None,
+                        Ok(_) if buf.last() == Some(&b'\n') => {
+                            buf.pop();
+                            Some(true)
+                        }
+                        Ok(_) => Some(false),
+                        // The stream is cut or damaged here: what came out before is the last
+                        // line.
+                        Err(_) => {
+                            failed = true;
+                            (!buf.is_empty()).then_some(false)
+                        }
                     }
-                }
-            });
+                }),
+            )
+            .map(Opened::Lines);
         }
         let mut json = first;
         let res = res.and_then(|_| rd.read_to_end(&mut json));
         return match from_json(&json) {
-            Ok(l) => Ok(l),
+            Ok(l) => Ok(Opened::Whole(l)),
             // Nothing readable came out: the decoder's error says more than the JSON's.
             Err(_) if res.is_err() && json.is_empty() => Err(res.unwrap_err().into()),
             Err(e) => Err(e),
         };
     }
     if bytes.first() == Some(&b'{') {
-        return from_json(bytes);
+        return match json_lines(bytes)? {
+            Some(l) => Ok(Opened::Lines(l)),
+            None => from_json(bytes).map(Opened::Whole),
+        };
     }
     let text = String::from_utf8_lossy(bytes);
     super::text::parse(&text)
-        .map(Loaded::whole)
+        .map(|s| Opened::Whole(Loaded::whole(s)))
         .ok_or(StoreError::NotASnapshot)
 }
 
+/// A snapshot file's JSON, read whole (a version 2 file's lines too).
 fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
+    if let Some(l) = json_lines(json)? {
+        return l.whole();
+    }
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let first = json.split(|&b| b == b'\n').next().unwrap_or_default();
-    let head: EnvelopeHead = match serde_json::from_slice(first) {
-        Ok(h) => h,
-        // A version 1 file is one JSON document, which may span lines when written by hand.
-        Err(_) => serde_json::from_slice(json).map_err(corrupt)?,
+    // A version 1 file is one JSON document, which may span lines when written by hand.
+    let head: EnvelopeHead = serde_json::from_slice(json).map_err(corrupt)?;
+    if head.format != FORMAT {
+        return Err(StoreError::NotASnapshot);
+    }
+    match head.version {
+        1 => serde_json::from_slice::<EnvelopeV1>(json)
+            .map(|e| Loaded::whole(e.snapshot))
+            .map_err(corrupt),
+        v => Err(StoreError::UnknownVersion(v)),
+    }
+}
+
+/// The lines of a snapshot file's JSON when its first line is a version 2 head; `None` when
+/// the first line is not a whole envelope head (a version 1 document).
+fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
+    let mut split = json.split(|&b| b == b'\n');
+    let first = split.next().unwrap_or_default();
+    let Ok(head) = serde_json::from_slice::<EnvelopeHead>(first) else {
+        return Ok(None);
     };
     if head.format != FORMAT {
         return Err(StoreError::NotASnapshot);
     }
     match head.version {
-        // Version 1: one JSON document.
-        1 => serde_json::from_slice::<EnvelopeV1>(json)
-            .map(|e| Loaded::whole(e.snapshot))
-            .map_err(corrupt),
+        1 => Ok(None),
         2 => {
-            let mut lines = json.split(|&b| b == b'\n');
-            let head = lines.next().unwrap_or_default();
-            let mut lines = lines.peekable();
-            from_lines(head, &mut |buf| {
-                let line = lines.next()?;
-                buf.clear();
-                buf.extend_from_slice(line);
-                Some(lines.peek().is_some())
-            })
+            let mut rest = split.peekable();
+            lines(
+                first,
+                Box::new(move |buf| {
+                    let line = rest.next()?;
+                    buf.clear();
+                    buf.extend_from_slice(line);
+                    Some(rest.peek().is_some())
+                }),
+            )
+            .map(Some)
         }
         v => Err(StoreError::UnknownVersion(v)),
     }
 }
 
-/// A version 2 file: the head line, one line per goroutine, the end line. Without the end line
-/// the file was cut: every complete goroutine line before the cut is kept. `next` puts each
-/// line after the head into its buffer (without the newline) and says whether a newline ended
-/// it; `None` after the last. A line that does not parse is the cut when nothing follows it.
-///
-/// Lines are parsed in batches on every CPU ([`parse_batches`]) and taken here in order.
-fn from_lines(
-    head_line: &[u8],
-    next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
-) -> Result<Loaded, StoreError> {
+/// A version 2 file from its head line and the lines after it.
+fn lines<'b>(head_line: &[u8], next: NextLine<'b>) -> Result<Lines<'b>, StoreError> {
     let head: HeadV2 = serde_json::from_slice(head_line)
         .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
-    let mut snapshot = head.snapshot;
-    snapshot.goroutines = Vec::with_capacity(head.goroutines.min(MAX_PREALLOCATED_GOROUTINES));
-    let end = parse_batches(next, &mut |line, more| match line {
-        Ok(Line::G(g)) => {
-            snapshot.goroutines.push(g);
-            None
-        }
-        Ok(Line::End(end)) => Some(
-            if end.written != snapshot.goroutines.len()
-                || end.written + end.left_out != head.goroutines
-            {
-                Err(StoreError::Corrupt(format!(
-                    "the end line counts {} goroutines, the file holds {}",
-                    end.written,
-                    snapshot.goroutines.len()
-                )))
-            } else {
-                Ok(Some(end.left_out))
-            },
-        ),
-        // The line the cut fell in.
-        Err(_) if !more => Some(Ok(None)),
-        Err(e) => Some(Err(StoreError::Corrupt(e.to_string()))),
-    })?;
-    let read = snapshot.goroutines.len();
-    Ok(match end {
-        Some(left_out) => Loaded {
-            snapshot,
-            cut: None,
-            left_out,
-        },
-        None => Loaded {
-            snapshot,
-            cut: Some(Cut {
-                read,
-                total: head.goroutines,
-            }),
-            left_out: 0,
-        },
-    })
+    Ok(Lines { head, next })
 }
 
-/// Lines parsed together by one thread of [`parse_batches`].
-const BATCH: usize = 256;
 /// Most threads of [`parse_batches`].
 const MAX_PARSERS: usize = 8;
 
-/// One parsed line of a file and whether a newline ended it.
-type Parsed = (serde_json::Result<Line<super::Goroutine>>, bool);
+/// What one thread of [`parse_batches`] made of a batch of lines: its goroutines folded, how
+/// many, and the line that ended it when that was not a goroutine (with whether a newline
+/// ended that line).
+struct Parsed<C> {
+    acc: C,
+    n: usize,
+    stop: Option<Stop>,
+}
 
-/// Reads the lines `next` gives (see [`from_lines`]), parses them in batches of [`BATCH`] on
-/// every CPU (each thread sharing the names it reads, [`super::reading_names`]), and hands
-/// them to `take` in order until it returns an outcome: `Ok(Some(left_out))` for the end line,
-/// `Ok(None)` for a cut, or an error. The lines running out is a cut.
-fn parse_batches(
+/// A line that ends a batch of [`parse_batches`]: the end line, or one that does not parse
+/// (and whether a newline ended it, so that more may follow).
+enum Stop {
+    End(End),
+    Bad(serde_json::Error, bool),
+}
+
+/// Reads the lines `next` gives (see [`Lines`]), parses them in batches of [`CHUNK`] lines on
+/// every CPU (each thread sharing the names it reads, [`super::reading_names`]), folds each
+/// goroutine into its batch's value there, and hands the batches to `take` in order (with the
+/// number of goroutines in each; `take` returns the count so far). Ends at the end line
+/// (`Ok(Some(end))`), at a cut (`Ok(None)`: the lines run out, or the last one does not
+/// parse), or at a line that does not parse with more after it (an error).
+fn parse_batches<C: Default + Send>(
     next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
-    take: &mut dyn FnMut(serde_json::Result<Line<super::Goroutine>>, bool) -> Option<Outcome>,
-) -> Outcome {
+    fold: &(dyn Fn(&mut C, super::Goroutine) + Sync),
+    take: &mut dyn FnMut(C, usize) -> usize,
+) -> Result<Option<End>, StoreError> {
+    use super::CHUNK;
     use std::sync::{Mutex, mpsc};
     let cpus = crate::parts::cpus().min(MAX_PARSERS);
     let (jobs, queue) = mpsc::sync_channel::<(usize, Vec<(Vec<u8>, bool)>)>(2 * cpus);
     let queue = Mutex::new(queue);
-    let (done_tx, done) = mpsc::channel::<(usize, Vec<Parsed>)>();
+    let (done_tx, done) = mpsc::channel::<(usize, Parsed<C>)>();
+    let parse = |lines: Vec<(Vec<u8>, bool)>| {
+        let mut p = Parsed {
+            acc: C::default(),
+            n: 0,
+            stop: None,
+        };
+        for (l, more) in lines {
+            match serde_json::from_slice(&l) {
+                Ok(Line::G(g)) => {
+                    fold(&mut p.acc, g);
+                    p.n += 1;
+                }
+                Ok(Line::End(end)) => {
+                    p.stop = Some(Stop::End(end));
+                    break;
+                }
+                Err(e) => {
+                    p.stop = Some(Stop::Bad(e, more));
+                    break;
+                }
+            }
+        }
+        p
+    };
     std::thread::scope(|s| {
         for _ in 0..cpus {
-            let (queue, done_tx) = (&queue, done_tx.clone());
+            let (queue, done_tx, parse) = (&queue, done_tx.clone(), &parse);
             s.spawn(move || {
                 super::reading_names(|| {
                     loop {
                         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         let Ok((i, lines)) = job else { break };
-                        let parsed = lines
-                            .into_iter()
-                            .map(|(l, more)| (serde_json::from_slice(&l), more))
-                            .collect();
-                        if done_tx.send((i, parsed)).is_err() {
+                        if done_tx.send((i, parse(lines))).is_err() {
                             break;
                         }
                     }
@@ -498,9 +602,9 @@ fn parse_batches(
         loop {
             // One more batch, while there are lines.
             if let Some(tx) = &jobs {
-                let mut lines = Vec::with_capacity(BATCH);
+                let mut lines = Vec::with_capacity(CHUNK);
                 let mut last = false;
-                while lines.len() < BATCH && !last {
+                while lines.len() < CHUNK && !last {
                     let mut buf = Vec::new();
                     match next(&mut buf) {
                         Some(more) => {
@@ -519,12 +623,16 @@ fn parse_batches(
             }
             // The batches parsed so far, in order; once every line is sent, wait for the rest.
             loop {
-                while let Some(parsed) = ready.remove(&want) {
+                while let Some(p) = ready.remove(&want) {
                     want += 1;
-                    for (line, more) in parsed {
-                        if let Some(outcome) = take(line, more) {
-                            return outcome;
-                        }
+                    let Parsed { acc, n, stop } = p;
+                    take(acc, n);
+                    match stop {
+                        None => {}
+                        Some(Stop::End(end)) => return Ok(Some(end)),
+                        // The line the cut fell in.
+                        Some(Stop::Bad(_, false)) => return Ok(None),
+                        Some(Stop::Bad(e, true)) => return Err(StoreError::Corrupt(e.to_string())),
                     }
                 }
                 if want == sent && jobs.is_none() {
@@ -546,9 +654,6 @@ fn parse_batches(
         }
     })
 }
-
-/// What [`parse_batches`] ends with: the end line's `left_out`, `None` for a cut, or an error.
-type Outcome = Result<Option<usize>, StoreError>;
 
 /// Goroutines a head line's count may reserve room for before any is read (the count is
 /// untrusted; beyond this the vector grows as lines are read).
