@@ -1040,6 +1040,45 @@ fn grouping_and_filters_rlock_recursive() {
         total - rw.queued - rw.writers,
         "--exclude-file"
     );
+
+    // A snapshot file is shown as it is read (its goroutines never all held); the same
+    // snapshot read whole (its JSON document) shows the same in every view that streams.
+    let file = dir.path("group.gsnap");
+    let whole = dir.path("group.json");
+    goroscope(&["snapshot", "-q", &pid, "-o", file.to_str().unwrap()]);
+    std::fs::write(
+        &whole,
+        goroscope(&["show", "--system", "--format", "json", file.to_str().unwrap()]),
+    )
+    .unwrap();
+    let views: [&[&str]; 8] = [
+        &[],
+        &["--group"],
+        &["--group-by", "state"],
+        &["--group-by", "user-frame", "--system"],
+        &["--format", "grs"],
+        &["--format", "grs", "--system"],
+        &["--format", "go", "--func", "^main\\.rr"],
+        &["--group", "--state", rlock_state.as_str()],
+    ];
+    for view in views {
+        let show = |f: &Path| {
+            let mut a = vec!["show", "-q"];
+            a.extend_from_slice(view);
+            a.push(f.to_str().unwrap());
+            goroscope(&a)
+        };
+        let (streamed, read_whole) = (show(&file), show(&whole));
+        assert!(!streamed.is_empty(), "show {view:?}");
+        assert_eq!(streamed, read_whole, "show {view:?}: streamed vs read whole");
+    }
+    let same = goroscope(&["diff", file.to_str().unwrap(), whole.to_str().unwrap()]);
+    let n = parse_grouped(&goroscope(&["show", "-q", "--group", file.to_str().unwrap()])).0;
+    assert_eq!(
+        same,
+        format!("goroutines: {n} -> {n} (+0)\nno group changed\n"),
+        "diff of a snapshot file and its own JSON"
+    );
     support::assert_running(fx.pid);
 }
 
