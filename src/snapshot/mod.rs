@@ -1,6 +1,7 @@
 //! The snapshot model: what one dump read, independent of where it came from. Renderers and
 //! analyses read only this. [`store`] writes and reads it as a versioned file.
 
+mod sites;
 pub mod store;
 mod sync;
 pub mod text;
@@ -44,6 +45,14 @@ impl AsRef<str> for Name {
 impl std::borrow::Borrow<str> for Name {
     fn borrow(&self) -> &str {
         &self.0
+    }
+}
+
+impl Name {
+    /// Where its text is: the same for every copy of this name (not for another name of the
+    /// same text).
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 }
 
@@ -348,6 +357,10 @@ pub struct Goroutine {
     /// Linux thread id running it, if any.
     pub thread: Option<i32>,
     /// Logical frames, innermost first.
+    #[serde(
+        serialize_with = "sites::serialize_frames",
+        deserialize_with = "sites::deserialize_frames"
+    )]
     pub frames: Vec<Frame>,
     /// Why the stack could not be read to its end, if it could not.
     pub stack_error: Option<String>,

@@ -1,17 +1,20 @@
 //! The snapshot file: gzip-compressed JSON lines with a format name and a file version.
 //!
 //! ```text
-//! gzip( {"format": "goroscope-snapshot", "version": 2, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
-//!       {"g": { goroutine }}              one line per goroutine, N of them
+//! gzip( {"format": "goroscope-snapshot", "version": 3, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
+//!       {"sites": [ site, ... ]}            the places the next run of goroutines' frames are at
+//!       {"g": { goroutine }}              one line per goroutine, N of them, in runs
 //!       {"end": {"written": N, "left_out": 0}} )
 //! ```
 //!
 //! The gzip stream may be several members one after the other (this build writes the head, each
-//! run of goroutines and the end line as members of their own, compressed in parallel).
+//! run of goroutines with its site table, and the end line as members of their own, compressed
+//! in parallel). A goroutine's frames are rows of the site table before it ([`super::sites`]).
 //!
 //! A file cut anywhere (a writer killed, a full disk, a truncated copy) still gives every
 //! goroutine whose line is complete before the cut; the missing end line says it was cut.
-//! Version 1 files are one document, `{"format", "version": 1, "snapshot": {...}}`.
+//! Version 2 files are the same lines without site tables, each frame whole; version 1 files
+//! are one document, `{"format", "version": 1, "snapshot": {...}}`.
 //!
 //! Readers accept every schema version written so far (`testdata/snapshots/v*.json.gz` keep one
 //! sample each) and Go's own text dumps (SIGQUIT output, `runtime.Stack`, pprof `debug=2`),
@@ -22,14 +25,16 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The format name in every snapshot file.
 pub(crate) const FORMAT: &str = "goroscope-snapshot";
 /// The schema version of the snapshot model (`--format json` and the file's snapshot).
 pub(crate) const VERSION: u32 = 1;
 /// The version of the file this build writes: 2 is the version 1 model written as lines
-/// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut.
-pub(crate) const FILE_VERSION: u32 = 2;
+/// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut;
+/// 3 writes frames as rows of a site table before each run of goroutines.
+pub(crate) const FILE_VERSION: u32 = 3;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
 pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
@@ -93,12 +98,14 @@ struct Part<'a> {
     file_locks: Option<&'a super::FileLocks>,
 }
 
-/// One line after the head: a goroutine, or the end of the file.
+/// One line after the head: a goroutine, a site table, or the end of the file.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Line<G> {
     /// One goroutine.
     G(G),
+    /// The sites the next goroutines' frames are at (version 3).
+    Sites(Vec<super::sites::Site>),
     /// The last line: how many goroutines the file holds.
     End(End),
 }
@@ -126,7 +133,7 @@ struct EnvelopeV1 {
     snapshot: Snapshot,
 }
 
-/// The head line of a version 2 file.
+/// The head line of a version 2 or 3 file.
 #[derive(Deserialize)]
 struct HeadV2 {
     goroutines: usize,
@@ -165,14 +172,18 @@ pub(crate) fn write_until(
         goroutines: snap.goroutines.len(),
         snapshot: part,
     };
-    out.write_all(&member(std::iter::once(&head))?)?;
+    out.write_all(&member(&[&to_lines(std::iter::once(&head))?])?)?;
     let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     let mut written = 0;
     crate::parts::in_rounds(
         &snap.goroutines,
         MEMBER,
         MAX_COMPRESSORS,
-        |gs| member(gs.iter().map(Line::G)),
+        |gs| {
+            let (body, sites) = super::sites::writing(|| to_lines(gs.iter().map(Line::G)));
+            let table = to_lines(std::iter::once(Line::<()>::Sites(sites)))?;
+            member(&[&table, &body?])
+        },
         |gs, m| {
             if passed() {
                 return Ok(false);
@@ -186,25 +197,28 @@ pub(crate) fn write_until(
         written,
         left_out: snap.goroutines.len() - written,
     };
-    out.write_all(&member(std::iter::once(&Line::<&super::Goroutine>::End(
-        end.clone(),
-    )))?)?;
+    let end_line = to_lines(std::iter::once(&Line::<()>::End(end.clone())))?;
+    out.write_all(&member(&[&end_line])?)?;
     out.flush()?;
     Ok(end)
 }
 
-/// One gzip member holding `lines`, each as one line of JSON.
-fn member<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, StoreError> {
-    let json = |e: serde_json::Error| StoreError::Io(e.into());
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    // serde_json writes a few bytes at a time; the compressor is much faster fed in blocks.
-    let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut gz);
+/// `lines`, each as one line of JSON.
+fn to_lines<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, StoreError> {
+    let mut buf = Vec::with_capacity(1 << 16);
     for line in lines {
-        serde_json::to_writer(&mut buf, &line).map_err(json)?;
-        buf.write_all(b"\n")?;
+        serde_json::to_writer(&mut buf, &line).map_err(|e| StoreError::Io(e.into()))?;
+        buf.push(b'\n');
     }
-    buf.flush()?;
-    drop(buf);
+    Ok(buf)
+}
+
+/// One gzip member holding `parts`, one after the other.
+fn member(parts: &[&[u8]]) -> Result<Vec<u8>, StoreError> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for p in parts {
+        gz.write_all(p)?;
+    }
     Ok(gz.finish()?)
 }
 
@@ -309,7 +323,7 @@ impl Loaded {
     }
 }
 
-/// A snapshot file opened ([`open`]): read whole, or a version 2 file whose goroutines are
+/// A snapshot file opened ([`open`]): read whole, or a version 2 or 3 file whose goroutines are
 /// still to come.
 pub enum Opened<'b> {
     /// Read whole (a version 1 file, a Go text dump).
@@ -318,7 +332,7 @@ pub enum Opened<'b> {
     Lines(Lines<'b>),
 }
 
-/// A version 2 file whose head line is read: the snapshot without its goroutines, which
+/// A version 2 or 3 file whose head line is read: the snapshot without its goroutines, which
 /// [`Lines::each`] hands out as it reads them, never all at once.
 pub struct Lines<'b> {
     head: HeadV2,
@@ -400,7 +414,7 @@ pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
     })
 }
 
-/// Opens a snapshot file or a Go text dump: a version 2 file (gzipped or not) is read up to
+/// Opens a snapshot file or a Go text dump: a version 2 or 3 file (gzipped or not) is read up to
 /// its head line, anything else whole.
 pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -411,11 +425,11 @@ pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
         );
         let mut first = Vec::new();
         let res = rd.read_until(b'\n', &mut first);
-        // A version 2 file is read line by line as it is inflated, never whole.
+        // A version 2 or 3 file is read line by line as it is inflated, never whole.
         if res.is_ok()
             && let Ok(h) = serde_json::from_slice::<EnvelopeHead>(&first)
             && h.format == FORMAT
-            && h.version == 2
+            && (h.version == 2 || h.version == 3)
         {
             let mut failed = false;
             return lines(
@@ -464,7 +478,7 @@ pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
         .ok_or(StoreError::NotASnapshot)
 }
 
-/// A snapshot file's JSON, read whole (a version 2 file's lines too).
+/// A snapshot file's JSON, read whole (a version 2 or 3 file's lines too).
 fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     if let Some(l) = json_lines(json)? {
         return l.whole();
@@ -483,7 +497,7 @@ fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     }
 }
 
-/// The lines of a snapshot file's JSON when its first line is a version 2 head; `None` when
+/// The lines of a snapshot file's JSON when its first line is a version 2 or 3 head; `None` when
 /// the first line is not a whole envelope head (a version 1 document).
 fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     let mut split = json.split(|&b| b == b'\n');
@@ -496,7 +510,7 @@ fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     }
     match head.version {
         1 => Ok(None),
-        2 => {
+        2 | 3 => {
             let mut rest = split.peekable();
             lines(
                 first,
@@ -513,7 +527,7 @@ fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     }
 }
 
-/// A version 2 file from its head line and the lines after it.
+/// A version 2 or 3 file from its head line and the lines after it.
 fn lines<'b>(head_line: &[u8], next: NextLine<'b>) -> Result<Lines<'b>, StoreError> {
     let head: HeadV2 = serde_json::from_slice(head_line)
         .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
@@ -539,12 +553,27 @@ enum Stop {
     Bad(serde_json::Error, bool),
 }
 
+/// A batch of lines for one thread of [`parse_batches`]: its place in the file, the site table
+/// line its goroutines' frames point into (version 3), and the lines with whether a newline
+/// ended each.
+type Batch = (usize, Option<RawTable>, Vec<(Vec<u8>, bool)>);
+
+/// A site table line as read, shared by the batches of its run.
+type RawTable = Arc<Vec<u8>>;
+
+/// Whether a whole line is a site table (which the reader keeps for the lines after it
+/// instead of parsing it in a batch).
+fn is_site_table(line: &[u8]) -> bool {
+    line.starts_with(br#"{"sites":"#)
+}
+
 /// Reads the lines `next` gives (see [`Lines`]), parses them in batches of [`CHUNK`] lines on
-/// every CPU (each thread sharing the names it reads, [`super::reading_names`]), folds each
-/// goroutine into its batch's value there, and hands the batches to `take` in order (with the
-/// number of goroutines in each; `take` returns the count so far). Ends at the end line
-/// (`Ok(Some(end))`), at a cut (`Ok(None)`: the lines run out, or the last one does not
-/// parse), or at a line that does not parse with more after it (an error).
+/// every CPU (each thread sharing the names it reads, [`super::reading_names`], and reading
+/// frames against the site table before them), folds each goroutine into its batch's value
+/// there, and hands the batches to `take` in order (with the number of goroutines in each;
+/// `take` returns the count so far). Ends at the end line (`Ok(Some(end))`), at a cut
+/// (`Ok(None)`: the lines run out, or the last one does not parse), or at a line that does not
+/// parse with more after it (an error).
 fn parse_batches<C: Default + Send>(
     next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
     fold: &(dyn Fn(&mut C, super::Goroutine) + Sync),
@@ -553,7 +582,7 @@ fn parse_batches<C: Default + Send>(
     use super::CHUNK;
     use std::sync::{Mutex, mpsc};
     let cpus = crate::parts::cpus().min(MAX_PARSERS);
-    let (jobs, queue) = mpsc::sync_channel::<(usize, Vec<(Vec<u8>, bool)>)>(2 * cpus);
+    let (jobs, queue) = mpsc::sync_channel::<Batch>(2 * cpus);
     let queue = Mutex::new(queue);
     let (done_tx, done) = mpsc::channel::<(usize, Parsed<C>)>();
     let parse = |lines: Vec<(Vec<u8>, bool)>| {
@@ -572,6 +601,13 @@ fn parse_batches<C: Default + Send>(
                     p.stop = Some(Stop::End(end));
                     break;
                 }
+                // A table is kept by the reader, not parsed here: one that is the file's last
+                // line (a cut right after it) or not written as this build writes them.
+                Ok(Line::Sites(_)) => {
+                    let e = serde::de::Error::custom("a site table where a goroutine belongs");
+                    p.stop = Some(Stop::Bad(e, more));
+                    break;
+                }
                 Err(e) => {
                     p.stop = Some(Stop::Bad(e, more));
                     break;
@@ -580,15 +616,47 @@ fn parse_batches<C: Default + Send>(
         }
         p
     };
+    // A batch's site table, parsed once by each thread that reads a batch of its run.
+    type Table = Arc<[super::sites::Site]>;
+    let table_of = |raw: &[u8]| -> Result<Table, serde_json::Error> {
+        match serde_json::from_slice::<Line<super::Goroutine>>(raw)? {
+            Line::Sites(t) => Ok(t.into()),
+            _ => Err(serde::de::Error::custom("not a site table")),
+        }
+    };
     std::thread::scope(|s| {
         for _ in 0..cpus {
-            let (queue, done_tx, parse) = (&queue, done_tx.clone(), &parse);
+            let (queue, done_tx, parse, table_of) = (&queue, done_tx.clone(), &parse, &table_of);
             s.spawn(move || {
                 super::reading_names(|| {
+                    let mut last: Option<(RawTable, Result<Table, String>)> = None;
                     loop {
                         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((i, lines)) = job else { break };
-                        if done_tx.send((i, parse(lines))).is_err() {
+                        let Ok((i, raw, lines)) = job else { break };
+                        let parsed = match raw {
+                            None => parse(lines),
+                            Some(raw) => {
+                                if !last.as_ref().is_some_and(|(r, _)| Arc::ptr_eq(r, &raw)) {
+                                    let t = table_of(&raw).map_err(|e| e.to_string());
+                                    last = Some((raw, t));
+                                }
+                                match last.as_ref().map(|(_, t)| t) {
+                                    Some(Ok(t)) => {
+                                        super::sites::reading(t.clone(), || parse(lines))
+                                    }
+                                    // Every line of the run points into a table that is damaged.
+                                    _ => Parsed {
+                                        acc: C::default(),
+                                        n: 0,
+                                        stop: Some(Stop::Bad(
+                                            serde::de::Error::custom("a damaged site table"),
+                                            true,
+                                        )),
+                                    },
+                                }
+                            }
+                        };
+                        if done_tx.send((i, parsed)).is_err() {
                             break;
                         }
                     }
@@ -599,14 +667,28 @@ fn parse_batches<C: Default + Send>(
         let mut jobs = Some(jobs);
         let (mut sent, mut want) = (0usize, 0usize);
         let mut ready = std::collections::BTreeMap::new();
+        // The site table of the lines being read, and the next one when it ended a batch.
+        let (mut table, mut pending): (Option<RawTable>, Option<RawTable>) = (None, None);
         loop {
             // One more batch, while there are lines.
             if let Some(tx) = &jobs {
+                if let Some(t) = pending.take() {
+                    table = Some(t);
+                }
                 let mut lines = Vec::with_capacity(CHUNK);
                 let mut last = false;
                 while lines.len() < CHUNK && !last {
                     let mut buf = Vec::new();
                     match next(&mut buf) {
+                        // A whole table: for the lines after it (a cut one is a line, the cut).
+                        Some(true) if is_site_table(&buf) => {
+                            if lines.is_empty() {
+                                table = Some(Arc::new(buf));
+                            } else {
+                                pending = Some(Arc::new(buf));
+                                break;
+                            }
+                        }
                         Some(more) => {
                             lines.push((buf, more));
                             last = !more;
@@ -614,7 +696,7 @@ fn parse_batches<C: Default + Send>(
                         None => last = true,
                     }
                 }
-                if !lines.is_empty() && tx.send((sent, lines)).is_ok() {
+                if !lines.is_empty() && tx.send((sent, table.clone(), lines)).is_ok() {
                     sent += 1;
                 }
                 if last {
@@ -708,6 +790,103 @@ mod tests {
         assert_eq!(read(&buf).unwrap(), Loaded::whole(sample()));
     }
 
+    /// Frames of every kind (inlined, hidden, a trap, with defers and values, names shared or
+    /// not) come back from their rows as they were; the file holds each place once per run.
+    #[test]
+    fn frames_round_trip_through_site_tables() {
+        use crate::snapshot::{FrameValue, PendingDefer};
+        let frame = |function: &str, line: u32, sp: u64| Frame {
+            function: function.into(),
+            file: "/src/x.go".into(),
+            line,
+            args: format!("{sp:#x}?").into(),
+            pc: 0x40_1000 + u64::from(line),
+            entry: 0x40_1000,
+            sp,
+            fp: sp + 0x20,
+            ..Default::default()
+        };
+        let shared = frame("main.shared", 9, 0);
+        let mut s = Snapshot::default();
+        for id in 1..=1200u64 {
+            let mut top = frame("main.top", 3 + (id % 3) as u32, 0xc000_0000 + id * 0x100);
+            top.trap = id % 5 == 0;
+            top.hidden = id % 7 == 0;
+            let mut inl = frame("main.inlined", 4, top.sp);
+            inl.inlined = true;
+            let mut with = frame("main.defers", 5, top.fp);
+            if id % 11 == 0 {
+                with.defers = vec![PendingDefer {
+                    function: "sync.(*Mutex).Unlock".into(),
+                    arg: Some(0xc0ff),
+                    how: "open-coded".into(),
+                    ..Default::default()
+                }]
+                .into();
+                with.values = vec![FrameValue {
+                    name: "n".into(),
+                    param: true,
+                    text: "7".into(),
+                    later: false,
+                }]
+                .into();
+            }
+            s.goroutines.push(Goroutine {
+                id,
+                state: "select".into(),
+                frames: vec![top, inl, with, shared.clone(), Frame::default()],
+                ..Default::default()
+            });
+        }
+        let mut buf = Vec::new();
+        write(&s, &mut buf).unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&buf[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let tables = text
+            .lines()
+            .filter(|l| l.starts_with(r#"{"sites":"#))
+            .count();
+        assert_eq!(tables, 1200usize.div_ceil(MEMBER), "one table a run");
+        assert!(
+            !text.contains(r#""function":"main.top""#),
+            "frames are rows"
+        );
+        assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
+    }
+
+    /// A row that points past its table, a table that does not parse, a row before any table:
+    /// errors, not panics, and a cut inside a table is a cut.
+    #[test]
+    fn damaged_site_tables_are_errors() {
+        let head = r#"{"format":"goroscope-snapshot","version":3,"goroutines":1,"snapshot":{}}"#;
+        let g = r#"{"g":{"id":1,"frames":[[3,"",0,0,0]]}}"#;
+        let end = r#"{"end":{"written":1,"left_out":0}}"#;
+        for (table, what) in [
+            (
+                r#"{"sites":[["main.f","x.go",1,2,3,false]]}"#,
+                "past the table",
+            ),
+            (r#"{"sites":[["main.f"]]}"#, "a table that does not parse"),
+            ("", "no table"),
+        ] {
+            let file = [head, table, g, end]
+                .iter()
+                .filter(|l| !l.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                matches!(read(file.as_bytes()), Err(StoreError::Corrupt(_))),
+                "{what}"
+            );
+        }
+        let cut = format!("{head}\n{}", r#"{"sites":[["main.f","x.go""#);
+        let l = read(cut.as_bytes()).unwrap();
+        assert_eq!((l.read, l.cut.map(|c| c.total)), (0, Some(1)));
+    }
+
     #[test]
     fn rejects_newer_versions_and_garbage() {
         let json = br#"{"format":"goroscope-snapshot","version":99,"snapshot":{}}"#;
@@ -737,13 +916,15 @@ mod tests {
         assert!(n >= 1, "no sample snapshots in {}", dir.display());
     }
 
-    /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines.
+    /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines, `v3.json.gz` the same with
+    /// its frames as rows of site tables.
     #[test]
-    fn both_committed_versions_hold_the_same_snapshot() {
+    fn every_committed_version_holds_the_same_snapshot() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots");
         let load = |n: &str| read(&std::fs::read(dir.join(n)).unwrap()).unwrap();
-        let (v1, v2) = (load("v1.json.gz"), load("v2.json.gz"));
+        let (v1, v2, v3) = (load("v1.json.gz"), load("v2.json.gz"), load("v3.json.gz"));
         assert_eq!(v1, v2);
+        assert_eq!(v1, v3);
         assert_eq!(v1.snapshot.goroutines.len(), 16);
     }
 

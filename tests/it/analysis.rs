@@ -1048,7 +1048,13 @@ fn grouping_and_filters_rlock_recursive() {
     goroscope(&["snapshot", "-q", &pid, "-o", file.to_str().unwrap()]);
     std::fs::write(
         &whole,
-        goroscope(&["show", "--system", "--format", "json", file.to_str().unwrap()]),
+        goroscope(&[
+            "show",
+            "--system",
+            "--format",
+            "json",
+            file.to_str().unwrap(),
+        ]),
     )
     .unwrap();
     let views: [&[&str]; 8] = [
@@ -1070,10 +1076,19 @@ fn grouping_and_filters_rlock_recursive() {
         };
         let (streamed, read_whole) = (show(&file), show(&whole));
         assert!(!streamed.is_empty(), "show {view:?}");
-        assert_eq!(streamed, read_whole, "show {view:?}: streamed vs read whole");
+        assert_eq!(
+            streamed, read_whole,
+            "show {view:?}: streamed vs read whole"
+        );
     }
     let same = goroscope(&["diff", file.to_str().unwrap(), whole.to_str().unwrap()]);
-    let n = parse_grouped(&goroscope(&["show", "-q", "--group", file.to_str().unwrap()])).0;
+    let n = parse_grouped(&goroscope(&[
+        "show",
+        "-q",
+        "--group",
+        file.to_str().unwrap(),
+    ]))
+    .0;
     assert_eq!(
         same,
         format!("goroutines: {n} -> {n} (+0)\nno group changed\n"),

@@ -148,12 +148,15 @@ fn line_ends(gz: &[u8]) -> (usize, Vec<usize>) {
     flate2::read::MultiGzDecoder::new(gz)
         .read_to_end(&mut json)
         .unwrap();
-    let mut ends: Vec<usize> = json
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i + 1)
-        .collect();
+    let mut start = 0;
+    let mut ends = Vec::new();
+    for (i, _) in json.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        // The site table before each run of goroutines is not a goroutine.
+        if !json[start..].starts_with(br#"{"sites":"#) {
+            ends.push(i + 1);
+        }
+        start = i + 1;
+    }
     // The first line is the head, the last the end line.
     let head = ends.remove(0);
     ends.pop();

@@ -1,0 +1,227 @@
+//! A snapshot file's frames as rows of a site table (file version 3): each run of goroutines
+//! the file holds starts with a table of the places its frames are at (function, file, line,
+//! pc, entry, inlined), and each frame is a short row pointing into it. 100,000 goroutines
+//! parked at a few hundred places write and read each place once a run instead of once a
+//! frame.
+//!
+//! ```text
+//! {"sites": [["main.f", "/src/main.go", 12, 4198400, 4198320, false], ...]}
+//! {"g": {..., "frames": [[0, "0x0?", 824634330824, 824634330880, 1], ...]}}
+//! ```
+//!
+//! A row is `[site, args, sp, fp, flags]` (flags: 1 hidden, 2 trap), then `defers` and
+//! `values` when the frame has either. A frame written whole (an object, as in JSON) is read
+//! too, with or without a table.
+
+use super::{Few, Frame, FrameValue, Name, PendingDefer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One site as a table holds it: `[function, file, line, pc, entry, inlined]`.
+pub(super) type Site = (Name, Name, u32, u64, u64, bool);
+
+/// The same site, as the writer knows it: its names by address (names are shared, so a place
+/// seen again has the same ones; the same place under other copies of its names only costs a
+/// row more).
+type Key = (usize, usize, u32, u64, u64, bool);
+
+/// Most sites one table holds before a frame is written whole instead (a run holds far fewer:
+/// its goroutines' frames).
+const MAX_SITES: usize = 1 << 20;
+
+/// A table being written: the sites the frames serialized so far are at.
+#[derive(Default)]
+struct Writing {
+    index: HashMap<Key, u32>,
+    sites: Vec<Site>,
+}
+
+thread_local! {
+    /// The table frames serialized on this thread go into, while [`writing`] runs.
+    static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
+    /// The table frames deserialized on this thread point into, while [`reading`] runs.
+    static READING: RefCell<Option<Arc<[Site]>>> = const { RefCell::new(None) };
+}
+
+/// Runs `write` with every goroutine's frames it serializes on this thread written as rows of
+/// a new table; returns its output and the table, to be written before it.
+pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Site>) {
+    WRITING.with(|w| *w.borrow_mut() = Some(Writing::default()));
+    let out = write();
+    let table = WRITING.with(|w| w.borrow_mut().take().unwrap_or_default());
+    (out, table.sites)
+}
+
+/// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
+pub(super) fn reading<T>(table: Arc<[Site]>, read: impl FnOnce() -> T) -> T {
+    let before = READING.with(|r| r.borrow_mut().replace(table));
+    let out = read();
+    READING.with(|r| *r.borrow_mut() = before);
+    out
+}
+
+/// A goroutine's frames: rows of the table being written ([`writing`]), else whole.
+pub(super) fn serialize_frames<S: Serializer>(frames: &[Frame], ser: S) -> Result<S::Ok, S::Error> {
+    let rows = WRITING.with(|w| {
+        let mut w = w.borrow_mut();
+        let w = w.as_mut()?;
+        frames
+            .iter()
+            .map(|f| w.site(f))
+            .collect::<Option<Vec<u32>>>()
+    });
+    let Some(rows) = rows else {
+        return ser.collect_seq(frames);
+    };
+    let mut seq = ser.serialize_seq(Some(frames.len()))?;
+    for (f, site) in frames.iter().zip(rows) {
+        seq.serialize_element(&Row { f, site })?;
+    }
+    seq.end()
+}
+
+impl Writing {
+    /// The index of `f`'s site, added when new; `None` when the table is full.
+    fn site(&mut self, f: &Frame) -> Option<u32> {
+        let key = (
+            f.function.addr(),
+            f.file.addr(),
+            f.line,
+            f.pc,
+            f.entry,
+            f.inlined,
+        );
+        if let Some(&i) = self.index.get(&key) {
+            return Some(i);
+        }
+        if self.sites.len() >= MAX_SITES {
+            return None;
+        }
+        let i = self.sites.len() as u32;
+        self.sites.push((
+            f.function.clone(),
+            f.file.clone(),
+            f.line,
+            f.pc,
+            f.entry,
+            f.inlined,
+        ));
+        self.index.insert(key, i);
+        Some(i)
+    }
+}
+
+/// A frame written as a row pointing at its site.
+struct Row<'a> {
+    f: &'a Frame,
+    site: u32,
+}
+
+/// A row's flags.
+const HIDDEN: u8 = 1;
+const TRAP: u8 = 2;
+
+impl Serialize for Row<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let f = self.f;
+        let extra = !f.defers.is_empty() || !f.values.is_empty();
+        let mut seq = ser.serialize_seq(Some(if extra { 7 } else { 5 }))?;
+        seq.serialize_element(&self.site)?;
+        seq.serialize_element(&f.args)?;
+        seq.serialize_element(&f.sp)?;
+        seq.serialize_element(&f.fp)?;
+        let flags = if f.hidden { HIDDEN } else { 0 } | if f.trap { TRAP } else { 0 };
+        seq.serialize_element(&flags)?;
+        if extra {
+            seq.serialize_element(&f.defers)?;
+            seq.serialize_element(&f.values)?;
+        }
+        seq.end()
+    }
+}
+
+/// A goroutine's frames, each whole (an object) or a row of the table being read.
+pub(super) fn deserialize_frames<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Frame>, D::Error> {
+    struct Frames;
+    impl<'de> Visitor<'de> for Frames {
+        type Value = Vec<Frame>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of frames")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Frame>, A::Error> {
+            // The size a file claims is not trusted beyond a few frames.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(AnyFrame(f)) = seq.next_element()? {
+                out.push(f);
+            }
+            out.shrink_to_fit();
+            Ok(out)
+        }
+    }
+    de.deserialize_seq(Frames)
+}
+
+/// A frame read whole or from its row.
+struct AnyFrame(Frame);
+
+impl<'de> Deserialize<'de> for AnyFrame {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<AnyFrame, D::Error> {
+        de.deserialize_any(AnyFrameVisitor)
+    }
+}
+
+struct AnyFrameVisitor;
+
+impl<'de> Visitor<'de> for AnyFrameVisitor {
+    type Value = AnyFrame;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a frame (an object, or a row of the file's site table)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<AnyFrame, A::Error> {
+        Frame::deserialize(de::value::MapAccessDeserializer::new(map)).map(AnyFrame)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyFrame, A::Error> {
+        let missing = |what: &str| de::Error::custom(format!("a frame's row has no {what}"));
+        let site: u32 = seq.next_element()?.ok_or_else(|| missing("site"))?;
+        let site = READING.with(|r| {
+            r.borrow()
+                .as_ref()
+                .and_then(|t| t.get(site as usize).cloned())
+        });
+        let Some((function, file, line, pc, entry, inlined)) = site else {
+            return Err(de::Error::custom(
+                "a frame's row points at a site its file's table does not have",
+            ));
+        };
+        let args: Name = seq.next_element()?.ok_or_else(|| missing("args"))?;
+        let sp: u64 = seq.next_element()?.ok_or_else(|| missing("sp"))?;
+        let fp: u64 = seq.next_element()?.ok_or_else(|| missing("fp"))?;
+        let flags: u8 = seq.next_element()?.ok_or_else(|| missing("flags"))?;
+        let defers: Few<PendingDefer> = seq.next_element()?.unwrap_or_default();
+        let values: Few<FrameValue> = seq.next_element()?.unwrap_or_default();
+        // Anything after: fields a later version adds to a row.
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(AnyFrame(Frame {
+            function,
+            file,
+            line,
+            args,
+            pc,
+            entry,
+            sp,
+            fp,
+            inlined,
+            trap: flags & TRAP != 0,
+            hidden: flags & HIDDEN != 0,
+            defers,
+            values,
+        }))
+    }
+}
