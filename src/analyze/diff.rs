@@ -71,7 +71,11 @@ mod tests {
                     id,
                     state: "chan send".into(),
                     frames: vec![Frame {
-                        function: (*f).into(),
+                        site: crate::snapshot::Site {
+                            function: (*f).into(),
+                            ..Default::default()
+                        }
+                        .into(),
                         ..Default::default()
                     }],
                     ..Default::default()

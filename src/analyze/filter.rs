@@ -174,9 +174,13 @@ mod tests {
             frames: funcs
                 .iter()
                 .map(|f| Frame {
-                    function: (*f).into(),
-                    file: "x.go".into(),
-                    line: 4,
+                    site: crate::snapshot::Site {
+                        function: (*f).into(),
+                        file: "x.go".into(),
+                        line: 4,
+                        ..Default::default()
+                    }
+                    .into(),
                     ..Default::default()
                 })
                 .collect(),

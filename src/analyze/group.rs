@@ -323,9 +323,13 @@ mod tests {
             state: state.into(),
             wait_minutes: minutes,
             frames: vec![Frame {
-                function: f.into(),
-                file: "a.go".into(),
-                line: 1,
+                site: crate::snapshot::Site {
+                    function: f.into(),
+                    file: "a.go".into(),
+                    line: 1,
+                    ..Default::default()
+                }
+                .into(),
                 args: format!("{id:#x}").into(),
                 ..Default::default()
             }],

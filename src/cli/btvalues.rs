@@ -105,7 +105,7 @@ pub fn show_full(
         }
         traceback::header(g, version, opts, out)?;
         render::bt::frames(g, &bt, out)?;
-        later |= g.frames.iter().flat_map(|f| &f.values).any(|v| v.later);
+        later |= g.frames.iter().flat_map(|f| f.values()).any(|v| v.later);
     }
     if later {
         writeln!(out, "{}", values::READ_LATER_NOTE)?;

@@ -52,8 +52,8 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                 &f.args
             };
             writeln!(out, "{pad}{:width$}         args: {}", "", text(args))?;
-            if !f.defers.is_empty() {
-                let d: Vec<String> = f.defers.iter().map(|d| d.to_string()).collect();
+            if !f.defers().is_empty() {
+                let d: Vec<String> = f.defers().iter().map(|d| d.to_string()).collect();
                 writeln!(
                     out,
                     "{pad}{:width$}         defers: {}",
@@ -61,7 +61,7 @@ pub fn frames(g: &Goroutine, opts: &Options, out: &mut dyn Write) -> io::Result<
                     text(&d.join(", "))
                 )?;
             }
-            for v in &f.values {
+            for v in f.values() {
                 let l = if v.name.is_empty() {
                     v.text.clone()
                 } else {

@@ -105,9 +105,13 @@ mod tests {
         let g = Goroutine {
             state: "chan receive".into(),
             frames: vec![crate::snapshot::Frame {
-                function: "main.f\u{202e}".into(),
-                file: "/x.go".into(),
-                line: 3,
+                site: crate::snapshot::Site {
+                    function: "main.f\u{202e}".into(),
+                    file: "/x.go".into(),
+                    line: 3,
+                    ..Default::default()
+                }
+                .into(),
                 ..Default::default()
             }],
             labels: vec![("k".into(), "v\u{1b}".into())],

@@ -269,7 +269,11 @@ mod tests {
     #[test]
     fn physical_chunks_end_with_the_real_frame() {
         let f = |inl| Frame {
-            inlined: inl,
+            site: crate::snapshot::Site {
+                inlined: inl,
+                ..Default::default()
+            }
+            .into(),
             ..Default::default()
         };
         let frames = vec![f(true), f(false), f(false), f(true), f(true), f(false)];

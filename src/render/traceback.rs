@@ -265,13 +265,16 @@ mod elision_tests {
     /// physical, plus `inlined` inlined user frames on the innermost visible one.
     fn deep(hidden: usize, visible: usize, inlined: usize) -> Goroutine {
         let f = |name: &str, hidden: bool, inlined: bool| Frame {
-            function: name.into(),
-            file: "/x.go".into(),
-            line: 1,
-            pc: 0x10,
-            entry: 0x1,
+            site: crate::snapshot::Site {
+                function: name.into(),
+                file: "/x.go".into(),
+                line: 1,
+                pc: 0x10,
+                entry: 0x1,
+                inlined,
+            }
+            .into(),
             hidden,
-            inlined,
             ..Default::default()
         };
         let mut frames: Vec<Frame> = (0..hidden)

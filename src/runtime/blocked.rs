@@ -366,7 +366,7 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
     let mut out = Vec::new();
     for g in gs
         .iter()
-        .filter(|g| g.frames.iter().any(|f| !f.defers.is_empty()))
+        .filter(|g| g.frames.iter().any(|f| !f.defers().is_empty()))
     {
         let waits = g
             .frames
@@ -376,7 +376,7 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
             if waits.is_some_and(|w| w < fi) {
                 break;
             }
-            for d in &f.defers {
+            for d in f.defers() {
                 let (kind, lock) = match &*d.function {
                     "sync.(*Mutex).Unlock" => ("sync.Mutex", "write"),
                     "sync.(*RWMutex).Unlock" => ("sync.RWMutex", "write"),

@@ -147,8 +147,8 @@ pub fn read(
             _ => None,
         };
         // Few frames have any: each is added to its frame's own list.
-        let defers = &mut gs[f.g].frames[f.frame].defers;
-        let mut list = std::mem::take(defers).into_vec();
+        let frame = &mut gs[f.g].frames[f.frame];
+        let mut list = frame.defers().to_vec();
         if let Some(a) = arg.filter(|&a| a != 0 && &*r.function == "os.(*File).Close") {
             closes.push((f.g, f.frame, list.len(), a));
         }
@@ -159,7 +159,7 @@ pub fn read(
             how: f.how.into(),
             fd: None,
         });
-        *defers = list.into();
+        frame.set_defers(list);
     }
     close_fds(mem, gs, &closes, fetch, &mut local);
 }
@@ -199,8 +199,9 @@ fn close_fds(
     let rd = Layered(&*local, mem);
     for (c, file) in closes.iter().zip(files) {
         if let Some(fd) = file.and_then(|p| rd.read_u64(p.wrapping_add(OS_FILE_SYSFD_OFFSET)).ok())
+            && let Some(d) = gs[c.0].frames[c.1].defers_mut().get_mut(c.2)
         {
-            gs[c.0].frames[c.1].defers[c.2].fd = Some(fd as i64);
+            d.fd = Some(fd as i64);
         }
     }
 }

@@ -48,10 +48,14 @@ fn completed_flags_and_keys_are_the_parsers_own() {
 
 fn frame(f: &str, file: &str, line: u32) -> Frame {
     Frame {
-        function: f.into(),
-        file: file.into(),
-        line,
-        pc: 0x1000 + line as u64,
+        site: crate::snapshot::Site {
+            function: f.into(),
+            file: file.into(),
+            line,
+            pc: 0x1000 + line as u64,
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     }
 }
@@ -263,10 +267,14 @@ fn filters_groups_and_refresh() {
 fn thread_shows_its_own_stack_until_a_goroutine_is_selected() {
     let mut st = State::new(sample(), Palette::default());
     let frame = |function: &str, line| Frame {
-        function: function.into(),
-        file: "/go/src/runtime/proc.go".into(),
-        line,
-        pc: 0x4000 + u64::from(line),
+        site: crate::snapshot::Site {
+            function: function.into(),
+            file: "/go/src/runtime/proc.go".into(),
+            line,
+            pc: 0x4000 + u64::from(line),
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     };
     st.snap.threads.push(Thread {

@@ -52,7 +52,7 @@ fn stored(st: &State, frames: &[Frame], i: usize) -> Option<Result<Vec<FrameValu
     if !st.snap.meta.values {
         return None;
     }
-    let vals = frames[i].values.to_vec();
+    let vals = frames[i].values().to_vec();
     Some(match vals.iter().find(|v| v.name.is_empty()) {
         Some(why) => Err(why.text.clone()),
         None => Ok(vals),
@@ -172,7 +172,7 @@ pub fn stack_values(
     if st.snap.meta.values {
         // Saved with the snapshot: the frames carry them.
         note_if_later(
-            g.frames.iter().take(shown).flat_map(|f| &f.values),
+            g.frames.iter().take(shown).flat_map(|f| f.values()),
             &mut notes,
         );
         sn.after = String::from_utf8_lossy(&notes)

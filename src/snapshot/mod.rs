@@ -48,14 +48,6 @@ impl std::borrow::Borrow<str> for Name {
     }
 }
 
-impl Name {
-    /// Where its text is: the same for every copy of this name (not for another name of the
-    /// same text).
-    pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
-    }
-}
-
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
         Name(Arc::new(Box::from(s)))
@@ -153,33 +145,48 @@ impl serde::de::Visitor<'_> for NameVisitor {
     }
 }
 
-/// Names made so far, each handed out again for the same text; at most `cap` of them kept,
-/// so that ever new texts (a hostile file's, a hostile target's) get no more sharing past it.
+/// Values made so far (names, sites), each handed out again for an equal one; at most `cap`
+/// of them kept, so that ever new ones (a hostile file's, a hostile target's) get no more
+/// sharing past it.
 #[derive(Debug)]
-pub(crate) struct SharedNames {
-    seen: std::collections::HashSet<Name>,
+pub(crate) struct Shared<T> {
+    seen: std::collections::HashSet<T>,
     cap: usize,
 }
 
-impl SharedNames {
+/// Names shared by their text.
+pub(crate) type SharedNames = Shared<Name>;
+
+impl<T: Clone + Eq + std::hash::Hash> Shared<T> {
     /// None yet, keeping at most `cap`.
-    pub(crate) fn new(cap: usize) -> SharedNames {
-        SharedNames {
+    pub(crate) fn new(cap: usize) -> Shared<T> {
+        Shared {
             seen: Default::default(),
             cap,
         }
     }
 
+    /// The value equal to `key` made before, or `make(key)`, kept for the next.
+    pub(crate) fn get_or<Q>(&mut self, key: &Q, make: impl FnOnce(&Q) -> T) -> T
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if let Some(v) = self.seen.get(key) {
+            return v.clone();
+        }
+        let v = make(key);
+        if self.seen.len() < self.cap {
+            self.seen.insert(v.clone());
+        }
+        v
+    }
+}
+
+impl SharedNames {
     /// `text` as a name, shared with the same text made before.
     pub(crate) fn get(&mut self, text: &str) -> Name {
-        if let Some(n) = self.seen.get(text) {
-            return n.clone();
-        }
-        let n = Name::from(text);
-        if self.seen.len() < self.cap {
-            self.seen.insert(n.clone());
-        }
-        n
+        self.get_or(text, |t| Name::from(t))
     }
 }
 
@@ -190,15 +197,20 @@ thread_local! {
     /// The names read so far while [`reading_names`] runs on this thread.
     static READ_NAMES: std::cell::RefCell<Option<SharedNames>> =
         const { std::cell::RefCell::new(None) };
+    /// The sites read so far while [`reading_names`] runs on this thread.
+    static READ_SITES: std::cell::RefCell<Option<Shared<Arc<Site>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `read` with every [`Name`] it deserializes on this thread shared with the same name
-/// read before (a snapshot file of 100,000 goroutines repeats a few hundred names millions of
+/// Runs `read` with every [`Name`] (and frame [`Site`]) it deserializes on this thread shared
+/// with the same one read before (a snapshot file of 100,000 goroutines repeats a few hundred names millions of
 /// times), then forgets them.
 pub(crate) fn reading_names<T>(read: impl FnOnce() -> T) -> T {
     READ_NAMES.with(|t| *t.borrow_mut() = Some(SharedNames::new(MAX_READ_NAMES)));
+    READ_SITES.with(|t| *t.borrow_mut() = Some(Shared::new(MAX_READ_NAMES)));
     let out = read();
     READ_NAMES.with(|t| *t.borrow_mut() = None);
+    READ_SITES.with(|t| *t.borrow_mut() = None);
     out
 }
 
@@ -535,107 +547,200 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A frame's list that is almost always empty (its pending defers, its values): one pointer
-/// wide, where a boxed slice is two (a model of 100,000 goroutines holds millions of frames,
-/// nearly all with neither). A list in files and JSON.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Few<T>(Option<Box<Box<[T]>>>);
+/// What few frames have: deferred calls not run yet, and values read from DWARF. Held behind
+/// one pointer ([`Frame::extra`]), none for most frames.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extra {
+    /// See [`Frame::defers`].
+    pub defers: Vec<PendingDefer>,
+    /// See [`Frame::values`].
+    pub values: Vec<FrameValue>,
+}
 
-impl<T> Default for Few<T> {
-    fn default() -> Few<T> {
-        Few(None)
+impl Extra {
+    /// A frame's `extra` holding `defers` and `values`: none when both are empty.
+    pub(crate) fn of(defers: Vec<PendingDefer>, values: Vec<FrameValue>) -> Option<Box<Extra>> {
+        (!defers.is_empty() || !values.is_empty()).then(|| Box::new(Extra { defers, values }))
     }
 }
 
-impl<T> std::ops::Deref for Few<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        self.0.as_deref().map_or(&[], |b| &**b)
-    }
-}
-
-impl<T> std::ops::DerefMut for Few<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        self.0.as_deref_mut().map_or(&mut [], |b| &mut **b)
-    }
-}
-
-impl<T> From<Vec<T>> for Few<T> {
-    fn from(v: Vec<T>) -> Few<T> {
-        Few((!v.is_empty()).then(|| Box::new(v.into_boxed_slice())))
-    }
-}
-
-impl<T> Few<T> {
-    /// The items, as a vector.
-    pub fn into_vec(self) -> Vec<T> {
-        self.0.map_or_else(Vec::new, |b| b.into_vec())
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Few<T> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Few<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<T: Serialize> Serialize for Few<T> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_seq(self.iter())
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Few<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Few<T>, D::Error> {
-        Vec::<T>::deserialize(de).map(Few::from)
-    }
-}
-
-/// One logical frame (an inlined call is a frame of its own).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Frame {
+/// Where a frame is: what the frames of every goroutine at the same pc and inlining depth
+/// share, held once for all of them ([`Frame::site`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Site {
     /// Function name as stored in the binary.
     pub function: Name,
     /// Source file.
     pub file: Name,
     /// Source line.
     pub line: u32,
-    /// Argument words as the runtime prints them (`...` for inlined calls); shared by the
-    /// frames that print the same (most print one of a few forms, such as `0x0?, 0x0?`).
-    pub args: Name,
     /// Program counter of the physical frame.
     pub pc: u64,
     /// Entry of the physical function.
     pub entry: u64,
+    /// An inlined call (no own physical frame).
+    pub inlined: bool,
+}
+
+impl Site {
+    /// This site, shared with the same site read before while [`reading_names`] runs.
+    pub(crate) fn shared(self) -> Arc<Site> {
+        READ_SITES.with(|t| match &mut *t.borrow_mut() {
+            Some(seen) => seen.get_or(&self, |s| Arc::new(s.clone())),
+            None => Arc::new(self),
+        })
+    }
+}
+
+/// One logical frame (an inlined call is a frame of its own). Its [`Site`]'s fields read as
+/// its own (`frame.function`, `frame.line`); in JSON it is one object with all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    /// Where it is: function, file, line, pc, entry, inlined.
+    pub site: Arc<Site>,
+    /// Argument words as the runtime prints them (`...` for inlined calls); shared by the
+    /// frames that print the same (most print one of a few forms, such as `0x0?, 0x0?`).
+    pub args: Name,
     /// Stack pointer of the physical frame.
     pub sp: u64,
     /// Frame pointer (caller's sp) of the physical frame.
     pub fp: u64,
-    /// An inlined call (no own physical frame).
-    pub inlined: bool,
     /// `pc` is the interrupted instruction itself (a thread's registers, a signal), not a
     /// return address: DWARF is looked up at `pc`, not at the call before it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub trap: bool,
     /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
     pub hidden: bool,
+    /// Its deferred calls and values, when it has any ([`Frame::defers`], [`Frame::values`]).
+    pub extra: Option<Box<Extra>>,
+}
+
+impl Frame {
     /// The frame's deferred calls that have not run yet, in the order they will run (the
     /// last deferred first). On the physical frame only (an inlined call has none).
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub defers: Few<PendingDefer>,
+    pub fn defers(&self) -> &[PendingDefer] {
+        self.extra.as_ref().map_or(&[], |e| &e.defers)
+    }
+
     /// Its arguments and locals read from DWARF (`bt --full`, the session's `stack -full`);
     /// empty unless asked for.
+    pub fn values(&self) -> &[FrameValue] {
+        self.extra.as_ref().map_or(&[], |e| &e.values)
+    }
+
+    /// Its deferred calls, to change them in place.
+    pub fn defers_mut(&mut self) -> &mut [PendingDefer] {
+        self.extra.as_mut().map_or(&mut [], |e| &mut e.defers)
+    }
+
+    /// Sets its deferred calls.
+    pub fn set_defers(&mut self, defers: Vec<PendingDefer>) {
+        self.with_extra(|e| e.defers = defers);
+    }
+
+    /// Sets its values.
+    pub fn set_values(&mut self, values: Vec<FrameValue>) {
+        self.with_extra(|e| e.values = values);
+    }
+
+    /// Changes its [`Extra`], which is kept only when it holds something.
+    fn with_extra(&mut self, change: impl FnOnce(&mut Extra)) {
+        let mut e = self.extra.take().unwrap_or_default();
+        change(&mut e);
+        if !e.defers.is_empty() || !e.values.is_empty() {
+            self.extra = Some(e);
+        }
+    }
+}
+
+impl std::ops::Deref for Frame {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
+
+/// A frame as JSON has it: one object, its site's fields among its own.
+#[derive(Serialize)]
+struct FrameOut<'a> {
+    function: &'a Name,
+    file: &'a Name,
+    line: u32,
+    args: &'a Name,
+    pc: u64,
+    entry: u64,
+    sp: u64,
+    fp: u64,
+    inlined: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    trap: bool,
+    hidden: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub values: Few<FrameValue>,
+    defers: &'a [PendingDefer],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    values: &'a [FrameValue],
+}
+
+/// [`FrameOut`] read back.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FrameIn {
+    function: Name,
+    file: Name,
+    line: u32,
+    args: Name,
+    pc: u64,
+    entry: u64,
+    sp: u64,
+    fp: u64,
+    inlined: bool,
+    trap: bool,
+    hidden: bool,
+    defers: Vec<PendingDefer>,
+    values: Vec<FrameValue>,
+}
+
+impl Serialize for Frame {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        FrameOut {
+            function: &self.function,
+            file: &self.file,
+            line: self.line,
+            args: &self.args,
+            pc: self.pc,
+            entry: self.entry,
+            sp: self.sp,
+            fp: self.fp,
+            inlined: self.inlined,
+            trap: self.trap,
+            hidden: self.hidden,
+            defers: self.defers(),
+            values: self.values(),
+        }
+        .serialize(ser)
+    }
+}
+
+impl<'de> Deserialize<'de> for Frame {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Frame, D::Error> {
+        let f = FrameIn::deserialize(de)?;
+        Ok(Frame {
+            site: Site {
+                function: f.function,
+                file: f.file,
+                line: f.line,
+                pc: f.pc,
+                entry: f.entry,
+                inlined: f.inlined,
+            }
+            .shared(),
+            args: f.args,
+            sp: f.sp,
+            fp: f.fp,
+            trap: f.trap,
+            hidden: f.hidden,
+            extra: Extra::of(f.defers, f.values),
+        })
+    }
 }
 
 /// One variable of a frame and its value as delve prints it.

@@ -13,7 +13,7 @@
 //! `values` when the frame has either. A frame written whole (an object, as in JSON) is read
 //! too, with or without a table.
 
-use super::{Few, Frame, FrameValue, Name, PendingDefer};
+use super::{Extra, Frame, FrameValue, Name, PendingDefer, Site};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
@@ -22,42 +22,60 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One site as a table holds it: `[function, file, line, pc, entry, inlined]`.
-pub(super) type Site = (Name, Name, u32, u64, u64, bool);
-
-/// The same site, as the writer knows it: its names by address (names are shared, so a place
-/// seen again has the same ones; the same place under other copies of its names only costs a
-/// row more).
-type Key = (usize, usize, u32, u64, u64, bool);
+pub(super) type Row = (Name, Name, u32, u64, u64, bool);
 
 /// Most sites one table holds before a frame is written whole instead (a run holds far fewer:
 /// its goroutines' frames).
 const MAX_SITES: usize = 1 << 20;
 
-/// A table being written: the sites the frames serialized so far are at.
+/// A table being written: the sites the frames serialized so far are at, each by the address
+/// of the site the frames share (the same place under another copy of its site only costs a
+/// row more).
 #[derive(Default)]
 struct Writing {
-    index: HashMap<Key, u32>,
-    sites: Vec<Site>,
+    index: HashMap<usize, u32>,
+    rows: Vec<Row>,
 }
 
 thread_local! {
     /// The table frames serialized on this thread go into, while [`writing`] runs.
     static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
     /// The table frames deserialized on this thread point into, while [`reading`] runs.
-    static READING: RefCell<Option<Arc<[Site]>>> = const { RefCell::new(None) };
+    static READING: RefCell<Option<Table>> = const { RefCell::new(None) };
+}
+
+/// A table read: its sites, in order.
+pub(super) type Table = Arc<[Arc<Site>]>;
+
+/// The table of `rows` as read, each site shared with the same one read before
+/// ([`Site::shared`]).
+pub(super) fn table(rows: Vec<Row>) -> Table {
+    rows.into_iter()
+        .map(|(function, file, line, pc, entry, inlined)| {
+            Site {
+                function,
+                file,
+                line,
+                pc,
+                entry,
+                inlined,
+            }
+            .shared()
+        })
+        .collect()
 }
 
 /// Runs `write` with every goroutine's frames it serializes on this thread written as rows of
 /// a new table; returns its output and the table, to be written before it.
-pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Site>) {
+pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Row>) {
     WRITING.with(|w| *w.borrow_mut() = Some(Writing::default()));
     let out = write();
     let table = WRITING.with(|w| w.borrow_mut().take().unwrap_or_default());
-    (out, table.sites)
+    (out, table.rows)
 }
 
 /// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
-pub(super) fn reading<T>(table: Arc<[Site]>, read: impl FnOnce() -> T) -> T {
+pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
     let before = READING.with(|r| r.borrow_mut().replace(table));
     let out = read();
     READING.with(|r| *r.borrow_mut() = before);
@@ -79,7 +97,7 @@ pub(super) fn serialize_frames<S: Serializer>(frames: &[Frame], ser: S) -> Resul
     };
     let mut seq = ser.serialize_seq(Some(frames.len()))?;
     for (f, site) in frames.iter().zip(rows) {
-        seq.serialize_element(&Row { f, site })?;
+        seq.serialize_element(&FrameRow { f, site })?;
     }
     seq.end()
 }
@@ -87,22 +105,15 @@ pub(super) fn serialize_frames<S: Serializer>(frames: &[Frame], ser: S) -> Resul
 impl Writing {
     /// The index of `f`'s site, added when new; `None` when the table is full.
     fn site(&mut self, f: &Frame) -> Option<u32> {
-        let key = (
-            f.function.addr(),
-            f.file.addr(),
-            f.line,
-            f.pc,
-            f.entry,
-            f.inlined,
-        );
+        let key = Arc::as_ptr(&f.site) as usize;
         if let Some(&i) = self.index.get(&key) {
             return Some(i);
         }
-        if self.sites.len() >= MAX_SITES {
+        if self.rows.len() >= MAX_SITES {
             return None;
         }
-        let i = self.sites.len() as u32;
-        self.sites.push((
+        let i = self.rows.len() as u32;
+        self.rows.push((
             f.function.clone(),
             f.file.clone(),
             f.line,
@@ -116,7 +127,7 @@ impl Writing {
 }
 
 /// A frame written as a row pointing at its site.
-struct Row<'a> {
+struct FrameRow<'a> {
     f: &'a Frame,
     site: u32,
 }
@@ -125,10 +136,10 @@ struct Row<'a> {
 const HIDDEN: u8 = 1;
 const TRAP: u8 = 2;
 
-impl Serialize for Row<'_> {
+impl Serialize for FrameRow<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let f = self.f;
-        let extra = !f.defers.is_empty() || !f.values.is_empty();
+        let extra = f.extra.is_some();
         let mut seq = ser.serialize_seq(Some(if extra { 7 } else { 5 }))?;
         seq.serialize_element(&self.site)?;
         seq.serialize_element(&f.args)?;
@@ -137,8 +148,8 @@ impl Serialize for Row<'_> {
         let flags = if f.hidden { HIDDEN } else { 0 } | if f.trap { TRAP } else { 0 };
         seq.serialize_element(&flags)?;
         if extra {
-            seq.serialize_element(&f.defers)?;
-            seq.serialize_element(&f.values)?;
+            seq.serialize_element(f.defers())?;
+            seq.serialize_element(f.values())?;
         }
         seq.end()
     }
@@ -195,7 +206,7 @@ impl<'de> Visitor<'de> for AnyFrameVisitor {
                 .as_ref()
                 .and_then(|t| t.get(site as usize).cloned())
         });
-        let Some((function, file, line, pc, entry, inlined)) = site else {
+        let Some(site) = site else {
             return Err(de::Error::custom(
                 "a frame's row points at a site its file's table does not have",
             ));
@@ -204,24 +215,18 @@ impl<'de> Visitor<'de> for AnyFrameVisitor {
         let sp: u64 = seq.next_element()?.ok_or_else(|| missing("sp"))?;
         let fp: u64 = seq.next_element()?.ok_or_else(|| missing("fp"))?;
         let flags: u8 = seq.next_element()?.ok_or_else(|| missing("flags"))?;
-        let defers: Few<PendingDefer> = seq.next_element()?.unwrap_or_default();
-        let values: Few<FrameValue> = seq.next_element()?.unwrap_or_default();
+        let defers: Vec<PendingDefer> = seq.next_element()?.unwrap_or_default();
+        let values: Vec<FrameValue> = seq.next_element()?.unwrap_or_default();
         // Anything after: fields a later version adds to a row.
         while seq.next_element::<de::IgnoredAny>()?.is_some() {}
         Ok(AnyFrame(Frame {
-            function,
-            file,
-            line,
+            site,
             args,
-            pc,
-            entry,
             sp,
             fp,
-            inlined,
             trap: flags & TRAP != 0,
             hidden: flags & HIDDEN != 0,
-            defers,
-            values,
+            extra: Extra::of(defers, values),
         }))
     }
 }

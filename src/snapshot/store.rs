@@ -105,7 +105,7 @@ enum Line<G> {
     /// One goroutine.
     G(G),
     /// The sites the next goroutines' frames are at (version 3).
-    Sites(Vec<super::sites::Site>),
+    Sites(Vec<super::sites::Row>),
     /// The last line: how many goroutines the file holds.
     End(End),
 }
@@ -617,10 +617,10 @@ fn parse_batches<C: Default + Send>(
         p
     };
     // A batch's site table, parsed once by each thread that reads a batch of its run.
-    type Table = Arc<[super::sites::Site]>;
+    use super::sites::Table;
     let table_of = |raw: &[u8]| -> Result<Table, serde_json::Error> {
         match serde_json::from_slice::<Line<super::Goroutine>>(raw)? {
-            Line::Sites(t) => Ok(t.into()),
+            Line::Sites(rows) => Ok(super::sites::table(rows)),
             _ => Err(serde::de::Error::custom("not a site table")),
         }
     };
@@ -753,9 +753,13 @@ mod tests {
             id: 7,
             state: "chan receive".into(),
             frames: vec![Frame {
-                function: "main.f".into(),
-                file: "/x.go".into(),
-                line: 3,
+                site: crate::snapshot::Site {
+                    function: "main.f".into(),
+                    file: "/x.go".into(),
+                    line: 3,
+                    ..Default::default()
+                }
+                .into(),
                 ..Default::default()
             }],
             labels: vec![
@@ -796,12 +800,16 @@ mod tests {
     fn frames_round_trip_through_site_tables() {
         use crate::snapshot::{FrameValue, PendingDefer};
         let frame = |function: &str, line: u32, sp: u64| Frame {
-            function: function.into(),
-            file: "/src/x.go".into(),
-            line,
+            site: crate::snapshot::Site {
+                function: function.into(),
+                file: "/src/x.go".into(),
+                line,
+                pc: 0x40_1000 + u64::from(line),
+                entry: 0x40_1000,
+                ..Default::default()
+            }
+            .into(),
             args: format!("{sp:#x}?").into(),
-            pc: 0x40_1000 + u64::from(line),
-            entry: 0x40_1000,
             sp,
             fp: sp + 0x20,
             ..Default::default()
@@ -813,23 +821,21 @@ mod tests {
             top.trap = id % 5 == 0;
             top.hidden = id % 7 == 0;
             let mut inl = frame("main.inlined", 4, top.sp);
-            inl.inlined = true;
+            std::sync::Arc::make_mut(&mut inl.site).inlined = true;
             let mut with = frame("main.defers", 5, top.fp);
             if id % 11 == 0 {
-                with.defers = vec![PendingDefer {
+                with.set_defers(vec![PendingDefer {
                     function: "sync.(*Mutex).Unlock".into(),
                     arg: Some(0xc0ff),
                     how: "open-coded".into(),
                     ..Default::default()
-                }]
-                .into();
-                with.values = vec![FrameValue {
+                }]);
+                with.set_values(vec![FrameValue {
                     name: "n".into(),
                     param: true,
                     text: "7".into(),
                     later: false,
-                }]
-                .into();
+                }]);
             }
             s.goroutines.push(Goroutine {
                 id,

@@ -52,13 +52,17 @@ pub fn parse(text: &str) -> Option<Snapshot> {
             } else if let Some((function, args)) = pending_func.take() {
                 let inlined = args == "...";
                 g.frames.push(Frame {
-                    function: function.into(),
+                    site: crate::snapshot::Site {
+                        function: function.into(),
+                        file: file.into(),
+                        line: line_no,
+                        inlined,
+                        // Text has offsets, not addresses: pc - entry with entry 0.
+                        pc: offset.unwrap_or(0),
+                        ..Default::default()
+                    }
+                    .shared(),
                     args: args.into(),
-                    file: file.into(),
-                    line: line_no,
-                    // Text has offsets, not addresses: pc - entry with entry 0.
-                    pc: offset.unwrap_or(0),
-                    inlined,
                     ..Default::default()
                 });
             }
@@ -79,7 +83,11 @@ pub fn parse(text: &str) -> Option<Snapshot> {
         }
         if line.starts_with("...") && line.ends_with("...") {
             g.frames.push(Frame {
-                function: line.into(),
+                site: crate::snapshot::Site {
+                    function: line.into(),
+                    ..Default::default()
+                }
+                .into(),
                 hidden: false,
                 ..Default::default()
             });

@@ -4,12 +4,13 @@
 
 use super::{AddrHasher, Code, PcMap, PhysFrame, Unwound};
 use crate::binary::pclntab::{FUNCDATA_ARG_INFO, FUNCDATA_ARG_LIVE_INFO, PCDATA_ARG_LIVE_INDEX};
-use crate::snapshot::{CreatedBy, Few, Frame, Name, SharedNames};
+use crate::snapshot::{CreatedBy, Frame, Name, SharedNames, Site};
 use crate::target::{MemoryReader, ReadExt};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Symbolizes pcs into the model's frames, each distinct pc once: a process with 100,000
 /// goroutines parked at a few hundred places decodes a few hundred pcs, and every function
@@ -46,11 +47,10 @@ struct PcFrames<'a> {
 
 /// One logical frame at a pc.
 struct SrcFrame {
-    function: Name,
-    file: Name,
-    line: u32,
+    /// Where it is, shared by every frame at this pc (of the pc this cache entry was made
+    /// for; another pc of the same symbolic pc gets a site of its own).
+    site: Arc<Site>,
     func_id: u8,
-    inlined: bool,
     vis: Visibility,
 }
 
@@ -96,14 +96,19 @@ impl<'a> Symbolizer<'a> {
             _ => sym_pc,
         };
         let args = ArgInfo::at(tab, pf.func, live_pc);
+        let entry = tab.entry(pf.func);
         let frames = src
             .iter()
             .map(|sf| SrcFrame {
-                function: self.name(sf.name),
-                file: self.name(sf.file),
-                line: sf.line,
+                site: Arc::new(Site {
+                    function: self.name(sf.name),
+                    file: self.name(sf.file),
+                    line: sf.line,
+                    pc: pf.pc,
+                    entry,
+                    inlined: sf.inlined,
+                }),
                 func_id: sf.func_id,
-                inlined: sf.inlined,
                 vis: Visibility::of(sf.name),
             })
             .collect();
@@ -129,7 +134,6 @@ impl<'a> Symbolizer<'a> {
         let mut shown = 0usize;
         let mut scratch = String::with_capacity(64);
         for pf in &unwound.frames {
-            let entry = code.tab.entry(pf.func);
             let pcf = self.pc_frames(pf);
             for sf in pcf.frames.iter() {
                 let show = sf.vis.shown(code, sf.func_id, shown == 0, callee);
@@ -138,7 +142,7 @@ impl<'a> Symbolizer<'a> {
                     shown += 1;
                 }
                 // Written into one buffer, then shared with the frames that print the same.
-                let args = if sf.inlined {
+                let args = if sf.site.inlined {
                     self.dots.clone()
                 } else {
                     print_args(code, mem, pf, &pcf.args, &mut scratch);
@@ -148,20 +152,22 @@ impl<'a> Symbolizer<'a> {
                         _ => last.insert(self.args.get(&scratch)).clone(),
                     }
                 };
+                let site = if sf.site.pc == pf.pc {
+                    sf.site.clone()
+                } else {
+                    Arc::new(Site {
+                        pc: pf.pc,
+                        ..(*sf.site).clone()
+                    })
+                };
                 out.push(Frame {
-                    function: sf.function.clone(),
-                    file: sf.file.clone(),
-                    line: sf.line,
-                    pc: pf.pc,
-                    entry,
+                    site,
+                    args,
                     sp: pf.sp,
                     fp: pf.fp,
-                    args,
-                    inlined: sf.inlined,
                     trap: pf.trap,
                     hidden: !show,
-                    defers: Few::default(),
-                    values: Few::default(),
+                    extra: None,
                 });
             }
         }

@@ -264,14 +264,12 @@ pub fn frame_values(c: &Ctx<'_>, frames: &[Frame], i: usize) -> Result<Vec<Frame
 pub fn fill_frames(c: &Ctx<'_>, frames: &mut [Frame], shown: usize) {
     let copy = frames.to_vec();
     for (i, f) in frames.iter_mut().enumerate().take(shown) {
-        f.values = frame_values(c, &copy, i)
-            .unwrap_or_else(|e| {
-                vec![FrameValue {
-                    text: format!("(values: {e})"),
-                    ..FrameValue::default()
-                }]
-            })
-            .into();
+        f.set_values(frame_values(c, &copy, i).unwrap_or_else(|e| {
+            vec![FrameValue {
+                text: format!("(values: {e})"),
+                ..FrameValue::default()
+            }]
+        }));
     }
 }
 

@@ -105,7 +105,7 @@ pub(super) fn file_lock_verdicts(snap: &Snapshot) -> Vec<Verdict> {
         let held = w.held;
         let culprit = snap.goroutines.iter().find_map(|g| {
             g.frames.iter().find_map(|f| {
-                f.defers
+                f.defers()
                     .iter()
                     .any(|d| &*d.function == "os.(*File).Close" && d.fd == Some(i64::from(held.fd)))
                     .then(|| frame_of(g, f))

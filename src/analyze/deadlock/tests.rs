@@ -211,7 +211,11 @@ fn possible_holders_rank_after_certain_ones() {
 fn holder_in_a_system_call() {
     use crate::snapshot::Frame;
     let frame = |f: &str| Frame {
-        function: f.into(),
+        site: crate::snapshot::Site {
+            function: f.into(),
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     };
     let reader = Goroutine {
@@ -331,21 +335,35 @@ fn file_lock_self_deadlock() {
         id: 7,
         frames: vec![
             Frame {
-                function: "syscall.Flock".into(),
-                ..Default::default()
-            },
-            Frame {
-                function: "main.again".into(),
-                ..Default::default()
-            },
-            Frame {
-                function: "main.open".into(),
-                defers: vec![PendingDefer {
-                    function: "os.(*File).Close".into(),
-                    fd: Some(fd),
+                site: crate::snapshot::Site {
+                    function: "syscall.Flock".into(),
                     ..Default::default()
-                }]
+                }
                 .into(),
+                ..Default::default()
+            },
+            Frame {
+                site: crate::snapshot::Site {
+                    function: "main.again".into(),
+                    ..Default::default()
+                }
+                .into(),
+                ..Default::default()
+            },
+            Frame {
+                site: crate::snapshot::Site {
+                    function: "main.open".into(),
+                    ..Default::default()
+                }
+                .into(),
+                extra: crate::snapshot::Extra::of(
+                    vec![PendingDefer {
+                        function: "os.(*File).Close".into(),
+                        fd: Some(fd),
+                        ..Default::default()
+                    }],
+                    Vec::new(),
+                ),
                 ..Default::default()
             },
         ],
