@@ -51,7 +51,8 @@ impl GroupBy {
     }
 }
 
-/// One group.
+/// One group with every member, for the views that list members (pprof's `debug=1`, the
+/// session's `goroutines -group`); the grouped view and diffs count them in a [`Tally`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group<'s> {
     /// The key: what the members share (`render::grouped::title` prints it).

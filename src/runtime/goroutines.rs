@@ -182,8 +182,9 @@ struct Spare {
 }
 
 impl Spare {
-    /// The g structs of `img` (a capture's `gs_img`), with `keys` (its keys).
-    fn of(mut img: MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
+    /// The g structs of `img` (a capture's `gs_img`, or a whole copy), moved out of it, with
+    /// `keys` (its keys).
+    fn of(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
         // Sorted as (address, index) pairs, a seventh of the bytes of whole keys to move.
         let mut by_addr: Vec<(u64, usize)> = keys
             .iter()
@@ -197,7 +198,7 @@ impl Spare {
             .into_iter()
             .filter_map(|(_, i)| Some((i, keys[i].1?)))
             .collect();
-        img.retain(|a, b| {
+        let img = img.take_where(|a, b| {
             let end = a.saturating_add(b.len() as u64);
             let i = addrs.partition_point(|&g| g < a);
             addrs.get(i).is_some_and(|&g| g < end)
@@ -231,9 +232,12 @@ impl PreCopy {
         // The g structs are read again in the window, into the same buffers (already
         // faulted in: a fresh 48 MB at 100,000 goroutines costs the window milliseconds).
         let Capture {
-            img, keys, gs_img, ..
+            img,
+            keys,
+            mut gs_img,
+            ..
         } = capture(rt, &[], copy, None);
-        let spare = Spare::of(gs_img, &keys);
+        let spare = Spare::of(&mut gs_img, &keys);
         PreCopy {
             img,
             keys,
@@ -251,9 +255,9 @@ impl PreCopy {
 
     /// Gives the g structs of a window's copy thrown away (the freeze is taken again) to
     /// the next window, as buffers to read into; run after the thaw.
-    pub(crate) fn recycle(&self, gs_img: MemoryImage) {
+    pub(crate) fn recycle(&self, mut gs_img: MemoryImage) {
         if let Ok(mut spare) = self.spare.lock() {
-            *spare = Some(Spare::of(gs_img, &self.keys));
+            *spare = Some(Spare::of(&mut gs_img, &self.keys));
         }
     }
 
@@ -270,10 +274,14 @@ impl PreCopy {
             let gs = all_g_addrs(rt, &img).unwrap_or_default();
             keys_of(rt, &img, &gs)
         });
+        // Its g structs become the window's buffers, as a pre-copy's do.
+        let mut img = img;
+        let spare = Spare::of(&mut img, &keys);
         PreCopy {
             img,
             keys,
-            ..Default::default()
+            settled: HashSet::new(),
+            spare: Mutex::new(Some(spare)),
         }
     }
 

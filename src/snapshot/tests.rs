@@ -47,7 +47,10 @@ fn a_frame_is_six_words() {
     assert_eq!(std::mem::size_of::<Frame>(), 48);
     let a = Frame::default();
     let mut b = a.clone();
-    assert!(std::sync::Arc::ptr_eq(&a.site, &b.site), "clones share the site");
+    assert!(
+        std::sync::Arc::ptr_eq(&a.site, &b.site),
+        "clones share the site"
+    );
     b.set_defers(Vec::new());
     b.set_values(Vec::new());
     assert!(b.extra.is_none(), "nothing to hold, no extra");

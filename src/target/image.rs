@@ -137,10 +137,19 @@ impl MemoryImage {
             })
     }
 
-    /// Keeps only the ranges `keep` says yes to.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64, &[u8]) -> bool) {
-        self.ranges.retain(|a, v| keep(*a, v));
-        self.bytes = self.ranges.values().map(|v| v.len() as u64).sum();
+    /// Moves the ranges `take` says yes to out, into an image of their own.
+    pub(crate) fn take_where(&mut self, mut take: impl FnMut(u64, &[u8]) -> bool) -> MemoryImage {
+        let mut taken = MemoryImage::new();
+        self.ranges.retain(|&a, v| {
+            if !take(a, v) {
+                return true;
+            }
+            taken.bytes += v.len() as u64;
+            taken.ranges.insert(a, std::mem::take(v));
+            false
+        });
+        self.bytes -= taken.bytes;
+        taken
     }
 
     /// Every copied range, ascending, its bytes writable in place (to read a later copy of
