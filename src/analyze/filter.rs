@@ -171,19 +171,7 @@ mod tests {
     fn g(state: &str, funcs: &[&str]) -> Goroutine {
         Goroutine {
             state: state.into(),
-            frames: funcs
-                .iter()
-                .map(|f| Frame {
-                    site: crate::snapshot::Site {
-                        function: (*f).into(),
-                        file: "x.go".into(),
-                        line: 4,
-                        ..Default::default()
-                    }
-                    .into(),
-                    ..Default::default()
-                })
-                .collect(),
+            frames: funcs.iter().map(|f| Frame::at(f, "x.go", 4)).collect(),
             ..Default::default()
         }
     }

@@ -104,16 +104,7 @@ mod tests {
         snap.meta.go_version = "go1.27.3".into();
         let g = Goroutine {
             state: "chan receive".into(),
-            frames: vec![crate::snapshot::Frame {
-                site: crate::snapshot::Site {
-                    function: "main.f\u{202e}".into(),
-                    file: "/x.go".into(),
-                    line: 3,
-                    ..Default::default()
-                }
-                .into(),
-                ..Default::default()
-            }],
+            frames: vec![crate::snapshot::Frame::at("main.f\u{202e}", "/x.go", 3)],
             labels: vec![("k".into(), "v\u{1b}".into())],
             ..Default::default()
         };

@@ -615,6 +615,19 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// A frame in `function` at `file:line`, all else unknown (zero, empty).
+    pub fn at(function: &str, file: &str, line: u32) -> Frame {
+        Frame {
+            site: Arc::new(Site {
+                function: function.into(),
+                file: file.into(),
+                line,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
     /// The frame's deferred calls that have not run yet, in the order they will run (the
     /// last deferred first). On the physical frame only (an inlined call has none).
     pub fn defers(&self) -> &[PendingDefer] {

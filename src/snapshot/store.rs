@@ -752,16 +752,7 @@ mod tests {
         s.goroutines.push(Goroutine {
             id: 7,
             state: "chan receive".into(),
-            frames: vec![Frame {
-                site: crate::snapshot::Site {
-                    function: "main.f".into(),
-                    file: "/x.go".into(),
-                    line: 3,
-                    ..Default::default()
-                }
-                .into(),
-                ..Default::default()
-            }],
+            frames: vec![Frame::at("main.f", "/x.go", 3)],
             labels: vec![
                 ("k".into(), "v\u{1b}".into()),
                 ("u".into(), LabelStr::new(b"\xff\xfe ok".to_vec(), 0)),
