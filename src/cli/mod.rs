@@ -234,7 +234,8 @@ fn dump(
     match target {
         TargetArg::Pid(pid) if view::streams(view.format(view::Format::Go)) => {
             let format = view.format(view::Format::Go);
-            live_streamed(*pid, ro, format != view::Format::Grouped, |meta, live| {
+            let text_out = matches!(format, view::Format::Go | view::Format::Grs);
+            live_streamed(*pid, ro, text_out, |meta, live| {
                 view::show_stream(meta, live, &view, format, out)
             })
         }
@@ -323,6 +324,10 @@ struct FileStream<'b>(crate::snapshot::store::Lines<'b>);
 impl view::Stream for FileStream<'_> {
     type Done = crate::snapshot::store::Loaded;
 
+    fn meta(done: &Self::Done) -> &crate::snapshot::Meta {
+        &done.snapshot.meta
+    }
+
     fn each<C: Default + Send>(
         self,
         fold: &(dyn Fn(&mut C, crate::snapshot::Goroutine) + Sync),
@@ -340,6 +345,10 @@ struct LiveStream<'a> {
 
 impl view::Stream for LiveStream<'_> {
     type Done = (Snapshot, usize);
+
+    fn meta(done: &Self::Done) -> &crate::snapshot::Meta {
+        &done.0.meta
+    }
 
     fn each<C: Default + Send>(
         self,

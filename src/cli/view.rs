@@ -165,6 +165,9 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
 pub trait Stream {
     /// What the stream ends with (the dump's facts, the file's).
     type Done;
+    /// The facts of the snapshot a stream ended with.
+    fn meta(done: &Self::Done) -> &crate::snapshot::Meta;
+
     /// Hands every goroutine to `fold` (on the thread that built or read it, into its
     /// chunk's value) and each chunk to `sink`, in order.
     fn each<C: Default + Send>(
@@ -176,7 +179,10 @@ pub trait Stream {
 
 /// Whether goroutines can be shown in `format` as a [`Stream`] hands them out.
 pub fn streams(format: Format) -> bool {
-    matches!(format, Format::Go | Format::Grs | Format::Grouped)
+    matches!(
+        format,
+        Format::Go | Format::Grs | Format::Grouped | Format::Pprof
+    )
 }
 
 /// [`show`] for goroutines from a stream, of a snapshot with the facts `meta`, in `format`
@@ -205,6 +211,20 @@ pub fn show_stream<S: Stream>(
                 ..Default::default()
             };
             stream_text(&render::stream::Text::grs(f, opts), stream, out)
+        }
+        Format::Pprof => {
+            use render::pprof::Samples;
+            let mut all = Samples::default();
+            let done = stream.each(
+                &|s: &mut Samples, g| {
+                    if f.keep(&g) {
+                        s.add(std::borrow::Cow::Owned(g));
+                    }
+                },
+                &mut |s| all.merge(s),
+            )?;
+            let r = render::pprof::write(S::meta(&done), &all, out);
+            Ok((done, r))
         }
         _ => {
             let opts = traceback_options(meta, v);

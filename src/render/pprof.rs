@@ -10,9 +10,11 @@
 //!
 //! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
 
-use crate::snapshot::{Frame, Goroutine, LabelStr, Name, Snapshot, TextMapping};
+use crate::snapshot::{Frame, Goroutine, LabelStr, Meta, Name, Site, Snapshot, TextMapping};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 /// The id of the executable's mapping (the first: pprof takes it as the main binary).
 const MAIN_MAPPING: u64 = 1;
@@ -23,11 +25,73 @@ pub fn render(
     keep: impl Fn(&Goroutine) -> bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let bytes = encode(snap, keep);
+    let mut samples = Samples::default();
+    for g in &snap.goroutines {
+        if keep(g) {
+            samples.add(Cow::Borrowed(g));
+        }
+    }
+    write(&snap.meta, &samples, out)
+}
+
+/// Writes the gzipped profile of `samples`, of a snapshot with the facts `meta`.
+pub fn write(meta: &Meta, samples: &Samples, out: &mut dyn Write) -> io::Result<()> {
+    let bytes = encode(meta, samples);
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     gz.write_all(&bytes)?;
     gz.finish()?;
     Ok(())
+}
+
+/// Goroutines counted by stack (every frame's place) and labels, in order of first
+/// appearance, each such stack with its first goroutine: what a profile's samples are made
+/// of, built a goroutine at a time (for a whole snapshot, or per chunk of a stream, merged in
+/// order). Runtime-internal goroutines are left out, as the runtime's profile leaves them.
+#[derive(Default)]
+pub struct Samples {
+    index: HashMap<StackId, usize>,
+    stacks: Vec<(Goroutine, u64)>,
+}
+
+/// What makes two goroutines the same stack of [`Samples`].
+type StackId = (Vec<Arc<Site>>, Vec<(LabelStr, LabelStr)>);
+
+impl Samples {
+    /// Counts `g` in (a copy kept only when it starts a stack).
+    pub fn add(&mut self, g: Cow<'_, Goroutine>) {
+        if g.system {
+            return;
+        }
+        let id = (
+            g.frames.iter().map(|f| f.site.clone()).collect(),
+            g.labels.clone(),
+        );
+        match self.index.get(&id) {
+            Some(&i) => self.stacks[i].1 += 1,
+            None => {
+                self.index.insert(id, self.stacks.len());
+                self.stacks.push((g.into_owned(), 1));
+            }
+        }
+    }
+
+    /// Counts in `later`, whose goroutines all come after this one's.
+    pub fn merge(&mut self, later: Samples) {
+        let mut ids: Vec<Option<StackId>> = vec![None; later.stacks.len()];
+        for (id, i) in later.index {
+            ids[i] = Some(id);
+        }
+        for ((g, n), id) in later.stacks.into_iter().zip(ids) {
+            let Some(id) = id else { continue };
+            match self.index.get(&id) {
+                Some(&i) => self.stacks[i].1 += n,
+                None => {
+                    self.index.insert(id, self.stacks.len());
+                    self.stacks.push((g, n));
+                }
+            }
+        }
+    }
 }
 
 /// The profile's string table. Its strings are bytes: a label's are the target's own, UTF-8
@@ -139,18 +203,14 @@ impl Tables {
 }
 
 /// The uncompressed profile.
-pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<u8> {
+pub(crate) fn encode(meta: &Meta, stacks: &Samples) -> Vec<u8> {
     let mut t = Tables::default();
     t.strings.id("");
     let mut samples: HashMap<SampleKey, u64> = HashMap::new();
     let mut order: Vec<SampleKey> = Vec::new();
-    let text = snap
-        .meta
-        .text
-        .as_ref()
-        .filter(|_| !snap.meta.exe.is_empty());
+    let text = meta.text.as_ref().filter(|_| !meta.exe.is_empty());
 
-    for g in snap.goroutines.iter().filter(|g| !g.system && keep(g)) {
+    for (g, n) in &stacks.stacks {
         let locs = physical(&g.frames)
             .into_iter()
             .map(|chunk| t.location(chunk, text))
@@ -160,7 +220,7 @@ pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<
             order.push(k);
             0
         });
-        *c += 1;
+        *c += n;
     }
 
     let mut p = Vec::new();
@@ -175,7 +235,7 @@ pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<
         field_bytes(&mut p, 2, &s);
     }
     if let Some(text) = text {
-        let m = mapping(snap, text, &mut t.strings);
+        let m = mapping(meta, text, &mut t.strings);
         field_bytes(&mut p, 3, &m);
     }
     for l in &t.location_msgs {
@@ -187,7 +247,7 @@ pub(crate) fn encode(snap: &Snapshot, keep: impl Fn(&Goroutine) -> bool) -> Vec<
     for s in &t.strings.table {
         field_bytes(&mut p, 6, s);
     }
-    field_varint(&mut p, 9, snap.meta.time_unix.saturating_mul(1_000_000_000));
+    field_varint(&mut p, 9, meta.time_unix.saturating_mul(1_000_000_000));
     field_bytes(&mut p, 11, &vt);
     field_varint(&mut p, 12, 1);
     p
@@ -214,13 +274,9 @@ fn sample(k: &SampleKey, n: u64, strings: &mut Strings) -> Vec<u8> {
 }
 
 /// The main mapping's message: the executable's code as mapped.
-fn mapping(snap: &Snapshot, t: &TextMapping, strings: &mut Strings) -> Vec<u8> {
+fn mapping(meta: &Meta, t: &TextMapping, strings: &mut Strings) -> Vec<u8> {
     // The path as the process saw it, without the kernel's mark of a replaced file.
-    let exe = snap
-        .meta
-        .exe
-        .strip_suffix(" (deleted)")
-        .unwrap_or(&snap.meta.exe);
+    let exe = meta.exe.strip_suffix(" (deleted)").unwrap_or(&meta.exe);
     let mut m = Vec::new();
     field_varint(&mut m, 1, MAIN_MAPPING);
     field_varint(&mut m, 2, t.start);
@@ -264,6 +320,55 @@ mod tests {
         let mut v = Vec::new();
         varint(&mut v, 300);
         assert_eq!(v, [0xac, 0x02]);
+    }
+
+    /// A profile built from chunks of goroutines merged in order is the profile of all of
+    /// them at once: same samples, counts, order and tables.
+    #[test]
+    fn samples_merged_from_chunks_make_the_same_profile() {
+        let frame = |function: &str, pc: u64| Frame {
+            site: Site {
+                function: function.into(),
+                file: "/src/x.go".into(),
+                line: pc as u32,
+                pc,
+                ..Default::default()
+            }
+            .into(),
+            ..Default::default()
+        };
+        let gs: Vec<Goroutine> = (0..50u64)
+            .map(|i| Goroutine {
+                id: i + 1,
+                system: i % 13 == 0,
+                frames: vec![frame("main.leaf", 10 + i % 4), frame("main.main", 99)],
+                labels: if i % 5 == 0 {
+                    vec![("k".into(), format!("v{}", i % 2).as_str().into())]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            })
+            .collect();
+        let meta = Meta::default();
+        let mut whole = Samples::default();
+        for g in &gs {
+            whole.add(Cow::Borrowed(g));
+        }
+        let want = encode(&meta, &whole);
+        for size in [1, 4, 7, 50] {
+            let mut merged = Samples::default();
+            for chunk in gs.chunks(size) {
+                let mut s = Samples::default();
+                for g in chunk {
+                    s.add(Cow::Owned(g.clone()));
+                }
+                merged.merge(s);
+            }
+            assert!(encode(&meta, &merged) == want, "chunks of {size}");
+        }
+        let counted: u64 = whole.stacks.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted, 46, "runtime goroutines left out");
     }
 
     #[test]
