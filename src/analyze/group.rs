@@ -139,22 +139,22 @@ fn key_into(g: &Goroutine, by: &GroupBy, k: &mut String) {
 
 /// Groups the goroutines, largest group first (ties: the group whose first member comes first).
 pub fn group<'s>(gs: impl IntoIterator<Item = &'s Goroutine>, by: &GroupBy) -> Vec<Group<'s>> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Group<'s>> = Vec::new();
+    let mut groups: FirstSeen<String, Group<'s>> = FirstSeen::default();
     for g in gs {
         let k = key(g, by);
-        match index.get(&k) {
-            Some(&i) => groups[i].members.push(g),
-            None => {
-                index.insert(k.clone(), groups.len());
-                groups.push(Group {
+        match groups.get_mut(&k) {
+            Some(grp) => grp.members.push(g),
+            None => groups.insert(
+                k.clone(),
+                Group {
                     key: k,
                     members: vec![g],
-                });
-            }
+                },
+            ),
         }
     }
     // Stable sort keeps first-appearance order among equal counts.
+    let mut groups = groups.into_values();
     groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
     groups
 }
@@ -241,12 +241,70 @@ impl Summary {
     }
 }
 
+/// Values by key in order of first appearance, merged in order: the shape of every grouping
+/// built a goroutine at a time, for a whole snapshot or per chunk of a stream (the grouped
+/// view's [`Tally`], a profile's samples).
+#[derive(Debug)]
+pub struct FirstSeen<K, V> {
+    index: HashMap<K, usize>,
+    values: Vec<V>,
+}
+
+impl<K, V> Default for FirstSeen<K, V> {
+    fn default() -> Self {
+        FirstSeen {
+            index: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> FirstSeen<K, V> {
+    /// The value of `key`, if it has one.
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let &i = self.index.get(key)?;
+        self.values.get_mut(i)
+    }
+
+    /// Adds `value` for `key`, which has none yet.
+    pub fn insert(&mut self, key: K, value: V) {
+        self.index.insert(key, self.values.len());
+        self.values.push(value);
+    }
+
+    /// Adds the values of `later`, whose keys all first appeared after this one's: a key both
+    /// have gets `combine` of the two values.
+    pub fn merge(&mut self, later: FirstSeen<K, V>, mut combine: impl FnMut(&mut V, V)) {
+        let mut keys: Vec<(usize, K)> = later.index.into_iter().map(|(k, i)| (i, k)).collect();
+        keys.sort_unstable_by_key(|&(i, _)| i);
+        for ((_, k), v) in keys.into_iter().zip(later.values) {
+            match self.get_mut(&k) {
+                Some(mine) => combine(mine, v),
+                None => self.insert(k, v),
+            }
+        }
+    }
+
+    /// The values in order of first appearance.
+    pub fn values(&self) -> &[V] {
+        &self.values
+    }
+
+    /// The values in order of first appearance, taken.
+    pub fn into_values(self) -> Vec<V> {
+        self.values
+    }
+}
+
 /// Goroutines grouped as they come ([`Summary`] per group), in snapshot order: one for a
 /// whole snapshot, or one per chunk of a streamed dump merged in order.
 #[derive(Debug, Default)]
 pub struct Tally {
-    index: HashMap<String, usize>,
-    groups: Vec<Summary>,
+    groups: FirstSeen<String, Summary>,
     total: usize,
     /// The key being built ([`key_into`]).
     scratch: String,
@@ -257,12 +315,12 @@ impl Tally {
     pub fn add(&mut self, g: std::borrow::Cow<'_, Goroutine>, by: &GroupBy) {
         key_into(&g, by, &mut self.scratch);
         self.total += 1;
-        match self.index.get(self.scratch.as_str()) {
-            Some(&i) => self.groups[i].add(&g),
+        match self.groups.get_mut(self.scratch.as_str()) {
+            Some(s) => s.add(&g),
             None => {
                 let k = self.scratch.clone();
-                self.index.insert(k.clone(), self.groups.len());
-                self.groups.push(Summary::new(k, g.into_owned()));
+                self.groups
+                    .insert(k.clone(), Summary::new(k, g.into_owned()));
             }
         }
     }
@@ -270,20 +328,12 @@ impl Tally {
     /// Counts in `later`, whose goroutines all come after this one's.
     pub fn merge(&mut self, later: Tally) {
         self.total += later.total;
-        for s in later.groups {
-            match self.index.get(&s.key) {
-                Some(&i) => self.groups[i].merge(s),
-                None => {
-                    self.index.insert(s.key.clone(), self.groups.len());
-                    self.groups.push(s);
-                }
-            }
-        }
+        self.groups.merge(later.groups, Summary::merge);
     }
 
     /// The groups in order of first appearance.
     pub fn groups(&self) -> &[Summary] {
-        &self.groups
+        self.groups.values()
     }
 
     /// Goroutines counted.
@@ -293,7 +343,7 @@ impl Tally {
 
     /// The groups, largest first (ties: the group whose first member comes first).
     pub fn into_sorted(self) -> Vec<Summary> {
-        let mut groups = self.groups;
+        let mut groups = self.groups.into_values();
         groups.sort_by_key(|g| std::cmp::Reverse(g.count));
         groups
     }

@@ -10,6 +10,7 @@
 //!
 //! Field numbers are those of `profile.proto` (github.com/google/pprof/proto/profile.proto).
 
+use crate::analyze::group::FirstSeen;
 use crate::snapshot::{Frame, Goroutine, LabelStr, Meta, Name, Site, Snapshot, TextMapping};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -49,8 +50,7 @@ pub fn write(meta: &Meta, samples: &Samples, out: &mut dyn Write) -> io::Result<
 /// order). Runtime-internal goroutines are left out, as the runtime's profile leaves them.
 #[derive(Default)]
 pub struct Samples {
-    index: HashMap<StackId, usize>,
-    stacks: Vec<(Goroutine, u64)>,
+    stacks: FirstSeen<StackId, (Goroutine, u64)>,
 }
 
 /// What makes two goroutines the same stack of [`Samples`].
@@ -66,31 +66,15 @@ impl Samples {
             g.frames.iter().map(|f| f.site.clone()).collect(),
             g.labels.clone(),
         );
-        match self.index.get(&id) {
-            Some(&i) => self.stacks[i].1 += 1,
-            None => {
-                self.index.insert(id, self.stacks.len());
-                self.stacks.push((g.into_owned(), 1));
-            }
+        match self.stacks.get_mut(&id) {
+            Some((_, n)) => *n += 1,
+            None => self.stacks.insert(id, (g.into_owned(), 1)),
         }
     }
 
     /// Counts in `later`, whose goroutines all come after this one's.
     pub fn merge(&mut self, later: Samples) {
-        let mut ids: Vec<Option<StackId>> = vec![None; later.stacks.len()];
-        for (id, i) in later.index {
-            ids[i] = Some(id);
-        }
-        for ((g, n), id) in later.stacks.into_iter().zip(ids) {
-            let Some(id) = id else { continue };
-            match self.index.get(&id) {
-                Some(&i) => self.stacks[i].1 += n,
-                None => {
-                    self.index.insert(id, self.stacks.len());
-                    self.stacks.push((g, n));
-                }
-            }
-        }
+        self.stacks.merge(later.stacks, |(_, n), (_, m)| *n += m);
     }
 }
 
@@ -210,7 +194,7 @@ pub(crate) fn encode(meta: &Meta, stacks: &Samples) -> Vec<u8> {
     let mut order: Vec<SampleKey> = Vec::new();
     let text = meta.text.as_ref().filter(|_| !meta.exe.is_empty());
 
-    for (g, n) in &stacks.stacks {
+    for (g, n) in stacks.stacks.values() {
         let locs = physical(&g.frames)
             .into_iter()
             .map(|chunk| t.location(chunk, text))
@@ -367,7 +351,7 @@ mod tests {
             }
             assert!(encode(&meta, &merged) == want, "chunks of {size}");
         }
-        let counted: u64 = whole.stacks.iter().map(|(_, n)| n).sum();
+        let counted: u64 = whole.stacks.values().iter().map(|(_, n)| n).sum();
         assert_eq!(counted, 46, "runtime goroutines left out");
     }
 
