@@ -39,6 +39,26 @@ struct Crash {
 
 /// Runs `exe scenario` (under `qemu-aarch64` when `qemu`) in `dir` with GOTRACEBACK=crash and
 /// unlimited cores, waits for READY, sends SIGQUIT and waits for the process to die.
+/// Waits until a thread of `pid` is blocked in `read(0, ...)` (x86_64's syscall 0 on fd 0,
+/// as `/proc/PID/task/TID/syscall` shows it, for a native process and for qemu-user's
+/// emulated one alike), or `most` has passed.
+fn wait_reading_stdin(pid: i32, most: Duration) {
+    let deadline = Instant::now() + most;
+    while Instant::now() < deadline {
+        let reading = fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| s.starts_with("0 0x0 "))
+            });
+        if reading {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn crash(exe: &Path, scenario: &str, dir: &Path, qemu: bool) -> Result<Crash, String> {
     let mut cmd = Command::new("sh");
     let script = if qemu {
@@ -90,6 +110,10 @@ fn crash(exe: &Path, scenario: &str, dir: &Path, qemu: bool) -> Result<Crash, St
             fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default()
         ));
     }
+    // The fixture writes READY, then returns from that write and waits for commands on
+    // stdin. A SIGQUIT before it is back in that read can find its main goroutine still in the
+    // write, which then returns between the traceback and the core: wait for the read.
+    wait_reading_stdin(pid, Duration::from_secs(if qemu { 20 } else { 5 }));
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGQUIT) };
     let deadline = Instant::now() + Duration::from_secs(120);
