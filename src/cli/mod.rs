@@ -263,8 +263,8 @@ fn show(
     out: &mut dyn Write,
 ) -> Result<io::Result<()>, String> {
     use crate::snapshot::store::{self, Opened};
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let failed = |e: store::StoreError| format!("{}: {e}", file.display());
+    let bytes = file_bytes(file)?;
+    let failed = |e: store::StoreError| about(file, e);
     let default = |n: usize| {
         if n > 100 {
             view::Format::Grouped
@@ -304,16 +304,15 @@ fn tally(
     by: &crate::analyze::group::GroupBy,
 ) -> Result<crate::analyze::group::Tally, String> {
     use crate::snapshot::store::{self, Opened};
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let (loaded, tally) =
-        match store::open(&bytes).map_err(|e| format!("{}: {e}", file.display()))? {
-            Opened::Lines(lines) => view::tally_stream(FileStream(lines), f, by)?,
-            Opened::Whole(loaded) => {
-                let gs = loaded.snapshot.goroutines.iter().filter(|g| f.keep(g));
-                let tally = crate::analyze::group::Tally::counting(gs, by);
-                (loaded, tally)
-            }
-        };
+    let bytes = file_bytes(file)?;
+    let (loaded, tally) = match store::open(&bytes).map_err(|e| about(file, e))? {
+        Opened::Lines(lines) => view::tally_stream(FileStream(lines), f, by)?,
+        Opened::Whole(loaded) => {
+            let gs = loaded.snapshot.goroutines.iter().filter(|g| f.keep(g));
+            let tally = crate::analyze::group::Tally::counting(gs, by);
+            (loaded, tally)
+        }
+    };
     notice(file, &loaded);
     Ok(tally)
 }
@@ -426,11 +425,20 @@ pub(super) fn let_go<T>(model: T) {
 /// Reads a snapshot file or a Go text dump whole; one line on stderr when the file does not
 /// hold every goroutine (cut short, or written with a deadline).
 fn load(path: &std::path::Path) -> Result<Snapshot, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let loaded =
-        crate::snapshot::store::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = file_bytes(path)?;
+    let loaded = crate::snapshot::store::read(&bytes).map_err(|e| about(path, e))?;
     notice(path, &loaded);
     Ok(loaded.snapshot)
+}
+
+/// The bytes of a snapshot file or text dump.
+fn file_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| about(path, e))
+}
+
+/// An error about a file, as one line: `PATH: what`.
+fn about(path: &std::path::Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
 }
 
 /// One line on stderr when a file read does not hold every goroutine.
