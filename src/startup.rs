@@ -34,6 +34,18 @@ pub fn tune_allocator() {
     }
 }
 
+/// Gives memory freed in the middle of the C allocator's heaps back to the kernel (glibc's
+/// `malloc_trim`), when a large part of what was copied or built is let go and more is about
+/// to be allocated: freed small blocks otherwise stay in the process's resident set, and the
+/// next large allocations take fresh pages beside them. A few milliseconds at 100,000
+/// goroutines.
+pub fn release_freed() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists, under its locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// When goroscope started ([`mark_start`], else now).
 pub fn started() -> Instant {
     *START.get_or_init(Instant::now)

@@ -68,10 +68,12 @@ impl LiveTarget {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
+        crate::parts::rss_probe("bin open");
         let mut rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;
+        crate::parts::rss_probe("rt open");
         let clock_offset = ns::monotonic_offset(pid);
         let pids = ns::ns_pids(pid).unwrap_or_default();
         if pids.len() > 1 {
@@ -247,6 +249,7 @@ impl LiveTarget {
         kept: Kept,
         locks: &[&SyncObject],
     ) -> Result<(HashSet<u64>, Vec<SyncObject>, Duration), DumpError> {
+        crate::parts::rss_probe("again start");
         let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image, kept.keys);
         let mut pause = Duration::ZERO;
         let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
@@ -260,6 +263,7 @@ impl LiveTarget {
                 nanotime,
             )
         } else {
+            crate::parts::rss_probe("of_copy");
             let (copy, paused) = self.copy_thawed(Some(pre), &mut ())?;
             pause = paused;
             (copy.cap, copy.pre, copy.threads, copy.tids, copy.nanotime)
@@ -269,8 +273,10 @@ impl LiveTarget {
                 pid: self.proc.pid(),
             }));
         }
+        crate::parts::rss_probe("again copied");
         let (ran, mut still) = pre.ran_since(&self.rt, &cap.keys);
         let image = cap.finish(Some(pre));
+        crate::parts::rss_probe("again finished");
         let mut gs = walk::goroutines_at(&self.rt, &image, &threads, nanotime, &ran);
         for g in &mut gs {
             g.thread = g.thread.map(|t| tids.to_ours(t));
@@ -282,7 +288,9 @@ impl LiveTarget {
                 ..t
             })
             .collect();
+        crate::parts::rss_probe("again walked");
         let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
+        crate::parts::rss_probe("again analyzed");
         still.sort_unstable();
         let moved = first
             .goroutines
@@ -487,6 +495,7 @@ impl LiveTarget {
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
         self.build_kept(copy, pause, progress).map(|(snap, kept)| {
+            crate::parts::rss_probe("built");
             crate::parts::drop_aside(kept);
             snap
         })
@@ -500,10 +509,19 @@ impl LiveTarget {
         progress: &mut dyn Progress,
     ) -> Result<(Snapshot, Kept), DumpError> {
         let mut all = KeepAll::default();
+        crate::parts::rss_probe("copied");
         let (mut snap, _, kept) =
             self.build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))?;
         let image = &kept.image;
+        crate::parts::rss_probe("walked");
         snap.goroutines = all.into_vec();
+        crate::parts::rss_probe("into_vec");
+        if std::env::var_os("GOROSCOPE_RSS_PROBE").is_some() {
+            let len: usize = snap.goroutines.iter().map(|g| g.frames.len()).sum();
+            let cap: usize = snap.goroutines.iter().map(|g| g.frames.capacity()).sum();
+            let lab: usize = snap.goroutines.iter().map(|g| g.labels.capacity()).sum();
+            eprintln!("frames len {len} cap {cap} labels cap {lab} gsize {} gcap {}", std::mem::size_of::<Goroutine>(), snap.goroutines.capacity());
+        }
         if self.stacks_only {
             return Ok((snap, kept));
         }
@@ -516,6 +534,7 @@ impl LiveTarget {
             &kept.threads,
             &self.proc,
         );
+        crate::parts::rss_probe("analyzed");
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok((snap, kept))
@@ -615,6 +634,28 @@ pub struct Kept {
     /// Each g of `allgs` with its key as copied, when the copy was taken frozen: a second
     /// look ([`LiveTarget::look_again`]) checks against them.
     pub keys: Option<Vec<(u64, Option<goroutines::StackKey>)>>,
+}
+
+impl Kept {
+    /// Lets go of the copied stacks of every goroutine but those of `keep` (g addresses):
+    /// what is left reads their frames, and serves a second look ([`LiveTarget::look_again`]
+    /// walks only the goroutines that ran since, whose stacks it copies again). The g
+    /// structs, Ms and thread stacks stay. Without keys nothing is let go.
+    pub fn keep_stacks_of(&mut self, keep: &HashSet<u64>) {
+        let Some(keys) = &self.keys else { return };
+        let mut drop: Vec<(u64, u64)> = keys
+            .iter()
+            .filter(|(g, _)| !keep.contains(g))
+            .filter_map(|(_, k)| Some(k.as_ref()?.stack()))
+            .filter(|&(lo, hi)| lo < hi)
+            .collect();
+        drop.sort_unstable();
+        let gone = self.image.take_where(|a, _| {
+            let i = drop.partition_point(|&(lo, _)| lo <= a);
+            i > 0 && a < drop[i - 1].1
+        });
+        crate::parts::drop_aside(gone);
+    }
 }
 
 impl LiveTarget {

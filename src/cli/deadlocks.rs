@@ -7,6 +7,7 @@ use crate::capture::{Kept, Target};
 use crate::render;
 use crate::snapshot::{Snapshot, SyncObject};
 use crate::values;
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 /// Least time from the end of the first snapshot's pause to the second look that confirms
@@ -22,7 +23,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     let mut bar = progress::Bar::new(ro.quiet);
     crate::capture::Progress::stage(&mut bar, "reading the executable", 0, 0);
     let opened = open(target, ro)?;
-    let (snap, kept) = match &opened {
+    let (snap, mut kept) = match &opened {
         Target::Live(l) => {
             let (s, k) = l
                 .snapshot_kept_progress(&mut bar)
@@ -35,6 +36,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         ),
     };
     bar.finish();
+    crate::parts::rss_probe("dl snapshot");
     if !ro.quiet {
         warn_core_problems(&opened);
         report(target, &snap);
@@ -49,9 +51,15 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     let (mut found, prog) = std::thread::scope(|s| {
         let prog = likely.then(|| s.spawn(|| values::Program::load(&rt.bin, rt.bias)));
         let found = deadlock::find(&snap);
+        // Only the frames of the goroutines the verdicts name are read from the copy now.
+        if let Some(k) = &mut kept {
+            k.keep_stacks_of(&naming_goroutines(&snap, &found));
+        }
         (found, prog.and_then(|h| h.join().ok()))
     });
+    crate::parts::rss_probe("dl found+prog");
     name_locks(&opened, prog, kept.as_ref(), &snap, &mut found);
+    crate::parts::rss_probe("dl named");
     let (Target::Live(live), Some(kept)) = (&opened, kept) else {
         return Ok((snap, found));
     };
@@ -84,8 +92,22 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
             }
         );
     }
+    crate::parts::rss_probe("dl again");
     let confirmed = deadlock::confirm_again(&snap, found, &moved, &again);
     Ok((snap, confirmed))
+}
+
+/// The g addresses of the goroutines whose frames [`name_locks`] reads.
+fn naming_goroutines(snap: &Snapshot, verdicts: &[Verdict]) -> HashSet<u64> {
+    let ids: HashSet<u64> = deadlock::locks_to_name(verdicts)
+        .into_iter()
+        .flat_map(|(_, _, ids)| ids)
+        .collect();
+    snap.goroutines
+        .iter()
+        .filter(|g| ids.contains(&g.id))
+        .map(|g| g.addr)
+        .collect()
 }
 
 /// Names the verdicts' locks from the binary's DWARF ([`values::name_locks`]; `prog`, when

@@ -11,7 +11,7 @@
 
 use super::Runtime;
 use super::layout::{F, Layout};
-use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, SyncObject};
+use crate::snapshot::{BlockedOn, FlockRetry, Goroutine, Holder, Name, SyncObject};
 use crate::target::CopyInto;
 use crate::target::image::MemoryImage;
 use crate::target::{Layered, MemoryReader, ReadExt, ThreadState};
@@ -44,7 +44,7 @@ pub fn analyze(
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
     let hchan_len = hchan_len(&rt.layout);
 
-    let chans = chan_waits(rt, mem, gs, fetch, &mut local);
+    let chans = chan_waits(rt, mem, gs, fetch);
     fetch.copy_into(
         &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
         &mut local,
@@ -53,7 +53,7 @@ pub fn analyze(
         objects.insert(c, chan(rt, &Layered(&local, mem), c));
     }
 
-    let mut prims = sema_waits(rt, mem, gs, fetch, &mut local);
+    let mut prims = sema_waits(rt, mem, gs, fetch);
     let held = holders(gs);
     prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
@@ -136,14 +136,15 @@ pub fn locks_again(
 }
 
 /// Channel waits: each channel a waiting goroutine's sudogs name (its `g.waiting`, a list for
-/// a select) added to its `blocked_on`; returns the channels, sorted, each once.
+/// a select) added to its `blocked_on`; returns the channels, sorted, each once. The pages of
+/// sudogs read are let go before the semaphores are read.
 fn chan_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
     fetch: &dyn CopyInto,
-    local: &mut MemoryImage,
 ) -> Vec<u64> {
+    let mut local = MemoryImage::new();
     let l = &rt.layout;
     let sudog_len = sudog_len(l);
     // Channels: g.waiting is the sudog of a channel operation (a list, for select).
@@ -159,6 +160,7 @@ fn chan_waits(
         }
     }
     let mut chans: Vec<u64> = Vec::new();
+    let kind = Name::from("chan");
     for _ in 0..MAX_SELECT_CASES {
         if frontier.is_empty() {
             break;
@@ -169,9 +171,9 @@ fn chan_waits(
                 .iter()
                 .map(|&(_, s)| (s, sudog_len))
                 .collect::<Vec<_>>(),
-            local,
+            &mut local,
         );
-        let rd = Layered(&*local, mem);
+        let rd = Layered(&local, mem);
         let mut next = Vec::new();
         for (i, sg) in frontier {
             if l.read(F::SudogG, &rd, sg) != Some(gs[i].addr) {
@@ -180,11 +182,14 @@ fn chan_waits(
             if let Ok(c) = rd.read_u64(sg.wrapping_add(c_off.unwrap_or(0)))
                 && c != 0
             {
-                gs[i].blocked_on.push(BlockedOn {
-                    kind: "chan".into(),
-                    addr: c,
-                    sudog: sg,
-                });
+                push_exact(
+                    &mut gs[i].blocked_on,
+                    BlockedOn {
+                        kind: kind.clone(),
+                        addr: c,
+                        sudog: sg,
+                    },
+                );
                 chans.push(c);
             }
             if let Some(w) = l.read(F::SudogWaitlink, &rd, sg).filter(|&w| w != 0) {
@@ -195,18 +200,22 @@ fn chan_waits(
     }
     chans.sort_unstable();
     chans.dedup();
+    drop(local);
+    crate::startup::release_freed();
     chans
 }
 
 /// Semaphore waits: each sync object a waiting goroutine's sudog in the semaphore table names
-/// added to its `blocked_on`; returns the objects found, (kind, address).
+/// added to its `blocked_on`; returns the objects found, (kind, address). The pages of sudogs
+/// read are let go before the objects are read.
 fn sema_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
     fetch: &dyn CopyInto,
-    local: &mut MemoryImage,
 ) -> Vec<(&'static str, u64)> {
+    let mut local = MemoryImage::new();
+    let local = &mut local;
     let l = &rt.layout;
     let sudog_len = sudog_len(l);
     // The goroutines the snapshot shows waiting, by g address.
@@ -226,6 +235,7 @@ fn sema_waits(
     // Semaphores: walk every treap of the semaphore table and each address's wait list, a
     // round of reads for the sudogs on pages not copied yet.
     let mut prims: Vec<(&'static str, u64)> = Vec::new();
+    let mut kinds: HashMap<&'static str, Name> = HashMap::new();
     if let (Some((base, size)), Some(treap_off)) =
         (semtable(rt, mem, fetch, local), l.off(F::SemaRootTreap))
     {
@@ -280,17 +290,23 @@ fn sema_waits(
                 if let Some(i) = waiter(g) {
                     let (kind, obj) = sync_object(&gs[i], addr);
                     if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
-                        gs[i].blocked_on.push(BlockedOn {
-                            kind: kind.into(),
-                            addr: obj,
-                            sudog: node,
-                        });
+                        let name = kinds.entry(kind).or_insert_with(|| Name::from(kind));
+                        push_exact(
+                            &mut gs[i].blocked_on,
+                            BlockedOn {
+                                kind: name.clone(),
+                                addr: obj,
+                                sudog: node,
+                            },
+                        );
                         prims.push((kind, obj));
                     }
                 }
             }
         }
     }
+    drop(std::mem::take(local));
+    crate::startup::release_freed();
     prims
 }
 
@@ -323,6 +339,13 @@ fn copy_pages(fetch: &dyn CopyInto, ranges: &[(u64, u64)], local: &mut MemoryIma
     if !pages.is_empty() {
         fetch.copy_into(&pages.iter().map(|&p| (p, PAGE)).collect::<Vec<_>>(), local);
     }
+}
+
+/// Adds `b` to a goroutine's waits with room for it alone: most wait on one object (a
+/// select on a few), and a vector's first push makes room for four.
+fn push_exact(waits: &mut Vec<BlockedOn>, b: BlockedOn) {
+    waits.reserve_exact(1);
+    waits.push(b);
 }
 
 /// The bytes of a sudog read: up to the end of the last field the walks read.

@@ -114,6 +114,11 @@ impl StackKey {
         self.0[0] as u32
     }
 
+    /// Its stack's bounds, `[lo, hi)`.
+    pub fn stack(&self) -> (u64, u64) {
+        (self.0[2], self.0[3])
+    }
+
     /// The m running it (0 for none).
     pub fn m(&self) -> u64 {
         self.0[9]

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BlockedOn {
-    /// `chan`, `sync.Mutex`, `sync.RWMutex`, `sync.WaitGroup`, `semaphore`.
-    pub kind: String,
+    /// `chan`, `sync.Mutex`, `sync.RWMutex`, `sync.WaitGroup`, `semaphore` (shared by the
+    /// waits of one kind).
+    pub kind: Name,
     /// The object's address.
     pub addr: u64,
     /// The sudog the goroutine waits in (0 when not known): the runtime's record of the

@@ -188,7 +188,7 @@ fn classify(g: &Goroutine) -> Wait {
     let objs = |kinds: &[&str]| -> Vec<u64> {
         g.blocked_on
             .iter()
-            .filter(|b| kinds.contains(&b.kind.as_str()))
+            .filter(|b| kinds.contains(&&*b.kind))
             .map(|b| b.addr)
             .collect()
     };
@@ -430,7 +430,7 @@ pub fn groups<'g>(leaked: impl IntoIterator<Item = &'g Goroutine>) -> Vec<Group>
         grp.ids.push(g.id);
         for b in &g.blocked_on {
             if !grp.objects.iter().any(|(_, a)| *a == b.addr) {
-                grp.objects.push((b.kind.clone(), b.addr));
+                grp.objects.push((b.kind.to_string(), b.addr));
             }
         }
     }
