@@ -134,28 +134,3 @@ mod tests {
         );
     }
 }
-
-/// TEMP probe.
-pub fn rss_probe(what: &str) {
-    if std::env::var_os("GOROSCOPE_RSS_PROBE").is_none() {
-        return;
-    }
-    if std::env::var_os("GOROSCOPE_TRIM").is_some() {
-        let t = std::time::Instant::now();
-        unsafe { libc::malloc_trim(0) };
-        eprintln!("trim {:?}", t.elapsed());
-    }
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let get = |k: &str| {
-        s.lines()
-            .find(|l| l.starts_with(k))
-            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
-            .unwrap_or_default()
-    };
-    eprintln!(
-        "PROBE {what}: rss {} MB hwm {} MB t={:?}",
-        get("VmRSS:").parse::<u64>().unwrap_or(0) / 1024,
-        get("VmHWM:").parse::<u64>().unwrap_or(0) / 1024,
-        crate::startup::started().elapsed()
-    );
-}

@@ -68,12 +68,10 @@ impl LiveTarget {
             return Err(DumpError::ArchMismatch { target: bin.arch });
         }
         let bias = load_bias(pid, &bin);
-        crate::parts::rss_probe("bin open");
         let mut rt = Runtime::open(bin, &proc, bias, opts).map_err(|e| match e {
             _ if live::has_exited(pid) => DumpError::Live(LiveError::Exited { pid }),
             e => DumpError::Runtime(e),
         })?;
-        crate::parts::rss_probe("rt open");
         let clock_offset = ns::monotonic_offset(pid);
         let pids = ns::ns_pids(pid).unwrap_or_default();
         if pids.len() > 1 {
@@ -249,7 +247,6 @@ impl LiveTarget {
         kept: Kept,
         locks: &[&SyncObject],
     ) -> Result<(HashSet<u64>, Vec<SyncObject>, Duration), DumpError> {
-        crate::parts::rss_probe("again start");
         let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image, kept.keys);
         let mut pause = Duration::ZERO;
         let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
@@ -263,7 +260,6 @@ impl LiveTarget {
                 nanotime,
             )
         } else {
-            crate::parts::rss_probe("of_copy");
             let (copy, paused) = self.copy_thawed(Some(pre), &mut ())?;
             pause = paused;
             (copy.cap, copy.pre, copy.threads, copy.tids, copy.nanotime)
@@ -273,10 +269,8 @@ impl LiveTarget {
                 pid: self.proc.pid(),
             }));
         }
-        crate::parts::rss_probe("again copied");
         let (ran, mut still) = pre.ran_since(&self.rt, &cap.keys);
         let image = cap.finish(Some(pre));
-        crate::parts::rss_probe("again finished");
         let mut gs = walk::goroutines_at(&self.rt, &image, &threads, nanotime, &ran);
         for g in &mut gs {
             g.thread = g.thread.map(|t| tids.to_ours(t));
@@ -288,9 +282,7 @@ impl LiveTarget {
                 ..t
             })
             .collect();
-        crate::parts::rss_probe("again walked");
         let again = blocked::locks_again(&self.rt, &image, &mut gs, &threads, &self.proc, locks);
-        crate::parts::rss_probe("again analyzed");
         still.sort_unstable();
         let moved = first
             .goroutines
@@ -495,7 +487,6 @@ impl LiveTarget {
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
         self.build_kept(copy, pause, progress).map(|(snap, kept)| {
-            crate::parts::rss_probe("built");
             crate::parts::drop_aside(kept);
             snap
         })
@@ -509,19 +500,10 @@ impl LiveTarget {
         progress: &mut dyn Progress,
     ) -> Result<(Snapshot, Kept), DumpError> {
         let mut all = KeepAll::default();
-        crate::parts::rss_probe("copied");
         let (mut snap, _, kept) =
             self.build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))?;
         let image = &kept.image;
-        crate::parts::rss_probe("walked");
         snap.goroutines = all.into_vec();
-        crate::parts::rss_probe("into_vec");
-        if std::env::var_os("GOROSCOPE_RSS_PROBE").is_some() {
-            let len: usize = snap.goroutines.iter().map(|g| g.frames.len()).sum();
-            let cap: usize = snap.goroutines.iter().map(|g| g.frames.capacity()).sum();
-            let lab: usize = snap.goroutines.iter().map(|g| g.labels.capacity()).sum();
-            eprintln!("frames len {len} cap {cap} labels cap {lab} gsize {} gcap {}", std::mem::size_of::<Goroutine>(), snap.goroutines.capacity());
-        }
         if self.stacks_only {
             return Ok((snap, kept));
         }
@@ -534,7 +516,6 @@ impl LiveTarget {
             &kept.threads,
             &self.proc,
         );
-        crate::parts::rss_probe("analyzed");
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
         Ok((snap, kept))
@@ -643,18 +624,19 @@ impl Kept {
     /// structs, Ms and thread stacks stay. Without keys nothing is let go.
     pub fn keep_stacks_of(&mut self, keep: &HashSet<u64>) {
         let Some(keys) = &self.keys else { return };
-        let mut drop: Vec<(u64, u64)> = keys
+        let mut stacks: Vec<(u64, u64)> = keys
             .iter()
             .filter(|(g, _)| !keep.contains(g))
             .filter_map(|(_, k)| Some(k.as_ref()?.stack()))
             .filter(|&(lo, hi)| lo < hi)
             .collect();
-        drop.sort_unstable();
-        let gone = self.image.take_where(|a, _| {
-            let i = drop.partition_point(|&(lo, _)| lo <= a);
-            i > 0 && a < drop[i - 1].1
+        stacks.sort_unstable();
+        let gone = self.image.take_where(|a, bytes| {
+            let i = stacks.partition_point(|&(lo, _)| lo <= a);
+            i > 0 && a.saturating_add(bytes.len() as u64) <= stacks[i - 1].1
         });
-        crate::parts::drop_aside(gone);
+        drop(gone);
+        crate::startup::release_freed();
     }
 }
 
@@ -759,4 +741,51 @@ fn load_bias(pid: i32, bin: &GoBinary) -> u64 {
 fn traceback_labels(rt: &Runtime, pid: i32) -> bool {
     let env = proc::environ(pid).unwrap_or_default();
     traceback_labels_env(rt, &env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::MemoryReader;
+
+    /// Only the copied stacks of the goroutines not kept go: g structs, Ms, a kept goroutine's
+    /// stack and a range that runs past a stack's end stay.
+    #[test]
+    fn keep_stacks_of_lets_go_of_other_stacks_only() {
+        let (g1, g2, g3) = (0x1000, 0x1200, 0x1400);
+        let mut image = MemoryImage::new();
+        for (addr, len) in [
+            (g1, 456), // g structs
+            (g2, 456),
+            (g3, 456),
+            (0x11800, 0x800), // g1's stack, its used top
+            (0x21c00, 0x400), // g2's stack
+            (0x30000, 0x100), // an M
+            (0x41f00, 0x200), // starts in g3's stack, ends past it
+        ] {
+            image.insert(addr, vec![7; len]);
+        }
+        let mut kept = Kept {
+            image,
+            threads: Vec::new(),
+            keys: Some(vec![
+                (g1, Some(goroutines::StackKey::of_stack(0x10000, 0x12000))),
+                (g2, Some(goroutines::StackKey::of_stack(0x20000, 0x22000))),
+                (g3, Some(goroutines::StackKey::of_stack(0x40000, 0x42000))),
+                (0x1600, None),
+            ]),
+        };
+        kept.keep_stacks_of(&HashSet::from([g2]));
+        let has =
+            |kept: &Kept, a: u64, len: usize| kept.image.read_at(a, &mut vec![0; len]).is_ok();
+        assert!(has(&kept, g1, 456) && has(&kept, g2, 456) && has(&kept, g3, 456));
+        assert!(!has(&kept, 0x11800, 1), "g1's stack was not kept");
+        assert!(has(&kept, 0x21c00, 0x400), "g2's stack was kept");
+        assert!(has(&kept, 0x30000, 0x100));
+        assert!(has(&kept, 0x41f00, 0x200));
+        // Without keys nothing goes.
+        kept.keys = None;
+        kept.keep_stacks_of(&HashSet::new());
+        assert!(has(&kept, 0x21c00, 0x400));
+    }
 }

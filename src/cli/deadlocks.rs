@@ -36,7 +36,6 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         ),
     };
     bar.finish();
-    crate::parts::rss_probe("dl snapshot");
     if !ro.quiet {
         warn_core_problems(&opened);
         report(target, &snap);
@@ -57,9 +56,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         }
         (found, prog.and_then(|h| h.join().ok()))
     });
-    crate::parts::rss_probe("dl found+prog");
     name_locks(&opened, prog, kept.as_ref(), &snap, &mut found);
-    crate::parts::rss_probe("dl named");
     let (Target::Live(live), Some(kept)) = (&opened, kept) else {
         return Ok((snap, found));
     };
@@ -92,7 +89,6 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
             }
         );
     }
-    crate::parts::rss_probe("dl again");
     let confirmed = deadlock::confirm_again(&snap, found, &moved, &again);
     Ok((snap, confirmed))
 }

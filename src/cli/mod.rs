@@ -245,9 +245,7 @@ fn dump(
                 view::Format::Json | view::Format::Blocked
             );
             let snap = take(target, &ro.stacks_only(!objects))?;
-            crate::parts::rss_probe("taken");
             let r = view::show(&snap, &view, view::Format::Go, out);
-            crate::parts::rss_probe("shown");
             let_go(snap);
             Ok(r)
         }

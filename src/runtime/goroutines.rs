@@ -119,6 +119,14 @@ impl StackKey {
         (self.0[2], self.0[3])
     }
 
+    /// A key with only its stack's bounds set.
+    #[cfg(test)]
+    pub(crate) fn of_stack(lo: u64, hi: u64) -> StackKey {
+        let mut k = [0; 12];
+        (k[2], k[3]) = (lo, hi);
+        StackKey(k)
+    }
+
     /// The m running it (0 for none).
     pub fn m(&self) -> u64 {
         self.0[9]
