@@ -214,8 +214,8 @@ fn sema_waits(
     gs: &mut [Goroutine],
     fetch: &dyn CopyInto,
 ) -> Vec<(&'static str, u64)> {
-    let mut local = MemoryImage::new();
-    let local = &mut local;
+    let mut pages = MemoryImage::new();
+    let local = &mut pages;
     let l = &rt.layout;
     let sudog_len = sudog_len(l);
     // The goroutines the snapshot shows waiting, by g address.
@@ -305,7 +305,7 @@ fn sema_waits(
             }
         }
     }
-    drop(std::mem::take(local));
+    drop(pages);
     crate::startup::release_freed();
     prims
 }
