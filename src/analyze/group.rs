@@ -77,7 +77,7 @@ pub fn key(g: &Goroutine, by: &GroupBy) -> String {
 
 /// [`key`] written into `k` (cleared first), whose room is used again: grouping a big
 /// snapshot builds one key a goroutine and keeps only the new ones.
-fn key_into(g: &Goroutine, by: &GroupBy, k: &mut String) {
+pub(crate) fn key_into(g: &Goroutine, by: &GroupBy, k: &mut String) {
     use std::fmt::Write;
     k.clear();
     let place = |k: &mut String, function: &str, file: &str, line: u32| {

@@ -149,11 +149,7 @@ pub fn show(snap: &Snapshot, v: &ViewArgs, default: Format, out: &mut dyn Write)
             let groups = group::Tally::of(kept, &by);
             render::grouped::render(&groups, &by, n, out)
         }
-        Format::Debug1 => {
-            let n = kept.len();
-            let groups = group::group(kept, &GroupBy::Stack);
-            render::debug1::render(&groups, n, out)
-        }
+        Format::Debug1 => render::debug1::render(&render::debug1::Records::of(kept), out),
         Format::Pprof => render::pprof::render(snap, |g| f.keep(g), out),
         Format::Blocked => render::blocked::render(snap, |g| f.keep(g), out),
     }
@@ -181,7 +177,7 @@ pub trait Stream {
 pub fn streams(format: Format) -> bool {
     matches!(
         format,
-        Format::Go | Format::Grs | Format::Grouped | Format::Pprof
+        Format::Go | Format::Grs | Format::Grouped | Format::Pprof | Format::Debug1
     )
 }
 
@@ -225,6 +221,19 @@ pub fn show_stream<S: Stream>(
             )?;
             let r = render::pprof::write(S::meta(&done), &all, out);
             Ok((done, r))
+        }
+        Format::Debug1 => {
+            use render::debug1::Records;
+            let mut all = Records::default();
+            let done = stream.each(
+                &|r: &mut Records, g| {
+                    if f.keep(&g) {
+                        r.add(std::borrow::Cow::Owned(g));
+                    }
+                },
+                &mut |r| all.merge(r),
+            )?;
+            Ok((done, render::debug1::render(&all, out)))
         }
         _ => {
             let opts = traceback_options(meta, v);

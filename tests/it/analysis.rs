@@ -1057,7 +1057,7 @@ fn grouping_and_filters_rlock_recursive() {
         ]),
     )
     .unwrap();
-    let views: [&[&str]; 8] = [
+    let views: [&[&str]; 9] = [
         &[],
         &["--group"],
         &["--group-by", "state"],
@@ -1066,6 +1066,7 @@ fn grouping_and_filters_rlock_recursive() {
         &["--format", "grs", "--system"],
         &["--format", "go", "--func", "^main\\.rr"],
         &["--group", "--state", rlock_state.as_str()],
+        &["--format", "debug1"],
     ];
     for view in views {
         let show = |f: &Path| {
