@@ -6,6 +6,7 @@ use crate::analyze::group::{self, GroupBy};
 use crate::render;
 use crate::snapshot::{Goroutine, Snapshot};
 use clap::{Args, ValueEnum};
+use std::borrow::Cow::Owned;
 use std::io::{self, Write};
 
 /// Output formats.
@@ -210,28 +211,22 @@ pub fn show_stream<S: Stream>(
         }
         Format::Pprof => {
             use render::pprof::Samples;
-            let mut all = Samples::default();
-            let done = stream.each(
-                &|s: &mut Samples, g| {
-                    if f.keep(&g) {
-                        s.add(std::borrow::Cow::Owned(g));
-                    }
-                },
-                &mut |s| all.merge(s),
+            let (done, all) = count_stream(
+                stream,
+                &f,
+                &|s: &mut Samples, g| s.add(Owned(g)),
+                |s, later| s.merge(later),
             )?;
             let r = render::pprof::write(S::meta(&done), &all, out);
             Ok((done, r))
         }
         Format::Debug1 => {
             use render::debug1::Records;
-            let mut all = Records::default();
-            let done = stream.each(
-                &|r: &mut Records, g| {
-                    if f.keep(&g) {
-                        r.add(std::borrow::Cow::Owned(g));
-                    }
-                },
-                &mut |r| all.merge(r),
+            let (done, all) = count_stream(
+                stream,
+                &f,
+                &|r: &mut Records, g| r.add(Owned(g)),
+                |r, later| r.merge(later),
             )?;
             Ok((done, render::debug1::render(&all, out)))
         }
@@ -248,14 +243,30 @@ pub fn tally_stream<S: Stream>(
     f: &Filter,
     by: &GroupBy,
 ) -> Result<(S::Done, group::Tally), String> {
-    let mut all = group::Tally::default();
+    count_stream(
+        stream,
+        f,
+        &|t: &mut group::Tally, g| t.add(Owned(g), by),
+        |t, later| t.merge(later),
+    )
+}
+
+/// The goroutines from `stream` that `f` keeps, counted into a `C` per chunk (`add`, on the
+/// thread that built or read them), the chunks merged in order (`merge`).
+fn count_stream<S: Stream, C: Default + Send>(
+    stream: S,
+    f: &Filter,
+    add: &(dyn Fn(&mut C, Goroutine) + Sync),
+    mut merge: impl FnMut(&mut C, C),
+) -> Result<(S::Done, C), String> {
+    let mut all = C::default();
     let done = stream.each(
-        &|t: &mut group::Tally, g| {
+        &|c: &mut C, g| {
             if f.keep(&g) {
-                t.add(std::borrow::Cow::Owned(g), by);
+                add(c, g);
             }
         },
-        &mut |t| all.merge(t),
+        &mut |c| merge(&mut all, c),
     )?;
     Ok((done, all))
 }

@@ -27,6 +27,16 @@ struct Stack {
     labels: Vec<(Vec<(LabelStr, LabelStr)>, usize)>,
 }
 
+impl Stack {
+    /// Counts `n` more goroutines with `labels` (a label set seen first is added last).
+    fn count_labels(&mut self, labels: Cow<'_, [(LabelStr, LabelStr)]>, n: usize) {
+        match self.labels.iter_mut().find(|(l, _)| *l == *labels) {
+            Some((_, m)) => *m += n,
+            None => self.labels.push((labels.into_owned(), n)),
+        }
+    }
+}
+
 impl Records {
     /// Counts `g` in (a copy kept only when it starts a group).
     pub fn add(&mut self, g: Cow<'_, Goroutine>) {
@@ -35,10 +45,7 @@ impl Records {
         match self.groups.get_mut(self.scratch.as_str()) {
             Some(s) => {
                 s.count += 1;
-                match s.labels.iter_mut().find(|(l, _)| *l == g.labels) {
-                    Some((_, n)) => *n += 1,
-                    None => s.labels.push((g.labels.clone(), 1)),
-                }
+                s.count_labels(Cow::Borrowed(&g.labels), 1);
             }
             None => {
                 let labels = vec![(g.labels.clone(), 1)];
@@ -61,10 +68,7 @@ impl Records {
         self.groups.merge(later.groups, |mine, theirs| {
             mine.count += theirs.count;
             for (labels, n) in theirs.labels {
-                match mine.labels.iter_mut().find(|(l, _)| *l == labels) {
-                    Some((_, m)) => *m += n,
-                    None => mine.labels.push((labels, n)),
-                }
+                mine.count_labels(Cow::Owned(labels), n);
             }
         });
     }
