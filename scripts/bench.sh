@@ -39,10 +39,11 @@
 # target's runtime.Stack(all), best of 3.
 # Then the model commands (skipped with --no-models; --models runs only this part): against
 # "many" with N = 10000 and 100000, each command that builds the whole model or analyses it
-# (`grs`, `dump --group`, `dump --format json`, `snapshot`, `show` of that snapshot file,
-# `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody releases, so a verdict that takes
-# a second look to confirm), each run 5 times, each run right after a plain `dump` of the same
-# target: the median wall, the peak RSS, the median of each run's wall relative to the dump
+# (`grs`, `dump --group`, `--format pprof`, `--format debug1`, `--format json`, `snapshot`,
+# `show` of that snapshot file, `dump --blocked`, `deadlocks`: "many" holds a Mutex nobody
+# releases, so a verdict that takes a second look to confirm), each run 5 times, each run
+# right after a plain `dump` of the same target: the median wall, the peak RSS, the median of
+# each run's wall relative to the dump
 # just before it (pairs keep the ratio honest while the machine's speed drifts), and the median
 # wall relative to the target's own runtime.Stack(all) (best of 3, asked before the commands run).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
@@ -312,7 +313,7 @@ if [ "$models" = 1 ]; then
     start_target "$fixture" many -n "$n"
     read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
     dump_walls=() dump_peak=0 rows=()
-    for cmd in grs "dump --group" "dump --format json" snapshot show "dump --blocked" deadlocks; do
+    for cmd in grs "dump --group" "dump --format pprof" "dump --format debug1" "dump --format json" snapshot show "dump --blocked" deadlocks; do
       walls=() ratios=() peak=0
       for _ in 1 2 3 4 5; do
         # show reads the snapshot file: one is written before its first pair.
