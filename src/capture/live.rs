@@ -338,14 +338,9 @@ impl LiveTarget {
         }
         // The settled Ms are the pre-copy's: gone with the freeze that left their threads be.
         // With every thread stopped, frozen_copy_after settles no M.
-        // The first window's g structs become the buffers the next one reads into.
         let FrozenCopy {
-            pre,
-            precopy_ns,
-            cap,
-            ..
+            pre, precopy_ns, ..
         } = copy;
-        pre.recycle(cap.gs_img);
         let (freeze, copy) = self.frozen_copy_after(pre, precopy_ns, progress, Stop::All)?;
         Ok((copy, pause + freeze.thaw()))
     }
