@@ -108,8 +108,10 @@ impl LiveTarget {
         let pause = freeze.thaw();
         let heap = heap?;
         let mut all = KeepAll::default();
-        let (mut snap, _, Kept { image, threads, .. }) = self
-            .build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))
+        let (mut snap, _, Kept { image, threads, .. }, _) = self
+            .build_with(copy, pause, progress, None, &KeepAll::fold, &mut |v| {
+                all.sink(v)
+            })
             .map_err(|e| e.to_string())?;
         snap.goroutines = all.into_vec();
         progress.stage("marking the heap", 0, 0);

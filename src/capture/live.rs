@@ -10,9 +10,9 @@ use super::{
 use crate::arch::Arch;
 use crate::binary::{BinaryError, GoBinary};
 use crate::runtime::Discovery;
-use crate::runtime::blocked;
 use crate::runtime::goroutines;
 use crate::runtime::{OpenOptions, Runtime};
+use crate::runtime::{blocked, holders};
 use crate::snapshot::KeepAll;
 use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject};
 use crate::target::ThreadState;
@@ -202,20 +202,22 @@ impl LiveTarget {
     /// values read. The snapshot's pause is the time stopped when it was built.
     pub(crate) fn snapshot_held_kept(&self) -> Result<(Snapshot, Kept, Freeze<'_>), DumpError> {
         let (freeze, copy) = self.frozen_copy(&mut (), Stop::All)?;
-        let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut ())?;
+        let (snap, kept) = self.build_kept(copy, freeze.held_for(), &mut (), Stacks::Kept)?;
         Ok((snap, kept, freeze))
     }
 
     /// [`LiveTarget::snapshot`], also returning the copied memory (stacks and g structs, for
     /// values). A non-blocking snapshot keeps no copy: its memory is empty.
     pub(crate) fn snapshot_kept(&self) -> Result<(Snapshot, Kept), DumpError> {
-        self.snapshot_kept_progress(&mut ())
+        self.snapshot_kept_progress(&mut (), Stacks::Kept)
     }
 
-    /// [`LiveTarget::snapshot_kept`], saying how far it got to `progress`.
+    /// [`LiveTarget::snapshot_kept`], saying how far it got to `progress`, keeping the stacks
+    /// `stacks` says.
     pub(crate) fn snapshot_kept_progress(
         &self,
         progress: &mut dyn Progress,
+        stacks: Stacks,
     ) -> Result<(Snapshot, Kept), DumpError> {
         if self.nonblocking {
             let (snap, image) = self.nonblocking_copy()?;
@@ -230,7 +232,7 @@ impl LiveTarget {
             ));
         }
         let (copy, pause) = self.copy_thawed(None, progress)?;
-        self.build_kept(copy, pause, progress)
+        self.build_kept(copy, pause, progress, stacks)
     }
 
     /// A second look at the target some time after a snapshot of it (`first`, its copy
@@ -475,7 +477,7 @@ impl LiveTarget {
             return Ok((snap, n));
         }
         let (copy, pause) = self.copy_thawed(None, progress)?;
-        let (snap, n, _) = self.build_with(copy, pause, progress, fold, sink)?;
+        let (snap, n, ..) = self.build_with(copy, pause, progress, None, fold, sink)?;
         Ok((snap, n))
     }
 
@@ -486,35 +488,56 @@ impl LiveTarget {
         pause: Duration,
         progress: &mut dyn Progress,
     ) -> Result<Snapshot, DumpError> {
-        self.build_kept(copy, pause, progress).map(|(snap, kept)| {
-            crate::parts::drop_aside(kept);
-            snap
-        })
+        self.build_kept(copy, pause, progress, Stacks::LetGo)
+            .map(|(snap, kept)| {
+                crate::parts::drop_aside(kept);
+                snap
+            })
     }
 
-    /// [`LiveTarget::build`], also returning the copied memory (stacks and g structs).
+    /// [`LiveTarget::build`], also returning the copied memory (g structs, and the stacks
+    /// `stacks` says).
     fn build_kept(
         &self,
         copy: FrozenCopy,
         pause: Duration,
         progress: &mut dyn Progress,
+        stacks: Stacks,
     ) -> Result<(Snapshot, Kept), DumpError> {
         let mut all = KeepAll::default();
-        let (mut snap, _, kept) =
-            self.build_with(copy, pause, progress, &KeepAll::fold, &mut |v| all.sink(v))?;
-        let image = &kept.image;
+        let model = (!self.stacks_only).then_some(stacks);
+        let (mut snap, _, mut kept, waits) =
+            self.build_with(copy, pause, progress, model, &KeepAll::fold, &mut |v| {
+                all.sink(v)
+            })?;
         snap.goroutines = all.into_vec();
-        if self.stacks_only {
+        let Some(Waits {
+            semas,
+            found,
+            apart,
+        }) = waits
+        else {
             return Ok((snap, kept));
-        }
+        };
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
-        snap.objects = blocked::analyze(
+        let gs = &mut snap.goroutines;
+        let frontier = blocked::chan_frontier(&self.rt, &kept.image, gs);
+        // That was the copy's last reader when its stacks went during the walk.
+        if apart && stacks == Stacks::LetGo {
+            kept.image = MemoryImage::new();
+            crate::startup::release_freed();
+        }
+        let chans = blocked::chan_waits(&self.rt, &kept.image, gs, &self.proc, frontier);
+        snap.objects = blocked::objects(
             &self.rt,
-            image,
-            &mut snap.goroutines,
+            &kept.image,
+            gs,
             &kept.threads,
             &self.proc,
+            semas,
+            chans,
+            found,
         );
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
         snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
@@ -523,14 +546,19 @@ impl LiveTarget {
 
     /// Builds the snapshot from a copy, its goroutines going to `fold` and `sink` (see
     /// [`LiveTarget::stream`]); also returns their count, the copied memory and the threads.
+    /// For a model (`model`, what to keep of the stacks) the semaphore table is read before
+    /// the goroutines are built, and each chunk's pending defers, semaphore waits and possible
+    /// holders as it is built (while its stacks are at hand); what was read is returned for
+    /// [`blocked::objects`].
     pub(super) fn build_with<C: Default + Send>(
         &self,
         copy: FrozenCopy,
         pause: Duration,
         progress: &mut dyn Progress,
+        model: Option<Stacks>,
         fold: &(dyn Fn(&mut C, Goroutine) + Sync),
         sink: &mut dyn FnMut(C),
-    ) -> Result<(Snapshot, usize, Kept), DumpError> {
+    ) -> Result<(Snapshot, usize, Kept, Option<Waits>), DumpError> {
         let FrozenCopy {
             threads,
             tids,
@@ -565,10 +593,78 @@ impl LiveTarget {
             g.thread = g.thread.map(|t| tids.to_ours(t));
             fold(acc, g)
         };
-        let (mut snap, n) = build_streamed(
-            &self.rt, &image, &threads, nanotime, meta, progress, &ours, sink,
-        )
-        .map_err(|e| {
+        let rt = &self.rt;
+        // For a model, the semaphore table and the locks its waits may belong to are read
+        // before the goroutines are built; each chunk's pending defers, semaphore waits and
+        // possible holders of those locks as it is built, while its stacks are at hand.
+        let pre = model.map(|stacks| {
+            progress.stage("reading what blocked goroutines wait on", 0, 0);
+            let mut semas = blocked::Semas::read(rt, &image, &self.proc);
+            let locks = semas.read_locks(&image, &self.proc);
+            let finder = holders::Finder::of_locks(rt, &image, &self.proc, &locks);
+            // The stacks go chunk by chunk, unless values are read from them after, or the
+            // possible holders are searched after (too many locks to search for).
+            let apart = match stacks {
+                Stacks::LetGo | Stacks::Naming if locks.is_empty() || finder.is_some() => {
+                    stacks_apart(rt, &mut image, keys.as_deref())
+                }
+                _ => Vec::new(),
+            };
+            (semas, finder, apart)
+        });
+        let (pre, apart) = match pre {
+            Some((semas, finder, apart)) => (Some((semas, finder)), Some(apart)),
+            None => (None, None),
+        };
+        let found = std::sync::Mutex::new(holders::Found::new());
+        let step = |rd: &(dyn crate::target::MemoryReader + Sync), gs: &mut [Goroutine]| {
+            crate::runtime::defers::read(rt, &rd, gs, &self.proc);
+            let mut held = HashSet::new();
+            if let Some((semas, finder)) = &pre {
+                semas.assign(gs);
+                if let Some(f) = finder {
+                    let mut hs = f.search(rt, rd, gs, &threads);
+                    held.extend(hs.iter().map(|(_, h)| h.goroutine));
+                    found
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .append(&mut hs);
+                }
+            }
+            // What is read after the walk: the stack a thread is on; for naming locks, the
+            // frames of their waiters and holders, and of a file lock's waiters.
+            let naming = model == Some(Stacks::Naming);
+            gs.iter()
+                .filter(|g| {
+                    g.thread.is_some()
+                        || naming && (blocked::reads_stack_later(g) || held.contains(&g.id))
+                })
+                .map(|g| g.addr)
+                .collect()
+        };
+        let apart_any = apart.as_ref().is_some_and(|a| !a.is_empty());
+        let each = apart.map(|stacks| walk::Each {
+            stacks,
+            step: &step,
+            kept: Default::default(),
+            freed: Default::default(),
+        });
+        let built = build_streamed(
+            rt,
+            &image,
+            each.as_ref(),
+            &threads,
+            nanotime,
+            meta,
+            progress,
+            &ours,
+            sink,
+        );
+        if let Some(each) = each {
+            image.absorb(each.kept.into_inner().unwrap_or_else(|e| e.into_inner()));
+            crate::startup::release_freed();
+        }
+        let (mut snap, n) = built.map_err(|e| {
             if live::has_exited(pid) {
                 exited()
             } else {
@@ -594,6 +690,14 @@ impl LiveTarget {
                 ..t
             })
             .collect();
+        let waits = pre.map(|(semas, finder)| {
+            let found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+            Waits {
+                semas,
+                found: finder.map(|f| (f, found)),
+                apart: apart_any,
+            }
+        });
         Ok((
             snap,
             n,
@@ -602,8 +706,67 @@ impl LiveTarget {
                 threads,
                 keys,
             },
+            waits,
         ))
     }
+}
+
+/// What a model build read as it built the goroutines, for [`blocked::objects`]: the
+/// semaphore table, and the search for possible holders with what it found.
+pub(super) struct Waits {
+    semas: blocked::Semas,
+    found: Option<(holders::Finder, holders::Found)>,
+    /// The stacks were apart, let go chunk by chunk ([`Stacks`]).
+    apart: bool,
+}
+
+/// What a model build keeps of the copied stacks once its goroutines are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stacks {
+    /// Every stack: values are read from them after.
+    Kept,
+    /// Only those of goroutines on a thread (their threads' stacks are unwound after the
+    /// walk): every other goes as soon as its chunk of goroutines is built.
+    LetGo,
+    /// [`Stacks::LetGo`], also keeping those whose frames may name a lock or a file lock
+    /// ([`blocked::reads_stack_later`], and the possible holders found).
+    Naming,
+}
+
+/// The copied stacks of `image`'s goroutines moved out of it, one image per chunk of a walk
+/// (its goroutines' stacks, by `keys`: each g of `allgs` in order with its key as copied).
+/// Nothing moves (an empty list) when the keys are not those of the image's `allgs`, or two
+/// goroutines' stacks overlap (then which is whose is not certain).
+fn stacks_apart(
+    rt: &Runtime,
+    image: &mut MemoryImage,
+    keys: Option<&[(u64, Option<goroutines::StackKey>)]>,
+) -> Vec<std::sync::Mutex<MemoryImage>> {
+    let (Some(keys), Ok(gs)) = (keys, goroutines::all_g_addrs(rt, &*image)) else {
+        return Vec::new();
+    };
+    if !keys.iter().map(|&(g, _)| g).eq(gs.iter().copied()) {
+        return Vec::new();
+    }
+    // (lo, hi, chunk) of every goroutine's stack that is not dead.
+    let mut bounds: Vec<(u64, u64, usize)> = keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, k))| {
+            let k = k.as_ref()?;
+            let (lo, hi) = k.stack();
+            (lo < hi && !k.dead(rt.version())).then_some((lo, hi, i / CHUNK))
+        })
+        .collect();
+    bounds.sort_unstable();
+    if bounds.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Vec::new();
+    }
+    let spans: Vec<(u64, u64)> = bounds.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
+    let parts = image.split_by(keys.len().div_ceil(CHUNK), |a, bytes| {
+        walk::inside_which(&spans, a, bytes.len() as u64).map(|j| bounds[j].2)
+    });
+    parts.into_iter().map(std::sync::Mutex::new).collect()
 }
 
 /// What a snapshot copied besides its model, kept for values: the memory (stacks and g
@@ -631,10 +794,9 @@ impl Kept {
             .filter(|&(lo, hi)| lo < hi)
             .collect();
         stacks.sort_unstable();
-        let gone = self.image.take_where(|a, bytes| {
-            let i = stacks.partition_point(|&(lo, _)| lo <= a);
-            i > 0 && a.saturating_add(bytes.len() as u64) <= stacks[i - 1].1
-        });
+        let gone = self
+            .image
+            .take_where(|a, bytes| walk::inside_which(&stacks, a, bytes.len() as u64).is_some());
         drop(gone);
         crate::startup::release_freed();
     }

@@ -12,8 +12,9 @@ pub mod walk;
 pub use self::core::CoreTarget;
 pub use error::DumpError;
 pub use leaks::LeakAnalysis;
+pub(crate) use live::Stacks;
 pub use live::{Kept, LiveTarget};
-pub use walk::{build_snapshot, walk};
+pub use walk::build_snapshot;
 pub(crate) use walk::{build_streamed, thread_stacks};
 
 use crate::runtime::Runtime;

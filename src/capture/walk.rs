@@ -5,10 +5,12 @@ use super::Progress;
 use crate::runtime::goroutines::{self, RawG, RawM};
 use crate::runtime::{Runtime, RuntimeError, status};
 use crate::snapshot::{Goroutine, KeepAll, Meta, Name, Snapshot, Thread};
-use crate::target::{MemoryReader, ThreadState, Windowed};
+use crate::target::image::MemoryImage;
+use crate::target::{Layered, MemoryReader, ThreadState, Windowed};
 use crate::unwind::symbolize::Symbolizer;
 use crate::unwind::{self, JumpTo, Limits, StackEnd, Start};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Builds the snapshot from a copied (or core) memory image.
 pub fn build_snapshot(
@@ -23,6 +25,7 @@ pub fn build_snapshot(
     let (mut snap, _) = build_streamed(
         rt,
         mem,
+        None,
         threads,
         nanotime,
         meta,
@@ -40,6 +43,7 @@ pub fn build_snapshot(
 pub(crate) fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
     rt: &Runtime,
     mem: &M,
+    each: Option<&Each<'_>>,
     threads: &[ThreadState],
     nanotime: i64,
     meta: Meta,
@@ -47,7 +51,7 @@ pub(crate) fn build_streamed<M: MemoryReader + Sync, C: Default + Send>(
     fold: &(dyn Fn(&mut C, Goroutine) + Sync),
     sink: &mut dyn FnMut(C),
 ) -> Result<(Snapshot, usize), RuntimeError> {
-    let walked = walk(rt, mem, threads, nanotime, progress, fold, sink)?;
+    let walked = walk(rt, mem, each, threads, nanotime, progress, fold, sink)?;
     let tid_goid: HashMap<i32, u64> = walked.on_threads.into_iter().collect();
     let code = rt.code();
     let threads = threads
@@ -157,6 +161,90 @@ pub(crate) fn thread_stacks(
     }
 }
 
+/// See [`Each::step`].
+pub(crate) type ChunkStep<'a> =
+    dyn Fn(&(dyn MemoryReader + Sync), &mut [Goroutine]) -> Vec<u64> + Sync + 'a;
+
+/// What a model's [`walk`] does with each chunk of goroutines as it is built, while the
+/// chunk's stacks are still at hand.
+pub(crate) struct Each<'a> {
+    /// Each chunk's stacks (by chunk index), taken out of the copy the walk reads: a chunk's
+    /// are let go once it is built, but for those of the goroutines `step` names. Empty: the
+    /// copy holds every stack.
+    pub stacks: Vec<Mutex<MemoryImage>>,
+    /// Runs on a chunk's goroutines (over its memory) before they go to `fold`: reads what
+    /// needs their stacks; returns the g addresses whose stacks must stay.
+    pub step: &'a ChunkStep<'a>,
+    /// The stacks that stayed.
+    pub kept: Mutex<MemoryImage>,
+    /// Bytes of stacks let go since the allocator last gave memory back.
+    pub freed: std::sync::atomic::AtomicU64,
+}
+
+/// Bytes of stacks a [`walk`] lets go between two times the allocator gives freed memory
+/// back ([`crate::startup::release_freed`]): the threads that build the goroutines allocate
+/// from their own arenas, not from those the copy's threads freed into.
+const RELEASE_EVERY: u64 = 64 << 20;
+
+impl Each<'_> {
+    /// Chunk `i`'s stacks, taken (empty when there are none apart).
+    fn take(&self, i: usize) -> MemoryImage {
+        self.stacks
+            .get(i)
+            .map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
+    }
+
+    /// Moves the stacks of `keep` (g addresses, read through `mem`) out of `part` into
+    /// `kept`; the rest of `part` is let go.
+    fn keep(&self, rt: &Runtime, mem: &impl MemoryReader, part: MemoryImage, keep: &[u64]) {
+        use std::sync::atomic::Ordering;
+        let mut part = part;
+        if !keep.is_empty() && part.total_bytes() > 0 {
+            self.keep_only(rt, mem, &mut part, keep);
+        }
+        let n = part.total_bytes();
+        drop(part);
+        if self.freed.fetch_add(n, Ordering::Relaxed) + n >= RELEASE_EVERY {
+            self.freed.store(0, Ordering::Relaxed);
+            crate::startup::release_freed();
+        }
+    }
+
+    /// [`Each::keep`]: the stacks of `keep` moved from `part` to `kept`.
+    fn keep_only(
+        &self,
+        rt: &Runtime,
+        mem: &impl MemoryReader,
+        part: &mut MemoryImage,
+        keep: &[u64],
+    ) {
+        let mut bounds: Vec<(u64, u64)> = keep
+            .iter()
+            .filter_map(|&g| goroutines::read_g(rt, mem, g).ok())
+            .map(|raw| raw.stack)
+            .filter(|&(lo, hi)| lo < hi)
+            .collect();
+        bounds.sort_unstable();
+        let stay = part.take_where(|a, bytes| inside(&bounds, a, bytes.len() as u64));
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .absorb(stay);
+    }
+}
+
+/// Whether `[a, a+len)` lies inside one of `bounds` (sorted `[lo, hi)` ranges that do not
+/// overlap): the index of that one.
+pub(crate) fn inside_which(bounds: &[(u64, u64)], a: u64, len: u64) -> Option<usize> {
+    let i = bounds.partition_point(|&(lo, _)| lo <= a);
+    (i > 0 && a.saturating_add(len) <= bounds[i - 1].1).then(|| i - 1)
+}
+
+fn inside(bounds: &[(u64, u64)], a: u64, len: u64) -> bool {
+    inside_which(bounds, a, len).is_some()
+}
+
 /// What a [`walk`] tells besides the goroutines themselves.
 pub struct Walked {
     /// Goroutines built.
@@ -176,9 +264,11 @@ const MAX_WALKERS: usize = 8;
 /// Builds every goroutine of `allgs` (dead ones left out) from copied memory, on as many
 /// threads as there are CPUs, in chunks: `fold` adds each goroutine to its chunk's value (it
 /// may keep it, or render it and let it go), and `sink` gets the chunks in `allgs` order.
-pub fn walk<M, C>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn walk<M, C>(
     rt: &Runtime,
     mem: &M,
+    each: Option<&Each<'_>>,
     threads: &[ThreadState],
     nanotime: i64,
     progress: &mut dyn Progress,
@@ -190,25 +280,42 @@ where
     C: Default + Send,
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Condvar, Mutex, mpsc};
+    use std::sync::{Condvar, mpsc};
 
     let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
     let total = gs.len();
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let chunks: Vec<&[u64]> = gs.chunks(CHUNK).collect();
-    let build = |w: &mut Walker<'_, M>, chunk: &[u64]| {
+    // A chunk's goroutines, built over `rd`, each added to the chunk's value.
+    let fold_all = |acc: &mut C, n: &mut Walked, gs: &mut dyn Iterator<Item = Goroutine>| {
+        for gr in gs {
+            n.count += 1;
+            if let Some(t) = gr.thread {
+                n.on_threads.push((t, gr.id));
+            }
+            fold(acc, gr);
+        }
+    };
+    let build = |w: &mut Walker<'_>, i: usize, chunk: &[u64]| {
         let mut acc = C::default();
         let mut n = Walked {
             count: 0,
             on_threads: Vec::new(),
         };
-        for &g in chunk {
-            if let Some(gr) = w.goroutine(g) {
-                n.count += 1;
-                if let Some(t) = gr.thread {
-                    n.on_threads.push((t, gr.id));
-                }
-                fold(&mut acc, gr);
+        match each {
+            None => fold_all(
+                &mut acc,
+                &mut n,
+                &mut chunk.iter().filter_map(|&g| w.goroutine(mem, g)),
+            ),
+            Some(each) => {
+                let part = each.take(i);
+                let rd = Layered(&part, mem);
+                let mut gs: Vec<Goroutine> =
+                    chunk.iter().filter_map(|&g| w.goroutine(&rd, g)).collect();
+                let keep = (each.step)(&rd, &mut gs);
+                each.keep(rt, mem, part, &keep);
+                fold_all(&mut acc, &mut n, &mut gs.into_iter());
             }
         }
         (acc, n)
@@ -236,7 +343,7 @@ where
             let spawned = std::thread::Builder::new()
                 .name("goroscope-walk".into())
                 .spawn_scoped(s, move || {
-                    let mut w = Walker::new(rt, mem, by_tid, nanotime);
+                    let mut w = Walker::new(rt, by_tid, nanotime);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(chunk) = chunks.get(i) else { break };
@@ -245,7 +352,7 @@ where
                             done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
                         }
                         drop(done);
-                        let (acc, n) = build(&mut w, chunk);
+                        let (acc, n) = build(&mut w, i, chunk);
                         if tx.send((i, acc, n)).is_err() {
                             break;
                         }
@@ -271,10 +378,10 @@ where
         }
         // Chunks no thread took (none was started, or could be): on this one.
         if want < chunks.len() {
-            let mut w = Walker::new(rt, mem, &by_tid, nanotime);
+            let mut w = Walker::new(rt, &by_tid, nanotime);
             for chunk in &chunks[want..] {
                 progress.stage("unwinding goroutines", want * CHUNK, total);
-                let (acc, n) = build(&mut w, chunk);
+                let (acc, n) = build(&mut w, want, chunk);
                 add(n);
                 sink(acc);
                 want += 1;
@@ -294,15 +401,14 @@ pub(crate) fn goroutines_at<M: MemoryReader>(
     gs: &[u64],
 ) -> Vec<Goroutine> {
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
-    let mut w = Walker::new(rt, mem, &by_tid, nanotime);
-    gs.iter().filter_map(|&g| w.goroutine(g)).collect()
+    let mut w = Walker::new(rt, &by_tid, nanotime);
+    gs.iter().filter_map(|&g| w.goroutine(mem, g)).collect()
 }
 
 /// Builds goroutines from copied memory: reads each g, unwinds and symbolizes its stack.
 /// Each thread of a [`walk`] has its own (its caches are not shared).
-struct Walker<'a, M> {
+struct Walker<'a> {
     rt: &'a Runtime,
-    mem: &'a M,
     by_tid: &'a HashMap<u64, &'a ThreadState>,
     nanotime: i64,
     sym: Symbolizer<'a>,
@@ -311,16 +417,10 @@ struct Walker<'a, M> {
     states: HashMap<(u32, u8), Name>,
 }
 
-impl<'a, M: MemoryReader> Walker<'a, M> {
-    fn new(
-        rt: &'a Runtime,
-        mem: &'a M,
-        by_tid: &'a HashMap<u64, &'a ThreadState>,
-        nanotime: i64,
-    ) -> Self {
+impl<'a> Walker<'a> {
+    fn new(rt: &'a Runtime, by_tid: &'a HashMap<u64, &'a ThreadState>, nanotime: i64) -> Self {
         Walker {
             rt,
-            mem,
             by_tid,
             nanotime,
             sym: Symbolizer::new(rt.code()),
@@ -329,9 +429,9 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
         }
     }
 
-    /// The goroutine whose g is at `g`; `None` for a dead one.
-    fn goroutine(&mut self, g: u64) -> Option<Goroutine> {
-        let (rt, mem) = (self.rt, self.mem);
+    /// The goroutine whose g is at `g`, read from `mem`; `None` for a dead one.
+    fn goroutine<M: MemoryReader>(&mut self, mem: &M, g: u64) -> Option<Goroutine> {
+        let rt = self.rt;
         let raw = match goroutines::read_g(rt, mem, g) {
             Ok(r) => r,
             Err(e) => {
@@ -347,11 +447,11 @@ impl<'a, M: MemoryReader> Walker<'a, M> {
             return None;
         }
         let m = goroutines::read_m(rt, mem, raw.m);
-        Some(self.build(&raw, m.as_ref()))
+        Some(self.build(mem, &raw, m.as_ref()))
     }
 
-    fn build(&mut self, raw: &RawG, m: Option<&RawM>) -> Goroutine {
-        let (rt, mem) = (self.rt, self.mem);
+    fn build<M: MemoryReader>(&mut self, mem: &M, raw: &RawG, m: Option<&RawM>) -> Goroutine {
+        let rt = self.rt;
         let code = rt.code();
         let v = rt.version();
         let (start, jump) = start_of(rt, raw, m, self.by_tid);

@@ -26,7 +26,7 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
     let (snap, mut kept) = match &opened {
         Target::Live(l) => {
             let (s, k) = l
-                .snapshot_kept_progress(&mut bar)
+                .snapshot_kept_progress(&mut bar, crate::capture::Stacks::Naming)
                 .map_err(|e| e.to_string())?;
             (s, Some(k))
         }

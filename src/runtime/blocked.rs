@@ -40,11 +40,34 @@ pub fn analyze(
     fetch: &dyn CopyInto,
 ) -> Vec<SyncObject> {
     super::defers::read(rt, mem, gs, fetch);
-    let mut local = MemoryImage::new();
+    let semas = Semas::read(rt, mem, fetch);
+    semas.assign(gs);
+    let frontier = chan_frontier(rt, mem, gs);
+    let chans = chan_waits(rt, mem, gs, fetch, frontier);
+    objects(rt, mem, gs, threads, fetch, semas, chans, None)
+}
+
+/// [`analyze`] once the goroutines' pending defers are read, their semaphore waits assigned
+/// ([`Semas::assign`], `semas` with the words of the locks it names when
+/// [`Semas::read_locks`] read them) and their channel waits (`chans`, [`chan_waits`]).
+/// `found`: the possible holders, when a search for the locks read then ran as the
+/// goroutines were built; else they are searched now.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn objects(
+    rt: &Runtime,
+    mem: &(impl MemoryReader + Sync),
+    gs: &mut [Goroutine],
+    threads: &[ThreadState],
+    fetch: &dyn CopyInto,
+    semas: Semas,
+    chans: Vec<u64>,
+    found: Option<(super::holders::Finder, super::holders::Found)>,
+) -> Vec<SyncObject> {
+    // The lock words read before are the ones the objects show (earlier bytes win).
+    let mut local = semas.locks;
     let mut objects: BTreeMap<u64, SyncObject> = BTreeMap::new();
     let hchan_len = hchan_len(&rt.layout);
 
-    let chans = chan_waits(rt, mem, gs, fetch);
     fetch.copy_into(
         &chans.iter().map(|&c| (c, hchan_len)).collect::<Vec<_>>(),
         &mut local,
@@ -53,7 +76,12 @@ pub fn analyze(
         objects.insert(c, chan(rt, &Layered(&local, mem), c));
     }
 
-    let mut prims = sema_waits(rt, mem, gs, fetch);
+    // The sync objects of the semaphore waits (every wait but a channel's).
+    let mut prims: Vec<(&'static str, u64)> = gs
+        .iter()
+        .flat_map(|g| &g.blocked_on)
+        .filter_map(|b| Some((sema_kind(&b.kind)?, b.addr)))
+        .collect();
     let held = holders(gs);
     prims.extend(held.iter().map(|&(kind, a, _)| (kind, a)));
     prims.sort_unstable();
@@ -88,7 +116,10 @@ pub fn analyze(
         }
     }
     let mut out: Vec<SyncObject> = objects.into_values().collect();
-    super::holders::add(rt, mem, gs, &mut out, threads, fetch);
+    match found {
+        Some((finder, found)) => finder.attach(found, &mut out),
+        None => super::holders::add(rt, mem, gs, &mut out, threads, fetch),
+    }
     for o in &mut out {
         o.summary = summary(o);
     }
@@ -135,30 +166,39 @@ pub fn locks_again(
     out
 }
 
-/// Channel waits: each channel a waiting goroutine's sudogs name (its `g.waiting`, a list for
-/// a select) added to its `blocked_on`; returns the channels, sorted, each once. The pages of
-/// sudogs read are let go before the semaphores are read.
-fn chan_waits(
+/// The first sudog of each channel wait: (index in `gs`, its goroutine's `g.waiting`, read
+/// through `mem`, the copy of its g struct), for [`chan_waits`].
+pub(crate) fn chan_frontier(
+    rt: &Runtime,
+    mem: &impl MemoryReader,
+    gs: &[Goroutine],
+) -> Vec<(usize, u64)> {
+    let l = &rt.layout;
+    // Channels: g.waiting is the sudog of a channel operation (a list, for select).
+    if l.off(F::SudogCVu).or(l.off(F::SudogC)).is_none() {
+        return Vec::new();
+    }
+    gs.iter()
+        .enumerate()
+        .filter(|(_, g)| is_chan_wait(&g.state))
+        .filter_map(|(i, g)| Some((i, l.read(F::GWaiting, mem, g.addr).filter(|&w| w != 0)?)))
+        .collect()
+}
+
+/// Channel waits: each channel a waiting goroutine's sudogs name (from `frontier`,
+/// [`chan_frontier`], following `waitlink` for a select) added to its `blocked_on`; returns
+/// the channels, sorted, each once. The pages of sudogs read are let go before it returns.
+pub(crate) fn chan_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
     gs: &mut [Goroutine],
     fetch: &dyn CopyInto,
+    mut frontier: Vec<(usize, u64)>,
 ) -> Vec<u64> {
     let mut local = MemoryImage::new();
     let l = &rt.layout;
     let sudog_len = sudog_len(l);
-    // Channels: g.waiting is the sudog of a channel operation (a list, for select).
     let c_off = l.off(F::SudogCVu).or(l.off(F::SudogC));
-    let mut frontier: Vec<(usize, u64)> = Vec::new();
-    if c_off.is_some() {
-        for (i, g) in gs.iter().enumerate() {
-            if is_chan_wait(&g.state)
-                && let Some(w) = l.read(F::GWaiting, mem, g.addr).filter(|&w| w != 0)
-            {
-                frontier.push((i, w));
-            }
-        }
-    }
     let mut chans: Vec<u64> = Vec::new();
     let kind = Name::from("chan");
     for _ in 0..MAX_SELECT_CASES {
@@ -205,109 +245,172 @@ fn chan_waits(
     chans
 }
 
-/// Semaphore waits: each sync object a waiting goroutine's sudog in the semaphore table names
-/// added to its `blocked_on`; returns the objects found, (kind, address). The pages of sudogs
-/// read are let go before the objects are read.
-fn sema_waits(
-    rt: &Runtime,
-    mem: &impl MemoryReader,
-    gs: &mut [Goroutine],
-    fetch: &dyn CopyInto,
-) -> Vec<(&'static str, u64)> {
-    let mut pages = MemoryImage::new();
-    let local = &mut pages;
-    let l = &rt.layout;
-    let sudog_len = sudog_len(l);
-    // The goroutines the snapshot shows waiting, by g address.
-    let mut waiting: Vec<(u64, usize)> = gs
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.status == crate::snapshot::Status::WAITING)
-        .map(|(i, g)| (g.addr, i))
-        .collect();
-    waiting.sort_unstable();
-    let waiter = |g: u64| {
-        waiting
-            .binary_search_by_key(&g, |&(a, _)| a)
-            .ok()
-            .map(|k| waiting[k].1)
-    };
-    // Semaphores: walk every treap of the semaphore table and each address's wait list, a
-    // round of reads for the sudogs on pages not copied yet.
-    let mut prims: Vec<(&'static str, u64)> = Vec::new();
-    let mut kinds: HashMap<&'static str, Name> = HashMap::new();
-    if let (Some((base, size)), Some(treap_off)) =
-        (semtable(rt, mem, fetch, local), l.off(F::SemaRootTreap))
-    {
-        let stride = size / SEM_TAB_SIZE;
-        fetch.copy_into(&[(base, stride * SEM_TAB_SIZE)], local);
-        let rd = Layered(&*local, mem);
-        let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
-            .filter_map(|i| {
-                rd.read_u64(
-                    base.wrapping_add(i.wrapping_mul(stride))
-                        .wrapping_add(treap_off),
-                )
-                .ok()
-            })
-            .filter(|&t| t != 0)
-            .collect();
-        let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
-        let mut visited = HashSet::new();
-        while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
-            frontier.retain(|n| !visited.contains(n));
-            copy_pages(
-                fetch,
-                &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
-                local,
-            );
+/// The waits of the semaphore table (`runtime.semtable`), read once; each is given to the
+/// goroutine it belongs to by [`Semas::assign`].
+#[derive(Debug, Default)]
+pub(crate) struct Semas {
+    /// Each sudog of the table, in the order walked: (its g, the address it waits on, itself).
+    waits: Vec<(u64, u64, u64)>,
+    /// Indices in `waits` by g address (in walk order for each g).
+    by_g: Vec<(u64, usize)>,
+    /// The first 24 bytes of the Mutexes and RWMutexes the waiters wait for, when
+    /// [`Semas::read_locks`] read them: the objects show these, not a later read.
+    locks: MemoryImage,
+}
+
+impl Semas {
+    /// Walks every treap of the semaphore table and each address's wait list, a round of
+    /// reads for the sudogs on pages not copied yet; the pages are let go after.
+    pub(crate) fn read(rt: &Runtime, mem: &impl MemoryReader, fetch: &dyn CopyInto) -> Semas {
+        let mut pages = MemoryImage::new();
+        let local = &mut pages;
+        let l = &rt.layout;
+        let sudog_len = sudog_len(l);
+        let mut waits = Vec::new();
+        if let (Some((base, size)), Some(treap_off)) =
+            (semtable(rt, mem, fetch, local), l.off(F::SemaRootTreap))
+        {
+            let stride = size / SEM_TAB_SIZE;
+            fetch.copy_into(&[(base, stride * SEM_TAB_SIZE)], local);
             let rd = Layered(&*local, mem);
-            // A sudog whose child is in the copy already walks it in the same round: a wait
-            // list on pages read before costs no read of the target.
-            let mut work = std::mem::take(&mut frontier);
-            while let Some(node) = work.pop() {
-                if visited.len() >= MAX_SUDOGS || !visited.insert(node) {
-                    continue;
-                }
-                for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
-                    if let Some(child) = l
-                        .read(f, &rd, node)
-                        .filter(|&c| c != 0 && !visited.contains(&c))
-                    {
-                        if local.contains(child, sudog_len) {
-                            work.push(child);
-                        } else {
-                            frontier.push(child);
+            let mut frontier: Vec<u64> = (0..SEM_TAB_SIZE)
+                .filter_map(|i| {
+                    rd.read_u64(
+                        base.wrapping_add(i.wrapping_mul(stride))
+                            .wrapping_add(treap_off),
+                    )
+                    .ok()
+                })
+                .filter(|&t| t != 0)
+                .collect();
+            let elem_off = l.off(F::SudogElemVu).or(l.off(F::SudogElem)).unwrap_or(0);
+            let mut visited = HashSet::new();
+            while !frontier.is_empty() && visited.len() < MAX_SUDOGS {
+                frontier.retain(|n| !visited.contains(n));
+                copy_pages(
+                    fetch,
+                    &frontier.iter().map(|&n| (n, sudog_len)).collect::<Vec<_>>(),
+                    local,
+                );
+                let rd = Layered(&*local, mem);
+                // A sudog whose child is in the copy already walks it in the same round: a
+                // wait list on pages read before costs no read of the target.
+                let mut work = std::mem::take(&mut frontier);
+                while let Some(node) = work.pop() {
+                    if visited.len() >= MAX_SUDOGS || !visited.insert(node) {
+                        continue;
+                    }
+                    for f in [F::SudogPrev, F::SudogNext, F::SudogWaitlink] {
+                        if let Some(child) = l
+                            .read(f, &rd, node)
+                            .filter(|&c| c != 0 && !visited.contains(&c))
+                        {
+                            if local.contains(child, sudog_len) {
+                                work.push(child);
+                            } else {
+                                frontier.push(child);
+                            }
                         }
                     }
-                }
-                let (Some(g), Ok(addr)) = (
-                    l.read(F::SudogG, &rd, node),
-                    rd.read_u64(node.wrapping_add(elem_off)),
-                ) else {
-                    continue;
-                };
-                if let Some(i) = waiter(g) {
-                    let (kind, obj) = sync_object(&gs[i], addr);
-                    if !gs[i].blocked_on.iter().any(|b| b.addr == obj) {
-                        let name = kinds.entry(kind).or_insert_with(|| Name::from(kind));
-                        push_exact(
-                            &mut gs[i].blocked_on,
-                            BlockedOn {
-                                kind: name.clone(),
-                                addr: obj,
-                                sudog: node,
-                            },
-                        );
-                        prims.push((kind, obj));
+                    if let (Some(g), Ok(addr)) = (
+                        l.read(F::SudogG, &rd, node),
+                        rd.read_u64(node.wrapping_add(elem_off)),
+                    ) {
+                        waits.push((g, addr, node));
                     }
                 }
             }
         }
+        drop(pages);
+        crate::startup::release_freed();
+        let mut by_g: Vec<(u64, usize)> = waits
+            .iter()
+            .enumerate()
+            .map(|(i, &(g, _, _))| (g, i))
+            .collect();
+        by_g.sort_unstable();
+        Semas {
+            waits,
+            by_g,
+            locks: MemoryImage::new(),
+        }
     }
-    drop(pages);
-    crate::startup::release_freed();
-    prims
+
+    /// Reads the first words of every Mutex and RWMutex a wait of the table may belong to
+    /// (which one depends on the waiter's frames: its semaphore is `sema`, `w.sema`,
+    /// `writerSem` or `readerSem`); the objects [`objects`] shows are read from these words.
+    /// Returns those held by their state: the locks whose possible holders may be searched.
+    pub(crate) fn read_locks(
+        &mut self,
+        mem: &impl MemoryReader,
+        fetch: &dyn CopyInto,
+    ) -> Vec<SyncObject> {
+        let mut semas: Vec<u64> = self.waits.iter().map(|&(_, a, _)| a).collect();
+        semas.sort_unstable();
+        semas.dedup();
+        // [sema - 12, sema + 20): the 24 bytes of an RWMutex at sema - 12, - 8 or - 4, the
+        // 8 of a Mutex at sema - 4.
+        fetch.copy_into(
+            &semas
+                .iter()
+                .map(|&a| (a.wrapping_sub(12), 32))
+                .collect::<Vec<_>>(),
+            &mut self.locks,
+        );
+        let rd = Layered(&self.locks, mem);
+        let mut locks: Vec<(&'static str, u64)> = semas
+            .iter()
+            .flat_map(|&s| {
+                [
+                    ("sync.Mutex", s.wrapping_sub(4)),
+                    ("sync.RWMutex", s.wrapping_sub(4)),
+                    ("sync.RWMutex", s.wrapping_sub(8)),
+                    ("sync.RWMutex", s.wrapping_sub(12)),
+                ]
+            })
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        locks
+            .into_iter()
+            .map(|(kind, a)| primitive(&rd, kind, a))
+            .filter(|o| o.held_by_state() == Some(true))
+            .collect()
+    }
+
+    /// Adds each wait whose g is a goroutine of `gs` the snapshot shows waiting to its
+    /// `blocked_on`, as the sync object its frames say the address belongs to (once each).
+    pub(crate) fn assign(&self, gs: &mut [Goroutine]) {
+        let mut kinds: HashMap<&'static str, Name> = HashMap::new();
+        for g in gs
+            .iter_mut()
+            .filter(|g| g.status == crate::snapshot::Status::WAITING)
+        {
+            let first = self.by_g.partition_point(|&(a, _)| a < g.addr);
+            for &(_, i) in self.by_g[first..].iter().take_while(|&&(a, _)| a == g.addr) {
+                let (_, addr, node) = self.waits[i];
+                let (kind, obj) = sync_object(g, addr);
+                if !g.blocked_on.iter().any(|b| b.addr == obj) {
+                    let name = kinds.entry(kind).or_insert_with(|| Name::from(kind));
+                    push_exact(
+                        &mut g.blocked_on,
+                        BlockedOn {
+                            kind: name.clone(),
+                            addr: obj,
+                            sudog: node,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The kind of a semaphore wait's object, as [`sync_object`] names it; `None` for a channel.
+fn sema_kind(kind: &str) -> Option<&'static str> {
+    ["sync.RWMutex", "sync.Mutex", "sync.WaitGroup", "semaphore"]
+        .into_iter()
+        .find(|&k| k == kind)
 }
 
 /// Bytes [`copy_pages`] copies at a time (aligned): the Go heap's page, the unit of its spans,
@@ -425,6 +528,16 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
         }
     }
     out
+}
+
+/// Whether what is read after the goroutines are built may read `g`'s stack: it waits on
+/// a semaphore (a lock's waiter, whose frames name the lock), has a pending deferred call
+/// (a holder), or waits in `flock(2)` (a file lock's waiter).
+pub(crate) fn reads_stack_later(g: &Goroutine) -> bool {
+    !g.blocked_on.is_empty()
+        || g.frames
+            .iter()
+            .any(|f| !f.defers().is_empty() || FLOCK_FUNCS.contains(&&*f.function))
 }
 
 /// Functions whose call is `flock(2)`.

@@ -114,6 +114,11 @@ impl StackKey {
         self.0[0] as u32
     }
 
+    /// Whether the goroutine is dead (`v`: the target's Go version).
+    pub(crate) fn dead(&self, v: crate::version::GoVersion) -> bool {
+        status::is_dead(self.status(), v)
+    }
+
     /// Its stack's bounds, `[lo, hi)`.
     pub fn stack(&self) -> (u64, u64) {
         (self.0[2], self.0[3])

@@ -42,6 +42,7 @@ const SEARCH_PART: usize = 2048;
 /// A lock searched for: its address, the ranges a pointer to it may point into, the range
 /// code may reference, and the lock kind a holder is said to hold.
 struct Target {
+    kind: &'static str,
     addr: u64,
     pointee: Vec<(u64, u64)>,
     code: (u64, u64),
@@ -67,25 +68,116 @@ pub(crate) fn add(
     threads: &[ThreadState],
     fetch: &dyn CopyInto,
 ) {
-    let mut targets = targets(objects);
-    if targets.is_empty() {
+    let Some(finder) = Finder::new(rt, mem, fetch, targets(objects)) else {
         return;
-    }
-    heap_objects(rt, mem, fetch, &mut targets);
-    let targets = &targets;
-    // Each part clones it with its own (still empty) cache of functions.
-    let reach = &Reach::of(targets);
-    let searched: Vec<&Goroutine> = gs
-        .iter()
-        .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
-        .collect();
+    };
     // A big process's goroutines are searched in parts on every CPU, each with its own caches.
-    let mut found = crate::parts::in_parts(&searched, SEARCH_PART, |_, part| {
+    let found = crate::parts::in_parts(gs, SEARCH_PART, |_, part| {
+        finder.search(rt, mem, part, threads)
+    });
+    finder.attach(found, objects);
+}
+
+/// The locks that matter (see the module's comment), at most [`MAX_TARGETS`].
+fn targets(objects: &[SyncObject]) -> Vec<Target> {
+    objects
+        .iter()
+        .filter(|o| {
+            o.held_by_state() == Some(true)
+                && o.total_waiters() > 0
+                && !o.holders.iter().any(|h| o.claim_holds(h))
+        })
+        .take(MAX_TARGETS)
+        .filter_map(Target::of)
+        .collect()
+}
+
+impl Target {
+    /// A Mutex or RWMutex held by its state, with its own bytes as the range pointers and
+    /// code must reach; `None` for another object.
+    fn of(o: &SyncObject) -> Option<Target> {
+        let (kind, size) = match o.kind.as_str() {
+            "sync.Mutex" => ("sync.Mutex", 8),
+            "sync.RWMutex" => ("sync.RWMutex", 24),
+            _ => return None,
+        };
+        let read = kind == "sync.RWMutex" && o.read_holders().is_some_and(|n| n > 0);
+        Some(Target {
+            kind,
+            addr: o.addr,
+            pointee: vec![(o.addr, o.addr.saturating_add(size))],
+            code: (o.addr, o.addr.saturating_add(size)),
+            lock: if read { "read" } else { "write" },
+        })
+    }
+}
+
+/// A search for the possible holders of some locks, ready to run over goroutines: over all
+/// of them at once ([`add`]), or chunk by chunk as they are built, for locks that may turn
+/// out to matter ([`Finder::of_locks`], then [`Finder::attach`] keeps those that do).
+pub(crate) struct Finder {
+    targets: Vec<Target>,
+    reach: Reach,
+}
+
+/// Possible holders found by [`Finder::search`]: (index of the target, holder).
+pub(crate) type Found = Vec<(usize, Holder)>;
+
+impl Finder {
+    /// The search for `targets` (with their heap objects, when the heap's spans can be read);
+    /// `None` without targets.
+    fn new(
+        rt: &Runtime,
+        mem: &impl MemoryReader,
+        fetch: &dyn CopyInto,
+        mut targets: Vec<Target>,
+    ) -> Option<Finder> {
+        if targets.is_empty() {
+            return None;
+        }
+        heap_objects(rt, mem, fetch, &mut targets);
+        let reach = Reach::of(&targets);
+        Some(Finder { targets, reach })
+    }
+
+    /// The search for the Mutexes and RWMutexes of `locks` (objects read before the
+    /// goroutines are built, held by their state); `None` when there are none, or more than a
+    /// search looks for at once (then the goroutines are searched after, [`add`]).
+    pub(crate) fn of_locks(
+        rt: &Runtime,
+        mem: &impl MemoryReader,
+        fetch: &dyn CopyInto,
+        locks: &[SyncObject],
+    ) -> Option<Finder> {
+        if locks.len() > MAX_TARGETS {
+            return None;
+        }
+        Finder::new(
+            rt,
+            mem,
+            fetch,
+            locks.iter().filter_map(Target::of).collect(),
+        )
+    }
+
+    /// Possible holders among `gs`, built from `mem` (which holds their stacks as frozen, or
+    /// is a core); `threads` are the stopped threads' registers. On this thread.
+    pub(crate) fn search(
+        &self,
+        rt: &Runtime,
+        mem: &(impl MemoryReader + ?Sized),
+        gs: &[Goroutine],
+        threads: &[ThreadState],
+    ) -> Found {
+        let targets = &self.targets;
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut slots = Slots::default();
-        let mut reach = reach.clone();
-        let mut found: Vec<(u64, Holder)> = Vec::new();
-        for &g in part {
+        let mut reach = self.reach.clone();
+        let mut found = Vec::new();
+        for g in gs
+            .iter()
+            .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
+        {
             // Its frames' words are read through a slice of its stack's copy.
             let lo = g.frames.iter().find(|f| !f.inlined).map_or(0, |f| f.sp);
             let hi = g.frames.iter().map(|f| f.fp).max().unwrap_or(lo).max(lo);
@@ -108,7 +200,7 @@ pub(crate) fn add(
             for (t, (frame, pointer)) in best {
                 let f = &g.frames[frame];
                 found.push((
-                    targets[t].addr,
+                    t,
                     Holder {
                         goroutine: g.id,
                         lock: targets[t].lock.into(),
@@ -121,37 +213,26 @@ pub(crate) fn add(
             }
         }
         found
-    });
-    found.sort_by_key(|(a, h)| (*a, h.goroutine));
-    for (addr, h) in found {
-        if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
-            o.holders.push(h);
+    }
+
+    /// Adds each holder `found` to its lock among `objects`, for the locks that matter there
+    /// (see the module's comment): in order of lock address, then goroutine id.
+    pub(crate) fn attach(&self, found: Found, objects: &mut [SyncObject]) {
+        let matter: Vec<(&str, u64)> = targets(objects).iter().map(|t| (t.kind, t.addr)).collect();
+        let mut found: Vec<(u64, Holder)> = found
+            .into_iter()
+            .filter_map(|(t, h)| {
+                let t = &self.targets[t];
+                matter.contains(&(t.kind, t.addr)).then_some((t.addr, h))
+            })
+            .collect();
+        found.sort_by_key(|(a, h)| (*a, h.goroutine));
+        for (addr, h) in found {
+            if let Some(o) = objects.iter_mut().find(|o| o.addr == addr) {
+                o.holders.push(h);
+            }
         }
     }
-}
-
-/// The locks that matter (see the module's comment), at most [`MAX_TARGETS`], each with
-/// its own bytes as the range pointers and code must reach.
-fn targets(objects: &[SyncObject]) -> Vec<Target> {
-    objects
-        .iter()
-        .filter(|o| {
-            o.held_by_state() == Some(true)
-                && o.total_waiters() > 0
-                && !o.holders.iter().any(|h| o.claim_holds(h))
-        })
-        .take(MAX_TARGETS)
-        .map(|o| {
-            let size = if o.kind == "sync.Mutex" { 8 } else { 24 };
-            let read = o.kind == "sync.RWMutex" && o.read_holders().is_some_and(|n| n > 0);
-            Target {
-                addr: o.addr,
-                pointee: vec![(o.addr, o.addr.saturating_add(size))],
-                code: (o.addr, o.addr.saturating_add(size)),
-                lock: if read { "read" } else { "write" },
-            }
-        })
-        .collect()
 }
 
 /// Records evidence that `frame` holds target `t` (`pointer`: a pointer, else code): the

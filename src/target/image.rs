@@ -152,6 +152,34 @@ impl MemoryImage {
         taken
     }
 
+    /// Moves each range `part` places (an index below `n`) out, into `n` images of their own
+    /// (in one pass, each built from its ranges in order); the others stay.
+    pub(crate) fn split_by(
+        &mut self,
+        n: usize,
+        mut part: impl FnMut(u64, &[u8]) -> Option<usize>,
+    ) -> Vec<MemoryImage> {
+        let mut parts: Vec<Vec<(u64, Vec<u8>)>> = (0..n).map(|_| Vec::new()).collect();
+        let mut stay = Vec::new();
+        for (a, v) in std::mem::take(&mut self.ranges) {
+            match part(a, &v).and_then(|i| parts.get_mut(i)) {
+                Some(p) => {
+                    self.bytes -= v.len() as u64;
+                    p.push((a, v));
+                }
+                None => stay.push((a, v)),
+            }
+        }
+        self.ranges = stay.into_iter().collect();
+        parts
+            .into_iter()
+            .map(|p| MemoryImage {
+                bytes: p.iter().map(|(_, v)| v.len() as u64).sum(),
+                ranges: p.into_iter().collect(),
+            })
+            .collect()
+    }
+
     /// Every copied range, ascending, its bytes writable in place (to read a later copy of
     /// the same memory into buffers already faulted in).
     pub(crate) fn ranges_mut(&mut self) -> impl Iterator<Item = (u64, &mut [u8])> {

@@ -130,6 +130,9 @@ impl<A: MemoryReader, B: MemoryReader> MemoryReader for Layered<A, B> {
             .read_at(addr, buf)
             .or_else(|_| self.1.read_at(addr, buf))
     }
+    fn slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        self.0.slice(addr, len).or_else(|| self.1.slice(addr, len))
+    }
 }
 
 /// Fixed-width little-endian reads on top of [`MemoryReader`] (both supported arches are LE).
