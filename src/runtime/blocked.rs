@@ -797,6 +797,53 @@ pub(crate) fn waitgroup_counts(state: u64) -> (i32, u64) {
 mod tests {
     use super::*;
 
+    /// Before the walk the waiters' frames are not known, so every lock a semaphore may
+    /// belong to is read, and those held by their state are the ones searched: here a
+    /// Mutex whose `sema` it is (state locked) among the RWMutexes the same semaphore could
+    /// be `w.sema`, `writerSem` or `readerSem` of (none held by their words).
+    #[test]
+    fn read_locks_finds_the_held_lock_a_semaphore_may_belong_to() {
+        let s = 0x10_0000u64;
+        let mut mem = MemoryImage::new();
+        let mut words = vec![0u8; 32];
+        // [s - 12, s + 20): the Mutex's state at s - 4.
+        words[8] = 1;
+        mem.insert(s - 12, words);
+        let mut semas = Semas {
+            waits: vec![(0xc000, s, 0xd000)],
+            by_g: vec![(0xc000, 0)],
+            locks: MemoryImage::new(),
+        };
+        // The target's memory, read through `fetch` (what it copies is kept for the objects).
+        let target = |mem: &MemoryImage| {
+            let mem = mem.clone();
+            move |reqs: &[(u64, u64)], img: &mut MemoryImage| {
+                for &(a, l) in reqs {
+                    let mut b = vec![0u8; l as usize];
+                    if mem.read_at(a, &mut b).is_ok() {
+                        img.insert(a, b);
+                    }
+                }
+            }
+        };
+        let locks = semas.read_locks(&MemoryImage::new(), &target(&mem));
+        let found: Vec<(&str, u64)> = locks.iter().map(|o| (o.kind.as_str(), o.addr)).collect();
+        assert_eq!(found, [("sync.Mutex", s - 4)]);
+        // The words read are the ones the objects are read from after.
+        assert!(semas.locks.contains(s - 12, 32));
+        // A writer holding an RWMutex whose readerSem it is: w.state locked, readerCount
+        // negative (pending writer), readerWait 0.
+        let mut words = vec![0u8; 32];
+        words[0] = 1;
+        words[16..20].copy_from_slice(&(-(1i32 << 30)).to_le_bytes());
+        let mut mem = MemoryImage::new();
+        mem.insert(s - 12, words);
+        semas.locks = MemoryImage::new();
+        let locks = semas.read_locks(&MemoryImage::new(), &target(&mem));
+        let found: Vec<(&str, u64)> = locks.iter().map(|o| (o.kind.as_str(), o.addr)).collect();
+        assert_eq!(found, [("sync.RWMutex", s - 12)]);
+    }
+
     /// Found by fuzzing: a hostile sudog's element pointer at the top of the address space
     /// overflowed the field offsets of the primitive it names.
     #[test]

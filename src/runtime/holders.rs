@@ -661,3 +661,65 @@ fn heap_objects(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held_mutex(addr: u64) -> SyncObject {
+        SyncObject {
+            kind: "sync.Mutex".into(),
+            addr,
+            fields: vec![("state".into(), 1)],
+            waiters: [("sync.Mutex.Lock".to_string(), 2)].into(),
+            ..Default::default()
+        }
+    }
+
+    fn holder(goroutine: u64) -> Holder {
+        Holder {
+            goroutine,
+            lock: "write".into(),
+            how: "pointer".into(),
+            ..Default::default()
+        }
+    }
+
+    /// A search run for locks that may turn out to matter (before the walk, every kind of
+    /// lock a semaphore may belong to) attaches only the holders of those that do: here the
+    /// held Mutex with waiters, not the RWMutex read at the same address, nor a Mutex nobody
+    /// waits for; in order of address, then goroutine.
+    #[test]
+    fn attach_keeps_the_holders_of_the_locks_that_matter() {
+        let (a, b, c) = (0x1000, 0x2000, 0x3000);
+        let mut rw = held_mutex(a);
+        rw.kind = "sync.RWMutex".into();
+        let locks = [
+            held_mutex(a),
+            rw,
+            held_mutex(b),
+            SyncObject {
+                waiters: Default::default(),
+                ..held_mutex(c)
+            },
+        ];
+        let targets: Vec<Target> = locks.iter().filter_map(Target::of).collect();
+        let finder = Finder {
+            reach: Reach::of(&targets),
+            targets,
+        };
+        let mut objects = vec![held_mutex(a), held_mutex(b), locks[3].clone()];
+        let found = vec![
+            (2, holder(9)),
+            (1, holder(8)),
+            (0, holder(7)),
+            (3, holder(6)),
+            (0, holder(5)),
+        ];
+        finder.attach(found, &mut objects);
+        let ids = |o: &SyncObject| o.holders.iter().map(|h| h.goroutine).collect::<Vec<_>>();
+        assert_eq!(ids(&objects[0]), [5, 7]);
+        assert_eq!(ids(&objects[1]), [9]);
+        assert_eq!(ids(&objects[2]), Vec::<u64>::new());
+    }
+}

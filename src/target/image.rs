@@ -234,6 +234,30 @@ mod tests {
     use crate::target::ReadExt;
 
     #[test]
+    fn split_by_moves_each_range_to_its_part_and_keeps_the_rest() {
+        let mut m = MemoryImage::new();
+        m.insert(0x1000, vec![1; 16]);
+        m.insert(0x2000, vec![2; 8]);
+        m.insert(0x3000, vec![3; 4]);
+        m.insert(0x4000, vec![4; 2]);
+        let parts = m.split_by(2, |a, _| match a {
+            0x1000 | 0x4000 => Some(1),
+            0x3000 => Some(0),
+            // Past the last part: stays.
+            0x2000 => Some(2),
+            _ => None,
+        });
+        assert_eq!(parts.len(), 2);
+        assert_eq!(m.total_bytes(), 8);
+        assert!(m.contains(0x2000, 8) && !m.contains(0x1000, 1) && !m.contains(0x3000, 1));
+        assert_eq!(parts[0].total_bytes(), 4);
+        assert_eq!(parts[0].read_u32(0x3000).unwrap(), 0x0303_0303);
+        assert_eq!(parts[1].total_bytes(), 18);
+        assert_eq!(parts[1].read_u64(0x1008).unwrap(), 0x0101_0101_0101_0101);
+        assert!(parts[1].contains(0x4000, 2) && !parts[1].contains(0x2000, 1));
+    }
+
+    #[test]
     fn reads_within_and_across_adjacent_ranges() {
         let mut m = MemoryImage::new();
         m.insert(0x1000, vec![1; 16]);
