@@ -196,10 +196,9 @@ impl Each<'_> {
     }
 
     /// Moves the stacks of `keep` (g addresses, read through `mem`) out of `part` into
-    /// `kept`; the rest of `part` is let go.
-    fn keep(&self, rt: &Runtime, mem: &impl MemoryReader, part: MemoryImage, keep: &[u64]) {
+    /// `kept`; the rest of `part` is let go (and, every [`RELEASE_EVERY`] bytes, given back).
+    fn keep(&self, rt: &Runtime, mem: &impl MemoryReader, mut part: MemoryImage, keep: &[u64]) {
         use std::sync::atomic::Ordering;
-        let mut part = part;
         if !keep.is_empty() && part.total_bytes() > 0 {
             self.keep_only(rt, mem, &mut part, keep);
         }
@@ -286,7 +285,7 @@ where
     let total = gs.len();
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
     let chunks: Vec<&[u64]> = gs.chunks(CHUNK).collect();
-    // A chunk's goroutines, built over `rd`, each added to the chunk's value.
+    // A chunk's goroutines, each counted and added to the chunk's value.
     let fold_all = |acc: &mut C, n: &mut Walked, gs: &mut dyn Iterator<Item = Goroutine>| {
         for gr in gs {
             n.count += 1;
