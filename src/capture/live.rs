@@ -617,31 +617,41 @@ impl LiveTarget {
             None => (None, None),
         };
         let found = std::sync::Mutex::new(holders::Found::new());
-        let step = |rd: &(dyn crate::target::MemoryReader + Sync), gs: &mut [Goroutine]| {
-            crate::runtime::defers::read(rt, &rd, gs, &self.proc);
-            let mut held = HashSet::new();
-            if let Some((semas, finder)) = &pre {
-                semas.assign(gs);
-                if let Some(f) = finder {
-                    let mut hs = f.search(rt, rd, gs, &threads);
-                    held.extend(hs.iter().map(|(_, h)| h.goroutine));
-                    found
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .append(&mut hs);
+        let naming = model == Some(Stacks::Naming);
+        let first_waiters = crate::analyze::deadlock::FirstWaiters::default();
+        let step =
+            |i: usize, rd: &(dyn crate::target::MemoryReader + Sync), gs: &mut [Goroutine]| {
+                crate::runtime::defers::read(rt, &rd, gs, &self.proc);
+                let mut keep = HashSet::new();
+                if let Some((semas, finder)) = &pre {
+                    semas.assign(gs);
+                    if let Some(f) = finder {
+                        let mut hs = f.search(rt, rd, gs, &threads);
+                        keep.extend(hs.iter().filter_map(|(_, h)| {
+                            Some(gs.iter().find(|g| g.id == h.goroutine)?.addr)
+                        }));
+                        found
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .append(&mut hs);
+                    }
                 }
-            }
-            // What is read after the walk: the stack a thread is on; for naming locks, the
-            // frames of their waiters and holders, and of a file lock's waiters.
-            let naming = model == Some(Stacks::Naming);
-            gs.iter()
-                .filter(|g| {
-                    g.thread.is_some()
-                        || naming && (blocked::reads_stack_later(g) || held.contains(&g.id))
-                })
-                .map(|g| g.addr)
-                .collect()
-        };
+                // What is read after the walk: the stack a thread is on; for naming locks, the
+                // frames of their holders and first waiters, and of a file lock's waiters.
+                if !naming {
+                    keep.clear();
+                } else {
+                    keep.extend(first_waiters.of_chunk(i, gs));
+                }
+                gs.iter()
+                    .filter(|g| {
+                        g.thread.is_some()
+                            || keep.contains(&g.addr)
+                            || naming && blocked::reads_stack_later(g)
+                    })
+                    .map(|g| g.addr)
+                    .collect()
+            };
         let apart_any = apart.as_ref().is_some_and(|a| !a.is_empty());
         let each = apart.map(|stacks| walk::Each {
             stacks,
@@ -728,8 +738,9 @@ pub(crate) enum Stacks {
     /// Only those of goroutines on a thread (their threads' stacks are unwound after the
     /// walk): every other goes as soon as its chunk of goroutines is built.
     LetGo,
-    /// [`Stacks::LetGo`], also keeping those whose frames may name a lock or a file lock
-    /// ([`blocked::reads_stack_later`], and the possible holders found).
+    /// [`Stacks::LetGo`], also keeping those whose frames may name a lock or a file lock: its
+    /// holders ([`blocked::reads_stack_later`], the possible holders found), its first waiters
+    /// ([`crate::analyze::deadlock::FirstWaiters`]), a file lock's waiters.
     Naming,
 }
 

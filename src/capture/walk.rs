@@ -163,7 +163,7 @@ pub(crate) fn thread_stacks(
 
 /// See [`Each::step`].
 pub(crate) type ChunkStep<'a> =
-    dyn Fn(&(dyn MemoryReader + Sync), &mut [Goroutine]) -> Vec<u64> + Sync + 'a;
+    dyn Fn(usize, &(dyn MemoryReader + Sync), &mut [Goroutine]) -> Vec<u64> + Sync + 'a;
 
 /// What a model's [`walk`] does with each chunk of goroutines as it is built, while the
 /// chunk's stacks are still at hand.
@@ -172,8 +172,8 @@ pub(crate) struct Each<'a> {
     /// are let go once it is built, but for those of the goroutines `step` names. Empty: the
     /// copy holds every stack.
     pub stacks: Vec<Mutex<MemoryImage>>,
-    /// Runs on a chunk's goroutines (over its memory) before they go to `fold`: reads what
-    /// needs their stacks; returns the g addresses whose stacks must stay.
+    /// Runs on a chunk's goroutines (its index, its memory, its goroutines) before they go to
+    /// `fold`: reads what needs their stacks; returns the g addresses whose stacks must stay.
     pub step: &'a ChunkStep<'a>,
     /// The stacks that stayed.
     pub kept: Mutex<MemoryImage>,
@@ -312,7 +312,7 @@ where
                 let rd = Layered(&part, mem);
                 let mut gs: Vec<Goroutine> =
                     chunk.iter().filter_map(|&g| w.goroutine(&rd, g)).collect();
-                let keep = (each.step)(&rd, &mut gs);
+                let keep = (each.step)(i, &rd, &mut gs);
                 each.keep(rt, mem, part, &keep);
                 fold_all(&mut acc, &mut n, &mut gs.into_iter());
             }

@@ -530,14 +530,13 @@ fn holders(gs: &[Goroutine]) -> Vec<(&'static str, u64, Holder)> {
     out
 }
 
-/// Whether what is read after the goroutines are built may read `g`'s stack: it waits on
-/// a semaphore (a lock's waiter, whose frames name the lock), has a pending deferred call
-/// (a holder), or waits in `flock(2)` (a file lock's waiter).
+/// Whether naming a lock after the goroutines are built may read `g`'s stack: it has a
+/// pending deferred call (a holder's frames name the lock), or waits in `flock(2)` (a file
+/// lock's waiter).
 pub(crate) fn reads_stack_later(g: &Goroutine) -> bool {
-    !g.blocked_on.is_empty()
-        || g.frames
-            .iter()
-            .any(|f| !f.defers().is_empty() || FLOCK_FUNCS.contains(&&*f.function))
+    g.frames
+        .iter()
+        .any(|f| !f.defers().is_empty() || FLOCK_FUNCS.contains(&&*f.function))
 }
 
 /// Functions whose call is `flock(2)`.

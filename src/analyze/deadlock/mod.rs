@@ -58,7 +58,7 @@ use cycles::cycles;
 use flock::file_lock_verdicts;
 use held::{held_by_nobody, held_while_blocked};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The goroutine a verdict blames, at the frame holding the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,6 +115,61 @@ pub fn locks_to_name(verdicts: &[Verdict]) -> Vec<(u64, String, Vec<u64>)> {
 
 /// Goroutines whose frames are searched for what names one lock.
 const MAX_NAMING_GOROUTINES: usize = 16;
+
+/// Which of a lock's waiters a snapshot built in chunks keeps the stacks of, for naming it:
+/// a verdict's waiters are in `allgs` order and [`locks_to_name`] reads the first few, so of
+/// each lock the first [`MAX_NAMING_GOROUTINES`] waiters in that order. Chunks are built out
+/// of order: a waiter is let go only once that many are known to wait before it (in chunks of
+/// lower index built so far, and before it in its own), so a few more may be kept, never one
+/// of those.
+#[derive(Debug)]
+pub struct FirstWaiters {
+    most: usize,
+    /// Per lock: (chunk index, its waiters of the lock) of each chunk seen so far.
+    seen: std::sync::Mutex<HashMap<u64, Vec<(usize, usize)>>>,
+}
+
+impl Default for FirstWaiters {
+    fn default() -> FirstWaiters {
+        FirstWaiters::new(MAX_NAMING_GOROUTINES)
+    }
+}
+
+impl FirstWaiters {
+    /// Keeping the first `most` waiters of each lock.
+    pub fn new(most: usize) -> FirstWaiters {
+        FirstWaiters {
+            most,
+            seen: Default::default(),
+        }
+    }
+
+    /// The g addresses of chunk `i`'s goroutines (`gs`, in `allgs` order, their waits
+    /// assigned) that may be among the first waiters of a lock they wait for.
+    pub fn of_chunk(&self, i: usize, gs: &[crate::snapshot::Goroutine]) -> Vec<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Per lock: waiters known before this chunk, and in it so far.
+        let mut here: HashMap<u64, (usize, usize)> = HashMap::new();
+        let mut out = Vec::new();
+        for g in gs {
+            for b in &g.blocked_on {
+                let (before, n) = here.entry(b.addr).or_insert_with(|| {
+                    let earlier = seen.get(&b.addr).into_iter().flatten();
+                    let before = earlier.filter(|&&(c, _)| c < i).map(|&(_, n)| n).sum();
+                    (before, 0)
+                });
+                if *before + *n < self.most && out.last() != Some(&g.addr) {
+                    out.push(g.addr);
+                }
+                *n += 1;
+            }
+        }
+        for (lock, (_, n)) in here {
+            seen.entry(lock).or_default().push((i, n));
+        }
+        out
+    }
+}
 
 /// Sets the name of every lock the verdicts name that `names` (by address) has.
 pub fn set_lock_names(verdicts: &mut [Verdict], names: &std::collections::HashMap<u64, String>) {

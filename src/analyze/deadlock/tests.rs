@@ -427,3 +427,32 @@ fn file_lock_self_deadlock() {
     assert!(find(&retry).is_empty(), "a shared lock may let a retry in");
     assert!(find(&snap(closer(5), held("WRITE"), wait(5, "exclusive"))).is_empty());
 }
+
+/// Chunks built out of order keep, of each lock, every one of its first waiters in `allgs`
+/// order (the ones a verdict is named from), and let go of those known to come after them.
+#[test]
+fn first_waiters_of_chunks_built_out_of_order() {
+    // The waiters of 0x10 (g address = id * 0x100): chunk 0 has 3, chunk 1 has 3 (and one of
+    // 0x20), chunk 2 has 1; the first two in allgs order are 1 and 2.
+    let with_addr = |id: u64, lock: u64| Goroutine {
+        addr: id * 0x100,
+        ..waiter(id, lock)
+    };
+    let chunks = [
+        vec![with_addr(1, 0x10), with_addr(2, 0x10), with_addr(3, 0x10)],
+        vec![
+            with_addr(4, 0x10),
+            with_addr(5, 0x20),
+            with_addr(6, 0x10),
+            with_addr(7, 0x10),
+        ],
+        vec![with_addr(8, 0x10)],
+    ];
+    let first = FirstWaiters::new(2);
+    // Chunk 1 before chunk 0: nothing known before it, so its first two stay (and the first
+    // waiter of 0x20).
+    assert_eq!(first.of_chunk(1, &chunks[1]), [0x400, 0x500, 0x600]);
+    assert_eq!(first.of_chunk(0, &chunks[0]), [0x100, 0x200]);
+    // Six waiters of 0x10 known before chunk 2.
+    assert_eq!(first.of_chunk(2, &chunks[2]), Vec::<u64>::new());
+}
