@@ -309,7 +309,10 @@ if [ "$models" = 1 ]; then
     fi
     rss=$(tail -1 "$tmp/time")
   }
-  for n in 10000 100000; do
+  # With --big, 1,000,000 goroutines too (about 15 minutes more).
+  model_sizes=(10000 100000)
+  if [[ " ${sizes[*]} " == *" 1000000 "* ]]; then model_sizes+=(1000000); fi
+  for n in "${model_sizes[@]}"; do
     start_target "$fixture" many -n "$n"
     read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
     dump_walls=() dump_peak=0 rows=()
