@@ -622,25 +622,25 @@ impl LiveTarget {
         let step =
             |i: usize, rd: &(dyn crate::target::MemoryReader + Sync), gs: &mut [Goroutine]| {
                 crate::runtime::defers::read(rt, &rd, gs, &self.proc);
+                // What is read after the walk: the stack a thread is on; for naming locks, the
+                // frames of their holders and first waiters, and of a file lock's waiters.
                 let mut keep = HashSet::new();
                 if let Some((semas, finder)) = &pre {
                     semas.assign(gs);
                     if let Some(f) = finder {
                         let mut hs = f.search(rt, rd, gs, &threads);
-                        keep.extend(hs.iter().filter_map(|(_, h)| {
-                            Some(gs.iter().find(|g| g.id == h.goroutine)?.addr)
-                        }));
+                        if naming {
+                            keep.extend(hs.iter().filter_map(|(_, h)| {
+                                Some(gs.iter().find(|g| g.id == h.goroutine)?.addr)
+                            }));
+                        }
                         found
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .append(&mut hs);
                     }
                 }
-                // What is read after the walk: the stack a thread is on; for naming locks, the
-                // frames of their holders and first waiters, and of a file lock's waiters.
-                if !naming {
-                    keep.clear();
-                } else {
+                if naming {
                     keep.extend(first_waiters.of_chunk(i, gs));
                 }
                 gs.iter()
