@@ -227,7 +227,7 @@ impl LiveTarget {
                 Kept {
                     image,
                     threads,
-                    keys: None,
+                    ..Kept::default()
                 },
             ));
         }
@@ -249,7 +249,7 @@ impl LiveTarget {
         kept: Kept,
         locks: &[&SyncObject],
     ) -> Result<(HashSet<u64>, Vec<SyncObject>, Duration), DumpError> {
-        let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image, kept.keys);
+        let pre = goroutines::PreCopy::of_copy(&self.rt, kept.image, kept.keys, kept.gs_gone);
         let mut pause = Duration::ZERO;
         let (cap, pre, threads, tids, nanotime) = if self.nonblocking {
             let cap = goroutines::capture_unstopped(&self.rt, &self.proc, &pre);
@@ -528,6 +528,12 @@ impl LiveTarget {
             kept.image = MemoryImage::new();
             crate::startup::release_freed();
         }
+        // Naming reads only stacks from the copy after this; a second look reads the g
+        // structs again.
+        if let (true, Stacks::Naming, Some(keys)) = (apart, stacks, &kept.keys) {
+            kept.gs_gone = goroutines::let_go_of_gs(&mut kept.image, keys);
+            crate::startup::release_freed();
+        }
         let chans = blocked::chan_waits(&self.rt, &kept.image, gs, &self.proc, frontier);
         snap.objects = blocked::objects(
             &self.rt,
@@ -715,6 +721,7 @@ impl LiveTarget {
                 image,
                 threads,
                 keys,
+                gs_gone: Vec::new(),
             },
             waits,
         ))
@@ -740,7 +747,9 @@ pub(crate) enum Stacks {
     LetGo,
     /// [`Stacks::LetGo`], also keeping those whose frames may name a lock or a file lock: its
     /// holders ([`blocked::reads_stack_later`], the possible holders found), its first waiters
-    /// ([`crate::analyze::deadlock::FirstWaiters`]), a file lock's waiters.
+    /// ([`crate::analyze::deadlock::FirstWaiters`]), a file lock's waiters. The g structs go
+    /// once each channel wait's first sudog is known; a second look reads them again
+    /// ([`Kept::gs_gone`]).
     Naming,
 }
 
@@ -789,13 +798,17 @@ pub struct Kept {
     /// Each g of `allgs` with its key as copied, when the copy was taken frozen: a second
     /// look ([`LiveTarget::look_again`]) checks against them.
     pub keys: Option<Vec<(u64, Option<goroutines::StackKey>)>>,
+    /// Where the g structs lay, when they were let go ([`goroutines::let_go_of_gs`]): a
+    /// second look reads them again through a small buffer.
+    pub gs_gone: Vec<(u64, u64)>,
 }
 
 impl Kept {
     /// Lets go of the copied stacks of every goroutine but those of `keep` (g addresses):
     /// what is left reads their frames, and serves a second look ([`LiveTarget::look_again`]
-    /// walks only the goroutines that ran since, whose stacks it copies again). The g
-    /// structs, Ms and thread stacks stay. Without keys nothing is let go.
+    /// walks only the goroutines that ran since, whose stacks it copies again). The Ms,
+    /// thread stacks and g structs (unless let go already: [`Kept::gs_gone`]) stay. Without
+    /// keys nothing is let go.
     pub fn keep_stacks_of(&mut self, keep: &HashSet<u64>) {
         let Some(keys) = &self.keys else { return };
         let mut stacks: Vec<(u64, u64)> = keys
@@ -947,6 +960,7 @@ mod tests {
                 (g3, Some(goroutines::StackKey::of_stack(0x40000, 0x42000))),
                 (0x1600, None),
             ]),
+            gs_gone: Vec::new(),
         };
         kept.keep_stacks_of(&HashSet::from([g2]));
         let has =

@@ -149,7 +149,7 @@ impl StackKey {
     }
 
     /// Parked off any thread: not running, not in a system call, not dead, no m.
-    pub(crate) fn parked(&self) -> bool {
+    pub fn parked(&self) -> bool {
         let st = self.0[0] as u32;
         self.0[9] == 0 && matches!(st, status::WAITING | status::RUNNABLE | status::LEAKED)
     }
@@ -179,12 +179,12 @@ pub struct PreCopy {
     spare: Mutex<Option<Spare>>,
 }
 
-/// The g structs of a pre-copy: their buffers, already faulted in, where each of its keyed
-/// gs lies in them, and room for the window's keys.
+/// The g structs of a pre-copy: where they lie (their buffers, already faulted in, or only
+/// their ranges), where each of its keyed gs lies in them, and room for the window's keys.
 #[derive(Debug)]
 struct Spare {
     /// Only ranges that hold a g.
-    img: MemoryImage,
+    bufs: Bufs,
     /// The keyed gs' addresses, ascending (apart from their keys: the window walks them
     /// all, and this array is a tenth of the size).
     addrs: Vec<u64>,
@@ -199,10 +199,47 @@ struct Spare {
     unkeyed: Vec<usize>,
 }
 
+/// Where the window reads a pre-copy's g structs again.
+#[derive(Debug)]
+enum Bufs {
+    /// Into the pre-copy's own buffers, which become the window's g structs.
+    In(MemoryImage),
+    /// Through a small buffer of each reading thread, keeping only the gs to look at (the
+    /// others are parked with the pre-copy's key): for a second look, which walks only
+    /// those. The ranges, ascending.
+    Through(Vec<(u64, u64)>),
+}
+
+/// The ranges of `img` that hold a g of `addrs` (ascending), moved out of it.
+fn take_gs(img: &mut MemoryImage, addrs: &[u64]) -> MemoryImage {
+    img.take_where(|a, b| {
+        let end = a.saturating_add(b.len() as u64);
+        let i = addrs.partition_point(|&g| g < a);
+        addrs.get(i).is_some_and(|&g| g < end)
+    })
+}
+
+/// The g structs of `img` (a whole copy) moved out of it and let go: where they lay, for a
+/// later window to read them again through a small buffer ([`PreCopy::of_copy`]). `keys`:
+/// each g of `allgs` with its key.
+pub fn let_go_of_gs(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Vec<(u64, u64)> {
+    let mut addrs: Vec<u64> = keys.iter().map(|&(g, _)| g).collect();
+    addrs.sort_unstable();
+    let gone = take_gs(img, &addrs);
+    gone.ranges_in(0, u64::MAX)
+        .map(|(a, b)| (a, b.len() as u64))
+        .collect()
+}
+
 impl Spare {
     /// The g structs of `img` (a capture's `gs_img`, or a whole copy), moved out of it, with
-    /// `keys` (its keys).
-    fn of(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
+    /// `keys` (its keys); or, given `through` (where the g structs of a copy that let them
+    /// go lay), those ranges.
+    fn of(
+        img: &mut MemoryImage,
+        keys: &[(u64, Option<StackKey>)],
+        through: Vec<(u64, u64)>,
+    ) -> Spare {
         // Sorted as (address, index) pairs, a seventh of the bytes of whole keys to move.
         let mut by_addr: Vec<(u64, usize)> = keys
             .iter()
@@ -216,14 +253,14 @@ impl Spare {
             .into_iter()
             .filter_map(|(_, i)| Some((i, keys[i].1?)))
             .collect();
-        let img = img.take_where(|a, b| {
-            let end = a.saturating_add(b.len() as u64);
-            let i = addrs.partition_point(|&g| g < a);
-            addrs.get(i).is_some_and(|&g| g < end)
-        });
+        let bufs = if through.is_empty() {
+            Bufs::In(take_gs(img, &addrs))
+        } else {
+            Bufs::Through(through)
+        };
         let unkeyed = (0..keys.len()).filter(|&i| keys[i].1.is_none()).collect();
         Spare {
-            img,
+            bufs,
             addrs,
             then,
             gs: keys.iter().map(|&(g, _)| g).collect(),
@@ -255,7 +292,7 @@ impl PreCopy {
             mut gs_img,
             ..
         } = capture(rt, &[], copy, None);
-        let spare = Spare::of(&mut gs_img, &keys);
+        let spare = Spare::of(&mut gs_img, &keys, Vec::new());
         PreCopy {
             img,
             keys,
@@ -275,18 +312,21 @@ impl PreCopy {
     /// the next window, as buffers to read into; run after the thaw.
     pub(crate) fn recycle(&self, mut gs_img: MemoryImage) {
         if let Ok(mut spare) = self.spare.lock() {
-            *spare = Some(Spare::of(&mut gs_img, &self.keys));
+            *spare = Some(Spare::of(&mut gs_img, &self.keys, Vec::new()));
         }
     }
 
     /// An earlier snapshot's copy (its g structs and stacks, taken while the target was
     /// frozen) standing in for the pre-copy of the next: the goroutines that have not run
     /// since need not be copied again. `keys`: its goroutines' keys when the copy kept them,
-    /// else they are read from its g structs.
+    /// else they are read from its g structs. `gs_gone`: where its g structs lay when the
+    /// copy let them go ([`let_go_of_gs`]; then `keys` are needed), read again through a
+    /// small buffer, keeping only the gs that changed.
     pub fn of_copy(
         rt: &Runtime,
         img: MemoryImage,
         keys: Option<Vec<(u64, Option<StackKey>)>>,
+        gs_gone: Vec<(u64, u64)>,
     ) -> PreCopy {
         let keys = keys.unwrap_or_else(|| {
             let gs = all_g_addrs(rt, &img).unwrap_or_default();
@@ -294,7 +334,7 @@ impl PreCopy {
         });
         // Its g structs become the window's buffers, as a pre-copy's do.
         let mut img = img;
-        let spare = Spare::of(&mut img, &keys);
+        let spare = Spare::of(&mut img, &keys, gs_gone);
         PreCopy {
             img,
             keys,
@@ -352,11 +392,7 @@ impl PreCopy {
     /// The live goroutines of `now` (each g with its key, in `allgs` order), g addresses,
     /// split in two: those that ran since this copy was taken ([`StackKey::ran_since`]) or
     /// were not in it, and those that did not.
-    pub(crate) fn ran_since(
-        &self,
-        rt: &Runtime,
-        now: &[(u64, Option<StackKey>)],
-    ) -> (Vec<u64>, Vec<u64>) {
+    pub fn ran_since(&self, rt: &Runtime, now: &[(u64, Option<StackKey>)]) -> (Vec<u64>, Vec<u64>) {
         let (mut ran, mut still) = (Vec::new(), Vec::new());
         for (i, &(g, key)) in now.iter().enumerate() {
             let Some(key) = key else { continue };
@@ -629,10 +665,38 @@ fn copy_allgs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Opti
 /// gs are keyed while its bytes are still in the CPU's cache.
 const RECOPY_PIECE: u64 = 256 << 10;
 
-/// Reads the g structs again into the pre-copy's buffers (`spare`), in pieces over every
-/// CPU, keying each piece's gs right after reading it; the gs of `gs` outside those buffers
-/// (new since the pre-copy) are copied after. `None` when a piece could not be read (then
-/// nothing of `spare` may be trusted).
+/// A piece of a read of g structs: a buffer to read into, or the length of one to take from
+/// the reading thread's own ([`Bufs::Through`]).
+enum Buf<'a> {
+    In(&'a mut [u8]),
+    Len(u64),
+}
+
+impl Buf<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Buf::In(b) => b.len() as u64,
+            Buf::Len(n) => *n,
+        }
+    }
+
+    /// The first `n` bytes and the rest.
+    fn split_at(self, n: u64) -> (Self, Self) {
+        match self {
+            Buf::In(b) => {
+                let (h, t) = b.split_at_mut((n as usize).min(b.len()));
+                (Buf::In(h), Buf::In(t))
+            }
+            Buf::Len(len) => (Buf::Len(n.min(len)), Buf::Len(len.saturating_sub(n))),
+        }
+    }
+}
+
+/// Reads the g structs again into the pre-copy's buffers (`spare`), or through a small
+/// buffer of each thread ([`Bufs::Through`]), in pieces over every CPU, keying each piece's
+/// gs right after reading it; the gs of `gs` outside those buffers (new since the pre-copy)
+/// are copied after. `None` when a piece could not be read (then nothing of `spare` may be
+/// trusted).
 fn recopy_keyed(
     rt: &Runtime,
     copy: &(dyn CopyInto + Sync),
@@ -644,14 +708,18 @@ fn recopy_keyed(
     // Every byte of every range is read again, in reads of up to RECOPY_PIECE bytes; a range
     // is cut at the start of a g, so that no g straddles two reads. Each read: its pieces
     // and the gs of `by` they hold.
-    type Read<'a> = (Vec<(u64, &'a mut [u8])>, std::ops::Range<usize>);
+    type Read<'a> = (Vec<(u64, Buf<'a>)>, std::ops::Range<usize>);
     let mut reads: Vec<Read> = Vec::new();
     let (mut cur, mut cur_len, mut cur_first) = (Vec::new(), 0u64, 0usize);
     let mut j = 0;
     // Keyed gs in no range (none, as the spare is made; read after if there are).
     let mut outside = Vec::new();
-    for (a, buf) in spare.img.ranges_mut() {
-        let end = a.saturating_add(buf.len() as u64);
+    let ranges: Vec<(u64, Buf)> = match &mut spare.bufs {
+        Bufs::In(img) => img.ranges_mut().map(|(a, b)| (a, Buf::In(b))).collect(),
+        Bufs::Through(r) => r.iter().map(|&(a, n)| (a, Buf::Len(n))).collect(),
+    };
+    for (a, buf) in ranges {
+        let end = a.saturating_add(buf.len());
         // A linear walk (by address, as the ranges come): a binary search over the big
         // array would miss the cache at each of its steps, inside the window.
         while by.get(j).is_some_and(|&g| g < a) {
@@ -677,7 +745,7 @@ fn recopy_keyed(
             }
             match cut {
                 Some(g) => {
-                    let (head, tail) = std::mem::take(&mut rest).split_at_mut((g - start) as usize);
+                    let (head, tail) = rest.split_at(g - start);
                     cur.push((start, head));
                     reads.push((std::mem::take(&mut cur), cur_first..j));
                     (start, rest, cur_len, cur_first) = (g, tail, 0, j);
@@ -698,29 +766,50 @@ fn recopy_keyed(
         reads.push((cur, cur_first..j));
     }
     outside.extend(spare.then[j..].iter().map(|&(i, _)| i));
-    // On every CPU: the gs to look at (index, key now; no key when not whole in a piece),
-    // and an error when a read failed.
+    // On every CPU: the gs to look at (index, key now, and when read through a small buffer
+    // the g's bytes; no key when not whole in a piece), and an error when a read failed.
+    type Looked = Result<(usize, Option<StackKey>, Option<Vec<u8>>), ()>;
     let looked = crate::parts::in_parts_mut(&mut reads, RECOPY_READS_PER_THREAD, |_, part| {
-        let mut look = Vec::new();
+        let mut look: Vec<Looked> = Vec::new();
+        let mut own = Vec::new();
         for (pieces, held) in part.iter_mut() {
-            if !copy.read_in_place(pieces) {
+            let through: u64 = pieces
+                .iter()
+                .filter(|(_, b)| matches!(b, Buf::Len(_)))
+                .map(|(_, b)| b.len())
+                .sum();
+            own.resize(through as usize, 0u8);
+            let mut free = own.as_mut_slice();
+            let mut views: Vec<(u64, &mut [u8])> = Vec::with_capacity(pieces.len());
+            for (a, b) in pieces.iter_mut() {
+                match b {
+                    Buf::In(b) => views.push((*a, &mut **b)),
+                    Buf::Len(n) => {
+                        let (h, t) = std::mem::take(&mut free).split_at_mut(*n as usize);
+                        views.push((*a, h));
+                        free = t;
+                    }
+                }
+            }
+            if !copy.read_in_place(&mut views) {
                 look.push(Err(()));
                 break;
             }
             let mut p = 0;
             for (&g, &(i, then)) in by[held.clone()].iter().zip(&spare.then[held.clone()]) {
-                while p + 1 < pieces.len() && pieces[p + 1].0 <= g {
+                while p + 1 < views.len() && views[p + 1].0 <= g {
                     p += 1;
                 }
-                let (addr, buf) = &pieces[p];
+                let (addr, buf) = &views[p];
                 let off = g.wrapping_sub(*addr) as usize;
                 let Some(b) = buf.get(off..off.saturating_add(g_size as usize)) else {
-                    look.push(Ok((i, None)));
+                    look.push(Ok((i, None, None)));
                     continue;
                 };
                 let now = StackKey::of(rt, b);
                 if now != then || !now.parked() {
-                    look.push(Ok((i, Some(now))));
+                    let bytes = (through > 0).then(|| b.to_vec());
+                    look.push(Ok((i, Some(now), bytes)));
                 }
             }
         }
@@ -736,15 +825,21 @@ fn recopy_keyed(
         .collect();
     keys.extend(gs[keys.len()..].iter().map(|&g| (g, None)));
     let mut look = Vec::new();
+    let mut img = MemoryImage::new();
     for seen in looked {
-        let (i, k) = seen.ok()?;
+        let (i, k, bytes) = seen.ok()?;
         match k {
             Some(_) => look.push(i),
             None => after.push(i),
         }
         keys[i].1 = k;
+        if let Some(b) = bytes {
+            img.insert(keys[i].0, b);
+        }
     }
-    let mut img = spare.img;
+    if let Bufs::In(bufs) = spare.bufs {
+        img = bufs;
+    }
     if !after.is_empty() {
         let reqs: Vec<(u64, u64)> = after.iter().map(|&i| (keys[i].0, g_size)).collect();
         let mut more = MemoryImage::new();

@@ -148,3 +148,97 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
         snap.meta.stacks_reused
     );
 }
+
+/// A second look at a target (`deadlocks` confirming a verdict) stands an earlier copy in for
+/// its pre-copy. When that copy let its g structs go, the window reads them again through a
+/// small buffer and keeps only the gs that changed: it must find the same goroutines changed
+/// as a copy that kept its g structs, and hold the g struct of each (the walk reads them).
+/// The fixture's movers park somewhere else between the copy and the look.
+#[test]
+fn a_copy_that_let_its_g_structs_go_finds_the_same_goroutines_moved() {
+    use goroscope::runtime::goroutines::{self, PreCopy};
+    use goroscope::runtime::{OpenOptions, Runtime};
+    use goroscope::target::MemoryReader;
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
+    let proc = goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap();
+    let bin = goroscope::binary::GoBinary::open(&exe).unwrap();
+    let rt = Runtime::open(bin, &proc, 0, OpenOptions::default()).unwrap();
+    let g_size = rt.layout.g_size;
+    let movers: Vec<u64> = movers(&child.stack().unwrap()).into_keys().collect();
+    assert_eq!(movers.len(), 30, "the fixture's movers");
+
+    // The first copy (the movers are parked: read while the target runs, it is whole).
+    let mut first = goroutines::capture(&rt, &[], &proc, None);
+    let keys = std::mem::take(&mut first.keys);
+    let image = first.finish(None);
+    let snap = goroscope::capture::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
+        .unwrap();
+    let addr = |id: u64| snap.goroutines.iter().find(|g| g.id == id).map(|g| g.addr);
+    let moving: Vec<u64> = movers.iter().filter_map(|&id| addr(id)).collect();
+    assert_eq!(moving.len(), movers.len(), "the movers in the first copy");
+    let kept = PreCopy::of_copy(&rt, image.clone(), Some(keys.clone()), Vec::new());
+    let mut gone_img = image;
+    let gone = goroutines::let_go_of_gs(&mut gone_img, &keys);
+    assert!(!gone.is_empty(), "no g struct let go");
+    assert!(
+        moving.iter().all(|&g| gone_img.slice(g, g_size).is_none()),
+        "a mover's g struct stayed in the copy that let them go"
+    );
+    let through = PreCopy::of_copy(&rt, gone_img, Some(keys), gone);
+
+    let moved = child.move_parked().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved as usize, movers.len());
+
+    let by_kept = goroutines::capture_unstopped(&rt, &proc, &kept);
+    let by_through = goroutines::capture_unstopped(&rt, &proc, &through);
+    let (ran_kept, _) = kept.ran_since(&rt, &by_kept.keys);
+    let (ran_through, still_through) = through.ran_since(&rt, &by_through.keys);
+    for g in &moving {
+        assert!(
+            ran_kept.contains(g),
+            "mover at {g:#x} not seen to move (g structs kept)"
+        );
+        assert!(
+            ran_through.contains(g),
+            "mover at {g:#x} not seen to move (let go)"
+        );
+    }
+    // Both looks agree on every goroutine that did not change between them.
+    let same: std::collections::HashSet<u64> = by_kept
+        .keys
+        .iter()
+        .zip(&by_through.keys)
+        .filter(|(a, b)| a == b)
+        .map(|(a, _)| a.0)
+        .collect();
+    let agreed = |ran: &[u64]| {
+        let mut v: Vec<u64> = ran.iter().copied().filter(|g| same.contains(g)).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(agreed(&ran_kept), agreed(&ran_through));
+    // What the look walks is whole; what it does not walk was not kept.
+    for g in &ran_through {
+        assert!(
+            by_through.gs_img.slice(*g, g_size).is_some(),
+            "the g struct at {g:#x} that moved is missing"
+        );
+    }
+    // Those parked with the same key (the others, on a thread, are looked at).
+    let parked: Vec<u64> = by_through
+        .keys
+        .iter()
+        .filter(|(g, k)| still_through.contains(g) && k.is_some_and(|k| k.parked()))
+        .map(|&(g, _)| g)
+        .collect();
+    assert!(!parked.is_empty(), "no goroutine stayed parked");
+    assert!(
+        parked
+            .iter()
+            .all(|&g| by_through.gs_img.slice(g, g_size).is_none()),
+        "a g struct that did not change was kept"
+    );
+    support::check_running(child.pid).unwrap();
+}
