@@ -46,11 +46,28 @@ pub(crate) fn printable(c: char) -> bool {
 /// Whether `s` is printed as it is by [`text`] (with `tabs`: by [`source_line`]).
 fn clean(s: &str, tabs: bool) -> bool {
     let ok = |c: char| printable(c) || (tabs && c == '\t');
-    s.len() <= MAX_SHOWN
-        && (s
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) || (tabs && b == b'\t'))
-            || s.chars().all(ok))
+    s.len() <= MAX_SHOWN && (printable_ascii(s.as_bytes(), tabs) || s.chars().all(ok))
+}
+
+/// Whether every byte is printable ASCII (or, with `tabs`, a tab). A dump asks this of
+/// millions of names: without tabs, eight bytes are checked at a time.
+fn printable_ascii(b: &[u8], tabs: bool) -> bool {
+    let ok = |b: &u8| (0x20..0x7f).contains(b) || (tabs && *b == b'\t');
+    if tabs {
+        return b.iter().all(ok);
+    }
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let words = b.chunks_exact(8);
+    let rest = words.remainder();
+    // A byte below 0x20 borrows in `w - 0x20` (and no byte borrows unless one is below);
+    // one of 0x7f or above sets its high bit in `w + 1` or in `w` (and none carries over
+    // unless one is 0xff). Either way a high bit is set.
+    let bad = words.fold(0u64, |bad, w| {
+        let w = u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
+        bad | (w.wrapping_sub(ONES * 0x20) & !w) | w.wrapping_add(ONES) | w
+    });
+    bad & HIGH == 0 && rest.iter().all(ok)
 }
 
 /// Bytes from outside goroscope on their way out: not always UTF-8, and perhaps only the
@@ -164,7 +181,7 @@ fn escape(o: &mut String, p: Piece) {
 /// An unquoted field from outside goroscope, safe to print: non-printable characters escaped,
 /// cut after [`MAX_SHOWN`] bytes. Borrowed (no copy) when there is nothing to change.
 pub fn text(s: &str) -> Cow<'_, str> {
-    escaped(s.into(), false)
+    escaped_str(s, false)
 }
 
 /// A pprof label's key or value as [`text`]: bytes that are not UTF-8 as `\xNN`, and the cut
@@ -175,7 +192,15 @@ pub fn label(l: &LabelStr) -> Cow<'_, str> {
 
 /// A line of a source file, as [`text`] but with its tabs (Go's indentation) kept.
 pub(crate) fn source_line(s: &str) -> Cow<'_, str> {
-    escaped(s.into(), true)
+    escaped_str(s, true)
+}
+
+/// [`escaped`] of a string, not decoded again when it prints as it is.
+fn escaped_str(s: &str, tabs: bool) -> Cow<'_, str> {
+    if clean(s, tabs) {
+        return Cow::Borrowed(s);
+    }
+    escaped(s.into(), tabs)
 }
 
 fn escaped(o: Outside<'_>, tabs: bool) -> Cow<'_, str> {
@@ -341,6 +366,23 @@ mod tests {
             '\u{e0001}',
         ] {
             assert!(!printable(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn printable_ascii_is_each_byte_printable() {
+        // Every byte value at every place of a string of two words and a rest, among
+        // printable neighbours of both ends of the range.
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                for fill in [b' ', b'~', b'a'] {
+                    let mut s = vec![fill; 19];
+                    s[at] = b;
+                    let want = (0x20..0x7f).contains(&b);
+                    assert_eq!(printable_ascii(&s, false), want, "{b:#x} at {at}");
+                    assert_eq!(printable_ascii(&s, true), want || b == b'\t', "{b:#x} at {at}");
+                }
+            }
         }
     }
 
