@@ -380,7 +380,11 @@ mod tests {
                     s[at] = b;
                     let want = (0x20..0x7f).contains(&b);
                     assert_eq!(printable_ascii(&s, false), want, "{b:#x} at {at}");
-                    assert_eq!(printable_ascii(&s, true), want || b == b'\t', "{b:#x} at {at}");
+                    assert_eq!(
+                        printable_ascii(&s, true),
+                        want || b == b'\t',
+                        "{b:#x} at {at}"
+                    );
                 }
             }
         }

@@ -82,13 +82,15 @@ pub struct RawM {
     pub alllink: u64,
 }
 
-/// The g fields a goroutine's stack and labels depend on: while they are all unchanged and
-/// the goroutine is parked off any thread, it has not run (its `trackingSeq` counts every
-/// transition out of running, its saved registers would differ after a re-park elsewhere),
-/// its stack has not moved (a GC shrink changes the bounds), and its labels are the same
-/// immutable object. A copy of its stack taken earlier is then the stack of now.
+/// The g fields a goroutine's stack, labels and g struct depend on: while they are all
+/// unchanged and the goroutine is parked off any thread, it has not run (its `trackingSeq`
+/// counts every transition out of running, its saved registers would differ after a re-park
+/// elsewhere), its stack has not moved (a GC shrink changes the bounds), its labels are the
+/// same immutable object, and the one field others write while it stays parked (`waitsince`,
+/// which a GC sets on the first scan of its stack) is the same. A copy of its stack and g
+/// struct taken earlier is then the stack and g struct of now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StackKey([u64; 12]);
+pub struct StackKey([u64; 13]);
 
 impl StackKey {
     pub(crate) fn of(rt: &Runtime, g: &[u8]) -> StackKey {
@@ -106,6 +108,7 @@ impl StackKey {
             l.get(F::GM, g),
             l.get(F::GTrackingSeq, g),
             l.get(F::GLabels, g),
+            l.get(F::GWaitSince, g),
         ])
     }
 
@@ -127,7 +130,7 @@ impl StackKey {
     /// A key with only its stack's bounds set.
     #[cfg(test)]
     pub(crate) fn of_stack(lo: u64, hi: u64) -> StackKey {
-        let mut k = [0; 12];
+        let mut k = [0; 13];
         (k[2], k[3]) = (lo, hi);
         StackKey(k)
     }
@@ -167,24 +170,24 @@ impl StackKey {
 /// goroutine's [`StackKey`] is the same in the pre-copy and in the window.
 #[derive(Debug, Default)]
 pub struct PreCopy {
-    /// Stacks and labels (not the g structs, which the window reads again), and the settled
-    /// Ms with their g0s.
+    /// The g structs, stacks and labels, and the settled Ms with their g0s. The window reads
+    /// the g structs again, keeping those whose key changed or that are not parked: the
+    /// others are this copy's.
     img: MemoryImage,
     /// Each g of `allgs`, in its order (which never changes: `allgs` only grows), with its key.
     keys: Vec<(u64, Option<StackKey>)>,
     /// Ms whose thread is left asleep through the window ([`PreCopy::settle`]).
     settled: HashSet<u64>,
-    /// The g structs as this copy read them, for the window to read the same memory again
-    /// into the same buffers; taken by the first window.
+    /// Where the g structs lie, for the window to read them again; taken by the first window.
     spare: Mutex<Option<Spare>>,
 }
 
-/// The g structs of a pre-copy: where they lie (their buffers, already faulted in, or only
-/// their ranges), where each of its keyed gs lies in them, and room for the window's keys.
+/// Where the g structs of a pre-copy lie, where each of its keyed gs lies in them, and room
+/// for the window's keys.
 #[derive(Debug)]
 struct Spare {
-    /// Only ranges that hold a g.
-    bufs: Bufs,
+    /// Only ranges that hold a g, ascending.
+    ranges: Vec<(u64, u64)>,
     /// The keyed gs' addresses, ascending (apart from their keys: the window walks them
     /// all, and this array is a tenth of the size).
     addrs: Vec<u64>,
@@ -199,47 +202,34 @@ struct Spare {
     unkeyed: Vec<usize>,
 }
 
-/// Where the window reads a pre-copy's g structs again.
-#[derive(Debug)]
-enum Bufs {
-    /// Into the pre-copy's own buffers, which become the window's g structs.
-    In(MemoryImage),
-    /// Through a small buffer of each reading thread, keeping only the gs to look at (the
-    /// others are parked with the pre-copy's key): for a second look, which walks only
-    /// those. The ranges, ascending.
-    Through(Vec<(u64, u64)>),
+/// The gs of `keys` (each g of `allgs` with its key), ascending.
+fn addrs_of(keys: &[(u64, Option<StackKey>)]) -> Vec<u64> {
+    let mut addrs: Vec<u64> = keys.iter().map(|&(g, _)| g).collect();
+    addrs.sort_unstable();
+    addrs
 }
 
-/// The ranges of `img` that hold a g of `addrs` (ascending), moved out of it.
-fn take_gs(img: &mut MemoryImage, addrs: &[u64]) -> MemoryImage {
-    img.take_where(|a, b| {
-        let end = a.saturating_add(b.len() as u64);
-        let i = addrs.partition_point(|&g| g < a);
-        addrs.get(i).is_some_and(|&g| g < end)
-    })
+/// Whether the range at `a` of `len` bytes holds a g of `addrs` (ascending).
+fn holds_g(addrs: &[u64], a: u64, len: u64) -> bool {
+    let end = a.saturating_add(len);
+    let i = addrs.partition_point(|&g| g < a);
+    addrs.get(i).is_some_and(|&g| g < end)
 }
 
 /// The g structs of `img` (a whole copy) moved out of it and let go: where they lay, for a
-/// later window to read them again through a small buffer ([`PreCopy::of_copy`]). `keys`:
-/// each g of `allgs` with its key.
+/// later window to read them again ([`PreCopy::of_copy`]). `keys`: each g of `allgs` with
+/// its key.
 pub fn let_go_of_gs(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Vec<(u64, u64)> {
-    let mut addrs: Vec<u64> = keys.iter().map(|&(g, _)| g).collect();
-    addrs.sort_unstable();
-    let gone = take_gs(img, &addrs);
+    let addrs = addrs_of(keys);
+    let gone = img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64));
     gone.ranges_in(0, u64::MAX)
         .map(|(a, b)| (a, b.len() as u64))
         .collect()
 }
 
 impl Spare {
-    /// The g structs of `img` (a capture's `gs_img`, or a whole copy), moved out of it, with
-    /// `keys` (its keys); or, given `through` (where the g structs of a copy that let them
-    /// go lay), those ranges.
-    fn of(
-        img: &mut MemoryImage,
-        keys: &[(u64, Option<StackKey>)],
-        through: Vec<(u64, u64)>,
-    ) -> Spare {
+    /// The g structs of `keys` (a copy's keys), in `ranges` (where its g structs lie).
+    fn of(ranges: Vec<(u64, u64)>, keys: &[(u64, Option<StackKey>)]) -> Spare {
         // Sorted as (address, index) pairs, a seventh of the bytes of whole keys to move.
         let mut by_addr: Vec<(u64, usize)> = keys
             .iter()
@@ -253,14 +243,9 @@ impl Spare {
             .into_iter()
             .filter_map(|(_, i)| Some((i, keys[i].1?)))
             .collect();
-        let bufs = if through.is_empty() {
-            Bufs::In(take_gs(img, &addrs))
-        } else {
-            Bufs::Through(through)
-        };
         let unkeyed = (0..keys.len()).filter(|&i| keys[i].1.is_none()).collect();
         Spare {
-            bufs,
+            ranges,
             addrs,
             then,
             gs: keys.iter().map(|&(g, _)| g).collect(),
@@ -268,31 +253,47 @@ impl Spare {
             unkeyed,
         }
     }
+
+    /// The ranges of `img` that hold a g of `keys`.
+    fn in_image(img: &MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
+        let addrs = addrs_of(keys);
+        let ranges = img
+            .ranges_in(0, u64::MAX)
+            .filter(|(a, b)| holds_g(&addrs, *a, b.len() as u64))
+            .map(|(a, b)| (a, b.len() as u64))
+            .collect();
+        Spare::of(ranges, keys)
+    }
 }
 
 /// What [`recopy_keyed`] read.
 struct Recopied {
-    /// The g structs.
+    /// The g structs kept (of the gs to look at, and what lies between gs).
     img: MemoryImage,
     /// Every g of `allgs` with its key.
     keys: Vec<(u64, Option<StackKey>)>,
     /// Indices in `keys` of the gs to look at: key changed since the pre-copy, not parked,
     /// or not in it. Every other g is parked with its pre-copy's key.
     look: Vec<usize>,
+    /// Bytes read and not kept in `img`.
+    not_kept: u64,
 }
 
 impl PreCopy {
     /// Copies every g, the used part of every stack, and the labels, without stopping anything.
     pub fn take(rt: &Runtime, copy: &(dyn CopyInto + Sync)) -> PreCopy {
-        // The g structs are read again in the window, into the same buffers (already
-        // faulted in: a fresh 48 MB at 100,000 goroutines costs the window milliseconds).
+        // The g structs are read again in the window, through a small buffer of each
+        // reading thread: the bytes of parked gs whose key is the same are this copy's.
         let Capture {
-            img,
+            mut img,
             keys,
             mut gs_img,
             ..
         } = capture(rt, &[], copy, None);
-        let spare = Spare::of(&mut gs_img, &keys, Vec::new());
+        // The g structs stay (not `allgs` or the Ms, which the window reads again).
+        let addrs = addrs_of(&keys);
+        img.absorb(gs_img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64)));
+        let spare = Spare::in_image(&img, &keys);
         PreCopy {
             img,
             keys,
@@ -308,11 +309,11 @@ impl PreCopy {
         gs.starts_with(&spare.gs).then_some(spare)
     }
 
-    /// Gives the g structs of a window's copy thrown away (the freeze is taken again) to
-    /// the next window, as buffers to read into; run after the thaw.
-    pub(crate) fn recycle(&self, mut gs_img: MemoryImage) {
+    /// Readies this copy for the next window when a window's copy was thrown away (the
+    /// freeze is taken again); run after the thaw.
+    pub(crate) fn recycle(&self) {
         if let Ok(mut spare) = self.spare.lock() {
-            *spare = Some(Spare::of(&mut gs_img, &self.keys, Vec::new()));
+            *spare = Some(Spare::in_image(&self.img, &self.keys));
         }
     }
 
@@ -320,8 +321,8 @@ impl PreCopy {
     /// frozen) standing in for the pre-copy of the next: the goroutines that have not run
     /// since need not be copied again. `keys`: its goroutines' keys when the copy kept them,
     /// else they are read from its g structs. `gs_gone`: where its g structs lay when the
-    /// copy let them go ([`let_go_of_gs`]; then `keys` are needed), read again through a
-    /// small buffer, keeping only the gs that changed.
+    /// copy let them go ([`let_go_of_gs`]; then `keys` are needed): the window keeps only
+    /// the gs that changed or are not parked, which is all a second look walks.
     pub fn of_copy(
         rt: &Runtime,
         img: MemoryImage,
@@ -332,9 +333,11 @@ impl PreCopy {
             let gs = all_g_addrs(rt, &img).unwrap_or_default();
             keys_of(rt, &img, &gs)
         });
-        // Its g structs become the window's buffers, as a pre-copy's do.
-        let mut img = img;
-        let spare = Spare::of(&mut img, &keys, gs_gone);
+        let spare = if gs_gone.is_empty() {
+            Spare::in_image(&img, &keys)
+        } else {
+            Spare::of(gs_gone, &keys)
+        };
         PreCopy {
             img,
             keys,
@@ -457,6 +460,8 @@ pub struct Capture {
     pub keys: Vec<(u64, Option<StackKey>)>,
     /// Goroutines whose stack and labels are the pre-copy's.
     reused: usize,
+    /// Bytes of g structs read again and not kept (parked with the pre-copy's key).
+    not_kept: u64,
     /// Live goroutines (g addresses) whose stack was copied now, not validated against the
     /// pre-copy.
     pub fresh: Vec<u64>,
@@ -478,7 +483,7 @@ impl Capture {
 
     /// Bytes copied.
     pub(crate) fn copied_bytes(&self) -> u64 {
-        self.gs_img.total_bytes() + self.img.total_bytes()
+        self.gs_img.total_bytes() + self.img.total_bytes() + self.not_kept
     }
 
     /// The whole image: the pre-copy's stacks and labels (the validated ones are read from
@@ -545,15 +550,20 @@ fn capture_with(
         .and_then(|p| p.take_spare(&gs))
         .and_then(|spare| recopy_keyed(rt, copy, spare, &gs));
     // The gs to look at below (every other one is parked with the pre-copy's key).
-    let (keys, look) = match recopied {
-        Some(Recopied { img, keys, look }) => {
+    let (keys, look, not_kept) = match recopied {
+        Some(Recopied {
+            img,
+            keys,
+            look,
+            not_kept,
+        }) => {
             gimg.absorb(img);
-            (keys, look)
+            (keys, look, not_kept)
         }
         None => {
             let reqs: Vec<(u64, u64)> = gs.iter().map(|&g| (g, l.g_size)).collect();
             copy.copy_into(&reqs, &mut gimg);
-            (keys_of(rt, &gimg, &gs), (0..gs.len()).collect())
+            (keys_of(rt, &gimg, &gs), (0..gs.len()).collect(), 0)
         }
     };
     let settled = pre.map(|p| &p.settled);
@@ -630,6 +640,7 @@ fn capture_with(
         img,
         keys,
         reused,
+        not_kept,
         fresh,
         in_transition,
         running_on,
@@ -665,38 +676,13 @@ fn copy_allgs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Opti
 /// gs are keyed while its bytes are still in the CPU's cache.
 const RECOPY_PIECE: u64 = 256 << 10;
 
-/// A piece of a read of g structs: a buffer to read into, or the length of one to take from
-/// the reading thread's own ([`Bufs::Through`]).
-enum Buf<'a> {
-    In(&'a mut [u8]),
-    Len(u64),
-}
-
-impl Buf<'_> {
-    fn len(&self) -> u64 {
-        match self {
-            Buf::In(b) => b.len() as u64,
-            Buf::Len(n) => *n,
-        }
-    }
-
-    /// The first `n` bytes and the rest.
-    fn split_at(self, n: u64) -> (Self, Self) {
-        match self {
-            Buf::In(b) => {
-                let (h, t) = b.split_at_mut((n as usize).min(b.len()));
-                (Buf::In(h), Buf::In(t))
-            }
-            Buf::Len(len) => (Buf::Len(n.min(len)), Buf::Len(len.saturating_sub(n))),
-        }
-    }
-}
-
-/// Reads the g structs again into the pre-copy's buffers (`spare`), or through a small
-/// buffer of each thread ([`Bufs::Through`]), in pieces over every CPU, keying each piece's
-/// gs right after reading it; the gs of `gs` outside those buffers (new since the pre-copy)
-/// are copied after. `None` when a piece could not be read (then nothing of `spare` may be
-/// trusted).
+/// Reads the g structs again (where `spare` says they lie), in pieces over every CPU, each
+/// piece into a small buffer of its thread and its gs keyed right after reading it (the
+/// window's copy stays in the CPU's cache). Kept of each piece: the gs whose key changed or
+/// that are not parked, and the gaps between gs that could hold one (a g0 or a signal g,
+/// which are not in `allgs`); every other g is parked with the pre-copy's key, its g struct
+/// the pre-copy's. The gs of `gs` outside those ranges (new since the pre-copy) are copied
+/// after. `None` when a piece could not be read.
 fn recopy_keyed(
     rt: &Runtime,
     copy: &(dyn CopyInto + Sync),
@@ -707,19 +693,15 @@ fn recopy_keyed(
     let by = &spare.addrs;
     // Every byte of every range is read again, in reads of up to RECOPY_PIECE bytes; a range
     // is cut at the start of a g, so that no g straddles two reads. Each read: its pieces
-    // and the gs of `by` they hold.
-    type Read<'a> = (Vec<(u64, Buf<'a>)>, std::ops::Range<usize>);
+    // (address, length) and the gs of `by` they hold.
+    type Read = (Vec<(u64, u64)>, std::ops::Range<usize>);
     let mut reads: Vec<Read> = Vec::new();
     let (mut cur, mut cur_len, mut cur_first) = (Vec::new(), 0u64, 0usize);
     let mut j = 0;
     // Keyed gs in no range (none, as the spare is made; read after if there are).
     let mut outside = Vec::new();
-    let ranges: Vec<(u64, Buf)> = match &mut spare.bufs {
-        Bufs::In(img) => img.ranges_mut().map(|(a, b)| (a, Buf::In(b))).collect(),
-        Bufs::Through(r) => r.iter().map(|&(a, n)| (a, Buf::Len(n))).collect(),
-    };
-    for (a, buf) in ranges {
-        let end = a.saturating_add(buf.len());
+    for &(a, len) in &spare.ranges {
+        let end = a.saturating_add(len);
         // A linear walk (by address, as the ranges come): a binary search over the big
         // array would miss the cache at each of its steps, inside the window.
         while by.get(j).is_some_and(|&g| g < a) {
@@ -729,7 +711,7 @@ fn recopy_keyed(
         if cur.is_empty() {
             cur_first = j;
         }
-        let (mut start, mut rest) = (a, buf);
+        let mut start = a;
         loop {
             // Where this read must end within the range: before the first g that would not
             // fit, else the range's end.
@@ -745,14 +727,13 @@ fn recopy_keyed(
             }
             match cut {
                 Some(g) => {
-                    let (head, tail) = rest.split_at(g - start);
-                    cur.push((start, head));
+                    cur.push((start, g - start));
                     reads.push((std::mem::take(&mut cur), cur_first..j));
-                    (start, rest, cur_len, cur_first) = (g, tail, 0, j);
+                    (start, cur_len, cur_first) = (g, 0, j);
                 }
                 None => {
                     cur_len += end - start;
-                    cur.push((start, rest));
+                    cur.push((start, end - start));
                     if cur_len >= RECOPY_PIECE || cur.len() >= RECOPY_IOVS {
                         reads.push((std::mem::take(&mut cur), cur_first..j));
                         (cur_len, cur_first) = (0, j);
@@ -766,54 +747,62 @@ fn recopy_keyed(
         reads.push((cur, cur_first..j));
     }
     outside.extend(spare.then[j..].iter().map(|&(i, _)| i));
-    // On every CPU: the gs to look at (index, key now, and when read through a small buffer
-    // the g's bytes; no key when not whole in a piece), and an error when a read failed.
-    type Looked = Result<(usize, Option<StackKey>, Option<Vec<u8>>), ()>;
+    // On every CPU: the gs to look at (index, key now; no key when not whole in a piece),
+    // the bytes kept, and an error when a read failed.
+    enum Seen {
+        Look(usize, Option<StackKey>),
+        Bytes(u64, Vec<u8>),
+        Failed,
+    }
     let looked = crate::parts::in_parts_mut(&mut reads, RECOPY_READS_PER_THREAD, |_, part| {
-        let mut look: Vec<Looked> = Vec::new();
+        let mut seen = Vec::new();
         let mut own = Vec::new();
-        for (pieces, held) in part.iter_mut() {
-            let through: u64 = pieces
-                .iter()
-                .filter(|(_, b)| matches!(b, Buf::Len(_)))
-                .map(|(_, b)| b.len())
-                .sum();
-            own.resize(through as usize, 0u8);
+        for (pieces, held) in part.iter() {
+            let total: u64 = pieces.iter().map(|&(_, n)| n).sum();
+            own.resize(total as usize, 0u8);
             let mut free = own.as_mut_slice();
             let mut views: Vec<(u64, &mut [u8])> = Vec::with_capacity(pieces.len());
-            for (a, b) in pieces.iter_mut() {
-                match b {
-                    Buf::In(b) => views.push((*a, &mut **b)),
-                    Buf::Len(n) => {
-                        let (h, t) = std::mem::take(&mut free).split_at_mut(*n as usize);
-                        views.push((*a, h));
-                        free = t;
-                    }
-                }
+            for &(a, n) in pieces {
+                let (h, t) = std::mem::take(&mut free).split_at_mut(n as usize);
+                views.push((a, h));
+                free = t;
             }
             if !copy.read_in_place(&mut views) {
-                look.push(Err(()));
+                seen.push(Seen::Failed);
                 break;
             }
-            let mut p = 0;
-            for (&g, &(i, then)) in by[held.clone()].iter().zip(&spare.then[held.clone()]) {
-                while p + 1 < views.len() && views[p + 1].0 <= g {
-                    p += 1;
+            let then = &spare.then[held.clone()];
+            let held = &by[held.clone()];
+            for (addr, buf) in &views {
+                let end = addr.saturating_add(buf.len() as u64);
+                let lo = held.partition_point(|&g| g < *addr);
+                let hi = held.partition_point(|&g| g < end);
+                // From the piece's start, the end of the last g seen.
+                let mut from = *addr;
+                for (&g, &(i, was)) in held[lo..hi].iter().zip(&then[lo..hi]) {
+                    if g.saturating_sub(from) >= g_size {
+                        let gap = &buf[(from - addr) as usize..(g - addr) as usize];
+                        seen.push(Seen::Bytes(from, gap.to_vec()));
+                    }
+                    let off = (g - addr) as usize;
+                    from = from.max(g.saturating_add(g_size));
+                    let Some(b) = buf.get(off..off.saturating_add(g_size as usize)) else {
+                        seen.push(Seen::Look(i, None));
+                        continue;
+                    };
+                    let now = StackKey::of(rt, b);
+                    if now != was || !now.parked() {
+                        seen.push(Seen::Look(i, Some(now)));
+                        seen.push(Seen::Bytes(g, b.to_vec()));
+                    }
                 }
-                let (addr, buf) = &views[p];
-                let off = g.wrapping_sub(*addr) as usize;
-                let Some(b) = buf.get(off..off.saturating_add(g_size as usize)) else {
-                    look.push(Ok((i, None, None)));
-                    continue;
-                };
-                let now = StackKey::of(rt, b);
-                if now != then || !now.parked() {
-                    let bytes = (through > 0).then(|| b.to_vec());
-                    look.push(Ok((i, Some(now), bytes)));
+                if end.saturating_sub(from) >= g_size {
+                    let gap = &buf[(from - addr) as usize..];
+                    seen.push(Seen::Bytes(from, gap.to_vec()));
                 }
             }
         }
-        look
+        seen
     });
     // The pre-copy's keys, the changed ones replaced; the gs the pieces did not hold (new
     // since, or not whole in a range) read after.
@@ -826,20 +815,21 @@ fn recopy_keyed(
     keys.extend(gs[keys.len()..].iter().map(|&g| (g, None)));
     let mut look = Vec::new();
     let mut img = MemoryImage::new();
-    for seen in looked {
-        let (i, k, bytes) = seen.ok()?;
-        match k {
-            Some(_) => look.push(i),
-            None => after.push(i),
-        }
-        keys[i].1 = k;
-        if let Some(b) = bytes {
-            img.insert(keys[i].0, b);
+    for s in looked {
+        match s {
+            Seen::Look(i, k) => {
+                match k {
+                    Some(_) => look.push(i),
+                    None => after.push(i),
+                }
+                keys[i].1 = k;
+            }
+            Seen::Bytes(a, b) => img.insert(a, b),
+            Seen::Failed => return None,
         }
     }
-    if let Bufs::In(bufs) = spare.bufs {
-        img = bufs;
-    }
+    let read: u64 = spare.ranges.iter().map(|&(_, n)| n).sum();
+    let not_kept = read.saturating_sub(img.total_bytes());
     if !after.is_empty() {
         let reqs: Vec<(u64, u64)> = after.iter().map(|&i| (keys[i].0, g_size)).collect();
         let mut more = MemoryImage::new();
@@ -848,11 +838,16 @@ fn recopy_keyed(
             let g = keys[i].0;
             keys[i].1 = more.slice(g, g_size).map(|b| StackKey::of(rt, b));
         }
-        img.absorb(more);
+        img.overwrite(more);
         look.extend(after);
     }
     look.sort_unstable();
-    Some(Recopied { img, keys, look })
+    Some(Recopied {
+        img,
+        keys,
+        look,
+        not_kept,
+    })
 }
 
 /// Copies into `gimg` the Ms of the goroutines that are on a thread (by their keys), and

@@ -180,12 +180,6 @@ impl MemoryImage {
             .collect()
     }
 
-    /// Every copied range, ascending, its bytes writable in place (to read a later copy of
-    /// the same memory into buffers already faulted in).
-    pub(crate) fn ranges_mut(&mut self) -> impl Iterator<Item = (u64, &mut [u8])> {
-        self.ranges.iter_mut().map(|(a, v)| (*a, v.as_mut_slice()))
-    }
-
     /// Total bytes held.
     pub(crate) fn total_bytes(&self) -> u64 {
         self.bytes

@@ -242,3 +242,76 @@ fn a_copy_that_let_its_g_structs_go_finds_the_same_goroutines_moved() {
     );
     support::check_running(child.pid).unwrap();
 }
+
+/// The window reads every g struct again but keeps only those whose key changed or that are
+/// not parked: every other goroutine's g struct is the pre-copy's. What the model reads of a
+/// g must then be what the target holds, after a GC (which sets `waitsince` of parked
+/// goroutines, part of the key) and a move, both between the pre-copy and the window.
+#[test]
+fn g_structs_kept_from_the_precopy_are_those_of_now() {
+    use goroscope::runtime::goroutines::{self, PreCopy};
+    use goroscope::runtime::layout::F;
+    use goroscope::runtime::{OpenOptions, Runtime};
+    use goroscope::target::ReadExt;
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
+    let proc = goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap();
+    let bin = goroscope::binary::GoBinary::open(&exe).unwrap();
+    let rt = Runtime::open(bin, &proc, 0, OpenOptions::default()).unwrap();
+
+    let pre = PreCopy::take(&rt, &proc);
+    // A GC sets `waitsince` to when the GC before it ended: the first GC sets 0.
+    for _ in 0..2 {
+        child.gc().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let moved = child.move_parked().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved, 30);
+    let cap = goroutines::capture_unstopped(&rt, &proc, &pre);
+    let (ran, still) = pre.ran_since(&rt, &cap.keys);
+    let keys = cap.keys.clone();
+    let image = cap.finish(Some(pre));
+
+    let fields = [
+        F::GGoid,
+        F::GStackLo,
+        F::GStackHi,
+        F::GSchedSp,
+        F::GSchedPc,
+        F::GWaitSince,
+        F::GWaiting,
+        F::GLabels,
+        F::GDefer,
+        F::GM,
+        F::GGopc,
+        F::GStartPc,
+    ];
+    let mut waited = 0;
+    for (g, key) in &keys {
+        if key.is_none() {
+            continue;
+        }
+        for f in fields {
+            let Some(off) = rt.layout.off(f) else {
+                continue;
+            };
+            let (copied, now) = (image.read_u64(g + off), proc.read_u64(g + off));
+            assert_eq!(
+                copied.ok(),
+                now.ok(),
+                "{f:?} of the g at {g:#x} ({} since the pre-copy)",
+                if ran.contains(g) { "ran" } else { "still" }
+            );
+        }
+        if proc
+            .read_u64(g + rt.layout.off(F::GWaitSince).unwrap())
+            .unwrap_or(0)
+            != 0
+        {
+            waited += 1;
+        }
+    }
+    assert!(!still.is_empty(), "no goroutine stayed parked");
+    assert!(waited > 0, "the GC set no goroutine's waitsince");
+    support::check_running(child.pid).unwrap();
+}
