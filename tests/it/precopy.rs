@@ -149,6 +149,22 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
     );
 }
 
+/// The fixture's "move" scenario running, read by the library: the process and its runtime.
+fn movers_target() -> (
+    Child,
+    goroscope::target::live::LiveProcess,
+    goroscope::runtime::Runtime,
+) {
+    use goroscope::runtime::{OpenOptions, Runtime};
+    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
+    let proc = goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap();
+    let bin = goroscope::binary::GoBinary::open(&exe).unwrap();
+    let rt = Runtime::open(bin, &proc, 0, OpenOptions::default()).unwrap();
+    (child, proc, rt)
+}
+
 /// A second look at a target (`deadlocks` confirming a verdict) stands an earlier copy in for
 /// its pre-copy. When that copy let its g structs go, the window reads them again through a
 /// small buffer and keeps only the gs that changed: it must find the same goroutines changed
@@ -157,14 +173,8 @@ fn goroutines_moved_after_the_precopy_are_copied_again() {
 #[test]
 fn a_copy_that_let_its_g_structs_go_finds_the_same_goroutines_moved() {
     use goroscope::runtime::goroutines::{self, PreCopy};
-    use goroscope::runtime::{OpenOptions, Runtime};
     use goroscope::target::MemoryReader;
-    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
-    let proc = goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap();
-    let bin = goroscope::binary::GoBinary::open(&exe).unwrap();
-    let rt = Runtime::open(bin, &proc, 0, OpenOptions::default()).unwrap();
+    let (mut child, proc, rt) = movers_target();
     let g_size = rt.layout.g_size;
     let movers: Vec<u64> = movers(&child.stack().unwrap()).into_keys().collect();
     assert_eq!(movers.len(), 30, "the fixture's movers");
@@ -251,14 +261,8 @@ fn a_copy_that_let_its_g_structs_go_finds_the_same_goroutines_moved() {
 fn g_structs_kept_from_the_precopy_are_those_of_now() {
     use goroscope::runtime::goroutines::{self, PreCopy};
     use goroscope::runtime::layout::F;
-    use goroscope::runtime::{OpenOptions, Runtime};
     use goroscope::target::ReadExt;
-    let exe = support::build_fixture(&toolchains::newest(), Flavor::Default)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Child::start(&exe, "move").unwrap_or_else(|e| panic!("{e}"));
-    let proc = goroscope::target::live::LiveProcess::open(child.pid as i32).unwrap();
-    let bin = goroscope::binary::GoBinary::open(&exe).unwrap();
-    let rt = Runtime::open(bin, &proc, 0, OpenOptions::default()).unwrap();
+    let (mut child, proc, rt) = movers_target();
 
     let pre = PreCopy::take(&rt, &proc);
     // A GC sets `waitsince` to when the GC before it ended: the first GC sets 0.
