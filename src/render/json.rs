@@ -27,12 +27,15 @@ pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Re
         MAX_WRITERS,
         |chunk| {
             let mut buf = Vec::with_capacity(chunk.len() * 4096);
-            for (i, g) in chunk.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
+            crate::snapshot::escaping(super::safe::json_string, || {
+                for (i, g) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    json(&mut buf, g)?;
                 }
-                json(&mut buf, g)?;
-            }
+                Ok::<_, io::Error>(())
+            })?;
             Ok::<_, io::Error>(buf)
         },
         |_, buf| {

@@ -317,8 +317,8 @@ impl serde_json::ser::Formatter for SafeJson {
         fragment: &str,
     ) -> io::Result<()> {
         // serde_json has escaped `"`, `\` and C0 controls already: fragments have none, so
-        // ASCII without DEL is printable (checked a word at a time, not a byte).
-        if fragment.is_ascii() && !fragment.as_bytes().contains(&0x7f) {
+        // ASCII without DEL is printable (checked eight bytes at a time, in one pass).
+        if printable_ascii(fragment.as_bytes(), false) {
             return w.write_all(fragment.as_bytes());
         }
         let mut start = 0;
@@ -333,6 +333,14 @@ impl serde_json::ser::Formatter for SafeJson {
         }
         w.write_all(&fragment.as_bytes()[start..])
     }
+}
+
+/// `s` as [`write_json`] writes a string, quotes included.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    // Writing into a Vec cannot fail, and the bytes are UTF-8 (escapes are ASCII).
+    let _ = write_json(&mut out, s);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Writes `value` as JSON on `out` (no newline), non-printable characters escaped.
