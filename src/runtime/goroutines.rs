@@ -486,9 +486,9 @@ impl Capture {
         self.gs_img.total_bytes() + self.img.total_bytes() + self.not_kept
     }
 
-    /// The whole image: the pre-copy's stacks and labels (the validated ones are read from
-    /// there), with everything copied now in place of what the pre-copy had at the same
-    /// addresses. Run after the thaw; consumes the pre-copy.
+    /// The whole image: the pre-copy's g structs, stacks and labels (those of goroutines
+    /// parked with the same key are read from there), with everything copied now in place of
+    /// what the pre-copy had at the same addresses. Run after the thaw; consumes the pre-copy.
     pub fn finish(self, pre: Option<PreCopy>) -> MemoryImage {
         let (mut img, gs_img) = match pre {
             Some(pre) => self.merge(pre),
@@ -498,7 +498,8 @@ impl Capture {
         img
     }
 
-    /// The pre-copy's stacks and labels overwritten by those copied now, and the g structs.
+    /// The pre-copy's g structs, stacks and labels with the stacks and labels copied now over
+    /// them, and what the window copied of the g structs (to go over them too).
     fn merge(self, pre: PreCopy) -> (MemoryImage, MemoryImage) {
         let mut img = pre.img;
         img.overwrite(self.img);
