@@ -221,8 +221,12 @@ fn holds_g(addrs: &[u64], a: u64, len: u64) -> bool {
 /// its key.
 pub fn let_go_of_gs(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Vec<(u64, u64)> {
     let addrs = addrs_of(keys);
-    let gone = img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64));
-    gone.ranges_in(0, u64::MAX)
+    ranges_of(&img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64)))
+}
+
+/// Each range of `img`: its address and length.
+fn ranges_of(img: &MemoryImage) -> Vec<(u64, u64)> {
+    img.ranges_in(0, u64::MAX)
         .map(|(a, b)| (a, b.len() as u64))
         .collect()
 }
@@ -292,8 +296,9 @@ impl PreCopy {
         } = capture(rt, &[], copy, None);
         // The g structs stay (not `allgs` or the Ms, which the window reads again).
         let addrs = addrs_of(&keys);
-        img.absorb(gs_img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64)));
-        let spare = Spare::in_image(&img, &keys);
+        let g_img = gs_img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64));
+        let spare = Spare::of(ranges_of(&g_img), &keys);
+        img.absorb(g_img);
         PreCopy {
             img,
             keys,
