@@ -279,39 +279,34 @@ impl Default for Seeded {
 impl std::hash::BuildHasher for Seeded {
     type Hasher = WordHasher;
     fn build_hasher(&self) -> WordHasher {
-        WordHasher(self.0)
+        WordHasher(crate::unwind::AddrHasher::seeded(self.0))
     }
 }
 
-/// See [`Seeded`].
-struct WordHasher(u64);
-
-impl WordHasher {
-    fn mix(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
+/// See [`Seeded`]: the address hasher's mix, fed eight bytes at a time.
+struct WordHasher(crate::unwind::AddrHasher);
 
 impl std::hash::Hasher for WordHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
         for w in &mut words {
-            self.mix(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+            self.0
+                .write_u64(u64::from_le_bytes(w.try_into().unwrap_or_default()));
         }
         let rest = words.remainder();
         let mut last = [0u8; 8];
         last[..rest.len()].copy_from_slice(rest);
-        self.mix(u64::from_le_bytes(last));
-        self.mix(bytes.len() as u64);
+        self.0.write_u64(u64::from_le_bytes(last));
+        self.0.write_u64(bytes.len() as u64);
     }
 
     fn write_u64(&mut self, v: u64) {
-        self.mix(v);
+        self.0.write_u64(v);
     }
 
     fn finish(&self) -> u64 {
         // The low bits pick the bucket: every bit of the state reaches them.
-        let mut h = self.0;
+        let mut h = self.0.finish();
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^ (h >> 33)

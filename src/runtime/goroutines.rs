@@ -202,26 +202,28 @@ struct Spare {
     unkeyed: Vec<usize>,
 }
 
-/// The gs of `keys` (each g of `allgs` with its key), ascending.
-fn addrs_of(keys: &[(u64, Option<StackKey>)]) -> Vec<u64> {
+/// Whether a range (its address and bytes) holds a g of `keys` (each g of `allgs` with its
+/// key).
+fn holds_a_g(keys: &[(u64, Option<StackKey>)]) -> impl Fn(u64, &[u8]) -> bool + use<> {
     let mut addrs: Vec<u64> = keys.iter().map(|&(g, _)| g).collect();
     addrs.sort_unstable();
-    addrs
+    move |a, b| {
+        let end = a.saturating_add(b.len() as u64);
+        let i = addrs.partition_point(|&g| g < a);
+        addrs.get(i).is_some_and(|&g| g < end)
+    }
 }
 
-/// Whether the range at `a` of `len` bytes holds a g of `addrs` (ascending).
-fn holds_g(addrs: &[u64], a: u64, len: u64) -> bool {
-    let end = a.saturating_add(len);
-    let i = addrs.partition_point(|&g| g < a);
-    addrs.get(i).is_some_and(|&g| g < end)
+/// The ranges of `img` that hold a g of `keys`, moved out of it.
+fn take_gs(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> MemoryImage {
+    img.take_where(holds_a_g(keys))
 }
 
 /// The g structs of `img` (a whole copy) moved out of it and let go: where they lay, for a
 /// later window to read them again ([`PreCopy::of_copy`]). `keys`: each g of `allgs` with
 /// its key.
 pub fn let_go_of_gs(img: &mut MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Vec<(u64, u64)> {
-    let addrs = addrs_of(keys);
-    ranges_of(&img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64)))
+    ranges_of(&take_gs(img, keys))
 }
 
 /// Each range of `img`: its address and length.
@@ -260,10 +262,10 @@ impl Spare {
 
     /// The ranges of `img` that hold a g of `keys`.
     fn in_image(img: &MemoryImage, keys: &[(u64, Option<StackKey>)]) -> Spare {
-        let addrs = addrs_of(keys);
+        let holds = holds_a_g(keys);
         let ranges = img
             .ranges_in(0, u64::MAX)
-            .filter(|(a, b)| holds_g(&addrs, *a, b.len() as u64))
+            .filter(|&(a, b)| holds(a, b))
             .map(|(a, b)| (a, b.len() as u64))
             .collect();
         Spare::of(ranges, keys)
@@ -295,8 +297,7 @@ impl PreCopy {
             ..
         } = capture(rt, &[], copy, None);
         // The g structs stay (not `allgs` or the Ms, which the window reads again).
-        let addrs = addrs_of(&keys);
-        let g_img = gs_img.take_where(|a, b| holds_g(&addrs, a, b.len() as u64));
+        let g_img = take_gs(&mut gs_img, &keys);
         let spare = Spare::of(ranges_of(&g_img), &keys);
         img.absorb(g_img);
         PreCopy {

@@ -24,6 +24,13 @@ pub(crate) type PcMap<V> = HashMap<u64, V, BuildHasherDefault<AddrHasher>>;
 #[derive(Default)]
 pub struct AddrHasher(u64);
 
+impl AddrHasher {
+    /// Starting from `seed` instead of 0.
+    pub(crate) fn seeded(seed: u64) -> AddrHasher {
+        AddrHasher(seed)
+    }
+}
+
 impl Hasher for AddrHasher {
     fn finish(&self) -> u64 {
         self.0
