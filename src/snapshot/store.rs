@@ -1,7 +1,7 @@
 //! The snapshot file: gzip-compressed JSON lines with a format name and a file version.
 //!
 //! ```text
-//! gzip( {"format": "goroscope-snapshot", "version": 3, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
+//! gzip( {"format": "goroscope-snapshot", "version": 4, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
 //!       {"sites": [ site, ... ]}            the places the next run of goroutines' frames are at
 //!       {"g": { goroutine }}              one line per goroutine, N of them, in runs
 //!       {"end": {"written": N, "left_out": 0}} )
@@ -13,7 +13,8 @@
 //!
 //! A file cut anywhere (a writer killed, a full disk, a truncated copy) still gives every
 //! goroutine whose line is complete before the cut; the missing end line says it was cut.
-//! Version 2 files are the same lines without site tables, each frame whole; version 1 files
+//! Version 3 files are the same lines with each row's sp and fp as addresses; version 2 files
+//! are the same lines without site tables, each frame whole; version 1 files
 //! are one document, `{"format", "version": 1, "snapshot": {...}}`.
 //!
 //! Readers accept every schema version written so far (`testdata/snapshots/v*.json.gz` keep one
@@ -33,8 +34,9 @@ pub(crate) const FORMAT: &str = "goroscope-snapshot";
 pub(crate) const VERSION: u32 = 1;
 /// The version of the file this build writes: 2 is the version 1 model written as lines
 /// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut;
-/// 3 writes frames as rows of a site table before each run of goroutines.
-pub(crate) const FILE_VERSION: u32 = 3;
+/// 3 writes frames as rows of a site table before each run of goroutines; 4 writes a row's sp
+/// and fp as differences.
+pub(crate) const FILE_VERSION: u32 = 4;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
 pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
@@ -104,7 +106,7 @@ struct Part<'a> {
 enum Line<G> {
     /// One goroutine.
     G(G),
-    /// The sites the next goroutines' frames are at (version 3).
+    /// The sites the next goroutines' frames are at (from version 3).
     Sites(Vec<super::sites::Row>),
     /// The last line: how many goroutines the file holds.
     End(End),
@@ -133,9 +135,10 @@ struct EnvelopeV1 {
     snapshot: Snapshot,
 }
 
-/// The head line of a version 2 or 3 file.
+/// The head line of a version 2, 3 or 4 file.
 #[derive(Deserialize)]
 struct HeadV2 {
+    version: u32,
     goroutines: usize,
     snapshot: Snapshot,
 }
@@ -323,7 +326,7 @@ impl Loaded {
     }
 }
 
-/// A snapshot file opened ([`open`]): read whole, or a version 2 or 3 file whose goroutines are
+/// A snapshot file opened ([`open`]): read whole, or a version 2, 3 or 4 file whose goroutines are
 /// still to come.
 pub enum Opened<'b> {
     /// Read whole (a version 1 file, a Go text dump).
@@ -332,7 +335,7 @@ pub enum Opened<'b> {
     Lines(Lines<'b>),
 }
 
-/// A version 2 or 3 file whose head line is read: the snapshot without its goroutines, which
+/// A version 2, 3 or 4 file whose head line is read: the snapshot without its goroutines, which
 /// [`Lines::each`] hands out as it reads them, never all at once.
 pub struct Lines<'b> {
     head: HeadV2,
@@ -368,7 +371,8 @@ impl Lines<'_> {
     ) -> Result<Loaded, StoreError> {
         let total = self.head.goroutines;
         let mut read = 0;
-        let end = parse_batches(&mut *self.next, fold, &mut |c, n| {
+        let deltas = self.head.version >= 4;
+        let end = parse_batches(&mut *self.next, deltas, fold, &mut |c, n| {
             read += n;
             sink(c);
             read
@@ -414,7 +418,7 @@ pub fn read(bytes: &[u8]) -> Result<Loaded, StoreError> {
     })
 }
 
-/// Opens a snapshot file or a Go text dump: a version 2 or 3 file (gzipped or not) is read up to
+/// Opens a snapshot file or a Go text dump: a version 2, 3 or 4 file (gzipped or not) is read up to
 /// its head line, anything else whole.
 pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -425,11 +429,11 @@ pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
         );
         let mut first = Vec::new();
         let res = rd.read_until(b'\n', &mut first);
-        // A version 2 or 3 file is read line by line as it is inflated, never whole.
+        // A version 2, 3 or 4 file is read line by line as it is inflated, never whole.
         if res.is_ok()
             && let Ok(h) = serde_json::from_slice::<EnvelopeHead>(&first)
             && h.format == FORMAT
-            && (h.version == 2 || h.version == 3)
+            && (2..=FILE_VERSION).contains(&h.version)
         {
             let mut failed = false;
             return lines(
@@ -478,7 +482,7 @@ pub fn open(bytes: &[u8]) -> Result<Opened<'_>, StoreError> {
         .ok_or(StoreError::NotASnapshot)
 }
 
-/// A snapshot file's JSON, read whole (a version 2 or 3 file's lines too).
+/// A snapshot file's JSON, read whole (a version 2, 3 or 4 file's lines too).
 fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     if let Some(l) = json_lines(json)? {
         return l.whole();
@@ -497,7 +501,7 @@ fn from_json(json: &[u8]) -> Result<Loaded, StoreError> {
     }
 }
 
-/// The lines of a snapshot file's JSON when its first line is a version 2 or 3 head; `None` when
+/// The lines of a snapshot file's JSON when its first line is a version 2, 3 or 4 head; `None` when
 /// the first line is not a whole envelope head (a version 1 document).
 fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     let mut split = json.split(|&b| b == b'\n');
@@ -510,7 +514,7 @@ fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     }
     match head.version {
         1 => Ok(None),
-        2 | 3 => {
+        2..=FILE_VERSION => {
             let mut rest = split.peekable();
             lines(
                 first,
@@ -527,7 +531,7 @@ fn json_lines(json: &[u8]) -> Result<Option<Lines<'_>>, StoreError> {
     }
 }
 
-/// A version 2 or 3 file from its head line and the lines after it.
+/// A version 2, 3 or 4 file from its head line and the lines after it.
 fn lines<'b>(head_line: &[u8], next: NextLine<'b>) -> Result<Lines<'b>, StoreError> {
     let head: HeadV2 = serde_json::from_slice(head_line)
         .map_err(|e| StoreError::Corrupt(format!("its first line is cut or damaged ({e})")))?;
@@ -554,7 +558,7 @@ enum Stop {
 }
 
 /// A batch of lines for one thread of [`parse_batches`]: its place in the file, the site table
-/// line its goroutines' frames point into (version 3), and the lines with whether a newline
+/// line its goroutines' frames point into (from version 3), and the lines with whether a newline
 /// ended each.
 type Batch = (usize, Option<RawTable>, Vec<(Vec<u8>, bool)>);
 
@@ -576,6 +580,7 @@ fn is_site_table(line: &[u8]) -> bool {
 /// parse with more after it (an error).
 fn parse_batches<C: Default + Send>(
     next: &mut dyn FnMut(&mut Vec<u8>) -> Option<bool>,
+    deltas: bool,
     fold: &(dyn Fn(&mut C, super::Goroutine) + Sync),
     take: &mut dyn FnMut(C, usize) -> usize,
 ) -> Result<Option<End>, StoreError> {
@@ -620,7 +625,7 @@ fn parse_batches<C: Default + Send>(
     use super::sites::Table;
     let table_of = |raw: &[u8]| -> Result<Table, serde_json::Error> {
         match serde_json::from_slice::<Line<super::Goroutine>>(raw)? {
-            Line::Sites(rows) => Ok(super::sites::table(rows)),
+            Line::Sites(rows) => Ok(super::sites::table(rows, deltas)),
             _ => Err(serde::de::Error::custom("not a site table")),
         }
     };
@@ -914,15 +919,37 @@ mod tests {
     }
 
     /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines, `v3.json.gz` the same with
-    /// its frames as rows of site tables.
+    /// its frames as rows of site tables, `v4.json.gz` with the rows' sp and fp as differences.
     #[test]
     fn every_committed_version_holds_the_same_snapshot() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots");
         let load = |n: &str| read(&std::fs::read(dir.join(n)).unwrap()).unwrap();
-        let (v1, v2, v3) = (load("v1.json.gz"), load("v2.json.gz"), load("v3.json.gz"));
-        assert_eq!(v1, v2);
-        assert_eq!(v1, v3);
+        let v1 = load("v1.json.gz");
+        for later in ["v2.json.gz", "v3.json.gz", "v4.json.gz"] {
+            assert_eq!(v1, load(later), "{later}");
+        }
         assert_eq!(v1.snapshot.goroutines.len(), 16);
+    }
+
+    /// Frames whose sp and fp go down, wrap and sit at both ends of the address space read
+    /// back as they were.
+    #[test]
+    fn rows_read_back_every_sp_and_fp() {
+        let mut s = sample();
+        let ends = [0, 1, 16, 0xc000_0100, 1 << 63, u64::MAX - 8, u64::MAX];
+        let frame = s.goroutines[0].frames[0].clone();
+        s.goroutines[0].frames = ends
+            .iter()
+            .flat_map(|&sp| ends.iter().map(move |&fp| (sp, fp)))
+            .map(|(sp, fp)| Frame {
+                sp,
+                fp,
+                ..frame.clone()
+            })
+            .collect();
+        let mut buf = Vec::new();
+        write(&s, &mut buf).unwrap();
+        assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
     }
 
     fn many(n: u64) -> Snapshot {
