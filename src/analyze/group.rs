@@ -246,7 +246,7 @@ impl Summary {
 /// view's [`Tally`], a profile's samples).
 #[derive(Debug)]
 pub struct FirstSeen<K, V> {
-    index: HashMap<K, usize, Seeded>,
+    index: HashMap<K, usize, crate::unwind::Seeded>,
     values: Vec<V>,
 }
 
@@ -256,60 +256,6 @@ impl<K, V> Default for FirstSeen<K, V> {
             index: HashMap::default(),
             values: Vec::new(),
         }
-    }
-}
-
-/// The hash of [`FirstSeen`]'s keys: long texts built from the target's names (a stack's
-/// frames), hashed eight bytes at a time (the standard hash takes most of the time of
-/// grouping 100,000 goroutines), from a seed drawn once a run, so that no keys chosen
-/// beforehand all fall together.
-#[derive(Debug, Clone)]
-struct Seeded(u64);
-
-impl Default for Seeded {
-    fn default() -> Self {
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        Seeded(*SEED.get_or_init(|| {
-            use std::hash::BuildHasher;
-            std::collections::hash_map::RandomState::new().hash_one(0u8)
-        }))
-    }
-}
-
-impl std::hash::BuildHasher for Seeded {
-    type Hasher = WordHasher;
-    fn build_hasher(&self) -> WordHasher {
-        WordHasher(crate::unwind::AddrHasher::seeded(self.0))
-    }
-}
-
-/// See [`Seeded`]: the address hasher's mix, fed eight bytes at a time.
-struct WordHasher(crate::unwind::AddrHasher);
-
-impl std::hash::Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.0
-                .write_u64(u64::from_le_bytes(w.try_into().unwrap_or_default()));
-        }
-        let rest = words.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        self.0.write_u64(u64::from_le_bytes(last));
-        self.0.write_u64(bytes.len() as u64);
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0.write_u64(v);
-    }
-
-    fn finish(&self) -> u64 {
-        // The low bits pick the bucket: every bit of the state reaches them.
-        let mut h = self.0.finish();
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
     }
 }
 

@@ -151,7 +151,7 @@ impl serde::de::Visitor<'_> for NameVisitor {
 /// sharing past it.
 #[derive(Debug)]
 pub(crate) struct Shared<T> {
-    seen: std::collections::HashSet<T>,
+    seen: std::collections::HashSet<T, crate::unwind::Seeded>,
     cap: usize,
 }
 
