@@ -3,7 +3,7 @@
 //! ```text
 //! gzip( {"format": "goroscope-snapshot", "version": 4, "goroutines": N, "snapshot": { meta, threads, objects, file_locks }}
 //!       {"sites": [ site, ... ]}            the places the next run of goroutines' frames are at
-//!       {"g": { goroutine }}              one line per goroutine, N of them, in runs
+//!       {"g": [ goroutine's fields ]}     one line per goroutine, N of them, in runs
 //!       {"end": {"written": N, "left_out": 0}} )
 //! ```
 //!
@@ -13,9 +13,9 @@
 //!
 //! A file cut anywhere (a writer killed, a full disk, a truncated copy) still gives every
 //! goroutine whose line is complete before the cut; the missing end line says it was cut.
-//! Version 3 files are the same lines with each row's sp and fp as addresses; version 2 files
-//! are the same lines without site tables, each frame whole; version 1 files
-//! are one document, `{"format", "version": 1, "snapshot": {...}}`.
+//! Version 3 files are the same lines with each goroutine an object and each row's sp and fp
+//! as addresses; version 2 files are those lines without site tables, each frame whole;
+//! version 1 files are one document, `{"format", "version": 1, "snapshot": {...}}`.
 //!
 //! Readers accept every schema version written so far (`testdata/snapshots/v*.json.gz` keep one
 //! sample each) and Go's own text dumps (SIGQUIT output, `runtime.Stack`, pprof `debug=2`),
@@ -35,7 +35,7 @@ pub(crate) const VERSION: u32 = 1;
 /// The version of the file this build writes: 2 is the version 1 model written as lines
 /// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut;
 /// 3 writes frames as rows of a site table before each run of goroutines; 4 writes a row's sp
-/// and fp as differences.
+/// and fp as differences and a goroutine as an array of its fields.
 pub(crate) const FILE_VERSION: u32 = 4;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
 pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
@@ -183,7 +183,8 @@ pub(crate) fn write_until(
         MEMBER,
         MAX_COMPRESSORS,
         |gs| {
-            let (body, sites) = super::sites::writing(|| to_lines(gs.iter().map(Line::G)));
+            let rows = gs.iter().map(|g| Line::G(GoroutineRow(g)));
+            let (body, sites) = super::sites::writing(|| to_lines(rows));
             let table = to_lines(std::iter::once(Line::<()>::Sites(sites)))?;
             member(&[&table, &body?])
         },
@@ -214,6 +215,72 @@ fn to_lines<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, Sto
         buf.push(b'\n');
     }
     Ok(buf)
+}
+
+/// A goroutine as a file's line holds it (from version 4): its fields in their order, as an
+/// array (a goroutine's names of fields were a quarter of the file before compression); read
+/// back as any struct is from an array.
+struct GoroutineRow<'a>(&'a super::Goroutine);
+
+impl Serialize for GoroutineRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        /// A goroutine's frames as its line writes them.
+        struct Frames<'a>(&'a [super::Frame]);
+        impl Serialize for Frames<'_> {
+            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                super::sites::serialize_frames(self.0, ser)
+            }
+        }
+        // Every field, in the order of their declaration (which reading follows): a field
+        // added to `Goroutine` and not here does not compile.
+        let super::Goroutine {
+            id,
+            addr,
+            status,
+            scan,
+            state,
+            wait_minutes,
+            locked_to_thread,
+            system,
+            m_id,
+            m_addr,
+            thread,
+            frames,
+            stack_error,
+            created_by,
+            parent_id,
+            start_func,
+            start_file,
+            start_line,
+            start_pc,
+            labels,
+            blocked_on,
+        } = self.0;
+        let mut seq = ser.serialize_seq(Some(21))?;
+        seq.serialize_element(id)?;
+        seq.serialize_element(addr)?;
+        seq.serialize_element(status)?;
+        seq.serialize_element(scan)?;
+        seq.serialize_element(state)?;
+        seq.serialize_element(wait_minutes)?;
+        seq.serialize_element(locked_to_thread)?;
+        seq.serialize_element(system)?;
+        seq.serialize_element(m_id)?;
+        seq.serialize_element(m_addr)?;
+        seq.serialize_element(thread)?;
+        seq.serialize_element(&Frames(frames))?;
+        seq.serialize_element(stack_error)?;
+        seq.serialize_element(created_by)?;
+        seq.serialize_element(parent_id)?;
+        seq.serialize_element(start_func)?;
+        seq.serialize_element(start_file)?;
+        seq.serialize_element(start_line)?;
+        seq.serialize_element(start_pc)?;
+        seq.serialize_element(labels)?;
+        seq.serialize_element(blocked_on)?;
+        seq.end()
+    }
 }
 
 /// One gzip member holding `parts`, one after the other.
@@ -929,6 +996,51 @@ mod tests {
             assert_eq!(v1, load(later), "{later}");
         }
         assert_eq!(v1.snapshot.goroutines.len(), 16);
+    }
+
+    /// A goroutine's line (an array of its fields) reads back every field.
+    #[test]
+    fn a_goroutine_line_keeps_every_field() {
+        use crate::snapshot::{BlockedOn, CreatedBy, Status};
+        let mut s = sample();
+        let g = &mut s.goroutines[0];
+        *g = Goroutine {
+            id: 7,
+            addr: 0xc000_0010,
+            status: Status(4),
+            scan: true,
+            state: "select".into(),
+            wait_minutes: 3,
+            locked_to_thread: true,
+            system: true,
+            m_id: Some(5),
+            m_addr: 0xc000_0020,
+            thread: Some(4242),
+            frames: std::mem::take(&mut g.frames),
+            stack_error: Some("cut".into()),
+            created_by: Some(CreatedBy {
+                function: "main.main".into(),
+                file: "/src/main.go".into(),
+                line: 12,
+                pc: 0x40_1000,
+                entry: 0x40_0f00,
+                hidden: true,
+            }),
+            parent_id: 1,
+            start_func: "main.worker".into(),
+            start_file: "/src/worker.go".into(),
+            start_line: 30,
+            start_pc: 0x40_2000,
+            labels: std::mem::take(&mut g.labels),
+            blocked_on: vec![BlockedOn {
+                kind: "chan".into(),
+                addr: 0xc000_0030,
+                sudog: 0xc000_0040,
+            }],
+        };
+        let mut buf = Vec::new();
+        write(&s, &mut buf).unwrap();
+        assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
     }
 
     /// Frames whose sp and fp go down, wrap and sit at both ends of the address space read
