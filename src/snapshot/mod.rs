@@ -2,7 +2,7 @@
 //! analyses read only this. [`store`] writes and reads it as a versioned file.
 
 mod sites;
-pub(crate) use sites::escaping;
+pub(crate) use sites::{escaped, escaping};
 pub mod store;
 mod sync;
 pub mod text;

@@ -53,9 +53,9 @@ struct Writing {
 const MAX_ESCAPED: usize = 1 << 16;
 
 /// A site's function and file as JSON strings ([`escaping`]).
-pub(super) struct Escaped {
-    pub(super) function: Box<RawValue>,
-    pub(super) file: Box<RawValue>,
+pub(crate) struct Escaped {
+    pub(crate) function: Box<RawValue>,
+    pub(crate) file: Box<RawValue>,
 }
 
 /// What [`escaping`] keeps: how a string is written in JSON, and each site's names written so,
@@ -128,7 +128,7 @@ pub(crate) fn escaping<T>(escape: fn(&str) -> String, write: impl FnOnce() -> T)
 
 /// The names of `site` written in JSON, while [`escaping`] runs (and there is room, and they
 /// are JSON strings).
-pub(super) fn escaped(site: &Arc<Site>) -> Option<Rc<Escaped>> {
+pub(crate) fn escaped(site: &Arc<Site>) -> Option<Rc<Escaped>> {
     ESCAPED.with(|e| {
         let mut e = e.borrow_mut();
         let e = e.as_mut()?;
