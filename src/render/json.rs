@@ -87,28 +87,18 @@ fn goroutine(buf: &mut Vec<u8>, g: &Goroutine) -> io::Result<()> {
         labels,
         blocked_on,
     } = g;
-    buf.extend_from_slice(b"{\"id\":");
-    number(buf, *id);
-    buf.extend_from_slice(b",\"addr\":");
-    number(buf, *addr);
-    buf.extend_from_slice(b",\"status\":");
-    json(buf, status)?;
-    buf.extend_from_slice(b",\"scan\":");
-    json(buf, scan)?;
-    buf.extend_from_slice(b",\"state\":");
-    json(buf, state)?;
-    buf.extend_from_slice(b",\"wait_minutes\":");
-    json(buf, wait_minutes)?;
-    buf.extend_from_slice(b",\"locked_to_thread\":");
-    json(buf, locked_to_thread)?;
-    buf.extend_from_slice(b",\"system\":");
-    json(buf, system)?;
-    buf.extend_from_slice(b",\"m_id\":");
-    json(buf, m_id)?;
-    buf.extend_from_slice(b",\"m_addr\":");
-    number(buf, *m_addr);
-    buf.extend_from_slice(b",\"thread\":");
-    json(buf, thread)?;
+    buf.push(b'{');
+    number(buf, b"\"id\":", *id);
+    number(buf, b",\"addr\":", *addr);
+    field(buf, b",\"status\":", status)?;
+    field(buf, b",\"scan\":", scan)?;
+    field(buf, b",\"state\":", state)?;
+    field(buf, b",\"wait_minutes\":", wait_minutes)?;
+    field(buf, b",\"locked_to_thread\":", locked_to_thread)?;
+    field(buf, b",\"system\":", system)?;
+    field(buf, b",\"m_id\":", m_id)?;
+    number(buf, b",\"m_addr\":", *m_addr);
+    field(buf, b",\"thread\":", thread)?;
     buf.extend_from_slice(b",\"frames\":[");
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
@@ -116,24 +106,15 @@ fn goroutine(buf: &mut Vec<u8>, g: &Goroutine) -> io::Result<()> {
         }
         frame(buf, f)?;
     }
-    buf.extend_from_slice(b"],\"stack_error\":");
-    json(buf, stack_error)?;
-    buf.extend_from_slice(b",\"created_by\":");
-    json(buf, created_by)?;
-    buf.extend_from_slice(b",\"parent_id\":");
-    number(buf, *parent_id);
-    buf.extend_from_slice(b",\"start_func\":");
-    json(buf, start_func)?;
-    buf.extend_from_slice(b",\"start_file\":");
-    json(buf, start_file)?;
-    buf.extend_from_slice(b",\"start_line\":");
-    number(buf, u64::from(*start_line));
-    buf.extend_from_slice(b",\"start_pc\":");
-    number(buf, *start_pc);
-    buf.extend_from_slice(b",\"labels\":");
-    json(buf, labels)?;
-    buf.extend_from_slice(b",\"blocked_on\":");
-    json(buf, blocked_on)?;
+    field(buf, b"],\"stack_error\":", stack_error)?;
+    field(buf, b",\"created_by\":", created_by)?;
+    number(buf, b",\"parent_id\":", *parent_id);
+    field(buf, b",\"start_func\":", start_func)?;
+    field(buf, b",\"start_file\":", start_file)?;
+    number(buf, b",\"start_line\":", u64::from(*start_line));
+    number(buf, b",\"start_pc\":", *start_pc);
+    field(buf, b",\"labels\":", labels)?;
+    field(buf, b",\"blocked_on\":", blocked_on)?;
     buf.push(b'}');
     Ok(())
 }
@@ -154,18 +135,12 @@ fn frame(buf: &mut Vec<u8>, f: &Frame) -> io::Result<()> {
             json(buf, &f.file)?;
         }
     }
-    buf.extend_from_slice(b",\"line\":");
-    number(buf, u64::from(f.line));
-    buf.extend_from_slice(b",\"args\":");
-    json(buf, &f.args)?;
-    buf.extend_from_slice(b",\"pc\":");
-    number(buf, f.pc);
-    buf.extend_from_slice(b",\"entry\":");
-    number(buf, f.entry);
-    buf.extend_from_slice(b",\"sp\":");
-    number(buf, f.sp);
-    buf.extend_from_slice(b",\"fp\":");
-    number(buf, f.fp);
+    number(buf, b",\"line\":", u64::from(f.line));
+    field(buf, b",\"args\":", &f.args)?;
+    number(buf, b",\"pc\":", f.pc);
+    number(buf, b",\"entry\":", f.entry);
+    number(buf, b",\"sp\":", f.sp);
+    number(buf, b",\"fp\":", f.fp);
     buf.extend_from_slice(if f.inlined {
         b",\"inlined\":true"
     } else {
@@ -180,20 +155,25 @@ fn frame(buf: &mut Vec<u8>, f: &Frame) -> io::Result<()> {
         b",\"hidden\":false"
     });
     if !f.defers().is_empty() {
-        buf.extend_from_slice(b",\"defers\":");
-        json(buf, f.defers())?;
+        field(buf, b",\"defers\":", f.defers())?;
     }
     if !f.values().is_empty() {
-        buf.extend_from_slice(b",\"values\":");
-        json(buf, f.values())?;
+        field(buf, b",\"values\":", f.values())?;
     }
     buf.push(b'}');
     Ok(())
 }
 
-/// Writes `n` in decimal.
-fn number(buf: &mut Vec<u8>, n: u64) {
+/// Writes `key` (a field's name, as JSON has it between its neighbours) and `n` in decimal.
+fn number(buf: &mut Vec<u8>, key: &[u8], n: u64) {
+    buf.extend_from_slice(key);
     buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes `key` (as [`number`]) and `v` by [`json`].
+fn field<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, key: &[u8], v: &T) -> io::Result<()> {
+    buf.extend_from_slice(key);
+    json(buf, v)
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ fn to_lines<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, Sto
 }
 
 /// A goroutine as a file's line holds it (from version 4): its fields in their order, as an
-/// array (a goroutine's names of fields were a quarter of the file before compression); read
+/// array (the names of a goroutine's fields were a fifth of the file before compression); read
 /// back as any struct is from an array.
 struct GoroutineRow<'a>(&'a super::Goroutine);
 
