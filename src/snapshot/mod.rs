@@ -870,6 +870,74 @@ pub struct Thread {
     pub stack_error: Option<String>,
 }
 
+/// What takes a goroutine's fields one by one, in their order ([`Goroutine::each_field`]): the
+/// writer of one format.
+pub(crate) trait Fields {
+    type Error;
+    /// A field that is an unsigned number.
+    fn number(&mut self, name: &'static str, n: u64) -> Result<(), Self::Error>;
+    /// The frames.
+    fn frames(&mut self, name: &'static str, frames: &[Frame]) -> Result<(), Self::Error>;
+    /// Any other field.
+    fn value<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), Self::Error>;
+}
+
+impl Goroutine {
+    /// Hands every field to `to` in the order of their declaration, which serde's object (JSON)
+    /// and array (a snapshot file's line) follow: a field added to `Goroutine` and not here
+    /// does not compile.
+    pub(crate) fn each_field<F: Fields>(&self, to: &mut F) -> Result<(), F::Error> {
+        let Goroutine {
+            id,
+            addr,
+            status,
+            scan,
+            state,
+            wait_minutes,
+            locked_to_thread,
+            system,
+            m_id,
+            m_addr,
+            thread,
+            frames,
+            stack_error,
+            created_by,
+            parent_id,
+            start_func,
+            start_file,
+            start_line,
+            start_pc,
+            labels,
+            blocked_on,
+        } = self;
+        to.number("id", *id)?;
+        to.number("addr", *addr)?;
+        to.value("status", status)?;
+        to.value("scan", scan)?;
+        to.value("state", state)?;
+        to.value("wait_minutes", wait_minutes)?;
+        to.value("locked_to_thread", locked_to_thread)?;
+        to.value("system", system)?;
+        to.value("m_id", m_id)?;
+        to.number("m_addr", *m_addr)?;
+        to.value("thread", thread)?;
+        to.frames("frames", frames)?;
+        to.value("stack_error", stack_error)?;
+        to.value("created_by", created_by)?;
+        to.number("parent_id", *parent_id)?;
+        to.value("start_func", start_func)?;
+        to.value("start_file", start_file)?;
+        to.number("start_line", u64::from(*start_line))?;
+        to.number("start_pc", *start_pc)?;
+        to.value("labels", labels)?;
+        to.value("blocked_on", blocked_on)
+    }
+}
+
 impl Goroutine {
     /// The first frame that is not runtime-internal (delve's "user" location).
     pub(crate) fn user_frame(&self) -> Option<&Frame> {

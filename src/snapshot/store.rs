@@ -225,6 +225,24 @@ struct GoroutineRow<'a>(&'a super::Goroutine);
 impl Serialize for GoroutineRow<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
+        /// A goroutine's fields as the elements of an array.
+        struct Elements<A>(A);
+        impl<A: SerializeSeq> super::Fields for Elements<A> {
+            type Error = A::Error;
+            fn number(&mut self, _: &'static str, n: u64) -> Result<(), A::Error> {
+                self.0.serialize_element(&n)
+            }
+            fn frames(&mut self, _: &'static str, f: &[super::Frame]) -> Result<(), A::Error> {
+                self.0.serialize_element(&Frames(f))
+            }
+            fn value<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                v: &T,
+            ) -> Result<(), A::Error> {
+                self.0.serialize_element(v)
+            }
+        }
         /// A goroutine's frames as its line writes them.
         struct Frames<'a>(&'a [super::Frame]);
         impl Serialize for Frames<'_> {
@@ -232,54 +250,9 @@ impl Serialize for GoroutineRow<'_> {
                 super::sites::serialize_frames(self.0, ser)
             }
         }
-        // Every field, in the order of their declaration (which reading follows): a field
-        // added to `Goroutine` and not here does not compile.
-        let super::Goroutine {
-            id,
-            addr,
-            status,
-            scan,
-            state,
-            wait_minutes,
-            locked_to_thread,
-            system,
-            m_id,
-            m_addr,
-            thread,
-            frames,
-            stack_error,
-            created_by,
-            parent_id,
-            start_func,
-            start_file,
-            start_line,
-            start_pc,
-            labels,
-            blocked_on,
-        } = self.0;
-        let mut seq = ser.serialize_seq(Some(21))?;
-        seq.serialize_element(id)?;
-        seq.serialize_element(addr)?;
-        seq.serialize_element(status)?;
-        seq.serialize_element(scan)?;
-        seq.serialize_element(state)?;
-        seq.serialize_element(wait_minutes)?;
-        seq.serialize_element(locked_to_thread)?;
-        seq.serialize_element(system)?;
-        seq.serialize_element(m_id)?;
-        seq.serialize_element(m_addr)?;
-        seq.serialize_element(thread)?;
-        seq.serialize_element(&Frames(frames))?;
-        seq.serialize_element(stack_error)?;
-        seq.serialize_element(created_by)?;
-        seq.serialize_element(parent_id)?;
-        seq.serialize_element(start_func)?;
-        seq.serialize_element(start_file)?;
-        seq.serialize_element(start_line)?;
-        seq.serialize_element(start_pc)?;
-        seq.serialize_element(labels)?;
-        seq.serialize_element(blocked_on)?;
-        seq.end()
+        let mut elements = Elements(ser.serialize_seq(None)?);
+        self.0.each_field(&mut elements)?;
+        elements.0.end()
     }
 }
 
@@ -1011,7 +984,7 @@ mod tests {
             scan: true,
             state: "select".into(),
             wait_minutes: 3,
-            locked_to_thread: true,
+            locked_to_thread: false,
             system: true,
             m_id: Some(5),
             m_addr: 0xc000_0020,
@@ -1038,6 +1011,14 @@ mod tests {
                 sudog: 0xc000_0040,
             }],
         };
+        // Each flag set in a different set of goroutines than the others'.
+        let other = Goroutine {
+            id: 8,
+            scan: false,
+            locked_to_thread: true,
+            ..s.goroutines[0].clone()
+        };
+        s.goroutines.push(other);
         let mut buf = Vec::new();
         write(&s, &mut buf).unwrap();
         assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
