@@ -179,10 +179,7 @@ fn field<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, key: &[u8], v: &T) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{
-        BlockedOn, CreatedBy, FileLocks, FrameValue, LabelStr, Meta, PendingDefer, Status,
-        SyncObject, Thread,
-    };
+    use crate::snapshot::{FileLocks, LabelStr, Meta, SyncObject, Thread};
     use serde::Serialize;
 
     /// The document as serde writes it from one value: what [`render`] must write byte for
@@ -234,21 +231,9 @@ mod tests {
             ..Default::default()
         };
         // Every field set, and frames with every field set.
-        let mut top = Frame::at("main.top", "/src/top\u{7f}.go", 7);
+        let mut top = Frame::at("main.top", "/src/top\u{7f}.go", 7).with_extras("\u{1b}[7", true);
         (top.sp, top.fp, top.trap, top.hidden) = (0xc000_0100, 0xc000_0180, true, true);
         top.args = "0x1, {0x2?}".into();
-        top.set_defers(vec![PendingDefer {
-            function: "sync.(*Mutex).Unlock".into(),
-            arg: Some(0xc0ff),
-            how: "open-coded".into(),
-            ..Default::default()
-        }]);
-        top.set_values(vec![FrameValue {
-            name: "n".into(),
-            param: true,
-            text: "\u{1b}[7".into(),
-            later: true,
-        }]);
         let mut inlined = Frame::at("main.inl", "/src/top\u{7f}.go", 9);
         let site = std::sync::Arc::make_mut(&mut inlined.site);
         (site.inlined, site.pc, site.entry) = (true, 0x40_1010, 0x40_1000);
@@ -258,36 +243,14 @@ mod tests {
         only_values.set_defers(Vec::new());
         let rich = Goroutine {
             addr: u64::MAX,
-            status: Status(4),
-            scan: true,
             wait_minutes: -1,
             locked_to_thread: true,
             system: false,
-            m_id: Some(3),
-            m_addr: 0xc000_0010,
-            thread: Some(77),
             frames: vec![top, inlined, only_defers, only_values, g.frames[0].clone()],
             stack_error: Some("cut\u{85}".into()),
-            created_by: Some(CreatedBy {
-                function: "main.main".into(),
-                file: "/src/main.go".into(),
-                line: 12,
-                pc: 0x40_1000,
-                entry: 0x40_0f00,
-                hidden: true,
-            }),
-            parent_id: 9,
             start_func: "main.worker\u{2028}".into(),
-            start_file: "/src/w.go".into(),
-            start_line: 30,
-            start_pc: 0x40_2000,
             labels: vec![("u".into(), LabelStr::new(b"\xff ok".to_vec(), 40))],
-            blocked_on: vec![BlockedOn {
-                kind: "chan".into(),
-                addr: 0xc000_0030,
-                sudog: 0xc000_0040,
-            }],
-            ..g.clone()
+            ..Goroutine::every_field_set()
         };
         // Each of its flags set in a different set of goroutines than the others'.
         let system = Goroutine {

@@ -656,6 +656,25 @@ impl Frame {
         self.with_extra(|e| e.values = values);
     }
 
+    /// With a pending `sync.(*Mutex).Unlock` and one value, `n`, of text `text` (read `later`
+    /// or not): a frame with both, for the tests of the forms it is written in.
+    #[cfg(test)]
+    pub(crate) fn with_extras(mut self, text: &str, later: bool) -> Frame {
+        self.set_defers(vec![PendingDefer {
+            function: "sync.(*Mutex).Unlock".into(),
+            arg: Some(0xc0ff),
+            how: "open-coded".into(),
+            ..Default::default()
+        }]);
+        self.set_values(vec![FrameValue {
+            name: "n".into(),
+            param: true,
+            text: text.into(),
+            later,
+        }]);
+        self
+    }
+
     /// Changes its [`Extra`], which is kept only when it holds something.
     fn with_extra(&mut self, change: impl FnOnce(&mut Extra)) {
         let mut e = self.extra.take().unwrap_or_default();
@@ -887,6 +906,47 @@ pub(crate) trait Fields {
 }
 
 impl Goroutine {
+    /// A goroutine with every field set but its frames and labels (each u64 another value,
+    /// `scan` and `system` set, `locked_to_thread` not), for the tests of the forms it is
+    /// written in.
+    #[cfg(test)]
+    pub(crate) fn every_field_set() -> Goroutine {
+        Goroutine {
+            id: 7,
+            addr: 0xc000_0010,
+            status: Status(4),
+            scan: true,
+            state: "select".into(),
+            wait_minutes: 3,
+            locked_to_thread: false,
+            system: true,
+            m_id: Some(5),
+            m_addr: 0xc000_0020,
+            thread: Some(4242),
+            frames: Vec::new(),
+            stack_error: Some("cut".into()),
+            created_by: Some(CreatedBy {
+                function: "main.main".into(),
+                file: "/src/main.go".into(),
+                line: 12,
+                pc: 0x40_1000,
+                entry: 0x40_0f00,
+                hidden: true,
+            }),
+            parent_id: 1,
+            start_func: "main.worker".into(),
+            start_file: "/src/worker.go".into(),
+            start_line: 30,
+            start_pc: 0x40_2000,
+            labels: Vec::new(),
+            blocked_on: vec![BlockedOn {
+                kind: "chan".into(),
+                addr: 0xc000_0030,
+                sudog: 0xc000_0040,
+            }],
+        }
+    }
+
     /// Hands every field to `to` in the order of their declaration, which serde's object (JSON)
     /// and array (a snapshot file's line) follow: a field added to `Goroutine` and not here
     /// does not compile.

@@ -834,7 +834,6 @@ mod tests {
     /// not) come back from their rows as they were; the file holds each place once per run.
     #[test]
     fn frames_round_trip_through_site_tables() {
-        use crate::snapshot::{FrameValue, PendingDefer};
         let frame = |function: &str, line: u32, sp: u64| Frame {
             site: crate::snapshot::Site {
                 function: function.into(),
@@ -860,18 +859,7 @@ mod tests {
             std::sync::Arc::make_mut(&mut inl.site).inlined = true;
             let mut with = frame("main.defers", 5, top.fp);
             if id % 11 == 0 {
-                with.set_defers(vec![PendingDefer {
-                    function: "sync.(*Mutex).Unlock".into(),
-                    arg: Some(0xc0ff),
-                    how: "open-coded".into(),
-                    ..Default::default()
-                }]);
-                with.set_values(vec![FrameValue {
-                    name: "n".into(),
-                    param: true,
-                    text: "7".into(),
-                    later: false,
-                }]);
+                with = with.with_extras("7", false);
             }
             s.goroutines.push(Goroutine {
                 id,
@@ -974,42 +962,12 @@ mod tests {
     /// A goroutine's line (an array of its fields) reads back every field.
     #[test]
     fn a_goroutine_line_keeps_every_field() {
-        use crate::snapshot::{BlockedOn, CreatedBy, Status};
         let mut s = sample();
         let g = &mut s.goroutines[0];
         *g = Goroutine {
-            id: 7,
-            addr: 0xc000_0010,
-            status: Status(4),
-            scan: true,
-            state: "select".into(),
-            wait_minutes: 3,
-            locked_to_thread: false,
-            system: true,
-            m_id: Some(5),
-            m_addr: 0xc000_0020,
-            thread: Some(4242),
             frames: std::mem::take(&mut g.frames),
-            stack_error: Some("cut".into()),
-            created_by: Some(CreatedBy {
-                function: "main.main".into(),
-                file: "/src/main.go".into(),
-                line: 12,
-                pc: 0x40_1000,
-                entry: 0x40_0f00,
-                hidden: true,
-            }),
-            parent_id: 1,
-            start_func: "main.worker".into(),
-            start_file: "/src/worker.go".into(),
-            start_line: 30,
-            start_pc: 0x40_2000,
             labels: std::mem::take(&mut g.labels),
-            blocked_on: vec![BlockedOn {
-                kind: "chan".into(),
-                addr: 0xc000_0030,
-                sudog: 0xc000_0040,
-            }],
+            ..Goroutine::every_field_set()
         };
         // Each flag set in a different set of goroutines than the others'.
         let other = Goroutine {
