@@ -335,14 +335,6 @@ impl serde_json::ser::Formatter for SafeJson {
     }
 }
 
-/// `s` as [`write_json`] writes a string, quotes included.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    // Writing into a Vec cannot fail, and the bytes are UTF-8 (escapes are ASCII).
-    let _ = write_json(&mut out, s);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// Writes `value` as JSON on `out` (no newline), non-printable characters escaped.
 pub(crate) fn write_json<W: Write + ?Sized, T: serde::Serialize + ?Sized>(
     out: &mut W,

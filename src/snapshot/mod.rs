@@ -2,7 +2,7 @@
 //! analyses read only this. [`store`] writes and reads it as a versioned file.
 
 mod sites;
-pub(crate) use sites::{escaped, escaping};
+pub(crate) use sites::site_key;
 pub mod store;
 mod sync;
 pub mod text;
@@ -692,12 +692,11 @@ impl std::ops::Deref for Frame {
     }
 }
 
-/// A frame as JSON has it: one object, its site's fields among its own (its names `N`: as
-/// strings, or written in JSON already).
+/// A frame as JSON has it: one object, its site's fields among its own.
 #[derive(Serialize)]
-struct FrameOut<'a, N: ?Sized> {
-    function: &'a N,
-    file: &'a N,
+struct FrameOut<'a> {
+    function: &'a Name,
+    file: &'a Name,
     line: u32,
     args: &'a Name,
     pc: u64,
@@ -735,27 +734,22 @@ struct FrameIn {
 
 impl Serialize for Frame {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        fn out<'a, N: ?Sized>(f: &'a Frame, function: &'a N, file: &'a N) -> FrameOut<'a, N> {
-            FrameOut {
-                function,
-                file,
-                line: f.line,
-                args: &f.args,
-                pc: f.pc,
-                entry: f.entry,
-                sp: f.sp,
-                fp: f.fp,
-                inlined: f.inlined,
-                trap: f.trap,
-                hidden: f.hidden,
-                defers: f.defers(),
-                values: f.values(),
-            }
+        FrameOut {
+            function: &self.function,
+            file: &self.file,
+            line: self.line,
+            args: &self.args,
+            pc: self.pc,
+            entry: self.entry,
+            sp: self.sp,
+            fp: self.fp,
+            inlined: self.inlined,
+            trap: self.trap,
+            hidden: self.hidden,
+            defers: self.defers(),
+            values: self.values(),
         }
-        match sites::escaped(&self.site) {
-            Some(e) => out(self, &*e.function, &*e.file).serialize(ser),
-            None => out(self, &self.function, &self.file).serialize(ser),
-        }
+        .serialize(ser)
     }
 }
 

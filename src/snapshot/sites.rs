@@ -22,14 +22,12 @@ use crate::unwind::PcMap;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// A site by its address, the bits its alignment leaves zero dropped (a map of addresses
 /// hashes the low bits).
-fn site_key(site: &Arc<Site>) -> u64 {
+pub(crate) fn site_key(site: &Arc<Site>) -> u64 {
     Arc::as_ptr(site) as usize as u64 >> 4
 }
 
@@ -49,27 +47,9 @@ struct Writing {
     rows: Vec<Row>,
 }
 
-/// Most sites [`escaping`] keeps the names of (a binary has far fewer places goroutines park).
-const MAX_ESCAPED: usize = 1 << 16;
-
-/// A site's function and file as JSON strings ([`escaping`]).
-pub(crate) struct Escaped {
-    pub(crate) function: Box<RawValue>,
-    pub(crate) file: Box<RawValue>,
-}
-
-/// What [`escaping`] keeps: how a string is written in JSON, and each site's names written so,
-/// by the address of the site the frames share.
-struct EscapedNames {
-    escape: fn(&str) -> String,
-    by_site: PcMap<Rc<Escaped>>,
-}
-
 thread_local! {
     /// The table frames serialized on this thread go into, while [`writing`] runs.
     static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
-    /// Each site's names written in JSON on this thread, while [`escaping`] runs.
-    static ESCAPED: RefCell<Option<EscapedNames>> = const { RefCell::new(None) };
     /// The table frames deserialized on this thread point into, while [`reading`] runs.
     static READING: RefCell<Option<Table>> = const { RefCell::new(None) };
 }
@@ -109,44 +89,6 @@ pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Row>) {
     let out = write();
     let table = WRITING.with(|w| w.borrow_mut().take().unwrap_or_default());
     (out, table.rows)
-}
-
-/// Runs `write` with the function and file of each site its frames are at written in JSON
-/// (`escape`: a string as the writer writes it) once on this thread, then copied: a JSON dump
-/// writes the same few hundred names millions of times, and checking every byte of each for
-/// what to escape was a fifth of its time.
-pub(crate) fn escaping<T>(escape: fn(&str) -> String, write: impl FnOnce() -> T) -> T {
-    let names = EscapedNames {
-        escape,
-        by_site: PcMap::default(),
-    };
-    let before = ESCAPED.with(|e| e.borrow_mut().replace(names));
-    let out = write();
-    ESCAPED.with(|e| *e.borrow_mut() = before);
-    out
-}
-
-/// The names of `site` written in JSON, while [`escaping`] runs (and there is room, and they
-/// are JSON strings).
-pub(crate) fn escaped(site: &Arc<Site>) -> Option<Rc<Escaped>> {
-    ESCAPED.with(|e| {
-        let mut e = e.borrow_mut();
-        let e = e.as_mut()?;
-        let key = site_key(site);
-        if let Some(n) = e.by_site.get(&key) {
-            return Some(n.clone());
-        }
-        if e.by_site.len() >= MAX_ESCAPED {
-            return None;
-        }
-        let raw = |s: &str| RawValue::from_string((e.escape)(s)).ok();
-        let n = Rc::new(Escaped {
-            function: raw(&site.function)?,
-            file: raw(&site.file)?,
-        });
-        e.by_site.insert(key, n.clone());
-        Some(n)
-    })
 }
 
 /// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
