@@ -30,7 +30,7 @@ pub enum StopCause {
 enum TState {
     /// Seized, not yet interrupted.
     Seized,
-    /// Interrupted, stop not yet collected with waitpid.
+    /// Interrupted, stop not yet seen ([`wait_one`]).
     Interrupted,
     /// In a ptrace-stop.
     Stopped(StopCause),
@@ -213,7 +213,7 @@ impl<'p> Freeze<'p> {
                 self.first_interrupt.get_or_insert_with(Instant::now);
                 let last = self.tracees.len() - 1;
                 match ptrace_raw(libc::PTRACE_INTERRUPT, tid, 0) {
-                    // ESRCH: it exited after the seize; waitpid collects the exit.
+                    // ESRCH: it exited after the seize; wait_one reaps the exit.
                     Ok(()) | Err(libc::ESRCH) => self.tracees[last].state = TState::Interrupted,
                     Err(errno) => {
                         err = Some(LiveError::Ptrace {
@@ -272,7 +272,7 @@ impl<'p> Freeze<'p> {
         })
     }
 
-    /// Collects the stop of every interrupted thread (`waitpid(tid, __WALL | WNOHANG)` in turn,
+    /// Looks for the stop of every interrupted thread ([`wait_one`] of each in turn,
     /// backing off while some are still running). Threads still not stopped after
     /// [`STOP_TIMEOUT`] become [`TState::Late`]; the lowest such tid is returned.
     fn wait_interrupted(&mut self) -> Option<i32> {
@@ -554,42 +554,60 @@ fn ptrace_raw(req: libc::c_uint, tid: i32, data: usize) -> Result<(), i32> {
     }
 }
 
-/// One non-blocking wait for an interrupted thread: its new state, or `None` if still running.
+/// One non-blocking look at an interrupted thread: its new state, or `None` if still running.
+///
+/// A stop is only looked at (`waitid(WNOWAIT)`), never collected: collecting a
+/// signal-delivery-stop clears the signal the kernel keeps for the tracee (`wait_task_stopped`
+/// zeroes `exit_code`), and were goroscope killed before its `PTRACE_DETACH(sig)` the tracee
+/// would then wake without it. A Go runtime that loses a preemption `SIGURG` so never signals
+/// that thread again (`m.signalPending` stays set) and its next stop-the-world can hang. Left
+/// uncollected, the signal is delivered when the kernel detaches a dead tracer's tracees. An
+/// exit is collected (reaped).
 fn wait_one(tid: i32) -> Option<TState> {
     loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: waitpid writes one int.
-        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
-        if r == 0 {
-            return None;
-        }
+        // SAFETY: an all-zero siginfo_t is valid; waitid writes at most one into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WSTOPPED | libc::__WALL | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: as above.
+        let r = unsafe { libc::waitid(libc::P_PID, tid as libc::id_t, &mut info, flags) };
         if r < 0 {
             if nix::errno::Errno::last_raw() == libc::EINTR {
                 continue;
             }
             return Some(TState::Gone); // ECHILD: no longer ours (auto-reaped)
         }
-        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-            return Some(TState::Gone);
+        // SAFETY: waitid filled the CLD_* fields of the union, or left it zero (nothing to report).
+        let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if who == 0 {
+            return None;
         }
-        if !libc::WIFSTOPPED(status) {
-            return None; // WIFCONTINUED: not a stop, keep waiting
-        }
-        let sig = libc::WSTOPSIG(status);
-        let event = (status >> 16) & 0xff;
-        let cause = if event == libc::PTRACE_EVENT_STOP {
-            match sig {
-                libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
-                    StopCause::GroupStop(sig)
-                }
-                _ => StopCause::Interrupt,
+        match info.si_code {
+            libc::CLD_TRAPPED => return Some(TState::Stopped(stop_cause(status))),
+            libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED => {
+                reap_briefly(tid);
+                return Some(TState::Gone);
             }
-        } else if event == 0 {
-            StopCause::Signal(sig)
-        } else {
-            StopCause::Interrupt // no other events are enabled (options 0)
-        };
-        return Some(TState::Stopped(cause));
+            _ => return None, // not a ptrace-stop nor an exit: keep waiting
+        }
+    }
+}
+
+/// How a thread came to its ptrace-stop, from the stop's code (`waitid`'s `si_status`: the
+/// signal, and the ptrace event above it).
+fn stop_cause(status: i32) -> StopCause {
+    let sig = status & 0xff;
+    let event = (status >> 8) & 0xff;
+    if event == libc::PTRACE_EVENT_STOP {
+        match sig {
+            libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
+                StopCause::GroupStop(sig)
+            }
+            _ => StopCause::Interrupt,
+        }
+    } else if event == 0 {
+        StopCause::Signal(sig)
+    } else {
+        StopCause::Interrupt // no other events are enabled (options 0)
     }
 }
 
@@ -701,4 +719,93 @@ fn getregset(tid: i32, note: libc::c_int, buf: &mut [u8]) -> Result<usize, i32> 
         return Err(nix::errno::Errno::last_raw());
     }
     Ok(iov.iov_len.min(buf.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static SIGNALLED: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_usr1(_: libc::c_int) {
+        // SAFETY: write(2) is async-signal-safe; the pipe outlives the handler's process.
+        unsafe { libc::write(SIGNALLED.load(Ordering::Relaxed), b"s".as_ptr().cast(), 1) };
+    }
+
+    /// Reads one byte from `fd` within `ms` milliseconds.
+    fn byte_within(fd: i32, ms: i32) -> Option<u8> {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut b = 0u8;
+        // SAFETY: poll of one pollfd, read of one byte into a local.
+        unsafe {
+            (libc::poll(&mut p, 1, ms) == 1 && libc::read(fd, (&mut b as *mut u8).cast(), 1) == 1)
+                .then_some(b)
+        }
+    }
+
+    /// A tracer killed while it holds a thread in a signal-delivery-stop it has seen does not
+    /// take the signal with it: the thread handles it once the kernel lets it go. (Collecting
+    /// the stop with waitpid loses it; the Go runtime then never preempts that thread again.)
+    #[test]
+    fn a_signal_stop_seen_is_delivered_when_the_tracer_dies() {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 writes two fds; fork children below call only async-signal-safe
+        // functions (sigaction, write, pause, ptrace, kill, waitid, usleep, _exit) before _exit.
+        unsafe {
+            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            SIGNALLED.store(fds[1], Ordering::Relaxed);
+            let target = libc::fork();
+            assert!(target >= 0);
+            if target == 0 {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_usr1 as *const () as usize;
+                libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+                libc::write(fds[1], b"r".as_ptr().cast(), 1);
+                loop {
+                    libc::pause();
+                }
+            }
+            let ready = byte_within(fds[0], 5000);
+            let tracer = if ready == Some(b'r') {
+                libc::fork()
+            } else {
+                -1
+            };
+            if tracer == 0 {
+                if ptrace_raw(libc::PTRACE_SEIZE, target, 0).is_err() {
+                    libc::_exit(2);
+                }
+                libc::kill(target, libc::SIGUSR1);
+                for _ in 0..5000 {
+                    match wait_one(target) {
+                        // Dies holding the stop, as a SIGKILLed goroscope would.
+                        Some(TState::Stopped(StopCause::Signal(libc::SIGUSR1))) => libc::_exit(0),
+                        Some(_) => libc::_exit(3),
+                        None => libc::usleep(1000),
+                    };
+                }
+                libc::_exit(4);
+            }
+            let mut st = 0;
+            let traced = tracer > 0 && libc::waitpid(tracer, &mut st, 0) == tracer;
+            let handled = byte_within(fds[0], 5000);
+            libc::kill(target, libc::SIGKILL);
+            libc::waitpid(target, std::ptr::null_mut(), 0);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            assert_eq!(ready, Some(b'r'), "the target did not start");
+            assert!(traced && libc::WIFEXITED(st), "tracer: {st:#x}");
+            assert_eq!(
+                libc::WEXITSTATUS(st),
+                0,
+                "the tracer saw no signal-delivery-stop"
+            );
+            assert_eq!(handled, Some(b's'), "the signal was lost with the tracer");
+        }
+    }
 }

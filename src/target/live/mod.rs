@@ -38,7 +38,9 @@
 //! * If goroscope dies anyway (`SIGKILL`), the kernel detaches every tracee and lets it run
 //!   (`exit_ptrace`; ptrace(2): "If the tracer dies, all tracees are automatically detached and
 //!   restarted, unless they were in group-stop"), and a signal held in a signal-delivery-stop is
-//!   delivered on that restart. The integration tests prove the target keeps running.
+//!   delivered on that restart: goroscope only looks at stops (`waitid(WNOWAIT)`), and never
+//!   collects one, which would clear the signal the kernel keeps for the tracee. The
+//!   integration tests prove the target keeps running.
 //! * [`Freeze`] detaches in `Drop`, so error and panic paths never leave the target stopped.
 //!   ptrace requests are only accepted from the thread that seized, so [`Freeze`] is `!Send`.
 //!
