@@ -18,6 +18,7 @@ pub mod runtime;
 mod session;
 pub mod snapshot;
 pub mod startup;
+mod stdout;
 pub mod target;
 pub mod unwind;
 mod values;

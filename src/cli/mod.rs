@@ -115,8 +115,7 @@ pub fn parse() -> Cli {
 
 /// Runs a parsed command line. Errors come back as one-line messages.
 pub fn run(cli: Cli) -> Result<(), String> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = crate::stdout::writer();
     let quiet = cli.quiet;
     let ro = &Ctx::of(&cli);
     let palette = render::color::Palette::new(cli.color);

@@ -423,8 +423,7 @@ fn serve(
     input: &Input,
     mut history: Option<&mut History>,
 ) -> End {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = crate::stdout::writer();
     let mut waiting = false;
     let mut end = End {
         failed: 0,
