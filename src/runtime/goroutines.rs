@@ -178,6 +178,10 @@ pub struct PreCopy {
     keys: Vec<(u64, Option<StackKey>)>,
     /// Ms whose thread is left asleep through the window ([`PreCopy::settle`]).
     settled: HashSet<u64>,
+    /// The `allgs` array `img` holds whole: its address and length (elements). `allgs` only
+    /// grows and its elements are never written again, so the window reads only the ones
+    /// added since ([`copy_allgs_since`]) while the array stays where it was.
+    allgs: Option<(u64, u64)>,
     /// Where the g structs lie, for the window to read them again; taken by the first window.
     spare: Mutex<Option<Spare>>,
 }
@@ -296,23 +300,28 @@ impl PreCopy {
             mut gs_img,
             ..
         } = capture(rt, &[], copy, None);
-        // The g structs stay (not `allgs` or the Ms, which the window reads again).
+        // The g structs stay, and the `allgs` array (not the Ms, which the window reads again).
         let g_img = take_gs(&mut gs_img, &keys);
         let spare = Spare::of(ranges_of(&g_img), &keys);
         img.absorb(g_img);
+        let allgs = held_allgs(rt, &gs_img, &spare.gs);
+        if let Some((ptr, len)) = allgs
+            && let Some(b) = gs_img.slice(ptr, len * 8)
+        {
+            img.insert(ptr, b.to_vec());
+        }
         PreCopy {
             img,
             keys,
             settled: HashSet::new(),
+            allgs,
             spare: Mutex::new(Some(spare)),
         }
     }
 
-    /// The pre-copy's g structs, when `gs` (the window's `allgs`) begins with the gs this
-    /// copy keyed; once.
-    fn take_spare(&self, gs: &[u64]) -> Option<Spare> {
-        let spare = self.spare.lock().ok()?.take()?;
-        gs.starts_with(&spare.gs).then_some(spare)
+    /// The pre-copy's g structs; once.
+    fn take_spare(&self) -> Option<Spare> {
+        self.spare.lock().ok()?.take()
     }
 
     /// Readies this copy for the next window when a window's copy was thrown away (the
@@ -344,10 +353,12 @@ impl PreCopy {
         } else {
             Spare::of(gs_gone, &keys)
         };
+        let allgs = held_allgs(rt, &img, &spare.gs);
         PreCopy {
             img,
             keys,
             settled: HashSet::new(),
+            allgs,
             spare: Mutex::new(Some(spare)),
         }
     }
@@ -544,7 +555,12 @@ fn capture_with(
 ) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    let Some(gs) = copy_allgs(rt, copy, &mut gimg) else {
+    let spare = pre.and_then(|p| p.take_spare());
+    let since = spare
+        .as_ref()
+        .zip(pre.and_then(|p| p.allgs))
+        .and_then(|(s, held)| copy_allgs_since(rt, copy, &mut gimg, held, &s.gs));
+    let Some(gs) = since.or_else(|| copy_allgs(rt, copy, &mut gimg)) else {
         return Capture {
             gs_img: gimg,
             ..Default::default()
@@ -552,9 +568,10 @@ fn capture_with(
     };
     // Every g struct and its key (inside the frozen window: into the pre-copy's buffers when
     // it has them, each piece keyed as soon as it is read), then the Ms of goroutines that
-    // are on a thread, and their g0 structs.
-    let recopied = pre
-        .and_then(|p| p.take_spare(&gs))
+    // are on a thread, and their g0 structs. The pre-copy's are of use while `allgs` begins
+    // with the gs it keyed.
+    let recopied = spare
+        .filter(|s| gs.starts_with(&s.gs))
         .and_then(|spare| recopy_keyed(rt, copy, spare, &gs));
     // The gs to look at below (every other one is parked with the pre-copy's key).
     let (keys, look, not_kept) = match recopied {
@@ -652,6 +669,55 @@ fn capture_with(
         in_transition,
         running_on,
     }
+}
+
+/// Copies `allgs`' header into `gimg` and, when its array is the one a pre-copy held whole
+/// (`held`: its address and length) and has not shrunk, only the elements added since: the
+/// g addresses are then `before` (the pre-copy's) followed by those. `None` otherwise.
+fn copy_allgs_since(
+    rt: &Runtime,
+    copy: &dyn CopyInto,
+    gimg: &mut MemoryImage,
+    held: (u64, u64),
+    before: &[u64],
+) -> Option<Vec<u64>> {
+    copy.copy_into(&[(rt.allgs, 24)], gimg);
+    let (ptr, len) = (
+        gimg.read_u64(rt.allgs).ok()?,
+        gimg.read_u64(rt.allgs + 8).ok()?,
+    );
+    if ptr != held.0 || len < held.1 || len > MAX_GOROUTINES {
+        return None;
+    }
+    let added = len - held.1;
+    let at = ptr.checked_add(held.1 * 8)?;
+    copy.copy_into(&[(at, added * 8)], gimg);
+    let mut gs = Vec::with_capacity(before.len() + added as usize);
+    gs.extend_from_slice(before);
+    for i in 0..added {
+        match gimg.read_u64(at.wrapping_add(i * 8)) {
+            Ok(0) => {}
+            Ok(g) => gs.push(g),
+            // As `copy_allgs`: the elements before the first hole.
+            Err(_) => break,
+        }
+    }
+    Some(gs)
+}
+
+/// The `allgs` array `img` holds whole (its address and length) when its g addresses are
+/// `gs`, those a copy keyed; `None` when the header or any element is missing.
+fn held_allgs(rt: &Runtime, img: &MemoryImage, gs: &[u64]) -> Option<(u64, u64)> {
+    let (ptr, len) = (
+        img.read_u64(rt.allgs).ok()?,
+        img.read_u64(rt.allgs + 8).ok()?,
+    );
+    let b = img.slice(ptr, len.checked_mul(8)?)?;
+    let held = b
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        .filter(|&g| g != 0);
+    held.eq(gs.iter().copied()).then_some((ptr, len))
 }
 
 /// Copies `allgs` (its header and array) into `gimg`; the g addresses, or `None` when the

@@ -319,3 +319,77 @@ fn g_structs_kept_from_the_precopy_are_those_of_now() {
     assert!(waited > 0, "the GC set no goroutine's waitsince");
     support::check_running(child.pid).unwrap();
 }
+
+/// Goroutines started between the pre-copy and the next look. While `allgs` stays where it
+/// was, the look reads only the elements added since (the pre-copy holds the others; `allgs`
+/// only grows); once it has moved (grown past its capacity), the whole array again. Either
+/// way the copy holds every goroutine the runtime lists: the fixture's spawned goroutines
+/// in a model built from the copy are those of its own `runtime.Stack`.
+#[test]
+fn goroutines_started_after_the_precopy_are_in_the_copy() {
+    use goroscope::runtime::goroutines::{self, PreCopy};
+    use goroscope::target::ReadExt;
+    const SPAWNED: &str = "main.spawnedPark";
+    let (mut child, proc, rt) = movers_target();
+    let allgs = |proc: &goroscope::target::live::LiveProcess| {
+        let word = |off| proc.read_u64(rt.allgs + off).unwrap();
+        (word(0), word(8))
+    };
+    for moved in [false, true] {
+        let pre = PreCopy::take(&rt, &proc);
+        let (at, len) = allgs(&proc);
+        // Start goroutines until allgs is longer where it was (first) or has moved (then).
+        let mut started = 0;
+        loop {
+            child.spawn().unwrap_or_else(|e| panic!("{e}"));
+            started += 1;
+            let (now_at, now_len) = allgs(&proc);
+            if (now_at != at) == moved && now_len > len {
+                break;
+            }
+            assert!(
+                started < 5000 && (moved || now_at == at),
+                "allgs {} after {started} goroutines started",
+                if moved {
+                    "did not move"
+                } else {
+                    "moved before it grew"
+                }
+            );
+        }
+        let cap = goroutines::capture_unstopped(&rt, &proc, &pre);
+        let image = cap.finish(Some(pre));
+        let snap =
+            goroscope::capture::build_snapshot(&rt, &image, &[], 0, Default::default(), &mut ())
+                .unwrap_or_else(|e| panic!("allgs moved: {moved}: {e}"));
+        let mut copied: Vec<u64> = snap
+            .goroutines
+            .iter()
+            .filter(|g| g.frames.iter().any(|f| &*f.site.function == SPAWNED))
+            .map(|g| g.id)
+            .collect();
+        let tb = support::parse(&child.stack().unwrap());
+        let mut listed: Vec<u64> = tb
+            .goroutines
+            .iter()
+            .filter(|g| g.has_frame(SPAWNED))
+            .map(|g| g.id)
+            .collect();
+        copied.sort_unstable();
+        listed.sort_unstable();
+        assert!(
+            !listed.is_empty(),
+            "no spawned goroutine in the runtime's dump"
+        );
+        assert_eq!(
+            copied, listed,
+            "spawned goroutines in the copy (allgs moved: {moved}, {started} started)"
+        );
+        println!(
+            "allgs {}: {started} goroutines started after the pre-copy, all {} spawned in the copy",
+            if moved { "moved" } else { "stayed" },
+            listed.len()
+        );
+    }
+    support::check_running(child.pid).unwrap();
+}
