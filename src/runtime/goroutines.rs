@@ -555,11 +555,12 @@ fn capture_with(
 ) -> Capture {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
-    let spare = pre.and_then(|p| p.take_spare());
+    let mut spare = pre.and_then(|p| p.take_spare());
     let since = spare
-        .as_ref()
+        .as_mut()
         .zip(pre.and_then(|p| p.allgs))
-        .and_then(|(s, held)| copy_allgs_since(rt, copy, &mut gimg, held, &s.gs));
+        .and_then(|(s, held)| copy_allgs_since(rt, copy, &mut gimg, held, &mut s.gs));
+    let extended = since.is_some();
     let Some(gs) = since.or_else(|| copy_allgs(rt, copy, &mut gimg)) else {
         return Capture {
             gs_img: gimg,
@@ -569,9 +570,9 @@ fn capture_with(
     // Every g struct and its key (inside the frozen window: into the pre-copy's buffers when
     // it has them, each piece keyed as soon as it is read), then the Ms of goroutines that
     // are on a thread, and their g0 structs. The pre-copy's are of use while `allgs` begins
-    // with the gs it keyed.
+    // with the gs it keyed (as it does when it is theirs extended).
     let recopied = spare
-        .filter(|s| gs.starts_with(&s.gs))
+        .filter(|s| extended || gs.starts_with(&s.gs))
         .and_then(|spare| recopy_keyed(rt, copy, spare, &gs));
     // The gs to look at below (every other one is parked with the pre-copy's key).
     let (keys, look, not_kept) = match recopied {
@@ -673,13 +674,14 @@ fn capture_with(
 
 /// Copies `allgs`' header into `gimg` and, when its array is the one a pre-copy held whole
 /// (`held`: its address and length) and has not shrunk, only the elements added since: the
-/// g addresses are then `before` (the pre-copy's) followed by those. `None` otherwise.
+/// g addresses are then `before` (the pre-copy's, taken) followed by those. `None` (and
+/// `before` left as it is) otherwise.
 fn copy_allgs_since(
     rt: &Runtime,
     copy: &dyn CopyInto,
     gimg: &mut MemoryImage,
     held: (u64, u64),
-    before: &[u64],
+    before: &mut Vec<u64>,
 ) -> Option<Vec<u64>> {
     copy.copy_into(&[(rt.allgs, 24)], gimg);
     let (ptr, len) = (
@@ -692,8 +694,8 @@ fn copy_allgs_since(
     let added = len - held.1;
     let at = ptr.checked_add(held.1 * 8)?;
     copy.copy_into(&[(at, added * 8)], gimg);
-    let mut gs = Vec::with_capacity(before.len() + added as usize);
-    gs.extend_from_slice(before);
+    let mut gs = std::mem::take(before);
+    gs.reserve(added as usize);
     for i in 0..added {
         match gimg.read_u64(at.wrapping_add(i * 8)) {
             Ok(0) => {}
