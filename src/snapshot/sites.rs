@@ -51,7 +51,13 @@ thread_local! {
     /// The table frames serialized on this thread go into, while [`writing`] runs.
     static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
     /// The table frames deserialized on this thread point into, while [`reading`] runs.
-    static READING: RefCell<Option<Table>> = const { RefCell::new(None) };
+    static READING: RefCell<Option<Reading>> = const { RefCell::new(None) };
+}
+
+/// A table being read, and the args text last read at each of its sites.
+struct Reading {
+    table: Table,
+    last_args: Vec<Option<Name>>,
 }
 
 /// A table read: its sites, in order, and whether the rows pointing into it hold their sp and
@@ -93,7 +99,8 @@ pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Row>) {
 
 /// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
 pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
-    let before = READING.with(|r| r.borrow_mut().replace(table));
+    let last_args = vec![None; table.sites.len()];
+    let before = READING.with(|r| r.borrow_mut().replace(Reading { table, last_args }));
     let out = read();
     READING.with(|r| *r.borrow_mut() = before);
     out
@@ -199,6 +206,35 @@ pub(super) fn deserialize_frames<'de, D: Deserializer<'de>>(de: D) -> Result<Vec
     de.deserialize_seq(Frames)
 }
 
+/// A frame's args text read from its row: the one read last at the same site when it is the
+/// same (goroutines parked at one place mostly print the same), else a name of its own. Not
+/// looked up among every text read: most are unique (pointers), and a set of them all was 8%
+/// of the time `show` took.
+struct Args(Option<Name>);
+
+impl<'de> DeserializeSeed<'de> for Args {
+    type Value = Name;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Name, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Args {
+    type Value = Name;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a frame's args text")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Name, E> {
+        Ok(match self.0 {
+            Some(last) if *last == *s => last,
+            _ => Name::from(s),
+        })
+    }
+}
+
 /// A frame read whole or from its row; `sp`: the sp of the frame before (0 for the first).
 struct AnyFrame {
     sp: u64,
@@ -225,18 +261,27 @@ impl<'de> Visitor<'de> for AnyFrame {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Frame, A::Error> {
         let missing = |what: &str| de::Error::custom(format!("a frame's row has no {what}"));
-        let site: u32 = seq.next_element()?.ok_or_else(|| missing("site"))?;
+        let at: u32 = seq.next_element()?.ok_or_else(|| missing("site"))?;
+        let at = at as usize;
         let site = READING.with(|r| {
             let r = r.borrow();
-            let t = r.as_ref()?;
-            Some((t.sites.get(site as usize).cloned()?, t.deltas))
+            let r = r.as_ref()?;
+            let t = &r.table;
+            Some((t.sites.get(at).cloned()?, t.deltas, r.last_args[at].clone()))
         });
-        let Some((site, deltas)) = site else {
+        let Some((site, deltas, last)) = site else {
             return Err(de::Error::custom(
                 "a frame's row points at a site its file's table does not have",
             ));
         };
-        let args: Name = seq.next_element()?.ok_or_else(|| missing("args"))?;
+        let args = seq
+            .next_element_seed(Args(last))?
+            .ok_or_else(|| missing("args"))?;
+        READING.with(|r| {
+            if let Some(r) = r.borrow_mut().as_mut() {
+                r.last_args[at] = Some(args.clone());
+            }
+        });
         let (sp, fp) = if deltas {
             let sp: i64 = seq.next_element()?.ok_or_else(|| missing("sp"))?;
             let fp: i64 = seq.next_element()?.ok_or_else(|| missing("fp"))?;

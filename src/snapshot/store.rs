@@ -1003,6 +1003,25 @@ mod tests {
         assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
     }
 
+    /// Frames read at one site with the same args text share it (the one read last there),
+    /// as the writer's frames did.
+    #[test]
+    fn args_read_at_one_site_are_shared() {
+        let s = many(50);
+        let mut buf = Vec::new();
+        write(&s, &mut buf).unwrap();
+        let read = read(&buf).unwrap().snapshot;
+        assert_eq!(read, s);
+        let first = &read.goroutines[0].frames[0].args;
+        for g in &read.goroutines[1..] {
+            assert!(
+                Arc::ptr_eq(&g.frames[0].args.0, &first.0),
+                "goroutine {}: its args text is a copy of its own",
+                g.id
+            );
+        }
+    }
+
     fn many(n: u64) -> Snapshot {
         let mut s = sample();
         let g = s.goroutines[0].clone();
