@@ -54,11 +54,17 @@ thread_local! {
     static READING: RefCell<Option<Reading>> = const { RefCell::new(None) };
 }
 
-/// A table being read, and the args text last read at each of its sites.
+/// A table being read, and the args text last read at each of its first [`MAX_ARGS_SITES`]
+/// sites.
 struct Reading {
     table: Table,
     last_args: Vec<Option<Name>>,
 }
+
+/// Sites of a table whose last args text is kept while a batch of its rows is read: a run's
+/// table holds a few hundred; the frames at sites past this many (a hostile file's table)
+/// get no sharing, and a batch of a few lines costs no more than this many slots.
+const MAX_ARGS_SITES: usize = 4096;
 
 /// A table read: its sites, in order, and whether the rows pointing into it hold their sp and
 /// fp as differences (version 4).
@@ -99,7 +105,7 @@ pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Row>) {
 
 /// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
 pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
-    let last_args = vec![None; table.sites.len()];
+    let last_args = vec![None; table.sites.len().min(MAX_ARGS_SITES)];
     let before = READING.with(|r| r.borrow_mut().replace(Reading { table, last_args }));
     let out = read();
     READING.with(|r| *r.borrow_mut() = before);
@@ -267,7 +273,8 @@ impl<'de> Visitor<'de> for AnyFrame {
             let r = r.borrow();
             let r = r.as_ref()?;
             let t = &r.table;
-            Some((t.sites.get(at).cloned()?, t.deltas, r.last_args[at].clone()))
+            let last = r.last_args.get(at).cloned().flatten();
+            Some((t.sites.get(at).cloned()?, t.deltas, last))
         });
         let Some((site, deltas, last)) = site else {
             return Err(de::Error::custom(
@@ -278,8 +285,12 @@ impl<'de> Visitor<'de> for AnyFrame {
             .next_element_seed(Args(last))?
             .ok_or_else(|| missing("args"))?;
         READING.with(|r| {
-            if let Some(r) = r.borrow_mut().as_mut() {
-                r.last_args[at] = Some(args.clone());
+            if let Some(slot) = r
+                .borrow_mut()
+                .as_mut()
+                .and_then(|r| r.last_args.get_mut(at))
+            {
+                *slot = Some(args.clone());
             }
         });
         let (sp, fp) = if deltas {
