@@ -389,6 +389,7 @@ impl UnwindSetup {
             tab: &self.bin.pclntab,
             ids: &self.ids,
         };
+        let mut cache = unwind::UnwindCache::default();
         let unwound = unwind::unwind(
             code,
             &mem,
@@ -397,7 +398,7 @@ impl UnwindSetup {
             Limits {
                 max_frames: MAX_FUZZ_FRAMES,
             },
-            &mut Default::default(),
+            &mut cache,
         );
         let _ = symbolize::Symbolizer::new(code).logical_frames(&mem, &unwound);
     }

@@ -470,7 +470,7 @@ impl<'a> Walker<'a> {
         // used has no stack to show: printed as the runtime does ("stack unavailable").
         let unwound = if raw.status == status::RUNNING && start.sp == 0 {
             unwind::Unwound {
-                frames: Vec::new(),
+                frames: &[],
                 end: StackEnd::Complete { sp: 0 },
             }
         } else {

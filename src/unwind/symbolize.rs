@@ -133,7 +133,7 @@ impl<'a> Symbolizer<'a> {
         let mut callee = 0u8;
         let mut shown = 0usize;
         let mut scratch = String::with_capacity(64);
-        for pf in &unwound.frames {
+        for pf in unwound.frames {
             let pcf = self.pc_frames(pf);
             for sf in pcf.frames.iter() {
                 let show = sf.vis.shown(code, sf.func_id, shown == 0, callee);
