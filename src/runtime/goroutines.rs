@@ -556,12 +556,13 @@ fn capture_with(
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
     let mut spare = pre.and_then(|p| p.take_spare());
-    let since = spare
-        .as_mut()
-        .zip(pre.and_then(|p| p.allgs))
-        .and_then(|(s, held)| copy_allgs_since(rt, copy, &mut gimg, held, &mut s.gs));
+    let header = copy_allgs_header(rt, copy, &mut gimg);
+    let since = match (header, spare.as_mut(), pre.and_then(|p| p.allgs)) {
+        (Some(now), Some(s), Some(held)) => copy_allgs_since(copy, &mut gimg, now, held, &mut s.gs),
+        _ => None,
+    };
     let extended = since.is_some();
-    let Some(gs) = since.or_else(|| copy_allgs(rt, copy, &mut gimg)) else {
+    let Some(gs) = since.or_else(|| header.map(|now| copy_allgs(copy, &mut gimg, now))) else {
         return Capture {
             gs_img: gimg,
             ..Default::default()
@@ -672,39 +673,71 @@ fn capture_with(
     }
 }
 
-/// Copies `allgs`' header into `gimg` and, when its array is the one a pre-copy held whole
-/// (`held`: its address and length) and has not shrunk, only the elements added since: the
-/// g addresses are then `before` (the pre-copy's, taken) followed by those. `None` (and
-/// `before` left as it is) otherwise.
-fn copy_allgs_since(
+/// Copies `allgs`' header into `gimg`: its array's address and length, `None` when the header
+/// is unreadable or the length too long.
+fn copy_allgs_header(
     rt: &Runtime,
     copy: &dyn CopyInto,
     gimg: &mut MemoryImage,
-    held: (u64, u64),
-    before: &mut Vec<u64>,
-) -> Option<Vec<u64>> {
+) -> Option<(u64, u64)> {
     copy.copy_into(&[(rt.allgs, 24)], gimg);
     let (ptr, len) = (
         gimg.read_u64(rt.allgs).ok()?,
         gimg.read_u64(rt.allgs + 8).ok()?,
     );
-    if ptr != held.0 || len < held.1 || len > MAX_GOROUTINES {
+    (len <= MAX_GOROUTINES).then_some((ptr, len))
+}
+
+/// Copies the `allgs` array (`now`: its address and length) into `gimg`; the g addresses.
+fn copy_allgs(copy: &dyn CopyInto, gimg: &mut MemoryImage, now: (u64, u64)) -> Vec<u64> {
+    let (ptr, len) = now;
+    copy.copy_into(&[(ptr, len * 8)], gimg);
+    let mut gs = Vec::new();
+    push_elements(gimg, ptr, len, &mut gs);
+    gs
+}
+
+/// When the `allgs` array (`now`: its address and length) is the one a pre-copy held whole
+/// (`held`) and has not shrunk, copies into `gimg` only the elements added since: the g
+/// addresses are then `before` (the pre-copy's, taken) followed by those. `None` (and
+/// `before` left as it is) otherwise.
+fn copy_allgs_since(
+    copy: &dyn CopyInto,
+    gimg: &mut MemoryImage,
+    now: (u64, u64),
+    held: (u64, u64),
+    before: &mut Vec<u64>,
+) -> Option<Vec<u64>> {
+    let (ptr, len) = now;
+    if ptr != held.0 || len < held.1 {
         return None;
     }
     let added = len - held.1;
     let at = ptr.checked_add(held.1 * 8)?;
     copy.copy_into(&[(at, added * 8)], gimg);
     let mut gs = std::mem::take(before);
-    gs.reserve(added as usize);
-    for i in 0..added {
-        match gimg.read_u64(at.wrapping_add(i * 8)) {
-            Ok(0) => {}
-            Ok(g) => gs.push(g),
-            // As `copy_allgs`: the elements before the first hole.
-            Err(_) => break,
-        }
-    }
+    push_elements(gimg, at, added, &mut gs);
     Some(gs)
+}
+
+/// Appends to `gs` the g addresses in the `n` `allgs` elements at `at`, as copied into `gimg`
+/// (zeros skipped): all of them when they were copied whole, else those before the first
+/// hole (as `all_g_addrs` reads them back), without trying each of up to `MAX_GOROUTINES`
+/// missing ones.
+fn push_elements(gimg: &MemoryImage, at: u64, n: u64, gs: &mut Vec<u64>) {
+    let nonzero = |&g: &u64| g != 0;
+    match gimg.slice(at, n * 8) {
+        Some(b) => gs.extend(
+            b.chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                .filter(nonzero),
+        ),
+        None => gs.extend(
+            (0..n)
+                .map_while(|i| gimg.read_u64(at.wrapping_add(i * 8)).ok())
+                .filter(nonzero),
+        ),
+    }
 }
 
 /// The `allgs` array `img` holds whole (its address and length) when its g addresses are
@@ -720,31 +753,6 @@ fn held_allgs(rt: &Runtime, img: &MemoryImage, gs: &[u64]) -> Option<(u64, u64)>
         .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
         .filter(|&g| g != 0);
     held.eq(gs.iter().copied()).then_some((ptr, len))
-}
-
-/// Copies `allgs` (its header and array) into `gimg`; the g addresses, or `None` when the
-/// slice header is unreadable or too long.
-fn copy_allgs(rt: &Runtime, copy: &dyn CopyInto, gimg: &mut MemoryImage) -> Option<Vec<u64>> {
-    copy.copy_into(&[(rt.allgs, 24)], gimg);
-    let (ptr, len) = match (gimg.read_u64(rt.allgs), gimg.read_u64(rt.allgs + 8)) {
-        (Ok(p), Ok(n)) if n <= MAX_GOROUTINES => (p, n),
-        _ => return None,
-    };
-    copy.copy_into(&[(ptr, len * 8)], gimg);
-    let gs: Vec<u64> = match gimg.slice(ptr, len * 8) {
-        Some(b) => b
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-            .filter(|&g| g != 0)
-            .collect(),
-        // Not all copied: the elements before the first hole (as `all_g_addrs` reads them
-        // back), without trying each of up to `MAX_GOROUTINES` missing ones.
-        None => (0..len)
-            .map_while(|i| gimg.read_u64(ptr.wrapping_add(i * 8)).ok())
-            .filter(|&g| g != 0)
-            .collect(),
-    };
-    Some(gs)
 }
 
 /// Most bytes of g structs [`recopy_keyed`] reads in one system call: few enough that its
