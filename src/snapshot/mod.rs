@@ -49,6 +49,18 @@ impl std::borrow::Borrow<str> for Name {
     }
 }
 
+impl Name {
+    /// `last` again when it is `text`: for a place whose frames mostly print what the frame
+    /// there before printed (a frame's args at one pc, or at one site of a snapshot file).
+    /// Compared a byte at a time, not by a `memcmp` call: these texts are a few bytes, and a
+    /// call for each of a million and a half frames was 7% of a 100,000-goroutine JSON dump's
+    /// CPU samples.
+    pub(crate) fn again(last: Option<&Name>, text: &str) -> Option<Name> {
+        last.filter(|n| n.as_bytes().iter().eq(text.as_bytes()))
+            .cloned()
+    }
+}
+
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
         Name(Arc::new(Box::from(s)))

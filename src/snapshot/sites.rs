@@ -234,10 +234,7 @@ impl Visitor<'_> for Args {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Name, E> {
-        Ok(match self.0 {
-            Some(last) if *last == *s => last,
-            _ => Name::from(s),
-        })
+        Ok(Name::again(self.0.as_ref(), s).unwrap_or_else(|| Name::from(s)))
     }
 }
 

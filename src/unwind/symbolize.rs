@@ -147,12 +147,9 @@ impl<'a> Symbolizer<'a> {
                 } else {
                     print_args(code, mem, pf, &pcf.args, &mut scratch);
                     let mut last = pcf.last_args.borrow_mut();
-                    // Compared a byte at a time, not by `memcmp`: these texts are a few bytes,
-                    // and the library's call for each of a million and a half frames was 7% of
-                    // a 100,000-goroutine JSON dump's CPU samples.
-                    match &*last {
-                        Some(n) if n.as_bytes().iter().eq(scratch.as_bytes()) => n.clone(),
-                        _ => last.insert(self.args.get(&scratch)).clone(),
+                    match Name::again(last.as_ref(), &scratch) {
+                        Some(n) => n,
+                        None => last.insert(self.args.get(&scratch)).clone(),
                     }
                 };
                 let site = if sf.site.pc == pf.pc {
