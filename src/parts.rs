@@ -33,16 +33,6 @@ pub(crate) fn in_parts<T: Sync, R: Send>(
     on_threads(items.chunks(size).enumerate(), |(k, p)| f(k * size, p))
 }
 
-/// [`in_parts`] over items each part changes (buffers it reads into).
-pub(crate) fn in_parts_mut<T: Send, R: Send>(
-    items: &mut [T],
-    min_part: usize,
-    f: impl Fn(usize, &mut [T]) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let size = part_size(items.len(), min_part);
-    on_threads(items.chunks_mut(size).enumerate(), |(k, p)| f(k * size, p))
-}
-
 /// Items per part: one part per CPU, none smaller than `min_part` items.
 fn part_size(len: usize, min_part: usize) -> usize {
     let threads = cpus().min(len / min_part.max(1)).max(1);

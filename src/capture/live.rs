@@ -343,7 +343,7 @@ impl LiveTarget {
         let FrozenCopy {
             pre, precopy_ns, ..
         } = copy;
-        pre.recycle();
+        pre.recycle(&self.rt);
         let (freeze, copy) = self.frozen_copy_after(pre, precopy_ns, progress, Stop::All)?;
         Ok((copy, pause + freeze.thaw()))
     }
@@ -422,14 +422,14 @@ impl LiveTarget {
             });
             if asleep_running {
                 before = freeze.thaw();
-                pre.recycle();
+                pre.recycle(&self.rt);
                 survey.asleep.clear();
                 pre.settle(&self.rt, &self.proc, &HashSet::new());
                 continue;
             }
             if attempt < MAX_ATTEMPTS && cap.in_transition {
                 before = freeze.thaw();
-                pre.recycle();
+                pre.recycle(&self.rt);
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
