@@ -376,6 +376,8 @@ impl LiveProcess {
     /// Returns the ranges copied (stops early when the process is gone).
     fn copy_ranges(&self, merged: &[(u64, u64)], image: &mut MemoryImage) -> Vec<(u64, u64)> {
         let mut got: Vec<(u64, u64)> = Vec::new(); // ranges successfully copied, ascending
+        // Ranges read, ascending, added to `image` together (before any slow path's).
+        let mut read: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut i = 0;
         let mut gone = false;
         while i < merged.len() && !gone {
@@ -435,15 +437,16 @@ impl LiveProcess {
                 unsafe { buf.set_len(left.min(len)) };
                 if left >= len {
                     left -= len;
-                    image.insert(a, buf);
+                    read.push((a, buf));
                     push_range(&mut got, a, e);
                     continue;
                 }
                 // Partial or failed element: keep the prefix, slow-path the rest.
                 if left > 0 {
-                    image.insert(a, buf);
+                    read.push((a, buf));
                     push_range(&mut got, a, a + left as u64);
                 }
+                image.extend(std::mem::take(&mut read));
                 let start = a + left as u64;
                 if !self.slow_copy(start, e, image, &mut got) {
                     gone = true;
@@ -453,6 +456,7 @@ impl LiveProcess {
             }
             i = next;
         }
+        image.extend(read);
         got
     }
 
