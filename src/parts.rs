@@ -62,49 +62,162 @@ fn on_threads<P: Send, R: Send>(
     })
 }
 
-/// Runs `f` over `items` in chunks of `chunk` items, a round of one chunk per CPU (at most
-/// `max_threads`) at a time, and hands each chunk with its result to `sink` in the order of
-/// `items`: memory holds one round's results, not every chunk's (a writer's output, made on
-/// every CPU and written in order). `sink` returning `Ok(false)` stops before the next chunk.
-pub(crate) fn in_rounds<T: Sync, R: Send, E>(
-    items: &[T],
-    chunk: usize,
+/// Runs `f` over `chunks` on up to `max_threads` threads (one per CPU, each with its own
+/// `state()`), and hands each chunk's result to `sink` on this thread, in the order of
+/// `chunks`, as soon as the results before it are in. Threads take chunks in order and wait
+/// while they are `ahead` chunks past the one `sink` needs next (that one is always taken, so
+/// nothing waits for ever): memory holds at most that many results (a writer's output, made on
+/// every CPU and written in order). No thread waits for another between chunks, as rounds of
+/// one chunk per thread would (each round as slow as its slowest chunk, and a thread started
+/// for each). `sink` returning `Ok(false)` stops: no chunk after that one is sunk. With one CPU
+/// (or one chunk) no thread is started; chunks a thread could not take are done here.
+pub(crate) fn in_order<T: Sync, S, R: Send, E>(
+    chunks: &[T],
     max_threads: usize,
-    f: impl Fn(&[T]) -> R + Sync,
-    mut sink: impl FnMut(&[T], R) -> Result<bool, E>,
+    ahead: usize,
+    state: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &T) -> R + Sync,
+    mut sink: impl FnMut(usize, R) -> Result<bool, E>,
 ) -> Result<(), E> {
-    let cpus = cpus().min(max_threads).max(1);
-    let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
-    for round in chunks.chunks(cpus) {
-        let results = in_parts(round, 1, |_, part| part.iter().map(|c| f(c)).collect());
-        for (c, r) in round.iter().zip(results) {
-            if !sink(c, r)? {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, mpsc};
+    let threads = cpus().min(max_threads).min(chunks.len());
+    let threads = if threads <= 1 { 0 } else { threads };
+    let ahead = ahead.max(1);
+    let next = AtomicUsize::new(0);
+    // The chunk `sink` needs next; usize::MAX once it is done.
+    let sunk = (Mutex::new(0usize), Condvar::new());
+    let set_sunk = |v: usize| {
+        *sunk.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+        sunk.1.notify_all();
+    };
+    /// Lets every thread go when the sink is done, however that is (stopped, failed, or
+    /// panicked: the scope waits for them all).
+    struct Release<'a>(&'a dyn Fn(usize));
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            (self.0)(usize::MAX);
+        }
+    }
+    std::thread::scope(|s| {
+        let _release = Release(&set_sunk);
+        let (tx, rx) = mpsc::channel::<(usize, R)>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, sunk, state, f) = (&next, &sunk, &state, &f);
+            let spawned = std::thread::Builder::new()
+                .name("goroscope-part".into())
+                .spawn_scoped(s, move || {
+                    let mut st = state();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(c) = chunks.get(i) else { break };
+                        let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
+                        while i >= done.saturating_add(ahead) {
+                            done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                        let stopped = *done == usize::MAX;
+                        drop(done);
+                        if stopped || tx.send((i, f(&mut st, i, c))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        let mut sink_next = |want: &mut usize, r: R| -> Result<bool, E> {
+            let go_on = sink(*want, r)?;
+            *want += 1;
+            if go_on {
+                set_sunk(*want);
+            }
+            Ok(go_on)
+        };
+        for (i, r) in &rx {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&want) {
+                if !sink_next(&mut want, r)? {
+                    return Ok(());
+                }
+            }
+        }
+        // Chunks no thread took or finished (none was started, or could be).
+        let mut st = None;
+        while let Some(c) = chunks.get(want) {
+            let r = match pending.remove(&want) {
+                Some(r) => r,
+                None => f(st.get_or_insert_with(&state), want, c),
+            };
+            if !sink_next(&mut want, r)? {
                 return Ok(());
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn rounds_keep_the_order_and_stop_when_told() {
+    fn in_order_keeps_the_order_and_stops_when_told() {
         let items: Vec<usize> = (0..1000).collect();
-        let mut seen = Vec::new();
-        super::in_rounds(
-            &items,
-            7,
+        let chunks: Vec<&[usize]> = items.chunks(7).collect();
+        for ahead in [1, 3, 16] {
+            let mut seen = Vec::new();
+            let stopped_after = std::cell::Cell::new(0);
+            super::in_order(
+                &chunks,
+                4,
+                ahead,
+                || 0usize,
+                |made: &mut usize, i, c: &&[usize]| {
+                    *made += 1;
+                    (i, c.iter().sum::<usize>())
+                },
+                |i, (at, sum)| {
+                    assert_eq!((at, chunks[i].iter().sum::<usize>()), (i, sum));
+                    seen.extend_from_slice(chunks[i]);
+                    stopped_after.set(i);
+                    Ok::<_, ()>(seen.len() < 500)
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, (0..504).collect::<Vec<_>>(), "ahead {ahead}");
+            assert_eq!(stopped_after.get(), 71);
+        }
+        // An error from the sink stops it too, and is returned.
+        let r = super::in_order(
+            &chunks,
             4,
-            |c| c.iter().sum::<usize>(),
-            |c, sum| {
-                assert_eq!(c.iter().sum::<usize>(), sum);
-                seen.extend_from_slice(c);
-                Ok::<_, ()>(seen.len() < 500)
+            2,
+            || (),
+            |_, i, _| i,
+            |i, _| match i {
+                9 => Err(i),
+                _ => Ok(true),
             },
-        )
-        .unwrap();
-        assert_eq!(seen, (0..504).collect::<Vec<_>>());
+        );
+        assert_eq!(r, Err(9));
+        // A sink that panics lets the threads go (they wait on it), and the panic goes on.
+        let r = std::panic::catch_unwind(|| {
+            super::in_order(
+                &chunks,
+                4,
+                1,
+                || (),
+                |_, i, _| i,
+                |i, _| match i {
+                    3 => panic!("the sink failed"),
+                    _ => Ok::<_, ()>(true),
+                },
+            )
+        });
+        assert!(r.is_err());
     }
 
     #[test]

@@ -278,9 +278,6 @@ where
     M: MemoryReader + Sync,
     C: Default + Send,
 {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Condvar, mpsc};
-
     let gs = goroutines::all_g_addrs(rt, mem).map_err(RuntimeError::Read)?;
     let total = gs.len();
     let by_tid: HashMap<u64, &ThreadState> = threads.iter().map(|t| (t.tid as u64, t)).collect();
@@ -327,66 +324,19 @@ where
         walked.count += n.count;
         walked.on_threads.extend(n.on_threads);
     };
-    // With one CPU (or one chunk) no thread is started: the loop at the end does them all.
-    let walkers = crate::parts::cpus().min(MAX_WALKERS).min(chunks.len());
-    let walkers = if walkers <= 1 { 0 } else { walkers };
-    // Workers take chunks in order, and wait while they are AHEAD chunks past the one the
-    // sink needs next (that one is always taken, so nothing waits for ever).
-    let next = AtomicUsize::new(0);
-    let sunk = (Mutex::new(0usize), Condvar::new());
-    std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<(usize, C, Walked)>();
-        for _ in 0..walkers {
-            let tx = tx.clone();
-            let (next, sunk, chunks, by_tid, build) = (&next, &sunk, &chunks, &by_tid, &build);
-            let spawned = std::thread::Builder::new()
-                .name("goroscope-walk".into())
-                .spawn_scoped(s, move || {
-                    let mut w = Walker::new(rt, by_tid, nanotime);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else { break };
-                        let mut done = sunk.0.lock().unwrap_or_else(|e| e.into_inner());
-                        while i >= *done + AHEAD {
-                            done = sunk.1.wait(done).unwrap_or_else(|e| e.into_inner());
-                        }
-                        drop(done);
-                        let (acc, n) = build(&mut w, i, chunk);
-                        if tx.send((i, acc, n)).is_err() {
-                            break;
-                        }
-                    }
-                });
-            if spawned.is_err() {
-                break;
-            }
-        }
-        drop(tx);
-        let mut pending = std::collections::BTreeMap::new();
-        let mut want = 0;
-        for (i, acc, n) in rx {
-            pending.insert(i, (acc, n));
-            while let Some((acc, n)) = pending.remove(&want) {
-                add(n);
-                sink(acc);
-                want += 1;
-                *sunk.0.lock().unwrap_or_else(|e| e.into_inner()) = want;
-                sunk.1.notify_all();
-                progress.stage("unwinding goroutines", want * CHUNK, total);
-            }
-        }
-        // Chunks no thread took (none was started, or could be): on this one.
-        if want < chunks.len() {
-            let mut w = Walker::new(rt, &by_tid, nanotime);
-            for chunk in &chunks[want..] {
-                progress.stage("unwinding goroutines", want * CHUNK, total);
-                let (acc, n) = build(&mut w, want, chunk);
-                add(n);
-                sink(acc);
-                want += 1;
-            }
-        }
-    });
+    let _ = crate::parts::in_order(
+        &chunks,
+        MAX_WALKERS,
+        AHEAD,
+        || Walker::new(rt, &by_tid, nanotime),
+        |w, i, chunk| build(w, i, chunk),
+        |i, (acc, n)| {
+            add(n);
+            sink(acc);
+            progress.stage("unwinding goroutines", (i + 1) * CHUNK, total);
+            Ok::<_, std::convert::Infallible>(true)
+        },
+    );
     Ok(walked)
 }
 

@@ -10,6 +10,8 @@ use std::io::{self, Write};
 const CHUNK: usize = 256;
 /// Most threads serializing chunks at once.
 const MAX_WRITERS: usize = 8;
+/// Chunks serialized ahead of the one being written.
+const AHEAD: usize = 8;
 
 /// Writes `{"format": ..., "version": ..., "snapshot": {...}}` on one line, the snapshot
 /// with only the goroutines `gs`: the fields of a serialized [`Snapshot`] in its order, the
@@ -20,24 +22,24 @@ pub fn render(snap: &Snapshot, gs: &[&Goroutine], out: &mut dyn Write) -> io::Re
     write!(out, ",\"version\":{VERSION},\"snapshot\":{{\"meta\":")?;
     json(out, &snap.meta)?;
     out.write_all(b",\"goroutines\":[")?;
-    let mut first = true;
-    crate::parts::in_rounds(
-        gs,
-        CHUNK,
+    let chunks: Vec<&[&Goroutine]> = gs.chunks(CHUNK).collect();
+    crate::parts::in_order(
+        &chunks,
         MAX_WRITERS,
-        |chunk| {
+        AHEAD,
+        Names::default,
+        |names, _, chunk| {
             let mut buf = Vec::with_capacity(chunk.len() * 4096);
-            let mut names = Names::default();
             for (i, g) in chunk.iter().enumerate() {
                 if i > 0 {
                     buf.push(b',');
                 }
-                goroutine(&mut buf, g, &mut names)?;
+                goroutine(&mut buf, g, names)?;
             }
             Ok::<_, io::Error>(buf)
         },
-        |_, buf| {
-            if !std::mem::take(&mut first) {
+        |i, buf| {
+            if i > 0 {
                 out.write_all(b",")?;
             }
             out.write_all(&buf?)?;

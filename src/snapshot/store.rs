@@ -152,6 +152,8 @@ pub fn write(snap: &Snapshot, out: impl Write) -> Result<(), StoreError> {
 const MEMBER: usize = 512;
 /// Most threads compressing members at once.
 const MAX_COMPRESSORS: usize = 8;
+/// Members compressed ahead of the one being written.
+const AHEAD: usize = 8;
 
 /// Writes a snapshot file, goroutine by goroutine, stopping before the next goroutines once
 /// `deadline` has passed; the end line counts those left out. Returns the end line.
@@ -178,22 +180,24 @@ pub(crate) fn write_until(
     out.write_all(&member(&[&to_lines(std::iter::once(&head))?])?)?;
     let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     let mut written = 0;
-    crate::parts::in_rounds(
-        &snap.goroutines,
-        MEMBER,
+    let chunks: Vec<&[super::Goroutine]> = snap.goroutines.chunks(MEMBER).collect();
+    crate::parts::in_order(
+        &chunks,
         MAX_COMPRESSORS,
-        |gs| {
+        AHEAD,
+        || (),
+        |_, _, gs| {
             let rows = gs.iter().map(|g| Line::G(GoroutineRow(g)));
             let (body, sites) = super::sites::writing(|| to_lines(rows));
             let table = to_lines(std::iter::once(Line::<()>::Sites(sites)))?;
             member(&[&table, &body?])
         },
-        |gs, m| {
+        |i, m| {
             if passed() {
                 return Ok(false);
             }
             out.write_all(&m?)?;
-            written += gs.len();
+            written += chunks[i].len();
             Ok::<_, StoreError>(true)
         },
     )?;
