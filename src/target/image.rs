@@ -6,6 +6,10 @@
 use super::{MemoryReader, ReadError};
 use std::collections::BTreeMap;
 
+/// [`MemoryImage::extend`] rebuilds the tree with ranges past it when they are at least one
+/// in this many of the ranges it holds.
+const REBUILD_SHARE: usize = 8;
+
 /// Non-overlapping copied ranges of target memory, keyed by start address.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryImage {
@@ -90,8 +94,7 @@ impl MemoryImage {
             .first_key_value()
             .is_some_and(|(&a, _)| self.ends_by(a))
         {
-            self.bytes += other.bytes;
-            self.ranges.append(&mut other.ranges);
+            self.add_past(other.ranges.into_iter().collect());
             return;
         }
         for (a, v) in other.ranges {
@@ -118,8 +121,30 @@ impl MemoryImage {
             }
             return;
         }
-        let mut more: BTreeMap<u64, Vec<u8>> =
-            ranges.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        self.add_past(ranges);
+    }
+
+    /// Adds `ranges` (ascending, apart, past every range held, none past the end of the
+    /// address space): the tree rebuilt with them when they are many beside it (appending
+    /// rebuilds it, so for a few it costs as much as the whole tree: a wait list followed a
+    /// few pages at a time into one image made `dump --blocked` of a million goroutines take
+    /// a minute), else each inserted without looking for neighbours.
+    fn add_past(&mut self, ranges: Vec<(u64, Vec<u8>)>) {
+        let ranges = ranges.into_iter().filter(|(_, v)| !v.is_empty());
+        if ranges
+            .size_hint()
+            .1
+            .unwrap_or(usize::MAX)
+            .saturating_mul(REBUILD_SHARE)
+            < self.ranges.len()
+        {
+            for (a, v) in ranges {
+                self.bytes += v.len() as u64;
+                self.ranges.insert(a, v);
+            }
+            return;
+        }
+        let mut more: BTreeMap<u64, Vec<u8>> = ranges.collect();
         self.bytes += more.values().map(|v| v.len() as u64).sum::<u64>();
         self.ranges.append(&mut more);
     }
@@ -336,50 +361,58 @@ mod tests {
     /// past the end of the address space); an image absorbed likewise.
     #[test]
     fn extend_and_absorb_hold_what_inserting_each_holds() {
-        let held = || {
-            let mut m = MemoryImage::new();
-            m.insert(0x1000, vec![1; 16]);
-            m
-        };
-        let cases: Vec<Vec<(u64, Vec<u8>)>> = vec![
-            vec![
-                (0x1010, vec![2; 8]),
-                (0x1020, vec![3; 8]),
-                (0x1028, vec![4; 8]),
-            ],
-            vec![(0x1008, vec![2; 16]), (0x1020, vec![3; 8])],
-            vec![(0x1020, vec![3; 8]), (0x1010, vec![2; 16])],
-            vec![(0x1010, vec![2; 16]), (0x1018, vec![3; 16])],
-            vec![(0x1010, vec![]), (0x1020, vec![3; 8])],
-            vec![(0x2000, vec![2; 8]), (u64::MAX - 3, vec![5; 16])],
-            vec![],
-        ];
-        let dump = |m: &MemoryImage| -> Vec<(u64, Vec<u8>)> {
-            m.ranges_in(0, u64::MAX)
-                .map(|(a, b)| (a, b.to_vec()))
-                .collect()
-        };
-        for ranges in cases {
-            let mut one_by_one = held();
-            for (a, v) in ranges.clone() {
-                one_by_one.insert(a, v);
+        // One range held, or many (then a few ranges past them are inserted, not rebuilt).
+        for many in [false, true] {
+            let held = || {
+                let mut m = MemoryImage::new();
+                m.insert(0x1000, vec![1; 16]);
+                if many {
+                    for k in 0..64 {
+                        m.insert(0x100 + k * 2, vec![9; 1]);
+                    }
+                }
+                m
+            };
+            let cases: Vec<Vec<(u64, Vec<u8>)>> = vec![
+                vec![
+                    (0x1010, vec![2; 8]),
+                    (0x1020, vec![3; 8]),
+                    (0x1028, vec![4; 8]),
+                ],
+                vec![(0x1008, vec![2; 16]), (0x1020, vec![3; 8])],
+                vec![(0x1020, vec![3; 8]), (0x1010, vec![2; 16])],
+                vec![(0x1010, vec![2; 16]), (0x1018, vec![3; 16])],
+                vec![(0x1010, vec![]), (0x1020, vec![3; 8])],
+                vec![(0x2000, vec![2; 8]), (u64::MAX - 3, vec![5; 16])],
+                vec![],
+            ];
+            let dump = |m: &MemoryImage| -> Vec<(u64, Vec<u8>)> {
+                m.ranges_in(0, u64::MAX)
+                    .map(|(a, b)| (a, b.to_vec()))
+                    .collect()
+            };
+            for ranges in cases {
+                let mut one_by_one = held();
+                for (a, v) in ranges.clone() {
+                    one_by_one.insert(a, v);
+                }
+                let mut together = held();
+                together.extend(ranges.clone());
+                assert_eq!(dump(&together), dump(&one_by_one), "{ranges:x?}");
+                assert_eq!(together.total_bytes(), one_by_one.total_bytes());
+                let mut other = MemoryImage::new();
+                for (a, v) in ranges.clone() {
+                    other.insert(a, v);
+                }
+                let mut absorbed = held();
+                absorbed.absorb(other.clone());
+                let mut expected = held();
+                for (a, b) in dump(&other) {
+                    expected.insert(a, b);
+                }
+                assert_eq!(dump(&absorbed), dump(&expected), "{ranges:x?}");
+                assert_eq!(absorbed.total_bytes(), expected.total_bytes());
             }
-            let mut together = held();
-            together.extend(ranges.clone());
-            assert_eq!(dump(&together), dump(&one_by_one), "{ranges:x?}");
-            assert_eq!(together.total_bytes(), one_by_one.total_bytes());
-            let mut other = MemoryImage::new();
-            for (a, v) in ranges.clone() {
-                other.insert(a, v);
-            }
-            let mut absorbed = held();
-            absorbed.absorb(other.clone());
-            let mut expected = held();
-            for (a, b) in dump(&other) {
-                expected.insert(a, b);
-            }
-            assert_eq!(dump(&absorbed), dump(&expected), "{ranges:x?}");
-            assert_eq!(absorbed.total_bytes(), expected.total_bytes());
         }
     }
 
