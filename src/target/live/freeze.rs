@@ -413,6 +413,9 @@ impl<'p> Freeze<'p> {
         self.wait_interrupted();
         // Those found running last: let go, they take a CPU this thread may then wait for.
         let running = std::mem::take(&mut self.running);
+        // Until the last detach and the pause's end are taken, no thread it lets go preempts
+        // this one (see [`Realtime`]).
+        let realtime = Realtime::raise();
         self.tracees.sort_by_key(|t| running.contains(&t.tid));
         for t in self.tracees.iter_mut() {
             let sig = match t.state {
@@ -440,6 +443,7 @@ impl<'p> Freeze<'p> {
                     .unwrap_or_default(),
             );
         }
+        drop(realtime);
         if let Some(p) = self.priority.take() {
             p.restore();
         }
@@ -482,6 +486,49 @@ impl Priority {
         // SAFETY: as in `raise`.
         unsafe {
             libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, self.0);
+        }
+    }
+}
+
+/// The freezing thread in the real-time class (`SCHED_FIFO`, the lowest priority) while it
+/// lets the target's threads go. A thread let go is woken on a CPU; were it this thread's CPU,
+/// the scheduler may give it this thread's place (a woken thread keeps the lag it was owed),
+/// and this thread, preempted between two detaches, would leave the threads not yet let go
+/// stopped until its next turn: a timer tick later (4 ms at 250 Hz) on a machine whose CPUs
+/// the target's busy threads fill, whatever its nice value. A real-time thread is not
+/// preempted by them. Held only for the detaches, a few microseconds each: nothing this
+/// thread starts inherits it. Raised only where permitted (`CAP_SYS_NICE`); the policy and
+/// priority from before are restored on drop.
+struct Realtime {
+    policy: i32,
+    param: libc::sched_param,
+}
+
+impl Realtime {
+    /// Puts this thread in `SCHED_FIFO`; `None` when not permitted or already real-time.
+    fn raise() -> Option<Realtime> {
+        // SAFETY: scheduling calls on this very thread (pid 0) with a param on the stack.
+        unsafe {
+            let policy = libc::sched_getscheduler(0);
+            let mut param: libc::sched_param = std::mem::zeroed();
+            if policy < 0
+                || matches!(policy, libc::SCHED_FIFO | libc::SCHED_RR)
+                || libc::sched_getparam(0, &mut param) != 0
+            {
+                return None;
+            }
+            let fifo = libc::sched_param { sched_priority: 1 };
+            (libc::sched_setscheduler(0, libc::SCHED_FIFO, &fifo) == 0)
+                .then_some(Realtime { policy, param })
+        }
+    }
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        // SAFETY: as in `raise`; the nice value is kept by the kernel across the change.
+        unsafe {
+            libc::sched_setscheduler(0, self.policy, &self.param);
         }
     }
 }
@@ -746,6 +793,34 @@ mod tests {
             (libc::poll(&mut p, 1, ms) == 1 && libc::read(fd, (&mut b as *mut u8).cast(), 1) == 1)
                 .then_some(b)
         }
+    }
+
+    /// The detaches' real-time class is this thread's only while held: raised (where
+    /// permitted) to `SCHED_FIFO`, then the policy, priority and nice value from before.
+    #[test]
+    fn realtime_is_held_only_while_it_lives() {
+        // SAFETY: scheduling queries and changes of this test's own thread.
+        let now = || unsafe {
+            let mut p: libc::sched_param = std::mem::zeroed();
+            libc::sched_getparam(0, &mut p);
+            *libc::__errno_location() = 0;
+            let nice = libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t);
+            (libc::sched_getscheduler(0), p.sched_priority, nice)
+        };
+        // SAFETY: as above; a nice value above the current one needs no privilege.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 5) };
+        let before = now();
+        assert_eq!(before.0, libc::SCHED_OTHER);
+        let rt = Realtime::raise();
+        if rt.is_some() {
+            assert_eq!(now().0, libc::SCHED_FIFO);
+            assert_eq!(now().1, 1);
+            assert!(Realtime::raise().is_none(), "already real-time");
+        } else {
+            assert_eq!(now(), before, "not permitted: nothing changed");
+        }
+        drop(rt);
+        assert_eq!(now(), before);
     }
 
     /// A tracer killed while it holds a thread in a signal-delivery-stop it has seen does not
