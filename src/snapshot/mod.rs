@@ -382,10 +382,7 @@ pub struct Goroutine {
     /// Linux thread id running it, if any.
     pub thread: Option<i32>,
     /// Logical frames, innermost first.
-    #[serde(
-        serialize_with = "sites::serialize_frames",
-        deserialize_with = "sites::deserialize_frames"
-    )]
+    #[serde(deserialize_with = "sites::deserialize_frames")]
     pub frames: Vec<Frame>,
     /// Why the stack could not be read to its end, if it could not.
     pub stack_error: Option<String>,

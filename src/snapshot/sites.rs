@@ -19,9 +19,8 @@
 
 use super::{Extra, Frame, FrameValue, Name, PendingDefer, Site};
 use crate::unwind::PcMap;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -38,18 +37,7 @@ pub(super) type Row = (Name, Name, u32, u64, u64, bool);
 /// its goroutines' frames).
 const MAX_SITES: usize = 1 << 20;
 
-/// A table being written: the sites the frames serialized so far are at, each by the address
-/// of the site the frames share (the same place under another copy of its site only costs a
-/// row more).
-#[derive(Default)]
-struct Writing {
-    index: PcMap<u32>,
-    rows: Vec<Row>,
-}
-
 thread_local! {
-    /// The table frames serialized on this thread go into, while [`writing`] runs.
-    static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
     /// The table frames deserialized on this thread point into, while [`reading`] runs.
     static READING: RefCell<Option<Reading>> = const { RefCell::new(None) };
 }
@@ -94,15 +82,6 @@ pub(super) fn table(rows: Vec<Row>, deltas: bool) -> Table {
     Table { sites, deltas }
 }
 
-/// Runs `write` with every goroutine's frames it serializes on this thread written as rows of
-/// a new table; returns its output and the table, to be written before it.
-pub(super) fn writing<T>(write: impl FnOnce() -> T) -> (T, Vec<Row>) {
-    WRITING.with(|w| *w.borrow_mut() = Some(Writing::default()));
-    let out = write();
-    let table = WRITING.with(|w| w.borrow_mut().take().unwrap_or_default());
-    (out, table.rows)
-}
-
 /// Runs `read` with the frames' rows it deserializes on this thread read against `table`.
 pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
     let last_args = vec![None; table.sites.len().min(MAX_ARGS_SITES)];
@@ -112,29 +91,66 @@ pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
     out
 }
 
-/// A goroutine's frames: rows of the table being written ([`writing`]), else whole.
-pub(super) fn serialize_frames<S: Serializer>(frames: &[Frame], ser: S) -> Result<S::Ok, S::Error> {
-    let rows = WRITING.with(|w| {
-        let mut w = w.borrow_mut();
-        let w = w.as_mut()?;
-        frames
-            .iter()
-            .map(|f| w.site(f))
-            .collect::<Option<Vec<u32>>>()
-    });
-    let Some(rows) = rows else {
-        return ser.collect_seq(frames);
-    };
-    let mut seq = ser.serialize_seq(Some(frames.len()))?;
-    let mut sp = 0;
-    for (f, site) in frames.iter().zip(rows) {
-        seq.serialize_element(&FrameRow { f, site, sp })?;
-        sp = f.sp;
-    }
-    seq.end()
+/// A table being written: the sites the frames written so far are at, each by the address
+/// of the site the frames share (the same place under another copy of its site only costs a
+/// row more).
+#[derive(Default)]
+pub(super) struct Writing {
+    index: PcMap<u32>,
+    rows: Vec<Row>,
 }
 
 impl Writing {
+    /// Writes a goroutine's frames into `buf` as JSON, each a row of this table
+    /// (`[site, args, sp, fp, flags]`, then `defers` and `values` when it has either), or all
+    /// of them whole (objects) once the table is full: what serde writes for the rows, without
+    /// going through it for every number (a frame is five of them, and a snapshot of 100,000
+    /// goroutines three million frames).
+    pub(super) fn frames(&mut self, buf: &mut Vec<u8>, frames: &[Frame]) -> std::io::Result<()> {
+        let mut sites = Vec::with_capacity(frames.len());
+        for f in frames {
+            match self.site(f) {
+                Some(i) => sites.push(i),
+                None => return serde_json::to_writer(buf, frames).map_err(Into::into),
+            }
+        }
+        buf.push(b'[');
+        let mut sp = 0;
+        for (i, (f, site)) in frames.iter().zip(sites).enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.push(b'[');
+            number(buf, site);
+            buf.push(b',');
+            string(buf, &f.args);
+            buf.push(b',');
+            number(buf, f.sp.wrapping_sub(sp) as i64);
+            buf.push(b',');
+            number(buf, f.fp.wrapping_sub(f.sp) as i64);
+            buf.push(b',');
+            number(
+                buf,
+                if f.hidden { HIDDEN } else { 0 } | if f.trap { TRAP } else { 0 },
+            );
+            if f.extra.is_some() {
+                buf.push(b',');
+                serde_json::to_writer(&mut *buf, f.defers())?;
+                buf.push(b',');
+                serde_json::to_writer(&mut *buf, f.values())?;
+            }
+            buf.push(b']');
+            sp = f.sp;
+        }
+        buf.push(b']');
+        Ok(())
+    }
+
+    /// The table: the sites of the frames written, each once, in the order rows point at them.
+    pub(super) fn into_rows(self) -> Vec<Row> {
+        self.rows
+    }
+
     /// The index of `f`'s site, added when new; `None` when the table is full.
     fn site(&mut self, f: &Frame) -> Option<u32> {
         let key = site_key(&f.site);
@@ -158,36 +174,28 @@ impl Writing {
     }
 }
 
-/// A frame written as a row pointing at its site; `sp`: the sp of the frame before (0 for the
-/// first).
-struct FrameRow<'a> {
-    f: &'a Frame,
-    site: u32,
-    sp: u64,
+/// Writes `n` in decimal, as serde writes a number.
+fn number(buf: &mut Vec<u8>, n: impl itoa::Integer) {
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes `s` as a JSON string, as serde writes it: as it is between quotes when it holds no
+/// quote, backslash or control character (a frame's args text nearly always), else by serde.
+fn string(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(buf, s);
+    }
 }
 
 /// A row's flags.
 const HIDDEN: u8 = 1;
 const TRAP: u8 = 2;
-
-impl Serialize for FrameRow<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let f = self.f;
-        let extra = f.extra.is_some();
-        let mut seq = ser.serialize_seq(Some(if extra { 7 } else { 5 }))?;
-        seq.serialize_element(&self.site)?;
-        seq.serialize_element(&f.args)?;
-        seq.serialize_element(&(f.sp.wrapping_sub(self.sp) as i64))?;
-        seq.serialize_element(&(f.fp.wrapping_sub(f.sp) as i64))?;
-        let flags = if f.hidden { HIDDEN } else { 0 } | if f.trap { TRAP } else { 0 };
-        seq.serialize_element(&flags)?;
-        if extra {
-            seq.serialize_element(f.defers())?;
-            seq.serialize_element(f.values())?;
-        }
-        seq.end()
-    }
-}
 
 /// A goroutine's frames, each whole (an object) or a row of the table being read.
 pub(super) fn deserialize_frames<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Frame>, D::Error> {

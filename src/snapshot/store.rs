@@ -187,10 +187,13 @@ pub(crate) fn write_until(
         AHEAD,
         || (),
         |_, _, gs| {
-            let rows = gs.iter().map(|g| Line::G(GoroutineRow(g)));
-            let (body, sites) = super::sites::writing(|| to_lines(rows));
-            let table = to_lines(std::iter::once(Line::<()>::Sites(sites)))?;
-            member(&[&table, &body?])
+            let mut sites = super::sites::Writing::default();
+            let mut body = Vec::with_capacity(gs.len() * 1024);
+            for g in *gs {
+                goroutine_line(&mut body, g, &mut sites)?;
+            }
+            let table = to_lines(std::iter::once(Line::<()>::Sites(sites.into_rows())))?;
+            member(&[&table, &body])
         },
         |i, m| {
             if passed() {
@@ -221,43 +224,54 @@ fn to_lines<T: Serialize>(lines: impl Iterator<Item = T>) -> Result<Vec<u8>, Sto
     Ok(buf)
 }
 
-/// A goroutine as a file's line holds it (from version 4): its fields in their order, as an
-/// array (the names of a goroutine's fields were a fifth of the file before compression); read
-/// back as any struct is from an array.
-struct GoroutineRow<'a>(&'a super::Goroutine);
-
-impl Serialize for GoroutineRow<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        /// A goroutine's fields as the elements of an array.
-        struct Elements<A>(A);
-        impl<A: SerializeSeq> super::Fields for Elements<A> {
-            type Error = A::Error;
-            fn number(&mut self, _: &'static str, n: u64) -> Result<(), A::Error> {
-                self.0.serialize_element(&n)
-            }
-            fn frames(&mut self, _: &'static str, f: &[super::Frame]) -> Result<(), A::Error> {
-                self.0.serialize_element(&Frames(f))
-            }
-            fn value<T: Serialize + ?Sized>(
-                &mut self,
-                _: &'static str,
-                v: &T,
-            ) -> Result<(), A::Error> {
-                self.0.serialize_element(v)
-            }
-        }
-        /// A goroutine's frames as its line writes them.
-        struct Frames<'a>(&'a [super::Frame]);
-        impl Serialize for Frames<'_> {
-            fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                super::sites::serialize_frames(self.0, ser)
-            }
-        }
-        let mut elements = Elements(ser.serialize_seq(None)?);
-        self.0.each_field(&mut elements)?;
-        elements.0.end()
+/// Writes `{"g": [...]}`, a goroutine as a file's line holds it (from version 4): its fields in
+/// their order, as an array (the names of a goroutine's fields were a fifth of the file before
+/// compression), its frames as rows of `sites` ([`super::sites::Writing::frames`]); read back
+/// as any struct is from an array. The same bytes as serde writes for `Line::G` of the fields
+/// in a sequence (held to them by a test), without serde for the numbers and frames.
+fn goroutine_line(
+    buf: &mut Vec<u8>,
+    g: &super::Goroutine,
+    sites: &mut super::sites::Writing,
+) -> Result<(), StoreError> {
+    /// A goroutine's fields as the elements of an array.
+    struct Elements<'a> {
+        buf: &'a mut Vec<u8>,
+        sites: &'a mut super::sites::Writing,
+        first: bool,
     }
+    impl Elements<'_> {
+        fn next(&mut self) {
+            if !std::mem::take(&mut self.first) {
+                self.buf.push(b',');
+            }
+        }
+    }
+    impl super::Fields for Elements<'_> {
+        type Error = std::io::Error;
+        fn number(&mut self, _: &'static str, n: u64) -> std::io::Result<()> {
+            self.next();
+            self.buf
+                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            Ok(())
+        }
+        fn frames(&mut self, _: &'static str, f: &[super::Frame]) -> std::io::Result<()> {
+            self.next();
+            self.sites.frames(self.buf, f)
+        }
+        fn value<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> std::io::Result<()> {
+            self.next();
+            serde_json::to_writer(&mut *self.buf, v).map_err(Into::into)
+        }
+    }
+    buf.extend_from_slice(b"{\"g\":[");
+    g.each_field(&mut Elements {
+        buf: &mut *buf,
+        sites,
+        first: true,
+    })?;
+    buf.extend_from_slice(b"]}\n");
+    Ok(())
 }
 
 /// One gzip member holding `parts`, one after the other.
@@ -984,6 +998,174 @@ mod tests {
         let mut buf = Vec::new();
         write(&s, &mut buf).unwrap();
         assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
+    }
+
+    /// The file as serde writes it, each goroutine `Line::G` of its fields in a sequence and
+    /// each frame a row serialized as a sequence: what [`write`] must write byte for byte.
+    fn by_serde(snap: &Snapshot) -> String {
+        use serde::ser::{SerializeSeq, Serializer};
+        use std::cell::RefCell;
+        type Index = RefCell<(crate::unwind::PcMap<u32>, Vec<crate::snapshot::sites::Row>)>;
+        struct Row<'a>(&'a Frame, u32, u64);
+        impl Serialize for Row<'_> {
+            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let (f, site, sp) = (self.0, self.1, self.2);
+                let mut seq = ser.serialize_seq(None)?;
+                seq.serialize_element(&site)?;
+                seq.serialize_element(&f.args)?;
+                seq.serialize_element(&(f.sp.wrapping_sub(sp) as i64))?;
+                seq.serialize_element(&(f.fp.wrapping_sub(f.sp) as i64))?;
+                seq.serialize_element(&(u8::from(f.hidden) | u8::from(f.trap) << 1))?;
+                if f.extra.is_some() {
+                    seq.serialize_element(f.defers())?;
+                    seq.serialize_element(f.values())?;
+                }
+                seq.end()
+            }
+        }
+        struct Rows<'a>(&'a [Frame], &'a Index);
+        impl Serialize for Rows<'_> {
+            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let mut seq = ser.serialize_seq(None)?;
+                let mut sp = 0;
+                for f in self.0 {
+                    let mut ix = self.1.borrow_mut();
+                    let (index, rows) = &mut *ix;
+                    let n = rows.len() as u32;
+                    let site = *index
+                        .entry(crate::snapshot::site_key(&f.site))
+                        .or_insert_with(|| {
+                            rows.push((
+                                f.function.clone(),
+                                f.file.clone(),
+                                f.line,
+                                f.pc,
+                                f.entry,
+                                f.inlined,
+                            ));
+                            n
+                        });
+                    drop(ix);
+                    seq.serialize_element(&Row(f, site, sp))?;
+                    sp = f.sp;
+                }
+                seq.end()
+            }
+        }
+        struct Fields<'a, A>(A, &'a Index);
+        impl<A: SerializeSeq> crate::snapshot::Fields for Fields<'_, A> {
+            type Error = A::Error;
+            fn number(&mut self, _: &'static str, n: u64) -> Result<(), A::Error> {
+                self.0.serialize_element(&n)
+            }
+            fn frames(&mut self, _: &'static str, f: &[Frame]) -> Result<(), A::Error> {
+                self.0.serialize_element(&Rows(f, self.1))
+            }
+            fn value<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                v: &T,
+            ) -> Result<(), A::Error> {
+                self.0.serialize_element(v)
+            }
+        }
+        struct G<'a>(&'a Goroutine, &'a Index);
+        impl Serialize for G<'_> {
+            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                let mut fields = Fields(ser.serialize_seq(None)?, self.1);
+                self.0.each_field(&mut fields)?;
+                fields.0.end()
+            }
+        }
+        let line = |v: &dyn erased::Line| v.json();
+        let mut out = line(&HeadOut {
+            format: FORMAT,
+            version: FILE_VERSION,
+            goroutines: snap.goroutines.len(),
+            snapshot: Part {
+                meta: &snap.meta,
+                threads: &snap.threads,
+                objects: &snap.objects,
+                file_locks: snap.file_locks.as_ref(),
+            },
+        });
+        for run in snap.goroutines.chunks(MEMBER) {
+            let index = Index::default();
+            let gs: String = run.iter().map(|g| line(&Line::G(G(g, &index)))).collect();
+            out += &line(&Line::<()>::Sites(index.into_inner().1));
+            out += &gs;
+        }
+        out + &line(&Line::<()>::End(End {
+            written: snap.goroutines.len(),
+            left_out: 0,
+        }))
+    }
+
+    mod erased {
+        /// A line of JSON of any serializable value.
+        pub trait Line {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Line for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap() + "\n"
+            }
+        }
+    }
+
+    /// Every kind of goroutine and frame written as serde writes them (`by_serde`): the rows,
+    /// the site tables in their order, the fields of a goroutine in theirs, strings that must
+    /// be escaped, runs of goroutines cut in members.
+    #[test]
+    fn lines_are_what_serde_writes() {
+        let mut s = sample();
+        let mut odd = Frame::at("main.\"odd\"\u{1b}", "/src/a\\b.go", 9).with_extras("\n", true);
+        odd.args = "0x1, {\"q\"\u{7}}".into();
+        (odd.sp, odd.fp, odd.trap, odd.hidden) = (u64::MAX - 8, 16, true, true);
+        let mut plain = Frame::at("main.plain\u{202e}", "/src/é.go", 3);
+        (plain.sp, plain.fp) = (0xc000_0100, 0xc000_0180);
+        plain.args = "0xc000012345?, 0x0".into();
+        // Each character serde escapes alone in one args text.
+        let escaped = ["{\"q\"}", "a\\b", "\u{7f}\u{1f}"].map(|a| Frame {
+            args: a.into(),
+            ..plain.clone()
+        });
+        let rich = Goroutine {
+            frames: [vec![plain.clone(), odd, plain.clone()], escaped.to_vec()].concat(),
+            stack_error: Some("cut\n".into()),
+            labels: s.goroutines[0].labels.clone(),
+            ..Goroutine::every_field_set()
+        };
+        s.goroutines = (0..MEMBER as u64 * 2 + 5)
+            .map(|id| match id % 3 {
+                0 => Goroutine { id, ..rich.clone() },
+                1 => Goroutine {
+                    id,
+                    frames: vec![Frame {
+                        sp: id,
+                        ..plain.clone()
+                    }],
+                    ..Default::default()
+                },
+                _ => Goroutine {
+                    id,
+                    ..s.goroutines[0].clone()
+                },
+            })
+            .collect();
+        for snap in [Snapshot::default(), sample(), s] {
+            let mut buf = Vec::new();
+            write(&snap, &mut buf).unwrap();
+            let mut text = String::new();
+            flate2::read::MultiGzDecoder::new(&buf[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            assert!(
+                text == by_serde(&snap),
+                "{} goroutines",
+                snap.goroutines.len()
+            );
+        }
     }
 
     /// Frames whose sp and fp go down, wrap and sit at both ends of the address space read
