@@ -161,17 +161,22 @@ impl Writing {
             return None;
         }
         let i = self.rows.len() as u32;
-        self.rows.push((
-            f.function.clone(),
-            f.file.clone(),
-            f.line,
-            f.pc,
-            f.entry,
-            f.inlined,
-        ));
+        self.rows.push(row(f));
         self.index.insert(key, i);
         Some(i)
     }
+}
+
+/// The row of a table that holds `f`'s site.
+pub(super) fn row(f: &Frame) -> Row {
+    (
+        f.function.clone(),
+        f.file.clone(),
+        f.line,
+        f.pc,
+        f.entry,
+        f.inlined,
+    )
 }
 
 /// Writes `n` in decimal, as serde writes a number.

@@ -826,6 +826,17 @@ mod tests {
         s
     }
 
+    /// `snap` as [`write`] writes it, and its text decompressed.
+    fn written(snap: &Snapshot) -> (Vec<u8>, String) {
+        let mut buf = Vec::new();
+        write(snap, &mut buf).unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&buf[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        (buf, text)
+    }
+
     /// Labels as files of both versions wrote them (strings) are read as their bytes.
     #[test]
     fn reads_labels_of_earlier_files() {
@@ -886,12 +897,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let mut buf = Vec::new();
-        write(&s, &mut buf).unwrap();
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&buf[..])
-            .read_to_string(&mut text)
-            .unwrap();
+        let (buf, text) = written(&s);
         let tables = text
             .lines()
             .filter(|l| l.starts_with(r#"{"sites":"#))
@@ -1035,14 +1041,7 @@ mod tests {
                     let site = *index
                         .entry(crate::snapshot::site_key(&f.site))
                         .or_insert_with(|| {
-                            rows.push((
-                                f.function.clone(),
-                                f.file.clone(),
-                                f.line,
-                                f.pc,
-                                f.entry,
-                                f.inlined,
-                            ));
+                            rows.push(crate::snapshot::sites::row(f));
                             n
                         });
                     drop(ix);
@@ -1154,14 +1153,8 @@ mod tests {
             })
             .collect();
         for snap in [Snapshot::default(), sample(), s] {
-            let mut buf = Vec::new();
-            write(&snap, &mut buf).unwrap();
-            let mut text = String::new();
-            flate2::read::MultiGzDecoder::new(&buf[..])
-                .read_to_string(&mut text)
-                .unwrap();
             assert!(
-                text == by_serde(&snap),
+                written(&snap).1 == by_serde(&snap),
                 "{} goroutines",
                 snap.goroutines.len()
             );
