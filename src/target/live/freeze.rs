@@ -505,14 +505,14 @@ struct Realtime {
 }
 
 impl Realtime {
-    /// Puts this thread in `SCHED_FIFO`; `None` when not permitted or already real-time.
+    /// Puts this thread in `SCHED_FIFO`; `None` when not permitted or not in the normal class
+    /// (already real-time, a deadline, or run as batch or idle on purpose).
     fn raise() -> Option<Realtime> {
         // SAFETY: scheduling calls on this very thread (pid 0) with a param on the stack.
         unsafe {
             let policy = libc::sched_getscheduler(0);
             let mut param: libc::sched_param = std::mem::zeroed();
-            if policy < 0
-                || matches!(policy, libc::SCHED_FIFO | libc::SCHED_RR)
+            if policy & !libc::SCHED_RESET_ON_FORK != libc::SCHED_OTHER
                 || libc::sched_getparam(0, &mut param) != 0
             {
                 return None;
@@ -816,10 +816,16 @@ mod tests {
             assert_eq!(now().0, libc::SCHED_FIFO);
             assert_eq!(now().1, 1);
             assert!(Realtime::raise().is_none(), "already real-time");
+            drop(rt);
+            let zero = libc::sched_param { sched_priority: 0 };
+            // SAFETY: as above.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &zero) };
+            assert!(Realtime::raise().is_none(), "batch on purpose");
+            // SAFETY: as above.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &zero) };
         } else {
             assert_eq!(now(), before, "not permitted: nothing changed");
         }
-        drop(rt);
         assert_eq!(now(), before);
     }
 
