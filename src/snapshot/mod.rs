@@ -900,6 +900,10 @@ pub(crate) trait Fields {
     fn number(&mut self, name: &'static str, n: u64) -> Result<(), Self::Error>;
     /// The frames.
     fn frames(&mut self, name: &'static str, frames: &[Frame]) -> Result<(), Self::Error>;
+    /// A field that is a string (as [`Fields::value`] writes it unless told otherwise).
+    fn text(&mut self, name: &'static str, s: &str) -> Result<(), Self::Error> {
+        self.value(name, s)
+    }
     /// Any other field.
     fn value<T: Serialize + ?Sized>(
         &mut self,
@@ -981,7 +985,7 @@ impl Goroutine {
         to.number("addr", *addr)?;
         to.value("status", status)?;
         to.value("scan", scan)?;
-        to.value("state", state)?;
+        to.text("state", state)?;
         to.value("wait_minutes", wait_minutes)?;
         to.value("locked_to_thread", locked_to_thread)?;
         to.value("system", system)?;
@@ -992,8 +996,8 @@ impl Goroutine {
         to.value("stack_error", stack_error)?;
         to.value("created_by", created_by)?;
         to.number("parent_id", *parent_id)?;
-        to.value("start_func", start_func)?;
-        to.value("start_file", start_file)?;
+        to.text("start_func", start_func)?;
+        to.text("start_file", start_file)?;
         to.number("start_line", u64::from(*start_line))?;
         to.number("start_pc", *start_pc)?;
         to.value("labels", labels)?;

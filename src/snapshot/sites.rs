@@ -98,6 +98,9 @@ pub(super) fn reading<T>(table: Table, read: impl FnOnce() -> T) -> T {
 pub(super) struct Writing {
     index: PcMap<u32>,
     rows: Vec<Row>,
+    /// The last goroutine's frames' sites and their indices: goroutines one after the other
+    /// are mostly at the same places (a pool's workers), found here without a lookup.
+    last: Vec<(u64, u32)>,
 }
 
 impl Writing {
@@ -107,16 +110,29 @@ impl Writing {
     /// going through it for every number (a frame is five of them, and a snapshot of 100,000
     /// goroutines three million frames).
     pub(super) fn frames(&mut self, buf: &mut Vec<u8>, frames: &[Frame]) -> std::io::Result<()> {
-        let mut sites = Vec::with_capacity(frames.len());
-        for f in frames {
-            match self.site(f) {
-                Some(i) => sites.push(i),
-                None => return serde_json::to_writer(buf, frames).map_err(Into::into),
+        let mut last = std::mem::take(&mut self.last);
+        for (j, f) in frames.iter().enumerate() {
+            let key = site_key(&f.site);
+            let site = match last.get(j) {
+                Some(&(k, i)) if k == key => i,
+                _ => match self.site(key, f) {
+                    Some(i) => i,
+                    None => {
+                        last.clear();
+                        self.last = last;
+                        return serde_json::to_writer(buf, frames).map_err(Into::into);
+                    }
+                },
+            };
+            match last.get_mut(j) {
+                Some(slot) => *slot = (key, site),
+                None => last.push((key, site)),
             }
         }
+        last.truncate(frames.len());
         buf.push(b'[');
         let mut sp = 0;
-        for (i, (f, site)) in frames.iter().zip(sites).enumerate() {
+        for (i, (f, &(_, site))) in frames.iter().zip(&last).enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
@@ -143,6 +159,7 @@ impl Writing {
             sp = f.sp;
         }
         buf.push(b']');
+        self.last = last;
         Ok(())
     }
 
@@ -151,9 +168,8 @@ impl Writing {
         self.rows
     }
 
-    /// The index of `f`'s site, added when new; `None` when the table is full.
-    fn site(&mut self, f: &Frame) -> Option<u32> {
-        let key = site_key(&f.site);
+    /// The index of `f`'s site (`key`), added when new; `None` when the table is full.
+    fn site(&mut self, key: u64, f: &Frame) -> Option<u32> {
         if let Some(&i) = self.index.get(&key) {
             return Some(i);
         }
@@ -186,7 +202,7 @@ fn number(buf: &mut Vec<u8>, n: impl itoa::Integer) {
 
 /// Writes `s` as a JSON string, as serde writes it: as it is between quotes when it holds no
 /// quote, backslash or control character (a frame's args text nearly always), else by serde.
-fn string(buf: &mut Vec<u8>, s: &str) {
+pub(super) fn string(buf: &mut Vec<u8>, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         buf.reserve(s.len() + 2);
         buf.push(b'"');

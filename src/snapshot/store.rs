@@ -259,6 +259,11 @@ fn goroutine_line(
             self.next();
             self.sites.frames(self.buf, f)
         }
+        fn text(&mut self, _: &'static str, s: &str) -> std::io::Result<()> {
+            self.next();
+            super::sites::string(self.buf, s);
+            Ok(())
+        }
         fn value<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> std::io::Result<()> {
             self.next();
             serde_json::to_writer(&mut *self.buf, v).map_err(Into::into)
