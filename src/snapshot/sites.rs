@@ -196,7 +196,7 @@ pub(super) fn row(f: &Frame) -> Row {
 }
 
 /// Writes `n` in decimal, as serde writes a number.
-fn number(buf: &mut Vec<u8>, n: impl itoa::Integer) {
+pub(super) fn number(buf: &mut Vec<u8>, n: impl itoa::Integer) {
     buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 

@@ -251,8 +251,7 @@ fn goroutine_line(
         type Error = std::io::Error;
         fn number(&mut self, _: &'static str, n: u64) -> std::io::Result<()> {
             self.next();
-            self.buf
-                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            super::sites::number(self.buf, n);
             Ok(())
         }
         fn frames(&mut self, _: &'static str, f: &[super::Frame]) -> std::io::Result<()> {

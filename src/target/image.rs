@@ -94,7 +94,7 @@ impl MemoryImage {
             .first_key_value()
             .is_some_and(|(&a, _)| self.ends_by(a))
         {
-            self.add_past(other.ranges.into_iter().collect());
+            self.add_past(other.ranges);
             return;
         }
         for (a, v) in other.ranges {
@@ -121,30 +121,22 @@ impl MemoryImage {
             }
             return;
         }
-        self.add_past(ranges);
+        self.add_past(ranges.into_iter().filter(|(_, v)| !v.is_empty()).collect());
     }
 
-    /// Adds `ranges` (ascending, apart, past every range held, none past the end of the
-    /// address space): the tree rebuilt with them when they are many beside it (appending
-    /// rebuilds it, so for a few it costs as much as the whole tree: a wait list followed a
-    /// few pages at a time into one image made `dump --blocked` of a million goroutines take
-    /// a minute), else each inserted without looking for neighbours.
-    fn add_past(&mut self, ranges: Vec<(u64, Vec<u8>)>) {
-        let ranges = ranges.into_iter().filter(|(_, v)| !v.is_empty());
-        if ranges
-            .size_hint()
-            .1
-            .unwrap_or(usize::MAX)
-            .saturating_mul(REBUILD_SHARE)
-            < self.ranges.len()
-        {
-            for (a, v) in ranges {
+    /// Adds `more` (non-empty ranges apart from each other, past every range held, none past
+    /// the end of the address space): the tree rebuilt with them when they are many beside it
+    /// (appending rebuilds it, so for a few it costs as much as the whole tree: a wait list
+    /// followed a few pages at a time into one image made `dump --blocked` of a million
+    /// goroutines take a minute), else each inserted without looking for neighbours.
+    fn add_past(&mut self, mut more: BTreeMap<u64, Vec<u8>>) {
+        if more.len().saturating_mul(REBUILD_SHARE) < self.ranges.len() {
+            for (a, v) in more {
                 self.bytes += v.len() as u64;
                 self.ranges.insert(a, v);
             }
             return;
         }
-        let mut more: BTreeMap<u64, Vec<u8>> = ranges.collect();
         self.bytes += more.values().map(|v| v.len() as u64).sum::<u64>();
         self.ranges.append(&mut more);
     }
