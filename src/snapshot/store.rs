@@ -648,7 +648,7 @@ fn parse_batches<C: Default + Send>(
 ) -> Result<Option<End>, StoreError> {
     use super::CHUNK;
     use std::sync::{Mutex, mpsc};
-    let cpus = crate::parts::cpus().min(MAX_PARSERS);
+    let cpus = crate::parts::threads().min(MAX_PARSERS);
     let (jobs, queue) = mpsc::sync_channel::<Batch>(2 * cpus);
     let queue = Mutex::new(queue);
     let (done_tx, done) = mpsc::channel::<(usize, Parsed<C>)>();

@@ -324,7 +324,7 @@ impl LiveProcess {
         // Big copies (every stack of a big process) are split over threads: the kernel's work
         // per page and per iovec runs on every CPU. Threads made here inherit the caller's
         // signal mask (inside the frozen window, SIGINT and friends stay blocked).
-        let threads = crate::parts::cpus().min(MAX_COPY_THREADS);
+        let threads = crate::parts::threads().min(MAX_COPY_THREADS);
         let mut got = if threads > 1 && merged.len() >= 2 * IOV_MAX {
             let part = merged.len().div_ceil(threads);
             let mut parts = merged.chunks(part);
