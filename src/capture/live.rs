@@ -515,6 +515,7 @@ impl LiveTarget {
         let Some(Waits {
             semas,
             found,
+            chans,
             apart,
         }) = waits
         else {
@@ -523,8 +524,7 @@ impl LiveTarget {
         // What blocked goroutines wait on: read after the thaw, validated against the copy.
         progress.stage("reading what blocked goroutines wait on", 0, 0);
         let gs = &mut snap.goroutines;
-        let frontier = blocked::chan_frontier(&self.rt, &kept.image, gs);
-        // That was the copy's last reader when its stacks went during the walk.
+        // The walk was the copy's last reader when its stacks went during it.
         if apart && stacks == Stacks::LetGo {
             kept.image = MemoryImage::new();
             crate::startup::release_freed();
@@ -535,7 +535,6 @@ impl LiveTarget {
             kept.gs_gone = goroutines::let_go_of_gs(&mut kept.image, keys);
             crate::startup::release_freed();
         }
-        let chans = blocked::chan_waits(&self.rt, &kept.image, gs, &self.proc, frontier);
         snap.objects = blocked::objects(
             &self.rt,
             &kept.image,
@@ -626,6 +625,7 @@ impl LiveTarget {
         let found = std::sync::Mutex::new(holders::Found::new());
         let naming = model == Some(Stacks::Naming);
         let first_waiters = crate::analyze::deadlock::FirstWaiters::default();
+        let chans = std::sync::Mutex::new(Vec::new());
         let step =
             |i: usize, rd: &(dyn crate::target::MemoryReader + Sync), gs: &mut [Goroutine]| {
                 crate::runtime::defers::read(rt, &rd, gs, &self.proc);
@@ -649,6 +649,17 @@ impl LiveTarget {
                 }
                 if naming {
                     keep.extend(first_waiters.of_chunk(i, gs));
+                }
+                // The chunk's channel waits (sudogs read from the running target), last: what
+                // is done above sees the semaphore waits alone, as it did when these were read
+                // after the walk.
+                if pre.is_some() {
+                    let frontier = blocked::chan_frontier(rt, &rd, gs);
+                    let mut c = blocked::chan_waits(rt, &rd, gs, &self.proc, frontier);
+                    chans
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .append(&mut c);
                 }
                 gs.iter()
                     .filter(|g| {
@@ -709,9 +720,13 @@ impl LiveTarget {
             .collect();
         let waits = pre.map(|(semas, finder)| {
             let found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+            let mut chans = chans.into_inner().unwrap_or_else(|e| e.into_inner());
+            chans.sort_unstable();
+            chans.dedup();
             Waits {
                 semas,
                 found: finder.map(|f| (f, found)),
+                chans,
                 apart: apart_any,
             }
         });
@@ -734,6 +749,8 @@ impl LiveTarget {
 pub(super) struct Waits {
     semas: blocked::Semas,
     found: Option<(holders::Finder, holders::Found)>,
+    /// The channels goroutines wait on ([`blocked::chan_waits`]), sorted, each once.
+    chans: Vec<u64>,
     /// The stacks were apart, let go chunk by chunk ([`Stacks`]).
     apart: bool,
 }

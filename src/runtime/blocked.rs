@@ -187,7 +187,9 @@ pub(crate) fn chan_frontier(
 
 /// Channel waits: each channel a waiting goroutine's sudogs name (from `frontier`,
 /// [`chan_frontier`], following `waitlink` for a select) added to its `blocked_on`; returns
-/// the channels, sorted, each once. The pages of sudogs read are let go before it returns.
+/// the channels, sorted, each once. A live target's model reads them a chunk of goroutines at
+/// a time, as the chunk is built: the sudogs are copied (each alone: a chunk's are few, and a
+/// long-running process's are anywhere in its heap), and let go before it returns.
 pub(crate) fn chan_waits(
     rt: &Runtime,
     mem: &impl MemoryReader,
@@ -205,8 +207,7 @@ pub(crate) fn chan_waits(
         if frontier.is_empty() {
             break;
         }
-        copy_pages(
-            fetch,
+        fetch.copy_into(
             &frontier
                 .iter()
                 .map(|&(_, s)| (s, sudog_len))
@@ -240,8 +241,6 @@ pub(crate) fn chan_waits(
     }
     chans.sort_unstable();
     chans.dedup();
-    drop(local);
-    crate::startup::release_freed();
     chans
 }
 
