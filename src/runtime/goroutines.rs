@@ -1061,7 +1061,9 @@ fn resuming(rt: &Runtime, raw: &RawG, m: &RawM, by_tid: &HashMap<u64, &ThreadSta
         .is_some_and(|f| matches!(tab.name(f), "gogo" | "runtime.gogo"))
 }
 
-/// Addresses of every g in `allgs`, read from the image.
+/// Addresses of every g in `allgs`, read from the image: the array in one read (a read of each
+/// element, a lookup in an image of 100,000 stacks, took 9 ms at 100,000 goroutines), else
+/// element by element, which says which one cannot be read.
 pub(crate) fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u64>, String> {
     let ptr = mem.read_u64(rt.allgs).map_err(|e| e.to_string())?;
     let len = mem.read_u64(rt.allgs + 8).map_err(|e| e.to_string())?;
@@ -1072,6 +1074,16 @@ pub(crate) fn all_g_addrs(rt: &Runtime, mem: &impl MemoryReader) -> Result<Vec<u
         ));
     }
     let mut out = Vec::with_capacity(len as usize);
+    let mut whole = vec![0u8; len as usize * 8];
+    if mem.read_at(ptr, &mut whole).is_ok() {
+        out.extend(
+            whole
+                .chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+                .filter(|&g| g != 0),
+        );
+        return Ok(out);
+    }
     for i in 0..len {
         let g = mem
             .read_u64(ptr.wrapping_add(i * 8))
