@@ -326,15 +326,25 @@ impl PreCopy {
     pub fn take(rt: &Runtime, copy: &(dyn CopyInto + Sync)) -> PreCopy {
         // The g structs are read again in the window, through a small buffer of each
         // reading thread: the bytes of parked gs whose key is the same are this copy's.
-        let Capture {
-            mut img,
-            keys,
-            mut gs_img,
-            ..
-        } = capture(rt, &[], copy, None);
-        // The g structs stay, and the `allgs` array (not the Ms, which the window reads again).
-        let g_img = take_gs(&mut gs_img, &keys);
-        let spare = Spare::of(rt, &ranges_of(&g_img), &keys);
+        let (
+            Capture {
+                keys, mut gs_img, ..
+            },
+            stacks,
+        ) = capture_but_stacks(rt, &[], copy, None, false);
+        // The g structs stay, and the `allgs` array (not the Ms, which the window reads
+        // again). Their read plan is made while the stacks are copied (a third of the time
+        // of that copy, at 100,000 goroutines).
+        let (mut img, g_img, spare) = std::thread::scope(|s| {
+            let copying = std::thread::Builder::new().spawn_scoped(s, || stacks.copy(rt, copy));
+            let g_img = take_gs(&mut gs_img, &keys);
+            let spare = Spare::of(rt, &ranges_of(&g_img), &keys);
+            let img = match copying {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => stacks.copy(rt, copy),
+            };
+            (img, g_img, spare)
+        });
         img.absorb(g_img);
         let allgs = held_allgs(rt, &gs_img, &spare.gs);
         if let Some((ptr, len)) = allgs
@@ -585,6 +595,39 @@ fn capture_with(
     pre: Option<&PreCopy>,
     unstopped: bool,
 ) -> Capture {
+    let (mut cap, stacks) = capture_but_stacks(rt, threads, copy, pre, unstopped);
+    cap.img = stacks.copy(rt, copy);
+    cap
+}
+
+/// The stacks and labels a capture copies last ([`capture_but_stacks`]).
+#[derive(Default)]
+struct StackReads {
+    /// Label maps' addresses.
+    labels: Vec<u64>,
+    /// Used parts of stacks: (lowest address, length).
+    stacks: Vec<(u64, u64)>,
+}
+
+impl StackReads {
+    /// Copies them into an image.
+    fn copy(&self, rt: &Runtime, copy: &(dyn CopyInto + Sync)) -> MemoryImage {
+        let mut img = MemoryImage::new();
+        super::labels::capture(rt, &self.labels, &mut img, copy);
+        copy.copy_into(&self.stacks, &mut img);
+        img
+    }
+}
+
+/// [`capture_with`] but for the stacks and labels, which it says to copy (the capture's image
+/// is empty).
+fn capture_but_stacks(
+    rt: &Runtime,
+    threads: &[ThreadState],
+    copy: &(dyn CopyInto + Sync),
+    pre: Option<&PreCopy>,
+    unstopped: bool,
+) -> (Capture, StackReads) {
     let mut gimg = MemoryImage::new();
     let l = &rt.layout;
     let mut spare = pre.and_then(|p| p.take_spare());
@@ -595,10 +638,11 @@ fn capture_with(
     };
     let extended = since.is_some();
     let Some(gs) = since.or_else(|| header.map(|now| copy_allgs(copy, &mut gimg, now))) else {
-        return Capture {
+        let cap = Capture {
             gs_img: gimg,
             ..Default::default()
         };
+        return (cap, StackReads::default());
     };
     // Every g struct and its key (inside the frozen window: into the pre-copy's buffers when
     // it has them, each piece keyed as soon as it is read), then the Ms of goroutines that
@@ -690,19 +734,21 @@ fn capture_with(
             reqs.push((sp, hi - sp));
         }
     }
-    let mut img = MemoryImage::new();
-    super::labels::capture(rt, &lptrs, &mut img, copy);
-    copy.copy_into(&reqs, &mut img);
-    Capture {
+    let cap = Capture {
         gs_img: gimg,
-        img,
+        img: MemoryImage::new(),
         keys,
         reused,
         not_kept,
         fresh,
         in_transition,
         running_on,
-    }
+    };
+    let stacks = StackReads {
+        labels: lptrs,
+        stacks: reqs,
+    };
+    (cap, stacks)
 }
 
 /// Copies `allgs`' header into `gimg`: its array's address and length, `None` when the header
