@@ -605,14 +605,28 @@ impl LiveTarget {
         // possible holders of those locks as it is built, while its stacks are at hand.
         let pre = model.map(|stacks| {
             progress.stage("reading what blocked goroutines wait on", 0, 0);
-            let mut semas = blocked::Semas::read(rt, &image, &self.proc);
-            let locks = semas.read_locks(&image, &self.proc);
-            let finder = holders::Finder::of_locks(rt, &image, &self.proc, &locks);
+            let keys = keys.as_deref();
+            let spans = || match stacks {
+                Stacks::LetGo | Stacks::Naming => stack_spans(rt, &image, keys),
+                Stacks::Kept => None,
+            };
+            // Where each chunk's stacks lie is found on a thread of its own meanwhile.
+            let (semas, locks, finder, spans) = std::thread::scope(|s| {
+                let finding = std::thread::Builder::new().spawn_scoped(s, spans);
+                let mut semas = blocked::Semas::read(rt, &image, &self.proc);
+                let locks = semas.read_locks(&image, &self.proc);
+                let finder = holders::Finder::of_locks(rt, &image, &self.proc, &locks);
+                let spans = match finding {
+                    Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    Err(_) => spans(),
+                };
+                (semas, locks, finder, spans)
+            });
             // The stacks go chunk by chunk, unless values are read from them after, or the
             // possible holders are searched after (too many locks to search for).
-            let apart = match stacks {
-                Stacks::LetGo | Stacks::Naming if locks.is_empty() || finder.is_some() => {
-                    stacks_apart(rt, &mut image, keys.as_deref())
+            let apart = match spans {
+                Some(spans) if locks.is_empty() || finder.is_some() => {
+                    stacks_apart(&mut image, keys.map_or(0, <[_]>::len), &spans)
                 }
                 _ => Vec::new(),
             };
@@ -771,22 +785,21 @@ pub(crate) enum Stacks {
     Naming,
 }
 
-/// The copied stacks of `image`'s goroutines moved out of it, one image per chunk of a walk
-/// (its goroutines' stacks, by `keys`: each g of `allgs` in order with its key as copied).
-/// Nothing moves (an empty list) when the keys are not those of the image's `allgs`, or two
-/// goroutines' stacks overlap (then which is whose is not certain).
-fn stacks_apart(
+/// Where the copied stacks of `image`'s goroutines lie, for [`stacks_apart`]: (lowest
+/// address, end, chunk of a walk) of every stack that is not dead, by `keys` (each g of
+/// `allgs` in order with its key as copied), ascending. `None` when the keys are not those of
+/// the image's `allgs`, or two goroutines' stacks overlap (then which is whose is not certain).
+fn stack_spans(
     rt: &Runtime,
-    image: &mut MemoryImage,
+    image: &MemoryImage,
     keys: Option<&[(u64, Option<goroutines::StackKey>)]>,
-) -> Vec<std::sync::Mutex<MemoryImage>> {
-    let (Some(keys), Ok(gs)) = (keys, goroutines::all_g_addrs(rt, &*image)) else {
-        return Vec::new();
+) -> Option<Vec<(u64, u64, usize)>> {
+    let (Some(keys), Ok(gs)) = (keys, goroutines::all_g_addrs(rt, image)) else {
+        return None;
     };
     if !keys.iter().map(|&(g, _)| g).eq(gs.iter().copied()) {
-        return Vec::new();
+        return None;
     }
-    // (lo, hi, chunk) of every goroutine's stack that is not dead.
     let mut bounds: Vec<(u64, u64, usize)> = keys
         .iter()
         .enumerate()
@@ -798,10 +811,20 @@ fn stacks_apart(
         .collect();
     bounds.sort_unstable();
     if bounds.windows(2).any(|w| w[1].0 < w[0].1) {
-        return Vec::new();
+        return None;
     }
+    Some(bounds)
+}
+
+/// The copied stacks of `image`'s `n` goroutines moved out of it, one image per chunk of a
+/// walk, by where they lie (`bounds`, [`stack_spans`]).
+fn stacks_apart(
+    image: &mut MemoryImage,
+    n: usize,
+    bounds: &[(u64, u64, usize)],
+) -> Vec<std::sync::Mutex<MemoryImage>> {
     let spans: Vec<(u64, u64)> = bounds.iter().map(|&(lo, hi, _)| (lo, hi)).collect();
-    let parts = image.split_by(keys.len().div_ceil(CHUNK), |a, bytes| {
+    let parts = image.split_by(n.div_ceil(CHUNK), |a, bytes| {
         walk::inside_which(&spans, a, bytes.len() as u64).map(|j| bounds[j].2)
     });
     parts.into_iter().map(std::sync::Mutex::new).collect()
