@@ -16,6 +16,7 @@ use crate::runtime::{blocked, holders};
 use crate::snapshot::KeepAll;
 use crate::snapshot::{Goroutine, Meta, Snapshot, SyncObject};
 use crate::target::ThreadState;
+use crate::target::files;
 use crate::target::image::MemoryImage;
 use crate::target::live::{self, Freeze, LiveError, LiveProcess};
 use crate::target::ns;
@@ -163,10 +164,11 @@ impl LiveTarget {
             })?;
         snap.meta.unsettled = unsettled.len() as u64;
         if !self.stacks_only {
+            let table = files::LockTable::start();
             snap.objects =
                 blocked::analyze(&self.rt, &image, &mut snap.goroutines, &[], &self.proc);
             let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
-            snap.file_locks = Some(crate::target::files::read(pid, &snap, retries));
+            snap.file_locks = Some(files::read(pid, &snap, retries, table));
         }
         let unsettled: HashSet<u64> = unsettled.into_iter().collect();
         for g in snap
@@ -507,17 +509,22 @@ impl LiveTarget {
     ) -> Result<(Snapshot, Kept), DumpError> {
         let mut all = KeepAll::default();
         let model = (!self.stacks_only).then_some(stacks);
+        // Read meanwhile, for the file locks after the walk.
+        let table = model.map(|_| files::LockTable::start());
         let (mut snap, _, mut kept, waits) =
             self.build_with(copy, pause, progress, model, &KeepAll::fold, &mut |v| {
                 all.sink(v)
             })?;
         snap.goroutines = all.into_vec();
-        let Some(Waits {
-            semas,
-            found,
-            chans,
-            apart,
-        }) = waits
+        let (
+            Some(Waits {
+                semas,
+                found,
+                chans,
+                apart,
+            }),
+            Some(table),
+        ) = (waits, table)
         else {
             return Ok((snap, kept));
         };
@@ -546,7 +553,7 @@ impl LiveTarget {
             found,
         );
         let retries = || blocked::flock_retries(&self.rt, &snap.goroutines);
-        snap.file_locks = Some(crate::target::files::read(self.proc.pid(), &snap, retries));
+        snap.file_locks = Some(files::read(self.proc.pid(), &snap, retries, table));
         Ok((snap, kept))
     }
 
