@@ -4,6 +4,7 @@
 
 use super::safe::text;
 use crate::snapshot::{Goroutine, Holder, Snapshot, SyncObject};
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// Goroutine ids listed per line before abbreviating.
@@ -18,30 +19,39 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let gs: Vec<&Goroutine> = snap.goroutines.iter().filter(|g| keep(g)).collect();
-    let objects: Vec<&SyncObject> = snap
+    let waiting = waiters(gs.iter().copied());
+    let objects: Vec<(&SyncObject, &[&Goroutine])> = snap
         .objects
         .iter()
-        .filter(|o| {
-            gs.iter()
-                .any(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
-        })
+        .filter_map(|o| Some((o, waiting.get(&o.addr)?.as_slice())))
         .collect();
-    write_suspects(&gs, &objects, out)?;
-    for o in &objects {
-        write_object(&gs, o, out)?;
+    write_suspects(&objects, out)?;
+    for (o, members) in &objects {
+        write_object(o, members, out)?;
     }
-    write_idle(snap, &objects, out)?;
+    write_idle(snap, &waiting, out)?;
     write_unidentified(&gs, out)?;
     Ok(())
 }
 
+/// The goroutines of `gs` that wait on each object (its address), in the order of `gs`, each
+/// once: every list of the view is read from here, in one pass over the goroutines (a pass
+/// for each object took as long as the dump with thousands of objects).
+fn waiters<'a>(gs: impl Iterator<Item = &'a Goroutine>) -> HashMap<u64, Vec<&'a Goroutine>> {
+    let mut by: HashMap<u64, Vec<&Goroutine>> = HashMap::new();
+    for g in gs {
+        for (i, b) in g.blocked_on.iter().enumerate() {
+            if g.blocked_on[..i].iter().all(|e| e.addr != b.addr) {
+                by.entry(b.addr).or_default().push(g);
+            }
+        }
+    }
+    by
+}
+
 /// The suspects: the first objects (most waiters first) with their waiter counts and longest
 /// wait, or a line saying no goroutine is blocked on an object goroscope identified.
-fn write_suspects(
-    gs: &[&Goroutine],
-    objects: &[&SyncObject],
-    out: &mut dyn Write,
-) -> io::Result<()> {
+fn write_suspects(objects: &[(&SyncObject, &[&Goroutine])], out: &mut dyn Write) -> io::Result<()> {
     if objects.is_empty() {
         writeln!(
             out,
@@ -49,11 +59,7 @@ fn write_suspects(
         )?;
     } else {
         writeln!(out, "suspects (most waiters first):")?;
-        for o in objects.iter().take(SUSPECTS) {
-            let members: Vec<&&Goroutine> = gs
-                .iter()
-                .filter(|g| g.blocked_on.iter().any(|b| b.addr == o.addr))
-                .collect();
+        for (o, members) in objects.iter().take(SUSPECTS) {
             let minutes = members.iter().map(|g| g.wait_minutes).max().unwrap_or(0);
             write!(
                 out,
@@ -72,19 +78,15 @@ fn write_suspects(
     Ok(())
 }
 
-/// One object: its state, its holders, and its waiters by what they wait for.
-fn write_object(gs: &[&Goroutine], o: &SyncObject, out: &mut dyn Write) -> io::Result<()> {
+/// One object: its state, its holders, and its waiters (`members`) by what they wait for.
+fn write_object(o: &SyncObject, members: &[&Goroutine], out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     write!(out, "{} at {:#x}", text(&o.kind), o.addr)?;
     if !o.summary.is_empty() {
         write!(out, " ({})", text(&o.summary))?;
     }
     if o.kind == "chan" {
-        let n = |s: &str| {
-            gs.iter()
-                .filter(|g| g.state.starts_with(s) && g.blocked_on.iter().any(|b| b.addr == o.addr))
-                .count()
-        };
+        let n = |s: &str| members.iter().filter(|g| g.state.starts_with(s)).count();
         write!(
             out,
             ": {} senders, {} receivers, {} in select",
@@ -96,15 +98,15 @@ fn write_object(gs: &[&Goroutine], o: &SyncObject, out: &mut dyn Write) -> io::R
     writeln!(out)?;
     write_holders(o, out)?;
     let mut states: Vec<&str> = Vec::new();
-    for g in gs {
-        if g.blocked_on.iter().any(|b| b.addr == o.addr) && !states.contains(&&*g.state) {
+    for g in members {
+        if !states.contains(&&*g.state) {
             states.push(&g.state);
         }
     }
     for st in states {
-        let ids: Vec<u64> = gs
+        let ids: Vec<u64> = members
             .iter()
-            .filter(|g| *g.state == *st && g.blocked_on.iter().any(|b| b.addr == o.addr))
+            .filter(|g| *g.state == *st)
             .map(|g| g.id)
             .collect();
         write!(
@@ -119,12 +121,17 @@ fn write_object(gs: &[&Goroutine], o: &SyncObject, out: &mut dyn Write) -> io::R
     Ok(())
 }
 
-/// The locks held that none of the goroutines shown waits for, with their holders.
-fn write_idle(snap: &Snapshot, objects: &[&SyncObject], out: &mut dyn Write) -> io::Result<()> {
+/// The locks held that none of the goroutines shown waits for (`waiting`, [`waiters`]), with
+/// their holders.
+fn write_idle(
+    snap: &Snapshot,
+    waiting: &HashMap<u64, Vec<&Goroutine>>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let idle: Vec<&SyncObject> = snap
         .objects
         .iter()
-        .filter(|o| !o.holders.is_empty() && !objects.iter().any(|w| w.addr == o.addr))
+        .filter(|o| !o.holders.is_empty() && !waiting.contains_key(&o.addr))
         .collect();
     if !idle.is_empty() {
         writeln!(out)?;
@@ -223,6 +230,7 @@ pub fn holders(
             "no goroutine is known to hold a lock (goroscope knows holders by their pending deferred unlocks)"
         );
     }
+    let waiting = waiters(snap.goroutines.iter().filter(|g| keep(g)));
     for (i, o) in held.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -233,10 +241,10 @@ pub fn holders(
         }
         writeln!(out)?;
         write_holders(o, out)?;
-        let ids: Vec<u64> = snap
-            .goroutines
+        let ids: Vec<u64> = waiting
+            .get(&o.addr)
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(|g| keep(g) && g.blocked_on.iter().any(|b| b.addr == o.addr))
             .map(|g| g.id)
             .collect();
         write!(
@@ -274,4 +282,112 @@ fn is_sync_wait(state: &str) -> bool {
         || state.starts_with("select")
         || state.starts_with("sync.")
         || state == "semacquire"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{BlockedOn, Goroutine};
+
+    fn waiting(id: u64, state: &str, on: &[u64], system: bool) -> Goroutine {
+        Goroutine {
+            id,
+            state: state.into(),
+            system,
+            wait_minutes: id as i64,
+            blocked_on: on
+                .iter()
+                .map(|&addr| BlockedOn {
+                    kind: "chan".into(),
+                    addr,
+                    sudog: 0,
+                })
+                .collect(),
+            ..Goroutine::default()
+        }
+    }
+
+    fn view(snap: &Snapshot, holders_view: bool) -> String {
+        let mut out = Vec::new();
+        let keep = |g: &Goroutine| !g.system;
+        if holders_view {
+            holders(snap, keep, &mut out).unwrap();
+        } else {
+            render(snap, keep, &mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Each object's waiters are those the filter keeps, in the snapshot's order, a goroutine
+    /// counted once however many of its waits name the object; a held lock with no waiter
+    /// kept is idle.
+    #[test]
+    fn each_object_lists_its_kept_waiters_once_in_order() {
+        let mutex = SyncObject {
+            kind: "sync.Mutex".into(),
+            addr: 0x20,
+            holders: vec![Holder {
+                goroutine: 9,
+                lock: "write".into(),
+                function: "main.f".into(),
+                file: "/src/f.go".into(),
+                line: 3,
+                how: "defer".into(),
+            }],
+            ..SyncObject::default()
+        };
+        let idle = SyncObject {
+            addr: 0x30,
+            ..mutex.clone()
+        };
+        let snap = Snapshot {
+            goroutines: vec![
+                waiting(4, "chan receive", &[0x10], false),
+                waiting(5, "select", &[0x10, 0x10], false),
+                waiting(6, "sync.Mutex.Lock", &[0x20], false),
+                waiting(7, "chan receive", &[0x10], true),
+                waiting(8, "select", &[0x10, 0x20], false),
+                waiting(9, "sync.Mutex.Lock", &[0x30], true),
+            ],
+            objects: vec![
+                SyncObject {
+                    kind: "chan".into(),
+                    addr: 0x10,
+                    ..SyncObject::default()
+                },
+                mutex,
+                idle,
+            ],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            view(&snap, false),
+            "suspects (most waiters first):\n\
+             \x20 chan at 0x10: 3 waiters, blocked up to 8 minutes\n\
+             \x20 sync.Mutex at 0x20: 2 waiters, blocked up to 8 minutes\n\
+             \n\
+             chan at 0x10: 0 senders, 1 receivers, 2 in select\n\
+             \x20   1 goroutine in chan receive: 4\n\
+             \x20   2 goroutines in select: 5 8\n\
+             \n\
+             sync.Mutex at 0x20\n\
+             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
+             \x20   1 goroutine in sync.Mutex.Lock: 6\n\
+             \x20   1 goroutine in select: 8\n\
+             \n\
+             locks held, no waiter identified:\n\
+             \x20 sync.Mutex at 0x30\n\
+             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n"
+        );
+        assert_eq!(
+            view(&snap, true),
+            "sync.Mutex at 0x20\n\
+             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
+             \x20   2 goroutines waiting: 6 8\n\
+             \n\
+             sync.Mutex at 0x30\n\
+             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
+             \x20   0 goroutines waiting\n"
+        );
+    }
 }
