@@ -674,14 +674,12 @@ impl LiveTarget {
                 // The chunk's channel waits (sudogs read from the running target), last: what
                 // is done above sees the semaphore waits alone, as it did when these were read
                 // after the walk.
-                if pre.is_some() {
-                    let frontier = blocked::chan_frontier(rt, &rd, gs);
-                    let mut c = blocked::chan_waits(rt, &rd, gs, &self.proc, frontier);
-                    chans
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .append(&mut c);
-                }
+                let frontier = blocked::chan_frontier(rt, &rd, gs);
+                let mut c = blocked::chan_waits(rt, &rd, gs, &self.proc, frontier);
+                chans
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(&mut c);
                 gs.iter()
                     .filter(|g| {
                         g.thread.is_some()
@@ -787,8 +785,8 @@ pub(crate) enum Stacks {
     /// [`Stacks::LetGo`], also keeping those whose frames may name a lock or a file lock: its
     /// holders ([`blocked::reads_stack_later`], the possible holders found), its first waiters
     /// ([`crate::analyze::deadlock::FirstWaiters`]), a file lock's waiters. The g structs go
-    /// once each channel wait's first sudog is known; a second look reads them again
-    /// ([`Kept::gs_gone`]).
+    /// once the goroutines are built (their channel waits read with them); a second look reads
+    /// them again ([`Kept::gs_gone`]).
     Naming,
 }
 
