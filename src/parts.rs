@@ -2,18 +2,20 @@
 
 use std::sync::OnceLock;
 
-/// The threads goroscope splits its work over: two for each CPU it may use
-/// (`available_parallelism`, which reads the cgroup's CPU quota files at each call), asked
-/// once: a wait list walked in rounds splits work hundreds of times. Two, because the kernel
-/// shares a busy CPU among the threads that want it: with a target whose goroutines keep every
-/// CPU busy, one thread per CPU got goroscope one CPU of two, and the model commands took about
+/// The CPUs goroscope may use (`available_parallelism`, which reads the cgroup's CPU quota
+/// files at each call), asked once: a wait list walked in rounds splits work hundreds of times.
+pub(crate) fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The threads goroscope splits its work over: two for each CPU it may use. The kernel shares
+/// a busy CPU among the threads that want it: with a target whose goroutines keep every CPU
+/// busy, one thread per CPU got goroscope one CPU of two, and the model commands took about
 /// 15% longer at 100,000 goroutines (for 5% less CPU time); on an idle machine the second
 /// thread of a CPU changed neither (`scripts/bench.sh` runs the target busy).
 pub(crate) fn threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_mul(2))
-    })
+    cpus().saturating_mul(2)
 }
 
 /// Frees `value` on a thread of its own: a copy of a big process's memory is hundreds of

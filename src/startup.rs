@@ -22,12 +22,13 @@ pub fn mark_start() {
 /// hundred MB of small allocations made on every CPU; glibc's per-thread heaps otherwise grow
 /// 128 KiB at a time, each step an `mprotect` that takes the process's memory-map lock, and
 /// that was a fifth of the time of `dump --blocked` at that size. Address space only: pages
-/// count once touched. And it keeps one heap per thread of the work
-/// ([`crate::parts::threads`]): glibc's default of eight per CPU gave each short-lived worker
-/// thread a heap of its own, whose freed memory stayed with it (at 100,000 goroutines, `grs`
-/// peaked 45 MB higher).
+/// count once touched. And it keeps one heap per CPU, which the two threads of the work on
+/// it share ([`crate::parts::threads`]): glibc's default of eight per CPU gave each
+/// short-lived worker thread a heap of its own, whose freed memory stayed with it (at 100,000
+/// goroutines, `grs` peaked 45 MB higher; a heap per thread of the work, 30 to 60 MB higher at
+/// 1,000,000).
 pub fn tune_allocator() {
-    let heaps = i32::try_from(crate::parts::threads()).unwrap_or(i32::MAX);
+    let heaps = i32::try_from(crate::parts::cpus()).unwrap_or(i32::MAX);
     // SAFETY: mallopt before any thread is started; a failure leaves glibc's default.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
