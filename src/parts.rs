@@ -12,8 +12,9 @@ pub(crate) fn cpus() -> usize {
 /// The threads goroscope splits its work over: two for each CPU it may use. The kernel shares
 /// a busy CPU among the threads that want it: with a target whose goroutines keep every CPU
 /// busy, one thread per CPU got goroscope one CPU of two, and the model commands took about
-/// 15% longer at 100,000 goroutines (for 5% less CPU time); on an idle machine the second
-/// thread of a CPU changed neither (`scripts/bench.sh` runs the target busy).
+/// 15% longer at 100,000 goroutines (for 5% less CPU time). With an idle target of 100,000
+/// goroutines the second thread of a CPU changed neither; of 1,000,000, `deadlocks` took 10%
+/// longer with it (`scripts/bench.sh` runs the target busy).
 pub(crate) fn threads() -> usize {
     cpus().saturating_mul(2)
 }
