@@ -29,6 +29,22 @@ pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
         .spawn(move || drop(value));
 }
 
+/// `a` on a thread of its own while `b` runs on this one, and both results: work that waits (a
+/// copy, a read of the kernel's) beside work that computes. When no thread can be made, `a`
+/// runs here after `b`. The thread inherits the caller's signal mask; a panic in `a` is
+/// raised again here.
+pub(crate) fn beside<A: Send, B>(a: impl Fn() -> A + Sync, b: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new().spawn_scoped(s, &a);
+        let rb = b();
+        let ra = match spawned {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => a(),
+        };
+        (ra, rb)
+    })
+}
+
 /// Runs `f` over `items` in consecutive parts, one per thread ([`threads`]) but none smaller
 /// than `min_part` items (the first part on this thread), and returns the parts' results one
 /// after the other, in the order of `items`. `f` gets the index of its part's first item and
@@ -79,8 +95,8 @@ fn on_threads<P: Send, R: Send>(
 /// nothing waits for ever): memory holds at most that many results (a writer's output, made on
 /// every CPU and written in order). No thread waits for another between chunks, as rounds of
 /// one chunk per thread would (each round as slow as its slowest chunk, and a thread started
-/// for each). `sink` returning `Ok(false)` stops: no chunk after that one is sunk. With one thread
-/// (or one chunk) no thread is started; chunks a thread could not take are done here.
+/// for each). `sink` returning `Ok(false)` stops: no chunk after that one is sunk. With one
+/// thread (or one chunk) no thread is started; chunks a thread could not take are done here.
 pub(crate) fn in_order<T: Sync, S, R: Send, E>(
     chunks: &[T],
     max_threads: usize,

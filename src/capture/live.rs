@@ -618,16 +618,11 @@ impl LiveTarget {
                 Stacks::Kept => None,
             };
             // Where each chunk's stacks lie is found on a thread of its own meanwhile.
-            let (semas, locks, finder, spans) = std::thread::scope(|s| {
-                let finding = std::thread::Builder::new().spawn_scoped(s, spans);
+            let (spans, (semas, locks, finder)) = crate::parts::beside(spans, || {
                 let mut semas = blocked::Semas::read(rt, &image, &self.proc);
                 let locks = semas.read_locks(&image, &self.proc);
                 let finder = holders::Finder::of_locks(rt, &image, &self.proc, &locks);
-                let spans = match finding {
-                    Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                    Err(_) => spans(),
-                };
-                (semas, locks, finder, spans)
+                (semas, locks, finder)
             });
             // The stacks go chunk by chunk, unless values are read from them after, or the
             // possible holders are searched after (too many locks to search for).

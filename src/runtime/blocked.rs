@@ -420,9 +420,9 @@ const PAGE: u64 = 8 << 10;
 const MAX_PAGED: u64 = 64 << 20;
 
 /// Copies the whole blocks that hold `ranges` into `local`, those it does not hold yet.
-/// Sudogs are allocated side by side: a block read for one serves its neighbours, so the
-/// sudogs of 40,000 channel waits cost a few thousand ranges, not one each, and a wait list
-/// of 100,000 waiters is walked in a few hundred rounds of reads, not one per waiter.
+/// Sudogs are allocated side by side: a block read for one serves its neighbours, so a
+/// semaphore's wait list of 100,000 waiters is walked in a few hundred rounds of reads, not
+/// one per waiter.
 fn copy_pages(fetch: &dyn CopyInto, ranges: &[(u64, u64)], local: &mut MemoryImage) {
     if local.total_bytes() > MAX_PAGED {
         fetch.copy_into(ranges, local);

@@ -335,16 +335,14 @@ impl PreCopy {
         // The g structs stay, and the `allgs` array (not the Ms, which the window reads
         // again). Their read plan is made while the stacks are copied (a third of the time
         // of that copy, at 100,000 goroutines).
-        let (mut img, g_img, spare) = std::thread::scope(|s| {
-            let copying = std::thread::Builder::new().spawn_scoped(s, || stacks.copy(rt, copy));
-            let g_img = take_gs(&mut gs_img, &keys);
-            let spare = Spare::of(rt, &ranges_of(&g_img), &keys);
-            let img = match copying {
-                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                Err(_) => stacks.copy(rt, copy),
-            };
-            (img, g_img, spare)
-        });
+        let (mut img, (g_img, spare)) = crate::parts::beside(
+            || stacks.copy(rt, copy),
+            || {
+                let g_img = take_gs(&mut gs_img, &keys);
+                let spare = Spare::of(rt, &ranges_of(&g_img), &keys);
+                (g_img, spare)
+            },
+        );
         img.absorb(g_img);
         let allgs = held_allgs(rt, &gs_img, &spare.gs);
         if let Some((ptr, len)) = allgs
