@@ -101,6 +101,31 @@ impl Arch {
         }
     }
 
+    /// Where the kernel saved the registers a signal interrupted: the addresses of the saved
+    /// pc, sp and link register (none on amd64). `top` is where the unwind of Go's signal
+    /// handler ends, the stack pointer just above `runtime.sigtramp`'s frame, where the
+    /// kernel's `rt_sigframe` lies. On amd64 that is its `ucontext` (the restorer's return
+    /// address is the word below); on arm64 a 128-byte `siginfo` comes first. The registers
+    /// are in the ucontext's `uc_mcontext`: at 40 on amd64 (`rsp`, `rip` its 16th and 17th
+    /// words), at 176 on arm64 (after room for a 1024-bit signal mask, 16-byte aligned; its
+    /// `regs[31]` follow `fault_address`, then `sp` and `pc`).
+    pub(crate) fn interrupted_regs_at(self, top: u64) -> (u64, u64, Option<u64>) {
+        match self {
+            Arch::Amd64 => {
+                let mc = top.wrapping_add(40);
+                (mc.wrapping_add(16 * 8), mc.wrapping_add(15 * 8), None)
+            }
+            Arch::Arm64 => {
+                let regs = top.wrapping_add(128 + 176 + 8);
+                (
+                    regs.wrapping_add(32 * 8),
+                    regs.wrapping_add(31 * 8),
+                    Some(regs.wrapping_add(30 * 8)),
+                )
+            }
+        }
+    }
+
     /// Size of the raw general-purpose register set (`user_regs_struct` / `user_pt_regs`).
     pub(crate) fn regset_size(self) -> usize {
         match self {

@@ -403,7 +403,7 @@ impl<'a> Walker<'a> {
         let rt = self.rt;
         let code = rt.code();
         let v = rt.version();
-        let (start, jump) = start_of(rt, raw, m, self.by_tid);
+        let (start, jump) = start_of(rt, mem, raw, m, self.by_tid, &mut self.unwinds);
         // The goroutine's own stack from where the unwind starts, read without a lookup in
         // the whole image for every word.
         let window = if (raw.stack.0..raw.stack.1).contains(&start.sp) {
@@ -497,12 +497,15 @@ fn wait_minutes(st: u32, waitsince: i64, nanotime: i64) -> i64 {
 }
 
 /// Where the runtime's traceback would start for this goroutine (`traceback1`, `initAt`),
-/// improved for goroutines running on a thread: their thread's registers.
+/// improved for goroutines running on a thread: their thread's registers, or, when the thread
+/// is in the signal handler, the registers the signal interrupted.
 fn start_of(
     rt: &Runtime,
+    mem: &impl MemoryReader,
     raw: &RawG,
     m: Option<&RawM>,
     by_tid: &HashMap<u64, &ThreadState>,
+    unwinds: &mut unwind::UnwindCache,
 ) -> (Start, Option<JumpTo>) {
     let sched = Start {
         pc: raw.sched.0,
@@ -541,18 +544,23 @@ fn start_of(
             && let Some(t) = by_tid.get(&m.procid)
         {
             let r = t.regs;
-            let start = Start {
+            let mut start = Start {
                 pc: r.pc,
                 sp: r.sp,
                 lr: r.lr,
                 syscall: false,
                 trap: true,
             };
-            if (raw.stack.0..raw.stack.1).contains(&r.sp) {
+            if (m.gsignal_stack.0..m.gsignal_stack.1).contains(&start.sp)
+                && let Some(s) = unwind::interrupted(rt.code(), mem, start, unwinds)
+            {
+                start = s;
+            }
+            if (raw.stack.0..raw.stack.1).contains(&start.sp) {
                 return (start, None);
             }
-            if (m.g0_stack.0..m.g0_stack.1).contains(&r.sp)
-                && rt.code().tab.func_for_pc(r.pc).is_some()
+            if (m.g0_stack.0..m.g0_stack.1).contains(&start.sp)
+                && rt.code().tab.func_for_pc(start.pc).is_some()
             {
                 let jump = JumpTo {
                     pc: raw.sched.0,

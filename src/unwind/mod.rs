@@ -403,6 +403,44 @@ pub fn unwind<'c>(
     }
 }
 
+/// Most frames from a thread's registers in Go's signal handler down to `runtime.sigtramp`
+/// (sigtramp, sigtrampgo, sighandler and the few calls it makes).
+const MAX_HANDLER_FRAMES: usize = 64;
+
+/// The registers a signal interrupted, for a thread in Go's signal handler: `start` is the
+/// thread's registers, on its signal stack. The handler's unwind ends at `runtime.sigtramp`,
+/// and the kernel's signal frame just above it holds what the thread was running
+/// ([`crate::arch::Arch::interrupted_regs_at`]). `None` when the unwind ends anywhere else or
+/// the frame cannot be read.
+pub fn interrupted(
+    code: Code<'_>,
+    mem: &impl MemoryReader,
+    start: Start,
+    cache: &mut UnwindCache,
+) -> Option<Start> {
+    let lim = Limits {
+        max_frames: MAX_HANDLER_FRAMES,
+    };
+    let u = unwind(code, mem, start, None, lim, cache);
+    let (StackEnd::Complete { sp: top }, Some(last)) = (u.end, u.frames.last()) else {
+        return None;
+    };
+    if code.tab.name(last.func) != "runtime.sigtramp" {
+        return None;
+    }
+    let (pc, sp, lr) = code.arch.interrupted_regs_at(top);
+    Some(Start {
+        pc: mem.read_u64(pc).ok()?,
+        sp: mem.read_u64(sp).ok()?,
+        lr: match lr {
+            Some(lr) => mem.read_u64(lr).ok()?,
+            None => 0,
+        },
+        syscall: false,
+        trap: true,
+    })
+}
+
 /// Where an unwind is: the frame being resolved (`traceback.go`'s `unwinder`: `frame`,
 /// `calleeFuncID`, the pending jump back from the system stack).
 struct Cursor {

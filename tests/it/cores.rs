@@ -307,6 +307,95 @@ fn gcore_core_matches_runtime_stack() {
     drop(child);
 }
 
+/// gdb script for [`core_of_a_thread_in_the_signal_handler_matches_runtime_stack`]: finds the
+/// thread running `main.busySpin`, sends it SIGURG (Go's preemption signal, which the runtime
+/// handles and goes on after), stops it in `runtime.sighandler` and writes the core. Prints
+/// `IN HANDLER` when it did, `NO BUSY THREAD` when no thread was in busySpin at the attach.
+const GDB_STOP_IN_HANDLER: &str = r#"
+import gdb
+gdb.execute("set pagination off")
+gdb.execute("handle SIGURG nostop noprint pass")
+busy = None
+for t in gdb.selected_inferior().threads():
+    t.switch()
+    name = gdb.newest_frame().name()
+    if name and name.endswith("busySpin"):
+        busy = t
+if busy is None:
+    print("NO BUSY THREAD")
+else:
+    busy.switch()
+    gdb.execute("break runtime.sighandler thread %d" % busy.num)
+    gdb.execute("signal SIGURG")
+    if gdb.selected_thread().num == busy.num and gdb.newest_frame().name() == "runtime.sighandler":
+        print("IN HANDLER")
+        gdb.execute("delete")
+        gdb.execute("gcore " + CORE)
+"#;
+
+#[test]
+fn core_of_a_thread_in_the_signal_handler_matches_runtime_stack() {
+    // A goroutine running on a thread that a signal interrupted: the thread's registers are
+    // the handler's, on the signal stack; its goroutine's frames start where the signal
+    // frame says the thread was.
+    let Some(gdb) = support::require(support::tool("gdb")) else {
+        return;
+    };
+    let tc = support::toolchains::newest();
+    let exe = support::build_fixture(&tc, Flavor::Default).unwrap();
+    let mut child = support::Child::start(&exe, SCENARIO).unwrap();
+    let stack = child.stack().unwrap();
+    let dir = TempDir::new("core-handler");
+    let core = dir.0.join("core");
+    let script = dir.0.join("stop.py");
+    fs::write(
+        &script,
+        format!(
+            "CORE = {:?}\n{GDB_STOP_IN_HANDLER}",
+            core.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The busy goroutine may be between two runs of busySpin at the attach: try again then.
+    let mut said = String::new();
+    for _ in 0..10 {
+        let out = support::run_with_timeout(
+            Command::new(&gdb)
+                .args(["-q", "-batch", "-nx", "-p"])
+                .arg(child.pid.to_string())
+                .arg("-ex")
+                .arg(format!("source {}", script.display())),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        said = format!("{}\n{}", out.stdout, out.stderr);
+        if !said.contains("NO BUSY THREAD") {
+            break;
+        }
+    }
+    assert!(
+        said.contains("IN HANDLER") && core.is_file(),
+        "gdb did not stop the busy thread in the signal handler:\n{said}"
+    );
+    support::assert_running(child.pid);
+    let core_arg = core.display().to_string();
+    let threads =
+        support::run_goroscope(&["threads", "--core", &core_arg], Duration::from_secs(120))
+            .unwrap();
+    assert!(
+        threads.stdout.contains("runtime.sighandler"),
+        "no thread of the core is in the signal handler:\n{}{}",
+        threads.stdout,
+        threads.stderr
+    );
+    let dump = dump_core(&core, None, &["--level", "1"]).unwrap();
+    assert!(dump.status.success(), "{}", dump.stderr);
+    let g = support::parse(&dump.stdout);
+    let r = support::parse(&stack);
+    support::compare(&g.goroutines, &r.goroutines, 1, &child.info).unwrap();
+    drop(child);
+}
+
 #[test]
 fn arm64_qemu_core_matches_crash_traceback() {
     // scripts/test.sh installs qemu-user; without it there is no arm64 to test.
