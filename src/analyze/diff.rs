@@ -70,14 +70,16 @@ mod tests {
                 s.goroutines.push(Goroutine {
                     id,
                     state: "chan send".into(),
-                    frames: vec![Frame {
-                        site: crate::snapshot::Site {
+                    frames: vec![Frame::new(
+                        crate::snapshot::Site {
                             function: (*f).into(),
                             ..Default::default()
                         }
                         .into(),
-                        ..Default::default()
-                    }],
+                        Default::default(),
+                        0,
+                        0,
+                    )],
                     ..Default::default()
                 });
                 id += 1;

@@ -373,17 +373,18 @@ mod tests {
             id,
             state: state.into(),
             wait_minutes: minutes,
-            frames: vec![Frame {
-                site: crate::snapshot::Site {
+            frames: vec![Frame::new(
+                crate::snapshot::Site {
                     function: f.into(),
                     file: "a.go".into(),
                     line: 1,
                     ..Default::default()
                 }
                 .into(),
-                args: format!("{id:#x}").into(),
-                ..Default::default()
-            }],
+                format!("{id:#x}").into(),
+                0,
+                0,
+            )],
             ..Default::default()
         }
     }

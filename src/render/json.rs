@@ -169,8 +169,8 @@ fn frame(buf: &mut Vec<u8>, f: &Frame, names: &mut Names) -> io::Result<()> {
     buf.extend_from_slice(&site.before);
     field(buf, b",\"args\":", &f.args)?;
     buf.extend_from_slice(&site.after);
-    number(buf, b",\"sp\":", f.sp);
-    number(buf, b",\"fp\":", f.fp);
+    number(buf, b",\"sp\":", f.sp());
+    number(buf, b",\"fp\":", f.fp());
     buf.extend_from_slice(if f.inlined {
         b",\"inlined\":true"
     } else {
@@ -267,7 +267,8 @@ mod tests {
         };
         // Every field set, and frames with every field set.
         let mut top = Frame::at("main.top", "/src/top\u{7f}.go", 7).with_extras("\u{1b}[7", true);
-        (top.sp, top.fp, top.trap, top.hidden) = (0xc000_0100, 0xc000_0180, true, true);
+        top.set_span(0xc000_0100, 0xc000_0180);
+        (top.trap, top.hidden) = (true, true);
         top.args = "0x1, {0x2?}".into();
         let mut inlined = Frame::at("main.inl", "/src/top\u{7f}.go", 9);
         let site = std::sync::Arc::make_mut(&mut inlined.site);

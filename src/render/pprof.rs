@@ -310,16 +310,20 @@ mod tests {
     /// them at once: same samples, counts, order and tables.
     #[test]
     fn samples_merged_from_chunks_make_the_same_profile() {
-        let frame = |function: &str, pc: u64| Frame {
-            site: Site {
-                function: function.into(),
-                file: "/src/x.go".into(),
-                line: pc as u32,
-                pc,
-                ..Default::default()
-            }
-            .into(),
-            ..Default::default()
+        let frame = |function: &str, pc: u64| {
+            Frame::new(
+                Site {
+                    function: function.into(),
+                    file: "/src/x.go".into(),
+                    line: pc as u32,
+                    pc,
+                    ..Default::default()
+                }
+                .into(),
+                Default::default(),
+                0,
+                0,
+            )
         };
         let gs: Vec<Goroutine> = (0..50u64)
             .map(|i| Goroutine {
@@ -357,13 +361,17 @@ mod tests {
 
     #[test]
     fn physical_chunks_end_with_the_real_frame() {
-        let f = |inl| Frame {
-            site: crate::snapshot::Site {
-                inlined: inl,
-                ..Default::default()
-            }
-            .into(),
-            ..Default::default()
+        let f = |inl| {
+            Frame::new(
+                crate::snapshot::Site {
+                    inlined: inl,
+                    ..Default::default()
+                }
+                .into(),
+                Default::default(),
+                0,
+                0,
+            )
         };
         let frames = vec![f(true), f(false), f(false), f(true), f(true), f(false)];
         let c: Vec<usize> = physical(&frames).iter().map(|c| c.len()).collect();

@@ -225,7 +225,7 @@ fn frame<W: Write + ?Sized>(f: &Frame, opts: Options, out: &mut W) -> io::Result
             out.write_all(hex(f.pc - f.entry, &mut buf))?;
         }
         if opts.level >= 2 {
-            write!(out, " fp={:#x} sp={:#x} pc={:#x}", f.fp, f.sp, f.pc)?;
+            write!(out, " fp={:#x} sp={:#x} pc={:#x}", f.fp(), f.sp(), f.pc)?;
         }
     }
     writeln!(out)
@@ -264,18 +264,23 @@ mod elision_tests {
     /// A goroutine parked under `hidden` runtime frames and `visible` user frames, each
     /// physical, plus `inlined` inlined user frames on the innermost visible one.
     fn deep(hidden: usize, visible: usize, inlined: usize) -> Goroutine {
-        let f = |name: &str, hidden: bool, inlined: bool| Frame {
-            site: crate::snapshot::Site {
-                function: name.into(),
-                file: "/x.go".into(),
-                line: 1,
-                pc: 0x10,
-                entry: 0x1,
-                inlined,
-            }
-            .into(),
-            hidden,
-            ..Default::default()
+        let f = |name: &str, hidden: bool, inlined: bool| {
+            let mut f = Frame::new(
+                crate::snapshot::Site {
+                    function: name.into(),
+                    file: "/x.go".into(),
+                    line: 1,
+                    pc: 0x10,
+                    entry: 0x1,
+                    inlined,
+                }
+                .into(),
+                Default::default(),
+                0,
+                0,
+            );
+            f.hidden = hidden;
+            f
         };
         let mut frames: Vec<Frame> = (0..hidden)
             .map(|_| f("runtime.gopark", true, false))

@@ -210,8 +210,8 @@ fn close_fds(
 /// saved frame pointer, when the frame has one.
 pub(crate) fn frame_varp(rt: &Runtime, fr: &crate::snapshot::Frame) -> u64 {
     let ret_addr = if rt.bin.arch == Arch::Amd64 { 8 } else { 0 };
-    let varp = fr.fp.wrapping_sub(ret_addr);
-    if varp > fr.sp {
+    let varp = fr.fp().wrapping_sub(ret_addr);
+    if varp > fr.sp() {
         varp.wrapping_sub(8)
     } else {
         varp
@@ -356,7 +356,10 @@ fn records(
             let skip = flag(F::DeferStarted) || flag(F::DeferOpenDefer) || flag(F::DeferRangefunc);
             if !skip
                 && closure != 0
-                && let Some(fi) = gs[gi].frames.iter().position(|f| !f.inlined && f.sp == sp)
+                && let Some(fi) = gs[gi]
+                    .frames
+                    .iter()
+                    .position(|f| !f.inlined && f.sp() == sp)
             {
                 out.push(Found {
                     g: gi,

@@ -179,8 +179,8 @@ impl Finder {
             .filter(|g| g.status != Status::DEAD && g.status != Status::IDLE)
         {
             // Its frames' words are read through a slice of its stack's copy.
-            let lo = g.frames.iter().find(|f| !f.inlined).map_or(0, |f| f.sp);
-            let hi = g.frames.iter().map(|f| f.fp).max().unwrap_or(lo).max(lo);
+            let lo = g.frames.iter().find(|f| !f.inlined).map_or(0, |f| f.sp());
+            let hi = g.frames.iter().map(|f| f.fp()).max().unwrap_or(lo).max(lo);
             let stack = Windowed {
                 lo,
                 bytes: mem.slice(lo, hi - lo).unwrap_or(&[]),
@@ -268,7 +268,7 @@ impl<'a> Search<'a> {
             .iter()
             .enumerate()
             .filter(|(_, f)| !f.inlined)
-            .map(|(i, f)| (i, f.sp, f.fp))
+            .map(|(i, f)| (i, f.sp(), f.fp()))
             .collect();
         // What its frozen frames wait for: the live pointers of its runtime and sync frames
         // stopped at a call (the lock a `lockSlow` or `semacquire1` frame waits on). The
@@ -565,7 +565,7 @@ impl Slots {
             return false;
         };
         let varp = super::defers::frame_varp(rt, f);
-        if varp > f.sp {
+        if varp > f.sp() {
             let base = varp.wrapping_sub(u64::from(map.locals_bits) * 8);
             out.extend(
                 map.locals
@@ -573,7 +573,7 @@ impl Slots {
                     .map(|&j| base.wrapping_add(8 * u64::from(j))),
             );
         }
-        let argp = f.fp.wrapping_add(rt.bin.arch.min_frame_size());
+        let argp = f.fp().wrapping_add(rt.bin.arch.min_frame_size());
         out.extend(
             map.args
                 .iter()

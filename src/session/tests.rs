@@ -47,8 +47,8 @@ fn completed_flags_and_keys_are_the_parsers_own() {
 }
 
 fn frame(f: &str, file: &str, line: u32) -> Frame {
-    Frame {
-        site: crate::snapshot::Site {
+    Frame::new(
+        crate::snapshot::Site {
             function: f.into(),
             file: file.into(),
             line,
@@ -56,8 +56,10 @@ fn frame(f: &str, file: &str, line: u32) -> Frame {
             ..Default::default()
         }
         .into(),
-        ..Default::default()
-    }
+        Default::default(),
+        0,
+        0,
+    )
 }
 
 fn sample() -> Snapshot {
@@ -266,16 +268,20 @@ fn filters_groups_and_refresh() {
 #[test]
 fn thread_shows_its_own_stack_until_a_goroutine_is_selected() {
     let mut st = State::new(sample(), Palette::default());
-    let frame = |function: &str, line| Frame {
-        site: crate::snapshot::Site {
-            function: function.into(),
-            file: "/go/src/runtime/proc.go".into(),
-            line,
-            pc: 0x4000 + u64::from(line),
-            ..Default::default()
-        }
-        .into(),
-        ..Default::default()
+    let frame = |function: &str, line| {
+        Frame::new(
+            crate::snapshot::Site {
+                function: function.into(),
+                file: "/go/src/runtime/proc.go".into(),
+                line,
+                pc: 0x4000 + u64::from(line),
+                ..Default::default()
+            }
+            .into(),
+            Default::default(),
+            0,
+            0,
+        )
     };
     st.snap.threads.push(Thread {
         tid: 44,

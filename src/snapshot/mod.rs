@@ -557,21 +557,14 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// What few frames have: deferred calls not run yet, and values read from DWARF. Held behind
-/// one pointer ([`Frame::extra`]), none for most frames.
+/// What few frames have: deferred calls not run yet, values read from DWARF, an fp too far
+/// from the sp for the frame's 32 bits. Held behind one pointer, none for most frames.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Extra {
-    /// See [`Frame::defers`].
-    pub defers: Vec<PendingDefer>,
-    /// See [`Frame::values`].
-    pub values: Vec<FrameValue>,
-}
-
-impl Extra {
-    /// A frame's `extra` holding `defers` and `values`: none when both are empty.
-    pub(crate) fn of(defers: Vec<PendingDefer>, values: Vec<FrameValue>) -> Option<Box<Extra>> {
-        (!defers.is_empty() || !values.is_empty()).then(|| Box::new(Extra { defers, values }))
-    }
+struct Extra {
+    defers: Vec<PendingDefer>,
+    values: Vec<FrameValue>,
+    /// The fp when the frame's size is [`FAR`], else 0.
+    fp: u64,
 }
 
 /// Where a frame is: what the frames of every goroutine at the same pc and inlining depth
@@ -611,20 +604,79 @@ pub struct Frame {
     /// Argument words as the runtime prints them (`...` for inlined calls); shared by the
     /// frames that print the same (most print one of a few forms, such as `0x0?, 0x0?`).
     pub args: Name,
-    /// Stack pointer of the physical frame.
-    pub sp: u64,
-    /// Frame pointer (caller's sp) of the physical frame.
-    pub fp: u64,
+    /// Stack pointer of the physical frame ([`Frame::sp`]).
+    sp: u64,
+    /// The physical frame's size, fp - sp ([`Frame::fp`]), when it fits in 32 bits, as every
+    /// frame of a real stack does (a goroutine's stack is at most 1 GB); else [`FAR`], and the
+    /// fp is in `extra`. A frame is 40 bytes, not 48: 240 MB at 1,000,000 goroutines.
+    size: i32,
     /// `pc` is the interrupted instruction itself (a thread's registers, a signal), not a
     /// return address: DWARF is looked up at `pc`, not at the call before it.
     pub trap: bool,
     /// Hidden in the runtime's default traceback (runtime-internal, or an elided wrapper).
     pub hidden: bool,
-    /// Its deferred calls and values, when it has any ([`Frame::defers`], [`Frame::values`]).
-    pub extra: Option<Box<Extra>>,
+    /// Its deferred calls and values, when it has any ([`Frame::defers`], [`Frame::values`]),
+    /// and its fp when its size is [`FAR`].
+    extra: Option<Box<Extra>>,
 }
 
+/// [`Frame`]'s `size` when fp - sp does not fit in 32 bits (a corrupt stack, or a dump's text).
+const FAR: i32 = i32::MIN;
+
 impl Frame {
+    /// A frame at `site` printing `args`, its physical frame from `sp` to `fp`; not a trap,
+    /// not hidden, no defers or values.
+    pub fn new(site: Arc<Site>, args: Name, sp: u64, fp: u64) -> Frame {
+        let mut f = Frame {
+            site,
+            args,
+            sp,
+            size: 0,
+            trap: false,
+            hidden: false,
+            extra: None,
+        };
+        f.set_span(sp, fp);
+        f
+    }
+
+    /// Stack pointer of the physical frame.
+    pub fn sp(&self) -> u64 {
+        self.sp
+    }
+
+    /// Frame pointer (the caller's sp) of the physical frame.
+    pub fn fp(&self) -> u64 {
+        match &self.extra {
+            Some(e) if self.size == FAR => e.fp,
+            _ => self.sp.wrapping_add(self.size as i64 as u64),
+        }
+    }
+
+    /// Sets the physical frame's sp and fp.
+    pub fn set_span(&mut self, sp: u64, fp: u64) {
+        self.sp = sp;
+        let size = i32::try_from(fp.wrapping_sub(sp) as i64)
+            .ok()
+            .filter(|&s| s != FAR);
+        self.size = size.unwrap_or(FAR);
+        match size {
+            Some(_) => {
+                if self.extra.is_some() {
+                    self.with_extra(|e| e.fp = 0);
+                }
+            }
+            None => self.with_extra(|e| e.fp = fp),
+        }
+    }
+
+    /// Whether it has deferred calls or values (a snapshot row then has two more fields).
+    pub(crate) fn has_defers_or_values(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|e| !e.defers.is_empty() || !e.values.is_empty())
+    }
+
     /// A frame in `function` at `file:line`, all else unknown (zero, empty).
     pub fn at(function: &str, file: &str, line: u32) -> Frame {
         Frame {
@@ -657,12 +709,16 @@ impl Frame {
 
     /// Sets its deferred calls.
     pub fn set_defers(&mut self, defers: Vec<PendingDefer>) {
-        self.with_extra(|e| e.defers = defers);
+        if !defers.is_empty() || self.extra.is_some() {
+            self.with_extra(|e| e.defers = defers);
+        }
     }
 
     /// Sets its values.
     pub fn set_values(&mut self, values: Vec<FrameValue>) {
-        self.with_extra(|e| e.values = values);
+        if !values.is_empty() || self.extra.is_some() {
+            self.with_extra(|e| e.values = values);
+        }
     }
 
     /// With a pending `sync.(*Mutex).Unlock` and one value, `n`, of text `text` (read `later`
@@ -688,7 +744,7 @@ impl Frame {
     fn with_extra(&mut self, change: impl FnOnce(&mut Extra)) {
         let mut e = self.extra.take().unwrap_or_default();
         change(&mut e);
-        if !e.defers.is_empty() || !e.values.is_empty() {
+        if !e.defers.is_empty() || !e.values.is_empty() || self.size == FAR {
             self.extra = Some(e);
         }
     }
@@ -751,7 +807,7 @@ impl Serialize for Frame {
             pc: self.pc,
             entry: self.entry,
             sp: self.sp,
-            fp: self.fp,
+            fp: self.fp(),
             inlined: self.inlined,
             trap: self.trap,
             hidden: self.hidden,
@@ -765,23 +821,21 @@ impl Serialize for Frame {
 impl<'de> Deserialize<'de> for Frame {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Frame, D::Error> {
         let f = FrameIn::deserialize(de)?;
-        Ok(Frame {
-            site: Site {
-                function: f.function,
-                file: f.file,
-                line: f.line,
-                pc: f.pc,
-                entry: f.entry,
-                inlined: f.inlined,
-            }
-            .shared(),
-            args: f.args,
-            sp: f.sp,
-            fp: f.fp,
-            trap: f.trap,
-            hidden: f.hidden,
-            extra: Extra::of(f.defers, f.values),
-        })
+        let site = Site {
+            function: f.function,
+            file: f.file,
+            line: f.line,
+            pc: f.pc,
+            entry: f.entry,
+            inlined: f.inlined,
+        }
+        .shared();
+        let mut out = Frame::new(site, f.args, f.sp, f.fp);
+        out.trap = f.trap;
+        out.hidden = f.hidden;
+        out.set_defers(f.defers);
+        out.set_values(f.values);
+        Ok(out)
     }
 }
 

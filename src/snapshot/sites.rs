@@ -17,7 +17,7 @@
 //! a file under a third the size). A frame written whole (an object, as in JSON) is read too,
 //! with or without a table, its sp and fp as they are.
 
-use super::{Extra, Frame, FrameValue, Name, PendingDefer, Site};
+use super::{Frame, FrameValue, Name, PendingDefer, Site};
 use crate::unwind::PcMap;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -143,13 +143,13 @@ impl Writing {
             buf.push(b',');
             number(buf, f.sp.wrapping_sub(sp) as i64);
             buf.push(b',');
-            number(buf, f.fp.wrapping_sub(f.sp) as i64);
+            number(buf, f.fp().wrapping_sub(f.sp) as i64);
             buf.push(b',');
             number(
                 buf,
                 if f.hidden { HIDDEN } else { 0 } | if f.trap { TRAP } else { 0 },
             );
-            if f.extra.is_some() {
+            if f.has_defers_or_values() {
                 buf.push(b',');
                 serde_json::to_writer(&mut *buf, f.defers())?;
                 buf.push(b',');
@@ -334,14 +334,10 @@ impl<'de> Visitor<'de> for AnyFrame {
         let values: Vec<FrameValue> = seq.next_element()?.unwrap_or_default();
         // Anything after: fields a later version adds to a row.
         while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(Frame {
-            site,
-            args,
-            sp,
-            fp,
-            trap: flags & TRAP != 0,
-            hidden: flags & HIDDEN != 0,
-            extra: Extra::of(defers, values),
-        })
+        let mut f = Frame::new(site, args, sp, fp);
+        (f.trap, f.hidden) = (flags & TRAP != 0, flags & HIDDEN != 0);
+        f.set_defers(defers);
+        f.set_values(values);
+        Ok(f)
     }
 }

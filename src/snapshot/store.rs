@@ -867,20 +867,16 @@ mod tests {
     /// not) come back from their rows as they were; the file holds each place once per run.
     #[test]
     fn frames_round_trip_through_site_tables() {
-        let frame = |function: &str, line: u32, sp: u64| Frame {
-            site: crate::snapshot::Site {
+        let frame = |function: &str, line: u32, sp: u64| {
+            let site = crate::snapshot::Site {
                 function: function.into(),
                 file: "/src/x.go".into(),
                 line,
                 pc: 0x40_1000 + u64::from(line),
                 entry: 0x40_1000,
                 ..Default::default()
-            }
-            .into(),
-            args: format!("{sp:#x}?").into(),
-            sp,
-            fp: sp + 0x20,
-            ..Default::default()
+            };
+            Frame::new(site.into(), format!("{sp:#x}?").into(), sp, sp + 0x20)
         };
         let shared = frame("main.shared", 9, 0);
         let mut s = Snapshot::default();
@@ -890,7 +886,7 @@ mod tests {
             top.hidden = id % 7 == 0;
             let mut inl = frame("main.inlined", 4, top.sp);
             std::sync::Arc::make_mut(&mut inl.site).inlined = true;
-            let mut with = frame("main.defers", 5, top.fp);
+            let mut with = frame("main.defers", 5, top.fp());
             if id % 11 == 0 {
                 with = with.with_extras("7", false);
             }
@@ -1024,9 +1020,9 @@ mod tests {
                 seq.serialize_element(&site)?;
                 seq.serialize_element(&f.args)?;
                 seq.serialize_element(&(f.sp.wrapping_sub(sp) as i64))?;
-                seq.serialize_element(&(f.fp.wrapping_sub(f.sp) as i64))?;
+                seq.serialize_element(&(f.fp().wrapping_sub(f.sp) as i64))?;
                 seq.serialize_element(&(u8::from(f.hidden) | u8::from(f.trap) << 1))?;
-                if f.extra.is_some() {
+                if f.has_defers_or_values() {
                     seq.serialize_element(f.defers())?;
                     seq.serialize_element(f.values())?;
                 }
@@ -1124,9 +1120,10 @@ mod tests {
         let mut s = sample();
         let mut odd = Frame::at("main.\"odd\"\u{1b}", "/src/a\\b.go", 9).with_extras("\n", true);
         odd.args = "0x1, {\"q\"\u{7}}".into();
-        (odd.sp, odd.fp, odd.trap, odd.hidden) = (u64::MAX - 8, 16, true, true);
+        odd.set_span(u64::MAX - 8, 16);
+        (odd.trap, odd.hidden) = (true, true);
         let mut plain = Frame::at("main.plain\u{202e}", "/src/é.go", 3);
-        (plain.sp, plain.fp) = (0xc000_0100, 0xc000_0180);
+        plain.set_span(0xc000_0100, 0xc000_0180);
         plain.args = "0xc000012345?, 0x0".into();
         // Each character serde escapes alone in one args text.
         let escaped = ["{\"q\"}", "a\\b", "\u{7f}\u{1f}"].map(|a| Frame {
@@ -1144,9 +1141,10 @@ mod tests {
                 0 => Goroutine { id, ..rich.clone() },
                 1 => Goroutine {
                     id,
-                    frames: vec![Frame {
-                        sp: id,
-                        ..plain.clone()
+                    frames: vec![{
+                        let mut f = plain.clone();
+                        f.set_span(id, plain.fp());
+                        f
                     }],
                     ..Default::default()
                 },
@@ -1175,10 +1173,10 @@ mod tests {
         s.goroutines[0].frames = ends
             .iter()
             .flat_map(|&sp| ends.iter().map(move |&fp| (sp, fp)))
-            .map(|(sp, fp)| Frame {
-                sp,
-                fp,
-                ..frame.clone()
+            .map(|(sp, fp)| {
+                let mut f = frame.clone();
+                f.set_span(sp, fp);
+                f
             })
             .collect();
         let mut buf = Vec::new();

@@ -160,15 +160,9 @@ impl<'a> Symbolizer<'a> {
                         ..(*sf.site).clone()
                     })
                 };
-                out.push(Frame {
-                    site,
-                    args,
-                    sp: pf.sp,
-                    fp: pf.fp,
-                    trap: pf.trap,
-                    hidden: !show,
-                    extra: None,
-                });
+                let mut f = Frame::new(site, args, pf.sp, pf.fp);
+                (f.trap, f.hidden) = (pf.trap, !show);
+                out.push(f);
             }
         }
         // Kept in the model of every goroutine: no room left over.

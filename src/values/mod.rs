@@ -162,7 +162,7 @@ fn frame_scope<'a>(c: &Ctx<'a>, frames: &[Frame], i: usize) -> Result<FrameScope
     Ok(FrameScope {
         scope,
         ctx: FrameCtx {
-            cfa: f.fp,
+            cfa: f.fp(),
             regs: regs.map(|t| &t.words[..]),
             fp: regs.map(|t| &t.fp[..]).filter(|b| !b.is_empty()),
             arch: p.arch,

@@ -210,13 +210,17 @@ fn possible_holders_rank_after_certain_ones() {
 #[test]
 fn holder_in_a_system_call() {
     use crate::snapshot::Frame;
-    let frame = |f: &str| Frame {
-        site: crate::snapshot::Site {
-            function: f.into(),
-            ..Default::default()
-        }
-        .into(),
-        ..Default::default()
+    let frame = |f: &str| {
+        Frame::new(
+            crate::snapshot::Site {
+                function: f.into(),
+                ..Default::default()
+            }
+            .into(),
+            Default::default(),
+            0,
+            0,
+        )
     };
     let reader = Goroutine {
         id: 3,
@@ -334,37 +338,34 @@ fn file_lock_self_deadlock() {
     let closer = |fd: i64| Goroutine {
         id: 7,
         frames: vec![
-            Frame {
-                site: crate::snapshot::Site {
+            Frame::new(
+                crate::snapshot::Site {
                     function: "syscall.Flock".into(),
                     ..Default::default()
                 }
                 .into(),
-                ..Default::default()
-            },
-            Frame {
-                site: crate::snapshot::Site {
+                Default::default(),
+                0,
+                0,
+            ),
+            Frame::new(
+                crate::snapshot::Site {
                     function: "main.again".into(),
                     ..Default::default()
                 }
                 .into(),
-                ..Default::default()
-            },
-            Frame {
-                site: crate::snapshot::Site {
-                    function: "main.open".into(),
+                Default::default(),
+                0,
+                0,
+            ),
+            {
+                let mut f = Frame::at("main.open", "", 0);
+                f.set_defers(vec![PendingDefer {
+                    function: "os.(*File).Close".into(),
+                    fd: Some(fd),
                     ..Default::default()
-                }
-                .into(),
-                extra: crate::snapshot::Extra::of(
-                    vec![PendingDefer {
-                        function: "os.(*File).Close".into(),
-                        fd: Some(fd),
-                        ..Default::default()
-                    }],
-                    Vec::new(),
-                ),
-                ..Default::default()
+                }]);
+                f
             },
         ],
         ..Default::default()
