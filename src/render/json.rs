@@ -3,7 +3,7 @@
 
 use super::safe::write_json as json;
 use crate::snapshot::store::{FORMAT, VERSION};
-use crate::snapshot::{Frame, Goroutine, Snapshot};
+use crate::snapshot::{Frame, Goroutine, Snapshot, decimal};
 use std::io::{self, Write};
 
 /// Goroutines serialized together on one CPU.
@@ -198,11 +198,6 @@ fn frame(buf: &mut Vec<u8>, f: &Frame, names: &mut Names) -> io::Result<()> {
 fn number(buf: &mut Vec<u8>, key: &[u8], n: u64) {
     buf.extend_from_slice(key);
     decimal(buf, n);
-}
-
-/// Writes `n` in decimal.
-fn decimal(buf: &mut Vec<u8>, n: u64) {
-    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Writes `key` (as [`number`]) and `v` by [`json`].

@@ -2,7 +2,7 @@
 //! analyses read only this. [`store`] writes and reads it as a versioned file.
 
 mod sites;
-pub(crate) use sites::site_key;
+pub(crate) use sites::{number as decimal, site_key};
 pub mod store;
 mod sync;
 pub mod text;
@@ -50,6 +50,12 @@ impl std::borrow::Borrow<str> for Name {
 }
 
 impl Name {
+    /// The name by its address: the same for every clone of one name (a map of addresses
+    /// hashes the low bits, which the alignment leaves zero).
+    pub(crate) fn key(&self) -> u64 {
+        Arc::as_ptr(&self.0) as usize as u64 >> 3
+    }
+
     /// `last` again when it is `text`: for a place whose frames mostly print what the frame
     /// there before printed (a frame's args at one pc, or at one site of a snapshot file).
     /// Compared a byte at a time, not by a `memcmp` call: these texts are a few bytes, and a
@@ -387,6 +393,7 @@ pub struct Goroutine {
     /// Why the stack could not be read to its end, if it could not.
     pub stack_error: Option<String>,
     /// Where it was created (`go` statement), except for goroutine 1.
+    #[serde(deserialize_with = "sites::deserialize_created_by")]
     pub created_by: Option<CreatedBy>,
     /// The goroutine that created it (0 when unknown).
     pub parent_id: u64,
@@ -958,6 +965,10 @@ pub(crate) trait Fields {
     fn text(&mut self, name: &'static str, s: &str) -> Result<(), Self::Error> {
         self.value(name, s)
     }
+    /// Where the goroutine was created (as [`Fields::value`] writes it unless told otherwise).
+    fn created_by(&mut self, name: &'static str, c: Option<&CreatedBy>) -> Result<(), Self::Error> {
+        self.value(name, &c)
+    }
     /// Any other field.
     fn value<T: Serialize + ?Sized>(
         &mut self,
@@ -1048,7 +1059,7 @@ impl Goroutine {
         to.value("thread", thread)?;
         to.frames("frames", frames)?;
         to.value("stack_error", stack_error)?;
-        to.value("created_by", created_by)?;
+        to.created_by("created_by", created_by.as_ref())?;
         to.number("parent_id", *parent_id)?;
         to.text("start_func", start_func)?;
         to.text("start_file", start_file)?;

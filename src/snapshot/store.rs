@@ -35,8 +35,10 @@ pub(crate) const VERSION: u32 = 1;
 /// The version of the file this build writes: 2 is the version 1 model written as lines
 /// (head, goroutines one by one, end line), so that a cut file keeps what came before the cut;
 /// 3 writes frames as rows of a site table before each run of goroutines; 4 writes a row's sp
-/// and fp as differences and a goroutine as an array of its fields.
-pub(crate) const FILE_VERSION: u32 = 4;
+/// and fp as differences and a goroutine as an array of its fields; 5 puts each run's args
+/// texts in its table too (a row points at its text) and writes where a goroutine was created
+/// as a site of the table.
+pub(crate) const FILE_VERSION: u32 = 5;
 /// Largest decompressed snapshot accepted (a corrupt or hostile file must not exhaust memory).
 pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
@@ -106,8 +108,11 @@ struct Part<'a> {
 enum Line<G> {
     /// One goroutine.
     G(G),
-    /// The sites the next goroutines' frames are at (from version 3).
+    /// The sites the next goroutines' frames are at (versions 3 and 4).
     Sites(Vec<super::sites::Row>),
+    /// The sites the next goroutines' frames and `go` statements are at and their frames'
+    /// args texts (from version 5).
+    Table(super::sites::Tables),
     /// The last line: how many goroutines the file holds.
     End(End),
 }
@@ -192,7 +197,7 @@ pub(crate) fn write_until(
             for g in *gs {
                 goroutine_line(&mut body, g, &mut sites)?;
             }
-            let table = to_lines(std::iter::once(Line::<()>::Sites(sites.into_rows())))?;
+            let table = to_lines(std::iter::once(Line::<()>::Table(sites.into_tables())))?;
             member(&[&table, &body])
         },
         |i, m| {
@@ -262,6 +267,14 @@ fn goroutine_line(
             self.next();
             super::sites::string(self.buf, s);
             Ok(())
+        }
+        fn created_by(
+            &mut self,
+            _: &'static str,
+            c: Option<&super::CreatedBy>,
+        ) -> std::io::Result<()> {
+            self.next();
+            self.sites.created_by(self.buf, c)
         }
         fn value<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> std::io::Result<()> {
             self.next();
@@ -630,7 +643,7 @@ type RawTable = Arc<Vec<u8>>;
 /// Whether a whole line is a site table (which the reader keeps for the lines after it
 /// instead of parsing it in a batch).
 fn is_site_table(line: &[u8]) -> bool {
-    line.starts_with(br#"{"sites":"#)
+    line.starts_with(br#"{"sites":"#) || line.starts_with(br#"{"table":"#)
 }
 
 /// Reads the lines `next` gives (see [`Lines`]), parses them in batches of [`CHUNK`] lines on
@@ -670,7 +683,7 @@ fn parse_batches<C: Default + Send>(
                 }
                 // A table is kept by the reader, not parsed here: one that is the file's last
                 // line (a cut right after it) or not written as this build writes them.
-                Ok(Line::Sites(_)) => {
+                Ok(Line::Sites(_) | Line::Table(_)) => {
                     let e = serde::de::Error::custom("a site table where a goroutine belongs");
                     p.stop = Some(Stop::Bad(e, more));
                     break;
@@ -687,7 +700,14 @@ fn parse_batches<C: Default + Send>(
     use super::sites::Table;
     let table_of = |raw: &[u8]| -> Result<Table, serde_json::Error> {
         match serde_json::from_slice::<Line<super::Goroutine>>(raw)? {
-            Line::Sites(rows) => Ok(super::sites::table(rows, deltas)),
+            Line::Sites(sites) => Ok(super::sites::table(
+                super::sites::Tables {
+                    sites,
+                    args: Vec::new(),
+                },
+                deltas,
+            )),
+            Line::Table(t) => Ok(super::sites::table(t, deltas)),
             _ => Err(serde::de::Error::custom("not a site table")),
         }
     };
@@ -890,22 +910,41 @@ mod tests {
             if id % 11 == 0 {
                 with = with.with_extras("7", false);
             }
+            let created_by = (id % 4 != 0).then(|| crate::snapshot::CreatedBy {
+                function: format!("main.spawn{}", id % 3).into(),
+                file: "/src/x.go".into(),
+                line: 20 + (id % 3) as u32,
+                pc: 0x40_2000 + id % 3,
+                entry: 0x40_2000,
+                hidden: id % 8 == 1,
+            });
             s.goroutines.push(Goroutine {
                 id,
                 state: "select".into(),
                 frames: vec![top, inl, with, shared.clone(), Frame::default()],
+                created_by,
                 ..Default::default()
             });
         }
         let (buf, text) = written(&s);
         let tables = text
             .lines()
-            .filter(|l| l.starts_with(r#"{"sites":"#))
+            .filter(|l| l.starts_with(r#"{"table":"#))
             .count();
         assert_eq!(tables, 1200usize.div_ceil(MEMBER), "one table a run");
         assert!(
             !text.contains(r#""function":"main.top""#),
             "frames are rows"
+        );
+        assert!(
+            !text.contains(r#""function":"main.spawn"#),
+            "where goroutines were created are rows"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with(r#"{"g":"#) && l.contains(r#"?""#)),
+            "args texts are in the tables"
         );
         assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
     }
@@ -924,6 +963,10 @@ mod tests {
             ),
             (r#"{"sites":[["main.f"]]}"#, "a table that does not parse"),
             ("", "no table"),
+            (
+                r#"{"table":{"sites":[["main.f","x.go",1,2,3,false]],"args":[]}}"#,
+                "past both of version 5's tables",
+            ),
         ] {
             let file = [head, table, g, end]
                 .iter()
@@ -936,6 +979,46 @@ mod tests {
                 "{what}"
             );
         }
+        // Version 5: rows point at args texts, and where a goroutine was created at a site.
+        let table = r#"{"table":{"sites":[["main.f","x.go",1,2,3,false]],"args":["0x1"]}}"#;
+        for (g, what) in [
+            (
+                r#"{"g":{"id":1,"frames":[[0,1,0,0,0]]}}"#,
+                "args past the table",
+            ),
+            (
+                r#"{"g":{"id":1,"created_by":[1,0]}}"#,
+                "created past the table",
+            ),
+            (
+                r#"{"g":{"id":1,"created_by":[0]}}"#,
+                "created without flags",
+            ),
+            (
+                r#"{"g":{"id":1,"created_by":[0,"x"]}}"#,
+                "created with bad flags",
+            ),
+        ] {
+            let file = [head, table, g, end].join("\n");
+            assert!(
+                matches!(read(file.as_bytes()), Err(StoreError::Corrupt(_))),
+                "{what}"
+            );
+        }
+        let good = [
+            head,
+            table,
+            r#"{"g":{"id":1,"frames":[[0,0,0,0,0]],"created_by":[0,1]}}"#,
+            end,
+        ]
+        .join("\n");
+        let g = &read(good.as_bytes()).unwrap().snapshot.goroutines[0];
+        assert_eq!(&*g.frames[0].args, "0x1");
+        let c = g.created_by.as_ref().unwrap();
+        assert_eq!(
+            (&*c.function, c.line, c.pc, c.entry, c.hidden),
+            ("main.f", 1, 2, 3, true)
+        );
         let cut = format!("{head}\n{}", r#"{"sites":[["main.f","x.go""#);
         let l = read(cut.as_bytes()).unwrap();
         assert_eq!((l.read, l.cut.map(|c| c.total)), (0, Some(1)));
@@ -971,13 +1054,14 @@ mod tests {
     }
 
     /// `v2.json.gz` is `v1.json.gz`'s snapshot written as lines, `v3.json.gz` the same with
-    /// its frames as rows of site tables, `v4.json.gz` with the rows' sp and fp as differences.
+    /// its frames as rows of site tables, `v4.json.gz` with the rows' sp and fp as differences,
+    /// `v5.json.gz` with the args texts and where goroutines were created in the tables.
     #[test]
     fn every_committed_version_holds_the_same_snapshot() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/snapshots");
         let load = |n: &str| read(&std::fs::read(dir.join(n)).unwrap()).unwrap();
         let v1 = load("v1.json.gz");
-        for later in ["v2.json.gz", "v3.json.gz", "v4.json.gz"] {
+        for later in ["v2.json.gz", "v3.json.gz", "v4.json.gz", "v5.json.gz"] {
             assert_eq!(v1, load(later), "{later}");
         }
         assert_eq!(v1.snapshot.goroutines.len(), 16);
@@ -1006,19 +1090,46 @@ mod tests {
         assert_eq!(read(&buf).unwrap(), Loaded::whole(s));
     }
 
-    /// The file as serde writes it, each goroutine `Line::G` of its fields in a sequence and
-    /// each frame a row serialized as a sequence: what [`write`] must write byte for byte.
+    /// The file as serde writes it, each goroutine `Line::G` of its fields in a sequence, each
+    /// frame a row serialized as a sequence, where a goroutine was created `[site, flags]`,
+    /// sites and args texts numbered in the order they are first written: what [`write`] must
+    /// write byte for byte.
     fn by_serde(snap: &Snapshot) -> String {
+        use crate::snapshot::sites::{Row as SiteRow, Tables};
         use serde::ser::{SerializeSeq, Serializer};
         use std::cell::RefCell;
-        type Index = RefCell<(crate::unwind::PcMap<u32>, Vec<crate::snapshot::sites::Row>)>;
-        struct Row<'a>(&'a Frame, u32, u64);
+        use std::collections::HashMap;
+        /// Sites by their key (frames) or fields (created-by), args texts by their key.
+        #[derive(Default)]
+        struct Numbering {
+            sites: HashMap<(u64, u64, u64, u32, u64, u64), u32>,
+            args: HashMap<u64, u32>,
+            tables: Tables,
+        }
+        type Index = RefCell<Numbering>;
+        impl Numbering {
+            fn site(&mut self, key: (u64, u64, u64, u32, u64, u64), row: SiteRow) -> u32 {
+                let n = self.tables.sites.len() as u32;
+                *self.sites.entry(key).or_insert_with(|| {
+                    self.tables.sites.push(row);
+                    n
+                })
+            }
+            fn args(&mut self, a: &crate::snapshot::Name) -> u32 {
+                let n = self.tables.args.len() as u32;
+                *self.args.entry(a.key()).or_insert_with(|| {
+                    self.tables.args.push(a.clone());
+                    n
+                })
+            }
+        }
+        struct Row<'a>(&'a Frame, u32, u32, u64);
         impl Serialize for Row<'_> {
             fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                let (f, site, sp) = (self.0, self.1, self.2);
+                let (f, site, args, sp) = (self.0, self.1, self.2, self.3);
                 let mut seq = ser.serialize_seq(None)?;
                 seq.serialize_element(&site)?;
-                seq.serialize_element(&f.args)?;
+                seq.serialize_element(&args)?;
                 seq.serialize_element(&(f.sp.wrapping_sub(sp) as i64))?;
                 seq.serialize_element(&(f.fp().wrapping_sub(f.sp) as i64))?;
                 seq.serialize_element(&(u8::from(f.hidden) | u8::from(f.trap) << 1))?;
@@ -1036,16 +1147,11 @@ mod tests {
                 let mut sp = 0;
                 for f in self.0 {
                     let mut ix = self.1.borrow_mut();
-                    let (index, rows) = &mut *ix;
-                    let n = rows.len() as u32;
-                    let site = *index
-                        .entry(crate::snapshot::site_key(&f.site))
-                        .or_insert_with(|| {
-                            rows.push(crate::snapshot::sites::row(f));
-                            n
-                        });
+                    let key = (0, crate::snapshot::site_key(&f.site), 0, 0, 0, 0);
+                    let site = ix.site(key, crate::snapshot::sites::row(f));
+                    let args = ix.args(&f.args);
                     drop(ix);
-                    seq.serialize_element(&Row(f, site, sp))?;
+                    seq.serialize_element(&Row(f, site, args, sp))?;
                     sp = f.sp;
                 }
                 seq.end()
@@ -1059,6 +1165,26 @@ mod tests {
             }
             fn frames(&mut self, _: &'static str, f: &[Frame]) -> Result<(), A::Error> {
                 self.0.serialize_element(&Rows(f, self.1))
+            }
+            fn created_by(
+                &mut self,
+                _: &'static str,
+                c: Option<&crate::snapshot::CreatedBy>,
+            ) -> Result<(), A::Error> {
+                let Some(c) = c else {
+                    return self.0.serialize_element(&None::<()>);
+                };
+                let key = (1, c.function.key(), c.file.key(), c.line, c.pc, c.entry);
+                let row = (
+                    c.function.clone(),
+                    c.file.clone(),
+                    c.line,
+                    c.pc,
+                    c.entry,
+                    false,
+                );
+                let site = self.1.borrow_mut().site(key, row);
+                self.0.serialize_element(&(site, u8::from(c.hidden)))
             }
             fn value<T: Serialize + ?Sized>(
                 &mut self,
@@ -1091,7 +1217,7 @@ mod tests {
         for run in snap.goroutines.chunks(MEMBER) {
             let index = Index::default();
             let gs: String = run.iter().map(|g| line(&Line::G(G(g, &index)))).collect();
-            out += &line(&Line::<()>::Sites(index.into_inner().1));
+            out += &line(&Line::<()>::Table(index.into_inner().tables));
             out += &gs;
         }
         out + &line(&Line::<()>::End(End {

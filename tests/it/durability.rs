@@ -151,8 +151,10 @@ fn line_ends(gz: &[u8]) -> (usize, Vec<usize>) {
     let mut start = 0;
     let mut ends = Vec::new();
     for (i, _) in json.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-        // The site table before each run of goroutines is not a goroutine.
-        if !json[start..].starts_with(br#"{"sites":"#) {
+        // The table before each run of goroutines (`sites` before file version 5) is not a
+        // goroutine.
+        let line = &json[start..];
+        if !line.starts_with(br#"{"table":"#) && !line.starts_with(br#"{"sites":"#) {
             ends.push(i + 1);
         }
         start = i + 1;
