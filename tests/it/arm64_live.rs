@@ -237,9 +237,18 @@ fn is_preempt(func: &str) -> bool {
 
 /// A busy goroutine's stack as it ran: without the frames of an asynchronous preemption on
 /// top (there when it was caught runnable, preempted, rather than running), in `frames` and
-/// in `raw` (a frame is two lines after the header).
+/// in `raw` (a frame is two lines after the header). Its thread may also be caught in the
+/// scheduler the preemption called, on the system stack (`mcall` into `gopreempt_m`), the
+/// goroutine still running: those runtime frames above the preemption's are its too.
 fn without_preempt(mut g: Goroutine) -> Goroutine {
-    let pushed = g.frames.iter().take_while(|f| is_preempt(&f.func)).count();
+    let pushed = match g
+        .frames
+        .iter()
+        .position(|f| f.func == "runtime.asyncPreempt")
+    {
+        Some(i) if g.frames[..i].iter().all(|f| f.func.starts_with("runtime.")) => i + 1,
+        _ => g.frames.iter().take_while(|f| is_preempt(&f.func)).count(),
+    };
     if pushed > 0 {
         g.frames.drain(..pushed);
         let lines: Vec<&str> = g.raw.lines().collect();

@@ -51,9 +51,12 @@ impl Goroutine {
         is_active_state(&self.state)
     }
 
-    /// Parked in a way that two dumps must agree on exactly.
+    /// Parked in a way that two dumps must agree on exactly. A GC worker the runtime calls
+    /// active is not: it is waiting only in name, so that the collector may scan its stack
+    /// while its thread marks on the system stack (`casGToWaitingForGC`); it goes idle or
+    /// running again when it likes.
     pub fn is_parked(&self) -> bool {
-        !self.running_elsewhere && !self.is_active()
+        !self.running_elsewhere && !self.is_active() && self.state != "GC worker (active)"
     }
 
     pub fn has_frame(&self, func: &str) -> bool {
