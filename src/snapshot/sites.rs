@@ -266,14 +266,7 @@ impl Writing {
             Some(&i) => i,
             None if self.rows.len() < MAX_SITES => {
                 let i = self.rows.len() as u32;
-                self.rows.push((
-                    c.function.clone(),
-                    c.file.clone(),
-                    c.line,
-                    c.pc,
-                    c.entry,
-                    false,
-                ));
+                self.rows.push(created_row(c));
                 self.created.insert(key, i);
                 i
             }
@@ -335,6 +328,18 @@ pub(super) fn row(f: &Frame) -> Row {
         f.pc,
         f.entry,
         f.inlined,
+    )
+}
+
+/// The row of a table that holds the place of the `go` statement `c`.
+pub(super) fn created_row(c: &CreatedBy) -> Row {
+    (
+        c.function.clone(),
+        c.file.clone(),
+        c.line,
+        c.pc,
+        c.entry,
+        false,
     )
 }
 

@@ -1175,14 +1175,7 @@ mod tests {
                     return self.0.serialize_element(&None::<()>);
                 };
                 let key = (1, c.function.key(), c.file.key(), c.line, c.pc, c.entry);
-                let row = (
-                    c.function.clone(),
-                    c.file.clone(),
-                    c.line,
-                    c.pc,
-                    c.entry,
-                    false,
-                );
+                let row = crate::snapshot::sites::created_row(c);
                 let site = self.1.borrow_mut().site(key, row);
                 self.0.serialize_element(&(site, u8::from(c.hidden)))
             }
