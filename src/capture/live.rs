@@ -850,7 +850,7 @@ impl Kept {
     /// walks only the goroutines that ran since, whose stacks it copies again). The Ms,
     /// thread stacks and g structs (unless let go already: [`Kept::gs_gone`]) stay. Without
     /// keys nothing is let go.
-    pub fn keep_stacks_of(&mut self, keep: &HashSet<u64>) {
+    pub(crate) fn keep_stacks_of(&mut self, keep: &HashSet<u64, crate::unwind::Seeded>) {
         let Some(keys) = &self.keys else { return };
         let mut stacks: Vec<(u64, u64)> = keys
             .iter()
@@ -1003,7 +1003,7 @@ mod tests {
             ]),
             gs_gone: Vec::new(),
         };
-        kept.keep_stacks_of(&HashSet::from([g2]));
+        kept.keep_stacks_of(&[g2].into_iter().collect());
         let has =
             |kept: &Kept, a: u64, len: usize| kept.image.read_at(a, &mut vec![0; len]).is_ok();
         assert!(has(&kept, g1, 456) && has(&kept, g2, 456) && has(&kept, g3, 456));
@@ -1013,7 +1013,7 @@ mod tests {
         assert!(has(&kept, 0x41f00, 0x200));
         // Without keys nothing goes.
         kept.keys = None;
-        kept.keep_stacks_of(&HashSet::new());
+        kept.keep_stacks_of(&Default::default());
         assert!(has(&kept, 0x21c00, 0x400));
     }
 }

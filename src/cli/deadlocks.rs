@@ -6,6 +6,7 @@ use crate::analyze::deadlock::{self, Verdict};
 use crate::capture::{Kept, Target};
 use crate::render;
 use crate::snapshot::{Snapshot, SyncObject};
+use crate::unwind::Seeded;
 use crate::values;
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -94,8 +95,8 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
 }
 
 /// The g addresses of the goroutines whose frames [`name_locks`] reads.
-fn naming_goroutines(snap: &Snapshot, verdicts: &[Verdict]) -> HashSet<u64> {
-    let ids: HashSet<u64> = deadlock::locks_to_name(verdicts)
+fn naming_goroutines(snap: &Snapshot, verdicts: &[Verdict]) -> HashSet<u64, Seeded> {
+    let ids: HashSet<u64, Seeded> = deadlock::locks_to_name(verdicts)
         .into_iter()
         .flat_map(|(_, _, ids)| ids)
         .collect();

@@ -90,11 +90,28 @@ impl Dwarf {
         if elf.section_by_name(".debug_info").is_none() {
             return Err("the binary has no DWARF (it was built with -ldflags=-w or stripped): values need DWARF".into());
         }
-        let d = gimli::Dwarf::load(|id| -> Result<R, String> {
-            let bytes = small_section(&elf, id.name()).map_err(|e| e.to_string())?;
+        let section = |name: &str| -> Result<R, String> {
+            let bytes = small_section(&elf, name).map_err(|e| e.to_string())?;
             let v: Arc<[u8]> = Arc::from(&bytes[..]);
             Ok(gimli::EndianArcSlice::new(v, LittleEndian))
-        })?;
+        };
+        // The largest section is decompressed on a thread of its own while the others are
+        // (a little over half of the bytes between them), beside the search for verdicts.
+        let (info, d) = std::thread::scope(|s| {
+            let info = s.spawn(|| section(".debug_info"));
+            let d = gimli::Dwarf::load(|id| match id {
+                gimli::SectionId::DebugInfo => {
+                    Ok(gimli::EndianArcSlice::new(Arc::from(&[][..]), LittleEndian))
+                }
+                _ => section(id.name()),
+            });
+            let info = info
+                .join()
+                .unwrap_or_else(|_| Err("DWARF: .debug_info could not be read".into()));
+            (info, d)
+        });
+        let mut d = d?;
+        d.debug_info = gimli::DebugInfo::from(info?);
         let mut units = Vec::new();
         let mut it = d.units();
         while let Some(h) = it.next().map_err(gerr)? {

@@ -12,6 +12,9 @@ pub(super) fn held_while_blocked(
     snap: &Snapshot,
     edges: &BTreeMap<u64, Vec<Edge<'_>>>,
 ) -> Vec<Verdict> {
+    if edges.is_empty() {
+        return Vec::new();
+    }
     let by_id: BTreeMap<u64, &Goroutine> = snap.goroutines.iter().map(|g| (g.id, g)).collect();
     let objects: BTreeMap<u64, &SyncObject> = snap.objects.iter().map(|o| (o.addr, o)).collect();
     // lock -> its holders blocked that way, each with the edge naming it
@@ -177,20 +180,25 @@ pub(super) fn held_by_nobody(snap: &Snapshot) -> Vec<Verdict> {
     if nobody.is_empty() {
         return out;
     }
-    // Each such lock's waiters, in one pass over the goroutines (not one per lock).
-    let mut waiting: std::collections::HashMap<u64, Vec<u64>> =
-        nobody.iter().map(|o| (o.addr, Vec::new())).collect();
+    // Each such lock's waiters, in one pass over the goroutines (not one per lock), the
+    // locks by address (few: a search in a sorted array, no hash per wait).
+    let mut waiting: Vec<(u64, Vec<u64>)> = nobody.iter().map(|o| (o.addr, Vec::new())).collect();
+    waiting.sort_unstable_by_key(|&(a, _)| a);
+    waiting.dedup_by_key(|&mut (a, _)| a);
     for g in &snap.goroutines {
         for b in &g.blocked_on {
-            if let Some(w) = waiting.get_mut(&b.addr)
-                && w.last() != Some(&g.id)
+            if let Ok(i) = waiting.binary_search_by_key(&b.addr, |&(a, _)| a)
+                && waiting[i].1.last() != Some(&g.id)
             {
-                w.push(g.id);
+                waiting[i].1.push(g.id);
             }
         }
     }
     for o in nobody {
-        let waiters = waiting.remove(&o.addr).unwrap_or_default();
+        let waiters = match waiting.binary_search_by_key(&o.addr, |&(a, _)| a) {
+            Ok(i) => std::mem::take(&mut waiting[i].1),
+            Err(_) => Vec::new(),
+        };
         if waiters.is_empty() {
             continue;
         }
