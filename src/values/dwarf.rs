@@ -95,8 +95,9 @@ impl Dwarf {
             let v: Arc<[u8]> = Arc::from(&bytes[..]);
             Ok(gimli::EndianArcSlice::new(v, LittleEndian))
         };
-        // The largest section is decompressed on a thread of its own while the others are
-        // (a little over half of the bytes between them), beside the search for verdicts.
+        // The largest section is decompressed on a thread of its own while the others are (a
+        // little over half of the bytes between them): `deadlocks` waits for this DWARF to
+        // name a lock, and its search for verdicts takes less time than one thread reading it.
         let (info, d) = std::thread::scope(|s| {
             let info = s.spawn(|| section(".debug_info"));
             let d = gimli::Dwarf::load(|id| match id {
