@@ -6,10 +6,12 @@
 #                    [--threads | --no-threads] [--models | --no-models]  from any directory
 # Builds goroscope in release mode and the fixture with Go 1.27.3 (into target/go-fixtures/bench,
 # the way scripts/demo.sh does), then for each N starts `fixture many -n N` and reports:
-#   wall ms     best of 3 `goroscope dump -q <pid> > /dev/null`, wall clock
+#   wall ms     best of 3 `goroscope dump <pid> > /dev/null`, wall clock
 #   CPU ms      goroscope's user+sys CPU time, best of the same 3 runs (wall minus CPU is time
 #               spent waiting for a CPU: on a small machine the 2 busy goroutines take theirs)
-#   pause ms    the pause goroscope itself reports ("target paused X ms", a 4th run without -q)
+#   pause ms    the pause goroscope itself reports ("target paused X ms"): the median of the 3
+#               timed runs and a 4th (one run's pause moves by a few milliseconds)
+#   pause max   the largest of those 4
 #   gap ms      the target's largest gap between two ticks of a 1 ms ticker during that 4th run:
 #               the pause as the target saw it, scheduling delays after the thaw included
 #   gap3 ms     the same over the 3 timed runs
@@ -45,7 +47,8 @@
 # right after a plain `dump` of the same target: the median wall, the peak RSS, the median of
 # each run's wall relative to the dump
 # just before it (pairs keep the ratio honest while the machine's speed drifts), and the median
-# wall relative to the target's own runtime.Stack(all) (best of 3, asked before the commands run).
+# wall relative to the target's own runtime.Stack(all) (best of 3, asked again right before each
+# command's pairs, so that the reference is measured beside the command it is compared with).
 # GOROSCOPE_BIN=/path/to/goroscope skips the cargo build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -117,6 +120,7 @@ ask() {
 now_ns() { date +%s%N; }
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 # start_target CMD...: starts a program that prints "READY <pid>" and serves "quit" on stdin
 # as a coprocess; sets $pid.
@@ -140,9 +144,9 @@ echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, $(awk '/^MemTotal/ { printf
 echo "target:  Go $version fixture \"many\" (N parked goroutines, depths 1..20, + 2 busy), goroscope $("$goroscope" --version | awk '{ print $2 }')"
 if [ "$table" = 1 ]; then
   echo
-  fmt='%8s %9s %8s %9s %8s %8s %8s %8s %9s %10s %11s\n'
+  fmt='%8s %9s %8s %9s %9s %8s %8s %8s %8s %9s %10s %11s\n'
   # shellcheck disable=SC2059
-  printf "$fmt" N "wall ms" "CPU ms" "pause ms" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
+  printf "$fmt" N "wall ms" "CPU ms" "pause ms" "pause max" "gap ms" "gap3 ms" "idle ms" "RSS MB" "Stack ms" wall/Stack pause/Stack
 
   for n in "${sizes[@]}"; do
     start_target "$fixture" many -n "$n"
@@ -154,11 +158,20 @@ if [ "$table" = 1 ]; then
     best_wall=
     best_cpu=
     peak_rss=0
+    pauses=()
+    # paused: the pause the last run reported (its stderr in $tmp/err), into $pauses.
+    paused() {
+      local p
+      p=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
+      [ -n "$p" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
+      pauses+=("$p")
+    }
     for _ in 1 2 3; do
       t0=$(now_ns)
-      if ! /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$goroscope" dump -q "$pid" >/dev/null 2>"$tmp/err"; then
-        echo "bench: goroscope dump -q $pid failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
+      if ! /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err"; then
+        echo "bench: goroscope dump $pid failed (N=$n):" >&2; cat "$tmp/err" >&2; exit 1
       fi
+      paused
       wall=$(( $(now_ns) - t0 ))
       rss=$(awk 'END { print $2 }' "$tmp/time")
       cpu=$(awk 'END { printf "%.0f", ($3 + $4) * 1e9 }' "$tmp/time")
@@ -169,15 +182,16 @@ if [ "$table" = 1 ]; then
     gap3=$(ask maxgap MAXGAP) # also resets
     "$goroscope" dump "$pid" >/dev/null 2>"$tmp/err" || { echo "bench: goroscope dump $pid failed:" >&2; cat "$tmp/err" >&2; exit 1; }
     gap=$(ask maxgap MAXGAP)
-    pause=$(sed -n 's/.*target paused \([0-9.]*\) ms.*/\1/p' "$tmp/err" | tail -1)
-    [ -n "$pause" ] || { echo "bench: no pause report in: $(cat "$tmp/err")" >&2; exit 1; }
+    paused
+    pause=$(echo "${pauses[*]}" | median)
+    pause_max=$(echo "${pauses[*]}" | tr ' ' '\n' | sort -g | tail -1)
     read -r stack_ns stack_bytes <<<"$(ask stacktime STACKTIME)"
     stop_fixture
 
     pause_ns=$(awk -v p="$pause" 'BEGIN { printf "%.0f", p * 1e6 }')
     # shellcheck disable=SC2059
     printf "$fmt" \
-      "$n" "$(ms "$best_wall")" "$(ms "$best_cpu")" "$pause" "$(ms "$gap")" "$(ms "$gap3")" "$(ms "$idle_gap")" \
+      "$n" "$(ms "$best_wall")" "$(ms "$best_cpu")" "$pause" "$pause_max" "$(ms "$gap")" "$(ms "$gap3")" "$(ms "$idle_gap")" \
       "$(awk -v k="$peak_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(ms "$stack_ns")" \
       "$(ratio "$best_wall" "$stack_ns")" "$(ratio "$pause_ns" "$stack_ns")"
   done
@@ -283,13 +297,12 @@ if [ "$threads" = 1 ]; then
 fi
 
 # Model commands: each next to a plain dump of the same target, in pairs.
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 if [ "$models" = 1 ]; then
   echo
-  echo "model commands: against \"many\" (N parked goroutines), 5 pairs each: a plain dump, then the command; wall ms: median; RSS MB: largest; x dump: median of each pair's ratio to its dump; x Stack: median wall relative to the target's runtime.Stack(all) (best of 3)"
-  mfmt='%8s %-20s %9s %8s %8s %8s\n'
+  echo "model commands: against \"many\" (N parked goroutines), 5 pairs each: a plain dump, then the command; wall ms: median; RSS MB: largest; x dump: median of each pair's ratio to its dump; Stack ms: the target's runtime.Stack(all), best of 3, asked right before the command's pairs; x Stack: median wall relative to it (for dump: median of every pair's dump relative to its command's)"
+  mfmt='%8s %-20s %9s %8s %8s %9s %8s\n'
   # shellcheck disable=SC2059
-  printf "$mfmt" N command "wall ms" "RSS MB" "x dump" "x Stack"
+  printf "$mfmt" N command "wall ms" "RSS MB" "x dump" "Stack ms" "x Stack"
   # run_one CMD: one run of a command of the table; sets $wall (ns) and $rss (KiB).
   run_one() {
     local cmd=$1 args status
@@ -314,9 +327,11 @@ if [ "$models" = 1 ]; then
   if [[ " ${sizes[*]} " == *" 1000000 "* ]]; then model_sizes+=(1000000); fi
   for n in "${model_sizes[@]}"; do
     start_target "$fixture" many -n "$n"
-    read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
-    dump_walls=() dump_peak=0 rows=()
+    dump_walls=() dump_stacks=() dump_peak=0 rows=()
     for cmd in grs "dump --group" "dump --format pprof" "dump --format debug1" "dump --format json" snapshot show "dump --blocked" deadlocks; do
+      # The reference next to each command's runs, not once before them all: the machine's
+      # speed drifts over the minutes of a size's runs.
+      read -r stack_ns _ <<<"$(ask stacktime STACKTIME)"
       walls=() ratios=() peak=0
       for _ in 1 2 3 4 5; do
         # show reads the snapshot file: one is written before its first pair.
@@ -324,6 +339,7 @@ if [ "$models" = 1 ]; then
         run_one dump
         dump_wall=$wall
         dump_walls+=("$wall")
+        dump_stacks+=("$(awk -v a="$wall" -v b="$stack_ns" 'BEGIN { printf "%.4f", a / b }')")
         if [ "$rss" -gt "$dump_peak" ]; then dump_peak=$rss; fi
         run_one "$cmd"
         walls+=("$wall")
@@ -331,12 +347,12 @@ if [ "$models" = 1 ]; then
         if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
       done
       med=$(echo "${walls[*]}" | median)
-      rows+=("$(printf "$mfmt" "$n" "$cmd" "$(ms "$med")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(echo "${ratios[*]}" | median | awk '{ printf "%.2f", $1 }')" "$(ratio "$med" "$stack_ns")")")
+      rows+=("$(printf "$mfmt" "$n" "$cmd" "$(ms "$med")" "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')" "$(echo "${ratios[*]}" | median | awk '{ printf "%.2f", $1 }')" "$(ms "$stack_ns")" "$(ratio "$med" "$stack_ns")")")
     done
     rm -f "$tmp/bench.gsnap"
     med=$(echo "${dump_walls[*]}" | median)
     # shellcheck disable=SC2059
-    printf "$mfmt" "$n" dump "$(ms "$med")" "$(awk -v k="$dump_peak" 'BEGIN { printf "%.1f", k / 1024 }')" "1.00" "$(ratio "$med" "$stack_ns")"
+    printf "$mfmt" "$n" dump "$(ms "$med")" "$(awk -v k="$dump_peak" 'BEGIN { printf "%.1f", k / 1024 }')" "1.00" - "$(echo "${dump_stacks[*]}" | median | awk '{ printf "%.2f", $1 }')"
     printf '%s\n' "${rows[@]}"
     stop_fixture
   done
