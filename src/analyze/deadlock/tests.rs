@@ -103,6 +103,54 @@ fn claims_checked_against_the_state() {
     assert!(find(&with("sync.RWMutex", rw(2, 0), "write")).is_empty());
 }
 
+/// Several locks held by nobody, listed out of address order: each gets its own waiters
+/// (a goroutine waiting on two is a waiter of both, one waiting twice on one counts once), a
+/// lock nobody waits for or that is unlocked gets no verdict, and the verdicts come by
+/// address.
+#[test]
+fn locks_held_by_nobody_each_with_its_waiters() {
+    let locked = |addr: u64| SyncObject {
+        fields: vec![("state".into(), 0x1)],
+        ..lock(addr, vec![])
+    };
+    let mut both = waiter(8, 0x30);
+    both.blocked_on.push(waiter(8, 0x10).blocked_on.remove(0));
+    let mut twice = waiter(9, 0x20);
+    twice.blocked_on.push(waiter(9, 0x20).blocked_on.remove(0));
+    let snap = Snapshot {
+        goroutines: vec![
+            waiter(2, 0x10),
+            both,
+            twice,
+            waiter(4, 0x50),
+            waiter(5, 0x30),
+        ],
+        objects: vec![
+            locked(0x30),
+            locked(0x40),
+            locked(0x10),
+            SyncObject {
+                fields: vec![("state".into(), 0)],
+                ..lock(0x50, vec![])
+            },
+            locked(0x20),
+        ],
+        ..Default::default()
+    };
+    let got: Vec<(u64, Vec<u64>)> = find(&snap)
+        .into_iter()
+        .map(|v| {
+            assert_eq!(v.kind, "held-by-nobody");
+            assert_eq!(v.goroutines, v.waiters);
+            (v.lock.unwrap().addr, v.waiters)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(0x10, vec![2, 8]), (0x20, vec![9]), (0x30, vec![8, 5])]
+    );
+}
+
 /// A locked Mutex with waiters and no holder: held by nobody, no culprit; unlocked, or
 /// with a holder, or without waiters: no verdict. A second snapshot confirms it only when
 /// the first had it with the same waiters still waiting.
