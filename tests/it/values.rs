@@ -141,8 +141,14 @@ fn evaluate(
 }
 
 /// Most sessions tried before a running goroutine is caught with its function at the frame
-/// the commands were written for (it moves between snapshots).
-const RUNNING_TRIES: usize = 10;
+/// the commands were written for (it moves between snapshots). With Go 1.19, `vaSpin` is at
+/// frame 0 (its loop's pc) in about half the snapshots and at frame 1 (under the inlined
+/// `atomic.Bool.Load`) in the other half (9 and 11 of 20 on an idle machine), so a try, which
+/// guesses one of the two, misses about one time in two: 10 tries missed every time once in a
+/// CI run (odds of 2^-10 at that rate, more when a busy machine catches it elsewhere), 40 miss
+/// with odds of 2^-40. Each try is a session of a few tens of milliseconds, and the loop ends at
+/// the first catch.
+const RUNNING_TRIES: usize = 40;
 
 /// Most snapshots taken of a running goroutine until the values it keeps in registers were
 /// read (each must be, exactly): a snapshot that catches it preempted, or at a pc where a
