@@ -98,19 +98,17 @@ impl Dwarf {
         // The largest section is decompressed on a thread of its own while the others are (a
         // little over half of the bytes between them): `deadlocks` waits for this DWARF to
         // name a lock, and its search for verdicts takes less time than one thread reading it.
-        let (info, d) = std::thread::scope(|s| {
-            let info = s.spawn(|| section(".debug_info"));
-            let d = gimli::Dwarf::load(|id| match id {
-                gimli::SectionId::DebugInfo => {
-                    Ok(gimli::EndianArcSlice::new(Arc::from(&[][..]), LittleEndian))
-                }
-                _ => section(id.name()),
-            });
-            let info = info
-                .join()
-                .unwrap_or_else(|_| Err("DWARF: .debug_info could not be read".into()));
-            (info, d)
-        });
+        let (info, d) = crate::parts::beside(
+            || section(".debug_info"),
+            || {
+                gimli::Dwarf::load(|id| match id {
+                    gimli::SectionId::DebugInfo => {
+                        Ok(gimli::EndianArcSlice::new(Arc::from(&[][..]), LittleEndian))
+                    }
+                    _ => section(id.name()),
+                })
+            },
+        );
         let mut d = d?;
         d.debug_info = gimli::DebugInfo::from(info?);
         let mut units = Vec::new();
