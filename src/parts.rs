@@ -30,7 +30,8 @@ pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
 }
 
 /// `a` on a thread of its own while `b` runs on this one, and both results: work that waits (a
-/// copy, a read of the kernel's) beside work that computes. When no thread can be made, `a`
+/// copy, a read of the kernel's) or a second computation (DWARF read while verdicts are
+/// searched) beside work that computes. When no thread can be made, `a`
 /// runs here after `b`. The thread inherits the caller's signal mask; a panic in `a` is
 /// raised again here.
 pub(crate) fn beside<A: Send, B>(a: impl Fn() -> A + Sync, b: impl FnOnce() -> B) -> (A, B) {

@@ -48,15 +48,17 @@ fn verdicts_of(target: &TargetArg, ro: &Ctx) -> Result<(Snapshot, Vec<Verdict>),
         .iter()
         .any(|o| o.held_by_state() == Some(true) && o.total_waiters() > 0);
     let rt = opened.rt();
-    let (mut found, prog) = std::thread::scope(|s| {
-        let prog = likely.then(|| s.spawn(|| values::Program::load(&rt.bin, rt.bias)));
-        let found = deadlock::find(&snap);
-        // Only the frames of the goroutines the verdicts name are read from the copy now.
-        if let Some(k) = &mut kept {
-            k.keep_stacks_of(&naming_goroutines(&snap, &found));
-        }
-        (found, prog.and_then(|h| h.join().ok()))
-    });
+    let (prog, mut found) = crate::parts::beside(
+        || likely.then(|| values::Program::load(&rt.bin, rt.bias)),
+        || {
+            let found = deadlock::find(&snap);
+            // Only the frames of the goroutines the verdicts name are read from the copy now.
+            if let Some(k) = &mut kept {
+                k.keep_stacks_of(&naming_goroutines(&snap, &found));
+            }
+            found
+        },
+    );
     name_locks(&opened, prog, kept.as_ref(), &snap, &mut found);
     let (Target::Live(live), Some(kept)) = (&opened, kept) else {
         return Ok((snap, found));
